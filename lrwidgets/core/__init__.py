@@ -1,0 +1,21 @@
+"""The pure core of lrwidgets: numpy only, no Keras and no widget imports.
+
+Schedule math lives in :mod:`lrwidgets.schedules`; this package holds the training history,
+its decimation for the browser, smoothing, per-batch loss recovery and diagnostics.
+"""
+
+from lrwidgets.core.batch_loss import BatchLossRecovery
+from lrwidgets.core.decimate import MinMaxDecimator
+from lrwidgets.core.diagnostics import DivergenceMonitor
+from lrwidgets.core.history import Event, TrainingHistory
+from lrwidgets.core.smoothing import EmaSmoother, ema
+
+__all__ = [
+    "BatchLossRecovery",
+    "DivergenceMonitor",
+    "EmaSmoother",
+    "Event",
+    "MinMaxDecimator",
+    "TrainingHistory",
+    "ema",
+]

@@ -1,0 +1,218 @@
+"""Full-resolution record of a training run, kept in the kernel.
+
+Per step: the true batch loss, the learning rate in effect and the wall time, as float32
+columns (12 bytes a step; the epoch of a step is derived from the epoch boundaries). Per
+epoch: every value Keras logs (loss, metrics, ``val_*``, ``learning_rate``). Events: every
+live change and incident (learning-rate changes with their cause, pause, stop, NaN, errors).
+
+The training thread appends; any other thread may read at any time: columns grow by
+reallocation, so a reader that has taken a view keeps a consistent prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STEP_COLUMNS = ("loss", "learning_rate", "time")
+
+
+class _Column:
+    """A float32 array that grows by doubling; ``view()`` is the filled prefix."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._data = np.empty(capacity, dtype=np.float32)
+        self._n = 0
+
+    def append(self, value: float) -> None:
+        if self._n == len(self._data):
+            grown = np.empty(2 * len(self._data), dtype=np.float32)
+            grown[: self._n] = self._data
+            self._data = grown
+        self._data[self._n] = value
+        self._n += 1
+
+    def view(self, n: int | None = None) -> np.ndarray:
+        data, filled = self._data, self._n
+        return data[: filled if n is None else min(n, filled)]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._data.nbytes)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened at a step: ``kind`` is one of ``learning_rate`` (a live change;
+    ``source`` says who made it), ``pause``, ``resume``, ``stop``, ``nan``, ``diverging``,
+    ``restore``, ``error``, ``warning``, ``schedule`` (a designed schedule was edited)."""
+
+    step: int
+    epoch: int
+    kind: str
+    message: str
+    value: float | None = None
+    source: str | None = None
+    time: float = field(default=0.0)
+
+
+class TrainingHistory:
+    """Per-step, per-epoch and event records of one or more consecutive fits.
+
+    Steps are counted globally from 0 across epochs and across fits made with the same
+    dashboard, so a second ``fit`` continues the curves.
+
+    Example:
+        >>> h = TrainingHistory()
+        >>> h.start_epoch(0)
+        >>> for loss in (2.0, 1.5, 1.2):
+        ...     _ = h.record_step(loss=loss, learning_rate=1e-3, time=0.1)
+        >>> h.record_epoch(0, {"loss": 1.57, "val_loss": 1.4})
+        >>> h.num_steps, h.epochs[-1]["val_loss"]
+        (3, 1.4)
+    """
+
+    def __init__(self) -> None:
+        self._columns = {name: _Column() for name in STEP_COLUMNS}
+        self._epoch_first_step: list[int] = []
+        self._epoch_numbers: list[int] = []
+        self.epochs: list[dict[str, Any]] = []
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    # ---- writing (training thread) ---------------------------------------------------------
+    def start_epoch(self, epoch: int) -> None:
+        with self._lock:
+            self._epoch_first_step.append(self.num_steps)
+            self._epoch_numbers.append(int(epoch))
+
+    def record_step(self, loss: float, learning_rate: float, time: float) -> int:
+        """Append one step; returns its global index."""
+        step = self.num_steps
+        cols = self._columns
+        cols["loss"].append(loss)
+        cols["learning_rate"].append(learning_rate)
+        cols["time"].append(time)
+        return step
+
+    def record_epoch(self, epoch: int, logs: dict[str, Any]) -> None:
+        row: dict[str, Any] = {"epoch": int(epoch), "step": self.num_steps - 1}
+        for key, value in logs.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        with self._lock:
+            self.epochs.append(row)
+
+    def add_event(self, kind: str, message: str, *, value: float | None = None, source: str | None = None,
+                  time: float = 0.0, step: int | None = None) -> Event:
+        at = self.num_steps - 1 if step is None else step
+        event = Event(step=max(at, 0), epoch=self.epoch_of(max(at, 0)), kind=kind, message=message,
+                      value=value, source=source, time=time)
+        with self._lock:
+            self.events.append(event)
+        return event
+
+    # ---- reading (any thread) ----------------------------------------------------------------
+    @property
+    def num_steps(self) -> int:
+        return len(self._columns["time"].view())
+
+    def column(self, name: str, n: int | None = None) -> np.ndarray:
+        """A read-only view of one per-step column (``loss``, ``learning_rate``, ``time``)."""
+        if name not in self._columns:
+            raise ValueError(f"Argument `name` must be one of {STEP_COLUMNS}. Received: name={name!r}")
+        view = self._columns[name].view(n)
+        view.flags.writeable = False
+        return view
+
+    @property
+    def loss(self) -> np.ndarray:
+        """True per-batch training loss, one value per step (float32)."""
+        return self.column("loss")
+
+    @property
+    def learning_rate(self) -> np.ndarray:
+        """Learning rate in effect at each step (float32)."""
+        return self.column("learning_rate")
+
+    @property
+    def time(self) -> np.ndarray:
+        """Seconds since the start of the first fit, at the end of each step (float32)."""
+        return self.column("time")
+
+    def epoch_of(self, step: int) -> int:
+        """Epoch number of a global step (0 before the first epoch starts)."""
+        if not self._epoch_first_step:
+            return 0
+        i = int(np.searchsorted(self._epoch_first_step, step, side="right")) - 1
+        return self._epoch_numbers[max(i, 0)]
+
+    def step_epochs(self, n: int | None = None) -> np.ndarray:
+        """The epoch number of each step."""
+        n = self.num_steps if n is None else n
+        if not self._epoch_first_step:
+            return np.zeros(n, dtype=np.int32)
+        idx = np.searchsorted(self._epoch_first_step, np.arange(n), side="right") - 1
+        return np.asarray(self._epoch_numbers, dtype=np.int32)[np.maximum(idx, 0)]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the per-step columns."""
+        return sum(c.nbytes for c in self._columns.values())
+
+    # ---- export ------------------------------------------------------------------------------
+    def _rows(self, level: str) -> dict[str, list[Any]] | list[dict[str, Any]]:
+        if level == "step":
+            n = self.num_steps
+            return {
+                "step": list(range(n)),
+                "epoch": self.step_epochs(n).tolist(),
+                **{name: self.column(name, n).astype(np.float64).tolist() for name in STEP_COLUMNS},
+            }
+        if level == "epoch":
+            return [dict(r) for r in self.epochs]
+        if level == "events":
+            return [asdict(e) for e in self.events]
+        raise ValueError(f"Argument `level` must be one of 'step', 'epoch', 'events'. Received: level={level!r}")
+
+    def to_dataframe(self, level: str = "step") -> Any:
+        """A pandas DataFrame of the ``step`` (default), ``epoch`` or ``events`` records."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - pandas ships with the dev extra
+            raise ImportError("`to_dataframe()` needs pandas: pip install pandas") from e
+        rows = self._rows(level)
+        return pd.DataFrame(rows).set_index("step") if level == "step" else pd.DataFrame(rows)
+
+    def to_csv(self, path: str | Path, level: str = "step") -> None:
+        """Write the ``step``, ``epoch`` or ``events`` records as CSV (needs pandas)."""
+        self.to_dataframe(level).to_csv(path)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """All records as JSON (``steps``, ``epochs``, ``events``); written to ``path`` if given.
+
+        Non-finite numbers (a NaN loss) are written as ``null``.
+        """
+
+        def clean(obj: Any) -> Any:
+            if isinstance(obj, float) and not math.isfinite(obj):
+                return None
+            if isinstance(obj, dict):
+                return {k: clean(v) for k, v in obj.items()}
+            if isinstance(obj, list):
+                return [clean(v) for v in obj]
+            return obj
+
+        text = json.dumps(clean({"steps": self._rows("step"), "epochs": self._rows("epoch"),
+                                 "events": self._rows("events")}))
+        if path is not None:
+            Path(path).write_text(text)
+        return text

@@ -1,0 +1,50 @@
+"""Exponential moving average with start-up bias correction (as TensorBoard draws it)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _check_smoothing(smoothing: float) -> float:
+    if not isinstance(smoothing, (int, float)) or isinstance(smoothing, bool) or not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"Argument `smoothing` must be a number in [0, 1). Received: smoothing={smoothing!r}")
+    return float(smoothing)
+
+
+class EmaSmoother:
+    """Incremental debiased EMA: ``s_t = b*s_{t-1} + (1-b)*x_t``, shown as ``s_t / (1 - b**t)``.
+
+    Non-finite inputs are skipped (the previous smoothed value is repeated), so one NaN
+    does not wipe out the smoothed curve.
+
+    Example:
+        >>> s = EmaSmoother(0.5)
+        >>> [round(s.update(x), 3) for x in (1.0, 3.0, float("nan"), 3.0)]
+        [1.0, 2.333, 2.333, 2.714]
+    """
+
+    def __init__(self, smoothing: float = 0.9) -> None:
+        self.smoothing = _check_smoothing(smoothing)
+        self.reset()
+
+    def reset(self) -> None:
+        self._acc = 0.0
+        self._weight = 0.0
+
+    def update(self, value: float) -> float:
+        b = self.smoothing
+        if math.isfinite(value):
+            self._acc = b * self._acc + (1.0 - b) * value
+            self._weight = b * self._weight + (1.0 - b)
+        return self._acc / self._weight if self._weight > 0 else float("nan")
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """The debiased EMA of a whole series (same rule as :class:`EmaSmoother`), as float32."""
+    s = EmaSmoother(smoothing)
+    out = np.empty(len(values), dtype=np.float32)
+    for i, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+        out[i] = s.update(v)
+    return out

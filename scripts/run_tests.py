@@ -1,0 +1,64 @@
+"""Run every check of lrwidgets: lint, types, tests on jax and on tensorflow.
+
+Called by ``./dev test`` (and so by ``.ci/run``). Extra arguments go to each pytest run.
+Stages run in order; the script exits non-zero if any stage fails and prints a summary
+line ``N passed, N failed`` over all pytest runs at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(name: str, cmd: list[str], env: dict[str, str] | None = None) -> bool:
+    print(f"\n=== {name}: {' '.join(cmd)}", flush=True)
+    start = time.monotonic()
+    rc = subprocess.call(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+    print(f"=== {name}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {time.monotonic() - start:.0f} s", flush=True)
+    return rc == 0
+
+
+def junit_counts(path: Path) -> tuple[int, int, int]:
+    if not path.exists():
+        return 0, 1, 0
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    tests = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return tests - failed - skipped, failed, skipped
+
+
+def main(argv: list[str]) -> int:
+    ok = True
+    ok &= run("lint", [str(BIN / "ruff"), "check", "lrwidgets", "tests", "benchmarks", "scripts"])
+    ok &= run("types", [str(BIN / "mypy"), "lrwidgets"])
+    reports = ROOT / "test-artifacts"
+    reports.mkdir(exist_ok=True)
+    stages = [
+        # Everything on the default backend, then every Keras test again on tensorflow.
+        ("tests (jax)", {"KERAS_BACKEND": "jax"}, []),
+        ("keras tests (tensorflow)", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras"]),
+    ]
+    totals = [0, 0, 0]
+    for name, env, extra in stages:
+        xml = reports / f"junit-{env['KERAS_BACKEND']}.xml"
+        xml.unlink(missing_ok=True)
+        ok &= run(name, [str(BIN / "python"), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
+        for i, n in enumerate(junit_counts(xml)):
+            totals[i] += n
+    print(f"\nall checks: {'ok' if ok else 'FAILED'}")
+    print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
