@@ -150,7 +150,8 @@ class TrainingDashboard(widgets.VBox):
         except TypeError as e:
             raise TypeError(f"TrainingDashboard.fit(): {e}") from None
         callbacks = list(bound.arguments.get("callbacks") or [])
-        bound.arguments["callbacks"] = [*callbacks, self.controller.callback]
+        # First, so that every batch is recorded even when a later callback fails.
+        bound.arguments["callbacks"] = [self.controller.callback, *callbacks]
         bound.arguments.setdefault("verbose", 0)
         batch_size, samples = _train_samples(bound)
         self.controller.batch_size = batch_size
