@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class RecordingComm:
     """Stands in for a kernel comm; keeps every message with its size in bytes."""
 
     kernel = "recording"
-    log: list[tuple[str, int]] = []
+    log: ClassVar[list[tuple[str, int]]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.comm_id = f"comm-{id(self)}"

@@ -120,7 +120,7 @@ def test_history_records_and_exports(tmp_path) -> None:
     assert "val_loss" in (tmp_path / "e.csv").read_text()
     with pytest.raises(ValueError, match="Argument `level`"):
         h.to_dataframe("batch")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         h.loss[0] = 3.0  # read-only view
 
 
