@@ -162,6 +162,7 @@ class TrainingController:
         self._thread: threading.Thread | None = None
         self._lr_request: tuple[float, str] | None = None
         self._lr_var = _state.learning_rate_variable(model.optimizer)
+        self._lr_writer = _state.LearningRateWriter(self._lr_var)
         self._lr = float(keras.ops.convert_to_numpy(self._lr_var.value))
         self._schedule: Schedule | None = None
         self._schedule_factor = 1.0
@@ -319,7 +320,7 @@ class TrainingController:
 
     def _apply_lr(self, model: Any, lr: float) -> None:
         if lr != self._lr:
-            _state.write_variable(model, self._lr_var, lr)
+            self._lr_writer.write(model, lr)
             self._lr = lr
 
     # ---- callback hooks (training thread) ----------------------------------------------------
@@ -334,6 +335,7 @@ class TrainingController:
         self._fit_step = 0
         self._last_step_time = None
         self._lr = _state.read_variable(model, self._lr_var)
+        self._lr_writer.begin(model)
         self._install_warning_hook()
         self._notify()
 
@@ -457,6 +459,7 @@ class TrainingController:
         """End of a fit, normal or not (called by the run thread too, so it must be idempotent)."""
         if self._state == "idle":
             return
+        self._lr_writer.end(self.model)
         if error is not None:
             self._event("error", f"training failed: {type(error).__name__}: {error}")
         elif self._stop_requested and not any(e.kind in ("nan",) for e in self.history.events[-2:]):
