@@ -23,7 +23,8 @@ def test_notebook_runs_headless(path: Path, tmp_path: Path) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     try:
         start = time.monotonic()
-        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+        client.execute()
         elapsed = time.monotonic() - start
     finally:
         os.environ.clear()
