@@ -187,6 +187,11 @@ class TrainingController:
         return self._state
 
     @property
+    def pause_requested(self) -> bool:
+        """True from ``pause()`` until ``resume()`` (the run may still be finishing its batch)."""
+        return self._pause_requested
+
+    @property
     def running(self) -> bool:
         return self._state != "idle"
 

@@ -264,12 +264,8 @@ class TrainingDashboard(widgets.VBox):
             self.refresh()
 
     def _on_pause_clicked(self, _: Any) -> None:
-        if self.controller.state == "paused" or self._pause_button.description == "Resume":
-            self._guard(self.controller.resume)
-        else:
-            self._guard(self.controller.pause)
-        self._pause_button.description = "Resume" if self._pause_button.description == "Pause" else "Pause"
-        self._pause_button.icon = "play" if self._pause_button.description == "Resume" else "pause"
+        self._guard(self.controller.resume if self.controller.pause_requested else self.controller.pause)
+        self._draw_progress()
 
     def _on_slider(self, change: dict[str, Any]) -> None:
         if self._syncing:
@@ -388,8 +384,9 @@ class TrainingDashboard(widgets.VBox):
         running = p.state != "idle"
         self._pause_button.disabled = not running or p.state == "stopping"
         self._stop_button.disabled = not running or p.state == "stopping"
-        if not running:
-            self._pause_button.description, self._pause_button.icon = "Pause", "pause"
+        paused = running and self.controller.pause_requested
+        self._pause_button.description = "Resume" if paused else "Pause"
+        self._pause_button.icon = "play" if paused else "pause"
         if p.epochs:
             done = p.epoch + (p.step_in_epoch / p.steps if p.steps else 0.0)
             self._bar.value = min(done / p.epochs, 1.0)
