@@ -7,6 +7,7 @@ line ``N passed, N failed`` over all pytest runs at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -44,10 +45,17 @@ def main(argv: list[str]) -> int:
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)
     stages = [
-        # Everything on the default backend, then every Keras test again on tensorflow.
+        # Everything on the default backend, then every Keras test again on tensorflow (and torch).
         ("tests (jax)", {"KERAS_BACKEND": "jax"}, []),
         ("keras tests (tensorflow)", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras"]),
     ]
+    if importlib.util.find_spec("torch") is not None:
+        stages.append(("keras tests (torch)", {"KERAS_BACKEND": "torch"}, ["-m", "keras"]))
+    elif os.environ.get("CI") == "true":
+        print("torch is not installed: CI must test the torch backend (.ci/run installs it)")
+        ok = False
+    else:
+        print("\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)")
     totals = [0, 0, 0]
     for name, env, extra in stages:
         xml = reports / f"junit-{env['KERAS_BACKEND']}.xml"
