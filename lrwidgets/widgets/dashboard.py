@@ -12,7 +12,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from lrwidgets.core import TrainingHistory
+from lrwidgets.core import TrainingHistory, minmax_indices
 from lrwidgets.core.batch_loss import BatchLossRecovery
 from lrwidgets.training import Progress, TrainingController, TrainingRun
 from lrwidgets.training.controller import check_learning_rate
@@ -97,6 +97,9 @@ class TrainingDashboard(widgets.VBox):
         self._metric_names: list[str] = []
         self._syncing = False
         self._last_run: TrainingRun | None = None
+        self._plan = np.zeros(0, np.float32)
+        self._plan_start = 0
+        self._designer: Any = None
         self._build_widgets(smoothing)
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
@@ -132,13 +135,20 @@ class TrainingDashboard(widgets.VBox):
         """The handle of the last background fit."""
         return self._last_run
 
-    def fit(self, *args: Any, schedule: Any = None, **kwargs: Any) -> TrainingRun:
+    def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
         """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
 
         Takes every argument of ``model.fit``; ``verbose`` defaults to 0 (the dashboard shows the
-        progress). ``schedule`` (optional) is any callable mapping the step of this fit (from 0)
-        to a learning rate, such as an ``lrwidgets.schedules`` object: the dashboard sets the
-        rate before each batch, and live changes scale the rest of the schedule.
+        progress).
+
+        Args:
+            schedule: optional; any callable mapping the step of this fit (from 0) to a learning
+                rate, such as an ``lrwidgets.schedules`` object, or a ``ScheduleDesigner``. The
+                rate is set before each batch; a live change scales the rest of the schedule; the
+                planned curve is drawn beside the actual one. A designer keeps steering: an edit
+                made during the fit re-plans from the current step, marked on the plots.
+            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
+                ``val_loss``, else ``loss``) multiply the rest of the schedule, each one marked.
         """
         if self.controller.running:
             raise RuntimeError(
@@ -156,9 +166,12 @@ class TrainingDashboard(widgets.VBox):
         batch_size, samples = _train_samples(bound)
         self.controller.batch_size = batch_size
         self.controller._recovery = BatchLossRecovery(batch_size, samples)
+        self._follow_designer(schedule)
         schedule = getattr(schedule, "schedule", schedule)  # a designer carries its schedule
-        self.controller.set_schedule(schedule)
-        self._draw_plan(schedule, bound)
+        self.controller.set_schedule(schedule, plateau)
+        self._plan_start = self.history.num_steps
+        self._plan = self._planned_rates(self.controller.schedule, bound)
+        self._draw_plan()
         fit = self.model.fit
         self._last_run = TrainingRun(self.controller, lambda: fit(*bound.args, **bound.kwargs))
         return self._last_run
@@ -281,27 +294,49 @@ class TrainingDashboard(widgets.VBox):
         self._guard(apply)
 
     # ---- drawing -----------------------------------------------------------------------------
-    def _draw_plan(self, schedule: Any, bound: inspect.BoundArguments) -> None:
-        """The planned learning rate of this fit, when a schedule drives it and the length is known."""
+    def _follow_designer(self, designer: Any) -> None:
+        if self._designer is not None:
+            self._designer.unobserve(self._on_design_edit, names="schedule")
+            self._designer = None
+        if hasattr(designer, "observe") and hasattr(designer, "schedule"):
+            designer.observe(self._on_design_edit, names="schedule")
+            self._designer = designer
+
+    def _on_design_edit(self, change: dict[str, Any]) -> None:
+        if not self.controller.running:
+            return
+
+        def apply() -> None:
+            schedule = change["new"]
+            self.controller.replace_schedule(schedule, "designer")
+            done = self.controller.fit_step
+            if len(self._plan) > done:
+                tail = np.arange(done, len(self._plan))
+                self._plan[done:] = _evaluate(schedule, tail)
+            self._draw_plan()
+
+        self._guard(apply)
+
+    def _planned_rates(self, schedule: Any, bound: inspect.BoundArguments) -> np.ndarray:
+        """The rate of every step of this fit under ``schedule``, when its length is known."""
+        if schedule is None:
+            return np.zeros(0, np.float32)
+        args = bound.arguments
+        _, samples = _train_samples(bound)
+        batch = args.get("batch_size") or 32
+        steps = args.get("steps_per_epoch") or (math.ceil(samples / batch) if samples else None)
+        if not steps:
+            return np.zeros(0, np.float32)
+        total = steps * (int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0)))
+        return _evaluate(schedule, np.arange(max(total, 0)))
+
+    def _draw_plan(self) -> None:
         with self._lock:
-            if schedule is None:
-                self._plan_mark.x, self._plan_mark.y = np.zeros(0, np.float32), np.zeros(0, np.float32)
-                return
-            _, samples = _train_samples(bound)
-            batch = bound.arguments.get("batch_size") or 32
-            steps = bound.arguments.get("steps_per_epoch") or (math.ceil(samples / batch) if samples else None)
-            epochs = int(bound.arguments.get("epochs", 1))
-            if not steps:
-                return
-            total = steps * (epochs - int(bound.arguments.get("initial_epoch", 0)))
-            count = min(total, self.max_points)
-            steps_drawn = np.unique(np.linspace(0, total - 1, count).astype(np.int64))
-            values = np.array([float(schedule(int(s))) for s in steps_drawn], dtype=np.float32)
-            start = self.history.num_steps
+            idx = minmax_indices(self._plan, self.max_points)
             with self._plan_mark.hold_sync():
-                self._plan_mark.x = (steps_drawn + start).astype(np.float32)
-                self._plan_mark.y = values
-            self._plan_mark.display_legend = True
+                self._plan_mark.x = (idx + self._plan_start).astype(np.float32)
+                self._plan_mark.y = self._plan[idx]
+                self._plan_mark.display_legend = len(idx) > 0
 
     def refresh(self) -> None:
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
@@ -418,3 +453,14 @@ class TrainingDashboard(widgets.VBox):
                 self._syncing = False
 
 
+
+
+def _evaluate(schedule: Any, steps: np.ndarray) -> np.ndarray:
+    """A schedule's rates at many steps: vectorized for lrwidgets schedules, else one call a step."""
+    try:
+        values = np.asarray(schedule(steps), dtype=np.float32)
+        if values.shape == steps.shape:
+            return values
+    except Exception:  # a plain Python callable that only takes an int
+        pass
+    return np.array([float(schedule(int(s))) for s in steps], dtype=np.float32)
