@@ -2,7 +2,14 @@
 
 from lrwidgets._version import __version__
 from lrwidgets.core import TrainingHistory
-from lrwidgets.training import TrainingController, TrainingRun
+from lrwidgets.training import LayerwiseOptimizer, TrainingController, TrainingRun
 from lrwidgets.widgets import TrainingDashboard
 
-__all__ = ["TrainingController", "TrainingDashboard", "TrainingHistory", "TrainingRun", "__version__"]
+__all__ = [
+    "LayerwiseOptimizer",
+    "TrainingController",
+    "TrainingDashboard",
+    "TrainingHistory",
+    "TrainingRun",
+    "__version__",
+]

@@ -1,6 +1,14 @@
 """The training controller layer: the only code that touches model state while a fit runs."""
 
 from lrwidgets.training.controller import ControllerCallback, Progress, TrainingController
+from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer
 from lrwidgets.training.run import TrainingRun
 
-__all__ = ["ControllerCallback", "Progress", "TrainingController", "TrainingRun"]
+__all__ = [
+    "ControllerCallback",
+    "LayerwiseOptimizer",
+    "Progress",
+    "TrainingController",
+    "TrainingRun",
+    "find_layerwise_optimizer",
+]

@@ -1,0 +1,434 @@
+"""Per-layer learning rates for any Keras 3 optimizer, changeable while the model trains."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+from keras.src.utils import tracking
+
+MultiplierAction = Callable[[keras.Model], None]
+
+
+@keras.saving.register_keras_serializable(package="lrwidgets")
+class LayerwiseOptimizer(keras.optimizers.Optimizer):
+    """Wraps a Keras optimizer and scales its learning rate per layer.
+
+    The effective learning rate of every trainable variable is
+
+        learning_rate(variable) = inner_optimizer.learning_rate * multiplier(layer of variable)
+
+    The scaled rate is what the inner optimizer's `update_step(gradient, variable, learning_rate)`
+    receives, so adaptive optimizers (Adam, RMSprop, Adagrad, Lion, ...) honour it; scaling the
+    gradient instead would be normalised away by Adam. Weight decay (AdamW, `weight_decay=`) uses
+    the scaled rate too. A multiplier of exactly 0 freezes the layer: its weights stay bitwise
+    unchanged (even under SGD momentum, whose velocity would otherwise coast on).
+
+    **Groups.** Multipliers are per layer. The group of a trainable variable is its
+    `variable.path` without the last component (`"sequential/dense/kernel"` -> layer path
+    `"sequential/dense"`). Its *group name* is that layer path, minus the first component when
+    every trainable variable shares it (the model's own scope, as in a `Sequential` model):
+    `"dense"`, `"head"`, `"backbone/dense_1"`, `"lstm/lstm_cell"`. Every group gets one scalar
+    multiplier variable tracked by this optimizer, so the jax and TensorFlow train steps read it
+    as state: assigning it never retraces or recompiles.
+
+    **Matching rule.** A key of `multipliers` matches a group when
+    1. it equals a component of the group's layer path, or `re.fullmatch`es one, at that
+       component's depth (`"backbone"` matches every layer inside `backbone`; `"dense"` the layer
+       named `dense`; `"dense_[0-3]"` the layers `dense_1` ... `dense_3`); or
+    2. it equals the group name, or `re.fullmatch`es the group name, the layer path or the path
+       of one of the group's variables (`"backbone/b2"`, `".*/kernel"`), at the deepest depth.
+    Each group takes the value of its most specific matching key: the deepest match wins, and at
+    equal depth an exact name beats a pattern. Two different keys matching a group equally
+    specifically raise a `ValueError`. Groups matched by no key get 1.0. Every key must match at
+    least one group; this is checked when the variables are known (at `build`, i.e. the first
+    training step or `model.save()`/`load_model()`).
+
+    **Live changes.** `set_multipliers()` assigns the variables: it is safe while no fit runs and
+    from inside the training thread (a callback). During a background fit, go through the
+    training controller: `controller.submit(optimizer.multipliers_action({...}))`.
+
+    **This or `keras.optimizers.MultiOptimizer`?** Use `LayerwiseOptimizer` when all layers
+    should share one optimizer algorithm and its state layout and differ only in step size, and
+    when you want to read or change the per-layer rates while training (the optimizer keeps a
+    single settable `learning_rate`, so `ReduceLROnPlateau`, schedules and the lrwidgets live LR
+    control keep working, and the rates can be steered from `LayerLRControls`). Use
+    `MultiOptimizer` when groups need *different algorithms or hyperparameters* (SGD for
+    embeddings, Adam elsewhere, different betas or weight decays); it has no single
+    `learning_rate` and its routing is fixed when it is built.
+
+    Args:
+        inner_optimizer: the `keras.optimizers.Optimizer` that does the updates (SGD, Adam, AdamW,
+            RMSprop, Adagrad, Nadam, Lion, ...). Not a `MultiOptimizer` or a
+            `LossScaleOptimizer` (wrap this optimizer in a `LossScaleOptimizer` instead).
+        multipliers: dict mapping layer names or patterns to finite numbers >= 0. Defaults to
+            `None`: every layer at 1.0.
+        name: optimizer name. Defaults to `None` (an automatic name).
+
+    Example:
+    >>> import keras, numpy as np
+    >>> import lrwidgets as lrw
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="body"),
+    ...                           keras.layers.Dense(1, name="head")])
+    >>> opt = lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={"body": 0.1})
+    >>> model.compile(optimizer=opt, loss="mse")
+    >>> _ = model.fit(np.ones((8, 4)), np.ones((8, 1)), verbose=0)
+    >>> opt.multipliers
+    {'body': 0.1, 'head': 1.0}
+    >>> opt.set_multipliers({"body": 0.0})  # next step; no retrace
+    >>> round(float(opt.multiplier_variables["body"].numpy()), 3)
+    0.0
+    """
+
+    def __init__(
+        self,
+        inner_optimizer: keras.optimizers.Optimizer,
+        multipliers: Mapping[str, float] | None = None,
+        name: str | None = None,
+    ) -> None:
+        _check_inner(inner_optimizer)
+        spec = _checked_multipliers(multipliers or {})
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = inner_optimizer
+        self._spec: dict[str, float] = spec
+        self._group_names: list[str] = []
+        self._group_paths: list[str] = []
+        self._group_variables: list[list[Any]] = []
+        self._group_of_index: list[int] = []
+        self._multiplier_vars: list[Any] = []
+
+    # ------------------------------------------------------------------ building
+    @tracking.no_automatic_dependency_tracking
+    def build(self, var_list: list[Any]) -> None:
+        if self.built:
+            return
+        var_list = list(var_list)
+        paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in var_list]
+        heads = {p.split("/", 1)[0] for p in paths}
+        strip = len(heads) == 1 and all("/" in p for p in paths)
+        names: list[str] = []
+        group_paths: list[str] = []
+        members: list[list[Any]] = []
+        group_of_index: list[int] = []
+        for var, path in zip(var_list, paths, strict=True):
+            gname = path.split("/", 1)[1] if strip else (path or var.path)
+            if gname not in names:
+                names.append(gname)
+                group_paths.append(path)
+                members.append([])
+            group_of_index.append(names.index(gname))
+            members[names.index(gname)].append(var)
+        values = _resolve(self._spec, names, group_paths, members, require_all=True)
+        self._multiplier_vars = [
+            self.add_variable(
+                shape=(),
+                initializer=keras.initializers.Constant(values.get(i, 1.0)),
+                name=f"multiplier_{_safe(n)}",
+                aggregation="none",
+            )
+            for i, n in enumerate(names)
+        ]
+        self._group_names = names
+        self._group_paths = group_paths
+        self._group_variables = members
+        self._group_of_index = group_of_index
+        if not self.inner_optimizer.built:
+            self.inner_optimizer.build(var_list)
+        super().build(var_list)
+
+    @property
+    def variables(self) -> list[Any]:
+        return self._variables + self.inner_optimizer.variables
+
+    # ------------------------------------------------------------------ multipliers
+    @property
+    def multipliers(self) -> dict[str, float]:
+        """The current multipliers: `{group name: value}` once built, else the given mapping.
+
+        Read it while no fit runs or from the training thread (see the class docstring).
+        """
+        if not self.built:
+            return dict(self._spec)
+        # str() of a float32 is its shortest round-tripping form: 0.1, not 0.10000000149011612.
+        values = (float(str(np.float32(ops.convert_to_numpy(v)))) for v in self._multiplier_vars)
+        return dict(zip(self._group_names, values, strict=True))
+
+    @property
+    def multiplier_variables(self) -> dict[str, Any]:
+        """`{group name: scalar keras.Variable}`, for monitoring code. Empty until built."""
+        return dict(zip(self._group_names, self._multiplier_vars, strict=True))
+
+    @property
+    def groups(self) -> dict[str, tuple[Any, ...]]:
+        """`{group name: trainable variables of the group}`, in model order. Empty until built."""
+        return {n: tuple(vs) for n, vs in zip(self._group_names, self._group_variables, strict=True)}
+
+    def set_multipliers(self, multipliers: Mapping[str, float]) -> None:
+        """Set the multipliers of the groups the keys match (other groups keep theirs).
+
+        Takes effect at the next training step, without retracing. Before `build` the mapping is
+        merged into the one given at construction. Call it while no fit runs or from the training
+        thread; during a background fit submit `multipliers_action(...)` to the controller.
+        """
+        spec = _checked_multipliers(multipliers)
+        if not self.built:
+            self._spec.update(spec)
+            return
+        values = _resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
+        for i, value in values.items():
+            self._multiplier_vars[i].assign(value)
+
+    def multipliers_action(self, multipliers: Mapping[str, float]) -> MultiplierAction:
+        """An action for `controller.submit(action)`: sets `multipliers` in the training thread.
+
+        The mapping is validated now, in the caller's thread, so a bad value raises here and
+        not in the training thread.
+
+        Example: `controller.submit(opt.multipliers_action({"head": 2.0}), description="head x2")`
+        """
+        spec = _checked_multipliers(multipliers)
+        if self.built:
+            _resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
+
+        def action(model: keras.Model) -> None:
+            self.set_multipliers(spec)
+
+        return action
+
+    # ------------------------------------------------------------------ applying
+    def apply(self, grads: list[Any], trainable_variables: list[Any] | None = None) -> None:
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(trainable_variables)
+        with self._scaled_inner():
+            self.inner_optimizer.apply(grads, trainable_variables)
+
+    @contextlib.contextmanager
+    def _scaled_inner(self) -> Iterator[None]:
+        """Route the inner optimizer's per-variable update and weight decay through the multipliers.
+
+        Every Keras backend calls `update_step(gradient, variable, learning_rate)` once per
+        variable (the generic and TensorFlow `_backend_update_step`, Nadam's included), and
+        applies decay through `_apply_weight_decay`, which reads `_get_current_learning_rate()`.
+        Shadowing those three methods on the instance for the duration of `apply` scales exactly
+        the learning rate and nothing else; they run at trace time on jax and TensorFlow.
+        """
+        inner = self.inner_optimizer
+        update_step = inner.update_step
+        apply_weight_decay = inner._apply_weight_decay
+        current_lr = inner._get_current_learning_rate
+        backend_update_step = _generic_backend_update_step(inner)
+        patched = vars(inner)
+
+        def scaled_update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
+            m = ops.convert_to_tensor(self._multiplier_of(variable))
+            before = ops.copy(variable)  # a read now: convert_to_tensor may keep the TF variable itself
+            update_step(gradient, variable, ops.multiply(learning_rate, m))
+            # lr * 0 stops Adam-like updates, but not SGD momentum's velocity or Ftrl: hold the value.
+            inner.assign(variable, ops.where(ops.equal(m, 0.0), before, ops.convert_to_tensor(variable)))
+
+        def scaled_weight_decay(variables: list[Any]) -> None:
+            if inner.weight_decay is None and not hasattr(inner, "adam_weight_decay"):
+                return
+            for i, group in self._by_group(variables).items():
+                m = self._multiplier_vars[i]
+                patched["_get_current_learning_rate"] = lambda m=m: ops.multiply(current_lr(), m)
+                try:
+                    apply_weight_decay(group)
+                finally:
+                    patched.pop("_get_current_learning_rate", None)
+
+        patched["update_step"] = scaled_update_step
+        patched["_apply_weight_decay"] = scaled_weight_decay
+        if backend_update_step is not None:
+            patched["_backend_update_step"] = backend_update_step
+        try:
+            yield
+        finally:
+            for attr in ("update_step", "_apply_weight_decay", "_backend_update_step"):
+                patched.pop(attr, None)
+
+    def _multiplier_of(self, variable: Any) -> Any:
+        return self._multiplier_vars[self._group_of_index[self.inner_optimizer._get_variable_index(variable)]]
+
+    def _by_group(self, variables: list[Any]) -> dict[int, list[Any]]:
+        groups: dict[int, list[Any]] = {}
+        for v in variables:
+            groups.setdefault(self._group_of_index[self.inner_optimizer._get_variable_index(v)], []).append(v)
+        return groups
+
+    # ------------------------------------------------------------------ delegation
+    @property
+    def learning_rate(self) -> Any:
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate: Any) -> None:
+        self.inner_optimizer.learning_rate = learning_rate
+
+    def _get_current_learning_rate(self) -> Any:
+        return self.inner_optimizer._get_current_learning_rate()
+
+    @property
+    def iterations(self) -> Any:
+        return self.inner_optimizer.iterations
+
+    def scale_loss(self, loss: Any) -> Any:
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list: list[Any]) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "multipliers": self.multipliers,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> LayerwiseOptimizer:
+        config = dict(config)
+        inner = keras.saving.deserialize_keras_object(config.pop("inner_optimizer"), custom_objects=custom_objects)
+        return cls(inner, **config)
+
+
+def find_layerwise_optimizer(model: keras.Model) -> LayerwiseOptimizer | None:
+    """The model's `LayerwiseOptimizer` (also inside a `LossScaleOptimizer`), or `None`."""
+    opt = getattr(model, "optimizer", None)
+    while opt is not None and not isinstance(opt, LayerwiseOptimizer):
+        opt = getattr(opt, "inner_optimizer", None)
+    return opt
+
+
+def _check_inner(inner_optimizer: Any) -> None:
+    if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
+        raise TypeError(
+            "Argument `inner_optimizer` must be a `keras.optimizers.Optimizer` instance, such as "
+            f"`keras.optimizers.Adam(1e-3)`. Received: inner_optimizer={inner_optimizer!r}"
+        )
+    if isinstance(inner_optimizer, keras.optimizers.LossScaleOptimizer | keras.optimizers.MultiOptimizer):
+        raise ValueError(
+            "Argument `inner_optimizer` cannot be a `LossScaleOptimizer` or a `MultiOptimizer` (wrap the "
+            f"LayerwiseOptimizer in a LossScaleOptimizer instead). Received: inner_optimizer={inner_optimizer!r}"
+        )
+    if isinstance(inner_optimizer, LayerwiseOptimizer):
+        raise ValueError(
+            f"Argument `inner_optimizer` is already a LayerwiseOptimizer. Received: inner_optimizer={inner_optimizer!r}"
+        )
+
+
+def _checked_multipliers(multipliers: Any) -> dict[str, float]:
+    if not isinstance(multipliers, Mapping):
+        raise TypeError(
+            "Argument `multipliers` must be a dict mapping layer names or patterns to numbers. "
+            f"Received: multipliers={multipliers!r}"
+        )
+    checked: dict[str, float] = {}
+    for key, value in multipliers.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"Argument `multipliers` must have non-empty string keys. Received: multipliers={multipliers!r}"
+            )
+        if isinstance(value, bool) or not (isinstance(value, int | float) or hasattr(value, "__float__")):
+            raise TypeError(
+                f"Argument `multipliers` must map to numbers; key {key!r} maps to {value!r}. "
+                f"Received: multipliers={multipliers!r}"
+            )
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(
+                f"Argument `multipliers` must map to finite numbers >= 0; key {key!r} maps to {value!r}. "
+                f"Received: multipliers={multipliers!r}"
+            )
+        checked[key] = number
+    return checked
+
+
+def _resolve(
+    spec: Mapping[str, float],
+    names: list[str],
+    paths: list[str],
+    members: list[list[Any]],
+    *,
+    require_all: bool,
+) -> dict[int, float]:
+    """`{group index: value}` for the groups that keys of `spec` match (see the matching rule)."""
+    best: dict[int, tuple[tuple[int, int], str]] = {}
+    unmatched = []
+    for key in spec:
+        pattern = _compile(key)
+        hit = False
+        for i, (name, path) in enumerate(zip(names, paths, strict=True)):
+            rank = _rank(key, pattern, name, path, members[i])
+            if rank is None:
+                continue
+            hit = True
+            if i in best and best[i][0] == rank and best[i][1] != key:
+                raise ValueError(
+                    f"Argument `multipliers` has keys {best[i][1]!r} and {key!r} that both match layer {name!r} "
+                    f"equally specifically; keep one or use a more specific key. Received: multipliers={dict(spec)!r}"
+                )
+            if i not in best or rank > best[i][0]:
+                best[i] = (rank, key)
+        if not hit:
+            unmatched.append(key)
+    if unmatched and require_all:
+        raise ValueError(
+            f"Argument `multipliers` has keys that match no trainable layer: {unmatched}. Layers: {names}. "
+            f"Received: multipliers={dict(spec)!r}"
+        )
+    return {i: spec[key] for i, (_, key) in best.items()}
+
+
+def _rank(
+    key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any]
+) -> tuple[int, int] | None:
+    """How specifically `key` matches a group: (depth, 1 for an exact name else 0), or None."""
+    parts = path.split("/") if path else [name]
+    depth = len(parts)
+    ranks = []
+    if key == name:
+        ranks.append((depth, 1))
+    for d, part in enumerate(parts, start=1):
+        if part == key:
+            ranks.append((d, 1))
+        elif pattern is not None and pattern.fullmatch(part):
+            ranks.append((d, 0))
+    if pattern is not None and any(pattern.fullmatch(c) for c in (name, path, *(v.path for v in variables))):
+        ranks.append((depth, 0))
+    return max(ranks) if ranks else None
+
+
+def _compile(key: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(key)
+    except re.error:
+        return None
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+def _generic_backend_update_step(inner: keras.optimizers.Optimizer) -> Callable[..., None] | None:
+    """On torch, the fused `_parallel_update_step` takes one learning rate for all variables.
+
+    Skip it: bind the next `_backend_update_step` in the class hierarchy (the generic loop over
+    `update_step`, after e.g. Nadam's own bookkeeping). Other backends keep theirs.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    from keras.src.utils import torch_utils
+
+    for klass in type(inner).__mro__:
+        if "_backend_update_step" in vars(klass) and not klass.__module__.startswith("keras.src.backend.torch"):
+            return torch_utils.no_grad(vars(klass)["_backend_update_step"].__get__(inner))
+    return None

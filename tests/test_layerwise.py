@@ -1,0 +1,299 @@
+"""LayerwiseOptimizer: per-layer learning rates, on jax and on tensorflow."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from lrwidgets import LayerwiseOptimizer
+from lrwidgets.training import find_layerwise_optimizer
+
+pytestmark = pytest.mark.keras
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(32, 5)).astype("float32")
+Y = (X[:, :1] * 2 - X[:, 1:2]).astype("float32")
+SPREAD = {"first": 0.0, "second": 10.0, "third": 1.0}
+
+
+def mlp() -> keras.Model:
+    keras.utils.set_random_seed(1)
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(6, activation="tanh", name="first"),
+            keras.layers.Dense(6, activation="tanh", name="second"),
+            keras.layers.Dense(1, name="third"),
+        ]
+    )
+
+
+def weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    return {layer.name: [np.array(w) for w in layer.get_weights()] for layer in model.layers}
+
+
+def one_step_deltas(make_inner, multipliers) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
+    model = mlp()
+    before = weights(model)
+    model.compile(optimizer=LayerwiseOptimizer(make_inner(), multipliers=multipliers), loss="mse")
+    model.fit(X, Y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    after = weights(model)
+    return before, {k: [a - b for a, b in zip(after[k], before[k], strict=True)] for k in after}
+
+
+@pytest.mark.parametrize(
+    "make_inner",
+    [
+        pytest.param(lambda: keras.optimizers.Adam(1e-2), id="adam"),
+        pytest.param(lambda: keras.optimizers.AdamW(1e-2, weight_decay=0.5), id="adamw-decay"),
+    ],
+)
+def test_one_step_scales_each_layer(make_inner) -> None:
+    start, ones = one_step_deltas(make_inner, {})
+    start2, spread = one_step_deltas(make_inner, SPREAD)
+    for a, b in zip(start["first"], start2["first"], strict=True):
+        assert np.array_equal(a, b)  # same start
+    # multiplier 0: bitwise unchanged (AdamW's decay included)
+    for d in spread["first"]:
+        assert not np.any(d)
+    for d_ones, d_spread in zip(ones["second"], spread["second"], strict=True):
+        assert np.linalg.norm(d_ones) > 0
+        ratio = np.linalg.norm(d_spread) / np.linalg.norm(d_ones)
+        assert ratio == pytest.approx(10.0, rel=1e-3)
+        np.testing.assert_allclose(d_spread, 10.0 * d_ones, rtol=1e-3, atol=1e-7)
+    for d_ones, d_spread in zip(ones["third"], spread["third"], strict=True):
+        np.testing.assert_allclose(d_spread, d_ones, rtol=1e-3, atol=1e-7)
+
+
+def test_weight_decay_is_scaled() -> None:
+    # zero gradient (lr * decay only): the step is -lr * m * wd * w exactly
+    model = mlp()
+    opt = LayerwiseOptimizer(keras.optimizers.AdamW(0.1, weight_decay=0.5), multipliers={"second": 2.0})
+    model.compile(optimizer=opt, loss="mse")
+    w = model.get_layer("second").kernel.numpy().copy()
+    opt.apply([np.zeros(v.shape, "float32") for v in model.trainable_variables], model.trainable_variables)
+    np.testing.assert_allclose(model.get_layer("second").kernel.numpy(), w * (1 - 0.1 * 2.0 * 0.5), rtol=1e-5)
+
+
+class CountTraces:
+    """Wraps `model.train_step`: the wrapper's body runs once per trace (jax jit, tf.function)."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.count = 0
+        step = model.train_step
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return step(*args, **kwargs)
+
+        model.train_step = counted
+
+
+class Schedule(keras.callbacks.Callback):
+    """Sets multipliers at given batches, in the training thread, and records the weights."""
+
+    def __init__(self, plan: dict[int, dict[str, float]]) -> None:
+        super().__init__()
+        self.plan = plan
+        self.kernels: list[np.ndarray] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        model = self.model  # on jax this syncs the trainer's state into the variables
+        self.kernels.append(model.get_layer("second").kernel.numpy().copy())
+        if batch in self.plan:
+            model.optimizer.set_multipliers(self.plan[batch])
+
+
+@pytest.mark.parametrize(
+    "make_inner",
+    [
+        pytest.param(lambda: keras.optimizers.Adam(1e-2), id="adam"),
+        pytest.param(lambda: keras.optimizers.SGD(1e-2, momentum=0.9), id="sgd-momentum"),
+    ],
+)
+def test_live_freeze_and_resume_without_retrace(make_inner) -> None:
+    model = mlp()
+    opt = LayerwiseOptimizer(make_inner())
+    model.compile(optimizer=opt, loss="mse")
+    # Built up front: tf.function traces a first call twice when it creates the optimizer's variables.
+    opt.build(model.trainable_variables)
+    traces = CountTraces(model)
+    cb = Schedule({2: {"second": 0.0}, 5: {"second": 1.0}})
+    model.fit(X, Y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[cb])  # 8 batches
+    final = model.get_layer("second").kernel.numpy()
+    k = [*cb.kernels, final]  # k[i] = kernel before batch i
+    assert traces.count == 1
+    assert not np.array_equal(k[1], k[2])  # moving at 1.0
+    assert np.array_equal(k[2], k[3])  # frozen for batches 2, 3, 4
+    assert np.array_equal(k[3], k[5])
+    assert not np.array_equal(k[5], k[6])  # resumed
+    assert not np.array_equal(k[7], k[8])
+    assert opt.multipliers["second"] == 1.0
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    model = mlp()
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(3e-3), multipliers={"first": 0.25})
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    opt.set_multipliers({"second": 0.0, "third": 4.0})
+    opt.learning_rate = 0.005
+    model.save(tmp_path / "model.keras")
+
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    lopt = loaded.optimizer
+    assert isinstance(lopt, LayerwiseOptimizer)
+    assert isinstance(lopt.inner_optimizer, keras.optimizers.Adam)
+    assert lopt.multipliers == {"first": 0.25, "second": 0.0, "third": 4.0}
+    assert float(lopt.learning_rate.numpy()) == pytest.approx(0.005)
+    for a, b in zip(opt.inner_optimizer.variables, lopt.inner_optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+    frozen = loaded.get_layer("second").kernel.numpy().copy()
+    loaded.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert np.array_equal(loaded.get_layer("second").kernel.numpy(), frozen)
+
+
+def test_config_round_trip() -> None:
+    opt = LayerwiseOptimizer(keras.optimizers.RMSprop(0.01), multipliers={"head": 2.0, "dense_[0-9]": 0.5}, name="lw")
+    config = opt.get_config()
+    again = LayerwiseOptimizer.from_config(config)
+    assert again.get_config() == config
+    assert config["multipliers"] == {"head": 2.0, "dense_[0-9]": 0.5}
+
+
+def test_learning_rate_is_the_inner_settable_variable() -> None:
+    inner = keras.optimizers.Adam(1e-3)
+    opt = LayerwiseOptimizer(inner)
+    opt.learning_rate = 0.25
+    assert float(inner.learning_rate.numpy()) == 0.25
+    assert opt.learning_rate is inner.learning_rate
+    assert isinstance(opt.learning_rate, keras.Variable)
+
+
+def test_multiplier_variables_are_optimizer_state() -> None:
+    model = mlp()
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(), multipliers={"third": 3.0})
+    model.compile(optimizer=opt, loss="mse")
+    assert opt.multiplier_variables == {}
+    opt.build(model.trainable_variables)
+    mvars = opt.multiplier_variables
+    assert list(mvars) == ["first", "second", "third"]
+    tracked = {id(v) for v in opt.variables}
+    assert all(id(v) in tracked for v in mvars.values())
+    assert float(mvars["third"].numpy()) == 3.0
+    assert [len(vs) for vs in opt.groups.values()] == [2, 2, 2]
+    assert find_layerwise_optimizer(model) is opt
+
+
+def nested() -> keras.Model:
+    backbone = keras.Sequential([keras.layers.Dense(4, name="b1"), keras.layers.Dense(4, name="b2")], name="backbone")
+    inputs = keras.Input((5,))
+    outputs = keras.layers.Dense(1, name="head")(backbone(inputs))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize(
+    ("multipliers", "expected"),
+    [
+        ({"backbone": 0.1}, {"backbone/b1": 0.1, "backbone/b2": 0.1, "head": 1.0}),
+        ({"backbone": 0.1, "b2": 0.5}, {"backbone/b1": 0.1, "backbone/b2": 0.5, "head": 1.0}),  # deeper wins
+        ({"b[0-9]": 0.2, "b1": 3.0}, {"backbone/b1": 3.0, "backbone/b2": 0.2, "head": 1.0}),  # name beats pattern
+        ({".*/kernel": 0.3}, {"backbone/b1": 0.3, "backbone/b2": 0.3, "head": 0.3}),  # variable paths
+        ({"backbone/b2": 7.0}, {"backbone/b1": 1.0, "backbone/b2": 7.0, "head": 1.0}),  # group name
+    ],
+)
+def test_matching_rule(multipliers, expected) -> None:
+    model = nested()
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(), multipliers=multipliers)
+    opt.build(model.trainable_variables)
+    assert opt.multipliers == expected
+
+
+def test_set_multipliers_by_pattern_after_build() -> None:
+    model = nested()
+    opt = LayerwiseOptimizer(keras.optimizers.SGD())
+    opt.build(model.trainable_variables)
+    opt.set_multipliers({"backbone": 0.0})
+    assert opt.multipliers == {"backbone/b1": 0.0, "backbone/b2": 0.0, "head": 1.0}
+    action = opt.multipliers_action({"head": 2.0})
+    action(model)
+    assert opt.multipliers["head"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("multipliers", "error"),
+    [
+        ({"first": -0.5}, ValueError),
+        ({"first": math.nan}, ValueError),
+        ({"first": math.inf}, ValueError),
+        ({"first": "fast"}, TypeError),
+        ({"first": True}, TypeError),
+        ({3: 1.0}, TypeError),
+        ({"": 1.0}, TypeError),
+        ([("first", 1.0)], TypeError),
+    ],
+)
+def test_bad_multipliers(multipliers, error) -> None:
+    with pytest.raises(error, match=r"Argument `multipliers`.*Received: multipliers="):
+        LayerwiseOptimizer(keras.optimizers.Adam(), multipliers=multipliers)
+    opt = LayerwiseOptimizer(keras.optimizers.Adam())
+    with pytest.raises(error, match=r"Argument `multipliers`.*Received: multipliers="):
+        opt.set_multipliers(multipliers)
+    with pytest.raises(error, match=r"Argument `multipliers`"):
+        opt.multipliers_action(multipliers)
+
+
+def test_key_matching_no_layer_fails_at_build() -> None:
+    model = mlp()
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(), multipliers={"encoder": 0.1}), loss="mse")
+    no_layer = r"Argument `multipliers` has keys that match no trainable layer: \['encoder'\]"
+    with pytest.raises(ValueError, match=no_layer):
+        model.fit(X, Y, epochs=1, verbose=0)
+    opt = LayerwiseOptimizer(keras.optimizers.Adam())
+    opt.build(mlp().trainable_variables)
+    with pytest.raises(ValueError, match=r"match no trainable layer.*Received: multipliers=\{'decoder': 1.0\}"):
+        opt.set_multipliers({"decoder": 1.0})
+    with pytest.raises(ValueError, match="match no trainable layer"):
+        opt.multipliers_action({"decoder": 1.0})
+
+
+def test_equally_specific_keys_fail() -> None:
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(), multipliers={"fir.*": 0.1, "f.*t": 0.2})
+    with pytest.raises(ValueError, match=r"keys 'fir\.\*' and 'f\.\*t' that both match layer 'first'"):
+        opt.build(mlp().trainable_variables)
+
+
+@pytest.mark.parametrize(
+    ("inner", "error"),
+    [
+        ("adam", TypeError),
+        (None, TypeError),
+        (keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), TypeError),
+        (lambda: keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(keras.optimizers.SGD())), ValueError),
+        (lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD()), ValueError),
+        (lambda: LayerwiseOptimizer(keras.optimizers.SGD()), ValueError),
+    ],
+)
+def test_bad_inner_optimizer(inner, error) -> None:
+    if callable(inner) and not isinstance(inner, keras.optimizers.schedules.LearningRateSchedule):
+        inner = inner()
+    with pytest.raises(error, match=r"Argument `inner_optimizer`.*Received: inner_optimizer="):
+        LayerwiseOptimizer(inner)
+
+
+def test_unknown_argument_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        LayerwiseOptimizer(keras.optimizers.Adam(), lr=0.1)  # type: ignore[call-arg]
+
+
+def test_wrapped_in_loss_scale_optimizer() -> None:
+    model = mlp()
+    opt = keras.optimizers.LossScaleOptimizer(LayerwiseOptimizer(keras.optimizers.Adam(1e-2), multipliers={"first": 0}))
+    model.compile(optimizer=opt, loss="mse")
+    before = model.get_layer("first").kernel.numpy().copy()
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert np.array_equal(model.get_layer("first").kernel.numpy(), before)
+    assert find_layerwise_optimizer(model) is opt.inner_optimizer
