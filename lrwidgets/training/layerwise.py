@@ -109,21 +109,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         if self.built:
             return
         var_list = list(var_list)
-        paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in var_list]
-        heads = {p.split("/", 1)[0] for p in paths}
-        strip = len(heads) == 1 and all("/" in p for p in paths)
-        names: list[str] = []
-        group_paths: list[str] = []
-        members: list[list[Any]] = []
-        group_of_index: list[int] = []
-        for var, path in zip(var_list, paths, strict=True):
-            gname = path.split("/", 1)[1] if strip else (path or var.path)
-            if gname not in names:
-                names.append(gname)
-                group_paths.append(path)
-                members.append([])
-            group_of_index.append(names.index(gname))
-            members[names.index(gname)].append(var)
+        names, group_paths, members, group_of_index = layer_groups(var_list)
         values = _resolve(self._spec, names, group_paths, members, require_all=True)
         self._multiplier_vars = [
             self.add_variable(
@@ -298,6 +284,29 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         config = dict(config)
         inner = keras.saving.deserialize_keras_object(config.pop("inner_optimizer"), custom_objects=custom_objects)
         return cls(inner, **config)
+
+
+def layer_groups(variables: list[Any]) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
+    """Group variables by layer: (group names, layer paths, variables per group, group of each variable).
+
+    See "Groups" in the `LayerwiseOptimizer` docstring for how names are formed.
+    """
+    paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in variables]
+    heads = {p.split("/", 1)[0] for p in paths}
+    strip = len(heads) == 1 and all("/" in p for p in paths)
+    names: list[str] = []
+    group_paths: list[str] = []
+    members: list[list[Any]] = []
+    group_of_index: list[int] = []
+    for var, path in zip(variables, paths, strict=True):
+        name = path.split("/", 1)[1] if strip else (path or var.path)
+        if name not in names:
+            names.append(name)
+            group_paths.append(path)
+            members.append([])
+        group_of_index.append(names.index(name))
+        members[names.index(name)].append(var)
+    return names, group_paths, members, group_of_index
 
 
 def find_layerwise_optimizer(model: keras.Model) -> LayerwiseOptimizer | None:

@@ -1,0 +1,256 @@
+"""`LayerLRControls`: an equalizer of per-layer learning-rate multipliers, live during training."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import anywidget
+import keras
+import traitlets
+
+from lrwidgets.core.layer_presets import (
+    PRESETS,
+    LayerSetting,
+    effective_multipliers,
+    preset,
+    settings_from_multipliers,
+)
+from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer
+from lrwidgets.training.update_monitor import UpdateSizeMonitor
+
+
+class Controller(Protocol):
+    """What `LayerLRControls` needs of the training controller (see docs/ARCHITECTURE.md)."""
+
+    running: bool
+
+    def submit(self, action: Any, description: str = ...) -> Any: ...
+
+
+def _esm() -> pathlib.Path:
+    # A wheel ships the module in lrwidgets/static/ (pyproject.toml); a source checkout uses js/.
+    shipped = pathlib.Path(__file__).parent.parent / "static" / "layer_controls.js"
+    return shipped if shipped.exists() else pathlib.Path(__file__).parents[2] / "js" / "layer_controls.js"
+
+
+class LayerLRControls(anywidget.AnyWidget):
+    """One log-scale vertical slider per trainable layer, with freeze toggles and presets.
+
+    Needs a model compiled with a `LayerwiseOptimizer`. Moving a slider sets that layer's
+    multiplier on the optimizer: at once when idle, or, when a `controller` is given, through
+    `controller.submit(...)` (before the next batch while a fit runs). Behind each slider a bar
+    shows the layer's relative update size ||dW|| / ||W||, filled by `update_sizes(...)`, for
+    instance from the callback `panel.monitor()` returns.
+
+    Args:
+        model: a `keras.Model` compiled with `lrw.LayerwiseOptimizer(...)`, or wrapped in a
+            `LossScaleOptimizer`. Its optimizer is built here if it is not yet.
+        controller: optional object with `.submit(action, description=...)` and `.running`
+            (the lrwidgets training controller). Defaults to `None`: changes are assigned directly,
+            which is only safe while no fit runs.
+        **kwargs: trait values (`min_exponent`, `max_exponent`, `ratio`, `k`, `layout`...).
+
+    Example:
+    >>> import keras, lrwidgets as lrw
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="body"),
+    ...                           keras.layers.Dense(1, name="head")])
+    >>> model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
+    >>> panel = lrw.LayerLRControls(model)
+    >>> panel.multipliers = {"body": 0.1}
+    >>> model.optimizer.multipliers
+    {'body': 0.1, 'head': 1.0}
+    >>> panel.apply_preset("head_only"); panel.multipliers
+    {'body': 0.0, 'head': 1.0}
+    """
+
+    _esm = _esm()
+
+    #: `[{"name": str, "params": int}, ...]` for each layer group, first to last. Read-only.
+    layers = traitlets.List(traitlets.Dict(), read_only=True).tag(sync=True)
+    #: `{layer: {"multiplier": float > 0, "frozen": bool}}`: the one value the front end edits.
+    #: The effective multiplier is 0 when frozen (see `multipliers`).
+    value = traitlets.Dict(value_trait=traitlets.Dict(), default_value={}).tag(sync=True)
+    #: `{layer: ||dW|| / ||W||}` of a recent step (bars behind the sliders). Defaults to `{}`.
+    update_size = traitlets.Dict(value_trait=traitlets.Float(), default_value={}).tag(sync=True)
+    #: log10 of the smallest and largest slider multiplier. Defaults to -4 and 1 (1e-4 ... 10).
+    min_exponent = traitlets.Float(-4.0).tag(sync=True)
+    max_exponent = traitlets.Float(1.0).tag(sync=True)
+    #: ratio between neighbouring layers for the "discriminative" preset. Defaults to 2.6 (ULMFiT).
+    ratio = traitlets.Float(2.6, min=1.0).tag(sync=True)
+    #: number of first layers the "freeze first k" preset freezes. Defaults to 1.
+    k = traitlets.Int(1, min=0).tag(sync=True)
+    #: the last error raised while handling a change, shown under the widget. Defaults to "".
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, model: keras.Model, controller: Controller | None = None, **kwargs: Any) -> None:
+        unknown = set(kwargs) - set(self.class_trait_names()) - {"layers", "value", "update_size", "error"}
+        if unknown:
+            raise TypeError(f"LayerLRControls() got unexpected keyword arguments: {sorted(unknown)}")
+        opt = find_layerwise_optimizer(model)
+        if opt is None:
+            raise ValueError(
+                "Argument `model` must be compiled with a `LayerwiseOptimizer`, e.g. "
+                "`model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss=...)`. "
+                f"Received: model with optimizer={getattr(model, 'optimizer', None)!r}"
+            )
+        if not opt.built:
+            if not model.trainable_variables:
+                raise ValueError(
+                    "Argument `model` has no trainable variables yet: build it first (give it an `Input`, or call "
+                    f"it on data). Received: model={model.name!r}"
+                )
+            opt.build(model.trainable_variables)
+        if controller is not None and not callable(getattr(controller, "submit", None)):
+            raise TypeError(f"Argument `controller` must have a `submit(action)` method. Received: {controller!r}")
+        self._optimizer: LayerwiseOptimizer = opt
+        self._controller = controller
+        self._applied = opt.multipliers
+        self._pending = 0
+        super().__init__(**kwargs)
+        self.set_trait("layers", [{"name": n, "params": _count(vs)} for n, vs in opt.groups.items()])
+        self.value = settings_from_multipliers(self._applied, {})
+        self.observe(self._on_value, names="value")
+        self.on_msg(self._on_message)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def multipliers(self) -> dict[str, float]:
+        """`{layer: effective multiplier}` (0 when frozen). Assigning a partial dict updates those layers."""
+        return effective_multipliers(self.value)
+
+    @multipliers.setter
+    def multipliers(self, multipliers: Mapping[str, float]) -> None:
+        unknown = sorted(set(multipliers) - set(self.value))
+        if unknown:
+            raise ValueError(
+                f"Argument `multipliers` has unknown layers {unknown}; layers: {list(self.value)}. "
+                f"Received: multipliers={dict(multipliers)!r}"
+            )
+        self.value = {**self.value, **settings_from_multipliers(multipliers, self.value)}
+
+    @property
+    def optimizer(self) -> LayerwiseOptimizer:
+        """The `LayerwiseOptimizer` this panel steers."""
+        return self._optimizer
+
+    def apply_preset(self, name: str, *, ratio: float | None = None, k: int | None = None) -> None:
+        """Apply a preset: "uniform", "discriminative", "head_only" or "freeze_first".
+
+        `ratio` and `k` default to the panel's `ratio` and `k` traits (see `core.layer_presets.preset`).
+        """
+        names = [layer["name"] for layer in self.layers]
+        ratio = self.ratio if ratio is None else ratio
+        k = self.k if k is None else k
+        self.value = {**self.value, **preset(name, names, self.value, ratio=ratio, k=k)}
+
+    def update_sizes(self, sizes: Mapping[str, float]) -> None:
+        """Show `{layer: ||dW|| / ||W||}` as the bars behind the sliders (unknown layers are ignored)."""
+        known = {layer["name"] for layer in self.layers}
+        self.update_size = {n: float(v) for n, v in sizes.items() if n in known and math.isfinite(float(v))}
+
+    def refresh(self, multipliers: Mapping[str, float] | None = None) -> None:
+        """Show the optimizer's multipliers (read now, or the given ones) when no change is pending.
+
+        Reading the optimizer is only safe while idle or in the training thread.
+        """
+        if self._pending:
+            return
+        current = dict(self._optimizer.multipliers if multipliers is None else multipliers)
+        if current != self.multipliers:
+            self._applied = current
+            self.value = {**self.value, **settings_from_multipliers(current, self.value)}
+
+    def monitor(self, interval: float = 0.5) -> UpdateSizeMonitor:
+        """A Keras callback that fills the bars and re-reads the multipliers every `interval` s."""
+
+        def listener(sizes: dict[str, float], multipliers: dict[str, float]) -> None:
+            with self.hold_sync():
+                self.update_sizes(sizes)
+                if multipliers:
+                    self.refresh(multipliers)
+
+        return UpdateSizeMonitor(listener, interval=interval)
+
+    # ------------------------------------------------------------------ traits and messages
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        # A refused edit from the browser is shown in the widget, not only in the kernel log.
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as exc:
+            self.error = f"TraitError: {exc}"
+            raise
+
+    @traitlets.validate("value")
+    def _valid_value(self, proposal: Any) -> dict[str, LayerSetting]:
+        value = proposal["value"]
+        names = [layer["name"] for layer in self.layers]
+        if names and set(value) != set(names):
+            raise traitlets.TraitError(f"`value` must have one entry per layer {names}. Received: {sorted(value)}")
+        checked: dict[str, LayerSetting] = {}
+        for name, setting in value.items():
+            m = setting.get("multiplier") if isinstance(setting, Mapping) else None
+            frozen = setting.get("frozen") if isinstance(setting, Mapping) else None
+            if (
+                isinstance(m, bool)
+                or not isinstance(m, int | float)
+                or not math.isfinite(m)
+                or m <= 0
+                or not isinstance(frozen, bool)
+            ):
+                message = (
+                    f"`value[{name!r}]` must be {{'multiplier': number > 0, 'frozen': bool}}. Received: {setting!r}"
+                )
+                self.error = message  # a browser's set_state would otherwise fail silently
+                raise traitlets.TraitError(message)
+            checked[name] = {"multiplier": float(m), "frozen": frozen}
+        return checked
+
+    def _on_value(self, change: dict[str, Any]) -> None:
+        try:
+            wanted = effective_multipliers(change["new"])
+            changes = {n: m for n, m in wanted.items() if self._applied.get(n) != m}
+            if not changes:
+                return
+            self._apply(changes)
+            self._applied = {**self._applied, **changes}
+            self.error = ""
+        except Exception as exc:  # shown in the widget: an observer error must never be silent
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _apply(self, changes: dict[str, float]) -> None:
+        if self._controller is None:
+            self._optimizer.set_multipliers(changes)
+            return
+        set_them = self._optimizer.multipliers_action(changes)
+
+        def action(model: keras.Model) -> None:
+            try:
+                set_them(model)
+            finally:
+                self._pending -= 1
+
+        self._pending += 1
+        described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
+        try:
+            self._controller.submit(action, description=f"layer learning rates: {described}")
+        except BaseException:
+            self._pending -= 1
+            raise
+
+    def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "preset":
+            return
+        try:
+            name = content.get("name")
+            if name not in PRESETS:
+                raise ValueError(f"Unknown preset {name!r}; presets: {PRESETS}")
+            self.apply_preset(name)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+
+def _count(variables: tuple[Any, ...]) -> int:
+    return int(sum(math.prod(v.shape) for v in variables))

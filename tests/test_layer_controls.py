@@ -1,0 +1,190 @@
+"""LayerLRControls without a browser: play the front end with set_state and custom messages."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import traitlets
+
+from lrwidgets import LayerLRControls, LayerwiseOptimizer
+
+pytestmark = pytest.mark.keras
+
+X = np.random.default_rng(0).normal(size=(16, 5)).astype("float32")
+Y = X[:, :1].copy()
+
+
+def compiled(multipliers=None) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(4, name="first"),
+            keras.layers.Dense(3, name="second"),
+            keras.layers.Dense(1, name="third"),
+        ]
+    )
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-2), multipliers=multipliers), loss="mse")
+    return model
+
+
+def variable_values(model: keras.Model) -> dict[str, float]:
+    return {n: float(v.numpy()) for n, v in model.optimizer.multiplier_variables.items()}
+
+
+def browser_sets(panel: LayerLRControls, name: str, **patch) -> None:
+    value = {n: dict(s) for n, s in panel.get_state()["value"].items()}
+    value[name].update(patch)
+    panel.set_state({"value": value})
+
+
+def preset_clicked(panel: LayerLRControls, name: str) -> None:
+    panel._handle_custom_msg({"type": "preset", "name": name}, [])
+
+
+def test_layers_and_initial_state() -> None:
+    panel = LayerLRControls(compiled({"second": 0.5}))
+    state = panel.get_state()
+    assert state["layers"] == [
+        {"name": "first", "params": 24},
+        {"name": "second", "params": 15},
+        {"name": "third", "params": 4},
+    ]
+    assert panel.multipliers == {"first": 1.0, "second": 0.5, "third": 1.0}
+    assert state["min_exponent"] == -4.0
+    assert state["max_exponent"] == 1.0
+
+
+def test_slider_from_the_browser_sets_the_optimizer_variable() -> None:
+    model = compiled()
+    panel = LayerLRControls(model)
+    browser_sets(panel, "second", multiplier=0.1)
+    assert variable_values(model)["second"] == pytest.approx(0.1)
+    assert model.optimizer.multipliers["second"] == pytest.approx(0.1)
+    assert panel.multipliers["second"] == pytest.approx(0.1)
+    assert panel.error == ""
+
+
+def test_freeze_toggle_keeps_the_slider_position() -> None:
+    model = compiled()
+    panel = LayerLRControls(model)
+    browser_sets(panel, "first", multiplier=0.25)
+    browser_sets(panel, "first", frozen=True)
+    assert variable_values(model)["first"] == 0.0
+    assert panel.value["first"] == {"multiplier": 0.25, "frozen": True}
+    browser_sets(panel, "first", frozen=False)
+    assert variable_values(model)["first"] == 0.25
+
+
+def test_multipliers_property_both_ways() -> None:
+    model = compiled()
+    panel = LayerLRControls(model)
+    panel.multipliers = {"third": 4.0}
+    assert variable_values(model)["third"] == 4.0
+    model.optimizer.set_multipliers({"first": 0.0, "second": 0.5})
+    panel.refresh()
+    assert panel.multipliers == {"first": 0.0, "second": 0.5, "third": 4.0}
+    assert panel.get_state()["value"]["first"] == {"multiplier": 1.0, "frozen": True}
+    with pytest.raises(ValueError, match=r"Argument `multipliers` has unknown layers \['fourth'\]"):
+        panel.multipliers = {"fourth": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("uniform", {"first": 1.0, "second": 1.0, "third": 1.0}),
+        ("discriminative", {"first": 0.25, "second": 0.5, "third": 1.0}),
+        ("head_only", {"first": 0.0, "second": 0.0, "third": 1.0}),
+        ("freeze_first", {"first": 0.0, "second": 0.0, "third": 1.0}),
+    ],
+)
+def test_presets_from_the_browser(preset, expected) -> None:
+    model = compiled({"third": 1.0})
+    panel = LayerLRControls(model)
+    panel.set_state({"ratio": 2.0, "k": 2})
+    preset_clicked(panel, preset)
+    assert panel.multipliers == pytest.approx(expected)
+    assert variable_values(model) == pytest.approx(expected)
+
+
+def test_unknown_preset_shows_an_error() -> None:
+    panel = LayerLRControls(compiled())
+    preset_clicked(panel, "everything")
+    assert "Unknown preset 'everything'" in panel.error
+
+
+def test_bad_value_from_the_browser_is_refused_and_shown() -> None:
+    model = compiled()
+    panel = LayerLRControls(model)
+    with pytest.raises(traitlets.TraitError):
+        browser_sets(panel, "first", multiplier=-1.0)
+    assert "value['first']" in panel.error
+    assert variable_values(model)["first"] == 1.0
+    with pytest.raises(traitlets.TraitError):
+        panel.set_state({"value": {"first": {"multiplier": 1.0, "frozen": False}}})
+
+
+class FakeController:
+    """Queues actions while `running`, like the training controller; runs them on `step()`."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self.running = True
+        self.queue: list = []
+        self.descriptions: list[str] = []
+
+    def submit(self, action, description: str = "") -> None:
+        self.descriptions.append(description)
+        if self.running:
+            self.queue.append(action)
+        else:
+            action(self.model)
+
+    def step(self) -> None:
+        while self.queue:
+            self.queue.pop(0)(self.model)
+
+
+def test_changes_go_through_the_controller() -> None:
+    model = compiled()
+    controller = FakeController(model)
+    panel = LayerLRControls(model, controller=controller)
+    browser_sets(panel, "second", multiplier=0.1)
+    assert variable_values(model)["second"] == 1.0  # queued, not applied
+    panel.refresh({"first": 1.0, "second": 1.0, "third": 1.0})  # a stale read must not undo the edit
+    assert panel.multipliers["second"] == pytest.approx(0.1)
+    controller.step()
+    assert variable_values(model)["second"] == pytest.approx(0.1)
+    assert controller.descriptions == ["layer learning rates: second x0.1"]
+    controller.running = False
+    preset_clicked(panel, "uniform")
+    assert variable_values(model)["second"] == 1.0
+
+
+def test_update_sizes_and_monitor() -> None:
+    model = compiled({"first": 0.0})
+    panel = LayerLRControls(model)
+    panel.update_sizes({"first": 0.5, "nope": 1.0, "second": float("nan")})
+    assert panel.get_state()["update_size"] == {"first": 0.5}
+    model.fit(X, Y, batch_size=4, epochs=1, verbose=0, callbacks=[panel.monitor(interval=0)])
+    sizes = panel.update_size
+    assert set(sizes) == {"first", "second", "third"}
+    assert sizes["first"] == 0.0
+    assert sizes["second"] > 0
+    assert sizes["third"] > 0
+
+
+def test_errors() -> None:
+    plain = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    plain.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match=r"must be compiled with a `LayerwiseOptimizer`.*lrw.LayerwiseOptimizer\("):
+        LayerLRControls(plain)
+    unbuilt = keras.Sequential([keras.layers.Dense(1)])
+    unbuilt.compile(optimizer=LayerwiseOptimizer(keras.optimizers.SGD()), loss="mse")
+    with pytest.raises(ValueError, match="no trainable variables yet"):
+        LayerLRControls(unbuilt)
+    with pytest.raises(TypeError, match="unexpected keyword arguments: \\['colour'\\]"):
+        LayerLRControls(compiled(), colour="red")
+    with pytest.raises(TypeError, match="Argument `controller`"):
+        LayerLRControls(compiled(), controller=object())
