@@ -1,4 +1,4 @@
-"""Run every check of lrwidgets: lint, types, tests on jax and on tensorflow.
+"""Run every check of lrwidgets: lint, types, tests on jax and on tensorflow, JS unit tests.
 
 Called by ``./dev test`` (and so by ``.ci/run``). Extra arguments go to each pytest run.
 Stages run in order; the script exits non-zero if any stage fails and prints a summary
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -38,6 +39,29 @@ def junit_counts(path: Path) -> tuple[int, int, int]:
     return tests - failed - skipped, failed, skipped
 
 
+def js_tests(reports: Path, totals: list[int]) -> bool:
+    """The front ends' unit tests (vitest + jsdom), installing js/node_modules on first use."""
+    js = ROOT / "js"
+    npm = shutil.which("npm")
+    if npm is None:
+        print("\n=== js tests: FAILED: npm not found (install Node.js >= 20)", flush=True)
+        totals[1] += 1
+        return False
+    # `npm install`, not `npm ci`: npm 11 rejects its own lock file in `ci` over the optional
+    # platform packages of rollup; `install` still installs the locked versions.
+    install = [npm, "install", "--prefix", str(js), "--no-audit", "--no-fund"]
+    if not (js / "node_modules").is_dir() and not run("js deps (npm install)", install):
+        totals[1] += 1
+        return False
+    xml = reports / "junit-js.xml"
+    xml.unlink(missing_ok=True)
+    reporters = ["--reporter=default", "--reporter=junit", f"--outputFile.junit={xml}"]
+    ok = run("js tests", [npm, "test", "--prefix", str(js), "--", *reporters])
+    for i, n in enumerate(junit_counts(xml)):
+        totals[i] += n
+    return ok
+
+
 def main(argv: list[str]) -> int:
     ok = True
     ok &= run("lint", [str(BIN / "ruff"), "check", "lrwidgets", "tests", "benchmarks", "scripts"])
@@ -63,6 +87,7 @@ def main(argv: list[str]) -> int:
         ok &= run(name, [str(BIN / "python"), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
         for i, n in enumerate(junit_counts(xml)):
             totals[i] += n
+    ok &= js_tests(reports, totals)
     print(f"\nall checks: {'ok' if ok else 'FAILED'}")
     print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
     return 0 if ok else 1
