@@ -297,3 +297,35 @@ def test_wrapped_in_loss_scale_optimizer() -> None:
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
     assert np.array_equal(model.get_layer("first").kernel.numpy(), before)
     assert find_layerwise_optimizer(model) is opt.inner_optimizer
+
+
+@pytest.mark.parametrize(
+    "make_inner",
+    [
+        pytest.param(lambda: keras.optimizers.SGD(0.05), id="sgd"),
+        pytest.param(lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True), id="sgd-nesterov"),
+        pytest.param(lambda: keras.optimizers.RMSprop(0.01), id="rmsprop"),
+        pytest.param(lambda: keras.optimizers.RMSprop(0.01, momentum=0.5, centered=True), id="rmsprop-momentum"),
+        pytest.param(lambda: keras.optimizers.Adagrad(0.1), id="adagrad"),
+        pytest.param(lambda: keras.optimizers.Adadelta(1.0), id="adadelta"),
+        pytest.param(lambda: keras.optimizers.Adamax(0.01), id="adamax"),
+        pytest.param(lambda: keras.optimizers.Nadam(0.01), id="nadam"),
+        pytest.param(lambda: keras.optimizers.Lion(0.001, weight_decay=0.1), id="lion-decay"),
+        pytest.param(lambda: keras.optimizers.Lamb(0.01), id="lamb"),
+        pytest.param(lambda: keras.optimizers.Ftrl(0.1), id="ftrl"),
+        # not use_ema: on jax, Keras 3.15 fails a second fit with a plain Adam(use_ema=True) too
+        pytest.param(lambda: keras.optimizers.Adam(0.01, amsgrad=True, clipnorm=1.0), id="adam-amsgrad-clip"),
+    ],
+)
+def test_zero_freezes_after_training_under_every_optimizer(make_inner) -> None:
+    model = mlp()
+    opt = LayerwiseOptimizer(make_inner())
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)  # optimizer state is non-zero now
+    opt.set_multipliers({"second": 0.0})
+    frozen = weights(model)["second"]
+    moving = weights(model)["third"]
+    model.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(frozen, weights(model)["second"], strict=True):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(moving[0], weights(model)["third"][0])

@@ -212,11 +212,15 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         backend_update_step = _generic_backend_update_step(inner)
         patched = vars(inner)
 
+        hold = _needs_hold(inner)
+
         def scaled_update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
             m = ops.convert_to_tensor(self._multiplier_of(variable))
+            if not hold:
+                return update_step(gradient, variable, ops.multiply(learning_rate, m))
             before = ops.copy(variable)  # a read now: convert_to_tensor may keep the TF variable itself
             update_step(gradient, variable, ops.multiply(learning_rate, m))
-            # lr * 0 stops Adam-like updates, but not SGD momentum's velocity or Ftrl: hold the value.
+            # lr * 0 stops this optimizer's step only for new gradients (momentum, Ftrl): hold the value.
             inner.assign(variable, ops.where(ops.equal(m, 0.0), before, ops.convert_to_tensor(variable)))
 
         def scaled_weight_decay(variables: list[Any]) -> None:
@@ -425,6 +429,26 @@ def _compile(key: str) -> re.Pattern[str] | None:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+# Optimizers whose step is proportional to the learning rate it is given (no state carried into
+# the step that the rate does not scale), so a multiplier of 0 leaves the variable unchanged.
+_STEP_PROPORTIONAL_TO_LR = (
+    keras.optimizers.Adam,  # AdamW too (a subclass)
+    keras.optimizers.Adamax,
+    keras.optimizers.Nadam,
+    keras.optimizers.Lion,
+    keras.optimizers.Adagrad,
+    keras.optimizers.Adadelta,
+    keras.optimizers.Lamb,
+)
+
+
+def _needs_hold(inner: keras.optimizers.Optimizer) -> bool:
+    """Whether a frozen variable must be restored after the step (skipped where lr 0 is enough)."""
+    if isinstance(inner, keras.optimizers.SGD | keras.optimizers.RMSprop):
+        return bool(getattr(inner, "momentum", 0.0))
+    return not isinstance(inner, _STEP_PROPORTIONAL_TO_LR)
 
 
 def _generic_backend_update_step(inner: keras.optimizers.Optimizer) -> Callable[..., None] | None:

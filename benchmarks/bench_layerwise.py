@@ -1,0 +1,96 @@
+"""Step time of LayerwiseOptimizer, and of update-size monitoring, against a bare optimizer.
+
+    KERAS_BACKEND=jax python benchmarks/bench_layerwise.py [--runs 15] [--epochs 10]
+
+A 64-64-10 MLP on scikit-learn's digits (bundled, 1797 images), batch 32, Adam. Every
+configuration has the read-only callback (reads `float(logs["loss"])` each batch), the fair
+baseline for per-batch callbacks (see FACTS.md: with no callback at all, jax dispatches
+asynchronously and a callback-free run is not comparable):
+
+- bare: `keras.optimizers.Adam` + read-only callback (the baseline)
+- layerwise: `LayerwiseOptimizer(Adam, multipliers=...)` + read-only callback
+- layerwise+monitor: the same + `LayerLRControls(model).monitor()` (update sizes every 0.5 s,
+  sent to the widget)
+
+Each model is compiled and warmed up once, then the configurations are timed in interleaved
+rounds (order rotating); reported: the median time per step and the median over rounds of the
+ratio to that round's baseline (robust to load drift on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+from sklearn.datasets import load_digits
+
+import lrwidgets as lrw
+
+
+class ReadLoss(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        float(logs["loss"])
+
+
+def make_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64, activation="relu", name="hidden_1"),
+            keras.layers.Dense(64, activation="relu", name="hidden_2"),
+            keras.layers.Dense(10, activation="softmax", name="head"),
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype("float32")
+    y = digits.target.astype("int32")
+    steps = args.epochs * int(np.ceil(len(x) / 32))
+
+    configs: dict[str, tuple[keras.Model, list[keras.callbacks.Callback]]] = {}
+    for name in ("bare", "layerwise", "layerwise+monitor"):
+        model = make_model()
+        if name == "bare":
+            optimizer = keras.optimizers.Adam(1e-3)
+        else:
+            optimizer = lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={"hidden_1": 0.3, "head": 2.0})
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        callbacks: list[keras.callbacks.Callback] = [ReadLoss()]
+        if name == "layerwise+monitor":
+            callbacks.append(lrw.LayerLRControls(model).monitor(interval=0.5))
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)  # compile + warm up
+        configs[name] = (model, callbacks)
+
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    names = list(configs)
+    for r in range(args.runs):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            model, callbacks = configs[name]
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=32, epochs=args.epochs, verbose=0, callbacks=callbacks)
+            times[name].append((time.perf_counter() - start) / steps)
+
+    print(f"backend={keras.backend.backend()} keras={keras.__version__} runs={args.runs} steps/run={steps}")
+    for name, ts in times.items():
+        # Paired: each round's time over the same round's baseline, so load drift on a shared
+        # machine cancels; the median over rounds is the reported ratio.
+        paired = statistics.median(t / b for t, b in zip(ts, times["bare"], strict=True))
+        print(
+            f"{name:>18}: median {statistics.median(ts) * 1e3:.3f} ms/step (min {min(ts) * 1e3:.3f})"
+            f"  ratio {paired:.3f}x (median of per-round ratios)"
+        )
+
+
+if __name__ == "__main__":
+    main()
