@@ -1,6 +1,6 @@
 """Step time of LayerwiseOptimizer, and of update-size monitoring, against a bare optimizer.
 
-    KERAS_BACKEND=jax python benchmarks/bench_layerwise.py [--runs 15] [--epochs 10]
+    KERAS_BACKEND=jax python benchmarks/bench_layerwise.py [--runs 9] [--epochs 40]
 
 A 64-64-10 MLP on scikit-learn's digits (bundled, 1797 images), batch 32, Adam. Every
 configuration has the read-only callback (reads `float(logs["loss"])` each batch), the fair
@@ -49,8 +49,8 @@ def make_model() -> keras.Model:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=40)
     args = parser.parse_args()
 
     digits = load_digits()

@@ -130,7 +130,9 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     @property
     def variables(self) -> list[Any]:
-        return self._variables + self.inner_optimizer.variables
+        # Not self._variables: this wrapper's own `iterations` and `learning_rate` are never used
+        # (both are the inner optimizer's), and every variable is one more buffer per jax step.
+        return self._multiplier_vars + self.inner_optimizer.variables
 
     # ------------------------------------------------------------------ multipliers
     @property
