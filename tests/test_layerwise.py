@@ -125,7 +125,8 @@ def test_live_freeze_and_resume_without_retrace(make_inner) -> None:
     model.fit(X, Y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[cb])  # 8 batches
     final = model.get_layer("second").kernel.numpy()
     k = [*cb.kernels, final]  # k[i] = kernel before batch i
-    assert traces.count == 1
+    # jax and tensorflow compile the step once; torch runs it eagerly (no trace to keep).
+    assert traces.count == (8 if keras.backend.backend() == "torch" else 1)
     assert not np.array_equal(k[1], k[2])  # moving at 1.0
     assert np.array_equal(k[2], k[3])  # frozen for batches 2, 3, 4
     assert np.array_equal(k[3], k[5])
