@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import numpy as np
 import pytest
 import traitlets
 
-from lrwidgets import LayerLRControls, LayerwiseOptimizer
+from lrwidgets import LayerLRControls, LayerwiseOptimizer, TrainingDashboard
 
 pytestmark = pytest.mark.keras
 
@@ -188,3 +190,42 @@ def test_errors() -> None:
         LayerLRControls(compiled(), colour="red")
     with pytest.raises(TypeError, match="Argument `controller`"):
         LayerLRControls(compiled(), controller=object())
+
+
+class Gate(keras.callbacks.Callback):
+    """Records the `second` kernel before each batch; holds batch `at` until the test says go."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+        self.reached = threading.Event()
+        self.go = threading.Event()
+        self.kernels: list[np.ndarray] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.kernels.append(self.model.get_layer("second").kernel.numpy().copy())
+        if batch == self.at:
+            self.reached.set()
+            assert self.go.wait(60)
+
+
+def test_live_change_during_a_background_fit_through_the_controller() -> None:
+    model = compiled()
+    dash = TrainingDashboard(model)
+    panel = LayerLRControls(model, controller=dash.controller)
+    gate = Gate(at=1)
+    run = dash.fit(X, Y, batch_size=4, epochs=1, shuffle=False, callbacks=[gate])  # 4 batches
+    assert gate.reached.wait(60)
+    browser_sets(panel, "second", frozen=True)  # from the kernel thread, while the fit runs
+    assert dash.controller.running
+    gate.go.set()
+    run.wait(60)
+    final = model.get_layer("second").kernel.numpy()
+    k = [*gate.kernels, final]
+    assert not np.array_equal(k[1], k[2])  # batch 1 ran before the change was applied
+    assert np.array_equal(k[2], k[3])  # frozen from batch 2 on
+    assert np.array_equal(k[3], k[4])
+    assert variable_values(model)["second"] == 0.0
+    assert dash.controller.learning_rate == pytest.approx(1e-2)
+    dash.controller.set_learning_rate(0.5)  # idle: the controller writes the inner optimizer's rate
+    assert float(model.optimizer.inner_optimizer.learning_rate.numpy()) == pytest.approx(0.5)

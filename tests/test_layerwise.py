@@ -330,3 +330,14 @@ def test_zero_freezes_after_training_under_every_optimizer(make_inner) -> None:
     for a, b in zip(frozen, weights(model)["second"], strict=True):
         assert np.array_equal(a, b)
     assert not np.array_equal(moving[0], weights(model)["third"][0])
+
+
+def test_learning_rate_variable_is_the_inner_one() -> None:
+    inner = keras.optimizers.Adam(1e-3)
+    opt = LayerwiseOptimizer(inner)
+    assert opt._learning_rate is inner._learning_rate  # what the training controller assigns
+    model = mlp()
+    model.compile(optimizer=opt, loss="mse")
+    opt.build(model.trainable_variables)
+    assert any(v is inner._learning_rate for v in opt.variables)
+    assert len(opt.variables) == len(inner.variables) + 3  # + one multiplier per layer

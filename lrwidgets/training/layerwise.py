@@ -257,6 +257,18 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     # ------------------------------------------------------------------ delegation
     @property
+    def _learning_rate(self) -> Any:
+        # Code that sets the rate through the variable (the training controller, LR callbacks)
+        # must reach the inner optimizer's, the one its update uses and `variables` lists.
+        inner = self.__dict__.get("inner_optimizer")
+        return self.__dict__.get("_unused_learning_rate") if inner is None else inner._learning_rate
+
+    @_learning_rate.setter
+    def _learning_rate(self, value: Any) -> None:
+        # Only the base constructor sets it (to a placeholder 0.0 variable, never used).
+        self.__dict__["_unused_learning_rate"] = value
+
+    @property
     def learning_rate(self) -> Any:
         return self.inner_optimizer.learning_rate
 

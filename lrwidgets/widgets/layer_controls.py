@@ -25,7 +25,8 @@ from lrwidgets.training.update_monitor import UpdateSizeMonitor
 class Controller(Protocol):
     """What `LayerLRControls` needs of the training controller (see docs/ARCHITECTURE.md)."""
 
-    running: bool
+    @property
+    def running(self) -> bool: ...
 
     def submit(self, action: Any, description: str = ...) -> Any: ...
 
