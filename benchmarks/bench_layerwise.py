@@ -13,13 +13,15 @@ asynchronously and a callback-free run is not comparable):
   sent to the widget)
 
 Each model is compiled and warmed up once, then the configurations are timed in interleaved
-rounds (order rotating); reported: the median time per step and the median over rounds of the
-ratio to that round's baseline (robust to load drift on a shared machine).
+rounds (order rotating); reported, in wall-clock and in process CPU time: the median time per
+step and the median over rounds of the ratio to that round's baseline (robust to load drift on a
+shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -73,22 +75,28 @@ def main() -> None:
         configs[name] = (model, callbacks)
 
     times: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
     names = list(configs)
     for r in range(args.runs):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             model, callbacks = configs[name]
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             model.fit(x, y, batch_size=32, epochs=args.epochs, verbose=0, callbacks=callbacks)
             times[name].append((time.perf_counter() - start) / steps)
+            cpu[name].append((time.process_time() - start_cpu) / steps)
 
+    load = os.getloadavg()[0]
     print(f"backend={keras.backend.backend()} keras={keras.__version__} runs={args.runs} steps/run={steps}")
-    for name, ts in times.items():
+    print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs")
+    for name in configs:
         # Paired: each round's time over the same round's baseline, so load drift on a shared
-        # machine cancels; the median over rounds is the reported ratio.
-        paired = statistics.median(t / b for t, b in zip(ts, times["bare"], strict=True))
+        # machine cancels; the median over rounds is the reported ratio. CPU time (all threads of
+        # this process) is less sensitive than wall time to other processes on the machine.
+        wall = statistics.median(t / b for t, b in zip(times[name], times["bare"], strict=True))
+        proc = statistics.median(t / b for t, b in zip(cpu[name], cpu["bare"], strict=True))
         print(
-            f"{name:>18}: median {statistics.median(ts) * 1e3:.3f} ms/step (min {min(ts) * 1e3:.3f})"
-            f"  ratio {paired:.3f}x (median of per-round ratios)"
+            f"{name:>18}: wall {statistics.median(times[name]) * 1e3:.3f} ms/step (min {min(times[name]) * 1e3:.3f})"
+            f" ratio {wall:.3f}x | cpu {statistics.median(cpu[name]) * 1e3:.3f} ms/step ratio {proc:.3f}x"
         )
 
 

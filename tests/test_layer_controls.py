@@ -32,7 +32,8 @@ def compiled(multipliers=None) -> keras.Model:
 
 
 def variable_values(model: keras.Model) -> dict[str, float]:
-    return {n: float(v.numpy()) for n, v in model.optimizer.multiplier_variables.items()}
+    opt = model.optimizer
+    return dict(zip(opt.groups, keras.ops.convert_to_numpy(opt.multiplier_variable).tolist(), strict=True))
 
 
 def browser_sets(panel: LayerLRControls, name: str, **patch) -> None:

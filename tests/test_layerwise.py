@@ -174,17 +174,15 @@ def test_learning_rate_is_the_inner_settable_variable() -> None:
     assert isinstance(opt.learning_rate, keras.Variable)
 
 
-def test_multiplier_variables_are_optimizer_state() -> None:
+def test_multiplier_variable_is_optimizer_state() -> None:
     model = mlp()
     opt = LayerwiseOptimizer(keras.optimizers.Adam(), multipliers={"third": 3.0})
     model.compile(optimizer=opt, loss="mse")
-    assert opt.multiplier_variables == {}
+    assert opt.multiplier_variable is None
     opt.build(model.trainable_variables)
-    mvars = opt.multiplier_variables
-    assert list(mvars) == ["first", "second", "third"]
-    tracked = {id(v) for v in opt.variables}
-    assert all(id(v) in tracked for v in mvars.values())
-    assert float(mvars["third"].numpy()) == 3.0
+    assert list(opt.groups) == ["first", "second", "third"]
+    assert any(v is opt.multiplier_variable for v in opt.variables)
+    assert opt.multiplier_variable.numpy().tolist() == [1.0, 1.0, 3.0]
     assert [len(vs) for vs in opt.groups.values()] == [2, 2, 2]
     assert find_layerwise_optimizer(model) is opt
 
@@ -340,4 +338,4 @@ def test_learning_rate_variable_is_the_inner_one() -> None:
     model.compile(optimizer=opt, loss="mse")
     opt.build(model.trainable_variables)
     assert any(v is inner._learning_rate for v in opt.variables)
-    assert len(opt.variables) == len(inner.variables) + 3  # + one multiplier per layer
+    assert len(opt.variables) == len(inner.variables) + 1  # + the multiplier vector

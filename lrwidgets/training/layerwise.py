@@ -34,9 +34,9 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     `variable.path` without the last component (`"sequential/dense/kernel"` -> layer path
     `"sequential/dense"`). Its *group name* is that layer path, minus the first component when
     every trainable variable shares it (the model's own scope, as in a `Sequential` model):
-    `"dense"`, `"head"`, `"backbone/dense_1"`, `"lstm/lstm_cell"`. Every group gets one scalar
-    multiplier variable tracked by this optimizer, so the jax and TensorFlow train steps read it
-    as state: assigning it never retraces or recompiles.
+    `"dense"`, `"head"`, `"backbone/dense_1"`, `"lstm/lstm_cell"`. The multipliers of all groups
+    live in one vector variable tracked by this optimizer (`multiplier_variable`), so the jax and
+    TensorFlow train steps read it as state: assigning it never retraces or recompiles.
 
     **Matching rule.** A key of `multipliers` matches a group when
     1. it equals a component of the group's layer path, or `re.fullmatch`es one, at that
@@ -82,8 +82,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     >>> opt.multipliers
     {'body': 0.1, 'head': 1.0}
     >>> opt.set_multipliers({"body": 0.0})  # next step; no retrace
-    >>> round(float(opt.multiplier_variables["body"].numpy()), 3)
-    0.0
+    >>> opt.multiplier_variable.numpy().tolist()
+    [0.0, 1.0]
     """
 
     def __init__(
@@ -101,7 +101,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._group_paths: list[str] = []
         self._group_variables: list[list[Any]] = []
         self._group_of_index: list[int] = []
-        self._multiplier_vars: list[Any] = []
+        self._multiplier_var: Any = None
 
     # ------------------------------------------------------------------ building
     @tracking.no_automatic_dependency_tracking
@@ -111,15 +111,15 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         var_list = list(var_list)
         names, group_paths, members, group_of_index = layer_groups(var_list)
         values = _resolve(self._spec, names, group_paths, members, require_all=True)
-        self._multiplier_vars = [
-            self.add_variable(
-                shape=(),
-                initializer=keras.initializers.Constant(values.get(i, 1.0)),
-                name=f"multiplier_{_safe(n)}",
-                aggregation="none",
-            )
-            for i, n in enumerate(names)
-        ]
+        # One vector for all groups: one more state buffer per step whatever the depth of the model.
+        # Set by the initializer, not by an assign: on TF, build may run inside the traced step.
+        initial = np.array([values.get(i, 1.0) for i in range(len(names))], dtype="float32")
+        self._multiplier_var = self.add_variable(
+            shape=(len(names),),
+            initializer=lambda shape, dtype=None: ops.cast(initial, dtype or "float32"),
+            name="layer_multipliers",
+            aggregation="none",
+        )
         self._group_names = names
         self._group_paths = group_paths
         self._group_variables = members
@@ -132,7 +132,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def variables(self) -> list[Any]:
         # Not self._variables: this wrapper's own `iterations` and `learning_rate` are never used
         # (both are the inner optimizer's), and every variable is one more buffer per jax step.
-        return self._multiplier_vars + self.inner_optimizer.variables
+        own = [] if self._multiplier_var is None else [self._multiplier_var]
+        return own + self.inner_optimizer.variables
 
     # ------------------------------------------------------------------ multipliers
     @property
@@ -144,13 +145,18 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         if not self.built:
             return dict(self._spec)
         # str() of a float32 is its shortest round-tripping form: 0.1, not 0.10000000149011612.
-        values = (float(str(np.float32(ops.convert_to_numpy(v)))) for v in self._multiplier_vars)
+        values = (float(str(v)) for v in np.asarray(ops.convert_to_numpy(self._multiplier_var), dtype="float32"))
         return dict(zip(self._group_names, values, strict=True))
 
     @property
-    def multiplier_variables(self) -> dict[str, Any]:
-        """`{group name: scalar keras.Variable}`, for monitoring code. Empty until built."""
-        return dict(zip(self._group_names, self._multiplier_vars, strict=True))
+    def multiplier_variable(self) -> Any:
+        """The optimizer variable holding every group's multiplier, in the order of `groups`.
+
+        A float vector tracked by this optimizer (`None` until built), for monitoring code:
+        `dict(zip(opt.groups, keras.ops.convert_to_numpy(opt.multiplier_variable)))`. Read it like
+        any model state: while idle, or in the training thread.
+        """
+        return self._multiplier_var
 
     @property
     def groups(self) -> dict[str, tuple[Any, ...]]:
@@ -169,8 +175,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             self._spec.update(spec)
             return
         values = _resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
+        current = np.array(ops.convert_to_numpy(self._multiplier_var), dtype="float32")
         for i, value in values.items():
-            self._multiplier_vars[i].assign(value)
+            current[i] = value
+        self._multiplier_var.assign(current)
 
     def multipliers_action(self, multipliers: Mapping[str, float]) -> MultiplierAction:
         """An action for `controller.submit(action)`: sets `multipliers` in the training thread.
@@ -229,7 +237,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             if inner.weight_decay is None and not hasattr(inner, "adam_weight_decay"):
                 return
             for i, group in self._by_group(variables).items():
-                m = self._multiplier_vars[i]
+                m = self._multiplier_var[i]
                 patched["_get_current_learning_rate"] = lambda m=m: ops.multiply(current_lr(), m)
                 try:
                     apply_weight_decay(group)
@@ -247,7 +255,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
                 patched.pop(attr, None)
 
     def _multiplier_of(self, variable: Any) -> Any:
-        return self._multiplier_vars[self._group_of_index[self.inner_optimizer._get_variable_index(variable)]]
+        return self._multiplier_var[self._group_of_index[self.inner_optimizer._get_variable_index(variable)]]
 
     def _by_group(self, variables: list[Any]) -> dict[int, list[Any]]:
         groups: dict[int, list[Any]] = {}
@@ -439,10 +447,6 @@ def _compile(key: str) -> re.Pattern[str] | None:
         return re.compile(key)
     except re.error:
         return None
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 
 # Optimizers whose step is proportional to the learning rate it is given (no state carried into
