@@ -1,5 +1,7 @@
 """lrwidgets: see and steer the learning rate while a Keras 3 model trains."""
 
+from lrwidgets import schedules
 from lrwidgets._version import __version__
+from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401  (installs Schedule.to_keras)
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "schedules"]
