@@ -3,5 +3,6 @@
 from lrwidgets import schedules
 from lrwidgets._version import __version__
 from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401  (installs Schedule.to_keras)
+from lrwidgets.widgets import ScheduleDesigner
 
-__all__ = ["__version__", "schedules"]
+__all__ = ["ScheduleDesigner", "__version__", "schedules"]

@@ -106,18 +106,18 @@ class CosineDecayRestarts(Schedule):
         self.m_mul = check_float("m_mul", m_mul, gt=0)
         self.alpha = check_float("alpha", alpha, ge=0, le=1)
 
-    def _period_start(self, i: np.ndarray) -> np.ndarray:
-        """Start of period ``i``, in units of ``first_decay_steps``."""
-        if self.t_mul == 1.0:
-            return i
-        return (1.0 - self.t_mul**i) / (1.0 - self.t_mul)
-
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
         done = steps / self.first_decay_steps
         i = np.floor(done) if self.t_mul == 1.0 else np.floor(np.log1p(done * (self.t_mul - 1.0)) / np.log(self.t_mul))
-        # The logarithm can land a hair on the wrong side of a restart: settle i exactly.
-        i = np.where(self._period_start(i) > done, i - 1, i)
-        i = np.where(self._period_start(i + 1) <= done, i + 1, i)
-        fraction = (done - self._period_start(i)) / self.t_mul**i
-        cosine = 0.5 * self.m_mul**i * (1.0 + np.cos(np.pi * fraction))
+        # Periods are few (i is small), so powers of t_mul and m_mul come from tables, not np.power.
+        top = int(np.max(i, initial=0.0)) + 2
+        k = np.arange(top + 1, dtype=np.float64)
+        length = self.t_mul**k
+        start = k if self.t_mul == 1.0 else (1.0 - length) / (1.0 - self.t_mul)
+        n = np.clip(i, 0, top - 1).astype(np.intp)
+        # The logarithm can land a hair on the wrong side of a restart: settle the period exactly.
+        n = np.where(start[n] > done, n - 1, n)
+        n = np.where(start[n + 1] <= done, n + 1, n)
+        fraction = (done - start[n]) / length[n]
+        cosine = 0.5 * (self.m_mul**k)[n] * (1.0 + np.cos(np.pi * fraction))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)

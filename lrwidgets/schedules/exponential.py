@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -55,7 +56,8 @@ class ExponentialDecay(_TimeDecay):
     keras_class_name = "ExponentialDecay"
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
-        return self.initial_learning_rate * self.decay_rate ** self._progress(steps)
+        # exp(p * log(rate)) is rate ** p, and several times faster than np.power on long arrays.
+        return self.initial_learning_rate * np.exp(self._progress(steps) * math.log(self.decay_rate))
 
 
 class InverseTimeDecay(_TimeDecay):

@@ -55,7 +55,9 @@ class OneCycle(Schedule):
         end = start / self.final_div_factor
         peak = self.pct_start * self.total_steps
         steps = np.minimum(steps, self.total_steps)
-        rising = start + (top - start) * 0.5 * (1.0 - np.cos(np.pi * np.minimum(steps / peak, 1.0)))
-        falling_done = np.clip((steps - peak) / (self.total_steps - peak), 0.0, 1.0)
-        falling = end + (top - end) * 0.5 * (1.0 + np.cos(np.pi * falling_done))
-        return np.where(steps <= peak, rising, falling)
+        rising = steps <= peak
+        # One cosine over both phases: the rise goes from start to top, the fall from top to end.
+        done = np.where(rising, steps / peak, (steps - peak) / (self.total_steps - peak))
+        half_cos = 0.5 * (1.0 + np.cos(np.pi * done))
+        # Written as weighted means so that both ends of each phase are exact.
+        return np.where(rising, start * half_cos + top * (1.0 - half_cos), top * half_cos + end * (1.0 - half_cos))
