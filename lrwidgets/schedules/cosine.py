@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lrwidgets.schedules._base import Schedule, check_float, check_int, check_steps
@@ -107,17 +109,23 @@ class CosineDecayRestarts(Schedule):
         self.alpha = check_float("alpha", alpha, ge=0, le=1)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
-        done = steps / self.first_decay_steps
-        i = np.floor(done) if self.t_mul == 1.0 else np.floor(np.log1p(done * (self.t_mul - 1.0)) / np.log(self.t_mul))
-        # Periods are few (i is small), so powers of t_mul and m_mul come from tables, not np.power.
-        top = int(np.max(i, initial=0.0)) + 2
-        k = np.arange(top + 1, dtype=np.float64)
+        done = steps / self.first_decay_steps  # in units of the first period
+        last = float(np.max(done, initial=0.0))
+        if self.t_mul == 1.0:
+            n = np.floor(done).astype(np.intp)
+            periods = int(last) + 2
+        else:
+            periods = int(math.log1p(last * (self.t_mul - 1.0)) / math.log(self.t_mul)) + 3
+        # Periods are few: their starts, lengths and peaks are tables, not per-step powers.
+        k = np.arange(periods, dtype=np.float64)
         length = self.t_mul**k
-        start = k if self.t_mul == 1.0 else (1.0 - length) / (1.0 - self.t_mul)
-        n = np.clip(i, 0, top - 1).astype(np.intp)
-        # The logarithm can land a hair on the wrong side of a restart: settle the period exactly.
-        n = np.where(start[n] > done, n - 1, n)
-        n = np.where(start[n + 1] <= done, n + 1, n)
+        if self.t_mul != 1.0:
+            start = (1.0 - length) / (1.0 - self.t_mul)
+            # Period of each step, by comparison with the starts: exact at a restart, where a
+            # logarithm could land a hair on the wrong side.
+            n = np.searchsorted(start, done, side="right") - 1
+        else:
+            start = k
         fraction = (done - start[n]) / length[n]
         cosine = 0.5 * (self.m_mul**k)[n] * (1.0 + np.cos(np.pi * fraction))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
