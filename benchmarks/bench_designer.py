@@ -61,8 +61,10 @@ def main() -> None:
 
     steps = args.epochs * args.steps_per_epoch
     print(f"ScheduleDesigner edit, {steps:,} steps, median of {args.runs} runs")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} cpus, "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} cpus, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'kind':16s} {'redraw ms':>10s} {'p90':>6s} {'edit ms':>8s} {'p90':>6s} {'points':>7s} {'KB/edit':>8s}")
     worst = 0.0
     for kind in KINDS:
@@ -83,9 +85,11 @@ def main() -> None:
             sizes.append(EncodingComm.sent_bytes - before)
         redraw_ms = statistics.median(redraws) * 1e3
         worst = max(worst, redraw_ms)
-        print(f"{kind:16s} {redraw_ms:10.2f} {np.percentile(redraws, 90) * 1e3:6.2f} "
-              f"{statistics.median(edits) * 1e3:8.2f} {np.percentile(edits, 90) * 1e3:6.2f} "
-              f"{len(d._lines.x):7d} {statistics.median(sizes) / 1e3:8.1f}")  # fmt: skip
+        print(
+            f"{kind:16s} {redraw_ms:10.2f} {np.percentile(redraws, 90) * 1e3:6.2f} "
+            f"{statistics.median(edits) * 1e3:8.2f} {np.percentile(edits, 90) * 1e3:6.2f} "
+            f"{len(d._lines.x):7d} {statistics.median(sizes) / 1e3:8.1f}"
+        )
     print(f"worst median redraw: {worst:.2f} ms (budget 10 ms)")
 
 

@@ -51,8 +51,10 @@ class Warmup(Schedule):
         if not isinstance(schedule, Schedule):
             raise TypeError(f"Argument `schedule` must be an lrwidgets schedule. Received: schedule={schedule!r}")
         if isinstance(schedule, ReduceOnPlateau):
-            raise TypeError("Argument `schedule` cannot be a ReduceOnPlateau: its reductions depend on the monitored "
-                            "values, not on the step. Received: schedule=" + repr(schedule))  # fmt: skip
+            raise TypeError(
+                "Argument `schedule` cannot be a ReduceOnPlateau: its reductions depend on the monitored "
+                "values, not on the step. Received: schedule=" + repr(schedule)
+            )
         self.schedule = schedule
         self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, ge=0)

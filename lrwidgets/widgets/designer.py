@@ -61,6 +61,10 @@ class ScheduleDesigner(w.VBox):
             every edit; ``observe(..., names="schedule")`` to follow it.
         log_y (bool): logarithmic learning-rate axis.
 
+    Steering a fit: the training controller follows ``observe(handler, names="schedule")``. The
+    handler runs in the kernel thread (where widget messages arrive); it must only hand the new,
+    immutable schedule over (``TrainingController.submit``), never touch the model itself.
+
     Example:
         >>> d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=30, steps_per_epoch=100)
         >>> d.schedule
@@ -285,8 +289,15 @@ class ScheduleDesigner(w.VBox):
         current = self._lines
         color = _PIN_COLORS[len(self._pins) % len(_PIN_COLORS)]
         label = f"{self.kind} {len(self._pins) + 1}"
-        pinned = bq.Lines(x=current.x, y=current.y, scales=current.scales, colors=[color], opacities=[0.8],
-                          labels=[label], display_legend=True)  # fmt: skip
+        pinned = bq.Lines(
+            x=current.x,
+            y=current.y,
+            scales=current.scales,
+            colors=[color],
+            opacities=[0.8],
+            labels=[label],
+            display_legend=True,
+        )
         self._pins = [*self._pins, pinned][-_MAX_PINS:]
         self._set_marks()
 
@@ -313,34 +324,67 @@ class ScheduleDesigner(w.VBox):
         self._x_steps = bq.LinearScale(min=0.0)
         self._y_lin, self._y_log = bq.LinearScale(min=0.0), bq.LogScale()
         self._y_loss = bq.LinearScale()
-        self._lines = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                               scales={"x": self._x, "y": self._y_lin}, colors=["#1f77b4"], stroke_width=2,
-                               labels=["current"], display_legend=True)  # fmt: skip
-        self._loss = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                              scales={"x": self._x, "y": self._y_loss}, colors=["#999999"], opacities=[0.7],
-                              labels=["monitored"], display_legend=True, visible=False)  # fmt: skip
-        self._reductions = bq.Scatter(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                                      scales={"x": self._x, "y": self._y_lin}, colors=["#d62728"],
-                                      marker="triangle-down", default_size=48, visible=False,
-                                      tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]))  # fmt: skip
+        self._lines = bq.Lines(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": self._y_lin},
+            colors=["#1f77b4"],
+            stroke_width=2,
+            labels=["current"],
+            display_legend=True,
+        )
+        self._loss = bq.Lines(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": self._y_loss},
+            colors=["#999999"],
+            opacities=[0.7],
+            labels=["monitored"],
+            display_legend=True,
+            visible=False,
+        )
+        self._reductions = bq.Scatter(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": self._y_lin},
+            colors=["#d62728"],
+            marker="triangle-down",
+            default_size=48,
+            visible=False,
+            tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]),
+        )
         self._y_axis = bq.Axis(scale=self._y_lin, side="left", label="learning rate", tick_format=".1e")
-        self._loss_axis = bq.Axis(scale=self._y_loss, side="right", label="monitored",
-                                  visible=False)  # fmt: skip
+        self._loss_axis = bq.Axis(scale=self._y_loss, side="right", label="monitored", visible=False)
         axes = [
             bq.Axis(scale=self._x, label="epoch"),
-            bq.Axis(scale=self._x_steps, side="top", label="step", tick_format="~s"),
+            bq.Axis(scale=self._x_steps, side="top", label="step", tick_format=".2s"),
             self._y_axis,
             self._loss_axis,
         ]
-        self._figure = bq.Figure(marks=[self._lines], axes=axes, fig_margin={"top": 50, "bottom": 45, "left": 70,
-                                 "right": 60}, legend_location="top-right", animation_duration=0,
-                                 layout=w.Layout(width="620px", height="360px"))  # fmt: skip
+        self._figure = bq.Figure(
+            marks=[self._lines],
+            axes=axes,
+            fig_margin={"top": 50, "bottom": 45, "left": 70, "right": 60},
+            legend_location="top-right",
+            animation_duration=0,
+            layout=w.Layout(width="620px", height="360px"),
+        )
 
         self._kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
-        self._epochs = w.BoundedIntText(min=1, max=100_000, description="epochs", style={"description_width": "50px"},
-                                        layout=w.Layout(width="150px"))  # fmt: skip
-        self._spe = w.BoundedIntText(min=1, max=10_000_000, description="steps/epoch",
-                                     style={"description_width": "80px"}, layout=w.Layout(width="190px"))  # fmt: skip
+        self._epochs = w.BoundedIntText(
+            min=1,
+            max=10_000_000,
+            description="epochs",
+            style={"description_width": "50px"},
+            layout=w.Layout(width="150px"),
+        )
+        self._spe = w.BoundedIntText(
+            min=1,
+            max=10_000_000,
+            description="steps/epoch",
+            style={"description_width": "80px"},
+            layout=w.Layout(width="190px"),
+        )
         self._log_toggle = w.ToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
         self._pin_button = w.Button(
             description="pin", tooltip="keep this curve to compare", layout=w.Layout(width="60px")
@@ -350,19 +394,35 @@ class ScheduleDesigner(w.VBox):
             [self._kind, self._epochs, self._spe, self._log_toggle, self._pin_button, self._clear_button]
         )
 
-        self._warmup = w.IntSlider(min=0, max=1, description="warmup_steps", continuous_update=False,
-                                   style={"description_width": "150px"})  # fmt: skip
+        self._warmup = w.IntSlider(
+            min=0, max=1, description="warmup_steps", continuous_update=False, style={"description_width": "150px"}
+        )
         self._args_box = w.VBox()
-        self._noise = w.FloatSlider(value=0.02, min=0.0, max=0.3, step=0.005, description="loss noise",
-                                    continuous_update=False, style={"description_width": "150px"})  # fmt: skip
-        self._plateau_at = w.IntSlider(value=10, min=1, max=30, description="loss plateaus at epoch",
-                                       continuous_update=False, style={"description_width": "150px"})  # fmt: skip
-        self._seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="noise seed",
-                                      style={"description_width": "150px"})  # fmt: skip
+        self._noise = w.FloatSlider(
+            value=0.02,
+            min=0.0,
+            max=0.3,
+            step=0.005,
+            description="loss noise",
+            continuous_update=False,
+            style={"description_width": "150px"},
+        )
+        self._plateau_at = w.IntSlider(
+            value=10,
+            min=1,
+            max=30,
+            description="loss plateaus at epoch",
+            continuous_update=False,
+            style={"description_width": "150px"},
+        )
+        self._seed = w.BoundedIntText(
+            value=0, min=0, max=2**31 - 1, description="noise seed", style={"description_width": "150px"}
+        )
         self._synthetic_box = w.VBox([self._noise, self._plateau_at, self._seed])
         self._code = w.HTML()
-        self._side = w.VBox([self._args_box, self._warmup, self._synthetic_box, self._code],
-                            layout=w.Layout(min_width="380px"))  # fmt: skip
+        self._side = w.VBox(
+            [self._args_box, self._warmup, self._synthetic_box, self._code], layout=w.Layout(min_width="380px")
+        )
         self._error = w.HTML()
         self._controls: dict[str, w.ValueWidget] = {}
         self._controls_kind = ""  # the kind the argument controls were built for
@@ -487,8 +547,12 @@ class ScheduleDesigner(w.VBox):
     def _on_run_control(self, change: t.Bunch) -> None:
         if not self._syncing:
             v = self.value
-            self.value = {**v, "epochs": self._epochs.value, "steps_per_epoch": self._spe.value,
-                          "warmup_steps": self._warmup.value}  # fmt: skip
+            self.value = {
+                **v,
+                "epochs": self._epochs.value,
+                "steps_per_epoch": self._spe.value,
+                "warmup_steps": self._warmup.value,
+            }
             self._clear_error()
 
     @_shows_errors
