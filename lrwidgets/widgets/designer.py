@@ -14,7 +14,7 @@ import traitlets as t
 
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.schedules import ReduceOnPlateau, Schedule, Warmup
-from lrwidgets.widgets._designer_kinds import ARGS, KINDS, control_spec, control_value, make_control
+from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, control_value, make_control
 
 _DEFAULT_LR = 1e-3
 _MAX_PINS = 8
@@ -394,9 +394,7 @@ class ScheduleDesigner(w.VBox):
             [self._kind, self._epochs, self._spe, self._log_toggle, self._pin_button, self._clear_button]
         )
 
-        self._warmup = w.IntSlider(
-            min=0, max=1, description="warmup_steps", continuous_update=False, style={"description_width": "150px"}
-        )
+        self._warmup = w.IntSlider(min=0, max=1, description="warmup_steps", continuous_update=False, style=STYLE)
         self._args_box = w.VBox()
         self._noise = w.FloatSlider(
             value=0.02,
@@ -405,7 +403,7 @@ class ScheduleDesigner(w.VBox):
             step=0.005,
             description="loss noise",
             continuous_update=False,
-            style={"description_width": "150px"},
+            style=STYLE,
         )
         self._plateau_at = w.IntSlider(
             value=10,
@@ -413,11 +411,9 @@ class ScheduleDesigner(w.VBox):
             max=30,
             description="loss plateaus at epoch",
             continuous_update=False,
-            style={"description_width": "150px"},
+            style=STYLE,
         )
-        self._seed = w.BoundedIntText(
-            value=0, min=0, max=2**31 - 1, description="noise seed", style={"description_width": "150px"}
-        )
+        self._seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="noise seed", style=STYLE)
         self._synthetic_box = w.VBox([self._noise, self._plateau_at, self._seed])
         self._code = w.HTML()
         self._side = w.VBox(
