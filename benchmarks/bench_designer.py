@@ -88,7 +88,7 @@ def main() -> None:
         print(
             f"{kind:16s} {redraw_ms:10.2f} {np.percentile(redraws, 90) * 1e3:6.2f} "
             f"{statistics.median(edits) * 1e3:8.2f} {np.percentile(edits, 90) * 1e3:6.2f} "
-            f"{len(d._lines.x):7d} {statistics.median(sizes) / 1e3:8.1f}"
+            f"{len(d._plot.lines.x):7d} {statistics.median(sizes) / 1e3:8.1f}"
         )
     print(f"worst median redraw: {worst:.2f} ms (budget 10 ms)")
 

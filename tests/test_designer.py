@@ -107,7 +107,7 @@ def test_bad_constructor_arguments_raise_named_errors(kwargs: dict, error: type,
 
 def test_bad_edits_raise_and_change_nothing() -> None:
     d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=5, steps_per_epoch=10)
-    value, schedule, x = dict(d.value), d.schedule, d._lines.x.copy()
+    value, schedule, x = dict(d.value), d.schedule, d._plot.lines.x.copy()
     with pytest.raises(ValueError, match="Argument `decay_rate` must be > 0"):
         d.update(decay_rate=0.0)
     with pytest.raises(TypeError, match="has no arguments"):
@@ -118,7 +118,7 @@ def test_bad_edits_raise_and_change_nothing() -> None:
         d.value = {"kind": "constant"}
     assert d.value == value
     assert d.schedule is schedule
-    np.testing.assert_array_equal(d._lines.x, x)
+    np.testing.assert_array_equal(d._plot.lines.x, x)
 
 
 def test_controls_played_like_a_browser_edit_the_design() -> None:
@@ -151,40 +151,40 @@ def test_a_bad_control_edit_shows_in_the_error_area_and_reverts() -> None:
 
 def test_preview_of_100k_steps_sends_a_bounded_number_of_points() -> None:
     d = ScheduleDesigner(kind="cosine_restarts", epochs=1000, steps_per_epoch=100, max_points=1000)
-    line_comm = d._lines.comm
+    line_comm = d._plot.lines.comm
     line_comm.messages.clear()
     d.update(m_mul=0.7)
     assert d.preview().shape == (100_000,)
-    assert 100 < len(d._lines.x) <= 1001
-    assert d._lines.y.dtype == np.float32
-    assert len(d._lines.x) == len(d._lines.y)
+    assert 100 < len(d._plot.lines.x) <= 1001
+    assert d._plot.lines.y.dtype == np.float32
+    assert len(d._plot.lines.x) == len(d._plot.lines.y)
     updates = [m for m in line_comm.messages if m[0].get("method") == "update"]
     assert len(updates) == 1  # x and y in one message (hold_sync)
     assert sum(len(b) for b in updates[0][1]) <= 2 * 4 * 1001
     # The decimated curve keeps the restarts' peaks and troughs.
     full = d.preview()
-    assert float(d._lines.y.max()) == pytest.approx(full.max(), rel=1e-6)
-    assert float(d._lines.y.min()) == pytest.approx(full.min(), rel=1e-6, abs=1e-12)
+    assert float(d._plot.lines.y.max()) == pytest.approx(full.max(), rel=1e-6)
+    assert float(d._plot.lines.y.min()) == pytest.approx(full.min(), rel=1e-6, abs=1e-12)
 
 
 def test_log_y_pin_and_clear() -> None:
     d = ScheduleDesigner(kind="cosine", epochs=5, steps_per_epoch=10)
     d.log_y = True
-    assert type(d._lines.scales["y"]).__name__ == "LogScale"
-    assert d._y_axis.scale is d._lines.scales["y"]
-    assert float(d._lines.y.min()) > 0  # zeros are lifted for the log axis
+    assert type(d._plot.lines.scales["y"]).__name__ == "LogScale"
+    assert d._plot.y_axis.scale is d._plot.lines.scales["y"]
+    assert float(d._plot.lines.y.min()) > 0  # zeros are lifted for the log axis
     d.pin()
     d.update(alpha=0.5)
-    assert len(d._figure.marks) == 2
-    pinned = d._figure.marks[0]
-    assert float(pinned.y.min()) < float(d._lines.y.min())  # the pinned curve kept the old design
+    assert len(d._plot.figure.marks) == 2
+    pinned = d._plot.figure.marks[0]
+    assert float(pinned.y.min()) < float(d._plot.lines.y.min())  # the pinned curve kept the old design
     d._pin_button.click()
-    assert len(d._figure.marks) == 3
+    assert len(d._plot.figure.marks) == 3
     d._clear_button.click()
-    assert d._figure.marks == [d._lines]
+    assert d._plot.figure.marks == [d._plot.lines]
     d._log_toggle.set_state({"value": False})
     assert d.log_y is False
-    assert type(d._lines.scales["y"]).__name__ == "LinearScale"
+    assert type(d._plot.lines.scales["y"]).__name__ == "LinearScale"
 
 
 class FakeHistory:
@@ -205,9 +205,9 @@ def test_plateau_preview_replays_a_history_and_marks_reductions() -> None:
     np.testing.assert_array_equal(d.preview(), np.repeat(per_epoch, 4))
     fired = np.flatnonzero(np.diff(expected) < 0) + 1
     assert fired.size >= 2
-    np.testing.assert_array_equal(d._reductions.x, fired.astype(np.float32))
-    np.testing.assert_array_equal(d._reductions.y, expected[fired].astype(np.float32))
-    assert d._loss.visible
+    np.testing.assert_array_equal(d._plot.reductions.x, fired.astype(np.float32))
+    np.testing.assert_array_equal(d._plot.reductions.y, expected[fired].astype(np.float32))
+    assert d._plot.loss.visible
     assert d._synthetic_box.layout.display == "none"
     d.set_monitored({"val_acc": [0.1, 0.2]}, monitor="val_acc")
     assert d.monitored().tolist() == [0.1, 0.2]
@@ -219,9 +219,9 @@ def test_plateau_preview_on_the_synthetic_curve_follows_its_controls() -> None:
     d = ScheduleDesigner(kind="plateau", initial_learning_rate=0.1, patience=3, epochs=40, steps_per_epoch=2)
     d._noise.set_state({"value": 0.0})
     d._plateau_at.set_state({"value": 10})
-    first = d._reductions.x.copy()
+    first = d._plot.reductions.x.copy()
     assert first.size > 0
     assert first[0] == pytest.approx(10 + 3 + 1, abs=1)
     d._plateau_at.set_state({"value": 25})
-    assert d._reductions.x[0] > first[0]
+    assert d._plot.reductions.x[0] > first[0]
     assert d._synthetic_box.layout.display is None

@@ -7,18 +7,15 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-import bqplot as bq
 import ipywidgets as w
 import numpy as np
 import traitlets as t
 
-from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.schedules import ReduceOnPlateau, Schedule, Warmup
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, control_value, make_control
+from lrwidgets.widgets._preview_plot import PreviewPlot
 
 _DEFAULT_LR = 1e-3
-_MAX_PINS = 8
-_PIN_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
 def _shows_errors(method: Callable[..., None]) -> Callable[..., None]:
@@ -95,13 +92,12 @@ class ScheduleDesigner(w.VBox):
         value: dict[str, Any] | None = None,
         **schedule_args: Any,
     ) -> None:
-        self._max_points = int(max_points)
+        self._plot = PreviewPlot(int(max_points))
         self._syncing = False
         self._monitored: np.ndarray | None = None
-        self._pins: list[bq.Lines] = []
         self._steps = np.zeros(0)
         self._build_view()
-        super().__init__(children=[self._toolbar, w.HBox([self._figure, self._side]), self._error])
+        super().__init__(children=[self._toolbar, w.HBox([self._plot.figure, self._side]), self._error])
         if monitored is not None:
             self.set_monitored(monitored, monitor=monitor)
         if value is not None:
@@ -286,25 +282,11 @@ class ScheduleDesigner(w.VBox):
 
     def pin(self) -> None:
         """Keep the current curve on the plot, to compare the next designs with it."""
-        current = self._lines
-        color = _PIN_COLORS[len(self._pins) % len(_PIN_COLORS)]
-        label = f"{self.kind} {len(self._pins) + 1}"
-        pinned = bq.Lines(
-            x=current.x,
-            y=current.y,
-            scales=current.scales,
-            colors=[color],
-            opacities=[0.8],
-            labels=[label],
-            display_legend=True,
-        )
-        self._pins = [*self._pins, pinned][-_MAX_PINS:]
-        self._set_marks()
+        self._plot.pin(f"{self.kind} {len(self._plot.pins) + 1}")
 
     def clear_pins(self) -> None:
         """Remove every pinned curve."""
-        self._pins = []
-        self._set_marks()
+        self._plot.clear_pins()
 
     @property
     def code(self) -> str:
@@ -320,56 +302,6 @@ class ScheduleDesigner(w.VBox):
 
     def _build_view(self) -> None:
         self._error_text = ""
-        self._x = bq.LinearScale(min=0.0)
-        self._x_steps = bq.LinearScale(min=0.0)
-        self._y_lin, self._y_log = bq.LinearScale(min=0.0), bq.LogScale()
-        self._y_loss = bq.LinearScale()
-        self._lines = bq.Lines(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales={"x": self._x, "y": self._y_lin},
-            colors=["#1f77b4"],
-            stroke_width=2,
-            labels=["current"],
-            display_legend=True,
-        )
-        self._loss = bq.Lines(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales={"x": self._x, "y": self._y_loss},
-            colors=["#999999"],
-            opacities=[0.7],
-            labels=["monitored"],
-            display_legend=True,
-            visible=False,
-        )
-        self._reductions = bq.Scatter(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales={"x": self._x, "y": self._y_lin},
-            colors=["#d62728"],
-            marker="triangle-down",
-            default_size=48,
-            visible=False,
-            tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]),
-        )
-        self._y_axis = bq.Axis(scale=self._y_lin, side="left", label="learning rate", tick_format=".1e")
-        self._loss_axis = bq.Axis(scale=self._y_loss, side="right", label="monitored", visible=False)
-        axes = [
-            bq.Axis(scale=self._x, label="epoch"),
-            bq.Axis(scale=self._x_steps, side="top", label="step", tick_format=".2s"),
-            self._y_axis,
-            self._loss_axis,
-        ]
-        self._figure = bq.Figure(
-            marks=[self._lines],
-            axes=axes,
-            fig_margin={"top": 50, "bottom": 45, "left": 70, "right": 60},
-            legend_location="top-right",
-            animation_duration=0,
-            layout=w.Layout(width="620px", height="360px"),
-        )
-
         self._kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
         self._epochs = w.BoundedIntText(
             min=1,
@@ -467,49 +399,20 @@ class ScheduleDesigner(w.VBox):
             self._syncing = False
 
     def _redraw(self) -> None:
-        """Send the decimated preview (and, for a plateau design, the monitored curve) to the figure."""
+        """Send the decimated preview (and, for a plateau design, the monitored curve) to the chart."""
         if not self.value:
             return
-        rates = self.preview()
-        spe, total = self.steps_per_epoch, self.total_steps
-        idx = minmax_indices(rates, self._max_points)
-        # A constant stretch between two kept points draws as a straight segment, so the right end
-        # of the run is added to make the line reach the end of the last epoch.
-        x = np.append(idx / spe, self.epochs).astype(np.float32)
-        y = np.append(rates[idx], rates[-1])
-        if self.log_y:
-            y = np.maximum(y, max(float(np.max(y)), 1e-30) * 1e-12)
-        plateau = isinstance(self.schedule, ReduceOnPlateau)
-        with self._figure.hold_sync():
-            self._x.max = float(self.epochs)
-            self._x_steps.max = float(total)
-            self._lines.x, self._lines.y = x, y.astype(np.float32)
-            self._loss.visible = self._loss_axis.visible = self._reductions.visible = plateau
-            if plateau:
-                monitored = self.monitored()[: self.epochs]
-                self._loss.x = np.arange(1, len(monitored) + 1, dtype=np.float32)  # value seen at the epoch's end
-                self._loss.y = monitored.astype(np.float32)
-                epoch_rates = self._plateau_rates()
-                fired = np.flatnonzero(np.diff(epoch_rates) < 0) + 1
-                self._reductions.x = fired.astype(np.float32)
-                self._reductions.y = epoch_rates[fired].astype(np.float32)
-            self._set_marks()
-            self._code.value = f"<pre style='font-size:12px;margin:4px'>{html.escape(self.code)}</pre>"
-
-    def _set_marks(self) -> None:
-        marks = [*self._pins, self._lines]
         if isinstance(self.schedule, ReduceOnPlateau):
-            marks += [self._loss, self._reductions]
-        if marks != list(self._figure.marks):
-            self._figure.marks = marks
+            epoch_rates = self._plateau_rates()
+            rates = np.repeat(epoch_rates, self.steps_per_epoch)
+            self._plot.show(rates, self.steps_per_epoch, self.monitored()[: self.epochs], epoch_rates)
+        else:
+            self._plot.show(self.preview(), self.steps_per_epoch)
+        self._code.value = f"<pre style='font-size:12px;margin:4px'>{html.escape(self.code)}</pre>"
 
     def _on_log_y(self, change: t.Bunch) -> None:
-        scale = self._y_log if change["new"] else self._y_lin
-        with self._figure.hold_sync():
-            for mark in [self._lines, self._reductions, *self._pins]:
-                mark.scales = {**mark.scales, "y": scale}
-            self._y_axis.scale = scale
-            self._log_toggle.value = bool(change["new"])
+        self._plot.set_log_y(bool(change["new"]))
+        self._log_toggle.value = bool(change["new"])
         self._redraw()
 
     # -- control observers: errors go to the error area, the design stays as it was -----------
