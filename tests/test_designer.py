@@ -9,6 +9,7 @@ import comm
 import ipywidgets
 import numpy as np
 import pytest
+import traitlets
 
 from lrwidgets import ScheduleDesigner
 from lrwidgets.schedules import CosineDecay, ExponentialDecay, ReduceOnPlateau, StepDecay, Warmup
@@ -65,12 +66,29 @@ def test_edits_change_schedule_preview_and_code() -> None:
     d.kind = "step"
     assert isinstance(d.schedule, StepDecay)
     assert d.schedule.initial_learning_rate == 1e-3  # the level of the rate is carried over
+    d.kind = "piecewise"
+    assert d.schedule.values[0] == 1e-3
+    d.kind = "step"
     d.update(warmup_steps=50)
     assert isinstance(d.schedule, Warmup)
     assert d.preview()[0] == 0.0
     assert d.preview()[50] == pytest.approx(1e-3)
     # Observers hear of every new schedule, and only of new ones (a longer run is the same schedule).
-    assert [type(s).__name__ for s in seen] == ["ExponentialDecay", "StepDecay", "Warmup"]
+    assert [type(s).__name__ for s in seen] == [
+        "ExponentialDecay",
+        "StepDecay",
+        "PiecewiseConstantDecay",
+        "StepDecay",
+        "Warmup",
+    ]
+
+
+def test_value_is_synced_and_schedule_is_read_only() -> None:
+    d = ScheduleDesigner(kind="constant", learning_rate=0.01)
+    assert d.get_state()["value"] == d.value
+    assert d.value["config"] == {"learning_rate": 0.01}
+    with pytest.raises(traitlets.TraitError, match="read-only"):
+        d.schedule = ExponentialDecay(0.1, 10, 0.5)
 
 
 def test_value_round_trips_into_a_fresh_designer() -> None:

@@ -24,18 +24,21 @@ monitored_values = st.lists(
 )
 
 
-def keras_plateau_rates(plateau: ReduceOnPlateau, monitored: list[float]) -> list[float]:
+def keras_plateau_rates(
+    plateau: ReduceOnPlateau, monitored: list[float], callback: object = None, key: str = "loss"
+) -> list[float]:
     """``learning_rate`` as Keras' History records it, from the real callback on a real model and optimizer."""
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=plateau.initial_learning_rate), loss="mse")
-    config = plateau.get_config()
-    del config["initial_learning_rate"]
-    callback = keras.callbacks.ReduceLROnPlateau(monitor="loss", **config)
+    if callback is None:
+        config = plateau.get_config()
+        del config["initial_learning_rate"]
+        callback = keras.callbacks.ReduceLROnPlateau(monitor=key, **config)
     callback.set_model(model)
     callback.on_train_begin()
     rates = []
     for epoch, value in enumerate(monitored):
-        logs = {"loss": value}
+        logs = {key: value}
         callback.on_epoch_end(epoch, logs)
         rates.append(logs["learning_rate"])
     return rates
@@ -105,3 +108,27 @@ def test_tracker_drives_epoch_by_epoch_and_follows_outside_changes() -> None:
     assert t.update(2.0, learning_rate=0.2) == pytest.approx(0.1)
     assert t.reductions == [1, 2]
     assert t.epoch == 3
+
+
+def test_to_keras_callback_carries_every_argument() -> None:
+    from lrwidgets.training import to_keras_callback
+
+    plateau = ReduceOnPlateau(0.1, mode="max", factor=0.3, patience=4, min_delta=0.01, cooldown=2, min_lr=1e-4)
+    cb = to_keras_callback(plateau, monitor="val_accuracy")
+    assert isinstance(cb, keras.callbacks.ReduceLROnPlateau)
+    got = {k: getattr(cb, k) for k in ("monitor", "mode", "factor", "patience", "min_delta", "cooldown", "min_lr")}
+    assert got == {
+        "monitor": "val_accuracy",
+        "mode": "max",
+        "factor": 0.3,
+        "patience": 4,
+        "min_delta": 0.01,
+        "cooldown": 2,
+        "min_lr": 1e-4,
+    }
+    monitored = [0.5, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]
+    rates = keras_plateau_rates(plateau, monitored, callback=cb, key="val_accuracy")
+    assert rates == plateau.simulate(monitored).tolist()
+    assert min(rates) < 0.1
+    with pytest.raises(TypeError, match="Expected a ReduceOnPlateau"):
+        to_keras_callback(plateau.tracker())  # type: ignore[arg-type]

@@ -117,7 +117,9 @@ class ScheduleDesigner(w.VBox):
     # -- the design ------------------------------------------------------------------------
 
     @staticmethod
-    def _design(kind: str, epochs: int, steps_per_epoch: int, warmup_steps: int, args: dict) -> dict[str, Any]:
+    def _design(
+        kind: str, epochs: int, steps_per_epoch: int, warmup_steps: int, args: dict, level: float = _DEFAULT_LR
+    ) -> dict[str, Any]:
         """A full design from a kind and some of its arguments (unknown ones raise TypeError)."""
         if kind not in KINDS:
             raise ValueError(f"Argument `kind` must be one of {sorted(KINDS)}. Received: kind={kind!r}")
@@ -128,7 +130,7 @@ class ScheduleDesigner(w.VBox):
                 f"its arguments are {list(ARGS[kind])}"
             )
         spec = KINDS[kind]
-        lr = args.get(spec.lr_arg, _DEFAULT_LR) if spec.lr_arg else _DEFAULT_LR
+        lr = args.get(spec.lr_arg, level) if spec.lr_arg else level
         config = spec.defaults(lr, max(1, epochs * steps_per_epoch), steps_per_epoch)
         if spec.lr_arg:
             config[spec.lr_arg] = lr
@@ -184,11 +186,8 @@ class ScheduleDesigner(w.VBox):
     @kind.setter
     def kind(self, kind: str) -> None:
         v = self.value
-        lr = self._level()
-        spec = KINDS.get(kind)
-        args = {spec.lr_arg: lr} if spec is not None and spec.lr_arg else {}
         warmup = 0 if kind == "plateau" else v["warmup_steps"]
-        self.value = self._design(kind, v["epochs"], v["steps_per_epoch"], warmup, args)
+        self.value = self._design(kind, v["epochs"], v["steps_per_epoch"], warmup, {}, level=self._level())
 
     @property
     def epochs(self) -> int:
