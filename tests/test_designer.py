@@ -146,6 +146,9 @@ def test_controls_played_like_a_browser_edit_the_design() -> None:
     assert isinstance(d._controls["initial_learning_rate"], ipywidgets.FloatLogSlider)
     rate.set_state({"value": 0.25})
     assert d.schedule.decay_rate == 0.25
+    restored = ScheduleDesigner(value={**d.value, "config": {**d.value["config"], "decay_steps": 10.5}})
+    restored._controls["decay_rate"].set_state({"value": 0.5})
+    assert restored.schedule.decay_steps == 10.5  # untouched by an edit of another argument
     d._epochs.set_state({"value": 7})
     assert d.preview().shape == (70,)
     d._kind.set_state({"index": list(d._kind.options).index("one_cycle")})

@@ -456,7 +456,10 @@ class ScheduleDesigner(w.VBox):
     @_shows_errors
     def _on_arg_control(self, change: t.Bunch) -> None:
         if not self._syncing:
-            self.update(**{arg: control_value(arg, c) for arg, c in self._controls.items()})
+            # Only the edited argument: the others keep their exact values (a float decay_steps
+            # restored from a design stays as it is, though its slider shows an integer).
+            (arg,) = [a for a, c in self._controls.items() if c is change["owner"]]
+            self.update(**{arg: control_value(arg, change["owner"])})
             self._clear_error()
 
     @_shows_errors
