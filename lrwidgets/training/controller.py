@@ -509,7 +509,8 @@ class TrainingController:
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", self._lr)
         self.history.record_epoch(epoch, logs)
-        if self._plateau is not None:
+        # A reduction after the last epoch would never take effect in this fit: it is not applied.
+        if self._plateau is not None and epoch + 1 < self._epochs and not self._stop_requested:
             self._plateau_step(logs)
         if self._stop_requested:
             model.stop_training = True
