@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import comm
 import ipywidgets
 import numpy as np
 import pytest
@@ -13,33 +12,15 @@ import traitlets
 
 from lrwidgets import ScheduleDesigner
 from lrwidgets.schedules import CosineDecay, ExponentialDecay, ReduceOnPlateau, StepDecay, Warmup
-
-
-class RecordingComm:
-    """Stands in for the kernel's comm: keeps every message a widget sends."""
-
-    kernel = "recording"
-    comm_id = "recording"
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        self.messages: list[tuple[dict, list]] = []
-
-    def open(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def on_msg(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def send(self, data: dict | None = None, metadata: object = None, buffers: list | None = None) -> None:
-        self.messages.append((data or {}, list(buffers or [])))
-
-    def close(self, *args: object, **kwargs: object) -> None:
-        pass
+from tests.helpers import RecordingComm
 
 
 @pytest.fixture(autouse=True)
-def recording_comm(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm())
+def recording(monkeypatch: pytest.MonkeyPatch) -> type[RecordingComm]:
+    """Every widget gets a comm that records its messages, as a kernel's would carry them."""
+    monkeypatch.setattr(ipywidgets.comm, "create_comm", RecordingComm)
+    RecordingComm.log = []
+    return RecordingComm
 
 
 def test_constructor_builds_the_requested_schedule() -> None:
@@ -172,16 +153,16 @@ def test_a_bad_control_edit_shows_in_the_error_area_and_reverts() -> None:
 
 def test_preview_of_100k_steps_sends_a_bounded_number_of_points() -> None:
     d = ScheduleDesigner(kind="cosine_restarts", epochs=1000, steps_per_epoch=100, max_points=1000)
-    line_comm = d._plot.lines.comm
-    line_comm.messages.clear()
+    line = d._plot.lines.comm.comm_id
+    RecordingComm.log.clear()
     d.update(m_mul=0.7)
     assert d.preview().shape == (100_000,)
     assert 100 < len(d._plot.lines.x) <= 1001
     assert d._plot.lines.y.dtype == np.float32
     assert len(d._plot.lines.x) == len(d._plot.lines.y)
-    updates = [m for m in line_comm.messages if m[0].get("method") == "update"]
-    assert len(updates) == 1  # x and y in one message (hold_sync)
-    assert sum(len(b) for b in updates[0][1]) <= 2 * 4 * 1001
+    sizes = [size for comm_id, size in RecordingComm.log if comm_id == line]
+    assert len(sizes) == 1  # x and y in one message (hold_sync)
+    assert sizes[0] <= 2 * 4 * 1001 + 1000  # two float32 arrays and a little JSON
     # The decimated curve keeps the restarts' peaks and troughs.
     full = d.preview()
     assert float(d._plot.lines.y.max()) == pytest.approx(full.max(), rel=1e-6)
