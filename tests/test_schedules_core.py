@@ -75,6 +75,15 @@ def test_scalar_and_vector_calls_agree(schedule: Schedule) -> None:
     assert np.all(values >= 0)
 
 
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+def test_float32_steps_compute_in_float32(schedule: Schedule) -> None:
+    steps = np.arange(0, 20_000, 3)
+    fast = schedule(steps.astype(np.float32))
+    assert fast.dtype == np.float32
+    exact = schedule(steps)
+    np.testing.assert_allclose(fast, exact, rtol=2e-5, atol=1e-6 * float(exact.max()))
+
+
 def test_different_configs_are_not_equal() -> None:
     assert ExponentialDecay(0.1, 10, 0.5) != ExponentialDecay(0.1, 10, 0.6)
     assert len({ExponentialDecay(0.1, 10, 0.5), ExponentialDecay(0.1, 10, 0.5), Constant(0.1)}) == 2

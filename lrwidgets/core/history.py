@@ -111,11 +111,26 @@ class TrainingHistory:
         with self._lock:
             self.epochs.append(row)
 
-    def add_event(self, kind: str, message: str, *, value: float | None = None, source: str | None = None,
-                  time: float = 0.0, step: int | None = None) -> Event:
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        value: float | None = None,
+        source: str | None = None,
+        time: float = 0.0,
+        step: int | None = None,
+    ) -> Event:
         at = self.num_steps - 1 if step is None else step
-        event = Event(step=max(at, 0), epoch=self.epoch_of(max(at, 0)), kind=kind, message=message,
-                      value=value, source=source, time=time)
+        event = Event(
+            step=max(at, 0),
+            epoch=self.epoch_of(max(at, 0)),
+            kind=kind,
+            message=message,
+            value=value,
+            source=source,
+            time=time,
+        )
         with self._lock:
             self.events.append(event)
         return event
@@ -211,8 +226,9 @@ class TrainingHistory:
                 return [clean(v) for v in obj]
             return obj
 
-        text = json.dumps(clean({"steps": self._rows("step"), "epochs": self._rows("epoch"),
-                                 "events": self._rows("events")}))
+        text = json.dumps(
+            clean({"steps": self._rows("step"), "epochs": self._rows("epoch"), "events": self._rows("events")})
+        )
         if path is not None:
             Path(path).write_text(text)
         return text

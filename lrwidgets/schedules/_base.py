@@ -30,9 +30,10 @@ def set_keras_converter(converter: Callable[[Schedule], Any]) -> None:
 class Schedule:
     """A learning-rate schedule: a pure function of the training step.
 
-    Subclasses implement ``_evaluate(steps)`` on a float64 array of steps and ``get_config()``.
+    Subclasses implement ``_evaluate(steps)`` on a float array of steps and ``get_config()``.
     Calling a schedule on an int returns a float; on a numpy array of steps, an array of the
-    same shape (vectorized, float64).
+    same shape (vectorized): float64, except that float32 steps are computed in float32, several
+    times faster where there are cosines (what a chart needs; exact for steps below 2**24).
     """
 
     #: Name of the Keras schedule class this one matches, if any (see ``keras_spec``).
@@ -125,7 +126,7 @@ def _as_steps(step: Any) -> np.ndarray:
         raise TypeError(f"A step must be a number or an array of numbers. Received: step={step!r}") from e
     if steps.dtype.kind not in "iuf":
         raise TypeError(f"A step must be a number or an array of numbers. Received: step={step!r}")
-    steps = steps.astype(np.float64, copy=False)
+    steps = steps.astype(np.float32 if steps.dtype == np.float32 else np.float64, copy=False)
     if steps.size and not (np.nanmin(steps) >= 0):
         raise ValueError(f"Steps must be >= 0. Received: step={step!r}")
     return steps

@@ -30,7 +30,7 @@ class Constant(Schedule):
         self.learning_rate = check_float("learning_rate", learning_rate, ge=0)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
-        return np.full(steps.shape, self.learning_rate)
+        return np.full(steps.shape, self.learning_rate, dtype=steps.dtype)
 
     def keras_spec(self) -> Any:
         return self.learning_rate

@@ -117,7 +117,7 @@ class CosineDecayRestarts(Schedule):
         else:
             periods = int(math.log1p(last * (self.t_mul - 1.0)) / math.log(self.t_mul)) + 3
         # Periods are few: their starts, lengths and peaks are tables, not per-step powers.
-        k = np.arange(periods, dtype=np.float64)
+        k = np.arange(periods, dtype=steps.dtype)
         length = self.t_mul**k
         if self.t_mul != 1.0:
             start = (1.0 - length) / (1.0 - self.t_mul)

@@ -65,7 +65,7 @@ class ReduceOnPlateau(Schedule):
         self.min_lr = check_float("min_lr", min_lr, ge=0)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
-        return np.full(steps.shape, self.initial_learning_rate)
+        return np.full(steps.shape, self.initial_learning_rate, dtype=steps.dtype)
 
     def keras_spec(self) -> Any:
         raise NoKerasEquivalentError(

@@ -50,7 +50,7 @@ class PolynomialDecay(Schedule):
         if self.cycle:
             decay_steps = self.decay_steps * np.where(steps == 0, 1.0, np.ceil(steps / self.decay_steps))
         else:
-            decay_steps = np.full(steps.shape, float(self.decay_steps))
+            decay_steps = np.full(steps.shape, self.decay_steps, dtype=steps.dtype)
             steps = np.minimum(steps, decay_steps)
         p = steps / decay_steps
         return (self.initial_learning_rate - self.end_learning_rate) * (1.0 - p) ** self.power + self.end_learning_rate

@@ -89,7 +89,7 @@ class PiecewiseConstantDecay(Schedule):
         self._v = np.asarray(self.values, dtype=np.float64)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
-        return self._v[np.searchsorted(self._b, steps, side="left")]
+        return self._v.astype(steps.dtype, copy=False)[np.searchsorted(self._b, steps, side="left")]
 
 
 def _number(checked: float, original: Any) -> int | float:
