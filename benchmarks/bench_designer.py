@@ -17,14 +17,9 @@ Usage: ``.venv/bin/python benchmarks/bench_designer.py [--runs 40] [--epochs 100
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-from pathlib import Path
 
-from jupyter_client.manager import start_new_kernel
-
-ROOT = Path(__file__).resolve().parent.parent
+from _kernel import run_in_kernel
 
 KERNEL_CODE = r"""
 import json, os, platform, statistics, time
@@ -71,26 +66,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--steps-per-epoch", type=int, default=100)
     args = ap.parse_args()
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    os.environ.setdefault("KERAS_BACKEND", "jax")  # lrwidgets imports Keras; jax is the lighter import
     code = f"RUNS = {args.runs}\nEPOCHS = {args.epochs}\nSTEPS_PER_EPOCH = {args.steps_per_epoch}\n" + KERNEL_CODE
-    km, kc = start_new_kernel(kernel_name="python3")
-    result = None
-    try:
-
-        def on_output(msg: dict) -> None:
-            nonlocal result
-            if msg["msg_type"] == "stream" and "RESULT{" in msg["content"]["text"]:
-                line = next(s for s in msg["content"]["text"].splitlines() if s.startswith("RESULT"))
-                result = json.loads(line[len("RESULT") :])
-            elif msg["msg_type"] == "error":
-                print("\n".join(msg["content"]["traceback"]), file=sys.stderr)
-
-        kc.execute_interactive(code, timeout=3600, output_hook=on_output)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    if result is None:
-        sys.exit("benchmark failed: no result from the kernel")
+    result = run_in_kernel(code)
 
     def ms(values: list[float], q: float) -> float:
         values = sorted(values)
