@@ -179,6 +179,16 @@ class TrainingHistory:
         return np.asarray(self._epoch_numbers, dtype=np.int32)[np.maximum(idx, 0)]
 
     @property
+    def epoch_logs(self) -> dict[str, list[float]]:
+        """Per-epoch values by log name, in the form of Keras's ``History.history``.
+
+        A value missing in some epoch (validation every other epoch) is NaN there.
+        """
+        rows = list(self.epochs)
+        keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("epoch", "step")]
+        return {k: [float(r.get(k, math.nan)) for r in rows] for k in keys}
+
+    @property
     def nbytes(self) -> int:
         """Memory held by the per-step columns."""
         return sum(c.nbytes for c in self._columns.values())

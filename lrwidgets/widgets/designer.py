@@ -245,14 +245,15 @@ class ScheduleDesigner(w.VBox):
         return synthetic_loss(self.epochs, self._plateau_at.value, self._noise.value, self._seed.value)
 
     def set_monitored(self, source: Any, monitor: str | None = None) -> None:
-        """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, or numbers.
-
-        None goes back to the synthetic curve.
+        """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, a
+        ``TrainingDashboard`` (finished or still running: the epochs so far) or its ``history``,
+        or numbers. None goes back to the synthetic curve.
         """
         if source is None:
             self._monitored = None
         else:
             history = getattr(source, "history", source)
+            history = getattr(history, "epoch_logs", history)  # an lrwidgets TrainingHistory
             if isinstance(history, dict):
                 key = monitor or ("val_loss" if "val_loss" in history else "loss")
                 if key not in history:
