@@ -152,3 +152,17 @@ def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
     assert plan_y[-1] == pytest.approx(float(new(20 * 64 - 1)), rel=1e-4)  # the plan's tail follows the edit
     designer.update(decay_rate=0.7)  # after the fit: no longer steering, nothing recorded
     assert sum(e.source == "designer" for e in dash.history.events) == 1
+
+
+def test_schedule_counts_batches_with_steps_per_execution() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    model = linear_model(keras.optimizers.SGD(0.05))
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", steps_per_execution=2)
+    dash = lrw.TrainingDashboard(model)
+    dash.fit(x, y, epochs=1, batch_size=32, shuffle=False, schedule=staircase).wait(timeout=60)
+    # 10 batches in 5 calls: the rate set before call k is the schedule at batch 2k.
+    np.testing.assert_allclose(dash.history.learning_rate, [staircase(2 * k) for k in range(5)], rtol=1e-6)

@@ -464,8 +464,9 @@ class TrainingController:
         mean = float(logs.get("loss", math.nan))
         loss = self._recovery.update(batch, mean)
         self.history.record_step(loss, self._lr, now)
+        # With steps_per_execution > 1 one call covers several batches; schedules count batches.
+        self._fit_step += max(batch + 1 - self._step_in_epoch, 1)
         self._step_in_epoch = batch + 1
-        self._fit_step += 1
         if not math.isfinite(loss):
             self._handle_nan(model, loss)
         elif self._monitor.update(loss):
