@@ -1,17 +1,21 @@
 """lrwidgets: see and steer the learning rate while a Keras 3 model trains."""
 
+from lrwidgets import schedules
 from lrwidgets._version import __version__
 from lrwidgets.core import TrainingHistory
 from lrwidgets.training import LayerwiseOptimizer, TrainingController, TrainingRun, UpdateSizeMonitor
-from lrwidgets.widgets import LayerLRControls, TrainingDashboard
+from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401  (installs Schedule.to_keras)
+from lrwidgets.widgets import LayerLRControls, ScheduleDesigner, TrainingDashboard
 
 __all__ = [
     "LayerLRControls",
     "LayerwiseOptimizer",
+    "ScheduleDesigner",
     "TrainingController",
     "TrainingDashboard",
     "TrainingHistory",
     "TrainingRun",
     "UpdateSizeMonitor",
     "__version__",
+    "schedules",
 ]

@@ -107,29 +107,31 @@ class MinMaxDecimator:
         return np.unique(kept)
 
 
-def minmax_indices(values: np.ndarray, max_points: int) -> np.ndarray:
-    """Vectorized min/max decimation of a whole array (the same rule as :class:`MinMaxDecimator`).
+def minmax_indices(values: np.ndarray, max_points: int = 1000) -> np.ndarray:
+    """Indices of a whole series to draw: each bucket's minimum and maximum, plus both ends.
 
-    Returns sorted unique indices, at most ``max_points`` of them, that include the first and the
-    last index and each bucket's minimum and maximum (NaN ignored).
+    The one-shot, vectorized counterpart of :class:`MinMaxDecimator` for a series known in full
+    (a planned schedule): O(n) numpy work, at most ``max_points`` sorted unique indices; NaN is
+    ignored for the extremes.
 
     Example:
-        >>> v = np.zeros(100_000); v[54_321] = 1.0
-        >>> idx = minmax_indices(v, 50)
-        >>> len(idx) <= 50, 54_321 in idx, int(idx[0]), int(idx[-1])
-        (True, True, 0, 99999)
+        >>> y = np.r_[np.ones(50_000), np.full(50_000, 0.1)]
+        >>> idx = minmax_indices(y, max_points=100)
+        >>> len(idx) <= 100, int(idx[0]), int(idx[-1]), bool((np.diff(y[idx]) != 0).sum() == 1)
+        (True, 0, 99999, True)
     """
-    n = len(values)
+    if not isinstance(max_points, (int, np.integer)) or isinstance(max_points, bool) or max_points < 8:
+        raise ValueError(f"Argument `max_points` must be an integer >= 8. Received: max_points={max_points!r}")
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
     if n <= max_points:
         return np.arange(n)
-    buckets = max(1, (max_points - 2) // 2)
+    buckets = (max_points - 2) // 2
     width = -(-n // buckets)
-    padded = np.full(buckets * width, np.nan)
-    padded[:n] = values
-    blocks = padded.reshape(buckets, width)
+    blocks = np.concatenate([v, np.full(buckets * width - n, np.nan)]).reshape(buckets, width)
     finite = np.isfinite(blocks)
+    start = np.arange(buckets) * width
     lo = np.where(finite, blocks, np.inf).argmin(axis=1)
     hi = np.where(finite, blocks, -np.inf).argmax(axis=1)
-    base = np.arange(buckets) * width
-    kept = np.concatenate([[0, n - 1], base + lo, base + hi])
-    return np.unique(kept[kept < n])
+    kept = np.concatenate([[0], start + lo, start + hi, [n - 1]])
+    return np.unique(np.minimum(kept, n - 1))

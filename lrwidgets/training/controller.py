@@ -402,8 +402,9 @@ class TrainingController:
         if not math.isclose(lr, self._lr, rel_tol=1e-6):
             if self._schedule is not None:
                 self._schedule_factor *= lr / self._lr
-            self._event("learning_rate", f"learning rate changed to {lr:.3g} by another callback",
-                        value=lr, source="callback")
+            self._event(
+                "learning_rate", f"learning rate changed to {lr:.3g} by another callback", value=lr, source="callback"
+            )
             self._lr = lr
         if self.on_nan == "restore":
             _state.sync(model)
@@ -428,8 +429,13 @@ class TrainingController:
             self._schedule, self._schedule_factor = replaced[0], 1.0
             lr = float(self._schedule(self._fit_step))
             self._apply_lr(model, lr)
-            self._event("learning_rate", f"schedule edited: {lr:.3g} from here on ({replaced[1]})", value=lr,
-                        source=replaced[1], step=self.history.num_steps)
+            self._event(
+                "learning_rate",
+                f"schedule edited: {lr:.3g} from here on ({replaced[1]})",
+                value=lr,
+                source=replaced[1],
+                step=self.history.num_steps,
+            )
         request = self._lr_request
         if request is not None:
             self._lr_request = None
@@ -437,8 +443,13 @@ class TrainingController:
             if self._schedule is not None:
                 self._schedule_factor = lr / float(self._schedule(self._fit_step))
             self._apply_lr(model, lr)
-            self._event("learning_rate", f"learning rate set to {lr:.3g} ({source})", value=lr, source=source,
-                        step=self.history.num_steps)
+            self._event(
+                "learning_rate",
+                f"learning rate set to {lr:.3g} ({source})",
+                value=lr,
+                source=source,
+                step=self.history.num_steps,
+            )
             return True
         return replaced is not None
 
@@ -453,14 +464,18 @@ class TrainingController:
         mean = float(logs.get("loss", math.nan))
         loss = self._recovery.update(batch, mean)
         self.history.record_step(loss, self._lr, now)
+        # With steps_per_execution > 1 one call covers several batches; schedules count batches.
+        self._fit_step += max(batch + 1 - self._step_in_epoch, 1)
         self._step_in_epoch = batch + 1
-        self._fit_step += 1
         if not math.isfinite(loss):
             self._handle_nan(model, loss)
         elif self._monitor.update(loss):
-            self._event("diverging", f"the loss is diverging: its smoothed value rose above"
-                        f" {self.divergence_factor:g}x its best ({self._monitor.best:.4g});"
-                        f" the learning rate ({self._lr:.3g}) may be too high")
+            self._event(
+                "diverging",
+                f"the loss is diverging: its smoothed value rose above"
+                f" {self.divergence_factor:g}x its best ({self._monitor.best:.4g});"
+                f" the learning rate ({self._lr:.3g}) may be too high",
+            )
         if self._pause_requested and not self._stop_requested:
             self._wait_while_paused(model)
         if self._stop_requested:
@@ -475,8 +490,13 @@ class TrainingController:
         self._notify()
         while True:
             with self._cond:
-                while self._pause_requested and not self._stop_requested and not self._actions \
-                        and self._lr_request is None and self._schedule_request is None:
+                while (
+                    self._pause_requested
+                    and not self._stop_requested
+                    and not self._actions
+                    and self._lr_request is None
+                    and self._schedule_request is None
+                ):
                     self._cond.wait()
                 if not self._pause_requested or self._stop_requested:
                     break
@@ -509,7 +529,8 @@ class TrainingController:
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", self._lr)
         self.history.record_epoch(epoch, logs)
-        if self._plateau is not None:
+        # A reduction after the last epoch would never take effect in this fit: it is not applied.
+        if self._plateau is not None and epoch + 1 < self._epochs and not self._stop_requested:
             self._plateau_step(logs)
         if self._stop_requested:
             model.stop_training = True
@@ -532,8 +553,13 @@ class TrainingController:
         if tracker.last_factor != 1.0:
             self._schedule_factor *= tracker.last_factor
             lr = self._lr * tracker.last_factor
-            self._event("learning_rate", f"reduced on plateau: `{key}` stopped improving; {lr:.3g} from here on",
-                        value=lr, source="plateau", step=self.history.num_steps)
+            self._event(
+                "learning_rate",
+                f"reduced on plateau: `{key}` stopped improving; {lr:.3g} from here on",
+                value=lr,
+                source="plateau",
+                step=self.history.num_steps,
+            )
 
     def _on_train_end(self, model: Any) -> None:
         self._finish()
@@ -575,8 +601,9 @@ class TrainingController:
             return
         thread = threading.current_thread()
 
-        def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-                        line: Any = None) -> None:
+        def showwarning(
+            message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+        ) -> None:
             if threading.current_thread() is thread:
                 self._event("warning", f"{category.__name__}: {message}")
             original(message, category, filename, lineno, file, line)

@@ -1,6 +1,7 @@
 """The widget layer: traits wired to the core and the training controller."""
 
 from lrwidgets.widgets.dashboard import TrainingDashboard
+from lrwidgets.widgets.designer import ScheduleDesigner, synthetic_loss
 from lrwidgets.widgets.layer_controls import LayerLRControls
 
-__all__ = ["LayerLRControls", "TrainingDashboard"]
+__all__ = ["LayerLRControls", "ScheduleDesigner", "TrainingDashboard", "synthetic_loss"]

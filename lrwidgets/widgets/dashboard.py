@@ -196,76 +196,156 @@ class TrainingDashboard(widgets.VBox):
         unit = bq.LinearScale(min=0.0, max=1.0)
         lr_y = bq.LogScale()
         self._loss_mark = bq.Lines(
-            x=np.zeros(0, np.float32), y=np.zeros((2, 0), np.float32), scales={"x": self._x, "y": loss_y},
-            colors=["#1f77b4", "#1f77b4"], opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"],
+            x=np.zeros(0, np.float32),
+            y=np.zeros((2, 0), np.float32),
+            scales={"x": self._x, "y": loss_y},
+            colors=["#1f77b4", "#1f77b4"],
+            opacities=[0.3, 1.0],
+            labels=["loss (batch)", "loss (smoothed)"],
             display_legend=True,
         )
         self._val_mark = bq.Lines(
-            x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales={"x": self._x, "y": loss_y},
-            colors=["#ff7f0e"], marker="circle", marker_size=24, labels=["val_loss"], display_legend=True,
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": loss_y},
+            colors=["#ff7f0e"],
+            marker="circle",
+            marker_size=24,
+            labels=["val_loss"],
+            display_legend=True,
         )
-        self._loss_rules = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": self._x, "y": unit},
-                                    line_style="dashed", stroke_width=1)
+        self._loss_rules = bq.Lines(
+            x=np.zeros((0, 2)),
+            y=np.zeros((0, 2)),
+            scales={"x": self._x, "y": unit},
+            line_style="dashed",
+            stroke_width=1,
+        )
         self._loss_fig = bq.Figure(
             marks=[self._loss_mark, self._val_mark, self._loss_rules],
-            axes=[bq.Axis(scale=self._x, label="step"),
-                  bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3g")],
-            title="loss", legend_location="top-right", animation_duration=0,
+            axes=[
+                bq.Axis(scale=self._x, label="step"),
+                bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3g"),
+            ],
+            title="loss",
+            legend_location="top-right",
+            animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=widgets.Layout(width="100%", height="300px"),
         )
-        self._lr_mark = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                                 scales={"x": self._x, "y": lr_y}, colors=["#2ca02c"], labels=["learning rate"],
-                                 display_legend=True)
-        self._plan_mark = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                                   scales={"x": self._x, "y": lr_y}, colors=["#999999"], line_style="dashed",
-                                   labels=["planned"], display_legend=False)
-        self._lr_rules = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": self._x, "y": unit},
-                                  line_style="dashed", stroke_width=1)
-        self._lr_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": self._x, "y": unit},
-                                   default_size=11, font_weight="normal", colors=["#d62728"], align="start")
+        self._lr_mark = bq.Lines(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": lr_y},
+            colors=["#2ca02c"],
+            labels=["learning rate"],
+            display_legend=True,
+        )
+        self._plan_mark = bq.Lines(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": lr_y},
+            colors=["#999999"],
+            line_style="dashed",
+            labels=["planned"],
+            display_legend=False,
+        )
+        self._lr_rules = bq.Lines(
+            x=np.zeros((0, 2)),
+            y=np.zeros((0, 2)),
+            scales={"x": self._x, "y": unit},
+            line_style="dashed",
+            stroke_width=1,
+        )
+        self._lr_labels = bq.Label(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            text=[],
+            scales={"x": self._x, "y": unit},
+            default_size=11,
+            font_weight="normal",
+            colors=["#d62728"],
+            align="start",
+        )
         self._lr_fig = bq.Figure(
             marks=[self._plan_mark, self._lr_mark, self._lr_rules, self._lr_labels],
-            axes=[bq.Axis(scale=self._x, label="step"),
-                  bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".0e")],
-            title="learning rate", legend_location="top-right", animation_duration=0,
+            axes=[
+                bq.Axis(scale=self._x, label="step"),
+                bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".0e"),
+            ],
+            title="learning rate",
+            legend_location="top-right",
+            animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=widgets.Layout(width="100%", height="220px"),
         )
         self._metric_y = bq.LinearScale()
         self._metric_x = bq.LinearScale()
         self._metrics_fig = bq.Figure(
-            marks=[], axes=[bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
-                            bq.Axis(scale=self._metric_y, side="left", tick_format=".3g")],
-            title="metrics per epoch", legend_location="bottom-right", animation_duration=0,
+            marks=[],
+            axes=[
+                bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
+                bq.Axis(scale=self._metric_y, side="left", tick_format=".3g"),
+            ],
+            title="metrics per epoch",
+            legend_location="bottom-right",
+            animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=widgets.Layout(width="100%", height="240px", display="none"),
         )
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
-        self._pause_button = widgets.Button(description="Pause", icon="pause", disabled=True,
-                                            tooltip="Hold training between two batches")
-        self._stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True,
-                                           tooltip="End training at the next batch; keeps everything recorded")
+        self._pause_button = widgets.Button(
+            description="Pause", icon="pause", disabled=True, tooltip="Hold training between two batches"
+        )
+        self._stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="End training at the next batch; keeps everything recorded",
+        )
         lr = self.controller.learning_rate
         exp = math.log10(lr)
         self._lr_slider = widgets.FloatLogSlider(
-            value=lr, base=10, min=math.floor(min(exp, -6.0)), max=math.ceil(max(exp + 1, 0.0)), step=0.01,
-            description="learning rate", readout_format=".2e", continuous_update=False,
-            style={"description_width": "initial"}, layout=widgets.Layout(width="420px"),
+            value=lr,
+            base=10,
+            min=math.floor(min(exp, -6.0)),
+            max=math.ceil(max(exp + 1, 0.0)),
+            step=0.01,
+            description="learning rate",
+            readout_format=".2e",
+            continuous_update=False,
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="420px"),
         )
-        self._smoothing = widgets.FloatSlider(value=smoothing, min=0.0, max=0.99, step=0.01,
-                                              description="smoothing", continuous_update=False,
-                                              layout=widgets.Layout(width="260px"))
+        self._smoothing = widgets.FloatSlider(
+            value=smoothing,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="smoothing",
+            continuous_update=False,
+            layout=widgets.Layout(width="260px"),
+        )
         self._messages = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._pause_button.on_click(self._on_pause_clicked)
         self._stop_button.on_click(lambda _: self._guard(self.controller.stop))
         self._lr_slider.observe(self._on_slider, names="value")
         self._smoothing.observe(self._on_smoothing, names="value")
-        controls = widgets.HBox([self._pause_button, self._stop_button, self._lr_slider, self._smoothing],
-                                layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self._children = [self._status, self._bar, controls, self._loss_fig, self._lr_fig, self._metrics_fig,
-                          self._messages]
+        controls = widgets.HBox(
+            [self._pause_button, self._stop_button, self._lr_slider, self._smoothing],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
+        self._children = [
+            self._status,
+            self._bar,
+            controls,
+            self._loss_fig,
+            self._lr_fig,
+            self._metrics_fig,
+            self._messages,
+        ]
 
     # ---- user actions (kernel thread) --------------------------------------------------------
     def _guard(self, fn: Any, *args: Any) -> None:
@@ -379,10 +459,19 @@ class TrainingDashboard(widgets.VBox):
             for i, name in enumerate(names):
                 color = palette[i % len(palette)]
                 for prefix, style in (("", "solid"), ("val_", "dashed")):
-                    marks.append(bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=[color], line_style=style,
-                                          marker="circle", marker_size=16, labels=[prefix + name],
-                                          display_legend=True,
-                                          scales={"x": self._metric_x, "y": self._metric_y}))
+                    marks.append(
+                        bq.Lines(
+                            x=np.zeros(0),
+                            y=np.zeros(0),
+                            colors=[color],
+                            line_style=style,
+                            marker="circle",
+                            marker_size=16,
+                            labels=[prefix + name],
+                            display_legend=True,
+                            scales={"x": self._metric_x, "y": self._metric_y},
+                        )
+                    )
             self._metrics_fig.marks = marks
             self._metrics_fig.layout.display = None
         for mark in self._metrics_fig.marks:
@@ -451,8 +540,6 @@ class TrainingDashboard(widgets.VBox):
                 self._lr_slider.value = lr
             finally:
                 self._syncing = False
-
-
 
 
 def _evaluate(schedule: Any, steps: np.ndarray) -> np.ndarray:
