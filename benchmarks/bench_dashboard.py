@@ -1,0 +1,165 @@
+"""What the dashboard costs a fit, measured in a real Jupyter kernel.
+
+A 64-64-10 MLP on scikit-learn's digits tiled to ~50k samples, batch 32 (1,563 steps an epoch).
+Configurations run interleaved, several times each, on one compiled model whose weights are reset
+between runs; every fit runs in a background thread, as ``dash.fit`` does:
+
+- ``baseline``: a callback that only reads ``float(logs["loss"])`` each batch (the fair baseline:
+  any per-batch callback turns off Keras's async dispatch),
+- ``dashboard``: ``TrainingDashboard`` (displayed; every comm message really goes out on iopub),
+- ``progbar``: Keras's progress bar (``verbose=1``),
+- ``livelossplot``: ``PlotLossesKeras()``.
+
+Then one long dashboard run counts widget traffic (bytes per update, total) at 1k, 10k, 50k steps.
+
+Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+from jupyter_client.manager import start_new_kernel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KERNEL_CODE = r'''
+import json, os, threading, time
+import numpy as np, keras
+from sklearn.datasets import load_digits
+import lrwidgets as lrw
+from ipykernel.comm.comm import BaseComm as Comm  # the class comm.create_comm makes in a kernel
+from IPython.display import display
+
+traffic = {"bytes": 0, "messages": 0}
+_publish = Comm.publish_msg
+def counting_publish(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+    traffic["bytes"] += len(json.dumps(data, default=str)) + sum(memoryview(b).nbytes for b in buffers or [])
+    traffic["messages"] += 1
+    return _publish(self, msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
+Comm.publish_msg = counting_publish
+
+digits = load_digits()
+reps = int(np.ceil(50_000 / len(digits.data)))
+x = np.tile((digits.data / 16.0).astype("float32"), (reps, 1))[:50_000]
+y = np.tile(digits.target.astype("int32"), reps)[:50_000]
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
+                          keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+model.fit(x[:3200], y[:3200], epochs=1, batch_size=32, verbose=0)  # compile once
+start_weights = [keras.ops.convert_to_numpy(v.value) for v in model.weights]
+start_opt = [keras.ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
+
+def reset():
+    for v, w in zip(model.weights, start_weights):
+        v.assign(w)
+    for v, w in zip(model.optimizer.variables, start_opt):
+        v.assign(w)
+
+class ReadLoss(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        float(logs["loss"])
+
+def in_thread(fn):
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", fn()))
+    t.start(); t.join()
+    return out.get("r")
+
+def timed(name, epochs):
+    reset()
+    if name == "dashboard":
+        dash = lrw.TrainingDashboard(model)
+        display(dash)
+        t0 = time.perf_counter()
+        dash.fit(x, y, epochs=epochs, batch_size=32).wait()
+        return time.perf_counter() - t0
+    if name == "baseline":
+        kw = dict(callbacks=[ReadLoss()], verbose=0)
+    elif name == "progbar":
+        kw = dict(verbose=1)
+    else:
+        from livelossplot import PlotLossesKeras
+        kw = dict(callbacks=[PlotLossesKeras()], verbose=0)
+    t0 = time.perf_counter()
+    in_thread(lambda: model.fit(x, y, epochs=epochs, batch_size=32, **kw))
+    return time.perf_counter() - t0
+
+times = {n: [] for n in CONFIGS}
+for r in range(REPEATS):
+    for n in (CONFIGS if r % 2 == 0 else CONFIGS[::-1]):
+        times[n].append(timed(n, EPOCHS))
+
+# Traffic of one long dashboard run, read at 1k, 10k, 50k steps.
+reset()
+marks = {}
+dash = lrw.TrainingDashboard(model)
+display(dash)
+updates = {"n": 0}
+dash.controller.add_listener(lambda: updates.__setitem__("n", updates["n"] + 1))
+class Probe(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        n = dash.history.num_steps
+        if n in (1_000, 10_000, 50_000):
+            marks[n] = dict(traffic, updates=updates["n"], wall=time.perf_counter() - t0)
+epochs_long = int(np.ceil(LONG_STEPS / 1563))
+traffic.update(bytes=0, messages=0)
+t0 = time.perf_counter()
+dash.fit(x, y, epochs=epochs_long, batch_size=32, callbacks=[Probe()]).wait()
+print("RESULT" + json.dumps({"times": times, "marks": marks, "steps": dash.history.num_steps}))
+'''
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--long-steps", type=int, default=50_000)
+    ap.add_argument("--configs", default="baseline,dashboard,progbar,livelossplot")
+    args = ap.parse_args()
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    configs = args.configs.split(",")
+    code = (f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\n"
+            f"LONG_STEPS = {args.long_steps}\n" + KERNEL_CODE)
+    km, kc = start_new_kernel(kernel_name="python3")
+    result = None
+    try:
+        def on_output(msg: dict) -> None:
+            nonlocal result
+            if msg["msg_type"] == "stream" and "RESULT{" in msg["content"]["text"]:
+                line = next(s for s in msg["content"]["text"].splitlines() if s.startswith("RESULT"))
+                result = json.loads(line[len("RESULT"):])
+            elif msg["msg_type"] == "error":
+                print("\n".join(msg["content"]["traceback"]), file=sys.stderr)
+
+        kc.execute_interactive(code, timeout=3600, output_hook=on_output)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    if result is None:
+        sys.exit("benchmark failed: no result from the kernel")
+    times = result["times"]
+    base = statistics.median(times["baseline"])
+    steps = args.epochs * 1563
+    print(f"backend {os.environ['KERAS_BACKEND']}, {steps} steps a fit, {args.repeats} interleaved runs each")
+    print(f"{'configuration':<14} {'median s':>9} {'ratio':>7}   runs")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:<14} {med:9.2f} {med / base:7.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
+    print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
+    print(f"{'steps':>7} {'updates':>8} {'messages':>9} {'total KB':>9} {'KB/update':>10} {'wall s':>7} {'KB/s':>7}")
+    for n, m in sorted(result["marks"].items(), key=lambda kv: int(kv[0])):
+        kb = m["bytes"] / 1e3
+        print(f"{int(n):>7} {m['updates']:>8} {m['messages']:>9} {kb:>9.1f} {kb / max(m['updates'], 1):>10.2f}"
+              f" {m['wall']:>7.1f} {kb / m['wall']:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()

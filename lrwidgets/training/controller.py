@@ -1,0 +1,513 @@
+"""The training controller: the only code that touches model and optimizer state during a fit.
+
+Widgets and user code post requests (``set_learning_rate``, ``pause``, ``stop``, ``submit``); the
+controller's Keras callback carries them out in the training thread, at batch boundaries. It
+also records the true per-batch loss and every live change into a :class:`TrainingHistory`, and
+calls its listeners, throttled, so that a view can redraw.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, TrainingHistory
+from lrwidgets.training import _state
+
+Action = Callable[[Any], None]
+Schedule = Callable[[int], float]
+
+ON_NAN_CHOICES = ("restore", "stop")
+
+
+def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
+    """A positive finite float, or a Keras-style error naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"Argument `{name}` must be a number. Received: {name}={value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"Argument `{name}` must be a positive finite number. Received: {name}={value!r}")
+    return v
+
+
+def check_model(model: Any) -> None:
+    """The model must be a compiled Keras model whose optimizer has a float learning rate."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        raise ValueError(
+            "Argument `model` must be compiled with an optimizer before it is watched: call"
+            " `model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=...)` first."
+        )
+    lr = getattr(optimizer, "_learning_rate", None)
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(
+            f"The model's optimizer was built with a Keras schedule ({type(lr).__name__}); Keras makes its"
+            " learning rate read-only, so it cannot be steered live or reduced on plateau. Build the optimizer"
+            " with a float learning rate and give the schedule to lrwidgets instead:"
+            " `dash.fit(..., schedule=lrw.schedules.ExponentialDecay(...))`."
+        )
+    if not isinstance(lr, keras.Variable):
+        raise ValueError(
+            f"The model's optimizer has a learning rate of type {type(lr).__name__}, which cannot be set."
+            " Build the optimizer with a float learning rate."
+        )
+
+
+def _values(variables: list[Any]) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, for display: all counts are 0-based except ``epochs`` and ``steps``."""
+
+    state: str
+    epoch: int
+    epochs: int
+    step_in_epoch: int
+    steps: int | None
+    global_step: int
+    steps_per_second: float
+    samples_per_second: float | None
+    elapsed: float
+    eta: float | None
+    learning_rate: float
+
+
+class ControllerCallback(keras.callbacks.Callback):
+    """The Keras callback through which a :class:`TrainingController` acts (``dash.callback``)."""
+
+    def __init__(self, controller: TrainingController) -> None:
+        super().__init__()
+        self._controller = controller
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._controller._on_train_begin(self._model, self.params or {})
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._controller._on_epoch_begin(self._model, epoch)
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._controller._on_batch_begin(self._model, batch)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._controller._on_batch_end(self._model, batch, logs or {})
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._controller._on_epoch_end(self._model, epoch, logs if logs is not None else {})
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._controller._on_train_end(self._model)
+
+
+class TrainingController:
+    """Owns a compiled Keras model while it trains and applies live changes in the training thread.
+
+    Args:
+        model: a compiled ``keras.Model`` whose optimizer has a float learning rate.
+        update_interval: minimum seconds between two listener calls while training (> 0).
+        on_nan: ``"restore"`` (default) puts back the weights and optimizer state saved at the start
+            of the epoch when the loss turns NaN or inf, then stops; ``"stop"`` only stops.
+        divergence_factor: warn when the smoothed loss exceeds this multiple of its best value.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        >>> ctl = TrainingController(model)
+        >>> ctl.set_learning_rate(0.05)      # idle: applied at once
+        >>> _ = model.fit(np.ones((64, 4)), np.ones((64, 1)), epochs=1, verbose=0, callbacks=[ctl.callback])
+        >>> ctl.history.num_steps, round(float(ctl.history.learning_rate[-1]), 4)
+        (2, 0.05)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        update_interval: float = 0.1,
+        on_nan: str = "restore",
+        divergence_factor: float = 4.0,
+    ) -> None:
+        check_model(model)
+        if not isinstance(update_interval, (int, float)) or not update_interval > 0:
+            raise ValueError(
+                f"Argument `update_interval` must be a positive number of seconds. Received: {update_interval=}"
+            )
+        if on_nan not in ON_NAN_CHOICES:
+            raise ValueError(f"Argument `on_nan` must be one of {ON_NAN_CHOICES}. Received: on_nan={on_nan!r}")
+        self.model = model
+        self.update_interval = float(update_interval)
+        self.on_nan = on_nan
+        self.divergence_factor = divergence_factor
+        self.history = TrainingHistory()
+        self.callback = ControllerCallback(self)
+        self._listeners: list[Callable[[], None]] = []
+        self._actions: collections.deque[tuple[Action, str]] = collections.deque()
+        self._cond = threading.Condition()
+        self._pause_requested = False
+        self._stop_requested = False
+        self._state = "idle"
+        self._thread: threading.Thread | None = None
+        self._lr_request: tuple[float, str] | None = None
+        self._lr_var = _state.learning_rate_variable(model.optimizer)
+        self._lr_writer = _state.LearningRateWriter(self._lr_var)
+        self._lr = float(keras.ops.convert_to_numpy(self._lr_var.value))
+        self._schedule: Schedule | None = None
+        self._schedule_factor = 1.0
+        self._fit_step = 0
+        self._t0: float | None = None
+        self._last_push = 0.0
+        self._epoch = 0
+        self._epochs = 0
+        self._step_in_epoch = 0
+        self._steps: int | None = None
+        self._rate = 0.0
+        self._last_step_time: float | None = None
+        self._recovery = BatchLossRecovery()
+        self._monitor = DivergenceMonitor(factor=divergence_factor)
+        self._snapshot: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
+        self.batch_size: int | None = None
+
+    # ---- requests (any thread) ---------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """``idle``, ``running``, ``paused`` or ``stopping``."""
+        return self._state
+
+    @property
+    def pause_requested(self) -> bool:
+        """True from ``pause()`` until ``resume()`` (the run may still be finishing its batch)."""
+        return self._pause_requested
+
+    @property
+    def running(self) -> bool:
+        return self._state != "idle"
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in effect (or requested, if a change is pending)."""
+        pending = self._lr_request
+        return pending[0] if pending is not None else self._lr
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after changes; from the training thread while training. Keep it cheap."""
+        self._listeners.append(listener)
+
+    def submit(self, action: Action, description: str = "") -> None:
+        """Run ``action(model)`` in the training thread before the next batch, or now when idle."""
+        if not callable(action):
+            raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
+        with self._cond:
+            if self.running and not self._in_training_thread():
+                self._actions.append((action, description))
+                self._cond.notify_all()
+                return
+        _state.sync(self.model)
+        action(self.model)
+        self._notify()
+
+    def _in_training_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def set_learning_rate(self, value: float, source: str = "user") -> None:
+        """Set the learning rate; while training it takes effect at the next batch.
+
+        With a schedule driving the run, the schedule is scaled so that its value now is ``value``
+        and it carries on from there.
+        """
+        lr = check_learning_rate(value)
+        with self._cond:
+            if self.running and not self._in_training_thread():
+                self._lr_request = (lr, source)
+                self._cond.notify_all()
+                return
+        if self.running:  # from a callback, in the training thread: the next batch uses it
+            self._lr_request = (lr, source)
+            self._apply_requests(self.model)
+            self._notify()
+            return
+        self._write_lr_idle(lr, source)
+
+    def set_schedule(self, schedule: Schedule | None) -> None:
+        """Drive the learning rate from ``schedule(step)`` (step counted from 0 in each fit), or stop doing so."""
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
+        self._schedule = schedule
+        self._schedule_factor = 1.0
+
+    def pause(self) -> None:
+        """Hold training between two batches (no CPU used while paused)."""
+        with self._cond:
+            if self.running:
+                self._pause_requested = True
+                self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._pause_requested = False
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """End training at the next batch boundary; everything recorded is kept."""
+        with self._cond:
+            if self.running:
+                self._stop_requested = True
+                self._state = "stopping"
+                self._cond.notify_all()
+
+    def progress(self) -> Progress:
+        now = time.perf_counter()
+        elapsed = 0.0 if self._t0 is None else now - self._t0
+        eta = None
+        if self._steps and self._rate > 0 and self._epochs:
+            remaining = (self._epochs - self._epoch - 1) * self._steps + (self._steps - self._step_in_epoch)
+            eta = max(remaining, 0) / self._rate
+        return Progress(
+            state=self._state,
+            epoch=self._epoch,
+            epochs=self._epochs,
+            step_in_epoch=self._step_in_epoch,
+            steps=self._steps,
+            global_step=self.history.num_steps,
+            steps_per_second=self._rate,
+            samples_per_second=self._rate * self.batch_size if self.batch_size else None,
+            elapsed=elapsed,
+            eta=eta,
+            learning_rate=self.learning_rate,
+        )
+
+    def _begin(self, thread: threading.Thread) -> None:
+        """A background fit is about to start in ``thread``: from now on, requests are queued."""
+        with self._cond:
+            if self.running:
+                raise RuntimeError(
+                    "A fit is already running on this model; wait for it (`run.wait()`) or stop it"
+                    " (`dash.stop()`) before starting another."
+                )
+            self._state = "running"
+            self._thread = thread
+            self._stop_requested = False
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _now(self) -> float:
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+        return time.perf_counter() - self._t0
+
+    def _notify(self) -> None:
+        self._last_push = time.perf_counter()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception as e:  # a broken view must not kill the training run
+                self.history.add_event("error", f"display update failed: {type(e).__name__}: {e}")
+
+    def _event(self, kind: str, message: str, **kw: Any) -> None:
+        self.history.add_event(kind, message, time=self._now(), **kw)
+
+    def _write_lr_idle(self, lr: float, source: str) -> None:
+        self._lr_var.assign(lr)
+        self._lr = lr
+        self._event("learning_rate", f"learning rate set to {lr:.3g} ({source})", value=lr, source=source)
+        self._notify()
+
+    def _apply_lr(self, model: Any, lr: float) -> None:
+        if lr != self._lr:
+            self._lr_writer.write(model, lr)
+            self._lr = lr
+
+    # ---- callback hooks (training thread) ----------------------------------------------------
+    def _on_train_begin(self, model: Any, params: dict[str, Any]) -> None:
+        if self._state == "idle":  # callback mode: the fit runs in the caller's thread
+            self._stop_requested = False
+        self._state = "running"
+        self._thread = threading.current_thread()
+        self._now()
+        self._epochs = int(params.get("epochs") or 0)
+        self._steps = params.get("steps")
+        self._fit_step = 0
+        self._last_step_time = None
+        self._lr = _state.read_variable(model, self._lr_var)
+        self._lr_writer.begin(model)
+        self._install_warning_hook()
+        self._notify()
+
+    def _on_epoch_begin(self, model: Any, epoch: int) -> None:
+        self._epoch = epoch
+        self._step_in_epoch = 0
+        self.history.start_epoch(epoch)
+        self._recovery.start_epoch()
+        # Another callback (e.g. keras.callbacks.ReduceLROnPlateau) may have set the rate.
+        lr = _state.read_variable(model, self._lr_var)
+        if not math.isclose(lr, self._lr, rel_tol=1e-6):
+            if self._schedule is not None:
+                self._schedule_factor *= lr / self._lr
+            self._event("learning_rate", f"learning rate changed to {lr:.3g} by another callback",
+                        value=lr, source="callback")
+            self._lr = lr
+        if self.on_nan == "restore":
+            _state.sync(model)
+            self._snapshot = (_values(model.weights), _values(model.optimizer.variables), self.history.num_steps)
+
+    def _on_batch_begin(self, model: Any, batch: int) -> None:
+        if not self._apply_requests(model) and self._schedule is not None:
+            self._apply_lr(model, float(self._schedule(self._fit_step)) * self._schedule_factor)
+
+    def _apply_requests(self, model: Any) -> bool:
+        """Carry out queued actions and a pending learning-rate change; True if the rate was set."""
+        while self._actions:
+            action, description = self._actions.popleft()
+            _state.sync(model)
+            try:
+                action(model)
+            except Exception as e:
+                self._event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+        request = self._lr_request
+        if request is not None:
+            self._lr_request = None
+            lr, source = request
+            if self._schedule is not None:
+                self._schedule_factor = lr / float(self._schedule(self._fit_step))
+            self._apply_lr(model, lr)
+            self._event("learning_rate", f"learning rate set to {lr:.3g} ({source})", value=lr, source=source,
+                        step=self.history.num_steps)
+            return True
+        return False
+
+    def _on_batch_end(self, model: Any, batch: int, logs: dict[str, Any]) -> None:
+        now = self._now()
+        if self._last_step_time is not None:
+            dt = now - self._last_step_time
+            if dt > 0:
+                inst = (batch - self._step_in_epoch + 1) / dt if batch >= self._step_in_epoch else 1 / dt
+                self._rate = inst if self._rate == 0 else 0.9 * self._rate + 0.1 * inst
+        self._last_step_time = now
+        mean = float(logs.get("loss", math.nan))
+        loss = self._recovery.update(batch, mean)
+        self.history.record_step(loss, self._lr, now)
+        self._step_in_epoch = batch + 1
+        self._fit_step += 1
+        if not math.isfinite(loss):
+            self._handle_nan(model, loss)
+        elif self._monitor.update(loss):
+            self._event("diverging", f"the loss is diverging: its smoothed value rose above"
+                        f" {self.divergence_factor:g}x its best ({self._monitor.best:.4g});"
+                        f" the learning rate ({self._lr:.3g}) may be too high")
+        if self._pause_requested and not self._stop_requested:
+            self._wait_while_paused(model)
+        if self._stop_requested:
+            model.stop_training = True
+        if time.perf_counter() - self._last_push >= self.update_interval:
+            self._notify()
+
+    def _wait_while_paused(self, model: Any) -> None:
+        """Block the training thread until resumed or stopped; changes made meanwhile apply at once."""
+        self._state = "paused"
+        self._event("pause", "paused")
+        self._notify()
+        while True:
+            with self._cond:
+                while self._pause_requested and not self._stop_requested and not self._actions \
+                        and self._lr_request is None:
+                    self._cond.wait()
+                if not self._pause_requested or self._stop_requested:
+                    break
+            self._apply_requests(model)
+            self._notify()
+        if not self._stop_requested:
+            self._state = "running"
+            self._event("resume", "resumed")
+
+    def _handle_nan(self, model: Any, loss: float) -> None:
+        msg = f"the loss became {loss} at step {self.history.num_steps - 1} (learning rate {self._lr:.3g})"
+        if self.on_nan == "restore" and self._snapshot is not None:
+            weights, opt_vars, step = self._snapshot
+            _state.sync(model)
+            for var, value in zip(model.weights, weights, strict=True):
+                var.assign(value)
+            for var, value in zip(model.optimizer.variables, opt_vars, strict=True):
+                if var is not self._lr_var:
+                    var.assign(value)
+            msg += f"; training stopped and the weights from step {step} (start of the epoch) were restored"
+            self._event("nan", msg)
+            self._event("restore", f"weights restored from step {step}")
+        else:
+            msg += "; training stopped (the weights are not finite: fit again with on_nan='restore' to keep them)"
+            self._event("nan", msg)
+        self._stop_requested = True
+        model.stop_training = True
+
+    def _on_epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
+        # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
+        logs.setdefault("learning_rate", self._lr)
+        self.history.record_epoch(epoch, logs)
+        if self._stop_requested:
+            model.stop_training = True
+        self._notify()
+
+    def _on_train_end(self, model: Any) -> None:
+        self._finish()
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        """End of a fit, normal or not (called by the run thread too, so it must be idempotent)."""
+        if self._state == "idle":
+            return
+        self._lr_writer.end(self.model)
+        if error is not None:
+            self._event("error", f"training failed: {type(error).__name__}: {error}")
+        elif self._stop_requested and not any(e.kind in ("nan",) for e in self.history.events[-2:]):
+            self._event("stop", "stopped")
+        self._uninstall_warning_hook()
+        with self._cond:
+            self._state = "idle"
+            self._pause_requested = False
+            self._stop_requested = False
+            self._lr_request_pending_to_idle()
+        self._notify()
+
+    def _lr_request_pending_to_idle(self) -> None:
+        request, self._lr_request = self._lr_request, None
+        actions = list(self._actions)
+        self._actions.clear()
+        if request is not None:
+            self._lr_var.assign(request[0])
+            self._lr = request[0]
+        for action, description in actions:
+            try:
+                action(self.model)
+            except Exception as e:
+                self.history.add_event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+
+    # ---- warnings raised in the training thread are shown, not lost -------------------------
+    def _install_warning_hook(self) -> None:
+        original = warnings.showwarning
+        if getattr(original, "_lrwidgets", False):
+            return
+        thread = threading.current_thread()
+
+        def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                        line: Any = None) -> None:
+            if threading.current_thread() is thread:
+                self._event("warning", f"{category.__name__}: {message}")
+            original(message, category, filename, lineno, file, line)
+
+        showwarning._lrwidgets = True  # type: ignore[attr-defined]
+        showwarning._original = original  # type: ignore[attr-defined]
+        warnings.showwarning = showwarning
+
+    def _uninstall_warning_hook(self) -> None:
+        current = warnings.showwarning
+        if getattr(current, "_lrwidgets", False):
+            warnings.showwarning = current._original  # type: ignore[attr-defined]

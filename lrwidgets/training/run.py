@@ -1,0 +1,78 @@
+"""A fit running in a background thread, and the handle returned to the notebook."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lrwidgets.training.controller import TrainingController
+
+
+class TrainingRun:
+    """Handle on a background fit, returned at once by ``TrainingDashboard.fit``.
+
+    ``wait()`` blocks until the fit ends and returns the Keras ``History`` (also after Stop or a
+    NaN stop, with everything recorded so far), or re-raises the exception that ended training.
+    A kernel interrupt while waiting stops training at the next batch boundary, waits for it to
+    end (the weights stay finite and usable), then raises ``KeyboardInterrupt``.
+    """
+
+    def __init__(self, controller: TrainingController, target: Callable[[], Any]) -> None:
+        self._controller = controller
+        self._target = target
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="lrwidgets-fit", daemon=True)
+        controller._begin(self._thread)
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            self._result = self._target()
+        except BaseException as e:
+            self._error = e
+        finally:
+            self._controller._finish(self._error)
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        """True once the fit has ended, whatever the reason."""
+        return self._done.is_set()
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception that ended the fit, if any."""
+        return self._error
+
+    @property
+    def history(self) -> Any:
+        """The Keras ``History`` once the fit has ended without error, else None."""
+        return self._result
+
+    def stop(self) -> None:
+        """Ask training to end at the next batch boundary (returns at once)."""
+        self._controller.stop()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for the fit to end; return its Keras ``History`` or re-raise its exception.
+
+        Raises ``TimeoutError`` if ``timeout`` seconds pass first (training goes on).
+        """
+        try:
+            finished = self._done.wait(timeout)
+        except KeyboardInterrupt:
+            self._controller.stop()
+            self._done.wait()
+            raise
+        if not finished:
+            raise TimeoutError(f"The fit is still running after {timeout} s; call `wait()` again or `stop()`.")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else self._controller.state
+        return f"<TrainingRun {state}, {self._controller.history.num_steps} steps>"

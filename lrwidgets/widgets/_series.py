@@ -1,0 +1,48 @@
+"""Incremental views of history columns for the browser: decimated and smoothed, O(new) per refresh."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lrwidgets.core import EmaSmoother, MinMaxDecimator
+
+
+class DecimatedSeries:
+    """Feeds new values of a growing column to a :class:`MinMaxDecimator` and, optionally,
+    keeps its smoothed copy; ``points()`` gives float32 arrays of at most ``max_points`` points."""
+
+    def __init__(self, max_points: int, smoothing: float | None = None) -> None:
+        self._dec = MinMaxDecimator(max_points)
+        self._fed = 0
+        self._smoother = None if smoothing is None else EmaSmoother(smoothing)
+        self._smooth = np.empty(1024, dtype=np.float32)
+
+    @property
+    def fed(self) -> int:
+        return self._fed
+
+    def feed(self, column: np.ndarray) -> None:
+        new = column[self._fed :]
+        if self._smoother is not None and len(column) > len(self._smooth):
+            grown = np.empty(max(2 * len(self._smooth), len(column)), dtype=np.float32)
+            grown[: self._fed] = self._smooth[: self._fed]
+            self._smooth = grown
+        for i, v in enumerate(new.tolist(), start=self._fed):
+            self._dec.append(v)
+            if self._smoother is not None:
+                self._smooth[i] = self._smoother.update(v)
+        self._fed = len(column)
+
+    def set_smoothing(self, smoothing: float, column: np.ndarray) -> None:
+        """Recompute the smoothed copy of the values fed so far (O(n), on a user's change only)."""
+        self._smoother = EmaSmoother(smoothing)
+        for i, v in enumerate(column[: self._fed].tolist()):
+            self._smooth[i] = self._smoother.update(v)
+
+    def points(self, column: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Steps, values and smoothed values at the kept indices (float32)."""
+        idx = self._dec.indices()
+        x = idx.astype(np.float32)
+        y = np.asarray(column[idx], dtype=np.float32)
+        smooth = self._smooth[idx].copy() if self._smoother is not None else None
+        return x, y, smooth

@@ -1,0 +1,420 @@
+"""``TrainingDashboard``: watch and steer a Keras fit live in the notebook."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import math
+import threading
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from lrwidgets.core import TrainingHistory
+from lrwidgets.core.batch_loss import BatchLossRecovery
+from lrwidgets.training import Progress, TrainingController, TrainingRun
+from lrwidgets.training.controller import check_learning_rate
+from lrwidgets.widgets._series import DecimatedSeries
+
+SOURCE_COLORS = {"user": "#d62728", "callback": "#9467bd", "plateau": "#8c564b", "schedule": "#2ca02c"}
+MESSAGE_KINDS = {"warning": "#b26b00", "diverging": "#b26b00", "error": "#c00", "nan": "#c00", "restore": "#555"}
+MAX_MARKERS = 50
+MAX_MESSAGES = 8
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _train_samples(bound: inspect.BoundArguments) -> tuple[int | None, int | None]:
+    """Batch size and training samples per epoch, when the data are arrays (else unknown)."""
+    args = bound.arguments
+    x = args.get("x")
+    shape = getattr(x, "shape", None)
+    if shape is None and isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
+        shape = x[0].shape
+    if shape is None or not len(shape):
+        return args.get("batch_size"), None
+    n = int(shape[0])
+    split = float(args.get("validation_split") or 0.0)
+    if split and args.get("validation_data") is None:
+        n = math.ceil(n * (1.0 - split))
+    return int(args.get("batch_size") or 32), n
+
+
+class TrainingDashboard(widgets.VBox):
+    """Live curves and controls for a Keras model while it trains.
+
+    Shows the true per-batch loss (raw and smoothed), validation loss, compiled metrics, the
+    learning rate on a log scale, progress, Pause/Resume/Stop, a log-scale learning-rate control
+    and a message area for every warning and error from training. ``fit`` runs ``model.fit`` in a
+    background thread so the notebook stays free and the controls act at the next batch.
+
+    Args:
+        model: a compiled ``keras.Model`` whose optimizer has a float learning rate.
+        max_points: most points drawn per line (min/max decimation keeps spikes); >= 8.
+        update_interval: seconds between two browser updates while training (default 0.1).
+        smoothing: EMA coefficient of the smoothed loss, in [0, 1).
+        on_nan: ``"restore"`` (default: weights from the start of the epoch are put back) or ``"stop"``.
+
+    Example:
+        >>> import keras, numpy as np, lrwidgets as lrw
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        >>> dash = lrw.TrainingDashboard(model)
+        >>> run = dash.fit(np.ones((256, 8)), np.ones((256, 1)), epochs=2, batch_size=32)
+        >>> history = run.wait()
+        >>> dash.history.num_steps
+        16
+
+    In a notebook, end a cell with ``dash`` to show it. To keep calling ``model.fit`` yourself, pass
+    ``callbacks=[dash.callback]``: the curves update live, but the controls can only act while
+    the fit runs in the background (``dash.fit``), because the kernel does not handle widget
+    messages while a cell is running.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        max_points: int = 600,
+        update_interval: float = 0.1,
+        smoothing: float = 0.9,
+        on_nan: str = "restore",
+    ) -> None:
+        self.controller = TrainingController(model, update_interval=update_interval, on_nan=on_nan)
+        self.max_points = max_points
+        self._lock = threading.RLock()
+        self._loss = DecimatedSeries(max_points, smoothing)
+        self._lr = DecimatedSeries(max(8, max_points // 3))
+        self._seen_epochs = 0
+        self._seen_events = 0
+        self._metric_names: list[str] = []
+        self._syncing = False
+        self._last_run: TrainingRun | None = None
+        self._build_widgets(smoothing)
+        super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
+        self.add_class("lrwidgets-dashboard")
+        self.controller.add_listener(self.refresh)
+        self.refresh()
+
+    # ---- public API ----------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        return self.controller.model
+
+    @property
+    def history(self) -> TrainingHistory:
+        """Full-resolution records of every fit made through this dashboard."""
+        return self.controller.history
+
+    @property
+    def callback(self) -> Any:
+        """A plain Keras callback, for ``model.fit(..., callbacks=[dash.callback])``."""
+        return self.controller.callback
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate; setting it takes effect at the next batch while training runs."""
+        return self.controller.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.controller.set_learning_rate(value, source="user")
+
+    @property
+    def run(self) -> TrainingRun | None:
+        """The handle of the last background fit."""
+        return self._last_run
+
+    def fit(self, *args: Any, schedule: Any = None, **kwargs: Any) -> TrainingRun:
+        """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
+
+        Takes every argument of ``model.fit``; ``verbose`` defaults to 0 (the dashboard shows the
+        progress). ``schedule`` (optional) is any callable mapping the step of this fit (from 0)
+        to a learning rate, such as an ``lrwidgets.schedules`` object: the dashboard sets the
+        rate before each batch, and live changes scale the rest of the schedule.
+        """
+        if self.controller.running:
+            raise RuntimeError(
+                "A fit is already running on this dashboard; wait for it (`run.wait()`) or stop it"
+                " (`dash.stop()`) before starting another."
+            )
+        try:
+            bound = inspect.signature(self.model.fit).bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"TrainingDashboard.fit(): {e}") from None
+        callbacks = list(bound.arguments.get("callbacks") or [])
+        # First, so that every batch is recorded even when a later callback fails.
+        bound.arguments["callbacks"] = [self.controller.callback, *callbacks]
+        bound.arguments.setdefault("verbose", 0)
+        batch_size, samples = _train_samples(bound)
+        self.controller.batch_size = batch_size
+        self.controller._recovery = BatchLossRecovery(batch_size, samples)
+        schedule = getattr(schedule, "schedule", schedule)  # a designer carries its schedule
+        self.controller.set_schedule(schedule)
+        self._draw_plan(schedule, bound)
+        fit = self.model.fit
+        self._last_run = TrainingRun(self.controller, lambda: fit(*bound.args, **bound.kwargs))
+        return self._last_run
+
+    def pause(self) -> None:
+        self.controller.pause()
+
+    def resume(self) -> None:
+        self.controller.resume()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def progress(self) -> Progress:
+        return self.controller.progress()
+
+    # ---- building ------------------------------------------------------------------------------
+    def _build_widgets(self, smoothing: float) -> None:
+        self._x = bq.LinearScale()
+        loss_y = bq.LinearScale()
+        unit = bq.LinearScale(min=0.0, max=1.0)
+        lr_y = bq.LogScale()
+        self._loss_mark = bq.Lines(
+            x=np.zeros(0, np.float32), y=np.zeros((2, 0), np.float32), scales={"x": self._x, "y": loss_y},
+            colors=["#1f77b4", "#1f77b4"], opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"],
+            display_legend=True,
+        )
+        self._val_mark = bq.Lines(
+            x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales={"x": self._x, "y": loss_y},
+            colors=["#ff7f0e"], marker="circle", marker_size=24, labels=["val_loss"], display_legend=True,
+        )
+        self._loss_rules = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": self._x, "y": unit},
+                                    line_style="dashed", stroke_width=1)
+        self._loss_fig = bq.Figure(
+            marks=[self._loss_mark, self._val_mark, self._loss_rules],
+            axes=[bq.Axis(scale=self._x, label="step"),
+                  bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3g")],
+            title="loss", legend_location="top-right", animation_duration=0,
+            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            layout=widgets.Layout(width="100%", height="300px"),
+        )
+        self._lr_mark = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
+                                 scales={"x": self._x, "y": lr_y}, colors=["#2ca02c"], labels=["learning rate"],
+                                 display_legend=True)
+        self._plan_mark = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
+                                   scales={"x": self._x, "y": lr_y}, colors=["#999999"], line_style="dashed",
+                                   labels=["planned"], display_legend=False)
+        self._lr_rules = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": self._x, "y": unit},
+                                  line_style="dashed", stroke_width=1)
+        self._lr_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": self._x, "y": unit},
+                                   default_size=11, font_weight="normal", colors=["#d62728"], align="start")
+        self._lr_fig = bq.Figure(
+            marks=[self._plan_mark, self._lr_mark, self._lr_rules, self._lr_labels],
+            axes=[bq.Axis(scale=self._x, label="step"),
+                  bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".0e")],
+            title="learning rate", legend_location="top-right", animation_duration=0,
+            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            layout=widgets.Layout(width="100%", height="220px"),
+        )
+        self._metric_y = bq.LinearScale()
+        self._metric_x = bq.LinearScale()
+        self._metrics_fig = bq.Figure(
+            marks=[], axes=[bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
+                            bq.Axis(scale=self._metric_y, side="left", tick_format=".3g")],
+            title="metrics per epoch", legend_location="bottom-right", animation_duration=0,
+            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            layout=widgets.Layout(width="100%", height="240px", display="none"),
+        )
+        self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
+        self._pause_button = widgets.Button(description="Pause", icon="pause", disabled=True,
+                                            tooltip="Hold training between two batches")
+        self._stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True,
+                                           tooltip="End training at the next batch; keeps everything recorded")
+        lr = self.controller.learning_rate
+        exp = math.log10(lr)
+        self._lr_slider = widgets.FloatLogSlider(
+            value=lr, base=10, min=math.floor(min(exp, -6.0)), max=math.ceil(max(exp + 1, 0.0)), step=0.01,
+            description="learning rate", readout_format=".2e", continuous_update=False,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="420px"),
+        )
+        self._smoothing = widgets.FloatSlider(value=smoothing, min=0.0, max=0.99, step=0.01,
+                                              description="smoothing", continuous_update=False,
+                                              layout=widgets.Layout(width="260px"))
+        self._messages = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self._pause_button.on_click(self._on_pause_clicked)
+        self._stop_button.on_click(lambda _: self._guard(self.controller.stop))
+        self._lr_slider.observe(self._on_slider, names="value")
+        self._smoothing.observe(self._on_smoothing, names="value")
+        controls = widgets.HBox([self._pause_button, self._stop_button, self._lr_slider, self._smoothing],
+                                layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self._children = [self._status, self._bar, controls, self._loss_fig, self._lr_fig, self._metrics_fig,
+                          self._messages]
+
+    # ---- user actions (kernel thread) --------------------------------------------------------
+    def _guard(self, fn: Any, *args: Any) -> None:
+        """Run a user action; an error becomes a message in the widget instead of vanishing."""
+        try:
+            fn(*args)
+        except Exception as e:
+            self.history.add_event("error", f"{type(e).__name__}: {e}")
+            self.refresh()
+
+    def _on_pause_clicked(self, _: Any) -> None:
+        self._guard(self.controller.resume if self.controller.pause_requested else self.controller.pause)
+        self._draw_progress()
+
+    def _on_slider(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        self._guard(lambda: self.controller.set_learning_rate(check_learning_rate(change["new"]), "user"))
+
+    def _on_smoothing(self, change: dict[str, Any]) -> None:
+        def apply() -> None:
+            with self._lock:
+                self._loss.set_smoothing(float(change["new"]), self.history.loss)
+            self.refresh()
+
+        self._guard(apply)
+
+    # ---- drawing -----------------------------------------------------------------------------
+    def _draw_plan(self, schedule: Any, bound: inspect.BoundArguments) -> None:
+        """The planned learning rate of this fit, when a schedule drives it and the length is known."""
+        with self._lock:
+            if schedule is None:
+                self._plan_mark.x, self._plan_mark.y = np.zeros(0, np.float32), np.zeros(0, np.float32)
+                return
+            _, samples = _train_samples(bound)
+            batch = bound.arguments.get("batch_size") or 32
+            steps = bound.arguments.get("steps_per_epoch") or (math.ceil(samples / batch) if samples else None)
+            epochs = int(bound.arguments.get("epochs", 1))
+            if not steps:
+                return
+            total = steps * (epochs - int(bound.arguments.get("initial_epoch", 0)))
+            count = min(total, self.max_points)
+            steps_drawn = np.unique(np.linspace(0, total - 1, count).astype(np.int64))
+            values = np.array([float(schedule(int(s))) for s in steps_drawn], dtype=np.float32)
+            start = self.history.num_steps
+            with self._plan_mark.hold_sync():
+                self._plan_mark.x = (steps_drawn + start).astype(np.float32)
+                self._plan_mark.y = values
+            self._plan_mark.display_legend = True
+
+    def refresh(self) -> None:
+        """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
+        with self._lock:
+            h = self.history
+            n = h.num_steps
+            loss = h.column("loss", n)
+            lr = h.column("learning_rate", n)
+            self._loss.feed(loss)
+            self._lr.feed(lr)
+            x, y, smooth = self._loss.points(loss)
+            with self._loss_mark.hold_sync():
+                self._loss_mark.x = x
+                self._loss_mark.y = np.vstack([y, smooth if smooth is not None else y])
+            lx, ly, _ = self._lr.points(lr)
+            with self._lr_mark.hold_sync():
+                self._lr_mark.x = lx
+                self._lr_mark.y = ly
+            if len(h.epochs) != self._seen_epochs:
+                self._draw_epochs()
+            if len(h.events) != self._seen_events:
+                self._draw_events()
+            self._draw_progress()
+
+    def _draw_epochs(self) -> None:
+        epochs = list(self.history.epochs)
+        self._seen_epochs = len(epochs)
+        val = [(r["step"], r["val_loss"]) for r in epochs if "val_loss" in r]
+        with self._val_mark.hold_sync():
+            self._val_mark.x = np.array([v[0] for v in val], dtype=np.float32)
+            self._val_mark.y = np.array([v[1] for v in val], dtype=np.float32)
+        skip = {"epoch", "step", "loss", "val_loss", "learning_rate"}
+        names = sorted({k for r in epochs for k in r if k not in skip and not k.startswith("val_")})
+        if not names:
+            return
+        if names != self._metric_names:
+            self._metric_names = names
+            palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+            marks = []
+            for i, name in enumerate(names):
+                color = palette[i % len(palette)]
+                for prefix, style in (("", "solid"), ("val_", "dashed")):
+                    marks.append(bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=[color], line_style=style,
+                                          marker="circle", marker_size=16, labels=[prefix + name],
+                                          display_legend=True,
+                                          scales={"x": self._metric_x, "y": self._metric_y}))
+            self._metrics_fig.marks = marks
+            self._metrics_fig.layout.display = None
+        for mark in self._metrics_fig.marks:
+            key = mark.labels[0]
+            pts = [(r["epoch"] + 1, r[key]) for r in epochs if key in r]
+            with mark.hold_sync():
+                mark.x = np.array([p[0] for p in pts], dtype=np.float32)
+                mark.y = np.array([p[1] for p in pts], dtype=np.float32)
+
+    def _draw_events(self) -> None:
+        events = list(self.history.events)
+        self._seen_events = len(events)
+        changes = [e for e in events if e.kind == "learning_rate" and e.source != "init"][-MAX_MARKERS:]
+        xs = np.array([[e.step, e.step] for e in changes], dtype=np.float32).reshape(-1, 2)
+        ys = np.tile(np.array([0.0, 1.0], dtype=np.float32), (len(changes), 1))
+        colors = [SOURCE_COLORS.get(e.source or "", "#d62728") for e in changes] or ["#d62728"]
+        for rules in (self._loss_rules, self._lr_rules):
+            with rules.hold_sync():
+                rules.x, rules.y, rules.colors = xs, ys, colors
+        labelled = changes[-10:]
+        with self._lr_labels.hold_sync():
+            self._lr_labels.x = np.array([e.step for e in labelled], dtype=np.float32)
+            self._lr_labels.y = np.full(len(labelled), 0.92, dtype=np.float32)
+            self._lr_labels.text = [f" {e.value:.1e} ({e.source})" for e in labelled]
+        shown = [e for e in events if e.kind in MESSAGE_KINDS][-MAX_MESSAGES:]
+        self._messages.value = "".join(
+            f'<div class="lrw-message lrw-{e.kind}" style="color:{MESSAGE_KINDS[e.kind]}">'
+            f"step {e.step}: {html.escape(e.message)}</div>"
+            for e in shown
+        )
+
+    def _draw_progress(self) -> None:
+        p = self.controller.progress()
+        running = p.state != "idle"
+        self._pause_button.disabled = not running or p.state == "stopping"
+        self._stop_button.disabled = not running or p.state == "stopping"
+        paused = running and self.controller.pause_requested
+        self._pause_button.description = "Resume" if paused else "Pause"
+        self._pause_button.icon = "play" if paused else "pause"
+        if p.epochs:
+            done = p.epoch + (p.step_in_epoch / p.steps if p.steps else 0.0)
+            self._bar.value = min(done / p.epochs, 1.0)
+        parts = [f"<b>{p.state}</b>"]
+        if p.epochs:
+            parts.append(f"epoch {p.epoch + 1}/{p.epochs}")
+        steps = f"/{p.steps}" if p.steps else ""
+        parts.append(f"step {p.step_in_epoch}{steps} ({p.global_step} in all)")
+        if p.samples_per_second:
+            parts.append(f"{p.samples_per_second:,.0f} samples/s")
+        elif p.steps_per_second:
+            parts.append(f"{p.steps_per_second:,.1f} steps/s")
+        parts.append(f"elapsed {_fmt_time(p.elapsed)}")
+        if running and p.eta is not None:
+            parts.append(f"ETA {_fmt_time(p.eta)}")
+        parts.append(f"learning rate {p.learning_rate:.3g}")
+        self._status.value = '<span class="lrw-status">' + " · ".join(parts) + "</span>"
+        lr = p.learning_rate
+        if not math.isclose(lr, self._lr_slider.value, rel_tol=1e-3):
+            self._syncing = True
+            try:
+                exp = math.log10(lr)
+                if exp < self._lr_slider.min:
+                    self._lr_slider.min = math.floor(exp)
+                if exp > self._lr_slider.max:
+                    self._lr_slider.max = math.ceil(exp)
+                self._lr_slider.value = lr
+            finally:
+                self._syncing = False
+
+

@@ -1,0 +1,131 @@
+"""The numpy core: decimation, smoothing, batch-loss recovery, history, divergence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, EmaSmoother, MinMaxDecimator, TrainingHistory, ema
+
+
+def decimate(values: np.ndarray, max_points: int) -> np.ndarray:
+    d = MinMaxDecimator(max_points)
+    for v in values.tolist():
+        d.append(v)
+    return d.indices()
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 1_000, 54_321])
+def test_decimation_is_bounded_sorted_and_ends_at_last(n: int) -> None:
+    rng = np.random.default_rng(n)
+    idx = decimate(rng.normal(size=n), 600)
+    assert len(idx) <= 600
+    assert np.all(np.diff(idx) > 0)
+    assert idx[-1] == n - 1
+
+
+def test_decimation_keeps_every_point_while_short() -> None:
+    assert decimate(np.arange(200.0), 600).tolist() == list(range(200))
+
+
+def test_decimation_keeps_spikes_and_dips() -> None:
+    values = np.zeros(50_000)
+    values[12_345] = 100.0
+    values[40_001] = -7.0
+    idx = decimate(values, 100)
+    assert 12_345 in idx
+    assert 40_001 in idx
+
+
+def test_decimation_keeps_global_extremes_of_noise() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=30_000)
+    idx = decimate(values, 200)
+    assert int(np.argmax(values)) in idx
+    assert int(np.argmin(values)) in idx
+
+
+def test_decimation_ignores_nan_for_extremes_but_keeps_position() -> None:
+    values = np.ones(1000)
+    values[500] = np.nan
+    values[700] = 5.0
+    idx = decimate(values, 20)
+    assert 700 in idx
+
+
+@pytest.mark.parametrize("bad", [0, 7, 2.5, True, "100"])
+def test_decimator_rejects_bad_max_points(bad: object) -> None:
+    with pytest.raises(ValueError, match="Argument `max_points`"):
+        MinMaxDecimator(bad)  # type: ignore[arg-type]
+
+
+def test_ema_matches_closed_form_and_skips_nan() -> None:
+    x = np.array([1.0, 2.0, np.nan, 4.0])
+    b = 0.8
+    out = ema(x, b)
+    acc, w, expect = 0.0, 0.0, []
+    for v in x:
+        if not math.isnan(v):
+            acc, w = b * acc + (1 - b) * v, b * w + (1 - b)
+        expect.append(acc / w)
+    np.testing.assert_allclose(out, expect, rtol=1e-6)
+    with pytest.raises(ValueError, match="Argument `smoothing`"):
+        EmaSmoother(1.0)
+
+
+def test_batch_loss_recovery_with_short_last_batch() -> None:
+    losses = [3.0, 1.0, 2.0, 10.0]
+    sizes = [32, 32, 32, 4]
+    r = BatchLossRecovery(batch_size=32, samples_per_epoch=100)
+    r.start_epoch()
+    total = seen = 0.0
+    recovered = []
+    for k, (loss, n) in enumerate(zip(losses, sizes, strict=True)):
+        total += loss * n
+        seen += n
+        recovered.append(r.update(k, total / seen))
+    np.testing.assert_allclose(recovered, losses, rtol=1e-12)
+
+
+def test_divergence_monitor_fires_once_and_rearms() -> None:
+    m = DivergenceMonitor(factor=2.0, smoothing=0.0, warmup_steps=0)
+    flags = [m.update(x) for x in (1.0, 0.5, 3.0, 4.0, 0.5, 3.0)]
+    assert flags == [False, False, True, False, False, True]
+    with pytest.raises(ValueError, match="Argument `factor` must be > 1"):
+        DivergenceMonitor(factor=1.0)
+
+
+def test_history_records_and_exports(tmp_path) -> None:
+    h = TrainingHistory()
+    h.start_epoch(0)
+    for i in range(5):
+        h.record_step(loss=1.0 / (i + 1), learning_rate=1e-3, time=0.01 * i)
+    h.record_epoch(0, {"loss": 0.5, "val_loss": 0.6, "not_a_number": "x"})
+    h.start_epoch(1)
+    h.record_step(loss=float("nan"), learning_rate=1e-2, time=0.1)
+    h.add_event("learning_rate", "set", value=1e-2, source="user")
+    assert h.num_steps == 6
+    assert h.step_epochs().tolist() == [0, 0, 0, 0, 0, 1]
+    assert h.epochs == [{"epoch": 0, "step": 4, "loss": 0.5, "val_loss": 0.6}]
+    assert h.events[0].step == 5 and h.events[0].epoch == 1
+    data = json.loads(h.to_json(tmp_path / "h.json"))
+    assert data["steps"]["loss"][5] is None  # NaN written as null
+    assert len(data["steps"]["step"]) == 6 and data["events"][0]["source"] == "user"
+    df = h.to_dataframe()
+    assert list(df.columns) == ["epoch", "loss", "learning_rate", "time"] and len(df) == 6
+    h.to_csv(tmp_path / "e.csv", level="epoch")
+    assert "val_loss" in (tmp_path / "e.csv").read_text()
+    with pytest.raises(ValueError, match="Argument `level`"):
+        h.to_dataframe("batch")
+    with pytest.raises(ValueError, match="read-only"):
+        h.loss[0] = 3.0  # read-only view
+
+
+def test_history_memory_is_a_few_bytes_per_step() -> None:
+    h = TrainingHistory()
+    for _ in range(100_000):
+        h.record_step(1.0, 1e-3, 0.0)
+    assert h.nbytes / h.num_steps <= 3 * 4 * 1.4  # three float32 columns, growth slack
