@@ -7,6 +7,7 @@ fixed sleep.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,19 +32,20 @@ const runState = (path) => {
   const w = panelFor(path);
   if (!w || !w.content.model) return {found: false};
   const cells = w.content.model.cells;
-  let pending = 0, executed = 0;
+  let pending = 0, executed = 0, widgets = 0;
   const errors = [];
   for (let i = 0; i < cells.length; i++) {
     const c = cells.get(i);
     if (c.type !== 'code' || !c.sharedModel.getSource().trim()) continue;
     for (const o of c.outputs.toJSON()) {
       if (o.output_type === 'error') errors.push({cell: i, ename: o.ename, evalue: o.evalue});
+      if (o.data && o.data['application/vnd.jupyter.widget-view+json']) widgets += 1;
     }
     if (c.executionCount === null) pending += 1; else executed += 1;
   }
   const session = w.sessionContext.session;
   const kernel = session ? session.kernel : null;
-  return {found: true, pending, executed, errors,
+  return {found: true, pending, executed, errors, widgets,
           status: kernel ? kernel.status : 'none',
           connection: kernel ? kernel.connectionStatus : 'none'};
 };
@@ -65,19 +67,38 @@ _RUN_DONE = _HELPERS + """
 """
 _RUN_STATE = _HELPERS + "(path) => runState(path)"
 
-# Widget outputs and how each rendered: ipywidgets writes "Error displaying widget[...]" into the
-# output node when a view fails and "Loading widget..." until it has rendered.
+_KERNEL_EXECUTE = _HELPERS + """
+async ([path, code]) => {
+  const kernel = panelFor(path).sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, store_history: false});
+  let out = '', err = null;
+  future.onIOPub = (msg) => {
+    const type = msg.header.msg_type;
+    if (type === 'stream') out += msg.content.text;
+    else if (type === 'error') err = msg.content.ename + ': ' + msg.content.evalue;
+  };
+  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no reply in 30 s')), 30000));
+  await Promise.race([future.done, timeout]);
+  if (err) throw new Error(err);
+  return out;
+}
+"""
+
+# Widget outputs and how each rendered. The ipywidgets renderer is the output node: it shows
+# "Loading widget..." until the view exists, then holds the view (a `.jupyter-widgets` element), or
+# says "Error displaying widget[: model not found]" (and gets the class itself).
 _WIDGET_OUTPUTS = """
-() => Array.from(document.querySelectorAll(
-    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]'))
+() => Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+  .filter((el) => el.classList.contains('jupyter-widgets') || el.querySelector(':scope > .jupyter-widgets')
+                  || (el.textContent || '').trim() === 'Loading widget...')
   .map((el) => ({
     text: (el.textContent || '').slice(0, 200),
-    rendered: !!el.querySelector('.jupyter-widgets, .widget-container, .bqplot, .lm-Widget'),
+    rendered: !!el.querySelector(':scope > .jupyter-widgets'),
     error: /Error displaying widget|Error rendering widget/.test(el.textContent || ''),
     loading: (el.textContent || '').trim() === 'Loading widget...',
   }))
 """
-
+_WIDGETS_SETTLED = "() => !(" + _WIDGET_OUTPUTS.strip() + ")().some((w) => w.loading)"
 
 @dataclass
 class PageErrors:
@@ -135,15 +156,28 @@ class NotebookPage:
         return result
 
     def wait_widgets_rendered(self, timeout_ms: float = 60_000) -> list[dict[str, Any]]:
-        """Wait until no widget output says "Loading widget..." any more; return them all."""
-        self.page.wait_for_function(
-            "() => !Array.from(document.querySelectorAll("
-            "'.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.widget-view+json\"]'))"
-            ".some((el) => (el.textContent || '').trim() === 'Loading widget...')",
-            timeout=timeout_ms,
-        )
+        """Wait until no widget output says "Loading widget..." any more; return them all.
+
+        Fails if the page shows fewer widget outputs than the notebook model holds.
+        """
+        self.page.wait_for_function(_WIDGETS_SETTLED, timeout=timeout_ms)
         outputs: list[dict[str, Any]] = self.page.evaluate(_WIDGET_OUTPUTS)
+        expected = self.state()["widgets"]
+        assert len(outputs) == expected, f"{expected} widget outputs in the notebook, {len(outputs)} on the page"
         return outputs
+
+    def kernel_print(self, code: str) -> str:
+        """Run ``code`` in the notebook's kernel (outside any cell) and return what it printed."""
+        out: str = self.page.evaluate(_KERNEL_EXECUTE, [self.path, code])
+        return out.strip()
+
+    def kernel_wait(self, code: str, timeout: float = 60.0, interval: float = 0.1) -> None:
+        """Poll the kernel until ``code`` prints ``True`` (a condition, e.g. a value applied by training)."""
+        deadline = time.monotonic() + timeout
+        while (printed := self.kernel_print(code)) != "True":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still {printed!r} after {timeout:.0f} s: {code}")
+            self.page.wait_for_timeout(interval * 1000)  # polling interval of the condition above
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -155,7 +189,7 @@ class NotebookPage:
         """One screenshot per rendered widget output, scrolled into view."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         paths = []
-        outputs = self.page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]')
+        outputs = self.page.locator(".jp-OutputArea-output:has(> .jupyter-widgets)")
         for i in range(outputs.count()):
             path = ARTIFACTS / f"{name}-widget{i}.png"
             outputs.nth(i).scroll_into_view_if_needed()
