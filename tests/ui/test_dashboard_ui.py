@@ -32,9 +32,8 @@ import lrwidgets as lrw
 keras.utils.set_random_seed(0)
 digits = load_digits()
 x, y = (digits.data / 16.0).astype("float32"), digits.target.astype("int32")
-# Wide layers: a few hundred steps a second, so that the checks run early in the fit.
-model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(1024, activation="relu"),
-                          keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(WIDTH, activation="relu"),
+                          keras.layers.Dense(WIDTH, activation="relu"), keras.layers.Dense(10, activation="softmax")])
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
               metrics=["accuracy"])""",
     # update_interval: see test_kernel_stays_responsive_during_a_long_fit for the default (0.1 s).
@@ -46,9 +45,10 @@ DASH = ".lrwidgets-dashboard"
 DEFAULT_UPDATE_INTERVAL = 0.1
 
 
-def write_notebook(server, name: str, update_interval: float) -> str:
+def write_notebook(server, name: str, update_interval: float, width: int) -> str:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(f"UPDATE_INTERVAL = {update_interval}\n" + CELLS[0]), *(
+    setup = f"UPDATE_INTERVAL = {update_interval}\nWIDTH = {width}\n"
+    nb.cells = [nbformat.v4.new_code_cell(setup + CELLS[0]), *(
         nbformat.v4.new_code_cell(source) for source in CELLS[1:])]
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nbformat.write(nb, server.root_dir / name)
@@ -57,7 +57,8 @@ def write_notebook(server, name: str, update_interval: float) -> str:
 
 @pytest.fixture
 def dashboard_notebook(lab_server) -> str:
-    return write_notebook(lab_server, NOTEBOOK, 0.5)
+    # Wide layers: a few hundred steps a second, so that every check runs early in the fit.
+    return write_notebook(lab_server, NOTEBOOK, update_interval=0.5, width=1024)
 
 
 # The loss figure: its raw batch-loss path (the first line of the first figure) and the largest
@@ -187,7 +188,7 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
                    "further and further behind in JupyterLab during a long fit (round trip 0.03 s at 450 steps, "
                    "5 s at 5,700, 21 s at 12,800; not so with a bare kernel client)")
 def test_kernel_stays_responsive_during_a_long_fit(lab) -> None:
-    notebook = lab(write_notebook(lab.server, "ui_dashboard_responsive.ipynb", DEFAULT_UPDATE_INTERVAL))
+    notebook = lab(write_notebook(lab.server, "ui_dashboard_responsive.ipynb", DEFAULT_UPDATE_INTERVAL, width=64))
     assert notebook.run_all()["errors"] == []
     notebook.wait_widgets_rendered()
     notebook.kernel_wait("print(dash.history.num_steps >= 10_000)", timeout=120, interval=1.0)
