@@ -41,6 +41,6 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert f"{len(notebooks)} of {len(notebooks)} notebooks ok" in result.stdout
-    version = subprocess.run([str(python), "-c", "import lrwidgets, os; print(lrwidgets.__file__)"],
+    version = subprocess.run([str(BINDER / "start"), str(python), "-c", "import lrwidgets; print(lrwidgets.__file__)"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert str(venv) in version, f"lrwidgets imported from {version}, not from the Binder environment"

@@ -17,6 +17,17 @@ def test_there_are_notebooks() -> None:
     assert NOTEBOOKS, "notebooks/ holds no notebook"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(path: Path) -> None:
+    """Outputs are made by running (or by ./dev export), never committed: diffs stay readable."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert ran == [], f"{path.name}: cells {ran} have outputs; clear them before committing"
+    assert "widgets" not in nb.metadata, f"{path.name} carries stored widget state"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path: Path) -> None:
