@@ -18,15 +18,10 @@ Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
-from pathlib import Path
 
-from jupyter_client.manager import start_new_kernel
-
-ROOT = Path(__file__).resolve().parent.parent
+from _kernel import run_in_kernel
 
 KERNEL_CODE = r'''
 import json, os, threading, time
@@ -124,27 +119,10 @@ def main() -> None:
     ap.add_argument("--configs", default="baseline,dashboard,progbar,livelossplot")
     args = ap.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     configs = args.configs.split(",")
     code = (f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\n"
             f"LONG_STEPS = {args.long_steps}\n" + KERNEL_CODE)
-    km, kc = start_new_kernel(kernel_name="python3")
-    result = None
-    try:
-        def on_output(msg: dict) -> None:
-            nonlocal result
-            if msg["msg_type"] == "stream" and "RESULT{" in msg["content"]["text"]:
-                line = next(s for s in msg["content"]["text"].splitlines() if s.startswith("RESULT"))
-                result = json.loads(line[len("RESULT"):])
-            elif msg["msg_type"] == "error":
-                print("\n".join(msg["content"]["traceback"]), file=sys.stderr)
-
-        kc.execute_interactive(code, timeout=3600, output_hook=on_output)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    if result is None:
-        sys.exit("benchmark failed: no result from the kernel")
+    result = run_in_kernel(code)
     times = result["times"]
     base = statistics.median(times["baseline"])
     steps = args.epochs * 1563

@@ -9,6 +9,7 @@ line ``N passed, N failed`` over all pytest runs at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -46,12 +47,19 @@ def main(argv: list[str]) -> int:
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)
     stages = [
-        # Everything on the default backend, then every Keras test again on tensorflow, then the
-        # browser suite (real Chromium and Jupyter servers) on jax.
+        # Everything on the default backend, then every Keras test again on tensorflow (and torch),
+        # then the browser suite (real Chromium and Jupyter servers) on jax.
         ("tests (jax)", "jax", {"KERAS_BACKEND": "jax"}, ["-m", "not ui"]),
         ("keras tests (tensorflow)", "tensorflow", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras and not ui"]),
-        ("browser suite (jax)", "ui", {"KERAS_BACKEND": "jax"}, ["-m", "ui", "tests/ui"]),
     ]
+    if importlib.util.find_spec("torch") is not None:
+        stages.append(("keras tests (torch)", "torch", {"KERAS_BACKEND": "torch"}, ["-m", "keras and not ui"]))
+    elif os.environ.get("CI") == "true":
+        print("torch is not installed: CI must test the torch backend (.ci/run installs it)")
+        ok = False
+    else:
+        print("\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)")
+    stages.append(("browser suite (jax)", "ui", {"KERAS_BACKEND": "jax"}, ["-m", "ui", "tests/ui"]))
     totals = [0, 0, 0]
     for name, tag, env, extra in stages:
         xml = reports / f"junit-{tag}.xml"

@@ -314,3 +314,19 @@ def test_observer_errors_show_in_the_widget(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(dash.controller, "set_learning_rate", broken)
     dash._lr_slider.set_state({"value": 0.05})
     assert "RuntimeError: controller unavailable" in dash._messages.value
+
+
+def test_designer_replays_plateaus_against_a_dashboard_run() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    dash = lrw.TrainingDashboard(linear_model())
+    dash.fit(x, y, epochs=4, batch_size=32, validation_split=0.25).wait(timeout=60)
+    logs = dash.history.epoch_logs
+    assert set(logs) >= {"loss", "val_loss", "learning_rate"}
+    assert len(logs["val_loss"]) == 4
+    designer = lrw.ScheduleDesigner(kind="plateau", initial_learning_rate=1e-3, epochs=4, steps_per_epoch=8)
+    designer.set_monitored(dash)
+    np.testing.assert_allclose(designer.monitored(), logs["val_loss"])
+    designer.set_monitored(dash.history, monitor="loss")
+    np.testing.assert_allclose(designer.monitored(), logs["loss"])

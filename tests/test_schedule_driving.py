@@ -83,3 +83,86 @@ def test_live_change_trains_exactly_like_a_keras_piecewise_schedule() -> None:
     np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(2e-3)
     assert history.history["learning_rate"][-1] == pytest.approx(2e-3)
+
+
+def test_plateau_trains_exactly_like_keras_reduce_lr_on_plateau() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    # min_delta so large that nothing counts as an improvement after the first epoch: the
+    # reductions then do not hang on float noise, and both runs must reduce at the same epochs.
+    args = dict(factor=0.5, patience=2, min_delta=1e6, cooldown=1, min_lr=1e-4)
+    reference = linear_model(keras.optimizers.SGD(0.01))
+    ref_history = reference.fit(x, y, epochs=9, batch_size=32, shuffle=False, validation_split=0.25, verbose=0,
+                                callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **args)])
+
+    model = linear_model(keras.optimizers.SGD(0.01))
+    dash = lrw.TrainingDashboard(model)
+    plateau = lrw.schedules.ReduceOnPlateau(0.01, **args)
+    history = dash.fit(x, y, epochs=9, batch_size=32, shuffle=False, validation_split=0.25,
+                       schedule=plateau).wait(timeout=120)
+
+    np.testing.assert_allclose(history.history["learning_rate"], ref_history.history["learning_rate"], rtol=1e-6)
+    np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)
+    reductions = [e for e in dash.history.events if e.source == "plateau"]
+    assert len(reductions) == len(set(ref_history.history["learning_rate"])) - 1 >= 2
+    assert all("val_loss" in e.message for e in reductions)
+
+
+def test_plateau_multiplies_the_rest_of_a_schedule() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    dash = lrw.TrainingDashboard(linear_model())
+    decay = lrw.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.5)
+    plateau = lrw.schedules.ReduceOnPlateau(1.0, factor=0.1, patience=1, min_delta=1e6)
+    dash.fit(x, y, epochs=4, batch_size=32, validation_split=0.25, schedule=decay, plateau=plateau).wait(timeout=60)
+    steps_per_epoch = 8
+    factor = np.repeat([1.0, 1.0, 0.1, 0.01], steps_per_epoch)  # reductions at the ends of epochs 1 and 2
+    expected = decay(np.arange(4 * steps_per_epoch)) * factor
+    np.testing.assert_allclose(dash.history.learning_rate, expected, rtol=1e-5)
+    assert [e.step for e in dash.history.events if e.source == "plateau"] == [16, 24]
+
+
+def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
+    import lrwidgets as lrw
+    from tests.test_dashboard import wait_for
+
+    x, y = regression_data(64 * 32)
+    dash = lrw.TrainingDashboard(linear_model())
+    designer = lrw.ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, decay_steps=64,
+                                    decay_rate=0.9, epochs=20, steps_per_epoch=64)
+    run = dash.fit(x, y, epochs=20, batch_size=32, schedule=designer)
+    wait_for(lambda: dash.history.num_steps >= 20)
+    old = designer.schedule
+    designer.update(decay_rate=0.5)  # as a slider edit would
+    new = designer.schedule
+    wait_for(lambda: any(e.source == "designer" for e in dash.history.events))
+    k = next(e for e in dash.history.events if e.source == "designer").step
+    wait_for(lambda: dash.history.num_steps >= k + 10)
+    run.stop()
+    run.wait(timeout=60)
+    lr = dash.history.learning_rate
+    n = len(lr)
+    np.testing.assert_allclose(lr[:k], old(np.arange(k)), rtol=1e-5)
+    np.testing.assert_allclose(lr[k:], new(np.arange(k, n)), rtol=1e-5)
+    plan_y = np.asarray(dash._plan_mark.y)
+    assert plan_y[-1] == pytest.approx(float(new(20 * 64 - 1)), rel=1e-4)  # the plan's tail follows the edit
+    designer.update(decay_rate=0.7)  # after the fit: no longer steering, nothing recorded
+    assert sum(e.source == "designer" for e in dash.history.events) == 1
+
+
+def test_schedule_counts_batches_with_steps_per_execution() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    model = linear_model(keras.optimizers.SGD(0.05))
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", steps_per_execution=2)
+    dash = lrw.TrainingDashboard(model)
+    dash.fit(x, y, epochs=1, batch_size=32, shuffle=False, schedule=staircase).wait(timeout=60)
+    # 10 batches in 5 calls: the rate set before call k is the schedule at batch 2k.
+    np.testing.assert_allclose(dash.history.learning_rate, [staircase(2 * k) for k in range(5)], rtol=1e-6)

@@ -5,7 +5,7 @@ its decimation for the browser, smoothing, per-batch loss recovery and diagnosti
 """
 
 from lrwidgets.core.batch_loss import BatchLossRecovery
-from lrwidgets.core.decimate import MinMaxDecimator
+from lrwidgets.core.decimate import MinMaxDecimator, minmax_indices
 from lrwidgets.core.diagnostics import DivergenceMonitor
 from lrwidgets.core.history import Event, TrainingHistory
 from lrwidgets.core.smoothing import EmaSmoother, ema
@@ -18,4 +18,5 @@ __all__ = [
     "MinMaxDecimator",
     "TrainingHistory",
     "ema",
+    "minmax_indices",
 ]

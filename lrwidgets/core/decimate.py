@@ -105,3 +105,33 @@ class MinMaxDecimator:
         u = self._used
         kept = np.concatenate([self._min_i[:u], self._max_i[:u], [self._n - 1]])
         return np.unique(kept)
+
+
+def minmax_indices(values: np.ndarray, max_points: int = 1000) -> np.ndarray:
+    """Indices of a whole series to draw: each bucket's minimum and maximum, plus both ends.
+
+    The one-shot, vectorized counterpart of :class:`MinMaxDecimator` for a series known in full
+    (a planned schedule): O(n) numpy work, at most ``max_points`` sorted unique indices; NaN is
+    ignored for the extremes.
+
+    Example:
+        >>> y = np.r_[np.ones(50_000), np.full(50_000, 0.1)]
+        >>> idx = minmax_indices(y, max_points=100)
+        >>> len(idx) <= 100, int(idx[0]), int(idx[-1]), bool((np.diff(y[idx]) != 0).sum() == 1)
+        (True, 0, 99999, True)
+    """
+    if not isinstance(max_points, (int, np.integer)) or isinstance(max_points, bool) or max_points < 8:
+        raise ValueError(f"Argument `max_points` must be an integer >= 8. Received: max_points={max_points!r}")
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n <= max_points:
+        return np.arange(n)
+    buckets = (max_points - 2) // 2
+    width = -(-n // buckets)
+    blocks = np.concatenate([v, np.full(buckets * width - n, np.nan)]).reshape(buckets, width)
+    finite = np.isfinite(blocks)
+    start = np.arange(buckets) * width
+    lo = np.where(finite, blocks, np.inf).argmin(axis=1)
+    hi = np.where(finite, blocks, -np.inf).argmax(axis=1)
+    kept = np.concatenate([[0], start + lo, start + hi, [n - 1]])
+    return np.unique(np.minimum(kept, n - 1))

@@ -111,11 +111,26 @@ class TrainingHistory:
         with self._lock:
             self.epochs.append(row)
 
-    def add_event(self, kind: str, message: str, *, value: float | None = None, source: str | None = None,
-                  time: float = 0.0, step: int | None = None) -> Event:
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        value: float | None = None,
+        source: str | None = None,
+        time: float = 0.0,
+        step: int | None = None,
+    ) -> Event:
         at = self.num_steps - 1 if step is None else step
-        event = Event(step=max(at, 0), epoch=self.epoch_of(max(at, 0)), kind=kind, message=message,
-                      value=value, source=source, time=time)
+        event = Event(
+            step=max(at, 0),
+            epoch=self.epoch_of(max(at, 0)),
+            kind=kind,
+            message=message,
+            value=value,
+            source=source,
+            time=time,
+        )
         with self._lock:
             self.events.append(event)
         return event
@@ -162,6 +177,16 @@ class TrainingHistory:
             return np.zeros(n, dtype=np.int32)
         idx = np.searchsorted(self._epoch_first_step, np.arange(n), side="right") - 1
         return np.asarray(self._epoch_numbers, dtype=np.int32)[np.maximum(idx, 0)]
+
+    @property
+    def epoch_logs(self) -> dict[str, list[float]]:
+        """Per-epoch values by log name, in the form of Keras's ``History.history``.
+
+        A value missing in some epoch (validation every other epoch) is NaN there.
+        """
+        rows = list(self.epochs)
+        keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("epoch", "step")]
+        return {k: [float(r.get(k, math.nan)) for r in rows] for k in keys}
 
     @property
     def nbytes(self) -> int:
@@ -211,8 +236,9 @@ class TrainingHistory:
                 return [clean(v) for v in obj]
             return obj
 
-        text = json.dumps(clean({"steps": self._rows("step"), "epochs": self._rows("epoch"),
-                                 "events": self._rows("events")}))
+        text = json.dumps(
+            clean({"steps": self._rows("step"), "epochs": self._rows("epoch"), "events": self._rows("events")})
+        )
         if path is not None:
             Path(path).write_text(text)
         return text

@@ -166,6 +166,10 @@ class TrainingController:
         self._lr = float(keras.ops.convert_to_numpy(self._lr_var.value))
         self._schedule: Schedule | None = None
         self._schedule_factor = 1.0
+        self._schedule_request: tuple[Schedule, str] | None = None
+        self._plateau: Any = None
+        self._plateau_monitor = "val_loss"
+        self._plateau_warned = False
         self._fit_step = 0
         self._t0: float | None = None
         self._last_push = 0.0
@@ -240,12 +244,56 @@ class TrainingController:
             return
         self._write_lr_idle(lr, source)
 
-    def set_schedule(self, schedule: Schedule | None) -> None:
-        """Drive the learning rate from ``schedule(step)`` (step counted from 0 in each fit), or stop doing so."""
+    def set_schedule(self, schedule: Schedule | None, plateau: Any = None) -> None:
+        """Drive the learning rate from ``schedule(step)`` (step counted from 0 in each fit).
+
+        ``plateau`` (an ``lrwidgets.schedules.ReduceOnPlateau``) reduces the rate on plateaus of
+        its monitored value (``val_loss`` unless it names another) on top of the schedule: each
+        reduction multiplies the rest of the schedule by its factor. A ``ReduceOnPlateau`` given
+        as ``schedule`` drives a constant rate with such reductions. ``None`` for both: the rate
+        stays wherever it is set. Call it before a fit; during one, use :meth:`replace_schedule`.
+        """
         if schedule is not None and not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
+        if plateau is None and hasattr(schedule, "tracker"):
+            plateau = schedule
+        if plateau is not None and not hasattr(plateau, "tracker"):
+            raise TypeError(
+                f"Argument `plateau` must be an lrwidgets.schedules.ReduceOnPlateau. Received: plateau={plateau!r}"
+            )
+        if plateau is not None and schedule is None:
+            start = self.learning_rate
+            schedule = lambda step: start  # noqa: E731 - a constant rate for the reductions to act on
         self._schedule = schedule
         self._schedule_factor = 1.0
+        self._plateau = None if plateau is None else plateau.tracker()
+        self._plateau_monitor = getattr(plateau, "monitor", "val_loss")
+        self._plateau_warned = False
+
+    def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
+        """Switch to a new schedule; while training, from the next batch (the past stays as it was).
+
+        Live factors (earlier manual changes, plateau reductions) are dropped: the new schedule is
+        followed as designed, evaluated at the current step of the fit.
+        """
+        if not callable(schedule):
+            raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
+        with self._cond:
+            if self.running and not self._in_training_thread():
+                self._schedule_request = (schedule, source)
+                self._cond.notify_all()
+                return
+        self._schedule, self._schedule_factor = schedule, 1.0
+
+    @property
+    def schedule(self) -> Schedule | None:
+        """What drives the learning rate step by step (None: it stays where it is set)."""
+        return self._schedule
+
+    @property
+    def fit_step(self) -> int:
+        """Steps taken in the current (or last) fit; what a schedule is evaluated at."""
+        return self._fit_step
 
     def pause(self) -> None:
         """Hold training between two batches (no CPU used while paused)."""
@@ -354,8 +402,9 @@ class TrainingController:
         if not math.isclose(lr, self._lr, rel_tol=1e-6):
             if self._schedule is not None:
                 self._schedule_factor *= lr / self._lr
-            self._event("learning_rate", f"learning rate changed to {lr:.3g} by another callback",
-                        value=lr, source="callback")
+            self._event(
+                "learning_rate", f"learning rate changed to {lr:.3g} by another callback", value=lr, source="callback"
+            )
             self._lr = lr
         if self.on_nan == "restore":
             _state.sync(model)
@@ -374,6 +423,19 @@ class TrainingController:
                 action(model)
             except Exception as e:
                 self._event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+        replaced = self._schedule_request
+        if replaced is not None:
+            self._schedule_request = None
+            self._schedule, self._schedule_factor = replaced[0], 1.0
+            lr = float(self._schedule(self._fit_step))
+            self._apply_lr(model, lr)
+            self._event(
+                "learning_rate",
+                f"schedule edited: {lr:.3g} from here on ({replaced[1]})",
+                value=lr,
+                source=replaced[1],
+                step=self.history.num_steps,
+            )
         request = self._lr_request
         if request is not None:
             self._lr_request = None
@@ -381,10 +443,15 @@ class TrainingController:
             if self._schedule is not None:
                 self._schedule_factor = lr / float(self._schedule(self._fit_step))
             self._apply_lr(model, lr)
-            self._event("learning_rate", f"learning rate set to {lr:.3g} ({source})", value=lr, source=source,
-                        step=self.history.num_steps)
+            self._event(
+                "learning_rate",
+                f"learning rate set to {lr:.3g} ({source})",
+                value=lr,
+                source=source,
+                step=self.history.num_steps,
+            )
             return True
-        return False
+        return replaced is not None
 
     def _on_batch_end(self, model: Any, batch: int, logs: dict[str, Any]) -> None:
         now = self._now()
@@ -397,14 +464,18 @@ class TrainingController:
         mean = float(logs.get("loss", math.nan))
         loss = self._recovery.update(batch, mean)
         self.history.record_step(loss, self._lr, now)
+        # With steps_per_execution > 1 one call covers several batches; schedules count batches.
+        self._fit_step += max(batch + 1 - self._step_in_epoch, 1)
         self._step_in_epoch = batch + 1
-        self._fit_step += 1
         if not math.isfinite(loss):
             self._handle_nan(model, loss)
         elif self._monitor.update(loss):
-            self._event("diverging", f"the loss is diverging: its smoothed value rose above"
-                        f" {self.divergence_factor:g}x its best ({self._monitor.best:.4g});"
-                        f" the learning rate ({self._lr:.3g}) may be too high")
+            self._event(
+                "diverging",
+                f"the loss is diverging: its smoothed value rose above"
+                f" {self.divergence_factor:g}x its best ({self._monitor.best:.4g});"
+                f" the learning rate ({self._lr:.3g}) may be too high",
+            )
         if self._pause_requested and not self._stop_requested:
             self._wait_while_paused(model)
         if self._stop_requested:
@@ -419,8 +490,13 @@ class TrainingController:
         self._notify()
         while True:
             with self._cond:
-                while self._pause_requested and not self._stop_requested and not self._actions \
-                        and self._lr_request is None:
+                while (
+                    self._pause_requested
+                    and not self._stop_requested
+                    and not self._actions
+                    and self._lr_request is None
+                    and self._schedule_request is None
+                ):
                     self._cond.wait()
                 if not self._pause_requested or self._stop_requested:
                     break
@@ -453,9 +529,37 @@ class TrainingController:
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", self._lr)
         self.history.record_epoch(epoch, logs)
+        # A reduction after the last epoch would never take effect in this fit: it is not applied.
+        if self._plateau is not None and epoch + 1 < self._epochs and not self._stop_requested:
+            self._plateau_step(logs)
         if self._stop_requested:
             model.stop_training = True
         self._notify()
+
+    def _plateau_step(self, logs: dict[str, Any]) -> None:
+        key = self._plateau_monitor
+        if key not in logs and key == "val_loss" and "loss" in logs:
+            if not self._plateau_warned:
+                self._plateau_warned = True
+                self._event("warning", "reduce-on-plateau watches `loss`: this fit has no validation data")
+            key = "loss"
+        if key not in logs:
+            if not self._plateau_warned:
+                self._plateau_warned = True
+                self._event("warning", f"reduce-on-plateau cannot watch `{key}`: it is not in the logs")
+            return
+        tracker = self._plateau
+        tracker.update(float(logs[key]), learning_rate=self._lr)
+        if tracker.last_factor != 1.0:
+            self._schedule_factor *= tracker.last_factor
+            lr = self._lr * tracker.last_factor
+            self._event(
+                "learning_rate",
+                f"reduced on plateau: `{key}` stopped improving; {lr:.3g} from here on",
+                value=lr,
+                source="plateau",
+                step=self.history.num_steps,
+            )
 
     def _on_train_end(self, model: Any) -> None:
         self._finish()
@@ -497,8 +601,9 @@ class TrainingController:
             return
         thread = threading.current_thread()
 
-        def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-                        line: Any = None) -> None:
+        def showwarning(
+            message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+        ) -> None:
             if threading.current_thread() is thread:
                 self._event("warning", f"{category.__name__}: {message}")
             original(message, category, filename, lineno, file, line)

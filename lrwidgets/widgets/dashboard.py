@@ -12,7 +12,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from lrwidgets.core import TrainingHistory
+from lrwidgets.core import TrainingHistory, minmax_indices
 from lrwidgets.core.batch_loss import BatchLossRecovery
 from lrwidgets.training import Progress, TrainingController, TrainingRun
 from lrwidgets.training.controller import check_learning_rate
@@ -97,6 +97,9 @@ class TrainingDashboard(widgets.VBox):
         self._metric_names: list[str] = []
         self._syncing = False
         self._last_run: TrainingRun | None = None
+        self._plan = np.zeros(0, np.float32)
+        self._plan_start = 0
+        self._designer: Any = None
         self._build_widgets(smoothing)
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
@@ -132,13 +135,20 @@ class TrainingDashboard(widgets.VBox):
         """The handle of the last background fit."""
         return self._last_run
 
-    def fit(self, *args: Any, schedule: Any = None, **kwargs: Any) -> TrainingRun:
+    def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
         """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
 
         Takes every argument of ``model.fit``; ``verbose`` defaults to 0 (the dashboard shows the
-        progress). ``schedule`` (optional) is any callable mapping the step of this fit (from 0)
-        to a learning rate, such as an ``lrwidgets.schedules`` object: the dashboard sets the
-        rate before each batch, and live changes scale the rest of the schedule.
+        progress).
+
+        Args:
+            schedule: optional; any callable mapping the step of this fit (from 0) to a learning
+                rate, such as an ``lrwidgets.schedules`` object, or a ``ScheduleDesigner``. The
+                rate is set before each batch; a live change scales the rest of the schedule; the
+                planned curve is drawn beside the actual one. A designer keeps steering: an edit
+                made during the fit re-plans from the current step, marked on the plots.
+            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
+                ``val_loss``, else ``loss``) multiply the rest of the schedule, each one marked.
         """
         if self.controller.running:
             raise RuntimeError(
@@ -156,9 +166,12 @@ class TrainingDashboard(widgets.VBox):
         batch_size, samples = _train_samples(bound)
         self.controller.batch_size = batch_size
         self.controller._recovery = BatchLossRecovery(batch_size, samples)
+        self._follow_designer(schedule)
         schedule = getattr(schedule, "schedule", schedule)  # a designer carries its schedule
-        self.controller.set_schedule(schedule)
-        self._draw_plan(schedule, bound)
+        self.controller.set_schedule(schedule, plateau)
+        self._plan_start = self.history.num_steps
+        self._plan = self._planned_rates(self.controller.schedule, bound)
+        self._draw_plan()
         fit = self.model.fit
         self._last_run = TrainingRun(self.controller, lambda: fit(*bound.args, **bound.kwargs))
         return self._last_run
@@ -183,76 +196,156 @@ class TrainingDashboard(widgets.VBox):
         unit = bq.LinearScale(min=0.0, max=1.0)
         lr_y = bq.LogScale()
         self._loss_mark = bq.Lines(
-            x=np.zeros(0, np.float32), y=np.zeros((2, 0), np.float32), scales={"x": self._x, "y": loss_y},
-            colors=["#1f77b4", "#1f77b4"], opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"],
+            x=np.zeros(0, np.float32),
+            y=np.zeros((2, 0), np.float32),
+            scales={"x": self._x, "y": loss_y},
+            colors=["#1f77b4", "#1f77b4"],
+            opacities=[0.3, 1.0],
+            labels=["loss (batch)", "loss (smoothed)"],
             display_legend=True,
         )
         self._val_mark = bq.Lines(
-            x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales={"x": self._x, "y": loss_y},
-            colors=["#ff7f0e"], marker="circle", marker_size=24, labels=["val_loss"], display_legend=True,
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": loss_y},
+            colors=["#ff7f0e"],
+            marker="circle",
+            marker_size=24,
+            labels=["val_loss"],
+            display_legend=True,
         )
-        self._loss_rules = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": self._x, "y": unit},
-                                    line_style="dashed", stroke_width=1)
+        self._loss_rules = bq.Lines(
+            x=np.zeros((0, 2)),
+            y=np.zeros((0, 2)),
+            scales={"x": self._x, "y": unit},
+            line_style="dashed",
+            stroke_width=1,
+        )
         self._loss_fig = bq.Figure(
             marks=[self._loss_mark, self._val_mark, self._loss_rules],
-            axes=[bq.Axis(scale=self._x, label="step"),
-                  bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3g")],
-            title="loss", legend_location="top-right", animation_duration=0,
+            axes=[
+                bq.Axis(scale=self._x, label="step"),
+                bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3g"),
+            ],
+            title="loss",
+            legend_location="top-right",
+            animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=widgets.Layout(width="100%", height="300px"),
         )
-        self._lr_mark = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                                 scales={"x": self._x, "y": lr_y}, colors=["#2ca02c"], labels=["learning rate"],
-                                 display_legend=True)
-        self._plan_mark = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                                   scales={"x": self._x, "y": lr_y}, colors=["#999999"], line_style="dashed",
-                                   labels=["planned"], display_legend=False)
-        self._lr_rules = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": self._x, "y": unit},
-                                  line_style="dashed", stroke_width=1)
-        self._lr_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": self._x, "y": unit},
-                                   default_size=11, font_weight="normal", colors=["#d62728"], align="start")
+        self._lr_mark = bq.Lines(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": lr_y},
+            colors=["#2ca02c"],
+            labels=["learning rate"],
+            display_legend=True,
+        )
+        self._plan_mark = bq.Lines(
+            x=np.zeros(0, np.float32),
+            y=np.zeros(0, np.float32),
+            scales={"x": self._x, "y": lr_y},
+            colors=["#999999"],
+            line_style="dashed",
+            labels=["planned"],
+            display_legend=False,
+        )
+        self._lr_rules = bq.Lines(
+            x=np.zeros((0, 2)),
+            y=np.zeros((0, 2)),
+            scales={"x": self._x, "y": unit},
+            line_style="dashed",
+            stroke_width=1,
+        )
+        self._lr_labels = bq.Label(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            text=[],
+            scales={"x": self._x, "y": unit},
+            default_size=11,
+            font_weight="normal",
+            colors=["#d62728"],
+            align="start",
+        )
         self._lr_fig = bq.Figure(
             marks=[self._plan_mark, self._lr_mark, self._lr_rules, self._lr_labels],
-            axes=[bq.Axis(scale=self._x, label="step"),
-                  bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".0e")],
-            title="learning rate", legend_location="top-right", animation_duration=0,
+            axes=[
+                bq.Axis(scale=self._x, label="step"),
+                bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".0e"),
+            ],
+            title="learning rate",
+            legend_location="top-right",
+            animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=widgets.Layout(width="100%", height="220px"),
         )
         self._metric_y = bq.LinearScale()
         self._metric_x = bq.LinearScale()
         self._metrics_fig = bq.Figure(
-            marks=[], axes=[bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
-                            bq.Axis(scale=self._metric_y, side="left", tick_format=".3g")],
-            title="metrics per epoch", legend_location="bottom-right", animation_duration=0,
+            marks=[],
+            axes=[
+                bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
+                bq.Axis(scale=self._metric_y, side="left", tick_format=".3g"),
+            ],
+            title="metrics per epoch",
+            legend_location="bottom-right",
+            animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=widgets.Layout(width="100%", height="240px", display="none"),
         )
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
-        self._pause_button = widgets.Button(description="Pause", icon="pause", disabled=True,
-                                            tooltip="Hold training between two batches")
-        self._stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True,
-                                           tooltip="End training at the next batch; keeps everything recorded")
+        self._pause_button = widgets.Button(
+            description="Pause", icon="pause", disabled=True, tooltip="Hold training between two batches"
+        )
+        self._stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="End training at the next batch; keeps everything recorded",
+        )
         lr = self.controller.learning_rate
         exp = math.log10(lr)
         self._lr_slider = widgets.FloatLogSlider(
-            value=lr, base=10, min=math.floor(min(exp, -6.0)), max=math.ceil(max(exp + 1, 0.0)), step=0.01,
-            description="learning rate", readout_format=".2e", continuous_update=False,
-            style={"description_width": "initial"}, layout=widgets.Layout(width="420px"),
+            value=lr,
+            base=10,
+            min=math.floor(min(exp, -6.0)),
+            max=math.ceil(max(exp + 1, 0.0)),
+            step=0.01,
+            description="learning rate",
+            readout_format=".2e",
+            continuous_update=False,
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="420px"),
         )
-        self._smoothing = widgets.FloatSlider(value=smoothing, min=0.0, max=0.99, step=0.01,
-                                              description="smoothing", continuous_update=False,
-                                              layout=widgets.Layout(width="260px"))
+        self._smoothing = widgets.FloatSlider(
+            value=smoothing,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="smoothing",
+            continuous_update=False,
+            layout=widgets.Layout(width="260px"),
+        )
         self._messages = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._pause_button.on_click(self._on_pause_clicked)
         self._stop_button.on_click(lambda _: self._guard(self.controller.stop))
         self._lr_slider.observe(self._on_slider, names="value")
         self._smoothing.observe(self._on_smoothing, names="value")
-        controls = widgets.HBox([self._pause_button, self._stop_button, self._lr_slider, self._smoothing],
-                                layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self._children = [self._status, self._bar, controls, self._loss_fig, self._lr_fig, self._metrics_fig,
-                          self._messages]
+        controls = widgets.HBox(
+            [self._pause_button, self._stop_button, self._lr_slider, self._smoothing],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
+        self._children = [
+            self._status,
+            self._bar,
+            controls,
+            self._loss_fig,
+            self._lr_fig,
+            self._metrics_fig,
+            self._messages,
+        ]
 
     # ---- user actions (kernel thread) --------------------------------------------------------
     def _guard(self, fn: Any, *args: Any) -> None:
@@ -281,27 +374,49 @@ class TrainingDashboard(widgets.VBox):
         self._guard(apply)
 
     # ---- drawing -----------------------------------------------------------------------------
-    def _draw_plan(self, schedule: Any, bound: inspect.BoundArguments) -> None:
-        """The planned learning rate of this fit, when a schedule drives it and the length is known."""
+    def _follow_designer(self, designer: Any) -> None:
+        if self._designer is not None:
+            self._designer.unobserve(self._on_design_edit, names="schedule")
+            self._designer = None
+        if hasattr(designer, "observe") and hasattr(designer, "schedule"):
+            designer.observe(self._on_design_edit, names="schedule")
+            self._designer = designer
+
+    def _on_design_edit(self, change: dict[str, Any]) -> None:
+        if not self.controller.running:
+            return
+
+        def apply() -> None:
+            schedule = change["new"]
+            self.controller.replace_schedule(schedule, "designer")
+            done = self.controller.fit_step
+            if len(self._plan) > done:
+                tail = np.arange(done, len(self._plan))
+                self._plan[done:] = _evaluate(schedule, tail)
+            self._draw_plan()
+
+        self._guard(apply)
+
+    def _planned_rates(self, schedule: Any, bound: inspect.BoundArguments) -> np.ndarray:
+        """The rate of every step of this fit under ``schedule``, when its length is known."""
+        if schedule is None:
+            return np.zeros(0, np.float32)
+        args = bound.arguments
+        _, samples = _train_samples(bound)
+        batch = args.get("batch_size") or 32
+        steps = args.get("steps_per_epoch") or (math.ceil(samples / batch) if samples else None)
+        if not steps:
+            return np.zeros(0, np.float32)
+        total = steps * (int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0)))
+        return _evaluate(schedule, np.arange(max(total, 0)))
+
+    def _draw_plan(self) -> None:
         with self._lock:
-            if schedule is None:
-                self._plan_mark.x, self._plan_mark.y = np.zeros(0, np.float32), np.zeros(0, np.float32)
-                return
-            _, samples = _train_samples(bound)
-            batch = bound.arguments.get("batch_size") or 32
-            steps = bound.arguments.get("steps_per_epoch") or (math.ceil(samples / batch) if samples else None)
-            epochs = int(bound.arguments.get("epochs", 1))
-            if not steps:
-                return
-            total = steps * (epochs - int(bound.arguments.get("initial_epoch", 0)))
-            count = min(total, self.max_points)
-            steps_drawn = np.unique(np.linspace(0, total - 1, count).astype(np.int64))
-            values = np.array([float(schedule(int(s))) for s in steps_drawn], dtype=np.float32)
-            start = self.history.num_steps
+            idx = minmax_indices(self._plan, self.max_points)
             with self._plan_mark.hold_sync():
-                self._plan_mark.x = (steps_drawn + start).astype(np.float32)
-                self._plan_mark.y = values
-            self._plan_mark.display_legend = True
+                self._plan_mark.x = (idx + self._plan_start).astype(np.float32)
+                self._plan_mark.y = self._plan[idx]
+                self._plan_mark.display_legend = len(idx) > 0
 
     def refresh(self) -> None:
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
@@ -344,10 +459,19 @@ class TrainingDashboard(widgets.VBox):
             for i, name in enumerate(names):
                 color = palette[i % len(palette)]
                 for prefix, style in (("", "solid"), ("val_", "dashed")):
-                    marks.append(bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=[color], line_style=style,
-                                          marker="circle", marker_size=16, labels=[prefix + name],
-                                          display_legend=True,
-                                          scales={"x": self._metric_x, "y": self._metric_y}))
+                    marks.append(
+                        bq.Lines(
+                            x=np.zeros(0),
+                            y=np.zeros(0),
+                            colors=[color],
+                            line_style=style,
+                            marker="circle",
+                            marker_size=16,
+                            labels=[prefix + name],
+                            display_legend=True,
+                            scales={"x": self._metric_x, "y": self._metric_y},
+                        )
+                    )
             self._metrics_fig.marks = marks
             self._metrics_fig.layout.display = None
         for mark in self._metrics_fig.marks:
@@ -418,3 +542,12 @@ class TrainingDashboard(widgets.VBox):
                 self._syncing = False
 
 
+def _evaluate(schedule: Any, steps: np.ndarray) -> np.ndarray:
+    """A schedule's rates at many steps: vectorized for lrwidgets schedules, else one call a step."""
+    try:
+        values = np.asarray(schedule(steps), dtype=np.float32)
+        if values.shape == steps.shape:
+            return values
+    except Exception:  # a plain Python callable that only takes an int
+        pass
+    return np.array([float(schedule(int(s))) for s in steps], dtype=np.float32)

@@ -1,0 +1,131 @@
+"""Cosine decay and cosine decay with warm restarts (SGDR), as in ``keras.optimizers.schedules``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lrwidgets.schedules._base import Schedule, check_float, check_int, check_steps
+
+
+class CosineDecay(Schedule):
+    """Cosine decay with an optional linear warm-up, as Keras' ``CosineDecay``.
+
+    Without ``warmup_target``: ``s = min(step, decay_steps)`` and
+    ``lr(step) = initial_learning_rate * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)``.
+
+    With ``warmup_target``: ``s = min(step, warmup_steps + decay_steps)``; while ``s < warmup_steps``
+    the rate rises linearly from ``initial_learning_rate`` to ``warmup_target``, then it decays as
+    above from ``warmup_target``, over ``s - warmup_steps``.
+
+    Args:
+        initial_learning_rate: the learning rate at step 0 (> 0 without warm-up, >= 0 with it).
+        decay_steps: steps of the cosine decay (> 0).
+        alpha: the final rate as a fraction of the decayed-from rate, in [0, 1].
+        warmup_target: the rate reached at the end of the warm-up, or None for no warm-up.
+        warmup_steps: steps of the warm-up (an integer >= 0).
+
+    Example:
+        >>> s = CosineDecay(0.1, decay_steps=100)
+        >>> s(0), round(s(50), 6), s(100)
+        (0.1, 0.05, 0.0)
+        >>> w = CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=10)
+        >>> w(5), w(10)
+        (0.05, 0.1)
+    """
+
+    keras_class_name = "CosineDecay"
+
+    config_keys = ("initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps")
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        alpha: float = 0.0,
+        warmup_target: float | None = None,
+        warmup_steps: int = 0,
+    ) -> None:
+        lr_bound = {"gt": 0.0} if warmup_target is None else {"ge": 0.0}
+        self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, **lr_bound)
+        self.decay_steps = check_steps("decay_steps", decay_steps)
+        self.alpha = check_float("alpha", alpha, ge=0, le=1)
+        self.warmup_target = None if warmup_target is None else check_float("warmup_target", warmup_target, gt=0)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
+
+    def _decay(self, steps: np.ndarray, decay_from: float) -> np.ndarray:
+        cosine = 0.5 * (1.0 + np.cos(np.pi * steps / self.decay_steps))
+        return decay_from * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _evaluate(self, steps: np.ndarray) -> np.ndarray:
+        if self.warmup_target is None:
+            return self._decay(np.minimum(steps, self.decay_steps), self.initial_learning_rate)
+        steps = np.minimum(steps, self.decay_steps + self.warmup_steps)
+        warm = steps < self.warmup_steps
+        # Where warm is False the ratio is unused; max(.., 1) avoids 0/0 when warmup_steps is 0.
+        ramp = self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) * (
+            steps / max(self.warmup_steps, 1)
+        )
+        return np.where(warm, ramp, self._decay(steps - self.warmup_steps, self.warmup_target))
+
+
+class CosineDecayRestarts(Schedule):
+    """Cosine decay with warm restarts (SGDR), as Keras' ``CosineDecayRestarts``.
+
+    Period ``i`` (from 0) lasts ``first_decay_steps * t_mul ** i`` steps and starts at
+    ``initial_learning_rate * m_mul ** i``; within it, with ``f`` the fraction of the period done,
+    ``lr = initial_learning_rate * ((1 - alpha) * m_mul ** i * 0.5 * (1 + cos(pi * f)) + alpha)``.
+
+    Args:
+        initial_learning_rate: the learning rate at step 0 (> 0).
+        first_decay_steps: length of the first period in steps (> 0).
+        t_mul: each period is ``t_mul`` times longer than the one before (>= 1).
+        m_mul: each restart starts ``m_mul`` times lower than the one before (> 0).
+        alpha: the floor of the rate, as a fraction of ``initial_learning_rate``, in [0, 1].
+
+    Example:
+        >>> s = CosineDecayRestarts(0.1, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
+        >>> s(0), s(10), s(30)
+        (0.1, 0.05, 0.025)
+    """
+
+    keras_class_name = "CosineDecayRestarts"
+
+    config_keys = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha")
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        first_decay_steps: float,
+        t_mul: float = 2.0,
+        m_mul: float = 1.0,
+        alpha: float = 0.0,
+    ) -> None:
+        self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, gt=0)
+        self.first_decay_steps = check_steps("first_decay_steps", first_decay_steps)
+        self.t_mul = check_float("t_mul", t_mul, ge=1)
+        self.m_mul = check_float("m_mul", m_mul, gt=0)
+        self.alpha = check_float("alpha", alpha, ge=0, le=1)
+
+    def _evaluate(self, steps: np.ndarray) -> np.ndarray:
+        done = steps / self.first_decay_steps  # in units of the first period
+        last = float(np.max(done, initial=0.0))
+        if self.t_mul == 1.0:
+            n = np.floor(done).astype(np.intp)
+            periods = int(last) + 2
+        else:
+            periods = int(math.log1p(last * (self.t_mul - 1.0)) / math.log(self.t_mul)) + 3
+        # Periods are few: their starts, lengths and peaks are tables, not per-step powers.
+        k = np.arange(periods, dtype=steps.dtype)
+        length = self.t_mul**k
+        if self.t_mul != 1.0:
+            start = (1.0 - length) / (1.0 - self.t_mul)
+            # Period of each step, by comparison with the starts: exact at a restart, where a
+            # logarithm could land a hair on the wrong side.
+            n = np.searchsorted(start, done, side="right") - 1
+        else:
+            start = k
+        fraction = (done - start[n]) / length[n]
+        cosine = 0.5 * (self.m_mul**k)[n] * (1.0 + np.cos(np.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)

@@ -1,0 +1,145 @@
+"""The ScheduleDesigner's chart: one bqplot figure kept for the widget's life."""
+
+from __future__ import annotations
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from lrwidgets.core.decimate import minmax_indices
+
+MAX_PINS = 8
+PIN_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0, dtype=np.float32)
+
+
+class PreviewPlot:
+    """Learning rate against epochs (bottom axis) and steps (top axis), pinned curves to compare,
+    and for a plateau design the monitored curve (right axis) with a marker at each reduction.
+
+    Every update assigns new decimated float32 arrays to the existing marks inside ``hold_sync()``:
+    one message per mark, at most ``max_points`` points a curve, whatever the length of the run.
+    """
+
+    def __init__(self, max_points: int = 1000) -> None:
+        self.max_points = max_points
+        self.x = bq.LinearScale(min=0.0)
+        self.x_steps = bq.LinearScale(min=0.0)
+        self.y_linear, self.y_log, self.y_loss = bq.LinearScale(min=0.0), bq.LogScale(), bq.LinearScale()
+        lr_scales = {"x": self.x, "y": self.y_linear}
+        self.lines = bq.Lines(
+            x=_empty(),
+            y=_empty(),
+            scales=lr_scales,
+            colors=["#1f77b4"],
+            stroke_width=2,
+            labels=["current"],
+            display_legend=True,
+        )
+        self.loss = bq.Lines(
+            x=_empty(),
+            y=_empty(),
+            scales={"x": self.x, "y": self.y_loss},
+            colors=["#999999"],
+            opacities=[0.7],
+            labels=["monitored"],
+            display_legend=True,
+            visible=False,
+        )
+        self.reductions = bq.Scatter(
+            x=_empty(),
+            y=_empty(),
+            scales=lr_scales,
+            colors=["#d62728"],
+            marker="triangle-down",
+            default_size=48,
+            visible=False,
+            tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]),
+        )
+        self.y_axis = bq.Axis(scale=self.y_linear, side="left", label="learning rate", tick_format=".1e")
+        self.loss_axis = bq.Axis(scale=self.y_loss, side="right", label="monitored", visible=False)
+        axes = [
+            bq.Axis(scale=self.x, label="epoch"),
+            bq.Axis(scale=self.x_steps, side="top", label="step", tick_format=".2s"),
+            self.y_axis,
+            self.loss_axis,
+        ]
+        self.pins: list[bq.Lines] = []
+        self.figure = bq.Figure(
+            marks=[self.lines],
+            axes=axes,
+            fig_margin={"top": 50, "bottom": 45, "left": 70, "right": 60},
+            legend_location="top-right",
+            animation_duration=0,
+            layout=w.Layout(width="620px", height="360px"),
+        )
+
+    @property
+    def log_y(self) -> bool:
+        return self.y_axis.scale is self.y_log
+
+    def show(
+        self,
+        rates: np.ndarray,
+        steps_per_epoch: int,
+        monitored: np.ndarray | None = None,
+        epoch_rates: np.ndarray | None = None,
+    ) -> None:
+        """Draw the rate at every step; with ``monitored``, the plateau view (``epoch_rates`` per epoch)."""
+        epochs = len(rates) / steps_per_epoch
+        idx = minmax_indices(rates, self.max_points)
+        # The last point is the end of the last epoch, so a flat tail reaches the right edge.
+        x = np.append(idx / steps_per_epoch, epochs).astype(np.float32)
+        y = np.append(rates[idx], rates[-1])
+        if self.log_y:  # a log axis cannot show 0: lift zeros far below the curve
+            y = np.maximum(y, max(float(np.max(y)), 1e-30) * 1e-12)
+        plateau = monitored is not None and epoch_rates is not None
+        with self.figure.hold_sync():
+            self.x.max = float(epochs)
+            self.x_steps.max = float(len(rates))
+            self.lines.x, self.lines.y = x, y.astype(np.float32)
+            self.loss.visible = self.loss_axis.visible = self.reductions.visible = plateau
+            if monitored is not None and epoch_rates is not None:
+                self.loss.x = np.arange(1, len(monitored) + 1, dtype=np.float32)  # seen at each epoch's end
+                self.loss.y = monitored.astype(np.float32)
+                fired = np.flatnonzero(np.diff(epoch_rates) < 0) + 1
+                self.reductions.x = fired.astype(np.float32)
+                self.reductions.y = epoch_rates[fired].astype(np.float32)
+            self._set_marks()
+
+    def pin(self, label: str) -> None:
+        """Keep a copy of the current curve on the chart (the oldest goes beyond ``MAX_PINS``)."""
+        color = PIN_COLORS[len(self.pins) % len(PIN_COLORS)]
+        pinned = bq.Lines(
+            x=self.lines.x,
+            y=self.lines.y,
+            scales=self.lines.scales,
+            colors=[color],
+            opacities=[0.8],
+            labels=[label],
+            display_legend=True,
+        )
+        self.pins = [*self.pins, pinned][-MAX_PINS:]
+        self._set_marks()
+
+    def clear_pins(self) -> None:
+        self.pins = []
+        self._set_marks()
+
+    def set_log_y(self, log_y: bool) -> None:
+        """Swap the learning-rate scale of the axis and of every mark on it (the figure is kept)."""
+        scale = self.y_log if log_y else self.y_linear
+        with self.figure.hold_sync():
+            for mark in [self.lines, self.reductions, *self.pins]:
+                mark.scales = {**mark.scales, "y": scale}
+            self.y_axis.scale = scale
+
+    def _set_marks(self) -> None:
+        marks = [*self.pins, self.lines]
+        if self.loss.visible:
+            marks += [self.loss, self.reductions]
+        if marks != list(self.figure.marks):
+            self.figure.marks = marks

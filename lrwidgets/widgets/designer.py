@@ -1,0 +1,491 @@
+"""ScheduleDesigner: design a learning-rate schedule and see it before training."""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import traitlets as t
+
+from lrwidgets.schedules import ReduceOnPlateau, Schedule, Warmup
+from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, control_value, make_control
+from lrwidgets.widgets._preview_plot import PreviewPlot
+
+_DEFAULT_LR = 1e-3
+
+
+def _shows_errors(method: Callable[..., None]) -> Callable[..., None]:
+    """For observers of the controls: a failure is shown in the widget's error area, not lost."""
+
+    @functools.wraps(method)
+    def wrapper(self: ScheduleDesigner, *args: Any) -> None:
+        try:
+            method(self, *args)
+        except Exception as e:  # shown to the user in the error area; the design is left unchanged
+            self._show_error(e)
+
+    return wrapper
+
+
+class ScheduleDesigner(w.VBox):
+    """Design a learning-rate schedule and see the learning rate at every step of the planned run.
+
+    Args:
+        kind: one of ``"constant"``, ``"step"``, ``"exponential"`` (the default), ``"piecewise"``,
+            ``"polynomial"``, ``"inverse_time"``, ``"cosine"``, ``"cosine_restarts"``, ``"one_cycle"``,
+            ``"plateau"``.
+        epochs: length of the planned run in epochs (>= 1, default 30).
+        steps_per_epoch: optimizer steps per epoch (>= 1, default 100).
+        warmup_steps: a linear warm-up from 0 in front of the schedule (default 0; not for ``"plateau"``).
+        monitored: for ``"plateau"``, the monitored value per epoch to replay: a Keras ``History``,
+            a ``history.history`` dict, or a sequence of numbers. None: a synthetic loss curve
+            whose noise and plateau have their own controls.
+        monitor: the key to read from a History or dict (default ``"val_loss"`` if present, else ``"loss"``).
+        max_points: upper bound on the points sent to the browser per curve.
+        value: a design to restore (``d.value`` of another designer), instead of the arguments above.
+        **schedule_args: arguments of the kind's schedule with Keras' names (e.g.
+            ``initial_learning_rate``, ``decay_rate``); the others get defaults fitted to the run.
+
+    Traits:
+        value (dict, synced): the JSON-able design, ``{"kind", "epochs", "steps_per_epoch",
+            "warmup_steps", "config"}``; assigning it restores a design (a bad one raises and
+            changes nothing).
+        schedule (``lrwidgets.schedules.Schedule``, read-only): the current schedule, replaced on
+            every edit; ``observe(..., names="schedule")`` to follow it.
+        log_y (bool): logarithmic learning-rate axis.
+
+    Steering a fit: the training controller follows ``observe(handler, names="schedule")``. The
+    handler runs in the kernel thread (where widget messages arrive); it must only hand the new,
+    immutable schedule over (``TrainingController.submit``), never touch the model itself.
+
+    Example:
+        >>> d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=30, steps_per_epoch=100)
+        >>> d.schedule
+        ExponentialDecay(initial_learning_rate=0.001, decay_steps=100, decay_rate=0.9, staircase=False)
+        >>> d.preview().shape
+        (3000,)
+        >>> d.update(decay_rate=0.5)
+        >>> float(d.preview()[100])
+        0.0005
+        >>> ScheduleDesigner(value=d.value).schedule == d.schedule
+        True
+    """
+
+    value = t.Dict().tag(sync=True)
+    schedule = t.Instance(Schedule, allow_none=False, read_only=True)
+    log_y = t.Bool(False)
+
+    def __init__(
+        self,
+        kind: str | None = None,
+        *,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        warmup_steps: int | None = None,
+        monitored: Any = None,
+        monitor: str | None = None,
+        max_points: int = 1000,
+        value: dict[str, Any] | None = None,
+        **schedule_args: Any,
+    ) -> None:
+        self._plot = PreviewPlot(int(max_points))
+        self._syncing = False
+        self._monitored: np.ndarray | None = None
+        self._steps = np.zeros(0, dtype=np.float32)
+        self._build_view()
+        super().__init__(children=[self._toolbar, w.HBox([self._plot.figure, self._side]), self._error])
+        if monitored is not None:
+            self.set_monitored(monitored, monitor=monitor)
+        if value is not None:
+            if schedule_args or any(a is not None for a in (kind, epochs, steps_per_epoch, warmup_steps)):
+                raise TypeError("Pass either `value` or the design's arguments, not both.")
+            self.value = value
+        else:
+            self.value = self._design(
+                "exponential" if kind is None else kind,
+                30 if epochs is None else epochs,
+                100 if steps_per_epoch is None else steps_per_epoch,
+                0 if warmup_steps is None else warmup_steps,
+                schedule_args,
+            )
+        self.observe(self._on_log_y, names="log_y")
+
+    # -- the design ------------------------------------------------------------------------
+
+    @staticmethod
+    def _design(
+        kind: str, epochs: int, steps_per_epoch: int, warmup_steps: int, args: dict, level: float = _DEFAULT_LR
+    ) -> dict[str, Any]:
+        """A full design from a kind and some of its arguments (unknown ones raise TypeError)."""
+        if kind not in KINDS:
+            raise ValueError(f"Argument `kind` must be one of {sorted(KINDS)}. Received: kind={kind!r}")
+        unknown = set(args) - set(ARGS[kind])
+        if unknown:
+            raise TypeError(
+                f"ScheduleDesigner(kind={kind!r}) got unexpected arguments {sorted(unknown)}; "
+                f"its arguments are {list(ARGS[kind])}"
+            )
+        spec = KINDS[kind]
+        lr = args.get(spec.lr_arg, level) if spec.lr_arg else level
+        config = spec.defaults(lr, max(1, epochs * steps_per_epoch), steps_per_epoch)
+        if spec.lr_arg:
+            config[spec.lr_arg] = lr
+        config.update(args)
+        return {
+            "kind": kind,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "warmup_steps": warmup_steps,
+            "config": {a: config[a] for a in ARGS[kind]},
+        }
+
+    @t.validate("value")
+    def _validate_value(self, proposal: t.Bunch) -> dict[str, Any]:
+        v = proposal["value"]
+        keys = {"kind", "epochs", "steps_per_epoch", "warmup_steps", "config"}
+        if not isinstance(v, dict) or set(v) != keys:
+            raise TypeError(f"A design must be a dict with the keys {sorted(keys)}. Received: {v!r}")
+        kind, config = v["kind"], v["config"]
+        if kind not in KINDS:
+            raise ValueError(f"Argument `kind` must be one of {sorted(KINDS)}. Received: kind={kind!r}")
+        if not isinstance(config, dict) or set(config) != set(ARGS[kind]):
+            raise TypeError(f"The config of a {kind!r} design needs exactly {list(ARGS[kind])}. Received: {config!r}")
+        for name in ("epochs", "steps_per_epoch", "warmup_steps"):
+            n = v[name]
+            if isinstance(n, bool) or not isinstance(n, int):
+                raise TypeError(f"Argument `{name}` must be an integer. Received: {name}={n!r}")
+            if n < (0 if name == "warmup_steps" else 1):
+                raise ValueError(
+                    f"Argument `{name}` must be >= {0 if name == 'warmup_steps' else 1}. Received: {name}={n}"
+                )
+        if kind == "plateau" and v["warmup_steps"]:
+            raise ValueError("A plateau design cannot have warm-up steps: its reductions follow the monitored values.")
+        schedule = KINDS[kind].cls(**config)
+        if v["warmup_steps"]:
+            schedule = Warmup(schedule, v["warmup_steps"])
+        self._next_schedule = schedule
+        # Normalised by the schedule itself (1 -> 1.0 where the argument is a float).
+        normalised = (schedule.schedule if isinstance(schedule, Warmup) else schedule).get_config()
+        return {**v, "config": {a: normalised[a] for a in ARGS[kind]}}
+
+    @t.observe("value")
+    def _on_value(self, change: t.Bunch) -> None:
+        self.set_trait("schedule", self._next_schedule)
+        self._sync_controls()
+        self._redraw()
+
+    @property
+    def kind(self) -> str:
+        """The kind of schedule; assigning another keeps the level of the learning rate."""
+        return str(self.value["kind"])
+
+    @kind.setter
+    def kind(self, kind: str) -> None:
+        v = self.value
+        warmup = 0 if kind == "plateau" else v["warmup_steps"]
+        self.value = self._design(kind, v["epochs"], v["steps_per_epoch"], warmup, {}, level=self._level())
+
+    @property
+    def epochs(self) -> int:
+        """Length of the planned run in epochs."""
+        return int(self.value["epochs"])
+
+    @epochs.setter
+    def epochs(self, epochs: int) -> None:
+        self.value = {**self.value, "epochs": epochs}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch."""
+        return int(self.value["steps_per_epoch"])
+
+    @steps_per_epoch.setter
+    def steps_per_epoch(self, steps_per_epoch: int) -> None:
+        self.value = {**self.value, "steps_per_epoch": steps_per_epoch}
+
+    @property
+    def total_steps(self) -> int:
+        """Steps in the planned run."""
+        return self.epochs * self.steps_per_epoch
+
+    def update(self, **changes: Any) -> None:
+        """Change some arguments of the current schedule (or ``warmup_steps``); a bad one raises and changes nothing."""
+        v = self.value
+        unknown = set(changes) - set(ARGS[v["kind"]]) - {"warmup_steps"}
+        if unknown:
+            raise TypeError(
+                f"A {v['kind']!r} design has no arguments {sorted(unknown)}; it has {list(ARGS[v['kind']])}"
+            )
+        warmup = changes.pop("warmup_steps", v["warmup_steps"])
+        self.value = {**v, "warmup_steps": warmup, "config": {**v["config"], **changes}}
+
+    def _level(self) -> float:
+        """The overall level of the current rate (carried over when the kind changes)."""
+        v = self.value
+        spec = KINDS[v["kind"]]
+        return float(v["config"][spec.lr_arg] if spec.lr_arg else max(v["config"]["values"]))
+
+    # -- the preview -----------------------------------------------------------------------
+
+    def preview(self) -> np.ndarray:
+        """The learning rate at every step of the planned run (float64, ``epochs * steps_per_epoch`` long)."""
+        schedule = self.schedule
+        if isinstance(schedule, ReduceOnPlateau):
+            return np.repeat(self._plateau_rates(), self.steps_per_epoch)
+        return np.asarray(schedule(np.arange(self.total_steps)), dtype=np.float64)
+
+    def monitored(self) -> np.ndarray:
+        """The monitored value per epoch that a plateau design is replayed against."""
+        if self._monitored is not None:
+            return self._monitored
+        return synthetic_loss(self.epochs, self._plateau_at.value, self._noise.value, self._seed.value)
+
+    def set_monitored(self, source: Any, monitor: str | None = None) -> None:
+        """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, a
+        ``TrainingDashboard`` (finished or still running: the epochs so far) or its ``history``,
+        or numbers. None goes back to the synthetic curve.
+        """
+        if source is None:
+            self._monitored = None
+        else:
+            history = getattr(source, "history", source)
+            history = getattr(history, "epoch_logs", history)  # an lrwidgets TrainingHistory
+            if isinstance(history, dict):
+                key = monitor or ("val_loss" if "val_loss" in history else "loss")
+                if key not in history:
+                    raise ValueError(f"No {key!r} in the history; it has {sorted(history)}")
+                history = history[key]
+            values = np.asarray(history, dtype=np.float64)
+            if values.ndim != 1 or len(values) == 0:
+                raise ValueError(
+                    f"The monitored values must be a non-empty 1-D sequence. Received shape {values.shape}"
+                )
+            self._monitored = values
+        self._synthetic_box.layout.display = "none" if self._monitored is not None else None
+        self._redraw()
+
+    def _plateau_rates(self) -> np.ndarray:
+        """Rate per epoch of the plan; after the end of a shorter monitored curve the last rate holds."""
+        schedule = self.schedule
+        assert isinstance(schedule, ReduceOnPlateau)
+        rates = schedule.simulate(self.monitored()[: self.epochs])
+        if len(rates) < self.epochs:
+            rates = np.concatenate([rates, np.full(self.epochs - len(rates), rates[-1])])
+        return rates
+
+    def pin(self) -> None:
+        """Keep the current curve on the plot, to compare the next designs with it."""
+        self._plot.pin(f"{self.kind} {len(self._plot.pins) + 1}")
+
+    def clear_pins(self) -> None:
+        """Remove every pinned curve."""
+        self._plot.clear_pins()
+
+    @property
+    def code(self) -> str:
+        """Python code that rebuilds the current schedule (shown beside the plot)."""
+        return self.schedule.to_code()
+
+    @property
+    def error(self) -> str:
+        """The message of the last failed edit from the controls, or "" (cleared by the next good edit)."""
+        return self._error_text
+
+    # -- view ------------------------------------------------------------------------------
+
+    def _build_view(self) -> None:
+        self._error_text = ""
+        self._kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
+        self._epochs = w.BoundedIntText(
+            min=1,
+            max=10_000_000,
+            description="epochs",
+            style={"description_width": "50px"},
+            layout=w.Layout(width="150px"),
+        )
+        self._spe = w.BoundedIntText(
+            min=1,
+            max=10_000_000,
+            description="steps/epoch",
+            style={"description_width": "80px"},
+            layout=w.Layout(width="190px"),
+        )
+        self._log_toggle = w.ToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
+        self._pin_button = w.Button(
+            description="pin", tooltip="keep this curve to compare", layout=w.Layout(width="60px")
+        )
+        self._clear_button = w.Button(description="clear pins", layout=w.Layout(width="90px"))
+        self._toolbar = w.HBox(
+            [self._kind, self._epochs, self._spe, self._log_toggle, self._pin_button, self._clear_button]
+        )
+
+        self._warmup = w.IntSlider(min=0, max=1, description="warmup_steps", continuous_update=False, style=STYLE)
+        self._args_box = w.VBox()
+        self._noise = w.FloatSlider(
+            value=0.02,
+            min=0.0,
+            max=0.3,
+            step=0.005,
+            description="loss noise",
+            continuous_update=False,
+            style=STYLE,
+        )
+        self._plateau_at = w.IntSlider(
+            value=10,
+            min=1,
+            max=30,
+            description="loss plateaus at epoch",
+            continuous_update=False,
+            style=STYLE,
+        )
+        self._seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="noise seed", style=STYLE)
+        self._synthetic_box = w.VBox([self._noise, self._plateau_at, self._seed])
+        self._code = w.HTML()
+        self._side = w.VBox(
+            [self._args_box, self._warmup, self._synthetic_box, self._code], layout=w.Layout(min_width="380px")
+        )
+        self._error = w.HTML()
+        self._controls: dict[str, w.ValueWidget] = {}
+        self._controls_kind = ""  # the kind the argument controls were built for
+
+        self._kind.observe(self._on_kind_control, names="value")
+        for control in (self._epochs, self._spe, self._warmup):
+            control.observe(self._on_run_control, names="value")
+        for control in (self._noise, self._plateau_at, self._seed):
+            control.observe(self._on_synthetic_control, names="value")
+        self._log_toggle.observe(self._on_log_toggle, names="value")
+        self._pin_button.on_click(lambda _: self._guarded(self.pin))
+        self._clear_button.on_click(lambda _: self._guarded(self.clear_pins))
+
+    def _sync_controls(self) -> None:
+        """Make every control show the current design (without triggering its observers)."""
+        v = self.value
+        self._syncing = True
+        try:
+            total = self.total_steps
+            self._kind.value = v["kind"]
+            self._epochs.value, self._spe.value = v["epochs"], v["steps_per_epoch"]
+            self._warmup.max = max(total, v["warmup_steps"])
+            self._warmup.value = v["warmup_steps"]
+            self._warmup.layout.display = "none" if v["kind"] == "plateau" else None
+            self._plateau_at.max = max(v["epochs"], self._plateau_at.value)
+            if self._controls_kind != v["kind"]:
+                for old in self._controls.values():
+                    old.close()
+                self._controls = {
+                    a: make_control(v["kind"], a, v["config"][a], total, v["epochs"]) for a in ARGS[v["kind"]]
+                }
+                self._controls_kind = v["kind"]
+                for control in self._controls.values():
+                    control.observe(self._on_arg_control, names="value")
+                self._args_box.children = list(self._controls.values())
+            else:
+                for arg, control in self._controls.items():
+                    _, spec = control_spec(v["kind"], arg, v["config"][arg], total, v["epochs"])
+                    with control.hold_sync():
+                        for bound in ("min", "max"):
+                            if bound in spec:
+                                setattr(control, bound, spec[bound])
+                        control.value = spec["value"]
+            self._synthetic_box.layout.display = None if v["kind"] == "plateau" and self._monitored is None else "none"
+        finally:
+            self._syncing = False
+
+    def _redraw(self) -> None:
+        """Send the decimated preview (and, for a plateau design, the monitored curve) to the chart."""
+        if not self.value:
+            return
+        if isinstance(self.schedule, ReduceOnPlateau):
+            epoch_rates = self._plateau_rates()
+            rates = np.repeat(epoch_rates, self.steps_per_epoch)
+            self._plot.show(rates, self.steps_per_epoch, self.monitored()[: self.epochs], epoch_rates)
+        else:
+            # Drawn from float32 steps, kept between edits: float32 cosines are several times faster,
+            # and the chart is float32 anyway.
+            if len(self._steps) != self.total_steps:
+                self._steps = np.arange(self.total_steps, dtype=np.float32)
+            self._plot.show(self.schedule(self._steps), self.steps_per_epoch)
+        self._code.value = f"<pre style='font-size:12px;margin:4px'>{html.escape(self.code)}</pre>"
+
+    def _on_log_y(self, change: t.Bunch) -> None:
+        self._plot.set_log_y(bool(change["new"]))
+        self._log_toggle.value = bool(change["new"])
+        self._redraw()
+
+    # -- control observers: errors go to the error area, the design stays as it was -----------
+
+    def _show_error(self, error: Exception) -> None:
+        self._error_text = f"{type(error).__name__}: {error}"
+        self._error.value = (
+            f"<pre style='color:#b00020;white-space:pre-wrap;margin:4px'>{html.escape(self._error_text)}</pre>"
+        )
+        self._sync_controls()  # the controls go back to the design in force
+
+    def _clear_error(self) -> None:
+        if self._error_text:
+            self._error_text = ""
+            self._error.value = ""
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+            self._clear_error()
+        except Exception as e:  # shown in the error area
+            self._show_error(e)
+
+    @_shows_errors
+    def _on_kind_control(self, change: t.Bunch) -> None:
+        if not self._syncing:
+            self.kind = change["new"]
+            self._clear_error()
+
+    @_shows_errors
+    def _on_run_control(self, change: t.Bunch) -> None:
+        if not self._syncing:
+            v = self.value
+            self.value = {
+                **v,
+                "epochs": self._epochs.value,
+                "steps_per_epoch": self._spe.value,
+                "warmup_steps": self._warmup.value,
+            }
+            self._clear_error()
+
+    @_shows_errors
+    def _on_arg_control(self, change: t.Bunch) -> None:
+        if not self._syncing:
+            # Only the edited argument: the others keep their exact values (a float decay_steps
+            # restored from a design stays as it is, though its slider shows an integer).
+            (arg,) = [a for a, c in self._controls.items() if c is change["owner"]]
+            self.update(**{arg: control_value(arg, change["owner"])})
+            self._clear_error()
+
+    @_shows_errors
+    def _on_synthetic_control(self, change: t.Bunch) -> None:
+        if not self._syncing:
+            self._redraw()
+            self._clear_error()
+
+    def _on_log_toggle(self, change: t.Bunch) -> None:
+        self.log_y = bool(change["new"])
+
+
+def synthetic_loss(epochs: int, plateau_at: int, noise: float, seed: int = 0) -> np.ndarray:
+    """A loss curve that falls until epoch ``plateau_at`` and then stays flat, with relative noise.
+
+    Example:
+        >>> y = synthetic_loss(30, plateau_at=10, noise=0.0)
+        >>> bool(np.all(np.diff(y[:10]) < 0)), bool(np.all(y[10:] == y[10]))
+        (True, True)
+    """
+    e = np.arange(epochs, dtype=np.float64)
+    plateau_at = max(1, int(plateau_at))
+    clean = 0.2 + 0.8 * np.exp(-3.0 * np.minimum(e, plateau_at) / plateau_at)
+    return clean * (1.0 + noise * np.random.default_rng(seed).standard_normal(epochs)) if noise else clean
+
+
+__all__ = ["ScheduleDesigner", "synthetic_loss"]

@@ -1,0 +1,229 @@
+"""ScheduleDesigner without a browser: traits, controls played with set_state, messages recorded."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import ipywidgets
+import numpy as np
+import pytest
+import traitlets
+
+from lrwidgets import ScheduleDesigner
+from lrwidgets.schedules import CosineDecay, ExponentialDecay, ReduceOnPlateau, StepDecay, Warmup
+from tests.helpers import RecordingComm
+
+
+@pytest.fixture(autouse=True)
+def recording(monkeypatch: pytest.MonkeyPatch) -> type[RecordingComm]:
+    """Every widget gets a comm that records its messages, as a kernel's would carry them."""
+    monkeypatch.setattr(ipywidgets.comm, "create_comm", RecordingComm)
+    RecordingComm.log = []
+    return RecordingComm
+
+
+def test_constructor_builds_the_requested_schedule() -> None:
+    d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=30, steps_per_epoch=100)
+    assert d.schedule == ExponentialDecay(1e-3, decay_steps=100, decay_rate=0.9)
+    assert d.preview().shape == (3000,)
+    np.testing.assert_array_equal(d.preview(), d.schedule(np.arange(3000)))
+    assert json.loads(json.dumps(d.value)) == d.value
+
+
+def test_edits_change_schedule_preview_and_code() -> None:
+    d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=30, steps_per_epoch=100)
+    seen = []
+    d.observe(lambda change: seen.append(change["new"]), names="schedule")
+    before_preview, before_code = d.preview(), d._code.value
+    d.update(decay_rate=0.5)
+    assert d.schedule.decay_rate == 0.5
+    assert d.preview()[100] == pytest.approx(5e-4)
+    assert not np.array_equal(d.preview(), before_preview)
+    assert "decay_rate=0.5" in d.code
+    assert "decay_rate=0.5" in d._code.value != before_code
+    d.epochs = 10
+    assert d.preview().shape == (1000,)
+    d.kind = "step"
+    assert isinstance(d.schedule, StepDecay)
+    assert d.schedule.initial_learning_rate == 1e-3  # the level of the rate is carried over
+    d.kind = "piecewise"
+    assert d.schedule.values[0] == 1e-3
+    d.kind = "step"
+    d.update(warmup_steps=50)
+    assert isinstance(d.schedule, Warmup)
+    assert d.preview()[0] == 0.0
+    assert d.preview()[50] == pytest.approx(1e-3)
+    # Observers hear of every new schedule, and only of new ones (a longer run is the same schedule).
+    assert [type(s).__name__ for s in seen] == [
+        "ExponentialDecay",
+        "StepDecay",
+        "PiecewiseConstantDecay",
+        "StepDecay",
+        "Warmup",
+    ]
+
+
+def test_value_is_synced_and_schedule_is_read_only() -> None:
+    d = ScheduleDesigner(kind="constant", learning_rate=0.01)
+    assert d.get_state()["value"] == d.value
+    assert d.value["config"] == {"learning_rate": 0.01}
+    with pytest.raises(traitlets.TraitError, match="read-only"):
+        d.schedule = ExponentialDecay(0.1, 10, 0.5)
+
+
+def test_value_round_trips_into_a_fresh_designer() -> None:
+    d = ScheduleDesigner(kind="cosine", initial_learning_rate=3e-3, alpha=0.1, epochs=12, steps_per_epoch=50)
+    d.update(warmup_steps=30)
+    fresh = ScheduleDesigner(value=json.loads(json.dumps(d.value)))
+    assert fresh.schedule == d.schedule == Warmup(CosineDecay(3e-3, decay_steps=600, alpha=0.1), 30)
+    np.testing.assert_array_equal(fresh.preview(), d.preview())
+    other = ScheduleDesigner(kind="plateau")
+    other.value = d.value
+    assert other.schedule == d.schedule
+    assert other._controls_kind == "cosine"
+    assert set(other._controls) == {"initial_learning_rate", "decay_steps", "alpha"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"kind": "exponential", "lr": 0.1}, TypeError, "unexpected arguments ['lr']"),
+        ({"kind": "cosine", "warmup_target": 0.1}, TypeError, "unexpected arguments ['warmup_target']"),
+        ({"kind": "linear"}, ValueError, "Argument `kind` must be one of"),
+        ({"kind": "exponential", "decay_rate": -1.0}, ValueError, "Argument `decay_rate` must be > 0"),
+        ({"kind": "plateau", "factor": 1.5}, ValueError, "Argument `factor` must be < 1. Received: factor=1.5"),
+        ({"epochs": 0}, ValueError, "Argument `epochs` must be >= 1"),
+        ({"steps_per_epoch": 2.5}, TypeError, "Argument `steps_per_epoch` must be an integer"),
+        ({"kind": "plateau", "warmup_steps": 10}, ValueError, "cannot have warm-up steps"),
+        ({"value": {"kind": "constant"}, "epochs": 3}, TypeError, "either `value` or"),
+    ],
+)
+def test_bad_constructor_arguments_raise_named_errors(kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        ScheduleDesigner(**kwargs)
+
+
+def test_bad_edits_raise_and_change_nothing() -> None:
+    d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=5, steps_per_epoch=10)
+    value, schedule, x = dict(d.value), d.schedule, d._plot.lines.x.copy()
+    with pytest.raises(ValueError, match="Argument `decay_rate` must be > 0"):
+        d.update(decay_rate=0.0)
+    with pytest.raises(TypeError, match="has no arguments"):
+        d.update(alpha=0.1)
+    with pytest.raises(TypeError, match="needs exactly"):
+        d.value = {**d.value, "config": {"initial_learning_rate": 0.1}}
+    with pytest.raises(TypeError, match="must be a dict with the keys"):
+        d.value = {"kind": "constant"}
+    assert d.value == value
+    assert d.schedule is schedule
+    np.testing.assert_array_equal(d._plot.lines.x, x)
+
+
+def test_controls_played_like_a_browser_edit_the_design() -> None:
+    d = ScheduleDesigner(kind="exponential", epochs=20, steps_per_epoch=10)
+    rate = d._controls["decay_rate"]
+    assert isinstance(rate, ipywidgets.FloatSlider)
+    assert isinstance(d._controls["initial_learning_rate"], ipywidgets.FloatLogSlider)
+    rate.set_state({"value": 0.25})
+    assert d.schedule.decay_rate == 0.25
+    restored = ScheduleDesigner(value={**d.value, "config": {**d.value["config"], "decay_steps": 10.5}})
+    restored._controls["decay_rate"].set_state({"value": 0.5})
+    assert restored.schedule.decay_steps == 10.5  # untouched by an edit of another argument
+    d._epochs.set_state({"value": 7})
+    assert d.preview().shape == (70,)
+    d._kind.set_state({"index": list(d._kind.options).index("one_cycle")})
+    assert d.schedule.total_steps == 70
+    assert set(d._controls) == {"max_learning_rate", "total_steps", "pct_start", "div_factor", "final_div_factor"}
+
+
+def test_a_bad_control_edit_shows_in_the_error_area_and_reverts() -> None:
+    d = ScheduleDesigner(kind="piecewise", epochs=10, steps_per_epoch=10)
+    value = dict(d.value)
+    d._controls["boundaries"].set_state({"value": "60, 30"})
+    assert "strictly increasing" in d.error
+    assert "strictly increasing" in d._error.value
+    assert d.value == value
+    assert d._controls["boundaries"].value == "33, 66"  # the control shows the design in force again
+    d._controls["values"].set_state({"value": "0.1, 0.01, 0.001"})
+    assert d.error == ""
+    assert d._error.value == ""
+    assert d.schedule.values == [0.1, 0.01, 0.001]
+
+
+def test_preview_of_100k_steps_sends_a_bounded_number_of_points() -> None:
+    d = ScheduleDesigner(kind="cosine_restarts", epochs=1000, steps_per_epoch=100, max_points=1000)
+    line = d._plot.lines.comm.comm_id
+    RecordingComm.log.clear()
+    d.update(m_mul=0.7)
+    assert d.preview().shape == (100_000,)
+    assert 100 < len(d._plot.lines.x) <= 1001
+    assert d._plot.lines.y.dtype == np.float32
+    assert len(d._plot.lines.x) == len(d._plot.lines.y)
+    sizes = [size for comm_id, size in RecordingComm.log if comm_id == line]
+    assert len(sizes) == 1  # x and y in one message (hold_sync)
+    assert sizes[0] <= 2 * 4 * 1001 + 1000  # two float32 arrays and a little JSON
+    # The decimated curve keeps the restarts' peaks and troughs.
+    full = d.preview()
+    assert float(d._plot.lines.y.max()) == pytest.approx(full.max(), rel=1e-6)
+    assert float(d._plot.lines.y.min()) == pytest.approx(full.min(), rel=1e-6, abs=1e-12)
+
+
+def test_log_y_pin_and_clear() -> None:
+    d = ScheduleDesigner(kind="cosine", epochs=5, steps_per_epoch=10)
+    d.log_y = True
+    assert type(d._plot.lines.scales["y"]).__name__ == "LogScale"
+    assert d._plot.y_axis.scale is d._plot.lines.scales["y"]
+    assert float(d._plot.lines.y.min()) > 0  # zeros are lifted for the log axis
+    d.pin()
+    d.update(alpha=0.5)
+    assert len(d._plot.figure.marks) == 2
+    pinned = d._plot.figure.marks[0]
+    assert float(pinned.y.min()) < float(d._plot.lines.y.min())  # the pinned curve kept the old design
+    d._pin_button.click()
+    assert len(d._plot.figure.marks) == 3
+    d._clear_button.click()
+    assert d._plot.figure.marks == [d._plot.lines]
+    d._log_toggle.set_state({"value": False})
+    assert d.log_y is False
+    assert type(d._plot.lines.scales["y"]).__name__ == "LinearScale"
+
+
+class FakeHistory:
+    """What keras.callbacks.History exposes: a ``history`` dict of per-epoch lists."""
+
+    def __init__(self, history: dict[str, list[float]]) -> None:
+        self.history = history
+
+
+def test_plateau_preview_replays_a_history_and_marks_reductions() -> None:
+    loss = [1.0, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.69995, 0.7]
+    d = ScheduleDesigner(
+        kind="plateau", initial_learning_rate=0.1, factor=0.5, patience=2, epochs=12, steps_per_epoch=4
+    )
+    d.set_monitored(FakeHistory({"loss": loss, "accuracy": [0.5] * 10}))
+    expected = ReduceOnPlateau(0.1, factor=0.5, patience=2, min_delta=1e-4).simulate(loss)
+    per_epoch = np.r_[expected, [expected[-1]] * 2]  # the last rate holds after the monitored values end
+    np.testing.assert_array_equal(d.preview(), np.repeat(per_epoch, 4))
+    fired = np.flatnonzero(np.diff(expected) < 0) + 1
+    assert fired.size >= 2
+    np.testing.assert_array_equal(d._plot.reductions.x, fired.astype(np.float32))
+    np.testing.assert_array_equal(d._plot.reductions.y, expected[fired].astype(np.float32))
+    assert d._plot.loss.visible
+    assert d._synthetic_box.layout.display == "none"
+    d.set_monitored({"val_acc": [0.1, 0.2]}, monitor="val_acc")
+    assert d.monitored().tolist() == [0.1, 0.2]
+    with pytest.raises(ValueError, match="No 'val_loss' in the history"):
+        d.set_monitored({"loss_x": [1.0]}, monitor="val_loss")
+
+
+def test_plateau_preview_on_the_synthetic_curve_follows_its_controls() -> None:
+    d = ScheduleDesigner(kind="plateau", initial_learning_rate=0.1, patience=3, epochs=40, steps_per_epoch=2)
+    d._noise.set_state({"value": 0.0})
+    d._plateau_at.set_state({"value": 10})
+    first = d._plot.reductions.x.copy()
+    assert first.size > 0
+    assert first[0] == pytest.approx(10 + 3 + 1, abs=1)
+    d._plateau_at.set_state({"value": 25})
+    assert d._plot.reductions.x[0] > first[0]
+    assert d._synthetic_box.layout.display is None

@@ -1,0 +1,311 @@
+"""The schedule core without Keras: configs, code snippets, argument errors, closed forms."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from lrwidgets import schedules
+from lrwidgets.schedules import (
+    Constant,
+    CosineDecay,
+    CosineDecayRestarts,
+    ExponentialDecay,
+    InverseTimeDecay,
+    OneCycle,
+    PiecewiseConstantDecay,
+    PolynomialDecay,
+    ReduceOnPlateau,
+    Schedule,
+    StepDecay,
+    Warmup,
+    deserialize,
+    get,
+    serialize,
+)
+
+EXAMPLES = [
+    Constant(0.01),
+    StepDecay(0.1, drop_every=30, factor=0.5),
+    ExponentialDecay(1e-3, decay_steps=100, decay_rate=0.96, staircase=True),
+    PiecewiseConstantDecay(boundaries=[100, 250.5], values=[0.1, 0.01, 0.001]),
+    PolynomialDecay(0.1, decay_steps=1000, end_learning_rate=1e-4, power=2.0, cycle=True),
+    InverseTimeDecay(0.1, decay_steps=10.0, decay_rate=0.5),
+    CosineDecay(0.0, decay_steps=500, alpha=0.1, warmup_target=0.1, warmup_steps=50),
+    CosineDecayRestarts(0.1, first_decay_steps=100, t_mul=1.5, m_mul=0.8, alpha=0.01),
+    OneCycle(0.1, total_steps=1000, pct_start=0.3, div_factor=10.0, final_div_factor=1e4),
+    Warmup(ExponentialDecay(0.1, 100, 0.5), warmup_steps=20, initial_learning_rate=0.001),
+    Warmup(Warmup(Constant(0.1), 10), warmup_steps=5),
+    ReduceOnPlateau(0.1, mode="max", factor=0.2, patience=3, min_delta=0.01, cooldown=2, min_lr=1e-5),
+]
+
+
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+def test_config_round_trips_through_json(schedule: Schedule) -> None:
+    config = json.loads(json.dumps(schedule.get_config()))
+    rebuilt = type(schedule).from_config(config)
+    assert rebuilt == schedule
+    assert rebuilt.get_config() == schedule.get_config()
+    assert deserialize(json.loads(json.dumps(serialize(schedule)))) == schedule
+    steps = np.arange(0, 3000, 7)
+    assert np.array_equal(rebuilt(steps), schedule(steps))
+
+
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+def test_to_code_rebuilds_the_schedule(schedule: Schedule) -> None:
+    namespace: dict[str, object] = {}
+    exec(schedule.to_code(), namespace)
+    assert namespace["schedule"] == schedule
+
+
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+def test_scalar_and_vector_calls_agree(schedule: Schedule) -> None:
+    steps = np.array([0, 1, 17, 99, 100, 101, 499, 500, 10_000])
+    values = schedule(steps)
+    assert values.shape == steps.shape
+    assert values.dtype == np.float64
+    assert all(isinstance(schedule(int(s)), float) for s in steps)
+    np.testing.assert_allclose([schedule(int(s)) for s in steps], values, rtol=1e-14)
+    assert schedule(steps.reshape(3, 3)).shape == (3, 3)
+    assert np.all(np.isfinite(values))
+    assert np.all(values >= 0)
+
+
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+def test_float32_steps_compute_in_float32(schedule: Schedule) -> None:
+    steps = np.arange(0, 20_000, 3)
+    fast = schedule(steps.astype(np.float32))
+    assert fast.dtype == np.float32
+    exact = schedule(steps)
+    np.testing.assert_allclose(fast, exact, rtol=2e-5, atol=1e-6 * float(exact.max()))
+
+
+def test_different_configs_are_not_equal() -> None:
+    assert ExponentialDecay(0.1, 10, 0.5) != ExponentialDecay(0.1, 10, 0.6)
+    assert len({ExponentialDecay(0.1, 10, 0.5), ExponentialDecay(0.1, 10, 0.5), Constant(0.1)}) == 2
+
+
+def test_one_cycle_closed_form() -> None:
+    s = OneCycle(1.0, total_steps=200, pct_start=0.25, div_factor=20.0, final_div_factor=10.0)
+    start, end = 1.0 / 20.0, 1.0 / 200.0
+    assert s(0) == pytest.approx(start)
+    assert s(50) == pytest.approx(1.0)
+    assert s(25) == pytest.approx((start + 1.0) / 2)  # half-way up a half cosine
+    assert s(125) == pytest.approx((end + 1.0) / 2)  # half-way down
+    assert s(200) == pytest.approx(end)
+    assert s(10**6) == pytest.approx(end)
+    values = s(np.arange(201))
+    assert np.all(np.diff(values[:51]) > 0)
+    assert np.all(np.diff(values[50:]) < 0)
+
+
+def test_warmup_ramps_then_follows_the_shifted_schedule() -> None:
+    inner = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    s = Warmup(inner, warmup_steps=20, initial_learning_rate=0.02)
+    assert s(0) == pytest.approx(0.02)
+    assert s(10) == pytest.approx(0.06)
+    assert s(20) == pytest.approx(0.1)
+    assert s(30) == pytest.approx(inner(10))
+    assert Warmup(inner, 0)(np.arange(50)).tolist() == inner(np.arange(50)).tolist()
+
+
+def test_cosine_restarts_land_exactly_on_restarts() -> None:
+    # log(1 + 7) / log(2) is 2.9999999999999996 in float64: the restart must still be at step 70.
+    s = CosineDecayRestarts(1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
+    assert [s(10), s(30), s(70), s(150)] == [0.5, 0.25, 0.125, 0.0625]
+    assert s(69) < 1e-3
+
+
+def test_plateau_planned_curve_and_simulation() -> None:
+    p = ReduceOnPlateau(0.1, factor=0.5, patience=2, min_delta=0.0, cooldown=1, min_lr=0.03)
+    assert p(np.arange(5)).tolist() == [0.1] * 5
+    rates = p.simulate([1.0] * 12)
+    assert rates[0] == pytest.approx(0.1)
+    assert np.all(np.diff(rates) <= 0)
+    assert rates[-1] == pytest.approx(0.03)  # floored at min_lr, never below
+    assert p.simulate(np.array([], dtype=float)).shape == (0,)
+
+
+def test_get_builds_from_numbers_dicts_and_schedules() -> None:
+    s = StepDecay(0.1, 10, 0.5)
+    assert get(s) is s
+    assert get(serialize(s)) == s
+    assert get(0.01) == Constant(0.01)
+    with pytest.raises(TypeError, match="Could not interpret"):
+        get("adam")
+
+
+def test_registry_exports_every_schedule() -> None:
+    for name in ("Constant", "StepDecay", "Warmup", "ReduceOnPlateau", "OneCycle"):
+        assert getattr(schedules, name).__name__ == name
+    with pytest.raises(ValueError, match="Unknown schedule class_name 'Nope'"):
+        deserialize({"class_name": "Nope", "config": {}})
+    with pytest.raises(TypeError, match="exactly the keys"):
+        deserialize({"class_name": "Constant"})
+
+
+BAD_ARGUMENTS = [
+    (
+        Constant,
+        {"learning_rate": -1.0},
+        ValueError,
+        "Argument `learning_rate` must be >= 0. Received: learning_rate=-1.0",
+    ),
+    (Constant, {"learning_rate": "0.1"}, TypeError, "Argument `learning_rate` must be a float"),
+    (Constant, {"learning_rate": math.nan}, ValueError, "Argument `learning_rate` must be finite"),
+    (Constant, {"learning_rate": True}, TypeError, "Argument `learning_rate` must be a float"),
+    (
+        StepDecay,
+        {"initial_learning_rate": 0.1, "drop_every": 0, "factor": 0.5},
+        ValueError,
+        "`drop_every` must be >= 1",
+    ),
+    (
+        StepDecay,
+        {"initial_learning_rate": 0.1, "drop_every": 2.5, "factor": 0.5},
+        ValueError,
+        "`drop_every` must be an integer",
+    ),
+    (StepDecay, {"initial_learning_rate": 0.1, "drop_every": 10, "factor": 1.5}, ValueError, "`factor` must be <= 1"),
+    (
+        StepDecay,
+        {"initial_learning_rate": 0.0, "drop_every": 10, "factor": 0.5},
+        ValueError,
+        "`initial_learning_rate` must be > 0",
+    ),
+    (
+        ExponentialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 0, "decay_rate": 0.5},
+        ValueError,
+        "`decay_steps` must be >= 1",
+    ),
+    (
+        ExponentialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": -0.5, "decay_rate": 0.5},
+        ValueError,
+        "`decay_steps` must be > 0",
+    ),
+    (
+        ExponentialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.0},
+        ValueError,
+        "`decay_rate` must be > 0",
+    ),
+    (
+        ExponentialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "staircase": 1},
+        TypeError,
+        "`staircase` must be a bool",
+    ),
+    (
+        ExponentialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "lr": 1},
+        TypeError,
+        "unexpected keyword",
+    ),
+    (
+        InverseTimeDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": -1.0},
+        ValueError,
+        "`decay_rate` must be >= 0",
+    ),
+    (PiecewiseConstantDecay, {"boundaries": [10, 5], "values": [1.0, 0.5, 0.1]}, ValueError, "strictly increasing"),
+    (PiecewiseConstantDecay, {"boundaries": [10], "values": [1.0]}, ValueError, "1 less than the length of `values`"),
+    (PiecewiseConstantDecay, {"boundaries": 10, "values": [1.0, 0.5]}, TypeError, "`boundaries` must be a list"),
+    (PiecewiseConstantDecay, {"boundaries": [10], "values": [1.0, -0.5]}, ValueError, "`values` must be >= 0"),
+    (
+        PolynomialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "power": 0.0},
+        ValueError,
+        "`power` must be > 0",
+    ),
+    (
+        PolynomialDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "end_learning_rate": -1e-3},
+        ValueError,
+        "`end_learning_rate` must be >= 0",
+    ),
+    (CosineDecay, {"initial_learning_rate": 0.1, "decay_steps": 10, "alpha": 1.5}, ValueError, "`alpha` must be <= 1"),
+    (
+        CosineDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "warmup_steps": -1},
+        ValueError,
+        "`warmup_steps` must be >= 0",
+    ),
+    (
+        CosineDecay,
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "warmup_target": "x"},
+        TypeError,
+        "`warmup_target` must be a float",
+    ),
+    (
+        CosineDecayRestarts,
+        {"initial_learning_rate": 0.1, "first_decay_steps": 10, "t_mul": 0.5},
+        ValueError,
+        "`t_mul` must be >= 1",
+    ),
+    (
+        CosineDecayRestarts,
+        {"initial_learning_rate": 0.1, "first_decay_steps": 10, "m_mul": 0.0},
+        ValueError,
+        "`m_mul` must be > 0",
+    ),
+    (OneCycle, {"max_learning_rate": 0.1, "total_steps": 100, "pct_start": 1.0}, ValueError, "`pct_start` must be < 1"),
+    (OneCycle, {"max_learning_rate": 0.1, "total_steps": 0}, ValueError, "`total_steps` must be >= 1"),
+    (
+        OneCycle,
+        {"max_learning_rate": 0.1, "total_steps": 100, "div_factor": 0.5},
+        ValueError,
+        "`div_factor` must be >= 1",
+    ),
+    (Warmup, {"schedule": 0.1, "warmup_steps": 10}, TypeError, "`schedule` must be an lrwidgets schedule"),
+    (Warmup, {"schedule": ReduceOnPlateau(0.1), "warmup_steps": 10}, TypeError, "cannot be a ReduceOnPlateau"),
+    (Warmup, {"schedule": Constant(0.1), "warmup_steps": -3}, ValueError, "`warmup_steps` must be >= 0"),
+    (
+        Warmup,
+        {"schedule": {"class_name": "Constant", "config": {"learning_rate": -1.0}}, "warmup_steps": 3},
+        ValueError,
+        "`learning_rate` must be >= 0",
+    ),
+    (
+        ReduceOnPlateau,
+        {"initial_learning_rate": 0.1, "factor": 1.5},
+        ValueError,
+        "Argument `factor` must be < 1. Received: factor=1.5",
+    ),
+    (ReduceOnPlateau, {"initial_learning_rate": 0.1, "mode": "auto"}, ValueError, "`mode` must be 'min' or 'max'"),
+    (ReduceOnPlateau, {"initial_learning_rate": 0.1, "patience": -1}, ValueError, "`patience` must be >= 0"),
+    (ReduceOnPlateau, {"initial_learning_rate": 0.1, "cooldown": 1.5}, ValueError, "`cooldown` must be an integer"),
+    (ReduceOnPlateau, {"initial_learning_rate": 0.1, "min_delta": -1e-4}, ValueError, "`min_delta` must be >= 0"),
+    (ReduceOnPlateau, {"initial_learning_rate": 0.1, "min_lr": -1.0}, ValueError, "`min_lr` must be >= 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "error", "message"), BAD_ARGUMENTS, ids=lambda v: getattr(v, "__name__", None)
+)
+def test_bad_arguments_raise_named_errors(cls: type, kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        cls(**kwargs)
+
+
+@pytest.mark.parametrize("step", ["10", None, [1, "a"], True])
+def test_bad_steps_raise_type_error(step: object) -> None:
+    with pytest.raises(TypeError, match="A step must be a number"):
+        Constant(0.1)(step)
+
+
+def test_negative_steps_raise_value_error() -> None:
+    with pytest.raises(ValueError, match="Steps must be >= 0"):
+        ExponentialDecay(0.1, 10, 0.5)(np.array([3, -1]))
+
+
+def test_tracker_rejects_non_numbers() -> None:
+    with pytest.raises(TypeError, match="`monitored` must be a float"):
+        ReduceOnPlateau(0.1).tracker().update("0.5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="1-D sequence of numbers"):
+        ReduceOnPlateau(0.1).simulate([[1.0, 2.0]])

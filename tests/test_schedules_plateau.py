@@ -1,0 +1,134 @@
+"""ReduceOnPlateau against the real keras.callbacks.ReduceLROnPlateau."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrwidgets.schedules import ReduceOnPlateau
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.keras
+
+# Few distinct values, so that ties, plateaus and min_delta edges come up often.
+monitored_values = st.lists(
+    st.one_of(
+        st.sampled_from([1.0, 0.9, 0.8999, 0.5, 0.5001, 0.1]),
+        st.floats(0.0, 2.0),
+        st.just(float("nan")),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def keras_plateau_rates(
+    plateau: ReduceOnPlateau, monitored: list[float], callback: object = None, key: str = "loss"
+) -> list[float]:
+    """``learning_rate`` as Keras' History records it, from the real callback on a real model and optimizer."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=plateau.initial_learning_rate), loss="mse")
+    if callback is None:
+        config = plateau.get_config()
+        del config["initial_learning_rate"]
+        callback = keras.callbacks.ReduceLROnPlateau(monitor=key, **config)
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates = []
+    for epoch, value in enumerate(monitored):
+        logs = {key: value}
+        callback.on_epoch_end(epoch, logs)
+        rates.append(logs["learning_rate"])
+    return rates
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    monitored=monitored_values,
+    lr=st.floats(1e-4, 1.0),
+    mode=st.sampled_from(["min", "max"]),
+    factor=st.floats(0.01, 0.99),
+    patience=st.integers(0, 5),
+    min_delta=st.sampled_from([0.0, 1e-4, 0.1, 0.0001, 0.4999]),
+    cooldown=st.integers(0, 3),
+    min_lr_fraction=st.sampled_from([0.0, 0.01, 0.3]),
+)
+def test_simulate_matches_keras_callback(
+    monitored: list[float],
+    lr: float,
+    mode: str,
+    factor: float,
+    patience: int,
+    min_delta: float,
+    cooldown: int,
+    min_lr_fraction: float,
+) -> None:
+    plateau = ReduceOnPlateau(lr, mode, factor, patience, min_delta, cooldown, lr * min_lr_fraction)
+    assert plateau.simulate(monitored).tolist() == keras_plateau_rates(plateau, monitored)
+
+
+def test_float32_tie_is_decided_as_keras_decides_it() -> None:
+    # 0.5 + 1e-4 < 0.50010001 in float64 but not in float32: Keras compares in float32, no improvement.
+    assert 0.5 + 1e-4 < 0.50010001
+    monitored = [0.50010001, 0.5, 0.5, 0.5]
+    plateau = ReduceOnPlateau(0.1, factor=0.5, patience=1, min_delta=1e-4)
+    rates = plateau.simulate(monitored).tolist()
+    assert rates == keras_plateau_rates(plateau, monitored)
+    assert rates[2] < rates[1]  # a reduction fired after the tie
+
+
+def test_history_of_a_real_fit() -> None:
+    """A real fit with the callback: History's learning_rate is simulate(History's loss)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 2)), rng.normal(size=(32, 1))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse")
+    # min_delta larger than any change: every epoch but the first is "no improvement".
+    plateau = ReduceOnPlateau(0.05, factor=0.5, patience=2, min_delta=10.0, cooldown=1, min_lr=0.01)
+    config = plateau.get_config()
+    del config["initial_learning_rate"]
+    cb = keras.callbacks.ReduceLROnPlateau(monitor="loss", **config)
+    history = model.fit(x, y, batch_size=8, epochs=12, verbose=0, callbacks=[cb])
+    simulated = plateau.simulate(history.history["loss"])
+    assert simulated.tolist() == history.history["learning_rate"]
+    assert len(set(simulated.tolist())) > 2  # several reductions, then the min_lr floor
+    assert simulated[-1] == pytest.approx(0.01)
+
+
+def test_tracker_drives_epoch_by_epoch_and_follows_outside_changes() -> None:
+    plateau = ReduceOnPlateau(1.0, factor=0.5, patience=1, min_delta=0.0)
+    t = plateau.tracker()
+    assert t.update(1.0) == 1.0
+    assert t.last_factor == 1.0
+    assert t.update(1.0) == 0.5
+    assert t.last_factor == 0.5
+    # Someone set the rate to 0.2: the next reduction halves 0.2, as Keras halves the optimizer's rate.
+    assert t.update(2.0, learning_rate=0.2) == pytest.approx(0.1)
+    assert t.reductions == [1, 2]
+    assert t.epoch == 3
+
+
+def test_to_keras_callback_carries_every_argument() -> None:
+    from lrwidgets.training import to_keras_callback
+
+    plateau = ReduceOnPlateau(0.1, mode="max", factor=0.3, patience=4, min_delta=0.01, cooldown=2, min_lr=1e-4)
+    cb = to_keras_callback(plateau, monitor="val_accuracy")
+    assert isinstance(cb, keras.callbacks.ReduceLROnPlateau)
+    got = {k: getattr(cb, k) for k in ("monitor", "mode", "factor", "patience", "min_delta", "cooldown", "min_lr")}
+    assert got == {
+        "monitor": "val_accuracy",
+        "mode": "max",
+        "factor": 0.3,
+        "patience": 4,
+        "min_delta": 0.01,
+        "cooldown": 2,
+        "min_lr": 1e-4,
+    }
+    monitored = [0.5, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]
+    rates = keras_plateau_rates(plateau, monitored, callback=cb, key="val_accuracy")
+    assert rates == plateau.simulate(monitored).tolist()
+    assert min(rates) < 0.1
+    with pytest.raises(TypeError, match="Expected a ReduceOnPlateau"):
+        to_keras_callback(plateau.tracker())  # type: ignore[arg-type]
