@@ -1,6 +1,8 @@
-"""Run every check of lrwidgets: lint, types, tests on jax and on tensorflow, JS unit tests.
+"""Run every check of lrwidgets: lint, types, tests on jax, tensorflow and torch, the browser suite, JS tests.
 
 Called by ``./dev test`` (and so by ``.ci/run``). Extra arguments go to each pytest run.
+The browser suite (``tests/ui``, marker ``ui``) runs once, on jax, as its own stage; the other
+stages deselect it.
 Stages run in order; the script exits non-zero if any stage fails and prints a summary
 line ``N passed, N failed`` over all pytest runs at the end.
 """
@@ -69,20 +71,22 @@ def main(argv: list[str]) -> int:
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)
     stages = [
-        # Everything on the default backend, then every Keras test again on tensorflow (and torch).
-        ("tests (jax)", {"KERAS_BACKEND": "jax"}, []),
-        ("keras tests (tensorflow)", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras"]),
+        # Everything on the default backend, then every Keras test again on tensorflow (and torch),
+        # then the browser suite (real Chromium and Jupyter servers) on jax.
+        ("tests (jax)", "jax", {"KERAS_BACKEND": "jax"}, ["-m", "not ui"]),
+        ("keras tests (tensorflow)", "tensorflow", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras and not ui"]),
     ]
     if importlib.util.find_spec("torch") is not None:
-        stages.append(("keras tests (torch)", {"KERAS_BACKEND": "torch"}, ["-m", "keras"]))
+        stages.append(("keras tests (torch)", "torch", {"KERAS_BACKEND": "torch"}, ["-m", "keras and not ui"]))
     elif os.environ.get("CI") == "true":
         print("torch is not installed: CI must test the torch backend (.ci/run installs it)")
         ok = False
     else:
         print("\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)")
+    stages.append(("browser suite (jax)", "ui", {"KERAS_BACKEND": "jax"}, ["-m", "ui", "tests/ui"]))
     totals = [0, 0, 0]
-    for name, env, extra in stages:
-        xml = reports / f"junit-{env['KERAS_BACKEND']}.xml"
+    for name, tag, env, extra in stages:
+        xml = reports / f"junit-{tag}.xml"
         xml.unlink(missing_ok=True)
         ok &= run(name, [str(BIN / "python"), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
         for i, n in enumerate(junit_counts(xml)):

@@ -1,0 +1,68 @@
+"""The offline static export: the exported quick start renders its dashboard with the network cut off."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from jupyter_page import ARTIFACTS, PageErrors
+from jupyter_server import NOTEBOOKS, ROOT
+
+pytestmark = pytest.mark.ui
+
+QUICKSTART = "00_quickstart.ipynb"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("npm") is None and not (ROOT / "build" / "export-js").exists():
+        pytest.fail("the export needs npm once (apt-get install -y npm)")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from scripts.export_notebooks import export
+
+    out = tmp_path_factory.mktemp("export")
+    (page,) = export([ROOT / "notebooks" / QUICKSTART], out)
+    return page
+
+
+@pytest.mark.skipif(QUICKSTART not in NOTEBOOKS, reason="no quick-start notebook yet")
+def test_exported_dashboard_renders_offline(browser_context, browser_page, exported: Path,
+                                            page_errors: PageErrors) -> None:
+    page = browser_page
+    blocked: list[str] = []
+
+    def only_files(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_files)
+    browser_context.set_offline(True)
+    try:
+        page.goto(exported.as_uri())
+        dash = page.locator(".lrwidgets-dashboard")
+        dash.wait_for(timeout=60_000)
+        # The loss curve is drawn from the embedded state: a path with many points.
+        page.wait_for_function(
+            """() => { const p = document.querySelector('.lrwidgets-dashboard .bqplot path.line');
+                       return p && (p.getAttribute('d') || '').split('L').length > 50; }""",
+            timeout=60_000,
+        )
+        # The controls render: buttons, the learning-rate slider with its readout, the status line.
+        for name in ("Pause", "Stop"):
+            assert dash.get_by_role("button", name=name).count() == 1, name
+        assert dash.locator(".widget-slider .noUi-handle").count() >= 1
+        assert "e-3" in dash.locator(".widget-slider .widget-readout").first.inner_text()
+        assert "epoch" in dash.locator(".lrw-status").inner_text()
+        assert page.get_by_text("Error displaying widget").count() == 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        dash.screenshot(path=str(ARTIFACTS / "export-offline-dashboard.png"))
+    finally:
+        browser_context.set_offline(False)
+    assert blocked == [], f"the exported page asked the network for: {blocked}"
+    assert page_errors.widget_related() == [], page_errors.widget_related()
