@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import lrwidgets  # noqa: F401  (installs Schedule.to_keras)
@@ -69,7 +69,9 @@ def assert_matches_keras(ours: Schedule, n: int, *, theirs: np.ndarray | None = 
 
     eps = steps * 2.0**-21 + 1e-9
     before, after = ours(np.maximum(steps - eps, 0.0)), ours(steps + eps)
-    jumps = np.abs(before - after) > 1e-4 * np.maximum(np.abs(before), np.abs(after))
+    # A jump is any change within eps larger than the value tolerance (small restarts included:
+    # CosineDecayRestarts with alpha near 1 jumps by ~5e-5 relative).
+    jumps = np.abs(before - after) > 1e-5 * np.maximum(np.abs(before), np.abs(after))
     ok = close(mine) | (jumps & (close(before) | close(after)))
     bad = np.flatnonzero(~ok)
     assert bad.size == 0, (
@@ -169,6 +171,7 @@ def test_cosine_decay_with_warmup(lr: float, target: float, decay_steps: int, wa
     m_mul=st.floats(0.1, 1.0),
     alpha=fractions,
 )
+@example(lr=0.1, first_decay_steps=47, t_mul=1.0, m_mul=0.375, alpha=0.875)  # a restart jump of 5e-5 relative
 def test_cosine_decay_restarts(lr: float, first_decay_steps: int, t_mul: float, m_mul: float, alpha: float) -> None:
     assert_matches_keras(CosineDecayRestarts(lr, first_decay_steps, t_mul, m_mul, alpha), 400)
 
