@@ -230,3 +230,22 @@ def test_live_change_during_a_background_fit_through_the_controller() -> None:
     assert dash.controller.learning_rate == pytest.approx(1e-2)
     dash.controller.set_learning_rate(0.5)  # idle: the controller writes the inner optimizer's rate
     assert float(model.optimizer.inner_optimizer.learning_rate.numpy()) == pytest.approx(0.5)
+
+
+
+@pytest.mark.keras
+def test_dashboard_embeds_the_panel_for_a_layerwise_model() -> None:
+    from tests.helpers import linear_model, regression_data
+
+    x, y = regression_data(256)
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((8,)), keras.layers.Dense(8, name="body"), keras.layers.Dense(1, name="head")]
+    model = keras.Sequential(layers)
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={"body": 0.5}), loss="mse")
+    dash = TrainingDashboard(model)
+    assert isinstance(dash.layer_controls, LayerLRControls)
+    assert dash.layer_controls in dash.children
+    dash.fit(x, y, epochs=2, batch_size=32).wait(timeout=60)
+    dash.layer_controls.refresh()
+    assert dash.layer_controls.multipliers == {"body": 0.5, "head": 1.0}
+    assert TrainingDashboard(linear_model()).layer_controls is None

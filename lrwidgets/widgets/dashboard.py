@@ -16,7 +16,9 @@ from lrwidgets.core import TrainingHistory, minmax_indices
 from lrwidgets.core.batch_loss import BatchLossRecovery
 from lrwidgets.training import Progress, TrainingController, TrainingRun
 from lrwidgets.training.controller import check_learning_rate
+from lrwidgets.training.layerwise import find_layerwise_optimizer
 from lrwidgets.widgets._series import DecimatedSeries
+from lrwidgets.widgets.layer_controls import LayerLRControls
 
 SOURCE_COLORS = {"user": "#d62728", "callback": "#9467bd", "plateau": "#8c564b", "schedule": "#2ca02c"}
 MESSAGE_KINDS = {"warning": "#b26b00", "diverging": "#b26b00", "error": "#c00", "nan": "#c00", "restore": "#555"}
@@ -101,6 +103,11 @@ class TrainingDashboard(widgets.VBox):
         self._plan_start = 0
         self._designer: Any = None
         self._build_widgets(smoothing)
+        self.layer_controls: LayerLRControls | None = None
+        if find_layerwise_optimizer(model) is not None:
+            # Per-layer rates: the equalizer, its changes going through this dashboard's controller.
+            self.layer_controls = LayerLRControls(model, controller=self.controller)
+            self._children.insert(-1, self.layer_controls)
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
         self.controller.add_listener(self.refresh)
@@ -162,6 +169,8 @@ class TrainingDashboard(widgets.VBox):
         callbacks = list(bound.arguments.get("callbacks") or [])
         # First, so that every batch is recorded even when a later callback fails.
         bound.arguments["callbacks"] = [self.controller.callback, *callbacks]
+        if self.layer_controls is not None:  # the update-size bars behind the per-layer sliders
+            bound.arguments["callbacks"].append(self.layer_controls.monitor())
         bound.arguments.setdefault("verbose", 0)
         batch_size, samples = _train_samples(bound)
         self.controller.batch_size = batch_size
