@@ -7,6 +7,7 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
 - ``baseline``: a callback that only reads ``float(logs["loss"])`` each batch (the fair baseline:
   any per-batch callback turns off Keras's async dispatch),
 - ``dashboard``: ``TrainingDashboard`` (displayed; every comm message really goes out on iopub),
+- ``dashboard+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step),
 - ``progbar``: Keras's progress bar (``verbose=1``),
 - ``livelossplot``: ``PlotLossesKeras()``.
 
@@ -69,11 +70,13 @@ def in_thread(fn):
 
 def timed(name, epochs):
     reset()
-    if name == "dashboard":
+    if name in ("dashboard", "dashboard+schedule"):
         dash = lrw.TrainingDashboard(model)
         display(dash)
+        # A schedule whose rate changes every step: one host-side write before each batch.
+        schedule = lrw.schedules.ExponentialDecay(1e-3, decay_steps=1563, decay_rate=0.5) if "+" in name else None
         t0 = time.perf_counter()
-        dash.fit(x, y, epochs=epochs, batch_size=32).wait()
+        dash.fit(x, y, epochs=epochs, batch_size=32, schedule=schedule).wait()
         return time.perf_counter() - t0
     if name == "baseline":
         kw = dict(callbacks=[ReadLoss()], verbose=0)
@@ -116,7 +119,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--long-steps", type=int, default=50_000)
-    ap.add_argument("--configs", default="baseline,dashboard,progbar,livelossplot")
+    ap.add_argument("--configs", default="baseline,dashboard,dashboard+schedule,progbar,livelossplot")
     args = ap.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     configs = args.configs.split(",")
