@@ -23,7 +23,17 @@ from lrwidgets.widgets.layer_controls import LayerLRControls
 SOURCE_COLORS = {"user": "#d62728", "callback": "#9467bd", "plateau": "#8c564b", "schedule": "#2ca02c"}
 MESSAGE_KINDS = {"warning": "#b26b00", "diverging": "#b26b00", "error": "#c00", "nan": "#c00", "restore": "#555"}
 MAX_MARKERS = 50
+FIGURE_STYLE: dict[str, Any] = {
+    "animation_duration": 0,
+    "fig_margin": {"top": 40, "bottom": 40, "left": 60, "right": 20},
+}
 MAX_MESSAGES = 8
+
+
+def _rules(x: bq.Scale, unit: bq.Scale) -> bq.Lines:
+    """Dashed vertical lines across a whole plot, one per marked event (x: the step, y: 0 to 1)."""
+    return bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": x, "y": unit}, line_style="dashed",
+                    stroke_width=1)
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -223,13 +233,7 @@ class TrainingDashboard(widgets.VBox):
             labels=["val_loss"],
             display_legend=True,
         )
-        self._loss_rules = bq.Lines(
-            x=np.zeros((0, 2)),
-            y=np.zeros((0, 2)),
-            scales={"x": self._x, "y": unit},
-            line_style="dashed",
-            stroke_width=1,
-        )
+        self._loss_rules = _rules(self._x, unit)
         self._loss_fig = bq.Figure(
             marks=[self._loss_mark, self._val_mark, self._loss_rules],
             axes=[
@@ -238,8 +242,7 @@ class TrainingDashboard(widgets.VBox):
             ],
             title="loss",
             legend_location="top-right",
-            animation_duration=0,
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            **FIGURE_STYLE,
             layout=widgets.Layout(width="100%", height="300px"),
         )
         self._lr_mark = bq.Lines(
@@ -259,13 +262,7 @@ class TrainingDashboard(widgets.VBox):
             labels=["planned"],
             display_legend=False,
         )
-        self._lr_rules = bq.Lines(
-            x=np.zeros((0, 2)),
-            y=np.zeros((0, 2)),
-            scales={"x": self._x, "y": unit},
-            line_style="dashed",
-            stroke_width=1,
-        )
+        self._lr_rules = _rules(self._x, unit)
         self._lr_labels = bq.Label(
             x=np.zeros(0),
             y=np.zeros(0),
@@ -284,8 +281,7 @@ class TrainingDashboard(widgets.VBox):
             ],
             title="learning rate",
             legend_location="top-right",
-            animation_duration=0,
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            **FIGURE_STYLE,
             layout=widgets.Layout(width="100%", height="220px"),
         )
         self._metric_y = bq.LinearScale()
@@ -298,8 +294,7 @@ class TrainingDashboard(widgets.VBox):
             ],
             title="metrics per epoch",
             legend_location="bottom-right",
-            animation_duration=0,
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            **FIGURE_STYLE,
             layout=widgets.Layout(width="100%", height="240px", display="none"),
         )
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
