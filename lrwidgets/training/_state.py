@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 
 
 def is_jax() -> bool:
@@ -91,7 +92,9 @@ class LearningRateWriter:
                 trainable, non_trainable, opt_vars, metrics = state
                 opt_vars = list(opt_vars)
                 old = opt_vars[writer._index]
-                opt_vars[writer._index] = keras.ops.convert_to_tensor(value, dtype=old.dtype)
+                # A numpy scalar: jit takes it as is (same dtype and shape, no retrace), at ~0.2 us
+                # instead of ~50 us for building a jax array on the host every step.
+                opt_vars[writer._index] = np.asarray(value, dtype=old.dtype)
                 state = (trainable, non_trainable, opt_vars, metrics)
             return inner(state, data)
 
