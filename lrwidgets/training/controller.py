@@ -158,6 +158,7 @@ class TrainingController:
         self._cond = threading.Condition()
         self._pause_requested = False
         self._stop_requested = False
+        self._stopped_by_nan = False
         self._state = "idle"
         self._thread: threading.Thread | None = None
         self._lr_request: tuple[float, str] | None = None
@@ -523,6 +524,7 @@ class TrainingController:
             msg += "; training stopped (the weights are not finite: fit again with on_nan='restore' to keep them)"
             self._event("nan", msg)
         self._stop_requested = True
+        self._stopped_by_nan = True
         model.stop_training = True
 
     def _on_epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
@@ -571,28 +573,17 @@ class TrainingController:
         self._lr_writer.end(self.model)
         if error is not None:
             self._event("error", f"training failed: {type(error).__name__}: {error}")
-        elif self._stop_requested and not any(e.kind in ("nan",) for e in self.history.events[-2:]):
+        elif self._stop_requested and not self._stopped_by_nan:
             self._event("stop", "stopped")
         self._uninstall_warning_hook()
         with self._cond:
             self._state = "idle"
             self._pause_requested = False
             self._stop_requested = False
-            self._lr_request_pending_to_idle()
+            self._stopped_by_nan = False
+            # Requests that came after the last batch: carried out (and recorded) now.
+            self._apply_requests(self.model)
         self._notify()
-
-    def _lr_request_pending_to_idle(self) -> None:
-        request, self._lr_request = self._lr_request, None
-        actions = list(self._actions)
-        self._actions.clear()
-        if request is not None:
-            self._lr_var.assign(request[0])
-            self._lr = request[0]
-        for action, description in actions:
-            try:
-                action(self.model)
-            except Exception as e:
-                self.history.add_event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
 
     # ---- warnings raised in the training thread are shown, not lost -------------------------
     def _install_warning_hook(self) -> None:

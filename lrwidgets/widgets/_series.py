@@ -17,10 +17,6 @@ class DecimatedSeries:
         self._smoother = None if smoothing is None else EmaSmoother(smoothing)
         self._smooth = np.empty(1024, dtype=np.float32)
 
-    @property
-    def fed(self) -> int:
-        return self._fed
-
     def feed(self, column: np.ndarray) -> None:
         new = column[self._fed :]
         if self._smoother is not None and len(column) > len(self._smooth):
