@@ -248,6 +248,34 @@ def test_bytes_per_update_are_bounded(recording: type[RecordingComm]) -> None:
     assert per_update[50_000] <= 1.2 * per_update[1_000], per_update
 
 
+def test_many_short_epochs_are_throttled_and_decimated(recording: type[RecordingComm]) -> None:
+    """Epochs of one batch: the browser still gets at most one update per interval, and the
+    per-epoch curves at most ``max_points`` points, keeping their extremes."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(16)
+    dash = lrw.TrainingDashboard(linear_model(metrics=["mae"]), max_points=64, update_interval=0.25)
+    calls: list[float] = []
+    dash.controller.add_listener(lambda: calls.append(time.perf_counter()))
+    start = time.perf_counter()
+    dash.fit(x, y, epochs=400, batch_size=16, validation_data=(x, y)).wait()
+    elapsed = time.perf_counter() - start
+    # begin, end and one per interval (the fit takes seconds, and its 400 epochs end far more often)
+    assert len(calls) <= elapsed / 0.25 + 3, (len(calls), elapsed)
+    val = np.asarray(dash.history.epoch_logs["val_loss"], dtype=np.float32)
+    assert len(val) == 400
+    vx, vy = np.asarray(dash._val_mark.x), np.asarray(dash._val_mark.y)
+    assert 0 < len(vx) <= 64 and vx[-1] == dash.history.num_steps - 1
+    assert vy.min() == val.min() and vy.max() == val.max()
+    assert dash._val_mark.marker is None  # too many epochs for a circle each
+    for mark in dash._metrics_fig.marks:
+        assert 0 < len(mark.x) <= 64 and mark.x[-1] == 400, mark.labels
+    # a refresh costs as much after 400 epochs as the bytes bound of the updates allows
+    recording.log = []
+    dash.refresh()
+    assert sum(size for _, size in recording.log) <= 10_000
+
+
 def test_bad_inputs_raise_named_errors_and_change_nothing() -> None:
     import keras
 

@@ -7,7 +7,7 @@ its decimation for the browser, smoothing, per-batch loss recovery and diagnosti
 from lrwidgets.core.batch_loss import BatchLossRecovery
 from lrwidgets.core.decimate import MinMaxDecimator, minmax_indices
 from lrwidgets.core.diagnostics import DivergenceMonitor
-from lrwidgets.core.history import Event, TrainingHistory
+from lrwidgets.core.history import Event, Float32Column, TrainingHistory
 from lrwidgets.core.smoothing import EmaSmoother, ema
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "DivergenceMonitor",
     "EmaSmoother",
     "Event",
+    "Float32Column",
     "MinMaxDecimator",
     "TrainingHistory",
     "ema",

@@ -23,8 +23,8 @@ import numpy as np
 STEP_COLUMNS = ("loss", "learning_rate", "time")
 
 
-class _Column:
-    """A float32 array that grows by doubling; ``view()`` is the filled prefix."""
+class Float32Column:
+    """A float32 array that grows by doubling (O(1) amortised append); ``view()`` is the filled prefix."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self._data = np.empty(capacity, dtype=np.float32)
@@ -79,7 +79,7 @@ class TrainingHistory:
     """
 
     def __init__(self) -> None:
-        self._columns = {name: _Column() for name in STEP_COLUMNS}
+        self._columns = {name: Float32Column() for name in STEP_COLUMNS}
         self._epoch_first_step: list[int] = []
         self._epoch_numbers: list[int] = []
         self.epochs: list[dict[str, Any]] = []

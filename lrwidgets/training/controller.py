@@ -363,6 +363,10 @@ class TrainingController:
             except Exception as e:  # a broken view must not kill the training run
                 self.history.add_event("error", f"display update failed: {type(e).__name__}: {e}")
 
+    def _notify_throttled(self) -> None:
+        if time.perf_counter() - self._last_push >= self.update_interval:
+            self._notify()
+
     def _event(self, kind: str, message: str, **kw: Any) -> None:
         self.history.add_event(kind, message, time=self._now(), **kw)
 
@@ -481,8 +485,7 @@ class TrainingController:
             self._wait_while_paused(model)
         if self._stop_requested:
             model.stop_training = True
-        if time.perf_counter() - self._last_push >= self.update_interval:
-            self._notify()
+        self._notify_throttled()
 
     def _wait_while_paused(self, model: Any) -> None:
         """Block the training thread until resumed or stopped; changes made meanwhile apply at once."""
@@ -536,7 +539,9 @@ class TrainingController:
             self._plateau_step(logs)
         if self._stop_requested:
             model.stop_training = True
-        self._notify()
+        # Throttled like the batches: with short epochs (tens of steps) an update per epoch would
+        # flood the browser; the end of the fit always notifies.
+        self._notify_throttled()
 
     def _plateau_step(self, logs: dict[str, Any]) -> None:
         key = self._plateau_monitor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrwidgets.core import EmaSmoother, MinMaxDecimator
+from lrwidgets.core import EmaSmoother, Float32Column, MinMaxDecimator
 
 
 class DecimatedSeries:
@@ -42,3 +42,28 @@ class DecimatedSeries:
         y = np.asarray(column[idx], dtype=np.float32)
         smooth = self._smooth[idx].copy() if self._smoother is not None else None
         return x, y, smooth
+
+
+class PointSeries:
+    """A growing series of (x, y) points, such as a metric per epoch, for the browser.
+
+    ``append`` is O(1) amortised; ``points()`` returns at most ``max_points`` float32 points,
+    min/max decimated over y, so that a fit of 100,000 short epochs sends as much as one of 100.
+    """
+
+    def __init__(self, max_points: int) -> None:
+        self._dec = MinMaxDecimator(max_points)
+        self._x = Float32Column(64)
+        self._y = Float32Column(64)
+
+    def __len__(self) -> int:
+        return len(self._dec)
+
+    def append(self, x: float, y: float) -> None:
+        self._x.append(x)
+        self._y.append(y)
+        self._dec.append(float(y))
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        idx = self._dec.indices()
+        return self._x.view()[idx], self._y.view()[idx]

@@ -17,12 +17,13 @@ from lrwidgets.core.batch_loss import BatchLossRecovery
 from lrwidgets.training import Progress, TrainingController, TrainingRun
 from lrwidgets.training.controller import check_learning_rate
 from lrwidgets.training.layerwise import find_layerwise_optimizer
-from lrwidgets.widgets._series import DecimatedSeries
+from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 from lrwidgets.widgets.layer_controls import LayerLRControls
 
 SOURCE_COLORS = {"user": "#d62728", "callback": "#9467bd", "plateau": "#8c564b", "schedule": "#2ca02c"}
 MESSAGE_KINDS = {"warning": "#b26b00", "diverging": "#b26b00", "error": "#c00", "nan": "#c00", "restore": "#555"}
 MAX_MARKERS = 50
+MAX_EPOCH_MARKERS = 100  # per-epoch points drawn with a circle each, up to this many epochs
 FIGURE_STYLE: dict[str, Any] = {
     "animation_duration": 0,
     "fig_margin": {"top": 40, "bottom": 40, "left": 60, "right": 20},
@@ -107,6 +108,7 @@ class TrainingDashboard(widgets.VBox):
         self._seen_epochs = 0
         self._seen_events = 0
         self._metric_names: list[str] = []
+        self._epoch_series: dict[str, PointSeries] = {}
         self._syncing = False
         self._last_run: TrainingRun | None = None
         self._plan = np.zeros(0, np.float32)
@@ -446,14 +448,22 @@ class TrainingDashboard(widgets.VBox):
             self._draw_progress()
 
     def _draw_epochs(self) -> None:
-        epochs = list(self.history.epochs)
-        self._seen_epochs = len(epochs)
-        val = [(r["step"], r["val_loss"]) for r in epochs if "val_loss" in r]
-        with self._val_mark.hold_sync():
-            self._val_mark.x = np.array([v[0] for v in val], dtype=np.float32)
-            self._val_mark.y = np.array([v[1] for v in val], dtype=np.float32)
-        skip = {"epoch", "step", "loss", "val_loss", "learning_rate"}
-        names = sorted({k for r in epochs for k in r if k not in skip and not k.startswith("val_")})
+        """Send the per-epoch curves: O(new epochs) work and at most ``max_points`` points a line."""
+        epochs = self.history.epochs
+        new, self._seen_epochs = epochs[self._seen_epochs :], len(epochs)
+        skip = {"epoch", "step", "learning_rate"}
+        for row in new:
+            for key, value in row.items():
+                if key in skip or not isinstance(value, (int, float)):
+                    continue
+                series = self._epoch_series.get(key)
+                if series is None:
+                    series = self._epoch_series[key] = PointSeries(self.max_points)
+                # val_loss is drawn against steps on the loss plot, the metrics against epochs.
+                series.append(row["step"] if key == "val_loss" else row["epoch"] + 1, value)
+        if "val_loss" in self._epoch_series:
+            _set_points(self._val_mark, self._epoch_series["val_loss"])
+        names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
         if not names:
             return
         if names != self._metric_names:
@@ -479,11 +489,9 @@ class TrainingDashboard(widgets.VBox):
             self._metrics_fig.marks = marks
             self._metrics_fig.layout.display = None
         for mark in self._metrics_fig.marks:
-            key = mark.labels[0]
-            pts = [(r["epoch"] + 1, r[key]) for r in epochs if key in r]
-            with mark.hold_sync():
-                mark.x = np.array([p[0] for p in pts], dtype=np.float32)
-                mark.y = np.array([p[1] for p in pts], dtype=np.float32)
+            series = self._epoch_series.get(mark.labels[0])
+            if series is not None:
+                _set_points(mark, series)
 
     def _draw_events(self) -> None:
         events = list(self.history.events)
@@ -544,6 +552,14 @@ class TrainingDashboard(widgets.VBox):
                 self._lr_slider.value = lr
             finally:
                 self._syncing = False
+
+
+def _set_points(mark: Any, series: PointSeries) -> None:
+    """Draw a per-epoch series; its circle markers go once there are too many to tell apart."""
+    x, y = series.points()
+    with mark.hold_sync():
+        mark.x, mark.y = x, y
+        mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None
 
 
 def _evaluate(schedule: Any, steps: np.ndarray) -> np.ndarray:

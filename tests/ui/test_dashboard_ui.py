@@ -36,7 +36,6 @@ model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(WIDTH, activati
                           keras.layers.Dense(WIDTH, activation="relu"), keras.layers.Dense(10, activation="softmax")])
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
               metrics=["accuracy"])""",
-    # update_interval: see test_kernel_stays_responsive_during_a_long_fit for the default (0.1 s).
     "dash = lrw.TrainingDashboard(model, update_interval=UPDATE_INTERVAL)\ndash",
     "run = dash.fit(x, y, epochs=100_000, batch_size=32, validation_split=0.2)",
 ]
@@ -58,7 +57,7 @@ def write_notebook(server, name: str, update_interval: float, width: int) -> str
 @pytest.fixture
 def dashboard_notebook(lab_server) -> str:
     # Wide layers: a few hundred steps a second, so that every check runs early in the fit.
-    return write_notebook(lab_server, NOTEBOOK, update_interval=0.5, width=1024)
+    return write_notebook(lab_server, NOTEBOOK, update_interval=DEFAULT_UPDATE_INTERVAL, width=1024)
 
 
 # The loss figure: its raw batch-loss path (the first line of the first figure) and the largest
@@ -184,14 +183,17 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
     assert page_errors.widget_related() == [], page_errors.widget_related()
 
 
-@pytest.mark.xfail(strict=True, reason="known issue: with the default update_interval the kernel's replies fall "
-                   "further and further behind in JupyterLab during a long fit (round trip 0.03 s at 450 steps, "
-                   "5 s at 5,700, 21 s at 12,800; not so with a bare kernel client)")
 def test_kernel_stays_responsive_during_a_long_fit(lab) -> None:
+    """Tens of thousands of steps in epochs of 45 steps (hundreds of epochs a minute) with the default
+    update rate: the kernel still answers the page at once. (Refreshing the browser at every epoch
+    end used to queue updates faster than the page drew them: 5 s round trips at 5,700 steps.)"""
     notebook = lab(write_notebook(lab.server, "ui_dashboard_responsive.ipynb", DEFAULT_UPDATE_INTERVAL, width=64))
     assert notebook.run_all()["errors"] == []
     notebook.wait_widgets_rendered()
-    notebook.kernel_wait("print(dash.history.num_steps >= 10_000)", timeout=120, interval=1.0)
-    start = time.monotonic()
-    notebook.kernel_print("print(1)")
-    assert time.monotonic() - start < 2.0, "a kernel round trip took more than 2 s during the fit"
+    for steps in (10_000, 20_000, 30_000):
+        notebook.kernel_wait(f"print(dash.history.num_steps >= {steps})", timeout=180, interval=1.0)
+        start = time.monotonic()
+        notebook.kernel_print("print(1)")
+        took = time.monotonic() - start
+        assert took < 2.0, f"a kernel round trip took {took:.1f} s at {steps} steps of the fit"
+    notebook.kernel_print("run.stop()")
