@@ -44,6 +44,7 @@ def test_widget_state_before_training() -> None:
     assert state["value"] == pytest.approx(3e-3) and state["base"] == 10
     assert state["min"] <= math.log10(3e-3) <= state["max"]
     assert dash._pause_button.disabled and dash._stop_button.disabled
+    assert dash._metrics_fig not in dash.children  # added with the first metrics
     assert "idle" in dash._status.value
     assert dash.learning_rate == pytest.approx(3e-3)
     assert dash.history.num_steps == 0
@@ -66,7 +67,7 @@ def test_fit_records_true_batch_losses_and_history() -> None:
     assert history.history["learning_rate"] == pytest.approx([1e-12, 1e-12])
     assert [r["epoch"] for r in dash.history.epochs] == [0, 1]
     assert "mae" in dash.history.epochs[0]
-    assert dash._metrics_fig.layout.display is None  # metrics shown once an epoch ends
+    assert dash._metrics_fig in dash.children  # metrics shown once an epoch ends
     assert len(dash._loss_mark.x) == 8
     assert "idle" in dash._status.value and "epoch 2/2" in dash._status.value
 

@@ -240,7 +240,7 @@ class TrainingDashboard(widgets.VBox):
             marks=[self._loss_mark, self._val_mark, self._loss_rules],
             axes=[
                 bq.Axis(scale=self._x, label="step"),
-                bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3g"),
+                bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3~g"),
             ],
             title="loss",
             legend_location="top-right",
@@ -252,6 +252,7 @@ class TrainingDashboard(widgets.VBox):
             y=np.zeros(0, np.float32),
             scales={"x": self._x, "y": lr_y},
             colors=["#2ca02c"],
+            interpolation="step-after",  # a rate holds until the next kept step: changes draw as steps
             labels=["learning rate"],
             display_legend=True,
         )
@@ -279,7 +280,7 @@ class TrainingDashboard(widgets.VBox):
             marks=[self._plan_mark, self._lr_mark, self._lr_rules, self._lr_labels],
             axes=[
                 bq.Axis(scale=self._x, label="step"),
-                bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".0e"),
+                bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e"),
             ],
             title="learning rate",
             legend_location="top-right",
@@ -292,12 +293,12 @@ class TrainingDashboard(widgets.VBox):
             marks=[],
             axes=[
                 bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
-                bq.Axis(scale=self._metric_y, side="left", tick_format=".3g"),
+                bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g"),
             ],
             title="metrics per epoch",
             legend_location="bottom-right",
             **FIGURE_STYLE,
-            layout=widgets.Layout(width="100%", height="240px", display="none"),
+            layout=widgets.Layout(width="100%", height="240px"),
         )
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
@@ -349,7 +350,6 @@ class TrainingDashboard(widgets.VBox):
             controls,
             self._loss_fig,
             self._lr_fig,
-            self._metrics_fig,
             self._messages,
         ]
 
@@ -487,7 +487,11 @@ class TrainingDashboard(widgets.VBox):
                         )
                     )
             self._metrics_fig.marks = marks
-            self._metrics_fig.layout.display = None
+            if self._metrics_fig not in self.children:
+                # Added once there are metrics, not hidden until then: a bqplot figure drawn while
+                # hidden keeps a size of zero when shown.
+                at = self.children.index(self._lr_fig) + 1
+                self.children = (*self.children[:at], self._metrics_fig, *self.children[at:])
         for mark in self._metrics_fig.marks:
             series = self._epoch_series.get(mark.labels[0])
             if series is not None:

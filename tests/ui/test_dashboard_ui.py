@@ -121,6 +121,15 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
     status = dash.locator(".lrw-status").inner_text()
     assert "running" in status and "epoch" in status and "step" in status, status
 
+    # The per-epoch metrics figure appears after the first epoch, drawn at full size with its curve.
+    page.wait_for_function(
+        """(sel) => { const figs = document.querySelectorAll(sel + ' .bqplot');
+                      if (figs.length < 3) return false;
+                      const box = figs[2].getBoundingClientRect(), path = figs[2].querySelector('path.line');
+                      return box.width > 200 && box.height > 100 && !!path && path.getBBox().width > 50; }""",
+        arg=DASH,
+    )
+
     # 3. Drag the learning-rate slider with the mouse; the kernel applies the value the readout shows.
     slider_min, slider_max, lr_before = kernel_json(
         notebook, "[dash._lr_slider.min, dash._lr_slider.max, dash.learning_rate]")  # type: ignore[misc]
