@@ -487,11 +487,11 @@ class TrainingDashboard(widgets.VBox):
                         )
                     )
             self._metrics_fig.marks = marks
-            if self._metrics_fig not in self.children:
+            if self._metrics_fig not in self._children:
                 # Added once there are metrics, not hidden until then: a bqplot figure drawn while
                 # hidden keeps a size of zero when shown.
-                at = self.children.index(self._lr_fig) + 1
-                self.children = (*self.children[:at], self._metrics_fig, *self.children[at:])
+                self._children.insert(self._children.index(self._lr_fig) + 1, self._metrics_fig)
+                self.children = tuple(self._children)
         for mark in self._metrics_fig.marks:
             series = self._epoch_series.get(mark.labels[0])
             if series is not None:
