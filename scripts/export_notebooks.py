@@ -8,7 +8,7 @@ loaded from files beside it instead of a CDN. Beside the pages go:
 
 - ``require.js`` (npm ``requirejs@2``) and ``embed-amd.js`` (npm ``@jupyter-widgets/html-manager@1``,
   which defines the ipywidgets base and controls modules), installed with npm into
-  ``build/export-js`` on first use;
+  ``build/export-js`` on first use, with the Font Awesome fonts of its buttons' icons;
 - ``<module>.js`` for each widget library: the AMD bundles that the Python packages ship under
   ``share/jupyter/nbextensions/<module>/index.js`` (bqplot, bqscales, anywidget), so the version
   that drew the widgets in the kernel is the one that draws them on the page.
@@ -36,6 +36,7 @@ NPM_PACKAGES = ("@jupyter-widgets/html-manager@1", "requirejs@2")
 JS_DIR = ROOT / "build" / "export-js"
 REQUIRE_JS = JS_DIR / "node_modules" / "requirejs" / "require.js"
 EMBED_AMD_JS = JS_DIR / "node_modules" / "@jupyter-widgets" / "html-manager" / "dist" / "embed-amd.js"
+FONT_SUFFIXES = {".woff2", ".woff", ".ttf", ".eot", ".svg"}
 # Provided by embed-amd.js itself; the nbextension of the same package is the classic-notebook one.
 BUILT_IN = {"jupyter-js-widgets"}
 TEMPLATES = Path(__file__).resolve().parent / "export_template"  # lab's template without the MathJax CDN
@@ -73,6 +74,13 @@ def export(notebooks: list[Path], output_dir: Path) -> list[Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
     for source in npm_files():
         shutil.copyfile(source, output_dir / source.name)
+    # embed-amd.js styles the buttons' icons with Font Awesome 5; its two style sheets look for the
+    # fonts in these two folders.
+    for folder in ("@jupyter-widgets", "@jupyter-widgets/html-manager/dist"):
+        (output_dir / folder).mkdir(parents=True, exist_ok=True)
+        for font in EMBED_AMD_JS.parent.iterdir():
+            if font.suffix in FONT_SUFFIXES:
+                shutil.copyfile(font, output_dir / folder / font.name)
     for name, bundle in widget_bundles().items():
         shutil.copyfile(bundle, output_dir / f"{name}.js")
     exporter = HTMLExporter(require_js_url="require.js", widget_renderer_url="embed-amd.js",

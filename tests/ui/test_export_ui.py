@@ -60,6 +60,12 @@ def test_exported_dashboard_renders_offline(browser_context, browser_page, expor
         assert "e-3" in dash.locator(".widget-slider .widget-readout").first.inner_text()
         assert "epoch" in dash.locator(".lrw-status").inner_text()
         assert page.get_by_text("Error displaying widget").count() == 0
+        # The buttons' icons: the font of their style (Font Awesome, shipped beside the page) loads.
+        family = dash.locator("button i.fa-pause").evaluate("(i) => getComputedStyle(i, '::before').fontFamily")
+        assert "Font Awesome" in family, family
+        page.wait_for_function("""() => { const fa = [...document.fonts].filter((f) => /Font Awesome/.test(f.family));
+                                          return fa.some((f) => f.status === 'loaded')
+                                                 && !fa.some((f) => f.status === 'error'); }""")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         dash.screenshot(path=str(ARTIFACTS / "export-offline-dashboard.png"))
     finally:
