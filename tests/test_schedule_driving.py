@@ -169,3 +169,59 @@ def test_schedule_counts_batches_with_steps_per_execution() -> None:
     dash.fit(x, y, epochs=1, batch_size=32, shuffle=False, schedule=staircase).wait(timeout=60)
     # 10 batches in 5 calls: the rate set before call k is the schedule at batch 2k.
     np.testing.assert_allclose(dash.history.learning_rate, [staircase(2 * k) for k in range(5)], rtol=1e-6)
+
+
+def test_every_step_trains_with_the_schedule_through_epochs_edits_and_live_changes() -> None:
+    """The rate each step uses, read from the optimizer, is the schedule's, bit for bit in float32.
+
+    Across epoch ends and the controller's 1024-step evaluation blocks, after a mid-fit
+    ``replace_schedule`` (followed as designed from its step) and a live change (which scales the
+    rest of the new schedule); the weights then match Keras's own in-graph schedule of those rates.
+    """
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.training import _state
+    from tests.test_dashboard import wait_for
+
+    first = lrw.schedules.ExponentialDecay(0.02, decay_steps=40, decay_rate=0.5)
+    second = lrw.schedules.CosineDecay(0.01, decay_steps=1500, alpha=0.1)
+    x, y = regression_data(40 * 32)  # 40 steps an epoch
+    model = linear_model(keras.optimizers.SGD(0.02))
+    lr_variable = _state.learning_rate_variable(model.optimizer)
+    used: list[float] = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            used.append(_state.read_variable(self._model, lr_variable))  # the rate this step ran with
+
+    dash = lrw.TrainingDashboard(model)
+    run = dash.fit(x, y, epochs=40, batch_size=32, shuffle=False, schedule=first, callbacks=[Probe()])
+    wait_for(lambda: dash.history.num_steps >= 50)
+    dash.controller.replace_schedule(second, "designer")
+    wait_for(lambda: any(e.source == "designer" for e in dash.history.events))
+    k1 = next(e for e in dash.history.events if e.source == "designer").step
+    wait_for(lambda: dash.history.num_steps >= k1 + 20)
+    dash.learning_rate = 3e-3
+    run.wait(timeout=300)
+    k2 = next(e for e in dash.history.events if e.source == "user").step
+    n = 40 * 40
+    assert 50 <= k1 < k1 + 20 <= k2 < n - 1100  # the new schedule's table is refilled at k1 + 1024
+
+    steps = np.arange(n)
+    expected = np.where(steps < k1, first(steps), second(steps))
+    expected[k2] = 3e-3
+    expected[k2 + 1 :] = second(steps[k2 + 1 :]) * (3e-3 / second(k2))
+    assert len(used) == dash.history.num_steps == n
+    np.testing.assert_array_equal(np.float32(used), expected.astype(np.float32))
+    np.testing.assert_array_equal(dash.history.learning_rate, expected.astype(np.float32))
+
+    rates = keras.ops.convert_to_tensor(expected.astype(np.float32))
+
+    class Table(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step: object) -> object:
+            return keras.ops.take(rates, keras.ops.cast(step, "int32"))
+
+    reference = linear_model(keras.optimizers.SGD(Table()))
+    reference.fit(x, y, epochs=40, batch_size=32, shuffle=False, verbose=0)
+    np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)

@@ -309,3 +309,63 @@ def test_tracker_rejects_non_numbers() -> None:
         ReduceOnPlateau(0.1).tracker().update("0.5")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="1-D sequence of numbers"):
         ReduceOnPlateau(0.1).simulate([[1.0, 2.0]])
+
+
+# ---- ScheduleTable: the controller's O(1)-a-step form of any schedule ---------------------------
+
+# Steps as a fit asks them: in order, jumping (steps_per_execution), back to 0 (the next fit).
+ASKED = [*range(0, 40), 45, 47, 1023, 1024, 1025, 3000, 3001, 5, 0, 2048]
+
+
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+@pytest.mark.parametrize("block", [1, 7, 1024])
+def test_table_gives_the_schedule_at_every_step_asked(schedule: Schedule, block: int) -> None:
+    from lrwidgets.schedules.table import ScheduleTable
+
+    table = ScheduleTable(schedule, block=block)
+    got = [table(s) for s in ASKED]
+    assert all(type(v) is float for v in got)
+    # Vectorized and scalar numpy may differ in the last bit of float64, never in float32.
+    np.testing.assert_allclose(got, [schedule(s) for s in ASKED], rtol=1e-15)
+    assert np.array_equal(np.float32(got), np.float32([schedule(s) for s in ASKED]))
+    assert table.vectorized
+
+
+def test_table_evaluates_a_vectorizable_callable_ahead_in_blocks() -> None:
+    from lrwidgets.schedules.table import ScheduleTable
+
+    calls: list[object] = []
+
+    def staircase(step: object) -> object:
+        calls.append(step)
+        return 0.05 * 0.5 ** (step // 3)  # type: ignore[operator]
+
+    table = ScheduleTable(staircase, block=100)
+    assert [table(s) for s in range(250)] == [0.05 * 0.5 ** (s // 3) for s in range(250)]
+    assert [c.tolist() for c in calls] == [list(range(0, 100)), list(range(100, 200)), list(range(200, 300))]  # type: ignore[attr-defined]
+
+
+def test_table_calls_an_int_only_callable_once_per_step() -> None:
+    from lrwidgets.schedules.table import ScheduleTable, rates
+
+    calls: list[object] = []
+
+    def two_phases(step: int) -> float:
+        calls.append(step)
+        return 0.1 if step < 5 else 0.01
+
+    table = ScheduleTable(two_phases, block=16)
+    assert [table(s) for s in range(8)] == [0.1] * 5 + [0.01] * 3
+    assert not table.vectorized
+    assert isinstance(calls[0], np.ndarray)  # the one vectorized try
+    assert calls[1:] == list(range(8))  # then exactly the steps asked, as ints
+    assert rates(two_phases, np.arange(4, 7)).tolist() == [0.1, 0.01, 0.01]
+
+
+def test_table_rejects_bad_arguments() -> None:
+    from lrwidgets.schedules.table import ScheduleTable
+
+    with pytest.raises(TypeError, match="Argument `schedule` must be callable"):
+        ScheduleTable(0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=re.escape("Argument `block` must be an integer >= 1. Received: block=0")):
+        ScheduleTable(Constant(0.1), block=0)

@@ -21,6 +21,8 @@ import keras
 import numpy as np
 
 from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, TrainingHistory
+from lrwidgets.schedules import Constant
+from lrwidgets.schedules.table import ScheduleTable
 from lrwidgets.training import _state
 
 Action = Callable[[Any], None]
@@ -166,6 +168,7 @@ class TrainingController:
         self._lr_writer = _state.LearningRateWriter(self._lr_var)
         self._lr = float(keras.ops.convert_to_numpy(self._lr_var.value))
         self._schedule: Schedule | None = None
+        self._table: ScheduleTable | None = None  # the schedule, evaluated ahead: O(1) a step
         self._schedule_factor = 1.0
         self._schedule_request: tuple[Schedule, str] | None = None
         self._plateau: Any = None
@@ -253,6 +256,10 @@ class TrainingController:
         reduction multiplies the rest of the schedule by its factor. A ``ReduceOnPlateau`` given
         as ``schedule`` drives a constant rate with such reductions. ``None`` for both: the rate
         stays wherever it is set. Call it before a fit; during one, use :meth:`replace_schedule`.
+
+        The schedule must be a pure function of the step. One that takes a numpy array of steps
+        (every ``lrwidgets.schedules`` object does) is evaluated ahead, 1024 steps at a time, so a
+        step costs a lookup; any other callable is called once a step.
         """
         if schedule is not None and not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
@@ -263,10 +270,8 @@ class TrainingController:
                 f"Argument `plateau` must be an lrwidgets.schedules.ReduceOnPlateau. Received: plateau={plateau!r}"
             )
         if plateau is not None and schedule is None:
-            start = self.learning_rate
-            schedule = lambda step: start  # noqa: E731 - a constant rate for the reductions to act on
-        self._schedule = schedule
-        self._schedule_factor = 1.0
+            schedule = Constant(self.learning_rate)  # a constant rate for the reductions to act on
+        self._use_schedule(schedule)
         self._plateau = None if plateau is None else plateau.tracker()
         self._plateau_monitor = getattr(plateau, "monitor", "val_loss")
         self._plateau_warned = False
@@ -284,7 +289,7 @@ class TrainingController:
                 self._schedule_request = (schedule, source)
                 self._cond.notify_all()
                 return
-        self._schedule, self._schedule_factor = schedule, 1.0
+        self._use_schedule(schedule)
 
     @property
     def schedule(self) -> Schedule | None:
@@ -376,6 +381,14 @@ class TrainingController:
         self._event("learning_rate", f"learning rate set to {lr:.3g} ({source})", value=lr, source=source)
         self._notify()
 
+    def _use_schedule(self, schedule: Schedule | None) -> None:
+        """Drive the rate from ``schedule`` (as designed: live factors are dropped)."""
+        self._table = None if schedule is None else ScheduleTable(schedule)
+        self._schedule, self._schedule_factor = schedule, 1.0
+
+    def _has_requests(self) -> bool:
+        return bool(self._actions) or self._lr_request is not None or self._schedule_request is not None
+
     def _apply_lr(self, model: Any, lr: float) -> None:
         if lr != self._lr:
             self._lr_writer.write(model, lr)
@@ -416,8 +429,11 @@ class TrainingController:
             self._snapshot = (_values(model.weights), _values(model.optimizer.variables), self.history.num_steps)
 
     def _on_batch_begin(self, model: Any, batch: int) -> None:
-        if not self._apply_requests(model) and self._schedule is not None:
-            self._apply_lr(model, float(self._schedule(self._fit_step)) * self._schedule_factor)
+        # The hot path: two attribute tests, a list lookup and a multiplication when nothing changed.
+        if self._has_requests() and self._apply_requests(model):
+            return
+        if self._table is not None:
+            self._apply_lr(model, self._table(self._fit_step) * self._schedule_factor)
 
     def _apply_requests(self, model: Any) -> bool:
         """Carry out queued actions and a pending learning-rate change; True if the rate was set."""
@@ -431,8 +447,9 @@ class TrainingController:
         replaced = self._schedule_request
         if replaced is not None:
             self._schedule_request = None
-            self._schedule, self._schedule_factor = replaced[0], 1.0
-            lr = float(self._schedule(self._fit_step))
+            self._use_schedule(replaced[0])
+            assert self._table is not None
+            lr = self._table(self._fit_step)
             self._apply_lr(model, lr)
             self._event(
                 "learning_rate",
@@ -445,8 +462,8 @@ class TrainingController:
         if request is not None:
             self._lr_request = None
             lr, source = request
-            if self._schedule is not None:
-                self._schedule_factor = lr / float(self._schedule(self._fit_step))
+            if self._table is not None:
+                self._schedule_factor = lr / self._table(self._fit_step)
             self._apply_lr(model, lr)
             self._event(
                 "learning_rate",
@@ -494,13 +511,7 @@ class TrainingController:
         self._notify()
         while True:
             with self._cond:
-                while (
-                    self._pause_requested
-                    and not self._stop_requested
-                    and not self._actions
-                    and self._lr_request is None
-                    and self._schedule_request is None
-                ):
+                while self._pause_requested and not self._stop_requested and not self._has_requests():
                     self._cond.wait()
                 if not self._pause_requested or self._stop_requested:
                     break

@@ -14,6 +14,7 @@ import numpy as np
 
 from lrwidgets.core import TrainingHistory, minmax_indices
 from lrwidgets.core.batch_loss import BatchLossRecovery
+from lrwidgets.schedules.table import rates
 from lrwidgets.training import Progress, TrainingController, TrainingRun
 from lrwidgets.training.controller import check_learning_rate
 from lrwidgets.training.layerwise import find_layerwise_optimizer
@@ -398,7 +399,7 @@ class TrainingDashboard(widgets.VBox):
             done = self.controller.fit_step
             if len(self._plan) > done:
                 tail = np.arange(done, len(self._plan))
-                self._plan[done:] = _evaluate(schedule, tail)
+                self._plan[done:] = rates(schedule, tail)
             self._draw_plan()
 
         self._guard(apply)
@@ -414,7 +415,7 @@ class TrainingDashboard(widgets.VBox):
         if not steps:
             return np.zeros(0, np.float32)
         total = steps * (int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0)))
-        return _evaluate(schedule, np.arange(max(total, 0)))
+        return rates(schedule, np.arange(max(total, 0))).astype(np.float32)
 
     def _draw_plan(self) -> None:
         with self._lock:
@@ -565,13 +566,3 @@ def _set_points(mark: Any, series: PointSeries) -> None:
         mark.x, mark.y = x, y
         mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None
 
-
-def _evaluate(schedule: Any, steps: np.ndarray) -> np.ndarray:
-    """A schedule's rates at many steps: vectorized for lrwidgets schedules, else one call a step."""
-    try:
-        values = np.asarray(schedule(steps), dtype=np.float32)
-        if values.shape == steps.shape:
-            return values
-    except Exception:  # a plain Python callable that only takes an int
-        pass
-    return np.array([float(schedule(int(s))) for s in steps], dtype=np.float32)

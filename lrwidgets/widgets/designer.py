@@ -98,6 +98,7 @@ class ScheduleDesigner(w.VBox):
         self._steps = np.zeros(0, dtype=np.float32)
         self._build_view()
         super().__init__(children=[self._toolbar, w.HBox([self._plot.figure, self._side]), self._error])
+        self.add_class("lrwidgets-designer")
         if monitored is not None:
             self.set_monitored(monitored, monitor=monitor)
         if value is not None:
@@ -345,6 +346,7 @@ class ScheduleDesigner(w.VBox):
         self._seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="noise seed", style=STYLE)
         self._synthetic_box = w.VBox([self._noise, self._plateau_at, self._seed])
         self._code = w.HTML()
+        self._code.add_class("lrw-designer-code")
         self._side = w.VBox(
             [self._args_box, self._warmup, self._synthetic_box, self._code], layout=w.Layout(min_width="380px")
         )

@@ -1,0 +1,89 @@
+"""Evaluating any schedule callable at many steps, and an O(1)-per-step lookup table of it.
+
+A schedule here is any callable on a step: an :class:`lrwidgets.schedules.Schedule`, or a plain
+Python function. Those that take a numpy array of steps (every ``Schedule``, and plain functions
+written with arithmetic only, such as ``lambda step: 1e-3 * 0.5 ** (step // 100)``) are evaluated
+in one vectorized call; the others (``if step < 10: ...``, ``math.exp(step)``, ``min(...)``) one
+call a step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def vectorized_rates(schedule: Callable[[Any], Any], steps: np.ndarray) -> np.ndarray | None:
+    """``schedule(steps)`` as float64 rates, or None if the schedule does not take an array of steps."""
+    try:
+        values = np.asarray(schedule(steps), dtype=np.float64)
+    except Exception:  # a plain Python callable that only takes an int
+        return None
+    return values if values.shape == steps.shape else None
+
+
+def rates(schedule: Callable[[Any], Any], steps: np.ndarray) -> np.ndarray:
+    """The rates (float64) of ``schedule`` at ``steps``: vectorized when it can be, else one call a step.
+
+    Example:
+        >>> import math, numpy as np
+        >>> rates(lambda step: 0.1 * 0.5 ** (step // 2), np.arange(5)).tolist()     # vectorized
+        [0.1, 0.1, 0.05, 0.05, 0.025]
+        >>> rates(lambda step: 0.1 if step < 2 else 0.01, np.arange(4)).tolist()    # one call a step
+        [0.1, 0.1, 0.01, 0.01]
+    """
+    values = vectorized_rates(schedule, steps)
+    if values is not None:
+        return values
+    return np.array([float(schedule(int(s))) for s in steps], dtype=np.float64)
+
+
+class ScheduleTable:
+    """``schedule(step)`` in O(1) a step: evaluated ahead, ``block`` steps at a time, then looked up.
+
+    A schedule that takes an array of steps is evaluated in one vectorized call for the
+    ``block`` steps from the first step asked that the table does not hold; each later step in
+    that range is a list lookup. A schedule that only takes an int is called once per step asked
+    (nothing ahead). Either way ``table(step) == float(schedule(step))`` up to the last bit of
+    float64 (vectorized and scalar numpy can differ there), and the schedule must be a pure
+    function of the step: a table never notices that its schedule changed; make a new one.
+
+    Args:
+        schedule: a callable on an int step (and maybe on an array of steps) returning rates.
+        block: how many steps one vectorized evaluation covers (>= 1).
+
+    Example:
+        >>> from lrwidgets.schedules import ExponentialDecay
+        >>> table = ScheduleTable(ExponentialDecay(1e-3, decay_steps=100, decay_rate=0.5), block=256)
+        >>> table(100), table(101) == ExponentialDecay(1e-3, 100, 0.5)(101), table.vectorized
+        (0.0005, True, True)
+    """
+
+    def __init__(self, schedule: Callable[[Any], Any], block: int = 1024) -> None:
+        if not callable(schedule):
+            raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
+        if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+            raise ValueError(f"Argument `block` must be an integer >= 1. Received: block={block!r}")
+        self.schedule = schedule
+        self.block = block
+        #: False once a vectorized call failed: the schedule is then called one step at a time.
+        self.vectorized = True
+        self._start = 0
+        self._values: list[float] = []
+
+    def __call__(self, step: int) -> float:
+        i = step - self._start
+        if 0 <= i < len(self._values):
+            return self._values[i]
+        return self._fill(step)
+
+    def _fill(self, step: int) -> float:
+        if self.vectorized:
+            values = vectorized_rates(self.schedule, np.arange(step, step + self.block))
+            if values is not None:
+                self._start, self._values = step, values.tolist()
+                return self._values[0]
+            self.vectorized = False
+        return float(self.schedule(step))
