@@ -277,6 +277,28 @@ def test_many_short_epochs_are_throttled_and_decimated(recording: type[Recording
     assert sum(size for _, size in recording.log) <= 10_000
 
 
+def test_speed_is_the_recent_throughput_even_when_batches_end_in_bursts() -> None:
+    """Nine quick batches, then a slow one, over and over: the samples/s shown is the throughput,
+    not the speed of the quick batches."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Bursty(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if batch % 10 == 9:
+                time.sleep(0.05)
+
+    x, y = regression_data(1600)
+    dash = lrw.TrainingDashboard(linear_model())
+    dash.fit(x, y, epochs=1, batch_size=8, callbacks=[Bursty()]).wait()
+    t = dash.history.time
+    average = (len(t) - 1) / float(t[-1] - t[0])
+    p = dash.progress
+    assert 0.7 < p.steps_per_second / average < 1.3, (p.steps_per_second, average)
+    assert p.samples_per_second == pytest.approx(8 * p.steps_per_second)
+
+
 def test_bad_inputs_raise_named_errors_and_change_nothing() -> None:
     import keras
 

@@ -29,6 +29,7 @@ Action = Callable[[Any], None]
 Schedule = Callable[[int], float]
 
 ON_NAN_CHOICES = ("restore", "stop")
+RATE_WINDOW = 2.0  # seconds of recent steps over which the progress speed (and so the ETA) is measured
 
 
 def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
@@ -181,8 +182,7 @@ class TrainingController:
         self._epochs = 0
         self._step_in_epoch = 0
         self._steps: int | None = None
-        self._rate = 0.0
-        self._last_step_time: float | None = None
+        self._fit_first_record = 0
         self._recovery = BatchLossRecovery()
         self._monitor = DivergenceMonitor(factor=divergence_factor)
         self._snapshot: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
@@ -325,9 +325,10 @@ class TrainingController:
         now = time.perf_counter()
         elapsed = 0.0 if self._t0 is None else now - self._t0
         eta = None
-        if self._steps and self._rate > 0 and self._epochs:
+        rate = self._steps_per_second()
+        if self._steps and rate > 0 and self._epochs:
             remaining = (self._epochs - self._epoch - 1) * self._steps + (self._steps - self._step_in_epoch)
-            eta = max(remaining, 0) / self._rate
+            eta = max(remaining, 0) / rate
         return Progress(
             state=self._state,
             epoch=self._epoch,
@@ -335,12 +336,30 @@ class TrainingController:
             step_in_epoch=self._step_in_epoch,
             steps=self._steps,
             global_step=self.history.num_steps,
-            steps_per_second=self._rate,
-            samples_per_second=self._rate * self.batch_size if self.batch_size else None,
+            steps_per_second=rate,
+            samples_per_second=rate * self.batch_size if self.batch_size else None,
             elapsed=elapsed,
             eta=eta,
             learning_rate=self.learning_rate,
         )
+
+    def _steps_per_second(self) -> float:
+        """Batches a second over the last RATE_WINDOW seconds of the current (or last) fit.
+
+        Measured from the recorded step times, validation included, rather than between two
+        callbacks: on jax, batch-end callbacks arrive in bursts and one gap says little.
+        """
+        t = self.history.time
+        first, n = self._fit_first_record, len(t)
+        if n - first < 2:
+            return 0.0
+        last = float(t[n - 1])
+        start = min(first + int(np.searchsorted(t[first:n], last - RATE_WINDOW)), n - 2)
+        dt = last - float(t[start])
+        if dt <= 0:
+            return 0.0
+        batches_per_record = self._fit_step / (n - first)  # > 1 with steps_per_execution
+        return (n - 1 - start) * batches_per_record / dt
 
     def _begin(self, thread: threading.Thread) -> None:
         """A background fit is about to start in ``thread``: from now on, requests are queued."""
@@ -404,7 +423,7 @@ class TrainingController:
         self._epochs = int(params.get("epochs") or 0)
         self._steps = params.get("steps")
         self._fit_step = 0
-        self._last_step_time = None
+        self._fit_first_record = self.history.num_steps
         self._lr = _state.read_variable(model, self._lr_var)
         self._lr_writer.begin(model)
         self._install_warning_hook()
@@ -477,12 +496,6 @@ class TrainingController:
 
     def _on_batch_end(self, model: Any, batch: int, logs: dict[str, Any]) -> None:
         now = self._now()
-        if self._last_step_time is not None:
-            dt = now - self._last_step_time
-            if dt > 0:
-                inst = (batch - self._step_in_epoch + 1) / dt if batch >= self._step_in_epoch else 1 / dt
-                self._rate = inst if self._rate == 0 else 0.9 * self._rate + 0.1 * inst
-        self._last_step_time = now
         mean = float(logs.get("loss", math.nan))
         loss = self._recovery.update(batch, mean)
         self.history.record_step(loss, self._lr, now)
