@@ -299,6 +299,22 @@ def test_speed_is_the_recent_throughput_even_when_batches_end_in_bursts() -> Non
     assert p.samples_per_second == pytest.approx(8 * p.steps_per_second)
 
 
+def test_learning_rate_axis_has_round_distinct_ticks() -> None:
+    import lrwidgets as lrw
+
+    dash = lrw.TrainingDashboard(linear_model())
+    h = dash.history
+    h.start_epoch(0)
+    for step in range(200):
+        h.record_step(1.0, 1e-3 if step < 100 else 3e-3, 0.0)
+    dash.refresh()
+    assert list(dash._lr_axis.tick_values) == pytest.approx([1e-3, 2e-3, 3e-3])
+    for _ in range(100):
+        h.record_step(1.0, 1e-6, 0.0)
+    dash.refresh()
+    assert list(dash._lr_axis.tick_values) == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3])
+
+
 def test_bad_inputs_raise_named_errors_and_change_nothing() -> None:
     import keras
 

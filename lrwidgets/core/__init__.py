@@ -9,6 +9,7 @@ from lrwidgets.core.decimate import MinMaxDecimator, minmax_indices
 from lrwidgets.core.diagnostics import DivergenceMonitor
 from lrwidgets.core.history import Event, Float32Column, TrainingHistory
 from lrwidgets.core.smoothing import EmaSmoother, ema
+from lrwidgets.core.ticks import log_ticks
 
 __all__ = [
     "BatchLossRecovery",
@@ -19,5 +20,6 @@ __all__ = [
     "MinMaxDecimator",
     "TrainingHistory",
     "ema",
+    "log_ticks",
     "minmax_indices",
 ]

@@ -12,7 +12,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from lrwidgets.core import TrainingHistory, minmax_indices
+from lrwidgets.core import TrainingHistory, log_ticks, minmax_indices
 from lrwidgets.core.batch_loss import BatchLossRecovery
 from lrwidgets.schedules.table import rates
 from lrwidgets.training import Progress, TrainingController, TrainingRun
@@ -277,11 +277,13 @@ class TrainingDashboard(widgets.VBox):
             colors=["#d62728"],
             align="start",
         )
+        self._lr_axis = bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e")
+        self._lr_ticks: list[float] = []
         self._lr_fig = bq.Figure(
             marks=[self._plan_mark, self._lr_mark, self._lr_rules, self._lr_labels],
             axes=[
                 bq.Axis(scale=self._x, label="step"),
-                bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e"),
+                self._lr_axis,
             ],
             title="learning rate",
             legend_location="top-right",
@@ -424,6 +426,17 @@ class TrainingDashboard(widgets.VBox):
                 self._plan_mark.x = (idx + self._plan_start).astype(np.float32)
                 self._plan_mark.y = self._plan[idx]
                 self._plan_mark.display_legend = len(idx) > 0
+            self._draw_lr_ticks()
+
+    def _draw_lr_ticks(self) -> None:
+        """Round, distinct ticks over the rates drawn (actual and planned); sent only when they change."""
+        drawn = [np.asarray(m.y, dtype=np.float64).ravel() for m in (self._lr_mark, self._plan_mark)]
+        values = np.concatenate(drawn)
+        values = values[np.isfinite(values) & (values > 0)]
+        ticks = log_ticks(float(values.min()), float(values.max())) if len(values) else []
+        if ticks != self._lr_ticks:
+            self._lr_ticks = ticks
+            self._lr_axis.tick_values = np.array(ticks, dtype=np.float64)
 
     def refresh(self) -> None:
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
@@ -442,6 +455,7 @@ class TrainingDashboard(widgets.VBox):
             with self._lr_mark.hold_sync():
                 self._lr_mark.x = lx
                 self._lr_mark.y = ly
+            self._draw_lr_ticks()
             if len(h.epochs) != self._seen_epochs:
                 self._draw_epochs()
             if len(h.events) != self._seen_events:
