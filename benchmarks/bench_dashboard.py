@@ -11,6 +11,9 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
 - ``progbar``: Keras's progress bar (``verbose=1``),
 - ``livelossplot``: ``PlotLossesKeras()``.
 
+Printed: each configuration's median time over the baseline's, and the median of its per-round
+ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
+
 Then one long dashboard run counts widget traffic (bytes per update, total) at 1k, 10k, 50k steps.
 
 Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``
@@ -130,10 +133,13 @@ def main() -> None:
     base = statistics.median(times["baseline"])
     steps = args.epochs * 1563
     print(f"backend {os.environ['KERAS_BACKEND']}, {steps} steps a fit, {args.repeats} interleaved runs each")
-    print(f"{'configuration':<14} {'median s':>9} {'ratio':>7}   runs")
+    # Paired: each run against the baseline run of the same round (adjacent in time), so that a
+    # change of the machine's load during the benchmark cancels out; then the median over rounds.
+    print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7}   runs")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:<14} {med:9.2f} {med / base:7.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
+        paired = statistics.median(t / b for t, b in zip(ts, times["baseline"], strict=True))
+        print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {paired:6.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
     print(f"{'steps':>7} {'updates':>8} {'messages':>9} {'total KB':>9} {'KB/update':>10} {'wall s':>7} {'KB/s':>7}")
     for n, m in sorted(result["marks"].items(), key=lambda kv: int(kv[0])):
