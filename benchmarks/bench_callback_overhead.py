@@ -1,0 +1,102 @@
+"""Host time that lrwidgets' training callback adds to each step of a real fit.
+
+The wall-time ratio of whole fits (bench_dashboard.py) carries the noise of a shared machine: on
+a 0.25 ms step a 5% target is 12 us, less than the spread between two identical fits. This
+script isolates what lrwidgets adds: during real fits (64-64-10 MLP, digits tiled to 50,000
+samples, batch 32, 2 epochs = 3,126 steps, jax or the backend set) it sums the time spent inside
+the callback's per-batch methods, for
+
+- ``read-only``: a callback that only reads ``float(logs["loss"])`` (the fits' baseline),
+- ``controller``: ``TrainingController.callback`` (what ``TrainingDashboard`` installs: true
+  batch loss, history, divergence watch, pause/stop/learning-rate requests, throttled refresh),
+- ``controller+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step,
+  handed to the next step as in ``dash.fit(..., schedule=...)``).
+
+Prints the median over ``--repeats`` fits of us per step and the difference to the baseline, and
+the median step time of the baseline fits for scale. Not counted: Keras's own dispatch of one
+more callback method (~1 us) and, on jax, the hand-over of a new rate inside the train function.
+
+Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_callback_overhead.py [--repeats 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras
+import numpy as np
+from sklearn.datasets import load_digits
+
+import lrwidgets as lrw
+from lrwidgets.training import TrainingController
+
+
+class ReadLoss(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        float((logs or {})["loss"])
+
+
+def timing(callback: keras.callbacks.Callback, spent: list[float]) -> keras.callbacks.Callback:
+    """Wrap the callback's per-batch methods to add the time spent in them to ``spent[0]``."""
+    for name in ("on_train_batch_begin", "on_train_batch_end"):
+        method = getattr(callback, name)
+
+        def timed(*args: Any, _method: Any = method, **kwargs: Any) -> None:
+            start = time.perf_counter()
+            _method(*args, **kwargs)
+            spent[0] += time.perf_counter() - start
+
+        setattr(callback, name, timed)
+    return callback
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    digits = load_digits()
+    reps = int(np.ceil(50_000 / len(digits.data)))
+    x = np.tile((digits.data / 16.0).astype("float32"), (reps, 1))[:50_000]
+    y = np.tile(digits.target.astype("int32"), reps)[:50_000]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x[:3200], y[:3200], epochs=1, batch_size=32, verbose=0)  # compile once
+    names = ["read-only", "controller", "controller+schedule"]
+    per_step: dict[str, list[float]] = {n: [] for n in names}
+    step_ms: list[float] = []
+    for r in range(args.repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            spent = [0.0]
+            if name == "read-only":
+                callback = ReadLoss()
+            else:
+                controller = TrainingController(model)
+                if name == "controller+schedule":
+                    controller.set_schedule(lrw.schedules.ExponentialDecay(1e-3, decay_steps=1563, decay_rate=0.5))
+                callback = controller.callback
+            start = time.perf_counter()
+            history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[timing(callback, spent)])
+            steps = 2 * 1563
+            if name == "read-only":
+                step_ms.append((time.perf_counter() - start) / steps * 1e3)
+            per_step[name].append(spent[0] / steps * 1e6)
+            assert len(history.history["loss"]) == 2
+    base = statistics.median(per_step["read-only"])
+    print(f"backend {keras.backend.backend()}, 3,126 steps a fit, {args.repeats} interleaved fits each;"
+          f" baseline step {statistics.median(step_ms):.3f} ms")
+    print(f"{'callback':<22} {'us/step':>8} {'added':>7}   fits")
+    for name in names:
+        med = statistics.median(per_step[name])
+        print(f"{name:<22} {med:8.2f} {med - base:+7.2f}   {' '.join(f'{t:.2f}' for t in per_step[name])}")
+
+
+if __name__ == "__main__":
+    main()
