@@ -30,8 +30,7 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
-import numpy as np
-from sklearn.datasets import load_digits
+from _workload import STEPS_PER_EPOCH, digits_50k, mlp
 
 import lrwidgets as lrw
 from lrwidgets.training import TrainingController
@@ -60,15 +59,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    digits = load_digits()
-    reps = int(np.ceil(50_000 / len(digits.data)))
-    x = np.tile((digits.data / 16.0).astype("float32"), (reps, 1))[:50_000]
-    y = np.tile(digits.target.astype("int32"), reps)[:50_000]
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
-                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    model.fit(x[:3200], y[:3200], epochs=1, batch_size=32, verbose=0)  # compile once
+    x, y = digits_50k()
+    model = mlp(x, y)
     names = ["read-only", "controller", "controller+schedule"]
     per_step: dict[str, list[float]] = {n: [] for n in names}
     step_ms: list[float] = []
@@ -84,7 +76,7 @@ def main() -> None:
                 callback = controller.callback
             start = time.perf_counter()
             history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[timing(callback, spent)])
-            steps = 2 * 1563
+            steps = 2 * STEPS_PER_EPOCH
             if name == "read-only":
                 step_ms.append((time.perf_counter() - start) / steps * 1e3)
             per_step[name].append(spent[0] / steps * 1e6)

@@ -30,7 +30,6 @@ from _kernel import run_in_kernel
 KERNEL_CODE = r'''
 import json, os, threading, time
 import numpy as np, keras
-from sklearn.datasets import load_digits
 import lrwidgets as lrw
 from ipykernel.comm.comm import BaseComm as Comm  # the class comm.create_comm makes in a kernel
 from IPython.display import display
@@ -43,15 +42,9 @@ def counting_publish(self, msg_type, data=None, metadata=None, buffers=None, **k
     return _publish(self, msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
 Comm.publish_msg = counting_publish
 
-digits = load_digits()
-reps = int(np.ceil(50_000 / len(digits.data)))
-x = np.tile((digits.data / 16.0).astype("float32"), (reps, 1))[:50_000]
-y = np.tile(digits.target.astype("int32"), reps)[:50_000]
-keras.utils.set_random_seed(0)
-model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
-                          keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")])
-model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-model.fit(x[:3200], y[:3200], epochs=1, batch_size=32, verbose=0)  # compile once
+from benchmarks._workload import digits_50k, mlp
+x, y = digits_50k()
+model = mlp(x, y)
 start_weights = [keras.ops.convert_to_numpy(v.value) for v in model.weights]
 start_opt = [keras.ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
 
