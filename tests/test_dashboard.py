@@ -329,6 +329,10 @@ def test_bad_inputs_raise_named_errors_and_change_nothing() -> None:
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
     with pytest.raises(ValueError, match=r"ExponentialDecay.*schedule=lrw\.schedules"):
         lrw.TrainingDashboard(model)
+    multi = keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(keras.optimizers.Adam(1e-3)))
+    model.compile(optimizer=multi, loss="mse")
+    with pytest.raises(ValueError, match=r"`MultiOptimizer` has none.*lrw\.LayerwiseOptimizer"):
+        lrw.TrainingDashboard(model)  # was: "math domain error" (log10 of its unused 0.0 rate)
     with pytest.raises(TypeError):
         lrw.TrainingDashboard(linear_model(), smoothness=0.5)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="Argument `on_nan`"):

@@ -52,6 +52,14 @@ def check_model(model: Any) -> None:
             "Argument `model` must be compiled with an optimizer before it is watched: call"
             " `model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=...)` first."
         )
+    if isinstance(optimizer, keras.optimizers.MultiOptimizer):
+        # Its own `_learning_rate` is an unused placeholder 0.0: steering it would change nothing.
+        raise ValueError(
+            "Argument `model` must be compiled with an optimizer that has one learning rate; a `MultiOptimizer`"
+            " has none (each of its optimizers has its own). For different step sizes per layer with one rate to"
+            " steer, use `lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={...})`."
+            f" Received: optimizer={type(optimizer).__name__}"
+        )
     lr = getattr(optimizer, "_learning_rate", None)
     if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
         raise ValueError(

@@ -6,12 +6,14 @@ fixed sleep.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from playwright.sync_api import ConsoleMessage, Page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
@@ -100,6 +102,16 @@ _WIDGET_OUTPUTS = """
 """
 _WIDGETS_SETTLED = "() => !(" + _WIDGET_OUTPUTS.strip() + ")().some((w) => w.loading)"
 
+
+def write_notebook(root_dir: Path, name: str, cells: list[str]) -> str:
+    """Write a notebook of code ``cells`` (no outputs) as ``root_dir/name``; returns ``name``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(nb, root_dir / name)
+    return name
+
+
 @dataclass
 class PageErrors:
     """Console errors and uncaught exceptions seen by a page (minus known harmless ones)."""
@@ -151,6 +163,14 @@ class NotebookPage:
         self.page.wait_for_function(_RUN_DONE, arg=self.path, timeout=timeout_ms)
         return self.state()
 
+    def run_all_rendered(self) -> list[dict[str, Any]]:
+        """``run_all``, then fail on an error output or on a widget that did not render; returns the widgets."""
+        state = self.run_all()
+        assert state["errors"] == [], f"error outputs in {self.path}: {state['errors']}"
+        widgets = self.wait_widgets_rendered()
+        assert widgets and all(w["rendered"] and not w["error"] for w in widgets), widgets
+        return widgets
+
     def state(self) -> dict[str, Any]:
         result: dict[str, Any] = self.page.evaluate(_RUN_STATE, self.path)
         return result
@@ -170,6 +190,10 @@ class NotebookPage:
         """Run ``code`` in the notebook's kernel (outside any cell) and return what it printed."""
         out: str = self.page.evaluate(_KERNEL_EXECUTE, [self.path, code])
         return out.strip()
+
+    def kernel_json(self, expression: str) -> Any:
+        """The value of a JSON-able Python ``expression``, evaluated in the notebook's kernel."""
+        return json.loads(self.kernel_print(f"import json as _j; print(_j.dumps({expression}))"))
 
     def kernel_wait(self, code: str, timeout: float = 60.0, interval: float = 0.1) -> None:
         """Poll the kernel until ``code`` prints ``True`` (a condition, e.g. a value applied by training)."""

@@ -7,16 +7,15 @@ thread, so the kernel answers while it trains.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 from jupyter_page import ARTIFACTS, NotebookPage, PageErrors
+from jupyter_page import write_notebook as write_cells
 
 pytestmark = pytest.mark.ui
 
@@ -45,13 +44,8 @@ DEFAULT_UPDATE_INTERVAL = 0.1
 
 
 def write_notebook(server, name: str, update_interval: float, width: int) -> str:
-    nb = nbformat.v4.new_notebook()
     setup = f"UPDATE_INTERVAL = {update_interval}\nWIDTH = {width}\n"
-    nb.cells = [nbformat.v4.new_code_cell(setup + CELLS[0]), *(
-        nbformat.v4.new_code_cell(source) for source in CELLS[1:])]
-    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-    nbformat.write(nb, server.root_dir / name)
-    return name
+    return write_cells(server.root_dir, name, [setup + CELLS[0], *CELLS[1:]])
 
 
 @pytest.fixture
@@ -91,16 +85,9 @@ def wait_loss_curve_longer(notebook: NotebookPage, than: dict) -> dict:
     return loss_curve(notebook)
 
 
-def kernel_json(notebook: NotebookPage, expression: str) -> object:
-    return json.loads(notebook.kernel_print(f"import json as _j; print(_j.dumps({expression}))"))
-
-
 def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors: PageErrors) -> None:
     notebook = lab(dashboard_notebook)
-    state = notebook.run_all()
-    assert state["errors"] == [], state["errors"]
-    widgets = notebook.wait_widgets_rendered()
-    assert widgets and all(w["rendered"] and not w["error"] for w in widgets), widgets
+    notebook.run_all_rendered()
     page = notebook.page
     dash = page.locator(DASH)
     dash.wait_for()
@@ -131,8 +118,8 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
     )
 
     # 3. Drag the learning-rate slider with the mouse; the kernel applies the value the readout shows.
-    slider_min, slider_max, lr_before = kernel_json(
-        notebook, "[dash._lr_slider.min, dash._lr_slider.max, dash.learning_rate]")  # type: ignore[misc]
+    slider_min, slider_max, lr_before = notebook.kernel_json(
+        "[dash._lr_slider.min, dash._lr_slider.max, dash.learning_rate]")
     assert math.isclose(lr_before, 1e-3, rel_tol=1e-6)
     slider = dash.locator(".widget-slider", has=page.locator(".noUi-handle")).first
     handle = slider.locator(".noUi-handle")
@@ -173,17 +160,17 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
     dash.get_by_role("button", name="Pause").click()
     notebook.kernel_wait("print(dash.controller.progress().state == 'paused')")
     dash.get_by_role("button", name="Resume").wait_for()
-    still = kernel_json(notebook, "[dash.history.num_steps, __import__('time').sleep(0.5), dash.history.num_steps]")
-    assert still[0] == still[2], f"steps went on while paused: {still}"  # type: ignore[index]
+    still = notebook.kernel_json("[dash.history.num_steps, __import__('time').sleep(0.5), dash.history.num_steps]")
+    assert still[0] == still[2], f"steps went on while paused: {still}"
     dash.get_by_role("button", name="Resume").click()
-    notebook.kernel_wait(f"print(dash.history.num_steps > {still[2]})")  # type: ignore[index]
+    notebook.kernel_wait(f"print(dash.history.num_steps > {still[2]})")
 
     # 5. Stop ends the fit at the next batch and keeps what was recorded.
     dash.get_by_role("button", name="Stop").click()
     notebook.kernel_wait("print(run.done)")
-    done = kernel_json(notebook, "[run.exception is None, len(run.wait().history['loss']),"
-                                 " dash.controller.progress().state, dash.history.num_steps > 0]")
-    assert done[0] is True and 0 < done[1] < 100_000 and done[2] == "idle" and done[3] is True, done  # type: ignore[index]
+    done = notebook.kernel_json("[run.exception is None, len(run.wait().history['loss']),"
+                                " dash.controller.progress().state, dash.history.num_steps > 0]")
+    assert done[0] is True and 0 < done[1] < 100_000 and done[2] == "idle" and done[3] is True, done
     page.wait_for_function(
         """(sel) => Array.from(document.querySelectorAll(sel + ' button'))
                       .filter((b) => /Stop|Pause/.test(b.textContent || '')).every((b) => b.disabled)""",
