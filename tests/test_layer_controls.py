@@ -165,6 +165,17 @@ def test_changes_go_through_the_controller() -> None:
     assert variable_values(model)["second"] == 1.0
 
 
+def test_refresh_does_not_undo_an_edit_whose_observer_has_not_run() -> None:
+    """The training thread's refresh may come between a new `value` and its observer."""
+    model = compiled()
+    panel = LayerLRControls(model)
+    with panel.hold_trait_notifications():  # the observer runs at the end of the block
+        panel.value = {**panel.value, "second": {"multiplier": 0.1, "frozen": False}}
+        panel.refresh()  # reads the optimizer: still 1.0 for "second"
+        assert panel.multipliers["second"] == pytest.approx(0.1)
+    assert variable_values(model)["second"] == pytest.approx(0.1)
+
+
 def test_update_sizes_and_monitor() -> None:
     model = compiled({"first": 0.0})
     panel = LayerLRControls(model)
@@ -227,6 +238,8 @@ def test_live_change_during_a_background_fit_through_the_controller() -> None:
     assert np.array_equal(k[2], k[3])  # frozen from batch 2 on
     assert np.array_equal(k[3], k[4])
     assert variable_values(model)["second"] == 0.0
+    (action,) = [e for e in dash.history.events if e.kind == "action"]  # recorded where it took effect
+    assert action.step == 2 and action.message == "layer learning rates: second x0", action
     assert dash.controller.learning_rate == pytest.approx(1e-2)
     dash.controller.set_learning_rate(0.5)  # idle: the controller writes the inner optimizer's rate
     assert float(model.optimizer.inner_optimizer.learning_rate.numpy()) == pytest.approx(0.5)

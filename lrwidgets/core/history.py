@@ -51,7 +51,8 @@ class Float32Column:
 class Event:
     """Something that happened at a step: ``kind`` is one of ``learning_rate`` (a live change;
     ``source`` says who made it), ``pause``, ``resume``, ``stop``, ``nan``, ``diverging``,
-    ``restore``, ``error``, ``warning``, ``schedule`` (a designed schedule was edited)."""
+    ``restore``, ``error``, ``warning``, ``schedule`` (a designed schedule was edited), ``action``
+    (another change made through the controller, such as per-layer rates; ``message`` says which)."""
 
     step: int
     epoch: int

@@ -222,7 +222,11 @@ class TrainingController:
         self._listeners.append(listener)
 
     def submit(self, action: Action, description: str = "") -> None:
-        """Run ``action(model)`` in the training thread before the next batch, or now when idle."""
+        """Run ``action(model)`` in the training thread before the next batch, or now when idle.
+
+        With a ``description``, a success is recorded in the history as an ``action`` event (a
+        failure always is, as an ``error``).
+        """
         if not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
         with self._cond:
@@ -232,6 +236,8 @@ class TrainingController:
                 return
         _state.sync(self.model)
         action(self.model)
+        if description:
+            self._event("action", description)
         self._notify()
 
     def _in_training_thread(self) -> bool:
@@ -471,6 +477,9 @@ class TrainingController:
                 action(model)
             except Exception as e:
                 self._event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+            else:
+                if description:
+                    self._event("action", description, step=self.history.num_steps)
         replaced = self._schedule_request
         if replaced is not None:
             self._schedule_request = None

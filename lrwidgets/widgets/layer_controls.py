@@ -160,7 +160,9 @@ class LayerLRControls(anywidget.AnyWidget):
         if self._pending:
             return
         current = dict(self._optimizer.multipliers if multipliers is None else multipliers)
-        if current != self.multipliers:
+        # Against what this panel last applied, not against `value`: an edit whose observer has not
+        # yet run (so `_pending` is still 0) must not be undone by a refresh from the training thread.
+        if current != self._applied:
             self._applied = current
             self.value = {**self.value, **settings_from_multipliers(current, self.value)}
 
