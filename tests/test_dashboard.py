@@ -297,6 +297,12 @@ def test_speed_is_the_recent_throughput_even_when_batches_end_in_bursts() -> Non
     p = dash.progress
     assert 0.7 < p.steps_per_second / average < 1.3, (p.steps_per_second, average)
     assert p.samples_per_second == pytest.approx(8 * p.steps_per_second)
+    # elapsed: this fit's duration, frozen once it ended, and counted afresh by the next fit
+    assert p.elapsed == pytest.approx(float(t[-1] - t[0]), abs=1.0)
+    time.sleep(0.3)
+    assert dash.progress.elapsed == p.elapsed
+    dash.fit(x[:80], y[:80], epochs=1, batch_size=8).wait()
+    assert dash.progress.elapsed < p.elapsed
 
 
 def test_learning_rate_axis_has_round_distinct_ticks() -> None:

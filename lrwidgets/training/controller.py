@@ -81,7 +81,11 @@ def _values(variables: list[Any]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run is, for display: all counts are 0-based except ``epochs`` and ``steps``."""
+    """Where a run is, for display: all counts are 0-based except ``epochs`` and ``steps``.
+
+    ``elapsed`` is the wall time of the current fit (of the last one when idle); the speeds are
+    measured over its last few seconds.
+    """
 
     state: str
     epoch: int
@@ -184,7 +188,8 @@ class TrainingController:
         self._plateau_monitor = "val_loss"
         self._plateau_warned = False
         self._fit_step = 0
-        self._t0: float | None = None
+        self._t0: float | None = None  # origin of the recorded step times (all fits)
+        self._fit_span: tuple[float, float | None] | None = None  # start and end of the last fit
         self._last_push = 0.0
         self._epoch = 0
         self._epochs = 0
@@ -337,7 +342,10 @@ class TrainingController:
 
     def progress(self) -> Progress:
         now = time.perf_counter()
-        elapsed = 0.0 if self._t0 is None else now - self._t0
+        elapsed = 0.0
+        if self._fit_span is not None:
+            start, end = self._fit_span
+            elapsed = (now if end is None else end) - start
         eta = None
         rate = self._steps_per_second()
         if self._steps and rate > 0 and self._epochs:
@@ -438,6 +446,7 @@ class TrainingController:
         self._steps = params.get("steps")
         self._fit_step = 0
         self._fit_first_record = self.history.num_steps
+        self._fit_span = (time.perf_counter(), None)
         self._lr = _state.read_variable(model, self._lr_var)
         self._lr_writer.begin(model)
         self._install_warning_hook()
@@ -616,6 +625,8 @@ class TrainingController:
         """End of a fit, normal or not (called by the run thread too, so it must be idempotent)."""
         if self._state == "idle":
             return
+        if self._fit_span is not None:
+            self._fit_span = (self._fit_span[0], time.perf_counter())
         self._lr_writer.end(self.model)
         if error is not None:
             self._event("error", f"training failed: {type(error).__name__}: {error}")
