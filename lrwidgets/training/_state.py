@@ -75,6 +75,7 @@ class LearningRateWriter:
         self.variable = variable
         self._pending: float | None = None
         self._index = -1
+        self._wrapping = False  # the train function is wrapped (jax, during a fit)
 
     def begin(self, model: Any) -> None:
         self._pending = None
@@ -101,6 +102,7 @@ class LearningRateWriter:
         train_function.__wrapped__ = inner  # type: ignore[attr-defined]
         train_function._lrwidgets = True  # type: ignore[attr-defined]
         model.train_function = train_function
+        self._wrapping = True
 
     def end(self, model: Any) -> None:
         fn: Callable[..., Any] | None = getattr(model, "train_function", None)
@@ -108,8 +110,12 @@ class LearningRateWriter:
             fn = fn.__wrapped__  # type: ignore[attr-defined]
             model.train_function = fn
         self._pending = None
+        self._wrapping = False
 
     def write(self, model: Any, value: float) -> None:
+        if self._wrapping and not getattr(model, "_jax_state_synced", True):
+            self._pending = value  # mid-epoch on jax (the schedule's every step): the next step takes it
+            return
         if variables_live(model):
             self.variable.assign(value)
             self._pending = None
