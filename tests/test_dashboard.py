@@ -321,6 +321,17 @@ def test_learning_rate_axis_has_round_distinct_ticks() -> None:
     assert list(dash._lr_axis.tick_values) == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3])
 
 
+def test_metrics_plot_counts_epochs_across_fits() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    dash = lrw.TrainingDashboard(linear_model(metrics=["mae"]))
+    dash.fit(x, y, epochs=2, batch_size=16).wait()
+    dash.fit(x, y, epochs=3, batch_size=16).wait()  # Keras numbers these epochs 0, 1, 2 again
+    (mae,) = [m for m in dash._metrics_fig.marks if m.labels == ["mae"]]
+    assert list(mae.x) == [1, 2, 3, 4, 5]
+
+
 def test_bad_inputs_raise_named_errors_and_change_nothing() -> None:
     import keras
 

@@ -80,7 +80,11 @@ class TrainingHistory:
     """
 
     def __init__(self) -> None:
-        self._columns = {name: Float32Column() for name in STEP_COLUMNS}
+        # One float32 row per step (loss, learning rate, time): one write a step, 12 bytes, grown
+        # by doubling. Readers take the count first and the array second, so the array they hold
+        # has at least that many rows filled.
+        self._steps = np.empty((1024, len(STEP_COLUMNS)), dtype=np.float32)
+        self._n = 0
         self._epoch_first_step: list[int] = []
         self._epoch_numbers: list[int] = []
         self.epochs: list[dict[str, Any]] = []
@@ -95,12 +99,14 @@ class TrainingHistory:
 
     def record_step(self, loss: float, learning_rate: float, time: float) -> int:
         """Append one step; returns its global index."""
-        step = self.num_steps
-        cols = self._columns
-        cols["loss"].append(loss)
-        cols["learning_rate"].append(learning_rate)
-        cols["time"].append(time)
-        return step
+        n = self._n
+        if n == len(self._steps):
+            grown = np.empty((2 * n, len(STEP_COLUMNS)), dtype=np.float32)
+            grown[:n] = self._steps
+            self._steps = grown
+        self._steps[n] = (loss, learning_rate, time)
+        self._n = n + 1
+        return n
 
     def record_epoch(self, epoch: int, logs: dict[str, Any]) -> None:
         row: dict[str, Any] = {"epoch": int(epoch), "step": self.num_steps - 1}
@@ -139,13 +145,15 @@ class TrainingHistory:
     # ---- reading (any thread) ----------------------------------------------------------------
     @property
     def num_steps(self) -> int:
-        return len(self._columns["time"].view())
+        return self._n
 
     def column(self, name: str, n: int | None = None) -> np.ndarray:
         """A read-only view of one per-step column (``loss``, ``learning_rate``, ``time``)."""
-        if name not in self._columns:
+        if name not in STEP_COLUMNS:
             raise ValueError(f"Argument `name` must be one of {STEP_COLUMNS}. Received: name={name!r}")
-        view = self._columns[name].view(n)
+        filled = self._n
+        steps = self._steps
+        view = steps[: filled if n is None else min(n, filled), STEP_COLUMNS.index(name)]
         view.flags.writeable = False
         return view
 
@@ -192,7 +200,7 @@ class TrainingHistory:
     @property
     def nbytes(self) -> int:
         """Memory held by the per-step columns."""
-        return sum(c.nbytes for c in self._columns.values())
+        return int(self._steps.nbytes)
 
     # ---- export ------------------------------------------------------------------------------
     def _rows(self, level: str) -> dict[str, list[Any]] | list[dict[str, Any]]:

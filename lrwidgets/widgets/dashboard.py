@@ -465,17 +465,19 @@ class TrainingDashboard(widgets.VBox):
     def _draw_epochs(self) -> None:
         """Send the per-epoch curves: O(new epochs) work and at most ``max_points`` points a line."""
         epochs = self.history.epochs
-        new, self._seen_epochs = epochs[self._seen_epochs :], len(epochs)
+        first, new = self._seen_epochs, epochs[self._seen_epochs :]
+        self._seen_epochs = first + len(new)
         skip = {"epoch", "step", "learning_rate"}
-        for row in new:
+        for count, row in enumerate(new, start=first + 1):
             for key, value in row.items():
                 if key in skip or not isinstance(value, (int, float)):
                     continue
                 series = self._epoch_series.get(key)
                 if series is None:
                     series = self._epoch_series[key] = PointSeries(self.max_points)
-                # val_loss is drawn against steps on the loss plot, the metrics against epochs.
-                series.append(row["step"] if key == "val_loss" else row["epoch"] + 1, value)
+                # val_loss is drawn against steps on the loss plot, the metrics against the number of
+                # epochs trained so far (it goes on across fits, where Keras's epoch restarts at 0).
+                series.append(row["step"] if key == "val_loss" else count, value)
         if "val_loss" in self._epoch_series:
             _set_points(self._val_mark, self._epoch_series["val_loss"])
         names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
