@@ -209,9 +209,15 @@ def test_keyboard_interrupt_in_wait_stops_training_cleanly() -> None:
     dash = lrw.TrainingDashboard(model)
     run = dash.fit(x, y, epochs=100, batch_size=32)
     wait_for(lambda: dash.history.num_steps >= 5)
-    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        run.wait()
+    # As in a kernel: SIGINT raises KeyboardInterrupt. (A process started in the background by a
+    # non-interactive shell, as CI may start the suite, inherits SIGINT ignored.)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            run.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert run.done and dash.controller.state == "idle"
     assert dash.history.num_steps < 100 * 64
     assert np.all(np.isfinite(kernel_of(model)))
