@@ -1,35 +1,7 @@
 // Unit tests of the equalizer front end with a mock anywidget model.
 import { beforeEach, describe, expect, it } from "vitest";
 import widget, { barHeight, formatCount, formatMultiplier, render } from "./layer_controls.js";
-
-/** A stand-in for anywidget's model: {get, set, save_changes, on, off, send}. */
-function mockModel(state) {
-  const handlers = new Map();
-  const model = {
-    state: structuredClone(state),
-    saved: [],
-    sent: [],
-    get: (name) => model.state[name],
-    set: (name, value) => {
-      model.state[name] = value;
-      model.pending = { ...(model.pending ?? {}), [name]: value };
-    },
-    save_changes: () => {
-      model.saved.push(model.pending);
-      model.pending = undefined;
-    },
-    send: (content) => model.sent.push(content),
-    on: (event, fn) => handlers.set(event, [...(handlers.get(event) ?? []), fn]),
-    off: (event, fn) => handlers.set(event, (handlers.get(event) ?? []).filter((f) => f !== fn)),
-    listeners: (event) => (handlers.get(event) ?? []).length,
-    // What the kernel does: change a trait, then notify.
-    push: (name, value) => {
-      model.state[name] = value;
-      for (const fn of handlers.get(`change:${name}`) ?? []) fn();
-    },
-  };
-  return model;
-}
+import { mockModel } from "./mock_model.js";
 
 const STATE = {
   layers: [

@@ -20,6 +20,7 @@ from lrwidgets.training.controller import check_learning_rate
 from lrwidgets.training.layerwise import find_layerwise_optimizer
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 from lrwidgets.widgets.layer_controls import LayerLRControls
+from lrwidgets.widgets.pacer import BrowserPacer
 
 SOURCE_COLORS = {"user": "#d62728", "callback": "#9467bd", "plateau": "#8c564b", "schedule": "#2ca02c"}
 MESSAGE_KINDS = {"warning": "#b26b00", "diverging": "#b26b00", "error": "#c00", "nan": "#c00", "restore": "#555"}
@@ -123,7 +124,7 @@ class TrainingDashboard(widgets.VBox):
             self._children.insert(-1, self.layer_controls)
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
-        self.controller.add_listener(self.refresh)
+        self.controller.add_listener(self._on_progress)
         self.refresh()
 
     # ---- public API ----------------------------------------------------------------------------
@@ -339,6 +340,9 @@ class TrainingDashboard(widgets.VBox):
             layout=widgets.Layout(width="260px"),
         )
         self._messages = widgets.HTML(layout=widgets.Layout(width="100%"))
+        # Flow control: while training, an update goes out only once the page drew the last one.
+        self._pacer = BrowserPacer(on_ack=self._catch_up)
+        self._behind = False
         self._pause_button.on_click(self._on_pause_clicked)
         self._stop_button.on_click(lambda _: self._guard(self.controller.stop))
         self._lr_slider.observe(self._on_slider, names="value")
@@ -354,6 +358,7 @@ class TrainingDashboard(widgets.VBox):
             self._loss_fig,
             self._lr_fig,
             self._messages,
+            self._pacer,
         ]
 
     # ---- user actions (kernel thread) --------------------------------------------------------
@@ -427,6 +432,25 @@ class TrainingDashboard(widgets.VBox):
                 self._plan_mark.y = self._plan[idx]
                 self._plan_mark.display_legend = len(idx) > 0
             self._draw_lr_ticks()
+
+    def _on_progress(self) -> None:
+        """The controller's throttled tick: redraw, unless the page has not drawn the last update.
+
+        Paced only in a background fit: a fit in the kernel's main thread (``dash.callback``) blocks
+        the kernel, so no acknowledgement could arrive until it ends.
+        """
+        paced = self.controller.running and threading.current_thread() is not threading.main_thread()
+        if paced and not self._pacer.ready():
+            self._behind = True  # the page's acknowledgement brings the view up to date
+            return
+        self._behind = False
+        self.refresh()
+        self._pacer.sent()
+
+    def _catch_up(self) -> None:
+        """The page drew an update (kernel thread): send what a skipped tick held back."""
+        if self._behind:
+            self._on_progress()
 
     def _draw_lr_ticks(self) -> None:
         """Round, distinct ticks over the rates drawn (actual and planned); sent only when they change."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import pathlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -20,6 +19,7 @@ from lrwidgets.core.layer_presets import (
 )
 from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
+from lrwidgets.widgets._esm import esm_path
 
 
 class Controller(Protocol):
@@ -29,12 +29,6 @@ class Controller(Protocol):
     def running(self) -> bool: ...
 
     def submit(self, action: Any, description: str = ...) -> Any: ...
-
-
-def _esm() -> pathlib.Path:
-    # A wheel ships the module in lrwidgets/static/ (pyproject.toml); a source checkout uses js/.
-    shipped = pathlib.Path(__file__).parent.parent / "static" / "layer_controls.js"
-    return shipped if shipped.exists() else pathlib.Path(__file__).parents[2] / "js" / "layer_controls.js"
 
 
 class LayerLRControls(anywidget.AnyWidget):
@@ -67,7 +61,7 @@ class LayerLRControls(anywidget.AnyWidget):
     {'body': 0.0, 'head': 1.0}
     """
 
-    _esm = _esm()
+    _esm = esm_path("layer_controls.js")
 
     #: `[{"name": str, "params": int}, ...]` for each layer group, first to last. Read-only.
     layers = traitlets.List(traitlets.Dict(), read_only=True).tag(sync=True)

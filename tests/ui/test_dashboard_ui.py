@@ -192,4 +192,7 @@ def test_kernel_stays_responsive_during_a_long_fit(lab) -> None:
         notebook.kernel_print("print(1)")
         took = time.monotonic() - start
         assert took < 2.0, f"a kernel round trip took {took:.1f} s at {steps} steps of the fit"
+    # The page acknowledged the updates it drew: the dashboard paced itself on them.
+    acks = int(notebook.kernel_print("print(dash._pacer.acks)"))
+    assert acks > 10, acks
     notebook.kernel_print("run.stop()")
