@@ -472,9 +472,7 @@ class TrainingController:
 
     def _on_batch_begin(self, model: Any, batch: int) -> None:
         # The hot path: two attribute tests, a list lookup and a multiplication when nothing changed.
-        if (
-            self._actions or self._lr_request is not None or self._schedule_request is not None
-        ) and self._apply_requests(model):  # _has_requests(), inlined: this runs before every batch
+        if self._has_requests() and self._apply_requests(model):
             return
         if self._table is not None:
             self._apply_lr(model, self._table(self._fit_step) * self._schedule_factor)
