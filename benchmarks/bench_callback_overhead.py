@@ -82,8 +82,10 @@ def main() -> None:
             per_step[name].append(spent[0] / steps * 1e6)
             assert len(history.history["loss"]) == 2
     base = statistics.median(per_step["read-only"])
-    print(f"backend {keras.backend.backend()}, 3,126 steps a fit, {args.repeats} interleaved fits each;"
-          f" baseline step {statistics.median(step_ms):.3f} ms")
+    print(
+        f"backend {keras.backend.backend()}, 3,126 steps a fit, {args.repeats} interleaved fits each;"
+        f" baseline step {statistics.median(step_ms):.3f} ms"
+    )
     print(f"{'callback':<22} {'us/step':>8} {'added':>7}   fits")
     for name in names:
         med = statistics.median(per_step[name])

@@ -27,7 +27,7 @@ import statistics
 
 from _kernel import run_in_kernel
 
-KERNEL_CODE = r'''
+KERNEL_CODE = r"""
 import json, os, threading, time
 import numpy as np, keras
 import lrwidgets as lrw
@@ -107,7 +107,7 @@ traffic.update(bytes=0, messages=0)
 t0 = time.perf_counter()
 dash.fit(x, y, epochs=epochs_long, batch_size=32, callbacks=[Probe()]).wait()
 print("RESULT" + json.dumps({"times": times, "marks": marks, "steps": dash.history.num_steps}))
-'''
+"""
 
 
 def main() -> None:
@@ -119,8 +119,10 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     configs = args.configs.split(",")
-    code = (f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\n"
-            f"LONG_STEPS = {args.long_steps}\n" + KERNEL_CODE)
+    code = (
+        f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\n"
+        f"LONG_STEPS = {args.long_steps}\n" + KERNEL_CODE
+    )
     result = run_in_kernel(code)
     times = result["times"]
     base = statistics.median(times["baseline"])
@@ -137,8 +139,10 @@ def main() -> None:
     print(f"{'steps':>7} {'updates':>8} {'messages':>9} {'total KB':>9} {'KB/update':>10} {'wall s':>7} {'KB/s':>7}")
     for n, m in sorted(result["marks"].items(), key=lambda kv: int(kv[0])):
         kb = m["bytes"] / 1e3
-        print(f"{int(n):>7} {m['updates']:>8} {m['messages']:>9} {kb:>9.1f} {kb / max(m['updates'], 1):>10.2f}"
-              f" {m['wall']:>7.1f} {kb / m['wall']:>7.1f}")
+        print(
+            f"{int(n):>7} {m['updates']:>8} {m['messages']:>9} {kb:>9.1f} {kb / max(m['updates'], 1):>10.2f}"
+            f" {m['wall']:>7.1f} {kb / m['wall']:>7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def execute(path: Path, timeout: int = 600, installed: bool = False) -> tuple[An
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.monotonic()
     client.execute(env=kernel_environment(installed))  # passed on to the kernel manager
     return nb, time.monotonic() - start

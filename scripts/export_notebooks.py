@@ -47,11 +47,13 @@ def npm_files() -> tuple[Path, Path]:
     if not (REQUIRE_JS.exists() and EMBED_AMD_JS.exists()):
         npm = shutil.which("npm")
         if npm is None:
-            raise SystemExit("export needs npm (Node.js) once, to fetch require.js and the widget renderer:"
-                             " `apt-get install -y npm`")
+            raise SystemExit(
+                "export needs npm (Node.js) once, to fetch require.js and the widget renderer: `apt-get install -y npm`"
+            )
         JS_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(JS_DIR),
-                        *NPM_PACKAGES], check=True)
+        subprocess.run(
+            [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(JS_DIR), *NPM_PACKAGES], check=True
+        )
     return REQUIRE_JS, EMBED_AMD_JS
 
 
@@ -83,8 +85,12 @@ def export(notebooks: list[Path], output_dir: Path) -> list[Path]:
                 shutil.copyfile(font, output_dir / folder / font.name)
     for name, bundle in widget_bundles().items():
         shutil.copyfile(bundle, output_dir / f"{name}.js")
-    exporter = HTMLExporter(require_js_url="require.js", widget_renderer_url="embed-amd.js",
-                            extra_template_basedirs=[str(TEMPLATES)], template_name="offline")
+    exporter = HTMLExporter(
+        require_js_url="require.js",
+        widget_renderer_url="embed-amd.js",
+        extra_template_basedirs=[str(TEMPLATES)],
+        template_name="offline",
+    )
     pages = []
     for path in notebooks:
         nb, seconds = execute(path)
@@ -94,8 +100,11 @@ def export(notebooks: list[Path], output_dir: Path) -> list[Path]:
         page = output_dir / f"{path.stem}.html"
         page.write_text(body, encoding="utf-8")
         pages.append(page)
-        print(f"{page.relative_to(output_dir.parent) if output_dir.is_relative_to(ROOT) else page}"
-              f" (executed in {seconds:.0f} s)", flush=True)
+        print(
+            f"{page.relative_to(output_dir.parent) if output_dir.is_relative_to(ROOT) else page}"
+            f" (executed in {seconds:.0f} s)",
+            flush=True,
+        )
     return pages
 
 

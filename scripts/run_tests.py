@@ -66,7 +66,9 @@ def js_tests(reports: Path, totals: list[int]) -> bool:
 
 def main(argv: list[str]) -> int:
     ok = True
-    ok &= run("lint", [str(BIN / "ruff"), "check", "lrwidgets", "tests", "benchmarks", "scripts"])
+    sources = ["lrwidgets", "tests", "benchmarks", "scripts"]
+    ok &= run("lint", [str(BIN / "ruff"), "check", *sources])
+    ok &= run("format", [str(BIN / "ruff"), "format", "--check", *sources])
     ok &= run("types", [str(BIN / "mypy"), "lrwidgets"])
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)

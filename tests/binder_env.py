@@ -34,10 +34,18 @@ def build() -> Path:
     if not (python.exists() and STAMP.exists() and STAMP.read_text() == digest):
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
         # As repo2docker does: from the repository root, so that `.` in the file is lrwidgets.
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(BINDER / "requirements.txt")],
-                       cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(BINDER / "requirements.txt")],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
         STAMP.write_text(digest)
     else:  # the same environment; lrwidgets as in this checkout now
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "."],
-                       cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "."],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     return python

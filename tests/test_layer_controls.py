@@ -245,7 +245,6 @@ def test_live_change_during_a_background_fit_through_the_controller() -> None:
     assert float(model.optimizer.inner_optimizer.learning_rate.numpy()) == pytest.approx(0.5)
 
 
-
 @pytest.mark.keras
 def test_dashboard_embeds_the_panel_for_a_layerwise_model() -> None:
     from tests.helpers import linear_model, regression_data

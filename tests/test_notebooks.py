@@ -36,9 +36,19 @@ def test_notebook_executes(path: Path, binder_python: Path, tmp_path: Path) -> N
     # binder/start sets the kernels' environment as on Binder; --installed: the kernel imports the
     # lrwidgets installed in the Binder environment, not this checkout.
     result = subprocess.run(
-        [str(BINDER / "start"), str(binder_python), str(ROOT / "scripts" / "execute_notebooks.py"), "--installed",
-         "--budget", str(BUDGET_SECONDS), str(path)],
-        cwd=tmp_path, env=environment(), capture_output=True, text=True,
+        [
+            str(BINDER / "start"),
+            str(binder_python),
+            str(ROOT / "scripts" / "execute_notebooks.py"),
+            "--installed",
+            "--budget",
+            str(BUDGET_SECONDS),
+            str(path),
+        ],
+        cwd=tmp_path,
+        env=environment(),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert f"ok {path.name}" in result.stdout, result.stdout

@@ -95,14 +95,23 @@ def test_plateau_trains_exactly_like_keras_reduce_lr_on_plateau() -> None:
     # reductions then do not hang on float noise, and both runs must reduce at the same epochs.
     args = dict(factor=0.5, patience=2, min_delta=1e6, cooldown=1, min_lr=1e-4)
     reference = linear_model(keras.optimizers.SGD(0.01))
-    ref_history = reference.fit(x, y, epochs=9, batch_size=32, shuffle=False, validation_split=0.25, verbose=0,
-                                callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **args)])
+    ref_history = reference.fit(
+        x,
+        y,
+        epochs=9,
+        batch_size=32,
+        shuffle=False,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **args)],
+    )
 
     model = linear_model(keras.optimizers.SGD(0.01))
     dash = lrw.TrainingDashboard(model)
     plateau = lrw.schedules.ReduceOnPlateau(0.01, **args)
-    history = dash.fit(x, y, epochs=9, batch_size=32, shuffle=False, validation_split=0.25,
-                       schedule=plateau).wait(timeout=120)
+    history = dash.fit(x, y, epochs=9, batch_size=32, shuffle=False, validation_split=0.25, schedule=plateau).wait(
+        timeout=120
+    )
 
     np.testing.assert_allclose(history.history["learning_rate"], ref_history.history["learning_rate"], rtol=1e-6)
     np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)
@@ -132,8 +141,9 @@ def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
 
     x, y = regression_data(64 * 32)
     dash = lrw.TrainingDashboard(linear_model())
-    designer = lrw.ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, decay_steps=64,
-                                    decay_rate=0.9, epochs=20, steps_per_epoch=64)
+    designer = lrw.ScheduleDesigner(
+        kind="exponential", initial_learning_rate=1e-3, decay_steps=64, decay_rate=0.9, epochs=20, steps_per_epoch=64
+    )
     run = dash.fit(x, y, epochs=20, batch_size=32, schedule=designer)
     wait_for(lambda: dash.history.num_steps >= 20)
     old = designer.schedule

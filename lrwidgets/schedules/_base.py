@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -132,60 +131,7 @@ def _as_steps(step: Any) -> np.ndarray:
     return steps
 
 
-# Argument checks. Errors read like Keras': "Argument `factor` must be < 1. Received: factor=1.5".
+# Argument checks live in lrwidgets.core.checks; re-exported here for the schedule modules.
+from lrwidgets.core.checks import check_bool, check_float, check_int, check_steps, received  # noqa: E402
 
-
-def _received(name: str, value: Any) -> str:
-    return f"Received: {name}={value!r}"
-
-
-def check_float(
-    name: str,
-    value: Any,
-    *,
-    gt: float | None = None,
-    ge: float | None = None,
-    lt: float | None = None,
-    le: float | None = None,
-) -> float:
-    """``value`` as a Python float, or a TypeError (not a real number) / ValueError (out of range)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"Argument `{name}` must be a float. {_received(name, value)}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"Argument `{name}` must be finite. {_received(name, value)}")
-    if gt is not None and not v > gt:
-        raise ValueError(f"Argument `{name}` must be > {gt:g}. {_received(name, value)}")
-    if ge is not None and not v >= ge:
-        raise ValueError(f"Argument `{name}` must be >= {ge:g}. {_received(name, value)}")
-    if lt is not None and not v < lt:
-        raise ValueError(f"Argument `{name}` must be < {lt:g}. {_received(name, value)}")
-    if le is not None and not v <= le:
-        raise ValueError(f"Argument `{name}` must be <= {le:g}. {_received(name, value)}")
-    return v
-
-
-def check_int(name: str, value: Any, *, ge: int | None = None) -> int:
-    """``value`` as a Python int (an integral float such as 100.0 is accepted), or a named error."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"Argument `{name}` must be an integer. {_received(name, value)}")
-    if not float(value).is_integer():
-        raise ValueError(f"Argument `{name}` must be an integer. {_received(name, value)}")
-    v = int(value)
-    if ge is not None and v < ge:
-        raise ValueError(f"Argument `{name}` must be >= {ge}. {_received(name, value)}")
-    return v
-
-
-def check_steps(name: str, value: Any) -> int | float:
-    """A positive step count; ints stay ints and floats stay floats (Keras accepts both)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return check_int(name, value, ge=1)
-    return check_float(name, value, gt=0)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """``value`` as a bool, or a TypeError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"Argument `{name}` must be a bool. {_received(name, value)}")
-    return bool(value)
+__all__ = ["check_bool", "check_float", "check_int", "check_steps", "received"]

@@ -35,8 +35,9 @@ MAX_MESSAGES = 8
 
 def _rules(x: bq.Scale, unit: bq.Scale) -> bq.Lines:
     """Dashed vertical lines across a whole plot, one per marked event (x: the step, y: 0 to 1)."""
-    return bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": x, "y": unit}, line_style="dashed",
-                    stroke_width=1)
+    return bq.Lines(
+        x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": x, "y": unit}, line_style="dashed", stroke_width=1
+    )
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -605,4 +606,3 @@ def _set_points(mark: Any, series: PointSeries) -> None:
     with mark.hold_sync():
         mark.x, mark.y = x, y
         mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None
-

@@ -18,8 +18,13 @@ from jupyter_server import ROOT, JupyterServer
 CHROMIUM = Path(os.environ.get("LRWIDGETS_CHROMIUM", "/usr/bin/chromium"))
 # Flags that work as root in a container (see the project's measured facts).
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 _REPORTS = pytest.StashKey[dict]()
 
@@ -34,8 +39,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
-        message = (f"{CHROMIUM} not found: the browser suite needs Debian's Chromium. "
-                   "Install it with `sudo apt-get install -y chromium`.")
+        message = (
+            f"{CHROMIUM} not found: the browser suite needs Debian's Chromium. "
+            "Install it with `sudo apt-get install -y chromium`."
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message + " (CI=true: the browser suite may not be skipped)", pytrace=False)
         pytest.skip(message)
@@ -49,7 +56,9 @@ def browser_context(chromium_path: Path, tmp_path_factory: pytest.TempPathFactor
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS,
+            executable_path=str(chromium_path),
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1000},
         )
         try:

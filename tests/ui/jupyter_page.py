@@ -53,23 +53,31 @@ const runState = (path) => {
 };
 """
 
-_KERNEL_READY = _HELPERS + """
+_KERNEL_READY = (
+    _HELPERS
+    + """
 (path) => {
   const w = panelFor(path);
   const s = runState(path);
   return !!w && w.sessionContext.isReady && s.found && s.status === 'idle' && s.connection === 'connected';
 }
 """
+)
 _ALL_CLEARED = _HELPERS + "(path) => { const s = runState(path); return s.found && s.executed === 0; }"
-_RUN_DONE = _HELPERS + """
+_RUN_DONE = (
+    _HELPERS
+    + """
 (path) => {
   const s = runState(path);
   return s.found && s.status === 'idle' && (s.pending === 0 || s.errors.length > 0);
 }
 """
+)
 _RUN_STATE = _HELPERS + "(path) => runState(path)"
 
-_KERNEL_EXECUTE = _HELPERS + """
+_KERNEL_EXECUTE = (
+    _HELPERS
+    + """
 async ([path, code]) => {
   const kernel = panelFor(path).sessionContext.session.kernel;
   const future = kernel.requestExecute({code, store_history: false});
@@ -85,6 +93,7 @@ async ([path, code]) => {
   return out;
 }
 """
+)
 
 # Widget outputs and how each rendered. The ipywidgets renderer is the output node: it shows
 # "Loading widget..." until the view exists, then holds the view (a `.jupyter-widgets` element), or

@@ -46,7 +46,9 @@ class JupyterServer:
     def command(self) -> list[str]:
         module = "jupyterlab" if self.kind == "lab" else "notebook"
         cmd = [
-            sys.executable, "-m", module,
+            sys.executable,
+            "-m",
+            module,
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -64,8 +66,13 @@ class JupyterServer:
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                     "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
+        for name in (
+            "JUPYTER_CONFIG_DIR",
+            "JUPYTER_RUNTIME_DIR",
+            "JUPYTERLAB_SETTINGS_DIR",
+            "JUPYTERLAB_WORKSPACES_DIR",
+            "IPYTHONDIR",
+        ):
             path = self.state_dir / name.lower()
             path.mkdir(parents=True, exist_ok=True)
             env[name] = str(path)
@@ -73,7 +80,8 @@ class JupyterServer:
         notification = self.state_dir / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
         notification.mkdir(parents=True, exist_ok=True)
         (notification / "notification.jupyterlab-settings").write_text(
-            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
         env["KERAS_BACKEND"] = env.get("KERAS_BACKEND", "jax")
         env["JAX_PLATFORMS"] = "cpu"
@@ -84,8 +92,12 @@ class JupyterServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
-            self.command(), cwd=self.root_dir, env=self.environment(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self.command(),
+            cwd=self.root_dir,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -98,13 +110,15 @@ class JupyterServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"jupyter {self.kind} did not answer in {STARTUP_TIMEOUT:.0f} s:\n"
-                                       f"{self.log_tail()}") from None
+                    raise RuntimeError(
+                        f"jupyter {self.kind} did not answer in {STARTUP_TIMEOUT:.0f} s:\n{self.log_tail()}"
+                    ) from None
                 time.sleep(0.25)  # polling a condition (the server answering), not a fixed wait
 
     def api(self, method: str, path: str, timeout: float = 30) -> object:
-        request = urllib.request.Request(self.base_url + path, method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            self.base_url + path, method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None

@@ -119,7 +119,8 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
 
     # 3. Drag the learning-rate slider with the mouse; the kernel applies the value the readout shows.
     slider_min, slider_max, lr_before = notebook.kernel_json(
-        "[dash._lr_slider.min, dash._lr_slider.max, dash.learning_rate]")
+        "[dash._lr_slider.min, dash._lr_slider.max, dash.learning_rate]"
+    )
     assert math.isclose(lr_before, 1e-3, rel_tol=1e-6)
     slider = dash.locator(".widget-slider", has=page.locator(".noUi-handle")).first
     handle = slider.locator(".noUi-handle")
@@ -168,8 +169,10 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
     # 5. Stop ends the fit at the next batch and keeps what was recorded.
     dash.get_by_role("button", name="Stop").click()
     notebook.kernel_wait("print(run.done)")
-    done = notebook.kernel_json("[run.exception is None, len(run.wait().history['loss']),"
-                                " dash.controller.progress().state, dash.history.num_steps > 0]")
+    done = notebook.kernel_json(
+        "[run.exception is None, len(run.wait().history['loss']),"
+        " dash.controller.progress().state, dash.history.num_steps > 0]"
+    )
     assert done[0] is True and 0 < done[1] < 100_000 and done[2] == "idle" and done[3] is True, done
     page.wait_for_function(
         """(sel) => Array.from(document.querySelectorAll(sel + ' button'))

@@ -29,8 +29,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.skipif(QUICKSTART not in NOTEBOOKS, reason="no quick-start notebook yet")
-def test_exported_dashboard_renders_offline(browser_context, browser_page, exported: Path,
-                                            page_errors: PageErrors) -> None:
+def test_exported_dashboard_renders_offline(
+    browser_context, browser_page, exported: Path, page_errors: PageErrors
+) -> None:
     page = browser_page
     blocked: list[str] = []
 

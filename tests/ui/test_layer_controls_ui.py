@@ -18,7 +18,7 @@ pytestmark = pytest.mark.ui
 
 NOTEBOOK = "ui_layer_controls_live.ipynb"
 LAYERS = ["body1", "body2", "head"]
-SETUP = '''import math, os
+SETUP = """import math, os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras, numpy as np
 from sklearn.datasets import load_digits
@@ -51,7 +51,7 @@ def relative_size(start, layer, multiplier, reference="head"):
     # Mean of the layer's update size over the reference layer's, in those records.
     ratios = [s[layer] / s[reference] for s in with_multiplier(start, layer, multiplier) if s[reference] > 0]
     return sum(ratios) / len(ratios)
-'''
+"""
 CELLS = [
     SETUP,
     "dash = lrw.TrainingDashboard(model, update_interval=0.5)\ndash",
@@ -99,8 +99,10 @@ def test_equalizer_live_in_jupyterlab(lab, equalizer_notebook: str, page_errors:
 
     # (c) While training, the update-size bars are drawn: every layer's bar has a nonzero size.
     wait_bands(notebook, "Object.values(b).every((x) => x.bar_height > 0 && x.bar_width > 0)")
-    notebook.kernel_wait("print(dash.controller.running and len(seen) >= 5"
-                         f" and all(dash.layer_controls.update_size.get(n, 0) > 0 for n in {LAYERS}))")
+    notebook.kernel_wait(
+        "print(dash.controller.running and len(seen) >= 5"
+        f" and all(dash.layer_controls.update_size.get(n, 0) > 0 for n in {LAYERS}))"
+    )
 
     # (a) Drag body2's vertical slider down with the mouse, from x1 towards x0.01.
     lo, hi = notebook.kernel_json("[dash.layer_controls.min_exponent, dash.layer_controls.max_exponent]")
@@ -135,8 +137,10 @@ def test_equalizer_live_in_jupyterlab(lab, equalizer_notebook: str, page_errors:
     # (b) Click body1's freeze toggle: the multiplier is 0, body1 stops moving, its band shows it frozen.
     start = notebook.kernel_json("len(seen)")
     eq.locator('.lrw-eq-band[data-layer="body1"] .lrw-eq-freeze input').click()
-    notebook.kernel_wait("print(dash.layer_controls.multipliers['body1'] == 0.0"
-                         " and dash.layer_controls.value['body1'] == {'multiplier': 1.0, 'frozen': True})")
+    notebook.kernel_wait(
+        "print(dash.layer_controls.multipliers['body1'] == 0.0"
+        " and dash.layer_controls.value['body1'] == {'multiplier': 1.0, 'frozen': True})"
+    )
     notebook.kernel_wait(f"print(len(sizes({start}, 'body1', 0.0)) >= 5)")
     frozen = notebook.kernel_json(f"sizes({start}, 'body1', 0.0)")
     assert all(size == 0.0 for size in frozen), frozen  # not one step moved it

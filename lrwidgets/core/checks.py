@@ -1,0 +1,124 @@
+"""Argument checks in Keras's error style, shared by every layer of lrwidgets.
+
+Errors read like Keras's: ``Argument `factor` must be < 1. Received: factor=1.5``. A value of the
+wrong type raises ``TypeError``, a value out of range ``ValueError``; nothing is clamped. Numbers
+too large for a float (``10**400``) are a ``ValueError`` naming the argument, not a bare
+``OverflowError``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
+
+
+def received(name: str, value: Any) -> str:
+    text = repr(value)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"Received: {name}={text}"
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def _as_float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"Argument `{name}` must be finite. {received(name, value)}") from None
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> float:
+    """``value`` as a finite Python float, or a TypeError (not a real number) / ValueError (out of range)."""
+    if not _is_real(value):
+        raise TypeError(f"Argument `{name}` must be a float. {received(name, value)}")
+    v = _as_float(name, value)
+    if not math.isfinite(v):
+        raise ValueError(f"Argument `{name}` must be finite. {received(name, value)}")
+    if gt is not None and not v > gt:
+        raise ValueError(f"Argument `{name}` must be > {gt:g}. {received(name, value)}")
+    if ge is not None and not v >= ge:
+        raise ValueError(f"Argument `{name}` must be >= {ge:g}. {received(name, value)}")
+    if lt is not None and not v < lt:
+        raise ValueError(f"Argument `{name}` must be < {lt:g}. {received(name, value)}")
+    if le is not None and not v <= le:
+        raise ValueError(f"Argument `{name}` must be <= {le:g}. {received(name, value)}")
+    return v
+
+
+def check_int(name: str, value: Any, *, ge: int | None = None, le: int | None = None) -> int:
+    """``value`` as a Python int (an integral float such as 100.0 is accepted), or a named error."""
+    if not _is_real(value):
+        raise TypeError(f"Argument `{name}` must be an integer. {received(name, value)}")
+    if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"Argument `{name}` must be an integer. {received(name, value)}")
+    v = int(value)
+    if ge is not None and v < ge:
+        raise ValueError(f"Argument `{name}` must be >= {ge}. {received(name, value)}")
+    if le is not None and v > le:
+        raise ValueError(f"Argument `{name}` must be <= {le:,}. {received(name, value)}")
+    return v
+
+
+def check_steps(name: str, value: Any) -> int | float:
+    """A positive step count; ints stay ints and floats stay floats (Keras accepts both)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return check_int(name, value, ge=1)
+    return check_float(name, value, gt=0)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool, or a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Argument `{name}` must be a bool. {received(name, value)}")
+    return bool(value)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices`` (compared by equality, never hashed), else a ValueError."""
+    options = tuple(choices)
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value not in options:
+        raise ValueError(f"Argument `{name}` must be one of {options}. {received(name, value)}")
+    return value
+
+
+def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """A learning rate (or a multiplier) as the float32 value the optimizer will hold.
+
+    It must be a finite number > 0 (>= 0 with ``allow_zero``, for a frozen phase) that stays
+    finite and, unless zero is allowed, non-zero once rounded to float32: ``1e39`` (inf in
+    float32) and ``1e-50`` (0 in float32) are refused, not written.
+    """
+    if not _is_real(value):
+        raise TypeError(f"Argument `{name}` must be a number. {received(name, value)}")
+    v = _as_float(name, value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        sign = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"Argument `{name}` must be a finite number {sign}. {received(name, value)}")
+    if v > FLOAT32_MAX:
+        raise ValueError(
+            f"Argument `{name}` must be at most {FLOAT32_MAX:.4g}: the optimizer holds it as a float32."
+            f" {received(name, value)}"
+        )
+    if 0 < v < FLOAT32_TINY:
+        raise ValueError(
+            f"Argument `{name}` must be 0 or at least {FLOAT32_TINY:.3g}: smaller values round to 0 in float32."
+            f" {received(name, value)}"
+        )
+    return v
