@@ -11,6 +11,7 @@ PKG = Path(__file__).resolve().parent.parent / "lrwidgets"
 WIDGET_LIBS = {"ipywidgets", "bqplot", "anywidget", "traitlets", "IPython"}
 CORE_FORBIDDEN = WIDGET_LIBS | {"keras", "jax", "tensorflow", "torch", "lrwidgets.training", "lrwidgets.widgets"}
 TRAINING_FORBIDDEN = WIDGET_LIBS | {"lrwidgets.widgets"}
+BACKENDS = {"keras", "jax", "jaxlib", "tensorflow", "torch"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -40,3 +41,26 @@ def test_layers_import_one_way(folder: str, forbidden: set[str]) -> None:
     if not (PKG / folder).exists():
         pytest.skip(f"lrwidgets/{folder} does not exist yet")
     assert violations(folder, forbidden) == []
+
+
+def test_widgets_import_no_keras_and_only_public_training_names() -> None:
+    """Widgets talk to `lrwidgets.training`'s public names and the core, never to Keras or a backend."""
+    import lrwidgets.training as training
+
+    bad = violations("widgets", BACKENDS)
+    for path in sorted((PKG / "widgets").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                not isinstance(node, ast.ImportFrom)
+                or not node.module
+                or not node.module.startswith("lrwidgets.training")
+            ):
+                continue
+            if node.module != "lrwidgets.training":
+                bad.append(f"{path.relative_to(PKG.parent)} imports the private {node.module}")
+            bad += [
+                f"{path.relative_to(PKG.parent)} imports {a.name}, not public in lrwidgets.training"
+                for a in node.names
+                if a.name not in training.__all__
+            ]
+    assert bad == []

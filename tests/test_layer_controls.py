@@ -128,41 +128,24 @@ def test_bad_value_from_the_browser_is_refused_and_shown() -> None:
         panel.set_state({"value": {"first": {"multiplier": 1.0, "frozen": False}}})
 
 
-class FakeController:
-    """Queues actions while `running`, like the training controller; runs them on `step()`."""
+def test_changes_go_through_the_session() -> None:
+    """The panel asks its session (names exact); it never writes the optimizer itself."""
+    from lrwidgets.training import TrainingSession
 
-    def __init__(self, model: keras.Model) -> None:
-        self.model = model
-        self.running = True
-        self.queue: list = []
-        self.descriptions: list[str] = []
-
-    def submit(self, action, description: str = "") -> None:
-        self.descriptions.append(description)
-        if self.running:
-            self.queue.append(action)
-        else:
-            action(self.model)
-
-    def step(self) -> None:
-        while self.queue:
-            self.queue.pop(0)(self.model)
-
-
-def test_changes_go_through_the_controller() -> None:
     model = compiled()
-    controller = FakeController(model)
-    panel = LayerLRControls(model, controller=controller)
+    session = TrainingSession(model)
+    asked: list[tuple[dict, str]] = []
+    real = session.set_multipliers
+    session.set_multipliers = lambda m, source="user": asked.append((dict(m), source))  # type: ignore[method-assign]
+    panel = LayerLRControls(session)
     browser_sets(panel, "second", multiplier=0.1)
-    assert variable_values(model)["second"] == 1.0  # queued, not applied
-    panel.refresh({"first": 1.0, "second": 1.0, "third": 1.0})  # a stale read must not undo the edit
+    assert asked == [({"second": pytest.approx(0.1)}, "panel")]
+    assert variable_values(model)["second"] == 1.0  # not written by the panel
     assert panel.multipliers["second"] == pytest.approx(0.1)
-    controller.step()
-    assert variable_values(model)["second"] == pytest.approx(0.1)
-    assert controller.descriptions == ["layer learning rates: second x0.1"]
-    controller.running = False
+    session.set_multipliers = real  # type: ignore[method-assign]
     preset_clicked(panel, "uniform")
     assert variable_values(model)["second"] == 1.0
+    assert [e.message for e in session.history.events if e.kind == "action"] == ["layer learning rates: second x1"]
 
 
 def test_refresh_does_not_undo_an_edit_whose_observer_has_not_run() -> None:
@@ -200,8 +183,8 @@ def test_errors() -> None:
         LayerLRControls(unbuilt)
     with pytest.raises(TypeError, match="unexpected keyword arguments: \\['colour'\\]"):
         LayerLRControls(compiled(), colour="red")
-    with pytest.raises(TypeError, match="Argument `controller`"):
-        LayerLRControls(compiled(), controller=object())
+    with pytest.raises(TypeError, match=r"Argument `model` must be a keras\.Model"):
+        LayerLRControls(object())
 
 
 class Gate(keras.callbacks.Callback):
@@ -224,7 +207,7 @@ class Gate(keras.callbacks.Callback):
 def test_live_change_during_a_background_fit_through_the_controller() -> None:
     model = compiled()
     dash = TrainingDashboard(model)
-    panel = LayerLRControls(model, controller=dash.controller)
+    panel = LayerLRControls(dash.session)
     gate = Gate(at=1)
     run = dash.fit(X, Y, batch_size=4, epochs=1, shuffle=False, callbacks=[gate])  # 4 batches
     assert gate.reached.wait(60)

@@ -198,7 +198,7 @@ def test_every_step_trains_with_the_schedule_through_epochs_edits_and_live_chang
     second = lrw.schedules.CosineDecay(0.01, decay_steps=1500, alpha=0.1)
     x, y = regression_data(40 * 32)  # 40 steps an epoch
     model = linear_model(keras.optimizers.SGD(0.02))
-    lr_variable = _state.learning_rate_variable(model.optimizer)
+    _, lr_variable = _state.steerable_optimizer(model)
     used: list[float] = []
 
     class Probe(keras.callbacks.Callback):

@@ -109,8 +109,8 @@ def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
         raise TypeError(f"Argument `{name}` must be a number. {received(name, value)}")
     v = _as_float(name, value)
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        sign = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"Argument `{name}` must be a finite number {sign}. {received(name, value)}")
+        kind = "a finite number >= 0" if allow_zero else "a positive finite number"
+        raise ValueError(f"Argument `{name}` must be {kind}. {received(name, value)}")
     if v > FLOAT32_MAX:
         raise ValueError(
             f"Argument `{name}` must be at most {FLOAT32_MAX:.4g}: the optimizer holds it as a float32."

@@ -9,10 +9,28 @@ call a step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from lrwidgets.core.checks import FLOAT32_MAX
+
+
+class ScheduleValueError(ValueError):
+    """A schedule gave a rate the optimizer cannot hold, or failed, at a step of a fit."""
+
+
+def _bad_rate(step: int, value: float) -> ScheduleValueError:
+    return ScheduleValueError(
+        f"The schedule gave the learning rate {value!r} for step {step}; a rate must be a finite number >= 0"
+        f" and at most {FLOAT32_MAX:.4g} (the optimizer holds it as a float32). Nothing was written for that step."
+    )
+
+
+def _failed(step: int, error: Exception) -> ScheduleValueError:
+    return ScheduleValueError(f"The schedule failed at step {step}: {type(error).__name__}: {error}")
 
 
 def vectorized_rates(schedule: Callable[[Any], Any], steps: np.ndarray) -> np.ndarray | None:
@@ -50,6 +68,10 @@ class ScheduleTable:
     float64 (vectorized and scalar numpy can differ there), and the schedule must be a pure
     function of the step: a table never notices that its schedule changed; make a new one.
 
+    Every rate is checked before it is handed out: a step whose rate is negative, NaN, infinite or
+    beyond float32, or where the schedule raises, raises :class:`ScheduleValueError` naming the
+    step (the steps before it are served as usual).
+
     Args:
         schedule: a callable on an int step (and maybe on an array of steps) returning rates.
         block: how many steps one vectorized evaluation covers (>= 1).
@@ -83,7 +105,17 @@ class ScheduleTable:
         if self.vectorized:
             values = vectorized_rates(self.schedule, np.arange(step, step + self.block))
             if values is not None:
-                self._start, self._values = step, values.tolist()
+                ok = np.isfinite(values) & (values >= 0) & (values <= FLOAT32_MAX)
+                n = len(values) if ok.all() else int(np.argmin(ok))
+                if n == 0:
+                    raise _bad_rate(step, float(values[0]))
+                self._start, self._values = step, values[:n].tolist()
                 return self._values[0]
             self.vectorized = False
-        return float(self.schedule(step))
+        try:
+            value = float(self.schedule(step))
+        except Exception as e:
+            raise _failed(step, e) from e
+        if not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
+            raise _bad_rate(step, value)
+        return value

@@ -1,23 +1,29 @@
 """The training layer: the only code that touches Keras model or optimizer state.
 
-The controller applies every change in the training thread at batch boundaries;
-:mod:`lrwidgets.training.keras_schedules` converts core schedules to Keras objects (importing it
-installs that conversion behind ``Schedule.to_keras()``); :mod:`lrwidgets.training.layerwise`
-holds the per-layer learning-rate optimizer.
+:class:`TrainingSession` is its public face: a fit run in the background, steered live and
+recorded, with no widget imported. Its parts: the controller (requests, threading, lifecycle),
+its callbacks (the per-batch work), the recorder (history, NaN guard, progress), ownership (one
+fit per model, saves during a fit). :mod:`lrwidgets.training.keras_schedules` converts core
+schedules to Keras objects; :mod:`lrwidgets.training.layerwise` holds the per-layer optimizer.
 """
 
-from lrwidgets.training.controller import ControllerCallback, Progress, TrainingController
+from lrwidgets.training.callback import ControllerCallback
+from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.keras_schedules import to_keras, to_keras_callback
 from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer, layer_groups
+from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
+from lrwidgets.training.session import Snapshot, TrainingSession
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
 
 __all__ = [
     "ControllerCallback",
     "LayerwiseOptimizer",
     "Progress",
+    "Snapshot",
     "TrainingController",
     "TrainingRun",
+    "TrainingSession",
     "UpdateSizeMonitor",
     "find_layerwise_optimizer",
     "layer_groups",

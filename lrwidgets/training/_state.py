@@ -19,6 +19,11 @@ import keras
 import numpy as np
 
 
+def float32(value: float) -> float:
+    """``value`` as the optimizer holds it (rates are float32 variables)."""
+    return float(np.float32(value))
+
+
 def is_jax() -> bool:
     return keras.backend.backend() == "jax"
 
@@ -36,15 +41,54 @@ def sync(model: Any) -> None:
         model.jax_state_sync()
 
 
-def learning_rate_variable(optimizer: Any) -> Any:
-    """The optimizer's float learning-rate variable (an error if it is a schedule)."""
-    lr = getattr(optimizer, "_learning_rate", None)
-    if not isinstance(lr, keras.Variable):
-        raise TypeError(
-            "The optimizer's learning rate is not a variable that can be set"
-            f" (it is {type(lr).__name__}). Build it with a float learning rate."
+def _multi_optimizer_class() -> Any:
+    return getattr(keras.optimizers, "MultiOptimizer", None)  # Keras >= 3.15 only
+
+
+def steerable_optimizer(model: Any) -> tuple[Any, Any]:
+    """The optimizer whose learning rate a fit uses, and that rate's variable; the one model check.
+
+    A ``LossScaleOptimizer`` (mixed precision) is looked through: its own rate is an unused
+    placeholder, the inner optimizer's is the one used. Raises a Keras-style ``TypeError`` (not a
+    model) or ``ValueError`` (not compiled, a ``MultiOptimizer``, a Keras schedule, no settable rate).
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        raise ValueError(
+            "Argument `model` must be compiled with an optimizer before it is watched: call"
+            " `model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=...)` first."
         )
-    return lr
+    from lrwidgets.training.layerwise import LayerwiseOptimizer
+
+    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer) and not isinstance(
+        optimizer, LayerwiseOptimizer
+    ):
+        optimizer = optimizer.inner_optimizer  # LossScaleOptimizer: the inner one's rate is used
+    multi = _multi_optimizer_class()
+    if multi is not None and isinstance(optimizer, multi):
+        # Its own `_learning_rate` is an unused placeholder 0.0: steering it would change nothing.
+        raise ValueError(
+            "Argument `model` must be compiled with an optimizer that has one learning rate; a `MultiOptimizer`"
+            " has none (each of its optimizers has its own). For different step sizes per layer with one rate to"
+            " steer, use `lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={...})`."
+            f" Received: optimizer={type(optimizer).__name__}"
+        )
+    lr = getattr(optimizer, "_learning_rate", None)
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(
+            f"The model's optimizer was built with a Keras schedule ({type(lr).__name__}); Keras makes its"
+            " learning rate read-only, so it cannot be steered live or reduced on plateau. Build the optimizer"
+            " with a float learning rate and give the schedule to lrwidgets instead:"
+            " `dash.fit(..., schedule=lrw.schedules.ExponentialDecay(...))`."
+        )
+    if not isinstance(lr, keras.Variable):
+        raise ValueError(
+            f"The model's optimizer has a learning rate of type {type(lr).__name__}, which cannot be set."
+            " Build the optimizer with a float learning rate."
+        )
+    return optimizer, lr
 
 
 def optimizer_index(model: Any, variable: Any) -> int:
@@ -76,6 +120,11 @@ class LearningRateWriter:
         self._pending: float | None = None
         self._index = -1
         self._wrapping = False  # the train function is wrapped (jax, during a fit)
+
+    @property
+    def pending(self) -> float | None:
+        """A rate written but not yet handed to a step (the variable does not hold it yet)."""
+        return self._pending
 
     def begin(self, model: Any) -> None:
         self._pending = None
@@ -124,3 +173,116 @@ class LearningRateWriter:
         else:
             sync(model)
             self.variable.assign(value)
+
+
+def current_learning_rate(model: Any) -> float:
+    """The learning rate now, read safely: from the controller that trains the model, if one does."""
+    from lrwidgets.training import ownership
+
+    owner = ownership.owner(model)
+    if owner is not None:
+        return float(owner.learning_rate)
+    _, variable = steerable_optimizer(model)
+    return read_variable(model, variable)
+
+
+def layerwise(model: Any) -> Any:
+    """The model's ``LayerwiseOptimizer`` (also inside a ``LossScaleOptimizer``), or None."""
+    from lrwidgets.training.layerwise import find_layerwise_optimizer
+
+    return find_layerwise_optimizer(model)
+
+
+def current_multipliers(model: Any) -> dict[str, float]:
+    """``{group: multiplier}`` of the model's ``LayerwiseOptimizer`` (built here if needed), or ``{}``."""
+    from lrwidgets.training import ownership
+
+    owner = ownership.owner(model)
+    if owner is not None:
+        return owner.multipliers
+    opt = layerwise(model)
+    if opt is None:
+        return {}
+    if not opt.built and model.trainable_variables:
+        opt.build(model.trainable_variables)
+    return opt.multipliers if opt.built else {}
+
+
+def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
+    """``{group name: multiplier}`` checked: known group names (exactly), float32-safe values >= 0."""
+    from lrwidgets.core.checks import check_rate
+
+    opt = layerwise(model)
+    if opt is None:
+        raise ValueError(
+            "Per-layer multipliers need a model compiled with `lrw.LayerwiseOptimizer(...)`."
+            f" Received: optimizer={type(getattr(model, 'optimizer', None)).__name__}"
+        )
+    if not isinstance(multipliers, dict):
+        raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
+    known = list(current_multipliers(model))
+    unknown = sorted(str(k) for k in multipliers if k not in known)
+    if unknown:
+        raise ValueError(
+            f"Argument `multipliers` has unknown layers {unknown}; layers: {known}."
+            f" Received: multipliers={multipliers!r}"
+        )
+    return {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
+
+
+def write_multipliers(model: Any, multipliers: dict[str, float]) -> dict[str, float]:
+    """Set every group's multiplier, names matched exactly (training thread, or idle); the result."""
+    import re
+
+    opt = layerwise(model)
+    sync(model)
+    opt.set_multipliers({re.escape(name): value for name, value in multipliers.items()})
+    return dict(opt.multipliers)
+
+
+def steered_variables(model: Any) -> list[Any]:
+    """Optimizer variables steered live (the rate, per-layer multipliers): a NaN restore keeps them."""
+    _, variable = steerable_optimizer(model)
+    kept = [variable]
+    opt = layerwise(model)
+    if opt is not None and opt.multiplier_variable is not None:
+        kept.append(opt.multiplier_variable)
+    return kept
+
+
+NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
+
+
+def _loss_name(loss: Any) -> str:
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+
+
+def loss_floor(model: Any) -> float | None:
+    """0.0 when every compiled loss is one that cannot be negative, else None (no floor known)."""
+    losses = getattr(model, "loss", None)
+    items = list(losses.values()) if isinstance(losses, dict) else losses if isinstance(losses, list) else [losses]
+    if not items or any(item is None for item in items):
+        return None
+    names = [
+        (
+            item
+            if isinstance(item, str)
+            else getattr(item, "name", None) or getattr(item, "__name__", None) or type(item).__name__
+        )
+        for item in items
+    ]
+    names = [str(n).lower() for n in names]
+    if all(n in ("mse", "mae") or any(k in n for k in NON_NEGATIVE_LOSSES) for n in names):
+        return 0.0
+    return None
+
+
+def layer_group_sizes(model: Any) -> list[dict[str, Any]]:
+    """``[{"name": group, "params": count}, ...]`` of the model's ``LayerwiseOptimizer`` (else ``[]``)."""
+    import math
+
+    opt = layerwise(model)
+    if opt is None:
+        return []
+    current_multipliers(model)  # builds it when the model has variables
+    return [{"name": n, "params": int(sum(math.prod(v.shape) for v in vs))} for n, vs in opt.groups.items()]

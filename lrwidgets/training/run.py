@@ -10,7 +10,7 @@ from lrwidgets.training.controller import TrainingController
 
 
 class TrainingRun:
-    """Handle on a background fit, returned at once by ``TrainingDashboard.fit``.
+    """Handle on a background fit, returned at once by ``TrainingSession.fit`` (and ``TrainingDashboard.fit``).
 
     ``wait()`` blocks until the fit ends and returns the Keras ``History`` (also after Stop or a
     NaN stop, with everything recorded so far), or re-raises the exception that ended training.
@@ -25,7 +25,7 @@ class TrainingRun:
         self._result: Any = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="lrwidgets-fit", daemon=True)
-        controller._begin(self._thread)
+        controller.begin(self._thread)
         self._thread.start()
 
     def _main(self) -> None:
@@ -34,7 +34,7 @@ class TrainingRun:
         except BaseException as e:
             self._error = e
         finally:
-            self._controller._finish(self._error)
+            self._controller.finish(self._error)
             self._done.set()
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import inspect
 import math
 import threading
 from typing import Any
@@ -11,19 +10,32 @@ from typing import Any
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
-from lrwidgets.core import TrainingHistory, log_ticks, minmax_indices
-from lrwidgets.core.batch_loss import BatchLossRecovery
-from lrwidgets.schedules.table import rates
-from lrwidgets.training import Progress, TrainingController, TrainingRun
-from lrwidgets.training.controller import check_learning_rate
-from lrwidgets.training.layerwise import find_layerwise_optimizer
+from lrwidgets.core import TrainingHistory, log_ticks
+from lrwidgets.core.checks import check_float, check_int, check_rate
+from lrwidgets.training import Progress, Snapshot, TrainingRun, TrainingSession
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
-from lrwidgets.widgets.layer_controls import LayerLRControls
 from lrwidgets.widgets.pacer import BrowserPacer
 
-SOURCE_COLORS = {"user": "#d62728", "callback": "#9467bd", "plateau": "#8c564b", "schedule": "#2ca02c"}
-MESSAGE_KINDS = {"warning": "#b26b00", "diverging": "#b26b00", "error": "#c00", "nan": "#c00", "restore": "#555"}
+#: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
+#: edit, a re-compile (an unknown source is drawn like "user").
+SOURCE_COLORS = {
+    "user": "#d62728",
+    "callback": "#9467bd",
+    "plateau": "#8c564b",
+    "designer": "#2ca02c",
+    "compile": "#7f7f7f",
+}
+MESSAGE_KINDS = {
+    "warning": "#b26b00",
+    "diverging": "#b26b00",
+    "error": "#c00",
+    "nan": "#c00",
+    "restore": "#555",
+    "info": "#555",
+}
+MAX_POINTS_LIMIT = 100_000
 MAX_MARKERS = 50
 MAX_EPOCH_MARKERS = 100  # per-epoch points drawn with a circle each, up to this many epochs
 FIGURE_STYLE: dict[str, Any] = {
@@ -47,20 +59,34 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def _train_samples(bound: inspect.BoundArguments) -> tuple[int | None, int | None]:
-    """Batch size and training samples per epoch, when the data are arrays (else unknown)."""
-    args = bound.arguments
-    x = args.get("x")
-    shape = getattr(x, "shape", None)
-    if shape is None and isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
-        shape = x[0].shape
-    if shape is None or not len(shape):
-        return args.get("batch_size"), None
-    n = int(shape[0])
-    split = float(args.get("validation_split") or 0.0)
-    if split and args.get("validation_data") is None:
-        n = math.ceil(n * (1.0 - split))
-    return int(args.get("batch_size") or 32), n
+class StrictLogSlider(widgets.FloatLogSlider):
+    """A log slider that refuses a value outside its range or not finite (ipywidgets would clamp it)."""
+
+    @traitlets.validate("value")
+    def _validate_value(self, proposal: Any) -> float:
+        value = proposal["value"]
+        try:
+            v = check_float("learning_rate", value, gt=0)
+        except (TypeError, ValueError) as e:
+            raise traitlets.TraitError(str(e)) from None
+        low, high = self.base**self.min, self.base**self.max
+        if not low * (1 - 1e-9) <= v <= high * (1 + 1e-9):
+            raise traitlets.TraitError(
+                f"Argument `learning_rate` must be within the slider's range [{low:.3g}, {high:.3g}]. "
+                f"Received: learning_rate={value!r}"
+            )
+        return v
+
+
+class StrictSlider(widgets.FloatSlider):
+    """A slider that refuses a value outside [min, max] or not a number (ipywidgets would clamp it)."""
+
+    @traitlets.validate("value")
+    def _validate_value(self, proposal: Any) -> float:
+        try:
+            return check_float(self.description or "value", proposal["value"], ge=self.min, le=self.max)
+        except (TypeError, ValueError) as e:
+            raise traitlets.TraitError(str(e)) from None
 
 
 class TrainingDashboard(widgets.VBox):
@@ -72,11 +98,14 @@ class TrainingDashboard(widgets.VBox):
     background thread so the notebook stays free and the controls act at the next batch.
 
     Args:
-        model: a compiled ``keras.Model`` whose optimizer has a float learning rate.
-        max_points: most points drawn per line (min/max decimation keeps spikes); >= 8.
+        model: a compiled ``keras.Model`` whose optimizer has a float learning rate, or a
+            :class:`~lrwidgets.TrainingSession` to view (two views of one session stay in step).
+        max_points: most points drawn per line (min/max decimation keeps spikes); 8 to 100,000.
         update_interval: seconds between two browser updates while training (default 0.1).
         smoothing: EMA coefficient of the smoothed loss, in [0, 1).
-        on_nan: ``"restore"`` (default: weights from the start of the epoch are put back) or ``"stop"``.
+        on_nan: ``"restore"`` (default: the last weights whose loss was finite and not diverging are
+            put back) or ``"stop"``.
+        monitor: the log key drawn as the loss (default ``loss``; see ``TrainingSession``).
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
@@ -102,66 +131,78 @@ class TrainingDashboard(widgets.VBox):
         update_interval: float = 0.1,
         smoothing: float = 0.9,
         on_nan: str = "restore",
+        monitor: str | None = None,
     ) -> None:
-        self.controller = TrainingController(model, update_interval=update_interval, on_nan=on_nan)
+        max_points = check_int("max_points", max_points, ge=8, le=MAX_POINTS_LIMIT)
+        smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        if isinstance(model, TrainingSession):
+            self.session = model
+        else:
+            self.session = TrainingSession(model, update_interval=update_interval, on_nan=on_nan, monitor=monitor)
         self.max_points = max_points
         self._lock = threading.RLock()
         self._loss = DecimatedSeries(max_points, smoothing)
         self._lr = DecimatedSeries(max(8, max_points // 3))
         self._seen_epochs = 0
         self._seen_events = 0
+        self._seen_events_before = 0
         self._metric_names: list[str] = []
         self._epoch_series: dict[str, PointSeries] = {}
         self._syncing = False
-        self._last_run: TrainingRun | None = None
-        self._plan = np.zeros(0, np.float32)
-        self._plan_start = 0
         self._designer: Any = None
+        self._snapshot: Snapshot | None = None
         self._build_widgets(smoothing)
-        self.layer_controls: LayerLRControls | None = None
-        if find_layerwise_optimizer(model) is not None:
-            # Per-layer rates: the equalizer, its changes going through this dashboard's controller.
-            self.layer_controls = LayerLRControls(model, controller=self.controller)
+        self.layer_controls: Any = None
+        if self.session.layer_groups:
+            from lrwidgets.widgets.layer_controls import LayerLRControls
+
+            # Per-layer rates: the equalizer, its changes going through this dashboard's session.
+            self.layer_controls = LayerLRControls(self.session)
             self._children.insert(-1, self.layer_controls)
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
-        self.controller.add_listener(self._on_progress)
+        self._unsubscribe = self.session.subscribe(self._on_snapshot)
         self.refresh()
 
     # ---- public API ----------------------------------------------------------------------------
     @property
+    def controller(self) -> Any:
+        """The session's controller (requests carried out in the training thread)."""
+        return self.session.controller
+
+    @property
     def model(self) -> Any:
-        return self.controller.model
+        return self.session.model
 
     @property
     def history(self) -> TrainingHistory:
-        """Full-resolution records of every fit made through this dashboard."""
-        return self.controller.history
+        """Full-resolution records of every fit of this dashboard's session."""
+        return self.session.history
 
     @property
     def callback(self) -> Any:
         """A plain Keras callback, for ``model.fit(..., callbacks=[dash.callback])``."""
-        return self.controller.callback
+        return self.session.callback
 
     @property
     def learning_rate(self) -> float:
         """The learning rate; setting it takes effect at the next batch while training runs."""
-        return self.controller.learning_rate
+        return self.session.learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
-        self.controller.set_learning_rate(value, source="user")
+        self.session.set_learning_rate(value, source="user")
 
     @property
     def run(self) -> TrainingRun | None:
         """The handle of the last background fit."""
-        return self._last_run
+        return self.session.run
 
     def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
         """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
 
         Takes every argument of ``model.fit``; ``verbose`` defaults to 0 (the dashboard shows the
-        progress).
+        progress). See :meth:`lrwidgets.TrainingSession.fit`.
 
         Args:
             schedule: optional; any callable mapping the step of this fit (from 0) to a learning
@@ -172,46 +213,30 @@ class TrainingDashboard(widgets.VBox):
             plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
                 ``val_loss``, else ``loss``) multiply the rest of the schedule, each one marked.
         """
-        if self.controller.running:
-            raise RuntimeError(
-                "A fit is already running on this dashboard; wait for it (`run.wait()`) or stop it"
-                " (`dash.stop()`) before starting another."
-            )
-        try:
-            bound = inspect.signature(self.model.fit).bind(*args, **kwargs)
-        except TypeError as e:
-            raise TypeError(f"TrainingDashboard.fit(): {e}") from None
-        callbacks = list(bound.arguments.get("callbacks") or [])
-        # First, so that every batch is recorded even when a later callback fails.
-        bound.arguments["callbacks"] = [self.controller.callback, *callbacks]
-        if self.layer_controls is not None:  # the update-size bars behind the per-layer sliders
-            bound.arguments["callbacks"].append(self.layer_controls.monitor())
-        bound.arguments.setdefault("verbose", 0)
-        batch_size, samples = _train_samples(bound)
-        self.controller.batch_size = batch_size
-        self.controller._recovery = BatchLossRecovery(batch_size, samples)
-        self._follow_designer(schedule)
-        schedule = getattr(schedule, "schedule", schedule)  # a designer carries its schedule
-        self.controller.set_schedule(schedule, plateau)
-        self._plan_start = self.history.num_steps
-        self._plan = self._planned_rates(self.controller.schedule, bound)
+        designer = schedule if _is_designer(schedule) else None
+        if designer is not None:
+            schedule = designer.schedule  # a designer carries its schedule (not any `.schedule`)
+        run = self.session.fit(*args, schedule=schedule, plateau=plateau, **kwargs)
+        self._follow_designer(designer)
         self._draw_plan()
-        fit = self.model.fit
-        self._last_run = TrainingRun(self.controller, lambda: fit(*bound.args, **bound.kwargs))
-        return self._last_run
+        return run
+
+    def save(self, filepath: Any, **kwargs: Any) -> None:
+        """``model.save``, safe during a fit (see :meth:`lrwidgets.TrainingSession.save`)."""
+        self.session.save(filepath, **kwargs)
 
     def pause(self) -> None:
-        self.controller.pause()
+        self.session.pause()
 
     def resume(self) -> None:
-        self.controller.resume()
+        self.session.resume()
 
     def stop(self) -> None:
-        self.controller.stop()
+        self.session.stop()
 
     @property
     def progress(self) -> Progress:
-        return self.controller.progress()
+        return self.session.progress
 
     # ---- building ------------------------------------------------------------------------------
     def _build_widgets(self, smoothing: float) -> None:
@@ -317,10 +342,10 @@ class TrainingDashboard(widgets.VBox):
             disabled=True,
             tooltip="End training at the next batch; keeps everything recorded",
         )
-        lr = self.controller.learning_rate
-        exp = math.log10(lr)
-        self._lr_slider = widgets.FloatLogSlider(
-            value=lr,
+        lr = self.session.learning_rate
+        exp = math.log10(lr) if lr > 0 else -3.0
+        self._lr_slider = StrictLogSlider(
+            value=lr if lr > 0 else 10**exp,  # a rate of 0 (a frozen phase) has no place on a log slider
             base=10,
             min=math.floor(min(exp, -6.0)),
             max=math.ceil(max(exp + 1, 0.0)),
@@ -331,7 +356,7 @@ class TrainingDashboard(widgets.VBox):
             style={"description_width": "initial"},
             layout=widgets.Layout(width="420px"),
         )
-        self._smoothing = widgets.FloatSlider(
+        self._smoothing = StrictSlider(
             value=smoothing,
             min=0.0,
             max=0.99,
@@ -345,7 +370,7 @@ class TrainingDashboard(widgets.VBox):
         self._pacer = BrowserPacer(on_ack=self._catch_up)
         self._behind = False
         self._pause_button.on_click(self._on_pause_clicked)
-        self._stop_button.on_click(lambda _: self._guard(self.controller.stop))
+        self._stop_button.on_click(lambda _: self._guard(self.session.stop))
         self._lr_slider.observe(self._on_slider, names="value")
         self._smoothing.observe(self._on_smoothing, names="value")
         controls = widgets.HBox(
@@ -372,13 +397,13 @@ class TrainingDashboard(widgets.VBox):
             self.refresh()
 
     def _on_pause_clicked(self, _: Any) -> None:
-        self._guard(self.controller.resume if self.controller.pause_requested else self.controller.pause)
+        self._guard(self.session.resume if self.session.pause_requested else self.session.pause)
         self._draw_progress()
 
     def _on_slider(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
-        self._guard(lambda: self.controller.set_learning_rate(check_learning_rate(change["new"]), "user"))
+        self._guard(lambda: self.session.set_learning_rate(check_rate("learning_rate", change["new"]), "user"))
 
     def _on_smoothing(self, change: dict[str, Any]) -> None:
         def apply() -> None:
@@ -393,54 +418,40 @@ class TrainingDashboard(widgets.VBox):
         if self._designer is not None:
             self._designer.unobserve(self._on_design_edit, names="schedule")
             self._designer = None
-        if hasattr(designer, "observe") and hasattr(designer, "schedule"):
+        if designer is not None:
             designer.observe(self._on_design_edit, names="schedule")
             self._designer = designer
 
     def _on_design_edit(self, change: dict[str, Any]) -> None:
-        if not self.controller.running:
+        if not self.session.running:
             return
 
         def apply() -> None:
-            schedule = change["new"]
-            self.controller.replace_schedule(schedule, "designer")
-            done = self.controller.fit_step
-            if len(self._plan) > done:
-                tail = np.arange(done, len(self._plan))
-                self._plan[done:] = rates(schedule, tail)
+            self.session.replace_schedule(change["new"], "designer")
             self._draw_plan()
 
         self._guard(apply)
 
-    def _planned_rates(self, schedule: Any, bound: inspect.BoundArguments) -> np.ndarray:
-        """The rate of every step of this fit under ``schedule``, when its length is known."""
-        if schedule is None:
-            return np.zeros(0, np.float32)
-        args = bound.arguments
-        _, samples = _train_samples(bound)
-        batch = args.get("batch_size") or 32
-        steps = args.get("steps_per_epoch") or (math.ceil(samples / batch) if samples else None)
-        if not steps:
-            return np.zeros(0, np.float32)
-        total = steps * (int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0)))
-        return rates(schedule, np.arange(max(total, 0))).astype(np.float32)
-
     def _draw_plan(self) -> None:
+        x, y = self.session.plan(self.max_points)
         with self._lock:
-            idx = minmax_indices(self._plan, self.max_points)
             with self._plan_mark.hold_sync():
-                self._plan_mark.x = (idx + self._plan_start).astype(np.float32)
-                self._plan_mark.y = self._plan[idx]
-                self._plan_mark.display_legend = len(idx) > 0
+                self._plan_mark.x = x
+                self._plan_mark.y = np.where(y > 0, y, np.nan).astype(np.float32)
+                self._plan_mark.display_legend = len(x) > 0
             self._draw_lr_ticks()
 
-    def _on_progress(self) -> None:
-        """The controller's throttled tick: redraw, unless the page has not drawn the last update.
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        """The session's throttled snapshot: redraw, unless the page has not drawn the last update.
 
         Paced only in a background fit: a fit in the kernel's main thread (``dash.callback``) blocks
         the kernel, so no acknowledgement could arrive until it ends.
         """
-        paced = self.controller.running and threading.current_thread() is not threading.main_thread()
+        self._snapshot = snapshot
+        self._on_progress()
+
+    def _on_progress(self) -> None:
+        paced = self.session.running and threading.current_thread() is not threading.main_thread()
         if paced and not self._pacer.ready():
             self._behind = True  # the page's acknowledgement brings the view up to date
             return
@@ -475,11 +486,12 @@ class TrainingDashboard(widgets.VBox):
             x, y, smooth = self._loss.points(loss)
             with self._loss_mark.hold_sync():
                 self._loss_mark.x = x
-                self._loss_mark.y = np.vstack([y, smooth if smooth is not None else y])
+                # inf would flatten a linear axis to nothing: drawn as a gap (the NaN event says why)
+                self._loss_mark.y = _finite(np.vstack([y, smooth if smooth is not None else y]))
             lx, ly, _ = self._lr.points(lr)
             with self._lr_mark.hold_sync():
                 self._lr_mark.x = lx
-                self._lr_mark.y = ly
+                self._lr_mark.y = np.where(ly > 0, ly, np.nan).astype(np.float32)  # 0 has no log: a gap
             self._draw_lr_ticks()
             if len(h.epochs) != self._seen_epochs:
                 self._draw_epochs()
@@ -541,7 +553,9 @@ class TrainingDashboard(widgets.VBox):
 
     def _draw_events(self) -> None:
         events = list(self.history.events)
-        self._seen_events = len(events)
+        self._seen_events_before, self._seen_events = self._seen_events, len(events)
+        if any(e.source == "designer" for e in events[self._seen_events_before :]):
+            self._draw_plan()  # a designer edit took effect: the plan's tail follows it
         changes = [e for e in events if e.kind == "learning_rate" and e.source != "init"][-MAX_MARKERS:]
         xs = np.array([[e.step, e.step] for e in changes], dtype=np.float32).reshape(-1, 2)
         ys = np.tile(np.array([0.0, 1.0], dtype=np.float32), (len(changes), 1))
@@ -562,11 +576,11 @@ class TrainingDashboard(widgets.VBox):
         )
 
     def _draw_progress(self) -> None:
-        p = self.controller.progress()
+        p = self.session.progress
         running = p.state != "idle"
         self._pause_button.disabled = not running or p.state == "stopping"
         self._stop_button.disabled = not running or p.state == "stopping"
-        paused = running and self.controller.pause_requested
+        paused = running and self.session.pause_requested
         self._pause_button.description = "Resume" if paused else "Pause"
         self._pause_button.icon = "play" if paused else "pause"
         if p.epochs:
@@ -587,7 +601,7 @@ class TrainingDashboard(widgets.VBox):
         parts.append(f"learning rate {p.learning_rate:.3g}")
         self._status.value = '<span class="lrw-status">' + " · ".join(parts) + "</span>"
         lr = p.learning_rate
-        if not math.isclose(lr, self._lr_slider.value, rel_tol=1e-3):
+        if lr > 0 and not math.isclose(lr, self._lr_slider.value, rel_tol=1e-3):
             self._syncing = True
             try:
                 exp = math.log10(lr)
@@ -598,6 +612,16 @@ class TrainingDashboard(widgets.VBox):
                 self._lr_slider.value = lr
             finally:
                 self._syncing = False
+
+
+def _is_designer(value: Any) -> bool:
+    """A ScheduleDesigner (observable, with a `schedule` trait), not any object with a `schedule`."""
+    has_trait = getattr(value, "has_trait", None)
+    return callable(has_trait) and bool(has_trait("schedule")) and callable(getattr(value, "observe", None))
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan).astype(np.float32)
 
 
 def _set_points(mark: Any, series: PointSeries) -> None:

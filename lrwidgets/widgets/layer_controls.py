@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import anywidget
-import keras
 import traitlets
 
 from lrwidgets.core.layer_presets import (
@@ -17,35 +16,23 @@ from lrwidgets.core.layer_presets import (
     preset,
     settings_from_multipliers,
 )
-from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer
-from lrwidgets.training.update_monitor import UpdateSizeMonitor
+from lrwidgets.training import Snapshot, TrainingSession, UpdateSizeMonitor
 from lrwidgets.widgets._esm import esm_path
-
-
-class Controller(Protocol):
-    """What `LayerLRControls` needs of the training controller (see docs/ARCHITECTURE.md)."""
-
-    @property
-    def running(self) -> bool: ...
-
-    def submit(self, action: Any, description: str = ...) -> Any: ...
 
 
 class LayerLRControls(anywidget.AnyWidget):
     """One log-scale vertical slider per trainable layer, with freeze toggles and presets.
 
-    Needs a model compiled with a `LayerwiseOptimizer`. Moving a slider sets that layer's
-    multiplier on the optimizer: at once when idle, or, when a `controller` is given, through
-    `controller.submit(...)` (before the next batch while a fit runs). Behind each slider a bar
-    shows the layer's relative update size ||dW|| / ||W||, filled by `update_sizes(...)`, for
-    instance from the callback `panel.monitor()` returns.
+    Needs a model compiled with a `LayerwiseOptimizer`. Moving a slider asks the training session
+    for that layer's multiplier (`session.set_multipliers`, names matched exactly): at once when
+    idle, before the next batch while a fit runs; the panel never touches the optimizer itself.
+    Behind each slider a bar shows the layer's relative update size ||dW|| / ||W||, from the
+    session's snapshots during its fits, or from the callback `panel.monitor()` returns.
 
     Args:
-        model: a `keras.Model` compiled with `lrw.LayerwiseOptimizer(...)`, or wrapped in a
-            `LossScaleOptimizer`. Its optimizer is built here if it is not yet.
-        controller: optional object with `.submit(action, description=...)` and `.running`
-            (the lrwidgets training controller). Defaults to `None`: changes are assigned directly,
-            which is only safe while no fit runs.
+        model: a `keras.Model` compiled with `lrw.LayerwiseOptimizer(...)` (also inside a
+            `LossScaleOptimizer`), or the `lrw.TrainingSession` that trains one (a dashboard
+            passes its own). Given a model, the panel makes a session for it.
         **kwargs: trait values (`min_exponent`, `max_exponent`, `ratio`, `k`, `layout`...).
 
     Example:
@@ -80,35 +67,27 @@ class LayerLRControls(anywidget.AnyWidget):
     #: the last error raised while handling a change, shown under the widget. Defaults to "".
     error = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, model: keras.Model, controller: Controller | None = None, **kwargs: Any) -> None:
+    def __init__(self, model: Any, **kwargs: Any) -> None:
         unknown = set(kwargs) - set(self.class_trait_names()) - {"layers", "value", "update_size", "error"}
         if unknown:
             raise TypeError(f"LayerLRControls() got unexpected keyword arguments: {sorted(unknown)}")
-        opt = find_layerwise_optimizer(model)
-        if opt is None:
+        session = model if isinstance(model, TrainingSession) else TrainingSession(model)
+        groups = session.layer_groups
+        if not groups:
             raise ValueError(
-                "Argument `model` must be compiled with a `LayerwiseOptimizer`, e.g. "
-                "`model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss=...)`. "
-                f"Received: model with optimizer={getattr(model, 'optimizer', None)!r}"
+                "Argument `model` must be compiled with a `LayerwiseOptimizer` and built, e.g. "
+                "`model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss=...)` on a model "
+                "with an `Input` (a model with no trainable variables yet has no layers to show). "
+                f"Received: model={session.model.name!r} with optimizer {type(session.model.optimizer).__name__}"
             )
-        if not opt.built:
-            if not model.trainable_variables:
-                raise ValueError(
-                    "Argument `model` has no trainable variables yet: build it first (give it an `Input`, or call "
-                    f"it on data). Received: model={model.name!r}"
-                )
-            opt.build(model.trainable_variables)
-        if controller is not None and not callable(getattr(controller, "submit", None)):
-            raise TypeError(f"Argument `controller` must have a `submit(action)` method. Received: {controller!r}")
-        self._optimizer: LayerwiseOptimizer = opt
-        self._controller = controller
-        self._applied = opt.multipliers
-        self._pending = 0
+        self.session = session
+        self._applied = session.multipliers
         super().__init__(**kwargs)
-        self.set_trait("layers", [{"name": n, "params": _count(vs)} for n, vs in opt.groups.items()])
+        self.set_trait("layers", groups)
         self.value = settings_from_multipliers(self._applied, {})
         self.observe(self._on_value, names="value")
         self.on_msg(self._on_message)
+        self._unsubscribe = session.subscribe(self._on_snapshot)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -126,11 +105,6 @@ class LayerLRControls(anywidget.AnyWidget):
             )
         self.value = {**self.value, **settings_from_multipliers(multipliers, self.value)}
 
-    @property
-    def optimizer(self) -> LayerwiseOptimizer:
-        """The `LayerwiseOptimizer` this panel steers."""
-        return self._optimizer
-
     def apply_preset(self, name: str, *, ratio: float | None = None, k: int | None = None) -> None:
         """Apply a preset: "uniform", "discriminative", "head_only" or "freeze_first".
 
@@ -147,18 +121,20 @@ class LayerLRControls(anywidget.AnyWidget):
         self.update_size = {n: float(v) for n, v in sizes.items() if n in known and math.isfinite(float(v))}
 
     def refresh(self, multipliers: Mapping[str, float] | None = None) -> None:
-        """Show the optimizer's multipliers (read now, or the given ones) when no change is pending.
-
-        Reading the optimizer is only safe while idle or in the training thread.
-        """
-        if self._pending:
-            return
-        current = dict(self._optimizer.multipliers if multipliers is None else multipliers)
+        """Show the session's multipliers (in effect or requested), or the given ones."""
+        current = dict(self.session.multipliers if multipliers is None else multipliers)
         # Against what this panel last applied, not against `value`: an edit whose observer has not
-        # yet run (so `_pending` is still 0) must not be undone by a refresh from the training thread.
+        # yet run must not be undone by a refresh from the training thread.
         if current != self._applied:
             self._applied = current
             self.value = {**self.value, **settings_from_multipliers(current, self.value)}
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        with self.hold_sync():
+            if snapshot.update_sizes:
+                self.update_sizes(snapshot.update_sizes)
+            if snapshot.multipliers:
+                self.refresh(snapshot.multipliers)
 
     def monitor(self, interval: float = 0.5) -> UpdateSizeMonitor:
         """A Keras callback that fills the bars and re-reads the multipliers every `interval` s."""
@@ -218,24 +194,7 @@ class LayerLRControls(anywidget.AnyWidget):
             self.error = f"{type(exc).__name__}: {exc}"
 
     def _apply(self, changes: dict[str, float]) -> None:
-        if self._controller is None:
-            self._optimizer.set_multipliers(changes)
-            return
-        set_them = self._optimizer.multipliers_action(changes)
-
-        def action(model: keras.Model) -> None:
-            try:
-                set_them(model)
-            finally:
-                self._pending -= 1
-
-        self._pending += 1
-        described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
-        try:
-            self._controller.submit(action, description=f"layer learning rates: {described}")
-        except BaseException:
-            self._pending -= 1
-            raise
+        self.session.set_multipliers(changes, source="panel")
 
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "preset":
@@ -247,7 +206,3 @@ class LayerLRControls(anywidget.AnyWidget):
             self.apply_preset(name)
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-
-
-def _count(variables: tuple[Any, ...]) -> int:
-    return int(sum(math.prod(v.shape) for v in variables))

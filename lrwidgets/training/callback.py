@@ -1,0 +1,164 @@
+"""The Keras callbacks through which a :class:`~lrwidgets.training.TrainingController` acts.
+
+``ControllerCallback`` goes first in the fit's callback list, so every batch is recorded even
+when a later callback fails; ``RateReader`` goes last, so the rate recorded for a step is the
+one the step runs with, after every other callback (``LearningRateScheduler``, a warm-up) had
+its say. Both run in the training thread; the hot path (a batch with no request) is a few
+attribute tests, a table lookup and one history row.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+from lrwidgets.training import _state, ownership
+
+if TYPE_CHECKING:
+    from lrwidgets.training.controller import TrainingController
+
+
+def _overrides(callback: Any, name: str) -> bool:
+    return getattr(type(callback), name, None) is not getattr(keras.callbacks.Callback, name)
+
+
+class ControllerCallback(keras.callbacks.Callback):
+    """First in the list: requests, the schedule's rate, records, pause and stop (``dash.callback``)."""
+
+    def __init__(self, controller: TrainingController) -> None:
+        super().__init__()
+        self._controller = controller
+        self.reader = RateReader(controller)
+        #: the fit's other callbacks, and whether the reader is in the list (set by the session)
+        self.others: list[Any] = []
+        self.reader_attached = False
+        self._read_each_batch = False
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        model = self._model
+        if c.state == "idle":  # callback mode: the fit runs in the caller's thread
+            ownership.claim(model, c)
+            c._stop_requested = False
+            c._thread = threading.current_thread()
+        c._state = "running"
+        optimizer, variable = _state.steerable_optimizer(model)  # looked up at each fit: re-compiles
+        if optimizer is not c._optimizer:
+            if c._optimizer is not None:
+                lr = _state.read_variable(model, variable)
+                c.recorder.rate_event(
+                    lr, f"the model was re-compiled: new optimizer {type(optimizer).__name__}, rate {lr:.3g}", "compile"
+                )
+            c._optimizer = optimizer
+            c._writer = _state.LearningRateWriter(variable)
+        assert c._writer is not None
+        c._lr = _state.read_variable(model, variable)
+        c._multipliers = _state.current_multipliers(model)
+        c._writer.begin(model)
+        c.recorder.loss_floor = _state.loss_floor(model)
+        c.recorder.begin_fit(self.params or {})
+        # Set by the session, which puts the reader last; in callback mode (`dash.callback` in a fit
+        # you call), this callback reads the rate itself, before its own work: changes made by
+        # callbacks listed after it are then seen one epoch later.
+        self._read_each_batch = any(_overrides(cb, "on_train_batch_begin") for cb in self.others)
+        self.reader.set_model(model)
+        c._notify()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        c.recorder.begin_epoch(epoch)
+        if not self.reader_attached:
+            self.reader.on_epoch_begin(epoch)
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        if not self.reader_attached:
+            self.reader.on_train_batch_begin(batch)
+        if c.has_requests() and c._apply_requests(self._model):
+            return
+        rate = c.driver.rate(c.recorder.meter.fit_step)
+        if rate is not None:
+            c.write_rate(self._model, rate)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        rec = c.recorder
+        loss = rec.loss_of(batch, logs or {})
+        rec.meter.end_batch(batch)
+        if loss is None:
+            rec.record_missing(c._lr)
+        elif rec.record(loss, c._lr):
+            rec.diverging(c._lr)
+        if loss is not None and not math.isfinite(loss):
+            c.request_stop()
+            rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
+        if c._pause_requested and not c._stop_requested:
+            c.wait_while_paused(self._model)
+        if c._stop_requested:
+            self._model.stop_training = True
+        c.notify_throttled()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        logs = logs if logs is not None else {}
+        # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
+        logs.setdefault("learning_rate", c._lr)
+        c.recorder.history.record_epoch(epoch, logs)
+        # A reduction after the last epoch would never take effect in this fit: it is not applied.
+        if epoch + 1 < c.recorder.meter.epochs and not c._stop_requested:
+            step = c.driver.end_epoch(logs, c._lr)
+            if step.warning:
+                c.recorder.event("warning", step.warning)
+            if step.factor != 1.0:
+                lr = c._lr * step.factor
+                c.recorder.rate_event(
+                    lr, f"reduced on plateau: `{step.monitor}` stopped improving; {lr:.3g} from here on", "plateau"
+                )
+        if c._stop_requested:
+            self._model.stop_training = True
+        # Throttled like the batches: with short epochs an update per epoch would flood the browser.
+        c.notify_throttled()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._controller.finish()
+
+
+class RateReader(keras.callbacks.Callback):
+    """Last in the list: reads the rate after every other callback, and takes the NaN guard's copies.
+
+    At each epoch's start (where ``LearningRateScheduler`` acts), and before each batch when another
+    callback acts there, the rate the optimizer holds is read; a change the controller did not make
+    is recorded as made by another callback and scales the rest of the schedule.
+    """
+
+    def __init__(self, controller: TrainingController) -> None:
+        super().__init__()
+        self._controller = controller
+        self._epoch_start = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check_rate()
+        self._epoch_start = True
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        if c.callback._read_each_batch:
+            self._check_rate()
+        guard = c.recorder.guard
+        if c.recorder.on_nan == "restore" and guard.wants_copy(self._epoch_start):
+            guard.take(self._model, c.history.num_steps)
+        self._epoch_start = False
+
+    def _check_rate(self) -> None:
+        c = self._controller
+        writer = c._writer
+        if writer is None or writer.pending is not None:
+            return
+        lr = _state.read_variable(self._model, writer.variable)
+        if not math.isclose(lr, c._lr, rel_tol=1e-6):
+            c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)
+            c.recorder.rate_event(lr, f"learning rate changed to {lr:.3g} by another callback", "callback")
+            c._lr = lr

@@ -1,0 +1,134 @@
+"""``model.fit`` arguments, bound and checked once, and what they say about batch sizes.
+
+The true loss of each batch is recovered from Keras's running epoch mean, which Keras weights
+by each batch's sample count: a short last batch is recovered exactly only when the batch size
+and the samples per epoch are known. They are read from every data form Keras takes where they
+can be (arrays, dicts and lists of arrays, ``keras.utils.PyDataset``, torch ``DataLoader``);
+for the others (tf.data, generators) they are unknown and the last batch of an epoch is
+recovered as if it were full, which :attr:`FitArguments.exact_batches` says.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lrwidgets.core.checks import check_float, check_int
+
+DEFAULT_BATCH_SIZE = 32  # Keras's own default for array data
+
+
+@dataclass
+class FitArguments:
+    """A bound ``model.fit`` call and what is known of its batches."""
+
+    bound: inspect.BoundArguments
+    batch_size: int | None
+    samples: int | None
+    steps: int | None  # batches per epoch, when known
+
+    @property
+    def exact_batches(self) -> bool:
+        """True when every batch's size, the last one's included, is known."""
+        return self.batch_size is not None and self.samples is not None
+
+    @property
+    def total_steps(self) -> int | None:
+        """Batches this fit will run, when known."""
+        if self.steps is None:
+            return None
+        args = self.bound.arguments
+        return self.steps * max(int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0) or 0), 0)
+
+
+def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> FitArguments:
+    """Bind ``fit(*args, **kwargs)`` to its signature and check the counts lrwidgets relies on."""
+    try:
+        bound = inspect.signature(fit).bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{caller}(): {e}") from None
+    a = bound.arguments
+    for name, low in (("epochs", 1), ("batch_size", 1), ("steps_per_epoch", 1), ("initial_epoch", 0)):
+        if a.get(name) is not None:
+            a[name] = check_int(name, a[name], ge=low)
+    split = a.get("validation_split")
+    if split:
+        check_float("validation_split", split, ge=0, lt=1)
+    batch_size, samples, steps = _batches(a)
+    return FitArguments(bound, batch_size, samples, steps)
+
+
+def _first_leaf(x: Any) -> Any:
+    while isinstance(x, (dict, list, tuple)) and x:
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return x
+
+
+def _rows(x: Any) -> int | None:
+    shape = getattr(_first_leaf(x), "shape", None)
+    if shape is None or not len(shape) or shape[0] is None:
+        return None
+    return int(shape[0])
+
+
+def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
+    x = a.get("x")
+    steps_per_epoch = a.get("steps_per_epoch")
+    rows = _rows(x)
+    if rows is not None:  # array data (dicts and lists of arrays too)
+        if a.get("validation_split") and a.get("validation_data") is None:
+            rows = math.floor(rows * (1.0 - float(a["validation_split"])))  # as Keras splits
+        size = int(a.get("batch_size") or DEFAULT_BATCH_SIZE)
+        return size, rows, steps_per_epoch or math.ceil(rows / size)
+    if _is_torch_loader(x):
+        return _torch_batches(x, steps_per_epoch)
+    if _is_py_dataset(x):
+        first, samples, steps = _py_dataset_batches(x, steps_per_epoch)
+        if a.get("shuffle", True) and samples is not None and first is not None and samples % first:
+            return first, None, steps  # Keras shuffles a PyDataset's batches: the short one may come anywhere
+        return first, samples, steps
+    return None, None, steps_per_epoch
+
+
+def _is_py_dataset(x: Any) -> bool:
+    return any(c.__name__ == "PyDataset" for c in type(x).__mro__) and hasattr(x, "__getitem__")
+
+
+def _is_torch_loader(x: Any) -> bool:
+    return any(c.__name__ == "DataLoader" and c.__module__.startswith("torch.") for c in type(x).__mro__)
+
+
+def _py_dataset_batches(ds: Any, steps_per_epoch: int | None) -> tuple[int | None, int | None, int | None]:
+    """Sizes from the first and last batch of a ``PyDataset`` (read once, before the fit)."""
+    try:
+        n = ds.num_batches
+        if n is None or n < 1:
+            return None, None, steps_per_epoch
+        first = _rows(_x_of(ds[0]))
+        last = _rows(_x_of(ds[n - 1]))
+    except Exception:  # an infinite or index-unsafe dataset: sizes unknown
+        return None, None, steps_per_epoch
+    if first is None or last is None:
+        return None, None, steps_per_epoch
+    if steps_per_epoch and steps_per_epoch < n:  # only the first batches run: all full
+        return first, None, steps_per_epoch
+    return first, (n - 1) * first + last, steps_per_epoch or n
+
+
+def _x_of(batch: Any) -> Any:
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def _torch_batches(loader: Any, steps_per_epoch: int | None) -> tuple[int | None, int | None, int | None]:
+    batch = getattr(loader, "batch_size", None)
+    try:
+        samples = len(loader.dataset)
+    except TypeError:  # an iterable dataset
+        return None, None, steps_per_epoch
+    if batch is None:
+        return None, None, steps_per_epoch
+    if getattr(loader, "drop_last", False):
+        samples = samples // batch * batch
+    return int(batch), int(samples), steps_per_epoch or math.ceil(samples / batch)

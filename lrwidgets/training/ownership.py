@@ -1,0 +1,91 @@
+"""One fit per model at a time, and model methods that stay safe while a fit runs.
+
+While a controller trains a model, it owns it: a second fit, by another session or by a plain
+``model.fit``, is refused before it touches anything (on jax it would crash on donated buffers;
+on tensorflow the two would interleave silently). ``model.save`` and ``model.save_weights``
+called from another thread (the notebook) are carried out in the training thread between two
+batches, where the state can be read (on jax it cannot be read anywhere else mid-epoch), into a
+temporary file renamed over the target only once complete: an earlier good save is never
+truncated. Called from the training thread (``keras.callbacks.ModelCheckpoint``) they run as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lrwidgets.training.controller import TrainingController
+
+_lock = threading.Lock()
+_owners: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
+GUARDED = ("fit", "save", "save_weights")
+
+
+def owner(model: Any) -> TrainingController | None:
+    """The controller training ``model`` now, or None."""
+    try:
+        return _owners.get(model)
+    except TypeError:  # not weak-referenceable
+        return None
+
+
+def claim(model: Any, controller: TrainingController) -> None:
+    """Mark ``model`` as trained by ``controller``; a RuntimeError if another one trains it."""
+    with _lock:
+        current = _owners.get(model)
+        if current is not None and current is not controller:
+            raise RuntimeError(
+                f"Argument `model` ({model.name!r}) is already training in another lrwidgets session or dashboard:"
+                " one model runs one fit at a time. Wait for that fit (`run.wait()`) or stop it first."
+            )
+        _owners[model] = controller
+        for name in GUARDED:
+            original = getattr(type(model), name)
+            object.__setattr__(model, name, _guarded(model, controller, name, original))
+
+
+def release(model: Any, controller: TrainingController) -> None:
+    with _lock:
+        if _owners.get(model) is controller:
+            del _owners[model]
+            for name in GUARDED:
+                if name in model.__dict__:
+                    object.__delattr__(model, name)
+
+
+def _guarded(model: Any, controller: TrainingController, name: str, original: Any) -> Any:
+    model_ref = weakref.ref(model)
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        m = model_ref()
+        in_training_thread = threading.current_thread() is controller._thread
+        if m is None or in_training_thread or not controller.running:
+            return original(m, *args, **kwargs)
+        if name == "fit":
+            raise RuntimeError(
+                f"The model {m.name!r} is training in the background (an lrwidgets session): one model runs one fit"
+                " at a time. Wait for it (`run.wait()`) or stop it (`session.stop()`) before calling `model.fit`."
+            )
+        return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs), f"model.{name}")
+
+    method.__name__ = name
+    method.__doc__ = getattr(original, "__doc__", None)
+    return method
+
+
+def save_atomically(save: Any, model: Any, filepath: Any, *args: Any, **kwargs: Any) -> Any:
+    """``save(model, filepath, ...)`` into a temporary file beside ``filepath``, then renamed over it."""
+    path = os.fspath(filepath)
+    head, tail = os.path.split(path)
+    stem, dot, ext = tail.partition(".")
+    tmp = os.path.join(head, f".{stem}.lrwidgets-partial{dot}{ext}")
+    try:
+        result = save(model, tmp, *args, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return result

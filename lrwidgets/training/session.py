@@ -1,0 +1,312 @@
+"""``TrainingSession``: a Keras fit that is run, steered and recorded, with no widget at all."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lrwidgets.core import Event, TrainingHistory
+from lrwidgets.core.checks import check_int
+from lrwidgets.training import _state, ownership
+from lrwidgets.training.controller import TrainingController
+from lrwidgets.training.fit_args import FitArguments, bind_fit
+from lrwidgets.training.progress import Progress
+from lrwidgets.training.run import TrainingRun
+from lrwidgets.training.update_monitor import UpdateSizeMonitor
+
+MAX_PLAN_POINTS = 100_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What changed since a listener's last call, taken in the training thread (immutable).
+
+    ``loss``, ``learning_rate`` and ``time`` are the new per-step rows, ``first_step`` the index
+    of the first of them (so ``num_steps = first_step + len(loss)``); ``epochs`` and ``events``
+    are the new per-epoch logs and events. ``multipliers`` and ``update_sizes`` are the per-layer
+    multipliers in effect and the last measured ``||dW|| / ||W||`` (empty without a
+    ``LayerwiseOptimizer``).
+    """
+
+    progress: Progress
+    paused: bool
+    first_step: int
+    loss: np.ndarray
+    learning_rate: np.ndarray
+    time: np.ndarray
+    epochs: tuple[dict[str, Any], ...]
+    events: tuple[Event, ...]
+    multipliers: dict[str, float] = field(default_factory=dict)
+    update_sizes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return self.first_step + len(self.loss)
+
+
+Listener = Callable[[Snapshot], None]
+
+
+class TrainingSession:
+    """A compiled Keras model, trained in the background and steered live, with everything recorded.
+
+    The fit runs in a background thread (``fit`` returns a :class:`TrainingRun` at once); every
+    change (learning rate, per-layer multipliers, a schedule edit, pause, stop) takes effect at the
+    next batch boundary, in the training thread, and is recorded in :attr:`history` with its
+    source. Works in a script, a terminal or a Dask worker: nothing here imports a widget.
+
+    Args:
+        model: a compiled ``keras.Model`` whose optimizer has a float learning rate (a
+            ``LossScaleOptimizer`` is looked through; a ``LayerwiseOptimizer`` adds per-layer rates).
+        update_interval: seconds between two listener snapshots while training (default 0.1).
+        on_nan: ``"restore"`` (default): on a NaN or inf loss, put back the last weights and optimizer
+            state whose loss was finite and not diverging, then stop; ``"stop"``: only stop.
+        divergence_factor: flag the loss when its smoothed value stays above this multiple of its best.
+        monitor: the log key recorded as the per-batch loss. Default: ``loss``, or the train step's
+            first scalar when it returns no ``loss`` (a custom ``train_step``, e.g. a GAN's ``g_loss``).
+
+    Example:
+        >>> import keras, numpy as np, lrwidgets as lrw
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+        >>> session = lrw.TrainingSession(model)
+        >>> run = session.fit(np.ones((256, 8)), np.ones((256, 1)), epochs=2, batch_size=32)
+        >>> session.learning_rate = 5e-3        # from the next batch on; recorded with its source
+        >>> _ = run.wait()
+        >>> session.history.num_steps, session.learning_rate
+        (16, 0.005)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        update_interval: float = 0.1,
+        on_nan: str = "restore",
+        divergence_factor: float = 4.0,
+        monitor: str | None = None,
+    ) -> None:
+        self.controller = TrainingController(
+            model,
+            update_interval=update_interval,
+            on_nan=on_nan,
+            divergence_factor=divergence_factor,
+            monitor=monitor,
+        )
+        self._run: TrainingRun | None = None
+        self._fit: FitArguments | None = None
+        self._plan_start = 0
+        self._update_sizes: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # ---- reading ----------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        return self.controller.model
+
+    @property
+    def history(self) -> TrainingHistory:
+        """Every step, epoch and event of every fit of this session (append-only; any thread)."""
+        return self.controller.history
+
+    @property
+    def progress(self) -> Progress:
+        return self.controller.progress()
+
+    @property
+    def state(self) -> str:
+        """``idle``, ``running``, ``paused`` or ``stopping``."""
+        return self.controller.state
+
+    @property
+    def running(self) -> bool:
+        return self.controller.running
+
+    @property
+    def pause_requested(self) -> bool:
+        return self.controller.pause_requested
+
+    @property
+    def run(self) -> TrainingRun | None:
+        """The handle of the last background fit."""
+        return self._run
+
+    @property
+    def callback(self) -> Any:
+        """A Keras callback for ``model.fit(..., callbacks=[session.callback])`` in your own thread.
+
+        The history records; but only a background fit (:meth:`fit`) can be steered from a
+        notebook, whose kernel handles no widget message while a cell runs.
+        """
+        return self.controller.callback
+
+    @property
+    def schedule(self) -> Any:
+        return self.controller.schedule
+
+    @property
+    def fit_step(self) -> int:
+        return self.controller.fit_step
+
+    @property
+    def layer_groups(self) -> list[dict[str, Any]]:
+        """``[{"name": group, "params": count}, ...]`` of a ``LayerwiseOptimizer`` model (else ``[]``)."""
+        return _state.layer_group_sizes(self.model)
+
+    @property
+    def multipliers(self) -> dict[str, float]:
+        """Per-layer multipliers in effect (or requested); ``{}`` without a ``LayerwiseOptimizer``."""
+        return self.controller.multipliers
+
+    # ---- steering (any thread) ------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate; setting it takes effect at the next batch (recorded as ``user``)."""
+        return self.controller.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.controller.set_learning_rate(value, source="user")
+
+    def set_learning_rate(self, value: float, source: str = "user") -> None:
+        """Set the learning rate, recorded with ``source`` (``user``, ``slider``, ``finder``...)."""
+        self.controller.set_learning_rate(value, source=source)
+
+    def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
+        """Set per-layer multipliers ``{group name: value >= 0}`` (names exact); at the next batch."""
+        self.controller.set_multipliers(dict(multipliers), source=source)
+
+    def replace_schedule(self, schedule: Any, source: str = "designer") -> None:
+        """Follow ``schedule`` from the next batch on (see ``TrainingController.replace_schedule``)."""
+        self.controller.replace_schedule(schedule, source)
+
+    def pause(self) -> None:
+        self.controller.pause()
+
+    def resume(self) -> None:
+        self.controller.resume()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def submit(self, action: Callable[[Any], None], description: str = "") -> None:
+        """Run ``action(model)`` in the training thread before the next batch (now when idle)."""
+        self.controller.submit(action, description)
+
+    def save(self, filepath: Any, **kwargs: Any) -> None:
+        """``model.save(filepath, ...)``, safe during a fit: done between two batches, written atomically.
+
+        While training, the save runs in the training thread at the next batch boundary (also
+        when paused) and this call waits for it; a failure leaves any earlier file untouched.
+        ``model.save`` itself does the same while a session trains the model.
+        """
+        save = type(self.model).save
+        self.controller.call(lambda m: ownership.save_atomically(save, m, filepath, **kwargs), "save")
+
+    # ---- listeners ----------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(snapshot)`` after changes: at most once per ``update_interval`` while
+        training (from the training thread: keep it cheap), always at a fit's start and end, and
+        at once for changes made while idle. Returns a function that unsubscribes it."""
+        if not callable(listener):
+            raise TypeError(f"Argument `listener` must be callable. Received: listener={listener!r}")
+        cursor = {"steps": 0, "epochs": 0, "events": 0}
+        lock = threading.Lock()
+
+        def tick() -> None:
+            with lock:
+                listener(self._snapshot(cursor))
+
+        return self.controller.add_listener(tick)
+
+    def _snapshot(self, cursor: dict[str, int]) -> Snapshot:
+        h = self.history
+        n = h.num_steps
+        first = cursor["steps"]
+        epochs = tuple(h.epochs[cursor["epochs"] :])
+        events = tuple(h.events[cursor["events"] :])
+        cursor.update(steps=n, epochs=cursor["epochs"] + len(epochs), events=cursor["events"] + len(events))
+        return Snapshot(
+            progress=self.controller.progress(),
+            paused=self.controller.pause_requested,
+            first_step=first,
+            loss=np.array(h.column("loss", n)[first:]),
+            learning_rate=np.array(h.column("learning_rate", n)[first:]),
+            time=np.array(h.column("time", n)[first:]),
+            epochs=epochs,
+            events=events,
+            multipliers=self.controller.multipliers,
+            update_sizes=dict(self._update_sizes),
+        )
+
+    # ---- fitting -------------------------------------------------------------------------------
+    def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
+        """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
+
+        Takes every argument of ``model.fit`` (any data form Keras takes); ``verbose`` defaults to 0.
+
+        Args:
+            schedule: optional; any callable mapping the step of this fit (from 0) to a learning
+                rate, such as an ``lrwidgets.schedules`` object. The rate is set before each batch
+                and checked first (a bad one stops the fit, naming the step); a live change scales
+                the rest of the schedule.
+            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
+                ``val_loss``, else ``loss``) multiply the rest of the schedule, each one recorded.
+        """
+        if self.controller.running:
+            raise RuntimeError(
+                "A fit is already running in this session; wait for it (`run.wait()`) or stop it"
+                " (`session.stop()`) before starting another."
+            )
+        current = ownership.owner(self.model)
+        if current is not None and current is not self.controller:
+            ownership.claim(self.model, self.controller)  # raises the clear error
+        fit = type(self.model).fit.__get__(self.model)  # the class's, never an ownership guard
+        bound = bind_fit(fit, args, kwargs, "fit")
+        a = bound.bound.arguments
+        callbacks = list(a.get("callbacks") or [])
+        extra = []
+        if _state.layerwise(self.model) is not None:
+            extra.append(UpdateSizeMonitor(self._on_update_sizes))
+        cb = self.controller.callback
+        cb.others, cb.reader_attached = callbacks + extra, True
+        # First, so that every batch is recorded even when a later callback fails; the reader last.
+        a["callbacks"] = [cb, *callbacks, *extra, cb.reader]
+        a.setdefault("verbose", 0)
+        self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
+        rec = self.controller.recorder
+        rec.meter.batch_size = bound.batch_size
+        rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
+        if not bound.exact_batches:
+            rec.recovery.batch_size = None
+            rec.event(
+                "info",
+                "the sizes of this data's batches are not known before the fit: the loss of a short last batch"
+                " of an epoch is recovered as if it were full (approximate)",
+            )
+        self._fit = bound
+        self._plan_start = self.history.num_steps
+        self._run = TrainingRun(self.controller, lambda: fit(*bound.bound.args, **bound.bound.kwargs))
+        return self._run
+
+    def plan(self, max_points: int = 600) -> tuple[np.ndarray, np.ndarray]:
+        """The planned rate of the current (or last) fit: ``(history steps, rates)``, at most
+        ``max_points`` points, O(max_points) whatever the fit's length; empty without a schedule
+        or when the fit's length is unknown."""
+        max_points = check_int("max_points", max_points, ge=2, le=MAX_PLAN_POINTS)
+        total = None if self._fit is None else self._fit.total_steps
+        if total is None:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        steps, values = self.controller.driver.plan(total, max_points)
+        return (steps + self._plan_start).astype(np.float32), values
+
+    def _on_update_sizes(self, sizes: dict[str, float], multipliers: dict[str, float]) -> None:
+        self._update_sizes = {k: float(v) for k, v in sizes.items() if math.isfinite(float(v))}
+
+    def __repr__(self) -> str:
+        return f"<TrainingSession {self.model.name!r} {self.state}, {self.history.num_steps} steps>"

@@ -1,0 +1,427 @@
+"""TrainingSession alone (no widget), and the defects of real Keras code and bad input it fixes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.helpers import linear_model, regression_data
+
+pytestmark = pytest.mark.keras
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    from tests.test_dashboard import wait_for as wait
+
+    wait(condition, timeout)
+
+
+class Gate:
+    """A callback that holds batch `at` of the first epoch until released (tests a fit mid-run)."""
+
+    def __new__(cls, at: int):
+        import keras
+
+        class _Gate(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.reached = threading.Event()
+                self.go = threading.Event()
+
+            def on_train_batch_begin(self, batch, logs=None):
+                if batch == at and not self.go.is_set():
+                    self.reached.set()
+                    assert self.go.wait(60)
+
+        return _Gate()
+
+
+def test_training_imports_no_widget_library() -> None:
+    code = (
+        "import sys, lrwidgets, lrwidgets.training\n"
+        "bad = [m for m in ('ipywidgets', 'bqplot', 'anywidget') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_session_fits_steers_and_sends_snapshots() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    session = lrw.TrainingSession(linear_model(), update_interval=0.01)
+    snapshots = []
+    unsubscribe = session.subscribe(snapshots.append)
+    gate = Gate(at=3)
+    run = session.fit(x, y, epochs=2, batch_size=32, callbacks=[gate])
+    assert gate.reached.wait(60)
+    session.learning_rate = 5e-3
+    gate.go.set()
+    run.wait(60)
+    unsubscribe()
+    lr = session.history.learning_rate
+    assert session.history.num_steps == 16
+    # The gate held batch 3 after the controller's turn for it: the change is used from batch 4 on.
+    assert np.allclose(lr[:4], 1e-3) and np.allclose(lr[4:], 5e-3)
+    (event,) = [e for e in session.history.events if e.kind == "learning_rate"]
+    assert event.step == 4 and event.source == "user"
+    # The snapshots' new rows tile the history exactly, and carry every event once.
+    assert [s.first_step for s in snapshots[1:]] == [s.num_steps for s in snapshots[:-1]]
+    rows = np.concatenate([s.loss for s in snapshots])
+    np.testing.assert_array_equal(rows, session.history.loss)
+    assert sum(len(s.events) for s in snapshots) == len(session.history.events)
+    assert snapshots[-1].progress.state == "idle"
+    n = len(snapshots)
+    session.learning_rate = 1e-3  # unsubscribed: no more snapshots
+    assert len(snapshots) == n
+
+
+def test_two_views_of_one_session_stay_in_step() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    session = lrw.TrainingSession(linear_model())
+    a, b = lrw.TrainingDashboard(session), lrw.TrainingDashboard(session)
+    a.fit(x, y, epochs=2, batch_size=32).wait(60)
+    b.learning_rate = 2e-3
+    assert a.learning_rate == b.learning_rate == pytest.approx(2e-3)
+    assert a.history is b.history and a.history.num_steps == 16
+    assert np.asarray(a._loss_mark.x).size == np.asarray(b._loss_mark.x).size > 0
+    assert "learning rate 0.002" in a._status.value and "learning rate 0.002" in b._status.value
+
+
+def test_nan_restore_puts_back_weights_whose_loss_was_finite() -> None:
+    """One step an epoch, a rate far too large: the loss grows for dozens of steps, then overflows."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model(keras.optimizers.SGD(2.5))
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=400, batch_size=64).wait(60)
+    losses = session.history.loss
+    assert not np.isfinite(losses[-1]) and len(losses) > 5
+    (restore,) = [e for e in session.history.events if e.kind == "restore"]
+    step = int(restore.message.rsplit(" ", 1)[-1])
+    restored_loss = float(model.evaluate(x, y, verbose=0, batch_size=64))
+    assert np.isfinite(restored_loss)
+    assert restored_loss <= losses[step] * (1 + 1e-5)  # the loss that these very weights gave
+    assert losses[step] <= 4.0 * np.min(losses[: step + 1]) + 1e-12  # not a diverged state
+
+
+def test_nan_restore_keeps_live_multipliers_and_rate() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    y[300] = np.nan  # the last batch of the first epoch
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(1, name="b")])
+    model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.SGD(1e-3)), loss="mse")
+    session = lrw.TrainingSession(model)
+    gate = Gate(at=2)
+    run = session.fit(x, y, epochs=2, batch_size=32, shuffle=False, callbacks=[gate])
+    assert gate.reached.wait(60)
+    session.set_multipliers({"a": 0.25})
+    session.learning_rate = 2e-3
+    gate.go.set()
+    run.wait(60)
+    assert any(e.kind == "restore" for e in session.history.events)
+    assert model.optimizer.multipliers == {"a": 0.25, "b": 1.0}
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(2e-3)
+    assert session.multipliers == {"a": 0.25, "b": 1.0}
+
+
+def test_a_warmup_is_not_unwrapped() -> None:
+    import lrwidgets as lrw
+    from lrwidgets import schedules as S
+
+    x, y = regression_data(256)
+    dash = lrw.TrainingDashboard(linear_model())
+    warm = S.Warmup(S.Constant(0.05), 4, 1e-3)
+    dash.fit(x, y, epochs=1, batch_size=32, schedule=warm).wait(60)
+    np.testing.assert_allclose(dash.history.learning_rate, warm(np.arange(8)), rtol=1e-6)
+    assert dash.history.learning_rate[0] < 0.05
+
+
+def test_a_bad_rate_from_a_schedule_stops_before_its_step_runs() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    run = session.fit(x, y, epochs=1, batch_size=32, schedule=lambda step: 1e-3 if step < 5 else float("nan"))
+    with pytest.raises(ValueError, match="learning rate nan for step 5"):
+        run.wait(60)
+    assert session.history.num_steps == 5
+    assert np.all(np.isfinite(session.history.learning_rate))
+    with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):
+        session.fit(x, y, epochs=1, schedule=lambda step: 1 / 0)  # fails before the fit starts
+    assert session.schedule is None or session.schedule(0) != 1  # nothing installed from the failed call
+    for bad in (1e39, 1e-50, float("inf"), -1.0, 0.0):
+        with pytest.raises(ValueError, match="Argument `learning_rate`"):
+            session.learning_rate = bad
+    assert session.learning_rate == pytest.approx(1e-3)
+
+
+def test_multipliers_are_checked_as_float32_and_names_match_exactly() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a.b"), keras.layers.Dense(1, name="aXb")])
+    model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.SGD(1e-2)), loss="mse")
+    session = lrw.TrainingSession(model)
+    with pytest.raises(ValueError, match=r"Argument `multipliers\['a.b'\]`"):
+        session.set_multipliers({"a.b": 1e39})
+    with pytest.raises(ValueError, match=r"unknown layers \['typo'\]"):
+        session.set_multipliers({"typo": 1.0})
+    session.set_multipliers({"a.b": 0.5})
+    assert model.optimizer.multipliers == {"a.b": 0.5, "aXb": 1.0}
+    panel = lrw.LayerLRControls(session)
+    panel.multipliers = {"aXb": 0.25}
+    assert model.optimizer.multipliers == {"a.b": 0.5, "aXb": 0.25}
+
+
+def test_two_fits_on_one_model_are_refused_whoever_starts_them() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    first = lrw.TrainingSession(model)
+    gate = Gate(at=2)
+    run = first.fit(x, y, epochs=1, batch_size=32, callbacks=[gate])
+    assert gate.reached.wait(60)
+    try:
+        second = lrw.TrainingDashboard(model)  # constructing a view mid-fit reads nothing unsafe
+        assert second.learning_rate == pytest.approx(1e-3)
+        with pytest.raises(RuntimeError, match="already training"):
+            second.fit(x, y, epochs=1)
+        with pytest.raises(RuntimeError, match="is training in the background"):
+            model.fit(x, y, epochs=1, verbose=0)
+    finally:
+        gate.go.set()
+    run.wait(60)
+    assert first.history.num_steps == 8 and second.history.num_steps == 0
+    model.fit(x, y, epochs=1, verbose=0)  # free again
+
+
+def test_save_during_a_fit_works_and_never_truncates(tmp_path) -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    good = path.stat().st_size
+    session = lrw.TrainingSession(model)
+    gate = Gate(at=2)
+    run = session.fit(x, y, epochs=3, batch_size=32, callbacks=[gate])
+    assert gate.reached.wait(60)
+    saver = threading.Thread(target=model.save, args=(path,))
+    saver.start()  # from another thread, mid-epoch: carried out between two batches
+    gate.go.set()
+    saver.join(60)
+    assert not saver.is_alive()
+    session.save(tmp_path / "second.keras")
+    run.wait(60)
+    assert path.stat().st_size >= good * 0.5
+    loaded = keras.models.load_model(path)
+    assert np.all(np.isfinite(loaded.predict(x[:4], verbose=0)))
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt.keras"))
+    session.fit(x, y, epochs=1, batch_size=32, callbacks=[checkpoint]).wait(60)  # still works in the fit
+    assert (tmp_path / "ckpt.keras").exists()
+
+
+def test_mixed_precision_steers_the_inner_optimizer() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        x, y = regression_data(256)
+        model = linear_model(keras.optimizers.Adam(1e-3))
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        session = lrw.TrainingSession(model)
+        assert session.learning_rate == pytest.approx(1e-3)
+        gate = Gate(at=2)
+        run = session.fit(x, y, epochs=1, batch_size=32, callbacks=[gate])
+        assert gate.reached.wait(60)
+        session.learning_rate = 4e-3
+        gate.go.set()
+        run.wait(60)
+        lr = session.history.learning_rate
+        assert np.allclose(lr[:3], 1e-3) and np.allclose(lr[3:], 4e-3)
+        inner = model.optimizer.inner_optimizer
+        assert float(keras.ops.convert_to_numpy(inner.learning_rate)) == pytest.approx(4e-3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_recompiling_between_fits_steers_the_new_optimizer() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model(keras.optimizers.Adam(1e-3))
+    dash = lrw.TrainingDashboard(model)
+    dash.fit(x, y, epochs=1, batch_size=32).wait(60)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")  # the fine-tuning pattern
+    assert dash.learning_rate == pytest.approx(1e-4)
+    gate = Gate(at=2)
+    run = dash.fit(x, y, epochs=1, batch_size=32, callbacks=[gate])
+    assert gate.reached.wait(60)
+    dash.learning_rate = 3e-4
+    gate.go.set()
+    run.wait(60)
+    lr = dash.history.learning_rate
+    assert np.allclose(lr[:8], 1e-3) and np.allclose(lr[8:11], 1e-4) and np.allclose(lr[11:], 3e-4)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(3e-4)
+    assert any(e.source == "compile" for e in dash.history.events)
+
+
+def test_rates_set_by_other_callbacks_are_recorded_as_used() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(128)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.02)))
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: 0.02 * 0.5**epoch)
+    session.fit(x, y, epochs=4, batch_size=32, callbacks=[scheduler]).wait(60)
+    per_epoch = session.history.learning_rate.reshape(4, 4)[:, 0]
+    np.testing.assert_allclose(per_epoch, [0.02, 0.01, 0.005, 0.0025], rtol=1e-6)
+    sources = [e.source for e in session.history.events if e.kind == "learning_rate"]
+    assert sources == ["callback"] * 3
+
+    class WarmUp(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate.assign(1e-3 * (batch + 1))
+
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+    session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp()]).wait(60)
+    np.testing.assert_allclose(session.history.learning_rate, [1e-3, 2e-3, 3e-3, 4e-3], rtol=1e-6)
+    session.learning_rate = 4e-3  # equal to the rate in effect: nothing happens, nothing recorded
+    assert not [e for e in session.history.events if e.source == "user"]
+
+
+def test_a_train_step_without_loss_is_recorded_not_called_nan() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    class TwoLosses(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+            self.g_tracker = keras.metrics.Mean(name="g_loss")
+            self.d_tracker = keras.metrics.Mean(name="d_loss")
+
+        def call(self, x):
+            return self.dense(x)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            loss = keras.ops.mean((y_pred - y) ** 2)
+            self.g_tracker.update_state(loss)
+            self.d_tracker.update_state(2 * loss)
+            return loss
+
+        @property
+        def metrics(self):
+            return [self.g_tracker, self.d_tracker]
+
+    x, y = regression_data(128)
+    model = TwoLosses()
+    model.compile(optimizer=keras.optimizers.SGD(1e-2))
+    model(x[:1])
+    session = lrw.TrainingSession(model, monitor="g_loss")
+    session.fit(x, y, epochs=2, batch_size=32).wait(60)
+    assert session.history.num_steps == 8 and np.all(np.isfinite(session.history.loss))
+    assert not [e for e in session.history.events if e.kind in ("nan", "restore")]
+
+
+@pytest.mark.parametrize("form", ["arrays", "dict", "py_dataset"])
+def test_short_last_batch_loss_is_exact_for_every_data_form(form: str) -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(100)  # batches of 32, 32, 32, 4
+
+    class Data(keras.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[i * 32 : (i + 1) * 32], y[i * 32 : (i + 1) * 32]
+
+    inp = keras.Input((8,), name="features")
+    keras.utils.set_random_seed(0)
+    model = keras.Model(inp, keras.layers.Dense(1)(inp))
+    model.compile(optimizer=keras.optimizers.SGD(0.0 + 1e-12), loss="mse")  # weights (almost) still
+    session = lrw.TrainingSession(model)
+    if form == "arrays":
+        session.fit(x, y, epochs=1, batch_size=32, shuffle=False).wait(60)
+    elif form == "dict":
+        session.fit({"features": x}, y, epochs=1, batch_size=32, shuffle=False).wait(60)
+    else:
+        session.fit(Data(), epochs=1, shuffle=False).wait(60)
+    pred = model.predict(x, verbose=0)
+    true = [float(np.mean((pred[i : i + 32] - y[i : i + 32]) ** 2)) for i in range(0, 100, 32)]
+    np.testing.assert_allclose(session.history.loss, true, rtol=2e-3)
+
+
+def test_warnings_go_to_the_session_whose_thread_raised_them() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    class Warn(keras.callbacks.Callback):
+        def __init__(self, text):
+            super().__init__()
+            self.text = text
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                warnings.warn(self.text, UserWarning, stacklevel=1)
+
+    x, y = regression_data(256)
+    a, b = lrw.TrainingSession(linear_model()), lrw.TrainingSession(linear_model())
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        runs = [
+            a.fit(x, y, epochs=2, batch_size=32, callbacks=[Warn("from a")]),
+            b.fit(x, y, epochs=4, batch_size=32, callbacks=[Warn("from b")]),
+        ]
+        for run in runs:
+            run.wait(60)
+    texts = {name: [e.message for e in s.history.events if e.kind == "warning"] for name, s in (("a", a), ("b", b))}
+    assert texts["a"] and all("from a" in t for t in texts["a"])
+    assert len(texts["b"]) == 4 and all("from b" in t for t in texts["b"])
+
+
+def test_a_zero_learning_rate_is_drawn() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    dash = lrw.TrainingDashboard(linear_model(keras.optimizers.SGD(0.0)))
+    dash.fit(x, y, epochs=1, batch_size=32).wait(60)
+    assert not [e for e in dash.history.events if e.kind == "error"]
+    assert np.all(np.isnan(np.asarray(dash._lr_mark.y)))  # 0 has no log: a gap, not a crash
