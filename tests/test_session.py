@@ -425,3 +425,70 @@ def test_a_zero_learning_rate_is_drawn() -> None:
     dash.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert not [e for e in dash.history.events if e.kind == "error"]
     assert np.all(np.isnan(np.asarray(dash._lr_mark.y)))  # 0 has no log: a gap, not a crash
+
+
+def test_no_false_divergence_alarm_on_a_converging_noisy_run_and_no_negative_loss() -> None:
+    """Batch size 1 on 8 samples: per-sample losses jump 1000x while the mean falls to ~0."""
+    import keras
+
+    import lrwidgets as lrw
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = (x @ rng.normal(size=(4, 1))).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=80, batch_size=1).wait(120)
+    loss = session.history.loss
+    assert loss[-8:].mean() < 1e-2 * loss[:8].mean()  # it converged
+    assert np.all(loss >= 0)  # float32 rounding of Keras's running mean is not a negative loss
+    assert not [e for e in session.history.events if e.kind in ("diverging", "warning")]
+
+
+def test_a_diverging_run_is_flagged_once() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1.0)), on_nan="stop")  # grows ~1.6x a step
+    session.fit(x, y, epochs=60, batch_size=32).wait(60)
+    events = [e for e in session.history.events if e.kind == "diverging"]
+    assert len(events) == 1 and "may be too high" in events[0].message
+
+
+def test_bad_arguments_name_themselves_and_change_nothing() -> None:
+    import lrwidgets as lrw
+    from lrwidgets import schedules as S
+
+    x, y = regression_data(64)
+    model = linear_model()
+    for kwargs, kind, text in [
+        ({"update_interval": float("inf")}, ValueError, "update_interval"),
+        ({"update_interval": True}, TypeError, "update_interval"),
+        ({"on_nan": ["stop"]}, ValueError, "on_nan"),
+        ({"max_points": 10**12}, ValueError, "max_points"),
+        ({"max_points": "abc"}, TypeError, "max_points"),
+        ({"smoothing": 1.5}, ValueError, "smoothing"),
+    ]:
+        with pytest.raises(kind, match=f"Argument `{text}`"):
+            lrw.TrainingDashboard(model, **kwargs)
+    dash = lrw.TrainingDashboard(model, smoothing=np.float32(0.5))  # a numpy float is a number
+    for kwargs, kind, text in [
+        ({"batch_size": "abc"}, TypeError, "batch_size"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"epochs": 10**400}, ValueError, "epochs"),
+        ({"validation_split": 1.5}, ValueError, "validation_split"),
+    ]:
+        with pytest.raises(kind, match=f"Argument `{text}`"):
+            dash.fit(x, y, **kwargs)
+    with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):
+        dash.fit(x, y, schedule=lambda step: 1 / 0)
+    assert not dash.session.running and dash.history.num_steps == 0 and dash.session.schedule is None
+    # A plan of a huge fit costs O(max_points), not O(steps): 10**12 epochs are drawn at once.
+    run = dash.fit(x, y, epochs=10**12, batch_size=32, schedule=S.CosineDecay(1e-2, decay_steps=10**9))
+    run.stop()
+    run.wait(60)
+    assert 0 < len(dash._plan_mark.x) <= dash.max_points + 2

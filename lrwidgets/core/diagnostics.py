@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import math
 
+from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.smoothing import EmaSmoother
 
 
 class DivergenceMonitor:
-    """Flags a loss that has risen far above its best smoothed value.
+    """Flags a loss that has risen far above its best smoothed value, and stays there.
 
-    The smoothed loss (debiased EMA) is compared with the lowest smoothed value seen so far;
-    when it exceeds ``factor`` times that minimum, after ``warmup_steps`` steps, the run is
-    diverging. It reports once and re-arms when the loss comes back under the threshold.
+    The smoothed loss ``s`` (debiased EMA) is compared with a reference: its lowest value after the warm-up,
+    but never less than ``noise_floor`` times its value at the end of the warm-up (a loss that
+    fell a thousandfold and wobbles near zero is converged, not diverging). The run diverges
+    when ``s > factor * reference`` for ``patience`` steps in a row, after ``warmup_steps``.
+    It reports once, and re-arms only when ``s`` comes back under ``sqrt(factor) * reference``
+    (hysteresis: noise around the threshold does not flag again and again).
 
     Args:
-        factor: ratio to the best smoothed loss that counts as diverging (> 1).
+        factor: ratio to the reference that counts as diverging (> 1).
         smoothing: EMA coefficient in [0, 1).
         warmup_steps: steps to ignore at the start (early losses are noisy).
+        patience: steps in a row above the threshold before the run is flagged (>= 1).
+        noise_floor: the reference is at least this fraction of the smoothed loss after warm-up.
 
     Example:
         >>> m = DivergenceMonitor(factor=2.0, smoothing=0.0, warmup_steps=0)
@@ -25,18 +31,23 @@ class DivergenceMonitor:
         [False, False, False, True, False]
     """
 
-    def __init__(self, factor: float = 4.0, smoothing: float = 0.9, warmup_steps: int = 20) -> None:
-        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 1):
-            raise ValueError(f"Argument `factor` must be > 1. Received: factor={factor!r}")
-        if not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(
-                f"Argument `warmup_steps` must be an integer >= 0. Received: warmup_steps={warmup_steps!r}"
-            )
-        self.factor = float(factor)
-        self.warmup_steps = warmup_steps
+    def __init__(
+        self,
+        factor: float = 4.0,
+        smoothing: float = 0.9,
+        warmup_steps: int = 20,
+        patience: int = 1,
+        noise_floor: float = 1e-2,
+    ) -> None:
+        self.factor = check_float("factor", factor, gt=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
+        self.patience = check_int("patience", patience, ge=1)
+        self.noise_floor = check_float("noise_floor", noise_floor, ge=0, lt=1)
         self._smoother = EmaSmoother(smoothing)
         self._best = math.inf
+        self._floor = 0.0
         self._steps = 0
+        self._above = 0
         self._flagged = False
 
     @property
@@ -50,8 +61,21 @@ class DivergenceMonitor:
         s = self._smoother.update(loss)
         if not math.isfinite(s):
             return False
+        if self._steps <= self.warmup_steps:
+            return False  # nor is the best taken from them: an early EMA is a handful of batches
         self._best = min(self._best, s)
-        diverging = self._steps > self.warmup_steps and self._best > 0 and s > self.factor * self._best
-        newly = diverging and not self._flagged
-        self._flagged = diverging
-        return newly
+        if not self._floor:
+            self._floor = self.noise_floor * max(s, 0.0)
+        reference = max(self._best, self._floor)
+        if reference <= 0:
+            return False
+        if self._flagged:
+            if s < math.sqrt(self.factor) * reference:
+                self._flagged = False
+                self._above = 0
+            return False
+        self._above = self._above + 1 if s > self.factor * reference else 0
+        if self._above >= self.patience:
+            self._flagged = True
+            return True
+        return False

@@ -18,6 +18,7 @@ from typing import Any
 from lrwidgets.core.checks import check_float, check_int
 
 DEFAULT_BATCH_SIZE = 32  # Keras's own default for array data
+MAX_COUNT = 2**53  # epochs, steps: exact as floats (the plan and the progress compute with them)
 
 
 @dataclass
@@ -52,7 +53,7 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     a = bound.arguments
     for name, low in (("epochs", 1), ("batch_size", 1), ("steps_per_epoch", 1), ("initial_epoch", 0)):
         if a.get(name) is not None:
-            a[name] = check_int(name, a[name], ge=low)
+            a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
     split = a.get("validation_split")
     if split:
         check_float("validation_split", split, ge=0, lt=1)

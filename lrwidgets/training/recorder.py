@@ -33,7 +33,7 @@ class Recorder:
         self.guard = NanGuard(factor=divergence_factor)
         self.recovery = BatchLossRecovery()
         self.loss_floor: float | None = None
-        self._divergence = DivergenceMonitor(factor=divergence_factor)
+        self._divergence = DivergenceMonitor(factor=divergence_factor, patience=5)
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
