@@ -10,7 +10,9 @@ the callback's per-batch methods, for
 - ``controller``: ``TrainingController.callback`` (what ``TrainingDashboard`` installs: true
   batch loss, history, divergence watch, pause/stop/learning-rate requests, throttled refresh),
 - ``controller+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step,
-  handed to the next step as in ``dash.fit(..., schedule=...)``).
+  handed to the next step as in ``dash.fit(..., schedule=...)``),
+- ``session``: the two callbacks ``TrainingSession.fit`` installs (the controller's first, the
+  rate reader and NaN guard's copies last).
 
 Prints the median over ``--repeats`` fits of us per step and the difference to the baseline, and
 the median step time of the baseline fits for scale. Not counted: Keras's own dispatch of one
@@ -61,21 +63,26 @@ def main() -> None:
     args = ap.parse_args()
     x, y = digits_50k()
     model = mlp(x, y)
-    names = ["read-only", "controller", "controller+schedule"]
+    names = ["read-only", "controller", "controller+schedule", "session"]
     per_step: dict[str, list[float]] = {n: [] for n in names}
     step_ms: list[float] = []
     for r in range(args.repeats):
         for name in names if r % 2 == 0 else names[::-1]:
             spent = [0.0]
+            callbacks: list[keras.callbacks.Callback]
             if name == "read-only":
-                callback = ReadLoss()
+                callbacks = [timing(ReadLoss(), spent)]
+            elif name == "session":  # what TrainingSession.fit installs: its callback first, the reader last
+                callback = lrw.TrainingSession(model).callback
+                callback.reader_attached = True
+                callbacks = [timing(callback, spent), timing(callback.reader, spent)]
             else:
                 controller = TrainingController(model)
                 if name == "controller+schedule":
                     controller.set_schedule(lrw.schedules.ExponentialDecay(1e-3, decay_steps=1563, decay_rate=0.5))
-                callback = controller.callback
+                callbacks = [timing(controller.callback, spent)]
             start = time.perf_counter()
-            history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[timing(callback, spent)])
+            history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=callbacks)
             steps = 2 * STEPS_PER_EPOCH
             if name == "read-only":
                 step_ms.append((time.perf_counter() - start) / steps * 1e3)
