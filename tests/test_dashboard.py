@@ -44,7 +44,7 @@ def test_widget_state_before_training() -> None:
     assert state["value"] == pytest.approx(3e-3) and state["base"] == 10
     assert state["min"] <= math.log10(3e-3) <= state["max"]
     assert dash._pause_button.disabled and dash._stop_button.disabled
-    assert dash._metrics_fig not in dash.children  # added with the first metrics
+    assert dash.plots.metrics_fig not in dash.children  # added with the first metrics
     assert "idle" in dash._status.value
     assert dash.learning_rate == pytest.approx(3e-3)
     assert dash.history.num_steps == 0
@@ -67,8 +67,8 @@ def test_fit_records_true_batch_losses_and_history() -> None:
     assert history.history["learning_rate"] == pytest.approx([1e-12, 1e-12])
     assert [r["epoch"] for r in dash.history.epochs] == [0, 1]
     assert "mae" in dash.history.epochs[0]
-    assert dash._metrics_fig in dash.children  # metrics shown once an epoch ends
-    assert len(dash._loss_mark.x) == 8
+    assert dash.plots.metrics_fig in dash.children  # metrics shown once an epoch ends
+    assert len(dash.plots.loss_mark.x) == 8
     assert "idle" in dash._status.value and "epoch 2/2" in dash._status.value
 
 
@@ -103,7 +103,7 @@ def test_live_learning_rate_change_from_kernel_thread() -> None:
     assert np.all(lr[:k] == np.float32(1e-4)) and np.all(lr[k:] == np.float32(1e-2))
     ratio = np.mean(sizes[k : k + 3]) / np.mean(sizes[k - 3 : k])
     assert 30 < ratio < 300  # 100x the rate: ~100x the weight updates, from the very next batch
-    for rules in (dash._lr_rules, dash._loss_rules):  # marked on both plots, at the step it took effect
+    for rules in (dash.plots.lr_rules, dash.plots.loss_rules):  # marked on both plots, at the step it took effect
         assert np.atleast_2d(rules.x).tolist() == [[k, k]]
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-2)
 
@@ -271,11 +271,11 @@ def test_many_short_epochs_are_throttled_and_decimated(recording: type[Recording
     assert len(calls) <= elapsed / 0.25 + 3, (len(calls), elapsed)
     val = np.asarray(dash.history.epoch_logs["val_loss"], dtype=np.float32)
     assert len(val) == 400
-    vx, vy = np.asarray(dash._val_mark.x), np.asarray(dash._val_mark.y)
+    vx, vy = np.asarray(dash.plots.val_mark.x), np.asarray(dash.plots.val_mark.y)
     assert 0 < len(vx) <= 64 and vx[-1] == dash.history.num_steps - 1
     assert vy.min() == val.min() and vy.max() == val.max()
-    assert dash._val_mark.marker is None  # too many epochs for a circle each
-    for mark in dash._metrics_fig.marks:
+    assert dash.plots.val_mark.marker is None  # too many epochs for a circle each
+    for mark in dash.plots.metrics_fig.marks:
         assert 0 < len(mark.x) <= 64 and mark.x[-1] == 400, mark.labels
     # a refresh costs as much after 400 epochs as the bytes bound of the updates allows
     recording.log = []
@@ -320,11 +320,11 @@ def test_learning_rate_axis_has_round_distinct_ticks() -> None:
     for step in range(200):
         h.record_step(1.0, 1e-3 if step < 100 else 3e-3, 0.0)
     dash.refresh()
-    assert list(dash._lr_axis.tick_values) == pytest.approx([1e-3, 2e-3, 3e-3])
+    assert list(dash.plots.lr_axis.tick_values) == pytest.approx([1e-3, 2e-3, 3e-3])
     for _ in range(100):
         h.record_step(1.0, 1e-6, 0.0)
     dash.refresh()
-    assert list(dash._lr_axis.tick_values) == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3])
+    assert list(dash.plots.lr_axis.tick_values) == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3])
 
 
 def test_metrics_plot_counts_epochs_across_fits() -> None:
@@ -334,7 +334,7 @@ def test_metrics_plot_counts_epochs_across_fits() -> None:
     dash = lrw.TrainingDashboard(linear_model(metrics=["mae"]))
     dash.fit(x, y, epochs=2, batch_size=16).wait()
     dash.fit(x, y, epochs=3, batch_size=16).wait()  # Keras numbers these epochs 0, 1, 2 again
-    (mae,) = [m for m in dash._metrics_fig.marks if m.labels == ["mae"]]
+    (mae,) = [m for m in dash.plots.metrics_fig.marks if m.labels == ["mae"]]
     assert list(mae.x) == [1, 2, 3, 4, 5]
 
 

@@ -31,7 +31,7 @@ def test_host_schedule_matches_keras_schedule(optimizer: str) -> None:
 
     np.testing.assert_allclose(dash.history.learning_rate, [staircase(s) for s in range(20)], rtol=1e-6)
     np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)
-    assert len(dash._plan_mark.x) == 20  # the planned curve is drawn with the actual one
+    assert len(dash.plots.plan_mark.x) == 20  # the planned curve is drawn with the actual one
 
 
 def test_live_change_scales_the_rest_of_the_schedule() -> None:
@@ -158,7 +158,7 @@ def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
     n = len(lr)
     np.testing.assert_allclose(lr[:k], old(np.arange(k)), rtol=1e-5)
     np.testing.assert_allclose(lr[k:], new(np.arange(k, n)), rtol=1e-5)
-    plan_y = np.asarray(dash._plan_mark.y)
+    plan_y = np.asarray(dash.plots.plan_mark.y)
     assert plan_y[-1] == pytest.approx(float(new(20 * 64 - 1)), rel=1e-4)  # the plan's tail follows the edit
     designer.update(decay_rate=0.7)  # after the fit: no longer steering, nothing recorded
     assert sum(e.source == "designer" for e in dash.history.events) == 1

@@ -93,7 +93,7 @@ def test_two_views_of_one_session_stay_in_step() -> None:
     b.learning_rate = 2e-3
     assert a.learning_rate == b.learning_rate == pytest.approx(2e-3)
     assert a.history is b.history and a.history.num_steps == 16
-    assert np.asarray(a._loss_mark.x).size == np.asarray(b._loss_mark.x).size > 0
+    assert np.asarray(a.plots.loss_mark.x).size == np.asarray(b.plots.loss_mark.x).size > 0
     assert "learning rate 0.002" in a._status.value and "learning rate 0.002" in b._status.value
 
 
@@ -424,7 +424,7 @@ def test_a_zero_learning_rate_is_drawn() -> None:
     dash = lrw.TrainingDashboard(linear_model(keras.optimizers.SGD(0.0)))
     dash.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert not [e for e in dash.history.events if e.kind == "error"]
-    assert np.all(np.isnan(np.asarray(dash._lr_mark.y)))  # 0 has no log: a gap, not a crash
+    assert np.all(np.isnan(np.asarray(dash.plots.lr_mark.y)))  # 0 has no log: a gap, not a crash
 
 
 def test_no_false_divergence_alarm_on_a_converging_noisy_run_and_no_negative_loss() -> None:
@@ -491,4 +491,4 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
     run = dash.fit(x, y, epochs=10**12, batch_size=32, schedule=S.CosineDecay(1e-2, decay_steps=10**9))
     run.stop()
     run.wait(60)
-    assert 0 < len(dash._plan_mark.x) <= dash.max_points + 2
+    assert 0 < len(dash.plots.plan_mark.x) <= dash.max_points + 2

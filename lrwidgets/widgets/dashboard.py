@@ -7,26 +7,16 @@ import math
 import threading
 from typing import Any
 
-import bqplot as bq
 import ipywidgets as widgets
-import numpy as np
 import traitlets
 
-from lrwidgets.core import TrainingHistory, log_ticks
+from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_float, check_int, check_rate
 from lrwidgets.training import Progress, Snapshot, TrainingRun, TrainingSession
-from lrwidgets.widgets._series import DecimatedSeries, PointSeries
+from lrwidgets.widgets._series import DecimatedSeries
+from lrwidgets.widgets._training_plots import TrainingPlots
 from lrwidgets.widgets.pacer import BrowserPacer
 
-#: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
-#: edit, a re-compile (an unknown source is drawn like "user").
-SOURCE_COLORS = {
-    "user": "#d62728",
-    "callback": "#9467bd",
-    "plateau": "#8c564b",
-    "designer": "#2ca02c",
-    "compile": "#7f7f7f",
-}
 MESSAGE_KINDS = {
     "warning": "#b26b00",
     "diverging": "#b26b00",
@@ -36,20 +26,7 @@ MESSAGE_KINDS = {
     "info": "#555",
 }
 MAX_POINTS_LIMIT = 100_000
-MAX_MARKERS = 50
-MAX_EPOCH_MARKERS = 100  # per-epoch points drawn with a circle each, up to this many epochs
-FIGURE_STYLE: dict[str, Any] = {
-    "animation_duration": 0,
-    "fig_margin": {"top": 40, "bottom": 40, "left": 60, "right": 20},
-}
 MAX_MESSAGES = 8
-
-
-def _rules(x: bq.Scale, unit: bq.Scale) -> bq.Lines:
-    """Dashed vertical lines across a whole plot, one per marked event (x: the step, y: 0 to 1)."""
-    return bq.Lines(
-        x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": x, "y": unit}, line_style="dashed", stroke_width=1
-    )
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -143,11 +120,8 @@ class TrainingDashboard(widgets.VBox):
         self._lock = threading.RLock()
         self._loss = DecimatedSeries(max_points, smoothing)
         self._lr = DecimatedSeries(max(8, max_points // 3))
-        self._seen_epochs = 0
         self._seen_events = 0
         self._seen_events_before = 0
-        self._metric_names: list[str] = []
-        self._epoch_series: dict[str, PointSeries] = {}
         self._syncing = False
         self._designer: Any = None
         self._snapshot: Snapshot | None = None
@@ -240,96 +214,8 @@ class TrainingDashboard(widgets.VBox):
 
     # ---- building ------------------------------------------------------------------------------
     def _build_widgets(self, smoothing: float) -> None:
-        self._x = bq.LinearScale()
-        loss_y = bq.LinearScale()
-        unit = bq.LinearScale(min=0.0, max=1.0)
-        lr_y = bq.LogScale()
-        self._loss_mark = bq.Lines(
-            x=np.zeros(0, np.float32),
-            y=np.zeros((2, 0), np.float32),
-            scales={"x": self._x, "y": loss_y},
-            colors=["#1f77b4", "#1f77b4"],
-            opacities=[0.3, 1.0],
-            labels=["loss (batch)", "loss (smoothed)"],
-            display_legend=True,
-        )
-        self._val_mark = bq.Lines(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales={"x": self._x, "y": loss_y},
-            colors=["#ff7f0e"],
-            marker="circle",
-            marker_size=24,
-            labels=["val_loss"],
-            display_legend=True,
-        )
-        self._loss_rules = _rules(self._x, unit)
-        self._loss_fig = bq.Figure(
-            marks=[self._loss_mark, self._val_mark, self._loss_rules],
-            axes=[
-                bq.Axis(scale=self._x, label="step"),
-                bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3~g"),
-            ],
-            title="loss",
-            legend_location="top-right",
-            **FIGURE_STYLE,
-            layout=widgets.Layout(width="100%", height="300px"),
-        )
-        self._lr_mark = bq.Lines(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales={"x": self._x, "y": lr_y},
-            colors=["#2ca02c"],
-            interpolation="step-after",  # a rate holds until the next kept step: changes draw as steps
-            labels=["learning rate"],
-            display_legend=True,
-        )
-        self._plan_mark = bq.Lines(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales={"x": self._x, "y": lr_y},
-            colors=["#999999"],
-            line_style="dashed",
-            labels=["planned"],
-            display_legend=False,
-        )
-        self._lr_rules = _rules(self._x, unit)
-        self._lr_labels = bq.Label(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            text=[],
-            scales={"x": self._x, "y": unit},
-            default_size=11,
-            font_weight="normal",
-            colors=["#d62728"],
-            align="start",
-        )
-        self._lr_axis = bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e")
-        self._lr_ticks: list[float] = []
-        self._lr_fig = bq.Figure(
-            marks=[self._plan_mark, self._lr_mark, self._lr_rules, self._lr_labels],
-            axes=[
-                bq.Axis(scale=self._x, label="step"),
-                self._lr_axis,
-            ],
-            title="learning rate",
-            legend_location="top-right",
-            **FIGURE_STYLE,
-            layout=widgets.Layout(width="100%", height="220px"),
-        )
-        self._metric_y = bq.LinearScale()
-        self._metric_x = bq.LinearScale()
-        self._metrics_fig = bq.Figure(
-            marks=[],
-            axes=[
-                bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
-                bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g"),
-            ],
-            title="metrics per epoch",
-            legend_location="bottom-right",
-            **FIGURE_STYLE,
-            layout=widgets.Layout(width="100%", height="240px"),
-        )
+        self.plots = TrainingPlots(self.max_points)
+        self.plots.on_metrics_figure = self._show_metrics
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
         self._pause_button = widgets.Button(
@@ -381,11 +267,18 @@ class TrainingDashboard(widgets.VBox):
             self._status,
             self._bar,
             controls,
-            self._loss_fig,
-            self._lr_fig,
+            self.plots.loss_fig,
+            self.plots.lr_fig,
             self._messages,
             self._pacer,
         ]
+
+    def _show_metrics(self, figure: Any) -> None:
+        # Added once there are metrics, not hidden until then: a bqplot figure drawn while hidden
+        # keeps a size of zero when shown.
+        if figure not in self._children:
+            self._children.insert(self._children.index(self.plots.lr_fig) + 1, figure)
+            self.children = tuple(self._children)
 
     # ---- user actions (kernel thread) --------------------------------------------------------
     def _guard(self, fn: Any, *args: Any) -> None:
@@ -435,11 +328,7 @@ class TrainingDashboard(widgets.VBox):
     def _draw_plan(self) -> None:
         x, y = self.session.plan(self.max_points)
         with self._lock:
-            with self._plan_mark.hold_sync():
-                self._plan_mark.x = x
-                self._plan_mark.y = np.where(y > 0, y, np.nan).astype(np.float32)
-                self._plan_mark.display_legend = len(x) > 0
-            self._draw_lr_ticks()
+            self.plots.draw_plan(x, y)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         """The session's throttled snapshot: redraw, unless the page has not drawn the last update.
@@ -464,16 +353,6 @@ class TrainingDashboard(widgets.VBox):
         if self._behind:
             self._on_progress()
 
-    def _draw_lr_ticks(self) -> None:
-        """Round, distinct ticks over the rates drawn (actual and planned); sent only when they change."""
-        drawn = [np.asarray(m.y, dtype=np.float64).ravel() for m in (self._lr_mark, self._plan_mark)]
-        values = np.concatenate(drawn)
-        values = values[np.isfinite(values) & (values > 0)]
-        ticks = log_ticks(float(values.min()), float(values.max())) if len(values) else []
-        if ticks != self._lr_ticks:
-            self._lr_ticks = ticks
-            self._lr_axis.tick_values = np.array(ticks, dtype=np.float64)
-
     def refresh(self) -> None:
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
         with self._lock:
@@ -484,90 +363,19 @@ class TrainingDashboard(widgets.VBox):
             self._loss.feed(loss)
             self._lr.feed(lr)
             x, y, smooth = self._loss.points(loss)
-            with self._loss_mark.hold_sync():
-                self._loss_mark.x = x
-                # inf would flatten a linear axis to nothing: drawn as a gap (the NaN event says why)
-                self._loss_mark.y = _finite(np.vstack([y, smooth if smooth is not None else y]))
             lx, ly, _ = self._lr.points(lr)
-            with self._lr_mark.hold_sync():
-                self._lr_mark.x = lx
-                self._lr_mark.y = np.where(ly > 0, ly, np.nan).astype(np.float32)  # 0 has no log: a gap
-            self._draw_lr_ticks()
-            if len(h.epochs) != self._seen_epochs:
-                self._draw_epochs()
+            self.plots.draw_steps(x, y, smooth, lx, ly)
+            self.plots.draw_epochs(h.epochs)
             if len(h.events) != self._seen_events:
                 self._draw_events()
             self._draw_progress()
-
-    def _draw_epochs(self) -> None:
-        """Send the per-epoch curves: O(new epochs) work and at most ``max_points`` points a line."""
-        epochs = self.history.epochs
-        first, new = self._seen_epochs, epochs[self._seen_epochs :]
-        self._seen_epochs = first + len(new)
-        skip = {"epoch", "step", "learning_rate"}
-        for count, row in enumerate(new, start=first + 1):
-            for key, value in row.items():
-                if key in skip or not isinstance(value, (int, float)):
-                    continue
-                series = self._epoch_series.get(key)
-                if series is None:
-                    series = self._epoch_series[key] = PointSeries(self.max_points)
-                # val_loss is drawn against steps on the loss plot, the metrics against the number of
-                # epochs trained so far (it goes on across fits, where Keras's epoch restarts at 0).
-                series.append(row["step"] if key == "val_loss" else count, value)
-        if "val_loss" in self._epoch_series:
-            _set_points(self._val_mark, self._epoch_series["val_loss"])
-        names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
-        if not names:
-            return
-        if names != self._metric_names:
-            self._metric_names = names
-            palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-            marks = []
-            for i, name in enumerate(names):
-                color = palette[i % len(palette)]
-                for prefix, style in (("", "solid"), ("val_", "dashed")):
-                    marks.append(
-                        bq.Lines(
-                            x=np.zeros(0),
-                            y=np.zeros(0),
-                            colors=[color],
-                            line_style=style,
-                            marker="circle",
-                            marker_size=16,
-                            labels=[prefix + name],
-                            display_legend=True,
-                            scales={"x": self._metric_x, "y": self._metric_y},
-                        )
-                    )
-            self._metrics_fig.marks = marks
-            if self._metrics_fig not in self._children:
-                # Added once there are metrics, not hidden until then: a bqplot figure drawn while
-                # hidden keeps a size of zero when shown.
-                self._children.insert(self._children.index(self._lr_fig) + 1, self._metrics_fig)
-                self.children = tuple(self._children)
-        for mark in self._metrics_fig.marks:
-            series = self._epoch_series.get(mark.labels[0])
-            if series is not None:
-                _set_points(mark, series)
 
     def _draw_events(self) -> None:
         events = list(self.history.events)
         self._seen_events_before, self._seen_events = self._seen_events, len(events)
         if any(e.source == "designer" for e in events[self._seen_events_before :]):
             self._draw_plan()  # a designer edit took effect: the plan's tail follows it
-        changes = [e for e in events if e.kind == "learning_rate" and e.source != "init"][-MAX_MARKERS:]
-        xs = np.array([[e.step, e.step] for e in changes], dtype=np.float32).reshape(-1, 2)
-        ys = np.tile(np.array([0.0, 1.0], dtype=np.float32), (len(changes), 1))
-        colors = [SOURCE_COLORS.get(e.source or "", "#d62728") for e in changes] or ["#d62728"]
-        for rules in (self._loss_rules, self._lr_rules):
-            with rules.hold_sync():
-                rules.x, rules.y, rules.colors = xs, ys, colors
-        labelled = changes[-10:]
-        with self._lr_labels.hold_sync():
-            self._lr_labels.x = np.array([e.step for e in labelled], dtype=np.float32)
-            self._lr_labels.y = np.full(len(labelled), 0.92, dtype=np.float32)
-            self._lr_labels.text = [f" {e.value:.1e} ({e.source})" for e in labelled]
+        self.plots.draw_rate_changes(events)
         shown = [e for e in events if e.kind in MESSAGE_KINDS][-MAX_MESSAGES:]
         self._messages.value = "".join(
             f'<div class="lrw-message lrw-{e.kind}" style="color:{MESSAGE_KINDS[e.kind]}">'
@@ -618,15 +426,3 @@ def _is_designer(value: Any) -> bool:
     """A ScheduleDesigner (observable, with a `schedule` trait), not any object with a `schedule`."""
     has_trait = getattr(value, "has_trait", None)
     return callable(has_trait) and bool(has_trait("schedule")) and callable(getattr(value, "observe", None))
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(values), values, np.nan).astype(np.float32)
-
-
-def _set_points(mark: Any, series: PointSeries) -> None:
-    """Draw a per-epoch series; its circle markers go once there are too many to tell apart."""
-    x, y = series.points()
-    with mark.hold_sync():
-        mark.x, mark.y = x, y
-        mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None

@@ -1,0 +1,217 @@
+"""The dashboard's figures: loss, learning rate and per-epoch metrics, as one bqplot composition.
+
+Built once; every refresh assigns new decimated float32 arrays to the existing marks inside
+``hold_sync()``. Values a scale cannot draw (inf on the linear loss axis, 0 on the log rate
+axis) are drawn as gaps; the events say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from lrwidgets.core import Event, log_ticks
+from lrwidgets.widgets._series import PointSeries
+
+#: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
+#: edit, a re-compile (an unknown source is drawn like "user").
+SOURCE_COLORS = {
+    "user": "#d62728",
+    "callback": "#9467bd",
+    "plateau": "#8c564b",
+    "designer": "#2ca02c",
+    "compile": "#7f7f7f",
+}
+MAX_MARKERS = 50
+MAX_EPOCH_MARKERS = 100  # per-epoch points drawn with a circle each, up to this many epochs
+FIGURE_STYLE: dict[str, Any] = {
+    "animation_duration": 0,
+    "fig_margin": {"top": 40, "bottom": 40, "left": 60, "right": 20},
+}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0, np.float32)
+
+
+def _rules(x: bq.Scale, unit: bq.Scale) -> bq.Lines:
+    """Dashed vertical lines across a whole plot, one per marked event (x: the step, y: 0 to 1)."""
+    return bq.Lines(
+        x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": x, "y": unit}, line_style="dashed", stroke_width=1
+    )
+
+
+def _figure(marks: list[Any], axes: list[bq.Axis], title: str, legend: str, height: str) -> bq.Figure:
+    layout = widgets.Layout(width="100%", height=height)
+    return bq.Figure(marks=marks, axes=axes, title=title, legend_location=legend, **FIGURE_STYLE, layout=layout)
+
+
+def finite(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan).astype(np.float32)
+
+
+def positive(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0, values, np.nan).astype(np.float32)
+
+
+class TrainingPlots:
+    """The loss figure (batch, smoothed, validation), the rate figure (actual, planned, markers) and
+    the metrics figure (added to the layout by ``on_metrics_figure`` once there are metrics)."""
+
+    def __init__(self, max_points: int) -> None:
+        self.max_points = max_points
+        x = self.x_scale = bq.LinearScale()
+        loss_y, lr_y, unit = bq.LinearScale(), bq.LogScale(), bq.LinearScale(min=0.0, max=1.0)
+        self.loss_mark = bq.Lines(
+            x=_empty(), y=np.zeros((2, 0), np.float32), scales={"x": x, "y": loss_y}, colors=["#1f77b4"] * 2,
+            opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"], display_legend=True,
+        )  # fmt: skip
+        self.val_mark = bq.Lines(
+            x=_empty(), y=_empty(), scales={"x": x, "y": loss_y}, colors=["#ff7f0e"], marker="circle",
+            marker_size=24, labels=["val_loss"], display_legend=True,
+        )  # fmt: skip
+        self.loss_rules = _rules(x, unit)
+        self.loss_fig = _figure(
+            [self.loss_mark, self.val_mark, self.loss_rules],
+            [bq.Axis(scale=x, label="step"), bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3~g")],
+            "loss",
+            "top-right",
+            "300px",
+        )
+        # A rate holds until the next kept step: changes draw as steps.
+        self.lr_mark = bq.Lines(
+            x=_empty(), y=_empty(), scales={"x": x, "y": lr_y}, colors=["#2ca02c"], interpolation="step-after",
+            labels=["learning rate"], display_legend=True,
+        )  # fmt: skip
+        self.plan_mark = bq.Lines(
+            x=_empty(), y=_empty(), scales={"x": x, "y": lr_y}, colors=["#999999"], line_style="dashed",
+            labels=["planned"], display_legend=False,
+        )  # fmt: skip
+        self.lr_rules = _rules(x, unit)
+        self.lr_labels = bq.Label(
+            x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": x, "y": unit}, default_size=11,
+            font_weight="normal", colors=["#d62728"], align="start",
+        )  # fmt: skip
+        self.lr_axis = bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e")
+        self._lr_ticks: list[float] = []
+        self.lr_fig = _figure(
+            [self.plan_mark, self.lr_mark, self.lr_rules, self.lr_labels],
+            [bq.Axis(scale=x, label="step"), self.lr_axis],
+            "learning rate",
+            "top-right",
+            "220px",
+        )
+        self._metric_x, self._metric_y = bq.LinearScale(), bq.LinearScale()
+        self.metrics_fig = _figure(
+            [],
+            [
+                bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
+                bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g"),
+            ],
+            "metrics per epoch",
+            "bottom-right",
+            "240px",
+        )
+        self._metric_names: list[str] = []
+        self._epoch_series: dict[str, PointSeries] = {}
+        self._seen_epochs = 0
+        #: called once with the metrics figure when the first metric arrives (the view adds it)
+        self.on_metrics_figure: Callable[[bq.Figure], None] = lambda fig: None
+
+    def draw_steps(
+        self, x: np.ndarray, y: np.ndarray, smooth: np.ndarray | None, lx: np.ndarray, ly: np.ndarray
+    ) -> None:
+        with self.loss_mark.hold_sync():
+            self.loss_mark.x = x
+            self.loss_mark.y = finite(np.vstack([y, smooth if smooth is not None else y]))
+        with self.lr_mark.hold_sync():
+            self.lr_mark.x = lx
+            self.lr_mark.y = positive(ly)
+        self.draw_lr_ticks()
+
+    def draw_plan(self, x: np.ndarray, y: np.ndarray) -> None:
+        with self.plan_mark.hold_sync():
+            self.plan_mark.x = x
+            self.plan_mark.y = positive(y)
+            self.plan_mark.display_legend = len(x) > 0
+        self.draw_lr_ticks()
+
+    def draw_lr_ticks(self) -> None:
+        """Round, distinct ticks over the rates drawn (actual and planned); sent only when they change."""
+        drawn = [np.asarray(m.y, dtype=np.float64).ravel() for m in (self.lr_mark, self.plan_mark)]
+        values = np.concatenate(drawn)
+        values = values[np.isfinite(values) & (values > 0)]
+        ticks = log_ticks(float(values.min()), float(values.max())) if len(values) else []
+        if ticks != self._lr_ticks:
+            self._lr_ticks = ticks
+            self.lr_axis.tick_values = np.array(ticks, dtype=np.float64)
+
+    def draw_rate_changes(self, events: Sequence[Event]) -> None:
+        """A dashed marker per rate change on both plots, coloured by its source; the last 10 labelled."""
+        changes = [e for e in events if e.kind == "learning_rate" and e.source != "init"][-MAX_MARKERS:]
+        xs = np.array([[e.step, e.step] for e in changes], dtype=np.float32).reshape(-1, 2)
+        ys = np.tile(np.array([0.0, 1.0], dtype=np.float32), (len(changes), 1))
+        colors = [SOURCE_COLORS.get(e.source or "", SOURCE_COLORS["user"]) for e in changes] or ["#d62728"]
+        for rules in (self.loss_rules, self.lr_rules):
+            with rules.hold_sync():
+                rules.x, rules.y, rules.colors = xs, ys, colors
+        labelled = changes[-10:]
+        with self.lr_labels.hold_sync():
+            self.lr_labels.x = np.array([e.step for e in labelled], dtype=np.float32)
+            self.lr_labels.y = np.full(len(labelled), 0.92, dtype=np.float32)
+            self.lr_labels.text = [f" {e.value:.1e} ({e.source})" for e in labelled]
+
+    def _metric_mark(self, label: str, color: str, style: str) -> bq.Lines:
+        scales = {"x": self._metric_x, "y": self._metric_y}
+        return bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), colors=[color], line_style=style, marker="circle", marker_size=16,
+            labels=[label], display_legend=True, scales=scales,
+        )  # fmt: skip
+
+    def draw_epochs(self, epochs: Sequence[dict[str, Any]]) -> None:
+        """Send the per-epoch curves: O(new epochs) work and at most ``max_points`` points a line."""
+        first, new = self._seen_epochs, epochs[self._seen_epochs :]
+        if not new:
+            return
+        self._seen_epochs = first + len(new)
+        skip = {"epoch", "step", "learning_rate"}
+        for count, row in enumerate(new, start=first + 1):
+            for key, value in row.items():
+                if key in skip or not isinstance(value, (int, float)):
+                    continue
+                series = self._epoch_series.get(key)
+                if series is None:
+                    series = self._epoch_series[key] = PointSeries(self.max_points)
+                # val_loss is drawn against steps on the loss plot, the metrics against the number of
+                # epochs trained so far (it goes on across fits, where Keras's epoch restarts at 0).
+                series.append(row["step"] if key == "val_loss" else count, value)
+        if "val_loss" in self._epoch_series:
+            _set_points(self.val_mark, self._epoch_series["val_loss"])
+        names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
+        if not names:
+            return
+        if names != self._metric_names:
+            self._metric_names = names
+            self.metrics_fig.marks = [
+                self._metric_mark(prefix + name, PALETTE[i % len(PALETTE)], style)
+                for i, name in enumerate(names)
+                for prefix, style in (("", "solid"), ("val_", "dashed"))
+            ]
+            self.on_metrics_figure(self.metrics_fig)
+        for mark in self.metrics_fig.marks:
+            series = self._epoch_series.get(mark.labels[0])
+            if series is not None:
+                _set_points(mark, series)
+
+
+def _set_points(mark: Any, series: PointSeries) -> None:
+    """Draw a per-epoch series; its circle markers go once there are too many to tell apart."""
+    x, y = series.points()
+    with mark.hold_sync():
+        mark.x, mark.y = x, y
+        mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None
