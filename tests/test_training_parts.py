@@ -1,0 +1,181 @@
+"""Each part of the training layer on its own: rate driver, NaN guard, progress, warnings, fit arguments."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrwidgets import schedules as S
+from lrwidgets.core.rate_driver import RateDriver
+from lrwidgets.schedules.table import ScheduleTable, ScheduleValueError
+from tests.helpers import linear_model, regression_data
+
+# ---- RateDriver: pure, against the schedules' own values ----------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rate=st.floats(1e-6, 1.0),
+    decay=st.floats(0.1, 0.99),
+    change_at=st.integers(0, 3000),
+    new=st.floats(1e-6, 1.0),
+)
+def test_driver_follows_the_schedule_and_a_live_change_scales_the_rest(
+    rate: float, decay: float, change_at: int, new: float
+) -> None:
+    schedule = S.ExponentialDecay(rate, decay_steps=100, decay_rate=decay)
+    d = RateDriver(schedule)
+    steps = np.arange(0, 4000, 37)
+    before = [d.rate(int(s)) for s in steps if s < change_at]
+    np.testing.assert_allclose(before, schedule(steps[steps < change_at]), rtol=1e-12)
+    d.set_rate(change_at, new)
+    assert d.rate(change_at) == pytest.approx(new, rel=1e-12)
+    later = steps[steps >= change_at]
+    expected = schedule(later) * new / schedule(change_at)
+    np.testing.assert_allclose([d.rate(int(s)) for s in later], expected, rtol=1e-9)
+
+
+def test_driver_plateau_and_other_callbacks_multiply_the_factor() -> None:
+    plateau = S.ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=1e9)  # reduces after the first epoch
+    d = RateDriver(S.Constant(0.1), plateau)
+    step = d.end_epoch({"loss": 1.0}, learning_rate=0.1)
+    assert step.factor == 1.0 and step.monitor == "loss" and "no validation data" in (step.warning or "")
+    step = d.end_epoch({"loss": 1.0}, learning_rate=0.1)
+    assert step.factor == 0.5 and step.warning is None  # warned once
+    assert d.rate(5) == pytest.approx(0.05)
+    d.scale(0.1)  # another callback cut the rate tenfold
+    assert d.rate(6) == pytest.approx(0.005)
+    assert RateDriver().rate(3) is None and not RateDriver().active
+
+
+def test_driver_plan_is_bounded_and_follows_a_replaced_schedule() -> None:
+    first, second = S.Constant(0.1), S.CosineDecay(0.01, decay_steps=10**12)
+    d = RateDriver(first)
+    assert d.replace(500, second) == pytest.approx(second(500))
+    steps, rates = d.plan(10**12, 600)
+    assert len(steps) <= 602 and steps[0] == 0 and steps[-1] == 10**12 - 1 and 500 in steps
+    np.testing.assert_allclose(rates[steps < 500], 0.1, rtol=1e-6)
+    np.testing.assert_allclose(rates[steps >= 500], second(steps[steps >= 500]).astype(np.float32), rtol=1e-6)
+    short_steps, _ = d.plan(50, 600)
+    assert short_steps.tolist() == list(range(50))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1e-3, 1e39])
+def test_a_bad_scheduled_rate_is_refused_at_its_step_only(bad: float) -> None:
+    table = ScheduleTable(lambda s: np.where(np.asarray(s) < 700, 1e-3, bad))
+    assert table(0) == 1e-3 and table(699) == 1e-3
+    with pytest.raises(ScheduleValueError, match="step 700"):
+        table(700)
+    scalar = ScheduleTable(lambda s: 1e-3 if s < 3 else bad)  # called one step at a time
+    assert scalar(2) == 1e-3
+    with pytest.raises(ScheduleValueError, match="step 3"):
+        scalar(3)
+    assert ScheduleTable(lambda s: 0.0)(5) == 0.0  # zero is a legal rate (a frozen phase)
+
+
+# ---- fit arguments and batch sizes ---------------------------------------------------------------
+
+
+def test_batch_sizes_of_every_form_where_they_can_be_known() -> None:
+    from lrwidgets.training.fit_args import _batches
+
+    x = np.zeros((100, 3))
+    assert _batches({"x": x, "batch_size": 32}) == (32, 100, 4)
+    assert _batches({"x": {"a": x, "b": x[:, :1]}}) == (32, 100, 4)
+    assert _batches({"x": [x, x], "validation_split": 0.25}) == (32, 75, 3)  # Keras floors the split
+    assert _batches({"x": (i for i in range(3)), "steps_per_epoch": 7}) == (None, None, 7)
+
+
+# ---- warnings, routed per training thread --------------------------------------------------------
+
+
+def test_warnings_are_routed_to_the_thread_that_raised_them() -> None:
+    from lrwidgets.training import warnings_hook
+
+    got: dict[str, list[str]] = {"a": [], "b": []}
+    original = warnings.showwarning
+    barrier = threading.Barrier(2)
+
+    def work(name: str) -> None:
+        close = warnings_hook.open_route(got[name].append)
+        barrier.wait()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = warnings.showwarning  # keep the routed hook inside catch_warnings
+            warnings.warn(f"from {name}", UserWarning, stacklevel=1)
+        barrier.wait()
+        close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(v) == 1 and f"from {k}" in v[0] for k, v in got.items()), got
+    assert warnings.showwarning is original  # the last route to close removed the hook
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_speed_is_measured_from_the_recorded_times_of_this_fit() -> None:
+    from lrwidgets.training.progress import ProgressMeter
+
+    meter = ProgressMeter()
+    meter.begin_fit(epochs=2, steps=10, first_record=5)
+    times = np.concatenate([np.full(5, -100.0), np.arange(10) * 0.5])  # an earlier fit, then 2 steps/s
+    for b in range(10):
+        meter.end_batch(b)
+    p = meter.snapshot("running", times, 1e-3)
+    assert p.steps_per_second == pytest.approx(2.0)
+    assert p.eta == pytest.approx(10 / 2.0)  # one more epoch of 10 steps
+    assert p.global_step == 15 and p.step_in_epoch == 10
+
+
+# ---- NaN guard and the controller's requests (Keras) ---------------------------------------------
+
+
+@pytest.mark.keras
+def test_nan_guard_confirms_a_copy_only_with_a_healthy_next_loss() -> None:
+    import keras
+
+    from lrwidgets.training.nan_guard import NanGuard
+
+    model = linear_model()
+    guard = NanGuard(factor=4.0)
+    guard.begin_fit()
+    kernel = model.layers[0].kernel
+    original = keras.ops.convert_to_numpy(kernel).copy()
+    guard.take(model, step=0)
+    guard.observe(1.0)  # healthy: confirmed
+    kernel.assign(original + 1.0)
+    guard.take(model, step=1)
+    guard.observe(100.0)  # 100 > 4 x best (1.0): not confirmed
+    kernel.assign(original + 2.0)
+    assert guard.restore(model, keep=[]) == 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original)
+
+
+@pytest.mark.keras
+def test_controller_requests_queue_while_running_and_apply_at_once_when_idle() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model())
+    controller = session.controller
+    controller.set_learning_rate(2e-3, source="test")  # idle: at once, recorded
+    assert controller.learning_rate == pytest.approx(2e-3)
+    assert [e.source for e in session.history.events] == ["test"]
+    seen: list[str] = []
+    controller.submit(lambda model: seen.append(model.name), description="probe")
+    assert seen == [session.model.name] and session.history.events[-1].message == "probe"
+    assert controller.call(lambda model: model.count_params()) == session.model.count_params()
+    with pytest.raises(TypeError, match="Argument `action`"):
+        controller.submit("not callable")  # type: ignore[arg-type]
+    session.fit(x, y, epochs=1, batch_size=32).wait(60)
+    assert not controller.running and controller.state == "idle"
