@@ -186,6 +186,16 @@ def current_learning_rate(model: Any) -> float:
     return read_variable(model, variable)
 
 
+def idle_learning_rate(model: Any, cached: float) -> float:
+    """The rate the optimizer holds while idle; ``cached`` when that is the same float32 (so the
+    exact value a user gave is kept) or when the optimizer cannot be read (a refused re-compile)."""
+    try:
+        held = current_learning_rate(model)
+    except (TypeError, ValueError):
+        return cached
+    return cached if float32(held) == float32(cached) else held
+
+
 def layerwise(model: Any) -> Any:
     """The model's ``LayerwiseOptimizer`` (also inside a ``LossScaleOptimizer``), or None."""
     from lrwidgets.training.layerwise import find_layerwise_optimizer

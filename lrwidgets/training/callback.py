@@ -77,11 +77,11 @@ class ControllerCallback(keras.callbacks.Callback):
         c = self._controller
         if not self.reader_attached:
             self.reader.on_train_batch_begin(batch)
-        if c.has_requests() and c._apply_requests(self._model):
+        if c.has_requests() and self.apply_requests(self._model):
             return
         rate = c.driver.rate(c.recorder.meter.fit_step)
         if rate is not None:
-            c.write_rate(self._model, rate)
+            self.write_rate(self._model, rate)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -96,7 +96,7 @@ class ControllerCallback(keras.callbacks.Callback):
             c.request_stop()
             rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
         if c._pause_requested and not c._stop_requested:
-            c.wait_while_paused(self._model)
+            self.wait_while_paused(self._model)
         if c._stop_requested:
             self._model.stop_training = True
         c.notify_throttled()
@@ -124,6 +124,96 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._controller.finish()
+
+    def write_rate(self, model: Any, lr: float) -> None:
+        c = self._controller
+        if lr != c._lr:
+            assert c._writer is not None
+            c._writer.write(model, lr)
+            c._lr = lr
+
+    def write_idle(self, lr: float, source: str) -> None:
+        """Set the rate while no fit runs: on the model's current optimizer (it may be re-compiled)."""
+        c = self._controller
+        c._lr_request = None
+        _, variable = _state.steerable_optimizer(c.model)
+        if _state.float32(_state.read_variable(c.model, variable)) == _state.float32(lr):
+            c._lr = lr
+            return  # the rate in effect already: nothing changes, nothing is recorded
+        variable.assign(lr)
+        c._lr = lr
+        c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source, c.history.num_steps - 1)
+
+    def apply_multipliers(self, model: Any) -> None:
+        c = self._controller
+        changes, c._multiplier_request = c._multiplier_request, None
+        if not changes:
+            return
+        applied = _state.write_multipliers(model, {**c._multipliers, **changes})
+        c._multipliers = applied
+        described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
+        c.recorder.event("action", f"layer learning rates: {described}", step=c.history.num_steps)
+
+    def apply_requests(self, model: Any) -> bool:
+        """Carry out queued requests (training thread, or idle); True if the rate was set."""
+        c = self._controller
+        while c._actions:
+            action, description = c._actions.popleft()
+            _state.sync(model)
+            try:
+                action(model)
+            except Exception as e:
+                c.recorder.event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+            else:
+                if description:
+                    c.recorder.event("action", description, step=c.history.num_steps)
+        if c._multiplier_request is not None:
+            self.apply_multipliers(model)
+        if not c.running:
+            request, c._lr_request = c._lr_request, None
+            if request is not None:
+                self.write_idle(*request)
+            replaced, c._schedule_request = c._schedule_request, None
+            if replaced is not None:
+                c.driver.replace(0, replaced[0])
+            return False
+        step = c.fit_step
+        replaced, c._schedule_request = c._schedule_request, None
+        if replaced is not None:
+            try:
+                lr = c.driver.replace(step, replaced[0])
+            except Exception as e:
+                c.recorder.event("error", f"schedule edit refused: {e}")
+            else:
+                self.write_rate(model, lr)
+                c.recorder.rate_event(lr, f"schedule edited: {lr:.3g} from here on ({replaced[1]})", replaced[1])
+        request, c._lr_request = c._lr_request, None
+        if request is None:
+            return replaced is not None
+        lr, source = request
+        c.driver.set_rate(step, lr)
+        if _state.float32(lr) != _state.float32(c._lr):
+            self.write_rate(model, lr)
+            c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)
+        return True
+
+    def wait_while_paused(self, model: Any) -> None:
+        """Block the training thread until resumed or stopped; changes made meanwhile apply at once."""
+        c = self._controller
+        c._state = "paused"
+        c.recorder.event("pause", "paused")
+        c._notify()
+        while True:
+            with c._cond:
+                while c._pause_requested and not c._stop_requested and not c.has_requests():
+                    c._cond.wait()
+                if not c._pause_requested or c._stop_requested:
+                    break
+            self.apply_requests(model)
+            c._notify()
+        if not c._stop_requested:
+            c._state = "running"
+            c.recorder.event("resume", "resumed")
 
 
 class RateReader(keras.callbacks.Callback):

@@ -1,18 +1,12 @@
-"""The training controller: requests from any thread, carried out in the training thread.
-
-Views and user code post requests (a learning rate, per-layer multipliers, a schedule edit, an
-action, pause, stop); the controller's Keras callback carries them out at the next batch
-boundary, in the training thread, the only place where model state may be read or written
-during a fit. The work itself is done by its parts: :class:`~lrwidgets.core.rate_driver.RateDriver`
-(what the rate should be), :class:`~lrwidgets.training.recorder.Recorder` (history, NaN guard,
-divergence, progress) and :class:`~lrwidgets.training._state.LearningRateWriter` (the write).
-"""
+"""The training controller: requests from any thread, carried out in the training thread by its
+callback (``callback.py``) at the next batch boundary; the thread and the fit's lifecycle."""
 
 from __future__ import annotations
 
 import collections
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from lrwidgets.core import TrainingHistory
@@ -20,6 +14,7 @@ from lrwidgets.core.checks import check_choice, check_float, check_rate
 from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
+from lrwidgets.training.listeners import Listeners
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.recorder import ON_NAN_CHOICES, Recorder
 
@@ -41,16 +36,8 @@ class TrainingController:
         divergence_factor: warn when the smoothed loss stays above this multiple of its best value.
         monitor: the log key whose per-batch value is recorded as the loss (default: ``loss``, or,
             when the train step returns none, its first scalar, named in an event).
-
-    Example:
-        >>> import keras, numpy as np
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-        >>> ctl = TrainingController(model)
-        >>> ctl.set_learning_rate(0.05)      # idle: applied at once
-        >>> _ = model.fit(np.ones((64, 4)), np.ones((64, 1)), epochs=1, verbose=0, callbacks=[ctl.callback])
-        >>> ctl.history.num_steps, round(float(ctl.history.learning_rate[-1]), 4)
-        (2, 0.05)
+    ``ctl.set_learning_rate(0.05)`` while idle is applied at once; during a fit, before the next
+    batch (tests/test_training_parts.py shows each request).
     """
 
     def __init__(
@@ -73,7 +60,7 @@ class TrainingController:
         self.recorder.monitor = monitor
         self.callback = ControllerCallback(self)
         self.driver = RateDriver()
-        self._listeners: list[Callable[[], None]] = []
+        self.listeners = Listeners(self.update_interval, self.recorder)
         self._actions: collections.deque[tuple[Action, str]] = collections.deque()
         self._cond = threading.Condition()
         self._pause_requested = False
@@ -87,7 +74,6 @@ class TrainingController:
         self._writer: _state.LearningRateWriter | None = None
         self._lr = _state.current_learning_rate(model)
         self._multipliers = _state.current_multipliers(model)
-        self._last_push = 0.0
 
     # ---- state (any thread) -------------------------------------------------------------------
     @property
@@ -111,12 +97,7 @@ class TrainingController:
         if pending is not None:
             return pending[0]
         if not self.running:  # idle: the optimizer may have been changed or re-compiled since
-            try:
-                held = _state.current_learning_rate(self.model)
-            except (TypeError, ValueError):
-                held = self._lr
-            if _state.float32(held) != _state.float32(self._lr):
-                self._lr = held  # changed behind our back (or re-compiled); else keep the exact value given
+            self._lr = _state.idle_learning_rate(self.model, self._lr)
         return self._lr
 
     @property
@@ -149,8 +130,7 @@ class TrainingController:
 
         Returns a function that removes it. Keep listeners cheap: they run between two batches.
         """
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self.listeners.add(listener)
 
     # ---- requests (any thread) ----------------------------------------------------------------
     def _queue(self) -> bool:
@@ -176,28 +156,20 @@ class TrainingController:
             self.recorder.event("action", description)
         self._notify()
 
-    def call(self, fn: Callable[[Any], Any], description: str = "call") -> Any:
-        """``fn(model)`` in the training thread between two batches (now when idle); its result.
-
-        Blocks the caller until done; re-raises what ``fn`` raised. For reads of model state
-        during a fit, such as a save (on jax the state cannot be read elsewhere mid-epoch).
-        """
-        done = threading.Event()
-        box: dict[str, Any] = {}
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        """``fn(model)`` in the training thread between two batches (now when idle): its result, or
+        its exception. For reads of model state during a fit, such as a save (on jax the state
+        cannot be read elsewhere mid-epoch)."""
+        future: Future[Any] = Future()
 
         def action(model: Any) -> None:
             try:
-                box["result"] = fn(model)
+                future.set_result(fn(model))
             except BaseException as e:
-                box["error"] = e
-            finally:
-                done.set()
+                future.set_exception(e)
 
         self.submit(action)
-        done.wait()
-        if "error" in box:
-            raise box["error"]
-        return box.get("result")
+        return future.result()
 
     def set_learning_rate(self, value: float, source: str = "user") -> None:
         """Set the learning rate; while training it takes effect at the next batch.
@@ -213,9 +185,9 @@ class TrainingController:
                 if self._queue():
                     return
         if self.running:  # from a callback, in the training thread: the next batch uses it
-            self._apply_requests(self.model)
+            self.callback.apply_requests(self.model)
         else:
-            self._write_idle(lr, source)
+            self.callback.write_idle(lr, source)
         self._notify()
 
     def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
@@ -227,20 +199,14 @@ class TrainingController:
                 self._cond.notify_all()
                 return
         self._multiplier_request = {**(self._multiplier_request or {}), **changes}
-        self._apply_multipliers(self.model)
+        self.callback.apply_multipliers(self.model)
         self._notify()
 
     def set_schedule(self, schedule: Schedule | None, plateau: Any = None) -> None:
-        """Drive the learning rate from ``schedule(step)`` (step counted from 0 in each fit).
+        """Drive the rate from ``schedule(step)`` (from 0 in each fit), ``plateau`` reductions on top.
 
-        ``plateau`` (an ``lrwidgets.schedules.ReduceOnPlateau``) reduces the rate on plateaus of
-        its monitored value (``val_loss`` unless it names another) on top of the schedule: each
-        reduction multiplies the rest of the schedule by its factor. A ``ReduceOnPlateau`` given
-        as ``schedule`` drives a constant rate with such reductions. ``None`` for both: the rate
-        stays wherever it is set. Call it before a fit; during one, use :meth:`replace_schedule`.
-        Every rate a schedule gives is checked before it is written (a bad one stops the fit,
-        naming the step). One that takes a numpy array of steps is evaluated ahead, so a step
-        costs a lookup; any other callable is called once a step.
+        See :class:`~lrwidgets.core.rate_driver.RateDriver`. ``None`` for both: the rate stays
+        wherever it is set. Call it before a fit; during one, use :meth:`replace_schedule`.
         """
         if self.running:
             raise RuntimeError("A fit is running: use `replace_schedule` to change its schedule.")
@@ -311,37 +277,15 @@ class TrainingController:
             self._state = "idle"
             self._pause_requested = False
             self._stop_requested = False
-            self._apply_requests(self.model)  # requests that came after the last batch: now
+            self.callback.apply_requests(self.model)  # requests that came after the last batch: now
         self._notify()
 
     # ---- helpers ------------------------------------------------------------------------------
     def _notify(self) -> None:
-        self._last_push = self.recorder.clock()
-        for listener in list(self._listeners):
-            try:
-                listener()
-            except Exception as e:  # a broken view must not kill the training run
-                self.history.add_event("error", f"display update failed: {type(e).__name__}: {e}")
+        self.listeners.notify()
 
     def notify_throttled(self) -> None:
-        if self.recorder.clock() - self._last_push >= self.update_interval:
-            self._notify()
-
-    def _write_idle(self, lr: float, source: str) -> None:
-        self._lr_request = None
-        _, variable = _state.steerable_optimizer(self.model)  # the current optimizer (re-compiles)
-        if _state.float32(_state.read_variable(self.model, variable)) == _state.float32(lr):
-            self._lr = lr
-            return  # the rate in effect already: nothing changes, nothing is recorded
-        variable.assign(lr)
-        self._lr = lr
-        self.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source, self.history.num_steps - 1)
-
-    def write_rate(self, model: Any, lr: float) -> None:
-        if lr != self._lr:
-            assert self._writer is not None
-            self._writer.write(model, lr)
-            self._lr = lr
+        self.listeners.notify_throttled()
 
     def has_requests(self) -> bool:
         return (
@@ -351,77 +295,5 @@ class TrainingController:
             or self._multiplier_request is not None
         )
 
-    def _apply_multipliers(self, model: Any) -> None:
-        changes, self._multiplier_request = self._multiplier_request, None
-        if not changes:
-            return
-        applied = _state.write_multipliers(model, {**self._multipliers, **changes})
-        self._multipliers = applied
-        described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
-        self.recorder.event("action", f"layer learning rates: {described}", step=self.history.num_steps)
-
-    def _apply_requests(self, model: Any) -> bool:
-        """Carry out queued requests (training thread, or idle); True if the rate was set."""
-        while self._actions:
-            action, description = self._actions.popleft()
-            _state.sync(model)
-            try:
-                action(model)
-            except Exception as e:
-                self.recorder.event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
-            else:
-                if description:
-                    self.recorder.event("action", description, step=self.history.num_steps)
-        if self._multiplier_request is not None:
-            self._apply_multipliers(model)
-        if not self.running:
-            request, self._lr_request = self._lr_request, None
-            if request is not None:
-                self._write_idle(*request)
-            replaced, self._schedule_request = self._schedule_request, None
-            if replaced is not None:
-                self.driver.replace(0, replaced[0])
-            return False
-        step = self.fit_step
-        replaced, self._schedule_request = self._schedule_request, None
-        if replaced is not None:
-            try:
-                lr = self.driver.replace(step, replaced[0])
-            except Exception as e:
-                self.recorder.event("error", f"schedule edit refused: {e}")
-            else:
-                self.write_rate(model, lr)
-                self.recorder.rate_event(lr, f"schedule edited: {lr:.3g} from here on ({replaced[1]})", replaced[1])
-        request, self._lr_request = self._lr_request, None
-        if request is None:
-            return replaced is not None
-        lr, source = request
-        self.driver.set_rate(step, lr)
-        if _state.float32(lr) != _state.float32(self._lr):
-            self.write_rate(model, lr)
-            self.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)
-        return True
-
-    def wait_while_paused(self, model: Any) -> None:
-        """Block the training thread until resumed or stopped; changes made meanwhile apply at once."""
-        self._state = "paused"
-        self.recorder.event("pause", "paused")
-        self._notify()
-        while True:
-            with self._cond:
-                while self._pause_requested and not self._stop_requested and not self.has_requests():
-                    self._cond.wait()
-                if not self._pause_requested or self._stop_requested:
-                    break
-            self._apply_requests(model)
-            self._notify()
-        if not self._stop_requested:
-            self._state = "running"
-            self.recorder.event("resume", "resumed")
-
     def request_stop(self) -> None:
         self._stop_requested = True
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop_requested

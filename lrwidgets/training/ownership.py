@@ -69,7 +69,7 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
                 f"The model {m.name!r} is training in the background (an lrwidgets session): one model runs one fit"
                 " at a time. Wait for it (`run.wait()`) or stop it (`session.stop()`) before calling `model.fit`."
             )
-        return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs), f"model.{name}")
+        return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs))
 
     method.__name__ = name
     method.__doc__ = getattr(original, "__doc__", None)

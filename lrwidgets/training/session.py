@@ -206,7 +206,7 @@ class TrainingSession:
         ``model.save`` itself does the same while a session trains the model.
         """
         save = type(self.model).save
-        self.controller.call(lambda m: ownership.save_atomically(save, m, filepath, **kwargs), "save")
+        self.controller.call(lambda m: ownership.save_atomically(save, m, filepath, **kwargs))
 
     # ---- listeners ----------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
