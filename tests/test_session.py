@@ -492,3 +492,12 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
     run.stop()
     run.wait(60)
     assert 0 < len(dash.plots.plan_mark.x) <= dash.max_points + 2
+
+
+def test_the_epoch_axis_labels_each_integer_once() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    dash = lrw.TrainingDashboard(linear_model(metrics=["mae"]))
+    dash.fit(x, y, epochs=3, batch_size=32).wait(60)
+    assert list(dash.plots.epoch_axis.tick_values) == [1, 2, 3]  # not 1, 1.5, 2, ... shown as "1, 2, 2, 3"

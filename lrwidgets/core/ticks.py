@@ -57,3 +57,28 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
 
 def _round(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
+
+
+def int_ticks(lo: int, hi: int, max_ticks: int = 8) -> list[int]:
+    """Distinct integer ticks within ``[lo, hi]``, at most ``max_ticks``, at a step of 1, 2 or 5 x 10^k.
+
+    An axis of epochs formatted as integers repeats labels ("2, 2, 3, 3") when the plotting
+    library puts ticks between integers; these never do.
+
+    Example:
+        >>> int_ticks(1, 3)
+        [1, 2, 3]
+        >>> int_ticks(1, 40)
+        [5, 10, 15, 20, 25, 30, 35, 40]
+    """
+    if hi < lo:
+        return []
+    span = max(hi - lo, 1)
+    step = 1
+    for k in range(0, 19):
+        for m in (1, 2, 5):
+            step = m * 10**k
+            if span // step + 1 <= max_ticks:
+                first = -(-lo // step) * step
+                return list(range(first, hi + 1, step))
+    return [lo, hi]

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from lrwidgets.core import Event, log_ticks
+from lrwidgets.core.ticks import int_ticks
 from lrwidgets.widgets._series import PointSeries
 
 #: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
@@ -107,10 +108,11 @@ class TrainingPlots:
             "220px",
         )
         self._metric_x, self._metric_y = bq.LinearScale(), bq.LinearScale()
+        self.epoch_axis = bq.Axis(scale=self._metric_x, label="epoch", tick_format="d")
         self.metrics_fig = _figure(
             [],
             [
-                bq.Axis(scale=self._metric_x, label="epoch", tick_format="d"),
+                self.epoch_axis,
                 bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g"),
             ],
             "metrics per epoch",
@@ -207,6 +209,9 @@ class TrainingPlots:
             series = self._epoch_series.get(mark.labels[0])
             if series is not None:
                 _set_points(mark, series)
+        ticks = int_ticks(1, self._seen_epochs)  # integer epochs, each label once
+        if list(self.epoch_axis.tick_values if self.epoch_axis.tick_values is not None else []) != ticks:
+            self.epoch_axis.tick_values = np.array(ticks, dtype=np.float64)
 
 
 def _set_points(mark: Any, series: PointSeries) -> None:
