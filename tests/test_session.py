@@ -501,3 +501,21 @@ def test_the_epoch_axis_labels_each_integer_once() -> None:
     dash = lrw.TrainingDashboard(linear_model(metrics=["mae"]))
     dash.fit(x, y, epochs=3, batch_size=32).wait(60)
     assert list(dash.plots.epoch_axis.tick_values) == [1, 2, 3]  # not 1, 1.5, 2, ... shown as "1, 2, 2, 3"
+
+
+@pytest.mark.parametrize("sent", [float("inf"), -1.0, 0.0, "abc", 1e30, None])
+def test_the_page_cannot_push_a_bad_rate_or_smoothing(sent) -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    model = linear_model()
+    dash = lrw.TrainingDashboard(model)
+    dash._lr_slider.set_state({"value": sent})  # as a misbehaving page would send it
+    dash._smoothing.set_state({"value": sent})
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+    legal_smoothing = sent == 0.0  # no smoothing is a legal choice
+    assert dash._lr_slider.value == pytest.approx(1e-3)
+    assert dash._smoothing.value == pytest.approx(0.0 if legal_smoothing else 0.9)
+    refused = [e for e in dash.history.events if e.kind == "error" and "refused from the page" in e.message]
+    assert len(refused) == (1 if legal_smoothing else 2) and "refused from the page" in dash._messages.value

@@ -8,12 +8,12 @@ import threading
 from typing import Any
 
 import ipywidgets as widgets
-import traitlets
 
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_float, check_int, check_rate
 from lrwidgets.training import Progress, Snapshot, TrainingRun, TrainingSession
 from lrwidgets.widgets._series import DecimatedSeries
+from lrwidgets.widgets._strict_controls import StrictLogSlider, StrictSlider
 from lrwidgets.widgets._training_plots import TrainingPlots
 from lrwidgets.widgets.pacer import BrowserPacer
 
@@ -34,36 +34,6 @@ def _fmt_time(seconds: float | None) -> str:
         return "-"
     s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class StrictLogSlider(widgets.FloatLogSlider):
-    """A log slider that refuses a value outside its range or not finite (ipywidgets would clamp it)."""
-
-    @traitlets.validate("value")
-    def _validate_value(self, proposal: Any) -> float:
-        value = proposal["value"]
-        try:
-            v = check_float("learning_rate", value, gt=0)
-        except (TypeError, ValueError) as e:
-            raise traitlets.TraitError(str(e)) from None
-        low, high = self.base**self.min, self.base**self.max
-        if not low * (1 - 1e-9) <= v <= high * (1 + 1e-9):
-            raise traitlets.TraitError(
-                f"Argument `learning_rate` must be within the slider's range [{low:.3g}, {high:.3g}]. "
-                f"Received: learning_rate={value!r}"
-            )
-        return v
-
-
-class StrictSlider(widgets.FloatSlider):
-    """A slider that refuses a value outside [min, max] or not a number (ipywidgets would clamp it)."""
-
-    @traitlets.validate("value")
-    def _validate_value(self, proposal: Any) -> float:
-        try:
-            return check_float(self.description or "value", proposal["value"], ge=self.min, le=self.max)
-        except (TypeError, ValueError) as e:
-            raise traitlets.TraitError(str(e)) from None
 
 
 class TrainingDashboard(widgets.VBox):
@@ -231,6 +201,7 @@ class TrainingDashboard(widgets.VBox):
         lr = self.session.learning_rate
         exp = math.log10(lr) if lr > 0 else -3.0
         self._lr_slider = StrictLogSlider(
+            on_refused=self._on_refused,
             value=lr if lr > 0 else 10**exp,  # a rate of 0 (a frozen phase) has no place on a log slider
             base=10,
             min=math.floor(min(exp, -6.0)),
@@ -243,6 +214,7 @@ class TrainingDashboard(widgets.VBox):
             layout=widgets.Layout(width="420px"),
         )
         self._smoothing = StrictSlider(
+            on_refused=self._on_refused,
             value=smoothing,
             min=0.0,
             max=0.99,
@@ -288,6 +260,11 @@ class TrainingDashboard(widgets.VBox):
         except Exception as e:
             self.history.add_event("error", f"{type(e).__name__}: {e}")
             self.refresh()
+
+    def _on_refused(self, message: str) -> None:
+        """A value from the page that a control refused: shown in the message area, nothing changed."""
+        self.history.add_event("error", f"refused from the page: {message}")
+        self.refresh()
 
     def _on_pause_clicked(self, _: Any) -> None:
         self._guard(self.session.resume if self.session.pause_requested else self.session.pause)
