@@ -410,8 +410,13 @@ def test_warnings_go_to_the_session_whose_thread_raised_them() -> None:
         ]
         for run in runs:
             run.wait(60)
-    texts = {name: [e.message for e in s.history.events if e.kind == "warning"] for name, s in (("a", a), ("b", b))}
-    assert texts["a"] and all("from a" in t for t in texts["a"])
+    # (A backend may warn in the training thread too, e.g. numpy deprecations inside tensorflow: those
+    # are shown as well; what matters is that each session gets its own and only its own.)
+    texts = {
+        name: [e.message for e in s.history.events if e.kind == "warning" and "from " in e.message]
+        for name, s in (("a", a), ("b", b))
+    }
+    assert len(texts["a"]) == 2 and all("from a" in t for t in texts["a"])
     assert len(texts["b"]) == 4 and all("from b" in t for t in texts["b"])
 
 
