@@ -524,3 +524,23 @@ def test_the_page_cannot_push_a_bad_rate_or_smoothing(sent) -> None:
     assert dash._smoothing.value == pytest.approx(0.0 if legal_smoothing else 0.9)
     refused = [e for e in dash.history.events if e.kind == "error" and "refused from the page" in e.message]
     assert len(refused) == (1 if legal_smoothing else 2) and "refused from the page" in dash._messages.value
+
+
+def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                raise KeyboardInterrupt
+
+    x, y = regression_data(128)
+    model = linear_model()
+    dash = lrw.TrainingDashboard(model)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[dash.callback, Interrupt()])
+    dash.fit(x, y, epochs=1, batch_size=32).wait(60)  # the background fit starts: nothing left locked
+    assert dash.history.num_steps == 2 + 4
+    model.fit(x, y, epochs=1, verbose=0)

@@ -254,6 +254,7 @@ class TrainingController:
     # ---- lifecycle ----------------------------------------------------------------------------
     def begin(self, thread: threading.Thread) -> None:
         """A background fit is about to start in ``thread``: from now on, requests are queued."""
+        self.end_stale()
         with self._cond:
             if self.running:
                 raise RuntimeError(
@@ -264,6 +265,12 @@ class TrainingController:
             self._state = "running"
             self._thread = thread
             self._stop_requested = False
+
+    def end_stale(self) -> None:
+        """End a fit of ``callbacks=[ctl.callback]`` in the calling thread that was interrupted before
+        Keras called its end (a fit there blocks the thread: if we are here, it is over)."""
+        if self.running and self._thread is threading.current_thread():
+            self.finish()
 
     def finish(self, error: BaseException | None = None) -> None:
         """End of a fit, normal or not (called by the run thread too, so it is idempotent)."""

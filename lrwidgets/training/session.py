@@ -258,6 +258,7 @@ class TrainingSession:
             plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
                 ``val_loss``, else ``loss``) multiply the rest of the schedule, each one recorded.
         """
+        self.controller.end_stale()
         if self.controller.running:
             raise RuntimeError(
                 "A fit is already running in this session; wait for it (`run.wait()`) or stop it"
