@@ -138,11 +138,8 @@ class TrainingController:
         return self.running and threading.current_thread() is not self._thread
 
     def submit(self, action: Action, description: str = "") -> None:
-        """Run ``action(model)`` in the training thread before the next batch, or now when idle.
-
-        With a ``description``, a success is recorded in the history as an ``action`` event (a
-        failure always is, as an ``error``).
-        """
+        """Run ``action(model)`` in the training thread before the next batch, or now when idle; with a
+        ``description``, recorded as an ``action`` event (a failure always is, as an ``error``)."""
         if not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
         with self._cond:
@@ -172,11 +169,8 @@ class TrainingController:
         return future.result()
 
     def set_learning_rate(self, value: float, source: str = "user") -> None:
-        """Set the learning rate; while training it takes effect at the next batch.
-
-        With a schedule driving the run, the schedule is scaled so that its value now is ``value``
-        and it carries on from there.
-        """
+        """Set the learning rate, from the next batch while training; a schedule driving the run is
+        scaled so that its value now is ``value``, and carries on from there."""
         lr = check_rate("learning_rate", value)
         with self._cond:
             if self.running:
@@ -215,11 +209,7 @@ class TrainingController:
         self.driver = driver
 
     def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
-        """Switch to a new schedule; while training, from the next batch (the past stays as it was).
-
-        Live factors (earlier manual changes, plateau reductions) are dropped: the new schedule is
-        followed as designed, evaluated at the current step of the fit.
-        """
+        """Follow ``schedule`` as designed (live factors dropped) from the next batch; the past stays."""
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
         with self._cond:
