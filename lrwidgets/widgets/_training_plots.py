@@ -24,7 +24,7 @@ SOURCE_COLORS = {
     "user": "#d62728",
     "callback": "#9467bd",
     "plateau": "#8c564b",
-    "designer": "#2ca02c",
+    "designer": "#17becf",
     "compile": "#7f7f7f",
 }
 MAX_MARKERS = 50
