@@ -342,3 +342,11 @@ def test_a_short_run_is_drawn_from_every_step() -> None:
     # A schedule much faster than the strata is drawn as the band it fills, not as one aliased phase.
     fast = CosineDecayRestarts(1.0, first_decay_steps=10, t_mul=1.0)(steps)
     assert fast.min() < 0.1 and fast.max() > 0.9
+
+
+def test_a_value_equal_to_the_design_but_of_another_type_is_not_stored() -> None:
+    """traitlets skips validation of a value equal to the one in force (0 == False): keep the valid one."""
+    d = ScheduleDesigner(kind="exponential", epochs=5, steps_per_epoch=10)
+    d.set_state({"value": {**d.value, "config": {**d.value["config"], "staircase": 0}}})
+    assert d.value["config"]["staircase"] is False
+    assert ScheduleDesigner(value=d.value).schedule == d.schedule

@@ -311,3 +311,11 @@ def test_a_multiplier_the_optimizer_cannot_hold_is_refused_from_the_page() -> No
             browser_sets(panel, "first", multiplier=bad)
         assert "value['first']['multiplier']" in panel.error
     assert variable_values(model)["first"] == 1.0
+
+
+def test_a_value_equal_to_the_one_in_force_but_of_another_type_is_not_stored() -> None:
+    panel = LayerLRControls(compiled())
+    panel.set_state({"k": True})  # True == 1, the value in force: traitlets would store it unvalidated
+    assert type(panel.k) is int
+    browser_sets(panel, "first", frozen=0)  # 0 == False
+    assert panel.value["first"]["frozen"] is False

@@ -90,12 +90,28 @@ def refuses_page_state(widget: w.Widget, sync_data: Mapping[str, Any], show: Cal
     traitlets rolls a refused ``set_state`` back without notifying anyone, so the page would go on
     showing the value the kernel refused: the kernel's values of the traits it sent are sent back.
     The ``TraitError`` propagates (ipywidgets logs it).
+
+    traitlets also stores, unvalidated, a value that compares equal to the one in force (``0`` for
+    ``False``, ``True`` for ``1``, a dict holding such a value): the validated one is put back.
     """
+    keys = [k for k in sync_data if k in widget.keys]
+    before = {k: getattr(widget, k) for k in keys}
     try:
         yield
     except traitlets.TraitError as error:
         show(describe(error))
-        keys = [k for k in sync_data if k in widget.keys]
         if keys:
             widget.send_state(keys)
         raise
+    for k, old in before.items():
+        new = getattr(widget, k)
+        if new is not old and _equal(new, old):
+            widget.set_trait(k, old)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Equality as traitlets decides that a change is none (an array compares unequal)."""
+    try:
+        return bool(a == b)
+    except Exception:  # arrays and other values without a truth value
+        return False
