@@ -404,3 +404,29 @@ def test_deeply_nested_warmup_json_gets_a_named_error() -> None:
     assert deserialize(serialize(nested)) == nested  # 32 deep: fine
     with pytest.raises(ValueError, match="Argument `schedule` nests warm-ups more than 32 deep"):
         Warmup(nested, 1)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        *EXAMPLES,
+        CosineDecayRestarts(0.1, first_decay_steps=1, t_mul=1.0, m_mul=0.9),
+        CosineDecayRestarts(0.1, first_decay_steps=1, t_mul=1.0 + 1e-9),
+    ],
+    ids=repr,
+)
+def test_every_schedule_is_o1_a_step(schedule: Schedule) -> None:
+    """Memory (and work) per step do not grow with the step: CosineDecayRestarts(t_mul=1) tabulated every period."""
+    import tracemalloc
+
+    steps = np.array([0, 10**9, 10**12, 10**15], dtype=np.float64)
+    tracemalloc.start()
+    try:
+        values = schedule(steps)
+        scalar = schedule(10**12)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
+    assert values.shape == (4,) and isinstance(scalar, float)
+    assert np.all(values >= 0)
