@@ -33,14 +33,16 @@ class ScheduleDesigner(w.VBox):
         kind: one of ``"constant"``, ``"step"``, ``"exponential"`` (the default), ``"piecewise"``,
             ``"polynomial"``, ``"inverse_time"``, ``"cosine"``, ``"cosine_restarts"``, ``"one_cycle"``,
             ``"plateau"``.
-        epochs: length of the planned run in epochs (>= 1, default 30).
-        steps_per_epoch: optimizer steps per epoch (>= 1, default 100).
+        epochs: length of the planned run in epochs (1 to ``MAX_EPOCHS`` = 100,000; default 30).
+        steps_per_epoch: optimizer steps per epoch (>= 1, default 100); the run has at most
+            ``MAX_TOTAL_STEPS`` = 10**12 steps. The chart evaluates the schedule at most at
+            ``SAMPLES_PER_POINT * max_points`` of them, whatever the length of the run.
         warmup_steps: a linear warm-up from 0 in front of the schedule (default 0; not for ``"plateau"``).
         monitored: for ``"plateau"``, the monitored value per epoch to replay: a Keras ``History``,
             a ``history.history`` dict, or a sequence of numbers. None: a synthetic loss curve
             whose noise and plateau have their own controls.
         monitor: the key to read from a History or dict (default ``"val_loss"`` if present, else ``"loss"``).
-        max_points: upper bound on the points sent to the browser per curve.
+        max_points: upper bound on the points sent to the browser per curve (8 to 10,000; default 1000).
         value: a design to restore (``d.value`` of another designer), instead of the arguments above.
         **schedule_args: arguments of the kind's schedule with Keras' names (e.g.
             ``initial_learning_rate``, ``decay_rate``); the others get defaults fitted to the run.
@@ -48,7 +50,8 @@ class ScheduleDesigner(w.VBox):
     Traits:
         value (dict, synced): the JSON-able design, ``{"kind", "epochs", "steps_per_epoch",
             "warmup_steps", "config"}``; assigning it restores a design (a bad one raises and
-            changes nothing).
+            changes nothing). A design from the page is checked the same way: a bad one is refused
+            with a ``TraitError``, shown under the chart, and the page gets the design in force back.
         schedule (``lrwidgets.schedules.Schedule``, read-only): the current schedule, replaced on
             every edit; ``observe(..., names="schedule")`` to follow it.
         log_y (bool): logarithmic learning-rate axis.
