@@ -334,6 +334,19 @@ def test_a_huge_run_is_drawn_from_a_bounded_number_of_steps(monkeypatch: pytest.
     assert d._spe.value == 10_000_000
 
 
+def test_a_size_typed_out_of_range_is_refused_not_clamped() -> None:
+    d = ScheduleDesigner(kind="cosine", epochs=5, steps_per_epoch=10)
+    for box, typed, message in [
+        (d._epochs, 200_000, "Argument `epochs` must be <= 100,000"),
+        (d._epochs, 0, "Argument `epochs` must be >= 1"),
+        (d._spe, -3, "Argument `steps_per_epoch` must be >= 1"),
+    ]:
+        box.set_state({"value": typed})
+        assert message in d.error
+        assert (d.epochs, d.steps_per_epoch) == (5, 10)
+        assert (d._epochs.value, d._spe.value) == (5, 10)
+
+
 def test_a_short_run_is_drawn_from_every_step() -> None:
     assert drawn_steps(1000, 4000).tolist() == list(range(1000))
     steps = drawn_steps(10**6, 1000)

@@ -280,16 +280,16 @@ class ScheduleDesigner(w.VBox):
     def _build_view(self) -> None:
         self._error_text = ""
         self._kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
-        self._epochs = w.BoundedIntText(
-            min=1,
-            max=MAX_EPOCHS,
+        # Not bounded boxes, which clamp what is typed: the design refuses a size out of range, with
+        # a message, and the box goes back to the size in force.
+        self._epochs = w.IntText(
+            value=1,
             description="epochs",
             style={"description_width": "50px"},
             layout=w.Layout(width="150px"),
         )
-        self._spe = w.BoundedIntText(
-            min=1,
-            max=MAX_TOTAL_STEPS,
+        self._spe = w.IntText(
+            value=1,
             description="steps/epoch",
             style={"description_width": "80px"},
             layout=w.Layout(width="190px"),
