@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -11,7 +12,8 @@ import pytest
 import traitlets
 
 from lrwidgets import ScheduleDesigner
-from lrwidgets.schedules import CosineDecay, ExponentialDecay, ReduceOnPlateau, StepDecay, Warmup
+from lrwidgets.schedules import CosineDecay, CosineDecayRestarts, ExponentialDecay, ReduceOnPlateau, StepDecay, Warmup
+from lrwidgets.widgets.designer import SAMPLES_PER_POINT, drawn_steps
 from tests.helpers import RecordingComm
 
 
@@ -94,7 +96,7 @@ def test_value_round_trips_into_a_fresh_designer() -> None:
         ({"kind": "exponential", "decay_rate": -1.0}, ValueError, "Argument `decay_rate` must be > 0"),
         ({"kind": "plateau", "factor": 1.5}, ValueError, "Argument `factor` must be < 1. Received: factor=1.5"),
         ({"epochs": 0}, ValueError, "Argument `epochs` must be >= 1"),
-        ({"steps_per_epoch": 2.5}, TypeError, "Argument `steps_per_epoch` must be an integer"),
+        ({"steps_per_epoch": 2.5}, ValueError, "Argument `steps_per_epoch` must be an integer"),
         ({"kind": "plateau", "warmup_steps": 10}, ValueError, "cannot have warm-up steps"),
         ({"value": {"kind": "constant"}, "epochs": 3}, TypeError, "either `value` or"),
     ],
@@ -227,3 +229,137 @@ def test_plateau_preview_on_the_synthetic_curve_follows_its_controls() -> None:
     d._plateau_at.set_state({"value": 25})
     assert d._plot.reductions.x[0] > first[0]
     assert d._synthetic_box.layout.display is None
+
+
+def sent_back(widget: ipywidgets.Widget, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The keys of every state the kernel sends back to the page."""
+    sent: list[list[str]] = []
+    monkeypatch.setattr(widget, "send_state", lambda key=None: sent.append(list(key or [])))
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"kind": "evil"}, "Argument `kind` must be one of"),
+        ({"kind": "step", "config": {"initial_learning_rate": 0.1, "drop_every": 10, "factor": 7}}, "`factor`"),
+        ({"epochs": "30"}, "Argument `epochs` must be an integer"),
+        (
+            {"config": {"initial_learning_rate": 10**400, "decay_steps": 10, "decay_rate": 0.5, "staircase": False}},
+            "Argument `initial_learning_rate` must be finite",
+        ),
+        ({"kind": ["step"]}, "Argument `kind` must be one of"),
+        ({"epochs": 10**9}, "Argument `epochs` must be <= 100,000"),
+    ],
+)
+def test_a_bad_design_from_the_page_is_refused_shown_and_sent_back(
+    patch: dict, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = ScheduleDesigner(kind="exponential", epochs=5, steps_per_epoch=10)
+    value, schedule = d.value, d.schedule
+    sent = sent_back(d, monkeypatch)
+    with pytest.raises(traitlets.TraitError, match=re.escape(message)):
+        d.set_state({"value": {**d.value, **patch}})
+    assert d.value == value
+    assert d.schedule is schedule
+    assert message in d.error
+    assert message in html.unescape(d._error.value)
+    assert sent == [["value"]]  # the page is told the design in force
+    d.update(decay_rate=0.5)  # the next good edit clears the message
+    assert d.error == ""
+
+
+def test_a_design_that_is_not_a_design_is_refused_from_the_page() -> None:
+    d = ScheduleDesigner(kind="constant")
+    value = d.value
+    for bad in ({"a": 1}, {**d.value, "config": []}, {**d.value, "warmup_steps": -1}):
+        with pytest.raises(traitlets.TraitError):
+            d.set_state({"value": bad})
+        assert d.value == value
+    # The bad design is also refused from code, with the Keras-style error types.
+    with pytest.raises(TypeError, match="must be a dict with the keys"):
+        d.value = {"a": 1}
+    with pytest.raises(ValueError, match="must be one of"):
+        d.value = {**d.value, "kind": "evil"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"kind": ["step"]}, ValueError, "Argument `kind` must be one of"),
+        ({"epochs": "30"}, TypeError, "Argument `epochs` must be an integer. Received: epochs='30'"),
+        ({"max_points": "abc"}, TypeError, "Argument `max_points` must be an integer. Received: max_points='abc'"),
+        ({"max_points": 10**12}, ValueError, "Argument `max_points` must be <= 10,000"),
+        ({"epochs": 10**400}, ValueError, "Argument `epochs` must be <= 100,000"),
+        ({"initial_learning_rate": 10**400}, ValueError, "Argument `initial_learning_rate` must be finite"),
+        ({"kind": "step", "drop_every": 10**400}, ValueError, "Argument `drop_every` must be <="),
+        ({"epochs": 100_000, "steps_per_epoch": 10**8}, ValueError, "A planned run has at most"),
+    ],
+)
+def test_unclear_arguments_get_named_errors(kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        ScheduleDesigner(**kwargs)
+
+
+def test_numpy_integers_are_accepted_as_sizes() -> None:
+    d = ScheduleDesigner(kind="cosine", epochs=np.int64(3), steps_per_epoch=np.int32(10), warmup_steps=np.int64(2))
+    assert d.value["epochs"] == 3 and type(d.value["epochs"]) is int
+    assert json.loads(json.dumps(d.value)) == d.value
+    d.epochs = np.int64(4)
+    assert d.total_steps == 40
+
+
+def test_a_huge_run_is_drawn_from_a_bounded_number_of_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluated: list[int] = []
+    evaluate = CosineDecayRestarts._evaluate
+
+    def spy(self: CosineDecayRestarts, steps: np.ndarray) -> np.ndarray:
+        evaluated.append(steps.size)
+        return evaluate(self, steps)
+
+    monkeypatch.setattr(CosineDecayRestarts, "_evaluate", spy)
+    d = ScheduleDesigner(kind="cosine_restarts", epochs=100_000, steps_per_epoch=10_000_000, max_points=500)
+    assert d.total_steps == 10**12
+    assert evaluated and max(evaluated) <= SAMPLES_PER_POINT * 500 + 2
+    assert len(d._plot.lines.x) <= 501
+    assert d._plot.x_steps.max == 1e12
+    d.kind = "plateau"  # replayed epoch by epoch, drawn from the same bounded steps
+    assert len(d._plot.lines.x) <= 501 and len(d._plot.loss.x) <= 500
+    value = d.value
+    with pytest.raises(ValueError, match="A planned run has at most"):
+        d.steps_per_epoch = 10**8
+    assert d.value == value
+    d._spe.set_state({"value": 10**8})  # the box is refused by the design, the box goes back
+    assert "A planned run has at most" in d.error
+    assert d._spe.value == 10_000_000
+
+
+def test_a_size_typed_out_of_range_is_refused_not_clamped() -> None:
+    d = ScheduleDesigner(kind="cosine", epochs=5, steps_per_epoch=10)
+    for box, typed, message in [
+        (d._epochs, 200_000, "Argument `epochs` must be <= 100,000"),
+        (d._epochs, 0, "Argument `epochs` must be >= 1"),
+        (d._spe, -3, "Argument `steps_per_epoch` must be >= 1"),
+    ]:
+        box.set_state({"value": typed})
+        assert message in d.error
+        assert (d.epochs, d.steps_per_epoch) == (5, 10)
+        assert (d._epochs.value, d._spe.value) == (5, 10)
+
+
+def test_a_short_run_is_drawn_from_every_step() -> None:
+    assert drawn_steps(1000, 4000).tolist() == list(range(1000))
+    steps = drawn_steps(10**6, 1000)
+    assert steps[0] == 0 and steps[-1] == 10**6 - 1 and len(steps) <= 1002
+    assert np.all(np.diff(steps) > 0)
+    # A schedule much faster than the strata is drawn as the band it fills, not as one aliased phase.
+    fast = CosineDecayRestarts(1.0, first_decay_steps=10, t_mul=1.0)(steps)
+    assert fast.min() < 0.1 and fast.max() > 0.9
+
+
+def test_a_value_equal_to_the_design_but_of_another_type_is_not_stored() -> None:
+    """traitlets skips validation of a value equal to the one in force (0 == False): keep the valid one."""
+    d = ScheduleDesigner(kind="exponential", epochs=5, steps_per_epoch=10)
+    d.set_state({"value": {**d.value, "config": {**d.value["config"], "staircase": 0}}})
+    assert d.value["config"]["staircase"] is False
+    assert ScheduleDesigner(value=d.value).schedule == d.schedule

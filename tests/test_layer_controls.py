@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import keras
@@ -244,3 +245,60 @@ def test_dashboard_embeds_the_panel_for_a_layerwise_model() -> None:
     dash.layer_controls.refresh()
     assert dash.layer_controls.multipliers == {"body": 0.5, "head": 1.0}
     assert TrainingDashboard(linear_model()).layer_controls is None
+
+
+def refused_from_the_page(panel: LayerLRControls, state: dict, message: str) -> None:
+    """`state` from the page raises TraitError, changes nothing, shows `message` and is sent back."""
+    before = {k: v for k, v in panel.get_state().items() if k != "error"}
+    sent: list = []
+    panel.send_state = lambda key=None: sent.append(sorted([key] if isinstance(key, str) else key or []))  # type: ignore[method-assign]
+    with pytest.raises(traitlets.TraitError, match=re.escape(message)):
+        panel.set_state(state)
+    assert {k: v for k, v in panel.get_state().items() if k != "error"} == before
+    assert message in panel.error
+    assert sorted(state) in sent  # the page is told the values in force
+    del panel.send_state
+
+
+def test_read_only_traits_are_refused_from_the_page() -> None:
+    panel = LayerLRControls(compiled())
+    refused_from_the_page(panel, {"layers": [{"name": "evil", "params": 1}]}, "['layers'] are read-only")
+    refused_from_the_page(panel, {"update_size": {"first": 1e9}}, "['update_size'] are read-only")
+    assert [layer["name"] for layer in panel.layers] == ["first", "second", "third"]
+
+
+def test_preset_parameters_from_the_page_are_validated() -> None:
+    panel = LayerLRControls(compiled())
+    refused_from_the_page(panel, {"ratio": float("nan")}, "Argument `ratio` must be finite")
+    refused_from_the_page(panel, {"ratio": 0.5}, "should not be less than 1.0")
+    refused_from_the_page(panel, {"k": False}, "Argument `k` must be an integer")
+    refused_from_the_page(panel, {"k": 4}, "Argument `k` must be <= 3")
+    panel.set_state({"ratio": 2.0, "k": 3})
+    assert (panel.ratio, panel.k) == (2.0, 3)
+
+
+def test_slider_bounds_from_the_page_must_stay_ordered() -> None:
+    panel = LayerLRControls(compiled())
+    refused_from_the_page(panel, {"min_exponent": 2.0}, "`min_exponent` must be < `max_exponent`")
+    refused_from_the_page(panel, {"min_exponent": 1.0, "max_exponent": -4.0}, "must be < `max_exponent`")
+    refused_from_the_page(panel, {"max_exponent": 1e300}, "Argument `max_exponent` must be <= 38")
+    panel.set_state({"min_exponent": 2.0, "max_exponent": 5.0})  # both at once: checked together
+    assert (panel.min_exponent, panel.max_exponent) == (2.0, 5.0)
+
+
+def test_a_multiplier_the_optimizer_cannot_hold_is_refused_from_the_page() -> None:
+    model = compiled()
+    panel = LayerLRControls(model)
+    for bad, message in [(1e39, "at most 3.403e+38"), (1e-50, "round to 0 in float32"), ("1", "must be a number")]:
+        with pytest.raises(traitlets.TraitError, match=re.escape(message)):
+            browser_sets(panel, "first", multiplier=bad)
+        assert "value['first']['multiplier']" in panel.error
+    assert variable_values(model)["first"] == 1.0
+
+
+def test_a_value_equal_to_the_one_in_force_but_of_another_type_is_not_stored() -> None:
+    panel = LayerLRControls(compiled())
+    panel.set_state({"k": True})  # True == 1, the value in force: traitlets would store it unvalidated
+    assert type(panel.k) is int
+    browser_sets(panel, "first", frozen=0)  # 0 == False
+    assert panel.value["first"]["frozen"] is False

@@ -339,3 +339,30 @@ def test_learning_rate_variable_is_the_inner_one() -> None:
     opt.build(model.trainable_variables)
     assert any(v is inner._learning_rate for v in opt.variables)
     assert len(opt.variables) == len(inner.variables) + 1  # + the multiplier vector
+
+
+def test_a_key_set_before_build_that_matches_no_layer_fails_one_fit_not_every_fit() -> None:
+    model = mlp()
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=opt, loss="mse")
+    opt.set_multipliers({"typo": 1.0, "second": 0.5})
+    listed = r"match no trainable layer: \['typo'\]. Layers: \['first', 'second', 'third'\]"
+    with pytest.raises(ValueError, match=listed + r".*dropped \[.typo.\]"):
+        model.fit(X, Y, epochs=1, verbose=0)
+    assert opt.multipliers == {"second": 0.5}  # the bad key is gone, the good one kept
+    if keras.backend.backend() == "tensorflow":
+        model.train_function = None  # the failed first trace of the train step cannot create variables
+    history = model.fit(X, Y, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert opt.multipliers == {"first": 1.0, "second": 0.5, "third": 1.0}
+    with pytest.raises(ValueError, match=listed):  # once built: refused at once, nothing changed
+        opt.set_multipliers({"typo": 1.0, "first": 0.0})
+    assert opt.multipliers == {"first": 1.0, "second": 0.5, "third": 1.0}
+
+
+def test_equally_specific_keys_fail_one_build_not_every_build() -> None:
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(), multipliers={"fir.*": 0.1, "f.*t": 0.2})
+    with pytest.raises(ValueError, match=r"both match layer 'first'.*dropped \['f\.\*t'\]"):
+        opt.build(mlp().trainable_variables)
+    opt.build(mlp().trainable_variables)
+    assert opt.multipliers["first"] == pytest.approx(0.1)

@@ -103,3 +103,30 @@ def test_a_fit_in_the_kernel_thread_is_not_paced() -> None:
     dash.refresh = lambda: (calls.append(1), refresh())[1]  # type: ignore[method-assign]
     model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[dash.callback])
     assert len(calls) > 3, calls
+
+
+def test_an_acknowledgement_of_an_update_never_sent_is_refused() -> None:
+    errors: list[str] = []
+    pacer = BrowserPacer(fallback=60.0, on_error=errors.append)
+    pacer.sent()
+    ack(pacer, 10**18)  # would mark every future update as drawn: pacing off for good
+    for bad in (0, -1, True, None, 1.0):
+        ack(pacer, bad)  # type: ignore[arg-type]
+    assert pacer.acks == 0
+    assert "Received: seq=1000000000000000000" in errors[0]
+    assert len(errors) == 6 and pacer.error == errors[-1]
+    ack(pacer, 1)
+    pacer.sent()
+    assert not pacer.ready()  # still paced: update 2 is not drawn yet
+    ack(pacer, 2)
+    assert pacer.ready()
+
+
+def test_an_error_in_on_ack_is_shown_not_lost() -> None:
+    def fail() -> None:
+        raise RuntimeError("redraw failed")
+
+    pacer = BrowserPacer(on_ack=fail)
+    pacer.sent()
+    ack(pacer, 1)
+    assert pacer.error == "RuntimeError: redraw failed"

@@ -369,3 +369,64 @@ def test_table_rejects_bad_arguments() -> None:
         ScheduleTable(0.1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=re.escape("Argument `block` must be an integer >= 1. Received: block=0")):
         ScheduleTable(Constant(0.1), block=0)
+
+
+def _with(value: object, replaced: object) -> object:
+    return [replaced, *value[1:]] if isinstance(value, list) else replaced
+
+
+@pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)
+@pytest.mark.parametrize("huge", [10**400, -(10**400)])
+def test_numbers_too_large_for_a_float_get_an_error_naming_the_argument(schedule: Schedule, huge: int) -> None:
+    config = schedule.get_config()
+    numeric = [
+        k
+        for k, v in config.items()
+        if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) or isinstance(v, list)
+    ]
+    assert numeric
+    for name in numeric:
+        with pytest.raises((TypeError, ValueError), match=f"`{name}`"):
+            type(schedule)(**{**config, name: _with(config[name], huge)})
+
+
+def test_deeply_nested_warmup_json_gets_a_named_error() -> None:
+    config: dict = serialize(Constant(0.1))
+    for _ in range(5000):  # a page or a file can send this; it used to raise RecursionError
+        config = {"class_name": "Warmup", "config": {"schedule": config, "warmup_steps": 1}}
+    with pytest.raises(ValueError, match=r"Argument `config` nests serialized schedules .* more than 32 deep"):
+        deserialize(config)
+    with pytest.raises(ValueError, match="Argument `config` nests"):
+        Warmup(config["config"]["schedule"], 1)
+    nested: Schedule = Constant(0.1)
+    for _ in range(31):
+        nested = Warmup(nested, 1)
+    assert deserialize(serialize(nested)) == nested  # 32 deep: fine
+    with pytest.raises(ValueError, match="Argument `schedule` nests warm-ups more than 32 deep"):
+        Warmup(nested, 1)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        *EXAMPLES,
+        CosineDecayRestarts(0.1, first_decay_steps=1, t_mul=1.0, m_mul=0.9),
+        CosineDecayRestarts(0.1, first_decay_steps=1, t_mul=1.0 + 1e-9),
+    ],
+    ids=repr,
+)
+def test_every_schedule_is_o1_a_step(schedule: Schedule) -> None:
+    """Memory (and work) per step do not grow with the step: CosineDecayRestarts(t_mul=1) tabulated every period."""
+    import tracemalloc
+
+    steps = np.array([0, 10**9, 10**12, 10**15], dtype=np.float64)
+    tracemalloc.start()
+    try:
+        values = schedule(steps)
+        scalar = schedule(10**12)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
+    assert values.shape == (4,) and isinstance(scalar, float)
+    assert np.all(values >= 0)

@@ -16,6 +16,7 @@ import numpy as np
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def received(name: str, value: Any) -> str:
@@ -63,15 +64,21 @@ def check_float(
 
 
 def check_int(name: str, value: Any, *, ge: int | None = None, le: int | None = None) -> int:
-    """``value`` as a Python int (an integral float such as 100.0 is accepted), or a named error."""
+    """``value`` as a Python int (an integral float such as 100.0 is accepted), or a named error.
+
+    Whatever the bounds, the int fits in an int64.
+    """
     if not _is_real(value):
         raise TypeError(f"Argument `{name}` must be an integer. {received(name, value)}")
     if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and float(value).is_integer()):
         raise ValueError(f"Argument `{name}` must be an integer. {received(name, value)}")
     v = int(value)
-    if ge is not None and v < ge:
-        raise ValueError(f"Argument `{name}` must be >= {ge}. {received(name, value)}")
-    if le is not None and v > le:
+    # Counts and steps beyond int64 fit no numpy array and overflow float arithmetic (10**400).
+    ge = INT64_MIN if ge is None else max(ge, INT64_MIN)
+    le = INT64_MAX if le is None else min(le, INT64_MAX)
+    if v < ge:
+        raise ValueError(f"Argument `{name}` must be >= {ge:,}. {received(name, value)}")
+    if v > le:
         raise ValueError(f"Argument `{name}` must be <= {le:,}. {received(name, value)}")
     return v
 

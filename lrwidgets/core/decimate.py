@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Most points a chart line may ask for: more than a screen shows, few enough to send every time.
+MAX_POINTS = 10_000
+
 
 class MinMaxDecimator:
     """Choose at most ``max_points`` indices of a growing series, keeping minima and maxima.

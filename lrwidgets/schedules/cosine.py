@@ -109,23 +109,24 @@ class CosineDecayRestarts(Schedule):
         self.alpha = check_float("alpha", alpha, ge=0, le=1)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
+        # Closed form, O(1) a step: period n starts at (t_mul**n - 1) / (t_mul - 1) first periods
+        # (at n with t_mul == 1) and lasts t_mul**n of them.
         done = steps / self.first_decay_steps  # in units of the first period
-        last = float(np.max(done, initial=0.0))
         if self.t_mul == 1.0:
-            n = np.floor(done).astype(np.intp)
-            periods = int(last) + 2
+            n = np.floor(done)
+            fraction = done - n
         else:
-            periods = int(math.log1p(last * (self.t_mul - 1.0)) / math.log(self.t_mul)) + 3
-        # Periods are few: their starts, lengths and peaks are tables, not per-step powers.
-        k = np.arange(periods, dtype=steps.dtype)
-        length = self.t_mul**k
-        if self.t_mul != 1.0:
-            start = (1.0 - length) / (1.0 - self.t_mul)
-            # Period of each step, by comparison with the starts: exact at a restart, where a
-            # logarithm could land a hair on the wrong side.
-            n = np.searchsorted(start, done, side="right") - 1
-        else:
-            start = k
-        fraction = (done - start[n]) / length[n]
-        cosine = 0.5 * (self.m_mul**k)[n] * (1.0 + np.cos(np.pi * fraction))
+            growth = self.t_mul - 1.0
+            n = np.floor(np.log1p(done * growth) / math.log(self.t_mul))
+            # The logarithm can land a hair on the wrong side of a restart: compare with the starts.
+            n = np.where(done < self._start(n, growth), n - 1, n)
+            n = np.where(done >= self._start(n + 1, growth), n + 1, n)
+            fraction = (done - self._start(n, growth)) / np.power(self.t_mul, n)
+        with np.errstate(over="ignore", under="ignore"):  # m_mul**n far into a run: inf or 0, as Keras
+            peak = np.power(self.m_mul, n)
+        cosine = 0.5 * peak * (1.0 + np.cos(np.pi * fraction))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _start(self, n: np.ndarray, growth: float) -> np.ndarray:
+        """Where period ``n`` starts, in units of the first period."""
+        return (np.power(self.t_mul, n) - 1.0) / growth

@@ -7,6 +7,10 @@ from typing import Any
 from lrwidgets.schedules._base import REGISTRY, Schedule
 from lrwidgets.schedules.constant import Constant
 
+#: Deepest nesting of serialized schedules (a ``Warmup`` holds one): deeper is a mistake, or a
+#: page's attempt to exhaust the interpreter's stack.
+MAX_NESTING = 32
+
 
 def serialize(schedule: Schedule) -> dict[str, Any]:
     """A JSON-able dict naming the schedule's class and holding its config.
@@ -28,6 +32,12 @@ def deserialize(config: dict[str, Any]) -> Schedule:
         >>> deserialize({"class_name": "Constant", "config": {"learning_rate": 0.01}})
         Constant(learning_rate=0.01)
     """
+    depth = _nesting(config)
+    if depth > MAX_NESTING:
+        raise ValueError(
+            f"Argument `config` nests serialized schedules (each in the `schedule` of the one around it) "
+            f"more than {MAX_NESTING} deep. Received: config nested {depth} deep or more"
+        )
     if not isinstance(config, dict) or set(config) != {"class_name", "config"}:
         raise TypeError(
             "A serialized schedule must be a dict with exactly the keys 'class_name' and 'config'. "
@@ -41,6 +51,16 @@ def deserialize(config: dict[str, Any]) -> Schedule:
     if not isinstance(inner, dict):
         raise TypeError(f"The 'config' of a serialized schedule must be a dict. Received: config={inner!r}")
     return cls.from_config(inner)
+
+
+def _nesting(config: Any) -> int:
+    """How deep serialized schedules nest in ``config``, counted without recursion (up to ``MAX_NESTING + 1``)."""
+    depth = 0
+    while isinstance(config, dict) and depth <= MAX_NESTING:
+        depth += 1
+        inner = config.get("config")
+        config = inner.get("schedule") if isinstance(inner, dict) else None
+    return depth
 
 
 def get(identifier: Schedule | dict[str, Any] | float) -> Schedule:

@@ -9,7 +9,7 @@ import numpy as np
 from lrwidgets.schedules._base import NoKerasEquivalentError, Schedule, check_float, check_int
 from lrwidgets.schedules.cosine import CosineDecay
 from lrwidgets.schedules.plateau import ReduceOnPlateau
-from lrwidgets.schedules.serialization import deserialize, serialize
+from lrwidgets.schedules.serialization import MAX_NESTING, deserialize, serialize
 
 
 class Warmup(Schedule):
@@ -55,6 +55,11 @@ class Warmup(Schedule):
                 "Argument `schedule` cannot be a ReduceOnPlateau: its reductions depend on the monitored "
                 "values, not on the step. Received: schedule=" + repr(schedule)
             )
+        if _nesting(schedule) >= MAX_NESTING:
+            raise ValueError(
+                f"Argument `schedule` nests warm-ups more than {MAX_NESTING} deep. Received: schedule nested "
+                f"{_nesting(schedule)} deep"
+            )
         self.schedule = schedule
         self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, ge=0)
@@ -98,3 +103,12 @@ class Warmup(Schedule):
             f"Warmup(schedule={self.schedule._code_expr()}, warmup_steps={self.warmup_steps!r}, "
             f"initial_learning_rate={self.initial_learning_rate!r})"
         )
+
+
+def _nesting(schedule: Schedule) -> int:
+    """How many schedules nest in ``schedule`` (1 for one that is not a ``Warmup``)."""
+    depth = 1
+    while isinstance(schedule, Warmup):
+        schedule = schedule.schedule
+        depth += 1
+    return depth

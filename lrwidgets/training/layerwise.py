@@ -47,8 +47,12 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     Each group takes the value of its most specific matching key: the deepest match wins, and at
     equal depth an exact name beats a pattern. Two different keys matching a group equally
     specifically raise a `ValueError`. Groups matched by no key get 1.0. Every key must match at
-    least one group; this is checked when the variables are known (at `build`, i.e. the first
-    training step or `model.save()`/`load_model()`).
+    least one group: `set_multipliers` refuses a key that matches none, listing the groups. Before
+    `build` the groups are not known, so the keys are checked at `build` (the first training step,
+    or `model.save()`/`load_model()`): a bad key fails that build with a `ValueError` listing the
+    groups and is dropped, so the next fit builds with the other multipliers (on TensorFlow once
+    the model's traced train step is dropped: `model.compile(...)` again, or
+    `model.train_function = None`).
 
     **Live changes.** `set_multipliers()` assigns the variables: it is safe while no fit runs and
     from inside the training thread (a callback). During a background fit, go through the
@@ -110,7 +114,13 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             return
         var_list = list(var_list)
         names, group_paths, members, group_of_index = layer_groups(var_list)
-        values = _resolve(self._spec, names, group_paths, members, require_all=True)
+        try:
+            values = _resolve(self._spec, names, group_paths, members, require_all=True)
+        except _BadKeysError as e:
+            # Dropped, and nothing built: kept, the key would fail every later build too.
+            for key in e.keys:
+                self._spec.pop(key, None)
+            raise ValueError(f"{e} The optimizer dropped {e.keys}{_REBUILD_HINT}") from None
         # One vector for all groups: one more state buffer per step whatever the depth of the model.
         # Set by the initializer, not by an assign: on TF, build may run inside the traced step.
         initial = np.array([values.get(i, 1.0) for i in range(len(names))], dtype="float32")
@@ -166,9 +176,11 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def set_multipliers(self, multipliers: Mapping[str, float]) -> None:
         """Set the multipliers of the groups the keys match (other groups keep theirs).
 
-        Takes effect at the next training step, without retracing. Before `build` the mapping is
-        merged into the one given at construction. Call it while no fit runs or from the training
-        thread; during a background fit submit `multipliers_action(...)` to the controller.
+        Takes effect at the next training step, without retracing. A key that matches no group
+        raises a `ValueError` listing the groups. Before `build` the mapping is merged into the one
+        given at construction and checked at `build` (see the class docstring). Call it while no
+        fit runs or from the training thread; during a background fit submit
+        `multipliers_action(...)` to the controller.
         """
         spec = _checked_multipliers(multipliers)
         if not self.built:
@@ -387,6 +399,23 @@ def _checked_multipliers(multipliers: Any) -> dict[str, float]:
     return checked
 
 
+_REBUILD_HINT = ": the next fit builds it with the other multipliers" + (
+    " once the model's traced train step is dropped (`model.compile(...)` again, or "
+    "`model.train_function = None`): TensorFlow cannot create the optimizer's variables in a "
+    "step that already ran."
+    if keras.backend.backend() == "tensorflow"
+    else "."
+)
+
+
+class _BadKeysError(ValueError):
+    """Keys of `multipliers` that cannot be applied to the groups (`keys`: the ones to drop)."""
+
+    def __init__(self, keys: list[str], message: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
 def _resolve(
     spec: Mapping[str, float],
     names: list[str],
@@ -407,18 +436,20 @@ def _resolve(
                 continue
             hit = True
             if i in best and best[i][0] == rank and best[i][1] != key:
-                raise ValueError(
+                raise _BadKeysError(
+                    [key],
                     f"Argument `multipliers` has keys {best[i][1]!r} and {key!r} that both match layer {name!r} "
-                    f"equally specifically; keep one or use a more specific key. Received: multipliers={dict(spec)!r}"
+                    f"equally specifically; keep one or use a more specific key. Received: multipliers={dict(spec)!r}",
                 )
             if i not in best or rank > best[i][0]:
                 best[i] = (rank, key)
         if not hit:
             unmatched.append(key)
     if unmatched and require_all:
-        raise ValueError(
-            f"Argument `multipliers` has keys that match no trainable layer: {unmatched}. Layers: {names}. "
-            f"Received: multipliers={dict(spec)!r}"
+        raise _BadKeysError(
+            unmatched,
+            f"Argument `multipliers` has keys that match no trainable layer: {unmatched}. Layers: {list(names)}. "
+            f"Received: multipliers={dict(spec)!r}",
         )
     return {i: spec[key] for i, (_, key) in best.items()}
 

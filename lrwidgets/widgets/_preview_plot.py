@@ -83,29 +83,37 @@ class PreviewPlot:
 
     def show(
         self,
+        steps: np.ndarray,
         rates: np.ndarray,
+        total_steps: int,
         steps_per_epoch: int,
         monitored: np.ndarray | None = None,
         epoch_rates: np.ndarray | None = None,
     ) -> None:
-        """Draw the rate at every step; with ``monitored``, the plateau view (``epoch_rates`` per epoch)."""
-        epochs = len(rates) / steps_per_epoch
+        """Draw ``rates`` at ``steps`` (sorted, the last one ``total_steps - 1``), decimated.
+
+        With ``monitored``, the plateau view (``epoch_rates`` per epoch, a marker at each reduction).
+        """
+        epochs = total_steps / steps_per_epoch
         idx = minmax_indices(rates, self.max_points)
         # The last point is the end of the last epoch, so a flat tail reaches the right edge.
-        x = np.append(idx / steps_per_epoch, epochs).astype(np.float32)
+        x = np.append(steps[idx] / steps_per_epoch, epochs).astype(np.float32)
         y = np.append(rates[idx], rates[-1])
         if self.log_y:  # a log axis cannot show 0: lift zeros far below the curve
             y = np.maximum(y, max(float(np.max(y)), 1e-30) * 1e-12)
         plateau = monitored is not None and epoch_rates is not None
         with self.figure.hold_sync():
             self.x.max = float(epochs)
-            self.x_steps.max = float(len(rates))
+            self.x_steps.max = float(total_steps)
             self.lines.x, self.lines.y = x, y.astype(np.float32)
             self.loss.visible = self.loss_axis.visible = self.reductions.visible = plateau
             if monitored is not None and epoch_rates is not None:
-                self.loss.x = np.arange(1, len(monitored) + 1, dtype=np.float32)  # seen at each epoch's end
-                self.loss.y = monitored.astype(np.float32)
+                seen = minmax_indices(monitored, self.max_points)
+                self.loss.x = (seen + 1).astype(np.float32)  # seen at each epoch's end
+                self.loss.y = monitored[seen].astype(np.float32)
                 fired = np.flatnonzero(np.diff(epoch_rates) < 0) + 1
+                if len(fired) > self.max_points:
+                    fired = fired[np.linspace(0, len(fired) - 1, self.max_points).astype(np.intp)]
                 self.reductions.x = fired.astype(np.float32)
                 self.reductions.y = epoch_rates[fired].astype(np.float32)
             self._set_marks()

@@ -2,8 +2,8 @@
 
 ipywidgets' sliders clamp a value outside their range (``inf`` becomes the maximum, ``0`` the
 minimum) and apply it. These raise ``TraitError`` (traitlets rolls the value back), and a value
-refused from the page calls ``on_refused(message)`` so the view can show it, then sends the value
-in force back, so the page shows what the kernel holds.
+refused from the page calls ``on_refused(message)`` so the view can show it, and sends the value
+in force back, so the page shows what the kernel holds (``widgets/_errors.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import ipywidgets as widgets
 import traitlets
 
 from lrwidgets.core.checks import check_float
+from lrwidgets.widgets._errors import refuses_page_state, refusing
 
 
 class _ShowsRefusals:
@@ -25,12 +26,8 @@ class _ShowsRefusals:
         super().__init__(*args, **kwargs)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        try:
+        with refuses_page_state(self, sync_data, self._on_refused or (lambda message: None)):
             super().set_state(sync_data)  # type: ignore[misc]
-        except traitlets.TraitError as e:
-            if self._on_refused is not None:
-                self._on_refused(str(e))
-            self.send_state(list(sync_data))  # type: ignore[attr-defined]
 
 
 class StrictLogSlider(_ShowsRefusals, widgets.FloatLogSlider):
@@ -39,17 +36,9 @@ class StrictLogSlider(_ShowsRefusals, widgets.FloatLogSlider):
     @traitlets.validate("value")
     def _validate_value(self, proposal: Any) -> float:
         value = proposal["value"]
-        try:
-            v = check_float("learning_rate", value, gt=0)
-        except (TypeError, ValueError) as e:
-            raise traitlets.TraitError(str(e)) from None
         low, high = self.base**self.min, self.base**self.max
-        if not low * (1 - 1e-9) <= v <= high * (1 + 1e-9):
-            raise traitlets.TraitError(
-                f"Argument `learning_rate` must be within the slider's range [{low:.3g}, {high:.3g}]. "
-                f"Received: learning_rate={value!r}"
-            )
-        return v
+        with refusing():
+            return check_float("learning_rate", value, ge=low * (1 - 1e-9), le=high * (1 + 1e-9))
 
 
 class StrictSlider(_ShowsRefusals, widgets.FloatSlider):
@@ -57,7 +46,5 @@ class StrictSlider(_ShowsRefusals, widgets.FloatSlider):
 
     @traitlets.validate("value")
     def _validate_value(self, proposal: Any) -> float:
-        try:
+        with refusing():
             return check_float(self.description or "value", proposal["value"], ge=self.min, le=self.max)
-        except (TypeError, ValueError) as e:
-            raise traitlets.TraitError(str(e)) from None

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_float, check_int, check_rate
 from lrwidgets.training import Progress, Snapshot, TrainingRun, TrainingSession
+from lrwidgets.widgets._errors import shows_errors
 from lrwidgets.widgets._series import DecimatedSeries
 from lrwidgets.widgets._strict_controls import StrictLogSlider, StrictSlider
 from lrwidgets.widgets._training_plots import TrainingPlots
@@ -225,7 +226,7 @@ class TrainingDashboard(widgets.VBox):
         )
         self._messages = widgets.HTML(layout=widgets.Layout(width="100%"))
         # Flow control: while training, an update goes out only once the page drew the last one.
-        self._pacer = BrowserPacer(on_ack=self._catch_up)
+        self._pacer = BrowserPacer(on_ack=self._catch_up, on_error=self._show_error)
         self._behind = False
         self._pause_button.on_click(self._on_pause_clicked)
         self._stop_button.on_click(lambda _: self._guard(self.session.stop))
@@ -253,18 +254,19 @@ class TrainingDashboard(widgets.VBox):
             self.children = tuple(self._children)
 
     # ---- user actions (kernel thread) --------------------------------------------------------
-    def _guard(self, fn: Any, *args: Any) -> None:
-        """Run a user action; an error becomes a message in the widget instead of vanishing."""
-        try:
-            fn(*args)
-        except Exception as e:
-            self.history.add_event("error", f"{type(e).__name__}: {e}")
+    def _show_error(self, message: str) -> None:
+        """An error from a control or an observer: shown in the message area (and kept in the history)."""
+        if message:
+            self.history.add_event("error", message)
             self.refresh()
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        with shows_errors(self._show_error):
+            fn(*args)
 
     def _on_refused(self, message: str) -> None:
         """A value from the page that a control refused: shown in the message area, nothing changed."""
-        self.history.add_event("error", f"refused from the page: {message}")
-        self.refresh()
+        self._show_error(f"refused from the page: {message}")
 
     def _on_pause_clicked(self, _: Any) -> None:
         self._guard(self.session.resume if self.session.pause_requested else self.session.pause)

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 import html
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 import numpy as np
 import traitlets as t
 
+from lrwidgets.core.checks import check_choice, check_int, received
+from lrwidgets.core.decimate import MAX_POINTS
 from lrwidgets.schedules import ReduceOnPlateau, Schedule, Warmup
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, control_value, make_control
+from lrwidgets.widgets._errors import refuses_page_state, refusing, shows_errors
 from lrwidgets.widgets._preview_plot import PreviewPlot
 
 _DEFAULT_LR = 1e-3
-
-
-def _shows_errors(method: Callable[..., None]) -> Callable[..., None]:
-    """For observers of the controls: a failure is shown in the widget's error area, not lost."""
-
-    @functools.wraps(method)
-    def wrapper(self: ScheduleDesigner, *args: Any) -> None:
-        try:
-            method(self, *args)
-        except Exception as e:  # shown to the user in the error area; the design is left unchanged
-            self._show_error(e)
-
-    return wrapper
+#: Longest planned run in epochs: a plateau design is replayed epoch by epoch.
+MAX_EPOCHS = 100_000
+#: Most steps in a planned run (``epochs * steps_per_epoch``); the chart never evaluates them all.
+MAX_TOTAL_STEPS = 10**12
+#: The chart evaluates a design at most at this many steps per point it draws (exact below that).
+SAMPLES_PER_POINT = 128
+_DESIGN_KEYS = ("kind", "epochs", "steps_per_epoch", "warmup_steps", "config")
 
 
 class ScheduleDesigner(w.VBox):
@@ -38,14 +33,16 @@ class ScheduleDesigner(w.VBox):
         kind: one of ``"constant"``, ``"step"``, ``"exponential"`` (the default), ``"piecewise"``,
             ``"polynomial"``, ``"inverse_time"``, ``"cosine"``, ``"cosine_restarts"``, ``"one_cycle"``,
             ``"plateau"``.
-        epochs: length of the planned run in epochs (>= 1, default 30).
-        steps_per_epoch: optimizer steps per epoch (>= 1, default 100).
+        epochs: length of the planned run in epochs (1 to ``MAX_EPOCHS`` = 100,000; default 30).
+        steps_per_epoch: optimizer steps per epoch (>= 1, default 100); the run has at most
+            ``MAX_TOTAL_STEPS`` = 10**12 steps. The chart evaluates the schedule at most at
+            ``SAMPLES_PER_POINT * max_points`` of them, whatever the length of the run.
         warmup_steps: a linear warm-up from 0 in front of the schedule (default 0; not for ``"plateau"``).
         monitored: for ``"plateau"``, the monitored value per epoch to replay: a Keras ``History``,
             a ``history.history`` dict, or a sequence of numbers. None: a synthetic loss curve
             whose noise and plateau have their own controls.
         monitor: the key to read from a History or dict (default ``"val_loss"`` if present, else ``"loss"``).
-        max_points: upper bound on the points sent to the browser per curve.
+        max_points: upper bound on the points sent to the browser per curve (8 to 10,000; default 1000).
         value: a design to restore (``d.value`` of another designer), instead of the arguments above.
         **schedule_args: arguments of the kind's schedule with Keras' names (e.g.
             ``initial_learning_rate``, ``decay_rate``); the others get defaults fitted to the run.
@@ -53,7 +50,8 @@ class ScheduleDesigner(w.VBox):
     Traits:
         value (dict, synced): the JSON-able design, ``{"kind", "epochs", "steps_per_epoch",
             "warmup_steps", "config"}``; assigning it restores a design (a bad one raises and
-            changes nothing).
+            changes nothing). A design from the page is checked the same way: a bad one is refused
+            with a ``TraitError``, shown under the chart, and the page gets the design in force back.
         schedule (``lrwidgets.schedules.Schedule``, read-only): the current schedule, replaced on
             every edit; ``observe(..., names="schedule")`` to follow it.
         log_y (bool): logarithmic learning-rate axis.
@@ -92,10 +90,9 @@ class ScheduleDesigner(w.VBox):
         value: dict[str, Any] | None = None,
         **schedule_args: Any,
     ) -> None:
-        self._plot = PreviewPlot(int(max_points))
+        self._plot = PreviewPlot(check_int("max_points", max_points, ge=8, le=MAX_POINTS))
         self._syncing = False
         self._monitored: np.ndarray | None = None
-        self._steps = np.zeros(0, dtype=np.float32)
         self._build_view()
         super().__init__(children=[self._toolbar, w.HBox([self._plot.figure, self._side]), self._error])
         self.add_class("lrwidgets-designer")
@@ -122,8 +119,8 @@ class ScheduleDesigner(w.VBox):
         kind: str, epochs: int, steps_per_epoch: int, warmup_steps: int, args: dict, level: float = _DEFAULT_LR
     ) -> dict[str, Any]:
         """A full design from a kind and some of its arguments (unknown ones raise TypeError)."""
-        if kind not in KINDS:
-            raise ValueError(f"Argument `kind` must be one of {sorted(KINDS)}. Received: kind={kind!r}")
+        kind = check_choice("kind", kind, KINDS)
+        epochs, steps_per_epoch, warmup_steps = _checked_run(epochs, steps_per_epoch, warmup_steps)
         unknown = set(args) - set(ARGS[kind])
         if unknown:
             raise TypeError(
@@ -132,52 +129,30 @@ class ScheduleDesigner(w.VBox):
             )
         spec = KINDS[kind]
         lr = args.get(spec.lr_arg, level) if spec.lr_arg else level
-        config = spec.defaults(lr, max(1, epochs * steps_per_epoch), steps_per_epoch)
+        config = spec.defaults(lr, epochs * steps_per_epoch, steps_per_epoch)
         if spec.lr_arg:
             config[spec.lr_arg] = lr
         config.update(args)
-        return {
-            "kind": kind,
-            "epochs": epochs,
-            "steps_per_epoch": steps_per_epoch,
-            "warmup_steps": warmup_steps,
-            "config": {a: config[a] for a in ARGS[kind]},
-        }
+        return _as_design(kind, epochs, steps_per_epoch, warmup_steps, config)
 
     @t.validate("value")
     def _validate_value(self, proposal: t.Bunch) -> dict[str, Any]:
-        v = proposal["value"]
-        keys = {"kind", "epochs", "steps_per_epoch", "warmup_steps", "config"}
-        if not isinstance(v, dict) or set(v) != keys:
-            raise TypeError(f"A design must be a dict with the keys {sorted(keys)}. Received: {v!r}")
-        kind, config = v["kind"], v["config"]
-        if kind not in KINDS:
-            raise ValueError(f"Argument `kind` must be one of {sorted(KINDS)}. Received: kind={kind!r}")
-        if not isinstance(config, dict) or set(config) != set(ARGS[kind]):
-            raise TypeError(f"The config of a {kind!r} design needs exactly {list(ARGS[kind])}. Received: {config!r}")
-        for name in ("epochs", "steps_per_epoch", "warmup_steps"):
-            n = v[name]
-            if isinstance(n, bool) or not isinstance(n, int):
-                raise TypeError(f"Argument `{name}` must be an integer. Received: {name}={n!r}")
-            if n < (0 if name == "warmup_steps" else 1):
-                raise ValueError(
-                    f"Argument `{name}` must be >= {0 if name == 'warmup_steps' else 1}. Received: {name}={n}"
-                )
-        if kind == "plateau" and v["warmup_steps"]:
-            raise ValueError("A plateau design cannot have warm-up steps: its reductions follow the monitored values.")
-        schedule = KINDS[kind].cls(**config)
-        if v["warmup_steps"]:
-            schedule = Warmup(schedule, v["warmup_steps"])
-        self._next_schedule = schedule
-        # Normalised by the schedule itself (1 -> 1.0 where the argument is a float).
-        normalised = (schedule.schedule if isinstance(schedule, Warmup) else schedule).get_config()
-        return {**v, "config": {a: normalised[a] for a in ARGS[kind]}}
+        # A refusal is a TraitError (also a TypeError/ValueError), the one error traitlets rolls back
+        # when the page sends a design: `value` and `schedule` never disagree.
+        with refusing():
+            return _checked_design(proposal["value"])
 
     @t.observe("value")
     def _on_value(self, change: t.Bunch) -> None:
-        self.set_trait("schedule", self._next_schedule)
-        self._sync_controls()
-        self._redraw()
+        self.set_trait("schedule", _schedule_of(change["new"]))
+        with shows_errors(self._show_message, clear=True):
+            self._sync_controls()
+            self._redraw()
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        # A design refused from the page is shown in the widget, and the page gets the one in force.
+        with refuses_page_state(self, sync_data, self._show_message):
+            super().set_state(sync_data)
 
     @property
     def kind(self) -> str:
@@ -233,7 +208,11 @@ class ScheduleDesigner(w.VBox):
     # -- the preview -----------------------------------------------------------------------
 
     def preview(self) -> np.ndarray:
-        """The learning rate at every step of the planned run (float64, ``epochs * steps_per_epoch`` long)."""
+        """The learning rate at every step of the planned run (float64, ``epochs * steps_per_epoch`` long).
+
+        It holds 8 bytes a step (the chart itself evaluates only a few thousand steps): for a long
+        run, evaluate ``designer.schedule`` at the steps you need instead.
+        """
         schedule = self.schedule
         if isinstance(schedule, ReduceOnPlateau):
             return np.repeat(self._plateau_rates(), self.steps_per_epoch)
@@ -301,16 +280,16 @@ class ScheduleDesigner(w.VBox):
     def _build_view(self) -> None:
         self._error_text = ""
         self._kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
-        self._epochs = w.BoundedIntText(
-            min=1,
-            max=10_000_000,
+        # Not bounded boxes, which clamp what is typed: the design refuses a size out of range, with
+        # a message, and the box goes back to the size in force.
+        self._epochs = w.IntText(
+            value=1,
             description="epochs",
             style={"description_width": "50px"},
             layout=w.Layout(width="150px"),
         )
-        self._spe = w.BoundedIntText(
-            min=1,
-            max=10_000_000,
+        self._spe = w.IntText(
+            value=1,
             description="steps/epoch",
             style={"description_width": "80px"},
             layout=w.Layout(width="190px"),
@@ -360,12 +339,14 @@ class ScheduleDesigner(w.VBox):
         for control in (self._noise, self._plateau_at, self._seed):
             control.observe(self._on_synthetic_control, names="value")
         self._log_toggle.observe(self._on_log_toggle, names="value")
-        self._pin_button.on_click(lambda _: self._guarded(self.pin))
-        self._clear_button.on_click(lambda _: self._guarded(self.clear_pins))
+        self._pin_button.on_click(self._on_pin_button)
+        self._clear_button.on_click(self._on_clear_button)
 
     def _sync_controls(self) -> None:
         """Make every control show the current design (without triggering its observers)."""
         v = self.value
+        if not v:
+            return
         self._syncing = True
         try:
             total = self.total_steps
@@ -401,16 +382,14 @@ class ScheduleDesigner(w.VBox):
         """Send the decimated preview (and, for a plateau design, the monitored curve) to the chart."""
         if not self.value:
             return
+        total, per_epoch = self.total_steps, self.steps_per_epoch
+        steps = drawn_steps(total, SAMPLES_PER_POINT * self._plot.max_points)
         if isinstance(self.schedule, ReduceOnPlateau):
             epoch_rates = self._plateau_rates()
-            rates = np.repeat(epoch_rates, self.steps_per_epoch)
-            self._plot.show(rates, self.steps_per_epoch, self.monitored()[: self.epochs], epoch_rates)
+            rates = epoch_rates[(steps // per_epoch).astype(np.intp)]
+            self._plot.show(steps, rates, total, per_epoch, self.monitored()[: self.epochs], epoch_rates)
         else:
-            # Drawn from float32 steps, kept between edits: float32 cosines are several times faster,
-            # and the chart is float32 anyway.
-            if len(self._steps) != self.total_steps:
-                self._steps = np.arange(self.total_steps, dtype=np.float32)
-            self._plot.show(self.schedule(self._steps), self.steps_per_epoch)
+            self._plot.show(steps, np.asarray(self.schedule(steps), dtype=np.float64), total, per_epoch)
         self._code.value = f"<pre style='font-size:12px;margin:4px'>{html.escape(self.code)}</pre>"
 
     def _on_log_y(self, change: t.Bunch) -> None:
@@ -420,60 +399,120 @@ class ScheduleDesigner(w.VBox):
 
     # -- control observers: errors go to the error area, the design stays as it was -----------
 
-    def _show_error(self, error: Exception) -> None:
-        self._error_text = f"{type(error).__name__}: {error}"
-        self._error.value = (
-            f"<pre style='color:#b00020;white-space:pre-wrap;margin:4px'>{html.escape(self._error_text)}</pre>"
-        )
-        self._sync_controls()  # the controls go back to the design in force
-
-    def _clear_error(self) -> None:
-        if self._error_text:
-            self._error_text = ""
+    def _show_message(self, message: str) -> None:
+        """Show an error under the chart ("" clears it); the controls go back to the design in force."""
+        self._error_text = message
+        if not message:
             self._error.value = ""
+            return
+        self._error.value = f"<pre style='color:#b00020;white-space:pre-wrap;margin:4px'>{html.escape(message)}</pre>"
+        self._sync_controls()
 
-    def _guarded(self, action: Callable[[], None]) -> None:
-        try:
-            action()
-            self._clear_error()
-        except Exception as e:  # shown in the error area
-            self._show_error(e)
+    def _on_pin_button(self, _: Any) -> None:
+        with shows_errors(self._show_message, clear=True):
+            self.pin()
 
-    @_shows_errors
+    def _on_clear_button(self, _: Any) -> None:
+        with shows_errors(self._show_message, clear=True):
+            self.clear_pins()
+
     def _on_kind_control(self, change: t.Bunch) -> None:
         if not self._syncing:
-            self.kind = change["new"]
-            self._clear_error()
+            with shows_errors(self._show_message, clear=True):
+                self.kind = change["new"]
 
-    @_shows_errors
     def _on_run_control(self, change: t.Bunch) -> None:
         if not self._syncing:
-            v = self.value
-            self.value = {
-                **v,
-                "epochs": self._epochs.value,
-                "steps_per_epoch": self._spe.value,
-                "warmup_steps": self._warmup.value,
-            }
-            self._clear_error()
+            with shows_errors(self._show_message, clear=True):
+                v = self.value
+                self.value = {
+                    **v,
+                    "epochs": self._epochs.value,
+                    "steps_per_epoch": self._spe.value,
+                    "warmup_steps": self._warmup.value,
+                }
 
-    @_shows_errors
     def _on_arg_control(self, change: t.Bunch) -> None:
         if not self._syncing:
-            # Only the edited argument: the others keep their exact values (a float decay_steps
-            # restored from a design stays as it is, though its slider shows an integer).
-            (arg,) = [a for a, c in self._controls.items() if c is change["owner"]]
-            self.update(**{arg: control_value(arg, change["owner"])})
-            self._clear_error()
+            with shows_errors(self._show_message, clear=True):
+                # Only the edited argument: the others keep their exact values (a float decay_steps
+                # restored from a design stays as it is, though its slider shows an integer).
+                (arg,) = [a for a, c in self._controls.items() if c is change["owner"]]
+                self.update(**{arg: control_value(arg, change["owner"])})
 
-    @_shows_errors
     def _on_synthetic_control(self, change: t.Bunch) -> None:
         if not self._syncing:
-            self._redraw()
-            self._clear_error()
+            with shows_errors(self._show_message, clear=True):
+                self._redraw()
 
     def _on_log_toggle(self, change: t.Bunch) -> None:
         self.log_y = bool(change["new"])
+
+
+def _checked_run(epochs: Any, steps_per_epoch: Any, warmup_steps: Any) -> tuple[int, int, int]:
+    """The size of a planned run as ints, bounded so that nothing about it can exhaust memory."""
+    epochs = check_int("epochs", epochs, ge=1, le=MAX_EPOCHS)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, ge=1, le=MAX_TOTAL_STEPS)
+    if epochs * steps_per_epoch > MAX_TOTAL_STEPS:
+        raise ValueError(
+            f"A planned run has at most {MAX_TOTAL_STEPS:,} steps (`epochs` x `steps_per_epoch`). "
+            f"Received: epochs={epochs}, steps_per_epoch={steps_per_epoch}"
+        )
+    return epochs, steps_per_epoch, check_int("warmup_steps", warmup_steps, ge=0, le=MAX_TOTAL_STEPS)
+
+
+def _checked_design(v: Any) -> dict[str, Any]:
+    """A design checked in full and normalised by its schedule (1 -> 1.0 where the argument is a float)."""
+    if not isinstance(v, dict) or set(v) != set(_DESIGN_KEYS):
+        raise TypeError(f"A design must be a dict with the keys {sorted(_DESIGN_KEYS)}. {received('value', v)}")
+    kind, config = check_choice("kind", v["kind"], KINDS), v["config"]
+    epochs, steps_per_epoch, warmup_steps = _checked_run(v["epochs"], v["steps_per_epoch"], v["warmup_steps"])
+    if not isinstance(config, dict) or set(config) != set(ARGS[kind]):
+        raise TypeError(
+            f"The config of a {kind!r} design needs exactly {list(ARGS[kind])}. {received('config', config)}"
+        )
+    if kind == "plateau" and warmup_steps:
+        raise ValueError("A plateau design cannot have warm-up steps: its reductions follow the monitored values.")
+    schedule = KINDS[kind].cls(**config)
+    return _as_design(kind, epochs, steps_per_epoch, warmup_steps, schedule.get_config())
+
+
+def _as_design(kind: str, epochs: int, steps_per_epoch: int, warmup_steps: int, config: dict) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "warmup_steps": warmup_steps,
+        "config": {a: config[a] for a in ARGS[kind]},
+    }
+
+
+def _schedule_of(design: dict[str, Any]) -> Schedule:
+    """The schedule of a checked design."""
+    schedule = KINDS[design["kind"]].cls(**design["config"])
+    return Warmup(schedule, design["warmup_steps"]) if design["warmup_steps"] else schedule
+
+
+def drawn_steps(total_steps: int, samples: int) -> np.ndarray:
+    """The steps (float64) a chart of ``total_steps`` evaluates: all of them, or ``samples`` of them.
+
+    Beyond ``samples`` steps, one step is taken at a fixed pseudo-random place in each of
+    ``samples`` equal strata, plus the first and the last: a schedule that oscillates faster than
+    the strata shows as the band it fills, not as an alias of one phase.
+
+    Example:
+        >>> drawn_steps(5, 100).tolist()
+        [0.0, 1.0, 2.0, 3.0, 4.0]
+        >>> s = drawn_steps(10**12, 1000)
+        >>> len(s) <= 1002, float(s[0]), float(s[-1])
+        (True, 0.0, 999999999999.0)
+    """
+    if total_steps <= samples:
+        return np.arange(total_steps, dtype=np.float64)
+    width = total_steps / samples
+    jitter = np.random.default_rng(0).random(samples)
+    inside = np.floor((np.arange(samples) + jitter) * width)
+    return np.unique(np.concatenate([[0.0], inside, [float(total_steps - 1)]]))
 
 
 def synthetic_loss(epochs: int, plateau_at: int, noise: float, seed: int = 0) -> np.ndarray:

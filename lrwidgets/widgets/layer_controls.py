@@ -9,6 +9,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from lrwidgets.core.checks import check_bool, check_float, check_int, check_rate
 from lrwidgets.core.layer_presets import (
     PRESETS,
     LayerSetting,
@@ -17,7 +18,13 @@ from lrwidgets.core.layer_presets import (
     settings_from_multipliers,
 )
 from lrwidgets.training import Snapshot, TrainingSession, UpdateSizeMonitor
+from lrwidgets.widgets._errors import refuses_page_state, refusing, shows_errors
 from lrwidgets.widgets._esm import esm_path
+
+#: Traits only the kernel writes: the page may read them, never set them.
+_KERNEL_ONLY = ("layers", "update_size", "error")
+#: The slider exponents stay where a multiplier is a normal float32 (the optimizer holds float32).
+_EXPONENT_RANGE = (-38.0, 38.0)
 
 
 class LayerLRControls(anywidget.AnyWidget):
@@ -57,12 +64,15 @@ class LayerLRControls(anywidget.AnyWidget):
     value = traitlets.Dict(value_trait=traitlets.Dict(), default_value={}).tag(sync=True)
     #: `{layer: ||dW|| / ||W||}` of a recent step (bars behind the sliders). Defaults to `{}`.
     update_size = traitlets.Dict(value_trait=traitlets.Float(), default_value={}).tag(sync=True)
-    #: log10 of the smallest and largest slider multiplier. Defaults to -4 and 1 (1e-4 ... 10).
+    #: log10 of the smallest and largest slider multiplier, min < max, in [-38, 38]. Defaults to -4
+    #: and 1 (1e-4 ... 10).
     min_exponent = traitlets.Float(-4.0).tag(sync=True)
     max_exponent = traitlets.Float(1.0).tag(sync=True)
-    #: ratio between neighbouring layers for the "discriminative" preset. Defaults to 2.6 (ULMFiT).
+    #: ratio between neighbouring layers for the "discriminative" preset, finite and >= 1. Defaults
+    #: to 2.6 (ULMFiT).
     ratio = traitlets.Float(2.6, min=1.0).tag(sync=True)
-    #: number of first layers the "freeze first k" preset freezes. Defaults to 1.
+    #: number of first layers the "freeze first k" preset freezes, at most the number of layers.
+    #: Defaults to 1.
     k = traitlets.Int(1, min=0).tag(sync=True)
     #: the last error raised while handling a change, shown under the widget. Defaults to "".
     error = traitlets.Unicode("").tag(sync=True)
@@ -149,12 +159,16 @@ class LayerLRControls(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ traits and messages
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        # A refused edit from the browser is shown in the widget, not only in the kernel log.
-        try:
+        # A refused edit from the browser is shown in the widget, not only in the kernel log, and the
+        # page gets the values in force back.
+        with refuses_page_state(self, sync_data, self._show_error):
+            written = [name for name in _KERNEL_ONLY if name in sync_data]
+            if written:
+                raise traitlets.TraitError(f"{written} are read-only: only the kernel sets them. Received: {written}")
             super().set_state(sync_data)
-        except traitlets.TraitError as exc:
-            self.error = f"TraitError: {exc}"
-            raise
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
 
     @traitlets.validate("value")
     def _valid_value(self, proposal: Any) -> dict[str, LayerSetting]:
@@ -163,35 +177,47 @@ class LayerLRControls(anywidget.AnyWidget):
         if names and set(value) != set(names):
             raise traitlets.TraitError(f"`value` must have one entry per layer {names}. Received: {sorted(value)}")
         checked: dict[str, LayerSetting] = {}
-        for name, setting in value.items():
-            m = setting.get("multiplier") if isinstance(setting, Mapping) else None
-            frozen = setting.get("frozen") if isinstance(setting, Mapping) else None
-            if (
-                isinstance(m, bool)
-                or not isinstance(m, int | float)
-                or not math.isfinite(m)
-                or m <= 0
-                or not isinstance(frozen, bool)
-            ):
-                message = (
-                    f"`value[{name!r}]` must be {{'multiplier': number > 0, 'frozen': bool}}. Received: {setting!r}"
-                )
-                self.error = message  # a browser's set_state would otherwise fail silently
-                raise traitlets.TraitError(message)
-            checked[name] = {"multiplier": float(m), "frozen": frozen}
+        with refusing():
+            for name, setting in value.items():
+                if not isinstance(setting, Mapping) or not {"multiplier", "frozen"} <= set(setting):
+                    raise TypeError(
+                        f"`value[{name!r}]` must be {{'multiplier': number > 0, 'frozen': bool}}. Received: {setting!r}"
+                    )
+                multiplier = check_rate(f"value[{name!r}]['multiplier']", setting["multiplier"])
+                frozen = check_bool(f"value[{name!r}]['frozen']", setting["frozen"])
+                checked[name] = {"multiplier": multiplier, "frozen": frozen}
         return checked
 
+    @traitlets.validate("ratio")
+    def _valid_ratio(self, proposal: Any) -> float:
+        with refusing():
+            return check_float("ratio", proposal["value"], ge=1)
+
+    @traitlets.validate("k")
+    def _valid_k(self, proposal: Any) -> int:
+        with refusing():
+            return check_int("k", proposal["value"], ge=0, le=len(self.layers) if self.layers else None)
+
+    @traitlets.validate("min_exponent", "max_exponent")
+    def _valid_exponent(self, proposal: Any) -> float:
+        name = proposal["trait"].name
+        with refusing():
+            value = check_float(name, proposal["value"], ge=_EXPONENT_RANGE[0], le=_EXPONENT_RANGE[1])
+            low, high = (value, self.max_exponent) if name == "min_exponent" else (self.min_exponent, value)
+            if not low < high:
+                raise ValueError(
+                    "Argument `min_exponent` must be < `max_exponent`. "
+                    f"Received: min_exponent={low!r}, max_exponent={high!r}"
+                )
+        return value
+
     def _on_value(self, change: dict[str, Any]) -> None:
-        try:
+        with shows_errors(self._show_error, clear=True):  # an observer error must never be silent
             wanted = effective_multipliers(change["new"])
             changes = {n: m for n, m in wanted.items() if self._applied.get(n) != m}
-            if not changes:
-                return
-            self._apply(changes)
-            self._applied = {**self._applied, **changes}
-            self.error = ""
-        except Exception as exc:  # shown in the widget: an observer error must never be silent
-            self.error = f"{type(exc).__name__}: {exc}"
+            if changes:
+                self._apply(changes)
+                self._applied = {**self._applied, **changes}
 
     def _apply(self, changes: dict[str, float]) -> None:
         self.session.set_multipliers(changes, source="panel")
@@ -199,10 +225,8 @@ class LayerLRControls(anywidget.AnyWidget):
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "preset":
             return
-        try:
+        with shows_errors(self._show_error, clear=True):
             name = content.get("name")
             if name not in PRESETS:
                 raise ValueError(f"Unknown preset {name!r}; presets: {PRESETS}")
             self.apply_preset(name)
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
