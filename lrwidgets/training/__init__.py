@@ -10,7 +10,8 @@ schedules to Keras objects; :mod:`lrwidgets.training.layerwise` holds the per-la
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.keras_schedules import to_keras, to_keras_callback
-from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer, layer_groups
+from lrwidgets.training.layer_matching import layer_groups
+from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.session import Snapshot, TrainingSession

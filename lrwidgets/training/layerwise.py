@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -12,6 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 from keras.src.utils import tracking
+
+from lrwidgets.training.layer_matching import BadKeysError, checked_multipliers, layer_groups, resolve
 
 MultiplierAction = Callable[[keras.Model], None]
 
@@ -97,7 +97,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         name: str | None = None,
     ) -> None:
         _check_inner(inner_optimizer)
-        spec = _checked_multipliers(multipliers or {})
+        spec = checked_multipliers(multipliers or {})
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = inner_optimizer
         self._spec: dict[str, float] = spec
@@ -115,8 +115,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         var_list = list(var_list)
         names, group_paths, members, group_of_index = layer_groups(var_list)
         try:
-            values = _resolve(self._spec, names, group_paths, members, require_all=True)
-        except _BadKeysError as e:
+            values = resolve(self._spec, names, group_paths, members, require_all=True)
+        except BadKeysError as e:
             # Dropped, and nothing built: kept, the key would fail every later build too.
             for key in e.keys:
                 self._spec.pop(key, None)
@@ -182,11 +182,11 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         fit runs or from the training thread; during a background fit submit
         `multipliers_action(...)` to the controller.
         """
-        spec = _checked_multipliers(multipliers)
+        spec = checked_multipliers(multipliers)
         if not self.built:
             self._spec.update(spec)
             return
-        values = _resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
+        values = resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
         current = np.array(ops.convert_to_numpy(self._multiplier_var), dtype="float32")
         for i, value in values.items():
             current[i] = value
@@ -200,9 +200,9 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
         Example: `controller.submit(opt.multipliers_action({"head": 2.0}), description="head x2")`
         """
-        spec = _checked_multipliers(multipliers)
+        spec = checked_multipliers(multipliers)
         if self.built:
-            _resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
+            resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
 
         def action(model: keras.Model) -> None:
             self.set_multipliers(spec)
@@ -324,29 +324,6 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         return cls(inner, **config)
 
 
-def layer_groups(variables: list[Any]) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
-    """Group variables by layer: (group names, layer paths, variables per group, group of each variable).
-
-    See "Groups" in the `LayerwiseOptimizer` docstring for how names are formed.
-    """
-    paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in variables]
-    heads = {p.split("/", 1)[0] for p in paths}
-    strip = len(heads) == 1 and all("/" in p for p in paths)
-    names: list[str] = []
-    group_paths: list[str] = []
-    members: list[list[Any]] = []
-    group_of_index: list[int] = []
-    for var, path in zip(variables, paths, strict=True):
-        name = path.split("/", 1)[1] if strip else (path or var.path)
-        if name not in names:
-            names.append(name)
-            group_paths.append(path)
-            members.append([])
-        group_of_index.append(names.index(name))
-        members[names.index(name)].append(var)
-    return names, group_paths, members, group_of_index
-
-
 def find_layerwise_optimizer(model: keras.Model) -> LayerwiseOptimizer | None:
     """The model's `LayerwiseOptimizer` (also inside a `LossScaleOptimizer`), or `None`."""
     opt = getattr(model, "optimizer", None)
@@ -372,33 +349,6 @@ def _check_inner(inner_optimizer: Any) -> None:
         )
 
 
-def _checked_multipliers(multipliers: Any) -> dict[str, float]:
-    if not isinstance(multipliers, Mapping):
-        raise TypeError(
-            "Argument `multipliers` must be a dict mapping layer names or patterns to numbers. "
-            f"Received: multipliers={multipliers!r}"
-        )
-    checked: dict[str, float] = {}
-    for key, value in multipliers.items():
-        if not isinstance(key, str) or not key:
-            raise TypeError(
-                f"Argument `multipliers` must have non-empty string keys. Received: multipliers={multipliers!r}"
-            )
-        if isinstance(value, bool) or not (isinstance(value, int | float) or hasattr(value, "__float__")):
-            raise TypeError(
-                f"Argument `multipliers` must map to numbers; key {key!r} maps to {value!r}. "
-                f"Received: multipliers={multipliers!r}"
-            )
-        number = float(value)
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(
-                f"Argument `multipliers` must map to finite numbers >= 0; key {key!r} maps to {value!r}. "
-                f"Received: multipliers={multipliers!r}"
-            )
-        checked[key] = number
-    return checked
-
-
 _REBUILD_HINT = ": the next fit builds it with the other multipliers" + (
     " once the model's traced train step is dropped (`model.compile(...)` again, or "
     "`model.train_function = None`): TensorFlow cannot create the optimizer's variables in a "
@@ -406,78 +356,6 @@ _REBUILD_HINT = ": the next fit builds it with the other multipliers" + (
     if keras.backend.backend() == "tensorflow"
     else "."
 )
-
-
-class _BadKeysError(ValueError):
-    """Keys of `multipliers` that cannot be applied to the groups (`keys`: the ones to drop)."""
-
-    def __init__(self, keys: list[str], message: str) -> None:
-        super().__init__(message)
-        self.keys = keys
-
-
-def _resolve(
-    spec: Mapping[str, float],
-    names: list[str],
-    paths: list[str],
-    members: list[list[Any]],
-    *,
-    require_all: bool,
-) -> dict[int, float]:
-    """`{group index: value}` for the groups that keys of `spec` match (see the matching rule)."""
-    best: dict[int, tuple[tuple[int, int], str]] = {}
-    unmatched = []
-    for key in spec:
-        pattern = _compile(key)
-        hit = False
-        for i, (name, path) in enumerate(zip(names, paths, strict=True)):
-            rank = _rank(key, pattern, name, path, members[i])
-            if rank is None:
-                continue
-            hit = True
-            if i in best and best[i][0] == rank and best[i][1] != key:
-                raise _BadKeysError(
-                    [key],
-                    f"Argument `multipliers` has keys {best[i][1]!r} and {key!r} that both match layer {name!r} "
-                    f"equally specifically; keep one or use a more specific key. Received: multipliers={dict(spec)!r}",
-                )
-            if i not in best or rank > best[i][0]:
-                best[i] = (rank, key)
-        if not hit:
-            unmatched.append(key)
-    if unmatched and require_all:
-        raise _BadKeysError(
-            unmatched,
-            f"Argument `multipliers` has keys that match no trainable layer: {unmatched}. Layers: {list(names)}. "
-            f"Received: multipliers={dict(spec)!r}",
-        )
-    return {i: spec[key] for i, (_, key) in best.items()}
-
-
-def _rank(
-    key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any]
-) -> tuple[int, int] | None:
-    """How specifically `key` matches a group: (depth, 1 for an exact name else 0), or None."""
-    parts = path.split("/") if path else [name]
-    depth = len(parts)
-    ranks = []
-    if key == name:
-        ranks.append((depth, 1))
-    for d, part in enumerate(parts, start=1):
-        if part == key:
-            ranks.append((d, 1))
-        elif pattern is not None and pattern.fullmatch(part):
-            ranks.append((d, 0))
-    if pattern is not None and any(pattern.fullmatch(c) for c in (name, path, *(v.path for v in variables))):
-        ranks.append((depth, 0))
-    return max(ranks) if ranks else None
-
-
-def _compile(key: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(key)
-    except re.error:
-        return None
 
 
 # Optimizers whose step is proportional to the learning rate it is given (no state carried into
