@@ -162,3 +162,15 @@ def _number(text: str, arg: str) -> int | float:
         return int(text) if arg == "boundaries" and text.lstrip("+-").isdigit() else float(text)
     except ValueError:
         raise ValueError(f"Argument `{arg}` must be a comma-separated list of numbers. Received: {text!r}") from None
+
+
+def synthetic_loss_controls() -> tuple[w.FloatSlider, w.IntSlider, w.BoundedIntText]:
+    """The controls of the synthetic loss curve a plateau design is replayed against."""
+    noise = w.FloatSlider(
+        value=0.02, min=0.0, max=0.3, step=0.005, description="loss noise", continuous_update=False, style=STYLE
+    )
+    plateau_at = w.IntSlider(
+        value=10, min=1, max=30, description="loss plateaus at epoch", continuous_update=False, style=STYLE
+    )
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="noise seed", style=STYLE)
+    return noise, plateau_at, seed
