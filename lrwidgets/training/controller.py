@@ -24,6 +24,7 @@ from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, TrainingHistory
 from lrwidgets.schedules import Constant
 from lrwidgets.schedules.table import ScheduleTable
 from lrwidgets.training import _state
+from lrwidgets.training._compat import is_multi_optimizer
 
 Action = Callable[[Any], None]
 Schedule = Callable[[int], float]
@@ -52,7 +53,7 @@ def check_model(model: Any) -> None:
             "Argument `model` must be compiled with an optimizer before it is watched: call"
             " `model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=...)` first."
         )
-    if isinstance(optimizer, keras.optimizers.MultiOptimizer):
+    if is_multi_optimizer(optimizer):
         # Its own `_learning_rate` is an unused placeholder 0.0: steering it would change nothing.
         raise ValueError(
             "Argument `model` must be compiled with an optimizer that has one learning rate; a `MultiOptimizer`"
