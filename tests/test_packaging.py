@@ -30,7 +30,8 @@ FORCE_INCLUDE = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ha
 ]
 FRONT_ENDS = sorted(Path(target).name for target in FORCE_INCLUDE.values())
 
-pytestmark = pytest.mark.slow
+# The first run installs keras and jax into the clean environment: minutes on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
