@@ -2,15 +2,20 @@
 
 Called by ``./dev test`` (and so by ``.ci/run``). Extra arguments go to each pytest run.
 The browser suite (``tests/ui``, marker ``ui``) runs once, on jax, as its own stage; the other
-stages deselect it.
+stages deselect it. Two stages run the Keras tests on jax in environments of their own under
+``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
+pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
+constraints), so that a breaking upstream release fails here before it reaches a user.
 Stages run in order; the script exits non-zero if any stage fails and prints a summary
 line ``N passed, N failed`` over all pytest runs at the end.
 """
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +25,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+if str(ROOT) not in sys.path:  # run as a script: make `scripts.` importable
+    sys.path.insert(0, str(ROOT))
+
+from scripts.venvs import cached_venv, pip_install  # noqa: E402  (after the sys.path set-up above)
+
+# What the floors and newest environments need besides lrwidgets[jax] to run its Keras tests.
+TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis")
 
 
 def run(name: str, cmd: list[str], env: dict[str, str] | None = None) -> bool:
@@ -64,12 +76,51 @@ def js_tests(reports: Path, totals: list[int]) -> bool:
     return ok
 
 
+def lowest_python() -> str | None:
+    """The interpreter of the lowest Python that ``requires-python`` allows (``python3.X``), if installed."""
+    match = re.search(r'^requires-python = ">=(3\.\d+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    if match is None:
+        raise SystemExit('pyproject.toml: requires-python must read ">=3.X"')
+    return shutil.which(f"python{match.group(1)}")
+
+
+def dependency_environments() -> tuple[list[tuple[str, str, Path]], bool]:
+    """(stage name, tag, python) of the floors and newest environments, built or updated now; and
+    False if one could not be built (said in the output)."""
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    floors_file = ROOT / "constraints-floors.txt"
+    base = lowest_python()
+    if base is None:
+        print("\nthe lowest Python that pyproject.toml's requires-python allows is not installed: no floors stage")
+    wanted = [] if base is None else [("floors", "floors", base, pyproject + floors_file.read_bytes() + base.encode())]
+    # Newest: rebuilt each day (and by every fresh clone, as in CI), so new releases come in.
+    wanted.append(("newest releases", "newest", sys.executable, pyproject + str(datetime.date.today()).encode()))
+    install = {
+        "floors": lambda python: pip_install(python, "-c", str(floors_file), "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT),
+        "newest": lambda python: pip_install(python, "--upgrade", "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT),
+    }
+    found = []
+    ok = base is not None or os.environ.get("CI") != "true"  # CI must run the floors stage
+    for what, tag, base_python, spec in wanted:
+        print(f"\n=== {tag} environment: build/{tag}-venv", flush=True)
+        try:
+            python, _ = cached_venv(ROOT / "build" / f"{tag}-venv", spec, install[tag], base_python=base_python)
+        except subprocess.CalledProcessError as exc:
+            print(f"=== {tag} environment: FAILED ({exc})", flush=True)
+            ok = False
+            continue
+        found.append((f"keras tests on the {what} (jax)", tag, python))
+    return found, ok
+
+
 def main(argv: list[str]) -> int:
     ok = True
     sources = ["lrwidgets", "tests", "benchmarks", "scripts"]
     ok &= run("lint", [str(BIN / "ruff"), "check", *sources])
     ok &= run("format", [str(BIN / "ruff"), "format", "--check", *sources])
     ok &= run("types", [str(BIN / "mypy"), "lrwidgets"])
+    # The API reference and guides, warnings as errors: a broken reference or a stale name fails.
+    ok &= run("docs", [str(BIN / "mkdocs"), "build", "--strict", "--quiet"], {"NO_MKDOCS_2_WARNING": "1"})
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)
     stages = [
@@ -85,12 +136,18 @@ def main(argv: list[str]) -> int:
         ok = False
     else:
         print("\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)")
-    stages.append(("browser suite (jax)", "ui", {"KERAS_BACKEND": "jax"}, ["-m", "ui", "tests/ui"]))
+    python = BIN / "python"
+    runs = [(name, tag, python, env, extra) for name, tag, env, extra in stages]
+    keras_on_jax = ({"KERAS_BACKEND": "jax"}, ["-m", "keras and not ui", "--ignore=tests/ui", "tests"])
+    environments, built = dependency_environments()
+    ok &= built
+    runs += [(name, tag, venv_python, *keras_on_jax) for name, tag, venv_python in environments]
+    runs.append(("browser suite (jax)", "ui", python, {"KERAS_BACKEND": "jax"}, ["-m", "ui", "tests/ui"]))
     totals = [0, 0, 0]
-    for name, tag, env, extra in stages:
+    for name, tag, stage_python, env, extra in runs:
         xml = reports / f"junit-{tag}.xml"
         xml.unlink(missing_ok=True)
-        ok &= run(name, [str(BIN / "python"), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
+        ok &= run(name, [str(stage_python), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
         for i, n in enumerate(junit_counts(xml)):
             totals[i] += n
     ok &= js_tests(reports, totals)

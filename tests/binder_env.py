@@ -8,44 +8,29 @@ run the current code as Binder would install it.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from scripts.venvs import cached_venv, clean_environment, pip_install
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
 VENV = ROOT / "build" / "binder-venv"
-STAMP = VENV / ".lrwidgets-binder-stamp"
 SPEC = (BINDER / "requirements.txt", ROOT / "constraints.txt", ROOT / "pyproject.toml")
 
 
 def environment() -> dict[str, str]:
     """The test process's environment without what would point a kernel at this checkout."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND", "VIRTUAL_ENV")}
+    return clean_environment()
 
 
 def build() -> Path:
     """The Binder environment's python, (re)built when its specification changed."""
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in SPEC)).hexdigest()
-    python = VENV / "bin" / "python"
-    env = environment()
-    if not (python.exists() and STAMP.exists() and STAMP.read_text() == digest):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        # As repo2docker does: from the repository root, so that `.` in the file is lrwidgets.
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "-r", str(BINDER / "requirements.txt")],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
-        STAMP.write_text(digest)
-    else:  # the same environment; lrwidgets as in this checkout now
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "."],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+    # As repo2docker does: from the repository root, so that `.` in the file is lrwidgets.
+    python, built = cached_venv(
+        VENV,
+        b"".join(p.read_bytes() for p in SPEC),
+        lambda python: pip_install(python, "-r", str(BINDER / "requirements.txt"), cwd=ROOT),
+    )
+    if not built:  # the same environment; lrwidgets as in this checkout now
+        pip_install(python, "--no-deps", "--force-reinstall", ".", cwd=ROOT)
     return python

@@ -1,5 +1,7 @@
-"""Every tutorial notebook executes headless (nbclient) without an error, within its time budget,
-in the Binder environment: what a reader gets on Binder, and what CI checks of binder/."""
+"""Every tutorial notebook executes headless (nbclient) without an error in the Binder environment:
+what a reader gets on Binder, and what CI checks of binder/. How long each takes, against the
+two-minute budget, is measured by benchmarks/bench_notebooks.py (a busy machine must not fail a
+test)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from tests.binder_env import BINDER, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUDGET_SECONDS = 120  # each notebook runs in under 2 minutes on 2 CPU cores
 
 
 def test_there_are_notebooks() -> None:
@@ -31,6 +32,7 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a guard against a hung kernel, ten times the budget: not a time limit
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path: Path, binder_python: Path, tmp_path: Path) -> None:
     # binder/start sets the kernels' environment as on Binder; --installed: the kernel imports the
@@ -41,8 +43,6 @@ def test_notebook_executes(path: Path, binder_python: Path, tmp_path: Path) -> N
             str(binder_python),
             str(ROOT / "scripts" / "execute_notebooks.py"),
             "--installed",
-            "--budget",
-            str(BUDGET_SECONDS),
             str(path),
         ],
         cwd=tmp_path,

@@ -18,6 +18,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from lrwidgets.training._compat import is_multi_optimizer
+
 
 def float32(value: float) -> float:
     """``value`` as the optimizer holds it (rates are float32 variables)."""
@@ -41,10 +43,6 @@ def sync(model: Any) -> None:
         model.jax_state_sync()
 
 
-def _multi_optimizer_class() -> Any:
-    return getattr(keras.optimizers, "MultiOptimizer", None)  # Keras >= 3.15 only
-
-
 def steerable_optimizer(model: Any) -> tuple[Any, Any]:
     """The optimizer whose learning rate a fit uses, and that rate's variable; the one model check.
 
@@ -66,8 +64,7 @@ def steerable_optimizer(model: Any) -> tuple[Any, Any]:
         optimizer, LayerwiseOptimizer
     ):
         optimizer = optimizer.inner_optimizer  # LossScaleOptimizer: the inner one's rate is used
-    multi = _multi_optimizer_class()
-    if multi is not None and isinstance(optimizer, multi):
+    if is_multi_optimizer(optimizer):
         # Its own `_learning_rate` is an unused placeholder 0.0: steering it would change nothing.
         raise ValueError(
             "Argument `model` must be compiled with an optimizer that has one learning rate; a `MultiOptimizer`"

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 from keras.src.utils import tracking
 
+from lrwidgets.training._compat import is_multi_optimizer
 from lrwidgets.training.layer_matching import BadKeysError, checked_multipliers, layer_groups, resolve
 
 MultiplierAction = Callable[[keras.Model], None]
@@ -338,7 +339,7 @@ def _check_inner(inner_optimizer: Any) -> None:
             "Argument `inner_optimizer` must be a `keras.optimizers.Optimizer` instance, such as "
             f"`keras.optimizers.Adam(1e-3)`. Received: inner_optimizer={inner_optimizer!r}"
         )
-    if isinstance(inner_optimizer, keras.optimizers.LossScaleOptimizer | keras.optimizers.MultiOptimizer):
+    if isinstance(inner_optimizer, keras.optimizers.LossScaleOptimizer) or is_multi_optimizer(inner_optimizer):
         raise ValueError(
             "Argument `inner_optimizer` cannot be a `LossScaleOptimizer` or a `MultiOptimizer` (wrap the "
             f"LayerwiseOptimizer in a LossScaleOptimizer instead). Received: inner_optimizer={inner_optimizer!r}"

@@ -1,4 +1,5 @@
-"""A real ``jupyter lab`` or ``jupyter notebook`` (7) server on loopback, started and stopped by the suite.
+"""A real ``jupyter lab``, ``jupyter notebook`` (7) or ``voila`` server on loopback, started and stopped
+by the suite.
 
 The server runs from this interpreter's environment, in an isolated Jupyter config/runtime/settings
 tree, with ``PYTHONPATH`` pointing at this checkout so that kernels import *this* lrwidgets.
@@ -29,11 +30,12 @@ def free_port() -> int:
 
 
 class JupyterServer:
-    """``kind`` is ``"lab"`` (JupyterLab) or ``"notebook"`` (Notebook 7)."""
+    """``kind`` is ``"lab"`` (JupyterLab), ``"notebook"`` (Notebook 7) or ``"voila"`` (Voilà, serving
+    the notebooks of ``root_dir`` as dashboards: each page opened runs its notebook in a new kernel)."""
 
     def __init__(self, kind: str, root_dir: Path, state_dir: Path) -> None:
-        if kind not in ("lab", "notebook"):
-            raise ValueError(f"Argument `kind` must be 'lab' or 'notebook'. Received: kind={kind!r}")
+        if kind not in ("lab", "notebook", "voila"):
+            raise ValueError(f"Argument `kind` must be 'lab', 'notebook' or 'voila'. Received: kind={kind!r}")
         self.kind = kind
         self.root_dir = root_dir
         self.state_dir = state_dir
@@ -44,6 +46,18 @@ class JupyterServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
+        if self.kind == "voila":
+            return [
+                sys.executable,
+                "-m",
+                "voila",
+                str(self.root_dir),
+                "--no-browser",
+                "--Voila.ip=127.0.0.1",
+                f"--port={self.port}",
+                "--Voila.port_retries=0",
+                f"--token={self.token}",
+            ]
         module = "jupyterlab" if self.kind == "lab" else "notebook"
         cmd = [
             sys.executable,
@@ -105,7 +119,7 @@ class JupyterServer:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"jupyter {self.kind} exited with {self._proc.returncode}:\n{self.log_tail()}")
             try:
-                self.api("GET", "/api/status", timeout=2)
+                self.api("GET", "/api/status" if self.kind != "voila" else "/", timeout=2)
                 return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
@@ -121,6 +135,8 @@ class JupyterServer:
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
+        if not response.headers.get_content_type().endswith("json"):
+            return body.decode(errors="replace")
         return json.loads(body) if body else None
 
     def shutdown_kernels(self) -> None:
@@ -131,7 +147,7 @@ class JupyterServer:
             self.api("DELETE", f"/api/sessions/{session['id']}")
 
     def url(self, notebook: str) -> str:
-        route = "lab/tree" if self.kind == "lab" else "notebooks"
+        route = {"lab": "lab/tree", "notebook": "notebooks", "voila": "voila/render"}[self.kind]
         return f"{self.base_url}/{route}/{notebook}?token={self.token}"
 
     def log_tail(self, lines: int = 40) -> str:

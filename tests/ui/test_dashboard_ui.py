@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from jupyter_page import ARTIFACTS, NotebookPage, PageErrors
+from jupyter_page import ARTIFACTS, PageErrors
 from jupyter_page import write_notebook as write_cells
+from playwright.sync_api import Page
 
 pytestmark = pytest.mark.ui
 
@@ -70,19 +71,19 @@ _LOSS_CURVE = """
 """
 
 
-def loss_curve(notebook: NotebookPage) -> dict:
-    curve: dict = notebook.page.evaluate(_LOSS_CURVE, DASH)
+def loss_curve(page: Page) -> dict:
+    curve: dict = page.evaluate(_LOSS_CURVE, DASH)
     return curve
 
 
-def wait_loss_curve_longer(notebook: NotebookPage, than: dict) -> dict:
-    """Wait until the step axis reaches further and the path changed."""
-    notebook.page.wait_for_function(
+def wait_loss_curve_longer(page: Page, than: dict) -> dict:
+    """Wait until the step axis reaches further and the path changed (``page``: a playwright page)."""
+    page.wait_for_function(
         "([sel, step, d]) => { const c = (" + _LOSS_CURVE.strip() + ")(sel);"
         " return c.points >= 2 && c.max_step > step && c.d !== d; }",
         arg=[DASH, than["max_step"], than["d"]],
     )
-    return loss_curve(notebook)
+    return loss_curve(page)
 
 
 def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors: PageErrors) -> None:
@@ -93,9 +94,9 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
     dash.wait_for()
 
     # 1. The loss curve grows while training runs: read its path several times.
-    reads = [wait_loss_curve_longer(notebook, {"max_step": -1, "d": ""})]
+    reads = [wait_loss_curve_longer(page, {"max_step": -1, "d": ""})]
     for _ in range(3):
-        reads.append(wait_loss_curve_longer(notebook, reads[-1]))
+        reads.append(wait_loss_curve_longer(page, reads[-1]))
     steps = [r["max_step"] for r in reads]
     assert steps == sorted(steps) and len(set(steps)) == 4 and all(r["points"] >= 2 for r in reads), steps
 
@@ -184,17 +185,21 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
 
 def test_kernel_stays_responsive_during_a_long_fit(lab) -> None:
     """Tens of thousands of steps in epochs of 45 steps (hundreds of epochs a minute) with the default
-    update rate: the kernel still answers the page at once. (Refreshing the browser at every epoch
-    end used to queue updates faster than the page drew them: 5 s round trips at 5,700 steps.)"""
+    update rate: updates never queue up ahead of the page, so the kernel answers it at once.
+    (Refreshing the browser at every epoch end used to queue updates faster than the page drew
+    them: 5 s round trips at 5,700 steps.) Asserted on the queue, which a busy machine does not
+    change, rather than on the round trip's seconds, which it does."""
     notebook = lab(write_notebook(lab.server, "ui_dashboard_responsive.ipynb", DEFAULT_UPDATE_INTERVAL, width=64))
     assert notebook.run_all()["errors"] == []
     notebook.wait_widgets_rendered()
     for steps in (10_000, 20_000, 30_000):
         notebook.kernel_wait(f"print(dash.history.num_steps >= {steps})", timeout=180, interval=1.0)
         start = time.monotonic()
-        notebook.kernel_print("print(1)")
+        # Updates sent but not yet drawn and acknowledged by the page: the next one waits for the
+        # last (or for the one-second fallback), so at most a couple are ever on their way.
+        unacknowledged = int(notebook.kernel_print("print(dash._pacer._seq - dash._pacer._acked)"))
         took = time.monotonic() - start
-        assert took < 2.0, f"a kernel round trip took {took:.1f} s at {steps} steps of the fit"
+        assert unacknowledged <= 2, f"{unacknowledged} updates queued ahead of the page at {steps} steps ({took:.1f} s)"
     # The page acknowledged the updates it drew: the dashboard paced itself on them.
     acks = int(notebook.kernel_print("print(dash._pacer.acks)"))
     assert acks > 10, acks
