@@ -269,6 +269,7 @@ class TrainingController:
         if self._writer is not None:
             self._writer.end(self.model)
         self.recorder.end_fit(error, self._stop_requested)
+        self.callback.others, self.callback.reader_attached = [], False  # a session's fit sets them
         ownership.release(self.model, self)
         with self._cond:
             self._state = "idle"
