@@ -229,6 +229,7 @@ class LRFinder(widgets.VBox):
             mark.x, mark.y = (x[0], y[0]) if len(xs) == 1 else (x, y)
             if len(xs) > 1:
                 mark.colors = [mark.colors[0]] * len(xs)
+                mark.opacities = [mark.opacities[0] if mark.opacities else 1.0] * len(xs)
                 mark.labels = [mark.labels[0]] + [""] * (len(xs) - 1)
 
     def _draw_scales(self, xs: list[np.ndarray], smooth: list[np.ndarray]) -> None:
