@@ -258,3 +258,15 @@ def test_several_sweeps_give_the_median_and_the_spread() -> None:
     assert "median of 3 sweeps" in out.explanation and "2.00 decade" in out.explanation
     assert combine([one(1e-3), {}])["robust_valley"].runs == ()  # a sweep without suggestions is left out
     assert suggest(np.array([1e-3] * 12), np.ones(12), 100) == {}  # too few steps to look at
+
+
+def test_history_last_reads_the_last_step_in_constant_time() -> None:
+    from lrwidgets.core import TrainingHistory
+
+    h = TrainingHistory()
+    assert math.isnan(h.last("loss"))
+    for i in range(3000):  # past the first growth of the row buffer
+        h.record_step(float(i), 1e-3, 0.0)
+    assert h.last("loss") == 2999.0 and h.last("learning_rate") == np.float32(1e-3)
+    with pytest.raises(ValueError, match=r"Argument `name` must be one of \('loss', "):
+        h.last("accuracy")

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_choice, check_float, check_int, check_rate, received
-from lrwidgets.core.smoothing import EmaSmoother
 
 MODES = ("exponential", "linear")
 #: fastai's four methods, and lrwidgets' default (a valley that one batch cannot move).
@@ -108,7 +107,9 @@ class SweepCurve:
 
     def __init__(self, smoothing: float = 0.98) -> None:
         self.smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
-        self._ema = EmaSmoother(self.smoothing)
+        # EmaSmoother's rule, inlined (this runs at every step of a sweep): acc / weight.
+        self._acc = 0.0
+        self._weight = 0.0
         self._raw: list[float] = []
         self._smoothed: list[float] = []
 
@@ -141,7 +142,10 @@ class SweepCurve:
         return self._smooth(len(self._raw) - 2, last=False)
 
     def _smooth(self, t: int, last: bool) -> float:
-        s = self._ema.update(self._median(t, last))
+        b = self.smoothing
+        self._acc = b * self._acc + (1.0 - b) * self._median(t, last)
+        self._weight = b * self._weight + (1.0 - b)
+        s = self._acc / self._weight
         self._smoothed.append(s)
         return s
 

@@ -150,16 +150,15 @@ class _SweepStopper(keras.callbacks.Callback):
         self._test = test
         self._session = session
         self.monitor = monitor
+        self._history = session.history
         self._first = session.history.num_steps
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        h = self._session.history
-        n = h.num_steps
-        if n <= self._first:
+        h = self._history
+        if h.num_steps <= self._first:
             return
         # After the session's own callback (first in the list): the true loss of this batch is recorded.
-        loss = float(h.column("loss", n)[n - 1])
-        if self.monitor.update(loss) is not None or self._test._stop_requested:
+        if self.monitor.update(h.last("loss")) is not None or self._test._stop_requested:
             self._model.stop_training = True
 
 
