@@ -8,6 +8,9 @@ round times, in alternating order:
 - ``plain+read``: the same with a callback that only reads ``float(logs["loss"])`` each batch, the
   fair baseline of the other benchmarks (any per-batch callback turns off Keras's asynchronous
   dispatch of batches on jax; the range test must read every batch's loss);
+- ``session``: a ``TrainingSession`` fit of the same steps driven by the same ramp as schedule,
+  with no stop rule and no copy or restore: what the range test costs beyond the session it
+  runs on;
 - ``finder``: ``LRRangeTest(model, num_steps=N).run(x, y, batch_size=32).wait()`` over a range
   that does not diverge (1e-6 to 1e-3), so it runs the same N steps: everything included (the
   copy of the model's state, the background session with its callbacks and the ramp, the
@@ -32,7 +35,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras
 from _workload import digits_50k, mlp
 
-from lrwidgets.training import LRRangeTest
+from lrwidgets.core.finder import Ramp
+from lrwidgets.training import LRRangeTest, TrainingSession
 from lrwidgets.training.finder import ModelState
 
 
@@ -50,11 +54,12 @@ def main() -> None:
     model = mlp(x, y)
     state = ModelState(model)
     n = args.steps
-    names = ("plain", "plain+read", "finder")
+    names = ("plain", "plain+read", "session", "finder")
+    bases = names[:3]
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
-    ratios: dict[str, list[float]] = {k: [] for k in names[:2]}
-    cpu_ratios: dict[str, list[float]] = {k: [] for k in names[:2]}
+    ratios: dict[str, list[float]] = {k: [] for k in bases}
+    cpu_ratios: dict[str, list[float]] = {k: [] for k in bases}
     for r in range(args.rounds):
         this: dict[str, tuple[float, float]] = {}
         for name in names if r % 2 == 0 else names[::-1]:
@@ -65,6 +70,11 @@ def main() -> None:
                 this[name] = ((time.perf_counter() - start) / n, (time.process_time() - start_cpu) / n)
                 assert test.reason == "finished", test.sweeps[-1].message
                 assert len(test.losses) == n
+            elif name == "session":
+                ramp = Ramp(1e-6, 1e-3, n)
+                TrainingSession(model).fit(x, y, batch_size=32, epochs=1, steps_per_epoch=n, schedule=ramp).wait()
+                this[name] = ((time.perf_counter() - start) / n, (time.process_time() - start_cpu) / n)
+                state.restore()
             else:
                 callbacks = [ReadLoss()] if name == "plain+read" else []
                 model.fit(x, y, batch_size=32, epochs=1, steps_per_epoch=n, verbose=0, callbacks=callbacks)
@@ -72,7 +82,7 @@ def main() -> None:
                 state.restore()
             wall[name].append(this[name][0])
             cpu[name].append(this[name][1])
-        for base in names[:2]:
+        for base in bases:
             ratios[base].append(this["finder"][0] / this[base][0])
             cpu_ratios[base].append(this["finder"][1] / this[base][1])
     print(f"backend {keras.backend.backend()}, {n} steps a fit, {args.rounds} rounds, load {os.getloadavg()}")
@@ -81,7 +91,7 @@ def main() -> None:
             f"{name:>10}: wall {1000 * statistics.median(wall[name]):.3f} ms/step,"
             f" CPU {1000 * statistics.median(cpu[name]):.3f} ms/step (medians)"
         )
-    for base in names[:2]:
+    for base in bases:
         w, c = statistics.median(ratios[base]), statistics.median(cpu_ratios[base])
         each = ", ".join(f"{v:.2f}" for v in ratios[base])
         print(f"finder / {base}: wall {w:.3f}x, CPU {c:.3f}x (medians of paired rounds; wall: {each})")
