@@ -56,7 +56,8 @@ class ModelState:
     Model variables include BatchNormalization's moving statistics, dropout seed states and the
     metrics; optimizer variables include ``iterations``, the moments, the learning rate and a
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
-    (Keras shuffles array data with it on jax and torch) and TensorFlow's op seeds.
+    (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
+    (its data loader's shuffle).
     """
 
     def __init__(self, model: Any) -> None:
@@ -72,6 +73,8 @@ class ModelState:
         self.random = random.getstate()
         self.numpy = np.random.get_state()  # noqa: NPY002  (the global generator Keras shuffles with)
         self.tf_context = _tf_seed_state()
+        torch = sys.modules.get("torch")
+        self.torch = None if torch is None else torch.get_rng_state()
 
     def restore_variables(self) -> None:
         """Put back the model's and the optimizer's variables (not the random generators)."""
@@ -90,6 +93,8 @@ class ModelState:
         random.setstate(self.random)
         np.random.set_state(self.numpy)  # noqa: NPY002  (the global generator Keras shuffles with)
         _set_tf_seed_state(self.tf_context)
+        if self.torch is not None:
+            sys.modules["torch"].set_rng_state(self.torch)
 
     def differences(self) -> list[str]:
         """Paths of the variables that differ from the copy (bitwise); empty when restored."""
@@ -406,8 +411,8 @@ class LRRangeTest:
                 self.restored = True
             finally:
                 self._suggestions = combine([s.suggestions for s in self._sweeps])
-                if not self._suggestions and not self.message:
-                    self.message = "too few steps before the sweep ended to suggest a learning rate"
+                if not self._suggestions and self._sweeps:
+                    self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
     def _sweep(self, session: TrainingSession, data: dict[str, Any], epochs: int) -> None:
