@@ -1,6 +1,6 @@
 """lrwidgets: see and steer the learning rate while a Keras 3 model trains.
 
-The widgets (``TrainingDashboard``, ``ScheduleDesigner``, ``LayerLRControls``) are imported on
+The widgets (``TrainingDashboard``, ``ScheduleDesigner``, ``LayerLRControls``, ``LRFinder``) are imported on
 first use, so that ``lrwidgets.TrainingSession`` works in a script or on a Dask worker without
 ipywidgets, bqplot or anywidget being imported.
 """
@@ -12,6 +12,7 @@ from lrwidgets._version import __version__
 from lrwidgets.core import TrainingHistory
 from lrwidgets.training import (
     LayerwiseOptimizer,
+    LRRangeTest,
     TrainingController,
     TrainingRun,
     TrainingSession,
@@ -19,7 +20,7 @@ from lrwidgets.training import (
 )
 from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401  (installs Schedule.to_keras)
 
-_WIDGETS = ("LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
+_WIDGETS = ("LRFinder", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
 
 
 def __getattr__(name: str) -> Any:
@@ -35,6 +36,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "LRFinder",
+    "LRRangeTest",
     "LayerLRControls",
     "LayerwiseOptimizer",
     "ScheduleDesigner",

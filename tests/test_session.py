@@ -556,3 +556,16 @@ def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> No
     dash.fit(x, y, epochs=1, batch_size=32).wait(60)  # the background fit starts: nothing left locked
     assert dash.history.num_steps == 2 + 4
     model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_a_new_fit_from_fresh_weights_is_not_called_diverging() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(512)
+    model = linear_model()
+    start = [w.copy() for w in model.get_weights()]
+    session = lrw.TrainingSession(model)
+    for _ in range(2):  # the second fit starts ~10x above the first one's best
+        model.set_weights(start)
+        session.fit(x, y, epochs=3, batch_size=16).wait(60)
+    assert not [e for e in session.history.events if e.kind == "diverging"]

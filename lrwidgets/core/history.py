@@ -157,6 +157,13 @@ class TrainingHistory:
         view.flags.writeable = False
         return view
 
+    def last(self, name: str) -> float:
+        """The last step's value in one column (NaN before the first step): O(1), for per-step readers."""
+        if name not in STEP_COLUMNS:
+            raise ValueError(f"Argument `name` must be one of {STEP_COLUMNS}. Received: name={name!r}")
+        n = self._n
+        return float(self._steps[n - 1, STEP_COLUMNS.index(name)]) if n else math.nan
+
     @property
     def loss(self) -> np.ndarray:
         """True per-batch training loss, one value per step (float32)."""

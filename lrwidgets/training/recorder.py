@@ -66,6 +66,9 @@ class Recorder:
         self._key = self.monitor
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
+        # Each fit is judged against its own best: a fit from fresh weights starts far above the
+        # best of the last one, which is no divergence.
+        self._divergence = DivergenceMonitor(factor=self.divergence_factor, patience=5)
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:

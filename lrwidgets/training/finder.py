@@ -1,0 +1,598 @@
+"""The learning-rate range test on a real model: sweeps run as ``TrainingSession`` fits, then undone.
+
+:class:`LRRangeTest` runs the core's :class:`~lrwidgets.core.finder.Ramp` as the schedule of a
+background :class:`~lrwidgets.training.TrainingSession` fit (so every step's rate is recorded as
+the step used it), stops a sweep at the step the core's
+:class:`~lrwidgets.core.finder.RangeTestMonitor` says (divergence, NaN, all steps run), and puts
+the model back exactly as it was afterwards, however the run ended.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import keras
+import numpy as np
+
+from lrwidgets.core.checks import check_float, check_int, received
+from lrwidgets.core.finder import (
+    DEFAULT_METHOD,
+    METHODS,
+    Ramp,
+    RangeTestMonitor,
+    Suggestion,
+    combine,
+    suggest,
+)
+from lrwidgets.training import _state, ownership
+from lrwidgets.training.fit_args import bind_fit
+from lrwidgets.training.run import TrainingRun
+from lrwidgets.training.session import TrainingSession
+
+#: ``model.fit`` arguments a sweep takes from the caller: the data and how it is batched.
+DATA_ARGUMENTS = ("x", "y", "batch_size", "sample_weight", "class_weight", "steps_per_epoch", "shuffle")
+REFUSED = {
+    "epochs": "the sweep's length is `num_steps`",
+    "initial_epoch": "the sweep's length is `num_steps`",
+    "validation_data": "a sweep looks at the training loss only",
+    "validation_split": "a sweep looks at the training loss only",
+    "validation_steps": "a sweep looks at the training loss only",
+    "validation_batch_size": "a sweep looks at the training loss only",
+    "validation_freq": "a sweep looks at the training loss only",
+    "callbacks": "a callback could change the rate the sweep sets",
+}
+
+
+class ModelState:
+    """Every variable of a model and its optimizer, and the random generators a fit draws from,
+    copied bit for bit; :meth:`restore` puts them all back (idle model only).
+
+    Model variables include BatchNormalization's moving statistics, dropout seed states and the
+    metrics; optimizer variables include ``iterations``, the moments, the learning rate and a
+    ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
+    (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
+    (its data loader's shuffle).
+    """
+
+    def __init__(self, model: Any) -> None:
+        _state.sync(model)
+        optimizer = model.optimizer
+        if not optimizer.built and model.trainable_variables:
+            optimizer.build(model.trainable_variables)  # what the first fit would do: built the same way
+        self.model = model
+        self.variables = [(v, _copy(v)) for v in model.variables]
+        self.optimizer_variables = [(v, _copy(v)) for v in optimizer.variables]
+        self.has_history = "history" in vars(model)
+        self.history = vars(model).get("history")
+        self.random = random.getstate()
+        self.numpy = np.random.get_state()  # noqa: NPY002  (the global generator Keras shuffles with)
+        self.tf_context = _tf_seed_state()
+        torch = sys.modules.get("torch")
+        self.torch = None if torch is None else torch.get_rng_state()
+
+    def restore_variables(self) -> None:
+        """Put back the model's and the optimizer's variables (not the random generators)."""
+        _state.sync(self.model)
+        for variable, value in (*self.variables, *self.optimizer_variables):
+            variable.assign(value)
+
+    def restore(self) -> None:
+        """Put back everything: the variables, the model's ``history`` attribute, the random generators."""
+        model = self.model
+        self.restore_variables()
+        if self.has_history:
+            model.history = self.history
+        elif "history" in vars(model):
+            del model.history
+        random.setstate(self.random)
+        np.random.set_state(self.numpy)  # noqa: NPY002  (the global generator Keras shuffles with)
+        _set_tf_seed_state(self.tf_context)
+        if self.torch is not None:
+            sys.modules["torch"].set_rng_state(self.torch)
+
+    def differences(self) -> list[str]:
+        """Paths of the variables that differ from the copy (bitwise); empty when restored."""
+        _state.sync(self.model)
+        return [v.path for v, value in (*self.variables, *self.optimizer_variables) if not _same(v, value)]
+
+
+def _copy(variable: Any) -> np.ndarray:
+    return np.array(keras.ops.convert_to_numpy(variable.value), copy=True)
+
+
+def _same(variable: Any, value: np.ndarray) -> bool:
+    now = np.asarray(keras.ops.convert_to_numpy(variable.value))
+    return now.dtype == value.dtype and now.tobytes() == value.tobytes()
+
+
+def _tf_seed_state() -> Any:
+    """TensorFlow's op-seed generator (its data shuffles draw from it), when TensorFlow is loaded."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return None
+    try:
+        from tensorflow.python.eager import context
+
+        rng = getattr(context.context(), "_rng", None)
+        return None if rng is None else rng.getstate()
+    except Exception:  # another TensorFlow layout: nothing to restore
+        return None
+
+
+def _set_tf_seed_state(state: Any) -> None:
+    if state is None:
+        return
+    from tensorflow.python.eager import context
+
+    rng = getattr(context.context(), "_rng", None)
+    if rng is not None:
+        rng.setstate(state)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep: the rate each step used, its raw batch loss, the smoothed curve and why it ended."""
+
+    learning_rates: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    reason: str
+    message: str
+    suggestions: dict[str, Suggestion] = field(default_factory=dict)
+
+
+class _SweepStopper(keras.callbacks.Callback):
+    """Feeds each recorded batch loss to the stop rule and ends the fit at the step it says."""
+
+    def __init__(self, test: LRRangeTest, session: TrainingSession, monitor: RangeTestMonitor) -> None:
+        super().__init__()
+        self._test = test
+        self._session = session
+        self.monitor = monitor
+        self._history = session.history
+        self._first = session.history.num_steps
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        h = self._history
+        if h.num_steps <= self._first:
+            return
+        # After the session's own callback (first in the list): the true loss of this batch is recorded.
+        if self.monitor.update(h.last("loss")) is not None or self._test._stop_requested:
+            self._model.stop_training = True
+
+
+class RangeTestRun(TrainingRun):
+    """The handle of a background range test (``LRRangeTest.run``): a ``TrainingRun`` over all its sweeps.
+
+    ``wait()`` returns the suggestions ``{method: rate}`` once every sweep ended and the model was
+    restored, or re-raises what ended it; a kernel interrupt while waiting stops the sweep, waits
+    for the restore, then raises ``KeyboardInterrupt``.
+    """
+
+    def __repr__(self) -> str:
+        test: Any = self._controller
+        return f"<RangeTestRun {'done' if self.done else 'running'}, {len(test.sweeps)}/{test.n_runs} sweeps>"
+
+
+class LRRangeTest:
+    """The learning-rate range test: raise the rate step by step until the loss blows up, then undo it all.
+
+    Each sweep trains the model for up to ``num_steps`` batches at a rate rising from
+    ``start_learning_rate`` to ``end_learning_rate`` (step ``i`` runs at exactly
+    ``start * (end / start) ** (i / (num_steps - 1))``, or the linear interpolation), and stops
+    early once the smoothed loss passes ``diverge_threshold`` times its best, or on a NaN or inf
+    loss. Afterwards the model is put back bit for bit (every model and optimizer variable, the
+    random generators a fit draws from), however the run ended: finished, diverged, stopped,
+    an exception, a NaN, a kernel interrupt while waiting. A fit after the test gives exactly the
+    weights a fit without it gives. On a ``LayerwiseOptimizer`` the base rate is swept and the
+    per-layer multipliers kept.
+
+    Suggestions (``lrwidgets.core.finder``): fastai's four methods (``valley``, ``slide``,
+    ``minimum``, ``steep``, against ``log10`` of the rate) and the default, ``robust_valley``.
+    With ``n_runs > 1``, each sweep starts from the same weights and sees the batches in another
+    order (array data is reordered, seeded by the sweep's number: a copy of it is held during that
+    sweep; other data forms keep their own order); each suggestion is then the median of the
+    sweeps' and carries their spread.
+
+    Args:
+        model: a compiled, built ``keras.Model`` with a float learning rate (the same check as
+            ``TrainingSession``: a Keras schedule or a ``MultiOptimizer`` is refused).
+        start_learning_rate, end_learning_rate: the ramp's ends, ``0 < start < end``.
+        num_steps: steps of a sweep, 10 to 100,000.
+        mode: ``"exponential"`` (default) or ``"linear"``.
+        smoothing: EMA coefficient of the smoothed curve, in [0, 1) (fastai's 0.98).
+        diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1).
+        n_runs: sweeps, 1 to 20.
+        update_interval: seconds between two listener calls during a sweep.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+        >>> x = np.random.default_rng(0).normal(size=(512, 8)).astype("float32")
+        >>> test = LRRangeTest(model, start_learning_rate=1e-5, end_learning_rate=10.0, num_steps=50)
+        >>> _ = test.run(x, x.sum(axis=1, keepdims=True), batch_size=16).wait()
+        >>> test.sweeps[0].reason, len(test.learning_rates) < 50, test.suggestion.method
+        ('diverged', True, 'robust_valley')
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        start_learning_rate: float = 1e-7,
+        end_learning_rate: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exponential",
+        smoothing: float = 0.98,
+        diverge_threshold: float = 4.0,
+        n_runs: int = 1,
+        update_interval: float = 0.1,
+    ) -> None:
+        self.ramp = Ramp(start_learning_rate, end_learning_rate, num_steps, mode)
+        self.smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        self.diverge_threshold = check_float("diverge_threshold", diverge_threshold, gt=1)
+        self.n_runs = check_int("n_runs", n_runs, ge=1, le=20)
+        self.update_interval = check_float("update_interval", update_interval, gt=0, le=3600)
+        _state.steerable_optimizer(model)  # the session's refusals: Keras schedule, MultiOptimizer, ...
+        if not model.built or not model.variables:
+            raise ValueError(
+                "Argument `model` must be built (its weights created) before a range test, so that they can be"
+                " put back afterwards: give it an `keras.Input(...)` or call `model.build(input_shape)`."
+            )
+        self.model = model
+        self._sweeps: list[Sweep] = []
+        self._live: tuple[TrainingSession, RangeTestMonitor, int] | None = None
+        self._suggestions: dict[str, Suggestion] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self._run: RangeTestRun | None = None
+        self._active = False
+        self._stop_requested = False
+        self._state: ModelState | None = None
+        self.message = ""
+        self.error: BaseException | None = None
+        self.restored = False
+
+    # ---- reading ----------------------------------------------------------------------------
+    @property
+    def num_steps(self) -> int:
+        return self.ramp.num_steps
+
+    @property
+    def running(self) -> bool:
+        """True from ``run`` until the model is restored and the suggestions are made."""
+        return self._active
+
+    # The run handle's lifecycle (``TrainingRun`` calls these, as it does a controller's).
+    def begin(self, thread: threading.Thread) -> None:
+        self._active = True
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self._active = False
+        self._notify()
+
+    @property
+    def sweeps(self) -> list[Sweep]:
+        """The finished sweeps (each with its curve, why it ended and its own suggestions)."""
+        return list(self._sweeps)
+
+    def curves(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(learning rates, raw losses, smoothed losses)`` of each sweep so far, the running one included."""
+        out = [(s.learning_rates, s.losses, s.smoothed_losses) for s in self._sweeps]
+        live = self._live
+        if live is not None:
+            session, monitor, first = live
+            h = session.history
+            n = h.num_steps
+            smooth = monitor.curve.smoothed
+            out.append((h.column("learning_rate", n)[first:].copy(), h.column("loss", n)[first:].copy(), smooth))
+        return out
+
+    def _first(self) -> Sweep | None:
+        return self._sweeps[0] if self._sweeps else None
+
+    @property
+    def learning_rates(self) -> np.ndarray:
+        """The rate each step of the first sweep used (float32, as the optimizer held it)."""
+        s = self._first()
+        return s.learning_rates if s is not None else np.zeros(0, np.float32)
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The raw batch loss of each step of the first sweep."""
+        s = self._first()
+        return s.losses if s is not None else np.zeros(0, np.float32)
+
+    @property
+    def smoothed_losses(self) -> np.ndarray:
+        """The first sweep's smoothed curve: median of 3, then the debiased EMA (``smoothing``)."""
+        s = self._first()
+        return s.smoothed_losses if s is not None else np.zeros(0, np.float32)
+
+    @property
+    def reason(self) -> str:
+        """Why the last sweep ended: ``finished``, ``diverged``, ``nan``, ``stopped``, ``error``, ``""``."""
+        return self._sweeps[-1].reason if self._sweeps else ""
+
+    @property
+    def suggestions(self) -> dict[str, float]:
+        """``{method: learning rate}`` (``robust_valley``, ``valley``, ``slide``, ``minimum``, ``steep``)."""
+        return {k: s.learning_rate for k, s in self._suggestions.items()}
+
+    @property
+    def suggestion_details(self) -> dict[str, Suggestion]:
+        """Each method's :class:`~lrwidgets.core.finder.Suggestion` (rate, explanation, per-sweep rates)."""
+        return dict(self._suggestions)
+
+    @property
+    def suggestion(self) -> Suggestion | None:
+        """The default suggestion (``robust_valley``), or None when no sweep gave enough steps."""
+        return self._suggestions.get(DEFAULT_METHOD)
+
+    # ---- running ----------------------------------------------------------------------------
+    def run(self, *args: Any, **kwargs: Any) -> RangeTestRun:
+        """Start the sweeps in the background on ``model.fit``'s data arguments; a :class:`RangeTestRun`.
+
+        Takes the data arguments of ``model.fit`` (``x``, ``y``, ``batch_size``, ``sample_weight``,
+        ``class_weight``, ``steps_per_epoch``, ``shuffle``), in any data form Keras takes.
+        """
+        if self.running:
+            raise RuntimeError("This range test is already running; wait for it (`run.wait()`) or `stop()` it.")
+        fit = type(self.model).fit.__get__(self.model)
+        bound = bind_fit(fit, args, kwargs, "run")
+        for name in bound.bound.arguments:
+            if name in REFUSED:
+                raise TypeError(
+                    f"run() takes the data arguments of `model.fit` only; {REFUSED[name]}."
+                    f" {received(name, bound.bound.arguments[name])}"
+                )
+            if name not in DATA_ARGUMENTS and name != "verbose":
+                raise TypeError(f"run() got an unexpected argument `{name}`.")
+        data = {k: v for k, v in bound.bound.arguments.items() if k in DATA_ARGUMENTS}
+        if ownership.owner(self.model) is not None:
+            raise RuntimeError(
+                f"Argument `model` ({self.model.name!r}) is training in an lrwidgets session or dashboard: run the"
+                " range test between two fits (wait for the fit with `run.wait()` or stop it first)."
+            )
+        session = TrainingSession(
+            self.model, update_interval=self.update_interval, on_nan="stop", divergence_factor=self.diverge_threshold
+        )
+        epochs = self.num_steps if bound.steps is None else max(1, math.ceil(self.num_steps / bound.steps))
+        self._sweeps, self._suggestions, self._stop_requested = [], {}, False
+        self.message, self.error, self.restored = "", None, False
+        self._state = ModelState(self.model)
+        self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs))
+        return self._run
+
+    def run_like(self, session: TrainingSession) -> RangeTestRun:
+        """Run on the data of ``session``'s last fit (its ``x``, ``y``, batch size, weights, shuffling)."""
+        fit = getattr(session, "_fit", None)
+        if fit is None:
+            raise ValueError("The session has not run a fit yet: there is no data to run the range test on.")
+        if session.running:
+            raise RuntimeError("The session is training: run the range test between two fits.")
+        arguments = fit.bound.arguments
+        return self.run(**{k: arguments[k] for k in DATA_ARGUMENTS if k in arguments})
+
+    def stop(self) -> None:
+        """End the current sweep at the next batch and skip the others; the model is still restored."""
+        self._stop_requested = True
+        live = self._live
+        if live is not None:
+            live[0].stop()
+
+    def wait(self, timeout: float | None = None) -> dict[str, float]:
+        if self._run is None:
+            raise RuntimeError("The range test has not been started: call `run(x, y, ...)` first.")
+        return self._run.wait(timeout)
+
+    def _main(self, session: TrainingSession, data: dict[str, Any], epochs: int) -> dict[str, float]:
+        assert self._state is not None
+        unsubscribe = session.subscribe(lambda _: self._notify())
+        try:
+            for r in range(self.n_runs):
+                if self._stop_requested:
+                    break
+                if r:
+                    self._state.restore_variables()  # the same start; another batch order below
+                self._sweep(session, _reordered(data, r), epochs)
+        finally:
+            self._live = None
+            unsubscribe()
+            try:
+                self._state.restore()
+                self.restored = True
+            finally:
+                self._suggestions = combine([s.suggestions for s in self._sweeps])
+                if not self._suggestions and self._sweeps:
+                    self.message = f"{self.message}: too few steps to suggest a learning rate"
+        return self.suggestions
+
+    def _sweep(self, session: TrainingSession, data: dict[str, Any], epochs: int) -> None:
+        monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
+        first = session.history.num_steps
+        self._live = (session, monitor, first)
+        stopper = _SweepStopper(self, session, monitor)
+        error: BaseException | None = None
+        try:
+            session.fit(**data, epochs=epochs, verbose=0, callbacks=[stopper], schedule=self.ramp).wait()
+        except BaseException as e:
+            error = e
+        h = session.history
+        n = h.num_steps
+        lrs = h.column("learning_rate", n)[first:].copy()
+        losses = h.column("loss", n)[first:].copy()
+        monitor.curve.finish()
+        reason, message = monitor.reason, monitor.message
+        if error is not None:
+            reason, message = "error", f"training failed: {type(error).__name__}: {error}"
+        elif reason is None:
+            if self._stop_requested:
+                reason, message = "stopped", f"stopped at step {len(losses)}"
+            else:
+                reason, message = "data", f"the data ran out after {len(losses)} of {self.num_steps} steps"
+        sweep = Sweep(
+            learning_rates=lrs,
+            losses=losses,
+            smoothed_losses=monitor.curve.smoothed,
+            reason=reason,
+            message=message,
+            suggestions=suggest(lrs, losses, self.num_steps, self.smoothing),
+        )
+        self._sweeps.append(sweep)
+        self._live = None
+        self.message = message
+        if error is not None:
+            self.error = error
+            raise error
+
+    # ---- listeners ----------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` as the sweep grows (throttled, from the training thread) and at the end."""
+        if not callable(listener):
+            raise TypeError(f"Argument `listener` must be callable. Received: listener={listener!r}")
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception as e:  # a broken view must not end the sweep
+                self.message = f"display update failed: {type(e).__name__}: {e}"
+
+    # ---- results --------------------------------------------------------------------------------
+    def _rate(self, method: str | None) -> float:
+        method = DEFAULT_METHOD if method is None else method
+        if method not in METHODS:
+            raise ValueError(f"Argument `method` must be one of {METHODS}. {received('method', method)}")
+        if self.running:
+            raise RuntimeError("The range test is running: apply a suggestion once it has ended.")
+        if method not in self._suggestions:
+            raise ValueError(
+                "There is no suggestion to apply: "
+                + (self.message or "run the range test first (`finder.run(x, y, ...)`).")
+            )
+        return self._suggestions[method].learning_rate
+
+    def apply(self, target: Any, method: str | None = None) -> float:
+        """Set ``target``'s learning rate to a suggestion (the default unless ``method`` names one); the rate.
+
+        ``target``: a ``TrainingSession`` or a dashboard (recorded as set by ``finder``), a
+        ``ScheduleDesigner`` (its initial or maximum rate), a compiled Keras model (its optimizer's
+        rate; through its session when one trains it), or anything with ``set_learning_rate`` or a
+        settable ``learning_rate``.
+        """
+        rate = self._rate(method)
+        session = target if isinstance(target, TrainingSession) else getattr(target, "session", None)
+        if isinstance(session, TrainingSession):
+            session.set_learning_rate(rate, source="finder")
+        elif (argument := _designer_rate_argument(target)) is not None:
+            target.update(**{argument: rate})
+        elif isinstance(target, keras.Model):
+            owner = ownership.owner(target)
+            if owner is not None:
+                owner.set_learning_rate(rate, source="finder")
+            else:
+                _, variable = _state.steerable_optimizer(target)
+                variable.assign(rate)
+        elif callable(getattr(target, "set_learning_rate", None)):
+            target.set_learning_rate(rate)
+        elif hasattr(target, "learning_rate"):
+            target.learning_rate = rate
+        else:
+            raise TypeError(
+                "Argument `target` must be a TrainingSession, a TrainingDashboard, a ScheduleDesigner, a compiled"
+                f" keras.Model or have a `learning_rate` to set. Received: target={type(target).__name__}"
+            )
+        return rate
+
+    def to_dataframe(self) -> Any:
+        """One row a step of every sweep: ``sweep``, ``step``, ``learning_rate``, ``loss``, ``smoothed_loss``."""
+        import pandas as pd
+
+        frames = []
+        for i, s in enumerate(self._sweeps):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sweep": i,
+                        "step": np.arange(len(s.losses)),
+                        "learning_rate": s.learning_rates,
+                        "loss": s.losses,
+                        "smoothed_loss": _padded(s.smoothed_losses, len(s.losses)),
+                    }
+                )
+            )
+        columns = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else (self.reason or "not run")
+        return f"<LRRangeTest {self.model.name!r} {state}, {len(self._sweeps)}/{self.n_runs} sweeps>"
+
+
+def _reordered(data: dict[str, Any], sweep: int) -> dict[str, Any]:
+    """Array data with its rows in another order for sweep ``sweep`` >= 1 (seeded by it: reproducible).
+
+    Keras's own shuffle does not differ between fits everywhere (on TensorFlow, with a global seed,
+    each new fit shuffles alike); other data forms keep their own order.
+    """
+    if sweep == 0:
+        return data
+    leaves = [leaf for k in ("x", "y", "sample_weight") for leaf in _leaves(data.get(k))]
+    if not leaves or not all(isinstance(leaf, np.ndarray) and leaf.ndim for leaf in leaves):
+        return data
+    rows = {int(leaf.shape[0]) for leaf in leaves}
+    if len(rows) != 1:
+        return data
+    order = np.random.default_rng(sweep).permutation(rows.pop())
+    return {k: _take(v, order) if k in ("x", "y", "sample_weight") else v for k, v in data.items()}
+
+
+def _leaves(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _take(value: Any, order: np.ndarray) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _take(v, order) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_take(v, order) for v in value)
+    return value[order]
+
+
+def _padded(values: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, np.nan, np.float32)
+    out[: len(values)] = values[:n]
+    return out
+
+
+def _designer_rate_argument(target: Any) -> str | None:
+    """The argument setting a ScheduleDesigner's level of the rate (duck-typed: no widget imported)."""
+    has_trait = getattr(target, "has_trait", None)
+    if not callable(has_trait) or not has_trait("value") or not callable(getattr(target, "update", None)):
+        return None
+    config = getattr(target, "value", {}).get("config", {})
+    for name in ("initial_learning_rate", "max_learning_rate", "learning_rate"):
+        if name in config:
+            return name
+    raise ValueError(
+        f"This schedule design ({target.value.get('kind')!r}) has no single learning rate to set;"
+        " apply the suggestion to a design with an initial or maximum rate."
+    )

@@ -1,0 +1,385 @@
+"""LRRangeTest on real Keras models: the sweep as a TrainingSession fit, the bitwise restore after
+every way of ending, n_runs, refusals, apply; the LRFinder widget and the dashboard's Find LR."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+import pytest
+
+from tests.helpers import linear_model, regression_data
+
+pytestmark = pytest.mark.keras
+
+
+def bn_model(optimizer=None, dropout: bool = True):
+    """Dense + BatchNormalization + Dropout, trained one epoch: moments, moving statistics and the
+    dropout seed state all hold values a restore must bring back."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            keras.layers.BatchNormalization(name="norm"),
+            *([keras.layers.Dropout(0.1, name="drop")] if dropout else []),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), loss="mse")
+    x, y = regression_data(512)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    return model
+
+
+def rate_of(model) -> float:
+    import keras
+
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def snapshot(model):
+    from lrwidgets.training.finder import ModelState
+
+    return ModelState(model)
+
+
+def test_a_sweep_runs_the_ramp_exactly_and_restores_every_variable() -> None:
+    from lrwidgets.core.finder import Ramp
+    from lrwidgets.training import LRRangeTest
+
+    model = bn_model()
+    before = snapshot(model)
+    iterations = int(model.optimizer.iterations.numpy())
+    x, y = regression_data(1024)
+    test = LRRangeTest(model, start_learning_rate=1e-5, end_learning_rate=1e-3, num_steps=20)
+    suggestions = test.run(x, y, batch_size=32).wait(120)
+    assert test.reason == "finished" and test.sweeps[0].message == "all 20 steps were run"
+    # Every step's rate as used, from step 0 on: the exact ramp (as the float32 the optimizer holds).
+    np.testing.assert_array_equal(test.learning_rates, Ramp(1e-5, 1e-3, 20)(np.arange(20)).astype(np.float32))
+    assert len(test.losses) == len(test.smoothed_losses) == 20 and np.isfinite(test.losses).all()
+    assert before.differences() == []
+    assert int(model.optimizer.iterations.numpy()) == iterations
+    assert set(suggestions) == {"robust_valley", "valley", "slide", "minimum", "steep"}
+    assert test.suggestion is not None and test.suggestion.method == "robust_valley"
+    assert test.suggestion.learning_rate == suggestions["robust_valley"] and test.suggestion.explanation
+    frame = test.to_dataframe()
+    assert list(frame.columns) == ["sweep", "step", "learning_rate", "loss", "smoothed_loss"] and len(frame) == 20
+
+
+class InterruptOnce:
+    """Stands in for the run's done-event: the first wait raises KeyboardInterrupt (a kernel interrupt)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+        self._raised = False
+
+    def wait(self, timeout=None):
+        if not self._raised:
+            self._raised = True
+            raise KeyboardInterrupt
+        return self._event.wait(timeout)
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def PyBatches(x, y):
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(x) // 32
+
+        def __getitem__(self, i: int):
+            return x[i * 32 : (i + 1) * 32], y[i * 32 : (i + 1) * 32]
+
+    return Batches()
+
+
+def failing_data(x, y, at: int):
+    import keras
+
+    class Failing(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(x) // 32
+
+        def __getitem__(self, i: int):
+            if i == at:
+                raise ValueError("a broken batch")
+            return x[i * 32 : (i + 1) * 32], y[i * 32 : (i + 1) * 32]
+
+    return Failing()
+
+
+@pytest.mark.parametrize("ending", ["diverged", "nan", "stopped", "error", "interrupt"])
+def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
+    from lrwidgets.training import LRRangeTest
+
+    model = bn_model()
+    before = snapshot(model)
+    x, y = regression_data(2048)
+    kwargs: dict = {"start_learning_rate": 1e-4, "end_learning_rate": 1e3, "num_steps": 60}
+    if ending == "nan":
+        kwargs.update(end_learning_rate=1e20, diverge_threshold=1e38)
+    if ending in ("stopped", "interrupt"):
+        kwargs.update(end_learning_rate=1e-3, num_steps=5000, update_interval=0.01)
+    test = LRRangeTest(model, **kwargs)
+    if ending == "stopped":
+        test.subscribe(lambda: test.stop() if test.curves() and len(test.curves()[-1][1]) >= 5 else None)
+    data = (failing_data(x, y, at=7),) if ending == "error" else (x, y)
+    run = test.run(*data, batch_size=None if ending == "error" else 32)
+    if ending == "interrupt":
+        from tests.test_dashboard import wait_for
+
+        wait_for(lambda: bool(test.curves()) and len(test.curves()[-1][1]) >= 5)
+        run._done = InterruptOnce(run._done)
+        with pytest.raises(KeyboardInterrupt):
+            run.wait()
+        assert run.done
+    elif ending == "error":
+        # TensorFlow raises it wrapped in an InvalidArgumentError.
+        with pytest.raises(Exception, match="a broken batch"):
+            run.wait(120)
+    else:
+        run.wait(120)
+    expected = {"interrupt": "stopped"}.get(ending, ending)
+    assert test.reason == expected, test.sweeps[-1].message
+    assert test.restored and before.differences() == []
+    if ending == "nan":
+        assert not np.isfinite(test.losses[-1])
+    if ending == "error":  # it failed at step 7: too few steps to look at
+        assert test.suggestion is None and test.message.endswith(": too few steps to suggest a learning rate")
+        with pytest.raises(ValueError, match=r"(?s)There is no suggestion to apply: training failed: .*too few steps"):
+            test.apply(model)
+    if ending in ("stopped", "interrupt"):
+        assert 5 <= len(test.losses) < 5000
+
+
+def test_a_fit_after_the_finder_gives_the_same_weights_as_one_without() -> None:
+    import keras
+
+    x, y = regression_data(512)
+
+    def train(find: bool) -> list[np.ndarray]:
+        from lrwidgets.training import LRRangeTest
+
+        model = bn_model()
+        if find:
+            test = LRRangeTest(model, num_steps=30, n_runs=2)
+            test.run(x, y, batch_size=32).wait(120)
+        model.fit(x, y, epochs=2, batch_size=32, verbose=0)  # shuffled: the batch order must be the same too
+        return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.variables]
+
+    without, after = train(False), train(True)
+    assert len(without) == len(after)
+    for a, b in zip(without, after, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:
+    from lrwidgets.training import LRRangeTest
+
+    # No dropout: on torch an unseeded Dropout draws from torch's global generator, which runs on
+    # from sweep to sweep (it is put back after the last).
+    model = bn_model(dropout=False)
+    before = snapshot(model)
+    x, y = regression_data(1024)
+    # Data in a fixed order (a PyDataset, unshuffled): every sweep starts from the
+    # same weights, so the three curves are the same.
+    same = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30, n_runs=3)
+    same.run(PyBatches(x, y), shuffle=False).wait(120)
+    assert len(same.sweeps) == 3
+    for sweep in same.sweeps[1:]:
+        np.testing.assert_array_equal(sweep.losses, same.sweeps[0].losses)
+    # Arrays: another batch order each sweep, other curves; each suggestion is their median, with the spread.
+    other = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30, n_runs=3)
+    other.run(x, y, batch_size=32, shuffle=False).wait(120)
+    assert not np.array_equal(other.sweeps[0].losses, other.sweeps[1].losses)
+    assert not np.array_equal(other.sweeps[1].losses, other.sweeps[2].losses)
+    for method, s in other.suggestion_details.items():
+        runs = [sweep.suggestions[method].learning_rate for sweep in other.sweeps]
+        assert s.runs == tuple(runs)
+        assert s.learning_rate == pytest.approx(10 ** np.median(np.log10(runs)), rel=1e-12)
+        assert s.spread == pytest.approx(np.ptp(np.log10(runs)))
+        assert f"{s.spread:.2f} decade apart" in s.explanation
+    assert before.differences() == []
+
+
+def test_layerwise_multipliers_are_kept_and_the_base_rate_swept() -> None:
+    import keras
+
+    from lrwidgets.core.finder import Ramp
+    from lrwidgets.training import LayerwiseOptimizer, LRRangeTest
+
+    model = bn_model(LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={"out": 0.5}))
+    multipliers = dict(model.optimizer.multipliers)
+    before = snapshot(model)
+    x, y = regression_data(1024)
+    test = LRRangeTest(model, start_learning_rate=1e-5, end_learning_rate=1e-2, num_steps=20)
+    test.run(x, y, batch_size=32).wait(120)
+    np.testing.assert_array_equal(test.learning_rates, Ramp(1e-5, 1e-2, 20)(np.arange(20)).astype(np.float32))
+    assert dict(model.optimizer.multipliers) == multipliers and before.differences() == []
+
+
+def test_what_it_cannot_do_is_refused_clearly() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    with pytest.raises(ValueError, match=r"Argument `end_learning_rate` must be > start_learning_rate"):
+        lrw.LRRangeTest(model, start_learning_rate=1.0, end_learning_rate=0.5)
+    with pytest.raises(ValueError, match=r"Argument `num_steps` must be >= 10. Received: num_steps=5"):
+        lrw.LRRangeTest(model, num_steps=5)
+    with pytest.raises(ValueError, match=r"Argument `n_runs` must be >= 1. Received: n_runs=0"):
+        lrw.LRRangeTest(model, n_runs=0)
+    with pytest.raises(TypeError):
+        lrw.LRRangeTest(model, lr=0.1)  # type: ignore[call-arg]
+    test = lrw.LRRangeTest(model)
+    with pytest.raises(TypeError, match=r"the sweep's length is `num_steps`. Received: epochs=3"):
+        test.run(x, y, epochs=3)
+    with pytest.raises(TypeError, match=r"could change the rate the sweep sets"):
+        test.run(x, y, callbacks=[keras.callbacks.History()])
+    with pytest.raises(ValueError, match=r"There is no suggestion to apply: run the range test first"):
+        test.apply(model)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.9)
+    read_only = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    read_only.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    with pytest.raises(ValueError, match=r"Keras schedule \(ExponentialDecay\).*read-only"):
+        lrw.LRRangeTest(read_only)
+    if hasattr(keras.optimizers, "MultiOptimizer"):
+        multi = keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(keras.optimizers.Adam(1e-3)))
+        read_only.compile(optimizer=multi, loss="mse")
+        with pytest.raises(ValueError, match=r"`MultiOptimizer` has none"):
+            lrw.LRRangeTest(read_only)
+    unbuilt = keras.Sequential([keras.layers.Dense(1)])
+    unbuilt.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"must be built"):
+        lrw.LRRangeTest(unbuilt)
+
+
+@contextlib.contextmanager
+def mid_fit(trainer, x, y):
+    """``trainer.fit`` (a session or a dashboard) held at its third batch for the duration of the block."""
+    from tests.test_session import Gate
+
+    gate = Gate(at=2)
+    run = trainer.fit(x, y, epochs=1, batch_size=32, callbacks=[gate])
+    assert gate.reached.wait(60)
+    try:
+        yield
+    finally:
+        gate.go.set()
+        run.wait(60)
+
+
+def test_not_while_the_model_trains() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    with mid_fit(lrw.TrainingSession(model), x, y), pytest.raises(RuntimeError, match=r"between two fits"):
+        lrw.LRRangeTest(model).run(x, y)
+
+
+def test_apply_sets_the_rate_of_a_session_a_model_or_anything_with_a_learning_rate() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(1024)
+    model = linear_model()
+    test = lrw.LRRangeTest(model, start_learning_rate=1e-5, end_learning_rate=10.0, num_steps=40)
+    test.run(x, y, batch_size=16).wait(120)
+    rate = test.suggestion.learning_rate
+    session = lrw.TrainingSession(model)
+    assert test.apply(session) == rate and session.learning_rate == rate
+    assert session.history.events[-1].source == "finder"
+    assert test.apply(model, method="steep") == test.suggestions["steep"]
+    assert rate_of(model) == np.float32(test.suggestions["steep"])
+
+    class Holder:
+        learning_rate = 0.0
+
+    holder = Holder()
+    test.apply(holder, method="minimum")
+    assert holder.learning_rate == test.suggestions["minimum"]
+    with pytest.raises(ValueError, match=r"Argument `method` must be one of"):
+        test.apply(model, method="fastest")
+    with pytest.raises(TypeError, match=r"Argument `target` must be a TrainingSession"):
+        test.apply(object())
+
+
+# ---- the widget and the dashboard ------------------------------------------------------------------
+
+
+def test_finder_widget_draws_the_curve_suggestions_and_why_it_stopped() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(1024)
+    model = linear_model()
+    finder = lrw.LRFinder(model, start_learning_rate=1e-5, end_learning_rate=10.0, num_steps=60, update_interval=0.01)
+    seen: list[int] = []
+    finder.test.subscribe(lambda: seen.append(len(finder.raw_mark.x)))
+    finder.run(x, y, batch_size=16).wait(120)
+    # The curve grew during the sweep (the view followed the training thread's updates).
+    assert len(set(seen)) >= 2
+    assert len(finder.raw_mark.x) == len(finder.losses)
+    np.testing.assert_array_equal(finder.raw_mark.x, finder.learning_rates)
+    assert len(finder.smooth_mark.y) == len(finder.smoothed_losses)
+    assert list(finder.suggestion_mark.names) == ["robust_valley", "valley", "slide", "minimum", "steep"]
+    np.testing.assert_allclose(finder.suggestion_mark.x[0], finder.suggestion.learning_rate, rtol=1e-6)
+    assert "stopped: the loss" in finder._status.value and "restored" in finder._status.value
+    assert finder.suggestion.explanation.split(";")[0][:30] in finder._table.value.replace("&#x27;", "'")
+    button = finder._apply_buttons["robust_valley"]
+    assert not button.disabled
+    button.click()  # no target given: the model's own optimizer
+    assert rate_of(model) == np.float32(finder.suggestion.learning_rate)
+
+
+def test_finder_applies_to_a_schedule_designer_and_shows_refusals() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(1024)
+    designer = lrw.ScheduleDesigner(kind="cosine", initial_learning_rate=1e-3, epochs=5, steps_per_epoch=10)
+    finder = lrw.LRFinder(linear_model(), target=designer, start_learning_rate=1e-5, num_steps=40)
+    finder.run(x, y, batch_size=16).wait(120)
+    finder._apply_buttons["valley"].click()
+    assert designer.value["config"]["initial_learning_rate"] == pytest.approx(finder.suggestions["valley"])
+    table = lrw.ScheduleDesigner(kind="piecewise", epochs=5, steps_per_epoch=10)
+    finder.target = table
+    finder._apply_buttons["valley"].click()
+    assert "no single learning rate to set" in finder._error.value
+
+
+def test_dashboard_find_lr_runs_on_the_last_fit_data_restores_and_applies() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(1024)
+    model = linear_model()
+    dash = lrw.TrainingDashboard(model)
+    assert dash._find_button.disabled  # no fit yet: no data to run on
+    dash.fit(x, y, epochs=1, batch_size=32).wait(60)
+    assert not dash._find_button.disabled
+    before = snapshot(model)
+    steps = dash.history.num_steps
+    dash._find_button.click()
+    finder = dash.finder
+    assert finder is not None and finder in dash.children
+    finder.wait(120)
+    assert before.differences() == [] and dash.history.num_steps == steps
+    assert finder.test.sweeps[0].losses.size > 0
+    finder._apply_buttons["robust_valley"].click()
+    assert dash.learning_rate == finder.suggestion.learning_rate
+    assert dash.history.events[-1].source == "finder"
+    # Between fits only.
+    with mid_fit(dash, x, y):
+        assert dash._find_button.disabled
+        with pytest.raises(RuntimeError, match="between two fits"):
+            dash.find_learning_rate()
