@@ -363,3 +363,14 @@ def test_a_value_equal_to_the_design_but_of_another_type_is_not_stored() -> None
     d.set_state({"value": {**d.value, "config": {**d.value["config"], "staircase": 0}}})
     assert d.value["config"]["staircase"] is False
     assert ScheduleDesigner(value=d.value).schedule == d.schedule
+
+
+def test_a_pin_with_zeros_stays_drawable_on_the_log_axis() -> None:
+    import lrwidgets as lrw
+
+    d = lrw.ScheduleDesigner(kind="cosine", initial_learning_rate=3e-3, epochs=20, steps_per_epoch=23)
+    d.update(warmup_steps=23)  # the warm-up starts at 0
+    d.pin()
+    d.log_y = True
+    assert min(float(np.min(p.y)) for p in d._plot.pins) > 0
+    assert float(np.min(d._plot.lines.y)) > 0

@@ -99,8 +99,8 @@ class PreviewPlot:
         # The last point is the end of the last epoch, so a flat tail reaches the right edge.
         x = np.append(steps[idx] / steps_per_epoch, epochs).astype(np.float32)
         y = np.append(rates[idx], rates[-1])
-        if self.log_y:  # a log axis cannot show 0: lift zeros far below the curve
-            y = np.maximum(y, max(float(np.max(y)), 1e-30) * 1e-12)
+        if self.log_y:
+            y = _lift_zeros(y)
         plateau = monitored is not None and epoch_rates is not None
         with self.figure.hold_sync():
             self.x.max = float(epochs)
@@ -142,6 +142,8 @@ class PreviewPlot:
         scale = self.y_log if log_y else self.y_linear
         with self.figure.hold_sync():
             for mark in [self.lines, self.reductions, *self.pins]:
+                if log_y:  # a pinned curve drawn on the linear axis may hold zeros: lift them too
+                    mark.y = _lift_zeros(np.asarray(mark.y, dtype=np.float32))
                 mark.scales = {**mark.scales, "y": scale}
             self.y_axis.scale = scale
 
@@ -151,3 +153,10 @@ class PreviewPlot:
             marks += [self.loss, self.reductions]
         if marks != list(self.figure.marks):
             self.figure.marks = marks
+
+
+def _lift_zeros(y: np.ndarray) -> np.ndarray:
+    """A log axis cannot show 0: zeros are lifted far below the curve (1e-12 of its top)."""
+    if not y.size:
+        return y
+    return np.maximum(y, max(float(np.max(y)), 1e-30) * 1e-12).astype(y.dtype)
