@@ -257,6 +257,14 @@ def steered_variables(model: Any) -> list[Any]:
     return kept
 
 
+def custom_train_step(model: Any) -> bool:
+    """True when the model's class (not Keras) defines the ``train_step`` that a fit runs."""
+    for cls in type(model).__mro__:
+        if "train_step" in vars(cls):
+            return not cls.__module__.startswith("keras.")
+    return False
+
+
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
 
 
