@@ -535,19 +535,28 @@ def test_run_eagerly() -> None:
 
 
 # ---- Keras callbacks -----------------------------------------------------------------------------
-def test_early_stopping() -> None:
+def test_early_stopping_restores_the_best_weights() -> None:
     import keras
 
     import lrwidgets as lrw
 
     x, y = regression_data(128)
     model = dense_model()
-    # No epoch ever improves by 1e9: stops after the second epoch, of the ten asked for.
-    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
+    # No epoch ever improves by 1e9: stops after the second epoch, of the ten asked for, and puts
+    # back the weights of the first (the best by that rule).
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)
+
+    class FirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 0:
+                self.kernel = kernel(self.model, "dense")
+
+    first = FirstEpoch()
     session = lrw.TrainingSession(model)
-    fit_with_change(session, x, y, at=1, to=2e-2, epochs=10, batch_size=32, callbacks=[stopper])
+    fit_with_change(session, x, y, at=1, to=2e-2, epochs=10, batch_size=32, callbacks=[first, stopper])
     check_fit(session, model, rows=8, at=1, before=1e-2, after=2e-2, x_predict=x[:4])
     assert len(session.history.epochs) == 2 and stopper.stopped_epoch == 1
+    np.testing.assert_array_equal(kernel(model, "dense"), first.kernel)
     assert session.state == "idle"
 
 
@@ -561,8 +570,10 @@ def test_model_checkpoint_and_csv_logger(tmp_path) -> None:
     path, log = tmp_path / "model.keras", tmp_path / "log.csv"
     callbacks = [keras.callbacks.ModelCheckpoint(str(path)), keras.callbacks.CSVLogger(str(log))]
     dash = lrw.TrainingDashboard(model)
-    fit_with_change(dash, x, y, at=1, to=2e-2, epochs=2, batch_size=32, callbacks=callbacks)
-    check_fit(dash, model, rows=8, at=1, before=1e-2, after=2e-2, x_predict=x[:4])
+    data = {"validation_data": (x[:64], y[:64])}
+    fit_with_change(dash, x, y, at=1, to=2e-2, epochs=2, batch_size=32, callbacks=callbacks, **data)
+    check_fit(dash, model, rows=8, at=1, before=1e-2, after=2e-2, x_predict=x[:4])  # no rows for validation
+    assert all(np.isfinite(e["val_loss"]) for e in dash.history.epochs)
     loaded = keras.models.load_model(path)  # saved after the last epoch: the final weights
     np.testing.assert_allclose(loaded.predict(x[:4], verbose=0), model.predict(x[:4], verbose=0), rtol=1e-5)
     with open(log, newline="") as f:
@@ -570,7 +581,8 @@ def test_model_checkpoint_and_csv_logger(tmp_path) -> None:
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     # CSVLogger writes the rate each epoch ended with, which is the one recorded for its last batch.
     np.testing.assert_allclose([float(r["learning_rate"]) for r in rows], [2e-2, 2e-2], rtol=1e-6)
-    np.testing.assert_allclose([float(r["loss"]) for r in rows], [e["loss"] for e in dash.history.epochs], rtol=1e-6)
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose([float(r[key]) for r in rows], [e[key] for e in dash.history.epochs], rtol=1e-6)
 
 
 def test_reduce_lr_on_plateau_is_recorded_as_used() -> None:
@@ -671,6 +683,22 @@ def test_mixed_precision_with_a_layerwise_optimizer() -> None:
         assert not all(np.array_equal(b, kernels.b[1]) for b in kernels.b[2:])
         (event,) = [e for e in session.history.events if e.kind == "action"]
         assert event.step == 2 and "a x0" in event.message
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_precision_with_a_keras_schedule_is_refused_clearly() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, decay_steps=10, decay_rate=0.5)
+        model = dense_model(keras.optimizers.Adam(schedule))
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        with pytest.raises(ValueError, match="Keras schedule \\(ExponentialDecay\\)"):
+            lrw.TrainingSession(model)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
