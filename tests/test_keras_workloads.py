@@ -271,12 +271,13 @@ def test_torch_data_loader() -> None:
 
 
 # ---- custom train steps ------------------------------------------------------------------------
-def custom_step_model(names: tuple[str, ...]) -> Any:
+def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
     """A subclassed model with a keras.io-style ``train_step`` for the backend in use.
 
     The step minimises the mean squared error and returns one ``keras.metrics.Mean`` per name:
     ``("loss",)`` is keras.io's regression example; ``("d_loss", "g_loss")`` logs like its GANs
     (``g_loss``: the squared error, ``d_loss``: the absolute error), with no ``loss`` at all.
+    ``manual``: the step updates the weights itself (``w - 0.01 * g``), never with ``model.optimizer``.
     """
     import keras
 
@@ -285,7 +286,7 @@ def custom_step_model(names: tuple[str, ...]) -> Any:
     class Custom(keras.Model):
         def __init__(self) -> None:
             super().__init__()
-            self.dense = keras.layers.Dense(1)
+            self.dense = keras.layers.Dense(1, name="dense")
             self.trackers = [keras.metrics.Mean(name=n) for n in names]
 
         def call(self, x: Any, training: bool = False) -> Any:
@@ -316,7 +317,10 @@ def custom_step_model(names: tuple[str, ...]) -> Any:
                 (_, (values, non_trainable)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
                     trainable, non_trainable
                 )
-                trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+                if manual:
+                    trainable = [v - 0.01 * g for v, g in zip(trainable, grads, strict=True)]
+                else:
+                    trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
                 logs, new_metrics_vars = {}, []
                 for tracker, value in zip(self.trackers, values, strict=True):
                     mine = metrics_vars[len(new_metrics_vars) : len(new_metrics_vars) + len(tracker.variables)]
@@ -333,8 +337,7 @@ def custom_step_model(names: tuple[str, ...]) -> Any:
                 x, y = data
                 with tf.GradientTape() as tape:
                     loss, values = self.losses(y, self(x, training=True))
-                grads = tape.gradient(loss, self.trainable_variables)
-                self.optimizer.apply(grads, self.trainable_variables)
+                self.apply_gradients(tape.gradient(loss, self.trainable_variables))
                 return self.update_trackers(values)
 
         else:
@@ -346,10 +349,16 @@ def custom_step_model(names: tuple[str, ...]) -> Any:
                 self.zero_grad()
                 loss, values = self.losses(y, self(x, training=True))
                 loss.backward()
-                grads = [v.value.grad for v in self.trainable_weights]
                 with torch.no_grad():
-                    self.optimizer.apply(grads, self.trainable_weights)
+                    self.apply_gradients([v.value.grad for v in self.trainable_weights])
                 return self.update_trackers(values)
+
+        def apply_gradients(self, grads: list[Any]) -> None:
+            if not manual:
+                self.optimizer.apply(grads, self.trainable_variables)
+                return
+            for variable, grad in zip(self.trainable_variables, grads, strict=True):
+                variable.assign(variable - 0.01 * grad)
 
         def update_trackers(self, values: list[Any]) -> dict[str, Any]:
             for tracker, value in zip(self.trackers, values, strict=True):
@@ -399,6 +408,22 @@ def test_gan_style_step_without_loss_is_never_a_nan_stop(monitor: str | None) ->
     warned = [e.message for e in session.history.events if e.kind == "warning"]
     assert warned == list(allowed)
     assert {"d_loss", "g_loss"} <= set(session.history.epochs[-1])
+
+
+def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:
+    """keras.io's GANs step optimizers of their own: the model's, whose rate is shown, takes no step."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(128)
+    model = custom_step_model(("loss",), manual=True)
+    start = kernel(model, "dense")
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=2, batch_size=32).wait(120)
+    assert session.history.num_steps == 8 and np.all(np.isfinite(session.history.loss))
+    assert not np.allclose(kernel(model, "dense"), start)
+    (warning,) = [e.message for e in session.history.events if e.kind == "warning"]
+    assert "took no step in this fit's 8 batches" in warning and "(SGD)" in warning
+    assert not [e for e in session.history.events if e.kind in ("nan", "restore", "error")]
 
 
 # ---- layers ------------------------------------------------------------------------------------
