@@ -257,6 +257,27 @@ def steered_variables(model: Any) -> list[Any]:
     return kept
 
 
+def optimizer_steps(model: Any, optimizer: Any) -> int | None:
+    """Steps taken by ``optimizer`` (the innermost one of wrappers, which count the steps); None if unreadable."""
+    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer):
+        optimizer = optimizer.inner_optimizer
+    variable = getattr(optimizer, "_iterations", None)  # `iterations` divides by gradient accumulation
+    if not isinstance(variable, keras.Variable):
+        return None
+    try:
+        return int(read_variable(model, variable))
+    except ValueError:  # not one of the model's optimizer variables: nothing to compare
+        return None
+
+
+def custom_train_step(model: Any) -> bool:
+    """True when the model's class (not Keras) defines the ``train_step`` that a fit runs."""
+    for cls in type(model).__mro__:
+        if "train_step" in vars(cls):
+            return not cls.__module__.startswith("keras.")
+    return False
+
+
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
 
 

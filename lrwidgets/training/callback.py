@@ -36,6 +36,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self.others: list[Any] = []
         self.reader_attached = False
         self._read_each_batch = False
+        self._steps_at_start: int | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -58,6 +59,7 @@ class ControllerCallback(keras.callbacks.Callback):
         c._lr = _state.read_variable(model, variable)
         c._multipliers = _state.current_multipliers(model)
         c._writer.begin(model)
+        self._steps_at_start = _state.optimizer_steps(model, optimizer)
         c.recorder.loss_floor = _state.loss_floor(model)
         c.recorder.begin_fit(self.params or {})
         # Set by the session, which puts the reader last; in callback mode (`dash.callback` in a fit
@@ -123,7 +125,19 @@ class ControllerCallback(keras.callbacks.Callback):
         c.notify_throttled()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._controller.finish()
+        c = self._controller
+        batches = c.recorder.meter.fit_step
+        # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
+        watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
+        if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:
+            c.recorder.event(
+                "warning",
+                f"the model's optimizer ({type(c._optimizer).__name__}), whose learning rate is recorded and"
+                f" steered here, took no step in this fit's {batches} batches: if the train step updates the"
+                " weights otherwise (with optimizers of its own, as keras.io's GANs do), the rates shown are"
+                " not the ones used",
+            )
+        c.finish()
 
     def write_rate(self, model: Any, lr: float) -> None:
         c = self._controller

@@ -290,6 +290,17 @@ class TrainingSession:
                 "the sizes of this data's batches are not known before the fit: the loss of a short last batch"
                 " of an epoch is recovered as if it were full (approximate)",
             )
+        elif _state.custom_train_step(self.model):
+            # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
+            # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
+            rec.recovery.batch_size = None
+            if bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
+                rec.event(
+                    "info",
+                    "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
+                    " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
+                    " a short last batch of an epoch may be approximate",
+                )
         self._fit = bound
         self._plan_start = self.history.num_steps
         self._run = TrainingRun(self.controller, lambda: fit(*bound.bound.args, **bound.bound.kwargs))
