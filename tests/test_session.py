@@ -559,9 +559,9 @@ def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> No
 
 
 def test_a_new_fit_from_fresh_weights_is_not_called_diverging() -> None:
-    import lrwidgets as lrw
-
     import keras
+
+    import lrwidgets as lrw
 
     x, y = regression_data(512)
     model = linear_model(keras.optimizers.SGD(0.05))  # the first fit ends near 0
