@@ -571,3 +571,22 @@ def test_a_new_fit_from_fresh_weights_is_not_called_diverging() -> None:
         model.set_weights(start)
         session.fit(x, y, epochs=3, batch_size=16).wait(60)
     assert not [e for e in session.history.events if e.kind == "diverging"]
+
+
+def test_the_plan_is_drawn_in_history_rows_with_steps_per_execution() -> None:
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets import schedules as S
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras requires steps_per_execution=1 on torch")
+    x, y = regression_data(512)
+    model = linear_model()
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse", steps_per_execution=4)
+    dash = lrw.TrainingDashboard(model)
+    dash.fit(x, y, epochs=2, batch_size=32, schedule=S.ExponentialDecay(1e-3, 8, 0.5)).wait(60)
+    rows = dash.history.num_steps  # 2 epochs x 16 batches / 4 a row
+    plan_x = np.asarray(dash.plots.plan_mark.x)
+    assert rows == 8 and plan_x.max() == pytest.approx(31 / 4)  # the last batch, in rows
+    assert np.asarray(dash.plots.loss_mark.x).max() == rows - 1

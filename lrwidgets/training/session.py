@@ -307,7 +307,7 @@ class TrainingSession:
         return self._run
 
     def plan(self, max_points: int = 600) -> tuple[np.ndarray, np.ndarray]:
-        """The planned rate of the current (or last) fit: ``(history steps, rates)``, at most
+        """The planned rate of the current (or last) fit: ``(history rows, rates)``, at most
         ``max_points`` points, O(max_points) whatever the fit's length; empty without a schedule
         or when the fit's length is unknown."""
         max_points = check_int("max_points", max_points, ge=2, le=MAX_PLAN_POINTS)
@@ -315,7 +315,9 @@ class TrainingSession:
         if total is None:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         steps, values = self.controller.driver.plan(total, max_points)
-        return (steps + self._plan_start).astype(np.float32), values
+        # Plotted against history rows: with steps_per_execution=N a row is N batches.
+        per_row = max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
+        return (steps / per_row + self._plan_start).astype(np.float32), values
 
     def _on_update_sizes(self, sizes: dict[str, float], multipliers: dict[str, float]) -> None:
         self._update_sizes = {k: float(v) for k, v in sizes.items() if math.isfinite(float(v))}
