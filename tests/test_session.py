@@ -590,3 +590,19 @@ def test_the_plan_is_drawn_in_history_rows_with_steps_per_execution() -> None:
     plan_x = np.asarray(dash.plots.plan_mark.x)
     assert rows == 8 and plan_x.max() == pytest.approx(31 / 4)  # the last batch, in rows
     assert np.asarray(dash.plots.loss_mark.x).max() == rows - 1
+
+
+def test_warnings_keras_raises_before_the_first_callback_reach_the_session() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+
+    def batches():
+        while True:
+            yield x[:32], y[:32]
+
+    session = lrw.TrainingSession(linear_model())
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        session.fit(batches(), epochs=1, steps_per_epoch=2, shuffle=True).wait(60)  # Keras ignores shuffle here
+    assert any("shuffle" in e.message for e in session.history.events if e.kind == "warning")

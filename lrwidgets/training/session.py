@@ -12,7 +12,7 @@ import numpy as np
 
 from lrwidgets.core import Event, TrainingHistory
 from lrwidgets.core.checks import check_int
-from lrwidgets.training import _state, ownership
+from lrwidgets.training import _state, ownership, warnings_hook
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.fit_args import FitArguments, bind_fit
 from lrwidgets.training.progress import Progress
@@ -303,7 +303,13 @@ class TrainingSession:
                 )
         self._fit = bound
         self._plan_start = self.history.num_steps
-        self._run = TrainingRun(self.controller, lambda: fit(*bound.bound.args, **bound.bound.kwargs))
+
+        def target() -> Any:
+            # Routed from the thread's start: Keras warns about the data before any callback runs.
+            with warnings_hook.routed(lambda text: rec.event("warning", text)):
+                return fit(*bound.bound.args, **bound.bound.kwargs)
+
+        self._run = TrainingRun(self.controller, target)
         return self._run
 
     def plan(self, max_points: int = 600) -> tuple[np.ndarray, np.ndarray]:

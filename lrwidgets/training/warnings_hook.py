@@ -32,10 +32,15 @@ def _showwarning(message: Any, category: Any, filename: str, lineno: int, file: 
 
 
 def open_route(sink: Sink) -> Callable[[], None]:
-    """Send warnings raised in the calling thread to ``sink`` until the returned function is called."""
+    """Send warnings raised in the calling thread to ``sink`` until the returned function is called.
+
+    A thread already routed keeps its route (and the returned function does nothing).
+    """
     global _original
     ident = threading.get_ident()
     with _lock:
+        if ident in _routes:  # already routed (a session's run routes its whole thread): keep that one
+            return lambda: None
         if not _routes:
             _original = warnings.showwarning
             warnings.showwarning = _showwarning
