@@ -5,7 +5,7 @@ first use, so that ``lrwidgets.TrainingSession`` works in a script or on a Dask 
 ipywidgets, bqplot or anywidget being imported.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrwidgets import schedules
 from lrwidgets._version import __version__
@@ -19,6 +19,9 @@ from lrwidgets.training import (
     UpdateSizeMonitor,
 )
 from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401  (installs Schedule.to_keras)
+
+if TYPE_CHECKING:  # for type checkers and the API reference; at run time imported on first use
+    from lrwidgets.widgets import LayerLRControls, LRFinder, ScheduleDesigner, TrainingDashboard
 
 _WIDGETS = ("LRFinder", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
 
