@@ -374,3 +374,17 @@ def test_a_pin_with_zeros_stays_drawable_on_the_log_axis() -> None:
     d.log_y = True
     assert min(float(np.min(p.y)) for p in d._plot.pins) > 0
     assert float(np.min(d._plot.lines.y)) > 0
+
+
+@pytest.mark.parametrize("sent", [1e9, -5, float("inf")])
+def test_an_argument_control_refuses_a_value_out_of_range_from_the_page(sent: float) -> None:
+    import traitlets
+
+    import lrwidgets as lrw
+
+    d = lrw.ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=10, steps_per_epoch=10)
+    before = d.value
+    control = d._controls["decay_rate"]
+    with pytest.raises(traitlets.TraitError):
+        control.set_state({"value": sent})  # ipywidgets would clamp it to the range and apply it
+    assert d.value == before and "decay_rate" in d.error

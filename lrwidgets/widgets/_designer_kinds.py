@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from lrwidgets import schedules as s
+from lrwidgets.widgets._strict_controls import STRICT
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ STYLE = {"description_width": "150px"}
 def make_control(kind: str, arg: str, value: Any, total_steps: int, epochs: int) -> w.ValueWidget:
     """A control for ``arg`` of ``kind`` on the right scale, its range widened to hold ``value``."""
     cls, kwargs = control_spec(kind, arg, value, total_steps, epochs)
-    return cls(**kwargs)
+    return STRICT.get(cls, cls)(**kwargs)  # bounded controls refuse a value out of range, never clamp
 
 
 def control_spec(kind: str, arg: str, value: Any, total_steps: int, epochs: int) -> tuple[type, dict[str, Any]]:

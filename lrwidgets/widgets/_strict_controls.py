@@ -1,9 +1,10 @@
-"""Sliders that refuse what they cannot hold, from code or from the page, instead of clamping it.
+"""Numeric controls that refuse what they cannot hold, from code or from the page, instead of clamping it.
 
-ipywidgets' sliders clamp a value outside their range (``inf`` becomes the maximum, ``0`` the
-minimum) and apply it. These raise ``TraitError`` (traitlets rolls the value back), and a value
-refused from the page calls ``on_refused(message)`` so the view can show it, and sends the value
-in force back, so the page shows what the kernel holds (``widgets/_errors.py``).
+ipywidgets' bounded controls clamp a value outside their range (``inf`` becomes the maximum, ``0``
+the minimum, ``-5`` the minimum of an int slider) and apply it. These raise ``TraitError``
+(traitlets rolls the value back); a value refused from the page calls ``on_refused(message)`` so the
+view can show it, and the value in force is sent back, so the page shows what the kernel holds
+(``widgets/_errors.py``). ``on_refused`` may be given at construction or assigned later.
 """
 
 from __future__ import annotations
@@ -14,37 +15,66 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from lrwidgets.core.checks import check_float
+from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.widgets._errors import refuses_page_state, refusing
 
 
-class _ShowsRefusals:
-    """``set_state`` (the page's edits) that reports a refusal instead of leaving it in the kernel log."""
+class _Strict:
+    """Refuses, rather than clamps, a value outside ``[min, max]``; shows a refusal from the page."""
+
+    _is_int = False
 
     def __init__(self, *args: Any, on_refused: Callable[[str], None] | None = None, **kwargs: Any) -> None:
-        self._on_refused = on_refused
+        self.on_refused = on_refused
         super().__init__(*args, **kwargs)
 
+    def _bounds(self) -> tuple[float, float]:
+        return float(self.min), float(self.max)  # type: ignore[attr-defined]
+
+    def _name(self) -> str:
+        return str(getattr(self, "description", "") or "value")
+
+    @traitlets.validate("value")
+    def _validate_value(self, proposal: Any) -> float:
+        low, high = self._bounds()
+        slack = 1e-9 * max(abs(low), abs(high), 1e-300)
+        with refusing():
+            if self._is_int:
+                return check_int(self._name(), proposal["value"], ge=int(low), le=int(high))
+            return check_float(self._name(), proposal["value"], ge=low - slack, le=high + slack)
+
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        with refuses_page_state(self, sync_data, self._on_refused or (lambda message: None)):
+        with refuses_page_state(self, sync_data, self.on_refused or (lambda message: None)):
             super().set_state(sync_data)  # type: ignore[misc]
 
 
-class StrictLogSlider(_ShowsRefusals, widgets.FloatLogSlider):
-    """A log slider of learning rates: refuses a value outside its range, not finite or not a number."""
+class StrictLogSlider(_Strict, widgets.FloatLogSlider):
+    """A log slider (of learning rates): its range is ``base**min`` to ``base**max``."""
 
-    @traitlets.validate("value")
-    def _validate_value(self, proposal: Any) -> float:
-        value = proposal["value"]
-        low, high = self.base**self.min, self.base**self.max
-        with refusing():
-            return check_float("learning_rate", value, ge=low * (1 - 1e-9), le=high * (1 + 1e-9))
+    def _bounds(self) -> tuple[float, float]:
+        return float(self.base**self.min), float(self.base**self.max)
+
+    def _name(self) -> str:
+        return "learning_rate" if self.description == "learning rate" else super()._name()
 
 
-class StrictSlider(_ShowsRefusals, widgets.FloatSlider):
-    """A slider that refuses a value outside [min, max] or not a number."""
+class StrictSlider(_Strict, widgets.FloatSlider):
+    """A float slider that refuses instead of clamping."""
 
-    @traitlets.validate("value")
-    def _validate_value(self, proposal: Any) -> float:
-        with refusing():
-            return check_float(self.description or "value", proposal["value"], ge=self.min, le=self.max)
+
+class StrictIntSlider(_Strict, widgets.IntSlider):
+    """An int slider that refuses instead of clamping."""
+
+    _is_int = True
+
+
+class StrictFloatText(_Strict, widgets.BoundedFloatText):
+    """A bounded float box that refuses instead of clamping."""
+
+
+STRICT = {
+    widgets.FloatLogSlider: StrictLogSlider,
+    widgets.FloatSlider: StrictSlider,
+    widgets.IntSlider: StrictIntSlider,
+    widgets.BoundedFloatText: StrictFloatText,
+}

@@ -347,6 +347,8 @@ class ScheduleDesigner(w.VBox):
                 self._controls_kind = v["kind"]
                 for control in self._controls.values():
                     control.observe(self._on_arg_control, names="value")
+                    if hasattr(control, "on_refused"):
+                        control.on_refused = self._show_message
                 self._args_box.children = list(self._controls.values())
             else:
                 for arg, control in self._controls.items():
