@@ -606,3 +606,23 @@ def test_warnings_keras_raises_before_the_first_callback_reach_the_session() -> 
         warnings.simplefilter("always")
         session.fit(batches(), epochs=1, steps_per_epoch=2, shuffle=True).wait(60)  # Keras ignores shuffle here
     assert any("shuffle" in e.message for e in session.history.events if e.kind == "warning")
+
+
+def test_an_error_in_a_data_generator_is_re_raised_as_itself() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+
+    class DataError(Exception):
+        pass
+
+    def batches():
+        for i in range(100):
+            if i == 3:
+                raise DataError("bad record 3")
+            yield x[:32], y[:32]
+
+    session = lrw.TrainingSession(linear_model())
+    with pytest.raises(DataError, match="bad record 3"):  # on tensorflow, not its UnknownError
+        session.fit(batches(), epochs=1, steps_per_epoch=10).wait(60)
+    assert session.history.num_steps >= 2 and not session.running

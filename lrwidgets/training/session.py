@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -304,10 +305,19 @@ class TrainingSession:
         self._fit = bound
         self._plan_start = self.history.num_steps
 
+        raised: list[BaseException] = []
+        if inspect.isgenerator(a.get("x")):
+            a["x"] = _reporting(a["x"], raised)
+
         def target() -> Any:
             # Routed from the thread's start: Keras warns about the data before any callback runs.
             with warnings_hook.routed(lambda text: rec.event("warning", text)):
-                return fit(*bound.bound.args, **bound.bound.kwargs)
+                try:
+                    return fit(*bound.bound.args, **bound.bound.kwargs)
+                except Exception as e:
+                    if raised and raised[0] is not e:  # tensorflow wraps a generator's error in its own
+                        raise raised[0] from e
+                    raise
 
         self._run = TrainingRun(self.controller, target)
         return self._run
@@ -330,3 +340,12 @@ class TrainingSession:
 
     def __repr__(self) -> str:
         return f"<TrainingSession {self.model.name!r} {self.state}, {self.history.num_steps} steps>"
+
+
+def _reporting(generator: Any, raised: list[BaseException]) -> Any:
+    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``)."""
+    try:
+        yield from generator
+    except Exception as e:
+        raised.append(e)
+        raise
