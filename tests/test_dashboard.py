@@ -291,7 +291,7 @@ def test_speed_is_the_recent_throughput_even_when_batches_end_in_bursts() -> Non
     import keras
 
     import lrwidgets as lrw
-    from lrwidgets.training.controller import RATE_WINDOW
+    from lrwidgets.training.progress import RATE_WINDOW
 
     pause = 0.05
 
