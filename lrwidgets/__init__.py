@@ -1,7 +1,7 @@
 """lrwidgets: see and steer the learning rate while a Keras 3 model trains.
 
-The widgets (``TrainingDashboard``, ``ScheduleDesigner``, ``LayerLRControls``) are imported on
-first use, so that ``lrwidgets.TrainingSession`` works in a script or on a Dask worker without
+The widgets (``TrainingDashboard``, ``ScheduleDesigner``, ``LayerLRControls``, ``LRSweep``) are
+imported on first use, so that ``lrwidgets.TrainingSession`` works in a script or on a Dask worker without
 ipywidgets, bqplot or anywidget being imported.
 """
 
@@ -19,10 +19,14 @@ from lrwidgets.training import (
 )
 from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401  (installs Schedule.to_keras)
 
-_WIDGETS = ("LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
+_WIDGETS = ("LRSweep", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
 
 
 def __getattr__(name: str) -> Any:
+    if name == "LRSweep":  # its own module: it needs the `sweep` extra (dask.distributed)
+        from lrwidgets.widgets.sweep import LRSweep
+
+        return LRSweep
     if name in _WIDGETS:
         import lrwidgets.widgets
 
@@ -35,6 +39,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "LRSweep",
     "LayerLRControls",
     "LayerwiseOptimizer",
     "ScheduleDesigner",
