@@ -151,3 +151,25 @@ def test_bad_arguments_and_controls_errors_shown() -> None:
     widget._cancel.click()  # not running: refused, and the refusal is shown
     assert "not running" in widget._error.value
     assert widget.statuses == {0: "queued"}
+
+
+def test_the_sweep_imports_no_widget_and_the_other_widgets_no_dask() -> None:
+    """`lrwidgets.sweep` works headless; `lrw.TrainingDashboard` & co. work without the `sweep` extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lrwidgets.sweep\n"
+        "bad = [m for m in ('ipywidgets', 'bqplot', 'anywidget') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "del sys.modules['lrwidgets.sweep']\n"
+        "for m in [m for m in sys.modules if m.split('.')[0] in ('distributed', 'dask', 'lrwidgets')]:\n"
+        "    del sys.modules[m]\n"
+        "import lrwidgets as lrw\n"
+        "lrw.TrainingDashboard, lrw.ScheduleDesigner, lrw.LayerLRControls\n"
+        "assert 'distributed' not in sys.modules\n"
+        "assert lrw.LRSweep.__module__ == 'lrwidgets.widgets.sweep' and 'distributed' in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
