@@ -24,8 +24,12 @@ _WIDGETS = ("LRSweep", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard
 
 def __getattr__(name: str) -> Any:
     if name == "LRSweep":  # its own module: it needs the `sweep` extra (dask.distributed)
-        from lrwidgets.widgets.sweep import LRSweep
-
+        try:
+            from lrwidgets.widgets.sweep import LRSweep
+        except ModuleNotFoundError as e:
+            if e.name not in ("distributed", "dask", "pandas"):
+                raise
+            raise ModuleNotFoundError(f"lrw.LRSweep needs {e.name}: pip install 'lrwidgets[sweep]'") from e
         return LRSweep
     if name in _WIDGETS:
         import lrwidgets.widgets
@@ -38,8 +42,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WIDGETS))
 
 
+# Not "LRSweep": `from lrwidgets import *` must work without the `sweep` extra.
 __all__ = [
-    "LRSweep",
     "LayerLRControls",
     "LayerwiseOptimizer",
     "ScheduleDesigner",

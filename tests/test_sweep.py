@@ -152,20 +152,27 @@ def test_a_trial_that_raises_or_diverges_fails_with_its_reason_and_the_others_fi
     assert all(isinstance(r["worker"], str) for r in by.values())
 
 
-def test_cancel_one_trial_and_stop_all(client: Any) -> None:
-    from lrwidgets.sweep import Sweep
+def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
+    import lrwidgets as lrw
 
     x, y = data(64)
-    sweep = Sweep(build_model, [1e-3, 2e-3, 3e-3, 4e-3], optimizers=["sgd"], epochs=2000)
-    run = sweep.run(x, y, batch_size=32, cluster=client, callbacks=[slow_batches()])
+    widget = lrw.LRSweep(build_model, [1e-3, 2e-3, 3e-3, 4e-3], optimizers=["sgd"], epochs=2000, refresh_interval=0.05)
+    sweep = widget.sweep
+    run = widget.run(x, y, batch_size=32, cluster=client, callbacks=[slow_batches()])
     wait_for(lambda: sweep.statuses[0] == "running" and len(sweep.curve(0).steps) > 0)
-    sweep.cancel(0)
+    widget.refresh()
+    widget._choice.value = 0
+    widget._cancel.click()
     wait_for(lambda: sweep.statuses[0] == "cancelled")
+    assert widget._error.value == ""
     assert sweep.statuses[1] == "running" or sweep.statuses[2] == "running"
     row0 = sweep.rows[0]
     assert 0 < row0["steps"] < 2000 * 2 and row0["reason"] == "cancelled"
     wait_for(lambda: sum(s == "running" for s in sweep.statuses.values()) == 2)
-    sweep.stop()
+    widget.refresh()
+    assert widget._loss_mark.y.shape[0] >= 2  # the overlay holds the trials that streamed
+    assert not widget._stop.disabled
+    widget._stop.click()
     run.wait(120)
     statuses = sweep.statuses
     assert set(statuses.values()) == {"cancelled"}, statuses
@@ -175,6 +182,9 @@ def test_cancel_one_trial_and_stop_all(client: Any) -> None:
     assert all(r.get("steps", 0) < 4000 for r in rows)
     with pytest.raises(ValueError, match="`trial` must be < 4"):
         sweep.cancel(4)
+    widget.refresh()
+    assert "4 cancelled" in widget._summary.value and widget._stop.disabled
+    widget.close()
 
 
 def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
                 threads_per_worker=1,
                 processes=True,
                 env=worker_env(),
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: Dask's dashboard at `sweep.client.dashboard_link`
             )
         client = Client(cluster)
     finally:
