@@ -97,6 +97,44 @@ def assert_same_results(rows: list[dict[str, Any]], expected: list[dict[str, Any
             np.testing.assert_allclose(r[key], e[key], rtol=1e-4, err_msg=f"trial {r['trial']} {key}")
 
 
+def draws_numpy() -> Any:
+    """A callback drawing from NumPy's global generator, as other code in a worker process may."""
+    import keras
+
+    class Draws(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            np.random.rand(3)  # noqa: NPY002  (the legacy global generator is the point)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            np.random.rand(5)  # noqa: NPY002
+
+    return Draws()
+
+
+def build_model_after_other_draws() -> Any:
+    """`build_model` while other code of the process draws from Python's `random` (a worker's loop did)."""
+    import random
+
+    random.random()
+    return build_model()
+
+
+def test_a_trial_depends_on_its_seed_alone() -> None:
+    """Keras seeds its initializers from Python's global `random` and shuffles from NumPy's global
+    generator: other draws from either (other threads of a worker) must not change a trial."""
+    from lrwidgets.sweep import Sweep, train_trial
+
+    x, y = data(128)
+    trial = Sweep(build_model, [3e-2], optimizers=["sgd"]).trials[0]
+    fit = {"batch_size": 32, "epochs": 3}
+    alone = train_trial(trial, build_model, {"x": x, "y": y}, fit)
+    disturbed = train_trial(trial, build_model, {"x": x, "y": y}, {**fit, "callbacks": [draws_numpy()]})
+    assert alone["status"] == disturbed["status"] == "done"
+    assert alone["final_loss"] == disturbed["final_loss"]
+    other_draws = train_trial(trial, build_model_after_other_draws, {"x": x, "y": y}, fit)
+    assert alone["final_loss"] == other_draws["final_loss"]
+
+
 @pytest.fixture(scope="module")
 def client() -> Any:
     from lrwidgets.sweep.cluster import start_local_cluster

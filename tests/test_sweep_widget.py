@@ -180,3 +180,14 @@ def test_the_sweep_imports_no_widget_and_the_other_widgets_need_no_dask() -> Non
     for code in (headless, without_dask):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_one_trial_with_one_point_is_drawn() -> None:
+    """bqplot squeezes a (1, 1) array to a scalar and refused it: the first message of a one-trial sweep."""
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3], refresh_interval=60)
+    stream(widget, 0, 0, 1, 1e-3, val=0.5)
+    widget.refresh()
+    assert np.isfinite(widget._loss_mark.y).sum() == 1 and np.isfinite(widget._val_mark.y).sum() == 1
+    assert widget._error.value == ""

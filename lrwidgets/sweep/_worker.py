@@ -21,7 +21,7 @@ from distributed import get_worker
 from lrwidgets.sweep.grid import ScaledSchedule, Trial
 from lrwidgets.sweep.results import lower_is_better
 from lrwidgets.training import Snapshot, TrainingSession
-from lrwidgets.training.trial import build_trial_model
+from lrwidgets.training.trial import EpochSeeder, build_trial_model
 
 FLAGS = "_lrwidgets_sweep_cancel"
 POLL = 0.002  # seconds between two looks at the cancel flags
@@ -141,7 +141,8 @@ def train_trial(
         schedule = None if trial.schedule is None else ScaledSchedule(trial.schedule, trial.learning_rate)
         streamer = Streamer(send or (lambda msg: None), trial.trial, interval, max_points)
         session.subscribe(streamer)
-        run = session.fit(**data, **fit_kwargs, schedule=schedule)
+        callbacks = [*(fit_kwargs.get("callbacks") or []), EpochSeeder(trial.seed)]
+        run = session.fit(**data, **{**fit_kwargs, "callbacks": callbacks}, schedule=schedule)
     except Exception as e:
         return finish("failed", f"{type(e).__name__}: {e}")
     stopped = False

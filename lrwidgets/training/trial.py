@@ -7,10 +7,13 @@ sweep's best rate into a model, both here in the training layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import random
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 from lrwidgets.core.checks import check_rate, received
 from lrwidgets.training import _state, ownership
@@ -37,6 +40,22 @@ def optimizer_name(model: Any) -> str:
     return type(optimizer).__name__.lower()
 
 
+@contextlib.contextmanager
+def _own_python_random(seed: int) -> Iterator[None]:
+    """Keras's initializers draw their seeds from Python's global ``random`` (``make_default_seed``),
+    which the other threads of a process draw from too: in a Dask worker, its event loop did, between
+    ``set_random_seed`` and the model's build, and the same trial started from other weights. While
+    the model is built, those draws come from a generator of the trial's own."""
+    from keras.src.random import seed_generator
+
+    shared = seed_generator.python_random
+    seed_generator.python_random = random.Random(seed)
+    try:
+        yield
+    finally:
+        seed_generator.python_random = shared
+
+
 def same_optimizer(model: Any, name: str) -> bool:
     """Whether ``model``'s optimizer is of the class Keras builds for ``name`` (``"adam"``, ...)."""
     return optimizer_name(model) == type(keras.optimizers.get(name)).__name__.lower()
@@ -50,12 +69,9 @@ def build_trial_model(build_model: Callable[[], Any], optimizer: str | None, lea
     optimizer of that name at ``learning_rate``; with None its own optimizer keeps its settings
     and only its learning rate is set to ``learning_rate``.
     """
-    # Twice: the first call in a process imports TensorFlow (its tf.data shuffles the batches)
-    # part way through, and leaves the shuffle unseeded: the first trial of a fresh worker then
-    # differed from the same trial run serially. Seeded again, every trial is reproducible.
     keras.utils.set_random_seed(seed)
-    keras.utils.set_random_seed(seed)
-    model = build_model()
+    with _own_python_random(seed):
+        model = build_model()
     if not isinstance(model, keras.Model):
         raise TypeError(
             "Argument `build_model` must return a compiled keras.Model."
@@ -77,6 +93,24 @@ def build_trial_model(build_model: Callable[[], Any], optimizer: str | None, lea
         variable.assign(learning_rate)
     _state.steerable_optimizer(model)  # the one model check: a rate a session can steer
     return model
+
+
+class EpochSeeder(keras.callbacks.Callback):
+    """Seeds NumPy's global generator with ``(seed, epoch)`` as each epoch begins.
+
+    On jax (and torch) Keras draws each epoch's shuffle of array data from NumPy's global
+    generator, which anything else in the process may draw from too: in a fresh Dask worker,
+    modules imported during the first fit did, and the first trial of each worker then differed
+    from the same trial run serially. Seeded at each epoch, the shuffle depends on the seed alone.
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        # The legacy global generator: the one Keras draws the shuffle from.
+        np.random.seed(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])  # noqa: NPY002
 
 
 def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep") -> None:

@@ -71,8 +71,11 @@ class _TrialView:
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:
-    """Rows of different lengths as one 2-D float32 array, padded with NaN (drawn as nothing)."""
-    width = max((len(r) for r in rows), default=0)
+    """Rows of different lengths as one 2-D float32 array, padded with NaN (drawn as nothing).
+
+    At least 2 columns: bqplot squeezes its arrays, and a (1, 1) array would lose both dimensions.
+    """
+    width = max(2, *(len(r) for r in rows)) if rows else 0
     out = np.full((len(rows), width), np.nan, np.float32)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
