@@ -1,7 +1,8 @@
 """lrwidgets: see and steer the learning rate while a Keras 3 model trains.
 
-The widgets (``TrainingDashboard``, ``ScheduleDesigner``, ``LayerLRControls``, ``LRFinder``) are imported on
-first use, so that ``lrwidgets.TrainingSession`` works in a script or on a Dask worker without
+The widgets (``TrainingDashboard``, ``ScheduleDesigner``, ``LayerLRControls``, ``LRFinder``,
+``LRSweep``) are imported on first use, so that ``lrwidgets.TrainingSession`` works in a script or
+on a Dask worker without
 ipywidgets, bqplot or anywidget being imported.
 """
 
@@ -23,10 +24,18 @@ from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401
 if TYPE_CHECKING:  # for type checkers and the API reference; at run time imported on first use
     from lrwidgets.widgets import LayerLRControls, LRFinder, ScheduleDesigner, TrainingDashboard
 
-_WIDGETS = ("LRFinder", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
+_WIDGETS = ("LRFinder", "LRSweep", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
 
 
 def __getattr__(name: str) -> Any:
+    if name == "LRSweep":  # its own module: it needs the `sweep` extra (dask.distributed)
+        try:
+            from lrwidgets.widgets.sweep import LRSweep
+        except ModuleNotFoundError as e:
+            if e.name not in ("distributed", "dask", "pandas"):
+                raise
+            raise ModuleNotFoundError(f"lrw.LRSweep needs {e.name}: pip install 'lrwidgets[sweep]'") from e
+        return LRSweep
     if name in _WIDGETS:
         import lrwidgets.widgets
 
@@ -38,6 +47,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WIDGETS))
 
 
+# Not "LRSweep": `from lrwidgets import *` must work without the `sweep` extra.
 __all__ = [
     "LRFinder",
     "LRRangeTest",

@@ -1,17 +1,26 @@
-"""Imports point one way: widgets -> training controller -> core."""
+"""Imports point one way: widgets -> sweep -> training controller -> core."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "lrwidgets"
 WIDGET_LIBS = {"ipywidgets", "bqplot", "anywidget", "traitlets", "IPython"}
-CORE_FORBIDDEN = WIDGET_LIBS | {"keras", "jax", "tensorflow", "torch", "lrwidgets.training", "lrwidgets.widgets"}
-TRAINING_FORBIDDEN = WIDGET_LIBS | {"lrwidgets.widgets"}
+DASK = {"dask", "distributed"}
+CORE_FORBIDDEN = (
+    WIDGET_LIBS
+    | DASK
+    | {"keras", "jax", "tensorflow", "torch", "lrwidgets.training", "lrwidgets.sweep", "lrwidgets.widgets"}
+)
+TRAINING_FORBIDDEN = WIDGET_LIBS | DASK | {"lrwidgets.sweep", "lrwidgets.widgets"}
 BACKENDS = {"keras", "jax", "jaxlib", "tensorflow", "torch"}
+# The sweep engine: the training layer, the core and dask.distributed; the Keras work of a trial
+# is done by lrwidgets.training.trial, so the sweep itself imports no Keras, backend or widget.
+SWEEP_FORBIDDEN = WIDGET_LIBS | BACKENDS | {"lrwidgets.widgets"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -35,7 +44,12 @@ def violations(folder: str, forbidden: set[str]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
-    [("core", CORE_FORBIDDEN), ("schedules", CORE_FORBIDDEN), ("training", TRAINING_FORBIDDEN)],
+    [
+        ("core", CORE_FORBIDDEN),
+        ("schedules", CORE_FORBIDDEN),
+        ("training", TRAINING_FORBIDDEN),
+        ("sweep", SWEEP_FORBIDDEN),
+    ],
 )
 def test_layers_import_one_way(folder: str, forbidden: set[str]) -> None:
     if not (PKG / folder).exists():
@@ -43,24 +57,38 @@ def test_layers_import_one_way(folder: str, forbidden: set[str]) -> None:
     assert violations(folder, forbidden) == []
 
 
-def test_widgets_import_no_keras_and_only_public_training_names() -> None:
-    """Widgets talk to `lrwidgets.training`'s public names and the core, never to Keras or a backend."""
+def test_widgets_import_no_keras_and_only_public_training_and_sweep_names() -> None:
+    """Widgets talk to the public names of `lrwidgets.training` and `lrwidgets.sweep` and to the core,
+    never to Keras, a backend or Dask."""
+    import lrwidgets.sweep as sweep
     import lrwidgets.training as training
 
-    bad = violations("widgets", BACKENDS)
+    bad = violations("widgets", BACKENDS | DASK)
     for path in sorted((PKG / "widgets").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                not isinstance(node, ast.ImportFrom)
-                or not node.module
-                or not node.module.startswith("lrwidgets.training")
-            ):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
                 continue
-            if node.module != "lrwidgets.training":
-                bad.append(f"{path.relative_to(PKG.parent)} imports the private {node.module}")
-            bad += [
-                f"{path.relative_to(PKG.parent)} imports {a.name}, not public in lrwidgets.training"
-                for a in node.names
-                if a.name not in training.__all__
-            ]
+            for package in (training, sweep):
+                name = package.__name__
+                if node.module != name and not node.module.startswith(name + "."):
+                    continue
+                if node.module != name:
+                    bad.append(f"{path.relative_to(PKG.parent)} imports the private {node.module}")
+                bad += [
+                    f"{path.relative_to(PKG.parent)} imports {a.name}, not public in {name}"
+                    for a in node.names
+                    if a.name not in package.__all__
+                ]
     assert bad == []
+
+
+def test_sweep_layer_rules_catch_a_widget_or_keras_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep rule can fail: a module of lrwidgets/sweep importing Keras or a widget is reported."""
+    folder = tmp_path / "lrwidgets" / "sweep"
+    folder.mkdir(parents=True)
+    (folder / "bad.py").write_text("import keras\nfrom lrwidgets.widgets import LRSweep\nimport distributed\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path / "lrwidgets")
+    assert sorted(violations("sweep", SWEEP_FORBIDDEN)) == [
+        "lrwidgets/sweep/bad.py imports keras",
+        "lrwidgets/sweep/bad.py imports lrwidgets.widgets",
+    ]

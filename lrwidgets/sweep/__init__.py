@@ -1,0 +1,12 @@
+"""LR sweeps on Dask: a grid of learning rates x optimizers x schedules x seeds, each trial a
+headless ``TrainingSession`` on a worker, streamed live, cancellable, resumable.
+
+Imports the training layer, the core and ``dask.distributed`` (the ``sweep`` extra:
+``pip install lrwidgets[sweep]``), never a widget library: :class:`lrwidgets.LRSweep` is the view.
+"""
+
+from lrwidgets.sweep._worker import train_trial
+from lrwidgets.sweep.grid import ScaledSchedule, Trial, make_grid
+from lrwidgets.sweep.sweep import Sweep, SweepRun, TrialCurve
+
+__all__ = ["ScaledSchedule", "Sweep", "SweepRun", "Trial", "TrialCurve", "make_grid", "train_trial"]

@@ -1,0 +1,76 @@
+"""Where the trials run: an embedded ``LocalCluster`` by default, or any Dask cluster the user names."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask
+from distributed import Client, LocalCluster
+
+from lrwidgets.core.checks import check_int, received
+
+# One thread per worker process, and each backend held to one intra-op thread: parallel trials
+# then share the cores instead of fighting over them.
+WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
+XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def machine_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_env() -> dict[str, str]:
+    env = dict(WORKER_ENV)
+    env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_SINGLE_THREAD}".strip()
+    if "KERAS_BACKEND" in os.environ:
+        env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    return env
+
+
+def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
+    """An embedded cluster of ``n_workers`` single-threaded processes; ``os.environ`` left as it was.
+
+    A trial that kills its worker is not retried (``allowed-failures`` 0): it would only kill the
+    next one, and re-run finished trials with it.
+    """
+    n = machine_workers() if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
+    saved = dict(os.environ)
+    try:
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                env=worker_env(),
+                dashboard_address=":0",  # a free port: Dask's dashboard at `sweep.client.dashboard_link`
+            )
+        client = Client(cluster)
+    finally:
+        # LocalCluster writes OMP_NUM_THREADS and friends into this process's environment.
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
+    return client, cluster
+
+
+def connect(cluster: Any) -> Client:
+    """A client of an existing cluster: a ``Client``, or a scheduler address ``"tcp://host:8786"``."""
+    if isinstance(cluster, Client):
+        return cluster
+    if isinstance(cluster, str) and cluster:
+        return Client(cluster)
+    raise TypeError(
+        "Argument `cluster` must be None (an embedded LocalCluster), a scheduler address such as"
+        f" 'tcp://host:8786' or a distributed.Client. {received('cluster', cluster)}"
+    )

@@ -1,0 +1,110 @@
+"""The trials of a sweep: every combination of learning rate, optimizer, schedule and seed."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrwidgets.core.checks import check_int, check_rate, received
+from lrwidgets.training.trial import check_optimizer_name
+
+MAX_TRIALS = 10_000
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of the grid. ``schedule`` is None (the rate stays constant) or a callable shape.
+
+    ``optimizer`` is a Keras optimizer name, or None for the optimizer ``build_model`` compiles with.
+    """
+
+    trial: int
+    learning_rate: float
+    optimizer: str | None
+    schedule_name: str
+    seed: int
+    schedule: Any = None
+
+    @property
+    def key(self) -> tuple[float, str, str, int]:
+        """What identifies the trial across kernels (``trial`` numbers follow the grid's order)."""
+        return (self.learning_rate, self.optimizer or "", self.schedule_name, self.seed)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "learning_rate": self.learning_rate,
+            "optimizer": self.optimizer or "",
+            "schedule": self.schedule_name,
+            "seed": self.seed,
+        }
+
+
+class ScaledSchedule:
+    """A schedule's shape started at a trial's rate: ``rate(step) = learning_rate * s(step) / s(0)``.
+
+    So a grid of rates times schedules compares each schedule's shape at each starting rate.
+
+    Example:
+        >>> from lrwidgets.schedules import ExponentialDecay
+        >>> s = ScaledSchedule(ExponentialDecay(1e-3, decay_steps=10, decay_rate=0.5), 0.1)
+        >>> round(float(s(0)), 6), round(float(s(10)), 6)
+        (0.1, 0.05)
+    """
+
+    def __init__(self, schedule: Any, learning_rate: float) -> None:
+        self.schedule = schedule
+        self.factor = learning_rate / float(schedule(0))
+
+    def __call__(self, step: Any) -> Any:
+        values = self.schedule(step)
+        return values * self.factor if isinstance(values, np.ndarray) else float(values) * self.factor
+
+
+def schedule_name(schedule: Any) -> str:
+    """A readable, stable label: ``ExponentialDecay(decay_steps=10, decay_rate=0.5)`` (its rate left out)."""
+    if schedule is None:
+        return "constant"
+    get_config = getattr(schedule, "get_config", None)
+    if callable(get_config):
+        config = {k: v for k, v in get_config().items() if "learning_rate" not in k}
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return f"{type(schedule).__name__}({args})"
+    return str(getattr(schedule, "__name__", type(schedule).__name__))
+
+
+def _as_list(name: str, values: Any) -> list[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"Argument `{name}` must be a list. {received(name, values)}")
+    items = list(values)
+    if not items:
+        raise ValueError(f"Argument `{name}` must not be empty. {received(name, values)}")
+    return items
+
+
+def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) -> list[Trial]:
+    """Every combination, checked: rates > 0, known optimizer names, schedules positive at step 0."""
+    rates = [check_rate("learning_rates", r) for r in _as_list("learning_rates", learning_rates)]
+    opts = [None] if optimizers is None else [check_optimizer_name(o) for o in _as_list("optimizers", optimizers)]
+    scheds = [None] if schedules is None else _as_list("schedules", schedules)
+    for s in scheds:
+        if s is not None and not callable(s):
+            raise TypeError(
+                f"Argument `schedules` must hold callables (step -> rate) or None. {received('schedules', s)}"
+            )
+        if s is not None:
+            check_rate("schedules", float(s(0)))
+    names = [schedule_name(s) for s in scheds]
+    seed_list = [check_int("seeds", s, ge=0) for s in _as_list("seeds", seeds)]
+    for name, values in (("learning_rates", rates), ("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
+        if len(set(values)) != len(values):
+            raise ValueError(f"Argument `{name}` must not repeat a value. {received(name, values)}")
+    count = len(rates) * len(opts) * len(scheds) * len(seed_list)
+    if count > MAX_TRIALS:
+        raise ValueError(f"A sweep runs at most {MAX_TRIALS:,} trials. Received: {count:,} combinations")
+    combos = itertools.product(opts, zip(scheds, names, strict=True), rates, seed_list)
+    return [Trial(i, rate, opt, name, seed, sched) for i, (opt, (sched, name), rate, seed) in enumerate(combos)]

@@ -1,0 +1,92 @@
+"""A sweep's results as rows, a ``pandas.DataFrame``, a ranking and a JSON file that a later kernel resumes from."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT = "lrwidgets-sweep"
+VERSION = 1
+FINISHED = ("done", "failed")  # not run again on resume; a cancelled trial is
+CONFIG = ("trial", "learning_rate", "optimizer", "schedule", "seed", "status", "reason")
+
+
+def monitor_of(rows: list[dict[str, Any]], monitor: str | None) -> str:
+    """The metric that ranks trials: ``monitor``, else ``val_loss`` when trials have one, else ``loss``."""
+    if monitor is not None:
+        return monitor
+    has_val = any(math.isfinite(r.get("best_val_loss", math.nan)) for r in rows)
+    return "val_loss" if has_val else "loss"
+
+
+# Keras metric names (and their short forms) where lower is better; every other metric
+# (accuracy, auc, precision, recall, ...) is better higher.
+LOWER = ("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson", "mae", "mse", "mape", "msle")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a lower value of the epoch log ``metric`` (``val_`` prefix or not) is better."""
+    name = metric.removeprefix("val_")
+    return any(word in name for word in LOWER)
+
+
+def ranked(rows: list[dict[str, Any]], monitor: str | None) -> list[dict[str, Any]]:
+    """Done trials best first by ``best_<monitor>``; the others after them, in trial order."""
+    metric = monitor_of(rows, monitor)
+    sign = 1.0 if lower_is_better(metric) else -1.0
+
+    def score(r: dict[str, Any]) -> float:
+        v = r.get(f"best_{metric}", math.nan)
+        return sign * v if r.get("status") == "done" and math.isfinite(v) else math.inf
+
+    return sorted(rows, key=lambda r: (score(r), r["trial"]))
+
+
+def to_dataframe(rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    columns = list(CONFIG)
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    return value
+
+
+def write_json(path: str | Path, grid: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Written to a temporary file then renamed: a kernel killed mid-write leaves the old file whole."""
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "grid": grid,
+        "results": [{k: _clean(v) for k, v in r.items()} for r in rows],
+    }
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    doc = json.loads(Path(path).read_text())
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"Argument `path` must name a file written by `Sweep.to_json`. Received: path={str(path)!r}")
+    if doc.get("version") != VERSION:
+        raise ValueError(
+            f"The sweep file {str(path)!r} has version {doc.get('version')!r}; this lrwidgets reads {VERSION}."
+        )
+    doc["results"] = [{k: math.nan if v is None else v for k, v in r.items()} for r in doc["results"]]
+    return doc

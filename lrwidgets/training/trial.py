@@ -1,0 +1,125 @@
+"""The Keras side of one sweep trial: build the model for a seed, compile it with the trial's optimizer.
+
+The sweep engine (:mod:`lrwidgets.sweep`) runs trials on Dask workers but touches no Keras state
+itself: it calls :func:`build_trial_model` on the worker and :func:`apply_learning_rate` to put a
+sweep's best rate into a model, both here in the training layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+
+from lrwidgets.core.checks import check_rate, received
+from lrwidgets.training import _state, ownership
+
+
+def check_optimizer_name(name: Any) -> str:
+    """``name`` if Keras knows an optimizer by that name (``"adam"``, ``"sgd"``, ...), else a named error."""
+    if not isinstance(name, str):
+        raise TypeError(f"Argument `optimizers` must hold optimizer names (str). {received('optimizers', name)}")
+    try:
+        optimizer = keras.optimizers.get(name)
+    except ValueError:
+        optimizer = None
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            f"Argument `optimizers` holds a name Keras knows no optimizer by. {received('optimizers', name)}"
+        )
+    return name
+
+
+def optimizer_name(model: Any) -> str:
+    """The class name, lower case, of the optimizer whose rate a fit of ``model`` uses (``"adam"``)."""
+    optimizer, _ = _state.steerable_optimizer(model)
+    return type(optimizer).__name__.lower()
+
+
+@contextlib.contextmanager
+def _own_python_random(seed: int) -> Iterator[None]:
+    """Keras's initializers draw their seeds from Python's global ``random`` (``make_default_seed``),
+    which the other threads of a process draw from too: in a Dask worker, its event loop did, between
+    ``set_random_seed`` and the model's build, and the same trial started from other weights. While
+    the model is built, those draws come from a generator of the trial's own."""
+    from keras.src.random import seed_generator
+
+    shared = seed_generator.python_random
+    seed_generator.python_random = random.Random(seed)
+    try:
+        yield
+    finally:
+        seed_generator.python_random = shared
+
+
+def same_optimizer(model: Any, name: str) -> bool:
+    """Whether ``model``'s optimizer is of the class Keras builds for ``name`` (``"adam"``, ...)."""
+    return optimizer_name(model) == type(keras.optimizers.get(name)).__name__.lower()
+
+
+def build_trial_model(build_model: Callable[[], Any], optimizer: str | None, learning_rate: float, seed: int) -> Any:
+    """``build_model()`` after ``keras.utils.set_random_seed(seed)``, compiled for one trial.
+
+    ``build_model`` returns a compiled model: its loss, metrics and other compile arguments are
+    kept. With ``optimizer`` (a Keras optimizer name) the model is compiled again with a fresh
+    optimizer of that name at ``learning_rate``; with None its own optimizer keeps its settings
+    and only its learning rate is set to ``learning_rate``.
+    """
+    keras.utils.set_random_seed(seed)
+    with _own_python_random(seed):
+        model = build_model()
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "Argument `build_model` must return a compiled keras.Model."
+            f" Received: build_model() returned {type(model).__name__}"
+        )
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "Argument `build_model` must return a compiled keras.Model (the sweep keeps its loss and metrics"
+            " and replaces its optimizer): call `model.compile(optimizer='adam', loss=..., metrics=...)` in it."
+        )
+    if optimizer is not None:
+        config = dict(model._compile_config.config)  # the arguments of the user's compile
+        config["optimizer"] = keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        )
+        model.compile(**config)
+    else:
+        _, variable = _state.steerable_optimizer(model)
+        variable.assign(learning_rate)
+    _state.steerable_optimizer(model)  # the one model check: a rate a session can steer
+    return model
+
+
+class EpochSeeder(keras.callbacks.Callback):
+    """Seeds NumPy's global generator with ``(seed, epoch)`` as each epoch begins.
+
+    On jax (and torch) Keras draws each epoch's shuffle of array data from NumPy's global
+    generator, which anything else in the process may draw from too: in a fresh Dask worker,
+    modules imported during the first fit did, and the first trial of each worker then differed
+    from the same trial run serially. Seeded at each epoch, the shuffle depends on the seed alone.
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        # The legacy global generator: the one Keras draws the shuffle from.
+        np.random.seed(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])  # noqa: NPY002
+
+
+def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep") -> None:
+    """Set the learning rate of a compiled model: through the session training it, or at once when idle."""
+    rate = check_rate("learning_rate", learning_rate)
+    owner = ownership.owner(model)
+    if owner is not None:
+        owner.set_learning_rate(rate, source=source)
+        return
+    _, variable = _state.steerable_optimizer(model)
+    _state.sync(model)
+    variable.assign(rate)

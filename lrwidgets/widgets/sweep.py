@@ -1,0 +1,354 @@
+"""``LRSweep``: a learning-rate sweep on Dask, compared live in the notebook.
+
+A view over a headless :class:`lrwidgets.sweep.Sweep`: every trial's smoothed loss and
+validation curve overlaid (one colour a trial), each trial's learning rate, a ranking table
+that re-sorts as results come, a status per trial, Cancel and Stop. Bounded cost: the figures
+hold at most ``max_points`` points over all trials together, refreshed at most once every
+``refresh_interval`` seconds, and the table at most ``max_rows`` rows, so the bytes sent a
+second do not grow with the number of trials.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from lrwidgets.core.checks import check_bool, check_float, check_int
+from lrwidgets.sweep import Sweep
+from lrwidgets.widgets._series import DecimatedSeries, PointSeries
+
+STATUS_COLORS = {
+    "queued": "#7f7f7f",
+    "running": "#1f77b4",
+    "done": "#2ca02c",
+    "failed": "#d62728",
+    "cancelled": "#8c564b",
+}
+
+
+def trial_colors(n: int) -> list[str]:
+    """``n`` distinct colours, evenly spaced in hue."""
+    return [f"hsl({round(360 * i / max(n, 1))}, 70%, 42%)" for i in range(n)]
+
+
+class _TrialView:
+    """One trial's curves for the browser: smoothed loss, val points, rates; at most ``budget`` points each."""
+
+    def __init__(self, budget: int, smoothing: float) -> None:
+        self.loss = DecimatedSeries(budget, smoothing)
+        self.rate = DecimatedSeries(budget)
+        self.val = PointSeries(budget)
+        self.epochs_seen = 0
+        self.steps = np.zeros(0, np.float32)
+        self.loss_values = np.zeros(0, np.float32)
+        self.rate_values = np.zeros(0, np.float32)
+
+    def update(self, steps: list[int], loss: list[float], rates: list[float], epochs: list[dict[str, float]]) -> None:
+        self.steps = np.asarray(steps, np.float32)
+        self.loss_values = np.asarray(loss, np.float32)
+        self.rate_values = np.asarray(rates, np.float32)
+        self.loss.feed(self.loss_values)
+        self.rate.feed(self.rate_values)
+        for e in epochs[self.epochs_seen :]:
+            if "val_loss" in e:
+                self.val.append(e.get("step", 0.0), e["val_loss"])
+        self.epochs_seen = len(epochs)
+
+    def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        idx, _, smooth = self.loss.points(self.loss_values)
+        ridx, rates, _ = self.rate.points(self.rate_values)
+        vx, vy = self.val.points()
+        steps = self.steps[idx.astype(np.int64)]
+        assert smooth is not None
+        return steps, smooth, self.steps[ridx.astype(np.int64)], rates, vx, vy
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows of different lengths as one 2-D float32 array, padded with NaN (drawn as nothing).
+
+    At least 2 columns: bqplot squeezes its arrays, and a (1, 1) array would lose both dimensions.
+    """
+    width = max(2, *(len(r) for r in rows)) if rows else 0
+    out = np.full((len(rows), width), np.nan, np.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+class LRSweep(w.VBox):
+    """A learning-rate sweep: a grid of trials trained on Dask, overlaid and ranked live.
+
+    Takes the arguments of :class:`lrwidgets.sweep.Sweep` (``build_model``, ``learning_rates``,
+    ``optimizers``, ``schedules``, ``seeds``, ``epochs``, ...) or an existing one as ``sweep=``;
+    ``run``, ``cancel``, ``stop``, ``results``, ``best``, ``apply_best``, ``to_csv``,
+    ``to_json`` are the sweep's. Shown or not, it works the same (the sweep is headless).
+
+    Args:
+        log_y: draw the loss on a log axis (default True; also a toggle in the widget).
+        smoothing: EMA factor of the drawn loss, in [0, 1).
+        max_points: points of all trials' curves together, per figure (and at least 8 a trial).
+        max_rows: rows of the ranking table (the best ones; a count of the rest below).
+        refresh_interval: seconds between two refreshes of the views while trials stream.
+
+    Example:
+        >>> import keras, lrwidgets as lrw
+        >>> def build_model():
+        ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        ...     model.compile(optimizer="sgd", loss="mse")
+        ...     return model
+        >>> sweep = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2], optimizers=["sgd", "adam"], epochs=5)
+        >>> [t.config()["optimizer"] for t in sweep.trials]
+        ['sgd', 'sgd', 'adam', 'adam']
+    """
+
+    def __init__(
+        self,
+        build_model: Any = None,
+        learning_rates: Any = None,
+        optimizers: Any = None,
+        schedules: Any = None,
+        seeds: Any = (0,),
+        epochs: int = 1,
+        *,
+        sweep: Sweep | None = None,
+        log_y: bool = True,
+        smoothing: float = 0.6,
+        max_points: int = 4000,
+        max_rows: int = 20,
+        refresh_interval: float = 0.5,
+        **sweep_kwargs: Any,
+    ) -> None:
+        if sweep is None:
+            sweep = Sweep(build_model, learning_rates, optimizers, schedules, seeds, epochs, **sweep_kwargs)
+        elif not isinstance(sweep, Sweep):
+            raise TypeError(f"Argument `sweep` must be a lrwidgets.sweep.Sweep. Received: sweep={type(sweep).__name__}")
+        elif build_model is not None or learning_rates is not None or sweep_kwargs:
+            raise TypeError("Give either `sweep=` or the arguments of a new sweep, not both.")
+        self.sweep = sweep
+        log_y = check_bool("log_y", log_y)
+        self.smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        self.max_points = check_int("max_points", max_points, ge=8, le=1_000_000)
+        self.max_rows = check_int("max_rows", max_rows, ge=1, le=1000)
+        self.refresh_interval = check_float("refresh_interval", refresh_interval, ge=0.05, le=60)
+        self.colors = trial_colors(len(sweep.trials))
+        budget = max(8, self.max_points // len(sweep.trials))  # a decimator keeps at least 8
+        self._views = {t.trial: _TrialView(budget, self.smoothing) for t in sweep.trials}
+        self._refresh_lock = threading.Lock()
+        self._dirty: set[int] = set()
+        self._last_refresh = -math.inf
+        self._timer: threading.Timer | None = None
+        self.refreshes = 0
+        self._build(log_y)
+        super().__init__(
+            children=[self._toolbar, self._loss_fig, self._rate_fig, self._summary, self._table, self._error]
+        )
+        self._unsubscribe = sweep.subscribe(self._on_change)
+        self.refresh()
+
+    # ---- the parts ---------------------------------------------------------------------------
+    def _build(self, log_y: bool) -> None:
+        style: dict[str, Any] = {
+            "animation_duration": 0,
+            "fig_margin": {"top": 30, "bottom": 40, "left": 60, "right": 20},
+        }
+        x = bq.LinearScale()
+        self._y_log, self._y_lin = bq.LogScale(), bq.LinearScale()
+        y = self._y_log if log_y else self._y_lin
+        self._loss_mark = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": x, "y": y}, stroke_width=1.5)
+        self._val_mark = bq.Lines(
+            x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": x, "y": y}, marker="circle", marker_size=16,
+            line_style="dashed",
+        )  # fmt: skip
+        self._loss_y_axis = bq.Axis(
+            scale=y, side="left", label="loss (smoothed); val_loss (dashed)", tick_format=".3~g"
+        )
+        layout = w.Layout(width="100%", height="320px")
+        self._loss_fig = bq.Figure(
+            marks=[self._loss_mark, self._val_mark], axes=[bq.Axis(scale=x, label="step"), self._loss_y_axis],
+            title="every trial's loss", layout=layout, **style,
+        )  # fmt: skip
+        rx, ry = bq.LinearScale(), bq.LogScale()
+        self._rate_mark = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": rx, "y": ry}, stroke_width=1)
+        rate_axis = bq.Axis(scale=ry, side="left", tick_format=".2~e", label="learning rate")
+        self._rate_fig = bq.Figure(
+            marks=[self._rate_mark], axes=[bq.Axis(scale=rx, label="step"), rate_axis], title="learning rate",
+            layout=w.Layout(width="100%", height="200px"), **style,
+        )  # fmt: skip
+        self._log_y = w.ToggleButton(value=log_y, description="log y", tooltip="loss on a log axis")
+        self._log_y.observe(self._on_log_y, "value")
+        self._choice = w.Dropdown(description="trial", options=[], layout=w.Layout(width="320px"))
+        self._cancel = w.Button(description="Cancel trial", icon="times", disabled=True)
+        self._stop = w.Button(description="Stop sweep", icon="stop", button_style="danger", disabled=True)
+        self._cancel.on_click(lambda _: self._guarded(self._cancel_chosen))
+        self._stop.on_click(lambda _: self._guarded(self.sweep.stop))
+        self._toolbar = w.HBox([self._log_y, self._choice, self._cancel, self._stop])
+        self._summary = w.HTML()
+        self._table = w.HTML()
+        self._error = w.HTML()
+
+    def _guarded(self, action: Any) -> None:
+        try:
+            action()
+            self._error.value = ""
+        except Exception as e:  # shown in the widget, never lost
+            self._error.value = f'<span style="color:#d62728">{html.escape(f"{type(e).__name__}: {e}")}</span>'
+
+    def _cancel_chosen(self) -> None:
+        if self._choice.value is not None:
+            self.sweep.cancel(self._choice.value)
+
+    def _on_log_y(self, change: dict[str, Any]) -> None:
+        y = self._y_log if change["new"] else self._y_lin
+        with self._loss_fig.hold_sync():
+            for mark in (self._loss_mark, self._val_mark):
+                mark.scales = {"x": mark.scales["x"], "y": y}
+            self._loss_y_axis.scale = y
+
+    # ---- refreshing (at most once per refresh_interval) ----------------------------------------
+    def _on_change(self, trials: set[int]) -> None:
+        with self._refresh_lock:
+            self._dirty |= trials
+            wait = self._last_refresh + self.refresh_interval - time.monotonic()
+            if self._timer is not None:
+                return
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._guarded, args=(self.refresh,))
+                self._timer.daemon = True
+                self._timer.start()
+                return
+        self._guarded(self.refresh)
+
+    def refresh(self) -> None:
+        """Redraw now from what the trials have streamed (done for you, at most every ``refresh_interval``)."""
+        with self._refresh_lock:
+            self._timer = None
+            self._last_refresh = time.monotonic()
+            dirty, self._dirty = self._dirty, set()
+            sweep = self.sweep
+            for t in dirty:
+                if t in self._views:
+                    c = sweep.curve(t)
+                    self._views[t].update(c.steps, c.loss, c.learning_rate, c.epochs)
+            shown = [t.trial for t in sweep.trials if len(self._views[t.trial].steps)]
+            points = [self._views[t].points() for t in shown]
+            colors = [self.colors[t] for t in shown]
+            with self._loss_fig.hold_sync(), self._rate_fig.hold_sync():
+                self._loss_mark.set_trait("colors", colors)
+                self._loss_mark.x, self._loss_mark.y = _stack([p[0] for p in points]), _stack([p[1] for p in points])
+                self._rate_mark.set_trait("colors", colors)
+                self._rate_mark.x, self._rate_mark.y = _stack([p[2] for p in points]), _stack([p[3] for p in points])
+                self._val_mark.set_trait("colors", colors)
+                self._val_mark.x, self._val_mark.y = _stack([p[4] for p in points]), _stack([p[5] for p in points])
+            self._table.value = self._table_html()
+            statuses = sweep.statuses
+            counts = {s: sum(v == s for v in statuses.values()) for s in STATUS_COLORS}
+            self._summary.value = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
+            active = [(self._label(t), t) for t, s in statuses.items() if s in ("queued", "running")]
+            if [v for _, v in active] != [v for _, v in self._choice.options]:
+                self._choice.options = active
+            self._cancel.disabled = not active
+            self._stop.disabled = not sweep.running
+            self.refreshes += 1
+
+    def _label(self, trial: int) -> str:
+        c = self.sweep.trials[trial].config()
+        return f"#{trial} lr={c['learning_rate']:.3g} {c['optimizer']} {c['schedule']} seed={c['seed']}".replace(
+            "  ", " "
+        )
+
+    def _table_html(self) -> str:
+        sweep = self.sweep
+        metric = sweep.monitor_name
+        rows = sweep.ranking()
+        head = ["#", "trial", "learning_rate", "optimizer", "schedule", "seed", "status", f"best {metric}", "time (s)"]
+        out = ['<table style="border-collapse:collapse;font-size:12px"><tr>']
+        out += [f'<th style="padding:2px 8px;text-align:left">{html.escape(h)}</th>' for h in head]
+        out.append("</tr>")
+        for rank, r in enumerate(rows[: self.max_rows], start=1):
+            t = r["trial"]
+            best = r.get(f"best_{metric}", math.nan)
+            status = r["status"] + (f": {r['reason']}" if r["status"] == "failed" and r.get("reason") else "")
+            cells = [
+                str(rank) if r["status"] == "done" else "",
+                f'<span style="color:{self.colors[t]}">&#9632;</span> {t}',
+                f"{r['learning_rate']:.3g}",
+                html.escape(str(r["optimizer"] or "(model's)")),
+                html.escape(str(r["schedule"])),
+                str(r["seed"]),
+                f'<span style="color:{STATUS_COLORS[r["status"]]}">{html.escape(status[:120])}</span>',
+                f"{best:.4g}" if isinstance(best, float) and math.isfinite(best) else "",
+                f"{r['time']:.1f}" if "time" in r else "",
+            ]
+            out.append("<tr>" + "".join(f'<td style="padding:2px 8px">{c}</td>' for c in cells) + "</tr>")
+        out.append("</table>")
+        if len(rows) > self.max_rows:
+            out.append(f"<div>{len(rows) - self.max_rows} more trials (see <code>.results</code>)</div>")
+        return "".join(out)
+
+    # ---- the sweep's API ----------------------------------------------------------------------
+    @property
+    def trials(self) -> list[Any]:
+        return self.sweep.trials
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`lrwidgets.sweep.Sweep.run`: starts the trials, returns a ``SweepRun`` at once."""
+        return self.sweep.run(*args, **kwargs)
+
+    def cancel(self, trial: int) -> None:
+        self.sweep.cancel(trial)
+
+    def stop(self) -> None:
+        self.sweep.stop()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        return self.sweep.wait(timeout)
+
+    @property
+    def results(self) -> Any:
+        return self.sweep.results
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.sweep.best
+
+    @property
+    def statuses(self) -> dict[int, str]:
+        return self.sweep.statuses
+
+    def apply_best(self, target: Any) -> dict[str, Any]:
+        return self.sweep.apply_best(target)
+
+    def to_csv(self, path: Any) -> None:
+        self.sweep.to_csv(path)
+
+    def to_json(self, path: Any) -> None:
+        self.sweep.to_json(path)
+
+    @classmethod
+    def load(cls, path: Any, build_model: Any, **kwargs: Any) -> LRSweep:
+        """The sweep saved in ``path``, shown; its next ``run`` skips the trials that ended."""
+        view = {
+            k: kwargs.pop(k)
+            for k in ("log_y", "smoothing", "max_points", "max_rows", "refresh_interval")
+            if k in kwargs
+        }
+        return cls(sweep=Sweep.load(path, build_model, **kwargs), **view)
+
+    def close(self) -> None:
+        """Close the widget and its sweep (an embedded cluster shuts down)."""
+        if not hasattr(self, "_unsubscribe"):  # its construction failed: nothing was started
+            super().close()
+            return
+        self._unsubscribe()
+        with self._refresh_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        self.sweep.close()
+        super().close()

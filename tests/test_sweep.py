@@ -1,0 +1,390 @@
+"""LR sweeps on Dask (`lrwidgets.sweep`): trials on a 2-process local cluster and on an external one.
+
+Marked `slow` and not `keras`: they start worker processes, so they run once, in the jax stage.
+Every process a test starts is shut down by it (fixtures close their clusters; the external
+scheduler and workers are terminated in a `finally`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    return x, np.tanh(x @ rng.normal(size=(8, 1))).astype("float32")
+
+
+def build_model() -> Any:
+    """A tiny MLP, compiled (the sweep keeps its loss and metrics, replaces its optimizer)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    return model
+
+
+def not_a_model() -> Any:
+    return "model"
+
+
+def uncompiled() -> Any:
+    import keras
+
+    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+
+
+class Fails:
+    """A schedule that raises once a fit looks at step 3 or later."""
+
+    def __call__(self, step: Any) -> Any:
+        if np.any(np.asarray(step) >= 3):
+            raise RuntimeError("this schedule broke")
+        return np.ones_like(np.asarray(step), dtype="float64")
+
+
+class KillsWorker:
+    """A schedule that ends its worker's process once a fit looks at step 3 or later."""
+
+    def __call__(self, step: Any) -> Any:
+        if np.any(np.asarray(step) >= 3):
+            os._exit(3)
+        return np.ones_like(np.asarray(step), dtype="float64")
+
+
+def slow_batches() -> Any:
+    """A callback slowing each batch by 2 ms, so that a long trial is surely running when cancelled."""
+    import keras
+
+    class Slow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            time.sleep(0.002)
+
+    return Slow()
+
+
+def wait_for(condition: Any, timeout: float = 120.0) -> None:
+    from tests.test_dashboard import wait_for as wait  # here: the workers import this module
+
+    wait(condition, timeout)
+
+
+def serial_rows(sweep: Any, x: np.ndarray, y: np.ndarray, **fit_kwargs: Any) -> list[dict[str, Any]]:
+    from lrwidgets.sweep import train_trial
+
+    kwargs = {**fit_kwargs, "epochs": sweep.epochs}
+    return [train_trial(t, sweep.build_model, {"x": x, "y": y}, kwargs) for t in sweep.trials]
+
+
+def assert_same_results(rows: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    assert [r["status"] for r in rows] == ["done"] * len(expected)
+    for r, e in zip(rows, expected, strict=True):
+        assert (r["learning_rate"], r["optimizer"], r["seed"]) == (e["learning_rate"], e["optimizer"], e["seed"])
+        for key in ("final_loss", "final_val_loss", "best_val_mae"):
+            np.testing.assert_allclose(r[key], e[key], rtol=1e-4, err_msg=f"trial {r['trial']} {key}")
+
+
+def draws_numpy() -> Any:
+    """A callback drawing from NumPy's global generator, as other code in a worker process may."""
+    import keras
+
+    class Draws(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            np.random.rand(3)  # noqa: NPY002  (the legacy global generator is the point)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            np.random.rand(5)  # noqa: NPY002
+
+    return Draws()
+
+
+def build_model_after_other_draws() -> Any:
+    """`build_model` while other code of the process draws from Python's `random` (a worker's loop did)."""
+    import random
+
+    random.random()
+    return build_model()
+
+
+def test_a_trial_depends_on_its_seed_alone() -> None:
+    """Keras seeds its initializers from Python's global `random` and shuffles from NumPy's global
+    generator: other draws from either (other threads of a worker) must not change a trial."""
+    from lrwidgets.sweep import Sweep, train_trial
+
+    x, y = data(128)
+    trial = Sweep(build_model, [3e-2], optimizers=["sgd"]).trials[0]
+    fit = {"batch_size": 32, "epochs": 3}
+    alone = train_trial(trial, build_model, {"x": x, "y": y}, fit)
+    disturbed = train_trial(trial, build_model, {"x": x, "y": y}, {**fit, "callbacks": [draws_numpy()]})
+    assert alone["status"] == disturbed["status"] == "done"
+    assert alone["final_loss"] == disturbed["final_loss"]
+    other_draws = train_trial(trial, build_model_after_other_draws, {"x": x, "y": y}, fit)
+    assert alone["final_loss"] == other_draws["final_loss"]
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    from lrwidgets.sweep.cluster import start_local_cluster
+
+    c, cluster = start_local_cluster(2)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def test_embedded_cluster_equals_serial_runs_per_seed_and_leaves_the_environment() -> None:
+    from lrwidgets.sweep import Sweep
+
+    x, y = data()
+    before = dict(os.environ)
+    sweep = Sweep(build_model, [3e-2, 1e-1], optimizers=["sgd"], seeds=[0, 1], epochs=2, n_workers=2)
+    try:
+        run = sweep.run(x, y, batch_size=32, validation_split=0.25)
+        results = run.wait(600)
+        assert dict(os.environ) == before  # LocalCluster's OMP_NUM_THREADS & co. undone
+        cluster = sweep._cluster
+        assert cluster is not None and len(sweep.client.nthreads()) == 2
+        assert set(sweep.client.nthreads().values()) == {1}
+    finally:
+        sweep.close()
+    assert cluster.status.name == "closed" and sweep.client is None
+    rows = results.to_dict("records")
+    assert_same_results(rows, serial_rows(sweep, x, y, batch_size=32, validation_split=0.25))
+    # Different seeds, different runs; each trial streamed its curve and its epochs.
+    assert rows[0]["final_loss"] != rows[1]["final_loss"]
+    for t in sweep.trials:
+        curve = sweep.curve(t.trial)
+        assert curve.steps[-1] == 2 * 6 - 1 and len(curve.epochs) == 2
+        assert np.allclose(curve.learning_rate, t.learning_rate)
+    assert sweep.best is not None and sweep.best["trial"] == min(rows, key=lambda r: r["best_val_loss"])["trial"]
+
+
+def test_a_trial_that_raises_or_diverges_fails_with_its_reason_and_the_others_finish(client: Any) -> None:
+    from lrwidgets.sweep import Sweep
+
+    x, y = data()
+    sweep = Sweep(build_model, [1e-2, 1e6], optimizers=["sgd"], schedules=[None, Fails()], epochs=1)
+    results = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
+    by = {(r["learning_rate"], r["schedule"]): r for r in results.to_dict("records")}
+    assert by[(1e-2, "constant")]["status"] == "done"
+    assert by[(1e6, "constant")]["status"] == "failed"
+    assert by[(1e6, "constant")]["reason"].startswith("diverged")
+    row = by[(1e-2, "Fails")]
+    assert row["status"] == "failed" and "this schedule broke" in row["reason"], row
+    assert by[(1e6, "Fails")]["status"] == "failed"  # whichever comes first: the NaN or the error
+    assert sweep.best is not None and sweep.best["learning_rate"] == 1e-2
+    # Failed trials are not retried: each ran once, on one worker.
+    assert all(isinstance(r["worker"], str) for r in by.values())
+
+
+def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
+    import lrwidgets as lrw
+
+    x, y = data(64)
+    widget = lrw.LRSweep(build_model, [1e-3, 2e-3, 3e-3, 4e-3], optimizers=["sgd"], epochs=2000, refresh_interval=0.05)
+    sweep = widget.sweep
+    run = widget.run(x, y, batch_size=32, cluster=client, callbacks=[slow_batches()])
+    wait_for(lambda: sweep.statuses[0] == "running" and len(sweep.curve(0).steps) > 0)
+    widget.refresh()
+    widget._choice.value = 0
+    widget._cancel.click()
+    wait_for(lambda: sweep.statuses[0] == "cancelled")
+    assert widget._error.value == ""
+    assert sweep.statuses[1] == "running" or sweep.statuses[2] == "running"
+    row0 = sweep.rows[0]
+    assert 0 < row0["steps"] < 2000 * 2 and row0["reason"] == "cancelled"
+    wait_for(lambda: sum(s == "running" for s in sweep.statuses.values()) == 2)
+    widget.refresh()
+    assert widget._loss_mark.y.shape[0] >= 2  # the overlay holds the trials that streamed
+    assert not widget._stop.disabled
+    widget._stop.click()
+    run.wait(120)
+    statuses = sweep.statuses
+    assert set(statuses.values()) == {"cancelled"}, statuses
+    rows = sweep.rows
+    assert [r["reason"] for r in rows[1:]].count("cancelled") == 2  # the two running ones
+    assert "sweep stopped before it started" in [r["reason"] for r in rows]  # the queued one
+    assert all(r.get("steps", 0) < 4000 for r in rows)
+    with pytest.raises(ValueError, match="`trial` must be < 4"):
+        sweep.cancel(4)
+    widget.refresh()
+    assert "4 cancelled" in widget._summary.value and widget._stop.disabled
+    widget.close()
+
+
+def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(128)
+    path = tmp_path / "sweep.json"
+    sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
+    run = sweep.run(x, y, batch_size=32, cluster=client)
+    sweep.cancel(3)  # still queued (2 workers): never runs
+    first = run.wait(600).to_dict("records")
+    assert [r["status"] for r in first] == ["done", "done", "done", "cancelled"]
+
+    loaded = Sweep.load(path, build_model)
+    assert loaded.statuses == {0: "done", 1: "done", 2: "done", 3: "cancelled"}
+    second = loaded.run(x, y, batch_size=32, cluster=client).wait(600).to_dict("records")
+    assert [r["status"] for r in second] == ["done"] * 4
+    for a, b in zip(first[:3], second[:3], strict=True):
+        assert (a["time"], a["worker"], a["final_loss"]) == (b["time"], b["worker"], b["final_loss"])  # not re-run
+    assert [t.config() for t in loaded.trials] == [t.config() for t in sweep.trials]
+    # The CSV and the JSON hold every trial.
+    loaded.to_csv(tmp_path / "r.csv")
+    import pandas as pd
+
+    assert list(pd.read_csv(tmp_path / "r.csv")["status"]) == ["done"] * 4
+    # And run(resume=True) on a new object with the same file does the same.
+    again = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
+    third = again.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")
+    assert [r["time"] for r in third] == [r["time"] for r in second]
+
+
+def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
+    import lrwidgets as lrw
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(128)
+    sweep = Sweep(build_model, [1e-3, 3e-2], optimizers=["sgd"], epochs=2)
+    with pytest.raises(ValueError, match="no done trial"):
+        sweep.apply_best(build_model())
+    sweep.run(x, y, batch_size=32, cluster=client).wait(600)
+    best = sweep.best
+    assert best is not None
+    model = build_model()
+    sweep.apply_best(model)
+    assert float(model.optimizer.learning_rate) == pytest.approx(best["learning_rate"])
+    session = lrw.TrainingSession(build_model())
+    sweep.apply_best(session)
+    assert session.learning_rate == pytest.approx(best["learning_rate"])
+    import keras
+
+    adam = build_model()
+    adam.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    with pytest.raises(ValueError, match="optimizer 'sgd'"):
+        sweep.apply_best(adam)
+    assert float(adam.optimizer.learning_rate) == pytest.approx(1e-3)  # refused: unchanged
+
+
+def test_bad_arguments() -> None:
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.training.trial import build_trial_model
+
+    with pytest.raises(ValueError, match="`learning_rates` must not be empty"):
+        Sweep(build_model, [])
+    with pytest.raises(ValueError, match="`seeds` must not be empty"):
+        Sweep(build_model, [1e-3], seeds=[])
+    with pytest.raises(ValueError, match="`learning_rates` must be a positive finite number"):
+        Sweep(build_model, [1e-3, 0.0])
+    with pytest.raises(ValueError, match="`learning_rates` must be a positive finite number"):
+        Sweep(build_model, [-1e-3])
+    with pytest.raises(TypeError, match="`learning_rates` must be a list"):
+        Sweep(build_model, 1e-3)
+    with pytest.raises(ValueError, match="`optimizers` holds a name Keras knows no optimizer by"):
+        Sweep(build_model, [1e-3], optimizers=["adamm"])
+    with pytest.raises(ValueError, match="must not repeat"):
+        Sweep(build_model, [1e-3, 1e-3])
+    with pytest.raises(TypeError, match="`build_model` must be callable"):
+        Sweep("model", [1e-3])
+    with pytest.raises(ValueError, match="`epochs` must be >= 1"):
+        Sweep(build_model, [1e-3], epochs=0)
+    sweep = Sweep(build_model, [1e-3])
+    with pytest.raises(TypeError, match="`cluster` must be None"):
+        sweep.run(*data(), cluster=8786)
+    with pytest.raises(TypeError, match="`epochs` is not a `run` argument"):
+        sweep.run(*data(), epochs=3)
+    assert not sweep.running
+    with pytest.raises(TypeError, match=r"`build_model` must return a compiled keras\.Model"):
+        build_trial_model(not_a_model, "sgd", 1e-3, 0)
+    with pytest.raises(ValueError, match=r"must return a compiled keras\.Model"):
+        build_trial_model(uncompiled, "sgd", 1e-3, 0)
+
+
+def test_build_model_returning_no_model_fails_its_trials(client: Any) -> None:
+    from lrwidgets.sweep import Sweep
+
+    results = Sweep(not_a_model, [1e-3], seeds=[0, 1]).run(*data(), cluster=client).wait(600)
+    assert list(results["status"]) == ["failed", "failed"]
+    assert all("must return a compiled keras.Model" in r for r in results["reason"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_external_scheduler_by_address_gives_the_local_results(tmp_path: Path) -> None:
+    """`dask scheduler` and two `dask worker`s on 127.0.0.1, as a user starts them on a cluster."""
+    from distributed import Client
+
+    from lrwidgets.sweep import Sweep
+
+    dask = str(Path(sys.executable).parent / "dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    # The scheduler and the workers unpickle this module's build_model: they must import it, as
+    # pytest does (from tests/ on the path).
+    path = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
+    env = {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker0", "worker1")]  # noqa: SIM115
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    commands += [[dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]] * 2
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for command, log in zip(commands, logs, strict=True):
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+            if command[1] == "scheduler":
+                time.sleep(1.0)
+        with Client(address, timeout=60) as probe:
+            probe.wait_for_workers(2, timeout=180)
+        x, y = data()
+        sweep = Sweep(build_model, [3e-2], optimizers=["sgd", "adam"], seeds=[0, 1], epochs=2)
+        rows = sweep.run(x, y, batch_size=32, validation_split=0.25, cluster=address).wait(600).to_dict("records")
+        sweep.close()
+        assert {r.get("worker") for r in rows} <= _workers(address), [r["reason"] for r in rows]
+        assert_same_results(rows, serial_rows(sweep, x, y, batch_size=32, validation_split=0.25))
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(30)
+        for log in logs:
+            log.close()
+    assert all(p.poll() is not None for p in procs)
+
+
+def _workers(address: str) -> set[str]:
+    from distributed import Client
+
+    with Client(address, timeout=60) as c:
+        return set(c.nthreads())
+
+
+def test_a_trial_whose_worker_dies_fails_and_is_not_retried(client: Any) -> None:
+    """Last in the module: it kills a worker of the shared cluster (its nanny starts a new one)."""
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(128)
+    sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], schedules=[None, KillsWorker()], epochs=1)
+    results = sweep.run(x, y, batch_size=32, cluster=client).wait(600).to_dict("records")
+    assert [r["status"] for r in results] == ["done", "failed"]
+    assert results[1]["reason"].startswith("worker lost"), results[1]

@@ -1,0 +1,193 @@
+"""The `LRSweep` widget as a view, without a cluster: the test plays the workers' progress messages.
+
+(The widget on a real cluster, its Cancel and Stop buttons included, is in tests/test_sweep.py.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests import test_dashboard
+from tests.helpers import RecordingComm
+
+recording = test_dashboard.recording  # the fixture: a comm that records what is sent
+
+
+def build_model() -> Any:
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def stream(widget: Any, trial: int, first: int, n: int, rate: float, val: float | None = None) -> None:
+    """What a worker sends for `n` new steps of `trial` (the sweep takes it in Dask's client thread)."""
+    import time
+
+    sweep = widget.sweep
+    steps = list(range(first, first + n))
+    epochs = [] if val is None else [{"epoch": 0.0, "step": float(steps[-1]), "loss": 1.0, "val_loss": val}]
+    msg = {
+        "trial": trial,
+        "sent": time.time(),
+        "steps": steps,
+        "loss": [1.0 / (1 + s) for s in steps],
+        "learning_rate": [rate] * n,
+        "epochs": epochs,
+        "epoch": 0,
+        "num_epochs": 1,
+        "global_step": steps[-1],
+    }
+    sweep._on_message(sweep._run_key, msg)
+
+
+def finish(widget: Any, trial: int, best_loss: float) -> None:
+    t = widget.sweep.trials[trial]
+    widget.sweep._finish(t, {**t.config(), "status": "done", "reason": "", "best_loss": best_loss, "time": 1.0})
+
+
+def table_order(widget: Any) -> list[int]:
+    """Trial ids in the ranking table, top to bottom."""
+    return [int(t) for t in re.findall(r"&#9632;</span> (\d+)</td>", widget._table.value)]
+
+
+def test_overlay_grows_one_colour_a_trial_and_the_ranking_resorts() -> None:
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2, 1e-1], refresh_interval=60)
+    assert widget.statuses == {0: "queued", 1: "queued", 2: "queued"}
+    assert widget._loss_mark.y.shape[0] == 0  # nothing streamed yet
+    stream(widget, 0, 0, 20, 1e-3)
+    stream(widget, 2, 0, 10, 1e-1, val=0.5)
+    widget.refresh()
+    y = widget._loss_mark.y
+    assert y.shape[0] == 2 and np.isfinite(y[0]).sum() == 20 and np.isfinite(y[1]).sum() == 10
+    assert widget._loss_mark.colors == [widget.colors[0], widget.colors[2]] and len(set(widget.colors)) == 3
+    assert np.isfinite(widget._val_mark.y).sum() == 1
+    assert np.nanmax(widget._rate_mark.y) == pytest.approx(1e-1)
+    assert widget.statuses == {0: "running", 1: "queued", 2: "running"}
+    stream(widget, 0, 20, 20, 1e-3)
+    widget.refresh()
+    assert np.isfinite(widget._loss_mark.y[0]).sum() == 40  # grew
+    assert np.nanmax(widget._loss_mark.x[0]) == 39
+    finish(widget, 0, best_loss=0.3)
+    widget.refresh()
+    assert table_order(widget)[0] == 0
+    finish(widget, 2, best_loss=0.1)
+    widget.refresh()
+    assert table_order(widget)[:2] == [2, 0]  # re-sorted as the better result came
+    assert "2 done" in widget._summary.value and "1 queued" in widget._summary.value
+    assert widget.best is not None and widget.best["trial"] == 2
+
+
+def test_log_y_toggle_swaps_the_loss_scale() -> None:
+    import bqplot as bq
+
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3], log_y=False)
+    assert isinstance(widget._loss_mark.scales["y"], bq.LinearScale)
+    widget._log_y.value = True
+    assert isinstance(widget._loss_mark.scales["y"], bq.LogScale)
+    assert widget._loss_y_axis.scale is widget._loss_mark.scales["y"] is widget._val_mark.scales["y"]
+
+
+def test_bytes_per_refresh_do_not_grow_with_the_number_of_trials(recording: type[RecordingComm]) -> None:
+    import lrwidgets as lrw
+
+    per_refresh = {}
+    for n in (4, 64, 250):
+        widget = lrw.LRSweep(build_model, learning_rates=list(np.geomspace(1e-4, 1, n)), max_points=2000, max_rows=10)
+        for chunk in range(10):
+            for t in range(n):
+                stream(widget, t, 50 * chunk, 50, 1e-3, val=0.5 if chunk % 3 == 0 else None)
+            if chunk == 8:
+                widget.refresh()  # every trial drawn once: its colour is known to the page
+        recording.log = []
+        widget.refresh()
+        per_refresh[n] = sum(size for _, size in recording.log)
+        assert np.isfinite(widget._loss_mark.y).sum() <= 2000  # over all trials
+        assert np.isfinite(widget._rate_mark.y).sum() <= 2000
+        widget.close()
+    assert max(per_refresh.values()) <= 80_000, per_refresh
+    assert per_refresh[250] <= 1.5 * per_refresh[4], per_refresh
+
+
+def test_refreshes_are_throttled() -> None:
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2], refresh_interval=60)
+    before = widget.refreshes
+    for i in range(100):
+        stream(widget, i % 2, i, 1, 1e-3)
+    assert widget.refreshes == before  # one refresh was drawn at construction: the next waits 60 s
+    assert widget._timer is not None
+    widget.close()
+    assert widget._timer.finished.is_set()  # closed: the pending refresh is cancelled
+
+
+def test_bad_arguments_and_controls_errors_shown() -> None:
+    import lrwidgets as lrw
+    from lrwidgets.sweep import Sweep
+
+    with pytest.raises(ValueError, match="`learning_rates` must not be empty"):
+        lrw.LRSweep(build_model, learning_rates=[])
+    with pytest.raises(TypeError, match="`sweep` must be a lrwidgets"):
+        lrw.LRSweep(sweep="sweep")
+    sweep = Sweep(build_model, [1e-3])
+    with pytest.raises(TypeError, match="not both"):
+        lrw.LRSweep(build_model, sweep=sweep)
+    with pytest.raises(ValueError, match="`smoothing` must be < 1"):
+        lrw.LRSweep(sweep=sweep, smoothing=1.0)
+    widget = lrw.LRSweep(sweep=sweep)
+    widget._choice.options = [("#0", 0)]
+    widget._choice.value = 0
+    widget._cancel.disabled = False
+    widget._cancel.click()  # not running: refused, and the refusal is shown
+    assert "not running" in widget._error.value
+    assert widget.statuses == {0: "queued"}
+
+
+def test_the_sweep_imports_no_widget_and_the_other_widgets_need_no_dask() -> None:
+    """`lrwidgets.sweep` works headless; `lrw.TrainingDashboard` & co. work without the `sweep` extra,
+    and `lrw.LRSweep` then says how to install it."""
+    import subprocess
+    import sys
+
+    headless = (
+        "import sys, lrwidgets.sweep\n"
+        "bad = [m for m in ('ipywidgets', 'bqplot', 'anywidget') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    without_dask = (
+        "import sys\n"
+        "sys.modules['distributed'] = None  # as if the extra were not installed\n"
+        "import lrwidgets as lrw\n"
+        "from lrwidgets import *\n"
+        "lrw.TrainingDashboard, lrw.ScheduleDesigner, lrw.LayerLRControls\n"
+        "try:\n"
+        "    lrw.LRSweep\n"
+        "except ModuleNotFoundError as e:\n"
+        "    assert \"pip install 'lrwidgets[sweep]'\" in str(e), e\n"
+        "    print('ok')\n"
+    )
+    for code in (headless, without_dask):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_one_trial_with_one_point_is_drawn() -> None:
+    """bqplot squeezes a (1, 1) array to a scalar and refused it: the first message of a one-trial sweep."""
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3], refresh_interval=60)
+    stream(widget, 0, 0, 1, 1e-3, val=0.5)
+    widget.refresh()
+    assert np.isfinite(widget._loss_mark.y).sum() == 1 and np.isfinite(widget._val_mark.y).sum() == 1
+    assert widget._error.value == ""
