@@ -13,6 +13,7 @@ from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_float, check_int, check_rate
 from lrwidgets.training import Progress, Snapshot, TrainingRun, TrainingSession
 from lrwidgets.widgets._errors import shows_errors
+from lrwidgets.widgets._find_lr import FindLearningRate
 from lrwidgets.widgets._series import DecimatedSeries
 from lrwidgets.widgets._strict_controls import StrictLogSlider, StrictSlider
 from lrwidgets.widgets._training_plots import TrainingPlots
@@ -37,7 +38,7 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-class TrainingDashboard(widgets.VBox):
+class TrainingDashboard(FindLearningRate, widgets.VBox):
     """Live curves and controls for a Keras model while it trains.
 
     Shows the true per-batch loss (raw and smoothed), validation loss, compiled metrics, the
@@ -400,47 +401,6 @@ class TrainingDashboard(widgets.VBox):
                 self._lr_slider.value = lr
             finally:
                 self._syncing = False
-
-    # ---- Find LR: the learning-rate range test on this model and the data of its last fit -------
-    def _build_find_lr(self) -> None:
-        self.finder: Any = None
-        self._find_button = widgets.Button(
-            description="Find LR",
-            icon="search",
-            disabled=True,
-            tooltip="Run the learning-rate range test on the data of the last fit (the model is restored after)",
-        )
-        self._find_button.on_click(lambda _: self._guard(self.find_learning_rate))
-        controls = next(c for c in self._children if isinstance(c, widgets.HBox) and self._pause_button in c.children)
-        controls.children = (*controls.children, self._find_button)
-        self._unsubscribe_find = self.session.subscribe(lambda _: self._draw_find_button())
-
-    def find_learning_rate(self, **kwargs: Any) -> Any:
-        """Run the learning-rate range test on this model and the data of its last fit (between fits).
-
-        Shows an :class:`~lrwidgets.LRFinder` under the controls, whose Apply buttons set this
-        dashboard's learning rate; the model is put back bit for bit after the sweep. Takes the
-        ``LRFinder`` arguments (``start_learning_rate``, ``num_steps``, ``n_runs``...); returns it.
-        """
-        from lrwidgets.widgets.finder import LRFinder
-
-        if self.session.running:
-            raise RuntimeError("A fit is running: find a learning rate between two fits.")
-        finder = LRFinder(self.session.model, target=self, **kwargs)
-        finder.test.subscribe(self._draw_find_button)
-        finder.run_like(self.session)
-        old, self.finder = self.finder, finder
-        if old is not None and old in self._children:
-            self._children[self._children.index(old)] = finder  # the last test's view gives way
-        else:
-            self._children.insert(self._children.index(self.plots.loss_fig), finder)
-        self.children = tuple(self._children)
-        self._draw_find_button()
-        return finder
-
-    def _draw_find_button(self) -> None:
-        busy = self.session.running or (self.finder is not None and self.finder.test.running)
-        self._find_button.disabled = busy or self.session.run is None
 
 
 def _is_designer(value: Any) -> bool:
