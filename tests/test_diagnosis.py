@@ -1,0 +1,164 @@
+"""Live diagnosis of a bad learning rate: every detector on constructed curves, and real fits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
+
+
+def feed(losses: np.ndarray | list[float], rate: float = 1e-3, diagnoser: Diagnoser | None = None, start: int = 0):
+    d = diagnoser or Diagnoser(num_classes=10)
+    found: list[Diagnosis] = []
+    for i, loss in enumerate(np.asarray(losses, dtype=float).tolist()):
+        found += d.step(start + i, loss, rate)
+    return d, found
+
+
+def healthy(n: int = 400, seed: int = 0) -> np.ndarray:
+    """An untrained model's 2.3 decaying to ~0.1, with batch noise of a few percent."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return (0.1 + 2.2 * np.exp(-t / 60)) * (1 + 0.05 * rng.normal(size=n))
+
+
+def test_a_clean_decaying_curve_gets_no_verdict() -> None:
+    _, found = feed(healthy())
+    assert found == []
+
+
+def test_nan_is_reported_at_its_step_with_a_10x_lower_rate() -> None:
+    d, _ = feed(healthy(50), rate=0.3)
+    found = d.step(50, math.inf, 0.3)
+    assert [v.kind for v in found] == ["nan"]
+    v = found[0]
+    assert (v.first_step, v.last_step) == (50, 50) and "step 50" in v.message
+    assert v.action == Fix("set_learning_rate", pytest.approx(0.03))
+    assert "to 0.03" in v.advice
+    assert d.step(51, math.nan, 0.3) == []  # once
+
+
+def test_diverging_after_learning_is_flagged_once_with_its_step_range() -> None:
+    losses = np.concatenate([healthy(100), np.full(60, 5.0)])
+    _, found = feed(losses, rate=0.05)
+    div = [v for v in found if v.kind == "diverging"]
+    assert len(div) == 1
+    v = div[0]
+    assert 100 <= v.first_step < v.last_step < 110  # within 10 steps of the jump
+    assert v.evidence["ratio"] > 4 and "may be too high" in v.message and "to 0.005" in v.advice
+
+
+def test_collapse_to_a_constant_high_loss_is_flagged_without_nan() -> None:
+    """Measured on digits: 2.3 at step 0, ~14.5 flat from step 2 on, accuracy at chance."""
+    rng = np.random.default_rng(0)
+    losses = np.concatenate([[2.35, 9.7], 14.5 + 0.7 * rng.normal(size=100)])
+    d, found = feed(losses, rate=1.0)
+    d.epoch(45, {"loss": 14.5, "accuracy": 0.09})
+    kinds = [v.kind for v in found]
+    assert kinds == ["collapsed"]
+    v = found[0]
+    assert v.last_step < 60 and v.evidence["level"] == pytest.approx(14.5, rel=0.05)
+    assert "collapsed" in v.message and "steps" in v.message and v.action == Fix("set_learning_rate", 0.1)
+
+
+def test_collapse_back_to_the_untrained_loss_after_spikes_is_not_too_slow() -> None:
+    rng = np.random.default_rng(1)
+    spikes = [2.36, 2.3, 3.1, 2.4, 3.9, 2.5]
+    losses = np.concatenate([spikes, 2.32 + 0.025 * rng.normal(size=80)])
+    _, found = feed(losses, rate=2.0)
+    assert [v.kind for v in found] == ["collapsed"]
+
+
+def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> None:
+    rng = np.random.default_rng(2)
+    losses = 2.38 - 0.0003 * np.arange(60) + 0.045 * rng.normal(size=60)
+    _, found = feed(losses, rate=1e-5)
+    assert [v.kind for v in found] == ["too_slow"]
+    v = found[0]
+    assert v.last_step == 39 and abs(v.evidence["progress"]) < 0.05
+    assert v.action == Fix("set_learning_rate", pytest.approx(1e-4)) and "raise the rate" in v.advice
+
+
+def test_a_rate_jump_rearms_the_detectors() -> None:
+    flat = np.full(40, 2.3)
+    d, found = feed(flat, rate=1e-5)
+    assert [v.kind for v in found] == ["too_slow"]
+    _, again = feed(flat, rate=1e-5, diagnoser=d, start=40)
+    assert again == []  # reported once
+    _, after = feed(flat, rate=1e-4, diagnoser=d, start=80)  # the user raised it: judged again
+    assert [v.kind for v in after] == ["too_slow"] and after[0].first_step == 80
+
+
+def test_a_collapsed_model_is_not_too_slow_after_its_rate_is_lowered() -> None:
+    """Measured on digits at Adam 1.0 lowered to 0.1 after the verdict: flat at ~14.3, quiet."""
+    rng = np.random.default_rng(5)
+    collapse = np.concatenate([[2.35, 9.7], 14.5 + 0.7 * rng.normal(size=60)])
+    d, found = feed(collapse, rate=1.0)
+    assert [v.kind for v in found] == ["collapsed"]
+    _, after = feed(14.3 + 0.3 * rng.normal(size=120), rate=0.1, diagnoser=d, start=62)
+    assert [v.kind for v in after] == []
+    _, raised = feed(np.full(40, 2.3), rate=1.0, diagnoser=d, start=182)  # raised: judged again
+    assert [v.kind for v in raised] == ["too_slow"]
+
+
+def test_repeated_spikes_are_oscillating_but_relative_noise_near_zero_is_not() -> None:
+    rng = np.random.default_rng(3)
+    base = np.concatenate([healthy(100), 0.4 + 0.02 * rng.normal(size=100)])
+    spiky = base.copy()
+    spiky[[130, 150, 170]] = 2.5
+    _, found = feed(spiky)
+    osc = [v for v in found if v.kind == "oscillating"]
+    assert len(osc) == 1 and (osc[0].first_step, osc[0].last_step) == (130, 170)
+    near_zero = np.concatenate([healthy(100), np.abs(0.01 + 0.02 * rng.standard_cauchy(size=200)).clip(0, 0.3)])
+    _, quiet = feed(near_zero)
+    assert [v.kind for v in quiet] == []
+
+
+def test_plateau_after_patience_steps_without_progress() -> None:
+    rng = np.random.default_rng(4)
+    losses = np.concatenate([healthy(100), 1.0 + 0.03 * rng.normal(size=500)])
+    _, found = feed(losses, rate=1e-2)
+    plateau = [v for v in found if v.kind == "plateau"]
+    assert len(plateau) == 1 and plateau[0].last_step - plateau[0].first_step == 400
+    assert plateau[0].action == Fix("set_learning_rate", pytest.approx(1e-3))
+
+
+def test_overfitting_flags_a_rising_val_loss_and_offers_its_best_epoch() -> None:
+    d, _ = feed(healthy(20))
+    vals = [2.0, 1.5, 1.0, 0.8, 0.7, 0.72, 0.75, 0.8]
+    found = []
+    for epoch, val in enumerate(vals):
+        found += d.epoch(epoch * 10, {"epoch": epoch, "loss": 1.0 / (epoch + 1), "val_loss": val})
+    assert [v.kind for v in found] == ["overfitting"]
+    v = found[0]
+    assert v.evidence["best_epoch"] == 4 and v.last_step == 60  # two epochs after the minimum
+    assert v.action == Fix("restore_best", epoch=4) and "restore epoch 4's weights" in v.advice
+
+
+def test_noisy_val_loss_that_comes_back_down_is_not_overfitting() -> None:
+    d, _ = feed(healthy(20))
+    found = []
+    for epoch, val in enumerate([0.29, 0.11, 0.098, 0.126, 0.051, 0.072, 0.054, 0.036]):
+        found += d.epoch(epoch * 10, {"epoch": epoch, "loss": 0.5 / (epoch + 1), "val_loss": val})
+    assert found == []
+
+
+def test_updates_cost_the_same_at_any_length_of_history() -> None:
+    """O(1) state: what a diagnoser keeps does not grow with the steps fed."""
+    d, _ = feed(healthy(200))
+    size = len(d.context.track._ring)
+    feed(np.full(5000, 0.1), diagnoser=d, start=200)
+    assert len(d.context.track._ring) == size
+    assert all(len(getattr(det, "_spikes", [])) <= 3 for det in d.detectors)
+
+
+def test_bad_arguments_name_themselves() -> None:
+    with pytest.raises(ValueError, match="Argument `kinds`"):
+        Diagnoser(kinds=["exploding"])
+    with pytest.raises(ValueError, match="Argument `num_classes`"):
+        Diagnoser(num_classes=1)
+    with pytest.raises(ValueError, match="Argument `kind`"):
+        Fix("reboot")
