@@ -10,7 +10,9 @@ from typing import Any
 from lrwidgets import schedules
 from lrwidgets._version import __version__
 from lrwidgets.core import TrainingHistory
+from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.training import (
+    Diagnostician,
     LayerwiseOptimizer,
     TrainingController,
     TrainingRun,
@@ -35,6 +37,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Diagnosis",
+    "Diagnostician",
     "LayerLRControls",
     "LayerwiseOptimizer",
     "ScheduleDesigner",

@@ -162,3 +162,125 @@ def test_bad_arguments_name_themselves() -> None:
         Diagnoser(num_classes=1)
     with pytest.raises(ValueError, match="Argument `kind`"):
         Fix("reboot")
+
+
+# ---- training side and dashboard, real fits ---------------------------------------------------
+def digits_model(optimizer):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def digits_data():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data / 16.0).astype("float32"), d.target.astype("int32")
+
+
+@pytest.mark.keras
+def test_a_collapse_on_digits_is_diagnosed_recorded_and_lowered_automatically() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    dash = lrw.TrainingDashboard(digits_model(keras.optimizers.Adam(1.0)), on_diverge="lower")
+    dash.fit(x, y, epochs=2, batch_size=32).wait(120)
+    kinds = [v.kind for v in dash.diagnoses]
+    assert "collapsed" in kinds
+    v = dash.diagnoses[kinds.index("collapsed")]
+    assert v.last_step < 100
+    events = [e for e in dash.history.events if e.kind == "diagnosis"]
+    assert events and events[0].source == "collapsed" and "advice: lower the rate" in events[0].message
+    assert '"kind": "diagnosis"' in dash.history.to_json()  # exports carry it
+    lowered = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "on_diverge"]
+    assert lowered and lowered[0].value == pytest.approx(0.1)
+    assert "collapsed" in dash._badge.value and not dash._fix_button.disabled
+
+
+@pytest.mark.keras
+def test_a_too_small_rate_is_diagnosed_and_the_fix_button_raises_it() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    dash = lrw.TrainingDashboard(digits_model(keras.optimizers.SGD(1e-3)))
+    seen: list[tuple[int, str]] = []
+    dash.session.subscribe(lambda snap: seen.append((snap.num_steps, dash._badge.value)))
+    dash.fit(x, y, epochs=1, batch_size=32).wait(120)
+    assert [v.kind for v in dash.diagnoses] == ["too_slow"]
+    step = dash.diagnoses[0].last_step
+    assert step < 57  # within the first epoch
+    # The badge shows it in the very snapshot that brings the triggering batch (every update_interval).
+    first_with_step = next(badge for n, badge in seen if n > step)
+    assert "too slow" in first_with_step
+    assert "too slow" in dash._badge.value
+    dash._fix_button.click()
+    assert dash.session.learning_rate == pytest.approx(1e-2)
+    assert dash._fix_button.disabled
+
+
+@pytest.mark.keras
+def test_a_clean_run_gets_no_verdict_and_one_diagnostician_per_session() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1e-3)))
+    a, b = lrw.TrainingDashboard(session), lrw.TrainingDashboard(session)
+    assert a.diagnostician is b.diagnostician
+    session.fit(x, y, epochs=2, batch_size=32, validation_split=0.2).wait(120)
+    assert a.diagnoses == () and not [e for e in session.history.events if e.kind == "diagnosis"]
+    assert a._badge.value == "" and a._fix_button.disabled
+
+
+@pytest.mark.keras
+def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dense(256, activation="relu"),
+         keras.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session)
+    data = {"validation_data": (x[1437:], y[1437:]), "epochs": 30, "batch_size": 32}
+    session.fit(x[:50], y[:50], **data, callbacks=[doctor.callback]).wait(300)
+    over = [v for v in doctor.diagnoses if v.kind == "overfitting"]
+    assert over, [str(v) for v in doctor.diagnoses]
+    best = doctor.best_epoch
+    assert best is not None
+    done = doctor.apply(over[-1], Fix("restore_best", epoch=best))
+    assert f"epoch {best}" in done
+    val = model.evaluate(x[1437:], y[1437:], verbose=0)
+    vals = [e["val_loss"] for e in session.history.epochs]
+    assert val == pytest.approx(min(vals), rel=1e-3)
+
+
+def test_nonfinite_losses_are_markers_at_the_top_and_log_y_drops_non_positive_values() -> None:
+    from lrwidgets.widgets._training_plots import TrainingPlots
+
+    plots = TrainingPlots(100)
+    plots.draw_nonfinite(np.array([3, 7]))
+    assert list(plots.nonfinite_mark.x) == [3, 7] and set(plots.nonfinite_mark.y) == {np.float32(0.97)}
+    plots.set_loss_log(True)
+    assert plots.loss_mark.scales["y"] is plots.loss_y_log and plots.loss_axis.scale is plots.loss_y_log
+    y = np.array([[1.0, 0.0, np.inf, 1e12]], dtype=np.float32)
+    plots.draw_steps(np.arange(4, dtype=np.float32), y[0], None, np.zeros(0), np.zeros(0))
+    drawn = np.asarray(plots.loss_mark.y)
+    assert drawn[0, 0] == 1.0 and np.isnan(drawn[0, 1]) and np.isnan(drawn[0, 2]) and drawn[0, 3] == 1e12
+    plots.set_loss_log(False)
+    assert plots.loss_mark.scales["y"] is plots.loss_y_linear

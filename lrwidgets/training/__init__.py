@@ -9,6 +9,7 @@ schedules to Keras objects; :mod:`lrwidgets.training.layerwise` holds the per-la
 
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.controller import TrainingController
+from lrwidgets.training.diagnostician import Diagnostician
 from lrwidgets.training.keras_schedules import to_keras, to_keras_callback
 from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer, layer_groups
 from lrwidgets.training.progress import Progress
@@ -18,6 +19,7 @@ from lrwidgets.training.update_monitor import UpdateSizeMonitor
 
 __all__ = [
     "ControllerCallback",
+    "Diagnostician",
     "LayerwiseOptimizer",
     "Progress",
     "Snapshot",
