@@ -192,6 +192,7 @@ def test_a_collapse_on_digits_is_diagnosed_recorded_and_lowered_automatically() 
     x, y = digits_data()
     dash = lrw.TrainingDashboard(digits_model(keras.optimizers.Adam(1.0)), on_diverge="lower")
     dash.fit(x, y, epochs=2, batch_size=32).wait(120)
+    dash.diagnostician.wait(60)
     kinds = [v.kind for v in dash.diagnoses]
     assert "collapsed" in kinds
     v = dash.diagnoses[kinds.index("collapsed")]
@@ -268,6 +269,61 @@ def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
     val = model.evaluate(x[1437:], y[1437:], verbose=0)
     vals = [e["val_loss"] for e in session.history.epochs]
     assert val == pytest.approx(min(vals), rel=1e-3)
+
+
+def regression(n: int = 256):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    return x, (x @ rng.normal(size=(8, 1))).astype("float32")
+
+
+def linear(optimizer):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+@pytest.mark.keras
+def test_one_divergence_rule_the_sessions_event_and_the_verdict_agree_and_stop_acts() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression()
+    session = lrw.TrainingSession(linear(keras.optimizers.SGD(1.0)), on_nan="stop")  # grows ~1.6x a step
+    doctor = lrw.Diagnostician(session, on_diverge="stop")
+    session.fit(x, y, epochs=60, batch_size=32).wait(60)
+    events = [e for e in session.history.events if e.kind == "diverging"]
+    verdicts = [v for v in doctor.diagnoses if v.kind == "diverging"]
+    assert len(events) == 1 and len(verdicts) == 1
+    assert events[0].step == verdicts[0].last_step and events[0].message == verdicts[0].message
+    assert session.history.num_steps < 60 * 8  # stopped
+    assert any(e.kind == "action" and "on_diverge" in e.message for e in session.history.events)
+
+
+@pytest.mark.keras
+def test_a_nan_loss_is_a_nan_verdict_and_a_missing_loss_is_not() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression(320)
+    y[200] = np.nan  # batch 6
+    session = lrw.TrainingSession(linear(keras.optimizers.SGD(1e-2)))
+    doctor = lrw.Diagnostician(session)
+    session.fit(x, y, epochs=2, batch_size=32, shuffle=False).wait(60)
+    assert [(v.kind, v.last_step) for v in doctor.diagnoses] == [("nan", 6)]
+    assert "to 0.001" in doctor.diagnoses[0].advice
+    diag = lrw.Diagnostician(lrw.TrainingSession(linear(keras.optimizers.SGD(1e-2))))
+    rows = np.array([np.nan] * 50, dtype=np.float32)  # a train step that logs no loss: NaN rows
+    from lrwidgets.training.session import Snapshot
+
+    snap = Snapshot(diag.session.progress, False, 0, rows, np.full(50, 1e-2, np.float32), rows, (), ())
+    diag._on_snapshot(snap)
+    assert diag.diagnoses == ()
 
 
 def test_nonfinite_losses_are_markers_at_the_top_and_log_y_drops_non_positive_values() -> None:

@@ -22,7 +22,9 @@ from lrwidgets.training import _state
 from lrwidgets.training.session import Snapshot, TrainingSession
 
 ON_DIVERGE_CHOICES = ("warn", "lower", "stop")
-_ATTACHED: weakref.WeakKeyDictionary[TrainingSession, Diagnostician] = weakref.WeakKeyDictionary()
+# By id: a diagnostician holds its session, so a session key would never be released. The session's
+# listener list holds the diagnostician: it lives exactly as long as its session.
+_ATTACHED: weakref.WeakValueDictionary[int, Diagnostician] = weakref.WeakValueDictionary()
 _ATTACH_LOCK = threading.Lock()
 #: The verdicts ``on_diverge`` acts on: the loss has blown up or collapsed.
 ACTED_ON = ("diverging", "collapsed")
@@ -85,6 +87,7 @@ class Diagnostician:
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
+        self._workers: list[threading.Thread] = []
         self._unsubscribe = session.subscribe(self._on_snapshot)
 
     @classmethod
@@ -93,9 +96,9 @@ class Diagnostician:
         ``on_diverge`` is set on it."""
         check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
         with _ATTACH_LOCK:
-            found = _ATTACHED.get(session)
-            if found is None:
-                found = _ATTACHED[session] = cls(session, on_diverge=on_diverge)
+            found = _ATTACHED.get(id(session))
+            if found is None or found.session is not session:
+                found = _ATTACHED[id(session)] = cls(session, on_diverge=on_diverge)
         found.on_diverge = on_diverge
         return found
 
@@ -109,6 +112,11 @@ class Diagnostician:
     def best_epoch(self) -> int | None:
         """The epoch whose weights a ``restore_best`` fix puts back (None before any ``val_loss``)."""
         return None if self._best is None else self._best[1]
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the automatic actions (``on_diverge="lower"``) started so far are done."""
+        for worker in list(self._workers):
+            worker.join(timeout)
 
     def close(self) -> None:
         """Stop watching the session."""
@@ -169,12 +177,16 @@ class Diagnostician:
         )
         if verdict.kind in ACTED_ON and self.on_diverge != "warn":
             fix = verdict.action if self.on_diverge == "lower" else Fix("stop")
-            if fix is not None:
-                # From another thread: a request made in the training thread inside a listener would
+            if fix is not None and fix.kind == "stop":
+                self.apply(verdict, fix, source="on_diverge")  # a flag: the fit ends after this batch
+            elif fix is not None:
+                # From another thread: a rate set in the training thread inside a listener would
                 # notify the listeners again from within this one. Queued, it acts at the next batch.
-                threading.Thread(
+                worker = threading.Thread(
                     target=self.apply, args=(verdict, fix, "on_diverge"), name="lrwidgets-on-diverge", daemon=True
-                ).start()
+                )
+                self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+                worker.start()
         for listener in list(self.listeners):
             listener(verdict)
 
