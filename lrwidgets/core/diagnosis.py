@@ -254,6 +254,8 @@ class Diagnoser:
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
         self.diagnoses: list[Diagnosis] = []
+        # Only the detectors with a per-step rule are called each step (the hot path).
+        self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
 
     def step(self, step: int, loss: float, learning_rate: float) -> list[Diagnosis]:
         """Feed one batch: its history step, loss and rate. O(1) (a rule's O(window) check is due
@@ -271,9 +273,12 @@ class Diagnoser:
             self._muted.intersection_update({"too_slow"} if learning_rate < before else set())
             for det in self.detectors:
                 det.rearm()
-        for det in self.detectors:
-            if det.kind not in self._muted:
-                self._keep(det.on_step(self.context), found)
+        muted, context = self._muted, self.context
+        for det in self._per_step:
+            if det.kind not in muted:
+                verdict = det.on_step(context)
+                if verdict is not None:
+                    self._keep(verdict, found)
         return found
 
     def epoch(self, step: int, logs: Mapping[str, Any]) -> list[Diagnosis]:

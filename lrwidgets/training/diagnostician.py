@@ -45,7 +45,8 @@ class Diagnostician:
     """Watches a session for a bad learning rate; each verdict is an event and a :class:`Diagnosis`.
 
     Args:
-        session: the :class:`TrainingSession` to watch (from now on; earlier rows are not read).
+        session: the :class:`TrainingSession` to watch: its history so far is read at the first
+            snapshot, then every fit after.
         on_diverge: what to do on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default:
             record it only), ``"lower"`` (set the advised rate, 10x lower, at once) or ``"stop"``.
         num_classes: for chance accuracy; default: the width of the model's output when >= 2.
