@@ -27,7 +27,8 @@ class FitConfig:
     expected: tuple[str, ...]
     epochs: int = 6
     train_samples: int | None = None  # None: the whole training split
-    onset: int = 0
+    onset: int = 0  # the step from which the bad rate acts
+    raise_to: float | None = None  # a rate set at step `onset` (a good run made bad mid-fit)
     #: kinds that are not wrong either (a verdict of these is neither a hit nor a false alarm)
     tolerated: tuple[str, ...] = field(default=())
 
@@ -44,6 +45,13 @@ def configs(quick: bool = False) -> list[FitConfig]:
             FitConfig(f"{model} sgd 0.1 (good)", model, "sgd", 0.1, ()),
             FitConfig(f"{model} sgd 2.0 (20x large)", model, "sgd", 2.0, TOO_LARGE, tolerated=("plateau",)),
         ]
+    # A good run whose rate is raised at step 90 (after 2 epochs): the verdict counts from there.
+    rows += [
+        FitConfig("mlp64 adam 1e-3, raised to 1.0 at step 90", "mlp64", "adam", 1e-3, TOO_LARGE, epochs=4, onset=90,
+                  raise_to=1.0, tolerated=("plateau",)),
+        FitConfig("mlp64 sgd 0.1, raised to 2.0 at step 90", "mlp64", "sgd", 0.1, TOO_LARGE, epochs=4, onset=90,
+                  raise_to=2.0, tolerated=("plateau",)),
+    ]  # fmt: skip
     # 50 samples, 2 batches an epoch: val_loss bottoms out after ~10-15 epochs, then rises.
     rows.append(FitConfig("mlp256 adam 3e-3, 50 samples (overfits)", "mlp256", "adam", 3e-3, ("overfitting",),
                           epochs=30, train_samples=50))  # fmt: skip

@@ -2,14 +2,15 @@
 
 Each fit of the table in ``_diagnosis_fits.py`` (digits, 64-64-10 and 256-256-10 MLPs, batch
 32, Adam and plain SGD at rates from 100x too small to 1000x too large, a clean run at a good rate
-for each, a 50-sample run that overfits; ``--seeds`` seeds each) runs in a ``TrainingSession``
+for each, a good run whose rate is raised 10-1000x at step 90, a 50-sample run that overfits;
+``--seeds`` seeds each) runs in a ``TrainingSession``
 watched by a ``Diagnostician``, exactly as the dashboard runs it. Reported per configuration:
 the verdicts and their steps; per kind: true positives (a run whose ground truth expects that
 kind got it), false positives (a verdict a run's ground truth does not allow: any verdict on a
-clean run), misses, and steps from onset to verdict (the bad rate acts from step 0; for
-``overfitting``, epochs from the val_loss minimum to the verdict).
+clean run), misses, and steps from onset to verdict (the step from which the bad rate acts: 0, or
+90 for a raised rate; for ``overfitting``, epochs from the val_loss minimum to the verdict).
 
-Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_diagnosis.py [--seeds 3] [--quick]``
+Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_diagnosis.py [--seeds 3] [--quick] [--match raised]``
 """
 
 from __future__ import annotations
@@ -22,15 +23,31 @@ from collections import defaultdict
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import keras
 from _diagnosis_fits import FitConfig, build, configs, fit_data
 
 import lrwidgets as lrw
 
 
+class RaiseRate(keras.callbacks.Callback):
+    """Sets the session's rate before history step ``at`` (in the training thread, as a user's change)."""
+
+    def __init__(self, session: lrw.TrainingSession, at: int, value: float) -> None:
+        super().__init__()
+        self.session, self.at, self.value = session, at, value
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.session.history.num_steps == self.at:
+            self.session.set_learning_rate(self.value, source="user")
+
+
 def run(config: FitConfig, seed: int) -> tuple[list[lrw.Diagnosis], list[dict]]:
     session = lrw.TrainingSession(build(config, seed))
     doctor = lrw.Diagnostician(session)
-    session.fit(**fit_data(config), callbacks=[doctor.callback]).wait(900)  # as TrainingDashboard.fit does
+    callbacks = [doctor.callback]  # as TrainingDashboard.fit does
+    if config.raise_to is not None:
+        callbacks.append(RaiseRate(session, config.onset, config.raise_to))
+    session.fit(**fit_data(config), callbacks=callbacks).wait(900)
     doctor.close()
     return list(doctor.diagnoses), list(session.history.epochs)
 
@@ -49,12 +66,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="the 64-64-10 MLP only")
+    parser.add_argument("--match", default="", help="only the fits whose name contains this")
     args = parser.parse_args()
     stats: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"tp": [], "fp": [], "miss": [], "delay": []})
     start = time.perf_counter()
     print("| fit | seed | verdicts (kind: last step) | right |")
     print("|---|---:|---|---|")
-    for config in configs(args.quick):
+    for config in [c for c in configs(args.quick) if args.match in c.name]:
         for seed in range(args.seeds):
             verdicts, epochs = run(config, seed)
             first: dict[str, lrw.Diagnosis] = {}
