@@ -164,6 +164,23 @@ def test_bad_arguments_name_themselves() -> None:
         Fix("reboot")
 
 
+@pytest.mark.keras
+def test_a_bad_on_diverge_is_refused_before_anything_is_built() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+    with pytest.raises(ValueError, match="Argument `on_diverge`"):
+        lrw.TrainingDashboard(model, on_diverge="panic")
+    session = lrw.TrainingSession(model)
+    with pytest.raises(ValueError, match="Argument `on_diverge`"):
+        lrw.Diagnostician(session, on_diverge=["stop"])
+    with pytest.raises(TypeError, match="Argument `session`"):
+        lrw.Diagnostician(model)
+
+
 # ---- training side and dashboard, real fits ---------------------------------------------------
 def digits_model(optimizer):
     import keras

@@ -66,6 +66,8 @@ class Diagnostician:
         ['too_slow']
     """
 
+    ON_DIVERGE_CHOICES = ON_DIVERGE_CHOICES
+
     def __init__(
         self,
         session: TrainingSession,

@@ -12,7 +12,7 @@ import numpy as np
 import traitlets
 
 from lrwidgets.core import TrainingHistory
-from lrwidgets.core.checks import check_float, check_int, check_rate
+from lrwidgets.core.checks import check_choice, check_float, check_int, check_rate
 from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.training import Diagnostician, Progress, Snapshot, TrainingRun, TrainingSession
 from lrwidgets.widgets._series import DecimatedSeries
@@ -117,6 +117,7 @@ class TrainingDashboard(widgets.VBox):
     ) -> None:
         max_points = check_int("max_points", max_points, ge=8, le=MAX_POINTS_LIMIT)
         smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        check_choice("on_diverge", on_diverge, Diagnostician.ON_DIVERGE_CHOICES)
         if isinstance(model, TrainingSession):
             self.session = model
         else:
