@@ -117,6 +117,14 @@ def test_repeated_spikes_are_oscillating_but_relative_noise_near_zero_is_not() -
     assert [v.kind for v in quiet] == []
 
 
+def test_a_loss_growing_every_step_is_diverging_not_oscillating() -> None:
+    """Measured in notebook 02: a convex problem past its critical rate, the loss x100 a step."""
+    losses = np.concatenate([healthy(60), 0.2 * 10.0 ** np.arange(0, 30)])
+    _, found = feed(losses, rate=0.5)
+    kinds = [v.kind for v in found]
+    assert "oscillating" not in kinds and kinds[0] == "diverging" and found[0].last_step < 70
+
+
 def test_plateau_after_patience_steps_without_progress() -> None:
     rng = np.random.default_rng(4)
     losses = np.concatenate([healthy(100), 1.0 + 0.03 * rng.normal(size=500)])
