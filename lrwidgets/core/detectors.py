@@ -14,8 +14,9 @@ What the benchmark fits showed (``benchmarks/bench_diagnosis.py``; digits, 64-64
   there with accuracy at chance and no NaN; the smoothed loss never rises 4x above a best taken
   after the warm-up, because by then the best is the collapsed level itself. At SGD 2.0 it goes
   back to ~2.32 (the class frequencies) after a few batches 1.3-1.7x the start.
-- At a rate 100x too small (Adam 1e-5, SGD 1e-3) the first 40 steps move the loss by ~1-2%, and
-  no batch rises above 1.1x the start; at a good rate (Adam 1e-3, SGD 0.1) it falls 10-20%.
+- At a rate 100x too small (Adam 1e-5, SGD 1e-3) the mean of steps 20-39 is -0.4% to 2.3% below
+  the first 3 losses, and no batch rises above 1.25x the first; 10x too small, 1.6-6.2%; 3x too
+  small (SGD 0.03), 6-13%; at a good rate (Adam 1e-3, SGD 0.1) it falls 15-57%.
 """
 
 from __future__ import annotations
@@ -151,8 +152,10 @@ class CollapsedDetector(Detector):
     blew the model up: without it, a flat loss is :class:`TooSlowDetector`'s case; against the
     rate's first loss, before its first update shows). Where the
     last epoch logged ``accuracy`` and the number of classes is known, an accuracy above twice
-    chance vetoes it. Measured: every run at Adam 0.1-1.0 and SGD 2-10 matched within 40-50 steps
-    of its start; no run at a good or a too-small rate did.
+    chance vetoes it. Measured: every run at Adam 0.3-1.0 and SGD 2-10 (and Adam 0.1 on the
+    256-256-10 MLP) matched, 39-99 steps after its start or 49-59 after a raised rate; no run at
+    a good or a too-small rate did. Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow
+    learning) did not either: a miss.
     """
 
     kind = "collapsed"
@@ -282,8 +285,8 @@ class TooSlowDetector(Detector):
     is less than ``min_progress`` (5%) below the rate's first losses; no batch at this rate rose
     above ``quiet`` (1.25) x the first (a rate that ever blew the loss up is not too small); and the
     level is between half and ``quiet`` x the untrained model's loss (most of it still to go, and
-    not a model a larger rate broke). Measured at 40 steps: 100x too small, 1-2%;
-    10x too small, 2-4%; a good rate, 10-20%.
+    not a model a larger rate broke). Measured at 40 steps (see the module's docstring): 100x too
+    small, -0.4% to 2.3%; 10x too small, 1.6-6.2%; a good rate, 15-57%.
     """
 
     kind = "too_slow"
@@ -333,8 +336,8 @@ class PlateauDetector(Detector):
     too small.
 
     Progress is the smoothed loss going ``min_delta`` (1%) below its last reference; a loss below
-    ``converged`` (5%) of the untrained model's is converged, not on a plateau. Measured: the
-    benchmark's clean runs kept improving through their 360 steps; this rule never fired there.
+    ``converged`` (5%) of the untrained model's is converged, not on a plateau. Measured: it never
+    fired on the benchmark's runs (270-360 steps; the clean ones kept improving).
     """
 
     kind = "plateau"
@@ -383,9 +386,8 @@ class OverfittingDetector(Detector):
     the last more than ``rise`` (5%) above the minimum, while the training loss fell below its
     value at that minimum and below half the untrained model's loss (the model learned).
 
-    The advice is to stop and restore the weights of the minimum's epoch. Measured: the 100-sample
-    run's val_loss bottomed out at epoch ~12-15 and was flagged 2 epochs later; the clean runs'
-    val_loss fell through their 8 epochs.
+    The advice is to stop and restore the weights of the minimum's epoch. Measured: the 50-sample runs'
+    val_loss bottomed out at epoch 12-14 and was flagged 2 epochs later; no clean run was flagged.
     """
 
     kind = "overfitting"
