@@ -220,9 +220,10 @@ class Diagnoser:
 
     A detector reports once, then stays quiet until the learning rate jumps (by ``rate_jump`` x
     or more between two steps: the user acted) or, for ``diverging``, until the loss comes back
-    (its hysteresis). After a verdict that the rate is too large, ``plateau`` stays quiet until the
-    rate jumps, and ``too_slow`` until it jumps up (measured: a model collapsed at Adam 1.0 stayed
-    flat at ~14 after the rate was lowered 10x: that is not a rate too small).
+    (its hysteresis). After a verdict that the rate is too large, ``too_slow`` and ``plateau`` stay
+    quiet until the rate jumps up (measured: a model collapsed at Adam 1.0 stayed flat at ~14 after
+    the rate was lowered 10x, and got a `plateau` verdict 400 steps later: neither a rate too small
+    nor a plateau a cut would help).
 
     Args:
         num_classes: for classifiers, the number of classes (chance accuracy is ``1/num_classes``);
@@ -269,8 +270,8 @@ class Diagnoser:
         before = track.learning_rate
         if track.update(step, loss, learning_rate, self.rate_jump):
             # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
-            # is no sign of a rate too small: `too_slow` waits for the rate to be raised.
-            self._muted.intersection_update({"too_slow"} if learning_rate < before else set())
+            # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
+            self._muted.intersection_update({"too_slow", "plateau"} if learning_rate < before else set())
             for det in self.detectors:
                 det.rearm()
         muted, context = self._muted, self.context
