@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from lrwidgets import schedules
 from lrwidgets._version import __version__
 from lrwidgets.core import TrainingHistory
+from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.training import (
+    Diagnostician,
     LayerwiseOptimizer,
     LRRangeTest,
     TrainingController,
@@ -49,6 +51,8 @@ def __dir__() -> list[str]:
 
 # Not "LRSweep": `from lrwidgets import *` must work without the `sweep` extra.
 __all__ = [
+    "Diagnosis",
+    "Diagnostician",
     "LRFinder",
     "LRRangeTest",
     "LayerLRControls",

@@ -45,6 +45,7 @@ class DivergenceMonitor:
         self.noise_floor = check_float("noise_floor", noise_floor, ge=0, lt=1)
         self._smoother = EmaSmoother(smoothing)
         self._best = math.inf
+        self.smoothed = math.nan  # the smoothed loss after the last update
         self._floor = 0.0
         self._steps = 0
         self._above = 0
@@ -58,7 +59,7 @@ class DivergenceMonitor:
     def update(self, loss: float) -> bool:
         """Feed one batch loss; True exactly when the run starts to diverge."""
         self._steps += 1
-        s = self._smoother.update(loss)
+        s = self.smoothed = self._smoother.update(loss)
         if not math.isfinite(s):
             return False
         if self._steps <= self.warmup_steps:

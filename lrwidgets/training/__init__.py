@@ -10,6 +10,7 @@ schedules to Keras objects; :mod:`lrwidgets.training.layerwise` holds the per-la
 
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.controller import TrainingController
+from lrwidgets.training.diagnostician import Diagnostician
 from lrwidgets.training.finder import LRRangeTest, RangeTestRun
 from lrwidgets.training.keras_schedules import to_keras, to_keras_callback
 from lrwidgets.training.layer_matching import layer_groups
@@ -21,6 +22,7 @@ from lrwidgets.training.update_monitor import UpdateSizeMonitor
 
 __all__ = [
     "ControllerCallback",
+    "Diagnostician",
     "LRRangeTest",
     "LayerwiseOptimizer",
     "Progress",

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, TrainingHistory
+from lrwidgets.core import BatchLossRecovery, TrainingHistory
+from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.training import warnings_hook
 from lrwidgets.training.nan_guard import NanGuard
 from lrwidgets.training.progress import Progress, ProgressMeter
@@ -33,7 +34,8 @@ class Recorder:
         self.guard = NanGuard(factor=divergence_factor)
         self.recovery = BatchLossRecovery()
         self.loss_floor: float | None = None
-        self._divergence = DivergenceMonitor(factor=divergence_factor, patience=5)
+        self._divergence = DivergingDetector(divergence_factor)  # the one divergence rule (core/detectors.py)
+        self._diverged: Any = None
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
@@ -68,7 +70,7 @@ class Recorder:
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
         # best of the last one, which is no divergence.
-        self._divergence = DivergenceMonitor(factor=self.divergence_factor, patience=5)
+        self._divergence = DivergingDetector(self.divergence_factor)
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:
@@ -120,19 +122,17 @@ class Recorder:
         """Record the batch; True when it diverged (newly flagged)."""
         self.history.record_step(loss, learning_rate, self.now())
         self.guard.observe(loss)
-        return math.isfinite(loss) and self._divergence.update(loss)
+        if not math.isfinite(loss):
+            return False
+        self._diverged = self._divergence.update(self.history.num_steps - 1, loss, learning_rate)
+        return self._diverged is not None
 
     def record_missing(self, learning_rate: float) -> None:
         """A batch whose step returned no monitored value: its time and rate, and a NaN gap for the loss."""
         self.history.record_step(math.nan, learning_rate, self.now())
 
     def diverging(self, learning_rate: float) -> None:
-        self.event(
-            "diverging",
-            f"the loss is diverging: its smoothed value stayed above"
-            f" {self.divergence_factor:g}x its best ({self._divergence.best:.4g});"
-            f" the learning rate ({learning_rate:.3g}) may be too high",
-        )
+        self.event("diverging", self._diverged.message)
 
     def nan(self, model: Any, loss: float, learning_rate: float, keep: list[Any]) -> None:
         """A non-finite loss: restore (if asked) and say what happened (steps 0-based, as on the plots)."""

@@ -77,9 +77,10 @@ class TrainingPlots:
             marker_size=24, labels=["val_loss"], display_legend=True,
         )  # fmt: skip
         self.loss_rules = _rules(x, unit)
+        self._init_diagnosis_marks(x, loss_y, unit)
         self.loss_fig = _figure(
-            [self.loss_mark, self.val_mark, self.loss_rules],
-            [bq.Axis(scale=x, label="step"), bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3~g")],
+            [self.loss_mark, self.val_mark, self.loss_rules, self.nonfinite_mark],
+            [bq.Axis(scale=x, label="step"), self.loss_axis],
             "loss",
             "top-right",
             "300px",
@@ -130,7 +131,7 @@ class TrainingPlots:
     ) -> None:
         with self.loss_mark.hold_sync():
             self.loss_mark.x = x
-            self.loss_mark.y = finite(np.vstack([y, smooth if smooth is not None else y]))
+            self.loss_mark.y = self.loss_values(np.vstack([y, smooth if smooth is not None else y]))
         with self.lr_mark.hold_sync():
             self.lr_mark.x = lx
             self.lr_mark.y = positive(ly)
@@ -194,6 +195,8 @@ class TrainingPlots:
                 series.append(row["step"] if key == "val_loss" else count, value)
         if "val_loss" in self._epoch_series:
             _set_points(self.val_mark, self._epoch_series["val_loss"])
+            if self.loss_log:
+                self.val_mark.y = self.loss_values(np.asarray(self.val_mark.y, dtype=np.float32))
         names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
         if not names:
             return
@@ -212,6 +215,38 @@ class TrainingPlots:
         ticks = int_ticks(1, self._seen_epochs)  # integer epochs, each label once
         if list(self.epoch_axis.tick_values if self.epoch_axis.tick_values is not None else []) != ticks:
             self.epoch_axis.tick_values = np.array(ticks, dtype=np.float64)
+
+    # ---- diagnosis: non-finite losses at the top edge, log-y (issue 13) ---------------------------
+    def _init_diagnosis_marks(self, x: bq.Scale, loss_y: bq.Scale, unit: bq.Scale) -> None:
+        self.loss_y_linear, self.loss_y_log = loss_y, bq.LogScale()
+        self.loss_axis = bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3~g")
+        #: a NaN or inf batch loss: a marker at the top edge of the plot (its y is the unit scale)
+        self.nonfinite_mark = bq.Scatter(
+            x=_empty(), y=_empty(), scales={"x": x, "y": unit}, marker="triangle-down", colors=["#c00"],
+            default_size=48, labels=["loss NaN/inf"], display_legend=False,
+        )  # fmt: skip
+        self.loss_log = False
+
+    def set_loss_log(self, log: bool) -> None:
+        """Draw the loss on a log axis (a divergence over 12 decades stays readable) or a linear one."""
+        self.loss_log = bool(log)
+        scale = self.loss_y_log if self.loss_log else self.loss_y_linear
+        with self.loss_fig.hold_sync():
+            for mark in (self.loss_mark, self.val_mark):
+                mark.scales = {**mark.scales, "y": scale}
+            self.loss_axis.scale = scale
+            self.loss_axis.tick_format = ".1~e" if self.loss_log else ".3~g"
+
+    def loss_values(self, values: np.ndarray) -> np.ndarray:
+        """What the loss axis can draw: finite values (and > 0 on the log axis); the rest are gaps."""
+        return positive(finite(values)) if self.loss_log else finite(values)
+
+    def draw_nonfinite(self, steps: np.ndarray) -> None:
+        """Markers at the top edge at the steps whose loss was NaN or inf (the line has a gap there)."""
+        with self.nonfinite_mark.hold_sync():
+            self.nonfinite_mark.x = steps.astype(np.float32)
+            self.nonfinite_mark.y = np.full(len(steps), 0.97, dtype=np.float32)
+            self.nonfinite_mark.display_legend = len(steps) > 0
 
 
 def _set_points(mark: Any, series: PointSeries) -> None:

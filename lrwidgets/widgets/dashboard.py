@@ -8,10 +8,12 @@ import threading
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 
 from lrwidgets.core import TrainingHistory
-from lrwidgets.core.checks import check_float, check_int, check_rate
-from lrwidgets.training import Progress, Snapshot, TrainingRun, TrainingSession
+from lrwidgets.core.checks import check_choice, check_float, check_int, check_rate
+from lrwidgets.core.diagnosis import Diagnosis
+from lrwidgets.training import Diagnostician, Progress, Snapshot, TrainingRun, TrainingSession
 from lrwidgets.widgets._errors import shows_errors
 from lrwidgets.widgets._find_lr import FindLearningRate
 from lrwidgets.widgets._series import DecimatedSeries
@@ -21,7 +23,7 @@ from lrwidgets.widgets.pacer import BrowserPacer
 
 MESSAGE_KINDS = {
     "warning": "#b26b00",
-    "diverging": "#b26b00",
+    "diagnosis": "#b26b00",  # a `diverging` event is shown as its diagnosis (the same rule)
     "error": "#c00",
     "nan": "#c00",
     "restore": "#555",
@@ -55,6 +57,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         on_nan: ``"restore"`` (default: the last weights whose loss was finite and not diverging are
             put back) or ``"stop"``.
         monitor: the log key drawn as the loss (default ``loss``; see ``TrainingSession``).
+        on_diverge: on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default), ``"lower"``
+            (set the advised rate, 10x lower) or ``"stop"``; see :class:`~lrwidgets.Diagnostician`.
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
@@ -81,9 +85,11 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         smoothing: float = 0.9,
         on_nan: str = "restore",
         monitor: str | None = None,
+        on_diverge: str = "warn",
     ) -> None:
         max_points = check_int("max_points", max_points, ge=8, le=MAX_POINTS_LIMIT)
         smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        check_choice("on_diverge", on_diverge, Diagnostician.ON_DIVERGE_CHOICES)
         if isinstance(model, TrainingSession):
             self.session = model
         else:
@@ -108,6 +114,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self._children.insert(-1, self.layer_controls)
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
+        # Subscribed before this view, so that a verdict reaches the view in the same snapshot round.
+        self.diagnostician = Diagnostician.attach(self.session, on_diverge=on_diverge)
         self._unsubscribe = self.session.subscribe(self._on_snapshot)
         self.refresh()
 
@@ -163,6 +171,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         designer = schedule if _is_designer(schedule) else None
         if designer is not None:
             schedule = designer.schedule  # a designer carries its schedule (not any `.schedule`)
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self.diagnostician.callback]  # best epoch's weights
         run = self.session.fit(*args, schedule=schedule, plateau=plateau, **kwargs)
         self._follow_designer(designer)
         self._draw_plan()
@@ -244,6 +253,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             controls,
             self.plots.loss_fig,
             self.plots.lr_fig,
+            self._build_diagnosis_bar(),
             self._messages,
             self._pacer,
         ]
@@ -318,6 +328,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         the kernel, so no acknowledgement could arrive until it ends.
         """
         self._snapshot = snapshot
+        with self._lock:
+            self._draw_diagnosis()  # a verdict is not held back by the pacing: one small message
         self._on_progress()
 
     def _on_progress(self) -> None:
@@ -346,6 +358,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             x, y, smooth = self._loss.points(loss)
             lx, ly, _ = self._lr.points(lr)
             self.plots.draw_steps(x, y, smooth, lx, ly)
+            self._draw_nonfinite(loss)
             self.plots.draw_epochs(h.epochs)
             if len(h.events) != self._seen_events:
                 self._draw_events()
@@ -357,6 +370,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         if any(e.source == "designer" for e in events[self._seen_events_before :]):
             self._draw_plan()  # a designer edit took effect: the plan's tail follows it
         self.plots.draw_rate_changes(events)
+        self._draw_diagnosis()
         shown = [e for e in events if e.kind in MESSAGE_KINDS][-MAX_MESSAGES:]
         self._messages.value = "".join(
             f'<div class="lrw-message lrw-{e.kind}" style="color:{MESSAGE_KINDS[e.kind]}">'
@@ -401,6 +415,72 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
                 self._lr_slider.value = lr
             finally:
                 self._syncing = False
+
+    # ---- diagnosis (issue 13): verdict badge, fix button, log-y, non-finite markers ----------------
+    @property
+    def diagnoses(self) -> tuple[Diagnosis, ...]:
+        """Every verdict on the learning rate so far (also ``diagnosis`` events in the history)."""
+        return self.diagnostician.diagnoses
+
+    def apply_fix(self, verdict: Diagnosis | None = None) -> str:
+        """Apply a verdict's advice (default: the latest) through the session; what was done."""
+        verdict = verdict if verdict is not None else (self.diagnoses or (None,))[-1]
+        if verdict is None:
+            raise ValueError("There is no verdict to apply yet.")
+        return self.diagnostician.apply(verdict)
+
+    def _build_diagnosis_bar(self) -> widgets.HBox:
+        self._nonfinite_steps: list[int] = []
+        self._nonfinite_seen = 0
+        self._verdicts_shown = 0
+        self._badge = widgets.HTML(value="", layout=widgets.Layout(min_width="120px"))
+        self._badge.add_class("lrw-verdict")
+        self._fix_button = widgets.Button(description="apply the advice", icon="wrench", disabled=True)
+        self._fix_button.add_class("lrw-fix")
+        self._fix_button.on_click(lambda _: self._guard(self._on_fix_clicked))
+        self._log_loss = widgets.Checkbox(value=False, description="log loss axis", indent=False)
+        self._log_loss.observe(lambda change: self._guard(self._on_log_loss, change), names="value")
+        return widgets.HBox(
+            [self._badge, self._fix_button, self._log_loss],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
+
+    def _on_fix_clicked(self) -> None:
+        self.apply_fix()
+        self._fix_button.disabled = True  # one click, one fix; a new verdict enables it again
+        self.refresh()
+
+    def _on_log_loss(self, change: dict[str, Any]) -> None:
+        with self._lock:
+            self.plots.set_loss_log(bool(change["new"]))
+        self.refresh()
+
+    def _draw_diagnosis(self) -> None:
+        verdicts = self.diagnoses
+        if not verdicts:
+            return
+        last = verdicts[-1]
+        if len(verdicts) == self._verdicts_shown:
+            return
+        self._verdicts_shown = len(verdicts)
+        self._badge.value = (
+            f'<span title="{html.escape(last.message)}" style="background:#b26b00;'
+            f'color:white;border-radius:4px;padding:2px 8px">{html.escape(last.kind.replace("_", " "))}</span>'
+        )
+        fix = last.action
+        self._fix_button.disabled = fix is None
+        self._fix_button.description = fix.label if fix is not None else "no fix to apply"
+        self._fix_button.tooltip = last.advice
+
+    def _draw_nonfinite(self, loss: Any) -> None:
+        """Markers at the top edge for NaN/inf losses: O(new steps); the latest ``max_points`` kept."""
+        new = loss[self._nonfinite_seen :]
+        bad = np.flatnonzero(~np.isfinite(new))
+        self._nonfinite_seen = len(loss)
+        if len(bad):
+            start = len(loss) - len(new)
+            self._nonfinite_steps = (self._nonfinite_steps + [start + int(i) for i in bad])[-self.max_points :]
+            self.plots.draw_nonfinite(np.array(self._nonfinite_steps))
 
 
 def _is_designer(value: Any) -> bool:

@@ -1,0 +1,98 @@
+"""The real fits of the diagnosis benchmark: digits (scikit-learn's bundled ``load_digits``, 1,797
+images, split 1,437 / 360 with a fixed seed), MLPs, Adam and plain SGD at rates from far too
+small to far too large, and a small-data run that overfits.
+
+Each configuration carries its ground truth: the kinds a verdict may rightly have (``expected``;
+empty for a clean run at a good rate, where any verdict is a false positive) and the step from
+which the bad rate acts (``onset``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Kinds that name a rate too large: any of them is a right verdict for such a run.
+TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    name: str
+    model: str  # "mlp64" (64-64-10) or "mlp256" (256-256-10)
+    optimizer: str  # "adam" or "sgd"
+    learning_rate: float
+    expected: tuple[str, ...]
+    epochs: int = 6
+    train_samples: int | None = None  # None: the whole training split
+    onset: int = 0  # the step from which the bad rate acts
+    raise_to: float | None = None  # a rate set at step `onset` (a good run made bad mid-fit)
+    #: kinds that are not wrong either (a verdict of these is neither a hit nor a false alarm)
+    tolerated: tuple[str, ...] = field(default=())
+
+
+def configs(quick: bool = False) -> list[FitConfig]:
+    """The table of fits. ``quick``: the 64-64-10 MLP only."""
+    rows: list[FitConfig] = []
+    for model in ("mlp64",) if quick else ("mlp64", "mlp256"):
+        rows += [
+            FitConfig(f"{model} adam 1e-5 (100x small)", model, "adam", 1e-5, ("too_slow",), tolerated=("plateau",)),
+            FitConfig(f"{model} adam 1e-3 (good)", model, "adam", 1e-3, ()),
+            FitConfig(f"{model} adam 1.0 (1000x large)", model, "adam", 1.0, TOO_LARGE, tolerated=("plateau",)),
+            FitConfig(f"{model} sgd 1e-3 (100x small)", model, "sgd", 1e-3, ("too_slow",), tolerated=("plateau",)),
+            FitConfig(f"{model} sgd 0.1 (good)", model, "sgd", 0.1, ()),
+            FitConfig(f"{model} sgd 2.0 (20x large)", model, "sgd", 2.0, TOO_LARGE, tolerated=("plateau",)),
+        ]
+    # A good run whose rate is raised at step 90 (after 2 epochs): the verdict counts from there.
+    rows += [
+        FitConfig("mlp64 adam 1e-3, raised to 1.0 at step 90", "mlp64", "adam", 1e-3, TOO_LARGE, epochs=4, onset=90,
+                  raise_to=1.0, tolerated=("plateau",)),
+        FitConfig("mlp64 sgd 0.1, raised to 2.0 at step 90", "mlp64", "sgd", 0.1, TOO_LARGE, epochs=4, onset=90,
+                  raise_to=2.0, tolerated=("plateau",)),
+    ]  # fmt: skip
+    # 50 samples, 2 batches an epoch: val_loss bottoms out after ~10-15 epochs, then rises.
+    rows.append(FitConfig("mlp256 adam 3e-3, 50 samples (overfits)", "mlp256", "adam", 3e-3, ("overfitting",),
+                          epochs=30, train_samples=50))  # fmt: skip
+    return rows
+
+
+def digits(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.data / 16.0).astype("float32")
+    y = d.target.astype("int32")
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], y[order]
+    return x[:1437], y[:1437], x[1437:], y[1437:]
+
+
+def build(config: FitConfig, seed: int) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    width = 64 if config.model == "mlp64" else 256
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    opt = (
+        keras.optimizers.Adam(config.learning_rate)
+        if config.optimizer == "adam"
+        else keras.optimizers.SGD(config.learning_rate)
+    )
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def fit_data(config: FitConfig) -> dict[str, Any]:
+    x, y, vx, vy = digits()
+    if config.train_samples is not None:
+        x, y = x[: config.train_samples], y[: config.train_samples]
+    return {"x": x, "y": y, "validation_data": (vx, vy), "epochs": config.epochs, "batch_size": 32}

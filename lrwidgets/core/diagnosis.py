@@ -1,0 +1,301 @@
+"""Live diagnosis of a bad learning rate: verdicts with their evidence, advice and one fix each.
+
+:class:`Diagnoser` is fed the per-step loss and rate (and the per-epoch logs) of a fit as they
+arrive and returns a :class:`Diagnosis` whenever one of its detectors
+(:mod:`lrwidgets.core.detectors`) reaches a verdict. Every update is O(1) per step (the
+detectors share one :class:`LossTrack`: a debiased EMA, a fixed-size window with running sums,
+the loss at the start and since the last rate change), O(1) per epoch: never O(history).
+
+The thresholds were set on real fits (``benchmarks/bench_diagnosis.py``: MLPs on scikit-learn's
+digits, Adam and plain SGD at rates from 100x too small to 1000x too large, 3 seeds); each
+detector's docstring says what those runs showed.
+
+Example:
+    >>> d = Diagnoser()
+    >>> verdicts = [v for step in range(40) for v in d.step(step, 2.3, 1e-5)]
+    >>> verdicts += d.step(40, float("nan"), 1e-5)
+    >>> [v.kind for v in verdicts]
+    ['too_slow', 'nan']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lrwidgets.core.checks import check_choice, check_float, check_int
+
+KINDS = ("nan", "diverging", "collapsed", "oscillating", "too_slow", "plateau", "overfitting")
+#: Verdicts that say the rate is too large.
+TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
+FIX_KINDS = ("set_learning_rate", "restore_best", "stop")
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What the one-click fix of a verdict does.
+
+    ``set_learning_rate``: set the rate to ``learning_rate``; ``restore_best``: stop and put back
+    the weights of epoch ``epoch`` (0-based, as Keras counts); ``stop``: stop training.
+    """
+
+    kind: str
+    learning_rate: float | None = None
+    epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, FIX_KINDS)
+
+    @property
+    def label(self) -> str:
+        """A button label: ``lower the rate to 3e-03``, ``restore epoch 12``, ``stop``."""
+        if self.kind == "set_learning_rate":
+            return f"set the rate to {self.learning_rate:.1e}"
+        if self.kind == "restore_best":
+            return f"stop and restore epoch {self.epoch}"
+        return "stop training"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One verdict: what is wrong, over which steps, the numbers that show it, and what to do.
+
+    ``first_step``/``last_step`` are history steps (0-based, as on the plots); ``evidence`` holds
+    the measured values the verdict rests on; ``message`` states them; ``advice`` says what to do
+    in numbers; ``action`` is the one-click fix (None when there is none to offer).
+    """
+
+    kind: str
+    first_step: int
+    last_step: int
+    evidence: dict[str, float]
+    message: str
+    advice: str
+    action: Fix | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, KINDS)
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}; {self.advice}"
+
+
+def rate_text(value: float) -> str:
+    """A learning rate as advice writes it: two significant digits (``3e-03``, ``0.3``)."""
+    return f"{value:.2g}"
+
+
+class LossTrack:
+    """What the detectors share, updated once a step in O(1).
+
+    Holds the debiased EMA of the batch loss (``smooth``), its lowest value after the first
+    ``warmup_steps`` (``best``), the loss at the start (``initial``: the mean of the first
+    ``initial_steps`` finite batch losses, by default the first alone: an untrained model's loss,
+    before a too-large rate's first update shows), and, since the last jump of the learning rate
+    (``rate_start``): the step count, its first loss (``rate_first``), the mean of its first 3
+    losses (``rate_head``), the highest batch loss, and a window of the last ``window`` batch
+    losses with running sums (mean, standard deviation).
+    """
+
+    def __init__(self, smoothing: float = 0.9, window: int = 40, warmup_steps: int = 20, initial_steps: int = 1):
+        self.smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        self.window = check_int("window", window, ge=4)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
+        self.initial_steps = check_int("initial_steps", initial_steps, ge=1)
+        self.head_steps = 3
+        self._acc = self._weight = 0.0
+        self.smooth = math.nan
+        self.best = math.inf
+        self.best_step = -1
+        self.initial = math.nan
+        self._initial_sum = 0.0
+        self._initial_count = 0
+        self.steps = 0  # finite losses seen
+        self.step = -1
+        self.last_loss = math.nan
+        self.learning_rate = math.nan
+        self.reset_rate(0, math.nan)
+
+    def reset_rate(self, step: int, learning_rate: float) -> None:
+        """A new rate from ``step`` on: the per-rate statistics start again."""
+        self.rate_start = step
+        self.rate_steps = 0
+        self.rate_first = math.nan  # the first loss at this rate
+        self.rate_head = math.nan  # the mean of the first `head_steps` losses at this rate
+        self._head_sum = 0.0
+        self.rate_max = -math.inf
+        self.rate_max_step = step
+        self._ring = [0.0] * self.window
+        self._n = 0
+        self._sum = self._sumsq = 0.0
+        self.learning_rate = learning_rate
+
+    def update(self, step: int, loss: float, learning_rate: float, rate_jump: float) -> bool:
+        """Feed a finite batch loss; True when the rate jumped (by ``rate_jump`` x or more) before it."""
+        self.step = step
+        self.last_loss = loss
+        jumped = False
+        old = self.learning_rate
+        if math.isfinite(old) and old > 0 and learning_rate > 0:
+            jumped = max(learning_rate / old, old / learning_rate) >= rate_jump
+        if jumped:
+            self.reset_rate(step, learning_rate)
+        self.learning_rate = learning_rate
+        self.steps += 1
+        if self._initial_count < self.initial_steps:
+            self._initial_sum += loss
+            self._initial_count += 1
+            self.initial = self._initial_sum / self._initial_count
+        b = self.smoothing
+        self._acc = b * self._acc + (1 - b) * loss
+        self._weight = b * self._weight + (1 - b)
+        self.smooth = self._acc / self._weight if self._weight > 0 else loss
+        if self.steps > self.warmup_steps and self.smooth < self.best:
+            self.best, self.best_step = self.smooth, step
+        if self.rate_steps == 0:
+            self.rate_first = loss
+        if self.rate_steps < self.head_steps:
+            self._head_sum += loss
+            self.rate_head = self._head_sum / (self.rate_steps + 1)
+        self.rate_steps += 1
+        if loss > self.rate_max:
+            self.rate_max, self.rate_max_step = loss, step
+        slot = self._n % self.window
+        if self._n >= self.window:
+            old_value = self._ring[slot]
+            self._sum -= old_value
+            self._sumsq -= old_value * old_value
+        self._ring[slot] = loss
+        self._sum += loss
+        self._sumsq += loss * loss
+        self._n += 1
+        if self._n % (64 * self.window) == 0:  # running sums drift: recompute them now and then
+            self._sum = sum(self._ring)
+            self._sumsq = sum(v * v for v in self._ring)
+        return jumped
+
+    @property
+    def full(self) -> bool:
+        """The window holds ``window`` losses, all at the current rate."""
+        return self._n >= self.window
+
+    @property
+    def mean(self) -> float:
+        n = min(self._n, self.window)
+        return self._sum / n if n else math.nan
+
+    @property
+    def std(self) -> float:
+        n = min(self._n, self.window)
+        if n < 2:
+            return 0.0
+        m = self._sum / n
+        return math.sqrt(max(self._sumsq / n - m * m, 0.0))
+
+    def half_means(self) -> tuple[float, float]:
+        """Means of the older and the newer half of the window (O(window): called when a rule is due)."""
+        n = min(self._n, self.window)
+        values = [self._ring[(self._n - n + i) % self.window] for i in range(n)]
+        h = n // 2
+        return sum(values[:h]) / max(h, 1), sum(values[h:]) / max(n - h, 1)
+
+
+@dataclass
+class Context:
+    """The track, plus what is known about the model (its number of classes, for chance accuracy)."""
+
+    track: LossTrack
+    num_classes: int | None = None
+    last_epoch: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def chance(self) -> float | None:
+        return None if not self.num_classes else 1.0 / self.num_classes
+
+
+class Diagnoser:
+    """Runs every detector on a stream of batch losses and epoch logs; returns their verdicts.
+
+    A detector reports once, then stays quiet until the learning rate jumps (by ``rate_jump`` x
+    or more between two steps: the user acted) or, for ``diverging``, until the loss comes back
+    (its hysteresis). After a verdict that the rate is too large, ``too_slow`` and ``plateau`` stay
+    quiet until the rate jumps up (measured: a model collapsed at Adam 1.0 stayed flat at ~14 after
+    the rate was lowered 10x, and got a `plateau` verdict 400 steps later: neither a rate too small
+    nor a plateau a cut would help).
+
+    Args:
+        num_classes: for classifiers, the number of classes (chance accuracy is ``1/num_classes``);
+            None when unknown or not a classifier.
+        kinds: the detectors to run (default: all of :data:`KINDS`).
+        rate_jump: a change of the rate between two steps by this factor or more re-arms the
+            detectors (a schedule's gradual decay does not).
+        divergence_factor: the ``diverging`` detector's factor (see
+            :class:`lrwidgets.core.detectors.DivergingDetector`).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int | None = None,
+        kinds: Iterable[str] | None = None,
+        rate_jump: float = 1.5,
+        divergence_factor: float = 4.0,
+    ) -> None:
+        from lrwidgets.core import detectors
+
+        if num_classes is not None:
+            num_classes = check_int("num_classes", num_classes, ge=2)
+        chosen = tuple(KINDS if kinds is None else kinds)
+        for kind in chosen:
+            check_choice("kinds", kind, KINDS)
+        self.rate_jump = check_float("rate_jump", rate_jump, gt=1)
+        self.context = Context(LossTrack(), num_classes)
+        self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
+        self._muted: set[str] = set()
+        self.diagnoses: list[Diagnosis] = []
+        # Only the detectors with a per-step rule are called each step (the hot path).
+        self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
+
+    def step(self, step: int, loss: float, learning_rate: float) -> list[Diagnosis]:
+        """Feed one batch: its history step, loss and rate. O(1) (a rule's O(window) check is due
+        once per ``window // 4`` steps at most)."""
+        found: list[Diagnosis] = []
+        track = self.context.track
+        if not math.isfinite(loss):
+            for det in self.detectors:
+                self._keep(det.on_nonfinite(self.context, step, loss, learning_rate), found)
+            return found
+        before = track.learning_rate
+        if track.update(step, loss, learning_rate, self.rate_jump):
+            # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
+            # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
+            self._muted.intersection_update({"too_slow", "plateau"} if learning_rate < before else set())
+            for det in self.detectors:
+                det.rearm()
+        muted, context = self._muted, self.context
+        for det in self._per_step:
+            if det.kind not in muted:
+                verdict = det.on_step(context)
+                if verdict is not None:
+                    self._keep(verdict, found)
+        return found
+
+    def epoch(self, step: int, logs: Mapping[str, Any]) -> list[Diagnosis]:
+        """Feed one epoch's logs (``loss``, ``val_loss``, ``accuracy``...), ``step`` its last step."""
+        row = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self.context.last_epoch = row
+        found: list[Diagnosis] = []
+        for det in self.detectors:
+            if det.kind not in self._muted:
+                self._keep(det.on_epoch(self.context, step), found)
+        return found
+
+    def _keep(self, verdict: Diagnosis | None, found: list[Diagnosis]) -> None:
+        if verdict is None:
+            return
+        found.append(verdict)
+        self.diagnoses.append(verdict)
+        if verdict.kind in TOO_LARGE:
+            self._muted.update(("too_slow", "plateau"))

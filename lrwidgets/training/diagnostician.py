@@ -1,0 +1,255 @@
+"""``Diagnostician``: a session's live diagnosis of a bad learning rate, recorded and acted on.
+
+It subscribes to a :class:`~lrwidgets.training.TrainingSession`'s snapshots (in the training
+thread, at most once per ``update_interval``), feeds their new rows and epochs to the core's
+:class:`~lrwidgets.core.diagnosis.Diagnoser` (O(new rows)), and records each verdict as a
+``diagnosis`` event in the session's history (its ``source`` is the verdict's kind), so the
+history's exports carry it. Fixes go through the session's public requests only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from lrwidgets.core.checks import check_choice
+from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
+from lrwidgets.training import _state
+from lrwidgets.training.session import Snapshot, TrainingSession
+
+ON_DIVERGE_CHOICES = ("warn", "lower", "stop")
+# By id: a diagnostician holds its session, so a session key would never be released. The session's
+# listener list holds the diagnostician: it lives exactly as long as its session.
+_ATTACHED: weakref.WeakValueDictionary[int, Diagnostician] = weakref.WeakValueDictionary()
+_ATTACH_LOCK = threading.Lock()
+#: The verdicts ``on_diverge`` acts on: the loss has blown up or collapsed.
+ACTED_ON = ("diverging", "collapsed")
+
+
+def _num_classes(model: Any) -> int | None:
+    """The width of a softmax/classifier output (for chance accuracy), or None."""
+    try:
+        shape = model.output_shape
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) and shape[-1] >= 2:
+        return int(shape[-1])
+    return None
+
+
+class Diagnostician:
+    """Watches a session for a bad learning rate; each verdict is an event and a :class:`Diagnosis`.
+
+    Args:
+        session: the :class:`TrainingSession` to watch: its history so far is read at the first
+            snapshot, then every fit after.
+        on_diverge: what to do on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default:
+            record it only), ``"lower"`` (set the advised rate, 10x lower, at once) or ``"stop"``.
+        num_classes: for chance accuracy; default: the width of the model's output when >= 2.
+        keep_best: keep a copy of the weights at each new best ``val_loss``, so that an
+            ``overfitting`` verdict can restore them: taken at the epoch's end when
+            :attr:`callback` is in the fit's callbacks (``TrainingDashboard.fit`` adds it), else at
+            the first snapshot after it (a few batches later, the step is recorded).
+
+    Example:
+        >>> import keras, numpy as np, lrwidgets as lrw
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(1e-7), loss="mse")
+        >>> session = lrw.TrainingSession(model)
+        >>> doctor = lrw.Diagnostician(session)
+        >>> _ = session.fit(np.ones((1280, 8)), np.ones((1280, 1)), epochs=1, batch_size=32).wait()
+        >>> [d.kind for d in doctor.diagnoses]
+        ['too_slow']
+    """
+
+    ON_DIVERGE_CHOICES = ON_DIVERGE_CHOICES
+
+    def __init__(
+        self,
+        session: TrainingSession,
+        *,
+        on_diverge: str = "warn",
+        num_classes: int | None = None,
+        keep_best: bool = True,
+    ) -> None:
+        if not isinstance(session, TrainingSession):
+            raise TypeError(f"Argument `session` must be a TrainingSession. Received: session={session!r}")
+        self.session = session
+        self.on_diverge = check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
+        self.keep_best = bool(keep_best)
+        classes = num_classes if num_classes is not None else _num_classes(session.model)
+        self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
+        self._diagnoses: list[Diagnosis] = []
+        self._lock = threading.Lock()
+        self._best_val = math.inf
+        self._best: tuple[list[Any], int, int] | None = None  # weights, epoch, step they hold
+        #: called with each new verdict, in the training thread (keep it cheap)
+        self.listeners: list[Callable[[Diagnosis], None]] = []
+        self._callback: Any = None
+        self._workers: list[threading.Thread] = []
+        self._unsubscribe = session.subscribe(self._on_snapshot)
+
+    @classmethod
+    def attach(cls, session: TrainingSession, *, on_diverge: str = "warn") -> Diagnostician:
+        """The session's diagnostician (one a session, shared by its views), created when needed;
+        ``on_diverge`` is set on it."""
+        check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
+        with _ATTACH_LOCK:
+            found = _ATTACHED.get(id(session))
+            if found is None or found.session is not session:
+                found = _ATTACHED[id(session)] = cls(session, on_diverge=on_diverge)
+        found.on_diverge = on_diverge
+        return found
+
+    @property
+    def diagnoses(self) -> tuple[Diagnosis, ...]:
+        """Every verdict so far, oldest first."""
+        with self._lock:
+            return tuple(self._diagnoses)
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights a ``restore_best`` fix puts back (None before any ``val_loss``)."""
+        return None if self._best is None else self._best[1]
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the automatic actions (``on_diverge="lower"``) started so far are done."""
+        for worker in list(self._workers):
+            worker.join(timeout)
+
+    def close(self) -> None:
+        """Stop watching the session."""
+        self._unsubscribe()
+
+    # ---- the training thread -------------------------------------------------------------------
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        nan_steps = {e.step for e in snap.events if e.kind == "nan"}
+        epochs = sorted(snap.epochs, key=lambda row: int(row.get("step", -1)))
+        e = 0
+        found: list[Diagnosis] = []
+        d = self.diagnoser
+        for i, (loss, rate) in enumerate(zip(snap.loss.tolist(), snap.learning_rate.tolist(), strict=True)):
+            step = snap.first_step + i
+            # A NaN row is a real NaN loss only when the session said so (else: no loss logged).
+            if math.isfinite(loss) or math.isinf(loss) or step in nan_steps:
+                found += d.step(step, loss, rate)
+            while e < len(epochs) and int(epochs[e].get("step", -1)) <= step:
+                found += self._epoch(epochs[e])
+                e += 1
+        for row in epochs[e:]:
+            found += self._epoch(row)
+        for verdict in found:
+            self._record(verdict)
+
+    @property
+    def callback(self) -> Any:
+        """A Keras callback that keeps the best ``val_loss`` epoch's weights at that epoch's end."""
+        if self._callback is None:
+            self._callback = _best_weights_callback(self)
+        return self._callback
+
+    def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
+        """Copy the weights if ``val_loss`` is a new best (training thread, or idle)."""
+        if self.keep_best and isinstance(val_loss, float) and math.isfinite(val_loss) and val_loss < self._best_val:
+            self._best_val = val_loss
+            self._best = (model.get_weights(), epoch, step)
+
+    def _epoch(self, row: dict[str, Any]) -> list[Diagnosis]:
+        val = row.get("val_loss")
+        if (
+            not (self._callback is not None and self._callback.active)
+            and isinstance(val, float)
+            and val < self._best_val
+        ):
+            # In the training thread (or idle). Not through `session.submit`, which notifies the
+            # listeners, this one included, from inside this call.
+            _state.sync(self.session.model)
+            self.keep(self.session.model, val, int(row.get("epoch", 0)), self.session.history.num_steps - 1)
+        return self.diagnoser.epoch(int(row.get("step", 0)), row)
+
+    def _record(self, verdict: Diagnosis) -> None:
+        with self._lock:
+            self._diagnoses.append(verdict)
+        rec = self.session.controller.recorder
+        rec.event(
+            "diagnosis", f"{verdict.message}; advice: {verdict.advice}", source=verdict.kind, step=verdict.last_step
+        )
+        if verdict.kind in ACTED_ON and self.on_diverge != "warn":
+            fix = verdict.action if self.on_diverge == "lower" else Fix("stop")
+            if fix is not None and fix.kind == "stop":
+                self.apply(verdict, fix, source="on_diverge")  # a flag: the fit ends after this batch
+            elif fix is not None:
+                # From another thread: a rate set in the training thread inside a listener would
+                # notify the listeners again from within this one. Queued, it acts at the next batch.
+                worker = threading.Thread(
+                    target=self.apply, args=(verdict, fix, "on_diverge"), name="lrwidgets-on-diverge", daemon=True
+                )
+                self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+                worker.start()
+        for listener in list(self.listeners):
+            listener(verdict)
+
+    # ---- fixes (any thread) --------------------------------------------------------------------
+    def apply(self, verdict: Diagnosis, fix: Fix | None = None, source: str = "diagnosis") -> str:
+        """Carry out ``fix`` (default: the verdict's own) through the session; what was done."""
+        fix = fix if fix is not None else verdict.action
+        if fix is None:
+            raise ValueError(f"The `{verdict.kind}` verdict has no fix to apply.")
+        s = self.session
+        if fix.kind == "set_learning_rate":
+            assert fix.learning_rate is not None
+            s.set_learning_rate(fix.learning_rate, source=source)
+            return f"learning rate set to {fix.learning_rate:.3g}"
+        if fix.kind == "stop":
+            s.stop()
+            s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
+            return "stopped"
+        best = self._best
+        if best is None:
+            raise ValueError("No weights were kept: a `restore_best` fix needs `val_loss` and `keep_best=True`.")
+        weights, epoch, step = best
+        description = f"restored the weights of epoch {epoch} (kept at step {step}; {source}: {verdict.kind})"
+
+        def restore() -> None:
+            s.submit(lambda model: model.set_weights(weights), description=description)
+
+        if not s.running:
+            restore()
+            return description
+        s.stop()
+        run = s.run
+
+        def after_stop() -> None:  # restored once the fit has ended: no further step moves them
+            if run is not None:
+                with contextlib.suppress(Exception):  # the fit's own error is in the history already
+                    run.wait()
+            restore()
+
+        threading.Thread(target=after_stop, name="lrwidgets-restore", daemon=True).start()
+        return description
+
+
+def _best_weights_callback(doctor: Diagnostician) -> Any:
+    import keras
+
+    class BestWeights(keras.callbacks.Callback):
+        """Keeps the weights of the best ``val_loss`` epoch, at its end (for a ``restore_best`` fix)."""
+
+        active = False
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.active = True
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self.active = False
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            val = (logs or {}).get("val_loss")
+            if val is not None:
+                doctor.keep(self.model, float(val), epoch, doctor.session.history.num_steps - 1)
+
+    return BestWeights()

@@ -1,0 +1,367 @@
+"""Live diagnosis of a bad learning rate: every detector on constructed curves, and real fits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
+
+
+def feed(losses: np.ndarray | list[float], rate: float = 1e-3, diagnoser: Diagnoser | None = None, start: int = 0):
+    d = diagnoser or Diagnoser(num_classes=10)
+    found: list[Diagnosis] = []
+    for i, loss in enumerate(np.asarray(losses, dtype=float).tolist()):
+        found += d.step(start + i, loss, rate)
+    return d, found
+
+
+def healthy(n: int = 400, seed: int = 0) -> np.ndarray:
+    """An untrained model's 2.3 decaying to ~0.1, with batch noise of a few percent."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return (0.1 + 2.2 * np.exp(-t / 60)) * (1 + 0.05 * rng.normal(size=n))
+
+
+def test_a_clean_decaying_curve_gets_no_verdict() -> None:
+    _, found = feed(healthy())
+    assert found == []
+
+
+def test_nan_is_reported_at_its_step_with_a_10x_lower_rate() -> None:
+    d, _ = feed(healthy(50), rate=0.3)
+    found = d.step(50, math.inf, 0.3)
+    assert [v.kind for v in found] == ["nan"]
+    v = found[0]
+    assert (v.first_step, v.last_step) == (50, 50) and "step 50" in v.message
+    assert v.action == Fix("set_learning_rate", pytest.approx(0.03))
+    assert "to 0.03" in v.advice
+    assert d.step(51, math.nan, 0.3) == []  # once
+
+
+def test_diverging_after_learning_is_flagged_once_with_its_step_range() -> None:
+    losses = np.concatenate([healthy(100), np.full(60, 5.0)])
+    _, found = feed(losses, rate=0.05)
+    div = [v for v in found if v.kind == "diverging"]
+    assert len(div) == 1
+    v = div[0]
+    assert 100 <= v.first_step < v.last_step < 110  # within 10 steps of the jump
+    assert v.evidence["ratio"] > 4 and "may be too high" in v.message and "to 0.005" in v.advice
+
+
+def test_collapse_to_a_constant_high_loss_is_flagged_without_nan() -> None:
+    """Measured on digits: 2.3 at step 0, ~14.5 flat from step 2 on, accuracy at chance."""
+    rng = np.random.default_rng(0)
+    losses = np.concatenate([[2.35, 9.7], 14.5 + 0.7 * rng.normal(size=100)])
+    d, found = feed(losses, rate=1.0)
+    d.epoch(45, {"loss": 14.5, "accuracy": 0.09})
+    kinds = [v.kind for v in found]
+    assert kinds == ["collapsed"]
+    v = found[0]
+    assert v.last_step < 60 and v.evidence["level"] == pytest.approx(14.5, rel=0.05)
+    assert "collapsed" in v.message and "steps" in v.message and v.action == Fix("set_learning_rate", 0.1)
+
+
+def test_collapse_back_to_the_untrained_loss_after_spikes_is_not_too_slow() -> None:
+    rng = np.random.default_rng(1)
+    spikes = [2.36, 2.3, 3.1, 2.4, 3.9, 2.5]
+    losses = np.concatenate([spikes, 2.32 + 0.025 * rng.normal(size=80)])
+    _, found = feed(losses, rate=2.0)
+    assert [v.kind for v in found] == ["collapsed"]
+
+
+def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> None:
+    rng = np.random.default_rng(2)
+    losses = 2.38 - 0.0003 * np.arange(60) + 0.045 * rng.normal(size=60)
+    _, found = feed(losses, rate=1e-5)
+    assert [v.kind for v in found] == ["too_slow"]
+    v = found[0]
+    assert v.last_step == 39 and abs(v.evidence["progress"]) < 0.05
+    assert v.action == Fix("set_learning_rate", pytest.approx(1e-4)) and "raise the rate" in v.advice
+
+
+def test_a_rate_jump_rearms_the_detectors() -> None:
+    flat = np.full(40, 2.3)
+    d, found = feed(flat, rate=1e-5)
+    assert [v.kind for v in found] == ["too_slow"]
+    _, again = feed(flat, rate=1e-5, diagnoser=d, start=40)
+    assert again == []  # reported once
+    _, after = feed(flat, rate=1e-4, diagnoser=d, start=80)  # the user raised it: judged again
+    assert [v.kind for v in after] == ["too_slow"] and after[0].first_step == 80
+
+
+def test_a_collapsed_model_is_not_too_slow_after_its_rate_is_lowered() -> None:
+    """Measured on digits at Adam 1.0 lowered to 0.1 after the verdict: flat at ~14.3, quiet."""
+    rng = np.random.default_rng(5)
+    collapse = np.concatenate([[2.35, 9.7], 14.5 + 0.7 * rng.normal(size=60)])
+    d, found = feed(collapse, rate=1.0)
+    assert [v.kind for v in found] == ["collapsed"]
+    _, after = feed(14.3 + 0.3 * rng.normal(size=500), rate=0.1, diagnoser=d, start=62)
+    assert [v.kind for v in after] == []  # neither too_slow nor, 400 steps on, plateau
+    _, raised = feed(np.full(40, 2.3), rate=1.0, diagnoser=d, start=562)  # raised: judged again
+    assert [v.kind for v in raised] == ["too_slow"]
+
+
+def test_repeated_spikes_are_oscillating_but_relative_noise_near_zero_is_not() -> None:
+    rng = np.random.default_rng(3)
+    base = np.concatenate([healthy(100), 0.4 + 0.02 * rng.normal(size=100)])
+    spiky = base.copy()
+    spiky[[130, 150, 170]] = 2.5
+    _, found = feed(spiky)
+    osc = [v for v in found if v.kind == "oscillating"]
+    assert len(osc) == 1 and (osc[0].first_step, osc[0].last_step) == (130, 170)
+    near_zero = np.concatenate([healthy(100), np.abs(0.01 + 0.02 * rng.standard_cauchy(size=200)).clip(0, 0.3)])
+    _, quiet = feed(near_zero)
+    assert [v.kind for v in quiet] == []
+
+
+def test_a_loss_growing_every_step_is_diverging_not_oscillating() -> None:
+    """Measured in notebook 02: a convex problem past its critical rate, the loss x100 a step."""
+    losses = np.concatenate([healthy(60), 0.2 * 10.0 ** np.arange(0, 30)])
+    _, found = feed(losses, rate=0.5)
+    kinds = [v.kind for v in found]
+    assert "oscillating" not in kinds and kinds[0] == "diverging" and found[0].last_step < 70
+
+
+def test_plateau_after_patience_steps_without_progress() -> None:
+    rng = np.random.default_rng(4)
+    losses = np.concatenate([healthy(100), 1.0 + 0.03 * rng.normal(size=500)])
+    _, found = feed(losses, rate=1e-2)
+    plateau = [v for v in found if v.kind == "plateau"]
+    assert len(plateau) == 1 and plateau[0].last_step - plateau[0].first_step == 400
+    assert plateau[0].action == Fix("set_learning_rate", pytest.approx(1e-3))
+
+
+def test_overfitting_flags_a_rising_val_loss_and_offers_its_best_epoch() -> None:
+    d, _ = feed(healthy(20))
+    vals = [2.0, 1.5, 1.0, 0.8, 0.7, 0.72, 0.75, 0.8]
+    found = []
+    for epoch, val in enumerate(vals):
+        found += d.epoch(epoch * 10, {"epoch": epoch, "loss": 1.0 / (epoch + 1), "val_loss": val})
+    assert [v.kind for v in found] == ["overfitting"]
+    v = found[0]
+    assert v.evidence["best_epoch"] == 4 and v.last_step == 60  # two epochs after the minimum
+    assert v.action == Fix("restore_best", epoch=4) and "restore epoch 4's weights" in v.advice
+
+
+def test_noisy_val_loss_that_comes_back_down_is_not_overfitting() -> None:
+    d, _ = feed(healthy(20))
+    found = []
+    for epoch, val in enumerate([0.29, 0.11, 0.098, 0.126, 0.051, 0.072, 0.054, 0.036]):
+        found += d.epoch(epoch * 10, {"epoch": epoch, "loss": 0.5 / (epoch + 1), "val_loss": val})
+    assert found == []
+
+
+def test_updates_cost_the_same_at_any_length_of_history() -> None:
+    """O(1) state: what a diagnoser keeps does not grow with the steps fed."""
+    d, _ = feed(healthy(200))
+    size = len(d.context.track._ring)
+    feed(np.full(5000, 0.1), diagnoser=d, start=200)
+    assert len(d.context.track._ring) == size
+    assert all(len(getattr(det, "_spikes", [])) <= 3 for det in d.detectors)
+
+
+def test_bad_arguments_name_themselves() -> None:
+    with pytest.raises(ValueError, match="Argument `kinds`"):
+        Diagnoser(kinds=["exploding"])
+    with pytest.raises(ValueError, match="Argument `num_classes`"):
+        Diagnoser(num_classes=1)
+    with pytest.raises(ValueError, match="Argument `kind`"):
+        Fix("reboot")
+
+
+@pytest.mark.keras
+def test_a_bad_on_diverge_is_refused_before_anything_is_built() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+    with pytest.raises(ValueError, match="Argument `on_diverge`"):
+        lrw.TrainingDashboard(model, on_diverge="panic")
+    session = lrw.TrainingSession(model)
+    with pytest.raises(ValueError, match="Argument `on_diverge`"):
+        lrw.Diagnostician(session, on_diverge=["stop"])
+    with pytest.raises(TypeError, match="Argument `session`"):
+        lrw.Diagnostician(model)
+
+
+# ---- training side and dashboard, real fits ---------------------------------------------------
+def digits_model(optimizer):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def digits_data():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data / 16.0).astype("float32"), d.target.astype("int32")
+
+
+@pytest.mark.keras
+def test_a_collapse_on_digits_is_diagnosed_recorded_and_lowered_automatically() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    dash = lrw.TrainingDashboard(digits_model(keras.optimizers.Adam(1.0)), on_diverge="lower")
+    dash.fit(x, y, epochs=2, batch_size=32).wait(120)
+    dash.diagnostician.wait(60)
+    kinds = [v.kind for v in dash.diagnoses]
+    assert "collapsed" in kinds
+    v = dash.diagnoses[kinds.index("collapsed")]
+    assert v.last_step < 100
+    events = [e for e in dash.history.events if e.kind == "diagnosis"]
+    assert events and events[0].source == "collapsed" and "advice: lower the rate" in events[0].message
+    assert '"kind": "diagnosis"' in dash.history.to_json()  # exports carry it
+    lowered = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "on_diverge"]
+    assert lowered and lowered[0].value == pytest.approx(0.1)
+    assert "collapsed" in dash._badge.value and not dash._fix_button.disabled
+
+
+@pytest.mark.keras
+def test_a_too_small_rate_is_diagnosed_and_the_fix_button_raises_it() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    dash = lrw.TrainingDashboard(digits_model(keras.optimizers.SGD(1e-3)))
+    seen: list[tuple[int, str]] = []
+    dash.session.subscribe(lambda snap: seen.append((snap.num_steps, dash._badge.value)))
+    dash.fit(x, y, epochs=1, batch_size=32).wait(120)
+    assert [v.kind for v in dash.diagnoses] == ["too_slow"]
+    step = dash.diagnoses[0].last_step
+    assert step < 57  # within the first epoch
+    # The badge shows it in the very snapshot that brings the triggering batch (every update_interval).
+    first_with_step = next(badge for n, badge in seen if n > step)
+    assert "too slow" in first_with_step
+    assert "too slow" in dash._badge.value
+    dash._fix_button.click()
+    assert dash.session.learning_rate == pytest.approx(1e-2)
+    assert dash._fix_button.disabled
+
+
+@pytest.mark.keras
+def test_a_clean_run_gets_no_verdict_and_one_diagnostician_per_session() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1e-3)))
+    a, b = lrw.TrainingDashboard(session), lrw.TrainingDashboard(session)
+    assert a.diagnostician is b.diagnostician
+    session.fit(x, y, epochs=2, batch_size=32, validation_split=0.2).wait(120)
+    assert a.diagnoses == () and not [e for e in session.history.events if e.kind == "diagnosis"]
+    assert a._badge.value == "" and a._fix_button.disabled
+
+
+@pytest.mark.keras
+def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dense(256, activation="relu"),
+         keras.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session)
+    data = {"validation_data": (x[1437:], y[1437:]), "epochs": 30, "batch_size": 32}
+    session.fit(x[:50], y[:50], **data, callbacks=[doctor.callback]).wait(300)
+    over = [v for v in doctor.diagnoses if v.kind == "overfitting"]
+    assert over, [str(v) for v in doctor.diagnoses]
+    best = doctor.best_epoch
+    assert best is not None
+    done = doctor.apply(over[-1], Fix("restore_best", epoch=best))
+    assert f"epoch {best}" in done
+    val = model.evaluate(x[1437:], y[1437:], verbose=0)
+    vals = [e["val_loss"] for e in session.history.epochs]
+    assert val == pytest.approx(min(vals), rel=1e-3)
+
+
+def regression(n: int = 256):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    return x, (x @ rng.normal(size=(8, 1))).astype("float32")
+
+
+def linear(optimizer):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+@pytest.mark.keras
+def test_one_divergence_rule_the_sessions_event_and_the_verdict_agree_and_stop_acts() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression()
+    session = lrw.TrainingSession(linear(keras.optimizers.SGD(1.0)), on_nan="stop")  # grows ~1.6x a step
+    doctor = lrw.Diagnostician(session, on_diverge="stop")
+    session.fit(x, y, epochs=60, batch_size=32).wait(60)
+    events = [e for e in session.history.events if e.kind == "diverging"]
+    verdicts = [v for v in doctor.diagnoses if v.kind == "diverging"]
+    assert len(events) == 1 and len(verdicts) == 1
+    assert events[0].step == verdicts[0].last_step and events[0].message == verdicts[0].message
+    assert session.history.num_steps < 60 * 8  # stopped
+    assert any(e.kind == "action" and "on_diverge" in e.message for e in session.history.events)
+
+
+@pytest.mark.keras
+def test_a_nan_loss_is_a_nan_verdict_and_a_missing_loss_is_not() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression(320)
+    y[200] = np.nan  # batch 6
+    session = lrw.TrainingSession(linear(keras.optimizers.SGD(1e-2)))
+    doctor = lrw.Diagnostician(session)
+    session.fit(x, y, epochs=2, batch_size=32, shuffle=False).wait(60)
+    assert [(v.kind, v.last_step) for v in doctor.diagnoses] == [("nan", 6)]
+    assert "to 0.001" in doctor.diagnoses[0].advice
+    diag = lrw.Diagnostician(lrw.TrainingSession(linear(keras.optimizers.SGD(1e-2))))
+    rows = np.array([np.nan] * 50, dtype=np.float32)  # a train step that logs no loss: NaN rows
+    from lrwidgets.training.session import Snapshot
+
+    snap = Snapshot(diag.session.progress, False, 0, rows, np.full(50, 1e-2, np.float32), rows, (), ())
+    diag._on_snapshot(snap)
+    assert diag.diagnoses == ()
+
+
+def test_nonfinite_losses_are_markers_at_the_top_and_log_y_drops_non_positive_values() -> None:
+    from lrwidgets.widgets._training_plots import TrainingPlots
+
+    plots = TrainingPlots(100)
+    plots.draw_nonfinite(np.array([3, 7]))
+    assert list(plots.nonfinite_mark.x) == [3, 7] and set(plots.nonfinite_mark.y) == {np.float32(0.97)}
+    plots.set_loss_log(True)
+    assert plots.loss_mark.scales["y"] is plots.loss_y_log and plots.loss_axis.scale is plots.loss_y_log
+    y = np.array([[1.0, 0.0, np.inf, 1e12]], dtype=np.float32)
+    plots.draw_steps(np.arange(4, dtype=np.float32), y[0], None, np.zeros(0), np.zeros(0))
+    drawn = np.asarray(plots.loss_mark.y)
+    assert drawn[0, 0] == 1.0 and np.isnan(drawn[0, 1]) and np.isnan(drawn[0, 2]) and drawn[0, 3] == 1e12
+    plots.set_loss_log(False)
+    assert plots.loss_mark.scales["y"] is plots.loss_y_linear
