@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `scripts.` importable
 from scripts.venvs import cached_venv, pip_install  # noqa: E402  (after the sys.path set-up above)
 
 # What the floors and newest environments need besides lrwidgets[jax] to run its Keras tests.
-TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis")
+TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis", "scikit-learn")  # scikit-learn: the digits data
 
 
 def run(name: str, cmd: list[str], env: dict[str, str] | None = None) -> bool:
@@ -87,7 +87,7 @@ def lowest_python() -> str | None:
 def dependency_environments() -> tuple[list[tuple[str, str, Path]], bool]:
     """(stage name, tag, python) of the floors and newest environments, built or updated now; and
     False if one could not be built (said in the output)."""
-    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    pyproject = (ROOT / "pyproject.toml").read_bytes() + " ".join(TEST_TOOLS).encode()
     floors_file = ROOT / "constraints-floors.txt"
     base = lowest_python()
     if base is None:

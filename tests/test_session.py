@@ -601,7 +601,13 @@ def test_warnings_keras_raises_before_the_first_callback_reach_the_session() -> 
         while True:
             yield x[:32], y[:32]
 
-    session = lrw.TrainingSession(linear_model())
+    model = linear_model()
+    with warnings.catch_warnings(record=True) as plain:
+        warnings.simplefilter("always")
+        model.fit(batches(), epochs=1, steps_per_epoch=2, shuffle=True, verbose=0)
+    if not any("shuffle" in str(w.message) for w in plain):
+        pytest.skip("this Keras does not warn that shuffle is ignored for a generator")
+    session = lrw.TrainingSession(model)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         session.fit(batches(), epochs=1, steps_per_epoch=2, shuffle=True).wait(60)  # Keras ignores shuffle here
