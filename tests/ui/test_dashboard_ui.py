@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -159,16 +160,16 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
         shutil.copyfile(shot, DOCS_IMAGE)
 
     # 4. Pause holds training between batches; Resume continues it.
-    dash.get_by_role("button", name="Pause").click()
+    dash.get_by_role("button", name=re.compile(r"\bPause\s*$")).click()
     notebook.kernel_wait("print(dash.controller.progress().state == 'paused')")
-    dash.get_by_role("button", name="Resume").wait_for()
+    dash.get_by_role("button", name=re.compile(r"\bResume\s*$")).wait_for()
     still = notebook.kernel_json("[dash.history.num_steps, __import__('time').sleep(0.5), dash.history.num_steps]")
     assert still[0] == still[2], f"steps went on while paused: {still}"
-    dash.get_by_role("button", name="Resume").click()
+    dash.get_by_role("button", name=re.compile(r"\bResume\s*$")).click()
     notebook.kernel_wait(f"print(dash.history.num_steps > {still[2]})")
 
     # 5. Stop ends the fit at the next batch and keeps what was recorded.
-    dash.get_by_role("button", name="Stop").click()
+    dash.get_by_role("button", name=re.compile(r"\bStop\s*$")).click()
     notebook.kernel_wait("print(run.done)")
     done = notebook.kernel_json(
         "[run.exception is None, len(run.wait().history['loss']),"
