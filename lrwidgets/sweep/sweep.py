@@ -21,6 +21,7 @@ from lrwidgets.sweep._worker import clear_flags, run_trial, set_flags
 from lrwidgets.sweep.cluster import connect, start_local_cluster
 from lrwidgets.sweep.grid import Trial, make_grid
 from lrwidgets.training import TrainingSession
+from lrwidgets.training.run import wait_or_stop
 from lrwidgets.training.trial import apply_learning_rate, optimizer_name, same_optimizer
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -55,14 +56,7 @@ class SweepRun:
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for every trial to end; return ``sweep.results`` (or re-raise what kept the sweep from running)."""
-        try:
-            finished = self._done.wait(timeout)
-        except KeyboardInterrupt:
-            self._sweep.stop()
-            self._done.wait()
-            raise
-        if not finished:
-            raise TimeoutError(f"The sweep is still running after {timeout} s; call `wait()` again or `stop()`.")
+        wait_or_stop(self._done, timeout, self._sweep.stop, "The sweep")
         if self.error is not None:
             raise self.error
         return self._sweep.results

@@ -61,14 +61,7 @@ class TrainingRun:
 
         Raises ``TimeoutError`` if ``timeout`` seconds pass first (training goes on).
         """
-        try:
-            finished = self._done.wait(timeout)
-        except KeyboardInterrupt:
-            self._controller.stop()
-            self._done.wait()
-            raise
-        if not finished:
-            raise TimeoutError(f"The fit is still running after {timeout} s; call `wait()` again or `stop()`.")
+        wait_or_stop(self._done, timeout, self._controller.stop, "The fit")
         if self._error is not None:
             raise self._error
         return self._result
@@ -76,3 +69,19 @@ class TrainingRun:
     def __repr__(self) -> str:
         state = "done" if self.done else self._controller.state
         return f"<TrainingRun {state}, {self._controller.history.num_steps} steps>"
+
+
+def wait_or_stop(done: threading.Event, timeout: float | None, stop: Callable[[], None], what: str) -> None:
+    """Wait for ``done``; ``TimeoutError`` after ``timeout`` seconds (the work goes on).
+
+    A kernel interrupt while waiting calls ``stop()``, waits for the work to end (so nothing is
+    left half-done), then raises ``KeyboardInterrupt``.
+    """
+    try:
+        finished = done.wait(timeout)
+    except KeyboardInterrupt:
+        stop()
+        done.wait()
+        raise
+    if not finished:
+        raise TimeoutError(f"{what} is still running after {timeout} s; call `wait()` again or `stop()`.")
