@@ -24,15 +24,18 @@ class _Strict:
 
     _is_int = False
 
-    def __init__(self, *args: Any, on_refused: Callable[[str], None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, on_refused: Callable[[str], None] | None = None, name: str | None = None, **kwargs: Any
+    ) -> None:
         self.on_refused = on_refused
+        self._argument = name  # the argument named in a refusal; defaults to the description
         super().__init__(*args, **kwargs)
 
     def _bounds(self) -> tuple[float, float]:
         return float(self.min), float(self.max)  # type: ignore[attr-defined]
 
     def _name(self) -> str:
-        return str(getattr(self, "description", "") or "value")
+        return self._argument or str(getattr(self, "description", "") or "value")
 
     @traitlets.validate("value")
     def _validate_value(self, proposal: Any) -> float:
@@ -53,9 +56,6 @@ class StrictLogSlider(_Strict, widgets.FloatLogSlider):
 
     def _bounds(self) -> tuple[float, float]:
         return float(self.base**self.min), float(self.base**self.max)
-
-    def _name(self) -> str:
-        return "learning_rate" if self.description == "learning rate" else super()._name()
 
 
 class StrictSlider(_Strict, widgets.FloatSlider):

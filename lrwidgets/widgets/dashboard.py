@@ -214,6 +214,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         exp = math.log10(lr) if lr > 0 else -3.0
         self._lr_slider = StrictLogSlider(
             on_refused=self._on_refused,
+            name="learning_rate",
             value=lr if lr > 0 else 10**exp,  # a rate of 0 (a frozen phase) has no place on a log slider
             base=10,
             min=math.floor(min(exp, -6.0)),
