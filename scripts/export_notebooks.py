@@ -93,7 +93,7 @@ def export(notebooks: list[Path], output_dir: Path) -> list[Path]:
     )
     pages = []
     for path in notebooks:
-        nb, seconds = execute(path)
+        nb, timing = execute(path)
         if "widgets" not in nb.metadata:
             print(f"note: {path.name} stored no widget state", flush=True)
         body, _ = exporter.from_notebook_node(nb)
@@ -102,7 +102,7 @@ def export(notebooks: list[Path], output_dir: Path) -> list[Path]:
         pages.append(page)
         print(
             f"{page.relative_to(output_dir.parent) if output_dir.is_relative_to(ROOT) else page}"
-            f" (executed in {seconds:.0f} s)",
+            f" (executed in {timing.wall:.0f} s)",
             flush=True,
         )
     return pages

@@ -1,7 +1,9 @@
-"""Every tutorial notebook executes headless (nbclient) without an error in the Binder environment:
-what a reader gets on Binder, and what CI checks of binder/. How long each takes, against the
-two-minute budget, is measured by benchmarks/bench_notebooks.py (a busy machine must not fail a
-test)."""
+"""Every tutorial notebook executes headless (nbclient) without an error in the Binder environment,
+within its 90-second budget: what a reader gets on Binder, and what CI checks of binder/.
+
+A busy machine must not fail the budget: a notebook is over it only when both its wall time and
+its kernel's CPU time are (``scripts/execute_notebooks.py``); benchmarks/bench_notebooks.py
+reports both for every notebook."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from tests.binder_env import BINDER, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+BUDGET = 90  # seconds a notebook may take on 2 CPU cores (the README's promise)
 
 
 def test_there_are_notebooks() -> None:
@@ -32,7 +35,7 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # a guard against a hung kernel, ten times the budget: not a time limit
+@pytest.mark.timeout(1200)  # a guard against a hung kernel, not the budget (that is the CPU-aware check below)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path: Path, binder_python: Path, tmp_path: Path) -> None:
     # binder/start sets the kernels' environment as on Binder; --installed: the kernel imports the
@@ -43,6 +46,8 @@ def test_notebook_executes(path: Path, binder_python: Path, tmp_path: Path) -> N
             str(binder_python),
             str(ROOT / "scripts" / "execute_notebooks.py"),
             "--installed",
+            "--budget",
+            str(BUDGET),
             str(path),
         ],
         cwd=tmp_path,
@@ -52,3 +57,20 @@ def test_notebook_executes(path: Path, binder_python: Path, tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert f"ok {path.name}" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("wall", "cpu", "over"),
+    [
+        (60.0, 110.0, False),  # work on two threads on an idle machine: the reader waited 60 s
+        (150.0, 50.0, False),  # a busy machine stretched 50 s of work
+        (150.0, 95.0, True),  # more work than the budget, and the reader waited for it
+        (150.0, None, True),  # no CPU time where the platform cannot tell: the wall time decides
+        (90.0, 200.0, False),
+    ],
+)
+def test_over_budget_needs_both_wall_and_cpu_time_over(wall: float, cpu: float | None, over: bool) -> None:
+    from scripts.execute_notebooks import Timing
+
+    assert Timing(wall, cpu).over(BUDGET) is over
+    assert Timing(wall, cpu).over(None) is False
