@@ -358,10 +358,15 @@ def test_nonfinite_losses_are_markers_at_the_top_and_log_y_drops_non_positive_va
     plots.draw_nonfinite(np.array([3, 7]))
     assert list(plots.nonfinite_mark.x) == [3, 7] and set(plots.nonfinite_mark.y) == {np.float32(0.97)}
     plots.set_loss_log(True)
-    assert plots.loss_mark.scales["y"] is plots.loss_y_log and plots.loss_axis.scale is plots.loss_y_log
+    log_y = plots.loss_mark.scales["y"]
+    assert type(log_y).__name__ == "LogScale" and plots.loss_axis.scale is log_y
+    assert plots.val_mark.scales["y"] is log_y and plots.loss_fig.axes[1] is plots.loss_axis
+    assert plots.loss_fig.marks[:2] == [plots.loss_mark, plots.val_mark]
     y = np.array([[1.0, 0.0, np.inf, 1e12]], dtype=np.float32)
     plots.draw_steps(np.arange(4, dtype=np.float32), y[0], None, np.zeros(0), np.zeros(0))
     drawn = np.asarray(plots.loss_mark.y)
     assert drawn[0, 0] == 1.0 and np.isnan(drawn[0, 1]) and np.isnan(drawn[0, 2]) and drawn[0, 3] == 1e12
     plots.set_loss_log(False)
-    assert plots.loss_mark.scales["y"] is plots.loss_y_linear
+    assert type(plots.loss_mark.scales["y"]).__name__ == "LinearScale"
+    assert plots.loss_fig.axes[1] is plots.loss_axis and plots.loss_axis.scale is plots.loss_mark.scales["y"]
+    np.testing.assert_array_equal(plots.loss_mark.x, np.arange(4, dtype=np.float32))  # the data came along

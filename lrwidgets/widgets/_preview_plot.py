@@ -1,4 +1,4 @@
-"""The ScheduleDesigner's chart: one bqplot figure kept for the widget's life."""
+"""The ScheduleDesigner's chart: one bqplot figure kept for the widget's life, under its legend row."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import ipywidgets as w
 import numpy as np
 
 from lrwidgets.core.decimate import minmax_indices
+from lrwidgets.widgets._axes import set_int_ticks, set_log_ticks
+from lrwidgets.widgets._legend import FigureLegend
 
 MAX_PINS = 8
 PIN_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -22,6 +24,8 @@ class PreviewPlot:
 
     Every update assigns new decimated float32 arrays to the existing marks inside ``hold_sync()``:
     one message per mark, at most ``max_points`` points a curve, whatever the length of the run.
+    ``view`` is the figure under its legend row (``legend``: the current curve, the pins, the
+    monitored curve), which never covers the curves however many pins there are.
     """
 
     def __init__(self, max_points: int = 1000) -> None:
@@ -37,7 +41,6 @@ class PreviewPlot:
             colors=["#1f77b4"],
             stroke_width=2,
             labels=["current"],
-            display_legend=True,
         )
         self.loss = bq.Lines(
             x=_empty(),
@@ -46,7 +49,6 @@ class PreviewPlot:
             colors=["#999999"],
             opacities=[0.7],
             labels=["monitored"],
-            display_legend=True,
             visible=False,
         )
         self.reductions = bq.Scatter(
@@ -59,11 +61,12 @@ class PreviewPlot:
             visible=False,
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]),
         )
-        self.y_axis = bq.Axis(scale=self.y_linear, side="left", label="learning rate", tick_format=".1e")
+        self.y_axis = bq.Axis(scale=self.y_linear, side="left", label="learning rate", tick_format=".2~e")
         self.loss_axis = bq.Axis(scale=self.y_loss, side="right", label="monitored", visible=False)
+        self.epoch_axis = bq.Axis(scale=self.x, label="epoch", tick_format="d")
         axes = [
-            bq.Axis(scale=self.x, label="epoch"),
-            bq.Axis(scale=self.x_steps, side="top", label="step", tick_format=".2s"),
+            self.epoch_axis,
+            bq.Axis(scale=self.x_steps, side="top", label="step", tick_format="~s"),
             self.y_axis,
             self.loss_axis,
         ]
@@ -72,10 +75,14 @@ class PreviewPlot:
             marks=[self.lines],
             axes=axes,
             fig_margin={"top": 50, "bottom": 45, "left": 70, "right": 60},
-            legend_location="top-right",
             animation_duration=0,
-            layout=w.Layout(width="620px", height="360px"),
+            layout=w.Layout(width="620px", height="340px"),
         )
+        self.legend = FigureLegend(indent_px=70)
+        self.legend.widget.layout.width = "620px"
+        # Never narrower than its figure: beside the designer's controls, a squeezed chart would cut
+        # its last tick labels and its legend row (the designer wraps its controls below instead).
+        self.view = w.VBox([self.legend.widget, self.figure], layout=w.Layout(width="620px", flex="0 0 auto"))
 
     @property
     def log_y(self) -> bool:
@@ -106,6 +113,7 @@ class PreviewPlot:
             self.x.max = float(epochs)
             self.x_steps.max = float(total_steps)
             self.lines.x, self.lines.y = x, y.astype(np.float32)
+            set_int_ticks(self.epoch_axis, 0, int(epochs))
             self.loss.visible = self.loss_axis.visible = self.reductions.visible = plateau
             if monitored is not None and epoch_rates is not None:
                 seen = minmax_indices(monitored, self.max_points)
@@ -128,7 +136,6 @@ class PreviewPlot:
             colors=[color],
             opacities=[0.8],
             labels=[label],
-            display_legend=True,
         )
         self.pins = [*self.pins, pinned][-MAX_PINS:]
         self._set_marks()
@@ -146,6 +153,7 @@ class PreviewPlot:
                     mark.y = _lift_zeros(np.asarray(mark.y, dtype=np.float32))
                 mark.scales = {**mark.scales, "y": scale}
             self.y_axis.scale = scale
+            self._draw_ticks()
 
     def _set_marks(self) -> None:
         marks = [*self.pins, self.lines]
@@ -153,6 +161,15 @@ class PreviewPlot:
             marks += [self.loss, self.reductions]
         if marks != list(self.figure.marks):
             self.figure.marks = marks
+        self.legend.show([self.lines, *self.pins, *([self.loss] if self.loss.visible else [])])
+        self._draw_ticks()
+
+    def _draw_ticks(self) -> None:
+        """Round, distinct rates on the log axis; bqplot's own ticks on the linear one."""
+        if self.log_y:
+            set_log_ticks(self.y_axis, self.lines.y, *(p.y for p in self.pins))
+        elif self.y_axis.tick_values is not None:
+            self.y_axis.tick_values = None
 
 
 def _lift_zeros(y: np.ndarray) -> np.ndarray:

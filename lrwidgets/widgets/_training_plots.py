@@ -2,7 +2,9 @@
 
 Built once; every refresh assigns new decimated float32 arrays to the existing marks inside
 ``hold_sync()``. Values a scale cannot draw (inf on the linear loss axis, 0 on the log rate
-axis) are drawn as gaps; the events say why.
+axis) are drawn as gaps; the events say why. Each figure's title and legend are a row of HTML
+above it (``FigureLegend``: it never covers a curve); log axes tick at round values and the epoch
+axis at integers (``_axes.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from lrwidgets.core import Event, log_ticks
-from lrwidgets.core.ticks import int_ticks
+from lrwidgets.core import Event
+from lrwidgets.widgets._axes import FIG_MARGIN, set_int_ticks, set_log_ticks
+from lrwidgets.widgets._legend import FigureLegend
 from lrwidgets.widgets._series import PointSeries
 
 #: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
@@ -29,10 +32,10 @@ SOURCE_COLORS = {
 }
 MAX_MARKERS = 50
 MAX_EPOCH_MARKERS = 100  # per-epoch points drawn with a circle each, up to this many epochs
-FIGURE_STYLE: dict[str, Any] = {
-    "animation_duration": 0,
-    "fig_margin": {"top": 40, "bottom": 40, "left": 60, "right": 20},
-}
+FIGURE_STYLE: dict[str, Any] = {"animation_duration": 0, "fig_margin": FIG_MARGIN}
+#: The smoothed loss drawn spans more than this factor: the loss axis turns logarithmic (unless the
+#: user chose the axis), since a linear axis flattens everything below a tenth of its top.
+LOG_LOSS_SPAN = 10.0
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
@@ -47,9 +50,16 @@ def _rules(x: bq.Scale, unit: bq.Scale) -> bq.Lines:
     )
 
 
-def _figure(marks: list[Any], axes: list[bq.Axis], title: str, legend: str, height: str) -> bq.Figure:
+def _change_labels(x: bq.Scale, unit: bq.Scale, align: str) -> bq.Label:
+    return bq.Label(
+        x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": x, "y": unit}, default_size=11,
+        font_weight="normal", colors=["#d62728"], align=align,
+    )  # fmt: skip
+
+
+def _figure(marks: list[Any], axes: list[bq.Axis], height: str) -> bq.Figure:
     layout = widgets.Layout(width="100%", height=height)
-    return bq.Figure(marks=marks, axes=axes, title=title, legend_location=legend, **FIGURE_STYLE, layout=layout)
+    return bq.Figure(marks=marks, axes=axes, **FIGURE_STYLE, layout=layout)
 
 
 def finite(values: np.ndarray) -> np.ndarray:
@@ -62,52 +72,44 @@ def positive(values: np.ndarray) -> np.ndarray:
 
 class TrainingPlots:
     """The loss figure (batch, smoothed, validation), the rate figure (actual, planned, markers) and
-    the metrics figure (added to the layout by ``on_metrics_figure`` once there are metrics)."""
+    the metrics figure (added to the layout by ``on_metrics_figure`` once there are metrics), each
+    under its ``FigureLegend`` (``loss_legend``, ``lr_legend``, ``metrics_legend``)."""
 
     def __init__(self, max_points: int) -> None:
         self.max_points = max_points
         x = self.x_scale = bq.LinearScale()
-        loss_y, lr_y, unit = bq.LinearScale(), bq.LogScale(), bq.LinearScale(min=0.0, max=1.0)
-        self.loss_mark = bq.Lines(
-            x=_empty(), y=np.zeros((2, 0), np.float32), scales={"x": x, "y": loss_y}, colors=["#1f77b4"] * 2,
-            opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"], display_legend=True,
-        )  # fmt: skip
-        self.val_mark = bq.Lines(
-            x=_empty(), y=_empty(), scales={"x": x, "y": loss_y}, colors=["#ff7f0e"], marker="circle",
-            marker_size=24, labels=["val_loss"], display_legend=True,
-        )  # fmt: skip
+        lr_y, unit = bq.LogScale(), bq.LinearScale(min=0.0, max=1.0)
+        self._loss_parts(bq.LinearScale())
         self.loss_rules = _rules(x, unit)
-        self._init_diagnosis_marks(x, loss_y, unit)
+        self._init_diagnosis_marks(x, unit)
         self.loss_fig = _figure(
             [self.loss_mark, self.val_mark, self.loss_rules, self.nonfinite_mark],
             [bq.Axis(scale=x, label="step"), self.loss_axis],
-            "loss",
-            "top-right",
-            "300px",
+            "280px",
         )
+        self.loss_legend = FigureLegend("loss")
         # A rate holds until the next kept step: changes draw as steps.
         self.lr_mark = bq.Lines(
             x=_empty(), y=_empty(), scales={"x": x, "y": lr_y}, colors=["#2ca02c"], interpolation="step-after",
-            labels=["learning rate"], display_legend=True,
+            labels=["learning rate"],
         )  # fmt: skip
         self.plan_mark = bq.Lines(
             x=_empty(), y=_empty(), scales={"x": x, "y": lr_y}, colors=["#999999"], line_style="dashed",
-            labels=["planned"], display_legend=False,
+            labels=["planned"],
         )  # fmt: skip
         self.lr_rules = _rules(x, unit)
-        self.lr_labels = bq.Label(
-            x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": x, "y": unit}, default_size=11,
-            font_weight="normal", colors=["#d62728"], align="start",
-        )  # fmt: skip
+        # Labels of the latest rate changes: left of their marker in the right quarter of the plot
+        # (else they would run off its right edge), right of it elsewhere.
+        self.lr_labels, self.lr_labels_end = (_change_labels(x, unit, align) for align in ("start", "end"))
         self.lr_axis = bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e")
-        self._lr_ticks: list[float] = []
         self.lr_fig = _figure(
-            [self.plan_mark, self.lr_mark, self.lr_rules, self.lr_labels],
+            [self.plan_mark, self.lr_mark, self.lr_rules, self.lr_labels, self.lr_labels_end],
             [bq.Axis(scale=x, label="step"), self.lr_axis],
-            "learning rate",
-            "top-right",
-            "220px",
+            "200px",
         )
+        self.lr_legend = FigureLegend("learning rate")
+        self._changes: list[Event] = []  # the rate changes labelled (the last 10)
+        self._labels_right = 0.0  # the plot's right edge (a step) when they were placed
         self._metric_x, self._metric_y = bq.LinearScale(), bq.LinearScale()
         self.epoch_axis = bq.Axis(scale=self._metric_x, label="epoch", tick_format="d")
         self.metrics_fig = _figure(
@@ -116,10 +118,9 @@ class TrainingPlots:
                 self.epoch_axis,
                 bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g"),
             ],
-            "metrics per epoch",
-            "bottom-right",
-            "240px",
+            "220px",
         )
+        self.metrics_legend = FigureLegend("metrics per epoch")
         self._metric_names: list[str] = []
         self._epoch_series: dict[str, PointSeries] = {}
         self._seen_epochs = 0
@@ -136,23 +137,34 @@ class TrainingPlots:
             self.lr_mark.x = lx
             self.lr_mark.y = positive(ly)
         self.draw_lr_ticks()
+        if self._changes and len(lx) and float(np.nanmax(lx)) > 1.05 * self._labels_right:
+            self._place_change_labels()  # the plot widened: labels may move to the other side
+        if self.loss_log:
+            set_log_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
+        self.draw_loss_legend()
+
+    def draw_loss_legend(self) -> None:
+        """The loss legend lists the validation loss and the NaN/inf markers once they are drawn."""
+        shown = [m for m in (self.val_mark, self.nonfinite_mark) if len(m.x)]
+        self.loss_legend.show([self.loss_mark, *shown])
+
+    def loss_spans(self) -> float:
+        """How many times its smallest value the largest drawn (finite, positive) smoothed loss is."""
+        y = np.asarray(self.loss_mark.y, dtype=np.float64)
+        smooth = y[-1] if y.ndim == 2 and len(y) else y
+        smooth = smooth[np.isfinite(smooth) & (smooth > 0)]
+        return float(smooth.max() / smooth.min()) if len(smooth) else 1.0
 
     def draw_plan(self, x: np.ndarray, y: np.ndarray) -> None:
         with self.plan_mark.hold_sync():
             self.plan_mark.x = x
             self.plan_mark.y = positive(y)
-            self.plan_mark.display_legend = len(x) > 0
         self.draw_lr_ticks()
 
     def draw_lr_ticks(self) -> None:
         """Round, distinct ticks over the rates drawn (actual and planned); sent only when they change."""
-        drawn = [np.asarray(m.y, dtype=np.float64).ravel() for m in (self.lr_mark, self.plan_mark)]
-        values = np.concatenate(drawn)
-        values = values[np.isfinite(values) & (values > 0)]
-        ticks = log_ticks(float(values.min()), float(values.max())) if len(values) else []
-        if ticks != self._lr_ticks:
-            self._lr_ticks = ticks
-            self.lr_axis.tick_values = np.array(ticks, dtype=np.float64)
+        set_log_ticks(self.lr_axis, self.lr_mark.y, self.plan_mark.y)
+        self.lr_legend.show([self.lr_mark, *([self.plan_mark] if len(self.plan_mark.x) else [])])
 
     def draw_rate_changes(self, events: Sequence[Event]) -> None:
         """A dashed marker per rate change on both plots, coloured by its source; the last 10 labelled."""
@@ -163,17 +175,27 @@ class TrainingPlots:
         for rules in (self.loss_rules, self.lr_rules):
             with rules.hold_sync():
                 rules.x, rules.y, rules.colors = xs, ys, colors
-        labelled = changes[-10:]
-        with self.lr_labels.hold_sync():
-            self.lr_labels.x = np.array([e.step for e in labelled], dtype=np.float32)
-            self.lr_labels.y = np.full(len(labelled), 0.92, dtype=np.float32)
-            self.lr_labels.text = [f" {e.value:.1e} ({e.source})" for e in labelled]
+        self._changes = changes[-10:]
+        self._place_change_labels()
+
+    def _place_change_labels(self) -> None:
+        """Label the latest changes that have room; sides follow the plot's right edge as it grows."""
+        x = np.asarray(self.lr_mark.x, dtype=np.float64)
+        left, right = (float(np.nanmin(x)), float(np.nanmax(x))) if len(x) else (0.0, 0.0)
+        self._labels_right = right
+        labelled = _spaced(self._changes, right - left)
+        for labels, side in ((self.lr_labels, False), (self.lr_labels_end, True)):
+            chosen = [e for e in labelled if (e.step > left + 0.75 * (right - left)) is side]
+            with labels.hold_sync():
+                labels.x = np.array([e.step for e in chosen], dtype=np.float32)
+                labels.y = np.full(len(chosen), 0.92, dtype=np.float32)
+                labels.text = [f" {e.value:.1e} ({e.source}) " for e in chosen]
 
     def _metric_mark(self, label: str, color: str, style: str) -> bq.Lines:
         scales = {"x": self._metric_x, "y": self._metric_y}
         return bq.Lines(
             x=np.zeros(0), y=np.zeros(0), colors=[color], line_style=style, marker="circle", marker_size=16,
-            labels=[label], display_legend=True, scales=scales,
+            labels=[label], scales=scales,
         )  # fmt: skip
 
     def draw_epochs(self, epochs: Sequence[dict[str, Any]]) -> None:
@@ -197,6 +219,7 @@ class TrainingPlots:
             _set_points(self.val_mark, self._epoch_series["val_loss"])
             if self.loss_log:
                 self.val_mark.y = self.loss_values(np.asarray(self.val_mark.y, dtype=np.float32))
+                set_log_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
         names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
         if not names:
             return
@@ -207,35 +230,55 @@ class TrainingPlots:
                 for i, name in enumerate(names)
                 for prefix, style in (("", "solid"), ("val_", "dashed"))
             ]
+            self.metrics_legend.show(self.metrics_fig.marks)
             self.on_metrics_figure(self.metrics_fig)
         for mark in self.metrics_fig.marks:
             series = self._epoch_series.get(mark.labels[0])
             if series is not None:
                 _set_points(mark, series)
-        ticks = int_ticks(1, self._seen_epochs)  # integer epochs, each label once
-        if list(self.epoch_axis.tick_values if self.epoch_axis.tick_values is not None else []) != ticks:
-            self.epoch_axis.tick_values = np.array(ticks, dtype=np.float64)
+        set_int_ticks(self.epoch_axis, 1, self._seen_epochs)  # integer epochs, each label once
 
     # ---- diagnosis: non-finite losses at the top edge, log-y (issue 13) ---------------------------
-    def _init_diagnosis_marks(self, x: bq.Scale, loss_y: bq.Scale, unit: bq.Scale) -> None:
-        self.loss_y_linear, self.loss_y_log = loss_y, bq.LogScale()
-        self.loss_axis = bq.Axis(scale=loss_y, side="left", label="loss", tick_format=".3~g")
+    def _loss_parts(self, y: bq.Scale) -> None:
+        """The loss marks and axis on the y scale ``y`` (new ones at each switch between a linear and
+        a log axis: bqplot's page does not rescale marks whose scale is swapped after they drew)."""
+        x = self.x_scale
+        self.loss_mark = bq.Lines(
+            x=_empty(), y=np.zeros((2, 0), np.float32), scales={"x": x, "y": y}, colors=["#1f77b4"] * 2,
+            opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"],
+        )  # fmt: skip
+        self.val_mark = bq.Lines(
+            x=_empty(), y=_empty(), scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="circle",
+            marker_size=24, labels=["val_loss"],
+        )  # fmt: skip
+        self.loss_axis = bq.Axis(scale=y, side="left", label="loss", tick_format=".3~g")
+
+    def _init_diagnosis_marks(self, x: bq.Scale, unit: bq.Scale) -> None:
         #: a NaN or inf batch loss: a marker at the top edge of the plot (its y is the unit scale)
         self.nonfinite_mark = bq.Scatter(
             x=_empty(), y=_empty(), scales={"x": x, "y": unit}, marker="triangle-down", colors=["#c00"],
-            default_size=48, labels=["loss NaN/inf"], display_legend=False,
+            default_size=48, labels=["loss NaN/inf"],
         )  # fmt: skip
         self.loss_log = False
 
     def set_loss_log(self, log: bool) -> None:
         """Draw the loss on a log axis (a divergence over 12 decades stays readable) or a linear one."""
+        if bool(log) == self.loss_log:
+            return
         self.loss_log = bool(log)
-        scale = self.loss_y_log if self.loss_log else self.loss_y_linear
+        old = (self.loss_mark, self.val_mark, self.loss_axis)
+        self._loss_parts(bq.LogScale() if self.loss_log else bq.LinearScale())
+        for new, mark in zip((self.loss_mark, self.val_mark), old[:2], strict=False):
+            with new.hold_sync():
+                new.x, new.y, new.marker = mark.x, self.loss_values(np.asarray(mark.y)), mark.marker
+        if self.loss_log:  # round log ticks (1, 0.5, 0.2, 0.1 ...), the ".3~g" format reads them plain
+            set_log_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
         with self.loss_fig.hold_sync():
-            for mark in (self.loss_mark, self.val_mark):
-                mark.scales = {**mark.scales, "y": scale}
-            self.loss_axis.scale = scale
-            self.loss_axis.tick_format = ".1~e" if self.loss_log else ".3~g"
+            self.loss_fig.marks = [self.loss_mark, self.val_mark, *self.loss_fig.marks[2:]]
+            self.loss_fig.axes = [self.loss_fig.axes[0], self.loss_axis]
+        for widget in old:
+            widget.close()
+        self.draw_loss_legend()
 
     def loss_values(self, values: np.ndarray) -> np.ndarray:
         """What the loss axis can draw: finite values (and > 0 on the log axis); the rest are gaps."""
@@ -246,7 +289,7 @@ class TrainingPlots:
         with self.nonfinite_mark.hold_sync():
             self.nonfinite_mark.x = steps.astype(np.float32)
             self.nonfinite_mark.y = np.full(len(steps), 0.97, dtype=np.float32)
-            self.nonfinite_mark.display_legend = len(steps) > 0
+        self.draw_loss_legend()
 
 
 def _set_points(mark: Any, series: PointSeries) -> None:
@@ -255,3 +298,13 @@ def _set_points(mark: Any, series: PointSeries) -> None:
     with mark.hold_sync():
         mark.x, mark.y = x, y
         mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None
+
+
+def _spaced(changes: Sequence[Event], span: float, fraction: float = 0.12) -> list[Event]:
+    """The latest changes whose labels do not overlap: each kept one at least ``fraction`` of the
+    x span from the next kept one (a label is ~14 characters: about an eighth of the plot)."""
+    kept: list[Event] = []
+    for event in reversed(changes):
+        if not kept or kept[-1].step - event.step >= fraction * span:
+            kept.append(event)
+    return kept[::-1]

@@ -18,7 +18,7 @@ from lrwidgets.widgets._errors import shows_errors
 from lrwidgets.widgets._find_lr import FindLearningRate
 from lrwidgets.widgets._series import DecimatedSeries
 from lrwidgets.widgets._strict_controls import StrictLogSlider, StrictSlider
-from lrwidgets.widgets._training_plots import TrainingPlots
+from lrwidgets.widgets._training_plots import LOG_LOSS_SPAN, TrainingPlots
 from lrwidgets.widgets.pacer import BrowserPacer
 
 MESSAGE_KINDS = {
@@ -252,7 +252,9 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self._status,
             self._bar,
             controls,
+            self.plots.loss_legend.widget,
             self.plots.loss_fig,
+            self.plots.lr_legend.widget,
             self.plots.lr_fig,
             self._build_diagnosis_bar(),
             self._messages,
@@ -263,7 +265,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         # Added once there are metrics, not hidden until then: a bqplot figure drawn while hidden
         # keeps a size of zero when shown.
         if figure not in self._children:
-            self._children.insert(self._children.index(self.plots.lr_fig) + 1, figure)
+            at = self._children.index(self.plots.lr_fig) + 1
+            self._children[at:at] = [self.plots.metrics_legend.widget, figure]
             self.children = tuple(self._children)
 
     # ---- user actions (kernel thread) --------------------------------------------------------
@@ -359,6 +362,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             x, y, smooth = self._loss.points(loss)
             lx, ly, _ = self._lr.points(lr)
             self.plots.draw_steps(x, y, smooth, lx, ly)
+            if self._auto_log_loss():
+                self.plots.draw_steps(x, y, smooth, lx, ly)  # what a log axis can draw (no zeros)
             self._draw_nonfinite(loss)
             self.plots.draw_epochs(h.epochs)
             if len(h.events) != self._seen_events:
@@ -441,6 +446,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self._fix_button.on_click(lambda _: self._guard(self._on_fix_clicked))
         self._log_loss = widgets.Checkbox(value=False, description="log loss axis", indent=False)
         self._log_loss.observe(lambda change: self._guard(self._on_log_loss, change), names="value")
+        self._log_loss_chosen = False  # the user set the checkbox: the axis is no longer switched for them
+        self._log_loss_auto = False
         return widgets.HBox(
             [self._badge, self._fix_button, self._log_loss],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
@@ -454,7 +461,22 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
     def _on_log_loss(self, change: dict[str, Any]) -> None:
         with self._lock:
             self.plots.set_loss_log(bool(change["new"]))
-        self.refresh()
+        if not self._log_loss_auto:
+            self._log_loss_chosen = True
+            self.refresh()
+
+    def _auto_log_loss(self) -> bool:
+        """Once the smoothed loss drawn spans more than ``LOG_LOSS_SPAN`` (10x), draw it on a log axis:
+        on a linear one the whole end of the fit would be a flat line at the bottom. Only until the
+        user sets the checkbox, and only once (the axis is not switched back). True if it switched."""
+        if self._log_loss_chosen or self._log_loss.value or self.plots.loss_spans() <= LOG_LOSS_SPAN:
+            return False
+        self._log_loss_auto = True
+        try:
+            self._log_loss.value = True
+        finally:
+            self._log_loss_auto = False
+        return True
 
     def _draw_diagnosis(self) -> None:
         verdicts = self.diagnoses

@@ -108,7 +108,9 @@ class ScheduleDesigner(w.VBox):
         self._syncing = False
         self._monitored: np.ndarray | None = None
         self._build_view()
-        super().__init__(children=[self._toolbar, w.HBox([self._plot.figure, self._side]), self._error])
+        # The chart keeps its width; on a page too narrow for both, the controls go below it.
+        body = w.HBox([self._plot.view, self._side], layout=w.Layout(flex_flow="row wrap"))
+        super().__init__(children=[self._toolbar, body, self._error])
         self.add_class("lrwidgets-designer")
         if monitored is not None:
             self.set_monitored(monitored, monitor=monitor)

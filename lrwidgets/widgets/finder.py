@@ -13,8 +13,9 @@ import numpy as np
 from lrwidgets.core.checks import check_int
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.core.finder import METHODS, Suggestion
-from lrwidgets.core.ticks import log_ticks
 from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession
+from lrwidgets.widgets._axes import FIG_MARGIN, set_log_ticks
+from lrwidgets.widgets._legend import FigureLegend, point_entry
 
 METHOD_COLORS = {
     "robust_valley": "#d62728",
@@ -77,8 +78,8 @@ class LRFinder(widgets.VBox):
         self._lock = threading.RLock()
         self._build()
         super().__init__(
-            children=[self._status, widgets.HBox([self._stop_button]), self.figure, self._table, self._apply_box,
-                      self._error],
+            children=[self._status, widgets.HBox([self._stop_button]), self.legend.widget, self.figure, self._table,
+                      self._apply_box, self._error],
             layout=widgets.Layout(width="100%"),
         )  # fmt: skip
         self.add_class("lrwidgets-finder")
@@ -143,29 +144,25 @@ class LRFinder(widgets.VBox):
         scales = {"x": self._x, "y": self._y}
         self.raw_mark = bq.Lines(
             x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], opacities=[0.25], labels=["loss (batch)"],
-            display_legend=True,
         )  # fmt: skip
         self.smooth_mark = bq.Lines(
-            x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], labels=["loss (smoothed)"],
-            display_legend=True, stroke_width=2,
+            x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], labels=["loss (smoothed)"], stroke_width=2,
         )  # fmt: skip
         self.suggestion_mark = bq.Scatter(
             x=_empty(), y=_empty(), scales=scales, colors=["#d62728"], default_size=80, stroke="white",
             names=[], display_names=False,
         )  # fmt: skip
-        self.suggestion_labels = bq.Label(
-            x=_empty(), y=_empty(), text=[], scales=scales, default_size=11, font_weight="normal", align="start",
-        )  # fmt: skip
-        self._x_axis = bq.Axis(scale=self._x, label="learning rate", tick_format=".0e")
+        # Suggestions are named in the legend row, not by text beside their points: nearby
+        # suggestions' labels would overlap.
+        self._x_axis = bq.Axis(scale=self._x, label="learning rate", tick_format=".2~e")
         self.figure = bq.Figure(
-            marks=[self.raw_mark, self.smooth_mark, self.suggestion_mark, self.suggestion_labels],
+            marks=[self.raw_mark, self.smooth_mark, self.suggestion_mark],
             axes=[self._x_axis, bq.Axis(scale=self._y, side="left", label="loss", tick_format=".3~g")],
-            title="learning-rate range test",
-            legend_location="top-left",
             animation_duration=0,
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
-            layout=widgets.Layout(width="100%", height="340px"),
+            fig_margin=FIG_MARGIN,
+            layout=widgets.Layout(width="100%", height="320px"),
         )
+        self.legend = FigureLegend("learning-rate range test")
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._stop_button = widgets.Button(
             description="Stop", icon="stop", button_style="danger", disabled=True,
@@ -180,7 +177,6 @@ class LRFinder(widgets.VBox):
             self._apply_buttons[method] = button
         self._apply_box = widgets.HBox(list(self._apply_buttons.values()), layout=widgets.Layout(flex_flow="row wrap"))
         self._error = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self._ticks: list[float] = []
 
     def _guard(self, fn: Any) -> None:
         """A user action; its error is shown in the widget instead of vanishing."""
@@ -234,12 +230,7 @@ class LRFinder(widgets.VBox):
 
     def _draw_scales(self, xs: list[np.ndarray], smooth: list[np.ndarray]) -> None:
         """The loss axis spans the smoothed curves (a raw spike or the blow-up does not squash them)."""
-        rates = np.concatenate(xs) if xs else _empty()
-        rates = rates[np.isfinite(rates) & (rates > 0)]
-        ticks = log_ticks(float(rates.min()), float(rates.max())) if len(rates) else []
-        if ticks != self._ticks:
-            self._ticks = ticks
-            self._x_axis.tick_values = np.array(ticks, dtype=np.float64)
+        set_log_ticks(self._x_axis, *xs)
         values = np.concatenate(smooth) if smooth else _empty()
         values = values[np.isfinite(values)]
         if len(values) >= 2 and values.max() > values.min():
@@ -256,11 +247,8 @@ class LRFinder(widgets.VBox):
             self.suggestion_mark.y = np.array([s.loss for s in shown], dtype=np.float32)
             self.suggestion_mark.colors = colors
             self.suggestion_mark.names = [s.method for s in shown]
-        with self.suggestion_labels.hold_sync():
-            self.suggestion_labels.x = np.array([s.learning_rate for s in shown], dtype=np.float32)
-            self.suggestion_labels.y = np.array([s.loss for s in shown], dtype=np.float32)
-            self.suggestion_labels.text = [f" {s.method}" for s in shown]
-            self.suggestion_labels.colors = colors
+        points = [point_entry(f"{s.method} {s.learning_rate:.2g}", METHOD_COLORS[s.method]) for s in shown]
+        self.legend.show([self.raw_mark, self.smooth_mark], points)
         default = self.test.suggestion
         rows = []
         for s in shown:

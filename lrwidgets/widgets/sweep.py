@@ -22,6 +22,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_float, check_int
 from lrwidgets.sweep import Sweep
+from lrwidgets.widgets._axes import FIG_MARGIN, set_log_ticks
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 
 STATUS_COLORS = {
@@ -156,7 +157,7 @@ class LRSweep(w.VBox):
     def _build(self, log_y: bool) -> None:
         style: dict[str, Any] = {
             "animation_duration": 0,
-            "fig_margin": {"top": 30, "bottom": 40, "left": 60, "right": 20},
+            "fig_margin": {**FIG_MARGIN, "top": 30},  # the title is in the figure: no legend row here
         }
         x = bq.LinearScale()
         self._y_log, self._y_lin = bq.LogScale(), bq.LinearScale()
@@ -176,7 +177,7 @@ class LRSweep(w.VBox):
         )  # fmt: skip
         rx, ry = bq.LinearScale(), bq.LogScale()
         self._rate_mark = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": rx, "y": ry}, stroke_width=1)
-        rate_axis = bq.Axis(scale=ry, side="left", tick_format=".2~e", label="learning rate")
+        rate_axis = self._rate_axis = bq.Axis(scale=ry, side="left", tick_format=".2~e", label="learning rate")
         self._rate_fig = bq.Figure(
             marks=[self._rate_mark], axes=[bq.Axis(scale=rx, label="step"), rate_axis], title="learning rate",
             layout=w.Layout(width="100%", height="200px"), **style,
@@ -210,6 +211,15 @@ class LRSweep(w.VBox):
             for mark in (self._loss_mark, self._val_mark):
                 mark.scales = {"x": mark.scales["x"], "y": y}
             self._loss_y_axis.scale = y
+            self._draw_ticks()
+
+    def _draw_ticks(self) -> None:
+        """Round, distinct ticks on the log axes (bqplot's own would crowd them with 2..9 x 10^k)."""
+        set_log_ticks(self._rate_axis, self._rate_mark.y)
+        if self._loss_y_axis.scale is self._y_log:
+            set_log_ticks(self._loss_y_axis, self._loss_mark.y, self._val_mark.y)
+        elif self._loss_y_axis.tick_values is not None:
+            self._loss_y_axis.tick_values = None
 
     # ---- refreshing (at most once per refresh_interval) ----------------------------------------
     def _on_change(self, trials: set[int]) -> None:
@@ -246,6 +256,7 @@ class LRSweep(w.VBox):
                 self._rate_mark.x, self._rate_mark.y = _stack([p[2] for p in points]), _stack([p[3] for p in points])
                 self._val_mark.set_trait("colors", colors)
                 self._val_mark.x, self._val_mark.y = _stack([p[4] for p in points]), _stack([p[5] for p in points])
+                self._draw_ticks()
             self._table.value = self._table_html()
             statuses = sweep.statuses
             counts = {s: sum(v == s for v in statuses.values()) for s in STATUS_COLORS}

@@ -17,6 +17,10 @@ import nbformat
 from playwright.sync_api import ConsoleMessage, Page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+#: One screenshot per notebook run in the browser suite, named ``lab-<notebook>.png`` (JupyterLab) or
+#: ``nb7-<notebook>.png`` (Notebook 7): scripts/update_gallery.py copies the JupyterLab ones into
+#: docs/img for the README.
+NOTEBOOK_SHOTS = ARTIFACTS / "notebooks"
 
 # Notebook 7.6.5 logs this on every load; it has nothing to do with notebooks or widgets.
 KNOWN_HARMLESS = (re.compile(r"Cannot read properties of undefined \(reading 'schema'\)"),)
@@ -108,6 +112,17 @@ _WIDGET_OUTPUTS = """
     error: /Error displaying widget|Error rendering widget/.test(el.textContent || ''),
     loading: (el.textContent || '').trim() === 'Loading widget...',
   }))
+"""
+_SCROLL_TO_TALLEST = """
+() => {
+  const outputs = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+    .filter((el) => el.querySelector(':scope > .jupyter-widgets'));
+  if (!outputs.length) return false;
+  const height = (el) => el.getBoundingClientRect().height;
+  const tallest = outputs.reduce((a, b) => (height(b) > height(a) ? b : a));
+  tallest.scrollIntoView({block: 'start'});
+  return true;
+}
 """
 _WIDGETS_SETTLED = "() => !(" + _WIDGET_OUTPUTS.strip() + ")().some((w) => w.loading)"
 
@@ -215,6 +230,17 @@ class NotebookPage:
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def showcase(self, name: str) -> Path:
+        """A screenshot of the whole JupyterLab window with the notebook's tallest widget output
+        scrolled to the top of the notebook: ``NOTEBOOK_SHOTS/<name>.png`` (the README's gallery)."""
+        NOTEBOOK_SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate(_SCROLL_TO_TALLEST)
+        # two animation frames: the scroll is laid out and painted before the capture
+        self.page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        path = NOTEBOOK_SHOTS / f"{name}.png"
         self.page.screenshot(path=str(path))
         return path
 

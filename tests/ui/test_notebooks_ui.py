@@ -1,5 +1,10 @@
 """Every tutorial notebook runs in a real JupyterLab (and the quick start in Notebook 7) without an
-error output, and every widget it shows renders."""
+error output, and every widget it shows renders.
+
+Each run leaves a screenshot of the notebook in the window, its tallest widget at the top, in
+test-artifacts/ui/notebooks/ (``lab-<notebook>.png``, ``nb7-<notebook>.png``), and one of each
+widget output in test-artifacts/ui/ (``lab-<notebook>-widget<i>.png``). The README's gallery is
+made from the JupyterLab ones: ``python scripts/update_gallery.py``."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ def run_and_check(notebook: NotebookPage, errors: PageErrors, name: str) -> None
     assert state["errors"] == [], f"error outputs in {notebook.path}: {state['errors']}"
     assert state["pending"] == 0, f"cells that never ran in {notebook.path}: {state}"
     widgets = notebook.wait_widgets_rendered()
-    notebook.screenshot(name)
+    notebook.showcase(name)
     notebook.screenshot_widgets(name)
     broken = [w for w in widgets if w["error"] or not w["rendered"]]
     assert broken == [], f"widgets that did not render in {notebook.path}: {broken}"
