@@ -5,6 +5,7 @@ axis that turns logarithmic when the loss spans more than tenfold. The browser c
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -181,3 +182,20 @@ def test_dashboard_stays_linear_when_the_user_chose_before_the_span_grew() -> No
         h.record_step(1.0 * 0.98**step, 1e-3, 0.0)
     dash.refresh()
     assert not dash.plots.loss_log
+
+
+def test_change_labels_on_both_sides_of_their_markers_do_not_overlap() -> None:
+    from lrwidgets.core import Event
+
+    plots = TrainingPlots(max_points=64)
+    x = np.arange(14400, dtype=np.float32)
+    plots.draw_steps(x, np.ones(14400, np.float32), None, x, np.full(14400, 1e-3, np.float32))
+    steps = [0, 3600, 7200, 10000, 11000, 12000, 13200]  # 10000 and 11000 straddle the side switch at 10800
+    plots.draw_rate_changes([Event(s, 0, "learning_rate", "", 1e-3, "user") for s in steps])
+    width = 0.12 * 14399
+    extents = [(float(s), float(s) + width) for s in plots.lr_labels.x]
+    extents += [(float(s) - width, float(s)) for s in plots.lr_labels_end.x]
+    extents.sort()
+    assert len(extents) >= 4
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(extents)), extents
+    assert 13200 in list(plots.lr_labels_end.x)  # the latest change is always labelled

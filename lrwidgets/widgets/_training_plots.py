@@ -183,9 +183,10 @@ class TrainingPlots:
         x = np.asarray(self.lr_mark.x, dtype=np.float64)
         left, right = (float(np.nanmin(x)), float(np.nanmax(x))) if len(x) else (0.0, 0.0)
         self._labels_right = right
-        labelled = _spaced(self._changes, right - left)
+        end = left + 0.75 * (right - left)  # beyond it, a label is drawn leftwards of its marker
+        labelled = _spaced(self._changes, right - left, end)
         for labels, side in ((self.lr_labels, False), (self.lr_labels_end, True)):
-            chosen = [e for e in labelled if (e.step > left + 0.75 * (right - left)) is side]
+            chosen = [e for e in labelled if (e.step > end) is side]
             with labels.hold_sync():
                 labels.x = np.array([e.step for e in chosen], dtype=np.float32)
                 labels.y = np.full(len(chosen), 0.92, dtype=np.float32)
@@ -300,11 +301,16 @@ def _set_points(mark: Any, series: PointSeries) -> None:
         mark.marker = "circle" if len(series) <= MAX_EPOCH_MARKERS else None
 
 
-def _spaced(changes: Sequence[Event], span: float, fraction: float = 0.12) -> list[Event]:
-    """The latest changes whose labels do not overlap: each kept one at least ``fraction`` of the
-    x span from the next kept one (a label is ~14 characters: about an eighth of the plot)."""
+def _spaced(changes: Sequence[Event], span: float, end: float, fraction: float = 0.12) -> list[Event]:
+    """The latest changes whose labels do not overlap. A label is ~14 characters, taken as
+    ``fraction`` of the x ``span`` (about an eighth of the plot): right of its marker, or left of it
+    for a marker beyond ``end``."""
+    width = fraction * span
     kept: list[Event] = []
+    taken: list[tuple[float, float]] = []
     for event in reversed(changes):
-        if not kept or kept[-1].step - event.step >= fraction * span:
+        lo = event.step - width if event.step > end else event.step
+        if all(lo + width <= a or lo >= b for a, b in taken):
             kept.append(event)
+            taken.append((lo, lo + width))
     return kept[::-1]
