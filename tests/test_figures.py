@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lrwidgets.widgets._axes import FIG_MARGIN
+from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET
 from lrwidgets.widgets._legend import FigureLegend, legend_html
 from lrwidgets.widgets._training_plots import TrainingPlots
 from tests.helpers import linear_model
@@ -31,6 +31,9 @@ def assert_margins(figure: Any) -> None:
     margin = figure.fig_margin
     assert margin["left"] >= FIG_MARGIN["left"], margin  # tick labels and the rotated axis label
     assert margin["right"] >= FIG_MARGIN["right"], margin  # half of the last x tick label ("900")
+    for axis in figure.axes:  # a left axis' label clears its tick labels ("2.5e-3")
+        if axis.side == "left" and axis.label:
+            assert axis.label_offset == Y_LABEL_OFFSET, axis
 
 
 def test_training_plots_list_their_marks_in_a_legend_row() -> None:
@@ -73,6 +76,7 @@ def test_designer_pins_are_listed_above_the_figure_whatever_their_number() -> No
     plot = d._plot
     assert plot.view.children == (plot.legend.widget, plot.figure)
     assert_bqplot_legends_off(plot.figure)
+    assert_margins(plot.figure)
     for _ in range(9):
         d.pin()
     labels = plot.legend.labels

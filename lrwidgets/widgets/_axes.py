@@ -17,7 +17,10 @@ from lrwidgets.core.ticks import int_ticks, log_ticks
 #: Margins of the kit's figures (px): room for tick labels and the axis label on the left, for the
 #: last tick label of the x axis on the right ("900" centred on the right edge), none for a title
 #: (the title is the first word of the legend row above the figure).
-FIG_MARGIN = {"top": 12, "bottom": 40, "left": 64, "right": 32}
+FIG_MARGIN = {"top": 12, "bottom": 40, "left": 76, "right": 32}
+#: Distance of a left axis' label from the axis line: beyond its tick labels ("2.5e-3", "0.003" and
+#: their tick: ~50 px). bqplot's default, 4ex (~28 px), puts the label over them.
+Y_LABEL_OFFSET = "56px"
 
 
 def set_log_ticks(axis: Any, *arrays: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as widgets
 
 #: Left padding of the row: the figures' left margin, so entries start above the plot, not the axis.
-INDENT_PX = 60
+INDENT_PX = 76
 
 
 def legend_entries(marks: Sequence[Any]) -> list[dict[str, Any]]:

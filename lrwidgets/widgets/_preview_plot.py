@@ -7,7 +7,7 @@ import ipywidgets as w
 import numpy as np
 
 from lrwidgets.core.decimate import minmax_indices
-from lrwidgets.widgets._axes import set_int_ticks, set_log_ticks
+from lrwidgets.widgets._axes import Y_LABEL_OFFSET, set_int_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
 
 MAX_PINS = 8
@@ -61,7 +61,9 @@ class PreviewPlot:
             visible=False,
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]),
         )
-        self.y_axis = bq.Axis(scale=self.y_linear, side="left", label="learning rate", tick_format=".2~e")
+        self.y_axis = bq.Axis(
+            scale=self.y_linear, side="left", label="learning rate", tick_format=".2~e", label_offset=Y_LABEL_OFFSET
+        )
         self.loss_axis = bq.Axis(scale=self.y_loss, side="right", label="monitored", visible=False)
         self.epoch_axis = bq.Axis(scale=self.x, label="epoch", tick_format="d")
         axes = [
@@ -74,11 +76,11 @@ class PreviewPlot:
         self.figure = bq.Figure(
             marks=[self.lines],
             axes=axes,
-            fig_margin={"top": 50, "bottom": 45, "left": 70, "right": 60},
+            fig_margin={"top": 50, "bottom": 45, "left": 76, "right": 60},
             animation_duration=0,
             layout=w.Layout(width="620px", height="340px"),
         )
-        self.legend = FigureLegend(indent_px=70)
+        self.legend = FigureLegend(indent_px=76)
         self.legend.widget.layout.width = "620px"
         # Never narrower than its figure: beside the designer's controls, a squeezed chart would cut
         # its last tick labels and its legend row (the designer wraps its controls below instead).

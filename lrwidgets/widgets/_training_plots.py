@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from lrwidgets.core import Event
-from lrwidgets.widgets._axes import FIG_MARGIN, set_int_ticks, set_log_ticks
+from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_int_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
 from lrwidgets.widgets._series import PointSeries
 
@@ -101,7 +101,9 @@ class TrainingPlots:
         # Labels of the latest rate changes: left of their marker in the right quarter of the plot
         # (else they would run off its right edge), right of it elsewhere.
         self.lr_labels, self.lr_labels_end = (_change_labels(x, unit, align) for align in ("start", "end"))
-        self.lr_axis = bq.Axis(scale=lr_y, side="left", label="learning rate", tick_format=".2~e")
+        self.lr_axis = bq.Axis(
+            scale=lr_y, side="left", label="learning rate", tick_format=".2~e", label_offset=Y_LABEL_OFFSET
+        )
         self.lr_fig = _figure(
             [self.plan_mark, self.lr_mark, self.lr_rules, self.lr_labels, self.lr_labels_end],
             [bq.Axis(scale=x, label="step"), self.lr_axis],
@@ -252,7 +254,7 @@ class TrainingPlots:
             x=_empty(), y=_empty(), scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="circle",
             marker_size=24, labels=["val_loss"],
         )  # fmt: skip
-        self.loss_axis = bq.Axis(scale=y, side="left", label="loss", tick_format=".3~g")
+        self.loss_axis = bq.Axis(scale=y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET)
 
     def _init_diagnosis_marks(self, x: bq.Scale, unit: bq.Scale) -> None:
         #: a NaN or inf batch loss: a marker at the top edge of the plot (its y is the unit scale)

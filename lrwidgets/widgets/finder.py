@@ -14,7 +14,7 @@ from lrwidgets.core.checks import check_int
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.core.finder import METHODS, Suggestion
 from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession
-from lrwidgets.widgets._axes import FIG_MARGIN, set_log_ticks
+from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend, point_entry
 
 METHOD_COLORS = {
@@ -157,7 +157,10 @@ class LRFinder(widgets.VBox):
         self._x_axis = bq.Axis(scale=self._x, label="learning rate", tick_format=".2~e")
         self.figure = bq.Figure(
             marks=[self.raw_mark, self.smooth_mark, self.suggestion_mark],
-            axes=[self._x_axis, bq.Axis(scale=self._y, side="left", label="loss", tick_format=".3~g")],
+            axes=[
+                self._x_axis,
+                bq.Axis(scale=self._y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET),
+            ],
             animation_duration=0,
             fig_margin=FIG_MARGIN,
             layout=widgets.Layout(width="100%", height="320px"),

@@ -22,7 +22,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_float, check_int
 from lrwidgets.sweep import Sweep
-from lrwidgets.widgets._axes import FIG_MARGIN, set_log_ticks
+from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 
 STATUS_COLORS = {
@@ -168,7 +168,11 @@ class LRSweep(w.VBox):
             line_style="dashed",
         )  # fmt: skip
         self._loss_y_axis = bq.Axis(
-            scale=y, side="left", label="loss (smoothed); val_loss (dashed)", tick_format=".3~g"
+            scale=y,
+            side="left",
+            label="loss (smoothed); val_loss (dashed)",
+            tick_format=".3~g",
+            label_offset=Y_LABEL_OFFSET,
         )
         layout = w.Layout(width="100%", height="320px")
         self._loss_fig = bq.Figure(
@@ -177,7 +181,9 @@ class LRSweep(w.VBox):
         )  # fmt: skip
         rx, ry = bq.LinearScale(), bq.LogScale()
         self._rate_mark = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": rx, "y": ry}, stroke_width=1)
-        rate_axis = self._rate_axis = bq.Axis(scale=ry, side="left", tick_format=".2~e", label="learning rate")
+        rate_axis = self._rate_axis = bq.Axis(
+            scale=ry, side="left", tick_format=".2~e", label="learning rate", label_offset=Y_LABEL_OFFSET
+        )
         self._rate_fig = bq.Figure(
             marks=[self._rate_mark], axes=[bq.Axis(scale=rx, label="step"), rate_axis], title="learning rate",
             layout=w.Layout(width="100%", height="200px"), **style,

@@ -4,7 +4,8 @@ an axis, no legend drawn inside a plot (legends are a row above it, whose entrie
 nor leave the row). Read from the bounding boxes of the drawn text.
 
 Drawn: a dashboard after two fits (a loss spanning more than tenfold, validation, a metric, a rate
-change), the designer with eight pinned schedules on a log axis, the range test's finder.
+change), the designer with eight pinned schedules on a log axis and one on a linear axis, the range
+test's finder.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ for kind in ["constant", "step", "exponential", "polynomial", "inverse_time", "c
     d.pin()
 d.log_y = True
 d""",
+    # a linear rate axis: tick labels such as "2.5e-3", the widest the kit draws beside an axis label
+    'lrw.ScheduleDesigner(kind="cosine", initial_learning_rate=2.5e-3, epochs=30, steps_per_epoch=100)',
     "finder = lrw.LRFinder(model, num_steps=60)\nfinder",
     "finder.run(x, y, batch_size=32).wait()",
 ]
@@ -121,15 +124,15 @@ def test_kit_figures_have_no_clipped_overlapping_or_repeated_text(lab, page_erro
     state = notebook.run_all()
     assert state["errors"] == [], state["errors"]
     widgets = notebook.wait_widgets_rendered()
-    assert len(widgets) == 3 and all(w["rendered"] and not w["error"] for w in widgets), widgets
+    assert len(widgets) == 4 and all(w["rendered"] and not w["error"] for w in widgets), widgets
     notebook.screenshot_widgets("figures")
     # the view is up to date with the kernel: the finder's suggestions are listed, the dashboard's
     # loss axis went logarithmic (its loss fell more than tenfold)
     notebook.page.wait_for_function("() => document.querySelectorAll('.lrw-legend-entry').length >= 3 + 1 + 9 + 3")
     assert notebook.kernel_json("dash.plots.loss_log") is True
     geometry = notebook.page.evaluate(_GEOMETRY)
-    # loss, learning rate, metrics; the designer's preview; the finder's plot
-    assert len(geometry["figures"]) == 5 and len(geometry["legends"]) == 5, geometry
+    # loss, learning rate, metrics; the designers' previews; the finder's plot
+    assert len(geometry["figures"]) == 6 and len(geometry["legends"]) == 6, geometry
     ticks = sum(t["tick"] for f in geometry["figures"] for t in f["texts"])
     assert ticks > 20, geometry  # the check below reads drawn text, not an empty page
     problems = [p for f in geometry["figures"] for p in figure_problems(f)]
