@@ -23,6 +23,14 @@ def d3_exponent(value: float, digits: int) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def assert_distinct_linear_labels(axis: Any) -> None:
+    """The axis's tick values, formatted as its ``.Nf`` format shows them, are distinct."""
+    ticks = [float(t) for t in axis.tick_values]
+    digits = int(axis.tick_format.removeprefix(".").removesuffix("f"))
+    labels = [f"{t:.{digits}f}" for t in ticks]
+    assert len(ticks) >= 2 and len(set(labels)) == len(labels), labels
+
+
 def assert_bqplot_legends_off(figure: Any) -> None:
     assert [m for m in figure.marks if m.display_legend] == [], "bqplot would draw a legend over the curves"
 
@@ -170,7 +178,8 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     for _ in range(100):
         h.record_step(0.001, 1e-3, 0.0)
     dash.refresh()
-    assert not dash.plots.loss_log and dash.plots.loss_axis.tick_values is None
+    assert not dash.plots.loss_log and type(dash.plots.loss_axis.scale).__name__ == "LinearScale"
+    assert_distinct_linear_labels(dash.plots.loss_axis)
 
 
 @pytest.mark.keras
@@ -203,3 +212,13 @@ def test_change_labels_on_both_sides_of_their_markers_do_not_overlap() -> None:
     assert len(extents) >= 4
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(extents)), extents
     assert 13200 in list(plots.lr_labels_end.x)  # the latest change is always labelled
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0.098, 0.1012), (0.45, 1.0), (2.3, 16.2), (0.93, 0.9301), (0.0, 1e-4)])
+def test_metrics_axis_labels_never_repeat(lo: float, hi: float) -> None:
+    plots = TrainingPlots(max_points=64)
+    values = np.linspace(lo, hi, 5)
+    plots.draw_epochs([{"epoch": i, "step": i, "accuracy": float(v)} for i, v in enumerate(values)])
+    assert_distinct_linear_labels(plots.metrics_axis)
+    ticks = [float(t) for t in plots.metrics_axis.tick_values]
+    assert lo - 1e-12 <= min(ticks) and max(ticks) <= hi + 1e-12  # inside the drawn range: on the plot

@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from lrwidgets.core import Event
-from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_int_ticks, set_log_ticks
+from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_int_ticks, set_linear_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
 from lrwidgets.widgets._series import PointSeries
 
@@ -114,11 +114,12 @@ class TrainingPlots:
         self._labels_right = 0.0  # the plot's right edge (a step) when they were placed
         self._metric_x, self._metric_y = bq.LinearScale(), bq.LinearScale()
         self.epoch_axis = bq.Axis(scale=self._metric_x, label="epoch", tick_format="d")
+        self.metrics_axis = bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g")
         self.metrics_fig = _figure(
             [],
             [
                 self.epoch_axis,
-                bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g"),
+                self.metrics_axis,
             ],
             "220px",
         )
@@ -141,9 +142,15 @@ class TrainingPlots:
         self.draw_lr_ticks()
         if self._changes and len(lx) and float(np.nanmax(lx)) > 1.05 * self._labels_right:
             self._place_change_labels()  # the plot widened: labels may move to the other side
+        self.draw_loss_ticks()
+        self.draw_loss_legend()
+
+    def draw_loss_ticks(self) -> None:
+        """Ticks of the loss axis over the losses drawn: round decades on a log axis, else round steps."""
         if self.loss_log:
             set_log_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
-        self.draw_loss_legend()
+        else:
+            set_linear_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
 
     def draw_loss_legend(self) -> None:
         """The loss legend lists the validation loss and the NaN/inf markers once they are drawn."""
@@ -222,7 +229,7 @@ class TrainingPlots:
             _set_points(self.val_mark, self._epoch_series["val_loss"])
             if self.loss_log:
                 self.val_mark.y = self.loss_values(np.asarray(self.val_mark.y, dtype=np.float32))
-                set_log_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
+            self.draw_loss_ticks()
         names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
         if not names:
             return
@@ -240,6 +247,7 @@ class TrainingPlots:
             if series is not None:
                 _set_points(mark, series)
         set_int_ticks(self.epoch_axis, 1, self._seen_epochs)  # integer epochs, each label once
+        set_linear_ticks(self.metrics_axis, *(m.y for m in self.metrics_fig.marks))
 
     # ---- diagnosis: non-finite losses at the top edge, log-y (issue 13) ---------------------------
     def _loss_parts(self, y: bq.Scale) -> None:
@@ -274,8 +282,7 @@ class TrainingPlots:
         for new, mark in zip((self.loss_mark, self.val_mark), old[:2], strict=False):
             with new.hold_sync():
                 new.x, new.y, new.marker = mark.x, self.loss_values(np.asarray(mark.y)), mark.marker
-        if self.loss_log:  # round log ticks (1, 0.5, 0.2, 0.1 ...), the ".3~g" format reads them plain
-            set_log_ticks(self.loss_axis, self.loss_mark.y, self.val_mark.y)
+        self.draw_loss_ticks()  # on a log axis round decades (1, 0.3, 0.1 ...), read plain with ".3~g"
         with self.loss_fig.hold_sync():
             self.loss_fig.marks = [self.loss_mark, self.val_mark, *self.loss_fig.marks[2:]]
             self.loss_fig.axes = [self.loss_fig.axes[0], self.loss_axis]
