@@ -78,6 +78,7 @@ def set_linear_ticks(axis: Any, *arrays: Any) -> None:
     if not len(values):
         return
     ticks, tick_format = linear_ticks(float(values.min()), float(values.max()))
-    _set(axis, ticks)
-    if axis.tick_format != tick_format:
-        axis.tick_format = tick_format
+    with axis.hold_sync():  # one message: the page formats the new ticks with the new format
+        if axis.tick_format != tick_format:
+            axis.tick_format = tick_format
+        _set(axis, ticks)

@@ -233,21 +233,23 @@ class TrainingPlots:
         names = sorted(k for k in self._epoch_series if k not in ("loss", "val_loss") and not k.startswith("val_"))
         if not names:
             return
-        if names != self._metric_names:
+        added = names != self._metric_names
+        if added:
             self._metric_names = names
             self.metrics_fig.marks = [
                 self._metric_mark(prefix + name, PALETTE[i % len(PALETTE)], style)
                 for i, name in enumerate(names)
                 for prefix, style in (("", "solid"), ("val_", "dashed"))
             ]
-            self.metrics_legend.show(self.metrics_fig.marks)
-            self.on_metrics_figure(self.metrics_fig)
         for mark in self.metrics_fig.marks:
             series = self._epoch_series.get(mark.labels[0])
             if series is not None:
                 _set_points(mark, series)
         set_int_ticks(self.epoch_axis, 1, self._seen_epochs)  # integer epochs, each label once
         set_linear_ticks(self.metrics_axis, *(m.y for m in self.metrics_fig.marks))
+        self.metrics_legend.show([m for m in self.metrics_fig.marks if len(m.x)])  # no val_ line without data
+        if added:  # shown once its axes are set: the page draws it with their ticks and formats
+            self.on_metrics_figure(self.metrics_fig)
 
     # ---- diagnosis: non-finite losses at the top edge, log-y (issue 13) ---------------------------
     def _loss_parts(self, y: bq.Scale) -> None:
