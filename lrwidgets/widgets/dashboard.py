@@ -486,14 +486,16 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         if len(verdicts) == self._verdicts_shown:
             return
         self._verdicts_shown = len(verdicts)
-        self._badge.value = (
-            f'<span title="{html.escape(last.message)}" style="background:#b26b00;'
-            f'color:white;border-radius:4px;padding:2px 8px">{html.escape(last.kind.replace("_", " "))}</span>'
-        )
+        # The button first, the badge last: the page shows a verdict's badge with its fix already on
+        # the button (messages arrive in order), never beside the previous verdict's.
         fix = last.action
         self._fix_button.disabled = fix is None
         self._fix_button.description = fix.label if fix is not None else "no fix to apply"
         self._fix_button.tooltip = last.advice
+        self._badge.value = (
+            f'<span title="{html.escape(last.message)}" style="background:#b26b00;'
+            f'color:white;border-radius:4px;padding:2px 8px">{html.escape(last.kind.replace("_", " "))}</span>'
+        )
 
     def _draw_nonfinite(self, loss: Any) -> None:
         """Markers at the top edge for NaN/inf losses: O(new steps); the latest ``max_points`` kept."""
