@@ -9,7 +9,10 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
 - ``dashboard``: ``TrainingDashboard`` (displayed; every comm message really goes out on iopub),
 - ``dashboard+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step),
 - ``progbar``: Keras's progress bar (``verbose=1``),
-- ``livelossplot``: ``PlotLossesKeras()``.
+- ``livelossplot``: ``PlotLossesKeras()``,
+- ``baseline-kernel`` and ``callback-kernel``: the read-only callback, and a displayed dashboard's
+  ``dash.callback``, each in ``model.fit`` run in the kernel's own thread (a cell that blocks);
+  ``callback-kernel``'s paired ratio is taken against ``baseline-kernel``.
 
 Printed: each configuration's median time over the baseline's, and the median of its per-round
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
@@ -74,6 +77,16 @@ def timed(name, epochs):
         t0 = time.perf_counter()
         dash.fit(x, y, epochs=epochs, batch_size=32, schedule=schedule).wait()
         return time.perf_counter() - t0
+    if name.endswith("-kernel"):
+        if name == "callback-kernel":
+            dash = lrw.TrainingDashboard(model)
+            display(dash)
+            callbacks = [dash.callback]
+        else:
+            callbacks = [ReadLoss()]
+        t0 = time.perf_counter()
+        model.fit(x, y, epochs=epochs, batch_size=32, callbacks=callbacks, verbose=0)
+        return time.perf_counter() - t0
     if name == "baseline":
         kw = dict(callbacks=[ReadLoss()], verbose=0)
     elif name == "progbar":
@@ -115,7 +128,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--long-steps", type=int, default=50_000)
-    ap.add_argument("--configs", default="baseline,dashboard,dashboard+schedule,progbar,livelossplot")
+    ap.add_argument(
+        "--configs",
+        default="baseline,dashboard,dashboard+schedule,progbar,livelossplot,baseline-kernel,callback-kernel",
+    )
     args = ap.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     configs = args.configs.split(",")
@@ -125,15 +141,16 @@ def main() -> None:
     )
     result = run_in_kernel(code)
     times = result["times"]
-    base = statistics.median(times["baseline"])
     steps = args.epochs * 1563
     print(f"backend {os.environ['KERAS_BACKEND']}, {steps} steps a fit, {args.repeats} interleaved runs each")
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a
     # change of the machine's load during the benchmark cancels out; then the median over rounds.
     print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7}   runs")
     for name, ts in times.items():
+        ref = times["baseline-kernel" if name.endswith("-kernel") else "baseline"]
         med = statistics.median(ts)
-        paired = statistics.median(t / b for t, b in zip(ts, times["baseline"], strict=True))
+        base = statistics.median(ref)
+        paired = statistics.median(t / b for t, b in zip(ts, ref, strict=True))
         print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {paired:6.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
     print(f"{'steps':>7} {'updates':>8} {'messages':>9} {'total KB':>9} {'KB/update':>10} {'wall s':>7} {'KB/s':>7}")
