@@ -33,6 +33,8 @@ class Detector:
     """A rule that reports once, until re-armed (by a jump of the learning rate)."""
 
     kind = ""
+    #: ``on_step`` acts only when the window rule is due (:meth:`_due`): the Diagnoser calls it then
+    windowed = False
 
     def __init__(self) -> None:
         self.fired = False
@@ -173,6 +175,7 @@ class CollapsedDetector(Detector):
     """
 
     kind = "collapsed"
+    windowed = True
 
     def __init__(self, flat: float = 0.03, high: float = 0.9, spike: float = 1.25) -> None:
         super().__init__()
@@ -304,6 +307,7 @@ class TooSlowDetector(Detector):
     """
 
     kind = "too_slow"
+    windowed = True
 
     def __init__(self, min_progress: float = 0.05, quiet: float = 1.25) -> None:
         super().__init__()
