@@ -253,6 +253,8 @@ class Diagnoser:
         for kind in chosen:
             check_choice("kinds", kind, KINDS)
         self.rate_jump = check_float("rate_jump", rate_jump, gt=1)
+        self.kinds = chosen
+        self.divergence_factor = divergence_factor
         self.context = Context(LossTrack(), num_classes)
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
@@ -261,6 +263,21 @@ class Diagnoser:
         # whose rule looks at the window only when it is due.
         self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
         self._every_step = [d for d in self._per_step if not d.windowed]
+
+    def next_fit(self) -> Diagnoser:
+        """A diagnoser for the model's next fit: every rule starts again, judged against that fit's
+        own best (a fit from reset weights starts far above the last one's best: no divergence),
+        but the untrained model's loss is kept (a fit that continues a trained model, its loss flat
+        and low, is not too slow)."""
+        fresh = Diagnoser(
+            num_classes=self.context.num_classes,
+            kinds=self.kinds,
+            rate_jump=self.rate_jump,
+            divergence_factor=self.divergence_factor,
+        )
+        old, new = self.context.track, fresh.context.track
+        new.initial, new._initial_sum, new._initial_count = old.initial, old._initial_sum, old._initial_count
+        return fresh
 
     def step(self, step: int, loss: float, learning_rate: float) -> list[Diagnosis]:
         """Feed one batch: its history step, loss and rate. O(1) (a rule's O(window) check is due
