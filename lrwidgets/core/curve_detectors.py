@@ -42,6 +42,7 @@ class CollapsedDetector(Detector):
     """
 
     kind = "collapsed"
+    windowed = True
 
     def __init__(self, flat: float = 0.03, high: float = 0.9, spike: float = 1.25) -> None:
         super().__init__()
@@ -173,6 +174,7 @@ class TooSlowDetector(Detector):
     """
 
     kind = "too_slow"
+    windowed = True
 
     def __init__(self, min_progress: float = 0.05, quiet: float = 1.25) -> None:
         super().__init__()

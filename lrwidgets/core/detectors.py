@@ -13,6 +13,7 @@ The curve-shape detectors (``collapsed``, ``oscillating``, ``too_slow``, ``plate
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
@@ -23,6 +24,8 @@ class Detector:
     """A rule that reports once, until re-armed (by a jump of the learning rate)."""
 
     kind = ""
+    #: ``on_step`` acts only when the window rule is due (:meth:`_due`): the Diagnoser calls it then
+    windowed = False
 
     def __init__(self) -> None:
         self.fired = False
@@ -112,9 +115,22 @@ class DivergingDetector(Detector):
         """Feed one finite batch loss (the form the session's recorder uses)."""
         if not self.monitor.update(loss):
             return None
-        m = self.monitor
-        smooth = m.smoothed
-        best = m.best
+        return self._verdict(step, self.monitor.smoothed, self.monitor.best, learning_rate)
+
+    def scan(self, first_step: int, losses: Sequence[float], learning_rates: Sequence[float]) -> list[Diagnosis]:
+        """Feed a run of recorded steps (``first_step`` on); the verdicts, in step order.
+
+        Non-finite losses are skipped, as ``update`` is never fed them: the session's recorder
+        scans the steps recorded since its last look, a few times a second, off the per-batch path.
+        """
+        steps = [i for i, loss in enumerate(losses) if math.isfinite(loss)]
+        finite = [losses[i] for i in steps] if len(steps) < len(losses) else list(losses)
+        return [
+            self._verdict(first_step + steps[i], smooth, best, learning_rates[steps[i]])
+            for i, smooth, best in self.monitor.update_many(finite)
+        ]
+
+    def _verdict(self, step: int, smooth: float, best: float, learning_rate: float) -> Diagnosis:
         first = step - self.patience + 1
         advice, fix = _lower(learning_rate)
         return Diagnosis(
