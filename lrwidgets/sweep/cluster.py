@@ -9,6 +9,7 @@ import dask
 from distributed import Client, LocalCluster
 
 from lrwidgets.core.checks import check_int, received
+from lrwidgets.sweep._worker import set_flags
 
 # One thread per worker process, and each backend held to one intra-op thread: parallel trials
 # then share the cores instead of fighting over them.
@@ -74,3 +75,61 @@ def connect(cluster: Any) -> Client:
         "Argument `cluster` must be None (an embedded LocalCluster), a scheduler address such as"
         f" 'tcp://host:8786' or a distributed.Client. {received('cluster', cluster)}"
     )
+
+
+class ClusterConnection:
+    """The Dask client a sweep runs on, and the progress topic it listens to on it.
+
+    ``connect(None)``: an embedded cluster, started on first use and kept from run to run while its
+    client runs. A ``Client`` given is used as it is and never closed; an address gets a client of
+    its own. A client of its own is closed by :meth:`close` or when another cluster is named.
+    """
+
+    def __init__(self) -> None:
+        self.client: Client | None = None
+        self.cluster: LocalCluster | None = None
+        self.own = False
+        self.topic: str | None = None
+
+    def connect(self, cluster: Any, n_workers: int | None) -> Client:
+        """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected when needed."""
+        if cluster is None:
+            if self.cluster is None or self.client is None or self.client.status != "running":
+                self.client, self.cluster = start_local_cluster(n_workers)
+                self.own = True
+            return self.client
+        if self.own:
+            self.close_client()
+        if isinstance(cluster, Client):
+            self.client, self.own = cluster, False
+        else:
+            self.client, self.own = connect(cluster), True
+        return self.client
+
+    def listen(self, client: Client, topic: str, handler: Any) -> None:
+        """Receive ``topic``'s events in ``handler`` (Dask's client thread), instead of the last topic's."""
+        if self.topic is not None:
+            client.unsubscribe_topic(self.topic)
+        self.topic = topic
+        client.subscribe_topic(topic, handler)
+
+    def set_flags(self, keys: list[str]) -> None:
+        """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches)."""
+        if self.client is not None:
+            self.client.run(set_flags, keys)
+
+    def close_client(self) -> None:
+        client, cluster = self.client, self.cluster
+        self.client, self.cluster, self.own, self.topic = None, None, False, None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    def close(self) -> None:
+        """Close a client (and cluster) of its own; stop listening on one that was given."""
+        if self.own:
+            self.close_client()
+        elif self.client is not None and self.topic is not None:
+            self.client.unsubscribe_topic(self.topic)
+            self.client, self.topic = None, None
