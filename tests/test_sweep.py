@@ -203,7 +203,8 @@ def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
     widget._cancel.click()
     wait_for(lambda: sweep.statuses[0] == "cancelled")
     assert widget._error.value == ""
-    assert sweep.statuses[1] == "running" or sweep.statuses[2] == "running"
+    # the others go on (a trial shows "running" once its first progress message has come)
+    assert all(sweep.statuses[i] in ("queued", "running") for i in (1, 2, 3)), sweep.statuses
     row0 = sweep.rows[0]
     assert 0 < row0["steps"] < 2000 * 2 and row0["reason"] == "cancelled"
     wait_for(lambda: sum(s == "running" for s in sweep.statuses.values()) == 2)
