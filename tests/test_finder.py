@@ -335,6 +335,8 @@ def test_finder_widget_draws_the_curve_suggestions_and_why_it_stopped() -> None:
     assert len(finder.smooth_mark.y) == len(finder.smoothed_losses)
     assert list(finder.suggestion_mark.names) == ["robust_valley", "valley", "slide", "minimum", "steep"]
     np.testing.assert_allclose(finder.suggestion_mark.x[0], finder.suggestion.learning_rate, rtol=1e-6)
+    details = finder.suggestion_details  # each method's rate, explanation and per-sweep rates, as the test's
+    assert details == finder.test.suggestion_details and details["slide"].learning_rate == finder.suggestions["slide"]
     assert "stopped: the loss" in finder._status.value and "restored" in finder._status.value
     assert finder.suggestion.explanation.split(";")[0][:30] in finder._table.value.replace("&#x27;", "'")
     button = finder._apply_buttons["robust_valley"]

@@ -121,6 +121,10 @@ class LRFinder(widgets.VBox):
         return self.test.suggestions
 
     @property
+    def suggestion_details(self) -> dict[str, Suggestion]:
+        return self.test.suggestion_details
+
+    @property
     def suggestion(self) -> Suggestion | None:
         return self.test.suggestion
 
