@@ -210,6 +210,16 @@ def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:
         assert s.spread == pytest.approx(np.ptp(np.log10(runs)))
         assert f"{s.spread:.2f} decade apart" in s.explanation
     assert before.differences() == []
+    # The view: the first sweep in the legend's marks, the others drawn beside them, out of the legend.
+    import lrwidgets as lrw
+
+    view = lrw.LRFinder(other)
+    np.testing.assert_array_equal(view.raw_mark.x, other.learning_rates)
+    assert view.raw_mark.display_legend and view.smooth_mark.display_legend
+    assert not view.raw_more.display_legend and not view.smooth_more.display_legend
+    assert view.raw_more.x.shape == (2, max(len(sweep.losses) for sweep in other.sweeps[1:]))
+    for i, sweep in enumerate(other.sweeps[1:]):
+        np.testing.assert_array_equal(view.raw_more.y[i][: len(sweep.losses)], sweep.losses)
 
 
 def test_layerwise_multipliers_are_kept_and_the_base_rate_swept() -> None:
