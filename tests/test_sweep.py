@@ -147,6 +147,7 @@ def client() -> Any:
 
 def test_embedded_cluster_equals_serial_runs_per_seed_and_leaves_the_environment() -> None:
     from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.cluster import compilation_cache_dir
 
     x, y = data()
     before = dict(os.environ)
@@ -158,6 +159,13 @@ def test_embedded_cluster_equals_serial_runs_per_seed_and_leaves_the_environment
         cluster = sweep._cluster
         assert cluster is not None and len(sweep.client.nthreads()) == 2
         assert set(sweep.client.nthreads().values()) == {1}
+        # The workers share jax's compilation cache: four trials of one model on two workers
+        # compiled its steps there (and the results below, from cached programs on a worker's
+        # later trials, equal serial runs compiled without it).
+        cache = set(sweep.client.run(lambda: os.environ.get("JAX_COMPILATION_CACHE_DIR")).values())
+        assert cache == {compilation_cache_dir()}
+        if os.environ.get("KERAS_BACKEND", "jax") == "jax":
+            assert list(Path(compilation_cache_dir()).iterdir())
     finally:
         sweep.close()
     assert cluster.status.name == "closed" and sweep.client is None
