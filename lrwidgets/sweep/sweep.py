@@ -18,7 +18,7 @@ from distributed import Client, KilledWorker, LocalCluster, as_completed
 from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags, run_trial, set_flags
-from lrwidgets.sweep.cluster import connect, start_local_cluster
+from lrwidgets.sweep.cluster import close_local_cluster, connect, start_local_cluster
 from lrwidgets.sweep.grid import Trial, make_grid
 from lrwidgets.training import TrainingSession
 from lrwidgets.training.run import wait_or_stop
@@ -459,10 +459,10 @@ class Sweep:
     def _close_client(self) -> None:
         client, cluster = self._client, self._cluster
         self._client, self._cluster, self._own_client, self._topic = None, None, False, None
-        if client is not None:
+        if client is not None and cluster is not None:
+            close_local_cluster(client, cluster)  # the embedded cluster, and its compilation cache
+        elif client is not None:
             client.close()
-        if cluster is not None:
-            cluster.close()
 
     def close(self) -> None:
         """Stop the sweep and shut its embedded cluster down (a cluster you passed is left running)."""
