@@ -9,7 +9,10 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
 - ``dashboard``: ``TrainingDashboard`` (displayed; every comm message really goes out on iopub),
 - ``dashboard+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step),
 - ``progbar``: Keras's progress bar (``verbose=1``),
-- ``livelossplot``: ``PlotLossesKeras()``.
+- ``livelossplot``: ``PlotLossesKeras()``,
+- ``baseline-kernel`` and ``callback-kernel``: the read-only callback, and a displayed dashboard's
+  ``dash.callback``, each in ``model.fit`` run in the kernel's own thread (a cell that blocks);
+  ``callback-kernel``'s paired ratio is taken against ``baseline-kernel``.
 
 Printed: each configuration's median time over the baseline's, and the median of its per-round
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
@@ -71,9 +74,19 @@ def timed(name, epochs):
         display(dash)
         # A schedule whose rate changes every step: one host-side write before each batch.
         schedule = lrw.schedules.ExponentialDecay(1e-3, decay_steps=1563, decay_rate=0.5) if "+" in name else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         dash.fit(x, y, epochs=epochs, batch_size=32, schedule=schedule).wait()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
+    if name.endswith("-kernel"):
+        if name == "callback-kernel":
+            dash = lrw.TrainingDashboard(model)
+            display(dash)
+            callbacks = [dash.callback]
+        else:
+            callbacks = [ReadLoss()]
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.fit(x, y, epochs=epochs, batch_size=32, callbacks=callbacks, verbose=0)
+        return time.perf_counter() - t0, time.process_time() - c0
     if name == "baseline":
         kw = dict(callbacks=[ReadLoss()], verbose=0)
     elif name == "progbar":
@@ -81,14 +94,17 @@ def timed(name, epochs):
     else:
         from livelossplot import PlotLossesKeras
         kw = dict(callbacks=[PlotLossesKeras()], verbose=0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     in_thread(lambda: model.fit(x, y, epochs=epochs, batch_size=32, **kw))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 times = {n: [] for n in CONFIGS}
+cpu_times = {n: [] for n in CONFIGS}
 for r in range(REPEATS):
     for n in (CONFIGS if r % 2 == 0 else CONFIGS[::-1]):
-        times[n].append(timed(n, EPOCHS))
+        wall, cpu = timed(n, EPOCHS)
+        times[n].append(wall)
+        cpu_times[n].append(cpu)
 
 # Traffic of one long dashboard run, read at 1k, 10k, 50k steps.
 reset()
@@ -106,7 +122,7 @@ epochs_long = int(np.ceil(LONG_STEPS / 1563))
 traffic.update(bytes=0, messages=0)
 t0 = time.perf_counter()
 dash.fit(x, y, epochs=epochs_long, batch_size=32, callbacks=[Probe()]).wait()
-print("RESULT" + json.dumps({"times": times, "marks": marks, "steps": dash.history.num_steps}))
+print("RESULT" + json.dumps({"times": times, "cpu": cpu_times, "marks": marks, "steps": dash.history.num_steps}))
 """
 
 
@@ -115,7 +131,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--long-steps", type=int, default=50_000)
-    ap.add_argument("--configs", default="baseline,dashboard,dashboard+schedule,progbar,livelossplot")
+    ap.add_argument(
+        "--configs",
+        default="baseline,dashboard,dashboard+schedule,progbar,livelossplot,baseline-kernel,callback-kernel",
+    )
     args = ap.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     configs = args.configs.split(",")
@@ -125,16 +144,19 @@ def main() -> None:
     )
     result = run_in_kernel(code)
     times = result["times"]
-    base = statistics.median(times["baseline"])
     steps = args.epochs * 1563
     print(f"backend {os.environ['KERAS_BACKEND']}, {steps} steps a fit, {args.repeats} interleaved runs each")
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a
     # change of the machine's load during the benchmark cancels out; then the median over rounds.
-    print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7}   runs")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        paired = statistics.median(t / b for t, b in zip(ts, times["baseline"], strict=True))
-        print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {paired:6.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
+    for kind, table in (("wall time", times), ("CPU time of the kernel process", result["cpu"])):
+        print(f"\n{kind}")
+        print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7}   runs")
+        for name, ts in table.items():
+            ref = table["baseline-kernel" if name.endswith("-kernel") else "baseline"]
+            med = statistics.median(ts)
+            base = statistics.median(ref)
+            paired = statistics.median(t / b for t, b in zip(ts, ref, strict=True))
+            print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {paired:6.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
     print(f"{'steps':>7} {'updates':>8} {'messages':>9} {'total KB':>9} {'KB/update':>10} {'wall s':>7} {'KB/s':>7}")
     for n, m in sorted(result["marks"].items(), key=lambda kv: int(kv[0])):

@@ -92,3 +92,28 @@ def test_sweep_layer_rules_catch_a_widget_or_keras_import(tmp_path: Path, monkey
         "lrwidgets/sweep/bad.py imports keras",
         "lrwidgets/sweep/bad.py imports lrwidgets.widgets",
     ]
+
+
+MAX_MODULE_LINES = 400
+
+
+def long_modules(package: Path, limit: int = MAX_MODULE_LINES) -> list[str]:
+    """The modules of ``package`` longer than ``limit`` lines (every line counted: code, docstrings, blanks)."""
+    return [
+        f"{path.relative_to(package.parent)}: {n} lines"
+        for path in sorted(package.rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > limit
+    ]
+
+
+def test_every_module_is_short_enough_to_read_in_one_sitting() -> None:
+    """No module of lrwidgets over 400 lines: a longer one holds more than one concept; split it by responsibility."""
+    assert long_modules(PKG) == []
+
+
+def test_the_module_length_rule_can_fail(tmp_path: Path) -> None:
+    package = tmp_path / "lrwidgets"
+    (package / "core").mkdir(parents=True)
+    (package / "core" / "long.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    (package / "core" / "short.py").write_text('"""doc"""\n\n' + "x = 1\n" * (MAX_MODULE_LINES - 2))
+    assert long_modules(package) == [f"lrwidgets/core/long.py: {MAX_MODULE_LINES + 1} lines"]

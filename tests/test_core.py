@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, EmaSmoother, MinMaxDecimator, TrainingHistory, ema
 
@@ -129,3 +131,68 @@ def test_history_memory_is_a_few_bytes_per_step() -> None:
     for _ in range(100_000):
         h.record_step(1.0, 1e-3, 0.0)
     assert h.nbytes / h.num_steps <= 3 * 4 * 1.4  # three float32 columns, growth slack
+
+
+def test_history_keeps_values_beyond_float32_as_inf_and_numpy_scalars() -> None:
+    """The per-step write's fast path (a memoryview) must store what a numpy row write stores."""
+    h = TrainingHistory()
+    for i in range(1500):  # past the first growth of the buffer
+        h.record_step(float(i), 1e-3, i / 10)
+    h.record_step(1e39, np.float32(2e-3), np.float64(150.1))
+    h.record_step(-1e39, 3, 150.2)
+    assert h.num_steps == 1502
+    assert h.column("loss")[1499] == 1499.0 and h.column("loss")[1500] == np.inf
+    assert h.column("loss")[1501] == -np.inf
+    np.testing.assert_array_equal(h.column("learning_rate")[-2:], np.float32([2e-3, 3.0]))
+    np.testing.assert_array_equal(h.column("time")[-2:], np.float32([150.1, 150.2]))
+
+
+def test_diverging_scan_of_recorded_steps_equals_feeding_them_one_by_one() -> None:
+    """The recorder scans its new rows a few times a second: the verdicts must be the per-step ones."""
+    from lrwidgets.core.detectors import DivergingDetector
+
+    rng = np.random.default_rng(0)
+    losses = np.concatenate([np.linspace(2.0, 0.5, 60), np.full(20, 5.0), np.full(30, 0.5), np.full(20, 9.0)])
+    losses = (losses * rng.uniform(0.9, 1.1, losses.size)).tolist()
+    losses[70] = math.nan  # skipped, as the recorder never feeds a non-finite loss
+    rates = [1e-3] * len(losses)
+    one_by_one = DivergingDetector(4.0)
+    expected = [
+        v
+        for i, (x, r) in enumerate(zip(losses, rates, strict=True))
+        if math.isfinite(x) and (v := one_by_one.update(i, x, r))
+    ]
+    scanned = DivergingDetector(4.0)
+    found = scanned.scan(0, losses[:65], rates[:65]) + scanned.scan(65, losses[65:], rates[65:])
+    assert [(v.first_step, v.last_step, v.message) for v in found] == [
+        (v.first_step, v.last_step, v.message) for v in expected
+    ]
+    assert len(found) == 2  # the jump at step 60, and again at 110 after coming back
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    losses=st.lists(
+        st.one_of(st.floats(0.0, 100.0), st.just(math.nan), st.just(math.inf), st.floats(-1.0, 0.0)), max_size=200
+    ),
+    split=st.integers(0, 200),
+    factor=st.floats(1.1, 10.0),
+    smoothing=st.floats(0.0, 0.99),
+    warmup=st.integers(0, 30),
+    patience=st.integers(1, 6),
+)
+def test_divergence_monitor_update_many_is_update_per_loss(
+    losses: list[float], split: int, factor: float, smoothing: float, warmup: int, patience: int
+) -> None:
+    kw = dict(factor=factor, smoothing=smoothing, warmup_steps=warmup, patience=patience)
+    single = DivergenceMonitor(**kw)
+    expected = []
+    for i, x in enumerate(losses):
+        if single.update(x):
+            expected.append((i, single.smoothed, single.best))
+    many = DivergenceMonitor(**kw)
+    head, tail = losses[:split], losses[split:]
+    found = many.update_many(head) + [(i + len(head), s, b) for i, s, b in many.update_many(tail)]
+    assert found == expected
+    assert (many.best, many._above, many._flagged) == (single.best, single._above, single._flagged)
+    assert many.smoothed == single.smoothed or (math.isnan(many.smoothed) and math.isnan(single.smoothed))

@@ -269,6 +269,31 @@ def test_a_clean_run_gets_no_verdict_and_one_diagnostician_per_session() -> None
 
 
 @pytest.mark.keras
+def test_each_fit_is_diagnosed_on_its_own_but_against_the_untrained_loss() -> None:
+    """Reset weights between fits (a comparison of rates in one session) start far above the last
+    fit's best: no divergence. A fit that continues a trained model is flat and low: not too slow."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    model = digits_model(keras.optimizers.Adam(3e-3))
+    start = [w.copy() for w in model.get_weights()]
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session)
+    session.fit(x, y, epochs=3, batch_size=32).wait(120)
+    assert session.history.column("loss")[-20:].mean() < 0.3  # it learned
+    model.set_weights(start)  # the next rate's fit starts again from the same weights
+    session.fit(x, y, epochs=1, batch_size=32).wait(120)
+    session.fit(x, y, epochs=2, batch_size=32).wait(120)  # continues the trained model
+    assert doctor.diagnoses == ()
+    # the same rows fed to one diagnoser, as before each fit had its own, read a divergence
+    whole = Diagnoser(num_classes=10)
+    loss, rate = session.history.column("loss"), session.history.column("learning_rate")
+    assert any(v.kind == "diverging" for i in range(len(loss)) for v in whole.step(i, float(loss[i]), float(rate[i])))
+
+
+@pytest.mark.keras
 def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
     import keras
 

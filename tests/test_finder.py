@@ -210,6 +210,17 @@ def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:
         assert s.spread == pytest.approx(np.ptp(np.log10(runs)))
         assert f"{s.spread:.2f} decade apart" in s.explanation
     assert before.differences() == []
+    # The view: the first sweep in the legend's marks, the others drawn beside them, out of the legend.
+    import lrwidgets as lrw
+
+    view = lrw.LRFinder(other)
+    np.testing.assert_array_equal(view.raw_mark.x, other.learning_rates)
+    # one legend entry per kind of line, in the legend row; bqplot draws none
+    assert view.legend.labels[:2] == ["loss (batch)", "loss (smoothed)"]
+    assert not any(m.display_legend for m in view.figure.marks)
+    assert view.raw_more.x.shape == (2, max(len(sweep.losses) for sweep in other.sweeps[1:]))
+    for i, sweep in enumerate(other.sweeps[1:]):
+        np.testing.assert_array_equal(view.raw_more.y[i][: len(sweep.losses)], sweep.losses)
 
 
 def test_layerwise_multipliers_are_kept_and_the_base_rate_swept() -> None:
@@ -335,6 +346,8 @@ def test_finder_widget_draws_the_curve_suggestions_and_why_it_stopped() -> None:
     assert len(finder.smooth_mark.y) == len(finder.smoothed_losses)
     assert list(finder.suggestion_mark.names) == ["robust_valley", "valley", "slide", "minimum", "steep"]
     np.testing.assert_allclose(finder.suggestion_mark.x[0], finder.suggestion.learning_rate, rtol=1e-6)
+    details = finder.suggestion_details  # each method's rate, explanation and per-sweep rates, as the test's
+    assert details == finder.test.suggestion_details and details["slide"].learning_rate == finder.suggestions["slide"]
     assert "stopped: the loss" in finder._status.value and "restored" in finder._status.value
     assert finder.suggestion.explanation.split(";")[0][:30] in finder._table.value.replace("&#x27;", "'")
     button = finder._apply_buttons["robust_valley"]

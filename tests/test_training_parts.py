@@ -144,21 +144,31 @@ def test_progress_speed_is_measured_from_the_recorded_times_of_this_fit() -> Non
 def test_nan_guard_confirms_a_copy_only_with_a_healthy_next_loss() -> None:
     import keras
 
+    from lrwidgets.core import TrainingHistory
     from lrwidgets.training.nan_guard import NanGuard
 
     model = linear_model()
-    guard = NanGuard(factor=4.0)
+    history = TrainingHistory()
+    history.record_step(0.5, 1e-3, 0.0)  # an earlier fit's step: not this fit's best
+    guard = NanGuard(history, factor=4.0)
     guard.begin_fit()
     kernel = model.layers[0].kernel
     original = keras.ops.convert_to_numpy(kernel).copy()
-    guard.take(model, step=0)
-    guard.observe(1.0)  # healthy: confirmed
-    kernel.assign(original + 1.0)
     guard.take(model, step=1)
-    guard.observe(100.0)  # 100 > 4 x best (1.0): not confirmed
+    assert guard.restorable_step is None  # its batch has not run yet
+    history.record_step(1.0, 1e-3, 0.1)  # healthy: confirmed
+    kernel.assign(original + 1.0)
+    guard.take(model, step=2)
+    history.record_step(3.9, 1e-3, 0.2)  # within 4 x best (1.0): confirmed
     kernel.assign(original + 2.0)
-    assert guard.restore(model, keep=[]) == 0
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original)
+    guard.take(model, step=3)
+    history.record_step(100.0, 1e-3, 0.3)  # 100 > 4 x best (1.0): not confirmed
+    kernel.assign(original + 3.0)
+    guard.take(model, step=4)
+    history.record_step(float("nan"), 1e-3, 0.4)  # not finite: not confirmed
+    kernel.assign(original + 4.0)
+    assert guard.restore(model, keep=[]) == 2
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original + 1.0)
 
 
 @pytest.mark.keras

@@ -6,24 +6,16 @@ and returns a :class:`~lrwidgets.core.diagnosis.Diagnosis` once when its rule ho
 (called when the learning rate jumps) lets it report again. Rules that look at the window are
 checked every ``window // 4`` steps (O(window) then, O(1) amortised).
 
-What the benchmark fits showed (``benchmarks/bench_diagnosis.py``; digits, 64-64-10 and
-256-256-10 MLPs, batch 32, Adam and SGD, 3 seeds; see ``benchmarks/RESULTS.md``):
-
-- An untrained model's loss is ~2.3-2.4 (ln 10). At a rate 100x too large (Adam 0.1-1.0, SGD
-  10) the loss jumps within 1-3 steps to ~14-15 (a confident constant prediction) and stays
-  there with accuracy at chance and no NaN; the smoothed loss never rises 4x above a best taken
-  after the warm-up, because by then the best is the collapsed level itself. At SGD 2.0 it goes
-  back to ~2.32 (the class frequencies) after a few batches 1.3-1.7x the start.
-- At a rate 100x too small (Adam 1e-5, SGD 1e-3) the mean of steps 20-39 is -0.4% to 2.3% below
-  the first 3 losses, and no batch rises above 1.25x the first; 10x too small, 1.6-6.2%; 3x too
-  small (SGD 0.03), 6-13%; at a good rate (Adam 1e-3, SGD 0.1) it falls 15-57%.
+The curve-shape detectors (``collapsed``, ``oscillating``, ``too_slow``, ``plateau``,
+``overfitting``) are in :mod:`lrwidgets.core.curve_detectors`; :func:`build` makes any of them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from lrwidgets.core.checks import check_float, check_int
+from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
 from lrwidgets.core.diagnostics import DivergenceMonitor
 
@@ -32,6 +24,8 @@ class Detector:
     """A rule that reports once, until re-armed (by a jump of the learning rate)."""
 
     kind = ""
+    #: ``on_step`` acts only when the window rule is due (:meth:`_due`): the Diagnoser calls it then
+    windowed = False
 
     def __init__(self) -> None:
         self.fired = False
@@ -121,9 +115,22 @@ class DivergingDetector(Detector):
         """Feed one finite batch loss (the form the session's recorder uses)."""
         if not self.monitor.update(loss):
             return None
-        m = self.monitor
-        smooth = m.smoothed
-        best = m.best
+        return self._verdict(step, self.monitor.smoothed, self.monitor.best, learning_rate)
+
+    def scan(self, first_step: int, losses: Sequence[float], learning_rates: Sequence[float]) -> list[Diagnosis]:
+        """Feed a run of recorded steps (``first_step`` on); the verdicts, in step order.
+
+        Non-finite losses are skipped, as ``update`` is never fed them: the session's recorder
+        scans the steps recorded since its last look, a few times a second, off the per-batch path.
+        """
+        steps = [i for i, loss in enumerate(losses) if math.isfinite(loss)]
+        finite = [losses[i] for i in steps] if len(steps) < len(losses) else list(losses)
+        return [
+            self._verdict(first_step + steps[i], smooth, best, learning_rates[steps[i]])
+            for i, smooth, best in self.monitor.update_many(finite)
+        ]
+
+    def _verdict(self, step: int, smooth: float, best: float, learning_rate: float) -> Diagnosis:
         first = step - self.patience + 1
         advice, fix = _lower(learning_rate)
         return Diagnosis(
@@ -142,324 +149,10 @@ class DivergingDetector(Detector):
         return self.update(t.step, ctx.track.last_loss, t.learning_rate)
 
 
-class CollapsedDetector(Detector):
-    """``collapsed``: the loss flat at a high level after a violent start at this rate.
-
-    Rule, on the last ``window`` (40) batches at the current rate: the two halves' means differ by
-    less than ``flat`` (3%) of the level; the level is at least ``high`` (0.9) x the untrained
-    model's loss, or at least 3x the best smoothed loss (it lost what it learned); and since the
-    rate was set, a batch loss rose above ``spike`` (1.25) x the rate's first losses (the rate
-    blew the model up: without it, a flat loss is :class:`TooSlowDetector`'s case; against the
-    rate's first loss, before its first update shows). Where the
-    last epoch logged ``accuracy`` and the number of classes is known, an accuracy above twice
-    chance vetoes it. Measured: every run at Adam 0.3-1.0 and SGD 2-10 (and Adam 0.1 on the
-    256-256-10 MLP) matched, 39-99 steps after its start or 49-59 after a raised rate; no run at
-    a good or a too-small rate did. Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow
-    learning) did not either: a miss.
-    """
-
-    kind = "collapsed"
-
-    def __init__(self, flat: float = 0.03, high: float = 0.9, spike: float = 1.25) -> None:
-        super().__init__()
-        self.flat = check_float("flat", flat, gt=0, lt=1)
-        self.high = check_float("high", high, gt=0)
-        self.spike = check_float("spike", spike, gt=1)
-
-    def on_step(self, ctx: Context) -> Diagnosis | None:
-        if not self._due(ctx):
-            return None
-        t = ctx.track
-        level = t.mean
-        older, newer = t.half_means()
-        if level <= 0 or abs(older - newer) > self.flat * level:
-            return None
-        lost = math.isfinite(t.best) and level >= 3 * t.best
-        if not (level >= self.high * t.initial or lost):
-            return None
-        if not t.rate_max > self.spike * t.rate_first:
-            return None
-        accuracy = ctx.last_epoch.get("accuracy")
-        chance = ctx.chance
-        if accuracy is not None and chance is not None and accuracy > 2 * chance:
-            return None
-        first = t.step - t.window + 1
-        evidence = {
-            "level": level, "std": t.std, "initial_loss": t.initial, "best": t.best, "peak": t.rate_max,
-            "learning_rate": t.learning_rate,
-        }  # fmt: skip
-        acc_text = ""
-        if accuracy is not None:
-            evidence["accuracy"] = accuracy
-            acc_text = f"; accuracy {accuracy:.2f}" + (f" (chance {chance:.2f})" if chance is not None else "")
-        ref = (
-            f"{level / t.initial:.1f}x the untrained model's {t.initial:.3g}"
-            if level >= self.high * t.initial
-            else f"{level / t.best:.1f}x its best {t.best:.3g}"
-        )
-        advice, fix = _lower(t.learning_rate)
-        return self._report(
-            Diagnosis(
-                "collapsed",
-                first,
-                t.step,
-                evidence,
-                f"the loss has been flat at {level:.3g} (std {t.std:.2g}) over steps {first}-{t.step}, {ref},"
-                f" after a batch loss of {t.rate_max:.3g} at step {t.rate_max_step}{acc_text}: the model collapsed"
-                f" to a constant prediction at learning rate {t.learning_rate:.3g}",
-                advice + " (a collapsed model rarely recovers: restart from fresh weights at that rate)",
-                fix,
-            )
-        )
-
-
-class OscillatingDetector(Detector):
-    """``oscillating``: repeated spikes, batch losses far above the smoothed loss.
-
-    A spike is a batch loss above ``ratio`` (2) x the smoothed loss before it and above it by more
-    than ``gap`` (0.25) x the untrained model's loss (so that the relative noise of a loss near zero
-    is not counted); spikes on consecutive steps count as one (a loss that grows at every step is
-    diverging, not oscillating: measured, an exponential divergence otherwise read as 3 spikes in
-    3 steps). ``count`` (3) spikes within ``span`` (100) steps at one rate is the verdict.
-    Measured: healthy runs at a good rate showed no such spike after their first steps.
-    """
-
-    kind = "oscillating"
-
-    def __init__(self, ratio: float = 2.0, gap: float = 0.25, count: int = 3, span: int = 100) -> None:
-        super().__init__()
-        self.ratio = check_float("ratio", ratio, gt=1)
-        self.gap = check_float("gap", gap, gt=0)
-        self.count = check_int("count", count, ge=1)
-        self.span = check_int("span", span, ge=1)
-        self._spikes: list[tuple[int, float]] = []  # at most `count` kept: O(1)
-        self._before = math.nan
-        self._in_spike = False
-
-    def rearm(self) -> None:
-        super().rearm()
-        self._spikes = []
-
-    def on_step(self, ctx: Context) -> Diagnosis | None:
-        t = ctx.track
-        before, self._before = self._before, t.smooth
-        loss = t.last_loss
-        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps:
-            return None
-        spike = loss > self.ratio * before and loss - before > self.gap * t.initial
-        was, self._in_spike = self._in_spike, spike
-        if not spike or was:
-            return None  # a run of spikes in a row is one: a loss growing every step is diverging
-        recent = [s for s in self._spikes if t.step - s[0] < self.span][-(self.count - 1) :]
-        self._spikes = [*recent, (t.step, loss)]
-        if len(self._spikes) < self.count:
-            return None
-        first = self._spikes[0][0]
-        peak = max(v for _, v in self._spikes)
-        advice, fix = _lower(t.learning_rate, 3.0)
-        steps = ", ".join(str(s) for s, _ in self._spikes)
-        return self._report(
-            Diagnosis(
-                "oscillating",
-                first,
-                t.step,
-                {
-                    "spikes": float(len(self._spikes)),
-                    "peak": peak,
-                    "smoothed_loss": before,
-                    "learning_rate": t.learning_rate,
-                },
-                f"{len(self._spikes)} loss spikes within {t.step - first + 1} steps (at steps {steps}; up to"
-                f" {peak:.3g} against a smoothed loss of {before:.3g}) at learning rate {t.learning_rate:.3g}:"
-                " the rate is at the edge of stability",
-                advice,
-                fix,
-            )
-        )
-
-
-class TooSlowDetector(Detector):
-    """``too_slow``: the loss barely moves, quietly, while most of it is still to go.
-
-    Rule, checked when the window (40 batches at the current rate) is full: the newer half's mean
-    is less than ``min_progress`` (5%) below the rate's first losses; no batch at this rate rose
-    above ``quiet`` (1.25) x the first (a rate that ever blew the loss up is not too small); and the
-    level is between half and ``quiet`` x the untrained model's loss (most of it still to go, and
-    not a model a larger rate broke). Measured at 40 steps (see the module's docstring): 100x too
-    small, -0.4% to 2.3%; 10x too small, 1.6-6.2%; a good rate, 15-57%.
-    """
-
-    kind = "too_slow"
-
-    def __init__(self, min_progress: float = 0.05, quiet: float = 1.25) -> None:
-        super().__init__()
-        self.min_progress = check_float("min_progress", min_progress, gt=0, lt=1)
-        self.quiet = check_float("quiet", quiet, gt=1)
-
-    def on_step(self, ctx: Context) -> Diagnosis | None:
-        if not self._due(ctx):
-            return None
-        t = ctx.track
-        _, newer = t.half_means()
-        start = t.rate_head
-        if not start > 0 or t.rate_max > self.quiet * t.rate_first:
-            return None
-        if not 0.5 * t.initial <= newer <= self.quiet * t.initial:
-            return None
-        progress = (start - newer) / start
-        if progress >= self.min_progress:
-            return None
-        first = t.rate_start
-        value = t.learning_rate * 10
-        return self._report(
-            Diagnosis(
-                "too_slow",
-                first,
-                t.step,
-                {
-                    "progress": progress,
-                    "steps": float(t.rate_steps),
-                    "start": start,
-                    "level": newer,
-                    "learning_rate": t.learning_rate,
-                },
-                f"the loss moved {progress:+.1%} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
-                f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, with no batch above {t.rate_max:.4g}",
-                f"raise the rate about 10x, to {rate_text(value)}",
-                Fix("set_learning_rate", value),
-            )
-        )
-
-
-class PlateauDetector(Detector):
-    """``plateau``: no progress for ``patience`` (400) steps at a rate that is neither too large nor
-    too small.
-
-    Progress is the smoothed loss going ``min_delta`` (1%) below its last reference; a loss below
-    ``converged`` (5%) of the untrained model's is converged, not on a plateau. Measured: it never
-    fired on the benchmark's runs (270-360 steps; the clean ones kept improving).
-    """
-
-    kind = "plateau"
-
-    def __init__(self, patience: int = 400, min_delta: float = 0.01, converged: float = 0.05) -> None:
-        super().__init__()
-        self.patience = check_int("patience", patience, ge=1)
-        self.min_delta = check_float("min_delta", min_delta, ge=0, lt=1)
-        self.converged = check_float("converged", converged, ge=0, lt=1)
-        self._ref = math.inf
-        self._ref_step = 0
-
-    def rearm(self) -> None:
-        super().rearm()
-        self._ref = math.inf
-
-    def on_step(self, ctx: Context) -> Diagnosis | None:
-        t = ctx.track
-        if t.smooth < self._ref * (1 - self.min_delta) or not math.isfinite(self._ref):
-            self._ref, self._ref_step = t.smooth, t.step
-            return None
-        if self.fired or t.step - self._ref_step < self.patience or self._ref < self.converged * t.initial:
-            return None
-        value = t.learning_rate * 0.1
-        return self._report(
-            Diagnosis(
-                "plateau",
-                self._ref_step,
-                t.step,
-                {
-                    "best": self._ref,
-                    "smoothed_loss": t.smooth,
-                    "steps": float(t.step - self._ref_step),
-                    "learning_rate": t.learning_rate,
-                },
-                f"no progress for {t.step - self._ref_step} steps (steps {self._ref_step}-{t.step}): the smoothed"
-                f" loss stayed above {self._ref * (1 - self.min_delta):.4g} (1% under {self._ref:.4g})",
-                f"cut the rate 10x (as a plateau cut does), to {rate_text(value)}, or decay it from here",
-                Fix("set_learning_rate", value),
-            )
-        )
-
-
-class OverfittingDetector(Detector):
-    """``overfitting``: ``val_loss`` above its minimum for ``patience`` (2) epochs and still rising,
-    the last more than ``rise`` (5%) above the minimum, while the training loss fell below its
-    value at that minimum and below half the untrained model's loss (the model learned).
-
-    The advice is to stop and restore the weights of the minimum's epoch. Measured: the 50-sample runs'
-    val_loss bottomed out at epoch 12-14 and was flagged 2 epochs later; no clean run was flagged.
-    """
-
-    kind = "overfitting"
-
-    def __init__(self, patience: int = 2, rise: float = 0.05) -> None:
-        super().__init__()
-        self.patience = check_int("patience", patience, ge=1)
-        self.rise = check_float("rise", rise, ge=0)
-        self._best = math.inf
-        self._best_epoch = -1
-        self._best_train = math.inf
-        self._best_step = 0
-        self._above = 0
-        self._count = 0
-        self._last = math.inf
-
-    def rearm(self) -> None:
-        """Not re-armed by a rate change: overfitting is about the data, not the rate."""
-
-    def on_epoch(self, ctx: Context, step: int) -> Diagnosis | None:
-        row = ctx.last_epoch
-        val, train = row.get("val_loss"), row.get("loss")
-        self._count += 1
-        if val is None or train is None or not (math.isfinite(val) and math.isfinite(train)):
-            return None
-        epoch = int(row.get("epoch", self._count - 1))
-        rising, self._last = val > self._last, val
-        if val < self._best:
-            self._best, self._best_epoch, self._best_train, self._best_step = val, epoch, train, step
-            self._above = 0
-            self.fired = False
-            return None
-        self._above += 1
-        if self.fired or self._above < self.patience or not rising or val < self._best * (1 + self.rise):
-            return None
-        if train >= self._best_train or not train < 0.5 * ctx.track.initial:
-            return None
-        return self._report(
-            Diagnosis(
-                "overfitting",
-                self._best_step,
-                step,
-                {
-                    "best_val_loss": self._best,
-                    "best_epoch": float(self._best_epoch),
-                    "val_loss": val,
-                    "train_loss_at_best": self._best_train,
-                    "train_loss": train,
-                },
-                f"val_loss rose from its minimum {self._best:.4g} (epoch {self._best_epoch}) to {val:.4g}"
-                f" (+{val / self._best - 1:.0%}) over {self._above} epochs while the training loss fell from"
-                f" {self._best_train:.4g} to {train:.4g}",
-                f"stop and restore epoch {self._best_epoch}'s weights",
-                Fix("restore_best", epoch=self._best_epoch),
-            )
-        )
-
-
-DETECTORS: dict[str, type[Detector]] = {
-    d.kind: d
-    for d in (
-        NanDetector,
-        DivergingDetector,
-        CollapsedDetector,
-        OscillatingDetector,
-        TooSlowDetector,
-        PlateauDetector,
-        OverfittingDetector,
-    )
-}
-
-
 def build(kinds: tuple[str, ...], *, divergence_factor: float = 4.0) -> list[Detector]:
     """One detector of each kind, in the order of ``kinds``."""
-    return [DivergingDetector(divergence_factor) if k == "diverging" else DETECTORS[k]() for k in kinds]
+    from lrwidgets.core.curve_detectors import CURVE_DETECTORS  # they subclass Detector: imported once it exists
+
+    every: tuple[type[Detector], ...] = (NanDetector, DivergingDetector, *CURVE_DETECTORS)
+    detectors = {d.kind: d for d in every}
+    return [DivergingDetector(divergence_factor) if k == "diverging" else detectors[k]() for k in kinds]

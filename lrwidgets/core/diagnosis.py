@@ -138,42 +138,44 @@ class LossTrack:
         self.last_loss = loss
         jumped = False
         old = self.learning_rate
-        if math.isfinite(old) and old > 0 and learning_rate > 0:
+        if learning_rate != old and math.isfinite(old) and old > 0 and learning_rate > 0:
             jumped = max(learning_rate / old, old / learning_rate) >= rate_jump
-        if jumped:
-            self.reset_rate(step, learning_rate)
+            if jumped:
+                self.reset_rate(step, learning_rate)
         self.learning_rate = learning_rate
-        self.steps += 1
+        steps = self.steps = self.steps + 1
         if self._initial_count < self.initial_steps:
             self._initial_sum += loss
             self._initial_count += 1
             self.initial = self._initial_sum / self._initial_count
         b = self.smoothing
-        self._acc = b * self._acc + (1 - b) * loss
-        self._weight = b * self._weight + (1 - b)
-        self.smooth = self._acc / self._weight if self._weight > 0 else loss
-        if self.steps > self.warmup_steps and self.smooth < self.best:
-            self.best, self.best_step = self.smooth, step
-        if self.rate_steps == 0:
-            self.rate_first = loss
-        if self.rate_steps < self.head_steps:
+        acc = self._acc = b * self._acc + (1 - b) * loss
+        weight = self._weight = b * self._weight + (1 - b)
+        smooth = self.smooth = acc / weight if weight > 0 else loss
+        if steps > self.warmup_steps and smooth < self.best:
+            self.best, self.best_step = smooth, step
+        rate_steps = self.rate_steps
+        if rate_steps < self.head_steps:
+            if rate_steps == 0:
+                self.rate_first = loss
             self._head_sum += loss
-            self.rate_head = self._head_sum / (self.rate_steps + 1)
-        self.rate_steps += 1
+            self.rate_head = self._head_sum / (rate_steps + 1)
+        self.rate_steps = rate_steps + 1
         if loss > self.rate_max:
             self.rate_max, self.rate_max_step = loss, step
-        slot = self._n % self.window
-        if self._n >= self.window:
-            old_value = self._ring[slot]
+        n, window, ring = self._n, self.window, self._ring
+        slot = n % window
+        if n >= window:
+            old_value = ring[slot]
             self._sum -= old_value
             self._sumsq -= old_value * old_value
-        self._ring[slot] = loss
+        ring[slot] = loss
         self._sum += loss
         self._sumsq += loss * loss
-        self._n += 1
-        if self._n % (64 * self.window) == 0:  # running sums drift: recompute them now and then
-            self._sum = sum(self._ring)
-            self._sumsq = sum(v * v for v in self._ring)
+        n = self._n = n + 1
+        if n % (64 * window) == 0:  # running sums drift: recompute them now and then
+            self._sum = sum(ring)
+            self._sumsq = sum(v * v for v in ring)
         return jumped
 
     @property
@@ -251,12 +253,31 @@ class Diagnoser:
         for kind in chosen:
             check_choice("kinds", kind, KINDS)
         self.rate_jump = check_float("rate_jump", rate_jump, gt=1)
+        self.kinds = chosen
+        self.divergence_factor = divergence_factor
         self.context = Context(LossTrack(), num_classes)
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
         self.diagnoses: list[Diagnosis] = []
-        # Only the detectors with a per-step rule are called each step (the hot path).
+        # Only the detectors with a per-step rule are called each step (the hot path), and those
+        # whose rule looks at the window only when it is due.
         self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
+        self._every_step = [d for d in self._per_step if not d.windowed]
+
+    def next_fit(self) -> Diagnoser:
+        """A diagnoser for the model's next fit: every rule starts again, judged against that fit's
+        own best (a fit from reset weights starts far above the last one's best: no divergence),
+        but the untrained model's loss is kept (a fit that continues a trained model, its loss flat
+        and low, is not too slow)."""
+        fresh = Diagnoser(
+            num_classes=self.context.num_classes,
+            kinds=self.kinds,
+            rate_jump=self.rate_jump,
+            divergence_factor=self.divergence_factor,
+        )
+        old, new = self.context.track, fresh.context.track
+        new.initial, new._initial_sum, new._initial_count = old.initial, old._initial_sum, old._initial_count
+        return fresh
 
     def step(self, step: int, loss: float, learning_rate: float) -> list[Diagnosis]:
         """Feed one batch: its history step, loss and rate. O(1) (a rule's O(window) check is due
@@ -275,7 +296,8 @@ class Diagnoser:
             for det in self.detectors:
                 det.rearm()
         muted, context = self._muted, self.context
-        for det in self._per_step:
+        due = track.full and track.rate_steps % max(track.window // 4, 1) == 0
+        for det in self._per_step if due else self._every_step:
             if det.kind not in muted:
                 verdict = det.on_step(context)
                 if verdict is not None:

@@ -80,3 +80,46 @@ class DivergenceMonitor:
             self._flagged = True
             return True
         return False
+
+    def update_many(self, losses: list[float]) -> list[tuple[int, float, float]]:
+        """Feed many batch losses: ``(index, smoothed, best)`` where :meth:`update` would say True.
+
+        The same rule as ``update`` called once per loss, in one loop over local names (a
+        recorder scans a few hundred new steps at a time at ~1/5 of the cost of single calls).
+        """
+        smoother = self._smoother
+        b = smoother.smoothing
+        acc, weight = smoother._acc, smoother._weight
+        steps, best, floor, above, flagged = self._steps, self._best, self._floor, self._above, self._flagged
+        factor, warmup, patience, noise_floor = self.factor, self.warmup_steps, self.patience, self.noise_floor
+        rearm = math.sqrt(factor)
+        isfinite = math.isfinite
+        s = self.smoothed
+        found = []
+        for i, loss in enumerate(losses):
+            steps += 1
+            if isfinite(loss):
+                acc = b * acc + (1.0 - b) * loss
+                weight = b * weight + (1.0 - b)
+            s = acc / weight if weight > 0 else math.nan
+            if not isfinite(s) or steps <= warmup:
+                continue
+            if s < best:
+                best = s
+            if not floor:
+                floor = noise_floor * max(s, 0.0)
+            reference = best if best > floor else floor
+            if reference <= 0:
+                continue
+            if flagged:
+                if s < rearm * reference:
+                    flagged, above = False, 0
+                continue
+            above = above + 1 if s > factor * reference else 0
+            if above >= patience:
+                flagged = True
+                found.append((i, s, best))
+        smoother._acc, smoother._weight = acc, weight
+        self._steps, self._best, self._floor, self._above, self._flagged = steps, best, floor, above, flagged
+        self.smoothed = s
+        return found

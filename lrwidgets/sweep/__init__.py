@@ -7,6 +7,8 @@ Imports the training layer, the core and ``dask.distributed`` (the ``sweep`` ext
 
 from lrwidgets.sweep._worker import train_trial
 from lrwidgets.sweep.grid import ScaledSchedule, Trial, make_grid
-from lrwidgets.sweep.sweep import Sweep, SweepRun, TrialCurve
+from lrwidgets.sweep.run import SweepRun
+from lrwidgets.sweep.sweep import Sweep
+from lrwidgets.sweep.trial_table import TrialCurve
 
 __all__ = ["ScaledSchedule", "Sweep", "SweepRun", "Trial", "TrialCurve", "make_grid", "train_trial"]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from typing import Any
 
 import dask
 from distributed import Client, LocalCluster
 
 from lrwidgets.core.checks import check_int, received
+from lrwidgets.sweep._worker import set_flags
 
 # One thread per worker process, and each backend held to one intra-op thread: parallel trials
 # then share the cores instead of fighting over them.
@@ -30,11 +34,28 @@ def machine_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_env() -> dict[str, str]:
+# The compilation cache folder of each embedded cluster, removed when the cluster is closed with
+# `close_local_cluster` (or, as a fallback, when it is garbage-collected or the process exits:
+# a notebook kernel is often ended without running `atexit` handlers).
+_cache_removers: weakref.WeakKeyDictionary[LocalCluster, weakref.finalize] = weakref.WeakKeyDictionary()
+
+
+def worker_env(compilation_cache: str | None = None) -> dict[str, str]:
+    """The workers' environment: one thread for every backend; jax's compilation cache in ``compilation_cache``.
+
+    On jax, every trial's new model traces and compiles its train and test steps again, most of
+    the time of a short trial of a small model. A sweep's trials compile the same programs (the
+    rate is a variable, not a constant), so the workers share jax's persistent compilation
+    cache, with no minimum compile time (jax's default, 1 s, would skip these). Other backends
+    ignore it.
+    """
     env = dict(WORKER_ENV)
     env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_SINGLE_THREAD}".strip()
     if "KERAS_BACKEND" in os.environ:
         env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    if compilation_cache is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = compilation_cache
+        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     return env
 
 
@@ -42,9 +63,12 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
     """An embedded cluster of ``n_workers`` single-threaded processes; ``os.environ`` left as it was.
 
     A trial that kills its worker is not retried (``allowed-failures`` 0): it would only kill the
-    next one, and re-run finished trials with it.
+    next one, and re-run finished trials with it. The workers share a compilation cache in a
+    temporary folder (unless ``JAX_COMPILATION_CACHE_DIR`` is set: then the user's, which the
+    workers inherit), removed by :func:`close_local_cluster`.
     """
     n = machine_workers() if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
+    cache = None if "JAX_COMPILATION_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="lrwidgets-jax-cache-")
     saved = dict(os.environ)
     try:
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
@@ -52,16 +76,31 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                env=worker_env(),
+                env=worker_env(cache),
                 dashboard_address=":0",  # a free port: Dask's dashboard at `sweep.client.dashboard_link`
             )
+        if cache is not None:
+            _cache_removers[cluster] = weakref.finalize(cluster, shutil.rmtree, cache, ignore_errors=True)
         client = Client(cluster)
+    except BaseException:
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+        raise
     finally:
         # LocalCluster writes OMP_NUM_THREADS and friends into this process's environment.
         for key in set(os.environ) - set(saved):
             del os.environ[key]
         os.environ.update(saved)
     return client, cluster
+
+
+def close_local_cluster(client: Client, cluster: LocalCluster) -> None:
+    """Close what :func:`start_local_cluster` started: the client, the cluster, the cache folder."""
+    client.close()
+    cluster.close()
+    remover = _cache_removers.pop(cluster, None)
+    if remover is not None:
+        remover()
 
 
 def connect(cluster: Any) -> Client:
@@ -74,3 +113,63 @@ def connect(cluster: Any) -> Client:
         "Argument `cluster` must be None (an embedded LocalCluster), a scheduler address such as"
         f" 'tcp://host:8786' or a distributed.Client. {received('cluster', cluster)}"
     )
+
+
+class ClusterConnection:
+    """The Dask client a sweep runs on, and the progress topic it listens to on it.
+
+    ``connect(None)``: an embedded cluster, started on first use and kept from run to run while its
+    client runs. A ``Client`` given is used as it is and never closed; an address gets a client of
+    its own. A client of its own is closed by :meth:`close` or when another cluster is named.
+    """
+
+    def __init__(self) -> None:
+        self.client: Client | None = None
+        self.cluster: LocalCluster | None = None
+        self.own = False
+        self.topic: str | None = None
+
+    def connect(self, cluster: Any, n_workers: int | None) -> Client:
+        """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected when needed."""
+        if cluster is None:
+            if self.cluster is None or self.client is None or self.client.status != "running":
+                self.client, self.cluster = start_local_cluster(n_workers)
+                self.own = True
+            return self.client
+        if self.own:
+            self.close_client()
+        if isinstance(cluster, Client):
+            self.client, self.own = cluster, False
+        else:
+            self.client, self.own = connect(cluster), True
+        return self.client
+
+    def listen(self, client: Client, topic: str, handler: Any) -> None:
+        """Receive ``topic``'s events in ``handler`` (Dask's client thread), instead of the last topic's."""
+        if self.topic is not None:
+            client.unsubscribe_topic(self.topic)
+        self.topic = topic
+        client.subscribe_topic(topic, handler)
+
+    def set_flags(self, keys: list[str]) -> None:
+        """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches)."""
+        if self.client is not None:
+            self.client.run(set_flags, keys)
+
+    def close_client(self) -> None:
+        client, cluster = self.client, self.cluster
+        self.client, self.cluster, self.own, self.topic = None, None, False, None
+        if client is not None and cluster is not None:
+            close_local_cluster(client, cluster)  # the embedded cluster, and its compilation cache
+        elif client is not None:
+            client.close()
+        elif cluster is not None:
+            cluster.close()
+
+    def close(self) -> None:
+        """Close a client (and cluster) of its own; stop listening on one that was given."""
+        if self.own:
+            self.close_client()
+        elif self.client is not None and self.topic is not None:
+            self.client.unsubscribe_topic(self.topic)
+            self.client, self.topic = None, None

@@ -108,3 +108,15 @@ def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) 
         raise ValueError(f"A sweep runs at most {MAX_TRIALS:,} trials. Received: {count:,} combinations")
     combos = itertools.product(opts, zip(scheds, names, strict=True), rates, seed_list)
     return [Trial(i, rate, opt, name, seed, sched) for i, (opt, (sched, name), rate, seed) in enumerate(combos)]
+
+
+def grid_config(trials: list[Trial], epochs: int, monitor: str | None) -> dict[str, Any]:
+    """The grid as a sweep file keeps it: each axis's values in trial order, the epochs and the monitor."""
+    return {
+        "learning_rates": list(dict.fromkeys(t.learning_rate for t in trials)),
+        "optimizers": list(dict.fromkeys(t.optimizer for t in trials)),
+        "schedules": list(dict.fromkeys(t.schedule_name for t in trials)),
+        "seeds": list(dict.fromkeys(t.seed for t in trials)),
+        "epochs": epochs,
+        "monitor": monitor,
+    }

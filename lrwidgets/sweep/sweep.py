@@ -9,57 +9,22 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, KilledWorker, LocalCluster, as_completed
+from distributed import Client, LocalCluster
 
 from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
-from lrwidgets.sweep._worker import clear_flags, run_trial, set_flags
-from lrwidgets.sweep.cluster import connect, start_local_cluster
-from lrwidgets.sweep.grid import Trial, make_grid
-from lrwidgets.training import TrainingSession
-from lrwidgets.training.run import wait_or_stop
-from lrwidgets.training.trial import apply_learning_rate, optimizer_name, same_optimizer
+from lrwidgets.sweep._worker import clear_flags
+from lrwidgets.sweep.cluster import ClusterConnection, connect
+from lrwidgets.sweep.dispatch import TrialTask, run_trials
+from lrwidgets.sweep.grid import Trial, grid_config, make_grid
+from lrwidgets.sweep.run import SweepRun
+from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable
+from lrwidgets.training.trial import apply_trial_rate
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
-
-
-@dataclass
-class TrialCurve:
-    """What a trial has streamed so far: per-step loss and rate (chunk means), per-epoch logs."""
-
-    steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    learning_rate: list[float] = field(default_factory=list)
-    epochs: list[dict[str, float]] = field(default_factory=list)
-    epoch: int = 0
-    num_epochs: int = 0
-
-
-class SweepRun:
-    """Handle on a running sweep, returned at once by :meth:`Sweep.run`."""
-
-    def __init__(self, sweep: Sweep) -> None:
-        self._sweep = sweep
-        self._done = threading.Event()
-        self.error: BaseException | None = None
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def stop(self) -> None:
-        self._sweep.stop()
-
-    def wait(self, timeout: float | None = None) -> Any:
-        """Wait for every trial to end; return ``sweep.results`` (or re-raise what kept the sweep from running)."""
-        wait_or_stop(self._done, timeout, self._sweep.stop, "The sweep")
-        if self.error is not None:
-            raise self.error
-        return self._sweep.results
+__all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
 
 
 class Sweep:
@@ -138,47 +103,30 @@ class Sweep:
         self.path = None if path is None else Path(path)
         self.update_interval = check_float("update_interval", update_interval, ge=0.1, le=60)
         self.max_points = check_int("max_points", max_points, ge=1, le=10_000)
-        self._lock = threading.RLock()
-        self._status: dict[int, str] = {t.trial: "queued" for t in self.trials}
-        self._rows: dict[int, dict[str, Any]] = {}
-        self._curves: dict[int, TrialCurve] = {t.trial: TrialCurve() for t in self.trials}
-        self._queue: deque[Trial] = deque()
-        self._listeners: list[Callable[[set[int]], None]] = []
+        self._table = TrialTable(self.trials)
+        self._connection = ClusterConnection()
         self._run: SweepRun | None = None
         self._run_key = ""
-        self._stopping = False
-        self._client: Client | None = None
-        self._cluster: LocalCluster | None = None
-        self._own_client = False
-        self._topic: str | None = None
         self._loaded = False
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from a worker's send to its handling here
-        self.cancel_times: dict[int, float] = {}  # trial -> time.time() of its cancel request
 
     # ---- reading ---------------------------------------------------------------------------------
     def status(self, trial: int) -> str:
         """``queued``, ``running``, ``done``, ``failed`` or ``cancelled``."""
-        return self._status[self._check_trial(trial)]
+        return self._table.status[self._check_trial(trial)]
 
     @property
     def statuses(self) -> dict[int, str]:
-        with self._lock:
-            return dict(self._status)
+        return self._table.statuses()
 
     def curve(self, trial: int) -> TrialCurve:
         """What trial ``trial`` has streamed so far (a copy)."""
-        with self._lock:
-            c = self._curves[self._check_trial(trial)]
-            return TrialCurve(list(c.steps), list(c.loss), list(c.learning_rate), list(c.epochs), c.epoch, c.num_epochs)
+        return self._table.curve(self._check_trial(trial))
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """One dict a trial: its config and status; metrics, time and worker once it has ended."""
-        with self._lock:
-            return [
-                self._rows.get(t.trial) or {**t.config(), "status": self._status[t.trial], "reason": ""}
-                for t in self.trials
-            ]
+        return self._table.rows()
 
     @property
     def results(self) -> Any:
@@ -213,7 +161,17 @@ class Sweep:
     @property
     def client(self) -> Client | None:
         """The Dask client of the last run (an embedded cluster's is closed by :meth:`close`)."""
-        return self._client
+        return self._connection.client
+
+    @property
+    def _cluster(self) -> LocalCluster | None:
+        """The embedded cluster, while it runs."""
+        return self._connection.cluster
+
+    @property
+    def cancel_times(self) -> dict[int, float]:
+        """Trial -> ``time.time()`` of its cancel request (by :meth:`cancel` or :meth:`stop`)."""
+        return self._table.cancel_times
 
     # ---- listeners -------------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[set[int]], None]) -> Callable[[], None]:
@@ -222,23 +180,10 @@ class Sweep:
         Called from Dask's client thread or the sweep's own thread: keep it cheap.
         Returns a function that unsubscribes it.
         """
-        if not callable(listener):
-            raise TypeError(f"Argument `listener` must be callable. {received('listener', listener)}")
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._table.subscribe(listener)
 
     def _notify(self, trials: set[int]) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(trials)
+        self._table.notify(trials)
 
     # ---- running ---------------------------------------------------------------------------------
     def run(
@@ -268,19 +213,10 @@ class Sweep:
         resume = self._loaded if resume is None else resume
         if not isinstance(resume, bool):
             raise TypeError(f"Argument `resume` must be a bool. {received('resume', resume)}")
-        with self._lock:
-            if resume and self.path is not None and self.path.exists() and not self._rows:
-                self._restore(_results.read_json(self.path))
-            if not resume:
-                self._rows.clear()
-            keep = {t for t, r in self._rows.items() if r["status"] in _results.FINISHED}
-            self._rows = {t: self._rows[t] for t in keep}
-            self._queue = deque(t for t in self.trials if t.trial not in keep)
-            for t in self.trials:
-                if t.trial not in keep:
-                    self._status[t.trial] = "queued"
-                    self._curves[t.trial] = TrialCurve()
-            self._stopping = False
+        with self._table.lock:
+            if resume and self.path is not None and self.path.exists() and not self._table.ended:
+                self._table.restore(_results.read_json(self.path)["results"])
+            self._table.start(resume)
             self._loaded = False
             self._run_key = f"lrwidgets-sweep-{uuid.uuid4().hex[:12]}"
             run = self._run = SweepRun(self)
@@ -297,70 +233,17 @@ class Sweep:
         self._notify({t.trial for t in self.trials})
         return run
 
-    def _connect(self, cluster: Any) -> Client:
-        if cluster is None:
-            if self._cluster is None or self._client is None or self._client.status != "running":
-                self._client, self._cluster = start_local_cluster(self.n_workers)
-                self._own_client = True
-            return self._client
-        if self._own_client:
-            self._close_client()
-        if isinstance(cluster, Client):
-            self._client, self._own_client = cluster, False
-        else:
-            self._client, self._own_client = connect(cluster), True
-        return self._client
-
     def _drive(self, run: SweepRun, cluster: Any, data: dict[str, Any], fit_kwargs: dict[str, Any]) -> None:
         key = self._run_key
-        futures: dict[Any, Trial] = {}
         client: Client | None = None
         try:
-            client = self._connect(cluster)
-            if self._topic is not None:
-                client.unsubscribe_topic(self._topic)
-            self._topic = key
-            client.subscribe_topic(key, lambda event, key=key: self._on_message(key, event[1]))
-            [payload] = client.scatter([data], broadcast=True, hash=False)
-            capacity = max(1, sum(client.nthreads().values()))
-            pending = as_completed()
-
-            def submit_next() -> None:
-                with self._lock:
-                    if self._stopping or not self._queue:
-                        return
-                    trial = self._queue.popleft()
-                f = client.submit(
-                    run_trial,
-                    trial,
-                    self.build_model,
-                    payload,
-                    fit_kwargs,
-                    key,
-                    key,
-                    self.update_interval,
-                    self.max_points,
-                    key=f"{key}-trial-{trial.trial}",
-                    pure=False,
-                    retries=0,
-                )
-                futures[f] = trial
-                pending.add(f)
-
-            for _ in range(capacity):
-                submit_next()
-            for f in pending:
-                trial = futures.pop(f)
-                self._finish(trial, self._row_of(f, trial))
-                f.release()
-                submit_next()
-            payload.release()
+            client = self._connection.connect(cluster, self.n_workers)
+            self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
+            task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points)
+            run_trials(client, self._table, key, data, task, self._finish)
         except BaseException as e:
             run.error = e
-            with self._lock:
-                left = [t for t in self.trials if self._status[t.trial] in ("queued", "running")]
-                self._queue.clear()
-            for t in left:
+            for t in self._table.abandon():
                 self._finish(
                     t, {**t.config(), "status": "failed", "reason": f"the sweep stopped: {type(e).__name__}: {e}"}
                 )
@@ -372,21 +255,9 @@ class Sweep:
             run._done.set()
             self._notify(set())
 
-    def _row_of(self, future: Any, trial: Trial) -> dict[str, Any]:
-        base = {**trial.config(), "status": "failed"}
-        if future.status == "finished":
-            return dict(future.result())
-        if future.status == "cancelled":
-            return {**base, "status": "cancelled", "reason": "cancelled"}
-        error = future.exception()
-        if isinstance(error, KilledWorker):
-            return {**base, "reason": f"worker lost: {error}"}
-        return {**base, "reason": f"{type(error).__name__}: {error}"}
-
     def _finish(self, trial: Trial, row: dict[str, Any]) -> None:
-        with self._lock:
-            self._rows[trial.trial] = row
-            self._status[trial.trial] = row["status"]
+        with self._table.lock:
+            self._table.end(trial, row)
             if self.path is not None:
                 self._save(self.path)
         self._notify({trial.trial})
@@ -395,17 +266,7 @@ class Sweep:
         if key != self._run_key:
             return  # a message of an earlier run
         self.latencies.append(time.time() - msg["sent"])
-        t = msg["trial"]
-        with self._lock:
-            c = self._curves[t]
-            c.steps += msg["steps"]
-            c.loss += msg["loss"]
-            c.learning_rate += msg["learning_rate"]
-            c.epochs += msg["epochs"]
-            c.epoch, c.num_epochs = msg["epoch"], msg["num_epochs"]
-            if self._status[t] == "queued":
-                self._status[t] = "running"
-        self._notify({t})
+        self._notify({self._table.add_progress(msg)})
 
     # ---- control ---------------------------------------------------------------------------------
     def _check_trial(self, trial: Any) -> int:
@@ -423,46 +284,29 @@ class Sweep:
             raise RuntimeError(
                 "This sweep is not running: there is no trial to cancel. Start it with `sweep.run(...)`."
             )
-        with self._lock:
-            if self._status[t] not in ("queued", "running"):
+        with self._table.lock:
+            if not self._table.unfinished(t):
                 return
-            self.cancel_times[t] = time.time()
-            queued = next((q for q in self._queue if q.trial == t), None)
-            if queued is not None:
-                self._queue.remove(queued)
+            queued = self._table.cancel(t, time.time())
         if queued is not None:
             self._finish(queued, {**queued.config(), "status": "cancelled", "reason": "cancelled before it started"})
-        elif self._client is not None:
-            self._client.run(set_flags, [f"{self._run_key}/{t}"])
+        else:
+            self._connection.set_flags([f"{self._run_key}/{t}"])
 
     def stop(self) -> None:
         """Stop the whole sweep: queued trials never start, running ones stop at their next batch."""
-        with self._lock:
+        with self._table.lock:
             if not self.running:
                 return
-            self._stopping = True
-            now = time.time()
-            left, self._queue = list(self._queue), deque()
-            for t in self.trials:
-                if self._status[t.trial] in ("queued", "running"):
-                    self.cancel_times.setdefault(t.trial, now)
+            left = self._table.stop(time.time())
         for t in left:
             self._finish(t, {**t.config(), "status": "cancelled", "reason": "sweep stopped before it started"})
-        if self._client is not None:
-            self._client.run(set_flags, [self._run_key])
+        self._connection.set_flags([self._run_key])
 
     def wait(self, timeout: float | None = None) -> Any:
         if self._run is None:
             raise RuntimeError("This sweep has not run yet: call `sweep.run(x, y, ...)` first.")
         return self._run.wait(timeout)
-
-    def _close_client(self) -> None:
-        client, cluster = self._client, self._cluster
-        self._client, self._cluster, self._own_client, self._topic = None, None, False, None
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
 
     def close(self) -> None:
         """Stop the sweep and shut its embedded cluster down (a cluster you passed is left running)."""
@@ -470,11 +314,7 @@ class Sweep:
             self.stop()
             assert self._run is not None
             self._run._done.wait()
-        if self._own_client:
-            self._close_client()
-        elif self._client is not None and self._topic is not None:
-            self._client.unsubscribe_topic(self._topic)
-            self._client, self._topic = None, None
+        self._connection.close()
 
     def __enter__(self) -> Sweep:
         return self
@@ -493,49 +333,20 @@ class Sweep:
         best = self.best
         if best is None:
             raise ValueError("The sweep has no done trial yet: nothing to apply.")
-        session = getattr(target, "session", target)
-        model = session.model if isinstance(session, TrainingSession) else target
-        if best["optimizer"] and not same_optimizer(model, best["optimizer"]):
-            raise ValueError(
-                f"The best trial used the optimizer {best['optimizer']!r}, and `target` is compiled with"
-                f" {optimizer_name(model)!r}: its best rate would not carry over. Compile the model with"
-                f" {best['optimizer']!r} first. Received: target={type(target).__name__}"
-            )
-        if isinstance(session, TrainingSession):
-            session.set_learning_rate(best["learning_rate"], source="sweep")
-        else:
-            apply_learning_rate(model, best["learning_rate"])
+        apply_trial_rate(target, best["learning_rate"], best["optimizer"])
         return best
 
-    def _grid(self) -> dict[str, Any]:
-        return {
-            "learning_rates": list(dict.fromkeys(t.learning_rate for t in self.trials)),
-            "optimizers": list(dict.fromkeys(t.optimizer for t in self.trials)),
-            "schedules": list(dict.fromkeys(t.schedule_name for t in self.trials)),
-            "seeds": list(dict.fromkeys(t.seed for t in self.trials)),
-            "epochs": self.epochs,
-            "monitor": self.monitor,
-        }
-
     def _save(self, path: str | Path) -> None:
-        _results.write_json(path, self._grid(), [r for r in self._rows.values()])
+        _results.write_json(path, grid_config(self.trials, self.epochs, self.monitor), list(self._table.ended.values()))
 
     def to_json(self, path: str | Path) -> None:
         """The grid and every ended trial's row, in a file :meth:`load` resumes from."""
-        with self._lock:
+        with self._table.lock:
             self._save(path)
 
     def to_csv(self, path: str | Path) -> None:
         """:attr:`results` as CSV."""
         self.results.to_csv(path, index=False)
-
-    def _restore(self, doc: dict[str, Any]) -> None:
-        by_key = {t.key: t for t in self.trials}
-        for row in doc["results"]:
-            t = by_key.get((row["learning_rate"], row["optimizer"], row["schedule"], row["seed"]))
-            if t is not None:
-                self._rows[t.trial] = {**row, "trial": t.trial}
-                self._status[t.trial] = row["status"]
 
     @classmethod
     def load(cls, path: str | Path, build_model: Callable[[], Any], *, schedules: Any = None, **kwargs: Any) -> Sweep:
@@ -561,7 +372,7 @@ class Sweep:
         )
         if [t for t in dict.fromkeys(t.schedule_name for t in sweep.trials)] != names:
             raise ValueError(f"Argument `schedules` must be the schedules of the saved sweep, {names}.")
-        sweep._restore(doc)
+        sweep._table.restore(doc["results"])
         sweep._loaded = True
         return sweep
 

@@ -92,11 +92,11 @@ class ControllerCallback(keras.callbacks.Callback):
         rec.meter.end_batch(batch)
         if loss is None:
             rec.record_missing(c._lr)
-        elif rec.record(loss, c._lr):
-            rec.diverging(c._lr)
-        if loss is not None and not math.isfinite(loss):
-            c.request_stop()
-            rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
+        else:
+            rec.record(loss, c._lr)
+            if not math.isfinite(loss):
+                c.request_stop()
+                rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
         if c._pause_requested and not c._stop_requested:
             self.wait_while_paused(self._model)
         if c._stop_requested:

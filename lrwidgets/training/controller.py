@@ -280,10 +280,12 @@ class TrainingController:
 
     # ---- helpers ------------------------------------------------------------------------------
     def _notify(self) -> None:
+        self.recorder.scan()  # the training thread, or idle: never beside a running fit's thread
         self.listeners.notify()
 
     def notify_throttled(self) -> None:
-        self.listeners.notify_throttled()
+        if self.listeners.due():
+            self._notify()
 
     def has_requests(self) -> bool:
         return (

@@ -46,7 +46,8 @@ class Diagnostician:
 
     Args:
         session: the :class:`TrainingSession` to watch: its history so far is read at the first
-            snapshot, then every fit after.
+            snapshot, then every fit after, each fit on its own (against its own best loss, so
+            that a fit from reset weights is no divergence) but against the untrained model's loss.
         on_diverge: what to do on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default:
             record it only), ``"lower"`` (set the advised rate, 10x lower, at once) or ``"stop"``.
         num_classes: for chance accuracy; default: the width of the model's output when >= 2.
@@ -91,6 +92,8 @@ class Diagnostician:
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
         self._workers: list[threading.Thread] = []
+        self._fit_start = session.progress.fit_first_step  # the fit the diagnoser judges
+        self._stepped = False  # it has seen a step
         self._unsubscribe = session.subscribe(self._on_snapshot)
 
     @classmethod
@@ -132,18 +135,32 @@ class Diagnostician:
         e = 0
         found: list[Diagnosis] = []
         d = self.diagnoser
+        fit_start = snap.progress.fit_first_step
         for i, (loss, rate) in enumerate(zip(snap.loss.tolist(), snap.learning_rate.tolist(), strict=True)):
             step = snap.first_step + i
+            if step >= fit_start > self._fit_start:
+                d = self._next_fit(fit_start)
             # A NaN row is a real NaN loss only when the session said so (else: no loss logged).
             if math.isfinite(loss) or math.isinf(loss) or step in nan_steps:
                 found += d.step(step, loss, rate)
+                self._stepped = True
             while e < len(epochs) and int(epochs[e].get("step", -1)) <= step:
                 found += self._epoch(epochs[e])
                 e += 1
         for row in epochs[e:]:
             found += self._epoch(row)
+        if fit_start > self._fit_start:  # a fit began and has no step yet
+            self._next_fit(fit_start)
         for verdict in found:
             self._record(verdict)
+
+    def _next_fit(self, fit_start: int) -> Diagnoser:
+        """Each fit is diagnosed on its own (see :meth:`Diagnoser.next_fit`)."""
+        self._fit_start = fit_start
+        if self._stepped:
+            self.diagnoser = self.diagnoser.next_fit()
+        self._stepped = False
+        return self.diagnoser
 
     @property
     def callback(self) -> Any:

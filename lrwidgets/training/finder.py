@@ -10,30 +10,24 @@ the model back exactly as it was afterwards, however the run ended.
 from __future__ import annotations
 
 import math
-import random
-import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
-import keras
 import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int, received
-from lrwidgets.core.finder import (
-    DEFAULT_METHOD,
-    METHODS,
-    Ramp,
-    RangeTestMonitor,
-    Suggestion,
-    combine,
-    suggest,
-)
+from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion, combine
 from lrwidgets.training import _state, ownership
+from lrwidgets.training._range_sweep import Sweep, SweepStopper, ended_sweep, recorded, sweeps_dataframe
+from lrwidgets.training._rate_target import set_learning_rate
+from lrwidgets.training._reorder import reordered
 from lrwidgets.training.fit_args import bind_fit
+from lrwidgets.training.model_state import ModelState
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.session import TrainingSession
+
+__all__ = ["DATA_ARGUMENTS", "LRRangeTest", "ModelState", "RangeTestRun", "Sweep"]
 
 #: ``model.fit`` arguments a sweep takes from the caller: the data and how it is batched.
 DATA_ARGUMENTS = ("x", "y", "batch_size", "sample_weight", "class_weight", "steps_per_epoch", "shuffle")
@@ -47,124 +41,6 @@ REFUSED = {
     "validation_freq": "a sweep looks at the training loss only",
     "callbacks": "a callback could change the rate the sweep sets",
 }
-
-
-class ModelState:
-    """Every variable of a model and its optimizer, and the random generators a fit draws from,
-    copied bit for bit; :meth:`restore` puts them all back (idle model only).
-
-    Model variables include BatchNormalization's moving statistics, dropout seed states and the
-    metrics; optimizer variables include ``iterations``, the moments, the learning rate and a
-    ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
-    (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
-    (its data loader's shuffle).
-    """
-
-    def __init__(self, model: Any) -> None:
-        _state.sync(model)
-        optimizer = model.optimizer
-        if not optimizer.built and model.trainable_variables:
-            optimizer.build(model.trainable_variables)  # what the first fit would do: built the same way
-        self.model = model
-        self.variables = [(v, _copy(v)) for v in model.variables]
-        self.optimizer_variables = [(v, _copy(v)) for v in optimizer.variables]
-        self.has_history = "history" in vars(model)
-        self.history = vars(model).get("history")
-        self.random = random.getstate()
-        self.numpy = np.random.get_state()  # noqa: NPY002  (the global generator Keras shuffles with)
-        self.tf_context = _tf_seed_state()
-        torch = sys.modules.get("torch")
-        self.torch = None if torch is None else torch.get_rng_state()
-
-    def restore_variables(self) -> None:
-        """Put back the model's and the optimizer's variables (not the random generators)."""
-        _state.sync(self.model)
-        for variable, value in (*self.variables, *self.optimizer_variables):
-            variable.assign(value)
-
-    def restore(self) -> None:
-        """Put back everything: the variables, the model's ``history`` attribute, the random generators."""
-        model = self.model
-        self.restore_variables()
-        if self.has_history:
-            model.history = self.history
-        elif "history" in vars(model):
-            del model.history
-        random.setstate(self.random)
-        np.random.set_state(self.numpy)  # noqa: NPY002  (the global generator Keras shuffles with)
-        _set_tf_seed_state(self.tf_context)
-        if self.torch is not None:
-            sys.modules["torch"].set_rng_state(self.torch)
-
-    def differences(self) -> list[str]:
-        """Paths of the variables that differ from the copy (bitwise); empty when restored."""
-        _state.sync(self.model)
-        return [v.path for v, value in (*self.variables, *self.optimizer_variables) if not _same(v, value)]
-
-
-def _copy(variable: Any) -> np.ndarray:
-    return np.array(keras.ops.convert_to_numpy(variable.value), copy=True)
-
-
-def _same(variable: Any, value: np.ndarray) -> bool:
-    now = np.asarray(keras.ops.convert_to_numpy(variable.value))
-    return now.dtype == value.dtype and now.tobytes() == value.tobytes()
-
-
-def _tf_seed_state() -> Any:
-    """TensorFlow's op-seed generator (its data shuffles draw from it), when TensorFlow is loaded."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None:
-        return None
-    try:
-        from tensorflow.python.eager import context
-
-        rng = getattr(context.context(), "_rng", None)
-        return None if rng is None else rng.getstate()
-    except Exception:  # another TensorFlow layout: nothing to restore
-        return None
-
-
-def _set_tf_seed_state(state: Any) -> None:
-    if state is None:
-        return
-    from tensorflow.python.eager import context
-
-    rng = getattr(context.context(), "_rng", None)
-    if rng is not None:
-        rng.setstate(state)
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """One sweep: the rate each step used, its raw batch loss, the smoothed curve and why it ended."""
-
-    learning_rates: np.ndarray
-    losses: np.ndarray
-    smoothed_losses: np.ndarray
-    reason: str
-    message: str
-    suggestions: dict[str, Suggestion] = field(default_factory=dict)
-
-
-class _SweepStopper(keras.callbacks.Callback):
-    """Feeds each recorded batch loss to the stop rule and ends the fit at the step it says."""
-
-    def __init__(self, test: LRRangeTest, session: TrainingSession, monitor: RangeTestMonitor) -> None:
-        super().__init__()
-        self._test = test
-        self._session = session
-        self.monitor = monitor
-        self._history = session.history
-        self._first = session.history.num_steps
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        h = self._history
-        if h.num_steps <= self._first:
-            return
-        # After the session's own callback (first in the list): the true loss of this batch is recorded.
-        if self.monitor.update(h.last("loss")) is not None or self._test._stop_requested:
-            self._model.stop_training = True
 
 
 class RangeTestRun(TrainingRun):
@@ -289,10 +165,7 @@ class LRRangeTest:
         live = self._live
         if live is not None:
             session, monitor, first = live
-            h = session.history
-            n = h.num_steps
-            smooth = monitor.curve.smoothed
-            out.append((h.column("learning_rate", n)[first:].copy(), h.column("loss", n)[first:].copy(), smooth))
+            out.append((*recorded(session.history, first), monitor.curve.smoothed))
         return out
 
     def _first(self) -> Sweep | None:
@@ -402,7 +275,7 @@ class LRRangeTest:
                     break
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
-                self._sweep(session, _reordered(data, r), epochs)
+                self._sweep(session, reordered(data, r), epochs)
         finally:
             self._live = None
             unsubscribe()
@@ -419,36 +292,16 @@ class LRRangeTest:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
         first = session.history.num_steps
         self._live = (session, monitor, first)
-        stopper = _SweepStopper(self, session, monitor)
+        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
         error: BaseException | None = None
         try:
             session.fit(**data, epochs=epochs, verbose=0, callbacks=[stopper], schedule=self.ramp).wait()
         except BaseException as e:
             error = e
-        h = session.history
-        n = h.num_steps
-        lrs = h.column("learning_rate", n)[first:].copy()
-        losses = h.column("loss", n)[first:].copy()
-        monitor.curve.finish()
-        reason, message = monitor.reason, monitor.message
-        if error is not None:
-            reason, message = "error", f"training failed: {type(error).__name__}: {error}"
-        elif reason is None:
-            if self._stop_requested:
-                reason, message = "stopped", f"stopped at step {len(losses)}"
-            else:
-                reason, message = "data", f"the data ran out after {len(losses)} of {self.num_steps} steps"
-        sweep = Sweep(
-            learning_rates=lrs,
-            losses=losses,
-            smoothed_losses=monitor.curve.smoothed,
-            reason=reason,
-            message=message,
-            suggestions=suggest(lrs, losses, self.num_steps, self.smoothing),
-        )
+        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested)
         self._sweeps.append(sweep)
         self._live = None
-        self.message = message
+        self.message = sweep.message
         if error is not None:
             self.error = error
             raise error
@@ -491,108 +344,13 @@ class LRRangeTest:
         settable ``learning_rate``.
         """
         rate = self._rate(method)
-        session = target if isinstance(target, TrainingSession) else getattr(target, "session", None)
-        if isinstance(session, TrainingSession):
-            session.set_learning_rate(rate, source="finder")
-        elif (argument := _designer_rate_argument(target)) is not None:
-            target.update(**{argument: rate})
-        elif isinstance(target, keras.Model):
-            owner = ownership.owner(target)
-            if owner is not None:
-                owner.set_learning_rate(rate, source="finder")
-            else:
-                _, variable = _state.steerable_optimizer(target)
-                variable.assign(rate)
-        elif callable(getattr(target, "set_learning_rate", None)):
-            target.set_learning_rate(rate)
-        elif hasattr(target, "learning_rate"):
-            target.learning_rate = rate
-        else:
-            raise TypeError(
-                "Argument `target` must be a TrainingSession, a TrainingDashboard, a ScheduleDesigner, a compiled"
-                f" keras.Model or have a `learning_rate` to set. Received: target={type(target).__name__}"
-            )
+        set_learning_rate(target, rate, source="finder")
         return rate
 
     def to_dataframe(self) -> Any:
         """One row a step of every sweep: ``sweep``, ``step``, ``learning_rate``, ``loss``, ``smoothed_loss``."""
-        import pandas as pd
-
-        frames = []
-        for i, s in enumerate(self._sweeps):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "sweep": i,
-                        "step": np.arange(len(s.losses)),
-                        "learning_rate": s.learning_rates,
-                        "loss": s.losses,
-                        "smoothed_loss": _padded(s.smoothed_losses, len(s.losses)),
-                    }
-                )
-            )
-        columns = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        return sweeps_dataframe(self._sweeps)
 
     def __repr__(self) -> str:
         state = "running" if self.running else (self.reason or "not run")
         return f"<LRRangeTest {self.model.name!r} {state}, {len(self._sweeps)}/{self.n_runs} sweeps>"
-
-
-def _reordered(data: dict[str, Any], sweep: int) -> dict[str, Any]:
-    """Array data with its rows in another order for sweep ``sweep`` >= 1 (seeded by it: reproducible).
-
-    Keras's own shuffle does not differ between fits everywhere (on TensorFlow, with a global seed,
-    each new fit shuffles alike); other data forms keep their own order.
-    """
-    if sweep == 0:
-        return data
-    leaves = [leaf for k in ("x", "y", "sample_weight") for leaf in _leaves(data.get(k))]
-    if not leaves or not all(isinstance(leaf, np.ndarray) and leaf.ndim for leaf in leaves):
-        return data
-    rows = {int(leaf.shape[0]) for leaf in leaves}
-    if len(rows) != 1:
-        return data
-    order = np.random.default_rng(sweep).permutation(rows.pop())
-    return {k: _take(v, order) if k in ("x", "y", "sample_weight") else v for k, v in data.items()}
-
-
-def _leaves(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _leaves(v)]
-    return [value]
-
-
-def _take(value: Any, order: np.ndarray) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _take(v, order) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_take(v, order) for v in value)
-    return value[order]
-
-
-def _padded(values: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(n, np.nan, np.float32)
-    out[: len(values)] = values[:n]
-    return out
-
-
-def _designer_rate_argument(target: Any) -> str | None:
-    """The argument setting a ScheduleDesigner's level of the rate (duck-typed: no widget imported)."""
-    has_trait = getattr(target, "has_trait", None)
-    if not callable(has_trait) or not has_trait("value") or not callable(getattr(target, "update", None)):
-        return None
-    config = getattr(target, "value", {}).get("config", {})
-    for name in ("initial_learning_rate", "max_learning_rate", "learning_rate"):
-        if name in config:
-            return name
-    raise ValueError(
-        f"This schedule design ({target.value.get('kind')!r}) has no single learning rate to set;"
-        " apply the suggestion to a design with an initial or maximum rate."
-    )

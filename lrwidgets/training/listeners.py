@@ -7,7 +7,7 @@ from typing import Any
 
 
 class Listeners:
-    """Callables run after changes; ``notify_throttled`` runs them at most once per ``interval`` s.
+    """Callables run after changes; while training, at most once per ``interval`` s (see :meth:`due`).
 
     A listener that raises is recorded as an ``error`` event in ``recorder``'s history: a broken
     view must not end the training run.
@@ -37,6 +37,6 @@ class Listeners:
             except Exception as e:
                 self._recorder.event("error", f"display update failed: {type(e).__name__}: {e}")
 
-    def notify_throttled(self) -> None:
-        if self._recorder.clock() - self._last >= self.interval:
-            self.notify()
+    def due(self) -> bool:
+        """Whether ``interval`` seconds have passed since the last notification."""
+        return self._recorder.clock() - self._last >= self.interval

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from lrwidgets.training import _state
+
+if TYPE_CHECKING:
+    from lrwidgets.core import TrainingHistory
 
 
 def _values(variables: list[Any]) -> list[np.ndarray]:
@@ -27,53 +30,73 @@ def _values(variables: list[Any]) -> list[np.ndarray]:
 class NanGuard:
     """Copies of the model and optimizer state, taken in the training thread, and their restore.
 
+    A copy is judged lazily, from the history (when the next copy is taken, or at a restore), so
+    that the per-batch path of a fit does no work for it.
+
     Args:
+        history: the :class:`~lrwidgets.core.TrainingHistory` the fit records its batch losses in.
         factor: a copy is confirmed when the next batch loss is finite and at most ``factor`` times
             the best batch loss of the fit so far.
         interval: seconds between two copies within an epoch (each epoch's start always gets one);
             on jax a copy syncs the whole state, so copies are rationed.
     """
 
-    def __init__(self, factor: float = 4.0, interval: float = 2.0) -> None:
+    def __init__(self, history: TrainingHistory, factor: float = 4.0, interval: float = 2.0) -> None:
+        self.history = history
         self.factor = factor
         self.interval = interval
         self._pending: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
         self._good: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
-        self._good_loss = math.inf
-        self._best = math.inf
+        self._first = 0  # the fit's first step
+        self._best = math.inf  # the best finite batch loss of steps [_first, _seen)
+        self._seen = 0
         self._due = 0.0
 
     def begin_fit(self) -> None:
         self._pending = self._good = None
-        self._good_loss = self._best = math.inf
+        self._first = self._seen = self.history.num_steps
+        self._best = math.inf
         self._due = 0.0
 
     @property
     def restorable_step(self) -> int | None:
         """The step (0-based, in the history) whose weights a restore would bring back."""
+        self._judge()
         return None if self._good is None else self._good[2]
 
     def wants_copy(self, epoch_start: bool) -> bool:
         """Whether to take a copy before this batch (cheap: a clock read)."""
-        return self._pending is None and (epoch_start or time.monotonic() >= self._due)
+        return epoch_start or time.monotonic() >= self._due
 
     def take(self, model: Any, step: int) -> None:
         """Copy the weights and optimizer state that batch ``step`` will use (training thread)."""
+        self._judge()
         _state.sync(model)
         self._pending = (_values(model.weights), _values(model.optimizer.variables), step)
         self._due = time.monotonic() + self.interval
 
-    def observe(self, loss: float) -> None:
-        """The loss of the batch just run: confirms the pending copy if it was healthy."""
-        healthy = math.isfinite(loss) and (not math.isfinite(self._best) or loss <= self.factor * max(self._best, 0.0))
-        if math.isfinite(loss):
-            self._best = min(self._best, loss)
-        pending, self._pending = self._pending, None
-        if pending is not None and healthy:
-            self._good, self._good_loss = pending, loss
+    def _judge(self) -> None:
+        """Confirm the pending copy if the batch it was taken for is recorded and was healthy."""
+        pending = self._pending
+        if pending is None or pending[2] >= self.history.num_steps:
+            return
+        self._pending = None
+        step = pending[2]
+        losses = self.history.column("loss", step + 1)
+        if step > self._seen:  # the best over the steps recorded since the last look, before this one
+            earlier = losses[self._seen : step]
+            finite = earlier[np.isfinite(earlier)]
+            if finite.size:
+                self._best = min(self._best, float(finite.min()))
+            self._seen = step
+        loss = float(losses[step])
+        best = self._best
+        if math.isfinite(loss) and (not math.isfinite(best) or loss <= self.factor * max(best, 0.0)):
+            self._good = pending
 
     def restore(self, model: Any, keep: list[Any]) -> int | None:
         """Put back the last confirmed copy, except the variables in ``keep``; its step, or None."""
+        self._judge()
         if self._good is None:
             return None
         weights, opt_values, step = self._good

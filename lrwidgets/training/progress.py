@@ -29,6 +29,8 @@ class Progress:
     elapsed: float
     eta: float | None
     learning_rate: float
+    #: the history step where the current fit (the last one, when idle) began
+    fit_first_step: int = 0
 
 
 class ProgressMeter:
@@ -102,4 +104,5 @@ class ProgressMeter:
             elapsed=self.elapsed(),
             eta=eta,
             learning_rate=learning_rate,
+            fit_first_step=self.first_record,
         )

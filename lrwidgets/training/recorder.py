@@ -31,11 +31,11 @@ class Recorder:
         self.divergence_factor = divergence_factor
         self.monitor: str | None = None  # the log key recorded as the loss (None: `loss`, else the first)
         self.meter = ProgressMeter()
-        self.guard = NanGuard(factor=divergence_factor)
+        self.guard = NanGuard(history, factor=divergence_factor)
         self.recovery = BatchLossRecovery()
         self.loss_floor: float | None = None
-        self._divergence = DivergingDetector(divergence_factor)  # the one divergence rule (core/detectors.py)
-        self._diverged: Any = None
+        self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
+        self._scanned = 0  # steps up to here have been through the divergence watch
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
@@ -71,9 +71,11 @@ class Recorder:
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
         # best of the last one, which is no divergence.
         self._divergence = DivergingDetector(self.divergence_factor)
+        self._scanned = self.history.num_steps
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:
+        self.scan()
         self.meter.end_fit()
         if self._close_warnings is not None:
             self._close_warnings()
@@ -118,24 +120,32 @@ class Recorder:
             self.recovery.batch_size = None  # a custom tracker: every batch weighs the same
         return scalars[0]
 
-    def record(self, loss: float, learning_rate: float) -> bool:
-        """Record the batch; True when it diverged (newly flagged)."""
+    def record(self, loss: float, learning_rate: float) -> None:
+        """Record the batch (the per-batch path: one history row; the watches look later)."""
         self.history.record_step(loss, learning_rate, self.now())
-        self.guard.observe(loss)
-        if not math.isfinite(loss):
-            return False
-        self._diverged = self._divergence.update(self.history.num_steps - 1, loss, learning_rate)
-        return self._diverged is not None
+
+    def scan(self) -> None:
+        """Run the divergence watch over the steps recorded since its last look (training thread).
+
+        Called at the listeners' pace (a few times a second), at each epoch's end and the fit's:
+        a ``diverging`` event names the step where the rule held, a fraction of a second later.
+        """
+        n = self.history.num_steps
+        first, self._scanned = self._scanned, n
+        if self._divergence is None or n <= first:
+            return
+        losses = self.history.column("loss", n)[first:].tolist()
+        rates = self.history.column("learning_rate", n)[first:].tolist()
+        for verdict in self._divergence.scan(first, losses, rates):
+            self.event("diverging", verdict.message, step=verdict.last_step)
 
     def record_missing(self, learning_rate: float) -> None:
         """A batch whose step returned no monitored value: its time and rate, and a NaN gap for the loss."""
         self.history.record_step(math.nan, learning_rate, self.now())
 
-    def diverging(self, learning_rate: float) -> None:
-        self.event("diverging", self._diverged.message)
-
     def nan(self, model: Any, loss: float, learning_rate: float, keep: list[Any]) -> None:
         """A non-finite loss: restore (if asked) and say what happened (steps 0-based, as on the plots)."""
+        self.scan()  # the divergence that led here is told first
         step = self.history.num_steps - 1
         msg = f"the loss became {loss} at step {step} (learning rate {learning_rate:.3g})"
         restored = self.guard.restore(model, keep) if self.on_nan == "restore" else None

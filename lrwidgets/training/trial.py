@@ -1,8 +1,8 @@
 """The Keras side of one sweep trial: build the model for a seed, compile it with the trial's optimizer.
 
 The sweep engine (:mod:`lrwidgets.sweep`) runs trials on Dask workers but touches no Keras state
-itself: it calls :func:`build_trial_model` on the worker and :func:`apply_learning_rate` to put a
-sweep's best rate into a model, both here in the training layer.
+itself: it calls :func:`build_trial_model` on the worker and :func:`apply_trial_rate` to put a
+sweep's best rate into a model or session, both here in the training layer.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_rate, received
 from lrwidgets.training import _state, ownership
+from lrwidgets.training.session import TrainingSession
 
 
 def check_optimizer_name(name: Any) -> str:
@@ -123,3 +124,21 @@ def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep")
     _, variable = _state.steerable_optimizer(model)
     _state.sync(model)
     variable.assign(rate)
+
+
+def apply_trial_rate(target: Any, learning_rate: float, optimizer: str | None, source: str = "sweep") -> None:
+    """Put a trial's ``learning_rate`` into ``target``, which must use the trial's ``optimizer`` (a name, or None
+    when the trial kept the model's own): a ``TrainingSession``, a view of one (its ``session``), or a
+    compiled model (:func:`apply_learning_rate`)."""
+    session = getattr(target, "session", target)
+    model = session.model if isinstance(session, TrainingSession) else target
+    if optimizer and not same_optimizer(model, optimizer):
+        raise ValueError(
+            f"The best trial used the optimizer {optimizer!r}, and `target` is compiled with"
+            f" {optimizer_name(model)!r}: its best rate would not carry over. Compile the model with"
+            f" {optimizer!r} first. Received: target={type(target).__name__}"
+        )
+    if isinstance(session, TrainingSession):
+        session.set_learning_rate(learning_rate, source=source)
+    else:
+        apply_learning_rate(model, learning_rate, source)

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import html
-import math
 import threading
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_choice, check_float, check_int, check_rate
 from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.training import Diagnostician, Progress, Snapshot, TrainingRun, TrainingSession
+from lrwidgets.widgets._controls_row import ControlsRow
+from lrwidgets.widgets._diagnosis_bar import DiagnosisBar
 from lrwidgets.widgets._errors import shows_errors
 from lrwidgets.widgets._find_lr import FindLearningRate
-from lrwidgets.widgets._series import DecimatedSeries
-from lrwidgets.widgets._strict_controls import StrictLogSlider, StrictSlider
+from lrwidgets.widgets._message_log import MESSAGE_KINDS, MessageLog
+from lrwidgets.widgets._progress_line import ProgressLine
+from lrwidgets.widgets._step_curves import StepCurves
 from lrwidgets.widgets._training_plots import LOG_LOSS_SPAN, TrainingPlots
 from lrwidgets.widgets.pacer import BrowserPacer
 
-MESSAGE_KINDS = {
-    "warning": "#b26b00",
-    "diagnosis": "#b26b00",  # a `diverging` event is shown as its diagnosis (the same rule)
-    "error": "#c00",
-    "nan": "#c00",
-    "restore": "#555",
-    "info": "#555",
-}
+__all__ = ["MAX_POINTS_LIMIT", "MESSAGE_KINDS", "TrainingDashboard"]
+
 MAX_POINTS_LIMIT = 100_000
-MAX_MESSAGES = 8
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = round(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class TrainingDashboard(FindLearningRate, widgets.VBox):
@@ -96,11 +82,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self.session = TrainingSession(model, update_interval=update_interval, on_nan=on_nan, monitor=monitor)
         self.max_points = max_points
         self._lock = threading.RLock()
-        self._loss = DecimatedSeries(max_points, smoothing)
-        self._lr = DecimatedSeries(max(8, max_points // 3))
         self._seen_events = 0
         self._seen_events_before = 0
-        self._syncing = False
         self._designer: Any = None
         self._snapshot: Snapshot | None = None
         self._build_widgets(smoothing)
@@ -196,67 +179,47 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
 
     # ---- building ------------------------------------------------------------------------------
     def _build_widgets(self, smoothing: float) -> None:
+        """The views the dashboard is composed of, top to bottom (the Find LR button and the layer
+        controls join them later)."""
         self.plots = TrainingPlots(self.max_points)
         self.plots.on_metrics_figure = self._show_metrics
-        self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
-        self._pause_button = widgets.Button(
-            description="Pause", icon="pause", disabled=True, tooltip="Hold training between two batches"
-        )
-        self._stop_button = widgets.Button(
-            description="Stop",
-            icon="stop",
-            button_style="danger",
-            disabled=True,
-            tooltip="End training at the next batch; keeps everything recorded",
-        )
-        lr = self.session.learning_rate
-        exp = math.log10(lr) if lr > 0 else -3.0
-        self._lr_slider = StrictLogSlider(
+        self._curves = StepCurves(self.plots, self.max_points, smoothing)
+        self._progress_line = ProgressLine()
+        self._controls = ControlsRow(
+            self.session.learning_rate,
+            smoothing,
             on_refused=self._on_refused,
-            name="learning_rate",
-            value=lr if lr > 0 else 10**exp,  # a rate of 0 (a frozen phase) has no place on a log slider
-            base=10,
-            min=math.floor(min(exp, -6.0)),
-            max=math.ceil(max(exp + 1, 0.0)),
-            step=0.01,
-            description="learning rate",
-            readout_format=".2e",
-            continuous_update=False,
-            style={"description_width": "initial"},
-            layout=widgets.Layout(width="420px"),
+            on_pause=self._on_pause_clicked,
+            on_stop=lambda _: self._guard(self.session.stop),
+            on_rate=self._on_slider,
+            on_smoothing=self._on_smoothing,
         )
-        self._smoothing = StrictSlider(
-            on_refused=self._on_refused,
-            value=smoothing,
-            min=0.0,
-            max=0.99,
-            step=0.01,
-            description="smoothing",
-            continuous_update=False,
-            layout=widgets.Layout(width="260px"),
-        )
-        self._messages = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self._message_log = MessageLog()
         # Flow control: while training, an update goes out only once the page drew the last one.
         self._pacer = BrowserPacer(on_ack=self._catch_up, on_error=self._show_error)
         self._behind = False
-        self._pause_button.on_click(self._on_pause_clicked)
-        self._stop_button.on_click(lambda _: self._guard(self.session.stop))
-        self._lr_slider.observe(self._on_slider, names="value")
-        self._smoothing.observe(self._on_smoothing, names="value")
-        controls = widgets.HBox(
-            [self._pause_button, self._stop_button, self._lr_slider, self._smoothing],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        self._diagnosis_bar = DiagnosisBar(
+            on_fix=lambda: self._guard(self._on_fix_clicked),
+            on_log_loss=lambda change: self._guard(self._on_log_loss, change),
         )
+        # The parts' widgets, by the names the dashboard has always had for them.
+        self._status, self._bar = self._progress_line.status, self._progress_line.bar
+        self._pause_button, self._stop_button = self._controls.pause_button, self._controls.stop_button
+        self._lr_slider, self._smoothing = self._controls.lr_slider, self._controls.smoothing
+        self._messages = self._message_log.html
+        self._badge, self._fix_button = self._diagnosis_bar.badge, self._diagnosis_bar.fix_button
+        self._log_loss = self._diagnosis_bar.log_loss
+        self._log_loss_chosen = False  # the user set the checkbox: the axis is no longer switched for them
+        self._log_loss_auto = False
         self._children = [
             self._status,
             self._bar,
-            controls,
+            self._controls.box,
             self.plots.loss_legend.widget,
             self.plots.loss_fig,
             self.plots.lr_legend.widget,
             self.plots.lr_fig,
-            self._build_diagnosis_bar(),
+            self._diagnosis_bar.box,
             self._messages,
             self._pacer,
         ]
@@ -289,14 +252,12 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self._draw_progress()
 
     def _on_slider(self, change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
         self._guard(lambda: self.session.set_learning_rate(check_rate("learning_rate", change["new"]), "user"))
 
     def _on_smoothing(self, change: dict[str, Any]) -> None:
         def apply() -> None:
             with self._lock:
-                self._loss.set_smoothing(float(change["new"]), self.history.loss)
+                self._curves.set_smoothing(float(change["new"]), self.history)
             self.refresh()
 
         self._guard(apply)
@@ -354,17 +315,9 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
         with self._lock:
             h = self.history
-            n = h.num_steps
-            loss = h.column("loss", n)
-            lr = h.column("learning_rate", n)
-            self._loss.feed(loss)
-            self._lr.feed(lr)
-            x, y, smooth = self._loss.points(loss)
-            lx, ly, _ = self._lr.points(lr)
-            self.plots.draw_steps(x, y, smooth, lx, ly)
+            self._curves.draw(h)
             if self._auto_log_loss():
-                self.plots.draw_steps(x, y, smooth, lx, ly)  # what a log axis can draw (no zeros)
-            self._draw_nonfinite(loss)
+                self._curves.draw(h)  # what a log axis can draw (no zeros)
             self.plots.draw_epochs(h.epochs)
             if len(h.events) != self._seen_events:
                 self._draw_events()
@@ -377,50 +330,13 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self._draw_plan()  # a designer edit took effect: the plan's tail follows it
         self.plots.draw_rate_changes(events)
         self._draw_diagnosis()
-        shown = [e for e in events if e.kind in MESSAGE_KINDS][-MAX_MESSAGES:]
-        self._messages.value = "".join(
-            f'<div class="lrw-message lrw-{e.kind}" style="color:{MESSAGE_KINDS[e.kind]}">'
-            f"step {e.step}: {html.escape(e.message)}</div>"
-            for e in shown
-        )
+        self._message_log.draw(events)
 
     def _draw_progress(self) -> None:
         p = self.session.progress
-        running = p.state != "idle"
-        self._pause_button.disabled = not running or p.state == "stopping"
-        self._stop_button.disabled = not running or p.state == "stopping"
-        paused = running and self.session.pause_requested
-        self._pause_button.description = "Resume" if paused else "Pause"
-        self._pause_button.icon = "play" if paused else "pause"
-        if p.epochs:
-            done = p.epoch + (p.step_in_epoch / p.steps if p.steps else 0.0)
-            self._bar.value = min(done / p.epochs, 1.0)
-        parts = [f"<b>{p.state}</b>"]
-        if p.epochs:
-            parts.append(f"epoch {p.epoch + 1}/{p.epochs}")
-        steps = f"/{p.steps}" if p.steps else ""
-        parts.append(f"step {p.step_in_epoch}{steps} ({p.global_step} in all)")
-        if p.samples_per_second:
-            parts.append(f"{p.samples_per_second:,.0f} samples/s")
-        elif p.steps_per_second:
-            parts.append(f"{p.steps_per_second:,.1f} steps/s")
-        parts.append(f"elapsed {_fmt_time(p.elapsed)}")
-        if running and p.eta is not None:
-            parts.append(f"ETA {_fmt_time(p.eta)}")
-        parts.append(f"learning rate {p.learning_rate:.3g}")
-        self._status.value = '<span class="lrw-status">' + " · ".join(parts) + "</span>"
-        lr = p.learning_rate
-        if lr > 0 and not math.isclose(lr, self._lr_slider.value, rel_tol=1e-3):
-            self._syncing = True
-            try:
-                exp = math.log10(lr)
-                if exp < self._lr_slider.min:
-                    self._lr_slider.min = math.floor(exp)
-                if exp > self._lr_slider.max:
-                    self._lr_slider.max = math.ceil(exp)
-                self._lr_slider.value = lr
-            finally:
-                self._syncing = False
+        self._controls.draw_buttons(p, self.session.pause_requested)
+        self._progress_line.draw(p)
+        self._controls.follow_rate(p.learning_rate)
 
     # ---- diagnosis (issue 13): verdict badge, fix button, log-y, non-finite markers ----------------
     @property
@@ -434,24 +350,6 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         if verdict is None:
             raise ValueError("There is no verdict to apply yet.")
         return self.diagnostician.apply(verdict)
-
-    def _build_diagnosis_bar(self) -> widgets.HBox:
-        self._nonfinite_steps: list[int] = []
-        self._nonfinite_seen = 0
-        self._verdicts_shown = 0
-        self._badge = widgets.HTML(value="", layout=widgets.Layout(min_width="120px"))
-        self._badge.add_class("lrw-verdict")
-        self._fix_button = widgets.Button(description="apply the advice", icon="wrench", disabled=True)
-        self._fix_button.add_class("lrw-fix")
-        self._fix_button.on_click(lambda _: self._guard(self._on_fix_clicked))
-        self._log_loss = widgets.Checkbox(value=False, description="log loss axis", indent=False)
-        self._log_loss.observe(lambda change: self._guard(self._on_log_loss, change), names="value")
-        self._log_loss_chosen = False  # the user set the checkbox: the axis is no longer switched for them
-        self._log_loss_auto = False
-        return widgets.HBox(
-            [self._badge, self._fix_button, self._log_loss],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
-        )
 
     def _on_fix_clicked(self) -> None:
         self.apply_fix()
@@ -479,33 +377,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         return True
 
     def _draw_diagnosis(self) -> None:
-        verdicts = self.diagnoses
-        if not verdicts:
-            return
-        last = verdicts[-1]
-        if len(verdicts) == self._verdicts_shown:
-            return
-        self._verdicts_shown = len(verdicts)
-        # The button first, the badge last: the page shows a verdict's badge with its fix already on
-        # the button (messages arrive in order), never beside the previous verdict's.
-        fix = last.action
-        self._fix_button.disabled = fix is None
-        self._fix_button.description = fix.label if fix is not None else "no fix to apply"
-        self._fix_button.tooltip = last.advice
-        self._badge.value = (
-            f'<span title="{html.escape(last.message)}" style="background:#b26b00;'
-            f'color:white;border-radius:4px;padding:2px 8px">{html.escape(last.kind.replace("_", " "))}</span>'
-        )
-
-    def _draw_nonfinite(self, loss: Any) -> None:
-        """Markers at the top edge for NaN/inf losses: O(new steps); the latest ``max_points`` kept."""
-        new = loss[self._nonfinite_seen :]
-        bad = np.flatnonzero(~np.isfinite(new))
-        self._nonfinite_seen = len(loss)
-        if len(bad):
-            start = len(loss) - len(new)
-            self._nonfinite_steps = (self._nonfinite_steps + [start + int(i) for i in bad])[-self.max_points :]
-            self.plots.draw_nonfinite(np.array(self._nonfinite_steps))
+        self._diagnosis_bar.draw(self.diagnoses)
 
 
 def _is_designer(value: Any) -> bool:

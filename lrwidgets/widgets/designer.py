@@ -23,15 +23,8 @@ from lrwidgets.widgets._design import (
     schedule_of,
     synthetic_loss,
 )
-from lrwidgets.widgets._designer_kinds import (
-    ARGS,
-    KINDS,
-    STYLE,
-    control_spec,
-    control_value,
-    make_control,
-    synthetic_loss_controls,
-)
+from lrwidgets.widgets._designer_controls import DesignerControls
+from lrwidgets.widgets._designer_kinds import ARGS, KINDS, control_value
 from lrwidgets.widgets._errors import refuses_page_state, refusing, shows_errors
 from lrwidgets.widgets._preview_plot import PreviewPlot
 
@@ -105,7 +98,6 @@ class ScheduleDesigner(w.VBox):
         **schedule_args: Any,
     ) -> None:
         self._plot = PreviewPlot(check_int("max_points", max_points, ge=8, le=MAX_POINTS))
-        self._syncing = False
         self._monitored: np.ndarray | None = None
         self._build_view()
         # The chart keeps its width; on a page too narrow for both, the controls go below it.
@@ -238,7 +230,8 @@ class ScheduleDesigner(w.VBox):
         """The monitored value per epoch that a plateau design is replayed against."""
         if self._monitored is not None:
             return self._monitored
-        return synthetic_loss(self.epochs, self._plateau_at.value, self._noise.value, self._seed.value)
+        view = self._view
+        return synthetic_loss(self.epochs, view.plateau_at.value, view.noise.value, view.seed.value)
 
     def set_monitored(self, source: Any, monitor: str | None = None) -> None:
         """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, a
@@ -246,7 +239,7 @@ class ScheduleDesigner(w.VBox):
         or numbers. None goes back to the synthetic curve.
         """
         self._monitored = None if source is None else monitored_values(source, monitor)
-        self._synthetic_box.layout.display = "none" if self._monitored is not None else None
+        self._view.synthetic_box.layout.display = "none" if self._monitored is not None else None
         self._redraw()
 
     def _plateau_rates(self) -> np.ndarray:
@@ -280,89 +273,38 @@ class ScheduleDesigner(w.VBox):
 
     def _build_view(self) -> None:
         self._error_text = ""
-        self._kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
-        # Not bounded boxes, which clamp what is typed: the design refuses a size out of range, with
-        # a message, and the box goes back to the size in force.
-        self._epochs = w.IntText(
-            value=1,
-            description="epochs",
-            style={"description_width": "50px"},
-            layout=w.Layout(width="150px"),
+        self._view = DesignerControls(
+            on_kind=self._on_kind_control,
+            on_run=self._on_run_control,
+            on_arg=self._on_arg_control,
+            on_synthetic=self._on_synthetic_control,
+            on_log_toggle=self._on_log_toggle,
+            on_pin=self._on_pin_button,
+            on_clear=self._on_clear_button,
+            on_refused=self._show_message,
         )
-        self._spe = w.IntText(
-            value=1,
-            description="steps/epoch",
-            style={"description_width": "80px"},
-            layout=w.Layout(width="190px"),
-        )
-        self._log_toggle = w.ToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
-        self._pin_button = w.Button(
-            description="pin", tooltip="keep this curve to compare", layout=w.Layout(width="60px")
-        )
-        self._clear_button = w.Button(description="clear pins", layout=w.Layout(width="90px"))
-        self._toolbar = w.HBox(
-            [self._kind, self._epochs, self._spe, self._log_toggle, self._pin_button, self._clear_button]
-        )
+        view = self._view
+        # The controls, by the names the designer has always had for them.
+        self._kind, self._epochs, self._spe, self._warmup = view.kind, view.epochs, view.spe, view.warmup
+        self._log_toggle, self._pin_button, self._clear_button = view.log_toggle, view.pin_button, view.clear_button
+        self._noise, self._plateau_at, self._seed = view.noise, view.plateau_at, view.seed
+        self._toolbar, self._side, self._synthetic_box = view.toolbar, view.side, view.synthetic_box
+        self._code, self._error = view.code, view.error
 
-        self._warmup = w.IntSlider(min=0, max=1, description="warmup_steps", continuous_update=False, style=STYLE)
-        self._args_box = w.VBox()
-        self._noise, self._plateau_at, self._seed = synthetic_loss_controls()
-        self._synthetic_box = w.VBox([self._noise, self._plateau_at, self._seed])
-        self._code = w.HTML()
-        self._code.add_class("lrw-designer-code")
-        self._side = w.VBox(
-            [self._args_box, self._warmup, self._synthetic_box, self._code], layout=w.Layout(min_width="380px")
-        )
-        self._error = w.HTML()
-        self._controls: dict[str, w.ValueWidget] = {}
-        self._controls_kind = ""  # the kind the argument controls were built for
+    @property
+    def _controls(self) -> dict[str, w.ValueWidget]:
+        """The current kind's argument controls, by argument."""
+        return self._view.controls
 
-        self._kind.observe(self._on_kind_control, names="value")
-        for control in (self._epochs, self._spe, self._warmup):
-            control.observe(self._on_run_control, names="value")
-        for control in (self._noise, self._plateau_at, self._seed):
-            control.observe(self._on_synthetic_control, names="value")
-        self._log_toggle.observe(self._on_log_toggle, names="value")
-        self._pin_button.on_click(self._on_pin_button)
-        self._clear_button.on_click(self._on_clear_button)
+    @property
+    def _controls_kind(self) -> str:
+        """The kind the argument controls were built for."""
+        return self._view.controls_kind
 
     def _sync_controls(self) -> None:
         """Make every control show the current design (without triggering its observers)."""
-        v = self.value
-        if not v:
-            return
-        self._syncing = True
-        try:
-            total = self.total_steps
-            self._kind.value = v["kind"]
-            self._epochs.value, self._spe.value = v["epochs"], v["steps_per_epoch"]
-            self._warmup.max = max(total, v["warmup_steps"])
-            self._warmup.value = v["warmup_steps"]
-            self._warmup.layout.display = "none" if v["kind"] == "plateau" else None
-            self._plateau_at.max = max(v["epochs"], self._plateau_at.value)
-            if self._controls_kind != v["kind"]:
-                for old in self._controls.values():
-                    old.close()
-                self._controls = {
-                    a: make_control(v["kind"], a, v["config"][a], total, v["epochs"]) for a in ARGS[v["kind"]]
-                }
-                self._controls_kind = v["kind"]
-                for control in self._controls.values():
-                    control.observe(self._on_arg_control, names="value")
-                    if hasattr(control, "on_refused"):
-                        control.on_refused = self._show_message
-                self._args_box.children = list(self._controls.values())
-            else:
-                for arg, control in self._controls.items():
-                    _, spec = control_spec(v["kind"], arg, v["config"][arg], total, v["epochs"])
-                    with control.hold_sync():
-                        for bound in ("min", "max"):
-                            if bound in spec:
-                                setattr(control, bound, spec[bound])
-                        control.value = spec["value"]
-            self._synthetic_box.layout.display = None if v["kind"] == "plateau" and self._monitored is None else "none"
-        finally:
-            self._syncing = False
+        if self.value:
+            self._view.sync(self.value, replaying=self._monitored is not None)
 
     def _redraw(self) -> None:
         """Send the decimated preview (and, for a plateau design, the monitored curve) to the chart."""
@@ -376,11 +318,11 @@ class ScheduleDesigner(w.VBox):
             self._plot.show(steps, rates, total, per_epoch, self.monitored()[: self.epochs], epoch_rates)
         else:
             self._plot.show(steps, np.asarray(self.schedule(steps), dtype=np.float64), total, per_epoch)
-        self._code.value = f"<pre style='font-size:12px;margin:4px'>{html.escape(self.code)}</pre>"
+        self._view.code.value = f"<pre style='font-size:12px;margin:4px'>{html.escape(self.code)}</pre>"
 
     def _on_log_y(self, change: t.Bunch) -> None:
         self._plot.set_log_y(bool(change["new"]))
-        self._log_toggle.value = bool(change["new"])
+        self._view.log_toggle.value = bool(change["new"])
         self._redraw()
 
     # -- control observers: errors go to the error area, the design stays as it was -----------
@@ -389,9 +331,11 @@ class ScheduleDesigner(w.VBox):
         """Show an error under the chart ("" clears it); the controls go back to the design in force."""
         self._error_text = message
         if not message:
-            self._error.value = ""
+            self._view.error.value = ""
             return
-        self._error.value = f"<pre style='color:#b00020;white-space:pre-wrap;margin:4px'>{html.escape(message)}</pre>"
+        self._view.error.value = (
+            f"<pre style='color:#b00020;white-space:pre-wrap;margin:4px'>{html.escape(message)}</pre>"
+        )
         self._sync_controls()
 
     def _on_pin_button(self, _: Any) -> None:
@@ -403,23 +347,23 @@ class ScheduleDesigner(w.VBox):
             self.clear_pins()
 
     def _on_kind_control(self, change: t.Bunch) -> None:
-        if not self._syncing:
+        if not self._view.syncing:
             with shows_errors(self._show_message, clear=True):
                 self.kind = change["new"]
 
     def _on_run_control(self, change: t.Bunch) -> None:
-        if not self._syncing:
+        if not self._view.syncing:
             with shows_errors(self._show_message, clear=True):
                 v = self.value
                 self.value = {
                     **v,
-                    "epochs": self._epochs.value,
-                    "steps_per_epoch": self._spe.value,
-                    "warmup_steps": self._warmup.value,
+                    "epochs": self._view.epochs.value,
+                    "steps_per_epoch": self._view.spe.value,
+                    "warmup_steps": self._view.warmup.value,
                 }
 
     def _on_arg_control(self, change: t.Bunch) -> None:
-        if not self._syncing:
+        if not self._view.syncing:
             with shows_errors(self._show_message, clear=True):
                 # Only the edited argument: the others keep their exact values (a float decay_steps
                 # restored from a design stays as it is, though its slider shows an integer).
@@ -427,7 +371,7 @@ class ScheduleDesigner(w.VBox):
                 self.update(**{arg: control_value(arg, change["owner"])})
 
     def _on_synthetic_control(self, change: t.Bunch) -> None:
-        if not self._syncing:
+        if not self._view.syncing:
             with shows_errors(self._show_message, clear=True):
                 self._redraw()
 

@@ -122,6 +122,10 @@ class LRFinder(widgets.VBox):
         return self.test.suggestions
 
     @property
+    def suggestion_details(self) -> dict[str, Suggestion]:
+        return self.test.suggestion_details
+
+    @property
     def suggestion(self) -> Suggestion | None:
         return self.test.suggestion
 
@@ -148,6 +152,14 @@ class LRFinder(widgets.VBox):
         self.smooth_mark = bq.Lines(
             x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], labels=["loss (smoothed)"], stroke_width=2,
         )  # fmt: skip
+        # The other sweeps (n_runs > 1), drawn alike but out of the legend: a bqplot legend has an
+        # entry for every line of a mark, labelled or not.
+        self.raw_more = bq.Lines(
+            x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], opacities=[0.25], display_legend=False
+        )
+        self.smooth_more = bq.Lines(
+            x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], display_legend=False, stroke_width=2
+        )
         self.suggestion_mark = bq.Scatter(
             x=_empty(), y=_empty(), scales=scales, colors=["#d62728"], default_size=80, stroke="white",
             names=[], display_names=False,
@@ -156,7 +168,7 @@ class LRFinder(widgets.VBox):
         # suggestions' labels would overlap.
         self._x_axis = bq.Axis(scale=self._x, label="learning rate", tick_format=".2~e")
         self.figure = bq.Figure(
-            marks=[self.raw_mark, self.smooth_mark, self.suggestion_mark],
+            marks=[self.raw_mark, self.smooth_mark, self.raw_more, self.smooth_more, self.suggestion_mark],
             axes=[
                 self._x_axis,
                 bq.Axis(scale=self._y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET),
@@ -207,8 +219,11 @@ class LRFinder(widgets.VBox):
                 smooth_x.append(lrs[: len(smooth)][keep_s])
                 smooth_y.append(smooth[keep_s])
             with self.figure.hold_sync():
-                self._draw_lines(self.raw_mark, raw_x, raw_y)
-                self._draw_lines(self.smooth_mark, smooth_x, smooth_y)
+                # The first sweep in the legend's marks (the one `learning_rates` and `losses` hold), the others beside.
+                self._draw_lines(self.raw_mark, raw_x[:1], raw_y[:1])
+                self._draw_lines(self.smooth_mark, smooth_x[:1], smooth_y[:1])
+                self._draw_lines(self.raw_more, raw_x[1:], raw_y[1:])
+                self._draw_lines(self.smooth_more, smooth_x[1:], smooth_y[1:])
                 self._draw_scales(raw_x, smooth_y)
                 self._draw_suggestions()
             self._draw_status(curves)
@@ -229,7 +244,6 @@ class LRFinder(widgets.VBox):
             if len(xs) > 1:
                 mark.colors = [mark.colors[0]] * len(xs)
                 mark.opacities = [mark.opacities[0] if mark.opacities else 1.0] * len(xs)
-                mark.labels = [mark.labels[0]] + [""] * (len(xs) - 1)
 
     def _draw_scales(self, xs: list[np.ndarray], smooth: list[np.ndarray]) -> None:
         """The loss axis spans the smoothed curves (a raw spike or the blow-up does not squash them)."""

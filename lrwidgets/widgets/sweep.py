@@ -150,6 +150,7 @@ class LRSweep(w.VBox):
         super().__init__(
             children=[self._toolbar, self._loss_fig, self._rate_fig, self._summary, self._table, self._error]
         )
+        self.add_class("lrwidgets-sweep")
         self._unsubscribe = sweep.subscribe(self._on_change)
         self.refresh()
 
@@ -198,6 +199,7 @@ class LRSweep(w.VBox):
         self._toolbar = w.HBox([self._log_y, self._choice, self._cancel, self._stop])
         self._summary = w.HTML()
         self._table = w.HTML()
+        self._table.add_class("lrw-sweep-table")
         self._error = w.HTML()
 
     def _guarded(self, action: Any) -> None:

@@ -1,0 +1,34 @@
+"""The handle on a running sweep."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from lrwidgets.training.run import wait_or_stop
+
+if TYPE_CHECKING:
+    from lrwidgets.sweep.sweep import Sweep
+
+
+class SweepRun:
+    """Handle on a running sweep, returned at once by :meth:`Sweep.run`."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self._sweep = sweep
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def stop(self) -> None:
+        self._sweep.stop()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for every trial to end; return ``sweep.results`` (or re-raise what kept the sweep from running)."""
+        wait_or_stop(self._done, timeout, self._sweep.stop, "The sweep")
+        if self.error is not None:
+            raise self.error
+        return self._sweep.results

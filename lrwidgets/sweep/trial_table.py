@@ -1,0 +1,173 @@
+"""A sweep's bookkeeping: each trial's status, streamed curve and ended row, the queue of trials
+still to submit, and the listeners told of each change. Thread-safe: Dask's client thread, the
+sweep's own thread and the caller's share it under one lock."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lrwidgets.core.checks import received
+from lrwidgets.sweep.grid import Trial
+from lrwidgets.sweep.results import FINISHED
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+UNFINISHED = ("queued", "running")
+
+
+@dataclass
+class TrialCurve:
+    """What a trial has streamed so far: per-step loss and rate (chunk means), per-epoch logs."""
+
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    epoch: int = 0
+    num_epochs: int = 0
+
+    def copy(self) -> TrialCurve:
+        return TrialCurve(
+            list(self.steps), list(self.loss), list(self.learning_rate), list(self.epochs), self.epoch, self.num_epochs
+        )
+
+
+class TrialTable:
+    """Status, curve and row of every trial of a grid; the queue of the trials to submit.
+
+    Every method takes the lock (an ``RLock``: a caller may hold it around several calls).
+    """
+
+    def __init__(self, trials: list[Trial]) -> None:
+        self.trials = trials
+        self.lock = threading.RLock()
+        self.status: dict[int, str] = {t.trial: "queued" for t in trials}
+        self.ended: dict[int, dict[str, Any]] = {}
+        self.curves: dict[int, TrialCurve] = {t.trial: TrialCurve() for t in trials}
+        self.queue: deque[Trial] = deque()
+        self.stopping = False
+        self.cancel_times: dict[int, float] = {}  # trial -> time.time() of its cancel request
+        self._listeners: list[Callable[[set[int]], None]] = []
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def statuses(self) -> dict[int, str]:
+        with self.lock:
+            return dict(self.status)
+
+    def curve(self, trial: int) -> TrialCurve:
+        with self.lock:
+            return self.curves[trial].copy()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict a trial: its ended row, else its config, status and an empty reason."""
+        with self.lock:
+            return [
+                self.ended.get(t.trial) or {**t.config(), "status": self.status[t.trial], "reason": ""}
+                for t in self.trials
+            ]
+
+    def unfinished(self, trial: int) -> bool:
+        with self.lock:
+            return self.status[trial] in UNFINISHED
+
+    # ---- listeners -------------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[set[int]], None]) -> Callable[[], None]:
+        if not callable(listener):
+            raise TypeError(f"Argument `listener` must be callable. {received('listener', listener)}")
+        with self.lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self.lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def notify(self, trials: set[int]) -> None:
+        with self.lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(trials)
+
+    # ---- changes ---------------------------------------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """A new run: every trial queued again, but (when ``resume``) the done and failed ones."""
+        with self.lock:
+            if not resume:
+                self.ended.clear()
+            keep = {t for t, r in self.ended.items() if r["status"] in FINISHED}
+            self.ended = {t: self.ended[t] for t in keep}
+            self.queue = deque(t for t in self.trials if t.trial not in keep)
+            for t in self.trials:
+                if t.trial not in keep:
+                    self.status[t.trial] = "queued"
+                    self.curves[t.trial] = TrialCurve()
+            self.stopping = False
+
+    def next_queued(self) -> Trial | None:
+        """The next trial to submit (taken off the queue), or None when stopping or none is left."""
+        with self.lock:
+            if self.stopping or not self.queue:
+                return None
+            return self.queue.popleft()
+
+    def end(self, trial: Trial, row: dict[str, Any]) -> None:
+        """Trial ``trial`` ended with ``row`` (its status in ``row["status"]``)."""
+        with self.lock:
+            self.ended[trial.trial] = row
+            self.status[trial.trial] = row["status"]
+
+    def add_progress(self, msg: dict[str, Any]) -> int:
+        """A worker's progress message added to its trial's curve (a queued trial is now running); the trial."""
+        t: int = msg["trial"]
+        with self.lock:
+            c = self.curves[t]
+            c.steps += msg["steps"]
+            c.loss += msg["loss"]
+            c.learning_rate += msg["learning_rate"]
+            c.epochs += msg["epochs"]
+            c.epoch, c.num_epochs = msg["epoch"], msg["num_epochs"]
+            if self.status[t] == "queued":
+                self.status[t] = "running"
+        return t
+
+    def cancel(self, trial: int, now: float) -> Trial | None:
+        """Record a cancel request of an unfinished trial; the trial if it was still queued (taken
+        off the queue), else None."""
+        with self.lock:
+            self.cancel_times[trial] = now
+            queued = next((q for q in self.queue if q.trial == trial), None)
+            if queued is not None:
+                self.queue.remove(queued)
+            return queued
+
+    def stop(self, now: float) -> list[Trial]:
+        """Stop submitting; the trials still queued (the queue emptied). Cancel times recorded."""
+        with self.lock:
+            self.stopping = True
+            left, self.queue = list(self.queue), deque()
+            for t in self.trials:
+                if self.status[t.trial] in UNFINISHED:
+                    self.cancel_times.setdefault(t.trial, now)
+            return left
+
+    def abandon(self) -> list[Trial]:
+        """The queue emptied; the trials not ended (queued or running), to be ended as failed."""
+        with self.lock:
+            left = [t for t in self.trials if self.status[t.trial] in UNFINISHED]
+            self.queue.clear()
+            return left
+
+    def restore(self, rows: list[dict[str, Any]]) -> None:
+        """Saved rows put back on the trials with the same learning rate, optimizer, schedule and seed."""
+        by_key = {t.key: t for t in self.trials}
+        with self.lock:
+            for row in rows:
+                t = by_key.get((row["learning_rate"], row["optimizer"], row["schedule"], row["seed"]))
+                if t is not None:
+                    self.ended[t.trial] = {**row, "trial": t.trial}
+                    self.status[t.trial] = row["status"]

@@ -1,0 +1,110 @@
+"""One sweep of a range test: the callback that stops its fit where the core's rule says, and the
+:class:`Sweep` it leaves (its curve, why it ended, its suggestions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from lrwidgets.core.finder import RangeTestMonitor, Suggestion, suggest
+from lrwidgets.core.history import TrainingHistory
+
+COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep: the rate each step used, its raw batch loss, the smoothed curve and why it ended."""
+
+    learning_rates: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    reason: str
+    message: str
+    suggestions: dict[str, Suggestion] = field(default_factory=dict)
+
+
+def recorded(history: TrainingHistory, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the rate and the raw batch loss of each step recorded from step ``first`` on."""
+    n = history.num_steps
+    return history.column("learning_rate", n)[first:].copy(), history.column("loss", n)[first:].copy()
+
+
+class SweepStopper(keras.callbacks.Callback):
+    """Feeds each recorded batch loss to the stop rule and ends the fit at the step it says (or when
+    ``stop_requested()`` is true)."""
+
+    def __init__(self, history: TrainingHistory, monitor: RangeTestMonitor, stop_requested: Callable[[], bool]) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self._history = history
+        self._first = history.num_steps
+        self._stop_requested = stop_requested
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        h = self._history
+        if h.num_steps <= self._first:
+            return
+        # After the session's own callback (first in the list): the true loss of this batch is recorded.
+        if self.monitor.update(h.last("loss")) is not None or self._stop_requested():
+            self._model.stop_training = True
+
+
+def ended_sweep(
+    history: TrainingHistory,
+    first: int,
+    monitor: RangeTestMonitor,
+    smoothing: float,
+    error: BaseException | None,
+    stopped: bool,
+) -> Sweep:
+    """The sweep recorded from step ``first`` on, once its fit ended: with ``error`` (what ended the
+    fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason."""
+    lrs, losses = recorded(history, first)
+    monitor.curve.finish()
+    reason, message = monitor.reason, monitor.message
+    if error is not None:
+        reason, message = "error", f"training failed: {type(error).__name__}: {error}"
+    elif reason is None:
+        if stopped:
+            reason, message = "stopped", f"stopped at step {len(losses)}"
+        else:
+            reason, message = "data", f"the data ran out after {len(losses)} of {monitor.num_steps} steps"
+    return Sweep(
+        learning_rates=lrs,
+        losses=losses,
+        smoothed_losses=monitor.curve.smoothed,
+        reason=reason,
+        message=message,
+        suggestions=suggest(lrs, losses, monitor.num_steps, smoothing),
+    )
+
+
+def sweeps_dataframe(sweeps: Sequence[Sweep]) -> Any:
+    """One row a step of every sweep: ``sweep``, ``step``, ``learning_rate``, ``loss``, ``smoothed_loss``."""
+    import pandas as pd
+
+    frames = []
+    for i, s in enumerate(sweeps):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sweep": i,
+                    "step": np.arange(len(s.losses)),
+                    "learning_rate": s.learning_rates,
+                    "loss": s.losses,
+                    "smoothed_loss": _padded(s.smoothed_losses, len(s.losses)),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def _padded(values: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, np.nan, np.float32)
+    out[: len(values)] = values[:n]
+    return out

@@ -1,0 +1,98 @@
+"""A model's whole training state, copied bit for bit and put back (the range test's undo)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import Any
+
+import keras
+import numpy as np
+
+from lrwidgets.training import _state
+
+
+class ModelState:
+    """Every variable of a model and its optimizer, and the random generators a fit draws from,
+    copied bit for bit; :meth:`restore` puts them all back (idle model only).
+
+    Model variables include BatchNormalization's moving statistics, dropout seed states and the
+    metrics; optimizer variables include ``iterations``, the moments, the learning rate and a
+    ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
+    (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
+    (its data loader's shuffle).
+    """
+
+    def __init__(self, model: Any) -> None:
+        _state.sync(model)
+        optimizer = model.optimizer
+        if not optimizer.built and model.trainable_variables:
+            optimizer.build(model.trainable_variables)  # what the first fit would do: built the same way
+        self.model = model
+        self.variables = [(v, _copy(v)) for v in model.variables]
+        self.optimizer_variables = [(v, _copy(v)) for v in optimizer.variables]
+        self.has_history = "history" in vars(model)
+        self.history = vars(model).get("history")
+        self.random = random.getstate()
+        self.numpy = np.random.get_state()  # noqa: NPY002  (the global generator Keras shuffles with)
+        self.tf_context = _tf_seed_state()
+        torch = sys.modules.get("torch")
+        self.torch = None if torch is None else torch.get_rng_state()
+
+    def restore_variables(self) -> None:
+        """Put back the model's and the optimizer's variables (not the random generators)."""
+        _state.sync(self.model)
+        for variable, value in (*self.variables, *self.optimizer_variables):
+            variable.assign(value)
+
+    def restore(self) -> None:
+        """Put back everything: the variables, the model's ``history`` attribute, the random generators."""
+        model = self.model
+        self.restore_variables()
+        if self.has_history:
+            model.history = self.history
+        elif "history" in vars(model):
+            del model.history
+        random.setstate(self.random)
+        np.random.set_state(self.numpy)  # noqa: NPY002  (the global generator Keras shuffles with)
+        _set_tf_seed_state(self.tf_context)
+        if self.torch is not None:
+            sys.modules["torch"].set_rng_state(self.torch)
+
+    def differences(self) -> list[str]:
+        """Paths of the variables that differ from the copy (bitwise); empty when restored."""
+        _state.sync(self.model)
+        return [v.path for v, value in (*self.variables, *self.optimizer_variables) if not _same(v, value)]
+
+
+def _copy(variable: Any) -> np.ndarray:
+    return np.array(keras.ops.convert_to_numpy(variable.value), copy=True)
+
+
+def _same(variable: Any, value: np.ndarray) -> bool:
+    now = np.asarray(keras.ops.convert_to_numpy(variable.value))
+    return now.dtype == value.dtype and now.tobytes() == value.tobytes()
+
+
+def _tf_seed_state() -> Any:
+    """TensorFlow's op-seed generator (its data shuffles draw from it), when TensorFlow is loaded."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return None
+    try:
+        from tensorflow.python.eager import context
+
+        rng = getattr(context.context(), "_rng", None)
+        return None if rng is None else rng.getstate()
+    except Exception:  # another TensorFlow layout: nothing to restore
+        return None
+
+
+def _set_tf_seed_state(state: Any) -> None:
+    if state is None:
+        return
+    from tensorflow.python.eager import context
+
+    rng = getattr(context.context(), "_rng", None)
+    if rng is not None:
+        rng.setstate(state)

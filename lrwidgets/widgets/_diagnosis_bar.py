@@ -1,0 +1,54 @@
+"""The dashboard's verdict row: the latest verdict's badge, the button applying its advice, the
+log-loss axis toggle."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+
+from lrwidgets.core.diagnosis import Diagnosis
+
+
+class DiagnosisBar:
+    """The latest verdict (a badge, its message as tooltip) and its fix (a button, its advice as tooltip).
+
+    Args:
+        on_fix: called on a click of the fix button.
+        on_log_loss: called with the ``change`` of the log-loss checkbox.
+    """
+
+    def __init__(self, on_fix: Callable[[], None], on_log_loss: Callable[[dict[str, Any]], None]) -> None:
+        self._verdicts_shown = 0
+        self.badge = widgets.HTML(value="", layout=widgets.Layout(min_width="120px"))
+        self.badge.add_class("lrw-verdict")
+        self.fix_button = widgets.Button(description="apply the advice", icon="wrench", disabled=True)
+        self.fix_button.add_class("lrw-fix")
+        self.fix_button.on_click(lambda _: on_fix())
+        self.log_loss = widgets.Checkbox(value=False, description="log loss axis", indent=False)
+        self.log_loss.observe(on_log_loss, names="value")
+        self.box = widgets.HBox(
+            [self.badge, self.fix_button, self.log_loss],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
+
+    def draw(self, verdicts: Sequence[Diagnosis]) -> None:
+        """Show the latest verdict, once (a verdict already shown leaves the fix button as it is)."""
+        if not verdicts:
+            return
+        last = verdicts[-1]
+        if len(verdicts) == self._verdicts_shown:
+            return
+        self._verdicts_shown = len(verdicts)
+        # The button first, the badge last: the page shows a verdict's badge with its fix already on
+        # the button (messages arrive in order), never beside the previous verdict's.
+        fix = last.action
+        self.fix_button.disabled = fix is None
+        self.fix_button.description = fix.label if fix is not None else "no fix to apply"
+        self.fix_button.tooltip = last.advice
+        self.badge.value = (
+            f'<span title="{html.escape(last.message)}" style="background:#b26b00;'
+            f'color:white;border-radius:4px;padding:2px 8px">{html.escape(last.kind.replace("_", " "))}</span>'
+        )

@@ -1,0 +1,123 @@
+"""The LRSweep widget in a real JupyterLab while a sweep trains on the embedded Dask cluster.
+
+The checks read the browser (the overlay's SVG paths, the status table, the trial menu) and ask
+the kernel what the sweep did (``sweep.statuses``, ``sweep.results``), over the kernel connection
+of the open notebook: the sweep runs in the background, so the kernel answers while it trains.
+"""
+
+from __future__ import annotations
+
+import pytest
+from jupyter_page import PageErrors, write_notebook
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.ui
+
+NOTEBOOK = "ui_sweep_live.ipynb"
+EPOCHS = 1000  # far longer than the test: it cancels one trial and stops the rest
+CELLS = [
+    """import os
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras, numpy as np
+from sklearn.datasets import load_digits
+import lrwidgets as lrw
+digits = load_digits()
+x, y = (digits.data / 16.0).astype("float32"), digits.target.astype("int32")
+
+
+def build_model():
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model""",
+    f"""sweep = lrw.LRSweep(build_model, learning_rates=[1e-3, 3e-3, 1e-2], optimizers=["adam"], epochs={EPOCHS},
+                    n_workers=2, refresh_interval=0.2)
+sweep""",
+    "run = sweep.run(x, y, batch_size=32, validation_split=0.2)",
+]
+
+SWEEP = ".lrwidgets-sweep"
+# The loss overlay (the first figure): how many of its lines have a path, and their points in all.
+_OVERLAY = """
+(sel) => {
+  const fig = document.querySelector(sel + ' .bqplot');
+  if (!fig) return {lines: 0, points: 0};
+  const paths = Array.from(fig.querySelectorAll('path.line')).map((p) => p.getAttribute('d') || '')
+    .filter((d) => d.trim());
+  return {lines: paths.length, points: paths.reduce((n, d) => n + d.split(/[ML]/).filter((s) => s.trim()).length, 0)};
+}
+"""
+# The status cell of trial `t`'s row in the ranking table (the second cell reads "■ t").
+_STATUS_OF = """
+([sel, t]) => {
+  for (const row of document.querySelectorAll(sel + ' .lrw-sweep-table tr')) {
+    const cells = row.querySelectorAll('td');
+    if (cells.length > 6 && cells[1].textContent.trim().endsWith(' ' + t)) return cells[6].textContent.trim();
+  }
+  return null;
+}
+"""
+
+
+def overlay(page: Page) -> dict:
+    read: dict = page.evaluate(_OVERLAY, SWEEP)
+    return read
+
+
+def wait_overlay_grows(page: Page, than: dict, timeout_ms: float = 60_000) -> dict:
+    page.wait_for_function(
+        "([sel, points]) => (" + _OVERLAY.strip() + ")(sel).points > points",
+        arg=[SWEEP, than["points"]],
+        timeout=timeout_ms,
+    )
+    return overlay(page)
+
+
+def test_sweep_overlay_grows_and_a_trial_is_cancelled_from_the_widget(lab, page_errors: PageErrors) -> None:
+    notebook = lab(write_notebook(lab.server.root_dir, NOTEBOOK, CELLS))
+    notebook.run_all_rendered()
+    page = notebook.page
+    widget = page.locator(SWEEP)
+    widget.wait_for()
+    try:
+        # 1. The overlay grows while the trials train: more points at each later read. (The first
+        #    points wait for the cluster's start: worker processes that import Keras.)
+        reads = [wait_overlay_grows(page, {"points": 0}, timeout_ms=240_000)]
+        for _ in range(3):
+            reads.append(wait_overlay_grows(page, reads[-1]))
+        points = [r["points"] for r in reads]
+        assert points == sorted(points) and len(set(points)) == 4 and reads[-1]["lines"] >= 1, reads
+
+        # 2. Cancel a running trial with the widget's own controls: pick it in the trial menu, press
+        #    Cancel trial.
+        notebook.kernel_wait("print(any(s == 'running' for s in sweep.statuses.values()))", timeout=120)
+        trial, label = notebook.kernel_json(
+            "next([t, label] for label, t in sweep._choice.options if sweep.statuses[t] == 'running')"
+        )
+        assert notebook.kernel_json(f"sweep.statuses[{trial}]") == "running"
+        widget.locator("select").select_option(label=label)
+        notebook.kernel_wait(f"print(sweep._choice.value == {trial})")
+        widget.get_by_role("button", name="Cancel trial").click()
+
+        # The kernel marks it cancelled, in its statuses and in sweep.results, stopped long before its end ...
+        notebook.kernel_wait(f"print(sweep.statuses[{trial}] == 'cancelled')", timeout=60)
+        row = notebook.kernel_json(
+            f"sweep.results.set_index('trial').loc[{trial}, ['status', 'reason', 'epochs']].tolist()"
+        )
+        assert row[0] == "cancelled" and row[1] == "cancelled" and 0 <= row[2] < EPOCHS, row
+        # ... and so does the page: its row of the status table, and the trial menu no longer offers it.
+        page.wait_for_function(f"(args) => ({_STATUS_OF.strip()})(args) === 'cancelled'", arg=[SWEEP, trial])
+        page.wait_for_function(
+            "([sel, label]) => !Array.from(document.querySelectorAll(sel + ' select option'))"
+            ".some((o) => o.textContent === label)",
+            arg=[SWEEP, label],
+        )
+        others = notebook.kernel_json(f"[s for t, s in sweep.statuses.items() if t != {trial}]")
+        assert "cancelled" not in others, others  # only the trial chosen
+
+        # The overlay keeps growing with the trials left.
+        wait_overlay_grows(page, overlay(page))
+        assert widget.locator(".lrw-sweep-table").inner_text().count("cancelled") == 1
+        assert page_errors.widget_related() == [], page_errors.widget_related()
+    finally:
+        notebook.kernel_print("sweep.close()")  # stops the trials and shuts the embedded cluster down
