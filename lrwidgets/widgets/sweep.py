@@ -158,7 +158,7 @@ class LRSweep(w.VBox):
     def _build(self, log_y: bool) -> None:
         style: dict[str, Any] = {
             "animation_duration": 0,
-            "fig_margin": {**FIG_MARGIN, "top": 30},  # the title is in the figure: no legend row here
+            "fig_margin": {**FIG_MARGIN, "top": 40},  # room for the title (no legend row here) above the top curve
         }
         x = bq.LinearScale()
         self._y_log, self._y_lin = bq.LogScale(), bq.LinearScale()
