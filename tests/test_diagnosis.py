@@ -269,9 +269,10 @@ def test_a_clean_run_gets_no_verdict_and_one_diagnostician_per_session() -> None
 
 
 @pytest.mark.keras
-def test_each_fit_is_diagnosed_on_its_own_but_against_the_untrained_loss() -> None:
+def test_a_fit_from_reset_weights_is_diagnosed_on_its_own_a_continued_one_is_not() -> None:
     """Reset weights between fits (a comparison of rates in one session) start far above the last
-    fit's best: no divergence. A fit that continues a trained model is flat and low: not too slow."""
+    fit's best: no divergence. A fit that continues a trained model is flat and low: not too slow;
+    a rate raised before it is judged against what the model had reached: diverging."""
     import keras
 
     import lrwidgets as lrw
@@ -287,6 +288,9 @@ def test_each_fit_is_diagnosed_on_its_own_but_against_the_untrained_loss() -> No
     session.fit(x, y, epochs=1, batch_size=32).wait(120)
     session.fit(x, y, epochs=2, batch_size=32).wait(120)  # continues the trained model
     assert doctor.diagnoses == ()
+    session.learning_rate = 1.0  # raised between two fits: judged against what the model reached
+    session.fit(x, y, epochs=1, batch_size=32).wait(120)
+    assert [v.kind for v in doctor.diagnoses][:1] == ["diverging"]
     # the same rows fed to one diagnoser, as before each fit had its own, read a divergence
     whole = Diagnoser(num_classes=10)
     loss, rate = session.history.column("loss"), session.history.column("learning_rate")

@@ -46,8 +46,9 @@ class Diagnostician:
 
     Args:
         session: the :class:`TrainingSession` to watch: its history so far is read at the first
-            snapshot, then every fit after, each fit on its own (against its own best loss, so
-            that a fit from reset weights is no divergence) but against the untrained model's loss.
+            snapshot, then every fit after. A fit that starts where the last one ended continues
+            its diagnosis; one that starts far above it (reset weights) is diagnosed on its own
+            (against its own best loss: no divergence), against the untrained model's loss.
         on_diverge: what to do on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default:
             record it only), ``"lower"`` (set the advised rate, 10x lower, at once) or ``"stop"``.
         num_classes: for chance accuracy; default: the width of the model's output when >= 2.
@@ -93,7 +94,7 @@ class Diagnostician:
         self._callback: Any = None
         self._workers: list[threading.Thread] = []
         self._fit_start = session.progress.fit_first_step  # the fit the diagnoser judges
-        self._stepped = False  # it has seen a step
+        self._stepped = False  # the diagnoser has seen a step
         self._unsubscribe = session.subscribe(self._on_snapshot)
 
     @classmethod
@@ -138,10 +139,10 @@ class Diagnostician:
         fit_start = snap.progress.fit_first_step
         for i, (loss, rate) in enumerate(zip(snap.loss.tolist(), snap.learning_rate.tolist(), strict=True)):
             step = snap.first_step + i
-            if step >= fit_start > self._fit_start:
-                d = self._next_fit(fit_start)
             # A NaN row is a real NaN loss only when the session said so (else: no loss logged).
             if math.isfinite(loss) or math.isinf(loss) or step in nan_steps:
+                if step >= fit_start > self._fit_start:
+                    d = self._next_fit(fit_start, loss)
                 found += d.step(step, loss, rate)
                 self._stepped = True
             while e < len(epochs) and int(epochs[e].get("step", -1)) <= step:
@@ -149,17 +150,20 @@ class Diagnostician:
                 e += 1
         for row in epochs[e:]:
             found += self._epoch(row)
-        if fit_start > self._fit_start:  # a fit began and has no step yet
-            self._next_fit(fit_start)
         for verdict in found:
             self._record(verdict)
 
-    def _next_fit(self, fit_start: int) -> Diagnoser:
-        """Each fit is diagnosed on its own (see :meth:`Diagnoser.next_fit`)."""
+    def _next_fit(self, fit_start: int, first_loss: float) -> Diagnoser:
+        """A fit that starts where the last one ended (its first batch loss, taken before its first
+        update, within ``divergence_factor`` x the last smoothed loss) continues its diagnosis: a
+        rate raised between two fits is judged against what the model had reached. One that starts
+        far above (reset weights, another model) is diagnosed on its own
+        (:meth:`Diagnoser.next_fit`)."""
         self._fit_start = fit_start
-        if self._stepped:
-            self.diagnoser = self.diagnoser.next_fit()
-        self._stepped = False
+        d = self.diagnoser
+        level = d.context.track.smooth
+        if self._stepped and not (math.isfinite(level) and first_loss <= d.divergence_factor * max(level, 0.0)):
+            self.diagnoser = d.next_fit()
         return self.diagnoser
 
     @property
