@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -196,3 +197,37 @@ def test_divergence_monitor_update_many_is_update_per_loss(
     assert found == expected
     assert (many.best, many._above, many._flagged) == (single.best, single._above, single._flagged)
     assert many.smoothed == single.smoothed or (math.isnan(many.smoothed) and math.isnan(single.smoothed))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(math.nan), st.just(math.inf), st.just(-math.inf))),
+    cuts=st.lists(st.integers(0, 400), max_size=5),
+    max_points=st.integers(8, 40),
+)
+def test_decimator_extend_keeps_the_buckets_of_appending_one_by_one(
+    values: list[float], cuts: list[int], max_points: int
+) -> None:
+    """A view's refresh feeds its new steps in one call: the kept points must be append's."""
+    one = MinMaxDecimator(max_points)
+    for v in values:
+        one.append(v)
+    many = MinMaxDecimator(max_points)
+    bounds = sorted({0, len(values), *(c for c in cuts if c < len(values))})
+    for lo, hi in itertools.pairwise(bounds):
+        many.extend(np.array(values[lo:hi]))
+    np.testing.assert_array_equal(many.indices(), one.indices())
+    assert (len(many), many.bucket_width) == (len(one), one.bucket_width)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(math.nan), st.just(math.inf))),
+    smoothing=st.floats(0.0, 0.999),
+)
+def test_ema_update_many_is_update_per_value(values: list[float], smoothing: float) -> None:
+    one = EmaSmoother(smoothing)
+    expected = [one.update(v) for v in values]
+    many = EmaSmoother(smoothing)
+    got = many.update_many(values[: len(values) // 2]) + many.update_many(values[len(values) // 2 :])
+    np.testing.assert_array_equal(np.array(got), np.array(expected))

@@ -85,9 +85,40 @@ class MinMaxDecimator:
                 self._max_v[b], self._max_i[b] = value, i
 
     def extend(self, values: np.ndarray) -> None:
-        """Append many values (used to rebuild after a change of smoothing or of series)."""
-        for v in np.asarray(values, dtype=np.float64).tolist():
-            self.append(v)
+        """Append many values: the same buckets as :meth:`append` one by one, whole buckets at a
+        time in numpy (a view's refresh feeds the steps since the last one)."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        pos, m = 0, len(v)
+        while pos < m:
+            if self._n // self._width >= self._capacity:
+                self._merge()
+                continue
+            w = self._width
+            head = (-self._n) % w  # values that finish the current bucket (0 at a boundary)
+            if head:
+                part = v[pos : pos + head]
+                for x in part.tolist():
+                    self.append(x)
+                pos += len(part)
+                continue
+            b = self._n // w  # == self._used: a new bucket starts here
+            chunk = v[pos : pos + (self._capacity - b) * w]
+            k = len(chunk)
+            nb = -(-k // w)
+            blocks = np.full(nb * w, np.nan)
+            blocks[:k] = chunk
+            blocks = blocks.reshape(nb, w)
+            finite = np.isfinite(blocks)  # NaN and inf are kept out of min/max (the padding too)
+            lo = np.where(finite, blocks, np.inf)
+            hi = np.where(finite, blocks, -np.inf)
+            rows = np.arange(nb)
+            amin, amax = lo.argmin(axis=1), hi.argmax(axis=1)  # first occurrences, as append keeps
+            start = self._n + rows * w
+            self._min_i[b : b + nb], self._max_i[b : b + nb] = start + amin, start + amax
+            self._min_v[b : b + nb], self._max_v[b : b + nb] = lo[rows, amin], hi[rows, amax]
+            self._used = b + nb
+            self._n += k
+            pos += k
 
     def _merge(self) -> None:
         half = self._capacity // 2

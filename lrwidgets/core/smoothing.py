@@ -40,11 +40,23 @@ class EmaSmoother:
             self._weight = b * self._weight + (1.0 - b)
         return self._acc / self._weight if self._weight > 0 else float("nan")
 
+    def update_many(self, values: np.ndarray | list[float]) -> list[float]:
+        """:meth:`update` for each value in turn (the same arithmetic, in one loop over locals)."""
+        b = self.smoothing
+        c = 1.0 - b
+        acc, weight = self._acc, self._weight
+        isfinite, nan = math.isfinite, float("nan")
+        out = []
+        append = out.append
+        for value in np.asarray(values, dtype=np.float64).tolist():
+            if isfinite(value):
+                acc = b * acc + c * value
+                weight = b * weight + c
+            append(acc / weight if weight > 0 else nan)
+        self._acc, self._weight = acc, weight
+        return out
+
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
     """The debiased EMA of a whole series (same rule as :class:`EmaSmoother`), as float32."""
-    s = EmaSmoother(smoothing)
-    out = np.empty(len(values), dtype=np.float32)
-    for i, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
-        out[i] = s.update(v)
-    return out
+    return np.asarray(EmaSmoother(smoothing).update_many(values), dtype=np.float32)

@@ -23,17 +23,15 @@ class DecimatedSeries:
             grown = np.empty(max(2 * len(self._smooth), len(column)), dtype=np.float32)
             grown[: self._fed] = self._smooth[: self._fed]
             self._smooth = grown
-        for i, v in enumerate(new.tolist(), start=self._fed):
-            self._dec.append(v)
-            if self._smoother is not None:
-                self._smooth[i] = self._smoother.update(v)
+        self._dec.extend(new)
+        if self._smoother is not None:
+            self._smooth[self._fed : len(column)] = self._smoother.update_many(new)
         self._fed = len(column)
 
     def set_smoothing(self, smoothing: float, column: np.ndarray) -> None:
         """Recompute the smoothed copy of the values fed so far (O(n), on a user's change only)."""
         self._smoother = EmaSmoother(smoothing)
-        for i, v in enumerate(column[: self._fed].tolist()):
-            self._smooth[i] = self._smoother.update(v)
+        self._smooth[: self._fed] = self._smoother.update_many(column[: self._fed])
 
     def points(self, column: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Steps, values and smoothed values at the kept indices (float32)."""
