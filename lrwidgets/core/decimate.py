@@ -105,9 +105,9 @@ class MinMaxDecimator:
             chunk = v[pos : pos + (self._capacity - b) * w]
             k = len(chunk)
             nb = -(-k // w)
-            blocks = np.full(nb * w, np.nan)
-            blocks[:k] = chunk
-            blocks = blocks.reshape(nb, w)
+            padded = np.full(nb * w, np.nan)
+            padded[:k] = chunk
+            blocks = padded.reshape(nb, w)
             finite = np.isfinite(blocks)  # NaN and inf are kept out of min/max (the padding too)
             lo = np.where(finite, blocks, np.inf)
             hi = np.where(finite, blocks, -np.inf)

@@ -46,7 +46,7 @@ class EmaSmoother:
         c = 1.0 - b
         acc, weight = self._acc, self._weight
         isfinite, nan = math.isfinite, float("nan")
-        out = []
+        out: list[float] = []
         append = out.append
         for value in np.asarray(values, dtype=np.float64).tolist():
             if isfinite(value):
