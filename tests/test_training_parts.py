@@ -172,6 +172,29 @@ def test_nan_guard_confirms_a_copy_only_with_a_healthy_next_loss() -> None:
 
 
 @pytest.mark.keras
+def test_nan_guard_judges_a_copy_by_the_next_batch_that_returned_a_loss() -> None:
+    """A batch with no loss (a NaN row) leaves the copy to the next batch that has one."""
+    import keras
+
+    from lrwidgets.core import TrainingHistory
+    from lrwidgets.training.nan_guard import NanGuard
+
+    model = linear_model()
+    history = TrainingHistory()
+    guard = NanGuard(history, factor=4.0)
+    guard.begin_fit()
+    kernel = model.layers[0].kernel
+    original = keras.ops.convert_to_numpy(kernel).copy()
+    guard.take(model, step=0)
+    history.record_step(float("nan"), 1e-3, 0.0)  # no loss returned
+    history.record_step(1.0, 1e-3, 0.1)  # the next loss: healthy, confirms the copy of step 0
+    kernel.assign(original + 1.0)
+    history.record_step(float("nan"), 1e-3, 0.2)  # a real NaN loss: the fit ends here
+    assert guard.restore(model, keep=[]) == 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original)
+
+
+@pytest.mark.keras
 def test_controller_requests_queue_while_running_and_apply_at_once_when_idle() -> None:
     import lrwidgets as lrw
 

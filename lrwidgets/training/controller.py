@@ -280,7 +280,7 @@ class TrainingController:
 
     # ---- helpers ------------------------------------------------------------------------------
     def _notify(self) -> None:
-        self.recorder.scan()  # the training thread, or idle: never beside a running fit's thread
+        self.recorder.scan()  # new rows through the divergence watch first (locked: any thread)
         self.listeners.notify()
 
     def notify_throttled(self) -> None:

@@ -60,8 +60,7 @@ class NanGuard:
 
     @property
     def restorable_step(self) -> int | None:
-        """The step (0-based, in the history) whose weights a restore would bring back."""
-        self._judge()
+        """The step (0-based, in the history) of the last confirmed copy, as judged so far."""
         return None if self._good is None else self._good[2]
 
     def wants_copy(self, epoch_start: bool) -> bool:
@@ -78,11 +77,17 @@ class NanGuard:
     def _judge(self) -> None:
         """Confirm the pending copy if the batch it was taken for is recorded and was healthy."""
         pending = self._pending
-        if pending is None or pending[2] >= self.history.num_steps:
+        n = self.history.num_steps
+        if pending is None or pending[2] >= n:
+            return
+        losses = self.history.column("loss", n)
+        # A batch that returned no loss is a NaN row: the next batch with a loss judges the copy
+        # (a real NaN loss ends the fit: no row follows it, and the copy stays unconfirmed).
+        found = np.flatnonzero(~np.isnan(losses[pending[2] :]))
+        if not found.size:
             return
         self._pending = None
-        step = pending[2]
-        losses = self.history.column("loss", step + 1)
+        step = pending[2] + int(found[0])
         if step > self._seen:  # the best over the steps recorded since the last look, before this one
             earlier = losses[self._seen : step]
             finite = earlier[np.isfinite(earlier)]

@@ -9,6 +9,7 @@ warnings raised in the training thread to this history only.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ class Recorder:
         self.loss_floor: float | None = None
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._scanned = 0  # steps up to here have been through the divergence watch
+        self._scan_lock = threading.Lock()
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
@@ -70,8 +72,9 @@ class Recorder:
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
         # best of the last one, which is no divergence.
-        self._divergence = DivergingDetector(self.divergence_factor)
-        self._scanned = self.history.num_steps
+        with self._scan_lock:
+            self._divergence = DivergingDetector(self.divergence_factor)
+            self._scanned = self.history.num_steps
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:
@@ -125,19 +128,22 @@ class Recorder:
         self.history.record_step(loss, learning_rate, self.now())
 
     def scan(self) -> None:
-        """Run the divergence watch over the steps recorded since its last look (training thread).
+        """Run the divergence watch over the steps recorded since its last look.
 
-        Called at the listeners' pace (a few times a second), at each epoch's end and the fit's:
-        a ``diverging`` event names the step where the rule held, a fraction of a second later.
+        Called at the listeners' pace (every ``update_interval`` while training), at a NaN and at
+        the fit's end: a ``diverging`` event names the step where the rule held, recorded that
+        much later. Locked: a change made just as a fit ends or starts may notify from another
+        thread.
         """
-        n = self.history.num_steps
-        first, self._scanned = self._scanned, n
-        if self._divergence is None or n <= first:
-            return
-        losses = self.history.column("loss", n)[first:].tolist()
-        rates = self.history.column("learning_rate", n)[first:].tolist()
-        for verdict in self._divergence.scan(first, losses, rates):
-            self.event("diverging", verdict.message, step=verdict.last_step)
+        with self._scan_lock:
+            n = self.history.num_steps
+            first, self._scanned = self._scanned, n
+            if self._divergence is None or n <= first:
+                return
+            losses = self.history.column("loss", n)[first:].tolist()
+            rates = self.history.column("learning_rate", n)[first:].tolist()
+            for verdict in self._divergence.scan(first, losses, rates):
+                self.event("diverging", verdict.message, step=verdict.last_step)
 
     def record_missing(self, learning_rate: float) -> None:
         """A batch whose step returned no monitored value: its time and rate, and a NaN gap for the loss."""
