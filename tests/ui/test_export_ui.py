@@ -49,10 +49,12 @@ def test_exported_dashboard_renders_offline(
         page.goto(exported.as_uri())
         dash = page.locator(".lrwidgets-dashboard")
         dash.wait_for(timeout=60_000)
-        # The loss curve is drawn from the embedded state: a path with many points.
+        # The loss curve is drawn from the embedded state: a path with many points (at least the
+        # first epoch's 45 steps: a loss axis switched to log mid-fit gets new marks, and the export
+        # may hold their first drawing only; see the issue note of the auto log axis).
         page.wait_for_function(
             """() => { const p = document.querySelector('.lrwidgets-dashboard .bqplot path.line');
-                       return p && (p.getAttribute('d') || '').split('L').length > 50; }""",
+                       return p && (p.getAttribute('d') || '').split('L').length > 40; }""",
             timeout=60_000,
         )
         # The controls render: buttons, the learning-rate slider with its readout, the status line.
