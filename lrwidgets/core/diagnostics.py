@@ -87,21 +87,14 @@ class DivergenceMonitor:
         The same rule as ``update`` called once per loss, in one loop over local names (a
         recorder scans a few hundred new steps at a time at ~1/5 of the cost of single calls).
         """
-        smoother = self._smoother
-        b = smoother.smoothing
-        acc, weight = smoother._acc, smoother._weight
+        smoothed = self._smoother.update_many(losses)  # the same EMA as `update`'s
         steps, best, floor, above, flagged = self._steps, self._best, self._floor, self._above, self._flagged
         factor, warmup, patience, noise_floor = self.factor, self.warmup_steps, self.patience, self.noise_floor
         rearm = math.sqrt(factor)
         isfinite = math.isfinite
-        s = self.smoothed
         found = []
-        for i, loss in enumerate(losses):
+        for i, s in enumerate(smoothed):
             steps += 1
-            if isfinite(loss):
-                acc = b * acc + (1.0 - b) * loss
-                weight = b * weight + (1.0 - b)
-            s = acc / weight if weight > 0 else math.nan
             if not isfinite(s) or steps <= warmup:
                 continue
             if s < best:
@@ -119,7 +112,7 @@ class DivergenceMonitor:
             if above >= patience:
                 flagged = True
                 found.append((i, s, best))
-        smoother._acc, smoother._weight = acc, weight
         self._steps, self._best, self._floor, self._above, self._flagged = steps, best, floor, above, flagged
-        self.smoothed = s
+        if smoothed:
+            self.smoothed = smoothed[-1]
         return found
