@@ -18,8 +18,10 @@ once, wall time alone a notebook that merely shared the machine).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +83,39 @@ def execute(path: Path, timeout: int = 600, installed: bool = False) -> tuple[An
     client = nbclient.NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
-    cpu_before, start = _children_cpu(), time.monotonic()
-    client.execute(env=kernel_environment(installed))  # passed on to the kernel manager
-    wall, cpu_after = time.monotonic() - start, _children_cpu()
+    with tempfile.TemporaryDirectory() as tmp:
+        state_file = Path(tmp) / "widget-state.json"
+        nb.cells.append(nbformat.v4.new_code_cell(WIDGET_STATE_CELL.format(path=str(state_file))))
+        cpu_before, start = _children_cpu(), time.monotonic()
+        try:
+            client.execute(env=kernel_environment(installed))  # passed on to the kernel manager
+        finally:
+            nb.cells.pop()
+        wall, cpu_after = time.monotonic() - start, _children_cpu()
+        if state_file.exists():
+            _store_widget_state(nb, json.loads(state_file.read_text()))
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return nb, Timing(wall, cpu)
+
+
+# Run after the notebook's last cell, in its kernel: the final state of every widget still open,
+# as the kernel holds it. nbclient rebuilds the state from the messages it reads, and it reads only
+# those of the cell running at the time: a message sent from a training thread between two cells
+# (a figure's new marks, a new child) is dropped, and the export would show the widget as it was
+# before. Closed widgets are not in this state.
+WIDGET_STATE_CELL = """\
+import json as _json, sys as _sys
+if "ipywidgets" in _sys.modules:
+    from ipywidgets import Widget as _Widget
+    with open({path!r}, "w") as _f:
+        _json.dump(_Widget.get_manager_state(drop_defaults=False), _f)
+"""
+
+
+def _store_widget_state(nb: Any, state: dict[str, Any]) -> None:
+    """Put the kernel's final widget ``state`` in the notebook's metadata, where nbclient would."""
+    if state.get("state"):
+        nb.metadata.setdefault("widgets", {})["application/vnd.jupyter.widget-state+json"] = state
 
 
 def main(argv: list[str]) -> int:

@@ -74,3 +74,26 @@ def test_over_budget_needs_both_wall_and_cpu_time_over(wall: float, cpu: float |
 
     assert Timing(wall, cpu).over(BUDGET) is over
     assert Timing(wall, cpu).over(None) is False
+
+
+@pytest.mark.slow
+def test_executed_notebook_stores_each_widgets_final_state(tmp_path: Path) -> None:
+    """A widget changed from a thread whose messages name an earlier cell as their parent (as a
+    background fit's do when they are sent between two cells) is stored as the kernel last held it;
+    closed widgets are left out. nbclient alone keeps only the messages of the cell running."""
+    import nbformat
+
+    from scripts.execute_notebooks import execute
+
+    cells = [
+        "import contextvars, threading, ipywidgets as w\nbox = w.IntText(value=1)\ngone = w.IntText()\nbox",
+        "context = contextvars.copy_context()  # this cell's parent header",
+        "gone.close()\nt = threading.Thread(target=context.run, args=(setattr, box, 'value', 7))\nt.start(); t.join()",
+    ]
+    path = tmp_path / "thread.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+    nb, _ = execute(path)
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    texts = [m["state"] for m in state.values() if m["model_name"] == "IntTextModel"]
+    assert [t["value"] for t in texts] == [7]
+    assert len(nb.cells) == len(cells)  # the cell that collects the state is not left in the notebook

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from jupyter_page import ARTIFACTS, PageErrors
 from jupyter_server import NOTEBOOKS, ROOT
@@ -29,6 +32,21 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return page
 
 
+def _loss_steps(page: Path) -> np.ndarray:
+    """The steps (x) of the exported page's loss line (the mark labelled "loss (batch)"), from its widget state."""
+    html = page.read_text(encoding="utf-8")
+    embedded = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S)
+    assert embedded, "the page embeds no widget state"
+    marks = [
+        model
+        for model in json.loads(embedded.group(1))["state"].values()
+        if model["model_name"] == "LinesModel" and "loss (batch)" in model["state"].get("labels", [])
+    ]
+    assert len(marks) == 1, f"{len(marks)} loss lines in the state (closed marks are left out)"
+    arrays = {tuple(b["path"]): base64.b64decode(b["data"]) for b in marks[0].get("buffers", [])}
+    return np.frombuffer(arrays[("x", "value")], marks[0]["state"]["x"]["dtype"])
+
+
 @pytest.mark.skipif(QUICKSTART not in NOTEBOOKS, reason="no quick-start notebook yet")
 def test_exported_dashboard_renders_offline(
     browser_context, browser_page, exported: Path, page_errors: PageErrors
@@ -49,12 +67,17 @@ def test_exported_dashboard_renders_offline(
         page.goto(exported.as_uri())
         dash = page.locator(".lrwidgets-dashboard")
         dash.wait_for(timeout=60_000)
-        # The loss curve is drawn from the embedded state: a path with many points (at least the
-        # first epoch's 45 steps: a loss axis switched to log mid-fit gets new marks, and the export
-        # may hold their first drawing only; see the issue note of the auto log axis).
+        # The loss curve is the fit's last drawing, not an earlier one: the page's line reaches the
+        # last step the status line counts, with the points of the whole fit (decimated to at most
+        # max_points: 900 steps give 450 min/max pairs' points), not the first epoch's 45.
+        steps = int(re.search(r"\((\d+) in all\)", dash.locator(".lrw-status").inner_text()).group(1))
+        drawn = _loss_steps(exported)
+        assert drawn[-1] == steps - 1, (drawn[-1], steps)
+        assert len(drawn) >= min(steps, 600) // 2, len(drawn)
         page.wait_for_function(
-            """() => { const p = document.querySelector('.lrwidgets-dashboard .bqplot path.line');
-                       return p && (p.getAttribute('d') || '').split('L').length > 40; }""",
+            """(n) => { const p = document.querySelector('.lrwidgets-dashboard .bqplot path.line');
+                        return p && (p.getAttribute('d') || '').split('L').length >= n; }""",
+            arg=len(drawn),
             timeout=60_000,
         )
         # The controls render: buttons, the learning-rate slider with its readout, the status line.
