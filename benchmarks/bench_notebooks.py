@@ -30,7 +30,11 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.` and `scripts.` i
 from tests.binder_env import BINDER, build, environment  # noqa: E402  (after the sys.path set-up above)
 
 # The line execute_notebooks.py prints for a notebook that ran.
-RESULT = re.compile(r"^(ok|OVER BUDGET) (\S+): wall ([\d.]+) s, kernel CPU ([\d.]+ s|unknown)$", re.MULTILINE)
+RESULT = re.compile(
+    r"^(ok|OVER BUDGET|TOO MANY WIDGETS \(> \d+\)) (\S+): "
+    r"wall ([\d.]+) s, kernel CPU ([\d.]+ s|unknown), (\d+) widget models$",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Row:
     cpu: float | None
     load_before: float
     load_after: float
+    widgets: int | None = None
 
     def markdown(self, budget: float) -> str:
         def seconds(value: float | None) -> str:
@@ -48,7 +53,8 @@ class Row:
 
         return (
             f"| `{Path(self.name).stem}` | {seconds(self.wall)} | {seconds(self.cpu)} | {budget:.0f} "
-            f"| {self.load_before:.1f} / {self.load_after:.1f} | {self.status} |"
+            f"| {self.load_before:.1f} / {self.load_after:.1f} | {'-' if self.widgets is None else self.widgets} "
+            f"| {self.status} |"
         )
 
 
@@ -63,7 +69,7 @@ def run_one(python: Path, notebook: Path, budget: float, cwd: str) -> Row:
         sys.stderr.write(result.stdout + result.stderr[-3000:])
         return Row(notebook.name, "FAILED", None, None, load_before, load_after)
     cpu = None if match[4] == "unknown" else float(match[4].removesuffix(" s"))
-    return Row(notebook.name, match[1], float(match[3]), cpu, load_before, load_after)
+    return Row(notebook.name, match[1], float(match[3]), cpu, load_before, load_after, int(match[5]))
 
 
 def main(argv: list[str]) -> int:
@@ -79,8 +85,8 @@ def main(argv: list[str]) -> int:
             print(f"{row.status} {row.name}: wall {row.wall} s, kernel CPU {row.cpu} s, "
                   f"load {row.load_before:.1f} -> {row.load_after:.1f}", flush=True)  # fmt: skip
             rows.append(row)
-    print("\n| notebook | wall s | kernel CPU s | budget s | load before / after | result |")
-    print("|---|---:|---:|---:|---|---|")
+    print("\n| notebook | wall s | kernel CPU s | budget s | load before / after | widget models | result |")
+    print("|---|---:|---:|---:|---|---:|---|")
     for row in rows:
         print(row.markdown(args.budget))
     return 0 if all(row.status == "ok" for row in rows) else 1

@@ -1,12 +1,14 @@
 """Execute notebooks headless (nbclient), as a reader's "run all" would; fail on the first error.
 
-    python scripts/execute_notebooks.py [--output-dir DIR] [--budget SECONDS] NOTEBOOK...
+    python scripts/execute_notebooks.py [--output-dir DIR] [--budget SECONDS] [--max-widgets N] NOTEBOOK...
 
 Each notebook runs in a fresh ``python3`` kernel of the interpreter running this script, with the
 notebook's folder as working directory, ``KERAS_BACKEND=jax`` unless set, and this checkout first
 on ``PYTHONPATH`` (unless ``--installed`` is given: then the kernel imports the installed
-lrwidgets, as on Binder). Prints one line per notebook with its wall time and its kernel's CPU
-time; exits 1 if a notebook fails or runs over ``--budget``. Used by the tests, the Binder check,
+lrwidgets, as on Binder). Prints one line per notebook with its wall time, its kernel's CPU time
+and the widget models it ends with (the stored widget state: each widget's final state as the
+kernel holds it); exits 1 if a notebook fails, runs over ``--budget`` or ends with more than
+``--max-widgets`` widget models. Used by the tests, the Binder check,
 the notebook benchmark and the static export.
 
 The budget is what a reader waits on an otherwise idle machine. A busy machine stretches the wall
@@ -112,6 +114,11 @@ if "ipywidgets" in _sys.modules:
 """
 
 
+def widget_models(nb: Any) -> int:
+    """How many widget models an executed notebook ends with (each one a page must load and draw)."""
+    return len(nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+
+
 def _store_widget_state(nb: Any, state: dict[str, Any]) -> None:
     """Put the kernel's final widget ``state`` in the notebook's metadata, where nbclient would."""
     if state.get("state"):
@@ -124,6 +131,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output-dir", type=Path, help="write the executed notebooks here")
     parser.add_argument(
         "--budget", type=float, default=None, help="fail a notebook whose wall and kernel CPU time both exceed this (s)"
+    )
+    parser.add_argument(
+        "--max-widgets", type=int, default=None, help="fail a notebook that ends with more widget models open than this"
     )
     parser.add_argument("--installed", action="store_true", help="import the installed lrwidgets, not this checkout")
     args = parser.parse_args(argv)
@@ -139,8 +149,11 @@ def main(argv: list[str]) -> int:
             failed.append(path.name)
             continue
         over = timing.over(args.budget)
-        print(f"{'OVER BUDGET' if over else 'ok'} {path.name}: {timing}", flush=True)
-        if over:
+        models = widget_models(nb)
+        too_many = args.max_widgets is not None and models > args.max_widgets
+        verdict = "OVER BUDGET" if over else f"TOO MANY WIDGETS (> {args.max_widgets})" if too_many else "ok"
+        print(f"{verdict} {path.name}: {timing}, {models} widget models", flush=True)
+        if over or too_many:
             failed.append(path.name)
         if args.output_dir:
             args.output_dir.mkdir(parents=True, exist_ok=True)
