@@ -320,6 +320,43 @@ def test_rates_set_by_other_callbacks_are_recorded_as_used() -> None:
     assert not [e for e in session.history.events if e.source == "user"]
 
 
+def test_the_rate_reader_is_in_the_fit_only_when_another_callback_acts_before_batches(monkeypatch) -> None:
+    """The reader goes last when another callback may set the rate at an epoch's or a batch's
+    start; otherwise the session's own callback reads the rate (one callback less each batch),
+    and a change made at an epoch's end is still recorded, as made by another callback."""
+    import keras
+
+    import lrwidgets as lrw
+
+    lists: list[list[str]] = []
+    init = keras.callbacks.CallbackList.__init__
+
+    def spy(self, callbacks=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        lists.append([type(c).__name__ for c in callbacks or []])
+        init(self, callbacks, *args, **kwargs)
+
+    monkeypatch.setattr(keras.callbacks.CallbackList, "__init__", spy)
+
+    class HalveAtEpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rate = self.model.optimizer.learning_rate
+            rate.assign(float(keras.ops.convert_to_numpy(rate)) * 0.5)
+
+    class WarmUp(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate.assign(1e-3 * (batch + 1))
+
+    x, y = regression_data(128)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.02)))
+    session.fit(x, y, epochs=3, batch_size=32, callbacks=[HalveAtEpochEnd()]).wait(60)
+    assert lists[-1] == ["ControllerCallback", "HalveAtEpochEnd"]
+    np.testing.assert_allclose(session.history.learning_rate.reshape(3, 4)[:, 0], [0.02, 0.01, 0.005], rtol=1e-6)
+    assert [e.source for e in session.history.events if e.kind == "learning_rate"] == ["callback"] * 2
+    session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp()]).wait(60)
+    assert lists[-1] == ["ControllerCallback", "WarmUp", "RateReader"]
+    np.testing.assert_allclose(session.history.learning_rate[-4:], [1e-3, 2e-3, 3e-3, 4e-3], rtol=1e-6)
+
+
 def test_a_train_step_without_loss_is_recorded_not_called_nan() -> None:
     import keras
 

@@ -212,3 +212,60 @@ def test_controller_requests_queue_while_running_and_apply_at_once_when_idle() -
         controller.submit("not callable")  # type: ignore[arg-type]
     session.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert not controller.running and controller.state == "idle"
+
+
+# ---- Listeners: the views' share of the training thread's time ------------------------------------
+
+
+class _Clock:
+    """A recorder whose clock is set by the test; errors are kept."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.events: list[str] = []
+
+    def clock(self) -> float:
+        return self.t
+
+    def event(self, kind: str, message: str) -> None:
+        self.events.append(message)
+
+
+@pytest.mark.parametrize(
+    ("cost", "gap"), [(0.0, 0.1), (0.0005, 0.1), (0.001, 0.1), (0.002, 0.2), (0.004, 0.4), (0.5, 1.0)]
+)
+def test_slow_listeners_are_called_less_often_so_that_they_take_a_bounded_share(cost: float, gap: float) -> None:
+    from lrwidgets.training.listeners import MAX_SHARE, MAX_STRETCH, Listeners
+
+    assert (MAX_SHARE, MAX_STRETCH) == (0.01, 10.0)  # the gaps below are for these
+    clock = _Clock()
+    listeners = Listeners(0.1, clock)
+
+    def view() -> None:
+        clock.t += cost  # the view takes `cost` seconds of the training thread
+
+    listeners.add(view)
+    assert listeners.due() is False  # a round is due `interval` after the last (the first at 0.1 s)
+    calls = 0
+    while clock.t < 60.0:  # a minute of training in 0.5 ms batches
+        clock.t += 0.0005
+        if listeners.due():
+            listeners.notify()
+            calls += 1
+    assert listeners.gap == pytest.approx(gap)
+    assert calls == pytest.approx(60.0 / gap, rel=0.02)
+    # The share of the time the views took: at most MAX_SHARE, unless the stretch is at its limit.
+    assert calls * cost / 60.0 <= max(MAX_SHARE, cost / (MAX_STRETCH * 0.1)) * 1.01
+
+
+def test_a_failing_listener_is_recorded_and_the_others_still_run() -> None:
+    from lrwidgets.training.listeners import Listeners
+
+    clock = _Clock()
+    listeners = Listeners(0.1, clock)
+    seen: list[int] = []
+    listeners.add(lambda: 1 / 0)
+    listeners.add(lambda: seen.append(1))
+    listeners.notify()
+    assert seen == [1]
+    assert clock.events == ["display update failed: ZeroDivisionError: division by zero"]

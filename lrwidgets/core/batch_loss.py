@@ -25,6 +25,8 @@ class BatchLossRecovery:
         [4.0, 2.0, 3.0]
     """
 
+    __slots__ = ("_prev_batches", "_prev_samples", "_prev_total", "batch_size", "samples_per_epoch")
+
     def __init__(self, batch_size: int | None = None, samples_per_epoch: int | None = None) -> None:
         self.batch_size = batch_size
         self.samples_per_epoch = samples_per_epoch
@@ -35,14 +37,6 @@ class BatchLossRecovery:
         self._prev_samples = 0.0
         self._prev_batches = 0
 
-    def _samples_after(self, batches: int) -> float:
-        if self.batch_size is None:
-            return float(batches)
-        n = float(batches * self.batch_size)
-        if self.samples_per_epoch is not None:
-            n = min(n, float(self.samples_per_epoch))
-        return n
-
     def update(self, batch: int, running_mean: float) -> float:
         """Loss of the batches since the last call, given the running mean after ``batch``.
 
@@ -50,7 +44,13 @@ class BatchLossRecovery:
         so with ``steps_per_execution > 1`` the value is the mean of the batches run together).
         """
         batches = batch + 1
-        samples = self._samples_after(batches)
+        size = self.batch_size  # the samples seen after `batches` (inline: this runs every batch)
+        if size is None:
+            samples = float(batches)
+        else:
+            samples = float(batches * size)
+            if self.samples_per_epoch is not None and samples > self.samples_per_epoch:
+                samples = float(self.samples_per_epoch)
         total = samples * running_mean
         delta = samples - self._prev_samples
         loss = (total - self._prev_total) / delta if delta > 0 else running_mean

@@ -25,6 +25,12 @@ def _overrides(callback: Any, name: str) -> bool:
     return getattr(type(callback), name, None) is not getattr(keras.callbacks.Callback, name)
 
 
+def acts_before_batches(callbacks: list[Any]) -> bool:
+    """Whether one of ``callbacks`` acts at an epoch's or a batch's start (where it may set the rate)."""
+    hooks = ("on_epoch_begin", "on_train_batch_begin", "on_batch_begin")
+    return any(_overrides(cb, hook) for cb in callbacks for hook in hooks)
+
+
 class ControllerCallback(keras.callbacks.Callback):
     """First in the list: requests, the schedule's rate, records, pause and stop (``dash.callback``)."""
 
@@ -88,20 +94,16 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         rec = c.recorder
-        loss = rec.loss_of(batch, logs or {})
-        rec.meter.end_batch(batch)
-        if loss is None:
-            rec.record_missing(c._lr)
-        else:
-            rec.record(loss, c._lr)
-            if not math.isfinite(loss):
-                c.request_stop()
-                rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
+        loss, now = rec.end_batch(batch, logs, c._lr)
+        if loss is not None and not math.isfinite(loss):
+            c.request_stop()
+            rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
         if c._pause_requested and not c._stop_requested:
             self.wait_while_paused(self._model)
         if c._stop_requested:
             self._model.stop_training = True
-        c.notify_throttled()
+        if c.listeners.due(now):
+            c._notify()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller

@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: The largest share of the training thread's time that the listeners may take while training:
+#: when a round of them takes longer than this share of ``interval``, the next round waits longer.
+MAX_SHARE = 0.01
+#: ... but never more than this many ``interval``s: a view slower than that still updates that often.
+MAX_STRETCH = 10.0
+
 
 class Listeners:
     """Callables run after changes; while training, at most once per ``interval`` s (see :meth:`due`).
+
+    The views run in the training thread, between two batches: their time is the fit's. So a
+    round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
+    many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
+    recent rounds' time, smoothed), up to ``MAX_STRETCH`` (10) x ``interval``.
 
     A listener that raises is recorded as an ``error`` event in ``recorder``'s history: a broken
     view must not end the training run.
@@ -18,6 +29,8 @@ class Listeners:
         self._recorder = recorder
         self._listeners: list[Callable[[], None]] = []
         self._last = 0.0
+        self._cost: float | None = None  #: seconds a round takes (smoothed)
+        self.gap = interval  #: seconds from one round's start to the next while training
 
     def add(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Add ``listener``; returns a function that removes it."""
@@ -30,13 +43,17 @@ class Listeners:
         return remove
 
     def notify(self) -> None:
-        self._last = self._recorder.clock()
+        start = self._last = self._recorder.clock()
         for listener in list(self._listeners):
             try:
                 listener()
             except Exception as e:
                 self._recorder.event("error", f"display update failed: {type(e).__name__}: {e}")
+        spent = self._recorder.clock() - start
+        cost = self._cost = spent if self._cost is None else 0.5 * (self._cost + spent)
+        self.gap = min(max(self.interval, cost / MAX_SHARE), MAX_STRETCH * self.interval)
 
-    def due(self) -> bool:
-        """Whether ``interval`` seconds have passed since the last notification."""
-        return self._recorder.clock() - self._last >= self.interval
+    def due(self, now: float | None = None) -> bool:
+        """Whether the next round may run: ``gap`` seconds (``interval``, or more for slow views)
+        have passed since the last one started. ``now``: the recorder's clock, if just read."""
+        return (self._recorder.clock() if now is None else now) - self._last >= self.gap

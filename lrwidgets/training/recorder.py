@@ -104,8 +104,9 @@ class Recorder:
         if value is None:
             return None
         loss = self.recovery.update(batch, float(value))
-        if self.loss_floor is not None and math.isfinite(loss) and loss < self.loss_floor:
-            loss = self.loss_floor  # float32 rounding in Keras's running mean, not a real value
+        floor = self.loss_floor
+        if floor is not None and loss < floor and math.isfinite(loss):
+            loss = floor  # float32 rounding in Keras's running mean, not a real value
         return loss
 
     def _choose_key(self, logs: dict[str, Any]) -> str | None:
@@ -123,9 +124,20 @@ class Recorder:
             self.recovery.batch_size = None  # a custom tracker: every batch weighs the same
         return scalars[0]
 
-    def record(self, loss: float, learning_rate: float) -> None:
-        """Record the batch (the per-batch path: one history row; the watches look later)."""
-        self.history.record_step(loss, learning_rate, self.now())
+    def end_batch(self, batch: int, logs: dict[str, Any] | None, learning_rate: float) -> tuple[float | None, float]:
+        """Record the batch just run: the per-batch path, one history row (the watches look later).
+
+        Returns its true loss (None when the step returned no monitored value: the row's loss is a
+        NaN gap) and the clock's reading (:meth:`clock`) at the record.
+        """
+        loss = self.loss_of(batch, logs) if logs else None
+        self.meter.end_batch(batch)
+        t = time.perf_counter()
+        t0 = self._t0
+        if t0 is None:
+            t0 = self._t0 = t
+        self.history.record_step(math.nan if loss is None else loss, learning_rate, t - t0)
+        return loss, t
 
     def scan(self) -> None:
         """Run the divergence watch over the steps recorded since its last look.
@@ -144,10 +156,6 @@ class Recorder:
             rates = self.history.column("learning_rate", n)[first:].tolist()
             for verdict in self._divergence.scan(first, losses, rates):
                 self.event("diverging", verdict.message, step=verdict.last_step)
-
-    def record_missing(self, learning_rate: float) -> None:
-        """A batch whose step returned no monitored value: its time and rate, and a NaN gap for the loss."""
-        self.history.record_step(math.nan, learning_rate, self.now())
 
     def nan(self, model: Any, loss: float, learning_rate: float, keep: list[Any]) -> None:
         """A non-finite loss: restore (if asked) and say what happened (steps 0-based, as on the plots)."""

@@ -14,6 +14,7 @@ import numpy as np
 from lrwidgets.core import Event, TrainingHistory
 from lrwidgets.core.checks import check_int
 from lrwidgets.training import _state, ownership, warnings_hook
+from lrwidgets.training.callback import acts_before_batches
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.fit_args import FitArguments, bind_fit
 from lrwidgets.training.progress import Progress
@@ -64,7 +65,8 @@ class TrainingSession:
     Args:
         model: a compiled ``keras.Model`` whose optimizer has a float learning rate (a
             ``LossScaleOptimizer`` is looked through; a ``LayerwiseOptimizer`` adds per-layer rates).
-        update_interval: seconds between two listener snapshots while training (default 0.1).
+        update_interval: seconds between two listener snapshots while training (default 0.1;
+            longer when the listeners take more than 1% of the training thread's time, at most 10x).
         on_nan: ``"restore"`` (default): on a NaN or inf loss, put back the last weights and optimizer
             state whose loss was finite and not diverging, then stop; ``"stop"``: only stop.
         divergence_factor: flag the loss when its smoothed value stays above this multiple of its best.
@@ -276,9 +278,12 @@ class TrainingSession:
         if _state.layerwise(self.model) is not None:
             extra.append(UpdateSizeMonitor(self._on_update_sizes))
         cb = self.controller.callback
-        cb.others, cb.reader_attached = callbacks + extra, True
-        # First, so that every batch is recorded even when a later callback fails; the reader last.
-        a["callbacks"] = [cb, *callbacks, *extra, cb.reader]
+        # First, so that every batch is recorded even when a later callback fails; the reader last,
+        # to read the rate after every other callback had its say. When none acts before an epoch
+        # or a batch, the first callback reads it itself: one callback less to call each batch.
+        cb.others = callbacks + extra
+        cb.reader_attached = acts_before_batches(cb.others)
+        a["callbacks"] = [cb, *callbacks, *extra, *([cb.reader] if cb.reader_attached else [])]
         a.setdefault("verbose", 0)
         self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         rec = self.controller.recorder
