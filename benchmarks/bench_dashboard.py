@@ -17,7 +17,9 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
 Printed: each configuration's median time over the baseline's, and the median of its per-round
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
 
-Then one long dashboard run counts widget traffic (bytes per update, total) at 1k, 10k, 50k steps.
+Then one long dashboard run counts widget traffic (bytes per update, total) and updates a second
+(fewer than ten when drawing them would take more than 1% of the training thread's time) at 1k,
+10k, 50k steps.
 
 Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``
 """
@@ -158,11 +160,15 @@ def main() -> None:
             paired = statistics.median(t / b for t, b in zip(ts, ref, strict=True))
             print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {paired:6.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
-    print(f"{'steps':>7} {'updates':>8} {'messages':>9} {'total KB':>9} {'KB/update':>10} {'wall s':>7} {'KB/s':>7}")
+    print(
+        f"{'steps':>7} {'updates':>8} {'updates/s':>9} {'messages':>9} {'total KB':>9} {'KB/update':>10}"
+        f" {'wall s':>7} {'KB/s':>7}"
+    )
     for n, m in sorted(result["marks"].items(), key=lambda kv: int(kv[0])):
         kb = m["bytes"] / 1e3
         print(
-            f"{int(n):>7} {m['updates']:>8} {m['messages']:>9} {kb:>9.1f} {kb / max(m['updates'], 1):>10.2f}"
+            f"{int(n):>7} {m['updates']:>8} {m['updates'] / m['wall']:>9.1f} {m['messages']:>9} {kb:>9.1f}"
+            f" {kb / max(m['updates'], 1):>10.2f}"
             f" {m['wall']:>7.1f} {kb / m['wall']:>7.1f}"
         )
 
