@@ -7,6 +7,8 @@ of the open notebook: the sweep runs in the background, so the kernel answers wh
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from jupyter_page import PageErrors, write_notebook
 from playwright.sync_api import Page
@@ -121,3 +123,74 @@ def test_sweep_overlay_grows_and_a_trial_is_cancelled_from_the_widget(lab, page_
         assert page_errors.widget_related() == [], page_errors.widget_related()
     finally:
         notebook.kernel_print("sweep.close()")  # stops the trials and shuts the embedded cluster down
+
+
+FINISHED = "ui_sweep_log_toggle.ipynb"
+FINISHED_CELLS = [
+    CELLS[0],
+    """sweep = lrw.LRSweep(build_model, learning_rates=[1e-3, 3e-2], optimizers=["adam"], epochs=3, n_workers=2,
+                    refresh_interval=0.2)
+sweep""",
+    "results = sweep.run(x, y, batch_size=32, validation_split=0.2).wait()\n"
+    "sweep.sweep.close()  # the cluster; the widget stays",
+]
+# The loss overlay's lines, drawn: each line's y pixel coordinates, the plot's height, and the y
+# axis's tick labels.
+_DRAWN = """
+(sel) => {
+  const fig = document.querySelector(sel + ' .bqplot');
+  const height = fig.querySelector('svg').getBoundingClientRect().height;
+  const ys = Array.from(fig.querySelectorAll('path.line')).map((p) => (p.getAttribute('d') || '')
+    .split(/[ML]/).filter((s) => s.trim()).map((s) => Number(s.split(',')[1])));
+  const axes = Array.from(fig.querySelectorAll('g.axis'));
+  const ticks = axes.map((a) => Array.from(a.querySelectorAll('.tick text')).map((t) => t.textContent));
+  return {height, ys: ys.filter((y) => y.length), ticks};
+}
+"""
+
+
+def _drawn(page: Page) -> dict:
+    read: dict = page.evaluate(_DRAWN, SWEEP)
+    return read
+
+
+def _assert_drawn_within_the_plot(read: dict) -> None:
+    """Every line point is a finite y inside the figure, and the lines use the plot's height (not
+    flattened at an edge, as a line left on a swapped scale's stale domain would be)."""
+    assert read["ys"], read
+    flat = [y for line in read["ys"] for y in line]
+    assert all(y == y and -1 <= y <= read["height"] + 1 for y in flat), (read["height"], flat[:20])
+    assert max(flat) - min(flat) > 0.3 * read["height"], (read["height"], min(flat), max(flat))
+
+
+def test_sweep_log_y_toggle_redraws_the_loss_on_each_scale(lab, page_errors: PageErrors) -> None:
+    notebook = lab(write_notebook(lab.server.root_dir, FINISHED, FINISHED_CELLS))
+    notebook.run_all_rendered()
+    page = notebook.page
+    widget = page.locator(SWEEP)
+    widget.wait_for()
+    notebook.kernel_wait("print(not sweep.sweep.running)", timeout=240)
+    page.wait_for_function(
+        "(sel) => (" + _OVERLAY.strip() + ")(sel).lines >= 2", arg=SWEEP, timeout=60_000
+    )  # every trial's loss and val_loss drawn
+    log = _drawn(page)
+    _assert_drawn_within_the_plot(log)
+    toggle = widget.get_by_role("button", name="log y")
+    toggle.click()  # to linear
+    notebook.kernel_wait("print(sweep._log_y.value is False)")
+    page.wait_for_function(
+        "([sel, before]) => JSON.stringify((" + _DRAWN.strip() + ")(sel).ticks) !== before",
+        arg=[SWEEP, json.dumps(log["ticks"], separators=(",", ":"))],
+    )
+    linear = _drawn(page)
+    _assert_drawn_within_the_plot(linear)
+    assert linear["ys"] != log["ys"], "the lines were not redrawn on the linear scale"
+    toggle.click()  # back to log: the same drawing as at first (the sweep has ended: the data are fixed)
+    notebook.kernel_wait("print(sweep._log_y.value is True)")
+    page.wait_for_function(
+        "([sel, before]) => JSON.stringify((" + _DRAWN.strip() + ")(sel).ticks) === before",
+        arg=[SWEEP, json.dumps(log["ticks"], separators=(",", ":"))],
+    )
+    again = _drawn(page)
+    assert again["ys"] == log["ys"]
+    assert page_errors.widget_related() == [], page_errors.widget_related()
