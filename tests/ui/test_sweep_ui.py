@@ -75,12 +75,17 @@ def wait_overlay_grows(page: Page, than: dict, timeout_ms: float = 60_000) -> di
     return overlay(page)
 
 
-def test_sweep_overlay_grows_and_a_trial_is_cancelled_from_the_widget(lab, page_errors: PageErrors) -> None:
-    notebook = lab(write_notebook(lab.server.root_dir, NOTEBOOK, CELLS))
+def open_sweep(lab, name: str, cells: list[str]) -> tuple:  # type: ignore[no-untyped-def]
+    """Run the notebook ``name`` of ``cells``; its notebook page, browser page and sweep widget."""
+    notebook = lab(write_notebook(lab.server.root_dir, name, cells))
     notebook.run_all_rendered()
-    page = notebook.page
-    widget = page.locator(SWEEP)
+    widget = notebook.page.locator(SWEEP)
     widget.wait_for()
+    return notebook, notebook.page, widget
+
+
+def test_sweep_overlay_grows_and_a_trial_is_cancelled_from_the_widget(lab, page_errors: PageErrors) -> None:
+    notebook, page, widget = open_sweep(lab, NOTEBOOK, CELLS)
     try:
         # 1. The overlay grows while the trials train: more points at each later read. (The first
         #    points wait for the cluster's start: worker processes that import Keras.)
@@ -164,11 +169,7 @@ def _assert_drawn_within_the_plot(read: dict) -> None:
 
 
 def test_sweep_log_y_toggle_redraws_the_loss_on_each_scale(lab, page_errors: PageErrors) -> None:
-    notebook = lab(write_notebook(lab.server.root_dir, FINISHED, FINISHED_CELLS))
-    notebook.run_all_rendered()
-    page = notebook.page
-    widget = page.locator(SWEEP)
-    widget.wait_for()
+    notebook, page, widget = open_sweep(lab, FINISHED, FINISHED_CELLS)
     notebook.kernel_wait("print(not sweep.sweep.running)", timeout=240)
     page.wait_for_function(
         "(sel) => (" + _OVERLAY.strip() + ")(sel).lines >= 2", arg=SWEEP, timeout=60_000
