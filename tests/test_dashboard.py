@@ -46,7 +46,7 @@ def test_widget_state_before_training() -> None:
     assert state["min"] <= math.log10(3e-3) <= state["max"]
     assert dash._pause_button.disabled and dash._stop_button.disabled
     assert dash.plots.metrics_fig not in dash.children  # added with the first metrics
-    assert "idle" in dash._status.value
+    assert "idle" in dash._status.value and "width:0.0%" in dash._status.value  # an empty progress bar
     assert dash.learning_rate == pytest.approx(3e-3)
     assert dash.history.num_steps == 0
 
@@ -71,6 +71,7 @@ def test_fit_records_true_batch_losses_and_history() -> None:
     assert dash.plots.metrics_fig in dash.children  # metrics shown once an epoch ends
     assert len(dash.plots.loss_mark.x) == 8
     assert "idle" in dash._status.value and "epoch 2/2" in dash._status.value
+    assert "width:100.0%" in dash._status.value  # the progress bar, full
 
 
 def test_live_learning_rate_change_from_kernel_thread() -> None:

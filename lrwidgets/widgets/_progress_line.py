@@ -1,4 +1,4 @@
-"""The dashboard's progress: a status line (state, epoch, step, speed, elapsed, ETA, rate) and a bar."""
+"""The dashboard's progress: a status line (state, epoch, step, speed, elapsed, ETA, rate) over a bar."""
 
 from __future__ import annotations
 
@@ -16,18 +16,26 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+# The bar, drawn in the status line's own HTML: one widget message an update instead of two.
+_BAR = (
+    '<div class="lrw-progress" style="height:6px;margin-top:3px;border-radius:3px;'
+    'background:var(--jp-layout-color3,#ddd)"><div style="height:100%;border-radius:3px;'
+    'background:var(--jp-brand-color1,#1976d2);width:{percent:.1f}%"></div></div>'
+)
+
+
 class ProgressLine:
     """The status line and the progress bar of a fit, drawn from its :class:`~lrwidgets.training.Progress`."""
 
     def __init__(self) -> None:
         self.status = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
+        self.done = 0.0  #: the share of the fit's epochs done, drawn as the bar
 
     def draw(self, p: Progress) -> None:
         running = p.state != "idle"
         if p.epochs:
             done = p.epoch + (p.step_in_epoch / p.steps if p.steps else 0.0)
-            self.bar.value = min(done / p.epochs, 1.0)
+            self.done = min(done / p.epochs, 1.0)
         parts = [f"<b>{p.state}</b>"]
         if p.epochs:
             parts.append(f"epoch {p.epoch + 1}/{p.epochs}")
@@ -41,4 +49,6 @@ class ProgressLine:
         if running and p.eta is not None:
             parts.append(f"ETA {_fmt_time(p.eta)}")
         parts.append(f"learning rate {p.learning_rate:.3g}")
-        self.status.value = '<span class="lrw-status">' + " · ".join(parts) + "</span>"
+        self.status.value = (
+            '<span class="lrw-status">' + " · ".join(parts) + "</span>" + _BAR.format(percent=100 * self.done)
+        )

@@ -204,7 +204,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             on_log_loss=lambda change: self._guard(self._on_log_loss, change),
         )
         # The parts' widgets, by the names the dashboard has always had for them.
-        self._status, self._bar = self._progress_line.status, self._progress_line.bar
+        self._status = self._progress_line.status
         self._pause_button, self._stop_button = self._controls.pause_button, self._controls.stop_button
         self._lr_slider, self._smoothing = self._controls.lr_slider, self._controls.smoothing
         self._messages = self._message_log.html
@@ -214,7 +214,6 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self._log_loss_auto = False
         self._children = [
             self._status,
-            self._bar,
             self._controls.box,
             self.plots.loss_legend.widget,
             self.plots.loss_fig,

@@ -103,7 +103,7 @@ def test_dashboard_live_in_jupyterlab(lab, dashboard_notebook: str, page_errors:
 
     # 2. Progress shows: the bar fills, the status line counts epochs and steps.
     page.wait_for_function(
-        """(sel) => { const bar = document.querySelector(sel + ' .progress-bar');
+        """(sel) => { const bar = document.querySelector(sel + ' .lrw-progress > div');
                       return bar && parseFloat(bar.style.width || '0') > 0; }""",
         arg=DASH,
     )
