@@ -13,11 +13,16 @@ The curve-shape detectors (``collapsed``, ``oscillating``, ``too_slow``, ``plate
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
 from lrwidgets.core.diagnostics import DivergenceMonitor
+
+if TYPE_CHECKING:
+    from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
+    from lrwidgets.core.diagnosis import Diagnoser
 
 
 class Detector:
@@ -137,7 +142,13 @@ class DivergingDetector(Detector):
             "diverging",
             first,
             step,
-            {"smoothed_loss": smooth, "best": best, "ratio": smooth / best, "learning_rate": learning_rate},
+            {
+                "smoothed_loss": smooth,
+                "best": best,
+                # a best of 0 (a loss of exactly 0 through the warm-up): the reference was the noise floor
+                "ratio": smooth / best if best > 0 else math.inf,
+                "learning_rate": learning_rate,
+            },
             f"the loss is diverging: its smoothed value ({smooth:.4g}) stayed above {self.factor:g}x its best"
             f" ({best:.4g}) over steps {first}-{step}; the learning rate ({learning_rate:.3g}) may be too high",
             advice,
@@ -156,3 +167,180 @@ def build(kinds: tuple[str, ...], *, divergence_factor: float = 4.0) -> list[Det
     every: tuple[type[Detector], ...] = (NanDetector, DivergingDetector, *CURVE_DETECTORS)
     detectors = {d.kind: d for d in every}
     return [DivergingDetector(divergence_factor) if k == "diverging" else detectors[k]() for k in kinds]
+
+
+def plain_rules(
+    every_step: Sequence[Detector],
+) -> tuple[DivergingDetector | None, OscillatingDetector | None, PlateauDetector | None] | None:
+    """The per-step rules that :func:`feed_plain_rows` runs inline (``diverging``,
+    ``oscillating``, ``plateau``), or None when another one runs each step (then every row goes
+    through ``Diagnoser.step``)."""
+    from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
+
+    div, osc, plat = None, None, None
+    for det in every_step:
+        if type(det) is DivergingDetector and div is None:
+            div = det
+        elif type(det) is OscillatingDetector and osc is None:
+            osc = det
+        elif type(det) is PlateauDetector and plat is None:
+            plat = det
+        else:
+            return None
+    return div, osc, plat
+
+
+def feed_plain_rows(
+    diagnoser: Diagnoser, step: int, rows: Iterator[tuple[float, float]]
+) -> tuple[int, float, float] | None:
+    """Feed ``diagnoser`` the plain rows of ``rows`` (history steps ``step`` on) in one loop over
+    local names; the first row that is not plain, as ``(step, loss, learning_rate)`` (not fed: the
+    caller feeds it to ``Diagnoser.step``), or None when ``rows`` ran out.
+
+    A plain row has a finite loss, no jump of the rate, no window rule due (nor the track's running
+    sums' recomputation), and no per-step rule reporting on it. On such a row this does what
+    ``LossTrack.update`` and the ``on_step`` of ``diverging`` (``DivergenceMonitor.update``),
+    ``oscillating`` and ``plateau`` do, with the same arithmetic in the same order: the same state
+    to the bit (``tests/test_diagnosis_runs.py`` checks it against ``Diagnoser.step`` on random
+    curves). A row on which a rule would report is left to ``Diagnoser.step``: each rule's verdict
+    is written in one place.
+    """
+    t = diagnoser.context.track
+    rules, muted, rs = diagnoser._plain_rules, diagnoser._muted, t.rate_steps
+    if rules is None or rs != t._n or rs < t.head_steps or t._initial_count < t.initial_steps:
+        return next(((step, loss, rate) for loss, rate in rows), None)  # row by row
+    div, osc, plat = rules
+    div = None if div is None or div.kind in muted else div  # a muted rule is not called: its state stays
+    osc = None if osc is None or osc.kind in muted else osc
+    plat = None if plat is None or plat.kind in muted else plat
+    # The track.
+    b = t.smoothing
+    c = 1 - b  # as LossTrack.update computes it
+    acc, weight, steps, t_warm, best, best_step = t._acc, t._weight, t.steps, t.warmup_steps, t.best, t.best_step
+    cur_rate, jump, rate_max, rate_max_step = t.learning_rate, diagnoser.rate_jump, t.rate_max, t.rate_max_step
+    ring, window, total, total_sq = t._ring, t.window, t._sum, t._sumsq
+    slot = rs % window
+    # The row that brings `rate_steps` to `stop` is not plain: the running sums are recomputed,
+    # or a window rule that can still report is due (Detector._due).
+    stop = (rs // (64 * window) + 1) * 64 * window
+    if any(d.windowed and not d.fired and d.kind not in muted for d in diagnoser._per_step):
+        quarter = max(window // 4, 1)
+        due = max(rs + 1, window)
+        stop = min(stop, due + -due % quarter)
+    last = stop - 1
+    # `diverging`: DivergenceMonitor.update, fed the same losses: its EMA and step count are the track's.
+    d_on, m_warm, m_best, floor, above, flagged, factor, patience, noise_floor = (
+        False,
+        0,
+        0.0,
+        0.0,
+        0,
+        False,
+        2.0,
+        1,
+        0.0,
+    )
+    if div is not None:
+        m, ema = div.monitor, div.monitor._smoother
+        if ema.smoothing != b or (ema._acc, ema._weight, m._steps) != (acc, weight, steps):
+            return next(((step, loss, rate) for loss, rate in rows), None)
+        d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, m._best, m._floor, m._above, m._flagged
+        factor, patience, noise_floor = m.factor, m.patience, m.noise_floor
+    rearm = math.sqrt(factor)
+    # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector._before).
+    before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
+    if osc is not None:
+        before, in_spike, o_on, o_ratio, o_gap = (
+            osc._before,
+            osc._in_spike,
+            not osc.fired,
+            osc.ratio,
+            osc.gap * t.initial,
+        )
+    # `plateau`: a new reference below `p_thr`; it reports from step `p_due` on.
+    p_on, p_live, p_ref, p_ref_step, p_keep, p_patience, p_conv = False, False, math.inf, 0, 1.0, 0, 0.0
+    if plat is not None:
+        p_on, p_live, p_ref, p_ref_step = True, not plat.fired, plat._ref, plat._ref_step
+        p_keep, p_patience, p_conv = 1 - plat.min_delta, plat.patience, plat.converged * t.initial
+    p_thr, p_due = p_ref * p_keep, p_ref_step + p_patience
+    first, step = step, step - 1
+    loss = rate = math.nan
+    ended = False
+    for loss, rate in rows:
+        step += 1
+        # x - x is NaN (true) for a NaN or infinite x, 0.0 (false) for a finite one.
+        if loss - loss or rs == last:
+            break
+        if (
+            rate != cur_rate
+            and cur_rate > 0
+            and rate > 0
+            and not cur_rate - cur_rate
+            and (rate / cur_rate if rate > cur_rate else cur_rate / rate) >= jump
+        ):
+            break
+        a = b * acc + c * loss
+        w = b * weight + c  # > 0, as c > 0
+        s = a / w
+        spike = in_spike
+        if o_on and steps >= t_warm and not before - before:
+            spike = loss > o_ratio * before and loss - before > o_gap
+            if spike and not in_spike:
+                break
+        new_ref = p_on and (s < p_thr or p_ref - p_ref != 0.0)
+        if p_live and not new_ref and step >= p_due and not p_ref < p_conv:
+            break
+        if d_on and steps >= m_warm and not s - s:
+            new_best = s if s < m_best else m_best
+            new_floor = floor or noise_floor * (0.0 if s < 0.0 else s)
+            ref = new_floor if new_floor > new_best else new_best
+            if ref > 0:
+                if flagged:
+                    if s < rearm * ref:
+                        flagged, above = False, 0
+                else:
+                    count = above + 1 if s > factor * ref else 0
+                    if count >= patience:
+                        break
+                    above = count
+            m_best, floor = new_best, new_floor
+        # A plain row: commit it.
+        before, in_spike, acc, weight, cur_rate = s, spike, a, w, rate
+        if new_ref:
+            p_ref, p_ref_step, p_thr, p_due = s, step, s * p_keep, step + p_patience
+        steps += 1
+        if steps > t_warm and s < best:
+            best, best_step = s, step
+        if loss > rate_max:
+            rate_max, rate_max_step = loss, step
+        if rs >= window:
+            old = ring[slot]
+            total -= old
+            total_sq -= old * old
+        ring[slot] = loss
+        total += loss
+        total_sq += loss * loss
+        rs += 1
+        slot = slot + 1 if slot + 1 < window else 0
+    else:
+        step, ended = step + 1, True  # no row left: `step` is one past the last
+    if step > first:  # rows were fed: write their state back
+        t.step, t.last_loss, t.learning_rate, t.steps, t.smooth = step - 1, ring[slot - 1], cur_rate, steps, before
+        t._acc, t._weight, t.best, t.best_step = acc, weight, best, best_step
+        t.rate_max, t.rate_max_step, t.rate_steps, t._n, t._sum, t._sumsq = (
+            rate_max,
+            rate_max_step,
+            rs,
+            rs,
+            total,
+            total_sq,
+        )
+        if div is not None:
+            m, ema = div.monitor, div.monitor._smoother
+            ema._acc, ema._weight, m._steps, m.smoothed = acc, weight, steps, before
+            m._best, m._floor, m._above, m._flagged = m_best, floor, above, flagged
+        if osc is not None:
+            osc._before, osc._in_spike = before, in_spike
+        if plat is not None:
+            plat._ref, plat._ref_step = p_ref, p_ref_step
+    return None if ended else (step, loss, rate)
