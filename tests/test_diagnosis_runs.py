@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from lrwidgets.core.diagnosis import KINDS, Diagnoser, Diagnosis
 
-PIECES = ("decay", "flat", "constant", "spikes", "diverge", "jump", "nonfinite", "negative", "schedule")
+PIECES = ("decay", "flat", "constant", "spikes", "diverge", "jump", "nonfinite", "negative", "schedule", "collapse")
 RATE_FACTORS = (1.0, 1.0, 1.2, 1 / 1.2, 1.5, 1 / 1.5, 2.0, 0.5, 10.0, 0.1, 1000.0, 1e-3)
 
 
@@ -46,6 +46,9 @@ def curves(draw: Any) -> tuple[list[float], list[float]]:
         elif piece == "diverge":
             with np.errstate(over="ignore"):  # to inf: a non-finite loss too
                 values = level * draw(st.sampled_from([1.01, 1.1, 1.6])) ** t * noise
+        elif piece == "collapse":  # a few steps, one far above, then flat near the level
+            values = level * noise
+            values[min(int(rng.integers(1, 5)), n - 1)] = level * rng.uniform(3, 30)
         elif piece == "jump":
             level *= draw(st.sampled_from([5.0, 0.2, 100.0]))
             values = level * noise
@@ -144,6 +147,21 @@ def test_the_edges_of_the_plain_path_take_the_row_by_row_rules() -> None:
     assert [v.kind for v in by_row] == kinds and by_row[3].last_step == 1530
     assert repr(by_run) == repr(by_row) and same(many, one)
     assert many.context.track.steps == n and many.step_many(n, [], []) == []
+
+
+def test_a_window_verdict_mutes_plateau_within_its_row() -> None:
+    """``collapsed`` reports on a row where ``plateau`` (after it, muted by it) would have taken a
+    new reference: as in ``Diagnoser.step``, plateau's reference stays (3 of these 200 curves)."""
+    collapses = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        flat = rng.uniform(2.2, 2.6) * (1 + 0.03 * rng.normal(size=200))
+        losses = [2.3, 2.3, 2.3, 2.3, rng.uniform(3, 30), *flat.tolist()]
+        one, many = Diagnoser(num_classes=10), Diagnoser(num_classes=10)
+        by_row = [v for i, loss in enumerate(losses) for v in one.step(i, loss, 1.0)]
+        assert repr(many.step_many(0, losses, [1.0] * len(losses))) == repr(by_row) and same(many, one)
+        collapses += [v.kind for v in by_row] == ["collapsed"]
+    assert collapses >= 100
 
 
 def test_step_many_refuses_runs_of_two_lengths() -> None:

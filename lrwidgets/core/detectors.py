@@ -22,7 +22,7 @@ from lrwidgets.core.diagnostics import DivergenceMonitor
 
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
-    from lrwidgets.core.diagnosis import Diagnoser
+    from lrwidgets.core.diagnosis import Diagnoser, LossTrack
 
 
 class Detector:
@@ -191,24 +191,26 @@ def plain_rules(
 
 
 def feed_plain_rows(
-    diagnoser: Diagnoser, step: int, rows: Iterator[tuple[float, float]]
-) -> tuple[int, float, float] | None:
+    diagnoser: Diagnoser, step: int, rows: Iterator[tuple[float, float]], found: list[Diagnosis]
+) -> tuple[int, tuple[float, float] | None]:
     """Feed ``diagnoser`` the plain rows of ``rows`` (history steps ``step`` on) in one loop over
-    local names; the first row that is not plain, as ``(step, loss, learning_rate)`` (not fed: the
-    caller feeds it to ``Diagnoser.step``), or None when ``rows`` ran out.
+    local names, their verdicts added to ``found``. Returns the step of the next row, with that
+    row's ``(loss, learning_rate)`` when it is not plain (then not fed: the caller feeds it to
+    ``Diagnoser.step``), None when ``rows`` ran out or after a row with a verdict.
 
-    A plain row has a finite loss, no jump of the rate, no window rule due (nor the track's running
-    sums' recomputation), and no per-step rule reporting on it. On such a row this does what
-    ``LossTrack.update`` and the ``on_step`` of ``diverging`` (``DivergenceMonitor.update``),
-    ``oscillating`` and ``plateau`` do, with the same arithmetic in the same order: the same state
-    to the bit (``tests/test_diagnosis_runs.py`` checks it against ``Diagnoser.step`` on random
-    curves). A row on which a rule would report is left to ``Diagnoser.step``: each rule's verdict
-    is written in one place.
+    A plain row has a finite loss, no jump of the rate, no recomputation of the track's running
+    sums, and no per-step rule reporting on it. On such a row this does what ``LossTrack.update``
+    and the ``on_step`` of ``diverging`` (``DivergenceMonitor.update``), ``oscillating`` and
+    ``plateau`` do, with the same arithmetic in the same order, and calls the window rules when
+    they are due, in the Diagnoser's order: the same verdicts and state, to the bit
+    (``tests/test_diagnosis_runs.py`` checks it against ``Diagnoser.step`` on random curves). A
+    row on which a per-step rule would report is left to ``Diagnoser.step``: each verdict is
+    written in one place.
     """
     t = diagnoser.context.track
     rules, muted, rs = diagnoser._plain_rules, diagnoser._muted, t.rate_steps
     if rules is None or rs != t._n or rs < t.head_steps or t._initial_count < t.initial_steps:
-        return next(((step, loss, rate) for loss, rate in rows), None)  # row by row
+        return next(((step, (loss, rate)) for loss, rate in rows), (step, None))  # row by row
     div, osc, plat = rules
     div = None if div is None or div.kind in muted else div  # a muted rule is not called: its state stays
     osc = None if osc is None or osc.kind in muted else osc
@@ -220,14 +222,15 @@ def feed_plain_rows(
     cur_rate, jump, rate_max, rate_max_step = t.learning_rate, diagnoser.rate_jump, t.rate_max, t.rate_max_step
     ring, window, total, total_sq = t._ring, t.window, t._sum, t._sumsq
     slot = rs % window
-    # The row that brings `rate_steps` to `stop` is not plain: the running sums are recomputed,
-    # or a window rule that can still report is due (Detector._due).
-    stop = (rs // (64 * window) + 1) * 64 * window
-    if any(d.windowed and not d.fired and d.kind not in muted for d in diagnoser._per_step):
-        quarter = max(window // 4, 1)
-        due = max(rs + 1, window)
-        stop = min(stop, due + -due % quarter)
-    last = stop - 1
+    # The row that brings `rate_steps` to `last + 1` recomputes the running sums: not plain. A
+    # window rule that can still report is due when it brings it to `due` (Detector._due).
+    last = (rs // (64 * window) + 1) * 64 * window - 1
+    quarter = max(window // 4, 1)
+    due = max(rs + 1, window)
+    due += -due % quarter
+    per_step = diagnoser._per_step
+    if not any(d.windowed and not d.fired and d.kind not in muted for d in per_step):
+        due = -1
     # `diverging`: DivergenceMonitor.update, fed the same losses: its EMA and step count are the track's.
     d_on, m_warm, m_best, floor, above, flagged, factor, patience, noise_floor = (
         False,
@@ -243,7 +246,7 @@ def feed_plain_rows(
     if div is not None:
         m, ema = div.monitor, div.monitor._smoother
         if ema.smoothing != b or (ema._acc, ema._weight, m._steps) != (acc, weight, steps):
-            return next(((step, loss, rate) for loss, rate in rows), None)
+            return next(((step, (loss, rate)) for loss, rate in rows), (step, None))
         d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, m._best, m._floor, m._above, m._flagged
         factor, patience, noise_floor = m.factor, m.patience, m.noise_floor
     rearm = math.sqrt(factor)
@@ -265,11 +268,12 @@ def feed_plain_rows(
     p_thr, p_due = p_ref * p_keep, p_ref_step + p_patience
     first, step = step, step - 1
     loss = rate = math.nan
-    ended = False
+    special = reported = False
     for loss, rate in rows:
         step += 1
         # x - x is NaN (true) for a NaN or infinite x, 0.0 (false) for a finite one.
         if loss - loss or rs == last:
+            special = True
             break
         if (
             rate != cur_rate
@@ -278,6 +282,7 @@ def feed_plain_rows(
             and not cur_rate - cur_rate
             and (rate / cur_rate if rate > cur_rate else cur_rate / rate) >= jump
         ):
+            special = True
             break
         a = b * acc + c * loss
         w = b * weight + c  # > 0, as c > 0
@@ -286,9 +291,11 @@ def feed_plain_rows(
         if o_on and steps >= t_warm and not before - before:
             spike = loss > o_ratio * before and loss - before > o_gap
             if spike and not in_spike:
+                special = True
                 break
         new_ref = p_on and (s < p_thr or p_ref - p_ref != 0.0)
         if p_live and not new_ref and step >= p_due and not p_ref < p_conv:
+            special = True
             break
         if d_on and steps >= m_warm and not s - s:
             new_best = s if s < m_best else m_best
@@ -301,13 +308,12 @@ def feed_plain_rows(
                 else:
                     count = above + 1 if s > factor * ref else 0
                     if count >= patience:
+                        special = True
                         break
                     above = count
             m_best, floor = new_best, new_floor
-        # A plain row: commit it.
-        before, in_spike, acc, weight, cur_rate = s, spike, a, w, rate
-        if new_ref:
-            p_ref, p_ref_step, p_thr, p_due = s, step, s * p_keep, step + p_patience
+        # No per-step rule reports: commit the row, the track first.
+        acc, weight, cur_rate = a, w, rate
         steps += 1
         if steps > t_warm and s < best:
             best, best_step = s, step
@@ -322,15 +328,39 @@ def feed_plain_rows(
         total_sq += loss * loss
         rs += 1
         slot = slot + 1 if slot + 1 < window else 0
+        if rs == due:  # the window rules, in the Diagnoser's order, on the track as of this row
+            _store(
+                t, step, s, acc, weight, steps, best, best_step, cur_rate, rate_max, rate_max_step, rs, total, total_sq
+            )
+            for det in per_step:
+                if det.kind in muted:
+                    new_ref = new_ref and det is not plat  # muted by a verdict before it: not called
+                elif det.windowed and (verdict := det.on_step(diagnoser.context)) is not None:
+                    diagnoser._keep(verdict, found)
+                    reported = True
+            due += quarter
+        # The per-step rules.
+        before, in_spike = s, spike
+        if new_ref:
+            p_ref, p_ref_step, p_thr, p_due = s, step, s * p_keep, step + p_patience
+        if reported:  # muted or fired rules: this loop's view of them is out of date
+            step += 1
+            break
     else:
-        step, ended = step + 1, True  # no row left: `step` is one past the last
-    if step > first:  # rows were fed: write their state back
-        t.step, t.last_loss, t.learning_rate, t.steps, t.smooth = step - 1, ring[slot - 1], cur_rate, steps, before
-        t._acc, t._weight, t.best, t.best_step = acc, weight, best, best_step
-        t.rate_max, t.rate_max_step, t.rate_steps, t._n, t._sum, t._sumsq = (
+        step += 1  # no row left: `step` is the next one
+    if step > first:  # rows were fed (the last one is `step - 1`): write their state back
+        _store(
+            t,
+            step - 1,
+            before,
+            acc,
+            weight,
+            steps,
+            best,
+            best_step,
+            cur_rate,
             rate_max,
             rate_max_step,
-            rs,
             rs,
             total,
             total_sq,
@@ -343,4 +373,21 @@ def feed_plain_rows(
             osc._before, osc._in_spike = before, in_spike
         if plat is not None:
             plat._ref, plat._ref_step = p_ref, p_ref_step
-    return None if ended else (step, loss, rate)
+    return step, (loss, rate) if special else None
+
+
+def _store(t: LossTrack, step: int, smooth: float, acc: float, weight: float, steps: int, best: float,
+           best_step: int, rate: float, rate_max: float, rate_max_step: int, rate_steps: int, total: float,
+           total_sq: float) -> None:  # fmt: skip
+    """Write a track's state back (``feed_plain_rows``); its last loss is the newest in its window."""
+    t.step, t.last_loss, t.smooth, t._acc, t._weight, t.steps = (
+        step,
+        t._ring[(rate_steps - 1) % t.window],
+        smooth,
+        acc,
+        weight,
+        steps,
+    )
+    t.best, t.best_step, t.learning_rate, t.rate_max, t.rate_max_step = best, best_step, rate, rate_max, rate_max_step
+    t.rate_steps = t._n = rate_steps
+    t._sum, t._sumsq = total, total_sq

@@ -31,6 +31,8 @@ KINDS = ("nan", "diverging", "collapsed", "oscillating", "too_slow", "plateau", 
 #: Verdicts that say the rate is too large.
 TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
 FIX_KINDS = ("set_learning_rate", "restore_best", "stop")
+#: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised.
+MUTED_WHEN_TOO_LARGE = ("too_slow", "plateau")
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ class Diagnoser:
         if track.update(step, loss, learning_rate, self.rate_jump):
             # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
             # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
-            self._muted.intersection_update({"too_slow", "plateau"} if learning_rate < before else set())
+            self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if learning_rate < before else ())
             for det in self.detectors:
                 det.rearm()
         muted, context = self._muted, self.context
@@ -310,9 +312,16 @@ class Diagnoser:
         """Feed a run of batches, history steps ``first_step`` on: the verdicts of :meth:`step`
         called once per batch, in the same order, and the same state after.
 
-        A plain batch (a finite loss, no jump of the rate, no window rule due, no rule about to
-        report) is taken in one loop over local names (:func:`lrwidgets.core.detectors.feed_plain_rows`,
-        ~1/10 of the cost of :meth:`step`); any other goes through :meth:`step`.
+        A plain batch (a finite loss, no jump of the rate, no per-step rule reporting) is taken
+        in one loop over local names (:func:`lrwidgets.core.detectors.feed_plain_rows`; the
+        window rules are called from it when due); any other goes through :meth:`step`. The
+        cost a batch of both, measured: ``benchmarks/bench_diagnosis_cost.py``.
+
+        Example:
+            >>> d = Diagnoser()
+            >>> verdicts = d.step_many(0, [2.3] * 40 + [float("nan")], [1e-5] * 41)
+            >>> [(v.kind, v.last_step) for v in verdicts]
+            [('too_slow', 39), ('nan', 40)]
         """
         from lrwidgets.core.detectors import feed_plain_rows
 
@@ -323,11 +332,12 @@ class Diagnoser:
             )
         found: list[Diagnosis] = []
         rows = zip(losses, learning_rates, strict=True)
-        step = first_step
-        while (special := feed_plain_rows(self, step, rows)) is not None:
-            step, loss, learning_rate = special
-            found += self.step(step, loss, learning_rate)
-            step += 1
+        step, end = first_step, first_step + len(losses)
+        while step < end:
+            step, special = feed_plain_rows(self, step, rows, found)
+            if special is not None:
+                found += self.step(step, *special)
+                step += 1
         return found
 
     def epoch(self, step: int, logs: Mapping[str, Any]) -> list[Diagnosis]:
@@ -346,4 +356,4 @@ class Diagnoser:
         found.append(verdict)
         self.diagnoses.append(verdict)
         if verdict.kind in TOO_LARGE:
-            self._muted.update(("too_slow", "plateau"))
+            self._muted.update(MUTED_WHEN_TOO_LARGE)
