@@ -8,6 +8,8 @@ checked every ``window // 4`` steps (O(window) then, O(1) amortised).
 
 The curve-shape detectors (``collapsed``, ``oscillating``, ``too_slow``, ``plateau``,
 ``overfitting``) are in :mod:`lrwidgets.core.curve_detectors`; :func:`build` makes any of them.
+:func:`feed_plain_rows` runs the per-step rules of ``diverging``, ``oscillating`` and ``plateau``
+over a run of rows in one loop (``Diagnoser.step_many``), as long as none of them reports.
 """
 
 from __future__ import annotations
@@ -196,7 +198,8 @@ def feed_plain_rows(
     """Feed ``diagnoser`` the plain rows of ``rows`` (history steps ``step`` on) in one loop over
     local names, their verdicts added to ``found``. Returns the step of the next row, with that
     row's ``(loss, learning_rate)`` when it is not plain (then not fed: the caller feeds it to
-    ``Diagnoser.step``), None when ``rows`` ran out or after a row with a verdict.
+    ``Diagnoser.step``), or with None when ``rows`` ran out or after a row on which a window
+    rule reported (the rules' muted and fired flags changed: the caller calls again).
 
     A plain row has a finite loss, no jump of the rate, no recomputation of the track's running
     sums, and no per-step rule reporting on it. On such a row this does what ``LossTrack.update``
@@ -232,17 +235,8 @@ def feed_plain_rows(
     if not any(d.windowed and not d.fired and d.kind not in muted for d in per_step):
         due = -1
     # `diverging`: DivergenceMonitor.update, fed the same losses: its EMA and step count are the track's.
-    d_on, m_warm, m_best, floor, above, flagged, factor, patience, noise_floor = (
-        False,
-        0,
-        0.0,
-        0.0,
-        0,
-        False,
-        2.0,
-        1,
-        0.0,
-    )
+    d_on, m_warm, m_best, floor, above, flagged = False, 0, 0.0, 0.0, 0, False
+    factor, patience, noise_floor = 2.0, 1, 0.0
     if div is not None:
         m, ema = div.monitor, div.monitor._smoother
         if ema.smoothing != b or (ema._acc, ema._weight, m._steps) != (acc, weight, steps):
@@ -253,13 +247,8 @@ def feed_plain_rows(
     # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector._before).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
     if osc is not None:
-        before, in_spike, o_on, o_ratio, o_gap = (
-            osc._before,
-            osc._in_spike,
-            not osc.fired,
-            osc.ratio,
-            osc.gap * t.initial,
-        )
+        before, in_spike, o_on = osc._before, osc._in_spike, not osc.fired
+        o_ratio, o_gap = osc.ratio, osc.gap * t.initial
     # `plateau`: a new reference below `p_thr`; it reports from step `p_due` on.
     p_on, p_live, p_ref, p_ref_step, p_keep, p_patience, p_conv = False, False, math.inf, 0, 1.0, 0, 0.0
     if plat is not None:
@@ -333,8 +322,9 @@ def feed_plain_rows(
                 t, step, s, acc, weight, steps, best, best_step, cur_rate, rate_max, rate_max_step, rs, total, total_sq
             )
             for det in per_step:
-                if det.kind in muted:
-                    new_ref = new_ref and det is not plat  # muted by a verdict before it: not called
+                if det.kind in muted:  # muted by a verdict before it: not called (of the rules run
+                    # inline, only plateau can be: Diagnoser._keep mutes MUTED_WHEN_TOO_LARGE)
+                    new_ref = new_ref and det is not plat
                 elif det.windowed and (verdict := det.on_step(diagnoser.context)) is not None:
                     diagnoser._keep(verdict, found)
                     reported = True
