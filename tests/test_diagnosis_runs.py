@@ -244,6 +244,33 @@ def test_a_diagnosticians_snapshots_give_the_verdicts_of_one_row_at_a_time(
 
 
 @pytest.mark.keras
+def test_an_epoch_is_judged_after_the_row_of_its_step() -> None:
+    """Epochs at steps 10, 29, 30 (the third overfits) and a NaN loss at step 30: the row's ``nan``
+    verdict comes before the epoch's ``overfitting`` one, as the session recorded them."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.core.history import Event
+    from lrwidgets.training.session import Snapshot
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    loss = np.array([2.3 - 0.04 * i for i in range(30)] + [np.nan], dtype=np.float32)
+    steps = (10, 29, 30)
+    epochs = tuple(
+        {"epoch": k, "step": s, "loss": 1.0 - 0.1 * k, "val_loss": 1.0 + 0.1 * k} for k, s in enumerate(steps)
+    )
+    doctors = [lrw.Diagnostician(lrw.TrainingSession(model)), row_by_row_doctor()(lrw.TrainingSession(model))]
+    for doctor in doctors:
+        rate = np.full(31, 1e-3, np.float32)
+        doctor._on_snapshot(
+            Snapshot(doctor.session.progress, False, 0, loss, rate, rate, epochs, (Event(30, 0, "nan", ""),))
+        )
+    assert [(v.kind, v.last_step) for v in doctors[0].diagnoses] == [("nan", 30), ("overfitting", 30)]
+    assert repr(doctors[0].diagnoses) == repr(doctors[1].diagnoses)
+
+
+@pytest.mark.keras
 def test_a_real_diverging_fit_gets_the_verdicts_of_one_row_at_a_time() -> None:
     """A digits MLP learning at Adam 1e-3, its rate raised 1000x at step 90: the session's
     Diagnostician and a row-by-row one, fed the same snapshots, record the same verdicts."""
