@@ -76,11 +76,8 @@ class CollapsedDetector(Detector):
         if accuracy is not None:
             evidence["accuracy"] = accuracy
             acc_text = f"; accuracy {accuracy:.2f}" + (f" (chance {chance:.2f})" if chance is not None else "")
-        ref = (
-            f"{level / t.initial:.1f}x the untrained model's {t.initial:.3g}"
-            if level >= self.high * t.initial
-            else f"{level / t.best:.1f}x its best {t.best:.3g}"
-        )
+        to, name = (t.initial, "the untrained model's") if level >= self.high * t.initial else (t.best, "its best")
+        ref = f"{level / to:.1f}x {name} {to:.3g}" if to > 0 else f"above {name} {to:.3g}"  # a loss of 0 or less
         advice, fix = _lower(t.learning_rate)
         return self._report(
             Diagnosis(

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,8 @@ KINDS = ("nan", "diverging", "collapsed", "oscillating", "too_slow", "plateau", 
 #: Verdicts that say the rate is too large.
 TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
 FIX_KINDS = ("set_learning_rate", "restore_best", "stop")
+#: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised.
+MUTED_WHEN_TOO_LARGE = ("too_slow", "plateau")
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,9 @@ class LossTrack:
 
     def half_means(self) -> tuple[float, float]:
         """Means of the older and the newer half of the window (O(window): called when a rule is due)."""
-        n = min(self._n, self.window)
-        values = [self._ring[(self._n - n + i) % self.window] for i in range(n)]
+        n, ring = min(self._n, self.window), self._ring
+        start = self._n % self.window if self._n >= self.window else 0
+        values = ring[start:] + ring[:start] if start else ring[:n]  # oldest first
         h = n // 2
         return sum(values[:h]) / max(h, 1), sum(values[h:]) / max(n - h, 1)
 
@@ -263,6 +266,7 @@ class Diagnoser:
         # whose rule looks at the window only when it is due.
         self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
         self._every_step = [d for d in self._per_step if not d.windowed]
+        self._plain_rules = detectors.plain_rules(self._every_step)  # for step_many
 
     def next_fit(self) -> Diagnoser:
         """A diagnoser for the model's next fit: every rule starts again, judged against that fit's
@@ -292,7 +296,7 @@ class Diagnoser:
         if track.update(step, loss, learning_rate, self.rate_jump):
             # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
             # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
-            self._muted.intersection_update({"too_slow", "plateau"} if learning_rate < before else set())
+            self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if learning_rate < before else ())
             for det in self.detectors:
                 det.rearm()
         muted, context = self._muted, self.context
@@ -302,6 +306,38 @@ class Diagnoser:
                 verdict = det.on_step(context)
                 if verdict is not None:
                     self._keep(verdict, found)
+        return found
+
+    def step_many(self, first_step: int, losses: Sequence[float], learning_rates: Sequence[float]) -> list[Diagnosis]:
+        """Feed a run of batches, history steps ``first_step`` on: the verdicts of :meth:`step`
+        called once per batch, in the same order, and the same state after.
+
+        A plain batch (a finite loss, no jump of the rate, no per-step rule reporting) is taken
+        in one loop over local names (:func:`lrwidgets.core.detectors.feed_plain_rows`; the
+        window rules are called from it when due); any other goes through :meth:`step`. The
+        cost a batch of both, measured: ``benchmarks/bench_diagnosis_cost.py``.
+
+        Example:
+            >>> d = Diagnoser()
+            >>> verdicts = d.step_many(0, [2.3] * 40 + [float("nan")], [1e-5] * 41)
+            >>> [(v.kind, v.last_step) for v in verdicts]
+            [('too_slow', 39), ('nan', 40)]
+        """
+        from lrwidgets.core.detectors import feed_plain_rows
+
+        if len(losses) != len(learning_rates):
+            raise ValueError(
+                "Arguments `losses` and `learning_rates` must have the same length. Received: "
+                f"len(losses)={len(losses)}, len(learning_rates)={len(learning_rates)}"
+            )
+        found: list[Diagnosis] = []
+        rows = zip(losses, learning_rates, strict=True)
+        step, end = first_step, first_step + len(losses)
+        while step < end:
+            step, special = feed_plain_rows(self, step, rows, found)
+            if special is not None:
+                found += self.step(step, *special)
+                step += 1
         return found
 
     def epoch(self, step: int, logs: Mapping[str, Any]) -> list[Diagnosis]:
@@ -320,4 +356,4 @@ class Diagnoser:
         found.append(verdict)
         self.diagnoses.append(verdict)
         if verdict.kind in TOO_LARGE:
-            self._muted.update(("too_slow", "plateau"))
+            self._muted.update(MUTED_WHEN_TOO_LARGE)

@@ -16,6 +16,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from lrwidgets.core.checks import check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
 from lrwidgets.training import _state
@@ -131,23 +133,35 @@ class Diagnostician:
 
     # ---- the training thread -------------------------------------------------------------------
     def _on_snapshot(self, snap: Snapshot) -> None:
+        losses, rates, first = snap.loss.tolist(), snap.learning_rate.tolist(), snap.first_step
         nan_steps = {e.step for e in snap.events if e.kind == "nan"}
+        # A NaN row is a real NaN loss only when the session said so (else: no loss logged): not fed.
+        skipped = [i for i in np.flatnonzero(np.isnan(snap.loss)).tolist() if first + i not in nan_steps]
         epochs = sorted(snap.epochs, key=lambda row: int(row.get("step", -1)))
-        e = 0
-        found: list[Diagnosis] = []
-        d = self.diagnoser
         fit_start = snap.progress.fit_first_step
-        for i, (loss, rate) in enumerate(zip(snap.loss.tolist(), snap.learning_rate.tolist(), strict=True)):
-            step = snap.first_step + i
-            # A NaN row is a real NaN loss only when the session said so (else: no loss logged).
-            if math.isfinite(loss) or math.isinf(loss) or step in nan_steps:
-                if step >= fit_start > self._fit_start:
-                    d = self._next_fit(fit_start, loss)
-                found += d.step(step, loss, rate)
+        found: list[Diagnosis] = []
+        i = e = k = 0
+        n = len(losses)
+        # Runs of rows fed in one call, cut where an event must come in order: an epoch (after
+        # the row of its step), a skipped row, the first row of a new fit.
+        while i < n:
+            if k < len(skipped) and skipped[k] == i:
+                k, end = k + 1, i + 1
+            else:
+                if first + i >= fit_start > self._fit_start:
+                    self._next_fit(fit_start, losses[i])
+                end = min(
+                    skipped[k] if k < len(skipped) else n,
+                    int(epochs[e].get("step", -1)) - first + 1 if e < len(epochs) else n,
+                    fit_start - first if fit_start > self._fit_start and fit_start - first > i else n,
+                )
+                end = max(end, i + 1)
+                found += self.diagnoser.step_many(first + i, losses[i:end], rates[i:end])
                 self._stepped = True
-            while e < len(epochs) and int(epochs[e].get("step", -1)) <= step:
+            while e < len(epochs) and int(epochs[e].get("step", -1)) < first + end:
                 found += self._epoch(epochs[e])
                 e += 1
+            i = end
         for row in epochs[e:]:
             found += self._epoch(row)
         for verdict in found:
