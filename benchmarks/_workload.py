@@ -21,19 +21,20 @@ def digits_50k() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def mlp(x: np.ndarray, y: np.ndarray) -> Any:
-    """The MLP, compiled with Adam(1e-3) and already traced (one short fit)."""
+def mlp(x: np.ndarray, y: np.ndarray, width: int = 64, batch_size: int = 32) -> Any:
+    """The 64-``width``-``width``-10 MLP, compiled with Adam(1e-3) and already traced (one short
+    fit at ``batch_size``)."""
     import keras
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
             keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    model.fit(x[:3200], y[:3200], epochs=1, batch_size=32, verbose=0)  # compile once
+    model.fit(x[: 100 * batch_size], y[: 100 * batch_size], epochs=1, batch_size=batch_size, verbose=0)  # compile once
     return model

@@ -22,6 +22,8 @@ Then one long dashboard run counts widget traffic (bytes per update, total) and 
 10k, 50k steps.
 
 Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``
+(``--width 512 --batch-size 256``: a wider MLP, a step ~20x longer, for the cost and the updates
+a second of a more common step.)
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ Comm.publish_msg = counting_publish
 
 from benchmarks._workload import digits_50k, mlp
 x, y = digits_50k()
-model = mlp(x, y)
+model = mlp(x, y, WIDTH, BATCH)
+STEPS_PER_EPOCH = -(-len(x) // BATCH)
 start_weights = [keras.ops.convert_to_numpy(v.value) for v in model.weights]
 start_opt = [keras.ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
 
@@ -75,9 +78,10 @@ def timed(name, epochs):
         dash = lrw.TrainingDashboard(model)
         display(dash)
         # A schedule whose rate changes every step: one host-side write before each batch.
-        schedule = lrw.schedules.ExponentialDecay(1e-3, decay_steps=1563, decay_rate=0.5) if "+" in name else None
+        decay = lrw.schedules.ExponentialDecay(1e-3, decay_steps=STEPS_PER_EPOCH, decay_rate=0.5)
+        schedule = decay if "+" in name else None
         t0, c0 = time.perf_counter(), time.process_time()
-        dash.fit(x, y, epochs=epochs, batch_size=32, schedule=schedule).wait()
+        dash.fit(x, y, epochs=epochs, batch_size=BATCH, schedule=schedule).wait()
         return time.perf_counter() - t0, time.process_time() - c0
     if name.endswith("-kernel"):
         if name == "callback-kernel":
@@ -87,7 +91,7 @@ def timed(name, epochs):
         else:
             callbacks = [ReadLoss()]
         t0, c0 = time.perf_counter(), time.process_time()
-        model.fit(x, y, epochs=epochs, batch_size=32, callbacks=callbacks, verbose=0)
+        model.fit(x, y, epochs=epochs, batch_size=BATCH, callbacks=callbacks, verbose=0)
         return time.perf_counter() - t0, time.process_time() - c0
     if name == "baseline":
         kw = dict(callbacks=[ReadLoss()], verbose=0)
@@ -97,7 +101,7 @@ def timed(name, epochs):
         from livelossplot import PlotLossesKeras
         kw = dict(callbacks=[PlotLossesKeras()], verbose=0)
     t0, c0 = time.perf_counter(), time.process_time()
-    in_thread(lambda: model.fit(x, y, epochs=epochs, batch_size=32, **kw))
+    in_thread(lambda: model.fit(x, y, epochs=epochs, batch_size=BATCH, **kw))
     return time.perf_counter() - t0, time.process_time() - c0
 
 times = {n: [] for n in CONFIGS}
@@ -120,10 +124,10 @@ class Probe(keras.callbacks.Callback):
         n = dash.history.num_steps
         if n in (1_000, 10_000, 50_000):
             marks[n] = dict(traffic, updates=updates["n"], wall=time.perf_counter() - t0)
-epochs_long = int(np.ceil(LONG_STEPS / 1563))
+epochs_long = int(np.ceil(LONG_STEPS / STEPS_PER_EPOCH))
 traffic.update(bytes=0, messages=0)
 t0 = time.perf_counter()
-dash.fit(x, y, epochs=epochs_long, batch_size=32, callbacks=[Probe()]).wait()
+dash.fit(x, y, epochs=epochs_long, batch_size=BATCH, callbacks=[Probe()]).wait()
 print("RESULT" + json.dumps({"times": times, "cpu": cpu_times, "marks": marks, "steps": dash.history.num_steps}))
 """
 
@@ -133,6 +137,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--long-steps", type=int, default=50_000)
+    ap.add_argument("--width", type=int, default=64, help="the MLP's hidden width (64: the smallest step)")
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument(
         "--configs",
         default="baseline,dashboard,dashboard+schedule,progbar,livelossplot,baseline-kernel,callback-kernel",
@@ -142,12 +148,15 @@ def main() -> None:
     configs = args.configs.split(",")
     code = (
         f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\n"
-        f"LONG_STEPS = {args.long_steps}\n" + KERNEL_CODE
+        f"LONG_STEPS = {args.long_steps}\nWIDTH = {args.width}\nBATCH = {args.batch_size}\n" + KERNEL_CODE
     )
     result = run_in_kernel(code)
     times = result["times"]
-    steps = args.epochs * 1563
-    print(f"backend {os.environ['KERAS_BACKEND']}, {steps} steps a fit, {args.repeats} interleaved runs each")
+    steps = args.epochs * -(-50_000 // args.batch_size)
+    print(
+        f"backend {os.environ['KERAS_BACKEND']}, 64-{args.width}-{args.width}-10 MLP, batch {args.batch_size}:"
+        f" {steps} steps a fit, {args.repeats} interleaved runs each"
+    )
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a
     # change of the machine's load during the benchmark cancels out; then the median over rounds.
     for kind, table in (("wall time", times), ("CPU time of the kernel process", result["cpu"])):
