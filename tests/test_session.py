@@ -355,6 +355,14 @@ def test_the_rate_reader_is_in_the_fit_only_when_another_callback_acts_before_ba
     session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp()]).wait(60)
     assert lists[-1] == ["ControllerCallback", "WarmUp", "RateReader"]
     np.testing.assert_allclose(session.history.learning_rate[-4:], [1e-3, 2e-3, 3e-3, 4e-3], rtol=1e-6)
+    # A LambdaCallback acts through functions held by the instance, not by overriding its class.
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.02)))
+    decay = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: session.model.optimizer.learning_rate.assign(0.02 * 0.5**epoch)
+    )
+    session.fit(x, y, epochs=3, batch_size=32, callbacks=[decay]).wait(60)
+    assert lists[-1] == ["ControllerCallback", "LambdaCallback", "RateReader"]
+    np.testing.assert_allclose(session.history.learning_rate.reshape(3, 4)[:, 0], [0.02, 0.01, 0.005], rtol=1e-6)
 
 
 def test_a_train_step_without_loss_is_recorded_not_called_nan() -> None:

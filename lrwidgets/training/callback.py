@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 def _overrides(callback: Any, name: str) -> bool:
-    return getattr(type(callback), name, None) is not getattr(keras.callbacks.Callback, name)
+    """Whether ``callback`` does something at hook ``name``: its class overrides it, or the instance
+    holds its own function there (``keras.callbacks.LambdaCallback(on_epoch_begin=...)``)."""
+    method = getattr(callback, name, None)
+    return getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, name)
 
 
 def acts_before_batches(callbacks: list[Any]) -> bool:
