@@ -33,6 +33,7 @@ import os
 import statistics
 
 from _kernel import run_in_kernel
+from _workload import SAMPLES
 
 KERNEL_CODE = r"""
 import json, os, threading, time
@@ -152,7 +153,7 @@ def main() -> None:
     )
     result = run_in_kernel(code)
     times = result["times"]
-    steps = args.epochs * -(-50_000 // args.batch_size)
+    steps = args.epochs * -(-SAMPLES // args.batch_size)
     print(
         f"backend {os.environ['KERAS_BACKEND']}, 64-{args.width}-{args.width}-10 MLP, batch {args.batch_size}:"
         f" {steps} steps a fit, {args.repeats} interleaved runs each"

@@ -114,15 +114,18 @@ if "ipywidgets" in _sys.modules:
 """
 
 
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"  # the key of a notebook's stored widget state
+
+
 def widget_models(nb: Any) -> int:
     """How many widget models an executed notebook ends with (each one a page must load and draw)."""
-    return len(nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+    return len(nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {}))
 
 
 def _store_widget_state(nb: Any, state: dict[str, Any]) -> None:
     """Put the kernel's final widget ``state`` in the notebook's metadata, where nbclient would."""
     if state.get("state"):
-        nb.metadata.setdefault("widgets", {})["application/vnd.jupyter.widget-state+json"] = state
+        nb.metadata.setdefault("widgets", {})[WIDGET_STATE_MIME] = state
 
 
 def main(argv: list[str]) -> int:
