@@ -93,6 +93,48 @@ def test_batch_loss_recovery_with_short_last_batch() -> None:
     np.testing.assert_allclose(recovered, losses, rtol=1e-12)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    losses=st.lists(st.floats(0.0, 1e4), min_size=1, max_size=60),
+    gaps=st.sets(st.integers(0, 59)),
+    cuts=st.sets(st.integers(1, 59)),
+    batch_size=st.sampled_from([None, 8, 32]),
+)
+def test_batch_losses_recovered_in_any_chunks_are_the_true_ones(losses, gaps, cuts, batch_size) -> None:
+    """A fit's rows are recovered in bulk, in chunks that depend on when they are read: any chunking
+    gives the same losses to the bit, and they are the true ones (up to float rounding); a batch
+    with no value (NaN) is a gap that changes nothing after it."""
+    n = len(losses)
+    size = batch_size or 1
+    samples = n * size - 3 if batch_size and n * size > 3 else None  # a short last batch
+    sizes = [size] * n
+    if samples is not None:
+        sizes[-1] = samples - size * (n - 1)
+    total = seen = 0.0
+    means = []
+    for loss, k in zip(losses, sizes, strict=True):
+        total += loss * k
+        seen += k
+        means.append(total / seen)
+    means_with_gaps = np.array([math.nan if i in gaps else m for i, m in enumerate(means)])
+    batches = np.arange(n, dtype=np.float64)
+
+    def recovered(chunks: list[int]) -> np.ndarray:
+        r = BatchLossRecovery(batch_size=batch_size, samples_per_epoch=samples)
+        bounds = [0, *sorted(c for c in chunks if c < n), n]
+        parts = [r.update_many(batches[a:b], means_with_gaps[a:b]) for a, b in itertools.pairwise(bounds)]
+        return np.concatenate(parts)
+
+    whole, chunked, one_by_one = recovered([]), recovered(list(cuts)), recovered(list(range(1, n)))
+    np.testing.assert_array_equal(whole, chunked)
+    np.testing.assert_array_equal(whole, one_by_one)
+    assert all(math.isnan(whole[i]) for i in gaps if i < n)
+    # Without gaps each loss is exact up to rounding; a gap merges its batch into the next one's value.
+    if not gaps:
+        scale = max(max(losses), 1.0) * n * 1e-9
+        np.testing.assert_allclose(whole, losses, atol=scale)
+
+
 def test_divergence_monitor_fires_once_and_rearms() -> None:
     m = DivergenceMonitor(factor=2.0, smoothing=0.0, warmup_steps=0)
     flags = [m.update(x) for x in (1.0, 0.5, 3.0, 4.0, 0.5, 3.0)]

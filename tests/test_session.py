@@ -83,6 +83,51 @@ def test_session_fits_steers_and_sends_snapshots() -> None:
     assert len(snapshots) == n
 
 
+def test_a_light_fit_steers_between_the_same_two_batches_and_every_step_is_readable() -> None:
+    """With no other callback at batches and no schedule, nothing runs at a batch's start: a change
+    made while a view runs is carried out before the next batch, a step's row is readable from
+    any thread at once, and a schedule set mid-fit brings the batch starts back."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    session = lrw.TrainingSession(linear_model(), update_interval=0.001)
+    reached, go, held = threading.Event(), threading.Event(), []
+
+    def hold(snapshot) -> None:  # a view, in the training thread, at a batch's end
+        if not held and snapshot.num_steps >= 2:
+            held.append(snapshot.num_steps)
+            reached.set()
+            assert go.wait(60)
+
+    session.subscribe(hold)
+    run = session.fit(x, y, epochs=10, batch_size=32)
+    assert reached.wait(60)
+    callback = session.controller.callback
+    assert callback.light and vars(callback)["on_train_batch_begin"] is not type(callback).on_train_batch_begin
+    (s,) = held
+    assert session.history.num_steps == s  # read from this thread, while the rows wait in the buffer
+    session.learning_rate = 5e-3
+    go.set()
+    run.wait(60)
+    lr = session.history.learning_rate
+    assert session.history.num_steps == 80 and s < 80
+    assert np.allclose(lr[:s], 1e-3) and np.allclose(lr[s:], 5e-3)
+    (event,) = [e for e in session.history.events if e.kind == "learning_rate"]
+    assert event.step == s and event.source == "user"
+
+    held.clear()
+    reached.clear()
+    go.clear()
+    run = session.fit(x, y, epochs=10, batch_size=32)
+    assert reached.wait(60)
+    start = session.history.num_steps
+    session.controller.replace_schedule(lambda step: 2e-3)
+    go.set()
+    run.wait(60)
+    assert not callback.light and "on_train_batch_begin" not in vars(callback)
+    np.testing.assert_allclose(session.history.learning_rate[start:], 2e-3, rtol=1e-6)
+
+
 def test_two_views_of_one_session_stay_in_step() -> None:
     import lrwidgets as lrw
 

@@ -130,7 +130,7 @@ def test_progress_speed_is_measured_from_the_recorded_times_of_this_fit() -> Non
     meter.begin_fit(epochs=2, steps=10, first_record=5)
     times = np.concatenate([np.full(5, -100.0), np.arange(10) * 0.5])  # an earlier fit, then 2 steps/s
     for b in range(10):
-        meter.end_batch(b)
+        meter.end_batches(np.array([b]))
     p = meter.snapshot("running", times, 1e-3)
     assert p.steps_per_second == pytest.approx(2.0)
     assert p.eta == pytest.approx(10 / 2.0)  # one more epoch of 10 steps

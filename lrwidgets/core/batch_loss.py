@@ -10,6 +10,8 @@ thousand batches.
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class BatchLossRecovery:
     """Turn Keras's running epoch mean into per-batch losses.
@@ -23,6 +25,8 @@ class BatchLossRecovery:
         >>> r.start_epoch()
         >>> [r.update(0, 4.0), r.update(1, 3.0), r.update(2, 3.0)]
         [4.0, 2.0, 3.0]
+        >>> r.update_many(np.array([3.0, 4.0, 5.0]), np.array([2.5, np.nan, 2.0])).tolist()
+        [1.0, nan, 1.0]
     """
 
     __slots__ = ("_prev_batches", "_prev_samples", "_prev_total", "batch_size", "samples_per_epoch")
@@ -43,16 +47,30 @@ class BatchLossRecovery:
         ``batch`` is Keras's 0-based batch index within the epoch (the ``end_step`` of the call,
         so with ``steps_per_execution > 1`` the value is the mean of the batches run together).
         """
-        batches = batch + 1
-        size = self.batch_size  # the samples seen after `batches` (inline: this runs every batch)
-        if size is None:
-            samples = float(batches)
-        else:
-            samples = float(batches * size)
-            if self.samples_per_epoch is not None and samples > self.samples_per_epoch:
-                samples = float(self.samples_per_epoch)
-        total = samples * running_mean
-        delta = samples - self._prev_samples
-        loss = (total - self._prev_total) / delta if delta > 0 else running_mean
-        self._prev_total, self._prev_samples, self._prev_batches = total, samples, batches
-        return loss
+        return float(self.update_many(np.array([batch], np.float64), np.array([running_mean], np.float64))[0])
+
+    def update_many(self, batches: np.ndarray, running_means: np.ndarray) -> np.ndarray:
+        """:meth:`update` for many calls in order, in numpy (a fit's rows are recovered in bulk).
+
+        A NaN running mean is a batch with no value: its loss is NaN and it leaves the sums as
+        they are (a real NaN loss ends the fit).
+        """
+        valid = ~np.isnan(running_means)
+        means = running_means[valid]
+        samples = batches[valid] + 1.0  # the samples seen after each batch
+        size = self.batch_size
+        if size is not None:
+            samples = samples * size
+            if self.samples_per_epoch is not None:
+                samples = np.minimum(samples, float(self.samples_per_epoch))
+        total = samples * means
+        prev_total = np.concatenate(([self._prev_total], total[:-1]))
+        delta = samples - np.concatenate(([self._prev_samples], samples[:-1]))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            losses = np.where(delta > 0, (total - prev_total) / np.where(delta > 0, delta, 1.0), means)
+        if len(means):
+            self._prev_total, self._prev_samples = float(total[-1]), float(samples[-1])
+            self._prev_batches = int(batches[valid][-1]) + 1
+        out = np.full(len(running_means), np.nan)
+        out[valid] = losses
+        return out

@@ -6,7 +6,9 @@ epoch: every value Keras logs (loss, metrics, ``val_*``, ``learning_rate``). Eve
 live change and incident (learning-rate changes with their cause, pause, stop, NaN, errors).
 
 The training thread appends; any other thread may read at any time: columns grow by
-reallocation, so a reader that has taken a view keeps a consistent prefix.
+reallocation, so a reader that has taken a view keeps a consistent prefix. A writer that buffers
+its rows (a fit's per-batch path appends a tuple, no more) sets :attr:`TrainingHistory.drain`:
+every read writes the buffered rows first, so readers always see every step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,8 @@ class TrainingHistory:
         self.epochs: list[dict[str, Any]] = []
         self.events: list[Event] = []
         self._lock = threading.Lock()
+        #: called before each read and write: writes the rows a writer has buffered (None: none is)
+        self.drain: Callable[[], None] | None = None
 
     # ---- writing (training thread) ---------------------------------------------------------
     def start_epoch(self, epoch: int) -> None:
@@ -101,6 +106,8 @@ class TrainingHistory:
 
     def record_step(self, loss: float, learning_rate: float, time: float) -> int:
         """Append one step; returns its global index."""
+        if self.drain is not None:
+            self.drain()
         n = self._n
         i = _WIDTH * n  # the hot path of every fit: three memoryview writes cost ~1/4 of a numpy row write
         flat = self._flat
@@ -117,6 +124,21 @@ class TrainingHistory:
             self._steps[n] = (loss, learning_rate, time)
         self._n = n + 1
         return n
+
+    def extend_steps(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (one ``(loss, learning_rate, time)`` row a step): a writer's buffered rows.
+
+        Values beyond float32's range are written as +-inf, as :meth:`record_step` does.
+        """
+        n, k = self._n, len(rows)
+        if n + k > len(self._steps):
+            grown = np.empty((max(2 * len(self._steps), n + k), len(STEP_COLUMNS)), dtype=np.float32)
+            grown[:n] = self._steps[:n]
+            self._steps = grown
+            self._flat = grown.data.cast("B").cast("f")
+        with np.errstate(over="ignore"):
+            self._steps[n : n + k] = rows
+        self._n = n + k
 
     def record_epoch(self, epoch: int, logs: dict[str, Any]) -> None:
         row: dict[str, Any] = {"epoch": int(epoch), "step": self.num_steps - 1}
@@ -155,13 +177,15 @@ class TrainingHistory:
     # ---- reading (any thread) ----------------------------------------------------------------
     @property
     def num_steps(self) -> int:
+        if self.drain is not None:
+            self.drain()
         return self._n
 
     def column(self, name: str, n: int | None = None) -> np.ndarray:
         """A read-only view of one per-step column (``loss``, ``learning_rate``, ``time``)."""
         if name not in STEP_COLUMNS:
             raise ValueError(f"Argument `name` must be one of {STEP_COLUMNS}. Received: name={name!r}")
-        filled = self._n
+        filled = self.num_steps
         steps = self._steps
         view = steps[: filled if n is None else min(n, filled), STEP_COLUMNS.index(name)]
         view.flags.writeable = False
@@ -171,7 +195,7 @@ class TrainingHistory:
         """The last step's value in one column (NaN before the first step): O(1), for per-step readers."""
         if name not in STEP_COLUMNS:
             raise ValueError(f"Argument `name` must be one of {STEP_COLUMNS}. Received: name={name!r}")
-        n = self._n
+        n = self.num_steps
         return float(self._steps[n - 1, STEP_COLUMNS.index(name)]) if n else math.nan
 
     @property

@@ -3,14 +3,16 @@
 ``ControllerCallback`` goes first in the fit's callback list, so every batch is recorded even
 when a later callback fails; ``RateReader`` goes last, so the rate recorded for a step is the
 one the step runs with, after every other callback (``LearningRateScheduler``, a warm-up) had
-its say. Both run in the training thread; the hot path (a batch with no request) is a few
-attribute tests, a table lookup and one history row.
+its say. Both run in the training thread. The hot path (a batch with nothing to do) reads the
+loss, appends one raw row and compares two values; the recorder makes the history's rows from
+the raw ones in bulk, when they are read.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -28,14 +30,36 @@ def _overrides(callback: Any, name: str) -> bool:
     return getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, name)
 
 
+_BEFORE_BATCHES = ("on_epoch_begin", "on_train_batch_begin", "on_batch_begin")
+_AT_BATCHES = (*_BEFORE_BATCHES, "on_train_batch_end", "on_batch_end")
+_clock = time.perf_counter  # the recorder's clock
+_isfinite = math.isfinite
+
+
 def acts_before_batches(callbacks: list[Any]) -> bool:
     """Whether one of ``callbacks`` acts at an epoch's or a batch's start (where it may set the rate)."""
-    hooks = ("on_epoch_begin", "on_train_batch_begin", "on_batch_begin")
-    return any(_overrides(cb, hook) for cb in callbacks for hook in hooks)
+    return any(_overrides(cb, hook) for cb in callbacks for hook in _BEFORE_BATCHES)
+
+
+def acts_at_batches(callbacks: list[Any]) -> bool:
+    """Whether one of ``callbacks`` acts at an epoch's start or at a batch's start or end."""
+    return any(_overrides(cb, hook) for cb in callbacks for hook in _AT_BATCHES)
+
+
+def _nothing(batch: int, logs: dict[str, Any] | None = None) -> None:
+    """A light fit's batch start (see :class:`ControllerCallback`)."""
 
 
 class ControllerCallback(keras.callbacks.Callback):
-    """First in the list: requests, the schedule's rate, records, pause and stop (``dash.callback``)."""
+    """First in the list: requests, the schedule's rate, records, pause and stop (``dash.callback``).
+
+    A fit is *light* when no schedule drives it and no other callback acts at an epoch's start or
+    at a batch's start or end (a dashboard's common fit): then nothing is done at a batch's start,
+    and what would be (the requests, the NaN guard's copy) is done at the end of the batch before,
+    between the same two batches; the requests that arrive during validation are carried out at
+    the next epoch's start. Otherwise each batch's start carries out the requests, sets the
+    schedule's rate, and (the rate reader, last) reads the rate and takes the copies.
+    """
 
     def __init__(self, controller: TrainingController) -> None:
         super().__init__()
@@ -46,6 +70,22 @@ class ControllerCallback(keras.callbacks.Callback):
         self.reader_attached = False
         self._read_each_batch = False
         self._steps_at_start: int | None = None
+        self._rows = controller.recorder.rows  # the per-batch path appends here (never replaced)
+        self._key: str | None = None  # the log key recorded as the loss, once chosen
+        self._next = 0.0  # when (the recorder's clock) a batch's end must look further
+        self._light = False
+
+    @property
+    def light(self) -> bool:
+        """Whether the current (or last) fit runs the light way (nothing at a batch's start)."""
+        return self._light
+
+    def _set_light(self, light: bool) -> None:
+        self._light = light
+        if light:  # an instance attribute: what Keras calls at each batch's start
+            self.__dict__["on_train_batch_begin"] = _nothing
+        else:
+            self.__dict__.pop("on_train_batch_begin", None)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -71,6 +111,9 @@ class ControllerCallback(keras.callbacks.Callback):
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
         c.recorder.loss_floor = _state.loss_floor(model)
         c.recorder.begin_fit(self.params or {})
+        self._key = c.recorder.key
+        self._next = 0.0
+        self._set_light(not c.driver.active and not acts_at_batches(self.others))
         # Set by the session, which puts the reader last; in callback mode (`dash.callback` in a fit
         # you call), this callback reads the rate itself, before its own work: changes made by
         # callbacks listed after it are then seen one epoch later.
@@ -83,6 +126,10 @@ class ControllerCallback(keras.callbacks.Callback):
         c.recorder.begin_epoch(epoch)
         if not self.reader_attached:
             self.reader.on_epoch_begin(epoch)
+        if self._light:  # what the first batch's start would do
+            if c.has_requests():
+                self.apply_requests(self._model)
+            self._copy(epoch_start=True)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -90,23 +137,53 @@ class ControllerCallback(keras.callbacks.Callback):
             self.reader.on_train_batch_begin(batch)
         if c.has_requests() and self.apply_requests(self._model):
             return
-        rate = c.driver.rate(c.recorder.meter.fit_step)
+        rate = c.driver.rate(c.fit_step)
         if rate is not None:
             self.write_rate(self._model, rate)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # The hot path: one raw row; the rest only when a request, a round or a bad loss asks.
         c = self._controller
-        rec = c.recorder
-        loss, now = rec.end_batch(batch, logs, c._lr)
-        if loss is not None and not math.isfinite(loss):
+        try:
+            value: float | None = float(logs[self._key])  # type: ignore[index]
+        except Exception:  # the fit's first batch (the key is chosen), or no value (a gap)
+            value = c.recorder.monitored_value(logs)
+            self._key = c.recorder.key
+        t = _clock()
+        self._rows.append((batch, value, c._lr, t))
+        if c._attention or t >= self._next or (value is not None and not _isfinite(value)):
+            self._between_batches(value, t)
+
+    def _between_batches(self, value: float | None, now: float) -> None:
+        c = self._controller
+        model = self._model
+        if value is not None and not math.isfinite(value):
             c.request_stop()
-            rec.nan(self._model, loss, c._lr, _state.steered_variables(self._model))
-        if c._pause_requested and not c._stop_requested:
-            self.wait_while_paused(self._model)
-        if c._stop_requested:
-            self._model.stop_training = True
-        if c.listeners.due(now):
+            c.recorder.nan(model, c._lr, _state.steered_variables(model))
+        due = now >= self._next
+        if due and c.listeners.due(now):
             c._notify()
+        if c._attention:  # after the views: a change made from one is used by the next batch
+            c._attention = False  # first: a request that arrives from here on sets it again
+            if self._light and c.has_requests():
+                self.apply_requests(model)
+            if c._pause_requested and not c._stop_requested:
+                self.wait_while_paused(model)
+            if c._stop_requested:
+                model.stop_training = True
+                c._attention = True  # until the fit ends
+        if due:
+            if self._light:
+                self._copy(epoch_start=False, now=now)  # after the requests: what the next batch uses
+            copies = self._light and c.recorder.on_nan == "restore"
+            self._next = min(c.listeners.next_at, c.recorder.guard.next_at if copies else math.inf)
+
+    def _copy(self, epoch_start: bool, now: float | None = None) -> None:
+        """A light fit's NaN guard copy, of the weights the next batch uses, when one is due."""
+        c = self._controller
+        guard = c.recorder.guard
+        if c.recorder.on_nan == "restore" and guard.wants_copy(epoch_start, now):
+            guard.take(self._model, c.history.num_steps)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -131,7 +208,7 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
-        batches = c.recorder.meter.fit_step
+        batches = c.fit_step
         # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
         if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:
@@ -204,6 +281,8 @@ class ControllerCallback(keras.callbacks.Callback):
             except Exception as e:
                 c.recorder.event("error", f"schedule edit refused: {e}")
             else:
+                if self._light:  # a schedule drives the rest of the fit: set at each batch's start
+                    self._set_light(False)
                 self.write_rate(model, lr)
                 c.recorder.rate_event(lr, f"schedule edited: {lr:.3g} from here on ({replaced[1]})", replaced[1])
         request, c._lr_request = c._lr_request, None

@@ -65,6 +65,8 @@ class TrainingController:
         self._cond = threading.Condition()
         self._pause_requested = False
         self._stop_requested = False
+        #: set (after the request itself) by every request the training thread must see at a batch's end
+        self._attention = False
         self._state = "idle"
         self._thread: threading.Thread | None = None
         self._lr_request: tuple[float, str] | None = None
@@ -116,6 +118,7 @@ class TrainingController:
     @property
     def fit_step(self) -> int:
         """Steps taken in the current (or last) fit; what a schedule is evaluated at."""
+        self.recorder.flush()
         return self.recorder.meter.fit_step
 
     @property
@@ -145,6 +148,7 @@ class TrainingController:
         with self._cond:
             if self._queue():
                 self._actions.append((action, description))
+                self._attention = True
                 self._cond.notify_all()
                 return
         _state.sync(self.model)
@@ -175,6 +179,7 @@ class TrainingController:
         with self._cond:
             if self.running:
                 self._lr_request = (lr, source)
+                self._attention = True
                 self._cond.notify_all()
                 if self._queue():
                     return
@@ -190,6 +195,7 @@ class TrainingController:
         with self._cond:
             if self._queue():
                 self._multiplier_request = {**(self._multiplier_request or {}), **changes}
+                self._attention = True
                 self._cond.notify_all()
                 return
         self._multiplier_request = {**(self._multiplier_request or {}), **changes}
@@ -215,6 +221,7 @@ class TrainingController:
         with self._cond:
             if self._queue():
                 self._schedule_request = (schedule, source)
+                self._attention = True
                 self._cond.notify_all()
                 return
         self.driver.replace(self.fit_step if self.running else 0, schedule)
@@ -224,6 +231,7 @@ class TrainingController:
         with self._cond:
             if self.running:
                 self._pause_requested = True
+                self._attention = True
                 self._cond.notify_all()
 
     def resume(self) -> None:
@@ -239,6 +247,7 @@ class TrainingController:
             if self.running:
                 self._stop_requested = True
                 self._state = "stopping"
+                self._attention = True
                 self._cond.notify_all()
 
     # ---- lifecycle ----------------------------------------------------------------------------
@@ -275,6 +284,7 @@ class TrainingController:
             self._state = "idle"
             self._pause_requested = False
             self._stop_requested = False
+            self._attention = False
             self.callback.apply_requests(self.model)  # requests that came after the last batch: now
         self._notify()
 
@@ -297,3 +307,4 @@ class TrainingController:
 
     def request_stop(self) -> None:
         self._stop_requested = True
+        self._attention = True

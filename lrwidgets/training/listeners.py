@@ -53,6 +53,11 @@ class Listeners:
         cost = self._cost = spent if self._cost is None else 0.5 * (self._cost + spent)
         self.gap = min(max(self.interval, cost / MAX_SHARE), MAX_STRETCH * self.interval)
 
+    @property
+    def next_at(self) -> float:
+        """When (the recorder's clock) the next round is due."""
+        return self._last + self.gap
+
     def due(self, now: float | None = None) -> bool:
         """Whether the next round may run: ``gap`` seconds (``interval``, or more for slow views)
         have passed since the last one started. ``now``: the recorder's clock, if just read."""

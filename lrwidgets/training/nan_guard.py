@@ -63,16 +63,21 @@ class NanGuard:
         """The step (0-based, in the history) of the last confirmed copy, as judged so far."""
         return None if self._good is None else self._good[2]
 
-    def wants_copy(self, epoch_start: bool) -> bool:
-        """Whether to take a copy before this batch (cheap: a clock read)."""
-        return epoch_start or time.monotonic() >= self._due
+    @property
+    def next_at(self) -> float:
+        """When (``time.perf_counter()``) the next copy within an epoch is due."""
+        return self._due
+
+    def wants_copy(self, epoch_start: bool, now: float | None = None) -> bool:
+        """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``)."""
+        return epoch_start or (time.perf_counter() if now is None else now) >= self._due
 
     def take(self, model: Any, step: int) -> None:
         """Copy the weights and optimizer state that batch ``step`` will use (training thread)."""
         self._judge()
         _state.sync(model)
         self._pending = (_values(model.weights), _values(model.optimizer.variables), step)
-        self._due = time.monotonic() + self.interval
+        self._due = time.perf_counter() + self.interval
 
     def _judge(self) -> None:
         """Confirm the pending copy if the batch it was taken for is recorded and was healthy."""

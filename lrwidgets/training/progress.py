@@ -62,10 +62,14 @@ class ProgressMeter:
     def begin_epoch(self, epoch: int) -> None:
         self.epoch, self.step_in_epoch = epoch, 0
 
-    def end_batch(self, batch: int) -> None:
+    def end_batches(self, batches: np.ndarray) -> None:
+        """Batches ended, in order (Keras's 0-based indices in the epoch)."""
+        if not len(batches):
+            return
         # With steps_per_execution > 1 one call covers several batches; schedules count batches.
-        self.fit_step += max(batch + 1 - self.step_in_epoch, 1)
-        self.step_in_epoch = batch + 1
+        ends = batches.astype(np.int64) + 1
+        self.fit_step += int(np.maximum(ends - np.concatenate(([self.step_in_epoch], ends[:-1])), 1).sum())
+        self.step_in_epoch = int(ends[-1])
 
     def elapsed(self) -> float:
         if self._span is None:

@@ -8,11 +8,12 @@ warnings raised in the training thread to this history only.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from lrwidgets.core import BatchLossRecovery, TrainingHistory
 from lrwidgets.core.detectors import DivergingDetector
@@ -24,7 +25,13 @@ ON_NAN_CHOICES = ("restore", "stop")
 
 
 class Recorder:
-    """History, progress, NaN guard and divergence watch of one controller's fits."""
+    """History, progress, NaN guard and divergence watch of one controller's fits.
+
+    The per-batch path (the controller's callback) only appends a raw row to :attr:`rows`:
+    ``(batch, monitored value or None, rate, clock)``. :meth:`flush` turns the rows into history
+    steps (the true batch loss, the progress); the history calls it before every read, from any
+    thread, so that no reader misses a step.
+    """
 
     def __init__(self, history: TrainingHistory, on_nan: str, divergence_factor: float) -> None:
         self.history = history
@@ -42,6 +49,10 @@ class Recorder:
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
         self.stopped_by_nan = False
+        #: rows appended by the training thread since the last flush (only ever emptied in place)
+        self.rows: list[tuple[int, float | None, float, float]] = []
+        self._flush_lock = threading.RLock()
+        history.drain = self.flush
 
     def clock(self) -> float:
         return time.perf_counter()
@@ -61,7 +72,13 @@ class Recorder:
         self.event("learning_rate", message, value=learning_rate, source=source, step=at)
 
     def progress(self, state: str, learning_rate: float) -> Progress:
+        self.flush()
         return self.meter.snapshot(state, self.history.time, learning_rate)
+
+    @property
+    def key(self) -> str | None:
+        """The log key recorded as the loss (None until a fit's first batch chose it)."""
+        return self._key
 
     # ---- a fit's life ---------------------------------------------------------------------------
     def begin_fit(self, params: dict[str, Any]) -> None:
@@ -89,25 +106,24 @@ class Recorder:
             self.event("stop", "stopped")
 
     def begin_epoch(self, epoch: int) -> None:
-        self.meter.begin_epoch(epoch)
-        self.history.start_epoch(epoch)
-        self.recovery.start_epoch()
+        with self._flush_lock:
+            self.flush()  # the last epoch's rows, recovered with its running mean
+            self.meter.begin_epoch(epoch)
+            self.history.start_epoch(epoch)
+            self.recovery.start_epoch()
 
-    def loss_of(self, batch: int, logs: dict[str, Any]) -> float | None:
-        """The true loss of the batch just run, or None when the step returned no monitored value."""
+    def monitored_value(self, logs: dict[str, Any] | None) -> float | None:
+        """The monitored log value (Keras's running mean of it), choosing the key at a fit's first
+        batch; None when the step returned none."""
+        if not logs:
+            return None
         key = self._key
         if key is None:
             key = self._key = self._choose_key(logs)
             if key is None:
                 return None
         value = logs.get(key)
-        if value is None:
-            return None
-        loss = self.recovery.update(batch, float(value))
-        floor = self.loss_floor
-        if floor is not None and loss < floor and math.isfinite(loss):
-            loss = floor  # float32 rounding in Keras's running mean, not a real value
-        return loss
+        return None if value is None else float(value)
 
     def _choose_key(self, logs: dict[str, Any]) -> str | None:
         if "loss" in logs:
@@ -124,20 +140,28 @@ class Recorder:
             self.recovery.batch_size = None  # a custom tracker: every batch weighs the same
         return scalars[0]
 
-    def end_batch(self, batch: int, logs: dict[str, Any] | None, learning_rate: float) -> tuple[float | None, float]:
-        """Record the batch just run: the per-batch path, one history row (the watches look later).
-
-        Returns its true loss (None when the step returned no monitored value: the row's loss is a
-        NaN gap) and the clock's reading (:meth:`clock`) at the record.
-        """
-        loss = self.loss_of(batch, logs) if logs else None
-        self.meter.end_batch(batch)
-        t = time.perf_counter()
-        t0 = self._t0
-        if t0 is None:
-            t0 = self._t0 = t
-        self.history.record_step(math.nan if loss is None else loss, learning_rate, t - t0)
-        return loss, t
+    def flush(self) -> None:
+        """Write the buffered rows as history steps: each batch's true loss, recovered from Keras's
+        running mean (None: a NaN gap), its rate and time; the progress advances. Any thread."""
+        rows = self.rows
+        if not rows:
+            return
+        with self._flush_lock:
+            k = len(rows)
+            if not k:
+                return
+            taken = np.array(rows[:k], dtype=np.float64)  # a value of None (none logged) -> NaN
+            del rows[:k]  # the training thread only appends: the rows after k stay
+            batches, values, rates, times = taken.T
+            self.meter.end_batches(batches)
+            losses = self.recovery.update_many(batches, values)
+            floor = self.loss_floor
+            if floor is not None:  # float32 rounding in Keras's running mean, not a real value
+                losses[(losses < floor) & np.isfinite(losses)] = floor
+            t0 = self._t0
+            if t0 is None:
+                t0 = self._t0 = float(times[0])
+            self.history.extend_steps(np.column_stack((losses, rates, times - t0)))
 
     def scan(self) -> None:
         """Run the divergence watch over the steps recorded since its last look.
@@ -157,10 +181,12 @@ class Recorder:
             for verdict in self._divergence.scan(first, losses, rates):
                 self.event("diverging", verdict.message, step=verdict.last_step)
 
-    def nan(self, model: Any, loss: float, learning_rate: float, keep: list[Any]) -> None:
-        """A non-finite loss: restore (if asked) and say what happened (steps 0-based, as on the plots)."""
+    def nan(self, model: Any, learning_rate: float, keep: list[Any]) -> None:
+        """The last batch's loss is not finite: restore (if asked) and say what happened (steps
+        0-based, as on the plots)."""
         self.scan()  # the divergence that led here is told first
         step = self.history.num_steps - 1
+        loss = self.history.last("loss")
         msg = f"the loss became {loss} at step {step} (learning rate {learning_rate:.3g})"
         restored = self.guard.restore(model, keep) if self.on_nan == "restore" else None
         if restored is not None:
