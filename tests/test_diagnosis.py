@@ -399,3 +399,28 @@ def test_nonfinite_losses_are_markers_at_the_top_and_log_y_drops_non_positive_va
     assert type(plots.loss_mark.scales["y"]).__name__ == "LinearScale"
     assert plots.loss_fig.axes[1] is plots.loss_axis and plots.loss_axis.scale is plots.loss_mark.scales["y"]
     np.testing.assert_array_equal(plots.loss_mark.x, np.arange(4, dtype=np.float32))  # the data came along
+
+
+@pytest.mark.keras
+def test_a_dashboards_fit_adds_the_best_weights_keeper_only_when_it_validates() -> None:
+    """Keras calls every callback at every batch: a fit with nothing to validate goes without it."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression(64)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    dash = lrw.TrainingDashboard(model)
+    keeper = dash.diagnostician.callback
+    seen: list[list[object]] = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(list(dash.session.controller.callback.others))
+
+    dash.fit(x, y, epochs=1, batch_size=16, callbacks=[Spy()]).wait(60)
+    dash.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[Spy()]).wait(60)
+    dash.fit(x, y, 16, 1, 0, [Spy()], 0.0, (x, y)).wait(60)  # validation_data given by position
+    assert [keeper in others for others in seen] == [False, True, True]
+    assert dash.diagnostician.best_epoch is not None

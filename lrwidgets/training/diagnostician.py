@@ -10,6 +10,7 @@ history's exports carry it. Fixes go through the session's public requests only.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import threading
 import weakref
@@ -186,6 +187,20 @@ class Diagnostician:
         if self._callback is None:
             self._callback = _best_weights_callback(self)
         return self._callback
+
+    def fit_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``model.fit(*args, **kwargs)``'s arguments with :attr:`callback` added when the fit
+        validates (it acts at epochs' ends only, but Keras calls each callback at every batch).
+        Arguments that do not bind are returned as they are: the session's ``fit`` names the error."""
+        model = self.session.model
+        try:
+            bound = inspect.signature(type(model).fit).bind(model, *args, **kwargs)
+        except TypeError:
+            return args, kwargs
+        a = bound.arguments
+        if a.get("validation_data") is not None or a.get("validation_split"):
+            a["callbacks"] = [*(a.get("callbacks") or []), self.callback]
+        return bound.args[1:], bound.kwargs
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best (training thread, or idle)."""

@@ -31,6 +31,7 @@ class Listeners:
         self._last = 0.0
         self._cost: float | None = None  #: seconds a round takes (smoothed)
         self.gap = interval  #: seconds from one round's start to the next while training
+        self.rounds = 0  #: rounds started so far
 
     def add(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Add ``listener``; returns a function that removes it."""
@@ -43,6 +44,7 @@ class Listeners:
         return remove
 
     def notify(self) -> None:
+        self.rounds += 1
         start = self._last = self._recorder.clock()
         for listener in list(self._listeners):
             try:

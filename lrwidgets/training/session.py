@@ -105,6 +105,7 @@ class TrainingSession:
         self._fit: FitArguments | None = None
         self._plan_start = 0
         self._update_sizes: dict[str, float] = {}
+        self._shared_snapshot: tuple[tuple[int, ...], Snapshot] | None = None
         self._lock = threading.Lock()
 
     # ---- reading ----------------------------------------------------------------------------
@@ -230,22 +231,28 @@ class TrainingSession:
     def _snapshot(self, cursor: dict[str, int]) -> Snapshot:
         h = self.history
         n = h.num_steps
-        first = cursor["steps"]
-        epochs = tuple(h.epochs[cursor["epochs"] :])
-        events = tuple(h.events[cursor["events"] :])
-        cursor.update(steps=n, epochs=cursor["epochs"] + len(epochs), events=cursor["events"] + len(events))
-        return Snapshot(
-            progress=self.controller.progress(),
-            paused=self.controller.pause_requested,
-            first_step=first,
-            loss=np.array(h.column("loss", n)[first:]),
-            learning_rate=np.array(h.column("learning_rate", n)[first:]),
-            time=np.array(h.column("time", n)[first:]),
-            epochs=epochs,
-            events=events,
-            multipliers=self.controller.multipliers,
-            update_sizes=dict(self._update_sizes),
-        )
+        first, seen_epochs, seen_events = cursor["steps"], cursor["epochs"], cursor["events"]
+        # Listeners called in one round from the same point share one snapshot (it is immutable).
+        key = (self.controller.listeners.rounds, first, seen_epochs, seen_events, n, len(h.epochs), len(h.events))
+        shared = self._shared_snapshot
+        if shared is not None and shared[0] == key:
+            snapshot = shared[1]
+        else:
+            snapshot = Snapshot(
+                progress=self.controller.progress(),
+                paused=self.controller.pause_requested,
+                first_step=first,
+                loss=np.array(h.column("loss", n)[first:]),
+                learning_rate=np.array(h.column("learning_rate", n)[first:]),
+                time=np.array(h.column("time", n)[first:]),
+                epochs=tuple(h.epochs[seen_epochs : key[5]]),
+                events=tuple(h.events[seen_events : key[6]]),
+                multipliers=self.controller.multipliers,
+                update_sizes=dict(self._update_sizes),
+            )
+            self._shared_snapshot = (key, snapshot)
+        cursor.update(steps=n, epochs=key[5], events=key[6])
+        return snapshot
 
     # ---- fitting -------------------------------------------------------------------------------
     def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:

@@ -155,7 +155,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         designer = schedule if _is_designer(schedule) else None
         if designer is not None:
             schedule = designer.schedule  # a designer carries its schedule (not any `.schedule`)
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self.diagnostician.callback]  # best epoch's weights
+        args, kwargs = self.diagnostician.fit_arguments(args, kwargs)  # the best epoch's weights
         run = self.session.fit(*args, schedule=schedule, plateau=plateau, **kwargs)
         self._follow_designer(designer)
         self._draw_plan()
