@@ -83,49 +83,113 @@ def test_session_fits_steers_and_sends_snapshots() -> None:
     assert len(snapshots) == n
 
 
-def test_a_light_fit_steers_between_the_same_two_batches_and_every_step_is_readable() -> None:
-    """With no other callback at batches and no schedule, nothing runs at a batch's start: a change
-    made while a view runs is carried out before the next batch, a step's row is readable from
-    any thread at once, and a schedule set mid-fit brings the batch starts back."""
-    import lrwidgets as lrw
-
-    x, y = regression_data(256)
-    session = lrw.TrainingSession(linear_model(), update_interval=0.001)
+def _held_light_fit(session, **fit):
+    """Start a light fit held by a view (in the training thread, at a batch's end) once 2+ steps are in."""
     reached, go, held = threading.Event(), threading.Event(), []
 
-    def hold(snapshot) -> None:  # a view, in the training thread, at a batch's end
-        if not held and snapshot.num_steps >= 2:
+    def hold(snapshot) -> None:
+        if not held and snapshot.num_steps - snapshot.progress.fit_first_step >= 2:
             held.append(snapshot.num_steps)
             reached.set()
             assert go.wait(60)
 
-    session.subscribe(hold)
-    run = session.fit(x, y, epochs=10, batch_size=32)
+    unsubscribe = session.subscribe(hold)
+    run = session.fit(*regression_data(256), epochs=10, batch_size=32, **fit)
     assert reached.wait(60)
+    return run, held[0], go, unsubscribe
+
+
+def test_a_light_fit_steers_between_the_same_two_batches() -> None:
+    """With no other callback at batches and no schedule, nothing runs at a batch's start: a change
+    made while a view runs is carried out before the next batch."""
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model(), update_interval=0.001)
+    run, s, go, unsubscribe = _held_light_fit(session)
     callback = session.controller.callback
     assert callback.light and vars(callback)["on_train_batch_begin"] is not type(callback).on_train_batch_begin
-    (s,) = held
-    assert session.history.num_steps == s  # read from this thread, while the rows wait in the buffer
     session.learning_rate = 5e-3
     go.set()
     run.wait(60)
+    unsubscribe()
     lr = session.history.learning_rate
     assert session.history.num_steps == 80 and s < 80
     assert np.allclose(lr[:s], 1e-3) and np.allclose(lr[s:], 5e-3)
     (event,) = [e for e in session.history.events if e.kind == "learning_rate"]
     assert event.step == s and event.source == "user"
 
-    held.clear()
-    reached.clear()
-    go.clear()
-    run = session.fit(x, y, epochs=10, batch_size=32)
-    assert reached.wait(60)
-    start = session.history.num_steps
-    session.controller.replace_schedule(lambda step: 2e-3)
+
+@pytest.mark.parametrize("caller", ["another thread", "the training thread"])
+def test_a_schedule_set_during_a_light_fit_drives_each_batch_from_the_next(caller: str) -> None:
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model(), update_interval=0.001)
+    schedule = lambda step: 2e-3 + 1e-5 * step  # noqa: E731
+    if caller == "another thread":
+        run, s, go, unsubscribe = _held_light_fit(session)
+        session.controller.replace_schedule(schedule)
+    else:  # a view does it, between two batches
+
+        def edit(snapshot) -> None:
+            if snapshot.num_steps >= 5 and not done:
+                done.append(snapshot.num_steps)
+                session.controller.replace_schedule(schedule)
+
+        done: list[int] = []
+        unsubscribe = session.subscribe(edit)
+        run = session.fit(*regression_data(256), epochs=10, batch_size=32)
+        go = threading.Event()
     go.set()
     run.wait(60)
+    unsubscribe()
+    s = s if caller == "another thread" else done[0]
+    callback = session.controller.callback
     assert not callback.light and "on_train_batch_begin" not in vars(callback)
-    np.testing.assert_allclose(session.history.learning_rate[start:], 2e-3, rtol=1e-6)
+    lr = session.history.learning_rate
+    np.testing.assert_allclose(lr[:s], 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(lr[s:], [schedule(step) for step in range(s, 80)], rtol=1e-6)
+
+
+def test_a_change_made_while_paused_is_used_by_the_first_batch_after_resume() -> None:
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model(), update_interval=0.001)
+    run, _, go, unsubscribe = _held_light_fit(session)
+    session.pause()
+    go.set()
+    wait_for(lambda: session.state == "paused")
+    paused_at = session.history.num_steps
+    session.learning_rate = 2e-3
+    session.resume()  # at once: the paused loop may see the resume before the change
+    run.wait(60)
+    unsubscribe()
+    lr = session.history.learning_rate
+    assert np.allclose(lr[:paused_at], 1e-3) and np.allclose(lr[paused_at:], 2e-3)
+
+
+def test_every_buffered_row_is_readable_from_any_thread() -> None:
+    """The per-batch path only appends a raw row; any read of the history writes the rows first."""
+    from lrwidgets.core import TrainingHistory
+    from lrwidgets.training.recorder import Recorder
+
+    history = TrainingHistory()
+    rec = Recorder(history, "restore", 4.0)
+    rec.begin_fit({"epochs": 1, "steps": 100})
+    rec.begin_epoch(0)
+    rec.recovery.batch_size = 1
+    means = np.cumsum(np.arange(1.0, 101.0)) / np.arange(1, 101)  # batch i's loss is i + 1
+    rec.rows.extend((i, float(m), 1e-3, float(i)) for i, m in enumerate(means))
+    seen: dict[str, object] = {}
+
+    def read() -> None:
+        seen.update(n=history.num_steps, last=history.last("loss"), loss=history.loss.copy())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join()
+    rec.end_fit(None, stopped=False)
+    assert seen["n"] == 100 and seen["last"] == 100.0 and not rec.rows
+    np.testing.assert_allclose(seen["loss"], np.arange(1.0, 101.0), rtol=1e-6)
 
 
 def test_two_views_of_one_session_stay_in_step() -> None:

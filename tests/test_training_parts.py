@@ -123,6 +123,37 @@ def test_warnings_are_routed_to_the_thread_that_raised_them() -> None:
 # ---- progress ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "batches",
+    [list(range(10)), [1, 3, 5, 7, 9], [0, 0, 0, 1, 5], [4, 2, 3, 3, 9]],
+    ids=["one-by-one", "steps_per_execution=2", "stuck", "backwards"],
+)
+def test_the_step_before_each_batch_counts_buffered_rows_as_writing_them_would(batches: list[int]) -> None:
+    """A schedule reads the fit's step before each batch without writing the buffered rows:
+    the count is the one the written rows give, whatever the batch numbers passed."""
+    from lrwidgets.core import TrainingHistory
+    from lrwidgets.training.recorder import Recorder
+
+    def recorder() -> Recorder:
+        rec = Recorder(TrainingHistory(), "restore", 4.0)
+        rec.begin_fit({"epochs": 2, "steps": 10})
+        rec.begin_epoch(0)
+        rec.rows.extend((b, 1.0, 1e-3, 0.0) for b in range(10))
+        rec.begin_epoch(1)  # the first epoch's rows are written
+        return rec
+
+    read, written = recorder(), recorder()
+    for i, batch in enumerate(batches):
+        for rec in (read, written):
+            rec.rows.append((batch, 1.0, 1e-3, float(i)))
+        written.flush()
+        assert read.step_before_batch() == written.fit_step() == written.meter.fit_step
+    read.flush()
+    assert read.history.num_steps == written.history.num_steps == 10 + len(batches)
+    for rec in (read, written):
+        rec.end_fit(None, stopped=False)  # closes the warnings route begin_fit opened
+
+
 def test_progress_speed_is_measured_from_the_recorded_times_of_this_fit() -> None:
     from lrwidgets.training.progress import ProgressMeter
 

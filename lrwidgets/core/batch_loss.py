@@ -63,10 +63,10 @@ class BatchLossRecovery:
             samples = samples * size
             if self.samples_per_epoch is not None:
                 samples = np.minimum(samples, float(self.samples_per_epoch))
-        total = samples * means
-        prev_total = np.concatenate(([self._prev_total], total[:-1]))
-        delta = samples - np.concatenate(([self._prev_samples], samples[:-1]))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a runaway loss is inf
+            total = samples * means
+            prev_total = np.concatenate(([self._prev_total], total[:-1]))
+            delta = samples - np.concatenate(([self._prev_samples], samples[:-1]))
             losses = np.where(delta > 0, (total - prev_total) / np.where(delta > 0, delta, 1.0), means)
         if len(means):
             self._prev_total, self._prev_samples = float(total[-1]), float(samples[-1])

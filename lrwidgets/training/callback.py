@@ -137,7 +137,7 @@ class ControllerCallback(keras.callbacks.Callback):
             self.reader.on_train_batch_begin(batch)
         if c.has_requests() and self.apply_requests(self._model):
             return
-        rate = c.driver.rate(c.fit_step)
+        rate = c.driver.rate(c.recorder.step_before_batch())
         if rate is not None:
             self.write_rate(self._model, rate)
 
@@ -169,6 +169,8 @@ class ControllerCallback(keras.callbacks.Callback):
                 self.apply_requests(model)
             if c._pause_requested and not c._stop_requested:
                 self.wait_while_paused(model)
+                if self._light and c.has_requests():  # made just before the resume
+                    self.apply_requests(model)
             if c._stop_requested:
                 model.stop_training = True
                 c._attention = True  # until the fit ends
@@ -182,7 +184,7 @@ class ControllerCallback(keras.callbacks.Callback):
         """A light fit's NaN guard copy, of the weights the next batch uses, when one is due."""
         c = self._controller
         guard = c.recorder.guard
-        if c.recorder.on_nan == "restore" and guard.wants_copy(epoch_start, now):
+        if c.recorder.on_nan == "restore" and not c._stop_requested and guard.wants_copy(epoch_start, now):
             guard.take(self._model, c.history.num_steps)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -282,6 +284,7 @@ class ControllerCallback(keras.callbacks.Callback):
                 c.recorder.event("error", f"schedule edit refused: {e}")
             else:
                 if self._light:  # a schedule drives the rest of the fit: set at each batch's start
+                    c.recorder.flush()  # (`step_before_batch` checks the rows from here on)
                     self._set_light(False)
                 self.write_rate(model, lr)
                 c.recorder.rate_event(lr, f"schedule edited: {lr:.3g} from here on ({replaced[1]})", replaced[1])

@@ -118,8 +118,7 @@ class TrainingController:
     @property
     def fit_step(self) -> int:
         """Steps taken in the current (or last) fit; what a schedule is evaluated at."""
-        self.recorder.flush()
-        return self.recorder.meter.fit_step
+        return self.recorder.fit_step()
 
     @property
     def batch_size(self) -> int | None:
@@ -219,12 +218,16 @@ class TrainingController:
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
         with self._cond:
-            if self._queue():
+            if self.running:
                 self._schedule_request = (schedule, source)
                 self._attention = True
                 self._cond.notify_all()
-                return
-        self.driver.replace(self.fit_step if self.running else 0, schedule)
+                if self._queue():
+                    return
+        if self.running:  # from the training thread (a listener, an action): the next batch follows it
+            self.callback.apply_requests(self.model)
+        else:
+            self.driver.replace(0, schedule)
 
     def pause(self) -> None:
         """Hold training between two batches (no CPU used while paused)."""

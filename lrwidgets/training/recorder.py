@@ -140,6 +140,29 @@ class Recorder:
             self.recovery.batch_size = None  # a custom tracker: every batch weighs the same
         return scalars[0]
 
+    def fit_step(self) -> int:
+        """Steps taken in this fit (the buffered rows written first)."""
+        self.flush()
+        return self.meter.fit_step
+
+    def step_before_batch(self) -> int:
+        """:meth:`fit_step`, for a caller before every batch (a schedule's rate), without writing
+        the buffered rows: Keras numbers an epoch's batches upwards (by one, or by
+        ``steps_per_execution``), so their steps are the last number + 1 - the epoch's steps
+        already written. Each call checks the newest row against the one before it (called
+        before every batch, it checks them all); a row whose number does not go up is written
+        first, and then counted as the written rows count it."""
+        rows, meter = self.rows, self.meter
+        with self._flush_lock:  # another thread's flush would move rows and counts under us
+            n = len(rows)
+            if n:
+                last = rows[-1][0]
+                ahead = last + 1 - meter.step_in_epoch
+                if ahead >= n and (n == 1 or rows[-2][0] < last):
+                    return meter.fit_step + ahead
+                self.flush()
+            return meter.fit_step
+
     def flush(self) -> None:
         """Write the buffered rows as history steps: each batch's true loss, recovered from Keras's
         running mean (None: a NaN gap), its rate and time; the progress advances. Any thread."""
@@ -151,17 +174,21 @@ class Recorder:
             if not k:
                 return
             taken = np.array(rows[:k], dtype=np.float64)  # a value of None (none logged) -> NaN
-            del rows[:k]  # the training thread only appends: the rows after k stay
             batches, values, rates, times = taken.T
-            self.meter.end_batches(batches)
-            losses = self.recovery.update_many(batches, values)
-            floor = self.loss_floor
-            if floor is not None:  # float32 rounding in Keras's running mean, not a real value
-                losses[(losses < floor) & np.isfinite(losses)] = floor
+            with np.errstate(over="ignore", invalid="ignore"):  # a runaway loss is inf, silently
+                losses = self.recovery.update_many(batches, values)
+                floor = self.loss_floor
+                if floor is not None:  # float32 rounding in Keras's running mean, not a real value
+                    losses[(losses < floor) & np.isfinite(losses)] = floor
             t0 = self._t0
             if t0 is None:
                 t0 = self._t0 = float(times[0])
-            self.history.extend_steps(np.column_stack((losses, rates, times - t0)))
+            steps = np.column_stack((losses, rates, times - t0))
+            # Written, then taken off the list: a reader that finds rows waits on the lock above,
+            # so none sees the rows gone before they are in the history.
+            self.meter.end_batches(batches)
+            self.history.extend_steps(steps)
+            del rows[:k]  # the training thread only appends: the rows after k stay
 
     def scan(self) -> None:
         """Run the divergence watch over the steps recorded since its last look.

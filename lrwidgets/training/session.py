@@ -250,6 +250,8 @@ class TrainingSession:
                 multipliers=self.controller.multipliers,
                 update_sizes=dict(self._update_sizes),
             )
+            for rows in (snapshot.loss, snapshot.learning_rate, snapshot.time):
+                rows.flags.writeable = False  # shared: no listener may change what the next one reads
             self._shared_snapshot = (key, snapshot)
         cursor.update(steps=n, epochs=key[5], events=key[6])
         return snapshot
