@@ -8,6 +8,8 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
   any per-batch callback turns off Keras's async dispatch),
 - ``dashboard``: ``TrainingDashboard`` (displayed; every comm message really goes out on iopub),
 - ``dashboard+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step),
+- ``session`` and ``session+diagnosis``: a headless ``TrainingSession`` (no view), alone and with a
+  ``Diagnostician`` attached (the dashboard's live diagnosis): what the views add is the rest,
 - ``progbar``: Keras's progress bar (``verbose=1``),
 - ``livelossplot``: ``PlotLossesKeras()``,
 - ``baseline-kernel`` and ``callback-kernel``: the read-only callback, and a displayed dashboard's
@@ -83,6 +85,13 @@ def timed(name, epochs):
         schedule = decay if "+" in name else None
         t0, c0 = time.perf_counter(), time.process_time()
         dash.fit(x, y, epochs=epochs, batch_size=BATCH, schedule=schedule).wait()
+        return time.perf_counter() - t0, time.process_time() - c0
+    if name in ("session", "session+diagnosis"):
+        session = lrw.TrainingSession(model)
+        if name == "session+diagnosis":
+            lrw.Diagnostician.attach(session)
+        t0, c0 = time.perf_counter(), time.process_time()
+        session.fit(x, y, epochs=epochs, batch_size=BATCH).wait()
         return time.perf_counter() - t0, time.process_time() - c0
     if name.endswith("-kernel"):
         if name == "callback-kernel":
