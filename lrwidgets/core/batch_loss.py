@@ -29,7 +29,7 @@ class BatchLossRecovery:
         [1.0, nan, 1.0]
     """
 
-    __slots__ = ("_prev_batches", "_prev_samples", "_prev_total", "batch_size", "samples_per_epoch")
+    __slots__ = ("_prev_samples", "_prev_total", "batch_size", "samples_per_epoch")
 
     def __init__(self, batch_size: int | None = None, samples_per_epoch: int | None = None) -> None:
         self.batch_size = batch_size
@@ -39,7 +39,6 @@ class BatchLossRecovery:
     def start_epoch(self) -> None:
         self._prev_total = 0.0
         self._prev_samples = 0.0
-        self._prev_batches = 0
 
     def update(self, batch: int, running_mean: float) -> float:
         """Loss of the batches since the last call, given the running mean after ``batch``.
@@ -70,7 +69,6 @@ class BatchLossRecovery:
             losses = np.where(delta > 0, (total - prev_total) / np.where(delta > 0, delta, 1.0), means)
         if len(means):
             self._prev_total, self._prev_samples = float(total[-1]), float(samples[-1])
-            self._prev_batches = int(batches[valid][-1]) + 1
         out = np.full(len(running_means), np.nan)
         out[valid] = losses
         return out

@@ -129,7 +129,7 @@ class ControllerCallback(keras.callbacks.Callback):
         if self._light:  # what the first batch's start would do
             if c.has_requests():
                 self.apply_requests(self._model)
-            self._copy(epoch_start=True)
+            self.copy_if_due(epoch_start=True)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -176,12 +176,13 @@ class ControllerCallback(keras.callbacks.Callback):
                 c._attention = True  # until the fit ends
         if due:
             if self._light:
-                self._copy(epoch_start=False, now=now)  # after the requests: what the next batch uses
+                self.copy_if_due(epoch_start=False, now=now)  # after the requests: what the next batch uses
             copies = self._light and c.recorder.on_nan == "restore"
             self._next = min(c.listeners.next_at, c.recorder.guard.next_at if copies else math.inf)
 
-    def _copy(self, epoch_start: bool, now: float | None = None) -> None:
-        """A light fit's NaN guard copy, of the weights the next batch uses, when one is due."""
+    def copy_if_due(self, epoch_start: bool, now: float | None = None) -> None:
+        """The NaN guard's copy of the weights the next batch uses, when one is due (training thread:
+        at a light fit's batch ends and epoch starts, else the rate reader's batch starts)."""
         c = self._controller
         guard = c.recorder.guard
         if c.recorder.on_nan == "restore" and not c._stop_requested and guard.wants_copy(epoch_start, now):
@@ -338,9 +339,7 @@ class RateReader(keras.callbacks.Callback):
         c = self._controller
         if c.callback._read_each_batch:
             self._check_rate()
-        guard = c.recorder.guard
-        if c.recorder.on_nan == "restore" and guard.wants_copy(self._epoch_start):
-            guard.take(self._model, c.history.num_steps)
+        c.callback.copy_if_due(self._epoch_start)
         self._epoch_start = False
 
     def _check_rate(self) -> None:
