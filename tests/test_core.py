@@ -213,31 +213,49 @@ def test_diverging_scan_of_recorded_steps_equals_feeding_them_one_by_one() -> No
     assert len(found) == 2  # the jump at step 60, and again at 110 after coming back
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     losses=st.lists(
-        st.one_of(st.floats(0.0, 100.0), st.just(math.nan), st.just(math.inf), st.floats(-1.0, 0.0)), max_size=200
+        st.one_of(
+            st.floats(0.0, 100.0),
+            st.sampled_from([0.0, 1.0, 4.0, 16.0]),  # ties with the thresholds, flat runs that flag and re-arm
+            st.just(math.nan),
+            st.just(math.inf),
+            st.floats(-1.0, 0.0),
+        ),
+        max_size=300,
     ),
-    split=st.integers(0, 200),
-    factor=st.floats(1.1, 10.0),
-    smoothing=st.floats(0.0, 0.99),
+    cuts=st.lists(st.integers(0, 300), max_size=6),
+    factor=st.sampled_from([1.1, 2.0, 4.0]) | st.floats(1.1, 10.0),
+    smoothing=st.sampled_from([0.0, 0.9]) | st.floats(0.0, 0.99),
     warmup=st.integers(0, 30),
     patience=st.integers(1, 6),
+    noise_floor=st.sampled_from([0.0, 1e-2, 0.5]),
 )
 def test_divergence_monitor_update_many_is_update_per_loss(
-    losses: list[float], split: int, factor: float, smoothing: float, warmup: int, patience: int
-) -> None:
-    kw = dict(factor=factor, smoothing=smoothing, warmup_steps=warmup, patience=patience)
+    losses: list[float], cuts: list[int], factor: float, smoothing: float, warmup: int, patience: int,
+    noise_floor: float,
+) -> None:  # fmt: skip
+    """The recorder scans new steps in runs of any length, in numpy: the verdicts and state of one
+    ``update`` a loss, to the bit."""
+    kw = dict(factor=factor, smoothing=smoothing, warmup_steps=warmup, patience=patience, noise_floor=noise_floor)
     single = DivergenceMonitor(**kw)
     expected = []
     for i, x in enumerate(losses):
         if single.update(x):
             expected.append((i, single.smoothed, single.best))
     many = DivergenceMonitor(**kw)
-    head, tail = losses[:split], losses[split:]
-    found = many.update_many(head) + [(i + len(head), s, b) for i, s, b in many.update_many(tail)]
+    found = []
+    bounds = sorted({0, len(losses), *(c for c in cuts if c < len(losses))})
+    for lo, hi in itertools.pairwise(bounds):
+        found += [(i + lo, s, b) for i, s, b in many.update_many(losses[lo:hi])]
     assert found == expected
-    assert (many.best, many._above, many._flagged) == (single.best, single._above, single._flagged)
+    assert (many.best, many._floor, many._above, many._flagged) == (
+        single.best,
+        single._floor,
+        single._above,
+        single._flagged,
+    )
     assert many.smoothed == single.smoothed or (math.isnan(many.smoothed) and math.isnan(single.smoothed))
 
 

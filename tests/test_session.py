@@ -692,6 +692,26 @@ def test_the_page_cannot_push_a_bad_rate_or_smoothing(sent) -> None:
     assert len(refused) == (1 if legal_smoothing else 2) and "refused from the page" in dash._messages.value
 
 
+@pytest.mark.parametrize("base", [0.0, 1.0, 0.5, -10.0, float("nan"), float("inf"), 2.0, 1e300, "ten"])
+def test_the_page_cannot_push_a_log_base_that_breaks_the_rate_slider(base) -> None:
+    """The rate slider's range is ``base**min`` to ``base**max``: a base of 0 made it ``0**-6`` (a
+    ZeroDivisionError at every read), and a base of 2 a range that no longer holds the rate."""
+    import traitlets
+
+    import lrwidgets as lrw
+
+    dash = lrw.TrainingDashboard(linear_model())
+    slider = dash._lr_slider
+    before = (slider.base, slider.min, slider.max, slider.value)
+    with pytest.raises(
+        traitlets.TraitError, match="Argument `base`" if isinstance(base, float) else "expected a float"
+    ):
+        slider.set_state({"base": base})  # as a misbehaving page would send it
+    assert (slider.base, slider.min, slider.max, slider.value) == before
+    assert "refused from the page" in dash._messages.value
+    slider.set_state({"base": 10.0})  # the base it has: accepted
+
+
 def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> None:
     import keras
 

@@ -263,12 +263,12 @@ class _Clock:
 
 
 @pytest.mark.parametrize(
-    ("cost", "gap"), [(0.0, 0.1), (0.001, 0.1), (0.002, 0.1), (0.004, 0.2), (0.008, 0.4), (0.5, 1.0)]
+    ("cost", "gap"), [(0.0, 0.1), (0.0005, 0.1), (0.001, 0.1), (0.002, 0.2), (0.004, 0.4), (0.008, 0.8), (0.5, 1.0)]
 )
 def test_slow_listeners_are_called_less_often_so_that_they_take_a_bounded_share(cost: float, gap: float) -> None:
     from lrwidgets.training.listeners import MAX_SHARE, MAX_STRETCH, Listeners
 
-    assert (MAX_SHARE, MAX_STRETCH) == (0.02, 10.0)  # the gaps below are for these
+    assert (MAX_SHARE, MAX_STRETCH) == (0.01, 10.0)  # the gaps below are for these
     clock = _Clock()
     listeners = Listeners(0.1, clock)
 

@@ -55,13 +55,16 @@ class CollapsedDetector(Detector):
             return None
         t = ctx.track
         level = t.mean
-        older, newer = t.half_means()
-        if level <= 0 or abs(older - newer) > self.flat * level:
+        if level <= 0:
             return None
+        # The O(1) conditions first: a healthy fit fails them, and the window's halves are not read.
         lost = math.isfinite(t.best) and level >= 3 * t.best
         if not (level >= self.high * t.initial or lost):
             return None
         if not t.rate_max > self.spike * t.rate_first:
+            return None
+        older, newer = t.half_means()
+        if abs(older - newer) > self.flat * level:
             return None
         accuracy = ctx.last_epoch.get("accuracy")
         chance = ctx.chance
@@ -182,10 +185,10 @@ class TooSlowDetector(Detector):
         if not self._due(ctx):
             return None
         t = ctx.track
-        _, newer = t.half_means()
         start = t.rate_head
         if not start > 0 or t.rate_max > self.quiet * t.rate_first:
             return None
+        _, newer = t.half_means()
         if not 0.5 * t.initial <= newer <= self.quiet * t.initial:
             return None
         progress = (start - newer) / start

@@ -18,6 +18,8 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
 from lrwidgets.core.diagnostics import DivergenceMonitor
@@ -124,17 +126,20 @@ class DivergingDetector(Detector):
             return None
         return self._verdict(step, self.monitor.smoothed, self.monitor.best, learning_rate)
 
-    def scan(self, first_step: int, losses: Sequence[float], learning_rates: Sequence[float]) -> list[Diagnosis]:
+    def scan(
+        self, first_step: int, losses: Sequence[float] | np.ndarray, learning_rates: Sequence[float] | np.ndarray
+    ) -> list[Diagnosis]:
         """Feed a run of recorded steps (``first_step`` on); the verdicts, in step order.
 
         Non-finite losses are skipped, as ``update`` is never fed them: the session's recorder
         scans the steps recorded since its last look, a few times a second, off the per-batch path.
         """
-        steps = [i for i, loss in enumerate(losses) if math.isfinite(loss)]
-        finite = [losses[i] for i in steps] if len(steps) < len(losses) else list(losses)
+        values = np.asarray(losses, dtype=np.float64)
+        steps = np.flatnonzero(np.isfinite(values))
+        found = self.monitor.update_many(values[steps] if len(steps) < len(values) else values)
         return [
-            self._verdict(first_step + steps[i], smooth, best, learning_rates[steps[i]])
-            for i, smooth, best in self.monitor.update_many(finite)
+            self._verdict(first_step + int(steps[i]), smooth, best, float(learning_rates[int(steps[i])]))
+            for i, smooth, best in found
         ]
 
     def _verdict(self, step: int, smooth: float, best: float, learning_rate: float) -> Diagnosis:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.smoothing import EmaSmoother
@@ -81,38 +84,55 @@ class DivergenceMonitor:
             return True
         return False
 
-    def update_many(self, losses: list[float]) -> list[tuple[int, float, float]]:
+    def update_many(self, losses: Sequence[float] | np.ndarray) -> list[tuple[int, float, float]]:
         """Feed many batch losses: ``(index, smoothed, best)`` where :meth:`update` would say True.
 
-        The same rule as ``update`` called once per loss, in one loop over local names (a
-        recorder scans a few hundred new steps at a time at ~1/5 of the cost of single calls).
+        The same rule as ``update`` called once per loss, to the bit: the EMA in one loop over
+        local names (:meth:`EmaSmoother.update_many`), the rule over the whole run in numpy, with a
+        Python step only where its state changes (a divergence flagged or re-armed: rare). A
+        recorder scans a few hundred new steps at a time.
         """
-        smoothed = self._smoother.update_many(losses)  # the same EMA as `update`'s
-        steps, best, floor, above, flagged = self._steps, self._best, self._floor, self._above, self._flagged
-        factor, warmup, patience, noise_floor = self.factor, self.warmup_steps, self.patience, self.noise_floor
-        rearm = math.sqrt(factor)
-        isfinite = math.isfinite
+        s = np.asarray(self._smoother.update_many(losses), dtype=np.float64)
+        n = len(s)
+        if not n:
+            return []
+        with np.errstate(invalid="ignore", over="ignore"):
+            valid = np.isfinite(s) & (np.arange(self._steps + 1, self._steps + n + 1) > self.warmup_steps)
+            # `update`'s best and floor at each step (the floor: set at the first valid step where it
+            # is not 0, then kept), and the reference they make.
+            best = np.minimum(np.minimum.accumulate(np.where(valid, s, math.inf)), self._best)
+            floor = np.full(n, self._floor)
+            if not self._floor:
+                candidates = self.noise_floor * np.maximum(s, 0.0)
+                set_at = np.flatnonzero(valid & (candidates != 0))
+                if len(set_at):
+                    floor[set_at[0] :] = candidates[set_at[0]]
+            reference = np.where(best > floor, best, floor)
+            ruled = np.flatnonzero(valid & (reference > 0))  # the steps the rule looks at
+            up = (s > self.factor * reference)[ruled]
+            back = (s < math.sqrt(self.factor) * reference)[ruled]
         found = []
-        for i, s in enumerate(smoothed):
-            steps += 1
-            if not isfinite(s) or steps <= warmup:
+        above, flagged, pos = self._above, self._flagged, 0
+        while pos < len(ruled):
+            if flagged:  # re-armed at the first step back under sqrt(factor) x the reference
+                hits = np.flatnonzero(back[pos:])
+                if not len(hits):
+                    break
+                flagged, above, pos = False, 0, pos + int(hits[0]) + 1
                 continue
-            if s < best:
-                best = s
-            if not floor:
-                floor = noise_floor * max(s, 0.0)
-            reference = best if best > floor else floor
-            if reference <= 0:
-                continue
-            if flagged:
-                if s < rearm * reference:
-                    flagged, above = False, 0
-                continue
-            above = above + 1 if s > factor * reference else 0
-            if above >= patience:
-                flagged = True
-                found.append((i, s, best))
-        self._steps, self._best, self._floor, self._above, self._flagged = steps, best, floor, above, flagged
-        if smoothed:
-            self.smoothed = smoothed[-1]
+            k = np.arange(len(ruled) - pos)
+            last_below = np.maximum.accumulate(np.where(up[pos:], -1, k))
+            run = np.where(last_below < 0, k + 1 + above, k - last_below)  # steps above in a row
+            hits = np.flatnonzero(run >= self.patience)
+            if not len(hits):
+                above = int(run[-1])
+                break
+            j = int(hits[0])
+            i = int(ruled[pos + j])
+            flagged, above, pos = True, int(run[j]), pos + j + 1
+            found.append((i, float(s[i]), float(best[i])))
+        self._steps += n
+        self._best, self._floor = float(best[-1]), float(floor[-1])
+        self._above, self._flagged = above, flagged
+        self.smoothed = float(s[-1])
         return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class EmaSmoother:
             self._weight = b * self._weight + (1.0 - b)
         return self._acc / self._weight if self._weight > 0 else float("nan")
 
-    def update_many(self, values: np.ndarray | list[float]) -> list[float]:
+    def update_many(self, values: np.ndarray | Sequence[float]) -> list[float]:
         """:meth:`update` for each value in turn (the same arithmetic, in one loop over locals)."""
         b = self.smoothing
         c = 1.0 - b

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: The largest share of the training thread's time that the listeners may take while training:
-#: when a round of them takes longer than this share of ``interval``, the next round waits longer.
-MAX_SHARE = 0.02
+#: The largest share of the training thread's time that the listeners may take while training, as
+#: measured around a round: when a round takes longer than this share of ``interval``, the next round
+#: waits longer. 1%: what a round costs the fit is 2-4x the time measured around it, since the widget
+#: messages it hands over are then serialized, sent and received by other threads and processes on
+#: the same cores (measured on the benchmark's smallest step, 2026-12-02: 8 more rounds in a fit took
+#: 13 ms in the rounds and added 55 ms to the fit; benchmarks/RESULTS.md).
+MAX_SHARE = 0.01
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
 
@@ -16,7 +20,7 @@ class Listeners:
     """Callables run after changes; while training, at most once per ``interval`` s (see :meth:`due`).
 
     The views run in the training thread, between two batches: their time is the fit's. So a
-    round that takes more than ``MAX_SHARE`` (2%) of ``interval`` (a dashboard drawing a fast fit's
+    round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
     many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
     recent rounds' time, smoothed), up to ``MAX_STRETCH`` (10) x ``interval``.
 

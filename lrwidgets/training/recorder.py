@@ -203,8 +203,8 @@ class Recorder:
             first, self._scanned = self._scanned, n
             if self._divergence is None or n <= first:
                 return
-            losses = self.history.column("loss", n)[first:].tolist()
-            rates = self.history.column("learning_rate", n)[first:].tolist()
+            losses = self.history.column("loss", n)[first:]
+            rates = self.history.column("learning_rate", n)[first:]
             for verdict in self._divergence.scan(first, losses, rates):
                 self.event("diverging", verdict.message, step=verdict.last_step)
 

@@ -9,6 +9,7 @@ view can show it, and the value in force is sent back, so the page shows what th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,20 @@ class StrictLogSlider(_Strict, widgets.FloatLogSlider):
 
     def _bounds(self) -> tuple[float, float]:
         return float(self.base**self.min), float(self.base**self.max)
+
+    @traitlets.validate("base")
+    def _validate_base(self, proposal: Any) -> float:
+        """A base > 1 whose range still holds the value (ipywidgets checks none: a base of 0 from the
+        page made the range 0**-6, a ZeroDivisionError at the next read)."""
+        with refusing():
+            base = check_float("base", proposal["value"], gt=1)
+            low, high = float(base**self.min), float(base**self.max)  # an OverflowError is refused too
+            if not 0 < low <= self.value <= high < math.inf:  # 1e300**-6 is 0: a range that holds a rate of 0
+                raise ValueError(
+                    f"Argument `base` must keep the value {self.value:g} in [base**min, base**max] = "
+                    f"[{base:g}**{self.min:g}, {base:g}**{self.max:g}]. Received: base={proposal['value']!r}"
+                )
+        return base
 
 
 class StrictSlider(_Strict, widgets.FloatSlider):
