@@ -26,7 +26,7 @@ from lrwidgets.core.diagnostics import DivergenceMonitor
 
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
-    from lrwidgets.core.diagnosis import Diagnoser, LossTrack
+    from lrwidgets.core.diagnosis import Diagnoser
 
 
 class Detector:
@@ -323,9 +323,11 @@ def feed_plain_rows(
         rs += 1
         slot = slot + 1 if slot + 1 < window else 0
         if rs == due:  # the window rules, in the Diagnoser's order, on the track as of this row
-            _store(
-                t, step, s, acc, weight, steps, best, best_step, cur_rate, rate_max, rate_max_step, rs, total, total_sq
-            )
+            t.load_state(
+                step=step, smooth=s, acc=acc, weight=weight, steps=steps, best=best, best_step=best_step,
+                learning_rate=cur_rate, rate_max=rate_max, rate_max_step=rate_max_step, rate_steps=rs, total=total,
+                total_sq=total_sq,
+            )  # fmt: skip
             for det in per_step:
                 if det.kind in muted:  # muted by a verdict before it: not called (of the rules run
                     # inline, only plateau can be: Diagnoser._keep mutes MUTED_WHEN_TOO_LARGE)
@@ -344,22 +346,11 @@ def feed_plain_rows(
     else:
         step += 1  # no row left: `step` is the next one
     if step > first:  # rows were fed (the last one is `step - 1`): write their state back
-        _store(
-            t,
-            step - 1,
-            before,
-            acc,
-            weight,
-            steps,
-            best,
-            best_step,
-            cur_rate,
-            rate_max,
-            rate_max_step,
-            rs,
-            total,
-            total_sq,
-        )
+        t.load_state(
+            step=step - 1, smooth=before, acc=acc, weight=weight, steps=steps, best=best, best_step=best_step,
+            learning_rate=cur_rate, rate_max=rate_max, rate_max_step=rate_max_step, rate_steps=rs, total=total,
+            total_sq=total_sq,
+        )  # fmt: skip
         if div is not None:
             m, ema = div.monitor, div.monitor._smoother
             ema._acc, ema._weight, m._steps, m.smoothed = acc, weight, steps, before
@@ -369,20 +360,3 @@ def feed_plain_rows(
         if plat is not None:
             plat._ref, plat._ref_step = p_ref, p_ref_step
     return step, (loss, rate) if special else None
-
-
-def _store(t: LossTrack, step: int, smooth: float, acc: float, weight: float, steps: int, best: float,
-           best_step: int, rate: float, rate_max: float, rate_max_step: int, rate_steps: int, total: float,
-           total_sq: float) -> None:  # fmt: skip
-    """Write a track's state back (``feed_plain_rows``); its last loss is the newest in its window."""
-    t.step, t.last_loss, t.smooth, t._acc, t._weight, t.steps = (
-        step,
-        t._ring[(rate_steps - 1) % t.window],
-        smooth,
-        acc,
-        weight,
-        steps,
-    )
-    t.best, t.best_step, t.learning_rate, t.rate_max, t.rate_max_step = best, best_step, rate, rate_max, rate_max_step
-    t.rate_steps = t._n = rate_steps
-    t._sum, t._sumsq = total, total_sq

@@ -180,6 +180,19 @@ class LossTrack:
             self._sumsq = sum(v * v for v in ring)
         return jumped
 
+    def load_state(
+        self, *, step: int, smooth: float, acc: float, weight: float, steps: int, best: float, best_step: int,
+        learning_rate: float, rate_max: float, rate_max_step: int, rate_steps: int, total: float, total_sq: float,
+    ) -> None:  # fmt: skip
+        """Set the state that :meth:`update` keeps, as a loop over many losses computed it
+        (:func:`~lrwidgets.core.detectors.feed_plain_rows`); the last loss is the newest in the window."""
+        self.step, self.smooth, self._acc, self._weight, self.steps = step, smooth, acc, weight, steps
+        self.best, self.best_step, self.learning_rate = best, best_step, learning_rate
+        self.rate_max, self.rate_max_step = rate_max, rate_max_step
+        self.rate_steps = self._n = rate_steps
+        self._sum, self._sumsq = total, total_sq
+        self.last_loss = self._ring[(rate_steps - 1) % self.window]
+
     @property
     def full(self) -> bool:
         """The window holds ``window`` losses, all at the current rate."""
