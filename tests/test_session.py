@@ -703,13 +703,49 @@ def test_the_page_cannot_push_a_log_base_that_breaks_the_rate_slider(base) -> No
     dash = lrw.TrainingDashboard(linear_model())
     slider = dash._lr_slider
     before = (slider.base, slider.min, slider.max, slider.value)
-    with pytest.raises(
-        traitlets.TraitError, match="Argument `base`" if isinstance(base, float) else "expected a float"
-    ):
+    with pytest.raises(traitlets.TraitError, match="Argument `base`"):
         slider.set_state({"base": base})  # as a misbehaving page would send it
     assert (slider.base, slider.min, slider.max, slider.value) == before
     assert "refused from the page" in dash._messages.value
     slider.set_state({"base": 10.0})  # the base it has: accepted
+    with pytest.raises(traitlets.TraitError, match="`base`" if isinstance(base, float) else "a float"):
+        slider.base = base  # nor from code, where the range would not hold the rate either
+    assert (slider.base, slider.min, slider.max, slider.value) == before
+
+
+@pytest.mark.parametrize(
+    ("control", "sent"),
+    [
+        ("rate", {"min": -2.0}),  # ipywidgets moved the rate up into the new range: 1e-3 became 0.01
+        ("rate", {"max": -4.0}),  # ... or down: 1e-4
+        ("rate", {"max": 400.0}),  # 10**400: an OverflowError at every later read
+        ("rate", {"min": float("nan")}),  # every later value refused, even from code
+        ("rate", {"min": -8.0}),  # a wider range is the kernel's to give too
+        ("rate", {"min": -2.0, "value": 0.05}),
+        ("smoothing", {"min": -1.0}),  # then a negative smoothing would pass the slider's check
+        ("smoothing", {"max": 1.5}),
+    ],
+)
+def test_the_page_cannot_change_a_controls_range(control: str, sent: dict) -> None:
+    import keras
+    import traitlets
+
+    import lrwidgets as lrw
+
+    model = linear_model()
+    dash = lrw.TrainingDashboard(model)
+    widget = dash._lr_slider if control == "rate" else dash._smoothing
+    before = (widget.min, widget.max, widget.value)
+    with pytest.raises(traitlets.TraitError, match="is set by the kernel, not the page"):
+        widget.set_state(sent)
+    assert (widget.min, widget.max, widget.value) == before
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+    assert "refused from the page" in dash._messages.value
+    widget.set_state({"min": widget.min, "max": widget.max})  # a page re-sending its state: accepted
+    widget.min = widget.min - 1  # the kernel widens it (the rate slider follows a rate set in code)
+    assert widget.min == before[0] - 1 and widget.value == before[2]
+    with pytest.raises(traitlets.TraitError, match="Argument `max` must be finite"):
+        widget.max = float("inf")
 
 
 def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> None:

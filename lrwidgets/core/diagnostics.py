@@ -87,10 +87,12 @@ class DivergenceMonitor:
     def update_many(self, losses: Sequence[float] | np.ndarray) -> list[tuple[int, float, float]]:
         """Feed many batch losses: ``(index, smoothed, best)`` where :meth:`update` would say True.
 
-        The same rule as ``update`` called once per loss, to the bit: the EMA in one loop over
-        local names (:meth:`EmaSmoother.update_many`), the rule over the whole run in numpy, with a
-        Python step only where its state changes (a divergence flagged or re-armed: rare). A
-        recorder scans a few hundred new steps at a time.
+        The same verdicts, values and state as ``update`` called once per loss (a best or floor of
+        exactly zero may differ in its sign): the EMA in one loop over local names
+        (:meth:`EmaSmoother.update_many`), the rule over the whole run in numpy, with a Python step
+        only where its state changes (a divergence flagged or re-armed). A recorder scans a few
+        hundred new steps at a time; each change costs a pass over the rest of them, so a loss
+        that flags and re-arms every few steps costs more than one loop would.
         """
         s = np.asarray(self._smoother.update_many(losses), dtype=np.float64)
         n = len(s)

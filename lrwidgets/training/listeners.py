@@ -7,10 +7,10 @@ from typing import Any
 
 #: The largest share of the training thread's time that the listeners may take while training, as
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
-#: waits longer. 1%: what a round costs the fit is 2-4x the time measured around it, since the widget
-#: messages it hands over are then serialized, sent and received by other threads and processes on
-#: the same cores (measured on the benchmark's smallest step, 2026-12-02: 8 more rounds in a fit took
-#: 13 ms in the rounds and added 55 ms to the fit; benchmarks/RESULTS.md).
+#: waits longer. 1%: what a round costs the fit is several times the time measured around it, since
+#: the widget messages it hands over are then serialized, sent and received by other threads and
+#: processes on the same cores (measured on the benchmark's smallest step, 2026-12-02: 8 more rounds
+#: in a fit took 13 ms in the rounds and added 55 ms to the fit, ~4x; benchmarks/RESULTS.md).
 MAX_SHARE = 0.01
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0

@@ -21,7 +21,13 @@ from lrwidgets.widgets._errors import refuses_page_state, refusing
 
 
 class _Strict:
-    """Refuses, rather than clamps, a value outside ``[min, max]``; shows a refusal from the page."""
+    """Refuses, rather than clamps, a value outside ``[min, max]``; shows a refusal from the page.
+
+    The bounds are finite numbers whose range holds finite values, and only the kernel changes them:
+    from the page they are refused (ipywidgets would move the value into a new range, a change
+    nobody made). Code that narrows the range keeps ipywidgets' behaviour (the designer's controls
+    follow a shorter schedule that way).
+    """
 
     _is_int = False
 
@@ -32,11 +38,20 @@ class _Strict:
         self._argument = name  # the argument named in a refusal; defaults to the description
         super().__init__(*args, **kwargs)
 
+    def _range(self, low: float, high: float, base: float | None = None) -> tuple[float, float]:
+        """The values that the bounds ``low`` and ``high`` allow."""
+        return float(low), float(high)
+
     def _bounds(self) -> tuple[float, float]:
-        return float(self.min), float(self.max)  # type: ignore[attr-defined]
+        return self._range(self.min, self.max)  # type: ignore[attr-defined]
 
     def _name(self) -> str:
         return self._argument or str(getattr(self, "description", "") or "value")
+
+    @staticmethod
+    def _holds(value: float, low: float, high: float) -> bool:
+        slack = 1e-9 * max(abs(low), abs(high), 1e-300)
+        return low - slack <= value <= high + slack
 
     @traitlets.validate("value")
     def _validate_value(self, proposal: Any) -> float:
@@ -47,16 +62,59 @@ class _Strict:
                 return check_int(self._name(), proposal["value"], ge=int(low), le=int(high))
             return check_float(self._name(), proposal["value"], ge=low - slack, le=high + slack)
 
+    def _check_bound(self, name: str, value: Any) -> float:
+        """A bound: a finite number (an int on an int slider) that allows finite values."""
+        bound = check_int(name, value) if self._is_int else check_float(name, value)
+        self._range(bound, bound)
+        return bound
+
+    @traitlets.validate("min")
+    def _validate_min(self, proposal: Any) -> float:
+        with refusing():
+            self._check_bound("min", proposal["value"])
+        return super()._validate_min(proposal)  # type: ignore[misc]
+
+    @traitlets.validate("max")
+    def _validate_max(self, proposal: Any) -> float:
+        with refusing():
+            self._check_bound("max", proposal["value"])
+        return super()._validate_max(proposal)  # type: ignore[misc]
+
+    def _check_page_range(self, sync_data: dict[str, Any]) -> None:
+        """The page sends values; the range is the kernel's (a page that sent ``min=-2`` moved the
+        rate into it, ``max=400`` made every later read overflow, ``min=-1`` let the smoothing go
+        negative). A bound sent unchanged (a page re-sending its whole state) is accepted."""
+        for key in ("min", "max", "base"):
+            if key in sync_data and hasattr(self, key):
+                current, sent = getattr(self, key), sync_data[key]
+                if not (isinstance(sent, (int, float)) and not isinstance(sent, bool) and sent == current):
+                    raise ValueError(
+                        f"Argument `{key}` of the `{self._name()}` control is set by the kernel, not the page"
+                        f" (it is {current!r}). Received: {key}={sent!r}"
+                    )
+
     def set_state(self, sync_data: dict[str, Any]) -> None:
         with refuses_page_state(self, sync_data, self.on_refused or (lambda message: None)):
+            with refusing():
+                self._check_page_range(sync_data)
             super().set_state(sync_data)  # type: ignore[misc]
 
 
 class StrictLogSlider(_Strict, widgets.FloatLogSlider):
     """A log slider (of learning rates): its range is ``base**min`` to ``base**max``."""
 
-    def _bounds(self) -> tuple[float, float]:
-        return float(self.base**self.min), float(self.base**self.max)
+    def _range(self, low: float, high: float, base: float | None = None) -> tuple[float, float]:
+        b = self.base if base is None else base
+        try:
+            lo, hi = float(b**low), float(b**high)
+        except OverflowError:
+            lo, hi = 0.0, math.inf
+        if not 0 < lo <= hi < math.inf:  # 1e300**-6 is 0: a range that would hold a rate of 0
+            raise ValueError(
+                f"Arguments `base`, `min` and `max` must make a range of finite positive values. Received:"
+                f" base={b!r}, min={low!r}, max={high!r}"
+            )
+        return lo, hi
 
     @traitlets.validate("base")
     def _validate_base(self, proposal: Any) -> float:
@@ -64,11 +122,11 @@ class StrictLogSlider(_Strict, widgets.FloatLogSlider):
         page made the range 0**-6, a ZeroDivisionError at the next read)."""
         with refusing():
             base = check_float("base", proposal["value"], gt=1)
-            low, high = float(base**self.min), float(base**self.max)  # an OverflowError is refused too
-            if not 0 < low <= self.value <= high < math.inf:  # 1e300**-6 is 0: a range that holds a rate of 0
+            low, high = self._range(self.min, self.max, base)
+            if not self._holds(self.value, low, high):
                 raise ValueError(
-                    f"Argument `base` must keep the value {self.value:g} in [base**min, base**max] = "
-                    f"[{base:g}**{self.min:g}, {base:g}**{self.max:g}]. Received: base={proposal['value']!r}"
+                    f"Argument `base` must keep the value {self.value:g} in [base**min, base**max] ="
+                    f" [{low:g}, {high:g}]. Received: base={proposal['value']!r}"
                 )
         return base
 
