@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from lrwidgets.core.checks import check_float, check_int
+from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.widgets._errors import refuses_page_state, refusing
 
 
@@ -49,14 +49,14 @@ class _Strict:
         return self._argument or str(getattr(self, "description", "") or "value")
 
     @staticmethod
-    def _holds(value: float, low: float, high: float) -> bool:
-        slack = 1e-9 * max(abs(low), abs(high), 1e-300)
-        return low - slack <= value <= high + slack
+    def _slack(low: float, high: float) -> float:
+        """How far outside ``[low, high]`` a value may round and still be held."""
+        return 1e-9 * max(abs(low), abs(high), 1e-300)
 
     @traitlets.validate("value")
     def _validate_value(self, proposal: Any) -> float:
         low, high = self._bounds()
-        slack = 1e-9 * max(abs(low), abs(high), 1e-300)
+        slack = self._slack(low, high)
         with refusing():
             if self._is_int:
                 return check_int(self._name(), proposal["value"], ge=int(low), le=int(high))
@@ -80,7 +80,7 @@ class _Strict:
             self._check_bound("max", proposal["value"])
         return super()._validate_max(proposal)  # type: ignore[misc]
 
-    def _check_page_range(self, sync_data: dict[str, Any]) -> None:
+    def _refuse_bounds_from_page(self, sync_data: dict[str, Any]) -> None:
         """The page sends values; the range is the kernel's (a page that sent ``min=-2`` moved the
         rate into it, ``max=400`` made every later read overflow, ``min=-1`` let the smoothing go
         negative). A bound sent unchanged (a page re-sending its whole state) is accepted."""
@@ -90,13 +90,13 @@ class _Strict:
                 if not (isinstance(sent, (int, float)) and not isinstance(sent, bool) and sent == current):
                     raise ValueError(
                         f"Argument `{key}` of the `{self._name()}` control is set by the kernel, not the page"
-                        f" (it is {current!r}). Received: {key}={sent!r}"
+                        f" (it is {current!r}). {received(key, sent)}"
                     )
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         with refuses_page_state(self, sync_data, self.on_refused or (lambda message: None)):
             with refusing():
-                self._check_page_range(sync_data)
+                self._refuse_bounds_from_page(sync_data)
             super().set_state(sync_data)  # type: ignore[misc]
 
 
@@ -123,7 +123,8 @@ class StrictLogSlider(_Strict, widgets.FloatLogSlider):
         with refusing():
             base = check_float("base", proposal["value"], gt=1)
             low, high = self._range(self.min, self.max, base)
-            if not self._holds(self.value, low, high):
+            slack = self._slack(low, high)
+            if not low - slack <= self.value <= high + slack:
                 raise ValueError(
                     f"Argument `base` must keep the value {self.value:g} in [base**min, base**max] ="
                     f" [{low:g}, {high:g}]. Received: base={proposal['value']!r}"
