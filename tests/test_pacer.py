@@ -69,7 +69,13 @@ def test_dashboard_waits_for_the_page_then_catches_up() -> None:
             time.sleep(0.01)
         ack(dash._pacer, dash._pacer._seq)  # the page drew the last update: pacing starts
         seen = len(refreshes)
-        time.sleep(0.5)  # ~25 ticks of the controller, without an answer from the page
+        rounds = dash.session.controller.listeners
+        start = rounds.rounds
+        # Six rounds of the session's views without an answer from the page (counted, not timed:
+        # the throttle spreads rounds further apart on a busy machine).
+        while rounds.rounds < start + 6:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         assert len(refreshes) - seen <= 1, "updates went on though the page had not drawn the last one"
         assert dash._behind
         # Pause: the training thread stops ticking, and the update saying "paused" is held back.
