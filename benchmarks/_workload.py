@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -38,3 +39,22 @@ def mlp(x: np.ndarray, y: np.ndarray, width: int = 64, batch_size: int = 32) -> 
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     model.fit(x[: 100 * batch_size], y[: 100 * batch_size], epochs=1, batch_size=batch_size, verbose=0)  # compile once
     return model
+
+
+@cache
+def _read_loss_class() -> type:
+    import keras
+
+    class ReadLoss(keras.callbacks.Callback):
+        """Reads ``float(logs["loss"])`` after each batch, and nothing else."""
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            float((logs or {})["loss"])
+
+    return ReadLoss
+
+
+def read_loss() -> Any:
+    """The fair baseline of the cost benchmarks: a callback that only reads ``float(logs["loss"])``
+    each batch (any per-batch callback turns off Keras's async dispatch, as lrwidgets' does)."""
+    return _read_loss_class()()

@@ -32,15 +32,10 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
-from _workload import STEPS_PER_EPOCH, digits_50k, mlp
+from _workload import STEPS_PER_EPOCH, digits_50k, mlp, read_loss
 
 import lrwidgets as lrw
 from lrwidgets.training import TrainingController
-
-
-class ReadLoss(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        float((logs or {})["loss"])
 
 
 def timing(callback: keras.callbacks.Callback, spent: list[float]) -> keras.callbacks.Callback:
@@ -71,7 +66,7 @@ def main() -> None:
             spent = [0.0]
             callbacks: list[keras.callbacks.Callback]
             if name == "read-only":
-                callbacks = [timing(ReadLoss(), spent)]
+                callbacks = [timing(read_loss(), spent)]
             elif name == "session":  # what TrainingSession.fit installs: its callback first, the reader last
                 callback = lrw.TrainingSession(model).callback
                 callback.reader_attached = True

@@ -52,7 +52,7 @@ def counting_publish(self, msg_type, data=None, metadata=None, buffers=None, **k
     return _publish(self, msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
 # Counted in the traffic run only: the timed runs send their messages as a dashboard does.
 
-from benchmarks._workload import digits_50k, mlp
+from benchmarks._workload import digits_50k, mlp, read_loss
 x, y = digits_50k()
 model = mlp(x, y, WIDTH, BATCH)
 STEPS_PER_EPOCH = -(-len(x) // BATCH)
@@ -64,10 +64,6 @@ def reset():
         v.assign(w)
     for v, w in zip(model.optimizer.variables, start_opt):
         v.assign(w)
-
-class ReadLoss(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        float(logs["loss"])
 
 def in_thread(fn):
     out = {}
@@ -99,12 +95,12 @@ def timed(name, epochs):
             display(dash)
             callbacks = [dash.callback]
         else:
-            callbacks = [ReadLoss()]
+            callbacks = [read_loss()]
         t0, c0 = time.perf_counter(), time.process_time()
         model.fit(x, y, epochs=epochs, batch_size=BATCH, callbacks=callbacks, verbose=0)
         return time.perf_counter() - t0, time.process_time() - c0
     if name == "baseline":
-        kw = dict(callbacks=[ReadLoss()], verbose=0)
+        kw = dict(callbacks=[read_loss()], verbose=0)
     elif name == "progbar":
         kw = dict(verbose=1)
     else:

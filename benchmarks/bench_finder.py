@@ -33,16 +33,11 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
-from _workload import digits_50k, mlp
+from _workload import digits_50k, mlp, read_loss
 
 from lrwidgets.core.finder import Ramp
 from lrwidgets.training import LRRangeTest, TrainingSession
 from lrwidgets.training.finder import ModelState
-
-
-class ReadLoss(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        float((logs or {})["loss"])
 
 
 def main() -> None:
@@ -76,7 +71,7 @@ def main() -> None:
                 this[name] = ((time.perf_counter() - start) / n, (time.process_time() - start_cpu) / n)
                 state.restore()
             else:
-                callbacks = [ReadLoss()] if name == "plain+read" else []
+                callbacks = [read_loss()] if name == "plain+read" else []
                 model.fit(x, y, batch_size=32, epochs=1, steps_per_epoch=n, verbose=0, callbacks=callbacks)
                 this[name] = ((time.perf_counter() - start) / n, (time.process_time() - start_cpu) / n)
                 state.restore()

@@ -27,14 +27,10 @@ import time
 
 import keras
 import numpy as np
+from _workload import read_loss
 from sklearn.datasets import load_digits
 
 import lrwidgets as lrw
-
-
-class ReadLoss(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        float(logs["loss"])
 
 
 def make_model() -> keras.Model:
@@ -68,7 +64,7 @@ def main() -> None:
         else:
             optimizer = lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={"hidden_1": 0.3, "head": 2.0})
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        callbacks: list[keras.callbacks.Callback] = [ReadLoss()]
+        callbacks: list[keras.callbacks.Callback] = [read_loss()]
         if name == "layerwise+monitor":
             callbacks.append(lrw.LayerLRControls(model).monitor(interval=0.5))
         model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)  # compile + warm up

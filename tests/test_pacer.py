@@ -109,6 +109,7 @@ def test_a_fit_in_the_kernel_thread_is_not_paced() -> None:
     dash.refresh = lambda: (calls.append(1), refresh())[1]  # type: ignore[method-assign]
     model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[dash.callback])
     assert len(calls) > 3, calls
+    assert dash._pacer._seq == 2  # ... and asks for no acknowledgement: one message less an update
 
 
 def test_an_acknowledgement_of_an_update_never_sent_is_refused() -> None:

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from lrwidgets.core import TrainingHistory
 from lrwidgets.widgets._series import DecimatedSeries
 from lrwidgets.widgets._training_plots import TrainingPlots
+
+
+class StepPoints(NamedTuple):
+    """The decimated curves of one draw (float32): loss steps, values and smoothed values (``None``
+    without smoothing), rate steps and values, and the whole loss column (for its NaN markers)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    smooth: np.ndarray | None
+    lr_x: np.ndarray
+    lr_y: np.ndarray
+    loss: np.ndarray
+
+    def loss_span(self) -> float:
+        """How many times its smallest value the largest finite, positive smoothed (or raw) loss is."""
+        values = np.asarray(self.smooth if self.smooth is not None else self.y, dtype=np.float64)
+        values = values[np.isfinite(values) & (values > 0)]
+        return float(values.max() / values.min()) if len(values) else 1.0
 
 
 class StepCurves:
@@ -22,15 +42,20 @@ class StepCurves:
         self._nonfinite_seen = 0
 
     def draw(self, history: TrainingHistory) -> None:
+        self.show(self.update(history))
+
+    def update(self, history: TrainingHistory) -> StepPoints:
+        """Feed the history's new steps; what :meth:`show` draws (nothing is sent yet)."""
         n = history.num_steps
         loss = history.column("loss", n)
         lr = history.column("learning_rate", n)
         self.loss.feed(loss)
         self.lr.feed(lr)
-        x, y, smooth = self.loss.points(loss)
-        lx, ly, _ = self.lr.points(lr)
-        self.plots.draw_steps(x, y, smooth, lx, ly)
-        self._draw_nonfinite(loss)
+        return StepPoints(*self.loss.points(loss), *self.lr.points(lr)[:2], loss)
+
+    def show(self, points: StepPoints) -> None:
+        self.plots.draw_steps(points.x, points.y, points.smooth, points.lr_x, points.lr_y)
+        self._draw_nonfinite(points.loss)
 
     def set_smoothing(self, smoothing: float, history: TrainingHistory) -> None:
         self.loss.set_smoothing(smoothing, history.loss)

@@ -79,7 +79,9 @@ class TrainingPlots:
         self.max_points = max_points
         x = self.x_scale = bq.LinearScale()
         lr_y, unit = bq.LogScale(), bq.LinearScale(min=0.0, max=1.0)
-        self._loss_parts(bq.LinearScale())
+        #: the loss marks and axis on a linear and on a log y scale, built once (see set_loss_log)
+        self._loss_sets = {log: self._loss_parts(bq.LogScale() if log else bq.LinearScale()) for log in (False, True)}
+        self.loss_mark, self.val_mark, self.loss_axis = self._loss_sets[False]
         self.loss_rules = _rules(x, unit)
         self._init_diagnosis_marks(x, unit)
         self.loss_fig = _figure(
@@ -156,13 +158,6 @@ class TrainingPlots:
         """The loss legend lists the validation loss and the NaN/inf markers once they are drawn."""
         shown = [m for m in (self.val_mark, self.nonfinite_mark) if len(m.x)]
         self.loss_legend.show([self.loss_mark, *shown])
-
-    def loss_spans(self) -> float:
-        """How many times its smallest value the largest drawn (finite, positive) smoothed loss is."""
-        y = np.asarray(self.loss_mark.y, dtype=np.float64)
-        smooth = y[-1] if y.ndim == 2 and len(y) else y
-        smooth = smooth[np.isfinite(smooth) & (smooth > 0)]
-        return float(smooth.max() / smooth.min()) if len(smooth) else 1.0
 
     def draw_plan(self, x: np.ndarray, y: np.ndarray) -> None:
         with self.plan_mark.hold_sync():
@@ -252,19 +247,18 @@ class TrainingPlots:
             self.on_metrics_figure(self.metrics_fig)
 
     # ---- diagnosis: non-finite losses at the top edge, log-y (issue 13) ---------------------------
-    def _loss_parts(self, y: bq.Scale) -> None:
-        """The loss marks and axis on the y scale ``y`` (new ones at each switch between a linear and
-        a log axis: bqplot's page does not rescale marks whose scale is swapped after they drew)."""
+    def _loss_parts(self, y: bq.Scale) -> tuple[bq.Lines, bq.Lines, bq.Axis]:
+        """The loss marks (per step, validation) and axis on the y scale ``y``."""
         x = self.x_scale
-        self.loss_mark = bq.Lines(
+        loss = bq.Lines(
             x=_empty(), y=np.zeros((2, 0), np.float32), scales={"x": x, "y": y}, colors=["#1f77b4"] * 2,
             opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"],
         )  # fmt: skip
-        self.val_mark = bq.Lines(
+        val = bq.Lines(
             x=_empty(), y=_empty(), scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="circle",
             marker_size=24, labels=["val_loss"],
         )  # fmt: skip
-        self.loss_axis = bq.Axis(scale=y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET)
+        return loss, val, bq.Axis(scale=y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET)
 
     def _init_diagnosis_marks(self, x: bq.Scale, unit: bq.Scale) -> None:
         #: a NaN or inf batch loss: a marker at the top edge of the plot (its y is the unit scale)
@@ -274,23 +268,30 @@ class TrainingPlots:
         )  # fmt: skip
         self.loss_log = False
 
-    def set_loss_log(self, log: bool) -> None:
-        """Draw the loss on a log axis (a divergence over 12 decades stays readable) or a linear one."""
+    def set_loss_log(self, log: bool, steps: bool = True) -> None:
+        """Draw the loss on a log axis (a divergence over 12 decades stays readable) or a linear one.
+
+        The figure swaps in the other set of marks and axis, built with the figure: bqplot's page does
+        not rescale marks whose scale is swapped after they drew, and building them here, mid-fit,
+        would send four new widgets. The data drawn come along; ``steps=False`` leaves the per-step
+        mark, its ticks and the legend to the caller, who draws them next (one message of data, not two).
+        """
         if bool(log) == self.loss_log:
             return
         self.loss_log = bool(log)
-        old = (self.loss_mark, self.val_mark, self.loss_axis)
-        self._loss_parts(bq.LogScale() if self.loss_log else bq.LinearScale())
-        for new, mark in zip((self.loss_mark, self.val_mark), old[:2], strict=False):
+        old = (self.loss_mark, self.val_mark)
+        self.loss_mark, self.val_mark, self.loss_axis = self._loss_sets[self.loss_log]
+        pairs = list(zip((self.loss_mark, self.val_mark), old, strict=True))
+        for new, mark in pairs if steps else pairs[1:]:
             with new.hold_sync():
                 new.x, new.y, new.marker = mark.x, self.loss_values(np.asarray(mark.y)), mark.marker
-        self.draw_loss_ticks()  # on a log axis round decades (1, 0.3, 0.1 ...), read plain with ".3~g"
+        if steps:  # else drawn with the steps
+            self.draw_loss_ticks()  # on a log axis round decades (1, 0.3, 0.1 ...), read plain with ".3~g"
         with self.loss_fig.hold_sync():
             self.loss_fig.marks = [self.loss_mark, self.val_mark, *self.loss_fig.marks[2:]]
             self.loss_fig.axes = [self.loss_fig.axes[0], self.loss_axis]
-        for widget in old:
-            widget.close()
-        self.draw_loss_legend()
+        if steps:
+            self.draw_loss_legend()
 
     def loss_values(self, values: np.ndarray) -> np.ndarray:
         """What the loss axis can draw: finite values (and > 0 on the log axis); the rest are gaps."""

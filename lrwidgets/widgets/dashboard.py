@@ -304,7 +304,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             return
         self._behind = False
         self.refresh()
-        self._pacer.sent()
+        if paced:  # else nothing waits for the page's answer: no message asks for one
+            self._pacer.sent()
 
     def _catch_up(self) -> None:
         """The page drew an update (kernel thread): send what a skipped tick held back."""
@@ -315,9 +316,9 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
         with self._lock:
             h = self.history
-            self._curves.draw(h)
-            if self._auto_log_loss():
-                self._curves.draw(h)  # what a log axis can draw (no zeros)
+            points = self._curves.update(h)
+            self._auto_log_loss(points.loss_span())  # before drawing: the steps are drawn once, on it
+            self._curves.show(points)
             self.plots.draw_epochs(h.epochs)
             if len(h.events) != self._seen_events:
                 self._draw_events()
@@ -357,24 +358,23 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self.refresh()
 
     def _on_log_loss(self, change: dict[str, Any]) -> None:
-        with self._lock:
-            self.plots.set_loss_log(bool(change["new"]))
+        with self._lock:  # switched by refresh: it draws the steps next
+            self.plots.set_loss_log(bool(change["new"]), steps=not self._log_loss_auto)
         if not self._log_loss_auto:
             self._log_loss_chosen = True
             self.refresh()
 
-    def _auto_log_loss(self) -> bool:
-        """Once the smoothed loss drawn spans more than ``LOG_LOSS_SPAN`` (10x), draw it on a log axis:
-        on a linear one the whole end of the fit would be a flat line at the bottom. Only until the
-        user sets the checkbox, and only once (the axis is not switched back). True if it switched."""
-        if self._log_loss_chosen or self._log_loss.value or self.plots.loss_spans() <= LOG_LOSS_SPAN:
-            return False
+    def _auto_log_loss(self, span: float) -> None:
+        """Once the smoothed loss to draw spans more than ``LOG_LOSS_SPAN`` (10x: ``span``), draw it on
+        a log axis: on a linear one the whole end of the fit would be a flat line at the bottom. Only
+        until the user sets the checkbox, and only once (the axis is not switched back)."""
+        if self._log_loss_chosen or self._log_loss.value or span <= LOG_LOSS_SPAN:
+            return
         self._log_loss_auto = True
         try:
             self._log_loss.value = True
         finally:
             self._log_loss_auto = False
-        return True
 
     def _draw_diagnosis(self) -> None:
         self._diagnosis_bar.draw(self.diagnoses)
