@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ipywidgets.widgets.widget import _instances
 
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET
 from lrwidgets.widgets._legend import FigureLegend, legend_html
@@ -168,8 +169,12 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     assert not dash.plots.loss_log and not dash._log_loss.value
     for step in range(400):
         h.record_step(1.0 * 0.99**step, 1e-3, 0.0)  # down to ~0.018: over tenfold
+    widgets_before = set(_instances)
     dash.refresh()
     assert dash.plots.loss_log and dash._log_loss.value
+    assert set(_instances) == widgets_before  # mid-fit, the switch builds (and closes) no widget
+    linear_mark = dash.plots._loss_sets[False][0]
+    assert len(linear_mark.x) == 100 and len(dash.plots.loss_mark.x) == 500  # the steps drawn once, on the log axis
     assert type(dash.plots.loss_axis.scale).__name__ == "LogScale"
     ticks = [float(t) for t in dash.plots.loss_axis.tick_values]
     assert len(ticks) >= 2 and len({f"{t:.3g}" for t in ticks}) == len(ticks)
