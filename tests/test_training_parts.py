@@ -289,6 +289,25 @@ def test_slow_listeners_are_called_less_often_so_that_they_take_a_bounded_share(
     assert calls * cost / 60.0 <= max(MAX_SHARE, cost / (MAX_STRETCH * 0.1)) * 1.01
 
 
+def test_a_slower_round_spreads_the_next_at_once_and_a_faster_one_by_halves() -> None:
+    """A fit's first rounds have few rows to draw: the slower ones after them count at once."""
+    from lrwidgets.training.listeners import Listeners
+
+    clock = _Clock()
+    listeners = Listeners(0.1, clock)
+    costs = iter([0.0003, 0.004, 0.001, 0.001, 0.001])
+
+    def view() -> None:
+        clock.t += next(costs)
+
+    listeners.add(view)
+    gaps = []
+    for _ in range(5):
+        listeners.notify()
+        gaps.append(round(listeners.gap, 6))
+    assert gaps == [0.1, 0.4, 0.25, 0.175, 0.1375]
+
+
 def test_a_failing_listener_is_recorded_and_the_others_still_run() -> None:
     from lrwidgets.training.listeners import Listeners
 

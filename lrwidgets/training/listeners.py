@@ -22,7 +22,8 @@ class Listeners:
     The views run in the training thread, between two batches: their time is the fit's. So a
     round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
     many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
-    recent rounds' time, smoothed), up to ``MAX_STRETCH`` (10) x ``interval``.
+    recent rounds' time: the last one's if it was slower, else halfway down to it), up to
+    ``MAX_STRETCH`` (10) x ``interval``.
 
     A listener that raises is recorded as an ``error`` event in ``recorder``'s history: a broken
     view must not end the training run.
@@ -56,7 +57,9 @@ class Listeners:
             except Exception as e:
                 self._recorder.event("error", f"display update failed: {type(e).__name__}: {e}")
         spent = self._recorder.clock() - start
-        cost = self._cost = spent if self._cost is None else 0.5 * (self._cost + spent)
+        # A slower round counts at once (the rounds of a fit's start, with few rows, must not leave
+        # the next ones, with many, too close); a faster one brings the estimate down by halves.
+        cost = self._cost = spent if self._cost is None or spent > self._cost else 0.5 * (self._cost + spent)
         self.gap = min(max(self.interval, cost / MAX_SHARE), MAX_STRETCH * self.interval)
 
     @property
