@@ -213,6 +213,21 @@ def test_diverging_scan_of_recorded_steps_equals_feeding_them_one_by_one() -> No
     assert len(found) == 2  # the jump at step 60, and again at 110 after coming back
 
 
+def test_a_divergence_monitor_carries_on_from_its_state() -> None:
+    rng = np.random.default_rng(3)
+    losses = np.concatenate([np.exp(-np.linspace(0, 3, 60)), np.exp(np.linspace(-3, 2, 60))]) * rng.uniform(
+        0.8, 1.2, 120
+    )
+    whole = DivergenceMonitor(factor=2.0, warmup_steps=5, patience=2)
+    for x in losses[:70]:
+        whole.update(float(x))
+    carried = DivergenceMonitor(factor=2.0, warmup_steps=5, patience=2)
+    carried.load_state(whole.state())
+    rest = [whole.update(float(x)) for x in losses[70:]]
+    assert rest == [carried.update(float(x)) for x in losses[70:]] and any(rest)  # it flags after the cut
+    assert whole.state() == carried.state()
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     losses=st.lists(

@@ -124,6 +124,14 @@ class OscillatingDetector(Detector):
         super().rearm()
         self._spikes = []
 
+    def state(self) -> tuple[float, bool]:
+        """``(before, in_spike)``: the smoothed loss before the last step, and whether that step was
+        a spike (:meth:`load_state` carries on from them)."""
+        return self._before, self._in_spike
+
+    def load_state(self, before: float, in_spike: bool) -> None:
+        self._before, self._in_spike = before, in_spike
+
     def on_step(self, ctx: Context) -> Diagnosis | None:
         t = ctx.track
         before, self._before = self._before, t.smooth
@@ -238,6 +246,14 @@ class PlateauDetector(Detector):
     def rearm(self) -> None:
         super().rearm()
         self._ref = math.inf
+
+    def state(self) -> tuple[float, int]:
+        """``(reference, its step)``: the smoothed loss that progress is measured from
+        (:meth:`load_state` carries on from them)."""
+        return self._ref, self._ref_step
+
+    def load_state(self, ref: float, ref_step: int) -> None:
+        self._ref, self._ref_step = ref, ref_step
 
     def on_step(self, ctx: Context) -> Diagnosis | None:
         t = ctx.track

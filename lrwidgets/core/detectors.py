@@ -22,7 +22,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
-from lrwidgets.core.diagnostics import DivergenceMonitor
+from lrwidgets.core.diagnostics import DivergenceMonitor, MonitorState
 
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
@@ -243,21 +243,21 @@ def feed_plain_rows(
     d_on, m_warm, m_best, floor, above, flagged = False, 0, 0.0, 0.0, 0, False
     factor, patience, noise_floor = 2.0, 1, 0.0
     if div is not None:
-        m, ema = div.monitor, div.monitor._smoother
-        if ema.smoothing != b or (ema._acc, ema._weight, m._steps) != (acc, weight, steps):
+        m, ms = div.monitor, div.monitor.state()
+        if m.smoothing != b or (ms.acc, ms.weight, ms.steps) != (acc, weight, steps):
             return next(((step, (loss, rate)) for loss, rate in rows), (step, None))
-        d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, m._best, m._floor, m._above, m._flagged
+        d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, ms.best, ms.floor, ms.above, ms.flagged
         factor, patience, noise_floor = m.factor, m.patience, m.noise_floor
     rearm = math.sqrt(factor)
-    # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector._before).
+    # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector.state()).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
     if osc is not None:
-        before, in_spike, o_on = osc._before, osc._in_spike, not osc.fired
+        (before, in_spike), o_on = osc.state(), not osc.fired
         o_ratio, o_gap = osc.ratio, osc.gap * t.initial
     # `plateau`: a new reference below `p_thr`; it reports from step `p_due` on.
     p_on, p_live, p_ref, p_ref_step, p_keep, p_patience, p_conv = False, False, math.inf, 0, 1.0, 0, 0.0
     if plat is not None:
-        p_on, p_live, p_ref, p_ref_step = True, not plat.fired, plat._ref, plat._ref_step
+        (p_ref, p_ref_step), p_on, p_live = plat.state(), True, not plat.fired
         p_keep, p_patience, p_conv = 1 - plat.min_delta, plat.patience, plat.converged * t.initial
     p_thr, p_due = p_ref * p_keep, p_ref_step + p_patience
     first, step = step, step - 1
@@ -352,11 +352,9 @@ def feed_plain_rows(
             total_sq=total_sq,
         )  # fmt: skip
         if div is not None:
-            m, ema = div.monitor, div.monitor._smoother
-            ema._acc, ema._weight, m._steps, m.smoothed = acc, weight, steps, before
-            m._best, m._floor, m._above, m._flagged = m_best, floor, above, flagged
+            div.monitor.load_state(MonitorState(acc, weight, steps, before, m_best, floor, above, flagged))
         if osc is not None:
-            osc._before, osc._in_spike = before, in_spike
+            osc.load_state(before, in_spike)
         if plat is not None:
-            plat._ref, plat._ref_step = p_ref, p_ref_step
+            plat.load_state(p_ref, p_ref_step)
     return step, (loss, rate) if special else None

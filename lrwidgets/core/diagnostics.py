@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.smoothing import EmaSmoother
+
+
+class MonitorState(NamedTuple):
+    """What a :class:`DivergenceMonitor` carries from one loss to the next."""
+
+    acc: float  #: the EMA's accumulator and weight (``EmaSmoother.state()``)
+    weight: float
+    steps: int  #: losses fed
+    smoothed: float  #: the smoothed loss after the last one
+    best: float
+    floor: float
+    above: int  #: steps in a row above the threshold
+    flagged: bool
 
 
 class DivergenceMonitor:
@@ -58,6 +72,22 @@ class DivergenceMonitor:
     def best(self) -> float:
         """Lowest smoothed loss so far."""
         return self._best
+
+    @property
+    def smoothing(self) -> float:
+        return self._smoother.smoothing
+
+    def state(self) -> MonitorState:
+        """The state :meth:`load_state` takes to carry on from here."""
+        acc, weight = self._smoother.state()
+        steps, best, floor = self._steps, self._best, self._floor
+        return MonitorState(acc, weight, steps, self.smoothed, best, floor, self._above, self._flagged)
+
+    def load_state(self, state: MonitorState) -> None:
+        """Carry on from ``state`` (as :meth:`update` would have left it: the same rule run elsewhere)."""
+        self._smoother.load_state(state.acc, state.weight)
+        self._steps, self.smoothed, self._best, self._floor = state.steps, state.smoothed, state.best, state.floor
+        self._above, self._flagged = state.above, state.flagged
 
     def update(self, loss: float) -> bool:
         """Feed one batch loss; True exactly when the run starts to diverge."""

@@ -34,6 +34,15 @@ class EmaSmoother:
         self._acc = 0.0
         self._weight = 0.0
 
+    def state(self) -> tuple[float, float]:
+        """``(acc, weight)``: what :meth:`load_state` takes to carry on from here (the smoothed value
+        is ``acc / weight``)."""
+        return self._acc, self._weight
+
+    def load_state(self, acc: float, weight: float) -> None:
+        """Carry on from ``state()``'s ``(acc, weight)`` (as computed by the same rule elsewhere)."""
+        self._acc, self._weight = acc, weight
+
     def update(self, value: float) -> float:
         b = self.smoothing
         if math.isfinite(value):
