@@ -228,6 +228,27 @@ def test_a_divergence_monitor_carries_on_from_its_state() -> None:
     assert whole.state() == carried.state()
 
 
+def test_a_state_that_is_not_one_is_refused_by_name_and_changes_nothing() -> None:
+    m = DivergenceMonitor()
+    m.update(1.0)
+    before = m.state()
+    with pytest.raises(TypeError, match="Argument `state` must be a MonitorState"):
+        m.load_state((1.0, 1.0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Argument `steps`"):
+        m.load_state(before._replace(steps=-1))
+    with pytest.raises(TypeError, match="Argument `flagged` must be a bool"):
+        m.load_state(before._replace(flagged=1))
+    with pytest.raises(TypeError, match="Argument `acc` must be a float"):
+        m.load_state(before._replace(acc="1"))
+    assert m.state() == before
+    s = EmaSmoother(0.5)
+    with pytest.raises(ValueError, match="Argument `weight` must be >= 0"):
+        s.load_state(1.0, -0.5)
+    assert s.state() == (0.0, 0.0)
+    s.load_state(2.0, 1.0)  # NaN and infinities are states too (a loss overflowing to inf)
+    assert s.update(4.0) == 3.0
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     losses=st.lists(

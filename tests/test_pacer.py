@@ -86,6 +86,7 @@ def test_dashboard_waits_for_the_page_then_catches_up() -> None:
         before = len(refreshes)
         ack(dash._pacer, dash._pacer._seq)  # the answer comes: the held-back update goes at once
         assert len(refreshes) == before + 1 and "paused" in dash._status.value
+        assert not dash._pacer.ready()  # ... asking for an answer in turn: the next one waits for it
     finally:
         run.stop()
         run.wait(60)

@@ -37,6 +37,17 @@ def _as_float(name: str, value: Any) -> float:
         raise ValueError(f"Argument `{name}` must be finite. {received(name, value)}") from None
 
 
+def check_real(name: str, value: Any) -> float:
+    """``value`` as a Python float, infinite or NaN included (a state carried over, not a setting), or
+    a TypeError."""
+    if not _is_real(value):
+        raise TypeError(f"Argument `{name}` must be a float. {received(name, value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        return math.copysign(math.inf, value)
+
+
 def check_float(
     name: str,
     value: Any,

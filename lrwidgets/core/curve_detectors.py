@@ -125,8 +125,10 @@ class OscillatingDetector(Detector):
         self._spikes = []
 
     def state(self) -> tuple[float, bool]:
-        """``(before, in_spike)``: the smoothed loss before the last step, and whether that step was
-        a spike (:meth:`load_state` carries on from them)."""
+        """``(before, in_spike)``: the smoothed loss after the last step (the next step's spike is
+        measured against it) and whether that step was a spike: what changes at a step with no
+        spike to count. The spikes counted and ``fired`` stay with the detector, so
+        :meth:`load_state` carries on from them on this detector, not on a new one."""
         return self._before, self._in_spike
 
     def load_state(self, before: float, in_spike: bool) -> None:
@@ -248,8 +250,9 @@ class PlateauDetector(Detector):
         self._ref = math.inf
 
     def state(self) -> tuple[float, int]:
-        """``(reference, its step)``: the smoothed loss that progress is measured from
-        (:meth:`load_state` carries on from them)."""
+        """``(reference, its step)``: the smoothed loss that progress is measured from, what changes at
+        a step that reports nothing. ``fired`` stays with the detector, so :meth:`load_state` carries
+        on from them on this detector, not on a new one."""
         return self._ref, self._ref_step
 
     def load_state(self, ref: float, ref_step: int) -> None:

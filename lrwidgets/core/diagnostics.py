@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lrwidgets.core.checks import check_float, check_int
+from lrwidgets.core.checks import check_bool, check_float, check_int, check_real, received
 from lrwidgets.core.smoothing import EmaSmoother
 
 
@@ -85,6 +85,13 @@ class DivergenceMonitor:
 
     def load_state(self, state: MonitorState) -> None:
         """Carry on from ``state`` (as :meth:`update` would have left it: the same rule run elsewhere)."""
+        if not isinstance(state, MonitorState):
+            raise TypeError(f"Argument `state` must be a MonitorState (from `state()`). {received('state', state)}")
+        check_int("steps", state.steps, ge=0)
+        check_int("above", state.above, ge=0)
+        check_bool("flagged", state.flagged)
+        for name in ("smoothed", "best", "floor"):  # NaN before the first loss, inf before the warm-up's end
+            check_real(name, getattr(state, name))
         self._smoother.load_state(state.acc, state.weight)
         self._steps, self.smoothed, self._best, self._floor = state.steps, state.smoothed, state.best, state.floor
         self._above, self._flagged = state.above, state.flagged

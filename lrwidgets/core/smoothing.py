@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lrwidgets.core.checks import check_real, received
+
 
 def _check_smoothing(smoothing: float) -> float:
     if not isinstance(smoothing, (int, float)) or isinstance(smoothing, bool) or not 0.0 <= smoothing < 1.0:
@@ -41,6 +43,9 @@ class EmaSmoother:
 
     def load_state(self, acc: float, weight: float) -> None:
         """Carry on from ``state()``'s ``(acc, weight)`` (as computed by the same rule elsewhere)."""
+        acc, weight = check_real("acc", acc), check_real("weight", weight)
+        if weight < 0:
+            raise ValueError(f"Argument `weight` must be >= 0. {received('weight', weight)}")
         self._acc, self._weight = acc, weight
 
     def update(self, value: float) -> float:

@@ -7,10 +7,11 @@ from typing import Any
 
 #: The largest share of the training thread's time that the listeners may take while training, as
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
-#: waits longer. 1%: what a round costs the fit is several times the time measured around it, since
+#: waits longer. 1%: what a round costs the fit is more than the time measured around it, since
 #: the widget messages it hands over are then serialized, sent and received by other threads and
-#: processes on the same cores (measured on the benchmark's smallest step, 2026-12-02: 8 more rounds
-#: in a fit took 13 ms in the rounds and added 55 ms to the fit, ~4x; benchmarks/RESULTS.md).
+#: processes on the same cores (measured in a kernel on the benchmark's smallest step, 2026-12-02:
+#: the batch after a round took 0.5-5 ms more than a usual one, for rounds of 2.4-6.5 ms, ~2x in
+#: all; benchmarks/RESULTS.md).
 MAX_SHARE = 0.01
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
@@ -34,7 +35,7 @@ class Listeners:
         self._recorder = recorder
         self._listeners: list[Callable[[], None]] = []
         self._last = 0.0
-        self._cost: float | None = None  #: seconds a round takes (smoothed)
+        self._cost: float | None = None  #: seconds a round takes (estimated: see notify)
         self.gap = interval  #: seconds from one round's start to the next while training
         self.rounds = 0  #: rounds started so far
 

@@ -41,9 +41,6 @@ class StepCurves:
         self._nonfinite_steps: list[int] = []
         self._nonfinite_seen = 0
 
-    def draw(self, history: TrainingHistory) -> None:
-        self.show(self.update(history))
-
     def update(self, history: TrainingHistory) -> StepPoints:
         """Feed the history's new steps; what :meth:`show` draws (nothing is sent yet)."""
         n = history.num_steps

@@ -304,13 +304,16 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             return
         self._behind = False
         self.refresh()
-        if paced:  # else nothing waits for the page's answer: no message asks for one
+        if paced:  # else no update waits for the page's answer (a fit in the kernel's thread, or none)
             self._pacer.sent()
 
     def _catch_up(self) -> None:
-        """The page drew an update (kernel thread): send what a skipped tick held back."""
+        """The page drew an update (kernel thread): send what a skipped tick held back, and ask for an
+        answer to it (the fit goes on in the background: its next update waits for that answer)."""
         if self._behind:
-            self._on_progress()
+            self._behind = False
+            self.refresh()
+            self._pacer.sent()
 
     def refresh(self) -> None:
         """Bring the view up to date with the history (cheap: O(new steps + max_points))."""
