@@ -45,7 +45,7 @@ def check_real(name: str, value: Any) -> float:
     try:
         return float(value)
     except OverflowError:  # an int beyond float range
-        return math.copysign(math.inf, value)
+        return math.inf if value > 0 else -math.inf
 
 
 def check_float(
