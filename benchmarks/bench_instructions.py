@@ -12,8 +12,9 @@ around it) of the benchmarks' 64-64-10 MLP on the first ``--samples`` samples:
 valgrind runs a program ~250x slower, so anything lrwidgets does on a clock (the listeners'
 rounds every ``update_interval``, the NaN guard's copies every 2 s) happens ~250x more often per
 step than in a real fit. ``--quiet`` (the default) switches both off: the counts then hold the
-per-batch path and a fit's fixed work only. ``--no-quiet`` keeps them. Eigen's thread pool spins
-while it waits, so the counts still move by ~1-3% between runs of the same configuration.
+per-batch path and a fit's fixed work only. ``--no-quiet`` keeps them. Runs of one configuration
+agreed within 0.1% on a quiet machine and moved by up to 3% on a busy one (why was not measured):
+compare counts only between runs on a quiet machine.
 
 Usage (valgrind from apt): ``.venv/bin/python benchmarks/bench_instructions.py [--samples 6400]
 [--configs baseline,session,dashboard] [--repeats 2] [--no-quiet]``

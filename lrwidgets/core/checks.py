@@ -58,9 +58,7 @@ def check_float(
     le: float | None = None,
 ) -> float:
     """``value`` as a finite Python float, or a TypeError (not a real number) / ValueError (out of range)."""
-    if not _is_real(value):
-        raise TypeError(f"Argument `{name}` must be a float. {received(name, value)}")
-    v = _as_float(name, value)
+    v = check_real(name, value)
     if not math.isfinite(v):
         raise ValueError(f"Argument `{name}` must be finite. {received(name, value)}")
     if gt is not None and not v > gt:

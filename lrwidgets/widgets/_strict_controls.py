@@ -127,7 +127,7 @@ class StrictLogSlider(_Strict, widgets.FloatLogSlider):
             if not low - slack <= self.value <= high + slack:
                 raise ValueError(
                     f"Argument `base` must keep the value {self.value:g} in [base**min, base**max] ="
-                    f" [{low:g}, {high:g}]. Received: base={proposal['value']!r}"
+                    f" [{low:g}, {high:g}]. {received('base', proposal['value'])}"
                 )
         return base
 

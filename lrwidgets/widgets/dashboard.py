@@ -302,17 +302,19 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         if paced and not self._pacer.ready():
             self._behind = True  # the page's acknowledgement brings the view up to date
             return
-        self._behind = False
-        self.refresh()
-        if paced:  # else no update waits for the page's answer (a fit in the kernel's thread, or none)
-            self._pacer.sent()
+        # An answer is asked in a background fit only: a fit in the kernel's thread, or none, waits for none.
+        self._send_update(ask_answer=paced)
 
     def _catch_up(self) -> None:
         """The page drew an update (kernel thread): send what a skipped tick held back, and ask for an
         answer to it (the fit goes on in the background: its next update waits for that answer)."""
         if self._behind:
-            self._behind = False
-            self.refresh()
+            self._send_update(ask_answer=True)
+
+    def _send_update(self, ask_answer: bool) -> None:
+        self._behind = False
+        self.refresh()
+        if ask_answer:
             self._pacer.sent()
 
     def refresh(self) -> None:
