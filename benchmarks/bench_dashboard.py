@@ -20,7 +20,7 @@ Printed: each configuration's median time over the baseline's, and the median of
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
 
 Then one long dashboard run counts widget traffic (bytes per update, total) and updates a second
-(fewer than ten when drawing them would take more than 1% of the training thread's time) at 1k,
+(fewer than ten when drawing them would take more than 0.5% of the training thread's time) at 1k,
 10k, 50k steps.
 
 Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``
@@ -31,6 +31,7 @@ a second of a more common step.)
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 
@@ -139,6 +140,17 @@ print("RESULT" + json.dumps({"times": times, "cpu": cpu_times, "marks": marks, "
 """
 
 
+def median_interval(ratios: list[float]) -> tuple[float, float]:
+    """A 95% confidence interval of the median of ``ratios`` (sorted): the order statistics of ranks
+    ``floor(n/2 - 0.98 sqrt(n))`` and ``ceil(1 + n/2 + 0.98 sqrt(n))`` (normal approximation of
+    binomial(n, 1/2); 97% for 21 runs); the extremes for fewer than 6 runs."""
+    n = len(ratios)
+    half = 0.98 * math.sqrt(n)
+    low = max(math.floor(n / 2 - half), 1)
+    high = min(math.ceil(1 + n / 2 + half), n)
+    return ratios[low - 1], ratios[high - 1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -166,15 +178,22 @@ def main() -> None:
     )
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a
     # change of the machine's load during the benchmark cancels out; then the median over rounds.
+    # The paired median's 95% interval: two of the sorted ratios (distribution-free: the number of
+    # ratios below the true median is binomial(n, 1/2)). Fits on this 2-core machine run at one of
+    # two speeds, fit by fit, so single ratios spread by +-20%: the interval says what a run resolves.
     for kind, table in (("wall time", times), ("CPU time of the kernel process", result["cpu"])):
         print(f"\n{kind}")
-        print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7}   runs")
+        print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7} {'95% interval':>15}   runs")
         for name, ts in table.items():
             ref = table["baseline-kernel" if name.endswith("-kernel") else "baseline"]
             med = statistics.median(ts)
             base = statistics.median(ref)
-            paired = statistics.median(t / b for t, b in zip(ts, ref, strict=True))
-            print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {paired:6.2f}x  {' '.join(f'{t:.2f}' for t in ts)}")
+            ratios = sorted(t / b for t, b in zip(ts, ref, strict=True))
+            low, high = median_interval(ratios)
+            print(
+                f"{name:<20} {med:9.2f} {med / base:7.2f}x {statistics.median(ratios):6.3f}x"
+                f" {low:6.3f}-{high:.3f}x  {' '.join(f'{t:.2f}' for t in ts)}"
+            )
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
     print(
         f"{'steps':>7} {'updates':>8} {'updates/s':>9} {'messages':>9} {'total KB':>9} {'KB/update':>10}"

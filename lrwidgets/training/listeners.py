@@ -7,12 +7,13 @@ from typing import Any
 
 #: The largest share of the training thread's time that the listeners may take while training, as
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
-#: waits longer. 1%: what a round costs the fit is more than the time measured around it, since
-#: the widget messages it hands over are then serialized, sent and received by other threads and
-#: processes on the same cores (measured in a kernel on the benchmark's smallest step, 2026-12-02:
-#: the batch after a round took 0.5-5 ms more than a usual one, for rounds of 2.4-6.5 ms, ~2x in
-#: all; benchmarks/RESULTS.md).
-MAX_SHARE = 0.01
+#: waits longer. 0.5%, for about 1% of the fit: a round costs the fit about twice the time measured
+#: around it. It runs cold (the fit's batches have evicted its code and data from the caches), and
+#: the ~100 batches after it are slower in all than as many usual ones by about as much again,
+#: outside a kernel as in one (measured on the benchmark's smallest step, 2026-12-02: 18 ms in 7
+#: rounds of a 1.5 s fit, 11 ms more in the batches after them; at 0.5%, 15 ms in 4 rounds and 5 ms
+#: after them; benchmarks/RESULTS.md).
+MAX_SHARE = 0.005
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
 
@@ -21,7 +22,7 @@ class Listeners:
     """Callables run after changes; while training, at most once per ``interval`` s (see :meth:`due`).
 
     The views run in the training thread, between two batches: their time is the fit's. So a
-    round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
+    round that takes more than ``MAX_SHARE`` (0.5%) of ``interval`` (a dashboard drawing a fast fit's
     many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
     recent rounds' time: the last one's if it was slower, else halfway down to it), up to
     ``MAX_STRETCH`` (10) x ``interval``.

@@ -8,6 +8,7 @@ warnings raised in the training thread to this history only.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,19 @@ from lrwidgets.training.nan_guard import NanGuard
 from lrwidgets.training.progress import Progress, ProgressMeter
 
 ON_NAN_CHOICES = ("restore", "stop")
+
+
+def _as_array(rows: list[tuple[int, float | None, float, float]], k: int) -> np.ndarray:
+    """The first ``k`` raw rows as a ``(k, 4)`` float64 array (a value of None, none logged: NaN).
+
+    Read as one flat run of numbers (``np.fromiter``: ~0.6x the time of ``np.array`` on the list of
+    tuples); a row holding None is rare (a step with no value), and then read by ``np.array``.
+    """
+    try:
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.islice(rows, k)), np.float64, 4 * k)
+    except TypeError:  # float(None)
+        return np.array(rows[:k], dtype=np.float64)
+    return flat.reshape(k, 4)
 
 
 class Recorder:
@@ -173,7 +187,7 @@ class Recorder:
             k = len(rows)
             if not k:
                 return
-            taken = np.array(rows[:k], dtype=np.float64)  # a value of None (none logged) -> NaN
+            taken = _as_array(rows, k)
             batches, values, rates, times = taken.T
             with np.errstate(over="ignore", invalid="ignore"):  # a runaway loss is inf, silently
                 losses = self.recovery.update_many(batches, values)
