@@ -143,7 +143,7 @@ print("RESULT" + json.dumps({"times": times, "cpu": cpu_times, "marks": marks, "
 def median_interval(ratios: list[float]) -> tuple[float, float]:
     """A 95% confidence interval of the median of ``ratios`` (sorted): the order statistics of ranks
     ``floor(n/2 - 0.98 sqrt(n))`` and ``ceil(1 + n/2 + 0.98 sqrt(n))`` (normal approximation of
-    binomial(n, 1/2); 97% for 21 runs); the extremes for fewer than 6 runs."""
+    binomial(n, 1/2); 97% for 21 runs, at least 95% from 6 runs on, less below)."""
     n = len(ratios)
     half = 0.98 * math.sqrt(n)
     low = max(math.floor(n / 2 - half), 1)
@@ -179,8 +179,9 @@ def main() -> None:
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a
     # change of the machine's load during the benchmark cancels out; then the median over rounds.
     # The paired median's 95% interval: two of the sorted ratios (distribution-free: the number of
-    # ratios below the true median is binomial(n, 1/2)). Fits on this 2-core machine run at one of
-    # two speeds, fit by fit, so single ratios spread by +-20%: the interval says what a run resolves.
+    # ratios below the true median is binomial(n, 1/2); rounds taken as independent). Single paired
+    # ratios on this 2-core machine spread from 0.72x to 1.27x (benchmarks/RESULTS.md, "2026-12-02
+    # 09:45"): the interval says what a run resolves. Given from 6 runs on.
     for kind, table in (("wall time", times), ("CPU time of the kernel process", result["cpu"])):
         print(f"\n{kind}")
         print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7} {'95% interval':>15}   runs")
@@ -189,10 +190,10 @@ def main() -> None:
             med = statistics.median(ts)
             base = statistics.median(ref)
             ratios = sorted(t / b for t, b in zip(ts, ref, strict=True))
-            low, high = median_interval(ratios)
+            interval = "-" if len(ratios) < 6 else "{:.3f}-{:.3f}x".format(*median_interval(ratios))
             print(
                 f"{name:<20} {med:9.2f} {med / base:7.2f}x {statistics.median(ratios):6.3f}x"
-                f" {low:6.3f}-{high:.3f}x  {' '.join(f'{t:.2f}' for t in ts)}"
+                f" {interval:>15}  {' '.join(f'{t:.2f}' for t in ts)}"
             )
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
     print(

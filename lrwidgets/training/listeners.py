@@ -7,12 +7,11 @@ from typing import Any
 
 #: The largest share of the training thread's time that the listeners may take while training, as
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
-#: waits longer. 0.5%, for about 1% of the fit: a round costs the fit about twice the time measured
-#: around it. It runs cold (the fit's batches have evicted its code and data from the caches), and
-#: the ~100 batches after it are slower in all than as many usual ones by about as much again,
-#: outside a kernel as in one (measured on the benchmark's smallest step, 2026-12-02: 18 ms in 7
-#: rounds of a 1.5 s fit, 11 ms more in the batches after them; at 0.5%, 15 ms in 4 rounds and 5 ms
-#: after them; benchmarks/RESULTS.md).
+#: waits longer. 0.5%: a round costs the fit more than the time measured around it, since the
+#: batches after it are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel
+#: and outside one (the benchmark's smallest step, 2026-12-02; benchmarks/RESULTS.md). There a 4-epoch
+#: fit (~1.5 s) had 4 rounds (15 ms) and 5 ms more in the 100 batches after them, against 7 rounds
+#: (18 ms) and 11 ms at 1%. The price: half as many updates a second where rounds are slow.
 MAX_SHARE = 0.005
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
