@@ -7,12 +7,14 @@ from typing import Any
 
 #: The largest share of the training thread's time that the listeners may take while training, as
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
-#: waits longer. A round costs the fit more than the time measured around it: the batches after it
-#: are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel and outside one
-#: (the benchmark's smallest step, 2026-12-02; benchmarks/RESULTS.md). 1%: at 0.5%, a 4-epoch fit
-#: of that step (~1.5 s) spent 20 ms in and after its rounds instead of 29 ms, with half the updates
-#: a second, and 61-round runs of the benchmark could not tell the two apart.
-MAX_SHARE = 0.01
+#: waits longer. 0.5%: a round costs the fit more than the time measured around it, since the
+#: batches after it are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel
+#: and outside one. On the benchmark's smallest step a 4-epoch fit (~1.5 s) spent 20 ms in and after
+#: its rounds at 0.5%, 29 ms at 1%; `dash.callback` in the kernel's thread read 1.039x and 1.045x
+#: at 0.5%, 1.038x, 1.054x and 1.066x at 1% (paired medians of 61 fits). The price: half the
+#: updates a second where rounds are slow (1.0-1.1 instead of 2.1-3.0 there). 2026-12-02;
+#: benchmarks/RESULTS.md.
+MAX_SHARE = 0.005
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
 
@@ -21,7 +23,7 @@ class Listeners:
     """Callables run after changes; while training, at most once per ``interval`` s (see :meth:`due`).
 
     The views run in the training thread, between two batches: their time is the fit's. So a
-    round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
+    round that takes more than ``MAX_SHARE`` (0.5%) of ``interval`` (a dashboard drawing a fast fit's
     many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
     recent rounds' time: the last one's if it was slower, else halfway down to it), up to
     ``MAX_STRETCH`` (10) x ``interval``.
