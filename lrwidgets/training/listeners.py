@@ -7,13 +7,13 @@ from typing import Any
 
 #: The largest share of the training thread's time that the listeners may take while training, as
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
-#: waits longer. 0.5%: a round costs the fit more than the time measured around it, since the
-#: batches after it are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel
-#: and outside one. On the benchmark's smallest step a 4-epoch fit (~1.5 s) spent 20 ms in and after
-#: its rounds at 0.5%, 29 ms at 1%; `dash.callback` in the kernel's thread read 1.039x and 1.045x
-#: at 0.5%, 1.038x, 1.054x and 1.066x at 1% (paired medians of 61 fits). The price: half the
-#: updates a second where rounds are slow (1.0-1.1 instead of 2.1-3.0 there). 2026-12-02;
-#: benchmarks/RESULTS.md.
+#: waits longer. A round costs the fit more than the time measured around it: the 30-100 batches
+#: after it are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel and
+#: outside one. 0.5%: outside a kernel, a 4-epoch fit of the benchmark's smallest step (~1.5 s)
+#: spent 20 ms in and after its rounds at 0.5%, 29 ms at 1%. In a kernel the benchmark's runs could
+#: not tell the two apart (paired medians 1.035x / 1.046x at 0.5%, 1.039x / 1.051x at 1%, in a
+#: background fit / with `dash.callback`). The price: a third to half the updates a second where
+#: rounds are slow (1.0-1.1 instead of 2.1-3.0 there). 2026-12-02; benchmarks/RESULTS.md.
 MAX_SHARE = 0.005
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
