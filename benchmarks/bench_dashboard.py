@@ -20,7 +20,7 @@ Printed: each configuration's median time over the baseline's, and the median of
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
 
 Then one long dashboard run counts widget traffic (bytes per update, total) and updates a second
-(fewer than ten when drawing them would take more than 0.5% of the training thread's time) at 1k,
+(fewer than ten when drawing them would take more than 1% of the training thread's time) at 1k,
 10k, 50k steps.
 
 Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``

@@ -9,12 +9,12 @@ from typing import Any
 #: measured around a round: when a round takes longer than this share of ``interval``, the next round
 #: waits longer. A round costs the fit more than the time measured around it: the 30-100 batches
 #: after it are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel and
-#: outside one. 0.5%: outside a kernel, a 4-epoch fit of the benchmark's smallest step (~1.5 s)
-#: spent 20 ms in and after its rounds at 0.5%, 29 ms at 1%. In a kernel the benchmark's runs could
-#: not tell the two apart (paired medians 1.035x / 1.046x at 0.5%, 1.039x / 1.051x at 1%, in a
-#: background fit / with `dash.callback`). The price: a third to half the updates a second where
-#: rounds are slow (1.0-1.1 instead of 2.1-3.0 there). 2026-12-02; benchmarks/RESULTS.md.
-MAX_SHARE = 0.005
+#: outside one. 1%, not 0.5%: outside a kernel a 4-epoch fit of the benchmark's smallest step
+#: (~1.5 s) spent 29 ms in and after its rounds at 1% and 20 ms at 0.5%, but in a kernel 183 paired
+#: fits at each share read the same (1.039x / 1.051x at 1%, 1.036x / 1.051x at 0.5%, in a background
+#: fit / with `dash.callback`), and 0.5% gave a third to half the updates a second there (1.0-1.1
+#: instead of 2.1-3.0). 2026-12-02; benchmarks/RESULTS.md.
+MAX_SHARE = 0.01
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
 
@@ -23,7 +23,7 @@ class Listeners:
     """Callables run after changes; while training, at most once per ``interval`` s (see :meth:`due`).
 
     The views run in the training thread, between two batches: their time is the fit's. So a
-    round that takes more than ``MAX_SHARE`` (0.5%) of ``interval`` (a dashboard drawing a fast fit's
+    round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
     many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
     recent rounds' time: the last one's if it was slower, else halfway down to it), up to
     ``MAX_STRETCH`` (10) x ``interval``.

@@ -66,7 +66,7 @@ class TrainingSession:
         model: a compiled ``keras.Model`` whose optimizer has a float learning rate (a
             ``LossScaleOptimizer`` is looked through; a ``LayerwiseOptimizer`` adds per-layer rates).
         update_interval: seconds between two listener snapshots while training (default 0.1;
-            longer when the listeners take more than 0.5% of the training thread's time, at most 10x).
+            longer when the listeners take more than 1% of the training thread's time, at most 10x).
         on_nan: ``"restore"`` (default): on a NaN or inf loss, put back the last weights and optimizer
             state whose loss was finite and not diverging, then stop; ``"stop"``: only stop.
         divergence_factor: flag the loss when its smoothed value stays above this multiple of its best.

@@ -39,7 +39,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             :class:`~lrwidgets.TrainingSession` to view (two views of one session stay in step).
         max_points: most points drawn per line (min/max decimation keeps spikes); 8 to 100,000.
         update_interval: seconds between two browser updates while training (default 0.1;
-            longer when drawing takes more than 0.5% of the training thread's time, at most 10x).
+            longer when drawing takes more than 1% of the training thread's time, at most 10x).
         smoothing: EMA coefficient of the smoothed loss, in [0, 1).
         on_nan: ``"restore"`` (default: the last weights whose loss was finite and not diverging are
             put back) or ``"stop"``.
