@@ -17,7 +17,10 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
   ``callback-kernel``'s paired ratio is taken against ``baseline-kernel``.
 
 Printed: each configuration's median time over the baseline's, and the median of its per-round
-ratios to the baseline run of the same round ("paired", robust to the machine's load drifting).
+ratios to the baseline run of the same round ("paired", robust to the machine's load drifting)
+with that median's 95% interval (from 6 rounds on). Single paired ratios spread from 0.72x to
+1.27x on a shared 2-core machine: 61 rounds (``--repeats 61``, ~8 min) gave wall intervals 6-13 points
+wide, three such runs pooled 4-5 points (benchmarks/RESULTS.md).
 
 Then one long dashboard run counts widget traffic (bytes per update, total) and updates a second
 (fewer than ten when drawing them would take more than 1% of the training thread's time) at 1k,
