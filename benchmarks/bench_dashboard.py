@@ -182,10 +182,8 @@ def main() -> None:
     )
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a
     # change of the machine's load during the benchmark cancels out; then the median over rounds.
-    # The paired median's 95% interval: two of the sorted ratios (distribution-free: the number of
-    # ratios below the true median is binomial(n, 1/2); rounds taken as independent). Single paired
-    # ratios on this 2-core machine spread from 0.72x to 1.27x (benchmarks/RESULTS.md, "2026-12-02
-    # 09:45"): the interval says what a run resolves. Given from 6 runs on.
+    # The paired median's 95% interval (median_interval; rounds taken as independent): what a run
+    # resolves, given the spread of single ratios stated in this module's docstring.
     for kind, table in (("wall time", times), ("CPU time of the kernel process", result["cpu"])):
         print(f"\n{kind}")
         print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7} {'95% interval':>15}   runs")
