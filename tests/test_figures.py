@@ -174,7 +174,9 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     assert dash.plots.loss_log and dash._log_loss.value
     assert set(_instances) == widgets_before  # mid-fit, the switch builds (and closes) no widget
     linear_mark = dash.plots._loss_sets[False][0]
-    assert len(linear_mark.x) == 100 and len(dash.plots.loss_mark.x) == 500  # the steps drawn once, on the log axis
+    assert len(dash.plots.loss_mark.x) == 500  # the steps drawn once, on the log axis
+    # the set swapped out holds no points (they would go on in a saved page's widget state)
+    assert all(len(m.x) == len(m.y) == 0 for m in (linear_mark, dash.plots._loss_sets[False][1]))
     assert type(dash.plots.loss_axis.scale).__name__ == "LogScale"
     ticks = [float(t) for t in dash.plots.loss_axis.tick_values]
     assert len(ticks) >= 2 and len({f"{t:.3g}" for t in ticks}) == len(ticks)
@@ -184,6 +186,7 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
         h.record_step(0.001, 1e-3, 0.0)
     dash.refresh()
     assert not dash.plots.loss_log and type(dash.plots.loss_axis.scale).__name__ == "LinearScale"
+    assert float(dash.plots.loss_mark.x[-1]) == 599 and len(dash.plots._loss_sets[True][0].x) == 0
     assert_distinct_linear_labels(dash.plots.loss_axis)
 
 

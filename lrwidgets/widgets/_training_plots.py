@@ -273,8 +273,10 @@ class TrainingPlots:
 
         The figure swaps in the other set of marks and axis, built with the figure: bqplot's page does
         not rescale marks whose scale is swapped after they drew, and building them here, mid-fit,
-        would send four new widgets. The data drawn come along; ``steps=False`` leaves the per-step
-        mark, its ticks and the legend to the caller, who draws them next (one message of data, not two).
+        would send four new widgets. The data drawn come along, and the set swapped out is emptied
+        (a notebook's saved widget state, and so an exported page, holds no hidden points);
+        ``steps=False`` leaves the per-step mark, its ticks and the legend to the caller, who draws
+        them next (one message of data, not two).
         """
         if bool(log) == self.loss_log:
             return
@@ -290,6 +292,9 @@ class TrainingPlots:
         with self.loss_fig.hold_sync():
             self.loss_fig.marks = [self.loss_mark, self.val_mark, *self.loss_fig.marks[2:]]
             self.loss_fig.axes = [self.loss_fig.axes[0], self.loss_axis]
+        for mark in old:  # hidden now: its points would only go on in a saved page's widget state
+            with mark.hold_sync():
+                mark.x, mark.y = _empty(), _empty()
         if steps:
             self.draw_loss_legend()
 

@@ -34,7 +34,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _loss_steps(page: Path) -> np.ndarray:
     """The steps (x) of the exported page's loss line (the mark labelled "loss (batch)" that its
-    figure shows: the dashboard keeps one on a linear and one on a log axis), from its widget state."""
+    figure shows: the dashboard keeps one on a linear and one on a log axis, the hidden one empty),
+    from its widget state."""
     html = page.read_text(encoding="utf-8")
     embedded = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S)
     assert embedded, "the page embeds no widget state"
@@ -45,14 +46,21 @@ def _loss_steps(page: Path) -> np.ndarray:
         if model["model_name"] == "FigureModel"
         for ref in model["state"].get("marks", [])
     }
-    marks = [
-        model
+
+    def x(model: dict) -> np.ndarray:
+        arrays = {tuple(b["path"]): base64.b64decode(b["data"]) for b in model.get("buffers", [])}
+        return np.frombuffer(arrays.get(("x", "value"), b""), model["state"]["x"]["dtype"])
+
+    lines = {
+        key: model
         for key, model in state.items()
-        if key in shown and model["model_name"] == "LinesModel" and "loss (batch)" in model["state"].get("labels", [])
-    ]
+        if model["model_name"] == "LinesModel" and "loss (batch)" in model["state"].get("labels", [])
+    }
+    marks = [model for key, model in lines.items() if key in shown]
     assert len(marks) == 1, f"{len(marks)} loss lines shown in the state's figures"
-    arrays = {tuple(b["path"]): base64.b64decode(b["data"]) for b in marks[0].get("buffers", [])}
-    return np.frombuffer(arrays[("x", "value")], marks[0]["state"]["x"]["dtype"])
+    hidden = [len(x(model)) for key, model in lines.items() if key not in shown]
+    assert not any(hidden), f"the hidden loss lines embed {hidden} points"
+    return x(marks[0])
 
 
 @pytest.mark.skipif(QUICKSTART not in NOTEBOOKS, reason="no quick-start notebook yet")
