@@ -386,6 +386,43 @@ def test_custom_train_step_returning_loss() -> None:
     assert "own `train_step`" in info and "may be approximate" in info
 
 
+def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
+    """A model whose ``fit(self, *args, **kwargs)`` passes them on to Keras's: the session's
+    callbacks, the batch size given by position (so a short last batch's true loss) and the
+    validation reach Keras's fit; a dashboard keeps the best epoch's weights; a range test runs
+    on the session's data."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Forwarding(keras.Sequential):
+        def fit(self, *args: Any, **kwargs: Any) -> Any:
+            return super().fit(*args, **kwargs)
+
+    def model() -> Any:
+        keras.utils.set_random_seed(0)
+        m = Forwarding([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
+        m.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+        return m
+
+    x, y = regression_data(100)
+    first = model()
+    true = true_losses(split(x[:80], y[:80], 32))  # validation_split=0.2: the first 80 rows train
+    session = lrw.TrainingSession(first)
+    fit_with_change(session, x, y, 32, at=1, to=2e-2, epochs=2, shuffle=False, validation_split=0.2, callbacks=[true])
+    check_fit(session, first, rows=6, at=1, before=1e-2, after=2e-2, x_predict=x[:4])
+    check_true_loss(session.history.loss, true.values)  # batches of 32, 32 and 16: the size was known
+    assert not [e.message for e in session.history.events if e.kind == "info"]
+    assert all("val_loss" in row for row in session.history.epochs)
+    finder = lrw.LRRangeTest(first, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=10)
+    finder.run_like(session).wait(60)
+    assert len(finder.sweeps) == 1 and len(finder.sweeps[0].learning_rates) > 1
+
+    dash = lrw.TrainingDashboard(model())
+    dash.fit(x, y, 16, 2, validation_split=0.25).wait(60)
+    assert dash.history.num_steps == 10 and dash.diagnostician.best_epoch is not None
+
+
 @pytest.mark.parametrize("monitor", ["g_loss", None])
 def test_gan_style_step_without_loss_is_never_a_nan_stop(monitor: str | None) -> None:
     import lrwidgets as lrw

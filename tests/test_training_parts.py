@@ -91,6 +91,34 @@ def test_batch_sizes_of_every_form_where_they_can_be_known() -> None:
     assert _batches({"x": (i for i in range(3)), "steps_per_epoch": 7}) == (None, None, 7)
 
 
+@pytest.mark.keras
+def test_a_fit_that_passes_its_arguments_on_is_bound_as_keras_fit() -> None:
+    from lrwidgets.training.fit_args import bind_fit
+
+    x, y, cb, cb2 = np.zeros((100, 3)), np.zeros(100), object(), object()
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+
+    def forwarding(*args: object, **kwargs: object) -> None:
+        calls.append((args, kwargs))
+
+    fit = bind_fit(forwarding, (x, y, 16), {"epochs": 2, "callbacks": [cb]}, "fit")
+    assert fit.forwarded and (fit.batch_size, fit.samples, fit.total_steps) == (16, 100, 14)
+    fit.bound.arguments["callbacks"] = [cb, cb2]
+    args, kwargs = fit.call_args()
+    forwarding(*args, **kwargs)  # all by name: its *args could not say which is which
+    assert calls[-1] == ((), {"x": x, "y": y, "batch_size": 16, "epochs": 2, "callbacks": [cb, cb2]})
+
+    def own(x: object, y: object = None, note: str = "", **kwargs: object) -> None:
+        calls.append(((x, y, note), kwargs))
+
+    fit = bind_fit(own, (x, y), {"note": "a", "batch_size": 20, "callbacks": [cb]}, "fit")
+    assert not fit.forwarded and fit.batch_size == 20 and fit.bound.arguments["callbacks"] == [cb]
+    fit.bound.arguments["callbacks"] = [cb, cb2]
+    args, kwargs = fit.call_args()
+    own(*args, **kwargs)
+    assert calls[-1] == ((x, y, "a"), {"batch_size": 20, "callbacks": [cb, cb2]})
+
+
 # ---- warnings, routed per training thread --------------------------------------------------------
 
 

@@ -29,6 +29,19 @@ class FitArguments:
     batch_size: int | None
     samples: int | None
     steps: int | None  # batches per epoch, when known
+    #: bound as Keras's own ``fit``, for a subclass's ``fit(self, *args, **kwargs)`` that passes
+    #: them on: called with every argument by name (see :meth:`call_args`)
+    forwarded: bool = False
+
+    def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` to call the bound ``fit`` with, the changes made to
+        ``bound.arguments`` included: by position and name as given, or all by name when
+        :attr:`forwarded` (a subclass's ``fit`` that takes ``*args`` would not know them by position)."""
+        bound = self.bound
+        if self.forwarded:
+            return (), dict(bound.arguments)
+        named = bound.signature.parameters  # the rest go to its `**kwargs`
+        return bound.args, {**bound.kwargs, **{k: v for k, v in bound.arguments.items() if k not in named}}
 
     @property
     def exact_batches(self) -> bool:
@@ -45,11 +58,29 @@ class FitArguments:
 
 
 def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> FitArguments:
-    """Bind ``fit(*args, **kwargs)`` to its signature and check the counts lrwidgets relies on."""
+    """Bind ``fit(*args, **kwargs)`` to its signature and check the counts lrwidgets relies on.
+
+    A subclass's ``fit`` with no ``callbacks`` parameter of its own and a ``**kwargs`` (``def
+    fit(self, *args, **kwargs): ... super().fit(*args, **kwargs)``) passes its arguments on to
+    Keras's: they are bound as Keras's ``fit`` takes them (else the callbacks, batch size and
+    validation given would be lost in its ``kwargs``). Where they do not bind so (arguments of
+    the subclass's own), its ``**kwargs`` are read and set by name beside its own parameters.
+    """
+    signature = inspect.signature(fit)
     try:
-        bound = inspect.signature(fit).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
     except TypeError as e:
         raise TypeError(f"{caller}(): {e}") from None
+    forwarded = "callbacks" not in signature.parameters and any(
+        p.kind is p.VAR_KEYWORD for p in signature.parameters.values()
+    )
+    if forwarded:
+        try:
+            bound = _keras_fit_signature().bind(*args, **kwargs)
+        except TypeError:  # arguments of the subclass's own: its `**kwargs` are read and set by name
+            forwarded = False
+            rest = next(n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD)
+            bound.arguments.update(bound.arguments.pop(rest, {}))
     a = bound.arguments
     for name, low in (("epochs", 1), ("batch_size", 1), ("steps_per_epoch", 1), ("initial_epoch", 0)):
         if a.get(name) is not None:
@@ -58,7 +89,15 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     if split:
         check_float("validation_split", split, ge=0, lt=1)
     batch_size, samples, steps = _batches(a)
-    return FitArguments(bound, batch_size, samples, steps)
+    return FitArguments(bound, batch_size, samples, steps, forwarded)
+
+
+def _keras_fit_signature() -> inspect.Signature:
+    """``keras.Model.fit``'s parameters after ``self``."""
+    import keras
+
+    signature = inspect.signature(keras.Model.fit)
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
 def _first_leaf(x: Any) -> Any:

@@ -327,7 +327,8 @@ class TrainingSession:
             # Routed from the thread's start: Keras warns about the data before any callback runs.
             with warnings_hook.routed(lambda text: rec.event("warning", text)):
                 try:
-                    return fit(*bound.bound.args, **bound.bound.kwargs)
+                    call_args, call_kwargs = bound.call_args()
+                    return fit(*call_args, **call_kwargs)
                 except Exception as e:
                     if raised and raised[0] is not e:  # tensorflow wraps a generator's error in its own
                         raise raised[0] from e
