@@ -1,6 +1,7 @@
 """What the dashboard costs a fit, measured in a real Jupyter kernel.
 
-A 64-64-10 MLP on scikit-learn's digits tiled to ~50k samples, batch 32 (1,563 steps an epoch).
+A 64-64-64-10 MLP (64 inputs, two hidden layers of 64) on scikit-learn's digits tiled to ~50k
+samples, batch 32 (1,563 steps an epoch).
 Configurations run interleaved, several times each, on one compiled model whose weights are reset
 between runs; every fit runs in a background thread, as ``dash.fit`` does:
 
@@ -20,7 +21,7 @@ Printed: each configuration's median time over the baseline's, and the median of
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting)
 with that median's 95% interval (from 6 rounds on). Single paired ratios spread from 0.72x to
 1.27x on a shared 2-core machine: 61 rounds (``--repeats 61``, ~8 min) gave wall intervals 6-13 points
-wide, three such runs pooled 4-5 points (benchmarks/RESULTS.md).
+wide, three such runs pooled 4-5 points, five 3-3.5 points (benchmarks/RESULTS.md).
 
 Then one long dashboard run counts widget traffic (bytes per update, total) and updates a second
 (fewer than ten when drawing them would take more than 1% of the training thread's time) at 1k,
