@@ -1,7 +1,7 @@
 """What the dashboard costs a fit, measured in a real Jupyter kernel.
 
-A 64-64-64-10 MLP (64 inputs, two hidden layers of 64) on scikit-learn's digits tiled to ~50k
-samples, batch 32 (1,563 steps an epoch).
+A 64-64-10 MLP (two hidden layers of 64) on scikit-learn's digits tiled to ~50k samples, batch 32
+(1,563 steps an epoch).
 Configurations run interleaved, several times each, on one compiled model whose weights are reset
 between runs; every fit runs in a background thread, as ``dash.fit`` does:
 
@@ -178,7 +178,7 @@ def main() -> None:
     times = result["times"]
     steps = args.epochs * -(-SAMPLES // args.batch_size)
     print(
-        f"backend {os.environ['KERAS_BACKEND']}, 64-{args.width}-{args.width}-10 MLP, batch {args.batch_size}:"
+        f"backend {os.environ['KERAS_BACKEND']}, {args.width}-{args.width}-10 MLP, batch {args.batch_size}:"
         f" {steps} steps a fit, {args.repeats} interleaved runs each"
     )
     # Paired: each run against the baseline run of the same round (adjacent in time), so that a

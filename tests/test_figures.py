@@ -165,8 +165,10 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     h.start_epoch(0)
     for step in range(100):
         h.record_step(2.0 - step * 0.01, 1e-3, 0.0)  # 2.0 to 1.01: under tenfold
+    h.record_epoch(0, {"loss": 1.5, "val_loss": 1.6})
     dash.refresh()
     assert not dash.plots.loss_log and not dash._log_loss.value
+    assert len(dash.plots.val_mark.x) == 1
     for step in range(400):
         h.record_step(1.0 * 0.99**step, 1e-3, 0.0)  # down to ~0.018: over tenfold
     widgets_before = set(_instances)

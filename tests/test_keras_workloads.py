@@ -155,6 +155,20 @@ def dense_model(optimizer: Any = None, features: int = 8, **compile_kwargs: Any)
     return model
 
 
+def py_dataset(x: np.ndarray, y: np.ndarray, size: int = 32) -> Any:
+    """A ``keras.utils.PyDataset`` of ``x`` and ``y`` in batches of ``size`` (the last one short)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return -(-len(x) // size)
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            return x[i * size : (i + 1) * size], y[i * size : (i + 1) * size]
+
+    return Batches()
+
+
 def split(x: np.ndarray, y: Any, size: int) -> list[tuple[Any, Any]]:
     return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
@@ -191,28 +205,39 @@ def test_functional_model_with_dict_inputs_and_two_outputs() -> None:
 
 
 def test_py_dataset() -> None:
-    import keras
 
     import lrwidgets as lrw
 
     x, y = regression_data(100)
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-
-        def __len__(self) -> int:
-            return 4
-
-        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-            return x[i * 32 : (i + 1) * 32], y[i * 32 : (i + 1) * 32]
-
     model = dense_model()
     true = true_losses(split(x, y, 32))
     session = lrw.TrainingSession(model)
-    fit_with_change(session, Batches(), at=2, to=2e-2, epochs=2, shuffle=False, callbacks=[true])
+    fit_with_change(session, py_dataset(x, y), at=2, to=2e-2, epochs=2, shuffle=False, callbacks=[true])
     check_fit(session, model, rows=8, at=2, before=1e-2, after=2e-2, x_predict=x[:4])
     check_true_loss(session.history.loss, true.values)
+
+
+def test_a_dashboards_fit_reads_a_py_datasets_sizes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PyDataset's first and last batch are read before the fit for its batch sizes: once, not
+    again where the dashboard looks for validation arguments."""
+
+    import lrwidgets as lrw
+    from lrwidgets.training import fit_args
+
+    x, y = regression_data(100)
+
+    sized = fit_args._py_dataset_batches
+    calls: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return sized(*args)
+
+    monkeypatch.setattr(fit_args, "_py_dataset_batches", counted)
+    dash = lrw.TrainingDashboard(dense_model())
+    dash.fit(py_dataset(x, y), epochs=1, validation_data=(x[:8], y[:8])).wait(60)
+    assert len(calls) == 1 and dash.history.num_steps == 4
 
 
 def test_python_generator_with_steps_per_epoch() -> None:
@@ -390,7 +415,8 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
     """A model whose ``fit(self, *args, **kwargs)`` passes them on to Keras's: the session's
     callbacks, the batch size given by position (so a short last batch's true loss) and the
     validation reach Keras's fit; a dashboard keeps the best epoch's weights; a range test runs
-    on the session's data."""
+    on the session's data. A ``fit`` of named parameters is given only those; one with no
+    ``callbacks`` is refused by name."""
     import keras
 
     import lrwidgets as lrw
@@ -399,13 +425,29 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
         def fit(self, *args: Any, **kwargs: Any) -> Any:
             return super().fit(*args, **kwargs)
 
-    def model() -> Any:
+    class NamedOnly(keras.Sequential):  # takes no `verbose`: none is passed
+        def fit(self, x: Any, y: Any = None, epochs: int = 1, callbacks: Any = None) -> Any:
+            return super().fit(x, y, epochs=epochs, callbacks=callbacks, verbose=0)
+
+    class NoCallbacks(keras.Sequential):
+        def fit(self, x: Any, y: Any = None, epochs: int = 1) -> Any:
+            return super().fit(x, y, epochs=epochs, verbose=0)
+
+    def model(cls: type = Forwarding) -> Any:
         keras.utils.set_random_seed(0)
-        m = Forwarding([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
+        m = cls([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
         m.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
         return m
 
     x, y = regression_data(100)
+    named = lrw.TrainingSession(model(NamedOnly))
+    named.fit(x, y, 2).wait(60)
+    assert named.history.num_steps == 8  # 4 batches of 32 (the last one short), 2 epochs
+    closed = lrw.TrainingSession(model(NoCallbacks))
+    with pytest.raises(TypeError, match="takes no `callbacks` argument"):
+        closed.fit(x, y)
+    assert closed.history.num_steps == 0 and not closed.running
+
     first = model()
     true = true_losses(split(x[:80], y[:80], 32))  # validation_split=0.2: the first 80 rows train
     session = lrw.TrainingSession(first)

@@ -92,31 +92,53 @@ def test_batch_sizes_of_every_form_where_they_can_be_known() -> None:
 
 
 @pytest.mark.keras
-def test_a_fit_that_passes_its_arguments_on_is_bound_as_keras_fit() -> None:
+def test_a_fit_that_passes_its_arguments_on_is_bound_by_keras_names() -> None:
+    """A model subclass's ``fit``: its ``**kwargs`` are read and set by name; what its ``*args`` take
+    is named as Keras's ``fit`` names those positions, and passed by position again."""
     from lrwidgets.training.fit_args import bind_fit
 
     x, y, cb, cb2 = np.zeros((100, 3)), np.zeros(100), object(), object()
-    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
 
-    def forwarding(*args: object, **kwargs: object) -> None:
-        calls.append((args, kwargs))
+    def forwarding(*args: object, **kwargs: object) -> None: ...
 
     fit = bind_fit(forwarding, (x, y, 16), {"epochs": 2, "callbacks": [cb]}, "fit")
-    assert fit.forwarded and (fit.batch_size, fit.samples, fit.total_steps) == (16, 100, 14)
+    assert fit.forwarded == ("x", "y", "batch_size") and (fit.batch_size, fit.samples, fit.total_steps) == (16, 100, 14)
+    assert fit.accepts("callbacks") and fit.accepts("verbose")
     fit.bound.arguments["callbacks"] = [cb, cb2]
     args, kwargs = fit.call_args()
-    forwarding(*args, **kwargs)  # all by name: its *args could not say which is which
-    assert calls[-1] == ((), {"x": x, "y": y, "batch_size": 16, "epochs": 2, "callbacks": [cb, cb2]})
+    assert args[2] == 16 and args[0] is x and args[1] is y and kwargs == {"epochs": 2, "callbacks": [cb, cb2]}
+    with pytest.raises(TypeError, match="fit\\(\\): got multiple values for argument 'batch_size'"):
+        bind_fit(forwarding, (x, y, 16), {"batch_size": 8}, "fit")
 
-    def own(x: object, y: object = None, note: str = "", **kwargs: object) -> None:
-        calls.append(((x, y, note), kwargs))
+    def own(x: object, y: object = None, note: str = "", **kwargs: object) -> None: ...
 
     fit = bind_fit(own, (x, y), {"note": "a", "batch_size": 20, "callbacks": [cb]}, "fit")
-    assert not fit.forwarded and fit.batch_size == 20 and fit.bound.arguments["callbacks"] == [cb]
-    fit.bound.arguments["callbacks"] = [cb, cb2]
+    assert fit.forwarded == () and fit.batch_size == 20 and fit.bound.arguments["callbacks"] == [cb]
     args, kwargs = fit.call_args()
-    own(*args, **kwargs)
-    assert calls[-1] == ((x, y, "a"), {"batch_size": 20, "callbacks": [cb, cb2]})
+    assert args[2] == "a" and kwargs == {"batch_size": 20, "callbacks": [cb]}
+
+    def epochs_third(x: object, y: object = None, epochs: int = 1, **kwargs: object) -> None: ...
+
+    fit = bind_fit(epochs_third, (x, y, 3), {}, "fit")  # its third position is its own: epochs
+    assert fit.forwarded == () and fit.bound.arguments["epochs"] == 3 and fit.total_steps == 12
+
+    def keyword_after(*args: object, augment: bool = False, **kwargs: object) -> None: ...
+
+    fit = bind_fit(keyword_after, (x, y), {"augment": True, "verbose": 1}, "fit")
+    assert fit.forwarded == ("x", "y") and fit.batch_size == 32 and fit.bound.arguments["verbose"] == 1
+    args, kwargs = fit.call_args()
+    assert len(args) == 2 and kwargs == {"augment": True, "verbose": 1}
+
+    def data_first(data: object, **kwargs: object) -> None: ...
+
+    fit = bind_fit(data_first, (x,), {"batch_size": 10}, "fit")  # not Keras's names: nothing renamed
+    assert fit.bound.arguments["data"] is x and fit.batch_size is None
+
+    def named_only(x: object, y: object = None, epochs: int = 1, callbacks: object = None) -> None: ...
+
+    fit = bind_fit(named_only, (x, y), {}, "fit")
+    assert fit.accepts("callbacks") and not fit.accepts("verbose")
+    assert not bind_fit(lambda *args: None, (x, y), {}, "fit").accepts("callbacks")
 
 
 # ---- warnings, routed per training thread --------------------------------------------------------

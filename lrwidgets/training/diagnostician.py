@@ -21,7 +21,7 @@ import numpy as np
 from lrwidgets.core.checks import check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
 from lrwidgets.training import _state
-from lrwidgets.training.fit_args import bind_fit
+from lrwidgets.training.fit_args import bind_arguments, class_fit
 from lrwidgets.training.session import Snapshot, TrainingSession
 
 ON_DIVERGE_CHOICES = ("warn", "lower", "stop")
@@ -191,15 +191,14 @@ class Diagnostician:
     def fit_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``model.fit(*args, **kwargs)``'s arguments with :attr:`callback` added when the fit
         validates (it acts at epochs' ends only, but Keras calls each callback at every batch).
-        Arguments that do not bind or check are returned as they are: the session's ``fit`` names
-        the error."""
+        Arguments that do not bind are returned as they are: the session's ``fit`` names the error."""
         model = self.session.model
         try:
-            fit = bind_fit(type(model).fit.__get__(model), args, kwargs, "fit")
-        except (TypeError, ValueError):
+            fit = bind_arguments(class_fit(model), args, kwargs, "fit")
+        except TypeError:
             return args, kwargs
         a = fit.bound.arguments
-        if a.get("validation_data") is not None or a.get("validation_split"):
+        if fit.accepts("callbacks") and (a.get("validation_data") is not None or a.get("validation_split")):
             a["callbacks"] = [*(a.get("callbacks") or []), self.callback]
         return fit.call_args()
 

@@ -22,7 +22,7 @@ from lrwidgets.training import _state, ownership
 from lrwidgets.training._range_sweep import Sweep, SweepStopper, ended_sweep, recorded, sweeps_dataframe
 from lrwidgets.training._rate_target import set_learning_rate
 from lrwidgets.training._reorder import reordered
-from lrwidgets.training.fit_args import bind_fit
+from lrwidgets.training.fit_args import bind_fit, class_fit
 from lrwidgets.training.model_state import ModelState
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.session import TrainingSession
@@ -218,8 +218,7 @@ class LRRangeTest:
         """
         if self.running:
             raise RuntimeError("This range test is already running; wait for it (`run.wait()`) or `stop()` it.")
-        fit = type(self.model).fit.__get__(self.model)
-        bound = bind_fit(fit, args, kwargs, "run")
+        bound = bind_fit(class_fit(self.model), args, kwargs, "run")
         for name in bound.bound.arguments:
             if name in REFUSED:
                 raise TypeError(

@@ -19,29 +19,41 @@ from lrwidgets.core.checks import check_float, check_int
 
 DEFAULT_BATCH_SIZE = 32  # Keras's own default for array data
 MAX_COUNT = 2**53  # epochs, steps: exact as floats (the plan and the progress compute with them)
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_BY_NAME = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 @dataclass
-class FitArguments:
-    """A bound ``model.fit`` call and what is known of its batches."""
+class BoundFit:
+    """A ``model.fit`` call's arguments, each read and set by name in ``bound.arguments``
+    (:func:`bind_arguments`)."""
 
     bound: inspect.BoundArguments
+    #: the names of Keras's ``fit`` given by position through the subclass's ``*args``, in order
+    forwarded: tuple[str, ...]
+
+    def accepts(self, name: str) -> bool:
+        """Whether the ``fit`` takes an argument ``name`` by name (its own, or through ``**kwargs``)."""
+        params = self.bound.signature.parameters.values()
+        return any((p.name == name and p.kind in _BY_NAME) or p.kind is p.VAR_KEYWORD for p in params)
+
+    def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` to call the ``fit`` with, the changes made to ``bound.arguments``
+        included: what was given by position is passed by position again (through a subclass's
+        ``*args`` too), the rest by name (what its own parameters do not name, to its ``**kwargs``)."""
+        bound, tail = self.bound, self.forwarded
+        named = bound.signature.parameters
+        rest = {k: v for k, v in bound.arguments.items() if k not in named and k not in tail}
+        return (*bound.args, *(bound.arguments[k] for k in tail)), {**bound.kwargs, **rest}
+
+
+@dataclass
+class FitArguments(BoundFit):
+    """A bound and checked ``model.fit`` call and what is known of its batches (:func:`bind_fit`)."""
+
     batch_size: int | None
     samples: int | None
     steps: int | None  # batches per epoch, when known
-    #: bound as Keras's own ``fit``, for a subclass's ``fit(self, *args, **kwargs)`` that passes
-    #: them on: called with every argument by name (see :meth:`call_args`)
-    forwarded: bool = False
-
-    def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """``(args, kwargs)`` to call the bound ``fit`` with, the changes made to
-        ``bound.arguments`` included: by position and name as given, or all by name when
-        :attr:`forwarded` (a subclass's ``fit`` that takes ``*args`` would not know them by position)."""
-        bound = self.bound
-        if self.forwarded:
-            return (), dict(bound.arguments)
-        named = bound.signature.parameters  # the rest go to its `**kwargs`
-        return bound.args, {**bound.kwargs, **{k: v for k, v in bound.arguments.items() if k not in named}}
 
     @property
     def exact_batches(self) -> bool:
@@ -57,31 +69,43 @@ class FitArguments:
         return self.steps * max(int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0) or 0), 0)
 
 
-def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> FitArguments:
-    """Bind ``fit(*args, **kwargs)`` to its signature and check the counts lrwidgets relies on.
+def bind_arguments(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> BoundFit:
+    """Bind ``fit(*args, **kwargs)`` to its signature, so that each argument is read and set by name.
 
-    A subclass's ``fit`` with no ``callbacks`` parameter of its own and a ``**kwargs`` (``def
-    fit(self, *args, **kwargs): ... super().fit(*args, **kwargs)``) passes its arguments on to
-    Keras's: they are bound as Keras's ``fit`` takes them (else the callbacks, batch size and
-    validation given would be lost in its ``kwargs``). Where they do not bind so (arguments of
-    the subclass's own), its ``**kwargs`` are read and set by name beside its own parameters.
+    A model subclass's ``fit`` may pass its arguments on to Keras's (``def fit(self, *args,
+    **kwargs): ... super().fit(*args, **kwargs)``): what its ``**kwargs`` hold is read and set by
+    name beside its own parameters, and what its ``*args`` hold is named as Keras's ``fit`` names
+    those positions, when its own positional parameters are Keras's first ones (``x``, ``y``, ...).
+    Else the callbacks, batch size and validation given would be lost in them.
     """
     signature = inspect.signature(fit)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:
         raise TypeError(f"{caller}(): {e}") from None
-    forwarded = "callbacks" not in signature.parameters and any(
-        p.kind is p.VAR_KEYWORD for p in signature.parameters.values()
-    )
-    if forwarded:
-        try:
-            bound = _keras_fit_signature().bind(*args, **kwargs)
-        except TypeError:  # arguments of the subclass's own: its `**kwargs` are read and set by name
-            forwarded = False
-            rest = next(n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD)
-            bound.arguments.update(bound.arguments.pop(rest, {}))
     a = bound.arguments
+    params = signature.parameters.values()
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            a.update(a.pop(p.name, {}))  # no clash: a name of its own would have bound there
+    forwarded: tuple[str, ...] = ()
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL and a.get(p.name):
+            lead, names = [q.name for q in params if q.kind in _POSITIONAL], _keras_fit_names()
+            if names[: len(lead)] == lead and len(lead) + len(a[p.name]) <= len(names):
+                forwarded = tuple(names[len(lead) : len(lead) + len(a[p.name])])
+                for name, value in zip(forwarded, a.pop(p.name), strict=True):
+                    if name in a:
+                        raise TypeError(f"{caller}(): got multiple values for argument '{name}'")
+                    a[name] = value
+    return BoundFit(bound, forwarded)
+
+
+def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> FitArguments:
+    """:func:`bind_arguments`, the counts lrwidgets relies on checked, and the batch sizes known
+    before the fit (a ``PyDataset``'s first and last batch are read for them)."""
+    call = bind_arguments(fit, args, kwargs, caller)
+    a = call.bound.arguments
     for name, low in (("epochs", 1), ("batch_size", 1), ("steps_per_epoch", 1), ("initial_epoch", 0)):
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
@@ -89,15 +113,20 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     if split:
         check_float("validation_split", split, ge=0, lt=1)
     batch_size, samples, steps = _batches(a)
-    return FitArguments(bound, batch_size, samples, steps, forwarded)
+    return FitArguments(call.bound, call.forwarded, batch_size, samples, steps)
 
 
-def _keras_fit_signature() -> inspect.Signature:
-    """``keras.Model.fit``'s parameters after ``self``."""
+def class_fit(model: Any) -> Any:
+    """``model.fit`` as its class defines it (never an instance attribute, such as the guard set
+    on a model while a session trains it)."""
+    return type(model).fit.__get__(model)
+
+
+def _keras_fit_names() -> list[str]:
+    """The names of ``keras.Model.fit``'s parameters after ``self``, in order."""
     import keras
 
-    signature = inspect.signature(keras.Model.fit)
-    return signature.replace(parameters=list(signature.parameters.values())[1:])
+    return list(inspect.signature(keras.Model.fit).parameters)[1:]
 
 
 def _first_leaf(x: Any) -> Any:

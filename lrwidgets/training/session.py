@@ -16,7 +16,7 @@ from lrwidgets.core.checks import check_int
 from lrwidgets.training import _state, ownership, warnings_hook
 from lrwidgets.training.callback import acts_before_batches
 from lrwidgets.training.controller import TrainingController
-from lrwidgets.training.fit_args import FitArguments, bind_fit
+from lrwidgets.training.fit_args import FitArguments, bind_fit, class_fit
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
@@ -279,8 +279,13 @@ class TrainingSession:
         current = ownership.owner(self.model)
         if current is not None and current is not self.controller:
             ownership.claim(self.model, self.controller)  # raises the clear error
-        fit = type(self.model).fit.__get__(self.model)  # the class's, never an ownership guard
+        fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
+        if not bound.accepts("callbacks"):
+            raise TypeError(
+                f"fit(): the `fit` of {type(self.model).__name__} takes no `callbacks` argument (by name or through"
+                " `**kwargs`): a session records and steers a fit through its callbacks."
+            )
         a = bound.bound.arguments
         callbacks = list(a.get("callbacks") or [])
         extra = []
@@ -293,7 +298,8 @@ class TrainingSession:
         cb.others = callbacks + extra
         cb.reader_attached = acts_before_batches(cb.others)
         a["callbacks"] = [cb, *callbacks, *extra, *([cb.reader] if cb.reader_attached else [])]
-        a.setdefault("verbose", 0)
+        if bound.accepts("verbose"):
+            a.setdefault("verbose", 0)
         self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         rec = self.controller.recorder
         rec.meter.batch_size = bound.batch_size

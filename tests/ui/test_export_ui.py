@@ -59,6 +59,7 @@ def _loss_steps(page: Path) -> np.ndarray:
     marks = [model for key, model in lines.items() if key in shown]
     assert len(marks) == 1, f"{len(marks)} loss lines shown in the state's figures"
     hidden = [len(x(model)) for key, model in lines.items() if key not in shown]
+    assert len(hidden) == 1, f"{len(hidden)} hidden loss lines in the state (one set on each loss axis)"
     assert not any(hidden), f"the hidden loss lines embed {hidden} points"
     return x(marks[0])
 
