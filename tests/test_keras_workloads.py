@@ -433,6 +433,10 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
         def fit(self, x: Any, y: Any = None, epochs: int = 1) -> Any:
             return super().fit(x, y, epochs=epochs, verbose=0)
 
+    class OwnDefaults(keras.Sequential):  # a batch size of its own: a short last batch of 36
+        def fit(self, x: Any, y: Any = None, batch_size: int = 64, **kwargs: Any) -> Any:
+            return super().fit(x, y, batch_size=batch_size, **kwargs)
+
     def model(cls: type = Forwarding) -> Any:
         keras.utils.set_random_seed(0)
         m = cls([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
@@ -443,10 +447,20 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
     named = lrw.TrainingSession(model(NamedOnly))
     named.fit(x, y, 2).wait(60)
     assert named.history.num_steps == 8  # 4 batches of 32 (the last one short), 2 epochs
+    finder = lrw.LRRangeTest(named.model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=10)
+    finder.run(x, y).wait(60)
+    assert len(finder.sweeps) == 1 and len(finder.sweeps[0].learning_rates) > 1
     closed = lrw.TrainingSession(model(NoCallbacks))
     with pytest.raises(TypeError, match="takes no `callbacks` argument"):
         closed.fit(x, y)
     assert closed.history.num_steps == 0 and not closed.running
+    with pytest.raises(TypeError, match="run\\(\\): the `fit` of NoCallbacks takes no `callbacks`"):
+        lrw.LRRangeTest(closed.model, num_steps=10).run(x, y)
+    own = lrw.TrainingSession(model(OwnDefaults))
+    true = true_losses(split(x, y, 64))
+    own.fit(x, y, epochs=2, shuffle=False, callbacks=[true]).wait(60)
+    assert own.history.num_steps == 4 and not [e for e in own.history.events if e.kind == "info"]
+    check_true_loss(own.history.loss, true.values)
 
     first = model()
     true = true_losses(split(x[:80], y[:80], 32))  # validation_split=0.2: the first 80 rows train

@@ -134,6 +134,32 @@ def test_a_fit_that_passes_its_arguments_on_is_bound_by_keras_names() -> None:
     fit = bind_fit(data_first, (x,), {"batch_size": 10}, "fit")  # not Keras's names: nothing renamed
     assert fit.bound.arguments["data"] is x and fit.batch_size is None
 
+    def own_defaults(x: object, y: object = None, batch_size: int = 64, epochs: int = 1, **kwargs: object) -> None: ...
+
+    fit = bind_fit(own_defaults, (x, y), {"epochs": 2}, "fit")  # its defaults are read, not passed on
+    assert (fit.batch_size, fit.samples, fit.total_steps) == (64, 100, 4) and "batch_size" not in fit.bound.arguments
+
+    def validating(*args: object, validation_split: float = 0.2, **kwargs: object) -> None: ...
+
+    fit = bind_fit(validating, (x, y), {}, "fit")
+    assert fit.samples == 80 and fit.value("validation_split") == 0.2
+
+    def own_callbacks(*args: object, callbacks: object = None, **kwargs: object) -> None: ...
+
+    fit = bind_fit(own_callbacks, (x, y, 16, 2, 1, [cb]), {}, "fit")  # it names `callbacks`: *args not named
+    assert fit.forwarded == () and fit.batch_size is None
+
+    def positional_only(x: object, /, **kwargs: object) -> None: ...
+
+    fit = bind_fit(positional_only, (x,), {"x": 5, "epochs": 2}, "fit")
+    assert fit.bound.arguments["x"] is x and fit.value("epochs") == 2
+    args, kwargs = fit.call_args()
+    assert len(args) == 1 and args[0] is x and kwargs == {"x": 5, "epochs": 2}
+
+    def only_args(*args: object) -> None: ...
+
+    assert bind_fit(only_args, (x, y, 16, 2, 0, [cb]), {}, "fit").accepts("callbacks")  # given by position
+
     def named_only(x: object, y: object = None, epochs: int = 1, callbacks: object = None) -> None: ...
 
     fit = bind_fit(named_only, (x, y), {}, "fit")

@@ -197,9 +197,8 @@ class Diagnostician:
             fit = bind_arguments(class_fit(model), args, kwargs, "fit")
         except TypeError:
             return args, kwargs
-        a = fit.bound.arguments
-        if fit.accepts("callbacks") and (a.get("validation_data") is not None or a.get("validation_split")):
-            a["callbacks"] = [*(a.get("callbacks") or []), self.callback]
+        if fit.accepts("callbacks") and (fit.value("validation_data") is not None or fit.value("validation_split")):
+            fit.bound.arguments["callbacks"] = [*(fit.value("callbacks") or []), self.callback]
         return fit.call_args()
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:

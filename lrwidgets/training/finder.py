@@ -219,6 +219,7 @@ class LRRangeTest:
         if self.running:
             raise RuntimeError("This range test is already running; wait for it (`run.wait()`) or `stop()` it.")
         bound = bind_fit(class_fit(self.model), args, kwargs, "run")
+        bound.require_callbacks("run", self.model)
         for name in bound.bound.arguments:
             if name in REFUSED:
                 raise TypeError(
@@ -294,7 +295,7 @@ class LRRangeTest:
         stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
         error: BaseException | None = None
         try:
-            session.fit(**data, epochs=epochs, verbose=0, callbacks=[stopper], schedule=self.ramp).wait()
+            session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=self.ramp).wait()  # verbose: 0
         except BaseException as e:
             error = e
         sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested)

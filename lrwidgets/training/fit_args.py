@@ -31,11 +31,28 @@ class BoundFit:
     bound: inspect.BoundArguments
     #: the names of Keras's ``fit`` given by position through the subclass's ``*args``, in order
     forwarded: tuple[str, ...]
+    #: the ``fit``'s own defaults of the arguments not given (read, never passed on)
+    defaults: dict[str, Any]
+
+    def value(self, name: str, default: Any = None) -> Any:
+        """The argument ``name`` as the ``fit`` gets it: given, else the ``fit``'s own default."""
+        return self.bound.arguments.get(name, self.defaults.get(name, default))
 
     def accepts(self, name: str) -> bool:
-        """Whether the ``fit`` takes an argument ``name`` by name (its own, or through ``**kwargs``)."""
+        """Whether the ``fit`` takes an argument ``name``: by name (its own, or through
+        ``**kwargs``), or given by position through its ``*args``."""
         params = self.bound.signature.parameters.values()
-        return any((p.name == name and p.kind in _BY_NAME) or p.kind is p.VAR_KEYWORD for p in params)
+        return name in self.forwarded or any(
+            (p.name == name and p.kind in _BY_NAME) or p.kind is p.VAR_KEYWORD for p in params
+        )
+
+    def require_callbacks(self, caller: str, model: Any) -> None:
+        """Refuse a ``fit`` that takes no ``callbacks``: lrwidgets records and steers through them."""
+        if not self.accepts("callbacks"):
+            raise TypeError(
+                f"{caller}(): the `fit` of {type(model).__name__} takes no `callbacks` argument (by name or"
+                " through `**kwargs`): lrwidgets records and steers a fit through its callbacks."
+            )
 
     def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``(args, kwargs)`` to call the ``fit`` with, the changes made to ``bound.arguments``
@@ -65,8 +82,7 @@ class FitArguments(BoundFit):
         """Batches this fit will run, when known."""
         if self.steps is None:
             return None
-        args = self.bound.arguments
-        return self.steps * max(int(args.get("epochs", 1)) - int(args.get("initial_epoch", 0) or 0), 0)
+        return self.steps * max(int(self.value("epochs", 1)) - int(self.value("initial_epoch", 0) or 0), 0)
 
 
 def bind_arguments(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> BoundFit:
@@ -75,30 +91,39 @@ def bind_arguments(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], call
     A model subclass's ``fit`` may pass its arguments on to Keras's (``def fit(self, *args,
     **kwargs): ... super().fit(*args, **kwargs)``): what its ``**kwargs`` hold is read and set by
     name beside its own parameters, and what its ``*args`` hold is named as Keras's ``fit`` names
-    those positions, when its own positional parameters are Keras's first ones (``x``, ``y``, ...).
-    Else the callbacks, batch size and validation given would be lost in them.
+    those positions, when its own positional parameters are Keras's first ones (``x``, ``y``, ...)
+    and it names none of the rest itself. Else the callbacks, batch size and validation given
+    would be lost in them. Its own defaults are kept apart (:attr:`BoundFit.defaults`).
     """
     signature = inspect.signature(fit)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:
         raise TypeError(f"{caller}(): {e}") from None
-    a = bound.arguments
-    params = signature.parameters.values()
-    for p in params:
-        if p.kind is p.VAR_KEYWORD:
-            a.update(a.pop(p.name, {}))  # no clash: a name of its own would have bound there
+    a, params = bound.arguments, signature.parameters
+    for p in params.values():
+        if p.kind is p.VAR_KEYWORD and p.name in a:
+            # Read by name beside its own parameters; a key named as one of them (positional-only,
+            # or `*args`'s own name) stays in the dict, passed on as given.
+            given = a.pop(p.name)
+            a.update((k, v) for k, v in given.items() if k not in params)
+            kept = {k: v for k, v in given.items() if k in params}
+            if kept:
+                a[p.name] = kept
     forwarded: tuple[str, ...] = ()
-    for p in params:
-        if p.kind is p.VAR_POSITIONAL and a.get(p.name):
-            lead, names = [q.name for q in params if q.kind in _POSITIONAL], _keras_fit_names()
-            if names[: len(lead)] == lead and len(lead) + len(a[p.name]) <= len(names):
-                forwarded = tuple(names[len(lead) : len(lead) + len(a[p.name])])
-                for name, value in zip(forwarded, a.pop(p.name), strict=True):
-                    if name in a:
-                        raise TypeError(f"{caller}(): got multiple values for argument '{name}'")
-                    a[name] = value
-    return BoundFit(bound, forwarded)
+    star = next((p.name for p in params.values() if p.kind is p.VAR_POSITIONAL), None)
+    if star is not None and isinstance(a.get(star), tuple) and a[star]:
+        lead, names = [p.name for p in params.values() if p.kind in _POSITIONAL], _keras_fit_names()
+        tail = names[len(lead) : len(lead) + len(a[star])]
+        # Named only where its own positions are Keras's first ones and it names none of the rest itself.
+        if names[: len(lead)] == lead and len(tail) == len(a[star]) and not set(tail) & set(params):
+            for name, value in zip(tail, a.pop(star), strict=True):
+                if name in a:
+                    raise TypeError(f"{caller}(): got multiple values for argument '{name}'")
+                a[name] = value
+            forwarded = tuple(tail)
+    defaults = {name: p.default for name, p in params.items() if p.default is not p.empty and name not in a}
+    return BoundFit(bound, forwarded, defaults)
 
 
 def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: str) -> FitArguments:
@@ -112,8 +137,8 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     split = a.get("validation_split")
     if split:
         check_float("validation_split", split, ge=0, lt=1)
-    batch_size, samples, steps = _batches(a)
-    return FitArguments(call.bound, call.forwarded, batch_size, samples, steps)
+    batch_size, samples, steps = _batches({**call.defaults, **a})
+    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps)
 
 
 def class_fit(model: Any) -> Any:

@@ -281,13 +281,9 @@ class TrainingSession:
             ownership.claim(self.model, self.controller)  # raises the clear error
         fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
-        if not bound.accepts("callbacks"):
-            raise TypeError(
-                f"fit(): the `fit` of {type(self.model).__name__} takes no `callbacks` argument (by name or through"
-                " `**kwargs`): a session records and steers a fit through its callbacks."
-            )
+        bound.require_callbacks("fit", self.model)
         a = bound.bound.arguments
-        callbacks = list(a.get("callbacks") or [])
+        callbacks = list(bound.value("callbacks") or [])
         extra = []
         if _state.layerwise(self.model) is not None:
             extra.append(UpdateSizeMonitor(self._on_update_sizes))
