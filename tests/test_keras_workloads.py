@@ -433,6 +433,10 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
         def fit(self, x: Any, y: Any = None, epochs: int = 1) -> Any:
             return super().fit(x, y, epochs=epochs, verbose=0)
 
+    class NoEpochs(keras.Sequential):  # a range test sets the epochs by name
+        def fit(self, x: Any, y: Any = None, callbacks: Any = None) -> Any:
+            return super().fit(x, y, callbacks=callbacks, verbose=0)
+
     class OwnDefaults(keras.Sequential):  # a batch size of its own: a short last batch of 36
         def fit(self, x: Any, y: Any = None, batch_size: int = 64, **kwargs: Any) -> Any:
             return super().fit(x, y, batch_size=batch_size, **kwargs)
@@ -456,6 +460,8 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
     assert closed.history.num_steps == 0 and not closed.running
     with pytest.raises(TypeError, match="run\\(\\): the `fit` of NoCallbacks takes no `callbacks`"):
         lrw.LRRangeTest(closed.model, num_steps=10).run(x, y)
+    with pytest.raises(TypeError, match="run\\(\\): the `fit` of NoEpochs takes no `epochs` argument \\(by name\\)"):
+        lrw.LRRangeTest(model(NoEpochs), num_steps=10).run(x, y)
     own = lrw.TrainingSession(model(OwnDefaults))
     true = true_losses(split(x, y, 64))
     own.fit(x, y, epochs=2, shuffle=False, callbacks=[true]).wait(60)

@@ -219,7 +219,7 @@ class LRRangeTest:
         if self.running:
             raise RuntimeError("This range test is already running; wait for it (`run.wait()`) or `stop()` it.")
         bound = bind_fit(class_fit(self.model), args, kwargs, "run")
-        bound.require_callbacks("run", self.model)
+        bound.require(("callbacks", "epochs"), "run", self.model, by_name=True)  # as `_sweep` passes them
         for name in bound.bound.arguments:
             if name in REFUSED:
                 raise TypeError(

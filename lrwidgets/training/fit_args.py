@@ -31,28 +31,32 @@ class BoundFit:
     bound: inspect.BoundArguments
     #: the names of Keras's ``fit`` given by position through the subclass's ``*args``, in order
     forwarded: tuple[str, ...]
-    #: the ``fit``'s own defaults of the arguments not given (read, never passed on)
+    #: the ``fit``'s own defaults of the arguments not given: read, not passed on (a caller that
+    #: sets an argument starts from :meth:`value`, e.g. callbacks of the ``fit``'s own)
     defaults: dict[str, Any]
 
     def value(self, name: str, default: Any = None) -> Any:
         """The argument ``name`` as the ``fit`` gets it: given, else the ``fit``'s own default."""
         return self.bound.arguments.get(name, self.defaults.get(name, default))
 
-    def accepts(self, name: str) -> bool:
+    def accepts(self, name: str, by_name: bool = False) -> bool:
         """Whether the ``fit`` takes an argument ``name``: by name (its own, or through
-        ``**kwargs``), or given by position through its ``*args``."""
+        ``**kwargs``), or, unless ``by_name``, given by position through its ``*args``."""
         params = self.bound.signature.parameters.values()
-        return name in self.forwarded or any(
+        return (not by_name and name in self.forwarded) or any(
             (p.name == name and p.kind in _BY_NAME) or p.kind is p.VAR_KEYWORD for p in params
         )
 
-    def require_callbacks(self, caller: str, model: Any) -> None:
-        """Refuse a ``fit`` that takes no ``callbacks``: lrwidgets records and steers through them."""
-        if not self.accepts("callbacks"):
-            raise TypeError(
-                f"{caller}(): the `fit` of {type(model).__name__} takes no `callbacks` argument (by name or"
-                " through `**kwargs`): lrwidgets records and steers a fit through its callbacks."
-            )
+    def require(self, names: tuple[str, ...], caller: str, model: Any, by_name: bool = False) -> None:
+        """Refuse a ``fit`` that does not take each of ``names`` (see :meth:`accepts`): lrwidgets
+        records, steers (``callbacks``) and runs (a range test's ``epochs``) a fit through them."""
+        for name in names:
+            if not self.accepts(name, by_name):
+                how = "by name" if by_name else "by name, through `**kwargs` or by position through `*args`"
+                raise TypeError(
+                    f"{caller}(): the `fit` of {type(model).__name__} takes no `{name}` argument ({how}): lrwidgets"
+                    " records, steers and runs a fit by passing it."
+                )
 
     def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``(args, kwargs)`` to call the ``fit`` with, the changes made to ``bound.arguments``

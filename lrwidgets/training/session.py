@@ -260,7 +260,8 @@ class TrainingSession:
     def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
         """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
 
-        Takes every argument of ``model.fit`` (any data form Keras takes); ``verbose`` defaults to 0.
+        Takes every argument of ``model.fit`` (any data form Keras takes); ``verbose`` defaults to 0
+        (where the model's ``fit`` takes one: a subclass's own ``fit`` is bound by its signature).
 
         Args:
             schedule: optional; any callable mapping the step of this fit (from 0) to a learning
@@ -281,7 +282,7 @@ class TrainingSession:
             ownership.claim(self.model, self.controller)  # raises the clear error
         fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
-        bound.require_callbacks("fit", self.model)
+        bound.require(("callbacks",), "fit", self.model)
         a = bound.bound.arguments
         callbacks = list(bound.value("callbacks") or [])
         extra = []

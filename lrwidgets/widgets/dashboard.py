@@ -140,8 +140,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
     def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
         """Start ``model.fit(*args, **kwargs)`` in a background thread; returns a :class:`TrainingRun`.
 
-        Takes every argument of ``model.fit``; ``verbose`` defaults to 0 (the dashboard shows the
-        progress). See :meth:`lrwidgets.TrainingSession.fit`.
+        Takes every argument of ``model.fit``; ``verbose`` defaults to 0 where the model's ``fit``
+        takes one (the dashboard shows the progress). See :meth:`lrwidgets.TrainingSession.fit`.
 
         Args:
             schedule: optional; any callable mapping the step of this fit (from 0) to a learning
