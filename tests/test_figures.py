@@ -178,7 +178,8 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     linear_mark = dash.plots._loss_sets[False][0]
     assert len(dash.plots.loss_mark.x) == 500  # the steps drawn once, on the log axis
     # the set swapped out holds no points (they would go on in a saved page's widget state)
-    assert all(len(m.x) == len(m.y) == 0 for m in (linear_mark, dash.plots._loss_sets[False][1]))
+    assert all(len(m.x) == np.shape(m.y)[-1] == 0 for m in (linear_mark, dash.plots._loss_sets[False][1]))
+    assert np.shape(linear_mark.y) == (2, 0)  # its two lines, as built
     assert type(dash.plots.loss_axis.scale).__name__ == "LogScale"
     ticks = [float(t) for t in dash.plots.loss_axis.tick_values]
     assert len(ticks) >= 2 and len({f"{t:.3g}" for t in ticks}) == len(ticks)

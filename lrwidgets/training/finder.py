@@ -295,7 +295,8 @@ class LRRangeTest:
         stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
         error: BaseException | None = None
         try:
-            session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=self.ramp).wait()  # verbose: 0
+            # verbose=0: the session sets it where the model's fit takes one
+            session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=self.ramp).wait()
         except BaseException as e:
             error = e
         sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested)

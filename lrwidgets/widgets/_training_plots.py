@@ -294,7 +294,7 @@ class TrainingPlots:
             self.loss_fig.axes = [self.loss_fig.axes[0], self.loss_axis]
         for mark in old:  # hidden now: its points would only go on in a saved page's widget state
             with mark.hold_sync():
-                mark.x, mark.y = _empty(), _empty()
+                mark.x, mark.y = _empty(), np.zeros((*np.shape(mark.y)[:-1], 0), np.float32)  # as built
         if steps:
             self.draw_loss_legend()
 
