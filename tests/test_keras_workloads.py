@@ -205,7 +205,6 @@ def test_functional_model_with_dict_inputs_and_two_outputs() -> None:
 
 
 def test_py_dataset() -> None:
-
     import lrwidgets as lrw
 
     x, y = regression_data(100)
@@ -221,7 +220,6 @@ def test_py_dataset() -> None:
 def test_a_dashboards_fit_reads_a_py_datasets_sizes_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A PyDataset's first and last batch are read before the fit for its batch sizes: once, not
     again where the dashboard looks for validation arguments."""
-
     import lrwidgets as lrw
     from lrwidgets.training import fit_args
 
