@@ -388,3 +388,42 @@ def test_an_argument_control_refuses_a_value_out_of_range_from_the_page(sent: fl
     with pytest.raises(traitlets.TraitError):
         control.set_state({"value": sent})  # ipywidgets would clamp it to the range and apply it
     assert d.value == before and "decay_rate" in d.error
+
+
+@pytest.mark.parametrize(
+    ("control", "sent"),
+    [
+        ("drop_every", 2.7),  # an int control: ipywidgets' CInt made it 2
+        ("drop_every", True),
+        ("epochs", 7.9),
+        ("epochs", "12"),
+        ("steps_per_epoch", 2.5),
+        ("warmup_steps", 10**6),  # beyond the run: ipywidgets clamped it and applied it
+        ("noise", 5.0),  # beyond 0.3: clamped
+        ("plateau_at", 0),
+        ("seed", -5),
+    ],
+)
+def test_the_page_cannot_push_a_wrong_type_or_clamped_value_into_a_control(control: str, sent: object) -> None:
+    d = ScheduleDesigner(kind="step", epochs=10, steps_per_epoch=10)
+    widget = {
+        "epochs": d._epochs,
+        "steps_per_epoch": d._spe,
+        "warmup_steps": d._warmup,
+        "noise": d._noise,
+        "plateau_at": d._plateau_at,
+        "seed": d._seed,
+    }.get(control) or d._controls[control]
+    before_value, before_control = d.value, widget.value
+    with pytest.raises(traitlets.TraitError):
+        widget.set_state({"value": sent})  # as a misbehaving page would send it
+    assert d.value == before_value and widget.value == before_control
+    assert d._error.value  # the refusal is shown
+
+
+def test_the_page_cannot_move_the_seeds_range() -> None:
+    d = ScheduleDesigner(kind="plateau")
+    with pytest.raises(traitlets.TraitError, match="is set by the kernel, not the page"):
+        d._seed.set_state({"min": -5, "value": -5})
+    assert (d._seed.min, d._seed.value) == (0, 0)
+    assert d.preview().shape == (d.total_steps,)

@@ -302,3 +302,21 @@ def test_a_value_equal_to_the_one_in_force_but_of_another_type_is_not_stored() -
     assert type(panel.k) is int
     browser_sets(panel, "first", frozen=0)  # 0 == False
     assert panel.value["first"]["frozen"] is False
+
+
+def test_constructor_and_multipliers_setter_check_what_they_are_given() -> None:
+    with pytest.raises(ValueError, match=r"Argument `k` must be <= 3"):
+        LayerLRControls(compiled(), k=7)  # checked against the model's three layers, not none
+    assert LayerLRControls(compiled(), k=3).k == 3
+    for own in ("value", "layers", "update_size", "error"):
+        with pytest.raises(TypeError, match=rf"unexpected keyword arguments: \['{own}'\]"):
+            LayerLRControls(compiled(), **{own: {}})
+    model = compiled()
+    panel = LayerLRControls(model)
+    for bad, error in (({"first": True}, TypeError), ({"first": "0.5"}, TypeError), ({"first": -1.0}, ValueError)):
+        with pytest.raises(error, match=r"Argument `multipliers\['first'\]`"):
+            panel.multipliers = bad
+    with pytest.raises(TypeError, match=r"Argument `multipliers` must be a dict"):
+        panel.multipliers = [("first", 0.5)]
+    assert panel.multipliers == {"first": 1.0, "second": 1.0, "third": 1.0}
+    assert variable_values(model) == {"first": 1.0, "second": 1.0, "third": 1.0}

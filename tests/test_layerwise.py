@@ -234,6 +234,12 @@ def test_set_multipliers_by_pattern_after_build() -> None:
         ({3: 1.0}, TypeError),
         ({"": 1.0}, TypeError),
         ([("first", 1.0)], TypeError),
+        ([], TypeError),
+        (0, TypeError),
+        ({"first": np.True_}, TypeError),
+        ({"first": 1e39}, ValueError),  # inf as a float32
+        ({"first": 1e-50}, ValueError),  # 0 as a float32: a layer frozen by accident
+        ({"first": 10**400}, ValueError),
     ],
 )
 def test_bad_multipliers(multipliers, error) -> None:

@@ -668,7 +668,7 @@ def test_the_epoch_axis_labels_each_integer_once() -> None:
     assert list(dash.plots.epoch_axis.tick_values) == [1, 2, 3]  # not 1, 1.5, 2, ... shown as "1, 2, 2, 3"
 
 
-@pytest.mark.parametrize("sent", [float("inf"), -1.0, 0.0, "abc", 1e30, None])
+@pytest.mark.parametrize("sent", [float("inf"), -1.0, 0.0, "abc", 1e30, None, True, "0.01"])
 def test_the_page_cannot_push_a_bad_rate_or_smoothing(sent) -> None:
     import keras
 
@@ -842,3 +842,145 @@ def test_an_error_in_a_data_generator_is_re_raised_as_itself() -> None:
     with pytest.raises(DataError, match="bad record 3"):  # on tensorflow, not its UnknownError
         session.fit(batches(), epochs=1, steps_per_epoch=10).wait(60)
     assert session.history.num_steps >= 2 and not session.running
+
+
+def test_a_schedule_edit_is_checked_by_its_caller_and_a_late_one_never_breaks_the_fits_end() -> None:
+    """A schedule that fails where it would take over is refused in the caller's thread; one that
+    arrives after the last batch and fails at the next fit's step 0 is an error event, not a
+    `run.wait()` that raises (or, after a failed fit, never returns)."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.schedules.table import ScheduleValueError
+
+    class Hold(keras.callbacks.Callback):  # after the session's: holds the fit's last batch end
+        def __init__(self) -> None:
+            super().__init__()
+            self.reached, self.go = threading.Event(), threading.Event()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                self.model.stop_training = True
+                self.reached.set()
+                assert self.go.wait(60)
+
+    x, y = regression_data(256)
+    session = lrw.TrainingSession(linear_model())
+    hold = Hold()
+    run = session.fit(x, y, epochs=1, batch_size=8, callbacks=[hold], schedule=lrw.schedules.Constant(1e-3))
+    assert hold.reached.wait(60)
+    with pytest.raises(ScheduleValueError, match="step 4"):
+        session.replace_schedule(lambda step: -1.0)
+    session.replace_schedule(lambda step: 2e-3 if step > 0 else -1.0)  # fine from step 4 on; not from 0
+    hold.go.set()
+    run.wait(60)
+    assert run.done and run.exception is None and session.history.num_steps == 4
+    refused = [e.message for e in session.history.events if e.kind == "error"]
+    assert len(refused) == 1 and "schedule edit refused" in refused[0] and "step 0" in refused[0]
+    assert session.schedule(0) == pytest.approx(1e-3)  # the schedule in force is kept
+    session.fit(x, y, epochs=1, batch_size=64).wait(60)  # and the session fits again
+    assert session.history.num_steps == 8
+
+
+def test_a_refused_fit_changes_nothing_of_the_sessions_callback() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr)
+    with pytest.raises(TypeError, match="Argument `schedule`"):
+        session.fit(x, y, epochs=1, callbacks=[scheduler], schedule="nope")
+    assert session.callback.others == [] and not session.callback.reader_attached
+    session.learning_rate = 1e30  # a fit of the plain callback still takes the NaN guard's copies
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[session.callback])
+    nan = [e.message for e in session.history.events if e.kind == "nan"]
+    assert len(nan) == 1 and "were restored" in nan[0], nan
+    assert np.isfinite(model.get_weights()[0]).all()
+
+
+def test_a_monitor_the_step_does_not_log_is_said_once() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model(), monitor="los")
+    session.fit(x, y, epochs=2, batch_size=8).wait(60)
+    told = [e.message for e in session.history.events if e.kind == "warning"]
+    assert len(told) == 1 and "logs no `los`" in told[0] and "'loss'" in told[0], told
+
+
+def test_a_live_rate_is_refused_where_the_schedule_holds_the_rate_at_zero() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    session = lrw.TrainingSession(linear_model())
+    gate = Gate(at=3)
+    frozen_first = lrw.schedules.PiecewiseConstantDecay(boundaries=[10**6], values=[0.0, 1e-3])
+    run = session.fit(x, y, epochs=1, batch_size=8, callbacks=[gate], schedule=frozen_first)
+    assert gate.reached.wait(60)
+    with pytest.raises(ValueError, match=r"Argument `learning_rate` cannot be set at step 3.*holds the rate at 0"):
+        session.learning_rate = 1e-2
+    gate.go.set()
+    run.wait(60)
+    assert not [e for e in session.history.events if e.kind == "learning_rate" and e.source == "user"]
+    assert (session.history.learning_rate == 0).all()
+
+
+def test_a_sub_models_name_sets_its_layers_multipliers() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    backbone = keras.Sequential([keras.layers.Dense(4, name="b1"), keras.layers.Dense(4, name="b2")], name="backbone")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(backbone(inputs)))
+    model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
+    session = lrw.TrainingSession(model)
+    assert session.multipliers == {"backbone/b1": 1.0, "backbone/b2": 1.0, "head": 1.0}
+    session.set_multipliers({"backbone": 0.1})  # as LayerwiseOptimizer matches it
+    assert session.multipliers == {"backbone/b1": 0.1, "backbone/b2": 0.1, "head": 1.0}
+    session.set_multipliers({"backbone": 0.5, "backbone/b2": 0.0})  # a group's own name wins
+    assert session.multipliers == {"backbone/b1": 0.5, "backbone/b2": 0.0, "head": 1.0}
+    with pytest.raises(ValueError, match=r"unknown layers \['neck'\]"):
+        session.set_multipliers({"neck": 1.0, "head": 2.0})
+    assert session.multipliers == {"backbone/b1": 0.5, "backbone/b2": 0.0, "head": 1.0}
+
+
+def test_a_view_of_a_session_neither_ignores_nor_resets_the_sessions_settings() -> None:
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+    for given in ({"on_nan": "stop"}, {"update_interval": 1.0}, {"monitor": "loss"}):
+        with pytest.raises(TypeError, match=f"Arguments `{next(iter(given))}` belong to the session"):
+            lrw.TrainingDashboard(session, **given)
+    first = lrw.TrainingDashboard(session, on_diverge="lower")
+    lrw.TrainingDashboard(session)  # a second view, no `on_diverge`: the session's is kept
+    assert first.diagnostician.on_diverge == "lower"
+    lrw.TrainingDashboard(session, on_diverge="stop")
+    assert first.diagnostician.on_diverge == "stop"
+
+
+def test_a_disabled_button_ignores_the_pages_clicks_and_keeps_its_flag() -> None:
+    """The page's `disabled` is a display: a stale or hostile page that clicks anyway (the fix
+    button, once its fix is applied) must not run the handler again."""
+    import traitlets
+
+    import lrwidgets as lrw
+    from lrwidgets.widgets._strict_controls import KernelButton
+
+    dash = lrw.TrainingDashboard(linear_model())
+    assert isinstance(dash._fix_button, KernelButton) and isinstance(dash._stop_button, KernelButton)
+    button = KernelButton(description="apply", disabled=True)
+    clicks: list[object] = []
+    button.on_click(clicks.append)
+    button._handle_button_msg(None, {"event": "click"}, [])  # as the page sends a click
+    assert clicks == []
+    with pytest.raises(traitlets.TraitError, match="Argument `disabled`"):
+        button.set_state({"disabled": False})
+    assert button.disabled
+    button.set_state({"disabled": True})  # a page re-sending its state: accepted
+    button.disabled = False  # the kernel enables it
+    button._handle_button_msg(None, {"event": "click"}, [])
+    assert clicks == [button]

@@ -47,7 +47,7 @@ class RateDriver:
         >>> from lrwidgets.schedules import ExponentialDecay
         >>> d = RateDriver(ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5))
         >>> d.rate(2), d.set_rate(2, 1.0), round(d.rate(3), 12)     # a live change: the rest x4
-        (0.25, None, 0.5)
+        (0.25, True, 0.5)
     """
 
     def __init__(self, schedule: Schedule | None = None, plateau: Any = None, learning_rate: float = 1.0) -> None:
@@ -88,12 +88,30 @@ class RateDriver:
         if self._table is not None:
             self._table(0)
 
-    def set_rate(self, step: int, learning_rate: float) -> None:
-        """A live change: ``learning_rate`` from ``step`` on, the rest of the schedule scaled to match."""
+    def set_rate(self, step: int, learning_rate: float) -> bool:
+        """A live change: ``learning_rate`` from ``step`` on, the rest of the schedule scaled to match.
+
+        False (and nothing changes) where the schedule's rate is 0: a frozen phase cannot be scaled.
+        """
         if self._table is not None:
             base = self._table(step)
-            if base > 0:  # a frozen phase (rate 0) cannot be scaled: the factor stays
-                self.factor = learning_rate / base
+            if base <= 0:
+                return False
+            self.factor = learning_rate / base
+        return True
+
+    def frozen(self, step: int) -> bool:
+        """Whether the schedule holds the rate at 0 at ``step`` (a live change cannot act there).
+
+        Calls the schedule itself (any thread; the table is the training thread's): a schedule that
+        fails at ``step`` is not frozen (the fit reports its failure)."""
+        schedule = self.schedule
+        if schedule is None:
+            return False
+        try:
+            return float(schedule(step)) == 0.0
+        except Exception:
+            return False
 
     def scale(self, factor: float) -> None:
         """Another callback multiplied the rate by ``factor``: the rest of the schedule follows."""

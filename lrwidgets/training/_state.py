@@ -216,7 +216,13 @@ def current_multipliers(model: Any) -> dict[str, float]:
 
 
 def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
-    """``{group name: multiplier}`` checked: known group names (exactly), float32-safe values >= 0."""
+    """``{group name: multiplier}`` checked: float32-safe values >= 0, keyed by group names.
+
+    A key that is a group's name sets that group only; any other key is matched as
+    ``LayerwiseOptimizer`` matches its keys (a layer-path component such as a sub-model's name, or a
+    pattern), so that ``{"backbone": 0.1}`` sets every group of a nested ``backbone``. A key that
+    matches no group is refused.
+    """
     from lrwidgets.core.checks import check_rate
 
     opt = layerwise(model)
@@ -228,13 +234,16 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
     if not isinstance(multipliers, dict):
         raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
     known = list(current_multipliers(model))
-    unknown = sorted(str(k) for k in multipliers if k not in known)
+    patterns = {k: v for k, v in multipliers.items() if k not in known}
+    unknown = sorted(str(k) for k in patterns if not isinstance(k, str) or not k or not opt.matching({k: 1.0}))
     if unknown:
         raise ValueError(
             f"Argument `multipliers` has unknown layers {unknown}; layers: {known}."
             f" Received: multipliers={multipliers!r}"
         )
-    return {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
+    checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
+    by_name = opt.matching({k: checked[k] for k in patterns}) if patterns else {}
+    return {**by_name, **{k: checked[k] for k in multipliers if k in known}}
 
 
 def write_multipliers(model: Any, multipliers: dict[str, float]) -> dict[str, float]:

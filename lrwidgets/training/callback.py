@@ -274,7 +274,10 @@ class ControllerCallback(keras.callbacks.Callback):
                 self.write_idle(*request)
             replaced, c._schedule_request = c._schedule_request, None
             if replaced is not None:
-                c.driver.replace(0, replaced[0])
+                try:
+                    c.driver.replace(0, replaced[0])
+                except Exception as e:
+                    c.recorder.event("error", f"schedule edit refused: {e}")
             return False
         step = c.fit_step
         replaced, c._schedule_request = c._schedule_request, None
@@ -293,7 +296,11 @@ class ControllerCallback(keras.callbacks.Callback):
         if request is None:
             return replaced is not None
         lr, source = request
-        c.driver.set_rate(step, lr)
+        if not c.driver.set_rate(step, lr):  # asked just as a frozen phase began: refused, not undone
+            c.recorder.event(
+                "error", f"learning rate {lr:.3g} refused at step {step}: the schedule holds it at 0 there"
+            )
+            return replaced is not None
         if _state.float32(lr) != _state.float32(c._lr):
             self.write_rate(model, lr)
             c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)

@@ -12,6 +12,7 @@ from typing import Any
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_choice, check_float, check_rate
 from lrwidgets.core.rate_driver import RateDriver
+from lrwidgets.schedules.table import ScheduleTable
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.listeners import Listeners
@@ -173,8 +174,14 @@ class TrainingController:
 
     def set_learning_rate(self, value: float, source: str = "user") -> None:
         """Set the learning rate, from the next batch while training; a schedule driving the run is
-        scaled so that its value now is ``value``, and carries on from there."""
+        scaled so that its value now is ``value``, and carries on from there. Refused while the
+        schedule holds the rate at 0 (a frozen phase: nothing there to scale)."""
         lr = check_rate("learning_rate", value)
+        if self.running and self.driver.frozen(step := self.fit_step):
+            raise ValueError(
+                f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
+                f" at 0 there, and would undo the change at the next batch. Received: learning_rate={value!r}"
+            )
         with self._cond:
             if self.running:
                 self._lr_request = (lr, source)
@@ -214,9 +221,15 @@ class TrainingController:
         self.driver = driver
 
     def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
-        """Follow ``schedule`` as designed (live factors dropped) from the next batch; the past stays."""
+        """Follow ``schedule`` as designed (live factors dropped) from the next batch; the past stays.
+
+        The schedule is evaluated here, at the step it would take over from: one that fails there
+        (raises, or gives a negative, NaN or infinite rate) is refused with an error in the
+        caller's thread and changes nothing.
+        """
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
+        ScheduleTable(schedule)(self.fit_step if self.running else 0)
         with self._cond:
             if self.running:
                 self._schedule_request = (schedule, source)
@@ -288,7 +301,10 @@ class TrainingController:
             self._pause_requested = False
             self._stop_requested = False
             self._attention = False
-            self.callback.apply_requests(self.model)  # requests that came after the last batch: now
+            try:
+                self.callback.apply_requests(self.model)  # requests that came after the last batch: now
+            except Exception as e:  # the fit is over whatever a late request does: never raise here
+                self.recorder.event("error", f"a change made as the fit ended failed: {type(e).__name__}: {e}")
         self._notify()
 
     # ---- helpers ------------------------------------------------------------------------------

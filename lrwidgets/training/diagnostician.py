@@ -101,15 +101,17 @@ class Diagnostician:
         self._unsubscribe = session.subscribe(self._on_snapshot)
 
     @classmethod
-    def attach(cls, session: TrainingSession, *, on_diverge: str = "warn") -> Diagnostician:
-        """The session's diagnostician (one a session, shared by its views), created when needed;
-        ``on_diverge`` is set on it."""
-        check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
+    def attach(cls, session: TrainingSession, *, on_diverge: str | None = None) -> Diagnostician:
+        """The session's diagnostician (one a session, shared by its views), created when needed
+        (``on_diverge="warn"`` unless given); a given ``on_diverge`` is set on it, None keeps it."""
+        if on_diverge is not None:
+            check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
         with _ATTACH_LOCK:
             found = _ATTACHED.get(id(session))
             if found is None or found.session is not session:
-                found = _ATTACHED[id(session)] = cls(session, on_diverge=on_diverge)
-        found.on_diverge = on_diverge
+                found = _ATTACHED[id(session)] = cls(session, on_diverge=on_diverge or "warn")
+            elif on_diverge is not None:
+                found.on_diverge = on_diverge
         return found
 
     @property

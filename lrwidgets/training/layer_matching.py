@@ -12,6 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
+from lrwidgets.core.checks import FLOAT32_MAX, FLOAT32_TINY
+
 
 def layer_groups(variables: list[Any]) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
     """Group variables by layer: (group names, layer paths, variables per group, group of each variable).
@@ -48,16 +52,25 @@ def checked_multipliers(multipliers: Any) -> dict[str, float]:
             raise TypeError(
                 f"Argument `multipliers` must have non-empty string keys. Received: multipliers={multipliers!r}"
             )
-        if isinstance(value, bool) or not (isinstance(value, int | float) or hasattr(value, "__float__")):
+        if isinstance(value, bool | np.bool_) or not (isinstance(value, int | float) or hasattr(value, "__float__")):
             raise TypeError(
                 f"Argument `multipliers` must map to numbers; key {key!r} maps to {value!r}. "
                 f"Received: multipliers={multipliers!r}"
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range
+            number = math.inf
         if not math.isfinite(number) or number < 0:
             raise ValueError(
                 f"Argument `multipliers` must map to finite numbers >= 0; key {key!r} maps to {value!r}. "
                 f"Received: multipliers={multipliers!r}"
+            )
+        if number > FLOAT32_MAX or 0 < number < FLOAT32_TINY:  # inf or 0 once held as the float32 it becomes
+            raise ValueError(
+                f"Argument `multipliers` must map to 0 or to numbers from {FLOAT32_TINY:.3g} to {FLOAT32_MAX:.4g}"
+                f" (the optimizer holds them as float32); key {key!r} maps to {value!r}."
+                f" Received: multipliers={multipliers!r}"
             )
         checked[key] = number
     return checked

@@ -98,7 +98,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         name: str | None = None,
     ) -> None:
         _check_inner(inner_optimizer)
-        spec = checked_multipliers(multipliers or {})
+        spec = checked_multipliers({} if multipliers is None else multipliers)
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = inner_optimizer
         self._spec: dict[str, float] = spec
@@ -192,6 +192,13 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         for i, value in values.items():
             current[i] = value
         self._multiplier_var.assign(current)
+
+    def matching(self, multipliers: Mapping[str, float]) -> dict[str, float]:
+        """``{group name: value}`` for the groups the keys of ``multipliers`` match, by the matching
+        rule above (built only; values as given). Keys that match no group are left out; two keys
+        that match a group equally specifically raise ``ValueError``."""
+        values = resolve(multipliers, self._group_names, self._group_paths, self._group_variables, require_all=False)
+        return {self._group_names[i]: value for i, value in sorted(values.items())}
 
     def multipliers_action(self, multipliers: Mapping[str, float]) -> MultiplierAction:
         """An action for `controller.submit(action)`: sets `multipliers` in the training thread.

@@ -57,6 +57,7 @@ class Recorder:
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
         self.stopped_by_nan = False
+        self._missing_told = False
         #: rows appended by the training thread since the last flush (only ever emptied in place)
         self.rows: list[tuple[int, float | None, float, float]] = []
         self._flush_lock = threading.RLock()
@@ -93,6 +94,7 @@ class Recorder:
         self.now()
         self.stopped_by_nan = False
         self._key = self.monitor
+        self._missing_told = False
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
@@ -131,7 +133,21 @@ class Recorder:
             if key is None:
                 return None
         value = logs.get(key)
-        return None if value is None else float(value)
+        if value is None:
+            self._missing(key, logs)
+            return None
+        return float(value)
+
+    def _missing(self, key: str, logs: dict[str, Any]) -> None:
+        """The monitored key is not in a batch's logs: said once a fit (a misspelt ``monitor``)."""
+        if self._missing_told:
+            return
+        self._missing_told = True
+        self.event(
+            "warning",
+            f"the train step logs no `{key}`: its steps are recorded with no loss. Logged: {sorted(logs)};"
+            " choose one with `monitor=`",
+        )
 
     def _choose_key(self, logs: dict[str, Any]) -> str | None:
         if "loss" in logs:

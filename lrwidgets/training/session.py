@@ -70,8 +70,9 @@ class TrainingSession:
         on_nan: ``"restore"`` (default): on a NaN or inf loss, put back the last weights and optimizer
             state whose loss was finite and not diverging, then stop; ``"stop"``: only stop.
         divergence_factor: flag the loss when its smoothed value stays above this multiple of its best.
-        monitor: the log key recorded as the per-batch loss. Default: ``loss``, or the train step's
-            first scalar when it returns no ``loss`` (a custom ``train_step``, e.g. a GAN's ``g_loss``).
+        monitor: the log key recorded as the per-batch loss (e.g. a GAN's ``g_loss``). Default:
+            ``loss``, or, when the train step returns no ``loss`` (a custom ``train_step``), the key
+            that comes first alphabetically among its scalar logs (a warning event names it).
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
@@ -283,6 +284,7 @@ class TrainingSession:
         fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
+        self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         a = bound.bound.arguments
         callbacks = list(bound.value("callbacks") or [])
         extra = []
@@ -297,7 +299,6 @@ class TrainingSession:
         a["callbacks"] = [cb, *callbacks, *extra, *([cb.reader] if cb.reader_attached else [])]
         if bound.accepts("verbose"):
             a.setdefault("verbose", 0)
-        self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         rec = self.controller.recorder
         rec.meter.batch_size = bound.batch_size
         rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples

@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from lrwidgets.training import Progress
-from lrwidgets.widgets._strict_controls import StrictLogSlider, StrictSlider
+from lrwidgets.widgets._strict_controls import KernelButton, StrictLogSlider, StrictSlider
 
 
 class ControlsRow:
@@ -34,10 +34,10 @@ class ControlsRow:
         on_rate: Callable[[dict[str, Any]], None],
         on_smoothing: Callable[[dict[str, Any]], None],
     ) -> None:
-        self.pause_button = widgets.Button(
+        self.pause_button = KernelButton(
             description="Pause", icon="pause", disabled=True, tooltip="Hold training between two batches"
         )
-        self.stop_button = widgets.Button(
+        self.stop_button = KernelButton(
             description="Stop",
             icon="stop",
             button_style="danger",

@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, make_control, synthetic_loss_controls
+from lrwidgets.widgets._strict_controls import KernelButton, PageIntText, StrictIntSlider
 
 
 class DesignerControls:
@@ -36,28 +37,33 @@ class DesignerControls:
         self.kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
         # Not bounded boxes, which clamp what is typed: the design refuses a size out of range, with
         # a message, and the box goes back to the size in force.
-        self.epochs = w.IntText(
+        self.epochs = PageIntText(
             value=1,
+            on_refused=on_refused,
             description="epochs",
             style={"description_width": "50px"},
             layout=w.Layout(width="150px"),
         )
-        self.spe = w.IntText(
+        self.spe = PageIntText(
             value=1,
+            on_refused=on_refused,
+            name="steps_per_epoch",
             description="steps/epoch",
             style={"description_width": "80px"},
             layout=w.Layout(width="190px"),
         )
         self.log_toggle = w.ToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
-        self.pin_button = w.Button(
+        self.pin_button = KernelButton(
             description="pin", tooltip="keep this curve to compare", layout=w.Layout(width="60px")
         )
-        self.clear_button = w.Button(description="clear pins", layout=w.Layout(width="90px"))
+        self.clear_button = KernelButton(description="clear pins", layout=w.Layout(width="90px"))
         self.toolbar = w.HBox([self.kind, self.epochs, self.spe, self.log_toggle, self.pin_button, self.clear_button])
 
-        self.warmup = w.IntSlider(min=0, max=1, description="warmup_steps", continuous_update=False, style=STYLE)
+        self.warmup = StrictIntSlider(
+            min=0, max=1, description="warmup_steps", continuous_update=False, style=STYLE, on_refused=on_refused
+        )
         self.args_box = w.VBox()
-        self.noise, self.plateau_at, self.seed = synthetic_loss_controls()
+        self.noise, self.plateau_at, self.seed = synthetic_loss_controls(on_refused)
         self.synthetic_box = w.VBox([self.noise, self.plateau_at, self.seed])
         self.code = w.HTML()
         self.code.add_class("lrw-designer-code")

@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from lrwidgets import schedules as s
-from lrwidgets.widgets._strict_controls import STRICT
+from lrwidgets.widgets._strict_controls import STRICT, StrictIntSlider, StrictIntText, StrictSlider
 
 
 @dataclass(frozen=True)
@@ -165,13 +165,33 @@ def _number(text: str, arg: str) -> int | float:
         raise ValueError(f"Argument `{arg}` must be a comma-separated list of numbers. Received: {text!r}") from None
 
 
-def synthetic_loss_controls() -> tuple[w.FloatSlider, w.IntSlider, w.BoundedIntText]:
-    """The controls of the synthetic loss curve a plateau design is replayed against."""
-    noise = w.FloatSlider(
-        value=0.02, min=0.0, max=0.3, step=0.005, description="loss noise", continuous_update=False, style=STYLE
+def synthetic_loss_controls(
+    on_refused: Callable[[str], None],
+) -> tuple[StrictSlider, StrictIntSlider, StrictIntText]:
+    """The controls of the synthetic loss curve a plateau design is replayed against (refusing,
+    not clamping, what the page sends out of range)."""
+    noise = StrictSlider(
+        value=0.02,
+        min=0.0,
+        max=0.3,
+        step=0.005,
+        description="loss noise",
+        continuous_update=False,
+        style=STYLE,
+        on_refused=on_refused,
+        name="noise",
     )
-    plateau_at = w.IntSlider(
-        value=10, min=1, max=30, description="loss plateaus at epoch", continuous_update=False, style=STYLE
+    plateau_at = StrictIntSlider(
+        value=10,
+        min=1,
+        max=30,
+        description="loss plateaus at epoch",
+        continuous_update=False,
+        style=STYLE,
+        on_refused=on_refused,
+        name="plateau_at",
     )
-    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="noise seed", style=STYLE)
+    seed = StrictIntText(
+        value=0, min=0, max=2**31 - 1, description="noise seed", style=STYLE, on_refused=on_refused, name="seed"
+    )
     return noise, plateau_at, seed

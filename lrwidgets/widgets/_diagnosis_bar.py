@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from lrwidgets.core.diagnosis import Diagnosis
+from lrwidgets.widgets._strict_controls import KernelButton
 
 
 class DiagnosisBar:
@@ -24,7 +25,7 @@ class DiagnosisBar:
         self._verdicts_shown = 0
         self.badge = widgets.HTML(value="", layout=widgets.Layout(min_width="120px"))
         self.badge.add_class("lrw-verdict")
-        self.fix_button = widgets.Button(description="apply the advice", icon="wrench", disabled=True)
+        self.fix_button = KernelButton(description="apply the advice", icon="wrench", disabled=True)
         self.fix_button.add_class("lrw-fix")
         self.fix_button.on_click(lambda _: on_fix())
         self.log_loss = widgets.Checkbox(value=False, description="log loss axis", indent=False)

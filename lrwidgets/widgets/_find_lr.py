@@ -6,6 +6,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from lrwidgets.widgets._strict_controls import KernelButton
+
 
 class FindLearningRate:
     """Part of :class:`~lrwidgets.TrainingDashboard`: a "Find LR" button beside the controls, the
@@ -26,7 +28,7 @@ class FindLearningRate:
 
     def _build_find_lr(self) -> None:
         self.finder: Any = None
-        self._find_button = widgets.Button(
+        self._find_button = KernelButton(
             description="Find LR",
             icon="search",
             disabled=True,
@@ -48,6 +50,8 @@ class FindLearningRate:
 
         if self.session.running:
             raise RuntimeError("A fit is running: find a learning rate between two fits.")
+        if self.finder is not None and self.finder.test.running:
+            raise RuntimeError("A range test is running: wait for it, or stop it, before starting another.")
         finder = LRFinder(self.session.model, target=self, **kwargs)
         finder.test.subscribe(self._draw_find_button)
         finder.run_like(self.session)

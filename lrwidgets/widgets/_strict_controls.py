@@ -20,14 +20,10 @@ from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.widgets._errors import refuses_page_state, refusing
 
 
-class _Strict:
-    """Refuses, rather than clamps, a value outside ``[min, max]``; shows a refusal from the page.
-
-    The bounds are finite numbers whose range holds finite values, and only the kernel changes them:
-    from the page they are refused (ipywidgets would move the value into a new range, a change
-    nobody made). Code that narrows the range keeps ipywidgets' behaviour (the designer's controls
-    follow a shorter schedule that way).
-    """
+class _PageValue:
+    """Checks the ``value`` the page sent as it came, before ipywidgets casts it: its numeric traits
+    are casting ones, which make ``true`` 1.0 and ``"0.01"`` 0.01, and ``2.7`` the int 2. A value
+    that is not a number (an integral one for an int control) is refused and shown."""
 
     _is_int = False
 
@@ -38,15 +34,35 @@ class _Strict:
         self._argument = name  # the argument named in a refusal; defaults to the description
         super().__init__(*args, **kwargs)
 
+    def _name(self) -> str:
+        return self._argument or str(getattr(self, "description", "") or "value")
+
+    def _check_page(self, sync_data: dict[str, Any]) -> None:
+        if "value" in sync_data:
+            (check_int if self._is_int else check_float)(self._name(), sync_data["value"])
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        with refuses_page_state(self, sync_data, self.on_refused or (lambda message: None)):
+            with refusing():
+                self._check_page(sync_data)
+            super().set_state(sync_data)  # type: ignore[misc]
+
+
+class _Strict(_PageValue):
+    """Refuses, rather than clamps, a value outside ``[min, max]``; shows a refusal from the page.
+
+    The bounds are finite numbers whose range holds finite values, and only the kernel changes them:
+    from the page they are refused (ipywidgets would move the value into a new range, a change
+    nobody made). Code that narrows the range keeps ipywidgets' behaviour (the designer's controls
+    follow a shorter schedule that way).
+    """
+
     def _range(self, low: float, high: float, base: float | None = None) -> tuple[float, float]:
         """The values that the bounds ``low`` and ``high`` allow."""
         return float(low), float(high)
 
     def _bounds(self) -> tuple[float, float]:
         return self._range(self.min, self.max)  # type: ignore[attr-defined]
-
-    def _name(self) -> str:
-        return self._argument or str(getattr(self, "description", "") or "value")
 
     @staticmethod
     def _slack(low: float, high: float) -> float:
@@ -80,10 +96,11 @@ class _Strict:
             self._check_bound("max", proposal["value"])
         return super()._validate_max(proposal)  # type: ignore[misc]
 
-    def _refuse_bounds_from_page(self, sync_data: dict[str, Any]) -> None:
+    def _check_page(self, sync_data: dict[str, Any]) -> None:
         """The page sends values; the range is the kernel's (a page that sent ``min=-2`` moved the
         rate into it, ``max=400`` made every later read overflow, ``min=-1`` let the smoothing go
         negative). A bound sent unchanged (a page re-sending its whole state) is accepted."""
+        super()._check_page(sync_data)
         for key in ("min", "max", "base"):
             if key in sync_data and hasattr(self, key):
                 current, sent = getattr(self, key), sync_data[key]
@@ -92,12 +109,6 @@ class _Strict:
                         f"Argument `{key}` of the `{self._name()}` control is set by the kernel, not the page"
                         f" (it is {current!r}). {received(key, sent)}"
                     )
-
-    def set_state(self, sync_data: dict[str, Any]) -> None:
-        with refuses_page_state(self, sync_data, self.on_refused or (lambda message: None)):
-            with refusing():
-                self._refuse_bounds_from_page(sync_data)
-            super().set_state(sync_data)  # type: ignore[misc]
 
 
 class StrictLogSlider(_Strict, widgets.FloatLogSlider):
@@ -146,9 +157,41 @@ class StrictFloatText(_Strict, widgets.BoundedFloatText):
     """A bounded float box that refuses instead of clamping."""
 
 
+class StrictIntText(_Strict, widgets.BoundedIntText):
+    """A bounded int box that refuses instead of clamping."""
+
+    _is_int = True
+
+
+class PageIntText(_PageValue, widgets.IntText):
+    """An int box (no bounds: its owner checks the value) that refuses what is no integer."""
+
+    _is_int = True
+
+
 STRICT = {
     widgets.FloatLogSlider: StrictLogSlider,
     widgets.FloatSlider: StrictSlider,
     widgets.IntSlider: StrictIntSlider,
     widgets.BoundedFloatText: StrictFloatText,
+    widgets.BoundedIntText: StrictIntText,
 }
+
+
+class KernelButton(widgets.Button):
+    """A button whose ``disabled`` is the kernel's to set: a click the page sends while it is
+    disabled is ignored (a stale page, or one that does not honour the flag, would re-run a fix or
+    start a second range test), and a ``disabled`` sent by the page is refused."""
+
+    def _handle_button_msg(self, _: Any, content: Any, buffers: Any) -> None:
+        if not self.disabled:
+            super()._handle_button_msg(_, content, buffers)
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        with refuses_page_state(self, sync_data, lambda message: None):
+            if "disabled" in sync_data and sync_data["disabled"] != self.disabled:
+                raise traitlets.TraitError(
+                    f"Argument `disabled` of the `{self.description}` button is set by the kernel, not the page."
+                    f" {received('disabled', sync_data['disabled'])}"
+                )
+            super().set_state(sync_data)

@@ -46,6 +46,10 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         monitor: the log key drawn as the loss (default ``loss``; see ``TrainingSession``).
         on_diverge: on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default), ``"lower"``
             (set the advised rate, 10x lower) or ``"stop"``; see :class:`~lrwidgets.Diagnostician`.
+            One setting a session, shared by its views: a view given none keeps the session's.
+
+    ``update_interval``, ``on_nan`` and ``monitor`` are the session's own settings: given with a
+    session, they raise ``TypeError`` (set them on the ``TrainingSession``).
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
@@ -68,19 +72,34 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         model: Any,
         *,
         max_points: int = 600,
-        update_interval: float = 0.1,
+        update_interval: float | None = None,
         smoothing: float = 0.9,
-        on_nan: str = "restore",
+        on_nan: str | None = None,
         monitor: str | None = None,
-        on_diverge: str = "warn",
+        on_diverge: str | None = None,
     ) -> None:
         max_points = check_int("max_points", max_points, ge=8, le=MAX_POINTS_LIMIT)
         smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
-        check_choice("on_diverge", on_diverge, Diagnostician.ON_DIVERGE_CHOICES)
+        if on_diverge is not None:
+            check_choice("on_diverge", on_diverge, Diagnostician.ON_DIVERGE_CHOICES)
         if isinstance(model, TrainingSession):
+            given = {"update_interval": update_interval, "on_nan": on_nan, "monitor": monitor}
+            given = {k: v for k, v in given.items() if v is not None}
+            if given:  # the session's own settings: a view cannot change them
+                names = ", ".join(f"`{k}`" for k in given)
+                received = ", ".join(f"{k}={v!r}" for k, v in given.items())
+                raise TypeError(
+                    f"Arguments {names} belong to the session: give them to `TrainingSession(...)`, not to a"
+                    f" view of one. Received: {received}"
+                )
             self.session = model
         else:
-            self.session = TrainingSession(model, update_interval=update_interval, on_nan=on_nan, monitor=monitor)
+            self.session = TrainingSession(
+                model,
+                update_interval=0.1 if update_interval is None else update_interval,
+                on_nan="restore" if on_nan is None else on_nan,
+                monitor=monitor,
+            )
         self.max_points = max_points
         self._lock = threading.RLock()
         self._seen_events = 0

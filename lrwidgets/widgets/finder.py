@@ -16,6 +16,7 @@ from lrwidgets.core.finder import METHODS, Suggestion
 from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend, point_entry
+from lrwidgets.widgets._strict_controls import KernelButton
 
 METHOD_COLORS = {
     "robust_valley": "#d62728",
@@ -179,7 +180,7 @@ class LRFinder(widgets.VBox):
         )
         self.legend = FigureLegend("learning-rate range test")
         self._status = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self._stop_button = widgets.Button(
+        self._stop_button = KernelButton(
             description="Stop", icon="stop", button_style="danger", disabled=True,
             tooltip="End the sweep at the next batch (the model is restored all the same)",
         )  # fmt: skip
@@ -187,7 +188,7 @@ class LRFinder(widgets.VBox):
         self._table = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._apply_buttons: dict[str, widgets.Button] = {}
         for method in METHODS:
-            button = widgets.Button(description=f"Apply {method}", disabled=True, layout=widgets.Layout(width="auto"))
+            button = KernelButton(description=f"Apply {method}", disabled=True, layout=widgets.Layout(width="auto"))
             button.on_click(lambda _, m=method: self._guard(lambda: self.apply(method=m)))
             self._apply_buttons[method] = button
         self._apply_box = widgets.HBox(list(self._apply_buttons.values()), layout=widgets.Layout(flex_flow="row wrap"))

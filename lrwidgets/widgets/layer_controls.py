@@ -78,7 +78,9 @@ class LayerLRControls(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model: Any, **kwargs: Any) -> None:
-        unknown = set(kwargs) - set(self.class_trait_names()) - {"layers", "value", "update_size", "error"}
+        # The panel's own traits come from the model and its session's multipliers, not from arguments.
+        own = {"layers", "value", "update_size", "error"}
+        unknown = (set(kwargs) - set(self.class_trait_names())) | (own & set(kwargs))
         if unknown:
             raise TypeError(f"LayerLRControls() got unexpected keyword arguments: {sorted(unknown)}")
         session = model if isinstance(model, TrainingSession) else TrainingSession(model)
@@ -92,9 +94,12 @@ class LayerLRControls(anywidget.AnyWidget):
             )
         self.session = session
         self._applied = session.multipliers
+        later = {name: kwargs.pop(name) for name in ("k",) if name in kwargs}  # checked against the layers
         super().__init__(**kwargs)
         self.set_trait("layers", groups)
         self.value = settings_from_multipliers(self._applied, {})
+        for name, value in later.items():
+            setattr(self, name, value)
         self.observe(self._on_value, names="value")
         self.on_msg(self._on_message)
         self._unsubscribe = session.subscribe(self._on_snapshot)
@@ -107,13 +112,16 @@ class LayerLRControls(anywidget.AnyWidget):
 
     @multipliers.setter
     def multipliers(self, multipliers: Mapping[str, float]) -> None:
-        unknown = sorted(set(multipliers) - set(self.value))
+        if not isinstance(multipliers, Mapping):
+            raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
+        unknown = sorted(str(k) for k in set(multipliers) - set(self.value))
         if unknown:
             raise ValueError(
                 f"Argument `multipliers` has unknown layers {unknown}; layers: {list(self.value)}. "
                 f"Received: multipliers={dict(multipliers)!r}"
             )
-        self.value = {**self.value, **settings_from_multipliers(multipliers, self.value)}
+        checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
+        self.value = {**self.value, **settings_from_multipliers(checked, self.value)}
 
     def apply_preset(self, name: str, *, ratio: float | None = None, k: int | None = None) -> None:
         """Apply a preset: "uniform", "discriminative", "head_only" or "freeze_first".

@@ -24,6 +24,7 @@ from lrwidgets.core.checks import check_bool, check_float, check_int
 from lrwidgets.sweep import Sweep
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
+from lrwidgets.widgets._strict_controls import KernelButton
 
 STATUS_COLORS = {
     "queued": "#7f7f7f",
@@ -192,8 +193,8 @@ class LRSweep(w.VBox):
         self._log_y = w.ToggleButton(value=log_y, description="log y", tooltip="loss on a log axis")
         self._log_y.observe(self._on_log_y, "value")
         self._choice = w.Dropdown(description="trial", options=[], layout=w.Layout(width="320px"))
-        self._cancel = w.Button(description="Cancel trial", icon="times", disabled=True)
-        self._stop = w.Button(description="Stop sweep", icon="stop", button_style="danger", disabled=True)
+        self._cancel = KernelButton(description="Cancel trial", icon="times", disabled=True)
+        self._stop = KernelButton(description="Stop sweep", icon="stop", button_style="danger", disabled=True)
         self._cancel.on_click(lambda _: self._guarded(self._cancel_chosen))
         self._stop.on_click(lambda _: self._guarded(self.sweep.stop))
         self._toolbar = w.HBox([self._log_y, self._choice, self._cancel, self._stop])
