@@ -25,6 +25,7 @@ from lrwidgets.training import keras_schedules as _keras_schedules  # noqa: F401
 
 if TYPE_CHECKING:  # for type checkers and the API reference; at run time imported on first use
     from lrwidgets.widgets import LayerLRControls, LRFinder, ScheduleDesigner, TrainingDashboard
+    from lrwidgets.widgets.sweep import LRSweep as LRSweep  # re-exported: not in __all__ (see below)
 
 _WIDGETS = ("LRFinder", "LRSweep", "LayerLRControls", "ScheduleDesigner", "TrainingDashboard")
 
@@ -49,7 +50,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WIDGETS))
 
 
-# Not "LRSweep": `from lrwidgets import *` must work without the `sweep` extra.
+# Not "LRSweep": `from lrwidgets import *` must work without the `sweep` extra. It is public all the
+# same (`lrw.LRSweep`, imported on first use) and has its entry in the API reference (tests/test_docs.py).
 __all__ = [
     "Diagnosis",
     "Diagnostician",

@@ -763,6 +763,19 @@ def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> No
     dash = lrw.TrainingDashboard(model)
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[dash.callback, Interrupt()])
+    # Keras called no callback at the end: the session sees the fit's frame gone, from any thread.
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.append(dash.session.state))
+    reader.start()
+    reader.join(60)
+    assert seen == ["idle"] and not dash.session.running
+    assert [e.kind for e in dash.history.events] == ["error"]
+    assert "ended before its end" in dash.history.events[0].message
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.warn("a later cell's warning", UserWarning, stacklevel=1)
+    assert [e.kind for e in dash.history.events] == ["error"]  # no longer routed to this session
+    lrw.LRRangeTest(model, num_steps=10).run(x, y, batch_size=8).wait(60)  # the model is free
     dash.fit(x, y, epochs=1, batch_size=32).wait(60)  # the background fit starts: nothing left locked
     assert dash.history.num_steps == 2 + 4
     model.fit(x, y, epochs=1, verbose=0)
@@ -984,3 +997,63 @@ def test_a_disabled_button_ignores_the_pages_clicks_and_keeps_its_flag() -> None
     button.disabled = False  # the kernel enables it
     button._handle_button_msg(None, {"event": "click"}, [])
     assert clicks == [button]
+
+
+@pytest.mark.parametrize("when", ["the first batch", "the first batch after a validation"])
+def test_a_fit_whose_first_step_fails_leaves_the_model_usable(when: str) -> None:
+    """On jax Keras empties every variable before an epoch's first step and, with no state of its
+    own yet, left them empty when that step failed (the data raising, an interrupt while compiling):
+    every later predict, save or fit failed."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Shards(keras.utils.PyDataset):
+        def __init__(self, fail_at: int) -> None:
+            super().__init__()
+            self.fail_at = fail_at
+            self.x, self.y = regression_data(64)
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int):
+            if i == self.fail_at and self.fail_at >= 0:
+                raise OSError(f"cannot read shard {i}")
+            return self.x[16 * i : 16 * i + 16], self.y[16 * i : 16 * i + 16]
+
+    x, y = regression_data(64)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    before = [w.copy() for w in model.get_weights()]
+    data = Shards(fail_at=0 if when == "the first batch" else -1)
+
+    class FailNextEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            data.fail_at = 0
+
+    fit = {"epochs": 2, "validation_data": (x, y)} if when != "the first batch" else {"epochs": 1}
+    with pytest.raises(OSError, match="cannot read shard 0"):
+        session.fit(data, callbacks=[FailNextEpoch()], shuffle=False, **fit).wait(60)
+    predicted = model.predict(x[:4], verbose=0)
+    assert np.isfinite(predicted).all()
+    if when == "the first batch":
+        for w, b in zip(model.get_weights(), before, strict=True):
+            np.testing.assert_array_equal(w, b)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)  # and the session fits again
+
+
+def test_a_nan_at_a_fits_first_batch_puts_back_the_weights_it_started_with() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    x[0, 0] = np.nan  # one missing value in the first batch
+    model = linear_model()
+    before = [w.copy() for w in model.get_weights()]
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=16, shuffle=False).wait(60)
+    nan = [e.message for e in session.history.events if e.kind == "nan"]
+    assert len(nan) == 1 and "the weights the fit started with were restored" in nan[0], nan
+    for w, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(w, b)

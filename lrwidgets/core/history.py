@@ -52,10 +52,22 @@ class Float32Column:
 
 @dataclass(frozen=True)
 class Event:
-    """Something that happened at a step: ``kind`` is one of ``learning_rate`` (a live change;
-    ``source`` says who made it), ``pause``, ``resume``, ``stop``, ``nan``, ``diverging``,
-    ``restore``, ``error``, ``warning``, ``schedule`` (a designed schedule was edited), ``action``
-    (another change made through the controller, such as per-layer rates; ``message`` says which)."""
+    """Something that happened at a step. ``kind`` is one of:
+
+    - ``learning_rate``: the rate changed (``value`` is the new rate); ``source`` says who changed
+      it: ``user`` (the default of ``set_learning_rate``), ``designer`` (a schedule edit, the
+      default of ``replace_schedule``), ``finder``, ``sweep``, ``diagnosis`` (a verdict's fix
+      applied), ``on_diverge``, ``plateau`` (a ``ReduceOnPlateau`` reduction), ``callback``
+      (another callback changed it), ``compile`` (the model was re-compiled), or the ``source``
+      a caller passed;
+    - ``pause``, ``resume``, ``stop``;
+    - ``nan`` (a non-finite loss stopped the fit), ``restore`` (weights put back after it),
+      ``diverging`` (the divergence rule's flag);
+    - ``diagnosis``: a :class:`~lrwidgets.core.diagnosis.Diagnosis`; ``source`` is its kind;
+    - ``action``: another change made through the controller, such as per-layer rates or a stop
+      by a verdict's fix; ``message`` says which;
+    - ``info``: a note on how the fit is recorded (a short last batch's loss is approximate);
+    - ``warning``, ``error``."""
 
     step: int
     epoch: int

@@ -37,6 +37,26 @@ def variables_live(model: Any) -> bool:
     return bool(getattr(model, "_jax_state_synced", True)) or not getattr(model, "_jax_state", None)
 
 
+def hold_state(model: Any) -> None:
+    """On jax, before an epoch: give Keras the state to put back if the epoch's first step fails.
+
+    Keras empties every variable before that step and puts the state back from the last step's
+    (``_jax_state``), which it has none of at a fit's first step or after a validation: a step that
+    failed there (the data raising, an interrupt during compilation) left each variable empty, and
+    the model unusable. The state held here is the variables' current arrays (no copy); the first
+    step that succeeds replaces it.
+    """
+    if not is_jax() or getattr(model, "_jax_state", "none") is not None or not getattr(model, "_jax_state_synced", 0):
+        return
+    optimizer = getattr(model, "optimizer", None)
+    model._jax_state = {
+        "trainable_variables": [v.value for v in model.trainable_variables],
+        "non_trainable_variables": [v.value for v in model.non_trainable_variables],
+        "optimizer_variables": [v.value for v in optimizer.variables] if optimizer is not None else [],
+        "metrics_variables": [v.value for v in model.metrics_variables],
+    }
+
+
 def sync(model: Any) -> None:
     """Make the variables hold the current values (a no-op off jax or when already live)."""
     if is_jax() and hasattr(model, "jax_state_sync"):
@@ -224,6 +244,7 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
     matches no group is refused.
     """
     from lrwidgets.core.checks import check_rate
+    from lrwidgets.training import layer_matching
 
     opt = layerwise(model)
     if opt is None:
@@ -235,14 +256,16 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
         raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
     known = list(current_multipliers(model))
     patterns = {k: v for k, v in multipliers.items() if k not in known}
-    unknown = sorted(str(k) for k in patterns if not isinstance(k, str) or not k or not opt.matching({k: 1.0}))
+    unknown = sorted(
+        str(k) for k in patterns if not isinstance(k, str) or not k or not layer_matching.matching(opt, {k: 1.0})
+    )
     if unknown:
         raise ValueError(
             f"Argument `multipliers` has unknown layers {unknown}; layers: {known}."
             f" Received: multipliers={multipliers!r}"
         )
     checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
-    by_name = opt.matching({k: checked[k] for k in patterns}) if patterns else {}
+    by_name = layer_matching.matching(opt, {k: checked[k] for k in patterns}) if patterns else {}
     return {**by_name, **{k: checked[k] for k in multipliers if k in known}}
 
 

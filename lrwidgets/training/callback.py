@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from lrwidgets.training import _state, ownership
+from lrwidgets.training.fit_frame import FitFrame
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -94,6 +95,7 @@ class ControllerCallback(keras.callbacks.Callback):
             ownership.claim(model, c)
             c._stop_requested = False
             c._thread = threading.current_thread()
+            c._fit_frame = FitFrame(c._thread)  # Keras calls no end when such a fit raises
         c._state = "running"
         optimizer, variable = _state.steerable_optimizer(model)  # looked up at each fit: re-compiles
         if optimizer is not c._optimizer:
@@ -124,6 +126,7 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         c.recorder.begin_epoch(epoch)
+        _state.hold_state(self._model)
         if not self.reader_attached:
             self.reader.on_epoch_begin(epoch)
         if self._light:  # what the first batch's start would do

@@ -15,6 +15,7 @@ from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.schedules.table import ScheduleTable
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
+from lrwidgets.training.fit_frame import FitFrame
 from lrwidgets.training.listeners import Listeners
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.recorder import ON_NAN_CHOICES, Recorder
@@ -70,6 +71,8 @@ class TrainingController:
         self._attention = False
         self._state = "idle"
         self._thread: threading.Thread | None = None
+        self._fit_frame: FitFrame | None = None  # a fit of `callbacks=[ctl.callback]`: its Keras frame
+        self._end_lock = threading.Lock()
         self._lr_request: tuple[float, str] | None = None
         self._schedule_request: tuple[Schedule, str] | None = None
         self._multiplier_request: dict[str, float] | None = None
@@ -82,6 +85,7 @@ class TrainingController:
     @property
     def state(self) -> str:
         """``idle``, ``running``, ``paused`` or ``stopping``."""
+        self.running  # noqa: B018  (ends a fit that Keras ended without its callbacks)
         return self._state
 
     @property
@@ -91,7 +95,25 @@ class TrainingController:
 
     @property
     def running(self) -> bool:
+        """True from a fit's start to its end; a fit of ``callbacks=[ctl.callback]`` that ended by an
+        exception or an interrupt (Keras then calls no callback) is ended here, when first seen."""
+        if self._state == "idle":
+            return False
+        frame = self._fit_frame
+        if frame is not None and frame.over():
+            self._end_abandoned(frame)
         return self._state != "idle"
+
+    def _end_abandoned(self, frame: FitFrame) -> None:
+        with self._end_lock:
+            if self._fit_frame is not frame:  # ended meanwhile
+                return
+            self.recorder.event(
+                "error",
+                "the fit ended before its end (an exception or an interrupt where it ran): everything up to"
+                " its last batch is kept",
+            )
+            self.finish()
 
     @property
     def learning_rate(self) -> float:
@@ -291,6 +313,7 @@ class TrainingController:
         """End of a fit, normal or not (called by the run thread too, so it is idempotent)."""
         if self._state == "idle":
             return
+        self._fit_frame = None
         if self._writer is not None:
             self._writer.end(self.model)
         self.recorder.end_fit(error, self._stop_requested)

@@ -191,7 +191,8 @@ class LRRangeTest:
 
     @property
     def reason(self) -> str:
-        """Why the last sweep ended: ``finished``, ``diverged``, ``nan``, ``stopped``, ``error``, ``""``."""
+        """Why the last sweep ended: ``finished``, ``diverged``, ``nan``, ``data`` (the data ran out
+        before its last step), ``stopped``, ``error``; ``""`` until a sweep of the latest run has ended."""
         return self._sweeps[-1].reason if self._sweeps else ""
 
     @property

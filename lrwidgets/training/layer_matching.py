@@ -146,3 +146,12 @@ def _compile(key: str) -> re.Pattern[str] | None:
         return re.compile(key)
     except re.error:
         return None
+
+
+def matching(optimizer: Any, multipliers: Mapping[str, float]) -> dict[str, float]:
+    """``{group name: value}`` for the groups of a built ``LayerwiseOptimizer`` that the keys of
+    ``multipliers`` match, by its matching rule (values as given). Keys that match no group are
+    left out; two keys that match a group equally specifically raise ``ValueError``."""
+    names = optimizer._group_names
+    values = resolve(multipliers, names, optimizer._group_paths, optimizer._group_variables, require_all=False)
+    return {names[i]: value for i, value in sorted(values.items())}

@@ -193,13 +193,6 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             current[i] = value
         self._multiplier_var.assign(current)
 
-    def matching(self, multipliers: Mapping[str, float]) -> dict[str, float]:
-        """``{group name: value}`` for the groups the keys of ``multipliers`` match, by the matching
-        rule above (built only; values as given). Keys that match no group are left out; two keys
-        that match a group equally specifically raise ``ValueError``."""
-        values = resolve(multipliers, self._group_names, self._group_paths, self._group_variables, require_all=False)
-        return {self._group_names[i]: value for i, value in sorted(values.items())}
-
     def multipliers_action(self, multipliers: Mapping[str, float]) -> MultiplierAction:
         """An action for `controller.submit(action)`: sets `multipliers` in the training thread.
 

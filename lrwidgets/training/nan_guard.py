@@ -27,6 +27,10 @@ def _values(variables: list[Any]) -> list[np.ndarray]:
     return [keras.ops.convert_to_numpy(v.value) for v in variables]
 
 
+def _finite(values: list[np.ndarray]) -> bool:
+    return all(bool(np.isfinite(v).all()) for v in values if np.issubdtype(v.dtype, np.inexact))
+
+
 class NanGuard:
     """Copies of the model and optimizer state, taken in the training thread, and their restore.
 
@@ -51,6 +55,7 @@ class NanGuard:
         self._best = math.inf  # the best finite batch loss of steps [_first, _seen)
         self._seen = 0
         self._due = 0.0
+        self.restored_start = False  #: the last restore put back the state the fit started from
 
     def begin_fit(self) -> None:
         self._pending = self._good = None
@@ -105,11 +110,20 @@ class NanGuard:
             self._good = pending
 
     def restore(self, model: Any, keep: list[Any]) -> int | None:
-        """Put back the last confirmed copy, except the variables in ``keep``; its step, or None."""
+        """Put back the last confirmed copy, except the variables in ``keep``; its step, or None.
+
+        With none confirmed (the fit's first batch already broke), the copy taken before that batch
+        is the state the fit started from: it is put back when it is finite (:attr:`restored_start`
+        says so), as a fit that did nothing."""
         self._judge()
-        if self._good is None:
-            return None
-        weights, opt_values, step = self._good
+        self.restored_start = False
+        good = self._good
+        if good is None:
+            pending = self._pending
+            if pending is None or pending[2] != self._first or not _finite(pending[0] + pending[1]):
+                return None
+            good, self.restored_start = pending, True
+        weights, opt_values, step = good
         _state.sync(model)
         for var, value in zip(model.weights, weights, strict=True):
             var.assign(value)

@@ -25,15 +25,20 @@ GUARDED = ("fit", "save", "save_weights")
 
 
 def owner(model: Any) -> TrainingController | None:
-    """The controller training ``model`` now, or None."""
+    """The controller training ``model`` now, or None (a fit that ended by an exception where Keras
+    calls no callback is ended first: see ``TrainingController.running``)."""
     try:
-        return _owners.get(model)
+        found = _owners.get(model)
     except TypeError:  # not weak-referenceable
         return None
+    if found is not None and not found.running:
+        return _owners.get(model)
+    return found
 
 
 def claim(model: Any, controller: TrainingController) -> None:
     """Mark ``model`` as trained by ``controller``; a RuntimeError if another one trains it."""
+    owner(model)  # outside the lock: ending an abandoned fit releases the model
     with _lock:
         current = _owners.get(model)
         if current is not None and current is not controller:

@@ -240,7 +240,14 @@ class Recorder:
         loss = self.history.last("loss")
         msg = f"the loss became {loss} at step {step} (learning rate {learning_rate:.3g})"
         restored = self.guard.restore(model, keep) if self.on_nan == "restore" else None
-        if restored is not None:
+        if restored is not None and self.guard.restored_start:
+            self.event(
+                "nan",
+                msg + "; training stopped and the weights the fit started with were restored (its first batch"
+                " already gave no finite loss: look at the data, or the rate)",
+            )
+            self.event("restore", f"weights restored from step {restored}, where the fit started")
+        elif restored is not None:
             self.event(
                 "nan",
                 msg + f"; training stopped and the weights of step {restored} (the last ones whose loss was finite"

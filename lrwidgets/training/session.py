@@ -109,6 +109,22 @@ class TrainingSession:
         self._shared_snapshot: tuple[tuple[int, ...], Snapshot] | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def of(cls, model: Any, **settings: Any) -> TrainingSession:
+        """For views that take a model or a session: ``model`` itself if it is a session, else a new
+        session of it made with ``settings`` (the keyword arguments of ``TrainingSession``). A
+        setting given (not None) with a session raises ``TypeError``: it is the session's own."""
+        given = {k: v for k, v in settings.items() if v is not None}
+        if not isinstance(model, TrainingSession):
+            return cls(model, **given)
+        if given:
+            raise TypeError(
+                f"Arguments {', '.join(f'`{k}`' for k in given)} belong to the session: give them to"
+                f" `TrainingSession(...)`, not to a view of one."
+                f" Received: {', '.join(f'{k}={v!r}' for k, v in given.items())}"
+            )
+        return model
+
     # ---- reading ----------------------------------------------------------------------------
     @property
     def model(self) -> Any:

@@ -30,7 +30,10 @@ class UpdateSizeMonitor(keras.callbacks.Callback):
 
     Args:
         listener: `Callable[[dict[str, float], dict[str, float]], None]`.
-        interval: seconds between measurements (>= 0; 0 measures every batch). Defaults to 0.5.
+        interval: seconds from the end of one measurement to the start of the next (>= 0).
+            Defaults to 0.5. With 0, every other batch's step is measured: a measurement copies
+            the weights at the end of one batch and measures at the end of the next, and the
+            following measurement starts at the batch after that.
 
     Example:
     >>> import keras, numpy as np

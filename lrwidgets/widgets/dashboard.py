@@ -82,24 +82,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
         if on_diverge is not None:
             check_choice("on_diverge", on_diverge, Diagnostician.ON_DIVERGE_CHOICES)
-        if isinstance(model, TrainingSession):
-            given = {"update_interval": update_interval, "on_nan": on_nan, "monitor": monitor}
-            given = {k: v for k, v in given.items() if v is not None}
-            if given:  # the session's own settings: a view cannot change them
-                names = ", ".join(f"`{k}`" for k in given)
-                received = ", ".join(f"{k}={v!r}" for k, v in given.items())
-                raise TypeError(
-                    f"Arguments {names} belong to the session: give them to `TrainingSession(...)`, not to a"
-                    f" view of one. Received: {received}"
-                )
-            self.session = model
-        else:
-            self.session = TrainingSession(
-                model,
-                update_interval=0.1 if update_interval is None else update_interval,
-                on_nan="restore" if on_nan is None else on_nan,
-                monitor=monitor,
-            )
+        self.session = TrainingSession.of(model, update_interval=update_interval, on_nan=on_nan, monitor=monitor)
         self.max_points = max_points
         self._lock = threading.RLock()
         self._seen_events = 0

@@ -63,9 +63,11 @@ class ScheduleDesigner(w.VBox):
             every edit; ``observe(..., names="schedule")`` to follow it.
         log_y (bool): logarithmic learning-rate axis.
 
-    Steering a fit: the training controller follows ``observe(handler, names="schedule")``. The
-    handler runs in the kernel thread (where widget messages arrive); it must only hand the new,
-    immutable schedule over (``TrainingController.submit``), never touch the model itself.
+    Steering a fit: a ``TrainingDashboard`` whose ``fit`` was given the designer follows it with
+    ``observe(handler, names="schedule")``. The handler runs in the kernel thread (where widget
+    messages arrive); while the fit runs, it hands the new, immutable schedule to the session
+    (``session.replace_schedule``, recorded with source ``designer``), which the training thread
+    follows from the next batch; it never touches the model itself.
 
     Example:
         >>> d = ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=30, steps_per_epoch=100)

@@ -83,7 +83,7 @@ class LayerLRControls(anywidget.AnyWidget):
         unknown = (set(kwargs) - set(self.class_trait_names())) | (own & set(kwargs))
         if unknown:
             raise TypeError(f"LayerLRControls() got unexpected keyword arguments: {sorted(unknown)}")
-        session = model if isinstance(model, TrainingSession) else TrainingSession(model)
+        session = TrainingSession.of(model)
         groups = session.layer_groups
         if not groups:
             raise ValueError(
