@@ -1,30 +1,27 @@
-"""The training controller: requests from any thread, carried out in the training thread by its
-callback (``callback.py``) at the next batch boundary; the thread and the fit's lifecycle."""
+"""The training controller: the state a fit's requests wait in (their methods: ``requests.py``),
+carried out in the training thread by its callback (``callback.py``) at the next batch boundary;
+the thread and the fit's lifecycle."""
 
 from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
 from lrwidgets.core import TrainingHistory
-from lrwidgets.core.checks import check_choice, check_float, check_rate
+from lrwidgets.core.checks import check_choice, check_float
 from lrwidgets.core.rate_driver import RateDriver
-from lrwidgets.schedules.table import ScheduleTable
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.fit_frame import FitFrame
 from lrwidgets.training.listeners import Listeners
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.recorder import ON_NAN_CHOICES, Recorder
-
-Action = Callable[[Any], None]
-Schedule = Callable[[Any], Any]
+from lrwidgets.training.requests import Action, Requests, Schedule
 
 
-class TrainingController:
+class TrainingController(Requests):
     """Owns a compiled Keras model while it trains and applies live changes in the training thread.
 
     Most code uses :class:`~lrwidgets.training.TrainingSession`, which runs the fit too; the
@@ -157,137 +154,6 @@ class TrainingController:
         """
         return self.listeners.add(listener)
 
-    # ---- requests (any thread) ----------------------------------------------------------------
-    def _queue(self) -> bool:
-        """True (holding the lock's decision) when a request must wait for the training thread."""
-        return self.running and threading.current_thread() is not self._thread
-
-    def submit(self, action: Action, description: str = "") -> None:
-        """Run ``action(model)`` in the training thread before the next batch, or now when idle; with a
-        ``description``, recorded as an ``action`` event (a failure always is, as an ``error``)."""
-        if not callable(action):
-            raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
-        with self._cond:
-            if self._queue():
-                self._actions.append((action, description))
-                self._attention = True
-                self._cond.notify_all()
-                return
-        _state.sync(self.model)
-        action(self.model)
-        if description:
-            self.recorder.event("action", description)
-        self._notify()
-
-    def call(self, fn: Callable[[Any], Any]) -> Any:
-        """``fn(model)`` in the training thread between two batches (now when idle): its result, or
-        its exception. For reads of model state during a fit, such as a save (on jax the state
-        cannot be read elsewhere mid-epoch)."""
-        future: Future[Any] = Future()
-
-        def action(model: Any) -> None:
-            try:
-                future.set_result(fn(model))
-            except BaseException as e:
-                future.set_exception(e)
-
-        self.submit(action)
-        return future.result()
-
-    def set_learning_rate(self, value: float, source: str = "user") -> None:
-        """Set the learning rate, from the next batch while training; a schedule driving the run is
-        scaled so that its value now is ``value``, and carries on from there. Refused while the
-        schedule holds the rate at 0 (a frozen phase: nothing there to scale)."""
-        lr = check_rate("learning_rate", value)
-        if self.running and self.driver.frozen(step := self.fit_step):
-            raise ValueError(
-                f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
-                f" at 0 there, and would undo the change at the next batch. Received: learning_rate={value!r}"
-            )
-        with self._cond:
-            if self.running:
-                self._lr_request = (lr, source)
-                self._attention = True
-                self._cond.notify_all()
-                if self._queue():
-                    return
-        if self.running:  # from a callback, in the training thread: the next batch uses it
-            self.callback.apply_requests(self.model)
-        else:
-            self.callback.write_idle(lr, source)
-        self._notify()
-
-    def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
-        """Set per-layer multipliers (``{group name: value}``, names matched exactly); next batch."""
-        changes = _state.check_multipliers(self.model, multipliers)
-        with self._cond:
-            if self._queue():
-                self._multiplier_request = {**(self._multiplier_request or {}), **changes}
-                self._attention = True
-                self._cond.notify_all()
-                return
-        self._multiplier_request = {**(self._multiplier_request or {}), **changes}
-        self.callback.apply_multipliers(self.model)
-        self._notify()
-
-    def set_schedule(self, schedule: Schedule | None, plateau: Any = None) -> None:
-        """Drive the rate from ``schedule(step)`` (from 0 in each fit), ``plateau`` reductions on top.
-
-        See :class:`~lrwidgets.core.rate_driver.RateDriver`. ``None`` for both: the rate stays
-        wherever it is set. Call it before a fit; during one, use :meth:`replace_schedule`.
-        """
-        if self.running:
-            raise RuntimeError("A fit is running: use `replace_schedule` to change its schedule.")
-        driver = RateDriver(schedule, plateau, self.learning_rate)
-        driver.check_start()
-        self.driver = driver
-
-    def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
-        """Follow ``schedule`` as designed (live factors dropped) from the next batch; the past stays.
-
-        The schedule is evaluated here, at the step it would take over from: one that fails there
-        (raises, or gives a negative, NaN or infinite rate) is refused with an error in the
-        caller's thread and changes nothing.
-        """
-        if not callable(schedule):
-            raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
-        ScheduleTable(schedule)(self.fit_step if self.running else 0)
-        with self._cond:
-            if self.running:
-                self._schedule_request = (schedule, source)
-                self._attention = True
-                self._cond.notify_all()
-                if self._queue():
-                    return
-        if self.running:  # from the training thread (a listener, an action): the next batch follows it
-            self.callback.apply_requests(self.model)
-        else:
-            self.driver.replace(0, schedule)
-
-    def pause(self) -> None:
-        """Hold training between two batches (no CPU used while paused)."""
-        with self._cond:
-            if self.running:
-                self._pause_requested = True
-                self._attention = True
-                self._cond.notify_all()
-
-    def resume(self) -> None:
-        with self._cond:
-            self._pause_requested = False
-            if self._state == "paused":
-                self._state = "running"
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        """End training at the next batch boundary; everything recorded is kept."""
-        with self._cond:
-            if self.running:
-                self._stop_requested = True
-                self._state = "stopping"
-                self._attention = True
-                self._cond.notify_all()
-
     # ---- lifecycle ----------------------------------------------------------------------------
     def begin(self, thread: threading.Thread) -> None:
         """A background fit is about to start in ``thread``: from now on, requests are queued."""
@@ -338,15 +204,3 @@ class TrainingController:
     def notify_throttled(self) -> None:
         if self.listeners.due():
             self._notify()
-
-    def has_requests(self) -> bool:
-        return (
-            bool(self._actions)
-            or self._lr_request is not None
-            or self._schedule_request is not None
-            or self._multiplier_request is not None
-        )
-
-    def request_stop(self) -> None:
-        self._stop_requested = True
-        self._attention = True
