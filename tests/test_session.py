@@ -460,7 +460,9 @@ def test_the_rate_reader_is_in_the_fit_only_when_another_callback_acts_before_ba
     session.fit(x, y, epochs=3, batch_size=32, callbacks=[HalveAtEpochEnd()]).wait(60)
     assert lists[-1] == ["ControllerCallback", "HalveAtEpochEnd"]
     np.testing.assert_allclose(session.history.learning_rate.reshape(3, 4)[:, 0], [0.02, 0.01, 0.005], rtol=1e-6)
-    assert [e.source for e in session.history.events if e.kind == "learning_rate"] == ["callback"] * 2
+    # The third: the halving at the last epoch's end, which the next fit starts from.
+    assert [e.source for e in session.history.events if e.kind == "learning_rate"] == ["callback"] * 3
+    assert session.learning_rate == pytest.approx(0.0025)
     session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp()]).wait(60)
     assert lists[-1] == ["ControllerCallback", "WarmUp", "RateReader"]
     np.testing.assert_allclose(session.history.learning_rate[-4:], [1e-3, 2e-3, 3e-3, 4e-3], rtol=1e-6)
@@ -1034,7 +1036,7 @@ def test_a_fit_whose_first_step_fails_leaves_the_model_usable(when: str) -> None
             data.fail_at = 0
 
     fit = {"epochs": 2, "validation_data": (x, y)} if when != "the first batch" else {"epochs": 1}
-    with pytest.raises(OSError, match="cannot read shard 0"):
+    with pytest.raises(Exception, match="cannot read shard 0"):  # tensorflow wraps it in its own error
         session.fit(data, callbacks=[FailNextEpoch()], shuffle=False, **fit).wait(60)
     predicted = model.predict(x[:4], verbose=0)
     assert np.isfinite(predicted).all()
@@ -1057,3 +1059,56 @@ def test_a_nan_at_a_fits_first_batch_puts_back_the_weights_it_started_with() -> 
     assert len(nan) == 1 and "the weights the fit started with were restored" in nan[0], nan
     for w, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(w, b)
+
+
+def test_a_rate_set_just_before_a_fit_ends_is_the_one_the_optimizer_holds() -> None:
+    """On jax a change made mid-epoch waits for the next step; a fit that ended first (Stop while
+    paused) used to drop it, though the history said it was set."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    gate = Gate(at=3)
+    run = session.fit(x, y, epochs=50, batch_size=8, callbacks=[gate])
+    assert gate.reached.wait(60)
+    session.pause()
+    gate.go.set()
+    wait_for(lambda: session.state == "paused")
+    session.learning_rate = 0.05
+    wait_for(lambda: any(e.kind == "learning_rate" and e.source == "user" for e in session.history.events))
+    session.stop()
+    run.wait(60)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.05)
+    assert session.learning_rate == pytest.approx(0.05)
+
+
+def test_a_stop_before_the_fits_first_batch_runs_no_batch() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    peeked, release = threading.Event(), threading.Event()
+
+    def batches():
+        peeked.set()
+        assert release.wait(60)  # Keras reads the first batch while it sets the fit up
+        while True:
+            yield x[:16], y[:16]
+
+    model = linear_model()
+    before = [w.copy() for w in model.get_weights()]
+    session = lrw.TrainingSession(model)
+    run = session.fit(batches(), epochs=2, steps_per_epoch=4)
+    assert peeked.wait(60)
+    session.stop()
+    assert session.state == "stopping"
+    release.set()
+    assert run.wait(60) is None and run.exception is None
+    assert session.history.num_steps == 0 and session.state == "idle"
+    assert [e.kind for e in session.history.events][-1] == "stop"
+    for w, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(w, b)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)  # the next fit runs
+    assert session.history.num_steps == 4

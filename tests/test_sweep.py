@@ -199,6 +199,21 @@ def test_a_trial_that_raises_or_diverges_fails_with_its_reason_and_the_others_fi
     assert all(isinstance(r["worker"], str) for r in by.values())
 
 
+def test_a_listener_that_raises_is_warned_about_and_the_sweep_finishes(client: Any) -> None:
+    from lrwidgets.sweep import Sweep
+
+    sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], epochs=1)
+
+    def broken(trials: set[int]) -> None:
+        if "done" in sweep.statuses.values():
+            raise RuntimeError("view broke")
+
+    sweep.subscribe(broken)
+    with pytest.warns(RuntimeWarning, match="a sweep listener failed: RuntimeError: view broke"):
+        results = sweep.run(*data(), batch_size=32, cluster=client).wait(600)
+    assert list(results["status"]) == ["done", "done"] and not sweep.running
+
+
 def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
     import lrwidgets as lrw
 
@@ -312,6 +327,8 @@ def test_bad_arguments() -> None:
         Sweep("model", [1e-3])
     with pytest.raises(ValueError, match="`epochs` must be >= 1"):
         Sweep(build_model, [1e-3], epochs=0)
+    with pytest.raises(ValueError, match=r"`seeds` must be <= 4,294,967,295"):
+        Sweep(build_model, [1e-3], seeds=[2**32])  # Keras's seeds are 32-bit: every trial would fail
     sweep = Sweep(build_model, [1e-3])
     with pytest.raises(TypeError, match="`cluster` must be None"):
         sweep.run(*data(), cluster=8786)

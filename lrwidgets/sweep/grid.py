@@ -99,7 +99,7 @@ def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) 
         if s is not None:
             check_rate("schedules", float(s(0)))
     names = [schedule_name(s) for s in scheds]
-    seed_list = [check_int("seeds", s, ge=0) for s in _as_list("seeds", seeds)]
+    seed_list = [check_int("seeds", s, ge=0, le=2**32 - 1) for s in _as_list("seeds", seeds)]  # Keras's range
     for name, values in (("learning_rates", rates), ("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
         if len(set(values)) != len(values):
             raise ValueError(f"Argument `{name}` must not repeat a value. {received(name, values)}")

@@ -7,6 +7,7 @@ import math
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -259,7 +260,10 @@ class Sweep:
         with self._table.lock:
             self._table.end(trial, row)
             if self.path is not None:
-                self._save(self.path)
+                try:
+                    self._save(self.path)
+                except OSError as e:  # the results stay in memory: `save` them elsewhere
+                    warnings.warn(f"the sweep's results could not be saved to {self.path}: {e}", stacklevel=2)
         self._notify({trial.trial})
 
     def _on_message(self, key: str, msg: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ sweep's own thread and the caller's share it under one lock."""
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,10 +89,14 @@ class TrialTable:
         return unsubscribe
 
     def notify(self, trials: set[int]) -> None:
+        """Call every listener; one that raises is warned about and never stops the sweep."""
         with self.lock:
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(trials)
+            try:
+                listener(trials)
+            except Exception as e:
+                warnings.warn(f"a sweep listener failed: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
 
     # ---- changes ---------------------------------------------------------------------------------
     def start(self, resume: bool) -> None:

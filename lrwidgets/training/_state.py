@@ -171,12 +171,18 @@ class LearningRateWriter:
         self._wrapping = True
 
     def end(self, model: Any) -> None:
+        """The fit is over (Keras has put the state back in the variables): unwrap, and write a rate
+        the fit ended before using (a change made at its last batch end, or while paused before a
+        Stop), so that the rate recorded as set is the one the optimizer holds."""
         fn: Callable[..., Any] | None = getattr(model, "train_function", None)
         while fn is not None and getattr(fn, "_lrwidgets", False):
             fn = fn.__wrapped__  # type: ignore[attr-defined]
             model.train_function = fn
-        self._pending = None
+        value, self._pending = self._pending, None
         self._wrapping = False
+        if value is not None:
+            sync(model)
+            self.variable.assign(value)
 
     def write(self, model: Any, value: float) -> None:
         if self._wrapping and not getattr(model, "_jax_state_synced", True):

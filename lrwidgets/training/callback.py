@@ -51,6 +51,10 @@ def _nothing(batch: int, logs: dict[str, Any] | None = None) -> None:
     """A light fit's batch start (see :class:`ControllerCallback`)."""
 
 
+class StoppedBeforeStart(Exception):
+    """Raised at a session fit's start when Stop came first: the fit ends with no batch run."""
+
+
 class ControllerCallback(keras.callbacks.Callback):
     """First in the list: requests, the schedule's rate, records, pause and stop (``dash.callback``).
 
@@ -75,6 +79,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._key: str | None = None  # the log key recorded as the loss, once chosen
         self._next = 0.0  # when (the recorder's clock) a batch's end must look further
         self._light = False
+        self._callback_mode = False
 
     @property
     def light(self) -> bool:
@@ -91,6 +96,9 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         model = self._model
+        self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
+        if c._stop_requested and c._state == "stopping":  # a session's fit, stopped while Keras set it up
+            raise StoppedBeforeStart("stopped before the fit's first batch")
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
             ownership.claim(model, c)
             c._stop_requested = False
@@ -225,7 +233,9 @@ class ControllerCallback(keras.callbacks.Callback):
                 " weights otherwise (with optimizers of its own, as keras.io's GANs do), the rates shown are"
                 " not the ones used",
             )
-        c.finish()
+        self.reader.check_rate()  # a change another callback made at the last epoch's end
+        if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
+            c.finish()
 
     def write_rate(self, model: Any, lr: float) -> None:
         c = self._controller
@@ -342,17 +352,18 @@ class RateReader(keras.callbacks.Callback):
         self._epoch_start = False
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._check_rate()
+        self.check_rate()
         self._epoch_start = True
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         if c.callback._read_each_batch:
-            self._check_rate()
+            self.check_rate()
         c.callback.copy_if_due(self._epoch_start)
         self._epoch_start = False
 
-    def _check_rate(self) -> None:
+    def check_rate(self) -> None:
+        """Record a rate another callback set (it scales the rest of the schedule)."""
         c = self._controller
         writer = c._writer
         if writer is None or writer.pending is not None:

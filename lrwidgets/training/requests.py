@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lrwidgets.core.checks import check_rate
 from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.schedules.table import ScheduleTable
-from lrwidgets.training import _state
+from lrwidgets.training import _state, ownership
 
 if TYPE_CHECKING:
     from lrwidgets.training.callback import ControllerCallback
@@ -59,6 +59,16 @@ class Requests:
         """True (holding the lock's decision) when a request must wait for the training thread."""
         return self.running and threading.current_thread() is not self._thread
 
+    def _check_free(self) -> None:
+        """Idle here, the model may be training in another session (a range test of it): a change
+        made now would race that fit and be undone when it ends, so it is refused."""
+        owner = ownership.owner(self.model)
+        if owner is not None and owner is not self:
+            raise RuntimeError(
+                f"Argument `model` ({self.model.name!r}) is training in another lrwidgets session (a range"
+                " test of it?): change it through that session, or once its fit has ended."
+            )
+
     def submit(self, action: Action, description: str = "") -> None:
         """Run ``action(model)`` in the training thread before the next batch, or now when idle; with a
         ``description``, recorded as an ``action`` event (a failure always is, as an ``error``)."""
@@ -70,6 +80,7 @@ class Requests:
                 self._attention = True
                 self._cond.notify_all()
                 return
+        self._check_free()
         _state.sync(self.model)
         action(self.model)
         if description:
@@ -111,6 +122,7 @@ class Requests:
         if self.running:  # from a callback, in the training thread: the next batch uses it
             self.callback.apply_requests(self.model)
         else:
+            self._check_free()
             self.callback.write_idle(lr, source)
         self._notify()
 
@@ -123,6 +135,7 @@ class Requests:
                 self._attention = True
                 self._cond.notify_all()
                 return
+        self._check_free()
         self._multiplier_request = {**(self._multiplier_request or {}), **changes}
         self.callback.apply_multipliers(self.model)
         self._notify()

@@ -13,7 +13,8 @@ class TrainingRun:
     """Handle on a background fit, returned at once by ``TrainingSession.fit`` (and ``TrainingDashboard.fit``).
 
     ``wait()`` blocks until the fit ends and returns the Keras ``History`` (also after Stop or a
-    NaN stop, with everything recorded so far), or re-raises the exception that ended training.
+    NaN stop, with everything recorded so far; None after a Stop that came before Keras began the
+    fit, which then ran no batch), or re-raises the exception that ended training.
     A kernel interrupt while waiting stops training at the next batch boundary, waits for it to
     end (the weights stay finite and usable), then raises ``KeyboardInterrupt``.
     """

@@ -14,7 +14,7 @@ import numpy as np
 from lrwidgets.core import Event, TrainingHistory
 from lrwidgets.core.checks import check_int
 from lrwidgets.training import _state, ownership, warnings_hook
-from lrwidgets.training.callback import acts_before_batches
+from lrwidgets.training.callback import StoppedBeforeStart, acts_before_batches
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.fit_args import FitArguments, bind_fit, class_fit
 from lrwidgets.training.progress import Progress
@@ -349,6 +349,8 @@ class TrainingSession:
                 try:
                     call_args, call_kwargs = bound.call_args()
                     return fit(*call_args, **call_kwargs)
+                except StoppedBeforeStart:  # Stop came while Keras set the fit up: no batch was run
+                    return None
                 except Exception as e:
                     if raised and raised[0] is not e:  # tensorflow wraps a generator's error in its own
                         raise raised[0] from e
