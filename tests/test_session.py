@@ -1112,3 +1112,22 @@ def test_a_stop_before_the_fits_first_batch_runs_no_batch() -> None:
         np.testing.assert_array_equal(w, b)
     session.fit(x, y, epochs=1, batch_size=16).wait(60)  # the next fit runs
     assert session.history.num_steps == 4
+
+
+def test_the_page_cannot_write_a_marks_data() -> None:
+    """The views read their marks back (tick ranges, a mark swapped for another): strings sent as a
+    mark's `y` made every later refresh raise."""
+    import traitlets
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    dash = lrw.TrainingDashboard(linear_model())
+    dash.fit(x, y, epochs=2, batch_size=16, validation_split=0.25).wait(60)
+    before = np.array(dash.plots.val_mark.y)
+    for sent in ({"y": ["a", "b"]}, {"x": [1, 2], "colors": ["red"]}, {"scales": {}}):
+        with pytest.raises(traitlets.TraitError, match="set by the kernel, not the page"):
+            dash.plots.val_mark.set_state(sent)
+    np.testing.assert_array_equal(dash.plots.val_mark.y, before)
+    dash.refresh()
+    assert not [e for e in dash.history.events if e.kind == "error"]

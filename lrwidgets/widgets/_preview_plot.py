@@ -9,6 +9,7 @@ import numpy as np
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.widgets._axes import Y_LABEL_OFFSET, set_int_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
+from lrwidgets.widgets._marks import Lines, Scatter
 
 MAX_PINS = 8
 PIN_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -34,7 +35,7 @@ class PreviewPlot:
         self.x_steps = bq.LinearScale(min=0.0)
         self.y_linear, self.y_log, self.y_loss = bq.LinearScale(min=0.0), bq.LogScale(), bq.LinearScale()
         lr_scales = {"x": self.x, "y": self.y_linear}
-        self.lines = bq.Lines(
+        self.lines = Lines(
             x=_empty(),
             y=_empty(),
             scales=lr_scales,
@@ -42,7 +43,7 @@ class PreviewPlot:
             stroke_width=2,
             labels=["current"],
         )
-        self.loss = bq.Lines(
+        self.loss = Lines(
             x=_empty(),
             y=_empty(),
             scales={"x": self.x, "y": self.y_loss},
@@ -51,7 +52,7 @@ class PreviewPlot:
             labels=["monitored"],
             visible=False,
         )
-        self.reductions = bq.Scatter(
+        self.reductions = Scatter(
             x=_empty(),
             y=_empty(),
             scales=lr_scales,
@@ -131,7 +132,7 @@ class PreviewPlot:
     def pin(self, label: str) -> None:
         """Keep a copy of the current curve on the chart (the oldest goes beyond ``MAX_PINS``)."""
         color = PIN_COLORS[len(self.pins) % len(PIN_COLORS)]
-        pinned = bq.Lines(
+        pinned = Lines(
             x=self.lines.x,
             y=self.lines.y,
             scales=self.lines.scales,

@@ -19,6 +19,7 @@ import numpy as np
 from lrwidgets.core import Event
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_int_ticks, set_linear_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
+from lrwidgets.widgets._marks import Label, Lines, Scatter
 from lrwidgets.widgets._series import PointSeries
 
 #: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
@@ -45,13 +46,13 @@ def _empty() -> np.ndarray:
 
 def _rules(x: bq.Scale, unit: bq.Scale) -> bq.Lines:
     """Dashed vertical lines across a whole plot, one per marked event (x: the step, y: 0 to 1)."""
-    return bq.Lines(
+    return Lines(
         x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales={"x": x, "y": unit}, line_style="dashed", stroke_width=1
     )
 
 
 def _change_labels(x: bq.Scale, unit: bq.Scale, align: str) -> bq.Label:
-    return bq.Label(
+    return Label(
         x=np.zeros(0), y=np.zeros(0), text=[], scales={"x": x, "y": unit}, default_size=11,
         font_weight="normal", colors=["#d62728"], align=align,
     )  # fmt: skip
@@ -91,11 +92,11 @@ class TrainingPlots:
         )
         self.loss_legend = FigureLegend("loss")
         # A rate holds until the next kept step: changes draw as steps.
-        self.lr_mark = bq.Lines(
+        self.lr_mark = Lines(
             x=_empty(), y=_empty(), scales={"x": x, "y": lr_y}, colors=["#2ca02c"], interpolation="step-after",
             labels=["learning rate"],
         )  # fmt: skip
-        self.plan_mark = bq.Lines(
+        self.plan_mark = Lines(
             x=_empty(), y=_empty(), scales={"x": x, "y": lr_y}, colors=["#999999"], line_style="dashed",
             labels=["planned"],
         )  # fmt: skip
@@ -198,7 +199,7 @@ class TrainingPlots:
 
     def _metric_mark(self, label: str, color: str, style: str) -> bq.Lines:
         scales = {"x": self._metric_x, "y": self._metric_y}
-        return bq.Lines(
+        return Lines(
             x=np.zeros(0), y=np.zeros(0), colors=[color], line_style=style, marker="circle", marker_size=16,
             labels=[label], scales=scales,
         )  # fmt: skip
@@ -250,11 +251,11 @@ class TrainingPlots:
     def _loss_parts(self, y: bq.Scale) -> tuple[bq.Lines, bq.Lines, bq.Axis]:
         """The loss marks (per step, validation) and axis on the y scale ``y``."""
         x = self.x_scale
-        loss = bq.Lines(
+        loss = Lines(
             x=_empty(), y=np.zeros((2, 0), np.float32), scales={"x": x, "y": y}, colors=["#1f77b4"] * 2,
             opacities=[0.3, 1.0], labels=["loss (batch)", "loss (smoothed)"],
         )  # fmt: skip
-        val = bq.Lines(
+        val = Lines(
             x=_empty(), y=_empty(), scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="circle",
             marker_size=24, labels=["val_loss"],
         )  # fmt: skip
@@ -262,7 +263,7 @@ class TrainingPlots:
 
     def _init_diagnosis_marks(self, x: bq.Scale, unit: bq.Scale) -> None:
         #: a NaN or inf batch loss: a marker at the top edge of the plot (its y is the unit scale)
-        self.nonfinite_mark = bq.Scatter(
+        self.nonfinite_mark = Scatter(
             x=_empty(), y=_empty(), scales={"x": x, "y": unit}, marker="triangle-down", colors=["#c00"],
             default_size=48, labels=["loss NaN/inf"],
         )  # fmt: skip

@@ -16,6 +16,7 @@ from lrwidgets.core.finder import METHODS, Suggestion
 from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend, point_entry
+from lrwidgets.widgets._marks import Lines, Scatter
 from lrwidgets.widgets._strict_controls import KernelButton
 
 METHOD_COLORS = {
@@ -147,21 +148,21 @@ class LRFinder(widgets.VBox):
         self._x = bq.LogScale()
         self._y = bq.LinearScale()
         scales = {"x": self._x, "y": self._y}
-        self.raw_mark = bq.Lines(
+        self.raw_mark = Lines(
             x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], opacities=[0.25], labels=["loss (batch)"],
         )  # fmt: skip
-        self.smooth_mark = bq.Lines(
+        self.smooth_mark = Lines(
             x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], labels=["loss (smoothed)"], stroke_width=2,
         )  # fmt: skip
         # The other sweeps (n_runs > 1), drawn alike but out of the legend: a bqplot legend has an
         # entry for every line of a mark, labelled or not.
-        self.raw_more = bq.Lines(
+        self.raw_more = Lines(
             x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], opacities=[0.25], display_legend=False
         )
-        self.smooth_more = bq.Lines(
+        self.smooth_more = Lines(
             x=_empty(), y=_empty(), scales=scales, colors=["#1f77b4"], display_legend=False, stroke_width=2
         )
-        self.suggestion_mark = bq.Scatter(
+        self.suggestion_mark = Scatter(
             x=_empty(), y=_empty(), scales=scales, colors=["#d62728"], default_size=80, stroke="white",
             names=[], display_names=False,
         )  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 from lrwidgets.core.checks import check_bool, check_float, check_int
 from lrwidgets.sweep import Sweep
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
+from lrwidgets.widgets._marks import Lines
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 from lrwidgets.widgets._strict_controls import KernelButton
 
@@ -164,8 +165,8 @@ class LRSweep(w.VBox):
         x = bq.LinearScale()
         self._y_log, self._y_lin = bq.LogScale(), bq.LinearScale()
         y = self._y_log if log_y else self._y_lin
-        self._loss_mark = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": x, "y": y}, stroke_width=1.5)
-        self._val_mark = bq.Lines(
+        self._loss_mark = Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": x, "y": y}, stroke_width=1.5)
+        self._val_mark = Lines(
             x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": x, "y": y}, marker="circle", marker_size=16,
             line_style="dashed",
         )  # fmt: skip
@@ -182,7 +183,7 @@ class LRSweep(w.VBox):
             title="every trial's loss", layout=layout, **style,
         )  # fmt: skip
         rx, ry = bq.LinearScale(), bq.LogScale()
-        self._rate_mark = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": rx, "y": ry}, stroke_width=1)
+        self._rate_mark = Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": rx, "y": ry}, stroke_width=1)
         rate_axis = self._rate_axis = bq.Axis(
             scale=ry, side="left", tick_format=".2~e", label="learning rate", label_offset=Y_LABEL_OFFSET
         )
