@@ -767,7 +767,7 @@ def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> No
         model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[dash.callback, Interrupt()])
     # Keras called no callback at the end: the session sees the fit's frame gone, from any thread.
     seen: list[str] = []
-    reader = threading.Thread(target=lambda: seen.append(dash.session.state))
+    reader = threading.Thread(target=lambda: seen.append(dash.session.progress.state))
     reader.start()
     reader.join(60)
     assert seen == ["idle"] and not dash.session.running
@@ -1131,3 +1131,63 @@ def test_the_page_cannot_write_a_marks_data() -> None:
     np.testing.assert_array_equal(dash.plots.val_mark.y, before)
     dash.refresh()
     assert not [e for e in dash.history.events if e.kind == "error"]
+
+
+def test_fits_that_raise_in_a_row_in_the_kernel_thread_are_each_ended() -> None:
+    """An exception's traceback is dropped by Keras: the next fit's frame can take the freed one's
+    address, so the session holds the frame itself, and a new fit in the same thread ends the last."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Boom(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                raise RuntimeError("boom")
+
+    x, y = regression_data(64)
+    model = linear_model()
+    dash = lrw.TrainingDashboard(model)
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="boom"):
+            model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[dash.callback, Boom()])
+    assert dash.session.state == "idle" and dash.history.num_steps == 6
+    ended = [e for e in dash.history.events if e.kind == "error"]
+    assert len(ended) == 3 and all("ended before its end" in e.message for e in ended)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.warn("a later cell's warning", UserWarning, stacklevel=1)
+    assert not [e for e in dash.history.events if e.kind == "warning"]  # no route left behind
+    dash.refresh()
+    assert dash._stop_button.disabled and dash._pause_button.disabled
+
+
+def test_a_new_models_first_fit_that_fails_at_its_first_step_leaves_it_usable() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    class Shards(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+            self.x, self.y = regression_data(64)
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int):
+            self.calls += 1
+            if self.calls > 2:  # Keras reads the first batch (twice on some backends) to build the fit
+                raise OSError("cannot read shard")
+            return self.x[:16], self.y[:16]
+
+    x, _ = regression_data(16)
+    model = linear_model()
+    before = [w.copy() for w in model.get_weights()]
+    session = lrw.TrainingSession(model)
+    with pytest.raises(Exception, match="cannot read shard"):  # tensorflow wraps it in its own error
+        session.fit(Shards(), epochs=1, shuffle=False).wait(60)
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+    for w, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(w, b)

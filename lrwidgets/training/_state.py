@@ -46,7 +46,8 @@ def hold_state(model: Any) -> None:
     the model unusable. The state held here is the variables' current arrays (no copy); the first
     step that succeeds replaces it.
     """
-    if not is_jax() or getattr(model, "_jax_state", "none") is not None or not getattr(model, "_jax_state_synced", 0):
+    # `_jax_state` is made by Keras's first fit, evaluate or predict: absent on a new model.
+    if not is_jax() or getattr(model, "_jax_state", None) is not None or not getattr(model, "_jax_state_synced", 1):
         return
     optimizer = getattr(model, "optimizer", None)
     model._jax_state = {

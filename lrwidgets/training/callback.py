@@ -96,6 +96,9 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         model = self._model
+        stale = c._fit_frame
+        if stale is not None and stale.thread is threading.current_thread():
+            c._end_abandoned(stale)  # a new fit in the thread of one that raised: that one is over
         self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
         if c._stop_requested and c._state == "stopping":  # a session's fit, stopped while Keras set it up
             raise StoppedBeforeStart("stopped before the fit's first batch")

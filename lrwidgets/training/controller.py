@@ -82,7 +82,7 @@ class TrainingController(Requests):
     @property
     def state(self) -> str:
         """``idle``, ``running``, ``paused`` or ``stopping``."""
-        self.running  # noqa: B018  (ends a fit that Keras ended without its callbacks)
+        self._settle()
         return self._state
 
     @property
@@ -101,16 +101,22 @@ class TrainingController(Requests):
             self._end_abandoned(frame)
         return self._state != "idle"
 
+    def _settle(self) -> None:
+        """End a fit that Keras ended without its callbacks (see ``running``): call it before taking
+        ``_cond``, under which only the raw state is read (finish takes other locks)."""
+        self.running  # noqa: B018
+
     def _end_abandoned(self, frame: FitFrame) -> None:
-        with self._end_lock:
-            if self._fit_frame is not frame:  # ended meanwhile
+        with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock
+            if self._fit_frame is not frame:  # ended meanwhile, or by another thread
                 return
-            self.recorder.event(
-                "error",
-                "the fit ended before its end (an exception or an interrupt where it ran): everything up to"
-                " its last batch is kept",
-            )
-            self.finish()
+            self._fit_frame = None
+        self.recorder.event(
+            "error",
+            "the fit ended before its end (an exception or an interrupt where it ran): everything up to"
+            " its last batch is kept",
+        )
+        self.finish()
 
     @property
     def learning_rate(self) -> float:
@@ -145,7 +151,8 @@ class TrainingController(Requests):
         return self.recorder.meter.batch_size
 
     def progress(self) -> Progress:
-        return self.recorder.progress(self._state, self.learning_rate)
+        lr = self.learning_rate  # first: it may end an abandoned fit, which the state then shows
+        return self.recorder.progress(self.state, lr)
 
     def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after changes, throttled; from the training thread while training.
@@ -159,7 +166,7 @@ class TrainingController(Requests):
         """A background fit is about to start in ``thread``: from now on, requests are queued."""
         self.end_stale()
         with self._cond:
-            if self.running:
+            if self._state != "idle":
                 raise RuntimeError(
                     "A fit is already running on this model; wait for it (`run.wait()`) or stop it"
                     " (`session.stop()`) before starting another."

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from types import CodeType, FrameType
+from types import FrameType
 
 
 class FitFrame:
@@ -18,21 +18,24 @@ class FitFrame:
 
     def __init__(self, thread: threading.Thread) -> None:
         self.thread = thread
-        self._mark: tuple[int, CodeType] | None = None
+        # The frame itself, not its id: a freed frame's address is reused by the next fit's frame.
+        # It keeps the fit's locals alive until the fit is seen over (``TrainingController.finish``
+        # drops it).
+        self._frame: FrameType | None = None
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_name == "fit" and str(frame.f_globals.get("__name__", "")).startswith("keras."):
-                self._mark = (id(frame), frame.f_code)  # not the frame: it holds the fit's data alive
+                self._frame = frame
                 break
             frame = frame.f_back
 
     @property
     def found(self) -> bool:
-        return self._mark is not None
+        return self._frame is not None
 
     def over(self) -> bool:
         """True when the fit has returned or raised (False when its frame was not found: unknown)."""
-        mark = self._mark
+        mark = self._frame
         if mark is None:
             return False
         if not self.thread.is_alive():
@@ -42,7 +45,7 @@ class FitFrame:
         else:
             frame = sys._current_frames().get(self.thread.ident or -1)
         while frame is not None:
-            if id(frame) == mark[0] and frame.f_code is mark[1]:
+            if frame is mark:
                 return False
             frame = frame.f_back
         return True

@@ -55,9 +55,11 @@ class Requests:
 
         def _notify(self) -> None: ...
 
+        def _settle(self) -> None: ...
+
     def _queue(self) -> bool:
         """True (holding the lock's decision) when a request must wait for the training thread."""
-        return self.running and threading.current_thread() is not self._thread
+        return self._state != "idle" and threading.current_thread() is not self._thread
 
     def _check_free(self) -> None:
         """Idle here, the model may be training in another session (a range test of it): a change
@@ -74,6 +76,7 @@ class Requests:
         ``description``, recorded as an ``action`` event (a failure always is, as an ``error``)."""
         if not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
             if self._queue():
                 self._actions.append((action, description))
@@ -112,8 +115,9 @@ class Requests:
                 f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
                 f" at 0 there, and would undo the change at the next batch. Received: learning_rate={value!r}"
             )
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
-            if self.running:
+            if self._state != "idle":
                 self._lr_request = (lr, source)
                 self._attention = True
                 self._cond.notify_all()
@@ -127,8 +131,10 @@ class Requests:
         self._notify()
 
     def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
-        """Set per-layer multipliers (``{group name: value}``, names matched exactly); next batch."""
+        """Set per-layer multipliers, next batch: ``{group name or sub-model name or pattern: value}``
+        (see ``_state.check_multipliers``; a group's own name wins)."""
         changes = _state.check_multipliers(self.model, multipliers)
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
             if self._queue():
                 self._multiplier_request = {**(self._multiplier_request or {}), **changes}
@@ -162,8 +168,9 @@ class Requests:
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
         ScheduleTable(schedule)(self.fit_step if self.running else 0)
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
-            if self.running:
+            if self._state != "idle":
                 self._schedule_request = (schedule, source)
                 self._attention = True
                 self._cond.notify_all()
@@ -176,13 +183,15 @@ class Requests:
 
     def pause(self) -> None:
         """Hold training between two batches (no CPU used while paused)."""
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
-            if self.running:
+            if self._state != "idle":
                 self._pause_requested = True
                 self._attention = True
                 self._cond.notify_all()
 
     def resume(self) -> None:
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
             self._pause_requested = False
             if self._state == "paused":
@@ -191,8 +200,9 @@ class Requests:
 
     def stop(self) -> None:
         """End training at the next batch boundary; everything recorded is kept."""
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
         with self._cond:
-            if self.running:
+            if self._state != "idle":
                 self._stop_requested = True
                 self._state = "stopping"
                 self._attention = True

@@ -199,7 +199,9 @@ class TrainingSession:
         self.controller.set_learning_rate(value, source=source)
 
     def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
-        """Set per-layer multipliers ``{group name: value >= 0}`` (names exact); at the next batch."""
+        """Set per-layer multipliers ``{key: value >= 0}``, at the next batch: a key is a group's name
+        (that group only), or a sub-model's name or a pattern, matched as ``LayerwiseOptimizer``
+        matches its keys."""
         self.controller.set_multipliers(dict(multipliers), source=source)
 
     def replace_schedule(self, schedule: Any, source: str = "designer") -> None:

@@ -31,7 +31,7 @@ class LayerLRControls(anywidget.AnyWidget):
     """One log-scale vertical slider per trainable layer, with freeze toggles and presets.
 
     Needs a model compiled with a `LayerwiseOptimizer`. Moving a slider asks the training session
-    for that layer's multiplier (`session.set_multipliers`, names matched exactly): at once when
+    for that layer's multiplier (`session.set_multipliers`, by the group's name): at once when
     idle, before the next batch while a fit runs; the panel never touches the optimizer itself.
     Behind each slider a bar shows the layer's relative update size ||dW|| / ||W||, from the
     session's snapshots during its fits, or from the callback `panel.monitor()` returns.
