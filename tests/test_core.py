@@ -327,3 +327,19 @@ def test_ema_update_many_is_update_per_value(values: list[float], smoothing: flo
     many = EmaSmoother(smoothing)
     got = many.update_many(values[: len(values) // 2]) + many.update_many(values[len(values) // 2 :])
     np.testing.assert_array_equal(np.array(got), np.array(expected))
+
+
+def test_more_arguments_are_refused_by_name_and_change_nothing() -> None:
+    """Found by a review of every public constructor: each of these was taken silently."""
+    history = TrainingHistory()
+    with pytest.raises(ValueError, match=r"Argument `n` must be >= 0. Received: n=-3"):
+        history.column("loss", n=-3)
+    for bad, error in ((0, ValueError), (-1, ValueError), ("32", TypeError), (2.5, ValueError)):
+        with pytest.raises(error, match=r"Argument `batch_size`"):
+            BatchLossRecovery(batch_size=bad)
+    with pytest.raises(TypeError, match=r"Argument `smoothing` must be a float"):
+        EmaSmoother("0.5")
+    with pytest.raises(ValueError, match=r"Argument `smoothing` must be < 1"):
+        EmaSmoother(1.0)
+    assert EmaSmoother(np.float32(0.5)).smoothing == 0.5
+    assert math.isfinite(EmaSmoother(0.0).smoothing)

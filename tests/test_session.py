@@ -1191,3 +1191,22 @@ def test_a_new_models_first_fit_that_fails_at_its_first_step_leaves_it_usable() 
     assert np.isfinite(model.predict(x, verbose=0)).all()
     for w, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(w, b)
+
+
+def test_more_session_and_view_arguments_are_refused_by_name() -> None:
+    import lrwidgets as lrw
+    from lrwidgets.training import UpdateSizeMonitor
+
+    x, y = regression_data(32)
+    session = lrw.TrainingSession(linear_model())
+    run = session.fit(x, y, epochs=1, batch_size=16)
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match=r"Argument `timeout`"):
+            run.wait(timeout=bad)
+    run.wait(60)
+    with pytest.raises(TypeError, match=r"Argument `keep_best` must be a bool"):
+        lrw.Diagnostician(session, keep_best="no")
+    with pytest.raises(ValueError, match=r"Argument `interval` must be finite"):
+        UpdateSizeMonitor(lambda sizes, multipliers: None, interval=float("inf"))
+    with pytest.raises(ValueError, match=r"Argument `smoothing` must be <= 0.99"):
+        lrw.TrainingDashboard(session, smoothing=0.995)  # the slider's range, not a TraitError from inside

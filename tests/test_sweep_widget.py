@@ -142,6 +142,11 @@ def test_bad_arguments_and_controls_errors_shown() -> None:
     sweep = Sweep(build_model, [1e-3])
     with pytest.raises(TypeError, match="not both"):
         lrw.LRSweep(build_model, sweep=sweep)
+    for given in ({"epochs": 50}, {"seeds": [1, 2]}, {"optimizers": ["adam"]}):  # were dropped silently
+        with pytest.raises(TypeError, match="not both"):
+            lrw.LRSweep(sweep=sweep, **given)
+    with pytest.raises(TypeError, match=r"Argument `path` must be a str or a pathlib\.Path"):
+        Sweep(build_model, [1e-3], path=123)
     with pytest.raises(ValueError, match="`smoothing` must be < 1"):
         lrw.LRSweep(sweep=sweep, smoothing=1.0)
     widget = lrw.LRSweep(sweep=sweep)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrwidgets.core.checks import check_int
+
 
 class BatchLossRecovery:
     """Turn Keras's running epoch mean into per-batch losses.
@@ -32,8 +34,10 @@ class BatchLossRecovery:
     __slots__ = ("_prev_samples", "_prev_total", "batch_size", "samples_per_epoch")
 
     def __init__(self, batch_size: int | None = None, samples_per_epoch: int | None = None) -> None:
-        self.batch_size = batch_size
-        self.samples_per_epoch = samples_per_epoch
+        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, ge=1)
+        self.samples_per_epoch = (
+            None if samples_per_epoch is None else check_int("samples_per_epoch", samples_per_epoch, ge=1)
+        )
         self.start_epoch()
 
     def start_epoch(self) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from lrwidgets.core.checks import check_int
+
 STEP_COLUMNS = ("loss", "learning_rate", "time")
 
 
@@ -181,6 +183,8 @@ class TrainingHistory:
         """A read-only view of one per-step column (``loss``, ``learning_rate``, ``time``)."""
         if name not in STEP_COLUMNS:
             raise ValueError(f"Argument `name` must be one of {STEP_COLUMNS}. Received: name={name!r}")
+        if n is not None:
+            n = check_int("n", n, ge=0)
         filled = self.num_steps
         steps = self._steps
         view = steps[: filled if n is None else min(n, filled), STEP_COLUMNS.index(name)]

@@ -7,13 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lrwidgets.core.checks import check_real, received
+from lrwidgets.core.checks import check_float, check_real, received
 
 
 def _check_smoothing(smoothing: float) -> float:
-    if not isinstance(smoothing, (int, float)) or isinstance(smoothing, bool) or not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"Argument `smoothing` must be a number in [0, 1). Received: smoothing={smoothing!r}")
-    return float(smoothing)
+    return check_float("smoothing", smoothing, ge=0, lt=1)
 
 
 class EmaSmoother:

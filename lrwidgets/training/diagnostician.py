@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lrwidgets.core.checks import check_choice
+from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
 from lrwidgets.training import _state
 from lrwidgets.training.fit_args import bind_arguments, class_fit
@@ -85,7 +85,7 @@ class Diagnostician:
             raise TypeError(f"Argument `session` must be a TrainingSession. Received: session={session!r}")
         self.session = session
         self.on_diverge = check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
-        self.keep_best = bool(keep_best)
+        self.keep_best = check_bool("keep_best", keep_best)
         classes = num_classes if num_classes is not None else _num_classes(session.model)
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
         self._diagnoses: list[Diagnosis] = []

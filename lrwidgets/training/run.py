@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from lrwidgets.core.checks import check_float
 from lrwidgets.training.controller import TrainingController
 
 
@@ -62,6 +63,8 @@ class TrainingRun:
 
         Raises ``TimeoutError`` if ``timeout`` seconds pass first (training goes on).
         """
+        if timeout is not None:
+            timeout = check_float("timeout", timeout, ge=0)
         wait_or_stop(self._done, timeout, self._controller.stop, "The fit")
         if self._error is not None:
             raise self._error

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from lrwidgets.core.checks import check_float
 from lrwidgets.core.update_size import relative_update_sizes
 from lrwidgets.training.layerwise import find_layerwise_optimizer, layer_groups
 
@@ -51,8 +52,7 @@ class UpdateSizeMonitor(keras.callbacks.Callback):
         super().__init__()
         if not callable(listener):
             raise TypeError(f"Argument `listener` must be callable. Received: listener={listener!r}")
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval >= 0:
-            raise ValueError(f"Argument `interval` must be a number >= 0. Received: interval={interval!r}")
+        check_float("interval", interval, ge=0)
         self.listener = listener
         self.interval = float(interval)
         self._due = 0.0

@@ -40,7 +40,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         max_points: most points drawn per line (min/max decimation keeps spikes); 8 to 100,000.
         update_interval: seconds between two browser updates while training (default 0.1;
             longer when drawing takes more than 1% of the training thread's time, at most 10x).
-        smoothing: EMA coefficient of the smoothed loss, in [0, 1).
+        smoothing: EMA coefficient of the smoothed loss, in [0, 0.99].
         on_nan: ``"restore"`` (default: the last weights whose loss was finite and not diverging are
             put back) or ``"stop"``.
         monitor: the log key drawn as the loss (default ``loss``; see ``TrainingSession``).
@@ -79,7 +79,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         on_diverge: str | None = None,
     ) -> None:
         max_points = check_int("max_points", max_points, ge=8, le=MAX_POINTS_LIMIT)
-        smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
+        smoothing = check_float("smoothing", smoothing, ge=0, le=0.99)  # the slider's range
         if on_diverge is not None:
             check_choice("on_diverge", on_diverge, Diagnostician.ON_DIVERGE_CHOICES)
         self.session = TrainingSession.of(model, update_interval=update_interval, on_nan=on_nan, monitor=monitor)

@@ -117,8 +117,8 @@ class LRSweep(w.VBox):
         learning_rates: Any = None,
         optimizers: Any = None,
         schedules: Any = None,
-        seeds: Any = (0,),
-        epochs: int = 1,
+        seeds: Any = None,
+        epochs: int | None = None,
         *,
         sweep: Sweep | None = None,
         log_y: bool = True,
@@ -129,10 +129,13 @@ class LRSweep(w.VBox):
         **sweep_kwargs: Any,
     ) -> None:
         if sweep is None:
+            seeds, epochs = (0,) if seeds is None else seeds, 1 if epochs is None else epochs
             sweep = Sweep(build_model, learning_rates, optimizers, schedules, seeds, epochs, **sweep_kwargs)
         elif not isinstance(sweep, Sweep):
             raise TypeError(f"Argument `sweep` must be a lrwidgets.sweep.Sweep. Received: sweep={type(sweep).__name__}")
-        elif build_model is not None or learning_rates is not None or sweep_kwargs:
+        elif sweep_kwargs or any(
+            a is not None for a in (build_model, learning_rates, optimizers, schedules, seeds, epochs)
+        ):
             raise TypeError("Give either `sweep=` or the arguments of a new sweep, not both.")
         self.sweep = sweep
         log_y = check_bool("log_y", log_y)
