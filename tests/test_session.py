@@ -1098,20 +1098,22 @@ def test_a_stop_before_the_fits_first_batch_runs_no_batch() -> None:
             yield x[:16], y[:16]
 
     model = linear_model()
-    before = [w.copy() for w in model.get_weights()]
     session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    before = [w.copy() for w in model.get_weights()]
     run = session.fit(batches(), epochs=2, steps_per_epoch=4)
     assert peeked.wait(60)
     session.stop()
     assert session.state == "stopping"
     release.set()
     assert run.wait(60) is None and run.exception is None
-    assert session.history.num_steps == 0 and session.state == "idle"
+    assert session.history.num_steps == 4 and session.state == "idle"
+    assert session.controller.fit_step == 0 and session.progress.fit_first_step == 4  # the stopped fit's
     assert [e.kind for e in session.history.events][-1] == "stop"
     for w, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(w, b)
     session.fit(x, y, epochs=1, batch_size=16).wait(60)  # the next fit runs
-    assert session.history.num_steps == 4
+    assert session.history.num_steps == 8
 
 
 def test_the_page_cannot_write_a_marks_data() -> None:
@@ -1210,3 +1212,26 @@ def test_more_session_and_view_arguments_are_refused_by_name() -> None:
         UpdateSizeMonitor(lambda sizes, multipliers: None, interval=float("inf"))
     with pytest.raises(ValueError, match=r"Argument `smoothing` must be <= 0.99"):
         lrw.TrainingDashboard(session, smoothing=0.995)  # the slider's range, not a TraitError from inside
+
+
+def test_a_range_test_holds_its_model_from_start_to_restore(tmp_path) -> None:
+    """Between its sweeps (and before the first, after the last) no session trained the model, so
+    another session's changes and saves were taken, then undone by the test's restore."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model()
+    other = lrw.TrainingSession(model)
+    test = lrw.LRRangeTest(model, num_steps=300, n_runs=2)
+    run = test.run(x, y, batch_size=8)
+    with pytest.raises(RuntimeError, match="training in another lrwidgets session"):
+        other.set_learning_rate(0.5)
+    with pytest.raises(RuntimeError, match="in a learning-rate range test"):
+        model.save(tmp_path / "during.keras")
+    with pytest.raises(RuntimeError):
+        other.fit(x, y, epochs=1, batch_size=8)
+    run.wait(120)
+    assert not [e for e in other.history.events if e.kind == "learning_rate"]
+    other.set_learning_rate(0.5)  # once the test has put the model back
+    model.save(tmp_path / "after.keras")
+    assert other.learning_rate == pytest.approx(0.5)

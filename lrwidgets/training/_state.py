@@ -204,7 +204,7 @@ def current_learning_rate(model: Any) -> float:
     from lrwidgets.training import ownership
 
     owner = ownership.owner(model)
-    if owner is not None:
+    if owner is not None and owner.running:  # an idle owner (a range test between sweeps) reads it here
         return float(owner.learning_rate)
     _, variable = steerable_optimizer(model)
     return read_variable(model, variable)
@@ -232,7 +232,7 @@ def current_multipliers(model: Any) -> dict[str, float]:
     from lrwidgets.training import ownership
 
     owner = ownership.owner(model)
-    if owner is not None:
+    if owner is not None and owner.running:
         return owner.multipliers
     opt = layerwise(model)
     if opt is None:

@@ -100,14 +100,14 @@ class ControllerCallback(keras.callbacks.Callback):
         if stale is not None and stale.thread is threading.current_thread():
             c._end_abandoned(stale)  # a new fit in the thread of one that raised: that one is over
         self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
-        if c._stop_requested and c._state == "stopping":  # a session's fit, stopped while Keras set it up
-            raise StoppedBeforeStart("stopped before the fit's first batch")
+        stop_first = c._stop_requested and c._state == "stopping"  # a session's fit, stopped in Keras's set-up
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
             ownership.claim(model, c)
             c._stop_requested = False
             c._thread = threading.current_thread()
             c._fit_frame = FitFrame(c._thread)  # Keras calls no end when such a fit raises
-        c._state = "running"
+        if not stop_first:
+            c._state = "running"
         optimizer, variable = _state.steerable_optimizer(model)  # looked up at each fit: re-compiles
         if optimizer is not c._optimizer:
             if c._optimizer is not None:
@@ -124,6 +124,8 @@ class ControllerCallback(keras.callbacks.Callback):
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
         c.recorder.loss_floor = _state.loss_floor(model)
         c.recorder.begin_fit(self.params or {})
+        if stop_first:  # after the fit's records begin: the progress shows a fit of no step
+            raise StoppedBeforeStart("stopped before the fit's first batch")
         self._key = c.recorder.key
         self._next = 0.0
         self._set_light(not c.driver.active and not acts_at_batches(self.others))

@@ -183,7 +183,9 @@ class TrainingController(Requests):
             self.finish()
 
     def finish(self, error: BaseException | None = None) -> None:
-        """End of a fit, normal or not (called by the run thread too, so it is idempotent)."""
+        """End of a fit, normal or not: a session's by its run thread, after every callback's end; one of
+        ``callbacks=[ctl.callback]`` by the callback's ``on_train_end``, or when found abandoned
+        (``running``). A second call does nothing."""
         if self._state == "idle":
             return
         self._fit_frame = None

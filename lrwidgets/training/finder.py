@@ -242,7 +242,12 @@ class LRRangeTest:
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
         self.message, self.error, self.restored = "", None, False
         self._state = ModelState(self.model)
-        self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs))
+        unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
+        try:
+            self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, unreserve))
+        except BaseException:
+            unreserve()
+            raise
         return self._run
 
     def run_like(self, session: TrainingSession) -> RangeTestRun:
@@ -267,7 +272,9 @@ class LRRangeTest:
             raise RuntimeError("The range test has not been started: call `run(x, y, ...)` first.")
         return self._run.wait(timeout)
 
-    def _main(self, session: TrainingSession, data: dict[str, Any], epochs: int) -> dict[str, float]:
+    def _main(
+        self, session: TrainingSession, data: dict[str, Any], epochs: int, unreserve: Callable[[], None]
+    ) -> dict[str, float]:
         assert self._state is not None
         unsubscribe = session.subscribe(lambda _: self._notify())
         try:
@@ -284,6 +291,7 @@ class LRRangeTest:
                 self._state.restore()
                 self.restored = True
             finally:
+                unreserve()
                 self._suggestions = combine([s.suggestions for s in self._sweeps])
                 if not self._suggestions and self._sweeps:
                     self.message = f"{self.message}: too few steps to suggest a learning rate"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _owners: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
+_reserved: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
 GUARDED = ("fit", "save", "save_weights")
 
 
@@ -52,8 +54,27 @@ def claim(model: Any, controller: TrainingController) -> None:
             object.__setattr__(model, name, _guarded(model, controller, name, original))
 
 
+def reserve(model: Any, controller: TrainingController) -> Callable[[], None]:
+    """Claim ``model`` for ``controller`` across several of its fits and the gaps between them (a
+    range test's sweeps, and its restore at the end): its fits' ends do not release it, and saves
+    and fits from elsewhere are refused until the returned function is called."""
+    claim(model, controller)
+    with _lock:
+        _reserved[model] = controller
+
+    def unreserve() -> None:
+        with _lock:
+            if _reserved.get(model) is controller:
+                del _reserved[model]
+        release(model, controller)
+
+    return unreserve
+
+
 def release(model: Any, controller: TrainingController) -> None:
     with _lock:
+        if _reserved.get(model) is controller:
+            return  # reserved for longer than this fit
         if _owners.get(model) is controller:
             del _owners[model]
             for name in GUARDED:
@@ -67,6 +88,11 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
     def method(*args: Any, **kwargs: Any) -> Any:
         m = model_ref()
         in_training_thread = threading.current_thread() is controller._thread
+        if m is not None and not in_training_thread and _reserved.get(m) is controller:
+            raise RuntimeError(
+                f"The model {m.name!r} is in a learning-rate range test, which puts it back as it was when it"
+                f" ends: `{name}` it before or after the test (`test.wait()`, or `test.stop()` first)."
+            )
         if m is None or in_training_thread or not controller.running:
             return original(m, *args, **kwargs)
         if name == "fit":
