@@ -1218,6 +1218,7 @@ def test_a_range_test_holds_its_model_from_start_to_restore(tmp_path) -> None:
     """Between its sweeps (and before the first, after the last) no session trained the model, so
     another session's changes and saves were taken, then undone by the test's restore."""
     import lrwidgets as lrw
+    from lrwidgets.training.trial import apply_learning_rate
 
     x, y = regression_data(64)
     model = linear_model()
@@ -1230,6 +1231,8 @@ def test_a_range_test_holds_its_model_from_start_to_restore(tmp_path) -> None:
         model.save(tmp_path / "during.keras")
     with pytest.raises(RuntimeError):
         other.fit(x, y, epochs=1, batch_size=8)
+    with pytest.raises(RuntimeError, match="in a learning-rate range test"):
+        apply_learning_rate(model, 0.5)  # what Sweep.apply_best(model) does: it went through the test
     run.wait(120)
     assert not [e for e in other.history.events if e.kind == "learning_rate"]
     other.set_learning_rate(0.5)  # once the test has put the model back

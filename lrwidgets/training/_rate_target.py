@@ -24,6 +24,7 @@ def set_learning_rate(target: Any, rate: float, source: str) -> None:
     elif (argument := _designer_rate_argument(target)) is not None:
         target.update(**{argument: rate})
     elif isinstance(target, keras.Model):
+        refuse_reserved(target)
         owner = ownership.owner(target)
         if owner is not None:
             owner.set_learning_rate(rate, source=source)
@@ -38,6 +39,15 @@ def set_learning_rate(target: Any, rate: float, source: str) -> None:
         raise TypeError(
             "Argument `target` must be a TrainingSession, a TrainingDashboard, a ScheduleDesigner, a compiled"
             f" keras.Model or have a `learning_rate` to set. Received: target={type(target).__name__}"
+        )
+
+
+def refuse_reserved(model: Any) -> None:
+    """A rate set on a model in a range test would skew its ramp, or be undone by its restore."""
+    if ownership.reserved(model):
+        raise RuntimeError(
+            f"Argument `target` ({model.name!r}) is in a learning-rate range test, which puts it back as it was"
+            " when it ends: set its rate before or after the test."
         )
 
 

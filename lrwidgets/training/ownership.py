@@ -38,8 +38,9 @@ def owner(model: Any) -> TrainingController | None:
     return found
 
 
-def claim(model: Any, controller: TrainingController) -> None:
-    """Mark ``model`` as trained by ``controller``; a RuntimeError if another one trains it."""
+def claim(model: Any, controller: TrainingController, *, reserve: bool = False) -> None:
+    """Mark ``model`` as trained by ``controller``; a RuntimeError if another one trains it.
+    ``reserve``: also reserved (see :func:`reserve`), in the same step."""
     owner(model)  # outside the lock: ending an abandoned fit releases the model
     with _lock:
         current = _owners.get(model)
@@ -49,6 +50,8 @@ def claim(model: Any, controller: TrainingController) -> None:
                 " one model runs one fit at a time. Wait for that fit (`run.wait()`) or stop it first."
             )
         _owners[model] = controller
+        if reserve:  # with the guards, under one lock: no fit or save slips in between
+            _reserved[model] = controller
         for name in GUARDED:
             original = getattr(type(model), name)
             object.__setattr__(model, name, _guarded(model, controller, name, original))
@@ -58,9 +61,7 @@ def reserve(model: Any, controller: TrainingController) -> Callable[[], None]:
     """Claim ``model`` for ``controller`` across several of its fits and the gaps between them (a
     range test's sweeps, and its restore at the end): its fits' ends do not release it, and saves
     and fits from elsewhere are refused until the returned function is called."""
-    claim(model, controller)
-    with _lock:
-        _reserved[model] = controller
+    claim(model, controller, reserve=True)
 
     def unreserve() -> None:
         with _lock:
@@ -69,6 +70,14 @@ def reserve(model: Any, controller: TrainingController) -> Callable[[], None]:
         release(model, controller)
 
     return unreserve
+
+
+def reserved(model: Any) -> bool:
+    """Whether ``model`` is reserved (a range test runs on it, until it has put it back)."""
+    try:
+        return _reserved.get(model) is not None
+    except TypeError:  # not weak-referenceable
+        return False
 
 
 def release(model: Any, controller: TrainingController) -> None:

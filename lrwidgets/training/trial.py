@@ -17,6 +17,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_rate, received
 from lrwidgets.training import _state, ownership
+from lrwidgets.training._rate_target import refuse_reserved
 from lrwidgets.training.session import TrainingSession
 
 
@@ -117,6 +118,7 @@ class EpochSeeder(keras.callbacks.Callback):
 def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep") -> None:
     """Set the learning rate of a compiled model: through the session training it, or at once when idle."""
     rate = check_rate("learning_rate", learning_rate)
+    refuse_reserved(model)
     owner = ownership.owner(model)
     if owner is not None:
         owner.set_learning_rate(rate, source=source)
