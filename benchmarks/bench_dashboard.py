@@ -15,7 +15,8 @@ between runs; every fit runs in a background thread, as ``dash.fit`` does:
 - ``livelossplot``: ``PlotLossesKeras()``,
 - ``baseline-kernel`` and ``callback-kernel``: the read-only callback, and a displayed dashboard's
   ``dash.callback``, each in ``model.fit`` run in the kernel's own thread (a cell that blocks);
-  ``callback-kernel``'s paired ratio is taken against ``baseline-kernel``.
+  ``callback-kernel``'s paired ratio is taken against ``baseline-kernel``; ``session-kernel``: a
+  headless ``TrainingSession``'s callback there (no view), against the same baseline.
 
 Printed: each configuration's median time over the baseline's, and the median of its per-round
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting)
@@ -99,6 +100,8 @@ def timed(name, epochs):
             dash = lrw.TrainingDashboard(model)
             display(dash)
             callbacks = [dash.callback]
+        elif name == "session-kernel":
+            callbacks = [lrw.TrainingSession(model).callback]
         else:
             callbacks = [read_loss()]
         t0, c0 = time.perf_counter(), time.process_time()

@@ -170,6 +170,11 @@ def test_bad_arguments_name_themselves() -> None:
         Diagnoser(num_classes=1)
     with pytest.raises(ValueError, match="Argument `kind`"):
         Fix("reboot")
+    with pytest.raises(ValueError, match=r"Argument `learning_rate` is needed by a 'set_learning_rate' fix"):
+        Fix("set_learning_rate")  # its button would set no rate
+    with pytest.raises(ValueError, match=r"Argument `epoch` is needed by a 'restore_best' fix"):
+        Fix("restore_best")
+    assert Fix("stop").label == "stop training"
 
 
 @pytest.mark.keras

@@ -275,6 +275,10 @@ def test_what_it_cannot_do_is_refused_clearly() -> None:
     unbuilt.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match=r"must be built"):
         lrw.LRRangeTest(unbuilt)
+    # The finder widget's Apply target: refused when given, not at the first Apply.
+    with pytest.raises(TypeError, match=r"Argument `target` must be a TrainingSession.*Received: target=int"):
+        lrw.LRFinder(model, target=42)
+    assert lrw.LRFinder(model, target=lrw.TrainingSession(model)).target is not None
 
 
 @contextlib.contextmanager

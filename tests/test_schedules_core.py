@@ -135,8 +135,13 @@ def test_get_builds_from_numbers_dicts_and_schedules() -> None:
     assert get(s) is s
     assert get(serialize(s)) == s
     assert get(0.01) == Constant(0.01)
-    with pytest.raises(TypeError, match="Could not interpret"):
+    assert get(np.float32(0.5)) == Constant(0.5)
+    with pytest.raises(TypeError, match=re.escape("Argument `identifier` must be a schedule, a dict made by")):
         get("adam")
+    with pytest.raises(TypeError, match=re.escape("or a number (a constant rate). Received: identifier='0.1'")):
+        get("0.1")
+    with pytest.raises(TypeError, match="Argument `identifier`"):
+        get(True)
 
 
 def test_registry_exports_every_schedule() -> None:
@@ -367,8 +372,13 @@ def test_table_rejects_bad_arguments() -> None:
 
     with pytest.raises(TypeError, match="Argument `schedule` must be callable"):
         ScheduleTable(0.1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=re.escape("Argument `block` must be an integer >= 1. Received: block=0")):
+    with pytest.raises(ValueError, match=re.escape("Argument `block` must be >= 1. Received: block=0")):
         ScheduleTable(Constant(0.1), block=0)
+    with pytest.raises(TypeError, match=re.escape("Argument `block` must be an integer. Received: block='64'")):
+        ScheduleTable(Constant(0.1), block="64")
+    with pytest.raises(ValueError, match=re.escape("Argument `block` must be an integer. Received: block=2.5")):
+        ScheduleTable(Constant(0.1), block=2.5)
+    assert ScheduleTable(Constant(0.1), block=2.0).block == 2
 
 
 def _with(value: object, replaced: object) -> object:

@@ -334,6 +334,14 @@ def test_bad_arguments() -> None:
         sweep.run(*data(), cluster=8786)
     with pytest.raises(TypeError, match="`epochs` is not a `run` argument"):
         sweep.run(*data(), epochs=3)
+    # Checked in the caller's thread, before any trial starts (each worker would fail on its own).
+    with pytest.raises(TypeError, match=r"Sweep\.run\(\): got an unexpected keyword argument 'batch_sise'"):
+        sweep.run(*data(), batch_sise=32)
+    with pytest.raises(ValueError, match="`batch_size` must be >= 1"):
+        sweep.run(*data(), batch_size=0)
+    with pytest.raises(ValueError, match="`validation_split` must be < 1"):
+        sweep.run(*data(), validation_split=1.5)
+    assert not sweep.running and set(sweep.statuses.values()) == {"queued"}
     assert not sweep.running
     with pytest.raises(TypeError, match=r"`build_model` must return a compiled keras\.Model"):
         build_trial_model(not_a_model, "sgd", 1e-3, 0)

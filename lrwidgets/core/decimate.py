@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrwidgets.core.checks import check_int
+
 #: Most points a chart line may ask for: more than a screen shows, few enough to send every time.
 MAX_POINTS = 10_000
 
@@ -33,9 +35,9 @@ class MinMaxDecimator:
     """
 
     def __init__(self, max_points: int = 1000) -> None:
-        if not isinstance(max_points, (int, np.integer)) or isinstance(max_points, bool) or max_points < 8:
-            raise ValueError(f"Argument `max_points` must be an integer >= 8. Received: max_points={max_points!r}")
-        self.max_points = int(max_points)
+        # Four arrays of max_points / 2 each are allocated here (10**7: 160 MB; a browser line holds
+        # far fewer points: the views allow up to 100,000).
+        self.max_points = check_int("max_points", max_points, ge=8, le=10**7)
         # One slot is reserved for the last index; the buckets share the rest, two points each.
         self._capacity = max(2, ((self.max_points - 1) // 2) // 2 * 2)
         self._width = 1

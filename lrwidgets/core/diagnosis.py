@@ -49,6 +49,10 @@ class Fix:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, FIX_KINDS)
+        # What each kind needs, present (the values are the detectors' own: not converted here).
+        needed = {"set_learning_rate": "learning_rate", "restore_best": "epoch"}.get(self.kind)
+        if needed is not None and getattr(self, needed) is None:
+            raise ValueError(f"Argument `{needed}` is needed by a {self.kind!r} fix. Received: {needed}=None")
 
     @property
     def label(self) -> str:

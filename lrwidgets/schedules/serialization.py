@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from lrwidgets.schedules._base import REGISTRY, Schedule
 from lrwidgets.schedules.constant import Constant
 
@@ -74,6 +76,9 @@ def get(identifier: Schedule | dict[str, Any] | float) -> Schedule:
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    if isinstance(identifier, (int, float)) and not isinstance(identifier, bool):
-        return Constant(learning_rate=identifier)
-    raise TypeError(f"Could not interpret a learning-rate schedule from {identifier!r}")
+    if isinstance(identifier, (int, float, np.integer, np.floating)) and not isinstance(identifier, (bool, np.bool_)):
+        return Constant(learning_rate=float(identifier))
+    raise TypeError(
+        "Argument `identifier` must be a schedule, a dict made by `serialize`, or a number (a constant rate)."
+        f" Received: identifier={identifier!r}"
+    )

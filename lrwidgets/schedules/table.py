@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lrwidgets.core.checks import FLOAT32_MAX
+from lrwidgets.core.checks import FLOAT32_MAX, check_int
 
 
 class ScheduleValueError(ValueError):
@@ -86,10 +86,8 @@ class ScheduleTable:
     def __init__(self, schedule: Callable[[Any], Any], block: int = 1024) -> None:
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
-        if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-            raise ValueError(f"Argument `block` must be an integer >= 1. Received: block={block!r}")
+        self.block = check_int("block", block, ge=1, le=1 << 20)  # a block is evaluated into one array
         self.schedule = schedule
-        self.block = block
         #: False once a vectorized call failed: the schedule is then called one step at a time.
         self.vectorized = True
         self._start = 0

@@ -24,6 +24,7 @@ from lrwidgets.sweep.dispatch import TrialTask, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable
+from lrwidgets.training.fit_args import check_keras_fit_kwargs
 from lrwidgets.training.trial import apply_trial_rate
 
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
@@ -212,6 +213,7 @@ class Sweep:
         for name in fit_kwargs:
             if name in ("x", "y", "epochs", "schedule"):
                 raise TypeError(f"Argument `{name}` is not a `run` argument: give it to the Sweep itself (or as x, y).")
+        check_keras_fit_kwargs(fit_kwargs, "Sweep.run")  # here, not on every worker
         if cluster is not None and not isinstance(cluster, (str, Client)):
             connect(cluster)  # raises the clear error now, not in the background
         resume = self._loaded if resume is None else resume

@@ -8,6 +8,7 @@ fit per model, saves during a fit). :mod:`lrwidgets.training.keras_schedules` co
 schedules to Keras objects; :mod:`lrwidgets.training.layerwise` holds the per-layer optimizer.
 """
 
+from lrwidgets.training._rate_target import check_rate_target
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.diagnostician import Diagnostician
@@ -32,6 +33,7 @@ __all__ = [
     "TrainingRun",
     "TrainingSession",
     "UpdateSizeMonitor",
+    "check_rate_target",
     "find_layerwise_optimizer",
     "layer_groups",
     "to_keras",

@@ -3,6 +3,7 @@ design, a compiled model, or anything with a settable rate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -18,28 +19,41 @@ def set_learning_rate(target: Any, rate: float, source: str) -> None:
     rate), a compiled Keras model (its optimizer's rate; through its session when one trains it),
     or anything with ``set_learning_rate`` or a settable ``learning_rate``.
     """
+    _setter(target)(rate, source)
+
+
+def check_rate_target(target: Any) -> None:
+    """Refuse, when it is given, a ``target`` that :func:`set_learning_rate` could never set (a
+    ``TypeError`` naming it): not first when a suggestion is applied."""
+    _setter(target)
+
+
+def _setter(target: Any) -> Callable[[float, str], None]:
     session = target if isinstance(target, TrainingSession) else getattr(target, "session", None)
     if isinstance(session, TrainingSession):
-        session.set_learning_rate(rate, source=source)
-    elif (argument := _designer_rate_argument(target)) is not None:
-        target.update(**{argument: rate})
-    elif isinstance(target, keras.Model):
-        refuse_reserved(target)
-        owner = ownership.owner(target)
-        if owner is not None:
-            owner.set_learning_rate(rate, source=source)
-        else:
-            _, variable = _state.steerable_optimizer(target)
-            variable.assign(rate)
-    elif callable(getattr(target, "set_learning_rate", None)):
-        target.set_learning_rate(rate)
-    elif hasattr(target, "learning_rate"):
-        target.learning_rate = rate
+        return lambda rate, source: session.set_learning_rate(rate, source=source)
+    if _is_design(target):
+        return lambda rate, source: target.update(**{_designer_rate_argument(target): rate})
+    if isinstance(target, keras.Model):
+        return lambda rate, source: _set_model_rate(target, rate, source)
+    if callable(getattr(target, "set_learning_rate", None)):
+        return lambda rate, source: target.set_learning_rate(rate)
+    if hasattr(target, "learning_rate"):
+        return lambda rate, source: setattr(target, "learning_rate", rate)
+    raise TypeError(
+        "Argument `target` must be a TrainingSession, a TrainingDashboard, a ScheduleDesigner, a compiled"
+        f" keras.Model or have a `learning_rate` to set. Received: target={type(target).__name__}"
+    )
+
+
+def _set_model_rate(model: Any, rate: float, source: str) -> None:
+    refuse_reserved(model)
+    owner = ownership.owner(model)
+    if owner is not None:
+        owner.set_learning_rate(rate, source=source)
     else:
-        raise TypeError(
-            "Argument `target` must be a TrainingSession, a TrainingDashboard, a ScheduleDesigner, a compiled"
-            f" keras.Model or have a `learning_rate` to set. Received: target={type(target).__name__}"
-        )
+        _, variable = _state.steerable_optimizer(model)
+        variable.assign(rate)
 
 
 def refuse_reserved(model: Any) -> None:
@@ -51,11 +65,14 @@ def refuse_reserved(model: Any) -> None:
         )
 
 
-def _designer_rate_argument(target: Any) -> str | None:
-    """The argument setting a ScheduleDesigner's level of the rate (duck-typed: no widget imported)."""
+def _is_design(target: Any) -> bool:
+    """A ScheduleDesigner (duck-typed: no widget imported)."""
     has_trait = getattr(target, "has_trait", None)
-    if not callable(has_trait) or not has_trait("value") or not callable(getattr(target, "update", None)):
-        return None
+    return callable(has_trait) and has_trait("value") and callable(getattr(target, "update", None))
+
+
+def _designer_rate_argument(target: Any) -> str:
+    """The argument setting a ScheduleDesigner's level of the rate (read when a rate is set: its kind may change)."""
     config = getattr(target, "value", {}).get("config", {})
     for name in ("initial_learning_rate", "max_learning_rate", "learning_rate"):
         if name in config:

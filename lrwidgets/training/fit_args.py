@@ -135,14 +135,32 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     before the fit (a ``PyDataset``'s first and last batch are read for them)."""
     call = bind_arguments(fit, args, kwargs, caller)
     a = call.bound.arguments
+    _check_counts(a)
+    batch_size, samples, steps = _batches({**call.defaults, **a})
+    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps)
+
+
+def _check_counts(a: dict[str, Any]) -> None:
+    """The counts lrwidgets relies on (as ints, in place) and the validation split, checked by name."""
     for name, low in (("epochs", 1), ("batch_size", 1), ("steps_per_epoch", 1), ("initial_epoch", 0)):
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
     split = a.get("validation_split")
     if split:
         check_float("validation_split", split, ge=0, lt=1)
-    batch_size, samples, steps = _batches({**call.defaults, **a})
-    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps)
+
+
+def check_keras_fit_kwargs(kwargs: dict[str, Any], caller: str) -> None:
+    """Refuse, before any model is built, keyword arguments ``keras.Model.fit`` does not take (a
+    misspelt ``batch_sise``) and bad counts, as :func:`bind_fit` would on each model: for fits
+    that run elsewhere (a sweep's trials, on Dask workers)."""
+    import keras
+
+    try:
+        inspect.signature(keras.Model.fit).bind(None, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{caller}(): {e} (`model.fit` takes no such argument)") from None
+    _check_counts(dict(kwargs))
 
 
 def class_fit(model: Any) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 from lrwidgets.core.checks import check_int
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.core.finder import METHODS, Suggestion
-from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession
+from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession, check_rate_target
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend, point_entry
 from lrwidgets.widgets._marks import Lines, Scatter
@@ -70,6 +70,8 @@ class LRFinder(widgets.VBox):
 
     def __init__(self, model: Any, *, target: Any = None, max_points: int = 1000, **kwargs: Any) -> None:
         self.max_points = check_int("max_points", max_points, ge=8, le=100_000)
+        if target is not None:
+            check_rate_target(target)  # now, not at the first Apply
         if isinstance(model, LRRangeTest):
             if kwargs:
                 raise TypeError(f"LRFinder(range_test) takes no range-test arguments. Received: {sorted(kwargs)}")
