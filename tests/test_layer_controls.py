@@ -262,8 +262,14 @@ def refused_from_the_page(panel: LayerLRControls, state: dict, message: str) -> 
 
 def test_read_only_traits_are_refused_from_the_page() -> None:
     panel = LayerLRControls(compiled())
-    refused_from_the_page(panel, {"layers": [{"name": "evil", "params": 1}]}, "['layers'] are read-only")
-    refused_from_the_page(panel, {"update_size": {"first": 1e9}}, "['update_size'] are read-only")
+    refused_from_the_page(
+        panel,
+        {"layers": [{"name": "evil", "params": 1}]},
+        "Argument `layers` of the layer controls is set by the kernel",
+    )
+    refused_from_the_page(
+        panel, {"update_size": {"first": 1e9}}, "Argument `update_size` of the layer controls is set by the kernel"
+    )
     assert [layer["name"] for layer in panel.layers] == ["first", "second", "third"]
 
 

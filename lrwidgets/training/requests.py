@@ -61,6 +61,20 @@ class Requests:
         """True (holding the lock's decision) when a request must wait for the training thread."""
         return self._state != "idle" and threading.current_thread() is not self._thread
 
+    def _post(self, record: Callable[[], None], *, while_fitting: bool = False) -> bool:
+        """Leave a request for the training thread: ``record()`` it and wake that thread, under the
+        lock, when a fit runs in another thread (or, ``while_fitting``, whenever a fit runs: one
+        asked from the training thread is carried out by the caller, from the same record).
+        Returns whether the request waits for the training thread (the caller is done)."""
+        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
+        with self._cond:
+            queued = self._queue()
+            if queued or (while_fitting and self._state != "idle"):
+                record()
+                self._attention = True
+                self._cond.notify_all()
+            return queued
+
     def _check_free(self) -> None:
         """Idle here, the model may be training in another session (a range test of it): a change
         made now would race that fit and be undone when it ends, so it is refused."""
@@ -76,13 +90,8 @@ class Requests:
         ``description``, recorded as an ``action`` event (a failure always is, as an ``error``)."""
         if not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
-        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
-        with self._cond:
-            if self._queue():
-                self._actions.append((action, description))
-                self._attention = True
-                self._cond.notify_all()
-                return
+        if self._post(lambda: self._actions.append((action, description))):
+            return
         self._check_free()
         _state.sync(self.model)
         action(self.model)
@@ -115,14 +124,8 @@ class Requests:
                 f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
                 f" at 0 there, and would undo the change at the next batch. Received: learning_rate={value!r}"
             )
-        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
-        with self._cond:
-            if self._state != "idle":
-                self._lr_request = (lr, source)
-                self._attention = True
-                self._cond.notify_all()
-                if self._queue():
-                    return
+        if self._post(lambda: setattr(self, "_lr_request", (lr, source)), while_fitting=True):
+            return
         if self.running:  # from a callback, in the training thread: the next batch uses it
             self.callback.apply_requests(self.model)
         else:
@@ -134,15 +137,14 @@ class Requests:
         """Set per-layer multipliers, next batch: ``{group name or sub-model name or pattern: value}``
         (see ``_state.check_multipliers``; a group's own name wins)."""
         changes = _state.check_multipliers(self.model, multipliers)
-        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
-        with self._cond:
-            if self._queue():
-                self._multiplier_request = {**(self._multiplier_request or {}), **changes}
-                self._attention = True
-                self._cond.notify_all()
-                return
+
+        def record() -> None:
+            self._multiplier_request = {**(self._multiplier_request or {}), **changes}
+
+        if self._post(record):
+            return
         self._check_free()
-        self._multiplier_request = {**(self._multiplier_request or {}), **changes}
+        record()
         self.callback.apply_multipliers(self.model)
         self._notify()
 
@@ -168,14 +170,8 @@ class Requests:
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
         ScheduleTable(schedule)(self.fit_step if self.running else 0)
-        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
-        with self._cond:
-            if self._state != "idle":
-                self._schedule_request = (schedule, source)
-                self._attention = True
-                self._cond.notify_all()
-                if self._queue():
-                    return
+        if self._post(lambda: setattr(self, "_schedule_request", (schedule, source)), while_fitting=True):
+            return
         if self.running:  # from the training thread (a listener, an action): the next batch follows it
             self.callback.apply_requests(self.model)
         else:
@@ -183,12 +179,7 @@ class Requests:
 
     def pause(self) -> None:
         """Hold training between two batches (no CPU used while paused)."""
-        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
-        with self._cond:
-            if self._state != "idle":
-                self._pause_requested = True
-                self._attention = True
-                self._cond.notify_all()
+        self._post(lambda: setattr(self, "_pause_requested", True), while_fitting=True)
 
     def resume(self) -> None:
         self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
@@ -200,13 +191,12 @@ class Requests:
 
     def stop(self) -> None:
         """End training at the next batch boundary; everything recorded is kept."""
-        self._settle()  # a fit Keras ended without its callbacks is ended first, outside the lock
-        with self._cond:
-            if self._state != "idle":
-                self._stop_requested = True
-                self._state = "stopping"
-                self._attention = True
-                self._cond.notify_all()
+
+        def record() -> None:
+            self._stop_requested = True
+            self._state = "stopping"
+
+        self._post(record, while_fitting=True)
 
     def has_requests(self) -> bool:
         return (

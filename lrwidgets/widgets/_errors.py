@@ -25,6 +25,8 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
+from lrwidgets.core.checks import received
+
 
 class RefusedValue(traitlets.TraitError, ValueError):
     """A value out of range, refused by a trait validator (a ``TraitError`` and a ``ValueError``)."""
@@ -107,6 +109,25 @@ def refuses_page_state(widget: w.Widget, sync_data: Mapping[str, Any], show: Cal
         new = getattr(widget, k)
         if new is not old and _equal(new, old):
             widget.set_trait(k, old)
+
+
+def refuse_kernel_only(widget: w.Widget, sync_data: Mapping[str, Any], names: tuple[str, ...], owner: str) -> None:
+    """In ``set_state`` (within :func:`refuses_page_state`): refuse the page's value of a trait only
+    the kernel sets (a bound, a flag, a mark's data), as a ``TraitError`` naming it and ``owner``.
+
+    The value in force sent back as it is (a page re-sending its whole state) is accepted.
+    """
+    for name in names:
+        if name in sync_data and widget.has_trait(name) and not _unchanged(sync_data[name], getattr(widget, name)):
+            raise traitlets.TraitError(
+                f"Argument `{name}` of {owner} is set by the kernel, not the page. {received(name, sync_data[name])}"
+            )
+
+
+def _unchanged(sent: Any, current: Any) -> bool:
+    """``sent`` is the value in force: equal, and of its type (any real number for a number; never a bool for one)."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sent, current))
+    return (numbers or type(sent) is type(current)) and _equal(sent, current)
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import bqplot as bq
-import traitlets
 
-from lrwidgets.widgets._errors import refuses_page_state
+from lrwidgets.widgets._errors import refuse_kernel_only, refuses_page_state
 
 #: The traits of a mark that hold what it draws: the kernel's alone.
 KERNEL_DATA = ("x", "y", "color", "colors", "opacities", "marker", "text", "labels", "scales")
@@ -22,9 +21,7 @@ KERNEL_DATA = ("x", "y", "color", "colors", "opacities", "marker", "text", "labe
 class _KernelData:
     def set_state(self, sync_data: dict[str, Any]) -> None:
         with refuses_page_state(self, sync_data, lambda message: None):
-            sent = sorted(k for k in sync_data if k in KERNEL_DATA)
-            if sent:
-                raise traitlets.TraitError(f"Arguments {sent} of a mark are set by the kernel, not the page.")
+            refuse_kernel_only(self, sync_data, KERNEL_DATA, f"a {type(self).__name__} mark")
             super().set_state(sync_data)  # type: ignore[misc]
 
 

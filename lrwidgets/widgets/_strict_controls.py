@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import traitlets
 
 from lrwidgets.core.checks import check_float, check_int, received
-from lrwidgets.widgets._errors import refuses_page_state, refusing
+from lrwidgets.widgets._errors import refuse_kernel_only, refuses_page_state, refusing
 
 
 class _PageValue:
@@ -101,14 +101,7 @@ class _Strict(_PageValue):
         rate into it, ``max=400`` made every later read overflow, ``min=-1`` let the smoothing go
         negative). A bound sent unchanged (a page re-sending its whole state) is accepted."""
         super()._check_page(sync_data)
-        for key in ("min", "max", "base"):
-            if key in sync_data and hasattr(self, key):
-                current, sent = getattr(self, key), sync_data[key]
-                if not (isinstance(sent, (int, float)) and not isinstance(sent, bool) and sent == current):
-                    raise ValueError(
-                        f"Argument `{key}` of the `{self._name()}` control is set by the kernel, not the page"
-                        f" (it is {current!r}). {received(key, sent)}"
-                    )
+        refuse_kernel_only(self, sync_data, ("min", "max", "base"), f"the `{self._name()}` control")
 
 
 class StrictLogSlider(_Strict, widgets.FloatLogSlider):
@@ -189,9 +182,5 @@ class KernelButton(widgets.Button):
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         with refuses_page_state(self, sync_data, lambda message: None):
-            if "disabled" in sync_data and sync_data["disabled"] != self.disabled:
-                raise traitlets.TraitError(
-                    f"Argument `disabled` of the `{self.description}` button is set by the kernel, not the page."
-                    f" {received('disabled', sync_data['disabled'])}"
-                )
+            refuse_kernel_only(self, sync_data, ("disabled",), f"the `{self.description}` button")
             super().set_state(sync_data)

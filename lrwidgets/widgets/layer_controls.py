@@ -18,7 +18,7 @@ from lrwidgets.core.layer_presets import (
     settings_from_multipliers,
 )
 from lrwidgets.training import Snapshot, TrainingSession, UpdateSizeMonitor
-from lrwidgets.widgets._errors import refuses_page_state, refusing, shows_errors
+from lrwidgets.widgets._errors import refuse_kernel_only, refuses_page_state, refusing, shows_errors
 from lrwidgets.widgets._esm import esm_path
 
 #: Traits only the kernel writes: the page may read them, never set them.
@@ -170,9 +170,7 @@ class LayerLRControls(anywidget.AnyWidget):
         # A refused edit from the browser is shown in the widget, not only in the kernel log, and the
         # page gets the values in force back.
         with refuses_page_state(self, sync_data, self._show_error):
-            written = [name for name in _KERNEL_ONLY if name in sync_data]
-            if written:
-                raise traitlets.TraitError(f"{written} are read-only: only the kernel sets them. Received: {written}")
+            refuse_kernel_only(self, sync_data, _KERNEL_ONLY, "the layer controls")
             super().set_state(sync_data)
 
     def _show_error(self, message: str) -> None:
