@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,3 +52,19 @@ class RecordingComm:
     def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
         size = len(json.dumps(data, default=str)) + sum(memoryview(b).nbytes for b in buffers or [])
         RecordingComm.log.append((self.comm_id, size))
+
+
+def no_thread_named(monkeypatch: Any, name: str) -> Callable[[], None]:
+    """Make ``threading.Thread.start`` fail, as at the process's thread limit, for threads called
+    ``name``; returns a function that lets them start again."""
+    import threading
+
+    start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        if self.name == name:
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    return lambda: monkeypatch.setattr(threading.Thread, "start", start)

@@ -135,6 +135,33 @@ def test_plateau_multiplies_the_rest_of_a_schedule() -> None:
     assert [e.step for e in dash.history.events if e.source == "plateau"] == [16, 24]
 
 
+def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_not_recorded() -> None:
+    """Both rules fire at the end of epoch 1; EarlyStopping (after the session's callback) ends
+    the fit there, so the reduction never applies, and no event may say it did."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    model = linear_model(keras.optimizers.SGD(0.01))
+    session = lrw.TrainingSession(model)
+    plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=1e6)
+    run = session.fit(x, y, epochs=6, batch_size=32, validation_split=0.25, schedule=plateau, callbacks=[stopper])
+    history = run.wait(timeout=60)
+    assert len(history.history["loss"]) == 2  # stopped at the end of epoch 1
+    assert [e for e in session.history.events if e.source == "plateau"] == []
+    np.testing.assert_allclose(session.history.learning_rate, 0.01, rtol=1e-6)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+
+    # Without the stop, the same reduction is recorded at the first step that uses it.
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.01)))
+    plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
+    session.fit(x, y, epochs=3, batch_size=32, validation_split=0.25, schedule=plateau).wait(timeout=60)
+    (event,) = [e for e in session.history.events if e.source == "plateau"]
+    assert event.step == 16 and session.history.learning_rate[16] == pytest.approx(0.005)
+
+
 def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
     import lrwidgets as lrw
     from tests.test_dashboard import wait_for

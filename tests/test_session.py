@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.helpers import linear_model, regression_data
+from tests.helpers import linear_model, no_thread_named, regression_data
 
 pytestmark = pytest.mark.keras
 
@@ -1238,3 +1238,28 @@ def test_a_range_test_holds_its_model_from_start_to_restore(tmp_path) -> None:
     other.set_learning_rate(0.5)  # once the test has put the model back
     model.save(tmp_path / "after.keras")
     assert other.learning_rate == pytest.approx(0.5)
+
+
+def test_a_fit_whose_thread_cannot_start_leaves_nothing_held(monkeypatch) -> None:
+    """The process's thread limit reached: `fit` and a range test's `run` raise, and the session,
+    the range test and the model are free again (not "running" for good)."""
+    import lrwidgets as lrw
+    from lrwidgets.training import ownership
+
+    x, y = regression_data(128)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    allow_threads = no_thread_named(monkeypatch, "lrwidgets-fit")
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        session.fit(x, y, epochs=1, batch_size=32)
+    assert not session.running and ownership.owner(model) is None
+    assert session.run is None or session.run.done
+    test = lrw.LRRangeTest(model, num_steps=10)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        test.run(x, y, batch_size=16)
+    assert not test.running and not ownership.reserved(model) and ownership.owner(model) is None
+    allow_threads()
+    session.fit(x, y, epochs=1, batch_size=32).wait(timeout=60)
+    assert session.history.num_steps == 4
+    test.run(x, y, batch_size=16).wait(timeout=60)
+    assert len(test.sweeps) == 1

@@ -349,6 +349,19 @@ def test_bad_arguments() -> None:
         build_trial_model(uncompiled, "sgd", 1e-3, 0)
 
 
+def test_a_sweep_whose_thread_cannot_start_is_not_left_running(monkeypatch) -> None:
+    from lrwidgets.sweep import Sweep
+    from tests.helpers import no_thread_named
+
+    sweep = Sweep(build_model, [1e-3, 1e-2])
+    no_thread_named(monkeypatch, "lrwidgets-sweep")
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        sweep.run(*data())
+    assert not sweep.running
+    assert set(sweep.statuses.values()) == {"failed"}
+    assert all("can't start new thread" in row["reason"] for row in sweep.rows)
+
+
 def test_build_model_returning_no_model_fails_its_trials(client: Any) -> None:
     from lrwidgets.sweep import Sweep
 

@@ -235,7 +235,12 @@ class Sweep:
         thread = threading.Thread(
             target=self._drive, args=(run, cluster, data, fit_kwargs), name="lrwidgets-sweep", daemon=True
         )
-        thread.start()
+        try:
+            thread.start()
+        except BaseException as e:  # no thread (the process's limit): the run is over before it began
+            self._abandon(run, e)
+            run._done.set()
+            raise
         self._notify({t.trial for t in self.trials})
         return run
 
@@ -248,11 +253,7 @@ class Sweep:
             task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points)
             run_trials(client, self._table, key, data, task, self._finish)
         except BaseException as e:
-            run.error = e
-            for t in self._table.abandon():
-                self._finish(
-                    t, {**t.config(), "status": "failed", "reason": f"the sweep stopped: {type(e).__name__}: {e}"}
-                )
+            self._abandon(run, e)
         finally:
             if client is not None and client.status == "running":
                 # A worker gone by now took its flags with it.
@@ -260,6 +261,14 @@ class Sweep:
                     client.run(clear_flags, [key, *(f"{key}/{t.trial}" for t in self.trials)])
             run._done.set()
             self._notify(set())
+
+    def _abandon(self, run: SweepRun, error: BaseException) -> None:
+        """The run ended by ``error``: each trial not ended is, as failed."""
+        run.error = error
+        for t in self._table.abandon():
+            self._finish(
+                t, {**t.config(), "status": "failed", "reason": f"the sweep stopped: {type(error).__name__}: {error}"}
+            )
 
     def _finish(self, trial: Trial, row: dict[str, Any]) -> None:
         with self._table.lock:

@@ -80,6 +80,9 @@ class ControllerCallback(keras.callbacks.Callback):
         self._next = 0.0  # when (the recorder's clock) a batch's end must look further
         self._light = False
         self._callback_mode = False
+        #: a plateau reduction made at an epoch's end: recorded when the next epoch begins (a
+        #: callback after this one, such as EarlyStopping, may end the fit there: then it never applies)
+        self._reduction: tuple[float, str] | None = None
 
     @property
     def light(self) -> bool:
@@ -128,6 +131,7 @@ class ControllerCallback(keras.callbacks.Callback):
             raise StoppedBeforeStart("stopped before the fit's first batch")
         self._key = c.recorder.key
         self._next = 0.0
+        self._reduction = None
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
         # Set by the session, which puts the reader last; in callback mode (`dash.callback` in a fit
         # you call), this callback reads the rate itself, before its own work: changes made by
@@ -140,6 +144,12 @@ class ControllerCallback(keras.callbacks.Callback):
         c = self._controller
         c.recorder.begin_epoch(epoch)
         _state.hold_state(self._model)
+        if self._reduction is not None:
+            (factor, monitor), self._reduction = self._reduction, None
+            lr = c._lr * factor
+            c.recorder.rate_event(
+                lr, f"reduced on plateau: `{monitor}` stopped improving; {lr:.3g} from here on", "plateau"
+            )
         if not self.reader_attached:
             self.reader.on_epoch_begin(epoch)
         if self._light:  # what the first batch's start would do
@@ -216,10 +226,7 @@ class ControllerCallback(keras.callbacks.Callback):
             if step.warning:
                 c.recorder.event("warning", step.warning)
             if step.factor != 1.0:
-                lr = c._lr * step.factor
-                c.recorder.rate_event(
-                    lr, f"reduced on plateau: `{step.monitor}` stopped improving; {lr:.3g} from here on", "plateau"
-                )
+                self._reduction = (step.factor, step.monitor)
         if c._stop_requested:
             self._model.stop_training = True
         # Throttled like the batches: with short epochs an update per epoch would flood the browser.

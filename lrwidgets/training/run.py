@@ -28,7 +28,13 @@ class TrainingRun:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="lrwidgets-fit", daemon=True)
         controller.begin(self._thread)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException as e:  # no thread (the process's limit): the fit is over before it began
+            self._error = e
+            controller.finish(e)
+            self._done.set()
+            raise
 
     def _main(self) -> None:
         try:
