@@ -423,7 +423,10 @@ def test_the_page_cannot_push_a_wrong_type_or_clamped_value_into_a_control(contr
 
 def test_the_page_cannot_move_the_seeds_range() -> None:
     d = ScheduleDesigner(kind="plateau")
-    with pytest.raises(traitlets.TraitError, match="is set by the kernel, not the page"):
+    with pytest.raises(traitlets.TraitError, match=r"is set by the kernel, not the page \(it is 0\)"):
         d._seed.set_state({"min": -5, "value": -5})
     assert (d._seed.min, d._seed.value) == (0, 0)
+    assert ">ValueError: Argument `min`" in d._error.value  # shown as every other refusal
+    d._seed.set_state({"min": 0, "value": 3})  # the bound in force, re-sent with a whole state: taken
+    assert (d._seed.min, d._seed.value) == (0, 3)
     assert d.preview().shape == (d.total_steps,)

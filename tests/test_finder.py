@@ -276,7 +276,7 @@ def test_what_it_cannot_do_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match=r"must be built"):
         lrw.LRRangeTest(unbuilt)
     # The finder widget's Apply target: refused when given, not at the first Apply.
-    with pytest.raises(TypeError, match=r"Argument `target` must be a TrainingSession.*Received: target=int"):
+    with pytest.raises(TypeError, match=r"Argument `target` must be a TrainingSession.*Received: target=42"):
         lrw.LRFinder(model, target=42)
     assert lrw.LRFinder(model, target=lrw.TrainingSession(model)).target is not None
 

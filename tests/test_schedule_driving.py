@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -120,6 +122,27 @@ def test_plateau_trains_exactly_like_keras_reduce_lr_on_plateau() -> None:
     assert all("val_loss" in e.message for e in reductions)
 
 
+def test_plateau_skips_the_epochs_without_validation_as_keras_does() -> None:
+    """With `validation_freq=2` half the epochs log no `val_loss`: Keras's ReduceLROnPlateau skips
+    them; watching `loss` there instead mixed two curves (and said the fit had no validation)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    args = dict(factor=0.5, patience=1, min_delta=1e6)
+    fit = dict(epochs=8, batch_size=32, shuffle=False, validation_split=0.25, validation_freq=2, verbose=0)
+    reference = linear_model(keras.optimizers.SGD(0.01))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns at each epoch without `val_loss`
+        ref = reference.fit(x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **args)], **fit)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.01)))
+    history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.01, **args), **fit).wait(timeout=60)
+    np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
+    assert len(set(ref.history["learning_rate"])) >= 3
+    assert not [e for e in session.history.events if "no validation data" in e.message]
+
+
 def test_plateau_multiplies_the_rest_of_a_schedule() -> None:
     import lrwidgets as lrw
 
@@ -159,7 +182,24 @@ def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_not_recor
     plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
     session.fit(x, y, epochs=3, batch_size=32, validation_split=0.25, schedule=plateau).wait(timeout=60)
     (event,) = [e for e in session.history.events if e.source == "plateau"]
-    assert event.step == 16 and session.history.learning_rate[16] == pytest.approx(0.005)
+    assert event.step == 16 and event.epoch == 1 and session.history.learning_rate[16] == pytest.approx(0.005)
+
+    # A rate set after the reduction, at the same epoch's end (a callback after the session's):
+    # the reduction is recorded first, as made, and the rate set last is the one used.
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.01)))
+
+    class SetRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 1:
+                session.set_learning_rate(1e-4)
+
+    plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
+    session.fit(x, y, epochs=3, batch_size=32, validation_split=0.25, schedule=plateau, callbacks=[SetRate()]).wait(
+        timeout=60
+    )
+    changes = [(e.step, e.source, e.value) for e in session.history.events if e.kind == "learning_rate"]
+    assert changes == [(16, "plateau", pytest.approx(0.005)), (16, "user", pytest.approx(1e-4))]
+    np.testing.assert_allclose(session.history.learning_rate[16:], 1e-4, rtol=1e-6)
 
 
 def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:

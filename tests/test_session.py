@@ -1131,6 +1131,10 @@ def test_the_page_cannot_write_a_marks_data() -> None:
         with pytest.raises(traitlets.TraitError, match="set by the kernel, not the page"):
             dash.plots.val_mark.set_state(sent)
     np.testing.assert_array_equal(dash.plots.val_mark.y, before)
+    # A value equal to the one in force (a page re-sending its state) is taken: here a scalar one.
+    dash.plots.val_mark.set_state({"marker": dash.plots.val_mark.marker, "visible": True})
+    with pytest.raises(traitlets.TraitError, match="set by the kernel, not the page"):
+        dash.plots.val_mark.set_state({"marker": "cross" if dash.plots.val_mark.marker != "cross" else "circle"})
     dash.refresh()
     assert not [e for e in dash.history.events if e.kind == "error"]
 
@@ -1258,6 +1262,9 @@ def test_a_fit_whose_thread_cannot_start_leaves_nothing_held(monkeypatch) -> Non
     with pytest.raises(RuntimeError, match="can't start new thread"):
         test.run(x, y, batch_size=16)
     assert not test.running and not ownership.reserved(model) and ownership.owner(model) is None
+    assert isinstance(test.error, RuntimeError) and test.suggestions == {}
+    with pytest.raises(RuntimeError, match="has not been started"):
+        test.wait()  # not the last run's suggestions
     allow_threads()
     session.fit(x, y, epochs=1, batch_size=32).wait(timeout=60)
     assert session.history.num_steps == 4

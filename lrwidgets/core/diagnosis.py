@@ -40,7 +40,8 @@ class Fix:
     """What the one-click fix of a verdict does.
 
     ``set_learning_rate``: set the rate to ``learning_rate``; ``restore_best``: stop and put back
-    the weights of epoch ``epoch`` (0-based, as Keras counts); ``stop``: stop training.
+    the weights of epoch ``epoch`` (0-based, as Keras counts; None: the best epoch kept); ``stop``: stop
+    training.
     """
 
     kind: str
@@ -49,10 +50,12 @@ class Fix:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, FIX_KINDS)
-        # What each kind needs, present (the values are the detectors' own: not converted here).
-        needed = {"set_learning_rate": "learning_rate", "restore_best": "epoch"}.get(self.kind)
-        if needed is not None and getattr(self, needed) is None:
-            raise ValueError(f"Argument `{needed}` is needed by a {self.kind!r} fix. Received: {needed}=None")
+        # The rate to set, present (the detectors' own value: not converted here). A `restore_best`
+        # with no epoch restores the best epoch kept.
+        if self.kind == "set_learning_rate" and self.learning_rate is None:
+            raise ValueError(
+                "Argument `learning_rate` is needed by a 'set_learning_rate' fix. Received: learning_rate=None"
+            )
 
     @property
     def label(self) -> str:

@@ -67,6 +67,8 @@ class RateDriver:
         self._tracker = None if plateau is None else plateau.tracker()
         self._monitor = getattr(plateau, "monitor", "val_loss")
         self._warned = False
+        #: whether this fit validates (set by the session, which knows its arguments; None: unknown)
+        self.validating: bool | None = None
         # The planned curve: (first step, schedule) pieces; an edit during the fit adds one.
         self._starts: list[int] = [0]
         self._pieces: list[Schedule | None] = [schedule]
@@ -139,6 +141,8 @@ class RateDriver:
             return PlateauStep()
         key = self._monitor
         warning = None
+        if key not in logs and key == "val_loss" and self.validating:
+            return PlateauStep(monitor=key)  # validated at other epochs (`validation_freq`): as Keras, skipped
         if key not in logs and key == "val_loss" and "loss" in logs:
             warning = "reduce-on-plateau watches `loss`: this fit has no validation data"
             key = "loss"

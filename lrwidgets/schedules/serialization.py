@@ -77,7 +77,7 @@ def get(identifier: Schedule | dict[str, Any] | float) -> Schedule:
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, (int, float, np.integer, np.floating)) and not isinstance(identifier, (bool, np.bool_)):
-        return Constant(learning_rate=float(identifier))
+        return Constant(learning_rate=identifier)
     raise TypeError(
         "Argument `identifier` must be a schedule, a dict made by `serialize`, or a number (a constant rate)."
         f" Received: identifier={identifier!r}"

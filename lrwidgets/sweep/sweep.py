@@ -24,7 +24,7 @@ from lrwidgets.sweep.dispatch import TrialTask, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable
-from lrwidgets.training.fit_args import check_keras_fit_kwargs
+from lrwidgets.training.fit_args import check_fit_kwargs_early
 from lrwidgets.training.trial import apply_trial_rate
 
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
@@ -213,7 +213,7 @@ class Sweep:
         for name in fit_kwargs:
             if name in ("x", "y", "epochs", "schedule"):
                 raise TypeError(f"Argument `{name}` is not a `run` argument: give it to the Sweep itself (or as x, y).")
-        check_keras_fit_kwargs(fit_kwargs, "Sweep.run")  # here, not on every worker
+        check_fit_kwargs_early(fit_kwargs, "Sweep.run")  # here, not on every worker
         if cluster is not None and not isinstance(cluster, (str, Client)):
             connect(cluster)  # raises the clear error now, not in the background
         resume = self._loaded if resume is None else resume
@@ -226,19 +226,17 @@ class Sweep:
             self._loaded = False
             self._run_key = f"lrwidgets-sweep-{uuid.uuid4().hex[:12]}"
             run = self._run = SweepRun(self)
-        data = {
-            "x": x,
-            "y": y,
-            **({"validation_data": fit_kwargs.pop("validation_data")} if "validation_data" in fit_kwargs else {}),
-        }
+        data: dict[str, Any] = {"x": x, "y": y}
+        if "validation_data" in fit_kwargs:  # sent to every worker once, with the training data
+            data["validation_data"] = fit_kwargs.pop("validation_data")
         fit_kwargs = {**fit_kwargs, "epochs": self.epochs}
         thread = threading.Thread(
             target=self._drive, args=(run, cluster, data, fit_kwargs), name="lrwidgets-sweep", daemon=True
         )
         try:
             thread.start()
-        except BaseException as e:  # no thread (the process's limit): the run is over before it began
-            self._abandon(run, e)
+        except BaseException as e:  # no thread (the process's limit): no trial started, each can run again
+            self._abandon(run, e, "cancelled")
             run._done.set()
             raise
         self._notify({t.trial for t in self.trials})
@@ -262,12 +260,12 @@ class Sweep:
             run._done.set()
             self._notify(set())
 
-    def _abandon(self, run: SweepRun, error: BaseException) -> None:
-        """The run ended by ``error``: each trial not ended is, as failed."""
+    def _abandon(self, run: SweepRun, error: BaseException, status: str = "failed") -> None:
+        """The run ended by ``error``: each trial not ended is, with ``status``."""
         run.error = error
         for t in self._table.abandon():
             self._finish(
-                t, {**t.config(), "status": "failed", "reason": f"the sweep stopped: {type(error).__name__}: {error}"}
+                t, {**t.config(), "status": status, "reason": f"the sweep stopped: {type(error).__name__}: {error}"}
             )
 
     def _finish(self, trial: Trial, row: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 
+from lrwidgets.core.checks import received
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.session import TrainingSession
 
@@ -42,7 +43,7 @@ def _setter(target: Any) -> Callable[[float, str], None]:
         return lambda rate, source: setattr(target, "learning_rate", rate)
     raise TypeError(
         "Argument `target` must be a TrainingSession, a TrainingDashboard, a ScheduleDesigner, a compiled"
-        f" keras.Model or have a `learning_rate` to set. Received: target={type(target).__name__}"
+        f" keras.Model or have a `learning_rate` to set. {received('target', target)}"
     )
 
 

@@ -142,14 +142,9 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
+        self.record_reduction()  # at the last epoch's last step, as made
         c.recorder.begin_epoch(epoch)
         _state.hold_state(self._model)
-        if self._reduction is not None:
-            (factor, monitor), self._reduction = self._reduction, None
-            lr = c._lr * factor
-            c.recorder.rate_event(
-                lr, f"reduced on plateau: `{monitor}` stopped improving; {lr:.3g} from here on", "plateau"
-            )
         if not self.reader_attached:
             self.reader.on_epoch_begin(epoch)
         if self._light:  # what the first batch's start would do
@@ -206,6 +201,17 @@ class ControllerCallback(keras.callbacks.Callback):
             copies = self._light and c.recorder.on_nan == "restore"
             self._next = min(c.listeners.next_at, c.recorder.guard.next_at if copies else math.inf)
 
+    def record_reduction(self) -> None:
+        """Record the plateau reduction made at the last epoch's end, now that the fit goes on
+        (the next epoch begins), or before a change made after it (the training thread)."""
+        if self._reduction is not None:
+            c = self._controller
+            (factor, monitor), self._reduction = self._reduction, None
+            lr = c._lr * factor
+            c.recorder.rate_event(
+                lr, f"reduced on plateau: `{monitor}` stopped improving; {lr:.3g} from here on", "plateau"
+            )
+
     def copy_if_due(self, epoch_start: bool, now: float | None = None) -> None:
         """The NaN guard's copy of the weights the next batch uses, when one is due (training thread:
         at a light fit's batch ends and epoch starts, else the rate reader's batch starts)."""
@@ -234,6 +240,7 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
+        self._reduction = None  # made at the last epoch's end: the fit ended before it applied
         batches = c.fit_step
         # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
@@ -281,6 +288,8 @@ class ControllerCallback(keras.callbacks.Callback):
     def apply_requests(self, model: Any) -> bool:
         """Carry out queued requests (training thread, or idle); True if the rate was set."""
         c = self._controller
+        if c._state != "idle":  # (after the fit's end it never applied: not recorded)
+            self.record_reduction()  # made before them
         while c._actions:
             action, description = c._actions.popleft()
             _state.sync(model)

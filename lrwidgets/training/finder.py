@@ -245,7 +245,8 @@ class LRRangeTest:
         unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
         try:
             self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, unreserve))
-        except BaseException:
+        except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
+            self._run, self.error = None, e
             unreserve()
             raise
         return self._run

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lrwidgets.core.checks import check_float, check_int
+from lrwidgets.core.checks import check_float, check_int, received
 
 DEFAULT_BATCH_SIZE = 32  # Keras's own default for array data
 MAX_COUNT = 2**53  # epochs, steps: exact as floats (the plan and the progress compute with them)
@@ -150,16 +150,23 @@ def _check_counts(a: dict[str, Any]) -> None:
         check_float("validation_split", split, ge=0, lt=1)
 
 
-def check_keras_fit_kwargs(kwargs: dict[str, Any], caller: str) -> None:
-    """Refuse, before any model is built, keyword arguments ``keras.Model.fit`` does not take (a
-    misspelt ``batch_sise``) and bad counts, as :func:`bind_fit` would on each model: for fits
-    that run elsewhere (a sweep's trials, on Dask workers)."""
+def check_fit_kwargs_early(kwargs: dict[str, Any], caller: str) -> None:
+    """Refuse, before any model is built, what would fail every fit that runs elsewhere (a sweep's
+    trials, on Dask workers): a bad count, and a name that is a misspelling of one of
+    ``keras.Model.fit``'s (``batch_sise``). Other names pass: a model class's own ``fit`` may take
+    more, and :func:`bind_fit` checks them on each model."""
+    import difflib
+
     import keras
 
-    try:
-        inspect.signature(keras.Model.fit).bind(None, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"{caller}(): {e} (`model.fit` takes no such argument)") from None
+    names = list(inspect.signature(keras.Model.fit).parameters)[1:]
+    for name in kwargs:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.8) if name not in names else []
+        if close:
+            raise TypeError(
+                f"{caller}(): `model.fit` takes no argument `{name}`: did you mean `{close[0]}`?"
+                f" {received(name, kwargs[name])}"
+            )
     _check_counts(dict(kwargs))
 
 

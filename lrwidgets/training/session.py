@@ -289,6 +289,8 @@ class TrainingSession:
                 the rest of the schedule.
             plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
                 ``val_loss``, else ``loss``) multiply the rest of the schedule, each one recorded.
+                Epochs that do not validate (``validation_freq``) are skipped, as Keras's
+                ``ReduceLROnPlateau`` skips them.
         """
         self.controller.end_stale()
         if self.controller.running:
@@ -303,6 +305,9 @@ class TrainingSession:
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
         self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
+        # A plateau on `val_loss` skips the epochs that do not validate, rather than watch `loss` there.
+        validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
+        self.controller.driver.validating = validates
         a = bound.bound.arguments
         callbacks = list(bound.value("callbacks") or [])
         extra = []

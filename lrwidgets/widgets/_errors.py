@@ -118,10 +118,14 @@ def refuse_kernel_only(widget: w.Widget, sync_data: Mapping[str, Any], names: tu
     The value in force sent back as it is (a page re-sending its whole state) is accepted.
     """
     for name in names:
-        if name in sync_data and widget.has_trait(name) and not _unchanged(sync_data[name], getattr(widget, name)):
-            raise traitlets.TraitError(
-                f"Argument `{name}` of {owner} is set by the kernel, not the page. {received(name, sync_data[name])}"
-            )
+        if name in sync_data and widget.has_trait(name):
+            current = getattr(widget, name)
+            if not _unchanged(sync_data[name], current):
+                held = f" (it is {current!r})" if isinstance(current, (int, float, str)) else ""
+                raise RefusedValue(
+                    f"Argument `{name}` of {owner} is set by the kernel, not the page{held}."
+                    f" {received(name, sync_data[name])}"
+                )
 
 
 def _unchanged(sent: Any, current: Any) -> bool:

@@ -153,6 +153,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
                 made during the fit re-plans from the current step, marked on the plots.
             plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
                 ``val_loss``, else ``loss``) multiply the rest of the schedule, each one marked.
+                Epochs that do not validate (``validation_freq``) are skipped, as Keras's
+                ``ReduceLROnPlateau`` skips them.
         """
         designer = schedule if _is_designer(schedule) else None
         if designer is not None:
