@@ -173,6 +173,7 @@ def test_bad_arguments_name_themselves() -> None:
     with pytest.raises(ValueError, match=r"Argument `learning_rate` is needed by a 'set_learning_rate' fix"):
         Fix("set_learning_rate")  # its button would set no rate
     assert Fix("restore_best").epoch is None  # the best epoch kept, whichever it is
+    assert Fix("restore_best").label == "stop and restore the best epoch"
     assert Fix("stop").label == "stop training"
 
 

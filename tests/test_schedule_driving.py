@@ -191,14 +191,23 @@ def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_not_recor
     class SetRate(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if epoch == 1:
+                session.submit(lambda model: None, "noted")
                 session.set_learning_rate(1e-4)
 
     plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
     session.fit(x, y, epochs=3, batch_size=32, validation_split=0.25, schedule=plateau, callbacks=[SetRate()]).wait(
         timeout=60
     )
-    changes = [(e.step, e.source, e.value) for e in session.history.events if e.kind == "learning_rate"]
-    assert changes == [(16, "plateau", pytest.approx(0.005)), (16, "user", pytest.approx(1e-4))]
+    changes = [(e.step, e.source or e.message, e.value) for e in session.history.events if e.kind != "info"]
+    assert changes == [
+        (16, "plateau", pytest.approx(0.005)),
+        (15, "noted", None),  # an action is recorded at the last step taken
+        (16, "user", pytest.approx(1e-4)),
+    ]
+    # A fit of `callbacks=[session.callback]` after it does not take the session fit's validation.
+    assert session.controller.driver.validation_freq == 1
+    session.model.fit(x, y, epochs=1, batch_size=32, callbacks=[session.callback], verbose=0)
+    assert session.controller.driver.validation_freq is None
     np.testing.assert_allclose(session.history.learning_rate[16:], 1e-4, rtol=1e-6)
 
 

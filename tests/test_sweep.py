@@ -429,6 +429,23 @@ def _workers(address: str) -> set[str]:
         return set(c.nthreads())
 
 
+def test_the_trials_after_a_lost_one_worker_run_on_the_data_sent_again() -> None:
+    """With one worker, the data sent to it dies with it: the trials after the one that was running
+    there were cancelled by Dask ("cancelled", as if asked). The data is now sent again."""
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.cluster import close_local_cluster, start_local_cluster
+
+    x, y = data(128)
+    c, cluster = start_local_cluster(1)
+    try:
+        sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], schedules=[KillsWorker(), None], epochs=1)
+        results = sweep.run(x, y, batch_size=32, cluster=c).wait(600).to_dict("records")
+    finally:
+        close_local_cluster(c, cluster)
+    assert [r["status"] for r in results] == ["failed", "done"], results
+    assert results[0]["reason"].startswith("worker lost"), results[0]
+
+
 def test_a_trial_whose_worker_dies_fails_and_is_not_retried(client: Any) -> None:
     """Last in the module: it kills a worker of the shared cluster (its nanny starts a new one)."""
     from lrwidgets.sweep import Sweep

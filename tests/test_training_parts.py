@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrwidgets import schedules as S
-from lrwidgets.core.rate_driver import RateDriver
+from lrwidgets.core.rate_driver import PlateauStep, RateDriver
 from lrwidgets.schedules.table import ScheduleTable, ScheduleValueError
 from tests.helpers import linear_model, regression_data
 
@@ -51,6 +51,18 @@ def test_driver_plateau_and_other_callbacks_multiply_the_factor() -> None:
     d.scale(0.1)  # another callback cut the rate tenfold
     assert d.rate(6) == pytest.approx(0.005)
     assert RateDriver().rate(3) is None and not RateDriver().active
+
+
+def test_driver_skips_only_the_epochs_that_do_not_validate() -> None:
+    plateau = S.ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=1e9)
+    d = RateDriver(S.Constant(0.1), plateau)
+    d.validation_freq = 2  # the session's fit validates every other epoch
+    assert d.end_epoch({"loss": 1.0}, 0.1, epoch=0) == PlateauStep(monitor="val_loss")  # skipped, silently
+    step = d.end_epoch({"loss": 1.0, "val_loss": 1.0}, 0.1, epoch=1)
+    assert step.factor == 1.0 and step.warning is None  # the first value watched: the best so far
+    # An epoch that validates but logs no `val_loss` (a train step of its own) is said, not skipped.
+    step = d.end_epoch({"total_loss": 1.0, "val_total_loss": 1.0}, 0.1, epoch=3)
+    assert "cannot watch `val_loss`" in (step.warning or "")
 
 
 def test_driver_plan_is_bounded_and_follows_a_replaced_schedule() -> None:

@@ -63,7 +63,7 @@ class Fix:
         if self.kind == "set_learning_rate":
             return f"set the rate to {self.learning_rate:.1e}"
         if self.kind == "restore_best":
-            return f"stop and restore epoch {self.epoch}"
+            return "stop and restore the best epoch" if self.epoch is None else f"stop and restore epoch {self.epoch}"
         return "stop training"
 
 

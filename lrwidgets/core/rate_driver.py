@@ -67,8 +67,9 @@ class RateDriver:
         self._tracker = None if plateau is None else plateau.tracker()
         self._monitor = getattr(plateau, "monitor", "val_loss")
         self._warned = False
-        #: whether this fit validates (set by the session, which knows its arguments; None: unknown)
-        self.validating: bool | None = None
+        #: every how many epochs this fit validates (Keras's ``validation_freq``; set by the session,
+        #: which knows its arguments; None: unknown, or no validation)
+        self.validation_freq: int | None = None
         # The planned curve: (first step, schedule) pieces; an edit during the fit adds one.
         self._starts: list[int] = [0]
         self._pieces: list[Schedule | None] = [schedule]
@@ -134,15 +135,17 @@ class RateDriver:
         self._pieces.append(schedule)
         return first
 
-    def end_epoch(self, logs: dict[str, Any], learning_rate: float) -> PlateauStep:
-        """Feed an epoch's logs to the plateau tracker; a reduction multiplies the factor."""
+    def end_epoch(self, logs: dict[str, Any], learning_rate: float, epoch: int | None = None) -> PlateauStep:
+        """Feed an epoch's logs to the plateau tracker; a reduction multiplies the factor. An epoch
+        that does not validate (``validation_freq``) is skipped on ``val_loss``, as Keras skips it."""
         tracker = self._tracker
         if tracker is None:
             return PlateauStep()
         key = self._monitor
         warning = None
-        if key not in logs and key == "val_loss" and self.validating:
-            return PlateauStep(monitor=key)  # validated at other epochs (`validation_freq`): as Keras, skipped
+        freq = self.validation_freq
+        if key not in logs and key == "val_loss" and freq and epoch is not None and (epoch + 1) % freq:
+            return PlateauStep(monitor=key)
         if key not in logs and key == "val_loss" and "loss" in logs:
             warning = "reduce-on-plateau watches `loss`: this fit has no validation data"
             key = "loss"

@@ -4,6 +4,7 @@ its trial's row and released."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,10 @@ from distributed import Client, KilledWorker, as_completed
 from lrwidgets.sweep._worker import run_trial
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.trial_table import TrialTable
+
+#: How many times a run sends its data to the workers again after losing it with a worker (the
+#: trials Dask cancelled then are queued again); after that, they fail.
+MAX_DATA_LOSSES = 2
 
 
 @dataclass(frozen=True)
@@ -35,49 +40,70 @@ def run_trials(
 ) -> None:
     """Run ``table``'s queued trials on ``client`` until none is left (or it stops submitting);
     ``finish(trial, row)`` as each ends. ``key`` names the tasks, the progress topic and the cancel flags."""
-    futures: dict[Any, Trial] = {}
+    futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
     [payload] = client.scatter([data], broadcast=True, hash=False)
+    losses = 0
+    attempts = itertools.count()
     capacity = max(1, sum(client.nthreads().values()))
     pending = as_completed()
+
+    def fresh_payload() -> Any:
+        """The data on the workers: sent again when it was lost (at most ``MAX_DATA_LOSSES`` times)."""
+        nonlocal payload, losses
+        if payload.status != "finished" and losses < MAX_DATA_LOSSES:
+            losses += 1
+            [payload] = client.scatter([data], broadcast=True, hash=False)
+        return payload
 
     def submit_next() -> None:
         trial = table.next_queued()
         if trial is None:
             return
+        given = fresh_payload()
         f = client.submit(
             run_trial,
             trial,
             task.build_model,
-            payload,
+            given,
             task.fit_kwargs,
             key,
             key,
             task.update_interval,
             task.max_points,
-            key=f"{key}-trial-{trial.trial}",
+            key=f"{key}-trial-{trial.trial}-{next(attempts)}",  # a trial queued again: a new task
             pure=False,
             retries=0,
         )
-        futures[f] = trial
+        futures[f] = (trial, given)
         pending.add(f)
 
     for _ in range(capacity):
         submit_next()
     for f in pending:
-        trial = futures.pop(f)
-        finish(trial, row_of(f, trial))
+        trial, given = futures.pop(f)
+        # Cancelled by Dask: the data sent to the workers was lost with the one(s) holding it (a
+        # one-worker cluster whose worker died; a trial running on a dead worker of the embedded
+        # cluster fails with KilledWorker instead, and is not run again). Queued again, on the data
+        # sent again, while it can be sent again.
+        lost = f.status == "cancelled" and given.status != "finished"
+        if not (lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial)):
+            finish(trial, row_of(f, trial, trial.trial in table.cancel_times, lost))
         f.release()
         submit_next()
     payload.release()
 
 
-def row_of(future: Any, trial: Trial) -> dict[str, Any]:
+def row_of(future: Any, trial: Trial, asked_to_cancel: bool = False, data_lost: bool = False) -> dict[str, Any]:
     """The row of a trial whose future has ended: its result, or why it has none."""
     base = {**trial.config(), "status": "failed"}
     if future.status == "finished":
         return dict(future.result())
-    if future.status == "cancelled":
-        return {**base, "status": "cancelled", "reason": "cancelled"}
+    if future.status == "cancelled":  # by Dask: lrwidgets cancels trials through flags, not futures
+        if asked_to_cancel:
+            return {**base, "status": "cancelled", "reason": "cancelled"}
+        if data_lost:
+            return {**base, "reason": "worker lost, with the data sent to it (Dask cancelled the trial)"}
+        return {**base, "reason": "cancelled by Dask"}
     error = future.exception()
     if isinstance(error, KilledWorker):
         return {**base, "reason": f"worker lost: {error}"}

@@ -120,6 +120,17 @@ class TrialTable:
                 return None
             return self.queue.popleft()
 
+    def requeue(self, trial: Trial) -> bool:
+        """Queue ``trial`` again, first, its curve started afresh (Dask cancelled it: the data sent
+        to the workers was lost); False, and nothing changes, when stopping or asked to cancel it."""
+        with self.lock:
+            if self.stopping or trial.trial in self.cancel_times:
+                return False
+            self.queue.appendleft(trial)
+            self.status[trial.trial] = "queued"
+            self.curves[trial.trial] = TrialCurve()
+            return True
+
     def end(self, trial: Trial, row: dict[str, Any]) -> None:
         """Trial ``trial`` ended with ``row`` (its status in ``row["status"]``)."""
         with self.lock:

@@ -105,6 +105,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
         stop_first = c._stop_requested and c._state == "stopping"  # a session's fit, stopped in Keras's set-up
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
+            c.driver.validation_freq = None  # its arguments are not known here (a session's fit sets it)
             ownership.claim(model, c)
             c._stop_requested = False
             c._thread = threading.current_thread()
@@ -228,7 +229,7 @@ class ControllerCallback(keras.callbacks.Callback):
         c.recorder.history.record_epoch(epoch, logs)
         # A reduction after the last epoch would never take effect in this fit: it is not applied.
         if epoch + 1 < c.recorder.meter.epochs and not c._stop_requested:
-            step = c.driver.end_epoch(logs, c._lr)
+            step = c.driver.end_epoch(logs, c._lr, epoch)
             if step.warning:
                 c.recorder.event("warning", step.warning)
             if step.factor != 1.0:

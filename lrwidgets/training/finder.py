@@ -152,6 +152,8 @@ class LRRangeTest:
 
     def finish(self, error: BaseException | None = None) -> None:
         self._active = False
+        if error is not None and self._run is None:  # the run could not start: its views show why
+            self.error = error
         self._notify()
 
     @property
@@ -240,13 +242,13 @@ class LRRangeTest:
         )
         epochs = self.num_steps if bound.steps is None else max(1, math.ceil(self.num_steps / bound.steps))
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
-        self.message, self.error, self.restored = "", None, False
+        self.message, self.error, self.restored, self._run = "", None, False, None
         self._state = ModelState(self.model)
         unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
         try:
             self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, unreserve))
         except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
-            self._run, self.error = None, e
+            self.error = e
             unreserve()
             raise
         return self._run
@@ -270,6 +272,8 @@ class LRRangeTest:
 
     def wait(self, timeout: float | None = None) -> dict[str, float]:
         if self._run is None:
+            if self.error is not None:
+                raise RuntimeError(f"The range test could not start: {self.error}") from self.error
             raise RuntimeError("The range test has not been started: call `run(x, y, ...)` first.")
         return self._run.wait(timeout)
 

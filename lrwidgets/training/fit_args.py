@@ -161,7 +161,7 @@ def check_fit_kwargs_early(kwargs: dict[str, Any], caller: str) -> None:
 
     names = list(inspect.signature(keras.Model.fit).parameters)[1:]
     for name in kwargs:
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.8) if name not in names else []
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.85) if name not in names else []
         if close:
             raise TypeError(
                 f"{caller}(): `model.fit` takes no argument `{name}`: did you mean `{close[0]}`?"

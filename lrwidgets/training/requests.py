@@ -93,6 +93,8 @@ class Requests:
         if self._post(lambda: self._actions.append((action, description))):
             return
         self._check_free()
+        if self._state != "idle":  # the training thread: after a reduction made at the epoch's end
+            self.callback.record_reduction()
         _state.sync(self.model)
         action(self.model)
         if description:
@@ -145,6 +147,8 @@ class Requests:
             return
         self._check_free()
         record()
+        if self._state != "idle":  # the training thread: after a reduction made at the epoch's end
+            self.callback.record_reduction()
         self.callback.apply_multipliers(self.model)
         self._notify()
 
