@@ -141,6 +141,16 @@ def test_plateau_skips_the_epochs_without_validation_as_keras_does() -> None:
     np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
     assert len(set(ref.history["learning_rate"])) >= 3
     assert not [e for e in session.history.events if "no validation data" in e.message]
+    # `validation_freq` as a list of (1-based) epochs, as Keras takes it too.
+    fit["validation_freq"] = [2, 3, 6, 7]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = linear_model(keras.optimizers.SGD(0.01)).fit(
+            x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **args)], **fit
+        )
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.01)))
+    history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.01, **args), **fit).wait(timeout=60)
+    np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
 
 
 def test_plateau_multiplies_the_rest_of_a_schedule() -> None:

@@ -455,3 +455,28 @@ def test_a_trial_whose_worker_dies_fails_and_is_not_retried(client: Any) -> None
     results = sweep.run(x, y, batch_size=32, cluster=client).wait(600).to_dict("records")
     assert [r["status"] for r in results] == ["done", "failed"]
     assert results[1]["reason"].startswith("worker lost"), results[1]
+
+
+def test_a_resumed_trial_is_not_taken_as_cancelled_and_dask_cancels_are_resumable() -> None:
+    """A stop's cancel requests are the last run's: a trial run again after it is queued again
+    when its data is lost. A trial Dask cancelled is a fault of the cluster: `cancelled`, not
+    `failed`, so that `run(resume=True)` runs it again."""
+    from types import SimpleNamespace
+
+    from lrwidgets.sweep.dispatch import row_of
+    from lrwidgets.sweep.grid import make_grid
+    from lrwidgets.sweep.trial_table import TrialTable
+
+    table = TrialTable(make_grid([1e-3, 1e-2], None, [None], [0]))
+    table.start(False)
+    first = table.next_queued()
+    assert first is not None
+    table.stop(1.0)  # both asked to cancel in this run
+    assert not table.requeue(first)
+    table.start(True)
+    again = table.next_queued()
+    assert again is not None and table.requeue(again) and table.status[again.trial] == "queued"
+    cancelled = SimpleNamespace(status="cancelled")
+    row = row_of(cancelled, again, asked_to_cancel=False, data_lost=True)
+    assert row["status"] == "cancelled" and "a worker was lost with the data sent to it" in row["reason"]
+    assert row_of(cancelled, again, asked_to_cancel=True)["reason"] == "cancelled"

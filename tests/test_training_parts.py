@@ -63,6 +63,10 @@ def test_driver_skips_only_the_epochs_that_do_not_validate() -> None:
     # An epoch that validates but logs no `val_loss` (a train step of its own) is said, not skipped.
     step = d.end_epoch({"total_loss": 1.0, "val_total_loss": 1.0}, 0.1, epoch=3)
     assert "cannot watch `val_loss`" in (step.warning or "")
+    listed = RateDriver(S.Constant(0.1), S.ReduceOnPlateau(1.0))
+    listed.validation_freq = [2, 4]  # Keras's other form: the (1-based) epochs that validate
+    assert listed.end_epoch({"total_loss": 0.5}, 0.1, epoch=0) == PlateauStep(monitor="val_loss")
+    assert listed.end_epoch({"total_loss": 0.5}, 0.1, epoch=1).warning  # it validates: said
 
 
 def test_driver_plan_is_bounded_and_follows_a_replaced_schedule() -> None:

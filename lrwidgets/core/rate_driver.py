@@ -67,9 +67,9 @@ class RateDriver:
         self._tracker = None if plateau is None else plateau.tracker()
         self._monitor = getattr(plateau, "monitor", "val_loss")
         self._warned = False
-        #: every how many epochs this fit validates (Keras's ``validation_freq``; set by the session,
-        #: which knows its arguments; None: unknown, or no validation)
-        self.validation_freq: int | None = None
+        #: when this fit validates: Keras's ``validation_freq`` (every n epochs, or a list of 1-based
+        #: epochs), set by the session, which knows its arguments; None: unknown, or no validation
+        self.validation_freq: int | list[int] | None = None
         # The planned curve: (first step, schedule) pieces; an edit during the fit adds one.
         self._starts: list[int] = [0]
         self._pieces: list[Schedule | None] = [schedule]
@@ -143,8 +143,7 @@ class RateDriver:
             return PlateauStep()
         key = self._monitor
         warning = None
-        freq = self.validation_freq
-        if key not in logs and key == "val_loss" and freq and epoch is not None and (epoch + 1) % freq:
+        if key not in logs and key.startswith("val_") and epoch is not None and not self._validates(epoch):
             return PlateauStep(monitor=key)
         if key not in logs and key == "val_loss" and "loss" in logs:
             warning = "reduce-on-plateau watches `loss`: this fit has no validation data"
@@ -155,6 +154,15 @@ class RateDriver:
         self.factor *= tracker.last_factor
         step = PlateauStep(factor=tracker.last_factor, monitor=key)
         return self._warn_once(warning, key, step) if warning else step
+
+    def _validates(self, epoch: int) -> bool:
+        """Whether Keras validates at the end of ``epoch`` (its ``_should_eval``); True when unknown."""
+        freq = self.validation_freq
+        if isinstance(freq, int) and freq > 0:
+            return (epoch + 1) % freq == 0
+        if isinstance(freq, list):
+            return epoch + 1 in freq
+        return True
 
     def _warn_once(self, warning: str, key: str, step: PlateauStep | None = None) -> PlateauStep:
         base = step or PlateauStep(monitor=key)

@@ -4,6 +4,7 @@ its trial's row and released."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ def run_trials(
         nonlocal payload, losses
         if payload.status != "finished" and losses < MAX_DATA_LOSSES:
             losses += 1
-            [payload] = client.scatter([data], broadcast=True, hash=False)
+            # No worker to send it to (yet): the trials given the lost data are cancelled.
+            with contextlib.suppress(Exception):
+                [payload] = client.scatter([data], broadcast=True, hash=False)
         return payload
 
     def submit_next() -> None:
@@ -86,7 +89,9 @@ def run_trials(
         # cluster fails with KilledWorker instead, and is not run again). Queued again, on the data
         # sent again, while it can be sent again.
         lost = f.status == "cancelled" and given.status != "finished"
-        if not (lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial)):
+        if lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial):
+            table.notify({trial.trial})
+        else:
             finish(trial, row_of(f, trial, trial.trial in table.cancel_times, lost))
         f.release()
         submit_next()
@@ -101,9 +106,9 @@ def row_of(future: Any, trial: Trial, asked_to_cancel: bool = False, data_lost: 
     if future.status == "cancelled":  # by Dask: lrwidgets cancels trials through flags, not futures
         if asked_to_cancel:
             return {**base, "status": "cancelled", "reason": "cancelled"}
-        if data_lost:
-            return {**base, "reason": "worker lost, with the data sent to it (Dask cancelled the trial)"}
-        return {**base, "reason": "cancelled by Dask"}
+        # A fault of the cluster, not of the trial: cancelled, so that `run(resume=True)` runs it again.
+        lost = ": a worker was lost with the data sent to it" if data_lost else ""
+        return {**base, "status": "cancelled", "reason": f"cancelled by Dask{lost}"}
     error = future.exception()
     if isinstance(error, KilledWorker):
         return {**base, "reason": f"worker lost: {error}"}

@@ -106,6 +106,7 @@ class TrialTable:
                 self.ended.clear()
             keep = {t for t, r in self.ended.items() if r["status"] in FINISHED}
             self.ended = {t: self.ended[t] for t in keep}
+            self.cancel_times = {t: v for t, v in self.cancel_times.items() if t in keep}  # the last run's
             self.queue = deque(t for t in self.trials if t.trial not in keep)
             for t in self.trials:
                 if t.trial not in keep:

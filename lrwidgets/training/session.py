@@ -307,7 +307,7 @@ class TrainingSession:
         self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         # A plateau on `val_loss` skips the epochs that do not validate, rather than watch `loss` there.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
-        self.controller.driver.validation_freq = int(bound.value("validation_freq", 1) or 1) if validates else None
+        self.controller.driver.validation_freq = bound.value("validation_freq", 1) if validates else None
         a = bound.bound.arguments
         callbacks = list(bound.value("callbacks") or [])
         extra = []

@@ -121,7 +121,9 @@ def refuse_kernel_only(widget: w.Widget, sync_data: Mapping[str, Any], names: tu
         if name in sync_data and widget.has_trait(name):
             current = getattr(widget, name)
             if not _unchanged(sync_data[name], current):
-                held = f" (it is {current!r:.80})" if isinstance(current, (int, float, str)) else ""
+                text = repr(current)
+                text = text if len(text) <= 80 else text[:80] + "..."
+                held = f" (it is {text})" if isinstance(current, (int, float, str)) else ""
                 raise RefusedValue(
                     f"Argument `{name}` of {owner} is set by the kernel, not the page{held}."
                     f" {received(name, sync_data[name])}"
