@@ -17,7 +17,7 @@ from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.trial_table import TrialTable
 
 #: How many times a run sends its data to the workers again after losing it with a worker (the
-#: trials Dask cancelled then are queued again); after that, they fail.
+#: trials Dask cancelled then are queued again); after that, they end `cancelled` (resume runs them).
 MAX_DATA_LOSSES = 2
 
 
