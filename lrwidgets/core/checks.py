@@ -19,14 +19,18 @@ FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def received(name: str, value: Any) -> str:
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters with an ellipsis (an array, a model)."""
     text = repr(value)
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f"Received: {name}={text}"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _is_real(value: Any) -> bool:
+def received(name: str, value: Any) -> str:
+    return f"Received: {name}={short_repr(value)}"
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python's or numpy's), not a bool."""
     return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
 
 
@@ -40,7 +44,7 @@ def _as_float(name: str, value: Any) -> float:
 def check_real(name: str, value: Any) -> float:
     """``value`` as a Python float, infinite or NaN included (a state carried over, not a setting), or
     a TypeError."""
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"Argument `{name}` must be a float. {received(name, value)}")
     try:
         return float(value)
@@ -77,7 +81,7 @@ def check_int(name: str, value: Any, *, ge: int | None = None, le: int | None = 
 
     Whatever the bounds, the int fits in an int64.
     """
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"Argument `{name}` must be an integer. {received(name, value)}")
     if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and float(value).is_integer()):
         raise ValueError(f"Argument `{name}` must be an integer. {received(name, value)}")
@@ -121,7 +125,7 @@ def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
     finite and, unless zero is allowed, non-zero once rounded to float32: ``1e39`` (inf in
     float32) and ``1e-50`` (0 in float32) are refused, not written.
     """
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"Argument `{name}` must be a number. {received(name, value)}")
     v = _as_float(name, value)
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):

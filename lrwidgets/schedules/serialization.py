@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from lrwidgets.core.checks import is_real
 from lrwidgets.schedules._base import REGISTRY, Schedule
 from lrwidgets.schedules.constant import Constant
 
@@ -76,7 +75,7 @@ def get(identifier: Schedule | dict[str, Any] | float) -> Schedule:
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    if isinstance(identifier, (int, float, np.integer, np.floating)) and not isinstance(identifier, (bool, np.bool_)):
+    if is_real(identifier):
         return Constant(learning_rate=identifier)
     raise TypeError(
         "Argument `identifier` must be a schedule, a dict made by `serialize`, or a number (a constant rate)."

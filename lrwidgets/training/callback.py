@@ -204,9 +204,10 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def record_reduction(self) -> None:
         """Record the plateau reduction made at the last epoch's end, now that the fit goes on
-        (the next epoch begins), or before a change made after it (the training thread)."""
-        if self._reduction is not None:
-            c = self._controller
+        (the next epoch begins), or before a change made after it (the training thread). Not
+        after the fit's end: it never applied."""
+        c = self._controller
+        if self._reduction is not None and c._state != "idle":
             (factor, monitor), self._reduction = self._reduction, None
             lr = c._lr * factor
             c.recorder.rate_event(
@@ -289,8 +290,7 @@ class ControllerCallback(keras.callbacks.Callback):
     def apply_requests(self, model: Any) -> bool:
         """Carry out queued requests (training thread, or idle); True if the rate was set."""
         c = self._controller
-        if c._state != "idle":  # (after the fit's end it never applied: not recorded)
-            self.record_reduction()  # made before them
+        self.record_reduction()  # made before them
         while c._actions:
             action, description = c._actions.popleft()
             _state.sync(model)

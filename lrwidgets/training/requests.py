@@ -93,8 +93,7 @@ class Requests:
         if self._post(lambda: self._actions.append((action, description))):
             return
         self._check_free()
-        if self._state != "idle":  # the training thread: after a reduction made at the epoch's end
-            self.callback.record_reduction()
+        self.callback.record_reduction()  # in the training thread: after one made at the epoch's end
         _state.sync(self.model)
         action(self.model)
         if description:
@@ -147,8 +146,7 @@ class Requests:
             return
         self._check_free()
         record()
-        if self._state != "idle":  # the training thread: after a reduction made at the epoch's end
-            self.callback.record_reduction()
+        self.callback.record_reduction()  # in the training thread: after one made at the epoch's end
         self.callback.apply_multipliers(self.model)
         self._notify()
 

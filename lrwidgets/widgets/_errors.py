@@ -25,7 +25,7 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
-from lrwidgets.core.checks import received
+from lrwidgets.core.checks import is_real, received, short_repr
 
 
 class RefusedValue(traitlets.TraitError, ValueError):
@@ -121,9 +121,7 @@ def refuse_kernel_only(widget: w.Widget, sync_data: Mapping[str, Any], names: tu
         if name in sync_data and widget.has_trait(name):
             current = getattr(widget, name)
             if not _unchanged(sync_data[name], current):
-                text = repr(current)
-                text = text if len(text) <= 80 else text[:80] + "..."
-                held = f" (it is {text})" if isinstance(current, (int, float, str)) else ""
+                held = f" (it is {short_repr(current, 80)})" if isinstance(current, (int, float, str)) else ""
                 raise RefusedValue(
                     f"Argument `{name}` of {owner} is set by the kernel, not the page{held}."
                     f" {received(name, sync_data[name])}"
@@ -132,8 +130,7 @@ def refuse_kernel_only(widget: w.Widget, sync_data: Mapping[str, Any], names: tu
 
 def _unchanged(sent: Any, current: Any) -> bool:
     """``sent`` is the value in force: equal, and of its type (any real number for a number; never a bool for one)."""
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sent, current))
-    return (numbers or type(sent) is type(current)) and _equal(sent, current)
+    return ((is_real(sent) and is_real(current)) or type(sent) is type(current)) and _equal(sent, current)
 
 
 def _equal(a: Any, b: Any) -> bool:
