@@ -153,6 +153,35 @@ def test_plateau_skips_the_epochs_without_validation_as_keras_does() -> None:
     np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
 
 
+def test_the_designers_replay_of_a_run_that_validates_every_other_epoch_gives_the_rates_it_used() -> None:
+    """The designer replayed `val_loss` with NaN at the epochs without validation, each taken as
+    "no improvement": it reduced earlier than the fit (which skips them, as Keras does)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(320)
+    args = dict(factor=0.5, patience=1, min_delta=1e6)
+    fit = dict(epochs=8, batch_size=32, shuffle=False, validation_split=0.25, validation_freq=2, verbose=0)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.01)))
+    history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.01, **args), **fit).wait(timeout=60)
+    used = history.history["learning_rate"]
+    assert len(set(used)) >= 3
+    designer = lrw.ScheduleDesigner(kind="plateau", initial_learning_rate=0.01, epochs=8, steps_per_epoch=8, **args)
+    designer.set_monitored(session)
+    assert np.isnan(designer.monitored()[::2]).all()  # drawn as gaps
+    np.testing.assert_allclose(designer.preview()[::8], used, rtol=1e-6)
+    # One value per epoch, None where an epoch logged none: the same replay.
+    val = session.history.epoch_logs["val_loss"]
+    designer.set_monitored([None if np.isnan(v) else v for v in val])
+    np.testing.assert_allclose(designer.preview()[::8], used, rtol=1e-6)
+    # Keras's History lists the 4 values for 8 epochs with nothing to place them: refused, as it was.
+    before = designer.preview()
+    with pytest.raises(ValueError, match="4 values of 'val_loss' for 8 epochs"):
+        designer.set_monitored(history)
+    np.testing.assert_array_equal(designer.preview(), before)
+
+
 def test_plateau_multiplies_the_rest_of_a_schedule() -> None:
     import lrwidgets as lrw
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,7 +27,7 @@ monitored_values = st.lists(
 
 
 def keras_plateau_rates(
-    plateau: ReduceOnPlateau, monitored: list[float], callback: object = None, key: str = "loss"
+    plateau: ReduceOnPlateau, monitored: list[float | None], callback: object = None, key: str = "loss"
 ) -> list[float]:
     """``learning_rate`` as Keras' History records it, from the real callback on a real model and optimizer."""
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -38,8 +40,10 @@ def keras_plateau_rates(
     callback.on_train_begin()
     rates = []
     for epoch, value in enumerate(monitored):
-        logs = {key: value}
-        callback.on_epoch_end(epoch, logs)
+        logs = {key: value} if value is not None else {"other": 0.0}  # None: the epoch logged no `key`
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns at an epoch without the monitored value
+            callback.on_epoch_end(epoch, logs)
         rates.append(logs["learning_rate"])
     return rates
 
@@ -66,6 +70,21 @@ def test_simulate_matches_keras_callback(
     min_lr_fraction: float,
 ) -> None:
     plateau = ReduceOnPlateau(lr, mode, factor, patience, min_delta, cooldown, lr * min_lr_fraction)
+    assert plateau.simulate(monitored).tolist() == keras_plateau_rates(plateau, monitored)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    monitored=st.lists(st.one_of(st.none(), st.sampled_from([1.0, 0.9, 0.5, 0.5001]), st.floats(0, 2)), max_size=30),
+    patience=st.integers(0, 3),
+    cooldown=st.integers(0, 2),
+)
+def test_an_epoch_without_the_value_is_skipped_as_keras_skips_it(
+    monitored: list[float | None], patience: int, cooldown: int
+) -> None:
+    """A fit that validates every few epochs logs `val_loss` at those only: Keras's callback spends no
+    patience and no cooldown at the others."""
+    plateau = ReduceOnPlateau(0.1, factor=0.5, patience=patience, cooldown=cooldown)
     assert plateau.simulate(monitored).tolist() == keras_plateau_rates(plateau, monitored)
 
 

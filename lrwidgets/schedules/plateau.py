@@ -77,27 +77,39 @@ class ReduceOnPlateau(Schedule):
         """A fresh :class:`PlateauTracker` for one run, starting at ``initial_learning_rate``."""
         return PlateauTracker(self)
 
-    def simulate(self, monitored: Iterable[float]) -> np.ndarray:
+    def simulate(self, monitored: Iterable[float | None]) -> np.ndarray:
         """The learning rate in effect during each epoch, given the monitored value at each epoch's end.
 
         This is what Keras' History records as ``learning_rate`` for a run with the
         ``ReduceLROnPlateau`` callback: the rate of epoch ``e`` is the one before epoch ``e``'s
-        value was seen. Returns a float64 array as long as ``monitored``.
+        value was seen. A None is an epoch that logged no value (a fit that validates every few
+        epochs has no ``val_loss`` at the others): Keras's callback skips it, so no patience is
+        spent and the rate holds. Returns a float64 array as long as ``monitored``.
 
         Example:
             >>> ReduceOnPlateau(1.0, mode="max", factor=0.5, patience=1).simulate([0.5, 0.4, 0.4]).tolist()
             [1.0, 1.0, 0.5]
+            >>> ReduceOnPlateau(1.0, factor=0.5, patience=1).simulate([0.5, None, 0.6, None, 0.6]).tolist()
+            [1.0, 1.0, 1.0, 0.5, 0.5]
         """
-        values = np.asarray(list(monitored) if not isinstance(monitored, np.ndarray) else monitored)
-        if values.ndim != 1 or values.dtype.kind not in "iuf":
+        items = monitored if isinstance(monitored, np.ndarray) else list(monitored)
+        logged = None if isinstance(items, np.ndarray) else [v is not None for v in items]
+        values: np.ndarray | None
+        try:
+            values = np.asarray(items if logged is None or all(logged) else [0.0 if v is None else v for v in items])
+        except ValueError:  # a ragged nesting
+            values = None
+        if values is None or values.ndim != 1 or values.dtype.kind not in "iuf":
             raise TypeError(
-                f"Argument `monitored` must be a 1-D sequence of numbers. Received: monitored={monitored!r}"
+                f"Argument `monitored` must be a 1-D sequence of numbers (None: an epoch that logged no value)."
+                f" Received: monitored={monitored!r}"
             )
         tracker = self.tracker()
         rates = np.empty(len(values), dtype=np.float64)
         for epoch, value in enumerate(values.tolist()):
             rates[epoch] = tracker.learning_rate
-            tracker.update(value)
+            if logged is None or logged[epoch]:
+                tracker.update(value)
         return rates
 
 

@@ -100,7 +100,7 @@ class ScheduleDesigner(w.VBox):
         **schedule_args: Any,
     ) -> None:
         self._plot = PreviewPlot(check_int("max_points", max_points, ge=8, le=MAX_POINTS))
-        self._monitored: np.ndarray | None = None
+        self._monitored: tuple[np.ndarray, np.ndarray] | None = None  # values, and which epochs logged one
         self._build_view()
         # The chart keeps its width; on a page too narrow for both, the controls go below it.
         body = w.HBox([self._plot.view, self._side], layout=w.Layout(flex_flow="row wrap"))
@@ -229,16 +229,17 @@ class ScheduleDesigner(w.VBox):
         return np.asarray(schedule(np.arange(self.total_steps)), dtype=np.float64)
 
     def monitored(self) -> np.ndarray:
-        """The monitored value per epoch that a plateau design is replayed against."""
+        """The monitored value per epoch that a plateau design is replayed against (NaN at an epoch
+        that logged none: a fit validating every few epochs; the replay skips it, as Keras does)."""
         if self._monitored is not None:
-            return self._monitored
+            return self._monitored[0]
         view = self._view
         return synthetic_loss(self.epochs, view.plateau_at.value, view.noise.value, view.seed.value)
 
     def set_monitored(self, source: Any, monitor: str | None = None) -> None:
         """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, a
         ``TrainingDashboard`` (finished or still running: the epochs so far) or its ``history``,
-        or numbers. None goes back to the synthetic curve.
+        or numbers (None: an epoch that logged no value). None goes back to the synthetic curve.
         """
         self._monitored = None if source is None else monitored_values(source, monitor)
         self._view.synthetic_box.layout.display = "none" if self._monitored is not None else None
@@ -248,7 +249,10 @@ class ScheduleDesigner(w.VBox):
         """Rate per epoch of the plan; after the end of a shorter monitored curve the last rate holds."""
         schedule = self.schedule
         assert isinstance(schedule, ReduceOnPlateau)
-        rates = schedule.simulate(self.monitored()[: self.epochs])
+        values: list[float | None] = self.monitored()[: self.epochs].tolist()
+        if self._monitored is not None:  # an epoch that logged no value is skipped, as Keras's callback does
+            values = [v if ok else None for v, ok in zip(values, self._monitored[1].tolist(), strict=False)]
+        rates = schedule.simulate(values)
         if len(rates) < self.epochs:
             rates = np.concatenate([rates, np.full(self.epochs - len(rates), rates[-1])])
         return rates
