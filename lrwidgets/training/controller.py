@@ -207,8 +207,9 @@ class TrainingController(Requests):
 
     # ---- helpers ------------------------------------------------------------------------------
     def _notify(self) -> None:
-        self.recorder.scan()  # new rows through the divergence watch first (locked: any thread)
-        self.listeners.notify()
+        start = self.recorder.clock()
+        self.recorder.scan()  # new rows written and through the divergence watch first (locked: any thread)
+        self.listeners.notify(start)  # which the round's time counts: the views' share covers them
 
     def notify_throttled(self) -> None:
         if self.listeners.due():
