@@ -432,26 +432,6 @@ def test_a_slower_round_spreads_the_next_at_once_and_a_faster_one_by_halves() ->
     assert gaps == [0.1, 0.4, 0.25, 0.175, 0.1375]
 
 
-def test_a_rounds_time_counts_the_rows_written_and_watched_before_the_views() -> None:
-    """The recorder writes a round's new rows and runs the divergence watch on them before the
-    views (in a fast fit, as long as the views' own work): the views' share bounds them too."""
-    import lrwidgets as lrw
-
-    session = lrw.TrainingSession(linear_model())
-    c = session.controller
-    clock = _Clock()
-    c.recorder.clock = clock.clock  # type: ignore[method-assign]
-
-    def scan() -> None:
-        clock.t += 0.003
-
-    c.recorder.scan = scan  # type: ignore[method-assign]
-    session.subscribe(lambda snapshot: setattr(clock, "t", clock.t + 0.001))
-    c._notify()
-    assert c.listeners.gap == pytest.approx(0.4)  # 4 ms a round: 0.4 s apart at 1%
-    assert c.listeners.next_at == pytest.approx(0.4)  # from the round's start, before the watch
-
-
 def test_a_failing_listener_is_recorded_and_the_others_still_run() -> None:
     from lrwidgets.training.listeners import Listeners
 

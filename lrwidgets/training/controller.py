@@ -207,9 +207,8 @@ class TrainingController(Requests):
 
     # ---- helpers ------------------------------------------------------------------------------
     def _notify(self) -> None:
-        start = self.recorder.clock()
-        self.recorder.scan()  # new rows written and through the divergence watch first (locked: any thread)
-        self.listeners.notify(start)  # which the round's time counts: the views' share covers them
+        self.recorder.scan()  # new rows through the divergence watch first (locked: any thread)
+        self.listeners.notify()
 
     def notify_throttled(self) -> None:
         if self.listeners.due():

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: The largest share of the training thread's time that a fit's rounds may take while training, as
-#: measured around a round (from the writing of its new rows and their divergence watch, which
-#: come before the listeners, to the listeners' end): when a round takes longer than this share of
-#: ``interval``, the next round waits longer. A round costs the fit more than the time measured
-#: around it: the 30-100 batches after it are slower than usual ones, by 0.3-0.9x the round's own
-#: time in all, in a kernel and outside one. 1%, not 0.5%: outside a kernel a 4-epoch fit of the
-#: benchmark's smallest step (~1.5 s) spent 29 ms in and after its rounds at 1% and 20 ms at 0.5%,
-#: but in a kernel 183 paired fits at each share read the same (1.039x / 1.051x at 1%, 1.036x /
-#: 1.051x at 0.5%, in a background fit / with `dash.callback`), and 0.5% gave a third to half the
-#: updates a second there (1.0-1.1 instead of 2.1-3.0). 2026-12-02; benchmarks/RESULTS.md. Those
-#: figures counted the listeners only; the rows' writing and watch are ~40% of a round on that step.
+#: The largest share of the training thread's time that the listeners may take while training, as
+#: measured around a round: when a round takes longer than this share of ``interval``, the next round
+#: waits longer. A round costs the fit more than the time measured around it: the 30-100 batches
+#: after it are slower than usual ones, by 0.3-0.9x the round's own time in all, in a kernel and
+#: outside one. 1%, not 0.5%: outside a kernel a 4-epoch fit of the benchmark's smallest step
+#: (~1.5 s) spent 29 ms in and after its rounds at 1% and 20 ms at 0.5%, but in a kernel 183 paired
+#: fits at each share read the same (1.039x / 1.051x at 1%, 1.036x / 1.051x at 0.5%, in a background
+#: fit / with `dash.callback`), and 0.5% gave a third to half the updates a second there (1.0-1.1
+#: instead of 2.1-3.0). 2026-12-02; benchmarks/RESULTS.md.
 MAX_SHARE = 0.01
 #: ... but never more than this many ``interval``s: a view slower than that still updates that often.
 MAX_STRETCH = 10.0
@@ -26,8 +24,7 @@ class Listeners:
 
     The views run in the training thread, between two batches: their time is the fit's. So a
     round that takes more than ``MAX_SHARE`` (1%) of ``interval`` (a dashboard drawing a fast fit's
-    many new steps; the round's time counts the rows written and watched for it, see
-    :meth:`notify`) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
+    many new steps) spreads the rounds further apart, to ``cost / MAX_SHARE`` (``cost``: the
     recent rounds' time: the last one's if it was slower, else halfway down to it), up to
     ``MAX_STRETCH`` (10) x ``interval``.
 
@@ -54,11 +51,9 @@ class Listeners:
 
         return remove
 
-    def notify(self, start: float | None = None) -> None:
-        """Run a round. ``start``: when the round's work began (the recorder's clock), if before
-        this call: the rows written and watched for it count in its time (default: now)."""
+    def notify(self) -> None:
         self.rounds += 1
-        start = self._last = self._recorder.clock() if start is None else start
+        start = self._last = self._recorder.clock()
         for listener in list(self._listeners):
             try:
                 listener()
