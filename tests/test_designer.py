@@ -219,6 +219,35 @@ def test_plateau_preview_replays_a_history_and_marks_reductions() -> None:
         d.set_monitored({"loss_x": [1.0]}, monitor="val_loss")
 
 
+def test_a_replay_skips_the_epochs_that_logged_no_value_in_every_form_of_history() -> None:
+    """A fit that validates every other epoch logs `val_loss` at those only: Keras's callback skips
+    the others. Taken as values (NaN: a first NaN became the best, so nothing improved after it)
+    or run together, the replay reduced at the wrong epochs."""
+    from lrwidgets.core.history import TrainingHistory
+
+    val = [None, 1.0, None, 1.0, None, 0.5, None, 0.6, None, 0.6]
+    history = TrainingHistory()
+    for epoch, v in enumerate(val):
+        history.record_epoch(epoch, {"loss": 2.0 - 0.1 * epoch, **({} if v is None else {"val_loss": v})})
+    expected = [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
+    assert ReduceOnPlateau(1.0, factor=0.5, patience=1).simulate(val).tolist() == expected
+    args = dict(initial_learning_rate=1.0, factor=0.5, patience=1, epochs=10, steps_per_epoch=1)
+    d = ScheduleDesigner(kind="plateau", **args)
+    with_nan = [np.nan if v is None else v for v in val]
+    for source in (history, FakeHistory(history.epoch_logs), history.epoch_logs, val, with_nan, np.array(with_nan)):
+        d.set_monitored(source)
+        assert d.preview().tolist() == expected, source
+        np.testing.assert_array_equal(d.monitored(), with_nan)
+        # Drawn at the epochs that logged a value (a line through NaN gaps would draw nothing).
+        np.testing.assert_array_equal(d._plot.loss.x, [2, 4, 6, 8, 10])
+    d.set_monitored(d.monitored())
+    assert d.preview().tolist() == expected
+    # Keras's own History lists the 5 values for 10 epochs: they cannot be placed, and are refused.
+    with pytest.raises(ValueError, match="5 values of 'val_loss' for 10 epochs"):
+        d.set_monitored(FakeHistory({"loss": [1.0] * 10, "val_loss": [v for v in val if v is not None]}))
+    assert d.preview().tolist() == expected
+
+
 def test_plateau_preview_on_the_synthetic_curve_follows_its_controls() -> None:
     d = ScheduleDesigner(kind="plateau", initial_learning_rate=0.1, patience=3, epochs=40, steps_per_epoch=2)
     d._noise.set_state({"value": 0.0})

@@ -169,8 +169,9 @@ def test_the_designers_replay_of_a_run_that_validates_every_other_epoch_gives_th
     assert len(set(used)) >= 3
     designer = lrw.ScheduleDesigner(kind="plateau", initial_learning_rate=0.01, epochs=8, steps_per_epoch=8, **args)
     designer.set_monitored(session)
-    assert np.isnan(designer.monitored()[::2]).all()  # drawn as gaps
+    assert np.isnan(designer.monitored()[::2]).all()  # no `val_loss` at the 1st, 3rd, ... epoch
     np.testing.assert_allclose(designer.preview()[::8], used, rtol=1e-6)
+    np.testing.assert_array_equal(designer._plot.loss.x, [2, 4, 6, 8])  # drawn where it was logged
     # One value per epoch, None where an epoch logged none: the same replay.
     val = session.history.epoch_logs["val_loss"]
     designer.set_monitored([None if np.isnan(v) else v for v in val])

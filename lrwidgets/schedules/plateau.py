@@ -92,24 +92,30 @@ class ReduceOnPlateau(Schedule):
             >>> ReduceOnPlateau(1.0, factor=0.5, patience=1).simulate([0.5, None, 0.6, None, 0.6]).tolist()
             [1.0, 1.0, 1.0, 0.5, 0.5]
         """
-        items = monitored if isinstance(monitored, np.ndarray) else list(monitored)
-        logged = None if isinstance(items, np.ndarray) else [v is not None for v in items]
-        values: np.ndarray | None
-        try:
-            values = np.asarray(items if logged is None or all(logged) else [0.0 if v is None else v for v in items])
-        except ValueError:  # a ragged nesting
-            values = None
+        items: Any = monitored
+        if isinstance(items, np.ndarray) and items.dtype.kind == "O":
+            items = items.tolist()  # numbers and None
+        logged: list[bool] | None = None
+        values: np.ndarray | None = items if isinstance(items, np.ndarray) else None
+        if values is None:
+            items = list(items)
+            logged = [v is not None for v in items]
+            try:
+                values = np.asarray([v for v in items if v is not None])  # float64 when none is
+            except ValueError:  # a ragged nesting
+                values = None
         if values is None or values.ndim != 1 or values.dtype.kind not in "iuf":
             raise TypeError(
                 f"Argument `monitored` must be a 1-D sequence of numbers (None: an epoch that logged no value)."
                 f" Received: monitored={monitored!r}"
             )
         tracker = self.tracker()
-        rates = np.empty(len(values), dtype=np.float64)
-        for epoch, value in enumerate(values.tolist()):
+        rates = np.empty(len(values) if logged is None else len(logged), dtype=np.float64)
+        seen = iter(values.tolist())
+        for epoch in range(len(rates)):
             rates[epoch] = tracker.learning_rate
             if logged is None or logged[epoch]:
-                tracker.update(value)
+                tracker.update(next(seen))
         return rates
 
 

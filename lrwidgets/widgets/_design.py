@@ -100,40 +100,44 @@ def synthetic_loss(epochs: int, plateau_at: int, noise: float, seed: int = 0) ->
 
 def monitored_values(source: Any, monitor: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The monitored value per epoch in ``source``: a Keras History, its ``.history`` dict, an
-    lrwidgets ``TrainingHistory`` (or anything with a ``history``), or numbers (None: an epoch
-    that logged no value).
+    lrwidgets ``TrainingHistory`` (or anything with a ``history``), or numbers.
 
     Returns the values (NaN where an epoch logged none) and, per epoch, whether it logged one. A
     fit that validates every few epochs (``validation_freq``) logs ``val_loss`` at those only:
-    Keras's ``ReduceLROnPlateau`` skips the others, and so does a replay. A Keras History's list
-    of such values is shorter than its epochs, with nothing to say which epochs they belong to:
-    refused, rather than replayed on the wrong epochs.
+    Keras's ``ReduceLROnPlateau`` skips the others, and so does a replay. Such an epoch is None
+    or NaN in numbers and dicts (NaN is how ``TrainingHistory.epoch_logs``, its data frames and
+    ``ScheduleDesigner.monitored()`` mark it; a NaN that a fit did log is skipped too); a
+    ``TrainingHistory`` knows which epochs logged the value. A Keras History's list of such values
+    is shorter than its epochs, with nothing to say which epochs they belong to: refused, rather
+    than replayed on the wrong epochs.
     """
     history = getattr(source, "history", source)
     logs = getattr(history, "epoch_logs", None)
     if logs is not None:  # an lrwidgets TrainingHistory: its rows say which epochs logged the value
         key = _monitor_key(logs, monitor)
-        items = [row.get(key) for row in list(history.epochs)]
+        items: Any = [row.get(key) for row in list(history.epochs)]
     elif isinstance(history, dict):
         key = _monitor_key(history, monitor)
-        items = list(history[key])
-        epochs = max((len(v) for v in history.values() if hasattr(v, "__len__")), default=len(items))
-        if len(items) < epochs:
+        items = history[key]
+        epochs = max((len(v) for v in history.values() if isinstance(v, (list, tuple))), default=0)
+        if isinstance(items, (list, tuple)) and len(items) < epochs:
             raise ValueError(
                 f"The history has {len(items)} values of {key!r} for {epochs} epochs (a fit that validates every"
                 " few epochs?): which epochs they belong to is not known. Pass the run's TrainingDashboard or"
                 " TrainingHistory, or one value per epoch with None where an epoch logged none."
             )
     else:
-        items = history.tolist() if isinstance(history, np.ndarray) else history
+        items = history
     try:
-        items = list(items)
+        items = list(items.tolist() if isinstance(items, np.ndarray) else items)
         logged = np.array([v is not None for v in items], dtype=bool)
         values = np.asarray([np.nan if v is None else v for v in items], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"The monitored values must be a non-empty 1-D sequence of numbers. {e}") from None
     if values.ndim != 1 or len(values) == 0:
         raise ValueError(f"The monitored values must be a non-empty 1-D sequence. Received shape {values.shape}")
+    if logs is None:  # NaN marks an epoch without the value in numbers and dicts
+        logged &= ~np.isnan(values)
     return values, logged
 
 

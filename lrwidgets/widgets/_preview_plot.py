@@ -119,7 +119,10 @@ class PreviewPlot:
             set_int_ticks(self.epoch_axis, 0, int(epochs))
             self.loss.visible = self.loss_axis.visible = self.reductions.visible = plateau
             if monitored is not None and epoch_rates is not None:
-                seen = minmax_indices(monitored, self.max_points)
+                # An epoch that logged no value (NaN: validation every few epochs) is left out: as a gap
+                # between lines, each value would stand alone and draw nothing.
+                logged = np.flatnonzero(np.isfinite(monitored))
+                seen = logged[minmax_indices(monitored[logged], self.max_points)] if len(logged) else logged
                 self.loss.x = (seen + 1).astype(np.float32)  # seen at each epoch's end
                 self.loss.y = monitored[seen].astype(np.float32)
                 fired = np.flatnonzero(np.diff(epoch_rates) < 0) + 1
