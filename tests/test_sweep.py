@@ -133,6 +133,14 @@ def test_a_trial_depends_on_its_seed_alone() -> None:
     assert alone["final_loss"] == disturbed["final_loss"]
     other_draws = train_trial(trial, build_model_after_other_draws, {"x": x, "y": y}, fit)
     assert alone["final_loss"] == other_draws["final_loss"]
+    # Each run of a trial names itself in its progress messages (the client tells a run again by it).
+    runs: list[set[str]] = []
+    for _ in range(2):
+        sent: list[dict[str, Any]] = []
+        train_trial(trial, build_model, {"x": x, "y": y}, fit, send=sent.append)
+        runs.append({m["attempt"] for m in sent})
+        assert sent and len(runs[-1]) == 1
+    assert runs[0] != runs[1]
 
 
 @pytest.fixture(scope="module")
@@ -480,3 +488,37 @@ def test_a_resumed_trial_is_not_taken_as_cancelled_and_dask_cancels_are_resumabl
     row = row_of(cancelled, again, asked_to_cancel=False, data_lost=True)
     assert row["status"] == "cancelled" and "a worker was lost with the data sent to it" in row["reason"]
     assert row_of(cancelled, again, asked_to_cancel=True)["reason"] == "cancelled"
+
+
+def test_a_trial_run_again_shows_the_new_runs_curve_only() -> None:
+    """Dask runs a task again when its worker is lost, on a cluster that allows it (its default
+    `allowed-failures` is 3; the embedded cluster's is 0), and a trial whose data was lost is queued
+    again: the new run's points were added after the old run's, and a late message of the old run
+    after the new one's."""
+    from lrwidgets.sweep.grid import make_grid
+    from lrwidgets.sweep.trial_table import TrialTable
+
+    table = TrialTable(make_grid([1e-3], None, [None], [0]))
+    table.start(False)
+    trial = table.next_queued()
+    assert trial is not None
+
+    def message(attempt: str, steps: list[int], loss: list[float]) -> dict[str, Any]:
+        rates = [1e-3] * len(steps)
+        return {"trial": 0, "attempt": attempt, "steps": steps, "loss": loss, "learning_rate": rates}
+
+    def sent(*msg: Any) -> tuple[list[int], list[float]]:
+        table.add_progress({**message(*msg), "epochs": [], "epoch": 0, "num_epochs": 2})
+        return table.curves[0].steps, table.curves[0].loss
+
+    assert sent("a", [0, 10], [2.0, 1.5]) == ([0, 10], [2.0, 1.5])
+    assert sent("a", [20], [1.2]) == ([0, 10, 20], [2.0, 1.5, 1.2])
+    assert sent("b", [0], [2.1]) == ([0], [2.1])  # run again by Dask on another worker
+    assert sent("a", [30], [1.1]) == ([0], [2.1])  # the lost run's last message, late
+    assert sent("b", [10], [1.6]) == ([0, 10], [2.1, 1.6])
+    assert table.status[0] == "running"
+    assert table.requeue(trial)  # queued again by the sweep: its data was lost
+    assert sent("b", [20], [1.3]) == ([], [])
+    assert table.status[0] == "queued"  # a message of the run given up does not make it run
+    assert sent("c", [0], [2.2]) == ([0], [2.2])
+    assert table.status[0] == "running"

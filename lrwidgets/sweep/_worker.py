@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,7 @@ class Streamer:
 
     def __init__(self, send: Callable[[dict[str, Any]], None], trial: int, interval: float, max_points: int) -> None:
         self.send, self.trial, self.interval, self.max_points = send, trial, interval, max_points
+        self.attempt = uuid.uuid4().hex  # this run of the trial (Dask may run its task again)
         self.last = -math.inf
         self.pending: list[Snapshot] = []
         self.messages = 0
@@ -84,6 +86,7 @@ class Streamer:
         self.send(
             {
                 "trial": self.trial,
+                "attempt": self.attempt,
                 "sent": time.time(),
                 "steps": at,
                 "loss": loss_points,

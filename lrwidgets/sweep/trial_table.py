@@ -29,11 +29,20 @@ class TrialCurve:
     epochs: list[dict[str, float]] = field(default_factory=list)
     epoch: int = 0
     num_epochs: int = 0
+    #: the run of the trial these points are from (a worker's id of it), and the runs given up:
+    #: Dask may run a task again (its worker lost, on a cluster that allows it), and a trial queued
+    #: again runs anew; a late message of a run given up is not added
+    attempt: str | None = None
+    retired: frozenset[str] = frozenset()
 
     def copy(self) -> TrialCurve:
         return TrialCurve(
             list(self.steps), list(self.loss), list(self.learning_rate), list(self.epochs), self.epoch, self.num_epochs
         )
+
+    def given_up(self) -> frozenset[str]:
+        """The runs given up once this one is (when another one starts)."""
+        return self.retired if self.attempt is None else self.retired | {self.attempt}
 
 
 class TrialTable:
@@ -129,7 +138,7 @@ class TrialTable:
                 return False
             self.queue.appendleft(trial)
             self.status[trial.trial] = "queued"
-            self.curves[trial.trial] = TrialCurve()
+            self.curves[trial.trial] = TrialCurve(retired=self.curves[trial.trial].given_up())
             return True
 
     def end(self, trial: Trial, row: dict[str, Any]) -> None:
@@ -141,8 +150,15 @@ class TrialTable:
     def add_progress(self, msg: dict[str, Any]) -> int:
         """A worker's progress message added to its trial's curve (a queued trial is now running); the trial."""
         t: int = msg["trial"]
+        attempt = msg.get("attempt")
         with self.lock:
             c = self.curves[t]
+            if attempt in c.retired:
+                return t  # sent by a run given up, arriving late
+            if attempt != c.attempt:
+                if c.attempt is not None:  # Dask ran the trial again: its curve starts afresh
+                    c = self.curves[t] = TrialCurve(retired=c.given_up())
+                c.attempt = attempt
             c.steps += msg["steps"]
             c.loss += msg["loss"]
             c.learning_rate += msg["learning_rate"]
