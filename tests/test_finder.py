@@ -400,3 +400,30 @@ def test_dashboard_find_lr_runs_on_the_last_fit_data_restores_and_applies() -> N
         assert dash._find_button.disabled
         with pytest.raises(RuntimeError, match="between two fits"):
             dash.find_learning_rate()
+
+
+def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> None:
+    """Copying the model's state, or reserving the model, can raise (a variable that cannot be read,
+    a reservation taken since the check): the last run's curve and suggestions were cleared first."""
+    import lrwidgets as lrw
+    from lrwidgets.training import finder, ownership
+
+    x, y = regression_data(128)
+    model = linear_model()
+    test = lrw.LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=20)
+    test.run(x, y, batch_size=16).wait(timeout=60)
+    last = (test.sweeps, test.suggestions, test.message)
+    assert last[0] and last[1]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("cannot copy")
+
+    for name, module in (("ModelState", finder), ("reserve", ownership)):
+        with monkeypatch.context() as m:
+            m.setattr(module, name, broken)
+            with pytest.raises(RuntimeError, match="cannot copy"):
+                test.run(x, y, batch_size=16)
+        assert (test.sweeps, test.suggestions, test.message) == last
+        assert test.error is None and not test.running
+        assert not ownership.reserved(model) and ownership.owner(model) is None
+        assert test.wait() == last[1]

@@ -241,10 +241,10 @@ class LRRangeTest:
             self.model, update_interval=self.update_interval, on_nan="stop", divergence_factor=self.diverge_threshold
         )
         epochs = self.num_steps if bound.steps is None else max(1, math.ceil(self.num_steps / bound.steps))
-        self._sweeps, self._suggestions, self._stop_requested = [], {}, False
-        self.message, self.error, self.restored, self._run = "", None, False, None
-        self._state = ModelState(self.model)
+        state = ModelState(self.model)  # before anything of the last run is cleared: either may raise
         unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
+        self._sweeps, self._suggestions, self._stop_requested = [], {}, False
+        self.message, self.error, self.restored, self._run, self._state = "", None, False, None, state
         try:
             self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, unreserve))
         except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
