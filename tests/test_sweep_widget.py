@@ -25,7 +25,9 @@ def build_model() -> Any:
     return model
 
 
-def stream(widget: Any, trial: int, first: int, n: int, rate: float, val: float | None = None) -> None:
+def stream(
+    widget: Any, trial: int, first: int, n: int, rate: float, val: float | None = None, attempt: str | None = None
+) -> None:
     """What a worker sends for `n` new steps of `trial` (the sweep takes it in Dask's client thread)."""
     import time
 
@@ -34,6 +36,7 @@ def stream(widget: Any, trial: int, first: int, n: int, rate: float, val: float 
     epochs = [] if val is None else [{"epoch": 0.0, "step": float(steps[-1]), "loss": 1.0, "val_loss": val}]
     msg = {
         "trial": trial,
+        "attempt": attempt,
         "sent": time.time(),
         "steps": steps,
         "loss": [1.0 / (1 + s) for s in steps],
@@ -196,3 +199,30 @@ def test_one_trial_with_one_point_is_drawn() -> None:
     widget.refresh()
     assert np.isfinite(widget._loss_mark.y).sum() == 1 and np.isfinite(widget._val_mark.y).sum() == 1
     assert widget._error.value == ""
+
+
+def test_a_trial_run_again_is_drawn_afresh() -> None:
+    """A trial's curve starts again when the trial runs again (Dask ran its task again, the sweep
+    queued it again, a new run of the sweep): the views kept the old run's counts, indexed past the
+    new, shorter curve (IndexError: the widget froze), and kept the old run's validation points."""
+    import lrwidgets as lrw
+
+    def drawn(y: np.ndarray) -> int:
+        return int(np.isfinite(y).sum())  # one trial: bqplot squeezes its row to 1-D
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3], refresh_interval=60)
+    stream(widget, 0, 0, 40, 1e-3, val=0.5, attempt="a")
+    stream(widget, 0, 40, 40, 1e-3, val=0.4, attempt="a")
+    widget.refresh()
+    assert drawn(widget._loss_mark.y) == 80 and drawn(widget._val_mark.y) == 2
+    stream(widget, 0, 0, 5, 1e-3, val=0.9, attempt="b")
+    widget.refresh()
+    assert drawn(widget._loss_mark.y) == 5 and np.nanmax(widget._loss_mark.x) == 4
+    assert drawn(widget._val_mark.y) == 1 and np.nanmax(widget._val_mark.y) == pytest.approx(0.9)
+    stream(widget, 0, 5, 5, 1e-3, attempt="b")
+    widget.refresh()
+    assert drawn(widget._loss_mark.y) == 10
+    widget.sweep._table.start(False)  # what a new run of the sweep does first
+    stream(widget, 0, 0, 3, 1e-3, attempt="c")
+    widget.refresh()
+    assert drawn(widget._loss_mark.y) == 3 and drawn(widget._val_mark.y) == 0

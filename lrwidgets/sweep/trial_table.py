@@ -37,7 +37,14 @@ class TrialCurve:
 
     def copy(self) -> TrialCurve:
         return TrialCurve(
-            list(self.steps), list(self.loss), list(self.learning_rate), list(self.epochs), self.epoch, self.num_epochs
+            list(self.steps),
+            list(self.loss),
+            list(self.learning_rate),
+            list(self.epochs),
+            self.epoch,
+            self.num_epochs,
+            self.attempt,
+            self.retired,
         )
 
     def given_up(self) -> frozenset[str]:

@@ -21,7 +21,7 @@ import ipywidgets as w
 import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_float, check_int
-from lrwidgets.sweep import Sweep
+from lrwidgets.sweep import Sweep, TrialCurve
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._marks import Lines
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
@@ -45,24 +45,35 @@ class _TrialView:
     """One trial's curves for the browser: smoothed loss, val points, rates; at most ``budget`` points each."""
 
     def __init__(self, budget: int, smoothing: float) -> None:
-        self.loss = DecimatedSeries(budget, smoothing)
-        self.rate = DecimatedSeries(budget)
-        self.val = PointSeries(budget)
+        self._budget, self._smoothing = budget, smoothing
+        self._start(None)
+
+    def _start(self, attempt: str | None) -> None:
+        """Empty views for a run of the trial (its first, or one that replaces the last: a new sweep
+        run, a trial queued again, a task Dask ran again)."""
+        self.attempt = attempt
+        self.loss = DecimatedSeries(self._budget, self._smoothing)
+        self.rate = DecimatedSeries(self._budget)
+        self.val = PointSeries(self._budget)
         self.epochs_seen = 0
         self.steps = np.zeros(0, np.float32)
         self.loss_values = np.zeros(0, np.float32)
         self.rate_values = np.zeros(0, np.float32)
 
-    def update(self, steps: list[int], loss: list[float], rates: list[float], epochs: list[dict[str, float]]) -> None:
-        self.steps = np.asarray(steps, np.float32)
-        self.loss_values = np.asarray(loss, np.float32)
-        self.rate_values = np.asarray(rates, np.float32)
+    def update(self, curve: TrialCurve) -> None:
+        """Bring the views up to ``curve`` (a copy of what the trial has streamed): new points are
+        added; a curve of another run, or shorter, is drawn afresh."""
+        if curve.attempt != self.attempt or len(curve.steps) < len(self.steps) or len(curve.epochs) < self.epochs_seen:
+            self._start(curve.attempt)
+        self.steps = np.asarray(curve.steps, np.float32)
+        self.loss_values = np.asarray(curve.loss, np.float32)
+        self.rate_values = np.asarray(curve.learning_rate, np.float32)
         self.loss.feed(self.loss_values)
         self.rate.feed(self.rate_values)
-        for e in epochs[self.epochs_seen :]:
+        for e in curve.epochs[self.epochs_seen :]:
             if "val_loss" in e:
                 self.val.append(e.get("step", 0.0), e["val_loss"])
-        self.epochs_seen = len(epochs)
+        self.epochs_seen = len(curve.epochs)
 
     def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         idx, _, smooth = self.loss.points(self.loss_values)
@@ -257,8 +268,7 @@ class LRSweep(w.VBox):
             sweep = self.sweep
             for t in dirty:
                 if t in self._views:
-                    c = sweep.curve(t)
-                    self._views[t].update(c.steps, c.loss, c.learning_rate, c.epochs)
+                    self._views[t].update(sweep.curve(t))
             shown = [t.trial for t in sweep.trials if len(self._views[t.trial].steps)]
             points = [self._views[t].points() for t in shown]
             colors = [self.colors[t] for t in shown]
