@@ -234,17 +234,24 @@ def test_a_replay_skips_the_epochs_that_logged_no_value_in_every_form_of_history
     args = dict(initial_learning_rate=1.0, factor=0.5, patience=1, epochs=10, steps_per_epoch=1)
     d = ScheduleDesigner(kind="plateau", **args)
     with_nan = [np.nan if v is None else v for v in val]
-    for source in (history, FakeHistory(history.epoch_logs), history.epoch_logs, val, with_nan, np.array(with_nan)):
+    for source in (history, history.epoch_logs, val, np.array(val, dtype=object)):
         d.set_monitored(source)
         assert d.preview().tolist() == expected, source
         np.testing.assert_array_equal(d.monitored(), with_nan)
         # Drawn at the epochs that logged a value (a line through NaN gaps would draw nothing).
         np.testing.assert_array_equal(d._plot.loss.x, [2, 4, 6, 8, 10])
-    d.set_monitored(d.monitored())
-    assert d.preview().tolist() == expected
+    # Anywhere else a NaN is a value the fit logged, as Keras takes it (a first one becomes the best).
+    for source in (with_nan, FakeHistory({"loss": [1.0] * 10, "val_loss": with_nan})):
+        d.set_monitored(source)
+        assert d.preview().tolist() == ReduceOnPlateau(1.0, factor=0.5, patience=1).simulate(with_nan).tolist()
+        assert d.preview().tolist() != expected
     # Keras's own History lists the 5 values for 10 epochs: they cannot be placed, and are refused.
+    d.set_monitored(history)
+    logged = [v for v in val if v is not None]
     with pytest.raises(ValueError, match="5 values of 'val_loss' for 10 epochs"):
-        d.set_monitored(FakeHistory({"loss": [1.0] * 10, "val_loss": [v for v in val if v is not None]}))
+        d.set_monitored(FakeHistory({"loss": [1.0] * 10, "val_loss": logged}))
+    with pytest.raises(ValueError, match="5 values of 'val_loss' for 10 epochs"):
+        d.set_monitored({"loss": np.ones(10), "val_loss": np.array(logged)})
     assert d.preview().tolist() == expected
 
 

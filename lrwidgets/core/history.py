@@ -80,6 +80,11 @@ class Event:
     time: float = field(default=0.0)
 
 
+class EpochLogs(dict[str, list[float]]):
+    """:attr:`TrainingHistory.epoch_logs`: Keras's ``History.history`` form, every list one value an
+    epoch, with NaN where an epoch logged no value (Keras's own lists leave such epochs out)."""
+
+
 class TrainingHistory:
     """Per-step, per-epoch and event records of one or more consecutive fits.
 
@@ -229,14 +234,14 @@ class TrainingHistory:
         return np.asarray(self._epoch_numbers, dtype=np.int32)[np.maximum(idx, 0)]
 
     @property
-    def epoch_logs(self) -> dict[str, list[float]]:
+    def epoch_logs(self) -> EpochLogs:
         """Per-epoch values by log name, in the form of Keras's ``History.history``.
 
         A value missing in some epoch (validation every other epoch) is NaN there.
         """
         rows = list(self.epochs)
         keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("epoch", "step")]
-        return {k: [float(r.get(k, math.nan)) for r in rows] for k in keys}
+        return EpochLogs({k: [float(r.get(k, math.nan)) for r in rows] for k in keys})
 
     @property
     def nbytes(self) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_choice, check_int, received
+from lrwidgets.core.history import EpochLogs
 from lrwidgets.schedules import Schedule, Warmup
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS
 
@@ -100,16 +101,16 @@ def synthetic_loss(epochs: int, plateau_at: int, noise: float, seed: int = 0) ->
 
 def monitored_values(source: Any, monitor: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The monitored value per epoch in ``source``: a Keras History, its ``.history`` dict, an
-    lrwidgets ``TrainingHistory`` (or anything with a ``history``), or numbers.
+    lrwidgets ``TrainingHistory`` (or anything with a ``history``) or its ``epoch_logs``, or numbers.
 
     Returns the values (NaN where an epoch logged none) and, per epoch, whether it logged one. A
     fit that validates every few epochs (``validation_freq``) logs ``val_loss`` at those only:
-    Keras's ``ReduceLROnPlateau`` skips the others, and so does a replay. Such an epoch is None
-    or NaN in numbers and dicts (NaN is how ``TrainingHistory.epoch_logs``, its data frames and
-    ``ScheduleDesigner.monitored()`` mark it; a NaN that a fit did log is skipped too); a
-    ``TrainingHistory`` knows which epochs logged the value. A Keras History's list of such values
-    is shorter than its epochs, with nothing to say which epochs they belong to: refused, rather
-    than replayed on the wrong epochs.
+    Keras's ``ReduceLROnPlateau`` skips the others, and so does a replay. A ``TrainingHistory``
+    knows which epochs logged the value; its ``epoch_logs`` mark the others NaN; in numbers such an
+    epoch is None. Elsewhere a NaN is a value the fit logged, as Keras takes it (no improvement; a
+    first one becomes the best). A Keras History's list of such values is shorter than its
+    epochs, with nothing to say which epochs they belong to: refused, rather than replayed on the
+    wrong epochs.
     """
     history = getattr(source, "history", source)
     logs = getattr(history, "epoch_logs", None)
@@ -119,10 +120,11 @@ def monitored_values(source: Any, monitor: str | None = None) -> tuple[np.ndarra
     elif isinstance(history, dict):
         key = _monitor_key(history, monitor)
         items = history[key]
-        epochs = max((len(v) for v in history.values() if isinstance(v, (list, tuple))), default=0)
-        if isinstance(items, (list, tuple)) and len(items) < epochs:
+        lengths = {k: len(v) for k, v in history.items() if isinstance(v, (list, tuple)) or np.ndim(v) == 1}
+        if key in lengths and lengths[key] < max(lengths.values()):
+            epochs = max(lengths.values())
             raise ValueError(
-                f"The history has {len(items)} values of {key!r} for {epochs} epochs (a fit that validates every"
+                f"The history has {lengths[key]} values of {key!r} for {epochs} epochs (a fit that validates every"
                 " few epochs?): which epochs they belong to is not known. Pass the run's TrainingDashboard or"
                 " TrainingHistory, or one value per epoch with None where an epoch logged none."
             )
@@ -136,7 +138,7 @@ def monitored_values(source: Any, monitor: str | None = None) -> tuple[np.ndarra
         raise ValueError(f"The monitored values must be a non-empty 1-D sequence of numbers. {e}") from None
     if values.ndim != 1 or len(values) == 0:
         raise ValueError(f"The monitored values must be a non-empty 1-D sequence. Received shape {values.shape}")
-    if logs is None:  # NaN marks an epoch without the value in numbers and dicts
+    if isinstance(history, EpochLogs):  # NaN marks an epoch without the value there
         logged &= ~np.isnan(values)
     return values, logged
 
