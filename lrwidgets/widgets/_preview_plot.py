@@ -119,8 +119,9 @@ class PreviewPlot:
             set_int_ticks(self.epoch_axis, 0, int(epochs))
             self.loss.visible = self.loss_axis.visible = self.reductions.visible = plateau
             if monitored is not None and epoch_rates is not None:
-                # An epoch that logged no value (NaN: validation every few epochs) is left out: as a gap
-                # between lines, each value would stand alone and draw nothing.
+                # What cannot be drawn is left out (NaN: mostly an epoch that logged no value, with
+                # validation every few epochs): as gaps in the line, each value would stand alone and
+                # draw nothing.
                 logged = np.flatnonzero(np.isfinite(monitored))
                 seen = logged[minmax_indices(monitored[logged], self.max_points)] if len(logged) else logged
                 self.loss.x = (seen + 1).astype(np.float32)  # seen at each epoch's end
