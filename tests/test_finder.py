@@ -14,9 +14,9 @@ from tests.helpers import linear_model, regression_data
 pytestmark = pytest.mark.keras
 
 
-def bn_model(optimizer=None, dropout: bool = True):
-    """Dense + BatchNormalization + Dropout, trained one epoch: moments, moving statistics and the
-    dropout seed state all hold values a restore must bring back."""
+def bn_model(optimizer=None, dropout: bool = True, fitted: bool = True, metrics=None):
+    """Dense + BatchNormalization + Dropout, trained one epoch (unless not ``fitted``): moments,
+    moving statistics and the dropout seed state all hold values a restore must bring back."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -29,9 +29,10 @@ def bn_model(optimizer=None, dropout: bool = True):
             keras.layers.Dense(1, name="out"),
         ]
     )
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), loss="mse")
-    x, y = regression_data(512)
-    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), loss="mse", metrics=metrics)
+    if fitted:
+        x, y = regression_data(512)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     return model
 
 
@@ -162,25 +163,30 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
         assert 5 <= len(test.losses) < 5000
 
 
-def test_a_fit_after_the_finder_gives_the_same_weights_as_one_without() -> None:
+@pytest.mark.parametrize("fitted", [True, False], ids=["fitted-before", "never-fitted"])
+def test_a_fit_after_the_finder_gives_the_same_weights_as_one_without(fitted: bool) -> None:
+    """Also on a model never fit (compile, find, fit: the common order), whose first fit Keras
+    begins by building the compiled loss and metrics from one pass of the data."""
     import keras
 
     x, y = regression_data(512)
 
-    def train(find: bool) -> list[np.ndarray]:
+    def train(find: bool) -> tuple[list[np.ndarray], dict]:
         from lrwidgets.training import LRRangeTest
 
-        model = bn_model()
+        model = bn_model(fitted=fitted, metrics=["mae"])
         if find:
             test = LRRangeTest(model, num_steps=30, n_runs=2)
             test.run(x, y, batch_size=32).wait(120)
-        model.fit(x, y, epochs=2, batch_size=32, verbose=0)  # shuffled: the batch order must be the same too
-        return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.variables]
+        # Shuffled: the batch order must be the same too.
+        history = model.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0).history
+        return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.variables], history
 
-    without, after = train(False), train(True)
+    (without, logs_without), (after, logs_after) = train(False), train(True)
     assert len(without) == len(after)
     for a, b in zip(without, after, strict=True):
         assert a.tobytes() == b.tobytes()
+    assert logs_after == logs_without  # the metrics too
 
 
 def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:

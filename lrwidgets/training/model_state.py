@@ -21,6 +21,13 @@ class ModelState:
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
     (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
     (its data loader's shuffle).
+
+    On jax and torch, a model whose compiled loss and metrics are not built yet (never fit nor
+    evaluated) is marked so again: Keras's first fit builds them from one pass of its data
+    iterator, which draws the shuffle order once more and, on torch, moves the dropout seeds on.
+    A fit after the restore then draws what it would have drawn without the range test.
+    (TensorFlow builds them while tracing, without that pass, and keeps them in its traced
+    functions: they stay built.)
     """
 
     def __init__(self, model: Any) -> None:
@@ -38,6 +45,7 @@ class ModelState:
         self.tf_context = _tf_seed_state()
         torch = sys.modules.get("torch")
         self.torch = None if torch is None else torch.get_rng_state()
+        self.unbuilt = [] if keras.backend.backend() == "tensorflow" else _unbuilt_compile_state(model)
 
     def restore_variables(self) -> None:
         """Put back the model's and the optimizer's variables (not the random generators)."""
@@ -58,6 +66,8 @@ class ModelState:
         _set_tf_seed_state(self.tf_context)
         if self.torch is not None:
             sys.modules["torch"].set_rng_state(self.torch)
+        for compiled in self.unbuilt:
+            compiled.built = False
 
     def differences(self) -> list[str]:
         """Paths of the variables that differ from the copy (bitwise); empty when restored."""
@@ -96,3 +106,9 @@ def _set_tf_seed_state(state: Any) -> None:
     rng = getattr(context.context(), "_rng", None)
     if rng is not None:
         rng.setstate(state)
+
+
+def _unbuilt_compile_state(model: Any) -> list[Any]:
+    """The model's compiled loss and metrics that Keras's next fit would build from its data."""
+    found = (getattr(model, name, None) for name in ("_compile_loss", "_compile_metrics"))
+    return [c for c in found if c is not None and getattr(c, "built", True) is False]
