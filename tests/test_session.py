@@ -429,6 +429,67 @@ def test_rates_set_by_other_callbacks_are_recorded_as_used() -> None:
     assert not [e for e in session.history.events if e.source == "user"]
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["session-callback-first", "session-callback-last"])
+def test_in_a_fit_called_directly_rates_set_by_other_callbacks_are_recorded_as_used(monkeypatch, first: bool) -> None:
+    """`model.fit(callbacks=[session.callback, ...])`: the reader goes last in Keras's list for that
+    fit, as in a session's fit, wherever the session's callback is listed; the list is given back."""
+    import keras
+
+    import lrwidgets as lrw
+
+    lists: list[keras.callbacks.CallbackList] = []
+    init = keras.callbacks.CallbackList.__init__
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        lists.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.callbacks.CallbackList, "__init__", spy)
+
+    def fit(session, other, epochs):  # type: ignore[no-untyped-def]
+        cbs = [session.callback, other] if first else [other, session.callback]
+        session.model.fit(x, y, epochs=epochs, batch_size=32, callbacks=cbs, verbose=0)
+        assert [type(c).__name__ for c in lists[-1].callbacks if type(c).__name__ == "RateReader"] == []
+
+    x, y = regression_data(128)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.02)))
+    fit(session, keras.callbacks.LearningRateScheduler(lambda epoch: 0.02 * 0.5**epoch), 4)
+    np.testing.assert_allclose(session.history.learning_rate, np.repeat([0.02, 0.01, 0.005, 0.0025], 4), rtol=1e-6)
+    events = [(e.step, e.source) for e in session.history.events if e.kind == "learning_rate"]
+    assert events == [(4, "callback"), (8, "callback"), (12, "callback")]
+
+    class WarmUp(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate.assign(1e-3 * (batch + 1))
+
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+    fit(session, WarmUp(), 2)
+    np.testing.assert_allclose(session.history.learning_rate, [1e-3, 2e-3, 3e-3, 4e-3] * 2, rtol=1e-6)
+    # The next fit, with no other callback: no reader left behind, the rate read as before.
+    session.model.fit(x, y, epochs=1, batch_size=32, callbacks=[session.callback], verbose=0)
+    assert session.callback.others == [] and not session.callback.reader_attached
+    np.testing.assert_allclose(session.history.learning_rate[-4:], 4e-3, rtol=1e-6)
+
+
+def test_a_fit_called_directly_and_refused_at_its_start_changes_nothing() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model(keras.optimizers.SGD(0.02))
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=32).wait(60)
+    events = list(session.history.events)
+    decay = keras.optimizers.schedules.ExponentialDecay(0.02, decay_steps=10, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(decay), loss="mse")
+    with pytest.raises(ValueError, match="schedule"):
+        model.fit(x, y, epochs=1, batch_size=32, callbacks=[session.callback], verbose=0)
+    assert session.state == "idle"
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # the model is not held by the session
+    assert session.history.num_steps == 2 and list(session.history.events) == events
+
+
 def test_the_rate_reader_is_in_the_fit_only_when_another_callback_acts_before_batches(monkeypatch) -> None:
     """The reader goes last when another callback may set the rate at an epoch's or a batch's
     start; otherwise the session's own callback reads the rate (one callback less each batch),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from lrwidgets.training import _state, ownership
+from lrwidgets.training import _state, callback_list, ownership
 from lrwidgets.training.fit_frame import FitFrame
 
 if TYPE_CHECKING:
@@ -70,9 +70,11 @@ class ControllerCallback(keras.callbacks.Callback):
         super().__init__()
         self._controller = controller
         self.reader = RateReader(controller)
-        #: the fit's other callbacks, and whether the reader is in the list (set by the session)
+        #: the fit's other callbacks, whether the reader is in the list (set by the session, or by
+        #: callback_list.join), and the Keras list of a fit called directly
         self.others: list[Any] = []
         self.reader_attached = False
+        self.callback_list: Any = None
         self._read_each_batch = False
         self._steps_at_start: int | None = None
         self._rows = controller.recorder.rows  # the per-batch path appends here (never replaced)
@@ -104,15 +106,16 @@ class ControllerCallback(keras.callbacks.Callback):
             c._end_abandoned(stale)  # a new fit in the thread of one that raised: that one is over
         self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
         stop_first = c._stop_requested and c._state == "stopping"  # a session's fit, stopped in Keras's set-up
+        # Looked up at each fit (re-compiles); first: a fit refused here changes nothing.
+        optimizer, variable = _state.steerable_optimizer(model)
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
-            c.driver.validation_freq = None  # its arguments are not known here (a session's fit sets it)
             ownership.claim(model, c)
+            c.driver.validation_freq = None  # its arguments are not known here (a session's fit sets it)
             c._stop_requested = False
             c._thread = threading.current_thread()
             c._fit_frame = FitFrame(c._thread)  # Keras calls no end when such a fit raises
         if not stop_first:
             c._state = "running"
-        optimizer, variable = _state.steerable_optimizer(model)  # looked up at each fit: re-compiles
         if optimizer is not c._optimizer:
             if c._optimizer is not None:
                 lr = _state.read_variable(model, variable)
@@ -133,10 +136,9 @@ class ControllerCallback(keras.callbacks.Callback):
         self._key = c.recorder.key
         self._next = 0.0
         self._reduction = None
+        if self._callback_mode:  # set by the session's fit, else from the list of the fit called
+            callback_list.join(self)
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
-        # Set by the session, which puts the reader last; in callback mode (`dash.callback` in a fit
-        # you call), this callback reads the rate itself, before its own work: changes made by
-        # callbacks listed after it are then seen one epoch later.
         self._read_each_batch = any(_overrides(cb, "on_train_batch_begin") for cb in self.others)
         self.reader.set_model(model)
         c._notify()
@@ -255,7 +257,8 @@ class ControllerCallback(keras.callbacks.Callback):
                 " not the ones used",
             )
         self.reader.check_rate()  # a change another callback made at the last epoch's end
-        if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
+        if self._callback_mode:
+            callback_list.leave(self)  # a session's fit is finished by its thread, after every callback's end
             c.finish()
 
     def write_rate(self, model: Any, lr: float) -> None:

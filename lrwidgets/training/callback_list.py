@@ -1,0 +1,63 @@
+"""The other callbacks of a ``model.fit`` called with ``callbacks=[session.callback]`` (callback mode).
+
+A session's own fit builds its callback list: the session's callback first, the rate reader last,
+after every callback that may set the rate (``LearningRateScheduler``, a warm-up). A fit called
+directly takes the list its caller wrote, in the caller's order. So the callback finds the Keras
+``CallbackList`` that calls its ``on_train_begin`` (a frame or two up the stack), learns the other
+callbacks from it, and, when one of them acts before an epoch or a batch, puts the rate reader
+last in that list for this fit: the rate recorded for each step is then the one it ran with, as in
+a session's fit.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+if TYPE_CHECKING:
+    from lrwidgets.training.callback import ControllerCallback
+
+_KERAS_OWN = (keras.callbacks.History, keras.callbacks.ProgbarLogger)  # added by Keras: they set no rate
+
+
+def calling_list(callback: Any, depth: int = 8) -> Any | None:
+    """The ``keras.callbacks.CallbackList`` whose ``on_train_begin`` calls ``callback``'s now (None:
+    not found within ``depth`` frames)."""
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(depth):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "on_train_begin":
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.callbacks.CallbackList) and any(cb is callback for cb in owner.callbacks):
+                return owner
+        frame = frame.f_back
+    return None
+
+
+def join(callback: ControllerCallback) -> None:
+    """Callback mode, at the fit's start: set ``callback.others`` from the fit's list, and put its
+    rate reader last in the list when one of them acts before an epoch or a batch."""
+    from lrwidgets.training.callback import acts_before_batches
+
+    found = calling_list(callback)
+    reader = callback.reader
+    callback.callback_list = found
+    if found is None:  # another caller than Keras's fit: nothing known of the others
+        callback.others, callback.reader_attached = [], False
+        return
+    leave(callback)  # a list kept from a fit that raised (Keras called no end then)
+    callback.others = [cb for cb in found.callbacks if cb is not callback and not isinstance(cb, _KERAS_OWN)]
+    callback.reader_attached = acts_before_batches(callback.others)
+    if callback.reader_attached:
+        found.callbacks.append(reader)
+
+
+def leave(callback: ControllerCallback) -> None:
+    """Take the rate reader out of the list :func:`join` put it in (the caller's list may be reused)."""
+    found = callback.callback_list
+    if found is not None:
+        found.callbacks[:] = [cb for cb in found.callbacks if cb is not callback.reader]
