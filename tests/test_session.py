@@ -1279,6 +1279,35 @@ def test_more_session_and_view_arguments_are_refused_by_name() -> None:
         lrw.TrainingDashboard(session, smoothing=0.995)  # the slider's range, not a TraitError from inside
 
 
+def test_multipliers_sources_and_callbacks_of_the_wrong_type_are_refused_by_name() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(32)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(1, name="b")])
+    model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.SGD(1e-3)), loss="mse")
+    session = lrw.TrainingSession(model)
+    for bad in (None, 0.5, "a", [("a", 0.5)]):
+        with pytest.raises(TypeError, match=r"Argument `multipliers` must be a dict. Received: multipliers="):
+            session.set_multipliers(bad)  # type: ignore[arg-type]
+    for bad in (5, None, "", ["x"]):
+        with pytest.raises(TypeError, match=r"Argument `source` must be a non-empty str. Received: source="):
+            session.set_multipliers({"a": 0.5}, source=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"Argument `source`"):
+            session.set_learning_rate(2e-3, source=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"Argument `source`"):
+            session.replace_schedule(lambda step: 1e-3, source=bad)  # type: ignore[arg-type]
+    assert session.multipliers == {"a": 1.0, "b": 1.0} and session.learning_rate == pytest.approx(1e-3)
+    assert not session.history.events
+    for bad in (5, "cb", [5], {"a": keras.callbacks.History()}):
+        with pytest.raises(TypeError, match=r"Argument `callbacks` must be a list of `keras.callbacks.Callback`"):
+            session.fit(x, y, epochs=1, batch_size=16, callbacks=bad, schedule=lambda step: 1e-2)
+    assert session.controller.schedule is None and session.history.num_steps == 0
+    session.fit(x, y, epochs=1, batch_size=16, callbacks=keras.callbacks.History()).wait(60)  # one, as Keras takes it
+    assert session.history.num_steps == 2
+
+
 def test_a_range_test_holds_its_model_from_start_to_restore(tmp_path) -> None:
     """Between its sweeps (and before the first, after the last) no session trained the model, so
     another session's changes and saves were taken, then undone by the test's restore."""

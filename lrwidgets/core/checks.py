@@ -110,6 +110,13 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_name(name: str, value: Any) -> str:
+    """A non-empty str (a change's ``source``, recorded with it and shown), or a TypeError."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"Argument `{name}` must be a non-empty str. {received(name, value)}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices`` (compared by equality, never hashed), else a ValueError."""
     options = tuple(choices)

@@ -12,7 +12,7 @@ new value into the state handed to the next step: exact, and O(1) per step. Ever
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -259,8 +259,9 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
             "Per-layer multipliers need a model compiled with `lrw.LayerwiseOptimizer(...)`."
             f" Received: optimizer={type(getattr(model, 'optimizer', None)).__name__}"
         )
-    if not isinstance(multipliers, dict):
+    if not isinstance(multipliers, Mapping):
         raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
+    multipliers = dict(multipliers)
     known = list(current_multipliers(model))
     patterns = {k: v for k, v in multipliers.items() if k not in known}
     unknown = sorted(

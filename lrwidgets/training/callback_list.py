@@ -61,3 +61,17 @@ def leave(callback: ControllerCallback) -> None:
     found = callback.callback_list
     if found is not None:
         found.callbacks[:] = [cb for cb in found.callbacks if cb is not callback.reader]
+
+
+def given(value: Any) -> list[Any]:
+    """The ``callbacks`` argument of a session's fit as a list: None, one callback, or a list or
+    tuple of them (what Keras's ``fit`` takes), else a TypeError naming the argument."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, keras.callbacks.Callback) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(cb, keras.callbacks.Callback) for cb in items):
+        raise TypeError(
+            "Argument `callbacks` must be a list of `keras.callbacks.Callback` instances."
+            f" Received: callbacks={value!r}"
+        )
+    return list(items)

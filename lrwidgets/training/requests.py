@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from lrwidgets.core.checks import check_rate
+from lrwidgets.core.checks import check_name, check_rate
 from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.schedules.table import ScheduleTable
 from lrwidgets.training import _state, ownership
@@ -120,6 +120,7 @@ class Requests:
         scaled so that its value now is ``value``, and carries on from there. Refused while the
         schedule holds the rate at 0 (a frozen phase: nothing there to scale)."""
         lr = check_rate("learning_rate", value)
+        check_name("source", source)
         if self.running and self.driver.frozen(step := self.fit_step):
             raise ValueError(
                 f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
@@ -138,6 +139,7 @@ class Requests:
         """Set per-layer multipliers, next batch: ``{group name or sub-model name or pattern: value}``
         (see ``_state.check_multipliers``; a group's own name wins)."""
         changes = _state.check_multipliers(self.model, multipliers)
+        check_name("source", source)
 
         def record() -> None:
             self._multiplier_request = {**(self._multiplier_request or {}), **changes}
@@ -171,6 +173,7 @@ class Requests:
         """
         if not callable(schedule):
             raise TypeError(f"Argument `schedule` must be callable on a step. Received: schedule={schedule!r}")
+        check_name("source", source)
         ScheduleTable(schedule)(self.fit_step if self.running else 0)
         if self._post(lambda: setattr(self, "_schedule_request", (schedule, source)), while_fitting=True):
             return

@@ -13,7 +13,7 @@ import numpy as np
 
 from lrwidgets.core import Event, TrainingHistory
 from lrwidgets.core.checks import check_int
-from lrwidgets.training import _state, ownership, warnings_hook
+from lrwidgets.training import _state, callback_list, ownership, warnings_hook
 from lrwidgets.training.callback import StoppedBeforeStart, acts_before_batches
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.fit_args import FitArguments, bind_fit, class_fit
@@ -202,7 +202,7 @@ class TrainingSession:
         """Set per-layer multipliers ``{key: value >= 0}``, at the next batch: a key is a group's name
         (that group only), or a sub-model's name or a pattern, matched as ``LayerwiseOptimizer``
         matches its keys."""
-        self.controller.set_multipliers(dict(multipliers), source=source)
+        self.controller.set_multipliers(multipliers, source=source)
 
     def replace_schedule(self, schedule: Any, source: str = "designer") -> None:
         """Follow ``schedule`` from the next batch on (see ``TrainingController.replace_schedule``)."""
@@ -304,12 +304,12 @@ class TrainingSession:
         fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
+        callbacks = callback_list.given(bound.value("callbacks"))
         self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         # A plateau on `val_loss` skips the epochs that do not validate, rather than watch `loss` there.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
         self.controller.driver.validation_freq = bound.value("validation_freq", 1) if validates else None
         a = bound.bound.arguments
-        callbacks = list(bound.value("callbacks") or [])
         extra = []
         if _state.layerwise(self.model) is not None:
             extra.append(UpdateSizeMonitor(self._on_update_sizes))
