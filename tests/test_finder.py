@@ -119,6 +119,33 @@ def failing_data(x, y, at: int):
     return Failing()
 
 
+@pytest.mark.parametrize("data", ["arrays", "generator"])
+def test_with_steps_per_execution_each_recorded_step_runs_at_its_ramp_rate(data: str) -> None:
+    """Keras records one step a call of N batches: step i of the sweep runs at ramp(i), across an
+    epoch whose last call is shorter (10 batches an epoch, 3 a call), and for data of unknown length."""
+    import keras
+
+    from lrwidgets.training import LRRangeTest
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras requires steps_per_execution=1 on torch")
+    x, y = regression_data(160)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse", steps_per_execution=3)
+    test = LRRangeTest(model, start_learning_rate=1e-6, end_learning_rate=1e-3, num_steps=12)
+
+    def batches():  # type: ignore[no-untyped-def]
+        while True:
+            for k in range(0, 160, 16):
+                yield x[k : k + 16], y[k : k + 16]
+
+    run = test.run(x, y, batch_size=16) if data == "arrays" else test.run(batches())
+    run.wait(120)
+    assert test.reason == "finished" and len(test.learning_rates) == 12
+    np.testing.assert_array_equal(test.learning_rates, np.float32(test.ramp(np.arange(12))))
+
+
 @pytest.mark.parametrize("ending", ["diverged", "nan", "stopped", "error", "interrupt"])
 def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
     from lrwidgets.training import LRRangeTest

@@ -80,6 +80,28 @@ class Ramp:
         return cls(**config)
 
 
+class RampByRow:
+    """``ramp`` indexed by recorded step, as a schedule of batches: with ``steps_per_execution=N``
+    Keras runs N batches a call and records one step for them, at the rate set before the call.
+
+    Recorded step ``i`` of the sweep then runs at ``ramp(i)``. A batch's recorded step is
+    ``batch // N``: Keras numbers an epoch's last, shorter call as a full one (its batch numbers
+    run on to a multiple of N), and the session's schedules count batches as Keras numbers them.
+
+    Example:
+        >>> r = RampByRow(Ramp(1e-3, 1e6, num_steps=10), batches_per_row=2)
+        >>> [f"{v:.0e}" for v in r(np.arange(0, 6))]  # calls start at batches 0, 2, 4
+        ['1e-03', '1e-03', '1e-02', '1e-02', '1e-01', '1e-01']
+    """
+
+    def __init__(self, ramp: Ramp, batches_per_row: int) -> None:
+        self.ramp = ramp
+        self.batches_per_row = check_int("batches_per_row", batches_per_row, ge=1)
+
+    def __call__(self, step: Any) -> Any:
+        return self.ramp(np.asarray(step, dtype=np.int64) // self.batches_per_row)
+
+
 class SweepCurve:
     """The sweep's smoothed curve, built one raw batch loss at a time.
 

@@ -58,6 +58,12 @@ def hold_state(model: Any) -> None:
     }
 
 
+def batches_per_row(model: Any) -> int:
+    """Batches a recorded step covers: the model's ``steps_per_execution`` (Keras calls back once
+    per execution)."""
+    return max(int(getattr(model, "steps_per_execution", 1) or 1), 1)
+
+
 def sync(model: Any) -> None:
     """Make the variables hold the current values (a no-op off jax or when already live)."""
     if is_jax() and hasattr(model, "jax_state_sync"):

@@ -18,6 +18,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion, combine
+from lrwidgets.core.range_test import RampByRow
 from lrwidgets.training import _state, ownership
 from lrwidgets.training._range_sweep import Sweep, SweepStopper, ended_sweep, recorded, sweeps_dataframe
 from lrwidgets.training._rate_target import set_learning_rate
@@ -240,13 +241,16 @@ class LRRangeTest:
         session = TrainingSession(
             self.model, update_interval=self.update_interval, on_nan="stop", divergence_factor=self.diverge_threshold
         )
-        epochs = self.num_steps if bound.steps is None else max(1, math.ceil(self.num_steps / bound.steps))
+        # Step i of the sweep (a recorded step: an execution of `steps_per_execution` batches) runs at ramp(i).
+        per = _state.batches_per_row(self.model)
+        schedule = self.ramp if per == 1 else RampByRow(self.ramp, per)
+        epochs = self.num_steps if bound.steps is None else max(1, math.ceil(self.num_steps / -(-bound.steps // per)))
         state = ModelState(self.model)  # before anything of the last run is cleared: either may raise
         unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
         self.message, self.error, self.restored, self._run, self._state = "", None, False, None, state
         try:
-            self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, unreserve))
+            self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, schedule, unreserve))
         except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
             self.error = e
             unreserve()
@@ -278,7 +282,12 @@ class LRRangeTest:
         return self._run.wait(timeout)
 
     def _main(
-        self, session: TrainingSession, data: dict[str, Any], epochs: int, unreserve: Callable[[], None]
+        self,
+        session: TrainingSession,
+        data: dict[str, Any],
+        epochs: int,
+        schedule: Callable[[Any], Any],
+        unreserve: Callable[[], None],
     ) -> dict[str, float]:
         assert self._state is not None
         unsubscribe = session.subscribe(lambda _: self._notify())
@@ -288,7 +297,7 @@ class LRRangeTest:
                     break
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
-                self._sweep(session, reordered(data, r), epochs)
+                self._sweep(session, reordered(data, r), epochs, schedule)
         finally:
             self._live = None
             unsubscribe()
@@ -302,7 +311,9 @@ class LRRangeTest:
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
-    def _sweep(self, session: TrainingSession, data: dict[str, Any], epochs: int) -> None:
+    def _sweep(
+        self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any]
+    ) -> None:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
         first = session.history.num_steps
         self._live = (session, monitor, first)
@@ -310,7 +321,7 @@ class LRRangeTest:
         error: BaseException | None = None
         try:
             # verbose=0: the session sets it where the model's fit takes one
-            session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=self.ramp).wait()
+            session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=schedule).wait()
         except BaseException as e:
             error = e
         sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested)

@@ -376,8 +376,7 @@ class TrainingSession:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         steps, values = self.controller.driver.plan(total, max_points)
         # Plotted against history rows: with steps_per_execution=N a row is N batches.
-        per_row = max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
-        return (steps / per_row + self._plan_start).astype(np.float32), values
+        return (steps / _state.batches_per_row(self.model) + self._plan_start).astype(np.float32), values
 
     def _on_update_sizes(self, sizes: dict[str, float], multipliers: dict[str, float]) -> None:
         self._update_sizes = {k: float(v) for k, v in sizes.items() if math.isfinite(float(v))}
