@@ -302,19 +302,26 @@ def test_a_fit_from_reset_weights_is_diagnosed_on_its_own_a_continued_one_is_not
     assert any(v.kind == "diverging" for i in range(len(loss)) for v in whole.step(i, float(loss[i]), float(rate[i])))
 
 
-@pytest.mark.keras
-def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
+def wide_classifier():
+    """256-256 units on the digits: it overfits a few dozen rows within a few epochs."""
     import keras
 
-    import lrwidgets as lrw
-
-    x, y = digits_data()
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dense(256, activation="relu"),
          keras.layers.Dense(10, activation="softmax")]
     )  # fmt: skip
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.keras
+def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    model = wide_classifier()
     session = lrw.TrainingSession(model)
     doctor = lrw.Diagnostician(session)
     data = {"validation_data": (x[1437:], y[1437:]), "epochs": 30, "batch_size": 32}
@@ -328,6 +335,32 @@ def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
     val = model.evaluate(x[1437:], y[1437:], verbose=0)
     vals = [e["val_loss"] for e in session.history.epochs]
     assert val == pytest.approx(min(vals), rel=1e-3)
+
+
+@pytest.mark.keras
+def test_after_a_fit_from_reset_weights_the_fix_restores_that_fits_best_epoch() -> None:
+    """A fit from reset weights is diagnosed on its own: its `overfitting` fix restores its own
+    best epoch, not a better one of an earlier fit that its verdict does not speak of."""
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    model = wide_classifier()
+    start = model.get_weights()
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session)
+    valid = {"validation_data": (x[1437:], y[1437:]), "batch_size": 16, "callbacks": [doctor.callback]}
+    first = session.fit(x[:200], y[:200], epochs=12, **valid).wait(300)
+    model.set_weights(start)
+    second = session.fit(x[200:240], y[200:240], epochs=40, **valid).wait(300)
+    assert min(first.history["val_loss"]) < min(second.history["val_loss"])  # the earlier fit's best is better
+    over = [v for v in doctor.diagnoses if v.kind == "overfitting" and v.first_step >= 12 * 13]
+    assert over, [str(v) for v in doctor.diagnoses]
+    best = int(np.argmin(second.history["val_loss"]))
+    assert doctor.best_epoch == best and over[-1].action is not None and over[-1].action.epoch == best
+    assert f"epoch {best}" in doctor.apply(over[-1])  # between fits: restored at once
+    val = model.evaluate(x[1437:], y[1437:], verbose=0)
+    assert val == pytest.approx(min(second.history["val_loss"]), rel=1e-3)
 
 
 def regression(n: int = 256):

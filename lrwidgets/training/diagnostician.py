@@ -90,8 +90,9 @@ class Diagnostician:
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
         self._diagnoses: list[Diagnosis] = []
         self._lock = threading.Lock()
-        self._best_val = math.inf
-        self._best: tuple[list[Any], int, int] | None = None  # weights, epoch, step they hold
+        #: the best `val_loss` epoch of each fit (by its first step): (val_loss, weights, epoch, step)
+        self._bests: dict[int, tuple[float, list[Any], int, int]] = {}
+        self._judged_from = 0  # the first step of the first fit the diagnoser judges (see _next_fit)
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
@@ -123,7 +124,15 @@ class Diagnostician:
     @property
     def best_epoch(self) -> int | None:
         """The epoch whose weights a ``restore_best`` fix puts back (None before any ``val_loss``)."""
-        return None if self._best is None else self._best[1]
+        best = self._best()
+        return None if best is None else best[2]
+
+    def _best(self) -> tuple[float, list[Any], int, int] | None:
+        """The best ``val_loss`` epoch of the fits the diagnoser judges: not of a fit before the
+        last one it began afresh on (reset weights), which its verdicts do not speak of."""
+        with self._lock:
+            kept = [b for start, b in self._bests.items() if start >= self._judged_from]
+        return min(kept, key=lambda b: b[0], default=None)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the automatic actions (``on_diverge="lower"``) started so far are done."""
@@ -181,6 +190,9 @@ class Diagnostician:
         level = d.context.track.smooth
         if self._stepped and not (math.isfinite(level) and first_loss <= d.divergence_factor * max(level, 0.0)):
             self.diagnoser = d.next_fit()
+            with self._lock:
+                self._judged_from = fit_start
+                self._bests = {k: b for k, b in self._bests.items() if k >= fit_start}
         return self.diagnoser
 
     @property
@@ -204,17 +216,22 @@ class Diagnostician:
         return fit.call_args()
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
-        """Copy the weights if ``val_loss`` is a new best (training thread, or idle)."""
-        if self.keep_best and isinstance(val_loss, float) and math.isfinite(val_loss) and val_loss < self._best_val:
-            self._best_val = val_loss
-            self._best = (model.get_weights(), epoch, step)
+        """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
+        if self.keep_best and isinstance(val_loss, float) and self._improves(val_loss):
+            best = (val_loss, model.get_weights(), epoch, step)
+            with self._lock:
+                self._bests[self.session.progress.fit_first_step] = best
+
+    def _improves(self, val_loss: float) -> bool:
+        kept = self._bests.get(self.session.progress.fit_first_step)
+        return math.isfinite(val_loss) and (kept is None or val_loss < kept[0])
 
     def _epoch(self, row: dict[str, Any]) -> list[Diagnosis]:
         val = row.get("val_loss")
         if (
             not (self._callback is not None and self._callback.active)
             and isinstance(val, float)
-            and val < self._best_val
+            and self._improves(val)
         ):
             # In the training thread (or idle). Not through `session.submit`, which notifies the
             # listeners, this one included, from inside this call.
@@ -259,10 +276,10 @@ class Diagnostician:
             s.stop()
             s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
             return "stopped"
-        best = self._best
+        best = self._best()
         if best is None:
             raise ValueError("No weights were kept: a `restore_best` fix needs `val_loss` and `keep_best=True`.")
-        weights, epoch, step = best
+        _, weights, epoch, step = best
         description = f"restored the weights of epoch {epoch} (kept at step {step}; {source}: {verdict.kind})"
 
         def restore() -> None:
