@@ -218,9 +218,16 @@ class Diagnostician:
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
         if self.keep_best and isinstance(val_loss, float) and self._improves(val_loss):
-            best = (val_loss, model.get_weights(), epoch, step)
+            fit, best = self.session.progress.fit_first_step, (val_loss, model.get_weights(), epoch, step)
             with self._lock:
-                self._bests[self.session.progress.fit_first_step] = best
+                # Two copies at most: this fit's best, and the earlier fits' (dropped together when a
+                # fit is diagnosed on its own) when it is better.
+                earlier = min(
+                    ((k, b) for k, b in self._bests.items() if k != fit), key=lambda kb: kb[1][0], default=None
+                )
+                self._bests = (
+                    {fit: best} if earlier is None or earlier[1][0] >= val_loss else dict([earlier, (fit, best)])
+                )
 
     def _improves(self, val_loss: float) -> bool:
         kept = self._bests.get(self.session.progress.fit_first_step)
