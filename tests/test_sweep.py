@@ -331,6 +331,9 @@ def test_bad_arguments() -> None:
         Sweep(build_model, [1e-3], optimizers=["adamm"])
     with pytest.raises(ValueError, match="must not repeat"):
         Sweep(build_model, [1e-3, 1e-3])
+    for same in (1.00000001e-3, np.float32(1e-3)):  # one float32: two trials of one rate
+        with pytest.raises(ValueError, match=r"`learning_rates` must not repeat a value \(as the float32"):
+            Sweep(build_model, [1e-3, same])
     with pytest.raises(TypeError, match="`build_model` must be callable"):
         Sweep("model", [1e-3])
     with pytest.raises(ValueError, match="`epochs` must be >= 1"):

@@ -100,9 +100,12 @@ def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) 
             check_rate("schedules", float(s(0)))
     names = [schedule_name(s) for s in scheds]
     seed_list = [check_int("seeds", s, ge=0, le=2**32 - 1) for s in _as_list("seeds", seeds)]  # Keras's range
-    for name, values in (("learning_rates", rates), ("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
+    held = [float(np.float32(r)) for r in rates]  # as the optimizer holds them: 1e-3 and 1.00000001e-3 are one
+    for name, values in (("learning_rates", held), ("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
         if len(set(values)) != len(values):
-            raise ValueError(f"Argument `{name}` must not repeat a value. {received(name, values)}")
+            given = rates if name == "learning_rates" else values
+            why = " (as the float32 values the optimizer holds)" if name == "learning_rates" else ""
+            raise ValueError(f"Argument `{name}` must not repeat a value{why}. {received(name, given)}")
     count = len(rates) * len(opts) * len(scheds) * len(seed_list)
     if count > MAX_TRIALS:
         raise ValueError(f"A sweep runs at most {MAX_TRIALS:,} trials. Received: {count:,} combinations")
