@@ -119,6 +119,37 @@ def failing_data(x, y, at: int):
     return Failing()
 
 
+@pytest.mark.parametrize("metrics", [None, ["mae", "mae"]], ids=["loss-only", "with-metrics"])
+def test_a_model_of_several_outputs_never_fit_logs_each_outputs_loss_after_the_finder(metrics) -> None:
+    """Its compiled loss tracks each output's loss: the finder must not leave it to be built again
+    (a second set of trackers, logged as 0). With metrics, the fit after it is exact too."""
+    import keras
+
+    from lrwidgets.training import LRRangeTest
+
+    x, y = regression_data(256)
+
+    def train(find: bool) -> tuple[dict, list[str], list[np.ndarray]]:
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((8,))
+        model = keras.Model(
+            inputs, [keras.layers.Dense(1, name="o1")(inputs), keras.layers.Dense(1, name="o2")(inputs)]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse", metrics=metrics)
+        if find:
+            LRRangeTest(model, num_steps=20).run(x, [y, y], batch_size=32).wait(120)
+        logs = model.fit(x, [y, y], epochs=2, batch_size=32, verbose=0).history
+        weights = [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.variables]
+        return logs, [m.name for m in model.metrics], weights
+
+    (logs, names, weights), (logs_after, names_after, weights_after) = train(False), train(True)
+    assert names_after == names
+    assert logs_after.keys() == logs.keys() and min(min(v) for v in logs_after.values()) > 0
+    if metrics is not None:
+        assert logs_after == logs
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(weights, weights_after, strict=True))
+
+
 @pytest.mark.parametrize("data", ["arrays", "generator"])
 def test_with_steps_per_execution_each_recorded_step_runs_at_its_ramp_rate(data: str) -> None:
     """Keras records one step a call of N batches: step i of the sweep runs at ramp(i), across an

@@ -25,9 +25,10 @@ class ModelState:
     On jax and torch, a model whose compiled loss and metrics are not built yet (never fit nor
     evaluated) is marked so again: Keras's first fit builds them from one pass of its data
     iterator, which draws the shuffle order once more and, on torch, moves the dropout seeds on.
-    A fit after the restore then draws what it would have drawn without the range test.
-    (TensorFlow builds them while tracing, without that pass, and keeps them in its traced
-    functions: they stay built.)
+    A fit after the restore then draws what it would have drawn without the range test. Not a
+    model of several outputs compiled without metrics: its loss tracks each output's loss, and
+    built again it would log them as 0 (:func:`_unbuild`). (TensorFlow builds them while
+    tracing, without that pass, and keeps them in its traced functions: they stay built.)
     """
 
     def __init__(self, model: Any) -> None:
@@ -45,7 +46,7 @@ class ModelState:
         self.tf_context = _tf_seed_state()
         torch = sys.modules.get("torch")
         self.torch = None if torch is None else torch.get_rng_state()
-        self.unbuilt = [] if keras.backend.backend() == "tensorflow" else _unbuilt_compile_state(model)
+        self.unbuilt = {} if keras.backend.backend() == "tensorflow" else _unbuilt_compile_state(model)
 
     def restore_variables(self) -> None:
         """Put back the model's and the optimizer's variables (not the random generators)."""
@@ -66,8 +67,7 @@ class ModelState:
         _set_tf_seed_state(self.tf_context)
         if self.torch is not None:
             sys.modules["torch"].set_rng_state(self.torch)
-        for compiled in self.unbuilt:
-            compiled.built = False
+        _unbuild(self.unbuilt)
 
     def differences(self) -> list[str]:
         """Paths of the variables that differ from the copy (bitwise); empty when restored."""
@@ -108,7 +108,18 @@ def _set_tf_seed_state(state: Any) -> None:
         rng.setstate(state)
 
 
-def _unbuilt_compile_state(model: Any) -> list[Any]:
+def _unbuilt_compile_state(model: Any) -> dict[str, Any]:
     """The model's compiled loss and metrics that Keras's next fit would build from its data."""
-    found = (getattr(model, name, None) for name in ("_compile_loss", "_compile_metrics"))
-    return [c for c in found if c is not None and getattr(c, "built", True) is False]
+    found = {name: getattr(model, name, None) for name in ("_compile_loss", "_compile_metrics")}
+    return {name: c for name, c in found.items() if c is not None and getattr(c, "built", True) is False}
+
+
+def _unbuild(unbuilt: dict[str, Any]) -> None:
+    """Mark one of them unbuilt again: either makes Keras's next fit take its pass over the data.
+    The metrics when they were unbuilt (built again, they are made anew); else the loss, unless
+    it tracks the loss of each output (built again, it would track a second set, logged as 0)."""
+    metrics, loss = unbuilt.get("_compile_metrics"), unbuilt.get("_compile_loss")
+    if metrics is not None:
+        metrics.built = False
+    elif loss is not None and not getattr(loss, "metrics", None):
+        loss.built = False
