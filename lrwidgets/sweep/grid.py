@@ -100,12 +100,14 @@ def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) 
             check_rate("schedules", float(s(0)))
     names = [schedule_name(s) for s in scheds]
     seed_list = [check_int("seeds", s, ge=0, le=2**32 - 1) for s in _as_list("seeds", seeds)]  # Keras's range
-    held = [float(np.float32(r)) for r in rates]  # as the optimizer holds them: 1e-3 and 1.00000001e-3 are one
-    for name, values in (("learning_rates", held), ("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
+    if len({float(np.float32(r)) for r in rates}) != len(rates):  # as the optimizer holds them: 1e-3 == 1.00000001e-3
+        raise ValueError(
+            "Argument `learning_rates` must not repeat a value (as the float32 values the optimizer holds)."
+            f" {received('learning_rates', rates)}"
+        )
+    for name, values in (("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
         if len(set(values)) != len(values):
-            given = rates if name == "learning_rates" else values
-            why = " (as the float32 values the optimizer holds)" if name == "learning_rates" else ""
-            raise ValueError(f"Argument `{name}` must not repeat a value{why}. {received(name, given)}")
+            raise ValueError(f"Argument `{name}` must not repeat a value. {received(name, values)}")
     count = len(rates) * len(opts) * len(scheds) * len(seed_list)
     if count > MAX_TRIALS:
         raise ValueError(f"A sweep runs at most {MAX_TRIALS:,} trials. Received: {count:,} combinations")

@@ -257,8 +257,8 @@ class ControllerCallback(keras.callbacks.Callback):
                 " not the ones used",
             )
         self.reader.check_rate()  # a change another callback made at the last epoch's end
-        if self._callback_mode:
-            callback_list.leave(self)  # a session's fit is finished by its thread, after every callback's end
+        if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
+            callback_list.leave(self)
             c.finish()
 
     def write_rate(self, model: Any, lr: float) -> None:

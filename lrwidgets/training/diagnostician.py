@@ -90,9 +90,9 @@ class Diagnostician:
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
         self._diagnoses: list[Diagnosis] = []
         self._lock = threading.Lock()
-        #: the best `val_loss` epoch of each fit (by its first step): (val_loss, weights, epoch, step)
+        #: the best `val_loss` epoch of each fit the diagnoser judges (by the fit's first step):
+        #: (val_loss, weights, epoch, step); a fit diagnosed on its own drops the earlier ones
         self._bests: dict[int, tuple[float, list[Any], int, int]] = {}
-        self._judged_from = 0  # the first step of the first fit the diagnoser judges (see _next_fit)
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
@@ -131,7 +131,7 @@ class Diagnostician:
         """The best ``val_loss`` epoch of the fits the diagnoser judges: not of a fit before the
         last one it began afresh on (reset weights), which its verdicts do not speak of."""
         with self._lock:
-            kept = [b for start, b in self._bests.items() if start >= self._judged_from]
+            kept = list(self._bests.values())
         return min(kept, key=lambda b: b[0], default=None)
 
     def wait(self, timeout: float | None = None) -> None:
@@ -191,7 +191,6 @@ class Diagnostician:
         if self._stepped and not (math.isfinite(level) and first_loss <= d.divergence_factor * max(level, 0.0)):
             self.diagnoser = d.next_fit()
             with self._lock:
-                self._judged_from = fit_start
                 self._bests = {k: b for k, b in self._bests.items() if k >= fit_start}
         return self.diagnoser
 
@@ -217,8 +216,9 @@ class Diagnostician:
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
-        if self.keep_best and isinstance(val_loss, float) and self._improves(val_loss):
-            fit, best = self.session.progress.fit_first_step, (val_loss, model.get_weights(), epoch, step)
+        fit = self.session.progress.fit_first_step
+        if self.keep_best and isinstance(val_loss, float) and self._improves(val_loss, fit):
+            best = (val_loss, model.get_weights(), epoch, step)
             with self._lock:
                 # Two copies at most: this fit's best, and the earlier fits' (dropped together when a
                 # fit is diagnosed on its own) when it is better.
@@ -229,8 +229,9 @@ class Diagnostician:
                     {fit: best} if earlier is None or earlier[1][0] >= val_loss else dict([earlier, (fit, best)])
                 )
 
-    def _improves(self, val_loss: float) -> bool:
-        kept = self._bests.get(self.session.progress.fit_first_step)
+    def _improves(self, val_loss: float, fit: int) -> bool:
+        """Whether ``val_loss`` is finite and better than the best kept of the fit starting at ``fit``."""
+        kept = self._bests.get(fit)
         return math.isfinite(val_loss) and (kept is None or val_loss < kept[0])
 
     def _epoch(self, row: dict[str, Any]) -> list[Diagnosis]:
@@ -238,7 +239,7 @@ class Diagnostician:
         if (
             not (self._callback is not None and self._callback.active)
             and isinstance(val, float)
-            and self._improves(val)
+            and self._improves(val, self.session.progress.fit_first_step)
         ):
             # In the training thread (or idle). Not through `session.submit`, which notifies the
             # listeners, this one included, from inside this call.
