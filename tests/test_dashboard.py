@@ -203,7 +203,8 @@ def test_exception_in_a_callback_is_shown_and_reraised() -> None:
     assert dash.history.num_steps == 15
 
 
-def test_keyboard_interrupt_in_wait_stops_training_cleanly() -> None:
+@pytest.mark.parametrize("receiver", ["main thread", "another thread"])
+def test_keyboard_interrupt_in_wait_stops_training_cleanly(receiver: str) -> None:
     import lrwidgets as lrw
 
     x, y = regression_data(64 * 32)
@@ -215,7 +216,11 @@ def test_keyboard_interrupt_in_wait_stops_training_cleanly() -> None:
     # non-interactive shell, as CI may start the suite, inherits SIGINT ignored.)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        # The OS hands a process's SIGINT to any of its threads that does not block it: to the
+        # waiting one, or to another (here the timer's own), which the wait must not sleep through.
+        main = threading.get_ident()
+        target = (lambda: main) if receiver == "main thread" else threading.get_ident
+        threading.Timer(0.2, lambda: signal.pthread_kill(target(), signal.SIGINT)).start()
         with pytest.raises(KeyboardInterrupt):
             run.wait()
     finally:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.training.controller import TrainingController
+
+_SLICE = 0.1  # seconds: how soon a wait notices an interrupt another thread received
 
 
 class TrainingRun:
@@ -87,8 +91,15 @@ def wait_or_stop(done: threading.Event, timeout: float | None, stop: Callable[[]
     A kernel interrupt while waiting calls ``stop()``, waits for the work to end (so nothing is
     left half-done), then raises ``KeyboardInterrupt``.
     """
+    deadline = math.inf if timeout is None else time.monotonic() + timeout
     try:
-        finished = done.wait(timeout)
+        # In slices: the OS may hand the kernel's SIGINT to any thread of the process (a training
+        # thread, a timer); Python then raises it here only when this thread runs bytecode again,
+        # which one long wait would put off until the work ends.
+        while not done.wait(min(_SLICE, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
+        finished = done.is_set()
     except KeyboardInterrupt:
         stop()
         done.wait()
