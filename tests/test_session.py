@@ -490,6 +490,26 @@ def test_a_fit_called_directly_and_refused_at_its_start_changes_nothing() -> Non
     assert session.history.num_steps == 2 and list(session.history.events) == events
 
 
+@pytest.mark.keras
+def test_the_sessions_callback_listed_twice_or_given_to_its_own_fit_is_refused_and_changes_nothing() -> None:
+    """Each batch would be recorded twice (8 steps for a fit of 4)."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(128)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    with pytest.raises(ValueError, match=r"Argument `callbacks` of `model.fit` must list the session's callback"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[session.callback, session.callback])
+    assert session.state == "idle" and session.history.num_steps == 0 and not session.history.events
+    for bad in (session.callback, [session.callback], (session.callback.reader,)):
+        with pytest.raises(ValueError, match=r"Argument `callbacks` must not hold the session's own callback"):
+            session.fit(x, y, epochs=1, batch_size=32, callbacks=bad)
+    assert session.state == "idle" and session.history.num_steps == 0 and not session.history.events
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[session.callback])  # the model is not held
+    session.fit(x, y, epochs=1, batch_size=32).wait(60)
+    assert session.history.num_steps == 8
+
+
 def test_the_rate_reader_is_in_the_fit_only_when_another_callback_acts_before_batches(monkeypatch) -> None:
     """The reader goes last when another callback may set the rate at an epoch's or a batch's
     start; otherwise the session's own callback reads the rate (one callback less each batch),

@@ -47,8 +47,7 @@ def acts_at_batches(callbacks: list[Any]) -> bool:
     return any(_overrides(cb, hook) for cb in callbacks for hook in _AT_BATCHES)
 
 
-def _nothing(batch: int, logs: dict[str, Any] | None = None) -> None:
-    """A light fit's batch start (see :class:`ControllerCallback`)."""
+def _nothing(batch: int, logs: dict[str, Any] | None = None) -> None: ...  # a light fit's batch start
 
 
 class StoppedBeforeStart(Exception):
@@ -107,6 +106,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
         stop_first = c._stop_requested and c._state == "stopping"  # a session's fit, stopped in Keras's set-up
         # Looked up at each fit (re-compiles); first: a fit refused here changes nothing.
+        found = callback_list.find(self) if self._callback_mode else None
         optimizer, variable = _state.steerable_optimizer(model)
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
             ownership.claim(model, c)
@@ -137,7 +137,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._next = 0.0
         self._reduction = None
         if self._callback_mode:  # set by the session's fit, else from the list of the fit called
-            callback_list.join(self)
+            callback_list.join(self, found)
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
         self._read_each_batch = any(_overrides(cb, "on_train_batch_begin") for cb in self.others)
         self.reader.set_model(model)

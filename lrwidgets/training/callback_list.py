@@ -38,12 +38,25 @@ def calling_list(callback: Any, depth: int = 8) -> Any | None:
     return None
 
 
-def join(callback: ControllerCallback) -> None:
-    """Callback mode, at the fit's start: set ``callback.others`` from the fit's list, and put its
-    rate reader last in the list when one of them acts before an epoch or a batch."""
+def find(callback: ControllerCallback) -> Any | None:
+    """Callback mode, first at the fit's start: the fit's ``CallbackList`` (None: not found). A
+    ValueError when it lists ``callback`` more than once (each batch would be recorded as many
+    times)."""
+    found = calling_list(callback)
+    times = 0 if found is None else sum(cb is callback for cb in found.callbacks)
+    if times > 1:
+        raise ValueError(
+            "Argument `callbacks` of `model.fit` must list the session's callback (`session.callback`,"
+            f" `dash.callback`) once. Received: it {times} times."
+        )
+    return found
+
+
+def join(callback: ControllerCallback, found: Any | None) -> None:
+    """Callback mode: set ``callback.others`` from the fit's list ``found`` (:func:`find`), and put
+    its rate reader last in the list when one of them acts before an epoch or a batch."""
     from lrwidgets.training.callback import acts_before_batches
 
-    found = calling_list(callback)
     reader = callback.reader
     callback.callback_list = found
     if found is None:  # another caller than Keras's fit: nothing known of the others
@@ -63,9 +76,10 @@ def leave(callback: ControllerCallback) -> None:
         found.callbacks[:] = [cb for cb in found.callbacks if cb is not callback.reader]
 
 
-def given(value: Any) -> list[Any]:
+def given(value: Any, own: ControllerCallback) -> list[Any]:
     """The ``callbacks`` argument of a session's fit as a list: None, one callback, or a list or
-    tuple of them (what Keras's ``fit`` takes), else a TypeError naming the argument."""
+    tuple of them (what Keras's ``fit`` takes), else a TypeError naming the argument; a ValueError
+    when it holds the session's ``own`` callback (the fit adds it)."""
     if value is None:
         return []
     items = [value] if isinstance(value, keras.callbacks.Callback) else value
@@ -73,5 +87,10 @@ def given(value: Any) -> list[Any]:
         raise TypeError(
             "Argument `callbacks` must be a list of `keras.callbacks.Callback` instances."
             f" Received: callbacks={value!r}"
+        )
+    if any(cb is own or cb is own.reader for cb in items):
+        raise ValueError(
+            "Argument `callbacks` must not hold the session's own callback (`session.callback`,"
+            f" `dash.callback`): its fit adds it. Received: callbacks={value!r}"
         )
     return list(items)

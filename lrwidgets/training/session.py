@@ -304,7 +304,7 @@ class TrainingSession:
         fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
-        callbacks = callback_list.given(bound.value("callbacks"))
+        callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
         self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
         # A plateau on `val_loss` skips the epochs that do not validate, rather than watch `loss` there.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
