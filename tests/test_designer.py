@@ -286,6 +286,10 @@ def sent_back(widget: ipywidgets.Widget, monkeypatch: pytest.MonkeyPatch) -> lis
         ),
         ({"kind": ["step"]}, "Argument `kind` must be one of"),
         ({"epochs": 10**9}, "Argument `epochs` must be <= 100,000"),
+        (  # a schedule may start at 0; the rate slider, on a log scale, cannot hold it
+            {"kind": "constant", "config": {"learning_rate": 0.0}},
+            "Argument `learning_rate` must be > 0 in the designer",
+        ),
     ],
 )
 def test_a_bad_design_from_the_page_is_refused_shown_and_sent_back(
@@ -328,6 +332,7 @@ def test_a_design_that_is_not_a_design_is_refused_from_the_page() -> None:
         ({"max_points": 10**12}, ValueError, "Argument `max_points` must be <= 10,000"),
         ({"epochs": 10**400}, ValueError, "Argument `epochs` must be <= 100,000"),
         ({"initial_learning_rate": 10**400}, ValueError, "Argument `initial_learning_rate` must be finite"),
+        ({"kind": "constant", "learning_rate": 0.0}, ValueError, "Argument `learning_rate` must be > 0 in"),
         ({"kind": "step", "drop_every": 10**400}, ValueError, "Argument `drop_every` must be <="),
         ({"epochs": 100_000, "steps_per_epoch": 10**8}, ValueError, "A planned run has at most"),
     ],

@@ -10,7 +10,7 @@ import numpy as np
 from lrwidgets.core.checks import check_choice, check_int, received
 from lrwidgets.core.history import EpochLogs
 from lrwidgets.schedules import Schedule, Warmup
-from lrwidgets.widgets._designer_kinds import ARGS, KINDS
+from lrwidgets.widgets._designer_kinds import ARGS, KINDS, LOG_RATES
 
 #: Longest planned run in epochs: a plateau design is replayed epoch by epoch.
 MAX_EPOCHS = 100_000
@@ -44,7 +44,14 @@ def checked_design(v: Any) -> dict[str, Any]:
     if kind == "plateau" and warmup_steps:
         raise ValueError("A plateau design cannot have warm-up steps: its reductions follow the monitored values.")
     schedule = KINDS[kind].cls(**config)
-    return as_design(kind, epochs, steps_per_epoch, warmup_steps, schedule.get_config())
+    config = schedule.get_config()
+    for arg in LOG_RATES.intersection(config):  # a schedule may hold 0 there; a log slider cannot
+        if not config[arg] > 0:
+            raise ValueError(
+                f"Argument `{arg}` must be > 0 in the designer, whose rate slider is on a log scale."
+                f" {received(arg, config[arg])}"
+            )
+    return as_design(kind, epochs, steps_per_epoch, warmup_steps, config)
 
 
 def as_design(kind: str, epochs: int, steps_per_epoch: int, warmup_steps: int, config: dict) -> dict[str, Any]:
