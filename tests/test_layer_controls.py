@@ -276,8 +276,13 @@ def test_read_only_traits_are_refused_from_the_page() -> None:
 def test_preset_parameters_from_the_page_are_validated() -> None:
     panel = LayerLRControls(compiled())
     refused_from_the_page(panel, {"ratio": float("nan")}, "Argument `ratio` must be finite")
-    refused_from_the_page(panel, {"ratio": 0.5}, "should not be less than 1.0")
+    refused_from_the_page(panel, {"ratio": 0.5}, "Argument `ratio` must be >= 1. Received: ratio=0.5")
+    refused_from_the_page(panel, {"ratio": True}, "Argument `ratio` must be a float. Received: ratio=True")
+    refused_from_the_page(panel, {"ratio": "3"}, "Argument `ratio` must be a float")
     refused_from_the_page(panel, {"k": False}, "Argument `k` must be an integer")
+    refused_from_the_page(panel, {"k": -1}, "Argument `k` must be >= 0. Received: k=-1")
+    refused_from_the_page(panel, {"k": None}, "Argument `k` must be an integer")
+    refused_from_the_page(panel, {"min_exponent": False}, "Argument `min_exponent` must be a float")
     refused_from_the_page(panel, {"k": 4}, "Argument `k` must be <= 3")
     panel.set_state({"ratio": 2.0, "k": 3})
     assert (panel.ratio, panel.k) == (2.0, 3)
@@ -299,6 +304,8 @@ def test_a_multiplier_the_optimizer_cannot_hold_is_refused_from_the_page() -> No
         with pytest.raises(traitlets.TraitError, match=re.escape(message)):
             browser_sets(panel, "first", multiplier=bad)
         assert "value['first']['multiplier']" in panel.error
+    with pytest.raises(traitlets.TraitError, match=re.escape("`value['first']` must be {'multiplier'")):
+        browser_sets(panel, "first", multiplier=0.5, lr=9.0)  # a key the panel does not know: not dropped
     assert variable_values(model)["first"] == 1.0
 
 

@@ -66,14 +66,16 @@ class LayerLRControls(anywidget.AnyWidget):
     update_size = traitlets.Dict(value_trait=traitlets.Float(), default_value={}).tag(sync=True)
     #: log10 of the smallest and largest slider multiplier, min < max, in [-38, 38]. Defaults to -4
     #: and 1 (1e-4 ... 10).
-    min_exponent = traitlets.Float(-4.0).tag(sync=True)
-    max_exponent = traitlets.Float(1.0).tag(sync=True)
+    #: (These four are checked by the validators below, uncast: traitlets' Float and Int would take
+    #: ``true`` from the page as 1.)
+    min_exponent = traitlets.Any(-4.0).tag(sync=True)
+    max_exponent = traitlets.Any(1.0).tag(sync=True)
     #: ratio between neighbouring layers for the "discriminative" preset, finite and >= 1. Defaults
     #: to 2.6 (ULMFiT).
-    ratio = traitlets.Float(2.6, min=1.0).tag(sync=True)
+    ratio = traitlets.Any(2.6).tag(sync=True)
     #: number of first layers the "freeze first k" preset freezes, at most the number of layers.
     #: Defaults to 1.
-    k = traitlets.Int(1, min=0).tag(sync=True)
+    k = traitlets.Any(1).tag(sync=True)
     #: the last error raised while handling a change, shown under the widget. Defaults to "".
     error = traitlets.Unicode("").tag(sync=True)
 
@@ -185,7 +187,7 @@ class LayerLRControls(anywidget.AnyWidget):
         checked: dict[str, LayerSetting] = {}
         with refusing():
             for name, setting in value.items():
-                if not isinstance(setting, Mapping) or not {"multiplier", "frozen"} <= set(setting):
+                if not isinstance(setting, Mapping) or set(setting) != {"multiplier", "frozen"}:
                     raise TypeError(
                         f"`value[{name!r}]` must be {{'multiplier': number > 0, 'frozen': bool}}. Received: {setting!r}"
                     )
