@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -314,6 +315,8 @@ def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
 
 
 def test_bad_arguments() -> None:
+    import keras
+
     from lrwidgets.sweep import Sweep
     from lrwidgets.training.trial import build_trial_model
 
@@ -354,8 +357,12 @@ def test_bad_arguments() -> None:
         sweep.run(*data(), batch_size=0)
     with pytest.raises(ValueError, match="`validation_split` must be < 1"):
         sweep.run(*data(), validation_split=1.5)
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match=r"Argument `build_model` must be picklable: .*_thread.lock"):
+        Sweep(lambda: (lock, build_model())[1], [1e-3]).run(*data())  # checked before a cluster starts
+    with pytest.raises(TypeError, match=r"Argument `callbacks` must be picklable"):
+        sweep.run(*data(), callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda *a: lock)])
     assert not sweep.running and set(sweep.statuses.values()) == {"queued"}
-    assert not sweep.running
     with pytest.raises(TypeError, match=r"`build_model` must return a compiled keras\.Model"):
         build_trial_model(not_a_model, "sgd", 1e-3, 0)
     with pytest.raises(ValueError, match=r"must return a compiled keras\.Model"):
@@ -373,6 +380,22 @@ def test_a_sweep_whose_thread_cannot_start_is_not_left_running(monkeypatch) -> N
     assert not sweep.running
     assert set(sweep.statuses.values()) == {"cancelled"}  # not failed: `run(resume=True)` runs them
     assert all("can't start new thread" in row["reason"] for row in sweep.rows)
+
+
+def test_a_run_ended_by_an_error_leaves_nothing_on_the_cluster(client: Any, monkeypatch) -> None:
+    """The data sent to every worker and the trials in flight are released however the run ends."""
+    import lrwidgets.sweep.dispatch as dispatch
+    from lrwidgets.sweep import Sweep
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a broken result")
+
+    monkeypatch.setattr(dispatch, "row_of", broken)
+    run = Sweep(build_model, [1e-3, 3e-3, 1e-2], seeds=[0, 1]).run(*data(), cluster=client)
+    with pytest.raises(RuntimeError, match="a broken result"):
+        run.wait(600)
+    wait_for(lambda: not client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+    assert sum(client.run(lambda dask_worker: len(dask_worker.data)).values()) == 0
 
 
 def test_build_model_returning_no_model_fails_its_trials(client: Any) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cloudpickle
 from distributed import Client, KilledWorker, as_completed
 
 from lrwidgets.sweep._worker import run_trial
@@ -29,6 +30,23 @@ class TrialTask:
     fit_kwargs: dict[str, Any]
     update_interval: float
     max_points: int
+
+
+def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any]) -> None:
+    """A TypeError naming what of a trial's task Dask cannot pickle (a closure over a lock, an open
+    file), before anything runs: each trial would fail with Dask's own words, the data left on the
+    workers. The data (``x``, ``y``, ``validation_data``) are not copied here to check them."""
+    for name, value in (("build_model", build_model), *fit_kwargs.items()):
+        if name == "validation_data":
+            continue
+        try:
+            cloudpickle.dumps(value)  # what Dask falls back to when pickle cannot
+        except Exception as e:
+            raise TypeError(
+                f"Argument `{name}` must be picklable: a sweep sends it to Dask's worker processes"
+                f" ({type(e).__name__}: {e}). Define it at a module's top level, or let it hold no lock,"
+                f" open file or connection. Received: {name}={value!r}"
+            ) from e
 
 
 def run_trials(
@@ -80,22 +98,27 @@ def run_trials(
         futures[f] = (trial, given)
         pending.add(f)
 
-    for _ in range(capacity):
-        submit_next()
-    for f in pending:
-        trial, given = futures.pop(f)
-        # Cancelled by Dask: the data sent to the workers was lost with the one(s) holding it (a
-        # one-worker cluster whose worker died; a trial running on a dead worker of the embedded
-        # cluster fails with KilledWorker instead, and is not run again). Queued again, on the data
-        # sent again, while it can be sent again.
-        lost = f.status == "cancelled" and given.status != "finished"
-        if lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial):
-            table.notify({trial.trial})
-        else:
-            finish(trial, row_of(f, trial, trial.trial in table.cancel_times, lost))
-        f.release()
-        submit_next()
-    payload.release()
+    try:
+        for _ in range(capacity):
+            submit_next()
+        for f in pending:
+            trial, given = futures[f]  # taken out once handled: until then the end releases it
+            # Cancelled by Dask: the data sent to the workers was lost with the one(s) holding it (a
+            # one-worker cluster whose worker died; a trial running on a dead worker of the embedded
+            # cluster fails with KilledWorker instead, and is not run again). Queued again, on the
+            # data sent again, while it can be sent again.
+            lost = f.status == "cancelled" and given.status != "finished"
+            if lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial):
+                table.notify({trial.trial})
+            else:
+                finish(trial, row_of(f, trial, trial.trial in table.cancel_times, lost))
+            del futures[f]
+            f.release()
+            submit_next()
+    finally:  # also when the run ends by an error: nothing of it is left on the user's cluster
+        for f in futures:
+            f.release()
+        payload.release()
 
 
 def row_of(future: Any, trial: Trial, asked_to_cancel: bool = False, data_lost: bool = False) -> dict[str, Any]:

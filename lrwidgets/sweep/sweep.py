@@ -20,7 +20,7 @@ from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, connect
-from lrwidgets.sweep.dispatch import TrialTask, run_trials
+from lrwidgets.sweep.dispatch import TrialTask, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable
@@ -214,6 +214,7 @@ class Sweep:
             if name in ("x", "y", "epochs", "schedule"):
                 raise TypeError(f"Argument `{name}` is not a `run` argument: give it to the Sweep itself (or as x, y).")
         check_fit_kwargs_early(fit_kwargs, "Sweep.run")  # here, not on every worker
+        check_sendable(self.build_model, fit_kwargs)
         if cluster is not None and not isinstance(cluster, (str, Client)):
             connect(cluster)  # raises the clear error now, not in the background
         resume = self._loaded if resume is None else resume
