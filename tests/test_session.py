@@ -1216,8 +1216,20 @@ def test_the_page_cannot_write_a_marks_data() -> None:
     dash.plots.val_mark.set_state({"marker": dash.plots.val_mark.marker, "visible": True})
     with pytest.raises(traitlets.TraitError, match="set by the kernel, not the page"):
         dash.plots.val_mark.set_state({"marker": "cross" if dash.plots.val_mark.marker != "cross" else "circle"})
+    # Nor an axis' ticks, their format or scale, read back at each redraw (here and in every view).
+    views = [dash.plots.lr_axis, dash.plots.loss_axis, lrw.LRFinder(linear_model())._x_axis]
+    for axis in [*views, lrw.ScheduleDesigner()._plot.y_axis, lrw.LRSweep(linear_model, [1e-3])._rate_axis]:
+        ticks = axis.tick_values
+        for sent in ({"tick_values": ["a", "b"]}, {"tick_format": "%Q"}, {"scale": {}}):
+            with pytest.raises(traitlets.TraitError, match="set by the kernel, not the page"):
+                axis.set_state(sent)
+        assert axis.tick_values is ticks
     dash.refresh()
     assert not [e for e in dash.history.events if e.kind == "error"]
+    # A plan that cannot be drawn is shown, not raised: the fit has started, the caller gets its run.
+    dash.plots.draw_plan = lambda x, y: 1 / 0
+    run = dash.fit(x, y, epochs=1, batch_size=16)
+    assert run.wait(60) is not None and "ZeroDivisionError" in dash.history.events[-1].message
 
 
 def test_fits_that_raise_in_a_row_in_the_kernel_thread_are_each_ended() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.widgets._axes import Y_LABEL_OFFSET, set_int_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
-from lrwidgets.widgets._marks import Lines, Scatter
+from lrwidgets.widgets._marks import Axis, Lines, Scatter
 
 MAX_PINS = 8
 PIN_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -62,14 +62,14 @@ class PreviewPlot:
             visible=False,
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["epoch", "new rate"]),
         )
-        self.y_axis = bq.Axis(
+        self.y_axis = Axis(
             scale=self.y_linear, side="left", label="learning rate", tick_format=".2~e", label_offset=Y_LABEL_OFFSET
         )
-        self.loss_axis = bq.Axis(scale=self.y_loss, side="right", label="monitored", visible=False)
-        self.epoch_axis = bq.Axis(scale=self.x, label="epoch", tick_format="d")
+        self.loss_axis = Axis(scale=self.y_loss, side="right", label="monitored", visible=False)
+        self.epoch_axis = Axis(scale=self.x, label="epoch", tick_format="d")
         axes = [
             self.epoch_axis,
-            bq.Axis(scale=self.x_steps, side="top", label="step", tick_format="~s"),
+            Axis(scale=self.x_steps, side="top", label="step", tick_format="~s"),
             self.y_axis,
             self.loss_axis,
         ]

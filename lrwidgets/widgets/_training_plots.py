@@ -19,7 +19,7 @@ import numpy as np
 from lrwidgets.core import Event
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_int_ticks, set_linear_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend
-from lrwidgets.widgets._marks import Label, Lines, Scatter
+from lrwidgets.widgets._marks import Axis, Label, Lines, Scatter
 from lrwidgets.widgets._series import PointSeries
 
 #: Marker colour of a rate change by its source: you, another callback, a plateau cut, a designer
@@ -87,7 +87,7 @@ class TrainingPlots:
         self._init_diagnosis_marks(x, unit)
         self.loss_fig = _figure(
             [self.loss_mark, self.val_mark, self.loss_rules, self.nonfinite_mark],
-            [bq.Axis(scale=x, label="step"), self.loss_axis],
+            [Axis(scale=x, label="step"), self.loss_axis],
             "280px",
         )
         self.loss_legend = FigureLegend("loss")
@@ -104,20 +104,20 @@ class TrainingPlots:
         # Labels of the latest rate changes: left of their marker in the right quarter of the plot
         # (else they would run off its right edge), right of it elsewhere.
         self.lr_labels, self.lr_labels_end = (_change_labels(x, unit, align) for align in ("start", "end"))
-        self.lr_axis = bq.Axis(
+        self.lr_axis = Axis(
             scale=lr_y, side="left", label="learning rate", tick_format=".2~e", label_offset=Y_LABEL_OFFSET
         )
         self.lr_fig = _figure(
             [self.plan_mark, self.lr_mark, self.lr_rules, self.lr_labels, self.lr_labels_end],
-            [bq.Axis(scale=x, label="step"), self.lr_axis],
+            [Axis(scale=x, label="step"), self.lr_axis],
             "200px",
         )
         self.lr_legend = FigureLegend("learning rate")
         self._changes: list[Event] = []  # the rate changes labelled (the last 10)
         self._labels_right = 0.0  # the plot's right edge (a step) when they were placed
         self._metric_x, self._metric_y = bq.LinearScale(), bq.LinearScale()
-        self.epoch_axis = bq.Axis(scale=self._metric_x, label="epoch", tick_format="d")
-        self.metrics_axis = bq.Axis(scale=self._metric_y, side="left", tick_format=".3~g")
+        self.epoch_axis = Axis(scale=self._metric_x, label="epoch", tick_format="d")
+        self.metrics_axis = Axis(scale=self._metric_y, side="left", tick_format=".3~g")
         self.metrics_fig = _figure(
             [],
             [
@@ -259,7 +259,7 @@ class TrainingPlots:
             x=_empty(), y=_empty(), scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="circle",
             marker_size=24, labels=["val_loss"],
         )  # fmt: skip
-        return loss, val, bq.Axis(scale=y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET)
+        return loss, val, Axis(scale=y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET)
 
     def _init_diagnosis_marks(self, x: bq.Scale, unit: bq.Scale) -> None:
         #: a NaN or inf batch loss: a marker at the top edge of the plot (its y is the unit scale)

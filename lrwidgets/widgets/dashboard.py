@@ -161,8 +161,9 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             schedule = designer.schedule  # a designer carries its schedule (not any `.schedule`)
         args, kwargs = self.diagnostician.fit_arguments(args, kwargs)  # the best epoch's weights
         run = self.session.fit(*args, schedule=schedule, plateau=plateau, **kwargs)
-        self._follow_designer(designer)
-        self._draw_plan()
+        with shows_errors(self._show_error):  # the fit runs: the caller gets its run, the error is shown
+            self._follow_designer(designer)
+            self._draw_plan()
         return run
 
     def save(self, filepath: Any, **kwargs: Any) -> None:

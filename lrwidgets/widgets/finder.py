@@ -16,7 +16,7 @@ from lrwidgets.core.finder import METHODS, Suggestion
 from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession, check_rate_target
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend, point_entry
-from lrwidgets.widgets._marks import Lines, Scatter
+from lrwidgets.widgets._marks import Axis, Lines, Scatter
 from lrwidgets.widgets._strict_controls import KernelButton
 
 METHOD_COLORS = {
@@ -170,12 +170,12 @@ class LRFinder(widgets.VBox):
         )  # fmt: skip
         # Suggestions are named in the legend row, not by text beside their points: nearby
         # suggestions' labels would overlap.
-        self._x_axis = bq.Axis(scale=self._x, label="learning rate", tick_format=".2~e")
+        self._x_axis = Axis(scale=self._x, label="learning rate", tick_format=".2~e")
         self.figure = bq.Figure(
             marks=[self.raw_mark, self.smooth_mark, self.raw_more, self.smooth_more, self.suggestion_mark],
             axes=[
                 self._x_axis,
-                bq.Axis(scale=self._y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET),
+                Axis(scale=self._y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET),
             ],
             animation_duration=0,
             fig_margin=FIG_MARGIN,

@@ -23,7 +23,7 @@ import numpy as np
 from lrwidgets.core.checks import check_bool, check_float, check_int
 from lrwidgets.sweep import Sweep, TrialCurve
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
-from lrwidgets.widgets._marks import Lines
+from lrwidgets.widgets._marks import Axis, Lines
 from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 from lrwidgets.widgets._strict_controls import KernelButton
 
@@ -184,7 +184,7 @@ class LRSweep(w.VBox):
             x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": x, "y": y}, marker="circle", marker_size=16,
             line_style="dashed",
         )  # fmt: skip
-        self._loss_y_axis = bq.Axis(
+        self._loss_y_axis = Axis(
             scale=y,
             side="left",
             label="loss (smoothed); val_loss (dashed)",
@@ -193,16 +193,16 @@ class LRSweep(w.VBox):
         )
         layout = w.Layout(width="100%", height="320px")
         self._loss_fig = bq.Figure(
-            marks=[self._loss_mark, self._val_mark], axes=[bq.Axis(scale=x, label="step"), self._loss_y_axis],
+            marks=[self._loss_mark, self._val_mark], axes=[Axis(scale=x, label="step"), self._loss_y_axis],
             title="every trial's loss", layout=layout, **style,
         )  # fmt: skip
         rx, ry = bq.LinearScale(), bq.LogScale()
         self._rate_mark = Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)), scales={"x": rx, "y": ry}, stroke_width=1)
-        rate_axis = self._rate_axis = bq.Axis(
+        rate_axis = self._rate_axis = Axis(
             scale=ry, side="left", tick_format=".2~e", label="learning rate", label_offset=Y_LABEL_OFFSET
         )
         self._rate_fig = bq.Figure(
-            marks=[self._rate_mark], axes=[bq.Axis(scale=rx, label="step"), rate_axis], title="learning rate",
+            marks=[self._rate_mark], axes=[Axis(scale=rx, label="step"), rate_axis], title="learning rate",
             layout=w.Layout(width="100%", height="200px"), **style,
         )  # fmt: skip
         self._log_y = w.ToggleButton(value=log_y, description="log y", tooltip="loss on a log axis")
