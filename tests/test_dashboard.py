@@ -205,28 +205,38 @@ def test_exception_in_a_callback_is_shown_and_reraised() -> None:
 
 @pytest.mark.parametrize("receiver", ["main thread", "another thread"])
 def test_keyboard_interrupt_in_wait_stops_training_cleanly(receiver: str) -> None:
+    import keras
+
     import lrwidgets as lrw
 
     x, y = regression_data(64 * 32)
     model = linear_model()
     dash = lrw.TrainingDashboard(model)
-    run = dash.fit(x, y, epochs=100, batch_size=32)
-    wait_for(lambda: dash.history.num_steps >= 5)
+    main = threading.get_ident()
+
+    class Interrupt(keras.callbacks.Callback):
+        """At step 5, the kernel's SIGINT. The OS hands a process's SIGINT to any of its threads
+        that does not block it: to the waiting one, or to another (here the training thread), which
+        the wait must not sleep through. Later steps wait (60 s at most) for the Stop it causes."""
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if dash.history.num_steps == 5:
+                signal.pthread_kill(main if receiver == "main thread" else threading.get_ident(), signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while dash.history.num_steps >= 5 and dash.controller.state != "stopping" and time.monotonic() < deadline:
+                time.sleep(0.005)
+
     # As in a kernel: SIGINT raises KeyboardInterrupt. (A process started in the background by a
     # non-interactive shell, as CI may start the suite, inherits SIGINT ignored.)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        # The OS hands a process's SIGINT to any of its threads that does not block it: to the
-        # waiting one, or to another (here the timer's own), which the wait must not sleep through.
-        main = threading.get_ident()
-        target = (lambda: main) if receiver == "main thread" else threading.get_ident
-        threading.Timer(0.2, lambda: signal.pthread_kill(target(), signal.SIGINT)).start()
+        run = dash.fit(x, y, epochs=100, batch_size=32, callbacks=[Interrupt()])
         with pytest.raises(KeyboardInterrupt):
             run.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
     assert run.done and dash.controller.state == "idle"
-    assert dash.history.num_steps < 100 * 64
+    assert 5 <= dash.history.num_steps <= 7  # stopped at the next batch boundary
     assert np.all(np.isfinite(kernel_of(model)))
     loss = model.evaluate(x, y, verbose=0)
     assert math.isfinite(loss)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -24,7 +25,8 @@ def test_unpaced_until_the_page_first_answers() -> None:
 
 def test_paced_once_the_page_answers_with_a_fallback() -> None:
     acked: list[int] = []
-    pacer = BrowserPacer(fallback=0.2, on_ack=lambda: acked.append(pacer.acks))
+    # A fallback no pause of this thread outlasts, shortened only for its own check at the end.
+    pacer = BrowserPacer(fallback=600.0, on_ack=lambda: acked.append(pacer.acks))
     pacer.sent()
     ack(pacer, 1)
     assert acked == [1] and pacer.ready()
@@ -32,6 +34,7 @@ def test_paced_once_the_page_answers_with_a_fallback() -> None:
     assert not pacer.ready()  # update 2 not drawn yet
     ack(pacer, 2)
     assert pacer.ready()
+    pacer.fallback = 0.2
     pacer.sent()
     time.sleep(0.25)
     assert pacer.ready()  # no answer within the fallback: send anyway
@@ -61,6 +64,9 @@ def test_dashboard_waits_for_the_page_then_catches_up() -> None:
         refresh()
 
     dash.refresh = counting  # type: ignore[method-assign]
+    # A view after the dashboard's: once it sees "paused", the dashboard has held its update back.
+    paused = threading.Event()
+    dash.session.subscribe(lambda snapshot: paused.set() if snapshot.progress.state == "paused" else None)
     run = dash.fit(x, y, epochs=1000, batch_size=8)
     try:
         deadline = time.monotonic() + 60
@@ -80,9 +86,7 @@ def test_dashboard_waits_for_the_page_then_catches_up() -> None:
         assert dash._behind
         # Pause: the training thread stops ticking, and the update saying "paused" is held back.
         dash.pause()
-        while dash.progress.state != "paused":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        assert paused.wait(60)
         before = len(refreshes)
         ack(dash._pacer, dash._pacer._seq)  # the answer comes: the held-back update goes at once
         assert len(refreshes) == before + 1 and "paused" in dash._status.value

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,17 +69,28 @@ def test_live_change_trains_exactly_like_a_keras_piecewise_schedule() -> None:
     import keras
 
     import lrwidgets as lrw
-    from tests.test_dashboard import wait_for
 
     x, y = regression_data(64 * 32)
     model = linear_model(keras.optimizers.SGD(1e-4))
-    dash = lrw.TrainingDashboard(model)
-    run = dash.fit(x, y, epochs=3, batch_size=32, shuffle=False)
-    wait_for(lambda: dash.history.num_steps >= 30)
-    dash.learning_rate = 2e-3
+    session = lrw.TrainingSession(model, update_interval=0.001)
+    # The change is made while a view holds the training thread at a batch's end (30+ steps in):
+    # however busy the machine, the fit cannot end before it, and it applies from the next batch.
+    reached, go, held = threading.Event(), threading.Event(), []
+
+    def hold(snapshot: Any) -> None:
+        if not held and snapshot.num_steps >= 30:
+            held.append(snapshot.num_steps)
+            reached.set()
+            assert go.wait(60)
+
+    session.subscribe(hold)
+    run = session.fit(x, y, epochs=3, batch_size=32, shuffle=False)
+    assert reached.wait(60)
+    session.learning_rate = 2e-3
+    go.set()
     history = run.wait(timeout=120)
-    k = next(e for e in dash.history.events if e.kind == "learning_rate").step
-    assert 30 <= k < 64 * 3
+    k = next(e for e in session.history.events if e.kind == "learning_rate").step
+    assert k == held[0] < 64 * 3
 
     piecewise = keras.optimizers.schedules.PiecewiseConstantDecay([k - 1], [1e-4, 2e-3])
     reference = linear_model(keras.optimizers.SGD(piecewise))
@@ -316,19 +329,28 @@ def test_every_step_trains_with_the_schedule_through_epochs_edits_and_live_chang
     model = linear_model(keras.optimizers.SGD(0.02))
     _, lr_variable = _state.steerable_optimizer(model)
     used: list[float] = []
+    # The training thread waits at the ends of steps 50 and 70 while the test makes its change from
+    # its own thread: however busy the machine, each lands at a known step, long before the end.
+    reached = {50: threading.Event(), 70: threading.Event()}
+    go = {50: threading.Event(), 70: threading.Event()}
 
     class Probe(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: object = None) -> None:
             used.append(_state.read_variable(self._model, lr_variable))  # the rate this step ran with
+            if len(used) in reached:
+                reached[len(used)].set()
+                assert go[len(used)].wait(60)
 
     dash = lrw.TrainingDashboard(model)
     run = dash.fit(x, y, epochs=40, batch_size=32, shuffle=False, schedule=first, callbacks=[Probe()])
-    wait_for(lambda: dash.history.num_steps >= 50)
+    assert reached[50].wait(120)
     dash.controller.replace_schedule(second, "designer")
+    go[50].set()
     wait_for(lambda: any(e.source == "designer" for e in dash.history.events))
     k1 = next(e for e in dash.history.events if e.source == "designer").step
-    wait_for(lambda: dash.history.num_steps >= k1 + 20)
+    assert reached[70].wait(120)
     dash.learning_rate = 3e-3
+    go[70].set()
     run.wait(timeout=300)
     k2 = next(e for e in dash.history.events if e.source == "user").step
     n = 40 * 40

@@ -227,7 +227,8 @@ def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
     import lrwidgets as lrw
 
     x, y = data(64)
-    widget = lrw.LRSweep(build_model, [1e-3, 2e-3, 3e-3, 4e-3], optimizers=["sgd"], epochs=2000, refresh_interval=0.05)
+    # Trials that run until cancelled: however slowly a busy machine starts them, none ends first.
+    widget = lrw.LRSweep(build_model, [1e-3, 2e-3, 3e-3, 4e-3], optimizers=["sgd"], epochs=10**6, refresh_interval=0.05)
     sweep = widget.sweep
     run = widget.run(x, y, batch_size=32, cluster=client, callbacks=[slow_batches()])
     wait_for(lambda: sweep.statuses[0] == "running" and len(sweep.curve(0).steps) > 0)
@@ -239,7 +240,7 @@ def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
     # the others go on (a trial shows "running" once its first progress message has come)
     assert all(sweep.statuses[i] in ("queued", "running") for i in (1, 2, 3)), sweep.statuses
     row0 = sweep.rows[0]
-    assert 0 < row0["steps"] < 2000 * 2 and row0["reason"] == "cancelled"
+    assert row0["steps"] > 0 and row0["reason"] == "cancelled"
     wait_for(lambda: sum(s == "running" for s in sweep.statuses.values()) == 2)
     widget.refresh()
     assert widget._loss_mark.y.shape[0] >= 2  # the overlay holds the trials that streamed
@@ -251,7 +252,6 @@ def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
     rows = sweep.rows
     assert [r["reason"] for r in rows[1:]].count("cancelled") == 2  # the two running ones
     assert "sweep stopped before it started" in [r["reason"] for r in rows]  # the queued one
-    assert all(r.get("steps", 0) < 4000 for r in rows)
     with pytest.raises(ValueError, match="`trial` must be < 4"):
         sweep.cancel(4)
     widget.refresh()
