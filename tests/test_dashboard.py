@@ -212,17 +212,19 @@ def test_keyboard_interrupt_in_wait_stops_training_cleanly(receiver: str) -> Non
     x, y = regression_data(64 * 32)
     model = linear_model()
     dash = lrw.TrainingDashboard(model)
-    main = threading.get_ident()
+    main, waiting = threading.get_ident(), threading.Event()
+    deadline = time.monotonic() + 120
 
     class Interrupt(keras.callbacks.Callback):
-        """At step 5, the kernel's SIGINT. The OS hands a process's SIGINT to any of its threads
-        that does not block it: to the waiting one, or to another (here the training thread), which
-        the wait must not sleep through. Later steps wait (60 s at most) for the Stop it causes."""
+        """At step 5, once the test waits for the run, the kernel's SIGINT. The OS hands a process's
+        SIGINT to any of its threads that does not block it: to the waiting one, or to another (here
+        the training thread), which the wait must not sleep through. Later steps wait for the Stop
+        it causes (within the test's deadline)."""
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             if dash.history.num_steps == 5:
+                assert waiting.wait(60)
                 signal.pthread_kill(main if receiver == "main thread" else threading.get_ident(), signal.SIGINT)
-            deadline = time.monotonic() + 60
             while dash.history.num_steps >= 5 and dash.controller.state != "stopping" and time.monotonic() < deadline:
                 time.sleep(0.005)
 
@@ -231,7 +233,8 @@ def test_keyboard_interrupt_in_wait_stops_training_cleanly(receiver: str) -> Non
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         run = dash.fit(x, y, epochs=100, batch_size=32, callbacks=[Interrupt()])
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):  # noqa: PT012 (the signal waits for the block: no earlier)
+            waiting.set()
             run.wait()
     finally:
         signal.signal(signal.SIGINT, previous)

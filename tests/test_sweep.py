@@ -383,7 +383,8 @@ def test_a_sweep_whose_thread_cannot_start_is_not_left_running(monkeypatch) -> N
 
 
 def test_a_run_ended_by_an_error_leaves_nothing_on_the_cluster(client: Any, monkeypatch) -> None:
-    """The data sent to every worker and the trials in flight are released however the run ends."""
+    """However the run ends, its running trials stop (Dask cannot stop a task that runs: the run's
+    flag does) and the data sent to every worker is released."""
     import lrwidgets.sweep.dispatch as dispatch
     from lrwidgets.sweep import Sweep
 
@@ -391,9 +392,12 @@ def test_a_run_ended_by_an_error_leaves_nothing_on_the_cluster(client: Any, monk
         raise RuntimeError("a broken result")
 
     monkeypatch.setattr(dispatch, "row_of", broken)
-    run = Sweep(build_model, [1e-3, 3e-3, 1e-2], seeds=[0, 1]).run(*data(), cluster=client)
+    # The failing trial's end raises while the other runs (until stopped: a million epochs).
+    sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], schedules=[None, Fails()], epochs=10**6)
+    run = sweep.run(*data(64), batch_size=32, cluster=client, callbacks=[slow_batches()])
     with pytest.raises(RuntimeError, match="a broken result"):
         run.wait(600)
+    assert sum(client.run(lambda dask_worker: len(dask_worker.state.executing)).values()) == 0
     wait_for(lambda: not client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
     assert sum(client.run(lambda dask_worker: len(dask_worker.data)).values()) == 0
 

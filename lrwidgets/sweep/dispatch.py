@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-from distributed import Client, KilledWorker, as_completed
+from distributed import Client, KilledWorker, as_completed, wait
 
-from lrwidgets.sweep._worker import run_trial
+from lrwidgets.sweep._worker import run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.trial_table import TrialTable
 
 #: How many times a run sends its data to the workers again after losing it with a worker (the
 #: trials Dask cancelled then are queued again); after that, they end `cancelled` (resume runs them).
 MAX_DATA_LOSSES = 2
+#: How long a run ended by an error waits for its running trials to stop at their next batch (s).
+STOP_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any]) -
     for name, value in (("build_model", build_model), *fit_kwargs.items()):
         if name == "validation_data":
             continue
-        try:
-            cloudpickle.dumps(value)  # what Dask falls back to when pickle cannot
+        try:  # as Dask sends it (cloudpickle, its fallback): arrays out of band, not copied here
+            cloudpickle.dumps(value, protocol=5, buffer_callback=lambda buffer: None)
         except Exception as e:
             raise TypeError(
                 f"Argument `{name}` must be picklable: a sweep sends it to Dask's worker processes"
@@ -115,7 +117,14 @@ def run_trials(
             del futures[f]
             f.release()
             submit_next()
-    finally:  # also when the run ends by an error: nothing of it is left on the user's cluster
+    except BaseException:
+        # Dask cannot stop a task that runs: the run's flag stops its trials at their next batch.
+        if futures:
+            with contextlib.suppress(Exception):
+                client.run(set_flags, [key])
+                wait(list(futures), timeout=STOP_WAIT)
+        raise
+    finally:  # however the run ends, the data and the trials' results are released on the cluster
         for f in futures:
             f.release()
         payload.release()

@@ -47,7 +47,7 @@ def find(callback: ControllerCallback) -> Any | None:
     if times > 1:
         raise ValueError(
             "Argument `callbacks` of `model.fit` must list the session's callback (`session.callback`,"
-            f" `dash.callback`) once. Received: it {times} times."
+            f" `dash.callback`) once. Received: callbacks={found.callbacks!r} (it {times} times)"
         )
     return found
 

@@ -109,7 +109,7 @@ def control_spec(kind: str, arg: str, value: Any, total_steps: int, epochs: int)
     """The widget class and keyword arguments of the control for ``arg`` holding ``value``."""
     common: dict[str, Any] = {"description": arg, "style": STYLE, "continuous_update": False}
     if arg in LOG_RATES:
-        exponent = math.floor(math.log10(value)) if value > 0 else -7
+        exponent = math.floor(math.log10(value))  # > 0: a design's rates are (checked_design)
         return w.FloatLogSlider, dict(
             value=value,
             base=10,
