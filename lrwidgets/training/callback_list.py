@@ -43,11 +43,12 @@ def find(callback: ControllerCallback) -> Any | None:
     ValueError when it lists ``callback`` more than once (each batch would be recorded as many
     times)."""
     found = calling_list(callback)
-    times = 0 if found is None else sum(cb is callback for cb in found.callbacks)
+    listed = [] if found is None else list(found.callbacks)
+    times = sum(cb is callback for cb in listed)
     if times > 1:
         raise ValueError(
             "Argument `callbacks` of `model.fit` must list the session's callback (`session.callback`,"
-            f" `dash.callback`) once. Received: callbacks={found.callbacks!r} (it {times} times)"
+            f" `dash.callback`) once. Received: callbacks={listed!r} (it {times} times)"
         )
     return found
 
