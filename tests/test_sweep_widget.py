@@ -100,6 +100,21 @@ def test_log_y_toggle_swaps_the_loss_scale() -> None:
     assert widget._loss_y_axis.scale is widget._loss_mark.scales["y"] is widget._val_mark.scales["y"]
 
 
+def test_the_page_cannot_write_an_axis_ticks_format_or_scale() -> None:
+    """Read back at each redraw (as in the other views: tests/test_session.py)."""
+    import traitlets
+
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3])
+    for axis in (widget._rate_axis, widget._loss_y_axis):
+        ticks = axis.tick_values
+        for sent in ({"tick_values": ["a", "b"]}, {"tick_format": "%Q"}, {"scale": {}}):
+            with pytest.raises(traitlets.TraitError, match="set by the kernel, not the page"):
+                axis.set_state(sent)
+        assert axis.tick_values is ticks
+
+
 def test_bytes_per_refresh_do_not_grow_with_the_number_of_trials(recording: type[RecordingComm]) -> None:
     import lrwidgets as lrw
 
