@@ -148,7 +148,9 @@ class JupyterServer:
 
     def url(self, notebook: str) -> str:
         route = {"lab": "lab/tree", "notebook": "notebooks", "voila": "voila/render"}[self.kind]
-        return f"{self.base_url}/{route}/{notebook}?token={self.token}"
+        # `reset`: JupyterLab forgets the workspace of the last page (else it reopens the notebooks
+        # an earlier test left there, whose saved widget outputs then count on this page).
+        return f"{self.base_url}/{route}/{notebook}?token={self.token}" + ("&reset" if self.kind == "lab" else "")
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
