@@ -144,8 +144,8 @@ def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
             f" {received(name, value)}"
         )
     if 0 < v < FLOAT32_TINY:
+        least = f"0 or at least {FLOAT32_TINY:.3g}" if allow_zero else f"at least {FLOAT32_TINY:.3g}"
         raise ValueError(
-            f"Argument `{name}` must be 0 or at least {FLOAT32_TINY:.3g}: smaller values round to 0 in float32."
-            f" {received(name, value)}"
+            f"Argument `{name}` must be {least}: smaller values round to 0 in float32. {received(name, value)}"
         )
     return v

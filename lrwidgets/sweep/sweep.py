@@ -197,8 +197,8 @@ class Sweep:
         """Start every trial (``model.fit(x, y, epochs=..., **fit_kwargs)`` each); returns a :class:`SweepRun` at once.
 
         Args:
-            x, y: the training data (arrays, or anything picklable ``model.fit`` takes). It is
-                sent to every worker once, not with each trial.
+            x: the training data (arrays, or anything picklable ``model.fit`` takes), sent once a worker.
+            y: the targets, when ``x`` does not hold them (sent as ``x`` is).
             cluster: None: an embedded ``LocalCluster`` (one single-threaded process a core,
                 started on the first run, closed by :meth:`close`); a scheduler address
                 (``"tcp://host:8786"``) or a ``distributed.Client``: that cluster, as it is.

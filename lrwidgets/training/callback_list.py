@@ -48,7 +48,7 @@ def find(callback: ControllerCallback) -> Any | None:
     if times > 1:
         raise ValueError(
             "Argument `callbacks` of `model.fit` must list the session's callback (`session.callback`,"
-            f" `dash.callback`) once. Received: callbacks={listed!r} (it {times} times)"
+            f" `dash.callback`) once. Received: callbacks={listed!r} (listed {times} times)"
         )
     return found
 

@@ -80,7 +80,8 @@ class LRRangeTest:
     Args:
         model: a compiled, built ``keras.Model`` with a float learning rate (the same check as
             ``TrainingSession``: a Keras schedule or a ``MultiOptimizer`` is refused).
-        start_learning_rate, end_learning_rate: the ramp's ends, ``0 < start < end``.
+        start_learning_rate: the ramp's first rate, > 0 and below ``end_learning_rate``.
+        end_learning_rate: the ramp's last rate.
         num_steps: steps of a sweep, 10 to 100,000.
         mode: ``"exponential"`` (default) or ``"linear"``.
         smoothing: EMA coefficient of the smoothed curve, in [0, 1) (fastai's 0.98).
