@@ -1393,3 +1393,50 @@ def test_a_fit_whose_thread_cannot_start_leaves_nothing_held(monkeypatch) -> Non
     assert session.history.num_steps == 4
     test.run(x, y, batch_size=16).wait(timeout=60)
     assert len(test.sweeps) == 1
+
+
+def test_a_fit_called_directly_is_not_driven_by_an_earlier_session_fits_schedule() -> None:
+    """``session.fit(schedule=..., plateau=...)``'s schedule ends with that fit: a later
+    ``model.fit(callbacks=[session.callback])`` runs at the rate set (by the session, or by a new
+    optimizer after a re-compile), not at a replay of the old schedule."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model(keras.optimizers.SGD(1e-3))
+    session = lrw.TrainingSession(model)
+    decay = lrw.schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=0.5)
+    session.fit(x, y, epochs=1, batch_size=16, schedule=decay, plateau=lrw.schedules.ReduceOnPlateau(0.05)).wait(60)
+    assert session.history.learning_rate.tolist() == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    session.learning_rate = 0.01
+    model.fit(x, y, epochs=1, batch_size=16, callbacks=[session.callback], verbose=0)
+    assert session.history.learning_rate[4:].tolist() == pytest.approx([0.01] * 4)
+    assert session.plan()[0].size == 0  # no planned curve: nothing drives this fit
+    model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")  # fine-tuning: a new optimizer
+    model.fit(x, y, epochs=1, batch_size=16, callbacks=[session.callback], verbose=0)
+    assert session.history.learning_rate[8:].tolist() == pytest.approx([1e-4] * 4)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-4)
+
+
+def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_once() -> None:
+    """The refusal comes from ``session.fit`` in the caller's thread, before a run starts: no
+    ``error`` event, nothing recorded, and the session stays idle for a fit of a model it can steer."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    events = len(session.history.events)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=10, decay_rate=0.9)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    with pytest.raises(ValueError, match="Keras schedule"):
+        session.fit(x, y, epochs=1, batch_size=16)
+    assert session.run is None or session.run.done
+    assert len(session.history.events) == events and session.history.num_steps == 4
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert session.history.num_steps == 8

@@ -110,7 +110,7 @@ class ControllerCallback(keras.callbacks.Callback):
         optimizer, variable = _state.steerable_optimizer(model)
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
             ownership.claim(model, c)
-            c.driver.validation_freq = None  # its arguments are not known here (a session's fit sets it)
+            c.forget_schedule()  # nor its validation (a session's fit sets the schedule and knows it)
             c._stop_requested = False
             c._thread = threading.current_thread()
             c._fit_frame = FitFrame(c._thread)  # Keras calls no end when such a fit raises

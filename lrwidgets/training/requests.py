@@ -164,6 +164,11 @@ class Requests:
         driver.check_start()
         self.driver = driver
 
+    def forget_schedule(self) -> None:
+        """A fit called directly (``model.fit(callbacks=[session.callback])``) has no schedule nor
+        plateau: those of an earlier ``session.fit`` ended with it, and do not drive this one."""
+        self.driver = RateDriver()
+
     def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
         """Follow ``schedule`` as designed (live factors dropped) from the next batch; the past stays.
 

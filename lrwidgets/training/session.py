@@ -301,6 +301,7 @@ class TrainingSession:
         current = ownership.owner(self.model)
         if current is not None and current is not self.controller:
             ownership.claim(self.model, self.controller)  # raises the clear error
+        _state.steerable_optimizer(self.model)  # a re-compile since (a Keras schedule): refused here, not in the fit
         fit = class_fit(self.model)
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
