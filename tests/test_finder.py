@@ -213,9 +213,10 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
     assert test.restored and before.differences() == []
     if ending == "nan":
         assert not np.isfinite(test.losses[-1])
-    if ending == "error":  # it failed at step 7: too few steps to look at
-        assert test.suggestion is None and test.message.endswith(": too few steps to suggest a learning rate")
-        with pytest.raises(ValueError, match=r"(?s)There is no suggestion to apply: training failed: .*too few steps"):
+    if ending == "error":  # it failed at step 7: the failure is the reason given, not the steps' number
+        assert test.suggestion is None and test.message.startswith("training failed:")
+        assert "too few steps" not in test.message
+        with pytest.raises(ValueError, match=r"(?s)There is no suggestion to apply: training failed: .*a broken batch"):
             test.apply(model)
     if ending in ("stopped", "interrupt"):
         assert 5 <= len(test.losses) < 5000
@@ -491,3 +492,92 @@ def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> 
         assert test.error is None and not test.running
         assert not ownership.reserved(model) and ownership.owner(model) is None
         assert test.wait() == last[1]
+
+
+def test_a_generator_that_runs_out_ends_the_sweep_with_its_data() -> None:
+    """Keras serves a spent generator's peeked batches again each epoch: the sweep ends when the
+    generator does (reason ``data``), not at ``num_steps`` on those batches; a generator cannot
+    feed several sweeps, so ``n_runs > 1`` is refused by name, before anything runs."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(30 * 16)
+    model = linear_model()
+
+    def batches():
+        for i in range(30):
+            yield x[i * 16 : (i + 1) * 16], y[i * 16 : (i + 1) * 16]
+
+    test = lrw.LRRangeTest(model, start_learning_rate=1e-5, end_learning_rate=1e-2, num_steps=50)
+    test.run(batches()).wait(120)
+    assert test.reason == "data" and len(test.losses) == 30 and "30 of 50" in test.message
+    np.testing.assert_allclose(test.learning_rates, [test.ramp(i) for i in range(30)], rtol=1e-6)
+    twice = lrw.LRRangeTest(model, start_learning_rate=1e-5, end_learning_rate=1e-2, num_steps=50, n_runs=2)
+    with pytest.raises(ValueError, match="Argument `x` can be read once"):
+        twice.run(batches())
+    assert twice.sweeps == [] and not twice.running
+
+
+def test_compiled_metrics_are_restored_with_the_model() -> None:
+    """``get_metrics_result()`` after a range test reads what it read before it."""
+    import lrwidgets as lrw
+
+    model = bn_model(metrics=["mae"])
+    before = {k: float(v) for k, v in model.get_metrics_result().items()}
+    x, y = regression_data(512)
+    lrw.LRRangeTest(model, num_steps=30).run(x, y, batch_size=16).wait(120)
+    assert {k: float(v) for k, v in model.get_metrics_result().items()} == before
+
+
+def test_the_finder_widget_clears_the_last_runs_error_when_a_run_ends_well() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(640)
+    finder = lrw.LRFinder(linear_model(), num_steps=30)
+    with contextlib.suppress(ValueError):
+        finder.run(x, y, batch_size=32, sample_weight=np.ones(5)).wait(120)  # Keras refuses the lengths
+    assert "ValueError" in finder._error.value
+    assert finder._status.value.count("Data cardinality") == 1  # the message once, no "too few steps"
+    assert "too few steps" not in finder._status.value
+    finder.run(x, y, batch_size=32).wait(120)
+    finder.refresh()
+    assert finder._error.value == "" and finder.suggestion is not None
+
+
+def test_evaluate_and_predict_from_another_thread_are_refused_while_the_model_trains() -> None:
+    """They would reset the fit's metrics (the running means its batch losses are recovered from)
+    or read a stale state: refused by name during a background fit and during a range test; from
+    the training thread (Keras's validation, a callback) and after the fit, they run."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    with mid_fit(session, x, y):
+        for call in (lambda: model.evaluate(x, y, verbose=0), lambda: model.predict(x, verbose=0),
+                     lambda: model.predict_on_batch(x[:4]), lambda: model.test_on_batch(x[:4], y[:4])):  # fmt: skip
+            with pytest.raises(RuntimeError, match=r"training in the background .*would race the fit"):
+                call()
+    assert session.history.num_steps == 8 and np.isfinite(session.history.loss).all()
+
+    seen: list[float] = []
+    peek = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: seen.append(float(model.evaluate(x, y, verbose=0)))
+    )
+    session.fit(x, y, epochs=1, batch_size=32, validation_split=0.25, callbacks=[peek]).wait(60)
+    assert len(seen) == 1 and "val_loss" in session.history.epochs[-1]
+    assert model.predict(x[:4], verbose=0).shape == (4, 1)
+
+    test = lrw.LRRangeTest(model, num_steps=400, update_interval=0.01)
+    reached, go = threading.Event(), threading.Event()
+    test.subscribe(lambda: (reached.set(), go.wait(60)))  # holds the test's thread at its first update
+    test.run(x, y, batch_size=2)
+    try:
+        assert reached.wait(60)
+        with pytest.raises(RuntimeError, match=r"range test.*`evaluate` it before or after the test"):
+            model.evaluate(x, y, verbose=0)
+    finally:
+        go.set()
+        test.stop()
+        test.wait(60)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -234,6 +234,15 @@ class LRRangeTest:
             if name not in DATA_ARGUMENTS and name != "verbose":
                 raise TypeError(f"run() got an unexpected argument `{name}`.")
         data = {k: v for k, v in bound.bound.arguments.items() if k in DATA_ARGUMENTS}
+        # A generator read to its end by a fit of unknown length: Keras then serves the batches it
+        # peeked at again, every epoch. Its sweep ends with its first epoch (the data ran out).
+        once = bound.steps is None and isinstance(data.get("x"), Iterator)
+        if once and self.n_runs > 1:
+            raise ValueError(
+                f"Argument `x` can be read once (a generator or an iterator), so the range test's {self.n_runs}"
+                " sweeps cannot each read it: give arrays, a `tf.data.Dataset` or a `keras.utils.PyDataset`, or"
+                f" `n_runs=1`. Received: x={data['x']!r}"
+            )
         if ownership.owner(self.model) is not None:
             raise RuntimeError(
                 f"Argument `model` ({self.model.name!r}) is training in an lrwidgets session or dashboard: run the"
@@ -251,7 +260,9 @@ class LRRangeTest:
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
         self.message, self.error, self.restored, self._run, self._state = "", None, False, None, state
         try:
-            self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, epochs, schedule, unreserve))
+            self._run = RangeTestRun(
+                cast(Any, self), lambda: self._main(session, data, epochs, schedule, unreserve, once)
+            )
         except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
             self.error = e
             unreserve()
@@ -289,6 +300,7 @@ class LRRangeTest:
         epochs: int,
         schedule: Callable[[Any], Any],
         unreserve: Callable[[], None],
+        once: bool,
     ) -> dict[str, float]:
         assert self._state is not None
         unsubscribe = session.subscribe(lambda _: self._notify())
@@ -298,7 +310,7 @@ class LRRangeTest:
                     break
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
-                self._sweep(session, reordered(data, r), epochs, schedule)
+                self._sweep(session, reordered(data, r), epochs, schedule, once)
         finally:
             self._live = None
             unsubscribe()
@@ -308,17 +320,17 @@ class LRRangeTest:
             finally:
                 unreserve()
                 self._suggestions = combine([s.suggestions for s in self._sweeps])
-                if not self._suggestions and self._sweeps:
+                if not self._suggestions and self._sweeps and self._sweeps[-1].reason != "error":
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
     def _sweep(
-        self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any]
+        self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any], once: bool
     ) -> None:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
         first = session.history.num_steps
         self._live = (session, monitor, first)
-        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
+        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested, end_with_epoch=once)
         error: BaseException | None = None
         try:
             # verbose=0: the session sets it where the model's fit takes one

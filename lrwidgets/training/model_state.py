@@ -17,7 +17,7 @@ class ModelState:
     copied bit for bit; :meth:`restore` puts them all back (idle model only).
 
     Model variables include BatchNormalization's moving statistics, dropout seed states and the
-    metrics; optimizer variables include ``iterations``, the moments, the learning rate and a
+    compiled metrics' totals; optimizer variables include ``iterations``, the moments, the learning rate and a
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
     (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
     (its data loader's shuffle).
@@ -37,7 +37,11 @@ class ModelState:
         if not optimizer.built and model.trainable_variables:
             optimizer.build(model.trainable_variables)  # what the first fit would do: built the same way
         self.model = model
-        self.variables = [(v, _copy(v)) for v in model.variables]
+        # The compiled metrics' totals too (not in `model.variables`): `get_metrics_result()` after the
+        # test reads what it read before.
+        seen = {id(v) for v in model.variables}
+        metrics = [v for v in getattr(model, "metrics_variables", []) if id(v) not in seen]
+        self.variables = [(v, _copy(v)) for v in (*model.variables, *metrics)]
         self.optimizer_variables = [(v, _copy(v)) for v in optimizer.variables]
         self.has_history = "history" in vars(model)
         self.history = vars(model).get("history")

@@ -2,7 +2,9 @@
 
 While a controller trains a model, it owns it: a second fit, by another session or by a plain
 ``model.fit``, is refused before it touches anything (on jax it would crash on donated buffers;
-on tensorflow the two would interleave silently). ``model.save`` and ``model.save_weights``
+on tensorflow the two would interleave silently). ``model.evaluate``, ``predict`` and
+the ``*_on_batch`` methods called from another thread are refused (they would reset the fit's
+metrics, or read a stale state on jax). ``model.save`` and ``model.save_weights``
 called from another thread (the notebook) are carried out in the training thread between two
 batches, where the state can be read (on jax it cannot be read anywhere else mid-epoch), into a
 temporary file renamed over the target only once complete: an earlier good save is never
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _owners: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
 _reserved: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
-GUARDED = ("fit", "save", "save_weights")
+GUARDED = ("fit", "save", "save_weights", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch")
+#: Carried out in the training thread between two batches; the others are refused from other threads.
+_BETWEEN_BATCHES = ("save", "save_weights")
 
 
 def owner(model: Any) -> TrainingController | None:
@@ -108,6 +112,11 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
             raise RuntimeError(
                 f"The model {m.name!r} is training in the background (an lrwidgets session): one model runs one fit"
                 " at a time. Wait for it (`run.wait()`) or stop it (`session.stop()`) before calling `model.fit`."
+            )
+        if name not in _BETWEEN_BATCHES:  # it would reset the fit's metrics, or read (on jax) a stale state
+            raise RuntimeError(
+                f"The model {m.name!r} is training in the background (an lrwidgets session): `{name}` would race the"
+                f" fit. Call it after the fit (`run.wait()`, or `session.stop()` first), or from a callback of the fit."
             )
         return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs))
 

@@ -196,9 +196,11 @@ class LRFinder(widgets.VBox):
             self._apply_buttons[method] = button
         self._apply_box = widgets.HBox(list(self._apply_buttons.values()), layout=widgets.Layout(flex_flow="row wrap"))
         self._error = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self._test_error = False  # the error shown is the range test's (not a button's)
 
     def _guard(self, fn: Any) -> None:
         """A user action; its error is shown in the widget instead of vanishing."""
+        self._test_error = False  # what is shown from here on is this action's
         try:
             fn()
             self._error.value = ""
@@ -299,7 +301,7 @@ class LRFinder(widgets.VBox):
             text = f"<b>{REASONS.get(last.reason, last.reason)}</b> · {html.escape(last.message)}"
             if t.restored:
                 text += " · the model's weights and optimizer state were restored"
-            if t.suggestion is None:
+            if t.suggestion is None and t.message != last.message:
                 text += f" · {html.escape(t.message)}"
         else:
             text = "<b>ready</b> · call <code>finder.run(x, y, batch_size=...)</code>"
@@ -309,3 +311,7 @@ class LRFinder(widgets.VBox):
                 f'<div class="lrw-message lrw-error" style="color:#c00">'
                 f"{html.escape(type(t.error).__name__ + ': ' + str(t.error))}</div>"
             )
+            self._test_error = True
+        elif self._test_error:  # a run since ended well, or runs: the last one's error is not this one's
+            self._error.value = ""
+            self._test_error = False
