@@ -1417,6 +1417,13 @@ def test_a_fit_called_directly_is_not_driven_by_an_earlier_session_fits_schedule
     model.fit(x, y, epochs=1, batch_size=16, callbacks=[session.callback], verbose=0)
     assert session.history.learning_rate[8:].tolist() == pytest.approx([1e-4] * 4)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-4)
+    # A schedule set for the fits to come (the controller's own, or a schedule edit while idle) drives them.
+    session.controller.set_schedule(decay)
+    model.fit(x, y, epochs=1, batch_size=16, callbacks=[session.callback], verbose=0)
+    assert session.history.learning_rate[12:].tolist() == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    session.replace_schedule(lrw.schedules.Constant(0.02))
+    model.fit(x, y, epochs=1, batch_size=16, callbacks=[session.callback], verbose=0)
+    assert session.history.learning_rate[16:].tolist() == pytest.approx([0.02] * 4)
 
 
 def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_once() -> None:

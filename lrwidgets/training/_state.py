@@ -102,15 +102,16 @@ def steerable_optimizer(model: Any) -> tuple[Any, Any]:
     lr = getattr(optimizer, "_learning_rate", None)
     if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
         raise ValueError(
-            f"The model's optimizer was built with a Keras schedule ({type(lr).__name__}); Keras makes its"
-            " learning rate read-only, so it cannot be steered live or reduced on plateau. Build the optimizer"
-            " with a float learning rate and give the schedule to lrwidgets instead:"
-            " `dash.fit(..., schedule=lrw.schedules.ExponentialDecay(...))`."
+            "Argument `model` must be compiled with an optimizer whose learning rate is a float. Its optimizer"
+            f" was built with a Keras schedule ({type(lr).__name__}), whose rate Keras makes read-only: it cannot"
+            " be steered, swept or reduced on plateau. Give the schedule to lrwidgets instead:"
+            " `session.fit(..., schedule=lrw.schedules.ExponentialDecay(...))` (or `dash.fit`)."
+            f" Received: optimizer={type(optimizer).__name__}(learning_rate={type(lr).__name__})"
         )
     if not isinstance(lr, keras.Variable):
         raise ValueError(
-            f"The model's optimizer has a learning rate of type {type(lr).__name__}, which cannot be set."
-            " Build the optimizer with a float learning rate."
+            "Argument `model` must be compiled with an optimizer whose learning rate is a float. Its learning"
+            f" rate cannot be set. Received: optimizer={type(optimizer).__name__}(learning_rate={type(lr).__name__})"
         )
     return optimizer, lr
 

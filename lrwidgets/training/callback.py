@@ -110,7 +110,7 @@ class ControllerCallback(keras.callbacks.Callback):
         optimizer, variable = _state.steerable_optimizer(model)
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
             ownership.claim(model, c)
-            c.forget_schedule()  # nor its validation (a session's fit sets the schedule and knows it)
+            c.forget_schedule()  # an earlier session fit's schedule; and its validation is not known
             c._stop_requested = False
             c._thread = threading.current_thread()
             c._fit_frame = FitFrame(c._thread)  # Keras calls no end when such a fit raises
@@ -313,7 +313,7 @@ class ControllerCallback(keras.callbacks.Callback):
             replaced, c._schedule_request = c._schedule_request, None
             if replaced is not None:
                 try:
-                    c.driver.replace(0, replaced[0])
+                    c.replace_idle(replaced[0])
                 except Exception as e:
                     c.recorder.event("error", f"schedule edit refused: {e}")
             return False

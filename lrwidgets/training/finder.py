@@ -237,12 +237,6 @@ class LRRangeTest:
         # A generator read to its end by a fit of unknown length: Keras then serves the batches it
         # peeked at again, every epoch. Its sweep ends with its first epoch (the data ran out).
         once = bound.steps is None and isinstance(data.get("x"), Iterator)
-        if once and self.n_runs > 1:
-            raise ValueError(
-                f"Argument `x` can be read once (a generator or an iterator), so the range test's {self.n_runs}"
-                " sweeps cannot each read it: give arrays, a `tf.data.Dataset` or a `keras.utils.PyDataset`, or"
-                f" `n_runs=1`. Received: x={data['x']!r}"
-            )
         if ownership.owner(self.model) is not None:
             raise RuntimeError(
                 f"Argument `model` ({self.model.name!r}) is training in an lrwidgets session or dashboard: run the"
@@ -306,8 +300,8 @@ class LRRangeTest:
         unsubscribe = session.subscribe(lambda _: self._notify())
         try:
             for r in range(self.n_runs):
-                if self._stop_requested:
-                    break
+                if self._stop_requested or (once and self._sweeps and self._sweeps[-1].reason == "data"):
+                    break  # (a generator that ran out has nothing left for another sweep)
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
                 self._sweep(session, reordered(data, r), epochs, schedule, once)

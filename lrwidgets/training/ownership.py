@@ -2,10 +2,10 @@
 
 While a controller trains a model, it owns it: a second fit, by another session or by a plain
 ``model.fit``, is refused before it touches anything (on jax it would crash on donated buffers;
-on tensorflow the two would interleave silently). ``model.evaluate``, ``predict`` and
-the ``*_on_batch`` methods called from another thread are refused (they would reset the fit's
-metrics, or read a stale state on jax). ``model.save`` and ``model.save_weights``
-called from another thread (the notebook) are carried out in the training thread between two
+on tensorflow the two would interleave silently). ``model.evaluate``, ``predict`` and the
+``*_on_batch`` methods called from the notebook (the main thread) while another thread trains are
+refused (they would reset the fit's metrics, or read a stale state on jax). ``model.save`` and
+``model.save_weights`` called from another thread (the notebook) are carried out in the training thread between two
 batches, where the state can be read (on jax it cannot be read anywhere else mid-epoch), into a
 temporary file renamed over the target only once complete: an earlier good save is never
 truncated. Called from the training thread (``keras.callbacks.ModelCheckpoint``) they run as usual.
@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _owners: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
 _reserved: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyDictionary()
-GUARDED = ("fit", "save", "save_weights", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch")
-#: Carried out in the training thread between two batches; the others are refused from other threads.
-_BETWEEN_BATCHES = ("save", "save_weights")
+#: Refused from the notebook (the main thread) while another thread trains: they would reset the
+#: fit's metrics or, on jax, read a stale state. Other threads (a data pipeline's workers) run them.
+_FROM_NOTEBOOK = ("evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch")
+GUARDED = ("fit", "save", "save_weights", *_FROM_NOTEBOOK)
 
 
 def owner(model: Any) -> TrainingController | None:
@@ -101,6 +102,8 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
     def method(*args: Any, **kwargs: Any) -> Any:
         m = model_ref()
         in_training_thread = threading.current_thread() is controller._thread
+        if name in _FROM_NOTEBOOK and threading.current_thread() is not threading.main_thread():
+            return original(m, *args, **kwargs)
         if m is not None and not in_training_thread and _reserved.get(m) is controller:
             raise RuntimeError(
                 f"The model {m.name!r} is in a learning-rate range test, which puts it back as it was when it"
@@ -113,10 +116,11 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
                 f"The model {m.name!r} is training in the background (an lrwidgets session): one model runs one fit"
                 " at a time. Wait for it (`run.wait()`) or stop it (`session.stop()`) before calling `model.fit`."
             )
-        if name not in _BETWEEN_BATCHES:  # it would reset the fit's metrics, or read (on jax) a stale state
+        if name in _FROM_NOTEBOOK:
             raise RuntimeError(
                 f"The model {m.name!r} is training in the background (an lrwidgets session): `{name}` would race the"
-                f" fit. Call it after the fit (`run.wait()`, or `session.stop()` first), or from a callback of the fit."
+                " fit (it resets the fit's metrics, or reads a stale state). Call it after the fit (`run.wait()`,"
+                " or `session.stop()` first)."
             )
         return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs))
 

@@ -31,6 +31,8 @@ class Requests:
     recorder: Recorder
     callback: ControllerCallback
     driver: RateDriver
+    #: the driver's schedule was given to a session's ``fit``: it ends with that fit
+    _schedule_of_fit = False
     _actions: collections.deque[tuple[Action, str]]
     _cond: threading.Condition
     _pause_requested: bool
@@ -152,22 +154,27 @@ class Requests:
         self.callback.apply_multipliers(self.model)
         self._notify()
 
-    def set_schedule(self, schedule: Schedule | None, plateau: Any = None) -> None:
+    def set_schedule(self, schedule: Schedule | None, plateau: Any = None, *, for_fit: bool = False) -> None:
         """Drive the rate from ``schedule(step)`` (from 0 in each fit), ``plateau`` reductions on top.
 
         See :class:`~lrwidgets.core.rate_driver.RateDriver`. ``None`` for both: the rate stays
         wherever it is set. Call it before a fit; during one, use :meth:`replace_schedule`.
+        ``for_fit``: given to one fit (a session's ``fit``), and dropped when a later fit is called
+        directly (``model.fit(callbacks=[callback])``); else it drives every fit until replaced.
         """
         if self.running:
             raise RuntimeError("A fit is running: use `replace_schedule` to change its schedule.")
         driver = RateDriver(schedule, plateau, self.learning_rate)
         driver.check_start()
-        self.driver = driver
+        self.driver, self._schedule_of_fit = driver, for_fit
 
     def forget_schedule(self) -> None:
-        """A fit called directly (``model.fit(callbacks=[session.callback])``) has no schedule nor
-        plateau: those of an earlier ``session.fit`` ended with it, and do not drive this one."""
-        self.driver = RateDriver()
+        """At the start of a fit called directly: a schedule given to an earlier session's ``fit``
+        ended with it (one set with :meth:`set_schedule`, or edited while idle, drives this fit
+        too); nothing is known of this fit's validation."""
+        if self._schedule_of_fit:
+            self.driver, self._schedule_of_fit = RateDriver(), False
+        self.driver.validation_freq = None
 
     def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
         """Follow ``schedule`` as designed (live factors dropped) from the next batch; the past stays.
@@ -185,7 +192,12 @@ class Requests:
         if self.running:  # from the training thread (a listener, an action): the next batch follows it
             self.callback.apply_requests(self.model)
         else:
-            self.driver.replace(0, schedule)
+            self.replace_idle(schedule)
+
+    def replace_idle(self, schedule: Schedule) -> None:
+        """Follow ``schedule`` from the next fit's first step, whichever fit starts (no fit runs)."""
+        self.driver.replace(0, schedule)
+        self._schedule_of_fit = False
 
     def pause(self) -> None:
         """Hold training between two batches (no CPU used while paused)."""

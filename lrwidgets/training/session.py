@@ -306,7 +306,7 @@ class TrainingSession:
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
         callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
-        self.controller.set_schedule(schedule, plateau)  # checks the schedule's first step now
+        self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
         # A plateau on `val_loss` skips the epochs that do not validate, rather than watch `loss` there.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
         self.controller.driver.validation_freq = bound.value("validation_freq", 1) if validates else None
