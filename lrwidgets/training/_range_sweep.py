@@ -36,26 +36,14 @@ def recorded(history: TrainingHistory, first: int) -> tuple[np.ndarray, np.ndarr
 
 class SweepStopper(keras.callbacks.Callback):
     """Feeds each recorded batch loss to the stop rule and ends the fit at the step it says (or when
-    ``stop_requested()`` is true; or, ``end_with_epoch``, at its first epoch's end: a generator
-    read to its end, after which Keras serves the batches it peeked at again)."""
+    ``stop_requested()`` is true)."""
 
-    def __init__(
-        self,
-        history: TrainingHistory,
-        monitor: RangeTestMonitor,
-        stop_requested: Callable[[], bool],
-        end_with_epoch: bool = False,
-    ) -> None:
+    def __init__(self, history: TrainingHistory, monitor: RangeTestMonitor, stop_requested: Callable[[], bool]) -> None:
         super().__init__()
         self.monitor = monitor
         self._history = history
         self._first = history.num_steps
         self._stop_requested = stop_requested
-        self._end_with_epoch = end_with_epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self._end_with_epoch:
-            self._model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         h = self._history

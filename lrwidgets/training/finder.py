@@ -234,8 +234,8 @@ class LRRangeTest:
             if name not in DATA_ARGUMENTS and name != "verbose":
                 raise TypeError(f"run() got an unexpected argument `{name}`.")
         data = {k: v for k, v in bound.bound.arguments.items() if k in DATA_ARGUMENTS}
-        # A generator read to its end by a fit of unknown length: Keras then serves the batches it
-        # peeked at again, every epoch. Its sweep ends with its first epoch (the data ran out).
+        # A generator of unknown length: read to its end, Keras would serve the batches it peeked at
+        # again in every later epoch. Its sweep is one epoch, which ends when the data runs out.
         once = bound.steps is None and isinstance(data.get("x"), Iterator)
         if ownership.owner(self.model) is not None:
             raise RuntimeError(
@@ -248,7 +248,12 @@ class LRRangeTest:
         # Step i of the sweep (a recorded step: an execution of `steps_per_execution` batches) runs at ramp(i).
         per = _state.batches_per_row(self.model)
         schedule = self.ramp if per == 1 else RampByRow(self.ramp, per)
-        epochs = self.num_steps if bound.steps is None else max(1, math.ceil(self.num_steps / -(-bound.steps // per)))
+        if once:
+            epochs = 1
+        elif bound.steps is None:
+            epochs = self.num_steps
+        else:
+            epochs = max(1, math.ceil(self.num_steps / -(-bound.steps // per)))
         state = ModelState(self.model)  # before anything of the last run is cleared: either may raise
         unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
@@ -304,7 +309,7 @@ class LRRangeTest:
                     break  # (a generator that ran out has nothing left for another sweep)
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
-                self._sweep(session, reordered(data, r), epochs, schedule, once)
+                self._sweep(session, reordered(data, r), epochs, schedule)
         finally:
             self._live = None
             unsubscribe()
@@ -319,12 +324,12 @@ class LRRangeTest:
         return self.suggestions
 
     def _sweep(
-        self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any], once: bool
+        self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any]
     ) -> None:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
         first = session.history.num_steps
         self._live = (session, monitor, first)
-        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested, end_with_epoch=once)
+        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
         error: BaseException | None = None
         try:
             # verbose=0: the session sets it where the model's fit takes one
