@@ -6,8 +6,10 @@ stages deselect it. Two stages run the Keras tests on jax in environments of the
 ``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
-Stages run in order; the script exits non-zero if any stage fails and prints a summary
-line ``N passed, N failed`` over all pytest runs at the end.
+Stages run in order, but for the browser suite: it starts when the jax stage ends and runs beside
+the other backends' stages (it waits on servers and Chromium most of its time), its output kept in
+``test-artifacts/ui.log`` and printed when it ends. The script exits non-zero if any stage fails
+and prints a summary line ``N passed, N failed`` over all pytest runs at the end.
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ def run(name: str, cmd: list[str], env: dict[str, str] | None = None) -> bool:
     rc = subprocess.call(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
     print(f"=== {name}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {time.monotonic() - start:.0f} s", flush=True)
     return rc == 0
+
+
+class Background:
+    """A stage run beside the others: its output goes to ``log``, printed by :meth:`wait`."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> None:
+        print(f"\n=== {name} (beside the next stages, output in {log.relative_to(ROOT)}): {' '.join(cmd)}", flush=True)
+        self.name, self.log, self.start = name, log, time.monotonic()
+        with log.open("wb") as out:  # the child keeps its own handle
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait(self) -> bool:
+        rc = self.proc.wait()
+        print(f"\n=== {self.name}: its output", flush=True)
+        sys.stdout.buffer.write(self.log.read_bytes())
+        status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+        print(f"=== {self.name}: {status} in {time.monotonic() - self.start:.0f} s", flush=True)
+        return rc == 0
 
 
 def junit_counts(path: Path) -> tuple[int, int, int]:
@@ -143,14 +163,22 @@ def main(argv: list[str]) -> int:
     environments, built = dependency_environments()
     ok &= built
     runs += [(name, tag, venv_python, *keras_on_jax) for name, tag, venv_python in environments]
-    runs.append(("browser suite (jax)", "ui", python, {"KERAS_BACKEND": "jax"}, ["-m", "ui", "tests/ui"]))
     totals = [0, 0, 0]
+    browser = None
     for name, tag, stage_python, env, extra in runs:
         xml = reports / f"junit-{tag}.xml"
         xml.unlink(missing_ok=True)
         ok &= run(name, [str(stage_python), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
         for i, n in enumerate(junit_counts(xml)):
             totals[i] += n
+        if browser is None:  # after the jax stage: the browser suite, beside the rest
+            (reports / "junit-ui.xml").unlink(missing_ok=True)
+            cmd = [str(python), "-m", "pytest", "-m", "ui", "tests/ui", f"--junitxml={reports / 'junit-ui.xml'}", *argv]
+            browser = Background("browser suite (jax)", cmd, {"KERAS_BACKEND": "jax"}, reports / "ui.log")
+    assert browser is not None
+    ok &= browser.wait()
+    for i, n in enumerate(junit_counts(reports / "junit-ui.xml")):
+        totals[i] += n
     ok &= js_tests(reports, totals)
     print(f"\nall checks: {'ok' if ok else 'FAILED'}")
     print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
