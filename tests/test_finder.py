@@ -313,7 +313,7 @@ def test_what_it_cannot_do_is_refused_clearly() -> None:
     model = linear_model()
     with pytest.raises(ValueError, match=r"Argument `end_learning_rate` must be > start_learning_rate"):
         lrw.LRRangeTest(model, start_learning_rate=1.0, end_learning_rate=0.5)
-    with pytest.raises(ValueError, match=r"Argument `num_steps` must be >= 10. Received: num_steps=5"):
+    with pytest.raises(ValueError, match=r"Argument `num_steps` must be >= 11. Received: num_steps=5"):
         lrw.LRRangeTest(model, num_steps=5)
     with pytest.raises(ValueError, match=r"Argument `n_runs` must be >= 1. Received: n_runs=0"):
         lrw.LRRangeTest(model, n_runs=0)

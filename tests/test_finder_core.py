@@ -10,6 +10,8 @@ import pytest
 
 from lrwidgets.core.finder import (
     DEFAULT_METHOD,
+    METHODS,
+    MIN_STEPS,
     Ramp,
     RangeTestMonitor,
     Suggestion,
@@ -103,7 +105,7 @@ def test_ramp_is_exact_from_step_zero() -> None:
             "Argument `end_learning_rate` must be > start_learning_rate (0.001). Received: end_learning_rate=0.001",
         ),
         ({"start_learning_rate": 1.0, "end_learning_rate": 0.1}, ValueError, "must be > start_learning_rate (1)"),
-        ({"num_steps": 9}, ValueError, "Argument `num_steps` must be >= 10. Received: num_steps=9"),
+        ({"num_steps": 10}, ValueError, "Argument `num_steps` must be >= 11. Received: num_steps=10"),
         ({"num_steps": 10.5}, ValueError, "Argument `num_steps` must be an integer. Received: num_steps=10.5"),
         ({"num_steps": "100"}, TypeError, "Argument `num_steps` must be an integer. Received: num_steps='100'"),
         ({"num_steps": 10**6}, ValueError, "Argument `num_steps` must be <= 100,000"),
@@ -270,3 +272,16 @@ def test_history_last_reads_the_last_step_in_constant_time() -> None:
     assert h.last("loss") == 2999.0 and h.last("learning_rate") == np.float32(1e-3)
     with pytest.raises(ValueError, match=r"Argument `name` must be one of \('loss', "):
         h.last("accuracy")
+
+
+def test_the_fewest_steps_allowed_are_the_fewest_that_suggest() -> None:
+    # A finished sweep of MIN_STEPS steps leaves 5 to look at; one step fewer leaves 4 (no suggestion),
+    # so a ramp that short is refused rather than run to say nothing.
+    def sweep(n: int) -> dict[str, Suggestion]:
+        lrs = Ramp(1e-6, 1.0, num_steps=MIN_STEPS)(np.arange(n))
+        return suggest(lrs, 1 / (1 + lrs * 1e3) + lrs**2, num_steps=n, smoothing=0.0)  # a sweep of n steps, all run
+
+    assert set(sweep(MIN_STEPS)) == set(METHODS)
+    assert sweep(MIN_STEPS - 1) == {}
+    with pytest.raises(ValueError, match=f"Argument `num_steps` must be >= {MIN_STEPS}. Received: num_steps=10"):
+        Ramp(num_steps=MIN_STEPS - 1)

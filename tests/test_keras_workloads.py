@@ -449,7 +449,7 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
     named = lrw.TrainingSession(model(NamedOnly))
     named.fit(x, y, 2).wait(60)
     assert named.history.num_steps == 8  # 4 batches of 32 (the last one short), 2 epochs
-    finder = lrw.LRRangeTest(named.model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=10)
+    finder = lrw.LRRangeTest(named.model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=11)
     finder.run(x, y).wait(60)
     assert len(finder.sweeps) == 1 and len(finder.sweeps[0].learning_rates) > 1
     closed = lrw.TrainingSession(model(NoCallbacks))
@@ -457,9 +457,9 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
         closed.fit(x, y)
     assert closed.history.num_steps == 0 and not closed.running
     with pytest.raises(TypeError, match="run\\(\\): the `fit` of NoCallbacks takes no `callbacks`"):
-        lrw.LRRangeTest(closed.model, num_steps=10).run(x, y)
+        lrw.LRRangeTest(closed.model, num_steps=11).run(x, y)
     with pytest.raises(TypeError, match="run\\(\\): the `fit` of NoEpochs takes no `epochs` argument \\(by name\\)"):
-        lrw.LRRangeTest(model(NoEpochs), num_steps=10).run(x, y)
+        lrw.LRRangeTest(model(NoEpochs), num_steps=11).run(x, y)
     own = lrw.TrainingSession(model(OwnDefaults))
     true = true_losses(split(x, y, 64))
     own.fit(x, y, epochs=2, shuffle=False, callbacks=[true]).wait(60)
@@ -474,7 +474,7 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
     check_true_loss(session.history.loss, true.values)  # batches of 32, 32 and 16: the size was known
     assert not [e.message for e in session.history.events if e.kind == "info"]
     assert all("val_loss" in row for row in session.history.epochs)
-    finder = lrw.LRRangeTest(first, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=10)
+    finder = lrw.LRRangeTest(first, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=11)
     finder.run_like(session).wait(60)
     assert len(finder.sweeps) == 1 and len(finder.sweeps[0].learning_rates) > 1
 

@@ -858,7 +858,7 @@ def test_an_interrupted_fit_in_the_kernel_thread_does_not_lock_the_model() -> No
         warnings.simplefilter("ignore")
         warnings.warn("a later cell's warning", UserWarning, stacklevel=1)
     assert [e.kind for e in dash.history.events] == ["error"]  # no longer routed to this session
-    lrw.LRRangeTest(model, num_steps=10).run(x, y, batch_size=8).wait(60)  # the model is free
+    lrw.LRRangeTest(model, num_steps=11).run(x, y, batch_size=8).wait(60)  # the model is free
     dash.fit(x, y, epochs=1, batch_size=32).wait(60)  # the background fit starts: nothing left locked
     assert dash.history.num_steps == 2 + 4
     model.fit(x, y, epochs=1, verbose=0)
@@ -1381,7 +1381,7 @@ def test_a_fit_whose_thread_cannot_start_leaves_nothing_held(monkeypatch) -> Non
         session.fit(x, y, epochs=1, batch_size=32)
     assert not session.running and ownership.owner(model) is None
     assert session.run is None or session.run.done
-    test = lrw.LRRangeTest(model, num_steps=10)
+    test = lrw.LRRangeTest(model, num_steps=11)
     with pytest.raises(RuntimeError, match="can't start new thread"):
         test.run(x, y, batch_size=16)
     assert not test.running and not ownership.reserved(model) and ownership.owner(model) is None

@@ -6,7 +6,16 @@ Pure numpy: the training layer (``lrwidgets.training.finder``) runs the sweep th
 ``TrainingSession`` and hands the recorded rates and batch losses to these functions.
 """
 
-from lrwidgets.core.range_test import MAX_STEPS, MODES, Ramp, RangeTestMonitor, SweepCurve, check_ramp, smooth_losses
+from lrwidgets.core.range_test import (
+    MAX_STEPS,
+    MIN_STEPS,
+    MODES,
+    Ramp,
+    RangeTestMonitor,
+    SweepCurve,
+    check_ramp,
+    smooth_losses,
+)
 from lrwidgets.core.suggestions import (
     DEFAULT_METHOD,
     EXPLANATIONS,
@@ -30,6 +39,7 @@ __all__ = [
     "EXPLANATIONS",
     "MAX_STEPS",
     "METHODS",
+    "MIN_STEPS",
     "MODES",
     "SKIP_END",
     "SLIDE_THRESHOLD",

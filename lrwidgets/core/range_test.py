@@ -18,10 +18,14 @@ from lrwidgets.core.checks import check_choice, check_float, check_int, check_ra
 
 MODES = ("exponential", "linear")
 MAX_STEPS = 100_000
+MIN_STEPS = 11  # see check_ramp
 
 
 def check_ramp(start_learning_rate: Any, end_learning_rate: Any, num_steps: Any, mode: Any) -> tuple[float, float, int]:
-    """The ramp's arguments checked (Keras error style): ``0 < start < end``, ``10 <= num_steps``."""
+    """The ramp's arguments checked (Keras error style): ``0 < start < end``, ``11 <= num_steps``.
+
+    11 is the fewest steps a sweep can suggest from: the suggestions leave out the first tenth of the
+    steps and the last 5, and need 5 left (:func:`lrwidgets.core.suggestions.analysed`)."""
     start = check_rate("start_learning_rate", start_learning_rate)
     end = check_rate("end_learning_rate", end_learning_rate)
     if not float(np.float32(end)) > float(np.float32(start)):
@@ -29,7 +33,7 @@ def check_ramp(start_learning_rate: Any, end_learning_rate: Any, num_steps: Any,
             f"Argument `end_learning_rate` must be > start_learning_rate ({start:g}). "
             f"{received('end_learning_rate', end_learning_rate)}"
         )
-    steps = check_int("num_steps", num_steps, ge=10, le=MAX_STEPS)
+    steps = check_int("num_steps", num_steps, ge=MIN_STEPS, le=MAX_STEPS)
     check_choice("mode", mode, MODES)
     return start, end, steps
 
@@ -44,9 +48,9 @@ class Ramp:
     or a numpy array of steps, like every ``lrwidgets.schedules`` object.
 
     Example:
-        >>> r = Ramp(1e-9, 1.0, num_steps=10)
-        >>> [float(f"{v:.3g}") for v in r(np.arange(10))]
-        [1e-09, 1e-08, 1e-07, 1e-06, 1e-05, 0.0001, 0.001, 0.01, 0.1, 1.0]
+        >>> r = Ramp(1e-10, 1.0, num_steps=11)
+        >>> [float(f"{v:.3g}") for v in r(np.arange(11))]
+        [1e-10, 1e-09, 1e-08, 1e-07, 1e-06, 1e-05, 0.0001, 0.001, 0.01, 0.1, 1.0]
     """
 
     start_learning_rate: float = 1e-7
@@ -89,7 +93,7 @@ class RampByRow:
     run on to a multiple of N), and the session's schedules count batches as Keras numbers them.
 
     Example:
-        >>> r = RampByRow(Ramp(1e-3, 1e6, num_steps=10), batches_per_row=2)
+        >>> r = RampByRow(Ramp(1e-3, 1e7, num_steps=11), batches_per_row=2)
         >>> [f"{v:.0e}" for v in r(np.arange(0, 6))]  # calls start at batches 0, 2, 4
         ['1e-03', '1e-03', '1e-02', '1e-02', '1e-01', '1e-01']
     """

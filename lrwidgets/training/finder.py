@@ -82,7 +82,7 @@ class LRRangeTest:
             ``TrainingSession``: a Keras schedule or a ``MultiOptimizer`` is refused).
         start_learning_rate: the ramp's first rate, > 0 and below ``end_learning_rate``.
         end_learning_rate: the ramp's last rate.
-        num_steps: steps of a sweep, 10 to 100,000.
+        num_steps: steps of a sweep, 11 to 100,000 (11: the fewest a suggestion can be made from).
         mode: ``"exponential"`` (default) or ``"linear"``.
         smoothing: EMA coefficient of the smoothed curve, in [0, 1) (fastai's 0.98).
         diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1).
