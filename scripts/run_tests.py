@@ -6,8 +6,8 @@ stages deselect it. Two stages run the Keras tests on jax in environments of the
 ``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
-Stages run in order, but for the browser suite: it starts when the jax stage ends and runs beside
-the other backends' stages (it waits on servers and Chromium most of its time), its output kept in
+Stages run in order, but for the browser suite: it starts with the jax stage and runs beside the
+backends' stages (it waits on servers and Chromium most of its time), its output kept in
 ``test-artifacts/ui.log`` and printed when it ends. The script exits non-zero if any stage fails
 and prints a summary line ``N passed, N failed`` over all pytest runs at the end.
 """
@@ -19,6 +19,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -49,16 +50,27 @@ class Background:
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> None:
         print(f"\n=== {name} (beside the next stages, output in {log.relative_to(ROOT)}): {' '.join(cmd)}", flush=True)
-        self.name, self.log, self.start = name, log, time.monotonic()
+        self.name, self.log = name, log
         with log.open("wb") as out:  # the child keeps its own handle
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
 
+    def stop(self) -> None:
+        """Interrupt the stage if it still runs (pytest then tears its servers and browser down)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
     def wait(self) -> bool:
+        waited = time.monotonic()
         rc = self.proc.wait()
+        end = time.monotonic()
         print(f"\n=== {self.name}: its output", flush=True)
         sys.stdout.buffer.write(self.log.read_bytes())
         status = "ok" if rc == 0 else f"FAILED (exit {rc})"
-        print(f"=== {self.name}: {status} in {time.monotonic() - self.start:.0f} s", flush=True)
+        print(f"=== {self.name}: {status}, waited for {end - waited:.0f} s after the other stages", flush=True)
         return rc == 0
 
 
@@ -144,9 +156,30 @@ def main(argv: list[str]) -> int:
     ok &= run("docs", [str(BIN / "mkdocs"), "build", "--strict"], {"NO_MKDOCS_2_WARNING": "1"})
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)
+    python = BIN / "python"
+    (reports / "junit-ui.xml").unlink(missing_ok=True)
+    cmd = [str(python), "-m", "pytest", "-m", "ui", "tests/ui", f"--junitxml={reports / 'junit-ui.xml'}", *argv]
+    browser = Background("browser suite (jax)", cmd, {"KERAS_BACKEND": "jax"}, reports / "ui.log")
+    try:
+        ok &= backend_stages(reports, argv, totals := [0, 0, 0])
+    except BaseException:
+        browser.stop()  # an interrupted run leaves no browser or server behind
+        raise
+    ok &= browser.wait()
+    for i, n in enumerate(junit_counts(reports / "junit-ui.xml")):
+        totals[i] += n
+    ok &= js_tests(reports, totals)
+    print(f"\nall checks: {'ok' if ok else 'FAILED'}")
+    print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    return 0 if ok else 1
+
+
+def backend_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
+    """The pytest stages of each backend and dependency environment, in order; their counts added
+    to ``totals``."""
+    ok = True
     stages = [
-        # Everything on the default backend, then every Keras test again on tensorflow (and torch),
-        # then the browser suite (real Chromium and Jupyter servers) on jax.
+        # Everything on the default backend, then every Keras test again on tensorflow (and torch).
         ("tests (jax)", "jax", {"KERAS_BACKEND": "jax"}, ["-m", "not ui"]),
         ("keras tests (tensorflow)", "tensorflow", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras and not ui"]),
     ]
@@ -157,32 +190,18 @@ def main(argv: list[str]) -> int:
         ok = False
     else:
         print("\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)")
-    python = BIN / "python"
-    runs = [(name, tag, python, env, extra) for name, tag, env, extra in stages]
+    runs = [(name, tag, BIN / "python", env, extra) for name, tag, env, extra in stages]
     keras_on_jax = ({"KERAS_BACKEND": "jax"}, ["-m", "keras and not ui", "--ignore=tests/ui", "tests"])
     environments, built = dependency_environments()
     ok &= built
     runs += [(name, tag, venv_python, *keras_on_jax) for name, tag, venv_python in environments]
-    totals = [0, 0, 0]
-    browser = None
     for name, tag, stage_python, env, extra in runs:
         xml = reports / f"junit-{tag}.xml"
         xml.unlink(missing_ok=True)
         ok &= run(name, [str(stage_python), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
         for i, n in enumerate(junit_counts(xml)):
             totals[i] += n
-        if browser is None:  # after the jax stage: the browser suite, beside the rest
-            (reports / "junit-ui.xml").unlink(missing_ok=True)
-            cmd = [str(python), "-m", "pytest", "-m", "ui", "tests/ui", f"--junitxml={reports / 'junit-ui.xml'}", *argv]
-            browser = Background("browser suite (jax)", cmd, {"KERAS_BACKEND": "jax"}, reports / "ui.log")
-    assert browser is not None
-    ok &= browser.wait()
-    for i, n in enumerate(junit_counts(reports / "junit-ui.xml")):
-        totals[i] += n
-    ok &= js_tests(reports, totals)
-    print(f"\nall checks: {'ok' if ok else 'FAILED'}")
-    print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":
