@@ -373,3 +373,42 @@ def test_every_step_trains_with_the_schedule_through_epochs_edits_and_live_chang
     reference = linear_model(keras.optimizers.SGD(Table()))
     reference.fit(x, y, epochs=40, batch_size=32, shuffle=False, verbose=0)
     np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)
+
+
+def test_a_plateau_in_mode_max_watches_an_accuracy_as_keras_does() -> None:
+    """`mode="max"` watched `val_loss` (no `monitor` argument): the rate was cut each epoch while
+    the model improved. It watches `val_accuracy` by default now, or the `monitor` named, and cuts
+    the rate exactly when Keras's ReduceLROnPlateau on the same key does."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    import lrwidgets as lrw
+
+    digits = load_digits()
+    x, y = (digits.data[:640] / 16.0).astype("float32"), digits.target[:640].astype("int32")
+
+    def model() -> Any:
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        m.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return m
+
+    args = dict(mode="max", factor=0.5, patience=1, min_delta=0.04)
+    fit = dict(epochs=8, batch_size=64, shuffle=False, validation_split=0.25, verbose=0)
+    ref = model().fit(x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", **args)], **fit)
+    session = lrw.TrainingSession(model())
+    history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.05, **args), **fit).wait(timeout=60)
+    np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
+    # Accuracy rose by more than min_delta at first (watching val_loss, the rate was cut from epoch 2
+    # on, 6 times in all), then more slowly: cut 3 times.
+    np.testing.assert_allclose(history.history["learning_rate"][:4], 0.05, rtol=1e-6)
+    reductions = [e for e in session.history.events if e.source == "plateau"]
+    assert len(reductions) == len(set(ref.history["learning_rate"])) - 1 >= 1
+    assert all("val_accuracy" in e.message for e in reductions)
+    # With no validation data it watches `accuracy`, and says so once.
+    fit.pop("validation_split")
+    ref = model().fit(x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="accuracy", **args)], **fit)
+    session = lrw.TrainingSession(model())
+    history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.05, **args), **fit).wait(timeout=60)
+    np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
+    assert len([e for e in session.history.events if "watches `accuracy`" in e.message]) == 1

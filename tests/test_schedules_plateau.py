@@ -35,7 +35,7 @@ def keras_plateau_rates(
     if callback is None:
         config = plateau.get_config()
         del config["initial_learning_rate"]
-        callback = keras.callbacks.ReduceLROnPlateau(monitor=key, **config)
+        callback = keras.callbacks.ReduceLROnPlateau(**{**config, "monitor": key})
     callback.set_model(model)
     callback.on_train_begin()
     rates = []
@@ -108,7 +108,7 @@ def test_history_of_a_real_fit() -> None:
     plateau = ReduceOnPlateau(0.05, factor=0.5, patience=2, min_delta=10.0, cooldown=1, min_lr=0.01)
     config = plateau.get_config()
     del config["initial_learning_rate"]
-    cb = keras.callbacks.ReduceLROnPlateau(monitor="loss", **config)
+    cb = keras.callbacks.ReduceLROnPlateau(**{**config, "monitor": "loss"})
     history = model.fit(x, y, batch_size=8, epochs=12, verbose=0, callbacks=[cb])
     simulated = plateau.simulate(history.history["loss"])
     assert simulated.tolist() == history.history["learning_rate"]
@@ -151,3 +151,16 @@ def test_to_keras_callback_carries_every_argument() -> None:
     assert min(rates) < 0.1
     with pytest.raises(TypeError, match="Expected a ReduceOnPlateau"):
         to_keras_callback(plateau.tracker())  # type: ignore[arg-type]
+
+
+def test_the_monitor_follows_the_mode_and_a_contradiction_is_refused() -> None:
+    assert ReduceOnPlateau(0.1).monitor == "val_loss"
+    assert ReduceOnPlateau(0.1, mode="max").monitor == "val_accuracy"
+    named = ReduceOnPlateau(0.1, mode="max", monitor="val_auc")
+    assert ReduceOnPlateau.from_config(named.get_config()) == named and named.get_config()["monitor"] == "val_auc"
+    with pytest.raises(ValueError, match=r"^Argument `monitor` in mode 'max' must rise .* mode='max'$"):
+        ReduceOnPlateau(0.1, mode="max", monitor="val_loss")
+    with pytest.raises(ValueError, match=r"Received: monitor='accuracy', mode='min'$"):
+        ReduceOnPlateau(0.1, monitor="accuracy")
+    with pytest.raises(TypeError, match=r"Argument `monitor` must be a non-empty string .* Received: monitor=''"):
+        ReduceOnPlateau(0.1, monitor="")

@@ -65,7 +65,7 @@ class RateDriver:
         self.factor = 1.0
         self._table = None if schedule is None else ScheduleTable(schedule)
         self._tracker = None if plateau is None else plateau.tracker()
-        self._monitor = getattr(plateau, "monitor", "val_loss")
+        self._monitor = plateau.monitor if plateau is not None else "val_loss"
         self._warned = False
         #: when this fit validates: Keras's ``validation_freq`` (every n epochs, or a list of 1-based
         #: epochs), set by the session, which knows its arguments; None: unknown, or no validation
@@ -145,9 +145,9 @@ class RateDriver:
         warning = None
         if key not in logs and key.startswith("val_") and epoch is not None and not self._validates(epoch):
             return PlateauStep(monitor=key)
-        if key not in logs and key == "val_loss" and "loss" in logs:
-            warning = "reduce-on-plateau watches `loss`: this fit has no validation data"
-            key = "loss"
+        if key not in logs and key.startswith("val_") and key[4:] in logs:
+            warning = f"reduce-on-plateau watches `{key[4:]}`: this fit has no validation data"
+            key = key[4:]
         if key not in logs:
             return self._warn_once(f"reduce-on-plateau cannot watch `{key}`: it is not in the logs", key)
         tracker.update(float(logs[key]), learning_rate=learning_rate)

@@ -10,6 +10,25 @@ import numpy as np
 from lrwidgets.schedules._base import NoKerasEquivalentError, Schedule, check_float, check_int
 
 
+def check_monitor(monitor: Any, mode: str) -> str:
+    """The log key a plateau watches: ``monitor``, or the default of ``mode``; a loss watched for a
+    rise or an accuracy for a fall refused (Keras error style)."""
+    if monitor is None:
+        return "val_loss" if mode == "min" else "val_accuracy"
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"Argument `monitor` must be a non-empty string (a log key). Received: monitor={monitor!r}")
+    if mode == "max" and "loss" in monitor:
+        wrong = "in mode 'max' must rise as the model improves (an accuracy); a loss falls"
+    elif mode == "min" and "acc" in monitor:
+        wrong = "in mode 'min' must fall as the model improves (a loss); an accuracy rises"
+    else:
+        return monitor
+    raise ValueError(
+        f"Argument `monitor` {wrong}, and the rate would be cut while the model improves."
+        f" Received: monitor={monitor!r}, mode={mode!r}"
+    )
+
+
 class ReduceOnPlateau(Schedule):
     """The learning rates ``keras.callbacks.ReduceLROnPlateau`` would produce, without Keras.
 
@@ -28,6 +47,11 @@ class ReduceOnPlateau(Schedule):
     Args:
         initial_learning_rate: the learning rate of the first epoch (> 0).
         mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
+        monitor: the log key a fit watches (Keras's ``ReduceLROnPlateau`` argument); by default
+            ``"val_loss"`` in mode ``"min"`` and ``"val_accuracy"`` in mode ``"max"`` (what
+            ``compile(metrics=["accuracy"])`` logs). A fit with no validation data watches the
+            same key without ``val_`` and says so. A loss in mode ``"max"``, or an accuracy in
+            mode ``"min"``, is refused: the rate would fall while the model improves.
         factor: multiplier applied at each reduction, in (0, 1).
         patience: epochs without improvement before a reduction (an integer >= 0).
         min_delta: smallest change that counts as an improvement (>= 0).
@@ -40,7 +64,7 @@ class ReduceOnPlateau(Schedule):
         [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]
     """
 
-    config_keys = ("initial_learning_rate", "mode", "factor", "patience", "min_delta", "cooldown", "min_lr")
+    config_keys = ("initial_learning_rate", "mode", "factor", "patience", "min_delta", "cooldown", "min_lr", "monitor")
 
     def __init__(
         self,
@@ -51,6 +75,7 @@ class ReduceOnPlateau(Schedule):
         min_delta: float = 1e-4,
         cooldown: int = 0,
         min_lr: float = 0.0,
+        monitor: str | None = None,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, gt=0)
         if not isinstance(mode, str):
@@ -63,6 +88,7 @@ class ReduceOnPlateau(Schedule):
         self.min_delta = check_float("min_delta", min_delta, ge=0)
         self.cooldown = check_int("cooldown", cooldown, ge=0)
         self.min_lr = check_float("min_lr", min_lr, ge=0)
+        self.monitor = check_monitor(monitor, mode)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
         return np.full(steps.shape, self.initial_learning_rate, dtype=steps.dtype)

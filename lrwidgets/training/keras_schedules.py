@@ -10,6 +10,7 @@ from typing import Any
 
 from lrwidgets.schedules import ReduceOnPlateau, Schedule
 from lrwidgets.schedules._base import set_keras_converter
+from lrwidgets.schedules.plateau import check_monitor
 
 
 def to_keras(schedule: Schedule) -> Any:
@@ -34,8 +35,9 @@ def to_keras(schedule: Schedule) -> Any:
     return keras.optimizers.schedules.deserialize(spec)
 
 
-def to_keras_callback(plateau: ReduceOnPlateau, monitor: str = "val_loss", verbose: int = 0) -> Any:
-    """The ``keras.callbacks.ReduceLROnPlateau`` with ``plateau``'s arguments.
+def to_keras_callback(plateau: ReduceOnPlateau, monitor: str | None = None, verbose: int = 0) -> Any:
+    """The ``keras.callbacks.ReduceLROnPlateau`` with ``plateau``'s arguments (``monitor``: by
+    default the plateau's own).
 
     The optimizer must start at ``plateau.initial_learning_rate`` (a float, not a schedule object:
     Keras cannot reduce a schedule's rate).
@@ -51,7 +53,9 @@ def to_keras_callback(plateau: ReduceOnPlateau, monitor: str = "val_loss", verbo
 
     config = plateau.get_config()
     del config["initial_learning_rate"]
-    return keras.callbacks.ReduceLROnPlateau(monitor=monitor, verbose=verbose, **config)
+    if monitor is not None:
+        config["monitor"] = check_monitor(monitor, plateau.mode)
+    return keras.callbacks.ReduceLROnPlateau(verbose=verbose, **config)
 
 
 set_keras_converter(to_keras)

@@ -76,9 +76,10 @@ KINDS: dict[str, Kind] = {
     ),
 }
 
-#: The arguments the designer edits, per kind (CosineDecay's own warm-up is the designer's Warmup).
+#: The arguments the designer edits, per kind (CosineDecay's own warm-up is the designer's Warmup; a
+#: plateau watches the default monitor of its mode).
 ARGS: dict[str, tuple[str, ...]] = {
-    name: tuple(a for a in kind.cls.config_keys if a not in ("warmup_target", "warmup_steps"))
+    name: tuple(a for a in kind.cls.config_keys if a not in ("warmup_target", "warmup_steps", "monitor"))
     for name, kind in KINDS.items()
 }
 
