@@ -8,6 +8,7 @@ scheduler and workers are terminated in a `finally`).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -346,6 +347,8 @@ def test_bad_arguments() -> None:
     sweep = Sweep(build_model, [1e-3])
     with pytest.raises(TypeError, match="`cluster` must be None"):
         sweep.run(*data(), cluster=8786)
+    with pytest.raises(ValueError, match=r"`cluster` must be None .* Received: cluster=''"):
+        sweep.run(*data(), cluster="")  # refused here, not failed in the background
     with pytest.raises(TypeError, match="`epochs` is not a `run` argument"):
         sweep.run(*data(), epochs=3)
     # Checked in the caller's thread, before any trial starts (each worker would fail on its own).
@@ -552,3 +555,48 @@ def test_a_trial_run_again_shows_the_new_runs_curve_only() -> None:
     assert table.status[0] == "queued"  # a message of the run given up does not make it run
     assert sent("c", [0], [2.2]) == ([0], [2.2])
     assert table.status[0] == "running"
+
+
+def test_one_sweep_moves_between_clusters_and_keeps_dasks_default_client(client: Any) -> None:
+    """Run on one Client, then another, then the first again: the progress topic of the last
+    client was unsubscribed on the new one (Dask: "No event handler known for topic") and every
+    later trial failed; and the embedded cluster's client became Dask's default."""
+    from distributed import Client, default_client
+
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    other = Client(client.scheduler.address, set_as_default=False)
+    sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1)
+    try:
+        for target in (client, other, client, client.scheduler.address, None):
+            results = sweep.run(x, y, batch_size=32, cluster=target).wait(600)
+            assert list(results["status"]) == ["done"], (target, results.to_dict("records"))
+            assert sweep.client is (target if isinstance(target, Client) else sweep.client)
+        with pytest.raises(ValueError, match="No clients found"):
+            default_client()  # the embedded cluster's client is the sweep's alone
+    finally:
+        sweep.close()
+        other.close()
+    assert client.status == "running"  # a Client given is never closed
+
+
+def test_trials_a_sweep_could_not_run_are_cancelled_and_resumed(client: Any, tmp_path: Path) -> None:
+    import dask
+
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    path = tmp_path / "sweep.json"
+    sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], epochs=1, path=path)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        run = sweep.run(x, y, batch_size=32, cluster=dead)
+        with pytest.raises(OSError, match=re.escape(dead)):
+            run.wait(120)
+    assert sweep.statuses == {0: "cancelled", 1: "cancelled"}
+    assert all("the sweep stopped" in r for r in sweep.results["reason"])
+    loaded = Sweep.load(path, build_model)
+    assert list(loaded.run(x, y, batch_size=32, cluster=client).wait(600)["status"]) == ["done", "done"]

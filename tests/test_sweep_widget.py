@@ -241,3 +241,20 @@ def test_a_trial_run_again_is_drawn_afresh() -> None:
     stream(widget, 0, 0, 3, 1e-3, attempt="c")
     widget.refresh()
     assert drawn(widget._loss_mark.y) == 3 and drawn(widget._val_mark.y) == 0
+
+
+def test_the_trial_picked_to_cancel_stays_picked_when_another_ends() -> None:
+    """A trial ending changed the list of trials that can be cancelled, and ipywidgets then picked
+    the first: Cancel would have cancelled another trial than the one the user chose."""
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2, 1e-1], refresh_interval=60)
+    widget.refresh()
+    assert [v for _, v in widget._choice.options] == [0, 1, 2]
+    widget._choice.value = 2
+    finish(widget, 0, 0.5)
+    widget.refresh()
+    assert [v for _, v in widget._choice.options] == [1, 2] and widget._choice.value == 2
+    finish(widget, 2, 0.4)  # the one picked ends: another is picked, as there is no choice to keep
+    widget.refresh()
+    assert [v for _, v in widget._choice.options] == [1] and widget._choice.value == 1

@@ -81,7 +81,7 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
             )
         if cache is not None:
             _cache_removers[cluster] = weakref.finalize(cluster, shutil.rmtree, cache, ignore_errors=True)
-        client = Client(cluster)
+        client = Client(cluster, set_as_default=False)  # the sweep's own: dask.compute stays the user's
     except BaseException:
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
@@ -103,16 +103,20 @@ def close_local_cluster(client: Client, cluster: LocalCluster) -> None:
         remover()
 
 
-def connect(cluster: Any) -> Client:
-    """A client of an existing cluster: a ``Client``, or a scheduler address ``"tcp://host:8786"``."""
-    if isinstance(cluster, Client):
-        return cluster
-    if isinstance(cluster, str) and cluster:
-        return Client(cluster)
-    raise TypeError(
+def check_cluster(cluster: Any) -> None:
+    """``cluster`` is None, a ``Client`` or a non-empty scheduler address (Keras error style)."""
+    if cluster is None or isinstance(cluster, Client) or (isinstance(cluster, str) and cluster.strip()):
+        return
+    raise (ValueError if isinstance(cluster, str) else TypeError)(
         "Argument `cluster` must be None (an embedded LocalCluster), a scheduler address such as"
         f" 'tcp://host:8786' or a distributed.Client. {received('cluster', cluster)}"
     )
+
+
+def connect(cluster: Any) -> Client:
+    """A client of an existing cluster: a ``Client``, or a scheduler address ``"tcp://host:8786"``."""
+    check_cluster(cluster)
+    return cluster if isinstance(cluster, Client) else Client(cluster, set_as_default=False)
 
 
 class ClusterConnection:
@@ -130,14 +134,20 @@ class ClusterConnection:
         self.topic: str | None = None
 
     def connect(self, cluster: Any, n_workers: int | None) -> Client:
-        """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected when needed."""
+        """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected
+        when needed; the one used before is let go first (closed if its own, else no longer
+        listened to)."""
         if cluster is None:
-            if self.cluster is None or self.client is None or self.client.status != "running":
-                self.client, self.cluster = start_local_cluster(n_workers)
-                self.own = True
+            if self.cluster is not None and self.client is not None and self.client.status == "running":
+                return self.client
+            self.close()
+            self.client, self.cluster = start_local_cluster(n_workers)
+            self.own = True
             return self.client
-        if self.own:
-            self.close_client()
+        check_cluster(cluster)
+        if cluster is self.client:
+            return self.client  # the same Client given again: still listened to
+        self.close()
         if isinstance(cluster, Client):
             self.client, self.own = cluster, False
         else:
@@ -170,6 +180,7 @@ class ClusterConnection:
         """Close a client (and cluster) of its own; stop listening on one that was given."""
         if self.own:
             self.close_client()
-        elif self.client is not None and self.topic is not None:
+            return
+        if self.client is not None and self.topic is not None and self.client.status == "running":
             self.client.unsubscribe_topic(self.topic)
-            self.client, self.topic = None, None
+        self.client, self.topic = None, None

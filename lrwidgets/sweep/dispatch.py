@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-from distributed import Client, KilledWorker, as_completed, wait
+from distributed import Client, KilledWorker, as_completed
 
 from lrwidgets.sweep._worker import run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
@@ -66,7 +67,7 @@ def run_trials(
     losses = 0
     attempts = itertools.count()
     capacity = max(1, sum(client.nthreads().values()))
-    pending = as_completed()
+    pending = as_completed(loop=client.loop)  # this client's: Dask may have no default client
 
     def fresh_payload() -> Any:
         """The data on the workers: sent again when it was lost (at most ``MAX_DATA_LOSSES`` times)."""
@@ -122,12 +123,22 @@ def run_trials(
         if futures:
             with contextlib.suppress(Exception):
                 client.run(set_flags, [key])
-                wait(list(futures), timeout=STOP_WAIT)
+                wait_ended(list(futures), STOP_WAIT)
         raise
     finally:  # however the run ends, the data and the trials' results are released on the cluster
         for f in futures:
             f.release()
         payload.release()
+
+
+def wait_ended(futures: list[Any], timeout: float) -> None:
+    """Wait for ``futures`` to end (done, failed or cancelled), ``timeout`` seconds at most in all;
+    through their own client (``distributed.wait`` needs Dask's default client, which the sweep's
+    is not)."""
+    deadline = time.monotonic() + timeout
+    for f in futures:
+        with contextlib.suppress(Exception):  # its error, or the time is up
+            f.result(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def row_of(future: Any, trial: Trial, asked_to_cancel: bool = False, data_lost: bool = False) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from distributed import Client, LocalCluster
 from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags
-from lrwidgets.sweep.cluster import ClusterConnection, connect
+from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
 from lrwidgets.sweep.dispatch import TrialTask, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.run import SweepRun
@@ -215,8 +215,7 @@ class Sweep:
                 raise TypeError(f"Argument `{name}` is not a `run` argument: give it to the Sweep itself (or as x, y).")
         check_fit_kwargs_early(fit_kwargs, "Sweep.run")  # here, not on every worker
         check_sendable(self.build_model, fit_kwargs)
-        if cluster is not None and not isinstance(cluster, (str, Client)):
-            connect(cluster)  # raises the clear error now, not in the background
+        check_cluster(cluster)  # the clear error now, not in the background
         resume = self._loaded if resume is None else resume
         if not isinstance(resume, bool):
             raise TypeError(f"Argument `resume` must be a bool. {received('resume', resume)}")
@@ -237,7 +236,7 @@ class Sweep:
         try:
             thread.start()
         except BaseException as e:  # no thread (the process's limit): no trial started, each can run again
-            self._abandon(run, e, "cancelled")
+            self._abandon(run, e)
             run._done.set()
             raise
         self._notify({t.trial for t in self.trials})
@@ -252,7 +251,7 @@ class Sweep:
             task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points)
             run_trials(client, self._table, key, data, task, self._finish)
         except BaseException as e:
-            self._abandon(run, e)
+            self._abandon(run, e)  # the trials it did not end: cancelled, and a resume runs them
         finally:
             if client is not None and client.status == "running":
                 # A worker gone by now took its flags with it.
@@ -261,13 +260,13 @@ class Sweep:
             run._done.set()
             self._notify(set())
 
-    def _abandon(self, run: SweepRun, error: BaseException, status: str = "failed") -> None:
-        """The run ended by ``error``: each trial not ended is, with ``status``."""
+    def _abandon(self, run: SweepRun, error: BaseException) -> None:
+        """The run ended by ``error``: each trial not ended is ``cancelled`` (not its own failure: a
+        resume runs it)."""
         run.error = error
+        reason = f"the sweep stopped: {type(error).__name__}: {error}"
         for t in self._table.abandon():
-            self._finish(
-                t, {**t.config(), "status": status, "reason": f"the sweep stopped: {type(error).__name__}: {error}"}
-            )
+            self._finish(t, {**t.config(), "status": "cancelled", "reason": reason})
 
     def _finish(self, trial: Trial, row: dict[str, Any]) -> None:
         with self._table.lock:

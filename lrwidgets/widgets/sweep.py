@@ -286,7 +286,10 @@ class LRSweep(w.VBox):
             self._summary.value = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
             active = [(self._label(t), t) for t, s in statuses.items() if s in ("queued", "running")]
             if [v for _, v in active] != [v for _, v in self._choice.options]:
-                self._choice.options = active
+                chosen = self._choice.value
+                self._choice.options = active  # ipywidgets then selects the first option
+                if any(v == chosen for _, v in active):
+                    self._choice.value = chosen  # the trial the user picked, while it can be cancelled
             self._cancel.disabled = not active
             self._stop.disabled = not sweep.running
             self.refreshes += 1
