@@ -377,3 +377,45 @@ def test_equally_specific_keys_fail_one_build_not_every_build() -> None:
         opt.build(mlp().trainable_variables)
     opt.build(mlp().trainable_variables)
     assert opt.multipliers["first"] == pytest.approx(0.1)
+
+
+def test_a_session_sets_only_the_groups_named_and_keeps_the_rest_as_they_are() -> None:
+    """`session.set_multipliers({"head": ...})` wrote every group from the session's copy: a freeze
+    made on the optimizer directly, or a re-compiled optimizer's own multipliers, were undone."""
+    import lrwidgets as lrw
+
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, name="body"), keras.layers.Dense(1, name="head")]
+    )
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=opt, loss="mse")
+    session = lrw.TrainingSession(model)
+    assert session.multipliers == {"body": 1.0, "head": 1.0}
+    opt.set_multipliers({"body": 0.0})  # directly, while no fit runs
+    session.set_multipliers({"head": 0.5})
+    assert opt.multipliers == {"body": 0.0, "head": 0.5}
+    fine_tune = LayerwiseOptimizer(keras.optimizers.Adam(1e-4), multipliers={"body": 0.1})
+    model.compile(optimizer=fine_tune, loss="mse")
+    fine_tune.build(model.trainable_variables)
+    session.set_multipliers({"head": 2.0})
+    assert fine_tune.multipliers == {"body": 0.1, "head": 2.0}
+
+
+def test_a_group_named_like_a_deeper_groups_layer_is_set_alone() -> None:
+    """A top-level `fc` beside a nested `body/fc`: every session change raised "equally
+    specifically" (ending a background fit), and a saved config could not be built again."""
+    import lrwidgets as lrw
+
+    body = keras.Sequential([keras.layers.Dense(8, name="fc")], name="body")
+    model = keras.Sequential([keras.Input((4,)), body, keras.layers.Dense(1, name="fc")], name="net")
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=opt, loss="mse")
+    session = lrw.TrainingSession(model)
+    assert set(session.multipliers) == {"fc", "body/fc"}
+    session.set_multipliers({"fc": 0.5})
+    assert opt.multipliers == {"body/fc": 1.0, "fc": 0.5}
+    session.set_multipliers({"body/fc": 0.25})
+    assert opt.multipliers == {"body/fc": 0.25, "fc": 0.5}
+    again = LayerwiseOptimizer.from_config(opt.get_config())
+    again.build(model.trainable_variables)
+    assert again.multipliers == opt.multipliers

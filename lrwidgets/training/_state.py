@@ -285,12 +285,17 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
 
 
 def write_multipliers(model: Any, multipliers: dict[str, float]) -> dict[str, float]:
-    """Set every group's multiplier, names matched exactly (training thread, or idle); the result."""
-    import re
+    """Set the multipliers of the groups named (exact group names, as :func:`check_multipliers`
+    returns them; the other groups keep theirs), in the training thread or idle; all of them after.
 
+    By index, not through the optimizer's key matching: a group's name may also be a layer-path
+    component of another group (a top-level ``fc`` and ``body/fc``)."""
     opt = layerwise(model)
     sync(model)
-    opt.set_multipliers({re.escape(name): value for name, value in multipliers.items()})
+    values = np.array(keras.ops.convert_to_numpy(opt._multiplier_var), dtype="float32")
+    for name, value in multipliers.items():
+        values[opt._group_names.index(name)] = value
+    opt._multiplier_var.assign(values)
     return dict(opt.multipliers)
 
 

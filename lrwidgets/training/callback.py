@@ -285,7 +285,7 @@ class ControllerCallback(keras.callbacks.Callback):
         changes, c._multiplier_request = c._multiplier_request, None
         if not changes:
             return
-        applied = _state.write_multipliers(model, {**c._multipliers, **changes})
+        applied = _state.write_multipliers(model, changes)  # the others as they are now, whoever set them
         c._multipliers = applied
         described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
         c.recorder.event("action", f"layer learning rates: {described}", step=c.history.num_steps)

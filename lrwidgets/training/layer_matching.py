@@ -125,12 +125,14 @@ def resolve(
 def _rank(
     key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any]
 ) -> tuple[int, int] | None:
-    """How specifically `key` matches a group: (depth, 1 for an exact name else 0), or None."""
+    """How specifically `key` matches a group: (depth, 2 for the group's own name, 1 for a layer-path
+    component, 0 for a pattern), or None. A group's own name outranks the same text as a component
+    of a deeper group's path (``fc`` and ``body/fc``)."""
     parts = path.split("/") if path else [name]
     depth = len(parts)
     ranks = []
     if key == name:
-        ranks.append((depth, 1))
+        ranks.append((depth, 2))
     for d, part in enumerate(parts, start=1):
         if part == key:
             ranks.append((d, 1))

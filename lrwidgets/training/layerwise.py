@@ -46,14 +46,14 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     2. it equals the group name, or `re.fullmatch`es the group name, the layer path or the path
        of one of the group's variables (`"backbone/b2"`, `".*/kernel"`), at the deepest depth.
     Each group takes the value of its most specific matching key: the deepest match wins, and at
-    equal depth an exact name beats a pattern. Two different keys matching a group equally
-    specifically raise a `ValueError`. Groups matched by no key get 1.0. Every key must match at
-    least one group: `set_multipliers` refuses a key that matches none, listing the groups. Before
-    `build` the groups are not known, so the keys are checked at `build` (the first training step,
-    or `model.save()`/`load_model()`): a bad key fails that build with a `ValueError` listing the
-    groups and is dropped, so the next fit builds with the other multipliers (on TensorFlow once
-    the model's traced train step is dropped: `model.compile(...)` again, or
-    `model.train_function = None`).
+    equal depth the group name beats a path component, which beats a pattern. Two different keys
+    matching a group equally specifically raise a `ValueError`. Groups matched by no key get 1.0.
+    Every key must match at least one group: `set_multipliers` refuses a key that matches none,
+    listing the groups. Before `build` the groups are not known, so the keys are checked at
+    `build` (the first training step, or `model.save()`/`load_model()`): a bad key fails that
+    build with a `ValueError` listing the groups and is dropped, so the next fit builds with the
+    other multipliers (on TensorFlow once the model's traced train step is dropped:
+    `model.compile(...)` again, or `model.train_function = None`).
 
     **Live changes.** `set_multipliers()` assigns the variables: it is safe while no fit runs and
     from inside the training thread (a callback). During a background fit, go through the
