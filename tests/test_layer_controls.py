@@ -333,3 +333,23 @@ def test_constructor_and_multipliers_setter_check_what_they_are_given() -> None:
         panel.multipliers = [("first", 0.5)]
     assert panel.multipliers == {"first": 1.0, "second": 1.0, "third": 1.0}
     assert variable_values(model) == {"first": 1.0, "second": 1.0, "third": 1.0}
+
+
+def test_an_edit_the_session_refuses_is_rolled_back_and_shown() -> None:
+    """The panel kept showing a setting its session refused (here: another session trains the
+    model), while the optimizer kept the old one."""
+    from lrwidgets.training import TrainingSession
+
+    model = compiled()
+    session = TrainingSession(model)
+    panel = LayerLRControls(session)
+    before = dict(panel.value)
+
+    def refuse(multipliers: dict, source: str = "user") -> None:
+        raise RuntimeError("the model is training in another lrwidgets session")
+
+    session.set_multipliers = refuse  # type: ignore[method-assign]
+    browser_sets(panel, "second", multiplier=0.1)
+    assert "another lrwidgets session" in panel.error
+    assert panel.value == before and panel.multipliers["second"] == 1.0
+    assert variable_values(model)["second"] == 1.0

@@ -224,7 +224,11 @@ class LayerLRControls(anywidget.AnyWidget):
             wanted = effective_multipliers(change["new"])
             changes = {n: m for n, m in wanted.items() if self._applied.get(n) != m}
             if changes:
-                self._apply(changes)
+                try:
+                    self._apply(changes)
+                except Exception:
+                    self.value = change["old"]  # refused: the panel shows what is in effect
+                    raise
                 self._applied = {**self._applied, **changes}
 
     def _apply(self, changes: dict[str, float]) -> None:
