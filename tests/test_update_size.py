@@ -63,3 +63,15 @@ def test_settings_from_multipliers_keeps_the_slider_of_a_frozen_layer() -> None:
         "a": {"multiplier": 0.3, "frozen": True},
         "b": {"multiplier": 2.0, "frozen": False},
     }
+
+
+def test_the_discriminative_preset_of_a_deep_model_is_one_the_optimizer_can_hold() -> None:
+    """With 120 groups at 2.6 the first multiplier was 4e-50: refused (float32 holds none so small),
+    so the preset button of a ResNet-sized model only showed an error."""
+    from lrwidgets.core.checks import FLOAT32_TINY, check_rate
+
+    names = [f"layer_{i}" for i in range(120)]
+    values = effective_multipliers(preset("discriminative", names, {}, ratio=2.6))
+    assert [check_rate("m", v, allow_zero=True) for v in values.values()] == list(values.values())
+    assert values["layer_119"] == 1.0 and values["layer_11"] == pytest.approx(2.6**-108)
+    assert {values[f"layer_{i}"] for i in range(11)} == {FLOAT32_TINY}  # 109 or more layers down

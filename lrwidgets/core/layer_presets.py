@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
+from lrwidgets.core.checks import FLOAT32_TINY
+
 
 class LayerSetting(TypedDict):
     multiplier: float
@@ -49,7 +51,9 @@ def preset(
 
     - `uniform`: every layer at 1.0, none frozen.
     - `discriminative`: the last layer at 1.0, each earlier one `ratio` times smaller:
-      `multiplier_i = ratio ** -(n - 1 - i)` (ULMFiT's discriminative fine-tuning uses 2.6).
+      `multiplier_i = ratio ** -(n - 1 - i)` (ULMFiT's discriminative fine-tuning uses 2.6); in a
+      deep model one below float32's smallest (1.4e-45: from 109 layers down at 2.6) is held at that
+      smallest, a layer frozen in effect, as the optimizer's float32 could hold no less.
     - `head_only`: every layer frozen but the last, which is unfrozen at its current rate.
     - `freeze_first`: the first `k` layers frozen, the others unfrozen at their current rate.
 
@@ -69,7 +73,10 @@ def preset(
     if name == "uniform":
         return {la: {"multiplier": 1.0, "frozen": False} for la in layers}
     if name == "discriminative":
-        return {la: {"multiplier": float(ratio) ** -(n - 1 - i), "frozen": False} for i, la in enumerate(layers)}
+        return {
+            la: {"multiplier": max(float(ratio) ** -(n - 1 - i), FLOAT32_TINY), "frozen": False}
+            for i, la in enumerate(layers)
+        }
     if name == "head_only":
         out: Settings = {la: {"multiplier": rate[la], "frozen": True} for la in layers[:-1]}
         if n:
