@@ -52,7 +52,11 @@ class Background:
         print(f"\n=== {name} (beside the next stages, output in {log.relative_to(ROOT)}): {' '.join(cmd)}", flush=True)
         self.name, self.log = name, log
         with log.open("wb") as out:  # the child keeps its own handle
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+            # A session of its own: a Ctrl-C reaches it once, from stop(), not twice (it would cut
+            # pytest's teardown of its servers short).
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def stop(self) -> None:
         """Interrupt the stage if it still runs (pytest then tears its servers and browser down)."""
@@ -61,7 +65,8 @@ class Background:
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
     def wait(self) -> bool:
         waited = time.monotonic()

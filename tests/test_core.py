@@ -352,7 +352,7 @@ def test_a_rate_too_small_for_float32_is_refused_in_words_that_fit_its_argument(
     """A rate must be > 0: the message for one that rounds to 0 does not offer 0; a frozen phase's may."""
     from lrwidgets.core.checks import check_rate
 
-    with pytest.raises(ValueError, match=r"must be at least 1.4e-45: smaller values round to 0") as raised:
+    with pytest.raises(ValueError, match=r"must be at least 1.4e-45 in float32: this value rounds to 0") as raised:
         check_rate("learning_rate", 1e-50)
     assert "0 or" not in str(raised.value)
     with pytest.raises(ValueError, match=r"must be 0 or at least 1.4e-45"):

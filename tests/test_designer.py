@@ -471,3 +471,25 @@ def test_the_page_cannot_move_the_seeds_range() -> None:
     d._seed.set_state({"min": 0, "value": 3})  # the bound in force, re-sent with a whole state: taken
     assert (d._seed.min, d._seed.value) == (0, 3)
     assert d.preview().shape == (d.total_steps,)
+
+
+def test_a_plateau_design_replays_the_key_its_fit_would_watch() -> None:
+    """In mode max a plateau's fit watches `val_accuracy`; the replay read `val_loss`, and previewed
+    the rate cut each epoch while the model improved."""
+    history = {
+        "loss": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5],
+        "val_loss": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5],
+        "val_accuracy": [0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
+    }
+    d = ScheduleDesigner(
+        kind="plateau", mode="max", initial_learning_rate=1e-3, factor=0.5, patience=1, epochs=6, steps_per_epoch=1
+    )
+    d.set_monitored(FakeHistory(history))
+    assert d.monitored().tolist() == history["val_accuracy"]
+    np.testing.assert_allclose(d.preview(), 1e-3)  # the accuracy rose every epoch: no cut
+    d.update(mode="min")
+    assert d.monitored().tolist() == history["val_loss"]
+    d.set_monitored(FakeHistory({"loss": [1.0, 1.0], "accuracy": [0.5, 0.6]}))  # no validation: as a fit
+    assert d.monitored().tolist() == [1.0, 1.0]
+    d.update(mode="max")
+    assert d.monitored().tolist() == [0.5, 0.6]

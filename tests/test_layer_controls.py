@@ -300,7 +300,7 @@ def test_slider_bounds_from_the_page_must_stay_ordered() -> None:
 def test_a_multiplier_the_optimizer_cannot_hold_is_refused_from_the_page() -> None:
     model = compiled()
     panel = LayerLRControls(model)
-    for bad, message in [(1e39, "at most 3.403e+38"), (1e-50, "round to 0 in float32"), ("1", "must be a number")]:
+    for bad, message in [(1e39, "at most 3.403e+38"), (1e-50, "rounds to 0"), ("1", "must be a number")]:
         with pytest.raises(traitlets.TraitError, match=re.escape(message)):
             browser_sets(panel, "first", multiplier=bad)
         assert "value['first']['multiplier']" in panel.error

@@ -419,3 +419,25 @@ def test_a_group_named_like_a_deeper_groups_layer_is_set_alone() -> None:
     again = LayerwiseOptimizer.from_config(opt.get_config())
     again.build(model.trainable_variables)
     assert again.multipliers == opt.multipliers
+
+
+def test_the_smallest_float32_multiplier_reads_back_and_round_trips() -> None:
+    """float32's smallest, 1.4e-45 (a deep model's discriminative preset), reads back as `1e-45`
+    (its shortest form), which the checks refused: its config could not be loaded, the session
+    not set it again, a panel not be built."""
+    import lrwidgets as lrw
+    from lrwidgets.core.checks import FLOAT32_TINY
+
+    layers = [keras.Input((4,)), keras.layers.Dense(8, name="body"), keras.layers.Dense(1, name="head")]
+    model = keras.Sequential(layers)
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={"body": FLOAT32_TINY})
+    model.compile(optimizer=opt, loss="mse")
+    opt.build(model.trainable_variables)
+    assert opt.multipliers == {"body": 1e-45, "head": 1.0}
+    again = LayerwiseOptimizer.from_config(opt.get_config())
+    again.build(model.trainable_variables)
+    assert again.multipliers == opt.multipliers
+    session = lrw.TrainingSession(model)
+    session.set_multipliers(session.multipliers)
+    panel = lrw.LayerLRControls(session)
+    assert panel.multipliers == {"body": 1e-45, "head": 1.0}

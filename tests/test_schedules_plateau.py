@@ -154,7 +154,7 @@ def test_to_keras_callback_carries_every_argument() -> None:
 
 
 def test_the_monitor_follows_the_mode_and_a_contradiction_is_refused() -> None:
-    assert ReduceOnPlateau(0.1).monitor == "val_loss"
+    assert ReduceOnPlateau(0.1).monitor == "val_loss" and "monitor" not in ReduceOnPlateau(0.1).get_config()
     assert ReduceOnPlateau(0.1, mode="max").monitor == "val_accuracy"
     named = ReduceOnPlateau(0.1, mode="max", monitor="val_auc")
     assert ReduceOnPlateau.from_config(named.get_config()) == named and named.get_config()["monitor"] == "val_auc"
@@ -162,5 +162,10 @@ def test_the_monitor_follows_the_mode_and_a_contradiction_is_refused() -> None:
         ReduceOnPlateau(0.1, mode="max", monitor="val_loss")
     with pytest.raises(ValueError, match=r"Received: monitor='accuracy', mode='min'$"):
         ReduceOnPlateau(0.1, monitor="accuracy")
+    # Keys that only contain the words are not taken for them (a multi-output model's losses).
+    assert ReduceOnPlateau(0.1, monitor="val_vaccine_head_loss").monitor == "val_vaccine_head_loss"
+    assert ReduceOnPlateau(0.1, mode="max", monitor="val_glossiness_auc").monitor == "val_glossiness_auc"
+    with pytest.raises(ValueError, match=r"Received: monitor='out_acc', mode='min'$"):
+        ReduceOnPlateau(0.1, monitor="out_acc")
     with pytest.raises(TypeError, match=r"Argument `monitor` must be a non-empty string .* Received: monitor=''"):
         ReduceOnPlateau(0.1, monitor="")

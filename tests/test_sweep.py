@@ -569,10 +569,13 @@ def test_one_sweep_moves_between_clusters_and_keeps_dasks_default_client(client:
     other = Client(client.scheduler.address, set_as_default=False)
     sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1)
     try:
+        used = []
         for target in (client, other, client, client.scheduler.address, None):
             results = sweep.run(x, y, batch_size=32, cluster=target).wait(600)
             assert list(results["status"]) == ["done"], (target, results.to_dict("records"))
-            assert sweep.client is (target if isinstance(target, Client) else sweep.client)
+            assert sweep.client is target or not isinstance(target, Client)
+            used.append(sweep.client)
+        assert used[3] not in (client, other) and used[3].status == "closed"  # the address's: closed on the move
         with pytest.raises(ValueError, match="No clients found"):
             default_client()  # the embedded cluster's client is the sweep's alone
     finally:

@@ -143,9 +143,9 @@ def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
             f"Argument `{name}` must be at most {FLOAT32_MAX:.4g}: the optimizer holds it as a float32."
             f" {received(name, value)}"
         )
-    if 0 < v < FLOAT32_TINY:
+    if v > 0 and float(np.float32(v)) == 0:  # 1e-45 is held as float32's smallest, 1.4e-45: kept
         least = f"0 or at least {FLOAT32_TINY:.3g}" if allow_zero else f"at least {FLOAT32_TINY:.3g}"
         raise ValueError(
-            f"Argument `{name}` must be {least}: smaller values round to 0 in float32. {received(name, value)}"
+            f"Argument `{name}` must be {least} in float32: this value rounds to 0. {received(name, value)}"
         )
     return v

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.schedules import Constant
+from lrwidgets.schedules.plateau import check_monitor
 from lrwidgets.schedules.table import ScheduleTable, rates
 
 Schedule = Callable[[Any], Any]
@@ -65,7 +66,10 @@ class RateDriver:
         self.factor = 1.0
         self._table = None if schedule is None else ScheduleTable(schedule)
         self._tracker = None if plateau is None else plateau.tracker()
-        self._monitor = plateau.monitor if plateau is not None else "val_loss"
+        # An object pickled before `monitor` existed has none: the default of its mode.
+        self._monitor = (
+            "val_loss" if plateau is None else check_monitor(getattr(plateau, "monitor", None), plateau.mode)
+        )
         self._warned = False
         #: when this fit validates: Keras's ``validation_freq`` (every n epochs, or a list of 1-based
         #: epochs), set by the session, which knows its arguments; None: unknown, or no validation
@@ -137,7 +141,7 @@ class RateDriver:
 
     def end_epoch(self, logs: dict[str, Any], learning_rate: float, epoch: int | None = None) -> PlateauStep:
         """Feed an epoch's logs to the plateau tracker; a reduction multiplies the factor. An epoch
-        that does not validate (``validation_freq``) is skipped on ``val_loss``, as Keras skips it."""
+        that does not validate (``validation_freq``) is skipped on a ``val_`` key, as Keras skips it."""
         tracker = self._tracker
         if tracker is None:
             return PlateauStep()

@@ -17,9 +17,10 @@ def check_monitor(monitor: Any, mode: str) -> str:
         return "val_loss" if mode == "min" else "val_accuracy"
     if not isinstance(monitor, str) or not monitor:
         raise TypeError(f"Argument `monitor` must be a non-empty string (a log key). Received: monitor={monitor!r}")
-    if mode == "max" and "loss" in monitor:
+    last = monitor.rsplit("_", 1)[-1]  # Keras's keys: `loss`, `val_loss`, `out_loss`, `val_accuracy`, `acc`
+    if mode == "max" and last == "loss":
         wrong = "in mode 'max' must rise as the model improves (an accuracy); a loss falls"
-    elif mode == "min" and "acc" in monitor:
+    elif mode == "min" and last in ("accuracy", "acc"):
         wrong = "in mode 'min' must fall as the model improves (a loss); an accuracy rises"
     else:
         return monitor
@@ -89,6 +90,12 @@ class ReduceOnPlateau(Schedule):
         self.cooldown = check_int("cooldown", cooldown, ge=0)
         self.min_lr = check_float("min_lr", min_lr, ge=0)
         self.monitor = check_monitor(monitor, mode)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if config["monitor"] == check_monitor(None, self.mode):
+            del config["monitor"]  # the mode's default: configs and labels as they were before `monitor`
+        return config
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
         return np.full(steps.shape, self.initial_learning_rate, dtype=steps.dtype)

@@ -163,8 +163,9 @@ class ClusterConnection:
 
     def set_flags(self, keys: list[str]) -> None:
         """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches)."""
-        if self.client is not None:
-            self.client.run(set_flags, keys)
+        client = self.client  # read once: the sweep's thread may be moving to another cluster
+        if client is not None and client.status == "running":
+            client.run(set_flags, keys)
 
     def close_client(self) -> None:
         client, cluster = self.client, self.cluster

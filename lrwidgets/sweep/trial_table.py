@@ -196,7 +196,7 @@ class TrialTable:
             return left
 
     def abandon(self) -> list[Trial]:
-        """The queue emptied; the trials not ended (queued or running), to be ended as failed."""
+        """The queue emptied; the trials not ended (queued or running), to be ended as cancelled."""
         with self.lock:
             left = [t for t in self.trials if self.status[t.trial] in UNFINISHED]
             self.queue.clear()

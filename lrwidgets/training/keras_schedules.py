@@ -53,8 +53,7 @@ def to_keras_callback(plateau: ReduceOnPlateau, monitor: str | None = None, verb
 
     config = plateau.get_config()
     del config["initial_learning_rate"]
-    if monitor is not None:
-        config["monitor"] = check_monitor(monitor, plateau.mode)
+    config["monitor"] = plateau.monitor if monitor is None else check_monitor(monitor, plateau.mode)
     return keras.callbacks.ReduceLROnPlateau(verbose=verbose, **config)
 
 

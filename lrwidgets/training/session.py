@@ -287,8 +287,9 @@ class TrainingSession:
                 rate, such as an ``lrwidgets.schedules`` object. The rate is set before each batch
                 and checked first (a bad one stops the fit, naming the step); a live change scales
                 the rest of the schedule.
-            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
-                ``val_loss``, else ``loss``) multiply the rest of the schedule, each one recorded.
+            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching its
+                ``monitor``, without ``val_`` when the fit has no validation data) multiply the
+                rest of the schedule, each one recorded.
                 Epochs that do not validate (``validation_freq``) are skipped, as Keras's
                 ``ReduceLROnPlateau`` skips them.
         """
@@ -307,7 +308,7 @@ class TrainingSession:
         bound.require(("callbacks",), "fit", self.model)
         callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
         self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
-        # A plateau on `val_loss` skips the epochs that do not validate, rather than watch `loss` there.
+        # A plateau on a `val_` key skips the epochs that do not validate, rather than watch the training key.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
         self.controller.driver.validation_freq = bound.value("validation_freq", 1) if validates else None
         a = bound.bound.arguments

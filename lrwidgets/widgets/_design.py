@@ -152,6 +152,8 @@ def monitored_values(source: Any, monitor: str | None = None) -> tuple[np.ndarra
 
 def _monitor_key(history: dict[str, Any], monitor: str | None) -> str:
     key = monitor or ("val_loss" if "val_loss" in history else "loss")
+    if key not in history and key.startswith("val_") and key[4:] in history:  # as a fit without validation
+        key = key[4:]
     if key not in history:
         raise ValueError(f"No {key!r} in the history; it has {sorted(history)}")
     return key

@@ -151,8 +151,9 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
                 rate is set before each batch; a live change scales the rest of the schedule; the
                 planned curve is drawn beside the actual one. A designer keeps steering: an edit
                 made during the fit re-plans from the current step, marked on the plots.
-            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching
-                ``val_loss``, else ``loss``) multiply the rest of the schedule, each one marked.
+            plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching its
+                ``monitor``, without ``val_`` when the fit has no validation data) multiply the
+                rest of the schedule, each one marked.
                 Epochs that do not validate (``validation_freq``) are skipped, as Keras's
                 ``ReduceLROnPlateau`` skips them.
         """

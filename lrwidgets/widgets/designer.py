@@ -101,6 +101,7 @@ class ScheduleDesigner(w.VBox):
     ) -> None:
         self._plot = PreviewPlot(check_int("max_points", max_points, ge=8, le=MAX_POINTS))
         self._monitored: tuple[np.ndarray, np.ndarray] | None = None  # values, and which epochs logged one
+        self._replayed: tuple[Any, str | None, str | None] = (None, None, None)  # source, monitor given, key read
         self._build_view()
         # The chart keeps its width; on a page too narrow for both, the controls go below it.
         body = w.HBox([self._plot.view, self._side], layout=w.Layout(flex_flow="row wrap"))
@@ -231,6 +232,11 @@ class ScheduleDesigner(w.VBox):
     def monitored(self) -> np.ndarray:
         """The monitored value per epoch that a plateau design is replayed against (NaN at an epoch
         that logged none: a fit validating every few epochs; the replay skips it, as Keras does)."""
+        source, given, key = self._replayed
+        schedule = self.schedule if self._monitored is not None and given is None and self.value else None
+        if isinstance(schedule, ReduceOnPlateau) and schedule.monitor != key:
+            self._monitored = monitored_values(source, schedule.monitor)  # the key its fit would watch
+            self._replayed = (source, None, schedule.monitor)
         if self._monitored is not None:
             return self._monitored[0]
         view = self._view
@@ -240,8 +246,10 @@ class ScheduleDesigner(w.VBox):
         """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, a
         ``TrainingDashboard`` (finished or still running: the epochs so far) or its ``history``,
         or numbers (None: an epoch that logged no value). None goes back to the synthetic curve.
+        Without ``monitor`` a plateau design reads the key its fit would watch (its ``monitor``).
         """
         self._monitored = None if source is None else monitored_values(source, monitor)
+        self._replayed = (source, monitor, monitor)  # a plateau design reads its own monitor (`monitored`)
         self._view.synthetic_box.layout.display = "none" if self._monitored is not None else None
         self._redraw()
 
