@@ -399,9 +399,8 @@ def test_a_plateau_in_mode_max_watches_an_accuracy_as_keras_does() -> None:
     session = lrw.TrainingSession(model())
     history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.05, **args), **fit).wait(timeout=60)
     np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
-    # Accuracy rose by more than min_delta at first (watching val_loss, the rate was cut from epoch 2
-    # on, 6 times in all), then more slowly: cut 3 times.
-    np.testing.assert_allclose(history.history["learning_rate"][:4], 0.05, rtol=1e-6)
+    # Cut when the accuracy rose by less than min_delta (the epochs differ by backend); each event
+    # names `val_accuracy` (watching val_loss in mode max, the rate was cut at every epoch from the second).
     reductions = [e for e in session.history.events if e.source == "plateau"]
     assert len(reductions) == len(set(ref.history["learning_rate"])) - 1 >= 1
     assert all("val_accuracy" in e.message for e in reductions)
