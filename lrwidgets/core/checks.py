@@ -125,6 +125,12 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     return value
 
 
+def rounds_to_zero(value: float) -> bool:
+    """Whether a positive ``value`` becomes 0 held as float32 (``1e-45`` does not: it is held as
+    float32's smallest, 1.4e-45)."""
+    return value > 0 and float(np.float32(value)) == 0
+
+
 def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
     """A learning rate (or a multiplier) as the float32 value the optimizer will hold.
 
@@ -143,7 +149,7 @@ def check_rate(name: str, value: Any, *, allow_zero: bool = False) -> float:
             f"Argument `{name}` must be at most {FLOAT32_MAX:.4g}: the optimizer holds it as a float32."
             f" {received(name, value)}"
         )
-    if v > 0 and float(np.float32(v)) == 0:  # 1e-45 is held as float32's smallest, 1.4e-45: kept
+    if rounds_to_zero(v):
         least = f"0 or at least {FLOAT32_TINY:.3g}" if allow_zero else f"at least {FLOAT32_TINY:.3g}"
         raise ValueError(
             f"Argument `{name}` must be {least} in float32: this value rounds to 0. {received(name, value)}"

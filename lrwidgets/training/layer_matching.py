@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lrwidgets.core.checks import FLOAT32_MAX, FLOAT32_TINY
+from lrwidgets.core.checks import FLOAT32_MAX, FLOAT32_TINY, rounds_to_zero
 
 
 def layer_groups(variables: list[Any]) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
@@ -66,7 +66,7 @@ def checked_multipliers(multipliers: Any) -> dict[str, float]:
                 f"Argument `multipliers` must map to finite numbers >= 0; key {key!r} maps to {value!r}. "
                 f"Received: multipliers={multipliers!r}"
             )
-        if number > FLOAT32_MAX or (number > 0 and float(np.float32(number)) == 0):  # inf or 0 as float32
+        if number > FLOAT32_MAX or rounds_to_zero(number):  # inf or 0 once held as float32
             raise ValueError(
                 f"Argument `multipliers` must map to 0 or to numbers from {FLOAT32_TINY:.3g} to {FLOAT32_MAX:.4g}"
                 f" (the optimizer holds them as float32); key {key!r} maps to {value!r}."
