@@ -441,3 +441,73 @@ def test_the_smallest_float32_multiplier_reads_back_and_round_trips() -> None:
     session.set_multipliers(session.multipliers)
     panel = lrw.LayerLRControls(session)
     assert panel.multipliers == {"body": 1e-45, "head": 1.0}
+
+
+def _nested_models() -> dict[str, keras.Model]:
+    """The shapes of transfer learning: a functional backbone in a Sequential (keras.applications),
+    a Sequential body in a Sequential beside a top layer of the same name as one of its own."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((5,))
+    out = keras.layers.Dense(6, name="conv2")(keras.layers.Dense(6, name="conv1")(inp))
+    backbone = keras.Model(inp, out, name="backbone")
+    body = keras.Sequential([keras.layers.Dense(6, name="fc"), keras.layers.Dense(6, name="mid")], name="body")
+    return {
+        "backbone": keras.Sequential([keras.Input((5,)), backbone, keras.layers.Dense(1, name="head")]),
+        "body": keras.Sequential([keras.Input((5,)), body, keras.layers.Dense(1, name="fc")], name="net"),
+    }
+
+
+@pytest.mark.parametrize("shape", ["backbone", "body"])
+def test_save_and_load_of_a_nested_model_keeps_each_layers_multiplier(tmp_path, shape) -> None:
+    """Groups are the model's layers, not variable paths: Keras names a variable by the scope it
+    was built in, so a functional backbone's layers had no `backbone/` (the key `backbone` matched
+    nothing), and after `load_model` a nested model's paths lose their scopes (`sequential/head`
+    became `head`: loading raised "keys that match no trainable layer"; the two layers `fc` of
+    `body` and of the top became one group)."""
+    model = _nested_models()[shape]
+    first = "backbone" if shape == "backbone" else "body/fc"
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(3e-3), multipliers={first: 0.0})
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    opt.set_multipliers({"head": 4.0} if shape == "backbone" else {"fc": 4.0, "body/fc": 0.0})
+    expected = (
+        {"backbone/conv1": 0.0, "backbone/conv2": 0.0, "head": 4.0}
+        if shape == "backbone"
+        else {"body/fc": 0.0, "body/mid": 1.0, "fc": 4.0}
+    )
+    assert opt.multipliers == expected
+    model.save(tmp_path / "model.keras")
+
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    lopt = loaded.optimizer
+    assert lopt.multipliers == expected
+    frozen = {name: [v.numpy().copy() for v in vs] for name, vs in lopt.groups.items()}
+    loaded.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    for name, vs in lopt.groups.items():
+        still = all(np.array_equal(v.numpy(), w) for v, w in zip(vs, frozen[name], strict=True))
+        assert still == (expected[name] == 0.0), name
+
+
+def test_saved_keys_are_the_layers_own_names_where_they_tell_groups_apart() -> None:
+    from lrwidgets.training.layer_matching import saved_keys
+
+    class V:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+    def keys(paths: list[str]) -> list[str]:
+        return saved_keys(list(paths), list(paths), [[V(p + "/kernel")] for p in paths])
+
+    assert keys(["conv1", "sequential/head"]) == ["conv1", "head"]
+    assert keys(["net/fc", "net/body/fc"]) == ["fc", "body/fc"]
+    assert keys(["m/a/fc", "m/b/fc", "m/c/out"]) == ["a/fc", "b/fc", "out"]
+    assert keys(["fc", "fc_[0-9]"]) == ["fc", "fc_[0-9]"]  # a name that is a pattern: names kept
+
+
+def test_a_key_of_several_layer_names_matches_the_layers_inside() -> None:
+    inner = keras.Sequential([keras.layers.Dense(4, name="a"), keras.layers.Dense(4, name="b")], name="inner")
+    body = keras.Sequential([inner, keras.layers.Dense(4, name="c")], name="body")
+    model = keras.Sequential([keras.Input((3,)), body, keras.layers.Dense(1, name="a")], name="net")
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), multipliers={"body/inner": 0.5, "inner/b": 2.0})
+    opt.build(model.trainable_variables)
+    assert opt.multipliers == {"body/inner/a": 0.5, "body/inner/b": 2.0, "body/c": 1.0, "a": 1.0}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,27 +18,79 @@ import numpy as np
 from lrwidgets.core.checks import FLOAT32_MAX, FLOAT32_TINY, rounds_to_zero
 
 
-def layer_groups(variables: list[Any]) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
+def layer_groups(variables: list[Any], model: Any = None) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
     """Group variables by layer: (group names, layer paths, variables per group, group of each variable).
 
-    See "Groups" in the `LayerwiseOptimizer` docstring for how names are formed.
+    With the `model` that holds every variable, a group is named by the layer names from the
+    model down to the layer that owns it; else by the variables' paths. See "Groups" in the
+    `LayerwiseOptimizer` docstring.
     """
-    paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in variables]
-    heads = {p.split("/", 1)[0] for p in paths}
-    strip = len(heads) == 1 and all("/" in p for p in paths)
-    names: list[str] = []
+    owners = layer_owners(model) if model is not None else {}
+    if variables and all(id(v) in owners for v in variables):
+        paths = [owners[id(v)] for v in variables]
+        names = list(paths)
+    else:
+        paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in variables]
+        heads = {p.split("/", 1)[0] for p in paths}
+        strip = len(heads) == 1 and all("/" in p for p in paths)
+        names = [p.split("/", 1)[1] if strip else (p or v.path) for v, p in zip(variables, paths, strict=True)]
+    group_names: list[str] = []
     group_paths: list[str] = []
     members: list[list[Any]] = []
     group_of_index: list[int] = []
-    for var, path in zip(variables, paths, strict=True):
-        name = path.split("/", 1)[1] if strip else (path or var.path)
-        if name not in names:
-            names.append(name)
+    for var, name, path in zip(variables, names, paths, strict=True):
+        if name not in group_names:
+            group_names.append(name)
             group_paths.append(path)
             members.append([])
-        group_of_index.append(names.index(name))
-        members[names.index(name)].append(var)
-    return names, group_paths, members, group_of_index
+        group_of_index.append(group_names.index(name))
+        members[group_names.index(name)].append(var)
+    return group_names, group_paths, members, group_of_index
+
+
+def layer_owners(model: Any) -> dict[int, str]:
+    """`{id(variable): layer path}` for each trainable variable of `model`: the names of the layers
+    from the model (left out) down to the layer that owns it, the first way found when a layer is
+    shared; the model's name for its own variables.
+
+    Not from `variable.path`: Keras names a variable by the scope it was built in, so the layers
+    of a functional backbone nested in a `Sequential` have no `backbone/` in their paths, and the
+    layers of a model loaded from a file have none of their enclosing layers' names.
+    """
+    found: dict[int, str] = {}
+    seen: set[int] = set()
+
+    def walk(layer: Any, path: str) -> None:
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        for variable in getattr(layer, "_trainable_variables", ()):
+            found.setdefault(id(variable), path or layer.name)
+        for sub in getattr(layer, "_layers", ()):
+            walk(sub, f"{path}/{sub.name}" if path else sub.name)
+
+    walk(model, "")
+    return found
+
+
+def building_model(variables: list[Any], frames: int = 12) -> Any:
+    """The `keras.Model` whose trainable variables `variables` are, found among the callers of an
+    optimizer's `build` (Keras builds it from the model's own methods: `fit`, `evaluate`'s
+    symbolic build, `load_model`'s `compile_from_config`; lrwidgets from a local `model`), or
+    `None` (a custom training loop's `optimizer.apply`)."""
+    import keras
+
+    ids = [id(v) for v in variables]
+    frame = sys._getframe(1)
+    for _ in range(frames):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return None
+        for local in ("self", "model"):
+            candidate = frame.f_locals.get(local)
+            if isinstance(candidate, keras.Model) and [id(v) for v in candidate.trainable_variables] == ids:
+                return candidate
+    return None
 
 
 def checked_multipliers(multipliers: Any) -> dict[str, float]:
@@ -93,7 +146,7 @@ def resolve(
     require_all: bool,
 ) -> dict[int, float]:
     """`{group index: value}` for the groups that keys of `spec` match (see the matching rule)."""
-    best: dict[int, tuple[tuple[int, int], str]] = {}
+    best: dict[int, tuple[tuple[int, int, int], str]] = {}
     unmatched = []
     for key in spec:
         pattern = _compile(key)
@@ -124,23 +177,58 @@ def resolve(
 
 def _rank(
     key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any]
-) -> tuple[int, int] | None:
-    """How specifically `key` matches a group: (depth, 2 for the group's own name, 1 for a layer-path
-    component, 0 for a pattern), or None. A group's own name outranks the same text as a component
-    of a deeper group's path (``fc`` and ``body/fc``)."""
+) -> tuple[int, int, int] | None:
+    """How specifically `key` matches a group: (depth, 2 for the group's own name, 1 for layer-path
+    components, 0 for a pattern, how many components), or None. A group's own name outranks the
+    same text as components of a deeper group's path (``fc`` and ``body/fc``); at one depth, more
+    components outrank fewer (``body/fc`` outranks ``fc`` on the layer ``net/body/fc``)."""
     parts = path.split("/") if path else [name]
     depth = len(parts)
     ranks = []
     if key == name:
-        ranks.append((depth, 2))
-    for d, part in enumerate(parts, start=1):
-        if part == key:
-            ranks.append((d, 1))
-        elif pattern is not None and pattern.fullmatch(part):
-            ranks.append((d, 0))
+        ranks.append((depth, 2, 0))
+    run = key.split("/")
+    for end in range(len(run), depth + 1):  # the key's components, in a row, ending at depth `end`
+        if parts[end - len(run) : end] == run:
+            ranks.append((end, 1, len(run)))
+    if pattern is not None and len(run) == 1:
+        ranks.extend((d, 0, 0) for d, part in enumerate(parts, start=1) if pattern.fullmatch(part))
     if pattern is not None and any(pattern.fullmatch(c) for c in (name, path, *(v.path for v in variables))):
-        ranks.append((depth, 0))
+        ranks.append((depth, 0, 0))
     return max(ranks) if ranks else None
+
+
+def saved_keys(names: list[str], paths: list[str], members: list[list[Any]]) -> list[str]:
+    """A key for each group that still finds it when its layer path changes scope.
+
+    Keras names variables by the scope they were built in, so the same layer's path differs
+    between a model built in a notebook and the same model loaded from a file (``sequential/head``
+    before ``model.save``, ``head`` after ``load_model``). A saved configuration keys each group
+    by the end of its layer path: its layer's own name, with as few of the enclosing layers'
+    names before it as tell it from another group (``fc`` and ``body/fc``), which saving keeps.
+    The group names are kept when those keys would not give every group its own value.
+    """
+    parts = [(path or name).split("/") for name, path in zip(names, paths, strict=True)]
+    lengths = [1] * len(parts)
+    while True:
+        keys = ["/".join(p[-n:]) for p, n in zip(parts, lengths, strict=True)]
+        shared: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            shared.setdefault(key, []).append(i)
+        clashes = [group for group in shared.values() if len(group) > 1]
+        if not clashes:
+            break
+        for group in clashes:  # the longer paths take one more component: the shorter keep the plain name
+            longest = max(len(parts[i]) - lengths[i] for i in group)
+            if longest == 0:
+                return list(names)
+            for i in group:
+                lengths[i] += len(parts[i]) - lengths[i] == longest
+    try:
+        found = resolve({k: float(i) for i, k in enumerate(keys)}, names, paths, members, require_all=True)
+    except BadKeysError:
+        return list(names)
+    return keys if found == {i: float(i) for i in range(len(names))} else list(names)
 
 
 def _compile(key: str) -> re.Pattern[str] | None:

@@ -12,7 +12,15 @@ from keras import ops
 from keras.src.utils import tracking
 
 from lrwidgets.training._compat import is_multi_optimizer
-from lrwidgets.training.layer_matching import BadKeysError, checked_multipliers, layer_groups, resolve
+from lrwidgets.training._inner_steps import generic_backend_update_step, needs_hold
+from lrwidgets.training.layer_matching import (
+    BadKeysError,
+    building_model,
+    checked_multipliers,
+    layer_groups,
+    resolve,
+    saved_keys,
+)
 
 MultiplierAction = Callable[[keras.Model], None]
 
@@ -31,22 +39,29 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     the scaled rate too. A multiplier of exactly 0 freezes the layer: its weights stay bitwise
     unchanged (even under SGD momentum, whose velocity would otherwise coast on).
 
-    **Groups.** Multipliers are per layer. The group of a trainable variable is its
-    `variable.path` without the last component (`"sequential/dense/kernel"` -> layer path
-    `"sequential/dense"`). Its *group name* is that layer path, minus the first component when
-    every trainable variable shares it (the model's own scope, as in a `Sequential` model):
-    `"dense"`, `"head"`, `"backbone/dense_1"`, `"lstm/lstm_cell"`. The multipliers of all groups
-    live in one vector variable tracked by this optimizer (`multiplier_variable`), so the jax and
-    TensorFlow train steps read it as state: assigning it never retraces or recompiles.
+    **Groups.** Multipliers are per layer. A group is the layer that owns a trainable variable,
+    named by the layer names from the model down to it: `"dense"`, `"head"`, `"backbone/conv1"`
+    (a layer of a nested `backbone` model), `"lstm/lstm_cell"`. Keras builds the optimizer from
+    the model (`fit`, `load_model`), and the layers are read from it, so the names are the same
+    in a notebook and after loading. Built without its model (`optimizer.apply` in a custom
+    training loop), the groups come from the variables' paths instead: `variable.path` without its
+    last component, minus the first when every variable shares it; Keras names variables by the
+    scope they were built in, so a functional backbone's layers then have no `backbone/`. The
+    multipliers of all groups live in one vector variable tracked by this optimizer
+    (`multiplier_variable`), so the jax and TensorFlow train steps read it as state: assigning it
+    never retraces or recompiles. `get_config()` (so `model.save()`) keys each group by the
+    shortest end of its name that finds it alone.
 
     **Matching rule.** A key of `multipliers` matches a group when
     1. it equals a component of the group's layer path, or `re.fullmatch`es one, at that
        component's depth (`"backbone"` matches every layer inside `backbone`; `"dense"` the layer
-       named `dense`; `"dense_[0-3]"` the layers `dense_1` ... `dense_3`); or
+       named `dense`; `"dense_[0-3]"` the layers `dense_1` ... `dense_3`), or equals several
+       components in a row, at the last one's depth (`"backbone/dense"`); or
     2. it equals the group name, or `re.fullmatch`es the group name, the layer path or the path
        of one of the group's variables (`"backbone/b2"`, `".*/kernel"`), at the deepest depth.
     Each group takes the value of its most specific matching key: the deepest match wins, and at
-    equal depth the group name beats a path component, which beats a pattern. Two different keys
+    equal depth the group name beats path components (more of them beat fewer), which beat a
+    pattern. Two different keys
     matching a group equally specifically raise a `ValueError`. Groups matched by no key get 1.0.
     Every key must match at least one group: `set_multipliers` refuses a key that matches none,
     listing the groups. Before `build` the groups are not known, so the keys are checked at
@@ -114,7 +129,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         if self.built:
             return
         var_list = list(var_list)
-        names, group_paths, members, group_of_index = layer_groups(var_list)
+        names, group_paths, members, group_of_index = layer_groups(var_list, building_model(var_list))
         try:
             values = resolve(self._spec, names, group_paths, members, require_all=True)
         except BadKeysError as e:
@@ -232,10 +247,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         update_step = inner.update_step
         apply_weight_decay = inner._apply_weight_decay
         current_lr = inner._get_current_learning_rate
-        backend_update_step = _generic_backend_update_step(inner)
+        backend_update_step = generic_backend_update_step(inner)
         patched = vars(inner)
 
-        hold = _needs_hold(inner)
+        hold = needs_hold(inner)
 
         def scaled_update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
             m = ops.convert_to_tensor(self._multiplier_of(variable))
@@ -312,10 +327,14 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
+        multipliers = self.multipliers
+        if self.built:  # keyed to be found again after `load_model`
+            keys = saved_keys(self._group_names, self._group_paths, self._group_variables)
+            multipliers = dict(zip(keys, multipliers.values(), strict=True))
         return {
             "name": self.name,
             "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "multipliers": self.multipliers,
+            "multipliers": multipliers,
         }
 
     @classmethod
@@ -357,39 +376,3 @@ _REBUILD_HINT = ": the next fit builds it with the other multipliers" + (
     if keras.backend.backend() == "tensorflow"
     else "."
 )
-
-
-# Optimizers whose step is proportional to the learning rate it is given (no state carried into
-# the step that the rate does not scale), so a multiplier of 0 leaves the variable unchanged.
-_STEP_PROPORTIONAL_TO_LR = (
-    keras.optimizers.Adam,  # AdamW too (a subclass)
-    keras.optimizers.Adamax,
-    keras.optimizers.Nadam,
-    keras.optimizers.Lion,
-    keras.optimizers.Adagrad,
-    keras.optimizers.Adadelta,
-    keras.optimizers.Lamb,
-)
-
-
-def _needs_hold(inner: keras.optimizers.Optimizer) -> bool:
-    """Whether a frozen variable must be restored after the step (skipped where lr 0 is enough)."""
-    if isinstance(inner, keras.optimizers.SGD | keras.optimizers.RMSprop):
-        return bool(getattr(inner, "momentum", 0.0))
-    return not isinstance(inner, _STEP_PROPORTIONAL_TO_LR)
-
-
-def _generic_backend_update_step(inner: keras.optimizers.Optimizer) -> Callable[..., None] | None:
-    """On torch, the fused `_parallel_update_step` takes one learning rate for all variables.
-
-    Skip it: bind the next `_backend_update_step` in the class hierarchy (the generic loop over
-    `update_step`, after e.g. Nadam's own bookkeeping). Other backends keep theirs.
-    """
-    if keras.backend.backend() != "torch":
-        return None
-    from keras.src.utils import torch_utils
-
-    for klass in type(inner).__mro__:
-        if "_backend_update_step" in vars(klass) and not klass.__module__.startswith("keras.src.backend.torch"):
-            return torch_utils.no_grad(vars(klass)["_backend_update_step"].__get__(inner))
-    return None

@@ -85,6 +85,6 @@ class UpdateSizeMonitor(keras.callbacks.Callback):
             if opt is not None and opt.built:
                 self._groups = opt.groups
             else:
-                names, _, members, _ = layer_groups(list(model.trainable_variables))
+                names, _, members, _ = layer_groups(list(model.trainable_variables), model)
                 self._groups = {n: tuple(m) for n, m in zip(names, members, strict=True)}
         return {n: [keras.ops.convert_to_numpy(v) for v in vs] for n, vs in self._groups.items()}
