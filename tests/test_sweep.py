@@ -283,10 +283,27 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     import pandas as pd
 
     assert list(pd.read_csv(tmp_path / "r.csv")["status"]) == ["done"] * 4
-    # And run(resume=True) on a new object with the same file does the same.
+    # A new object over the same file is not let to rewrite it unless told how.
     again = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"Argument `path`: .* `resume=True` .* `resume=False`"):
+        again.run(x, y, batch_size=32, cluster=client)
+    assert path.read_bytes() == before and not again.running
+    assert set(again.statuses.values()) == {"queued"}
+    # And run(resume=True) on it does what the loaded one did.
     third = again.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")
     assert [r["time"] for r in third] == [r["time"] for r in second]
+
+
+def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:
+    """A misspelt `monitor` said "no done trial yet" when every trial was done."""
+    from lrwidgets.sweep import Sweep
+
+    sweep = Sweep(build_model, [1e-2], epochs=1, monitor="val_acc")
+    sweep.run(*data(64), batch_size=32, cluster=client).wait(600)
+    assert sweep.statuses == {0: "done"} and sweep.best is None
+    with pytest.raises(ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: nothing to apply"):
+        sweep.apply_best(build_model())
 
 
 def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
@@ -351,6 +368,11 @@ def test_bad_arguments() -> None:
         sweep.run(*data(), cluster="")  # refused here, not failed in the background
     with pytest.raises(TypeError, match="`epochs` is not a `run` argument"):
         sweep.run(*data(), epochs=3)
+    # The sweep's own axes, given to `run` as a fit argument, failed every trial on the workers.
+    for name, source in (("learning_rate", "learning_rates="), ("optimizer", "optimizers="), ("seed", "seeds=")):
+        with pytest.raises(TypeError, match=rf"`{name}` is not a `run` argument: .*`Sweep\(.*{source}"):
+            sweep.run(*data(), **{name: 1e-3})
+    assert not sweep.running
     # Checked in the caller's thread, before any trial starts (each worker would fail on its own).
     with pytest.raises(
         TypeError, match=r"Sweep\.run\(\): `model.fit` takes no argument `batch_sise`: did you mean `batch_size`"

@@ -14,9 +14,11 @@ from typing import Any
 import cloudpickle
 from distributed import Client, KilledWorker, as_completed
 
+from lrwidgets.core.checks import received
 from lrwidgets.sweep._worker import run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.trial_table import TrialTable
+from lrwidgets.training.fit_args import check_fit_kwargs_early
 
 #: How many times a run sends its data to the workers again after losing it with a worker (the
 #: trials Dask cancelled then are queued again); after that, they end `cancelled` (resume runs them).
@@ -156,3 +158,28 @@ def row_of(future: Any, trial: Trial, asked_to_cancel: bool = False, data_lost: 
     if isinstance(error, KilledWorker):
         return {**base, "reason": f"worker lost: {error}"}
     return {**base, "reason": f"{type(error).__name__}: {error}"}
+
+
+# What `run()` refuses: names the Sweep gives every trial itself (where each comes from).
+_SWEEP_ARGUMENTS = {
+    "x": "`run(x, y)`",
+    "y": "`run(x, y)`",
+    "epochs": "`Sweep(..., epochs=...)`",
+    **dict.fromkeys(("learning_rate", "learning_rates", "lr"), "`Sweep(build_model, learning_rates=[...])`"),
+    **dict.fromkeys(("optimizer", "optimizers"), "`Sweep(..., optimizers=[...])`"),
+    **dict.fromkeys(("schedule", "schedules"), "`Sweep(..., schedules=[...])`"),
+    **dict.fromkeys(("seed", "seeds"), "`Sweep(..., seeds=[...])`"),
+    "monitor": "`Sweep(..., monitor=...)`",
+}
+
+
+def check_run_kwargs(fit_kwargs: dict[str, Any]) -> None:
+    """Refuse in `Sweep.run` what would fail every trial on the workers: an argument the Sweep gives
+    each trial itself (`learning_rate=`), a misspelt `model.fit` argument, a bad count."""
+    for name in fit_kwargs:
+        if name in _SWEEP_ARGUMENTS:
+            raise TypeError(
+                f"Argument `{name}` is not a `run` argument: the sweep's come from the Sweep itself "
+                f"({_SWEEP_ARGUMENTS[name]}). {received(name, fit_kwargs[name])}"
+            )
+    check_fit_kwargs_early(fit_kwargs, "Sweep.run")

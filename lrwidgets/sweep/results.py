@@ -90,3 +90,21 @@ def read_json(path: str | Path) -> dict[str, Any]:
         )
     doc["results"] = [{k: math.nan if v is None else v for k, v in r.items()} for r in doc["results"]]
     return doc
+
+
+def why_no_best(rows: list[dict[str, Any]], monitor: str) -> str:
+    """Why no trial is best: none done yet, or (a misspelt `monitor`) none logged the monitor."""
+    done = [r for r in rows if r.get("status") == "done"]
+    logged = sorted({k[len("best_") :] for r in done for k in r if k.startswith("best_")})
+    if done and monitor not in logged:
+        return f"No done trial logged `{monitor}` (the sweep's `monitor`); the trials logged {logged}"
+    return "The sweep has no done trial yet"
+
+
+def refuse_overwrite(path: Path) -> None:
+    """Refuse to run a new sweep over the results file of another (unless `resume` says how)."""
+    if path.exists():
+        raise FileExistsError(
+            f"Argument `path`: {str(path)!r} holds an earlier sweep's results. Pass `resume=True` to run "
+            "only the trials it has not ended, or `resume=False` to run every trial again and rewrite it."
+        )

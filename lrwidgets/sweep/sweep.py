@@ -20,11 +20,10 @@ from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
-from lrwidgets.sweep.dispatch import TrialTask, check_sendable, run_trials
+from lrwidgets.sweep.dispatch import TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.run import SweepRun
-from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable
-from lrwidgets.training.fit_args import check_fit_kwargs_early
+from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable, check_trial
 from lrwidgets.training.trial import apply_trial_rate
 
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
@@ -113,12 +112,13 @@ class Sweep:
         self._run: SweepRun | None = None
         self._run_key = ""
         self._loaded = False
+        self._wrote_path = False  # a run of this object wrote `path`: the next may rewrite it
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from a worker's send to its handling here
 
     # ---- reading ---------------------------------------------------------------------------------
     def status(self, trial: int) -> str:
         """``queued``, ``running``, ``done``, ``failed`` or ``cancelled``."""
-        return self._table.status[self._check_trial(trial)]
+        return self._table.status[check_trial(trial, len(self.trials))]
 
     @property
     def statuses(self) -> dict[int, str]:
@@ -126,7 +126,7 @@ class Sweep:
 
     def curve(self, trial: int) -> TrialCurve:
         """What trial ``trial`` has streamed so far (a copy)."""
-        return self._table.curve(self._check_trial(trial))
+        return self._table.curve(check_trial(trial, len(self.trials)))
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -204,18 +204,19 @@ class Sweep:
                 (``"tcp://host:8786"``) or a ``distributed.Client``: that cluster, as it is.
             resume: skip the trials already done or failed (in this object, in :attr:`path`'s
                 file, or in the file this sweep was loaded from). Default: True after
-                :meth:`load`, else False (every trial runs again).
+                :meth:`load`, else False (every trial runs again); a ``path`` that holds the
+                results of another sweep object is refused without ``resume`` given (not
+                rewritten by default).
             fit_kwargs: other arguments of ``model.fit`` (``batch_size``, ``validation_split``,
                 ``validation_data``, ...).
         """
         if self.running:
             raise RuntimeError("This sweep is already running; wait for it (`run.wait()`) or stop it (`sweep.stop()`).")
-        for name in fit_kwargs:
-            if name in ("x", "y", "epochs", "schedule"):
-                raise TypeError(f"Argument `{name}` is not a `run` argument: give it to the Sweep itself (or as x, y).")
-        check_fit_kwargs_early(fit_kwargs, "Sweep.run")  # here, not on every worker
+        check_run_kwargs(fit_kwargs)  # here, not on every worker
         check_sendable(self.build_model, fit_kwargs)
         check_cluster(cluster)  # the clear error now, not in the background
+        if resume is None and not (self._loaded or self._wrote_path) and self.path is not None:
+            _results.refuse_overwrite(self.path)  # another sweep's results: not rewritten unless told
         resume = self._loaded if resume is None else resume
         if not isinstance(resume, bool):
             raise TypeError(f"Argument `resume` must be a bool. {received('resume', resume)}")
@@ -224,6 +225,7 @@ class Sweep:
                 self._table.restore(_results.read_json(self.path)["results"])
             self._table.start(resume)
             self._loaded = False
+            self._wrote_path = True
             self._run_key = f"lrwidgets-sweep-{uuid.uuid4().hex[:12]}"
             run = self._run = SweepRun(self)
         data: dict[str, Any] = {"x": x, "y": y}
@@ -285,17 +287,9 @@ class Sweep:
         self._notify({self._table.add_progress(msg)})
 
     # ---- control ---------------------------------------------------------------------------------
-    def _check_trial(self, trial: Any) -> int:
-        t = check_int("trial", trial, ge=0)
-        if t >= len(self.trials):
-            raise ValueError(
-                f"Argument `trial` must be < {len(self.trials)} (the sweep's trials). {received('trial', trial)}"
-            )
-        return t
-
     def cancel(self, trial: int) -> None:
         """Cancel one trial: a queued one never starts, a running one stops at its next batch."""
-        t = self._check_trial(trial)
+        t = check_trial(trial, len(self.trials))
         if not self.running:
             raise RuntimeError(
                 "This sweep is not running: there is no trial to cancel. Start it with `sweep.run(...)`."
@@ -348,7 +342,7 @@ class Sweep:
         """
         best = self.best
         if best is None:
-            raise ValueError("The sweep has no done trial yet: nothing to apply.")
+            raise ValueError(_results.why_no_best(self.rows, self.monitor_name) + ": nothing to apply.")
         apply_trial_rate(target, best["learning_rate"], best["optimizer"])
         return best
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrwidgets.core.checks import received
+from lrwidgets.core.checks import check_int, received
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.results import FINISHED
 
@@ -211,3 +211,11 @@ class TrialTable:
                 if t is not None:
                     self.ended[t.trial] = {**row, "trial": t.trial}
                     self.status[t.trial] = row["status"]
+
+
+def check_trial(trial: Any, count: int) -> int:
+    """`trial` checked as the index of one of `count` trials."""
+    t = check_int("trial", trial, ge=0)
+    if t >= count:
+        raise ValueError(f"Argument `trial` must be < {count} (the sweep's trials). {received('trial', trial)}")
+    return t
