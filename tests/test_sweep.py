@@ -302,7 +302,9 @@ def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -
     sweep = Sweep(build_model, [1e-2], epochs=1, monitor="val_acc")
     sweep.run(*data(64), batch_size=32, cluster=client).wait(600)
     assert sweep.statuses == {0: "done"} and sweep.best is None
-    with pytest.raises(ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: nothing to apply"):
+    with pytest.raises(
+        ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: nothing to apply"
+    ):
         sweep.apply_best(build_model())
 
 
