@@ -353,3 +353,30 @@ def test_an_edit_the_session_refuses_is_rolled_back_and_shown() -> None:
     assert "another lrwidgets session" in panel.error
     assert panel.value == before and panel.multipliers["second"] == 1.0
     assert variable_values(model)["second"] == 1.0
+
+
+def test_the_panel_shows_the_layers_of_a_re_compiled_optimizer() -> None:
+    """Fine-tuning: a head trained over a frozen backbone, then the model re-compiled with a new
+    LayerwiseOptimizer over every layer. The panel kept the head alone (its refresh raised a
+    TraitError in the training thread), so the backbone's rate could not be set from it."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((5,))
+    backbone = keras.Model(inp, keras.layers.Dense(4, name="conv")(inp), name="backbone")
+    model = keras.Sequential([keras.Input((5,)), backbone, keras.layers.Dense(1, name="head")])
+    backbone.trainable = False
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-2)), loss="mse")
+    dash = TrainingDashboard(model)
+    panel = dash.layer_controls
+    dash.fit(X, Y, epochs=1, batch_size=8).wait(60)
+    assert [layer["name"] for layer in panel.layers] == ["head"]
+    panel.k = 1
+
+    backbone.trainable = True
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-3), {"backbone": 0.1}), loss="mse")
+    run = dash.fit(X, Y, epochs=1, batch_size=8)
+    run.wait(60)
+    assert run.exception is None and panel.error == ""
+    assert panel.layers == [{"name": "backbone/conv", "params": 24}, {"name": "head", "params": 5}]
+    assert panel.multipliers == {"backbone/conv": 0.1, "head": 1.0}
+    browser_sets(panel, "backbone/conv", multiplier=0.5)
+    assert variable_values(model) == {"backbone/conv": 0.5, "head": 1.0}

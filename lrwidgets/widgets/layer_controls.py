@@ -145,9 +145,25 @@ class LayerLRControls(anywidget.AnyWidget):
         current = dict(self.session.multipliers if multipliers is None else multipliers)
         # Against what this panel last applied, not against `value`: an edit whose observer has not
         # yet run must not be undone by a refresh from the training thread.
-        if current != self._applied:
-            self._applied = current
+        if current == self._applied:
+            return
+        if current and set(current) != set(self.value):  # re-compiled with other groups (fine-tuning)
+            self._show_layers(current)
+        else:
+            self._applied = current  # first: the new value is not an edit to apply
             self.value = {**self.value, **settings_from_multipliers(current, self.value)}
+
+    def _show_layers(self, current: dict[str, float]) -> None:
+        """The model was re-compiled with a `LayerwiseOptimizer` over other layers: show those."""
+        groups = [g for g in self.session.layer_groups if g["name"] in current]
+        if len(groups) != len(current):  # a model changed since `current` was read: the next refresh
+            return
+        self._applied = current
+        with self.hold_sync():
+            self.update_size = {}
+            self.set_trait("layers", groups)
+            self.k = min(self.k, len(groups))
+            self.value = settings_from_multipliers(current, {})
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         with self.hold_sync():
