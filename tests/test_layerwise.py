@@ -511,3 +511,18 @@ def test_a_key_of_several_layer_names_matches_the_layers_inside() -> None:
     opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), multipliers={"body/inner": 0.5, "inner/b": 2.0})
     opt.build(model.trainable_variables)
     assert opt.multipliers == {"body/inner/a": 0.5, "body/inner/b": 2.0, "body/c": 1.0, "a": 1.0}
+
+
+def test_a_tie_below_a_more_specific_key_is_no_tie_in_any_order() -> None:
+    """Two patterns matching `b1` equally were refused as a tie when they came before the key
+    naming it, and accepted after it: the result depended on the dict's order."""
+    body = keras.Sequential([keras.layers.Dense(4, name="b1"), keras.layers.Dense(4, name="b2")], name="backbone")
+    model = keras.Sequential([keras.Input((3,)), body, keras.layers.Dense(1, name="head")])
+    keys = [("b[0-9]", 0.5), ("b1|x", 0.25), ("b1", 2.0)]
+    for order in (keys, keys[::-1]):
+        opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), multipliers=dict(order))
+        opt.build(model.trainable_variables)
+        assert opt.multipliers == {"backbone/b1": 2.0, "backbone/b2": 0.5, "head": 1.0}
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), multipliers={"b[0-9]": 0.5, "b1|x": 0.25})
+    with pytest.raises(ValueError, match="'b\\[0-9\\]' and 'b1\\|x' that both match layer 'backbone/b1'"):
+        opt.build(model.trainable_variables)

@@ -146,24 +146,16 @@ def resolve(
     require_all: bool,
 ) -> dict[int, float]:
     """`{group index: value}` for the groups that keys of `spec` match (see the matching rule)."""
-    best: dict[int, tuple[tuple[int, int, int], str]] = {}
+    matches: dict[int, list[tuple[tuple[int, int, int], str]]] = {}
     unmatched = []
     for key in spec:
         pattern = _compile(key)
         hit = False
         for i, (name, path) in enumerate(zip(names, paths, strict=True)):
             rank = _rank(key, pattern, name, path, members[i])
-            if rank is None:
-                continue
-            hit = True
-            if i in best and best[i][0] == rank and best[i][1] != key:
-                raise BadKeysError(
-                    [key],
-                    f"Argument `multipliers` has keys {best[i][1]!r} and {key!r} that both match layer {name!r} "
-                    f"equally specifically; keep one or use a more specific key. Received: multipliers={dict(spec)!r}",
-                )
-            if i not in best or rank > best[i][0]:
-                best[i] = (rank, key)
+            if rank is not None:
+                hit = True
+                matches.setdefault(i, []).append((rank, key))
         if not hit:
             unmatched.append(key)
     if unmatched and require_all:
@@ -172,6 +164,17 @@ def resolve(
             f"Argument `multipliers` has keys that match no trainable layer: {unmatched}. Layers: {list(names)}. "
             f"Received: multipliers={dict(spec)!r}",
         )
+    best: dict[int, tuple[tuple[int, int, int], str]] = {}
+    for i, found in matches.items():  # the most specific key of each group, whatever the keys' order
+        top = max(rank for rank, _ in found)
+        first, *others = [key for rank, key in found if rank == top]
+        if others:
+            raise BadKeysError(
+                others[:1],
+                f"Argument `multipliers` has keys {first!r} and {others[0]!r} that both match layer {names[i]!r} "
+                f"equally specifically; keep one or use a more specific key. Received: multipliers={dict(spec)!r}",
+            )
+        best[i] = (top, first)
     return {i: spec[key] for i, (_, key) in best.items()}
 
 
