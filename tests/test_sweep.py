@@ -627,3 +627,52 @@ def test_trials_a_sweep_could_not_run_are_cancelled_and_resumed(client: Any, tmp
     assert all("the sweep stopped" in r for r in sweep.results["reason"])
     loaded = Sweep.load(path, build_model)
     assert list(loaded.run(x, y, batch_size=32, cluster=client).wait(600)["status"]) == ["done", "done"]
+
+
+GATE, AT_GATE = threading.Event(), threading.Event()
+
+
+def build_model_after_the_gate() -> Any:
+    """`build_model` that says it started and waits for the test to open the gate (an in-process
+    worker runs it)."""
+    AT_GATE.set()
+    assert GATE.wait(120)
+    return build_model()
+
+
+def test_a_worker_with_threads_runs_its_trials_as_serial_runs_and_a_joining_worker_takes_trials() -> None:
+    """Keras's seeds are per process: two trials in two threads of one worker set and drew them
+    at once, so their results were not their serial runs'. And the number of trials in flight was
+    fixed when the run started: a worker that joined later was never used."""
+    from distributed import Client, LocalCluster
+
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(128)
+    GATE.clear()
+    AT_GATE.clear()
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        sweep = Sweep(build_model_after_the_gate, [3e-2, 1e-1], optimizers=["sgd"], seeds=[0, 1], epochs=2)
+        run = sweep.run(x, y, batch_size=32, validation_split=0.25, cluster=client)
+        assert AT_GATE.wait(120)  # the first trial runs: the run counted one worker
+        cluster.scale(2)
+        client.wait_for_workers(2, timeout=120)
+        GATE.set()
+        rows = run.wait(600).to_dict("records")
+        # Two trials given to one worker at once (Dask's placement may do it) still run one at a time.
+        from lrwidgets.sweep._worker import run_trial
+
+        fit = {"batch_size": 32, "validation_split": 0.25, "epochs": 2}
+        one = [sorted(client.nthreads())[0]]
+        futures = [
+            client.submit(run_trial, t, build_model, {"x": x, "y": y}, fit, "t", "k", 0.1, 8, workers=one, pure=False)
+            for t in sweep.trials[:2]
+        ]
+        together = client.gather(futures)
+    expected = serial_rows(sweep, x, y, batch_size=32, validation_split=0.25)
+    assert_same_results(rows, expected)
+    assert len({r["worker"] for r in rows}) == 2
+    assert_same_results(together, expected[:2])

@@ -11,6 +11,7 @@ the fit ends at the next batch boundary.
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,9 @@ from lrwidgets.training.trial import EpochSeeder, build_trial_model
 
 FLAGS = "_lrwidgets_sweep_cancel"
 POLL = 0.002  # seconds between two looks at the cancel flags
+#: Held by the trial that runs in this process: Keras's seeds are process-wide (a trial sets them,
+#: then builds and shuffles from them), so a worker with several threads runs its trials one at a time.
+ONE_AT_A_TIME = threading.Lock()
 
 
 def cancel_flags(worker: Any) -> set[str]:
@@ -180,17 +184,26 @@ def run_trial(
     worker = get_worker()
     flags = cancel_flags(worker)
     trial_key = f"{sweep_key}/{trial.trial}"
+
+    def cancelled() -> bool:
+        return trial_key in flags or sweep_key in flags
+
+    locked = False
     try:
+        while not locked and not cancelled():  # cancelled while it waits: train_trial says so at once
+            locked = ONE_AT_A_TIME.acquire(timeout=0.05)
         row = train_trial(
             trial,
             build_model,
             data,
             fit_kwargs,
             send=lambda msg: worker.log_event(topic, msg),
-            cancelled=lambda: trial_key in flags or sweep_key in flags,
+            cancelled=cancelled,
             interval=interval,
             max_points=max_points,
         )
     finally:
+        if locked:
+            ONE_AT_A_TIME.release()
         flags.discard(trial_key)
     return {**row, "worker": worker.address}

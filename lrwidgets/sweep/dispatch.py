@@ -1,6 +1,7 @@
 """A sweep's trials as Dask tasks: the data sent to every worker once, at most as many trials in
-flight as the cluster has threads (the queue stays on the client), each finished future turned into
-its trial's row and released."""
+flight as the cluster has worker processes (the queue stays on the client; a worker that joins
+takes trials from the next one's end), each finished future turned into its trial's row and
+released."""
 
 from __future__ import annotations
 
@@ -65,10 +66,10 @@ def run_trials(
     """Run ``table``'s queued trials on ``client`` until none is left (or it stops submitting);
     ``finish(trial, row)`` as each ends. ``key`` names the tasks, the progress topic and the cancel flags."""
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
+    reached = set(client.nthreads())  # the workers the data was sent to (some more may have it)
     [payload] = client.scatter([data], broadcast=True, hash=False)
     losses = 0
     attempts = itertools.count()
-    capacity = max(1, sum(client.nthreads().values()))
     pending = as_completed(loop=client.loop)  # this client's: Dask may have no default client
 
     def fresh_payload() -> Any:
@@ -78,13 +79,28 @@ def run_trials(
             losses += 1
             # No worker to send it to (yet): the trials given the lost data are cancelled.
             with contextlib.suppress(Exception):
+                workers = set(client.nthreads())
                 [payload] = client.scatter([data], broadcast=True, hash=False)
+                reached.clear()
+                reached.update(workers)
         return payload
 
-    def submit_next() -> None:
+    def top_up() -> None:
+        """One trial in flight a worker process (each runs one at a time: `_worker.ONE_AT_A_TIME`),
+        counted again each time: workers may join or leave while the sweep runs. A worker that
+        joined gets the data first (Dask sends a task only where its data is)."""
+        workers = set(client.nthreads())
+        if workers - reached and payload.status == "finished":
+            with contextlib.suppress(Exception):  # it may leave again: its trials go elsewhere
+                client.replicate([payload], workers=sorted(workers - reached))
+        reached.update(workers)
+        while len(futures) < max(1, len(workers)) and submit_next():
+            pass
+
+    def submit_next() -> bool:
         trial = table.next_queued()
         if trial is None:
-            return
+            return False
         given = fresh_payload()
         f = client.submit(
             run_trial,
@@ -102,10 +118,10 @@ def run_trials(
         )
         futures[f] = (trial, given)
         pending.add(f)
+        return True
 
     try:
-        for _ in range(capacity):
-            submit_next()
+        top_up()
         for f in pending:
             trial, given = futures[f]  # taken out once handled: until then the end releases it
             # Cancelled by Dask: the data sent to the workers was lost with the one(s) holding it (a
@@ -119,7 +135,7 @@ def run_trials(
                 finish(trial, row_of(f, trial, trial.trial in table.cancel_times, lost))
             del futures[f]
             f.release()
-            submit_next()
+            top_up()
     except BaseException:
         # Dask cannot stop a task that runs: the run's flag stops its trials at their next batch.
         if futures:
