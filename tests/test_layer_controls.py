@@ -146,7 +146,8 @@ def test_changes_go_through_the_session() -> None:
     session.set_multipliers = real  # type: ignore[method-assign]
     preset_clicked(panel, "uniform")
     assert variable_values(model)["second"] == 1.0
-    assert [e.message for e in session.history.events if e.kind == "action"] == ["layer learning rates: second x1"]
+    actions = [(e.message, e.source) for e in session.history.events if e.kind == "action"]
+    assert actions == [("layer learning rates: second x1", "panel")]  # the source was not recorded
 
 
 def test_refresh_does_not_undo_an_edit_whose_observer_has_not_run() -> None:
@@ -224,6 +225,7 @@ def test_live_change_during_a_background_fit_through_the_controller() -> None:
     assert variable_values(model)["second"] == 0.0
     (action,) = [e for e in dash.history.events if e.kind == "action"]  # recorded where it took effect
     assert action.step == 2 and action.message == "layer learning rates: second x0", action
+    assert action.source == "panel"
     assert dash.controller.learning_rate == pytest.approx(1e-2)
     dash.controller.set_learning_rate(0.5)  # idle: the controller writes the inner optimizer's rate
     assert float(model.optimizer.inner_optimizer.learning_rate.numpy()) == pytest.approx(0.5)

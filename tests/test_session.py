@@ -295,6 +295,8 @@ def test_multipliers_are_checked_as_float32_and_names_match_exactly() -> None:
         session.set_multipliers({"a+b": 1e39})
     with pytest.raises(ValueError, match=r"unknown layers \['typo'\]"):
         session.set_multipliers({"typo": 1.0})
+    with pytest.raises(TypeError, match=r"must have non-empty string keys .* Received: multipliers=\{5: 1.0\}"):
+        session.set_multipliers({5: 1.0})  # was "unknown layers ['5']", a ValueError
     session.set_multipliers({"a+b": 0.5})  # as a regular expression, "a+b" would match "aab" too
     assert model.optimizer.multipliers == {"a+b": 0.5, "aab": 1.0}
     panel = lrw.LayerLRControls(session)

@@ -269,11 +269,14 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
     if not isinstance(multipliers, Mapping):
         raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
     multipliers = dict(multipliers)
+    if not all(isinstance(k, str) and k for k in multipliers):
+        raise TypeError(
+            f"Argument `multipliers` must have non-empty string keys (layer names or patterns). "
+            f"Received: multipliers={multipliers!r}"
+        )
     known = list(current_multipliers(model))
     patterns = {k: v for k, v in multipliers.items() if k not in known}
-    unknown = sorted(
-        str(k) for k in patterns if not isinstance(k, str) or not k or not layer_matching.matching(opt, {k: 1.0})
-    )
+    unknown = sorted(k for k in patterns if not layer_matching.matching(opt, {k: 1.0}))
     if unknown:
         raise ValueError(
             f"Argument `multipliers` has unknown layers {unknown}; layers: {known}."

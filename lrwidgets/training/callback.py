@@ -288,7 +288,9 @@ class ControllerCallback(keras.callbacks.Callback):
         applied = _state.write_multipliers(model, changes)  # the others as they are now, whoever set them
         c._multipliers = applied
         described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
-        c.recorder.event("action", f"layer learning rates: {described}", step=c.history.num_steps)
+        c.recorder.event(
+            "action", f"layer learning rates: {described}", step=c.history.num_steps, source=c._multiplier_source
+        )
 
     def apply_requests(self, model: Any) -> bool:
         """Carry out queued requests (training thread, or idle); True if the rate was set."""
