@@ -147,6 +147,17 @@ def test_piecewise_constant_decay(data: st.DataObject, n: int) -> None:
     assert_matches_keras(PiecewiseConstantDecay(boundaries, values), 320)
 
 
+def test_piecewise_constant_decay_without_boundaries_is_its_float_in_keras() -> None:
+    """Keras's PiecewiseConstantDecay([], [0.1]) raises IndexError when called: the constant's
+    Keras form is its float, as `Constant(0.1).to_keras()` is."""
+    s = PiecewiseConstantDecay([], [0.1])
+    assert s.to_keras() == 0.1
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(s.to_keras()), loss="mse")
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), verbose=0)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1)
+
+
 @EXAMPLES
 @given(lr=lrs, decay_steps=steps, alpha=fractions)
 def test_cosine_decay(lr: float, decay_steps: int, alpha: float) -> None:

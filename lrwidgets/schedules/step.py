@@ -91,6 +91,11 @@ class PiecewiseConstantDecay(Schedule):
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
         return self._v.astype(steps.dtype, copy=False)[np.searchsorted(self._b, steps, side="left")]
 
+    def keras_spec(self) -> Any:
+        if not self.boundaries:  # a constant: Keras's schedule fails on no boundaries; its form is the float
+            return self.values[0]
+        return super().keras_spec()
+
 
 def _number(checked: float, original: Any) -> int | float:
     """Keep integral boundaries as ints in the config (steps are counted in ints)."""
