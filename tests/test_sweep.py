@@ -357,6 +357,23 @@ def test_bad_arguments() -> None:
     for same in (1.00000001e-3, np.float32(1e-3)):  # one float32: two trials of one rate
         with pytest.raises(ValueError, match=r"`learning_rates` must not repeat a value \(as the float32"):
             Sweep(build_model, [1e-3, same])
+    with pytest.raises(
+        ValueError, match=r"`optimizers` must not repeat a value. Received: optimizers=\['adam', 'Adam'\]"
+    ):
+        Sweep(build_model, [1e-3], optimizers=["adam", "Adam"])  # one optimizer to Keras: each trial twice
+    # Schedules: a warm-up from 0 cannot start at a trial's rate; one that raises is named.
+    with pytest.raises(ValueError, match=r"rate at step 0 is > 0: .*<lambda> gives 0.0 at step 0 \(a warm-up"):
+        Sweep(build_model, [1e-3], schedules=[lambda step: 0.0 + step])
+    with pytest.raises(ValueError, match=r"`schedules`: <lambda> raised at step 0 \(ZeroDivisionError"):
+        Sweep(build_model, [1e-3], schedules=[lambda step: 1 / step])
+    # Two different functions of one name are two schedules; one given twice is refused.
+    halves, thirds = (lambda step: 0.5), (lambda step: 1 / 3)
+    assert [t.schedule_name for t in Sweep(build_model, [1e-3], schedules=[halves, thirds]).trials] == [
+        "<lambda>",
+        "<lambda> #2",
+    ]
+    with pytest.raises(ValueError, match="`schedules` must not repeat a value"):
+        Sweep(build_model, [1e-3], schedules=[halves, halves])
     with pytest.raises(TypeError, match="`build_model` must be callable"):
         Sweep("model", [1e-3])
     with pytest.raises(ValueError, match="`epochs` must be >= 1"):

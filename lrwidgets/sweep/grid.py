@@ -86,6 +86,38 @@ def _as_list(name: str, values: Any) -> list[Any]:
     return items
 
 
+def _check_start(schedule: Any) -> None:
+    """A trial starts a schedule at its own rate, ``learning_rate * s(step) / s(0)``: s(0) must be a
+    rate > 0 (a warm-up from 0 cannot be scaled to start at a rate)."""
+    label = schedule_name(schedule)
+    try:
+        start = float(schedule(0))
+    except Exception as e:
+        raise ValueError(f"Argument `schedules`: {label} raised at step 0 ({type(e).__name__}: {e}).") from e
+    try:
+        check_rate("schedules", start)
+    except ValueError:
+        raise ValueError(
+            f"Argument `schedules` must hold schedules whose rate at step 0 is > 0: each trial runs"
+            f" `learning_rate * s(step) / s(0)`. {label} gives {start!r} at step 0 (a warm-up: start it"
+            " from a small rate > 0)."
+        ) from None
+
+
+def _schedule_names(schedules: list[Any]) -> list[str]:
+    """Each schedule's label; two different functions of one name (two lambdas) told apart by
+    their place (`<lambda> #2`), while one schedule given twice keeps its name (and is refused)."""
+    names: list[str] = []
+    seen: dict[str, list[Any]] = {}  # label -> the schedules labelled so, in order
+    for s in schedules:
+        name = schedule_name(s)
+        same = seen.setdefault(name, [])
+        plain = not callable(getattr(s, "get_config", None))  # no config to tell it by
+        names.append(f"{name} #{len(same) + 1}" if same and plain and all(t is not s for t in same) else name)
+        same.append(s)
+    return names
+
+
 def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) -> list[Trial]:
     """Every combination, checked: rates > 0, known optimizer names, schedules positive at step 0."""
     rates = [check_rate("learning_rates", r) for r in _as_list("learning_rates", learning_rates)]
@@ -97,17 +129,22 @@ def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) 
                 f"Argument `schedules` must hold callables (step -> rate) or None. {received('schedules', s)}"
             )
         if s is not None:
-            check_rate("schedules", float(s(0)))
-    names = [schedule_name(s) for s in scheds]
+            _check_start(s)
+    names = _schedule_names(scheds)
     seed_list = [check_int("seeds", s, ge=0, le=2**32 - 1) for s in _as_list("seeds", seeds)]  # Keras's range
     if len({float(np.float32(r)) for r in rates}) != len(rates):  # as the optimizer holds them: 1e-3 == 1.00000001e-3
         raise ValueError(
             "Argument `learning_rates` must not repeat a value (as the float32 values the optimizer holds)."
             f" {received('learning_rates', rates)}"
         )
-    for name, values in (("optimizers", opts), ("schedules", names), ("seeds", seed_list)):
+    spelled = [o.lower() if o else o for o in opts]  # Keras takes "adam" and "Adam" for one optimizer
+    for name, values, told in (
+        ("optimizers", spelled, opts),
+        ("schedules", names, names),
+        ("seeds", seed_list, seed_list),
+    ):
         if len(set(values)) != len(values):
-            raise ValueError(f"Argument `{name}` must not repeat a value. {received(name, values)}")
+            raise ValueError(f"Argument `{name}` must not repeat a value. {received(name, told)}")
     count = len(rates) * len(opts) * len(scheds) * len(seed_list)
     if count > MAX_TRIALS:
         raise ValueError(f"A sweep runs at most {MAX_TRIALS:,} trials. Received: {count:,} combinations")
