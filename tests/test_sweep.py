@@ -313,12 +313,25 @@ def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
     from lrwidgets.sweep import Sweep
 
     x, y = data(128)
-    sweep = Sweep(build_model, [1e-3, 3e-2], optimizers=["sgd"], epochs=2)
+    from lrwidgets.schedules import ExponentialDecay
+
+    halving = ExponentialDecay(1.0, decay_steps=4, decay_rate=0.5)
+    sweep = Sweep(build_model, [1e-3, 3e-2], optimizers=["sgd"], schedules=[None, halving], epochs=2)
     with pytest.raises(ValueError, match="no done trial"):
         sweep.apply_best(build_model())
+    assert sweep.best_schedule is None
     sweep.run(x, y, batch_size=32, cluster=client).wait(600)
     best = sweep.best
     assert best is not None
+    # The best trial's schedule as it ran: its shape from its rate (None for a constant trial).
+    scheduled = best["schedule"] != "constant"
+    assert (sweep.best_schedule is not None) == scheduled
+    if scheduled:
+        assert [sweep.best_schedule(s) for s in (0, 4)] == pytest.approx(
+            [best["learning_rate"], best["learning_rate"] / 2]
+        )
+    later = Sweep(build_model, [3e-2], schedules=[halving]).trials[0].scaled_schedule()
+    assert [later(s) for s in (0, 8)] == pytest.approx([3e-2, 3e-2 / 4])
     model = build_model()
     sweep.apply_best(model)
     assert float(model.optimizer.learning_rate) == pytest.approx(best["learning_rate"])

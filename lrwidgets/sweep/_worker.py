@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from distributed import get_worker
 
-from lrwidgets.sweep.grid import ScaledSchedule, Trial
+from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.results import lower_is_better
 from lrwidgets.training import Snapshot, TrainingSession
 from lrwidgets.training.trial import EpochSeeder, build_trial_model
@@ -145,7 +145,7 @@ def train_trial(
     try:
         model = build_trial_model(build_model, trial.optimizer, trial.learning_rate, trial.seed)
         session = TrainingSession(model, update_interval=interval, on_nan="stop")
-        schedule = None if trial.schedule is None else ScaledSchedule(trial.schedule, trial.learning_rate)
+        schedule = trial.scaled_schedule()
         streamer = Streamer(send or (lambda msg: None), trial.trial, interval, max_points)
         session.subscribe(streamer)
         callbacks = [*(fit_kwargs.get("callbacks") or []), EpochSeeder(trial.seed)]

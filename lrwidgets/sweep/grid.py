@@ -34,6 +34,10 @@ class Trial:
         """What identifies the trial across kernels (``trial`` numbers follow the grid's order)."""
         return (self.learning_rate, self.optimizer or "", self.schedule_name, self.seed)
 
+    def scaled_schedule(self) -> Any:
+        """The schedule as this trial runs it (its shape started at its rate), or None (constant)."""
+        return None if self.schedule is None else ScaledSchedule(self.schedule, self.learning_rate)
+
     def config(self) -> dict[str, Any]:
         return {
             "trial": self.trial,

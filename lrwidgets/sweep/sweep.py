@@ -333,12 +333,20 @@ class Sweep:
         self.close()
 
     # ---- using the results -----------------------------------------------------------------------
+    @property
+    def best_schedule(self) -> Any:
+        """The best trial's schedule as it ran (its shape started at its rate), for
+        ``fit(..., schedule=sweep.best_schedule)``; None when it kept a constant rate or none is best."""
+        best = self.best
+        return None if best is None else self.trials[best["trial"]].scaled_schedule()
+
     def apply_best(self, target: Any) -> dict[str, Any]:
         """Put the best trial's learning rate into ``target``; returns the best row.
 
         ``target``: a ``TrainingSession``, a ``TrainingDashboard`` (its session), or a compiled
         model (its optimizer's rate, set at once when idle; during a fit, at the next batch). The
-        target's optimizer must be the best trial's (a rate is only best for its optimizer).
+        target's optimizer must be the best trial's (a rate is only best for its optimizer). A
+        scheduled trial's rate is where its schedule started: give the fit :attr:`best_schedule`.
         """
         best = self.best
         if best is None:

@@ -101,7 +101,7 @@ class LRSweep(w.VBox):
 
     Takes the arguments of :class:`lrwidgets.sweep.Sweep` (``build_model``, ``learning_rates``,
     ``optimizers``, ``schedules``, ``seeds``, ``epochs``, ...) or an existing one as ``sweep=``;
-    ``run``, ``cancel``, ``stop``, ``results``, ``best``, ``apply_best``, ``to_csv``,
+    ``run``, ``cancel``, ``stop``, ``results``, ``best``, ``best_schedule``, ``apply_best``, ``to_csv``,
     ``to_json`` are the sweep's. Shown or not, it works the same (the sweep is headless).
 
     Args:
@@ -354,6 +354,10 @@ class LRSweep(w.VBox):
     @property
     def best(self) -> dict[str, Any] | None:
         return self.sweep.best
+
+    @property
+    def best_schedule(self) -> Any:
+        return self.sweep.best_schedule
 
     @property
     def statuses(self) -> dict[int, str]:
