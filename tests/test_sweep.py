@@ -7,6 +7,7 @@ scheduler and workers are terminated in a `finally`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -706,3 +707,30 @@ def test_a_worker_with_threads_runs_its_trials_as_serial_runs_and_a_joining_work
     assert_same_results(rows, expected)
     assert len({r["worker"] for r in rows}) == 2
     assert_same_results(together, expected[:2])
+
+
+def build_model_that_hangs() -> Any:
+    """A `build_model` that never returns (in time): its trial never reaches a batch."""
+    time.sleep(600)
+    return build_model()
+
+
+def test_close_does_not_wait_forever_on_a_trial_that_never_reaches_a_batch() -> None:
+    """`close()` waited with no timeout for running trials to stop at their next batch: a trial
+    stuck in `build_model` hung it, and the kernel with it."""
+    from lrwidgets.sweep import Sweep
+
+    sweep = Sweep(build_model_that_hangs, [1e-2], epochs=1, n_workers=1)
+    run = sweep.run(*data(64), batch_size=32)
+    deadline = time.monotonic() + 120
+    while not (sweep.client is not None and any(sweep.client.processing().values())):
+        assert time.monotonic() < deadline, "the trial never started"
+        time.sleep(0.05)
+    with pytest.warns(UserWarning, match="did not stop within 1 s; closing anyway"):
+        sweep.close(timeout=1)
+    assert sweep.client is None
+    with contextlib.suppress(Exception):  # the run ends by the cluster's shutdown
+        run.wait(120)
+    assert not sweep.running and sweep.statuses == {0: "cancelled"}
+    with pytest.raises(ValueError, match="`timeout` must be >= 0"):
+        sweep.close(timeout=-1)

@@ -108,3 +108,16 @@ def refuse_overwrite(path: Path) -> None:
             f"Argument `path`: {str(path)!r} holds an earlier sweep's results. Pass `resume=True` to run "
             "only the trials it has not ended, or `resume=False` to run every trial again and rewrite it."
         )
+
+
+def saved_grid(path: str | Path, schedules: Any) -> tuple[dict[str, Any], list[Any]]:
+    """A saved sweep's document, and the arguments of `Sweep` after `build_model` that make its
+    grid again (`schedules`: the schedule objects, which the file names only)."""
+    doc = read_json(path)
+    grid = doc["grid"]
+    if schedules is None and grid["schedules"] != ["constant"]:
+        raise ValueError(
+            f"The sweep in {str(path)!r} used the schedules {grid['schedules']}: pass them as `schedules=`."
+        )
+    optimizers = None if grid["optimizers"] == [None] else grid["optimizers"]
+    return doc, [grid["learning_rates"], optimizers, schedules, grid["seeds"], grid["epochs"]]

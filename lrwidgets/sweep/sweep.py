@@ -20,7 +20,7 @@ from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
-from lrwidgets.sweep.dispatch import TrialTask, check_run_kwargs, check_sendable, run_trials
+from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable, check_trial
@@ -318,12 +318,21 @@ class Sweep:
             raise RuntimeError("This sweep has not run yet: call `sweep.run(x, y, ...)` first.")
         return self._run.wait(timeout)
 
-    def close(self) -> None:
-        """Stop the sweep and shut its embedded cluster down (a cluster you passed is left running)."""
+    def close(self, timeout: float = STOP_WAIT) -> None:
+        """Stop the sweep and shut its embedded cluster down (a cluster you passed is left running).
+
+        Running trials stop at their next batch; one that has not reached a batch in ``timeout``
+        seconds (a ``build_model`` that hangs) is left behind, with a warning: the embedded
+        cluster's shutdown ends it, and the run's trials not ended are ``cancelled``.
+        """
+        timeout = check_float("timeout", timeout, ge=0)
         if self.running:
             self.stop()
             assert self._run is not None
-            self._run._done.wait()
+            if not self._run._done.wait(timeout):
+                warnings.warn(
+                    f"The sweep's running trials did not stop within {timeout:g} s; closing anyway.", stacklevel=2
+                )
         self._connection.close()
 
     def __enter__(self) -> Sweep:
@@ -371,23 +380,9 @@ class Sweep:
         """The sweep saved in ``path`` (by :meth:`to_json` or ``path=``), its ended trials restored;
         its next :meth:`run` skips the done and failed ones. ``schedules``: the same schedule
         objects as before when the sweep had any (a file keeps only their names)."""
-        doc = _results.read_json(path)
-        grid = doc["grid"]
-        names = grid["schedules"]
-        if schedules is None and names != ["constant"]:
-            raise ValueError(f"The sweep in {str(path)!r} used the schedules {names}: pass them as `schedules=`.")
-        optimizers = None if grid["optimizers"] == [None] else grid["optimizers"]
-        kwargs.setdefault("path", path)
-        sweep = cls(
-            build_model,
-            grid["learning_rates"],
-            optimizers,
-            schedules,
-            grid["seeds"],
-            grid["epochs"],
-            monitor=grid["monitor"],
-            **kwargs,
-        )
+        doc, args = _results.saved_grid(path, schedules)
+        sweep = cls(build_model, *args, **{"monitor": doc["grid"]["monitor"], "path": path, **kwargs})
+        names = doc["grid"]["schedules"]
         if [t for t in dict.fromkeys(t.schedule_name for t in sweep.trials)] != names:
             raise ValueError(f"Argument `schedules` must be the schedules of the saved sweep, {names}.")
         sweep._table.restore(doc["results"])
