@@ -58,11 +58,12 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
        named `dense`; `"dense_[0-3]"` the layers `dense_1` ... `dense_3`), or equals several
        components in a row, at the last one's depth (`"backbone/dense"`); or
     2. it equals the group name, or `re.fullmatch`es the group name, the layer path or the path
-       of one of the group's variables (`"backbone/b2"`, `".*/kernel"`), at the deepest depth.
+       of one of the group's variables (`"backbone/b2"`, `".*/kernel"`), at the deepest depth; a
+       key matching one variable's path sets its whole layer (`".*/bias"` scales the kernels too).
     Each group takes the value of its most specific matching key: the deepest match wins, and at
     equal depth the group name beats path components (more of them beat fewer), which beat a
-    pattern. Two different keys
-    matching a group equally specifically raise a `ValueError`. Groups matched by no key get 1.0.
+    pattern. Two different keys matching a group equally specifically (and no key more
+    specifically) raise a `ValueError`. Groups matched by no key get 1.0.
     Every key must match at least one group: `set_multipliers` refuses a key that matches none,
     listing the groups. Before `build` the groups are not known, so the keys are checked at
     `build` (the first training step, or `model.save()`/`load_model()`): a bad key fails that
