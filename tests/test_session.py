@@ -1449,3 +1449,28 @@ def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_onc
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
     session.fit(x, y, epochs=1, batch_size=16).wait(60)
     assert session.history.num_steps == 8
+
+
+def test_a_second_fit_reads_on_from_the_same_generator() -> None:
+    """The session's wrapper of a generator closed the generator with it when Keras let go of it
+    after a fit (when the garbage collector ran: a range test's second sweep, at random, got
+    only the two batches Keras had peeked at, "the data ran out after 2 of 40 steps")."""
+    import gc
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+
+    def forever():
+        while True:
+            for i in range(0, 64, 16):
+                yield x[i : i + 16], y[i : i + 16]
+
+    data = forever()
+    session = lrw.TrainingSession(linear_model())
+    session.fit(data, epochs=1, steps_per_epoch=6).wait(60)
+    gc.collect()  # the first fit's wrapper of the generator is collected (and closed)
+    run = session.fit(data, epochs=1, steps_per_epoch=10)
+    run.wait(60)
+    assert run.exception is None and session.history.num_steps == 16
+    assert next(data)[0].shape == (16, 8)  # the generator is still open

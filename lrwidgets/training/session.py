@@ -388,9 +388,16 @@ class TrainingSession:
 
 
 def _reporting(generator: Any, raised: list[BaseException]) -> Any:
-    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``)."""
-    try:
-        yield from generator
-    except Exception as e:
-        raised.append(e)
-        raise
+    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``).
+
+    Not ``yield from``: this wrapper is closed when Keras lets go of it after the fit, and would
+    close ``generator`` with it, which a later fit (a range test's next sweep) reads on."""
+    while True:
+        try:
+            batch = next(generator)
+        except StopIteration:
+            return
+        except Exception as e:
+            raised.append(e)
+            raise
+        yield batch
