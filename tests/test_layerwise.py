@@ -488,20 +488,34 @@ def test_save_and_load_of_a_nested_model_keeps_each_layers_multiplier(tmp_path, 
         assert still == (expected[name] == 0.0), name
 
 
-def test_saved_keys_are_the_layers_own_names_where_they_tell_groups_apart() -> None:
-    from lrwidgets.training.layer_matching import saved_keys
+def test_a_custom_loop_names_groups_by_the_model_it_builds_for() -> None:
+    """Built from `optimizer.apply` in a custom loop, the groups came from the caller's local
+    names: structure for a variable called `model`, variable paths for one called `net`."""
+    net = _nested_models()["backbone"]
+    grads = [np.zeros(v.shape, "float32") for v in net.trainable_variables]
+    found = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"backbone": 0.5})
+    found.apply(grads, net.trainable_variables)  # `net` is a local of this frame
+    assert found.multipliers == {"backbone/conv1": 0.5, "backbone/conv2": 0.5, "head": 1.0}
 
-    class V:
-        def __init__(self, path: str) -> None:
-            self.path = path
+    def step(variables: list) -> LayerwiseOptimizer:  # no caller's local is the model here but ours
+        opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"backbone": 0.5})
+        opt.build(variables, model=net)
+        return opt
 
-    def keys(paths: list[str]) -> list[str]:
-        return saved_keys(list(paths), list(paths), [[V(p + "/kernel")] for p in paths])
+    assert step(net.trainable_variables).multipliers == found.multipliers
 
-    assert keys(["conv1", "sequential/head"]) == ["conv1", "head"]
-    assert keys(["net/fc", "net/body/fc"]) == ["fc", "body/fc"]
-    assert keys(["m/a/fc", "m/b/fc", "m/c/out"]) == ["a/fc", "b/fc", "out"]
-    assert keys(["fc", "fc_[0-9]"]) == ["fc", "fc_[0-9]"]  # a name that is a pattern: names kept
+
+def test_keys_from_earlier_versions_still_find_their_layers() -> None:
+    """Names a group had from its variables' paths (`sequential/head`, shown by earlier versions and
+    saved in their configs), and patterns with a `/` in them that match one component."""
+    model = _nested_models()["body"]
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"net/fc": 2.0, "(?:x/y|mid)": 0.5})
+    opt.build(model.trainable_variables)
+    assert opt.multipliers == {"body/fc": 1.0, "body/mid": 0.5, "fc": 2.0}
+    # A group's own name outranks an earlier name of another group that is the same text.
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"fc": 3.0, "body/fc": 0.25})
+    opt.build(model.trainable_variables)
+    assert opt.multipliers == {"body/fc": 0.25, "body/mid": 1.0, "fc": 3.0}
 
 
 def test_a_key_of_several_layer_names_matches_the_layers_inside() -> None:

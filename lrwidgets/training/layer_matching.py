@@ -74,10 +74,10 @@ def layer_owners(model: Any) -> dict[int, str]:
 
 
 def building_model(variables: list[Any], frames: int = 12) -> Any:
-    """The `keras.Model` whose trainable variables `variables` are, found among the callers of an
-    optimizer's `build` (Keras builds it from the model's own methods: `fit`, `evaluate`'s
-    symbolic build, `load_model`'s `compile_from_config`; lrwidgets from a local `model`), or
-    `None` (a custom training loop's `optimizer.apply`)."""
+    """The `keras.Model` whose trainable variables `variables` are, found among the local names of
+    the callers of an optimizer's `build` (Keras builds it from the model's own methods, `fit`,
+    `evaluate`, `load_model`; lrwidgets and a notebook's cell have the model at hand), or `None`
+    (no caller holds it: `build(variables, model=...)` says which it is)."""
     import keras
 
     ids = [id(v) for v in variables]
@@ -86,8 +86,7 @@ def building_model(variables: list[Any], frames: int = 12) -> Any:
         frame = frame.f_back  # type: ignore[assignment]
         if frame is None:
             return None
-        for local in ("self", "model"):
-            candidate = frame.f_locals.get(local)
+        for candidate in list(frame.f_locals.values()):
             if isinstance(candidate, keras.Model) and [id(v) for v in candidate.trainable_variables] == ids:
                 return candidate
     return None
@@ -182,56 +181,33 @@ def _rank(
     key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any]
 ) -> tuple[int, int, int] | None:
     """How specifically `key` matches a group: (depth, 2 for the group's own name, 1 for layer-path
-    components, 0 for a pattern, how many components), or None. A group's own name outranks the
-    same text as components of a deeper group's path (``fc`` and ``body/fc``); at one depth, more
-    components outrank fewer (``body/fc`` outranks ``fc`` on the layer ``net/body/fc``)."""
+    components, 0 for a pattern, how many components; -1 for a name from its variables' paths), or
+    None. A group's own name outranks the same text as components of a deeper group's path (``fc``
+    and ``body/fc``); at one depth, more components outrank fewer (``body/fc`` outranks ``fc`` on
+    the layer ``net/body/fc``)."""
     parts = path.split("/") if path else [name]
     depth = len(parts)
     ranks = []
     if key == name:
         ranks.append((depth, 2, 0))
+    elif key in _path_names(variables):  # the name its variables' paths gave it (earlier versions)
+        ranks.append((depth, 2, -1))
     run = key.split("/")
     for end in range(len(run), depth + 1):  # the key's components, in a row, ending at depth `end`
         if parts[end - len(run) : end] == run:
             ranks.append((end, 1, len(run)))
-    if pattern is not None and len(run) == 1:
+    if pattern is not None:
         ranks.extend((d, 0, 0) for d, part in enumerate(parts, start=1) if pattern.fullmatch(part))
     if pattern is not None and any(pattern.fullmatch(c) for c in (name, path, *(v.path for v in variables))):
         ranks.append((depth, 0, 0))
     return max(ranks) if ranks else None
 
 
-def saved_keys(names: list[str], paths: list[str], members: list[list[Any]]) -> list[str]:
-    """A key for each group that still finds it when its layer path changes scope.
-
-    Keras names variables by the scope they were built in, so the same layer's path differs
-    between a model built in a notebook and the same model loaded from a file (``sequential/head``
-    before ``model.save``, ``head`` after ``load_model``). A saved configuration keys each group
-    by the end of its layer path: its layer's own name, with as few of the enclosing layers'
-    names before it as tell it from another group (``fc`` and ``body/fc``), which saving keeps.
-    The group names are kept when those keys would not give every group its own value.
-    """
-    parts = [(path or name).split("/") for name, path in zip(names, paths, strict=True)]
-    lengths = [1] * len(parts)
-    while True:
-        keys = ["/".join(p[-n:]) for p, n in zip(parts, lengths, strict=True)]
-        shared: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            shared.setdefault(key, []).append(i)
-        clashes = [group for group in shared.values() if len(group) > 1]
-        if not clashes:
-            break
-        for group in clashes:  # the longer paths take one more component: the shorter keep the plain name
-            longest = max(len(parts[i]) - lengths[i] for i in group)
-            if longest == 0:
-                return list(names)
-            for i in group:
-                lengths[i] += len(parts[i]) - lengths[i] == longest
-    try:
-        found = resolve({k: float(i) for i, k in enumerate(keys)}, names, paths, members, require_all=True)
-    except BadKeysError:
-        return list(names)
-    return keys if found == {i: float(i) for i in range(len(names))} else list(names)
+def _path_names(variables: list[Any]) -> set[str]:
+    """The names a group had from its variables' paths (``sequential/head`` and ``head``): a key
+    written with one, or saved in a configuration by an earlier version, still finds the group."""
+    layers = {v.path.rsplit("/", 1)[0] for v in variables if "/" in v.path}
+    return layers | {p.split("/", 1)[1] for p in layers if "/" in p}
 
 
 def _compile(key: str) -> re.Pattern[str] | None:

@@ -19,7 +19,6 @@ from lrwidgets.training.layer_matching import (
     checked_multipliers,
     layer_groups,
     resolve,
-    saved_keys,
 )
 
 MultiplierAction = Callable[[keras.Model], None]
@@ -41,16 +40,17 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     **Groups.** Multipliers are per layer. A group is the layer that owns a trainable variable,
     named by the layer names from the model down to it: `"dense"`, `"head"`, `"backbone/conv1"`
-    (a layer of a nested `backbone` model), `"lstm/lstm_cell"`. Keras builds the optimizer from
-    the model (`fit`, `load_model`), and the layers are read from it, so the names are the same
-    in a notebook and after loading. Built without its model (`optimizer.apply` in a custom
-    training loop), the groups come from the variables' paths instead: `variable.path` without its
-    last component, minus the first when every variable shares it; Keras names variables by the
-    scope they were built in, so a functional backbone's layers then have no `backbone/`. The
+    (a layer of a nested `backbone` model), `"lstm/lstm_cell"`. The model is the one Keras builds
+    the optimizer from (`fit`, `evaluate`, `load_model`), so the names are the same in a notebook
+    and after loading. In a custom training loop, build it first with the model,
+    `opt.build(model.trainable_variables, model=model)` (else the model is looked for among the
+    callers' local names, and without it the groups come from the variables' paths: Keras names
+    variables by the scope they were built in, so a functional backbone's layers then have no
+    `backbone/`). A key may also be the name a group had from its variables' paths
+    (`"sequential/head"`), as a configuration saved by an earlier version has them. The
     multipliers of all groups live in one vector variable tracked by this optimizer
     (`multiplier_variable`), so the jax and TensorFlow train steps read it as state: assigning it
-    never retraces or recompiles. `get_config()` (so `model.save()`) keys each group by the
-    shortest end of its name that finds it alone.
+    never retraces or recompiles.
 
     **Matching rule.** A key of `multipliers` matches a group when
     1. it equals a component of the group's layer path, or `re.fullmatch`es one, at that
@@ -126,11 +126,13 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     # ------------------------------------------------------------------ building
     @tracking.no_automatic_dependency_tracking
-    def build(self, var_list: list[Any]) -> None:
+    def build(self, var_list: list[Any], model: Any = None) -> None:
+        """Create the multipliers' variable for the groups of `var_list`: the layers of `model`
+        (default: found among the callers, as Keras builds it from the model; see "Groups")."""
         if self.built:
             return
         var_list = list(var_list)
-        names, group_paths, members, group_of_index = layer_groups(var_list, building_model(var_list))
+        names, group_paths, members, group_of_index = layer_groups(var_list, model or building_model(var_list))
         try:
             values = resolve(self._spec, names, group_paths, members, require_all=True)
         except BadKeysError as e:
@@ -328,14 +330,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        multipliers = self.multipliers
-        if self.built:  # keyed to be found again after `load_model`
-            keys = saved_keys(self._group_names, self._group_paths, self._group_variables)
-            multipliers = dict(zip(keys, multipliers.values(), strict=True))
         return {
             "name": self.name,
             "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "multipliers": multipliers,
+            "multipliers": self.multipliers,
         }
 
     @classmethod
