@@ -214,6 +214,7 @@ def test_live_change_during_a_background_fit_through_the_controller() -> None:
     run = dash.fit(X, Y, batch_size=4, epochs=1, shuffle=False, callbacks=[gate])  # 4 batches
     assert gate.reached.wait(60)
     browser_sets(panel, "second", frozen=True)  # from the kernel thread, while the fit runs
+    dash.session.set_multipliers({"first": 0.5})  # and the user, before the same batch
     assert dash.controller.running
     gate.go.set()
     run.wait(60)
@@ -222,10 +223,12 @@ def test_live_change_during_a_background_fit_through_the_controller() -> None:
     assert not np.array_equal(k[1], k[2])  # batch 1 ran before the change was applied
     assert np.array_equal(k[2], k[3])  # frozen from batch 2 on
     assert np.array_equal(k[3], k[4])
-    assert variable_values(model)["second"] == 0.0
-    (action,) = [e for e in dash.history.events if e.kind == "action"]  # recorded where it took effect
-    assert action.step == 2 and action.message == "layer learning rates: second x0", action
-    assert action.source == "panel"
+    assert variable_values(model)["second"] == 0.0 and variable_values(model)["first"] == 0.5
+    # Recorded where they took effect, one event for each who asked (one merged event said "user").
+    panels, users = [e for e in dash.history.events if e.kind == "action"]
+    assert panels.step == 2 and panels.message == "layer learning rates: second x0", panels
+    assert panels.source == "panel"
+    assert (users.step, users.message, users.source) == (2, "layer learning rates: first x0.5", "user")
     assert dash.controller.learning_rate == pytest.approx(1e-2)
     dash.controller.set_learning_rate(0.5)  # idle: the controller writes the inner optimizer's rate
     assert float(model.optimizer.inner_optimizer.learning_rate.numpy()) == pytest.approx(0.5)
@@ -333,6 +336,8 @@ def test_constructor_and_multipliers_setter_check_what_they_are_given() -> None:
             panel.multipliers = bad
     with pytest.raises(TypeError, match=r"Argument `multipliers` must be a dict"):
         panel.multipliers = [("first", 0.5)]
+    with pytest.raises(TypeError, match=r"must have layer names as keys. Received: multipliers=\{5: 1.0\}"):
+        panel.multipliers = {5: 1.0}
     assert panel.multipliers == {"first": 1.0, "second": 1.0, "third": 1.0}
     assert variable_values(model) == {"first": 1.0, "second": 1.0, "third": 1.0}
 

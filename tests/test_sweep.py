@@ -284,6 +284,13 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     import pandas as pd
 
     assert list(pd.read_csv(tmp_path / "r.csv")["status"]) == ["done"] * 4
+    # The object that wrote the file may run again over it; not over another sweep's file.
+    other = tmp_path / "other.json"
+    other.write_bytes(path.read_bytes())
+    sweep.path = other
+    with pytest.raises(FileExistsError, match=r"other\.json"):
+        sweep.run(x, y, batch_size=32, cluster=client)
+    sweep.path = path
     # A new object over the same file is not let to rewrite it unless told how.
     again = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
     before = path.read_bytes()
@@ -294,6 +301,16 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     # And run(resume=True) on it does what the loaded one did.
     third = again.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")
     assert [r["time"] for r in third] == [r["time"] for r in second]
+
+
+def test_why_there_is_no_best() -> None:
+    from lrwidgets.sweep.results import why_no_best
+
+    done = {"status": "done", "best_loss": 0.5, "best_val_loss": float("nan")}
+    assert why_no_best([], "val_loss") == "The sweep has no done trial yet"
+    assert why_no_best([{"status": "running"}], "val_loss") == "The sweep has no done trial yet"
+    assert why_no_best([done], "val_loss") == "No done trial has a finite `val_loss` (every value was NaN or infinite)"
+    assert why_no_best([done], "val_acc").startswith("No done trial logged `val_acc`")
 
 
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:

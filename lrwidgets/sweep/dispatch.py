@@ -1,6 +1,6 @@
 """A sweep's trials as Dask tasks: the data sent to every worker once, at most as many trials in
-flight as the cluster has worker processes (the queue stays on the client; a worker that joins
-takes trials from the next one's end), each finished future turned into its trial's row and
+flight as the cluster has workers (the queue stays on the client; a worker that joins takes
+trials from the next one's end), each finished future turned into its trial's row and
 released."""
 
 from __future__ import annotations
@@ -86,14 +86,18 @@ def run_trials(
         return payload
 
     def top_up() -> None:
-        """One trial in flight a worker process (each runs one at a time: `_worker.ONE_AT_A_TIME`),
+        """One trial in flight a worker (a process runs one at a time: `_worker.ONE_AT_A_TIME`),
         counted again each time: workers may join or leave while the sweep runs. A worker that
         joined gets the data first (Dask sends a task only where its data is)."""
         workers = set(client.nthreads())
+        reached.intersection_update(workers)  # one that left, or came back at its address, has it no more
         if workers - reached and payload.status == "finished":
-            with contextlib.suppress(Exception):  # it may leave again: its trials go elsewhere
+            try:
                 client.replicate([payload], workers=sorted(workers - reached))
-        reached.update(workers)
+            except Exception:  # one left meanwhile, or is paused: sent at the next trial's end
+                pass
+            else:
+                reached.update(workers)
         while len(futures) < max(1, len(workers)) and submit_next():
             pass
 

@@ -98,6 +98,8 @@ def why_no_best(rows: list[dict[str, Any]], monitor: str) -> str:
     logged = sorted({k[len("best_") :] for r in done for k in r if k.startswith("best_")})
     if done and monitor not in logged:
         return f"No done trial logged `{monitor}` (the sweep's `monitor`); the trials logged {logged}"
+    if done:
+        return f"No done trial has a finite `{monitor}` (every value was NaN or infinite)"
     return "The sweep has no done trial yet"
 
 

@@ -283,14 +283,13 @@ class ControllerCallback(keras.callbacks.Callback):
     def apply_multipliers(self, model: Any) -> None:
         c = self._controller
         changes, c._multiplier_request = c._multiplier_request, None
+        asked, c._multiplier_sources = c._multiplier_sources, {}
         if not changes:
             return
-        applied = _state.write_multipliers(model, changes)  # the others as they are now, whoever set them
-        c._multipliers = applied
-        described = ", ".join(f"{n} x{m:g}" for n, m in changes.items())
-        c.recorder.event(
-            "action", f"layer learning rates: {described}", step=c.history.num_steps, source=c._multiplier_source
-        )
+        c._multipliers = _state.write_multipliers(model, changes)  # the others as they are now, whoever set them
+        for source, theirs in asked.items():  # one event for each who asked
+            described = ", ".join(f"{n} x{m:g}" for n, m in theirs.items())
+            c.recorder.event("action", f"layer learning rates: {described}", step=c.history.num_steps, source=source)
 
     def apply_requests(self, model: Any) -> bool:
         """Carry out queued requests (training thread, or idle); True if the rate was set."""

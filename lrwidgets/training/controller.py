@@ -73,7 +73,7 @@ class TrainingController(Requests):
         self._lr_request: tuple[float, str] | None = None
         self._schedule_request: tuple[Schedule, str] | None = None
         self._multiplier_request: dict[str, float] | None = None
-        self._multiplier_source = "user"  # who asked for the pending multipliers (the last to ask)
+        self._multiplier_sources: dict[str, dict[str, float]] = {}  # the pending changes, by who asked
         self._optimizer: Any = None
         self._writer: _state.LearningRateWriter | None = None
         self._lr = _state.current_learning_rate(model)

@@ -43,7 +43,7 @@ class Requests:
     _lr_request: tuple[float, str] | None
     _schedule_request: tuple[Schedule, str] | None
     _multiplier_request: dict[str, float] | None
-    _multiplier_source: str
+    _multiplier_sources: dict[str, dict[str, float]]
 
     if TYPE_CHECKING:
 
@@ -146,7 +146,7 @@ class Requests:
 
         def record() -> None:
             self._multiplier_request = {**(self._multiplier_request or {}), **changes}
-            self._multiplier_source = source
+            self._multiplier_sources.setdefault(source, {}).update(changes)
 
         if self._post(record):
             return

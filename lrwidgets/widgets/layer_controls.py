@@ -116,7 +116,11 @@ class LayerLRControls(anywidget.AnyWidget):
     def multipliers(self, multipliers: Mapping[str, float]) -> None:
         if not isinstance(multipliers, Mapping):
             raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
-        unknown = sorted(str(k) for k in set(multipliers) - set(self.value))
+        if not all(isinstance(k, str) for k in multipliers):
+            raise TypeError(
+                f"Argument `multipliers` must have layer names as keys. Received: multipliers={multipliers!r}"
+            )
+        unknown = sorted(k for k in set(multipliers) - set(self.value))
         if unknown:
             raise ValueError(
                 f"Argument `multipliers` has unknown layers {unknown}; layers: {list(self.value)}. "
