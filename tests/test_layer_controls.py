@@ -387,3 +387,26 @@ def test_the_panel_shows_the_layers_of_a_re_compiled_optimizer() -> None:
     assert panel.multipliers == {"backbone/conv": 0.1, "head": 1.0}
     browser_sets(panel, "backbone/conv", multiplier=0.5)
     assert variable_values(model) == {"backbone/conv": 0.5, "head": 1.0}
+
+
+def test_multiplier_events_name_what_took_effect_and_who_asked_last() -> None:
+    """Requests merged before one batch: each layer is told under the last to ask for it (the
+    panel's first value, overridden by the user's and then by the panel's again, was told)."""
+    model = compiled()
+    dash = TrainingDashboard(model)
+    gate = Gate(at=1)
+    run = dash.fit(X, Y, batch_size=4, epochs=1, shuffle=False, callbacks=[gate])
+    assert gate.reached.wait(60)
+    session = dash.session
+    session.set_multipliers({"first": 0.75}, source="panel")
+    session.set_multipliers({"first": 0.5})
+    session.set_multipliers({"first": 0.25, "third": 2.0}, source="panel")
+    session.set_multipliers({"second": 0.125})
+    gate.go.set()
+    run.wait(60)
+    assert variable_values(model) == {"first": 0.25, "second": 0.125, "third": 2.0}
+    events = [(e.step, e.source, e.message) for e in dash.history.events if e.kind == "action"]
+    assert events == [
+        (2, "panel", "layer learning rates: first x0.25, third x2"),
+        (2, "user", "layer learning rates: second x0.125"),
+    ]

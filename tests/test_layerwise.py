@@ -490,19 +490,23 @@ def test_save_and_load_of_a_nested_model_keeps_each_layers_multiplier(tmp_path, 
 
 def test_a_custom_loop_names_groups_by_the_model_it_builds_for() -> None:
     """Built from `optimizer.apply` in a custom loop, the groups came from the caller's local
-    names: structure for a variable called `model`, variable paths for one called `net`."""
+    names: structure for a variable called `model`, variable paths for one called `net`. Two models
+    over the same layers (a functional copy of a nested one) name them differently: say which."""
     net = _nested_models()["backbone"]
     grads = [np.zeros(v.shape, "float32") for v in net.trainable_variables]
     found = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"backbone": 0.5})
     found.apply(grads, net.trainable_variables)  # `net` is a local of this frame
     assert found.multipliers == {"backbone/conv1": 0.5, "backbone/conv2": 0.5, "head": 1.0}
 
-    def step(variables: list) -> LayerwiseOptimizer:  # no caller's local is the model here but ours
-        opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"backbone": 0.5})
-        opt.build(variables, model=net)
-        return opt
-
-    assert step(net.trainable_variables).multipliers == found.multipliers
+    backbone, head = net.layers
+    flat = keras.Model(backbone.input, head(backbone.output))  # conv1, conv2, head: no `backbone`
+    given = LayerwiseOptimizer(keras.optimizers.SGD(0.1))
+    given.build(net.trainable_variables, model=flat)
+    assert list(given.multipliers) == ["conv1", "conv2", "head"]
+    with pytest.warns(UserWarning, match=r"Several models hold the variables .* model=model"):
+        LayerwiseOptimizer(keras.optimizers.SGD(0.1)).build(net.trainable_variables)
+    with pytest.raises(ValueError, match="Argument `model` must hold every variable"):
+        LayerwiseOptimizer(keras.optimizers.SGD(0.1)).build(net.trainable_variables, model=backbone)
 
 
 def test_keys_from_earlier_versions_still_find_their_layers() -> None:
@@ -516,6 +520,26 @@ def test_keys_from_earlier_versions_still_find_their_layers() -> None:
     opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"fc": 3.0, "body/fc": 0.25})
     opt.build(model.trainable_variables)
     assert opt.multipliers == {"body/fc": 0.25, "body/mid": 1.0, "fc": 3.0}
+
+
+def test_the_same_keys_give_the_same_multipliers_after_load_model(tmp_path) -> None:
+    """After `load_model` every variable path is flat (`fc/kernel` for three layers `fc`): an
+    earlier name ranked as a group's own name made `fc` outrank `body/fc` on the loaded model."""
+    body = keras.Sequential([keras.layers.Dense(4, name="fc"), keras.layers.Dense(4, name="mid")], name="body")
+    outer = keras.Sequential([body, keras.layers.Dense(4, name="fc")], name="outer")
+    model = keras.Sequential([keras.Input((5,)), outer, keras.layers.Dense(1, name="fc")], name="net")
+    keys = {"fc": 3.0, "body/fc": 0.25}
+    built = LayerwiseOptimizer(keras.optimizers.SGD(0.1), keys)
+    model.compile(optimizer=built, loss="mse")
+    built.build(model.trainable_variables)
+    expected = {"outer/body/fc": 0.25, "outer/body/mid": 1.0, "outer/fc": 3.0, "fc": 3.0}
+    assert built.multipliers == expected
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.multipliers == expected
+    again = LayerwiseOptimizer(keras.optimizers.SGD(0.1), keys)
+    again.build(loaded.trainable_variables, model=loaded)
+    assert again.multipliers == expected
 
 
 def test_a_key_of_several_layer_names_matches_the_layers_inside() -> None:

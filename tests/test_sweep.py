@@ -287,10 +287,11 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     # The object that wrote the file may run again over it; not over another sweep's file.
     other = tmp_path / "other.json"
     other.write_bytes(path.read_bytes())
-    sweep.path = other
-    with pytest.raises(FileExistsError, match=r"other\.json"):
-        sweep.run(x, y, batch_size=32, cluster=client)
-    sweep.path = path
+    for done in (sweep, loaded):  # the one that wrote it, the one loaded from it
+        done.path = other
+        with pytest.raises(FileExistsError, match=r"other\.json"):
+            done.run(x, y, batch_size=32, cluster=client)
+        done.path = path
     # A new object over the same file is not let to rewrite it unless told how.
     again = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
     before = path.read_bytes()

@@ -66,7 +66,6 @@ def run_trials(
     """Run ``table``'s queued trials on ``client`` until none is left (or it stops submitting);
     ``finish(trial, row)`` as each ends. ``key`` names the tasks, the progress topic and the cancel flags."""
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
-    reached = set(client.nthreads())  # the workers the data was sent to (some more may have it)
     [payload] = client.scatter([data], broadcast=True, hash=False)
     losses = 0
     attempts = itertools.count()
@@ -79,10 +78,7 @@ def run_trials(
             losses += 1
             # No worker to send it to (yet): the trials given the lost data are cancelled.
             with contextlib.suppress(Exception):
-                workers = set(client.nthreads())
                 [payload] = client.scatter([data], broadcast=True, hash=False)
-                reached.clear()
-                reached.update(workers)
         return payload
 
     def top_up() -> None:
@@ -90,14 +86,11 @@ def run_trials(
         counted again each time: workers may join or leave while the sweep runs. A worker that
         joined gets the data first (Dask sends a task only where its data is)."""
         workers = set(client.nthreads())
-        reached.intersection_update(workers)  # one that left, or came back at its address, has it no more
-        if workers - reached and payload.status == "finished":
-            try:
-                client.replicate([payload], workers=sorted(workers - reached))
-            except Exception:  # one left meanwhile, or is paused: sent at the next trial's end
-                pass
-            else:
-                reached.update(workers)
+        if len(workers) > 1 and payload.status == "finished":
+            with contextlib.suppress(Exception):  # one left meanwhile: asked again at the next trial's end
+                missing = workers - set(client.who_has([payload]).get(payload.key, ()))
+                if missing:  # (a paused worker is skipped by Dask: asked again too)
+                    client.replicate([payload], workers=sorted(missing))
         while len(futures) < max(1, len(workers)) and submit_next():
             pass
 

@@ -112,7 +112,7 @@ class Sweep:
         self._run: SweepRun | None = None
         self._run_key = ""
         self._loaded = False
-        self._wrote_path: Path | None = None  # the file a run of this object wrote: the next may rewrite it
+        self._own_path: Path | None = None  # the file this object was loaded from or wrote: it may rewrite it
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from a worker's send to its handling here
 
     # ---- reading ---------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class Sweep:
         check_run_kwargs(fit_kwargs)  # here, not on every worker
         check_sendable(self.build_model, fit_kwargs)
         check_cluster(cluster)  # the clear error now, not in the background
-        if resume is None and not self._loaded and self.path is not None and self.path != self._wrote_path:
+        if resume is None and self.path is not None and self.path != self._own_path:
             _results.refuse_overwrite(self.path)  # another sweep's results: not rewritten unless told
         resume = self._loaded if resume is None else resume
         if not isinstance(resume, bool):
@@ -225,7 +225,7 @@ class Sweep:
                 self._table.restore(_results.read_json(self.path)["results"])
             self._table.start(resume)
             self._loaded = False
-            self._wrote_path = self.path
+            self._own_path = self.path
             self._run_key = f"lrwidgets-sweep-{uuid.uuid4().hex[:12]}"
             run = self._run = SweepRun(self)
         data: dict[str, Any] = {"x": x, "y": y}
@@ -387,6 +387,7 @@ class Sweep:
             raise ValueError(f"Argument `schedules` must be the schedules of the saved sweep, {names}.")
         sweep._table.restore(doc["results"])
         sweep._loaded = True
+        sweep._own_path = Path(path)
         return sweep
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,14 +82,31 @@ def building_model(variables: list[Any], frames: int = 12) -> Any:
     import keras
 
     ids = [id(v) for v in variables]
+
+    def holds(candidate: Any) -> bool:
+        try:
+            return isinstance(candidate, keras.Model) and [id(v) for v in candidate.trainable_variables] == ids
+        except Exception:  # a model half built
+            return False
+
     frame = sys._getframe(1)
     for _ in range(frames):
         frame = frame.f_back  # type: ignore[assignment]
         if frame is None:
             return None
-        for candidate in list(frame.f_locals.values()):
-            if isinstance(candidate, keras.Model) and [id(v) for v in candidate.trainable_variables] == ids:
-                return candidate
+        local = frame.f_locals
+        if holds(local.get("self")):  # Keras's own call, from the model's method
+            return local["self"]
+        found = list({id(c): c for c in list(local.values()) if holds(c)}.values())
+        if len({tuple(layer_owners(m)[i] for i in ids) for m in found}) > 1:
+            warnings.warn(
+                f"Several models hold the variables the optimizer is built for ({[m.name for m in found]}), their "
+                f"layers named differently: the groups follow {found[0].name!r}. Say which with "
+                "`optimizer.build(model.trainable_variables, model=model)`.",
+                stacklevel=4,
+            )
+        if found:
+            return found[0]
     return None
 
 
@@ -147,11 +165,12 @@ def resolve(
     """`{group index: value}` for the groups that keys of `spec` match (see the matching rule)."""
     matches: dict[int, list[tuple[tuple[int, int, int], str]]] = {}
     unmatched = []
+    earlier = [_path_names(m) for m in members]
     for key in spec:
         pattern = _compile(key)
         hit = False
         for i, (name, path) in enumerate(zip(names, paths, strict=True)):
-            rank = _rank(key, pattern, name, path, members[i])
+            rank = _rank(key, pattern, name, path, members[i], earlier[i])
             if rank is not None:
                 hit = True
                 matches.setdefault(i, []).append((rank, key))
@@ -178,21 +197,21 @@ def resolve(
 
 
 def _rank(
-    key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any]
+    key: str, pattern: re.Pattern[str] | None, name: str, path: str, variables: list[Any], earlier: set[str]
 ) -> tuple[int, int, int] | None:
     """How specifically `key` matches a group: (depth, 2 for the group's own name, 1 for layer-path
-    components, 0 for a pattern, how many components; -1 for a name from its variables' paths), or
-    None. A group's own name outranks the same text as components of a deeper group's path (``fc``
-    and ``body/fc``); at one depth, more components outrank fewer (``body/fc`` outranks ``fc`` on
-    the layer ``net/body/fc``)."""
+    components, 0 for a pattern, how many components), or None. A group's own name outranks the
+    same text as components of a deeper group's path (``fc`` and ``body/fc``); at one depth, more
+    components outrank fewer (``body/fc`` outranks ``fc`` on the layer ``net/body/fc``). A name the
+    group had from its variables' paths (`earlier`) ranks as components of its length."""
     parts = path.split("/") if path else [name]
     depth = len(parts)
     ranks = []
+    run = key.split("/")
     if key == name:
         ranks.append((depth, 2, 0))
-    elif key in _path_names(variables):  # the name its variables' paths gave it (earlier versions)
-        ranks.append((depth, 2, -1))
-    run = key.split("/")
+    elif key in earlier:  # a key written for an earlier version, or saved in its configuration
+        ranks.append((depth, 1, len(run)))
     for end in range(len(run), depth + 1):  # the key's components, in a row, ending at depth `end`
         if parts[end - len(run) : end] == run:
             ranks.append((end, 1, len(run)))

@@ -18,6 +18,7 @@ from lrwidgets.training.layer_matching import (
     building_model,
     checked_multipliers,
     layer_groups,
+    layer_owners,
     resolve,
 )
 
@@ -132,7 +133,13 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         if self.built:
             return
         var_list = list(var_list)
-        names, group_paths, members, group_of_index = layer_groups(var_list, model or building_model(var_list))
+        if model is not None and not set(map(id, var_list)) <= layer_owners(model).keys():
+            raise ValueError(
+                f"Argument `model` must hold every variable the optimizer is built for. Received: model={model.name!r}"
+            )
+        names, group_paths, members, group_of_index = layer_groups(
+            var_list, model if model is not None else building_model(var_list)
+        )
         try:
             values = resolve(self._spec, names, group_paths, members, require_all=True)
         except BadKeysError as e:

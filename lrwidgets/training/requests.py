@@ -146,7 +146,13 @@ class Requests:
 
         def record() -> None:
             self._multiplier_request = {**(self._multiplier_request or {}), **changes}
-            self._multiplier_sources.setdefault(source, {}).update(changes)
+            asked = self._multiplier_sources  # who asked last for each layer, in the order they asked
+            mine = {**asked.pop(source, {}), **changes}
+            for other in list(asked):
+                asked[other] = {n: m for n, m in asked[other].items() if n not in changes}
+                if not asked[other]:
+                    del asked[other]
+            asked[source] = mine
 
         if self._post(record):
             return
