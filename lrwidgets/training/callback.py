@@ -282,9 +282,7 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def apply_multipliers(self, model: Any) -> None:
         c = self._controller
-        with c._cond:  # one pair, as `set_multipliers` records them
-            changes, c._multiplier_request = c._multiplier_request, None
-            asked, c._multiplier_sources = c._multiplier_sources, {}
+        changes, asked = c.take_multipliers()
         if not changes:
             return
         c._multipliers = _state.write_multipliers(model, changes)  # the others as they are now, whoever set them

@@ -255,3 +255,19 @@ def _torch_batches(loader: Any, steps_per_epoch: int | None) -> tuple[int | None
     if getattr(loader, "drop_last", False):
         samples = samples // batch * batch
     return int(batch), int(samples), steps_per_epoch or math.ceil(samples / batch)
+
+
+def reporting(generator: Any, raised: list[BaseException]) -> Any:
+    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``).
+
+    Not ``yield from``: this wrapper is closed when Keras lets go of it after the fit, and would
+    close ``generator`` with it, which a later fit (a range test's next sweep) reads on."""
+    while True:
+        try:
+            batch = next(generator)
+        except StopIteration:
+            return
+        except Exception as e:
+            raised.append(e)
+            raise
+        yield batch

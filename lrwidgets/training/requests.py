@@ -162,6 +162,13 @@ class Requests:
         self.callback.apply_multipliers(self.model)
         self._notify()
 
+    def take_multipliers(self) -> tuple[dict[str, float] | None, dict[str, dict[str, float]]]:
+        """The pending multiplier changes, and who asked for which, taken as one pair (as recorded)."""
+        with self._cond:
+            taken = self._multiplier_request, self._multiplier_sources
+            self._multiplier_request, self._multiplier_sources = None, {}
+        return taken
+
     def set_schedule(self, schedule: Schedule | None, plateau: Any = None, *, for_fit: bool = False) -> None:
         """Drive the rate from ``schedule(step)`` (from 0 in each fit), ``plateau`` reductions on top.
 

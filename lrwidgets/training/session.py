@@ -16,7 +16,7 @@ from lrwidgets.core.checks import check_int
 from lrwidgets.training import _state, callback_list, ownership, warnings_hook
 from lrwidgets.training.callback import StoppedBeforeStart, acts_before_batches
 from lrwidgets.training.controller import TrainingController
-from lrwidgets.training.fit_args import FitArguments, bind_fit, class_fit
+from lrwidgets.training.fit_args import FitArguments, bind_fit, class_fit, reporting
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
@@ -350,7 +350,7 @@ class TrainingSession:
 
         raised: list[BaseException] = []
         if inspect.isgenerator(a.get("x")):
-            a["x"] = _reporting(a["x"], raised)
+            a["x"] = reporting(a["x"], raised)
 
         def target() -> Any:
             # Routed from the thread's start: Keras warns about the data before any callback runs.
@@ -385,19 +385,3 @@ class TrainingSession:
 
     def __repr__(self) -> str:
         return f"<TrainingSession {self.model.name!r} {self.state}, {self.history.num_steps} steps>"
-
-
-def _reporting(generator: Any, raised: list[BaseException]) -> Any:
-    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``).
-
-    Not ``yield from``: this wrapper is closed when Keras lets go of it after the fit, and would
-    close ``generator`` with it, which a later fit (a range test's next sweep) reads on."""
-    while True:
-        try:
-            batch = next(generator)
-        except StopIteration:
-            return
-        except Exception as e:
-            raised.append(e)
-            raise
-        yield batch
