@@ -98,7 +98,7 @@ def building_model(variables: list[Any], frames: int = 12) -> Any:
         if holds(local.get("self")):  # Keras's own call, from the model's method
             return local["self"]
         found = list({id(c): c for c in list(local.values()) if holds(c)}.values())
-        if len({tuple(layer_owners(m)[i] for i in ids) for m in found}) > 1:
+        if len(found) > 1 and len({tuple(layer_owners(m).get(i) for i in ids) for m in found}) > 1:
             warnings.warn(
                 f"Several models hold the variables the optimizer is built for ({[m.name for m in found]}), their "
                 f"layers named differently: the groups follow {found[0].name!r}. Say which with "
