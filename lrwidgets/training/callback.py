@@ -304,7 +304,7 @@ class ControllerCallback(keras.callbacks.Callback):
             else:
                 if description:
                     c.recorder.event("action", description, step=c.history.num_steps)
-        if c._multiplier_request is not None:
+        if c._multiplier_sources:
             self.apply_multipliers(model)
         if not c.running:
             request, c._lr_request = c._lr_request, None

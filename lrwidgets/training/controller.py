@@ -72,7 +72,6 @@ class TrainingController(Requests):
         self._end_lock = threading.Lock()
         self._lr_request: tuple[float, str] | None = None
         self._schedule_request: tuple[Schedule, str] | None = None
-        self._multiplier_request: dict[str, float] | None = None
         self._multiplier_sources: dict[str, dict[str, float]] = {}  # the pending changes, by who asked
         self._optimizer: Any = None
         self._writer: _state.LearningRateWriter | None = None
@@ -134,8 +133,7 @@ class TrainingController(Requests):
         """Per-layer multipliers in effect (or requested); empty without a ``LayerwiseOptimizer``."""
         if not self.running:  # idle: read the optimizer (someone may have set them directly)
             self._multipliers = _state.current_multipliers(self.model)
-        pending = self._multiplier_request
-        return {**self._multipliers, **pending} if pending else dict(self._multipliers)
+        return {**self._multipliers, **self.pending_multipliers()}
 
     @property
     def schedule(self) -> Schedule | None:

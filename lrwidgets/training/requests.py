@@ -42,7 +42,6 @@ class Requests:
     _thread: threading.Thread | None
     _lr_request: tuple[float, str] | None
     _schedule_request: tuple[Schedule, str] | None
-    _multiplier_request: dict[str, float] | None
     _multiplier_sources: dict[str, dict[str, float]]
 
     if TYPE_CHECKING:
@@ -145,7 +144,6 @@ class Requests:
         check_name("source", source)
 
         def record() -> None:
-            self._multiplier_request = {**(self._multiplier_request or {}), **changes}
             asked = self._multiplier_sources  # who asked last for each layer, in the order they asked
             mine = {**asked.pop(source, {}), **changes}
             for other in list(asked):
@@ -162,12 +160,16 @@ class Requests:
         self.callback.apply_multipliers(self.model)
         self._notify()
 
-    def take_multipliers(self) -> tuple[dict[str, float] | None, dict[str, dict[str, float]]]:
-        """The pending multiplier changes, and who asked for which, taken as one pair (as recorded)."""
+    def pending_multipliers(self) -> dict[str, float]:
+        """The multiplier changes asked for and not yet made (by layer, whoever asked)."""
         with self._cond:
-            taken = self._multiplier_request, self._multiplier_sources
-            self._multiplier_request, self._multiplier_sources = None, {}
-        return taken
+            return _merged(self._multiplier_sources)
+
+    def take_multipliers(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """The pending multiplier changes, and who asked for which (each layer under the last to ask)."""
+        with self._cond:
+            asked, self._multiplier_sources = self._multiplier_sources, {}
+        return _merged(asked), asked
 
     def set_schedule(self, schedule: Schedule | None, plateau: Any = None, *, for_fit: bool = False) -> None:
         """Drive the rate from ``schedule(step)`` (from 0 in each fit), ``plateau`` reductions on top.
@@ -240,9 +242,14 @@ class Requests:
             bool(self._actions)
             or self._lr_request is not None
             or self._schedule_request is not None
-            or self._multiplier_request is not None
+            or bool(self._multiplier_sources)
         )
 
     def request_stop(self) -> None:
         self._stop_requested = True
         self._attention = True
+
+
+def _merged(asked: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """One dict of the changes recorded by who asked (disjoint, see ``set_multipliers``)."""
+    return {name: value for theirs in asked.values() for name, value in theirs.items()}
