@@ -336,7 +336,9 @@ def test_constructor_and_multipliers_setter_check_what_they_are_given() -> None:
             panel.multipliers = bad
     with pytest.raises(TypeError, match=r"Argument `multipliers` must be a dict"):
         panel.multipliers = [("first", 0.5)]
-    with pytest.raises(TypeError, match=r"must have layer names as keys. Received: multipliers=\{5: 1.0\}"):
+    with pytest.raises(
+        TypeError, match=r"must have non-empty string keys \(layer names\). Received: multipliers=\{5: 1.0\}"
+    ):
         panel.multipliers = {5: 1.0}
     assert panel.multipliers == {"first": 1.0, "second": 1.0, "third": 1.0}
     assert variable_values(model) == {"first": 1.0, "second": 1.0, "third": 1.0}

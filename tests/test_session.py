@@ -1324,7 +1324,10 @@ def test_multipliers_sources_and_callbacks_of_the_wrong_type_are_refused_by_name
     model.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.SGD(1e-3)), loss="mse")
     session = lrw.TrainingSession(model)
     for bad in (None, 0.5, "a", [("a", 0.5)]):
-        with pytest.raises(TypeError, match=r"Argument `multipliers` must be a dict. Received: multipliers="):
+        with pytest.raises(
+            TypeError,
+            match=r"`multipliers` must be a dict mapping layer names or patterns to numbers. Received: multipliers=",
+        ):
             session.set_multipliers(bad)  # type: ignore[arg-type]
     for bad in (5, None, "", ["x"]):
         with pytest.raises(TypeError, match=r"Argument `source` must be a non-empty str. Received: source="):

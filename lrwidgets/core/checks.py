@@ -9,7 +9,7 @@ too large for a float (``10**400``) are a ``ValueError`` naming the argument, no
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -115,6 +115,17 @@ def check_name(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError(f"Argument `{name}` must be a non-empty str. {received(name, value)}")
     return value
+
+
+def check_keyed(name: str, value: Any, keys: str = "layer names or patterns") -> dict[str, Any]:
+    """``value`` as a dict whose keys are non-empty strs (``keys`` says what they name), or a TypeError.
+
+    The values are the caller's to check (each against its own range)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"Argument `{name}` must be a dict mapping {keys} to numbers. {received(name, value)}")
+    if not all(isinstance(k, str) and k for k in value):
+        raise TypeError(f"Argument `{name}` must have non-empty string keys ({keys}). {received(name, value)}")
+    return dict(value)
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

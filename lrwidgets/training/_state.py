@@ -12,7 +12,7 @@ new value into the state handed to the next step: exact, and O(1) per step. Ever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -257,7 +257,7 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
     pattern), so that ``{"backbone": 0.1}`` sets every group of a nested ``backbone``. A key that
     matches no group is refused.
     """
-    from lrwidgets.core.checks import check_rate
+    from lrwidgets.core.checks import check_keyed, check_rate
     from lrwidgets.training import layer_matching
 
     opt = layerwise(model)
@@ -266,14 +266,7 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
             "Per-layer multipliers need a model compiled with `lrw.LayerwiseOptimizer(...)`."
             f" Received: optimizer={type(getattr(model, 'optimizer', None)).__name__}"
         )
-    if not isinstance(multipliers, Mapping):
-        raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
-    multipliers = dict(multipliers)
-    if not all(isinstance(k, str) and k for k in multipliers):
-        raise TypeError(
-            f"Argument `multipliers` must have non-empty string keys (layer names or patterns). "
-            f"Received: multipliers={multipliers!r}"
-        )
+    multipliers = check_keyed("multipliers", multipliers)
     known = list(current_multipliers(model))
     patterns = {k: v for k, v in multipliers.items() if k not in known}
     unknown = sorted(k for k in patterns if not layer_matching.matching(opt, {k: 1.0}))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lrwidgets.core.checks import FLOAT32_MAX, FLOAT32_TINY, rounds_to_zero
+from lrwidgets.core.checks import FLOAT32_MAX, FLOAT32_TINY, check_keyed, rounds_to_zero
 
 
 def layer_groups(variables: list[Any], model: Any = None) -> tuple[list[str], list[str], list[list[Any]], list[int]]:
@@ -111,17 +111,9 @@ def building_model(variables: list[Any], frames: int = 12) -> Any:
 
 
 def checked_multipliers(multipliers: Any) -> dict[str, float]:
-    if not isinstance(multipliers, Mapping):
-        raise TypeError(
-            "Argument `multipliers` must be a dict mapping layer names or patterns to numbers. "
-            f"Received: multipliers={multipliers!r}"
-        )
+    multipliers = check_keyed("multipliers", multipliers)
     checked: dict[str, float] = {}
     for key, value in multipliers.items():
-        if not isinstance(key, str) or not key:
-            raise TypeError(
-                f"Argument `multipliers` must have non-empty string keys. Received: multipliers={multipliers!r}"
-            )
         if isinstance(value, bool | np.bool_) or not (isinstance(value, int | float) or hasattr(value, "__float__")):
             raise TypeError(
                 f"Argument `multipliers` must map to numbers; key {key!r} maps to {value!r}. "

@@ -9,7 +9,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from lrwidgets.core.checks import check_bool, check_float, check_int, check_rate
+from lrwidgets.core.checks import check_bool, check_float, check_int, check_keyed, check_rate
 from lrwidgets.core.layer_presets import (
     PRESETS,
     LayerSetting,
@@ -114,12 +114,7 @@ class LayerLRControls(anywidget.AnyWidget):
 
     @multipliers.setter
     def multipliers(self, multipliers: Mapping[str, float]) -> None:
-        if not isinstance(multipliers, Mapping):
-            raise TypeError(f"Argument `multipliers` must be a dict. Received: multipliers={multipliers!r}")
-        if not all(isinstance(k, str) for k in multipliers):
-            raise TypeError(
-                f"Argument `multipliers` must have layer names as keys. Received: multipliers={multipliers!r}"
-            )
+        multipliers = check_keyed("multipliers", multipliers, "layer names")
         unknown = sorted(k for k in set(multipliers) - set(self.value))
         if unknown:
             raise ValueError(
