@@ -290,6 +290,14 @@ def sent_back(widget: ipywidgets.Widget, monkeypatch: pytest.MonkeyPatch) -> lis
             {"kind": "constant", "config": {"learning_rate": 0.0}},
             "Argument `learning_rate` must be > 0 in the designer",
         ),
+        (  # was taken, drawn as inf, and refused only when a fit began
+            {"kind": "constant", "config": {"learning_rate": 1e39}},
+            "Argument `learning_rate` must be at most 3.403e+38: the optimizer holds it as a float32",
+        ),
+        (
+            {"kind": "constant", "config": {"learning_rate": 1e-50}},
+            "Argument `learning_rate` must be at least",
+        ),
     ],
 )
 def test_a_bad_design_from_the_page_is_refused_shown_and_sent_back(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrwidgets.core.checks import check_choice, check_int, received
+from lrwidgets.core.checks import check_choice, check_int, check_rate, received
 from lrwidgets.core.history import EpochLogs
 from lrwidgets.schedules import Schedule, Warmup
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, LOG_RATES
@@ -51,6 +51,7 @@ def checked_design(v: Any) -> dict[str, Any]:
                 f"Argument `{arg}` must be > 0 in the designer, whose rate slider is on a log scale."
                 f" {received(arg, config[arg])}"
             )
+        check_rate(arg, config[arg])  # a rate the optimizer can hold: not inf, nor 0, as a float32
     return as_design(kind, epochs, steps_per_epoch, warmup_steps, config)
 
 
