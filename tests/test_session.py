@@ -49,7 +49,9 @@ def test_training_imports_no_widget_library() -> None:
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    # On failure, say all there is: the code (a signal is negative), and the ends of both streams.
+    said = f"rc={out.returncode}\n{out.stdout[-1000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0 and "ok" in out.stdout, said
 
 
 def test_session_fits_steers_and_sends_snapshots() -> None:
