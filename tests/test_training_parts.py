@@ -53,6 +53,22 @@ def test_driver_plateau_and_other_callbacks_multiply_the_factor() -> None:
     assert RateDriver().rate(3) is None and not RateDriver().active
 
 
+def test_a_replaced_schedule_is_followed_as_designed_and_later_reductions_act_on_it() -> None:
+    """What the README says of a designer edit during a fit: the live changes and plateau reductions
+    made before it are not carried over; a reduction after it scales the new design."""
+    plateau = S.ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=1e9)  # reduces at each epoch end
+    d = RateDriver(S.Constant(0.1), plateau)
+    d.end_epoch({"loss": 1.0}, learning_rate=0.1)
+    assert d.end_epoch({"loss": 1.0}, learning_rate=0.1).factor == 0.5
+    d.set_rate(10, 0.01)  # a live change: a fifth of the reduced rate
+    assert d.rate(11) == pytest.approx(0.01)
+    second = S.ExponentialDecay(0.2, decay_steps=10, decay_rate=0.5)
+    assert d.replace(20, second) == pytest.approx(second(20))
+    assert [d.rate(s) for s in (20, 30)] == pytest.approx([second(20), second(30)])  # as designed
+    assert d.end_epoch({"loss": 1.0}, learning_rate=second(30)).factor == 0.5  # the plateau goes on watching
+    assert d.rate(40) == pytest.approx(second(40) * 0.5)
+
+
 def test_driver_skips_only_the_epochs_that_do_not_validate() -> None:
     plateau = S.ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=1e9)
     d = RateDriver(S.Constant(0.1), plateau)
