@@ -1450,6 +1450,9 @@ def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_onc
     with pytest.raises(ValueError, match="Keras schedule"):
         session.fit(x, y, epochs=1, batch_size=16)
     assert session.run is None or session.run.done
+    assert session.learning_rate == pytest.approx(1e-3)  # was the last float rate; now Keras's next one
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # 4 steps of Keras's schedule
+    assert session.learning_rate == pytest.approx(1e-3 * 0.9 ** (4 / 10), rel=1e-6)
     assert len(session.history.events) == events and session.history.num_steps == 4
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
     session.fit(x, y, epochs=1, batch_size=16).wait(60)

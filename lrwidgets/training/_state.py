@@ -219,12 +219,25 @@ def current_learning_rate(model: Any) -> float:
 
 def idle_learning_rate(model: Any, cached: float) -> float:
     """The rate the optimizer holds while idle; ``cached`` when that is the same float32 (so the
-    exact value a user gave is kept) or when the optimizer cannot be read (a refused re-compile)."""
+    exact value a user gave is kept) or when the optimizer cannot be read (not compiled). After a
+    re-compile with a Keras schedule (refused for a fit), the rate Keras's next step would use."""
     try:
         held = current_learning_rate(model)
     except (TypeError, ValueError):
-        return cached
+        return _keras_scheduled_rate(model, cached)
     return cached if float32(held) == float32(cached) else held
+
+
+def _keras_scheduled_rate(model: Any, cached: float) -> float:
+    optimizer: Any = getattr(model, "optimizer", None)
+    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer):
+        optimizer = optimizer.inner_optimizer
+    if not isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule):
+        return cached
+    try:  # Keras's own reading: the schedule at the optimizer's step count
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:
+        return cached
 
 
 def layerwise(model: Any) -> Any:
