@@ -163,13 +163,34 @@ def test_history_records_and_exports(tmp_path) -> None:
     assert data["steps"]["loss"][5] is None  # NaN written as null
     assert len(data["steps"]["step"]) == 6 and data["events"][0]["source"] == "user"
     df = h.to_dataframe()
-    assert list(df.columns) == ["epoch", "loss", "learning_rate", "time"] and len(df) == 6
+    assert list(df.columns) == ["fit", "epoch", "loss", "learning_rate", "time"] and len(df) == 6
     h.to_csv(tmp_path / "e.csv", level="epoch")
     assert "val_loss" in (tmp_path / "e.csv").read_text()
     with pytest.raises(ValueError, match="Argument `level`"):
         h.to_dataframe("batch")
     with pytest.raises(ValueError, match="read-only"):
         h.loss[0] = 3.0  # read-only view
+
+
+def test_exports_number_the_fits_whose_epochs_each_count_from_0() -> None:
+    """Two fits of one history: each counts its epochs from 0, so without the fit an epoch's rows
+    in a table could not be told apart from the other fit's."""
+    h = TrainingHistory()
+    h.add_event("learning_rate", "before any fit", value=1e-3, source="user")
+    for fit, steps in enumerate((3, 2)):
+        h.start_fit()
+        h.start_epoch(0)
+        for _ in range(steps):
+            h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
+        h.record_epoch(0, {"loss": 1.0})
+        h.add_event("stop", f"fit {fit} stopped")
+    steps = h.to_dataframe()
+    assert steps["fit"].tolist() == [0, 0, 0, 1, 1] and steps["epoch"].tolist() == [0] * 5
+    epochs = h.to_dataframe("epoch")
+    assert epochs[["fit", "epoch", "step"]].values.tolist() == [[0, 0, 2], [1, 0, 4]]
+    assert h.to_dataframe("events")["fit"].tolist() == [0, 0, 1]
+    assert [e["fit"] for e in json.loads(h.to_json())["events"]] == [0, 0, 1]
+    assert TrainingHistory().to_dataframe()["fit"].tolist() == []
 
 
 def test_history_memory_is_a_few_bytes_per_step() -> None:

@@ -1459,6 +1459,18 @@ def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_onc
     assert session.history.num_steps == 8
 
 
+def test_a_session_s_exports_say_which_fit_each_row_is_of() -> None:
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model())
+    session.fit(x, y, epochs=2, batch_size=16).wait(60)
+    session.fit(x, y, epochs=1, batch_size=32).wait(60)
+    steps = session.history.to_dataframe()
+    assert steps["fit"].tolist() == [0] * 8 + [1] * 2 and steps["epoch"].tolist() == [0] * 4 + [1] * 4 + [0] * 2
+    assert session.history.to_dataframe("epoch")[["fit", "epoch"]].values.tolist() == [[0, 0], [0, 1], [1, 0]]
+
+
 def test_a_second_fit_reads_on_from_the_same_generator() -> None:
     """The session's wrapper of a generator closed the generator with it when Keras let go of it
     after a fit (when the garbage collector ran: a range test's second sweep, at random, got

@@ -78,6 +78,8 @@ class Event:
     value: float | None = None
     source: str | None = None
     time: float = field(default=0.0)
+    #: the fit it happened in or after (0 for the first; as the ``fit`` column of the exports)
+    fit: int = 0
 
 
 class EpochLogs(dict[str, list[float]]):
@@ -89,7 +91,8 @@ class TrainingHistory:
     """Per-step, per-epoch and event records of one or more consecutive fits.
 
     Steps are counted globally from 0 across epochs and across fits made with the same
-    dashboard, so a second ``fit`` continues the curves.
+    dashboard, so a second ``fit`` continues the curves. The exports number the fits in a
+    ``fit`` column (0 for the first), since each fit counts its epochs from its own start.
 
     Example:
         >>> h = TrainingHistory()
@@ -109,6 +112,7 @@ class TrainingHistory:
         self._n = 0
         self._epoch_first_step: list[int] = []
         self._epoch_numbers: list[int] = []
+        self._fit_first_step: list[int] = []
         self.epochs: list[dict[str, Any]] = []
         self.events: list[Event] = []
         self._lock = threading.Lock()
@@ -116,6 +120,11 @@ class TrainingHistory:
         self.drain: Callable[[], None] | None = None
 
     # ---- writing (training thread) ---------------------------------------------------------
+    def start_fit(self) -> None:
+        """A fit begins: the steps, epochs and events from here on are its own."""
+        with self._lock:
+            self._fit_first_step.append(self.num_steps)
+
     def start_epoch(self, epoch: int) -> None:
         with self._lock:
             self._epoch_first_step.append(self.num_steps)
@@ -172,6 +181,7 @@ class TrainingHistory:
             value=value,
             source=source,
             time=time,
+            fit=max(len(self._fit_first_step) - 1, 0),
         )
         with self._lock:
             self.events.append(event)
@@ -233,6 +243,15 @@ class TrainingHistory:
         idx = np.searchsorted(self._epoch_first_step, np.arange(n), side="right") - 1
         return np.asarray(self._epoch_numbers, dtype=np.int32)[np.maximum(idx, 0)]
 
+    def step_fits(self, n: int | None = None) -> np.ndarray:
+        """The fit of each step (0 for the first fit's steps)."""
+        return self.fits_of(np.arange(self.num_steps if n is None else n))
+
+    def fits_of(self, steps: Any) -> np.ndarray:
+        """The fit each of ``steps`` belongs to (0 before the first fit began)."""
+        first = np.asarray(self._fit_first_step, dtype=np.int64)
+        return np.maximum(np.searchsorted(first, steps, side="right") - 1, 0).astype(np.int32)
+
     @property
     def epoch_logs(self) -> EpochLogs:
         """Per-epoch values by log name, in the form of Keras's ``History.history``.
@@ -254,11 +273,13 @@ class TrainingHistory:
             n = self.num_steps
             return {
                 "step": list(range(n)),
+                "fit": self.step_fits(n).tolist(),
                 "epoch": self.step_epochs(n).tolist(),
                 **{name: self.column(name, n).astype(np.float64).tolist() for name in STEP_COLUMNS},
             }
-        if level == "epoch":
-            return [dict(r) for r in self.epochs]
+        if level == "epoch":  # an epoch's row names its last step, which is its fit's
+            fits = self.fits_of([r["step"] for r in self.epochs]).tolist()
+            return [{"fit": f, **r} for f, r in zip(fits, self.epochs, strict=True)]
         if level == "events":
             return [asdict(e) for e in self.events]
         raise ValueError(f"Argument `level` must be one of 'step', 'epoch', 'events'. Received: level={level!r}")

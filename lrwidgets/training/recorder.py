@@ -95,6 +95,7 @@ class Recorder:
         self.stopped_by_nan = False
         self._key = self.monitor
         self._missing_told = False
+        self.history.start_fit()
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
