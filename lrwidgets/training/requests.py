@@ -155,7 +155,8 @@ class Requests:
         if self._post(record):
             return
         self._check_free()
-        record()
+        with self._cond:  # as the training thread's requests are recorded: a reader iterates them
+            record()
         self.callback.record_reduction()  # in the training thread: after one made at the epoch's end
         self.callback.apply_multipliers(self.model)
         self._notify()
