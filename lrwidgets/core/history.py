@@ -278,8 +278,9 @@ class TrainingHistory:
                 **{name: self.column(name, n).astype(np.float64).tolist() for name in STEP_COLUMNS},
             }
         if level == "epoch":  # an epoch's row names its last step, which is its fit's
-            fits = self.fits_of([r["step"] for r in self.epochs]).tolist()
-            return [{"fit": f, **r} for f, r in zip(fits, self.epochs, strict=True)]
+            rows = list(self.epochs)  # one copy: the training thread may append while this reads
+            fits = self.fits_of([r["step"] for r in rows]).tolist()
+            return [{"fit": f, **r} for f, r in zip(fits, rows, strict=True)]
         if level == "events":
             return [asdict(e) for e in self.events]
         raise ValueError(f"Argument `level` must be one of 'step', 'epoch', 'events'. Received: level={level!r}")
