@@ -98,8 +98,15 @@ def test_the_finder_curve_grows_live_and_apply_sets_the_dashboard_rate(lab, page
     steps = notebook.kernel_json("[finder.test.running, len(finder.test.curves()[-1][1]), finder.test.num_steps]")
     assert reads == sorted(set(reads)) and len(reads) == 3, reads
     assert steps[0] and steps[1] < steps[2] and "running" in status, (steps, status)
-    # The Apply buttons wait for the end of the sweep.
-    assert all(b.is_disabled() for b in finder.locator("button", has_text="Apply").all())
+    # The Apply buttons wait for the end of the sweep: read with the status in one look at the page
+    # (read one by one, on a loaded machine the sweep could end between them).
+    status, disabled = page.evaluate(
+        "(sel) => { const root = document.querySelector(sel);"
+        " const bs = [...root.querySelectorAll('button')].filter((b) => b.textContent.includes('Apply'));"
+        " return [(root.querySelector('.lrw-status') || {}).textContent || '', bs.map((b) => b.disabled)]; }",
+        FINDER,
+    )
+    assert disabled and ("running" not in status or all(disabled)), (status, disabled)
 
     # 2. The sweep ends (all steps run), the model is restored, the suggestions appear with their buttons.
     page.wait_for_function(
