@@ -85,6 +85,42 @@ def test_session_fits_steers_and_sends_snapshots() -> None:
     assert len(snapshots) == n
 
 
+@pytest.mark.parametrize("steer", ["learning_rate", "save"])
+def test_a_listener_that_steers_the_session_does_not_hang_the_fit(steer: str, tmp_path) -> None:
+    """A listener runs in the training thread: a change it makes there notifies the listeners again,
+    itself included. It must not wait for itself; the rows of its own change still reach it."""
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model(), update_interval=0.001)
+    snapshots, done = [], []
+
+    def steer_once(snapshot) -> None:
+        snapshots.append(snapshot)
+        if not done and snapshot.num_steps >= 5:
+            done.append(snapshot.num_steps)
+            if steer == "learning_rate":
+                session.learning_rate = 5e-3
+            else:
+                session.save(tmp_path / "mid.keras")
+
+    unsubscribe = session.subscribe(steer_once)
+    run = session.fit(*regression_data(256), epochs=2, batch_size=32)
+    run.wait(60)
+    unsubscribe()
+    assert session.state == "idle" and session.history.num_steps == 16 and done
+    assert [s.first_step for s in snapshots[1:]] == [s.num_steps for s in snapshots[:-1]]
+    assert sum(len(s.events) for s in snapshots) == len(session.history.events)
+    if steer == "learning_rate":
+        (event,) = [e for e in session.history.events if e.kind == "learning_rate"]
+        assert event.step == done[0] and np.allclose(session.history.learning_rate[done[0] :], 5e-3)
+        # The listener's own change reached it before the next batch: in the snapshot right after.
+        i = next(i for i, s in enumerate(snapshots) if s.num_steps == done[0])
+        assert event in snapshots[i + 1].events and snapshots[i + 1].num_steps == done[0]
+    else:
+        assert (tmp_path / "mid.keras").exists()
+    session.model.predict(regression_data(8)[0], verbose=0)  # the model is free and usable
+
+
 def _held_light_fit(session, **fit):
     """Start a light fit held by a view (in the training thread, at a batch's end) once 2+ steps are in."""
     reached, go, held = threading.Event(), threading.Event(), []

@@ -240,10 +240,23 @@ class TrainingSession:
             raise TypeError(f"Argument `listener` must be callable. Received: listener={listener!r}")
         cursor = {"steps": 0, "epochs": 0, "events": 0}
         lock = threading.Lock()
+        inside = threading.local()  # in this thread, the listener is running: a change it makes
+        # (a rate, a save) notifies again from within it. That nested call is skipped, not waited
+        # for (the lock is this thread's: it would wait forever), and its rows come in one more
+        # snapshot when the listener returns (its cursor has not moved past them).
 
         def tick() -> None:
+            if getattr(inside, "active", False):
+                inside.again = True
+                return
             with lock:
-                listener(self._snapshot(cursor))
+                inside.active, inside.again = True, False
+                try:
+                    listener(self._snapshot(cursor))
+                    if inside.again:  # once: a listener that steers on each call must not loop
+                        listener(self._snapshot(cursor))
+                finally:
+                    inside.active = False
 
         return self.controller.add_listener(tick)
 
