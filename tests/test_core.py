@@ -97,6 +97,36 @@ def test_batch_loss_recovery_with_short_last_batch() -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(losses=st.lists(st.floats(0.0, 1e4), min_size=1, max_size=200), batch_size=st.sampled_from([None, 8]))
+def test_a_float32_running_mean_of_non_negative_losses_never_fails_the_floor_check(losses, batch_size) -> None:
+    """Keras sums in float32: rounding alone never takes a recovered loss far enough below 0 to be
+    mistaken for per-batch values."""
+    size = batch_size or 1
+    total, seen, means = np.float32(0), np.float32(0), []
+    for loss in losses:
+        total, seen = np.float32(total + np.float32(loss) * np.float32(size)), np.float32(seen + size)
+        means.append(float(total / seen))
+    r = BatchLossRecovery(batch_size=batch_size, floor=0.0)
+    out = r.update_many(np.arange(len(losses), dtype=np.float64), np.array(means))
+    assert not r.switched and not r.per_batch
+    np.testing.assert_allclose(
+        out, losses, rtol=1e-3, atol=1e-3 * max(losses) + 1e-30
+    )  # float32 flushes tiny values to 0
+
+
+def test_per_batch_values_are_taken_as_they_are_or_found_by_the_floor() -> None:
+    values = np.array([1.0, 0.6, 0.9, 0.5, 0.7, 0.4])
+    batches = np.arange(6, dtype=np.float64)
+    np.testing.assert_array_equal(BatchLossRecovery(per_batch=True).update_many(batches, values), values)
+    r = BatchLossRecovery(floor=0.0)  # read as a running mean: batch 1's loss was 0.2, batch 3's -0.7
+    out = r.update_many(batches, values)
+    assert r.switched and r.per_batch
+    np.testing.assert_allclose(out[:3], [1.0, 0.2, 1.5])
+    np.testing.assert_array_equal(out[3:], values[3:])  # from the first row below the floor: as they are
+    np.testing.assert_array_equal(r.update_many(batches, values), values)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
     losses=st.lists(st.floats(0.0, 1e4), min_size=1, max_size=60),
     gaps=st.sets(st.integers(0, 59)),

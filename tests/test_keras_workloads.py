@@ -294,13 +294,18 @@ def test_torch_data_loader() -> None:
 
 
 # ---- custom train steps ------------------------------------------------------------------------
-def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
+def custom_step_model(
+    names: tuple[str, ...], manual: bool = False, raw: bool = False, unused: tuple[str, ...] = ()
+) -> Any:
     """A subclassed model with a keras.io-style ``train_step`` for the backend in use.
 
     The step minimises the mean squared error and returns one ``keras.metrics.Mean`` per name:
     ``("loss",)`` is keras.io's regression example; ``("d_loss", "g_loss")`` logs like its GANs
     (``g_loss``: the squared error, ``d_loss``: the absolute error), with no ``loss`` at all.
     ``manual``: the step updates the weights itself (``w - 0.01 * g``), never with ``model.optimizer``.
+    ``raw``: the step returns each batch's own values, with no tracker (keras.io's WGAN-GP and
+    CycleGAN log so); ``unused``: names of trackers the model has and the step never updates (a
+    model compiled with a loss whose own step returns the raw one).
     """
     import keras
 
@@ -310,16 +315,17 @@ def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.dense = keras.layers.Dense(1, name="dense")
-            self.trackers = [keras.metrics.Mean(name=n) for n in names]
+            self.trackers = [] if raw else [keras.metrics.Mean(name=n) for n in names]
+            self.unused = [keras.metrics.Mean(name=n) for n in unused]
 
         def call(self, x: Any, training: bool = False) -> Any:
             return self.dense(x)
 
         @property
         def metrics(self) -> list[Any]:
-            return self.trackers
+            return self.trackers + self.unused
 
-        def losses(self, y: Any, y_pred: Any) -> tuple[Any, list[Any]]:
+        def step_losses(self, y: Any, y_pred: Any) -> tuple[Any, list[Any]]:
             squared = keras.ops.mean((y_pred - y) ** 2)
             absolute = keras.ops.mean(keras.ops.abs(y_pred - y))
             return squared, [squared] if names == ("loss",) else [absolute, squared]
@@ -334,7 +340,7 @@ def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
 
                 def loss_fn(trainable: Any, non_trainable: Any) -> Any:
                     y_pred, non_trainable = self.stateless_call(trainable, non_trainable, x, training=True)
-                    loss, values = self.losses(y, y_pred)
+                    loss, values = self.step_losses(y, y_pred)
                     return loss, (values, non_trainable)
 
                 (_, (values, non_trainable)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -344,6 +350,13 @@ def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
                     trainable = [v - 0.01 * g for v, g in zip(trainable, grads, strict=True)]
                 else:
                     trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+                if raw:
+                    return dict(zip(names, values, strict=True)), (
+                        trainable,
+                        non_trainable,
+                        optimizer_vars,
+                        metrics_vars,
+                    )
                 logs, new_metrics_vars = {}, []
                 for tracker, value in zip(self.trackers, values, strict=True):
                     mine = metrics_vars[len(new_metrics_vars) : len(new_metrics_vars) + len(tracker.variables)]
@@ -359,7 +372,7 @@ def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
 
                 x, y = data
                 with tf.GradientTape() as tape:
-                    loss, values = self.losses(y, self(x, training=True))
+                    loss, values = self.step_losses(y, self(x, training=True))
                 self.apply_gradients(tape.gradient(loss, self.trainable_variables))
                 return self.update_trackers(values)
 
@@ -370,7 +383,7 @@ def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
 
                 x, y = data
                 self.zero_grad()
-                loss, values = self.losses(y, self(x, training=True))
+                loss, values = self.step_losses(y, self(x, training=True))
                 loss.backward()
                 with torch.no_grad():
                     self.apply_gradients([v.value.grad for v in self.trainable_weights])
@@ -384,6 +397,8 @@ def custom_step_model(names: tuple[str, ...], manual: bool = False) -> Any:
                 variable.assign(variable - 0.01 * grad)
 
         def update_trackers(self, values: list[Any]) -> dict[str, Any]:
+            if raw:
+                return dict(zip(names, values, strict=True))
             for tracker, value in zip(self.trackers, values, strict=True):
                 tracker.update_state(value)
             return {t.name: t.result() for t in self.trackers}
@@ -505,6 +520,38 @@ def test_gan_style_step_without_loss_is_never_a_nan_stop(monitor: str | None) ->
     warned = [e.message for e in session.history.events if e.kind == "warning"]
     assert warned == list(allowed)
     assert {"d_loss", "g_loss"} <= set(session.history.epochs[-1])
+
+
+def test_a_step_returning_raw_batch_losses_is_recorded_as_it_is() -> None:
+    """keras.io's WGAN-GP and CycleGAN return each batch's own losses, no running mean: taken as
+    they are (de-averaged, their noise grew with the batch's index and went below 0)."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = custom_step_model(("d_loss", "g_loss"), raw=True)
+    true = true_losses(split(x, y, 8))
+    session = lrw.TrainingSession(model, monitor="g_loss")
+    session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[true]).wait(120)
+    check_true_loss(session.history.loss, true.values)
+    (info,) = [e.message for e in session.history.events if e.kind == "info"]
+    assert "returns `g_loss` as each batch's own value" in info
+    assert not [e for e in session.history.events if e.kind in ("warning", "diverging", "nan", "error")]
+
+
+def test_a_raw_loss_beside_a_tracker_of_its_name_is_found_and_taken_as_it_is() -> None:
+    """A model whose metrics include a `loss` tracker its own step never updates, returning the raw
+    batch loss as `loss`: a loss recovered below 0 from a squared error shows it is no running mean."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = custom_step_model(("loss",), raw=True, unused=("loss",))
+    model.compile(optimizer=model.optimizer, loss="mse")  # the floor: a squared error is never < 0
+    true = true_losses(split(x, y, 8))
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[true]).wait(120)
+    (warning,) = [e for e in session.history.events if e.kind == "warning"]
+    assert "is not Keras's running mean" in warning.message and warning.step < 32
+    check_true_loss(session.history.loss[warning.step + 1 :], true.values[warning.step + 1 :])
 
 
 def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:

@@ -302,6 +302,27 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     # And run(resume=True) on it does what the loaded one did.
     third = again.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")
     assert [r["time"] for r in third] == [r["time"] for r in second]
+    # Not resumed from the results of another grid: other epochs, or trials it would drop from the file.
+    before = path.read_bytes()
+    longer = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=2, path=path)
+    with pytest.raises(ValueError, match=r"Argument `resume`: .* another sweep \(epochs=1 there, 2 here\)"):
+        longer.run(x, y, batch_size=32, cluster=client, resume=True)
+    fewer = Sweep(build_model, [1e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
+    with pytest.raises(ValueError, match=r"2 trial\(s\) there that this grid has not: \(learning_rate=0.03, "):
+        fewer.run(x, y, batch_size=32, cluster=client, resume=True)
+    assert path.read_bytes() == before and not longer.running and not fewer.running
+    assert set(longer.statuses.values()) == set(fewer.statuses.values()) == {"queued"}
+    # A grid that adds trials resumes: only the new ones run.
+    more = Sweep(build_model, [1e-2, 3e-2, 1e-1], optimizers=["sgd", "adam"], epochs=1, path=path)
+    fourth = more.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")
+    assert [r["status"] for r in fourth] == ["done"] * 6
+    old = {(r["learning_rate"], r["optimizer"]): r["time"] for r in second}
+    assert all(r["time"] == old[(r["learning_rate"], r["optimizer"])] for r in fourth if r["learning_rate"] != 1e-1)
+    path.write_text('{"format": ')  # a file cut short
+    with pytest.raises(
+        ValueError, match=r"Argument `path` must name a file written by `Sweep.to_json`; .* is not JSON"
+    ):
+        Sweep.load(path, build_model)
 
 
 def test_why_there_is_no_best() -> None:

@@ -6,6 +6,13 @@ size: ``m_k = (n_1*l_1 + ... + n_k*l_k) / (n_1 + ... + n_k)``. So batch ``k`` ha
 batches this is ``k*m_k - (k-1)*m_{k-1}``. Keras's sum is float32: the recovered value carries
 an absolute error near ``N_k * 6e-8 * m_k``, far below batch-to-batch noise for epochs of a few
 thousand batches.
+
+A custom ``train_step`` may instead return each batch's own value (keras.io's GAN examples do,
+with no ``keras.metrics.Mean`` tracker): ``per_batch=True`` takes the values as they are. A
+series said to be a running mean of values that cannot be negative (``floor=0.0``) is checked:
+one whose recovered loss falls below the floor by more than ``TOLERANCE`` x the mean (far beyond
+float32 rounding) is no running mean, and is taken as per-batch from that row on
+(:attr:`switched` is then True).
 """
 
 from __future__ import annotations
@@ -14,6 +21,10 @@ import numpy as np
 
 from lrwidgets.core.checks import check_int
 
+#: how far below ``floor`` (a fraction of the running mean) a recovered loss may fall from
+#: float32 rounding alone (the error is near ``k * 1.2e-7`` of the mean at batch ``k``)
+TOLERANCE = 0.05
+
 
 class BatchLossRecovery:
     """Turn Keras's running epoch mean into per-batch losses.
@@ -21,6 +32,9 @@ class BatchLossRecovery:
     Args:
         batch_size: samples in a full batch, if known (then a short last batch is weighted right).
         samples_per_epoch: training samples in one epoch, if known (gives the last batch's size).
+        per_batch: the values are each batch's own, not a running mean: taken as they are.
+        floor: a value no batch's loss can be below (0.0 for a loss that cannot be negative), if
+            known: a recovered loss far below it shows the values are per-batch.
 
     Example:
         >>> r = BatchLossRecovery()
@@ -31,13 +45,22 @@ class BatchLossRecovery:
         [1.0, nan, 1.0]
     """
 
-    __slots__ = ("_prev_samples", "_prev_total", "batch_size", "samples_per_epoch")
+    __slots__ = ("_prev_samples", "_prev_total", "batch_size", "floor", "per_batch", "samples_per_epoch", "switched")
 
-    def __init__(self, batch_size: int | None = None, samples_per_epoch: int | None = None) -> None:
+    def __init__(
+        self,
+        batch_size: int | None = None,
+        samples_per_epoch: int | None = None,
+        per_batch: bool = False,
+        floor: float | None = None,
+    ) -> None:
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, ge=1)
         self.samples_per_epoch = (
             None if samples_per_epoch is None else check_int("samples_per_epoch", samples_per_epoch, ge=1)
         )
+        self.per_batch = bool(per_batch)
+        self.floor = floor
+        self.switched = False  #: found per-batch by the floor check (see the module's docstring)
         self.start_epoch()
 
     def start_epoch(self) -> None:
@@ -58,6 +81,8 @@ class BatchLossRecovery:
         A NaN running mean is a batch with no value: its loss is NaN and it leaves the sums as
         they are (a real NaN loss ends the fit).
         """
+        if self.per_batch:
+            return np.array(running_means, np.float64)
         valid = ~np.isnan(running_means)
         means = running_means[valid]
         samples = batches[valid] + 1.0  # the samples seen after each batch
@@ -71,6 +96,11 @@ class BatchLossRecovery:
             prev_total = np.concatenate(([self._prev_total], total[:-1]))
             delta = samples - np.concatenate(([self._prev_samples], samples[:-1]))
             losses = np.where(delta > 0, (total - prev_total) / np.where(delta > 0, delta, 1.0), means)
+            if self.floor is not None:
+                below = np.flatnonzero(losses < self.floor - TOLERANCE * np.abs(means))
+                if len(below):  # no running mean: per-batch values, from this row on
+                    self.per_batch = self.switched = True
+                    losses[below[0] :] = means[below[0] :]
         if len(means):
             self._prev_total, self._prev_samples = float(total[-1]), float(samples[-1])
         out = np.full(len(running_means), np.nan)

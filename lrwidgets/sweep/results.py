@@ -81,7 +81,12 @@ def write_json(path: str | Path, grid: dict[str, Any], rows: list[dict[str, Any]
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
-    doc = json.loads(Path(path).read_text())
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"Argument `path` must name a file written by `Sweep.to_json`; {str(path)!r} is not JSON ({e})."
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"Argument `path` must name a file written by `Sweep.to_json`. Received: path={str(path)!r}")
     if doc.get("version") != VERSION:
@@ -109,6 +114,24 @@ def refuse_overwrite(path: Path) -> None:
         raise FileExistsError(
             f"Argument `path`: {str(path)!r} holds an earlier sweep's results. Pass `resume=True` to run "
             "only the trials it has not ended, or `resume=False` to run every trial again and rewrite it."
+        )
+
+
+def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unmatched: list[dict[str, Any]]) -> None:
+    """Refuse to resume from the results of another sweep: other ``epochs`` or ``monitor`` (its
+    results do not compare), or trials this grid does not have (their rows would be lost when the
+    file is rewritten). A grid that adds trials resumes: only the new ones run."""
+    differ = [f"{k}={saved.get(k)!r} there, {grid[k]!r} here" for k in ("epochs", "monitor") if saved.get(k) != grid[k]]
+    if unmatched:
+        keys = ("learning_rate", "optimizer", "schedule", "seed")
+        shown = ", ".join("(" + ", ".join(f"{k}={row[k]!r}" for k in keys) + ")" for row in unmatched[:3])
+        differ.append(
+            f"{len(unmatched)} trial(s) there that this grid has not: {shown}{', ...' if len(unmatched) > 3 else ''}"
+        )
+    if differ:
+        raise ValueError(
+            f"Argument `resume`: {str(path)!r} holds the results of another sweep ({'; '.join(differ)}). Pass"
+            " `resume=False` to run every trial again and rewrite it, or another `path`."
         )
 
 

@@ -222,7 +222,10 @@ class Sweep:
             raise TypeError(f"Argument `resume` must be a bool. {received('resume', resume)}")
         with self._table.lock:
             if resume and self.path is not None and self.path.exists() and not self._table.ended:
-                self._table.restore(_results.read_json(self.path)["results"])
+                doc = _results.read_json(self.path)
+                grid = grid_config(self.trials, self.epochs, self.monitor)
+                _results.check_resumable(self.path, doc["grid"], grid, self._table.unmatched(doc["results"]))
+                self._table.restore(doc["results"])
             self._table.start(resume)
             self._loaded = False
             self._own_path = self.path

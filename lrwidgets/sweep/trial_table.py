@@ -202,12 +202,21 @@ class TrialTable:
             self.queue.clear()
             return left
 
-    def restore(self, rows: list[dict[str, Any]]) -> None:
-        """Saved rows put back on the trials with the same learning rate, optimizer, schedule and seed."""
+    def _trials_of(self, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Trial | None]]:
+        """Each saved row with the trial of its learning rate, optimizer, schedule and seed (None: none here)."""
         by_key = {t.key: t for t in self.trials}
+        return [
+            (row, by_key.get((row["learning_rate"], row["optimizer"], row["schedule"], row["seed"]))) for row in rows
+        ]
+
+    def unmatched(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The saved rows of no trial here."""
+        return [row for row, t in self._trials_of(rows) if t is None]
+
+    def restore(self, rows: list[dict[str, Any]]) -> None:
+        """Saved rows put back on their trials (see :meth:`unmatched` for the others)."""
         with self.lock:
-            for row in rows:
-                t = by_key.get((row["learning_rate"], row["optimizer"], row["schedule"], row["seed"]))
+            for row, t in self._trials_of(rows):
                 if t is not None:
                     self.ended[t.trial] = {**row, "trial": t.trial}
                     self.status[t.trial] = row["status"]

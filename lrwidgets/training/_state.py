@@ -339,6 +339,24 @@ def custom_train_step(model: Any) -> bool:
     return False
 
 
+def averaged_log_keys(model: Any) -> frozenset[str] | None:
+    """The log keys of the model's train step that are running means over the epoch: None for
+    all (Keras's own step), else the names of the model's metrics (a custom step's trackers, the
+    compiled loss and metrics). A custom step's other keys are each batch's own value (keras.io's
+    GAN examples return the raw batch losses)."""
+    if not custom_train_step(model):
+        return None
+    names: set[str] = set()
+    try:
+        metrics = list(model.metrics)
+    except Exception:  # an unbuilt or unusual model: none known
+        metrics = []
+    for metric in metrics:
+        names.add(str(metric.name))
+        names.update(str(m.name) for m in getattr(metric, "metrics", None) or [] if m is not metric)
+    return frozenset(names)
+
+
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
 
 

@@ -129,7 +129,7 @@ class ControllerCallback(keras.callbacks.Callback):
         c._multipliers = _state.current_multipliers(model)
         c._writer.begin(model)
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
-        c.recorder.loss_floor = _state.loss_floor(model)
+        c.recorder.loss_floor, c.recorder.averaged_keys = _state.loss_floor(model), _state.averaged_log_keys(model)
         c.recorder.begin_fit(self.params or {})
         if stop_first:  # after the fit's records begin: the progress shows a fit of no step
             raise StoppedBeforeStart("stopped before the fit's first batch")

@@ -50,6 +50,8 @@ class Recorder:
         self.guard = NanGuard(history, factor=divergence_factor)
         self.recovery = BatchLossRecovery()
         self.loss_floor: float | None = None
+        #: the train step's log keys that are running means (None: all; see `_state.averaged_log_keys`)
+        self.averaged_keys: frozenset[str] | None = None
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._scanned = 0  # steps up to here have been through the divergence watch
         self._scan_lock = threading.Lock()
@@ -95,6 +97,8 @@ class Recorder:
         self.stopped_by_nan = False
         self._key = self.monitor
         self._missing_told = False
+        if self._key is not None:
+            self._use_key(self._key)
         self.history.start_fit()
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
@@ -133,11 +137,38 @@ class Recorder:
             key = self._key = self._choose_key(logs)
             if key is None:
                 return None
+            self._use_key(key)
         value = logs.get(key)
         if value is None:
             self._missing(key, logs)
             return None
         return float(value)
+
+    def _use_key(self, key: str) -> None:
+        """Record ``key``: as Keras's running mean of it, or as it is when the train step returns
+        each batch's own value (a custom step's key that no metric of the model averages)."""
+        r = self.recovery
+        r.switched = False
+        averaged = self.averaged_keys
+        r.per_batch = averaged is not None and not any(key == n or key.endswith(f"_{n}") for n in averaged)
+        r.floor = self.loss_floor if key == "loss" else None  # a compiled loss that cannot be negative
+        if r.per_batch:
+            self.event(
+                "info",
+                f"the train step returns `{key}` as each batch's own value (no metric of the model averages"
+                " it over the epoch): recorded as it is",
+            )
+
+    def _told_switch(self) -> None:
+        """The floor check found the recorded key to be no running mean (a custom step that returns
+        the raw batch loss while the model also tracks one named so): said once."""
+        self.recovery.switched = False
+        self.event(
+            "warning",
+            f"the train step's `{self._key}` is not Keras's running mean of the loss (a batch's loss recovered"
+            " from it fell below 0): recorded as each batch's own value from here on; the steps before"
+            " were recovered as if it were a mean",
+        )
 
     def _missing(self, key: str, logs: dict[str, Any]) -> None:
         """The monitored key is not in a batch's logs: said once a fit (a misspelt ``monitor``)."""
@@ -214,6 +245,8 @@ class Recorder:
             self.meter.end_batches(batches)
             self.history.extend_steps(steps)
             del rows[:k]  # the training thread only appends: the rows after k stay
+        if self.recovery.switched:  # told once the rows are in (an event reads the history)
+            self._told_switch()
 
     def scan(self) -> None:
         """Run the divergence watch over the steps recorded since its last look.
