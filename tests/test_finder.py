@@ -470,6 +470,57 @@ def test_dashboard_find_lr_runs_on_the_last_fit_data_restores_and_applies() -> N
             dash.find_learning_rate()
 
 
+def test_find_lr_after_a_fit_called_with_the_dashboards_callback_sweeps_that_fits_data() -> None:
+    """`model.fit(callbacks=[dash.callback])` in the kernel: its data (the training part, when
+    `validation_split` took the rest) is what the next range test runs on, not an older fit's."""
+    import lrwidgets as lrw
+
+    dash = lrw.TrainingDashboard(linear_model())
+    assert dash._find_button.disabled and dash.session.fit_data is None
+    x, y = regression_data(1024)
+    dash.model.fit(x, y, epochs=1, batch_size=64, validation_split=0.25, callbacks=[dash.callback], verbose=0)
+    assert not dash._find_button.disabled
+    data = dash.session.fit_data
+    assert data is not None and len(data["x"]) == len(data["y"]) == 768 and data["batch_size"] == 64
+    np.testing.assert_array_equal(data["x"], x[:768])
+    dash.fit(x, y, epochs=1, batch_size=32).wait(60)
+    x2, y2 = regression_data(256, seed=1)
+    dash.model.fit(x2, y2, epochs=1, batch_size=16, callbacks=[dash.callback], verbose=0)
+    assert dash.session.fit_data["x"] is x2 and dash.session.fit_data["batch_size"] == 16
+    finder = dash.find_learning_rate(num_steps=12, start_learning_rate=1e-4, end_learning_rate=1e-1)
+    finder.wait(120)
+    assert finder.test.sweeps[0].losses.size > 0
+
+
+@pytest.mark.parametrize("how", ["its own monitor", "the session's"])
+def test_a_range_test_sweeps_the_monitored_log_key(how: str) -> None:
+    """A custom step logging `d_loss` (absolute error) and `g_loss` (squared error): the sweep's
+    first loss is the first batch's squared error, taken before any update."""
+    import keras
+
+    import lrwidgets as lrw
+    from tests.test_keras_workloads import custom_step_model
+
+    x, y = regression_data(512)
+    model = custom_step_model(("d_loss", "g_loss"))
+    ramp = {"start_learning_rate": 1e-4, "end_learning_rate": 1.0, "num_steps": 12}
+    if how == "its own monitor":
+        test = lrw.LRRangeTest(model, monitor="g_loss", **ramp)
+        start = keras.ops.convert_to_numpy(model(x[:32]))
+        test.run(x, y, batch_size=32, shuffle=False).wait(120)
+    else:
+        session = lrw.TrainingSession(model, monitor="g_loss")
+        session.fit(x, y, epochs=1, batch_size=32, shuffle=False).wait(60)
+        test = lrw.LRRangeTest(model, **ramp)
+        start = keras.ops.convert_to_numpy(model(x[:32]))
+        test.run_like(session).wait(120)
+    first = test.sweeps[0].losses[0]
+    np.testing.assert_allclose(first, np.mean((start - y[:32]) ** 2), rtol=1e-4)
+    assert not np.isclose(first, np.mean(np.abs(start - y[:32])), rtol=1e-2)
+    with pytest.raises(TypeError, match="Argument `monitor` must be a non-empty str"):
+        lrw.LRRangeTest(model, monitor=3)
+
+
 def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> None:
     """Copying the model's state, or reserving the model, can raise (a variable that cannot be read,
     a reservation taken since the check): the last run's curve and suggestions were cleared first."""

@@ -18,7 +18,8 @@ from lrwidgets.training.layer_matching import layer_groups
 from lrwidgets.training.layerwise import LayerwiseOptimizer, find_layerwise_optimizer
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
-from lrwidgets.training.session import Snapshot, TrainingSession
+from lrwidgets.training.session import TrainingSession
+from lrwidgets.training.snapshot import Snapshot
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
 
 __all__ = [

@@ -15,6 +15,18 @@ from lrwidgets.core.history import TrainingHistory
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
 
+#: ``model.fit`` arguments a sweep takes from the caller: the data and how it is batched.
+REFUSED = {
+    "epochs": "the sweep's length is `num_steps`",
+    "initial_epoch": "the sweep's length is `num_steps`",
+    "validation_data": "a sweep looks at the training loss only",
+    "validation_split": "a sweep looks at the training loss only",
+    "validation_steps": "a sweep looks at the training loss only",
+    "validation_batch_size": "a sweep looks at the training loss only",
+    "validation_freq": "a sweep looks at the training loss only",
+    "callbacks": "a callback could change the rate the sweep sets",
+}
+
 
 @dataclass(frozen=True)
 class Sweep:

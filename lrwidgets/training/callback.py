@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from lrwidgets.training import _state, callback_list, ownership
-from lrwidgets.training.fit_frame import FitFrame
+from lrwidgets.training import _state, callback_list
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -109,11 +108,7 @@ class ControllerCallback(keras.callbacks.Callback):
         found = callback_list.find(self) if self._callback_mode else None
         optimizer, variable = _state.steerable_optimizer(model)
         if c.state == "idle":  # callback mode: the fit runs in the caller's thread
-            ownership.claim(model, c)
-            c.forget_schedule()  # an earlier session fit's schedule; and its validation is not known
-            c._stop_requested = False
-            c._thread = threading.current_thread()
-            c._fit_frame = FitFrame(c._thread)  # Keras calls no end when such a fit raises
+            c.begin_callers_fit()
         if not stop_first:
             c._state = "running"
         if optimizer is not c._optimizer:

@@ -14,6 +14,7 @@ from lrwidgets.core.checks import check_choice, check_float
 from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
+from lrwidgets.training.fit_args import DATA_ARGUMENTS
 from lrwidgets.training.fit_frame import FitFrame
 from lrwidgets.training.listeners import Listeners
 from lrwidgets.training.progress import Progress
@@ -69,6 +70,9 @@ class TrainingController(Requests):
         self._state = "idle"
         self._thread: threading.Thread | None = None
         self._fit_frame: FitFrame | None = None  # a fit of `callbacks=[ctl.callback]`: its Keras frame
+        #: the data arguments of the last fit (``x``, ``y``, ``batch_size``...: ``fit_args.DATA_ARGUMENTS``),
+        #: a session's or one called with ``callbacks=[ctl.callback]`` (read from Keras's ``fit``); None: unknown
+        self.fit_data: dict[str, Any] | None = None
         self._end_lock = threading.Lock()
         self._lr_request: tuple[float, str] | None = None
         self._schedule_request: tuple[Schedule, str] | None = None
@@ -105,6 +109,18 @@ class TrainingController(Requests):
         """End a fit that Keras ended without its callbacks (see ``running``): call it before taking
         ``_cond``, under which only the raw state is read (finish takes other locks)."""
         self.running  # noqa: B018
+
+    def begin_callers_fit(self) -> None:
+        """A fit called with ``callbacks=[ctl.callback]`` begins, in the caller's thread (the callback's
+        ``on_train_begin``): the model claimed, the last session fit's schedule dropped (and its
+        validation, not known here), Keras's ``fit`` frame found (Keras calls no end when such a fit
+        raises) and its data kept (a range test "like the last fit" reads it)."""
+        ownership.claim(self.model, self)
+        self.forget_schedule()
+        self._stop_requested = False
+        self._thread = threading.current_thread()
+        self._fit_frame = FitFrame(self._thread)
+        self.fit_data = self._fit_frame.arguments(DATA_ARGUMENTS)
 
     def _end_abandoned(self, frame: FitFrame) -> None:
         with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock

@@ -16,32 +16,19 @@ from typing import Any, cast
 
 import numpy as np
 
-from lrwidgets.core.checks import check_float, check_int, received
+from lrwidgets.core.checks import check_float, check_int, check_name, received
 from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion, combine
 from lrwidgets.core.range_test import RampByRow
 from lrwidgets.training import _state, ownership
-from lrwidgets.training._range_sweep import Sweep, SweepStopper, ended_sweep, recorded, sweeps_dataframe
+from lrwidgets.training._range_sweep import REFUSED, Sweep, SweepStopper, ended_sweep, recorded, sweeps_dataframe
 from lrwidgets.training._rate_target import set_learning_rate
 from lrwidgets.training._reorder import reordered
-from lrwidgets.training.fit_args import bind_fit, class_fit
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, bind_fit, class_fit
 from lrwidgets.training.model_state import ModelState
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.session import TrainingSession
 
 __all__ = ["DATA_ARGUMENTS", "LRRangeTest", "ModelState", "RangeTestRun", "Sweep"]
-
-#: ``model.fit`` arguments a sweep takes from the caller: the data and how it is batched.
-DATA_ARGUMENTS = ("x", "y", "batch_size", "sample_weight", "class_weight", "steps_per_epoch", "shuffle")
-REFUSED = {
-    "epochs": "the sweep's length is `num_steps`",
-    "initial_epoch": "the sweep's length is `num_steps`",
-    "validation_data": "a sweep looks at the training loss only",
-    "validation_split": "a sweep looks at the training loss only",
-    "validation_steps": "a sweep looks at the training loss only",
-    "validation_batch_size": "a sweep looks at the training loss only",
-    "validation_freq": "a sweep looks at the training loss only",
-    "callbacks": "a callback could change the rate the sweep sets",
-}
 
 
 class RangeTestRun(TrainingRun):
@@ -88,6 +75,8 @@ class LRRangeTest:
         diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1).
         n_runs: sweeps, 1 to 20.
         update_interval: seconds between two listener calls during a sweep.
+        monitor: the log key swept as the loss (a custom ``train_step``'s ``g_loss``), as
+            ``TrainingSession``'s ``monitor``. Default: ``loss``; for :meth:`run_like`, the session's.
 
     Example:
         >>> import keras, numpy as np
@@ -113,12 +102,14 @@ class LRRangeTest:
         diverge_threshold: float = 4.0,
         n_runs: int = 1,
         update_interval: float = 0.1,
+        monitor: str | None = None,
     ) -> None:
         self.ramp = Ramp(start_learning_rate, end_learning_rate, num_steps, mode)
         self.smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
         self.diverge_threshold = check_float("diverge_threshold", diverge_threshold, gt=1)
         self.n_runs = check_int("n_runs", n_runs, ge=1, le=20)
         self.update_interval = check_float("update_interval", update_interval, gt=0, le=3600)
+        self.monitor = None if monitor is None else check_name("monitor", monitor)
         _state.steerable_optimizer(model)  # the session's refusals: Keras schedule, MultiOptimizer, ...
         if not model.built or not model.variables:
             raise ValueError(
@@ -221,6 +212,9 @@ class LRRangeTest:
         Takes the data arguments of ``model.fit`` (``x``, ``y``, ``batch_size``, ``sample_weight``,
         ``class_weight``, ``steps_per_epoch``, ``shuffle``), in any data form Keras takes.
         """
+        return self._start(args, kwargs, self.monitor)
+
+    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any], monitor: str | None) -> RangeTestRun:
         if self.running:
             raise RuntimeError("This range test is already running; wait for it (`run.wait()`) or `stop()` it.")
         bound = bind_fit(class_fit(self.model), args, kwargs, "run")
@@ -243,7 +237,11 @@ class LRRangeTest:
                 " range test between two fits (wait for the fit with `run.wait()` or stop it first)."
             )
         session = TrainingSession(
-            self.model, update_interval=self.update_interval, on_nan="stop", divergence_factor=self.diverge_threshold
+            self.model,
+            update_interval=self.update_interval,
+            on_nan="stop",
+            divergence_factor=self.diverge_threshold,
+            monitor=monitor,
         )
         # Step i of the sweep (a recorded step: an execution of `steps_per_execution` batches) runs at ramp(i).
         per = _state.batches_per_row(self.model)
@@ -269,14 +267,16 @@ class LRRangeTest:
         return self._run
 
     def run_like(self, session: TrainingSession) -> RangeTestRun:
-        """Run on the data of ``session``'s last fit (its ``x``, ``y``, batch size, weights, shuffling)."""
-        fit = getattr(session, "_fit", None)
-        if fit is None:
+        """Run on the data of ``session``'s last fit (its ``x``, ``y``, batch size, weights,
+        shuffling), a ``session.fit`` or a ``model.fit(callbacks=[session.callback])``, recording
+        the session's ``monitor`` unless this test has its own."""
+        data = session.fit_data
+        if data is None:
             raise ValueError("The session has not run a fit yet: there is no data to run the range test on.")
         if session.running:
             raise RuntimeError("The session is training: run the range test between two fits.")
-        arguments = fit.bound.arguments
-        return self.run(**{k: arguments[k] for k in DATA_ARGUMENTS if k in arguments})
+        monitor = self.monitor if self.monitor is not None else session.monitor
+        return self._start((), data, monitor)
 
     def stop(self) -> None:
         """End the current sweep at the next batch and skip the others; the model is still restored."""

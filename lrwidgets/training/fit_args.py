@@ -18,6 +18,8 @@ from typing import Any
 from lrwidgets.core.checks import check_float, check_int, received
 
 DEFAULT_BATCH_SIZE = 32  # Keras's own default for array data
+#: the arguments of ``model.fit`` that say what it trains on (a range test "like the last fit" takes them)
+DATA_ARGUMENTS = ("x", "y", "batch_size", "sample_weight", "class_weight", "steps_per_epoch", "shuffle")
 MAX_COUNT = 2**53  # epochs, steps: exact as floats (the plan and the progress compute with them)
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _BY_NAME = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

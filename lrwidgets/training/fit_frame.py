@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 
 class FitFrame:
@@ -32,6 +33,15 @@ class FitFrame:
     @property
     def found(self) -> bool:
         return self._frame is not None
+
+    def arguments(self, names: tuple[str, ...]) -> dict[str, Any] | None:
+        """The values of Keras's ``fit`` locals ``names`` now (the fit's data: its training part once
+        ``validation_split`` took the rest); None when the frame was not found or has none of them."""
+        if self._frame is None:
+            return None
+        local = self._frame.f_locals
+        found = {n: local[n] for n in names if n in local}
+        return found if "x" in found else None
 
     def over(self) -> bool:
         """True when the fit has returned or raised (False when its frame was not found: unknown)."""

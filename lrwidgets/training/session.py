@@ -6,52 +6,23 @@ import inspect
 import math
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from lrwidgets.core import Event, TrainingHistory
+from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_int
 from lrwidgets.training import _state, callback_list, ownership, warnings_hook
 from lrwidgets.training.callback import StoppedBeforeStart, acts_before_batches
 from lrwidgets.training.controller import TrainingController
-from lrwidgets.training.fit_args import FitArguments, bind_fit, class_fit, reporting
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, FitArguments, bind_fit, class_fit, reporting
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
+from lrwidgets.training.snapshot import Listener, Snapshot, Snapshots
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
 
 MAX_PLAN_POINTS = 100_000
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What changed since a listener's last call, taken in the training thread (immutable).
-
-    ``loss``, ``learning_rate`` and ``time`` are the new per-step rows, ``first_step`` the index
-    of the first of them (so ``num_steps = first_step + len(loss)``); ``epochs`` and ``events``
-    are the new per-epoch logs and events. ``multipliers`` and ``update_sizes`` are the per-layer
-    multipliers in effect and the last measured ``||dW|| / ||W||`` (empty without a
-    ``LayerwiseOptimizer``).
-    """
-
-    progress: Progress
-    paused: bool
-    first_step: int
-    loss: np.ndarray
-    learning_rate: np.ndarray
-    time: np.ndarray
-    epochs: tuple[dict[str, Any], ...]
-    events: tuple[Event, ...]
-    multipliers: dict[str, float] = field(default_factory=dict)
-    update_sizes: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def num_steps(self) -> int:
-        return self.first_step + len(self.loss)
-
-
-Listener = Callable[[Snapshot], None]
+__all__ = ["Listener", "Snapshot", "TrainingSession"]  # Snapshot: its home before `snapshot.py`
 
 
 class TrainingSession:
@@ -106,7 +77,7 @@ class TrainingSession:
         self._fit: FitArguments | None = None
         self._plan_start = 0
         self._update_sizes: dict[str, float] = {}
-        self._shared_snapshot: tuple[tuple[int, ...], Snapshot] | None = None
+        self._snapshots = Snapshots(self.controller, lambda: self._update_sizes)
         self._lock = threading.Lock()
 
     @classmethod
@@ -156,6 +127,19 @@ class TrainingSession:
     def run(self) -> TrainingRun | None:
         """The handle of the last background fit."""
         return self._run
+
+    @property
+    def monitor(self) -> str | None:
+        """The log key recorded as the loss (None: ``loss``, or the step's first scalar log)."""
+        return self.controller.recorder.monitor
+
+    @property
+    def fit_data(self) -> dict[str, Any] | None:
+        """The data arguments of the last fit (``x``, ``y``, ``batch_size``, ``sample_weight``,
+        ``class_weight``, ``steps_per_epoch``, ``shuffle``: those given), by :meth:`fit` or by a
+        ``model.fit(callbacks=[session.callback])`` (read from Keras's ``fit``: ``x`` and ``y`` are
+        its training part once ``validation_split`` took the rest); None before any."""
+        return self.controller.fit_data
 
     @property
     def callback(self) -> Any:
@@ -236,57 +220,7 @@ class TrainingSession:
         """Call ``listener(snapshot)`` after changes: at most once per ``update_interval`` while
         training (from the training thread: keep it cheap), always at a fit's start and end, and
         at once for changes made while idle. Returns a function that unsubscribes it."""
-        if not callable(listener):
-            raise TypeError(f"Argument `listener` must be callable. Received: listener={listener!r}")
-        cursor = {"steps": 0, "epochs": 0, "events": 0}
-        lock = threading.Lock()
-        inside = threading.local()  # in this thread, the listener is running: a change it makes
-        # (a rate, a save) notifies again from within it. That nested call is skipped, not waited
-        # for (the lock is this thread's: it would wait forever), and its rows come in one more
-        # snapshot when the listener returns (its cursor has not moved past them).
-
-        def tick() -> None:
-            if getattr(inside, "active", False):
-                inside.again = True
-                return
-            with lock:
-                inside.active, inside.again = True, False
-                try:
-                    listener(self._snapshot(cursor))
-                    if inside.again:  # once: a listener that steers on each call must not loop
-                        listener(self._snapshot(cursor))
-                finally:
-                    inside.active = False
-
-        return self.controller.add_listener(tick)
-
-    def _snapshot(self, cursor: dict[str, int]) -> Snapshot:
-        h = self.history
-        n = h.num_steps
-        first, seen_epochs, seen_events = cursor["steps"], cursor["epochs"], cursor["events"]
-        # Listeners called in one round from the same point share one snapshot (it is immutable).
-        key = (self.controller.listeners.rounds, first, seen_epochs, seen_events, n, len(h.epochs), len(h.events))
-        shared = self._shared_snapshot
-        if shared is not None and shared[0] == key:
-            snapshot = shared[1]
-        else:
-            snapshot = Snapshot(
-                progress=self.controller.progress(),
-                paused=self.controller.pause_requested,
-                first_step=first,
-                loss=np.array(h.column("loss", n)[first:]),
-                learning_rate=np.array(h.column("learning_rate", n)[first:]),
-                time=np.array(h.column("time", n)[first:]),
-                epochs=tuple(h.epochs[seen_epochs : key[5]]),
-                events=tuple(h.events[seen_events : key[6]]),
-                multipliers=self.controller.multipliers,
-                update_sizes=dict(self._update_sizes),
-            )
-            for rows in (snapshot.loss, snapshot.learning_rate, snapshot.time):
-                rows.flags.writeable = False  # shared: no listener may change what the next one reads
-            self._shared_snapshot = (key, snapshot)
-        cursor.update(steps=n, epochs=key[5], events=key[6])
-        return snapshot
+        return self._snapshots.subscribe(listener)
 
     # ---- fitting -------------------------------------------------------------------------------
     def fit(self, *args: Any, schedule: Any = None, plateau: Any = None, **kwargs: Any) -> TrainingRun:
@@ -359,6 +293,7 @@ class TrainingSession:
                     " a short last batch of an epoch may be approximate",
                 )
         self._fit = bound
+        self.controller.fit_data = {k: v for k, v in a.items() if k in DATA_ARGUMENTS}
         self._plan_start = self.history.num_steps
 
         raised: list[BaseException] = []

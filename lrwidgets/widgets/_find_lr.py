@@ -66,4 +66,4 @@ class FindLearningRate:
 
     def _draw_find_button(self) -> None:
         busy = self.session.running or (self.finder is not None and self.finder.test.running)
-        self._find_button.disabled = busy or self.session.run is None
+        self._find_button.disabled = busy or self.session.fit_data is None
