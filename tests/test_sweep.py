@@ -225,6 +225,32 @@ def test_a_listener_that_raises_is_warned_about_and_the_sweep_finishes(client: A
     assert list(results["status"]) == ["done", "done"] and not sweep.running
 
 
+@pytest.mark.parametrize("call", ["cancel", "stop"])
+def test_a_listener_may_cancel_and_stop(client: Any, call: str) -> None:
+    """Listeners run on Dask's event loop, where the client's calls are coroutines: the flags are
+    still raised there, and the running trials stop."""
+    from lrwidgets.sweep import Sweep
+
+    sweep = Sweep(build_model, [1e-3, 2e-3], optimizers=["sgd"], epochs=10**6)  # run until stopped
+    asked: list[int] = []
+
+    def stop_on_first_curve(trials: set[int]) -> None:
+        running = [t for t in trials if sweep.statuses[t] == "running" and len(sweep.curve(t).steps) > 0]
+        if running and not asked:
+            asked.append(running[0])
+            sweep.cancel(running[0]) if call == "cancel" else sweep.stop()
+
+    sweep.subscribe(stop_on_first_curve)
+    x, y = data(64)
+    run = sweep.run(x, y, batch_size=32, cluster=client, callbacks=[slow_batches()])
+    wait_for(lambda: asked and sweep.statuses[asked[0]] == "cancelled")
+    if call == "cancel":
+        sweep.stop()
+    run.wait(120)
+    assert set(sweep.statuses.values()) == {"cancelled"}
+    assert sweep.rows[asked[0]]["reason"] == "cancelled" and sweep.rows[asked[0]]["steps"] > 0
+
+
 def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:
     import lrwidgets as lrw
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import tempfile
@@ -132,6 +134,7 @@ class ClusterConnection:
         self.cluster: LocalCluster | None = None
         self.own = False
         self.topic: str | None = None
+        self._sending: set[asyncio.Future[Any]] = set()
 
     def connect(self, cluster: Any, n_workers: int | None) -> Client:
         """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected
@@ -165,7 +168,11 @@ class ClusterConnection:
         """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches)."""
         client = self.client  # read once: the sweep's thread may be moving to another cluster
         if client is not None and client.status == "running":
-            client.run(set_flags, keys)
+            sent = client.run(set_flags, keys)
+            if inspect.isawaitable(sent):  # called on Dask's event loop (a sweep listener): it runs there
+                task = asyncio.ensure_future(sent)
+                self._sending.add(task)  # held until done: the loop keeps only a weak reference
+                task.add_done_callback(self._sending.discard)
 
     def close_client(self) -> None:
         client, cluster = self.client, self.cluster
