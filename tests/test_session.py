@@ -358,11 +358,17 @@ def test_two_fits_on_one_model_are_refused_whoever_starts_them() -> None:
             second.fit(x, y, epochs=1)
         with pytest.raises(RuntimeError, match="is training in the background"):
             model.fit(x, y, epochs=1, verbose=0)
+        optimizer = model.optimizer
+        with pytest.raises(RuntimeError, match="`compile` would replace the optimizer and loss the fit runs with"):
+            model.compile(optimizer="adam", loss="mae")
+        assert model.optimizer is optimizer and model.loss == "mse"
     finally:
         gate.go.set()
     run.wait(60)
+    assert run.exception is None
     assert first.history.num_steps == 8 and second.history.num_steps == 0
     model.fit(x, y, epochs=1, verbose=0)  # free again
+    model.compile(optimizer="adam", loss="mae")
 
 
 def test_save_during_a_fit_works_and_never_truncates(tmp_path) -> None:
@@ -769,9 +775,13 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         ({"epochs": 0}, ValueError, "epochs"),
         ({"epochs": 10**400}, ValueError, "epochs"),
         ({"validation_split": 1.5}, ValueError, "validation_split"),
+        ({"validation_split": 0.25, "validation_freq": 0}, ValueError, "validation_freq"),
+        ({"validation_split": 0.25, "validation_freq": 1.5}, ValueError, "validation_freq"),
+        ({"validation_split": 0.25, "validation_steps": 0}, ValueError, "validation_steps"),
     ]:
         with pytest.raises(kind, match=f"Argument `{text}`"):
             dash.fit(x, y, **kwargs)
+        assert dash.history.num_steps == 0  # refused before any batch
     with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):
         dash.fit(x, y, schedule=lambda step: 1 / 0)
     assert not dash.session.running and dash.history.num_steps == 0 and dash.session.schedule is None

@@ -411,6 +411,16 @@ def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
     with pytest.raises(ValueError, match="optimizer 'sgd'"):
         sweep.apply_best(adam)
     assert float(adam.optimizer.learning_rate) == pytest.approx(1e-3)  # refused: unchanged
+    # Through wrappers: SGD's rule, per-layer or under mixed precision's loss scaling, is SGD's.
+    wrapped = build_model()
+    wrapped.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(lrw.LayerwiseOptimizer(keras.optimizers.SGD(1e-3))), loss="mse"
+    )
+    sweep.apply_best(wrapped)
+    assert float(wrapped.optimizer.inner_optimizer.learning_rate) == pytest.approx(best["learning_rate"])
+    wrapped.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
+    with pytest.raises(ValueError, match="optimizer 'sgd', and `target` is compiled with 'adam'"):
+        sweep.apply_best(wrapped)
 
 
 def test_bad_arguments() -> None:

@@ -70,6 +70,16 @@ def sync(model: Any) -> None:
         model.jax_state_sync()
 
 
+def innermost(optimizer: Any, stop_at: type | None = None) -> Any:
+    """The optimizer inside wrappers (``LossScaleOptimizer``, ``LayerwiseOptimizer``: their
+    ``inner_optimizer``), or the first wrapper of class ``stop_at`` on the way in."""
+    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer) and not (
+        stop_at is not None and isinstance(optimizer, stop_at)
+    ):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
 def steerable_optimizer(model: Any) -> tuple[Any, Any]:
     """The optimizer whose learning rate a fit uses, and that rate's variable; the one model check.
 
@@ -87,10 +97,7 @@ def steerable_optimizer(model: Any) -> tuple[Any, Any]:
         )
     from lrwidgets.training.layerwise import LayerwiseOptimizer
 
-    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer) and not isinstance(
-        optimizer, LayerwiseOptimizer
-    ):
-        optimizer = optimizer.inner_optimizer  # LossScaleOptimizer: the inner one's rate is used
+    optimizer = innermost(optimizer, stop_at=LayerwiseOptimizer)  # LossScaleOptimizer: the inner one's rate is used
     if is_multi_optimizer(optimizer):
         # Its own `_learning_rate` is an unused placeholder 0.0: steering it would change nothing.
         raise ValueError(
@@ -229,9 +236,7 @@ def idle_learning_rate(model: Any, cached: float) -> float:
 
 
 def _keras_scheduled_rate(model: Any, cached: float) -> float:
-    optimizer: Any = getattr(model, "optimizer", None)
-    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer):
-        optimizer = optimizer.inner_optimizer
+    optimizer = innermost(getattr(model, "optimizer", None))
     if not isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule):
         return cached
     try:  # Keras's own reading: the schedule at the optimizer's step count
@@ -320,8 +325,7 @@ def steered_variables(model: Any) -> list[Any]:
 
 def optimizer_steps(model: Any, optimizer: Any) -> int | None:
     """Steps taken by ``optimizer`` (the innermost one of wrappers, which count the steps); None if unreadable."""
-    while isinstance(getattr(optimizer, "inner_optimizer", None), keras.optimizers.Optimizer):
-        optimizer = optimizer.inner_optimizer
+    optimizer = innermost(optimizer)
     variable = getattr(optimizer, "_iterations", None)  # `iterations` divides by gradient accumulation
     if not isinstance(variable, keras.Variable):
         return None

@@ -144,7 +144,8 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
 
 def _check_counts(a: dict[str, Any]) -> None:
     """The counts lrwidgets relies on (as ints, in place) and the validation split, checked by name."""
-    for name, low in (("epochs", 1), ("batch_size", 1), ("steps_per_epoch", 1), ("initial_epoch", 0)):
+    counts = ("epochs", "batch_size", "steps_per_epoch", "validation_freq", "validation_steps", "validation_batch_size")
+    for name, low in (*((n, 1) for n in counts), ("initial_epoch", 0)):
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
     split = a.get("validation_split")

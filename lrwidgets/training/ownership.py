@@ -28,7 +28,7 @@ _reserved: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyD
 #: Refused from the notebook (the main thread) while another thread trains: they would reset the
 #: fit's metrics or, on jax, read a stale state. Other threads (a data pipeline's workers) run them.
 _FROM_NOTEBOOK = ("evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch")
-GUARDED = ("fit", "save", "save_weights", *_FROM_NOTEBOOK)
+GUARDED = ("fit", "compile", "save", "save_weights", *_FROM_NOTEBOOK)
 
 
 def owner(model: Any) -> TrainingController | None:
@@ -115,6 +115,12 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
             raise RuntimeError(
                 f"The model {m.name!r} is training in the background (an lrwidgets session): one model runs one fit"
                 " at a time. Wait for it (`run.wait()`) or stop it (`session.stop()`) before calling `model.fit`."
+            )
+        if name == "compile":
+            raise RuntimeError(
+                f"The model {m.name!r} is training in the background (an lrwidgets session): `compile` would"
+                " replace the optimizer and loss the fit runs with. Re-compile after the fit (`run.wait()`, or"
+                " `session.stop()` first)."
             )
         if name in _FROM_NOTEBOOK:
             raise RuntimeError(

@@ -37,9 +37,10 @@ def check_optimizer_name(name: Any) -> str:
 
 
 def optimizer_name(model: Any) -> str:
-    """The class name, lower case, of the optimizer whose rate a fit of ``model`` uses (``"adam"``)."""
-    optimizer, _ = _state.steerable_optimizer(model)
-    return type(optimizer).__name__.lower()
+    """The class name, lower case, of the optimizer whose rule a fit of ``model`` runs (``"adam"``:
+    also inside a ``LayerwiseOptimizer`` or a ``LossScaleOptimizer``)."""
+    optimizer, _ = _state.steerable_optimizer(model)  # the model's checks
+    return type(_state.innermost(optimizer)).__name__.lower()
 
 
 @contextlib.contextmanager
