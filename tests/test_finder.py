@@ -397,6 +397,11 @@ def test_apply_sets_the_rate_of_a_session_a_model_or_anything_with_a_learning_ra
         test.apply(model, method="fastest")
     with pytest.raises(TypeError, match=r"Argument `target` must be a TrainingSession"):
         test.apply(object())
+    import keras
+
+    uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"Argument `target` must be compiled with an optimizer"):
+        test.apply(uncompiled)
 
 
 # ---- the widget and the dashboard ------------------------------------------------------------------

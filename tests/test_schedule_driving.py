@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import warnings
 from typing import Any
@@ -130,8 +131,14 @@ def test_plateau_trains_exactly_like_keras_reduce_lr_on_plateau() -> None:
 
     np.testing.assert_allclose(history.history["learning_rate"], ref_history.history["learning_rate"], rtol=1e-6)
     np.testing.assert_allclose(kernel_of(model), kernel_of(reference), rtol=1e-5, atol=1e-7)
+    # The last epoch's end reduces too (epochs 2, 4, 6 and 8): the rate a next fit starts at is Keras's.
+    after = float(keras.ops.convert_to_numpy(reference.optimizer.learning_rate))
+    assert after < ref_history.history["learning_rate"][-1]
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(after, rel=1e-6)
+    assert dash.learning_rate == pytest.approx(after, rel=1e-6)
     reductions = [e for e in dash.history.events if e.source == "plateau"]
-    assert len(reductions) == len(set(ref_history.history["learning_rate"])) - 1 >= 2
+    assert len(reductions) == len(set(ref_history.history["learning_rate"])) >= 3
+    assert reductions[-1].step == dash.history.num_steps and reductions[-1].value == pytest.approx(after, rel=1e-6)
     assert all("val_loss" in e.message for e in reductions)
 
 
@@ -208,34 +215,47 @@ def test_plateau_multiplies_the_rest_of_a_schedule() -> None:
     factor = np.repeat([1.0, 1.0, 0.1, 0.01], steps_per_epoch)  # reductions at the ends of epochs 1 and 2
     expected = decay(np.arange(4 * steps_per_epoch)) * factor
     np.testing.assert_allclose(dash.history.learning_rate, expected, rtol=1e-5)
-    assert [e.step for e in dash.history.events if e.source == "plateau"] == [16, 24]
+    # ... and at the end of epoch 3, the last: the rate the fit leaves (as ReduceLROnPlateau's).
+    assert [e.step for e in dash.history.events if e.source == "plateau"] == [16, 24, 32]
+    assert dash.learning_rate == pytest.approx(expected[-1] * 0.1, rel=1e-5)
 
 
-def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_not_recorded() -> None:
+def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_the_rate_it_leaves() -> None:
     """Both rules fire at the end of epoch 1; EarlyStopping (after the session's callback) ends
-    the fit there, so the reduction never applies, and no event may say it did."""
+    the fit there. As with Keras's ReduceLROnPlateau before it, the optimizer is left at the
+    reduced rate, the one a next fit starts at; the event says so at the step after the last."""
     import keras
 
     import lrwidgets as lrw
 
     x, y = regression_data(320)
+    args = dict(factor=0.5, patience=1, min_delta=1e6)
+    fit = dict(epochs=6, batch_size=32, validation_split=0.25, verbose=0)
+    reference = linear_model(keras.optimizers.SGD(0.01))
+    stop = dict(monitor="val_loss", patience=1, min_delta=1e6)
+    rlrop = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **args)
+    reference.fit(x, y, callbacks=[rlrop, keras.callbacks.EarlyStopping(**stop)], **fit)
     model = linear_model(keras.optimizers.SGD(0.01))
     session = lrw.TrainingSession(model)
-    plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=1e6)
-    run = session.fit(x, y, epochs=6, batch_size=32, validation_split=0.25, schedule=plateau, callbacks=[stopper])
-    history = run.wait(timeout=60)
+    plateau = lrw.schedules.ReduceOnPlateau(0.01, **args)
+    stopper = keras.callbacks.EarlyStopping(**stop)
+    history = session.fit(x, y, schedule=plateau, callbacks=[stopper], **fit).wait(timeout=60)
     assert len(history.history["loss"]) == 2  # stopped at the end of epoch 1
-    assert [e for e in session.history.events if e.source == "plateau"] == []
     np.testing.assert_allclose(session.history.learning_rate, 0.01, rtol=1e-6)
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+    (event,) = [e for e in session.history.events if e.source == "plateau"]
+    assert event.step == 16 == session.history.num_steps and event.value == pytest.approx(0.005)
+    after = float(keras.ops.convert_to_numpy(reference.optimizer.learning_rate))
+    assert after == pytest.approx(0.005)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(after)
 
-    # Without the stop, the same reduction is recorded at the first step that uses it.
+    # Without the stop, the same reduction is recorded at the first step that uses it (and the
+    # last epoch's at the step after the fit's last).
     session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(0.01)))
     plateau = lrw.schedules.ReduceOnPlateau(0.01, factor=0.5, patience=1, min_delta=1e6)
     session.fit(x, y, epochs=3, batch_size=32, validation_split=0.25, schedule=plateau).wait(timeout=60)
-    (event,) = [e for e in session.history.events if e.source == "plateau"]
+    event, last = [e for e in session.history.events if e.source == "plateau"]
     assert event.step == 16 and event.epoch == 1 and session.history.learning_rate[16] == pytest.approx(0.005)
+    assert last.step == 24 == session.history.num_steps and session.learning_rate == pytest.approx(0.0025)
 
     # A rate set after the reduction, at the same epoch's end (a callback after the session's):
     # the reduction is recorded first, as made, and the rate set last is the one used.
@@ -256,12 +276,14 @@ def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_not_recor
         (16, "plateau", pytest.approx(0.005)),
         (15, "noted", None),  # an action is recorded at the last step taken
         (16, "user", pytest.approx(1e-4)),
+        (24, "plateau", pytest.approx(5e-5)),  # the last epoch's end: the rate the fit leaves
     ]
     # A fit of `callbacks=[session.callback]` after it does not take the session fit's validation.
     assert session.controller.driver.validation_freq == 1
     session.model.fit(x, y, epochs=1, batch_size=32, callbacks=[session.callback], verbose=0)
     assert session.controller.driver.validation_freq is None
-    np.testing.assert_allclose(session.history.learning_rate[16:], 1e-4, rtol=1e-6)
+    np.testing.assert_allclose(session.history.learning_rate[16:24], 1e-4, rtol=1e-6)
+    np.testing.assert_allclose(session.history.learning_rate[24:], 5e-5, rtol=1e-6)
 
 
 def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
@@ -395,14 +417,18 @@ def test_a_plateau_in_mode_max_watches_an_accuracy_as_keras_does() -> None:
 
     args = dict(mode="max", factor=0.5, patience=1, min_delta=0.04)
     fit = dict(epochs=8, batch_size=64, shuffle=False, validation_split=0.25, verbose=0)
-    ref = model().fit(x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", **args)], **fit)
+    reference = model()
+    ref = reference.fit(x, y, callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", **args)], **fit)
     session = lrw.TrainingSession(model())
     history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.05, **args), **fit).wait(timeout=60)
     np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
     # Cut when the accuracy rose by less than min_delta (the epochs differ by backend); each event
     # names `val_accuracy` (watching val_loss in mode max, the rate was cut at every epoch from the second).
+    # The rates each epoch ran at, then the one the fit leaves (a cut at the last epoch's end).
+    rates = [*ref.history["learning_rate"], float(keras.ops.convert_to_numpy(reference.optimizer.learning_rate))]
+    assert session.learning_rate == pytest.approx(rates[-1], rel=1e-6)
     reductions = [e for e in session.history.events if e.source == "plateau"]
-    assert len(reductions) == len(set(ref.history["learning_rate"])) - 1 >= 1
+    assert len(reductions) == sum(a != b for a, b in itertools.pairwise(rates)) >= 1
     assert all("val_accuracy" in e.message for e in reductions)
     # With no validation data it watches `accuracy`, and says so once.
     fit.pop("validation_split")

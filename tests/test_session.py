@@ -121,6 +121,33 @@ def test_a_listener_that_steers_the_session_does_not_hang_the_fit(steer: str, tm
     session.model.predict(regression_data(8)[0], verbose=0)  # the model is free and usable
 
 
+@pytest.mark.parametrize("where", ["on_epoch_end", "on_train_batch_end"])
+def test_a_stop_from_a_later_callback_ends_the_fit_where_it_was_asked(where: str) -> None:
+    """The session's callback comes first in Keras's list: a stop asked by a callback after it, at an
+    epoch's end, used to run one more batch (an epoch of one step)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+
+    class StopAt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if where == "on_epoch_end" and epoch == 0:
+                session.stop()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if where == "on_train_batch_end" and batch == 2:
+                session.stop()
+
+    history = session.fit(*regression_data(256), epochs=3, batch_size=32, callbacks=[StopAt()]).wait(60)
+    steps = 8 if where == "on_epoch_end" else 3
+    assert session.history.num_steps == steps and len(history.history["loss"]) == 1
+    assert len(session.history.epochs) == 1  # Keras ends a stopped epoch too
+    assert [e.kind for e in session.history.events if e.kind == "stop"] == ["stop"]
+    assert session.state == "idle"
+
+
 def _held_light_fit(session, **fit):
     """Start a light fit held by a view (in the training thread, at a batch's end) once 2+ steps are in."""
     reached, go, held = threading.Event(), threading.Event(), []

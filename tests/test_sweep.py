@@ -421,6 +421,8 @@ def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
     wrapped.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
     with pytest.raises(ValueError, match="optimizer 'sgd', and `target` is compiled with 'adam'"):
         sweep.apply_best(wrapped)
+    with pytest.raises(TypeError, match=r"Argument `target` must be a keras\.Model\. Received: target=str"):
+        sweep.apply_best("model")
 
 
 def test_bad_arguments() -> None:

@@ -36,7 +36,7 @@ def _setter(target: Any) -> Callable[[float, str], None]:
     if _is_design(target):
         return lambda rate, source: target.update(**{_designer_rate_argument(target): rate})
     if isinstance(target, keras.Model):
-        return lambda rate, source: _set_model_rate(target, rate, source)
+        return lambda rate, source: set_model_rate(target, rate, source)
     if callable(getattr(target, "set_learning_rate", None)):
         return lambda rate, source: target.set_learning_rate(rate)
     if hasattr(target, "learning_rate"):
@@ -47,14 +47,17 @@ def _setter(target: Any) -> Callable[[float, str], None]:
     )
 
 
-def _set_model_rate(model: Any, rate: float, source: str) -> None:
+def set_model_rate(model: Any, rate: float, source: str) -> None:
+    """Set a compiled model's rate: through the session training it (recorded as set by ``source``),
+    or at once when idle; refused during a range test of it."""
     refuse_reserved(model)
     owner = ownership.owner(model)
     if owner is not None:
         owner.set_learning_rate(rate, source=source)
-    else:
-        _, variable = _state.steerable_optimizer(model)
-        variable.assign(rate)
+        return
+    _, variable = _state.steerable_optimizer(model, "target")
+    _state.sync(model)
+    variable.assign(rate)
 
 
 def refuse_reserved(model: Any) -> None:

@@ -80,19 +80,20 @@ def innermost(optimizer: Any, stop_at: type | None = None) -> Any:
     return optimizer
 
 
-def steerable_optimizer(model: Any) -> tuple[Any, Any]:
+def steerable_optimizer(model: Any, name: str = "model") -> tuple[Any, Any]:
     """The optimizer whose learning rate a fit uses, and that rate's variable; the one model check.
 
     A ``LossScaleOptimizer`` (mixed precision) is looked through: its own rate is an unused
     placeholder, the inner optimizer's is the one used. Raises a Keras-style ``TypeError`` (not a
-    model) or ``ValueError`` (not compiled, a ``MultiOptimizer``, a Keras schedule, no settable rate).
+    model) or ``ValueError`` (not compiled, a ``MultiOptimizer``, a Keras schedule, no settable rate),
+    naming the argument ``name``.
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+        raise TypeError(f"Argument `{name}` must be a keras.Model. Received: {name}={type(model).__name__}")
     optimizer = getattr(model, "optimizer", None)
     if not getattr(model, "compiled", False) or optimizer is None:
         raise ValueError(
-            "Argument `model` must be compiled with an optimizer before it is watched: call"
+            f"Argument `{name}` must be compiled with an optimizer before it is watched: call"
             " `model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=...)` first."
         )
     from lrwidgets.training.layerwise import LayerwiseOptimizer
@@ -101,7 +102,7 @@ def steerable_optimizer(model: Any) -> tuple[Any, Any]:
     if is_multi_optimizer(optimizer):
         # Its own `_learning_rate` is an unused placeholder 0.0: steering it would change nothing.
         raise ValueError(
-            "Argument `model` must be compiled with an optimizer that has one learning rate; a `MultiOptimizer`"
+            f"Argument `{name}` must be compiled with an optimizer that has one learning rate; a `MultiOptimizer`"
             " has none (each of its optimizers has its own). For different step sizes per layer with one rate to"
             " steer, use `lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3), multipliers={...})`."
             f" Received: optimizer={type(optimizer).__name__}"
@@ -109,7 +110,7 @@ def steerable_optimizer(model: Any) -> tuple[Any, Any]:
     lr = getattr(optimizer, "_learning_rate", None)
     if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
         raise ValueError(
-            "Argument `model` must be compiled with an optimizer whose learning rate is a float. Its optimizer"
+            f"Argument `{name}` must be compiled with an optimizer whose learning rate is a float. Its optimizer"
             f" was built with a Keras schedule ({type(lr).__name__}), whose rate Keras makes read-only: it cannot"
             " be steered, swept or reduced on plateau. Give the schedule to lrwidgets instead:"
             " `session.fit(..., schedule=lrw.schedules.ExponentialDecay(...))` (or `dash.fit`)."
@@ -117,7 +118,7 @@ def steerable_optimizer(model: Any) -> tuple[Any, Any]:
         )
     if not isinstance(lr, keras.Variable):
         raise ValueError(
-            "Argument `model` must be compiled with an optimizer whose learning rate is a float. Its learning"
+            f"Argument `{name}` must be compiled with an optimizer whose learning rate is a float. Its learning"
             f" rate cannot be set. Received: optimizer={type(optimizer).__name__}(learning_rate={type(lr).__name__})"
         )
     return optimizer, lr

@@ -201,8 +201,8 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def record_reduction(self) -> None:
         """Record the plateau reduction made at the last epoch's end, now that the fit goes on
-        (the next epoch begins), or before a change made after it (the training thread). Not
-        after the fit's end: it never applied."""
+        (the next epoch begins), at the fit's end (the rate it leaves), or before a change made
+        after it (the training thread)."""
         c = self._controller
         if self._reduction is not None and c._state != "idle":
             (factor, monitor), self._reduction = self._reduction, None
@@ -225,8 +225,8 @@ class ControllerCallback(keras.callbacks.Callback):
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", c._lr)
         c.recorder.history.record_epoch(epoch, logs)
-        # A reduction after the last epoch would never take effect in this fit: it is not applied.
-        if epoch + 1 < c.recorder.meter.epochs and not c._stop_requested:
+        # One at the last epoch's end is written at the fit's end, as Keras's ReduceLROnPlateau's is.
+        if not c._stop_requested:
             step = c.driver.end_epoch(logs, c._lr, epoch)
             if step.warning:
                 c.recorder.event("warning", step.warning)
@@ -239,7 +239,10 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
-        self._reduction = None  # made at the last epoch's end: the fit ended before it applied
+        if self._reduction is not None:  # made at the last epoch's end: the rate the next fit starts at
+            lr = c._lr * self._reduction[0]
+            self.record_reduction()
+            self.write_rate(self._model, lr)
         batches = c.fit_step
         # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan

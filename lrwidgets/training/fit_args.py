@@ -144,10 +144,16 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
 
 def _check_counts(a: dict[str, Any]) -> None:
     """The counts lrwidgets relies on (as ints, in place) and the validation split, checked by name."""
-    counts = ("epochs", "batch_size", "steps_per_epoch", "validation_freq", "validation_steps", "validation_batch_size")
+    counts = ("epochs", "batch_size", "steps_per_epoch", "validation_steps", "validation_batch_size")
     for name, low in (*((n, 1) for n in counts), ("initial_epoch", 0)):
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
+    freq = a.get("validation_freq")
+    if isinstance(freq, (list, tuple, set, range)):  # the (1-based) epochs that validate, as Keras takes them
+        for epoch in freq:
+            check_int("validation_freq", epoch, ge=1, le=MAX_COUNT)
+    elif freq is not None:
+        a["validation_freq"] = check_int("validation_freq", freq, ge=1, le=MAX_COUNT)
     split = a.get("validation_split")
     if split:
         check_float("validation_split", split, ge=0, lt=1)

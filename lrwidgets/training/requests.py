@@ -237,6 +237,10 @@ class Requests:
             self._state = "stopping"
 
         self._post(record, while_fitting=True)
+        if self._state != "idle" and self._thread is threading.current_thread():
+            # A callback's: Keras looks at this after each batch and each epoch's end (one called
+            # at an epoch's end, after the session's callback had its turn, ends the fit there).
+            self.model.stop_training = True
 
     def has_requests(self) -> bool:
         return (

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 
 from lrwidgets.core.checks import check_rate, received
-from lrwidgets.training import _state, ownership
-from lrwidgets.training._rate_target import refuse_reserved
+from lrwidgets.training import _state
+from lrwidgets.training._rate_target import set_model_rate
 from lrwidgets.training.session import TrainingSession
 
 
@@ -39,7 +39,7 @@ def check_optimizer_name(name: Any) -> str:
 def optimizer_name(model: Any) -> str:
     """The class name, lower case, of the optimizer whose rule a fit of ``model`` runs (``"adam"``:
     also inside a ``LayerwiseOptimizer`` or a ``LossScaleOptimizer``)."""
-    optimizer, _ = _state.steerable_optimizer(model)  # the model's checks
+    optimizer, _ = _state.steerable_optimizer(model, "target")  # the model's checks
     return type(_state.innermost(optimizer)).__name__.lower()
 
 
@@ -118,15 +118,7 @@ class EpochSeeder(keras.callbacks.Callback):
 
 def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep") -> None:
     """Set the learning rate of a compiled model: through the session training it, or at once when idle."""
-    rate = check_rate("learning_rate", learning_rate)
-    refuse_reserved(model)
-    owner = ownership.owner(model)
-    if owner is not None:
-        owner.set_learning_rate(rate, source=source)
-        return
-    _, variable = _state.steerable_optimizer(model)
-    _state.sync(model)
-    variable.assign(rate)
+    set_model_rate(model, check_rate("learning_rate", learning_rate), source)
 
 
 def apply_trial_rate(target: Any, learning_rate: float, optimizer: str | None, source: str = "sweep") -> None:
