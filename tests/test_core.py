@@ -221,6 +221,11 @@ def test_exports_number_the_fits_whose_epochs_each_count_from_0() -> None:
     assert h.to_dataframe("events")["fit"].tolist() == [0, 0, 1]
     assert [e["fit"] for e in json.loads(h.to_json())["events"]] == [0, 0, 1]
     assert TrainingHistory().to_dataframe()["fit"].tolist() == []
+    # With nothing recorded yet, the same columns: a filter on them works on an empty table.
+    empty = TrainingHistory()
+    assert empty.to_dataframe("events")[lambda ev: ev["kind"] == "stop"].empty
+    assert list(empty.to_dataframe("events").columns) == list(h.to_dataframe("events").columns)
+    assert empty.to_dataframe("epoch")[["fit", "epoch", "step"]].empty
 
 
 def test_history_memory_is_a_few_bytes_per_step() -> None:

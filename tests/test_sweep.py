@@ -344,6 +344,8 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     assert [r["status"] for r in fourth] == ["done"] * 6
     old = {(r["learning_rate"], r["optimizer"]): r["time"] for r in second}
     assert all(r["time"] == old[(r["learning_rate"], r["optimizer"])] for r in fourth if r["learning_rate"] != 1e-1)
+    with pytest.raises(TypeError, match=r"`learning_rates` cannot be given\. Received: learning_rates=\[0\.1\]"):
+        Sweep.load(path, build_model, learning_rates=[0.1])
     path.write_text('{"format": ')  # a file cut short
     with pytest.raises(
         ValueError, match=r"Argument `path` must name a file written by `Sweep.to_json`; .* is not JSON"

@@ -17,7 +17,7 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +292,11 @@ class TrainingHistory:
         except ImportError as e:  # pragma: no cover - pandas ships with the dev extra
             raise ImportError("`to_dataframe()` needs pandas: pip install pandas") from e
         rows = self._rows(level)
-        return pd.DataFrame(rows).set_index("step") if level == "step" else pd.DataFrame(rows)
+        if level == "step":
+            return pd.DataFrame(rows).set_index("step")
+        # With no rows yet, the columns still there (a filter on `kind` works on an empty frame).
+        columns = ["fit", "epoch", "step"] if level == "epoch" else [f.name for f in fields(Event)]
+        return pd.DataFrame(rows, columns=None if rows else columns)
 
     def to_csv(self, path: str | Path, level: str = "step") -> None:
         """Write the ``step``, ``epoch`` or ``events`` records as CSV (needs pandas)."""

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lrwidgets.core.checks import received
+
 FORMAT = "lrwidgets-sweep"
 VERSION = 1
 FINISHED = ("done", "failed")  # not run again on resume; a cancelled trial is
@@ -135,9 +137,16 @@ def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unm
         )
 
 
-def saved_grid(path: str | Path, schedules: Any) -> tuple[dict[str, Any], list[Any]]:
+def saved_grid(path: str | Path, schedules: Any, given: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
     """A saved sweep's document, and the arguments of `Sweep` after `build_model` that make its
-    grid again (`schedules`: the schedule objects, which the file names only)."""
+    grid again (`schedules`: the schedule objects, which the file names only; `given`: the other
+    arguments of `Sweep.load`, none of which may be one the file holds)."""
+    fixed = [k for k in ("learning_rates", "optimizers", "seeds", "epochs", "monitor", "path") if k in given]
+    if fixed:
+        raise TypeError(
+            f"Sweep.load() takes the grid, the monitor and the path from the file: `{fixed[0]}` cannot be"
+            f" given. {received(fixed[0], given[fixed[0]])}"
+        )
     doc = read_json(path)
     grid = doc["grid"]
     if schedules is None and grid["schedules"] != ["constant"]:

@@ -383,7 +383,7 @@ class Sweep:
         """The sweep saved in ``path`` (by :meth:`to_json` or ``path=``), its ended trials restored;
         its next :meth:`run` skips the done and failed ones. ``schedules``: the same schedule
         objects as before when the sweep had any (a file keeps only their names)."""
-        doc, args = _results.saved_grid(path, schedules)
+        doc, args = _results.saved_grid(path, schedules, kwargs)
         sweep = cls(build_model, *args, **{"monitor": doc["grid"]["monitor"], "path": path, **kwargs})
         names = doc["grid"]["schedules"]
         if [t for t in dict.fromkeys(t.schedule_name for t in sweep.trials)] != names:
