@@ -551,6 +551,10 @@ def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> 
         assert test.error is None and not test.running
         assert not ownership.reserved(model) and ownership.owner(model) is None
         assert test.wait() == last[1]
+    # Data Keras would refuse in the background (targets of another length): refused at run().
+    with pytest.raises(ValueError, match=r"Arguments `x`, `y` must have the same number of samples: `x` has 128, `y`"):
+        test.run(x, y[:100], batch_size=16)
+    assert (test.sweeps, test.suggestions, test.message) == last and not test.running
 
 
 def test_a_generator_that_runs_out_ends_the_sweep_with_its_data() -> None:
@@ -599,10 +603,17 @@ def test_the_finder_widget_clears_the_last_runs_error_when_a_run_ends_well() -> 
 
     x, y = regression_data(640)
     finder = lrw.LRFinder(linear_model(), num_steps=30)
+    with pytest.raises(ValueError, match="must have the same number of samples"):
+        finder.run(x, y, batch_size=32, sample_weight=np.ones(5))  # refused before it starts
+
+    def failing():  # data that fails in the background, at its second batch
+        yield x[:32], y[:32]
+        raise ValueError("a corrupt record")
+
     with contextlib.suppress(ValueError):
-        finder.run(x, y, batch_size=32, sample_weight=np.ones(5)).wait(120)  # Keras refuses the lengths
+        finder.run(failing()).wait(120)
     assert "ValueError" in finder._error.value
-    assert finder._status.value.count("Data cardinality") == 1  # the message once, no "too few steps"
+    assert finder._status.value.count("a corrupt record") == 1  # the message once, no "too few steps"
     assert "too few steps" not in finder._status.value
     finder.run(x, y, batch_size=32).wait(120)
     finder.refresh()

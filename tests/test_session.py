@@ -809,6 +809,10 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         with pytest.raises(kind, match=f"Argument `{text}`"):
             dash.fit(x, y, **kwargs)
         assert dash.history.num_steps == 0  # refused before any batch
+    for kwargs in ({"y": y[:10]}, {"y": y, "sample_weight": np.ones(63)}, {"y": {"out": y[:10]}}):
+        with pytest.raises(ValueError, match=r"Arguments `x`, `y`.* must have the same number of samples: `x` has 64"):
+            dash.fit(x, **kwargs)
+        assert dash.history.num_steps == 0  # refused before any batch
     with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):
         dash.fit(x, y, schedule=lambda step: 1 / 0)
     assert not dash.session.running and dash.history.num_steps == 0 and dash.session.schedule is None

@@ -155,6 +155,28 @@ def client() -> Any:
     close_local_cluster(c, cluster)
 
 
+def test_starting_the_embedded_cluster_puts_back_only_what_dask_wrote(monkeypatch: Any) -> None:
+    """The cluster starts in the sweep's thread: a variable the user's thread sets meanwhile stays."""
+    from lrwidgets.sweep import cluster as cluster_module
+
+    real = cluster_module.LocalCluster
+
+    def local_cluster(*args: Any, **kwargs: Any) -> Any:
+        os.environ["LRWIDGETS_TEST_USER_VAR"] = "set meanwhile"  # as the user's thread would
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cluster_module, "LocalCluster", local_cluster)
+    monkeypatch.delenv("LRWIDGETS_TEST_USER_VAR", raising=False)
+    omp = os.environ.get("OMP_NUM_THREADS")
+    client, cluster = cluster_module.start_local_cluster(1)
+    try:
+        assert os.environ.get("LRWIDGETS_TEST_USER_VAR") == "set meanwhile"
+        assert os.environ.get("OMP_NUM_THREADS") == omp  # Dask's own write undone
+    finally:
+        cluster_module.close_local_cluster(client, cluster)
+        os.environ.pop("LRWIDGETS_TEST_USER_VAR", None)
+
+
 def test_embedded_cluster_equals_serial_runs_per_seed_and_leaves_the_environment() -> None:
     from lrwidgets.sweep import Sweep
 

@@ -71,7 +71,10 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
     """
     n = machine_workers() if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
     cache = None if "JAX_COMPILATION_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="lrwidgets-jax-cache-")
-    saved = dict(os.environ)
+    # Dask's nanny writes these into this process's environment before it spawns a worker. Only
+    # they are put back: the user's thread may change others meanwhile.
+    written = {*(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}), "PYTHONHASHSEED"}
+    saved = {key: os.environ.get(key) for key in written}
     try:
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = LocalCluster(
@@ -89,10 +92,11 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
             shutil.rmtree(cache, ignore_errors=True)
         raise
     finally:
-        # LocalCluster writes OMP_NUM_THREADS and friends into this process's environment.
-        for key in set(os.environ) - set(saved):
-            del os.environ[key]
-        os.environ.update(saved)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return client, cluster
 
 

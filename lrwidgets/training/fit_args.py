@@ -205,11 +205,34 @@ def _rows(x: Any) -> int | None:
     return int(shape[0])
 
 
+def _leaf_rows(value: Any) -> list[int]:
+    """The first dimension of every array in ``value`` (an array, or dicts and lists of them)."""
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _leaf_rows(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _leaf_rows(v)]
+    rows = _rows(value)
+    return [] if rows is None else [rows]
+
+
+def _check_cardinality(a: dict[str, Any]) -> None:
+    """Array data whose ``x``, ``y`` and ``sample_weight`` differ in length: refused now, not in
+    the background fit (which would fail after the call returned, the last results cleared)."""
+    found = {name: sorted(set(_leaf_rows(a.get(name)))) for name in ("x", "y", "sample_weight")}
+    found = {name: rows for name, rows in found.items() if rows}
+    if len({n for rows in found.values() for n in rows}) > 1:
+        said = ", ".join(f"`{name}` has {' and '.join(map(str, rows))}" for name, rows in found.items())
+        raise ValueError(
+            f"Arguments {', '.join(f'`{n}`' for n in found)} must have the same number of samples: {said}."
+        )
+
+
 def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
     x = a.get("x")
     steps_per_epoch = a.get("steps_per_epoch")
     rows = _rows(x)
     if rows is not None:  # array data (dicts and lists of arrays too)
+        _check_cardinality(a)
         if a.get("validation_split") and a.get("validation_data") is None:
             rows = math.floor(rows * (1.0 - float(a["validation_split"])))  # as Keras splits
         size = int(a.get("batch_size") or DEFAULT_BATCH_SIZE)
