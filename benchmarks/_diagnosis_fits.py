@@ -1,6 +1,8 @@
 """The real fits of the diagnosis benchmark: digits (scikit-learn's bundled ``load_digits``, 1,797
 images, split 1,437 / 360 with a fixed seed), MLPs, Adam and plain SGD at rates from far too
-small to far too large, and a small-data run that overfits.
+small to far too large, and a small-data run that overfits; and a hard binary task (scikit-learn's
+``make_classification`` with half the labels flipped: the best loss ~0.9x the untrained one) at
+good rates, once with ``ReduceLROnPlateau`` cutting the rate at convergence.
 
 Each configuration carries its ground truth: the kinds a verdict may rightly have (``expected``;
 empty for a clean run at a good rate, where any verdict is a false positive) and the step from
@@ -21,7 +23,7 @@ TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
 @dataclass(frozen=True)
 class FitConfig:
     name: str
-    model: str  # "mlp64" (64-64-10) or "mlp256" (256-256-10)
+    model: str  # "mlp64" (64-64-10), "mlp256" (256-256-10) or "binary" (20-16-2, the hard binary task)
     optimizer: str  # "adam" or "sgd"
     learning_rate: float
     expected: tuple[str, ...]
@@ -31,6 +33,7 @@ class FitConfig:
     raise_to: float | None = None  # a rate set at step `onset` (a good run made bad mid-fit)
     #: kinds that are not wrong either (a verdict of these is neither a hit nor a false alarm)
     tolerated: tuple[str, ...] = field(default=())
+    plateau: bool = False  # a keras ReduceLROnPlateau (training loss, factor 0.1, patience 1) in the fit
 
 
 def configs(quick: bool = False) -> list[FitConfig]:
@@ -55,6 +58,13 @@ def configs(quick: bool = False) -> list[FitConfig]:
     # 50 samples, 2 batches an epoch: val_loss bottoms out after ~10-15 epochs, then rises.
     rows.append(FitConfig("mlp256 adam 3e-3, 50 samples (overfits)", "mlp256", "adam", 3e-3, ("overfitting",),
                           epochs=30, train_samples=50))  # fmt: skip
+    # The hard binary task at good rates: a loss flat near the untrained one is not a collapse, nor
+    # one flat after a plateau cut a too small rate (`plateau` at convergence is tolerated).
+    rows += [
+        FitConfig("binary adam 1e-3 (noisy labels)", "binary", "adam", 1e-3, (), epochs=8, tolerated=("plateau",)),
+        FitConfig("binary adam 1e-2, ReduceLROnPlateau (noisy labels)", "binary", "adam", 1e-2, (), epochs=12,
+                  tolerated=("plateau",), plateau=True),
+    ]  # fmt: skip
     return rows
 
 
@@ -69,10 +79,32 @@ def digits(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return x[:1437], y[:1437], x[1437:], y[1437:]
 
 
+def noisy_binary(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """4,000 rows of 20 features (5 informative), half the labels flipped (drawn with ``seed``),
+    split 3,000 / 1,000."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=4000, n_features=20, n_informative=5, flip_y=0.5, class_sep=0.8, random_state=seed
+    )
+    x, y = x.astype("float32"), y.astype("int32")
+    return x[:3000], y[:3000], x[3000:], y[3000:]
+
+
 def build(config: FitConfig, seed: int) -> Any:
     import keras
 
     keras.utils.set_random_seed(seed)
+    if config.model == "binary":
+        model = keras.Sequential(
+            [keras.Input((20,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2, activation="softmax")]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
     width = 64 if config.model == "mlp64" else 256
     model = keras.Sequential(
         [
@@ -91,8 +123,9 @@ def build(config: FitConfig, seed: int) -> Any:
     return model
 
 
-def fit_data(config: FitConfig) -> dict[str, Any]:
-    x, y, vx, vy = digits()
+def fit_data(config: FitConfig, seed: int = 0) -> dict[str, Any]:
+    """The fit's data: the digits' fixed split, or the binary task drawn with the run's ``seed``."""
+    x, y, vx, vy = noisy_binary(seed) if config.model == "binary" else digits()
     if config.train_samples is not None:
         x, y = x[: config.train_samples], y[: config.train_samples]
     return {"x": x, "y": y, "validation_data": (vx, vy), "epochs": config.epochs, "batch_size": 32}

@@ -2,8 +2,9 @@
 
 Each fit of the table in ``_diagnosis_fits.py`` (digits, 64-64-10 and 256-256-10 MLPs, batch
 32, Adam and plain SGD at rates from 100x too small to 1000x too large, a clean run at a good rate
-for each, a good run whose rate is raised 10-1000x at step 90, a 50-sample run that overfits;
-``--seeds`` seeds each) runs in a ``TrainingSession``
+for each, a good run whose rate is raised 10-1000x at step 90, a 50-sample run that overfits; a
+hard binary task at good rates, with and without ``ReduceLROnPlateau``; ``--seeds`` seeds each)
+runs in a ``TrainingSession``
 watched by a ``Diagnostician``, exactly as the dashboard runs it. Reported per configuration:
 the verdicts and their steps; per kind: true positives (a run whose ground truth expects that
 kind got it), false positives (a verdict a run's ground truth does not allow: any verdict on a
@@ -47,7 +48,9 @@ def run(config: FitConfig, seed: int) -> tuple[list[lrw.Diagnosis], list[dict]]:
     callbacks = [doctor.callback]  # as TrainingDashboard.fit does
     if config.raise_to is not None:
         callbacks.append(RaiseRate(session, config.onset, config.raise_to))
-    session.fit(**fit_data(config), callbacks=callbacks).wait(900)
+    if config.plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.1, patience=1, min_delta=1e-3))
+    session.fit(**fit_data(config, seed), callbacks=callbacks).wait(900)
     doctor.close()
     return list(doctor.diagnoses), list(session.history.epochs)
 

@@ -72,6 +72,41 @@ def test_collapse_back_to_the_untrained_loss_after_spikes_is_not_too_slow() -> N
     assert [v.kind for v in found] == ["collapsed"]
 
 
+def noisy_binary(seed: int, n: int = 300) -> np.ndarray:
+    """A hard binary task as measured (logistic regression on ``make_classification`` with half the
+    labels flipped): 0.69 untrained, a few batches up to ~1.35x it, then flat at ~0.93x it with
+    batch noise of ~13% of the level (cross-entropy on 32 samples)."""
+    rng = np.random.default_rng(seed)
+    start = [0.69, 0.78, 0.93, 0.85, 0.74]
+    return np.concatenate([start, 0.64 * (1 + 0.13 * rng.standard_normal(n - len(start)))])
+
+
+def test_a_noisy_loss_near_the_untrained_one_is_not_collapsed() -> None:
+    """A hard task's flat loss near the untrained one, with batches 1.25x its first, is within its
+    noise (measured: at most 11.4 standard deviations above the level); a collapse's spike stands
+    far out of it (34-71)."""
+    for seed in range(6):
+        _, found = feed(noisy_binary(seed), rate=1e-3, diagnoser=Diagnoser(num_classes=2))
+        assert "collapsed" not in [v.kind for v in found], seed
+    rng = np.random.default_rng(0)
+    back = np.concatenate([[0.69, 0.9, 1.6, 0.8], 0.69 * (1 + 0.02 * rng.standard_normal(100))])
+    _, found = feed(back, rate=2.0, diagnoser=Diagnoser(num_classes=2))  # a spike, then constant
+    assert [v.kind for v in found] == ["collapsed"]
+
+
+def test_a_flat_loss_after_the_rate_was_lowered_is_not_too_slow() -> None:
+    """Measured with ReduceLROnPlateau on a hard binary task: converged at ~0.9x the untrained loss,
+    the rate cut 10x, the loss flat: convergence, not a rate too small."""
+    rng = np.random.default_rng(6)
+    learned = 0.62 + 0.18 * np.exp(-np.arange(200) / 20) + 0.03 * rng.standard_normal(200)
+    d, found = feed(learned, rate=1e-2, diagnoser=Diagnoser(num_classes=2))
+    assert found == []
+    for start, rate in ((200, 1e-3), (400, 1e-4)):
+        _, after = feed(0.62 + 0.03 * rng.standard_normal(200), rate=rate, diagnoser=d, start=start)
+        assert "too_slow" not in [v.kind for v in after]
+    assert d.context.track.top_rate == 1e-2
+
+
 def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> None:
     rng = np.random.default_rng(2)
     losses = 2.38 - 0.0003 * np.arange(60) + 0.045 * rng.normal(size=60)

@@ -105,7 +105,8 @@ class LossTrack:
     before a too-large rate's first update shows), and, since the last jump of the learning rate
     (``rate_start``): the step count, its first loss (``rate_first``), the mean of its first 3
     losses (``rate_head``), the highest batch loss, and a window of the last ``window`` batch
-    losses with running sums (mean, standard deviation).
+    losses with running sums (mean, standard deviation). ``top_rate`` is the highest rate left at
+    a jump (0 before the first): a current rate below it was lowered from one this fit ran.
     """
 
     def __init__(self, smoothing: float = 0.9, window: int = 40, warmup_steps: int = 20, initial_steps: int = 1):
@@ -125,6 +126,7 @@ class LossTrack:
         self.step = -1
         self.last_loss = math.nan
         self.learning_rate = math.nan
+        self.top_rate = 0.0
         self.reset_rate(0, math.nan)
 
     def reset_rate(self, step: int, learning_rate: float) -> None:
@@ -150,6 +152,7 @@ class LossTrack:
         if learning_rate != old and math.isfinite(old) and old > 0 and learning_rate > 0:
             jumped = max(learning_rate / old, old / learning_rate) >= rate_jump
             if jumped:
+                self.top_rate = max(self.top_rate, old)
                 self.reset_rate(step, learning_rate)
         self.learning_rate = learning_rate
         steps = self.steps = self.steps + 1
