@@ -426,6 +426,11 @@ def test_save_during_a_fit_works_and_never_truncates(tmp_path) -> None:
     checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt.keras"))
     session.fit(x, y, epochs=1, batch_size=32, callbacks=[checkpoint]).wait(60)  # still works in the fit
     assert (tmp_path / "ckpt.keras").exists()
+    # A save that fails names the path asked for, not the temporary file written first.
+    for bad, kind in ((tmp_path / "no-such-folder" / "m.keras", FileNotFoundError), (tmp_path / "m.h4", ValueError)):
+        with pytest.raises(kind) as raised:
+            session.save(bad)
+        assert str(bad) in str(raised.value) and "partial" not in str(raised.value)
 
 
 def test_mixed_precision_steers_the_inner_optimizer() -> None:

@@ -144,6 +144,14 @@ def save_atomically(save: Any, model: Any, filepath: Any, *args: Any, **kwargs: 
     try:
         result = save(model, tmp, *args, **kwargs)
         os.replace(tmp, path)
+    except Exception as e:
+        if tmp not in str(e):
+            raise
+        try:  # the error as the path asked for would give it, not the temporary file's name
+            told = type(e)(str(e).replace(tmp, path))
+        except Exception:
+            raise e from None
+        raise told.with_traceback(e.__traceback__) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
