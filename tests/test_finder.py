@@ -488,7 +488,17 @@ def test_find_lr_after_a_fit_called_with_the_dashboards_callback_sweeps_that_fit
     data = dash.session.fit_data
     assert data is not None and len(data["x"]) == len(data["y"]) == 768 and data["batch_size"] == 64
     np.testing.assert_array_equal(data["x"], x[:768])
-    dash.fit(x, y, epochs=1, batch_size=32).wait(60)
+    dash.fit(x, y, epochs=1, batch_size=32, validation_split=0.5).wait(60)  # the same from a session's fit
+    assert len(dash.session.fit_data["x"]) == 512
+    np.testing.assert_array_equal(dash.session.fit_data["y"], y[:512])
+
+    def once():
+        yield from ((x[i : i + 64], y[i : i + 64]) for i in range(0, 256, 64))
+
+    dash.model.fit(once(), epochs=1, callbacks=[dash.callback], verbose=0)  # read to its end: nothing left
+    assert dash.session.fit_data is None and dash._find_button.disabled
+    with pytest.raises(ValueError, match="a generator the fit read to its end"):
+        dash.find_learning_rate()
     x2, y2 = regression_data(256, seed=1)
     dash.model.fit(x2, y2, epochs=1, batch_size=16, callbacks=[dash.callback], verbose=0)
     assert dash.session.fit_data["x"] is x2 and dash.session.fit_data["batch_size"] == 16

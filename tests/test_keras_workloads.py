@@ -295,7 +295,12 @@ def test_torch_data_loader() -> None:
 
 # ---- custom train steps ------------------------------------------------------------------------
 def custom_step_model(
-    names: tuple[str, ...], manual: bool = False, raw: bool = False, unused: tuple[str, ...] = ()
+    names: tuple[str, ...],
+    manual: bool = False,
+    raw: bool = False,
+    unused: tuple[str, ...] = (),
+    keys: tuple[str, ...] | None = None,
+    keras_metrics: bool = False,
 ) -> Any:
     """A subclassed model with a keras.io-style ``train_step`` for the backend in use.
 
@@ -305,8 +310,13 @@ def custom_step_model(
     ``manual``: the step updates the weights itself (``w - 0.01 * g``), never with ``model.optimizer``.
     ``raw``: the step returns each batch's own values, with no tracker (keras.io's WGAN-GP and
     CycleGAN log so); ``unused``: names of trackers the model has and the step never updates (a
-    model compiled with a loss whose own step returns the raw one).
+    model compiled with a loss whose own step returns the raw one); ``keys``: the log keys of the
+    values (default: ``names``; keras.io's VAE returns its ``total_loss`` tracker as ``loss``);
+    ``keras_metrics``: ``metrics`` is Keras's own list (its ``loss`` tracker first), not overridden
+    (with ``raw`` only, as keras.io's WGAN-GP leaves it).
     """
+    assert raw or not keras_metrics
+    keys = names if keys is None else keys
     import keras
 
     backend = keras.backend.backend()
@@ -321,14 +331,16 @@ def custom_step_model(
         def call(self, x: Any, training: bool = False) -> Any:
             return self.dense(x)
 
-        @property
-        def metrics(self) -> list[Any]:
-            return self.trackers + self.unused
+        if not keras_metrics:
+
+            @property
+            def metrics(self) -> list[Any]:
+                return self.trackers + self.unused
 
         def step_losses(self, y: Any, y_pred: Any) -> tuple[Any, list[Any]]:
             squared = keras.ops.mean((y_pred - y) ** 2)
             absolute = keras.ops.mean(keras.ops.abs(y_pred - y))
-            return squared, [squared] if names == ("loss",) else [absolute, squared]
+            return squared, [squared] if len(names) == 1 else [absolute, squared]
 
         if backend == "jax":
 
@@ -351,17 +363,17 @@ def custom_step_model(
                 else:
                     trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
                 if raw:
-                    return dict(zip(names, values, strict=True)), (
+                    return dict(zip(keys, values, strict=True)), (
                         trainable,
                         non_trainable,
                         optimizer_vars,
                         metrics_vars,
                     )
                 logs, new_metrics_vars = {}, []
-                for tracker, value in zip(self.trackers, values, strict=True):
+                for key, tracker, value in zip(keys, self.trackers, values, strict=True):
                     mine = metrics_vars[len(new_metrics_vars) : len(new_metrics_vars) + len(tracker.variables)]
                     mine = tracker.stateless_update_state(mine, value)
-                    logs[tracker.name] = tracker.stateless_result(mine)
+                    logs[key] = tracker.stateless_result(mine)
                     new_metrics_vars += mine
                 return logs, (trainable, non_trainable, optimizer_vars, new_metrics_vars)
 
@@ -398,10 +410,10 @@ def custom_step_model(
 
         def update_trackers(self, values: list[Any]) -> dict[str, Any]:
             if raw:
-                return dict(zip(names, values, strict=True))
+                return dict(zip(keys, values, strict=True))
             for tracker, value in zip(self.trackers, values, strict=True):
                 tracker.update_state(value)
-            return {t.name: t.result() for t in self.trackers}
+            return {key: t.result() for key, t in zip(keys, self.trackers, strict=True)}
 
     keras.utils.set_random_seed(0)
     model = Custom()
@@ -522,13 +534,16 @@ def test_gan_style_step_without_loss_is_never_a_nan_stop(monitor: str | None) ->
     assert {"d_loss", "g_loss"} <= set(session.history.epochs[-1])
 
 
-def test_a_step_returning_raw_batch_losses_is_recorded_as_it_is() -> None:
+@pytest.mark.parametrize("keras_metrics", [False, True])
+def test_a_step_returning_raw_batch_losses_is_recorded_as_it_is(keras_metrics: bool) -> None:
     """keras.io's WGAN-GP and CycleGAN return each batch's own losses, no running mean: taken as
-    they are (de-averaged, their noise grew with the batch's index and went below 0)."""
+    they are (de-averaged, their noise grew with the batch's index and went below 0). Whether the
+    model's `metrics` is its own empty list or Keras's (with Keras's unused `loss` tracker)."""
     import lrwidgets as lrw
 
     x, y = regression_data(256)
-    model = custom_step_model(("d_loss", "g_loss"), raw=True)
+    model = custom_step_model(("d_loss", "g_loss"), raw=True, keras_metrics=keras_metrics)
+    assert [m.name for m in model.metrics] == (["loss"] if keras_metrics else [])
     true = true_losses(split(x, y, 8))
     session = lrw.TrainingSession(model, monitor="g_loss")
     session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[true]).wait(120)
@@ -536,6 +551,19 @@ def test_a_step_returning_raw_batch_losses_is_recorded_as_it_is() -> None:
     (info,) = [e.message for e in session.history.events if e.kind == "info"]
     assert "returns `g_loss` as each batch's own value" in info
     assert not [e for e in session.history.events if e.kind in ("warning", "diverging", "nan", "error")]
+
+
+def test_a_tracker_returned_under_another_key_is_read_as_its_mean() -> None:
+    """keras.io's VAE returns its `total_loss` tracker as `loss`: a running mean, as Keras's own."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = custom_step_model(("total_loss",), keys=("loss",))
+    true = true_losses(split(x, y, 32))
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=2, batch_size=32, shuffle=False, callbacks=[true]).wait(120)
+    check_true_loss(session.history.loss, true.values)
+    assert not [e for e in session.history.events if e.kind in ("info", "warning")]
 
 
 def test_a_raw_loss_beside_a_tracker_of_its_name_is_found_and_taken_as_it_is() -> None:

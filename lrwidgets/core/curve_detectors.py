@@ -197,8 +197,9 @@ class TooSlowDetector(Detector):
     above ``quiet`` (1.25) x the first (a rate that ever blew the loss up is not too small); and the
     level is between half and ``quiet`` x the untrained model's loss (most of it still to go, and
     not a model a larger rate broke); and the rate is not below one this fit ran before its last
-    jump (``LossTrack.top_rate``: a flat loss at a rate lowered, by ``ReduceLROnPlateau``, a
-    schedule's jump or by hand, is read as convergence). Measured at 40 steps (see the module's
+    jump (``LossTrack.top_rate``, a change of ``rate_jump`` (1.5x) or more at once: a flat loss at
+    a rate cut by ``ReduceLROnPlateau``, a schedule's jump or by hand, is read as convergence;
+    smaller steps down, such as a decay's, are not cuts). Measured at 40 steps (see the module's
     docstring): 100x too small, -0.4% to 2.3%; 10x too small, 1.6-6.2%; a good rate, 15-57%. On a
     noisy binary task (best loss ~0.9x the untrained one) with ``ReduceLROnPlateau`` (factor 0.1),
     16 of 18 runs got ``too_slow`` after a reduction before that last condition, none after.

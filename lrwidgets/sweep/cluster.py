@@ -7,6 +7,7 @@ import inspect
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
 from typing import Any
 
@@ -176,7 +177,17 @@ class ClusterConnection:
             if inspect.isawaitable(sent):  # called on Dask's event loop (a sweep listener): it runs there
                 task = asyncio.ensure_future(sent)
                 self._sending.add(task)  # held until done: the loop keeps only a weak reference
-                task.add_done_callback(self._sending.discard)
+                task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Future[Any]) -> None:
+        self._sending.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # as a cancel from another thread would raise it: a warning, not a lost log line
+            warnings.warn(
+                f"the sweep's cancel could not reach the workers: {type(error).__name__}: {error}",
+                RuntimeWarning,
+                stacklevel=1,
+            )
 
     def close_client(self) -> None:
         client, cluster = self.client, self.cluster

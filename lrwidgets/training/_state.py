@@ -336,59 +336,6 @@ def optimizer_steps(model: Any, optimizer: Any) -> int | None:
         return None
 
 
-def custom_train_step(model: Any) -> bool:
-    """True when the model's class (not Keras) defines the ``train_step`` that a fit runs."""
-    for cls in type(model).__mro__:
-        if "train_step" in vars(cls):
-            return not cls.__module__.startswith("keras.")
-    return False
-
-
-def averaged_log_keys(model: Any) -> frozenset[str] | None:
-    """The log keys of the model's train step that are running means over the epoch: None for
-    all (Keras's own step), else the names of the model's metrics (a custom step's trackers, the
-    compiled loss and metrics). A custom step's other keys are each batch's own value (keras.io's
-    GAN examples return the raw batch losses)."""
-    if not custom_train_step(model):
-        return None
-    names: set[str] = set()
-    try:
-        metrics = list(model.metrics)
-    except Exception:  # an unbuilt or unusual model: none known
-        metrics = []
-    for metric in metrics:
-        names.add(str(metric.name))
-        names.update(str(m.name) for m in getattr(metric, "metrics", None) or [] if m is not metric)
-    return frozenset(names)
-
-
-NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
-
-
-def _loss_name(loss: Any) -> str:
-    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
-
-
-def loss_floor(model: Any) -> float | None:
-    """0.0 when every compiled loss is one that cannot be negative, else None (no floor known)."""
-    losses = getattr(model, "loss", None)
-    items = list(losses.values()) if isinstance(losses, dict) else losses if isinstance(losses, list) else [losses]
-    if not items or any(item is None for item in items):
-        return None
-    names = [
-        (
-            item
-            if isinstance(item, str)
-            else getattr(item, "name", None) or getattr(item, "__name__", None) or type(item).__name__
-        )
-        for item in items
-    ]
-    names = [str(n).lower() for n in names]
-    if all(n in ("mse", "mae") or any(k in n for k in NON_NEGATIVE_LOSSES) for n in names):
-        return 0.0
-    return None
-
-
 def layer_group_sizes(model: Any) -> list[dict[str, Any]]:
     """``[{"name": group, "params": count}, ...]`` of the model's ``LayerwiseOptimizer`` (else ``[]``)."""
     import math

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from lrwidgets.training import _state, callback_list
+from lrwidgets.training import _state, _step_logs, callback_list
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -107,8 +107,7 @@ class ControllerCallback(keras.callbacks.Callback):
         # Looked up at each fit (re-compiles); first: a fit refused here changes nothing.
         found = callback_list.find(self) if self._callback_mode else None
         optimizer, variable = _state.steerable_optimizer(model)
-        if c.state == "idle":  # callback mode: the fit runs in the caller's thread
-            c.begin_callers_fit()
+        c.begin_fit_frame(callers=c.state == "idle")  # callback mode: the fit runs in the caller's thread
         if not stop_first:
             c._state = "running"
         if optimizer is not c._optimizer:
@@ -124,7 +123,8 @@ class ControllerCallback(keras.callbacks.Callback):
         c._multipliers = _state.current_multipliers(model)
         c._writer.begin(model)
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
-        c.recorder.loss_floor, c.recorder.averaged_keys = _state.loss_floor(model), _state.averaged_log_keys(model)
+        c.recorder.loss_floor = _step_logs.loss_floor(model)
+        c.recorder.averaged_keys = _step_logs.averaged_keys(model)
         c.recorder.begin_fit(self.params or {})
         if stop_first:  # after the fit's records begin: the progress shows a fit of no step
             raise StoppedBeforeStart("stopped before the fit's first batch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lrwidgets.core import TrainingHistory
@@ -110,17 +110,25 @@ class TrainingController(Requests):
         ``_cond``, under which only the raw state is read (finish takes other locks)."""
         self.running  # noqa: B018
 
-    def begin_callers_fit(self) -> None:
-        """A fit called with ``callbacks=[ctl.callback]`` begins, in the caller's thread (the callback's
-        ``on_train_begin``): the model claimed, the last session fit's schedule dropped (and its
-        validation, not known here), Keras's ``fit`` frame found (Keras calls no end when such a fit
-        raises) and its data kept (a range test "like the last fit" reads it)."""
-        ownership.claim(self.model, self)
-        self.forget_schedule()
-        self._stop_requested = False
-        self._thread = threading.current_thread()
-        self._fit_frame = FitFrame(self._thread)
-        self.fit_data = self._fit_frame.arguments(DATA_ARGUMENTS)
+    def begin_fit_frame(self, callers: bool) -> None:
+        """A fit begins, in its thread (the callback's ``on_train_begin``). One called with
+        ``callbacks=[ctl.callback]`` (``callers``): the model claimed, the last session fit's schedule
+        dropped (and its validation, not known here), Keras's ``fit`` frame kept (Keras calls no end
+        when such a fit raises). Every fit: its data read from that frame, for a range test "like
+        the last fit" (``x`` and ``y`` are the training part once ``validation_split`` took the
+        rest; a session's fit keeps its own arguments where the frame is not found). None for a
+        one-shot iterator of unknown length: this fit reads it to its end."""
+        frame = FitFrame(threading.current_thread())
+        if callers:
+            ownership.claim(self.model, self)
+            self.forget_schedule()
+            self._stop_requested = False
+            self._thread = threading.current_thread()
+            self._fit_frame = frame
+        data = frame.arguments(DATA_ARGUMENTS) if frame.found or callers else self.fit_data
+        if data is not None and isinstance(data.get("x"), Iterator) and data.get("steps_per_epoch") is None:
+            data = None
+        self.fit_data = data
 
     def _end_abandoned(self, frame: FitFrame) -> None:
         with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock

@@ -272,7 +272,10 @@ class LRRangeTest:
         the session's ``monitor`` unless this test has its own."""
         data = session.fit_data
         if data is None:
-            raise ValueError("The session has not run a fit yet: there is no data to run the range test on.")
+            raise ValueError(
+                "The session has no data of a last fit to run the range test on (no fit yet, or a generator"
+                " the fit read to its end): give the data to `LRRangeTest.run(x, y, ...)`."
+            )
         if session.running:
             raise RuntimeError("The session is training: run the range test between two fits.")
         monitor = self.monitor if self.monitor is not None else session.monitor

@@ -149,10 +149,7 @@ def _check_counts(a: dict[str, Any]) -> None:
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
     freq = a.get("validation_freq")
-    if isinstance(freq, (list, tuple, set, range)):  # the (1-based) epochs that validate, as Keras takes them
-        for epoch in freq:
-            check_int("validation_freq", epoch, ge=1, le=MAX_COUNT)
-    elif freq is not None:
+    if freq is not None and not isinstance(freq, list):  # a list: the (1-based) epochs that validate
         a["validation_freq"] = check_int("validation_freq", freq, ge=1, le=MAX_COUNT)
     split = a.get("validation_split")
     if split:

@@ -50,7 +50,7 @@ class Recorder:
         self.guard = NanGuard(history, factor=divergence_factor)
         self.recovery = BatchLossRecovery()
         self.loss_floor: float | None = None
-        #: the train step's log keys that are running means (None: all; see `_state.averaged_log_keys`)
+        #: the train step's log keys that are running means (None: all; see `_step_logs.averaged_keys`)
         self.averaged_keys: frozenset[str] | None = None
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._scanned = 0  # steps up to here have been through the divergence watch
@@ -150,13 +150,13 @@ class Recorder:
         r = self.recovery
         r.switched = False
         averaged = self.averaged_keys
-        r.per_batch = averaged is not None and not any(key == n or key.endswith(f"_{n}") for n in averaged)
+        r.per_batch = averaged is not None and key not in averaged
         r.floor = self.loss_floor if key == "loss" else None  # a compiled loss that cannot be negative
         if r.per_batch:
             self.event(
                 "info",
-                f"the train step returns `{key}` as each batch's own value (no metric of the model averages"
-                " it over the epoch): recorded as it is",
+                f"the train step returns `{key}` as each batch's own value (the model has no metric of that"
+                " name, nor trackers of its own, to average it over the epoch): recorded as it is",
             )
 
     def _told_switch(self) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_int
-from lrwidgets.training import _state, callback_list, ownership, warnings_hook
+from lrwidgets.training import _state, _step_logs, callback_list, ownership, warnings_hook
 from lrwidgets.training.callback import StoppedBeforeStart, acts_before_batches
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.fit_args import DATA_ARGUMENTS, FitArguments, bind_fit, class_fit, reporting
@@ -137,8 +137,9 @@ class TrainingSession:
     def fit_data(self) -> dict[str, Any] | None:
         """The data arguments of the last fit (``x``, ``y``, ``batch_size``, ``sample_weight``,
         ``class_weight``, ``steps_per_epoch``, ``shuffle``: those given), by :meth:`fit` or by a
-        ``model.fit(callbacks=[session.callback])`` (read from Keras's ``fit``: ``x`` and ``y`` are
-        its training part once ``validation_split`` took the rest); None before any."""
+        ``model.fit(callbacks=[session.callback])``, read from Keras's ``fit`` (``x`` and ``y`` are
+        its training part once ``validation_split`` took the rest); None before any, and after a
+        fit on a generator of unknown length (read to its end)."""
         return self.controller.fit_data
 
     @property
@@ -281,7 +282,7 @@ class TrainingSession:
                 "the sizes of this data's batches are not known before the fit: the loss of a short last batch"
                 " of an epoch is recovered as if it were full (approximate)",
             )
-        elif _state.custom_train_step(self.model):
+        elif _step_logs.custom_train_step(self.model):
             # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
             # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
             rec.recovery.batch_size = None

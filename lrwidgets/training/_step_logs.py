@@ -1,0 +1,55 @@
+"""What a fit's train step logs: whether the model's own ``train_step`` runs, which of its log
+keys are Keras's running means over the epoch, and the floor a compiled loss cannot go below."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def custom_train_step(model: Any) -> bool:
+    """True when the model's class (not Keras) defines the ``train_step`` that a fit runs."""
+    for cls in type(model).__mro__:
+        if "train_step" in vars(cls):
+            return not cls.__module__.startswith("keras.")
+    return False
+
+
+def averaged_keys(model: Any) -> frozenset[str] | None:
+    """The log keys of the model's train step known to be running means over the epoch: None for
+    all (Keras's own step, or a custom step whose model has metric trackers of its own: keras.io's
+    VAE returns its `total_loss` tracker as `loss`), else the names of Keras's own metrics (its
+    `loss` tracker, the compiled metrics). A custom step with no tracker of its own (keras.io's
+    WGAN-GP and CycleGAN) returns its other keys as each batch's own value."""
+    if not custom_train_step(model):
+        return None
+    try:
+        metrics = list(model.metrics)
+    except Exception:  # an unbuilt or unusual model: taken as Keras's running means
+        return None
+    builtin = [getattr(model, "_loss_tracker", None), getattr(model, "_compile_metrics", None)]
+    if any(all(metric is not b for b in builtin) for metric in metrics):
+        return None
+    names: set[str] = set()
+    for metric in metrics:
+        names.add(str(metric.name))
+        names.update(str(m.name) for m in getattr(metric, "metrics", None) or [] if m is not metric)
+    return frozenset(names)
+
+
+NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
+
+
+def _loss_name(loss: Any) -> str:
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+
+
+def loss_floor(model: Any) -> float | None:
+    """0.0 when every compiled loss is one that cannot be negative, else None (no floor known)."""
+    losses = getattr(model, "loss", None)
+    items = list(losses.values()) if isinstance(losses, dict) else losses if isinstance(losses, list) else [losses]
+    if not items or any(item is None for item in items):
+        return None
+    names = [(item if isinstance(item, str) else _loss_name(item)).lower() for item in items]
+    if all(n in ("mse", "mae") or any(k in n for k in NON_NEGATIVE_LOSSES) for n in names):
+        return 0.0
+    return None
