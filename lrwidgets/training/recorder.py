@@ -52,6 +52,7 @@ class Recorder:
         self.loss_floor: float | None = None
         #: the train step's log keys that are running means (None: all; see `_step_logs.averaged_keys`)
         self.averaged_keys: frozenset[str] | None = None
+        self.custom_step = False  #: the model's own `train_step` runs (Keras's always logs running means)
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._scanned = 0  # steps up to here have been through the divergence watch
         self._scan_lock = threading.Lock()
@@ -151,7 +152,9 @@ class Recorder:
         r.switched = False
         averaged = self.averaged_keys
         r.per_batch = averaged is not None and key not in averaged
-        r.floor = self.loss_floor if key == "loss" else None  # a compiled loss that cannot be negative
+        # Checked against the floor of a compiled loss that cannot be negative: a custom step's `loss`
+        # only (Keras's own is its running mean; a short batch of unknown size would skew the check).
+        r.floor = self.loss_floor if key == "loss" and self.custom_step else None
         if r.per_batch:
             self.event(
                 "info",
