@@ -13,6 +13,7 @@ from keras.src.utils import tracking
 
 from lrwidgets.training._compat import is_multi_optimizer
 from lrwidgets.training._inner_steps import generic_backend_update_step, needs_hold
+from lrwidgets.training._state import innermost
 from lrwidgets.training.layer_matching import (
     BadKeysError,
     building_model,
@@ -352,10 +353,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
 def find_layerwise_optimizer(model: keras.Model) -> LayerwiseOptimizer | None:
     """The model's `LayerwiseOptimizer` (also inside a `LossScaleOptimizer`), or `None`."""
-    opt = getattr(model, "optimizer", None)
-    while opt is not None and not isinstance(opt, LayerwiseOptimizer):
-        opt = getattr(opt, "inner_optimizer", None)
-    return opt
+    opt = innermost(getattr(model, "optimizer", None), stop_at=LayerwiseOptimizer)
+    return opt if isinstance(opt, LayerwiseOptimizer) else None
 
 
 def _check_inner(inner_optimizer: Any) -> None:

@@ -7,11 +7,14 @@ of the open notebook: the sweep runs in the background, so the kernel answers wh
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import pytest
 from jupyter_page import PageErrors, write_notebook
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.ui
 
@@ -75,6 +78,26 @@ def wait_overlay_grows(page: Page, than: dict, timeout_ms: float = 60_000) -> di
     return overlay(page)
 
 
+# What the kernel knew when a wait timed out: each trial's status, the widget's error line, the
+# cancels asked, the Dask client's state, the widget's refreshes, the progress messages received
+# and the trials' rows.
+_STATE = (
+    "print({'statuses': sweep.statuses, 'error': sweep._error.value, 'cancels': sweep.sweep._table.cancel_times,"
+    " 'client': getattr(sweep.sweep.client, 'status', None), 'refreshes': sweep.refreshes,"
+    " 'messages': len(sweep.sweep.latencies),"
+    " 'rows': [(r['trial'], r['status'], r.get('reason')) for r in sweep.sweep.rows]})"
+)
+
+
+@contextlib.contextmanager
+def kernel_state_on_timeout(notebook) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """A wait that timed out (in the page or the kernel) fails with the kernel's view of the sweep."""
+    try:
+        yield
+    except (TimeoutError, PlaywrightTimeoutError) as e:
+        raise AssertionError(f"{e}\nthe kernel's sweep then: {notebook.kernel_print(_STATE)}") from e
+
+
 def open_sweep(lab, name: str, cells: list[str]) -> tuple:  # type: ignore[no-untyped-def]
     """Run the notebook ``name`` of ``cells``; its notebook page, browser page and sweep widget."""
     notebook = lab(write_notebook(lab.server.root_dir, name, cells))
@@ -87,45 +110,46 @@ def open_sweep(lab, name: str, cells: list[str]) -> tuple:  # type: ignore[no-un
 def test_sweep_overlay_grows_and_a_trial_is_cancelled_from_the_widget(lab, page_errors: PageErrors) -> None:
     notebook, page, widget = open_sweep(lab, NOTEBOOK, CELLS)
     try:
-        # 1. The overlay grows while the trials train: more points at each later read. (The first
-        #    points wait for the cluster's start: worker processes that import Keras.)
-        reads = [wait_overlay_grows(page, {"points": 0}, timeout_ms=240_000)]
-        for _ in range(3):
-            reads.append(wait_overlay_grows(page, reads[-1]))
-        points = [r["points"] for r in reads]
-        assert points == sorted(points) and len(set(points)) == 4 and reads[-1]["lines"] >= 1, reads
+        with kernel_state_on_timeout(notebook):
+            # 1. The overlay grows while the trials train: more points at each later read. (The first
+            #    points wait for the cluster's start: worker processes that import Keras.)
+            reads = [wait_overlay_grows(page, {"points": 0}, timeout_ms=240_000)]
+            for _ in range(3):
+                reads.append(wait_overlay_grows(page, reads[-1]))
+            points = [r["points"] for r in reads]
+            assert points == sorted(points) and len(set(points)) == 4 and reads[-1]["lines"] >= 1, reads
 
-        # 2. Cancel a running trial with the widget's own controls: pick it in the trial menu, press
-        #    Cancel trial.
-        notebook.kernel_wait("print(any(s == 'running' for s in sweep.statuses.values()))", timeout=120)
-        trial, label = notebook.kernel_json(
-            "next([t, label] for label, t in sweep._choice.options if sweep.statuses[t] == 'running')"
-        )
-        assert notebook.kernel_json(f"sweep.statuses[{trial}]") == "running"
-        widget.locator("select").select_option(label=label)
-        notebook.kernel_wait(f"print(sweep._choice.value == {trial})")
-        widget.get_by_role("button", name="Cancel trial").click()
+            # 2. Cancel a running trial with the widget's own controls: pick it in the trial menu, press
+            #    Cancel trial.
+            notebook.kernel_wait("print(any(s == 'running' for s in sweep.statuses.values()))", timeout=120)
+            trial, label = notebook.kernel_json(
+                "next([t, label] for label, t in sweep._choice.options if sweep.statuses[t] == 'running')"
+            )
+            assert notebook.kernel_json(f"sweep.statuses[{trial}]") == "running"
+            widget.locator("select").select_option(label=label)
+            notebook.kernel_wait(f"print(sweep._choice.value == {trial})")
+            widget.get_by_role("button", name="Cancel trial").click()
 
-        # The kernel marks it cancelled, in its statuses and in sweep.results, stopped long before its end ...
-        notebook.kernel_wait(f"print(sweep.statuses[{trial}] == 'cancelled')", timeout=60)
-        row = notebook.kernel_json(
-            f"sweep.results.set_index('trial').loc[{trial}, ['status', 'reason', 'epochs']].tolist()"
-        )
-        assert row[0] == "cancelled" and row[1] == "cancelled" and 0 <= row[2] < EPOCHS, row
-        # ... and so does the page: its row of the status table, and the trial menu no longer offers it.
-        page.wait_for_function(f"(args) => ({_STATUS_OF.strip()})(args) === 'cancelled'", arg=[SWEEP, trial])
-        page.wait_for_function(
-            "([sel, label]) => !Array.from(document.querySelectorAll(sel + ' select option'))"
-            ".some((o) => o.textContent === label)",
-            arg=[SWEEP, label],
-        )
-        others = notebook.kernel_json(f"[s for t, s in sweep.statuses.items() if t != {trial}]")
-        assert "cancelled" not in others, others  # only the trial chosen
+            # The kernel marks it cancelled, in its statuses and in sweep.results, stopped long before its end ...
+            notebook.kernel_wait(f"print(sweep.statuses[{trial}] == 'cancelled')", timeout=60)
+            row = notebook.kernel_json(
+                f"sweep.results.set_index('trial').loc[{trial}, ['status', 'reason', 'epochs']].tolist()"
+            )
+            assert row[0] == "cancelled" and row[1] == "cancelled" and 0 <= row[2] < EPOCHS, row
+            # ... and so does the page: its row of the status table, and the trial menu no longer offers it.
+            page.wait_for_function(f"(args) => ({_STATUS_OF.strip()})(args) === 'cancelled'", arg=[SWEEP, trial])
+            page.wait_for_function(
+                "([sel, label]) => !Array.from(document.querySelectorAll(sel + ' select option'))"
+                ".some((o) => o.textContent === label)",
+                arg=[SWEEP, label],
+            )
+            others = notebook.kernel_json(f"[s for t, s in sweep.statuses.items() if t != {trial}]")
+            assert "cancelled" not in others, others  # only the trial chosen
 
-        # The overlay keeps growing with the trials left.
-        wait_overlay_grows(page, overlay(page))
-        assert widget.locator(".lrw-sweep-table").inner_text().count("cancelled") == 1
-        assert page_errors.widget_related() == [], page_errors.widget_related()
+            # The overlay keeps growing with the trials left.
+            wait_overlay_grows(page, overlay(page))
+            assert widget.locator(".lrw-sweep-table").inner_text().count("cancelled") == 1
+            assert page_errors.widget_related() == [], page_errors.widget_related()
     finally:
         notebook.kernel_print("sweep.close()")  # stops the trials and shuts the embedded cluster down
 
