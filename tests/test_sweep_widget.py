@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,44 @@ def test_bytes_per_refresh_do_not_grow_with_the_number_of_trials(recording: type
         widget.close()
     assert max(per_refresh.values()) <= 80_000, per_refresh
     assert per_refresh[250] <= 1.5 * per_refresh[4], per_refresh
+
+
+def test_refreshes_wait_for_the_page_to_draw_the_last() -> None:
+    """Once the page answers, a refresh goes only after it drew the last one: a slow page (a busy
+    machine) is never flooded, and its answer brings the held-back change at once."""
+    import lrwidgets as lrw
+    from tests.test_pacer import ack
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2], refresh_interval=0.05)
+    pacer = widget._pacer
+    pacer.fallback = 600.0  # no pause of this thread outlasts it
+    try:
+        time.sleep(0.1)  # past the refresh interval of the refresh at construction
+        stream(widget, 0, 0, 5, 1e-3)
+        assert pacer._seq == 1  # drawn at once (no answer yet: unpaced), and an answer asked
+        ack(pacer, 1)  # the page drew it: pacing starts; nothing new to draw, nothing sent
+        assert pacer._seq == 1 and widget._timer is None
+        time.sleep(0.1)  # past the refresh interval
+        stream(widget, 1, 0, 5, 1e-2)
+        assert pacer._seq == 2 and len(widget._views[1].steps) == 5  # the first after the answer goes at once
+        drawn = widget.refreshes
+        for i in range(20):  # ... the next wait for the page, however long past the interval
+            stream(widget, 1, 5 + i, 1, 1e-2)
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert widget.refreshes == drawn and pacer._seq == 2 and widget._timer is not None
+        assert len(widget._views[1].steps) == 5  # not drawn yet
+        ack(pacer, 2)  # the page drew it: what was held back is drawn at once
+        assert widget.refreshes == drawn + 1 and pacer._seq == 3
+        assert len(widget._views[1].steps) == 25
+        pacer.fallback = 0.05  # a page that stops answering still gets a refresh that often
+        stream(widget, 1, 25, 1, 1e-2)
+        deadline = time.monotonic() + 30
+        while pacer._seq == 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pacer._seq == 4 and len(widget._views[1].steps) == 26
+    finally:
+        widget.close()
 
 
 def test_refreshes_are_throttled() -> None:

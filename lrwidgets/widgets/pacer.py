@@ -51,10 +51,14 @@ class BrowserPacer(anywidget.AnyWidget):
         self.on_msg(self._on_message)
 
     def ready(self) -> bool:
+        return self.wait() <= 0
+
+    def wait(self) -> float:
+        """Seconds until the next update may go (0: now)."""
         with self._lock:
             if self.acks == 0 or self._acked >= self._seq:
-                return True
-            return time.monotonic() - self._sent_at >= self.fallback
+                return 0.0
+            return max(0.0, self._sent_at + self.fallback - time.monotonic())
 
     def sent(self) -> None:
         """Record that an update went out, and ask the page to acknowledge it."""

@@ -21,11 +21,12 @@ import ipywidgets as w
 import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_float, check_int
-from lrwidgets.sweep import Sweep, TrialCurve
+from lrwidgets.sweep import Sweep
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._marks import Axis, Lines
-from lrwidgets.widgets._series import DecimatedSeries, PointSeries
 from lrwidgets.widgets._strict_controls import KernelButton
+from lrwidgets.widgets._sweep_views import TrialView, stack
+from lrwidgets.widgets.pacer import BrowserPacer
 
 STATUS_COLORS = {
     "queued": "#7f7f7f",
@@ -39,61 +40,6 @@ STATUS_COLORS = {
 def trial_colors(n: int) -> list[str]:
     """``n`` distinct colours, evenly spaced in hue."""
     return [f"hsl({round(360 * i / max(n, 1))}, 70%, 42%)" for i in range(n)]
-
-
-class _TrialView:
-    """One trial's curves for the browser: smoothed loss, val points, rates; at most ``budget`` points each."""
-
-    def __init__(self, budget: int, smoothing: float) -> None:
-        self._budget, self._smoothing = budget, smoothing
-        self._start(None)
-
-    def _start(self, attempt: str | None) -> None:
-        """Empty views for a run of the trial (its first, or one that replaces the last: a new sweep
-        run, a trial queued again, a task Dask ran again)."""
-        self.attempt = attempt
-        self.loss = DecimatedSeries(self._budget, self._smoothing)
-        self.rate = DecimatedSeries(self._budget)
-        self.val = PointSeries(self._budget)
-        self.epochs_seen = 0
-        self.steps = np.zeros(0, np.float32)
-        self.loss_values = np.zeros(0, np.float32)
-        self.rate_values = np.zeros(0, np.float32)
-
-    def update(self, curve: TrialCurve) -> None:
-        """Bring the views up to ``curve`` (a copy of what the trial has streamed): new points are
-        added; a curve of another run, or shorter, is drawn afresh."""
-        if curve.attempt != self.attempt or len(curve.steps) < len(self.steps) or len(curve.epochs) < self.epochs_seen:
-            self._start(curve.attempt)
-        self.steps = np.asarray(curve.steps, np.float32)
-        self.loss_values = np.asarray(curve.loss, np.float32)
-        self.rate_values = np.asarray(curve.learning_rate, np.float32)
-        self.loss.feed(self.loss_values)
-        self.rate.feed(self.rate_values)
-        for e in curve.epochs[self.epochs_seen :]:
-            if "val_loss" in e:
-                self.val.append(e.get("step", 0.0), e["val_loss"])
-        self.epochs_seen = len(curve.epochs)
-
-    def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        idx, _, smooth = self.loss.points(self.loss_values)
-        ridx, rates, _ = self.rate.points(self.rate_values)
-        vx, vy = self.val.points()
-        steps = self.steps[idx.astype(np.int64)]
-        assert smooth is not None
-        return steps, smooth, self.steps[ridx.astype(np.int64)], rates, vx, vy
-
-
-def _stack(rows: list[np.ndarray]) -> np.ndarray:
-    """Rows of different lengths as one 2-D float32 array, padded with NaN (drawn as nothing).
-
-    At least 2 columns: bqplot squeezes its arrays, and a (1, 1) array would lose both dimensions.
-    """
-    width = max(2, *(len(r) for r in rows)) if rows else 0
-    out = np.full((len(rows), width), np.nan, np.float32)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return out
 
 
 class LRSweep(w.VBox):
@@ -156,16 +102,19 @@ class LRSweep(w.VBox):
         self.refresh_interval = check_float("refresh_interval", refresh_interval, ge=0.05, le=60)
         self.colors = trial_colors(len(sweep.trials))
         budget = max(8, self.max_points // len(sweep.trials))  # a decimator keeps at least 8
-        self._views = {t.trial: _TrialView(budget, self.smoothing) for t in sweep.trials}
+        self._views = {t.trial: TrialView(budget, self.smoothing) for t in sweep.trials}
         self._refresh_lock = threading.Lock()
         self._dirty: set[int] = set()
+        self._stale = False  # a change came that no refresh has drawn yet
         self._last_refresh = -math.inf
         self._timer: threading.Timer | None = None
         self.refreshes = 0
         self._build(log_y)
-        super().__init__(
-            children=[self._toolbar, self._loss_fig, self._rate_fig, self._summary, self._table, self._error]
-        )
+        # The page acknowledges each refresh once drawn: a slow page (a busy machine, Binder) is sent
+        # the next only then, so it never falls behind the stream, nor the kernel's answers with it.
+        self._pacer = BrowserPacer(on_ack=self._catch_up, on_error=self._show_error)
+        parts = [self._toolbar, self._loss_fig, self._rate_fig, self._summary, self._table, self._error]
+        super().__init__(children=[*parts, self._pacer])
         self.add_class("lrwidgets-sweep")
         self._unsubscribe = sweep.subscribe(self._on_change)
         self.refresh()
@@ -223,7 +172,10 @@ class LRSweep(w.VBox):
             action()
             self._error.value = ""
         except Exception as e:  # shown in the widget, never lost
-            self._error.value = f'<span style="color:#d62728">{html.escape(f"{type(e).__name__}: {e}")}</span>'
+            self._show_error(f"{type(e).__name__}: {e}")
+
+    def _show_error(self, message: str) -> None:
+        self._error.value = f'<span style="color:#d62728">{html.escape(message)}</span>'
 
     def _cancel_chosen(self) -> None:
         if self._choice.value is not None:
@@ -245,24 +197,49 @@ class LRSweep(w.VBox):
         elif self._loss_y_axis.tick_values is not None:
             self._loss_y_axis.tick_values = None
 
-    # ---- refreshing (at most once per refresh_interval) ----------------------------------------
+    # ---- refreshing (at most once per refresh_interval, and once the page drew the last) ----------
     def _on_change(self, trials: set[int]) -> None:
         with self._refresh_lock:
             self._dirty |= trials
-            wait = self._last_refresh + self.refresh_interval - time.monotonic()
-            if self._timer is not None:
+            self._stale = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Refresh now if a change waits, the interval has passed and the page drew the last
+        refresh (or did not answer in the pacer's fallback); else once it may (a timer, or the
+        page's answer)."""
+        with self._refresh_lock:
+            if not self._stale or self._timer is not None:
                 return
+            now = time.monotonic()
+            wait = max(self._last_refresh + self.refresh_interval - now, self._pacer.wait())
             if wait > 0:
-                self._timer = threading.Timer(wait, self._guarded, args=(self.refresh,))
+                self._timer = threading.Timer(wait, self._on_timer)
                 self._timer.daemon = True
                 self._timer.start()
                 return
+            self._last_refresh = now  # another thread here meanwhile waits for the next interval
         self._guarded(self.refresh)
+        self._pacer.sent()
+
+    def _on_timer(self) -> None:
+        with self._refresh_lock:
+            if self._timer is threading.current_thread():
+                self._timer = None
+        self._schedule()
+
+    def _catch_up(self) -> None:
+        """The page drew the last refresh (kernel thread): a change held back for it goes now."""
+        with self._refresh_lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._schedule()
 
     def refresh(self) -> None:
         """Redraw now from what the trials have streamed (done for you, at most every ``refresh_interval``)."""
         with self._refresh_lock:
-            self._timer = None
+            self._stale = False
             self._last_refresh = time.monotonic()
             dirty, self._dirty = self._dirty, set()
             sweep = self.sweep
@@ -274,11 +251,11 @@ class LRSweep(w.VBox):
             colors = [self.colors[t] for t in shown]
             with self._loss_fig.hold_sync(), self._rate_fig.hold_sync():
                 self._loss_mark.set_trait("colors", colors)
-                self._loss_mark.x, self._loss_mark.y = _stack([p[0] for p in points]), _stack([p[1] for p in points])
+                self._loss_mark.x, self._loss_mark.y = stack([p[0] for p in points]), stack([p[1] for p in points])
                 self._rate_mark.set_trait("colors", colors)
-                self._rate_mark.x, self._rate_mark.y = _stack([p[2] for p in points]), _stack([p[3] for p in points])
+                self._rate_mark.x, self._rate_mark.y = stack([p[2] for p in points]), stack([p[3] for p in points])
                 self._val_mark.set_trait("colors", colors)
-                self._val_mark.x, self._val_mark.y = _stack([p[4] for p in points]), _stack([p[5] for p in points])
+                self._val_mark.x, self._val_mark.y = stack([p[4] for p in points]), stack([p[5] for p in points])
                 self._draw_ticks()
             self._table.value = self._table_html()
             statuses = sweep.statuses
