@@ -171,6 +171,14 @@ def test_refreshes_wait_for_the_page_to_draw_the_last() -> None:
         while pacer._seq == 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert pacer._seq == 4 and len(widget._views[1].steps) == 26
+        # Closed with a change held back: the page's late answer, or a last message, draws nothing.
+        pacer.fallback = 600.0
+        stream(widget, 1, 26, 1, 1e-2)
+        drawn = widget.refreshes
+        widget.close()
+        ack(pacer, 4)
+        widget._on_change({1})
+        assert widget.refreshes == drawn and widget._timer is None and pacer._seq == 4
     finally:
         widget.close()
 
@@ -183,9 +191,10 @@ def test_refreshes_are_throttled() -> None:
     for i in range(100):
         stream(widget, i % 2, i, 1, 1e-3)
     assert widget.refreshes == before  # one refresh was drawn at construction: the next waits 60 s
-    assert widget._timer is not None
+    timer = widget._timer
+    assert timer is not None
     widget.close()
-    assert widget._timer.finished.is_set()  # closed: the pending refresh is cancelled
+    assert timer.finished.is_set() and widget._timer is None  # closed: the pending refresh is cancelled
 
 
 def test_bad_arguments_and_controls_errors_shown() -> None:

@@ -106,6 +106,7 @@ class LRSweep(w.VBox):
         self._refresh_lock = threading.Lock()
         self._dirty: set[int] = set()
         self._stale = False  # a change came that no refresh has drawn yet
+        self._refreshing = self._closed = False
         self._last_refresh = -math.inf
         self._timer: threading.Timer | None = None
         self.refreshes = 0
@@ -209,18 +210,23 @@ class LRSweep(w.VBox):
         refresh (or did not answer in the pacer's fallback); else once it may (a timer, or the
         page's answer)."""
         with self._refresh_lock:
-            if not self._stale or self._timer is not None:
-                return
-            now = time.monotonic()
-            wait = max(self._last_refresh + self.refresh_interval - now, self._pacer.wait())
+            if not self._stale or self._timer is not None or self._refreshing or self._closed:
+                return  # (the refreshing thread looks again once its refresh went out)
+            wait = max(self._last_refresh + self.refresh_interval - time.monotonic(), self._pacer.wait())
             if wait > 0:
-                self._timer = threading.Timer(wait, self._on_timer)
-                self._timer.daemon = True
-                self._timer.start()
+                timer = threading.Timer(wait, self._on_timer)
+                timer.daemon = True
+                timer.start()  # first: a thread that cannot start leaves no timer that never fires
+                self._timer = timer
                 return
-            self._last_refresh = now  # another thread here meanwhile waits for the next interval
-        self._guarded(self.refresh)
-        self._pacer.sent()
+            self._refreshing = True
+        try:
+            self._guarded(self.refresh)
+            self._pacer.sent()
+        finally:
+            with self._refresh_lock:
+                self._refreshing = False
+        self._schedule()  # a change that came meanwhile
 
     def _on_timer(self) -> None:
         with self._refresh_lock:
@@ -365,8 +371,11 @@ class LRSweep(w.VBox):
             super().close()
             return
         self._unsubscribe()
-        with self._refresh_lock:
-            if self._timer is not None:
-                self._timer.cancel()
+        with self._refresh_lock:  # a change or an answer from the page arriving now draws nothing
+            self._closed = True
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self.sweep.close()
+        self._pacer.close()
         super().close()
