@@ -148,6 +148,51 @@ def test_a_stop_from_a_later_callback_ends_the_fit_where_it_was_asked(where: str
     assert session.state == "idle"
 
 
+@pytest.mark.parametrize("mode", ["session.fit", "callback"])
+def test_a_stop_during_validation_cuts_the_pass_short_and_no_callback_takes_its_part_results(mode: str) -> None:
+    """Stop asked during a long validation pass ends it after the batch under way, not after the
+    whole pass; the epoch then has no `val_` results, for the session and every later callback."""
+    import keras
+
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+    seen: dict[str, list] = {"val_batches": [], "epoch_logs": []}
+
+    class StopInValidation(keras.callbacks.Callback):
+        def on_test_batch_begin(self, batch, logs=None):
+            seen["val_batches"].append(batch)
+            if batch == 2:
+                session.stop()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen["epoch_logs"].append(dict(logs))
+
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=0)
+    x, y = regression_data(256)
+    vx, vy = regression_data(800, seed=1)  # 100 validation batches
+    fit = dict(epochs=3, batch_size=8, validation_data=(vx, vy), verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # EarlyStopping's "conditioned on metric `val_loss` which is not available"
+        if mode == "callback":
+            history = session.model.fit(x, y, callbacks=[session.callback, StopInValidation(), early], **fit)
+        else:
+            history = session.fit(x, y, callbacks=[StopInValidation(), early], **fit).wait(60)
+    assert seen["val_batches"] == [0, 1, 2, 3]  # the batch under way when Stop came, then no more
+    assert len(seen["epoch_logs"]) == 1 and "loss" in seen["epoch_logs"][0]
+    assert not any(k.startswith("val_") for k in seen["epoch_logs"][0]), seen["epoch_logs"]
+    assert "val_loss" not in history.history and len(history.history["loss"]) == 1
+    assert session.history.num_steps == 32 and len(session.history.epochs) == 1
+    assert not any(k.startswith("val_") for k in session.history.epochs[0])
+    [stop] = [e.message for e in session.history.events if e.kind == "stop"]
+    assert stop == "stopped during epoch 0's validation, cut short: the epoch has no `val_` results"
+    assert session.state == "idle"
+    # The next fit validates in full again.
+    more = session.fit(x, y, epochs=1, batch_size=8, validation_data=(vx, vy)).wait(60)
+    assert "val_loss" in more.history and "val_loss" in session.history.epochs[-1]
+    assert [e.message for e in session.history.events if e.kind == "stop"] == [stop]
+
+
 def _held_light_fit(session, **fit):
     """Start a light fit held by a view (in the training thread, at a batch's end) once 2+ steps are in."""
     reached, go, held = threading.Event(), threading.Event(), []

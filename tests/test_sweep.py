@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,57 @@ def test_a_listener_may_cancel_and_stop(client: Any, call: str) -> None:
     run.wait(120)
     assert set(sweep.statuses.values()) == {"cancelled"}
     assert sweep.rows[asked[0]]["reason"] == "cancelled" and sweep.rows[asked[0]]["steps"] > 0
+
+
+class FlakyClient:
+    """A stand-in for a Dask client: ``status`` as given, ``run`` recording its calls (or failing)."""
+
+    def __init__(self, status: str, fail: int = 0) -> None:
+        self.status, self.fail, self.sent = status, fail, []
+
+    def run(self, fn: Any, keys: list[str]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise OSError("connection reset")
+        self.sent.append(keys)
+
+
+@pytest.mark.parametrize("trouble", ["reconnecting", "a failed call"])
+def test_cancel_flags_the_client_could_not_send_are_sent_again(monkeypatch: Any, trouble: str) -> None:
+    """A cancel made while the client cannot reach the cluster is not lost: it is sent again."""
+    from lrwidgets.sweep import cluster
+
+    monkeypatch.setattr(cluster, "RESEND", 0.02)
+    connection = cluster.ClusterConnection()
+    client = connection.client = FlakyClient("connecting") if trouble == "reconnecting" else FlakyClient("running", 3)
+    connection.set_flags(["run/0"])
+    connection.set_flags(["run/1"])
+    assert client.sent == []
+    client.status = "running"
+    wait_for(lambda: client.sent, timeout=10)
+    time.sleep(0.1)
+    assert client.sent == [["run/0", "run/1"]]  # once, together
+
+    # A cancel that never gets through is warned about once the tries are used up, then dropped.
+    monkeypatch.setattr(cluster, "RESEND_TRIES", 2)
+    client.fail = 10**6
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        connection.set_flags(["run/2"])
+        wait_for(lambda: client.fail == 10**6 - 3, timeout=10)
+        time.sleep(0.1)
+    assert client.fail == 10**6 - 3 and connection._unsent == set()
+    assert [str(w.message) for w in told] == [
+        "the sweep's cancel could not reach the workers: OSError: connection reset"
+    ]
+
+    # Closing the connection drops what is left to send.
+    client.status = "closing"
+    connection.set_flags(["run/3"])
+    connection.client, connection.topic = client, None
+    connection.close()
+    time.sleep(0.1)
+    assert client.sent == [["run/0", "run/1"]] and connection._retry is None and connection._unsent == set()
 
 
 def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:

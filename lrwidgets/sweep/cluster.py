@@ -7,6 +7,7 @@ import inspect
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 import weakref
 from typing import Any
@@ -26,6 +27,9 @@ WORKER_ENV = {
     "TF_NUM_INTRAOP_THREADS": "1",
     "TF_NUM_INTEROP_THREADS": "1",
 }
+#: Seconds between two tries to raise cancel flags the client could not send, and how many tries.
+RESEND = 0.5
+RESEND_TRIES = 20
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
@@ -140,6 +144,10 @@ class ClusterConnection:
         self.own = False
         self.topic: str | None = None
         self._sending: set[asyncio.Future[Any]] = set()
+        self._flags_lock = threading.Lock()
+        self._unsent: set[str] = set()  #: cancel flags not yet on the workers (the client was not running)
+        self._retry: threading.Timer | None = None
+        self._tries = 0
 
     def connect(self, cluster: Any, n_workers: int | None) -> Client:
         """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected
@@ -170,26 +178,74 @@ class ClusterConnection:
         client.subscribe_topic(topic, handler)
 
     def set_flags(self, keys: list[str]) -> None:
-        """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches)."""
-        client = self.client  # read once: the sweep's thread may be moving to another cluster
-        if client is not None and client.status == "running":
-            sent = client.run(set_flags, keys)
-            if inspect.isawaitable(sent):  # called on Dask's event loop (a sweep listener): it runs there
-                task = asyncio.ensure_future(sent)
-                self._sending.add(task)  # held until done: the loop keeps only a weak reference
-                task.add_done_callback(self._sent)
+        """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches).
 
-    def _sent(self, task: asyncio.Future[Any]) -> None:
+        A client that is not running (reconnecting after a lost connection), or whose call fails,
+        keeps them: they are sent again every ``RESEND`` s, ``RESEND_TRIES`` times at most (then a
+        warning says they did not reach the workers), until sent or this connection closes."""
+        with self._flags_lock:
+            self._unsent.update(keys)
+            self._tries = 0
+        self._send_flags()
+
+    def _send_flags(self) -> None:
+        client = self.client  # read once: the sweep's thread may be moving to another cluster
+        with self._flags_lock:
+            self._retry = None
+            keys = sorted(self._unsent)
+            if not keys or client is None:
+                return
+            self._unsent.clear()
+        try:
+            if client.status != "running":
+                raise ConnectionError(f"the Dask client is {client.status!r}")
+            sent = client.run(set_flags, keys)
+        except Exception as e:
+            self._not_sent(keys, e)
+            return
+        if inspect.isawaitable(sent):  # called on Dask's event loop (a sweep listener): it runs there
+            task = asyncio.ensure_future(sent)
+            self._sending.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(lambda done: self._sent(done, keys))
+
+    def _sent(self, task: asyncio.Future[Any], keys: list[str]) -> None:
         self._sending.discard(task)
         error = None if task.cancelled() else task.exception()
-        if error is not None:  # as a cancel from another thread would raise it: a warning, not a lost log line
+        if error is not None:
+            self._not_sent(keys, error)
+
+    def _not_sent(self, keys: list[str], error: BaseException) -> None:
+        """Keep ``keys`` to send again in ``RESEND`` s, or warn once the tries are used up."""
+        with self._flags_lock:
+            if self.client is None:  # closed meanwhile: no run is left to cancel
+                return
+            self._tries += 1
+            if self._tries > RESEND_TRIES:
+                self._tries = 0
+                give_up = True
+            else:
+                give_up = False
+                self._unsent.update(keys)
+                if self._retry is None:
+                    self._retry = threading.Timer(RESEND, self._send_flags)
+                    self._retry.daemon = True
+                    self._retry.start()
+        if give_up:  # as a cancel from another thread would raise it: a warning, not a lost log line
             warnings.warn(
                 f"the sweep's cancel could not reach the workers: {type(error).__name__}: {error}",
                 RuntimeWarning,
                 stacklevel=1,
             )
 
+    def _drop_flags(self) -> None:
+        with self._flags_lock:
+            self._unsent.clear()
+            if self._retry is not None:
+                self._retry.cancel()
+                self._retry = None
+
     def close_client(self) -> None:
+        self._drop_flags()
         client, cluster = self.client, self.cluster
         self.client, self.cluster, self.own, self.topic = None, None, False, None
         if client is not None and cluster is not None:
@@ -204,6 +260,7 @@ class ClusterConnection:
         if self.own:
             self.close_client()
             return
+        self._drop_flags()
         if self.client is not None and self.topic is not None and self.client.status == "running":
             self.client.unsubscribe_topic(self.topic)
         self.client, self.topic = None, None

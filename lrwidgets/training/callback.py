@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from lrwidgets.training import _state, _step_logs, callback_list
+from lrwidgets.training.rate_reader import RateReader
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -61,7 +62,9 @@ class ControllerCallback(keras.callbacks.Callback):
     and what would be (the requests, the NaN guard's copy) is done at the end of the batch before,
     between the same two batches; the requests that arrive during validation are carried out at
     the next epoch's start. Otherwise each batch's start carries out the requests, sets the
-    schedule's rate, and (the rate reader, last) reads the rate and takes the copies.
+    schedule's rate, and (the rate reader, last) reads the rate and takes the copies. In either,
+    Stop during a validation pass ends it after the validation batch under way, and the epoch's
+    partial ``val_`` results are dropped before any later callback sees them.
     """
 
     def __init__(self, controller: TrainingController) -> None:
@@ -83,6 +86,7 @@ class ControllerCallback(keras.callbacks.Callback):
         #: a plateau reduction made at an epoch's end: recorded when the next epoch begins (a
         #: callback after this one, such as EarlyStopping, may end the fit there: then it never applies)
         self._reduction: tuple[float, str] | None = None
+        self._validation_cut = False  #: Stop ended this epoch's validation pass early
 
     @property
     def light(self) -> bool:
@@ -174,6 +178,13 @@ class ControllerCallback(keras.callbacks.Callback):
         if c._attention or t >= self._next or (value is not None and not _isfinite(value)):
             self._between_batches(value, t)
 
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # Stop during a validation pass ends it after this batch (Keras looks at `stop_evaluating`
+        # after each), not after the whole pass; the epoch's end then drops its partial results.
+        if self._controller._stop_requested and not self._validation_cut:
+            self._validation_cut = True
+            self._model.stop_evaluating = True
+
     def _between_batches(self, value: float | None, now: float) -> None:
         c = self._controller
         model = self._model
@@ -223,6 +234,11 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         logs = logs if logs is not None else {}
+        if self._validation_cut:  # first in the list: no callback after this one (EarlyStopping,
+            self._validation_cut = False  # ModelCheckpoint, History) takes a part pass for the epoch's
+            for key in [k for k in logs if k.startswith("val_")]:
+                del logs[key]
+            c.recorder.stop_note = f" during epoch {epoch}'s validation, cut short: the epoch has no `val_` results"
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", c._lr)
         c.recorder.history.record_epoch(epoch, logs)
@@ -360,40 +376,3 @@ class ControllerCallback(keras.callbacks.Callback):
         if not c._stop_requested:
             c._state = "running"
             c.recorder.event("resume", "resumed")
-
-
-class RateReader(keras.callbacks.Callback):
-    """Last in the list: reads the rate after every other callback, and takes the NaN guard's copies.
-
-    At each epoch's start (where ``LearningRateScheduler`` acts), and before each batch when another
-    callback acts there, the rate the optimizer holds is read; a change the controller did not make
-    is recorded as made by another callback and scales the rest of the schedule.
-    """
-
-    def __init__(self, controller: TrainingController) -> None:
-        super().__init__()
-        self._controller = controller
-        self._epoch_start = False
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.check_rate()
-        self._epoch_start = True
-
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        c = self._controller
-        if c.callback._read_each_batch:
-            self.check_rate()
-        c.callback.copy_if_due(self._epoch_start)
-        self._epoch_start = False
-
-    def check_rate(self) -> None:
-        """Record a rate another callback set (it scales the rest of the schedule)."""
-        c = self._controller
-        writer = c._writer
-        if writer is None or writer.pending is not None:
-            return
-        lr = _state.read_variable(self._model, writer.variable)
-        if not math.isclose(lr, c._lr, rel_tol=1e-6):
-            c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)
-            c.recorder.rate_event(lr, f"learning rate changed to {lr:.3g} by another callback", "callback")
-            c._lr = lr

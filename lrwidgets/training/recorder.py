@@ -60,6 +60,8 @@ class Recorder:
         self._close_warnings: Callable[[], None] | None = None
         self._key: str | None = None
         self.stopped_by_nan = False
+        #: added to the "stop" event's "stopped" (set when Stop cut a validation pass short)
+        self.stop_note = ""
         self._missing_told = False
         #: rows appended by the training thread since the last flush (only ever emptied in place)
         self.rows: list[tuple[int, float | None, float, float]] = []
@@ -119,7 +121,8 @@ class Recorder:
         if error is not None:
             self.event("error", f"training failed: {type(error).__name__}: {error}")
         elif stopped and not self.stopped_by_nan:
-            self.event("stop", "stopped")
+            self.event("stop", "stopped" + self.stop_note)
+        self.stop_note = ""
 
     def begin_epoch(self, epoch: int) -> None:
         with self._flush_lock:

@@ -1,0 +1,50 @@
+"""The rate reader: last in a fit's callback list, it reads the rate after every other callback."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+from lrwidgets.training import _state
+
+if TYPE_CHECKING:
+    from lrwidgets.training.controller import TrainingController
+
+
+class RateReader(keras.callbacks.Callback):
+    """Last in the list: reads the rate after every other callback, and takes the NaN guard's copies.
+
+    At each epoch's start (where ``LearningRateScheduler`` acts), and before each batch when another
+    callback acts there, the rate the optimizer holds is read; a change the controller did not make
+    is recorded as made by another callback and scales the rest of the schedule.
+    """
+
+    def __init__(self, controller: TrainingController) -> None:
+        super().__init__()
+        self._controller = controller
+        self._epoch_start = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check_rate()
+        self._epoch_start = True
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        c = self._controller
+        if c.callback._read_each_batch:
+            self.check_rate()
+        c.callback.copy_if_due(self._epoch_start)
+        self._epoch_start = False
+
+    def check_rate(self) -> None:
+        """Record a rate another callback set (it scales the rest of the schedule)."""
+        c = self._controller
+        writer = c._writer
+        if writer is None or writer.pending is not None:
+            return
+        lr = _state.read_variable(self._model, writer.variable)
+        if not math.isclose(lr, c._lr, rel_tol=1e-6):
+            c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)
+            c.recorder.rate_event(lr, f"learning rate changed to {lr:.3g} by another callback", "callback")
+            c._lr = lr
