@@ -45,6 +45,16 @@ def not_a_model() -> Any:
     return "model"
 
 
+def build_model_that_exits() -> Any:
+    """A `build_model` whose code ends its process the way a script would (`sys.exit`), on seed 0,
+    and interrupts itself on seed 1 (a task's thread gets no signal: such a raise is the code's)."""
+    import random
+
+    if random.random() < 0.5:
+        raise SystemExit("no data here")
+    raise KeyboardInterrupt("given up")
+
+
 def uncompiled() -> Any:
     import keras
 
@@ -619,6 +629,22 @@ def test_build_model_returning_no_model_fails_its_trials(client: Any) -> None:
     results = Sweep(not_a_model, [1e-3], seeds=[0, 1]).run(*data(), cluster=client).wait(600)
     assert list(results["status"]) == ["failed", "failed"]
     assert all("must return a compiled keras.Model" in r for r in results["reason"])
+
+
+def test_build_model_raising_systemexit_or_keyboardinterrupt_fails_its_trial_not_its_worker(client: Any) -> None:
+    """Raised in a Dask task's thread by the trial's own code: its trial fails, with its reason, and
+    the worker lives on. Serially, in the main thread, an interrupt is the user's: it goes through."""
+    from lrwidgets.sweep import Sweep, train_trial
+
+    sweep = Sweep(build_model_that_exits, [1e-3], seeds=[0, 1, 2, 3])
+    results = sweep.run(*data(), cluster=client).wait(600)
+    assert list(results["status"]) == ["failed"] * 4
+    reasons = set(results["reason"])
+    assert reasons <= {"SystemExit: no data here", "KeyboardInterrupt: given up"} and len(reasons) == 2, reasons
+    assert len(set(results["worker"])) >= 1 and all(isinstance(w, str) for w in results["worker"])
+    x, y = data()
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        train_trial(sweep.trials[0], build_model_that_exits, {"x": x, "y": y}, {})
 
 
 def free_port() -> int:

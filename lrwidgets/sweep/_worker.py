@@ -150,7 +150,12 @@ def train_trial(
         session.subscribe(streamer)
         callbacks = [*(fit_kwargs.get("callbacks") or []), EpochSeeder(trial.seed)]
         run = session.fit(**data, **{**fit_kwargs, "callbacks": callbacks}, schedule=schedule)
-    except Exception as e:
+    except BaseException as e:
+        # No signal reaches a Dask task's thread: a SystemExit or KeyboardInterrupt there is raised by
+        # the trial's own code, and fails the trial (raised on, it would end the worker's process).
+        # In the main thread (a serial run), an interrupt is the user's: it goes through.
+        if not isinstance(e, Exception) and threading.current_thread() is threading.main_thread():
+            raise
         return finish("failed", f"{type(e).__name__}: {e}")
     stopped = False
     while not run.done:
