@@ -148,10 +148,14 @@ def test_a_stop_from_a_later_callback_ends_the_fit_where_it_was_asked(where: str
     assert session.state == "idle"
 
 
-@pytest.mark.parametrize("mode", ["session.fit", "callback"])
-def test_a_stop_during_validation_cuts_the_pass_short_and_no_callback_takes_its_part_results(mode: str) -> None:
-    """Stop asked during a long validation pass ends it after the batch under way, not after the
-    whole pass; the epoch then has no `val_` results, for the session and every later callback."""
+@pytest.mark.parametrize(
+    "case", ["in validation", "in validation, callback mode", "in training", "callback mode, not first"]
+)
+def test_a_stop_cuts_the_epochs_validation_short_and_its_part_results_reach_no_callback(case: str, tmp_path) -> None:
+    """Stop asked during (or before) an epoch's validation pass ends the pass at the next batch, not
+    after all of it; the epoch's `val_` results are NaN for the session and every later callback
+    (a checkpoint's file name that reads `{val_loss}` still finds it). A session callback listed
+    after another one in a fit called directly cannot hide them from it: the pass then runs in full."""
     import keras
 
     import lrwidgets as lrw
@@ -159,38 +163,73 @@ def test_a_stop_during_validation_cuts_the_pass_short_and_no_callback_takes_its_
     session = lrw.TrainingSession(linear_model())
     seen: dict[str, list] = {"val_batches": [], "epoch_logs": []}
 
-    class StopInValidation(keras.callbacks.Callback):
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if case == "in training" and batch == 5:
+                session.stop()
+
         def on_test_batch_begin(self, batch, logs=None):
             seen["val_batches"].append(batch)
-            if batch == 2:
+            if case != "in training" and batch == 2:
                 session.stop()
 
         def on_epoch_end(self, epoch, logs=None):
             seen["epoch_logs"].append(dict(logs))
 
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}-{val_loss:.2f}.keras"))
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=0)
     x, y = regression_data(256)
     vx, vy = regression_data(800, seed=1)  # 100 validation batches
     fit = dict(epochs=3, batch_size=8, validation_data=(vx, vy), verbose=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # EarlyStopping's "conditioned on metric `val_loss` which is not available"
-        if mode == "callback":
-            history = session.model.fit(x, y, callbacks=[session.callback, StopInValidation(), early], **fit)
+    watch = Watch()
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        if case == "callback mode, not first":
+            history = session.model.fit(x, y, callbacks=[watch, session.callback, checkpoint, early], **fit)
+        elif case == "in validation, callback mode":
+            history = session.model.fit(x, y, callbacks=[session.callback, watch, checkpoint, early], **fit)
         else:
-            history = session.fit(x, y, callbacks=[StopInValidation(), early], **fit).wait(60)
-    assert seen["val_batches"] == [0, 1, 2, 3]  # the batch under way when Stop came, then no more
-    assert len(seen["epoch_logs"]) == 1 and "loss" in seen["epoch_logs"][0]
-    assert not any(k.startswith("val_") for k in seen["epoch_logs"][0]), seen["epoch_logs"]
-    assert "val_loss" not in history.history and len(history.history["loss"]) == 1
-    assert session.history.num_steps == 32 and len(session.history.epochs) == 1
-    assert not any(k.startswith("val_") for k in session.history.epochs[0])
+            history = session.fit(x, y, callbacks=[watch, checkpoint, early], **fit).wait(60)
+    assert not [w for w in told if "val_loss" in str(w.message)]  # EarlyStopping found its key
+    [logs] = seen["epoch_logs"]
     [stop] = [e.message for e in session.history.events if e.kind == "stop"]
-    assert stop == "stopped during epoch 0's validation, cut short: the epoch has no `val_` results"
-    assert session.state == "idle"
-    # The next fit validates in full again.
-    more = session.fit(x, y, epochs=1, batch_size=8, validation_data=(vx, vy)).wait(60)
-    assert "val_loss" in more.history and "val_loss" in session.history.epochs[-1]
-    assert [e.message for e in session.history.events if e.kind == "stop"] == [stop]
+    assert len(history.history["loss"]) == len(history.history["val_loss"]) == 1
+    if case == "callback mode, not first":
+        assert seen["val_batches"] == list(range(100)) and np.isfinite(logs["val_loss"])
+        assert stop == "stopped"
+    else:
+        # the batch under way when Stop came, at most one more, and no other
+        assert seen["val_batches"] == ([0] if case == "in training" else [0, 1, 2, 3])
+        assert np.isnan(logs["val_loss"]) and np.isnan(history.history["val_loss"][0])
+        assert np.isnan(session.history.epochs[0]["val_loss"]) and np.isfinite(logs["loss"])
+        where = "training; its validation was" if case == "in training" else "validation,"
+        assert stop == f"stopped during epoch 0's {where} cut short (`val_` results NaN)"
+    assert [p.name for p in tmp_path.iterdir()] == [f"m-1-{logs['val_loss']:.2f}.keras"]
+    assert session.history.num_steps == (6 if case == "in training" else 32) and session.state == "idle"
+
+
+def test_a_cut_left_by_a_fit_that_raised_does_not_reach_the_next_fit() -> None:
+    """A fit that raised between its cut validation and the epoch's end leaves nothing for the next."""
+    import keras
+
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+
+    class StopThenFail(keras.callbacks.Callback):
+        def on_test_batch_begin(self, batch, logs=None):
+            if batch == 1:
+                session.stop()
+
+        def on_test_end(self, logs=None):
+            raise RuntimeError("a broken callback")
+
+    x, y = regression_data(256)
+    val = regression_data(800, seed=1)
+    with pytest.raises(RuntimeError, match="a broken callback"):
+        session.fit(x, y, epochs=2, batch_size=8, validation_data=val, callbacks=[StopThenFail()]).wait(60)
+    history = session.fit(x, y, epochs=1, batch_size=8, validation_data=val).wait(60)
+    assert np.isfinite(history.history["val_loss"][0]) and np.isfinite(session.history.epochs[-1]["val_loss"])
 
 
 def _held_light_fit(session, **fit):

@@ -285,54 +285,65 @@ def test_a_listener_may_cancel_and_stop(client: Any, call: str) -> None:
 
 
 class FlakyClient:
-    """A stand-in for a Dask client: ``status`` as given, ``run`` recording its calls (or failing)."""
+    """A stand-in for a Dask client: ``status`` as given; ``run`` records its calls, or raises
+    ``error`` while ``fail`` (calls to fail) is above 0."""
 
     def __init__(self, status: str, fail: int = 0) -> None:
-        self.status, self.fail, self.sent = status, fail, []
+        self.status, self.fail, self.sent, self.calls = status, fail, [], 0
+        self.error: Exception = OSError("connection reset")
 
     def run(self, fn: Any, keys: list[str]) -> None:
-        if self.fail:
+        self.calls += 1
+        if self.fail > 0:
             self.fail -= 1
-            raise OSError("connection reset")
+            raise self.error
         self.sent.append(keys)
 
 
-@pytest.mark.parametrize("trouble", ["reconnecting", "a failed call"])
+@pytest.mark.parametrize("trouble", ["reconnecting", "a connection error"])
 def test_cancel_flags_the_client_could_not_send_are_sent_again(monkeypatch: Any, trouble: str) -> None:
     """A cancel made while the client cannot reach the cluster is not lost: it is sent again."""
     from lrwidgets.sweep import cluster
 
     monkeypatch.setattr(cluster, "RESEND", 0.02)
     connection = cluster.ClusterConnection()
-    client = connection.client = FlakyClient("connecting") if trouble == "reconnecting" else FlakyClient("running", 3)
+    reconnecting = trouble == "reconnecting"
+    client = connection.client = FlakyClient("connecting") if reconnecting else FlakyClient("running", 10**6)
     connection.set_flags(["run/0"])
     connection.set_flags(["run/1"])
+    wait_for(lambda: client.calls >= 4 or reconnecting, timeout=10)  # tried again, not sent
     assert client.sent == []
-    client.status = "running"
+    client.status, client.fail = "running", 0
     wait_for(lambda: client.sent, timeout=10)
     time.sleep(0.1)
-    assert client.sent == [["run/0", "run/1"]]  # once, together
+    assert client.sent == [["run/0", "run/1"]] and connection._retry is None  # once, together; no timer left
 
-    # A cancel that never gets through is warned about once the tries are used up, then dropped.
-    monkeypatch.setattr(cluster, "RESEND_TRIES", 2)
+    # One that never gets through is warned about once its time is up, then dropped.
+    monkeypatch.setattr(cluster, "RESEND_FOR", 0.1)
     client.fail = 10**6
     with warnings.catch_warnings(record=True) as told:
         warnings.simplefilter("always")
         connection.set_flags(["run/2"])
-        wait_for(lambda: client.fail == 10**6 - 3, timeout=10)
-        time.sleep(0.1)
-    assert client.fail == 10**6 - 3 and connection._unsent == set()
+        wait_for(lambda: not connection._unsent and connection._retry is None, timeout=10)
     assert [str(w.message) for w in told] == [
         "the sweep's cancel could not reach the workers: OSError: connection reset"
     ]
 
+    # Another error than a connection's is the caller's, at once; nothing is kept.
+    client.error = TypeError("a bug")
+    with pytest.raises(TypeError, match="a bug"):
+        connection.set_flags(["run/3"])
+    assert not connection._unsent and connection._retry is None
+
     # Closing the connection drops what is left to send.
+    monkeypatch.setattr(cluster, "RESEND", 60.0)
     client.status = "closing"
-    connection.set_flags(["run/3"])
-    connection.client, connection.topic = client, None
+    connection.set_flags(["run/4"])
+    assert connection._unsent.keys() == {"run/4"}
+    connection.topic = None
     connection.close()
     time.sleep(0.1)
-    assert client.sent == [["run/0", "run/1"]] and connection._retry is None and connection._unsent == set()
+    assert client.sent == [["run/0", "run/1"]] and connection._retry is None and not connection._unsent
 
 
 def test_cancel_one_trial_and_stop_all_from_the_widget(client: Any) -> None:

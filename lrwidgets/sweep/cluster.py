@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 import weakref
 from typing import Any
@@ -27,9 +28,9 @@ WORKER_ENV = {
     "TF_NUM_INTRAOP_THREADS": "1",
     "TF_NUM_INTEROP_THREADS": "1",
 }
-#: Seconds between two tries to raise cancel flags the client could not send, and how many tries.
+#: Seconds between two tries to raise cancel flags the client could not send, and for how long.
 RESEND = 0.5
-RESEND_TRIES = 20
+RESEND_FOR = 10.0
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
@@ -114,6 +115,15 @@ def close_local_cluster(client: Client, cluster: LocalCluster) -> None:
         remover()
 
 
+def _warn_not_sent(error: BaseException) -> None:
+    # As a cancel from the kernel would raise it: a warning, not a lost log line.
+    warnings.warn(
+        f"the sweep's cancel could not reach the workers: {type(error).__name__}: {error}",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+
+
 def check_cluster(cluster: Any) -> None:
     """``cluster`` is None, a ``Client`` or a non-empty scheduler address (Keras error style)."""
     if cluster is None or isinstance(cluster, Client) or (isinstance(cluster, str) and cluster.strip()):
@@ -145,9 +155,9 @@ class ClusterConnection:
         self.topic: str | None = None
         self._sending: set[asyncio.Future[Any]] = set()
         self._flags_lock = threading.Lock()
-        self._unsent: set[str] = set()  #: cancel flags not yet on the workers (the client was not running)
+        #: cancel flags not yet on the workers (the client could not reach them) -> when to give up
+        self._unsent: dict[str, float] = {}
         self._retry: threading.Timer | None = None
-        self._tries = 0
 
     def connect(self, cluster: Any, n_workers: int | None) -> Client:
         """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected
@@ -180,62 +190,71 @@ class ClusterConnection:
     def set_flags(self, keys: list[str]) -> None:
         """Raise the cancel flags ``keys`` on every worker (the trials poll them between batches).
 
-        A client that is not running (reconnecting after a lost connection), or whose call fails,
-        keeps them: they are sent again every ``RESEND`` s, ``RESEND_TRIES`` times at most (then a
-        warning says they did not reach the workers), until sent or this connection closes."""
+        A flag the client cannot send for want of a connection (it is not running: reconnecting
+        after a lost one; or the call fails with a connection error or a timeout) is kept and sent
+        again every ``RESEND`` s, for ``RESEND_FOR`` s at most (then a ``RuntimeWarning`` says it
+        did not reach the workers), until sent or this connection closes. Any other error is
+        raised (on Dask's event loop, where a listener's cancel runs: warned about)."""
+        deadline = time.monotonic() + RESEND_FOR
         with self._flags_lock:
-            self._unsent.update(keys)
-            self._tries = 0
-        self._send_flags()
+            for key in keys:
+                self._unsent.setdefault(key, deadline)
+        self._send_flags(raise_errors=True)
 
-    def _send_flags(self) -> None:
+    def _send_flags(self, raise_errors: bool = False) -> None:
         client = self.client  # read once: the sweep's thread may be moving to another cluster
         with self._flags_lock:
-            self._retry = None
-            keys = sorted(self._unsent)
-            if not keys or client is None:
+            if self._retry is not None:  # this call sends them all: one timer at most
+                self._retry.cancel()
+                self._retry = None
+            if client is None:
+                self._unsent.clear()
                 return
-            self._unsent.clear()
+            unsent, self._unsent = self._unsent, {}
+        if not unsent:
+            return
+        keys = sorted(unsent)
         try:
             if client.status != "running":
                 raise ConnectionError(f"the Dask client is {client.status!r}")
             sent = client.run(set_flags, keys)
+        except (OSError, TimeoutError) as e:  # ConnectionError, Dask's CommClosedError
+            self._not_sent(client, unsent, e)
+            return
         except Exception as e:
-            self._not_sent(keys, e)
+            if raise_errors:
+                raise
+            _warn_not_sent(e)  # a timer's try: nobody to raise it to
             return
         if inspect.isawaitable(sent):  # called on Dask's event loop (a sweep listener): it runs there
             task = asyncio.ensure_future(sent)
             self._sending.add(task)  # held until done: the loop keeps only a weak reference
-            task.add_done_callback(lambda done: self._sent(done, keys))
+            task.add_done_callback(lambda done: self._sent(done, client, unsent))
 
-    def _sent(self, task: asyncio.Future[Any], keys: list[str]) -> None:
+    def _sent(self, task: asyncio.Future[Any], client: Client, unsent: dict[str, float]) -> None:
         self._sending.discard(task)
         error = None if task.cancelled() else task.exception()
-        if error is not None:
-            self._not_sent(keys, error)
+        if isinstance(error, (OSError, TimeoutError)):
+            self._not_sent(client, unsent, error)
+        elif error is not None:
+            _warn_not_sent(error)
 
-    def _not_sent(self, keys: list[str], error: BaseException) -> None:
-        """Keep ``keys`` to send again in ``RESEND`` s, or warn once the tries are used up."""
+    def _not_sent(self, client: Client, unsent: dict[str, float], error: BaseException) -> None:
+        """Keep ``unsent`` to send again in ``RESEND`` s; warn of those whose time is up."""
+        now = time.monotonic()
         with self._flags_lock:
-            if self.client is None:  # closed meanwhile: no run is left to cancel
+            if self.client is not client:  # closed, or moved to another cluster, meanwhile: dropped
                 return
-            self._tries += 1
-            if self._tries > RESEND_TRIES:
-                self._tries = 0
-                give_up = True
-            else:
-                give_up = False
-                self._unsent.update(keys)
-                if self._retry is None:
-                    self._retry = threading.Timer(RESEND, self._send_flags)
-                    self._retry.daemon = True
-                    self._retry.start()
-        if give_up:  # as a cancel from another thread would raise it: a warning, not a lost log line
-            warnings.warn(
-                f"the sweep's cancel could not reach the workers: {type(error).__name__}: {error}",
-                RuntimeWarning,
-                stacklevel=1,
-            )
+            for key, deadline in unsent.items():
+                if deadline > now:
+                    self._unsent.setdefault(key, deadline)
+            expired = any(deadline <= now for deadline in unsent.values())
+            if self._unsent and self._retry is None:
+                self._retry = threading.Timer(RESEND, self._send_flags)
+                self._retry.daemon = True
+                self._retry.start()
+        if expired:
+            _warn_not_sent(error)
 
     def _drop_flags(self) -> None:
         with self._flags_lock:
@@ -245,9 +264,9 @@ class ClusterConnection:
                 self._retry = None
 
     def close_client(self) -> None:
-        self._drop_flags()
         client, cluster = self.client, self.cluster
         self.client, self.cluster, self.own, self.topic = None, None, False, None
+        self._drop_flags()  # after: a retry under way finds no client, and keeps nothing
         if client is not None and cluster is not None:
             close_local_cluster(client, cluster)  # the embedded cluster, and its compilation cache
         elif client is not None:
@@ -260,7 +279,7 @@ class ClusterConnection:
         if self.own:
             self.close_client()
             return
-        self._drop_flags()
         if self.client is not None and self.topic is not None and self.client.status == "running":
             self.client.unsubscribe_topic(self.topic)
         self.client, self.topic = None, None
+        self._drop_flags()

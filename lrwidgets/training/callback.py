@@ -19,6 +19,7 @@ import keras
 
 from lrwidgets.training import _state, _step_logs, callback_list
 from lrwidgets.training.rate_reader import RateReader
+from lrwidgets.training.validation_cut import ValidationCut
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -63,8 +64,7 @@ class ControllerCallback(keras.callbacks.Callback):
     between the same two batches; the requests that arrive during validation are carried out at
     the next epoch's start. Otherwise each batch's start carries out the requests, sets the
     schedule's rate, and (the rate reader, last) reads the rate and takes the copies. In either,
-    Stop during a validation pass ends it after the validation batch under way, and the epoch's
-    partial ``val_`` results are dropped before any later callback sees them.
+    a Stop asked during an epoch that validates ends the pass at its next batch (``ValidationCut``).
     """
 
     def __init__(self, controller: TrainingController) -> None:
@@ -86,7 +86,7 @@ class ControllerCallback(keras.callbacks.Callback):
         #: a plateau reduction made at an epoch's end: recorded when the next epoch begins (a
         #: callback after this one, such as EarlyStopping, may end the fit there: then it never applies)
         self._reduction: tuple[float, str] | None = None
-        self._validation_cut = False  #: Stop ended this epoch's validation pass early
+        self.validation_cut = ValidationCut()
 
     @property
     def light(self) -> bool:
@@ -138,6 +138,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._reduction = None
         if self._callback_mode:  # set by the session's fit, else from the list of the fit called
             callback_list.join(self, found)
+        self.validation_cut.begin_fit(not self._callback_mode or callback_list.first(self))
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
         self._read_each_batch = any(_overrides(cb, "on_train_batch_begin") for cb in self.others)
         self.reader.set_model(model)
@@ -178,12 +179,12 @@ class ControllerCallback(keras.callbacks.Callback):
         if c._attention or t >= self._next or (value is not None and not _isfinite(value)):
             self._between_batches(value, t)
 
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.validation_cut.begin_pass(self._controller._stop_requested)
+
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        # Stop during a validation pass ends it after this batch (Keras looks at `stop_evaluating`
-        # after each), not after the whole pass; the epoch's end then drops its partial results.
-        if self._controller._stop_requested and not self._validation_cut:
-            self._validation_cut = True
-            self._model.stop_evaluating = True
+        c = self._controller
+        self.validation_cut.before_batch(self._model, batch, c._stop_requested and not c.recorder.stopped_by_nan)
 
     def _between_batches(self, value: float | None, now: float) -> None:
         c = self._controller
@@ -234,11 +235,9 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         logs = logs if logs is not None else {}
-        if self._validation_cut:  # first in the list: no callback after this one (EarlyStopping,
-            self._validation_cut = False  # ModelCheckpoint, History) takes a part pass for the epoch's
-            for key in [k for k in logs if k.startswith("val_")]:
-                del logs[key]
-            c.recorder.stop_note = f" during epoch {epoch}'s validation, cut short: the epoch has no `val_` results"
+        note = self.validation_cut.end_epoch(epoch, logs)  # before any later callback reads the logs
+        if note is not None:
+            c.recorder.stop_note = note
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", c._lr)
         c.recorder.history.record_epoch(epoch, logs)

@@ -70,6 +70,15 @@ def join(callback: ControllerCallback, found: Any | None) -> None:
         found.callbacks.append(reader)
 
 
+def first(callback: ControllerCallback) -> bool:
+    """Callback mode: whether ``callback`` comes before every other callback (Keras's own added
+    after them) in the fit's list :func:`join` found."""
+    found = callback.callback_list
+    if found is None:
+        return False
+    return next((cb for cb in found.callbacks if not isinstance(cb, _KERAS_OWN)), None) is callback
+
+
 def leave(callback: ControllerCallback) -> None:
     """Take the rate reader out of the list :func:`join` put it in (the caller's list may be reused)."""
     found = callback.callback_list
