@@ -149,19 +149,22 @@ def test_a_stop_from_a_later_callback_ends_the_fit_where_it_was_asked(where: str
 
 
 @pytest.mark.parametrize(
-    "case", ["in validation", "in validation, callback mode", "in training", "callback mode, not first"]
+    "case",
+    ["in validation", "in validation, callback mode", "in training", "callback mode, not first", "val_loss watched"],
 )
 def test_a_stop_cuts_the_epochs_validation_short_and_its_part_results_reach_no_callback(case: str, tmp_path) -> None:
     """Stop asked during (or before) an epoch's validation pass ends the pass at the next batch, not
-    after all of it; the epoch's `val_` results are NaN for the session and every later callback
-    (a checkpoint's file name that reads `{val_loss}` still finds it). A session callback listed
-    after another one in a fit called directly cannot hide them from it: the pass then runs in full."""
+    after all of it; its results are NaN for the session and every later callback, at the pass's,
+    the epoch's and the fit's end (a checkpoint's file name that reads `{val_loss}` still finds it).
+    The pass runs in full where a callback could see its part results (listed before the session's
+    callback in a fit called directly) or watches a `val_` result (a NaN would be its best, or an
+    epoch without improvement: EarlyStopping would restore earlier weights)."""
     import keras
 
     import lrwidgets as lrw
 
     session = lrw.TrainingSession(linear_model())
-    seen: dict[str, list] = {"val_batches": [], "epoch_logs": []}
+    seen: dict[str, list] = {"val_batches": [], "epoch_logs": [], "test_end": [], "train_end": []}
 
     class Watch(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -173,35 +176,41 @@ def test_a_stop_cuts_the_epochs_validation_short_and_its_part_results_reach_no_c
             if case != "in training" and batch == 2:
                 session.stop()
 
+        def on_test_end(self, logs=None):
+            seen["test_end"].append(dict(logs))
+
         def on_epoch_end(self, epoch, logs=None):
             seen["epoch_logs"].append(dict(logs))
 
-    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}-{val_loss:.2f}.keras"))
-    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=0)
+        def on_train_end(self, logs=None):
+            seen["train_end"].append(dict(logs))
+
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}-{val_loss:.2f}.keras"), monitor="loss")
+    others = [checkpoint]
+    if case == "val_loss watched":
+        others.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True))
     x, y = regression_data(256)
     vx, vy = regression_data(800, seed=1)  # 100 validation batches
     fit = dict(epochs=3, batch_size=8, validation_data=(vx, vy), verbose=0)
     watch = Watch()
-    with warnings.catch_warnings(record=True) as told:
-        warnings.simplefilter("always")
-        if case == "callback mode, not first":
-            history = session.model.fit(x, y, callbacks=[watch, session.callback, checkpoint, early], **fit)
-        elif case == "in validation, callback mode":
-            history = session.model.fit(x, y, callbacks=[session.callback, watch, checkpoint, early], **fit)
-        else:
-            history = session.fit(x, y, callbacks=[watch, checkpoint, early], **fit).wait(60)
-    assert not [w for w in told if "val_loss" in str(w.message)]  # EarlyStopping found its key
+    if case == "callback mode, not first":
+        history = session.model.fit(x, y, callbacks=[watch, session.callback, *others], **fit)
+    elif case == "in validation, callback mode":
+        history = session.model.fit(x, y, callbacks=[session.callback, watch, *others], **fit)
+    else:
+        history = session.fit(x, y, callbacks=[watch, *others], **fit).wait(60)
     [logs] = seen["epoch_logs"]
     [stop] = [e.message for e in session.history.events if e.kind == "stop"]
+    [test_end], [train_end] = seen["test_end"], seen["train_end"]
     assert len(history.history["loss"]) == len(history.history["val_loss"]) == 1
-    if case == "callback mode, not first":
-        assert seen["val_batches"] == list(range(100)) and np.isfinite(logs["val_loss"])
-        assert stop == "stopped"
+    if case in ("callback mode, not first", "val_loss watched"):
+        assert seen["val_batches"] == list(range(100)) and stop == "stopped"
+        assert np.isfinite([logs["val_loss"], test_end["loss"], train_end["val_loss"]]).all()
     else:
         # the batch under way when Stop came, at most one more, and no other
         assert seen["val_batches"] == ([0] if case == "in training" else [0, 1, 2, 3])
-        assert np.isnan(logs["val_loss"]) and np.isnan(history.history["val_loss"][0])
-        assert np.isnan(session.history.epochs[0]["val_loss"]) and np.isfinite(logs["loss"])
+        assert np.isnan([logs["val_loss"], history.history["val_loss"][0], session.history.epochs[0]["val_loss"]]).all()
+        assert np.isnan([test_end["loss"], train_end["val_loss"]]).all() and np.isfinite(logs["loss"])
         where = "training; its validation was" if case == "in training" else "validation,"
         assert stop == f"stopped during epoch 0's {where} cut short (`val_` results NaN)"
     assert [p.name for p in tmp_path.iterdir()] == [f"m-1-{logs['val_loss']:.2f}.keras"]

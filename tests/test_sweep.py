@@ -46,11 +46,10 @@ def not_a_model() -> Any:
 
 
 def build_model_that_exits() -> Any:
-    """A `build_model` whose code ends its process the way a script would (`sys.exit`), on seed 0,
-    and interrupts itself on seed 1 (a task's thread gets no signal: such a raise is the code's)."""
-    import random
-
-    if random.random() < 0.5:
+    """A `build_model` whose code ends its process the way a script would (`sys.exit`), on seeds 1
+    and 2, and interrupts itself on seeds 0 and 3 (a task's thread gets no signal: such a raise is
+    the code's): NumPy's global generator, just seeded with the trial's seed, decides."""
+    if np.random.random() < 0.5:  # noqa: NPY002 (the global generator is the point)
         raise SystemExit("no data here")
     raise KeyboardInterrupt("given up")
 
@@ -650,9 +649,8 @@ def test_build_model_raising_systemexit_or_keyboardinterrupt_fails_its_trial_not
     sweep = Sweep(build_model_that_exits, [1e-3], seeds=[0, 1, 2, 3])
     results = sweep.run(*data(), cluster=client).wait(600)
     assert list(results["status"]) == ["failed"] * 4
-    reasons = set(results["reason"])
-    assert reasons <= {"SystemExit: no data here", "KeyboardInterrupt: given up"} and len(reasons) == 2, reasons
-    assert len(set(results["worker"])) >= 1 and all(isinstance(w, str) for w in results["worker"])
+    exit_, interrupt = "SystemExit: no data here", "KeyboardInterrupt: given up"
+    assert list(results["reason"]) == [interrupt, exit_, exit_, interrupt]  # none "worker lost"
     x, y = data()
     with pytest.raises((SystemExit, KeyboardInterrupt)):
         train_trial(sweep.trials[0], build_model_that_exits, {"x": x, "y": y}, {})

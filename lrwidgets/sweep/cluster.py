@@ -224,7 +224,8 @@ class ClusterConnection:
         except Exception as e:
             if raise_errors:
                 raise
-            _warn_not_sent(e)  # a timer's try: nobody to raise it to
+            if self.client is client:  # a timer's try: nobody to raise it to (none after a close)
+                _warn_not_sent(e)
             return
         if inspect.isawaitable(sent):  # called on Dask's event loop (a sweep listener): it runs there
             task = asyncio.ensure_future(sent)
@@ -250,9 +251,15 @@ class ClusterConnection:
                     self._unsent.setdefault(key, deadline)
             expired = any(deadline <= now for deadline in unsent.values())
             if self._unsent and self._retry is None:
-                self._retry = threading.Timer(RESEND, self._send_flags)
-                self._retry.daemon = True
-                self._retry.start()
+                retry = threading.Timer(RESEND, self._send_flags)
+                retry.daemon = True
+                try:
+                    retry.start()
+                except RuntimeError as e:  # no thread to be had: what is left cannot be sent again
+                    self._unsent.clear()
+                    error, expired = e, True
+                else:
+                    self._retry = retry
         if expired:
             _warn_not_sent(error)
 

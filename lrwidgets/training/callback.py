@@ -138,7 +138,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._reduction = None
         if self._callback_mode:  # set by the session's fit, else from the list of the fit called
             callback_list.join(self, found)
-        self.validation_cut.begin_fit(not self._callback_mode or callback_list.first(self))
+        self.validation_cut.begin_fit(not self._callback_mode or callback_list.first(self), self.others)
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
         self._read_each_batch = any(_overrides(cb, "on_train_batch_begin") for cb in self.others)
         self.reader.set_model(model)
@@ -185,6 +185,9 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         self.validation_cut.before_batch(self._model, batch, c._stop_requested and not c.recorder.stopped_by_nan)
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.validation_cut.end_pass(logs)
 
     def _between_batches(self, value: float | None, now: float) -> None:
         c = self._controller
@@ -255,6 +258,7 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
+        self.validation_cut.end_fit(logs)
         if self._reduction is not None:  # made at the last epoch's end: the rate the next fit starts at
             lr = c._lr * self._reduction[0]
             self.record_reduction()

@@ -3,10 +3,15 @@
 Keras runs an epoch's validation pass in full even when the fit was told to stop during its
 training, and a Stop asked during the pass waits for its end: on a large validation set, minutes.
 Keras's trainers end a pass after any batch at whose end ``model.stop_evaluating`` is set: the
-session's callback sets it at the next validation batch's start. The epoch's ``val_`` results,
-then of part of the pass, are set to NaN before any later callback sees them (a
-``ModelCheckpoint`` whose file name reads ``{val_loss}`` still finds the key; ``EarlyStopping``
-counts the epoch as no improvement), and the stop event says so.
+session's callback sets it at the next validation batch's start. The pass's results, then of
+part of it, are set to NaN before any later callback sees them (at the pass's end, the epoch's
+end and the fit's end), and the stop event says so.
+
+A callback that watches a ``val_`` result (``EarlyStopping``, ``ModelCheckpoint``,
+``ReduceLROnPlateau`` monitoring ``val_loss``: any callback with such a ``monitor``) would take a
+NaN for its first best, or for an epoch that did not improve (and may then restore earlier
+weights, or cut the rate); without the key, a checkpoint's file name that reads ``{val_loss}``
+fails. With one in the fit, the pass is not cut: it runs in full, as Keras runs it.
 """
 
 from __future__ import annotations
@@ -15,21 +20,39 @@ import math
 from typing import Any
 
 
+def watches_validation(callback: Any) -> bool:
+    """Whether ``callback`` monitors a ``val_`` result (Keras's ``MonitorCallback`` s, and any callback
+    with such a ``monitor``)."""
+    monitor = getattr(callback, "monitor", None)
+    return isinstance(monitor, str) and monitor.startswith("val_")
+
+
+def _to_nan(logs: dict[str, Any] | None, prefix: str = "") -> None:
+    if logs is not None:
+        for key in logs:
+            if key.startswith(prefix):
+                logs[key] = math.nan
+
+
 class ValidationCut:
     """One session callback's cut of a validation pass (training thread).
 
-    It cuts only where :meth:`begin_fit` allows (``cuts``): the session's callback must come before
-    every other callback in Keras's list, or one before it would see the part pass's results.
-    A NaN stop does not cut: the weights put back are validated in full.
+    It cuts only where :meth:`begin_fit` allows: the session's callback must come before every
+    other callback in Keras's list (one before it would see the part results), and none of them
+    may watch a ``val_`` result (:func:`watches_validation`). A NaN stop does not cut: the weights
+    put back are validated in full.
     """
 
     def __init__(self) -> None:
         self.cuts = False
         self._asked_in_training = False
         self._cut: str | None = None  #: where Stop was asked ("training", "validation") once a pass was cut
+        self._last_epoch_cut = False
 
-    def begin_fit(self, cuts: bool) -> None:
-        self.cuts, self._cut = cuts, None  # a fit that raised after a cut leaves none for the next
+    def begin_fit(self, first: bool, others: list[Any]) -> None:
+        # (a fit that raised after a cut leaves none for the next)
+        self.cuts = first and not any(watches_validation(cb) for cb in others)
+        self._cut, self._last_epoch_cut = None, False
 
     def begin_pass(self, stop_requested: bool) -> None:
         self._asked_in_training = stop_requested
@@ -46,15 +69,25 @@ class ValidationCut:
         model.stop_evaluating = True
         self._cut = "training" if self._asked_in_training else "validation"
 
+    def end_pass(self, logs: dict[str, Any] | None) -> None:
+        """The pass's end (``on_test_end``, the session's callback first): a cut pass's logs to NaN."""
+        if self._cut is not None:
+            _to_nan(logs)
+
     def end_epoch(self, epoch: int, logs: dict[str, Any]) -> str | None:
-        """The epoch's end (the session's callback first): its ``val_`` logs set to NaN after a cut;
-        the stop event's note, or None when the pass was not cut."""
+        """The epoch's end: its ``val_`` logs set to NaN after a cut; the stop event's note, or None
+        when the pass was not cut."""
         cut, self._cut = self._cut, None
+        self._last_epoch_cut = cut is not None
         if cut is None:
             return None
-        for key in logs:
-            if key.startswith("val_"):
-                logs[key] = math.nan
+        _to_nan(logs, "val_")
         if cut == "validation":
             return f" during epoch {epoch}'s validation, cut short (`val_` results NaN)"
         return f" during epoch {epoch}'s training; its validation was cut short (`val_` results NaN)"
+
+    def end_fit(self, logs: dict[str, Any] | None) -> None:
+        """The fit's end (``on_train_end``: Keras passes the last epoch's logs again, as it made them)."""
+        if self._last_epoch_cut:
+            _to_nan(logs, "val_")
+        self._last_epoch_cut = False
