@@ -459,3 +459,32 @@ def test_a_failing_listener_is_recorded_and_the_others_still_run() -> None:
     listeners.notify()
     assert seen == [1]
     assert clock.events == ["display update failed: ZeroDivisionError: division by zero"]
+
+
+def test_which_callbacks_keep_a_stop_from_cutting_the_validation_pass() -> None:
+    """Those that compare a `val_` result from epoch to epoch (a NaN would be their best, or an epoch
+    without improvement); not a checkpoint that saves every epoch, nor a `monitor` that is no key."""
+    import keras
+
+    from lrwidgets.training.validation_cut import watches_validation
+
+    class Own(keras.callbacks.Callback):
+        def __init__(self, monitor: object) -> None:
+            super().__init__()
+            self.monitor = monitor
+
+    watching = [
+        keras.callbacks.EarlyStopping(),
+        keras.callbacks.ReduceLROnPlateau(),
+        keras.callbacks.ModelCheckpoint("m.keras", save_best_only=True),
+        Own("val_accuracy"),
+    ]
+    not_watching = [
+        keras.callbacks.ModelCheckpoint("m.keras"),
+        keras.callbacks.EarlyStopping(monitor="loss"),
+        keras.callbacks.ModelCheckpoint("m.keras", monitor="loss", save_best_only=True),
+        Own(["val_loss"]),
+        keras.callbacks.History(),
+    ]
+    assert [watches_validation(cb) for cb in watching] == [True] * 4
+    assert [watches_validation(cb) for cb in not_watching] == [False] * 5

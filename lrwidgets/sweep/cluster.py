@@ -237,7 +237,7 @@ class ClusterConnection:
         error = None if task.cancelled() else task.exception()
         if isinstance(error, (OSError, TimeoutError)):
             self._not_sent(client, unsent, error)
-        elif error is not None:
+        elif error is not None and self.client is client:  # none after a close
             _warn_not_sent(error)
 
     def _not_sent(self, client: Client, unsent: dict[str, float], error: BaseException) -> None:

@@ -239,11 +239,13 @@ class ControllerCallback(keras.callbacks.Callback):
         c = self._controller
         logs = logs if logs is not None else {}
         note = self.validation_cut.end_epoch(epoch, logs)  # before any later callback reads the logs
-        if note is not None:
-            c.recorder.stop_note = note
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", c._lr)
-        c.recorder.history.record_epoch(epoch, logs)
+        if note is not None:  # a cut pass: recorded here as an epoch that did not validate
+            c.recorder.stop_note = note
+            c.recorder.history.record_epoch(epoch, {k: v for k, v in logs.items() if not k.startswith("val_")})
+        else:
+            c.recorder.history.record_epoch(epoch, logs)
         # One at the last epoch's end is written at the fit's end, as Keras's ReduceLROnPlateau's is.
         if not c._stop_requested:
             step = c.driver.end_epoch(logs, c._lr, epoch)

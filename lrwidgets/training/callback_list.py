@@ -71,12 +71,10 @@ def join(callback: ControllerCallback, found: Any | None) -> None:
 
 
 def first(callback: ControllerCallback) -> bool:
-    """Callback mode: whether ``callback`` comes before every other callback (Keras's own added
-    after them) in the fit's list :func:`join` found."""
+    """Callback mode: whether ``callback`` comes first in the fit's list :func:`join` found (Keras
+    adds its own History and progress bar after the callbacks given)."""
     found = callback.callback_list
-    if found is None:
-        return False
-    return next((cb for cb in found.callbacks if not isinstance(cb, _KERAS_OWN)), None) is callback
+    return found is not None and bool(found.callbacks) and found.callbacks[0] is callback
 
 
 def leave(callback: ControllerCallback) -> None:

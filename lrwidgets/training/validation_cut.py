@@ -7,11 +7,13 @@ session's callback sets it at the next validation batch's start. The pass's resu
 part of it, are set to NaN before any later callback sees them (at the pass's end, the epoch's
 end and the fit's end), and the stop event says so.
 
-A callback that watches a ``val_`` result (``EarlyStopping``, ``ModelCheckpoint``,
-``ReduceLROnPlateau`` monitoring ``val_loss``: any callback with such a ``monitor``) would take a
-NaN for its first best, or for an epoch that did not improve (and may then restore earlier
+A callback that compares a ``val_`` result from epoch to epoch (:func:`watches_validation`) would
+take a NaN for its first best, or for an epoch that did not improve (and may then restore earlier
 weights, or cut the rate); without the key, a checkpoint's file name that reads ``{val_loss}``
-fails. With one in the fit, the pass is not cut: it runs in full, as Keras runs it.
+fails. With one in the fit, the pass is not cut: it runs in full, as Keras runs it. The session's
+own history records a cut epoch without its ``val_`` results (``epoch_logs`` reads NaN there), so
+that a replay of the run (the designer's ``ReduceOnPlateau``) skips the epoch as one that did not
+validate.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import keras
+
 
 def watches_validation(callback: Any) -> bool:
-    """Whether ``callback`` monitors a ``val_`` result (Keras's ``MonitorCallback`` s, and any callback
-    with such a ``monitor``)."""
+    """Whether ``callback`` compares a ``val_`` result from epoch to epoch: Keras's ``EarlyStopping``
+    and ``ReduceLROnPlateau`` (on ``val_loss`` by default), ``ModelCheckpoint(save_best_only=True)``,
+    and any other callback with a ``monitor`` attribute naming a ``val_`` key. A ``ModelCheckpoint``
+    that saves every epoch compares nothing (its file name formats a NaN)."""
     monitor = getattr(callback, "monitor", None)
+    if isinstance(callback, keras.callbacks.ModelCheckpoint) and not callback.save_best_only:
+        return False
     return isinstance(monitor, str) and monitor.startswith("val_")
 
 
