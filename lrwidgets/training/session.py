@@ -200,6 +200,12 @@ class TrainingSession:
         self.controller.resume()
 
     def stop(self) -> None:
+        """End the fit at its next batch boundary (returns at once), keeping everything recorded.
+
+        During an epoch that validates, the validation pass ends at its next batch too, its
+        results NaN to the other callbacks (the history records an epoch that did not validate);
+        not when another callback compares a ``val_`` result from epoch to epoch, such as
+        ``EarlyStopping`` (``lrwidgets.training.validation_cut``)."""
         self.controller.stop()
 
     def submit(self, action: Callable[[Any], None], description: str = "") -> None:
