@@ -41,6 +41,14 @@ def kernel_environment(installed: bool = False) -> dict[str, str]:
     return env
 
 
+#: How far the kernel's CPU time may exceed the budget when its wall time does too. Contention
+#: inflates the CPU time of the same work (caches, the other core's threads, XLA's threads spinning):
+#: notebook 07 took 71-73 s of kernel CPU on a quiet 2-core machine, 89 s and 95.6 s beside the
+#: browser suite (2026-12-03/04). 1.25: room for that, and still fails a notebook whose work grew by
+#: a quarter over the budget.
+CPU_MARGIN = 1.25
+
+
 @dataclass(frozen=True)
 class Timing:
     """How long a notebook took: ``wall`` seconds from kernel start to shutdown, and ``cpu`` seconds
@@ -51,10 +59,11 @@ class Timing:
     cpu: float | None
 
     def over(self, budget: float | None) -> bool:
-        """Over ``budget`` seconds: the wall time and (where known) the CPU time both exceed it."""
+        """Over ``budget`` seconds: the wall time exceeds it and (where known) the CPU time exceeds it
+        by more than ``CPU_MARGIN``: a busy machine inflates the CPU time of the same work too."""
         if budget is None or self.wall <= budget:
             return False
-        return self.cpu is None or self.cpu > budget
+        return self.cpu is None or self.cpu > budget * CPU_MARGIN
 
     def __str__(self) -> str:
         cpu = "unknown" if self.cpu is None else f"{self.cpu:.1f} s"
