@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 #: Kinds that name a rate too large: any of them is a right verdict for such a run.
-TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
+TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ def configs(quick: bool = False) -> list[FitConfig]:
         rows += [
             FitConfig(f"{model} adam 1e-5 (100x small)", model, "adam", 1e-5, ("too_slow",), tolerated=("plateau",)),
             FitConfig(f"{model} adam 1e-3 (good)", model, "adam", 1e-3, ()),
+            FitConfig(f"{model} adam 0.1 (100x large)", model, "adam", 0.1, TOO_LARGE, tolerated=("plateau",)),
             FitConfig(f"{model} adam 1.0 (1000x large)", model, "adam", 1.0, TOO_LARGE, tolerated=("plateau",)),
             FitConfig(f"{model} sgd 1e-3 (100x small)", model, "sgd", 1e-3, ("too_slow",), tolerated=("plateau",)),
             FitConfig(f"{model} sgd 0.1 (good)", model, "sgd", 0.1, ()),

@@ -41,12 +41,13 @@ def kernel_environment(installed: bool = False) -> dict[str, str]:
     return env
 
 
-#: How far the kernel's CPU time may exceed the budget when its wall time does too. Contention
-#: inflates the CPU time of the same work (caches, the other core's threads, XLA's threads spinning):
-#: notebook 07 took 71-73 s of kernel CPU on a quiet 2-core machine, 89 s and 95.6 s beside the
-#: browser suite (2026-12-03/04). 1.25: room for that, and still fails a notebook whose work grew by
-#: a quarter over the budget.
-CPU_MARGIN = 1.25
+#: How far the kernel's CPU time may exceed the budget when its wall time does too: the budget's
+#: machine has 2 cores, and jax computes on both, so a notebook within its wall budget on an idle
+#: machine can use up to twice the budget in CPU time; more than that cannot fit in the budget on
+#: 2 cores whatever the load. Measured: notebook 07 took 79 s of wall time and 110 s of kernel CPU
+#: on the idle machine (2026-12-04; 71-73 s of CPU on 12-03) and 125 s of CPU under load, where the
+#: earlier margin, 1.25x, failed it, and `06` too (60 s wall and 98.5 s CPU idle, 122.6 s CPU loaded).
+CPU_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Timing:
 
     def over(self, budget: float | None) -> bool:
         """Over ``budget`` seconds: the wall time exceeds it and (where known) the CPU time exceeds it
-        by more than ``CPU_MARGIN``: a busy machine inflates the CPU time of the same work too."""
+        by more than ``CPU_MARGIN`` (2x: what 2 cores give in the budget's time; a busy machine
+        stretches the wall time and inflates the CPU time of the same work too)."""
         if budget is None or self.wall <= budget:
             return False
         return self.cpu is None or self.cpu > budget * CPU_MARGIN

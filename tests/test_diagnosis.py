@@ -58,10 +58,61 @@ def test_collapse_to_a_constant_high_loss_is_flagged_without_nan() -> None:
     d, found = feed(losses, rate=1.0)
     d.epoch(45, {"loss": 14.5, "accuracy": 0.09})
     kinds = [v.kind for v in found]
-    assert kinds == ["collapsed"]
-    v = found[0]
+    assert kinds == ["spiked", "collapsed"]  # the blow-up at step 1, then the flat level
+    assert found[0].last_step == 1 and found[0].evidence["first_loss"] == 2.35
+    v = found[1]
     assert v.last_step < 60 and v.evidence["level"] == pytest.approx(14.5, rel=0.05)
     assert "collapsed" in v.message and "steps" in v.message and v.action == Fix("set_learning_rate", 0.1)
+
+
+def slow_after_a_blow_up(seed: int = 0) -> np.ndarray:
+    """Measured on digits, Adam 0.1 on the 64-64-10 MLP: ln 10 at step 0, a jump to 8.7-12.1 within
+    3 steps, then slow learning (the loss ~1.5 after 300 steps)."""
+    rng = np.random.default_rng(seed)
+    tail = 1.4 + 1.6 * np.exp(-np.arange(300) / 80) + 0.08 * rng.normal(size=300)
+    return np.concatenate([[2.31, 5.3, 12.1, 7.4, 4.9, 3.8, 3.3], tail])
+
+
+def test_a_blow_up_in_a_rates_first_steps_is_spiked_and_nothing_else() -> None:
+    _, found = feed(slow_after_a_blow_up(), rate=0.1)
+    assert [v.kind for v in found] == ["spiked"]
+    v = found[0]
+    assert (v.first_step, v.last_step) == (0, 2) and v.evidence["peak"] == 12.1
+    assert v.evidence["ratio"] >= 2 and v.action == Fix("set_learning_rate", pytest.approx(0.01))
+    assert "blew up" in v.message and "ln 10" in v.message and v.advice.startswith("lower the rate about 10x")
+    # step_many (the dashboard's path: the first steps at a rate row by row, then its plain loop): the same
+    many = Diagnoser(num_classes=10)
+    assert repr(many.step_many(0, slow_after_a_blow_up().tolist(), [0.1] * 307)) == repr(found)
+
+
+def test_spiked_needs_an_untrained_start_and_a_known_number_of_classes() -> None:
+    blow_up = slow_after_a_blow_up()
+    # No number of classes (a regression, or an output narrower than 2): the rule does not run.
+    assert [v.kind for v in feed(blow_up, rate=0.1, diagnoser=Diagnoser(num_classes=None))[1]] == []
+    # A trained model's low, noisy loss (a session started on it) more than doubling: not this rule's case.
+    rng = np.random.default_rng(4)
+    trained = np.abs(0.05 + 0.04 * rng.standard_cauchy(size=60)).clip(0, 1.0)
+    trained[0] = 0.01
+    assert "spiked" not in [v.kind for v in feed(trained, rate=1e-3)[1]]
+    # A rate raised mid-fit from a trained level blows up: `diverging` (its best), not `spiked`.
+    raised = np.concatenate([healthy(200), [0.3, 6.0, 9.0, 12.0, 14.0, 14.5, 14.2, 14.6, 14.4, 14.5]])
+    d, found = feed(healthy(200), rate=1e-3)
+    _, after = feed(raised[200:], rate=1.0, diagnoser=d, start=200)
+    assert [v.kind for v in after][:1] == ["diverging"] and "spiked" not in [v.kind for v in found + after]
+    # A noisy start that stays under 2x (a hard binary task's first batches: up to 1.3x): quiet.
+    noisy = np.concatenate([[0.83, 1.1, 0.95, 1.05, 0.9], noisy_binary(0)])
+    assert "spiked" not in [v.kind for v in feed(noisy, rate=1e-3, diagnoser=Diagnoser(num_classes=2))[1]]
+    # Past its first 20 steps at a rate the rule is done: a later rise is another rule's.
+    late = np.concatenate([np.full(21, 2.3), np.full(10, 9.0)])
+    assert "spiked" not in [v.kind for v in feed(late, rate=1e-3)[1]]
+
+
+@pytest.mark.parametrize(("factor", "horizon", "untrained"), [(1.0, 20, 0.5), (2.0, 0, 0.5), (2.0, 20, 0.0)])
+def test_spiked_refuses_bad_arguments(factor: float, horizon: int, untrained: float) -> None:
+    from lrwidgets.core.start_detector import SpikedDetector
+
+    with pytest.raises(ValueError, match=r"Argument `(factor|horizon|untrained)` must be"):
+        SpikedDetector(factor=factor, horizon=horizon, untrained=untrained)
 
 
 def test_collapse_back_to_the_untrained_loss_after_spikes_is_not_too_slow() -> None:
@@ -132,7 +183,7 @@ def test_a_collapsed_model_is_not_too_slow_after_its_rate_is_lowered() -> None:
     rng = np.random.default_rng(5)
     collapse = np.concatenate([[2.35, 9.7], 14.5 + 0.7 * rng.normal(size=60)])
     d, found = feed(collapse, rate=1.0)
-    assert [v.kind for v in found] == ["collapsed"]
+    assert [v.kind for v in found] == ["spiked", "collapsed"]
     _, after = feed(14.3 + 0.3 * rng.normal(size=500), rate=0.1, diagnoser=d, start=62)
     assert [v.kind for v in after] == []  # neither too_slow nor, 400 steps on, plateau
     _, raised = feed(np.full(40, 2.3), rate=1.0, diagnoser=d, start=562)  # raised: judged again
@@ -263,7 +314,9 @@ def test_a_collapse_on_digits_is_diagnosed_recorded_and_lowered_automatically() 
     v = dash.diagnoses[kinds.index("collapsed")]
     assert v.last_step < 100
     events = [e for e in dash.history.events if e.kind == "diagnosis"]
-    assert events and events[0].source == "collapsed" and "advice: lower the rate" in events[0].message
+    # The blow-up at step 1 (`spiked`) is recorded first, then the flat level (`collapsed`).
+    assert [e.source for e in events][:2] == ["spiked", "collapsed"] and events[0].step < events[1].step
+    assert all("advice: lower the rate" in e.message for e in events[:2])
     assert '"kind": "diagnosis"' in dash.history.to_json()  # exports carry it
     lowered = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "on_diverge"]
     assert lowered and lowered[0].value == pytest.approx(0.1)
@@ -497,3 +550,49 @@ def test_a_dashboards_fit_adds_the_best_weights_keeper_only_when_it_validates() 
     dash.fit(x, y, 16, 1, 0, [Spy()], 0.0, (x, y)).wait(60)  # validation_data given by position
     assert [keeper in others for others in seen] == [False, True, True]
     assert dash.diagnostician.best_epoch is not None
+
+
+def test_spiked_skips_a_weighted_fit_and_gives_the_steps_of_a_fit_diagnosed_on_its_own() -> None:
+    weighted = Diagnoser(num_classes=10)
+    weighted.context.weighted = True  # the Diagnostician sets it for a fit given class_weight/sample_weight
+    assert [v.kind for v in feed(slow_after_a_blow_up(), rate=0.1, diagnoser=weighted)[1]] == []
+    d = Diagnoser(num_classes=10)
+    d.step_many(0, [2.3 - 0.003 * i for i in range(500)], [1e-3] * 500)
+    verdicts = d.next_fit().step_many(500, [2.3, 12.0, 9.0], [0.1] * 3)
+    assert [(v.kind, v.first_step, v.last_step) for v in verdicts] == [("spiked", 500, 501)]
+
+
+@pytest.mark.keras
+def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
+    import keras
+
+    from lrwidgets.training.diagnostician import _num_classes
+
+    def model(activation: str | None, loss: str) -> keras.Model:
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=activation)])
+        m.compile(optimizer="adam", loss=loss)
+        return m
+
+    assert _num_classes(model("softmax", "mse")) == 3  # a softmax output classifies
+    assert _num_classes(model(None, "sparse_categorical_crossentropy")) == 3  # logits, a categorical loss
+    assert _num_classes(model(None, "mse")) is None  # a regression with 3 outputs has no classes
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    m.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    assert _num_classes(m) == 3
+
+
+@pytest.mark.keras
+def test_the_diagnostician_marks_a_fit_given_class_weight_as_weighted() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1.0)))
+    doctor = lrw.Diagnostician(session)
+    session.fit(x[:256], y[:256], epochs=1, batch_size=32, class_weight={k: 1.0 + k for k in range(10)}).wait(120)
+    doctor.wait(60)
+    assert doctor.diagnoser.context.weighted and "spiked" not in [v.kind for v in doctor.diagnoses]
+    session.fit(x[:256], y[:256], epochs=1, batch_size=32).wait(120)  # the next fit weighs nothing
+    doctor.wait(60)
+    assert not doctor.diagnoser.context.weighted

@@ -160,7 +160,7 @@ def test_a_window_verdict_mutes_plateau_within_its_row() -> None:
         one, many = Diagnoser(num_classes=10), Diagnoser(num_classes=10)
         by_row = [v for i, loss in enumerate(losses) for v in one.step(i, loss, 1.0)]
         assert repr(many.step_many(0, losses, [1.0] * len(losses))) == repr(by_row) and same(many, one)
-        collapses += [v.kind for v in by_row] == ["collapsed"]
+        collapses += [v.kind for v in by_row if v.kind != "spiked"] == ["collapsed"]  # spiked: a jump 2x+
     assert collapses >= 100
 
 
@@ -290,7 +290,7 @@ def test_a_real_diverging_fit_gets_the_verdicts_of_one_row_at_a_time() -> None:
     old = row_by_row_doctor()(session)
     session.fit(x, y, epochs=3, batch_size=32, validation_split=0.2, callbacks=[RaiseRate()]).wait(120)
     kinds = [v.kind for v in new.diagnoses]
-    assert kinds and kinds[0] in ("diverging", "collapsed") and new.diagnoses[0].last_step >= 90
+    assert kinds and kinds[0] in ("diverging", "spiked", "collapsed") and new.diagnoses[0].last_step >= 90
     assert repr(new.diagnoses) == repr(old.diagnoses)
     assert same(new.diagnoser, old.diagnoser)
 

@@ -49,7 +49,8 @@ class CollapsedDetector(Detector):
     and SGD 0.1, 120 runs) met the other conditions in 18 runs, with a loss flat at 0.91-1.24x the
     untrained one, never 2x, and no batch loss more than 11.4 standard deviations above the level:
     the 1.25x test alone flagged all 18, this rule none (13 sits between 11.4 and 15.1: thin
-    margins). Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow learning): a miss.
+    margins). Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow learning) is not a
+    collapse: :class:`~lrwidgets.core.start_detector.SpikedDetector` flags its jump.
     """
 
     kind = "collapsed"

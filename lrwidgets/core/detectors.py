@@ -7,9 +7,11 @@ and returns a :class:`~lrwidgets.core.diagnosis.Diagnosis` once when its rule ho
 checked every ``window // 4`` steps (O(window) then, O(1) amortised).
 
 The curve-shape detectors (``collapsed``, ``oscillating``, ``too_slow``, ``plateau``,
-``overfitting``) are in :mod:`lrwidgets.core.curve_detectors`; :func:`build` makes any of them.
+``overfitting``) are in :mod:`lrwidgets.core.curve_detectors`, ``spiked`` (a blow-up in a rate's
+first steps) in :mod:`lrwidgets.core.start_detector`; :func:`build` makes any of them.
 :func:`feed_plain_rows` runs the per-step rules of ``diverging``, ``oscillating`` and ``plateau``
-over a run of rows in one loop (``Diagnoser.step_many``), as long as none of them reports.
+over a run of rows in one loop (``Diagnoser.step_many``), as long as none of them reports; the
+first rows at each rate go row by row while ``spiked`` may still report.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from lrwidgets.core.diagnostics import DivergenceMonitor, MonitorState
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
     from lrwidgets.core.diagnosis import Diagnoser
+    from lrwidgets.core.start_detector import SpikedDetector
 
 
 class Detector:
@@ -170,8 +173,9 @@ class DivergingDetector(Detector):
 def build(kinds: tuple[str, ...], *, divergence_factor: float = 4.0) -> list[Detector]:
     """One detector of each kind, in the order of ``kinds``."""
     from lrwidgets.core.curve_detectors import CURVE_DETECTORS  # they subclass Detector: imported once it exists
+    from lrwidgets.core.start_detector import SpikedDetector
 
-    every: tuple[type[Detector], ...] = (NanDetector, DivergingDetector, *CURVE_DETECTORS)
+    every: tuple[type[Detector], ...] = (NanDetector, DivergingDetector, SpikedDetector, *CURVE_DETECTORS)
     detectors = {d.kind: d for d in every}
     return [DivergingDetector(divergence_factor) if k == "diverging" else detectors[k]() for k in kinds]
 
@@ -183,9 +187,12 @@ def plain_rules(
     ``oscillating``, ``plateau``), or None when another one runs each step (then every row goes
     through ``Diagnoser.step``)."""
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
+    from lrwidgets.core.start_detector import SpikedDetector
 
     div, osc, plat = None, None, None
     for det in every_step:
+        if type(det) is SpikedDetector and det is start_rule(every_step):
+            continue  # fed row by row while it is live (feed_plain_rows)
         if type(det) is DivergingDetector and div is None:
             div = det
         elif type(det) is OscillatingDetector and osc is None:
@@ -195,6 +202,14 @@ def plain_rules(
         else:
             return None
     return div, osc, plat
+
+
+def start_rule(every_step: Sequence[Detector]) -> SpikedDetector | None:
+    """The ``spiked`` detector among ``every_step`` (the first), which :func:`feed_plain_rows`
+    leaves to ``Diagnoser.step`` while it is live: in the first steps at each rate."""
+    from lrwidgets.core.start_detector import SpikedDetector
+
+    return next((d for d in every_step if type(d) is SpikedDetector), None)
 
 
 def feed_plain_rows(
@@ -216,8 +231,9 @@ def feed_plain_rows(
     written in one place.
     """
     t = diagnoser.context.track
-    rules, muted, rs = diagnoser._plain_rules, diagnoser._muted, t.rate_steps
-    if rules is None or rs != t._n or rs < t.head_steps or t._initial_count < t.initial_steps:
+    rules, muted, rs, start = diagnoser._plain_rules, diagnoser._muted, t.rate_steps, diagnoser._start_rule
+    live = start is not None and start.kind not in muted and start.live(rs)
+    if rules is None or live or rs != t._n or rs < t.head_steps or t._initial_count < t.initial_steps:
         return next(((step, (loss, rate)) for loss, rate in rows), (step, None))  # row by row
     div, osc, plat = rules
     div = None if div is None or div.kind in muted else div  # a muted rule is not called: its state stays

@@ -27,9 +27,9 @@ from typing import Any
 
 from lrwidgets.core.checks import check_choice, check_float, check_int
 
-KINDS = ("nan", "diverging", "collapsed", "oscillating", "too_slow", "plateau", "overfitting")
+KINDS = ("nan", "diverging", "spiked", "collapsed", "oscillating", "too_slow", "plateau", "overfitting")
 #: Verdicts that say the rate is too large.
-TOO_LARGE = ("nan", "diverging", "collapsed", "oscillating")
+TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating")
 FIX_KINDS = ("set_learning_rate", "restore_best", "stop")
 #: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised.
 MUTED_WHEN_TOO_LARGE = ("too_slow", "plateau")
@@ -169,7 +169,7 @@ class LossTrack:
         rate_steps = self.rate_steps
         if rate_steps < self.head_steps:
             if rate_steps == 0:
-                self.rate_first = loss
+                self.rate_first, self.rate_start = loss, step  # the first step of a fit, or of its rate
             self._head_sum += loss
             self.rate_head = self._head_sum / (rate_steps + 1)
         self.rate_steps = rate_steps + 1
@@ -237,6 +237,8 @@ class Context:
     track: LossTrack
     num_classes: int | None = None
     last_epoch: dict[str, float] = field(default_factory=dict)
+    #: the fit weighs its samples (``class_weight``, ``sample_weight``): set by the Diagnostician
+    weighted: bool = False
 
     @property
     def chance(self) -> float | None:
@@ -290,6 +292,8 @@ class Diagnoser:
         self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
         self._every_step = [d for d in self._per_step if not d.windowed]
         self._plain_rules = detectors.plain_rules(self._every_step)  # for step_many
+        #: a rule fed row by row in its first steps at a rate, then never called by step_many's loop
+        self._start_rule = detectors.start_rule(self._every_step)
 
     def next_fit(self) -> Diagnoser:
         """A diagnoser for the model's next fit: every rule starts again, judged against that fit's

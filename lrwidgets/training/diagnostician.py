@@ -29,19 +29,30 @@ ON_DIVERGE_CHOICES = ("warn", "lower", "stop")
 # listener list holds the diagnostician: it lives exactly as long as its session.
 _ATTACHED: weakref.WeakValueDictionary[int, Diagnostician] = weakref.WeakValueDictionary()
 _ATTACH_LOCK = threading.Lock()
-#: The verdicts ``on_diverge`` acts on: the loss has blown up or collapsed.
-ACTED_ON = ("diverging", "collapsed")
+#: The verdicts ``on_diverge`` acts on: the loss has blown up (at a rate's start or later) or collapsed.
+ACTED_ON = ("diverging", "spiked", "collapsed")
 
 
 def _num_classes(model: Any) -> int | None:
-    """The width of a softmax/classifier output (for chance accuracy), or None."""
+    """The width of a classifier's output (for chance accuracy and an untrained model's loss):
+    one output at least 2 wide, with a softmax or compiled with a categorical cross-entropy; else
+    None (a regression with several outputs has no classes)."""
     try:
         shape = model.output_shape
     except (AttributeError, ValueError):
         return None
-    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) and shape[-1] >= 2:
+    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) and shape[-1] >= 2 and _classifies(model):
         return int(shape[-1])
     return None
+
+
+def _classifies(model: Any) -> bool:
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
+    if "categorical_crossentropy" in name or "categorical_focal_crossentropy" in name:
+        return True
+    layers = getattr(model, "layers", None) or [None]
+    return getattr(getattr(layers[-1], "activation", None), "__name__", "") == "softmax"
 
 
 class Diagnostician:
@@ -52,9 +63,11 @@ class Diagnostician:
             snapshot, then every fit after. A fit that starts where the last one ended continues
             its diagnosis; one that starts far above it (reset weights) is diagnosed on its own
             (against its own best loss: no divergence), against the untrained model's loss.
-        on_diverge: what to do on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default:
+        on_diverge: what to do on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default:
             record it only), ``"lower"`` (set the advised rate, 10x lower, at once) or ``"stop"``.
-        num_classes: for chance accuracy; default: the width of the model's output when >= 2.
+        num_classes: for chance accuracy and an untrained model's loss; default: the width of the
+            model's output when >= 2 and the model classifies (a softmax output, or compiled with a
+            categorical cross-entropy).
         keep_best: keep a copy of the weights at each new best ``val_loss``, so that an
             ``overfitting`` verdict can restore them: taken at the epoch's end when
             :attr:`callback` is in the fit's callbacks (``TrainingDashboard.fit`` adds it), else at
@@ -98,6 +111,7 @@ class Diagnostician:
         self._callback: Any = None
         self._workers: list[threading.Thread] = []
         self._fit_start = session.progress.fit_first_step  # the fit the diagnoser judges
+        self._weighed: tuple[Diagnoser, int] | None = None  # the diagnoser and fit `weighted` was set for
         self._stepped = False  # the diagnoser has seen a step
         self._unsubscribe = session.subscribe(self._on_snapshot)
 
@@ -168,6 +182,12 @@ class Diagnostician:
                     fit_start - first if fit_start > self._fit_start and fit_start - first > i else n,
                 )
                 end = max(end, i + 1)
+                if self._weighed != (self.diagnoser, fit_start):  # once a fit (and a diagnoser)
+                    self._weighed = (self.diagnoser, fit_start)
+                    data = self.session.fit_data or {}
+                    # Weighted batches vary far beyond an untrained model's loss: `spiked` skips them.
+                    weights = any(data.get(k) is not None for k in ("class_weight", "sample_weight"))
+                    self.diagnoser.context.weighted = weights
                 found += self.diagnoser.step_many(first + i, losses[i:end], rates[i:end])
                 self._stepped = True
             while e < len(epochs) and int(epochs[e].get("step", -1)) < first + end:

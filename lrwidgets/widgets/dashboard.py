@@ -44,7 +44,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         on_nan: ``"restore"`` (default: the last weights whose loss was finite and not diverging are
             put back) or ``"stop"``.
         monitor: the log key drawn as the loss (default ``loss``; see ``TrainingSession``).
-        on_diverge: on a ``diverging`` or ``collapsed`` verdict: ``"warn"`` (default), ``"lower"``
+        on_diverge: on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default), ``"lower"``
             (set the advised rate, 10x lower) or ``"stop"``; see :class:`~lrwidgets.Diagnostician`.
             One setting a session, shared by its views: a view given none keeps the session's.
 
