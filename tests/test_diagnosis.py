@@ -300,7 +300,7 @@ def digits_data():
 
 
 @pytest.mark.keras
-def test_a_collapse_on_digits_is_diagnosed_recorded_and_lowered_automatically() -> None:
+def test_a_blow_up_on_digits_is_diagnosed_recorded_and_lowered_automatically() -> None:
     import keras
 
     import lrwidgets as lrw
@@ -310,17 +310,17 @@ def test_a_collapse_on_digits_is_diagnosed_recorded_and_lowered_automatically() 
     dash.fit(x, y, epochs=2, batch_size=32).wait(120)
     dash.diagnostician.wait(60)
     kinds = [v.kind for v in dash.diagnoses]
-    assert "collapsed" in kinds
-    v = dash.diagnoses[kinds.index("collapsed")]
-    assert v.last_step < 100
+    # The blow-up at its first steps is `spiked`; whether `collapsed` follows depends on how soon the
+    # lowered rate acts (a snapshot's round later: before the collapse settles on tensorflow and
+    # torch, after it on jax).
+    assert kinds[0] == "spiked" and dash.diagnoses[0].last_step < 10
+    assert set(kinds) <= {"spiked", "collapsed"} and all(v.last_step < 100 for v in dash.diagnoses)
     events = [e for e in dash.history.events if e.kind == "diagnosis"]
-    # The blow-up at step 1 (`spiked`) is recorded first, then the flat level (`collapsed`).
-    assert [e.source for e in events][:2] == ["spiked", "collapsed"] and events[0].step < events[1].step
-    assert all("advice: lower the rate" in e.message for e in events[:2])
+    assert [e.source for e in events] == kinds and all("advice: lower the rate" in e.message for e in events)
     assert '"kind": "diagnosis"' in dash.history.to_json()  # exports carry it
     lowered = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "on_diverge"]
-    assert lowered and lowered[0].value == pytest.approx(0.1)
-    assert "collapsed" in dash._badge.value and not dash._fix_button.disabled
+    assert lowered and lowered[0].value == pytest.approx(0.1) and lowered[0].step > events[0].step
+    assert kinds[-1] in dash._badge.value and not dash._fix_button.disabled
 
 
 @pytest.mark.keras
