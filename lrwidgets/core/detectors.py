@@ -187,11 +187,11 @@ def plain_rules(
     ``oscillating``, ``plateau``), or None when another one runs each step (then every row goes
     through ``Diagnoser.step``)."""
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
-    from lrwidgets.core.start_detector import SpikedDetector
 
     div, osc, plat = None, None, None
+    start = start_rule(every_step)
     for det in every_step:
-        if type(det) is SpikedDetector and det is start_rule(every_step):
+        if det is start:
             continue  # fed row by row while it is live (feed_plain_rows)
         if type(det) is DivergingDetector and div is None:
             div = det
@@ -232,7 +232,7 @@ def feed_plain_rows(
     """
     t = diagnoser.context.track
     rules, muted, rs, start = diagnoser._plain_rules, diagnoser._muted, t.rate_steps, diagnoser._start_rule
-    live = start is not None and start.kind not in muted and start.live(rs)
+    live = start is not None and start.kind not in muted and start.live(diagnoser.context)
     if rules is None or live or rs != t._n or rs < t.head_steps or t._initial_count < t.initial_steps:
         return next(((step, (loss, rate)) for loss, rate in rows), (step, None))  # row by row
     div, osc, plat = rules

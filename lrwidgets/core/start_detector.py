@@ -16,6 +16,7 @@ import math
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
 from lrwidgets.core.diagnosis import Context, Diagnosis
+from lrwidgets.core.smoothing import EmaSmoother
 
 
 class SpikedDetector(Detector):
@@ -48,26 +49,30 @@ class SpikedDetector(Detector):
         self.factor = check_float("factor", factor, gt=1)
         self.horizon = check_int("horizon", horizon, ge=1)
         self.untrained = check_float("untrained", untrained, gt=0)
-        self._acc = self._weight = 0.0  # the EMA since the rate was set
+        self._ema: EmaSmoother | None = None  # the track's EMA, started again when the rate was set
 
     def rearm(self) -> None:
         super().rearm()
-        self._acc = self._weight = 0.0
+        if self._ema is not None:
+            self._ema.reset()
 
-    def live(self, rate_steps: int) -> bool:
-        """Whether the rule may report at the step that brings the rate's step count past
-        ``rate_steps`` (``step_many`` feeds those rows one by one)."""
-        return not self.fired and rate_steps < self.horizon
+    def _judges(self, ctx: Context) -> bool:
+        """Not fired, and the fit is one the rule judges: a classifier's, its samples not weighted."""
+        return not self.fired and (ctx.num_classes or 0) >= 2 and not ctx.weighted
+
+    def live(self, ctx: Context) -> bool:
+        """Whether the rule may report at the track's next step (``step_many`` feeds those rows one
+        by one)."""
+        return ctx.track.rate_steps < self.horizon and self._judges(ctx)
 
     def on_step(self, ctx: Context) -> Diagnosis | None:
         t = ctx.track
-        classes = ctx.num_classes
-        if self.fired or t.rate_steps > self.horizon or not classes or classes < 2 or ctx.weighted:
+        if t.rate_steps > self.horizon or not self._judges(ctx):
             return None
-        b = t.smoothing
-        self._acc = b * self._acc + (1 - b) * t.last_loss
-        self._weight = b * self._weight + (1 - b)
-        first, smooth = t.rate_first, self._acc / self._weight
+        classes = ctx.num_classes or 0
+        if self._ema is None:
+            self._ema = EmaSmoother(t.smoothing)
+        first, smooth = t.rate_first, self._ema.update(t.last_loss)
         if not (first >= self.untrained * math.log(classes) and smooth >= self.factor * first):
             return None
         advice, fix = _lower(t.learning_rate)
