@@ -219,6 +219,42 @@ def test_a_stop_cuts_the_epochs_validation_short_and_its_part_results_reach_no_c
     assert session.history.num_steps == (6 if case == "in training" else 32) and session.state == "idle"
 
 
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")  # Keras's, at each pass of unknown length
+@pytest.mark.parametrize(("stop_at", "whole"), [(9, True), (8, True), (7, False)])
+def test_a_stop_at_the_last_validation_batch_of_data_of_unknown_length_is_not_a_cut(stop_at: int, whole: bool) -> None:
+    """A filtered `tf.data` set has no length Keras knows: Stop asked during the second epoch's
+    pass (as long as the first, whole, pass) ends it at the next batch; when that is its last
+    batch (Stop asked at batch 8 of 10, or at the last) its results are whole, else the pass is cut."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    import lrwidgets as lrw
+
+    vx, vy = regression_data(80, seed=1)
+    val = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(8).filter(lambda a, b: True)  # 10 batches
+    assert val.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    session = lrw.TrainingSession(linear_model())
+
+    class StopAt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_test_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == stop_at:
+                session.stop()
+
+    history = session.fit(
+        *regression_data(64), epochs=3, batch_size=16, validation_data=val, callbacks=[StopAt()], verbose=0
+    ).wait(60)
+    [stop] = [e.message for e in session.history.events if e.kind == "stop"]
+    assert len(history.history["val_loss"]) == 2 and np.isfinite(history.history["val_loss"][0])
+    if whole:
+        assert np.isfinite(history.history["val_loss"][1]) and stop == "stopped"
+        assert "val_loss" in session.history.epochs[1]
+    else:
+        assert np.isnan(history.history["val_loss"][1]) and "cut short" in stop
+
+
 def test_a_cut_left_by_a_fit_that_raised_does_not_reach_the_next_fit() -> None:
     """A fit that raised between its cut validation and the epoch's end leaves nothing for the next."""
     import keras

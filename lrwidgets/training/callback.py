@@ -186,6 +186,9 @@ class ControllerCallback(keras.callbacks.Callback):
         c = self._controller
         self.validation_cut.before_batch(self._model, batch, c._stop_requested and not c.recorder.stopped_by_nan)
 
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.validation_cut.after_batch(self._model)
+
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         self.validation_cut.end_pass(logs)
 

@@ -42,6 +42,11 @@ def _to_nan(logs: dict[str, Any] | None, prefix: str = "") -> None:
                 logs[key] = math.nan
 
 
+def _per_call(model: Any) -> int:
+    per_call = getattr(model, "steps_per_execution", 1)
+    return per_call if isinstance(per_call, int) and per_call > 0 else 1
+
+
 class ValidationCut:
     """One session callback's cut of a validation pass (training thread).
 
@@ -56,31 +61,46 @@ class ValidationCut:
         self._asked_in_training = False
         self._cut: str | None = None  #: where Stop was asked ("training", "validation") once a pass was cut
         self._last_epoch_cut = False
+        #: the batch count of this fit's last whole pass, for data whose length Keras does not know
+        #: (a generator, a filtered ``tf.data`` set): a Stop at that pass's last batch cuts nothing
+        self._whole_pass: int | None = None
+        self._batches = 0
 
     def begin_fit(self, first: bool, others: list[Any]) -> None:
         # (a fit that raised after a cut leaves none for the next)
         self.cuts = first and not any(watches_validation(cb) for cb in others)
         self._cut, self._last_epoch_cut = None, False
+        self._whole_pass = None
 
     def begin_pass(self, stop_requested: bool) -> None:
         self._asked_in_training = stop_requested
+        self._batches = 0
 
     def before_batch(self, model: Any, batch: int, stop_requested: bool) -> None:
         """At a validation batch's start: end the pass after this batch when Stop was asked (and
-        this is not its last batch anyway, when Keras knows how many it has)."""
+        this is not its last batch anyway: Keras knows how many it has, or, for data of unknown
+        length, this fit's last whole pass had as many)."""
         if not stop_requested or self._cut is not None or not self.cuts:
             return
         total = getattr(getattr(model, "_eval_epoch_iterator", None), "num_batches", None)
-        per_call = getattr(model, "steps_per_execution", 1)
-        if isinstance(total, int) and isinstance(per_call, int) and batch + per_call >= total:
+        total = total if isinstance(total, int) else self._whole_pass
+        if total is not None and batch + _per_call(model) >= total:
             return  # the pass's last batch: its results are whole
         model.stop_evaluating = True
         self._cut = "training" if self._asked_in_training else "validation"
+
+    def after_batch(self, model: Any) -> None:
+        """At a validation batch's end (``on_test_batch_end``). The batches are counted at their
+        ends: for data of unknown length, jax's and tensorflow's trainers call a batch's start once
+        more after the last batch, before they find no data."""
+        self._batches += _per_call(model)
 
     def end_pass(self, logs: dict[str, Any] | None) -> None:
         """The pass's end (``on_test_end``, the session's callback first): a cut pass's logs to NaN."""
         if self._cut is not None:
             _to_nan(logs)
+        else:
+            self._whole_pass = self._batches
 
     def end_epoch(self, epoch: int, logs: dict[str, Any]) -> str | None:
         """The epoch's end: its ``val_`` logs set to NaN after a cut; the stop event's note, or None
