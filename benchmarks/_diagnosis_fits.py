@@ -69,6 +69,18 @@ def configs(quick: bool = False) -> list[FitConfig]:
     return rows
 
 
+def sweep_configs() -> list[FitConfig]:
+    """The wider sweep (``bench_diagnosis.py --sweep``): both digits MLPs for 8 epochs at plain SGD
+    0.03-1.5 and Adam 1e-3 to 0.1, with no ground truth set: which rate is good is read from the
+    runs' own training accuracy, printed beside their verdicts."""
+    return [
+        FitConfig(f"{model} {optimizer} {rate:g}", model, optimizer, rate, (), epochs=8)
+        for model in ("mlp64", "mlp256")
+        for optimizer, rates in (("sgd", (0.03, 0.1, 0.3, 0.5, 1.0, 1.5)), ("adam", (1e-3, 3e-3, 1e-2, 3e-2, 0.1)))
+        for rate in rates
+    ]
+
+
 def digits(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 

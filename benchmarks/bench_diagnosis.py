@@ -11,7 +11,12 @@ kind got it), false positives (a verdict a run's ground truth does not allow: an
 clean run), misses, and steps from onset to verdict (the step from which the bad rate acts: 0, or
 90 for a raised rate; for ``overfitting``, epochs from the val_loss minimum to the verdict).
 
+``--sweep`` runs the wider sweep instead (``_diagnosis_fits.sweep_configs``: plain SGD 0.03-1.5 and
+Adam 1e-3 to 0.1 on both MLPs, 8 epochs): no ground truth, each run's verdicts beside its final
+training accuracy.
+
 Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_diagnosis.py [--seeds 3] [--quick] [--match raised]``
+(or ``--sweep``)
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections import defaultdict
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
-from _diagnosis_fits import FitConfig, build, configs, fit_data
+from _diagnosis_fits import FitConfig, build, configs, fit_data, sweep_configs
 
 import lrwidgets as lrw
 
@@ -70,12 +75,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="the 64-64-10 MLP only")
     parser.add_argument("--match", default="", help="only the fits whose name contains this")
+    parser.add_argument("--sweep", action="store_true", help="the wider sweep, verdicts beside training accuracy")
     args = parser.parse_args()
     stats: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"tp": [], "fp": [], "miss": [], "delay": []})
     start = time.perf_counter()
-    print("| fit | seed | verdicts (kind: last step) | right |")
-    print("|---|---:|---|---|")
-    for config in [c for c in configs(args.quick) if args.match in c.name]:
+    print("| fit | seed | verdicts (kind: last step) | right | training accuracy |")
+    print("|---|---:|---|---|---:|")
+    table = sweep_configs() if args.sweep else configs(args.quick)
+    for config in [c for c in table if args.match in c.name]:
         for seed in range(args.seeds):
             verdicts, epochs = run(config, seed)
             first: dict[str, lrw.Diagnosis] = {}
@@ -93,8 +100,12 @@ def main() -> None:
                 else:
                     stats["/".join(config.expected) if len(config.expected) < 3 else "too large"]["miss"].append(1)
             shown = ", ".join(f"{v.kind}: {v.last_step}" for v in verdicts) or "none"
-            right = "yes" if (hit or not config.expected) and not wrong else "no"
-            print(f"| {config.name} | {seed} | {shown} | {right} |", flush=True)
+            right = "-" if args.sweep else "yes" if (hit or not config.expected) and not wrong else "no"
+            accuracy = epochs[-1].get("accuracy", float("nan"))
+            print(f"| {config.name} | {seed} | {shown} | {right} | {accuracy:.3f} |", flush=True)
+    if args.sweep:
+        print(f"\n{time.perf_counter() - start:.0f} s in all")
+        return
     print()
     print("| kind | true positives | false positives | misses | onset to verdict (median, max) |")
     print("|---|---:|---:|---:|---|")
