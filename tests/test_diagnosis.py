@@ -168,6 +168,21 @@ def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> Non
     assert v.action == Fix("set_learning_rate", pytest.approx(1e-4)) and "raise the rate" in v.advice
 
 
+def test_a_model_a_large_rate_left_at_chance_is_not_too_slow() -> None:
+    """Measured: a small CNN on digits at plain SGD 2.0 went to chance with no batch above 1.19x the
+    first (2.306, then 2.630 at step 1, then ~2.31 with batches to 2.75), which read as a rate too
+    small ("raise it 10x") when the bar was 1.25x; at rates too small no batch of the first 40
+    rose above 1.072x the first. The bar is 1.1x."""
+    rng = np.random.default_rng(7)
+    dead = np.concatenate([[2.306, 2.630], 2.31 + 0.04 * rng.normal(size=58)])
+    _, found = feed(dead, rate=2.0)
+    assert "too_slow" not in [v.kind for v in found]
+    slow = 2.306 - 0.0005 * np.arange(60) + 0.01 * rng.normal(size=60)
+    slow[17] = 1.07 * slow[0]  # the highest measured at a rate too small
+    _, found = feed(slow, rate=1e-5)
+    assert [v.kind for v in found] == ["too_slow"]
+
+
 def test_a_rate_jump_rearms_the_detectors() -> None:
     flat = np.full(40, 2.3)
     d, found = feed(flat, rate=1e-5)
