@@ -491,35 +491,46 @@ def test_which_callbacks_keep_a_stop_from_cutting_the_validation_pass() -> None:
     assert [watches_validation(cb) for cb in not_watching] == [False] * 5
 
 
-def test_a_stop_at_the_last_batch_of_data_of_unknown_length_cuts_nothing_once_a_pass_was_whole() -> None:
+@pytest.mark.parametrize("one_more_start", [False, True], ids=["torch", "jax, tensorflow"])
+def test_a_stop_at_the_last_batch_of_data_of_unknown_length_cuts_nothing_once_a_pass_was_whole(
+    one_more_start: bool,
+) -> None:
     """Keras does not know how many batches a generator or a filtered `tf.data` set holds: a Stop
     at a pass's last batch, as long as the fit's last whole pass, leaves the results whole; the
-    first pass, of no known length, is cut wherever Stop comes."""
+    first pass, of no known length, is cut wherever Stop comes before its end, and so is a pass
+    longer than the last whole one, past that length. jax's and tensorflow's trainers start one
+    batch more after the last and find no data: a Stop seen there cuts nothing."""
     from types import SimpleNamespace
 
     from lrwidgets.training.validation_cut import ValidationCut
 
-    def run_pass(cut: ValidationCut, model: SimpleNamespace, batches: int, stop_at: int | None) -> bool:
+    def run_pass(cut: ValidationCut, model: SimpleNamespace, batches: int, stop_at: int | None) -> tuple[bool, int]:
         cut.begin_pass(False)
         logs = {"loss": 1.0}
         step = 0
-        while step < batches and not model.stop_evaluating:
+        while not model.stop_evaluating:
+            if step >= batches and not one_more_start:
+                break
             cut.before_batch(model, step, stop_at is not None and step >= stop_at)
+            if step >= batches:
+                break  # the start with no data
             cut.after_batch(model)
             step += model.steps_per_execution
         model.stop_evaluating = False
         cut.end_pass(logs)
         cut.end_epoch(0, {})
-        return math.isnan(logs["loss"])
+        return math.isnan(logs["loss"]), min(step, batches)
 
     for per_call in (1, 3):
         model = SimpleNamespace(steps_per_execution=per_call, stop_evaluating=False)  # no known length
         cut = ValidationCut()
         cut.begin_fit(True, [])
         last = (10 - 1) // per_call * per_call  # the first batch of the pass's last call
-        assert run_pass(cut, model, 10, stop_at=last)  # first pass: its length unknown, so cut
-        assert not run_pass(cut, model, 10, stop_at=None)  # a whole pass: 10 batches
-        assert not run_pass(cut, model, 10, stop_at=last)  # the last batch: nothing cut
-        assert run_pass(cut, model, 10, stop_at=last - per_call)  # one call before it: cut
+        assert run_pass(cut, model, 10, stop_at=last) == (True, 10)  # first pass: its length unknown
+        assert run_pass(cut, model, 10, stop_at=10) == (False, 10)  # asked after its last batch
+        assert run_pass(cut, model, 10, stop_at=None) == (False, 10)  # a whole pass: 10 batches
+        assert run_pass(cut, model, 10, stop_at=last) == (False, 10)  # the last batch: nothing cut
+        assert run_pass(cut, model, 10, stop_at=last - per_call) == (True, last)  # one call before it: cut
+        assert run_pass(cut, model, 100, stop_at=30) == (True, 30 + per_call)  # past the learned length: cut
         cut.begin_fit(True, [])  # a new fit learns its data's length again
-        assert run_pass(cut, model, 10, stop_at=last)
+        assert run_pass(cut, model, 10, stop_at=last) == (True, 10)

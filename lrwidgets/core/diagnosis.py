@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,13 +222,24 @@ class LossTrack:
         m = self._sum / n
         return math.sqrt(max(self._sumsq / n - m * m, 0.0))
 
-    def half_means(self) -> tuple[float, float]:
-        """Means of the older and the newer half of the window (O(window): called when a rule is due)."""
+    def _window_values(self) -> list[float]:
+        """The window's losses, oldest first."""
         n, ring = min(self._n, self.window), self._ring
         start = self._n % self.window if self._n >= self.window else 0
-        values = ring[start:] + ring[:start] if start else ring[:n]  # oldest first
+        return ring[start:] + ring[:start] if start else ring[:n]
+
+    def half_means(self) -> tuple[float, float]:
+        """Means of the older and the newer half of the window (O(window): called when a rule is due)."""
+        values = self._window_values()
+        n = len(values)
         h = n // 2
         return sum(values[:h]) / max(h, 1), sum(values[h:]) / max(n - h, 1)
+
+    def robust_spread(self) -> tuple[float, float]:
+        """The window's median, and 1.4826 x its median absolute deviation (normal noise's sd)."""
+        values = self._window_values() or [math.nan]
+        median = statistics.median(values)
+        return median, 1.4826 * statistics.median(abs(v - median) for v in values)
 
 
 @dataclass

@@ -65,6 +65,9 @@ class ValidationCut:
         #: (a generator, a filtered ``tf.data`` set): a Stop at that pass's last batch cuts nothing
         self._whole_pass: int | None = None
         self._batches = 0
+        #: a cut asked at a batch's start, made only once that batch has run: jax's and tensorflow's
+        #: trainers start one batch more after the last of data of unknown length, and find none
+        self._pending: str | None = None
 
     def begin_fit(self, first: bool, others: list[Any]) -> None:
         # (a fit that raised after a cut leaves none for the next)
@@ -75,28 +78,32 @@ class ValidationCut:
     def begin_pass(self, stop_requested: bool) -> None:
         self._asked_in_training = stop_requested
         self._batches = 0
+        self._pending = None
 
     def before_batch(self, model: Any, batch: int, stop_requested: bool) -> None:
         """At a validation batch's start: end the pass after this batch when Stop was asked (and
         this is not its last batch anyway: Keras knows how many it has, or, for data of unknown
-        length, this fit's last whole pass had as many)."""
-        if not stop_requested or self._cut is not None or not self.cuts:
+        length, this fit's last whole pass had as many; a pass longer than that is cut)."""
+        if not stop_requested or self._cut is not None or self._pending is not None or not self.cuts:
             return
         total = getattr(getattr(model, "_eval_epoch_iterator", None), "num_batches", None)
         total = total if isinstance(total, int) else self._whole_pass
-        if total is not None and batch + _per_call(model) >= total:
+        if total is not None and batch < total <= batch + _per_call(model):
             return  # the pass's last batch: its results are whole
         model.stop_evaluating = True
-        self._cut = "training" if self._asked_in_training else "validation"
+        self._pending = "training" if self._asked_in_training else "validation"
 
     def after_batch(self, model: Any) -> None:
-        """At a validation batch's end (``on_test_batch_end``). The batches are counted at their
-        ends: for data of unknown length, jax's and tensorflow's trainers call a batch's start once
-        more after the last batch, before they find no data."""
+        """At a validation batch's end (``on_test_batch_end``): the batches are counted here, not
+        at their starts, and a cut asked at this batch's start is made (the batch ran; with no
+        batch after the start, the pass had ended: whole)."""
         self._batches += _per_call(model)
+        if self._pending is not None:
+            self._cut, self._pending = self._pending, None
 
     def end_pass(self, logs: dict[str, Any] | None) -> None:
         """The pass's end (``on_test_end``, the session's callback first): a cut pass's logs to NaN."""
+        self._pending = None
         if self._cut is not None:
             _to_nan(logs)
         else:
