@@ -172,7 +172,7 @@ def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> Non
 def test_a_model_a_large_rate_left_at_chance_is_not_too_slow(monkeypatch: pytest.MonkeyPatch) -> None:
     """Measured: a small CNN on digits at plain SGD 2.0 went to chance with no batch above 1.19x the
     first (2.306, then 2.630 at step 1, then ~2.31 with batches to 2.75), which read as a rate too
-    small ("raise it 10x"): its step-1 batch stands 6.3 noise units above the window's median. At
+    small ("raise it 10x"): its batches stood 10-14 noise units above the window's median. At
     rates too small the highest batch stood at most 3.5 units above it, even where small batches'
     noise took it above 1.1x the first."""
     rng = np.random.default_rng(7)
@@ -186,6 +186,9 @@ def test_a_model_a_large_rate_left_at_chance_is_not_too_slow(monkeypatch: pytest
     assert [v.kind for v in feed(dead, rate=2.0)[1]] == ["too_slow"]  # the verdict it got before
     monkeypatch.undo()
     assert TooSlowDetector().outlier == 4.5
+    identical = np.full(60, float(np.float32(2.3)))  # no noise at all: the unit's floor, 0.1% of the level
+    identical[0] = float(np.nextafter(np.float32(2.3), np.float32(3)))  # one float32 step above the rest
+    assert [v.kind for v in feed(identical, rate=1e-5)[1]] == ["too_slow"]
     with pytest.raises(ValueError, match=r"Argument `outlier` must be > 0. Received: outlier=0"):
         TooSlowDetector(outlier=0)
 

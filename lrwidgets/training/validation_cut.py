@@ -86,6 +86,8 @@ class ValidationCut:
         length, this fit's last whole pass had as many; a pass longer than that is cut)."""
         if not stop_requested or self._cut is not None or self._pending is not None or not self.cuts:
             return
+        # Keras resets its iterator before each pass: for data of unknown length `num_batches` is
+        # None during the pass (the count it sets when the data run out includes jax's extra start).
         total = getattr(getattr(model, "_eval_epoch_iterator", None), "num_batches", None)
         total = total if isinstance(total, int) else self._whole_pass
         if total is not None and batch < total <= batch + _per_call(model):
