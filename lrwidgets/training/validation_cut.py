@@ -23,6 +23,8 @@ from typing import Any
 
 import keras
 
+from lrwidgets.training._state import batches_per_row
+
 
 def watches_validation(callback: Any) -> bool:
     """Whether ``callback`` compares a ``val_`` result from epoch to epoch: Keras's ``EarlyStopping``
@@ -40,11 +42,6 @@ def _to_nan(logs: dict[str, Any] | None, prefix: str = "") -> None:
         for key in logs:
             if key.startswith(prefix):
                 logs[key] = math.nan
-
-
-def _per_call(model: Any) -> int:
-    per_call = getattr(model, "steps_per_execution", 1)
-    return per_call if isinstance(per_call, int) and per_call > 0 else 1
 
 
 class ValidationCut:
@@ -90,7 +87,7 @@ class ValidationCut:
         # None during the pass (the count it sets when the data run out includes jax's extra start).
         total = getattr(getattr(model, "_eval_epoch_iterator", None), "num_batches", None)
         total = total if isinstance(total, int) else self._whole_pass
-        if total is not None and batch < total <= batch + _per_call(model):
+        if total is not None and batch < total <= batch + batches_per_row(model):
             return  # the pass's last batch: its results are whole
         model.stop_evaluating = True
         self._pending = "training" if self._asked_in_training else "validation"
@@ -99,7 +96,7 @@ class ValidationCut:
         """At a validation batch's end (``on_test_batch_end``): the batches are counted here, not
         at their starts, and a cut asked at this batch's start is made (the batch ran; with no
         batch after the start, the pass had ended: whole)."""
-        self._batches += _per_call(model)
+        self._batches += batches_per_row(model)
         if self._pending is not None:
             self._cut, self._pending = self._pending, None
 
