@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-#: Kinds that name a rate too large: any of them is a right verdict for such a run.
-TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating")
+from lrwidgets.core.diagnosis import TOO_LARGE  # the kinds that name a rate too large: any is right for one
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, EmaSmoother, MinMaxDecimator, TrainingHistory, ema
+from lrwidgets.core.diagnostics import MonitorState
 
 
 def decimate(values: np.ndarray, max_points: int) -> np.ndarray:
@@ -176,6 +177,42 @@ def test_divergence_monitor_fires_once_and_rearms() -> None:
         DivergenceMonitor(factor=1.0)
 
 
+def test_a_burst_small_against_the_first_loss_is_no_divergence_a_blow_up_is() -> None:
+    """A loss that learned from 2.3 to 0.02 and bursts to 0.15 for a while: 7x its best, but a
+    twentieth of the way back to the untrained loss. A rise to 3.0 is a divergence, both ways (two
+    steps later than by the ratio alone: the gap is met once the smoothed loss reaches ~0.6)."""
+    learned = [2.3 * 0.98**i + 0.02 for i in range(300)]
+    burst = learned + [0.15] * 30 + [0.02] * 30
+    blow_up = learned + [3.0] * 30
+    for losses, expected in ((burst, []), (blow_up, [306])):
+        one = DivergenceMonitor(patience=5)
+        assert [i for i, x in enumerate(losses) if one.update(x)] == expected
+        assert [i for i, _, _ in DivergenceMonitor(patience=5).update_many(losses)] == expected
+    ratio_only = DivergenceMonitor(patience=5, min_rise=0.0)
+    assert [i for i, x in enumerate(burst) if ratio_only.update(x)] == [313]  # what the gap spares
+    assert one.initial == 2.3 + 0.02 and one.gap == pytest.approx(0.25 * 2.32)
+    # Re-armed once back within half the gap of the best (0.25 is 9x the best, 0.22 above it; the
+    # ratio alone would wait for 0.05), so a second blow-up is told again.
+    again = DivergenceMonitor(patience=5)
+    flags = [i for i, x in enumerate(learned + [3.0] * 30 + [0.25] * 40 + [3.0] * 30) if again.update(x)]
+    assert flags == [306, 375]
+    with pytest.raises(ValueError, match="Argument `min_rise` must be >= 0"):
+        DivergenceMonitor(min_rise=-0.1)
+    # Carried on from a state taken before any finite loss: no gap until the first one, both ways.
+    state = MonitorState(2.0, 1.0, 30, 2.0, 0.5, 0.02, 0, False)
+    losses = [math.nan, math.nan, math.nan, 1.5, 3.0, 3.0, 3.0]
+    flags = []
+    for make in ("update", "update_many"):
+        m = DivergenceMonitor(factor=2.0, smoothing=0.0, warmup_steps=0, min_rise=1.0)
+        m.load_state(state)
+        flags.append([i for i, x in enumerate(losses) if m.update(x)] if make == "update" else
+                     [i for i, _, _ in m.update_many(losses)])  # fmt: skip
+        assert m.initial == 1.5
+    assert flags[0] == flags[1]
+    with pytest.raises(ValueError, match="Argument `initial` must be finite, or NaN"):
+        DivergenceMonitor().load_state(state._replace(initial=math.inf))
+
+
 def test_history_records_and_exports(tmp_path) -> None:
     h = TrainingHistory()
     h.start_epoch(0)
@@ -326,14 +363,18 @@ def test_a_state_that_is_not_one_is_refused_by_name_and_changes_nothing() -> Non
     warmup=st.integers(0, 30),
     patience=st.integers(1, 6),
     noise_floor=st.sampled_from([0.0, 1e-2, 0.5]),
+    min_rise=st.sampled_from([0.0, 0.25, 1.0]),
 )
 def test_divergence_monitor_update_many_is_update_per_loss(
     losses: list[float], cuts: list[int], factor: float, smoothing: float, warmup: int, patience: int,
-    noise_floor: float,
+    noise_floor: float, min_rise: float,
 ) -> None:  # fmt: skip
     """The recorder scans new steps in runs of any length, in numpy: the verdicts and state of one
     ``update`` a loss, to the bit."""
-    kw = dict(factor=factor, smoothing=smoothing, warmup_steps=warmup, patience=patience, noise_floor=noise_floor)
+    kw = dict(
+        factor=factor, smoothing=smoothing, warmup_steps=warmup, patience=patience, noise_floor=noise_floor,
+        min_rise=min_rise,
+    )  # fmt: skip
     single = DivergenceMonitor(**kw)
     expected = []
     for i, x in enumerate(losses):
@@ -351,6 +392,7 @@ def test_divergence_monitor_update_many_is_update_per_loss(
         single._above,
         single._flagged,
     )
+    assert repr(many.initial) == repr(single.initial)
     assert many.smoothed == single.smoothed or (math.isnan(many.smoothed) and math.isnan(single.smoothed))
 
 

@@ -1,5 +1,6 @@
-"""The detectors that read the loss curve's shape: ``collapsed``, ``oscillating``, ``too_slow``,
-``plateau`` (per step, at the current rate) and ``overfitting`` (per epoch). Their base,
+"""The detectors that read the loss curve's shape: ``collapsed``, ``oscillating``, ``plateau`` (per
+step, at the current rate) and ``overfitting`` (per epoch); ``too_slow`` and ``unstable`` (a loss
+that does not fall at its rate) are in :mod:`lrwidgets.core.stall_detectors`. Their base,
 :class:`~lrwidgets.core.detectors.Detector`, and the ``nan`` and ``diverging`` detectors are in
 :mod:`lrwidgets.core.detectors`, whose ``build`` makes them all.
 
@@ -23,6 +24,10 @@ import math
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
+from lrwidgets.core.stall_detectors import TooSlowDetector, UnstableDetector
+
+__all__ = ["CURVE_DETECTORS", "CollapsedDetector", "OscillatingDetector", "OverfittingDetector", "PlateauDetector",
+           "TooSlowDetector", "UnstableDetector"]  # fmt: skip
 
 
 class CollapsedDetector(Detector):
@@ -190,82 +195,6 @@ class OscillatingDetector(Detector):
         )
 
 
-class TooSlowDetector(Detector):
-    """``too_slow``: the loss barely moves, quietly, while most of it is still to go.
-
-    Rule, checked when the window (40 batches at the current rate) is full: the newer half's mean
-    is less than ``min_progress`` (5%) below the rate's first losses; no batch at this rate rose
-    above ``quiet`` (1.25) x the first, nor more than ``outlier`` (4.5) x the batch noise above the
-    window's median (the noise: 1.4826 x the window's median absolute deviation, at least 0.1% of
-    the median, so that a window of identical losses does not make any rise an outlier): a rate that ever
-    blew the loss up is not too small; and the level is between half and ``quiet`` x the untrained
-    model's loss (most of it still to go, and not a model a larger rate broke); and the rate is
-    not below one this fit ran before its last jump (``LossTrack.top_rate``, a change of
-    ``rate_jump`` (1.5x) or more at once: a flat loss at a rate cut by ``ReduceLROnPlateau``, a
-    schedule's jump or by hand, is read as convergence; smaller steps down, such as a decay's, are
-    not cuts). Measured at 40 steps (see the module's
-    docstring): 100x too small, -0.4% to 2.3%; 10x too small, 1.6-6.2%; a good rate, 15-57%. On a
-    noisy binary task (best loss ~0.9x the untrained one) with ``ReduceLROnPlateau`` (factor 0.1),
-    16 of 18 runs got ``too_slow`` after a reduction before that last condition, none after.
-
-    ``outlier``, measured over the first 40 steps of runs whose loss moved less than 5% (digits
-    MLPs and a small CNN, a 10-class synthetic task; ``benchmarks/RESULTS.md``, 2026-12-04 22:45):
-    at rates too small (Adam 1e-5, 1e-4, SGD 1e-3 to 3e-2, SGD with momentum 0.01) the highest batch
-    stood at most 3.5 noise units above the median (and 1.000-1.072x the first at batch 32); a
-    small CNN left at chance by plain SGD 2.0 had its highest (step 34, 1.19x its first: under
-    ``quiet``) 14.2 units above it and its step-1 batch 10.4, and was told to raise its rate before
-    this test. Unlike a lower ratio (1.1x was tried) it keeps the rule's reach at small batches,
-    whose losses are noisier. Simulated only: a much smaller last batch of each epoch (100 samples
-    at batch 32) stands out alone: 246 of 300 runs at a rate too small got the verdict, 296 without.
-    """
-
-    kind = "too_slow"
-    windowed = True
-
-    def __init__(self, min_progress: float = 0.05, quiet: float = 1.25, outlier: float = 4.5) -> None:
-        super().__init__()
-        self.min_progress = check_float("min_progress", min_progress, gt=0, lt=1)
-        self.quiet = check_float("quiet", quiet, gt=1)
-        self.outlier = check_float("outlier", outlier, gt=0)
-
-    def on_step(self, ctx: Context) -> Diagnosis | None:
-        if not self._due(ctx):
-            return None
-        t = ctx.track
-        start = t.rate_head
-        if not start > 0 or t.rate_max > self.quiet * t.rate_first or t.learning_rate < t.top_rate:
-            return None
-        _, newer = t.half_means()
-        if not 0.5 * t.initial <= newer <= self.quiet * t.initial:
-            return None
-        progress = (start - newer) / start
-        if progress >= self.min_progress:
-            return None
-        median, noise = t.robust_spread()
-        if t.rate_max - median > self.outlier * max(noise, 1e-3 * abs(median)):
-            return None  # a batch far out of the batch noise: the rate blew the loss up
-        first = t.rate_start
-        value = t.learning_rate * 10
-        return self._report(
-            Diagnosis(
-                "too_slow",
-                first,
-                t.step,
-                {
-                    "progress": progress,
-                    "steps": float(t.rate_steps),
-                    "start": start,
-                    "level": newer,
-                    "learning_rate": t.learning_rate,
-                },
-                f"the loss moved {progress:+.1%} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
-                f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, with no batch above {t.rate_max:.4g}",
-                f"raise the rate about 10x, to {rate_text(value)}",
-                Fix("set_learning_rate", value),
-            )
-        )
-
-
 class PlateauDetector(Detector):
     """``plateau``: no progress for ``patience`` (400) steps at a rate that is neither too large nor
     too small.
@@ -394,6 +323,7 @@ class OverfittingDetector(Detector):
 CURVE_DETECTORS: tuple[type[Detector], ...] = (
     CollapsedDetector,
     OscillatingDetector,
+    UnstableDetector,
     TooSlowDetector,
     PlateauDetector,
     OverfittingDetector,

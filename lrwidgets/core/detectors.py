@@ -1,13 +1,14 @@
 """One detector per kind of bad learning rate; each a documented rule with its thresholds.
 
-A detector sees the shared :class:`~lrwidgets.core.diagnosis.LossTrack` after each finite batch
+A detector sees the shared :class:`~lrwidgets.core.loss_track.LossTrack` after each finite batch
 loss (``on_step``), each non-finite one (``on_nonfinite``) and each epoch's logs (``on_epoch``),
 and returns a :class:`~lrwidgets.core.diagnosis.Diagnosis` once when its rule holds; ``rearm``
 (called when the learning rate jumps) lets it report again. Rules that look at the window are
 checked every ``window // 4`` steps (O(window) then, O(1) amortised).
 
-The curve-shape detectors (``collapsed``, ``oscillating``, ``too_slow``, ``plateau``,
-``overfitting``) are in :mod:`lrwidgets.core.curve_detectors`, ``spiked`` (a blow-up in a rate's
+The curve-shape detectors (``collapsed``, ``oscillating``, ``plateau``, ``overfitting``) are in
+:mod:`lrwidgets.core.curve_detectors`, ``too_slow`` and ``unstable`` (a loss that does not fall
+at its rate) in :mod:`lrwidgets.core.stall_detectors`, ``spiked`` (a blow-up in a rate's
 first steps) in :mod:`lrwidgets.core.start_detector`; :func:`build` makes any of them.
 :func:`feed_plain_rows` runs the per-step rules of ``diverging``, ``oscillating`` and ``plateau``
 over a run of rows in one loop (``Diagnoser.step_many``), as long as none of them reports; the
@@ -95,14 +96,17 @@ class NanDetector(Detector):
 
 
 class DivergingDetector(Detector):
-    """``diverging``: the smoothed loss above ``factor`` x its best for 5 steps in a row.
+    """``diverging``: the smoothed loss above ``factor`` x its best for 5 steps in a row, and above
+    it by more than 0.25x the first loss (the untrained model's, in a fit from fresh weights).
 
     The rule of :class:`~lrwidgets.core.diagnostics.DivergenceMonitor` (debiased EMA 0.9, best
     taken after a 20-step warm-up and never below 1% of the loss then, re-armed when the loss
-    comes back under ``sqrt(factor)`` x the best): the one divergence rule of lrwidgets, also the
-    session's ``diverging`` event. It catches a run that learned and then blew up (a rate raised
-    mid-fit); a rate too large from the first step collapses before the warm-up ends, which is
-    :class:`CollapsedDetector`'s case.
+    comes back under ``sqrt(factor)`` x the best or within 0.125x the first loss of it): the one
+    divergence rule of lrwidgets, also the session's ``diverging`` event. The gap keeps it from
+    bursts near zero that come back on their own (a BatchNorm MLP at 0.02 rising to 0.1 for ten
+    steps: 5x its best, a thirtieth of the way back to untrained). It catches a run that learned and
+    then blew up (a rate raised mid-fit); a rate too large from the first step collapses before
+    the warm-up ends, which is :class:`CollapsedDetector`'s case.
 
     Example:
         >>> d = DivergingDetector(factor=4.0)
@@ -221,8 +225,9 @@ def feed_plain_rows(
     ``Diagnoser.step``), or with None when ``rows`` ran out or after a row on which a window
     rule reported (the rules' muted and fired flags changed: the caller calls again).
 
-    A plain row has a finite loss, no jump of the rate, no recomputation of the track's running
-    sums, and no per-step rule reporting on it. On such a row this does what ``LossTrack.update``
+    A plain row has a finite loss, no jump of the rate, no rise of it that unmutes the rules
+    ``too_slow`` muted, no recomputation of the track's running sums, and no per-step rule
+    reporting on it. On such a row this does what ``LossTrack.update``
     and the ``on_step`` of ``diverging`` (``DivergenceMonitor.update``), ``oscillating`` and
     ``plateau`` do, with the same arithmetic in the same order, and calls the window rules when
     they are due, in the Diagnoser's order: the same verdicts and state, to the bit
@@ -244,6 +249,7 @@ def feed_plain_rows(
     c = 1 - b  # as LossTrack.update computes it
     acc, weight, steps, t_warm, best, best_step = t._acc, t._weight, t.steps, t.warmup_steps, t.best, t.best_step
     cur_rate, jump, rate_max, rate_max_step = t.learning_rate, diagnoser.rate_jump, t.rate_max, t.rate_max_step
+    unmute_at = diagnoser._unmute_at  # a row at this rate or above unmutes rules: Diagnoser.step's
     ring, window, total, total_sq = t._ring, t.window, t._sum, t._sumsq
     slot = rs % window
     # The row that brings `rate_steps` to `last + 1` recomputes the running sums: not plain. A
@@ -257,14 +263,14 @@ def feed_plain_rows(
         due = -1
     # `diverging`: DivergenceMonitor.update, fed the same losses: its EMA and step count are the track's.
     d_on, m_warm, m_best, floor, above, flagged = False, 0, 0.0, 0.0, 0, False
-    factor, patience, noise_floor = 2.0, 1, 0.0
+    factor, patience, noise_floor, gap = 2.0, 1, 0.0, 0.0
     if div is not None:
         m, ms = div.monitor, div.monitor.state()
-        if m.smoothing != b or (ms.acc, ms.weight, ms.steps) != (acc, weight, steps):
+        if m.smoothing != b or (ms.acc, ms.weight, ms.steps) != (acc, weight, steps) or ms.initial != ms.initial:
             return next(((step, (loss, rate)) for loss, rate in rows), (step, None))
         d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, ms.best, ms.floor, ms.above, ms.flagged
-        factor, patience, noise_floor = m.factor, m.patience, m.noise_floor
-    rearm = math.sqrt(factor)
+        factor, patience, noise_floor, gap = m.factor, m.patience, m.noise_floor, m.gap
+    rearm, half_gap = math.sqrt(factor), 0.5 * gap
     # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector.state()).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
     if osc is not None:
@@ -282,7 +288,7 @@ def feed_plain_rows(
     for loss, rate in rows:
         step += 1
         # x - x is NaN (true) for a NaN or infinite x, 0.0 (false) for a finite one.
-        if loss - loss or rs == last:
+        if loss - loss or rs == last or rate >= unmute_at:
             special = True
             break
         if (
@@ -313,10 +319,10 @@ def feed_plain_rows(
             ref = new_floor if new_floor > new_best else new_best
             if ref > 0:
                 if flagged:
-                    if s < rearm * ref:
+                    if s < rearm * ref or s - ref < half_gap:
                         flagged, above = False, 0
                 else:
-                    count = above + 1 if s > factor * ref else 0
+                    count = above + 1 if s > factor * ref and s - ref > gap else 0
                     if count >= patience:
                         special = True
                         break
@@ -368,7 +374,9 @@ def feed_plain_rows(
             total_sq=total_sq,
         )  # fmt: skip
         if div is not None:
-            div.monitor.load_state(MonitorState(acc, weight, steps, before, m_best, floor, above, flagged))
+            div.monitor.load_state(
+                MonitorState(acc, weight, steps, before, m_best, floor, above, flagged, div.monitor.initial)
+            )
         if osc is not None:
             osc.load_state(before, in_spike)
         if plat is not None:

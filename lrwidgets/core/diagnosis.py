@@ -21,19 +21,27 @@ Example:
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lrwidgets.core.checks import check_choice, check_float, check_int
+from lrwidgets.core.loss_track import LossTrack
 
-KINDS = ("nan", "diverging", "spiked", "collapsed", "oscillating", "too_slow", "plateau", "overfitting")
+KINDS = (
+    "nan", "diverging", "spiked", "collapsed", "oscillating", "unstable", "too_slow", "plateau", "overfitting",
+)  # fmt: skip
 #: Verdicts that say the rate is too large.
-TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating")
+TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating", "unstable")
 FIX_KINDS = ("set_learning_rate", "restore_best", "stop")
-#: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised.
-MUTED_WHEN_TOO_LARGE = ("too_slow", "plateau")
+#: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised (``unstable``: it would only
+#: say again that the rate is too large).
+MUTED_WHEN_TOO_LARGE = ("unstable", "too_slow", "plateau")
+#: The verdicts ``too_slow`` mutes until the rate rises ``rate_jump`` x above the one it judged, at
+#: once or gradually (a warm-up; then the rules start again from that step, as after a jump): read
+#: from a flat loss and a batch far above it, they would turn the advice round on a few bad
+#: batches that come much later at a rate too small.
+MUTED_WHEN_TOO_SLOW = ("collapsed", "unstable")
 
 
 @dataclass(frozen=True)
@@ -97,151 +105,6 @@ def rate_text(value: float) -> str:
     return f"{value:.2g}"
 
 
-class LossTrack:
-    """What the detectors share, updated once a step in O(1).
-
-    Holds the debiased EMA of the batch loss (``smooth``), its lowest value after the first
-    ``warmup_steps`` (``best``), the loss at the start (``initial``: the mean of the first
-    ``initial_steps`` finite batch losses, by default the first alone: an untrained model's loss,
-    before a too-large rate's first update shows), and, since the last jump of the learning rate
-    (``rate_start``): the step count, its first loss (``rate_first``), the mean of its first 3
-    losses (``rate_head``), the highest batch loss, and a window of the last ``window`` batch
-    losses with running sums (mean, standard deviation). ``top_rate`` is the highest rate left at
-    a jump (0 before the first): a current rate below it was lowered from one this fit ran.
-    """
-
-    def __init__(self, smoothing: float = 0.9, window: int = 40, warmup_steps: int = 20, initial_steps: int = 1):
-        self.smoothing = check_float("smoothing", smoothing, ge=0, lt=1)
-        self.window = check_int("window", window, ge=4)
-        self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
-        self.initial_steps = check_int("initial_steps", initial_steps, ge=1)
-        self.head_steps = 3
-        self._acc = self._weight = 0.0
-        self.smooth = math.nan
-        self.best = math.inf
-        self.best_step = -1
-        self.initial = math.nan
-        self._initial_sum = 0.0
-        self._initial_count = 0
-        self.steps = 0  # finite losses seen
-        self.step = -1
-        self.last_loss = math.nan
-        self.learning_rate = math.nan
-        self.top_rate = 0.0
-        self.reset_rate(0, math.nan)
-
-    def reset_rate(self, step: int, learning_rate: float) -> None:
-        """A new rate from ``step`` on: the per-rate statistics start again."""
-        self.rate_start = step
-        self.rate_steps = 0
-        self.rate_first = math.nan  # the first loss at this rate
-        self.rate_head = math.nan  # the mean of the first `head_steps` losses at this rate
-        self._head_sum = 0.0
-        self.rate_max = -math.inf
-        self.rate_max_step = step
-        self._ring = [0.0] * self.window
-        self._n = 0
-        self._sum = self._sumsq = 0.0
-        self.learning_rate = learning_rate
-
-    def update(self, step: int, loss: float, learning_rate: float, rate_jump: float) -> bool:
-        """Feed a finite batch loss; True when the rate jumped (by ``rate_jump`` x or more) before it."""
-        self.step = step
-        self.last_loss = loss
-        jumped = False
-        old = self.learning_rate
-        if learning_rate != old and math.isfinite(old) and old > 0 and learning_rate > 0:
-            jumped = max(learning_rate / old, old / learning_rate) >= rate_jump
-            if jumped:
-                self.top_rate = max(self.top_rate, old)
-                self.reset_rate(step, learning_rate)
-        self.learning_rate = learning_rate
-        steps = self.steps = self.steps + 1
-        if self._initial_count < self.initial_steps:
-            self._initial_sum += loss
-            self._initial_count += 1
-            self.initial = self._initial_sum / self._initial_count
-        b = self.smoothing
-        acc = self._acc = b * self._acc + (1 - b) * loss
-        weight = self._weight = b * self._weight + (1 - b)
-        smooth = self.smooth = acc / weight if weight > 0 else loss
-        if steps > self.warmup_steps and smooth < self.best:
-            self.best, self.best_step = smooth, step
-        rate_steps = self.rate_steps
-        if rate_steps < self.head_steps:
-            if rate_steps == 0:
-                self.rate_first, self.rate_start = loss, step  # the first step of a fit, or of its rate
-            self._head_sum += loss
-            self.rate_head = self._head_sum / (rate_steps + 1)
-        self.rate_steps = rate_steps + 1
-        if loss > self.rate_max:
-            self.rate_max, self.rate_max_step = loss, step
-        n, window, ring = self._n, self.window, self._ring
-        slot = n % window
-        if n >= window:
-            old_value = ring[slot]
-            self._sum -= old_value
-            self._sumsq -= old_value * old_value
-        ring[slot] = loss
-        self._sum += loss
-        self._sumsq += loss * loss
-        n = self._n = n + 1
-        if n % (64 * window) == 0:  # running sums drift: recompute them now and then
-            self._sum = sum(ring)
-            self._sumsq = sum(v * v for v in ring)
-        return jumped
-
-    def load_state(
-        self, *, step: int, smooth: float, acc: float, weight: float, steps: int, best: float, best_step: int,
-        learning_rate: float, rate_max: float, rate_max_step: int, rate_steps: int, total: float, total_sq: float,
-    ) -> None:  # fmt: skip
-        """Set the state that :meth:`update` keeps, as a loop over many losses computed it
-        (:func:`~lrwidgets.core.detectors.feed_plain_rows`); the last loss is the newest in the window."""
-        self.step, self.smooth, self._acc, self._weight, self.steps = step, smooth, acc, weight, steps
-        self.best, self.best_step, self.learning_rate = best, best_step, learning_rate
-        self.rate_max, self.rate_max_step = rate_max, rate_max_step
-        self.rate_steps = self._n = rate_steps
-        self._sum, self._sumsq = total, total_sq
-        self.last_loss = self._ring[(rate_steps - 1) % self.window]
-
-    @property
-    def full(self) -> bool:
-        """The window holds ``window`` losses, all at the current rate."""
-        return self._n >= self.window
-
-    @property
-    def mean(self) -> float:
-        n = min(self._n, self.window)
-        return self._sum / n if n else math.nan
-
-    @property
-    def std(self) -> float:
-        n = min(self._n, self.window)
-        if n < 2:
-            return 0.0
-        m = self._sum / n
-        return math.sqrt(max(self._sumsq / n - m * m, 0.0))
-
-    def _window_values(self) -> list[float]:
-        """The window's losses, oldest first."""
-        n, ring = min(self._n, self.window), self._ring
-        start = self._n % self.window if self._n >= self.window else 0
-        return ring[start:] + ring[:start] if start else ring[:n]
-
-    def half_means(self) -> tuple[float, float]:
-        """Means of the older and the newer half of the window (O(window): called when a rule is due)."""
-        values = self._window_values()
-        n = len(values)
-        h = n // 2
-        return sum(values[:h]) / max(h, 1), sum(values[h:]) / max(n - h, 1)
-
-    def robust_spread(self) -> tuple[float, float]:
-        """The window's median, and 1.4826 x its median absolute deviation (normal noise's sd)."""
-        values = self._window_values() or [math.nan]
-        median = statistics.median(values)
-        return median, 1.4826 * statistics.median(abs(v - median) for v in values)
-
-
 @dataclass
 class Context:
     """The track, plus what is known about the model (its number of classes, for chance accuracy)."""
@@ -262,10 +125,12 @@ class Diagnoser:
 
     A detector reports once, then stays quiet until the learning rate jumps (by ``rate_jump`` x
     or more between two steps: the user acted) or, for ``diverging``, until the loss comes back
-    (its hysteresis). After a verdict that the rate is too large, ``too_slow`` and ``plateau`` stay
-    quiet until the rate jumps up (measured: a model collapsed at Adam 1.0 stayed flat at ~14 after
-    the rate was lowered 10x, and got a `plateau` verdict 400 steps later: neither a rate too small
-    nor a plateau a cut would help).
+    (its hysteresis). After a verdict that the rate is too large, ``unstable``, ``too_slow`` and
+    ``plateau`` stay quiet until the rate jumps up (measured: a model collapsed at Adam 1.0 stayed
+    flat at ~14 after the rate was lowered 10x, and got a `plateau` verdict 400 steps later:
+    neither a rate too small nor a plateau a cut would help). After ``too_slow``, ``collapsed`` and
+    ``unstable`` stay quiet until the rate has risen ``rate_jump`` x above the one it judged, at
+    once or gradually; a gradual rise that gets there counts as a jump.
 
     Args:
         num_classes: for classifiers, the number of classes (chance accuracy is ``1/num_classes``);
@@ -298,6 +163,7 @@ class Diagnoser:
         self.context = Context(LossTrack(), num_classes)
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
+        self._unmute_at = math.inf  # the rate at which MUTED_WHEN_TOO_SLOW are heard again
         self.diagnoses: list[Diagnosis] = []
         # Only the detectors with a per-step rule are called each step (the hot path), and those
         # whose rule looks at the window only when it is due.
@@ -311,7 +177,9 @@ class Diagnoser:
         """A diagnoser for the model's next fit: every rule starts again, judged against that fit's
         own best (a fit from reset weights starts far above the last one's best: no divergence),
         but the untrained model's loss is kept (a fit that continues a trained model, its loss flat
-        and low, is not too slow)."""
+        and low, is not too slow; ``diverging``'s gap stays a share of it)."""
+        from lrwidgets.core.detectors import DivergingDetector
+
         fresh = Diagnoser(
             num_classes=self.context.num_classes,
             kinds=self.kinds,
@@ -320,6 +188,9 @@ class Diagnoser:
         )
         old, new = self.context.track, fresh.context.track
         new.initial, new._initial_sum, new._initial_count = old.initial, old._initial_sum, old._initial_count
+        for was, det in zip(self.detectors, fresh.detectors, strict=True):
+            if isinstance(was, DivergingDetector) and isinstance(det, DivergingDetector):
+                det.monitor.initial = was.monitor.initial
         return fresh
 
     def step(self, step: int, loss: float, learning_rate: float) -> list[Diagnosis]:
@@ -332,10 +203,19 @@ class Diagnoser:
                 self._keep(det.on_nonfinite(self.context, step, loss, learning_rate), found)
             return found
         before = track.learning_rate
+        if learning_rate >= self._unmute_at:  # too_slow's advice taken, at once or gradually: a jump
+            self._unmute_at = math.inf
+            track.top_rate = max(track.top_rate, before)
+            track.reset_rate(step, learning_rate)
+            self._muted.clear()
+            for det in self.detectors:
+                det.rearm()
         if track.update(step, loss, learning_rate, self.rate_jump):
             # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
             # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
             self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if learning_rate < before else ())
+            if self._unmute_at < math.inf:
+                self._muted.update(MUTED_WHEN_TOO_SLOW)
             for det in self.detectors:
                 det.rearm()
         muted, context = self._muted, self.context
@@ -396,3 +276,8 @@ class Diagnoser:
         self.diagnoses.append(verdict)
         if verdict.kind in TOO_LARGE:
             self._muted.update(MUTED_WHEN_TOO_LARGE)
+        elif verdict.kind == "too_slow":
+            rate = self.context.track.learning_rate
+            if 0 < rate < math.inf:  # a rate that can rise rate_jump x
+                self._muted.update(MUTED_WHEN_TOO_SLOW)
+                self._unmute_at = self.rate_jump * rate

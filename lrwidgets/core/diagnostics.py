@@ -23,6 +23,7 @@ class MonitorState(NamedTuple):
     floor: float
     above: int  #: steps in a row above the threshold
     flagged: bool
+    initial: float = math.nan  #: the first finite loss fed (NaN before it)
 
 
 class DivergenceMonitor:
@@ -30,10 +31,15 @@ class DivergenceMonitor:
 
     The smoothed loss ``s`` (debiased EMA) is compared with a reference: its lowest value after the warm-up,
     but never less than ``noise_floor`` times its value at the end of the warm-up (a loss that
-    fell a thousandfold and wobbles near zero is converged, not diverging). The run diverges
-    when ``s > factor * reference`` for ``patience`` steps in a row, after ``warmup_steps``.
-    It reports once, and re-arms only when ``s`` comes back under ``sqrt(factor) * reference``
-    (hysteresis: noise around the threshold does not flag again and again).
+    fell a thousandfold and wobbles near zero is converged, not diverging). A step is *above*
+    when ``s > factor * reference`` and ``s - reference > min_rise * initial``, ``initial`` being
+    the first finite loss fed (an untrained model's loss, in a fit from fresh weights; a negative
+    one sets no gap): a rise that is large against the best but small against what the model has
+    learned (a loss near zero that bursts from 0.02 to 0.15 and comes back) is not a divergence.
+    The run diverges when ``patience`` steps in a row are above, after ``warmup_steps``. It
+    reports once, and re-arms only when ``s`` comes back under ``sqrt(factor) * reference`` or
+    within ``min_rise / 2 * initial`` of it (hysteresis: noise around the threshold does not flag
+    again and again).
 
     Args:
         factor: ratio to the reference that counts as diverging (> 1).
@@ -41,6 +47,13 @@ class DivergenceMonitor:
         warmup_steps: steps to ignore at the start (early losses are noisy).
         patience: steps in a row above the threshold before the run is flagged (>= 1).
         noise_floor: the reference is at least this fraction of the smoothed loss after warm-up.
+        min_rise: a step is above only when ``s`` is also more than this fraction of the first
+            loss above the reference (0: the ratio alone). Measured (``benchmarks/RESULTS.md``,
+            2026-12-04 22:15 and 2026-12-05): the diagnosis sweep's bursts that came back on their own
+            (BatchNorm MLPs, plain SGD at its best rate, on digits) were flagged by the ratio alone in
+            10 runs; 0.25 spares 9 of them from their recorded losses (the 10th rose 0.587 above its
+            best against a bar of 0.578) and all 10 in the sweep's own run; a rate raised 20-1000x
+            mid-fit sent the loss to ~14, past both bars within the same steps.
 
     Example:
         >>> m = DivergenceMonitor(factor=2.0, smoothing=0.0, warmup_steps=0)
@@ -55,11 +68,16 @@ class DivergenceMonitor:
         warmup_steps: int = 20,
         patience: int = 1,
         noise_floor: float = 1e-2,
+        min_rise: float = 0.25,
     ) -> None:
         self.factor = check_float("factor", factor, gt=1)
         self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
         self.patience = check_int("patience", patience, ge=1)
         self.noise_floor = check_float("noise_floor", noise_floor, ge=0, lt=1)
+        self.min_rise = check_float("min_rise", min_rise, ge=0)
+        # the first finite loss fed; set from an earlier fit's monitor when a fit carries on from it,
+        # so that the gap stays a share of the untrained model's loss
+        self.initial = math.nan
         self._smoother = EmaSmoother(smoothing)
         self._best = math.inf
         self.smoothed = math.nan  # the smoothed loss after the last update
@@ -81,7 +99,7 @@ class DivergenceMonitor:
         """The state :meth:`load_state` takes to carry on from here."""
         acc, weight = self._smoother.state()
         steps, best, floor = self._steps, self._best, self._floor
-        return MonitorState(acc, weight, steps, self.smoothed, best, floor, self._above, self._flagged)
+        return MonitorState(acc, weight, steps, self.smoothed, best, floor, self._above, self._flagged, self.initial)
 
     def load_state(self, state: MonitorState) -> None:
         """Carry on from ``state`` (as :meth:`update` would have left it: the same rule run elsewhere)."""
@@ -90,15 +108,28 @@ class DivergenceMonitor:
         check_int("steps", state.steps, ge=0)
         check_int("above", state.above, ge=0)
         check_bool("flagged", state.flagged)
-        for name in ("smoothed", "best", "floor"):  # NaN before the first loss, inf before the warm-up's end
+        for name in ("smoothed", "best", "floor", "initial"):  # NaN before the first loss, inf before the warm-up's end
             check_real(name, getattr(state, name))
+        if math.isinf(state.initial):
+            raise ValueError(
+                "Argument `initial` must be finite, or NaN before the first finite loss. "
+                + received("initial", state.initial)
+            )
         self._smoother.load_state(state.acc, state.weight)
         self._steps, self.smoothed, self._best, self._floor = state.steps, state.smoothed, state.best, state.floor
-        self._above, self._flagged = state.above, state.flagged
+        self._above, self._flagged, self.initial = state.above, state.flagged, state.initial
+
+    @property
+    def gap(self) -> float:
+        """How far above the reference ``s`` must also be to count: ``min_rise`` x the first loss."""
+        initial = self.initial
+        return self.min_rise * initial if initial > 0 else 0.0
 
     def update(self, loss: float) -> bool:
         """Feed one batch loss; True exactly when the run starts to diverge."""
         self._steps += 1
+        if self.initial != self.initial and math.isfinite(loss):  # NaN: no finite loss before this one
+            self.initial = loss
         s = self.smoothed = self._smoother.update(loss)
         if not math.isfinite(s):
             return False
@@ -110,12 +141,13 @@ class DivergenceMonitor:
         reference = max(self._best, self._floor)
         if reference <= 0:
             return False
+        gap = self.gap
         if self._flagged:
-            if s < math.sqrt(self.factor) * reference:
+            if s < math.sqrt(self.factor) * reference or s - reference < 0.5 * gap:
                 self._flagged = False
                 self._above = 0
             return False
-        self._above = self._above + 1 if s > self.factor * reference else 0
+        self._above = self._above + 1 if s > self.factor * reference and s - reference > gap else 0
         if self._above >= self.patience:
             self._flagged = True
             return True
@@ -131,10 +163,17 @@ class DivergenceMonitor:
         hundred new steps at a time; each change costs a pass over the rest of them, so a loss
         that flags and re-arms every few steps costs more than one loop would.
         """
-        s = np.asarray(self._smoother.update_many(losses), dtype=np.float64)
+        values = np.asarray(losses, dtype=np.float64)
+        s = np.asarray(self._smoother.update_many(values), dtype=np.float64)
         n = len(s)
         if not n:
             return []
+        gap: float | np.ndarray = self.gap
+        if self.initial != self.initial:
+            finite = np.flatnonzero(np.isfinite(values))
+            if len(finite):  # set at that loss: `update` uses no gap before it
+                self.initial = float(values[finite[0]])
+                gap = np.where(np.arange(n) >= finite[0], self.gap, 0.0)
         with np.errstate(invalid="ignore", over="ignore"):
             valid = np.isfinite(s) & (np.arange(self._steps + 1, self._steps + n + 1) > self.warmup_steps)
             # `update`'s best and floor at each step (the floor: set at the first valid step where it
@@ -148,12 +187,12 @@ class DivergenceMonitor:
                     floor[set_at[0] :] = candidates[set_at[0]]
             reference = np.where(best > floor, best, floor)
             ruled = np.flatnonzero(valid & (reference > 0))  # the steps the rule looks at
-            up = (s > self.factor * reference)[ruled]
-            back = (s < math.sqrt(self.factor) * reference)[ruled]
+            up = ((s > self.factor * reference) & (s - reference > gap))[ruled]
+            back = ((s < math.sqrt(self.factor) * reference) | (s - reference < 0.5 * gap))[ruled]
         found = []
         above, flagged, pos = self._above, self._flagged, 0
         while pos < len(ruled):
-            if flagged:  # re-armed at the first step back under sqrt(factor) x the reference
+            if flagged:  # re-armed at the first step back under sqrt(factor) x the reference or the half gap
                 hits = np.flatnonzero(back[pos:])
                 if not len(hits):
                     break

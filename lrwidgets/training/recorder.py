@@ -106,9 +106,12 @@ class Recorder:
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
-        # best of the last one, which is no divergence.
+        # best of the last one, which is no divergence. The gap stays a share of the session's first
+        # loss (its untrained model's), as the Diagnostician's does (Diagnoser.next_fit).
         with self._scan_lock:
-            self._divergence = DivergingDetector(self.divergence_factor)
+            previous, self._divergence = self._divergence, DivergingDetector(self.divergence_factor)
+            if previous is not None:
+                self._divergence.monitor.initial = previous.monitor.initial
             self._scanned = self.history.num_steps
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 

@@ -1,0 +1,191 @@
+"""The detectors of a loss that does not fall at its rate: quietly, ``too_slow`` (raise the rate),
+or with single batches thrown far above the rest, ``unstable`` (lower it).
+
+Both look at the window of the last 40 batches at the current rate, when it is full: its newer
+half less than 5% below the rate's first losses, the level still near the untrained model's loss,
+and the rate not below one the fit ran before (a cut, where a flat loss reads as convergence).
+What tells them apart is the highest batch at the rate, against the rate's first loss and against
+the window's batch noise (:func:`outlier_units`): at most 1.072x and 3.5 units at rates too small
+(batch 32), 1.3-5.4x and 6-180 units at rates too large (``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+from lrwidgets.core.checks import check_float
+from lrwidgets.core.detectors import Detector, _lower
+from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
+
+
+def no_progress(ctx: Context, min_progress: float, high: float) -> tuple[float, float, float] | None:
+    """``(start, level, progress)`` when the loss has not fallen at this rate, else None.
+
+    ``start``: the mean of the rate's first 3 losses; ``level``: the mean of the newer half of the
+    window; ``progress``: ``(start - level) / start``, less than ``min_progress``. Also required:
+    the level between half and ``high`` x the untrained model's loss (most of it still to go), and
+    the rate not below one this fit ran before its last jump (``LossTrack.top_rate``). O(window).
+    """
+    t = ctx.track
+    start = t.rate_head
+    if not start > 0 or t.learning_rate < t.top_rate:
+        return None
+    _, level = t.half_means()
+    if not 0.5 * t.initial <= level <= high * t.initial:
+        return None
+    progress = (start - level) / start
+    return None if progress >= min_progress else (start, level, progress)
+
+
+def outlier_units(ctx: Context) -> float:
+    """How far the highest batch at this rate stands above the window's median, in noise units:
+    1.4826 x the window's median absolute deviation (normal noise's standard deviation), at least
+    0.1% of the median (a window of identical losses does not make any rise an outlier)."""
+    t = ctx.track
+    median, noise = t.robust_spread()
+    return (t.rate_max - median) / max(noise, 1e-3 * abs(median), 1e-300)
+
+
+class TooSlowDetector(Detector):
+    """``too_slow``: the loss barely moves, quietly, while most of it is still to go.
+
+    Rule, checked when the window (40 batches at the current rate) is full: the newer half's mean
+    is less than ``min_progress`` (5%) below the rate's first losses; no batch at this rate rose
+    above ``quiet`` (1.25) x the first, nor more than ``outlier`` (4.5) x the batch noise above the
+    window's median (the noise: 1.4826 x the window's median absolute deviation, at least 0.1% of
+    the median, so that a window of identical losses does not make any rise an outlier): a rate that ever
+    blew the loss up is not too small; and the level is between half and ``quiet`` x the untrained
+    model's loss (most of it still to go, and not a model a larger rate broke); and the rate is
+    not below one this fit ran before its last jump (``LossTrack.top_rate``, a change of
+    ``rate_jump`` (1.5x) or more at once: a flat loss at a rate cut by ``ReduceLROnPlateau``, a
+    schedule's jump or by hand, is read as convergence; smaller steps down, such as a decay's, are
+    not cuts). Measured at 40 steps (see the module's
+    docstring): 100x too small, -0.4% to 2.3%; 10x too small, 1.6-6.2%; a good rate, 15-57%. On a
+    noisy binary task (best loss ~0.9x the untrained one) with ``ReduceLROnPlateau`` (factor 0.1),
+    16 of 18 runs got ``too_slow`` after a reduction before that last condition, none after.
+
+    ``outlier``, measured over the first 40 steps of runs whose loss moved less than 5% (digits
+    MLPs and a small CNN, a 10-class synthetic task; ``benchmarks/RESULTS.md``, 2026-12-04 22:45):
+    at rates too small (Adam 1e-5, 1e-4, SGD 1e-3 to 3e-2, SGD with momentum 0.01) the highest batch
+    stood at most 3.5 noise units above the median (and 1.000-1.072x the first at batch 32); a
+    small CNN left at chance by plain SGD 2.0 had its highest (step 34, 1.19x its first: under
+    ``quiet``) 14.2 units above it and its step-1 batch 10.4, and was told to raise its rate before
+    this test. Unlike a lower ratio (1.1x was tried) it keeps the rule's reach at small batches,
+    whose losses are noisier. Simulated only: a much smaller last batch of each epoch (100 samples
+    at batch 32) stands out alone: 246 of 300 runs at a rate too small got the verdict, 296 without.
+    """
+
+    kind = "too_slow"
+    windowed = True
+
+    def __init__(self, min_progress: float = 0.05, quiet: float = 1.25, outlier: float = 4.5) -> None:
+        super().__init__()
+        self.min_progress = check_float("min_progress", min_progress, gt=0, lt=1)
+        self.quiet = check_float("quiet", quiet, gt=1)
+        self.outlier = check_float("outlier", outlier, gt=0)
+
+    def on_step(self, ctx: Context) -> Diagnosis | None:
+        if not self._due(ctx):
+            return None
+        t = ctx.track
+        if t.rate_max > self.quiet * t.rate_first:
+            return None
+        stalled = no_progress(ctx, self.min_progress, self.quiet)
+        if stalled is None:
+            return None
+        start, newer, progress = stalled
+        if outlier_units(ctx) > self.outlier:
+            return None  # a batch far out of the batch noise: the rate blew the loss up
+        first = t.rate_start
+        value = t.learning_rate * 10
+        return self._report(
+            Diagnosis(
+                "too_slow",
+                first,
+                t.step,
+                {
+                    "progress": progress,
+                    "steps": float(t.rate_steps),
+                    "start": start,
+                    "level": newer,
+                    "learning_rate": t.learning_rate,
+                },
+                f"the loss moved {progress:+.1%} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
+                f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, with no batch above {t.rate_max:.4g}",
+                f"raise the rate about 10x, to {rate_text(value)}",
+                Fix("set_learning_rate", value),
+            )
+        )
+
+
+class UnstableDetector(Detector):
+    """``unstable``: the loss does not fall at this rate, and single batches jump far above it.
+
+    Rule, checked when the window (40 batches at the current rate) is full: the newer half's mean
+    is less than ``min_progress`` (5%) below the rate's first 3 losses, and between half and
+    ``high`` (2) x the untrained model's loss; the rate is not below one this fit ran before its
+    last jump; and the highest batch at this rate rose above ``spike`` (1.25) x the rate's first
+    loss *and* more than ``outlier`` (4.5) noise units above the window's median
+    (:func:`outlier_units`). Those two are :class:`TooSlowDetector`'s tests of a quiet loss, both
+    failed: a loss that rises above one of them only is neither verdict's (at batch 8 a rate too
+    small reached 1.27x its first batch; the noise units keep it from this rule). A loss flat at
+    more than 2x the untrained one is :class:`~lrwidgets.core.curve_detectors.CollapsedDetector`'s.
+
+    Measured (``benchmarks/RESULTS.md``, 2026-12-05): in the diagnosis benchmark and its sweep
+    (digits MLPs, a small CNN, a 10-class synthetic task; plain SGD, Adam, SGD with momentum) it
+    was given in 18 runs, all at rates too large (0.08-0.84 training accuracy against 0.79-1.00 at
+    the best rates), at steps 39-89 (259 in one), with the highest batch 1.26-5.4x the rate's
+    first and 6.1-182 noise units out: plain SGD at 2x the digits MLPs' best rate, where 2 runs had
+    no verdict before, and SGD with momentum 0.3 on the synthetic task (chance accuracy), which had
+    only ``plateau`` 400 steps in; the others got ``collapsed`` or ``oscillating`` later. None at
+    a good rate, nor in 80 short fits at rates too small (batches 8 to 32, small datasets whose
+    epochs end on a batch of 2 or 4).
+    """
+
+    kind = "unstable"
+    windowed = True
+
+    def __init__(
+        self, min_progress: float = 0.05, high: float = 2.0, spike: float = 1.25, outlier: float = 4.5
+    ) -> None:
+        super().__init__()
+        self.min_progress = check_float("min_progress", min_progress, gt=0, lt=1)
+        self.high = check_float("high", high, gt=0.5)
+        self.spike = check_float("spike", spike, gt=1)
+        self.outlier = check_float("outlier", outlier, gt=0)
+
+    def on_step(self, ctx: Context) -> Diagnosis | None:
+        if not self._due(ctx):
+            return None
+        t = ctx.track
+        if not (t.rate_first > 0 and t.rate_max > self.spike * t.rate_first):
+            return None  # (a first loss of 0 or less: no ratio to read)
+        stalled = no_progress(ctx, self.min_progress, self.high)
+        if stalled is None:
+            return None
+        units = outlier_units(ctx)
+        if not units > self.outlier:
+            return None
+        start, level, progress = stalled
+        first = t.rate_start
+        advice, fix = _lower(t.learning_rate)
+        return self._report(
+            Diagnosis(
+                "unstable",
+                first,
+                t.step,
+                {
+                    "progress": progress,
+                    "steps": float(t.rate_steps),
+                    "start": start,
+                    "level": level,
+                    "peak": t.rate_max,
+                    "noise_units": units,
+                    "learning_rate": t.learning_rate,
+                },
+                f"the loss moved {progress:+.1%} in {t.rate_steps} steps (from {start:.4g} to {level:.4g}, steps"
+                f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, while a batch jumped to {t.rate_max:.4g}"
+                f" at step {t.rate_max_step} ({t.rate_max / t.rate_first:.1f}x the first, {units:.0f} noise units above"
+                " the rest): the rate is too large to make progress",
+                advice,
+                fix,
+            )
+        )
