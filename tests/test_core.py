@@ -343,6 +343,7 @@ def test_a_state_that_is_not_one_is_refused_by_name_and_changes_nothing() -> Non
     assert s.state() == (0.0, 0.0)
     s.load_state(2.0, 1.0)  # NaN and infinities are states too (a loss overflowing to inf)
     assert s.update(4.0) == 3.0
+    assert repr(s) == "EmaSmoother(smoothing=0.5, acc=3.0, weight=1.0)"  # its state, exactly: comparable
 
 
 @settings(max_examples=300, deadline=None)

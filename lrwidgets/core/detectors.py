@@ -288,15 +288,19 @@ def feed_plain_rows(
     for loss, rate in rows:
         step += 1
         # x - x is NaN (true) for a NaN or infinite x, 0.0 (false) for a finite one.
-        if loss - loss or rs == last or rate >= unmute_at:
+        if loss - loss or rs == last:
             special = True
             break
-        if (
-            rate != cur_rate
-            and cur_rate > 0
-            and rate > 0
-            and not cur_rate - cur_rate
-            and (rate / cur_rate if rate > cur_rate else cur_rate / rate) >= jump
+        # A jump of the rate, or a rise to `unmute_at` (the rate before was below it: Diagnoser.step
+        # unmutes at once, and a verdict that sets it ends this loop; an unchanged rate cannot reach it).
+        if rate != cur_rate and (
+            rate >= unmute_at
+            or (
+                cur_rate > 0
+                and rate > 0
+                and not cur_rate - cur_rate
+                and (rate / cur_rate if rate > cur_rate else cur_rate / rate) >= jump
+            )
         ):
             special = True
             break

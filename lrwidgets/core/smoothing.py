@@ -34,6 +34,9 @@ class EmaSmoother:
         self._acc = 0.0
         self._weight = 0.0
 
+    def __repr__(self) -> str:  # its whole state, exactly: two smoothers in the same state read the same
+        return f"EmaSmoother(smoothing={self.smoothing!r}, acc={self._acc!r}, weight={self._weight!r})"
+
     def state(self) -> tuple[float, float]:
         """``(acc, weight)``: what :meth:`load_state` takes to carry on from here (the smoothed value
         is ``acc / weight``)."""
