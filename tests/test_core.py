@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lrwidgets.core import BatchLossRecovery, DivergenceMonitor, EmaSmoother, MinMaxDecimator, TrainingHistory, ema
@@ -99,6 +99,7 @@ def test_batch_loss_recovery_with_short_last_batch() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(losses=st.lists(st.floats(0.0, 1e4), min_size=1, max_size=200), batch_size=st.sampled_from([None, 8]))
+@example(losses=[1.401298464324817e-45, 0.0], batch_size=None)  # a subnormal mean that underflows to 0
 def test_a_float32_running_mean_of_non_negative_losses_never_fails_the_floor_check(losses, batch_size) -> None:
     """Keras sums in float32: rounding alone never takes a recovered loss far enough below 0 to be
     mistaken for per-batch values."""
@@ -209,8 +210,9 @@ def test_a_burst_small_against_the_first_loss_is_no_divergence_a_blow_up_is() ->
                      [i for i, _, _ in m.update_many(losses)])  # fmt: skip
         assert m.initial == 1.5
     assert flags[0] == flags[1]
-    with pytest.raises(ValueError, match="Argument `initial` must be finite, or NaN"):
-        DivergenceMonitor().load_state(state._replace(initial=math.inf))
+    for initial in (math.inf, 10**400):
+        with pytest.raises(ValueError, match="Argument `initial` must be finite, or NaN"):
+            DivergenceMonitor().load_state(state._replace(initial=initial))
 
 
 def test_history_records_and_exports(tmp_path) -> None:

@@ -281,6 +281,25 @@ def test_unstable_leaves_a_collapse_and_a_cut_rate_to_other_rules() -> None:
         UnstableDetector(high=0.5)
 
 
+def test_too_slows_mute_ends_without_lifting_a_later_too_large_verdicts() -> None:
+    """`too_slow` at 1e-3, then a NaN at 1.4e-3 (too large): a rise past 1.5e-3 ends too_slow's
+    mute but not the NaN's, which holds until the rate jumps up: no "raise it" after "lower it"."""
+    losses = [2.3] * 60 + [math.nan] + [2.3] * 80
+    rates = [1e-3] * 40 + [1.4e-3] * 21 + [1.5e-3] * 80
+    one = Diagnoser()
+    by_row = [(v.kind, v.last_step) for i in range(141) for v in one.step(i, losses[i], rates[i])]
+    assert by_row == [("too_slow", 39), ("nan", 60)]
+    assert [(v.kind, v.last_step) for v in Diagnoser().step_many(0, losses, rates)] == by_row
+    # A rate of inf is no rise past a mute (nothing pending), and a rate so small that 1.4x of it
+    # rounds to itself arms none: each row by row as in runs.
+    inf_rate = Diagnoser()
+    assert [(v.kind, v.last_step) for v in inf_rate.step_many(0, [1, math.nan] * 3, [math.inf] * 6)] == [("nan", 1)]
+    tiny = [2.3] * 40 + [2.3 * (1.6 if i % 9 == 0 else 1.0) for i in range(80)]
+    one, many = Diagnoser(rate_jump=1.4), Diagnoser(rate_jump=1.4)
+    assert [v for i in range(120) for v in one.step(i, tiny[i], 5e-324)] == many.step_many(0, tiny, [5e-324] * 120)
+    assert one._unmute_at == many._unmute_at == math.inf
+
+
 def test_a_rate_jump_rearms_the_detectors() -> None:
     flat = np.full(40, 2.3)
     d, found = feed(flat, rate=1e-5)

@@ -74,6 +74,10 @@ def curves(draw: Any) -> tuple[list[float], list[float]]:
             values[at] = rng.choice([math.nan, math.inf, -math.inf], size=int(at.sum()))
         elif piece == "negative":
             values = -level * noise + rng.choice([0.0, level])
+        elif piece == "warmup":  # flat, then a rate rising a little each step (past too_slow's mute)
+            values = level * noise
+            step_rates = rate * draw(st.sampled_from([1.002, 1.01, 1.05])) ** t
+            rate = float(step_rates[-1])
         else:  # "schedule": a gradual decay of the rate, below the jump factor at each step
             values = level * (0.2 + np.exp(-t / 200)) * noise
             step_rates = rate * 0.999**t

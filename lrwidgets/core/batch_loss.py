@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrwidgets.core.checks import check_int
+from lrwidgets.core.checks import FLOAT32_TINY, check_int
 
 #: how far below ``floor`` (a fraction of the running mean) a recovered loss may fall from
 #: float32 rounding alone (the error is near ``k * 1.2e-7`` of the mean at batch ``k``)
@@ -97,7 +97,9 @@ class BatchLossRecovery:
             delta = samples - np.concatenate(([self._prev_samples], samples[:-1]))
             losses = np.where(delta > 0, (total - prev_total) / np.where(delta > 0, delta, 1.0), means)
             if self.floor is not None:
-                below = np.flatnonzero(losses < self.floor - TOLERANCE * np.abs(means))
+                # (plus float32's spacing at its smallest, per sample: a running mean that underflows
+                # to 0 from a subnormal one takes its batch below 0 by rounding alone)
+                below = np.flatnonzero(losses < self.floor - TOLERANCE * np.abs(means) - samples * FLOAT32_TINY)
                 if len(below):  # no running mean: per-batch values, from this row on
                     self.per_batch = self.switched = True
                     losses[below[0] :] = means[below[0] :]

@@ -164,6 +164,7 @@ class Diagnoser:
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
         self._unmute_at = math.inf  # the rate at which MUTED_WHEN_TOO_SLOW are heard again
+        self._large_pending = False  # a TOO_LARGE verdict not yet followed by a jump up
         self.diagnoses: list[Diagnosis] = []
         # Only the detectors with a per-step rule are called each step (the hot path), and those
         # whose rule looks at the window only when it is due.
@@ -203,17 +204,20 @@ class Diagnoser:
                 self._keep(det.on_nonfinite(self.context, step, loss, learning_rate), found)
             return found
         before = track.learning_rate
-        if learning_rate >= self._unmute_at:  # too_slow's advice taken, at once or gradually: a jump
+        if learning_rate >= self._unmute_at and self._unmute_at < math.inf:
             self._unmute_at = math.inf
+            if math.isfinite(before) and before > 0 and learning_rate / before >= self.rate_jump:
+                self._large_pending = False  # a jump up as well: as track.update's would
             track.top_rate = max(track.top_rate, before)
             track.reset_rate(step, learning_rate)
-            self._muted.clear()
+            self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if self._large_pending else ())
             for det in self.detectors:
                 det.rearm()
         if track.update(step, loss, learning_rate, self.rate_jump):
             # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
             # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
             self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if learning_rate < before else ())
+            self._large_pending = self._large_pending and learning_rate < before
             if self._unmute_at < math.inf:
                 self._muted.update(MUTED_WHEN_TOO_SLOW)
             for det in self.detectors:
@@ -276,8 +280,10 @@ class Diagnoser:
         self.diagnoses.append(verdict)
         if verdict.kind in TOO_LARGE:
             self._muted.update(MUTED_WHEN_TOO_LARGE)
+            self._large_pending = True
         elif verdict.kind == "too_slow":
             rate = self.context.track.learning_rate
-            if 0 < rate < math.inf:  # a rate that can rise rate_jump x
+            at = self.rate_jump * rate
+            if 0 < rate < at < math.inf:  # a rate that can rise rate_jump x
                 self._muted.update(MUTED_WHEN_TOO_SLOW)
-                self._unmute_at = self.rate_jump * rate
+                self._unmute_at = at

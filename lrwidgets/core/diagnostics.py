@@ -108,16 +108,17 @@ class DivergenceMonitor:
         check_int("steps", state.steps, ge=0)
         check_int("above", state.above, ge=0)
         check_bool("flagged", state.flagged)
-        for name in ("smoothed", "best", "floor", "initial"):  # NaN before the first loss, inf before the warm-up's end
+        for name in ("smoothed", "best", "floor"):  # NaN before the first loss, inf before the warm-up's end
             check_real(name, getattr(state, name))
-        if math.isinf(state.initial):
+        initial = check_real("initial", state.initial)
+        if math.isinf(initial):
             raise ValueError(
                 "Argument `initial` must be finite, or NaN before the first finite loss. "
-                + received("initial", state.initial)
+                + received("initial", initial)
             )
         self._smoother.load_state(state.acc, state.weight)
         self._steps, self.smoothed, self._best, self._floor = state.steps, state.smoothed, state.best, state.floor
-        self._above, self._flagged, self.initial = state.above, state.flagged, state.initial
+        self._above, self._flagged, self.initial = state.above, state.flagged, initial
 
     @property
     def gap(self) -> float:
