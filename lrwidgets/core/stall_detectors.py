@@ -6,7 +6,7 @@ half less than 5% below the rate's first losses, the level still near the untrai
 and the rate not below one the fit ran before (a cut, where a flat loss reads as convergence).
 What tells them apart is the highest batch at the rate, against the rate's first loss and against
 the window's batch noise (:func:`outlier_units`): at most 1.072x and 3.5 units at rates too small
-(batch 32), 1.3-5.4x and 6-180 units at rates too large (``benchmarks/RESULTS.md``).
+(batch 32), 1.26-5.4x and 6-182 units where ``unstable`` was given (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
