@@ -164,7 +164,8 @@ class Diagnoser:
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
         self._unmute_at = math.inf  # the rate at which MUTED_WHEN_TOO_SLOW are heard again
-        self._large_pending = False  # a TOO_LARGE verdict not yet followed by a jump up
+        # a TOO_LARGE verdict not yet followed by a jump up (MUTED_WHEN_TOO_LARGE are muted only then)
+        self._large_pending = False
         self.diagnoses: list[Diagnosis] = []
         # Only the detectors with a per-step rule are called each step (the hot path), and those
         # whose rule looks at the window only when it is due.
@@ -204,20 +205,17 @@ class Diagnoser:
                 self._keep(det.on_nonfinite(self.context, step, loss, learning_rate), found)
             return found
         before = track.learning_rate
-        if learning_rate >= self._unmute_at and self._unmute_at < math.inf:
+        # A rise to where too_slow's mute ends (at once or gradually) starts the rules again, as a jump.
+        restart = self._unmute_at < math.inf and learning_rate >= self._unmute_at
+        if restart:
             self._unmute_at = math.inf
-            if math.isfinite(before) and before > 0 and learning_rate / before >= self.rate_jump:
-                self._large_pending = False  # a jump up as well: as track.update's would
-            track.top_rate = max(track.top_rate, before)
-            track.reset_rate(step, learning_rate)
-            self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if self._large_pending else ())
-            for det in self.detectors:
-                det.rearm()
-        if track.update(step, loss, learning_rate, self.rate_jump):
+        jumped = track.update(step, loss, learning_rate, self.rate_jump, restart)
+        if jumped or restart:
             # A rate lowered after a too-large verdict leaves a broken model behind, whose flat loss
-            # is no sign of a rate too small nor of a plateau: both wait for the rate to be raised.
-            self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if learning_rate < before else ())
-            self._large_pending = self._large_pending and learning_rate < before
+            # is no sign of a rate too small nor of a plateau: those mutes wait for a jump up (a
+            # gradual rise that ends too_slow's mute does not end them).
+            self._large_pending = self._large_pending and not (jumped and learning_rate > before)
+            self._muted.intersection_update(MUTED_WHEN_TOO_LARGE if self._large_pending else ())
             if self._unmute_at < math.inf:
                 self._muted.update(MUTED_WHEN_TOO_SLOW)
             for det in self.detectors:

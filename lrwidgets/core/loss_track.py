@@ -56,17 +56,18 @@ class LossTrack:
         self._sum = self._sumsq = 0.0
         self.learning_rate = learning_rate
 
-    def update(self, step: int, loss: float, learning_rate: float, rate_jump: float) -> bool:
-        """Feed a finite batch loss; True when the rate jumped (by ``rate_jump`` x or more) before it."""
+    def update(self, step: int, loss: float, learning_rate: float, rate_jump: float, restart: bool = False) -> bool:
+        """Feed a finite batch loss; True when the rate jumped (by ``rate_jump`` x or more) before it.
+        ``restart``: start the per-rate statistics again at this loss as a jump does, jump or not."""
         self.step = step
         self.last_loss = loss
         jumped = False
         old = self.learning_rate
         if learning_rate != old and math.isfinite(old) and old > 0 and learning_rate > 0:
             jumped = max(learning_rate / old, old / learning_rate) >= rate_jump
-            if jumped:
-                self.top_rate = max(self.top_rate, old)
-                self.reset_rate(step, learning_rate)
+        if jumped or restart:
+            self.top_rate = max(self.top_rate, old)
+            self.reset_rate(step, learning_rate)
         self.learning_rate = learning_rate
         steps = self.steps = self.steps + 1
         if self._initial_count < self.initial_steps:
