@@ -367,6 +367,48 @@ def test_a_change_made_while_paused_is_used_by_the_first_batch_after_resume() ->
     assert np.allclose(lr[:paused_at], 1e-3) and np.allclose(lr[paused_at:], 2e-3)
 
 
+@pytest.mark.parametrize("then", ["resume", "stop"])
+def test_a_pause_during_validation_holds_the_pass_at_its_next_batch(then: str) -> None:
+    """Pause asked during an epoch's validation pass holds the pass at its next batch (not at its
+    end); a rate set meanwhile is used from the next training batch; resumed, the pass runs in
+    full; stopped, it is cut as a Stop in validation is."""
+    import keras
+
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+    seen: list[int] = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_test_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+            if seen == [0, 1, 2]:  # the first pass only
+                session.pause()
+
+    vx, vy = regression_data(800, seed=1)  # 100 validation batches
+    run = session.fit(*regression_data(256), epochs=2, batch_size=8, validation_data=(vx, vy), callbacks=[Watch()])
+    wait_for(lambda: session.state == "paused")
+    assert seen == [0, 1, 2] and session.history.num_steps == 32  # held before batch 3 of the pass
+    session.learning_rate = 2e-3
+    session.resume() if then == "resume" else session.stop()
+    history = run.wait(60)
+    events = [(e.kind, e.message) for e in session.history.events if e.kind in ("pause", "resume", "stop")]
+    lr = session.history.learning_rate
+    if then == "resume":
+        assert seen == list(range(100)) * 2 and np.isfinite(history.history["val_loss"]).all()
+        assert events == [("pause", "paused during epoch 0's validation"), ("resume", "resumed")]
+        assert np.allclose(lr[:32], 1e-3) and np.allclose(lr[32:], 2e-3) and len(lr) == 64
+    else:
+        assert seen == [0, 1, 2, 3] and np.isnan(history.history["val_loss"]).all()
+        assert events == [
+            ("pause", "paused during epoch 0's validation"),
+            ("stop", "stopped during epoch 0's validation, cut short (`val_` results NaN)"),
+        ]
+        assert session.history.num_steps == 32 and np.allclose(lr, 1e-3)
+    assert float(keras.ops.convert_to_numpy(session.model.optimizer.learning_rate)) == pytest.approx(2e-3)
+    assert session.state == "idle"
+
+
 def test_every_buffered_row_is_readable_from_any_thread() -> None:
     """The per-batch path only appends a raw row; any read of the history writes the rows first."""
     from lrwidgets.core import TrainingHistory

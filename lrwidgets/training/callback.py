@@ -184,6 +184,8 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
+        if c._pause_requested and not c._stop_requested:
+            self.wait_while_paused(self._model, validating=True)
         self.validation_cut.before_batch(self._model, batch, c._stop_requested and not c.recorder.stopped_by_nan)
 
     def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -367,15 +369,18 @@ class ControllerCallback(keras.callbacks.Callback):
             c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)
         return True
 
-    def wait_while_paused(self, model: Any) -> None:
-        """Block the training thread until resumed or stopped; changes made meanwhile apply at once."""
+    def wait_while_paused(self, model: Any, validating: bool = False) -> None:
+        """Block the training thread until resumed or stopped; changes made meanwhile apply at once,
+        or, paused in a validation pass (`validating`), before the next training batch (on jax the
+        fit's training state is not the model's until the pass ends)."""
         c = self._controller
         c._state = "paused"
-        c.recorder.event("pause", "paused")
+        where = f" during epoch {c.recorder.meter.epoch}'s validation" if validating else ""
+        c.recorder.event("pause", f"paused{where}")
         c._notify()
         while True:
             with c._cond:
-                while c._pause_requested and not c._stop_requested and not c.has_requests():
+                while c._pause_requested and not c._stop_requested and (validating or not c.has_requests()):
                     c._cond.wait()
                 if not c._pause_requested or c._stop_requested:
                     break

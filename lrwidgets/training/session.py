@@ -194,6 +194,11 @@ class TrainingSession:
         self.controller.replace_schedule(schedule, source)
 
     def pause(self) -> None:
+        """Hold the fit at its next batch boundary (returns at once; no CPU used while paused).
+
+        Asked during a validation pass, the pass is held at its next batch; a change made while
+        it is held (rate, multipliers, schedule, an action) is made before the next training batch.
+        """
         self.controller.pause()
 
     def resume(self) -> None:
