@@ -542,6 +542,42 @@ def test_the_same_keys_give_the_same_multipliers_after_load_model(tmp_path) -> N
     assert again.multipliers == expected
 
 
+@keras.saving.register_keras_serializable(package="lrwidgets_tests")
+class TwoBlocks(keras.Model):
+    """A subclassed model that gives two of its layers one name (their variables share a path)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.a = keras.layers.Dense(4, activation="tanh", name="block")
+        self.b = keras.layers.Dense(4, activation="tanh", name="block")
+        self.head = keras.layers.Dense(1, name="head")
+
+    def call(self, x):
+        return self.head(self.b(self.a(x)))
+
+
+def test_two_layers_with_one_name_are_two_groups(tmp_path) -> None:
+    """They were one group `block`: one multiplier and one update size for both layers, with no
+    way to steer them apart. The second is `block#2`; the key `block` still matches both."""
+    model = TwoBlocks()
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(0.1), {"block": 0.5})
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert opt.multipliers == {"block": 0.5, "block#2": 0.5, "head": 1.0}
+    assert [[id(v) for v in vs] for vs in opt.groups.values()] == [
+        [id(v) for v in layer.trainable_variables] for layer in (model.a, model.b, model.head)
+    ]
+    opt.set_multipliers({"block#2": 0.0})
+    frozen = [v.numpy().copy() for v in model.b.trainable_variables]
+    moved = [v.numpy().copy() for v in model.a.trainable_variables]
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert all(np.array_equal(v.numpy(), w) for v, w in zip(model.b.trainable_variables, frozen, strict=True))
+    assert not any(np.array_equal(v.numpy(), w) for v, w in zip(model.a.trainable_variables, moved, strict=True))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.multipliers == {"block": 0.5, "block#2": 0.0, "head": 1.0}
+
+
 def test_a_key_of_several_layer_names_matches_the_layers_inside() -> None:
     inner = keras.Sequential([keras.layers.Dense(4, name="a"), keras.layers.Dense(4, name="b")], name="inner")
     body = keras.Sequential([inner, keras.layers.Dense(4, name="c")], name="body")

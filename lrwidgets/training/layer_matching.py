@@ -26,10 +26,10 @@ def layer_groups(variables: list[Any], model: Any = None) -> tuple[list[str], li
     model down to the layer that owns it; else by the variables' paths. See "Groups" in the
     `LayerwiseOptimizer` docstring.
     """
-    owners = layer_owners(model) if model is not None else {}
+    owners = _owners(model) if model is not None else {}
     if variables and all(id(v) in owners for v in variables):
-        paths = [owners[id(v)] for v in variables]
-        names = list(paths)
+        paths = [owners[id(v)][0] for v in variables]
+        names = _distinct_names([owners[id(v)] for v in variables])
     else:
         paths = [v.path.rsplit("/", 1)[0] if "/" in v.path else "" for v in variables]
         heads = {p.split("/", 1)[0] for p in paths}
@@ -58,7 +58,12 @@ def layer_owners(model: Any) -> dict[int, str]:
     of a functional backbone nested in a `Sequential` have no `backbone/` in their paths, and the
     layers of a model loaded from a file have none of their enclosing layers' names.
     """
-    found: dict[int, str] = {}
+    return {key: path for key, (path, _) in _owners(model).items()}
+
+
+def _owners(model: Any) -> dict[int, tuple[str, int]]:
+    """`{id(variable): (layer path, id(layer))}` (see :func:`layer_owners`)."""
+    found: dict[int, tuple[str, int]] = {}
     seen: set[int] = set()
 
     def walk(layer: Any, path: str) -> None:
@@ -66,12 +71,24 @@ def layer_owners(model: Any) -> dict[int, str]:
             return
         seen.add(id(layer))
         for variable in getattr(layer, "_trainable_variables", ()):
-            found.setdefault(id(variable), path or layer.name)
+            found.setdefault(id(variable), (path or layer.name, id(layer)))
         for sub in getattr(layer, "_layers", ()):
             walk(sub, f"{path}/{sub.name}" if path else sub.name)
 
     walk(model, "")
     return found
+
+
+def _distinct_names(owners: list[tuple[str, int]]) -> list[str]:
+    """Each variable's group name: its layer's path, with ``#2``, ``#3``, ... for the second and later
+    layers at one path (a subclassed model may give two of its layers one name)."""
+    numbers: dict[str, dict[int, int]] = {}
+    names = []
+    for path, layer in owners:
+        layers = numbers.setdefault(path, {})
+        number = layers.setdefault(layer, len(layers) + 1)
+        names.append(path if number == 1 else f"{path}#{number}")
+    return names
 
 
 def building_model(variables: list[Any], frames: int = 12) -> Any:

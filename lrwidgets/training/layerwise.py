@@ -48,7 +48,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     `opt.build(model.trainable_variables, model=model)` (else the model is looked for among the
     callers' local names, and without it the groups come from the variables' paths: Keras names
     variables by the scope they were built in, so a functional backbone's layers then have no
-    `backbone/`). A key may also be the name a group had from its variables' paths
+    `backbone/`). Two layers at one path (a subclassed model may give two of its layers one
+    name, which their variables' paths then share) are two groups: the second is named with
+    `#2` after the path (`"block"`, `"block#2"`), and a key that matches the path matches both.
+    A key may also be the name a group had from its variables' paths
     (`"sequential/head"`), as a configuration saved by an earlier version has them. The
     multipliers of all groups live in one vector variable tracked by this optimizer
     (`multiplier_variable`), so the jax and TensorFlow train steps read it as state: assigning it
