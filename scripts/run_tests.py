@@ -6,10 +6,13 @@ stages deselect it. Two stages run the Keras tests on jax in environments of the
 ``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
-Stages run in order, but for the browser suite: it starts with the jax stage and runs beside the
-backends' stages (it waits on servers and Chromium most of its time), its output kept in
-``test-artifacts/ui.log`` and printed when it ends. The script exits non-zero if any stage fails
-and prints a summary line ``N passed, N failed`` over all pytest runs at the end.
+The browser suite starts with the jax stage and runs beside it (it waits on servers and Chromium
+most of its time); the floors and newest environments are built beside it too (pip mostly waits
+on the network and the disk). After the jax stage the other pytest stages run in two lanes, one
+beside the other: tensorflow then torch, and the floors then the newest releases (their tests fit
+small models, mostly one core's work each). Output of what runs beside goes to
+``test-artifacts/*.log``, printed when it ends. The script exits non-zero if any stage fails and
+prints a summary line ``N passed, N failed`` over all pytest runs at the end.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,37 +51,69 @@ def run(name: str, cmd: list[str], env: dict[str, str] | None = None) -> bool:
 
 
 class Background:
-    """A stage run beside the others: its output goes to ``log``, printed by :meth:`wait`."""
+    """Stages run one after another beside the others: their output goes to ``log``, printed by
+    :meth:`wait`. Each stage is ``(name, command, environment)``."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> None:
-        print(f"\n=== {name} (beside the next stages, output in {log.relative_to(ROOT)}): {' '.join(cmd)}", flush=True)
+    def __init__(self, name: str, stages: list[tuple[str, list[str], dict[str, str]]], log: Path) -> None:
+        print(f"\n=== {name} (beside the next stages, output in {log.relative_to(ROOT)})", flush=True)
+        for stage, cmd, _ in stages:
+            print(f"    {stage}: {' '.join(cmd)}", flush=True)
         self.name, self.log = name, log
-        with log.open("wb") as out:  # the child keeps its own handle
-            # A session of its own: a Ctrl-C reaches it once, from stop(), not twice (it would cut
-            # pytest's teardown of its servers short).
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.failed: list[str] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, args=(stages,), daemon=True)
+        self._thread.start()
+
+    def _run(self, stages: list[tuple[str, list[str], dict[str, str]]]) -> None:
+        with self.log.open("wb") as out:
+            for name, cmd, env in stages:
+                if self._stopped:
+                    self.failed.append(name)
+                    continue
+                out.write(f"\n=== {name}: {' '.join(cmd)}\n".encode())
+                out.flush()
+                start = time.monotonic()
+                # A session of its own: a Ctrl-C reaches it once, from stop(), not twice (it would cut
+                # pytest's teardown of its servers short). The child keeps its own handle of the log.
+                self.proc = subprocess.Popen(
+                    cmd,
+                    cwd=ROOT,
+                    env={**os.environ, **env},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                rc = self.proc.wait()
+                if rc != 0:
+                    self.failed.append(name)
+                status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+                out.write(f"=== {name}: {status} in {time.monotonic() - start:.0f} s\n".encode())
+                out.flush()
 
     def stop(self) -> None:
-        """Interrupt the stage if it still runs (pytest then tears its servers and browser down)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+        """Interrupt the stage that runs, if any (pytest then tears its servers and browser down),
+        and start no other."""
+        self._stopped = True
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=60)
+                proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._thread.join()
 
     def wait(self) -> bool:
         waited = time.monotonic()
-        rc = self.proc.wait()
+        self._thread.join()
         end = time.monotonic()
         print(f"\n=== {self.name}: its output", flush=True)
         sys.stdout.buffer.write(self.log.read_bytes())
-        status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+        status = "ok" if not self.failed else f"FAILED ({', '.join(self.failed)})"
         print(f"=== {self.name}: {status}, waited for {end - waited:.0f} s after the other stages", flush=True)
-        return rc == 0
+        return not self.failed
 
 
 def junit_counts(path: Path) -> tuple[int, int, int]:
@@ -121,32 +158,43 @@ def lowest_python() -> str | None:
     return shutil.which(f"python{match.group(1)}")
 
 
-def dependency_environments() -> tuple[list[tuple[str, str, Path]], bool]:
+def dependency_environments(log: Path) -> tuple[list[tuple[str, str, Path]], bool]:
     """(stage name, tag, python) of the floors and newest environments, built or updated now; and
-    False if one could not be built (said in the output)."""
+    False if one could not be built. What it says, and pip's output, go to ``log``."""
     pyproject = (ROOT / "pyproject.toml").read_bytes() + " ".join(TEST_TOOLS).encode()
     floors_file = ROOT / "constraints-floors.txt"
-    base = lowest_python()
-    if base is None:
-        print("\nthe lowest Python that pyproject.toml's requires-python allows is not installed: no floors stage")
-    wanted = [] if base is None else [("floors", "floors", base, pyproject + floors_file.read_bytes() + base.encode())]
-    # Newest: rebuilt each day (and by every fresh clone, as in CI), so new releases come in.
-    wanted.append(("newest releases", "newest", sys.executable, pyproject + str(datetime.date.today()).encode()))
-    install = {
-        "floors": lambda python: pip_install(python, "-c", str(floors_file), "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT),
-        "newest": lambda python: pip_install(python, "--upgrade", "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT),
-    }
-    found = []
-    ok = base is not None or os.environ.get("CI") != "true"  # CI must run the floors stage
-    for what, tag, base_python, spec in wanted:
-        print(f"\n=== {tag} environment: build/{tag}-venv", flush=True)
-        try:
-            python, _ = cached_venv(ROOT / "build" / f"{tag}-venv", spec, install[tag], base_python=base_python)
-        except subprocess.CalledProcessError as exc:
-            print(f"=== {tag} environment: FAILED ({exc})", flush=True)
-            ok = False
-            continue
-        found.append((f"keras tests on the {what} (jax)", tag, python))
+    with log.open("w") as out:
+        base = lowest_python()
+        if base is None:
+            print(
+                "the lowest Python that pyproject.toml's requires-python allows is not installed: no floors stage",
+                file=out,
+            )
+        wanted = (
+            [] if base is None else [("floors", "floors", base, pyproject + floors_file.read_bytes() + base.encode())]
+        )
+        # Newest: rebuilt each day (and by every fresh clone, as in CI), so new releases come in.
+        wanted.append(("newest releases", "newest", sys.executable, pyproject + str(datetime.date.today()).encode()))
+        install = {
+            "floors": lambda python: pip_install(
+                python, "-c", str(floors_file), "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT, out=out
+            ),
+            "newest": lambda python: pip_install(python, "--upgrade", "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT, out=out),
+        }
+        found = []
+        ok = base is not None or os.environ.get("CI") != "true"  # CI must run the floors stage
+        for what, tag, base_python, spec in wanted:
+            start = time.monotonic()
+            print(f"=== {tag} environment: build/{tag}-venv", file=out, flush=True)
+            try:
+                python, built = cached_venv(ROOT / "build" / f"{tag}-venv", spec, install[tag], base_python=base_python)
+            except subprocess.CalledProcessError as exc:
+                print(f"=== {tag} environment: FAILED ({exc})", file=out, flush=True)
+                ok = False
+                continue
+            done = f"built in {time.monotonic() - start:.0f} s" if built else "up to date"
+            print(f"=== {tag} environment: {done}", file=out, flush=True)
+            found.append((f"keras tests on the {what} (jax)", tag, python))
     return found, ok
 
 
@@ -164,7 +212,9 @@ def main(argv: list[str]) -> int:
     python = BIN / "python"
     (reports / "junit-ui.xml").unlink(missing_ok=True)
     cmd = [str(python), "-m", "pytest", "-m", "ui", "tests/ui", f"--junitxml={reports / 'junit-ui.xml'}", *argv]
-    browser = Background("browser suite (jax)", cmd, {"KERAS_BACKEND": "jax"}, reports / "ui.log")
+    browser = Background(
+        "browser suite (jax)", [("browser suite (jax)", cmd, {"KERAS_BACKEND": "jax"})], reports / "ui.log"
+    )
     try:
         ok &= backend_stages(reports, argv, totals := [0, 0, 0])
     except BaseException:
@@ -180,31 +230,54 @@ def main(argv: list[str]) -> int:
 
 
 def backend_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
-    """The pytest stages of each backend and dependency environment, in order; their counts added
-    to ``totals``."""
+    """The pytest stages of each backend and dependency environment; their counts added to
+    ``totals``. Everything on the default backend first (the floors and newest environments built
+    meanwhile), then every Keras test again in two lanes: tensorflow and torch beside the floors
+    and the newest releases."""
     ok = True
-    stages = [
-        # Everything on the default backend, then every Keras test again on tensorflow (and torch).
-        ("tests (jax)", "jax", {"KERAS_BACKEND": "jax"}, ["-m", "not ui"]),
-        ("keras tests (tensorflow)", "tensorflow", {"KERAS_BACKEND": "tensorflow"}, ["-m", "keras and not ui"]),
-    ]
-    if importlib.util.find_spec("torch") is not None:
-        stages.append(("keras tests (torch)", "torch", {"KERAS_BACKEND": "torch"}, ["-m", "keras and not ui"]))
-    elif os.environ.get("CI") == "true":
-        print("torch is not installed: CI must test the torch backend (.ci/run installs it)")
-        ok = False
-    else:
-        print("\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)")
-    runs = [(name, tag, BIN / "python", env, extra) for name, tag, env, extra in stages]
-    keras_on_jax = ({"KERAS_BACKEND": "jax"}, ["-m", "keras and not ui", "--ignore=tests/ui", "tests"])
-    environments, built = dependency_environments()
-    ok &= built
-    runs += [(name, tag, venv_python, *keras_on_jax) for name, tag, venv_python in environments]
-    for name, tag, stage_python, env, extra in runs:
+    if importlib.util.find_spec("torch") is None:
+        if os.environ.get("CI") == "true":
+            print("torch is not installed: CI must test the torch backend (.ci/run installs it)")
+            ok = False
+        else:
+            print(
+                "\ntorch is not installed: skipping the torch stage (`.venv/bin/pip install torch==2.13.0` to run it)"
+            )
+    python = str(BIN / "python")
+
+    def stage(
+        name: str, tag: str, stage_python: str, backend: str, marks: list[str]
+    ) -> tuple[str, list[str], dict[str, str]]:
         xml = reports / f"junit-{tag}.xml"
         xml.unlink(missing_ok=True)
-        ok &= run(name, [str(stage_python), "-m", "pytest", *extra, f"--junitxml={xml}", *argv], env)
-        for i, n in enumerate(junit_counts(xml)):
+        return name, [stage_python, "-m", "pytest", *marks, f"--junitxml={xml}", *argv], {"KERAS_BACKEND": backend}
+
+    keras_marks = ["-m", "keras and not ui"]
+    tags = ["jax"]
+    log = reports / "environments.log"
+    print(f"\n=== floors and newest environments (beside the jax stage, output in {log.relative_to(ROOT)})")
+    with ThreadPoolExecutor(1) as pool:
+        building = pool.submit(dependency_environments, log)
+        ok &= run(*stage("tests (jax)", "jax", python, "jax", ["-m", "not ui"]))
+        environments, built = building.result()
+    print(f"\n=== floors and newest environments: their output\n{log.read_text()}", end="", flush=True)
+    ok &= built
+    backends = [stage("keras tests (tensorflow)", "tensorflow", python, "tensorflow", keras_marks)]
+    tags.append("tensorflow")
+    if importlib.util.find_spec("torch") is not None:
+        backends.append(stage("keras tests (torch)", "torch", python, "torch", keras_marks))
+        tags.append("torch")
+    lane = Background("keras tests on the other backends", backends, reports / "backends.log")
+    try:
+        for name, tag, venv_python in environments:
+            ok &= run(*stage(name, tag, str(venv_python), "jax", [*keras_marks, "--ignore=tests/ui", "tests"]))
+            tags.append(tag)
+    except BaseException:
+        lane.stop()
+        raise
+    ok &= lane.wait()
+    for tag in tags:
+        for i, n in enumerate(junit_counts(reports / f"junit-{tag}.xml")):
             totals[i] += n
     return ok
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 STAMP = ".lrwidgets-stamp"
 
@@ -43,6 +44,8 @@ def cached_venv(
     return python, True
 
 
-def pip_install(python: Path, *args: str, cwd: Path | None = None) -> None:
-    """``python -m pip install -q ARGS`` in the clean environment; raises if pip fails."""
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *args], cwd=cwd, env=clean_environment(), check=True)
+def pip_install(python: Path, *args: str, cwd: Path | None = None, out: IO[str] | None = None) -> None:
+    """``python -m pip install -q ARGS`` in the clean environment, its output to ``out`` if given;
+    raises if pip fails."""
+    cmd = [str(python), "-m", "pip", "install", "-q", *args]
+    subprocess.run(cmd, cwd=cwd, env=clean_environment(), check=True, stdout=out, stderr=out)
