@@ -368,10 +368,10 @@ def test_a_change_made_while_paused_is_used_by_the_first_batch_after_resume() ->
 
 
 @pytest.mark.parametrize("then", ["resume", "stop"])
-def test_a_pause_during_validation_holds_the_pass_at_its_next_batch(then: str) -> None:
+def test_a_pause_during_validation_holds_the_pass_at_its_next_batch(then: str, tmp_path) -> None:
     """Pause asked during an epoch's validation pass holds the pass at its next batch (not at its
-    end); a rate set meanwhile is used from the next training batch; resumed, the pass runs in
-    full; stopped, it is cut as a Stop in validation is."""
+    end); a save asked meanwhile is made at once; a rate set meanwhile is used from the next
+    training batch; resumed, the pass runs in full; stopped, it is cut as a Stop in validation is."""
     import keras
 
     import lrwidgets as lrw
@@ -389,6 +389,10 @@ def test_a_pause_during_validation_holds_the_pass_at_its_next_batch(then: str) -
     run = session.fit(*regression_data(256), epochs=2, batch_size=8, validation_data=(vx, vy), callbacks=[Watch()])
     wait_for(lambda: session.state == "paused")
     assert seen == [0, 1, 2] and session.history.num_steps == 32  # held before batch 3 of the pass
+    session.save(tmp_path / "paused.keras")  # carried out while held (the caller waits for it)
+    saved = keras.models.load_model(tmp_path / "paused.keras")
+    np.testing.assert_array_equal(saved.get_weights()[0], session.model.get_weights()[0])
+    assert session.state == "paused" and seen == [0, 1, 2]
     session.learning_rate = 2e-3
     session.resume() if then == "resume" else session.stop()
     history = run.wait(60)
@@ -407,6 +411,49 @@ def test_a_pause_during_validation_holds_the_pass_at_its_next_batch(then: str) -
         assert session.history.num_steps == 32 and np.allclose(lr, 1e-3)
     assert float(keras.ops.convert_to_numpy(session.model.optimizer.learning_rate)) == pytest.approx(2e-3)
     assert session.state == "idle"
+
+
+@pytest.mark.parametrize("where", ["training", "validation"])
+def test_the_weights_read_while_paused_are_the_fits_and_training_goes_on_from_them(where: str) -> None:
+    """Paused, the model's weights can be read from another thread (on jax Keras keeps the state
+    outside the variables mid-epoch: `get_weights()` raised a TypeError); the fit goes on from
+    them as a fit without the pause does."""
+    import keras
+
+    import lrwidgets as lrw
+
+    data, val = regression_data(256), regression_data(64, seed=1)
+    session = lrw.TrainingSession(linear_model())
+
+    class PauseAt(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if where == "training" and batch == 5 and session.history.num_steps == 5:
+                session.pause()
+
+        def on_test_batch_begin(self, batch, logs=None):
+            if where == "validation" and batch == 1 and session.history.num_steps == 32:
+                session.pause()
+
+    run = session.fit(*data, epochs=2, batch_size=8, validation_data=val, shuffle=False, callbacks=[PauseAt()])
+    wait_for(lambda: session.state == "paused")
+    paused_at = session.history.num_steps
+    read = session.model.get_weights()
+    session.resume()
+    run.wait(60)
+    assert run.exception is None and session.history.num_steps == 64
+
+    reference, seen = linear_model(), {}
+
+    class Capture(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == paused_at:
+                seen["weights"] = self.model.get_weights()
+
+    reference.fit(*data, epochs=2, batch_size=8, validation_data=val, shuffle=False, callbacks=[Capture()], verbose=0)
+    for got, want in zip(read, seen["weights"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    for got, want in zip(session.model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_every_buffered_row_is_readable_from_any_thread() -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from lrwidgets.training import _state, _step_logs, callback_list
+from lrwidgets.training.callback_list import acts_at_batches, overrides
 from lrwidgets.training.rate_reader import RateReader
 from lrwidgets.training.validation_cut import ValidationCut
 
@@ -25,27 +26,8 @@ if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
 
 
-def _overrides(callback: Any, name: str) -> bool:
-    """Whether ``callback`` does something at hook ``name``: its class overrides it, or the instance
-    holds its own function there (``keras.callbacks.LambdaCallback(on_epoch_begin=...)``)."""
-    method = getattr(callback, name, None)
-    return getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, name)
-
-
-_BEFORE_BATCHES = ("on_epoch_begin", "on_train_batch_begin", "on_batch_begin")
-_AT_BATCHES = (*_BEFORE_BATCHES, "on_train_batch_end", "on_batch_end")
 _clock = time.perf_counter  # the recorder's clock
 _isfinite = math.isfinite
-
-
-def acts_before_batches(callbacks: list[Any]) -> bool:
-    """Whether one of ``callbacks`` acts at an epoch's or a batch's start (where it may set the rate)."""
-    return any(_overrides(cb, hook) for cb in callbacks for hook in _BEFORE_BATCHES)
-
-
-def acts_at_batches(callbacks: list[Any]) -> bool:
-    """Whether one of ``callbacks`` acts at an epoch's start or at a batch's start or end."""
-    return any(_overrides(cb, hook) for cb in callbacks for hook in _AT_BATCHES)
 
 
 def _nothing(batch: int, logs: dict[str, Any] | None = None) -> None: ...  # a light fit's batch start
@@ -140,7 +122,7 @@ class ControllerCallback(keras.callbacks.Callback):
             callback_list.join(self, found)
         self.validation_cut.begin_fit(not self._callback_mode or callback_list.first(self), self.others)
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
-        self._read_each_batch = any(_overrides(cb, "on_train_batch_begin") for cb in self.others)
+        self._read_each_batch = any(overrides(cb, "on_train_batch_begin") for cb in self.others)
         self.reader.set_model(model)
         c._notify()
 
@@ -319,16 +301,7 @@ class ControllerCallback(keras.callbacks.Callback):
         """Carry out queued requests (training thread, or idle); True if the rate was set."""
         c = self._controller
         self.record_reduction()  # made before them
-        while c._actions:
-            action, description = c._actions.popleft()
-            _state.sync(model)
-            try:
-                action(model)
-            except Exception as e:
-                c.recorder.event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
-            else:
-                if description:
-                    c.recorder.event("action", description, step=c.history.num_steps)
+        self.run_actions(model)
         if c._multiplier_sources:
             self.apply_multipliers(model)
         if not c.running:
@@ -369,22 +342,45 @@ class ControllerCallback(keras.callbacks.Callback):
             c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)
         return True
 
-    def wait_while_paused(self, model: Any, validating: bool = False) -> None:
-        """Block the training thread until resumed or stopped; changes made meanwhile apply at once,
-        or, paused in a validation pass (`validating`), before the next training batch (on jax the
-        fit's training state is not the model's until the pass ends)."""
+    def run_actions(self, model: Any) -> None:
+        """Carry out the queued actions on the model (a save, a restore), each on live variables."""
         c = self._controller
+        while c._actions:
+            action, description = c._actions.popleft()
+            _state.sync(model)
+            try:
+                action(model)
+            except Exception as e:
+                c.recorder.event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+            else:
+                if description:
+                    c.recorder.event("action", description, step=c.history.num_steps)
+
+    def wait_while_paused(self, model: Any, validating: bool = False) -> None:
+        """Block the training thread until resumed or stopped; changes made meanwhile apply at once.
+        Paused in a validation pass (`validating`), only actions on the model (a save, which its
+        caller waits for) are carried out at once; the rate, multipliers and schedule edits wait
+        for the next training batch, as those asked during a pass do."""
+        c = self._controller
+        _state.sync(model)  # first: once "paused" is seen, the variables hold the fit's state (jax)
         c._state = "paused"
         where = f" during epoch {c.recorder.meter.epoch}'s validation" if validating else ""
         c.recorder.event("pause", f"paused{where}")
         c._notify()
         while True:
             with c._cond:
-                while c._pause_requested and not c._stop_requested and (validating or not c.has_requests()):
+                while (
+                    c._pause_requested
+                    and not c._stop_requested
+                    and not (c._actions if validating else c.has_requests())
+                ):
                     c._cond.wait()
                 if not c._pause_requested or c._stop_requested:
                     break
-            self.apply_requests(model)
+            if validating:
+                self.run_actions(model)
+            else:
+                self.apply_requests(model)
             c._notify()
         if not c._stop_requested:
             c._state = "running"

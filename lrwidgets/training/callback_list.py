@@ -23,6 +23,27 @@ if TYPE_CHECKING:
 _KERAS_OWN = (keras.callbacks.History, keras.callbacks.ProgbarLogger)  # added by Keras: they set no rate
 
 
+def overrides(callback: Any, name: str) -> bool:
+    """Whether ``callback`` does something at hook ``name``: its class overrides it, or the instance
+    holds its own function there (``keras.callbacks.LambdaCallback(on_epoch_begin=...)``)."""
+    method = getattr(callback, name, None)
+    return getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, name)
+
+
+_BEFORE_BATCHES = ("on_epoch_begin", "on_train_batch_begin", "on_batch_begin")
+_AT_BATCHES = (*_BEFORE_BATCHES, "on_train_batch_end", "on_batch_end")
+
+
+def acts_before_batches(callbacks: list[Any]) -> bool:
+    """Whether one of ``callbacks`` acts at an epoch's or a batch's start (where it may set the rate)."""
+    return any(overrides(cb, hook) for cb in callbacks for hook in _BEFORE_BATCHES)
+
+
+def acts_at_batches(callbacks: list[Any]) -> bool:
+    """Whether one of ``callbacks`` acts at an epoch's start or at a batch's start or end."""
+    return any(overrides(cb, hook) for cb in callbacks for hook in _AT_BATCHES)
+
+
 def calling_list(callback: Any, depth: int = 8) -> Any | None:
     """The ``keras.callbacks.CallbackList`` whose ``on_train_begin`` calls ``callback``'s now (None:
     not found within ``depth`` frames)."""
@@ -56,8 +77,6 @@ def find(callback: ControllerCallback) -> Any | None:
 def join(callback: ControllerCallback, found: Any | None) -> None:
     """Callback mode: set ``callback.others`` from the fit's list ``found`` (:func:`find`), and put
     its rate reader last in the list when one of them acts before an epoch or a batch."""
-    from lrwidgets.training.callback import acts_before_batches
-
     reader = callback.reader
     callback.callback_list = found
     if found is None:  # another caller than Keras's fit: nothing known of the others

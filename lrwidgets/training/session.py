@@ -13,7 +13,8 @@ import numpy as np
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_int
 from lrwidgets.training import _state, _step_logs, callback_list, ownership, warnings_hook
-from lrwidgets.training.callback import StoppedBeforeStart, acts_before_batches
+from lrwidgets.training.callback import StoppedBeforeStart
+from lrwidgets.training.callback_list import acts_before_batches
 from lrwidgets.training.controller import TrainingController
 from lrwidgets.training.fit_args import DATA_ARGUMENTS, FitArguments, bind_fit, class_fit, reporting
 from lrwidgets.training.progress import Progress
@@ -196,8 +197,10 @@ class TrainingSession:
     def pause(self) -> None:
         """Hold the fit at its next batch boundary (returns at once; no CPU used while paused).
 
-        Asked during a validation pass, the pass is held at its next batch; a change made while
-        it is held (rate, multipliers, schedule, an action) is made before the next training batch.
+        Once :attr:`state` reads ``"paused"`` the model's variables hold the fit's state: its
+        weights can be read (``model.get_weights()``) and saved (:meth:`save`). Asked during a
+        validation pass, the pass is held at its next batch; a save is made at once, and other
+        changes made while it is held (rate, multipliers, schedule) before the next training batch.
         """
         self.controller.pause()
 
