@@ -130,7 +130,6 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._multiplier_var: Any = None
 
     # ------------------------------------------------------------------ building
-    @tracking.no_automatic_dependency_tracking
     def build(self, var_list: list[Any], model: Any = None) -> None:
         """Create the multipliers' variable for the groups of `var_list`: the layers of `model`
         (default: found among the callers, as Keras builds it from the model; see "Groups")."""
@@ -141,9 +140,17 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             raise ValueError(
                 f"Argument `model` must hold every variable the optimizer is built for. Received: model={model.name!r}"
             )
-        names, group_paths, members, group_of_index = layer_groups(
-            var_list, model if model is not None else building_model(var_list)
-        )
+        self._build_groups(var_list, model if model is not None else building_model(var_list))
+        # With Keras's tracking on: an optimizer may make state by attribute after its base build
+        # (Nadam's `_u_product`), which must be one of its variables (on jax, else its updates are lost).
+        if not self.inner_optimizer.built:
+            self.inner_optimizer.build(var_list)
+        super().build(var_list)
+
+    @tracking.no_automatic_dependency_tracking
+    def _build_groups(self, var_list: list[Any], model: Any) -> None:
+        """The groups and the multipliers' variable (no tracking: the groups hold model variables)."""
+        names, group_paths, members, group_of_index = layer_groups(var_list, model)
         try:
             values = resolve(self._spec, names, group_paths, members, require_all=True)
         except BadKeysError as e:
@@ -164,9 +171,6 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._group_paths = group_paths
         self._group_variables = members
         self._group_of_index = group_of_index
-        if not self.inner_optimizer.built:
-            self.inner_optimizer.build(var_list)
-        super().build(var_list)
 
     @property
     def variables(self) -> list[Any]:
