@@ -246,6 +246,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     # ------------------------------------------------------------------ applying
     def apply(self, grads: list[Any], trainable_variables: list[Any] | None = None) -> None:
         if not self.built:
+            if trainable_variables is None:  # as Keras's own `apply`
+                raise ValueError(
+                    "When passing `grads` without `trainable_variables`, the optimizer must already be built."
+                )
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
         with self._scaled_inner():
