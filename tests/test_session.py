@@ -1737,6 +1737,16 @@ def test_a_fit_called_directly_is_not_driven_by_an_earlier_session_fits_schedule
     session.replace_schedule(lrw.schedules.Constant(0.02))
     model.fit(x, y, epochs=1, batch_size=16, callbacks=[session.callback], verbose=0)
     assert session.history.learning_rate[16:].tolist() == pytest.approx([0.02] * 4)
+    # ... and a session's fit given none (it ran at the rate as set)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert session.history.learning_rate[20:].tolist() == pytest.approx([0.02] * 4)
+    session.controller.set_schedule(decay)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert session.history.learning_rate[24:].tolist() == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    # A schedule given to a session's fit replaces it for that fit only; the next runs at the rate set.
+    session.fit(x, y, epochs=1, batch_size=16, schedule=lrw.schedules.Constant(0.03)).wait(60)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert session.history.learning_rate[28:].tolist() == pytest.approx([0.03] * 4 + [0.03] * 4)
 
 
 def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_once() -> None:

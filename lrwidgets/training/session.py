@@ -248,7 +248,9 @@ class TrainingSession:
             schedule: optional; any callable mapping the step of this fit (from 0) to a learning
                 rate, such as an ``lrwidgets.schedules`` object. The rate is set before each batch
                 and checked first (a bad one stops the fit, naming the step); a live change scales
-                the rest of the schedule.
+                the rest of the schedule. Defaults to `None`: the schedule set for the fits to
+                come (``controller.set_schedule``, or ``replace_schedule`` while idle) if any,
+                else the rate as set.
             plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching its
                 ``monitor``, without ``val_`` when the fit has no validation data) multiply the
                 rest of the schedule, each one recorded.
@@ -269,7 +271,10 @@ class TrainingSession:
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
         callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
-        self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
+        if schedule is not None or plateau is not None:
+            self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
+        else:  # one set for the fits to come drives this one; one given to an earlier fit ended with it
+            self.controller.forget_schedule()
         # A plateau on a `val_` key skips the epochs that do not validate, rather than watch the training key.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
         self.controller.driver.validation_freq = bound.value("validation_freq", 1) if validates else None
