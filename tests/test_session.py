@@ -456,6 +456,24 @@ def test_the_weights_read_while_paused_are_the_fits_and_training_goes_on_from_th
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_a_rate_set_between_fits_is_recorded_at_the_next_fits_first_step() -> None:
+    """It was recorded at the last fit's last step, under that fit: one step early on the plots,
+    and missed by a filter on the fit it applies to."""
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+    x, y = regression_data(64)
+    session.learning_rate = 2e-2  # before any fit
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    session.learning_rate = 5e-3
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    events = [(e.step, e.fit, e.value) for e in session.history.events if e.kind == "learning_rate"]
+    assert events == [(0, 0, pytest.approx(2e-2)), (4, 1, pytest.approx(5e-3))]
+    steps = session.history.to_dataframe("step")
+    assert steps["fit"].tolist() == [0] * 4 + [1] * 4
+    assert steps["learning_rate"].tolist() == pytest.approx([2e-2] * 4 + [5e-3] * 4)
+
+
 def test_every_buffered_row_is_readable_from_any_thread() -> None:
     """The per-batch path only appends a raw row; any read of the history writes the rows first."""
     from lrwidgets.core import TrainingHistory

@@ -171,7 +171,10 @@ class TrainingHistory:
         source: str | None = None,
         time: float = 0.0,
         step: int | None = None,
+        fit: int | None = None,
     ) -> Event:
+        """Record an event at ``step`` (default: the last step run) of ``fit`` (default: the last
+        fit started; a change made between fits, for the next fit's first step, names that fit)."""
         at = self.num_steps - 1 if step is None else step
         event = Event(
             step=max(at, 0),
@@ -181,13 +184,18 @@ class TrainingHistory:
             value=value,
             source=source,
             time=time,
-            fit=max(len(self._fit_first_step) - 1, 0),
+            fit=max(len(self._fit_first_step) - 1, 0) if fit is None else fit,
         )
         with self._lock:
             self.events.append(event)
         return event
 
     # ---- reading (any thread) ----------------------------------------------------------------
+    @property
+    def num_fits(self) -> int:
+        """The fits started (the next fit's index)."""
+        return len(self._fit_first_step)
+
     @property
     def num_steps(self) -> int:
         if self.drain is not None:

@@ -285,7 +285,7 @@ class ControllerCallback(keras.callbacks.Callback):
             return  # the rate in effect already: nothing changes, nothing is recorded
         variable.assign(lr)
         c._lr = lr
-        c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source, c.history.num_steps - 1)
+        c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source, idle=True)
 
     def apply_multipliers(self, model: Any) -> None:
         c = self._controller
@@ -295,7 +295,10 @@ class ControllerCallback(keras.callbacks.Callback):
         c._multipliers = _state.write_multipliers(model, changes)  # the others as they are now, whoever set them
         for source, theirs in asked.items():  # one event for each who asked
             described = ", ".join(f"{n} x{m:g}" for n, m in theirs.items())
-            c.recorder.event("action", f"layer learning rates: {described}", step=c.history.num_steps, source=source)
+            fit = None if c.running else c.history.num_fits  # idle: for the next fit's first step
+            c.recorder.event(
+                "action", f"layer learning rates: {described}", step=c.history.num_steps, source=source, fit=fit
+            )
 
     def apply_requests(self, model: Any) -> bool:
         """Carry out queued requests (training thread, or idle); True if the rate was set."""

@@ -80,10 +80,11 @@ class Recorder:
     def event(self, kind: str, message: str, **kw: Any) -> None:
         self.history.add_event(kind, message, time=self.now(), **kw)
 
-    def rate_event(self, learning_rate: float, message: str, source: str, step: int | None = None) -> None:
-        """A change of the learning rate, with its cause (``user``, ``callback``, ``plateau``...)."""
-        at = self.history.num_steps if step is None else step
-        self.event("learning_rate", message, value=learning_rate, source=source, step=at)
+    def rate_event(self, learning_rate: float, message: str, source: str, *, idle: bool = False) -> None:
+        """A change of the learning rate from the next step, with its cause (``user``, ``callback``,
+        ``plateau``...); ``idle``: made between fits, for the next fit's first step."""
+        fit = self.history.num_fits if idle else None
+        self.event("learning_rate", message, value=learning_rate, source=source, step=self.history.num_steps, fit=fit)
 
     def progress(self, state: str, learning_rate: float) -> Progress:
         self.flush()
