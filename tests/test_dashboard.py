@@ -403,6 +403,9 @@ def test_bad_inputs_raise_named_errors_and_change_nothing() -> None:
         lrw.TrainingDashboard(linear_model(), smoothness=0.5)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="Argument `on_nan`"):
         lrw.TrainingDashboard(linear_model(), on_nan="ignore")
+    for bad in ("", 5):  # "" recorded every step's loss as NaN
+        with pytest.raises(TypeError, match=rf"Argument `monitor` must be a non-empty str. Received: monitor={bad!r}"):
+            lrw.TrainingSession(linear_model(), monitor=bad)  # type: ignore[arg-type]
     dash = lrw.TrainingDashboard(linear_model())
     for bad in (0.0, -1e-3, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="Argument `learning_rate` must be a positive finite number"):

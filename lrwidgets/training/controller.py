@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lrwidgets.core import TrainingHistory
-from lrwidgets.core.checks import check_choice, check_float
+from lrwidgets.core.checks import check_choice, check_float, check_name
 from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
@@ -52,8 +52,8 @@ class TrainingController(Requests):
         _state.steerable_optimizer(model)
         self.update_interval = check_float("update_interval", update_interval, gt=0, le=3600)
         check_choice("on_nan", on_nan, ON_NAN_CHOICES)
-        if monitor is not None and not isinstance(monitor, str):
-            raise TypeError(f"Argument `monitor` must be a log key (str). Received: monitor={monitor!r}")
+        if monitor is not None:
+            check_name("monitor", monitor)  # a log key
         self.model = model
         self.history = TrainingHistory()
         self.recorder = Recorder(self.history, on_nan, check_float("divergence_factor", divergence_factor, gt=1))

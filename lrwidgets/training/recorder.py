@@ -294,8 +294,8 @@ class Recorder:
         elif restored is not None:
             self.event(
                 "nan",
-                msg + f"; training stopped and the weights of step {restored} (the last ones whose loss was finite"
-                " and not diverging) were restored",
+                msg + f"; training stopped and the weights of step {restored} were restored (the latest copy kept"
+                " whose loss was finite and not diverging: copies are taken at each epoch's start and every 2 s)",
             )
             self.event("restore", f"weights restored from step {restored}")
         elif self.on_nan == "restore":
