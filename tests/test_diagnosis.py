@@ -734,6 +734,18 @@ def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     m.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     assert _num_classes(m) == 3
+    # keras.io's functional style: the loss keyed by the output's name, or in a list (it read None:
+    # no chance level, and no `spiked` on a classifier thrown off at its first steps)
+    inputs = keras.Input((4,), name="pixels")
+    f = keras.Model(inputs, keras.layers.Dense(3, name="digit")(inputs))
+    for loss in ({"digit": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}, ["categorical_crossentropy"]):
+        f.compile(optimizer="adam", loss=loss)
+        assert _num_classes(f) == 3
+    two = keras.Model(
+        inputs, {"a": keras.layers.Dense(3, name="a")(inputs), "b": keras.layers.Dense(3, name="b")(inputs)}
+    )
+    two.compile(optimizer="adam", loss={"a": "sparse_categorical_crossentropy", "b": "sparse_categorical_crossentropy"})
+    assert _num_classes(two) is None  # two outputs: their losses add up, no one chance level
 
 
 @pytest.mark.keras

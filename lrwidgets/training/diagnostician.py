@@ -48,6 +48,8 @@ def _num_classes(model: Any) -> int | None:
 
 def _classifies(model: Any) -> bool:
     loss = getattr(model, "loss", None)
+    if isinstance(loss, dict | list | tuple) and len(loss) == 1:  # keras.io's `loss={"digit": ...}`
+        (loss,) = loss.values() if isinstance(loss, dict) else loss
     name = loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
     if "categorical_crossentropy" in name or "categorical_focal_crossentropy" in name:
         return True
