@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import math
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +15,8 @@ from lrwidgets.core.checks import check_float
 from lrwidgets.training.controller import TrainingController
 
 _SLICE = 0.1  # seconds: how soon a wait notices an interrupt another thread received
+_EXIT_WAIT = 30.0  # seconds: how long Python's exit waits for a stopped fit to end
+_RUNNING: weakref.WeakSet[TrainingRun] = weakref.WeakSet()  # runs whose thread may still train
 
 
 class TrainingRun:
@@ -39,6 +44,7 @@ class TrainingRun:
             controller.finish(e)
             self._done.set()
             raise
+        _RUNNING.add(self)
 
     def _main(self) -> None:
         try:
@@ -83,6 +89,23 @@ class TrainingRun:
     def __repr__(self) -> str:
         state = "done" if self.done else self._controller.state
         return f"<TrainingRun {state}, {self._controller.history.num_steps} steps>"
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """At Python's exit (a script's end, a kernel's shutdown): stop the fits still running and wait
+    for them to end. The training thread is a daemon; left to run, it is cut in the middle of a
+    step as Python finalizes, which may abort the process (XLA: "FATAL: exception not rethrown")."""
+    runs = [run for run in list(_RUNNING) if not run.done]
+    for run in runs:
+        run.stop()
+    if runs:
+        sys.stderr.write(
+            f"lrwidgets: {len(runs)} background fit(s) still running at exit, stopped at the next batch"
+            " boundary; call `run.wait()` to let a fit finish.\n"
+        )
+    for run in runs:
+        run._done.wait(_EXIT_WAIT)
 
 
 def wait_or_stop(done: threading.Event, timeout: float | None, stop: Callable[[], None], what: str) -> None:
