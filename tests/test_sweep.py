@@ -457,6 +457,24 @@ def test_why_there_is_no_best() -> None:
     assert why_no_best([done], "val_acc").startswith("No done trial logged `val_acc`")
 
 
+@pytest.mark.parametrize(
+    ("metric", "lower"),
+    [
+        *[(m, True) for m in ("val_loss", "mean_squared_error", "val_kl_divergence", "hinge", "mae")],
+        *[(m, True) for m in ("val_false_negatives", "false_positives")],  # counts of errors
+        *[(m, False) for m in ("accuracy", "val_auc", "precision", "true_positives", "r2_score")],
+    ],
+)
+def test_trials_are_ranked_as_keras_ranks_a_metric(metric: str, lower: bool) -> None:
+    """`val_false_negatives` was ranked higher-is-better: the trial with 34 before the one with 10,
+    and each trial's best was its worst epoch."""
+    from lrwidgets.sweep.results import lower_is_better, ranked
+
+    assert lower_is_better(metric) is lower
+    rows = [{"trial": i, "status": "done", f"best_{metric}": v} for i, v in enumerate([34.0, 10.0, 20.0])]
+    assert [r["trial"] for r in ranked(rows, metric)] == ([1, 2, 0] if lower else [0, 2, 1])
+
+
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:
     """A misspelt `monitor` said "no done trial yet" when every trial was done."""
     from lrwidgets.sweep import Sweep

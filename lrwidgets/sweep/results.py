@@ -25,9 +25,14 @@ def monitor_of(rows: list[dict[str, Any]], monitor: str | None) -> str:
     return "val_loss" if has_val else "loss"
 
 
-# Keras metric names (and their short forms) where lower is better; every other metric
-# (accuracy, auc, precision, recall, ...) is better higher.
-LOWER = ("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson", "mae", "mse", "mape", "msle")
+# Keras metric names (and their short forms) where lower is better: those Keras itself marks so
+# (its metrics' direction, which its callbacks read in mode "auto") and its counts of errors
+# (`false_negatives`, `false_positives`, which it leaves unmarked); every other metric (accuracy,
+# auc, precision, recall, true_positives, r2_score, ...) is better higher.
+LOWER = (
+    *("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson", "mae", "mse", "mape", "msle"),
+    *("false_negatives", "false_positives"),
+)
 
 
 def lower_is_better(metric: str) -> bool:

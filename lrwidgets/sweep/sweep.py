@@ -53,8 +53,8 @@ class Sweep:
             is started at the trial's rate, ``rate(step) = learning_rate * s(step) / s(0)``.
         seeds: seeds of the weights and the shuffling (default ``[0]``).
         epochs: epochs of each trial.
-        monitor: the epoch log that ranks trials (lower is better for a loss or an error, else
-            higher); default ``val_loss`` when the trials have one, else ``loss``.
+        monitor: the epoch log that ranks trials (lower is better for a loss, an error or a
+            count of errors, else higher); default ``val_loss`` when the trials have one, else ``loss``.
         n_workers: worker processes of the embedded cluster (default: one per core).
         path: optional JSON file that receives the results after every trial, so that a sweep
             survives a kernel restart: ``Sweep.load(path, build_model)``, then ``run`` again.
