@@ -499,6 +499,34 @@ def test_a_rate_set_between_fits_is_recorded_at_the_next_fits_first_step() -> No
     assert steps["learning_rate"].tolist() == pytest.approx([2e-2] * 4 + [5e-3] * 4)
 
 
+def test_a_monitored_metric_that_is_no_running_mean_is_said_to_be_approximate() -> None:
+    """A batch's own value is recovered exactly from a running mean (a loss, `accuracy`, `mae`), not
+    from `RootMeanSquaredError` or `R2Score` (their epoch value is no mean of batch values): it was
+    recorded as if it were, silently. Keys as Keras logs them, with the output's name."""
+    import keras
+
+    import lrwidgets as lrw
+
+    inputs = keras.Input((8,))
+    outputs = {"aux": keras.layers.Dense(1, name="aux")(inputs), "reg": keras.layers.Dense(1, name="reg")(inputs)}
+    model = keras.Model(inputs, outputs)
+    metrics = {"reg": ["mae", keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.R2Score()]}
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss={"aux": "mse", "reg": "mse"}, metrics=metrics)
+    x, y = regression_data(64)
+    said = {}
+    for key in ("reg_mae", "reg_rmse", "reg_r2_score"):
+        session = lrw.TrainingSession(model, monitor=key)
+        session.fit(x, {"aux": y, "reg": y}, epochs=1, batch_size=16).wait(60)
+        said[key] = [e.message for e in session.history.events if e.kind == "warning"]
+    assert said["reg_mae"] == []
+    assert said["reg_rmse"] == [
+        "`reg_rmse` (RootMeanSquaredError) is the metric's value over the epoch so far, not a running mean of batch"
+        " values: each batch's own value recovered from it is approximate (monitor a loss or a mean metric, such as"
+        " `accuracy` or `mae`, for exact ones)"
+    ]
+    assert len(said["reg_r2_score"]) == 1 and "(R2Score)" in said["reg_r2_score"][0]
+
+
 def test_every_buffered_row_is_readable_from_any_thread() -> None:
     """The per-batch path only appends a raw row; any read of the history writes the rows first."""
     from lrwidgets.core import TrainingHistory

@@ -36,6 +36,40 @@ def averaged_keys(model: Any) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def not_running_means(model: Any) -> dict[str, str]:
+    """``{log key: metric class}`` of the model's metrics whose value is not a running mean of
+    batch values (``RootMeanSquaredError``, ``AUC``, ``Precision``, ...), named as Keras logs them
+    (``reg_rmse`` for the metric ``rmse`` of the output ``reg``): a batch's own value recovered
+    from one is approximate."""
+    import keras
+
+    def named(metric: Any, output: str | None, seen: dict[str, int]) -> tuple[str, Any]:
+        name = f"{output}_{metric.name}" if output else str(metric.name)
+        if name in seen:  # Keras's own numbering of a repeated name
+            seen[name] += 1
+            name = f"{name}_{seen[name] - 1}"
+        else:
+            seen[name] = 1
+        return name, metric
+
+    found: list[tuple[str, Any]] = []
+    try:
+        compiled = getattr(model, "_compile_metrics", None)
+        for flat in ("_flat_metrics", "_flat_weighted_metrics"):
+            seen: dict[str, int] = {}
+            for group in getattr(compiled, flat, None) or []:
+                found += [named(m, group.output_name, seen) for m in (group.metrics if group else [])]
+        found += [(str(m.name), m) for m in model.metrics if m is not compiled]
+    except Exception:  # an unbuilt or unusual model: nothing known
+        return {}
+    mean = keras.metrics.Mean
+    return {
+        name: type(m).__name__
+        for name, m in found
+        if not (isinstance(m, mean) and type(m).result is mean.result) and hasattr(m, "result")
+    }
+
+
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
 
 

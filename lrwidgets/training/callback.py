@@ -111,6 +111,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
         c.recorder.loss_floor = _step_logs.loss_floor(model)
         c.recorder.averaged_keys = _step_logs.averaged_keys(model)
+        c.recorder.not_means = _step_logs.not_running_means(model)
         c.recorder.custom_step = _step_logs.custom_train_step(model)
         c.recorder.begin_fit(self.params or {})
         if stop_first:  # after the fit's records begin: the progress shows a fit of no step

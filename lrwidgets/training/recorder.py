@@ -52,6 +52,8 @@ class Recorder:
         self.loss_floor: float | None = None
         #: the train step's log keys that are running means (None: all; see `_step_logs.averaged_keys`)
         self.averaged_keys: frozenset[str] | None = None
+        #: the metrics whose value is no running mean (`_step_logs.not_running_means`), by log key
+        self.not_means: dict[str, str] = {}
         self.custom_step = False  #: the model's own `train_step` runs (Keras's always logs running means)
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._scanned = 0  # steps up to here have been through the divergence watch
@@ -162,6 +164,13 @@ class Recorder:
         # Checked against the floor of a compiled loss that cannot be negative: a custom step's `loss`
         # only (Keras's own is its running mean; a short batch of unknown size would skew the check).
         r.floor = self.loss_floor if key == "loss" and self.custom_step else None
+        if key in self.not_means and not r.per_batch:
+            self.event(
+                "warning",
+                f"`{key}` ({self.not_means[key]}) is the metric's value over the epoch so far, not a running"
+                " mean of batch values: each batch's own value recovered from it is approximate (monitor a loss"
+                " or a mean metric, such as `accuracy` or `mae`, for exact ones)",
+            )
         if r.per_batch:
             self.event(
                 "info",
