@@ -118,10 +118,10 @@ def test_batch_sizes_of_every_form_where_they_can_be_known() -> None:
     from lrwidgets.training.fit_args import _batches
 
     x = np.zeros((100, 3))
-    assert _batches({"x": x, "batch_size": 32}) == (32, 100, 4)
-    assert _batches({"x": {"a": x, "b": x[:, :1]}}) == (32, 100, 4)
-    assert _batches({"x": [x, x], "validation_split": 0.25}) == (32, 75, 3)  # Keras floors the split
-    assert _batches({"x": (i for i in range(3)), "steps_per_epoch": 7}) == (None, None, 7)
+    assert _batches({"x": x, "batch_size": 32}) == (32, 100, 4, False)
+    assert _batches({"x": {"a": x, "b": x[:, :1]}}) == (32, 100, 4, False)
+    assert _batches({"x": [x, x], "validation_split": 0.25}) == (32, 75, 3, False)  # Keras floors the split
+    assert _batches({"x": (i for i in range(3)), "steps_per_epoch": 7}) == (None, None, 7, False)
 
 
 @pytest.mark.keras

@@ -77,6 +77,8 @@ class FitArguments(BoundFit):
     batch_size: int | None
     samples: int | None
     steps: int | None  # batches per epoch, when known
+    #: a ``PyDataset`` with a short batch, shuffled by Keras: the short one may come anywhere
+    short_batch_shuffled: bool = False
 
     @property
     def exact_batches(self) -> bool:
@@ -138,8 +140,8 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     call = bind_arguments(fit, args, kwargs, caller)
     a = call.bound.arguments
     _check_counts(a)
-    batch_size, samples, steps = _batches({**call.defaults, **a})
-    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps)
+    batch_size, samples, steps, shuffled = _batches({**call.defaults, **a})
+    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps, shuffled)
 
 
 def _check_counts(a: dict[str, Any]) -> None:
@@ -224,7 +226,9 @@ def _check_cardinality(a: dict[str, Any]) -> None:
         )
 
 
-def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
+def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, bool]:
+    """(batch size, samples an epoch, batches an epoch) where known, and whether Keras shuffles a
+    ``PyDataset`` with a short batch (which may then come anywhere in an epoch)."""
     x = a.get("x")
     steps_per_epoch = a.get("steps_per_epoch")
     rows = _rows(x)
@@ -233,15 +237,15 @@ def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
         if a.get("validation_split") and a.get("validation_data") is None:
             rows = math.floor(rows * (1.0 - float(a["validation_split"])))  # as Keras splits
         size = int(a.get("batch_size") or DEFAULT_BATCH_SIZE)
-        return size, rows, steps_per_epoch or math.ceil(rows / size)
+        return size, rows, steps_per_epoch or math.ceil(rows / size), False
     if _is_torch_loader(x):
-        return _torch_batches(x, steps_per_epoch)
+        return (*_torch_batches(x, steps_per_epoch), False)
     if _is_py_dataset(x):
         first, samples, steps = _py_dataset_batches(x, steps_per_epoch)
         if a.get("shuffle", True) and samples is not None and first is not None and samples % first:
-            return first, None, steps  # Keras shuffles a PyDataset's batches: the short one may come anywhere
-        return first, samples, steps
-    return None, None, steps_per_epoch
+            return first, None, steps, True
+        return first, samples, steps, False
+    return None, None, steps_per_epoch, False
 
 
 def _is_py_dataset(x: Any) -> bool:

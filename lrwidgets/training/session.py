@@ -298,8 +298,12 @@ class TrainingSession:
             rec.recovery.batch_size = None
             rec.event(
                 "info",
-                "the sizes of this data's batches are not known before the fit: the loss of a short last batch"
-                " of an epoch is recovered as if it were full (approximate)",
+                "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches after"
+                " it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays"
+                " last and every loss is exact)"
+                if bound.short_batch_shuffled
+                else "the sizes of this data's batches are not known before the fit: the loss of a short last"
+                " batch of an epoch is recovered as if it were full (approximate)",
             )
         elif _step_logs.custom_train_step(self.model):
             # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
