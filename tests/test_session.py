@@ -693,6 +693,23 @@ def test_two_fits_on_one_model_are_refused_whoever_starts_them() -> None:
     model.compile(optimizer="adam", loss="mae")
 
 
+def test_get_weights_during_a_fit_reads_them_between_two_batches() -> None:
+    """On jax Keras empties the variables mid-epoch: `model.get_weights()` from the notebook raised
+    a TypeError ('NoneType' object is not callable). It is read in the training thread now."""
+    import lrwidgets as lrw
+
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    run = session.fit(*regression_data(64 * 32), epochs=100, batch_size=32)
+    wait_for(lambda: session.history.num_steps >= 3)
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(8, 1), (1,)] and all(np.isfinite(w).all() for w in weights)
+    assert session.state == "running"
+    session.stop()
+    run.wait(60)
+    assert run.exception is None
+
+
 def test_save_during_a_fit_works_and_never_truncates(tmp_path) -> None:
     import keras
 

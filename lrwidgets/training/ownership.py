@@ -4,11 +4,12 @@ While a controller trains a model, it owns it: a second fit, by another session 
 ``model.fit``, is refused before it touches anything (on jax it would crash on donated buffers;
 on tensorflow the two would interleave silently). ``model.evaluate``, ``predict`` and the
 ``*_on_batch`` methods called from the notebook (the main thread) while another thread trains are
-refused (they would reset the fit's metrics, or read a stale state on jax). ``model.save`` and
-``model.save_weights`` called from another thread (the notebook) are carried out in the training thread between two
-batches, where the state can be read (on jax it cannot be read anywhere else mid-epoch), into a
-temporary file renamed over the target only once complete: an earlier good save is never
-truncated. Called from the training thread (``keras.callbacks.ModelCheckpoint``) they run as usual.
+refused (they would reset the fit's metrics, or read a stale state on jax). ``model.save``,
+``model.save_weights`` and ``model.get_weights`` called from another thread (the notebook) are
+carried out in the training thread between two batches, where the state can be read (on jax it
+cannot be read anywhere else mid-epoch); a save goes into a temporary file renamed over the
+target only once complete: an earlier good save is never truncated. Called from the training
+thread (``keras.callbacks.ModelCheckpoint``) they run as usual.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _reserved: weakref.WeakKeyDictionary[Any, TrainingController] = weakref.WeakKeyD
 #: Refused from the notebook (the main thread) while another thread trains: they would reset the
 #: fit's metrics or, on jax, read a stale state. Other threads (a data pipeline's workers) run them.
 _FROM_NOTEBOOK = ("evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch")
-GUARDED = ("fit", "compile", "save", "save_weights", *_FROM_NOTEBOOK)
+GUARDED = ("fit", "compile", "save", "save_weights", "get_weights", *_FROM_NOTEBOOK)
 
 
 def owner(model: Any) -> TrainingController | None:
@@ -128,6 +129,8 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
                 " fit (it resets the fit's metrics, or reads a stale state). Call it after the fit (`run.wait()`,"
                 " or `session.stop()` first)."
             )
+        if name == "get_weights":  # read between two batches (on jax the variables are empty mid-epoch)
+            return controller.call(lambda mm: original(mm, *args, **kwargs))
         return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs))
 
     method.__name__ = name
