@@ -608,6 +608,11 @@ def test_two_layers_with_one_name_are_two_groups(tmp_path) -> None:
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert loaded.optimizer.multipliers == {"block": 0.5, "block#2": 0.0, "head": 1.0}
+    # A session (and its panel) matches the name as the optimizer does: both layers, unless named
+    from lrwidgets.training._state import check_multipliers
+
+    assert check_multipliers(model, {"block": 0.25}) == {"block": 0.25, "block#2": 0.25}
+    assert check_multipliers(model, {"block": 0.25, "block#2": 2.0}) == {"block": 0.25, "block#2": 2.0}
 
 
 def test_a_key_of_several_layer_names_matches_the_layers_inside() -> None:

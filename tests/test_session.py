@@ -514,7 +514,8 @@ def test_a_monitored_metric_that_is_no_running_mean_is_said_to_be_approximate() 
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss={"aux": "mse", "reg": "mse"}, metrics=metrics)
     x, y = regression_data(64)
     said = {}
-    for key in ("reg_mae", "reg_rmse", "reg_r2_score"):
+    for key in ("reg_rmse", "reg_mae", "reg_r2_score"):  # rmse first: the model's first fit (on tensorflow
+        # Keras builds the compiled metrics in the first step, after the fit's start)
         session = lrw.TrainingSession(model, monitor=key)
         session.fit(x, {"aux": y, "reg": y}, epochs=1, batch_size=16).wait(60)
         said[key] = [e.message for e in session.history.events if e.kind == "warning"]
@@ -708,6 +709,34 @@ def test_get_weights_during_a_fit_reads_them_between_two_batches() -> None:
     session.stop()
     run.wait(60)
     assert run.exception is None
+
+
+def test_get_weights_from_a_data_pipelines_worker_is_left_to_keras() -> None:
+    """Only the notebook's (main thread's) call waits for a batch boundary: a data worker's call
+    waited for one while the training thread waited for the worker's batch (a deadlock)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    model = linear_model()
+    x, y = regression_data(64)
+    reads: list[str] = []
+
+    class Reading(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            try:
+                model.get_weights()
+                reads.append("ok")
+            except Exception as e:  # on jax Keras empties the variables mid-epoch (as without lrwidgets)
+                reads.append(type(e).__name__)
+            return x[i * 16 : (i + 1) * 16], y[i * 16 : (i + 1) * 16]
+
+    session = lrw.TrainingSession(model)
+    session.fit(Reading(workers=1, use_multiprocessing=False), epochs=2, shuffle=False).wait(60)
+    assert session.history.num_steps == 8 and len(reads) >= 8
 
 
 def test_save_during_a_fit_works_and_never_truncates(tmp_path) -> None:
@@ -1831,10 +1860,22 @@ def test_a_fit_called_directly_is_not_driven_by_an_earlier_session_fits_schedule
     session.controller.set_schedule(decay)
     session.fit(x, y, epochs=1, batch_size=16).wait(60)
     assert session.history.learning_rate[24:].tolist() == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
-    # A schedule given to a session's fit replaces it for that fit only; the next runs at the rate set.
+    # A schedule or plateau given to a session's fit drives that fit only; the next goes back to it.
     session.fit(x, y, epochs=1, batch_size=16, schedule=lrw.schedules.Constant(0.03)).wait(60)
+    session.fit(x, y, epochs=1, batch_size=16, plateau=lrw.schedules.ReduceOnPlateau(0.5, monitor="loss")).wait(60)
     session.fit(x, y, epochs=1, batch_size=16).wait(60)
-    assert session.history.learning_rate[28:].tolist() == pytest.approx([0.03] * 4 + [0.03] * 4)
+    assert session.history.learning_rate[28:].tolist() == pytest.approx([0.03] * 4 + [0.05, 0.025, 0.0125, 0.00625] * 2)
+    # A rate set between fits starts the next one there, the schedule scaled (as a live change scales it)
+    session.learning_rate = 0.2
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert session.history.learning_rate[40:].tolist() == pytest.approx([0.2, 0.1, 0.05, 0.025])
+    assert [e.step for e in session.history.events if e.kind == "learning_rate"][-1] == 40
+    # An edit while idle after a fit given its own schedule and plateau: they end with that fit
+    session.fit(x, y, epochs=1, batch_size=16, schedule=decay, plateau=lrw.schedules.ReduceOnPlateau(0.5)).wait(60)
+    session.replace_schedule(lrw.schedules.Constant(0.04))
+    assert session.controller.driver._tracker is None
+    session.fit(x, y, epochs=2, batch_size=16).wait(60)
+    assert session.history.learning_rate[48:].tolist() == pytest.approx([0.04] * 8)
 
 
 def test_a_session_fit_after_a_recompile_with_a_keras_schedule_is_refused_at_once() -> None:

@@ -271,7 +271,8 @@ def current_multipliers(model: Any) -> dict[str, float]:
 def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
     """``{group name: multiplier}`` checked: float32-safe values >= 0, keyed by group names.
 
-    A key that is a group's name sets that group only; any other key is matched as
+    A key that is a group's name sets that group only (and the groups of layers of the same name,
+    ``block#2`` for ``block``); any other key is matched as
     ``LayerwiseOptimizer`` matches its keys (a layer-path component such as a sub-model's name, or a
     pattern), so that ``{"backbone": 0.1}`` sets every group of a nested ``backbone``. A key that
     matches no group is refused.
@@ -296,7 +297,10 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
         )
     checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
     by_name = layer_matching.matching(opt, {k: checked[k] for k in patterns}) if patterns else {}
-    return {**by_name, **{k: checked[k] for k in multipliers if k in known}}
+    exact = {k: checked[k] for k in multipliers if k in known}
+    # `block` sets `block#2` too (layers of one name, as the optimizer matches them), unless it is named
+    alike = {g: v for k, v in exact.items() for g in known if g.startswith(f"{k}#") and g[len(k) + 1 :].isdigit()}
+    return {**by_name, **alike, **exact}
 
 
 def write_multipliers(model: Any, multipliers: dict[str, float]) -> dict[str, float]:

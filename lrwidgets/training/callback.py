@@ -63,6 +63,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._rows = controller.recorder.rows  # the per-batch path appends here (never replaced)
         self._key: str | None = None  # the log key recorded as the loss, once chosen
         self._next = 0.0  # when (the recorder's clock) a batch's end must look further
+        self._first_batch = True  # a fit's first batch end: checks made once the step has run
         self._light = False
         self._callback_mode = False
         #: a plateau reduction made at an epoch's end: recorded when the next epoch begins (a
@@ -111,13 +112,13 @@ class ControllerCallback(keras.callbacks.Callback):
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
         c.recorder.loss_floor = _step_logs.loss_floor(model)
         c.recorder.averaged_keys = _step_logs.averaged_keys(model)
-        c.recorder.not_means = _step_logs.not_running_means(model)
         c.recorder.custom_step = _step_logs.custom_train_step(model)
         c.recorder.begin_fit(self.params or {})
         if stop_first:  # after the fit's records begin: the progress shows a fit of no step
             raise StoppedBeforeStart("stopped before the fit's first batch")
         self._key = c.recorder.key
-        self._next = 0.0
+        self._next = 0.0  # the first batch's end comes between batches
+        self._first_batch = True
         self._reduction = None
         if self._callback_mode:  # set by the session's fit, else from the list of the fit called
             callback_list.join(self, found)
@@ -180,6 +181,9 @@ class ControllerCallback(keras.callbacks.Callback):
     def _between_batches(self, value: float | None, now: float) -> None:
         c = self._controller
         model = self._model
+        if self._first_batch:
+            self._first_batch = False
+            c.recorder.check_running_mean(model)
         if value is not None and not math.isfinite(value):
             c.request_stop()
             c.recorder.nan(model, c._lr, _state.steered_variables(model))
@@ -286,6 +290,7 @@ class ControllerCallback(keras.callbacks.Callback):
             return  # the rate in effect already: nothing changes, nothing is recorded
         variable.assign(lr)
         c._lr = lr
+        c.standing_driver.set_rate(0, lr)  # a schedule set for the fits to come starts the next at `lr`
         c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source, idle=True)
 
     def apply_multipliers(self, model: Any) -> None:

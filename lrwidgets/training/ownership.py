@@ -4,12 +4,12 @@ While a controller trains a model, it owns it: a second fit, by another session 
 ``model.fit``, is refused before it touches anything (on jax it would crash on donated buffers;
 on tensorflow the two would interleave silently). ``model.evaluate``, ``predict`` and the
 ``*_on_batch`` methods called from the notebook (the main thread) while another thread trains are
-refused (they would reset the fit's metrics, or read a stale state on jax). ``model.save``,
-``model.save_weights`` and ``model.get_weights`` called from another thread (the notebook) are
-carried out in the training thread between two batches, where the state can be read (on jax it
-cannot be read anywhere else mid-epoch); a save goes into a temporary file renamed over the
-target only once complete: an earlier good save is never truncated. Called from the training
-thread (``keras.callbacks.ModelCheckpoint``) they run as usual.
+refused (they would reset the fit's metrics, or read a stale state on jax). ``model.save`` and
+``model.save_weights`` called from another thread, and ``model.get_weights`` called from the
+notebook (the main thread), are carried out in the training thread between two batches, where
+the state can be read (on jax it cannot be read anywhere else mid-epoch); a save goes into a
+temporary file renamed over the target only once complete: an earlier good save is never
+truncated. Called from the training thread (``keras.callbacks.ModelCheckpoint``) they run as usual.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
     def method(*args: Any, **kwargs: Any) -> Any:
         m = model_ref()
         in_training_thread = threading.current_thread() is controller._thread
-        if name in _FROM_NOTEBOOK and threading.current_thread() is not threading.main_thread():
-            return original(m, *args, **kwargs)
+        if name in (*_FROM_NOTEBOOK, "get_weights") and threading.current_thread() is not threading.main_thread():
+            return original(m, *args, **kwargs)  # a data pipeline's worker: as without lrwidgets
         if m is not None and not in_training_thread and _reserved.get(m) is controller:
             raise RuntimeError(
                 f"The model {m.name!r} is in a learning-rate range test, which puts it back as it was when it"

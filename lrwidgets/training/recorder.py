@@ -18,7 +18,7 @@ import numpy as np
 
 from lrwidgets.core import BatchLossRecovery, TrainingHistory
 from lrwidgets.core.detectors import DivergingDetector
-from lrwidgets.training import warnings_hook
+from lrwidgets.training import _step_logs, warnings_hook
 from lrwidgets.training.nan_guard import NanGuard
 from lrwidgets.training.progress import Progress, ProgressMeter
 
@@ -52,8 +52,6 @@ class Recorder:
         self.loss_floor: float | None = None
         #: the train step's log keys that are running means (None: all; see `_step_logs.averaged_keys`)
         self.averaged_keys: frozenset[str] | None = None
-        #: the metrics whose value is no running mean (`_step_logs.not_running_means`), by log key
-        self.not_means: dict[str, str] = {}
         self.custom_step = False  #: the model's own `train_step` runs (Keras's always logs running means)
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._scanned = 0  # steps up to here have been through the divergence watch
@@ -164,18 +162,24 @@ class Recorder:
         # Checked against the floor of a compiled loss that cannot be negative: a custom step's `loss`
         # only (Keras's own is its running mean; a short batch of unknown size would skew the check).
         r.floor = self.loss_floor if key == "loss" and self.custom_step else None
-        if key in self.not_means and not r.per_batch:
-            self.event(
-                "warning",
-                f"`{key}` ({self.not_means[key]}) is the metric's value over the epoch so far, not a running"
-                " mean of batch values: each batch's own value recovered from it is approximate (monitor a loss"
-                " or a mean metric, such as `accuracy` or `mae`, for exact ones)",
-            )
         if r.per_batch:
             self.event(
                 "info",
                 f"the train step returns `{key}` as each batch's own value (the model has no metric of that"
                 " name, nor trackers of its own, to average it over the epoch): recorded as it is",
+            )
+
+    def check_running_mean(self, model: Any) -> None:
+        """After a fit's first batch (Keras builds its compiled metrics in the first step): a warning
+        when the recorded key is a metric whose value is no running mean of batch values."""
+        key = self._key
+        kind = None if key is None or self.recovery.per_batch else _step_logs.not_running_means(model).get(key)
+        if kind is not None:
+            self.event(
+                "warning",
+                f"`{key}` ({kind}) is the metric's value over the epoch so far, not a running mean of batch"
+                " values: each batch's own value recovered from it is approximate (monitor a loss or a mean"
+                " metric, such as `accuracy` or `mae`, for exact ones)",
             )
 
     def _told_switch(self) -> None:

@@ -33,6 +33,8 @@ class Requests:
     driver: RateDriver
     #: the driver's schedule was given to a session's ``fit``: it ends with that fit
     _schedule_of_fit = False
+    #: meanwhile, the driver of the fits to come, which later fits go back to
+    _standing: RateDriver | None = None
     _actions: collections.deque[tuple[Action, str]]
     _cond: threading.Condition
     _pause_requested: bool
@@ -128,6 +130,11 @@ class Requests:
                 f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
                 f" at 0 there, and would undo the change at the next batch. Received: learning_rate={value!r}"
             )
+        if not self.running and self.standing_driver.frozen(0):
+            raise ValueError(
+                "Argument `learning_rate` cannot be set for the next fit: the schedule set for the fits to come"
+                f" holds the rate at 0 at its first step. Received: learning_rate={value!r}"
+            )
         if self._post(lambda: setattr(self, "_lr_request", (lr, source)), while_fitting=True):
             return
         if self.running:  # from a callback, in the training thread: the next batch uses it
@@ -184,14 +191,29 @@ class Requests:
             raise RuntimeError("A fit is running: use `replace_schedule` to change its schedule.")
         driver = RateDriver(schedule, plateau, self.learning_rate)
         driver.check_start()
+        if for_fit and not self._schedule_of_fit:
+            self._standing = self.driver
         self.driver, self._schedule_of_fit = driver, for_fit
 
+    def set_plateau_for_fit(self, plateau: Any) -> None:
+        """``plateau`` reductions for one session ``fit``, over the schedule set for the fits to come
+        (its live factor kept), or over the rate as set."""
+        self.forget_schedule()
+        standing = self.driver
+        self.set_schedule(standing.schedule, plateau, for_fit=True)
+        self.driver.factor = standing.factor
+
+    @property
+    def standing_driver(self) -> RateDriver:
+        """The driver of the fits to come (not one given to a session's ``fit``, which ends with it)."""
+        return (self._standing or RateDriver()) if self._schedule_of_fit else self.driver
+
     def forget_schedule(self) -> None:
-        """At the start of a fit called directly: a schedule given to an earlier session's ``fit``
-        ended with it (one set with :meth:`set_schedule`, or edited while idle, drives this fit
-        too); nothing is known of this fit's validation."""
+        """At the start of a fit: a schedule given to an earlier session's ``fit`` ended with it, and
+        the one set for the fits to come (:meth:`set_schedule`, or edited while idle) drives this fit,
+        if any; nothing is known of this fit's validation."""
         if self._schedule_of_fit:
-            self.driver, self._schedule_of_fit = RateDriver(), False
+            self.driver, self._schedule_of_fit, self._standing = self.standing_driver, False, None
         self.driver.validation_freq = None
 
     def replace_schedule(self, schedule: Schedule, source: str = "designer") -> None:
@@ -213,9 +235,11 @@ class Requests:
             self.replace_idle(schedule)
 
     def replace_idle(self, schedule: Schedule) -> None:
-        """Follow ``schedule`` from the next fit's first step, whichever fit starts (no fit runs)."""
-        self.driver.replace(0, schedule)
-        self._schedule_of_fit = False
+        """Follow ``schedule`` from the next fit's first step, whichever fit starts (no fit runs); the
+        last fit's own schedule and plateau, if it was given them, end with it."""
+        target = self.standing_driver
+        target.replace(0, schedule)  # a schedule that fails changes nothing
+        self.driver, self._schedule_of_fit, self._standing = target, False, None
 
     def pause(self) -> None:
         """Hold training between two batches (no CPU used while paused)."""

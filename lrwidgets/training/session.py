@@ -271,9 +271,12 @@ class TrainingSession:
         bound = bind_fit(fit, args, kwargs, "fit")
         bound.require(("callbacks",), "fit", self.model)
         callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
-        if schedule is not None or plateau is not None:
+        # Given here, for this fit only; else the one set for the fits to come drives it (if any).
+        if schedule is not None:
             self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
-        else:  # one set for the fits to come drives this one; one given to an earlier fit ended with it
+        elif plateau is not None:
+            self.controller.set_plateau_for_fit(plateau)
+        else:
             self.controller.forget_schedule()
         # A plateau on a `val_` key skips the epochs that do not validate, rather than watch the training key.
         validates = bool(bound.value("validation_split")) or bound.value("validation_data") is not None
