@@ -30,6 +30,7 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -62,6 +63,7 @@ class Background:
         self.proc: subprocess.Popen[bytes] | None = None
         self.failed: list[str] = []
         self._stopped = False
+        self._lock = threading.Lock()  # a stop() and a stage's start: one before the other
         self._thread = threading.Thread(target=self._run, args=(stages,), daemon=True)
         self._thread.start()
 
@@ -74,28 +76,34 @@ class Background:
                 out.write(f"\n=== {name}: {' '.join(cmd)}\n".encode())
                 out.flush()
                 start = time.monotonic()
-                # A session of its own: a Ctrl-C reaches it once, from stop(), not twice (it would cut
-                # pytest's teardown of its servers short). The child keeps its own handle of the log.
-                self.proc = subprocess.Popen(
-                    cmd,
-                    cwd=ROOT,
-                    env={**os.environ, **env},
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                rc = self.proc.wait()
+                try:
+                    rc = self._stage(cmd, env, out)
+                except Exception as e:  # it could not start: failed, said, and the lane goes on
+                    out.write(f"=== {name}: could not run: {type(e).__name__}: {e}\n".encode())
+                    rc = -1
                 if rc != 0:
                     self.failed.append(name)
                 status = "ok" if rc == 0 else f"FAILED (exit {rc})"
                 out.write(f"=== {name}: {status} in {time.monotonic() - start:.0f} s\n".encode())
                 out.flush()
 
+    def _stage(self, cmd: list[str], env: dict[str, str], out: IO[bytes]) -> int:
+        # A session of its own: a Ctrl-C reaches it once, from stop(), not twice (it would cut
+        # pytest's teardown of its servers short). The child keeps its own handle of the log.
+        with self._lock:
+            if self._stopped:
+                return -int(signal.SIGINT)
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self.proc.wait()
+
     def stop(self) -> None:
         """Interrupt the stage that runs, if any (pytest then tears its servers and browser down),
         and start no other."""
-        self._stopped = True
-        proc = self.proc
+        with self._lock:
+            self._stopped = True
+            proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
@@ -158,9 +166,10 @@ def lowest_python() -> str | None:
     return shutil.which(f"python{match.group(1)}")
 
 
-def dependency_environments(log: Path) -> tuple[list[tuple[str, str, Path]], bool]:
+def dependency_environments(log: Path, interrupted: threading.Event) -> tuple[list[tuple[str, str, Path]], bool]:
     """(stage name, tag, python) of the floors and newest environments, built or updated now; and
-    False if one could not be built. What it says, and pip's output, go to ``log``."""
+    False if one could not be built. What it says, and pip's output, go to ``log``; none is built
+    once ``interrupted`` is set."""
     pyproject = (ROOT / "pyproject.toml").read_bytes() + " ".join(TEST_TOOLS).encode()
     floors_file = ROOT / "constraints-floors.txt"
     with log.open("w") as out:
@@ -184,6 +193,8 @@ def dependency_environments(log: Path) -> tuple[list[tuple[str, str, Path]], boo
         found = []
         ok = base is not None or os.environ.get("CI") != "true"  # CI must run the floors stage
         for what, tag, base_python, spec in wanted:
+            if interrupted.is_set():
+                return [], False
             start = time.monotonic()
             print(f"=== {tag} environment: build/{tag}-venv", file=out, flush=True)
             try:
@@ -217,10 +228,10 @@ def main(argv: list[str]) -> int:
     )
     try:
         ok &= backend_stages(reports, argv, totals := [0, 0, 0])
+        ok &= browser.wait()
     except BaseException:
         browser.stop()  # an interrupted run leaves no browser or server behind
         raise
-    ok &= browser.wait()
     for i, n in enumerate(junit_counts(reports / "junit-ui.xml")):
         totals[i] += n
     ok &= js_tests(reports, totals)
@@ -256,9 +267,14 @@ def backend_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
     tags = ["jax"]
     log = reports / "environments.log"
     print(f"\n=== floors and newest environments (beside the jax stage, output in {log.relative_to(ROOT)})")
+    interrupted = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        building = pool.submit(dependency_environments, log)
-        ok &= run(*stage("tests (jax)", "jax", python, "jax", ["-m", "not ui"]))
+        building = pool.submit(dependency_environments, log, interrupted)
+        try:
+            ok &= run(*stage("tests (jax)", "jax", python, "jax", ["-m", "not ui"]))
+        except BaseException:
+            interrupted.set()  # no other build starts (pip, in this process group, had the Ctrl-C too)
+            raise
         environments, built = building.result()
     print(f"\n=== floors and newest environments: their output\n{log.read_text()}", end="", flush=True)
     ok &= built
@@ -272,10 +288,10 @@ def backend_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
         for name, tag, venv_python in environments:
             ok &= run(*stage(name, tag, str(venv_python), "jax", [*keras_marks, "--ignore=tests/ui", "tests"]))
             tags.append(tag)
+        ok &= lane.wait()
     except BaseException:
         lane.stop()
         raise
-    ok &= lane.wait()
     for tag in tags:
         for i, n in enumerate(junit_counts(reports / f"junit-{tag}.xml")):
             totals[i] += n
