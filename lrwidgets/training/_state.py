@@ -299,7 +299,7 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
     by_name = layer_matching.matching(opt, {k: checked[k] for k in patterns}) if patterns else {}
     exact = {k: checked[k] for k in multipliers if k in known}
     # `block` sets `block#2` too (layers of one name, as the optimizer matches them), unless it is named
-    alike = {g: v for k, v in exact.items() for g in known if g.startswith(f"{k}#") and g[len(k) + 1 :].isdigit()}
+    alike = {g: v for k, v in exact.items() for g in layer_matching.named_alike(k, known)}
     return {**by_name, **alike, **exact}
 
 

@@ -63,11 +63,7 @@ def not_running_means(model: Any) -> dict[str, str]:
     except Exception:  # an unbuilt or unusual model: nothing known
         return {}
     mean = keras.metrics.Mean
-    return {
-        name: type(m).__name__
-        for name, m in found
-        if not (isinstance(m, mean) and type(m).result is mean.result) and hasattr(m, "result")
-    }
+    return {name: type(m).__name__ for name, m in found if not (isinstance(m, mean) and type(m).result is mean.result)}
 
 
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
