@@ -267,6 +267,21 @@ def test_exports_number_the_fits_whose_epochs_each_count_from_0() -> None:
     assert empty.to_dataframe("epoch")[["fit", "epoch", "step"]].empty
 
 
+def test_an_event_of_a_fit_begun_with_no_step_yet_is_at_its_first_step() -> None:
+    """Between a fit's start and its first step (Keras's warnings in its first callbacks), an
+    event is that fit's, at its first step, not at the last fit's last step."""
+    h = TrainingHistory()
+    h.start_fit()
+    for _ in range(3):
+        h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
+    h.add_event("stop", "stopped")
+    h.start_fit()
+    h.add_event("warning", "in the set-up")
+    h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
+    h.add_event("info", "after a step")
+    assert [(e.fit, e.step) for e in h.events] == [(0, 2), (1, 3), (1, 3)]
+
+
 def test_history_memory_is_a_few_bytes_per_step() -> None:
     h = TrainingHistory()
     for _ in range(100_000):

@@ -241,6 +241,43 @@ def test_a_dashboards_fit_reads_a_py_datasets_sizes_once(monkeypatch: pytest.Mon
     assert info.startswith("Keras shuffles this PyDataset's batches and one is short: its loss and those")
 
 
+def test_what_a_fits_set_up_says_is_recorded_under_that_fit() -> None:
+    """A session's notes on a fit's data and Keras's warnings before its first callback are
+    events of that fit, at its first step (they were the last fit's); a fit whose set-up fails
+    has them before its error."""
+    import warnings
+
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(100)
+
+    class NoSuper(type(py_dataset(x, y))):  # type: ignore[misc]
+        def __init__(self) -> None:  # no `super().__init__()`: Keras warns in the fit's set-up
+            pass
+
+    session = lrw.TrainingSession(dense_model())
+    session.fit(x, y, epochs=1, batch_size=32).wait(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        session.fit(NoSuper(), epochs=1).wait(60)
+    h = session.history
+    assert h.num_fits == 2 and h.num_steps == 8
+    made = [(e.kind, e.fit, e.step) for e in h.events if e.kind in ("info", "warning")]
+    assert ("info", 1, 4) in made and ("warning", 1, 4) in made  # tensorflow and torch warn again later
+    assert all(fit == 1 and step >= 4 for _, fit, step in made)
+
+    model = keras.Sequential([keras.layers.Dense(2)])  # 2 outputs, 3 targets: Keras's set-up raises
+    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+    failed = lrw.TrainingSession(model)
+    with pytest.raises(Exception, match=r"shape|broadcast|size"):  # each backend its own type
+        failed.fit(py_dataset(x, np.zeros((100, 3), np.float32)), epochs=1).wait(60)
+    kinds = [e.kind for e in failed.history.events]
+    assert kinds.index("info") < kinds.index("error") == len(kinds) - 1
+    assert failed.history.num_steps == 0
+
+
 def test_python_generator_with_steps_per_epoch() -> None:
     import lrwidgets as lrw
 
@@ -925,8 +962,8 @@ def test_recompiling_between_fits_for_fine_tuning() -> None:
     h = dash.history
     assert h.num_steps == 8 and np.all(np.isfinite(h.loss))
     np.testing.assert_allclose(h.learning_rate, [1e-3] * 4 + [1e-4] * 2 + [3e-4] * 2, rtol=1e-6)
-    changes = [(e.step, e.source, e.value) for e in h.events if e.kind == "learning_rate"]
-    assert changes == [(4, "compile", pytest.approx(1e-4)), (6, "user", pytest.approx(3e-4))]
+    changes = [(e.step, e.source, e.value, e.fit) for e in h.events if e.kind == "learning_rate"]
+    assert changes == [(4, "compile", pytest.approx(1e-4), 1), (6, "user", pytest.approx(3e-4), 1)]
     assert held_rate(model) == pytest.approx(3e-4) and dash.learning_rate == pytest.approx(3e-4)
     assert not np.array_equal(kernel(model, "base"), frozen)  # unfrozen: fine-tuned
     assert not [e for e in h.events if e.kind in UNWANTED]

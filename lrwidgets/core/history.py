@@ -173,9 +173,14 @@ class TrainingHistory:
         step: int | None = None,
         fit: int | None = None,
     ) -> Event:
-        """Record an event at ``step`` (default: the last step run) of ``fit`` (default: the last
-        fit started; a change made between fits, for the next fit's first step, names that fit)."""
-        at = self.num_steps - 1 if step is None else step
+        """Record an event at ``step`` (default: the last step run, or the first step of a fit
+        begun that has run none yet) of ``fit`` (default: the last fit started; a change made
+        between fits, for the next fit's first step, names that fit)."""
+        at = step
+        if at is None:
+            at = self.num_steps - 1
+            if self._fit_first_step:
+                at = max(at, self._fit_first_step[-1])
         event = Event(
             step=max(at, 0),
             epoch=self.epoch_of(max(at, 0)),

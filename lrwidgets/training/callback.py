@@ -100,8 +100,11 @@ class ControllerCallback(keras.callbacks.Callback):
         if optimizer is not c._optimizer:
             if c._optimizer is not None:
                 lr = _state.read_variable(model, variable)
-                c.recorder.rate_event(
-                    lr, f"the model was re-compiled: new optimizer {type(optimizer).__name__}, rate {lr:.3g}", "compile"
+                c.recorder.rate_event(  # idle: the fit about to begin runs with it (not the last one)
+                    lr,
+                    f"the model was re-compiled: new optimizer {type(optimizer).__name__}, rate {lr:.3g}",
+                    "compile",
+                    idle=True,
                 )
             c._optimizer = optimizer
             c._writer = _state.LearningRateWriter(variable)

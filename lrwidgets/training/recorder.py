@@ -58,6 +58,8 @@ class Recorder:
         self._scan_lock = threading.Lock()
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
+        #: events of a session's fit made before Keras begins it (None: no fit being set up)
+        self._setup: list[tuple[str, str, float]] | None = None
         self._key: str | None = None
         self.stopped_by_nan = False
         #: added to the "stop" event's "stopped" (set when Stop cut a validation pass short)
@@ -86,6 +88,31 @@ class Recorder:
         fit = self.history.num_fits if idle else None
         self.event("learning_rate", message, value=learning_rate, source=source, step=self.history.num_steps, fit=fit)
 
+    def set_up_fit(self) -> None:
+        """A session's fit is being set up: :meth:`setup_event` holds its events until it begins."""
+        self._setup = []
+
+    def setup_event(self, kind: str, message: str) -> None:
+        """An event of the fit being set up (the session's notes on its data, Keras's warnings
+        before its first callback): recorded under that fit, at its first step, once it begins.
+        A fit that never begins (Keras raised in its set-up) has them under the last fit, before
+        the error; with no fit being set up, they are recorded at once."""
+        held = self._setup
+        if held is None:
+            self.event(kind, message)
+        else:
+            held.append((kind, message, self.now()))
+
+    def _release_setup(self, begun: bool) -> None:
+        held, self._setup = self._setup, None
+        step = self.history.num_steps if begun else None  # begun: the fit's first step, to come
+        for kind, message, t in held or ():
+            self.history.add_event(kind, message, time=t, step=step)
+
+    def drop_setup(self) -> None:
+        """The fit being set up was refused before it ran: its events are dropped."""
+        self._setup = None
+
     def progress(self, state: str, learning_rate: float) -> Progress:
         self.flush()
         return self.meter.snapshot(state, self.history.time, learning_rate)
@@ -104,6 +131,7 @@ class Recorder:
         if self._key is not None:
             self._use_key(self._key)
         self.history.start_fit()
+        self._release_setup(begun=True)
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
@@ -117,6 +145,7 @@ class Recorder:
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:
+        self._release_setup(begun=False)  # a fit that never began: what its set-up said comes first
         self.scan()
         self.meter.end_fit()
         if self._close_warnings is not None:

@@ -295,11 +295,12 @@ class TrainingSession:
         if bound.accepts("verbose"):
             a.setdefault("verbose", 0)
         rec = self.controller.recorder
+        rec.set_up_fit()
         rec.meter.batch_size = bound.batch_size
         rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
         if not bound.exact_batches:
             rec.recovery.batch_size = None
-            rec.event(
+            rec.setup_event(
                 "info",
                 "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches after"
                 " it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays"
@@ -313,7 +314,7 @@ class TrainingSession:
             # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
             rec.recovery.batch_size = None
             if bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
-                rec.event(
+                rec.setup_event(
                     "info",
                     "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
                     " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
@@ -329,7 +330,7 @@ class TrainingSession:
 
         def target() -> Any:
             # Routed from the thread's start: Keras warns about the data before any callback runs.
-            with warnings_hook.routed(lambda text: rec.event("warning", text)):
+            with warnings_hook.routed(lambda text: rec.setup_event("warning", text)):
                 try:
                     call_args, call_kwargs = bound.call_args()
                     return fit(*call_args, **call_kwargs)
@@ -340,7 +341,11 @@ class TrainingSession:
                         raise raised[0] from e
                     raise
 
-        self._run = TrainingRun(self.controller, target)
+        try:
+            self._run = TrainingRun(self.controller, target)
+        except BaseException:
+            rec.drop_setup()  # refused (another fit took the model meanwhile): it never ran
+            raise
         return self._run
 
     def plan(self, max_points: int = 600) -> tuple[np.ndarray, np.ndarray]:
