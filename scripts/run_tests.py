@@ -6,11 +6,11 @@ stages deselect it. Two stages run the Keras tests on jax in environments of the
 ``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
-The browser suite starts with the jax stage and runs beside it (it waits on servers and Chromium
-most of its time); the floors and newest environments are built beside it too (pip mostly waits
-on the network and the disk). After the jax stage the other pytest stages run in two lanes, one
-beside the other: tensorflow then torch, and the floors then the newest releases (their tests fit
-small models, mostly one core's work each). Output of what runs beside goes to
+The pytest stages run in two lanes of about the same length, one beside the other: the browser
+suite (it waits on servers and Chromium most of its time) then tensorflow (which uses both cores),
+beside everything on jax then the floors, the newest releases and torch (their tests fit small
+models, mostly one core's work each). The floors and newest environments are built during the
+jax stage (pip mostly waits on the network and the disk). Output of what runs beside goes to
 ``test-artifacts/*.log``, printed when it ends. The script exits non-zero if any stage fails and
 prints a summary line ``N passed, N failed`` over all pytest runs at the end.
 """
@@ -220,33 +220,22 @@ def main(argv: list[str]) -> int:
     ok &= run("docs", [str(BIN / "mkdocs"), "build", "--strict"], {"NO_MKDOCS_2_WARNING": "1"})
     reports = ROOT / "test-artifacts"
     reports.mkdir(exist_ok=True)
-    python = BIN / "python"
-    (reports / "junit-ui.xml").unlink(missing_ok=True)
-    cmd = [str(python), "-m", "pytest", "-m", "ui", "tests/ui", f"--junitxml={reports / 'junit-ui.xml'}", *argv]
-    browser = Background(
-        "browser suite (jax)", [("browser suite (jax)", cmd, {"KERAS_BACKEND": "jax"})], reports / "ui.log"
-    )
-    try:
-        ok &= backend_stages(reports, argv, totals := [0, 0, 0])
-        ok &= browser.wait()
-    except BaseException:
-        browser.stop()  # an interrupted run leaves no browser or server behind
-        raise
-    for i, n in enumerate(junit_counts(reports / "junit-ui.xml")):
-        totals[i] += n
+    ok &= pytest_stages(reports, argv, totals := [0, 0, 0])
     ok &= js_tests(reports, totals)
     print(f"\nall checks: {'ok' if ok else 'FAILED'}")
     print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
     return 0 if ok else 1
 
 
-def backend_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
-    """The pytest stages of each backend and dependency environment; their counts added to
-    ``totals``. Everything on the default backend first (the floors and newest environments built
-    meanwhile), then every Keras test again in two lanes: tensorflow and torch beside the floors
-    and the newest releases."""
+def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
+    """The pytest stages, their counts added to ``totals``, in two lanes of about the same length:
+    the browser suite (it waits on servers and Chromium most of its time) then the Keras tests on
+    tensorflow, beside everything on jax, then the Keras tests again on the dependency floors, on
+    the newest releases and on torch.
+    The floors and newest environments are built during the jax stage."""
     ok = True
-    if importlib.util.find_spec("torch") is None:
+    has_torch = importlib.util.find_spec("torch") is not None
+    if not has_torch:
         if os.environ.get("CI") == "true":
             print("torch is not installed: CI must test the torch backend (.ci/run installs it)")
             ok = False
@@ -264,33 +253,35 @@ def backend_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
         return name, [stage_python, "-m", "pytest", *marks, f"--junitxml={xml}", *argv], {"KERAS_BACKEND": backend}
 
     keras_marks = ["-m", "keras and not ui"]
-    tags = ["jax"]
-    log = reports / "environments.log"
-    print(f"\n=== floors and newest environments (beside the jax stage, output in {log.relative_to(ROOT)})")
-    interrupted = threading.Event()
-    with ThreadPoolExecutor(1) as pool:
-        building = pool.submit(dependency_environments, log, interrupted)
-        try:
-            ok &= run(*stage("tests (jax)", "jax", python, "jax", ["-m", "not ui"]))
-        except BaseException:
-            interrupted.set()  # no other build starts (pip, in this process group, had the Ctrl-C too)
-            raise
-        environments, built = building.result()
-    print(f"\n=== floors and newest environments: their output\n{log.read_text()}", end="", flush=True)
-    ok &= built
-    backends = [stage("keras tests (tensorflow)", "tensorflow", python, "tensorflow", keras_marks)]
-    tags.append("tensorflow")
-    if importlib.util.find_spec("torch") is not None:
-        backends.append(stage("keras tests (torch)", "torch", python, "torch", keras_marks))
-        tags.append("torch")
-    lane = Background("keras tests on the other backends", backends, reports / "backends.log")
+    tags = ["ui", "tensorflow", "jax"]
+    beside = [
+        stage("browser suite (jax)", "ui", python, "jax", ["-m", "ui", "tests/ui"]),
+        stage("keras tests (tensorflow)", "tensorflow", python, "tensorflow", keras_marks),
+    ]
+    lane = Background("browser suite, then tensorflow", beside, reports / "beside.log")
     try:
+        log = reports / "environments.log"
+        print(f"\n=== floors and newest environments (beside the jax stage, output in {log.relative_to(ROOT)})")
+        interrupted = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            building = pool.submit(dependency_environments, log, interrupted)
+            try:
+                ok &= run(*stage("tests (jax)", "jax", python, "jax", ["-m", "not ui"]))
+            except BaseException:
+                interrupted.set()  # no other build starts (pip, in this process group, had the Ctrl-C too)
+                raise
+            environments, built = building.result()
+        print(f"\n=== floors and newest environments: their output\n{log.read_text()}", end="", flush=True)
+        ok &= built
         for name, tag, venv_python in environments:
             ok &= run(*stage(name, tag, str(venv_python), "jax", [*keras_marks, "--ignore=tests/ui", "tests"]))
             tags.append(tag)
+        if has_torch:
+            ok &= run(*stage("keras tests (torch)", "torch", python, "torch", keras_marks))
+            tags.append("torch")
         ok &= lane.wait()
     except BaseException:
-        lane.stop()
+        lane.stop()  # an interrupted run leaves no browser, server or test process behind
         raise
     for tag in tags:
         for i, n in enumerate(junit_counts(reports / f"junit-{tag}.xml")):
