@@ -7,9 +7,8 @@ stages deselect it. Two stages run the Keras tests on jax in environments of the
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
 The pytest stages run in two lanes of about the same length, one beside the other: the browser
-suite (it waits on servers and Chromium most of its time) then tensorflow (which uses both cores),
-beside everything on jax then the floors, the newest releases and torch (their tests fit small
-models, mostly one core's work each). The floors and newest environments are built during the
+suite (it waits on servers and Chromium most of its time), tensorflow then torch, beside
+everything on jax then the floors and the newest releases. The floors and newest environments are built during the
 jax stage (pip mostly waits on the network and the disk). Output of what runs beside goes to
 ``test-artifacts/*.log``, printed when it ends. The script exits non-zero if any stage fails and
 prints a summary line ``N passed, N failed`` over all pytest runs at the end.
@@ -230,8 +229,8 @@ def main(argv: list[str]) -> int:
 def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
     """The pytest stages, their counts added to ``totals``, in two lanes of about the same length:
     the browser suite (it waits on servers and Chromium most of its time) then the Keras tests on
-    tensorflow, beside everything on jax, then the Keras tests again on the dependency floors, on
-    the newest releases and on torch.
+    tensorflow and on torch, beside everything on jax then the Keras tests again on the dependency
+    floors and on the newest releases.
     The floors and newest environments are built during the jax stage."""
     ok = True
     has_torch = importlib.util.find_spec("torch") is not None
@@ -258,7 +257,10 @@ def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
         stage("browser suite (jax)", "ui", python, "jax", ["-m", "ui", "tests/ui"]),
         stage("keras tests (tensorflow)", "tensorflow", python, "tensorflow", keras_marks),
     ]
-    lane = Background("browser suite, then tensorflow", beside, reports / "beside.log")
+    if has_torch:
+        beside.append(stage("keras tests (torch)", "torch", python, "torch", keras_marks))
+        tags.append("torch")
+    lane = Background("browser suite, tensorflow, torch", beside, reports / "beside.log")
     try:
         log = reports / "environments.log"
         print(f"\n=== floors and newest environments (beside the jax stage, output in {log.relative_to(ROOT)})")
@@ -276,9 +278,6 @@ def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
         for name, tag, venv_python in environments:
             ok &= run(*stage(name, tag, str(venv_python), "jax", [*keras_marks, "--ignore=tests/ui", "tests"]))
             tags.append(tag)
-        if has_torch:
-            ok &= run(*stage("keras tests (torch)", "torch", python, "torch", keras_marks))
-            tags.append("torch")
         ok &= lane.wait()
     except BaseException:
         lane.stop()  # an interrupted run leaves no browser, server or test process behind
