@@ -267,19 +267,25 @@ def test_exports_number_the_fits_whose_epochs_each_count_from_0() -> None:
     assert empty.to_dataframe("epoch")[["fit", "epoch", "step"]].empty
 
 
-def test_an_event_of_a_fit_begun_with_no_step_yet_is_at_its_first_step() -> None:
-    """Between a fit's start and its first step (Keras's warnings in its first callbacks), an
-    event is that fit's, at its first step, not at the last fit's last step."""
+def test_an_event_of_a_fit_before_its_first_step_has_that_fits_step_and_epoch() -> None:
+    """Made between fits for the next one, or between a fit's start and its first step (Keras's
+    warnings in its first callbacks), an event is that fit's, at its first step and in its first
+    epoch (here 5: a fit resumed with `initial_epoch=5`), not the last fit's."""
     h = TrainingHistory()
     h.start_fit()
+    h.start_epoch(0)
     for _ in range(3):
         h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
+    h.start_epoch(1)
+    h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
     h.add_event("stop", "stopped")
+    h.add_event("learning_rate", "set between fits", value=1e-2, step=h.num_steps, fit=h.num_fits)
     h.start_fit()
     h.add_event("warning", "in the set-up")
-    h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
+    h.start_epoch(5)
+    h.record_step(loss=1.0, learning_rate=1e-2, time=0.0)
     h.add_event("info", "after a step")
-    assert [(e.fit, e.step) for e in h.events] == [(0, 2), (1, 3), (1, 3)]
+    assert [(e.fit, e.step, e.epoch) for e in h.events] == [(0, 3, 1), (1, 4, 5), (1, 4, 5), (1, 4, 5)]
 
 
 def test_history_memory_is_a_few_bytes_per_step() -> None:

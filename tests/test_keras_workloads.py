@@ -258,15 +258,15 @@ def test_what_a_fits_set_up_says_is_recorded_under_that_fit() -> None:
             pass
 
     session = lrw.TrainingSession(dense_model())
-    session.fit(x, y, epochs=1, batch_size=32).wait(60)
+    session.fit(x, y, epochs=2, batch_size=32).wait(60)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         session.fit(NoSuper(), epochs=1).wait(60)
     h = session.history
-    assert h.num_fits == 2 and h.num_steps == 8
-    made = [(e.kind, e.fit, e.step) for e in h.events if e.kind in ("info", "warning")]
-    assert ("info", 1, 4) in made and ("warning", 1, 4) in made  # tensorflow and torch warn again later
-    assert all(fit == 1 and step >= 4 for _, fit, step in made)
+    assert h.num_fits == 2 and h.num_steps == 12
+    made = [(e.kind, e.fit, e.step, e.epoch) for e in h.events if e.kind in ("info", "warning")]
+    assert ("info", 1, 8, 0) in made and ("warning", 1, 8, 0) in made  # tensorflow and torch warn again later
+    assert all(fit == 1 and step >= 8 for _, fit, step, _ in made)
 
     model = keras.Sequential([keras.layers.Dense(2)])  # 2 outputs, 3 targets: Keras's set-up raises
     model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")

@@ -17,7 +17,7 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,7 @@ class TrainingHistory:
         self._epoch_first_step: list[int] = []
         self._epoch_numbers: list[int] = []
         self._fit_first_step: list[int] = []
+        self._epoch_fits: list[int] = []  # the fit of each epoch started
         self.epochs: list[dict[str, Any]] = []
         self.events: list[Event] = []
         self._lock = threading.Lock()
@@ -127,8 +128,19 @@ class TrainingHistory:
 
     def start_epoch(self, epoch: int) -> None:
         with self._lock:
+            fit = len(self._fit_first_step) - 1
+            if not self._epoch_fits or self._epoch_fits[-1] != fit:
+                # The fit's first epoch: the events recorded for this fit before it (made between
+                # fits, or in its set-up) took the last fit's epoch; now its own is known.
+                for i in range(len(self.events) - 1, -1, -1):
+                    e = self.events[i]
+                    if e.fit < fit:
+                        break
+                    if e.fit == fit and e.epoch != epoch:
+                        self.events[i] = replace(e, epoch=int(epoch))
             self._epoch_first_step.append(self.num_steps)
             self._epoch_numbers.append(int(epoch))
+            self._epoch_fits.append(fit)
 
     def record_step(self, loss: float, learning_rate: float, time: float) -> int:
         """Append one step; returns its global index."""
