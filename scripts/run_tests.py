@@ -6,12 +6,13 @@ stages deselect it. Two stages run the Keras tests on jax in environments of the
 ``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
-The pytest stages run in two lanes of about the same length, one beside the other: the browser
-suite (it waits on servers and Chromium most of its time), tensorflow then torch, beside
-everything on jax then the floors and the newest releases. The floors and newest environments are built during the
-jax stage (pip mostly waits on the network and the disk). Output of what runs beside goes to
-``test-artifacts/*.log``, printed when it ends. The script exits non-zero if any stage fails and
-prints a summary line ``N passed, N failed`` over all pytest runs at the end.
+The pytest stages run in two lanes of about the same length, one beside the other: one runs the
+browser suite (it waits on servers and Chromium most of its time), then tensorflow, then torch;
+the other everything on jax, then the floors, then the newest releases. The floors and newest
+environments are built during the jax stage (pip mostly waits on the network and the disk).
+Output of what runs beside goes to ``test-artifacts/*.log``, printed when it ends. The script
+exits non-zero if any stage fails and prints a summary line ``N passed, N failed`` over all pytest
+runs at the end.
 """
 
 from __future__ import annotations
@@ -269,10 +270,10 @@ def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
             building = pool.submit(dependency_environments, log, interrupted)
             try:
                 ok &= run(*stage("tests (jax)", "jax", python, "jax", ["-m", "not ui"]))
+                environments, built = building.result()
             except BaseException:
                 interrupted.set()  # no other build starts (pip, in this process group, had the Ctrl-C too)
                 raise
-            environments, built = building.result()
         print(f"\n=== floors and newest environments: their output\n{log.read_text()}", end="", flush=True)
         ok &= built
         for name, tag, venv_python in environments:

@@ -288,6 +288,30 @@ def test_an_event_of_a_fit_before_its_first_step_has_that_fits_step_and_epoch() 
     assert [(e.fit, e.step, e.epoch) for e in h.events] == [(0, 3, 1), (1, 4, 5), (1, 4, 5), (1, 4, 5)]
 
 
+def test_a_change_at_a_step_to_come_after_a_fit_ended_is_the_next_fits() -> None:
+    """At the step after the last, an event is the running fit's; once that fit has ended, the
+    next one's (it applies from there), in epoch 0 until that fit's first epoch starts, even with
+    events of the last fit recorded after it. A fit that never starts an epoch keeps epoch 0."""
+    h = TrainingHistory()
+    h.start_fit()
+    h.start_epoch(0)
+    h.start_epoch(1)
+    h.record_step(loss=1.0, learning_rate=1e-3, time=0.0)
+    h.add_event("learning_rate", "in the fit, from the next step", step=1)
+    h.end_fit()
+    h.add_event("learning_rate", "at its end, from the next step", step=1)
+    h.add_event("stop", "stopped")
+    assert [(e.fit, e.step, e.epoch) for e in h.events] == [(0, 1, 1), (1, 1, 0), (0, 0, 1)]
+    h.start_fit()
+    h.add_event("info", "in its set-up")
+    h.end_fit()  # stopped before its first epoch
+    h.add_event("stop", "stopped")
+    assert [(e.fit, e.step, e.epoch) for e in h.events][-2:] == [(1, 1, 0), (1, 1, 0)]
+    h.start_fit()
+    h.start_epoch(2)
+    assert [(e.fit, e.epoch) for e in h.events] == [(0, 1), (1, 0), (0, 1), (1, 0), (1, 0)]
+
+
 def test_history_memory_is_a_few_bytes_per_step() -> None:
     h = TrainingHistory()
     for _ in range(100_000):

@@ -244,6 +244,7 @@ def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_the_rate_
     np.testing.assert_allclose(session.history.learning_rate, 0.01, rtol=1e-6)
     (event,) = [e for e in session.history.events if e.source == "plateau"]
     assert event.step == 16 == session.history.num_steps and event.value == pytest.approx(0.005)
+    assert event.fit == 1 == session.history.num_fits  # the step after the last: the next fit's first
     after = float(keras.ops.convert_to_numpy(reference.optimizer.learning_rate))
     assert after == pytest.approx(0.005)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(after)

@@ -481,6 +481,35 @@ def test_the_weights_read_while_paused_are_the_fits_and_training_goes_on_from_th
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_changes_made_as_a_fit_ends_are_the_next_fits_in_its_first_epoch() -> None:
+    """A rate another callback sets at the last epoch's end applies from the next fit: recorded
+    at its first step, under it, as a rate set between fits is; events made for a fit before its
+    first epoch take that epoch (here 3, `initial_epoch=3`), whatever was recorded in between."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Halve(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.optimizer.learning_rate.assign(self.model.optimizer.learning_rate * 0.5)
+
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-2)))
+    x, y = regression_data(64)
+    session.fit(x, y, epochs=2, batch_size=16, callbacks=[Halve()]).wait(60)
+    session.learning_rate = 1e-3
+    session.submit(lambda model: None, "nothing")  # an idle action: recorded at once, under the last fit
+    session.fit(x, y, epochs=4, initial_epoch=3, batch_size=16).wait(60)
+    h = session.history
+    got = [(e.kind, e.source, e.step, e.fit, e.epoch) for e in h.events if e.kind in ("learning_rate", "action")]
+    assert got == [
+        ("learning_rate", "callback", 4, 0, 1),  # the first epoch's end: from step 4, the next epoch's first
+        ("learning_rate", "callback", 8, 1, 3),
+        ("learning_rate", "user", 8, 1, 3),
+        ("action", None, 7, 0, 1),
+    ]
+    assert h.to_dataframe("step")["fit"].tolist() == [0] * 8 + [1] * 4
+
+
 def test_a_rate_set_between_fits_is_recorded_at_the_next_fits_first_step() -> None:
     """It was recorded at the last fit's last step, under that fit: one step early on the plots,
     and missed by a filter on the fit it applies to."""

@@ -114,6 +114,8 @@ class TrainingHistory:
         self._epoch_numbers: list[int] = []
         self._fit_first_step: list[int] = []
         self._epoch_fits: list[int] = []  # the fit of each epoch started
+        self._fit_open = False  # the last fit started has not ended: its steps may follow
+        self._events_dated = 0  # events before this index have their fit's epoch
         self.epochs: list[dict[str, Any]] = []
         self.events: list[Event] = []
         self._lock = threading.Lock()
@@ -125,19 +127,23 @@ class TrainingHistory:
         """A fit begins: the steps, epochs and events from here on are its own."""
         with self._lock:
             self._fit_first_step.append(self.num_steps)
+            self._fit_open = True
+
+    def end_fit(self) -> None:
+        """The last fit runs no more steps: an event at a step to come is the next fit's."""
+        self._fit_open = False
 
     def start_epoch(self, epoch: int) -> None:
         with self._lock:
-            fit = len(self._fit_first_step) - 1
+            fit = max(len(self._fit_first_step) - 1, 0)  # 0 also for epochs recorded with no fit started
             if not self._epoch_fits or self._epoch_fits[-1] != fit:
                 # The fit's first epoch: the events recorded for this fit before it (made between
-                # fits, or in its set-up) took the last fit's epoch; now its own is known.
-                for i in range(len(self.events) - 1, -1, -1):
+                # fits, or in its set-up) were given epoch 0; now its own is known (`initial_epoch`).
+                for i in range(self._events_dated, len(self.events)):
                     e = self.events[i]
-                    if e.fit < fit:
-                        break
                     if e.fit == fit and e.epoch != epoch:
                         self.events[i] = replace(e, epoch=int(epoch))
+                self._events_dated = len(self.events)
             self._epoch_first_step.append(self.num_steps)
             self._epoch_numbers.append(int(epoch))
             self._epoch_fits.append(fit)
@@ -186,22 +192,27 @@ class TrainingHistory:
         fit: int | None = None,
     ) -> Event:
         """Record an event at ``step`` (default: the last step run, or the first step of a fit
-        begun that has run none yet) of ``fit`` (default: the last fit started; a change made
-        between fits, for the next fit's first step, names that fit)."""
-        at = step
-        if at is None:
-            at = self.num_steps - 1
-            if self._fit_first_step:
-                at = max(at, self._fit_first_step[-1])
+        begun that has run none yet) of ``fit`` (default: the fit that step belongs to: a step to
+        come after the last fit ended is the next fit's first, so a change made at a fit's end or
+        between fits, which applies from the next fit, names that fit). An event of a fit that has
+        started no epoch yet is in epoch 0 until its first epoch starts, then in that one."""
+        n = self.num_steps
+        started = len(self._fit_first_step)
+        last = n - 1 if not started else max(n - 1, self._fit_first_step[-1])  # a fit begun: its first step
+        at = last if step is None else step
+        if fit is None:
+            to_come = step is not None and step >= n and started and not self._fit_open
+            fit = started if to_come else max(started - 1, 0)
+        dated = bool(self._epoch_fits) and self._epoch_fits[-1] >= fit
         event = Event(
             step=max(at, 0),
-            epoch=self.epoch_of(max(at, 0)),
+            epoch=self.epoch_of(max(at, 0)) if dated else 0,
             kind=kind,
             message=message,
             value=value,
             source=source,
             time=time,
-            fit=max(len(self._fit_first_step) - 1, 0) if fit is None else fit,
+            fit=fit,
         )
         with self._lock:
             self.events.append(event)

@@ -256,6 +256,7 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         self.validation_cut.end_fit(logs)
+        c.history.end_fit()  # its last step ran: a change recorded from here applies from the next fit
         if self._reduction is not None:  # made at the last epoch's end: the rate the next fit starts at
             lr = c._lr * self._reduction[0]
             self.record_reduction()

@@ -88,9 +88,11 @@ class Recorder:
         fit = self.history.num_fits if idle else None
         self.event("learning_rate", message, value=learning_rate, source=source, step=self.history.num_steps, fit=fit)
 
-    def set_up_fit(self) -> None:
-        """A session's fit is being set up: :meth:`setup_event` holds its events until it begins."""
-        self._setup = []
+    def hold_setup(self, notes: list[tuple[str, str, float]]) -> None:
+        """A session's fit is being set up in the calling thread (its own, once the fit is
+        claimed): ``notes`` (``(kind, message, time)``, made before) and :meth:`setup_event`'s
+        are recorded when it begins."""
+        self._setup = notes
 
     def setup_event(self, kind: str, message: str) -> None:
         """An event of the fit being set up (the session's notes on its data, Keras's warnings
@@ -109,10 +111,6 @@ class Recorder:
         for kind, message, t in held or ():
             self.history.add_event(kind, message, time=t, step=step)
 
-    def drop_setup(self) -> None:
-        """The fit being set up was refused before it ran: its events are dropped."""
-        self._setup = None
-
     def progress(self, state: str, learning_rate: float) -> Progress:
         self.flush()
         return self.meter.snapshot(state, self.history.time, learning_rate)
@@ -125,13 +123,13 @@ class Recorder:
     # ---- a fit's life ---------------------------------------------------------------------------
     def begin_fit(self, params: dict[str, Any]) -> None:
         self.now()
+        self.history.start_fit()  # first: what is recorded from here on is this fit's
+        self._release_setup(begun=True)
         self.stopped_by_nan = False
         self._key = self.monitor
         self._missing_told = False
         if self._key is not None:
             self._use_key(self._key)
-        self.history.start_fit()
-        self._release_setup(begun=True)
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
         # Each fit is judged against its own best: a fit from fresh weights starts far above the
@@ -146,6 +144,7 @@ class Recorder:
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:
         self._release_setup(begun=False)  # a fit that never began: what its set-up said comes first
+        self.history.end_fit()
         self.scan()
         self.meter.end_fit()
         if self._close_warnings is not None:

@@ -295,30 +295,36 @@ class TrainingSession:
         if bound.accepts("verbose"):
             a.setdefault("verbose", 0)
         rec = self.controller.recorder
-        rec.set_up_fit()
+        notes: list[tuple[str, str, float]] = []  # recorded under this fit once it begins (Recorder.hold_setup)
         rec.meter.batch_size = bound.batch_size
         rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
         if not bound.exact_batches:
             rec.recovery.batch_size = None
-            rec.setup_event(
-                "info",
-                "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches after"
-                " it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays"
-                " last and every loss is exact)"
-                if bound.short_batch_shuffled
-                else "the sizes of this data's batches are not known before the fit: the loss of a short last"
-                " batch of an epoch is recovered as if it were full (approximate)",
+            notes.append(
+                (
+                    "info",
+                    "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches after"
+                    " it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays"
+                    " last and every loss is exact)"
+                    if bound.short_batch_shuffled
+                    else "the sizes of this data's batches are not known before the fit: the loss of a short last"
+                    " batch of an epoch is recovered as if it were full (approximate)",
+                    rec.now(),
+                )
             )
         elif _step_logs.custom_train_step(self.model):
             # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
             # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
             rec.recovery.batch_size = None
             if bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
-                rec.setup_event(
-                    "info",
-                    "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
-                    " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
-                    " a short last batch of an epoch may be approximate",
+                notes.append(
+                    (
+                        "info",
+                        "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
+                        " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
+                        " a short last batch of an epoch may be approximate",
+                        rec.now(),
+                    )
                 )
         self._fit = bound
         self.controller.fit_data = {k: v for k, v in a.items() if k in DATA_ARGUMENTS}
@@ -329,6 +335,7 @@ class TrainingSession:
             a["x"] = reporting(a["x"], raised)
 
         def target() -> Any:
+            rec.hold_setup(notes)  # the fit is claimed: no other can begin before this one
             # Routed from the thread's start: Keras warns about the data before any callback runs.
             with warnings_hook.routed(lambda text: rec.setup_event("warning", text)):
                 try:
@@ -341,11 +348,7 @@ class TrainingSession:
                         raise raised[0] from e
                     raise
 
-        try:
-            self._run = TrainingRun(self.controller, target)
-        except BaseException:
-            rec.drop_setup()  # refused (another fit took the model meanwhile): it never ran
-            raise
+        self._run = TrainingRun(self.controller, target)
         return self._run
 
     def plan(self, max_points: int = 600) -> tuple[np.ndarray, np.ndarray]:
