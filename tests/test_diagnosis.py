@@ -683,8 +683,33 @@ def test_nonfinite_losses_are_markers_at_the_top_and_log_y_drops_non_positive_va
 
 
 @pytest.mark.keras
-def test_a_dashboards_fit_adds_the_best_weights_keeper_only_when_it_validates() -> None:
-    """Keras calls every callback at every batch: a fit with nothing to validate goes without it."""
+def test_the_best_epochs_weights_are_kept_at_its_end_with_no_callback_added() -> None:
+    """The session's own callback copies them at that epoch's end. Before, a session's fit without
+    `doctor.callback` had them copied at the first snapshot after it: on jax's fast steps epochs
+    later, labelled as the best epoch's. Trained toward w=2, validated at w=1: the best epoch is
+    in the middle, with many steps after it."""
+    import keras
+
+    import lrwidgets as lrw
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session)
+    session.fit(x, 2 * x, epochs=12, batch_size=8, validation_data=(x, x), shuffle=False).wait(120)
+    val = [row["val_loss"] for row in session.history.epochs]
+    best = int(np.argmin(val))
+    assert 0 < best < 8 and doctor.best_epoch == best
+    verdict = Diagnosis("overfitting", 0, 95, {}, "val_loss rose", "restore", action=Fix("restore_best"))
+    assert doctor.apply(verdict).startswith(f"restored the weights of epoch {best} (kept at step {8 * best + 7};")
+    assert model.evaluate(x, x, verbose=0) == pytest.approx(val[best], rel=1e-5)
+
+
+@pytest.mark.keras
+def test_a_dashboards_fit_adds_no_callback_to_keep_the_best_weights() -> None:
+    """Keras calls every callback at every batch: the session's own keeps the best weights."""
     import keras
 
     import lrwidgets as lrw
@@ -703,7 +728,7 @@ def test_a_dashboards_fit_adds_the_best_weights_keeper_only_when_it_validates() 
     dash.fit(x, y, epochs=1, batch_size=16, callbacks=[Spy()]).wait(60)
     dash.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[Spy()]).wait(60)
     dash.fit(x, y, 16, 1, 0, [Spy()], 0.0, (x, y)).wait(60)  # validation_data given by position
-    assert [keeper in others for others in seen] == [False, True, True]
+    assert [keeper in others for others in seen] == [False, False, False]
     assert dash.diagnostician.best_epoch is not None
 
 

@@ -238,9 +238,8 @@ class ControllerCallback(keras.callbacks.Callback):
         logs.setdefault("learning_rate", c._lr)
         if note is not None:  # a cut pass: recorded here as an epoch that did not validate
             c.recorder.stop_note = note
-            c.recorder.history.record_epoch(epoch, {k: v for k, v in logs.items() if not k.startswith("val_")})
-        else:
-            c.recorder.history.record_epoch(epoch, logs)
+        row = logs if note is None else {k: v for k, v in logs.items() if not k.startswith("val_")}
+        c.recorder.history.record_epoch(epoch, row)
         # One at the last epoch's end is written at the fit's end, as Keras's ReduceLROnPlateau's is.
         if not c._stop_requested:
             step = c.driver.end_epoch(logs, c._lr, epoch)
@@ -251,7 +250,7 @@ class ControllerCallback(keras.callbacks.Callback):
         if c._stop_requested:
             self._model.stop_training = True
         # Throttled like the batches: with short epochs an update per epoch would flood the browser.
-        c.notify_throttled()
+        c.end_epoch(self._model, epoch, row)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller

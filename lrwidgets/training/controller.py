@@ -61,6 +61,8 @@ class TrainingController(Requests):
         self.callback = ControllerCallback(self)
         self.driver = RateDriver()
         self.listeners = Listeners(self.update_interval, self.recorder)
+        #: called with (model, epoch, logs) at each epoch's end, in the training thread
+        self.epoch_hooks: list[Callable[[Any, int, dict[str, Any]], None]] = []
         self._actions: collections.deque[tuple[Action, str]] = collections.deque()
         self._cond = threading.Condition()
         self._pause_requested = False
@@ -236,3 +238,13 @@ class TrainingController(Requests):
     def notify_throttled(self) -> None:
         if self.listeners.due():
             self._notify()
+
+    def end_epoch(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
+        """An epoch's end (training thread): :attr:`epoch_hooks` with the logs it recorded (a
+        diagnostician keeps the best epoch's weights there), then the listeners if due."""
+        for hook in list(self.epoch_hooks):
+            try:
+                hook(model, epoch, logs)
+            except Exception as e:  # a hook's failure is recorded; the fit goes on
+                self.recorder.event("error", f"at epoch {epoch}'s end: {type(e).__name__}: {e}")
+        self.notify_throttled()

@@ -20,8 +20,6 @@ import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
-from lrwidgets.training import _state
-from lrwidgets.training.fit_args import bind_arguments, class_fit
 from lrwidgets.training.session import Snapshot, TrainingSession
 
 ON_DIVERGE_CHOICES = ("warn", "lower", "stop")
@@ -71,9 +69,8 @@ class Diagnostician:
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
             categorical cross-entropy).
         keep_best: keep a copy of the weights at each new best ``val_loss``, so that an
-            ``overfitting`` verdict can restore them: taken at the epoch's end when
-            :attr:`callback` is in the fit's callbacks (``TrainingDashboard.fit`` adds it), else at
-            the first snapshot after it (a few batches later, the step is recorded).
+            ``overfitting`` verdict can restore them: taken at that epoch's end by the session's
+            own callback (in a session's fit, and in a fit given ``callbacks=[session.callback]``).
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
@@ -116,6 +113,7 @@ class Diagnostician:
         self._weighed: tuple[Diagnoser, int] | None = None  # the diagnoser and fit `weighted` was set for
         self._stepped = False  # the diagnoser has seen a step
         self._unsubscribe = session.subscribe(self._on_snapshot)
+        session.controller.epoch_hooks.append(self._at_epoch_end)
 
     @classmethod
     def attach(cls, session: TrainingSession, *, on_diverge: str | None = None) -> Diagnostician:
@@ -158,6 +156,8 @@ class Diagnostician:
     def close(self) -> None:
         """Stop watching the session."""
         self._unsubscribe()
+        with contextlib.suppress(ValueError):  # closed before
+            self.session.controller.epoch_hooks.remove(self._at_epoch_end)
 
     # ---- the training thread -------------------------------------------------------------------
     def _on_snapshot(self, snap: Snapshot) -> None:
@@ -218,23 +218,18 @@ class Diagnostician:
 
     @property
     def callback(self) -> Any:
-        """A Keras callback that keeps the best ``val_loss`` epoch's weights at that epoch's end."""
+        """A Keras callback that keeps the best ``val_loss`` epoch's weights at that epoch's end.
+
+        Not needed: the session's own callback does it (``keep_best``). Kept for code that adds
+        it to a fit; the weights are then copied once, not twice."""
         if self._callback is None:
             self._callback = _best_weights_callback(self)
         return self._callback
 
-    def fit_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """``model.fit(*args, **kwargs)``'s arguments with :attr:`callback` added when the fit
-        validates (it acts at epochs' ends only, but Keras calls each callback at every batch).
-        Arguments that do not bind are returned as they are: the session's ``fit`` names the error."""
-        model = self.session.model
-        try:
-            fit = bind_arguments(class_fit(model), args, kwargs, "fit")
-        except TypeError:
-            return args, kwargs
-        if fit.accepts("callbacks") and (fit.value("validation_data") is not None or fit.value("validation_split")):
-            fit.bound.arguments["callbacks"] = [*(fit.value("callbacks") or []), self.callback]
-        return fit.call_args()
+    def _at_epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
+        val = logs.get("val_loss")
+        if val is not None:
+            self.keep(model, float(val), epoch, self.session.history.num_steps - 1)
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
@@ -257,16 +252,6 @@ class Diagnostician:
         return math.isfinite(val_loss) and (kept is None or val_loss < kept[0])
 
     def _epoch(self, row: dict[str, Any]) -> list[Diagnosis]:
-        val = row.get("val_loss")
-        if (
-            not (self._callback is not None and self._callback.active)
-            and isinstance(val, float)
-            and self._improves(val, self.session.progress.fit_first_step)
-        ):
-            # In the training thread (or idle). Not through `session.submit`, which notifies the
-            # listeners, this one included, from inside this call.
-            _state.sync(self.session.model)
-            self.keep(self.session.model, val, int(row.get("epoch", 0)), self.session.history.num_steps - 1)
         return self.diagnoser.epoch(int(row.get("step", 0)), row)
 
     def _record(self, verdict: Diagnosis) -> None:
@@ -337,17 +322,7 @@ def _best_weights_callback(doctor: Diagnostician) -> Any:
     class BestWeights(keras.callbacks.Callback):
         """Keeps the weights of the best ``val_loss`` epoch, at its end (for a ``restore_best`` fix)."""
 
-        active = False
-
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self.active = True
-
-        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-            self.active = False
-
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            val = (logs or {}).get("val_loss")
-            if val is not None:
-                doctor.keep(self.model, float(val), epoch, doctor.session.history.num_steps - 1)
+            doctor._at_epoch_end(self.model, epoch, logs or {})
 
     return BestWeights()

@@ -160,7 +160,6 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         designer = schedule if _is_designer(schedule) else None
         if designer is not None:
             schedule = designer.schedule  # a designer carries its schedule (not any `.schedule`)
-        args, kwargs = self.diagnostician.fit_arguments(args, kwargs)  # the best epoch's weights
         run = self.session.fit(*args, schedule=schedule, plateau=plateau, **kwargs)
         with shows_errors(self._show_error):  # the fit runs: the caller gets its run, the error is shown
             self._follow_designer(designer)
