@@ -475,6 +475,43 @@ def test_trials_are_ranked_as_keras_ranks_a_metric(metric: str, lower: bool) -> 
     assert [r["trial"] for r in ranked(rows, metric)] == ([1, 2, 0] if lower else [0, 2, 1])
 
 
+def build_error_code_model() -> Any:
+    import keras
+
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(8)(inputs)
+    outputs = {
+        "error_code": keras.layers.Dense(2, activation="softmax", name="error_code")(hidden),
+        "aux": keras.layers.Dense(1, name="aux")(hidden),
+    }
+    model = keras.Model(inputs, outputs)
+    losses = {"error_code": "sparse_categorical_crossentropy", "aux": "mse"}
+    model.compile(optimizer="sgd", loss=losses, metrics={"error_code": ["accuracy"]})
+    return model
+
+
+def test_a_metric_is_ranked_by_the_direction_keras_gives_it_not_by_its_outputs_name() -> None:
+    """An output named `error_code`: its accuracy was taken for a count of errors (the name has
+    "error"), its best was its lowest epoch and the trials were ranked worst first."""
+    from lrwidgets.sweep import Sweep, train_trial
+    from lrwidgets.sweep.results import ranked
+
+    x, y = data(128)
+    labels = {"error_code": (y[:, 0] > np.median(y[:, 0])).astype("int32"), "aux": y}
+    sweep = Sweep(build_error_code_model, [1e-4, 0.3], optimizers=["sgd"], monitor="val_error_code_accuracy")
+    fit = {"batch_size": 16, "epochs": 3, "validation_split": 0.25}
+    rows = [train_trial(t, sweep.build_model, {"x": x, "y": labels}, fit) for t in sweep.trials]
+    assert [r["status"] for r in rows] == ["done", "done"]
+    for r in rows:
+        assert set(r["maximized"].split()) == {"error_code_accuracy", "val_error_code_accuracy"}
+        assert r["best_val_error_code_accuracy"] == max(
+            r["best_val_error_code_accuracy"], r["final_val_error_code_accuracy"]
+        )
+    assert rows[1]["best_val_error_code_accuracy"] > rows[0]["best_val_error_code_accuracy"]
+    assert [r["trial"] for r in ranked(rows, "val_error_code_accuracy")] == [1, 0]
+    assert [r["trial"] for r in ranked(rows, "val_loss")] == [1, 0]
+
+
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:
     """A misspelt `monitor` said "no done trial yet" when every trial was done."""
     from lrwidgets.sweep import Sweep

@@ -22,7 +22,7 @@ from distributed import get_worker
 
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.results import lower_is_better
-from lrwidgets.training import Snapshot, TrainingSession
+from lrwidgets.training import Snapshot, TrainingSession, _step_logs
 from lrwidgets.training.trial import EpochSeeder, build_trial_model
 
 FLAGS = "_lrwidgets_sweep_cancel"
@@ -103,15 +103,22 @@ class Streamer:
         )
 
 
-def summarize(session: TrainingSession) -> dict[str, float]:
-    """``best_<key>`` and ``final_<key>`` of every epoch log (the min where lower is better, else the max)."""
-    out: dict[str, float] = {}
+def summarize(session: TrainingSession) -> dict[str, Any]:
+    """``best_<key>`` and ``final_<key>`` of every epoch log (the min where lower is better, else
+    the max: as Keras marks the model's metrics, else by the name) and ``maximized``: the keys
+    whose best is the max, space-separated."""
+    known = _step_logs.lower_is_better(session.model)
+    out: dict[str, Any] = {}
+    maximized = []
     for key, values in session.history.epoch_logs.items():
         if key == "learning_rate":
             continue
+        lower = known.get(key.removeprefix("val_"), lower_is_better(key))
+        maximized += [] if lower else [key]
         finite = [v for v in values if math.isfinite(v)]
         out[f"final_{key}"] = values[-1] if values else math.nan
-        out[f"best_{key}"] = (min(finite) if lower_is_better(key) else max(finite)) if finite else math.nan
+        out[f"best_{key}"] = (min(finite) if lower else max(finite)) if finite else math.nan
+    out["maximized"] = " ".join(maximized)
     return out
 
 

@@ -44,7 +44,10 @@ def lower_is_better(metric: str) -> bool:
 def ranked(rows: list[dict[str, Any]], monitor: str | None) -> list[dict[str, Any]]:
     """Done trials best first by ``best_<monitor>``; the others after them, in trial order."""
     metric = monitor_of(rows, monitor)
-    sign = 1.0 if lower_is_better(metric) else -1.0
+    # The trials' own word (`maximized`: as Keras marks the model's metrics), else the name's.
+    told = [set(str(r["maximized"]).split()) for r in rows if isinstance(r.get("maximized"), str)]
+    lower = metric not in set().union(*told) if told else lower_is_better(metric)
+    sign = 1.0 if lower else -1.0
 
     def score(r: dict[str, Any]) -> float:
         v = r.get(f"best_{metric}", math.nan)

@@ -36,12 +36,9 @@ def averaged_keys(model: Any) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def not_running_means(model: Any) -> dict[str, str]:
-    """``{log key: metric class}`` of the model's metrics whose value is not a running mean of
-    batch values (``RootMeanSquaredError``, ``AUC``, ``Precision``, ...), named as Keras logs them
-    (``reg_rmse`` for the metric ``rmse`` of the output ``reg``): a batch's own value recovered
-    from one is approximate."""
-    import keras
+def logged_metrics(model: Any) -> list[tuple[str, Any]]:
+    """The model's metrics, each with the log key Keras gives it (``reg_rmse`` for the metric
+    ``rmse`` of the output ``reg``); none for an unbuilt or unusual model."""
 
     def named(metric: Any, output: str | None, seen: dict[str, int]) -> tuple[str, Any]:
         name = f"{output}_{metric.name}" if output else str(metric.name)
@@ -61,9 +58,29 @@ def not_running_means(model: Any) -> dict[str, str]:
                 found += [named(m, group.output_name, seen) for m in (group.metrics if group else [])]
         found += [(str(m.name), m) for m in model.metrics if m is not compiled]
     except Exception:  # an unbuilt or unusual model: nothing known
-        return {}
+        return []
+    return found
+
+
+def not_running_means(model: Any) -> dict[str, str]:
+    """``{log key: metric class}`` of the model's metrics whose value is not a running mean of
+    batch values (``RootMeanSquaredError``, ``AUC``, ``Precision``, ...): a batch's own value
+    recovered from one is approximate."""
+    import keras
+
     mean = keras.metrics.Mean
-    return {name: type(m).__name__ for name, m in found if not (isinstance(m, mean) and type(m).result is mean.result)}
+    return {
+        name: type(m).__name__
+        for name, m in logged_metrics(model)
+        if not (isinstance(m, mean) and type(m).result is mean.result)
+    }
+
+
+def lower_is_better(model: Any) -> dict[str, bool]:
+    """``{log key: lower is better}`` of the model's metrics whose direction Keras knows (what its
+    callbacks read in mode ``"auto"``): an output named ``error_code`` does not make its accuracy
+    a count of errors."""
+    return {name: m._direction == "down" for name, m in logged_metrics(model) if getattr(m, "_direction", None)}
 
 
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
