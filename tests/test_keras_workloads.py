@@ -637,6 +637,12 @@ def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:
     assert "took no step in this fit's 8 batches" in warning and "(SGD)" in warning
     assert not [e for e in session.history.events if e.kind in ("nan", "restore", "error")]
 
+    # A range test on it sweeps a rate nothing uses: it suggests none (it gave confident ones).
+    finder = lrw.LRRangeTest(model, num_steps=20)
+    finder.run(x, y, batch_size=8).wait(120)
+    assert finder.reason == "optimizer" and "no learning rate is suggested" in finder.message
+    assert finder.suggestions == {} and finder.suggestion is None
+
 
 # ---- layers ------------------------------------------------------------------------------------
 def architecture(kind: str) -> tuple[Any, np.ndarray, np.ndarray, bool]:

@@ -73,14 +73,26 @@ def ended_sweep(
     smoothing: float,
     error: BaseException | None,
     stopped: bool,
+    idle_optimizer: bool = False,
 ) -> Sweep:
     """The sweep recorded from step ``first`` on, once its fit ended: with ``error`` (what ended the
-    fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason."""
+    fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason; none is
+    suggested from a fit whose optimizer took no step (``idle_optimizer``)."""
     lrs, losses = recorded(history, first)
     monitor.curve.finish()
     reason, message = monitor.reason, monitor.message
     if error is not None:
         reason, message = "error", f"training failed: {type(error).__name__}: {error}"
+    elif idle_optimizer:
+        reason, message = (
+            "optimizer",
+            (
+                "the model's optimizer took no step: its train step updates the weights otherwise (with"
+                " optimizers of its own, as keras.io's GANs do), so the rates swept were not the ones used:"
+                " no learning rate is suggested"
+            ),
+        )
+        return Sweep(lrs, losses, monitor.curve.smoothed, reason, message)
     elif reason is None:
         if stopped:
             reason, message = "stopped", f"stopped at step {len(losses)}"

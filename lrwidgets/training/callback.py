@@ -270,6 +270,7 @@ class ControllerCallback(keras.callbacks.Callback):
                 f" steered here, took no step in this fit's {batches} batches: if the train step updates the"
                 " weights otherwise (with optimizers of its own, as keras.io's GANs do), the rates shown are"
                 " not the ones used",
+                source="idle_optimizer",  # a range test gives no suggestion then
             )
         self.reader.check_rate()  # a change another callback made at the last epoch's end
         if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end

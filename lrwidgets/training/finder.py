@@ -187,7 +187,8 @@ class LRRangeTest:
     @property
     def reason(self) -> str:
         """Why the last sweep ended: ``finished``, ``diverged``, ``nan``, ``data`` (the data ran out
-        before its last step), ``stopped``, ``error``; ``""`` until a sweep of the latest run has ended."""
+        before its last step), ``stopped``, ``error``, ``optimizer`` (the model's optimizer took no
+        step: nothing is suggested); ``""`` until a sweep of the latest run has ended."""
         return self._sweeps[-1].reason if self._sweeps else ""
 
     @property
@@ -322,7 +323,7 @@ class LRRangeTest:
             finally:
                 unreserve()
                 self._suggestions = combine([s.suggestions for s in self._sweeps])
-                if not self._suggestions and self._sweeps and self._sweeps[-1].reason != "error":
+                if not self._suggestions and self._sweeps and self._sweeps[-1].reason not in ("error", "optimizer"):
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
@@ -330,7 +331,7 @@ class LRRangeTest:
         self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any]
     ) -> None:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
-        first = session.history.num_steps
+        first, events = session.history.num_steps, len(session.history.events)
         self._live = (session, monitor, first)
         stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
         error: BaseException | None = None
@@ -339,7 +340,8 @@ class LRRangeTest:
             session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=schedule).wait()
         except BaseException as e:
             error = e
-        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested)
+        idle = any(e.source == "idle_optimizer" for e in session.history.events[events:])
+        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested, idle)
         self._sweeps.append(sweep)
         self._live = None
         self.message = sweep.message
