@@ -185,6 +185,9 @@ def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> Non
     v = found[0]
     assert v.last_step == 39 and abs(v.evidence["progress"]) < 0.05
     assert v.action == Fix("set_learning_rate", pytest.approx(1e-4)) and "raise the rate" in v.advice
+    # In words, not a signed share that read "+0.6%" for a fall
+    p = v.evidence["progress"]
+    assert v.message.startswith(f"the loss fell only {p:.1%} in" if p >= 0 else f"the loss rose {-p:.1%} in")
 
 
 def test_a_model_a_large_rate_left_at_chance_is_not_too_slow(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -410,6 +413,13 @@ def test_a_bad_on_diverge_is_refused_before_anything_is_built() -> None:
         lrw.Diagnostician(session, on_diverge=["stop"])
     with pytest.raises(TypeError, match="Argument `session`"):
         lrw.Diagnostician(model)
+    doctor = lrw.Diagnostician(session)
+    with pytest.raises(TypeError, match=r"Argument `verdict` must be a Diagnosis .* Received: verdict='too_slow'"):
+        doctor.apply("too_slow")  # it raised AttributeError
+    verdict = Diagnosis("too_slow", 0, 39, {}, "slow", "raise", Fix("set_learning_rate", 0.1))
+    with pytest.raises(TypeError, match="Argument `fix` must be a Fix"):
+        doctor.apply(verdict, "stop")
+    assert session.learning_rate == pytest.approx(1e-2)  # nothing was done
 
 
 # ---- training side and dashboard, real fits ---------------------------------------------------

@@ -35,6 +35,11 @@ def no_progress(ctx: Context, min_progress: float, high: float) -> tuple[float, 
     return None if progress >= min_progress else (start, level, progress)
 
 
+def _moved(progress: float) -> str:
+    """How the loss moved, in words: ``progress`` is its fall as a share of where it started."""
+    return f"fell only {progress:.1%}" if progress >= 0 else f"rose {-progress:.1%}"
+
+
 def outlier_units(ctx: Context) -> float:
     """How far the highest batch at this rate stands above the window's median, in noise units:
     1.4826 x the window's median absolute deviation (normal noise's standard deviation), at least
@@ -108,7 +113,7 @@ class TooSlowDetector(Detector):
                     "level": newer,
                     "learning_rate": t.learning_rate,
                 },
-                f"the loss moved {progress:+.1%} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
+                f"the loss {_moved(progress)} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
                 f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, with no batch above {t.rate_max:.4g}",
                 f"raise the rate about 10x, to {rate_text(value)}",
                 Fix("set_learning_rate", value),
@@ -181,7 +186,7 @@ class UnstableDetector(Detector):
                     "noise_units": units,
                     "learning_rate": t.learning_rate,
                 },
-                f"the loss moved {progress:+.1%} in {t.rate_steps} steps (from {start:.4g} to {level:.4g}, steps"
+                f"the loss {_moved(progress)} in {t.rate_steps} steps (from {start:.4g} to {level:.4g}, steps"
                 f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, while a batch jumped to {t.rate_max:.4g}"
                 f" at step {t.rate_max_step} ({t.rate_max / t.rate_first:.1f}x the first, {units:.0f} noise units above"
                 " the rest): the rate is too large to make progress",

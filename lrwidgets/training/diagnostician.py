@@ -279,6 +279,12 @@ class Diagnostician:
     # ---- fixes (any thread) --------------------------------------------------------------------
     def apply(self, verdict: Diagnosis, fix: Fix | None = None, source: str = "diagnosis") -> str:
         """Carry out ``fix`` (default: the verdict's own) through the session; what was done."""
+        if not isinstance(verdict, Diagnosis):
+            raise TypeError(
+                f"Argument `verdict` must be a Diagnosis (one of `diagnoses`). Received: verdict={verdict!r}"
+            )
+        if fix is not None and not isinstance(fix, Fix):
+            raise TypeError(f"Argument `fix` must be a Fix, or None for the verdict's own. Received: fix={fix!r}")
         fix = fix if fix is not None else verdict.action
         if fix is None:
             raise ValueError(f"The `{verdict.kind}` verdict has no fix to apply.")
