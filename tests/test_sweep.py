@@ -655,6 +655,21 @@ def test_bad_arguments() -> None:
         build_trial_model(uncompiled, "sgd", 1e-3, 0)
 
 
+def test_data_that_cannot_be_sent_to_the_workers_is_refused_before_anything_starts() -> None:
+    """Dask's own error came at `wait()`, after the cluster had started."""
+    from lrwidgets.sweep import Sweep
+
+    x, y = data()
+    sweep = Sweep(build_model, [1e-3], optimizers=["sgd"])
+    with pytest.raises(TypeError, match=r"Argument `x` must be data a sweep can send .* Received: x=<generator"):
+        sweep.run(b for b in [(x, y)])
+    tf = pytest.importorskip("tensorflow")  # a tf.data.Dataset is built on any backend
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(TypeError, match=r"Argument `validation_data` must be data .*`tf.data.Dataset`"):
+        sweep.run(x, y, validation_data=batches)
+    assert not sweep.running and sweep.client is None
+
+
 def test_a_sweep_whose_thread_cannot_start_is_not_left_running(monkeypatch) -> None:
     from lrwidgets.sweep import Sweep
     from tests.helpers import no_thread_named

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,20 @@ class TrialTask:
     max_points: int
 
 
-def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any]) -> None:
+def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x: Any = None, y: Any = None) -> None:
     """A TypeError naming what of a trial's task Dask cannot pickle (a closure over a lock, an open
     file), before anything runs: each trial would fail with Dask's own words, the data left on the
-    workers. The data (``x``, ``y``, ``validation_data``) are not copied here to check them."""
+    workers. The data (``x``, ``y``, ``validation_data``) are not copied here to check them: only
+    the kinds that cannot be sent (a generator, a ``tf.data.Dataset``) are refused."""
+    for name, data in (("x", x), ("y", y), ("validation_data", fit_kwargs.get("validation_data"))):
+        if isinstance(data, Iterator) or any(
+            c.__module__.startswith("tensorflow") and "Dataset" in c.__name__ for c in type(data).__mro__
+        ):
+            raise TypeError(
+                f"Argument `{name}` must be data a sweep can send to Dask's worker processes: arrays (or"
+                " a dict or tuple of them) or a `keras.utils.PyDataset`; a generator or a"
+                f" `tf.data.Dataset` cannot be pickled. Received: {name}={data!r}"
+            )
     for name, value in (("build_model", build_model), *fit_kwargs.items()):
         if name == "validation_data":
             continue

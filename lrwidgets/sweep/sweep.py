@@ -197,7 +197,7 @@ class Sweep:
         """Start every trial (``model.fit(x, y, epochs=..., **fit_kwargs)`` each); returns a :class:`SweepRun` at once.
 
         Args:
-            x: the training data (arrays, or anything picklable ``model.fit`` takes), sent once a worker.
+            x: the training data (arrays, a PyDataset: picklable, so no generator), sent once a worker.
             y: the targets, when ``x`` does not hold them (sent as ``x`` is).
             cluster: None: an embedded ``LocalCluster`` (one single-threaded process a core,
                 started on the first run, closed by :meth:`close`); a scheduler address
@@ -213,7 +213,7 @@ class Sweep:
         if self.running:
             raise RuntimeError("This sweep is already running; wait for it (`run.wait()`) or stop it (`sweep.stop()`).")
         check_run_kwargs(fit_kwargs)  # here, not on every worker
-        check_sendable(self.build_model, fit_kwargs)
+        check_sendable(self.build_model, fit_kwargs, x, y)
         check_cluster(cluster)  # the clear error now, not in the background
         if resume is None and self.path is not None and self.path != self._own_path:
             _results.refuse_overwrite(self.path)  # another sweep's results: not rewritten unless told
