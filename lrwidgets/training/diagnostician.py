@@ -64,7 +64,9 @@ class Diagnostician:
             its diagnosis; one that starts far above it (reset weights) is diagnosed on its own
             (against its own best loss: no divergence), against the untrained model's loss.
         on_diverge: what to do on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default:
-            record it only), ``"lower"`` (set the advised rate, 10x lower, at once) or ``"stop"``.
+            record it only), ``"lower"`` (set the advised rate, 10x lower) or ``"stop"`` (the
+            weights left as they are), each at the snapshot that brings the verdict: the next
+            batch after it, which on fast steps comes many batches after the verdict's own.
         num_classes: for chance accuracy and an untrained model's loss; default: the width of the
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
             categorical cross-entropy).
