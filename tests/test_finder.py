@@ -564,6 +564,8 @@ def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> 
     # Data Keras would refuse in the background (targets of another length): refused at run().
     with pytest.raises(ValueError, match=r"Arguments `x`, `y` must have the same number of samples: `x` has 128, `y`"):
         test.run(x, y[:100], batch_size=16)
+    with pytest.raises(ValueError, match=r"Argument `x` must hold at least one batch"):
+        test.run(x[:0], y[:0])  # it raised ZeroDivisionError
     assert (test.sweeps, test.suggestions, test.message) == last and not test.running
 
 

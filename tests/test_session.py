@@ -1188,6 +1188,8 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         with pytest.raises(ValueError, match=r"Arguments `x`, `y`.* must have the same number of samples: `x` has 64"):
             dash.fit(x, **kwargs)
         assert dash.history.num_steps == 0  # refused before any batch
+    with pytest.raises(ValueError, match=r"Argument `x` must hold at least one batch: it holds none"):
+        dash.fit(x[:0], y[:0])  # Keras's own error: a bare StopIteration (a range test's: ZeroDivisionError)
     with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):
         dash.fit(x, y, schedule=lambda step: 1 / 0)
     assert not dash.session.running and dash.history.num_steps == 0 and dash.session.schedule is None

@@ -141,6 +141,8 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     a = call.bound.arguments
     _check_counts(a)
     batch_size, samples, steps, shuffled = _batches({**call.defaults, **a})
+    if steps == 0:  # Keras's own error for it is a bare StopIteration or ZeroDivisionError
+        raise ValueError(f"Argument `x` must hold at least one batch: it holds none. {received('x', a.get('x'))}")
     return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps, shuffled)
 
 
