@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -213,6 +214,8 @@ def test_bad_arguments_and_controls_errors_shown() -> None:
             lrw.LRSweep(sweep=sweep, **given)
     with pytest.raises(TypeError, match=r"Argument `path` must be a str or a path"):
         Sweep(build_model, [1e-3], path=123)
+    with pytest.raises(ValueError, match=r"Argument `path` must name a file \(a .json\), not a directory"):
+        Sweep(build_model, [1e-3], path=os.path.dirname(__file__))  # it said: holds an earlier sweep's results
     with pytest.raises(ValueError, match="`smoothing` must be < 1"):
         lrw.LRSweep(sweep=sweep, smoothing=1.0)
     widget = lrw.LRSweep(sweep=sweep)

@@ -118,6 +118,17 @@ def why_no_best(rows: list[dict[str, Any]], monitor: str) -> str:
     return "The sweep has no done trial yet"
 
 
+def check_path(path: Any) -> Path | None:
+    """``path`` (the file a sweep writes its results to) as a Path, or a named error."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"Argument `path` must be a str or a path (os.PathLike). {received('path', path)}")
+    if Path(path).is_dir():
+        raise ValueError(f"Argument `path` must name a file (a .json), not a directory. {received('path', path)}")
+    return Path(path)
+
+
 def refuse_overwrite(path: Path) -> None:
     """Refuse to run a new sweep over the results file of another (unless `resume` says how)."""
     if path.exists():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 import time
 import uuid
@@ -102,9 +101,7 @@ class Sweep:
             )
         self.monitor = monitor
         self.n_workers = None if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
-        if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"Argument `path` must be a str or a path (os.PathLike). {received('path', path)}")
-        self.path = None if path is None else Path(path)
+        self.path = _results.check_path(path)
         self.update_interval = check_float("update_interval", update_interval, ge=0.1, le=60)
         self.max_points = check_int("max_points", max_points, ge=1, le=10_000)
         self._table = TrialTable(self.trials)
