@@ -517,7 +517,9 @@ def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -
     from lrwidgets.sweep import Sweep
 
     sweep = Sweep(build_model, [1e-2], epochs=1, monitor="val_acc")
-    sweep.run(*data(64), batch_size=32, cluster=client).wait(600)
+    run = sweep.run(*data(64), batch_size=32, cluster=client)
+    with pytest.warns(UserWarning, match=r"No done trial logged `val_acc` .*: no trial is best"):
+        run.wait(600)  # said when the run ends, not only when the best is asked for
     assert sweep.statuses == {0: "done"} and sweep.best is None
     with pytest.raises(
         ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: nothing to apply"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 
+from lrwidgets.sweep.results import why_no_best
 from lrwidgets.training.run import wait_or_stop
 
 if TYPE_CHECKING:
@@ -27,8 +29,13 @@ class SweepRun:
         self._sweep.stop()
 
     def wait(self, timeout: float | None = None) -> Any:
-        """Wait for every trial to end; return ``sweep.results`` (or re-raise what kept the sweep from running)."""
+        """Wait for every trial to end; return ``sweep.results`` (or re-raise what kept the sweep
+        from running). Warns when trials are done but none logged the sweep's ``monitor``."""
         wait_or_stop(self._done, timeout, self._sweep.stop, "The sweep")
         if self.error is not None:
             raise self.error
-        return self._sweep.results
+        sweep = self._sweep
+        rows = sweep.rows
+        if sweep.monitor is not None and sweep.best is None and any(r.get("status") == "done" for r in rows):
+            warnings.warn(f"{why_no_best(rows, sweep.monitor)}: no trial is best", stacklevel=2)
+        return sweep.results
