@@ -1190,6 +1190,8 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         assert dash.history.num_steps == 0  # refused before any batch
     with pytest.raises(ValueError, match=r"Argument `x` must hold at least one batch: it holds none"):
         dash.fit(x[:0], y[:0])  # Keras's own error: a bare StopIteration (a range test's: ZeroDivisionError)
+    with pytest.raises(ValueError, match=r"Argument `validation_split` must leave a batch to train on"):
+        dash.fit(x[:1], y[:1], validation_split=0.5)
     with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):
         dash.fit(x, y, schedule=lambda step: 1 / 0)
     assert not dash.session.running and dash.history.num_steps == 0 and dash.session.schedule is None

@@ -486,7 +486,8 @@ def build_error_code_model() -> Any:
     }
     model = keras.Model(inputs, outputs)
     losses = {"error_code": "sparse_categorical_crossentropy", "aux": "mse"}
-    model.compile(optimizer="sgd", loss=losses, metrics={"error_code": ["accuracy"]})
+    accuracy = {"error_code": ["accuracy"]}
+    model.compile(optimizer="sgd", loss=losses, metrics=accuracy, weighted_metrics=accuracy)  # 2nd: `weighted_`
     return model
 
 
@@ -503,7 +504,8 @@ def test_a_metric_is_ranked_by_the_direction_keras_gives_it_not_by_its_outputs_n
     rows = [train_trial(t, sweep.build_model, {"x": x, "y": labels}, fit) for t in sweep.trials]
     assert [r["status"] for r in rows] == ["done", "done"]
     for r in rows:
-        assert set(r["maximized"].split()) == {"error_code_accuracy", "val_error_code_accuracy"}
+        accuracies = {"error_code_accuracy", "error_code_weighted_accuracy"}
+        assert set(r["maximized"].split()) == accuracies | {f"val_{name}" for name in accuracies}
         assert r["best_val_error_code_accuracy"] == max(
             r["best_val_error_code_accuracy"], r["final_val_error_code_accuracy"]
         )
@@ -517,9 +519,13 @@ def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -
     from lrwidgets.sweep import Sweep
 
     sweep = Sweep(build_model, [1e-2], epochs=1, monitor="val_acc")
-    run = sweep.run(*data(64), batch_size=32, cluster=client)
-    with pytest.warns(UserWarning, match=r"No done trial logged `val_acc` .*: no trial is best"):
-        run.wait(600)  # said when the run ends, not only when the best is asked for
+    sweep.run(*data(64), batch_size=32, cluster=client)
+    with pytest.warns(UserWarning, match=r"No done trial logged `val_acc` .*: no trial is best") as said:
+        sweep.wait(600)  # said when the run ends, not only when the best is asked for
+    assert [w.filename for w in said] == [__file__]  # at the caller's line (pyproject: lrwidgets' would raise)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sweep.wait(600)  # once
     assert sweep.statuses == {0: "done"} and sweep.best is None
     with pytest.raises(
         ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: nothing to apply"

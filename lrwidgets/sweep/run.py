@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from lrwidgets.sweep.results import why_no_best
@@ -20,6 +23,7 @@ class SweepRun:
         self._sweep = sweep
         self._done = threading.Event()
         self.error: BaseException | None = None
+        self._told = False  # a monitor no trial logged: said once, at the first wait after the run
 
     @property
     def done(self) -> bool:
@@ -36,6 +40,22 @@ class SweepRun:
             raise self.error
         sweep = self._sweep
         rows = sweep.rows
-        if sweep.monitor is not None and sweep.best is None and any(r.get("status") == "done" for r in rows):
-            warnings.warn(f"{why_no_best(rows, sweep.monitor)}: no trial is best", stacklevel=2)
+        told, self._told = self._told, True
+        if (
+            not told
+            and sweep.monitor is not None
+            and sweep.best is None
+            and any(r.get("status") == "done" for r in rows)
+        ):
+            warnings.warn(f"{why_no_best(rows, sweep.monitor)}: no trial is best", stacklevel=_outside(sys._getframe()))
         return sweep.results
+
+
+def _outside(frame: FrameType | None) -> int:
+    """The ``stacklevel`` of ``warnings.warn`` called in ``frame`` that names the first frame
+    outside lrwidgets (the user's line, whichever of ``run.wait``, ``sweep.wait``, ... it called)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level

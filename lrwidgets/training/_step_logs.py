@@ -38,24 +38,32 @@ def averaged_keys(model: Any) -> frozenset[str] | None:
 
 def logged_metrics(model: Any) -> list[tuple[str, Any]]:
     """The model's metrics, each with the log key Keras gives it (``reg_rmse`` for the metric
-    ``rmse`` of the output ``reg``); none for an unbuilt or unusual model."""
+    ``rmse`` of the output ``reg``; a repeated name numbered, a weighted metric whose name is taken
+    ``reg_weighted_rmse``: as ``CompileMetrics.result`` names them); none for an unbuilt or unusual model."""
+    counters: dict[str, int] = {}
 
-    def named(metric: Any, output: str | None, seen: dict[str, int]) -> tuple[str, Any]:
-        name = f"{output}_{metric.name}" if output else str(metric.name)
-        if name in seen:  # Keras's own numbering of a repeated name
-            seen[name] += 1
-            name = f"{name}_{seen[name] - 1}"
-        else:
-            seen[name] = 1
-        return name, metric
+    def numbered(name: str) -> str:
+        if name not in counters:
+            counters[name] = 1
+            return name
+        counters[name] += 1
+        return f"{name}_{counters[name] - 1}"
+
+    def groups(flat: str) -> list[tuple[str | None, Any]]:
+        return [(g.output_name, m) for g in getattr(compiled, flat, None) or [] if g for m in g.metrics]
 
     found: list[tuple[str, Any]] = []
     try:
         compiled = getattr(model, "_compile_metrics", None)
-        for flat in ("_flat_metrics", "_flat_weighted_metrics"):
-            seen: dict[str, int] = {}
-            for group in getattr(compiled, flat, None) or []:
-                found += [named(m, group.output_name, seen) for m in (group.metrics if group else [])]
+        for output, m in groups("_flat_metrics"):
+            found.append((numbered(f"{output}_{m.name}" if output else str(m.name)), m))
+        for output, m in groups("_flat_weighted_metrics"):
+            name = f"{output}_{m.name}" if output else str(m.name)
+            if name in counters:
+                name = numbered(f"{output}_weighted_{m.name}" if output else f"weighted_{m.name}")
+            else:
+                counters[name] = 1
+            found.append((name, m))
         found += [(str(m.name), m) for m in model.metrics if m is not compiled]
     except Exception:  # an unbuilt or unusual model: nothing known
         return []

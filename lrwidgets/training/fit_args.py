@@ -142,6 +142,11 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     _check_counts(a)
     batch_size, samples, steps, shuffled = _batches({**call.defaults, **a})
     if steps == 0:  # Keras's own error for it is a bare StopIteration or ZeroDivisionError
+        if a.get("validation_split"):
+            raise ValueError(
+                "Argument `validation_split` must leave a batch to train on: it leaves none of `x`."
+                f" {received('validation_split', a['validation_split'])}"
+            )
         raise ValueError(f"Argument `x` must hold at least one batch: it holds none. {received('x', a.get('x'))}")
     return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps, shuffled)
 
