@@ -107,14 +107,15 @@ def summarize(session: TrainingSession) -> dict[str, Any]:
     """``best_<key>`` and ``final_<key>`` of every epoch log (the min where lower is better, else
     the max: as Keras marks the model's metrics, else by the name) and ``maximized``: the keys
     whose best is the max, space-separated."""
-    known = _step_logs.lower_is_better(session.model)
+    known = _step_logs.metric_directions(session.model)
     out: dict[str, Any] = {}
     maximized = []
     for key, values in session.history.epoch_logs.items():
         if key == "learning_rate":
             continue
         lower = known.get(key.removeprefix("val_"), lower_is_better(key))
-        maximized += [] if lower else [key]
+        if not lower:
+            maximized.append(key)
         finite = [v for v in values if math.isfinite(v)]
         out[f"final_{key}"] = values[-1] if values else math.nan
         out[f"best_{key}"] = (min(finite) if lower else max(finite)) if finite else math.nan

@@ -52,15 +52,18 @@ def logged_metrics(model: Any) -> list[tuple[str, Any]]:
     def groups(flat: str) -> list[tuple[str | None, Any]]:
         return [(g.output_name, m) for g in getattr(compiled, flat, None) or [] if g for m in g.metrics]
 
+    def prefixed(output: str | None, name: str) -> str:
+        return f"{output}_{name}" if output else name
+
     found: list[tuple[str, Any]] = []
     try:
         compiled = getattr(model, "_compile_metrics", None)
         for output, m in groups("_flat_metrics"):
-            found.append((numbered(f"{output}_{m.name}" if output else str(m.name)), m))
+            found.append((numbered(prefixed(output, str(m.name))), m))
         for output, m in groups("_flat_weighted_metrics"):
-            name = f"{output}_{m.name}" if output else str(m.name)
+            name = prefixed(output, str(m.name))
             if name in counters:
-                name = numbered(f"{output}_weighted_{m.name}" if output else f"weighted_{m.name}")
+                name = numbered(prefixed(output, f"weighted_{m.name}"))
             else:
                 counters[name] = 1
             found.append((name, m))
@@ -84,7 +87,7 @@ def not_running_means(model: Any) -> dict[str, str]:
     }
 
 
-def lower_is_better(model: Any) -> dict[str, bool]:
+def metric_directions(model: Any) -> dict[str, bool]:
     """``{log key: lower is better}`` of the model's metrics whose direction Keras knows (what its
     callbacks read in mode ``"auto"``): an output named ``error_code`` does not make its accuracy
     a count of errors."""
