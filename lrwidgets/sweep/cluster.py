@@ -77,9 +77,11 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
     """
     n = machine_workers() if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
     cache = None if "JAX_COMPILATION_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="lrwidgets-jax-cache-")
-    # Dask's nanny writes these into this process's environment before it spawns a worker. Only
-    # they are put back: the user's thread may change others meanwhile.
-    written = {*(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}), "PYTHONHASHSEED"}
+    # Dask's nanny writes these into this process's environment before it spawns a worker (the
+    # last names it as the workers' parent). Only they are put back: the user's thread may change
+    # others meanwhile.
+    pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}
+    written = {*pre_spawn, "PYTHONHASHSEED", "__DASK_PARENT_PID"}
     saved = {key: os.environ.get(key) for key in written}
     try:
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
