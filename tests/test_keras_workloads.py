@@ -642,6 +642,8 @@ def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:
     finder.run(x, y, batch_size=8).wait(120)
     assert finder.reason == "optimizer" and "no learning rate is suggested" in finder.message
     assert finder.suggestions == {} and finder.suggestion is None
+    status = lrw.LRFinder(finder)._status.value  # the widget says why in words, not the reason's key
+    assert "no suggestion: the model's optimizer took no step" in status and "too few steps" not in status
 
 
 # ---- layers ------------------------------------------------------------------------------------

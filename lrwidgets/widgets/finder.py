@@ -33,6 +33,7 @@ REASONS = {
     "stopped": "stopped by you",
     "error": "stopped by an error",
     "data": "stopped: the data ran out",
+    "optimizer": "no suggestion: the model's optimizer took no step",
 }
 MAX_SWEEP_LINES = 20
 
