@@ -1190,6 +1190,18 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         assert dash.history.num_steps == 0  # refused before any batch
     with pytest.raises(ValueError, match=r"Argument `x` must hold at least one batch: it holds none"):
         dash.fit(x[:0], y[:0])  # Keras's own error: a bare StopIteration (a range test's: ZeroDivisionError)
+
+    import keras
+
+    class Empty(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return 0
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            raise IndexError(index)
+
+    with pytest.raises(ValueError, match=r"Argument `x` must hold at least one batch: it holds none"):
+        dash.fit(Empty())  # a PyDataset of no batch: Keras's bare StopIteration too
     with pytest.raises(ValueError, match=r"Argument `validation_split` must leave a batch to train on"):
         dash.fit(x[:1], y[:1], validation_split=0.5)
     with pytest.raises(ValueError, match="step 0: ZeroDivisionError"):

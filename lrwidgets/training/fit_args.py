@@ -267,6 +267,8 @@ def _py_dataset_batches(ds: Any, steps_per_epoch: int | None) -> tuple[int | Non
     """Sizes from the first and last batch of a ``PyDataset`` (read once, before the fit)."""
     try:
         n = ds.num_batches
+        if n == 0:  # no batch at all: refused by `bind_fit` (Keras's error is a bare StopIteration)
+            return None, 0, 0
         if n is None or n < 1:
             return None, None, steps_per_epoch
         first = _rows(_x_of(ds[0]))
