@@ -671,6 +671,16 @@ def test_data_that_cannot_be_sent_to_the_workers_is_refused_before_anything_star
     sweep = Sweep(build_model, [1e-3], optimizers=["sgd"])
     with pytest.raises(TypeError, match=r"Argument `x` must be data a sweep can send .* Received: x=<generator"):
         sweep.run(b for b in [(x, y)])
+
+    class Batches:  # a picklable iterator: a worker's trials would share one copy, the first using it up
+        def __iter__(self) -> Batches:
+            return self
+
+        def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+            return x, y
+
+    with pytest.raises(TypeError, match=r"Argument `x` must be data .* used up by a worker's first trial"):
+        sweep.run(Batches())
     tf = pytest.importorskip("tensorflow")  # a tf.data.Dataset is built on any backend
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     with pytest.raises(TypeError, match=r"Argument `validation_data` must be data .*`tf.data.Dataset`"):

@@ -42,15 +42,17 @@ def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x
     """A TypeError naming what of a trial's task Dask cannot pickle (a closure over a lock, an open
     file), before anything runs: each trial would fail with Dask's own words, the data left on the
     workers. The data (``x``, ``y``, ``validation_data``) are not copied here to check them: only
-    the kinds that cannot be sent (a generator, a ``tf.data.Dataset``) are refused."""
+    the kinds that cannot be sent are refused: an iterator (each worker's trials share one copy of
+    the data, so the first would use it up) and a ``tf.data.Dataset``."""
     for name, data in (("x", x), ("y", y), ("validation_data", fit_kwargs.get("validation_data"))):
         if isinstance(data, Iterator) or any(
             c.__module__.startswith("tensorflow") and "Dataset" in c.__name__ for c in type(data).__mro__
         ):
             raise TypeError(
                 f"Argument `{name}` must be data a sweep can send to Dask's worker processes: arrays (or"
-                " a dict or tuple of them) or a `keras.utils.PyDataset`; a generator or a"
-                f" `tf.data.Dataset` cannot be pickled. Received: {name}={data!r}"
+                " a dict or tuple of them) or a `keras.utils.PyDataset`; an iterator (a generator) would"
+                " be used up by a worker's first trial, and a `tf.data.Dataset` cannot be pickled."
+                f" Received: {name}={data!r}"
             )
     for name, value in (("build_model", build_model), *fit_kwargs.items()):
         if name == "validation_data":
