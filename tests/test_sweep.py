@@ -432,8 +432,8 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
         fewer.run(x, y, batch_size=32, cluster=client, resume=True)
     assert path.read_bytes() == before and not longer.running and not fewer.running
     assert set(longer.statuses.values()) == set(fewer.statuses.values()) == {"queued"}
-    # A grid that adds trials resumes: only the new ones run.
-    more = Sweep(build_model, [1e-2, 3e-2, 1e-1], optimizers=["sgd", "adam"], epochs=1, path=path)
+    # A grid that adds trials resumes: only the new ones run. Another monitor does too: it only ranks.
+    more = Sweep(build_model, [1e-2, 3e-2, 1e-1], optimizers=["sgd", "adam"], epochs=1, path=path, monitor="mae")
     fourth = more.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")
     assert [r["status"] for r in fourth] == ["done"] * 6
     old = {(r["learning_rate"], r["optimizer"]): r["time"] for r in second}
@@ -516,6 +516,7 @@ def test_a_metric_is_ranked_by_the_direction_keras_gives_it_not_by_its_outputs_n
 
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:
     """A misspelt `monitor` said "no done trial yet" when every trial was done."""
+    import lrwidgets as lrw
     from lrwidgets.sweep import Sweep
 
     sweep = Sweep(build_model, [1e-2], epochs=1, monitor="val_acc")
@@ -528,9 +529,21 @@ def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -
         sweep.wait(600)  # once
     assert sweep.statuses == {0: "done"} and sweep.best is None
     with pytest.raises(
-        ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: nothing to apply"
+        ValueError, match=r"No done trial logged `val_acc` .*logged \['loss', 'mae'\]: set `sweep.monitor`"
     ):
         sweep.apply_best(build_model())
+    # The view says it as soon as a trial is done (the warning waits for the run's end).
+    widget = lrw.LRSweep(sweep=sweep)
+    assert "1 done · No done trial logged `val_acc`" in widget._summary.value
+    # The monitor only ranks: set to a logged name, the same trials rank, none runs again.
+    for bad in (3, ""):
+        with pytest.raises(TypeError, match=r"Argument `monitor` must be an epoch log name"):
+            sweep.monitor = bad
+        assert sweep.monitor == "val_acc"
+    sweep.monitor = "mae"
+    assert sweep.best is not None and sweep.best["best_mae"] > 0 and sweep.why_no_best is None
+    widget.refresh()
+    assert widget._summary.value == "1 done" and "best mae" in widget._table.value
 
 
 def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:

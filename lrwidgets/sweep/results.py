@@ -112,7 +112,10 @@ def why_no_best(rows: list[dict[str, Any]], monitor: str) -> str:
     done = [r for r in rows if r.get("status") == "done"]
     logged = sorted({k[len("best_") :] for r in done for k in r if k.startswith("best_")})
     if done and monitor not in logged:
-        return f"No done trial logged `{monitor}` (the sweep's `monitor`); the trials logged {logged}"
+        return (
+            f"No done trial logged `{monitor}` (the sweep's `monitor`); the trials logged {logged}: set"
+            " `sweep.monitor` to one of them to rank the trials (none runs again)"
+        )
     if done:
         return f"No done trial has a finite `{monitor}` (every value was NaN or infinite)"
     return "The sweep has no done trial yet"
@@ -139,10 +142,15 @@ def refuse_overwrite(path: Path) -> None:
 
 
 def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unmatched: list[dict[str, Any]]) -> None:
-    """Refuse to resume from the results of another sweep: other ``epochs`` or ``monitor`` (its
-    results do not compare), or trials this grid does not have (their rows would be lost when the
-    file is rewritten). A grid that adds trials resumes: only the new ones run."""
-    differ = [f"{k}={saved.get(k)!r} there, {grid[k]!r} here" for k in ("epochs", "monitor") if saved.get(k) != grid[k]]
+    """Refuse to resume from the results of another sweep: other ``epochs`` (its results do not
+    compare), or trials this grid does not have (their rows would be lost when the file is
+    rewritten). A grid that adds trials resumes: only the new ones run. Another ``monitor`` does:
+    it only ranks the rows, which keep every epoch log."""
+    differ = (
+        [f"epochs={saved.get('epochs')!r} there, {grid['epochs']!r} here"]
+        if saved.get("epochs") != grid["epochs"]
+        else []
+    )
     if unmatched:
         keys = ("learning_rate", "optimizer", "schedule", "seed")
         shown = ", ".join("(" + ", ".join(f"{k}={row[k]!r}" for k in keys) + ")" for row in unmatched[:3])
@@ -160,10 +168,10 @@ def saved_grid(path: str | Path, schedules: Any, given: dict[str, Any]) -> tuple
     """A saved sweep's document, and the arguments of `Sweep` after `build_model` that make its
     grid again (`schedules`: the schedule objects, which the file names only; `given`: the other
     arguments of `Sweep.load`, none of which may be one the file holds)."""
-    fixed = [k for k in ("learning_rates", "optimizers", "seeds", "epochs", "monitor", "path") if k in given]
+    fixed = [k for k in ("learning_rates", "optimizers", "seeds", "epochs", "path") if k in given]
     if fixed:
         raise TypeError(
-            f"Sweep.load() takes the grid, the monitor and the path from the file: `{fixed[0]}` cannot be"
+            f"Sweep.load() takes the grid and the path from the file: `{fixed[0]}` cannot be"
             f" given. {received(fixed[0], given[fixed[0]])}"
         )
     doc = read_json(path)

@@ -9,7 +9,6 @@ import warnings
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from lrwidgets.sweep.results import why_no_best
 from lrwidgets.training.run import wait_or_stop
 
 if TYPE_CHECKING:
@@ -39,15 +38,10 @@ class SweepRun:
         if self.error is not None:
             raise self.error
         sweep = self._sweep
-        rows = sweep.rows
         told, self._told = self._told, True
-        if (
-            not told
-            and sweep.monitor is not None
-            and sweep.best is None
-            and any(r.get("status") == "done" for r in rows)
-        ):
-            warnings.warn(f"{why_no_best(rows, sweep.monitor)}: no trial is best", stacklevel=_outside(sys._getframe()))
+        why = None if told or sweep.monitor is None else sweep.why_no_best
+        if why is not None and any(r.get("status") == "done" for r in sweep.rows):
+            warnings.warn(f"{why}: no trial is best", stacklevel=_outside(sys._getframe()))
         return sweep.results
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
 from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
+from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable, check_trial
 from lrwidgets.training.trial import apply_trial_rate
@@ -28,7 +28,7 @@ from lrwidgets.training.trial import apply_trial_rate
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
 
 
-class Sweep:
+class Sweep(SweepResults):
     """Train one model per combination of learning rate, optimizer, schedule and seed, in parallel on Dask.
 
     Each trial is a headless :class:`~lrwidgets.TrainingSession` on a Dask worker; its progress
@@ -52,8 +52,11 @@ class Sweep:
             is started at the trial's rate, ``rate(step) = learning_rate * s(step) / s(0)``.
         seeds: seeds of the weights and the shuffling (default ``[0]``).
         epochs: epochs of each trial.
-        monitor: the epoch log that ranks trials (lower is better for a loss, an error or a
-            count of errors, else higher); default ``val_loss`` when the trials have one, else ``loss``.
+        monitor: the epoch log that ranks trials (better in the direction Keras's callbacks take
+            for the model's metrics; else lower for a loss, an error or a count of errors, higher
+            otherwise); default ``val_loss`` when the trials have one, else ``loss``. It only
+            ranks: every row keeps each epoch log, and ``sweep.monitor = "val_accuracy"`` after a
+            run ranks the same trials by another one.
         n_workers: worker processes of the embedded cluster (default: one per core).
         path: optional JSON file that receives the results after every trial, so that a sweep
             survives a kernel restart: ``Sweep.load(path, build_model)``, then ``run`` again.
@@ -95,10 +98,6 @@ class Sweep:
         self.build_model = build_model
         self.trials: list[Trial] = make_grid(learning_rates, optimizers, schedules, seeds)
         self.epochs = check_int("epochs", epochs, ge=1, le=1_000_000)
-        if monitor is not None and (not isinstance(monitor, str) or not monitor):
-            raise TypeError(
-                f"Argument `monitor` must be an epoch log name such as 'val_loss'. {received('monitor', monitor)}"
-            )
         self.monitor = monitor
         self.n_workers = None if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
         self.path = _results.check_path(path)
@@ -111,50 +110,6 @@ class Sweep:
         self._loaded = False
         self._own_path: Path | None = None  # the file this object was loaded from or wrote: it may rewrite it
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from a worker's send to its handling here
-
-    # ---- reading ---------------------------------------------------------------------------------
-    def status(self, trial: int) -> str:
-        """``queued``, ``running``, ``done``, ``failed`` or ``cancelled``."""
-        return self._table.status[check_trial(trial, len(self.trials))]
-
-    @property
-    def statuses(self) -> dict[int, str]:
-        return self._table.statuses()
-
-    def curve(self, trial: int) -> TrialCurve:
-        """What trial ``trial`` has streamed so far (a copy)."""
-        return self._table.curve(check_trial(trial, len(self.trials)))
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """One dict a trial: its config and status; metrics, time and worker once it has ended."""
-        return self._table.rows()
-
-    @property
-    def results(self) -> Any:
-        """A ``pandas.DataFrame``, one row a trial: config, status and reason, ``best_<log>`` and
-        ``final_<log>`` of every epoch log (loss, val_loss, metrics), epochs, steps, time (s), worker."""
-        return _results.to_dataframe(self.rows)
-
-    def ranking(self) -> list[dict[str, Any]]:
-        """The rows best first (done trials by ``best_<monitor>``), then the others."""
-        return _results.ranked(self.rows, self.monitor)
-
-    @property
-    def monitor_name(self) -> str:
-        return _results.monitor_of(self.rows, self.monitor)
-
-    @property
-    def best(self) -> dict[str, Any] | None:
-        """The best done trial's row (config and metrics), or None before one is done."""
-        first = self.ranking()[0] if self.trials else None
-        if (
-            first is None
-            or first["status"] != "done"
-            or not math.isfinite(first.get(f"best_{self.monitor_name}", math.nan))
-        ):
-            return None
-        return first
 
     @property
     def running(self) -> bool:
@@ -342,13 +297,6 @@ class Sweep:
         self.close()
 
     # ---- using the results -----------------------------------------------------------------------
-    @property
-    def best_schedule(self) -> Any:
-        """The best trial's schedule as it ran (its shape started at its rate), for
-        ``fit(..., schedule=sweep.best_schedule)``; None when it kept a constant rate or none is best."""
-        best = self.best
-        return None if best is None else self.trials[best["trial"]].scaled_schedule()
-
     def apply_best(self, target: Any) -> dict[str, Any]:
         """Put the best trial's learning rate into ``target``; returns the best row.
 
@@ -359,7 +307,7 @@ class Sweep:
         """
         best = self.best
         if best is None:
-            raise ValueError(_results.why_no_best(self.rows, self.monitor_name) + ": nothing to apply.")
+            raise ValueError(f"{self.why_no_best}: nothing to apply.")
         apply_trial_rate(target, best["learning_rate"], best["optimizer"])
         return best
 
@@ -371,15 +319,12 @@ class Sweep:
         with self._table.lock:
             self._save(path)
 
-    def to_csv(self, path: str | Path) -> None:
-        """:attr:`results` as CSV."""
-        self.results.to_csv(path, index=False)
-
     @classmethod
     def load(cls, path: str | Path, build_model: Callable[[], Any], *, schedules: Any = None, **kwargs: Any) -> Sweep:
         """The sweep saved in ``path`` (by :meth:`to_json` or ``path=``), its ended trials restored;
         its next :meth:`run` skips the done and failed ones. ``schedules``: the same schedule
-        objects as before when the sweep had any (a file keeps only their names)."""
+        objects as before when the sweep had any (a file keeps only their names); ``monitor``:
+        default the file's."""
         doc, args = _results.saved_grid(path, schedules, kwargs)
         sweep = cls(build_model, *args, **{"monitor": doc["grid"]["monitor"], "path": path, **kwargs})
         names = doc["grid"]["schedules"]
@@ -389,9 +334,3 @@ class Sweep:
         sweep._loaded = True
         sweep._own_path = Path(path)
         return sweep
-
-    def __repr__(self) -> str:
-        counts = {s: 0 for s in STATUSES}
-        for s in self.statuses.values():
-            counts[s] += 1
-        return f"<Sweep {len(self.trials)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ">"

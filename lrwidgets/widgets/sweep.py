@@ -266,7 +266,9 @@ class LRSweep(w.VBox):
             self._table.value = self._table_html()
             statuses = sweep.statuses
             counts = {s: sum(v == s for v in statuses.values()) for s in STATUS_COLORS}
-            self._summary.value = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
+            summary = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
+            why = sweep.why_no_best if counts["done"] else None  # a misspelt monitor: said at the first trial's end
+            self._summary.value = summary if why is None else f"{summary} · {html.escape(why)}"
             active = [(self._label(t), t) for t, s in statuses.items() if s in ("queued", "running")]
             if [v for _, v in active] != [v for _, v in self._choice.options]:
                 chosen = self._choice.value
