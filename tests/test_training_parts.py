@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from lrwidgets import schedules as S
 from lrwidgets.core.rate_driver import PlateauStep, RateDriver
 from lrwidgets.schedules.table import ScheduleTable, ScheduleValueError
 from tests.helpers import linear_model, regression_data
+from tests.test_dashboard import wait_for
 
 # ---- RateDriver: pure, against the schedules' own values ----------------------------------------
 
@@ -312,6 +314,22 @@ def test_progress_speed_is_measured_from_the_recorded_times_of_this_fit() -> Non
 # ---- NaN guard and the controller's requests (Keras) ---------------------------------------------
 
 
+def guarded_model() -> tuple[Any, Any, Any, Any, np.ndarray]:
+    """A linear model, an empty history and a NaN guard begun on a fit: (model, history, guard,
+    its kernel variable, the kernel's values)."""
+    import keras
+
+    from lrwidgets.core import TrainingHistory
+    from lrwidgets.training.nan_guard import NanGuard
+
+    model = linear_model()
+    history = TrainingHistory()
+    guard = NanGuard(history, factor=4.0)
+    guard.begin_fit()
+    kernel = model.layers[0].kernel
+    return model, history, guard, kernel, keras.ops.convert_to_numpy(kernel).copy()
+
+
 @pytest.mark.keras
 def test_nan_guard_confirms_a_copy_only_with_a_healthy_next_loss() -> None:
     import keras
@@ -346,24 +364,60 @@ def test_nan_guard_confirms_a_copy_only_with_a_healthy_next_loss() -> None:
 @pytest.mark.keras
 def test_nan_guard_judges_a_copy_by_the_next_batch_that_returned_a_loss() -> None:
     """A batch with no loss (a NaN row) leaves the copy to the next batch that has one."""
-    import keras
-
-    from lrwidgets.core import TrainingHistory
-    from lrwidgets.training.nan_guard import NanGuard
-
-    model = linear_model()
-    history = TrainingHistory()
-    guard = NanGuard(history, factor=4.0)
-    guard.begin_fit()
-    kernel = model.layers[0].kernel
-    original = keras.ops.convert_to_numpy(kernel).copy()
+    model, history, guard, kernel, original = guarded_model()
     guard.take(model, step=0)
     history.record_step(float("nan"), 1e-3, 0.0)  # no loss returned
     history.record_step(1.0, 1e-3, 0.1)  # the next loss: healthy, confirms the copy of step 0
     kernel.assign(original + 1.0)
     history.record_step(float("nan"), 1e-3, 0.2)  # a real NaN loss: the fit ends here
     assert guard.restore(model, keep=[]) == 0
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original)
+    np.testing.assert_array_equal(kernel.numpy(), original)
+
+
+@pytest.mark.keras
+def test_nan_guard_keeps_the_fits_start_for_a_rewind_past_a_later_healthy_copy() -> None:
+    """A copy judged healthy after a blow-up (its loss back within 4x the best) replaced the last one
+    before it: a `rewind` found nothing from before; the fit's first copy stays kept."""
+    model, history, guard, kernel, original = guarded_model()
+    guard.take(model, step=0)
+    history.record_step(2.3, 1e-3, 0.0)
+    for step in range(1, 5):
+        history.record_step(9.0, 1e-3, 0.1 * step)  # blown up from step 1
+    kernel.assign(original + 1.0)
+    guard.take(model, step=5)
+    history.record_step(8.0, 1e-3, 0.5)  # within 4x the best (2.3): healthy by the NaN rule
+    assert guard.healthy_before(6)[2] == 5  # the latest, when it comes before the step asked
+    start = guard.healthy_before(1)  # before the blow-up: the fit's first copy
+    assert start is not None and start[2] == 0
+    np.testing.assert_array_equal(start[0][0], original)
+    guard.begin_fit()
+    assert guard.healthy_before(10) is None  # a new fit keeps nothing of the last
+
+
+@pytest.mark.keras
+def test_a_rate_and_an_action_queued_together_are_carried_out_at_one_batch_boundary() -> None:
+    """A rewind's state and its rate went as two requests: a batch could run between them, at the
+    rate that blew the model up, from the state put back."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model())
+    controller = session.controller
+    assert not controller.queue_for_next_batch(1e-2, "test")  # idle: nothing left
+    with pytest.raises(ValueError, match="Argument `learning_rate`"):
+        controller.queue_for_next_batch(-1.0, "test")
+    seen: list[int] = []
+    run = session.fit(x, y, epochs=50, batch_size=8)
+    session.pause()
+    wait_for(lambda: session.state == "paused")
+    assert controller.queue_for_next_batch(5e-3, "test", lambda model: seen.append(session.history.num_steps), "probe")
+    session.resume()
+    wait_for(lambda: bool(seen))
+    session.stop()
+    run.wait(60)
+    (action,) = [e for e in session.history.events if e.message == "probe"]
+    (rate,) = [e for e in session.history.events if e.source == "test"]
+    assert action.step == rate.step == seen[0] and rate.value == pytest.approx(5e-3)
 
 
 @pytest.mark.keras

@@ -33,7 +33,7 @@ KINDS = (
 )  # fmt: skip
 #: Verdicts that say the rate is too large.
 TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating", "unstable")
-FIX_KINDS = ("set_learning_rate", "restore_best", "stop")
+FIX_KINDS = ("set_learning_rate", "rewind", "restore_best", "stop")
 #: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised (``unstable``: it would only
 #: say again that the rate is too large).
 MUTED_WHEN_TOO_LARGE = ("unstable", "too_slow", "plateau")
@@ -48,29 +48,35 @@ MUTED_WHEN_TOO_SLOW = ("collapsed", "unstable")
 class Fix:
     """What the one-click fix of a verdict does.
 
-    ``set_learning_rate``: set the rate to ``learning_rate``; ``restore_best``: stop and put back
-    the weights of epoch ``epoch`` (0-based, as Keras counts; None: the best epoch kept); ``stop``: stop
-    training.
+    ``set_learning_rate``: set the rate to ``learning_rate``; ``rewind``: put back the weights and
+    optimizer state kept before the batch of history step ``step`` (the last healthy state before a
+    blow-up) and set the rate to ``learning_rate``, training going on; ``restore_best``: stop and put
+    back the weights of epoch ``epoch`` (0-based, as Keras counts; None: the best epoch kept);
+    ``stop``: stop training.
     """
 
     kind: str
     learning_rate: float | None = None
     epoch: int | None = None
+    step: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, FIX_KINDS)
         # The rate to set, present (the detectors' own value: not converted here). A `restore_best`
         # with no epoch restores the best epoch kept.
-        if self.kind == "set_learning_rate" and self.learning_rate is None:
-            raise ValueError(
-                "Argument `learning_rate` is needed by a 'set_learning_rate' fix. Received: learning_rate=None"
-            )
+        if self.kind in ("set_learning_rate", "rewind") and self.learning_rate is None:
+            raise ValueError(f"Argument `learning_rate` is needed by a '{self.kind}' fix. Received: learning_rate=None")
+        if self.kind == "rewind" and self.step is None:
+            raise ValueError("Argument `step` is needed by a 'rewind' fix. Received: step=None")
 
     @property
     def label(self) -> str:
-        """A button label: ``lower the rate to 3e-03``, ``restore epoch 12``, ``stop``."""
+        """A button label: ``set the rate to 3.0e-03``, ``rewind to step 420, rate 3.0e-03``,
+        ``stop and restore epoch 12``, ``stop training``."""
         if self.kind == "set_learning_rate":
             return f"set the rate to {self.learning_rate:.1e}"
+        if self.kind == "rewind":
+            return f"rewind to step {self.step}, rate {self.learning_rate:.1e}"
         if self.kind == "restore_best":
             return "stop and restore the best epoch" if self.epoch is None else f"stop and restore epoch {self.epoch}"
         return "stop training"

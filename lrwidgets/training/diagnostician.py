@@ -20,15 +20,16 @@ import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
+from lrwidgets.training.rewind import BLOW_UPS, Rewinds, describe
 from lrwidgets.training.session import Snapshot, TrainingSession
 
-ON_DIVERGE_CHOICES = ("warn", "lower", "stop")
+ON_DIVERGE_CHOICES = ("warn", "lower", "rewind", "stop")
 # By id: a diagnostician holds its session, so a session key would never be released. The session's
 # listener list holds the diagnostician: it lives exactly as long as its session.
 _ATTACHED: weakref.WeakValueDictionary[int, Diagnostician] = weakref.WeakValueDictionary()
 _ATTACH_LOCK = threading.Lock()
 #: The verdicts ``on_diverge`` acts on: the loss has blown up (at a rate's start or later) or collapsed.
-ACTED_ON = ("diverging", "spiked", "collapsed")
+ACTED_ON = BLOW_UPS
 
 
 def _num_classes(model: Any) -> int | None:
@@ -64,15 +65,26 @@ class Diagnostician:
             its diagnosis; one that starts far above it (reset weights) is diagnosed on its own
             (against its own best loss: no divergence), against the untrained model's loss.
         on_diverge: what to do on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default:
-            record it only), ``"lower"`` (set the advised rate, 10x lower) or ``"stop"`` (the
-            weights left as they are), each at the snapshot that brings the verdict: the next
-            batch after it, which on fast steps comes many batches after the verdict's own.
+            record it only), ``"lower"`` (set the advised rate, 10x lower), ``"rewind"`` (its
+            ``rewind`` fix: put back the last healthy state kept before the blow-up and set the
+            advised rate; only ``"lower"`` when none is kept) or ``"stop"`` (the weights left as
+            they are), each at the snapshot that brings the verdict: the next batch after it,
+            which on fast steps comes many batches after the verdict's own.
         num_classes: for chance accuracy and an untrained model's loss; default: the width of the
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
             categorical cross-entropy).
         keep_best: keep a copy of the weights at each new best ``val_loss``, so that an
             ``overfitting`` verdict can restore them: taken at that epoch's end by the session's
             own callback (in a session's fit, and in a fit given ``callbacks=[session.callback]``).
+
+    The fix of a ``diverging``, ``spiked`` or ``collapsed`` verdict is ``rewind`` when the session's
+    NaN guard (``on_nan="restore"``) kept a healthy state from before the blow-up: its copies are
+    taken at each epoch's start and every 2 s, and one is healthy when its batch's loss was finite
+    and within ``divergence_factor`` x the fit's best. Before the batch whose rate blew it up
+    (``spiked``: the rate's first batch; ``collapsed``: the batch of the peak loss), before the
+    steps that diverged (``diverging``). The fix puts that state back (weights and optimizer
+    state; the rate and per-layer multipliers stay steered) and sets the advised rate, training
+    going on; the latest such verdict holds its state. Without one, the fix only sets the rate.
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
@@ -107,6 +119,7 @@ class Diagnostician:
         #: the best `val_loss` epoch of each fit the diagnoser judges (by the fit's first step):
         #: (val_loss, weights, epoch, step); a fit diagnosed on its own drops the earlier ones
         self._bests: dict[int, tuple[float, list[Any], int, int]] = {}
+        self._rewinds = Rewinds(session.controller.recorder.guard)
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
@@ -257,6 +270,7 @@ class Diagnostician:
         return self.diagnoser.epoch(int(row.get("step", 0)), row)
 
     def _record(self, verdict: Diagnosis) -> None:
+        verdict = self._rewinds.offer(verdict)
         with self._lock:
             self._diagnoses.append(verdict)
         rec = self.session.controller.recorder
@@ -264,19 +278,43 @@ class Diagnostician:
             "diagnosis", f"{verdict.message}; advice: {verdict.advice}", source=verdict.kind, step=verdict.last_step
         )
         if verdict.kind in ACTED_ON and self.on_diverge != "warn":
-            fix = verdict.action if self.on_diverge == "lower" else Fix("stop")
-            if fix is not None and fix.kind == "stop":
-                self.apply(verdict, fix, source="on_diverge")  # a flag: the fit ends after this batch
-            elif fix is not None:
-                # From another thread: a rate set in the training thread inside a listener would
-                # notify the listeners again from within this one. Queued, it acts at the next batch.
-                worker = threading.Thread(
-                    target=self.apply, args=(verdict, fix, "on_diverge"), name="lrwidgets-on-diverge", daemon=True
-                )
-                self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-                worker.start()
+            fix = verdict.action if self.on_diverge != "stop" else Fix("stop")
+            if fix is not None and fix.kind == "rewind" and self.on_diverge == "lower":
+                fix = Fix("set_learning_rate", fix.learning_rate)
+            if fix is not None:
+                self._act(verdict, fix)
         for listener in list(self.listeners):
             listener(verdict)
+
+    def _act(self, verdict: Diagnosis, fix: Fix) -> None:
+        """``on_diverge``'s fix. During a fit (this is the training thread) it is left for the next
+        batch boundary (:meth:`_queued`), the stop flag set; idle, a thread of its own carries it out:
+        here it would call the listeners again from within one."""
+        if fix.kind == "stop":
+            self.apply(verdict, fix, source="on_diverge")  # a flag: the fit ends after this batch
+            return
+        try:
+            if self._queued(verdict, fix, "on_diverge"):
+                return
+        except ValueError as e:  # a rate a schedule holds at 0 there: nothing is changed
+            self.session.controller.recorder.event("warning", f"on_diverge did not act on {verdict.kind}: {e}")
+            return
+        worker = threading.Thread(
+            target=self.apply, args=(verdict, fix, "on_diverge"), name="lrwidgets-on-diverge", daemon=True
+        )
+        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
+
+    def _queued(self, verdict: Diagnosis, fix: Fix, source: str) -> bool:
+        """Leave a ``set_learning_rate`` or ``rewind`` fix for the next batch of a running fit, in one
+        request (a rewind's state and its rate: no batch between them); False when no fit runs."""
+        assert fix.learning_rate is not None
+        controller = self.session.controller
+        if fix.kind == "set_learning_rate":
+            return controller.queue_for_next_batch(fix.learning_rate, source)
+        return controller.queue_for_next_batch(
+            fix.learning_rate, source, self._rewinds.action(fix), describe(verdict, fix, source)
+        )
 
     # ---- fixes (any thread) --------------------------------------------------------------------
     def apply(self, verdict: Diagnosis, fix: Fix | None = None, source: str = "diagnosis") -> str:
@@ -291,10 +329,14 @@ class Diagnostician:
         if fix is None:
             raise ValueError(f"The `{verdict.kind}` verdict has no fix to apply.")
         s = self.session
-        if fix.kind == "set_learning_rate":
+        if fix.kind in ("set_learning_rate", "rewind"):
             assert fix.learning_rate is not None
-            s.set_learning_rate(fix.learning_rate, source=source)
-            return f"learning rate set to {fix.learning_rate:.3g}"
+            if not self._queued(verdict, fix, source):  # idle: now
+                if fix.kind == "rewind":
+                    s.submit(self._rewinds.action(fix), describe(verdict, fix, source))
+                s.set_learning_rate(fix.learning_rate, source=source)
+            done = f"learning rate set to {fix.learning_rate:.3g}"
+            return done if fix.kind != "rewind" else f"{describe(verdict, fix, source)}; {done}"
         if fix.kind == "stop":
             s.stop()
             s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")

@@ -31,6 +31,30 @@ def _finite(values: list[np.ndarray]) -> bool:
     return all(bool(np.isfinite(v).all()) for v in values if np.issubdtype(v.dtype, np.inexact))
 
 
+#: A kept state: the weights' values, the optimizer variables' values, the step whose batch used them.
+State = tuple[list[np.ndarray], list[np.ndarray], int]
+
+
+def put_back(model: Any, state: State, keep: list[Any]) -> None:
+    """Assign a kept ``state`` to ``model``'s weights and optimizer variables, except those in
+    ``keep`` (training thread, or idle). A model whose variables changed since (built again,
+    compiled again) is refused, nothing assigned."""
+    weights, opt_values, step = state
+    _state.sync(model)
+    shapes = [tuple(v.shape) for v in (*model.weights, *model.optimizer.variables)]
+    if shapes != [tuple(a.shape) for a in (*weights, *opt_values)]:
+        raise ValueError(
+            f"The state kept at step {step} does not fit the model any more: its weights or optimizer"
+            " variables changed since (compiled again?)."
+        )
+    for var, value in zip(model.weights, weights, strict=True):
+        var.assign(value)
+    kept = {id(v) for v in keep}
+    for var, value in zip(model.optimizer.variables, opt_values, strict=True):
+        if id(var) not in kept:
+            var.assign(value)
+
+
 class NanGuard:
     """Copies of the model and optimizer state, taken in the training thread, and their restore.
 
@@ -49,8 +73,9 @@ class NanGuard:
         self.history = history
         self.factor = factor
         self.interval = interval
-        self._pending: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
-        self._good: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
+        self._pending: State | None = None
+        self._good: State | None = None
+        self._start: State | None = None  # the fit's first copy, once judged healthy (for a rewind)
         self._first = 0  # the fit's first step
         self._best = math.inf  # the best finite batch loss of steps [_first, _seen)
         self._seen = 0
@@ -58,7 +83,7 @@ class NanGuard:
         self.restored_start = False  #: the last restore put back the state the fit started from
 
     def begin_fit(self) -> None:
-        self._pending = self._good = None
+        self._pending = self._good = self._start = None
         self._first = self._seen = self.history.num_steps
         self._best = math.inf
         self._due = 0.0
@@ -81,7 +106,13 @@ class NanGuard:
         """Copy the weights and optimizer state that batch ``step`` will use (training thread)."""
         self._judge()
         _state.sync(model)
-        self._pending = (_values(model.weights), _values(model.optimizer.variables), step)
+        optimizer = model.optimizer
+        if not getattr(optimizer, "built", True):
+            # Keras builds it at the first batch on tensorflow (at the fit's start elsewhere): a copy
+            # without its slots could not be put back. Built here as Keras's own `_symbolic_build`
+            # builds it, with the model's trainable variables.
+            optimizer.build(model.trainable_variables)
+        self._pending = (_values(model.weights), _values(optimizer.variables), step)
         self._due = time.perf_counter() + self.interval
 
     def _judge(self) -> None:
@@ -108,6 +139,8 @@ class NanGuard:
         best = self._best
         if math.isfinite(loss) and (not math.isfinite(best) or loss <= self.factor * max(best, 0.0)):
             self._good = pending
+            if pending[2] == self._first:
+                self._start = pending
 
     def restore(self, model: Any, keep: list[Any]) -> int | None:
         """Put back the last confirmed copy, except the variables in ``keep``; its step, or None.
@@ -123,12 +156,17 @@ class NanGuard:
             if pending is None or pending[2] != self._first or not _finite(pending[0] + pending[1]):
                 return None
             good, self.restored_start = pending, True
-        weights, opt_values, step = good
-        _state.sync(model)
-        for var, value in zip(model.weights, weights, strict=True):
-            var.assign(value)
-        kept = {id(v) for v in keep}
-        for var, value in zip(model.optimizer.variables, opt_values, strict=True):
-            if id(var) not in kept:
-                var.assign(value)
-        return step
+        put_back(model, good, keep)
+        return good[2]
+
+    def healthy_before(self, step: int) -> State | None:
+        """The last copy judged healthy whose batch came before history step ``step`` (that batch's
+        loss was finite and within ``factor`` x the fit's best), or None (training thread).
+
+        The latest healthy copy, else the fit's first one: a later copy judged healthy by that
+        rule may already follow a blow-up (a loss back under ``factor`` x the best), and replace
+        the last one before it; the fit's start is kept for the whole fit, so a rate too large
+        from the start can always be rewound."""
+        self._judge()
+        kept = [c for c in (self._good, self._start) if c is not None and c[2] < step]
+        return kept[0] if kept else None

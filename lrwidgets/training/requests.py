@@ -123,6 +123,38 @@ class Requests:
         """Set the learning rate, from the next batch while training; a schedule driving the run is
         scaled so that its value now is ``value``, and carries on from there. Refused while the
         schedule holds the rate at 0 (a frozen phase: nothing there to scale)."""
+        lr = self._checked_rate(value, source)
+        if self._post(lambda: setattr(self, "_lr_request", (lr, source)), while_fitting=True):
+            return
+        if self.running:  # from a callback, in the training thread: the next batch uses it
+            self.callback.apply_requests(self.model)
+        else:
+            self._check_free()
+            self.callback.write_idle(lr, source)
+        self._notify()
+
+    def queue_for_next_batch(
+        self, learning_rate: float, source: str, action: Action | None = None, description: str = ""
+    ) -> bool:
+        """While a fit runs, from any thread: leave ``action`` (if any) and then the rate for the
+        next batch boundary, together (no batch between them), carried out by the training thread
+        there, not here. From a listener in the training thread: doing them here would call the
+        listeners again from within one. Returns False, nothing left, when no fit runs."""
+        lr = self._checked_rate(learning_rate, source)
+        if action is not None and not callable(action):
+            raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
+        with self._cond:
+            if self._state == "idle":
+                return False
+            if action is not None:
+                self._actions.append((action, description))
+            self._lr_request = (lr, source)
+            self._attention = True
+            self._cond.notify_all()
+        return True
+
+    def _checked_rate(self, value: float, source: str) -> float:
+        """``value`` as a rate to set now (checked, named); refused while a schedule holds the rate at 0."""
         lr = check_rate("learning_rate", value)
         check_name("source", source)
         if self.running and self.driver.frozen(step := self.fit_step):
@@ -135,14 +167,7 @@ class Requests:
                 "Argument `learning_rate` cannot be set for the next fit: the schedule set for the fits to come"
                 f" holds the rate at 0 at its first step. Received: learning_rate={value!r}"
             )
-        if self._post(lambda: setattr(self, "_lr_request", (lr, source)), while_fitting=True):
-            return
-        if self.running:  # from a callback, in the training thread: the next batch uses it
-            self.callback.apply_requests(self.model)
-        else:
-            self._check_free()
-            self.callback.write_idle(lr, source)
-        self._notify()
+        return lr
 
     def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
         """Set per-layer multipliers, next batch: ``{group name or sub-model name or pattern: value}``

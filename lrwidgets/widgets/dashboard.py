@@ -45,7 +45,8 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             put back) or ``"stop"``.
         monitor: the log key drawn as the loss (default ``loss``; see ``TrainingSession``).
         on_diverge: on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default), ``"lower"``
-            (set the advised rate, 10x lower) or ``"stop"``; see :class:`~lrwidgets.Diagnostician`.
+            (set the advised rate, 10x lower), ``"rewind"`` (put back the last healthy state before
+            the blow-up and set that rate) or ``"stop"``; see :class:`~lrwidgets.Diagnostician`.
             One setting a session, shared by its views: a view given none keeps the session's.
 
     ``update_interval``, ``on_nan`` and ``monitor`` are the session's own settings: given with a
