@@ -499,6 +499,9 @@ def test_a_blow_up_mid_fit_is_rewound_to_the_state_before_it() -> None:
     assert fix is not None and fix.kind == "rewind" and fix.learning_rate == pytest.approx(0.1)
     assert 171 <= fix.step < 200  # kept at that epoch's start or later, never after the raise
     assert fix.label == f"rewind to step {fix.step}, rate 1.0e-01"
+    assert doctor.diagnoses[-1].advice.endswith(
+        f"the fix first rewinds to step {fix.step}, the last healthy state kept before it"
+    )
     blown = model.evaluate(x, y, verbose=0)[0]
     said = doctor.apply(doctor.diagnoses[-1])
     assert said.startswith(f"rewound to step {fix.step}") and session.learning_rate == pytest.approx(0.1)

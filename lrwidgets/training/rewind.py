@@ -57,7 +57,10 @@ class Rewinds:
             return verdict
         with self._lock:
             self._state = state
-        return dataclasses.replace(verdict, action=Fix("rewind", learning_rate=fix.learning_rate, step=state[2]))
+        advice = f"{verdict.advice}; the fix first rewinds to step {state[2]}, the last healthy state kept before it"
+        return dataclasses.replace(
+            verdict, advice=advice, action=Fix("rewind", learning_rate=fix.learning_rate, step=state[2])
+        )
 
     def action(self, fix: Fix) -> Callable[[Any], None]:
         """What puts ``fix``'s state back into a model (the rate and multipliers left as steered);
