@@ -36,10 +36,8 @@ def run(config: FitConfig, seed: int, on_diverge: str, more: int) -> tuple[float
     doctor = lrw.Diagnostician(session, on_diverge=on_diverge)
     callbacks = [] if config.raise_to is None else [RaiseRate(session, config.onset, config.raise_to)]
     session.fit(**fit_data(config, seed), callbacks=callbacks).wait(900)
-    doctor.wait(60)
     if more:
         session.fit(**{**fit_data(config, seed), "epochs": more}).wait(900)
-        doctor.wait(60)
     doctor.close()
     acted = [
         f"{e.step}: {e.message}"

@@ -399,6 +399,11 @@ def test_bad_arguments_name_themselves() -> None:
     with pytest.raises(ValueError, match=r"Argument `step` is needed by a 'rewind' fix"):
         Fix("rewind", learning_rate=0.1)
     assert Fix("rewind", learning_rate=0.1, step=171).label == "rewind to step 171, rate 1.0e-01"
+    for bad in ("x", -3, 2.5):
+        with pytest.raises((TypeError, ValueError), match="Argument `step`"):
+            Fix("rewind", learning_rate=0.1, step=bad)
+    with pytest.raises(ValueError, match=r"Argument `step` is only for a 'rewind' fix"):
+        Fix("set_learning_rate", 0.1, step=3)
     assert Fix("restore_best").epoch is None  # the best epoch kept, whichever it is
     assert Fix("restore_best").label == "stop and restore the best epoch"
     assert Fix("stop").label == "stop training"
@@ -456,7 +461,6 @@ def test_a_blow_up_on_digits_is_diagnosed_recorded_and_lowered_automatically() -
     x, y = digits_data()
     dash = lrw.TrainingDashboard(digits_model(keras.optimizers.Adam(1.0)), on_diverge="lower")
     dash.fit(x, y, epochs=2, batch_size=32).wait(120)
-    dash.diagnostician.wait(60)
     kinds = [v.kind for v in dash.diagnoses]
     # The blow-up at its first steps is `spiked`; whether `collapsed` follows depends on how soon the
     # lowered rate acts (a snapshot's round later: before the collapse settles on tensorflow and
@@ -527,13 +531,60 @@ def test_on_diverge_rewind_puts_back_the_start_of_a_fit_that_blew_up_and_learns_
     x, y = digits_data()
     dash = lrw.TrainingDashboard(digits_model(keras.optimizers.Adam(1.0)), on_diverge="rewind")
     dash.fit(x, y, epochs=4, batch_size=32).wait(120)
-    dash.diagnostician.wait(60)
     rewinds = [e for e in dash.history.events if e.kind == "action" and "rewound to step 0" in e.message]
     assert rewinds and "(on_diverge: spiked)" in rewinds[0].message
     assert dash.learning_rate == pytest.approx(0.1)
     assert dash.history.epochs[-1]["accuracy"] > 0.3  # 0.91-0.93 on the three backends
     last = dash.diagnoses[-1].action  # a later verdict may follow at 0.1 (`oscillating` on jax)
     assert last is not None and dash._fix_button.description == last.label
+
+
+@pytest.mark.keras
+def test_a_rewind_is_done_when_the_fit_returns_and_a_later_fit_drops_its_state() -> None:
+    """The fix of a verdict brought by a fit's last snapshot ran in a thread of its own after
+    `run.wait()` returned: a re-compile then raced it (the new optimizer's fit began at rate 1 and
+    half the state was put back). And the state stayed kept: a later fit's model was rewound to it."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    model = digits_model(keras.optimizers.Adam(1.0))
+    dash = lrw.TrainingDashboard(model, on_diverge="rewind")
+    dash.fit(x, y, epochs=2, batch_size=32).wait(120)
+    rewinds = [e for e in dash.history.events if e.kind == "action" and "rewound to step 0" in e.message]
+    assert rewinds and dash.learning_rate == pytest.approx(0.1)  # done when the fit returned
+    verdict = dash.diagnoses[-1]
+    assert verdict.action is not None and verdict.action.kind == "rewind"
+    assert dash.diagnostician.offers(verdict.action)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    dash.fit(x, y, epochs=1, batch_size=32).wait(120)
+    (compiled,) = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "compile"]
+    assert compiled.value == pytest.approx(1e-3) and not [e for e in dash.history.events if e.kind == "error"]
+    # The rewind's state was the first fit's: dropped, its button disabled, the fix refused.
+    assert not dash.diagnostician.offers(verdict.action) and dash._fix_button.disabled
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match=r"The state of step 0 is not kept: .* a fit began since"):
+        dash.diagnostician.apply(verdict)
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)  # nothing changed
+    assert dash.learning_rate == pytest.approx(1e-3)
+
+
+@pytest.mark.keras
+def test_on_diverge_rewind_needs_a_session_that_keeps_states() -> None:
+    import keras
+
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1e-3)), on_nan="stop")
+    with pytest.raises(
+        ValueError, match=r"Argument `on_diverge` cannot be 'rewind' in a session made with on_nan='stop'"
+    ):
+        lrw.Diagnostician(session, on_diverge="rewind")
+    with pytest.raises(ValueError, match=r"Argument `on_diverge` cannot be 'rewind'"):
+        lrw.TrainingDashboard(session, on_diverge="rewind")
+    lrw.Diagnostician(session, on_diverge="lower")  # the others are fine
 
 
 @pytest.mark.keras
@@ -712,7 +763,6 @@ def test_the_divergence_gap_stays_a_share_of_the_sessions_first_loss_across_fits
     first = float(session.history.loss[0])
     session.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert float(session.history.loss[40]) < 0.1 * first  # the second fit starts trained
-    doctor.wait()
     event_rule = session.controller.recorder._divergence
     verdict_rule = next(d for d in doctor.diagnoser.detectors if d.kind == "diverging")
     assert event_rule.monitor.initial == pytest.approx(first) == verdict_rule.monitor.initial
@@ -864,8 +914,6 @@ def test_the_diagnostician_marks_a_fit_given_class_weight_as_weighted() -> None:
     session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1.0)))
     doctor = lrw.Diagnostician(session)
     session.fit(x[:256], y[:256], epochs=1, batch_size=32, class_weight={k: 1.0 + k for k in range(10)}).wait(120)
-    doctor.wait(60)
     assert doctor.diagnoser.context.weighted and "spiked" not in [v.kind for v in doctor.diagnoses]
     session.fit(x[:256], y[:256], epochs=1, batch_size=32).wait(120)  # the next fit weighs nothing
-    doctor.wait(60)
     assert not doctor.diagnoser.context.weighted

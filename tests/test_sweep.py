@@ -542,8 +542,7 @@ def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -
         assert sweep.monitor == "val_acc"
     sweep.monitor = "mae"
     assert sweep.best is not None and sweep.best["best_mae"] > 0 and sweep.why_no_best is None
-    widget.refresh()
-    assert widget._summary.value == "1 done" and "best mae" in widget._table.value
+    wait_for(lambda: widget._summary.value == "1 done" and "best mae" in widget._table.value)  # the view follows
 
 
 def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:

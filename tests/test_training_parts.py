@@ -375,29 +375,38 @@ def test_nan_guard_judges_a_copy_by_the_next_batch_that_returned_a_loss() -> Non
 
 
 @pytest.mark.keras
-def test_nan_guard_keeps_the_fits_start_for_a_rewind_past_a_later_healthy_copy() -> None:
+def test_nan_guard_keeps_copies_from_before_a_blow_up_for_a_rewind() -> None:
     """A copy judged healthy after a blow-up (its loss back within 4x the best) replaced the last one
-    before it: a `rewind` found nothing from before; the fit's first copy stays kept."""
+    before it: a `rewind` found nothing from before. With `keeps_more` the copy before the last and
+    the fit's first stay kept; after a rewind, copies of the trajectory it left are not."""
     model, history, guard, kernel, original = guarded_model()
-    guard.take(model, step=0)
-    history.record_step(2.3, 1e-3, 0.0)
-    for step in range(1, 5):
-        history.record_step(9.0, 1e-3, 0.1 * step)  # blown up from step 1
-    kernel.assign(original + 1.0)
-    guard.take(model, step=5)
-    history.record_step(8.0, 1e-3, 0.5)  # within 4x the best (2.3): healthy by the NaN rule
-    assert guard.healthy_before(6)[2] == 5  # the latest, when it comes before the step asked
-    start = guard.healthy_before(1)  # before the blow-up: the fit's first copy
-    assert start is not None and start[2] == 0
-    np.testing.assert_array_equal(start[0][0], original)
+    guard.keeps_more = True
+    for step, loss in [(0, 2.3), (10, 1.0), (20, 0.9)]:  # healthy copies, each confirmed by the next
+        kernel.assign(original + step)
+        guard.take(model, step=step)
+        for s in range(step, step + 10):
+            history.record_step(loss if s < 25 else 3.0, 1e-3, 0.01 * s)  # blown up from step 25
+    kernel.assign(original + 30)
+    guard.take(model, step=30)  # after the blow-up, yet within 4x the best (0.9): healthy by that rule
+    history.record_step(3.0, 1e-3, 0.3)
+    assert guard.healthy_before(31).step == 30  # the latest, when it comes before the step asked
+    before = guard.healthy_before(25)  # the one before it: not the fit's start
+    assert before is not None and before.step == 20
+    np.testing.assert_array_equal(before.weights[0], original + 20)
+    assert guard.healthy_before(1).step == 0  # the fit's first, kept for the whole fit
+    guard.rewound(before)  # step 20's state put back
+    assert guard.healthy_before(100).step == 20  # not 30: the trajectory left behind
+    assert guard.restore(model, keep=[]) == 20  # and a NaN restore puts back the same
     guard.begin_fit()
-    assert guard.healthy_before(10) is None  # a new fit keeps nothing of the last
+    assert guard.healthy_before(100) is None  # a new fit keeps nothing of the last
+    plain = guarded_model()[2]  # without keeps_more: the last healthy copy only, as the NaN guard needs
+    assert not plain.keeps_more
 
 
 @pytest.mark.keras
 def test_a_rate_and_an_action_queued_together_are_carried_out_at_one_batch_boundary() -> None:
-    """A rewind's state and its rate went as two requests: a batch could run between them, at the
-    rate that blew the model up, from the state put back."""
+    """A rate and an action left together (a rewind's state and its rate) are both carried out at
+    the next batch boundary and recorded at its step; idle, nothing is left (the caller does them)."""
     import lrwidgets as lrw
 
     x, y = regression_data(64)

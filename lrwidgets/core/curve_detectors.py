@@ -96,7 +96,7 @@ class CollapsedDetector(Detector):
         first = t.step - t.window + 1
         evidence = {
             "level": level, "std": t.std, "initial_loss": t.initial, "best": t.best, "peak": t.rate_max,
-            "peak_step": float(t.rate_max_step), "learning_rate": t.learning_rate,
+            "rate_start": float(t.rate_start), "learning_rate": t.learning_rate,
         }  # fmt: skip
         acc_text = ""
         if accuracy is not None:

@@ -68,6 +68,10 @@ class Fix:
             raise ValueError(f"Argument `learning_rate` is needed by a '{self.kind}' fix. Received: learning_rate=None")
         if self.kind == "rewind" and self.step is None:
             raise ValueError("Argument `step` is needed by a 'rewind' fix. Received: step=None")
+        if self.step is not None:
+            if self.kind != "rewind":
+                raise ValueError(f"Argument `step` is only for a 'rewind' fix. Received: step={self.step!r}")
+            check_int("step", self.step, ge=0)
 
     @property
     def label(self) -> str:

@@ -50,8 +50,8 @@ def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x
         ):
             raise TypeError(
                 f"Argument `{name}` must be data a sweep can send to Dask's worker processes: arrays (or"
-                " a dict or tuple of them) or a `keras.utils.PyDataset`; an iterator (a generator) would"
-                " be used up by a worker's first trial, and a `tf.data.Dataset` cannot be pickled."
+                " a dict or tuple of them) or a `keras.utils.PyDataset`; an iterator would be used up by a"
+                " worker's first trial, and a generator or a `tf.data.Dataset` cannot be pickled."
                 f" Received: {name}={data!r}"
             )
     for name, value in (("build_model", build_model), *fit_kwargs.items()):

@@ -35,6 +35,9 @@ class SweepResults:
                 f"Argument `monitor` must be an epoch log name such as 'val_loss'. {received('monitor', monitor)}"
             )
         self._monitor = monitor
+        table = getattr(self, "_table", None)
+        if table is not None:  # set after construction: the views rank again
+            table.notify({t.trial for t in self.trials})
 
     # ---- reading ---------------------------------------------------------------------------------
     def status(self, trial: int) -> str:

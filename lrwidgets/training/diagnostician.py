@@ -45,6 +45,17 @@ def _num_classes(model: Any) -> int | None:
     return None
 
 
+def _check_on_diverge(session: TrainingSession, on_diverge: Any) -> str:
+    """``on_diverge`` checked: one of the choices, and ``"rewind"`` only where states are kept."""
+    value = check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
+    if value == "rewind" and session.controller.recorder.on_nan != "restore":
+        raise ValueError(
+            "Argument `on_diverge` cannot be 'rewind' in a session made with on_nan='stop': it keeps no"
+            " state to rewind to (make it with on_nan='restore'). Received: on_diverge='rewind'"
+        )
+    return value
+
+
 def _classifies(model: Any) -> bool:
     loss = getattr(model, "loss", None)
     if isinstance(loss, dict | list | tuple) and len(loss) == 1:  # keras.io's `loss={"digit": ...}`
@@ -110,7 +121,7 @@ class Diagnostician:
         if not isinstance(session, TrainingSession):
             raise TypeError(f"Argument `session` must be a TrainingSession. Received: session={session!r}")
         self.session = session
-        self.on_diverge = check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
+        self.on_diverge = _check_on_diverge(session, on_diverge)
         self.keep_best = check_bool("keep_best", keep_best)
         classes = num_classes if num_classes is not None else _num_classes(session.model)
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
@@ -123,7 +134,6 @@ class Diagnostician:
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
-        self._workers: list[threading.Thread] = []
         self._fit_start = session.progress.fit_first_step  # the fit the diagnoser judges
         self._weighed: tuple[Diagnoser, int] | None = None  # the diagnoser and fit `weighted` was set for
         self._stepped = False  # the diagnoser has seen a step
@@ -135,7 +145,7 @@ class Diagnostician:
         """The session's diagnostician (one a session, shared by its views), created when needed
         (``on_diverge="warn"`` unless given); a given ``on_diverge`` is set on it, None keeps it."""
         if on_diverge is not None:
-            check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
+            _check_on_diverge(session, on_diverge)
         with _ATTACH_LOCK:
             found = _ATTACHED.get(id(session))
             if found is None or found.session is not session:
@@ -143,6 +153,11 @@ class Diagnostician:
             elif on_diverge is not None:
                 found.on_diverge = on_diverge
         return found
+
+    def offers(self, fix: Fix | None) -> bool:
+        """Whether ``fix`` can still be applied: not a ``rewind`` whose state a later verdict or a
+        later fit dropped (a view disables its button then)."""
+        return fix is not None and (fix.kind != "rewind" or self._rewinds.kept(fix))
 
     @property
     def diagnoses(self) -> tuple[Diagnosis, ...]:
@@ -162,11 +177,6 @@ class Diagnostician:
         with self._lock:
             kept = list(self._bests.values())
         return min(kept, key=lambda b: b[0], default=None)
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait until the automatic actions (``on_diverge="lower"``) started so far are done."""
-        for worker in list(self._workers):
-            worker.join(timeout)
 
     def close(self) -> None:
         """Stop watching the session."""
@@ -287,23 +297,14 @@ class Diagnostician:
             listener(verdict)
 
     def _act(self, verdict: Diagnosis, fix: Fix) -> None:
-        """``on_diverge``'s fix. During a fit (this is the training thread) it is left for the next
-        batch boundary (:meth:`_queued`), the stop flag set; idle, a thread of its own carries it out:
-        here it would call the listeners again from within one."""
-        if fix.kind == "stop":
-            self.apply(verdict, fix, source="on_diverge")  # a flag: the fit ends after this batch
-            return
+        """``on_diverge``'s fix, in the thread of the snapshot that brought the verdict: during a fit
+        (the training thread) left for the next batch boundary (:meth:`_queued`) or, for a stop, a
+        flag; as the fit ends (idle, still its thread: before ``run.wait()`` returns), carried out
+        here (the listeners called from within it are called once more after it, not nested)."""
         try:
-            if self._queued(verdict, fix, "on_diverge"):
-                return
-        except ValueError as e:  # a rate a schedule holds at 0 there: nothing is changed
+            self.apply(verdict, fix, source="on_diverge")
+        except ValueError as e:  # a rate a schedule holds at 0 there, a model compiled again: nothing changed
             self.session.controller.recorder.event("warning", f"on_diverge did not act on {verdict.kind}: {e}")
-            return
-        worker = threading.Thread(
-            target=self.apply, args=(verdict, fix, "on_diverge"), name="lrwidgets-on-diverge", daemon=True
-        )
-        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-        worker.start()
 
     def _queued(self, verdict: Diagnosis, fix: Fix, source: str) -> bool:
         """Leave a ``set_learning_rate`` or ``rewind`` fix for the next batch of a running fit, in one
@@ -331,12 +332,15 @@ class Diagnostician:
         s = self.session
         if fix.kind in ("set_learning_rate", "rewind"):
             assert fix.learning_rate is not None
-            if not self._queued(verdict, fix, source):  # idle: now
+            queued = self._queued(verdict, fix, source)
+            if not queued:  # idle: now
                 if fix.kind == "rewind":
                     s.submit(self._rewinds.action(fix), describe(verdict, fix, source))
                 s.set_learning_rate(fix.learning_rate, source=source)
             done = f"learning rate set to {fix.learning_rate:.3g}"
-            return done if fix.kind != "rewind" else f"{describe(verdict, fix, source)}; {done}"
+            if fix.kind == "rewind":
+                done = f"{describe(verdict, fix, source)}; {done}"
+            return f"{done} (at the next batch)" if queued else done
         if fix.kind == "stop":
             s.stop()
             s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")

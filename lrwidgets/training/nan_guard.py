@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import keras
 import numpy as np
@@ -31,21 +31,27 @@ def _finite(values: list[np.ndarray]) -> bool:
     return all(bool(np.isfinite(v).all()) for v in values if np.issubdtype(v.dtype, np.inexact))
 
 
-#: A kept state: the weights' values, the optimizer variables' values, the step whose batch used them.
-State = tuple[list[np.ndarray], list[np.ndarray], int]
+class State(NamedTuple):
+    """A kept state: the values of the weights and of the optimizer's variables, the history step
+    whose batch used them, and the optimizer they were read from (its ``id``)."""
+
+    weights: list[np.ndarray]
+    optimizer_values: list[np.ndarray]
+    step: int
+    optimizer: int
 
 
 def put_back(model: Any, state: State, keep: list[Any]) -> None:
     """Assign a kept ``state`` to ``model``'s weights and optimizer variables, except those in
-    ``keep`` (training thread, or idle). A model whose variables changed since (built again,
-    compiled again) is refused, nothing assigned."""
-    weights, opt_values, step = state
+    ``keep`` (training thread, or idle). Refused, nothing assigned, when the model was compiled
+    again since (another optimizer) or its variables changed."""
+    weights, opt_values, step, optimizer = state
     _state.sync(model)
     shapes = [tuple(v.shape) for v in (*model.weights, *model.optimizer.variables)]
-    if shapes != [tuple(a.shape) for a in (*weights, *opt_values)]:
+    if id(model.optimizer) != optimizer or shapes != [tuple(a.shape) for a in (*weights, *opt_values)]:
         raise ValueError(
-            f"The state kept at step {step} does not fit the model any more: its weights or optimizer"
-            " variables changed since (compiled again?)."
+            f"The state kept at step {step} does not fit the model any more: it was compiled again since"
+            " (another optimizer), or its variables changed."
         )
     for var, value in zip(model.weights, weights, strict=True):
         var.assign(value)
@@ -75,7 +81,12 @@ class NanGuard:
         self.interval = interval
         self._pending: State | None = None
         self._good: State | None = None
-        self._start: State | None = None  # the fit's first copy, once judged healthy (for a rewind)
+        #: for a rewind (:meth:`healthy_before`), when :attr:`keeps_more`: the healthy copy before
+        #: the last one, and the fit's first copy, kept for the whole fit
+        self._previous: State | None = None
+        self._start: State | None = None
+        self.keeps_more = False
+        self._fits = 0
         self._first = 0  # the fit's first step
         self._best = math.inf  # the best finite batch loss of steps [_first, _seen)
         self._seen = 0
@@ -83,15 +94,21 @@ class NanGuard:
         self.restored_start = False  #: the last restore put back the state the fit started from
 
     def begin_fit(self) -> None:
-        self._pending = self._good = self._start = None
+        self._pending = self._good = self._previous = self._start = None
+        self._fits += 1
         self._first = self._seen = self.history.num_steps
         self._best = math.inf
         self._due = 0.0
 
     @property
+    def fits(self) -> int:
+        """Fits begun so far (a state kept for a rewind belongs to one)."""
+        return self._fits
+
+    @property
     def restorable_step(self) -> int | None:
         """The step (0-based, in the history) of the last confirmed copy, as judged so far."""
-        return None if self._good is None else self._good[2]
+        return None if self._good is None else self._good.step
 
     @property
     def next_at(self) -> float:
@@ -112,23 +129,23 @@ class NanGuard:
             # without its slots could not be put back. Built here as Keras's own `_symbolic_build`
             # builds it, with the model's trainable variables.
             optimizer.build(model.trainable_variables)
-        self._pending = (_values(model.weights), _values(optimizer.variables), step)
+        self._pending = State(_values(model.weights), _values(optimizer.variables), step, id(optimizer))
         self._due = time.perf_counter() + self.interval
 
     def _judge(self) -> None:
         """Confirm the pending copy if the batch it was taken for is recorded and was healthy."""
         pending = self._pending
         n = self.history.num_steps
-        if pending is None or pending[2] >= n:
+        if pending is None or pending.step >= n:
             return
         losses = self.history.column("loss", n)
         # A batch that returned no loss is a NaN row: the next batch with a loss judges the copy
         # (a real NaN loss ends the fit: no row follows it, and the copy stays unconfirmed).
-        found = np.flatnonzero(~np.isnan(losses[pending[2] :]))
+        found = np.flatnonzero(~np.isnan(losses[pending.step :]))
         if not found.size:
             return
         self._pending = None
-        step = pending[2] + int(found[0])
+        step = pending.step + int(found[0])
         if step > self._seen:  # the best over the steps recorded since the last look, before this one
             earlier = losses[self._seen : step]
             finite = earlier[np.isfinite(earlier)]
@@ -138,9 +155,11 @@ class NanGuard:
         loss = float(losses[step])
         best = self._best
         if math.isfinite(loss) and (not math.isfinite(best) or loss <= self.factor * max(best, 0.0)):
+            if self.keeps_more:
+                self._previous = self._good
+                if pending.step == self._first:
+                    self._start = pending
             self._good = pending
-            if pending[2] == self._first:
-                self._start = pending
 
     def restore(self, model: Any, keep: list[Any]) -> int | None:
         """Put back the last confirmed copy, except the variables in ``keep``; its step, or None.
@@ -153,20 +172,29 @@ class NanGuard:
         good = self._good
         if good is None:
             pending = self._pending
-            if pending is None or pending[2] != self._first or not _finite(pending[0] + pending[1]):
+            if pending is None or pending.step != self._first:
+                return None
+            if not _finite(pending.weights + pending.optimizer_values):
                 return None
             good, self.restored_start = pending, True
         put_back(model, good, keep)
-        return good[2]
+        return good.step
 
     def healthy_before(self, step: int) -> State | None:
-        """The last copy judged healthy whose batch came before history step ``step`` (that batch's
+        """The latest copy judged healthy whose batch came before history step ``step`` (that batch's
         loss was finite and within ``factor`` x the fit's best), or None (training thread).
 
-        The latest healthy copy, else the fit's first one: a later copy judged healthy by that
-        rule may already follow a blow-up (a loss back under ``factor`` x the best), and replace
-        the last one before it; the fit's start is kept for the whole fit, so a rate too large
-        from the start can always be rewound."""
+        Looked for in the last healthy copy, the one before it and the fit's first copy (the last
+        two only while :attr:`keeps_more`, set by a session's diagnosis: each is a full copy of
+        the weights and optimizer state). A copy taken after a blow-up may be judged healthy by
+        that rule (a loss back under ``factor`` x the best) and replace the last one before it."""
         self._judge()
-        kept = [c for c in (self._good, self._start) if c is not None and c[2] < step]
-        return kept[0] if kept else None
+        kept = [c for c in (self._good, self._previous, self._start) if c is not None and c.step < step]
+        return max(kept, key=lambda c: c.step) if kept else None
+
+    def rewound(self, state: State) -> None:
+        """``state`` was put back (training thread, or idle): it is the last healthy copy, and none
+        taken since on the trajectory left is judged or kept."""
+        self._pending = None
+        self._good = state
+        self._previous = None if self._previous is None or self._previous.step >= state.step else self._previous

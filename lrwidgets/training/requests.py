@@ -136,19 +136,22 @@ class Requests:
     def queue_for_next_batch(
         self, learning_rate: float, source: str, action: Action | None = None, description: str = ""
     ) -> bool:
-        """While a fit runs, from any thread: leave ``action`` (if any) and then the rate for the
-        next batch boundary, together (no batch between them), carried out by the training thread
-        there, not here. From a listener in the training thread: doing them here would call the
-        listeners again from within one. Returns False, nothing left, when no fit runs."""
+        """While a fit runs, from any thread: leave the rate and ``action`` (if any) for the next
+        batch boundary, carried out by the training thread there (the action, then the rate), not
+        here: from a listener in the training thread, doing them here would call the listeners again
+        from within one. Returns False, nothing left, when no fit runs."""
         lr = self._checked_rate(learning_rate, source)
         if action is not None and not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
         with self._cond:
             if self._state == "idle":
                 return False
+            # The rate first: the training thread reads the two without this lock, and may see only
+            # the first (then the action comes a batch later, at the lowered rate: never a batch at
+            # the old rate from the state the action puts back).
+            self._lr_request = (lr, source)
             if action is not None:
                 self._actions.append((action, description))
-            self._lr_request = (lr, source)
             self._attention = True
             self._cond.notify_all()
         return True

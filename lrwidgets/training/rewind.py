@@ -24,12 +24,12 @@ BLOW_UPS = ("diverging", "spiked", "collapsed")
 
 def healthy_until(verdict: Diagnosis) -> int:
     """The first history step whose weights the blow-up may have touched: a state kept before it is
-    healthy for ``verdict``. ``spiked``: after the rate's first batch (the state it used saw no
-    update at that rate); ``collapsed``: the batch of the peak loss; ``diverging``: its first step."""
+    healthy for ``verdict``. ``spiked`` and ``collapsed`` (a rate that blew the model up): after the
+    rate's first batch, whose state saw no update at that rate; ``diverging``: its first step."""
     if verdict.kind == "spiked":
-        return verdict.first_step + 1
+        return verdict.first_step + 1  # its first step is the rate's
     if verdict.kind == "collapsed":
-        return int(verdict.evidence.get("peak_step", verdict.first_step))
+        return int(verdict.evidence.get("rate_start", verdict.first_step)) + 1
     return verdict.first_step
 
 
@@ -39,12 +39,18 @@ def describe(verdict: Diagnosis, fix: Fix, source: str) -> str:
 
 
 class Rewinds:
-    """The state the latest ``rewind`` fix puts back (one: a model's weights and optimizer state)."""
+    """The state the latest ``rewind`` fix puts back: one full copy of the weights and optimizer
+    state, for the fit it was kept in (a later fit drops it).
+
+    Made by a session's :class:`~lrwidgets.Diagnostician`: the guard then keeps, besides its last
+    healthy copy, the one before it and the fit's first (:attr:`NanGuard.keeps_more`).
+    """
 
     def __init__(self, guard: NanGuard) -> None:
         self._guard = guard
+        guard.keeps_more = True
         self._lock = threading.Lock()
-        self._state: State | None = None
+        self._kept: tuple[State, int] | None = None  # the state, and its fit (the guard's count)
 
     def offer(self, verdict: Diagnosis) -> Diagnosis:
         """``verdict`` with a ``rewind`` fix (its advised rate) when a healthy state from before its
@@ -56,18 +62,35 @@ class Rewinds:
         if state is None:
             return verdict
         with self._lock:
-            self._state = state
-        advice = f"{verdict.advice}; the fix first rewinds to step {state[2]}, the last healthy state kept before it"
+            self._kept = (state, self._guard.fits)
+        advice = f"{verdict.advice}; the fix first rewinds to step {state.step}, the last healthy state kept before it"
         return dataclasses.replace(
-            verdict, advice=advice, action=Fix("rewind", learning_rate=fix.learning_rate, step=state[2])
+            verdict, advice=advice, action=Fix("rewind", learning_rate=fix.learning_rate, step=state.step)
         )
+
+    def kept(self, fix: Fix) -> bool:
+        """Whether ``fix``'s state is the one kept, in the fit it was kept in (a later fit dropped it)."""
+        with self._lock:
+            kept = self._kept
+        return kept is not None and kept[0].step == fix.step and kept[1] == self._guard.fits
 
     def action(self, fix: Fix) -> Callable[[Any], None]:
         """What puts ``fix``'s state back into a model (the rate and multipliers left as steered);
-        refused, naming ``fix``, when that state is not the one kept."""
+        refused, naming ``fix``, when that state is not the one kept or a fit began since."""
         with self._lock:
-            state = self._state
-        if state is None or state[2] != fix.step:
-            kept = "none is" if state is None else f"only step {state[2]}'s (the latest verdict's) is"
-            raise ValueError(f"The state of step {fix.step} is not kept: {kept}. Received: fix={fix!r}")
-        return lambda model: put_back(model, state, _state.steered_variables(model))
+            kept = self._kept
+        if not self.kept(fix) or kept is None:
+            if kept is None:
+                why = "none is"
+            elif kept[1] != self._guard.fits:
+                why = f"step {kept[0].step}'s was the last verdict's, and a fit began since"
+            else:
+                why = f"only step {kept[0].step}'s (the latest verdict's) is"
+            raise ValueError(f"The state of step {fix.step} is not kept: {why}. Received: fix={fix!r}")
+        state, guard = kept[0], self._guard
+
+        def rewind(model: Any) -> None:
+            put_back(model, state, _state.steered_variables(model))
+            guard.rewound(state)
+
+        return rewind

@@ -388,7 +388,10 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self._log_loss_auto = False
 
     def _draw_diagnosis(self) -> None:
-        self._diagnosis_bar.draw(self.diagnoses)
+        verdicts = self.diagnoses
+        self._diagnosis_bar.draw(verdicts)
+        if verdicts and not self.diagnostician.offers(verdicts[-1].action):  # a rewind a new fit dropped
+            self._fix_button.disabled = True
 
 
 def _is_designer(value: Any) -> bool:
