@@ -457,3 +457,56 @@ def test_a_plateau_in_mode_max_watches_an_accuracy_as_keras_does() -> None:
     history = session.fit(x, y, schedule=lrw.schedules.ReduceOnPlateau(0.05, **args), **fit).wait(timeout=60)
     np.testing.assert_allclose(history.history["learning_rate"], ref.history["learning_rate"], rtol=1e-6)
     assert len([e for e in session.history.events if "watches `accuracy`" in e.message]) == 1
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+@pytest.mark.parametrize("mode", ["session", "callback"])
+def test_a_rate_another_callback_sets_at_a_batch_end_is_recorded_from_the_next_batch(
+    scheduled: bool, mode: str
+) -> None:
+    """A change made in another callback's `on_train_batch_end` was read only at the next epoch's
+    start: the rest of the epoch was recorded at the old rate, the event dated there; under a
+    schedule it was overwritten at the next batch, unrecorded. So was one made by a `submit` action."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.training import _state
+
+    x, y = regression_data(32 * 8)  # 32 steps an epoch
+    model = linear_model(keras.optimizers.SGD(1e-3))
+    _, variable = _state.steerable_optimizer(model)
+    used: list[float] = []
+    session = lrw.TrainingSession(model)
+    reached, go = threading.Event(), threading.Event()
+
+    class Drop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            used.append(_state.read_variable(self._model, variable))  # the rate this batch ran with
+            if len(used) == 10:
+                self.model.optimizer.learning_rate.assign(1e-4)
+            if len(used) == 40:  # held while the test leaves an action that sets the rate
+                reached.set()
+                assert go.wait(60)
+
+    def submit() -> None:
+        assert reached.wait(120)
+        session.submit(lambda m: m.optimizer.learning_rate.assign(5e-5), "by hand")  # for the next batch
+        go.set()
+
+    helper = threading.Thread(target=submit)
+    helper.start()
+    schedule = (lambda step: 1e-3 * 0.99**step) if scheduled else None
+    if mode == "session":
+        session.fit(x, y, epochs=2, batch_size=8, shuffle=False, schedule=schedule, callbacks=[Drop()]).wait(120)
+    else:
+        if scheduled:
+            session.replace_schedule(schedule, "test")  # idle: the schedule of the fits to come
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[session.callback, Drop()])
+    helper.join(60)
+    np.testing.assert_array_equal(session.history.learning_rate, np.float32(used))
+    changes = [(e.step, e.source) for e in session.history.events if e.kind == "learning_rate"]
+    assert changes[:2] == [(10, "callback"), (40, "action")], changes
+    if scheduled:  # the schedule goes on from each change, scaled to match (1e-4 at step 10)
+        assert used[10] == pytest.approx(1e-4, rel=1e-6) and used[11] == pytest.approx(1e-4 * 0.99, rel=1e-5)
+    else:
+        assert used[11] == pytest.approx(1e-4, rel=1e-6) and used[-1] == pytest.approx(5e-5, rel=1e-6)

@@ -1991,3 +1991,25 @@ def test_a_second_fit_reads_on_from_the_same_generator() -> None:
     run.wait(60)
     assert run.exception is None and session.history.num_steps == 16
     assert next(data)[0].shape == (16, 8)  # the generator is still open
+
+
+def test_a_finished_runs_stop_leaves_the_sessions_next_fit_running() -> None:
+    """`run.stop()` on a run that had ended stopped whichever fit the session ran next."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model())
+    first = session.fit(x, y, epochs=1, batch_size=8)
+    first.wait(60)
+    gate = Gate(at=3)
+    second = session.fit(x, y, epochs=20, batch_size=8, callbacks=[gate])
+    assert gate.reached.wait(60)
+    first.stop()  # the first fit's handle: nothing to stop
+    gate.go.set()
+    second.wait(120)
+    assert session.history.num_steps == 8 + 20 * 8
+    assert not [e for e in session.history.events if e.kind == "stop"]
+    third = session.fit(x, y, epochs=20, batch_size=8)
+    third.stop()  # its own handle still stops it
+    third.wait(60)
+    assert session.history.num_steps < 8 + 40 * 8

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from lrwidgets.training import _state, _step_logs, callback_list
-from lrwidgets.training.callback_list import acts_at_batches, overrides
+from lrwidgets.training.callback_list import BATCH_ENDS, BATCH_STARTS, acts_at_batches, overrides
+from lrwidgets.training.pause import wait_while_paused
 from lrwidgets.training.rate_reader import RateReader
 from lrwidgets.training.validation_cut import ValidationCut
 
@@ -59,6 +60,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self.reader_attached = False
         self.callback_list: Any = None
         self._read_each_batch = False
+        self._read_after_batches = False
         self._steps_at_start: int | None = None
         self._rows = controller.recorder.rows  # the per-batch path appends here (never replaced)
         self._key: str | None = None  # the log key recorded as the loss, once chosen
@@ -127,7 +129,10 @@ class ControllerCallback(keras.callbacks.Callback):
             callback_list.join(self, found)
         self.validation_cut.begin_fit(not self._callback_mode or callback_list.first(self), self.others)
         self._set_light(not c.driver.active and not acts_at_batches(self.others))
-        self._read_each_batch = any(overrides(cb, "on_train_batch_begin") for cb in self.others)
+        # Another callback that acts at a batch's start or end may set the rate the next batch runs
+        # with: it is read before that batch (after the others' starts; before the schedule's write).
+        self._read_each_batch = any(overrides(cb, h) for cb in self.others for h in BATCH_STARTS)
+        self._read_after_batches = any(overrides(cb, h) for cb in self.others for h in BATCH_ENDS)
         self.reader.set_model(model)
         c._notify()
 
@@ -145,6 +150,8 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
+        if self._read_after_batches:  # a change made at the last batch's end, before a schedule's write
+            self.reader.check_rate()
         if not self.reader_attached:
             self.reader.on_train_batch_begin(batch)
         if c.has_requests() and self.apply_requests(self._model):
@@ -356,8 +363,12 @@ class ControllerCallback(keras.callbacks.Callback):
         return True
 
     def run_actions(self, model: Any) -> None:
-        """Carry out the queued actions on the model (a save, a restore), each on live variables."""
+        """Carry out the queued actions on the model (a save, a restore), each on live variables;
+        a rate one of them set is then recorded (an ``action`` change)."""
         c = self._controller
+        if c._actions and c.running:
+            self.reader.check_rate()  # first: one another callback set before them is theirs
+        ran = bool(c._actions)
         while c._actions:
             action, description = c._actions.popleft()
             _state.sync(model)
@@ -368,33 +379,9 @@ class ControllerCallback(keras.callbacks.Callback):
             else:
                 if description:
                     c.recorder.event("action", description, step=c.history.num_steps)
+        if ran and c.running:
+            self.reader.check_rate("an action (`submit`)", "action")
 
     def wait_while_paused(self, model: Any, validating: bool = False) -> None:
-        """Block the training thread until resumed or stopped; changes made meanwhile apply at once.
-        Paused in a validation pass (`validating`), only actions on the model (a save, which its
-        caller waits for) are carried out at once; the rate, multipliers and schedule edits wait
-        for the next training batch, as those asked during a pass do."""
-        c = self._controller
-        _state.sync(model)  # first: once "paused" is seen, the variables hold the fit's state (jax)
-        c._state = "paused"
-        where = f" during epoch {c.recorder.meter.epoch}'s validation" if validating else ""
-        c.recorder.event("pause", f"paused{where}")
-        c._notify()
-        while True:
-            with c._cond:
-                while (
-                    c._pause_requested
-                    and not c._stop_requested
-                    and not (c._actions if validating else c.has_requests())
-                ):
-                    c._cond.wait()
-                if not c._pause_requested or c._stop_requested:
-                    break
-            if validating:
-                self.run_actions(model)
-            else:
-                self.apply_requests(model)
-            c._notify()
-        if not c._stop_requested:
-            c._state = "running"
-            c.recorder.event("resume", "resumed")
+        """See :func:`lrwidgets.training.pause.wait_while_paused`."""
+        wait_while_paused(self, model, validating)

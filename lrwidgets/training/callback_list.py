@@ -30,8 +30,10 @@ def overrides(callback: Any, name: str) -> bool:
     return getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, name)
 
 
-_BEFORE_BATCHES = ("on_epoch_begin", "on_train_batch_begin", "on_batch_begin")
-_AT_BATCHES = (*_BEFORE_BATCHES, "on_train_batch_end", "on_batch_end")
+BATCH_STARTS = ("on_train_batch_begin", "on_batch_begin")
+BATCH_ENDS = ("on_train_batch_end", "on_batch_end")
+_BEFORE_BATCHES = ("on_epoch_begin", *BATCH_STARTS)
+_AT_BATCHES = (*_BEFORE_BATCHES, *BATCH_ENDS)
 
 
 def acts_before_batches(callbacks: list[Any]) -> bool:

@@ -37,14 +37,16 @@ class RateReader(keras.callbacks.Callback):
         c.callback.copy_if_due(self._epoch_start)
         self._epoch_start = False
 
-    def check_rate(self) -> None:
-        """Record a rate another callback set (it scales the rest of the schedule)."""
+    def check_rate(self, by: str = "another callback", source: str = "callback") -> None:
+        """Record a rate set outside lrwidgets' requests (``by`` whom; it scales the rest of the schedule)."""
         c = self._controller
         writer = c._writer
         if writer is None or writer.pending is not None:
             return
         lr = _state.read_variable(self._model, writer.variable)
         if not math.isclose(lr, c._lr, rel_tol=1e-6):
-            c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)
-            c.recorder.rate_event(lr, f"learning rate changed to {lr:.3g} by another callback", "callback")
+            # The rate now used from the next batch on: a schedule goes on from it (scaled to match).
+            if not c.driver.set_rate(c.recorder.step_before_batch(), lr):
+                c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)  # a frozen phase: scaled
+            c.recorder.rate_event(lr, f"learning rate changed to {lr:.3g} by {by}", source)
             c._lr = lr

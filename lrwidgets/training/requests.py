@@ -281,15 +281,17 @@ class Requests:
                 self._state = "running"
             self._cond.notify_all()
 
-    def stop(self) -> None:
-        """End training at the next batch boundary; everything recorded is kept."""
+    def stop(self, thread: threading.Thread | None = None) -> None:
+        """End training at the next batch boundary; everything recorded is kept. ``thread``: only
+        the fit that runs in it (a finished run's handle stops no later fit)."""
 
         def record() -> None:
-            self._stop_requested = True
-            self._state = "stopping"
+            if thread is None or self._thread is thread:
+                self._stop_requested = True
+                self._state = "stopping"
 
         self._post(record, while_fitting=True)
-        if self._state != "idle" and self._thread is threading.current_thread():
+        if self._state != "idle" and self._thread is threading.current_thread() and thread in (None, self._thread):
             # A callback's: Keras looks at this after each batch and each epoch's end (one called
             # at an epoch's end, after the session's callback had its turn, ends the fit there).
             self.model.stop_training = True

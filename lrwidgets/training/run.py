@@ -71,8 +71,8 @@ class TrainingRun:
         return self._result
 
     def stop(self) -> None:
-        """Ask training to end at the next batch boundary (returns at once)."""
-        self._controller.stop()
+        """Ask this fit to end at the next batch boundary (returns at once; nothing once it ended)."""
+        self._controller.stop(self._thread)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the fit to end; return its Keras ``History`` or re-raise its exception.
