@@ -606,20 +606,27 @@ def test_a_tracker_returned_under_another_key_is_read_as_its_mean() -> None:
     assert not [e for e in session.history.events if e.kind in ("info", "warning")]
 
 
-def test_a_raw_loss_beside_a_tracker_of_its_name_is_found_and_taken_as_it_is() -> None:
-    """A model whose metrics include a `loss` tracker its own step never updates, returning the raw
-    batch loss as `loss`: a loss recovered below 0 from a squared error shows it is no running mean."""
+@pytest.mark.parametrize("keras_metrics", [False, True])
+def test_a_raw_loss_beside_a_tracker_of_its_name_is_found_and_taken_as_it_is(keras_metrics: bool) -> None:
+    """A model whose metrics include a `loss` tracker its step never updates (its own, or Keras's:
+    `return {"loss": loss}` from a step that updates no metric), returning the raw batch loss as
+    `loss`: found at the first step (the tracker counted nothing), every batch's loss as it is. It
+    was recovered as a running mean until a loss below 0 gave it away, or never (no floor)."""
     import lrwidgets as lrw
 
     x, y = regression_data(256)
-    model = custom_step_model(("loss",), raw=True, unused=("loss",))
-    model.compile(optimizer=model.optimizer, loss="mse")  # the floor: a squared error is never < 0
+    if keras_metrics:  # Keras's own `loss` tracker, no loss compiled: nothing to find it by before
+        model = custom_step_model(("loss",), raw=True, keras_metrics=True)
+    else:
+        model = custom_step_model(("loss",), raw=True, unused=("loss",))
+        model.compile(optimizer=model.optimizer, loss="mse")
     true = true_losses(split(x, y, 8))
     session = lrw.TrainingSession(model)
     session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[true]).wait(120)
-    (warning,) = [e for e in session.history.events if e.kind == "warning"]
-    assert "is not Keras's running mean" in warning.message and warning.step < 32
-    check_true_loss(session.history.loss[warning.step + 1 :], true.values[warning.step + 1 :])
+    (info,) = [e for e in session.history.events if e.kind == "info" and "each batch's own value" in e.message]
+    assert info.step == 0 and "tracker" in info.message
+    assert not [e for e in session.history.events if e.kind == "warning"]
+    check_true_loss(session.history.loss, true.values)
 
 
 def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:

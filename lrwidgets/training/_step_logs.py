@@ -36,6 +36,25 @@ def averaged_keys(model: Any) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def loss_tracker_unused(model: Any) -> bool:
+    """After a fit's first step (training thread): whether the model's metric named ``loss`` (Keras's
+    own tracker, or the model's: keras.io's regression example) is a mean that counted nothing. A
+    custom train step then returns its ``loss`` as each batch's own value (``return {"loss": loss}``)."""
+    try:
+        trackers = [m for m in model.metrics if getattr(m, "name", None) == "loss"]
+        count = getattr(trackers[0], "count", None) if len(trackers) == 1 else None
+        if count is None:
+            return False
+        import keras
+
+        from lrwidgets.training import _state
+
+        _state.sync(model)
+        return float(keras.ops.convert_to_numpy(count.value)) == 0.0
+    except Exception:  # an unusual model: taken as a running mean
+        return False
+
+
 def logged_metrics(model: Any) -> list[tuple[str, Any]]:
     """The model's metrics, each with the log key Keras gives it (``reg_rmse`` for the metric
     ``rmse`` of the output ``reg``; a repeated name numbered, a weighted metric whose name is taken

@@ -201,7 +201,16 @@ class Recorder:
         """After a fit's first batch (Keras builds its compiled metrics in the first step): a warning
         when the recorded key is a metric whose value is no running mean of batch values."""
         key = self._key
-        kind = None if key is None or self.recovery.per_batch else _step_logs.not_running_means(model).get(key)
+        r = self.recovery
+        if key == "loss" and self.custom_step and not r.per_batch and _step_logs.loss_tracker_unused(model):
+            r.per_batch, r.floor = True, None  # its first row is the same either way (a mean of one)
+            self.event(
+                "info",
+                "the train step returns `loss` as each batch's own value (its first step left the model's"
+                " `loss` tracker, Keras's running mean of it, at no sample): recorded as it is",
+            )
+            return
+        kind = None if key is None or r.per_batch else _step_logs.not_running_means(model).get(key)
         if kind is not None:
             self.event(
                 "warning",
