@@ -49,6 +49,24 @@ def layer_groups(variables: list[Any], model: Any = None) -> tuple[list[str], li
     return group_names, group_paths, members, group_of_index
 
 
+def by_inner_index(inner: Any, variables: list[Any], group_of_index: list[int]) -> list[int]:
+    """``group_of_index`` (a group for each of ``variables``, in their order) by the index an
+    already built ``inner`` optimizer gives each variable: it keeps its own order (all the
+    variables it was built for; a model re-compiled after a layer was frozen trains fewer).
+    A variable it has no state for is refused, naming ``inner_optimizer``."""
+    by_index = [0] * len(inner._trainable_variables)  # frozen since: never stepped, never looked up
+    for position, variable in enumerate(variables):
+        try:
+            by_index[inner._get_variable_index(variable)] = group_of_index[position]
+        except KeyError:
+            raise ValueError(
+                f"Argument `inner_optimizer` was built for other variables than the model's trainable ones"
+                f" ({variable.path!r} is new to it: a layer unfrozen since?). Wrap a fresh optimizer, such as"
+                f" `{type(inner).__name__}.from_config(optimizer.get_config())`."
+            ) from None
+    return by_index
+
+
 def layer_owners(model: Any) -> dict[int, str]:
     """`{id(variable): layer path}` for each trainable variable of `model`: the names of the layers
     from the model (left out) down to the layer that owns it, the first way found when a layer is

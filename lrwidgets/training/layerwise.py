@@ -17,6 +17,7 @@ from lrwidgets.training._state import innermost
 from lrwidgets.training.layer_matching import (
     BadKeysError,
     building_model,
+    by_inner_index,
     checked_multipliers,
     layer_groups,
     layer_owners,
@@ -151,6 +152,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def _build_groups(self, var_list: list[Any], model: Any) -> None:
         """The groups and the multipliers' variable (no tracking: the groups hold model variables)."""
         names, group_paths, members, group_of_index = layer_groups(var_list, model)
+        if self.inner_optimizer.built:  # re-used (fine-tuning): looked up by its own variable order
+            group_of_index = by_inner_index(self.inner_optimizer, var_list, group_of_index)
         try:
             values = resolve(self._spec, names, group_paths, members, require_all=True)
         except BadKeysError as e:
