@@ -169,3 +169,23 @@ def test_the_monitor_follows_the_mode_and_a_contradiction_is_refused() -> None:
         ReduceOnPlateau(0.1, monitor="out_acc")
     with pytest.raises(TypeError, match=r"Argument `monitor` must be a non-empty string .* Received: monitor=''"):
         ReduceOnPlateau(0.1, monitor="")
+
+
+@pytest.mark.keras
+def test_a_plateau_given_alone_says_its_initial_rate_is_not_the_fits_start() -> None:
+    """`plateau=ReduceOnPlateau(5e-2)` on a model at 1e-3 ran at 1e-3 and said nothing (as
+    `schedule=` it runs at 5e-2)."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets import schedules as S
+    from tests.helpers import linear_model, regression_data
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+    session.fit(x, y, epochs=1, batch_size=16, plateau=S.ReduceOnPlateau(5e-2, monitor="loss")).wait(60)
+    (note,) = [e.message for e in session.history.events if "initial_learning_rate" in e.message]
+    assert "(0.05) is not used" in note and "(0.001)" in note and "`schedule=`" in note
+    assert np.allclose(session.history.learning_rate, 1e-3)
+    session.fit(x, y, epochs=1, batch_size=16, plateau=S.ReduceOnPlateau(1e-3, monitor="loss")).wait(60)
+    assert len([e for e in session.history.events if "initial_learning_rate" in e.message]) == 1  # the same: nothing

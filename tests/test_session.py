@@ -2013,3 +2013,20 @@ def test_a_finished_runs_stop_leaves_the_sessions_next_fit_running() -> None:
     third.stop()  # its own handle still stops it
     third.wait(60)
     assert session.history.num_steps < 8 + 40 * 8
+
+
+def test_a_fit_that_follows_the_schedule_set_for_the_fits_to_come_says_so() -> None:
+    """A schedule edited in during a fit given none (a designer's edit) drives the fits after it,
+    each from its step 0: the rate jumped at the next fit's start with no event saying why."""
+    import lrwidgets as lrw
+    from lrwidgets import schedules as S
+
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(linear_model())
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert not [e for e in session.history.events if "fits to come" in e.message]
+    session.replace_schedule(S.ExponentialDecay(1e-2, decay_steps=10, decay_rate=0.5), "designer")
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    (note,) = [e for e in session.history.events if "fits to come" in e.message]
+    assert note.kind == "info" and note.step == 4 and "ExponentialDecay" in note.message
+    assert session.history.learning_rate[4] == np.float32(1e-2)

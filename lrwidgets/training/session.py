@@ -253,7 +253,9 @@ class TrainingSession:
                 else the rate as set.
             plateau: optional ``lrwidgets.schedules.ReduceOnPlateau``: its reductions (watching its
                 ``monitor``, without ``val_`` when the fit has no validation data) multiply the
-                rest of the schedule, each one recorded.
+                rest of the schedule, or the rate as set (its ``initial_learning_rate`` is then
+                not used: an ``info`` event says so; as ``schedule=`` it starts the fit there),
+                each one recorded.
                 Epochs that do not validate (``validation_freq``) are skipped, as Keras's
                 ``ReduceLROnPlateau`` skips them.
         """
@@ -272,6 +274,7 @@ class TrainingSession:
         bound.require(("callbacks",), "fit", self.model)
         callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
         # Given here, for this fit only; else the one set for the fits to come drives it (if any).
+        alone = schedule is None and plateau is not None and self.controller.standing_driver.schedule is None
         if schedule is not None:
             self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
         elif plateau is not None:
@@ -296,6 +299,28 @@ class TrainingSession:
             a.setdefault("verbose", 0)
         rec = self.controller.recorder
         notes: list[tuple[str, str, float]] = []  # recorded under this fit once it begins (Recorder.hold_setup)
+        standing = self.controller.driver.schedule if schedule is None and plateau is None else None
+        if standing is not None:  # a schedule set by `replace_schedule` (a designer's edit) or `set_schedule`
+            notes.append(
+                (
+                    "info",
+                    f"this fit follows the schedule set for the fits to come ({type(standing).__name__}),"
+                    " from its step 0 (give a fit `schedule=` to run another)",
+                    rec.now(),
+                )
+            )
+        start = getattr(plateau, "initial_learning_rate", None)
+        if alone and start is not None:
+            rate = self.controller.learning_rate
+            if _state.float32(start) != _state.float32(rate):  # given alone: over the rate as set
+                notes.append(
+                    (
+                        "info",
+                        f"`plateau`'s initial_learning_rate ({start:.3g}) is not used: its reductions"
+                        f" act on the rate as set ({rate:.3g}); give it as `schedule=` to start there",
+                        rec.now(),
+                    )
+                )
         rec.meter.batch_size = bound.batch_size
         rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
         if not bound.exact_batches:
