@@ -221,6 +221,8 @@ BAD_ARGUMENTS = [
     (PiecewiseConstantDecay, {"boundaries": [10, 5], "values": [1.0, 0.5, 0.1]}, ValueError, "strictly increasing"),
     (PiecewiseConstantDecay, {"boundaries": [10], "values": [1.0]}, ValueError, "1 less than the length of `values`"),
     (PiecewiseConstantDecay, {"boundaries": 10, "values": [1.0, 0.5]}, TypeError, "`boundaries` must be a list"),
+    (PiecewiseConstantDecay, {"boundaries": np.array(10), "values": [1.0, 0.5]}, TypeError, "`boundaries` must be a"),
+    (PiecewiseConstantDecay, {"boundaries": [10], "values": np.array(1.0)}, TypeError, "`values` must be a list"),
     (PiecewiseConstantDecay, {"boundaries": [10], "values": [1.0, -0.5]}, ValueError, "`values` must be >= 0"),
     (
         PolynomialDecay,

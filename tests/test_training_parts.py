@@ -445,6 +445,8 @@ def test_controller_requests_queue_while_running_and_apply_at_once_when_idle() -
     assert controller.call(lambda model: model.count_params()) == session.model.count_params()
     with pytest.raises(TypeError, match="Argument `action`"):
         controller.submit("not callable")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Argument `description` must be a str"):
+        controller.submit(lambda model: None, 3)  # type: ignore[arg-type]
     session.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert not controller.running and controller.state == "idle"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -336,6 +337,8 @@ class TrainingHistory:
 
     def to_csv(self, path: str | Path, level: str = "step") -> None:
         """Write the ``step``, ``epoch`` or ``events`` records as CSV (needs pandas)."""
+        if not isinstance(path, (str, os.PathLike)):  # pandas would return the text, written nowhere
+            raise TypeError(f"Argument `path` must be a str or a path (os.PathLike). Received: path={path!r}")
         self.to_dataframe(level).to_csv(path)
 
     def to_json(self, path: str | Path | None = None) -> str:

@@ -71,10 +71,9 @@ class PiecewiseConstantDecay(Schedule):
     config_keys = ("boundaries", "values")
 
     def __init__(self, boundaries: list[float], values: list[float]) -> None:
-        if not isinstance(boundaries, (list, tuple, np.ndarray)):
-            raise TypeError(f"Argument `boundaries` must be a list of numbers. Received: boundaries={boundaries!r}")
-        if not isinstance(values, (list, tuple, np.ndarray)):
-            raise TypeError(f"Argument `values` must be a list of numbers. Received: values={values!r}")
+        for name, given in (("boundaries", boundaries), ("values", values)):
+            if not isinstance(given, (list, tuple, np.ndarray)) or np.ndim(given) != 1:  # a 0-d array has no len
+                raise TypeError(f"Argument `{name}` must be a list of numbers. Received: {name}={given!r}")
         if len(boundaries) != len(values) - 1:
             raise ValueError(
                 "The length of `boundaries` should be 1 less than the length of `values`. "

@@ -94,6 +94,8 @@ class Requests:
         ``description``, recorded as an ``action`` event (a failure always is, as an ``error``)."""
         if not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")
+        if not isinstance(description, str):
+            raise TypeError(f"Argument `description` must be a str. Received: description={description!r}")
         if self._post(lambda: self._actions.append((action, description))):
             return
         self._check_free()
