@@ -1180,6 +1180,9 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         ({"validation_split": 0.25, "validation_freq": 0}, ValueError, "validation_freq"),
         ({"validation_split": 0.25, "validation_freq": 1.5}, ValueError, "validation_freq"),
         ({"validation_split": 0.25, "validation_steps": 0}, ValueError, "validation_steps"),
+        ({"class_weight": [1.0]}, TypeError, "class_weight"),  # Keras's errors came from the fit's thread
+        ({"class_weight": {0: "x"}}, TypeError, "class_weight"),
+        ({"class_weight": {0: -1.0}}, ValueError, "class_weight"),
     ]:
         with pytest.raises(kind, match=f"Argument `{text}`"):
             dash.fit(x, y, **kwargs)

@@ -163,6 +163,14 @@ def _check_counts(a: dict[str, Any]) -> None:
     split = a.get("validation_split")
     if split:
         check_float("validation_split", split, ge=0, lt=1)
+    weights = a.get("class_weight")
+    if weights is not None:  # Keras's own errors come from the fit's thread, after its start
+        if not isinstance(weights, dict):
+            raise TypeError(
+                f"Argument `class_weight` must be a dict {{class index: weight}}. {received('class_weight', weights)}"
+            )
+        for value in weights.values():
+            check_float("class_weight", value, ge=0)
 
 
 def check_fit_kwargs_early(kwargs: dict[str, Any], caller: str) -> None:
