@@ -2033,3 +2033,29 @@ def test_a_fit_that_follows_the_schedule_set_for_the_fits_to_come_says_so() -> N
     (note,) = [e for e in session.history.events if "fits to come" in e.message]
     assert note.kind == "info" and note.step == 4 and "ExponentialDecay" in note.message
     assert session.history.learning_rate[4] == np.float32(1e-2)
+
+
+def test_multipliers_set_on_the_optimizer_during_a_fit_go_through_the_session() -> None:
+    """`opt.set_multipliers` from the notebook mid-fit wrote the variable from another thread: no
+    event, `session.multipliers` stale (and on jax such a write is lost at the epoch's end)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(4, name="body"), keras.layers.Dense(1, name="head")]
+    )
+    opt = lrw.LayerwiseOptimizer(keras.optimizers.SGD(1e-3))
+    model.compile(optimizer=opt, loss="mse")
+    session = lrw.TrainingSession(model)
+    gate = Gate(at=3)
+    run = session.fit(x, y, epochs=2, batch_size=8, callbacks=[gate])
+    assert gate.reached.wait(60)
+    opt.set_multipliers({"body": 0.0})
+    gate.go.set()
+    run.wait(60)
+    (event,) = [e for e in session.history.events if e.kind == "action" and "layer learning rates" in e.message]
+    assert event.source == "user" and "body x0" in event.message and event.step == 4  # the batch after the held one
+    assert session.multipliers["body"] == 0.0 and opt.multipliers["body"] == 0.0

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 from keras.src.utils import tracking
 
+from lrwidgets.training import ownership
 from lrwidgets.training._compat import is_multi_optimizer
 from lrwidgets.training._inner_steps import generic_backend_update_step, needs_hold
 from lrwidgets.training._state import innermost
@@ -211,15 +212,17 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         return {n: tuple(vs) for n, vs in zip(self._group_names, self._group_variables, strict=True)}
 
     def set_multipliers(self, multipliers: Mapping[str, float]) -> None:
-        """Set the multipliers of the groups the keys match (other groups keep theirs).
-
-        Takes effect at the next training step, without retracing. A key that matches no group
-        raises a `ValueError` listing the groups. Before `build` the mapping is merged into the one
-        given at construction and checked at `build` (see the class docstring). Call it while no
-        fit runs or from the training thread; during a background fit submit
-        `multipliers_action(...)` to the controller.
-        """
+        """Set the multipliers of the groups the keys match (other groups keep theirs), from the
+        next training step, without retracing. A key that matches no group raises a `ValueError`
+        listing the groups. Before `build` the mapping is merged into the one given at
+        construction and checked at `build` (see the class docstring). During a session's
+        background fit, from another thread, the change goes to the session (as
+        `session.set_multipliers`: at its next batch, recorded)."""
         spec = checked_multipliers(multipliers)
+        controller = ownership.training_with(self) if self.built else None
+        if controller is not None and not controller.in_training_thread():
+            controller.set_multipliers(spec, source="user")  # from another thread: lost on jax, unrecorded
+            return
         if not self.built:
             self._spec.update(spec)
             return

@@ -44,6 +44,19 @@ def owner(model: Any) -> TrainingController | None:
     return found
 
 
+def training_with(optimizer: Any) -> TrainingController | None:
+    """The controller whose running fit steps ``optimizer`` (its model's, or wrapped in it), if any."""
+    with _lock:
+        owned = list(_owners.items())
+    for model, controller in owned:
+        opt = getattr(model, "optimizer", None)
+        while opt is not None and opt is not optimizer:
+            opt = getattr(opt, "inner_optimizer", None)
+        if opt is optimizer and controller.running:
+            return controller
+    return None
+
+
 def claim(model: Any, controller: TrainingController, *, reserve: bool = False) -> None:
     """Mark ``model`` as trained by ``controller``; a RuntimeError if another one trains it.
     ``reserve``: also reserved (see :func:`reserve`), in the same step."""

@@ -61,6 +61,10 @@ class Requests:
 
         def _settle(self) -> None: ...
 
+    def in_training_thread(self) -> bool:
+        """Whether the caller is the thread of the fit that runs (or ran last)."""
+        return threading.current_thread() is self._thread
+
     def _queue(self) -> bool:
         """True (holding the lock's decision) when a request must wait for the training thread."""
         return self._state != "idle" and threading.current_thread() is not self._thread
