@@ -18,7 +18,7 @@ class RateReader(keras.callbacks.Callback):
 
     At each epoch's start (where ``LearningRateScheduler`` acts), and before each batch when another
     callback acts there, the rate the optimizer holds is read; a change the controller did not make
-    is recorded as made by another callback and scales the rest of the schedule.
+    is recorded as made by another callback, and the rest of the schedule is scaled to go on from it.
     """
 
     def __init__(self, controller: TrainingController) -> None:
@@ -38,7 +38,8 @@ class RateReader(keras.callbacks.Callback):
         self._epoch_start = False
 
     def check_rate(self, by: str = "another callback", source: str = "callback") -> None:
-        """Record a rate set outside lrwidgets' requests (``by`` whom; it scales the rest of the schedule)."""
+        """Record a rate set outside lrwidgets' requests (``by`` whom), used from the next batch on; a
+        schedule goes on from it (scaled to match it at that step)."""
         c = self._controller
         writer = c._writer
         if writer is None or writer.pending is not None:
