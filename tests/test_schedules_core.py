@@ -300,6 +300,12 @@ def test_bad_arguments_raise_named_errors(cls: type, kwargs: dict, error: type, 
         cls(**kwargs)
 
 
+def test_a_step_beyond_int64_is_a_number() -> None:
+    """`Constant(1e-3)(10**30)` said "A step must be a number" (numpy made an object array of it)."""
+    assert Constant(1e-3)(10**30) == pytest.approx(1e-3)
+    assert ExponentialDecay(1e-2, decay_steps=10, decay_rate=0.5)(10**30) == ExponentialDecay(1e-2, 10, 0.5)(1e30)
+
+
 @pytest.mark.parametrize("step", ["10", None, [1, "a"], True])
 def test_bad_steps_raise_type_error(step: object) -> None:
     with pytest.raises(TypeError, match="A step must be a number"):

@@ -119,6 +119,8 @@ def _copy(value: Any) -> Any:
 def _as_steps(step: Any) -> np.ndarray:
     if isinstance(step, (bool, np.bool_)):
         raise TypeError(f"A step must be a number or an array of numbers. Received: step={step!r}")
+    if isinstance(step, int) and not -(2**63) <= step < 2**63:
+        step = float(step)  # beyond int64 (numpy would make an object array of it): a float step
     try:
         steps = np.asarray(step)
     except Exception as e:  # an object numpy cannot turn into an array
