@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -235,8 +236,11 @@ def test_history_records_and_exports(tmp_path) -> None:
     assert list(df.columns) == ["fit", "epoch", "loss", "learning_rate", "time"] and len(df) == 6
     h.to_csv(tmp_path / "e.csv", level="epoch")
     assert "val_loss" in (tmp_path / "e.csv").read_text()
-    with pytest.raises(TypeError, match="Argument `path` must be a str or a path"):
-        h.to_csv(None)  # type: ignore[arg-type]  # pandas returned the text, written nowhere
+    with pytest.raises(TypeError, match="Argument `path` must be a file path or a file object"):
+        h.to_csv(None)  # pandas returned the text, written nowhere
+    text = io.StringIO()
+    h.to_csv(text, level="epoch")  # a file object, as pandas takes it
+    assert "val_loss" in text.getvalue()
     with pytest.raises(ValueError, match="Argument `level`"):
         h.to_dataframe("batch")
     with pytest.raises(ValueError, match="read-only"):

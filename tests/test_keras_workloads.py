@@ -352,10 +352,9 @@ def custom_step_model(
     CycleGAN log so); ``unused``: names of trackers the model has and the step never updates (a
     model compiled with a loss whose own step returns the raw one); ``keys``: the log keys of the
     values (default: ``names``; keras.io's VAE returns its ``total_loss`` tracker as ``loss``);
-    ``keras_metrics``: ``metrics`` is Keras's own list (its ``loss`` tracker first), not overridden
-    (with ``raw`` only, as keras.io's WGAN-GP leaves it).
+    ``keras_metrics``: ``metrics`` is Keras's own list (its ``loss`` tracker first, then the trackers
+    it tracks as attributes), not overridden (keras.io's WGAN-GP leaves it so).
     """
-    assert raw or not keras_metrics
     keys = names if keys is None else keys
     import keras
 
@@ -409,12 +408,15 @@ def custom_step_model(
                         optimizer_vars,
                         metrics_vars,
                     )
-                logs, new_metrics_vars = {}, []
+                starts, at = {}, 0  # each metric's variables in `metrics_vars` (Keras's own come first, if any)
+                for metric in self.metrics:
+                    starts[id(metric)], at = at, at + len(metric.variables)
+                logs, new_metrics_vars = {}, list(metrics_vars)
                 for key, tracker, value in zip(keys, self.trackers, values, strict=True):
-                    mine = metrics_vars[len(new_metrics_vars) : len(new_metrics_vars) + len(tracker.variables)]
-                    mine = tracker.stateless_update_state(mine, value)
+                    start, end = starts[id(tracker)], starts[id(tracker)] + len(tracker.variables)
+                    mine = tracker.stateless_update_state(new_metrics_vars[start:end], value)
                     logs[key] = tracker.stateless_result(mine)
-                    new_metrics_vars += mine
+                    new_metrics_vars[start:end] = mine
                 return logs, (trainable, non_trainable, optimizer_vars, new_metrics_vars)
 
         elif backend == "tensorflow":
@@ -593,12 +595,15 @@ def test_a_step_returning_raw_batch_losses_is_recorded_as_it_is(keras_metrics: b
     assert not [e for e in session.history.events if e.kind in ("warning", "diverging", "nan", "error")]
 
 
-def test_a_tracker_returned_under_another_key_is_read_as_its_mean() -> None:
-    """keras.io's VAE returns its `total_loss` tracker as `loss`: a running mean, as Keras's own."""
+@pytest.mark.parametrize("keras_metrics", [False, True])
+def test_a_tracker_returned_under_another_key_is_read_as_its_mean(keras_metrics: bool) -> None:
+    """keras.io's VAE returns its `total_loss` tracker as `loss`: a running mean, as Keras's own.
+    Without a `metrics` property Keras's own `loss` tracker stays at no sample beside it: that
+    alone made it read as each batch's own value."""
     import lrwidgets as lrw
 
     x, y = regression_data(256)
-    model = custom_step_model(("total_loss",), keys=("loss",))
+    model = custom_step_model(("total_loss",), keys=("loss",), keras_metrics=keras_metrics)
     true = true_losses(split(x, y, 32))
     session = lrw.TrainingSession(model)
     session.fit(x, y, epochs=2, batch_size=32, shuffle=False, callbacks=[true]).wait(120)

@@ -506,7 +506,33 @@ def test_a_rate_another_callback_sets_at_a_batch_end_is_recorded_from_the_next_b
     np.testing.assert_array_equal(session.history.learning_rate, np.float32(used))
     changes = [(e.step, e.source) for e in session.history.events if e.kind == "learning_rate"]
     assert changes[:2] == [(10, "callback"), (40, "action")], changes
-    if scheduled:  # the schedule goes on from each change, scaled to match (1e-4 at step 10)
-        assert used[10] == pytest.approx(1e-4, rel=1e-6) and used[11] == pytest.approx(1e-4 * 0.99, rel=1e-5)
+    if scheduled:  # the rest of the schedule scaled by as much (1e-4 / its rate at step 9)
+        assert used[10] == pytest.approx(1e-4 * 0.99, rel=1e-5) and used[11] == pytest.approx(1e-4 * 0.99**2, rel=1e-5)
+        first = next(e for e in session.history.events if e.source == "callback")
+        assert first.value == pytest.approx(used[10], rel=1e-6)  # the event: a rate the step ran with
     else:
         assert used[11] == pytest.approx(1e-4, rel=1e-6) and used[-1] == pytest.approx(5e-5, rel=1e-6)
+
+
+@pytest.mark.parametrize("other", ["scheduler", "plateau"])
+def test_another_callbacks_relative_change_keeps_a_staircase_schedules_drops(other: str) -> None:
+    """Keras's callbacks set a rate relative to the last batch's (`lr * 0.9`, ReduceLROnPlateau's
+    `lr * factor`): the schedule is scaled by as much, its own drops kept. Setting the schedule to
+    that rate at the next step cancelled a staircase's drop at the same epoch start."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(32)  # 4 batches an epoch of 8
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-2)))
+    halving = lrw.schedules.ExponentialDecay(1e-2, decay_steps=4, decay_rate=0.5, staircase=True)
+    if other == "scheduler":
+        callback = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9 if epoch else lr)
+        expected = [0.01, 0.0045, 0.002025, 0.00091125]
+    else:
+        callback = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
+        expected = [0.01, 0.005, 0.00125, 0.0003125]  # reductions at the ends of epochs 1 and 2
+    session.fit(x, y, epochs=4, batch_size=8, shuffle=False, schedule=halving, callbacks=[callback]).wait(60)
+    rates = session.history.learning_rate.reshape(4, 4)
+    np.testing.assert_allclose(rates[:, 0], expected, rtol=1e-5)
+    assert np.all(rates == rates[:, :1])  # each epoch at one rate

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -335,10 +334,10 @@ class TrainingHistory:
         columns = ["fit", "epoch", "step"] if level == "epoch" else [f.name for f in fields(Event)]
         return pd.DataFrame(rows, columns=None if rows else columns)
 
-    def to_csv(self, path: str | Path, level: str = "step") -> None:
+    def to_csv(self, path: str | Path | Any, level: str = "step") -> None:
         """Write the ``step``, ``epoch`` or ``events`` records as CSV (needs pandas)."""
-        if not isinstance(path, (str, os.PathLike)):  # pandas would return the text, written nowhere
-            raise TypeError(f"Argument `path` must be a str or a path (os.PathLike). Received: path={path!r}")
+        if path is None:  # pandas would return the text, written nowhere
+            raise TypeError("Argument `path` must be a file path or a file object. Received: path=None")
         self.to_dataframe(level).to_csv(path)
 
     def to_json(self, path: str | Path | None = None) -> str:

@@ -37,20 +37,25 @@ def averaged_keys(model: Any) -> frozenset[str] | None:
 
 
 def loss_tracker_unused(model: Any) -> bool:
-    """After a fit's first step (training thread): whether the model's metric named ``loss`` (Keras's
-    own tracker, or the model's: keras.io's regression example) is a mean that counted nothing. A
-    custom train step then returns its ``loss`` as each batch's own value (``return {"loss": loss}``)."""
+    """After a fit's first step (training thread): whether the step updated none of the model's
+    metrics, its ``loss`` tracker (Keras's own, or the model's: keras.io's regression example)
+    included. A custom train step then returns its ``loss`` as each batch's own value (``return
+    {"loss": loss}``). One that updates a tracker of its own (``return {"loss":
+    self.total.result()}``, keras.io's VAE) leaves Keras's at no sample too, but not its own."""
     try:
-        trackers = [m for m in model.metrics if getattr(m, "name", None) == "loss"]
-        count = getattr(trackers[0], "count", None) if len(trackers) == 1 else None
-        if count is None:
+        metrics = list(model.metrics)
+        if sum(getattr(m, "name", None) == "loss" for m in metrics) != 1:
             return False
         import keras
 
         from lrwidgets.training import _state
 
         _state.sync(model)
-        return float(keras.ops.convert_to_numpy(count.value)) == 0.0
+        return not any(
+            bool(keras.ops.convert_to_numpy(keras.ops.any(keras.ops.not_equal(v.value, 0))))
+            for m in metrics
+            for v in m.variables
+        )
     except Exception:  # an unusual model: taken as a running mean
         return False
 

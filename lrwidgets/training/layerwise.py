@@ -78,9 +78,9 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     other multipliers (on TensorFlow once the model's traced train step is dropped:
     `model.compile(...)` again, or `model.train_function = None`).
 
-    **Live changes.** `set_multipliers()` assigns the variables: it is safe while no fit runs and
-    from inside the training thread (a callback). During a background fit, go through the
-    training controller: `controller.submit(optimizer.multipliers_action({...}))`.
+    **Live changes.** `set_multipliers()` assigns the variables while no fit runs and from inside
+    the training thread (a callback); called from another thread during a session's fit it goes
+    to the session (`session.set_multipliers`: at the next batch, recorded).
 
     **This or `keras.optimizers.MultiOptimizer`?** Use `LayerwiseOptimizer` when all layers
     should share one optimizer algorithm and its state layout and differ only in step size, and

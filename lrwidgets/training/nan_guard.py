@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import keras
@@ -33,12 +34,12 @@ def _finite(values: list[np.ndarray]) -> bool:
 
 class State(NamedTuple):
     """A kept state: the values of the weights and of the optimizer's variables, the history step
-    whose batch used them, and the optimizer they were read from (its ``id``)."""
+    whose batch used them, and the optimizer they were read from (a weak reference)."""
 
     weights: list[np.ndarray]
     optimizer_values: list[np.ndarray]
     step: int
-    optimizer: int
+    optimizer: weakref.ref[Any]
 
 
 def put_back(model: Any, state: State, keep: list[Any]) -> None:
@@ -48,7 +49,9 @@ def put_back(model: Any, state: State, keep: list[Any]) -> None:
     weights, opt_values, step, optimizer = state
     _state.sync(model)
     shapes = [tuple(v.shape) for v in (*model.weights, *model.optimizer.variables)]
-    if id(model.optimizer) != optimizer or shapes != [tuple(a.shape) for a in (*weights, *opt_values)]:
+    current: Any = model.optimizer
+    read_from = optimizer()  # None once that optimizer is gone: another one since
+    if read_from is None or id(read_from) != id(current) or shapes != [tuple(a.shape) for a in (*weights, *opt_values)]:
         raise ValueError(
             f"The state kept at step {step} does not fit the model any more: it was compiled again since"
             " (another optimizer), or its variables changed."
@@ -56,7 +59,7 @@ def put_back(model: Any, state: State, keep: list[Any]) -> None:
     for var, value in zip(model.weights, weights, strict=True):
         var.assign(value)
     kept = {id(v) for v in keep}
-    for var, value in zip(model.optimizer.variables, opt_values, strict=True):
+    for var, value in zip(current.variables, opt_values, strict=True):
         if id(var) not in kept:
             var.assign(value)
 
@@ -129,7 +132,7 @@ class NanGuard:
             # without its slots could not be put back. Built here as Keras's own `_symbolic_build`
             # builds it, with the model's trainable variables.
             optimizer.build(model.trainable_variables)
-        self._pending = State(_values(model.weights), _values(optimizer.variables), step, id(optimizer))
+        self._pending = State(_values(model.weights), _values(optimizer.variables), step, weakref.ref(optimizer))
         self._due = time.perf_counter() + self.interval
 
     def _judge(self) -> None:

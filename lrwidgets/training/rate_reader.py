@@ -18,7 +18,7 @@ class RateReader(keras.callbacks.Callback):
 
     At each epoch's start (where ``LearningRateScheduler`` acts), and before each batch when another
     callback acts there, the rate the optimizer holds is read; a change the controller did not make
-    is recorded as made by another callback, and the rest of the schedule is scaled to go on from it.
+    is recorded as made by another callback, and the rest of the schedule is scaled by as much.
     """
 
     def __init__(self, controller: TrainingController) -> None:
@@ -39,15 +39,23 @@ class RateReader(keras.callbacks.Callback):
 
     def check_rate(self, by: str = "another callback", source: str = "callback") -> None:
         """Record a rate set outside lrwidgets' requests (``by`` whom), used from the next batch on; a
-        schedule goes on from it (scaled to match it at that step)."""
+        schedule's rest is scaled by as much (the event's value: the rate the next step runs with)."""
         c = self._controller
         writer = c._writer
         if writer is None or writer.pending is not None:
             return
         lr = _state.read_variable(self._model, writer.variable)
         if not math.isclose(lr, c._lr, rel_tol=1e-6):
-            # The rate now used from the next batch on: a schedule goes on from it (scaled to match).
-            if not c.driver.set_rate(c.recorder.step_before_batch(), lr):
-                c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)  # a frozen phase: scaled
-            c.recorder.rate_event(lr, f"learning rate changed to {lr:.3g} by {by}", source)
+            # Relative, as Keras's callbacks set it (ReduceLROnPlateau: the last rate x factor): the
+            # rest of the schedule is scaled by as much, its own drops kept (a staircase's too).
+            c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)
+            try:
+                used = c.driver.rate(c.recorder.step_before_batch())  # what the next step runs with
+            except Exception:  # a schedule that fails there: the fit's write says so
+                used = None
+            if used is None or math.isclose(used, lr, rel_tol=1e-6):
+                said = f"learning rate changed to {lr:.3g} by {by}"
+            else:
+                said = f"learning rate changed to {lr:.3g} by {by}; the schedule, scaled by as much: {used:.3g}"
+            c.recorder.rate_event(lr if used is None else used, said, source)
             c._lr = lr
