@@ -2061,3 +2061,28 @@ def test_multipliers_set_on_the_optimizer_during_a_fit_go_through_the_session() 
     (event,) = [e for e in session.history.events if e.kind == "action" and "layer learning rates" in e.message]
     assert event.source == "user" and "body x0" in event.message and event.step == 4  # the batch after the held one
     assert session.multipliers["body"] == 0.0 and opt.multipliers["body"] == 0.0
+
+
+def test_a_subclassed_model_built_at_its_first_call_trains_in_a_session() -> None:
+    """On tensorflow the NaN guard built the optimizer before the first batch, for the variables of a
+    model that had none yet: Keras then refused every variable ("Unknown variable")."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Net(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.head = keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)
+
+        def call(self, x: np.ndarray) -> np.ndarray:
+            return self.head(self.body(x))
+
+    model = Net()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    assert not model.trainable_variables
+    x, y = regression_data(64)
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=2, batch_size=16).wait(120)
+    assert session.history.num_steps == 8 and np.isfinite(session.history.loss).all()
+    assert not [e for e in session.history.events if e.kind == "error"]

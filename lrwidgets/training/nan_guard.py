@@ -127,10 +127,11 @@ class NanGuard:
         self._judge()
         _state.sync(model)
         optimizer = model.optimizer
-        if not getattr(optimizer, "built", True):
+        if not getattr(optimizer, "built", True) and getattr(model, "built", False) and model.trainable_variables:
             # Keras builds it at the first batch on tensorflow (at the fit's start elsewhere): a copy
             # without its slots could not be put back. Built here as Keras's own `_symbolic_build`
-            # builds it, with the model's trainable variables.
+            # builds it, with the model's trainable variables (none yet in a subclassed model that
+            # builds at its first call: left to Keras, which would refuse the ones it then makes).
             optimizer.build(model.trainable_variables)
         self._pending = State(_values(model.weights), _values(optimizer.variables), step, weakref.ref(optimizer))
         self._due = time.perf_counter() + self.interval
