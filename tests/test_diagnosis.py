@@ -553,9 +553,9 @@ def test_a_rewind_is_done_when_the_fit_returns_and_a_later_fit_drops_its_state()
     dash = lrw.TrainingDashboard(model, on_diverge="rewind")
     dash.fit(x, y, epochs=2, batch_size=32).wait(120)
     rewinds = [e for e in dash.history.events if e.kind == "action" and "rewound to step 0" in e.message]
-    assert rewinds and dash.learning_rate == pytest.approx(0.1)  # done when the fit returned
-    verdict = dash.diagnoses[-1]
-    assert verdict.action is not None and verdict.action.kind == "rewind"
+    # Done when the fit returned (a later blow-up at 0.1 may lower it again: 0.01 on torch once).
+    assert rewinds and dash.learning_rate <= 0.1 * (1 + 1e-6)
+    verdict = next(v for v in reversed(dash.diagnoses) if v.action is not None and v.action.kind == "rewind")
     assert dash.diagnostician.offers(verdict.action)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     dash.fit(x, y, epochs=1, batch_size=32).wait(120)
