@@ -2035,6 +2035,17 @@ def test_a_fit_that_follows_the_schedule_set_for_the_fits_to_come_says_so() -> N
     (note,) = [e for e in session.history.events if "fits to come" in e.message]
     assert note.kind == "info" and note.step == 4 and "ExponentialDecay" in note.message
     assert session.history.learning_rate[4] == np.float32(1e-2)
+    # A plateau given to a fit acts on that schedule: said so (it said nothing).
+    session.fit(x, y, epochs=1, batch_size=16, plateau=S.ReduceOnPlateau(0.5, monitor="loss")).wait(60)
+    note = [e for e in session.history.events if "fits to come" in e.message][-1]
+    assert note.step == 8 and "(ExponentialDecay)" in note.message
+    assert "`plateau`: its reductions act on the schedule set" in note.message
+    assert session.history.learning_rate[8] == np.float32(1e-2)
+    # A plateau set for the fits to come is named as such, not by the constant rate it reduces.
+    session.controller.set_schedule(None, S.ReduceOnPlateau(0.5, monitor="loss"))
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    note = [e for e in session.history.events if "fits to come" in e.message][-1]
+    assert note.step == 12 and "(ReduceOnPlateau reductions of a constant rate)" in note.message
 
 
 def test_multipliers_set_on_the_optimizer_during_a_fit_go_through_the_session() -> None:

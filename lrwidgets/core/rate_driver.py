@@ -60,8 +60,9 @@ class RateDriver:
             raise TypeError(
                 f"Argument `plateau` must be an lrwidgets.schedules.ReduceOnPlateau. Received: plateau={plateau!r}"
             )
+        self._constant: Schedule | None = None  # made here, for a plateau given without a schedule
         if plateau is not None and schedule is None:
-            schedule = Constant(learning_rate)  # a constant rate for the reductions to act on
+            schedule = self._constant = Constant(learning_rate)  # a constant rate for the reductions to act on
         self.schedule = schedule
         self.factor = 1.0
         self._table = None if schedule is None else ScheduleTable(schedule)
@@ -106,6 +107,23 @@ class RateDriver:
                 return False
             self.factor = learning_rate / base
         return True
+
+    def describe(self) -> str:
+        """What drives the rate, in words: the schedule's class, and the plateau's reductions.
+
+        Example:
+            >>> from lrwidgets.schedules import ReduceOnPlateau
+            >>> RateDriver(None, ReduceOnPlateau(0.1), learning_rate=0.01).describe()
+            'ReduceOnPlateau reductions of a constant rate'
+        """
+        schedule = self.schedule
+        if schedule is None:
+            return "no schedule"
+        if self._tracker is None or hasattr(schedule, "tracker"):
+            return type(schedule).__name__
+        if schedule is self._constant:
+            return "ReduceOnPlateau reductions of a constant rate"
+        return f"{type(schedule).__name__} with ReduceOnPlateau reductions"
 
     def frozen(self, step: int) -> bool:
         """Whether the schedule holds the rate at 0 at ``step`` (a live change cannot act there).

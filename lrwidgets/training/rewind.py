@@ -70,22 +70,28 @@ class Rewinds:
 
     def kept(self, fix: Fix) -> bool:
         """Whether ``fix``'s state is the one kept, in the fit it was kept in (a later fit dropped it)."""
+        return self._why_not_kept(fix, self._read()) is None
+
+    def _read(self) -> tuple[State, int] | None:
         with self._lock:
-            kept = self._kept
-        return kept is not None and kept[0].step == fix.step and kept[1] == self._guard.fits
+            return self._kept
+
+    def _why_not_kept(self, fix: Fix, kept: tuple[State, int] | None) -> str | None:
+        """Why ``fix``'s state cannot be put back, or None when ``kept`` is it, in its fit."""
+        if kept is None:
+            return "none is"
+        if kept[1] != self._guard.fits:
+            return f"step {kept[0].step}'s was the last verdict's, and a fit began since"
+        if kept[0].step != fix.step:
+            return f"only step {kept[0].step}'s (the latest verdict's) is"
+        return None
 
     def action(self, fix: Fix) -> Callable[[Any], None]:
         """What puts ``fix``'s state back into a model (the rate and multipliers left as steered);
         refused, naming ``fix``, when that state is not the one kept or a fit began since."""
-        with self._lock:
-            kept = self._kept
-        if not self.kept(fix) or kept is None:
-            if kept is None:
-                why = "none is"
-            elif kept[1] != self._guard.fits:
-                why = f"step {kept[0].step}'s was the last verdict's, and a fit began since"
-            else:
-                why = f"only step {kept[0].step}'s (the latest verdict's) is"
+        kept = self._read()
+        why = self._why_not_kept(fix, kept)
+        if why is not None or kept is None:
             raise ValueError(f"The state of step {fix.step} is not kept: {why}. Received: fix={fix!r}")
         state, guard = kept[0], self._guard
 

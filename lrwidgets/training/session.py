@@ -274,7 +274,8 @@ class TrainingSession:
         bound.require(("callbacks",), "fit", self.model)
         callbacks = callback_list.given(bound.value("callbacks"), self.controller.callback)
         # Given here, for this fit only; else the one set for the fits to come drives it (if any).
-        alone = schedule is None and plateau is not None and self.controller.standing_driver.schedule is None
+        standing = self.controller.standing_driver if schedule is None else None
+        alone = standing is not None and plateau is not None and standing.schedule is None
         if schedule is not None:
             self.controller.set_schedule(schedule, plateau, for_fit=True)  # checks the schedule's first step now
         elif plateau is not None:
@@ -299,13 +300,13 @@ class TrainingSession:
             a.setdefault("verbose", 0)
         rec = self.controller.recorder
         notes: list[tuple[str, str, float]] = []  # recorded under this fit once it begins (Recorder.hold_setup)
-        standing = self.controller.driver.schedule if schedule is None and plateau is None else None
-        if standing is not None:  # a schedule set by `replace_schedule` (a designer's edit) or `set_schedule`
+        if standing is not None and standing.schedule is not None:  # a designer's edit, or `set_schedule`
+            drives = "its reductions act on" if plateau is not None else "this fit follows"
             notes.append(
                 (
                     "info",
-                    f"this fit follows the schedule set for the fits to come ({type(standing).__name__}),"
-                    " from its step 0 (give a fit `schedule=` to run another)",
+                    f"{'`plateau`: ' if plateau is not None else ''}{drives} the schedule set for the fits to come"
+                    f" ({standing.describe()}), from its step 0 (give a fit `schedule=` to run another)",
                     rec.now(),
                 )
             )

@@ -35,18 +35,21 @@ class DiagnosisBar:
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
 
-    def draw(self, verdicts: Sequence[Diagnosis]) -> None:
-        """Show the latest verdict, once (a verdict already shown leaves the fix button as it is)."""
+    def draw(self, verdicts: Sequence[Diagnosis], offered: bool = True) -> None:
+        """Show the latest verdict, once; ``offered``: whether its fix can still be applied (a rewind a
+        later fit dropped cannot), else the fix button is disabled, the verdict shown or not."""
         if not verdicts:
             return
         last = verdicts[-1]
         if len(verdicts) == self._verdicts_shown:
+            if not offered:
+                self.fix_button.disabled = True
             return
         self._verdicts_shown = len(verdicts)
         # The button first, the badge last: the page shows a verdict's badge with its fix already on
         # the button (messages arrive in order), never beside the previous verdict's.
         fix = last.action
-        self.fix_button.disabled = fix is None
+        self.fix_button.disabled = fix is None or not offered
         self.fix_button.description = fix.label if fix is not None else "no fix to apply"
         self.fix_button.tooltip = last.advice
         self.badge.value = (

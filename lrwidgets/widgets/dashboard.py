@@ -389,9 +389,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
 
     def _draw_diagnosis(self) -> None:
         verdicts = self.diagnoses
-        self._diagnosis_bar.draw(verdicts)
-        if verdicts and not self.diagnostician.offers(verdicts[-1].action):  # a rewind a new fit dropped
-            self._fix_button.disabled = True
+        self._diagnosis_bar.draw(verdicts, offered=not verdicts or self.diagnostician.offers(verdicts[-1].action))
 
 
 def _is_designer(value: Any) -> bool:
