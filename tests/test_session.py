@@ -438,6 +438,81 @@ def test_a_pause_during_validation_holds_the_pass_at_its_next_batch(then: str, t
     assert session.state == "idle"
 
 
+def test_an_action_that_goes_with_a_rate_waits_out_a_validation_pass_it_is_asked_in() -> None:
+    """A rewind asked while paused in a validation pass (its state and its rate, one request) was put
+    back at once while its rate waited for the next training batch: the rest of the pass, and that
+    epoch's `val_` results, were of the put-back state. Both wait for the next training batch now;
+    a plain action (a save) is still carried out at once."""
+    import keras
+
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+    seen: list[int] = []
+    ran: list[tuple[str, int]] = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_test_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+            if seen == [0, 1, 2]:
+                session.pause()
+
+    vx, vy = regression_data(800, seed=1)  # 100 validation batches
+    run = session.fit(*regression_data(256), epochs=2, batch_size=8, validation_data=(vx, vy), callbacks=[Watch()])
+    wait_for(lambda: session.state == "paused")
+    assert session.controller.queue_for_next_batch(2e-3, "test", lambda m: ran.append(("rewind", len(seen))), "put back")
+    session.submit(lambda m: ran.append(("plain", len(seen))))
+    wait_for(lambda: ran)
+    assert ran == [("plain", 3)] and session.state == "paused"
+    session.resume()
+    run.wait(60)
+    assert ran == [("plain", 3), ("rewind", 100)]  # after the whole first pass, before the second
+    (event,) = [e for e in session.history.events if e.message == "put back"]
+    assert event.step == 32
+    lr = session.history.learning_rate
+    assert np.allclose(lr[:32], 1e-3) and np.allclose(lr[32:], 2e-3) and len(lr) == 64
+
+
+def test_a_rewind_to_the_fits_start_then_a_stop_is_no_optimizer_that_took_no_step() -> None:
+    """A state put back puts back its step count: rewound to the fit's first step at a batch's end
+    (by a view's listener, as `on_diverge` does) and stopped before another step, the fit's end saw
+    the optimizer's count unchanged and warned that it "took no step" (a range test then gives no
+    suggestion)."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.training import _state
+    from lrwidgets.training.nan_guard import put_back
+
+    session = lrw.TrainingSession(linear_model(keras.optimizers.Adam(1e-2)), update_interval=0.001)
+    guard = session.controller.recorder.guard
+    guard.keeps_more = True  # as a diagnosis makes it: the fit's first copy is kept
+    queued: list[int] = []
+
+    def rewind(model) -> None:
+        state = guard.healthy_before(1)
+        assert state is not None and state.step == 0
+        put_back(model, state, _state.steered_variables(model))
+        guard.rewound(state)
+        session.stop()  # no step after it
+
+    def listener(snapshot) -> None:
+        if snapshot.num_steps >= 3 and not queued:
+            queued.append(snapshot.num_steps)
+            session.controller.queue_for_next_batch(1e-3, "test", rewind, "rewound")
+
+    unsubscribe = session.subscribe(listener)
+    session.fit(*regression_data(4096), epochs=5, batch_size=8).wait(60)  # rounds mid-epoch
+    unsubscribe()
+    events = session.history.events
+    assert [e.step for e in events if e.message == "rewound"] == queued
+    assert int(keras.ops.convert_to_numpy(session.model.optimizer.iterations)) == 0
+    assert session.history.num_steps == queued[0]
+    assert not [e for e in events if e.source == "idle_optimizer"]
+    session.fit(*regression_data(256), epochs=1, batch_size=8).wait(60)  # the next fit is watched again
+    assert not [e for e in session.history.events if e.source == "idle_optimizer"]
+
+
 @pytest.mark.parametrize("where", ["training", "validation"])
 def test_the_weights_read_while_paused_are_the_fits_and_training_goes_on_from_them(where: str) -> None:
     """Paused, the model's weights can be read from another thread (on jax Keras keeps the state

@@ -269,7 +269,10 @@ class ControllerCallback(keras.callbacks.Callback):
             self.write_rate(self._model, lr)
         batches = c.fit_step
         # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
+        # A state put back (a rewind, perhaps to the fit's first step) puts its step count back too.
+        guard = c.recorder.guard
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
+        watched = watched and guard.rewound_in != guard.fits
         if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:
             c.recorder.event(
                 "warning",
@@ -362,23 +365,27 @@ class ControllerCallback(keras.callbacks.Callback):
             c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)
         return True
 
-    def run_actions(self, model: Any) -> None:
+    def run_actions(self, model: Any, validating: bool = False) -> None:
         """Carry out the queued actions on the model (a save, a restore), each on live variables;
-        a rate one of them set is then recorded (an ``action`` change)."""
+        a rate one of them set is then recorded (an ``action`` change). In a validation pass
+        (``validating``), not those that go with a rate (a rewind): they wait for it, for the
+        next training batch, so that the pass's results are of one state."""
         c = self._controller
-        if c._actions and c.running:
+        queues = (c._actions,) if validating else (c._actions, c._batch_actions)
+        ran = any(queues)
+        if ran and c.running:
             self.reader.check_rate()  # first: one another callback set before them is theirs
-        ran = bool(c._actions)
-        while c._actions:
-            action, description = c._actions.popleft()
-            _state.sync(model)
-            try:
-                action(model)
-            except Exception as e:
-                c.recorder.event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
-            else:
-                if description:
-                    c.recorder.event("action", description, step=c.history.num_steps)
+        for queue in queues:
+            while queue:
+                action, description = queue.popleft()
+                _state.sync(model)
+                try:
+                    action(model)
+                except Exception as e:
+                    c.recorder.event("error", f"{description or 'change'} failed: {type(e).__name__}: {e}")
+                else:
+                    if description:
+                        c.recorder.event("action", description, step=c.history.num_steps)
         if ran and c.running:
             self.reader.check_rate("an action (`submit`)", "action")
 

@@ -64,6 +64,8 @@ class TrainingController(Requests):
         #: called with (model, epoch, logs) at each epoch's end, in the training thread
         self.epoch_hooks: list[Callable[[Any, int, dict[str, Any]], None]] = []
         self._actions: collections.deque[tuple[Action, str]] = collections.deque()
+        #: actions that go with a rate (a rewind): at the next training batch, not in a validation pass
+        self._batch_actions: collections.deque[tuple[Action, str]] = collections.deque()
         self._cond = threading.Condition()
         self._pause_requested = False
         self._stop_requested = False

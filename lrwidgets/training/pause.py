@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 def wait_while_paused(callback: ControllerCallback, model: Any, validating: bool = False) -> None:
     """Block the training thread until resumed or stopped; changes made meanwhile apply at once.
     Paused in a validation pass (`validating`), only actions on the model (a save, which its
-    caller waits for) are carried out at once; the rate, multipliers and schedule edits wait
-    for the next training batch, as those asked during a pass do."""
+    caller waits for) are carried out at once; the rate, multipliers, schedule edits and a rewind
+    (which goes with its rate) wait for the next training batch, as those asked during a pass do."""
     c = callback._controller
     _state.sync(model)  # first: once "paused" is seen, the variables hold the fit's state (jax)
     c._state = "paused"
@@ -28,7 +28,7 @@ def wait_while_paused(callback: ControllerCallback, model: Any, validating: bool
             if not c._pause_requested or c._stop_requested:
                 break
         if validating:
-            callback.run_actions(model)
+            callback.run_actions(model, validating=True)
         else:
             callback.apply_requests(model)
         c._notify()

@@ -36,6 +36,7 @@ class Requests:
     #: meanwhile, the driver of the fits to come, which later fits go back to
     _standing: RateDriver | None = None
     _actions: collections.deque[tuple[Action, str]]
+    _batch_actions: collections.deque[tuple[Action, str]]
     _cond: threading.Condition
     _pause_requested: bool
     _stop_requested: bool
@@ -157,7 +158,7 @@ class Requests:
             # the old rate from the state the action puts back).
             self._lr_request = (lr, source)
             if action is not None:
-                self._actions.append((action, description))
+                self._batch_actions.append((action, description))  # not in a validation pass: its rate waits
             self._attention = True
             self._cond.notify_all()
         return True
@@ -305,6 +306,7 @@ class Requests:
     def has_requests(self) -> bool:
         return (
             bool(self._actions)
+            or bool(self._batch_actions)
             or self._lr_request is not None
             or self._schedule_request is not None
             or bool(self._multiplier_sources)
