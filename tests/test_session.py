@@ -460,7 +460,8 @@ def test_an_action_that_goes_with_a_rate_waits_out_a_validation_pass_it_is_asked
     vx, vy = regression_data(800, seed=1)  # 100 validation batches
     run = session.fit(*regression_data(256), epochs=2, batch_size=8, validation_data=(vx, vy), callbacks=[Watch()])
     wait_for(lambda: session.state == "paused")
-    assert session.controller.queue_for_next_batch(2e-3, "test", lambda m: ran.append(("rewind", len(seen))), "put back")
+    rewind = lambda m: ran.append(("rewind", len(seen)))  # noqa: E731
+    assert session.controller.queue_for_next_batch(2e-3, "test", rewind, "put back")
     session.submit(lambda m: ran.append(("plain", len(seen))))
     wait_for(lambda: ran)
     assert ran == [("plain", 3)] and session.state == "paused"
