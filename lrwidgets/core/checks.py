@@ -17,6 +17,8 @@ import numpy as np
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: the smallest step count in floats over which every int64 step is finite (a schedule's period)
+MIN_STEPS = 2.0**63 / float(np.finfo(np.float64).max)
 
 
 def short_repr(value: Any, limit: int = 200) -> str:
@@ -97,10 +99,17 @@ def check_int(name: str, value: Any, *, ge: int | None = None, le: int | None = 
 
 
 def check_steps(name: str, value: Any) -> int | float:
-    """A positive step count; ints stay ints and floats stay floats (Keras accepts both)."""
+    """A positive step count; ints stay ints and floats stay floats (Keras accepts both). A float
+    so small that a step divided by it overflows (``1e-320``: a schedule NaN from step 1) is refused."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return check_int(name, value, ge=1)
-    return check_float(name, value, gt=0)
+    v = check_float(name, value, gt=0)
+    if v < MIN_STEPS:
+        raise ValueError(
+            f"Argument `{name}` must be >= {MIN_STEPS:.3g}: a step count divided by it must be finite."
+            f" {received(name, value)}"
+        )
+    return v
 
 
 def check_bool(name: str, value: Any) -> bool:
