@@ -177,7 +177,7 @@ def test_with_steps_per_execution_each_recorded_step_runs_at_its_ramp_rate(data:
     np.testing.assert_array_equal(test.learning_rates, np.float32(test.ramp(np.arange(12))))
 
 
-@pytest.mark.parametrize("ending", ["diverged", "nan", "stopped", "error", "interrupt"])
+@pytest.mark.parametrize("ending", ["diverged", "nan", "stopped", "run.stop", "error", "interrupt"])
 def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
     from lrwidgets.training import LRRangeTest
 
@@ -187,7 +187,7 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
     kwargs: dict = {"start_learning_rate": 1e-4, "end_learning_rate": 1e3, "num_steps": 60}
     if ending == "nan":
         kwargs.update(end_learning_rate=1e20, diverge_threshold=1e38)
-    if ending in ("stopped", "interrupt"):
+    if ending in ("stopped", "run.stop", "interrupt"):
         kwargs.update(end_learning_rate=1e-3, num_steps=5000, update_interval=0.01)
     test = LRRangeTest(model, **kwargs)
     if ending == "stopped":
@@ -202,13 +202,19 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
         with pytest.raises(KeyboardInterrupt):
             run.wait()
         assert run.done
+    elif ending == "run.stop":  # the handle's own stop (a TrainingRun's): it raised a TypeError
+        from tests.test_dashboard import wait_for
+
+        wait_for(lambda: bool(test.curves()) and len(test.curves()[-1][1]) >= 5)
+        run.stop()
+        run.wait(120)
     elif ending == "error":
         # TensorFlow raises it wrapped in an InvalidArgumentError.
         with pytest.raises(Exception, match="a broken batch"):
             run.wait(120)
     else:
         run.wait(120)
-    expected = {"interrupt": "stopped"}.get(ending, ending)
+    expected = {"interrupt": "stopped", "run.stop": "stopped"}.get(ending, ending)
     assert test.reason == expected, test.sweeps[-1].message
     assert test.restored and before.differences() == []
     if ending == "nan":
@@ -218,8 +224,14 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
         assert "too few steps" not in test.message
         with pytest.raises(ValueError, match=r"(?s)There is no suggestion to apply: training failed: .*a broken batch"):
             test.apply(model)
-    if ending in ("stopped", "interrupt"):
+    if ending in ("stopped", "run.stop", "interrupt"):
         assert 5 <= len(test.losses) < 5000
+    if ending == "run.stop":  # a finished run's handle does not stop the next run of the test
+        again = test.run(x, y, batch_size=32)
+        run.stop()
+        assert not again.done
+        test.stop()
+        again.wait(120)
 
 
 @pytest.mark.parametrize("fitted", [True, False], ids=["fitted-before", "never-fitted"])

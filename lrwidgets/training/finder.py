@@ -39,6 +39,12 @@ class RangeTestRun(TrainingRun):
     for the restore, then raises ``KeyboardInterrupt``.
     """
 
+    def stop(self) -> None:
+        """Ask the range test to end its sweep at the next batch and skip the others (the model is
+        restored); nothing once it ended (a later run of the same test is not stopped)."""
+        if not self.done:
+            self._controller.stop()
+
     def __repr__(self) -> str:
         test: Any = self._controller
         return f"<RangeTestRun {'done' if self.done else 'running'}, {len(test.sweeps)}/{test.n_runs} sweeps>"

@@ -98,7 +98,10 @@ def _stop_at_exit() -> None:
     step as Python finalizes, which may abort the process (XLA: "FATAL: exception not rethrown")."""
     runs = [run for run in list(_RUNNING) if not run.done]
     for run in runs:
-        run.stop()
+        try:
+            run.stop()
+        except Exception as e:  # one that fails to stop does not keep the others from stopping
+            sys.stderr.write(f"lrwidgets: a fit failed to stop at exit: {type(e).__name__}: {e}\n")
     if runs:
         sys.stderr.write(
             f"lrwidgets: {len(runs)} background fit(s) still running at exit, stopped at the next batch"
