@@ -300,6 +300,38 @@ def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:
         np.testing.assert_array_equal(view.raw_more.y[i][: len(sweep.losses)], sweep.losses)
 
 
+def test_a_sweep_cut_short_is_left_out_of_the_suggestions_when_a_whole_one_is_there() -> None:
+    """With `n_runs=2`, a second sweep stopped 10 steps in (at a rate it reached by chance) voted in
+    the median: the suggestions moved by decades toward its partial curve's."""
+    from lrwidgets.training import LRRangeTest
+
+    model = bn_model(dropout=False)
+    x, y = regression_data(1024)
+    test = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30, n_runs=2)
+    test.update_interval = 0.001
+
+    def listener() -> None:
+        curves = test.curves()
+        if len(curves) == 2 and len(curves[1][1]) >= 10:
+            test.stop()
+
+    test.subscribe(listener)
+    test.run(x, y, batch_size=32).wait(120)
+    whole, cut = test.sweeps
+    assert whole.reason in ("finished", "diverged") and cut.reason == "stopped" and cut.suggestions
+    assert {m: s.learning_rate for m, s in test.suggestion_details.items()} == {
+        m: s.learning_rate for m, s in whole.suggestions.items()
+    }
+    assert test.message.endswith("; 1 sweep(s) cut short (stopped) left out of the suggestions")
+    # Cut short alone: its suggestions are given, said to be from a cut sweep.
+    alone = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30)
+    alone.update_interval = 0.001
+    alone.subscribe(lambda: alone.stop() if alone.curves() and len(alone.curves()[-1][1]) >= 10 else None)
+    alone.run(x, y, batch_size=32).wait(120)
+    assert alone.reason == "stopped" and alone.suggestions
+    assert "; suggested from a sweep cut short (its rate reached" in alone.message
+
+
 def test_layerwise_multipliers_are_kept_and_the_base_rate_swept() -> None:
     import keras
 

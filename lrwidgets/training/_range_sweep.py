@@ -1,5 +1,6 @@
 """One sweep of a range test: the callback that stops its fit where the core's rule says, and the
-:class:`Sweep` it leaves (its curve, why it ended, its suggestions)."""
+:class:`Sweep` it leaves (its curve, why it ended, its suggestions); the sweeps' suggestions
+combined; the handle of a range test's run."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrwidgets.core.finder import RangeTestMonitor, Suggestion, suggest
+from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, suggest
 from lrwidgets.core.history import TrainingHistory
+from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
 
@@ -66,6 +68,25 @@ class SweepStopper(keras.callbacks.Callback):
             self._model.stop_training = True
 
 
+class RangeTestRun(TrainingRun):
+    """The handle of a background range test (``LRRangeTest.run``): a ``TrainingRun`` over all its sweeps.
+
+    ``wait()`` returns the suggestions ``{method: rate}`` once every sweep ended and the model was
+    restored, or re-raises what ended it; a kernel interrupt while waiting stops the sweep, waits
+    for the restore, then raises ``KeyboardInterrupt``.
+    """
+
+    def stop(self) -> None:
+        """Ask the range test to end its sweep at the next batch and skip the others (the model is
+        restored); nothing once it ended (a later run of the same test is not stopped)."""
+        if not self.done:
+            self._controller.stop()
+
+    def __repr__(self) -> str:
+        test: Any = self._controller
+        return f"<RangeTestRun {'done' if self.done else 'running'}, {len(test.sweeps)}/{test.n_runs} sweeps>"
+
+
 def ended_sweep(
     history: TrainingHistory,
     first: int,
@@ -106,6 +127,30 @@ def ended_sweep(
         message=message,
         suggestions=suggest(lrs, losses, monitor.num_steps, smoothing),
     )
+
+
+#: how a sweep that ran its whole ramp, or up to the blow-up, ended
+WHOLE = ("finished", "diverged", "nan")
+
+
+def combined(sweeps: Sequence[Sweep]) -> tuple[dict[str, Suggestion], str]:
+    """The suggestions of several sweeps (the median of each method's rates), and what to add to
+    the test's message. A sweep cut short (stopped, an error, the data ran out) stopped at a rate
+    it chose by chance: it is left out when a whole one is there (it dragged the median by decades),
+    else the suggestions are its own, said to be from a cut sweep."""
+    whole = [s for s in sweeps if s.reason in WHOLE]
+    used = whole or list(sweeps)
+    suggestions = combine([s.suggestions for s in used])
+    if not suggestions:
+        return suggestions, ""
+    cut = [s for s in sweeps if s.reason not in WHOLE]
+    if whole and cut:
+        why = ", ".join(sorted({s.reason for s in cut}))
+        return suggestions, f"; {len(cut)} sweep(s) cut short ({why}) left out of the suggestions"
+    if not whole:
+        reached = max(float(s.learning_rates[-1]) for s in used if len(s.learning_rates))
+        return suggestions, f"; suggested from a sweep cut short (its rate reached {reached:.2g}): it may be too low"
+    return suggestions, ""
 
 
 def sweeps_dataframe(sweeps: Sequence[Sweep]) -> Any:

@@ -17,37 +17,26 @@ from typing import Any, cast
 import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int, check_name, received
-from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion, combine
+from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion
 from lrwidgets.core.range_test import RampByRow
 from lrwidgets.training import _state, ownership
-from lrwidgets.training._range_sweep import REFUSED, Sweep, SweepStopper, ended_sweep, recorded, sweeps_dataframe
+from lrwidgets.training._range_sweep import (
+    REFUSED,
+    RangeTestRun,
+    Sweep,
+    SweepStopper,
+    combined,
+    ended_sweep,
+    recorded,
+    sweeps_dataframe,
+)
 from lrwidgets.training._rate_target import set_learning_rate
 from lrwidgets.training._reorder import reordered
 from lrwidgets.training.fit_args import DATA_ARGUMENTS, bind_fit, class_fit
 from lrwidgets.training.model_state import ModelState
-from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.session import TrainingSession
 
 __all__ = ["DATA_ARGUMENTS", "LRRangeTest", "ModelState", "RangeTestRun", "Sweep"]
-
-
-class RangeTestRun(TrainingRun):
-    """The handle of a background range test (``LRRangeTest.run``): a ``TrainingRun`` over all its sweeps.
-
-    ``wait()`` returns the suggestions ``{method: rate}`` once every sweep ended and the model was
-    restored, or re-raises what ended it; a kernel interrupt while waiting stops the sweep, waits
-    for the restore, then raises ``KeyboardInterrupt``.
-    """
-
-    def stop(self) -> None:
-        """Ask the range test to end its sweep at the next batch and skip the others (the model is
-        restored); nothing once it ended (a later run of the same test is not stopped)."""
-        if not self.done:
-            self._controller.stop()
-
-    def __repr__(self) -> str:
-        test: Any = self._controller
-        return f"<RangeTestRun {'done' if self.done else 'running'}, {len(test.sweeps)}/{test.n_runs} sweeps>"
 
 
 class LRRangeTest:
@@ -328,7 +317,8 @@ class LRRangeTest:
                 self.restored = True
             finally:
                 unreserve()
-                self._suggestions = combine([s.suggestions for s in self._sweeps])
+                self._suggestions, note = combined(self._sweeps)
+                self.message += note
                 if not self._suggestions and self._sweeps and self._sweeps[-1].reason not in ("error", "optimizer"):
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
