@@ -165,6 +165,23 @@ def test_stop_rule_divergence_nan_and_the_last_step() -> None:
     assert [m.update(x) for x in (-1.0, -2.0, 5.0, 6.0, 7.0)] == [None] * 5
 
 
+def test_stop_rule_takes_its_best_after_a_warm_up() -> None:
+    """A model already trained: batch losses near 0 and several times apart. The smoothed loss of
+    step 1 passed 4x step 0's: "diverged" at step 1, at a rate far too small to move it, and no
+    suggestion (the digits MLP after 40 epochs)."""
+    noise = np.random.default_rng(0).lognormal(np.log(2e-3), 1.0, size=100)
+    noise[0] = 2e-4
+    m = RangeTestMonitor(num_steps=100)
+    assert m.warmup == 10
+    assert [m.update(float(v)) for v in noise] == [None] * 99 + ["finished"]
+    assert RangeTestMonitor(num_steps=5).warmup == 0 and RangeTestMonitor(num_steps=1000).warmup == 10
+    # The rule itself is unchanged after it: a blow-up still stops the sweep.
+    m = RangeTestMonitor(num_steps=100)
+    losses = [float(v) for v in noise[:50]] + [0.05 * 2**k for k in range(40)]
+    reasons = [m.update(v) for v in losses]
+    assert "diverged" in reasons and reasons.index("diverged") < 60
+
+
 # ---- the suggestion methods against hand-computed references -------------------------------------
 
 

@@ -174,6 +174,9 @@ class RangeTestMonitor:
     The sweep stops on the first NaN or inf loss (``"nan"``), when the smoothed loss exceeds
     ``diverge_threshold`` times its lowest value so far (``"diverged"``; not while that lowest
     value is <= 0, where a ratio means nothing), or after ``num_steps`` steps (``"finished"``).
+    The lowest value is taken after a warm-up of ``min(10, num_steps // 10)`` steps: the smoothed
+    loss of a model already trained (losses near 0, batch to batch several times apart) passed
+    4x its first step's at step 1, at a rate far too small to move it.
 
     Example:
         >>> m = RangeTestMonitor(num_steps=10, smoothing=0.0, diverge_threshold=4.0)
@@ -189,12 +192,13 @@ class RangeTestMonitor:
         self.num_steps = check_int("num_steps", num_steps, ge=1, le=MAX_STEPS)
         self.diverge_threshold = check_float("diverge_threshold", diverge_threshold, gt=1)
         self.curve = SweepCurve(smoothing)
+        self.warmup = min(10, self.num_steps // 10)
         self.best = math.inf
         self.reason: str | None = None
         self.message = ""
 
     def _check(self, s: float | None, step: int) -> None:
-        if s is None or self.reason is not None:
+        if s is None or self.reason is not None or step < self.warmup:
             return
         if self.best > 0 and s > self.diverge_threshold * self.best:
             self.reason = "diverged"

@@ -67,7 +67,8 @@ class LRRangeTest:
         num_steps: steps of a sweep, 11 to 100,000 (11: the fewest a suggestion can be made from).
         mode: ``"exponential"`` (default) or ``"linear"``.
         smoothing: EMA coefficient of the smoothed curve, in [0, 1) (fastai's 0.98).
-        diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1).
+        diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1), its
+            best taken after the first ``min(10, num_steps // 10)`` steps.
         n_runs: sweeps, 1 to 20.
         update_interval: seconds between two listener calls during a sweep.
         monitor: the log key swept as the loss (a custom ``train_step``'s ``g_loss``), as
