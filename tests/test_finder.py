@@ -580,6 +580,24 @@ def test_a_range_test_sweeps_the_monitored_log_key(how: str) -> None:
         lrw.LRRangeTest(model, monitor=3)
 
 
+def test_a_monitored_key_the_train_step_does_not_log_is_said_so_not_taken_for_a_nan() -> None:
+    """`monitor="val_loss"` (a key no training batch logs) ended the sweep as `nan`, "the loss
+    became nan at step 0"; the session's warning naming the key and what is logged never showed."""
+    import lrwidgets as lrw
+
+    model = bn_model(dropout=False)
+    before = snapshot(model)
+    x, y = regression_data(512)
+    test = lrw.LRRangeTest(model, monitor="val_loss", num_steps=20, n_runs=2)
+    assert test.run(x, y, batch_size=32).wait(120) == {}
+    assert test.reason == "monitor" and len(test.sweeps) == 1  # no second sweep: it would say the same
+    assert test.message.startswith("the train step logs no `val_loss`") and "Logged: ['loss']" in test.message
+    assert test.message.endswith("no learning rate is suggested") and "too few steps" not in test.message
+    assert test.restored and before.differences() == []
+    widget = lrw.LRFinder(test)
+    assert "the train step logs no value of the monitored key" in widget._status.value
+
+
 def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> None:
     """Copying the model's state, or reserving the model, can raise (a variable that cannot be read,
     a reservation taken since the check): the last run's curve and suggestions were cleared first."""

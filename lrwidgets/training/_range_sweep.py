@@ -16,6 +16,10 @@ from lrwidgets.core.history import TrainingHistory
 from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
+#: the source of the session's warning that the train step logs no value of the monitored key
+MISSING_KEY = "missing_key"
+#: the reasons whose message says why nothing is suggested
+SAYS_WHY = ("error", "optimizer", "monitor")
 
 #: ``model.fit`` arguments a sweep takes from the caller: the data and how it is batched.
 REFUSED = {
@@ -57,6 +61,7 @@ class SweepStopper(keras.callbacks.Callback):
         self.monitor = monitor
         self._history = history
         self._first = history.num_steps
+        self._events = len(history.events)
         self._stop_requested = stop_requested
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -64,7 +69,9 @@ class SweepStopper(keras.callbacks.Callback):
         if h.num_steps <= self._first:
             return
         # After the session's own callback (first in the list): the true loss of this batch is recorded.
-        if self.monitor.update(h.last("loss")) is not None or self._stop_requested():
+        loss = h.last("loss")
+        missing = loss != loss and any(e.source == MISSING_KEY for e in h.events[self._events :])  # not a NaN
+        if missing or self.monitor.update(loss) is not None or self._stop_requested():
             self._model.stop_training = True
 
 
@@ -94,14 +101,20 @@ def ended_sweep(
     smoothing: float,
     error: BaseException | None,
     stopped: bool,
-    idle_optimizer: bool = False,
+    events: int = 0,
 ) -> Sweep:
     """The sweep recorded from step ``first`` on, once its fit ended: with ``error`` (what ended the
-    fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason; none is
-    suggested from a fit whose optimizer took no step (``idle_optimizer``)."""
+    fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason. None is
+    suggested (the session's warnings among its events, from ``events`` on) from a fit whose
+    optimizer took no step, nor from one whose steps logged no value of the monitored key."""
+    new = history.events[events:]
+    idle_optimizer = any(e.source == "idle_optimizer" for e in new)
+    missing_key = next((e.message for e in new if e.source == MISSING_KEY), "")
     lrs, losses = recorded(history, first)
     monitor.curve.finish()
     reason, message = monitor.reason, monitor.message
+    if missing_key and error is None:
+        return Sweep(lrs, losses, monitor.curve.smoothed, "monitor", f"{missing_key}: no learning rate is suggested")
     if error is not None:
         reason, message = "error", f"training failed: {type(error).__name__}: {error}"
     elif idle_optimizer:

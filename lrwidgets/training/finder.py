@@ -22,6 +22,7 @@ from lrwidgets.core.range_test import RampByRow
 from lrwidgets.training import _state, ownership
 from lrwidgets.training._range_sweep import (
     REFUSED,
+    SAYS_WHY,
     RangeTestRun,
     Sweep,
     SweepStopper,
@@ -184,7 +185,8 @@ class LRRangeTest:
     def reason(self) -> str:
         """Why the last sweep ended: ``finished``, ``diverged``, ``nan``, ``data`` (the data ran out
         before its last step), ``stopped``, ``error``, ``optimizer`` (the model's optimizer took no
-        step: nothing is suggested); ``""`` until a sweep of the latest run has ended."""
+        step), ``monitor`` (the train step logs no value of the monitored key: nothing is suggested
+        after either); ``""`` until a sweep of the latest run has ended."""
         return self._sweeps[-1].reason if self._sweeps else ""
 
     @property
@@ -305,7 +307,8 @@ class LRRangeTest:
         unsubscribe = session.subscribe(lambda _: self._notify())
         try:
             for r in range(self.n_runs):
-                if self._stop_requested or (once and self._sweeps and self._sweeps[-1].reason == "data"):
+                last = self._sweeps[-1].reason if self._sweeps else ""
+                if self._stop_requested or (once and last == "data") or last == "monitor":
                     break  # (a generator that ran out has nothing left for another sweep)
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
@@ -320,7 +323,7 @@ class LRRangeTest:
                 unreserve()
                 self._suggestions, note = combined(self._sweeps)
                 self.message += note
-                if not self._suggestions and self._sweeps and self._sweeps[-1].reason not in ("error", "optimizer"):
+                if not self._suggestions and self._sweeps and self._sweeps[-1].reason not in SAYS_WHY:
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
@@ -337,8 +340,7 @@ class LRRangeTest:
             session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=schedule).wait()
         except BaseException as e:
             error = e
-        idle = any(e.source == "idle_optimizer" for e in session.history.events[events:])
-        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested, idle)
+        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested, events)
         self._sweeps.append(sweep)
         self._live = None
         self.message = sweep.message

@@ -239,6 +239,7 @@ class Recorder:
             "warning",
             f"the train step logs no `{key}`: its steps are recorded with no loss. Logged: {sorted(logs)};"
             " choose one with `monitor=`",
+            source="missing_key",  # a range test suggests nothing then
         )
 
     def _choose_key(self, logs: dict[str, Any]) -> str | None:

@@ -34,6 +34,7 @@ REASONS = {
     "error": "stopped by an error",
     "data": "stopped: the data ran out",
     "optimizer": "no suggestion: the model's optimizer took no step",
+    "monitor": "no suggestion: the train step logs no value of the monitored key",
 }
 MAX_SWEEP_LINES = 20
 
