@@ -134,6 +134,19 @@ def test_controls_played_like_a_browser_edit_the_design() -> None:
     assert restored.schedule.decay_steps == 10.5  # untouched by an edit of another argument
     d._epochs.set_state({"value": 7})
     assert d.preview().shape == (70,)
+    # A page's index that is no option's (`true`, which traitlets takes for 1) is refused.
+    for index in (True, 1.5, -1, len(d._kind.options)):
+        with pytest.raises(traitlets.TraitError, match="Argument `index` must be"):
+            d._kind.set_state({"index": index})
+        assert d.value["kind"] == "exponential"
+    # A float step count too large for the slider: refused naming it (a TraitError named `max`, the
+    # design kept), from the page and from code.
+    design = d.value
+    too_long = {**design, "config": {**design["config"], "decay_steps": 1e39}}
+    for how in (lambda v: d.set_state({"value": v}), lambda v: setattr(d, "value", v)):
+        with pytest.raises(traitlets.TraitError, match=r"Argument `decay_steps` must be <= 1,000,000,000,000"):
+            how(too_long)
+        assert d.value == design
     d._kind.set_state({"index": list(d._kind.options).index("one_cycle")})
     assert d.schedule.total_steps == 70
     assert set(d._controls) == {"max_learning_rate", "total_steps", "pct_start", "div_factor", "final_div_factor"}

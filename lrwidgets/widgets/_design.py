@@ -10,7 +10,7 @@ import numpy as np
 from lrwidgets.core.checks import check_choice, check_int, check_rate, received
 from lrwidgets.core.history import EpochLogs
 from lrwidgets.schedules import Schedule, Warmup
-from lrwidgets.widgets._designer_kinds import ARGS, KINDS, LOG_RATES
+from lrwidgets.widgets._designer_kinds import ARGS, KINDS, LOG_RATES, STEP_COUNTS
 
 #: Longest planned run in epochs: a plateau design is replayed epoch by epoch.
 MAX_EPOCHS = 100_000
@@ -52,6 +52,12 @@ def checked_design(v: Any) -> dict[str, Any]:
                 f" {received(arg, config[arg])}"
             )
         check_rate(arg, config[arg])  # a rate the optimizer can hold: not inf, nor 0, as a float32
+    for arg in STEP_COUNTS.intersection(config):  # a float may be 1e39, which the slider cannot hold
+        if config[arg] > MAX_TOTAL_STEPS:
+            raise ValueError(
+                f"Argument `{arg}` must be <= {MAX_TOTAL_STEPS:,} in the designer (the most steps of a"
+                f" planned run, its slider's range). {received(arg, config[arg])}"
+            )
     return as_design(kind, epochs, steps_per_epoch, warmup_steps, config)
 
 

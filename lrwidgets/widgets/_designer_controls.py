@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, make_control, synthetic_loss_controls
-from lrwidgets.widgets._strict_controls import KernelButton, PageIntText, StrictIntSlider
+from lrwidgets.widgets._strict_controls import KernelButton, PageDropdown, PageIntText, StrictIntSlider
 
 
 class DesignerControls:
@@ -34,7 +34,9 @@ class DesignerControls:
         self.syncing = False
         self._on_arg = on_arg
         self._on_refused = on_refused
-        self.kind = w.Dropdown(options=list(KINDS), description="kind", style={"description_width": "40px"})
+        self.kind = PageDropdown(
+            options=list(KINDS), description="kind", style={"description_width": "40px"}, on_refused=on_refused
+        )
         # Not bounded boxes, which clamp what is typed: the design refuses a size out of range, with
         # a message, and the box goes back to the size in force.
         self.epochs = PageIntText(
