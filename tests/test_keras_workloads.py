@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import regression_data
+from tests.helpers import linear_model, regression_data
 from tests.test_session import Gate
 
 pytestmark = pytest.mark.keras
@@ -648,6 +648,15 @@ def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:
     (warning,) = [e.message for e in session.history.events if e.kind == "warning"]
     assert "took no step in this fit's 8 batches" in warning and "(SGD)" in warning
     assert not [e for e in session.history.events if e.kind in ("nan", "restore", "error")]
+    assert "optimizers of its own" in warning
+    # A frozen model takes no step either: said so, not blamed on optimizers of its own.
+    frozen = linear_model()
+    frozen.trainable = False
+    frozen.compile(optimizer="sgd", loss="mse")
+    quiet = lrw.TrainingSession(frozen)
+    quiet.fit(x, y, epochs=1, batch_size=32).wait(120)
+    (warning,) = [e.message for e in quiet.history.events if e.source == "idle_optimizer"]
+    assert "no trainable weights (frozen: `trainable=False`)" in warning and "GANs" not in warning
 
     # A range test on it sweeps a rate nothing uses: it suggests none (it gave confident ones).
     finder = lrw.LRRangeTest(model, num_steps=20)

@@ -274,12 +274,16 @@ class ControllerCallback(keras.callbacks.Callback):
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
         watched = watched and guard.rewound_in != guard.fits
         if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:
+            why = (
+                "the model has no trainable weights (frozen: `trainable=False`), so the rates shown moved nothing"
+                if not self._model.trainable_weights
+                else "if the train step updates the weights otherwise (with optimizers of its own, as keras.io's"
+                " GANs do), the rates shown are not the ones used"
+            )
             c.recorder.event(
                 "warning",
                 f"the model's optimizer ({type(c._optimizer).__name__}), whose learning rate is recorded and"
-                f" steered here, took no step in this fit's {batches} batches: if the train step updates the"
-                " weights otherwise (with optimizers of its own, as keras.io's GANs do), the rates shown are"
-                " not the ones used",
+                f" steered here, took no step in this fit's {batches} batches: {why}",
                 source="idle_optimizer",  # a range test gives no suggestion then
             )
         self.reader.check_rate()  # a change another callback made at the last epoch's end
