@@ -470,6 +470,11 @@ def test_finder_widget_draws_the_curve_suggestions_and_why_it_stopped() -> None:
     details = finder.suggestion_details  # each method's rate, explanation and per-sweep rates, as the test's
     assert details == finder.test.suggestion_details and details["slide"].learning_rate == finder.suggestions["slide"]
     assert "stopped: the loss" in finder._status.value and "restored" in finder._status.value
+    # The test's status, on the widget too (an AttributeError: only through `finder.test`).
+    assert (finder.reason, finder.message, finder.restored, finder.error, finder.running) == (
+        finder.test.reason, finder.test.message, True, None, False
+    )  # fmt: skip
+    assert finder.reason in ("diverged", "nan")
     assert finder.suggestion.explanation.split(";")[0][:30] in finder._table.value.replace("&#x27;", "'")
     button = finder._apply_buttons["robust_valley"]
     assert not button.disabled

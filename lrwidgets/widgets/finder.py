@@ -139,6 +139,27 @@ class LRFinder(widgets.VBox):
     def sweeps(self) -> list[Any]:
         return self.test.sweeps
 
+    # The range test's status, as on the test itself (``finder.test``).
+    @property
+    def reason(self) -> str:
+        return self.test.reason
+
+    @property
+    def message(self) -> str:
+        return self.test.message
+
+    @property
+    def restored(self) -> bool:
+        return self.test.restored
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.test.error
+
+    @property
+    def running(self) -> bool:
+        return self.test.running
+
     def apply(self, target: Any = None, method: str | None = None) -> float:
         """Set ``target``'s rate (default: this widget's ``target``, else the model) to a suggestion."""
         chosen = target if target is not None else self.target if self.target is not None else self.test.model
