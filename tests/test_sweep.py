@@ -440,6 +440,14 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     assert all(r["time"] == old[(r["learning_rate"], r["optimizer"])] for r in fourth if r["learning_rate"] != 1e-1)
     with pytest.raises(TypeError, match=r"`learning_rates` cannot be given\. Received: learning_rates=\[0\.1\]"):
         Sweep.load(path, build_model, learning_rates=[0.1])
+    # A hand-edited status (it was loaded as it was, its trial neither ranked nor run again).
+    import json
+
+    doc = json.loads(path.read_text())
+    doc["results"][0]["status"] = "weird"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"has a trial of status 'weird': a saved trial is done, failed or cancelled"):
+        Sweep.load(path, build_model)
     path.write_text('{"format": ')  # a file cut short
     with pytest.raises(
         ValueError, match=r"Argument `path` must name a file written by `Sweep.to_json`; .* is not JSON"

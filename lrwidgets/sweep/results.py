@@ -103,7 +103,16 @@ def read_json(path: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"The sweep file {str(path)!r} has version {doc.get('version')!r}; this lrwidgets reads {VERSION}."
         )
-    doc["results"] = [{k: math.nan if v is None else v for k, v in r.items()} for r in doc["results"]]
+    results = doc.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise ValueError(f"The sweep file {str(path)!r} has no list of results (one dict a trial).")
+    for r in results:  # only ended trials are saved: another status would be shown, ranked or resumed wrongly
+        if r.get("status") not in (*FINISHED, "cancelled"):
+            raise ValueError(
+                f"The sweep file {str(path)!r} has a trial of status {r.get('status')!r}: a saved trial is"
+                f" done, failed or cancelled. Received: {r!r}"[:400]
+            )
+    doc["results"] = [{k: math.nan if v is None else v for k, v in r.items()} for r in results]
     return doc
 
 
