@@ -142,11 +142,18 @@ def test_controls_played_like_a_browser_edit_the_design() -> None:
     # A float step count too large for the slider: refused naming it (a TraitError named `max`, the
     # design kept), from the page and from code.
     design = d.value
-    too_long = {**design, "config": {**design["config"], "decay_steps": 1e39}}
     for how in (lambda v: d.set_state({"value": v}), lambda v: setattr(d, "value", v)):
-        with pytest.raises(traitlets.TraitError, match=r"Argument `decay_steps` must be <= 1,000,000,000,000"):
-            how(too_long)
-        assert d.value == design
+        for steps in (1e39, 0.5):  # 0.5 was refused as "decay_steps=0", and kept in the design
+            bad = {**design, "config": {**design["config"], "decay_steps": steps}}
+            said = rf"`decay_steps` must be >= 1 and <= 1,000,.*=\s*{re.escape(repr(steps))}$"
+            with pytest.raises(traitlets.TraitError, match=said):
+                how(bad)
+            assert d.value == design and d.schedule.decay_steps == design["config"]["decay_steps"]
+    # The plateau's `mode` dropdown too (it took `true` for "max").
+    plateau = ScheduleDesigner(kind="plateau")
+    with pytest.raises(traitlets.TraitError, match="Argument `index` must be an integer"):
+        plateau._controls["mode"].set_state({"index": True})
+    assert plateau.value["config"]["mode"] == "min"
     d._kind.set_state({"index": list(d._kind.options).index("one_cycle")})
     assert d.schedule.total_steps == 70
     assert set(d._controls) == {"max_learning_rate", "total_steps", "pct_start", "div_factor", "final_div_factor"}

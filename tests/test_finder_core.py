@@ -302,3 +302,27 @@ def test_the_fewest_steps_allowed_are_the_fewest_that_suggest() -> None:
     assert sweep(MIN_STEPS - 1) == {}
     with pytest.raises(ValueError, match=f"Argument `num_steps` must be >= {MIN_STEPS}. Received: num_steps=10"):
         Ramp(num_steps=MIN_STEPS - 1)
+
+
+def test_a_sweep_whose_loss_does_not_fall_beyond_its_noise_gets_no_suggestion() -> None:
+    """A range too low (the loss 2.46 -> 2.42 in 100 steps), a pure-noise curve, a model already
+    trained: each gave a confident default (6.6e-8 for Adam), wherever the noise put the valley."""
+    from lrwidgets.core.finder import judge_fall
+    from lrwidgets.core.suggestions import NO_FALL, WEAK_FALL, fall_evidence
+
+    lrs = Ramp(1e-7, 10.0, 100)(np.arange(100))
+    said = [judge_fall(lrs, 2.3 + 0.05 * np.random.default_rng(seed).normal(size=100), 100) for seed in range(200)]
+    nothing = [s for s in said if s.startswith("no clear fall of the loss (over the ")]
+    assert len(nothing) >= 190 and all(s.endswith("(a model already trained has little left to fall)") for s in nothing)
+    assert all(s == "" or s.startswith("a weak fall") for s in said if s not in nothing)  # never called clear
+    # A clear fall (2.3 down to 0.3, noise 0.05): nothing to say.
+    rng = np.random.default_rng(0)
+    falling = 0.3 + 2.0 / (1 + (lrs / 1e-3) ** 1.5) + 0.05 * rng.normal(size=100)
+    assert fall_evidence(lrs, falling, 100)[0] > 2 * WEAK_FALL and judge_fall(lrs, falling, 100) == ""
+    # A small fall in much noise: weak (the suggestions are given, said to be uncertain).
+    noisy = 0.3 + 0.2 / (1 + (lrs / 1e-3) ** 1.5) + 0.3 * np.random.default_rng(1).normal(size=100)
+    assert NO_FALL <= fall_evidence(lrs, noisy, 100)[0] < WEAK_FALL
+    assert judge_fall(lrs, noisy, 100).startswith("a weak fall of the loss (over the ")
+    # The lowest point at the start (a loss that only rises): no fall. Too short to judge: nothing said.
+    assert judge_fall(lrs, np.linspace(2.3, 5.0, 100), 100).startswith("no clear fall")
+    assert judge_fall(lrs[:12], falling[:12], 100) == ""

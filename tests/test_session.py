@@ -510,8 +510,6 @@ def test_a_rewind_to_the_fits_start_then_a_stop_is_no_optimizer_that_took_no_ste
     assert int(keras.ops.convert_to_numpy(session.model.optimizer.iterations)) == 0
     assert session.history.num_steps == queued[0]
     assert not [e for e in events if e.source == "idle_optimizer"]
-    session.fit(*regression_data(256), epochs=1, batch_size=8).wait(60)  # the next fit is watched again
-    assert not [e for e in session.history.events if e.source == "idle_optimizer"]
 
 
 @pytest.mark.parametrize("where", ["training", "validation"])
@@ -2122,6 +2120,11 @@ def test_a_fit_that_follows_the_schedule_set_for_the_fits_to_come_says_so() -> N
     session.fit(x, y, epochs=1, batch_size=16).wait(60)
     note = [e for e in session.history.events if "fits to come" in e.message][-1]
     assert note.step == 12 and "(ReduceOnPlateau reductions of a constant rate)" in note.message
+    # A plateau given over it: it replaces the standing plateau for that fit, and says so.
+    session.fit(x, y, epochs=1, batch_size=16, plateau=S.ReduceOnPlateau(0.5, monitor="loss")).wait(60)
+    note = [e for e in session.history.events if "fits to come" in e.message][-1]
+    assert note.step == 16 and "act on the schedule set for the fits to come (a constant rate)" in note.message
+    assert "in place of its own plateau" in note.message
 
 
 def test_multipliers_set_on_the_optimizer_during_a_fit_go_through_the_session() -> None:

@@ -17,8 +17,9 @@ import numpy as np
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-#: the smallest step count in floats over which every int64 step is finite (a schedule's period)
-MIN_STEPS = 2.0**63 / float(np.finfo(np.float64).max)
+#: a float step count (a schedule's period) at least this large keeps every int64 step over it
+#: finite (the exact bound is 2**63 / the largest float64, 5.13e-290)
+MIN_STEP_COUNT = 1e-289
 
 
 def short_repr(value: Any, limit: int = 200) -> str:
@@ -104,9 +105,9 @@ def check_steps(name: str, value: Any) -> int | float:
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return check_int(name, value, ge=1)
     v = check_float(name, value, gt=0)
-    if v < MIN_STEPS:
+    if v < MIN_STEP_COUNT:
         raise ValueError(
-            f"Argument `{name}` must be >= {MIN_STEPS:.3g}: a step count divided by it must be finite."
+            f"Argument `{name}` must be >= {MIN_STEP_COUNT:g}: a step count divided by it must be finite."
             f" {received(name, value)}"
         )
     return v

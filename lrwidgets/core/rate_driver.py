@@ -108,18 +108,28 @@ class RateDriver:
             self.factor = learning_rate / base
         return True
 
-    def describe(self) -> str:
-        """What drives the rate, in words: the schedule's class, and the plateau's reductions.
+    @property
+    def has_plateau(self) -> bool:
+        """Whether a plateau's reductions act on the rate."""
+        return self._tracker is not None
+
+    def describe(self, plateau: bool = True) -> str:
+        """What drives the rate, in words: the schedule's class, and the plateau's reductions (not
+        with ``plateau=False``: the schedule alone).
 
         Example:
             >>> from lrwidgets.schedules import ReduceOnPlateau
-            >>> RateDriver(None, ReduceOnPlateau(0.1), learning_rate=0.01).describe()
-            'ReduceOnPlateau reductions of a constant rate'
+            >>> d = RateDriver(None, ReduceOnPlateau(0.1), learning_rate=0.01)
+            >>> d.describe(), d.describe(plateau=False)
+            ('ReduceOnPlateau reductions of a constant rate', 'a constant rate')
         """
         schedule = self.schedule
         if schedule is None:
             return "no schedule"
-        if self._tracker is None or hasattr(schedule, "tracker"):
+        constant = schedule is self._constant or hasattr(schedule, "tracker")  # a plateau's rate as set
+        if not plateau or self._tracker is None:
+            return "a constant rate" if constant else type(schedule).__name__
+        if hasattr(schedule, "tracker"):
             return type(schedule).__name__
         if schedule is self._constant:
             return "ReduceOnPlateau reductions of a constant rate"

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lrwidgets.core.checks import received
+from lrwidgets.core.checks import received, short_repr
 
 FORMAT = "lrwidgets-sweep"
 VERSION = 1
@@ -110,7 +110,7 @@ def read_json(path: str | Path) -> dict[str, Any]:
         if r.get("status") not in (*FINISHED, "cancelled"):
             raise ValueError(
                 f"The sweep file {str(path)!r} has a trial of status {r.get('status')!r}: a saved trial is"
-                f" done, failed or cancelled. Received: {r!r}"[:400]
+                f" done, failed or cancelled. Received: {short_repr(r)}"
             )
     doc["results"] = [{k: math.nan if v is None else v for k, v in r.items()} for r in results]
     return doc

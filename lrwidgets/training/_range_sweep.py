@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, suggest
+from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, judge_fall, suggest
 from lrwidgets.core.history import TrainingHistory
 from lrwidgets.training.run import TrainingRun
 
@@ -44,6 +44,8 @@ class Sweep:
     reason: str
     message: str
     suggestions: dict[str, Suggestion] = field(default_factory=dict)
+    #: no suggestion, as the loss did not fall clearly beyond its batch noise (the message says so)
+    no_fall: bool = False
 
 
 def recorded(history: TrainingHistory, first: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,8 +88,9 @@ class RangeTestRun(TrainingRun):
     def stop(self) -> None:
         """Ask the range test to end its sweep at the next batch and skip the others (the model is
         restored); nothing once it ended (a later run of the same test is not stopped)."""
-        if not self.done:
-            self._controller.stop()
+        test: Any = self._controller
+        if not self.done and test._run is self:  # not a later run, started as this one ended
+            test.stop()
 
     def __repr__(self) -> str:
         test: Any = self._controller
@@ -108,7 +111,7 @@ def ended_sweep(
     suggested (the session's warnings among its events, from ``events`` on) from a fit whose
     optimizer took no step, nor from one whose steps logged no value of the monitored key."""
     new = history.events[events:]
-    idle_optimizer = any(e.source == "idle_optimizer" for e in new)
+    idle_optimizer = next((e.message for e in new if e.source == "idle_optimizer"), "")
     missing_key = next((e.message for e in new if e.source == MISSING_KEY), "")
     lrs, losses = recorded(history, first)
     monitor.curve.finish()
@@ -118,27 +121,25 @@ def ended_sweep(
     if error is not None:
         reason, message = "error", f"training failed: {type(error).__name__}: {error}"
     elif idle_optimizer:
-        reason, message = (
-            "optimizer",
-            (
-                "the model's optimizer took no step: its train step updates the weights otherwise (with"
-                " optimizers of its own, as keras.io's GANs do), so the rates swept were not the ones used:"
-                " no learning rate is suggested"
-            ),
-        )
-        return Sweep(lrs, losses, monitor.curve.smoothed, reason, message)
+        message = f"{idle_optimizer}: no learning rate is suggested"  # the session's warning says why
+        return Sweep(lrs, losses, monitor.curve.smoothed, "optimizer", message)
     elif reason is None:
         if stopped:
             reason, message = "stopped", f"stopped at step {len(losses)}"
         else:
             reason, message = "data", f"the data ran out after {len(losses)} of {monitor.num_steps} steps"
+    suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
+    fall = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ""
+    if fall.startswith("no clear fall"):
+        suggestions = {}
     return Sweep(
         learning_rates=lrs,
         losses=losses,
         smoothed_losses=monitor.curve.smoothed,
         reason=reason,
-        message=message,
-        suggestions=suggest(lrs, losses, monitor.num_steps, smoothing),
+        message=f"{message}; {fall}" if fall else message,
+        suggestions=suggestions,
+        no_fall=not suggestions and bool(fall),
     )
 
 
@@ -151,12 +152,12 @@ def combined(sweeps: Sequence[Sweep]) -> tuple[dict[str, Suggestion], str]:
     the test's message. A sweep cut short (stopped, an error, the data ran out) stopped at a rate
     it chose by chance: it is left out when a whole one is there (it dragged the median by decades),
     else the suggestions are its own, said to be from a cut sweep."""
-    whole = [s for s in sweeps if s.reason in WHOLE]
-    used = whole or list(sweeps)
+    whole = [s for s in sweeps if s.reason in WHOLE and s.suggestions]
+    used = whole or [s for s in sweeps if s.suggestions]
     suggestions = combine([s.suggestions for s in used])
     if not suggestions:
         return suggestions, ""
-    cut = [s for s in sweeps if s.reason not in WHOLE]
+    cut = [s for s in sweeps if s.reason not in WHOLE and s.suggestions]
     if whole and cut:
         why = ", ".join(sorted({s.reason for s in cut}))
         return suggestions, f"; {len(cut)} sweep(s) cut short ({why}) left out of the suggestions"

@@ -269,10 +269,10 @@ class ControllerCallback(keras.callbacks.Callback):
             self.write_rate(self._model, lr)
         batches = c.fit_step
         # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
-        # A state put back (a rewind, perhaps to the fit's first step) puts its step count back too.
-        guard = c.recorder.guard
+        # A state put back (a rewind, perhaps to the fit's first step) puts its step count back too:
+        # not judged when no batch ran after it (one that did and took no step is judged).
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
-        watched = watched and guard.rewound_in != guard.fits
+        watched = watched and c.recorder.guard.rewound_at != (c.recorder.guard.fits, c.history.num_steps)
         if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:
             why = (
                 "the model has no trainable weights (frozen: `trainable=False`), so the rates shown moved nothing"

@@ -323,7 +323,8 @@ class LRRangeTest:
                 unreserve()
                 self._suggestions, note = combined(self._sweeps)
                 self.message += note
-                if not self._suggestions and self._sweeps and self._sweeps[-1].reason not in SAYS_WHY:
+                ended = self._sweeps[-1] if self._sweeps else None
+                if not self._suggestions and ended is not None and ended.reason not in SAYS_WHY and not ended.no_fall:
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 

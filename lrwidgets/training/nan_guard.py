@@ -90,8 +90,8 @@ class NanGuard:
         self._start: State | None = None
         self.keeps_more = False
         self._fits = 0
-        #: the fit (its count) of the last state put back by :meth:`rewound`
-        self.rewound_in: int | None = None
+        #: the fit (its count) and the history's step count when the last state was put back (:meth:`rewound`)
+        self.rewound_at: tuple[int, int] | None = None
         self._first = 0  # the fit's first step
         self._best = math.inf  # the best finite batch loss of steps [_first, _seen)
         self._seen = 0
@@ -203,5 +203,5 @@ class NanGuard:
         taken since on the trajectory left is judged or kept."""
         self._pending = None
         self._good = state
-        self.rewound_in = self._fits
+        self.rewound_at = (self._fits, self.history.num_steps)
         self._previous = None if self._previous is None or self._previous.step >= state.step else self._previous

@@ -144,9 +144,10 @@ class Requests:
         self, learning_rate: float, source: str, action: Action | None = None, description: str = ""
     ) -> bool:
         """While a fit runs, from any thread: leave the rate and ``action`` (if any) for the next
-        batch boundary, carried out by the training thread there (the action, then the rate), not
-        here: from a listener in the training thread, doing them here would call the listeners again
-        from within one. Returns False, nothing left, when no fit runs."""
+        training batch, carried out by the training thread before it (the action, then the rate),
+        not here: from a listener in the training thread, doing them here would call the listeners
+        again from within one. Paused in a validation pass, the action waits with the rate (the
+        pass's results are of one state). Returns False, nothing left, when no fit runs."""
         lr = self._checked_rate(learning_rate, source)
         if action is not None and not callable(action):
             raise TypeError(f"Argument `action` must be callable. Received: action={action!r}")

@@ -301,12 +301,14 @@ class TrainingSession:
         rec = self.controller.recorder
         notes: list[tuple[str, str, float]] = []  # recorded under this fit once it begins (Recorder.hold_setup)
         if standing is not None and standing.schedule is not None:  # a designer's edit, or `set_schedule`
-            drives = "its reductions act on" if plateau is not None else "this fit follows"
+            drives = "`plateau`: its reductions act on" if plateau is not None else "this fit follows"
+            what = standing.describe(plateau=plateau is None)
+            instead = ", in place of its own plateau" if plateau is not None and standing.has_plateau else ""
             notes.append(
                 (
                     "info",
-                    f"{'`plateau`: ' if plateau is not None else ''}{drives} the schedule set for the fits to come"
-                    f" ({standing.describe()}), from its step 0 (give a fit `schedule=` to run another)",
+                    f"{drives} the schedule set for the fits to come ({what}), from its step 0{instead}"
+                    " (give a fit `schedule=` to run another)",
                     rec.now(),
                 )
             )

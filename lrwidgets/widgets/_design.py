@@ -52,11 +52,11 @@ def checked_design(v: Any) -> dict[str, Any]:
                 f" {received(arg, config[arg])}"
             )
         check_rate(arg, config[arg])  # a rate the optimizer can hold: not inf, nor 0, as a float32
-    for arg in STEP_COUNTS.intersection(config):  # a float may be 1e39, which the slider cannot hold
-        if config[arg] > MAX_TOTAL_STEPS:
+    for arg in STEP_COUNTS.intersection(config):  # a float may be 0.5 or 1e39, which the slider cannot hold
+        if not 1 <= config[arg] <= MAX_TOTAL_STEPS:
             raise ValueError(
-                f"Argument `{arg}` must be <= {MAX_TOTAL_STEPS:,} in the designer (the most steps of a"
-                f" planned run, its slider's range). {received(arg, config[arg])}"
+                f"Argument `{arg}` must be >= 1 and <= {MAX_TOTAL_STEPS:,} in the designer (its slider's range:"
+                f" whole steps, up to the most of a planned run). {received(arg, config[arg])}"
             )
     return as_design(kind, epochs, steps_per_epoch, warmup_steps, config)
 

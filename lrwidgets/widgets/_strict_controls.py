@@ -179,6 +179,7 @@ class PageDropdown(widgets.Dropdown):
 
 
 STRICT = {
+    widgets.Dropdown: PageDropdown,
     widgets.FloatLogSlider: StrictLogSlider,
     widgets.FloatSlider: StrictSlider,
     widgets.IntSlider: StrictIntSlider,
