@@ -657,6 +657,10 @@ def test_a_train_step_that_never_steps_the_optimizer_is_flagged() -> None:
     quiet.fit(x, y, epochs=1, batch_size=32).wait(120)
     (warning,) = [e.message for e in quiet.history.events if e.source == "idle_optimizer"]
     assert "no trainable weights (frozen: `trainable=False`)" in warning and "GANs" not in warning
+    frozen_test = lrw.LRRangeTest(frozen, num_steps=20)
+    frozen_test.run(x, y, batch_size=8).wait(120)
+    assert frozen_test.reason == "optimizer" and "no trainable weights" in frozen_test.message
+    assert "GANs" not in frozen_test.message and frozen_test.message.endswith("no learning rate is suggested")
 
     # A range test on it sweeps a rate nothing uses: it suggests none (it gave confident ones).
     finder = lrw.LRRangeTest(model, num_steps=20)
