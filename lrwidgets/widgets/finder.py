@@ -14,7 +14,7 @@ from lrwidgets.core.checks import check_int
 from lrwidgets.core.decimate import minmax_indices
 from lrwidgets.core.finder import METHODS, Suggestion
 from lrwidgets.training import LRRangeTest, RangeTestRun, TrainingSession, check_rate_target
-from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
+from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_linear_ticks, set_log_ticks
 from lrwidgets.widgets._legend import FigureLegend, point_entry
 from lrwidgets.widgets._marks import Axis, Lines, Scatter
 from lrwidgets.widgets._strict_controls import KernelButton
@@ -194,11 +194,12 @@ class LRFinder(widgets.VBox):
         # Suggestions are named in the legend row, not by text beside their points: nearby
         # suggestions' labels would overlap.
         self._x_axis = Axis(scale=self._x, label="learning rate", tick_format=".2~e")
+        self._y_axis = Axis(scale=self._y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET)
         self.figure = bq.Figure(
             marks=[self.raw_mark, self.smooth_mark, self.raw_more, self.smooth_more, self.suggestion_mark],
             axes=[
                 self._x_axis,
-                Axis(scale=self._y, side="left", label="loss", tick_format=".3~g", label_offset=Y_LABEL_OFFSET),
+                self._y_axis,
             ],
             animation_duration=0,
             fig_margin=FIG_MARGIN,
@@ -283,6 +284,9 @@ class LRFinder(widgets.VBox):
             lo, hi = float(values.min()), float(values.max())
             pad = 0.05 * (hi - lo)
             self._y.min, self._y.max = lo - pad, hi + pad
+            # Ticks within the curves' span, none in the padding: a label at the bottom edge sat on
+            # the rate axis' first label ("2.05" over "1e-7").
+            set_linear_ticks(self._y_axis, values)
 
     def _draw_suggestions(self) -> None:
         details = self.test.suggestion_details if not self.test.running else {}

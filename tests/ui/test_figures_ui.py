@@ -45,7 +45,11 @@ d.log_y = True
 d""",
     # a linear rate axis: tick labels such as "2.5e-3", the widest the kit draws beside an axis label
     'lrw.ScheduleDesigner(kind="cosine", initial_learning_rate=2.5e-3, epochs=30, steps_per_epoch=100)',
-    "finder = lrw.LRFinder(model, num_steps=60)\nfinder",
+    # A fresh copy of the model: the trained one's loss no longer falls clearly (no suggestion to lay out).
+    """fresh = keras.models.clone_model(model)
+fresh.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+finder = lrw.LRFinder(fresh, num_steps=60)
+finder""",
     "finder.run(x, y, batch_size=32).wait()",
 ]
 
