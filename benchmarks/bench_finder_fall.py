@@ -11,9 +11,10 @@
 - ``trained``: a model already trained (digits 20 epochs, diabetes 100), over the default range.
 - Beside them: diabetes with SGD over the default range, which is flat until it diverges.
 
-For each: the reason it ended, ``fall_evidence`` (the z-score of the losses' fall with the rate,
-up to the lowest smoothed point), what ``judge_fall`` says of it and the ``robust_valley``
-suggestion. Then the same statistic on 300 curves of pure noise (the null).
+For each: the reason it ended, ``fall_evidence`` as ``fall / noise`` (how far running medians of
+10 batch losses fell, from the highest before the lowest, against the batch-to-batch noise), what
+``judge_fall`` says of it and the ``robust_valley`` suggestion (given whatever the verdict). Then
+the same statistic on 300 curves of pure noise (the null), at 100, 300 and 1,000 steps.
 
 Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_finder_fall.py`` (~2 minutes)
 """
@@ -28,7 +29,7 @@ import keras
 import numpy as np
 from sklearn.datasets import load_diabetes, load_digits
 
-from lrwidgets.core.suggestions import fall_evidence, judge_fall
+from lrwidgets.core.suggestions import fall_evidence, judge_fall, suggest
 from lrwidgets.training import LRRangeTest
 
 
@@ -73,30 +74,33 @@ CASES = [
 
 
 def main() -> None:
-    print("| kind | sweep | batch | steps | ended | z | judged | robust_valley |")
+    print("| kind | sweep | batch | steps | ended | fall / noise | judged | robust_valley |")
     print("|---|---|---:|---:|---|---:|---|---:|")
     for kind, name, optimizer, regression, trained, (start, end) in CASES:
         for batch, steps in ((4, 100), (8, 100), (8, 300), (32, 100), (32, 300), (128, 100)):
             m = model(optimizer(), regression, trained)
             test = LRRangeTest(m, num_steps=steps, start_learning_rate=start, end_learning_rate=end)
             test.run(*data(regression), batch_size=batch).wait(600)
-            z, _ = fall_evidence(test.learning_rates, test.losses, steps)
+            fall, noise = fall_evidence(test.learning_rates, test.losses, steps)
             said = judge_fall(test.learning_rates, test.losses, steps)
             judged = "none" if said.startswith("no clear") else "weak" if said else "clear"
-            rate = test.suggestions.get("robust_valley")
-            shown = "-" if rate is None else f"{rate:.2g}"
-            print(f"| {kind} | {name} | {batch} | {steps} | {test.reason} | {z:.2f} | {judged} | {shown} |", flush=True)
-    lrs = 10.0 ** np.linspace(-7, 1, 100)
-    for label, draw in (
-        ("Student's t, 3 d.o.f.", lambda g: g.standard_t(3, size=100)),
-        ("normal", lambda g: g.normal(size=100)),
-    ):
-        zs = [fall_evidence(lrs, 2.3 + 0.05 * draw(np.random.default_rng(s)), 100)[0] for s in range(300)]
-        q = np.percentile(zs, [50, 90, 95, 99])
-        print(
-            f"pure noise ({label}, 300 curves of 100 steps): z median {q[0]:.2f}, 90% {q[1]:.2f},"
-            f" 95% {q[2]:.2f}, 99% {q[3]:.2f}"
-        )
+            found = suggest(test.learning_rates, test.losses, steps).get("robust_valley")
+            shown = "-" if found is None else f"{found.learning_rate:.2g}"
+            row = f"| {kind} | {name} | {batch} | {steps} | {test.reason} | {fall / noise:.2f} | {judged} | {shown} |"
+            print(row, flush=True)
+    for n in (100, 300, 1000):
+        lrs = 10.0 ** np.linspace(-7, 1, n)
+        for label, draw in (("Student's t, 3 d.o.f.", "standard_t"), ("normal", "normal")):
+            ratios = []
+            for seed in range(300):
+                noise = getattr(np.random.default_rng(seed), draw)(*((3,) if draw == "standard_t" else ()), size=n)
+                fall, sd = fall_evidence(lrs, 2.3 + 0.05 * noise, n)
+                ratios.append(fall / sd)
+            q = np.percentile(ratios, [50, 90, 95, 99])
+            print(
+                f"pure noise ({label}, 300 curves of {n} steps): fall / noise median {q[0]:.2f}, 90% {q[1]:.2f},"
+                f" 95% {q[2]:.2f}, 99% {q[3]:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ every way of ending, n_runs, refusals, apply; the LRFinder widget and the dashbo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 
 import numpy as np
@@ -64,10 +65,10 @@ def test_a_sweep_runs_the_ramp_exactly_and_restores_every_variable() -> None:
     assert len(test.losses) == len(test.smoothed_losses) == 20 and np.isfinite(test.losses).all()
     assert before.differences() == []
     assert int(model.optimizer.iterations.numpy()) == iterations
-    # Rates this low move the loss less than a quarter of its batch-to-batch noise: nothing is
+    # Rates this low move the loss less than its batch-to-batch noise: nothing is
     # suggested, and the message says why (not "too few steps").
     assert suggestions == {} and test.suggestion is None and "too few steps" not in test.message
-    assert "no learning rate is suggested; widen the range" in test.message
+    assert "this sweep suggests no rate; widen the range" in test.message
     frame = test.to_dataframe()
     assert list(frame.columns) == ["sweep", "step", "learning_rate", "loss", "smoothed_loss"] and len(frame) == 20
 
@@ -345,6 +346,15 @@ def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:
     said = combined([nan_early, cut])[1]
     assert said == "; suggested from a sweep cut short (its rate reached 1e-05): it may be too low"
     assert combined([nan_early]) == ({}, "") and combined([]) == ({}, "")
+    # With several sweeps, the last one's message speaks of it only: what the others showed is said.
+    flat = dataclasses.replace(sweep("finished", None), fall="none")
+    weak = dataclasses.replace(sweep("finished", 1e-3), fall="weak")
+    assert rates(combined([whole, flat, weak])) == {"robust_valley": pytest.approx(10**-2.5)}
+    assert combined([whole, flat, weak])[1] == (
+        "; 1 of the 3 sweeps showed no clear fall and suggest nothing"
+        "; the fall was weak in 1 of the 2 sweeps combined: the suggestions are uncertain"
+    )
+    assert combined([whole])[1] == combined([weak])[1] == ""  # one sweep: its own message says it
 
 
 def test_layerwise_multipliers_are_kept_and_the_base_rate_swept() -> None:

@@ -243,61 +243,68 @@ def suggest(
     return out
 
 
-#: the evidence of a fall (see :func:`fall_evidence`) under which there is none: nothing is suggested
-NO_FALL = 2.5
-#: under which a fall is weak: the suggestions are given, said to be uncertain
-WEAK_FALL = 4.0
+#: how far the loss must fall, in batch-noise units (see :func:`fall_evidence`), to be a fall at
+#: all (under it nothing is suggested), and to be a clear one (under it the suggestions are said
+#: to be uncertain)
+NO_FALL, WEAK_FALL = 2.5, 4.0
+#: steps in each running median of :func:`fall_evidence`
+FALL_WINDOW = 10
 
 
 def fall_evidence(
     learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98
-) -> tuple[float, int]:
-    """How clearly the loss fell, as a z-score: over the ``n`` steps the suggestions look at, up to
-    the lowest point of the smoothed curve, the rank correlation of the raw batch losses with the
-    step, negated, times ``sqrt(n - 1)`` (0 for ``n < 5``: the curve's lowest point at its start);
-    and ``n``. Ranks, not values: one batch far out weighs as
-    much as any other, and the scale of the loss does not matter. On curves of pure noise (Student's
-    t, 3 degrees of freedom; 300 of them) the lowest point's choice alone makes it 0.8 (median),
-    2.3 (95th percentile), 2.9 (99th).
+) -> tuple[float, float]:
+    """How far the loss fell, against its batch-to-batch noise, over the steps the suggestions look
+    at: running medians of ``FALL_WINDOW`` (10) raw batch losses, from the highest before the
+    lowest down to the lowest, over the noise (``1.4826 x`` the median absolute deviation of the
+    losses' step-to-step changes, over ``sqrt(2)``: a trend moves the changes little, one batch far
+    out moves neither median). Returns ``(fall, noise)``; ``(nan, nan)`` for fewer than 12 steps.
+
+    A magnitude, not a test of a trend: a fall over a few steps counts in full, and a long sweep
+    does not make a small fall large. On curves of pure noise (300 of them, normal or Student's t
+    with 3 degrees of freedom) ``fall / noise`` reaches 2.2 (99th percentile) at 100 steps, 2.5-2.7
+    at 300, 2.8-3.0 at 1,000.
 
     Example:
         >>> lrs = 10.0 ** np.linspace(-7, 1, 100)
-        >>> flat = 2.3 + 0.05 * np.random.default_rng(0).normal(size=100)
-        >>> falling = 0.3 + 2.0 / (1 + (lrs / 1e-3) ** 1.5) + 0.05 * np.random.default_rng(0).normal(size=100)
-        >>> [round(fall_evidence(lrs, y, 100)[0], 1) for y in (flat, falling)]
-        [-0.0, 8.4]
+        >>> noise = 0.05 * np.random.default_rng(3).normal(size=100)
+        >>> falling = 0.3 + 2.0 / (1 + (lrs / 1e-3) ** 1.5)
+        >>> [round(fall / sd, 1) for fall, sd in (fall_evidence(lrs, y, 100) for y in (2.3 + noise, falling + noise))]
+        [1.1, 32.0]
     """
     _, curve = analysed(learning_rates, losses, num_steps, smoothing)
-    first, lowest = num_steps // 10, int(np.argmin(curve)) if len(curve) else -1
-    raw = np.asarray(losses, dtype=np.float64)[first : first + lowest + 1]
+    first = num_steps // 10
+    raw = np.asarray(losses, dtype=np.float64)[first : first + len(curve)]
     raw = raw[np.isfinite(raw)]
-    n = len(raw)
-    if n < 5 or np.ptp(raw) == 0:
-        return 0.0, n
-    ranks = np.argsort(np.argsort(raw)).astype(np.float64)
-    rho = float(np.corrcoef(np.arange(n), ranks)[0, 1])
-    return -rho * math.sqrt(n - 1), n
+    if len(raw) < FALL_WINDOW + 2:
+        return math.nan, math.nan
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(raw, FALL_WINDOW), axis=1)
+    lowest = int(np.argmin(medians))
+    changes = np.diff(raw)
+    noise = 1.4826 * float(np.median(np.abs(changes - np.median(changes)))) / math.sqrt(2)
+    return float(medians[: lowest + 1].max() - medians[lowest]), noise
 
 
 def judge_fall(learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98) -> str:
-    """``""`` for a clear fall of the loss; else what to say: no fall (nothing is suggested: the
-    text starts with ``"no clear fall"``), or a weak one (the suggestions are uncertain).
-    :data:`NO_FALL` and :data:`WEAK_FALL` were set on 78 sweeps of digits and diabetes models
-    (``benchmarks/bench_finder_fall.py``; ``benchmarks/RESULTS.md``)."""
-    if len(analysed(learning_rates, losses, num_steps, smoothing)[1]) < 5:
-        return ""  # too short to suggest anything
-    z, n = fall_evidence(learning_rates, losses, num_steps, smoothing)  # n < 5: lowest at the start, z 0
-    if z >= WEAK_FALL:
+    """``""`` for a clear fall of the loss (or a sweep too short to judge); else what to say: no
+    fall (the text starts with ``"no clear fall"``: the sweep suggests nothing) or a weak one (its
+    suggestions are uncertain). :data:`NO_FALL` and :data:`WEAK_FALL` were set on 78 sweeps of
+    digits and diabetes models (``benchmarks/bench_finder_fall.py``; ``benchmarks/RESULTS.md``)."""
+    fall, noise = fall_evidence(learning_rates, losses, num_steps, smoothing)
+    if math.isnan(fall):
         return ""
-    said = f"over the {n} steps up to its lowest point, the batch losses fell with the rate by z = {z:.2g}"
-    if z < NO_FALL:
+    ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: any fall is clear
+    if ratio >= WEAK_FALL:
+        return ""
+    said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
+    if ratio < NO_FALL:
         return (
-            f"no clear fall of the loss ({said}, within what noise alone gives): no learning rate is suggested;"
+            f"no clear fall of the loss ({said}: noise alone gives as much): this sweep suggests no rate;"
             " widen the range (the loss must fall somewhere in it), or run more steps or larger batches"
             " (a model already trained has little left to fall)"
         )
     return (
-        f"a weak fall of the loss ({said}): the suggestions are uncertain; more steps or larger batches make it clearer"
+        f"a weak fall of the loss ({said}): its suggestions are uncertain; more steps or larger batches make it clearer"
     )
 
 

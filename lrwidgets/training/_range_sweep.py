@@ -44,8 +44,9 @@ class Sweep:
     reason: str
     message: str
     suggestions: dict[str, Suggestion] = field(default_factory=dict)
-    #: no suggestion, as the loss did not fall clearly beyond its batch noise (the message says so)
-    no_fall: bool = False
+    #: how the loss fell beyond its batch noise (``judge_fall``; the message says it): ``"none"`` (no
+    #: suggestion), ``"weak"`` (uncertain ones), or ``""`` (clear, or not judged)
+    fall: str = ""
 
 
 def recorded(history: TrainingHistory, first: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,17 +130,16 @@ def ended_sweep(
         else:
             reason, message = "data", f"the data ran out after {len(losses)} of {monitor.num_steps} steps"
     suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
-    fall = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ""
-    if fall.startswith("no clear fall"):
-        suggestions = {}
+    said = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ""
+    fall = "none" if said.startswith("no clear fall") else "weak" if said else ""
     return Sweep(
         learning_rates=lrs,
         losses=losses,
         smoothed_losses=monitor.curve.smoothed,
         reason=reason,
-        message=f"{message}; {fall}" if fall else message,
-        suggestions=suggestions,
-        no_fall=not suggestions and bool(fall),
+        message=f"{message}; {said}" if said else message,
+        suggestions={} if fall == "none" else suggestions,
+        fall=fall,
     )
 
 
@@ -157,14 +157,20 @@ def combined(sweeps: Sequence[Sweep]) -> tuple[dict[str, Suggestion], str]:
     suggestions = combine([s.suggestions for s in used])
     if not suggestions:
         return suggestions, ""
+    note = ""
     cut = [s for s in sweeps if s.reason not in WHOLE and s.suggestions]
     if whole and cut:
         why = ", ".join(sorted({s.reason for s in cut}))
-        return suggestions, f"; {len(cut)} sweep(s) cut short ({why}) left out of the suggestions"
-    if not whole:
+        note = f"; {len(cut)} sweep(s) cut short ({why}) left out of the suggestions"
+    elif not whole:
         reached = max(float(s.learning_rates[-1]) for s in used if len(s.learning_rates))
-        return suggestions, f"; suggested from a sweep cut short (its rate reached {reached:.2g}): it may be too low"
-    return suggestions, ""
+        note = f"; suggested from a sweep cut short (its rate reached {reached:.2g}): it may be too low"
+    if len(sweeps) > 1:  # the last sweep's message speaks of that sweep only
+        if flat := sum(s.fall == "none" for s in sweeps):
+            note += f"; {flat} of the {len(sweeps)} sweeps showed no clear fall and suggest nothing"
+        if weak := sum(s.fall == "weak" for s in used):
+            note += f"; the fall was weak in {weak} of the {len(used)} sweeps combined: the suggestions are uncertain"
+    return suggestions, note
 
 
 def sweeps_dataframe(sweeps: Sequence[Sweep]) -> Any:

@@ -324,7 +324,7 @@ class LRRangeTest:
                 self._suggestions, note = combined(self._sweeps)
                 self.message += note
                 ended = self._sweeps[-1] if self._sweeps else None
-                if not self._suggestions and ended is not None and ended.reason not in SAYS_WHY and not ended.no_fall:
+                if not self._suggestions and ended is not None and ended.reason not in SAYS_WHY and not ended.fall:
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
