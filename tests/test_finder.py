@@ -325,6 +325,10 @@ def test_a_sweep_cut_short_is_left_out_of_the_suggestions_when_a_whole_one_is_th
         m: s.learning_rate for m, s in whole.suggestions.items()
     }
     assert test.message.endswith("; 1 sweep(s) cut short (data) left out of the suggestions")
+    import lrwidgets as lrw
+
+    status = lrw.LRFinder(test)._status.value  # the view says it too, not the last sweep's words alone
+    assert "the data ran out" in status and "left out of the suggestions" in status
 
 
 def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:

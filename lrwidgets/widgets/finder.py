@@ -325,11 +325,10 @@ class LRFinder(widgets.VBox):
                 text += f" · learning rate {float(curves[-1][0][-1]):.3g}"
         elif t.sweeps:
             last = t.sweeps[-1]
-            text = f"<b>{REASONS.get(last.reason, last.reason)}</b> · {html.escape(last.message)}"
+            # The test's message: the last sweep's, and what the sweeps together gave (n_runs > 1).
+            text = f"<b>{REASONS.get(last.reason, last.reason)}</b> · {html.escape(t.message or last.message)}"
             if t.restored:
                 text += " · the model's weights and optimizer state were restored"
-            if t.suggestion is None and t.message != last.message:
-                text += f" · {html.escape(t.message)}"
         else:
             text = "<b>ready</b> · call <code>finder.run(x, y, batch_size=...)</code>"
         self._status.value = f'<span class="lrw-status">{text}</span>'
