@@ -331,6 +331,18 @@ def test_a_sweep_cut_short_is_left_out_of_the_suggestions_when_a_whole_one_is_th
     assert "the data ran out" in status and "left out of the suggestions" in status
 
 
+def test_a_weak_fall_s_suggestions_say_they_are_uncertain(monkeypatch) -> None:
+    from lrwidgets.training import LRRangeTest, _range_sweep
+
+    weak = "a weak fall of the loss (the loss fell 1, 3x its batch-to-batch noise): its suggestions are uncertain"
+    monkeypatch.setattr(_range_sweep, "judge_fall", lambda *args: weak)
+    x, y = regression_data(512)
+    test = LRRangeTest(linear_model(), start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30)
+    test.run(x, y, batch_size=16).wait(120)
+    assert test.sweeps[0].fall == "weak" and test.message.endswith(weak) and test.suggestions
+    assert all(s.explanation.endswith("; uncertain: a weak fall") for s in test.suggestion_details.values())
+
+
 def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:
     from lrwidgets.core.finder import Suggestion
     from lrwidgets.training._range_sweep import Sweep, combined

@@ -5,7 +5,7 @@ combined; the handle of a range test's run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import keras
@@ -132,6 +132,10 @@ def ended_sweep(
     suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
     said = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ""
     fall = "none" if said.startswith("no clear fall") else "weak" if said else ""
+    if fall == "weak":  # each says so where it is shown (the widget's table)
+        suggestions = {
+            m: replace(s, explanation=f"{s.explanation}; uncertain: a weak fall") for m, s in suggestions.items()
+        }
     return Sweep(
         learning_rates=lrs,
         losses=losses,
