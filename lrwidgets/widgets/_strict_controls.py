@@ -162,20 +162,13 @@ class PageIntText(_PageValue, widgets.IntText):
     _is_int = True
 
 
-class PageDropdown(widgets.Dropdown):
+class PageDropdown(_PageValue, widgets.Dropdown):
     """A dropdown that refuses an ``index`` from the page that is not one of its options' (``true``,
     which traitlets takes for 1, ``1.5``, ``-1``), instead of selecting what nobody chose."""
 
-    def __init__(self, *args: Any, on_refused: Callable[[str], None] | None = None, **kwargs: Any) -> None:
-        self.on_refused = on_refused
-        super().__init__(*args, **kwargs)
-
-    def set_state(self, sync_data: dict[str, Any]) -> None:
-        with refuses_page_state(self, sync_data, self.on_refused or (lambda message: None)):
-            with refusing():
-                if "index" in sync_data:
-                    check_int("index", sync_data["index"], ge=0, le=len(self.options) - 1)
-            super().set_state(sync_data)
+    def _check_page(self, sync_data: dict[str, Any]) -> None:
+        if "index" in sync_data:
+            check_int("index", sync_data["index"], ge=0, le=len(self.options) - 1)
 
 
 STRICT = {
