@@ -82,8 +82,7 @@ def main() -> None:
             test = LRRangeTest(m, num_steps=steps, start_learning_rate=start, end_learning_rate=end)
             test.run(*data(regression), batch_size=batch).wait(600)
             fall, noise = fall_evidence(test.learning_rates, test.losses, steps)
-            said = judge_fall(test.learning_rates, test.losses, steps)
-            judged = "none" if said.startswith("no clear") else "weak" if said else "clear"
+            judged = judge_fall(test.learning_rates, test.losses, steps)[0] or "clear"
             found = suggest(test.learning_rates, test.losses, steps).get("robust_valley")
             shown = "-" if found is None else f"{found.learning_rate:.2g}"
             row = f"| {kind} | {name} | {batch} | {steps} | {test.reason} | {fall / noise:.2f} | {judged} | {shown} |"

@@ -315,28 +315,31 @@ def test_a_sweep_whose_loss_does_not_fall_beyond_its_noise_gets_no_suggestion() 
         return fall / noise
 
     lrs = Ramp(1e-7, 10.0, 100)(np.arange(100))
-    said = [judge_fall(lrs, 2.3 + 0.05 * np.random.default_rng(seed).normal(size=100), 100) for seed in range(200)]
+    judged = [judge_fall(lrs, 2.3 + 0.05 * np.random.default_rng(seed).normal(size=100), 100) for seed in range(200)]
+    said = [text for _, text in judged]
     nothing = [s for s in said if s.startswith("no clear fall of the loss (the loss fell ")]
     assert len(nothing) >= 190 and all(s.endswith("(a model already trained has little left to fall)") for s in nothing)
     assert "" not in said  # never a clear fall
+    assert [verdict for verdict, text in judged if text in nothing] == ["none"] * len(nothing)
     # A clear fall (2.3 down to 0.3, noise 0.05), over 40 steps or over 3: nothing to say.
     noise = 0.05 * np.random.default_rng(0).normal(size=100)
     falling = 0.3 + 2.0 / (1 + (lrs / 1e-3) ** 1.5) + noise
     sharp = np.where(np.arange(100) < 50, 2.3, 0.3) + noise
     sharp[50:53] = [1.8, 1.3, 0.8]
     for y in (falling, sharp):
-        assert ratio(lrs, y) > 5 * WEAK_FALL and judge_fall(lrs, y, 100) == ""
+        assert ratio(lrs, y) > 5 * WEAK_FALL and judge_fall(lrs, y, 100) == ("", "")
     # A small fall in much noise: weak (the suggestions are given, said to be uncertain).
     noisy = 0.3 + 0.2 / (1 + (lrs / 1e-3) ** 1.5) + 0.1 * np.random.default_rng(1).normal(size=100)
     assert NO_FALL <= ratio(lrs, noisy) < WEAK_FALL
-    assert judge_fall(lrs, noisy, 100).startswith("a weak fall of the loss (the loss fell ")
+    verdict, said_weak = judge_fall(lrs, noisy, 100)
+    assert verdict == "weak" and said_weak.startswith("a weak fall of the loss (the loss fell ")
     # A long sweep does not make a small fall large: 2.46 -> 2.42 in noise 0.05 over 1,000 steps.
     long = Ramp(1e-8, 1e-5, 1000)(np.arange(1000))
     slow = np.linspace(2.46, 2.42, 1000) + 0.05 * np.random.default_rng(2).normal(size=1000)
-    assert judge_fall(long, slow, 1000).startswith("no clear fall")
+    assert judge_fall(long, slow, 1000)[1].startswith("no clear fall")
     # A loss that only rises: no fall. A sweep too short to judge (13 steps leave 7 to look at): nothing
     # said, and a clean fall over 20 steps is clear.
-    assert judge_fall(lrs, np.linspace(2.3, 5.0, 100), 100).startswith("no clear fall")
-    assert judge_fall(lrs[:13], falling[:13], 13) == ""
+    assert judge_fall(lrs, np.linspace(2.3, 5.0, 100), 100)[1].startswith("no clear fall")
+    assert judge_fall(lrs[:13], falling[:13], 13) == ("", "")
     short = Ramp(1e-7, 10.0, 20)(np.arange(20))
-    assert judge_fall(short, 0.3 + 2.0 / (1 + (short / 1e-3) ** 1.5), 20) == ""
+    assert judge_fall(short, 0.3 + 2.0 / (1 + (short / 1e-3) ** 1.5), 20) == ("", "")

@@ -285,25 +285,28 @@ def fall_evidence(
     return float(medians[: lowest + 1].max() - medians[lowest]), noise
 
 
-def judge_fall(learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98) -> str:
-    """``""`` for a clear fall of the loss (or a sweep too short to judge); else what to say: no
-    fall (the text starts with ``"no clear fall"``: the sweep suggests nothing) or a weak one (its
-    suggestions are uncertain). :data:`NO_FALL` and :data:`WEAK_FALL` were set on 78 sweeps of
-    digits and diabetes models (``benchmarks/bench_finder_fall.py``; ``benchmarks/RESULTS.md``)."""
+def judge_fall(
+    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98
+) -> tuple[str, str]:
+    """The verdict on the loss's fall, and what to say of it: ``("", "")`` for a clear fall (or a
+    sweep too short to judge); ``("none", text)`` for no fall (the sweep suggests nothing; the text
+    starts with ``"no clear fall"``); ``("weak", text)`` for a weak one (its suggestions are
+    uncertain). :data:`NO_FALL` and :data:`WEAK_FALL` were set on 78 sweeps of digits and diabetes
+    models (``benchmarks/bench_finder_fall.py``; ``benchmarks/RESULTS.md``)."""
     fall, noise = fall_evidence(learning_rates, losses, num_steps, smoothing)
     if math.isnan(fall):
-        return ""
+        return "", ""
     ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: any fall is clear
     if ratio >= WEAK_FALL:
-        return ""
+        return "", ""
     said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
     if ratio < NO_FALL:
-        return (
+        return "none", (
             f"no clear fall of the loss ({said}: noise alone gives as much): this sweep suggests no rate;"
             " widen the range (the loss must fall somewhere in it), or run more steps or larger batches"
             " (a model already trained has little left to fall)"
         )
-    return (
+    return "weak", (
         f"a weak fall of the loss ({said}): its suggestions are uncertain; more steps or larger batches make it clearer"
     )
 

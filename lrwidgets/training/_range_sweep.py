@@ -130,8 +130,7 @@ def ended_sweep(
         else:
             reason, message = "data", f"the data ran out after {len(losses)} of {monitor.num_steps} steps"
     suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
-    said = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ""
-    fall = "none" if said.startswith("no clear fall") else "weak" if said else ""
+    fall, said = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ("", "")
     if fall == "weak":  # each says so where it is shown (the widget's table)
         suggestions = {
             m: replace(s, explanation=f"{s.explanation}; uncertain: a weak fall") for m, s in suggestions.items()
