@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -118,6 +119,34 @@ def test_cosine_restarts_land_exactly_on_restarts() -> None:
     s = CosineDecayRestarts(1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
     assert [s(10), s(30), s(70), s(150)] == [0.5, 0.25, 0.125, 0.0625]
     assert s(69) < 1e-3
+
+
+def _restarts_exactly(first_decay_steps: float, t_mul: float, step: float) -> tuple[int, float]:
+    """Period and fraction of it done, in exact rational arithmetic."""
+    done, t = Fraction(step) / Fraction(first_decay_steps), Fraction(t_mul)
+    n, start = 0, Fraction(0)
+    while start + t**n <= done:
+        start, n = start + t**n, n + 1
+    return n, float((done - start) / t**n)
+
+
+@pytest.mark.parametrize(
+    ("first_decay_steps", "t_mul", "step"),
+    [(1e-289, 10.0, 9e18), (1e-289, 3.0, 9e18), (1e-289, 1.5, 2e18), (1e-289, 1e10, 7e18), (1e-100, 1e300, 5.0)],
+)
+def test_cosine_restarts_far_beyond_the_float_range_of_its_products(
+    first_decay_steps: float, t_mul: float, step: float
+) -> None:
+    # done * (t_mul - 1) and t_mul**n overflow here: the rate was NaN.
+    s = CosineDecayRestarts(1.0, first_decay_steps=first_decay_steps, t_mul=t_mul, m_mul=0.999)
+    n, fraction = _restarts_exactly(first_decay_steps, t_mul, step)
+    expected = 0.999**n * 0.5 * (1 + math.cos(math.pi * fraction))
+    assert s(step) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    steps = np.array([0.0, 1.0, step])
+    assert s(steps)[0] == 1.0
+    fast = s(steps.astype(np.float32))  # finite, to a chart's precision (logarithms near 700 in float32)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, s(steps.astype(np.float32).astype(np.float64)), rtol=1e-3)
 
 
 def test_plateau_planned_curve_and_simulation() -> None:

@@ -32,7 +32,8 @@ class Schedule:
     Subclasses implement ``_evaluate(steps)`` on a float array of steps and ``get_config()``.
     Calling a schedule on an int returns a float; on a numpy array of steps, an array of the
     same shape (vectorized): float64, except that float32 steps are computed in float32, several
-    times faster where there are cosines (what a chart needs; exact for steps below 2**24).
+    times faster where there are cosines (what a chart needs; exact for steps below 2**24), and
+    again in float64 where float32's range falls short.
     """
 
     #: Name of the Keras schedule class this one matches, if any (see ``keras_spec``).
@@ -48,6 +49,11 @@ class Schedule:
     def __call__(self, step: Any) -> Any:
         steps = _as_steps(step)
         values = self._evaluate(steps)
+        if values.dtype == np.float32 and not np.all(np.isfinite(values)):
+            # A parameter or an intermediate beyond float32's range (a period of 1e-100 steps):
+            # these steps are computed again in float64.
+            with np.errstate(over="ignore"):
+                values = self._evaluate(steps.astype(np.float64)).astype(np.float32)
         if steps.ndim == 0:
             return float(values)
         return values

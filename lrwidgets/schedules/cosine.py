@@ -109,24 +109,55 @@ class CosineDecayRestarts(Schedule):
         self.alpha = check_float("alpha", alpha, ge=0, le=1)
 
     def _evaluate(self, steps: np.ndarray) -> np.ndarray:
+        # Far into a run with a long t_mul, or with a tiny first period, done * growth and
+        # t_mul**n pass the float range (inf, then inf - inf) while the fraction of the period
+        # does not: those steps are located again from logarithms. m_mul**n far into a run is
+        # inf or 0, as in Keras.
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            n, fraction = self._locate(steps)
+            peak = np.power(self.m_mul, n)
+        cosine = 0.5 * peak * (1.0 + np.cos(np.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _locate(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The period each step is in (from 0) and the fraction of it done."""
         # Closed form, O(1) a step: period n starts at (t_mul**n - 1) / (t_mul - 1) first periods
         # (at n with t_mul == 1) and lasts t_mul**n of them.
         done = steps / self.first_decay_steps  # in units of the first period
         if self.t_mul == 1.0:
             n = np.floor(done)
-            fraction = done - n
-        else:
-            growth = self.t_mul - 1.0
-            n = np.floor(np.log1p(done * growth) / math.log(self.t_mul))
-            # The logarithm can land a hair on the wrong side of a restart: compare with the starts.
-            n = np.where(done < self._start(n, growth), n - 1, n)
-            n = np.where(done >= self._start(n + 1, growth), n + 1, n)
-            fraction = (done - self._start(n, growth)) / np.power(self.t_mul, n)
-        with np.errstate(over="ignore", under="ignore"):  # m_mul**n far into a run: inf or 0, as Keras
-            peak = np.power(self.m_mul, n)
-        cosine = 0.5 * peak * (1.0 + np.cos(np.pi * fraction))
-        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+            return n, done - n
+        growth = self.t_mul - 1.0
+        n = np.floor(np.log1p(done * growth) / math.log(self.t_mul))
+        # The logarithm can land a hair on the wrong side of a restart: compare with the starts.
+        n = np.where(done < self._start(n, growth), n - 1, n)
+        n = np.where(done >= self._start(n + 1, growth), n + 1, n)
+        fraction = (done - self._start(n, growth)) / np.power(self.t_mul, n)
+        if not np.all(np.isfinite(fraction)):
+            n, fraction = self._locate_in_logs(steps, n, fraction, growth)
+        return n, fraction
 
     def _start(self, n: np.ndarray, growth: float) -> np.ndarray:
         """Where period ``n`` starts, in units of the first period."""
         return (np.power(self.t_mul, n) - 1.0) / growth
+
+    def _locate_in_logs(
+        self, steps: np.ndarray, n: np.ndarray, fraction: np.ndarray, growth: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Period and fraction where ``done * growth`` or ``t_mul ** n`` is beyond the float range.
+
+        Far into a run with a long ``t_mul``, or a tiny first period, those products overflow
+        while the fraction of the period done does not: it is ``done / t_mul**n - (1 - t_mul**-n)
+        / growth``, and ``done / t_mul**n`` is computed from logarithms.
+        """
+        log_t = math.log(self.t_mul)
+        log_done = np.log(steps) - math.log(self.first_decay_steps)  # -inf at step 0: fraction 0
+        lost = ~np.isfinite(fraction)
+        n = np.where(lost, np.maximum(np.floor((log_done + math.log(growth)) / log_t), 0.0), n)
+
+        def part_done(n: np.ndarray) -> np.ndarray:
+            return np.exp(log_done - n * log_t) - (1.0 - np.exp(-n * log_t)) / growth
+
+        n = np.where(lost & (part_done(n) < 0), n - 1, n)
+        n = np.where(lost & (part_done(n) >= 1), n + 1, n)
+        return n, np.where(lost, part_done(n), fraction)
