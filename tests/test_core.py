@@ -510,3 +510,23 @@ def test_a_rate_too_small_for_float32_is_refused_in_words_that_fit_its_argument(
     with pytest.raises(ValueError, match=r"must be 0 or at least 1.4e-45"):
         check_rate("learning_rate", 1e-50, allow_zero=True)
     assert check_rate("learning_rate", 0.0, allow_zero=True) == 0.0
+
+
+@settings(deadline=None)
+@given(
+    lo=st.floats(min_value=1e-30, max_value=1e30),
+    ratio=st.floats(min_value=1.0, max_value=1e40),
+    max_ticks=st.integers(min_value=1, max_value=10),
+)
+@example(lo=2.1, ratio=2.3 / 2.1, max_ticks=6)  # no round value within: slice step 0 raised
+@example(lo=3.1e-3, ratio=3.5 / 3.1, max_ticks=6)  # a rate of 3.1e-3 set to 3.5e-3 mid-fit
+@example(lo=1e-8, ratio=1e9, max_ticks=6)  # one a decade is too many: every other decade
+def test_log_ticks_are_few_sorted_and_within_the_range(lo: float, ratio: float, max_ticks: int) -> None:
+    from lrwidgets.core.ticks import log_ticks
+
+    hi = lo * ratio
+    ticks = log_ticks(lo, hi, max_ticks)
+    assert 1 <= len(ticks) <= max_ticks
+    assert ticks == sorted(set(ticks))
+    # within the range, but for the rounding to three significant digits of an in-between value
+    assert lo * (1 - 5e-3) <= ticks[0] and ticks[-1] <= hi * (1 + 5e-3)

@@ -445,6 +445,19 @@ def test_a_pin_with_zeros_stays_drawable_on_the_log_axis() -> None:
     assert float(np.min(d._plot.lines.y)) > 0
 
 
+def test_a_narrow_band_of_rates_gets_ticks_on_the_log_axis() -> None:
+    import lrwidgets as lrw
+
+    # 3.5e-3 down to 3.2e-3: no round value (1-9 x 10^k) within; the log axis raised
+    d = lrw.ScheduleDesigner(
+        kind="exponential", initial_learning_rate=3.5e-3, decay_rate=0.9, decay_steps=1000, epochs=3, steps_per_epoch=100
+    )
+    d.log_y = True
+    ticks = list(d._plot.y_axis.tick_values)
+    assert len(ticks) >= 2
+    assert min(d._plot.lines.y) * 0.995 <= min(ticks) and max(ticks) <= max(d._plot.lines.y) * 1.005
+
+
 @pytest.mark.parametrize("sent", [1e9, -5, float("inf")])
 def test_an_argument_control_refuses_a_value_out_of_range_from_the_page(sent: float) -> None:
     import traitlets

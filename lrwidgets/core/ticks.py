@@ -31,6 +31,8 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
         [0.001, 0.002, 0.003]
         >>> log_ticks(1e-3, 1.05e-3)
         [0.001, 0.00102, 0.00105]
+        >>> log_ticks(2.1, 2.3)
+        [2.1, 2.2, 2.3]
         >>> log_ticks(2e-3, 2e-3)
         [0.002]
     """
@@ -39,20 +41,21 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     if hi == lo:
         return [_round(lo)]
     e0, e1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    best: list[float] = []
+    best: list[float] | None = None  # None: too many even at one a decade
     for mantissas in _MANTISSAS:
         ticks = [_round(m * 10.0**e) for e in range(e0, e1 + 1) for m in mantissas]
         ticks = [t for t in ticks if lo * (1 - TOL) <= t <= hi * (1 + TOL)]
         if len(ticks) > max_ticks:
             break
         best = ticks
-    if len(best) >= 2:
-        return best
-    if not best:  # too many even at one a decade: every k-th decade
+    if best is None:  # every k-th decade
         decades = [e for e in range(e0, e1 + 1) if lo * (1 - TOL) <= 10.0**e <= hi * (1 + TOL)]
         k = math.ceil(len(decades) / max_ticks)
         return [_round(10.0**e) for e in decades[::k]]
-    return sorted({_round(float(v)) for v in np.geomspace(lo, hi, 3)})
+    if len(best) >= 2:
+        return best
+    # Fewer than two round values within the range (2.1 to 2.3 holds none of them)
+    return sorted({_round(float(v)) for v in np.geomspace(lo, hi, min(3, max_ticks))})
 
 
 def _round(value: float, digits: int = 3) -> float:
