@@ -2,7 +2,8 @@
 
 Called by ``./dev test`` (and so by ``.ci/run``). Extra arguments go to each pytest run.
 The browser suite (``tests/ui``, marker ``ui``) runs once, on jax, as its own stage; the other
-stages deselect it. Two stages run the Keras tests on jax in environments of their own under
+stages deselect it. Two stages run the Keras tests and the sweeps on Dask (marker ``sweep``) on
+jax in environments of their own under
 ``build/``: "floors" on the lowest Python and the lowest version of every direct dependency that
 pyproject.toml allows (``constraints-floors.txt``), "newest" on the newest releases (no
 constraints), so that a breaking upstream release fails here before it reaches a user.
@@ -39,7 +40,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `scripts.` importable
 
 from scripts.venvs import cached_venv, pip_install  # noqa: E402  (after the sys.path set-up above)
 
-# What the floors and newest environments need besides lrwidgets[jax] to run its Keras tests.
+# What the floors and newest environments need besides lrwidgets[jax,sweep] to run its Keras and sweep tests.
 TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis", "scikit-learn")  # scikit-learn: the digits data
 
 
@@ -186,9 +187,11 @@ def dependency_environments(log: Path, interrupted: threading.Event) -> tuple[li
         wanted.append(("newest releases", "newest", sys.executable, pyproject + str(datetime.date.today()).encode()))
         install = {
             "floors": lambda python: pip_install(
-                python, "-c", str(floors_file), "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT, out=out
+                python, "-c", str(floors_file), "-e", ".[jax,sweep]", *TEST_TOOLS, cwd=ROOT, out=out
             ),
-            "newest": lambda python: pip_install(python, "--upgrade", "-e", ".[jax]", *TEST_TOOLS, cwd=ROOT, out=out),
+            "newest": lambda python: pip_install(
+                python, "--upgrade", "-e", ".[jax,sweep]", *TEST_TOOLS, cwd=ROOT, out=out
+            ),
         }
         found = []
         ok = base is not None or os.environ.get("CI") != "true"  # CI must run the floors stage
@@ -230,8 +233,8 @@ def main(argv: list[str]) -> int:
 def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
     """The pytest stages, their counts added to ``totals``, in two lanes of about the same length:
     the browser suite (it waits on servers and Chromium most of its time) then the Keras tests on
-    tensorflow and on torch, beside everything on jax then the Keras tests again on the dependency
-    floors and on the newest releases.
+    tensorflow and on torch, beside everything on jax then the Keras and sweep tests again on the
+    dependency floors and on the newest releases.
     The floors and newest environments are built during the jax stage."""
     ok = True
     has_torch = importlib.util.find_spec("torch") is not None
@@ -277,7 +280,9 @@ def pytest_stages(reports: Path, argv: list[str], totals: list[int]) -> bool:
         print(f"\n=== floors and newest environments: their output\n{log.read_text()}", end="", flush=True)
         ok &= built
         for name, tag, venv_python in environments:
-            ok &= run(*stage(name, tag, str(venv_python), "jax", [*keras_marks, "--ignore=tests/ui", "tests"]))
+            # the Keras tests, and the sweeps on Dask (the sweep extra's floors)
+            marks = ["-m", "(keras or sweep) and not ui", "--ignore=tests/ui", "tests"]
+            ok &= run(*stage(name, tag, str(venv_python), "jax", marks))
             tags.append(tag)
         ok &= lane.wait()
     except BaseException:

@@ -450,7 +450,12 @@ def test_a_narrow_band_of_rates_gets_ticks_on_the_log_axis() -> None:
 
     # 3.5e-3 down to 3.2e-3: no round value (1-9 x 10^k) within; the log axis raised
     d = lrw.ScheduleDesigner(
-        kind="exponential", initial_learning_rate=3.5e-3, decay_rate=0.9, decay_steps=1000, epochs=3, steps_per_epoch=100
+        kind="exponential",
+        initial_learning_rate=3.5e-3,
+        decay_rate=0.9,
+        decay_steps=1000,
+        epochs=3,
+        steps_per_epoch=100,
     )
     d.log_y = True
     ticks = list(d._plot.y_axis.tick_values)

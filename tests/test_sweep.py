@@ -1,6 +1,8 @@
 """LR sweeps on Dask (`lrwidgets.sweep`): trials on a 2-process local cluster and on an external one.
 
-Marked `slow` and not `keras`: they start worker processes, so they run once, in the jax stage.
+Marked `slow` and `sweep`, not `keras`: they start worker processes, so they run in the jax stage
+and in the stages at the dependency floors and at the newest releases (the sweep extra), not again
+on tensorflow and torch.
 Every process a test starts is shut down by it (fixtures close their clusters; the external
 scheduler and workers are terminated in a `finally`).
 """
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sweep]
 ROOT = Path(__file__).resolve().parent.parent
 
 
