@@ -35,7 +35,7 @@ def __getattr__(name: str) -> Any:
         try:
             from lrwidgets.widgets.sweep import LRSweep
         except ModuleNotFoundError as e:
-            if e.name not in ("distributed", "dask", "pandas"):
+            if e.name not in ("distributed", "dask", "pandas", "cloudpickle"):
                 raise
             raise ModuleNotFoundError(f"lrw.LRSweep needs {e.name}: pip install 'lrwidgets[sweep]'") from e
         return LRSweep

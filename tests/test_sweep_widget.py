@@ -249,6 +249,10 @@ def test_the_sweep_imports_no_widget_and_the_other_widgets_need_no_dask() -> Non
         "    lrw.LRSweep\n"
         "except ModuleNotFoundError as e:\n"
         "    assert \"pip install 'lrwidgets[sweep]'\" in str(e), e\n"
+        "try:\n"
+        "    import lrwidgets.sweep\n"  # was a bare "No module named 'distributed'"
+        "except ModuleNotFoundError as e:\n"
+        "    assert str(e) == \"lrwidgets.sweep needs distributed: pip install 'lrwidgets[sweep]'\", e\n"
         "    print('ok')\n"
     )
     for code in (headless, without_dask):
