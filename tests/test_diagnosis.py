@@ -472,7 +472,11 @@ def test_a_blow_up_on_digits_is_diagnosed_recorded_and_lowered_automatically() -
     assert '"kind": "diagnosis"' in dash.history.to_json()  # exports carry it
     lowered = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "on_diverge"]
     assert lowered and lowered[0].value == pytest.approx(0.1) and lowered[0].step > events[0].step
-    assert kinds[-1] in dash._badge.value and not dash._fix_button.disabled
+    # Each verdict was acted on, or came from steps before the lowering (read behind the fit, about
+    # the same blow-up: recorded, not acted on): none is offered again, the rate lowered once for it.
+    stale = [e for e in events if "came before the fix asked at step" in e.message]
+    assert len(lowered) + len(stale) == len(events) and all("not acted on" in e.message for e in stale)
+    assert kinds[-1] in dash._badge.value and dash._fix_button.disabled
 
 
 @pytest.mark.keras
@@ -556,19 +560,70 @@ def test_a_rewind_is_done_when_the_fit_returns_and_a_later_fit_drops_its_state()
     # Done when the fit returned (a later blow-up at 0.1 may lower it again: 0.01 on torch once).
     assert rewinds and dash.learning_rate <= 0.1 * (1 + 1e-6)
     verdict = next(v for v in reversed(dash.diagnoses) if v.action is not None and v.action.kind == "rewind")
-    assert dash.diagnostician.offers(verdict.action)
+    assert not dash.diagnostician.offers(verdict)  # on_diverge applied it: not offered twice
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     dash.fit(x, y, epochs=1, batch_size=32).wait(120)
     (compiled,) = [e for e in dash.history.events if e.kind == "learning_rate" and e.source == "compile"]
     assert compiled.value == pytest.approx(1e-3) and not [e for e in dash.history.events if e.kind == "error"]
     # The rewind's state was the first fit's: dropped, its button disabled, the fix refused.
-    assert not dash.diagnostician.offers(verdict.action) and dash._fix_button.disabled
+    assert not dash.diagnostician.offers(verdict) and dash._fix_button.disabled
     weights = model.get_weights()
     with pytest.raises(ValueError, match=r"The state of step 0 is not kept: .* a fit began since"):
         dash.diagnostician.apply(verdict)
     for before, after in zip(weights, model.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)  # nothing changed
     assert dash.learning_rate == pytest.approx(1e-3)
+
+
+@pytest.mark.keras
+def test_a_fix_is_applied_once_and_a_verdict_read_behind_the_fit_about_the_same_blow_up_is_not_offered() -> None:
+    """A `rewind` stayed offered once applied: a second click (in the same view, in a second view of
+    the session, or `apply` from code) rewound again, throwing away what was trained since. And a
+    verdict about steps before the fix (verdicts come from rows read behind the fit) kept a state
+    again and re-offered the same rewind (rate 0.1 over the 1e-3 set since: the loss back to 7)."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.core.diagnosis import Diagnosis, Fix
+
+    x, y = digits_data()
+    model = digits_model(keras.optimizers.Adam(1e-3))
+    session = lrw.TrainingSession(model)
+    a, b = lrw.TrainingDashboard(session), lrw.TrainingDashboard(session)
+    raised = lambda step: 1e-3 if step < 200 else 1.0  # noqa: E731
+    session.fit(x, y, epochs=6, batch_size=32, schedule=raised).wait(120)
+    doctor = a.diagnostician
+    verdict = doctor.diagnoses[-1]
+    fix = verdict.action
+    assert fix is not None and fix.kind == "rewind" and doctor.offers(verdict)
+    assert not a._fix_button.disabled and not b._fix_button.disabled
+    a._fix_button.click()
+    b.refresh()
+    assert a._fix_button.disabled and b._fix_button.disabled and not doctor.offers(verdict)
+    session.learning_rate = 1e-3  # the user goes on at a rate of their own
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match=rf"The state of step {fix.step} is not kept: it was put back"):
+        doctor.apply(verdict)
+    late = Diagnosis(  # a verdict on the same blow-up, about steps before the rewind
+        "collapsed",
+        verdict.first_step,
+        session.history.num_steps - 2,
+        {},
+        "flat",
+        "lower the rate",
+        Fix("set_learning_rate", 0.1),
+    )
+    doctor.on_diverge = "rewind"
+    doctor._record(late)  # as a snapshot's rows read behind the fit bring it
+    assert doctor.diagnoses[-1] is late and not doctor.offers(late)  # no rewind fix offered again
+    event = [e for e in session.history.events if e.kind == "diagnosis"][-1]
+    assert event.message.endswith(f"(its steps came before the fix asked at step {doctor._fixed_at}: not acted on)")
+    with pytest.raises(ValueError, match="`collapsed` verdict is about steps before the fix asked"):
+        doctor.apply(late)
+    assert session.learning_rate == pytest.approx(1e-3)
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)  # nothing changed
+    assert len([e for e in session.history.events if e.kind == "action" and "rewound" in e.message]) == 1
 
 
 @pytest.mark.keras
@@ -584,7 +639,13 @@ def test_on_diverge_rewind_needs_a_session_that_keeps_states() -> None:
         lrw.Diagnostician(session, on_diverge="rewind")
     with pytest.raises(ValueError, match=r"Argument `on_diverge` cannot be 'rewind'"):
         lrw.TrainingDashboard(session, on_diverge="rewind")
-    lrw.Diagnostician(session, on_diverge="lower")  # the others are fine
+    doctor = lrw.Diagnostician(session, on_diverge="lower")  # the others are fine
+    # Set later, it is checked too: "Warn" acted as "rewind" (any value but the three others did)
+    with pytest.raises(ValueError, match=r"Argument `on_diverge` must be one of .* Received: on_diverge='Warn'"):
+        doctor.on_diverge = "Warn"
+    with pytest.raises(ValueError, match=r"Argument `on_diverge` cannot be 'rewind'"):
+        doctor.on_diverge = "rewind"
+    assert doctor.on_diverge == "lower"
 
 
 @pytest.mark.keras
@@ -682,6 +743,12 @@ def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
     assert over, [str(v) for v in doctor.diagnoses]
     best = doctor.best_epoch
     assert best is not None
+    weights = model.get_weights()
+    # Another epoch's weights are not kept: refused, naming both (epoch `best`'s were restored)
+    with pytest.raises(ValueError, match=rf"restores epoch {best + 1}'s weights, which are not kept: only those of"):
+        doctor.apply(over[-1], Fix("restore_best", epoch=best + 1))
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
     done = doctor.apply(over[-1], Fix("restore_best", epoch=best))
     assert f"epoch {best}" in done
     val = model.evaluate(x[1437:], y[1437:], verbose=0)
@@ -877,7 +944,7 @@ def test_spiked_skips_a_weighted_fit_and_gives_the_steps_of_a_fit_diagnosed_on_i
 def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
     import keras
 
-    from lrwidgets.training.diagnostician import _num_classes
+    from lrwidgets.training.fit_traits import num_classes_of as _num_classes
 
     def model(activation: str | None, loss: str) -> keras.Model:
         m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=activation)])

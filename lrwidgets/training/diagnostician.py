@@ -20,6 +20,8 @@ import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
+from lrwidgets.training.best_weights import BestWeights, best_weights_callback
+from lrwidgets.training.fit_traits import num_classes_of
 from lrwidgets.training.rewind import BLOW_UPS, Rewinds, describe
 from lrwidgets.training.session import Snapshot, TrainingSession
 
@@ -32,19 +34,6 @@ _ATTACH_LOCK = threading.Lock()
 ACTED_ON = BLOW_UPS
 
 
-def _num_classes(model: Any) -> int | None:
-    """The width of a classifier's output (for chance accuracy and an untrained model's loss):
-    one output at least 2 wide, with a softmax or compiled with a categorical cross-entropy; else
-    None (a regression with several outputs has no classes)."""
-    try:
-        shape = model.output_shape
-    except (AttributeError, ValueError):
-        return None
-    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) and shape[-1] >= 2 and _classifies(model):
-        return int(shape[-1])
-    return None
-
-
 def _check_on_diverge(session: TrainingSession, on_diverge: Any) -> str:
     """``on_diverge`` checked: one of the choices, and ``"rewind"`` only where states are kept."""
     value = check_choice("on_diverge", on_diverge, ON_DIVERGE_CHOICES)
@@ -54,17 +43,6 @@ def _check_on_diverge(session: TrainingSession, on_diverge: Any) -> str:
             " state to rewind to (make it with on_nan='restore'). Received: on_diverge='rewind'"
         )
     return value
-
-
-def _classifies(model: Any) -> bool:
-    loss = getattr(model, "loss", None)
-    if isinstance(loss, dict | list | tuple) and len(loss) == 1:  # keras.io's `loss={"digit": ...}`
-        (loss,) = loss.values() if isinstance(loss, dict) else loss
-    name = loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
-    if "categorical_crossentropy" in name or "categorical_focal_crossentropy" in name:
-        return True
-    layers = getattr(model, "layers", None) or [None]
-    return getattr(getattr(layers[-1], "activation", None), "__name__", "") == "softmax"
 
 
 class Diagnostician:
@@ -121,16 +99,19 @@ class Diagnostician:
         if not isinstance(session, TrainingSession):
             raise TypeError(f"Argument `session` must be a TrainingSession. Received: session={session!r}")
         self.session = session
-        self.on_diverge = _check_on_diverge(session, on_diverge)
-        self.keep_best = check_bool("keep_best", keep_best)
-        classes = num_classes if num_classes is not None else _num_classes(session.model)
+        self.on_diverge = on_diverge
+        self._kept_best = BestWeights(check_bool("keep_best", keep_best))
+        classes = num_classes if num_classes is not None else num_classes_of(session.model)
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
         self._diagnoses: list[Diagnosis] = []
         self._lock = threading.Lock()
-        #: the best `val_loss` epoch of each fit the diagnoser judges (by the fit's first step):
-        #: (val_loss, weights, epoch, step); a fit diagnosed on its own drops the earlier ones
-        self._bests: dict[int, tuple[float, list[Any], int, int]] = {}
         self._rewinds = Rewinds(session.controller.recorder.guard)
+        #: the verdicts whose fix was applied (by id: each is held in `_diagnoses`), and the history
+        #: step the last rate or rewind fix was asked at: a blow-up's verdict about steps before it
+        #: comes from rows read behind the fit, its blow-up already acted on
+        self._applied: set[int] = set()
+        self._fixed_at: int | None = None
+        self._apply_lock = threading.RLock()  # a check, then the request: two views' clicks, on_diverge
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
@@ -154,10 +135,35 @@ class Diagnostician:
                 found.on_diverge = on_diverge
         return found
 
-    def offers(self, fix: Fix | None) -> bool:
-        """Whether ``fix`` can still be applied: not a ``rewind`` whose state a later verdict or a
-        later fit dropped (a view disables its button then)."""
-        return fix is not None and (fix.kind != "rewind" or self._rewinds.kept(fix))
+    @property
+    def on_diverge(self) -> str:
+        """What is done on a blow-up's verdict (see the class); set it to change that, checked."""
+        return self._on_diverge
+
+    @on_diverge.setter
+    def on_diverge(self, value: str) -> None:
+        self._on_diverge = _check_on_diverge(self.session, value)
+
+    def offers(self, verdict: Diagnosis) -> bool:
+        """Whether ``verdict``'s fix can still be applied (a view disables its button when not): it
+        has one, not applied yet (from any view, or by ``on_diverge``), not a blow-up's verdict about
+        steps before a fix applied since (:meth:`stale`), not a ``rewind`` whose state a later
+        verdict or a later fit dropped, and not a ``restore_best`` of an epoch no longer the best kept."""
+        fix = verdict.action
+        if fix is None or id(verdict) in self._applied or self.stale(verdict):
+            return False
+        if fix.kind == "restore_best":  # a later best replaced the epoch it names
+            return fix.epoch is None or fix.epoch == self.best_epoch
+        return fix.kind != "rewind" or self._rewinds.kept(fix)
+
+    def stale(self, verdict: Diagnosis) -> bool:
+        """Whether ``verdict`` is a blow-up's (``diverging``, ``spiked``, ``collapsed``) about steps
+        before the last rate or rewind fix applied: verdicts come from rows read behind the fit
+        (at the snapshots' pace), so one can arrive after the fix of the same blow-up. It is
+        recorded, not acted on, and its fix not offered (a second rewind would throw away what was
+        trained since the first; a second lowering would lower the rate 100x)."""
+        fixed_at = self._fixed_at
+        return verdict.kind in BLOW_UPS and fixed_at is not None and verdict.last_step < fixed_at
 
     @property
     def diagnoses(self) -> tuple[Diagnosis, ...]:
@@ -166,17 +172,21 @@ class Diagnostician:
             return tuple(self._diagnoses)
 
     @property
-    def best_epoch(self) -> int | None:
-        """The epoch whose weights a ``restore_best`` fix puts back (None before any ``val_loss``)."""
-        best = self._best()
-        return None if best is None else best[2]
+    def keep_best(self) -> bool:
+        """Whether the best ``val_loss`` epoch's weights are kept (for a ``restore_best`` fix)."""
+        return self._kept_best.enabled
 
-    def _best(self) -> tuple[float, list[Any], int, int] | None:
-        """The best ``val_loss`` epoch of the fits the diagnoser judges: not of a fit before the
-        last one it began afresh on (reset weights), which its verdicts do not speak of."""
-        with self._lock:
-            kept = list(self._bests.values())
-        return min(kept, key=lambda b: b[0], default=None)
+    @keep_best.setter
+    def keep_best(self, value: bool) -> None:
+        self._kept_best.enabled = check_bool("keep_best", value)
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights a ``restore_best`` fix puts back (None before any ``val_loss``):
+        the best of the fits the diagnoser judges, not of a fit before the last one it began afresh
+        on (reset weights), which its verdicts do not speak of."""
+        best = self._kept_best.best()
+        return None if best is None else best.epoch
 
     def close(self) -> None:
         """Stop watching the session."""
@@ -237,8 +247,7 @@ class Diagnostician:
         level = d.context.track.smooth
         if self._stepped and not (math.isfinite(level) and first_loss <= d.divergence_factor * max(level, 0.0)):
             self.diagnoser = d.next_fit()
-            with self._lock:
-                self._bests = {k: b for k, b in self._bests.items() if k >= fit_start}
+            self._kept_best.drop_before(fit_start)
         return self.diagnoser
 
     @property
@@ -248,7 +257,7 @@ class Diagnostician:
         Not needed: the session's own callback does it (``keep_best``). Kept for code that adds
         it to a fit; the weights are then copied once, not twice."""
         if self._callback is None:
-            self._callback = _best_weights_callback(self)
+            self._callback = best_weights_callback(self._at_epoch_end)
         return self._callback
 
     def _at_epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
@@ -258,36 +267,23 @@ class Diagnostician:
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
-        fit = self.session.progress.fit_first_step
-        if self.keep_best and isinstance(val_loss, float) and self._improves(val_loss, fit):
-            best = (val_loss, model.get_weights(), epoch, step)
-            with self._lock:
-                # Two copies at most: this fit's best, and the earlier fits' (dropped together when a
-                # fit is diagnosed on its own) when it is better.
-                earlier = min(
-                    ((k, b) for k, b in self._bests.items() if k != fit), key=lambda kb: kb[1][0], default=None
-                )
-                self._bests = (
-                    {fit: best} if earlier is None or earlier[1][0] >= val_loss else dict([earlier, (fit, best)])
-                )
-
-    def _improves(self, val_loss: float, fit: int) -> bool:
-        """Whether ``val_loss`` is finite and better than the best kept of the fit starting at ``fit``."""
-        kept = self._bests.get(fit)
-        return math.isfinite(val_loss) and (kept is None or val_loss < kept[0])
+        self._kept_best.keep(model, val_loss, epoch, step, self.session.progress.fit_first_step)
 
     def _epoch(self, row: dict[str, Any]) -> list[Diagnosis]:
         return self.diagnoser.epoch(int(row.get("step", 0)), row)
 
     def _record(self, verdict: Diagnosis) -> None:
-        verdict = self._rewinds.offer(verdict)
+        stale = self.stale(verdict)
+        if not stale:
+            verdict = self._rewinds.offer(verdict)
         with self._lock:
             self._diagnoses.append(verdict)
         rec = self.session.controller.recorder
-        rec.event(
-            "diagnosis", f"{verdict.message}; advice: {verdict.advice}", source=verdict.kind, step=verdict.last_step
-        )
-        if verdict.kind in ACTED_ON and self.on_diverge != "warn":
+        said = f"{verdict.message}; advice: {verdict.advice}"
+        if stale:
+            said += f" (its steps came before the fix asked at step {self._fixed_at}: not acted on)"
+        rec.event("diagnosis", said, source=verdict.kind, step=verdict.last_step)
+        if verdict.kind in ACTED_ON and self.on_diverge != "warn" and not stale:
             fix = verdict.action if self.on_diverge != "stop" else Fix("stop")
             if fix is not None and fix.kind == "rewind" and self.on_diverge == "lower":
                 fix = Fix("set_learning_rate", fix.learning_rate)
@@ -306,16 +302,46 @@ class Diagnostician:
         except ValueError as e:  # a rate a schedule holds at 0 there, a model compiled again: nothing changed
             self.session.controller.recorder.event("warning", f"on_diverge did not act on {verdict.kind}: {e}")
 
-    def _queued(self, verdict: Diagnosis, fix: Fix, source: str) -> bool:
-        """Leave a ``set_learning_rate`` or ``rewind`` fix for the next batch of a running fit, in one
-        request (a rewind's state and its rate: no batch between them); False when no fit runs."""
+    def _set_rate(self, verdict: Diagnosis, fix: Fix, source: str) -> str:
+        """Carry out a ``set_learning_rate`` or ``rewind`` fix: for the next batch of a running fit,
+        in one request (a rewind's state and its rate: no batch between them), else now; what was
+        done. The verdict's own fix is refused when applied already, or its blow-up acted on since."""
         assert fix.learning_rate is not None
-        controller = self.session.controller
-        if fix.kind == "set_learning_rate":
-            return controller.queue_for_next_batch(fix.learning_rate, source)
-        return controller.queue_for_next_batch(
-            fix.learning_rate, source, self._rewinds.action(fix), describe(verdict, fix, source)
-        )
+        s = self.session
+        with self._apply_lock:
+            rewind = self._rewinds.action(fix) if fix.kind == "rewind" else None  # its state first
+            if fix == verdict.action:  # the verdict's own (another fix given is the caller's choice)
+                if id(verdict) in self._applied:
+                    raise ValueError(f"The `{verdict.kind}` verdict's fix was applied already. Received: fix={fix!r}")
+                if self.stale(verdict):
+                    raise ValueError(
+                        f"The `{verdict.kind}` verdict is about steps before the fix asked at step"
+                        f" {self._fixed_at}: its blow-up was acted on then. Received: fix={fix!r}"
+                    )
+            said = describe(verdict, fix, source) if fix.kind == "rewind" else ""
+            # Marked first: carried out idle, the views are drawn from within (their buttons disabled)
+            asked_at, before = s.history.num_steps, (self._fixed_at, id(verdict) in self._applied)
+            self._applied.add(id(verdict))
+            self._fixed_at = asked_at
+            if rewind is not None:
+                self._rewinds.spend(fix, asked_at)
+            try:
+                queued = s.controller.queue_for_next_batch(fix.learning_rate, source, rewind, said)
+                if not queued:  # idle: now
+                    if rewind is not None:
+                        s.submit(rewind, said)
+                    s.set_learning_rate(fix.learning_rate, source=source)
+            except BaseException:  # refused (a rate a schedule holds at 0, a model another session trains)
+                self._fixed_at = before[0]
+                if not before[1]:
+                    self._applied.discard(id(verdict))
+                if rewind is not None:
+                    self._rewinds.spend(fix, None)
+                raise
+        done = f"learning rate set to {fix.learning_rate:.3g}"
+        if fix.kind == "rewind":
+            done = f"{said}; {done}"
+        return f"{done} (at the next batch)" if queued else done
 
     # ---- fixes (any thread) --------------------------------------------------------------------
     def apply(self, verdict: Diagnosis, fix: Fix | None = None, source: str = "diagnosis") -> str:
@@ -331,24 +357,20 @@ class Diagnostician:
             raise ValueError(f"The `{verdict.kind}` verdict has no fix to apply.")
         s = self.session
         if fix.kind in ("set_learning_rate", "rewind"):
-            assert fix.learning_rate is not None
-            queued = self._queued(verdict, fix, source)
-            if not queued:  # idle: now
-                if fix.kind == "rewind":
-                    s.submit(self._rewinds.action(fix), describe(verdict, fix, source))
-                s.set_learning_rate(fix.learning_rate, source=source)
-            done = f"learning rate set to {fix.learning_rate:.3g}"
-            if fix.kind == "rewind":
-                done = f"{describe(verdict, fix, source)}; {done}"
-            return f"{done} (at the next batch)" if queued else done
+            return self._set_rate(verdict, fix, source)
         if fix.kind == "stop":
             s.stop()
             s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
             return "stopped"
-        best = self._best()
+        best = self._kept_best.best()
         if best is None:
             raise ValueError("No weights were kept: a `restore_best` fix needs `val_loss` and `keep_best=True`.")
         _, weights, epoch, step = best
+        if fix.epoch is not None and fix.epoch != epoch:
+            raise ValueError(
+                f"Argument `fix` restores epoch {fix.epoch}'s weights, which are not kept: only those of epoch"
+                f" {epoch} (the best `val_loss`, kept at step {step}) are. Received: fix={fix!r}"
+            )
         description = f"restored the weights of epoch {epoch} (kept at step {step}; {source}: {verdict.kind})"
 
         def restore() -> None:
@@ -368,15 +390,3 @@ class Diagnostician:
 
         threading.Thread(target=after_stop, name="lrwidgets-restore", daemon=True).start()
         return description
-
-
-def _best_weights_callback(doctor: Diagnostician) -> Any:
-    import keras
-
-    class BestWeights(keras.callbacks.Callback):
-        """Keeps the weights of the best ``val_loss`` epoch, at its end (for a ``restore_best`` fix)."""
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            doctor._at_epoch_end(self.model, epoch, logs or {})
-
-    return BestWeights()

@@ -51,6 +51,7 @@ class Rewinds:
         guard.keeps_more = True
         self._lock = threading.Lock()
         self._kept: tuple[State, int] | None = None  # the state, and its fit (the guard's count)
+        self._spent_at: int | None = None  # the history step its rewind was asked at (None: not yet)
 
     def offer(self, verdict: Diagnosis) -> Diagnosis:
         """``verdict`` with a ``rewind`` fix (its advised rate) when a healthy state from before its
@@ -62,14 +63,15 @@ class Rewinds:
         if state is None:
             return verdict
         with self._lock:
-            self._kept = (state, self._guard.fits)
+            self._kept, self._spent_at = (state, self._guard.fits), None
         advice = f"{verdict.advice}; the fix first rewinds to step {state.step}, the last healthy state kept before it"
         return dataclasses.replace(
             verdict, advice=advice, action=Fix("rewind", learning_rate=fix.learning_rate, step=state.step)
         )
 
     def kept(self, fix: Fix) -> bool:
-        """Whether ``fix``'s state is the one kept, in the fit it was kept in (a later fit dropped it)."""
+        """Whether ``fix``'s state is the one kept, in the fit it was kept in (a later fit dropped it),
+        and not put back yet."""
         return self._why_not_kept(fix, self._read()) is None
 
     def _read(self) -> tuple[State, int] | None:
@@ -84,7 +86,16 @@ class Rewinds:
             return f"step {kept[0].step}'s was the last verdict's, and a fit began since"
         if kept[0].step != fix.step:
             return f"only step {kept[0].step}'s (the latest verdict's) is"
+        if self._spent_at is not None:
+            return f"it was put back, asked at step {self._spent_at}, and is not put back twice"
         return None
+
+    def spend(self, fix: Fix, step: int | None) -> None:
+        """``fix``'s state was asked to be put back at history step ``step``: no second rewind to it
+        (until a later verdict keeps a state again); None: the request was refused after all."""
+        with self._lock:
+            if self._kept is not None and self._kept[0].step == fix.step:
+                self._spent_at = step
 
     def action(self, fix: Fix) -> Callable[[Any], None]:
         """What puts ``fix``'s state back into a model (the rate and multipliers left as steered);

@@ -389,7 +389,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
 
     def _draw_diagnosis(self) -> None:
         verdicts = self.diagnoses
-        self._diagnosis_bar.draw(verdicts, offered=not verdicts or self.diagnostician.offers(verdicts[-1].action))
+        self._diagnosis_bar.draw(verdicts, offered=not verdicts or self.diagnostician.offers(verdicts[-1]))
 
 
 def _is_designer(value: Any) -> bool:

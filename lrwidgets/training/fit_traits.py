@@ -1,0 +1,30 @@
+"""What a diagnosis needs to know of the model and the data a fit is given: the classes of a
+classifier (chance accuracy, an untrained model's loss), and whether its batches are weighted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def num_classes_of(model: Any) -> int | None:
+    """The width of a classifier's output (for chance accuracy and an untrained model's loss):
+    one output at least 2 wide, with a softmax or compiled with a categorical cross-entropy; else
+    None (a regression with several outputs has no classes)."""
+    try:
+        shape = model.output_shape
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) and shape[-1] >= 2 and _classifies(model):
+        return int(shape[-1])
+    return None
+
+
+def _classifies(model: Any) -> bool:
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, dict | list | tuple) and len(loss) == 1:  # keras.io's `loss={"digit": ...}`
+        (loss,) = loss.values() if isinstance(loss, dict) else loss
+    name = loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
+    if "categorical_crossentropy" in name or "categorical_focal_crossentropy" in name:
+        return True
+    layers = getattr(model, "layers", None) or [None]
+    return getattr(getattr(layers[-1], "activation", None), "__name__", "") == "softmax"
