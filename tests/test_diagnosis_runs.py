@@ -95,7 +95,9 @@ def make(config: dict[str, Any]) -> Diagnoser:
 configs = st.fixed_dictionaries(
     {
         "num_classes": st.sampled_from([None, 10]),
-        "kinds": st.one_of(st.none(), st.lists(st.sampled_from(KINDS), max_size=9)),  # any order, repeats
+        "kinds": st.one_of(
+            st.none(), st.lists(st.sampled_from(KINDS), min_size=1, max_size=9, unique=True)
+        ),  # any order
         "rate_jump": st.sampled_from([1.5, 1.1, 3.0, 100.0]),
         "divergence_factor": st.sampled_from([4.0, 1.5, 10.0]),
     }

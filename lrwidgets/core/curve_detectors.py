@@ -23,7 +23,7 @@ import math
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
-from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
+from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_fix, rate_text
 from lrwidgets.core.stall_detectors import TooSlowDetector, UnstableDetector
 
 __all__ = ["CURVE_DETECTORS", "CollapsedDetector", "OscillatingDetector", "OverfittingDetector", "PlateauDetector",
@@ -249,7 +249,7 @@ class PlateauDetector(Detector):
                 f"no progress for {t.step - self._ref_step} steps (steps {self._ref_step}-{t.step}): the smoothed"
                 f" loss stayed above {self._ref * (1 - self.min_delta):.4g} (1% under {self._ref:.4g})",
                 f"cut the rate 10x (as a plateau cut does), to {rate_text(value)}, or decay it from here",
-                Fix("set_learning_rate", value),
+                rate_fix(value),
             )
         )
 

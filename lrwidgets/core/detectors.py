@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrwidgets.core.checks import check_float
-from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_text
+from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_fix, rate_text
 from lrwidgets.core.diagnostics import DivergenceMonitor, MonitorState
 
 if TYPE_CHECKING:
@@ -65,9 +65,9 @@ class Detector:
         return diagnosis
 
 
-def _lower(learning_rate: float, factor: float = 10.0) -> tuple[str, Fix]:
+def _lower(learning_rate: float, factor: float = 10.0) -> tuple[str, Fix | None]:
     value = learning_rate / factor
-    return f"lower the rate about {factor:g}x, to {rate_text(value)}", Fix("set_learning_rate", value)
+    return f"lower the rate about {factor:g}x, to {rate_text(value)}", rate_fix(value)
 
 
 class NanDetector(Detector):

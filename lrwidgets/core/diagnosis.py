@@ -72,6 +72,17 @@ class Fix:
             if self.kind != "rewind":
                 raise ValueError(f"Argument `step` is only for a 'rewind' fix. Received: step={self.step!r}")
             check_int("step", self.step, ge=0)
+        if self.learning_rate is not None:
+            if self.kind not in ("set_learning_rate", "rewind"):
+                raise ValueError(
+                    f"Argument `learning_rate` is only for a 'set_learning_rate' or 'rewind' fix. "
+                    f"Received: learning_rate={self.learning_rate!r}"
+                )
+            check_float("learning_rate", self.learning_rate, gt=0)
+        if self.epoch is not None:
+            if self.kind != "restore_best":
+                raise ValueError(f"Argument `epoch` is only for a 'restore_best' fix. Received: epoch={self.epoch!r}")
+            check_int("epoch", self.epoch, ge=0)
 
     @property
     def label(self) -> str:
@@ -105,9 +116,22 @@ class Diagnosis:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
+        first = check_int("first_step", self.first_step, ge=0)
+        check_int("last_step", self.last_step, ge=first)
+        for name in ("message", "advice"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"Argument `{name}` must be a str. Received: {name}={getattr(self, name)!r}")
+        if self.action is not None and not isinstance(self.action, Fix):
+            raise TypeError(f"Argument `action` must be a Fix or None. Received: action={self.action!r}")
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}; {self.advice}"
+
+
+def rate_fix(value: float) -> Fix | None:
+    """The fix that sets the rate to ``value``: None where the rate it was computed from was not a
+    finite positive number (no rate to advise)."""
+    return Fix("set_learning_rate", value) if math.isfinite(value) and value > 0 else None
 
 
 def rate_text(value: float) -> str:
@@ -164,12 +188,16 @@ class Diagnoser:
 
         if num_classes is not None:
             num_classes = check_int("num_classes", num_classes, ge=2)
+        if isinstance(kinds, str):
+            raise TypeError(f"Argument `kinds` must be a list of kinds, not one str. Received: kinds={kinds!r}")
         chosen = tuple(KINDS if kinds is None else kinds)
         for kind in chosen:
             check_choice("kinds", kind, KINDS)
+        if not chosen or len(set(chosen)) != len(chosen):
+            raise ValueError(f"Argument `kinds` must name each kind once, at least one. Received: kinds={kinds!r}")
         self.rate_jump = check_float("rate_jump", rate_jump, gt=1)
         self.kinds = chosen
-        self.divergence_factor = divergence_factor
+        self.divergence_factor = check_float("divergence_factor", divergence_factor, gt=1)
         self.context = Context(LossTrack(), num_classes)
         self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
         self._muted: set[str] = set()
@@ -273,6 +301,8 @@ class Diagnoser:
 
     def epoch(self, step: int, logs: Mapping[str, Any]) -> list[Diagnosis]:
         """Feed one epoch's logs (``loss``, ``val_loss``, ``accuracy``...), ``step`` its last step."""
+        if not isinstance(logs, Mapping):
+            raise TypeError(f"Argument `logs` must be a mapping of log keys to values. Received: logs={logs!r}")
         row = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         self.context.last_epoch = row
         found: list[Diagnosis] = []

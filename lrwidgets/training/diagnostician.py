@@ -21,8 +21,9 @@ import numpy as np
 from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
-from lrwidgets.training.fit_traits import num_classes_of
-from lrwidgets.training.rewind import BLOW_UPS, Rewinds, describe
+from lrwidgets.training.fit_traits import num_classes_of, weighted
+from lrwidgets.training.fixes import Fixes
+from lrwidgets.training.rewind import BLOW_UPS
 from lrwidgets.training.session import Snapshot, TrainingSession
 
 ON_DIVERGE_CHOICES = ("warn", "lower", "rewind", "stop")
@@ -45,7 +46,7 @@ def _check_on_diverge(session: TrainingSession, on_diverge: Any) -> str:
     return value
 
 
-class Diagnostician:
+class Diagnostician(Fixes):
     """Watches a session for a bad learning rate; each verdict is an event and a :class:`Diagnosis`.
 
     Args:
@@ -62,6 +63,10 @@ class Diagnostician:
         num_classes: for chance accuracy and an untrained model's loss; default: the width of the
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
             categorical cross-entropy).
+        weighted: whether the fits' samples are weighted (no ``spiked`` verdicts then); default:
+            as their arguments show (``class_weight``, ``sample_weight``, a ``tf.data.Dataset`` of
+            ``(x, y, sample_weight)``); say ``True`` for weights a generator or a ``PyDataset``
+            yields, which are not read ahead.
         keep_best: keep a copy of the weights at each new best ``val_loss``, so that an
             ``overfitting`` verdict can restore them: taken at that epoch's end by the session's
             own callback (in a session's fit, and in a fit given ``callbacks=[session.callback]``).
@@ -95,23 +100,18 @@ class Diagnostician:
         on_diverge: str = "warn",
         num_classes: int | None = None,
         keep_best: bool = True,
+        weighted: bool | None = None,
     ) -> None:
         if not isinstance(session, TrainingSession):
             raise TypeError(f"Argument `session` must be a TrainingSession. Received: session={session!r}")
         self.session = session
         self.on_diverge = on_diverge
-        self._kept_best = BestWeights(check_bool("keep_best", keep_best))
+        Fixes.__init__(self, session, BestWeights(check_bool("keep_best", keep_best)))
+        self.weighted = weighted
         classes = num_classes if num_classes is not None else num_classes_of(session.model)
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
         self._diagnoses: list[Diagnosis] = []
         self._lock = threading.Lock()
-        self._rewinds = Rewinds(session.controller.recorder.guard)
-        #: the verdicts whose fix was applied (by id: each is held in `_diagnoses`), and the history
-        #: step the last rate or rewind fix was asked at: a blow-up's verdict about steps before it
-        #: comes from rows read behind the fit, its blow-up already acted on
-        self._applied: set[int] = set()
-        self._fixed_at: int | None = None
-        self._apply_lock = threading.RLock()  # a check, then the request: two views' clicks, on_diverge
         #: called with each new verdict, in the training thread (keep it cheap)
         self.listeners: list[Callable[[Diagnosis], None]] = []
         self._callback: Any = None
@@ -144,32 +144,23 @@ class Diagnostician:
     def on_diverge(self, value: str) -> None:
         self._on_diverge = _check_on_diverge(self.session, value)
 
-    def offers(self, verdict: Diagnosis) -> bool:
-        """Whether ``verdict``'s fix can still be applied (a view disables its button when not): it
-        has one, not applied yet (from any view, or by ``on_diverge``), not a blow-up's verdict about
-        steps before a fix applied since (:meth:`stale`), not a ``rewind`` whose state a later
-        verdict or a later fit dropped, and not a ``restore_best`` of an epoch no longer the best kept."""
-        fix = verdict.action
-        if fix is None or id(verdict) in self._applied or self.stale(verdict):
-            return False
-        if fix.kind == "restore_best":  # a later best replaced the epoch it names
-            return fix.epoch is None or fix.epoch == self.best_epoch
-        return fix.kind != "rewind" or self._rewinds.kept(fix)
-
-    def stale(self, verdict: Diagnosis) -> bool:
-        """Whether ``verdict`` is a blow-up's (``diverging``, ``spiked``, ``collapsed``) about steps
-        before the last rate or rewind fix applied: verdicts come from rows read behind the fit
-        (at the snapshots' pace), so one can arrive after the fix of the same blow-up. It is
-        recorded, not acted on, and its fix not offered (a second rewind would throw away what was
-        trained since the first; a second lowering would lower the rate 100x)."""
-        fixed_at = self._fixed_at
-        return verdict.kind in BLOW_UPS and fixed_at is not None and verdict.last_step < fixed_at
-
     @property
     def diagnoses(self) -> tuple[Diagnosis, ...]:
         """Every verdict so far, oldest first."""
         with self._lock:
             return tuple(self._diagnoses)
+
+    @property
+    def weighted(self) -> bool | None:
+        """Whether the fits' batches are weighted (then no ``spiked`` verdict: a heavily weighted
+        rare class makes single batches several times an untrained model's loss); None (default):
+        as the fit's arguments show (:func:`~lrwidgets.training.fit_traits.weighted`). Read at
+        each fit's first snapshot."""
+        return self._weighted
+
+    @weighted.setter
+    def weighted(self, value: bool | None) -> None:
+        self._weighted = None if value is None else check_bool("weighted", value)
 
     @property
     def keep_best(self) -> bool:
@@ -179,14 +170,6 @@ class Diagnostician:
     @keep_best.setter
     def keep_best(self, value: bool) -> None:
         self._kept_best.enabled = check_bool("keep_best", value)
-
-    @property
-    def best_epoch(self) -> int | None:
-        """The epoch whose weights a ``restore_best`` fix puts back (None before any ``val_loss``):
-        the best of the fits the diagnoser judges, not of a fit before the last one it began afresh
-        on (reset weights), which its verdicts do not speak of."""
-        best = self._kept_best.best()
-        return None if best is None else best.epoch
 
     def close(self) -> None:
         """Stop watching the session."""
@@ -221,10 +204,9 @@ class Diagnostician:
                 end = max(end, i + 1)
                 if self._weighed != (self.diagnoser, fit_start):  # once a fit (and a diagnoser)
                     self._weighed = (self.diagnoser, fit_start)
-                    data = self.session.fit_data or {}
                     # Weighted batches vary far beyond an untrained model's loss: `spiked` skips them.
-                    weights = any(data.get(k) is not None for k in ("class_weight", "sample_weight"))
-                    self.diagnoser.context.weighted = weights
+                    said = self._weighted
+                    self.diagnoser.context.weighted = weighted(self.session.fit_data or {}) if said is None else said
                 found += self.diagnoser.step_many(first + i, losses[i:end], rates[i:end])
                 self._stepped = True
             while e < len(epochs) and int(epochs[e].get("step", -1)) < first + end:
@@ -294,99 +276,10 @@ class Diagnostician:
 
     def _act(self, verdict: Diagnosis, fix: Fix) -> None:
         """``on_diverge``'s fix, in the thread of the snapshot that brought the verdict: during a fit
-        (the training thread) left for the next batch boundary (:meth:`_queued`) or, for a stop, a
+        (the training thread) left for the next batch boundary (:meth:`_set_rate`) or, for a stop, a
         flag; as the fit ends (idle, still its thread: before ``run.wait()`` returns), carried out
         here (the listeners called from within it are called once more after it, not nested)."""
         try:
             self.apply(verdict, fix, source="on_diverge")
         except ValueError as e:  # a rate a schedule holds at 0 there, a model compiled again: nothing changed
             self.session.controller.recorder.event("warning", f"on_diverge did not act on {verdict.kind}: {e}")
-
-    def _set_rate(self, verdict: Diagnosis, fix: Fix, source: str) -> str:
-        """Carry out a ``set_learning_rate`` or ``rewind`` fix: for the next batch of a running fit,
-        in one request (a rewind's state and its rate: no batch between them), else now; what was
-        done. The verdict's own fix is refused when applied already, or its blow-up acted on since."""
-        assert fix.learning_rate is not None
-        s = self.session
-        with self._apply_lock:
-            rewind = self._rewinds.action(fix) if fix.kind == "rewind" else None  # its state first
-            if fix == verdict.action:  # the verdict's own (another fix given is the caller's choice)
-                if id(verdict) in self._applied:
-                    raise ValueError(f"The `{verdict.kind}` verdict's fix was applied already. Received: fix={fix!r}")
-                if self.stale(verdict):
-                    raise ValueError(
-                        f"The `{verdict.kind}` verdict is about steps before the fix asked at step"
-                        f" {self._fixed_at}: its blow-up was acted on then. Received: fix={fix!r}"
-                    )
-            said = describe(verdict, fix, source) if fix.kind == "rewind" else ""
-            # Marked first: carried out idle, the views are drawn from within (their buttons disabled)
-            asked_at, before = s.history.num_steps, (self._fixed_at, id(verdict) in self._applied)
-            self._applied.add(id(verdict))
-            self._fixed_at = asked_at
-            if rewind is not None:
-                self._rewinds.spend(fix, asked_at)
-            try:
-                queued = s.controller.queue_for_next_batch(fix.learning_rate, source, rewind, said)
-                if not queued:  # idle: now
-                    if rewind is not None:
-                        s.submit(rewind, said)
-                    s.set_learning_rate(fix.learning_rate, source=source)
-            except BaseException:  # refused (a rate a schedule holds at 0, a model another session trains)
-                self._fixed_at = before[0]
-                if not before[1]:
-                    self._applied.discard(id(verdict))
-                if rewind is not None:
-                    self._rewinds.spend(fix, None)
-                raise
-        done = f"learning rate set to {fix.learning_rate:.3g}"
-        if fix.kind == "rewind":
-            done = f"{said}; {done}"
-        return f"{done} (at the next batch)" if queued else done
-
-    # ---- fixes (any thread) --------------------------------------------------------------------
-    def apply(self, verdict: Diagnosis, fix: Fix | None = None, source: str = "diagnosis") -> str:
-        """Carry out ``fix`` (default: the verdict's own) through the session; what was done."""
-        if not isinstance(verdict, Diagnosis):
-            raise TypeError(
-                f"Argument `verdict` must be a Diagnosis (one of `diagnoses`). Received: verdict={verdict!r}"
-            )
-        if fix is not None and not isinstance(fix, Fix):
-            raise TypeError(f"Argument `fix` must be a Fix, or None for the verdict's own. Received: fix={fix!r}")
-        fix = fix if fix is not None else verdict.action
-        if fix is None:
-            raise ValueError(f"The `{verdict.kind}` verdict has no fix to apply.")
-        s = self.session
-        if fix.kind in ("set_learning_rate", "rewind"):
-            return self._set_rate(verdict, fix, source)
-        if fix.kind == "stop":
-            s.stop()
-            s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
-            return "stopped"
-        best = self._kept_best.best()
-        if best is None:
-            raise ValueError("No weights were kept: a `restore_best` fix needs `val_loss` and `keep_best=True`.")
-        _, weights, epoch, step = best
-        if fix.epoch is not None and fix.epoch != epoch:
-            raise ValueError(
-                f"Argument `fix` restores epoch {fix.epoch}'s weights, which are not kept: only those of epoch"
-                f" {epoch} (the best `val_loss`, kept at step {step}) are. Received: fix={fix!r}"
-            )
-        description = f"restored the weights of epoch {epoch} (kept at step {step}; {source}: {verdict.kind})"
-
-        def restore() -> None:
-            s.submit(lambda model: model.set_weights(weights), description=description)
-
-        if not s.running:
-            restore()
-            return description
-        s.stop()
-        run = s.run
-
-        def after_stop() -> None:  # restored once the fit has ended: no further step moves them
-            if run is not None:
-                with contextlib.suppress(Exception):  # the fit's own error is in the history already
-                    run.wait()
-            restore()
-
-        threading.Thread(target=after_stop, name="lrwidgets-restore", daemon=True).start()
-        return description

@@ -3,6 +3,7 @@ classifier (chance accuracy, an untrained model's loss), and whether its batches
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -28,3 +29,14 @@ def _classifies(model: Any) -> bool:
         return True
     layers = getattr(model, "layers", None) or [None]
     return getattr(getattr(layers[-1], "activation", None), "__name__", "") == "softmax"
+
+
+def weighted(data: Mapping[str, Any]) -> bool:
+    """Whether a fit's batches are weighted, as far as its arguments show: ``class_weight`` or
+    ``sample_weight`` given, or a ``tf.data.Dataset`` whose elements are ``(x, y, sample_weight)``.
+    A generator's or a ``PyDataset``'s batches are not read ahead: their weights are not seen
+    (``Diagnostician(weighted=True)`` says so)."""
+    if any(data.get(k) is not None for k in ("class_weight", "sample_weight")):
+        return True
+    spec = getattr(data.get("x"), "element_spec", None)  # a tf.data.Dataset's, read without iterating it
+    return isinstance(spec, tuple) and len(spec) == 3
