@@ -303,6 +303,7 @@ class Diagnoser:
         """Feed one epoch's logs (``loss``, ``val_loss``, ``accuracy``...), ``step`` its last step."""
         if not isinstance(logs, Mapping):
             raise TypeError(f"Argument `logs` must be a mapping of log keys to values. Received: logs={logs!r}")
+        step = max(check_int("step", step), 0)  # -1: an epoch that ran no batch, at the start
         row = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         self.context.last_epoch = row
         found: list[Diagnosis] = []
