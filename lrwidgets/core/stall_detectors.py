@@ -135,7 +135,8 @@ class UnstableDetector(Detector):
     failed: a loss that rises above one of them only is neither verdict's (at batch 8 a rate too
     small reached 1.27x its first batch; the noise units keep it from this rule). A classifier's
     only (a softmax output or a categorical cross-entropy: ``num_classes``), and over the rate's
-    first ``horizon`` (120) steps. A loss flat at more than 2x the untrained one is :class:`~lrwidgets.core.curve_detectors.CollapsedDetector`'s.
+    first ``horizon`` (120) steps. A loss flat at more than 2x the untrained one is
+    :class:`~lrwidgets.core.curve_detectors.CollapsedDetector`'s.
 
     Measured (``benchmarks/RESULTS.md``, 2026-12-05): in the diagnosis benchmark and its sweep
     (digits MLPs, a small CNN, a 10-class synthetic task; plain SGD, Adam, SGD with momentum) it
