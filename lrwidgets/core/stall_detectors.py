@@ -151,12 +151,13 @@ class UnstableDetector(Detector):
     A regression's loss is heavy-tailed: at rates far too small (a 10-32-1 MLP on a linear task,
     MSE and MAE at Adam 1e-6; scikit-learn's diabetes data, MSE at Adam 1e-5 and 1e-4), batches
     stood 1.5-2.0x the rate's first loss and 5.0-7.5 noise units out, as far as at the rates too
-    large above: the rule said "lower the rate" in 3 of 8 fits (steps 119-289) and 1 of 6 (step
+    large above: the rule said "lower the rate" in 3 of 8 fits (steps 119-289) and 2 of 6 (step
     99), and at 6 units still in 2 of 16 (jax, tensorflow). It cannot tell there, so it is not
     given. And the highest batch is that of every step at the rate: the more steps, the farther
     out it is by chance (a synthetic loss, flat and more heavy-tailed still, judged as a
-    classifier's: 171 of 200 runs of 1,000 steps got the verdict with no limit, 140 within 120). Verdicts that came later at
-    rates too large were followed by ``collapsed`` within 20 steps (``benchmarks/RESULTS.md``).
+    classifier's: 171 of 200 runs of 1,000 steps got the verdict with no limit, 140 within 120).
+    Of the verdicts at rates too large, the one lost to the limit was followed by ``collapsed``
+    20 steps later (``benchmarks/RESULTS.md``, 2026-12-05 16:10).
     """
 
     kind = "unstable"
