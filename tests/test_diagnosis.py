@@ -1075,3 +1075,30 @@ def test_weights_a_generator_yields_can_be_said_and_spiked_then_keeps_quiet() ->
         session.fit(batches(seed), epochs=2, steps_per_epoch=56, shuffle=False).wait(120)
         assert doctor.diagnoser.context.weighted is True
     assert "spiked" not in [v.kind for v in doctor.diagnoses]
+
+
+@pytest.mark.keras
+def test_a_rate_raised_between_two_fits_gets_the_sessions_diverging_event_with_the_verdict() -> None:
+    """The session's watch began each fit afresh (a 20-step warm-up, that fit's own best): a rate
+    raised 1000x between fits got the `diverging` verdict but no `diverging` event. A fit that
+    starts where the last ended continues its watch, as the diagnosis does; one from reset weights
+    (far above the level reached) is judged on its own: no event, no verdict."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    for raise_rate in (True, False):
+        model = digits_model(keras.optimizers.Adam(1e-3))
+        start = model.get_weights()
+        session = lrw.TrainingSession(model)
+        doctor = lrw.Diagnostician(session)
+        session.fit(x, y, epochs=2, batch_size=32).wait(120)
+        if raise_rate:
+            session.learning_rate = 1.0
+        else:
+            model.set_weights(start)  # 2.3 again, against ~0.3 reached
+        session.fit(x, y, epochs=1, batch_size=32).wait(120)
+        events = [e.step for e in session.history.events if e.kind == "diverging"]
+        verdicts = [v.last_step for v in doctor.diagnoses if v.kind == "diverging"]
+        assert events == verdicts and (len(events) == 1 and events[0] >= 114 if raise_rate else events == [])

@@ -9,6 +9,7 @@ warnings raised in the training thread to this history only.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class Recorder:
         self.averaged_keys: frozenset[str] | None = None
         self.custom_step = False  #: the model's own `train_step` runs (Keras's always logs running means)
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
+        self._last_fit_watch: DivergingDetector | None = None  # the last fit's, until this fit's first row
         self._scanned = 0  # steps up to here have been through the divergence watch
         self._scan_lock = threading.Lock()
         self._t0: float | None = None
@@ -132,13 +134,16 @@ class Recorder:
             self._use_key(self._key)
         self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
         self.guard.begin_fit()
-        # Each fit is judged against its own best: a fit from fresh weights starts far above the
-        # best of the last one, which is no divergence. The gap stays a share of the session's first
-        # loss (its untrained model's), as the Diagnostician's does (Diagnoser.next_fit).
+        # A fit from fresh weights starts far above the best of the last one, which is no
+        # divergence: it is judged against its own best. One that starts where the last ended
+        # continues its watch (decided at its first row, in scan), as the Diagnostician's does: a
+        # rate raised between two fits is judged against what the model had reached. The gap
+        # stays a share of the session's first loss (its untrained model's).
         with self._scan_lock:
             previous, self._divergence = self._divergence, DivergingDetector(self.divergence_factor)
             if previous is not None:
                 self._divergence.monitor.initial = previous.monitor.initial
+            self._last_fit_watch = previous
             self._scanned = self.history.num_steps
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
@@ -324,6 +329,11 @@ class Recorder:
                 return
             losses = self.history.column("loss", n)[first:]
             rates = self.history.column("learning_rate", n)[first:]
+            last, self._last_fit_watch = self._last_fit_watch, None
+            if last is not None:  # this fit's first row: does it start where the last fit ended?
+                level, start = last.monitor.smoothed, float(losses[0])
+                if math.isfinite(level) and start <= self.divergence_factor * max(level, 0.0):
+                    self._divergence = last
             for verdict in self._divergence.scan(first, losses, rates):
                 self.event("diverging", verdict.message, step=verdict.last_step)
 
