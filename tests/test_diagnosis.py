@@ -499,7 +499,7 @@ def test_a_blow_up_on_digits_is_diagnosed_recorded_and_lowered_automatically() -
     assert lowered and lowered[0].value == pytest.approx(0.1) and lowered[0].step > events[0].step
     # Each verdict was acted on, or came from steps before the lowering (read behind the fit, about
     # the same blow-up: recorded, not acted on): none is offered again, the rate lowered once for it.
-    stale = [e for e in events if "came before the fix asked at step" in e.message]
+    stale = [e for e in events if "came before the fix of a blow-up asked at step" in e.message]
     assert len(lowered) + len(stale) == len(events) and all("not acted on" in e.message for e in stale)
     assert kinds[-1] in dash._badge.value and dash._fix_button.disabled
 
@@ -645,8 +645,10 @@ def test_a_fix_is_applied_once_and_a_verdict_read_behind_the_fit_about_the_same_
     doctor._record(late)  # as a snapshot's rows read behind the fit bring it
     assert doctor.diagnoses[-1] is late and not doctor.offers(late)  # no rewind fix offered again
     event = [e for e in session.history.events if e.kind == "diagnosis"][-1]
-    assert event.message.endswith(f"(its steps came before the fix asked at step {doctor._fixed_at}: not acted on)")
-    with pytest.raises(ValueError, match="`collapsed` verdict is about steps before the fix asked"):
+    assert event.message.endswith(
+        f"(its steps came before the fix of a blow-up asked at step {doctor._fixed_at}: not acted on)"
+    )
+    with pytest.raises(ValueError, match="`collapsed` verdict is about steps before the fix of a blow-up asked"):
         doctor.apply(late)
     assert session.learning_rate == pytest.approx(1e-3)
     for before, after in zip(weights, model.get_weights(), strict=True):
@@ -779,6 +781,10 @@ def test_overfitting_fix_restores_the_best_epochs_weights() -> None:
         np.testing.assert_array_equal(before, after)
     done = doctor.apply(over[-1], Fix("restore_best", epoch=best))
     assert f"epoch {best}" in done
+    if over[-1].action == Fix("restore_best", epoch=best):  # its own fix: applied once (a second threw away
+        assert not doctor.offers(over[-1])  # what was trained since)
+        with pytest.raises(ValueError, match="verdict's fix was applied already"):
+            doctor.apply(over[-1])
     val = model.evaluate(x[1437:], y[1437:], verbose=0)
     vals = [e["val_loss"] for e in session.history.epochs]
     assert val == pytest.approx(min(vals), rel=1e-3)
@@ -1070,6 +1076,9 @@ def test_weights_a_generator_yields_can_be_said_and_spiked_then_keeps_quiet() ->
     session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1e-3)))
     with pytest.raises(TypeError, match="Argument `weighted` must be a bool"):
         lrw.Diagnostician(session, weighted="yes")
+    with pytest.raises(ValueError, match="Argument `num_classes` must be >= 2"):
+        lrw.Diagnostician(session, num_classes=1)
+    assert not session.controller.recorder.guard.keeps_more  # refused: the session left as it was
     doctor = lrw.Diagnostician(session, weighted=True)
     for seed in range(3):
         session.fit(batches(seed), epochs=2, steps_per_epoch=56, shuffle=False).wait(120)
@@ -1102,3 +1111,30 @@ def test_a_rate_raised_between_two_fits_gets_the_sessions_diverging_event_with_t
         events = [e.step for e in session.history.events if e.kind == "diverging"]
         verdicts = [v.last_step for v in doctor.diagnoses if v.kind == "diverging"]
         assert events == verdicts and (len(events) == 1 and events[0] >= 114 if raise_rate else events == [])
+
+
+@pytest.mark.keras
+def test_only_a_blow_ups_fix_makes_earlier_blow_up_verdicts_stale_and_applied_ones_are_told_apart() -> None:
+    """A `too_slow` verdict's raise made a later `spiked` verdict about earlier steps "stale": not
+    acted on nor offered, refused as "acted on" though nothing had acted on it. And applied verdicts
+    were remembered by id(): a verdict applied and dropped left its id to a new verdict, refused."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1e-3)))
+    doctor = lrw.Diagnostician(session, on_diverge="lower")
+    session.fit(x, y, epochs=1, batch_size=32).wait(120)
+    slow = Diagnosis("too_slow", 0, 40, {}, "flat", "raise it", Fix("set_learning_rate", 1e-2))
+    doctor.apply(slow)
+    assert session.learning_rate == pytest.approx(1e-2)
+    spiked = Diagnosis("spiked", 0, 1, {}, "blew up", "lower it", Fix("set_learning_rate", 1e-4))
+    assert not doctor.stale(spiked)
+    doctor._record(spiked)  # on_diverge lowers it
+    assert session.learning_rate == pytest.approx(1e-4) and not doctor.offers(spiked)
+    for _ in range(50):  # verdicts applied and dropped: their ids are reused by later objects
+        doctor.apply(Diagnosis("plateau", 0, 40, {}, "flat", "cut it", Fix("set_learning_rate", 1e-4)))
+    later = Diagnosis("plateau", 0, 50, {}, "flat", "cut it", Fix("set_learning_rate", 1e-4))
+    assert doctor.offers(later)
+    doctor.apply(later)

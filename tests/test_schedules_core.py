@@ -121,6 +121,14 @@ def test_cosine_restarts_land_exactly_on_restarts() -> None:
     assert s(69) < 1e-3
 
 
+def test_cosine_restarts_places_float32_steps_as_float64_does() -> None:
+    # A t_mul near 1: float32 put steps in the wrong period (0.89 off at some steps below 2**24)
+    steps = np.arange(0, 2**24, 997)
+    for first, t_mul in [(10.0, 1.00001), (0.5, 1.00001), (1e-30, 1.00001), (100.0, 1.5)]:
+        s = CosineDecayRestarts(1.0, first_decay_steps=first, t_mul=t_mul, m_mul=0.9)
+        np.testing.assert_allclose(s(steps.astype(np.float32)), s(steps.astype(np.float64)), atol=1e-6)
+
+
 def _restarts_exactly(first_decay_steps: float, t_mul: float, step: float) -> tuple[int, float]:
     """Period and fraction of it done, in exact rational arithmetic."""
     done, t = Fraction(step) / Fraction(first_decay_steps), Fraction(t_mul)

@@ -245,15 +245,18 @@ def test_the_sweep_imports_no_widget_and_the_other_widgets_need_no_dask() -> Non
         "import lrwidgets as lrw\n"
         "from lrwidgets import *\n"
         "lrw.TrainingDashboard, lrw.ScheduleDesigner, lrw.LayerLRControls\n"
+        "refused = 0\n"
         "try:\n"
         "    lrw.LRSweep\n"
         "except ModuleNotFoundError as e:\n"
         "    assert \"pip install 'lrwidgets[sweep]'\" in str(e), e\n"
+        "    refused += 1\n"
         "try:\n"
         "    import lrwidgets.sweep\n"  # was a bare "No module named 'distributed'"
         "except ModuleNotFoundError as e:\n"
         "    assert str(e) == \"lrwidgets.sweep needs distributed: pip install 'lrwidgets[sweep]'\", e\n"
-        "    print('ok')\n"
+        "    refused += 1\n"
+        "print('ok' if refused == 2 else f'refused {refused}')\n"
     )
     for code in (headless, without_dask):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -117,8 +117,9 @@ class TrainingHistory:
         self._fit_open = False  # the last fit started has not ended: its steps may follow
         self._events_dated = 0  # events before this index have their fit's epoch
         self.epochs: list[dict[str, Any]] = []
-        #: in the order they happened (``time``); a ``learning_rate`` event's ``step`` is the first
-        #: step run with the new rate, most others' the last step run, so steps need not be sorted
+        #: in the order they were recorded (a fit's set-up notes, held until it begins, carry their
+        #: earlier ``time``); a ``learning_rate`` event's ``step`` is the first step run with the new
+        #: rate, most others' the last step run, a verdict's its last step: steps need not be sorted
         self.events: list[Event] = []
         self._lock = threading.Lock()
         #: called before each read and write: writes the rows a writer has buffered (None: none is)

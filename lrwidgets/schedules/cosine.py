@@ -114,7 +114,13 @@ class CosineDecayRestarts(Schedule):
         # does not: those steps are located again from logarithms. m_mul**n far into a run is
         # inf or 0, as in Keras.
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            n, fraction = self._locate(steps)
+            if steps.dtype == np.float32:
+                # Which period, and where in it, in float64: float32 cannot place a step among
+                # periods that grow by a t_mul near 1, or last less than a step (the cosine itself,
+                # the costly part, stays in float32)
+                n, fraction = (a.astype(np.float32) for a in self._locate(steps.astype(np.float64)))
+            else:
+                n, fraction = self._locate(steps)
             peak = np.power(self.m_mul, n)
         cosine = 0.5 * peak * (1.0 + np.cos(np.pi * fraction))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)

@@ -105,11 +105,13 @@ class Diagnostician(Fixes):
         if not isinstance(session, TrainingSession):
             raise TypeError(f"Argument `session` must be a TrainingSession. Received: session={session!r}")
         self.session = session
+        # Every argument checked before the session is touched (Fixes makes its guard keep more copies)
         self.on_diverge = on_diverge
-        Fixes.__init__(self, session, BestWeights(check_bool("keep_best", keep_best)))
+        kept_best = BestWeights(check_bool("keep_best", keep_best))
         self.weighted = weighted
         classes = num_classes if num_classes is not None else num_classes_of(session.model)
         self.diagnoser = Diagnoser(num_classes=classes, divergence_factor=session.controller.recorder.divergence_factor)
+        Fixes.__init__(self, session, kept_best)
         self._diagnoses: list[Diagnosis] = []
         self._lock = threading.Lock()
         #: called with each new verdict, in the training thread (keep it cheap)
@@ -263,7 +265,7 @@ class Diagnostician(Fixes):
         rec = self.session.controller.recorder
         said = f"{verdict.message}; advice: {verdict.advice}"
         if stale:
-            said += f" (its steps came before the fix asked at step {self._fixed_at}: not acted on)"
+            said += f" (its steps came before the fix of a blow-up asked at step {self._fixed_at}: not acted on)"
         rec.event("diagnosis", said, source=verdict.kind, step=verdict.last_step)
         if verdict.kind in ACTED_ON and self.on_diverge != "warn" and not stale:
             fix = verdict.action if self.on_diverge != "stop" else Fix("stop")

@@ -22,10 +22,11 @@ class Fixes:
         self.session = session
         self._kept_best = kept_best
         self._rewinds = Rewinds(session.controller.recorder.guard)
-        #: the verdicts whose fix was applied (by id: each is held by the diagnostician), and the
-        #: history step the last rate or rewind fix was asked at: a blow-up's verdict about steps
-        #: before it comes from rows read behind the fit, its blow-up already acted on
-        self._applied: set[int] = set()
+        #: the verdicts whose own fix was applied (compared by identity: held here, so none is
+        #: mistaken for a later one), and the history step the last fix of a blow-up's verdict was
+        #: asked at: a blow-up's verdict about steps before it comes from rows read behind the fit,
+        #: that blow-up already acted on
+        self._applied: list[Diagnosis] = []
         self._fixed_at: int | None = None
         self._apply_lock = threading.RLock()  # a check, then the request: two views' clicks, on_diverge
 
@@ -35,15 +36,31 @@ class Fixes:
         steps before a fix applied since (:meth:`stale`), not a ``rewind`` whose state a later
         verdict or a later fit dropped, and not a ``restore_best`` of an epoch no longer the best kept."""
         fix = verdict.action
-        if fix is None or id(verdict) in self._applied or self.stale(verdict):
+        if fix is None or self._was_applied(verdict) or self.stale(verdict):
             return False
         if fix.kind == "restore_best":  # a later best replaced the epoch it names
             return fix.epoch is None or fix.epoch == self.best_epoch
         return fix.kind != "rewind" or self._rewinds.kept(fix)
 
+    def _was_applied(self, verdict: Diagnosis) -> bool:
+        return any(done is verdict for done in self._applied)
+
+    def _refuse_again(self, verdict: Diagnosis, fix: Fix) -> None:
+        """The verdict's own fix, refused when applied already or when its blow-up was acted on
+        since (another fix given is the caller's choice)."""
+        if fix != verdict.action:
+            return
+        if self._was_applied(verdict):
+            raise ValueError(f"The `{verdict.kind}` verdict's fix was applied already. Received: fix={fix!r}")
+        if self.stale(verdict):
+            raise ValueError(
+                f"The `{verdict.kind}` verdict is about steps before the fix of a blow-up asked at step"
+                f" {self._fixed_at}: that blow-up was acted on then. Received: fix={fix!r}"
+            )
+
     def stale(self, verdict: Diagnosis) -> bool:
         """Whether ``verdict`` is a blow-up's (``diverging``, ``spiked``, ``collapsed``) about steps
-        before the last rate or rewind fix applied: verdicts come from rows read behind the fit
+        before the last fix of a blow-up's verdict applied: verdicts come from rows read behind the fit
         (at the snapshots' pace), so one can arrive after the fix of the same blow-up. It is
         recorded, not acted on, and its fix not offered (a second rewind would throw away what was
         trained since the first; a second lowering would lower the rate 100x)."""
@@ -74,9 +91,21 @@ class Fixes:
         if fix.kind in ("set_learning_rate", "rewind"):
             return self._set_rate(verdict, fix, source)
         if fix.kind == "stop":
-            s.stop()
-            s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
+            with self._apply_lock:
+                self._refuse_again(verdict, fix)
+                s.stop()
+                s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
+                self._applied.append(verdict)
             return "stopped"
+        with self._apply_lock:
+            description = self._restore_best(verdict, fix, source)
+            self._applied.append(verdict)
+        return description
+
+    def _restore_best(self, verdict: Diagnosis, fix: Fix, source: str) -> str:
+        """Put back the best epoch's weights: now when idle, else once the fit has stopped."""
+        self._refuse_again(verdict, fix)
+        s = self.session
         best = self._kept_best.best()
         if best is None:
             raise ValueError("No weights were kept: a `restore_best` fix needs `val_loss` and `keep_best=True`.")
@@ -114,19 +143,13 @@ class Fixes:
         s = self.session
         with self._apply_lock:
             rewind = self._rewinds.action(fix) if fix.kind == "rewind" else None  # its state first
-            if fix == verdict.action:  # the verdict's own (another fix given is the caller's choice)
-                if id(verdict) in self._applied:
-                    raise ValueError(f"The `{verdict.kind}` verdict's fix was applied already. Received: fix={fix!r}")
-                if self.stale(verdict):
-                    raise ValueError(
-                        f"The `{verdict.kind}` verdict is about steps before the fix asked at step"
-                        f" {self._fixed_at}: its blow-up was acted on then. Received: fix={fix!r}"
-                    )
+            self._refuse_again(verdict, fix)
             said = describe(verdict, fix, source) if fix.kind == "rewind" else ""
             # Marked first: carried out idle, the views are drawn from within (their buttons disabled)
-            asked_at, before = s.history.num_steps, (self._fixed_at, id(verdict) in self._applied)
-            self._applied.add(id(verdict))
-            self._fixed_at = asked_at
+            asked_at, before = s.history.num_steps, (self._fixed_at, len(self._applied))
+            self._applied.append(verdict)
+            if verdict.kind in BLOW_UPS:  # a raise for `too_slow` acts on no blow-up
+                self._fixed_at = asked_at
             if rewind is not None:
                 self._rewinds.spend(fix, asked_at)
             try:
@@ -137,8 +160,7 @@ class Fixes:
                     s.set_learning_rate(fix.learning_rate, source=source)
             except BaseException:  # refused (a rate a schedule holds at 0, a model another session trains)
                 self._fixed_at = before[0]
-                if not before[1]:
-                    self._applied.discard(id(verdict))
+                del self._applied[before[1] :]
                 if rewind is not None:
                     self._rewinds.spend(fix, None)
                 raise
