@@ -128,6 +128,13 @@ class Diagnosis:
         return f"{self.kind}: {self.message}; {self.advice}"
 
 
+def starts_where_it_ended(first_loss: float, level: float, factor: float) -> bool:
+    """Whether a fit whose first batch loss is ``first_loss`` continues the last one, which ended at
+    the smoothed ``level``: within ``factor`` x it (a rate raised between two fits is judged against
+    what the model had reached), not far above (reset weights, another model: judged on its own)."""
+    return math.isfinite(level) and first_loss <= factor * max(level, 0.0)
+
+
 def rate_fix(value: float) -> Fix | None:
     """The fix that sets the rate to ``value``: None where the rate it was computed from was not a
     finite positive number (no rate to advise)."""
@@ -199,7 +206,7 @@ class Diagnoser:
         self.kinds = chosen
         self.divergence_factor = check_float("divergence_factor", divergence_factor, gt=1)
         self.context = Context(LossTrack(), num_classes)
-        self.detectors = detectors.build(chosen, divergence_factor=divergence_factor)
+        self.detectors = detectors.build(chosen, divergence_factor=self.divergence_factor)
         self._muted: set[str] = set()
         self._unmute_at = math.inf  # the rate at which MUTED_WHEN_TOO_SLOW are heard again
         # a TOO_LARGE verdict not yet followed by a jump up (MUTED_WHEN_TOO_LARGE are muted only then)

@@ -10,7 +10,6 @@ history's exports carry it. Fixes go through the session's public requests only.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import weakref
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
-from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix
+from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
 from lrwidgets.training.fit_traits import num_classes_of, weighted
 from lrwidgets.training.fixes import Fixes
@@ -127,9 +126,7 @@ class Diagnostician(Fixes):
     def attach(cls, session: TrainingSession, *, on_diverge: str | None = None) -> Diagnostician:
         """The session's diagnostician (one a session, shared by its views), created when needed
         (``on_diverge="warn"`` unless given); a given ``on_diverge`` is set on it, None keeps it."""
-        if on_diverge is not None:
-            _check_on_diverge(session, on_diverge)
-        with _ATTACH_LOCK:
+        with _ATTACH_LOCK:  # on_diverge is checked by the constructor, or by the property
             found = _ATTACHED.get(id(session))
             if found is None or found.session is not session:
                 found = _ATTACHED[id(session)] = cls(session, on_diverge=on_diverge or "warn")
@@ -228,8 +225,7 @@ class Diagnostician(Fixes):
         (:meth:`Diagnoser.next_fit`)."""
         self._fit_start = fit_start
         d = self.diagnoser
-        level = d.context.track.smooth
-        if self._stepped and not (math.isfinite(level) and first_loss <= d.divergence_factor * max(level, 0.0)):
+        if self._stepped and not starts_where_it_ended(first_loss, d.context.track.smooth, d.divergence_factor):
             self.diagnoser = d.next_fit()
             self._kept_best.drop_before(fit_start)
         return self.diagnoser

@@ -9,7 +9,6 @@ warnings raised in the training thread to this history only.
 from __future__ import annotations
 
 import itertools
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import numpy as np
 
 from lrwidgets.core import BatchLossRecovery, TrainingHistory
 from lrwidgets.core.detectors import DivergingDetector
+from lrwidgets.core.diagnosis import starts_where_it_ended
 from lrwidgets.training import _step_logs, warnings_hook
 from lrwidgets.training.nan_guard import NanGuard
 from lrwidgets.training.progress import Progress, ProgressMeter
@@ -330,10 +330,10 @@ class Recorder:
             losses = self.history.column("loss", n)[first:]
             rates = self.history.column("learning_rate", n)[first:]
             last, self._last_fit_watch = self._last_fit_watch, None
-            if last is not None:  # this fit's first row: does it start where the last fit ended?
-                level, start = last.monitor.smoothed, float(losses[0])
-                if math.isfinite(level) and start <= self.divergence_factor * max(level, 0.0):
-                    self._divergence = last
+            if last is not None and starts_where_it_ended(
+                float(losses[0]), last.monitor.smoothed, self.divergence_factor
+            ):
+                self._divergence = last  # this fit's first row: it starts where the last fit ended
             for verdict in self._divergence.scan(first, losses, rates):
                 self.event("diverging", verdict.message, step=verdict.last_step)
 
