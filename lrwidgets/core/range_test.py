@@ -88,22 +88,32 @@ class RampByRow:
     """``ramp`` indexed by recorded step, as a schedule of batches: with ``steps_per_execution=N``
     Keras runs N batches a call and records one step for them, at the rate set before the call.
 
-    Recorded step ``i`` of the sweep then runs at ``ramp(i)``. A batch's recorded step is
-    ``batch // N``: Keras numbers an epoch's last, shorter call as a full one (its batch numbers
-    run on to a multiple of N), and the session's schedules count batches as Keras numbers them.
+    Recorded step ``i`` of the sweep then runs at ``ramp(i)``. The session counts the batches run:
+    an epoch of ``steps_per_epoch`` batches has ``ceil(steps_per_epoch / N)`` calls, its last one
+    shorter, so a batch's recorded step is ``epoch * ceil(steps_per_epoch / N) + batch_in_epoch // N``.
+    Without ``steps_per_epoch`` (data of unknown length) the batches are counted as Keras numbers
+    them, a short last call as a full one, and the recorded step is ``batch // N``.
 
     Example:
         >>> r = RampByRow(Ramp(1e-3, 1e7, num_steps=11), batches_per_row=2)
         >>> [f"{v:.0e}" for v in r(np.arange(0, 6))]  # calls start at batches 0, 2, 4
         ['1e-03', '1e-03', '1e-02', '1e-02', '1e-01', '1e-01']
+        >>> r.steps_per_epoch = 5  # calls at batches 0, 2, 4 | 5, 7, 9: steps 0-2 | 3-5
+        >>> [f"{v:.0e}" for v in r(np.array([0, 2, 4, 5, 7, 9]))]
+        ['1e-03', '1e-02', '1e-01', '1e+00', '1e+01', '1e+02']
     """
 
-    def __init__(self, ramp: Ramp, batches_per_row: int) -> None:
+    def __init__(self, ramp: Ramp, batches_per_row: int, steps_per_epoch: int | None = None) -> None:
         self.ramp = ramp
         self.batches_per_row = check_int("batches_per_row", batches_per_row, ge=1)
+        self.steps_per_epoch = None if steps_per_epoch is None else check_int("steps_per_epoch", steps_per_epoch, ge=1)
 
     def __call__(self, step: Any) -> Any:
-        return self.ramp(np.asarray(step, dtype=np.int64) // self.batches_per_row)
+        step, per, steps = np.asarray(step, dtype=np.int64), self.batches_per_row, self.steps_per_epoch
+        if steps is None:
+            return self.ramp(step // per)
+        epoch, within = np.divmod(step, steps)
+        return self.ramp(epoch * -(-steps // per) + within // per)
 
 
 class SweepCurve:

@@ -62,12 +62,21 @@ class ProgressMeter:
     def begin_epoch(self, epoch: int) -> None:
         self.epoch, self.step_in_epoch = epoch, 0
 
+    def batch_end(self, batch: int) -> int:
+        """The number of an epoch's batches run once Keras's ``batch`` has ended: ``batch + 1``, but
+        not past the epoch's end (with ``steps_per_execution`` > 1 Keras numbers an epoch's short
+        last execution as a full one: batch 11 for the 10th and last batch, at 3 a call)."""
+        end, steps = batch + 1, self.steps
+        return end if steps is None or end <= steps else steps
+
     def end_batches(self, batches: np.ndarray) -> None:
         """Batches ended, in order (Keras's 0-based indices in the epoch)."""
         if not len(batches):
             return
         # With steps_per_execution > 1 one call covers several batches; schedules count batches.
         ends = batches.astype(np.int64) + 1
+        if self.steps is not None:  # not past the epoch's end (see batch_end)
+            ends = np.minimum(ends, self.steps)
         self.fit_step += int(np.maximum(ends - np.concatenate(([self.step_in_epoch], ends[:-1])), 1).sum())
         self.step_in_epoch = int(ends[-1])
 

@@ -279,7 +279,7 @@ class Recorder:
             n = len(rows)
             if n:
                 last = rows[-1][0]
-                ahead = last + 1 - meter.step_in_epoch
+                ahead = meter.batch_end(last) - meter.step_in_epoch
                 if ahead >= n and (n == 1 or rows[-2][0] < last):
                     return meter.fit_step + ahead
                 self.flush()
