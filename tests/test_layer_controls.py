@@ -135,12 +135,12 @@ def test_changes_go_through_the_session() -> None:
 
     model = compiled()
     session = TrainingSession(model)
-    asked: list[tuple[dict, str]] = []
+    asked: list[tuple[dict, str, bool]] = []
     real = session.set_multipliers
-    session.set_multipliers = lambda m, source="user": asked.append((dict(m), source))  # type: ignore[method-assign]
+    session.set_multipliers = lambda m, source="user", exact=False: asked.append((dict(m), source, exact))  # type: ignore[method-assign]
     panel = LayerLRControls(session)
     browser_sets(panel, "second", multiplier=0.1)
-    assert asked == [({"second": pytest.approx(0.1)}, "panel")]
+    assert asked == [({"second": pytest.approx(0.1)}, "panel", True)]  # a slider sets its own group only
     assert variable_values(model)["second"] == 1.0  # not written by the panel
     assert panel.multipliers["second"] == pytest.approx(0.1)
     session.set_multipliers = real  # type: ignore[method-assign]
@@ -354,7 +354,7 @@ def test_an_edit_the_session_refuses_is_rolled_back_and_shown() -> None:
     panel = LayerLRControls(session)
     before = dict(panel.value)
 
-    def refuse(multipliers: dict, source: str = "user") -> None:
+    def refuse(multipliers: dict, source: str = "user", exact: bool = False) -> None:
         raise RuntimeError("the model is training in another lrwidgets session")
 
     session.set_multipliers = refuse  # type: ignore[method-assign]
@@ -412,3 +412,30 @@ def test_multiplier_events_name_what_took_effect_and_who_asked_last() -> None:
         (2, "panel", "layer learning rates: first x0.25, third x2"),
         (2, "user", "layer learning rates: second x0.125"),
     ]
+
+
+def test_a_slider_sets_its_own_layer_when_two_layers_share_a_name() -> None:
+    """A subclassed model's two layers named `block` (groups `block` and `block#2`): the slider of
+    `block`, a page edit of it and the preset "freeze the first 1" set `block` alone."""
+
+    class Net(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = keras.layers.Dense(4, name="block")
+            self.b = keras.layers.Dense(4, name="block")
+            self.head = keras.layers.Dense(1, name="head")
+
+        def call(self, x: object) -> object:
+            return self.head(self.b(self.a(x)))
+
+    model = Net()
+    model(np.ones((1, 4), "float32"))
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
+    panel = LayerLRControls(model)
+    assert [layer["name"] for layer in panel.layers] == ["block", "block#2", "head"]
+    panel.multipliers = {"block": 0.5}
+    assert model.optimizer.multipliers == pytest.approx({"block": 0.5, "block#2": 1.0, "head": 1.0})
+    browser_sets(panel, "block", multiplier=0.1)
+    assert model.optimizer.multipliers == pytest.approx({"block": 0.1, "block#2": 1.0, "head": 1.0})
+    panel.apply_preset("freeze_first", k=1)
+    assert model.optimizer.multipliers == pytest.approx({"block": 0.0, "block#2": 1.0, "head": 1.0})

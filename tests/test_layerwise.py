@@ -444,8 +444,12 @@ def test_a_group_named_like_a_deeper_groups_layer_is_set_alone() -> None:
     model.compile(optimizer=opt, loss="mse")
     session = lrw.TrainingSession(model)
     assert set(session.multipliers) == {"fc", "body/fc"}
-    session.set_multipliers({"fc": 0.5})
+    session.set_multipliers({"fc": 0.5}, exact=True)  # the group `fc` alone, as the panel sets it
     assert opt.multipliers == {"body/fc": 1.0, "fc": 0.5}
+    session.set_multipliers({"fc": 0.75})  # matched as the optimizer matches: every layer named `fc`
+    assert opt.multipliers == {"body/fc": 0.75, "fc": 0.75}
+    opt.set_multipliers({"fc": 0.5})
+    assert opt.multipliers == {"body/fc": 0.5, "fc": 0.5}
     session.set_multipliers({"body/fc": 0.25})
     assert opt.multipliers == {"body/fc": 0.25, "fc": 0.5}
     again = LayerwiseOptimizer.from_config(opt.get_config())
@@ -670,3 +674,60 @@ def test_a_built_optimizer_wrapped_after_a_layer_was_frozen_trains_on() -> None:
     model.compile(optimizer=LayerwiseOptimizer(model.optimizer, {"head": 0.5}), loss="mse")
     with pytest.raises(ValueError, match=r"Argument `inner_optimizer` was built for other variables"):
         model.fit(x, y, batch_size=16, verbose=0)
+
+
+def test_one_mapping_sets_the_same_layers_through_the_optimizer_and_the_session_idle_or_training() -> None:
+    """A nested backbone that owns a weight of its own: `{"backbone": 0.1}` set the backbone's own
+    weight alone through the session, the whole backbone through the optimizer, and the optimizer's
+    call meant the session's during a fit."""
+    import threading
+
+    import lrwidgets as lrw
+
+    class Backbone(keras.Model):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            self.d1 = keras.layers.Dense(8, activation="relu", name="d1")
+            self.d2 = keras.layers.Dense(8, name="d2")
+
+        def build(self, shape: tuple) -> None:
+            self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+            self.d1.build(shape)
+            self.d2.build((None, 8))
+
+        def call(self, x: object) -> object:
+            return self.scale * self.d2(self.d1(x))
+
+    def make() -> keras.Model:
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(1, name="head")(Backbone(name="backbone")(inputs)))
+        model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.SGD(1e-3)), loss="mse")
+        return model
+
+    whole = {"backbone": 0.1, "backbone/d1": 0.1, "backbone/d2": 0.1, "head": 1.0}
+    model = make()
+    session = lrw.TrainingSession(model)
+    session.set_multipliers({"backbone": 0.1})
+    assert model.optimizer.multipliers == pytest.approx(whole)
+    session.set_multipliers({"backbone": 1.0, "backbone/d1": 1.0, "backbone/d2": 1.0})
+    session.set_multipliers({"backbone": 0.1}, exact=True)  # the backbone's own weight only
+    assert model.optimizer.multipliers == pytest.approx({**dict.fromkeys(whole, 1.0), "backbone": 0.1})
+
+    model = make()
+    session = lrw.TrainingSession(model)
+    reached, go = threading.Event(), threading.Event()
+
+    class Hold(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if batch == 2:
+                reached.set()
+                go.wait(60)
+
+    x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    run = session.fit(x, x.sum(1, keepdims=True), epochs=1, batch_size=16, callbacks=[Hold()])
+    assert reached.wait(60)
+    model.optimizer.set_multipliers({"backbone": 0.1})  # from this thread during the fit: the session's request
+    go.set()
+    run.wait(60)
+    assert model.optimizer.multipliers == pytest.approx(whole)

@@ -268,14 +268,15 @@ def current_multipliers(model: Any) -> dict[str, float]:
     return opt.multipliers if opt.built else {}
 
 
-def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
+def check_multipliers(model: Any, multipliers: Any, exact: bool = False) -> dict[str, float]:
     """``{group name: multiplier}`` checked: float32-safe values >= 0, keyed by group names.
 
-    A key that is a group's name sets that group only (and the groups of layers of the same name,
-    ``block#2`` for ``block``); any other key is matched as
-    ``LayerwiseOptimizer`` matches its keys (a layer-path component such as a sub-model's name, or a
-    pattern), so that ``{"backbone": 0.1}`` sets every group of a nested ``backbone``. A key that
-    matches no group is refused.
+    Each key is matched as ``LayerwiseOptimizer`` matches its keys (a group's name, a layer-path
+    component such as a sub-model's name, or a pattern), so that ``{"backbone": 0.1}`` sets every
+    group of a nested ``backbone``, as ``opt.set_multipliers`` does. With ``exact``, each key is a
+    group's name (as ``opt.groups`` lists them) and sets that group only: ``block`` and not
+    ``block#2``, a sub-model's own weights and not its layers'. A key that matches no group is
+    refused.
     """
     from lrwidgets.core.checks import check_keyed, check_rate
     from lrwidgets.training import layer_matching
@@ -288,19 +289,14 @@ def check_multipliers(model: Any, multipliers: Any) -> dict[str, float]:
         )
     multipliers = check_keyed("multipliers", multipliers)
     known = list(current_multipliers(model))
-    patterns = {k: v for k, v in multipliers.items() if k not in known}
-    unknown = sorted(k for k in patterns if not layer_matching.matching(opt, {k: 1.0}))
+    unknown = sorted(k for k in multipliers if k not in known and (exact or not layer_matching.matching(opt, {k: 1.0})))
     if unknown:
         raise ValueError(
             f"Argument `multipliers` has unknown layers {unknown}; layers: {known}."
             f" Received: multipliers={multipliers!r}"
         )
     checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
-    by_name = layer_matching.matching(opt, {k: checked[k] for k in patterns}) if patterns else {}
-    exact = {k: checked[k] for k in multipliers if k in known}
-    # `block` sets `block#2` too (layers of one name, as the optimizer matches them), unless it is named
-    alike = {g: v for k, v in exact.items() for g in layer_matching.named_alike(k, known)}
-    return {**by_name, **alike, **exact}
+    return checked if exact else layer_matching.matching(opt, checked)
 
 
 def write_multipliers(model: Any, multipliers: dict[str, float]) -> dict[str, float]:

@@ -244,7 +244,7 @@ class LRRangeTest:
         )
         # Step i of the sweep (a recorded step: an execution of `steps_per_execution` batches) runs at ramp(i).
         per = _state.batches_per_row(self.model)
-        # (bound.steps None with a tf.data.Dataset of known length: a call after an epoch's short last one may repeat a rate.)
+        # (bound.steps is None for a tf.data.Dataset: after an epoch's short last call a rate may repeat.)
         schedule = self.ramp if per == 1 else RampByRow(self.ramp, per, bound.steps)
         if once:
             epochs = 1

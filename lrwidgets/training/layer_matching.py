@@ -201,6 +201,10 @@ def resolve(
     earlier = [_path_names(m) for m in members]
     for key in spec:
         pattern = _compile(key)
+        if pattern is not None and any(  # a layer's name or path is that name, not also a pattern ("a+b", "aab")
+            _rank(key, None, *group) is not None for group in zip(names, paths, members, earlier, strict=True)
+        ):
+            pattern = None
         hit = False
         for i, (name, path) in enumerate(zip(names, paths, strict=True)):
             rank = _rank(key, pattern, name, path, members[i], earlier[i])

@@ -70,7 +70,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     Each group takes the value of its most specific matching key: the deepest match wins, and at
     equal depth the group name beats path components (more of them beat fewer), which beat a
     pattern. Two different keys matching a group equally specifically (and no key more
-    specifically) raise a `ValueError`. Groups matched by no key get 1.0.
+    specifically) raise a `ValueError`. Groups matched by no key get 1.0. A key that is a name or
+    path components is not also a pattern: `"a+b"` sets the layer `a+b`, not `aab` too.
     Every key must match at least one group: `set_multipliers` refuses a key that matches none,
     listing the groups. Before `build` the groups are not known, so the keys are checked at
     `build` (the first training step, or `model.save()`/`load_model()`): a bad key fails that
@@ -214,19 +215,18 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def set_multipliers(self, multipliers: Mapping[str, float]) -> None:
         """Set the multipliers of the groups the keys match (other groups keep theirs), from the
         next training step, without retracing. A key that matches no group raises a `ValueError`
-        listing the groups. Before `build` the mapping is merged into the one given at
-        construction and checked at `build` (see the class docstring). During a session's
-        background fit, from another thread, the change goes to the session (as
-        `session.set_multipliers`: at its next batch, recorded)."""
+        listing the groups. Before `build` the mapping is merged into the one given at construction
+        and checked at `build` (class docstring). During a session's fit, from another thread, the
+        groups matched go to the session (at its next batch, recorded)."""
         spec = checked_multipliers(multipliers)
-        controller = ownership.training_with(self) if self.built else None
-        if controller is not None and not controller.in_training_thread():
-            controller.set_multipliers(spec, source="user")  # from another thread: lost on jax, unrecorded
-            return
         if not self.built:
             self._spec.update(spec)
             return
         values = resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
+        controller = ownership.training_with(self)
+        if controller is not None and not controller.in_training_thread():  # matched here, set there
+            controller.set_multipliers({self._group_names[i]: v for i, v in values.items()}, source="user", exact=True)
+            return
         current = np.array(ops.convert_to_numpy(self._multiplier_var), dtype="float32")
         for i, value in values.items():
             current[i] = value

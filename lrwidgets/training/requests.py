@@ -180,10 +180,11 @@ class Requests:
             )
         return lr
 
-    def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
+    def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user", exact: bool = False) -> None:
         """Set per-layer multipliers, next batch: ``{group name or sub-model name or pattern: value}``
-        (see ``_state.check_multipliers``; a group's own name wins)."""
-        changes = _state.check_multipliers(self.model, multipliers)
+        matched as ``LayerwiseOptimizer`` matches its keys, or with ``exact`` each key a group's name
+        setting that group only (see ``_state.check_multipliers``)."""
+        changes = _state.check_multipliers(self.model, multipliers, exact)
         check_name("source", source)
 
         def record() -> None:

@@ -184,11 +184,13 @@ class TrainingSession:
         """Set the learning rate, recorded with ``source`` (``user``, ``slider``, ``finder``...)."""
         self.controller.set_learning_rate(value, source=source)
 
-    def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user") -> None:
-        """Set per-layer multipliers ``{key: value >= 0}``, at the next batch: a key is a group's name
-        (that group only), or a sub-model's name or a pattern, matched as ``LayerwiseOptimizer``
-        matches its keys."""
-        self.controller.set_multipliers(multipliers, source=source)
+    def set_multipliers(self, multipliers: Mapping[str, float], source: str = "user", exact: bool = False) -> None:
+        """Set per-layer multipliers ``{key: value >= 0}``, at the next batch: each key matched as
+        ``LayerwiseOptimizer`` matches its keys (a group's name, a sub-model's name, a pattern), so
+        that the same mapping means the same here and in ``opt.set_multipliers``. With ``exact``
+        each key is a group's name (as ``session.multipliers`` lists them) that sets that group
+        only: ``block`` and not ``block#2``, a sub-model's own weights and not its layers'."""
+        self.controller.set_multipliers(multipliers, source=source, exact=exact)
 
     def replace_schedule(self, schedule: Any, source: str = "designer") -> None:
         """Follow ``schedule`` from the next batch on (see ``TrainingController.replace_schedule``)."""

@@ -247,7 +247,7 @@ class LayerLRControls(anywidget.AnyWidget):
                 self._applied = {**self._applied, **changes}
 
     def _apply(self, changes: dict[str, float]) -> None:
-        self.session.set_multipliers(changes, source="panel")
+        self.session.set_multipliers(changes, source="panel", exact=True)  # a slider is one group
 
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "preset":
