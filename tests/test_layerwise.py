@@ -731,3 +731,21 @@ def test_one_mapping_sets_the_same_layers_through_the_optimizer_and_the_session_
     go.set()
     run.wait(60)
     assert model.optimizer.multipliers == pytest.approx(whole)
+
+
+def test_weight_decay_exclusions_set_on_the_wrapper_reach_the_inner_optimizer() -> None:
+    """`optimizer.exclude_from_weight_decay(var_names=["bias"])` on the model's optimizer (keras_hub's
+    pattern) was kept by the wrapper and ignored by the inner optimizer, which applies the decay."""
+    outcome = {}
+    for wrapped in (False, True):
+        dense = keras.layers.Dense(3, name="body", kernel_initializer="ones", bias_initializer="ones")
+        model = keras.Sequential([keras.Input((4,)), dense])
+        inner = keras.optimizers.AdamW(0.1, weight_decay=0.5)
+        model.compile(optimizer=LayerwiseOptimizer(inner) if wrapped else inner, loss="mse")
+        model.optimizer.exclude_from_weight_decay(var_names=["bias"])
+        zeros = [keras.ops.zeros(v.shape, "float32") for v in model.trainable_variables]
+        model.optimizer.apply(zeros, model.trainable_variables)  # a zero gradient: any change is weight decay
+        outcome[wrapped] = (model.get_layer("body").bias.numpy().copy(), model.get_layer("body").kernel.numpy().copy())
+    np.testing.assert_array_equal(outcome[True][0], np.ones(3, "float32"))  # the bias is not decayed
+    assert (outcome[True][1] < 1).all()  # the kernel is decayed
+    np.testing.assert_allclose(outcome[True][1], outcome[False][1], rtol=1e-6)  # as unwrapped

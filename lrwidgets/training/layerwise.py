@@ -13,6 +13,7 @@ from keras.src.utils import tracking
 
 from lrwidgets.training import ownership
 from lrwidgets.training._compat import is_multi_optimizer
+from lrwidgets.training._inner_delegation import InnerDelegation
 from lrwidgets.training._inner_steps import generic_backend_update_step, needs_hold
 from lrwidgets.training._state import innermost
 from lrwidgets.training.layer_matching import (
@@ -29,7 +30,7 @@ MultiplierAction = Callable[[keras.Model], None]
 
 
 @keras.saving.register_keras_serializable(package="lrwidgets")
-class LayerwiseOptimizer(keras.optimizers.Optimizer):
+class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
     """Wraps a Keras optimizer and scales its learning rate per layer.
 
     The effective learning rate of every trainable variable is
@@ -318,40 +319,6 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         for v in variables:
             groups.setdefault(self._group_of_index[self.inner_optimizer._get_variable_index(v)], []).append(v)
         return groups
-
-    # ------------------------------------------------------------------ delegation
-    @property
-    def _learning_rate(self) -> Any:
-        # Code that sets the rate through the variable (the training controller, LR callbacks)
-        # must reach the inner optimizer's, the one its update uses and `variables` lists.
-        inner = self.__dict__.get("inner_optimizer")
-        return self.__dict__.get("_unused_learning_rate") if inner is None else inner._learning_rate
-
-    @_learning_rate.setter
-    def _learning_rate(self, value: Any) -> None:
-        # Only the base constructor sets it (to a placeholder 0.0 variable, never used).
-        self.__dict__["_unused_learning_rate"] = value
-
-    @property
-    def learning_rate(self) -> Any:
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate: Any) -> None:
-        self.inner_optimizer.learning_rate = learning_rate
-
-    def _get_current_learning_rate(self) -> Any:
-        return self.inner_optimizer._get_current_learning_rate()
-
-    @property
-    def iterations(self) -> Any:
-        return self.inner_optimizer.iterations
-
-    def scale_loss(self, loss: Any) -> Any:
-        return self.inner_optimizer.scale_loss(loss)
-
-    def finalize_variable_values(self, var_list: list[Any]) -> None:
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
