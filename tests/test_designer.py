@@ -318,6 +318,19 @@ def sent_back(widget: ipywidgets.Widget, monkeypatch: pytest.MonkeyPatch) -> lis
             {"kind": "constant", "config": {"learning_rate": 1e-50}},
             "Argument `learning_rate` must be at least",
         ),
+        (  # a floor beyond float32 was taken, drawn as inf, and trained at 5e37
+            {
+                "kind": "polynomial",
+                "config": {
+                    "initial_learning_rate": 0.1,
+                    "decay_steps": 100,
+                    "end_learning_rate": 1e39,
+                    "power": 1.0,
+                    "cycle": False,
+                },
+            },
+            "Argument `end_learning_rate` must be at most 3.403e+38",
+        ),
     ],
 )
 def test_a_bad_design_from_the_page_is_refused_shown_and_sent_back(

@@ -285,6 +285,13 @@ def test_preset_parameters_from_the_page_are_validated() -> None:
     refused_from_the_page(panel, {"ratio": True}, "Argument `ratio` must be a float. Received: ratio=True")
     refused_from_the_page(panel, {"ratio": "3"}, "Argument `ratio` must be a float")
     refused_from_the_page(panel, {"k": False}, "Argument `k` must be an integer")
+    # apply_preset takes and refuses what the traits do: numpy numbers taken; a bool or a string refused, typed
+    panel.apply_preset("discriminative", ratio=np.float32(2.0))
+    with pytest.raises(TypeError, match=r"Argument `ratio` must be a float. Received: ratio=True"):
+        panel.apply_preset("discriminative", ratio=True)
+    with pytest.raises(TypeError, match=r"Argument `ratio` must be a float"):
+        panel.apply_preset("discriminative", ratio="2")
+    panel.apply_preset("freeze_first", k=np.int64(1))
     refused_from_the_page(panel, {"k": -1}, "Argument `k` must be >= 0. Received: k=-1")
     refused_from_the_page(panel, {"k": None}, "Argument `k` must be an integer")
     refused_from_the_page(panel, {"min_exponent": False}, "Argument `min_exponent` must be a float")

@@ -6,11 +6,10 @@ unfreezing a layer restores its rate. The effective multiplier is 0 when frozen.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from lrwidgets.core.checks import FLOAT32_TINY
+from lrwidgets.core.checks import FLOAT32_TINY, check_float, check_int
 
 
 class LayerSetting(TypedDict):
@@ -64,10 +63,7 @@ def preset(
     """
     if name not in PRESETS:
         raise ValueError(f"Argument `name` must be one of {PRESETS}. Received: name={name!r}")
-    if not (isinstance(ratio, int | float) and math.isfinite(ratio) and ratio >= 1):
-        raise ValueError(f"Argument `ratio` must be a finite number >= 1. Received: ratio={ratio!r}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(layers):
-        raise ValueError(f"Argument `k` must be an integer in [0, {len(layers)}]. Received: k={k!r}")
+    ratio, k = check_float("ratio", ratio, ge=1), check_int("k", k, ge=0, le=len(layers))  # as the traits take them
     n = len(layers)
     rate = {name_: float(current.get(name_, {"multiplier": 1.0})["multiplier"]) for name_ in layers}
     if name == "uniform":

@@ -52,6 +52,8 @@ def checked_design(v: Any) -> dict[str, Any]:
                 f" {received(arg, config[arg])}"
             )
         check_rate(arg, config[arg])  # a rate the optimizer can hold: not inf, nor 0, as a float32
+    for arg in {"end_learning_rate", "min_lr"}.intersection(config):  # floors: 0, or a rate float32 holds
+        check_rate(arg, config[arg], allow_zero=True)
     for arg in STEP_COUNTS.intersection(config):  # a float may be 0.5 or 1e39, which the slider cannot hold
         if not 1 <= config[arg] <= MAX_TOTAL_STEPS:
             raise ValueError(
