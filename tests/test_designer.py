@@ -552,3 +552,21 @@ def test_a_plateau_design_replays_the_key_its_fit_would_watch() -> None:
     assert d.monitored().tolist() == [1.0, 1.0]
     d.update(mode="max")
     assert d.monitored().tolist() == [0.5, 0.6]
+
+
+@pytest.mark.parametrize("sent", [1, 0, "true"])
+def test_a_checkbox_or_toggle_refuses_a_value_from_the_page_that_is_not_a_bool(sent: object) -> None:
+    """traitlets' Bool took 1 and 0 from the page as True and False (the designer's staircase box and
+    its log toggle, the sweep's log toggle)."""
+    import traitlets
+
+    import lrwidgets as lrw
+
+    d = lrw.ScheduleDesigner(kind="exponential", initial_learning_rate=1e-3, epochs=10, steps_per_epoch=10)
+    before, log_y = d.value, d.log_y
+    with pytest.raises(traitlets.TraitError):
+        d._controls["staircase"].set_state({"value": sent})
+    assert d.value == before and "staircase" in d.error
+    with pytest.raises(traitlets.TraitError):
+        d._log_toggle.set_state({"value": sent})
+    assert d.log_y == log_y

@@ -8,7 +8,13 @@ from typing import Any
 import ipywidgets as w
 
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, STYLE, control_spec, make_control, synthetic_loss_controls
-from lrwidgets.widgets._strict_controls import KernelButton, PageDropdown, PageIntText, StrictIntSlider
+from lrwidgets.widgets._strict_controls import (
+    KernelButton,
+    PageDropdown,
+    PageIntText,
+    PageToggleButton,
+    StrictIntSlider,
+)
 
 
 class DesignerControls:
@@ -54,7 +60,7 @@ class DesignerControls:
             style={"description_width": "80px"},
             layout=w.Layout(width="190px"),
         )
-        self.log_toggle = w.ToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
+        self.log_toggle = PageToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
         self.pin_button = KernelButton(
             description="pin", tooltip="keep this curve to compare", layout=w.Layout(width="60px")
         )

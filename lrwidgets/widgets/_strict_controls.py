@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from lrwidgets.core.checks import check_float, check_int, received
+from lrwidgets.core.checks import check_bool, check_float, check_int, received
 from lrwidgets.widgets._errors import refuse_kernel_only, refuses_page_state, refusing
 
 
@@ -171,7 +171,25 @@ class PageDropdown(_PageValue, widgets.Dropdown):
             check_int("index", sync_data["index"], ge=0, le=len(self.options) - 1)
 
 
+class _PageBool(_PageValue):
+    """Refuses a ``value`` from the page that is not a bool (``1``, ``"true"``): traitlets' Bool
+    would take ``1`` and ``0`` as ``True`` and ``False``."""
+
+    def _check_page(self, sync_data: dict[str, Any]) -> None:
+        if "value" in sync_data:
+            check_bool(self._name(), sync_data["value"])
+
+
+class PageCheckbox(_PageBool, widgets.Checkbox):
+    """A checkbox whose value from the page must be a bool."""
+
+
+class PageToggleButton(_PageBool, widgets.ToggleButton):
+    """A toggle button whose value from the page must be a bool."""
+
+
 STRICT = {
+    widgets.Checkbox: PageCheckbox,
     widgets.Dropdown: PageDropdown,
     widgets.FloatLogSlider: StrictLogSlider,
     widgets.FloatSlider: StrictSlider,

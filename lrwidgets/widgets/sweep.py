@@ -24,7 +24,7 @@ from lrwidgets.core.checks import check_bool, check_float, check_int
 from lrwidgets.sweep import Sweep
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._marks import Axis, Lines
-from lrwidgets.widgets._strict_controls import KernelButton, PageDropdown
+from lrwidgets.widgets._strict_controls import KernelButton, PageDropdown, PageToggleButton
 from lrwidgets.widgets._sweep_views import TrialView, stack
 from lrwidgets.widgets.pacer import BrowserPacer
 
@@ -155,7 +155,7 @@ class LRSweep(w.VBox):
             marks=[self._rate_mark], axes=[Axis(scale=rx, label="step"), rate_axis], title="learning rate",
             layout=w.Layout(width="100%", height="200px"), **style,
         )  # fmt: skip
-        self._log_y = w.ToggleButton(value=log_y, description="log y", tooltip="loss on a log axis")
+        self._log_y = PageToggleButton(value=log_y, description="log y", tooltip="loss on a log axis")
         self._log_y.observe(self._on_log_y, "value")
         self._choice = PageDropdown(description="trial", options=[], layout=w.Layout(width="320px"))
         self._cancel = KernelButton(description="Cancel trial", icon="times", disabled=True)
