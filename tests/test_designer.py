@@ -570,3 +570,28 @@ def test_a_checkbox_or_toggle_refuses_a_value_from_the_page_that_is_not_a_bool(s
     with pytest.raises(traitlets.TraitError):
         d._log_toggle.set_state({"value": sent})
     assert d.log_y == log_y
+
+
+def test_monitored_values_and_monitor_are_checked_naming_the_argument() -> None:
+    import lrwidgets as lrw
+
+    with pytest.raises(TypeError, match=r"Argument `monitor` must be a non-empty str. Received: monitor=3"):
+        lrw.ScheduleDesigner("plateau", monitored={"loss": [1.0, 0.9]}, monitor=3)  # was an AttributeError
+    for bad in ("abc", 5, [True, False], [1.0, "x"]):
+        with pytest.raises(TypeError, match=r"Argument `monitored` must be a history, or a non-empty 1-D sequence"):
+            lrw.ScheduleDesigner("plateau", monitored=bad)
+
+
+def test_a_max_mode_plateau_replays_the_accuracy_it_would_watch() -> None:
+    """A mode "max" plateau given a history that logs accuracy only: refused ("No 'loss'") by the
+    constructor and by set_monitored, which read the loss before the design's own monitor."""
+    import lrwidgets as lrw
+
+    history = {"accuracy": [0.5, 0.6, 0.6, 0.6, 0.6, 0.6]}
+    args = dict(mode="max", patience=1, factor=0.5, epochs=6, steps_per_epoch=2)
+    built = lrw.ScheduleDesigner("plateau", monitored=history, **args)
+    later = lrw.ScheduleDesigner("plateau", **args)
+    later.set_monitored(history)
+    expected = lrw.schedules.ReduceOnPlateau(1e-3, mode="max", patience=1, factor=0.5).simulate(history["accuracy"])
+    for d in (built, later):
+        np.testing.assert_allclose(d.preview()[::2], expected, rtol=1e-6)

@@ -146,14 +146,19 @@ def monitored_values(source: Any, monitor: str | None = None) -> tuple[np.ndarra
             )
     else:
         items = history
+    numbers = "Argument `monitored` must be a history, or a non-empty 1-D sequence of numbers (None: no value)."
     try:
+        if isinstance(items, (str, bytes)):
+            raise TypeError
         items = list(items.tolist() if isinstance(items, np.ndarray) else items)
+        if any(isinstance(v, (bool, np.bool_, str, bytes)) for v in items):
+            raise TypeError
         logged = np.array([v is not None for v in items], dtype=bool)
         values = np.asarray([np.nan if v is None else v for v in items], dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"The monitored values must be a non-empty 1-D sequence of numbers. {e}") from None
+    except (TypeError, ValueError):
+        raise TypeError(f"{numbers} {received('monitored', source)}") from None
     if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"The monitored values must be a non-empty 1-D sequence. Received shape {values.shape}")
+        raise ValueError(f"{numbers} Received: an array of shape {values.shape}")
     if isinstance(history, EpochLogs):  # NaN marks an epoch without the value there
         logged &= ~np.isnan(values)
     return values, logged
@@ -164,5 +169,6 @@ def _monitor_key(history: dict[str, Any], monitor: str | None) -> str:
     if key not in history and key.startswith("val_") and key[4:] in history:  # as a fit without validation
         key = key[4:]
     if key not in history:
-        raise ValueError(f"No {key!r} in the history; it has {sorted(history)}")
+        said = "" if monitor else " (the default of `monitor`)"
+        raise ValueError(f"No {key!r} in the history{said}; it has {sorted(history)}. {received('monitor', monitor)}")
     return key

@@ -9,7 +9,7 @@ import ipywidgets as w
 import numpy as np
 import traitlets as t
 
-from lrwidgets.core.checks import check_choice, check_int
+from lrwidgets.core.checks import check_choice, check_int, check_name
 from lrwidgets.core.decimate import MAX_POINTS
 from lrwidgets.schedules import ReduceOnPlateau, Schedule
 from lrwidgets.widgets._design import (
@@ -107,8 +107,6 @@ class ScheduleDesigner(w.VBox):
         body = w.HBox([self._plot.view, self._side], layout=w.Layout(flex_flow="row wrap"))
         super().__init__(children=[self._toolbar, body, self._error])
         self.add_class("lrwidgets-designer")
-        if monitored is not None:
-            self.set_monitored(monitored, monitor=monitor)
         if value is not None:
             if schedule_args or any(a is not None for a in (kind, epochs, steps_per_epoch, warmup_steps)):
                 raise TypeError("Pass either `value` or the design's arguments, not both.")
@@ -121,6 +119,8 @@ class ScheduleDesigner(w.VBox):
                 0 if warmup_steps is None else warmup_steps,
                 schedule_args,
             )
+        if monitored is not None:  # after the design: a plateau's replay reads the key its fit would watch
+            self.set_monitored(monitored, monitor=monitor)
         self.observe(self._on_log_y, names="log_y")
 
     # -- the design ------------------------------------------------------------------------
@@ -248,8 +248,12 @@ class ScheduleDesigner(w.VBox):
         or numbers (None: an epoch that logged no value). None goes back to the synthetic curve.
         Without ``monitor`` a plateau design reads the key its fit would watch (its ``monitor``).
         """
-        self._monitored = None if source is None else monitored_values(source, monitor)
-        self._replayed = (source, monitor, monitor)  # a plateau design reads its own monitor (`monitored`)
+        if monitor is not None:
+            check_name("monitor", monitor)
+        schedule = self.schedule if self.value else None
+        key = schedule.monitor if monitor is None and isinstance(schedule, ReduceOnPlateau) else monitor
+        self._monitored = None if source is None else monitored_values(source, key)
+        self._replayed = (source, monitor, key)  # a plateau design reads its own monitor (`monitored`)
         self._view.synthetic_box.layout.display = "none" if self._monitored is not None else None
         self._redraw()
 
