@@ -446,3 +446,24 @@ def test_a_slider_sets_its_own_layer_when_two_layers_share_a_name() -> None:
     assert model.optimizer.multipliers == pytest.approx({"block": 0.1, "block#2": 1.0, "head": 1.0})
     panel.apply_preset("freeze_first", k=1)
     assert model.optimizer.multipliers == pytest.approx({"block": 0.0, "block#2": 1.0, "head": 1.0})
+
+
+def test_a_change_made_in_the_training_thread_reaches_the_session_and_the_panel() -> None:
+    """`opt.set_multipliers` from a callback (the training thread) wrote the optimizer only: the
+    session, its snapshots and the panel showed the old value for the rest of the fit, no event."""
+    import lrwidgets as lrw
+
+    model = compiled()
+    session = lrw.TrainingSession(model)
+    panel = LayerLRControls(session)
+
+    class FreezeFirst(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: object = None) -> None:
+            if batch == 3:
+                self.model.optimizer.set_multipliers({"first": 0.0})
+
+    x = np.random.default_rng(0).normal(size=(64, 5)).astype("float32")
+    session.fit(x, x[:, :1], epochs=1, batch_size=8, callbacks=[FreezeFirst()]).wait(60)
+    assert model.optimizer.multipliers["first"] == 0.0
+    assert session.multipliers["first"] == 0.0 and panel.multipliers["first"] == 0.0
+    assert [e.message for e in session.history.events if e.kind == "action"] == ["layer learning rates: first x0"]

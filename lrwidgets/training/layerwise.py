@@ -217,15 +217,15 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
         """Set the multipliers of the groups the keys match (other groups keep theirs), from the
         next training step, without retracing. A key that matches no group raises a `ValueError`
         listing the groups. Before `build` the mapping is merged into the one given at construction
-        and checked at `build` (class docstring). During a session's fit, from another thread, the
-        groups matched go to the session (at its next batch, recorded)."""
+        and checked at `build` (class docstring). During a session's fit the groups matched go to
+        the session (from another thread at its next batch; recorded, its views told)."""
         spec = checked_multipliers(multipliers)
         if not self.built:
             self._spec.update(spec)
             return
         values = resolve(spec, self._group_names, self._group_paths, self._group_variables, require_all=True)
         controller = ownership.training_with(self)
-        if controller is not None and not controller.in_training_thread():  # matched here, set there
+        if controller is not None:  # matched here, set by the session: recorded, its views told
             controller.set_multipliers({self._group_names[i]: v for i, v in values.items()}, source="user", exact=True)
             return
         current = np.array(ops.convert_to_numpy(self._multiplier_var), dtype="float32")
