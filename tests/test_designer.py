@@ -569,7 +569,7 @@ def test_a_checkbox_or_toggle_refuses_a_value_from_the_page_that_is_not_a_bool(s
     assert d.value == before and "staircase" in d.error
     with pytest.raises(traitlets.TraitError):
         d._log_toggle.set_state({"value": sent})
-    assert d.log_y == log_y
+    assert d.log_y == log_y and "Argument `log_y` must be a bool" in d.error
 
 
 def test_monitored_values_and_monitor_are_checked_naming_the_argument() -> None:

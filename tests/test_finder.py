@@ -152,7 +152,7 @@ def test_a_model_of_several_outputs_never_fit_logs_each_outputs_loss_after_the_f
         assert all(a.tobytes() == b.tobytes() for a, b in zip(weights, weights_after, strict=True))
 
 
-@pytest.mark.parametrize("data", ["arrays", "generator"])
+@pytest.mark.parametrize("data", ["arrays", "generator", "tf.data"])
 def test_with_steps_per_execution_each_recorded_step_runs_at_its_ramp_rate(data: str) -> None:
     """Keras records one step a call of N batches: step i of the sweep runs at ramp(i), across an
     epoch whose last call is shorter (10 batches an epoch, 3 a call), and for data of unknown length."""
@@ -173,7 +173,11 @@ def test_with_steps_per_execution_each_recorded_step_runs_at_its_ramp_rate(data:
             for k in range(0, 160, 16):
                 yield x[k : k + 16], y[k : k + 16]
 
-    run = test.run(x, y, batch_size=16) if data == "arrays" else test.run(batches())
+    if data == "tf.data":
+        tf = pytest.importorskip("tensorflow")
+        run = test.run(tf.data.Dataset.from_tensor_slices((x, y)).batch(16))  # 10 batches, its length known
+    else:
+        run = test.run(x, y, batch_size=16) if data == "arrays" else test.run(batches())
     run.wait(120)
     assert test.reason == "finished" and len(test.learning_rates) == 12
     np.testing.assert_array_equal(test.learning_rates, np.float32(test.ramp(np.arange(12))))

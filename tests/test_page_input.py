@@ -255,3 +255,16 @@ def test_arbitrary_page_input_keeps_the_kernel_state_valid(target: PageTarget, d
     for _ in range(data.draw(st.integers(1, 4), label="messages")):
         play_page(data, target, widget)
         target.check(widget)
+
+
+@pytest.mark.parametrize("sent", [1, 0, "true"])
+def test_the_dashboards_log_loss_box_refuses_a_value_that_is_not_a_bool(sent: Any) -> None:
+    """traitlets' Bool took 1 and 0 from the page as True and False."""
+    dash = make_dashboard()
+    box = dash._diagnosis_bar.log_loss
+    with pytest.raises(traitlets.TraitError):
+        box.set_state({"value": sent})
+    shown = [e.message for e in dash.history.events if e.kind == "error"]
+    assert box.value is False
+    said = f"TypeError: Argument `log_loss` must be a bool. Received: log_loss={sent!r}"
+    assert shown == [f"refused from the page: {said}"]

@@ -352,10 +352,12 @@ def test_schedule_counts_batches_with_steps_per_execution() -> None:
     np.testing.assert_allclose(dash.history.learning_rate, [staircase(2 * k) for k in range(5)], rtol=1e-6)
 
 
-def test_an_epochs_short_last_execution_counts_only_the_batches_it_ran() -> None:
-    """10 batches an epoch at 3 a call: Keras numbers the last call (batch 9 alone) as batch 11. The
-    schedule's step of each call is the number of batches run before it, from the second epoch on
-    too, and the session's step count is the fit's 30 batches."""
+@pytest.mark.parametrize("steps_per_epoch", [None, 10])
+def test_a_schedule_counts_the_batches_steps_per_execution_ran(steps_per_epoch: int | None) -> None:
+    """10 batches an epoch at 3 a call. Data of 10 batches: Keras numbers the epoch's last call
+    (batch 9 alone) as batch 11, and the schedule's step of each call is the batches run before it,
+    from the second epoch on too (30 in all). `steps_per_epoch=10` on data of 40 batches: the data
+    runs on across epochs, every call runs 3 batches (12 an epoch), and the schedule counts them all."""
     import keras
 
     if keras.backend.backend() == "torch":
@@ -363,15 +365,18 @@ def test_an_epochs_short_last_execution_counts_only_the_batches_it_ran() -> None
 
     import lrwidgets as lrw
 
-    x, y = regression_data(80)
+    x, y = regression_data(80 if steps_per_epoch is None else 320)
     model = linear_model(keras.optimizers.SGD(1e-3))
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse", steps_per_execution=3)
     session = lrw.TrainingSession(model)
     halving = lrw.schedules.ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)  # rate 0.5**step
-    session.fit(x, y, epochs=3, batch_size=8, shuffle=False, schedule=halving).wait(timeout=60)
+    session.fit(x, y, epochs=3, batch_size=8, steps_per_epoch=steps_per_epoch, shuffle=False, schedule=halving).wait(
+        timeout=60
+    )
     steps = np.round(-np.log2(np.asarray(session.history.learning_rate, np.float64))).astype(int)
-    assert steps.tolist() == [e * 10 + b for e in range(3) for b in (0, 3, 6, 9)]
-    assert session.fit_step == 30
+    per_epoch = 10 if steps_per_epoch is None else 12
+    assert steps.tolist() == [e * per_epoch + b for e in range(3) for b in (0, 3, 6, 9)]
+    assert session.fit_step == 3 * per_epoch == int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
 def test_every_step_trains_with_the_schedule_through_epochs_edits_and_live_changes() -> None:

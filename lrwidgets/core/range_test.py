@@ -88,11 +88,12 @@ class RampByRow:
     """``ramp`` indexed by recorded step, as a schedule of batches: with ``steps_per_execution=N``
     Keras runs N batches a call and records one step for them, at the rate set before the call.
 
-    Recorded step ``i`` of the sweep then runs at ``ramp(i)``. The session counts the batches run:
-    an epoch of ``steps_per_epoch`` batches has ``ceil(steps_per_epoch / N)`` calls, its last one
-    shorter, so a batch's recorded step is ``epoch * ceil(steps_per_epoch / N) + batch_in_epoch // N``.
-    Without ``steps_per_epoch`` (data of unknown length) the batches are counted as Keras numbers
-    them, a short last call as a full one, and the recorded step is ``batch // N``.
+    Recorded step ``i`` of the sweep then runs at ``ramp(i)``. The session counts the batches run.
+    Where each epoch reads the data to its end, ``steps_per_epoch`` batches (given here), an epoch
+    has ``ceil(steps_per_epoch / N)`` calls, its last one shorter, and a batch's recorded step is
+    ``epoch * ceil(steps_per_epoch / N) + batch_in_epoch // N``. Where the data runs on (a fit's
+    ``steps_per_epoch``) or its length is unknown (None here), every call is full, as Keras
+    numbers them, and the recorded step is ``batch // N``.
 
     Example:
         >>> r = RampByRow(Ramp(1e-3, 1e7, num_steps=11), batches_per_row=2)

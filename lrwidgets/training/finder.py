@@ -33,7 +33,7 @@ from lrwidgets.training._range_sweep import (
 )
 from lrwidgets.training._rate_target import set_learning_rate
 from lrwidgets.training._reorder import reordered
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, bind_fit, class_fit
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, bind_fit, class_fit, dataset_batches
 from lrwidgets.training.model_state import ModelState
 from lrwidgets.training.session import TrainingSession
 
@@ -242,10 +242,10 @@ class LRRangeTest:
             divergence_factor=self.diverge_threshold,
             monitor=monitor,
         )
-        # Step i of the sweep (a recorded step: an execution of `steps_per_execution` batches) runs at ramp(i).
+        # Recorded step i (one call of `steps_per_execution` batches) runs at ramp(i), counted as the session counts.
         per = _state.batches_per_row(self.model)
-        # (bound.steps is None for a tf.data.Dataset: after an epoch's short last call a rate may repeat.)
-        schedule = self.ramp if per == 1 else RampByRow(self.ramp, per, bound.steps)
+        epoch = None if data.get("steps_per_epoch") is not None else bound.steps or dataset_batches(data.get("x"))
+        schedule = self.ramp if per == 1 else RampByRow(self.ramp, per, epoch)
         if once:
             epochs = 1
         elif bound.steps is None:

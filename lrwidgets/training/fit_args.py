@@ -263,6 +263,19 @@ def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, boo
     return None, None, steps_per_epoch, False
 
 
+def dataset_batches(x: Any) -> int | None:
+    """The batches an epoch of a ``tf.data.Dataset`` of known, finite length (its cardinality, as
+    Keras counts an epoch of it), else None."""
+    cardinality = getattr(x, "cardinality", None)
+    if cardinality is None or not type(x).__module__.startswith("tensorflow"):
+        return None
+    try:
+        n = int(cardinality())
+    except Exception:
+        return None
+    return n if n >= 0 else None  # -1 infinite, -2 unknown
+
+
 def _is_py_dataset(x: Any) -> bool:
     return any(c.__name__ == "PyDataset" for c in type(x).__mro__) and hasattr(x, "__getitem__")
 

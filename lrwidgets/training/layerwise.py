@@ -80,9 +80,9 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
     other multipliers (on TensorFlow once the model's traced train step is dropped:
     `model.compile(...)` again, or `model.train_function = None`).
 
-    **Live changes.** `set_multipliers()` assigns the variables while no fit runs and from inside
-    the training thread (a callback); called from another thread during a session's fit it goes
-    to the session (`session.set_multipliers`: at the next batch, recorded).
+    **Live changes.** `set_multipliers()` assigns the variables while no fit runs; during a
+    session's fit it goes to the session (`session.set_multipliers`: from a callback at once,
+    from another thread at the next batch; recorded, the session's views told).
 
     **This or `keras.optimizers.MultiOptimizer`?** Use `LayerwiseOptimizer` when all layers
     should share one optimizer algorithm and its state layout and differ only in step size, and

@@ -45,13 +45,17 @@ class ProgressMeter:
         self.epochs = 0
         self.step_in_epoch = 0
         self.steps: int | None = None
+        self._short_last = False
         self.fit_step = 0  # batches run in this fit (more than the records with steps_per_execution)
         self.first_record = 0
         self.batch_size: int | None = None
         self._span: tuple[float, float | None] | None = None
 
-    def begin_fit(self, epochs: int, steps: int | None, first_record: int) -> None:
+    def begin_fit(self, epochs: int, steps: int | None, first_record: int, data_ends_epochs: bool = False) -> None:
+        """``data_ends_epochs``: each epoch reads the data to its end (no ``steps_per_epoch``), so
+        with ``steps_per_execution`` > 1 an epoch's last call may run fewer batches than a full one."""
         self.epochs, self.steps, self.first_record = epochs, steps, first_record
+        self._short_last = data_ends_epochs and steps is not None
         self.fit_step = 0
         self._span = (time.perf_counter(), None)
 
@@ -64,10 +68,11 @@ class ProgressMeter:
 
     def batch_end(self, batch: int) -> int:
         """The number of an epoch's batches run once Keras's ``batch`` has ended: ``batch + 1``, but
-        not past the epoch's end (with ``steps_per_execution`` > 1 Keras numbers an epoch's short
-        last execution as a full one: batch 11 for the 10th and last batch, at 3 a call)."""
+        not past the end of data that ends with the epoch (with ``steps_per_execution`` > 1 Keras
+        numbers an epoch's short last call as a full one: batch 11 for the 10th and last batch, at
+        3 a call). With ``steps_per_epoch`` the data runs on and every call is full: Keras's number."""
         end, steps = batch + 1, self.steps
-        return end if steps is None or end <= steps else steps
+        return steps if self._short_last and steps is not None and end > steps else end
 
     def end_batches(self, batches: np.ndarray) -> None:
         """Batches ended, in order (Keras's 0-based indices in the epoch)."""
@@ -75,7 +80,7 @@ class ProgressMeter:
             return
         # With steps_per_execution > 1 one call covers several batches; schedules count batches.
         ends = batches.astype(np.int64) + 1
-        if self.steps is not None:  # not past the epoch's end (see batch_end)
+        if self._short_last and self.steps is not None:  # not past the end of the data (see batch_end)
             ends = np.minimum(ends, self.steps)
         self.fit_step += int(np.maximum(ends - np.concatenate(([self.step_in_epoch], ends[:-1])), 1).sum())
         self.step_in_epoch = int(ends[-1])

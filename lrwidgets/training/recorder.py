@@ -123,7 +123,7 @@ class Recorder:
         return self._key
 
     # ---- a fit's life ---------------------------------------------------------------------------
-    def begin_fit(self, params: dict[str, Any]) -> None:
+    def begin_fit(self, params: dict[str, Any], data_ends_epochs: bool = False) -> None:
         self.now()
         self.history.start_fit()  # first: what is recorded from here on is this fit's
         self._release_setup(begun=True)
@@ -132,7 +132,8 @@ class Recorder:
         self._missing_told = False
         if self._key is not None:
             self._use_key(self._key)
-        self.meter.begin_fit(int(params.get("epochs") or 0), params.get("steps"), self.history.num_steps)
+        epochs, steps = int(params.get("epochs") or 0), params.get("steps")
+        self.meter.begin_fit(epochs, steps, self.history.num_steps, data_ends_epochs)
         self.guard.begin_fit()
         # A fit from fresh weights starts far above the best of the last one, which is no
         # divergence: it is judged against its own best. One that starts where the last ended
@@ -270,8 +271,8 @@ class Recorder:
     def step_before_batch(self) -> int:
         """:meth:`fit_step`, for a caller before every batch (a schedule's rate), without writing
         the buffered rows: Keras numbers an epoch's batches upwards (by one, or by
-        ``steps_per_execution``), so their steps are the last number + 1 - the epoch's steps
-        already written. Each call checks the newest row against the one before it (called
+        ``steps_per_execution``), so their steps are the last number's end (``meter.batch_end``)
+        less the epoch's steps already written. Each call checks the newest row against the one before it (called
         before every batch, it checks them all); a row whose number does not go up is written
         first, and then counted as the written rows count it."""
         rows, meter = self.rows, self.meter

@@ -46,6 +46,7 @@ class Requests:
     _lr_request: tuple[float, str] | None
     _schedule_request: tuple[Schedule, str] | None
     _multiplier_sources: dict[str, dict[str, float]]
+    _multipliers: dict[str, float]
 
     if TYPE_CHECKING:
 
@@ -59,6 +60,8 @@ class Requests:
         def learning_rate(self) -> float: ...
 
         def _notify(self) -> None: ...
+
+        def notify_throttled(self) -> None: ...
 
         def _settle(self) -> None: ...
 
@@ -203,7 +206,10 @@ class Requests:
             record()
         self.callback.record_reduction()  # in the training thread: after one made at the epoch's end
         self.callback.apply_multipliers(self.model)
-        self._notify()
+        if self.running:  # a callback's change in the training thread: the views at their own pace
+            self.notify_throttled()
+        else:
+            self._notify()
 
     def pending_multipliers(self) -> dict[str, float]:
         """The multiplier changes asked for and not yet made (by layer, whoever asked)."""
@@ -211,9 +217,14 @@ class Requests:
             return _merged(self._multiplier_sources)
 
     def take_multipliers(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        """The pending multiplier changes, and who asked for which (each layer under the last to ask)."""
+        """The pending multiplier changes, and who asked for which (each layer under the last to ask).
+        During a fit a value set again (a callback's, each batch) is no change, and no event."""
         with self._cond:
             asked, self._multiplier_sources = self._multiplier_sources, {}
+        if self.running:
+            now = self._multipliers
+            asked = {who: {n: m for n, m in theirs.items() if now.get(n) != m} for who, theirs in asked.items()}
+            asked = {who: theirs for who, theirs in asked.items() if theirs}
         return _merged(asked), asked
 
     def set_schedule(self, schedule: Schedule | None, plateau: Any = None, *, for_fit: bool = False) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from lrwidgets.core.checks import check_choice, check_int, check_rate, received
 from lrwidgets.core.history import EpochLogs
 from lrwidgets.schedules import Schedule, Warmup
-from lrwidgets.widgets._designer_kinds import ARGS, KINDS, LOG_RATES, STEP_COUNTS
+from lrwidgets.widgets._designer_kinds import ARGS, FLOOR_RATES, KINDS, LOG_RATES, STEP_COUNTS
 
 #: Longest planned run in epochs: a plateau design is replayed epoch by epoch.
 MAX_EPOCHS = 100_000
@@ -52,7 +52,7 @@ def checked_design(v: Any) -> dict[str, Any]:
                 f" {received(arg, config[arg])}"
             )
         check_rate(arg, config[arg])  # a rate the optimizer can hold: not inf, nor 0, as a float32
-    for arg in {"end_learning_rate", "min_lr"}.intersection(config):  # floors: 0, or a rate float32 holds
+    for arg in (FLOOR_RATES - {"min_delta"}).intersection(config):  # floors: 0, or a rate float32 holds
         check_rate(arg, config[arg], allow_zero=True)
     for arg in STEP_COUNTS.intersection(config):  # a float may be 0.5 or 1e39, which the slider cannot hold
         if not 1 <= config[arg] <= MAX_TOTAL_STEPS:

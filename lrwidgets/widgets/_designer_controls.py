@@ -60,7 +60,9 @@ class DesignerControls:
             style={"description_width": "80px"},
             layout=w.Layout(width="190px"),
         )
-        self.log_toggle = PageToggleButton(description="log y", value=False, layout=w.Layout(width="70px"))
+        self.log_toggle = PageToggleButton(
+            description="log y", value=False, layout=w.Layout(width="70px"), on_refused=on_refused, name="log_y"
+        )
         self.pin_button = KernelButton(
             description="pin", tooltip="keep this curve to compare", layout=w.Layout(width="60px")
         )

@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from lrwidgets.core.diagnosis import Diagnosis
-from lrwidgets.widgets._strict_controls import KernelButton
+from lrwidgets.widgets._strict_controls import KernelButton, PageCheckbox
 
 
 class DiagnosisBar:
@@ -21,14 +21,21 @@ class DiagnosisBar:
         on_log_loss: called with the ``change`` of the log-loss checkbox.
     """
 
-    def __init__(self, on_fix: Callable[[], None], on_log_loss: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        on_fix: Callable[[], None],
+        on_log_loss: Callable[[dict[str, Any]], None],
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         self._verdicts_shown = 0
         self.badge = widgets.HTML(value="", layout=widgets.Layout(min_width="120px"))
         self.badge.add_class("lrw-verdict")
         self.fix_button = KernelButton(description="apply the advice", icon="wrench", disabled=True)
         self.fix_button.add_class("lrw-fix")
         self.fix_button.on_click(lambda _: on_fix())
-        self.log_loss = widgets.Checkbox(value=False, description="log loss axis", indent=False)
+        self.log_loss = PageCheckbox(
+            value=False, description="log loss axis", indent=False, name="log_loss", on_refused=on_refused
+        )
         self.log_loss.observe(on_log_loss, names="value")
         self.box = widgets.HBox(
             [self.badge, self.fix_button, self.log_loss],

@@ -208,6 +208,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self._diagnosis_bar = DiagnosisBar(
             on_fix=lambda: self._guard(self._on_fix_clicked),
             on_log_loss=lambda change: self._guard(self._on_log_loss, change),
+            on_refused=self._on_refused,
         )
         # The parts' widgets, by the names the dashboard has always had for them.
         self._status = self._progress_line.status

@@ -155,7 +155,7 @@ class LRSweep(w.VBox):
             marks=[self._rate_mark], axes=[Axis(scale=rx, label="step"), rate_axis], title="learning rate",
             layout=w.Layout(width="100%", height="200px"), **style,
         )  # fmt: skip
-        self._log_y = PageToggleButton(value=log_y, description="log y", tooltip="loss on a log axis")
+        self._log_y = PageToggleButton(value=log_y, description="log y", tooltip="loss on a log axis", name="log_y")
         self._log_y.observe(self._on_log_y, "value")
         self._choice = PageDropdown(description="trial", options=[], layout=w.Layout(width="320px"))
         self._cancel = KernelButton(description="Cancel trial", icon="times", disabled=True)
