@@ -272,9 +272,9 @@ class Recorder:
         """:meth:`fit_step`, for a caller before every batch (a schedule's rate), without writing
         the buffered rows: Keras numbers an epoch's batches upwards (by one, or by
         ``steps_per_execution``), so their steps are the last number's end (``meter.batch_end``)
-        less the epoch's steps already written. Each call checks the newest row against the one before it (called
-        before every batch, it checks them all); a row whose number does not go up is written
-        first, and then counted as the written rows count it."""
+        less the epoch's steps already written. Each call checks the newest row against the one
+        before it (called before every batch, it checks them all); a row whose number does not go
+        up is written first, and then counted as the written rows count it."""
         rows, meter = self.rows, self.meter
         with self._flush_lock:  # another thread's flush would move rows and counts under us
             n = len(rows)
