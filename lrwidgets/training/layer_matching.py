@@ -109,12 +109,6 @@ def _distinct_names(owners: list[tuple[str, int]]) -> list[str]:
     return names
 
 
-def named_alike(name: str, names: list[str]) -> list[str]:
-    """The groups of ``names`` that :func:`_distinct_names` named after ``name`` for further layers
-    of that name (``block#2``, ``block#3`` for ``block``)."""
-    return [g for g in names if g.startswith(f"{name}#") and g[len(name) + 1 :].isdigit()]
-
-
 def building_model(variables: list[Any], frames: int = 12) -> Any:
     """The `keras.Model` whose trainable variables `variables` are, found among the local names of
     the callers of an optimizer's `build` (Keras builds it from the model's own methods, `fit`,
