@@ -554,7 +554,10 @@ def test_on_diverge_rewind_puts_back_the_start_of_a_fit_that_blew_up_and_learns_
     """Adam 1.0 on digits collapses at its first steps: lowering the rate kept it at chance
     (0.10 accuracy 3 epochs later, 3 seeds); rewound to its start at 0.1 it learns. The rewind
     comes at the views' pace: in a fit over before a round after the blow-up (a fast machine, a
-    costly first drawing) it comes as the fit returns, so the model learns in the next fit."""
+    costly first drawing) it comes as the fit returns, so the model learns in the next fit.
+    Adam 0.1's own first step from the start nearly triples the loss: where the rewind comes
+    decides which batches follow, and with some (a rewind at step 149 on torch) that is `spiked`
+    again, rewound to step 0 at 0.01, where it learns too (0.87 accuracy)."""
     import keras
 
     import lrwidgets as lrw
@@ -564,10 +567,12 @@ def test_on_diverge_rewind_puts_back_the_start_of_a_fit_that_blew_up_and_learns_
     dash.fit(x, y, epochs=4, batch_size=32).wait(120)
     rewinds = [e for e in dash.history.events if e.kind == "action" and "rewound to step 0" in e.message]
     assert rewinds and "(on_diverge: spiked)" in rewinds[0].message
-    assert dash.learning_rate == pytest.approx(0.1)
+    first = next(e for e in dash.history.events if e.kind == "learning_rate" and e.source == "on_diverge")
+    assert first.step == rewinds[0].step or first.step == rewinds[0].step + 1  # with its rewind, at
+    assert first.value == pytest.approx(0.1) and dash.learning_rate <= 0.1 * (1 + 1e-6)  # the next batch
     dash.fit(x, y, epochs=2, batch_size=32).wait(120)  # from the rewound state at the latest
-    assert dash.learning_rate == pytest.approx(0.1)
-    assert dash.history.epochs[-1]["accuracy"] > 0.3  # 0.91-0.93 on the three backends
+    assert dash.learning_rate <= 0.1 * (1 + 1e-6) and not [e for e in dash.history.events if e.kind == "error"]
+    assert dash.history.epochs[-1]["accuracy"] > 0.3  # 0.91-0.93 at 0.1 on the three backends
     last = dash.diagnoses[-1].action  # a later verdict may follow at 0.1 (`oscillating` on jax)
     assert last is not None and dash._fix_button.description == last.label
 
@@ -576,18 +581,21 @@ def test_on_diverge_rewind_puts_back_the_start_of_a_fit_that_blew_up_and_learns_
 def test_a_rewind_is_done_when_the_fit_returns_and_a_later_fit_drops_its_state() -> None:
     """The fix of a verdict brought by a fit's last snapshot ran in a thread of its own after
     `run.wait()` returned: a re-compile then raced it (the new optimizer's fit began at rate 1 and
-    half the state was put back). And the state stayed kept: a later fit's model was rewound to it."""
+    half the state was put back). And the state stayed kept: a later fit's model was rewound to it.
+    The views' pace is an hour here: the fit's last snapshot is the only one, on any machine (at
+    the default pace, where the rewind came depended on the machine's load, and on a busy one the
+    re-compiled fit got a blow-up verdict of its own, which kept its own state)."""
     import keras
 
     import lrwidgets as lrw
 
     x, y = digits_data()
     model = digits_model(keras.optimizers.Adam(1.0))
-    dash = lrw.TrainingDashboard(model, on_diverge="rewind")
+    dash = lrw.TrainingDashboard(model, on_diverge="rewind", update_interval=3600)
     dash.fit(x, y, epochs=2, batch_size=32).wait(120)
     rewinds = [e for e in dash.history.events if e.kind == "action" and "rewound to step 0" in e.message]
-    # Done when the fit returned (a later blow-up at 0.1 may lower it again: 0.01 on torch once).
-    assert rewinds and dash.learning_rate <= 0.1 * (1 + 1e-6)
+    assert len(rewinds) == 1 and rewinds[0].step >= 113  # done as the fit returned
+    assert dash.learning_rate == pytest.approx(0.1)
     verdict = next(v for v in reversed(dash.diagnoses) if v.action is not None and v.action.kind == "rewind")
     assert not dash.diagnostician.offers(verdict)  # on_diverge applied it: not offered twice
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
