@@ -19,6 +19,8 @@ class DiagnosisBar:
     Args:
         on_fix: called on a click of the fix button.
         on_log_loss: called with the ``change`` of the log-loss checkbox.
+        on_refused: called with the message of a value the page sent for the checkbox and it
+            refused (not a bool); None: only ipywidgets' log says so.
     """
 
     def __init__(
