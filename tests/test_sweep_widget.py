@@ -316,3 +316,64 @@ def test_the_trial_picked_to_cancel_stays_picked_when_another_ends() -> None:
     finish(widget, 2, 0.4)  # the one picked ends: another is picked, as there is no choice to keep
     widget.refresh()
     assert [v for _, v in widget._choice.options] == [1] and widget._choice.value == 1
+
+
+def test_the_widgets_monitor_is_the_sweeps_and_re_ranks_the_table() -> None:
+    """README: `sweep.monitor = "val_accuracy"` on `sweep = lrw.LRSweep(...)`. The widget had no
+    `monitor`: the assignment made an attribute of the widget, the ranking stayed by `val_loss`,
+    and any value was taken."""
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2, 1e-1], refresh_interval=60)
+    for trial, (val_loss, val_accuracy) in enumerate([(0.3, 0.7), (0.4, 0.9), (0.5, 0.8)]):
+        t = widget.sweep.trials[trial]
+        row = {"status": "done", "reason": "", "time": 1.0, "maximized": "accuracy val_accuracy"}
+        widget.sweep._finish(t, {**t.config(), **row, "best_val_loss": val_loss, "best_val_accuracy": val_accuracy})
+    widget.refresh()
+    assert widget.best["trial"] == 0 and table_order(widget) == [0, 1, 2]
+    widget.monitor = "val_accuracy"
+    assert widget.sweep.monitor == "val_accuracy" == widget.monitor and widget.monitor_name == "val_accuracy"
+    assert widget.best["trial"] == 1 and [r["trial"] for r in widget.ranking()] == [1, 2, 0]
+    widget.refresh()  # (the change is drawn at the next refresh: the interval is a minute here)
+    assert table_order(widget) == [1, 2, 0] and "best val_accuracy" in widget._table.value
+    with pytest.raises(TypeError, match="Argument `monitor` must be an epoch log name"):
+        widget.monitor = 5
+    assert widget.sweep.monitor == "val_accuracy"
+    assert widget.curve(0) is not None and len(widget.rows) == 3 and widget.status(1) == "done"
+    assert not widget.running and widget.why_no_best is None
+
+
+def test_cancel_is_enabled_only_with_a_trial_picked_and_refusals_from_the_page_are_shown() -> None:
+    """Cancel was enabled with no trial picked (a click did nothing, said nothing); the page's
+    labels of the trial choices and its `disabled` were taken; a refused value was not shown."""
+    import html
+
+    import traitlets
+
+    import lrwidgets as lrw
+
+    widget = lrw.LRSweep(build_model, learning_rates=[1e-3, 1e-2, 1e-1], refresh_interval=60)
+    widget.refresh()
+    assert widget._choice.value == 0 and not widget._cancel.disabled  # the first is picked
+    finish(widget, 0, 0.5)
+    widget.refresh()
+    assert [v for _, v in widget._choice.options] == [1, 2] and widget._choice.value == 1
+    widget._choice.value = None  # (code can clear it)
+    assert widget._cancel.disabled
+    widget._choice.value = 2
+    assert not widget._cancel.disabled
+    labels = widget._choice._options_labels
+    for state, said in [
+        ({"_options_labels": ["#0 evil", "#1 evil"]}, "Argument `_options_labels` of the `trial` dropdown is set by"),
+        ({"disabled": True}, "Argument `disabled` of the `trial` dropdown is set by the kernel"),
+        ({"index": 7}, "Argument `index` must be"),
+    ]:
+        with pytest.raises(traitlets.TraitError):
+            widget._choice.set_state(state)
+        assert widget._choice._options_labels == labels and not widget._choice.disabled
+        assert widget._choice.value == 2 and said in html.unescape(widget._error.value)
+    widget._choice.set_state({"_options_labels": list(labels), "index": 0})  # a page re-sending its state
+    assert widget._choice.value == 1
+    with pytest.raises(traitlets.TraitError):
+        widget._log_y.set_state({"value": 1})
+    assert widget._log_y.value is True and "Argument `log_y` must be a bool" in html.unescape(widget._error.value)

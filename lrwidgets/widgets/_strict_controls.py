@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import traitlets
 
 from lrwidgets.core.checks import check_bool, check_float, check_int, received
-from lrwidgets.widgets._errors import refuse_kernel_only, refuses_page_state, refusing
+from lrwidgets.widgets._errors import RefusedValue, refuse_kernel_only, refuses_page_state, refusing
 
 
 class _PageValue:
@@ -167,8 +167,17 @@ class PageDropdown(_PageValue, widgets.Dropdown):
     which traitlets takes for 1, ``1.5``, ``-1``), instead of selecting what nobody chose."""
 
     def _check_page(self, sync_data: dict[str, Any]) -> None:
+        """The page sends the ``index`` picked; the options and their labels are the kernel's (labels
+        from the page would name other options than those their index selects)."""
         if "index" in sync_data:
             check_int("index", sync_data["index"], ge=0, le=len(self.options) - 1)
+        labels = sync_data.get("_options_labels", self._options_labels)
+        if not isinstance(labels, (list, tuple)) or list(labels) != list(self._options_labels):
+            raise RefusedValue(
+                f"Argument `_options_labels` of the `{self._name()}` dropdown is set by the kernel, not the page."
+                f" {received('_options_labels', labels)}"
+            )
+        refuse_kernel_only(self, sync_data, ("disabled",), f"the `{self._name()}` dropdown")
 
 
 class _PageBool(_PageValue):

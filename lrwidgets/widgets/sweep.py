@@ -25,6 +25,7 @@ from lrwidgets.sweep import Sweep
 from lrwidgets.widgets._axes import FIG_MARGIN, Y_LABEL_OFFSET, set_log_ticks
 from lrwidgets.widgets._marks import Axis, Lines
 from lrwidgets.widgets._strict_controls import KernelButton, PageDropdown, PageToggleButton
+from lrwidgets.widgets._sweep_api import SweepAPI
 from lrwidgets.widgets._sweep_views import TrialView, stack
 from lrwidgets.widgets.pacer import BrowserPacer
 
@@ -42,13 +43,15 @@ def trial_colors(n: int) -> list[str]:
     return [f"hsl({round(360 * i / max(n, 1))}, 70%, 42%)" for i in range(n)]
 
 
-class LRSweep(w.VBox):
+class LRSweep(SweepAPI, w.VBox):
     """A learning-rate sweep: a grid of trials trained on Dask, overlaid and ranked live.
 
     Takes the arguments of :class:`lrwidgets.sweep.Sweep` (``build_model``, ``learning_rates``,
-    ``optimizers``, ``schedules``, ``seeds``, ``epochs``, ...) or an existing one as ``sweep=``;
-    ``run``, ``cancel``, ``stop``, ``results``, ``best``, ``best_schedule``, ``apply_best``, ``to_csv``,
-    ``to_json`` are the sweep's. Shown or not, it works the same (the sweep is headless).
+    ``optimizers``, ``schedules``, ``seeds``, ``epochs``, ...) or an existing one as ``sweep=``.
+    The sweep's API is the widget's too (``run``, ``cancel``, ``stop``, ``wait``, ``monitor``, which
+    re-ranks when set, ``results``, ``rows``, ``ranking``, ``best``, ``best_schedule``,
+    ``apply_best``, ``curve``, ``statuses``, ``subscribe``, ``to_csv``, ``to_json``): code written for
+    a headless :class:`lrwidgets.sweep.Sweep` runs unchanged on it. Shown or not, it works the same.
 
     Args:
         log_y: draw the loss on a log axis (default True; also a toggle in the widget).
@@ -155,9 +158,14 @@ class LRSweep(w.VBox):
             marks=[self._rate_mark], axes=[Axis(scale=rx, label="step"), rate_axis], title="learning rate",
             layout=w.Layout(width="100%", height="200px"), **style,
         )  # fmt: skip
-        self._log_y = PageToggleButton(value=log_y, description="log y", tooltip="loss on a log axis", name="log_y")
+        self._log_y = PageToggleButton(
+            value=log_y, description="log y", tooltip="loss on a log axis", name="log_y", on_refused=self._show_error
+        )
         self._log_y.observe(self._on_log_y, "value")
-        self._choice = PageDropdown(description="trial", options=[], layout=w.Layout(width="320px"))
+        self._choice = PageDropdown(
+            description="trial", options=[], layout=w.Layout(width="320px"), on_refused=self._show_error
+        )
+        self._choice.observe(lambda _: self._enable_cancel(), "value")
         self._cancel = KernelButton(description="Cancel trial", icon="times", disabled=True)
         self._stop = KernelButton(description="Stop sweep", icon="stop", button_style="danger", disabled=True)
         self._cancel.on_click(lambda _: self._guarded(self._cancel_chosen))
@@ -177,6 +185,9 @@ class LRSweep(w.VBox):
 
     def _show_error(self, message: str) -> None:
         self._error.value = f'<span style="color:#d62728">{html.escape(message)}</span>'
+
+    def _enable_cancel(self) -> None:
+        self._cancel.disabled = self._choice.value is None  # none picked, or none left to cancel
 
     def _cancel_chosen(self) -> None:
         if self._choice.value is not None:
@@ -272,10 +283,10 @@ class LRSweep(w.VBox):
             active = [(self._label(t), t) for t, s in statuses.items() if s in ("queued", "running")]
             if [v for _, v in active] != [v for _, v in self._choice.options]:
                 chosen = self._choice.value
-                self._choice.options = active  # ipywidgets then selects the first option
-                if any(v == chosen for _, v in active):
-                    self._choice.value = chosen  # the trial the user picked, while it can be cancelled
-            self._cancel.disabled = not active
+                self._choice.options = active  # ipywidgets then selects none
+                if active:  # the trial the user picked, while it can be cancelled, else the first
+                    self._choice.value = chosen if any(v == chosen for _, v in active) else active[0][1]
+            self._enable_cancel()
             self._stop.disabled = not sweep.running
             self.refreshes += 1
 
@@ -313,49 +324,6 @@ class LRSweep(w.VBox):
         if len(rows) > self.max_rows:
             out.append(f"<div>{len(rows) - self.max_rows} more trials (see <code>.results</code>)</div>")
         return "".join(out)
-
-    # ---- the sweep's API ----------------------------------------------------------------------
-    @property
-    def trials(self) -> list[Any]:
-        return self.sweep.trials
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        """:meth:`lrwidgets.sweep.Sweep.run`: starts the trials, returns a ``SweepRun`` at once."""
-        return self.sweep.run(*args, **kwargs)
-
-    def cancel(self, trial: int) -> None:
-        self.sweep.cancel(trial)
-
-    def stop(self) -> None:
-        self.sweep.stop()
-
-    def wait(self, timeout: float | None = None) -> Any:
-        return self.sweep.wait(timeout)
-
-    @property
-    def results(self) -> Any:
-        return self.sweep.results
-
-    @property
-    def best(self) -> dict[str, Any] | None:
-        return self.sweep.best
-
-    @property
-    def best_schedule(self) -> Any:
-        return self.sweep.best_schedule
-
-    @property
-    def statuses(self) -> dict[int, str]:
-        return self.sweep.statuses
-
-    def apply_best(self, target: Any) -> dict[str, Any]:
-        return self.sweep.apply_best(target)
-
-    def to_csv(self, path: Any) -> None:
-        self.sweep.to_csv(path)
-
-    def to_json(self, path: Any) -> None:
-        self.sweep.to_json(path)
 
     @classmethod
     def load(cls, path: Any, build_model: Any, **kwargs: Any) -> LRSweep:

@@ -1,0 +1,99 @@
+"""The :class:`~lrwidgets.sweep.Sweep` API of the ``LRSweep`` widget: each name is the sweep's own,
+so that code written against a headless sweep runs unchanged on the widget (``sweep.monitor =
+"val_accuracy"`` re-ranks the trials, and the views follow)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lrwidgets.sweep import Sweep, TrialCurve
+
+
+class SweepAPI:
+    """Delegates to ``self.sweep``: reading, ranking, steering and saving the sweep's trials."""
+
+    sweep: Sweep
+
+    @property
+    def trials(self) -> list[Any]:
+        return self.sweep.trials
+
+    @property
+    def monitor(self) -> str | None:
+        """The epoch log that ranks the trials (:attr:`lrwidgets.sweep.Sweep.monitor`); set it to
+        rank the same trials by another one: nothing runs again, the table re-sorts."""
+        return self.sweep.monitor
+
+    @monitor.setter
+    def monitor(self, monitor: str | None) -> None:
+        self.sweep.monitor = monitor
+
+    @property
+    def monitor_name(self) -> str:
+        """The log the trials are ranked by (``monitor``, else ``val_loss`` or ``loss``)."""
+        return self.sweep.monitor_name
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`lrwidgets.sweep.Sweep.run`: starts the trials, returns a ``SweepRun`` at once."""
+        return self.sweep.run(*args, **kwargs)
+
+    @property
+    def running(self) -> bool:
+        return self.sweep.running
+
+    def cancel(self, trial: int) -> None:
+        self.sweep.cancel(trial)
+
+    def stop(self) -> None:
+        self.sweep.stop()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        return self.sweep.wait(timeout)
+
+    def subscribe(self, listener: Callable[[set[int]], None]) -> Callable[[], None]:
+        """:meth:`lrwidgets.sweep.Sweep.subscribe`: ``listener(trials)`` after trials change."""
+        return self.sweep.subscribe(listener)
+
+    def status(self, trial: int) -> str:
+        return self.sweep.status(trial)
+
+    @property
+    def statuses(self) -> dict[int, str]:
+        return self.sweep.statuses
+
+    def curve(self, trial: int) -> TrialCurve:
+        """What trial ``trial`` has streamed so far (a copy)."""
+        return self.sweep.curve(trial)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.sweep.rows
+
+    @property
+    def results(self) -> Any:
+        return self.sweep.results
+
+    def ranking(self) -> list[dict[str, Any]]:
+        return self.sweep.ranking()
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.sweep.best
+
+    @property
+    def why_no_best(self) -> str | None:
+        return self.sweep.why_no_best
+
+    @property
+    def best_schedule(self) -> Any:
+        return self.sweep.best_schedule
+
+    def apply_best(self, target: Any) -> dict[str, Any]:
+        return self.sweep.apply_best(target)
+
+    def to_csv(self, path: Any) -> None:
+        self.sweep.to_csv(path)
+
+    def to_json(self, path: Any) -> None:
+        self.sweep.to_json(path)
