@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -189,3 +190,29 @@ def test_a_plateau_given_alone_says_its_initial_rate_is_not_the_fits_start() -> 
     assert np.allclose(session.history.learning_rate, 1e-3)
     session.fit(x, y, epochs=1, batch_size=16, plateau=S.ReduceOnPlateau(1e-3, monitor="loss")).wait(60)
     assert len([e for e in session.history.events if "initial_learning_rate" in e.message]) == 1  # the same: nothing
+
+
+def test_a_plateau_in_a_sweeps_schedules_reduces_the_trials_rate() -> None:
+    """A sweep wrapped every schedule to start it at the trial's rate, which hid a ReduceOnPlateau
+    from the fit: the trial, labelled a plateau, ran at a constant rate (0.05 every epoch)."""
+    from lrwidgets.sweep import Sweep, train_trial
+
+    def build_model() -> Any:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    plateau = ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=10.0, monitor="loss")  # cuts at each epoch
+    sweep = Sweep(build_model, [0.05], schedules=[plateau], epochs=4)
+    sent: list[dict[str, Any]] = []
+    data, fit = {"x": x, "y": y}, {"batch_size": 16, "epochs": 4}
+    row = train_trial(sweep.trials[0], build_model, data, fit, send=sent.append, max_points=10_000)
+    rates = [r for message in sent for r in message["learning_rate"]]
+    assert row["status"] == "done" and len(rates) == 16
+    assert [rates[4 * e] for e in range(4)] == pytest.approx([0.05, 0.05, 0.025, 0.0125])
+    best = sweep.trials[0].scaled_schedule()  # what `sweep.best_schedule` hands to a later fit
+    assert isinstance(best, ReduceOnPlateau) and best.initial_learning_rate == 0.05 and best.factor == 0.5

@@ -35,8 +35,17 @@ class Trial:
         return (self.learning_rate, self.optimizer or "", self.schedule_name, self.seed)
 
     def scaled_schedule(self) -> Any:
-        """The schedule as this trial runs it (its shape started at its rate), or None (constant)."""
-        return None if self.schedule is None else ScaledSchedule(self.schedule, self.learning_rate)
+        """The schedule as this trial runs it (its shape started at its rate), or None (constant).
+
+        A ``ReduceOnPlateau`` (a constant rate its reductions act on) is one of its own at the
+        trial's rate: a wrapper would hide the plateau from the fit, which would hold the rate."""
+        if self.schedule is None:
+            return None
+        if callable(getattr(self.schedule, "tracker", None)):
+            return type(self.schedule).from_config(
+                {**self.schedule.get_config(), "initial_learning_rate": self.learning_rate}
+            )
+        return ScaledSchedule(self.schedule, self.learning_rate)
 
     def config(self) -> dict[str, Any]:
         return {
