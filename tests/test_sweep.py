@@ -189,6 +189,31 @@ def test_starting_the_embedded_cluster_puts_back_only_what_dask_wrote(monkeypatc
         os.environ.pop("LRWIDGETS_TEST_USER_VAR", None)
 
 
+def test_a_worker_replaced_after_its_death_leaves_the_environment() -> None:
+    """Dask's nanny writes `OMP_NUM_THREADS`, `PYTHONHASHSEED` & co. into this process's environment
+    at every spawn: a worker that died and was replaced left them there, after `close()` too."""
+    import signal
+
+    from lrwidgets.sweep import cluster as cluster_module
+
+    before = dict(os.environ)
+    client, cluster = cluster_module.start_local_cluster(1)
+    try:
+        (old,) = client.run(os.getpid).values()
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        pids: set[Any] = {old}
+        while pids in ({old}, set()):  # until its nanny has started another
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+            with contextlib.suppress(Exception):  # (no worker for a moment)
+                pids = set(client.run(os.getpid).values())
+        assert dict(os.environ) == before
+    finally:
+        cluster_module.close_local_cluster(client, cluster)
+    assert dict(os.environ) == before
+
+
 def test_embedded_cluster_equals_serial_runs_per_seed_and_leaves_the_environment() -> None:
     from lrwidgets.sweep import Sweep
 

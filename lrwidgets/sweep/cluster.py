@@ -14,7 +14,7 @@ import weakref
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Nanny
 
 from lrwidgets.core.checks import check_int, received
 from lrwidgets.sweep._worker import set_flags
@@ -67,6 +67,55 @@ def worker_env(compilation_cache: str | None = None) -> dict[str, str]:
     return env
 
 
+class _Spawns:
+    """Dask's nanny writes its pre-spawn variables (``OMP_NUM_THREADS``, ``PYTHONHASHSEED``, ...)
+    and its own pid into this process's environment before it spawns a worker: at the cluster's
+    start and again when it replaces a worker that died. They are put back as they were once no
+    spawn is under way (the nannies spawn concurrently, in the cluster's event loop); only they:
+    the user's thread may change others meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._under_way = 0
+        self._saved: dict[str, str | None] = {}
+
+    @staticmethod
+    def written() -> set[str]:
+        pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}
+        return {*pre_spawn, "PYTHONHASHSEED", "__DASK_PARENT_PID"}
+
+    def begin(self) -> None:
+        with self._lock:
+            if not self._under_way:
+                self._saved = {key: os.environ.get(key) for key in self.written()}
+            self._under_way += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._under_way -= 1
+            if self._under_way:
+                return
+            for key, value in self._saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+_spawns = _Spawns()
+
+
+class _EnvironNanny(Nanny):
+    """Dask's nanny, with this process's environment put back after each spawn of its worker."""
+
+    async def instantiate(self) -> Any:
+        _spawns.begin()
+        try:
+            return await super().instantiate()
+        finally:
+            _spawns.end()
+
+
 def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
     """An embedded cluster of ``n_workers`` single-threaded processes; ``os.environ`` left as it was.
 
@@ -77,18 +126,14 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
     """
     n = machine_workers() if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
     cache = None if "JAX_COMPILATION_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="lrwidgets-jax-cache-")
-    # Dask's nanny writes these into this process's environment before it spawns a worker (the
-    # last names it as the workers' parent). Only they are put back: the user's thread may change
-    # others meanwhile.
-    pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}
-    written = {*pre_spawn, "PYTHONHASHSEED", "__DASK_PARENT_PID"}
-    saved = {key: os.environ.get(key) for key in written}
+    _spawns.begin()  # the nannies' writes as the cluster starts: put back when it has
     try:
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
+                worker_class=_EnvironNanny,  # and after a worker that died is replaced
                 env=worker_env(cache),
                 dashboard_address=":0",  # a free port: Dask's dashboard at `sweep.client.dashboard_link`
             )
@@ -100,11 +145,7 @@ def start_local_cluster(n_workers: int | None) -> tuple[Client, LocalCluster]:
             shutil.rmtree(cache, ignore_errors=True)
         raise
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _spawns.end()
     return client, cluster
 
 
