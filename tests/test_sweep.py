@@ -208,6 +208,8 @@ def test_a_worker_replaced_after_its_death_leaves_the_environment() -> None:
             time.sleep(0.2)
             with contextlib.suppress(Exception):  # (no worker for a moment)
                 pids = set(client.run(os.getpid).values())
+        while dict(os.environ) != before and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker registers just before its nanny's spawn returns
         assert dict(os.environ) == before
     finally:
         cluster_module.close_local_cluster(client, cluster)
