@@ -134,6 +134,52 @@ def build_model_after_other_draws() -> Any:
     return build_model()
 
 
+def draws_python() -> Any:
+    """A callback drawing from Python's global `random`, as a worker's event loop does."""
+    import random
+
+    import keras
+
+    class Draws(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            random.random()
+
+    return Draws()
+
+
+def batches(x: np.ndarray, y: np.ndarray, size: int = 32) -> Any:
+    """A `PyDataset` of `x`, `y` (Keras shuffles its batch order with Python's `random.shuffle`)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(x) // size
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            return x[i * size : (i + 1) * size], y[i * size : (i + 1) * size]
+
+    return Batches()
+
+
+def test_a_pydataset_trial_depends_on_its_seed_alone(client: Any) -> None:
+    """A PyDataset's batch order comes from Python's `random`, which only NumPy's was seeded like
+    at each epoch: other draws (a worker's event loop) changed a trial, two runs differed."""
+    from lrwidgets.sweep import Sweep, train_trial
+
+    x, y = data(256)
+    sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], seeds=[0, 1], epochs=3)
+    fit = {"epochs": 3}
+    serial = [train_trial(t, build_model, {"x": batches(x, y), "y": None}, fit)["final_loss"] for t in sweep.trials]
+    disturbed = [
+        train_trial(t, build_model, {"x": batches(x, y), "y": None}, {**fit, "callbacks": [draws_python()]})
+        for t in sweep.trials
+    ]
+    assert [r["final_loss"] for r in disturbed] == serial
+    for _ in range(2):
+        rows = sweep.run(batches(x, y), cluster=client).wait(600)
+        np.testing.assert_allclose(list(rows["final_loss"]), serial, rtol=1e-6)
+
+
 def test_a_trial_depends_on_its_seed_alone() -> None:
     """Keras seeds its initializers from Python's global `random` and shuffles from NumPy's global
     generator: other draws from either (other threads of a worker) must not change a trial."""

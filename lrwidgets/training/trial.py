@@ -99,12 +99,13 @@ def build_trial_model(build_model: Callable[[], Any], optimizer: str | None, lea
 
 
 class EpochSeeder(keras.callbacks.Callback):
-    """Seeds NumPy's global generator with ``(seed, epoch)`` as each epoch begins.
+    """Seeds NumPy's global generator and Python's global ``random`` with ``(seed, epoch)`` as each epoch begins.
 
     On jax (and torch) Keras draws each epoch's shuffle of array data from NumPy's global
-    generator, which anything else in the process may draw from too: in a fresh Dask worker,
-    modules imported during the first fit did, and the first trial of each worker then differed
-    from the same trial run serially. Seeded at each epoch, the shuffle depends on the seed alone.
+    generator, and shuffles a ``PyDataset``'s batches with Python's ``random.shuffle``; anything
+    else in the process may draw from either too: in a fresh Dask worker, modules imported during
+    the first fit did (NumPy), its event loop does (Python), and a trial then differed from the
+    same trial run serially. Seeded at each epoch, the shuffle depends on the seed alone.
     """
 
     def __init__(self, seed: int) -> None:
@@ -112,8 +113,10 @@ class EpochSeeder(keras.callbacks.Callback):
         self.seed = seed
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        # The legacy global generator: the one Keras draws the shuffle from.
-        np.random.seed(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])  # noqa: NPY002
+        state = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+        # The legacy global generator: the one Keras draws the shuffle of arrays from.
+        np.random.seed(state)  # noqa: NPY002
+        random.seed(state)  # a PyDataset's batch order (`random.shuffle`)
 
 
 def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep") -> None:
