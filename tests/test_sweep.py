@@ -204,6 +204,20 @@ def test_a_trial_depends_on_its_seed_alone() -> None:
     assert runs[0] != runs[1]
 
 
+def test_final_logs_come_from_the_last_epoch_that_logged_them() -> None:
+    """With `validation_freq=2` over 3 epochs, `final_val_loss` was NaN: the last epoch did not validate."""
+    from lrwidgets.sweep import Sweep, train_trial
+
+    x, y = data(128)
+    trial = Sweep(build_model, [1e-2], optimizers=["sgd"]).trials[0]
+    fit = {"batch_size": 32, "epochs": 3, "validation_split": 0.25, "validation_freq": 2}
+    row = train_trial(trial, build_model, {"x": x, "y": y}, fit)
+    assert row["status"] == "done" and row["epochs"] == 3
+    assert np.isfinite(row["final_val_loss"]) and np.isfinite(row["final_val_mae"])
+    assert row["final_val_loss"] == row["best_val_loss"]  # the one epoch that validated (the 2nd)
+    assert np.isfinite(row["final_loss"])
+
+
 @pytest.fixture(scope="module")
 def client() -> Any:
     from lrwidgets.sweep.cluster import close_local_cluster, start_local_cluster
@@ -597,6 +611,63 @@ def test_a_metric_is_ranked_by_the_direction_keras_gives_it_not_by_its_outputs_n
     assert [r["trial"] for r in ranked(rows, "val_loss")] == [1, 0]
 
 
+def spread(y_true: Any, y_pred: Any) -> Any:
+    """A custom metric Keras gives no direction, lower better (a mean squared error by another name)."""
+    import keras
+
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+def build_spread_model() -> Any:
+    model = build_model()
+    model.compile(optimizer="sgd", loss="mse", metrics=[spread])
+    return model
+
+
+def test_mode_gives_the_monitor_a_direction_keras_does_not(client: Any, tmp_path: Path) -> None:
+    """A custom metric was ranked higher-is-better unless its name said otherwise: `best_val_spread`
+    was each trial's worst epoch and `sweep.best` the worst trial, with no way to say otherwise."""
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.results import check_resumable, lower_is_better
+
+    assert lower_is_better("val_nll") and lower_is_better("perplexity") and lower_is_better("val_rmse")
+    x, y = data(128)
+    sweep = Sweep(build_spread_model, [1e-4, 0.1], optimizers=["sgd"], epochs=3, monitor="val_spread", mode="min")
+    rows = sweep.run(x, y, batch_size=16, validation_split=0.25, cluster=client).wait(600)
+    assert list(rows["status"]) == ["done", "done"]
+    for r in sweep.rows:
+        assert "val_spread" not in r["maximized"].split() and "spread" not in r["maximized"].split()
+        assert r["best_val_spread"] <= r["final_val_spread"]
+    assert sweep.best is not None and sweep.best["trial"] == 1  # the rate that learnt
+    assert sweep.best["best_val_spread"] == min(r["best_val_spread"] for r in sweep.rows)
+    # Set as `monitor` is: checked, and the trials that took the best the other way are not ranked.
+    for bad in ("x", None, 3):
+        with pytest.raises(
+            ValueError, match=r"Argument `mode` must be one of \('auto', 'min', 'max'\)\. Received: mode="
+        ):
+            sweep.mode = bad
+        assert sweep.mode == "min"
+    with pytest.raises(
+        ValueError, match=r"Argument `mode` must be one of \('auto', 'min', 'max'\)\. Received: mode='up'"
+    ):
+        Sweep(build_model, [1e-3], mode="up")
+    changed: list[set[int]] = []
+    sweep.subscribe(changed.append)
+    sweep.mode = "max"
+    assert changed == [{0, 1}]  # the views rank again
+    assert sweep.best is None and "ran with another `mode`" in str(sweep.why_no_best)
+    sweep.mode = "min"
+    # Kept in the sweep file; a resume with another direction is refused.
+    path = tmp_path / "sweep.json"
+    sweep.to_json(path)
+    loaded = Sweep.load(path, build_spread_model)
+    assert loaded.mode == "min" and loaded.best is not None and loaded.best["trial"] == 1
+    grid = {**loaded._grid(), "mode": "max"}
+    with pytest.raises(ValueError, match=r"another sweep \(monitor='val_spread', mode='min' there, .*mode='max' here"):
+        check_resumable(path, loaded._grid(), grid, [])
+    check_resumable(path, {**loaded._grid(), "mode": "auto", "monitor": "loss"}, {**grid, "mode": "auto"}, [])
+
+
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:
     """A misspelt `monitor` said "no done trial yet" when every trial was done."""
     import lrwidgets as lrw
@@ -677,6 +748,31 @@ def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
         sweep.apply_best(wrapped)
     with pytest.raises(TypeError, match=r"Argument `target` must be a keras\.Model\. Received: target=str"):
         sweep.apply_best("model")
+
+
+def test_apply_best_checks_the_models_own_optimizer_when_the_sweep_kept_it() -> None:
+    """With `optimizers=None`, an Adam trial's rate was put into an SGD model, unchecked."""
+    import keras
+
+    from lrwidgets.sweep import Sweep, train_trial
+
+    def build_adam() -> Any:
+        model = build_model()
+        model.compile(optimizer=keras.optimizers.Adam(0.5), loss="mse")
+        return model
+
+    x, y = data(64)
+    sweep = Sweep(build_adam, [1e-3], epochs=1)
+    row = train_trial(sweep.trials[0], build_adam, {"x": x, "y": y}, {"batch_size": 32, "epochs": 1})
+    assert row["status"] == "done" and row["optimizer"] == "" and row["optimizer_class"] == "adam"
+    sweep._table.end(sweep.trials[0], row)
+    sgd = build_model()
+    with pytest.raises(ValueError, match=r"kept its model's optimizer, 'adam', and `target` is compiled with 'sgd'"):
+        sweep.apply_best(sgd)
+    assert float(sgd.optimizer.learning_rate) == pytest.approx(0.01)  # refused: unchanged (SGD's default)
+    adam = build_adam()
+    sweep.apply_best(adam)
+    assert float(adam.optimizer.learning_rate) == pytest.approx(1e-3)
 
 
 def test_bad_arguments() -> None:

@@ -23,7 +23,7 @@ from distributed import get_worker
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.results import lower_is_better
 from lrwidgets.training import Snapshot, TrainingSession, _step_logs
-from lrwidgets.training.trial import EpochSeeder, build_trial_model
+from lrwidgets.training.trial import EpochSeeder, build_trial_model, optimizer_name
 
 FLAGS = "_lrwidgets_sweep_cancel"
 POLL = 0.002  # seconds between two looks at the cancel flags
@@ -103,21 +103,27 @@ class Streamer:
         )
 
 
-def summarize(session: TrainingSession) -> dict[str, Any]:
-    """``best_<key>`` and ``final_<key>`` of every epoch log (the min where lower is better, else
-    the max: as Keras marks the model's metrics, else by the name) and ``maximized``: the keys
-    whose best is the max, space-separated."""
+def summarize(session: TrainingSession, directions: dict[str, str] | None = None) -> dict[str, Any]:
+    """``best_<key>`` and ``final_<key>`` of every epoch log (final: in the last epoch that logged
+    it, as with ``validation_freq`` > 1; best: the min where lower is better, else
+    the max: as ``directions`` says, ``{name: "min" | "max"}`` for a name without its ``val_``
+    prefix; else as Keras marks the model's metrics; else by the name) and ``maximized``: the
+    keys whose best is the max, space-separated."""
     known = _step_logs.metric_directions(session.model)
+    told = directions or {}
     out: dict[str, Any] = {}
     maximized = []
+    epochs = list(session.history.epochs)
     for key, values in session.history.epoch_logs.items():
         if key == "learning_rate":
             continue
-        lower = known.get(key.removeprefix("val_"), lower_is_better(key))
+        name = key.removeprefix("val_")
+        lower = told[name] == "min" if name in told else known.get(name, lower_is_better(key))
         if not lower:
             maximized.append(key)
         finite = [v for v in values if math.isfinite(v)]
-        out[f"final_{key}"] = values[-1] if values else math.nan
+        logged = [float(e[key]) for e in epochs if key in e]  # an epoch that did not validate has no val_ log
+        out[f"final_{key}"] = logged[-1] if logged else math.nan
         out[f"best_{key}"] = (min(finite) if lower else max(finite)) if finite else math.nan
     out["maximized"] = " ".join(maximized)
     return out
@@ -133,11 +139,13 @@ def train_trial(
     cancelled: Callable[[], bool] = lambda: False,
     interval: float = 0.1,
     max_points: int = 32,
+    directions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One trial, start to end, in this process; returns its result row (what a worker returns).
 
     ``data``: ``{"x": ..., "y": ..., "validation_data": ...}``; ``send`` gets the progress
-    messages; ``cancelled`` is polled every few milliseconds while the fit runs.
+    messages; ``cancelled`` is polled every few milliseconds while the fit runs; ``directions``:
+    ``{name: "min" | "max"}``, the logs whose best is taken that way (:func:`summarize`).
     """
     start = time.perf_counter()
     row: dict[str, Any] = {**trial.config(), "status": "done", "reason": ""}
@@ -145,13 +153,17 @@ def train_trial(
     def finish(status: str, reason: str = "", session: TrainingSession | None = None) -> dict[str, Any]:
         row.update(status=status, reason=reason, time=time.perf_counter() - start)
         if session is not None:
-            row.update(steps=session.history.num_steps, epochs=len(session.history.epochs), **summarize(session))
+            row.update(
+                steps=session.history.num_steps, epochs=len(session.history.epochs), **summarize(session, directions)
+            )
         return row
 
     if cancelled():
         return finish("cancelled", "cancelled before it started")
     try:
         model = build_trial_model(build_model, trial.optimizer, trial.learning_rate, trial.seed)
+        if trial.optimizer is None:  # the model's own: which one, for `apply_best` to check
+            row["optimizer_class"] = optimizer_name(model)
         session = TrainingSession(model, update_interval=interval, on_nan="stop")
         schedule = trial.scaled_schedule()
         streamer = Streamer(send or (lambda msg: None), trial.trial, interval, max_points)
@@ -192,6 +204,7 @@ def run_trial(
     sweep_key: str,
     interval: float,
     max_points: int,
+    directions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """:func:`train_trial` as a Dask task: streamed to ``topic``, cancelled by the worker's flags."""
     worker = get_worker()
@@ -214,6 +227,7 @@ def run_trial(
             cancelled=cancelled,
             interval=interval,
             max_points=max_points,
+            directions=directions,
         )
     finally:
         if locked:

@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
@@ -36,6 +36,7 @@ class TrialTask:
     fit_kwargs: dict[str, Any]
     update_interval: float
     max_points: int
+    directions: dict[str, str] = field(default_factory=dict)  # the monitor's direction when `mode` gives it
 
 
 def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x: Any = None, y: Any = None) -> None:
@@ -121,6 +122,7 @@ def run_trials(
             key,
             task.update_interval,
             task.max_points,
+            task.directions,
             key=f"{key}-trial-{trial.trial}-{next(attempts)}",  # a trial queued again: a new task
             pure=False,
             retries=0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,13 @@ class SweepResults:
 
     ``monitor`` only ranks the trials (each row keeps the best and final value of every epoch
     log): set it after a run to rank the same trials by another log, nothing runs again.
+    ``mode`` ("auto", "min", "max") is the monitor's direction.
     """
 
     trials: list[Trial]
     _table: TrialTable
     _monitor: str | None = None
+    _mode: str = "auto"
 
     @property
     def monitor(self) -> str | None:
@@ -35,6 +36,23 @@ class SweepResults:
                 f"Argument `monitor` must be an epoch log name such as 'val_loss'. {received('monitor', monitor)}"
             )
         self._monitor = monitor
+        self._rank_again()
+
+    @property
+    def mode(self) -> str:
+        """The direction of :attr:`monitor`: "min" (lower is better), "max", or "auto" (as Keras marks
+        the model's metrics, else by the name: lower for a loss, an error, a count of errors, ``nll``,
+        ``perplexity``; higher otherwise). Given ("min" or "max"), the trials take the monitor's best
+        that way as they run (``best_<monitor>``, and its ``val_``/training twin): a trial that ran
+        with the other direction is not ranked (run it again)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        self._mode = _results.check_mode(mode)
+        self._rank_again()
+
+    def _rank_again(self) -> None:
         table = getattr(self, "_table", None)
         if table is not None:  # set after construction: the views rank again
             table.notify({t.trial for t in self.trials})
@@ -65,7 +83,7 @@ class SweepResults:
 
     def ranking(self) -> list[dict[str, Any]]:
         """The rows best first (done trials by ``best_<monitor>``), then the others."""
-        return _results.ranked(self.rows, self.monitor)
+        return _results.ranked(self.rows, self.monitor, self.mode)
 
     @property
     def monitor_name(self) -> str:
@@ -75,11 +93,7 @@ class SweepResults:
     def best(self) -> dict[str, Any] | None:
         """The best done trial's row (config and metrics), or None before one is done."""
         first = self.ranking()[0] if self.trials else None
-        if (
-            first is None
-            or first["status"] != "done"
-            or not math.isfinite(first.get(f"best_{self.monitor_name}", math.nan))
-        ):
+        if first is None or not _results.rankable(first, self.monitor_name, self.mode):
             return None
         return first
 
@@ -87,7 +101,7 @@ class SweepResults:
     def why_no_best(self) -> str | None:
         """Why no trial is :attr:`best` (none done yet; a ``monitor`` no done trial logged, and the
         logs they did; no finite value), or None when one is."""
-        return None if self.best is not None else _results.why_no_best(self.rows, self.monitor_name)
+        return None if self.best is not None else _results.why_no_best(self.rows, self.monitor_name, self.mode)
 
     @property
     def best_schedule(self) -> Any:

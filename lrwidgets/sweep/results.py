@@ -9,10 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lrwidgets.core.checks import received, short_repr
+from lrwidgets.core.checks import check_choice, received, short_repr
 
 FORMAT = "lrwidgets-sweep"
 VERSION = 1
+MODES = ("auto", "min", "max")
 FINISHED = ("done", "failed")  # not run again on resume; a cancelled trial is
 CONFIG = ("trial", "learning_rate", "optimizer", "schedule", "seed", "status", "reason")
 
@@ -26,12 +27,13 @@ def monitor_of(rows: list[dict[str, Any]], monitor: str | None) -> str:
 
 
 # Keras metric names (and their short forms) where lower is better: those Keras itself marks so
-# (its metrics' direction, which its callbacks read in mode "auto") and its counts of errors
-# (`false_negatives`, `false_positives`, which it leaves unmarked); every other metric (accuracy,
-# auc, precision, recall, true_positives, r2_score, ...) is better higher.
+# (its metrics' direction, which its callbacks read in mode "auto"), its counts of errors
+# (`false_negatives`, `false_positives`, which it leaves unmarked) and the usual names of custom
+# ones (`nll`, `perplexity`; `rmse` holds `mse`); every other metric (accuracy, auc, precision,
+# recall, true_positives, r2_score, ...) is better higher, unless the sweep's `mode` says otherwise.
 LOWER = (
     *("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson", "mae", "mse", "mape", "msle"),
-    *("false_negatives", "false_positives"),
+    *("false_negatives", "false_positives", "nll", "perplexity"),
 )
 
 
@@ -41,19 +43,48 @@ def lower_is_better(metric: str) -> bool:
     return any(word in name for word in LOWER)
 
 
-def ranked(rows: list[dict[str, Any]], monitor: str | None) -> list[dict[str, Any]]:
-    """Done trials best first by ``best_<monitor>``; the others after them, in trial order."""
+def check_mode(mode: Any) -> str:
+    """``mode`` (the direction of a sweep's monitor: "auto", "min" or "max"), or a named error."""
+    return str(check_choice("mode", mode, MODES))
+
+
+def directions(monitor: str | None, mode: str) -> dict[str, str]:
+    """What the trials are told of the monitor's direction: ``{name: "min" | "max"}`` for the
+    monitor's name without its ``val_`` prefix (``loss`` for the default monitor), empty in mode "auto"."""
+    if mode == "auto":
+        return {}
+    return {(monitor or "loss").removeprefix("val_"): mode}
+
+
+def _maximized(row: dict[str, Any], metric: str) -> bool | None:
+    """Whether ``row``'s ``best_<metric>`` is the max (the trial's word, ``maximized``), None when it does not say."""
+    told = row.get("maximized")
+    return metric in str(told).split() if isinstance(told, str) else None
+
+
+def ranked(rows: list[dict[str, Any]], monitor: str | None, mode: str = "auto") -> list[dict[str, Any]]:
+    """Done trials best first by ``best_<monitor>``; the others after them, in trial order.
+
+    ``mode`` "min" or "max": lower or higher is better; a trial whose ``best_<monitor>`` was taken
+    the other way (it ran with another mode) is not ranked. "auto": the trials' own word
+    (``maximized``: as Keras marks the model's metrics), else the name's (:func:`lower_is_better`)."""
     metric = monitor_of(rows, monitor)
-    # The trials' own word (`maximized`: as Keras marks the model's metrics), else the name's.
-    told = [set(str(r["maximized"]).split()) for r in rows if isinstance(r.get("maximized"), str)]
-    lower = metric not in set().union(*told) if told else lower_is_better(metric)
+    told = [m for m in (_maximized(r, metric) for r in rows) if m is not None]
+    auto = not any(told) if told else lower_is_better(metric)
+    lower = auto if mode == "auto" else mode == "min"
     sign = 1.0 if lower else -1.0
 
     def score(r: dict[str, Any]) -> float:
         v = r.get(f"best_{metric}", math.nan)
-        return sign * v if r.get("status") == "done" and math.isfinite(v) else math.inf
+        return sign * v if rankable(r, metric, mode) else math.inf
 
     return sorted(rows, key=lambda r: (score(r), r["trial"]))
+
+
+def rankable(row: dict[str, Any], metric: str, mode: str = "auto") -> bool:
+    """Whether ``row`` ranks by ``best_<metric>``: done, finite, and (``mode`` "min" or "max") taken that way."""
+    taken_otherwise = mode != "auto" and _maximized(row, metric) is (mode == "min")
+    return row.get("status") == "done" and math.isfinite(row.get(f"best_{metric}", math.nan)) and not taken_otherwise
 
 
 def to_dataframe(rows: list[dict[str, Any]]) -> Any:
@@ -116,14 +147,21 @@ def read_json(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def why_no_best(rows: list[dict[str, Any]], monitor: str) -> str:
-    """Why no trial is best: none done yet, or (a misspelt `monitor`) none logged the monitor."""
+def why_no_best(rows: list[dict[str, Any]], monitor: str, mode: str = "auto") -> str:
+    """Why no trial is best: none done yet, (a misspelt `monitor`) none logged the monitor, or
+    (another `mode`) each took its best the other way."""
     done = [r for r in rows if r.get("status") == "done"]
     logged = sorted({k[len("best_") :] for r in done for k in r if k.startswith("best_")})
     if done and monitor not in logged:
         return (
             f"No done trial logged `{monitor}` (the sweep's `monitor`); the trials logged {logged}: set"
             " `sweep.monitor` to one of them to rank the trials (none runs again)"
+        )
+    if done and mode != "auto" and all(_maximized(r, monitor) is (mode == "min") for r in done):
+        other = "max" if mode == "min" else "min"
+        return (
+            f"The done trials took their best `{monitor}` as its {other} (they ran with another `mode`), and the"
+            f" sweep's `mode` is {mode!r}: run them again (`run(..., resume=False)`) to rank them by the {mode}"
         )
     if done:
         return f"No done trial has a finite `{monitor}` (every value was NaN or infinite)"
@@ -153,13 +191,21 @@ def refuse_overwrite(path: Path) -> None:
 def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unmatched: list[dict[str, Any]]) -> None:
     """Refuse to resume from the results of another sweep: other ``epochs`` (its results do not
     compare), or trials this grid does not have (their rows would be lost when the file is
-    rewritten). A grid that adds trials resumes: only the new ones run. Another ``monitor`` does:
-    it only ranks the rows, which keep every epoch log."""
+    rewritten). A grid that adds trials resumes: only the new ones run. Another ``monitor`` does
+    (it only ranks the rows, which keep every epoch log), unless a ``mode`` other than "auto" made
+    the trials take its best one way: another direction of the monitor is refused."""
     differ = (
         [f"epochs={saved.get('epochs')!r} there, {grid['epochs']!r} here"]
         if saved.get("epochs") != grid["epochs"]
         else []
     )
+    told_there = directions(saved.get("monitor"), saved.get("mode", "auto"))
+    told_here = directions(grid.get("monitor"), grid.get("mode", "auto"))
+    if told_there != told_here:
+        differ.append(
+            f"monitor={saved.get('monitor')!r}, mode={saved.get('mode', 'auto')!r} there,"
+            f" monitor={grid.get('monitor')!r}, mode={grid.get('mode', 'auto')!r} here"
+        )
     if unmatched:
         keys = ("learning_rate", "optimizer", "schedule", "seed")
         shown = ", ".join("(" + ", ".join(f"{k}={row[k]!r}" for k in keys) + ")" for row in unmatched[:3])

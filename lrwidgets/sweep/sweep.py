@@ -88,6 +88,7 @@ class Sweep(SweepResults):
         epochs: int = 1,
         *,
         monitor: str | None = None,
+        mode: str = "auto",
         n_workers: int | None = None,
         path: str | Path | None = None,
         update_interval: float = 0.1,
@@ -99,6 +100,7 @@ class Sweep(SweepResults):
         self.trials: list[Trial] = make_grid(learning_rates, optimizers, schedules, seeds)
         self.epochs = check_int("epochs", epochs, ge=1, le=1_000_000)
         self.monitor = monitor
+        self.mode = mode
         self.n_workers = None if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
         self.path = _results.check_path(path)
         self.update_interval = check_float("update_interval", update_interval, ge=0.1, le=60)
@@ -175,7 +177,7 @@ class Sweep(SweepResults):
         with self._table.lock:
             if resume and self.path is not None and self.path.exists() and not self._table.ended:
                 doc = _results.read_json(self.path)
-                grid = grid_config(self.trials, self.epochs, self.monitor)
+                grid = self._grid()
                 _results.check_resumable(self.path, doc["grid"], grid, self._table.unmatched(doc["results"]))
                 self._table.restore(doc["results"])
             self._table.start(resume)
@@ -205,7 +207,8 @@ class Sweep(SweepResults):
         try:
             client = self._connection.connect(cluster, self.n_workers)
             self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
-            task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points)
+            directions = _results.directions(self.monitor, self.mode)
+            task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points, directions)
             run_trials(client, self._table, key, data, task, self._finish)
         except BaseException as e:
             self._abandon(run, e)  # the trials it did not end: cancelled, and a resume runs them
@@ -302,17 +305,22 @@ class Sweep(SweepResults):
 
         ``target``: a ``TrainingSession``, a ``TrainingDashboard`` (its session), or a compiled
         model (its optimizer's rate, set at once when idle; during a fit, at the next batch). The
-        target's optimizer must be the best trial's (a rate is only best for its optimizer). A
+        target's optimizer must be the best trial's (a rate is only best for its optimizer; with
+        ``optimizers=None``, of the class its model's had: the row's ``optimizer_class``). A
         scheduled trial's rate is where its schedule started: give the fit :attr:`best_schedule`.
         """
         best = self.best
         if best is None:
             raise ValueError(f"{self.why_no_best}: nothing to apply.")
-        apply_trial_rate(target, best["learning_rate"], best["optimizer"])
+        apply_trial_rate(target, best["learning_rate"], best["optimizer"], optimizer_class=best.get("optimizer_class"))
         return best
 
+    def _grid(self) -> dict[str, Any]:
+        """The grid as the sweep file keeps it, with the monitor's ``mode``."""
+        return {**grid_config(self.trials, self.epochs, self.monitor), "mode": self.mode}
+
     def _save(self, path: str | Path) -> None:
-        _results.write_json(path, grid_config(self.trials, self.epochs, self.monitor), list(self._table.ended.values()))
+        _results.write_json(path, self._grid(), list(self._table.ended.values()))
 
     def to_json(self, path: str | Path) -> None:
         """The grid and every ended trial's row, in a file :meth:`load` resumes from."""
@@ -323,10 +331,11 @@ class Sweep(SweepResults):
     def load(cls, path: str | Path, build_model: Callable[[], Any], *, schedules: Any = None, **kwargs: Any) -> Sweep:
         """The sweep saved in ``path`` (by :meth:`to_json` or ``path=``), its ended trials restored;
         its next :meth:`run` skips the done and failed ones. ``schedules``: the same schedule
-        objects as before when the sweep had any (a file keeps only their names); ``monitor``:
-        default the file's."""
+        objects as before when the sweep had any (a file keeps only their names); ``monitor`` and
+        ``mode``: default the file's."""
         doc, args = _results.saved_grid(path, schedules, kwargs)
-        sweep = cls(build_model, *args, **{"monitor": doc["grid"]["monitor"], "path": path, **kwargs})
+        saved = {"monitor": doc["grid"]["monitor"], "mode": doc["grid"].get("mode", "auto")}
+        sweep = cls(build_model, *args, **{**saved, "path": path, **kwargs})
         names = doc["grid"]["schedules"]
         if [t for t in dict.fromkeys(t.schedule_name for t in sweep.trials)] != names:
             raise ValueError(f"Argument `schedules` must be the schedules of the saved sweep, {names}.")

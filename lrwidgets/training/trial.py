@@ -124,9 +124,12 @@ def apply_learning_rate(model: Any, learning_rate: float, source: str = "sweep")
     set_model_rate(model, check_rate("learning_rate", learning_rate), source)
 
 
-def apply_trial_rate(target: Any, learning_rate: float, optimizer: str | None, source: str = "sweep") -> None:
+def apply_trial_rate(
+    target: Any, learning_rate: float, optimizer: str | None, source: str = "sweep", optimizer_class: Any = None
+) -> None:
     """Put a trial's ``learning_rate`` into ``target``, which must use the trial's ``optimizer`` (a name, or None
-    when the trial kept the model's own): a ``TrainingSession``, a view of one (its ``session``), or a
+    when the trial kept the model's own: then of the class ``optimizer_class``, :func:`optimizer_name`'s
+    word for the trial's model, when known): a ``TrainingSession``, a view of one (its ``session``), or a
     compiled model (:func:`apply_learning_rate`)."""
     session = getattr(target, "session", target)
     model = session.model if isinstance(session, TrainingSession) else target
@@ -135,6 +138,12 @@ def apply_trial_rate(target: Any, learning_rate: float, optimizer: str | None, s
             f"The best trial used the optimizer {optimizer!r}, and `target` is compiled with"
             f" {optimizer_name(model)!r}: its best rate would not carry over. Compile the model with"
             f" {optimizer!r} first. Received: target={type(target).__name__}"
+        )
+    if not optimizer and isinstance(optimizer_class, str) and optimizer_name(model) != optimizer_class:
+        raise ValueError(
+            f"The best trial kept its model's optimizer, {optimizer_class!r}, and `target` is compiled with"
+            f" {optimizer_name(model)!r}: its best rate would not carry over. Compile the model with"
+            f" {optimizer_class!r} first. Received: target={type(target).__name__}"
         )
     if isinstance(session, TrainingSession):
         session.set_learning_rate(learning_rate, source=source)
