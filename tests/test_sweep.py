@@ -854,6 +854,99 @@ def test_bad_arguments() -> None:
         build_trial_model(uncompiled, "sgd", 1e-3, 0)
 
 
+def test_wait_to_json_and_optimizers_refuse_bad_arguments_by_name(tmp_path: Path) -> None:
+    """`wait('x')` raised a raw TypeError, `wait(nan)` waited forever, `wait(-1)` timed out;
+    `to_json(3)` raised a raw TypeError, `to_json` into a missing folder named a temporary file;
+    `optimizers=['LossScaleOptimizer']` raised KeyError: 'inner_optimizer'."""
+    from lrwidgets.sweep import Sweep, SweepRun
+
+    sweep = Sweep(build_model, [1e-3])
+    run = SweepRun(sweep)  # a run that has not ended: a bad timeout must not wait
+    for bad, error, said in (
+        ("x", TypeError, "must be a float"),
+        (True, TypeError, "must be a float"),
+        (float("nan"), ValueError, "must be finite"),
+        (-1, ValueError, "must be >= 0"),
+    ):
+        with pytest.raises(error, match=rf"Argument `timeout` {said}\. Received: timeout="):
+            run.wait(bad)
+    assert not run.done
+    for bad in (3, None):
+        with pytest.raises(TypeError, match=r"Argument `path` must be a str or a path \(os.PathLike\)"):
+            sweep.to_json(bad)
+    missing = tmp_path / "gone" / "sweep.json"
+    with pytest.raises(FileNotFoundError, match=r"No such folder to write the sweep file in: '.*gone/sweep\.json'"):
+        sweep.to_json(missing)
+    assert not missing.parent.exists()
+    with pytest.raises(ValueError, match=r"`optimizers` holds a name Keras cannot build .*LossScaleOptimizer"):
+        Sweep(build_model, [1e-3], optimizers=["LossScaleOptimizer"])
+
+
+def test_the_sweeps_settings_are_checked_when_set_and_epochs_is_read_only(tmp_path: Path) -> None:
+    """`sweep.epochs = 0`, `n_workers = 'two'`, `update_interval = -1`, `max_points = 0`, `path = 3`
+    were taken unchecked (each trial then failed on its worker, or the save raised)."""
+    from lrwidgets.sweep import Sweep
+
+    sweep = Sweep(build_model, [1e-3], epochs=2)
+    with pytest.raises(AttributeError):
+        sweep.epochs = 0  # type: ignore[misc]
+    assert sweep.epochs == 2
+    for name, bad, error, said in (
+        ("n_workers", "two", TypeError, "must be an integer"),
+        ("n_workers", 0, ValueError, "must be >= 1"),
+        ("update_interval", -1, ValueError, "must be >= 0.1"),
+        ("max_points", 0, ValueError, "must be >= 1"),
+        ("path", 3, TypeError, "must be a str or a path"),
+        ("path", tmp_path, ValueError, "must name a file"),
+    ):
+        before = getattr(sweep, name)
+        with pytest.raises(error, match=rf"Argument `{name}` {said}.* Received: {name}="):
+            setattr(sweep, name, bad)
+        assert getattr(sweep, name) == before
+    sweep.n_workers, sweep.update_interval, sweep.max_points = 3, 0.5, 64
+    sweep.path = str(tmp_path / "sweep.json")
+    assert (sweep.n_workers, sweep.update_interval, sweep.max_points) == (3, 0.5, 64)
+    assert sweep.path == tmp_path / "sweep.json"
+
+
+def test_run_refuses_data_and_callbacks_every_trial_would_fail_on() -> None:
+    """`x=None`, `x='abc'`, `x=3`, `callbacks=3`, `callbacks=[3]`, a `sample_weight` of another
+    length and `validation_data=3` started the sweep and failed every trial on the workers;
+    `initial_epoch=5` with `epochs=1` ran no epoch and called each trial done."""
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    sweep = Sweep(build_model, [1e-3], epochs=1)
+    for args, kwargs, error, said in (
+        ((None, y), {}, ValueError, r"Argument `x` must be arrays .* Received: x=None"),
+        (("abc", y), {}, TypeError, r"Argument `x` must be arrays .* Received: x='abc'"),
+        ((3, y), {}, TypeError, r"Argument `x` must be arrays .* Received: x=3"),
+        ((x, "abc"), {}, TypeError, r"Argument `y` must be arrays .* Received: y='abc'"),
+        ((x, y), {"callbacks": 3}, TypeError, r"`callbacks` must be a list of `keras.callbacks.Callback` .*=3"),
+        ((x, y), {"callbacks": [3]}, TypeError, r"`callbacks` must be a list of .* Received: callbacks=\[3\]"),
+        ((x, y), {"sample_weight": np.ones(3)}, ValueError, r"`sample_weight` must have the same number of samples"),
+        ((x, y[:10]), {}, ValueError, r"Arguments `x`, `y` must have the same number of samples: `x` has 64"),
+        ((x, y), {"validation_data": 3}, TypeError, r"`validation_data` must be a tuple `\(x_val, y_val\)`.*=3"),
+        ((x, y), {"validation_data": (x, "abc")}, TypeError, r"`validation_data` must be arrays"),
+        (
+            (x, y),
+            {"initial_epoch": 5},
+            ValueError,
+            r"Argument `initial_epoch` must be <= 0\. Received: initial_epoch=5",
+        ),
+    ):
+        with pytest.raises(error, match=said):
+            sweep.run(*args, **kwargs)
+        assert not sweep.running and sweep.client is None and set(sweep.statuses.values()) == {"queued"}
+    # What Keras takes passes the checks (refused here only by the cluster argument, checked after them).
+    for args, kwargs in (
+        ((batches(x, y),), {}),
+        (({"a": x}, y), {"validation_data": (x, y), "sample_weight": np.ones(64), "callbacks": [slow_batches()]}),
+    ):
+        with pytest.raises(TypeError, match="`cluster` must be None"):
+            sweep.run(*args, cluster=8786, **kwargs)
+
+
 def test_data_that_cannot_be_sent_to_the_workers_is_refused_before_anything_starts() -> None:
     """Dask's own error came at `wait()`, after the cluster had started."""
     from lrwidgets.sweep import Sweep

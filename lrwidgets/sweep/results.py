@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -111,7 +112,10 @@ def write_json(path: str | Path, grid: dict[str, Any], rows: list[dict[str, Any]
         "results": [{k: _clean(v) for k, v in r.items()} for r in rows],
     }
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # named by the temporary file's name: the user's is the one to say
+        raise FileNotFoundError(errno.ENOENT, "No such folder to write the sweep file in", str(path)) from None
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=1)
@@ -168,9 +172,9 @@ def why_no_best(rows: list[dict[str, Any]], monitor: str, mode: str = "auto") ->
     return "The sweep has no done trial yet"
 
 
-def check_path(path: Any) -> Path | None:
-    """``path`` (the file a sweep writes its results to) as a Path, or a named error."""
-    if path is None:
+def check_path(path: Any, *, optional: bool = True) -> Path | None:
+    """``path`` (the file a sweep writes its results to) as a Path (None, when ``optional``), or a named error."""
+    if path is None and optional:
         return None
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"Argument `path` must be a str or a path (os.PathLike). {received('path', path)}")

@@ -9,6 +9,7 @@ import warnings
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from lrwidgets.core.checks import check_float
 from lrwidgets.training.run import wait_or_stop
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ class SweepRun:
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for every trial to end; return ``sweep.results`` (or re-raise what kept the sweep
-        from running). Warns when trials are done but none logged the sweep's ``monitor``."""
+        from running). Warns when trials are done but none logged the sweep's ``monitor``.
+        ``timeout``: seconds (>= 0), or None to wait until the end."""
+        timeout = None if timeout is None else check_float("timeout", timeout, ge=0)
         wait_or_stop(self._done, timeout, self._sweep.stop, "The sweep")
         if self.error is not None:
             raise self.error

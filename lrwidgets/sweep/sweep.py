@@ -18,17 +18,18 @@ from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
-from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
+from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_data, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
+from lrwidgets.sweep.settings import SweepSettings
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable, check_trial
 from lrwidgets.training.trial import apply_trial_rate
 
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
 
 
-class Sweep(SweepResults):
+class Sweep(SweepResults, SweepSettings):
     """Train one model per combination of learning rate, optimizer, schedule and seed, in parallel on Dask.
 
     Each trial is a headless :class:`~lrwidgets.TrainingSession` on a Dask worker; its progress
@@ -62,6 +63,11 @@ class Sweep(SweepResults):
             survives a kernel restart: ``Sweep.load(path, build_model)``, then ``run`` again.
         update_interval: seconds between two progress messages of a trial (at least 0.1: at
             most 10 messages a second a trial).
+        max_points: at most this many points (chunk means) of a trial's per-step loss in each
+            progress message (1 to 10,000).
+
+    ``monitor``, ``mode``, ``n_workers``, ``path``, ``update_interval`` and ``max_points`` may be
+    set after construction (checked as here); ``epochs`` is read-only.
 
     Example:
         >>> import keras, numpy as np
@@ -98,13 +104,13 @@ class Sweep(SweepResults):
             raise TypeError(f"Argument `build_model` must be callable. {received('build_model', build_model)}")
         self.build_model = build_model
         self.trials: list[Trial] = make_grid(learning_rates, optimizers, schedules, seeds)
-        self.epochs = check_int("epochs", epochs, ge=1, le=1_000_000)
+        self._epochs = check_int("epochs", epochs, ge=1, le=1_000_000)
         self.monitor = monitor
         self.mode = mode
-        self.n_workers = None if n_workers is None else check_int("n_workers", n_workers, ge=1, le=1024)
-        self.path = _results.check_path(path)
-        self.update_interval = check_float("update_interval", update_interval, ge=0.1, le=60)
-        self.max_points = check_int("max_points", max_points, ge=1, le=10_000)
+        self.n_workers = n_workers
+        self.path = path  # checked: a str or os.PathLike, kept as a Path
+        self.update_interval = update_interval
+        self.max_points = max_points
         self._table = TrialTable(self.trials)
         self._connection = ClusterConnection()
         self._run: SweepRun | None = None
@@ -168,6 +174,7 @@ class Sweep(SweepResults):
             raise RuntimeError("This sweep is already running; wait for it (`run.wait()`) or stop it (`sweep.stop()`).")
         check_run_kwargs(fit_kwargs)  # here, not on every worker
         check_sendable(self.build_model, fit_kwargs, x, y)
+        check_run_data(x, y, fit_kwargs, self.epochs)
         check_cluster(cluster)  # the clear error now, not in the background
         if resume is None and self.path is not None and self.path != self._own_path:
             _results.refuse_overwrite(self.path)  # another sweep's results: not rewritten unless told
@@ -272,6 +279,7 @@ class Sweep(SweepResults):
         self._connection.set_flags([self._run_key])
 
     def wait(self, timeout: float | None = None) -> Any:
+        """:meth:`SweepRun.wait` of the last run."""
         if self._run is None:
             raise RuntimeError("This sweep has not run yet: call `sweep.run(x, y, ...)` first.")
         return self._run.wait(timeout)
@@ -324,8 +332,10 @@ class Sweep(SweepResults):
 
     def to_json(self, path: str | Path) -> None:
         """The grid and every ended trial's row, in a file :meth:`load` resumes from."""
+        target = _results.check_path(path, optional=False)
+        assert target is not None
         with self._table.lock:
-            self._save(path)
+            self._save(target)
 
     @classmethod
     def load(cls, path: str | Path, build_model: Callable[[], Any], *, schedules: Any = None, **kwargs: Any) -> Sweep:

@@ -15,9 +15,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrwidgets.core.checks import check_rate, received
+from lrwidgets.core.checks import check_int, check_rate, received
 from lrwidgets.training import _state
 from lrwidgets.training._rate_target import set_model_rate
+from lrwidgets.training.fit_args import _check_cardinality
 from lrwidgets.training.session import TrainingSession
 
 
@@ -29,6 +30,12 @@ def check_optimizer_name(name: Any) -> str:
         optimizer = keras.optimizers.get(name)
     except ValueError:
         optimizer = None
+    except Exception as e:  # a wrapper Keras cannot build from a name alone (`LossScaleOptimizer`: KeyError)
+        raise ValueError(
+            f"Argument `optimizers` holds a name Keras cannot build a fresh optimizer from"
+            f" ({type(e).__name__}: {e}): a wrapper such as LossScaleOptimizer needs an inner optimizer;"
+            f" compile it in `build_model` and pass `optimizers=None`. {received('optimizers', name)}"
+        ) from None
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise ValueError(
             f"Argument `optimizers` holds a name Keras knows no optimizer by. {received('optimizers', name)}"
@@ -149,3 +156,59 @@ def apply_trial_rate(
         session.set_learning_rate(learning_rate, source=source)
     else:
         apply_learning_rate(model, learning_rate, source)
+
+
+def check_trial_data(x: Any, y: Any, fit_kwargs: dict[str, Any], epochs: int) -> None:
+    """Refuse (in `Sweep.run`, before any trial) what would fail every trial of a sweep, or run
+    none of its epochs: data of a kind Keras does not take (`x=None`, `validation_data=3`) or whose
+    lengths differ, `callbacks` that are not Keras callbacks, an `initial_epoch` at or past ``epochs``."""
+    _check_data("x", x, required=True)
+    for name, value in (("y", y), ("sample_weight", fit_kwargs.get("sample_weight"))):
+        _check_data(name, value, arrays_only=True)
+    _check_cardinality({"x": x, "y": y, "sample_weight": fit_kwargs.get("sample_weight")})
+    validation = fit_kwargs.get("validation_data")
+    if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
+        for part in validation:
+            _check_data("validation_data", part, arrays_only=True, whole=validation)
+    else:
+        _check_data("validation_data", validation, pairs=True)
+    _check_callbacks(fit_kwargs.get("callbacks"))
+    initial = fit_kwargs.get("initial_epoch")
+    if initial is not None:  # at or past `epochs`: no epoch would run
+        check_int("initial_epoch", initial, ge=0, le=epochs - 1)
+
+
+def _check_data(
+    name: str, value: Any, *, required: bool = False, arrays_only: bool = False, pairs: bool = False, whole: Any = None
+) -> None:
+    """``value`` of a kind Keras's fit takes (arrays, or dicts, lists and tuples of them; for ``x``
+    and ``validation_data`` also a ``PyDataset``, a torch ``DataLoader``, a grain dataset), else a named error."""
+    from keras.src.trainers import data_adapters
+    from keras.src.trainers.data_adapters import array_data_adapter, py_dataset_adapter
+
+    if value is None and not required:
+        return
+    taken = value is not None and array_data_adapter.can_convert_arrays((value,))
+    if not taken and not arrays_only:
+        tests = [getattr(data_adapters, f, None) for f in ("is_torch_dataloader", "is_grain_dataset")]
+        taken = isinstance(value, py_dataset_adapter.PyDataset) or any(t is not None and t(value) for t in tests)
+    if not taken:
+        kinds = "arrays (or a dict, list or tuple of them)"
+        if pairs:
+            kinds = "a tuple `(x_val, y_val)` or `(x_val, y_val, val_sample_weight)` of arrays, or a PyDataset"
+        elif not arrays_only:
+            kinds += ", a `keras.utils.PyDataset` or a torch DataLoader"
+        raise (ValueError if value is None else TypeError)(
+            f"Argument `{name}` must be {kinds}: every trial would fail on it."
+            f" {received(name, value if whole is None else whole)}"
+        )
+
+
+def _check_callbacks(callbacks: Any) -> None:
+    if callbacks is None:
+        return
+    if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, keras.callbacks.Callback) for c in callbacks):
+        raise TypeError(
+            "Argument `callbacks` must be a list of `keras.callbacks.Callback` instances."
+            f" {received('callbacks', callbacks)}"
+        )
