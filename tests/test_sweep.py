@@ -227,6 +227,37 @@ def client() -> Any:
     close_local_cluster(c, cluster)
 
 
+def test_the_notebooks_keras_settings_reach_the_trials_and_the_workers_own_come_back(client: Any) -> None:
+    """With `keras.config.set_dtype_policy("mixed_float16")` in the notebook, a worker's model was float32:
+    its trial was not the serial run (which builds in the notebook's process, under its policy)."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    from lrwidgets.sweep import Sweep, train_trial
+    from lrwidgets.training.trial import current_keras_config, keras_config
+
+    before = global_state.get_global_attribute("dtype_policy", None)
+    settings = {**current_keras_config(), "dtype_policy": "mixed_bfloat16", "epsilon": 1e-5}
+    with keras_config(settings):
+        assert (keras.config.dtype_policy().name, keras.config.epsilon()) == ("mixed_bfloat16", 1e-5)
+    assert global_state.get_global_attribute("dtype_policy", None) is before and keras.config.epsilon() == 1e-7
+    x, y = data(128)
+    sweep = Sweep(build_model, [1e-2], optimizers=["adam"], epochs=2)
+    fit = {"batch_size": 32, "epochs": 2}
+    plain = train_trial(sweep.trials[0], build_model, {"x": x, "y": y}, fit)["final_loss"]
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        mixed = train_trial(sweep.trials[0], build_model, {"x": x, "y": y}, fit)["final_loss"]
+        swept = sweep.run(x, y, batch_size=32, cluster=client).wait(600)["final_loss"][0]
+    finally:
+        global_state.set_global_attribute("dtype_policy", before)
+    assert np.isfinite(mixed) and mixed != plain
+    np.testing.assert_allclose(swept, mixed, rtol=1e-5)
+    # The settings are the run's: a later run without them trains as the workers' own settings do.
+    again = sweep.run(x, y, batch_size=32, cluster=client).wait(600)["final_loss"][0]
+    np.testing.assert_allclose(again, plain, rtol=1e-5)
+
+
 def test_starting_the_embedded_cluster_puts_back_only_what_dask_wrote(monkeypatch: Any) -> None:
     """The cluster starts in the sweep's thread: a variable the user's thread sets meanwhile stays."""
     from lrwidgets.sweep import cluster as cluster_module
@@ -521,6 +552,15 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
         fewer.run(x, y, batch_size=32, cluster=client, resume=True)
     assert path.read_bytes() == before and not longer.running and not fewer.running
     assert set(longer.statuses.values()) == set(fewer.statuses.values()) == {"queued"}
+    # Nor with other `fit` arguments (batch_size 16 after 32 was taken, its results mixed with the others).
+    smaller = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
+    with pytest.raises(ValueError, match=r"another sweep \(batch_size=32 there, 16 here\)"):
+        smaller.run(x, y, batch_size=16, cluster=client, resume=True)
+    with pytest.raises(
+        ValueError, match=r"other `fit` arguments \(batch_size=32 there, 16 here; shuffle=None there, Fal"
+    ):
+        loaded.run(x, y, batch_size=16, shuffle=False, cluster=client, resume=True)  # its own trials, in memory
+    assert path.read_bytes() == before and not smaller.running and not loaded.running
     # A grid that adds trials resumes: only the new ones run. Another monitor does too: it only ranks.
     more = Sweep(build_model, [1e-2, 3e-2, 1e-1], optimizers=["sgd", "adam"], epochs=1, path=path, monitor="mae")
     fourth = more.run(x, y, batch_size=32, cluster=client, resume=True).wait(600).to_dict("records")

@@ -23,7 +23,7 @@ from distributed import get_worker
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.results import lower_is_better
 from lrwidgets.training import Snapshot, TrainingSession, _step_logs
-from lrwidgets.training.trial import EpochSeeder, build_trial_model, optimizer_name
+from lrwidgets.training.trial import EpochSeeder, build_trial_model, keras_config, optimizer_name
 
 FLAGS = "_lrwidgets_sweep_cancel"
 POLL = 0.002  # seconds between two looks at the cancel flags
@@ -140,13 +140,31 @@ def train_trial(
     interval: float = 0.1,
     max_points: int = 32,
     directions: dict[str, str] | None = None,
+    keras_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One trial, start to end, in this process; returns its result row (what a worker returns).
+    """One trial, start to end, in this process, with the Keras global settings ``keras_settings``
+    (``training.trial.current_keras_config()`` of the notebook; None: this process's), this
+    process's put back after it; returns its result row (what a worker returns).
 
     ``data``: ``{"x": ..., "y": ..., "validation_data": ...}``; ``send`` gets the progress
     messages; ``cancelled`` is polled every few milliseconds while the fit runs; ``directions``:
     ``{name: "min" | "max"}``, the logs whose best is taken that way (:func:`summarize`).
     """
+    with keras_config(keras_settings):
+        return _train_trial(trial, build_model, data, fit_kwargs, send, cancelled, interval, max_points, directions)
+
+
+def _train_trial(
+    trial: Trial,
+    build_model: Callable[[], Any],
+    data: dict[str, Any],
+    fit_kwargs: dict[str, Any],
+    send: Callable[[dict[str, Any]], None] | None,
+    cancelled: Callable[[], bool],
+    interval: float,
+    max_points: int,
+    directions: dict[str, str] | None,
+) -> dict[str, Any]:
     start = time.perf_counter()
     row: dict[str, Any] = {**trial.config(), "status": "done", "reason": ""}
 
@@ -205,6 +223,7 @@ def run_trial(
     interval: float,
     max_points: int,
     directions: dict[str, str] | None = None,
+    keras_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """:func:`train_trial` as a Dask task: streamed to ``topic``, cancelled by the worker's flags."""
     worker = get_worker()
@@ -228,6 +247,7 @@ def run_trial(
             interval=interval,
             max_points=max_points,
             directions=directions,
+            keras_settings=keras_settings,
         )
     finally:
         if locked:

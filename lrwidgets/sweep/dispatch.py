@@ -38,6 +38,7 @@ class TrialTask:
     update_interval: float
     max_points: int
     directions: dict[str, str] = field(default_factory=dict)  # the monitor's direction when `mode` gives it
+    keras_settings: dict[str, Any] | None = None  # the notebook's Keras global settings at `run()`
 
 
 def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x: Any = None, y: Any = None) -> None:
@@ -124,6 +125,7 @@ def run_trials(
             task.update_interval,
             task.max_points,
             task.directions,
+            task.keras_settings,
             key=f"{key}-trial-{trial.trial}-{next(attempts)}",  # a trial queued again: a new task
             pure=False,
             retries=0,

@@ -192,17 +192,59 @@ def refuse_overwrite(path: Path) -> None:
         )
 
 
+#: `fit` arguments that change no trial's results: not compared on resume.
+UNCOMPARED = ("verbose", "callbacks")
+
+
+def fit_config(fit_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The `fit` arguments of a run that a resume must repeat (every one but the training data and
+    :data:`UNCOMPARED`): a number, a str, a bool or None as it is; other values (``class_weight``,
+    ``sample_weight``, ``validation_data``, a list of epochs to validate) as whether they were given."""
+    out: dict[str, Any] = {}
+    for name, value in sorted(fit_kwargs.items()):
+        if name in UNCOMPARED or name in ("x", "y", "epochs"):
+            continue
+        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+            value = value.item()  # a NumPy scalar
+        plain = value is None or isinstance(value, (bool, int, float, str))
+        out[name] = value if plain else "given"
+    return out
+
+
+def fit_differences(saved: dict[str, Any] | None, fit: dict[str, Any]) -> list[str]:
+    """``name=value there, value here`` for each `fit` argument that differs (nothing when ``saved`` is unknown)."""
+    if saved is None:
+        return []
+    return [
+        f"{name}={saved.get(name)!r} there, {fit.get(name)!r} here"
+        for name in sorted(set(saved) | set(fit))
+        if saved.get(name) != fit.get(name)
+    ]
+
+
+def check_same_fit(saved: dict[str, Any] | None, fit: dict[str, Any]) -> None:
+    """Refuse to resume this sweep's ended trials with other `fit` arguments: their results would not compare."""
+    differ = fit_differences(saved, fit)
+    if differ:
+        raise ValueError(
+            f"Argument `resume`: this sweep's ended trials ran with other `fit` arguments ({'; '.join(differ)}):"
+            " their results would not compare. Pass `resume=False` to run every trial again, or the same arguments."
+        )
+
+
 def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unmatched: list[dict[str, Any]]) -> None:
-    """Refuse to resume from the results of another sweep: other ``epochs`` (its results do not
-    compare), or trials this grid does not have (their rows would be lost when the file is
-    rewritten). A grid that adds trials resumes: only the new ones run. Another ``monitor`` does
-    (it only ranks the rows, which keep every epoch log), unless a ``mode`` other than "auto" made
-    the trials take its best one way: another direction of the monitor is refused."""
+    """Refuse to resume from the results of another sweep: other ``epochs`` or `fit` arguments
+    (:func:`fit_config`: its results do not compare), or trials this grid does not have (their
+    rows would be lost when the file is rewritten). A grid that adds trials resumes: only the new
+    ones run. Another ``monitor`` does (it only ranks the rows, which keep every epoch log), unless
+    a ``mode`` other than "auto" made the trials take its best one way: another direction of the
+    monitor is refused."""
     differ = (
         [f"epochs={saved.get('epochs')!r} there, {grid['epochs']!r} here"]
         if saved.get("epochs") != grid["epochs"]
         else []
     )
+    differ += fit_differences(saved.get("fit"), grid.get("fit") or {})
     told_there = directions(saved.get("monitor"), saved.get("mode", "auto"))
     told_here = directions(grid.get("monitor"), grid.get("mode", "auto"))
     if told_there != told_here:

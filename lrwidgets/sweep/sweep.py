@@ -24,7 +24,7 @@ from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.settings import SweepSettings
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable, check_trial
-from lrwidgets.training.trial import apply_trial_rate
+from lrwidgets.training.trial import apply_trial_rate, current_keras_config
 
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
 
@@ -116,6 +116,7 @@ class Sweep(SweepResults, SweepSettings):
         self._run: SweepRun | None = None
         self._run_key = ""
         self._loaded = False
+        self._fit: dict[str, Any] | None = None  # the `fit` arguments of the last run (`results.fit_config`)
         self._own_path: Path | None = None  # the file this object was loaded from or wrote: it may rewrite it
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from a worker's send to its handling here
 
@@ -169,6 +170,10 @@ class Sweep(SweepResults, SweepSettings):
                 rewritten by default).
             fit_kwargs: other arguments of ``model.fit`` (``batch_size``, ``validation_split``,
                 ``validation_data``, ...).
+
+        The Keras global settings of the calling thread (the global dtype policy, ``floatx``,
+        ``epsilon``, ``image_data_format``) go with the trials: each is built and trained under
+        them, the worker's own put back after it.
         """
         if self.running:
             raise RuntimeError("This sweep is already running; wait for it (`run.wait()`) or stop it (`sweep.stop()`).")
@@ -181,12 +186,16 @@ class Sweep(SweepResults, SweepSettings):
         resume = self._loaded if resume is None else resume
         if not isinstance(resume, bool):
             raise TypeError(f"Argument `resume` must be a bool. {received('resume', resume)}")
+        fit = _results.fit_config(fit_kwargs)
         with self._table.lock:
             if resume and self.path is not None and self.path.exists() and not self._table.ended:
                 doc = _results.read_json(self.path)
-                grid = self._grid()
+                grid = {**self._grid(), "fit": fit}
                 _results.check_resumable(self.path, doc["grid"], grid, self._table.unmatched(doc["results"]))
                 self._table.restore(doc["results"])
+            elif resume and self._table.ended:  # this object's trials (run or loaded): the same fit only
+                _results.check_same_fit(self._fit, fit)
+            self._fit = fit
             self._table.start(resume)
             self._loaded = False
             self._own_path = self.path
@@ -197,7 +206,10 @@ class Sweep(SweepResults, SweepSettings):
             data["validation_data"] = fit_kwargs.pop("validation_data")
         fit_kwargs = {**fit_kwargs, "epochs": self.epochs}
         thread = threading.Thread(
-            target=self._drive, args=(run, cluster, data, fit_kwargs), name="lrwidgets-sweep", daemon=True
+            target=self._drive,
+            args=(run, cluster, data, fit_kwargs, current_keras_config()),
+            name="lrwidgets-sweep",
+            daemon=True,
         )
         try:
             thread.start()
@@ -208,14 +220,16 @@ class Sweep(SweepResults, SweepSettings):
         self._notify({t.trial for t in self.trials})
         return run
 
-    def _drive(self, run: SweepRun, cluster: Any, data: dict[str, Any], fit_kwargs: dict[str, Any]) -> None:
+    def _drive(
+        self, run: SweepRun, cluster: Any, data: dict[str, Any], fit_kwargs: dict[str, Any], settings: dict[str, Any]
+    ) -> None:
         key = self._run_key
         client: Client | None = None
         try:
             client = self._connection.connect(cluster, self.n_workers)
             self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
             directions = _results.directions(self.monitor, self.mode)
-            task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points, directions)
+            task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points, directions, settings)
             run_trials(client, self._table, key, data, task, self._finish)
         except BaseException as e:
             self._abandon(run, e)  # the trials it did not end: cancelled, and a resume runs them
@@ -324,8 +338,8 @@ class Sweep(SweepResults, SweepSettings):
         return best
 
     def _grid(self) -> dict[str, Any]:
-        """The grid as the sweep file keeps it, with the monitor's ``mode``."""
-        return {**grid_config(self.trials, self.epochs, self.monitor), "mode": self.mode}
+        """The grid as the sweep file keeps it, with the monitor's ``mode`` and the last run's ``fit`` arguments."""
+        return {**grid_config(self.trials, self.epochs, self.monitor), "mode": self.mode, "fit": self._fit}
 
     def _save(self, path: str | Path) -> None:
         _results.write_json(path, self._grid(), list(self._table.ended.values()))
@@ -350,6 +364,7 @@ class Sweep(SweepResults, SweepSettings):
         if [t for t in dict.fromkeys(t.schedule_name for t in sweep.trials)] != names:
             raise ValueError(f"Argument `schedules` must be the schedules of the saved sweep, {names}.")
         sweep._table.restore(doc["results"])
+        sweep._fit = doc["grid"].get("fit")
         sweep._loaded = True
         sweep._own_path = Path(path)
         return sweep

@@ -66,6 +66,48 @@ def _own_python_random(seed: int) -> Iterator[None]:
         seed_generator.python_random = shared
 
 
+def current_keras_config() -> dict[str, Any]:
+    """The Keras global settings a model is built with, as this thread has them: the global dtype
+    policy's name (None when none was set: then ``floatx``'s), ``floatx``, ``epsilon`` and
+    ``image_data_format``; what a sweep carries from the notebook to its trials."""
+    from keras.src.backend.common import global_state
+
+    policy = global_state.get_global_attribute("dtype_policy", None)  # not `dtype_policy()`: it would set one
+    return {
+        "dtype_policy": None if policy is None else policy.name,
+        "floatx": keras.config.floatx(),
+        "epsilon": keras.config.epsilon(),
+        "image_data_format": keras.config.image_data_format(),
+    }
+
+
+@contextlib.contextmanager
+def keras_config(config: dict[str, Any] | None) -> Iterator[None]:
+    """Run with the Keras global settings ``config`` (:func:`current_keras_config`'s), then put this
+    process's back (a later trial without them is unaffected); None: as they are."""
+    if config is None:
+        yield
+        return
+    from keras.src.backend.common import global_state
+
+    before = global_state.get_global_attribute("dtype_policy", None), current_keras_config()
+
+    def put(policy: Any, settings: dict[str, Any]) -> None:
+        keras.config.set_floatx(settings["floatx"])
+        keras.config.set_epsilon(settings["epsilon"])
+        keras.config.set_image_data_format(settings["image_data_format"])
+        if isinstance(policy, str):
+            keras.config.set_dtype_policy(policy)
+        else:  # None (from floatx), or the policy object this process had
+            global_state.set_global_attribute("dtype_policy", policy)
+
+    try:
+        put(config["dtype_policy"], config)
+        yield
+    finally:
+        put(*before)
+
+
 def same_optimizer(model: Any, name: str) -> bool:
     """Whether ``model``'s optimizer is of the class Keras builds for ``name`` (``"adam"``, ...)."""
     return optimizer_name(model) == type(keras.optimizers.get(name)).__name__.lower()
