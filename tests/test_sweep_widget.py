@@ -339,6 +339,11 @@ def test_the_widgets_monitor_is_the_sweeps_and_re_ranks_the_table() -> None:
     with pytest.raises(TypeError, match="Argument `monitor` must be an epoch log name"):
         widget.monitor = 5
     assert widget.sweep.monitor == "val_accuracy"
+    widget.mode = "max"
+    assert widget.sweep.mode == "max" == widget.mode
+    with pytest.raises(ValueError, match="Argument `mode` must be one of"):
+        widget.mode = "up"
+    assert widget.sweep.mode == "max"
     assert widget.curve(0) is not None and len(widget.rows) == 3 and widget.status(1) == "done"
     assert not widget.running and widget.why_no_best is None
 

@@ -30,6 +30,15 @@ class SweepAPI:
         self.sweep.monitor = monitor
 
     @property
+    def mode(self) -> str:
+        """The monitor's direction (:attr:`lrwidgets.sweep.Sweep.mode`): "auto", "min" or "max"."""
+        return self.sweep.mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        self.sweep.mode = mode
+
+    @property
     def monitor_name(self) -> str:
         """The log the trials are ranked by (``monitor``, else ``val_loss`` or ``loss``)."""
         return self.sweep.monitor_name

@@ -48,8 +48,8 @@ class LRSweep(SweepAPI, w.VBox):
 
     Takes the arguments of :class:`lrwidgets.sweep.Sweep` (``build_model``, ``learning_rates``,
     ``optimizers``, ``schedules``, ``seeds``, ``epochs``, ...) or an existing one as ``sweep=``.
-    The sweep's API is the widget's too (``run``, ``cancel``, ``stop``, ``wait``, ``monitor``, which
-    re-ranks when set, ``results``, ``rows``, ``ranking``, ``best``, ``best_schedule``,
+    The sweep's API is the widget's too (``run``, ``cancel``, ``stop``, ``wait``, ``monitor`` and
+    ``mode``, which re-rank when set, ``results``, ``rows``, ``ranking``, ``best``, ``best_schedule``,
     ``apply_best``, ``curve``, ``statuses``, ``subscribe``, ``to_csv``, ``to_json``): code written for
     a headless :class:`lrwidgets.sweep.Sweep` runs unchanged on it. Shown or not, it works the same.
 
