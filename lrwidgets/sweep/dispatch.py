@@ -20,7 +20,6 @@ from lrwidgets.sweep._worker import run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.trial_table import TrialTable
 from lrwidgets.training.fit_args import check_fit_kwargs_early
-from lrwidgets.training.trial import check_trial_data
 
 #: How many times a run sends its data to the workers again after losing it with a worker (the
 #: trials Dask cancelled then are queued again); after that, they end `cancelled` (resume runs them).
@@ -213,9 +212,3 @@ def check_run_kwargs(fit_kwargs: dict[str, Any]) -> None:
                 f"({_SWEEP_ARGUMENTS[name]}). {received(name, fit_kwargs[name])}"
             )
     check_fit_kwargs_early(fit_kwargs, "Sweep.run")
-
-
-def check_run_data(x: Any, y: Any, fit_kwargs: dict[str, Any], epochs: int) -> None:
-    """Refuse in `Sweep.run` (after :func:`check_sendable`) what would fail every trial on the
-    workers, or run none of its epochs (:func:`~lrwidgets.training.trial.check_trial_data`)."""
-    check_trial_data(x, y, fit_kwargs, epochs)

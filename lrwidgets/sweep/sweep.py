@@ -18,13 +18,13 @@ from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
-from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_data, check_run_kwargs, check_sendable, run_trials
+from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
 from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.settings import SweepSettings
 from lrwidgets.sweep.trial_table import STATUSES, TrialCurve, TrialTable, check_trial
-from lrwidgets.training.trial import apply_trial_rate, current_keras_config
+from lrwidgets.training.trial import apply_trial_rate, check_trial_data, current_keras_config
 
 __all__ = ["STATUSES", "Sweep", "SweepRun", "TrialCurve"]
 
@@ -179,7 +179,7 @@ class Sweep(SweepResults, SweepSettings):
             raise RuntimeError("This sweep is already running; wait for it (`run.wait()`) or stop it (`sweep.stop()`).")
         check_run_kwargs(fit_kwargs)  # here, not on every worker
         check_sendable(self.build_model, fit_kwargs, x, y)
-        check_run_data(x, y, fit_kwargs, self.epochs)
+        check_trial_data(x, y, fit_kwargs, self.epochs)  # what would fail every trial on the workers
         check_cluster(cluster)  # the clear error now, not in the background
         if resume is None and self.path is not None and self.path != self._own_path:
             _results.refuse_overwrite(self.path)  # another sweep's results: not rewritten unless told
