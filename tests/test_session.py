@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -901,6 +902,36 @@ def test_mixed_precision_steers_the_inner_optimizer() -> None:
         assert float(keras.ops.convert_to_numpy(inner.learning_rate)) == pytest.approx(4e-3)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_model_built_in_the_fits_thread_takes_the_notebooks_dtype_policy() -> None:
+    """Keras keeps the global dtype policy per thread: a layer that makes its sublayers in `build`,
+    in a model built at its first call (a Sequential without an Input), got them float32 in the
+    fit's own thread under the notebook's mixed policy (a plain `model.fit` builds them mixed)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Block(keras.layers.Layer):
+        def build(self, input_shape: Any) -> None:
+            self.dense = keras.layers.Dense(8, activation="relu")
+
+        def call(self, x: Any) -> Any:
+            return self.dense(x)
+
+    x, y = regression_data(64)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = keras.Sequential([Block(), keras.layers.Dense(1, dtype="float32")])
+        model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+        assert not model.built
+        run = lrw.TrainingSession(model).fit(x, y, epochs=1, batch_size=16)
+        run.wait(60)
+        dense = model.layers[0].dense
+        assert run.exception is None and dense.dtype_policy.name == "mixed_bfloat16"
+        assert dense.kernel.dtype == "float32" and dense.compute_dtype == "bfloat16"
+    finally:
+        keras.config.set_dtype_policy("float32")
 
 
 def test_recompiling_between_fits_steers_the_new_optimizer() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lrwidgets.core.checks import check_float
+from lrwidgets.training._keras_thread import thread_settings, use_thread_settings
 from lrwidgets.training.controller import TrainingController
 
 _SLICE = 0.1  # seconds: how soon a wait notices an interrupt another thread received
@@ -35,6 +36,7 @@ class TrainingRun:
         self._done = threading.Event()
         self._result: Any = None
         self._error: BaseException | None = None
+        self._settings = thread_settings()  # the caller's dtype policy and distribution, for the fit's thread
         self._thread = threading.Thread(target=self._main, name="lrwidgets-fit", daemon=True)
         controller.begin(self._thread)
         try:
@@ -48,6 +50,7 @@ class TrainingRun:
 
     def _main(self) -> None:
         try:
+            use_thread_settings(self._settings)
             self._result = self._target()
         except BaseException as e:
             self._error = e

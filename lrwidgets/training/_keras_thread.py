@@ -1,0 +1,28 @@
+"""The Keras settings a thread keeps for itself, carried into the thread that runs a fit.
+
+Keras keeps some of its global settings per thread (``keras.src.backend.common.global_state`` is
+a ``threading.local``): a global dtype policy (``keras.config.set_dtype_policy("mixed_float16")``,
+``keras.mixed_precision.set_global_policy``) or a distribution (``keras.distribution
+.set_distribution``) set in the notebook's thread is not seen by a fit's own thread, where a
+subclassed model is built at its first call: its layers were float32 under a mixed policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras.src.backend.common import global_state
+
+#: The per-thread settings that decide how a model is built and trained.
+CARRIED = ("dtype_policy", "distribution")
+
+
+def thread_settings() -> dict[str, Any]:
+    """This thread's own values of :data:`CARRIED` (None where it has none)."""
+    return {name: global_state.get_global_attribute(name, None) for name in CARRIED}
+
+
+def use_thread_settings(settings: dict[str, Any]) -> None:
+    """Give this thread ``settings`` (:func:`thread_settings` of another)."""
+    for name, value in settings.items():
+        global_state.set_global_attribute(name, value)
