@@ -344,6 +344,13 @@ def test_the_widgets_monitor_is_the_sweeps_and_re_ranks_the_table() -> None:
     with pytest.raises(ValueError, match="Argument `mode` must be one of"):
         widget.mode = "up"
     assert widget.sweep.mode == "max"
+    widget.update_interval, widget.n_workers = 0.5, 1  # the sweep's settings, checked by it
+    assert widget.sweep.update_interval == 0.5 and widget.sweep.n_workers == 1 and widget.epochs == 1
+    with pytest.raises(ValueError, match="Argument `update_interval` must be"):
+        widget.update_interval = -1
+    with pytest.raises(AttributeError):
+        widget.epochs = 3
+    assert widget.sweep.update_interval == 0.5 and widget.sweep.epochs == 1
     assert widget.curve(0) is not None and len(widget.rows) == 3 and widget.status(1) == "done"
     assert not widget.running and widget.why_no_best is None
 

@@ -11,7 +11,9 @@ from lrwidgets.sweep import Sweep, TrialCurve
 
 
 class SweepAPI:
-    """Delegates to ``self.sweep``: reading, ranking, steering and saving the sweep's trials."""
+    """Delegates to ``self.sweep``: reading, ranking, steering and saving the sweep's trials, and its
+    settings (each checked by the sweep). ``max_points`` is the widget's own (the points drawn); the
+    sweep's (the points of a progress message) is ``widget.sweep.max_points``."""
 
     sweep: Sweep
 
@@ -37,6 +39,35 @@ class SweepAPI:
     @mode.setter
     def mode(self, mode: str) -> None:
         self.sweep.mode = mode
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of each trial (read-only, as the sweep's)."""
+        return self.sweep.epochs
+
+    @property
+    def n_workers(self) -> int | None:
+        return self.sweep.n_workers
+
+    @n_workers.setter
+    def n_workers(self, n_workers: int | None) -> None:
+        self.sweep.n_workers = n_workers
+
+    @property
+    def path(self) -> Any:
+        return self.sweep.path
+
+    @path.setter
+    def path(self, path: Any) -> None:
+        self.sweep.path = path
+
+    @property
+    def update_interval(self) -> float:
+        return self.sweep.update_interval
+
+    @update_interval.setter
+    def update_interval(self, update_interval: float) -> None:
+        self.sweep.update_interval = update_interval
 
     @property
     def monitor_name(self) -> str:

@@ -50,8 +50,10 @@ class LRSweep(SweepAPI, w.VBox):
     ``optimizers``, ``schedules``, ``seeds``, ``epochs``, ...) or an existing one as ``sweep=``.
     The sweep's API is the widget's too (``run``, ``cancel``, ``stop``, ``wait``, ``monitor`` and
     ``mode``, which re-rank when set, ``results``, ``rows``, ``ranking``, ``best``, ``best_schedule``,
-    ``apply_best``, ``curve``, ``statuses``, ``subscribe``, ``to_csv``, ``to_json``): code written for
-    a headless :class:`lrwidgets.sweep.Sweep` runs unchanged on it. Shown or not, it works the same.
+    ``apply_best``, ``curve``, ``statuses``, ``subscribe``, ``to_csv``, ``to_json``, and the settings
+    ``epochs``, ``n_workers``, ``path``, ``update_interval``): code written for a headless
+    :class:`lrwidgets.sweep.Sweep` runs unchanged on it, except ``max_points``, which is the widget's
+    own here (the sweep's is ``widget.sweep.max_points``). Shown or not, it works the same.
 
     Args:
         log_y: draw the loss on a log axis (default True; also a toggle in the widget).
