@@ -206,13 +206,14 @@ def test_a_plateau_in_a_sweeps_schedules_reduces_the_trials_rate() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
-    plateau = ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=10.0, monitor="loss")  # cuts at each epoch
+    plateau = ReduceOnPlateau(1.0, factor=0.5, patience=0, min_delta=10.0, min_lr=0.2, monitor="loss")  # cuts at each
     sweep = Sweep(build_model, [0.05], schedules=[plateau], epochs=4)
     sent: list[dict[str, Any]] = []
     data, fit = {"x": x, "y": y}, {"batch_size": 16, "epochs": 4}
     row = train_trial(sweep.trials[0], build_model, data, fit, send=sent.append, max_points=10_000)
     rates = [r for message in sent for r in message["learning_rate"]]
     assert row["status"] == "done" and len(rates) == 16
-    assert [rates[4 * e] for e in range(4)] == pytest.approx([0.05, 0.05, 0.025, 0.0125])
+    assert [rates[4 * e] for e in range(4)] == pytest.approx([0.05, 0.05, 0.025, 0.0125])  # min_lr 0.2 x 0.05
     best = sweep.trials[0].scaled_schedule()  # what `sweep.best_schedule` hands to a later fit
     assert isinstance(best, ReduceOnPlateau) and best.initial_learning_rate == 0.05 and best.factor == 0.5
+    assert best.min_lr == pytest.approx(0.01)  # the floor scaled as the rate (0.2 would hold it at 0.05)

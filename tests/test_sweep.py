@@ -554,10 +554,11 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
     assert set(longer.statuses.values()) == set(fewer.statuses.values()) == {"queued"}
     # Nor with other `fit` arguments (batch_size 16 after 32 was taken, its results mixed with the others).
     smaller = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd", "adam"], epochs=1, path=path)
-    with pytest.raises(ValueError, match=r"another sweep \(batch_size=32 there, 16 here\)"):
+    with pytest.raises(ValueError, match=r"another sweep \(batch_size=Keras's default there, 16 here\)"):
         smaller.run(x, y, batch_size=16, cluster=client, resume=True)
     with pytest.raises(
-        ValueError, match=r"other `fit` arguments \(batch_size=32 there, 16 here; shuffle=None there, Fal"
+        ValueError,
+        match=r"other `fit` arguments \(batch_size=Keras's default there, 16 here; shuffle=Keras's default there, Fal",
     ):
         loaded.run(x, y, batch_size=16, shuffle=False, cluster=client, resume=True)  # its own trials, in memory
     assert path.read_bytes() == before and not smaller.running and not loaded.running
@@ -664,11 +665,33 @@ def build_spread_model() -> Any:
     return model
 
 
+def test_a_resume_compares_what_the_fit_arguments_mean() -> None:
+    """Keras's defaults given or left out compared unequal (`shuffle=True`, `batch_size=32`), and so
+    did `0.2` and `np.float32(0.2)`; a `class_weight` or `validation_data` was only "given", so
+    other weights or another validation set resumed, their val_ logs ranked together."""
+    from lrwidgets.sweep.results import fit_config, fit_differences
+
+    def differ(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+        return fit_differences(fit_config(a), fit_config(b))
+
+    x = np.ones((8, 2), "float32")
+    assert not differ({"batch_size": 32, "shuffle": True, "initial_epoch": 0, "validation_freq": 1}, {})
+    assert not differ({"validation_split": np.float32(0.2)}, {"validation_split": 0.2})
+    assert not differ({"class_weight": {np.int64(1): 1.0}}, {"class_weight": {1: 1}})
+    assert not differ({"validation_data": (x, x)}, {"validation_data": (x.copy(), x.copy())})
+    assert differ({"class_weight": {1: 1}}, {"class_weight": {1: 50}}) == [
+        f"class_weight={fit_config({'class_weight': {1: 1}})['class_weight']!r} there,"
+        f" {fit_config({'class_weight': {1: 50}})['class_weight']!r} here"
+    ]
+    assert differ({"validation_data": (x, x)}, {"validation_data": (x, 2 * x)})
+    assert differ({"batch_size": 16}, {}) == ["batch_size=16 there, Keras's default here"]
+
+
 def test_mode_gives_the_monitor_a_direction_keras_does_not(client: Any, tmp_path: Path) -> None:
     """A custom metric was ranked higher-is-better unless its name said otherwise: `best_val_spread`
     was each trial's worst epoch and `sweep.best` the worst trial, with no way to say otherwise."""
     from lrwidgets.sweep import Sweep
-    from lrwidgets.sweep.results import check_resumable, lower_is_better
+    from lrwidgets.sweep.results import check_resumable, check_same_direction, lower_is_better
 
     assert lower_is_better("val_nll") and lower_is_better("perplexity") and lower_is_better("val_rmse")
     x, y = data(128)
@@ -697,15 +720,20 @@ def test_mode_gives_the_monitor_a_direction_keras_does_not(client: Any, tmp_path
     assert changed == [{0, 1}]  # the views rank again
     assert sweep.best is None and "ran with another `mode`" in str(sweep.why_no_best)
     sweep.mode = "min"
-    # Kept in the sweep file; a resume with another direction is refused.
+    # Kept in the sweep file; a resume in another direction than the trials took is refused, from
+    # the file or on the same object (the ended trials could not be ranked beside the new ones).
     path = tmp_path / "sweep.json"
     sweep.to_json(path)
     loaded = Sweep.load(path, build_spread_model)
     assert loaded.mode == "min" and loaded.best is not None and loaded.best["trial"] == 1
-    grid = {**loaded._grid(), "mode": "max"}
-    with pytest.raises(ValueError, match=r"another sweep \(monitor='val_spread', mode='min' there, .*mode='max' here"):
-        check_resumable(path, loaded._grid(), grid, [])
-    check_resumable(path, {**loaded._grid(), "mode": "auto", "monitor": "loss"}, {**grid, "mode": "auto"}, [])
+    check_resumable(path, loaded._grid(), {**loaded._grid(), "mode": "max"}, [])  # the grid alone is the same
+    for resumed in (loaded, sweep):
+        resumed.mode = "max"
+        with pytest.raises(ValueError, match=r"the ended trials \[0, 1\] took their best `val_spread` the other"):
+            resumed.run(x, y, batch_size=16, validation_split=0.25, cluster=client, resume=True)
+        assert not resumed.running and resumed.statuses == {0: "done", 1: "done"}
+    check_same_direction(sweep.rows, "val_spread", "auto")  # "auto" ranks by what each trial took
+    check_same_direction(sweep.rows, "val_spread", "min")
 
 
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:

@@ -38,12 +38,15 @@ class Trial:
         """The schedule as this trial runs it (its shape started at its rate), or None (constant).
 
         A ``ReduceOnPlateau`` (a constant rate its reductions act on) is one of its own at the
-        trial's rate: a wrapper would hide the plateau from the fit, which would hold the rate."""
+        trial's rate, its ``min_lr`` scaled alike: a wrapper would hide the plateau from the fit,
+        which would hold the rate."""
         if self.schedule is None:
             return None
         if callable(getattr(self.schedule, "tracker", None)):
+            config = self.schedule.get_config()
+            scale = self.learning_rate / config["initial_learning_rate"]
             return type(self.schedule).from_config(
-                {**self.schedule.get_config(), "initial_learning_rate": self.learning_rate}
+                {**config, "initial_learning_rate": self.learning_rate, "min_lr": config["min_lr"] * scale}
             )
         return ScaledSchedule(self.schedule, self.learning_rate)
 

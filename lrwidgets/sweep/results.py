@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lrwidgets.core.checks import check_choice, received, short_repr
 
@@ -194,31 +197,95 @@ def refuse_overwrite(path: Path) -> None:
 
 #: `fit` arguments that change no trial's results: not compared on resume.
 UNCOMPARED = ("verbose", "callbacks")
+#: Values a `fit` argument means nothing by (Keras's defaults): left out, so that passing a
+#: default compares equal to leaving it out (`batch_size=None` is Keras's 32 for arrays).
+FIT_DEFAULTS: dict[str, tuple[Any, ...]] = {
+    "batch_size": (None, 32),
+    "shuffle": (True,),
+    "validation_split": (None, 0.0),
+    "initial_epoch": (None, 0),
+    "validation_freq": (None, 1),
+    **{name: (None,) for name in ("class_weight", "sample_weight", "validation_data", "steps_per_epoch")},
+    **{name: (None,) for name in ("validation_steps", "validation_batch_size")},
+}
 
 
 def fit_config(fit_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The `fit` arguments of a run that a resume must repeat (every one but the training data and
-    :data:`UNCOMPARED`): a number, a str, a bool or None as it is; other values (``class_weight``,
-    ``sample_weight``, ``validation_data``, a list of epochs to validate) as whether they were given."""
+    """The `fit` arguments of a run that a resume must repeat (every one but the training data,
+    :data:`UNCOMPARED` and Keras's defaults): a number (a float as float32, as Keras uses it), a
+    str or a bool as it is; other values (``class_weight``, ``sample_weight``, ``validation_data``,
+    a list of epochs to validate) by a digest of their content."""
     out: dict[str, Any] = {}
     for name, value in sorted(fit_kwargs.items()):
         if name in UNCOMPARED or name in ("x", "y", "epochs"):
             continue
-        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-            value = value.item()  # a NumPy scalar
-        plain = value is None or isinstance(value, (bool, int, float, str))
-        out[name] = value if plain else "given"
+        value = _plain(value)
+        if any(_same(value, d) for d in FIT_DEFAULTS.get(name, ())):
+            continue
+        out[name] = value if value is None or isinstance(value, (bool, int, float, str)) else _digest(value)
     return out
+
+
+def _same(value: Any, default: Any) -> bool:
+    """``value`` is ``default``: None and bools by identity, numbers by value (``0`` is ``0.0``)."""
+    if default is None or isinstance(default, bool) or isinstance(value, bool):
+        return value is default
+    return isinstance(value, (int, float)) and value == default
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as a Python one; a float rounded to float32 (``0.2`` and ``np.float32(0.2)`` alike)."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isfinite(value):
+        value = float(np.float32(value))
+    if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+        value = int(value) if abs(value) < 2**53 else value  # `validation_split=0` and `0.0` alike
+    return value
+
+
+def _digest(value: Any) -> str:
+    """What ``value`` holds, as a short digest: its arrays' dtype, shape and bytes, its numbers and
+    strings, in order (a dict by its sorted keys); an object of another kind (a PyDataset) by its type."""
+    h = hashlib.blake2b(digest_size=8)
+
+    def feed(v: Any) -> None:
+        if isinstance(v, dict):
+            for k in sorted(v, key=repr):
+                h.update(repr(_plain(k)).encode())
+                feed(v[k])
+        elif isinstance(v, (list, tuple)):
+            h.update(f"[{len(v)}".encode())
+            for item in v:
+                feed(item)
+        elif v is None or isinstance(v, (bool, int, float, str)) or getattr(v, "ndim", None) == 0:
+            h.update(repr(_plain(v)).encode())
+        elif hasattr(v, "__array__") or hasattr(v, "shape"):
+            a = np.ascontiguousarray(np.asarray(v))
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+        else:
+            h.update(type(v).__qualname__.encode())
+
+    feed(value)
+    return f"content {h.hexdigest()}"
+
+
+_DEFAULT = object()  # a `fit` argument left out (or given its default)
 
 
 def fit_differences(saved: dict[str, Any] | None, fit: dict[str, Any]) -> list[str]:
     """``name=value there, value here`` for each `fit` argument that differs (nothing when ``saved`` is unknown)."""
     if saved is None:
         return []
+
+    def shown(config: dict[str, Any], name: str) -> str:
+        return repr(config[name]) if name in config else "Keras's default"
+
     return [
-        f"{name}={saved.get(name)!r} there, {fit.get(name)!r} here"
+        f"{name}={shown(saved, name)} there, {shown(fit, name)} here"
         for name in sorted(set(saved) | set(fit))
-        if saved.get(name) != fit.get(name)
+        if saved.get(name, _DEFAULT) != fit.get(name, _DEFAULT)
     ]
 
 
@@ -236,22 +303,15 @@ def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unm
     """Refuse to resume from the results of another sweep: other ``epochs`` or `fit` arguments
     (:func:`fit_config`: its results do not compare), or trials this grid does not have (their
     rows would be lost when the file is rewritten). A grid that adds trials resumes: only the new
-    ones run. Another ``monitor`` does (it only ranks the rows, which keep every epoch log), unless
-    a ``mode`` other than "auto" made the trials take its best one way: another direction of the
-    monitor is refused."""
+    ones run. Another ``monitor`` or ``mode`` does (they only rank the rows, which keep every epoch
+    log), unless trials took their best the other way than the new ``mode``
+    (:func:`check_same_direction`)."""
     differ = (
         [f"epochs={saved.get('epochs')!r} there, {grid['epochs']!r} here"]
         if saved.get("epochs") != grid["epochs"]
         else []
     )
     differ += fit_differences(saved.get("fit"), grid.get("fit") or {})
-    told_there = directions(saved.get("monitor"), saved.get("mode", "auto"))
-    told_here = directions(grid.get("monitor"), grid.get("mode", "auto"))
-    if told_there != told_here:
-        differ.append(
-            f"monitor={saved.get('monitor')!r}, mode={saved.get('mode', 'auto')!r} there,"
-            f" monitor={grid.get('monitor')!r}, mode={grid.get('mode', 'auto')!r} here"
-        )
     if unmatched:
         keys = ("learning_rate", "optimizer", "schedule", "seed")
         shown = ", ".join("(" + ", ".join(f"{k}={row[k]!r}" for k in keys) + ")" for row in unmatched[:3])
@@ -262,6 +322,23 @@ def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unm
         raise ValueError(
             f"Argument `resume`: {str(path)!r} holds the results of another sweep ({'; '.join(differ)}). Pass"
             " `resume=False` to run every trial again and rewrite it, or another `path`."
+        )
+
+
+def check_same_direction(rows: list[dict[str, Any]], monitor: str | None, mode: str) -> None:
+    """Refuse to resume ended trials that took their best ``monitor`` the other way than ``mode``
+    ("min" or "max") says: they could not be ranked beside the new ones (:func:`rankable`)."""
+    metric = monitor_of(rows, monitor)
+    other = [
+        r["trial"]
+        for r in rows
+        if r.get("status") == "done" and mode != "auto" and _maximized(r, metric) is (mode == "min")
+    ]
+    if other:
+        raise ValueError(
+            f"Argument `resume`: the ended trials {other[:5]}{' ...' if len(other) > 5 else ''} took their best"
+            f" `{metric}` the other way than mode={mode!r} (they ran with another `mode`): they could not be ranked"
+            " beside the new ones. Pass `resume=False` to run every trial again, or the `mode` they ran with."
         )
 
 

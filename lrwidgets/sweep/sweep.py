@@ -192,9 +192,11 @@ class Sweep(SweepResults, SweepSettings):
                 doc = _results.read_json(self.path)
                 grid = {**self._grid(), "fit": fit}
                 _results.check_resumable(self.path, doc["grid"], grid, self._table.unmatched(doc["results"]))
+                _results.check_same_direction(doc["results"], self.monitor, self.mode)
                 self._table.restore(doc["results"])
             elif resume and self._table.ended:  # this object's trials (run or loaded): the same fit only
                 _results.check_same_fit(self._fit, fit)
+                _results.check_same_direction(list(self._table.ended.values()), self.monitor, self.mode)
             self._fit = fit
             self._table.start(resume)
             self._loaded = False
