@@ -3,8 +3,9 @@
 Keras keeps some of its global settings per thread (``keras.src.backend.common.global_state`` is
 a ``threading.local``): a global dtype policy (``keras.config.set_dtype_policy("mixed_float16")``,
 ``keras.mixed_precision.set_global_policy``) or a distribution (``keras.distribution
-.set_distribution``) set in the notebook's thread is not seen by a fit's own thread, where a
-subclassed model is built at its first call: its layers were float32 under a mixed policy.
+.set_distribution``) set in the notebook's thread is not seen by a fit's own thread. A layer
+takes the policy when it is made: one that makes its sublayers in ``build``, in a model built at
+its first call (a Sequential without an ``Input``), got them float32 under a mixed policy.
 """
 
 from __future__ import annotations
