@@ -329,11 +329,11 @@ def check_same_direction(rows: list[dict[str, Any]], monitor: str | None, mode: 
     """Refuse to resume ended trials that took their best ``monitor`` the other way than ``mode``
     ("min" or "max") says: they could not be ranked beside the new ones (:func:`rankable`)."""
     metric = monitor_of(rows, monitor)
-    other = [
+    other = sorted(
         r["trial"]
         for r in rows
         if r.get("status") == "done" and mode != "auto" and _maximized(r, metric) is (mode == "min")
-    ]
+    )
     if other:
         raise ValueError(
             f"Argument `resume`: the ended trials {other[:5]}{' ...' if len(other) > 5 else ''} took their best"
