@@ -10,6 +10,7 @@ scheduler and workers are terminated in a `finally`).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import socket
@@ -734,6 +735,9 @@ def test_mode_gives_the_monitor_a_direction_keras_does_not(client: Any, tmp_path
         assert not resumed.running and resumed.statuses == {0: "done", 1: "done"}
     check_same_direction(sweep.rows, "val_spread", "auto")  # "auto" ranks by what each trial took
     check_same_direction(sweep.rows, "val_spread", "min")
+    # Trials that never logged the monitor took no best either way: not refused for it.
+    check_same_direction(sweep.rows, "val_other", "max")
+    check_same_direction([{**r, "best_val_spread": math.nan} for r in sweep.rows], "val_spread", "max")
 
 
 def test_a_monitor_no_trial_logged_is_named_when_there_is_no_best(client: Any) -> None:

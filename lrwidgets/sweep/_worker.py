@@ -151,66 +151,54 @@ def train_trial(
     ``{name: "min" | "max"}``, the logs whose best is taken that way (:func:`summarize`).
     """
     with keras_config(keras_settings):
-        return _train_trial(trial, build_model, data, fit_kwargs, send, cancelled, interval, max_points, directions)
+        start = time.perf_counter()
+        row: dict[str, Any] = {**trial.config(), "status": "done", "reason": ""}
 
+        def finish(status: str, reason: str = "", session: TrainingSession | None = None) -> dict[str, Any]:
+            row.update(status=status, reason=reason, time=time.perf_counter() - start)
+            if session is not None:
+                row.update(
+                    steps=session.history.num_steps,
+                    epochs=len(session.history.epochs),
+                    **summarize(session, directions),
+                )
+            return row
 
-def _train_trial(
-    trial: Trial,
-    build_model: Callable[[], Any],
-    data: dict[str, Any],
-    fit_kwargs: dict[str, Any],
-    send: Callable[[dict[str, Any]], None] | None,
-    cancelled: Callable[[], bool],
-    interval: float,
-    max_points: int,
-    directions: dict[str, str] | None,
-) -> dict[str, Any]:
-    start = time.perf_counter()
-    row: dict[str, Any] = {**trial.config(), "status": "done", "reason": ""}
-
-    def finish(status: str, reason: str = "", session: TrainingSession | None = None) -> dict[str, Any]:
-        row.update(status=status, reason=reason, time=time.perf_counter() - start)
-        if session is not None:
-            row.update(
-                steps=session.history.num_steps, epochs=len(session.history.epochs), **summarize(session, directions)
-            )
-        return row
-
-    if cancelled():
-        return finish("cancelled", "cancelled before it started")
-    try:
-        model = build_trial_model(build_model, trial.optimizer, trial.learning_rate, trial.seed)
-        if trial.optimizer is None:  # the model's own: which one, for `apply_best` to check
-            row["optimizer_class"] = optimizer_name(model)
-        session = TrainingSession(model, update_interval=interval, on_nan="stop")
-        schedule = trial.scaled_schedule()
-        streamer = Streamer(send or (lambda msg: None), trial.trial, interval, max_points)
-        session.subscribe(streamer)
-        callbacks = [*(fit_kwargs.get("callbacks") or []), EpochSeeder(trial.seed)]
-        run = session.fit(**data, **{**fit_kwargs, "callbacks": callbacks}, schedule=schedule)
-    except BaseException as e:
-        # No signal reaches a Dask task's thread: a SystemExit or KeyboardInterrupt there is raised by
-        # the trial's own code, and fails the trial (raised on, it would end the worker's process).
-        # In the main thread (a serial run), an interrupt is the user's: it goes through.
-        if not isinstance(e, Exception) and threading.current_thread() is threading.main_thread():
-            raise
-        return finish("failed", f"{type(e).__name__}: {e}")
-    stopped = False
-    while not run.done:
-        if not stopped and cancelled():
-            session.stop()
-            stopped = True
-        time.sleep(POLL)
-    streamer.flush()
-    error = run.exception
-    if error is not None:
-        return finish("failed", f"{type(error).__name__}: {error}", session)
-    nan = [e for e in session.history.events if e.kind == "nan"]
-    if nan:
-        return finish("failed", f"diverged: {nan[0].message}", session)
-    if stopped:
-        return finish("cancelled", "cancelled", session)
-    return finish("done", "", session)
+        if cancelled():
+            return finish("cancelled", "cancelled before it started")
+        try:
+            model = build_trial_model(build_model, trial.optimizer, trial.learning_rate, trial.seed)
+            if trial.optimizer is None:  # the model's own: which one, for `apply_best` to check
+                row["optimizer_class"] = optimizer_name(model)
+            session = TrainingSession(model, update_interval=interval, on_nan="stop")
+            schedule = trial.scaled_schedule()
+            streamer = Streamer(send or (lambda msg: None), trial.trial, interval, max_points)
+            session.subscribe(streamer)
+            callbacks = [*(fit_kwargs.get("callbacks") or []), EpochSeeder(trial.seed)]
+            run = session.fit(**data, **{**fit_kwargs, "callbacks": callbacks}, schedule=schedule)
+        except BaseException as e:
+            # No signal reaches a Dask task's thread: a SystemExit or KeyboardInterrupt there is raised by
+            # the trial's own code, and fails the trial (raised on, it would end the worker's process).
+            # In the main thread (a serial run), an interrupt is the user's: it goes through.
+            if not isinstance(e, Exception) and threading.current_thread() is threading.main_thread():
+                raise
+            return finish("failed", f"{type(e).__name__}: {e}")
+        stopped = False
+        while not run.done:
+            if not stopped and cancelled():
+                session.stop()
+                stopped = True
+            time.sleep(POLL)
+        streamer.flush()
+        error = run.exception
+        if error is not None:
+            return finish("failed", f"{type(error).__name__}: {error}", session)
+        nan = [e for e in session.history.events if e.kind == "nan"]
+        if nan:
+            return finish("failed", f"diverged: {nan[0].message}", session)
+        if stopped:
+            return finish("cancelled", "cancelled", session)
+        return finish("done", "", session)
 
 
 def run_trial(

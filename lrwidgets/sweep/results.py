@@ -87,8 +87,17 @@ def ranked(rows: list[dict[str, Any]], monitor: str | None, mode: str = "auto") 
 
 def rankable(row: dict[str, Any], metric: str, mode: str = "auto") -> bool:
     """Whether ``row`` ranks by ``best_<metric>``: done, finite, and (``mode`` "min" or "max") taken that way."""
-    taken_otherwise = mode != "auto" and _maximized(row, metric) is (mode == "min")
-    return row.get("status") == "done" and math.isfinite(row.get(f"best_{metric}", math.nan)) and not taken_otherwise
+    return _ended_with(row, metric) and not _taken_otherwise(row, metric, mode)
+
+
+def _ended_with(row: dict[str, Any], metric: str) -> bool:
+    """Whether ``row`` is a done trial with a finite ``best_<metric>``."""
+    return row.get("status") == "done" and math.isfinite(row.get(f"best_{metric}", math.nan))
+
+
+def _taken_otherwise(row: dict[str, Any], metric: str, mode: str) -> bool:
+    """Whether ``row`` took its best ``metric`` the other way than ``mode`` ("min" or "max") says."""
+    return mode != "auto" and _maximized(row, metric) is (mode == "min")
 
 
 def to_dataframe(rows: list[dict[str, Any]]) -> Any:
@@ -327,13 +336,10 @@ def check_resumable(path: Path, saved: dict[str, Any], grid: dict[str, Any], unm
 
 def check_same_direction(rows: list[dict[str, Any]], monitor: str | None, mode: str) -> None:
     """Refuse to resume ended trials that took their best ``monitor`` the other way than ``mode``
-    ("min" or "max") says: they could not be ranked beside the new ones (:func:`rankable`)."""
+    ("min" or "max") says: they could not be ranked beside the new ones (:func:`rankable`). A
+    trial that never logged ``monitor`` took no best: it is not ranked either way."""
     metric = monitor_of(rows, monitor)
-    other = sorted(
-        r["trial"]
-        for r in rows
-        if r.get("status") == "done" and mode != "auto" and _maximized(r, metric) is (mode == "min")
-    )
+    other = sorted(r["trial"] for r in rows if _ended_with(r, metric) and _taken_otherwise(r, metric, mode))
     if other:
         raise ValueError(
             f"Argument `resume`: the ended trials {other[:5]}{' ...' if len(other) > 5 else ''} took their best"

@@ -17,6 +17,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_int, check_rate, received
 from lrwidgets.training import _state
+from lrwidgets.training._keras_thread import thread_settings, use_thread_settings
 from lrwidgets.training._rate_target import set_model_rate
 from lrwidgets.training.fit_args import _check_cardinality
 from lrwidgets.training.session import TrainingSession
@@ -70,9 +71,7 @@ def current_keras_config() -> dict[str, Any]:
     """The Keras global settings a model is built with, as this thread has them: the global dtype
     policy's name (None when none was set: then ``floatx``'s), ``floatx``, ``epsilon`` and
     ``image_data_format``; what a sweep carries from the notebook to its trials."""
-    from keras.src.backend.common import global_state
-
-    policy = global_state.get_global_attribute("dtype_policy", None)  # not `dtype_policy()`: it would set one
+    policy = thread_settings()["dtype_policy"]  # not `dtype_policy()`: it would set one
     return {
         "dtype_policy": None if policy is None else policy.name,
         "floatx": keras.config.floatx(),
@@ -88,24 +87,23 @@ def keras_config(config: dict[str, Any] | None) -> Iterator[None]:
     if config is None:
         yield
         return
-    from keras.src.backend.common import global_state
+    own, before = thread_settings(), current_keras_config()
 
-    before = global_state.get_global_attribute("dtype_policy", None), current_keras_config()
-
-    def put(policy: Any, settings: dict[str, Any]) -> None:
+    def put(settings: dict[str, Any]) -> None:
         keras.config.set_floatx(settings["floatx"])
         keras.config.set_epsilon(settings["epsilon"])
         keras.config.set_image_data_format(settings["image_data_format"])
-        if isinstance(policy, str):
-            keras.config.set_dtype_policy(policy)
-        else:  # None (from floatx), or the policy object this process had
-            global_state.set_global_attribute("dtype_policy", policy)
 
     try:
-        put(config["dtype_policy"], config)
+        put(config)
+        if config["dtype_policy"] is not None:
+            keras.config.set_dtype_policy(config["dtype_policy"])
+        else:  # none set: `floatx`'s
+            use_thread_settings({"dtype_policy": None})
         yield
     finally:
-        put(*before)
+        put(before)
+        use_thread_settings(own)
 
 
 def same_optimizer(model: Any, name: str) -> bool:
