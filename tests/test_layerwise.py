@@ -341,6 +341,41 @@ def test_wrapped_in_loss_scale_optimizer() -> None:
     assert find_layerwise_optimizer(model) is opt.inner_optimizer
 
 
+def test_the_inner_optimizers_settings_read_and_set_through_the_wrapper() -> None:
+    """`weight_decay`, `clipnorm`, `use_ema`, ... read None on the wrapper; and a LossScaleOptimizer,
+    which turns its inner optimizer's loss scaling off, turned the wrapper's off, not the inner's:
+    the gradients were divided by a `loss_scale_factor` the loss was never multiplied by."""
+    inner = keras.optimizers.AdamW(1e-3, weight_decay=0.01, clipnorm=1.0, use_ema=True, ema_momentum=0.9)
+    opt = LayerwiseOptimizer(inner)
+    assert (opt.weight_decay, opt.clipnorm, opt.global_clipnorm, opt.use_ema, opt.ema_momentum) == (
+        0.01,
+        1.0,
+        None,
+        True,
+        0.9,
+    )
+    opt.clipnorm = 0.5
+    assert inner.clipnorm == 0.5
+    model = mlp()
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(X, Y, batch_size=8, verbose=0)
+    # The inner optimizer's EMA and accumulators only: the wrapper built none of its own.
+    assert not hasattr(opt, "_model_variables_moving_average") and hasattr(inner, "_model_variables_moving_average")
+    assert len(opt.variables) == 1 + len(inner.variables)
+
+    def trained(wrap) -> dict[str, list[np.ndarray]]:
+        model = mlp()
+        scaled = keras.optimizers.LossScaleOptimizer(wrap(keras.optimizers.SGD(0.05, loss_scale_factor=128.0)))
+        model.compile(optimizer=scaled, loss="mse")
+        model.fit(X, Y, batch_size=8, epochs=2, verbose=0)
+        return weights(model)
+
+    plain, wrapped = trained(lambda o: o), trained(LayerwiseOptimizer)
+    for name, values in plain.items():
+        for a, b in zip(values, wrapped[name], strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     "make_inner",
     [

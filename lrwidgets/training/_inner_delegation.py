@@ -1,9 +1,42 @@
 """What ``LayerwiseOptimizer`` hands to the optimizer it wraps: the learning rate, the step count,
-loss scaling, the values a fit ends with, and which variables weight decay leaves alone."""
+loss scaling, the values a fit ends with, which variables weight decay leaves alone, and the
+settings the inner optimizer's step applies (``weight_decay``, ``clipnorm``, ``use_ema``, ...)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+#: Keras optimizer settings the inner optimizer's `apply` uses: the wrapper's read and set the inner's.
+INNER_SETTINGS = (
+    "weight_decay",
+    "clipnorm",
+    "global_clipnorm",
+    "clipvalue",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+
+
+def _inner_setting(name: str) -> property:
+    own = f"_own_{name}"
+
+    def get(self: Any) -> Any:
+        inner = self.__dict__.get("inner_optimizer")
+        # The base constructor's value, read by the wrapper's own base `build` only (its EMA and
+        # gradient accumulators would be unused copies of the inner optimizer's).
+        return self.__dict__.get(own) if inner is None or self.__dict__.get("_own_build") else getattr(inner, name)
+
+    def set(self: Any, value: Any) -> None:
+        inner = self.__dict__.get("inner_optimizer")
+        if inner is None:  # the base constructor
+            self.__dict__[own] = value
+        else:  # LossScaleOptimizer sets `loss_scale_factor` None: the inner's, which scales the loss
+            setattr(inner, name, value)
+
+    return property(get, set, doc=f"The inner optimizer's `{name}` (read and set there).")
 
 
 class InnerDelegation:
@@ -48,3 +81,7 @@ class InnerDelegation:
     def exclude_from_weight_decay(self, var_list: Any = None, var_names: Any = None) -> None:
         """As the inner optimizer's (which applies the weight decay): before it is built."""
         self.inner_optimizer.exclude_from_weight_decay(var_list=var_list, var_names=var_names)
+
+
+for _name in INNER_SETTINGS:
+    setattr(InnerDelegation, _name, _inner_setting(_name))

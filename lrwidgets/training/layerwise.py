@@ -101,6 +101,11 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
             `None`: every layer at 1.0.
         name: optimizer name. Defaults to `None` (an automatic name).
 
+    The learning rate, `iterations` and the settings the inner optimizer's step applies
+    (`weight_decay`, `clipnorm`, `global_clipnorm`, `clipvalue`, `use_ema`, `ema_momentum`,
+    `loss_scale_factor`, `gradient_accumulation_steps`, ...) are the inner optimizer's: read and set
+    through this one.
+
     Example:
     >>> import keras, numpy as np
     >>> import lrwidgets as lrw
@@ -149,7 +154,11 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
         # (Nadam's `_u_product`), which must be one of its variables (on jax, else its updates are lost).
         if not self.inner_optimizer.built:
             self.inner_optimizer.build(var_list)
-        super().build(var_list)
+        self.__dict__["_own_build"] = True  # the base build reads this wrapper's own `use_ema`, ... (None)
+        try:
+            super().build(var_list)
+        finally:
+            del self.__dict__["_own_build"]
 
     @tracking.no_automatic_dependency_tracking
     def _build_groups(self, var_list: list[Any], model: Any) -> None:
