@@ -955,14 +955,22 @@ def test_wait_to_json_and_optimizers_refuse_bad_arguments_by_name(tmp_path: Path
 
 
 def test_the_sweeps_settings_are_checked_when_set_and_epochs_is_read_only(tmp_path: Path) -> None:
-    """`sweep.epochs = 0`, `n_workers = 'two'`, `update_interval = -1`, `max_points = 0`, `path = 3`
-    were taken unchecked (each trial then failed on its worker, or the save raised)."""
+    """`sweep.epochs = 0`, `n_workers = 'two'`, `update_interval = -1`, `max_points = 0`, `path = 3`,
+    `build_model = 3` were taken unchecked (each trial then failed on its worker, or the save
+    raised); `sweep.trials = []` left the trial table on the grid's trials."""
     from lrwidgets.sweep import Sweep
 
     sweep = Sweep(build_model, [1e-3], epochs=2)
-    with pytest.raises(AttributeError):
-        sweep.epochs = 0  # type: ignore[misc]
-    assert sweep.epochs == 2
+    trials = sweep.trials
+    for read_only, bad in (("epochs", 0), ("trials", [])):
+        with pytest.raises(AttributeError):
+            setattr(sweep, read_only, bad)
+    assert sweep.epochs == 2 and sweep.trials is trials and isinstance(trials, tuple)
+    with pytest.raises(TypeError, match=r"Argument `build_model` must be callable\. Received: build_model=3"):
+        sweep.build_model = 3  # type: ignore[assignment]
+    assert sweep.build_model is build_model
+    sweep.build_model = build_spread_model
+    assert sweep.build_model is build_spread_model
     for name, bad, error, said in (
         ("n_workers", "two", TypeError, "must be an integer"),
         ("n_workers", 0, ValueError, "must be >= 1"),

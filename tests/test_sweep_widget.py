@@ -350,6 +350,9 @@ def test_the_widgets_monitor_is_the_sweeps_and_re_ranks_the_table() -> None:
         widget.update_interval = -1
     with pytest.raises(AttributeError):
         widget.epochs = 3
+    with pytest.raises(TypeError, match="Argument `build_model` must be callable"):
+        widget.build_model = 3
+    assert widget.build_model is widget.sweep.build_model and callable(widget.build_model)
     assert widget.sweep.update_interval == 0.5 and widget.sweep.epochs == 1
     assert widget.curve(0) is not None and len(widget.rows) == 3 and widget.status(1) == "done"
     assert not widget.running and widget.why_no_best is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,7 @@ def make_grid(learning_rates: Any, optimizers: Any, schedules: Any, seeds: Any) 
     return [Trial(i, rate, opt, name, seed, sched) for i, (opt, (sched, name), rate, seed) in enumerate(combos)]
 
 
-def grid_config(trials: list[Trial], epochs: int, monitor: str | None) -> dict[str, Any]:
+def grid_config(trials: Sequence[Trial], epochs: int, monitor: str | None) -> dict[str, Any]:
     """The grid as a sweep file keeps it: each axis's values in trial order, the epochs and the monitor."""
     return {
         "learning_rates": list(dict.fromkeys(t.learning_rate for t in trials)),

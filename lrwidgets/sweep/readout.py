@@ -19,10 +19,15 @@ class SweepResults:
     ``mode`` ("auto", "min", "max") is the monitor's direction.
     """
 
-    trials: list[Trial]
+    _trials: tuple[Trial, ...]
     _table: TrialTable
     _monitor: str | None = None
     _mode: str = "auto"
+
+    @property
+    def trials(self) -> tuple[Trial, ...]:
+        """The grid's trials, in trial order; read-only (another grid is a new ``Sweep``)."""
+        return self._trials
 
     @property
     def monitor(self) -> str | None:

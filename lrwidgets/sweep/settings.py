@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from lrwidgets.core.checks import check_float, check_int
+from lrwidgets.core.checks import check_float, check_int, received
 from lrwidgets.sweep import results as _results
 
 
 class SweepSettings:
     """The settings of a :class:`~lrwidgets.sweep.Sweep` that may change after construction (each
-    checked as ``Sweep(...)`` checks it), and its read-only ``epochs``."""
+    checked as ``Sweep(...)`` checks it: ``build_model`` among them), and its read-only ``epochs``."""
 
     _epochs: int
 
@@ -18,6 +20,18 @@ class SweepSettings:
     def epochs(self) -> int:
         """Epochs of each trial; read-only (trials of other epochs do not compare: a new ``Sweep``)."""
         return self._epochs
+
+    @property
+    def build_model(self) -> Callable[[], Any]:
+        """The function that builds each trial's model; a change applies to the next run (a resume
+        keeps the trials that ended, built by the one before)."""
+        return self._build_model
+
+    @build_model.setter
+    def build_model(self, build_model: Callable[[], Any]) -> None:
+        if not callable(build_model):
+            raise TypeError(f"Argument `build_model` must be callable. {received('build_model', build_model)}")
+        self._build_model = build_model
 
     @property
     def n_workers(self) -> int | None:

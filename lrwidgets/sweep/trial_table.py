@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,7 @@ class TrialTable:
     Every method takes the lock (an ``RLock``: a caller may hold it around several calls).
     """
 
-    def __init__(self, trials: list[Trial]) -> None:
+    def __init__(self, trials: Sequence[Trial]) -> None:
         self.trials = trials
         self.lock = threading.RLock()
         self.status: dict[int, str] = {t.trial: "queued" for t in trials}

@@ -46,6 +46,7 @@ class SweepAPI:
     n_workers = _sweeps("n_workers", settable=True)
     path = _sweeps("path", settable=True)
     update_interval = _sweeps("update_interval", settable=True)
+    build_model = _sweeps("build_model", settable=True)
     # read-only
     trials = _sweeps("trials")
     epochs = _sweeps("epochs")
