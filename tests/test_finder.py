@@ -49,6 +49,40 @@ def snapshot(model):
     return ModelState(model)
 
 
+def test_the_optimizers_a_custom_step_keeps_as_attributes_are_put_back() -> None:
+    """keras.io's GAN steps `self.d_optimizer` and `self.g_optimizer` in its `train_step`: the range
+    test put back `model.optimizer` only, and a fit after it differed from one without it. One built
+    during the test (the model never fit) gets the values a new build gives."""
+    import keras
+
+    from lrwidgets.training.model_state import ModelState
+
+    model = bn_model()
+    hidden, out = model.get_layer("hidden").trainable_variables, model.get_layer("out").trainable_variables
+    built = keras.optimizers.Adam(1e-2)
+    unbuilt = keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.25)  # state that does not start at 0
+    model.own = {"d": built}  # in a dict attribute too
+    model.g_optimizer = unbuilt
+
+    def step(optimizer, variables) -> None:
+        optimizer.apply([keras.ops.ones(v.shape) for v in variables], variables)
+
+    step(built, hidden)
+    before = [np.array(keras.ops.convert_to_numpy(v)) for v in built.variables]
+    state = ModelState(model)
+    for _ in range(3):
+        step(built, hidden)
+        step(unbuilt, out)
+    moved = state.differences()
+    assert built.iterations.path in moved and any("momentum" in p for p in moved), moved
+    state.restore()
+    assert state.differences() == []
+    assert all(np.array_equal(a, keras.ops.convert_to_numpy(v)) for a, v in zip(before, built.variables, strict=True))
+    assert unbuilt.built and int(keras.ops.convert_to_numpy(unbuilt.iterations)) == 0
+    accumulators = [keras.ops.convert_to_numpy(v) for v in unbuilt.variables[2:]]
+    assert accumulators and all(np.all(a == 0.25) for a in accumulators)
+
+
 def test_a_sweep_runs_the_ramp_exactly_and_restores_every_variable() -> None:
     from lrwidgets.core.finder import Ramp
     from lrwidgets.training import LRRangeTest

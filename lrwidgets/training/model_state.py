@@ -13,8 +13,9 @@ from lrwidgets.training import _state
 
 
 class ModelState:
-    """Every variable of a model and its optimizer, and the random generators a fit draws from,
-    copied bit for bit; :meth:`restore` puts them all back (idle model only).
+    """Every variable of a model and its optimizer (and of the optimizers a custom ``train_step``
+    keeps as the model's attributes), and the random generators a fit draws from, copied bit for
+    bit; :meth:`restore` puts them all back (idle model only).
 
     Model variables include BatchNormalization's moving statistics, dropout seed states and the
     compiled metrics' totals; optimizer variables include ``iterations``, the moments, the learning rate and a
@@ -43,6 +44,7 @@ class ModelState:
         metrics = [v for v in getattr(model, "metrics_variables", []) if id(v) not in seen]
         self.variables = [(v, _copy(v)) for v in (*model.variables, *metrics)]
         self.optimizer_variables = [(v, _copy(v)) for v in optimizer.variables]
+        self.other_optimizers = [OptimizerCopy(o) for o in other_optimizers(model)]
         self.has_history = "history" in vars(model)
         self.history = vars(model).get("history")
         self.random = random.getstate()
@@ -57,6 +59,8 @@ class ModelState:
         _state.sync(self.model)
         for variable, value in (*self.variables, *self.optimizer_variables):
             variable.assign(value)
+        for other in self.other_optimizers:
+            other.restore()
 
     def restore(self) -> None:
         """Put back everything: the variables, the model's ``history`` attribute, the random generators."""
@@ -76,7 +80,43 @@ class ModelState:
     def differences(self) -> list[str]:
         """Paths of the variables that differ from the copy (bitwise); empty when restored."""
         _state.sync(self.model)
-        return [v.path for v, value in (*self.variables, *self.optimizer_variables) if not _same(v, value)]
+        others = [pair for other in self.other_optimizers for pair in other.values]
+        return [v.path for v, value in (*self.variables, *self.optimizer_variables, *others) if not _same(v, value)]
+
+
+def other_optimizers(model: Any) -> list[Any]:
+    """The optimizers a custom ``train_step`` keeps as the model's attributes, beside
+    ``model.optimizer`` (keras.io's GAN: ``self.d_optimizer``, ``self.g_optimizer``; also in a list
+    or dict attribute)."""
+    found: list[Any] = []
+    for value in vars(model).values():
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            if isinstance(item, keras.optimizers.Optimizer) and item is not model.optimizer:
+                if all(item is not f for f in found):
+                    found.append(item)
+    return found
+
+
+class OptimizerCopy:
+    """One optimizer's variables, copied; :meth:`restore` puts them back. One built since (by the
+    train step that uses it) gets the values a new build gives: the next fit then steps it as
+    if it had not been built before."""
+
+    def __init__(self, optimizer: Any) -> None:
+        self.optimizer = optimizer
+        self.built = optimizer.built
+        self.values = [(v, _copy(v)) for v in optimizer.variables]  # unbuilt: `iterations`, the rate
+
+    def restore(self) -> None:
+        optimizer = self.optimizer
+        if not self.built and optimizer.built:
+            fresh = type(optimizer).from_config(optimizer.get_config())
+            fresh.build(list(optimizer._trainable_variables))
+            for variable, new in zip(optimizer.variables, fresh.variables, strict=True):
+                variable.assign(new)
+        for variable, value in self.values:
+            variable.assign(value)
 
 
 def _copy(variable: Any) -> np.ndarray:
