@@ -1558,6 +1558,40 @@ def test_a_schedule_edit_is_checked_by_its_caller_and_a_late_one_never_breaks_th
     assert session.history.num_steps == 8
 
 
+@pytest.mark.parametrize("epochs", [3, 1])
+def test_weights_gone_nan_under_a_finite_loss_are_acted_on_as_a_nan_loss(epochs: int) -> None:
+    """A layer that maps NaN to a number (relu on TensorFlow): a NaN in the data made the first
+    layer's weights NaN while the loss stayed finite; nothing was said, the fit ran on, and the NaN
+    guard kept the NaN weights as a healthy copy. Found at the next copy (here the next epoch's
+    start) or at the fit's end, as a NaN loss is: stopped, the last finite copy put back."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    x[200, 0] = np.nan  # step 25 of the first epoch (batches of 8, in order)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(8, name="first"),
+            keras.layers.Lambda(keras.ops.nan_to_num),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=epochs, batch_size=8, shuffle=False).wait(120)
+    nan = [e for e in session.history.events if e.kind == "nan"]
+    assert len(nan) == 1 and "held NaN or inf by step" in nan[0].message, nan
+    assert "while the loss stayed finite" in nan[0].message
+    assert np.isfinite(session.history.loss[: nan[0].step + 1]).all()
+    assert [e.message for e in session.history.events if e.kind == "restore"] == ["weights restored from step 0"]
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert session.history.num_steps == (33 if epochs == 3 else 32)  # stopped at the batch after the copy
+    assert np.isfinite(model.evaluate(x[:100], y[:100], verbose=0))
+
+
 def test_a_refused_fit_changes_nothing_of_the_sessions_callback() -> None:
     import keras
 

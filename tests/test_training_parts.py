@@ -362,6 +362,44 @@ def test_nan_guard_confirms_a_copy_only_with_a_healthy_next_loss() -> None:
 
 
 @pytest.mark.keras
+def test_nan_guard_confirms_copies_late_in_a_fit_whose_single_batches_spread_far() -> None:
+    """Late in a fit single batch losses spread far more than 4x (lowest ~5e-4, median 0.026): a
+    copy judged by one batch against the lowest one was almost never confirmed, and a NaN put back
+    the fit's first weights (an untrained model) instead of the latest copy."""
+    import keras
+
+    model, history, guard, kernel, original = guarded_model()
+    rng = np.random.default_rng(0)
+    losses = 0.026 * np.exp(rng.normal(0.0, 1.2, size=4000))  # median 0.026, lowest ~1e-3 .. 5e-4
+    for step, loss in enumerate(losses):
+        if step % 500 == 0:
+            kernel.assign(original + step)
+            guard.take(model, step=step)
+        history.record_step(float(loss), 1e-3, step * 0.01)
+    assert losses.min() * 4 < np.median(losses) and (losses > 4 * losses.min()).mean() > 0.9
+    history.record_step(float("nan"), 1e-3, 40.0)
+    assert guard.restore(model, keep=[]) == 3500
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original + 3500)
+
+
+@pytest.mark.keras
+def test_nan_guard_keeps_no_copy_whose_values_are_not_finite() -> None:
+    """On TensorFlow relu maps NaN to 0: weights gone NaN under a finite loss were kept as healthy."""
+    import keras
+
+    model, history, guard, kernel, original = guarded_model()
+    guard.take(model, step=0)
+    history.record_step(1.0, 1e-3, 0.0)
+    kernel.assign(original * np.nan)
+    guard.take(model, step=1)
+    history.record_step(1.0, 1e-3, 0.1)  # finite
+    assert guard.broken == 1 and guard.restorable_step == 0
+    assert guard.take_broken() == 1 and guard.broken is None
+    assert guard.restore(model, keep=[]) == 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original)
+
+
+@pytest.mark.keras
 def test_nan_guard_judges_a_copy_by_the_next_batch_that_returned_a_loss() -> None:
     """A batch with no loss (a NaN row) leaves the copy to the next batch that has one."""
     model, history, guard, kernel, original = guarded_model()

@@ -195,9 +195,10 @@ class ControllerCallback(keras.callbacks.Callback):
         if self._first_batch:
             self._first_batch = False
             c.recorder.check_running_mean(model)
-        if value is not None and not math.isfinite(value):
+        broken = c.recorder.guard.broken  # a copy not finite under a finite loss (copy_if_due): as a NaN
+        if (value is not None and not math.isfinite(value)) or broken is not None:
             c.request_stop()
-            c.recorder.nan(model, c._lr, _state.steered_variables(model))
+            c.recorder.nan(model, c._lr, _state.steered_variables(model), broken=c.recorder.guard.take_broken())
         due = now >= self._next
         if due and c.listeners.due(now):
             c._notify()
@@ -237,6 +238,7 @@ class ControllerCallback(keras.callbacks.Callback):
         guard = c.recorder.guard
         if c.recorder.on_nan == "restore" and not c._stop_requested and guard.wants_copy(epoch_start, now):
             guard.take(self._model, c.history.num_steps)
+            c._attention = c._attention or guard.broken is not None  # a broken copy: at the next batch's end
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -263,7 +265,9 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         self.validation_cut.end_fit(logs)
+        c.recorder.check_state_at_end(self._model, c._lr, _state.steered_variables(self._model))
         c.history.end_fit()  # its last step ran: a change recorded from here applies from the next fit
+        self.reader.check_rate()  # a change another callback made at the last epoch's end, then the plateau's
         if self._reduction is not None:  # made at the last epoch's end: the rate the next fit starts at
             lr = c._lr * self._reduction[0]
             self.record_reduction()
@@ -287,7 +291,6 @@ class ControllerCallback(keras.callbacks.Callback):
                 f" steered here, took no step in this fit's {batches} batches: {why}",
                 source="idle_optimizer",  # a range test gives no suggestion then
             )
-        self.reader.check_rate()  # a change another callback made at the last epoch's end
         if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
             callback_list.leave(self)
             c.finish()

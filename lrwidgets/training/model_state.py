@@ -92,9 +92,9 @@ def other_optimizers(model: Any) -> list[Any]:
     for value in vars(model).values():
         items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else (value,)
         for item in items:
-            if isinstance(item, keras.optimizers.Optimizer) and item is not model.optimizer:
-                if all(item is not f for f in found):
-                    found.append(item)
+            known = item is model.optimizer or any(item is f for f in found)
+            if isinstance(item, keras.optimizers.Optimizer) and not known:
+                found.append(item)
     return found
 
 
