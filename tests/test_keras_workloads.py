@@ -885,6 +885,33 @@ def test_reduce_lr_on_plateau_is_recorded_as_used() -> None:
     assert not [e for e in h.events if e.kind in UNWANTED]
 
 
+def test_a_plateau_and_reduce_lr_on_plateau_compose_at_the_last_epoch_too() -> None:
+    """`plateau=` beside Keras's ReduceLROnPlateau: they composed at every epoch's end but the last,
+    where the plateau's reduction was written over the callback's, which was neither applied nor
+    recorded (two Keras ReduceLROnPlateau callbacks compose there too)."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets import schedules
+
+    x, y = regression_data(128)
+
+    def reduce(factor: float) -> keras.callbacks.Callback:
+        return keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=factor, patience=0, min_delta=1e9)
+
+    model = dense_model()
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[reduce(0.3), reduce(0.5)])
+    keras_rate = held_rate(model)
+    model = dense_model()
+    session = lrw.TrainingSession(model)
+    plateau = schedules.ReduceOnPlateau(held_rate(model), factor=0.3, patience=0, min_delta=1e9, monitor="loss")
+    session.fit(x, y, epochs=3, batch_size=32, callbacks=[reduce(0.5)], plateau=plateau).wait(120)
+    assert held_rate(model) == pytest.approx(keras_rate) == pytest.approx(1e-2 * 0.15**2)
+    assert session.learning_rate == pytest.approx(keras_rate)
+    last = [(e.source, e.value) for e in session.history.events if e.kind == "learning_rate" and e.step == 12]
+    assert sorted(last) == [("callback", pytest.approx(keras_rate)), ("plateau", pytest.approx(keras_rate))]
+
+
 def test_learning_rate_scheduler_composes_with_a_live_change() -> None:
     import keras
 
