@@ -343,3 +343,31 @@ def test_a_sweep_whose_loss_does_not_fall_beyond_its_noise_gets_no_suggestion() 
     assert judge_fall(lrs[:13], falling[:13], 13) == ("", "")
     short = Ramp(1e-7, 10.0, 20)(np.arange(20))
     assert judge_fall(short, 0.3 + 2.0 / (1 + (short / 1e-3) ** 1.5), 20) == ("", "")
+
+
+def test_a_fall_too_small_against_the_loss_is_no_fall_however_little_noise() -> None:
+    """A batch as large as the data set has next to no noise: over a range far too low (digits, 1e-10
+    to 1e-7) the loss fell 1.5e-5 of itself, far beyond its noise, and got every suggestion (3.8e-8,
+    where the whole range suggests 0.041). A fall must also be 1% of the level it falls from."""
+    from lrwidgets.core.finder import judge_fall
+    from lrwidgets.core.suggestions import LEAST_FALL, WEAK_FALL, fall_evidence
+
+    lrs = Ramp(1e-10, 1e-7, 100)(np.arange(100))
+    tiny = 2.3 * (1 - 1.5e-5 * np.linspace(0, 1, 100)) + 1e-7 * np.random.default_rng(0).normal(size=100)
+    fall, noise = fall_evidence(lrs, tiny, 100)
+    assert fall / noise > 10 * WEAK_FALL and fall < 1e-4 * 2.3  # far beyond its noise, a speck of the loss
+    assert set(suggest(lrs, tiny, 100)) == set(METHODS)  # every method would still place a rate
+    verdict, said = judge_fall(lrs, tiny, 100)
+    assert verdict == "none" and said.startswith("no clear fall of the loss (the loss fell ")
+    assert "% of its level of 2.3: under the 1% of the loss a fall must reach, however far beyond its" in said
+    assert said.endswith("(a model already trained has little left to fall)")
+    # Without noise, the level alone decides: a fall of twice LEAST_FALL is clear, of half of it none.
+    for share, judged in ((2 * LEAST_FALL, ""), (LEAST_FALL / 2, "none")):
+        clean = 2.3 * (1 - share * np.linspace(0, 1, 100))
+        fall, noise = fall_evidence(lrs, clean, 100)
+        assert noise < 1e-12 and judge_fall(lrs, clean, 100)[0] == judged
+    # A weak fall in noise that is also too small against the loss: none, the loss being the reason.
+    noisy = 100 - 0.5 / (1 + (lrs / 1e-8) ** -2) + 0.1 * np.random.default_rng(1).normal(size=100)
+    fall, noise = fall_evidence(lrs, noisy, 100)
+    assert fall / noise >= 2.5 and fall < LEAST_FALL * 100
+    assert judge_fall(lrs, noisy, 100)[0] == "none" and "under the 1% of the loss" in judge_fall(lrs, noisy, 100)[1]

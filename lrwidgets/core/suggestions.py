@@ -249,6 +249,29 @@ def suggest(
 NO_FALL, WEAK_FALL = 2.5, 4.0
 #: steps in each running median of :func:`fall_evidence`
 FALL_WINDOW = 10
+#: the least fall that counts, as a fraction of the level the loss falls from, however far beyond
+#: its noise: a batch as large as the data set has next to none, and over a range far too low the
+#: loss then fell about 1e-5 of itself, far beyond it (see :func:`judge_fall`)
+LEAST_FALL = 0.01
+
+
+def _fall(
+    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float
+) -> tuple[float, float, float]:
+    """``(fall, noise, level)``: :func:`fall_evidence`'s fall and noise, and the level the fall starts
+    from (the highest running median before the lowest); all ``nan`` for fewer than 12 steps."""
+    _, curve = analysed(learning_rates, losses, num_steps, smoothing)
+    first = num_steps // 10
+    raw = np.asarray(losses, dtype=np.float64)[first : first + len(curve)]
+    raw = raw[np.isfinite(raw)]
+    if len(raw) < FALL_WINDOW + 2:
+        return math.nan, math.nan, math.nan
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(raw, FALL_WINDOW), axis=1)
+    lowest = int(np.argmin(medians))
+    changes = np.diff(raw)
+    noise = 1.4826 * float(np.median(np.abs(changes - np.median(changes)))) / math.sqrt(2)
+    top = float(medians[: lowest + 1].max())
+    return top - float(medians[lowest]), noise, top
 
 
 def fall_evidence(
@@ -272,17 +295,15 @@ def fall_evidence(
         >>> [round(fall / sd, 1) for fall, sd in (fall_evidence(lrs, y, 100) for y in (2.3 + noise, falling + noise))]
         [1.1, 32.0]
     """
-    _, curve = analysed(learning_rates, losses, num_steps, smoothing)
-    first = num_steps // 10
-    raw = np.asarray(losses, dtype=np.float64)[first : first + len(curve)]
-    raw = raw[np.isfinite(raw)]
-    if len(raw) < FALL_WINDOW + 2:
-        return math.nan, math.nan
-    medians = np.median(np.lib.stride_tricks.sliding_window_view(raw, FALL_WINDOW), axis=1)
-    lowest = int(np.argmin(medians))
-    changes = np.diff(raw)
-    noise = 1.4826 * float(np.median(np.abs(changes - np.median(changes)))) / math.sqrt(2)
-    return float(medians[: lowest + 1].max() - medians[lowest]), noise
+    fall, noise, _ = _fall(learning_rates, losses, num_steps, smoothing)
+    return fall, noise
+
+
+#: what the verdict "none" advises
+_NO_FALL_ADVICE = (
+    "this sweep suggests no rate; widen the range (the loss must fall somewhere in it), or run more steps"
+    " or larger batches (a model already trained has little left to fall)"
+)
 
 
 def judge_fall(
@@ -290,25 +311,48 @@ def judge_fall(
 ) -> tuple[str, str]:
     """The verdict on the loss's fall, and what to say of it: ``("", "")`` for a clear fall (or a
     sweep too short to judge); ``("none", text)`` for no fall (the sweep suggests nothing; the text
-    starts with ``"no clear fall"``); ``("weak", text)`` for a weak one (its suggestions are
-    uncertain). :data:`NO_FALL` and :data:`WEAK_FALL` were set on 78 sweeps of digits and diabetes
-    models (``benchmarks/bench_finder_fall.py``; ``benchmarks/RESULTS.md``)."""
-    fall, noise = fall_evidence(learning_rates, losses, num_steps, smoothing)
+    starts with ``"no clear fall"``); ``("weak", text)`` for a weak one (its suggestions are given,
+    said to be uncertain).
+
+    A fall must pass two tests. Against the batch-to-batch noise (:func:`fall_evidence`): under
+    :data:`NO_FALL` times the noise it is none, under :data:`WEAK_FALL` weak; both were set on 78
+    sweeps of digits and diabetes models (``benchmarks/bench_finder_fall.py``;
+    ``benchmarks/RESULTS.md``). Against the loss itself: a fall under :data:`LEAST_FALL` (1%) of the
+    level it starts from (the highest running median before the lowest) is none, however little
+    noise there is: a batch the size of the data set has next to none, and over a range far too low
+    (digits, 1e-10 to 1e-7) the loss fell about 1e-5 of itself, far beyond its noise. Of the 78 sweeps,
+    those whose loss fell beyond its noise fell 20% or more of their level (every model that learns:
+    12% or more), and a range too low moved the loss of a batch of 128 by 0.27%: 1% keeps a margin
+    of ten on either side, for losses that can fall but a little of themselves.
+
+    Example:
+        >>> lrs = 10.0 ** np.linspace(-10, -7, 100)
+        >>> judge_fall(lrs, 2.3 - 1e-5 * np.linspace(0, 1, 100), 100)[0]    # tiny, but far beyond no noise
+        'none'
+    """
+    fall, noise, top = _fall(learning_rates, losses, num_steps, smoothing)
     if math.isnan(fall):
         return "", ""
-    ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: any fall is clear
-    if ratio >= WEAK_FALL:
-        return "", ""
+    ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: judged on the level alone
     said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
     if ratio < NO_FALL:
+        return "none", f"no clear fall of the loss ({said}: noise alone gives as much): {_NO_FALL_ADVICE}"
+    if fall < LEAST_FALL * abs(top):
         return "none", (
-            f"no clear fall of the loss ({said}: noise alone gives as much): this sweep suggests no rate;"
-            " widen the range (the loss must fall somewhere in it), or run more steps or larger batches"
-            " (a model already trained has little left to fall)"
+            f"no clear fall of the loss (the loss fell {fall:.3g}{_share(fall, top)}: under the {LEAST_FALL:.0%} of"
+            f" the loss a fall must reach, however far beyond its batch-to-batch noise of {noise:.3g}):"
+            f" {_NO_FALL_ADVICE}"
         )
+    if ratio >= WEAK_FALL:
+        return "", ""
     return "weak", (
         f"a weak fall of the loss ({said}): its suggestions are uncertain; more steps or larger batches make it clearer"
     )
+
+
+def _share(fall: float, top: float) -> str:
+    """What share of the level it started from the loss's fall was, for the verdict's text."""
+    return f", {100 * fall / abs(top):.2g}% of its level of {top:.3g}" if top else ""
 
 
 def combine(per_run: Sequence[dict[str, Suggestion]]) -> dict[str, Suggestion]:
