@@ -257,21 +257,28 @@ LEAST_FALL = 0.01
 
 def _fall(
     learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float
-) -> tuple[float, float, float]:
-    """``(fall, noise, level)``: :func:`fall_evidence`'s fall and noise, and the level the fall starts
-    from (the highest running median before the lowest); all ``nan`` for fewer than 12 steps."""
+) -> tuple[float, float, float, int]:
+    """``(fall, noise, level, steps)``: how far the loss fell, its batch-to-batch noise, the level the
+    fall starts from and the number of steps looked at. With ``FALL_WINDOW + 2`` steps or more, the
+    fall and noise of :func:`fall_evidence`. With fewer, too few for its running medians, the noise is
+    ``nan`` and the fall is the smoothed curve's (the one the suggestions are placed on), from its
+    highest point before its lowest down to its lowest (``0.0`` when its lowest is its first)."""
     _, curve = analysed(learning_rates, losses, num_steps, smoothing)
     first = num_steps // 10
     raw = np.asarray(losses, dtype=np.float64)[first : first + len(curve)]
     raw = raw[np.isfinite(raw)]
     if len(raw) < FALL_WINDOW + 2:
-        return math.nan, math.nan, math.nan
+        if not len(curve):
+            return 0.0, math.nan, math.nan, 0
+        lowest = int(np.argmin(curve))
+        top = float(curve[: lowest + 1].max())
+        return top - float(curve[lowest]), math.nan, top, len(curve)
     medians = np.median(np.lib.stride_tricks.sliding_window_view(raw, FALL_WINDOW), axis=1)
     lowest = int(np.argmin(medians))
     changes = np.diff(raw)
     noise = 1.4826 * float(np.median(np.abs(changes - np.median(changes)))) / math.sqrt(2)
     top = float(medians[: lowest + 1].max())
-    return top - float(medians[lowest]), noise, top
+    return top - float(medians[lowest]), noise, top, len(raw)
 
 
 def fall_evidence(
@@ -281,7 +288,8 @@ def fall_evidence(
     at: running medians of ``FALL_WINDOW`` (10) raw batch losses, from the highest before the
     lowest down to the lowest, over the noise (``1.4826 x`` the median absolute deviation of the
     losses' step-to-step changes, over ``sqrt(2)``: a trend moves the changes little, one batch far
-    out moves neither median). Returns ``(fall, noise)``; ``(nan, nan)`` for fewer than 12 steps.
+    out moves neither median). Returns ``(fall, noise)``; ``(nan, nan)`` for fewer than 12 steps
+    (:func:`judge_fall` judges those on the smoothed curve).
 
     A magnitude, not a test of a trend: a fall over a few steps counts in full, and a long sweep
     does not make a small fall large. On curves of pure noise (300 of them, normal or Student's t
@@ -295,8 +303,8 @@ def fall_evidence(
         >>> [round(fall / sd, 1) for fall, sd in (fall_evidence(lrs, y, 100) for y in (2.3 + noise, falling + noise))]
         [1.1, 32.0]
     """
-    fall, noise, _ = _fall(learning_rates, losses, num_steps, smoothing)
-    return fall, noise
+    fall, noise, _, _ = _fall(learning_rates, losses, num_steps, smoothing)
+    return (math.nan, math.nan) if math.isnan(noise) else (fall, noise)
 
 
 #: what the verdict "none" advises
@@ -309,10 +317,9 @@ _NO_FALL_ADVICE = (
 def judge_fall(
     learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98
 ) -> tuple[str, str]:
-    """The verdict on the loss's fall, and what to say of it: ``("", "")`` for a clear fall (or a
-    sweep too short to judge); ``("none", text)`` for no fall (the sweep suggests nothing; the text
-    starts with ``"no clear fall"``); ``("weak", text)`` for a weak one (its suggestions are given,
-    said to be uncertain).
+    """The verdict on the loss's fall, and what to say of it: ``("", "")`` for a clear fall;
+    ``("none", text)`` for no fall (the sweep suggests nothing; the text starts with ``"no clear
+    fall"``); ``("weak", text)`` for a weak one (its suggestions are given, said to be uncertain).
 
     A fall must pass two tests. Against the batch-to-batch noise (:func:`fall_evidence`): under
     :data:`NO_FALL` times the noise it is none, under :data:`WEAK_FALL` weak; both were set on 78
@@ -325,14 +332,27 @@ def judge_fall(
     12% or more), and a range too low moved the loss of a batch of 128 by 0.27%: 1% keeps a margin
     of ten on either side, for losses that can fall but a little of themselves.
 
+    A sweep with fewer than ``FALL_WINDOW + 2`` (12) steps to look at (one that ran its ``num_steps``
+    up to 17, or blew up early) is too short to measure its noise, so it is never a clear fall. It
+    is judged on the smoothed curve the suggestions are placed on: no fall (its lowest point is its
+    first), or one under :data:`LEAST_FALL` of its level, is none (a loss that only rises until it
+    diverges after a few steps); any other is weak, the text saying the sweep was too short to tell
+    a fall from noise. The suggestions of the shortest sweep allowed (``num_steps=11``, 5 steps to
+    look at) are thus given at best as uncertain. Over a range too low, 15 steps of the digits MLP
+    were none at batch 128 (no fall) and weak at batch 32 (the noise of 9 steps fell 1.4%).
+
     Example:
         >>> lrs = 10.0 ** np.linspace(-10, -7, 100)
         >>> judge_fall(lrs, 2.3 - 1e-5 * np.linspace(0, 1, 100), 100)[0]    # tiny, but far beyond no noise
         'none'
+        >>> judge_fall(lrs[:15], np.linspace(0.5, 3.0, 15), 15)[0]            # 9 steps looked at, only rising
+        'none'
+        >>> judge_fall(lrs[:15], np.linspace(2.3, 0.5, 15), 15)[0]            # a clear fall, but 9 steps
+        'weak'
     """
-    fall, noise, top = _fall(learning_rates, losses, num_steps, smoothing)
-    if math.isnan(fall):
-        return "", ""
+    fall, noise, top, steps = _fall(learning_rates, losses, num_steps, smoothing)
+    if math.isnan(noise):  # too few steps to measure the noise: judged on the smoothed curve
+        return _judge_short(fall, top, steps)
     ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: judged on the level alone
     said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
     if ratio < NO_FALL:
@@ -353,6 +373,23 @@ def judge_fall(
 def _share(fall: float, top: float) -> str:
     """What share of the level it started from the loss's fall was, for the verdict's text."""
     return f", {100 * fall / abs(top):.2g}% of its level of {top:.3g}" if top else ""
+
+
+def _judge_short(fall: float, top: float, steps: int) -> tuple[str, str]:
+    """:func:`judge_fall`'s verdict on a sweep with too few steps to measure its noise: ``fall`` and
+    ``top`` are the smoothed curve's (see :func:`_fall`), over ``steps`` steps looked at."""
+    short = f"{steps} steps looked at, too few to measure its batch-to-batch noise ({FALL_WINDOW + 2} needed)"
+    if not fall > 0:
+        return "none", f"no clear fall of the loss (it did not fall over the {short}): {_NO_FALL_ADVICE}"
+    if fall < LEAST_FALL * abs(top):
+        return "none", (
+            f"no clear fall of the loss (it fell {fall:.3g}{_share(fall, top)}, under the {LEAST_FALL:.0%} of the"
+            f" loss a fall must reach, over the {short}): {_NO_FALL_ADVICE}"
+        )
+    return "weak", (
+        f"a sweep too short to tell a fall of the loss from its noise (it fell {fall:.3g}{_share(fall, top)},"
+        f" over the {short}): its suggestions are uncertain; more steps make it clearer"
+    )
 
 
 def combine(per_run: Sequence[dict[str, Suggestion]]) -> dict[str, Suggestion]:
