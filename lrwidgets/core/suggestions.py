@@ -328,9 +328,9 @@ def judge_fall(
     level it starts from (the highest running median before the lowest) is none, however little
     noise there is: a batch the size of the data set has next to none, and over a range far too low
     (digits, 1e-10 to 1e-7) the loss fell about 1e-5 of itself, far beyond its noise. Of the 78 sweeps,
-    those whose loss fell beyond its noise fell 20% or more of their level (every model that learns:
-    12% or more), and a range too low moved the loss of a batch of 128 by 0.27%: 1% keeps a margin
-    of ten on either side, for losses that can fall but a little of themselves.
+    those whose loss fell beyond its noise fell 20% or more of their level, every model that learns
+    12% or more: 1% leaves room for losses that can fall but a little of themselves, and is still
+    over 1,000 times the full-batch fall over a range too low (``benchmarks/RESULTS.md``).
 
     A sweep with fewer than ``FALL_WINDOW + 2`` (12) steps to look at (one that ran its ``num_steps``
     up to 17, or blew up early) is too short to measure its noise, so it is never a clear fall. It
