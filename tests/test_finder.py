@@ -381,6 +381,20 @@ def test_a_weak_fall_s_suggestions_say_they_are_uncertain(monkeypatch) -> None:
     assert all(s.explanation.endswith("; uncertain: a weak fall") for s in test.suggestion_details.values())
 
 
+def test_a_sweep_too_short_to_judge_says_so_in_its_suggestions() -> None:
+    """A 15-step sweep (9 steps looked at) was never judged and passed as a clear fall."""
+    from lrwidgets.training import LRRangeTest
+
+    x, y = regression_data(1024)
+    test = LRRangeTest(linear_model(), start_learning_rate=3e-2, end_learning_rate=0.5, num_steps=15)
+    test.run(x, y, batch_size=32).wait(120)
+    assert test.sweeps[0].fall == "weak" and "a sweep too short to tell a fall" in test.message
+    assert test.suggestions
+    assert all(
+        s.explanation.endswith("; uncertain: a sweep too short to judge") for s in test.suggestion_details.values()
+    )
+
+
 def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:
     from lrwidgets.core.finder import Suggestion
     from lrwidgets.training._range_sweep import Sweep, combined

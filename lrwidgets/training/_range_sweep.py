@@ -132,9 +132,8 @@ def ended_sweep(
     suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
     fall, said = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ("", "")
     if fall == "weak":  # each says so where it is shown (the widget's table)
-        suggestions = {
-            m: replace(s, explanation=f"{s.explanation}; uncertain: a weak fall") for m, s in suggestions.items()
-        }
+        why = "a sweep too short to judge" if "too short" in said else "a weak fall"
+        suggestions = {m: replace(s, explanation=f"{s.explanation}; uncertain: {why}") for m, s in suggestions.items()}
     return Sweep(
         learning_rates=lrs,
         losses=losses,
