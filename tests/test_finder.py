@@ -395,6 +395,30 @@ def test_a_sweep_too_short_to_judge_says_so_in_its_suggestions() -> None:
     )
 
 
+@pytest.mark.parametrize("kind", ["backend tensor", "pandas"])
+def test_n_runs_reorder_tensors_and_frames_as_arrays(kind: str) -> None:
+    """Each sweep after the first sees the rows in another order: tensors (a tf.Tensor, a jax or
+    torch array) and pandas frames kept theirs, so the sweeps were identical (shuffle=False, or
+    TensorFlow's shuffle, alike in each fit) and every spread read 0.00 decade."""
+    import keras
+    import pandas as pd
+
+    from lrwidgets.training import LRRangeTest
+
+    x, y = regression_data(512)
+
+    def as_kind(a: np.ndarray):
+        return keras.ops.convert_to_tensor(a) if kind == "backend tensor" else pd.DataFrame(a)
+
+    runs = {}
+    for name, xs, ys in (("numpy", x, y), (kind, as_kind(x), as_kind(y))):
+        test = LRRangeTest(linear_model(), start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30, n_runs=2)
+        test.run(xs, ys, batch_size=16, shuffle=False).wait(120)
+        runs[name] = [s.losses for s in test.sweeps]
+    assert not np.array_equal(*runs[kind])  # the second sweep's rows in another order
+    np.testing.assert_allclose(runs[kind][1], runs["numpy"][1], rtol=1e-5)  # the same order as an array's
+
+
 def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:
     from lrwidgets.core.finder import Suggestion
     from lrwidgets.training._range_sweep import Sweep, combined

@@ -56,9 +56,9 @@ class LRRangeTest:
     Suggestions (``lrwidgets.core.finder``): fastai's four methods (``valley``, ``slide``,
     ``minimum``, ``steep``, against ``log10`` of the rate) and the default, ``robust_valley``.
     With ``n_runs > 1``, each sweep starts from the same weights and sees the batches in another
-    order (array data is reordered, seeded by the sweep's number: a copy of it is held during that
-    sweep; other data forms keep their own order); each suggestion is then the median of the
-    sweeps' and carries their spread.
+    order (array data, numpy or a backend's tensors or pandas, is reordered, seeded by the sweep's
+    number: a copy of it is held during that sweep; other data forms keep their own order); each
+    suggestion is then the median of the sweeps' and carries their spread.
 
     Args:
         model: a compiled, built ``keras.Model`` with a float learning rate (the same check as
