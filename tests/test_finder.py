@@ -99,6 +99,7 @@ def test_a_sweep_runs_the_ramp_exactly_and_restores_every_variable() -> None:
     assert len(test.losses) == len(test.smoothed_losses) == 20 and np.isfinite(test.losses).all()
     assert before.differences() == []
     assert int(model.optimizer.iterations.numpy()) == iterations
+    assert model.stop_training is False  # the stop rule's, put back
     # Rates this low move the loss less than its batch-to-batch noise: nothing is
     # suggested, and the message says why (not "too few steps").
     assert suggestions == {} and test.suggestion is None and "too few steps" not in test.message
@@ -465,6 +466,23 @@ def test_layerwise_multipliers_are_kept_and_the_base_rate_swept() -> None:
     assert dict(model.optimizer.multipliers) == multipliers and before.differences() == []
 
 
+@pytest.mark.parametrize("fitted", [True, False])
+def test_a_monitor_better_higher_is_refused(fitted: bool) -> None:
+    """`monitor="accuracy"` was swept as a loss: its suggestions placed where accuracy fell."""
+    from lrwidgets.training import LRRangeTest
+
+    model = bn_model(metrics=["mae", "r2_score"], fitted=fitted)
+    before = snapshot(model)
+    x, y = regression_data(256)
+    for monitor in ("r2_score", "val_r2_score", "accuracy", "val_binary_accuracy"):
+        test = LRRangeTest(model, monitor=monitor, num_steps=12)
+        with pytest.raises(ValueError, match=rf"`monitor` must be a loss .* Received: monitor='{monitor}'"):
+            test.run(x, y, batch_size=32)
+        assert test.sweeps == [] and not test.running
+    assert before.differences() == []
+    LRRangeTest(model, monitor="mae", num_steps=12).run(x, y, batch_size=32).wait(120)  # lower is better
+
+
 def test_what_it_cannot_do_is_refused_clearly() -> None:
     import keras
 
@@ -668,6 +686,8 @@ def test_find_lr_after_a_fit_called_with_the_dashboards_callback_sweeps_that_fit
     x2, y2 = regression_data(256, seed=1)
     dash.model.fit(x2, y2, epochs=1, batch_size=16, callbacks=[dash.callback], verbose=0)
     assert dash.session.fit_data["x"] is x2 and dash.session.fit_data["batch_size"] == 16
+    with pytest.raises(TypeError, match=r"`target` cannot be given\. Received: target="):
+        dash.find_learning_rate(target=dash)
     finder = dash.find_learning_rate(num_steps=12, start_learning_rate=1e-4, end_learning_rate=1e-1)
     finder.wait(120)
     assert finder.test.sweeps[0].losses.size > 0

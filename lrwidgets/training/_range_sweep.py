@@ -4,6 +4,7 @@ combined; the handle of a range test's run."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 
 from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, judge_fall, suggest
 from lrwidgets.core.history import TrainingHistory
+from lrwidgets.training import _step_logs
 from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
@@ -96,6 +98,22 @@ class RangeTestRun(TrainingRun):
     def __repr__(self) -> str:
         test: Any = self._controller
         return f"<RangeTestRun {'done' if self.done else 'running'}, {len(test.sweeps)}/{test.n_runs} sweeps>"
+
+
+#: Log names (without ``val_``) of metrics that are better higher, when Keras does not say (unbuilt)
+_MAXIMIZED = re.compile(r"(.*_)?(acc|accuracy|auc|precision|recall|f1_score|fbeta_score|iou|r2_score)")
+
+
+def check_monitor(model: Any, monitor: str) -> None:
+    """Refuse a ``monitor`` that is a metric to maximize (Keras's direction for the model's
+    metrics, else by its name): the range test sweeps a loss, and places its rates where it falls."""
+    name = monitor.removeprefix("val_")
+    lower = _step_logs.metric_directions(model).get(name)
+    if lower is False or (lower is None and _MAXIMIZED.fullmatch(name)):
+        raise ValueError(
+            f"Argument `monitor` must be a loss the range test can watch fall (lower is better): `{monitor}` is"
+            f" better higher. Received: monitor={monitor!r}"
+        )
 
 
 def ended_sweep(

@@ -26,6 +26,7 @@ from lrwidgets.training._range_sweep import (
     RangeTestRun,
     Sweep,
     SweepStopper,
+    check_monitor,
     combined,
     ended_sweep,
     recorded,
@@ -227,6 +228,7 @@ class LRRangeTest:
             if name not in DATA_ARGUMENTS and name != "verbose":
                 raise TypeError(f"run() got an unexpected argument `{name}`.")
         data = {k: v for k, v in bound.bound.arguments.items() if k in DATA_ARGUMENTS}
+        check_monitor(self.model, monitor or "loss")
         # A generator of unknown length: read to its end, Keras would serve the batches it peeked at
         # again in every later epoch. Its sweep is one epoch, which ends when the data runs out.
         once = bound.steps is None and isinstance(data.get("x"), Iterator)

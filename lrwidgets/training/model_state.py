@@ -45,6 +45,7 @@ class ModelState:
         self.variables = [(v, _copy(v)) for v in (*model.variables, *metrics)]
         self.optimizer_variables = [(v, _copy(v)) for v in optimizer.variables]
         self.other_optimizers = [OptimizerCopy(o) for o in other_optimizers(model)]
+        self.stop_training = getattr(model, "stop_training", False)  # the test's stop rule sets it
         self.has_history = "history" in vars(model)
         self.history = vars(model).get("history")
         self.random = random.getstate()
@@ -63,9 +64,11 @@ class ModelState:
             other.restore()
 
     def restore(self) -> None:
-        """Put back everything: the variables, the model's ``history`` attribute, the random generators."""
+        """Put back everything: the variables, the model's ``history`` and ``stop_training`` attributes,
+        the random generators."""
         model = self.model
         self.restore_variables()
+        model.stop_training = self.stop_training
         if self.has_history:
             model.history = self.history
         elif "history" in vars(model):

@@ -48,6 +48,11 @@ class FindLearningRate:
         """
         from lrwidgets.widgets.finder import LRFinder
 
+        if "target" in kwargs:  # the Apply buttons set this dashboard's rate
+            raise TypeError(
+                "find_learning_rate() applies to this dashboard: `target` cannot be given."
+                f" Received: target={kwargs['target']!r}"
+            )
         if self.session.running:
             raise RuntimeError("A fit is running: find a learning rate between two fits.")
         if self.finder is not None and self.finder.test.running:
