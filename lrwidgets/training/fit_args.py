@@ -70,6 +70,19 @@ class BoundFit:
         return (*bound.args, *(bound.arguments[k] for k in tail)), {**bound.kwargs, **rest}
 
 
+#: What a session says of a short batch that may come other than last in an epoch
+#: (:attr:`FitArguments.short_batch_moves`).
+MOVING_SHORT_BATCH = {
+    "shuffled": "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches"
+    " after it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays last"
+    " and every loss is exact)",
+    "carried": "with this `steps_per_epoch` Keras carries the data's batches on from one epoch to the next, so its"
+    " short batch comes wherever a pass over the data ends: its loss and those of the batches after it in its"
+    " epoch are recovered as if it were full (approximate; with `steps_per_epoch` a multiple of the batches in"
+    " the data, every loss is exact)",
+}
+
+
 @dataclass
 class FitArguments(BoundFit):
     """A bound and checked ``model.fit`` call and what is known of its batches (:func:`bind_fit`)."""
@@ -77,8 +90,10 @@ class FitArguments(BoundFit):
     batch_size: int | None
     samples: int | None
     steps: int | None  # batches per epoch, when known
-    #: a ``PyDataset`` with a short batch, shuffled by Keras: the short one may come anywhere
-    short_batch_shuffled: bool = False
+    #: where a short batch may come other than last in an epoch: ``"shuffled"`` (a ``PyDataset``
+    #: Keras shuffles), ``"carried"`` (array data with a ``steps_per_epoch`` that cuts its passes:
+    #: Keras carries the batches on across epochs), or ``""`` (last, when there is one)
+    short_batch_moves: str = ""
 
     @property
     def exact_batches(self) -> bool:
@@ -140,7 +155,7 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     call = bind_arguments(fit, args, kwargs, caller)
     a = call.bound.arguments
     _check_counts(a)
-    batch_size, samples, steps, shuffled = _batches({**call.defaults, **a})
+    batch_size, samples, steps, moves = _batches({**call.defaults, **a})
     if steps == 0:  # Keras's own error for it is a bare StopIteration or ZeroDivisionError
         if a.get("validation_split"):
             raise ValueError(
@@ -148,7 +163,7 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
                 f" {received('validation_split', a['validation_split'])}"
             )
         raise ValueError(f"Argument `x` must hold at least one batch: it holds none. {received('x', a.get('x'))}")
-    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps, shuffled)
+    return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps, moves)
 
 
 def _check_counts(a: dict[str, Any]) -> None:
@@ -241,9 +256,9 @@ def _check_cardinality(a: dict[str, Any]) -> None:
         )
 
 
-def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, bool]:
-    """(batch size, samples an epoch, batches an epoch) where known, and whether Keras shuffles a
-    ``PyDataset`` with a short batch (which may then come anywhere in an epoch)."""
+def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, str]:
+    """(batch size, samples an epoch, batches an epoch) where known, and where a short batch may
+    come other than last in an epoch (:attr:`FitArguments.short_batch_moves`; samples then None)."""
     x = a.get("x")
     steps_per_epoch = a.get("steps_per_epoch")
     rows = _rows(x)
@@ -252,15 +267,18 @@ def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, boo
         if a.get("validation_split") and a.get("validation_data") is None:
             rows = math.floor(rows * (1.0 - float(a["validation_split"])))  # as Keras splits
         size = int(a.get("batch_size") or DEFAULT_BATCH_SIZE)
-        return size, rows, steps_per_epoch or math.ceil(rows / size), False
+        passes = math.ceil(rows / size)
+        if steps_per_epoch and rows % size and steps_per_epoch % passes:
+            return size, None, steps_per_epoch, "carried"
+        return size, rows, steps_per_epoch or passes, ""
     if _is_torch_loader(x):
-        return (*_torch_batches(x, steps_per_epoch), False)
+        return (*_torch_batches(x, steps_per_epoch), "")
     if _is_py_dataset(x):
         first, samples, steps = _py_dataset_batches(x, steps_per_epoch)
         if a.get("shuffle", True) and samples is not None and first is not None and samples % first:
-            return first, None, steps, True
-        return first, samples, steps, False
-    return None, None, steps_per_epoch, False
+            return first, None, steps, "shuffled"
+        return first, samples, steps, ""
+    return None, None, steps_per_epoch, ""
 
 
 def dataset_batches(x: Any) -> int | None:

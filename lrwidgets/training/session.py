@@ -16,7 +16,7 @@ from lrwidgets.training import _state, _step_logs, callback_list, ownership, war
 from lrwidgets.training.callback import StoppedBeforeStart
 from lrwidgets.training.callback_list import acts_before_batches
 from lrwidgets.training.controller import TrainingController
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, FitArguments, bind_fit, class_fit, reporting
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, MOVING_SHORT_BATCH, FitArguments, bind_fit, class_fit, reporting
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.snapshot import Listener, Snapshot, Snapshots
@@ -333,12 +333,11 @@ class TrainingSession:
             notes.append(
                 (
                     "info",
-                    "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches after"
-                    " it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays"
-                    " last and every loss is exact)"
-                    if bound.short_batch_shuffled
-                    else "the sizes of this data's batches are not known before the fit: the loss of a short last"
-                    " batch of an epoch is recovered as if it were full (approximate)",
+                    MOVING_SHORT_BATCH.get(
+                        bound.short_batch_moves,
+                        "the sizes of this data's batches are not known before the fit: the loss of a short last"
+                        " batch of an epoch is recovered as if it were full (approximate)",
+                    ),
                     rec.now(),
                 )
             )
