@@ -420,6 +420,19 @@ def test_n_runs_reorder_tensors_and_frames_as_arrays(kind: str) -> None:
     np.testing.assert_allclose(runs[kind][1], runs["numpy"][1], rtol=1e-5)  # the same order as an array's
 
 
+def test_a_sweep_over_losses_recovered_approximately_says_so() -> None:
+    """A PyDataset with a short batch that Keras shuffles: steps up to 1.5x off, the finder silent."""
+    from lrwidgets.training import LRRangeTest
+    from tests.test_keras_workloads import py_dataset
+
+    x, y = regression_data(100)
+    test = LRRangeTest(linear_model(), start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=20)
+    test.run(py_dataset(x, y)).wait(120)
+    assert "; note: Keras shuffles this PyDataset's batches and one is short" in test.message
+    test.run(py_dataset(x, y), shuffle=False).wait(120)  # the short batch stays last: exact
+    assert "note:" not in test.message
+
+
 def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:
     from lrwidgets.core.finder import Suggestion
     from lrwidgets.training._range_sweep import Sweep, combined

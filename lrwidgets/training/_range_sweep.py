@@ -152,12 +152,16 @@ def ended_sweep(
     if fall == "weak":  # each says so where it is shown (the widget's table)
         why = "a sweep too short to judge" if "too short" in said else "a weak fall"
         suggestions = {m: replace(s, explanation=f"{s.explanation}; uncertain: {why}") for m, s in suggestions.items()}
+    # The session's note that some batches' losses are recovered approximately (a short batch Keras
+    # shuffles into an epoch: up to several times off), said with the sweep it shapes.
+    approximate = next((e.message for e in new if e.kind in ("info", "warning") and "approximate" in e.message), "")
+    message = "; ".join(m for m in (message, said, approximate and f"note: {approximate}") if m)
     return Sweep(
         learning_rates=lrs,
         losses=losses,
         smoothed_losses=monitor.curve.smoothed,
         reason=reason,
-        message=f"{message}; {said}" if said else message,
+        message=message,
         suggestions={} if fall == "none" else suggestions,
         fall=fall,
     )
