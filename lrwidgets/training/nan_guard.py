@@ -243,13 +243,13 @@ class NanGuard:
         return good.step
 
     def healthy_before(self, step: int) -> State | None:
-        """The latest copy judged healthy whose batch came before history step ``step`` (that batch's
-        loss was finite and within ``factor`` x the fit's best), or None (training thread).
+        """The latest copy judged healthy whose batch came before history step ``step`` (confirmed:
+        see the class docstring), or None (training thread).
 
         Looked for in the last healthy copy, the one before it and the fit's first copy (the last
         two only while :attr:`keeps_more`, set by a session's diagnosis: each is a full copy of
         the weights and optimizer state). A copy taken after a blow-up may be judged healthy by
-        that rule (a loss back under ``factor`` x the best) and replace the last one before it."""
+        that rule (losses back under ``factor`` x the best) and replace the last one before it."""
         self._judge()
         kept = [c for c in (self._good, self._previous, self._start) if c is not None and c.step < step]
         return max(kept, key=lambda c: c.step) if kept else None
