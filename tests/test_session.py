@@ -1592,6 +1592,28 @@ def test_weights_gone_nan_under_a_finite_loss_are_acted_on_as_a_nan_loss(epochs:
     assert np.isfinite(model.evaluate(x[:100], y[:100], verbose=0))
 
 
+def test_a_non_trainable_weight_kept_infinite_is_no_broken_state() -> None:
+    """A layer may keep an inf in a non-trainable weight (a running minimum): not a NaN."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class Lowest(keras.layers.Layer):
+        def build(self, input_shape: Any) -> None:
+            self.lowest = self.add_weight(shape=(), initializer=keras.initializers.Constant(np.inf), trainable=False)
+
+        def call(self, x: Any) -> Any:
+            return x
+
+    x, y = regression_data(64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), Lowest(), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=3, batch_size=8).wait(60)
+    assert session.history.num_steps == 24 and not [e for e in session.history.events if e.kind == "nan"]
+
+
 def test_a_refused_fit_changes_nothing_of_the_sessions_callback() -> None:
     import keras
 

@@ -173,7 +173,8 @@ class NanGuard:
             optimizer.build(model.trainable_variables)
         state = State(_values(model.weights), _values(optimizer.variables), step, weakref.ref(optimizer))
         self._due = time.perf_counter() + self.interval
-        if _finite(state.weights + state.optimizer_values):
+        trained = [v for v, var in zip(state.weights, model.weights, strict=True) if var.trainable]
+        if _finite(trained + state.optimizer_values):  # not the other weights: a layer may keep an inf there
             self._pending = state
         elif self.broken is None:
             self.broken = step
@@ -184,11 +185,11 @@ class NanGuard:
         return step
 
     def broken_at_end(self, model: Any) -> int | None:
-        """:meth:`take_broken`, or the fit's last step when the model's state is not finite as it ends
-        (gone NaN under a finite loss after the last copy)."""
+        """:meth:`take_broken`, or the fit's last step when the model's trainable weights or optimizer
+        state are not finite as it ends (gone NaN under a finite loss after the last copy)."""
         if self.broken is None:
             _state.sync(model)
-            if not _finite(_values(model.weights) + _values(model.optimizer.variables)):
+            if not _finite(_values(model.trainable_weights) + _values(model.optimizer.variables)):
                 self.broken = self.history.num_steps - 1
         return self.take_broken()
 
