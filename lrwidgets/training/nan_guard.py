@@ -1,12 +1,12 @@
 """Keep a copy of the last healthy model state during a fit, and put it back when the loss breaks.
 
 A copy taken before batch ``k`` holds the weights that batch ``k`` computes its loss with, so it
-is *confirmed* only when its values are finite and that loss comes back finite and not diverged
-(the median of it and the next batches' at most ``factor`` times the fit's best median of a block
-of batch losses). Restoring puts back the last confirmed copy: never weights that already produced
-an infinite or runaway loss, even when a whole epoch is one step (a start-of-epoch copy would then
-hold weights of ~1e17). The learning rate and the per-layer multipliers are left as they are:
-they are steered live, and the user's last choice stands.
+is *confirmed* only when its trainable weights and optimizer state are finite and that loss comes
+back finite and not diverged (the median of it and the next batches' at most ``factor`` times the
+fit's best median of a block of batch losses). Restoring puts back the last confirmed copy: never
+weights that already produced an infinite or runaway loss, even when a whole epoch is one step (a
+start-of-epoch copy would then hold weights of ~1e17). The learning rate and the per-layer
+multipliers are left as they are: they are steered live, and the user's last choice stands.
 
 Medians, not single batches: late in a fit single batch losses spread far more than ``factor``
 (a digits MLP at step 4,000: the lowest 6e-4, the median 0.026), so a copy judged by one batch
@@ -98,10 +98,11 @@ class NanGuard:
 
     Args:
         history: the :class:`~lrwidgets.core.TrainingHistory` the fit records its batch losses in.
-        factor: a copy is confirmed when its values are finite and the median loss of its batch and
-            the next ones (``JUDGED_BATCHES`` in all, as far as recorded) is finite and at most
-            ``factor`` times the fit's best so far before the copy's batch: the lowest median of a
-            block of ``BEST_WINDOW`` (64) batch losses (until the first block is whole, of those so far).
+        factor: a copy is confirmed when its trainable and optimizer values are finite and the
+            median loss of its batch and the next ones (``JUDGED_BATCHES`` in all, as far as
+            recorded) is finite and at most ``factor`` times the fit's best so far before the
+            copy's batch: the lowest median of a block of ``BEST_WINDOW`` (64) batch losses (until
+            the first block is whole, of those so far).
         interval: seconds between two copies within an epoch (each epoch's start always gets one);
             on jax a copy syncs the whole state, so copies are rationed.
     """
