@@ -431,6 +431,8 @@ def test_a_sweep_over_losses_recovered_approximately_says_so() -> None:
     assert "; note: Keras shuffles this PyDataset's batches and one is short" in test.message
     test.run(py_dataset(x, y), shuffle=False).wait(120)  # the short batch stays last: exact
     assert "note:" not in test.message
+    test.run((x[i : i + 20], y[i : i + 20]) for i in range(0, 100, 20)).wait(120)  # no short batch
+    assert "note:" not in test.message
 
 
 def test_the_sweeps_combined_are_the_whole_ones_that_suggest() -> None:

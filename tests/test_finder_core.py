@@ -405,6 +405,12 @@ def test_a_sweep_too_short_to_measure_its_noise_is_never_a_clear_fall() -> None:
         "over the 9 steps looked at, too few to measure its batch-to-batch noise (12 needed)):"
         " its suggestions are uncertain; more steps make it clearer"
     )
+    # 100 steps that blew up after 25 (10 looked at): a range that ends lower would help, not more steps.
+    early = Ramp(1e-7, 10.0, 100)(np.arange(25))
+    verdict, said = judge_fall(early, 0.3 + 2.0 / (1 + (early / 3e-6) ** 1.5), 100)
+    assert verdict == "weak" and said.endswith(
+        "its suggestions are uncertain; a range that ends lower gives it more steps before the blow-up"
+    )
     # The fewest steps a sweep can suggest from (11 leave 5): judged too, never clear.
     few = Ramp(1e-7, 10.0, MIN_STEPS)(np.arange(MIN_STEPS))
     assert judge_fall(few, 0.3 + 2.0 / (1 + (few / 1e-3) ** 1.5), MIN_STEPS)[0] == "weak"

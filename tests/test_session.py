@@ -1581,6 +1581,7 @@ def test_weights_gone_nan_under_a_finite_loss_are_acted_on_as_a_nan_loss(epochs:
     )
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
     session = lrw.TrainingSession(model)
+    session.controller.recorder.guard.interval = 1e9  # copies at each epoch's start only, on any machine
     session.fit(x, y, epochs=epochs, batch_size=8, shuffle=False).wait(120)
     nan = [e for e in session.history.events if e.kind == "nan"]
     assert len(nan) == 1 and "held NaN or inf by step" in nan[0].message, nan
@@ -1590,6 +1591,31 @@ def test_weights_gone_nan_under_a_finite_loss_are_acted_on_as_a_nan_loss(epochs:
     assert all(np.isfinite(w).all() for w in model.get_weights())
     assert session.history.num_steps == (33 if epochs == 3 else 32)  # stopped at the batch after the copy
     assert np.isfinite(model.evaluate(x[:100], y[:100], verbose=0))
+
+
+@pytest.mark.parametrize("mode", ["session", "callback"])
+def test_a_nan_loss_after_a_broken_copy_is_said_as_a_nan_loss(mode: str) -> None:
+    """A finite loss with a NaN gradient (sqrt at 0): the next copy holds NaN weights and the next
+    loss is NaN. Said as a NaN loss (it was "held NaN ... while the loss stayed finite (nan ...)")."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = np.ones((16, 4), "float32"), np.zeros((16, 1), "float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0), loss=lambda t, p: keras.ops.mean(keras.ops.sqrt(keras.ops.abs(p - t)))
+    )
+    session = lrw.TrainingSession(model)
+    if mode == "session":
+        session.fit(x, y, epochs=4, batch_size=16).wait(120)
+    else:
+        model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[session.callback])
+    [nan] = [e.message for e in session.history.events if e.kind == "nan"]
+    assert nan.startswith("the loss became nan at step 1 (learning rate 0)") and "were restored" in nan, nan
+    assert [e.message for e in session.history.events if e.kind == "restore"] == ["weights restored from step 0"]
+    assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
 def test_a_non_trainable_weight_kept_infinite_is_no_broken_state() -> None:

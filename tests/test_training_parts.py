@@ -120,10 +120,14 @@ def test_batch_sizes_of_every_form_where_they_can_be_known() -> None:
     from lrwidgets.training.fit_args import _batches
 
     x = np.zeros((100, 3))
-    assert _batches({"x": x, "batch_size": 32}) == (32, 100, 4, False)
-    assert _batches({"x": {"a": x, "b": x[:, :1]}}) == (32, 100, 4, False)
-    assert _batches({"x": [x, x], "validation_split": 0.25}) == (32, 75, 3, False)  # Keras floors the split
-    assert _batches({"x": (i for i in range(3)), "steps_per_epoch": 7}) == (None, None, 7, False)
+    assert _batches({"x": x, "batch_size": 32}) == (32, 100, 4, "")
+    assert _batches({"x": {"a": x, "b": x[:, :1]}}) == (32, 100, 4, "")
+    assert _batches({"x": [x, x], "validation_split": 0.25}) == (32, 75, 3, "")  # Keras floors the split
+    assert _batches({"x": (i for i in range(3)), "steps_per_epoch": 7}) == (None, None, 7, "")
+    # A steps_per_epoch that cuts the passes: the short batch comes where a pass ends, mid-epoch.
+    assert _batches({"x": x, "batch_size": 32, "steps_per_epoch": 3}) == (32, None, 3, "carried")
+    assert _batches({"x": x, "batch_size": 32, "steps_per_epoch": 4}) == (32, 100, 4, "")
+    assert _batches({"x": x[:96], "batch_size": 32, "steps_per_epoch": 2}) == (32, 96, 2, "")  # no short batch
 
 
 @pytest.mark.keras
@@ -380,6 +384,27 @@ def test_nan_guard_confirms_copies_late_in_a_fit_whose_single_batches_spread_far
     history.record_step(float("nan"), 1e-3, 40.0)
     assert guard.restore(model, keep=[]) == 3500
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original + 3500)
+
+
+@pytest.mark.keras
+def test_nan_guard_judges_a_fast_fall_then_blow_up_against_the_fits_lowest_loss() -> None:
+    """One step an epoch (a copy before each): the loss falls 10 -> 0.0155 in 30 steps, then triples
+    each step to 1e17. Judged against the median of all losses so far (the fit's first steps, no
+    block of 64 yet), the copy at 1.25 (80x the best) was confirmed and put back."""
+    import keras
+
+    model, history, guard, kernel, original = guarded_model()
+    losses = [10 * 0.8**k for k in range(30)]
+    while losses[-1] < 20:
+        losses.append(3 * losses[-1])
+    losses += [1e17, float("nan")]
+    for step, loss in enumerate(losses):
+        kernel.assign(original + step)
+        guard.take(model, step=step)
+        history.record_step(float(loss), 1e-3, step * 0.1)
+    restored = guard.restore(model, keep=[])
+    assert restored is not None and losses[restored] <= 4 * min(losses[:-2]), (restored, losses[restored])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original + restored)
 
 
 @pytest.mark.keras

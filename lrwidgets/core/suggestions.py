@@ -352,7 +352,7 @@ def judge_fall(
     """
     fall, noise, top, steps = _fall(learning_rates, losses, num_steps, smoothing)
     if math.isnan(noise):  # too few steps to measure the noise: judged on the smoothed curve
-        return _judge_short(fall, top, steps)
+        return _judge_short(fall, top, steps, ended_early=len(losses) < num_steps)
     ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: judged on the level alone
     said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
     if ratio < NO_FALL:
@@ -375,9 +375,10 @@ def _share(fall: float, top: float) -> str:
     return f", {100 * fall / abs(top):.2g}% of its level of {top:.3g}" if top else ""
 
 
-def _judge_short(fall: float, top: float, steps: int) -> tuple[str, str]:
+def _judge_short(fall: float, top: float, steps: int, ended_early: bool = False) -> tuple[str, str]:
     """:func:`judge_fall`'s verdict on a sweep with too few steps to measure its noise: ``fall`` and
-    ``top`` are the smoothed curve's (see :func:`_fall`), over ``steps`` steps looked at."""
+    ``top`` are the smoothed curve's (see :func:`_fall`), over ``steps`` steps looked at;
+    ``ended_early``: the sweep ended before its ``num_steps`` (it blew up: more steps would not help)."""
     short = f"{steps} steps looked at, too few to measure its batch-to-batch noise ({FALL_WINDOW + 2} needed)"
     if not fall > 0:
         return "none", f"no clear fall of the loss (it did not fall over the {short}): {_NO_FALL_ADVICE}"
@@ -388,7 +389,12 @@ def _judge_short(fall: float, top: float, steps: int) -> tuple[str, str]:
         )
     return "weak", (
         f"a sweep too short to tell a fall of the loss from its noise (it fell {fall:.3g}{_share(fall, top)},"
-        f" over the {short}): its suggestions are uncertain; more steps make it clearer"
+        f" over the {short}): its suggestions are uncertain; "
+        + (
+            "a range that ends lower gives it more steps before the blow-up"
+            if ended_early
+            else "more steps make it clearer"
+        )
     )
 
 

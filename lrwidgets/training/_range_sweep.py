@@ -15,6 +15,7 @@ import numpy as np
 from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, judge_fall, suggest
 from lrwidgets.core.history import TrainingHistory
 from lrwidgets.training import _step_logs
+from lrwidgets.training.fit_args import MOVING_SHORT_BATCH
 from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
@@ -152,9 +153,9 @@ def ended_sweep(
     if fall == "weak":  # each says so where it is shown (the widget's table)
         why = "a sweep too short to judge" if "too short" in said else "a weak fall"
         suggestions = {m: replace(s, explanation=f"{s.explanation}; uncertain: {why}") for m, s in suggestions.items()}
-    # The session's note that some batches' losses are recovered approximately (a short batch Keras
-    # shuffles into an epoch: up to several times off), said with the sweep it shapes.
-    approximate = next((e.message for e in new if e.kind in ("info", "warning") and "approximate" in e.message), "")
+    # The session's note that a short batch comes mid-epoch, its loss and the next ones' recovered
+    # approximately (one Keras shuffles into an epoch: up to several times off), said with the sweep.
+    approximate = next((e.message for e in new if e.message in MOVING_SHORT_BATCH.values()), "")
     message = "; ".join(m for m in (message, said, approximate and f"note: {approximate}") if m)
     return Sweep(
         learning_rates=lrs,

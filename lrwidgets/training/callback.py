@@ -195,10 +195,11 @@ class ControllerCallback(keras.callbacks.Callback):
         if self._first_batch:
             self._first_batch = False
             c.recorder.check_running_mean(model)
-        broken = c.recorder.guard.broken  # a copy not finite under a finite loss (copy_if_due): as a NaN
-        if (value is not None and not math.isfinite(value)) or broken is not None:
+        nan = value is not None and not math.isfinite(value)
+        if nan or c.recorder.guard.broken is not None:  # a copy not finite (copy_if_due): as a NaN loss
+            broken = c.recorder.guard.take_broken()
             c.request_stop()
-            c.recorder.nan(model, c._lr, _state.steered_variables(model), broken=c.recorder.guard.take_broken())
+            c.recorder.nan(model, c._lr, _state.steered_variables(model), broken=None if nan else broken)
         due = now >= self._next
         if due and c.listeners.due(now):
             c._notify()
@@ -238,7 +239,8 @@ class ControllerCallback(keras.callbacks.Callback):
         guard = c.recorder.guard
         if c.recorder.on_nan == "restore" and not c._stop_requested and guard.wants_copy(epoch_start, now):
             guard.take(self._model, c.history.num_steps)
-            c._attention = c._attention or guard.broken is not None  # a broken copy: at the next batch's end
+            if guard.broken is not None:  # acted on at the next batch's end
+                c._attention = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller

@@ -73,8 +73,8 @@ class Diagnostician(Fixes):
     The fix of a ``diverging``, ``spiked`` or ``collapsed`` verdict is ``rewind`` when the session's
     NaN guard (``on_nan="restore"``) kept a healthy state from before the blow-up: its copies are
     taken at each epoch's start and every 2 s, and one is healthy when its trainable and optimizer
-    values are finite and the median loss of its batch and the next 15 is finite and within
-    ``divergence_factor`` x the fit's best median of a block of 64 batch losses. Before the batch
+    values are finite and the median loss of its batch and the next ones (up to 16 batches) is
+    finite and within ``divergence_factor`` x the fit's best (``NanGuard``). Before the batch
     whose rate blew it up (``spiked``: the rate's first batch; ``collapsed``: the batch of the peak
     loss), before the steps that diverged (``diverging``). The fix puts that state back (weights and optimizer
     state; the rate and per-layer multipliers stay steered) and sets the advised rate, training

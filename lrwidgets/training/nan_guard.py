@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: batch losses in each block whose median may be the fit's best
 BEST_WINDOW = 64
+#: batch losses in each running median over a fit's first steps, before a block is whole
+FIRST_WINDOW = 5
 #: batch losses (the copy's and the next ones) whose median judges a copy
 JUDGED_BATCHES = 16
 
@@ -77,16 +79,21 @@ def put_back(model: Any, state: State, keep: list[Any]) -> None:
 def _lowest_median(best: float, tail: np.ndarray, blocks: int, new: np.ndarray) -> tuple[float, np.ndarray, int]:
     """The fit's best after the finite losses ``new``: the lowest of ``best`` and the medians of the
     whole blocks of ``BEST_WINDOW`` losses they complete (after the ``tail`` of the last block),
-    and, while no block is whole yet, the median of all losses so far (a fit of few steps, one an
-    epoch, is judged from its first). Blocks, not a running median: a running median over a fast
-    fit's rows would cost ~1% of its time. Returns the new ``(best, tail, blocks)``."""
+    and the running medians of ``FIRST_WINDOW`` losses over the fit's first ``BEST_WINDOW - 1``
+    (fewer at its very start: a fit of few steps, one an epoch, is judged from its first; a median
+    of all so far would lag far above a fast fall and let a copy 80x above the best pass, the
+    lowest single loss is too low in a trained model's noise). Blocks, not a running median: a
+    running median over a fast fit's rows would cost ~1% of its time. Returns the new
+    ``(best, tail, blocks)``."""
     values = np.concatenate([tail, new])
     whole = len(values) // BEST_WINDOW
+    if not blocks and len(values):  # the fit's first steps: short medians (a block's would lag a fast fall)
+        first = values[: BEST_WINDOW - 1]
+        window = min(FIRST_WINDOW, len(first))
+        best = min(best, float(np.median(np.lib.stride_tricks.sliding_window_view(first, window), axis=1).min()))
     if whole:
         medians = np.median(values[: whole * BEST_WINDOW].reshape(whole, BEST_WINDOW), axis=1)
         best, blocks, values = min(best, float(medians.min())), blocks + whole, values[whole * BEST_WINDOW :]
-    if not blocks and len(values):
-        best = min(best, float(np.median(values)))
     return best, values, blocks
 
 
@@ -190,7 +197,12 @@ class NanGuard:
         state are not finite as it ends (gone NaN under a finite loss after the last copy)."""
         if self.broken is None:
             _state.sync(model)
-            if not _finite(_values(model.trainable_weights) + _values(model.optimizer.variables)):
+            # Reduced where the values are (one scalar each read back): a fit's end copies nothing.
+            variables = [*model.trainable_weights, *model.optimizer.variables]
+            floats = [
+                v for v in variables if np.issubdtype(np.dtype(keras.backend.standardize_dtype(v.dtype)), np.inexact)
+            ]
+            if not all(bool(keras.ops.all(keras.ops.isfinite(v.value))) for v in floats):
                 self.broken = self.history.num_steps - 1
         return self.take_broken()
 
@@ -238,9 +250,7 @@ class NanGuard:
             pending = self._pending
             if pending is None or pending.step != self._first:
                 return None
-            if not _finite(pending.weights + pending.optimizer_values):
-                return None
-            good, self.restored_start = pending, True
+            good, self.restored_start = pending, True  # finite: `take` keeps no other
         put_back(model, good, keep)
         return good.step
 
