@@ -29,7 +29,8 @@ import keras
 import numpy as np
 from sklearn.datasets import load_diabetes, load_digits
 
-from lrwidgets.core.suggestions import fall_evidence, judge_fall, suggest
+from lrwidgets.core.fall import fall_evidence, judge_fall
+from lrwidgets.core.suggestions import suggest
 from lrwidgets.training import LRRangeTest
 
 

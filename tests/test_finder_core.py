@@ -307,8 +307,8 @@ def test_the_fewest_steps_allowed_are_the_fewest_that_suggest() -> None:
 def test_a_sweep_whose_loss_does_not_fall_beyond_its_noise_gets_no_suggestion() -> None:
     """A range too low (the loss 2.46 -> 2.42 in 100 steps), a pure-noise curve, a model already
     trained: each gave a confident default (6.6e-8 for Adam), wherever the noise put the valley."""
+    from lrwidgets.core.fall import NO_FALL, WEAK_FALL, fall_evidence
     from lrwidgets.core.finder import judge_fall
-    from lrwidgets.core.suggestions import NO_FALL, WEAK_FALL, fall_evidence
 
     def ratio(lrs: np.ndarray, y: np.ndarray) -> float:
         fall, noise = fall_evidence(lrs, y, len(lrs))
@@ -349,8 +349,8 @@ def test_a_fall_too_small_against_the_loss_is_no_fall_however_little_noise() -> 
     """A batch as large as the data set has next to no noise: over a range far too low (digits, 1e-10
     to 1e-7) the loss fell 1.5e-5 of itself, far beyond its noise, and got every suggestion (3.8e-8,
     where the whole range suggests 0.037). A fall must also be 1% of the level it falls from."""
+    from lrwidgets.core.fall import LEAST_FALL, WEAK_FALL, fall_evidence
     from lrwidgets.core.finder import judge_fall
-    from lrwidgets.core.suggestions import LEAST_FALL, WEAK_FALL, fall_evidence
 
     lrs = Ramp(1e-10, 1e-7, 100)(np.arange(100))
     tiny = 2.3 * (1 - 1.5e-5 * np.linspace(0, 1, 100)) + 1e-7 * np.random.default_rng(0).normal(size=100)

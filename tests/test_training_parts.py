@@ -408,6 +408,21 @@ def test_nan_guard_judges_a_fast_fall_then_blow_up_against_the_fits_lowest_loss(
 
 
 @pytest.mark.keras
+def test_nan_guard_takes_no_copy_of_a_collapse_for_healthy() -> None:
+    """A digits model blown up back to chance (2.5) sits within 4x its best (0.70): copies of it were
+    confirmed and pushed the last one from before the blow-up out (a rewind went to the fit's start)."""
+    model, history, guard, kernel, original = guarded_model()
+    guard.keeps_more = True
+    levels = [2.3] * 16 + list(np.linspace(2.3, 0.7, 150)) + [0.7] * 34 + [2.5] * 100  # blown up at 200
+    for step, loss in enumerate(levels):
+        if step % 57 == 0:
+            kernel.assign(original + step)
+            guard.take(model, step=step)
+        history.record_step(float(loss), 1e-3, 0.01 * step)
+    assert guard.healthy_before(200).step == 171 and guard.restorable_step == 171
+
+
+@pytest.mark.keras
 def test_nan_guard_keeps_no_copy_whose_values_are_not_finite() -> None:
     """On TensorFlow relu maps NaN to 0: weights gone NaN under a finite loss were kept as healthy."""
     import keras
@@ -448,10 +463,12 @@ def test_nan_guard_keeps_copies_from_before_a_blow_up_for_a_rewind() -> None:
         kernel.assign(original + step)
         guard.take(model, step=step)
         for s in range(step, step + 10):
-            history.record_step(loss if s < 25 else 3.0, 1e-3, 0.01 * s)  # blown up from step 25
+            history.record_step(loss if s < 25 else 1.5, 1e-3, 0.01 * s)  # blown up from step 25
     kernel.assign(original + 30)
-    guard.take(model, step=30)  # after the blow-up, yet within 4x the best (0.9): healthy by that rule
-    history.record_step(3.0, 1e-3, 0.3)
+    # After the blow-up, yet within 4x the best (0.9) and under half the fall from the start (1.6):
+    # healthy by that rule.
+    guard.take(model, step=30)
+    history.record_step(1.5, 1e-3, 0.3)
     assert guard.healthy_before(31).step == 30  # the latest, when it comes before the step asked
     before = guard.healthy_before(25)  # the one before it: not the fit's start
     assert before is not None and before.step == 20

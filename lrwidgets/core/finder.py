@@ -6,6 +6,7 @@ Pure numpy: the training layer (``lrwidgets.training.finder``) runs the sweep th
 ``TrainingSession`` and hands the recorded rates and batch losses to these functions.
 """
 
+from lrwidgets.core.fall import judge_fall
 from lrwidgets.core.range_test import (
     MAX_STEPS,
     MIN_STEPS,
@@ -26,7 +27,6 @@ from lrwidgets.core.suggestions import (
     Suggestion,
     analysed,
     combine,
-    judge_fall,
     minimum,
     robust_valley,
     slide,

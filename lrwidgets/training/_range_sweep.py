@@ -12,10 +12,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from lrwidgets.core.checks import received
 from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, judge_fall, suggest
 from lrwidgets.core.history import TrainingHistory
 from lrwidgets.training import _step_logs
-from lrwidgets.training.fit_args import MOVING_SHORT_BATCH
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, MOVING_SHORT_BATCH
 from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
@@ -105,9 +106,16 @@ class RangeTestRun(TrainingRun):
 _MAXIMIZED = re.compile(r"(.*_)?(acc|accuracy|auc|precision|recall|f1_score|fbeta_score|iou|r2_score)")
 
 
-def check_monitor(model: Any, monitor: str) -> None:
-    """Refuse a ``monitor`` that is a metric to maximize (Keras's direction for the model's
-    metrics, else by its name): the range test sweeps a loss, and places its rates where it falls."""
+def check_run(arguments: dict[str, Any], model: Any, monitor: str) -> None:
+    """Refuse what ``run()`` cannot take: a ``model.fit`` argument other than the data's, and a
+    ``monitor`` that is a metric to maximize (Keras's direction for the model's metrics, else by its
+    name): the range test sweeps a loss, and places its rates where it falls."""
+    for name in arguments:
+        if name in REFUSED:
+            said = received(name, arguments[name])
+            raise TypeError(f"run() takes the data arguments of `model.fit` only; {REFUSED[name]}. {said}")
+        if name not in DATA_ARGUMENTS and name != "verbose":
+            raise TypeError(f"run() got an unexpected argument `{name}`.")
     name = monitor.removeprefix("val_")
     lower = _step_logs.metric_directions(model).get(name)
     if lower is False or (lower is None and _MAXIMIZED.fullmatch(name)):

@@ -197,9 +197,8 @@ class ControllerCallback(keras.callbacks.Callback):
             c.recorder.check_running_mean(model)
         nan = value is not None and not math.isfinite(value)
         if nan or c.recorder.guard.broken is not None:  # a copy not finite (copy_if_due): as a NaN loss
-            broken = c.recorder.guard.take_broken()
             c.request_stop()
-            c.recorder.nan(model, c._lr, _state.steered_variables(model), broken=None if nan else broken)
+            c.recorder.nan(model, c._lr, _state.steered_variables(model), weights_only=not nan)
         due = now >= self._next
         if due and c.listeners.due(now):
             c._notify()
@@ -235,12 +234,10 @@ class ControllerCallback(keras.callbacks.Callback):
     def copy_if_due(self, epoch_start: bool, now: float | None = None) -> None:
         """The NaN guard's copy of the weights the next batch uses, when one is due (training thread:
         at a light fit's batch ends and epoch starts, else the rate reader's batch starts)."""
-        c = self._controller
-        guard = c.recorder.guard
-        if c.recorder.on_nan == "restore" and not c._stop_requested and guard.wants_copy(epoch_start, now):
-            guard.take(self._model, c.history.num_steps)
-            if guard.broken is not None:  # acted on at the next batch's end
-                c._attention = True
+        c, guard = self._controller, self._controller.recorder.guard
+        due = c.recorder.on_nan == "restore" and not c._stop_requested and guard.wants_copy(epoch_start, now)
+        if due and not guard.take(self._model, c.history.num_steps):  # not finite: at the next batch's end
+            c._attention = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
@@ -275,9 +272,8 @@ class ControllerCallback(keras.callbacks.Callback):
             self.record_reduction()
             self.write_rate(self._model, lr)
         batches = c.fit_step
-        # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own.
-        # A state put back (a rewind, perhaps to the fit's first step) puts its step count back too:
-        # not judged when no batch ran after it (one that did and took no step is judged).
+        # keras.io's GANs compile with no optimizer (Keras adds an unused RMSprop) and step their own. A state
+        # put back (a rewind) puts its step count back too: judged only if a batch ran after it.
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
         watched = watched and c.recorder.guard.rewound_at != (c.recorder.guard.fits, c.history.num_steps)
         if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:

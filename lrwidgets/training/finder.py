@@ -21,12 +21,11 @@ from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonito
 from lrwidgets.core.range_test import RampByRow
 from lrwidgets.training import _state, ownership
 from lrwidgets.training._range_sweep import (
-    REFUSED,
     SAYS_WHY,
     RangeTestRun,
     Sweep,
     SweepStopper,
-    check_monitor,
+    check_run,
     combined,
     ended_sweep,
     recorded,
@@ -219,16 +218,8 @@ class LRRangeTest:
             raise RuntimeError("This range test is already running; wait for it (`run.wait()`) or `stop()` it.")
         bound = bind_fit(class_fit(self.model), args, kwargs, "run")
         bound.require(("callbacks", "epochs"), "run", self.model, by_name=True)  # as `_sweep` passes them
-        for name in bound.bound.arguments:
-            if name in REFUSED:
-                raise TypeError(
-                    f"run() takes the data arguments of `model.fit` only; {REFUSED[name]}."
-                    f" {received(name, bound.bound.arguments[name])}"
-                )
-            if name not in DATA_ARGUMENTS and name != "verbose":
-                raise TypeError(f"run() got an unexpected argument `{name}`.")
+        check_run(bound.bound.arguments, self.model, monitor or "loss")
         data = {k: v for k, v in bound.bound.arguments.items() if k in DATA_ARGUMENTS}
-        check_monitor(self.model, monitor or "loss")
         # A generator of unknown length: read to its end, Keras would serve the batches it peeked at
         # again in every later epoch. Its sweep is one epoch, which ends when the data runs out.
         once = bound.steps is None and isinstance(data.get("x"), Iterator)

@@ -168,8 +168,9 @@ class NanGuard:
         """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``)."""
         return epoch_start or (time.perf_counter() if now is None else now) >= self._due
 
-    def take(self, model: Any, step: int) -> None:
-        """Copy the weights and optimizer state that batch ``step`` will use (training thread)."""
+    def take(self, model: Any, step: int) -> bool:
+        """Copy the weights and optimizer state that batch ``step`` will use (training thread); False
+        when they are not finite (the copy is not kept: :attr:`broken`)."""
         self._judge()
         _state.sync(model)
         optimizer = model.optimizer
@@ -184,17 +185,20 @@ class NanGuard:
         trained = [v for v, var in zip(state.weights, model.weights, strict=True) if var.trainable]
         if _finite(trained + state.optimizer_values):  # not the other weights: a layer may keep an inf there
             self._pending = state
-        elif self.broken is None:
+            return True
+        if self.broken is None:
             self.broken = step
+        return False
 
     def take_broken(self) -> int | None:
         """The step of a copy found not finite since the last call (training thread), or None."""
         step, self.broken = self.broken, None
         return step
 
-    def broken_at_end(self, model: Any) -> int | None:
-        """:meth:`take_broken`, or the fit's last step when the model's trainable weights or optimizer
-        state are not finite as it ends (gone NaN under a finite loss after the last copy)."""
+    def broken_at_end(self, model: Any) -> bool:
+        """Whether a copy was found not finite, or the model's trainable weights or optimizer state
+        are not finite as the fit ends (gone NaN under a finite loss after the last copy: then
+        :attr:`broken` is the fit's last step)."""
         if self.broken is None:
             _state.sync(model)
             # Reduced where the values are (one scalar each read back): a fit's end copies nothing.
@@ -204,7 +208,7 @@ class NanGuard:
             ]
             if not all(bool(keras.ops.all(keras.ops.isfinite(v.value))) for v in floats):
                 self.broken = self.history.num_steps - 1
-        return self.take_broken()
+        return self.broken is not None
 
     def _judge(self) -> None:
         """Confirm the pending copy if the batch it was taken for is recorded and was healthy."""
@@ -229,13 +233,23 @@ class NanGuard:
         judged = losses[step : step + JUDGED_BATCHES]
         # The copy's batch's own loss must be finite; the later ones that are not broke after it.
         loss = float(np.median(judged[np.isfinite(judged)])) if math.isfinite(float(losses[step])) else math.inf
-        best = self._best
-        if math.isfinite(loss) and (not math.isfinite(best) or loss <= self.factor * max(best, 0.0)):
+        best, start = self._best, self._start_level(losses)
+        # Gave back more than half of the fit's fall from its start: a collapse (a digits model blown up
+        # back to chance, 2.5 against a best of 0.70) may sit within `factor` of the best.
+        collapsed = start > 2 * best > 0 and loss > best + 0.5 * (start - best)
+        if math.isfinite(loss) and not collapsed and (not math.isfinite(best) or loss <= self.factor * max(best, 0.0)):
             if self.keeps_more:
                 self._previous = self._good
                 if pending.step == self._first:
                     self._start = pending
             self._good = pending
+
+    def _start_level(self, losses: np.ndarray) -> float:
+        """The fit's loss at its start: the median of its first ``JUDGED_BATCHES`` finite batch losses
+        (NaN until there are as many)."""
+        first = losses[self._first : self._first + 2 * JUDGED_BATCHES]
+        first = first[np.isfinite(first)][:JUDGED_BATCHES]
+        return float(np.median(first)) if len(first) == JUDGED_BATCHES else math.nan
 
     def restore(self, model: Any, keep: list[Any]) -> int | None:
         """Put back the last confirmed copy, except the variables in ``keep``; its step, or None.

@@ -341,20 +341,19 @@ class Recorder:
     def check_state_at_end(self, model: Any, learning_rate: float, keep: list[Any]) -> None:
         """At a fit's end (``on_nan="restore"``): a state gone NaN under a finite loss since the last
         copy is acted on as a NaN loss is (:meth:`nan`)."""
-        if self.on_nan == "restore" and not self.stopped_by_nan:
-            broken = self.guard.broken_at_end(model)
-            if broken is not None:
-                self.nan(model, learning_rate, keep, broken=broken)
+        if self.on_nan == "restore" and not self.stopped_by_nan and self.guard.broken_at_end(model):
+            self.nan(model, learning_rate, keep, weights_only=True)
 
-    def nan(self, model: Any, learning_rate: float, keep: list[Any], broken: int | None = None) -> None:
-        """The last batch's loss is not finite, or (``broken``) the NaN guard's copy taken before
-        that step held NaN or inf values while the loss stayed finite: restore (if asked) and say
-        what happened (steps 0-based, as on the plots)."""
+    def nan(self, model: Any, learning_rate: float, keep: list[Any], weights_only: bool = False) -> None:
+        """The last batch's loss is not finite, or (``weights_only``) the NaN guard found the weights
+        or optimizer state not finite while the loss stayed finite (:attr:`NanGuard.broken`):
+        restore (if asked) and say what happened (steps 0-based, as on the plots)."""
         self.scan()  # the divergence that led here is told first
         step = self.history.num_steps - 1
         loss = self.history.last("loss")
         msg = f"the loss became {loss} at step {step} (learning rate {learning_rate:.3g})"
-        if broken is not None:
+        broken = self.guard.take_broken()  # cleared either way: a NaN loss is said as one
+        if weights_only and broken is not None:
             msg = (
                 f"the weights or optimizer state held NaN or inf by step {broken} while the loss stayed finite"
                 f" ({loss:.4g} at step {step}, learning rate {learning_rate:.3g}: an op that maps NaN to a number,"
