@@ -313,9 +313,11 @@ def test_the_trial_picked_to_cancel_stays_picked_when_another_ends() -> None:
     finish(widget, 0, 0.5)
     widget.refresh()
     assert [v for _, v in widget._choice.options] == [1, 2] and widget._choice.value == 2
-    finish(widget, 2, 0.4)  # the one picked ends: another is picked, as there is no choice to keep
+    finish(widget, 2, 0.4)  # the one picked ends: none is picked (a click on Cancel then cancelled another)
     widget.refresh()
-    assert [v for _, v in widget._choice.options] == [1] and widget._choice.value == 1
+    assert [v for _, v in widget._choice.options] == [1] and widget._choice.value is None and widget._cancel.disabled
+    widget._choice.value = 1
+    assert not widget._cancel.disabled
 
 
 def test_the_widgets_monitor_is_the_sweeps_and_re_ranks_the_table() -> None:
@@ -372,7 +374,9 @@ def test_cancel_is_enabled_only_with_a_trial_picked_and_refusals_from_the_page_a
     assert widget._choice.value == 0 and not widget._cancel.disabled  # the first is picked
     finish(widget, 0, 0.5)
     widget.refresh()
-    assert [v for _, v in widget._choice.options] == [1, 2] and widget._choice.value == 1
+    assert [v for _, v in widget._choice.options] == [1, 2] and widget._choice.value is None
+    widget._choice.value = 1
+    assert not widget._cancel.disabled
     widget._choice.value = None  # (code can clear it)
     assert widget._cancel.disabled
     widget._choice.value = 2

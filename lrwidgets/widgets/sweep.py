@@ -284,10 +284,14 @@ class LRSweep(SweepAPI, w.VBox):
             self._summary.value = summary if why is None else f"{summary} · {html.escape(why)}"
             active = [(self._label(t), t) for t, s in statuses.items() if s in ("queued", "running")]
             if [v for _, v in active] != [v for _, v in self._choice.options]:
-                chosen = self._choice.value
-                self._choice.options = active  # ipywidgets then selects none
-                if active:  # the trial the user picked, while it can be cancelled, else the first
-                    self._choice.value = chosen if any(v == chosen for _, v in active) else active[0][1]
+                chosen, before = self._choice.value, self._choice.options
+                self._choice.options = active
+                if any(v == chosen for _, v in active):  # the trial picked, while it can be cancelled
+                    self._choice.value = chosen
+                elif active and not before:  # a run's first list: its first trial
+                    self._choice.value = active[0][1]
+                else:  # the trial picked ended: none (a click on Cancel just then must not cancel another)
+                    self._choice.value = None
             self._enable_cancel()
             self._stop.disabled = not sweep.running
             self.refreshes += 1

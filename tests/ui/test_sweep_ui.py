@@ -19,7 +19,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 pytestmark = pytest.mark.ui
 
 NOTEBOOK = "ui_sweep_live.ipynb"
-EPOCHS = 1000  # far longer than the test: it cancels one trial and stops the rest
+EPOCHS = 100_000  # far longer than the test (1,000 epochs ended within it): it cancels one trial and stops the rest
 CELLS = [
     """import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
