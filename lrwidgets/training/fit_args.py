@@ -78,8 +78,8 @@ MOVING_SHORT_BATCH = {
     " and every loss is exact)",
     "carried": "with this `steps_per_epoch` Keras carries the data's batches on from one epoch to the next, so its"
     " short batch comes wherever a pass over the data ends: its loss and those of the batches after it in its"
-    " epoch are recovered as if it were full (approximate; with `steps_per_epoch` a multiple of the batches in"
-    " the data, every loss is exact)",
+    " epoch are recovered as if it were full (approximate; with `steps_per_epoch` equal to the batches in the"
+    " data, or left out, every loss is exact)",
 }
 
 
