@@ -374,7 +374,7 @@ def test_a_weak_fall_s_suggestions_say_they_are_uncertain(monkeypatch) -> None:
     from lrwidgets.training import LRRangeTest, _range_sweep
 
     weak = "a weak fall of the loss (the loss fell 1, 3x its batch-to-batch noise): its suggestions are uncertain"
-    monkeypatch.setattr(_range_sweep, "judge_fall", lambda *args: ("weak", weak))
+    monkeypatch.setattr(_range_sweep, "judge_fall", lambda *args: ("weak", weak, "a weak fall"))
     x, y = regression_data(512)
     test = LRRangeTest(linear_model(), start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30)
     test.run(x, y, batch_size=16).wait(120)

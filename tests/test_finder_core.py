@@ -316,23 +316,25 @@ def test_a_sweep_whose_loss_does_not_fall_beyond_its_noise_gets_no_suggestion() 
 
     lrs = Ramp(1e-7, 10.0, 100)(np.arange(100))
     judged = [judge_fall(lrs, 2.3 + 0.05 * np.random.default_rng(seed).normal(size=100), 100) for seed in range(200)]
-    said = [text for _, text in judged]
+    said = [text for _, text, _ in judged]
     nothing = [s for s in said if s.startswith("no clear fall of the loss (the loss fell ")]
     assert len(nothing) >= 190 and all(s.endswith("(a model already trained has little left to fall)") for s in nothing)
     assert "" not in said  # never a clear fall
-    assert [verdict for verdict, text in judged if text in nothing] == ["none"] * len(nothing)
+    assert [verdict for verdict, text, _ in judged if text in nothing] == ["none"] * len(nothing)
     # A clear fall (2.3 down to 0.3, noise 0.05), over 40 steps or over 3: nothing to say.
     noise = 0.05 * np.random.default_rng(0).normal(size=100)
     falling = 0.3 + 2.0 / (1 + (lrs / 1e-3) ** 1.5) + noise
     sharp = np.where(np.arange(100) < 50, 2.3, 0.3) + noise
     sharp[50:53] = [1.8, 1.3, 0.8]
     for y in (falling, sharp):
-        assert ratio(lrs, y) > 5 * WEAK_FALL and judge_fall(lrs, y, 100) == ("", "")
+        assert ratio(lrs, y) > 5 * WEAK_FALL and judge_fall(lrs, y, 100) == ("", "", "")
     # A small fall in much noise: weak (the suggestions are given, said to be uncertain).
     noisy = 0.3 + 0.2 / (1 + (lrs / 1e-3) ** 1.5) + 0.1 * np.random.default_rng(1).normal(size=100)
     assert NO_FALL <= ratio(lrs, noisy) < WEAK_FALL
-    verdict, said_weak = judge_fall(lrs, noisy, 100)
-    assert verdict == "weak" and said_weak.startswith("a weak fall of the loss (the loss fell ")
+    verdict, said_weak, why = judge_fall(lrs, noisy, 100)
+    assert (
+        verdict == "weak" and why == "a weak fall" and said_weak.startswith("a weak fall of the loss (the loss fell ")
+    )
     # A long sweep does not make a small fall large: 2.46 -> 2.42 in noise 0.05 over 1,000 steps.
     long = Ramp(1e-8, 1e-5, 1000)(np.arange(1000))
     slow = np.linspace(2.46, 2.42, 1000) + 0.05 * np.random.default_rng(2).normal(size=1000)
@@ -342,7 +344,7 @@ def test_a_sweep_whose_loss_does_not_fall_beyond_its_noise_gets_no_suggestion() 
     assert judge_fall(lrs, np.linspace(2.3, 5.0, 100), 100)[1].startswith("no clear fall")
     assert judge_fall(lrs[:13], falling[:13], 13)[0] in ("none", "weak")
     short = Ramp(1e-7, 10.0, 20)(np.arange(20))
-    assert judge_fall(short, 0.3 + 2.0 / (1 + (short / 1e-3) ** 1.5), 20) == ("", "")
+    assert judge_fall(short, 0.3 + 2.0 / (1 + (short / 1e-3) ** 1.5), 20) == ("", "", "")
 
 
 def test_a_fall_too_small_against_the_loss_is_no_fall_however_little_noise() -> None:
@@ -357,7 +359,7 @@ def test_a_fall_too_small_against_the_loss_is_no_fall_however_little_noise() -> 
     fall, noise = fall_evidence(lrs, tiny, 100)
     assert fall / noise > 10 * WEAK_FALL and fall < 1e-4 * 2.3  # far beyond its noise, a speck of the loss
     assert set(suggest(lrs, tiny, 100)) == set(METHODS)  # every method would still place a rate
-    verdict, said = judge_fall(lrs, tiny, 100)
+    verdict, said, _ = judge_fall(lrs, tiny, 100)
     assert verdict == "none" and said.startswith("no clear fall of the loss (the loss fell ")
     assert "% of its level of 2.3: under the 1% of the loss a fall must reach, however far beyond its" in said
     assert said.endswith("(a model already trained has little left to fall)")
@@ -383,7 +385,7 @@ def test_a_sweep_too_short_to_measure_its_noise_is_never_a_clear_fall() -> None:
     lrs = Ramp(1e-3, 1e3, 100)(np.arange(22))
     rising = 0.43 * np.exp(np.arange(22) / 6.0) + 0.02 * np.random.default_rng(0).normal(size=22)
     assert len(analysed(lrs, rising, 100, 0.98)[1]) == 7 and set(suggest(lrs, rising, 100)) == set(METHODS)
-    verdict, said = judge_fall(lrs, rising, 100)
+    verdict, said, _ = judge_fall(lrs, rising, 100)
     assert verdict == "none"
     assert said.startswith("no clear fall of the loss (it did not fall over the 7 steps looked at")
     assert "too few to measure its batch-to-batch noise (12 needed)" in said
@@ -391,15 +393,15 @@ def test_a_sweep_too_short_to_measure_its_noise_is_never_a_clear_fall() -> None:
     low = Ramp(1e-9, 1e-6, 15)(np.arange(15))
     for seed in range(100):
         flat = 2.3 + 0.05 * np.random.default_rng(seed).normal(size=15)
-        verdict, said = judge_fall(low, flat, 15)
+        verdict, said, _ = judge_fall(low, flat, 15)
         assert verdict in ("none", "weak") and "over the 9 steps looked at" in said
     # Full batches: no noise, the loss 1e-5 of itself lower: under 1% of the loss, none.
     assert judge_fall(low, 2.3 - 2.3e-5 * np.linspace(0, 1, 15), 15)[0] == "none"
     # A clear fall over 15 steps: its suggestions kept, said to be uncertain (too short to tell).
     ramp = Ramp(1e-7, 10.0, 15)(np.arange(15))
     falling = 0.3 + 2.0 / (1 + (ramp / 1e-3) ** 1.5)
-    verdict, said = judge_fall(ramp, falling, 15)
-    assert verdict == "weak"
+    verdict, said, why = judge_fall(ramp, falling, 15)
+    assert verdict == "weak" and why == "a sweep too short to judge"
     assert said.startswith("a sweep too short to tell a fall of the loss from its noise (it fell ")
     assert said.endswith(
         "over the 9 steps looked at, too few to measure its batch-to-batch noise (12 needed)):"
@@ -407,7 +409,7 @@ def test_a_sweep_too_short_to_measure_its_noise_is_never_a_clear_fall() -> None:
     )
     # 100 steps that blew up after 25 (10 looked at): a range that ends lower would help, not more steps.
     early = Ramp(1e-7, 10.0, 100)(np.arange(25))
-    verdict, said = judge_fall(early, 0.3 + 2.0 / (1 + (early / 3e-6) ** 1.5), 100)
+    verdict, said, _ = judge_fall(early, 0.3 + 2.0 / (1 + (early / 3e-6) ** 1.5), 100)
     assert verdict == "weak" and said.endswith(
         "its suggestions are uncertain; a range that ends lower gives it more steps before the blow-up"
     )

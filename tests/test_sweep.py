@@ -602,11 +602,13 @@ def test_why_there_is_no_best() -> None:
         *[(m, True) for m in ("val_loss", "mean_squared_error", "val_kl_divergence", "hinge", "mae")],
         *[(m, True) for m in ("val_false_negatives", "false_positives")],  # counts of errors
         *[(m, False) for m in ("accuracy", "val_auc", "precision", "true_positives", "r2_score")],
+        *[(m, False) for m in ("val_top_k_categorical_accuracy", "error_code_accuracy")],  # the name's end says
     ],
 )
 def test_trials_are_ranked_as_keras_ranks_a_metric(metric: str, lower: bool) -> None:
     """`val_false_negatives` was ranked higher-is-better: the trial with 34 before the one with 10,
-    and each trial's best was its worst epoch."""
+    and each trial's best was its worst epoch. `error_code_accuracy` (an output's accuracy) was
+    ranked lower-is-better for the word `error` in it."""
     from lrwidgets.sweep.results import lower_is_better, ranked
 
     assert lower_is_better(metric) is lower

@@ -6,6 +6,7 @@ noise never a clear fall."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,6 +76,17 @@ def fall_evidence(
     return (math.nan, math.nan) if math.isnan(noise) else (fall, noise)
 
 
+class FallVerdict(NamedTuple):
+    """:func:`judge_fall`'s verdict: ``fall`` (``""`` clear, ``"weak"`` or ``"none"``), ``said``
+    (the text that tells it; ``""`` for a clear fall) and ``uncertain``: why a weak verdict's
+    suggestions are uncertain, in a few words (``"a weak fall"``, ``"a sweep too short to judge"``;
+    ``""`` unless weak)."""
+
+    fall: str
+    said: str
+    uncertain: str = ""
+
+
 #: what the verdict "none" advises
 _NO_FALL_ADVICE = (
     "this sweep suggests no rate; widen the range (the loss must fall somewhere in it), or run more steps"
@@ -82,12 +94,11 @@ _NO_FALL_ADVICE = (
 )
 
 
-def judge_fall(
-    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98
-) -> tuple[str, str]:
-    """The verdict on the loss's fall, and what to say of it: ``("", "")`` for a clear fall;
-    ``("none", text)`` for no fall (the sweep suggests nothing; the text starts with ``"no clear
-    fall"``); ``("weak", text)`` for a weak one (its suggestions are given, said to be uncertain).
+def judge_fall(learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98) -> FallVerdict:
+    """The verdict on the loss's fall, and what to say of it (:class:`FallVerdict`): ``("", "", "")``
+    for a clear fall; ``("none", text, "")`` for no fall (the sweep suggests nothing; the text starts
+    with ``"no clear fall"``); ``("weak", text, why)`` for a weak one (its suggestions are given,
+    said to be uncertain: ``why``).
 
     A fall must pass two tests. Against the batch-to-batch noise (:func:`fall_evidence`): under
     :data:`NO_FALL` times the noise it is none, under :data:`WEAK_FALL` weak; both were set on 78
@@ -124,17 +135,21 @@ def judge_fall(
     ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: judged on the level alone
     said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
     if ratio < NO_FALL:
-        return "none", f"no clear fall of the loss ({said}: noise alone gives as much): {_NO_FALL_ADVICE}"
+        return FallVerdict("none", f"no clear fall of the loss ({said}: noise alone gives as much): {_NO_FALL_ADVICE}")
     if fall < LEAST_FALL * abs(top):
-        return "none", (
+        return FallVerdict(
+            "none",
             f"no clear fall of the loss (the loss fell {fall:.3g}{_share(fall, top)}: under the {LEAST_FALL:.0%} of"
             f" the loss a fall must reach, however far beyond its batch-to-batch noise of {noise:.3g}):"
-            f" {_NO_FALL_ADVICE}"
+            f" {_NO_FALL_ADVICE}",
         )
     if ratio >= WEAK_FALL:
-        return "", ""
-    return "weak", (
-        f"a weak fall of the loss ({said}): its suggestions are uncertain; more steps or larger batches make it clearer"
+        return FallVerdict("", "")
+    return FallVerdict(
+        "weak",
+        f"a weak fall of the loss ({said}): its suggestions are uncertain;"
+        " more steps or larger batches make it clearer",
+        "a weak fall",
     )
 
 
@@ -143,24 +158,27 @@ def _share(fall: float, top: float) -> str:
     return f", {100 * fall / abs(top):.2g}% of its level of {top:.3g}" if top else ""
 
 
-def _judge_short(fall: float, top: float, steps: int, ended_early: bool = False) -> tuple[str, str]:
+def _judge_short(fall: float, top: float, steps: int, ended_early: bool = False) -> FallVerdict:
     """:func:`judge_fall`'s verdict on a sweep with too few steps to measure its noise: ``fall`` and
     ``top`` are the smoothed curve's (see :func:`_fall`), over ``steps`` steps looked at;
     ``ended_early``: the sweep ended before its ``num_steps`` (it blew up: more steps would not help)."""
     short = f"{steps} steps looked at, too few to measure its batch-to-batch noise ({FALL_WINDOW + 2} needed)"
     if not fall > 0:
-        return "none", f"no clear fall of the loss (it did not fall over the {short}): {_NO_FALL_ADVICE}"
+        return FallVerdict("none", f"no clear fall of the loss (it did not fall over the {short}): {_NO_FALL_ADVICE}")
     if fall < LEAST_FALL * abs(top):
-        return "none", (
+        return FallVerdict(
+            "none",
             f"no clear fall of the loss (it fell {fall:.3g}{_share(fall, top)}, under the {LEAST_FALL:.0%} of the"
-            f" loss a fall must reach, over the {short}): {_NO_FALL_ADVICE}"
+            f" loss a fall must reach, over the {short}): {_NO_FALL_ADVICE}",
         )
-    return "weak", (
+    return FallVerdict(
+        "weak",
         f"a sweep too short to tell a fall of the loss from its noise (it fell {fall:.3g}{_share(fall, top)},"
         f" over the {short}): its suggestions are uncertain; "
         + (
             "a range that ends lower gives it more steps before the blow-up"
             if ended_early
             else "more steps make it clearer"
-        )
+        ),
+        "a sweep too short to judge",
     )

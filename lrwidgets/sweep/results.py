@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_choice, received, short_repr
+from lrwidgets.core.metric_names import better_by_name
 
 FORMAT = "lrwidgets-sweep"
 VERSION = 1
@@ -30,21 +31,12 @@ def monitor_of(rows: list[dict[str, Any]], monitor: str | None) -> str:
     return "val_loss" if has_val else "loss"
 
 
-# Keras metric names (and their short forms) where lower is better: those Keras itself marks so
-# (its metrics' direction, which its callbacks read in mode "auto"), its counts of errors
-# (`false_negatives`, `false_positives`, which it leaves unmarked) and the usual names of custom
-# ones (`nll`, `perplexity`; `rmse` holds `mse`); every other metric (accuracy, auc, precision,
-# recall, true_positives, r2_score, ...) is better higher, unless the sweep's `mode` says otherwise.
-LOWER = (
-    *("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson", "mae", "mse", "mape", "msle"),
-    *("false_negatives", "false_positives", "nll", "perplexity"),
-)
-
-
 def lower_is_better(metric: str) -> bool:
-    """Whether a lower value of the epoch log ``metric`` (``val_`` prefix or not) is better."""
-    name = metric.removeprefix("val_")
-    return any(word in name for word in LOWER)
+    """Whether a lower value of the epoch log ``metric`` (``val_`` prefix or not) is better, by its
+    name (:func:`~lrwidgets.core.metric_names.better_by_name`): a loss or a count of errors; every
+    other metric (accuracy, auc, precision, recall, true_positives, r2_score, ...) is better higher,
+    unless the sweep's `mode` says otherwise."""
+    return better_by_name(metric) == "lower"
 
 
 def check_mode(mode: Any) -> str:
@@ -248,7 +240,7 @@ def _plain(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and math.isfinite(value):
         value = float(np.float32(value))
-    if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+    if isinstance(value, float) and value.is_integer():
         value = int(value) if abs(value) < 2**53 else value  # `validation_split=0` and `0.0` alike
     return value
 

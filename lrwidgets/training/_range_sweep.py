@@ -4,7 +4,6 @@ combined; the handle of a range test's run."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,10 +12,12 @@ import keras
 import numpy as np
 
 from lrwidgets.core.checks import received
+from lrwidgets.core.fall import FallVerdict
 from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, judge_fall, suggest
 from lrwidgets.core.history import TrainingHistory
+from lrwidgets.core.metric_names import better_by_name
 from lrwidgets.training import _step_logs
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, MOVING_SHORT_BATCH
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, SHORT_BATCH_MOVES
 from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
@@ -102,10 +103,6 @@ class RangeTestRun(TrainingRun):
         return f"<RangeTestRun {'done' if self.done else 'running'}, {len(test.sweeps)}/{test.n_runs} sweeps>"
 
 
-#: Log names (without ``val_``) of metrics that are better higher, when Keras does not say (unbuilt)
-_MAXIMIZED = re.compile(r"(.*_)?(acc|accuracy|auc|precision|recall|f1_score|fbeta_score|iou|r2_score)")
-
-
 def check_run(arguments: dict[str, Any], model: Any, monitor: str) -> None:
     """Refuse what ``run()`` cannot take: a ``model.fit`` argument other than the data's, and a
     ``monitor`` that is a metric to maximize (Keras's direction for the model's metrics, else by its
@@ -118,7 +115,7 @@ def check_run(arguments: dict[str, Any], model: Any, monitor: str) -> None:
             raise TypeError(f"run() got an unexpected argument `{name}`.")
     name = monitor.removeprefix("val_")
     lower = _step_logs.metric_directions(model).get(name)
-    if lower is False or (lower is None and _MAXIMIZED.fullmatch(name)):
+    if lower is False or (lower is None and better_by_name(name) == "higher"):
         raise ValueError(
             f"Argument `monitor` must be a loss the range test can watch fall (lower is better): `{monitor}` is"
             f" better higher. Received: monitor={monitor!r}"
@@ -157,13 +154,12 @@ def ended_sweep(
         else:
             reason, message = "data", f"the data ran out after {len(losses)} of {monitor.num_steps} steps"
     suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
-    fall, said = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else ("", "")
+    fall, said, why = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else FallVerdict("", "")
     if fall == "weak":  # each says so where it is shown (the widget's table)
-        why = "a sweep too short to judge" if "too short" in said else "a weak fall"
         suggestions = {m: replace(s, explanation=f"{s.explanation}; uncertain: {why}") for m, s in suggestions.items()}
     # The session's note that a short batch comes mid-epoch, its loss and the next ones' recovered
     # approximately (one Keras shuffles into an epoch: up to several times off), said with the sweep.
-    approximate = next((e.message for e in new if e.message in MOVING_SHORT_BATCH.values()), "")
+    approximate = next((e.message for e in new if e.source == SHORT_BATCH_MOVES), "")
     message = "; ".join(m for m in (message, said, approximate and f"note: {approximate}") if m)
     return Sweep(
         learning_rates=lrs,

@@ -70,8 +70,9 @@ class BoundFit:
         return (*bound.args, *(bound.arguments[k] for k in tail)), {**bound.kwargs, **rest}
 
 
-#: What a session says of a short batch that may come other than last in an epoch
-#: (:attr:`FitArguments.short_batch_moves`).
+#: The source of a session's note that a short batch may come other than last in an epoch
+SHORT_BATCH_MOVES = "short_batch_moves"
+#: What that note says, by :attr:`FitArguments.short_batch_moves`
 MOVING_SHORT_BATCH = {
     "shuffled": "Keras shuffles this PyDataset's batches and one is short: its loss and those of the batches"
     " after it in its epoch are recovered as if it were full (approximate; with `shuffle=False` it stays last"

@@ -132,6 +132,7 @@ class NanGuard:
         #: the fit (its count) and the history's step count when the last state was put back (:meth:`rewound`)
         self.rewound_at: tuple[int, int] | None = None
         self._first = 0  # the fit's first step
+        self._start_loss = math.nan  # the fit's loss at its start (_start_level)
         self._best = math.inf  # the lowest median of finite batch losses of steps [_first, _seen) (_lowest_median)
         self._tail = np.empty(0)  # the finite losses before `_seen` after the last whole block
         self._blocks = 0  # whole blocks of BEST_WINDOW losses in the fit so far
@@ -146,7 +147,7 @@ class NanGuard:
         self._pending = self._good = self._previous = self._start = None
         self._fits += 1
         self._first = self._seen = self.history.num_steps
-        self._best = math.inf
+        self._best, self._start_loss = math.inf, math.nan
         self._tail = np.empty(0)
         self._blocks = 0
         self.broken = None
@@ -246,10 +247,12 @@ class NanGuard:
 
     def _start_level(self, losses: np.ndarray) -> float:
         """The fit's loss at its start: the median of its first ``JUDGED_BATCHES`` finite batch losses
-        (NaN until there are as many)."""
-        first = losses[self._first : self._first + 2 * JUDGED_BATCHES]
-        first = first[np.isfinite(first)][:JUDGED_BATCHES]
-        return float(np.median(first)) if len(first) == JUDGED_BATCHES else math.nan
+        (NaN until there are as many; kept once known)."""
+        if math.isnan(self._start_loss):
+            first = losses[self._first : self._first + 2 * JUDGED_BATCHES]
+            first = first[np.isfinite(first)][:JUDGED_BATCHES]
+            self._start_loss = float(np.median(first)) if len(first) == JUDGED_BATCHES else math.nan
+        return self._start_loss
 
     def restore(self, model: Any, keep: list[Any]) -> int | None:
         """Put back the last confirmed copy, except the variables in ``keep``; its step, or None.

@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,15 @@ def _as_array(rows: list[tuple[int, float | None, float, float]], k: int) -> np.
     (``np.fromiter``: ~0.6x the time of ``np.array`` on the list of tuples). A value of None (a
     step that logged none) is NaN, as ``np.array`` makes it."""
     return np.fromiter(itertools.chain.from_iterable(itertools.islice(rows, k)), np.float64, 4 * k).reshape(k, 4)
+
+
+class SetupNote(NamedTuple):
+    """A note on a fit being set up (:meth:`Recorder.hold_setup`), recorded as an event when it begins."""
+
+    kind: str
+    message: str
+    time: float
+    source: str | None = None
 
 
 class Recorder:
@@ -61,7 +70,7 @@ class Recorder:
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
         #: events of a session's fit made before Keras begins it (None: no fit being set up)
-        self._setup: list[tuple[str, str, float]] | None = None
+        self._setup: list[SetupNote] | None = None
         self._key: str | None = None
         self.stopped_by_nan = False
         #: added to the "stop" event's "stopped" (set when Stop cut a validation pass short)
@@ -90,10 +99,9 @@ class Recorder:
         fit = self.history.num_fits if idle else None
         self.event("learning_rate", message, value=learning_rate, source=source, step=self.history.num_steps, fit=fit)
 
-    def hold_setup(self, notes: list[tuple[str, str, float]]) -> None:
+    def hold_setup(self, notes: list[SetupNote]) -> None:
         """A session's fit is being set up in the calling thread (its own, once the fit is
-        claimed): ``notes`` (``(kind, message, time)``, made before) and :meth:`setup_event`'s
-        are recorded when it begins."""
+        claimed): ``notes`` (made before) and :meth:`setup_event`'s are recorded when it begins."""
         self._setup = notes
 
     def setup_event(self, kind: str, message: str) -> None:
@@ -105,13 +113,13 @@ class Recorder:
         if held is None:
             self.event(kind, message)
         else:
-            held.append((kind, message, self.now()))
+            held.append(SetupNote(kind, message, self.now()))
 
     def _release_setup(self, begun: bool) -> None:
         held, self._setup = self._setup, None
         step = self.history.num_steps if begun else None  # begun: the fit's first step, to come
-        for kind, message, t in held or ():
-            self.history.add_event(kind, message, time=t, step=step)
+        for note in held or ():
+            self.history.add_event(note.kind, note.message, time=note.time, step=step, source=note.source)
 
     def progress(self, state: str, learning_rate: float) -> Progress:
         self.flush()

@@ -16,8 +16,17 @@ from lrwidgets.training import _state, _step_logs, callback_list, ownership, war
 from lrwidgets.training.callback import StoppedBeforeStart
 from lrwidgets.training.callback_list import acts_before_batches
 from lrwidgets.training.controller import TrainingController
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, MOVING_SHORT_BATCH, FitArguments, bind_fit, class_fit, reporting
+from lrwidgets.training.fit_args import (
+    DATA_ARGUMENTS,
+    MOVING_SHORT_BATCH,
+    SHORT_BATCH_MOVES,
+    FitArguments,
+    bind_fit,
+    class_fit,
+    reporting,
+)
 from lrwidgets.training.progress import Progress
+from lrwidgets.training.recorder import SetupNote
 from lrwidgets.training.run import TrainingRun
 from lrwidgets.training.snapshot import Listener, Snapshot, Snapshots
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
@@ -301,59 +310,49 @@ class TrainingSession:
         if bound.accepts("verbose"):
             a.setdefault("verbose", 0)
         rec = self.controller.recorder
-        notes: list[tuple[str, str, float]] = []  # recorded under this fit once it begins (Recorder.hold_setup)
+        notes: list[SetupNote] = []  # recorded under this fit once it begins (Recorder.hold_setup)
+
+        def note(message: str, source: str | None = None) -> None:
+            notes.append(SetupNote("info", message, rec.now(), source))
+
         if standing is not None and standing.schedule is not None:  # a designer's edit, or `set_schedule`
             drives = "`plateau`: its reductions act on" if plateau is not None else "this fit follows"
             what = standing.describe(plateau=plateau is None)
             instead = ", in place of its own plateau" if plateau is not None and standing.has_plateau else ""
-            notes.append(
-                (
-                    "info",
-                    f"{drives} the schedule set for the fits to come ({what}), from its step 0{instead}"
-                    " (give a fit `schedule=` to run another)",
-                    rec.now(),
-                )
+            note(
+                f"{drives} the schedule set for the fits to come ({what}), from its step 0{instead}"
+                " (give a fit `schedule=` to run another)"
             )
         start = getattr(plateau, "initial_learning_rate", None)
         if alone and start is not None:
             rate = self.controller.learning_rate
             if _state.float32(start) != _state.float32(rate):  # given alone: over the rate as set
-                notes.append(
-                    (
-                        "info",
-                        f"`plateau`'s initial_learning_rate ({start:.3g}) is not used: its reductions"
-                        f" act on the rate as set ({rate:.3g}); give it as `schedule=` to start there",
-                        rec.now(),
-                    )
+                note(
+                    f"`plateau`'s initial_learning_rate ({start:.3g}) is not used: its reductions"
+                    f" act on the rate as set ({rate:.3g}); give it as `schedule=` to start there"
                 )
         rec.meter.batch_size = bound.batch_size
         rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
         if not bound.exact_batches:
             rec.recovery.batch_size = None
-            notes.append(
-                (
-                    "info",
-                    MOVING_SHORT_BATCH.get(
-                        bound.short_batch_moves,
-                        "the sizes of this data's batches are not known before the fit: the loss of a short last"
-                        " batch of an epoch is recovered as if it were full (approximate)",
-                    ),
-                    rec.now(),
-                )
+            moves = bound.short_batch_moves
+            note(
+                MOVING_SHORT_BATCH.get(
+                    moves,
+                    "the sizes of this data's batches are not known before the fit: the loss of a short last"
+                    " batch of an epoch is recovered as if it were full (approximate)",
+                ),
+                SHORT_BATCH_MOVES if moves else None,
             )
         elif _step_logs.custom_train_step(self.model):
             # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
             # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
             rec.recovery.batch_size = None
             if bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
-                notes.append(
-                    (
-                        "info",
-                        "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
-                        " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
-                        " a short last batch of an epoch may be approximate",
-                        rec.now(),
-                    )
+                note(
+                    "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
+                    " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
+                    " a short last batch of an epoch may be approximate"
                 )
         self._fit = bound
         self.controller.fit_data = {k: v for k, v in a.items() if k in DATA_ARGUMENTS}
