@@ -2289,3 +2289,48 @@ def test_a_subclassed_model_built_at_its_first_call_trains_in_a_session() -> Non
     session.fit(x, y, epochs=2, batch_size=16).wait(120)
     assert session.history.num_steps == 8 and np.isfinite(session.history.loss).all()
     assert not [e for e in session.history.events if e.kind == "error"]
+
+
+@pytest.mark.parametrize(
+    ("hook", "warm_steps", "first", "last"),
+    [  # set at a batch's start, the batch uses it; at its end, the next batch does (the last: the next fit)
+        ("on_train_batch_begin", 10, 1, 9),
+        ("on_train_batch_begin", 100, 1, 19),  # the run ends with the fit
+        ("on_train_batch_end", 10, 2, 10),
+        ("on_train_batch_end", 100, 2, 20),
+    ],
+)
+def test_a_callback_that_sets_the_rate_at_each_step_makes_an_event_a_run(
+    hook: str, warm_steps: int, first: int, last: int
+) -> None:
+    """A warm-up written as a callback (the rate set at each batch, from either hook) made one event a
+    step: 2,000 for a 2,000-step warm-up, burying every other event and costing the fit ~10% of its
+    time. Its first change is an event, the rest of the run one event at its last step (at the
+    fit's end when it runs to the end), and the rate's curve keeps each step's rate."""
+    import keras
+
+    import lrwidgets as lrw
+
+    class WarmUp(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def set(self) -> None:
+            self.calls += 1
+            if self.calls <= warm_steps:
+                self.model.optimizer.learning_rate.assign(1e-3 * self.calls)
+
+    setattr(WarmUp, hook, lambda self, batch, logs=None: self.set())
+    x, y = regression_data(128)  # 4 batches an epoch: the runs cross epochs
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+    session.fit(x, y, epochs=5, batch_size=32, callbacks=[WarmUp()]).wait(120)
+    used = 1e-3 * np.clip(np.arange(20) + 2 - first, 1, warm_steps)
+    np.testing.assert_allclose(session.history.learning_rate, used, rtol=1e-6)
+    events = [(e.step, e.value, e.message) for e in session.history.events if e.kind == "learning_rate"]
+    rate = 1e-3 * min(last + 2 - first, warm_steps)
+    assert [(step, value) for step, value, _ in events] == [(first, pytest.approx(2e-3)), (last, pytest.approx(rate))]
+    assert events[1][2] == (
+        f"learning rate changed by another callback at each of the {last - first} steps from step {first + 1}:"
+        f" {rate:.3g} from there on (each step's rate is in the rate's curve)"
+    )
