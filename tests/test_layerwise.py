@@ -395,6 +395,11 @@ def test_the_inner_optimizers_settings_read_and_set_through_the_wrapper() -> Non
     ],
 )
 def test_zero_freezes_after_training_under_every_optimizer(make_inner) -> None:
+    """Frozen, a layer's weights stay as they were, and so do its optimizer slots where the rate 0
+    alone would not hold it (momentum, Ftrl: `needs_hold`); unfrozen, it trains on. Ftrl divides
+    by the rate: its slots of a frozen layer went inf/NaN, and the layer's weights NaN once unfrozen."""
+    from lrwidgets.training._inner_steps import needs_hold
+
     model = mlp()
     opt = LayerwiseOptimizer(make_inner())
     model.compile(optimizer=opt, loss="mse")
@@ -402,10 +407,21 @@ def test_zero_freezes_after_training_under_every_optimizer(make_inner) -> None:
     opt.set_multipliers({"second": 0.0})
     frozen = weights(model)["second"]
     moving = weights(model)["third"]
+
+    def slots() -> list[np.ndarray]:  # named after the variable's path (sequential_second_kernel_...)
+        return [np.array(keras.ops.convert_to_numpy(v)) for v in opt.inner_optimizer.variables if "_second_" in v.path]
+
+    held = slots()
     model.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(frozen, weights(model)["second"], strict=True):
         assert np.array_equal(a, b)
     assert not np.array_equal(moving[0], weights(model)["third"][0])
+    for a, b in zip(held, slots() if needs_hold(opt.inner_optimizer) else held, strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
+    opt.set_multipliers({"second": 1.0})
+    loss = model.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0).history["loss"][-1]
+    assert math.isfinite(loss) and all(np.isfinite(w).all() for w in weights(model)["second"])
+    assert not np.array_equal(frozen[0], weights(model)["second"][0])
 
 
 def test_learning_rate_variable_is_the_inner_one() -> None:
@@ -784,3 +800,59 @@ def test_weight_decay_exclusions_set_on_the_wrapper_reach_the_inner_optimizer() 
     np.testing.assert_array_equal(outcome[True][0], np.ones(3, "float32"))  # the bias is not decayed
     assert (outcome[True][1] < 1).all()  # the kernel is decayed
     np.testing.assert_allclose(outcome[True][1], outcome[False][1], rtol=1e-6)  # as unwrapped
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's MirroredStrategy")
+def test_multipliers_under_a_mirrored_strategy_scale_the_rate_once() -> None:
+    """Each replica's thread entered `apply` together and wrapped the other's scaled step: a
+    multiplier m acted as m to the power of the replicas (0.25 for 0.5 on 2 replicas)."""
+    import subprocess
+    import sys
+
+    code = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np, keras
+from lrwidgets import LayerwiseOptimizer
+x = np.random.default_rng(0).normal(size=(60, 5)).astype("float32"); y = x[:, :1] * 2
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def step(make):
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1, name="only")])
+        model.compile(optimizer=make(), loss="mse")
+    w0 = model.get_layer("only").kernel.numpy()
+    model.fit(x, y, batch_size=60, epochs=1, shuffle=False, verbose=0)
+    return np.linalg.norm(model.get_layer("only").kernel.numpy() - w0)
+for make in (lambda lr: keras.optimizers.SGD(lr), lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.01)):
+    print(step(lambda: LayerwiseOptimizer(make(0.02), {"only": 0.5})) / step(lambda: make(0.01)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ratios = [float(line) for line in done.stdout.split()]
+    assert ratios == [pytest.approx(1.0, abs=1e-5)] * 2, ratios
+
+
+def test_a_callback_reads_and_sets_the_multipliers_through_the_optimizer_it_holds() -> None:
+    """On jax a fit empties the model's variables between syncs: `opt.multipliers` read from a
+    callback that holds the optimizer (not `self.model`) raised `TypeError: 'NoneType' object is
+    not callable`, and so did `opt.set_multipliers`."""
+    model = mlp()
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=opt, loss="mse")
+    seen: dict[str, object] = {}
+
+    class Freeze(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if batch == 1:
+                seen["read"] = opt.multipliers
+                opt.set_multipliers({"first": 0.0})
+                seen["kernel"] = np.array(keras.ops.convert_to_numpy(model.get_layer("first").kernel))
+
+    model.fit(X, Y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Freeze()])
+    assert seen["read"] == {"first": 1.0, "second": 1.0, "third": 1.0}
+    assert opt.multipliers == {"first": 0.0, "second": 1.0, "third": 1.0}
+    assert np.array_equal(seen["kernel"], weights(model)["first"][0])  # frozen from the next batch on

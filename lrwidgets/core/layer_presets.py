@@ -53,7 +53,9 @@ def preset(
       `multiplier_i = ratio ** -(n - 1 - i)` (ULMFiT's discriminative fine-tuning uses 2.6); in a
       deep model one below float32's smallest (1.4e-45: from 109 layers down at 2.6) is held at that
       smallest, a layer frozen in effect, as the optimizer's float32 could hold no less.
-    - `head_only`: every layer frozen but the last, which is unfrozen at its current rate.
+    - `head_only`: every layer frozen but the last, which is unfrozen at its current rate (the
+      last in model order: of a model with several output heads, one; freeze the others' trunk
+      with `freeze_first` or by hand).
     - `freeze_first`: the first `k` layers frozen, the others unfrozen at their current rate.
 
     Example:

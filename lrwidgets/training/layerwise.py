@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -14,8 +14,8 @@ from keras.src.utils import tracking
 from lrwidgets.training import ownership
 from lrwidgets.training._compat import is_multi_optimizer
 from lrwidgets.training._inner_delegation import InnerDelegation
-from lrwidgets.training._inner_steps import generic_backend_update_step, needs_hold
-from lrwidgets.training._state import innermost
+from lrwidgets.training._inner_steps import ScaledSteps
+from lrwidgets.training._state import innermost, sync
 from lrwidgets.training.layer_matching import (
     BadKeysError,
     building_model,
@@ -41,7 +41,10 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
     receives, so adaptive optimizers (Adam, RMSprop, Adagrad, Lion, ...) honour it; scaling the
     gradient instead would be normalised away by Adam. Weight decay (AdamW, `weight_decay=`) uses
     the scaled rate too. A multiplier of exactly 0 freezes the layer: its weights stay bitwise
-    unchanged (even under SGD momentum, whose velocity would otherwise coast on).
+    unchanged (even under SGD momentum, whose velocity would otherwise coast on), and where the
+    rate 0 alone does not stop the step (momentum; Ftrl, which divides by the rate) its optimizer
+    slots stay as they were too, as `trainable=False` leaves them. Under a distribution strategy
+    (TensorFlow's `MirroredStrategy`) the rate is scaled once, whatever the replicas.
 
     **Groups.** Multipliers are per layer. A group is the layer that owns a trainable variable,
     named by the layer names from the model down to it: `"dense"`, `"head"`, `"backbone/conv1"`
@@ -137,6 +140,7 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
         self._group_variables: list[list[Any]] = []
         self._group_of_index: list[int] = []
         self._multiplier_var: Any = None
+        self._scaled_steps = ScaledSteps(inner_optimizer, self._multiplier_of, self._by_group)
 
     # ------------------------------------------------------------------ building
     def build(self, var_list: list[Any], model: Any = None) -> None:
@@ -149,7 +153,9 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
             raise ValueError(
                 f"Argument `model` must hold every variable the optimizer is built for. Received: model={model.name!r}"
             )
-        self._build_groups(var_list, model if model is not None else building_model(var_list))
+        model = model if model is not None else building_model(var_list)
+        self.__dict__["_model_ref"] = None if model is None else weakref.ref(model)  # untracked
+        self._build_groups(var_list, model)
         # With Keras's tracking on: an optimizer may make state by attribute after its base build
         # (Nadam's `_u_product`), which must be one of its variables (on jax, else its updates are lost).
         if not self.inner_optimizer.built:
@@ -204,7 +210,7 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
         if not self.built:
             return dict(self._spec)
         # str() of a float32 is its shortest round-tripping form: 0.1, not 0.10000000149011612.
-        values = (float(str(v)) for v in np.asarray(ops.convert_to_numpy(self._multiplier_var), dtype="float32"))
+        values = (float(str(v)) for v in np.asarray(ops.convert_to_numpy(self._live_multipliers()), dtype="float32"))
         return dict(zip(self._group_names, values, strict=True))
 
     @property
@@ -237,10 +243,25 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
         if controller is not None:  # matched here, set by the session: recorded, its views told
             controller.set_multipliers({self._group_names[i]: v for i, v in values.items()}, source="user", exact=True)
             return
-        current = np.array(ops.convert_to_numpy(self._multiplier_var), dtype="float32")
+        current = np.array(ops.convert_to_numpy(self._live_multipliers()), dtype="float32")
         for i, value in values.items():
             current[i] = value
         self._multiplier_var.assign(current)
+
+    def _live_multipliers(self) -> Any:
+        """The multipliers' variable with its value in place: on jax a fit empties the model's
+        variables between syncs (a callback's `self.model` syncs them; holding the optimizer does
+        not), so the model it was built for is synced first."""
+        if getattr(self._multiplier_var, "_value", 0) is None:
+            ref = self.__dict__.get("_model_ref")
+            model = ref() if ref is not None else None
+            if model is None:
+                raise RuntimeError(
+                    "The multipliers cannot be read or set now: the fit running holds them (on jax);"
+                    " read them through the model (`self.model.optimizer` in a callback), which syncs its state."
+                )
+            sync(model)
+        return self._multiplier_var
 
     def multipliers_action(self, multipliers: Mapping[str, float]) -> MultiplierAction:
         """An action for `controller.submit(action)`: sets `multipliers` in the training thread.
@@ -268,66 +289,18 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
                 )
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
-        with self._scaled_inner():
+        with self._scaled_steps():
             self.inner_optimizer.apply(grads, trainable_variables)
-
-    @contextlib.contextmanager
-    def _scaled_inner(self) -> Iterator[None]:
-        """Route the inner optimizer's per-variable update and weight decay through the multipliers.
-
-        Every Keras backend calls `update_step(gradient, variable, learning_rate)` once per
-        variable (the generic and TensorFlow `_backend_update_step`, Nadam's included), and
-        applies decay through `_apply_weight_decay`, which reads `_get_current_learning_rate()`.
-        Shadowing those three methods on the instance for the duration of `apply` scales exactly
-        the learning rate and nothing else; they run at trace time on jax and TensorFlow.
-        """
-        inner = self.inner_optimizer
-        update_step = inner.update_step
-        apply_weight_decay = inner._apply_weight_decay
-        current_lr = inner._get_current_learning_rate
-        backend_update_step = generic_backend_update_step(inner)
-        patched = vars(inner)
-
-        hold = needs_hold(inner)
-
-        def scaled_update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
-            m = ops.convert_to_tensor(self._multiplier_of(variable))
-            if not hold:
-                return update_step(gradient, variable, ops.multiply(learning_rate, m))
-            before = ops.copy(variable)  # a read now: convert_to_tensor may keep the TF variable itself
-            update_step(gradient, variable, ops.multiply(learning_rate, m))
-            # lr * 0 stops this optimizer's step only for new gradients (momentum, Ftrl): hold the value.
-            inner.assign(variable, ops.where(ops.equal(m, 0.0), before, ops.convert_to_tensor(variable)))
-
-        def scaled_weight_decay(variables: list[Any]) -> None:
-            if inner.weight_decay is None and not hasattr(inner, "adam_weight_decay"):
-                return
-            for i, group in self._by_group(variables).items():
-                m = self._multiplier_var[i]
-                patched["_get_current_learning_rate"] = lambda m=m: ops.multiply(current_lr(), m)
-                try:
-                    apply_weight_decay(group)
-                finally:
-                    patched.pop("_get_current_learning_rate", None)
-
-        patched["update_step"] = scaled_update_step
-        patched["_apply_weight_decay"] = scaled_weight_decay
-        if backend_update_step is not None:
-            patched["_backend_update_step"] = backend_update_step
-        try:
-            yield
-        finally:
-            for attr in ("update_step", "_apply_weight_decay", "_backend_update_step"):
-                patched.pop(attr, None)
 
     def _multiplier_of(self, variable: Any) -> Any:
         return self._multiplier_var[self._group_of_index[self.inner_optimizer._get_variable_index(variable)]]
 
-    def _by_group(self, variables: list[Any]) -> dict[int, list[Any]]:
+    def _by_group(self, variables: list[Any]) -> list[tuple[list[Any], Any]]:
+        """``variables`` by group, each with its group's multiplier."""
         groups: dict[int, list[Any]] = {}
         for v in variables:
             groups.setdefault(self._group_of_index[self.inner_optimizer._get_variable_index(v)], []).append(v)
-        return groups
+        return [(group, self._multiplier_var[i]) for i, group in groups.items()]
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
