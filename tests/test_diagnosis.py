@@ -1150,3 +1150,60 @@ def test_only_a_blow_ups_fix_makes_earlier_blow_up_verdicts_stale_and_applied_on
     later = Diagnosis("plateau", 0, 50, {}, "flat", "cut it", Fix("set_learning_rate", 1e-4))
     assert doctor.offers(later)
     doctor.apply(later)
+
+
+def test_the_spike_rules_judge_unweighted_classifiers_and_a_trained_start_by_the_untrained_loss() -> None:
+    """Real fits on tensorflow and torch (an audit): a 98%-accurate classifier fine-tuned in a new
+    session got `oscillating` at Adam 1e-3 (spikes measured against 0.25 x its first loss, 0.07,
+    not an untrained one's); a regression's heavy-tailed batches got `oscillating` at Adam 1e-3;
+    and with `class_weight` a fit at Adam 1e-5 got `collapsed` (`on_diverge="rewind"` then rewound
+    it twice, to a rate of 1e-7)."""
+    rng = np.random.default_rng(3)
+    trained = np.abs(0.07 + 0.01 * rng.normal(size=300))
+    trained[[130, 150, 170]] = 0.3  # 4x the loss: a few misclassified samples in a batch
+    assert [v.kind for v in feed(trained)[1]] == []
+    regression = [v.kind for v in feed(trained, diagnoser=Diagnoser(num_classes=None))[1]]
+    assert "oscillating" not in regression  # (its untrained loss unknown: a flat start is too_slow)
+    untrained_start = np.concatenate([healthy(100), 0.4 + 0.02 * rng.normal(size=100)])
+    untrained_start[[130, 150, 170]] = 2.5
+    assert "oscillating" in [v.kind for v in feed(untrained_start)[1]]  # a classifier's, unweighted
+    assert "oscillating" not in [v.kind for v in feed(untrained_start, diagnoser=Diagnoser(num_classes=None))[1]]
+    weighted = Diagnoser(num_classes=10)
+    weighted.context.weighted = True
+    assert "oscillating" not in [v.kind for v in feed(untrained_start, diagnoser=weighted)[1]]
+    # A trained start's stall band is the untrained loss's too: no `unstable` nor `too_slow` on a
+    # trained model's flat loss with a few batches up.
+    flat = np.abs(0.07 + 0.004 * rng.normal(size=200))
+    flat[[10, 25]] = 0.2
+    assert [v.kind for v in feed(flat)[1]] == []
+
+
+def test_a_loss_that_rose_at_its_rate_is_not_too_slow_and_too_slow_mutes_plateau() -> None:
+    """A small CNN left at chance by SGD 0.5 (momentum 0.9), its loss up 2.5% in 40 quiet steps,
+    was told to raise the rate 10x; a rate far too small got `too_slow` ("raise 10x") and, 400 steps
+    on, `plateau` ("cut the rate 10x")."""
+    rng = np.random.default_rng(2)
+    rising = 2.30 * (1 + 0.025 * np.arange(60) / 40) + 0.01 * rng.normal(size=60)
+    assert [v.kind for v in feed(rising, rate=0.5)[1]] == []
+    slow = 2.38 - 0.0003 * np.arange(600) + 0.045 * rng.normal(size=600)
+    assert [v.kind for v in feed(slow, rate=1e-5)[1]] == ["too_slow"]
+
+
+@pytest.mark.keras
+def test_a_stop_for_a_blow_up_makes_earlier_blow_up_verdicts_stale() -> None:
+    """`on_diverge="stop"` stopped twice for one blow-up (`diverging`, then `collapsed` about the same
+    steps): a stop did not mark the blow-up acted on, as a lowered rate or a rewind does."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    session = lrw.TrainingSession(digits_model(keras.optimizers.Adam(1e-3)))
+    doctor = lrw.Diagnostician(session, on_diverge="stop")
+    session.fit(x, y, epochs=1, batch_size=32).wait(120)
+    n = session.history.num_steps
+    doctor._record(Diagnosis("diverging", n - 20, n - 10, {}, "blew up", "lower it", Fix("set_learning_rate", 1e-4)))
+    late = Diagnosis("collapsed", n - 30, n - 5, {}, "collapsed", "lower it", Fix("set_learning_rate", 1e-4))
+    assert doctor.stale(late)
+    doctor._record(late)
+    assert len([e for e in session.history.events if e.kind == "action" and e.message.startswith("stopped")]) == 1

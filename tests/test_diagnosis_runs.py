@@ -157,7 +157,8 @@ def test_the_edges_of_the_plain_path_take_the_row_by_row_rules() -> None:
     running sums' recomputation (64 windows), a rate jump, a spike, a plateau's patience."""
     rng = np.random.default_rng(3)
     n = 64 * 40 * 2 + 7
-    losses = (2.3 * (1 + 0.02 * rng.normal(size=n))).tolist()
+    # A fall, then flat (a loss that never fell from the start is `too_slow`, which mutes `plateau`).
+    losses = (np.maximum(1.0, 2.3 * np.exp(-np.arange(n) / 150)) * (1 + 0.02 * rng.normal(size=n))).tolist()
     losses[1500] = losses[1510] = losses[1530] = 30.0  # spikes
     rates = [1e-3] * 3000 + [1e-2] * (n - 3000)
     one, many = Diagnoser(num_classes=10), Diagnoser(num_classes=10)
@@ -165,9 +166,8 @@ def test_the_edges_of_the_plain_path_take_the_row_by_row_rules() -> None:
     by_run: list[Diagnosis] = []
     for lo in range(0, n, 13):
         by_run += many.step_many(lo, losses[lo : lo + 13], rates[lo : lo + 13])
-    # (no `collapsed` after the spikes: `too_slow` at this rate mutes it until the rate is raised)
-    kinds = ["too_slow", "plateau", "oscillating", "too_slow", "plateau"]
-    assert [v.kind for v in by_row] == kinds and by_row[2].last_step == 1530
+    kinds = ["plateau", "oscillating", "plateau"]
+    assert [v.kind for v in by_row] == kinds and by_row[1].last_step == 1530
     assert repr(by_run) == repr(by_row) and same(many, one)
     assert many.context.track.steps == n and many.step_many(n, [], []) == []
 

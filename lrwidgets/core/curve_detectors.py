@@ -76,11 +76,11 @@ class CollapsedDetector(Detector):
             return None
         t = ctx.track
         level = t.mean
-        if level <= 0:
+        if level <= 0 or ctx.weighted:  # weighted: a first batch of light samples, a level twice it
             return None
         # The O(1) conditions first: a healthy fit fails them, and the window's halves are not read.
         lost = math.isfinite(t.best) and level >= 3 * t.best
-        if not (level >= self.high * t.initial or lost):
+        if not (level >= self.high * ctx.untrained_loss or lost):
             return None
         if not t.rate_max > self.spike * t.rate_first:
             return None
@@ -102,7 +102,8 @@ class CollapsedDetector(Detector):
         if accuracy is not None:
             evidence["accuracy"] = accuracy
             acc_text = f"; accuracy {accuracy:.2f}" + (f" (chance {chance:.2f})" if chance is not None else "")
-        to, name = (t.initial, "the untrained model's") if level >= self.high * t.initial else (t.best, "its best")
+        untrained = ctx.untrained_loss
+        to, name = (untrained, "the untrained model's") if level >= self.high * untrained else (t.best, "its best")
         ref = f"{level / to:.1f}x {name} {to:.3g}" if to > 0 else f"above {name} {to:.3g}"  # a loss of 0 or less
         advice, fix = _lower(t.learning_rate)
         return self._report(
@@ -161,9 +162,9 @@ class OscillatingDetector(Detector):
         t = ctx.track
         before, self._before = self._before, t.smooth
         loss = t.last_loss
-        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps:
+        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps or not ctx.judges_spikes:
             return None
-        spike = loss > self.ratio * before and loss - before > self.gap * t.initial
+        spike = loss > self.ratio * before and loss - before > self.gap * ctx.untrained_loss
         was, self._in_spike = self._in_spike, spike
         if not spike or was:
             return None  # a run of spikes in a row is one: a loss growing every step is diverging
@@ -232,7 +233,7 @@ class PlateauDetector(Detector):
         if t.smooth < self._ref * (1 - self.min_delta) or not math.isfinite(self._ref):
             self._ref, self._ref_step = t.smooth, t.step
             return None
-        if self.fired or t.step - self._ref_step < self.patience or self._ref < self.converged * t.initial:
+        if self.fired or t.step - self._ref_step < self.patience or self._ref < self.converged * ctx.untrained_loss:
             return None
         value = t.learning_rate * 0.1
         return self._report(

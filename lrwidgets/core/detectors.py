@@ -274,13 +274,17 @@ def feed_plain_rows(
     # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector.state()).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
     if osc is not None:
-        (before, in_spike), o_on = osc.state(), not osc.fired
-        o_ratio, o_gap = osc.ratio, osc.gap * t.initial
+        (before, in_spike), o_on = osc.state(), not osc.fired and diagnoser.context.judges_spikes
+        o_ratio, o_gap = osc.ratio, osc.gap * diagnoser.context.untrained_loss
     # `plateau`: a new reference below `p_thr`; it reports from step `p_due` on.
     p_on, p_live, p_ref, p_ref_step, p_keep, p_patience, p_conv = False, False, math.inf, 0, 1.0, 0, 0.0
     if plat is not None:
         (p_ref, p_ref_step), p_on, p_live = plat.state(), True, not plat.fired
-        p_keep, p_patience, p_conv = 1 - plat.min_delta, plat.patience, plat.converged * t.initial
+        p_keep, p_patience, p_conv = (
+            1 - plat.min_delta,
+            plat.patience,
+            plat.converged * diagnoser.context.untrained_loss,
+        )
     p_thr, p_due = p_ref * p_keep, p_ref_step + p_patience
     first, step = step, step - 1
     loss = rate = math.nan

@@ -41,7 +41,7 @@ MUTED_WHEN_TOO_LARGE = ("unstable", "too_slow", "plateau")
 #: once or gradually (a warm-up; then the rules start again from that step, as after a jump): read
 #: from a flat loss and a batch far above it, they would turn the advice round on a few bad
 #: batches that come much later at a rate too small.
-MUTED_WHEN_TOO_SLOW = ("collapsed", "unstable")
+MUTED_WHEN_TOO_SLOW = ("collapsed", "unstable", "plateau")
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,23 @@ class Context:
     @property
     def chance(self) -> float | None:
         return None if not self.num_classes else 1.0 / self.num_classes
+
+    @property
+    def untrained_loss(self) -> float:
+        """The untrained model's loss, which the rules' gaps and bands are shares of: the fit's first
+        batch loss (``LossTrack.initial``), or for a classifier whose first loss is under half of
+        ln(classes) (a trained model in a new session: fine-tuned, loaded) ln(classes), a uniform
+        guess's loss. Scaled by a trained model's tiny first loss, they collapsed: a classifier at
+        98% accuracy got ``oscillating`` at Adam 1e-3 and ``unstable`` while it improved."""
+        initial, classes = self.track.initial, self.num_classes or 0
+        return math.log(classes) if classes >= 2 and initial < 0.5 * math.log(classes) else initial
+
+    @property
+    def judges_spikes(self) -> bool:
+        """Whether the rules that read single batches far above the loss judge this fit: a
+        classifier's (a regression's heavy-tailed batch losses spike at good rates), its samples
+        not weighted (a batch of heavy samples stands far above the rest at any rate)."""
+        return (self.num_classes or 0) >= 2 and not self.weighted
 
 
 class Diagnoser:

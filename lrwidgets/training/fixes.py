@@ -96,6 +96,8 @@ class Fixes:
                 s.stop()
                 s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
                 self._applied.append(verdict)
+                if verdict.kind in BLOW_UPS:  # a later verdict on the same blow-up is stopped already
+                    self._fixed_at = s.history.num_steps
             return "stopped"
         with self._apply_lock:
             description = self._restore_best(verdict, fix, source)
