@@ -856,3 +856,29 @@ def test_a_callback_reads_and_sets_the_multipliers_through_the_optimizer_it_hold
     assert seen["read"] == {"first": 1.0, "second": 1.0, "third": 1.0}
     assert opt.multipliers == {"first": 0.0, "second": 1.0, "third": 1.0}
     assert np.array_equal(seen["kernel"], weights(model)["first"][0])  # frozen from the next batch on
+
+
+def test_update_sizes_are_an_updates_with_gradient_accumulation() -> None:
+    """With `gradient_accumulation_steps=4` every other measurement was 0: a batch that only
+    accumulates moves no weight. A measurement is now the next batch's that updates the weights."""
+    from lrwidgets.training import UpdateSizeMonitor
+
+    model = mlp()
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-2, gradient_accumulation_steps=4)), loss="mse")
+    seen: list[float] = []
+    monitor = UpdateSizeMonitor(lambda sizes, multipliers: seen.append(sizes["first"]), interval=0)
+    model.fit(X, Y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=[monitor])
+    assert len(seen) >= 3 and all(v > 0 for v in seen), seen
+
+
+def test_a_session_asked_for_multipliers_of_a_model_not_built_says_so() -> None:
+    """The error read "unknown layers ['first']; layers: []", while the optimizer takes the same
+    mapping before its build."""
+    import lrwidgets as lrw
+
+    model = keras.Sequential([keras.layers.Dense(6, name="first"), keras.layers.Dense(1, name="third")])  # no Input
+    opt = LayerwiseOptimizer(keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=opt, loss="mse")
+    with pytest.raises(ValueError, match=r"is not built yet, so its layers are not known: set the multipliers on it"):
+        lrw.TrainingSession(model).set_multipliers({"first": 0.5})
+    assert opt.multipliers == {}  # nothing changed

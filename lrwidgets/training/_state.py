@@ -288,7 +288,13 @@ def check_multipliers(model: Any, multipliers: Any, exact: bool = False) -> dict
             f" Received: optimizer={type(getattr(model, 'optimizer', None)).__name__}"
         )
     multipliers = check_keyed("multipliers", multipliers)
-    known = list(current_multipliers(model))
+    known = list(current_multipliers(model))  # builds the optimizer when the model is built
+    if not opt.built:  # a model not built: the optimizer takes the mapping, checked at its build
+        raise ValueError(
+            "The model's `LayerwiseOptimizer` is not built yet, so its layers are not known: set the"
+            " multipliers on it (`model.optimizer.set_multipliers(...)`: applied and checked when the"
+            f" first fit builds it), or build the model first. Received: multipliers={multipliers!r}"
+        )
     unknown = sorted(k for k in multipliers if k not in known and (exact or not layer_matching.matching(opt, {k: 1.0})))
     if unknown:
         raise ValueError(

@@ -11,6 +11,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.update_size import relative_update_sizes
+from lrwidgets.training._state import innermost
 from lrwidgets.training.layerwise import find_layerwise_optimizer, layer_groups
 
 Listener = Callable[[dict[str, float], dict[str, float]], None]
@@ -20,7 +21,8 @@ class UpdateSizeMonitor(keras.callbacks.Callback):
     """Every `interval` seconds, measure one training step's ||dW|| / ||W|| per layer group.
 
     When due, the weights are copied at the end of a batch and of the next one (in the training
-    thread, after the jax state sync), so the size is that of one step, and
+    thread, after the jax state sync), so the size is that of one step (with the optimizer's
+    `gradient_accumulation_steps`, of the next batch that updates the weights), and
     `listener(sizes, multipliers)` is called there with `{group: ||dW|| / ||W||}` and the
     optimizer's current `{group: multiplier}` (empty if the optimizer is not a
     `LayerwiseOptimizer`). Between measurements a batch costs one clock read: the model is not
@@ -58,11 +60,15 @@ class UpdateSizeMonitor(keras.callbacks.Callback):
         self._due = 0.0
         self._before: dict[str, list[np.ndarray]] | None = None
         self._groups: dict[str, tuple[Any, ...]] = {}
+        self._waited, self._accumulated = 0, 1
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._due = 0.0
         self._before = None
         self._groups = {}
+        self._waited = 0
+        #: `gradient_accumulation_steps`: batches to an update (a step measured is an update's)
+        self._accumulated = int(getattr(innermost(self.model.optimizer), "gradient_accumulation_steps", None) or 1)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Not async_safe: state is read in the training thread, and the two snapshots must pair up.
@@ -72,7 +78,10 @@ class UpdateSizeMonitor(keras.callbacks.Callback):
             return
         after = self._snapshot()
         sizes = relative_update_sizes(self._before, after)
-        self._before = None
+        if self._waited < self._accumulated - 1 and not any(v > 0 for v in sizes.values()):
+            self._waited += 1  # an optimizer that accumulates gradients: no update at this batch
+            return
+        self._before, self._waited = None, 0
         self._due = time.monotonic() + self.interval
         opt = find_layerwise_optimizer(self.model)
         multipliers = opt.multipliers if opt is not None and opt.built else {}
