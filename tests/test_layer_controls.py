@@ -469,15 +469,17 @@ def test_a_change_made_in_the_training_thread_reaches_the_session_and_the_panel(
     assert [e.message for e in session.history.events if e.kind == "action"] == ["layer learning rates: first x0"]
 
 
-def test_a_slider_set_while_idle_applies_what_the_optimizer_does_not_hold() -> None:
-    """`opt.set_multipliers` while idle left the panel at its last value, and a slider set back to
-    that value was taken for no change: the optimizer kept the other."""
+def test_multipliers_set_on_the_panel_while_idle_apply_what_the_optimizer_does_not_hold() -> None:
+    """After `opt.set_multipliers` while idle, `panel.multipliers = ` a value equal to the one the
+    panel last applied was taken for no change: the optimizer kept the other. A page's slider edit
+    sends every slider's value: after `panel.refresh()` it changes the one moved only."""
     model = compiled({"third": 3.0})
     panel = LayerLRControls(model)
     model.optimizer.set_multipliers({"third": 0.7})
-    browser_sets(panel, "third", multiplier=3.0)
+    panel.multipliers = {"third": 3.0}
     assert variable_values(model)["third"] == pytest.approx(3.0)
-    assert panel.multipliers["third"] == pytest.approx(3.0) and panel.error == ""
-    model.optimizer.set_multipliers({"third": 0.7})
-    panel.multipliers = {"third": 3.0}  # from Python, the same
-    assert variable_values(model)["third"] == pytest.approx(3.0)
+    model.optimizer.set_multipliers({"first": 0.1, "second": 0.0})
+    panel.refresh()
+    browser_sets(panel, "third", multiplier=2.0)
+    assert variable_values(model) == pytest.approx({"first": 0.1, "second": 0.0, "third": 2.0})
+    assert panel.error == ""

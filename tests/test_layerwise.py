@@ -882,3 +882,22 @@ def test_a_session_asked_for_multipliers_of_a_model_not_built_says_so() -> None:
     with pytest.raises(ValueError, match=r"is not built yet, so its layers are not known: set the multipliers on it"):
         lrw.TrainingSession(model).set_multipliers({"first": 0.5})
     assert opt.multipliers == {}  # nothing changed
+
+
+def test_multipliers_read_from_another_thread_during_a_sessions_fit_are_the_sessions() -> None:
+    """On jax a read from the notebook's thread synced the model's state under the running fit,
+    which then failed (`RuntimeError: Array has been deleted`)."""
+    import lrwidgets as lrw
+
+    model = mlp()
+    opt = LayerwiseOptimizer(keras.optimizers.SGD(1e-3), {"first": 0.5})
+    model.compile(optimizer=opt, loss="mse")
+    session = lrw.TrainingSession(model)
+    x, y = np.tile(X, (25, 1)), np.tile(Y, (25, 1))
+    run = session.fit(x, y, epochs=3, batch_size=4)
+    reads = []
+    while not run.done:
+        reads.append(opt.multipliers)
+    run.wait(120)
+    assert run.exception is None and session.history.num_steps == 3 * len(x) // 4
+    assert reads and all(r == {"first": 0.5, "second": 1.0, "third": 1.0} for r in reads)

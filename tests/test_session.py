@@ -2334,3 +2334,40 @@ def test_a_callback_that_sets_the_rate_at_each_step_makes_an_event_a_run(
         f"learning rate changed by another callback at each of the {last - first} steps from step {first + 1}:"
         f" {rate:.3g} from there on (each step's rate is in the rate's curve)"
     )
+
+
+def test_a_run_of_rate_changes_is_one_event_with_steps_per_execution_and_keeps_the_events_in_order() -> None:
+    """With `steps_per_execution=2` no run formed (the fit's steps counted batches, the history's
+    executions: 9 events in 10 steps); a rate set by the user within a run was listed before the
+    run's event about earlier steps."""
+    import keras
+
+    import lrwidgets as lrw
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras on torch runs one step an execution")
+
+    class WarmUp(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate.assign(1e-3 * (batch + 2))
+
+    x, y = regression_data(640)
+    model = linear_model(keras.optimizers.SGD(1e-3))
+    model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=2)
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp()]).wait(120)
+    events = [(e.step, e.source) for e in session.history.events if e.kind == "learning_rate"]
+    assert events == [(0, "callback"), (9, "callback")], events
+
+    session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+    held = threading.Event()
+
+    class Hold(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 4:
+                session.learning_rate = 0.05  # from the training thread: used by the next batch
+                held.set()
+
+    session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp(), Hold()]).wait(120)
+    steps = [e.step for e in session.history.events if e.kind == "learning_rate"]
+    assert held.is_set() and steps == sorted(steps), steps

@@ -62,7 +62,8 @@ class Diagnostician(Fixes):
         num_classes: for chance accuracy and an untrained model's loss; default: the width of the
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
             categorical cross-entropy).
-        weighted: whether the fits' samples are weighted (no ``spiked`` verdicts then); default:
+        weighted: whether the fits' samples are weighted (no ``spiked``, ``collapsed``,
+            ``oscillating`` nor ``unstable`` verdicts then); default:
             as their arguments show (``class_weight``, ``sample_weight``, a ``tf.data.Dataset`` of
             ``(x, y, sample_weight)``); say ``True`` for weights a generator or a ``PyDataset``
             yields, which are not read ahead.
@@ -152,8 +153,9 @@ class Diagnostician(Fixes):
 
     @property
     def weighted(self) -> bool | None:
-        """Whether the fits' batches are weighted (then no ``spiked`` verdict: a heavily weighted
-        rare class makes single batches several times an untrained model's loss); None (default):
+        """Whether the fits' batches are weighted (then no ``spiked``, ``collapsed``, ``oscillating``
+        nor ``unstable`` verdict: a heavily weighted rare class makes single batches several times
+        an untrained model's loss, and a first batch of light samples half the level); None (default):
         as the fit's arguments show (:func:`~lrwidgets.training.fit_traits.weighted`). Read at
         each fit's first snapshot."""
         return self._weighted

@@ -209,6 +209,9 @@ class LayerwiseOptimizer(InnerDelegation, keras.optimizers.Optimizer):
         """
         if not self.built:
             return dict(self._spec)
+        controller = ownership.training_with(self)
+        if controller is not None and not controller.in_training_thread():  # a session's fit runs:
+            return dict(controller.multipliers)  # its copy (a sync from here would race the fit on jax)
         # str() of a float32 is its shortest round-tripping form: 0.1, not 0.10000000149011612.
         values = (float(str(v)) for v in np.asarray(ops.convert_to_numpy(self._live_multipliers()), dtype="float32"))
         return dict(zip(self._group_names, values, strict=True))

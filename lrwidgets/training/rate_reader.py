@@ -30,10 +30,11 @@ class RateReader(keras.callbacks.Callback):
         super().__init__()
         self._controller = controller
         self._epoch_start = False
-        self._last_change: int | None = None  # the fit's step of another callback's last change
+        self._last_change: int | None = None  # the history's step another callback last changed the rate before
         #: another callback's changes at consecutive steps after the first, not yet an event:
-        #: ``[first step, last step, changes, the rate from the last, by whom]`` (the fit's steps)
+        #: ``[first step, last step, changes, the rate from the last, by whom]`` (the history's steps)
         self._run: list[Any] | None = None
+        controller.recorder.before_rate_event = self.end_run
 
     def set_model(self, model: Any) -> None:  # at each fit's start
         super().set_model(model)
@@ -60,20 +61,19 @@ class RateReader(keras.callbacks.Callback):
         lr = _state.read_variable(self._model, writer.variable)
         if math.isclose(lr, c._lr, rel_tol=1e-6):
             # A step with no change ends a run (an epoch's start, read before its first batch's, does not).
-            if self._run is not None and c.recorder.step_before_batch() > self._last_change + 1:  # type: ignore[operator]
+            if self._run is not None and c.recorder.steps_recorded() > self._last_change + 1:  # type: ignore[operator]
                 self.end_run()
             return
         # Relative, as Keras's callbacks set it (ReduceLROnPlateau: the last rate x factor): the
         # rest of the schedule is scaled by as much, its own drops kept (a staircase's too).
         c.driver.scale(lr / c._lr if c._lr > 0 else math.nan)
-        step = c.recorder.step_before_batch()
         try:
-            used = c.driver.rate(step)  # what the next step runs with
+            used = c.driver.rate(c.recorder.step_before_batch())  # what the next step runs with
         except Exception:  # a schedule that fails there: the fit's write says so
             used = None
         value = lr if used is None else used
         c._lr = lr
-        if source == "callback" and self._in_run(step, value, by):
+        if source == "callback" and self._in_run(c.recorder.steps_recorded(), value, by):
             return
         if used is None or math.isclose(used, lr, rel_tol=1e-6):
             said = f"learning rate changed to {lr:.3g} by {by}"
@@ -82,17 +82,22 @@ class RateReader(keras.callbacks.Callback):
         c.recorder.rate_event(value, said, source)
 
     def _in_run(self, step: int, value: float, by: str) -> bool:
-        """Whether another callback's change at the fit's ``step`` extends a run of changes at
-        consecutive steps (then no event now: :meth:`end_run` makes one); else the run before ends."""
-        run, consecutive = self._run, self._last_change == step - 1
+        """Whether another callback's change before the history's ``step`` extends a run of changes
+        at consecutive steps (then no event now: :meth:`end_run` makes one; a second change before
+        the same step sets the rate the run ends at), else the run before ends."""
+        run, last = self._run, self._last_change
         self._last_change = step
-        if consecutive and run is not None:
-            run[1:] = [step, run[2] + 1, value, by]
-        elif consecutive:
-            self._run = [step, step, 1, value, by]
-        else:
-            self.end_run()
-        return consecutive
+        if run is not None and step == last:
+            run[3:] = [value, by]
+            return True
+        if last == step - 1:
+            if run is None:
+                self._run = [step, step, 1, value, by]
+            else:
+                run[1:] = [step, run[2] + 1, value, by]
+            return True
+        self.end_run()
+        return False
 
     def end_run(self) -> None:
         """Record the run of another callback's changes at consecutive steps, if one is open, as one
@@ -102,13 +107,12 @@ class RateReader(keras.callbacks.Callback):
             return
         first, last, changes, value, by = run
         c = self._controller
-        start = c.recorder.meter.first_record  # the history's step of the fit's first
-        more = f"at each of the {changes} steps from step {start + first}" if changes > 1 else "again at the next step"
+        more = f"at each of the {changes} steps from step {first}" if changes > 1 else "again at the next step"
         c.recorder.event(
             "learning_rate",
             f"learning rate changed by {by} {more}: {value:.3g} from there on"
             " (each step's rate is in the rate's curve)",
             value=value,
             source="callback",
-            step=start + last,
+            step=last,
         )

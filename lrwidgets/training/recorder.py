@@ -63,6 +63,9 @@ class Recorder:
         #: the train step's log keys that are running means (None: all; see `_step_logs.averaged_keys`)
         self.averaged_keys: frozenset[str] | None = None
         self.custom_step = False  #: the model's own `train_step` runs (Keras's always logs running means)
+        #: called before each rate event: the rate reader records a run of another callback's
+        #: changes first, so that the events stay in the order of their steps
+        self.before_rate_event: Callable[[], None] | None = None
         self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
         self._last_fit_watch: DivergingDetector | None = None  # the last fit's, until this fit's first row
         self._scanned = 0  # steps up to here have been through the divergence watch
@@ -96,6 +99,8 @@ class Recorder:
     def rate_event(self, learning_rate: float, message: str, source: str, *, idle: bool = False) -> None:
         """A change of the learning rate from the next step, with its cause (``user``, ``callback``,
         ``plateau``...); ``idle``: made between fits, for the next fit's first step."""
+        if self.before_rate_event is not None:
+            self.before_rate_event()
         fit = self.history.num_fits if idle else None
         self.event("learning_rate", message, value=learning_rate, source=source, step=self.history.num_steps, fit=fit)
 
@@ -275,6 +280,12 @@ class Recorder:
         """Steps taken in this fit (the buffered rows written first)."""
         self.flush()
         return self.meter.fit_step
+
+    def steps_recorded(self) -> int:
+        """The history's steps with the rows not yet written: the step the next batch will be (no
+        write: a caller before every batch)."""
+        with self._flush_lock:
+            return self.history._n + len(self.rows)
 
     def step_before_batch(self) -> int:
         """:meth:`fit_step`, for a caller before every batch (a schedule's rate), without writing

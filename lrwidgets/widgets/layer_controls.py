@@ -190,10 +190,6 @@ class LayerLRControls(anywidget.AnyWidget):
         # page gets the values in force back.
         with refuses_page_state(self, sync_data, self._show_error):
             refuse_kernel_only(self, sync_data, _KERNEL_ONLY, "the layer controls")
-            if "value" in sync_data and self.session.state == "idle":
-                # What the optimizer holds first (set directly, or a new one compiled, since the panel
-                # last showed it): a slider set back to the value shown is then a change to apply.
-                self.refresh()
             super().set_state(sync_data)
 
     def _show_error(self, message: str) -> None:
