@@ -17,11 +17,6 @@ from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
 from lrwidgets.core.diagnosis import Context, Diagnosis, rate_fix, rate_text
 
-#: ``too_slow`` is not a loss that rose more than this share at its rate: at rates too small the loss
-#: moved -0.4% to 2.3% in 40 steps (``TooSlowDetector``), and a small CNN left at chance by SGD 0.5
-#: (momentum 0.9), its loss 2.5% up, was told to raise the rate 10x
-ROSE = 0.01
-
 
 def no_progress(ctx: Context, min_progress: float, high: float) -> tuple[float, float, float] | None:
     """``(start, level, progress)`` when the loss has not fallen at this rate, else None.
@@ -102,8 +97,8 @@ class TooSlowDetector(Detector):
         if t.rate_max > self.quiet * t.rate_first:
             return None
         stalled = no_progress(ctx, self.min_progress, self.quiet)
-        if stalled is None or stalled[2] < -ROSE:
-            return None  # a loss that rose at this rate: no rate too small to raise
+        if stalled is None:
+            return None
         start, newer, progress = stalled
         if outlier_units(ctx) > self.outlier:
             return None  # a batch far out of the batch noise: the rate blew the loss up
