@@ -123,7 +123,7 @@ class LayerLRControls(anywidget.AnyWidget):
             )
         checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
         if self.session.state == "idle":
-            self.refresh()  # as a slider's change from the page
+            self.refresh()  # what the optimizer holds (set directly since the panel last showed it)
         self.value = {**self.value, **settings_from_multipliers(checked, self.value)}
 
     def apply_preset(self, name: str, *, ratio: float | None = None, k: int | None = None) -> None:
