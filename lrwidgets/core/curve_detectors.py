@@ -80,7 +80,8 @@ class CollapsedDetector(Detector):
             return None
         # The O(1) conditions first: a healthy fit fails them, and the window's halves are not read.
         lost = math.isfinite(t.best) and level >= 3 * t.best
-        if not (level >= self.high * ctx.untrained_loss or lost):
+        untrained = ctx.untrained_loss
+        if not (level >= self.high * untrained or lost):
             return None
         if not t.rate_max > self.spike * t.rate_first:
             return None
@@ -102,7 +103,6 @@ class CollapsedDetector(Detector):
         if accuracy is not None:
             evidence["accuracy"] = accuracy
             acc_text = f"; accuracy {accuracy:.2f}" + (f" (chance {chance:.2f})" if chance is not None else "")
-        untrained = ctx.untrained_loss
         to, name = (untrained, "the untrained model's") if level >= self.high * untrained else (t.best, "its best")
         ref = f"{level / to:.1f}x {name} {to:.3g}" if to > 0 else f"above {name} {to:.3g}"  # a loss of 0 or less
         advice, fix = _lower(t.learning_rate)

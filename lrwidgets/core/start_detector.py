@@ -58,7 +58,7 @@ class SpikedDetector(Detector):
 
     def _judges(self, ctx: Context) -> bool:
         """Not fired, and the fit is one the rule judges: a classifier's, its samples not weighted."""
-        return not self.fired and (ctx.num_classes or 0) >= 2 and not ctx.weighted
+        return not self.fired and ctx.judges_spikes
 
     def live(self, ctx: Context) -> bool:
         """Whether the rule may report at the track's next step (``step_many`` feeds those rows one

@@ -58,6 +58,13 @@ class Fixes:
                 f" {self._fixed_at}: that blow-up was acted on then. Received: fix={fix!r}"
             )
 
+    def _mark_applied(self, verdict: Diagnosis, step: int) -> None:
+        """``verdict``'s fix applied, asked at history step ``step``: a blow-up's verdicts about
+        steps before it are then stale (a raise for `too_slow` acts on no blow-up)."""
+        self._applied.append(verdict)
+        if verdict.kind in BLOW_UPS:
+            self._fixed_at = step
+
     def stale(self, verdict: Diagnosis) -> bool:
         """Whether ``verdict`` is a blow-up's (``diverging``, ``spiked``, ``collapsed``) about steps
         before the last fix of a blow-up's verdict applied: verdicts come from rows read behind the fit
@@ -95,9 +102,7 @@ class Fixes:
                 self._refuse_again(verdict, fix)
                 s.stop()
                 s.controller.recorder.event("action", f"stopped ({source}: {verdict.kind})")
-                self._applied.append(verdict)
-                if verdict.kind in BLOW_UPS:  # a later verdict on the same blow-up is stopped already
-                    self._fixed_at = s.history.num_steps
+                self._mark_applied(verdict, s.history.num_steps)  # a later verdict on its blow-up: stopped already
             return "stopped"
         with self._apply_lock:
             description = self._restore_best(verdict, fix, source)
@@ -149,9 +154,7 @@ class Fixes:
             said = describe(verdict, fix, source) if fix.kind == "rewind" else ""
             # Marked first: carried out idle, the views are drawn from within (their buttons disabled)
             asked_at, before = s.history.num_steps, (self._fixed_at, len(self._applied))
-            self._applied.append(verdict)
-            if verdict.kind in BLOW_UPS:  # a raise for `too_slow` acts on no blow-up
-                self._fixed_at = asked_at
+            self._mark_applied(verdict, asked_at)
             if rewind is not None:
                 self._rewinds.spend(fix, asked_at)
             try:

@@ -32,7 +32,7 @@ class RateReader(keras.callbacks.Callback):
         self._epoch_start = False
         self._last_change: int | None = None  # the history's step another callback last changed the rate before
         #: another callback's changes at consecutive steps after the first, not yet an event:
-        #: ``[first step, last step, changes, the rate from the last, by whom]`` (the history's steps)
+        #: ``[first step, last step, the rate from the last, by whom]`` (the history's steps)
         self._run: list[Any] | None = None
         controller.recorder.before_rate_event = self.end_run
 
@@ -88,13 +88,13 @@ class RateReader(keras.callbacks.Callback):
         run, last = self._run, self._last_change
         self._last_change = step
         if run is not None and step == last:
-            run[3:] = [value, by]
+            run[2:] = [value, by]
             return True
         if last == step - 1:
             if run is None:
-                self._run = [step, step, 1, value, by]
+                self._run = [step, step, value, by]
             else:
-                run[1:] = [step, run[2] + 1, value, by]
+                run[1:] = [step, value, by]
             return True
         self.end_run()
         return False
@@ -105,7 +105,8 @@ class RateReader(keras.callbacks.Callback):
         run, self._run = self._run, None
         if run is None:
             return
-        first, last, changes, value, by = run
+        first, last, value, by = run
+        changes = last - first + 1  # one a step
         c = self._controller
         more = f"at each of the {changes} steps from step {first}" if changes > 1 else "again at the next step"
         c.recorder.event(
