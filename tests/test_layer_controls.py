@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import traitlets
 
-from lrwidgets import LayerLRControls, LayerwiseOptimizer, TrainingDashboard
+from lrwidgets import LayerLRControls, LayerwiseOptimizer, TrainingDashboard, TrainingSession
 
 pytestmark = pytest.mark.keras
 
@@ -371,16 +371,22 @@ def test_an_edit_the_session_refuses_is_rolled_back_and_shown() -> None:
     assert variable_values(model)["second"] == 1.0
 
 
-def test_the_panel_shows_the_layers_of_a_re_compiled_optimizer() -> None:
-    """Fine-tuning: a head trained over a frozen backbone, then the model re-compiled with a new
-    LayerwiseOptimizer over every layer. The panel kept the head alone (its refresh raised a
-    TraitError in the training thread), so the backbone's rate could not be set from it."""
+def head_over_frozen_backbone() -> tuple[keras.Model, keras.Model]:
+    """A head over a frozen sub-model (`backbone`), compiled with a LayerwiseOptimizer: fine-tuning's start."""
     keras.utils.set_random_seed(0)
     inp = keras.Input((5,))
     backbone = keras.Model(inp, keras.layers.Dense(4, name="conv")(inp), name="backbone")
     model = keras.Sequential([keras.Input((5,)), backbone, keras.layers.Dense(1, name="head")])
     backbone.trainable = False
     model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-2)), loss="mse")
+    return model, backbone
+
+
+def test_the_panel_shows_the_layers_of_a_re_compiled_optimizer() -> None:
+    """Fine-tuning: a head trained over a frozen backbone, then the model re-compiled with a new
+    LayerwiseOptimizer over every layer. The panel kept the head alone (its refresh raised a
+    TraitError in the training thread), so the backbone's rate could not be set from it."""
+    model, backbone = head_over_frozen_backbone()
     dash = TrainingDashboard(model)
     panel = dash.layer_controls
     dash.fit(X, Y, epochs=1, batch_size=8).wait(60)
@@ -396,6 +402,28 @@ def test_the_panel_shows_the_layers_of_a_re_compiled_optimizer() -> None:
     assert panel.multipliers == {"backbone/conv": 0.1, "head": 1.0}
     browser_sets(panel, "backbone/conv", multiplier=0.5)
     assert variable_values(model) == {"backbone/conv": 0.5, "head": 1.0}
+
+
+def test_panel_multipliers_set_while_idle_take_the_layers_of_a_re_compiled_optimizer() -> None:
+    """Re-compiled while idle with other groups (the backbone unfrozen): `panel.multipliers = ...`
+    of a layer the panel has not shown yet was refused as unknown, checked against the layers the
+    panel showed before its refresh. A layer neither shows is still refused, changing nothing."""
+    model, backbone = head_over_frozen_backbone()
+    session = TrainingSession(model)
+    panel = LayerLRControls(session)
+    session.fit(X, Y, epochs=1, batch_size=8).wait(60)
+    assert panel.multipliers == {"head": 1.0}
+
+    backbone.trainable = True
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-3), {"backbone": 0.1}), loss="mse")
+    with pytest.raises(ValueError, match=r"unknown layers \['tail'\]; layers: \['backbone/conv', 'head'\]"):
+        panel.multipliers = {"tail": 0.5}
+    assert panel.multipliers == {"head": 1.0} and session.multipliers == {"backbone/conv": 0.1, "head": 1.0}
+    panel.multipliers = {"backbone/conv": 0.5}
+    assert panel.multipliers == session.multipliers == {"backbone/conv": 0.5, "head": 1.0}
+    run = session.fit(X, Y, epochs=1, batch_size=8)
+    run.wait(60)
+    assert run.exception is None and variable_values(model) == {"backbone/conv": 0.5, "head": 1.0}
 
 
 def test_multiplier_events_name_what_took_effect_and_who_asked_last() -> None:

@@ -115,14 +115,18 @@ class LayerLRControls(anywidget.AnyWidget):
     @multipliers.setter
     def multipliers(self, multipliers: Mapping[str, float]) -> None:
         multipliers = check_keyed("multipliers", multipliers, "layer names")
-        unknown = sorted(k for k in set(multipliers) - set(self.value))
+        idle = self.session.state == "idle"
+        # Idle, the optimizer's groups may be other than those shown (re-compiled since): checked
+        # against its own, and the panel refreshed from it only once the value is accepted.
+        layers = list((self.session.multipliers if idle else None) or self.value)
+        unknown = sorted(k for k in set(multipliers) - set(layers))
         if unknown:
             raise ValueError(
-                f"Argument `multipliers` has unknown layers {unknown}; layers: {list(self.value)}. "
+                f"Argument `multipliers` has unknown layers {unknown}; layers: {layers}. "
                 f"Received: multipliers={dict(multipliers)!r}"
             )
         checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
-        if self.session.state == "idle":
+        if idle:
             self.refresh()  # what the optimizer holds (set directly since the panel last showed it)
         self.value = {**self.value, **settings_from_multipliers(checked, self.value)}
 
