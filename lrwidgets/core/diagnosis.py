@@ -42,6 +42,9 @@ MUTED_WHEN_TOO_LARGE = ("unstable", "too_slow", "plateau")
 #: from a flat loss and a batch far above it, they would turn the advice round on a few bad
 #: batches that come much later at a rate too small.
 MUTED_WHEN_TOO_SLOW = ("collapsed", "unstable", "plateau")
+#: The evidence key of a ``too_slow`` verdict after a raise that made the batches noisier but the
+#: loss fall no faster: the rate before that raise. It advises no further raise, and mutes nothing.
+RAISE_FAILED = "rate_before"
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ class Diagnoser:
         but the untrained model's loss is kept (a fit that continues a trained model, its loss flat
         and low, is not too slow; ``diverging``'s gap stays a share of it)."""
         from lrwidgets.core.detectors import DivergingDetector
+        from lrwidgets.core.stall_detectors import TooSlowDetector
 
         fresh = Diagnoser(
             num_classes=self.context.num_classes,
@@ -255,6 +259,8 @@ class Diagnoser:
         for was, det in zip(self.detectors, fresh.detectors, strict=True):
             if isinstance(was, DivergingDetector) and isinstance(det, DivergingDetector):
                 det.monitor.initial = was.monitor.initial
+            if isinstance(was, TooSlowDetector) and isinstance(det, TooSlowDetector):
+                det.judged = was.judged  # a raise between two fits is judged as one within a fit
         return fresh
 
     def step(self, step: int, loss: float, learning_rate: float) -> list[Diagnosis]:
@@ -344,7 +350,7 @@ class Diagnoser:
         if verdict.kind in TOO_LARGE:
             self._muted.update(MUTED_WHEN_TOO_LARGE)
             self._large_pending = True
-        elif verdict.kind == "too_slow":
+        elif verdict.kind == "too_slow" and RAISE_FAILED not in verdict.evidence:
             rate = self.context.track.learning_rate
             at = self.rate_jump * rate
             if 0 < rate < at < math.inf:  # a rate that can rise rate_jump x

@@ -13,9 +13,11 @@ first and 7.5 units out: ``unstable`` is a classifier's verdict only.
 
 from __future__ import annotations
 
+import math
+
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
-from lrwidgets.core.diagnosis import Context, Diagnosis, rate_fix, rate_text
+from lrwidgets.core.diagnosis import RAISE_FAILED, Context, Diagnosis, rate_fix, rate_text
 
 
 def no_progress(ctx: Context, min_progress: float, high: float) -> tuple[float, float, float] | None:
@@ -43,13 +45,19 @@ def _moved(progress: float) -> str:
     return f"fell only {progress:.1%}" if progress >= 0 else f"rose {-progress:.1%}"
 
 
-def outlier_units(ctx: Context) -> float:
-    """How far the highest batch at this rate stands above the window's median, in noise units:
-    1.4826 x the window's median absolute deviation (normal noise's standard deviation), at least
-    0.1% of the median (a window of identical losses does not make any rise an outlier)."""
-    t = ctx.track
-    median, noise = t.robust_spread()
-    return (t.rate_max - median) / max(noise, 1e-3 * abs(median), 1e-300)
+def batch_noise(ctx: Context) -> tuple[float, float]:
+    """The window's median and its batch noise: 1.4826 x its median absolute deviation (normal
+    noise's standard deviation), at least 0.1% of the median (a window of identical losses does
+    not make any rise an outlier)."""
+    median, noise = ctx.track.robust_spread()
+    return median, max(noise, 1e-3 * abs(median), 1e-300)
+
+
+def outlier_units(ctx: Context, spread: tuple[float, float] | None = None) -> float:
+    """How far the highest batch at this rate stands above the window's median, in units of its
+    batch noise (:func:`batch_noise`, or ``spread`` when computed already)."""
+    median, noise = batch_noise(ctx) if spread is None else spread
+    return (ctx.track.rate_max - median) / noise
 
 
 class TooSlowDetector(Detector):
@@ -79,16 +87,34 @@ class TooSlowDetector(Detector):
     this test. Unlike a lower ratio (1.1x was tried) it keeps the rule's reach at small batches,
     whose losses are noisier. Simulated only: a much smaller last batch of each epoch (100 samples
     at batch 32) stands out alone: 246 of 300 runs at a rate too small got the verdict, 296 without.
+
+    After a raise from a rate it judged (its fix clicked, or any raise that re-arms it), the rule
+    compares: when the batch noise, as a share of the rate's first losses, is ``widen`` (1.5) x or
+    more what it was at that verdict and the loss fell no faster (its progress gained less than
+    twice the noise of the two progress figures' difference), the verdict advises keeping the rate,
+    offers no fix, and mutes no other verdict (evidence ``rate_before``, ``noise_ratio``). Measured
+    (``benchmarks/RESULTS.md``, 2026-12-06; ``bench_too_slow_raise.py``): a CNN ending in global
+    average pooling on digits sits at its untrained loss for 80+ steps at every rate; raised 10x
+    from SGD 0.03-0.1 (with and without momentum) its loss stayed there while the noise widened
+    1.6-4.3x, and the second "raise 10x" threw all 9 runs to chance, while the rate kept learned
+    (0.49-0.95 validation accuracy 6 epochs on). Every raise of a rate 100x too small (MLPs, a CNN,
+    the pooling CNN at SGD 1e-3 and Adam 1e-5) was told to raise again, as before.
     """
 
     kind = "too_slow"
     windowed = True
 
-    def __init__(self, min_progress: float = 0.05, quiet: float = 1.25, outlier: float = 4.5) -> None:
+    def __init__(
+        self, min_progress: float = 0.05, quiet: float = 1.25, outlier: float = 4.5, widen: float = 1.5
+    ) -> None:
         super().__init__()
         self.min_progress = check_float("min_progress", min_progress, gt=0, lt=1)
         self.quiet = check_float("quiet", quiet, gt=1)
+        self.widen = check_float("widen", widen, gt=1)
         self.outlier = check_float("outlier", outlier, gt=0)
+        #: at this rule's last verdict: the rate, the batch noise as a share of the rate's first
+        #: losses, and the progress (kept across fits by ``Diagnoser.next_fit``)
+        self.judged: tuple[float, float, float] | None = None
 
     def on_step(self, ctx: Context) -> Diagnosis | None:
         if not self._due(ctx):
@@ -100,28 +126,51 @@ class TooSlowDetector(Detector):
         if stalled is None:
             return None
         start, newer, progress = stalled
-        if outlier_units(ctx) > self.outlier:
+        spread = batch_noise(ctx)
+        if outlier_units(ctx, spread) > self.outlier:
             return None  # a batch far out of the batch noise: the rate blew the loss up
-        first = t.rate_start
-        value = t.learning_rate * 10
-        return self._report(
-            Diagnosis(
-                "too_slow",
-                first,
-                t.step,
-                {
-                    "progress": progress,
-                    "steps": float(t.rate_steps),
-                    "start": start,
-                    "level": newer,
-                    "learning_rate": t.learning_rate,
-                },
-                f"the loss {_moved(progress)} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
-                f" {first}-{t.step}) at learning rate {t.learning_rate:.3g}, with no batch above {t.rate_max:.4g}",
-                f"raise the rate about 10x, to {rate_text(value)}",
-                rate_fix(value),
-            )
+        first, rate = t.rate_start, t.learning_rate
+        before, self.judged = self.judged, (rate, spread[1] / start, progress)
+        evidence = {"progress": progress, "steps": float(t.rate_steps), "start": start, "level": newer}
+        message = (
+            f"the loss {_moved(progress)} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
+            f" {first}-{t.step}) at learning rate {rate:.3g}, with no batch above {t.rate_max:.4g}"
         )
+        widened = self._raise_failed(before, self.judged)
+        if widened is not None:
+            assert before is not None
+            evidence.update({"learning_rate": rate, RAISE_FAILED: before[0], "noise_ratio": widened})
+            return self._report(
+                Diagnosis(
+                    "too_slow",
+                    first,
+                    t.step,
+                    evidence,
+                    f"{message}: no faster than at {before[0]:.3g} before the raise (it {_moved(before[2])}),"
+                    f" but single batches spread {widened:.1f}x wider: the rate moves the model now",
+                    "keep this rate for more steps before raising it again: from here a raise is the one that can"
+                    " throw the model to chance (a loss at the untrained model's level can sit flat at rates too"
+                    " small and too large alike); a range test (LRFinder) shows where the loss falls",
+                )
+            )
+        value = rate * 10
+        evidence["learning_rate"] = rate
+        return self._report(
+            Diagnosis("too_slow", first, t.step, evidence, message, f"raise the rate about 10x, to {rate_text(value)}",
+                      rate_fix(value))
+        )  # fmt: skip
+
+    def _raise_failed(self, before: tuple[float, float, float] | None, now: tuple[float, float, float]) -> float | None:
+        """After a raise from a rate this rule judged too small: how many times wider the batch
+        noise is now, when it widened ``widen`` x or more while the loss fell no faster (its
+        progress gained less than twice the noise of the two progress figures' difference); else None."""
+        if before is None or not now[0] > before[0] or not before[1] > 0:
+            return None
+        ratio = now[1] / before[1]
+        # A progress figure is a mean of 20 batches against one of 3: its noise is the batch noise
+        # (as a share of the start) x sqrt(1/3 + 1/20).
+        noise = math.hypot(before[1], now[1]) * math.sqrt(1 / 3 + 1 / 20)
+        return ratio if ratio >= self.widen and now[2] - before[2] < 2 * noise else None
 
 
 class UnstableDetector(Detector):
