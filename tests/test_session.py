@@ -878,6 +878,38 @@ def test_save_during_a_fit_works_and_never_truncates(tmp_path) -> None:
         assert str(bad) in str(raised.value) and "partial" not in str(raised.value)
 
 
+def test_a_save_with_overwrite_false_over_a_file_is_asked_idle_and_refused_during_a_fit(tmp_path, monkeypatch) -> None:
+    """`overwrite=False` was dropped: the save went into a temporary file (which never exists) and
+    was renamed over the file, idle or during a fit, through `session.save` and `model.save`. Idle,
+    Keras asks (answered no here: the file stays); during a fit, where the training thread cannot
+    ask, a FileExistsError naming the argument, and the file stays."""
+    import builtins
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(256)
+    model = linear_model()
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"kept")
+    asked: list[str] = []
+    monkeypatch.setattr(builtins, "input", lambda prompt="": asked.append(prompt) or "n")
+    session = lrw.TrainingSession(model)
+    session.save(path, overwrite=False)
+    assert len(asked) == 1 and path.read_bytes() == b"kept"
+    gate = Gate(at=2)
+    run = session.fit(x, y, epochs=2, batch_size=32, callbacks=[gate])
+    assert gate.reached.wait(60)
+    for save in (lambda: session.save(path, overwrite=False), lambda: model.save(path, False)):
+        with pytest.raises(FileExistsError, match=r"Argument `overwrite` is False and .*model.keras' exists"):
+            save()
+    assert path.read_bytes() == b"kept" and len(asked) == 1
+    gate.go.set()
+    session.save(tmp_path / "new.keras", overwrite=False)  # no file there: saved
+    run.wait(60)
+    assert run.exception is None and (tmp_path / "new.keras").exists()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
 def test_mixed_precision_steers_the_inner_optimizer() -> None:
     import keras
 
@@ -1061,6 +1093,14 @@ def test_the_sessions_callback_listed_twice_or_given_to_its_own_fit_is_refused_a
     model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[session.callback])  # the model is not held
     session.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert session.history.num_steps == 8
+    # Given to another model's fit: its steps were recorded as this model's and NaN restores acted on it.
+    other = linear_model()
+    other_weights = [w.copy() for w in other.get_weights()]
+    events = list(session.history.events)
+    with pytest.raises(ValueError, match=r"callback of a session of another model: .* Received: the fit of model"):
+        other.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[session.callback])
+    assert session.state == "idle" and session.history.num_steps == 8 and list(session.history.events) == events
+    assert all(np.array_equal(a, b) for a, b in zip(other.get_weights(), other_weights, strict=True))
 
 
 def test_the_rate_reader_is_in_the_fit_only_when_another_callback_acts_before_batches(monkeypatch) -> None:

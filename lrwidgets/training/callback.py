@@ -94,7 +94,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._callback_mode = c._state == "idle"  # `callbacks=[...callback]` in a fit called directly
         stop_first = c._stop_requested and c._state == "stopping"  # a session's fit, stopped in Keras's set-up
         # Looked up at each fit (re-compiles); first: a fit refused here changes nothing.
-        found = callback_list.find(self) if self._callback_mode else None
+        found = callback_list.find(self, model, c.model) if self._callback_mode else None
         optimizer, variable = _state.steerable_optimizer(model)
         c.begin_fit_frame(callers=c.state == "idle")  # callback mode: the fit runs in the caller's thread
         if not stop_first:

@@ -61,10 +61,17 @@ def calling_list(callback: Any, depth: int = 8) -> Any | None:
     return None
 
 
-def find(callback: ControllerCallback) -> Any | None:
+def find(callback: ControllerCallback, fitted: Any, own: Any) -> Any | None:
     """Callback mode, first at the fit's start: the fit's ``CallbackList`` (None: not found). A
-    ValueError when it lists ``callback`` more than once (each batch would be recorded as many
-    times)."""
+    ValueError when the model ``fitted`` is not the session's (``own``: its steps would be recorded
+    as the session's, its rate steered as the other model's), or when the list holds ``callback``
+    more than once (each batch would be recorded as many times)."""
+    if fitted is not own:
+        raise ValueError(
+            "Argument `callbacks` of `model.fit` holds the callback of a session of another model: the"
+            f" session's callback records and steers its own model ({own.name!r}) only. Received: the"
+            f" fit of model {fitted.name!r}; make a session of it (`lrw.TrainingSession(model)`)"
+        )
     found = calling_list(callback)
     listed = [] if found is None else list(found.callbacks)
     times = sum(cb is callback for cb in listed)

@@ -144,11 +144,26 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
             )
         if name == "get_weights":  # read between two batches (on jax the variables are empty mid-epoch)
             return controller.call(lambda mm: original(mm, *args, **kwargs))
+        refuse_overwrite(args[0] if args else kwargs.get("filepath"), args[1:], kwargs)
         return controller.call(lambda mm: save_atomically(original, mm, *args, **kwargs))
 
     method.__name__ = name
     method.__doc__ = getattr(original, "__doc__", None)
     return method
+
+
+def refuse_overwrite(filepath: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A FileExistsError for a save during a fit with ``overwrite=False`` (the argument after the
+    path, in Keras's ``save`` and ``save_weights``) over a file that exists: Keras would ask whether
+    to replace it, which the training thread, where the save is made, cannot."""
+    overwrite = kwargs.get("overwrite", args[0] if args else True)
+    if overwrite or not isinstance(filepath, (str, os.PathLike)) or not os.path.exists(filepath):
+        return
+    raise FileExistsError(
+        f"Argument `overwrite` is False and {os.fspath(filepath)!r} exists: during a fit the save is made"
+        " between two batches in the training thread, which cannot ask whether to replace the file (as"
+        f" Keras asks). Pass `overwrite=True`, or save after the fit. Received: overwrite={overwrite!r}"
+    )
 
 
 def save_atomically(save: Any, model: Any, filepath: Any, *args: Any, **kwargs: Any) -> Any:

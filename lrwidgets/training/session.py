@@ -236,10 +236,13 @@ class TrainingSession:
 
         While training, the save runs in the training thread at the next batch boundary (also
         when paused) and this call waits for it; a failure leaves any earlier file untouched.
-        ``model.save`` itself does the same while a session trains the model.
+        ``model.save`` itself does the same while a session trains the model. ``overwrite=False``
+        over a file that exists: Keras asks first, or during a fit a FileExistsError (no save).
         """
-        save = type(self.model).save
-        self.controller.call(lambda m: ownership.save_atomically(save, m, filepath, **kwargs))
+        if not self.controller.running and not kwargs.get("overwrite", True):
+            return self.model.save(filepath, **kwargs)
+        ownership.refuse_overwrite(filepath, (), kwargs)
+        self.controller.call(lambda m: ownership.save_atomically(type(m).save, m, filepath, **kwargs))
 
     # ---- listeners ----------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -387,8 +390,7 @@ class TrainingSession:
         total = None if self._fit is None else self._fit.total_steps
         if total is None:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        steps, values = self.controller.driver.plan(total, max_points)
-        # Plotted against history rows: with steps_per_execution=N a row is N batches.
+        steps, values = self.controller.driver.plan(total, max_points)  # against rows: N batches a row (spe=N)
         return (steps / _state.batches_per_row(self.model) + self._plan_start).astype(np.float32), values
 
     def _on_update_sizes(self, sizes: dict[str, float], multipliers: dict[str, float]) -> None:
