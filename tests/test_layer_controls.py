@@ -426,6 +426,33 @@ def test_panel_multipliers_set_while_idle_take_the_layers_of_a_re_compiled_optim
     assert run.exception is None and variable_values(model) == {"backbone/conv": 0.5, "head": 1.0}
 
 
+def test_the_dashboard_adds_the_equalizer_once_the_model_is_built_or_re_compiled_layerwise() -> None:
+    """The README's per-layer snippet on a model built by its first fit (no `keras.Input`): the
+    dashboard never showed the equalizer (`dash.layer_controls` stayed None), nor after a
+    re-compile with a LayerwiseOptimizer of a model it was made for without one."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(4, name="backbone"), keras.layers.Dense(1, name="head")])
+    model.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-3), {"backbone": 0.1}), loss="mse")
+    dash = TrainingDashboard(model)
+    assert dash.layer_controls is None  # not built: no layers to show yet
+    dash.fit(X, Y, epochs=1, batch_size=8).wait(60)
+    panel = dash.layer_controls
+    assert isinstance(panel, LayerLRControls) and panel in dash.children
+    assert list(dash.children).index(panel) == len(dash.children) - 2  # above the pacer, as when made built
+    assert panel.multipliers == {"backbone": 0.1, "head": 1.0}
+    browser_sets(panel, "head", multiplier=0.5)
+    assert variable_values(model) == pytest.approx({"backbone": 0.1, "head": 0.5})
+
+    plain = compiled()
+    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    dash = TrainingDashboard(plain)
+    assert dash.layer_controls is None
+    plain.compile(optimizer=LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
+    dash.fit(X, Y, epochs=1, batch_size=8).wait(60)
+    assert dash.layer_controls is not None and dash.layer_controls in dash.children
+    assert dash.layer_controls.multipliers == {"first": 1.0, "second": 1.0, "third": 1.0}
+
+
 def test_multiplier_events_name_what_took_effect_and_who_asked_last() -> None:
     """Requests merged before one batch: each layer is told under the last to ask for it (the
     panel's first value, overridden by the user's and then by the panel's again, was told)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrwidgets.sweep import Sweep
+from lrwidgets.widgets._delegate import delegated
 
 
 def _sweeps(name: str, settable: bool = False) -> Any:
@@ -24,13 +25,7 @@ def _sweeps(name: str, settable: bool = False) -> Any:
 
 def _sweeps_method(name: str) -> Any:
     """The sweep's method ``name`` as the widget's."""
-
-    def call(self: SweepAPI, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.sweep, name)(*args, **kwargs)
-
-    call.__name__ = name
-    call.__doc__ = getattr(Sweep, name).__doc__
-    return call
+    return delegated("sweep", Sweep, name)
 
 
 class SweepAPI:

@@ -12,6 +12,7 @@ from lrwidgets.core.checks import check_choice, check_float, check_int, check_ra
 from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.training import Diagnostician, Progress, Snapshot, TrainingRun, TrainingSession
 from lrwidgets.widgets._controls_row import ControlsRow
+from lrwidgets.widgets._delegate import delegated
 from lrwidgets.widgets._diagnosis_bar import DiagnosisBar
 from lrwidgets.widgets._errors import shows_errors
 from lrwidgets.widgets._find_lr import FindLearningRate
@@ -93,12 +94,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self._build_widgets(smoothing)
         self._build_find_lr()
         self.layer_controls: Any = None
-        if self.session.layer_groups:
-            from lrwidgets.widgets.layer_controls import LayerLRControls
-
-            # Per-layer rates: the equalizer, its changes going through this dashboard's session.
-            self.layer_controls = LayerLRControls(self.session)
-            self._children.insert(-1, self.layer_controls)
+        self._add_equalizer()
         super().__init__(children=self._children, layout=widgets.Layout(width="100%"))
         self.add_class("lrwidgets-dashboard")
         # Subscribed before this view, so that a verdict reaches the view in the same snapshot round.
@@ -167,18 +163,11 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self._draw_plan()
         return run
 
-    def save(self, filepath: Any, **kwargs: Any) -> None:
-        """``model.save``, safe during a fit (see :meth:`lrwidgets.TrainingSession.save`)."""
-        self.session.save(filepath, **kwargs)
-
-    def pause(self) -> None:
-        self.session.pause()
-
-    def resume(self) -> None:
-        self.session.resume()
-
-    def stop(self) -> None:
-        self.session.stop()
+    # The session's own (docstrings included): safe at any time, during a fit at its next batch.
+    save = delegated("session", TrainingSession, "save")
+    pause = delegated("session", TrainingSession, "pause")
+    resume = delegated("session", TrainingSession, "resume")
+    stop = delegated("session", TrainingSession, "stop")
 
     @property
     def progress(self) -> Progress:
@@ -230,6 +219,15 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
             self._messages,
             self._pacer,
         ]
+
+    def _add_equalizer(self) -> None:
+        """Per-layer rates (a LayerwiseOptimizer model, once built: at the dashboard's making, or at
+        the first snapshot that shows its layers): the equalizer, its changes through the session."""
+        if self.layer_controls is None and self.session.layer_groups:
+            from lrwidgets.widgets.layer_controls import LayerLRControls
+
+            self.layer_controls = LayerLRControls(self.session)
+            self._children.insert(-1, self.layer_controls)
 
     def _show_metrics(self, figure: Any) -> None:
         # Added once there are metrics, not hidden until then: a bqplot figure drawn while hidden
@@ -300,6 +298,9 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         the kernel, so no acknowledgement could arrive until it ends.
         """
         self._snapshot = snapshot
+        if self.layer_controls is None and snapshot.multipliers:  # built by its first fit, or re-compiled
+            self._add_equalizer()
+            self.children = tuple(self._children)
         with self._lock:
             self._draw_diagnosis()  # a verdict is not held back by the pacing: one small message
         self._on_progress()
