@@ -294,19 +294,43 @@ def test_preset_parameters_from_the_page_are_validated() -> None:
     panel.apply_preset("freeze_first", k=np.int64(1))
     refused_from_the_page(panel, {"k": -1}, "Argument `k` must be >= 0. Received: k=-1")
     refused_from_the_page(panel, {"k": None}, "Argument `k` must be an integer")
-    refused_from_the_page(panel, {"min_exponent": False}, "Argument `min_exponent` must be a float")
     refused_from_the_page(panel, {"k": 4}, "Argument `k` must be <= 3")
     panel.set_state({"ratio": 2.0, "k": 3})
     assert (panel.ratio, panel.k) == (2.0, 3)
 
 
-def test_slider_bounds_from_the_page_must_stay_ordered() -> None:
+def test_slider_bounds_are_the_kernels_and_must_stay_ordered() -> None:
+    """The range is the kernel's (README): a page that sends another is refused (it was taken when
+    ordered: -30 to 30 let a slider send 1e30); from code it is checked."""
     panel = LayerLRControls(compiled())
-    refused_from_the_page(panel, {"min_exponent": 2.0}, "`min_exponent` must be < `max_exponent`")
-    refused_from_the_page(panel, {"min_exponent": 1.0, "max_exponent": -4.0}, "must be < `max_exponent`")
-    refused_from_the_page(panel, {"max_exponent": 1e300}, "Argument `max_exponent` must be <= 38")
-    panel.set_state({"min_exponent": 2.0, "max_exponent": 5.0})  # both at once: checked together
+    refused_from_the_page(panel, {"min_exponent": -30.0, "max_exponent": 30.0}, "`min_exponent` of the layer controls")
+    panel.set_state({"min_exponent": -4.0, "max_exponent": 1.0})  # the values in force sent back: accepted
+    for bad, message in (
+        ({"min_exponent": 2.0}, "`min_exponent` must be < `max_exponent`"),
+        ({"max_exponent": 1e300}, "Argument `max_exponent` must be <= 38"),
+        ({"min_exponent": False}, "Argument `min_exponent` must be a float"),
+    ):
+        with pytest.raises(traitlets.TraitError, match=re.escape(message)):
+            panel.set_trait(*next(iter(bad.items())))
+    assert (panel.min_exponent, panel.max_exponent) == (-4.0, 1.0)
+    panel.max_exponent = 5.0
+    panel.min_exponent = 2.0
     assert (panel.min_exponent, panel.max_exponent) == (2.0, 5.0)
+
+
+def test_a_multiplier_outside_its_sliders_range_is_refused_from_the_page() -> None:
+    """A slider cannot hold it: 1e6 on a 1e-4...10 slider reached the optimizer. Set from code it is
+    taken, and the page sending it back (with another slider moved) is not refused for it."""
+    model = compiled()
+    panel = LayerLRControls(model)
+    for bad in (1e6, 1e-5):
+        with pytest.raises(traitlets.TraitError, match=re.escape("must be within the slider's range [0.0001, 10]")):
+            browser_sets(panel, "first", multiplier=bad)
+        assert "value['first']['multiplier']" in panel.error
+    assert variable_values(model)["first"] == 1.0
+    panel.multipliers = {"first": 100.0}
+    browser_sets(panel, "second", multiplier=0.5)
+    assert variable_values(model) == pytest.approx({"first": 100.0, "second": 0.5, "third": 1.0})
 
 
 def test_a_multiplier_the_optimizer_cannot_hold_is_refused_from_the_page() -> None:

@@ -18,13 +18,22 @@ from lrwidgets.core.layer_presets import (
     settings_from_multipliers,
 )
 from lrwidgets.training import Snapshot, TrainingSession, UpdateSizeMonitor
-from lrwidgets.widgets._errors import refuse_kernel_only, refuses_page_state, refusing, shows_errors
+from lrwidgets.widgets._errors import RefusedValue, refuse_kernel_only, refuses_page_state, refusing, shows_errors
 from lrwidgets.widgets._esm import esm_path
 
 #: Traits only the kernel writes: the page may read them, never set them.
-_KERNEL_ONLY = ("layers", "update_size", "error")
+_KERNEL_ONLY = ("layers", "update_size", "error", "min_exponent", "max_exponent")
 #: The slider exponents stay where a multiplier is a normal float32 (the optimizer holds float32).
 _EXPONENT_RANGE = (-38.0, 38.0)
+
+
+def _holdable(multiplier: Any) -> bool:
+    """Whether the optimizer can hold ``multiplier`` (else the ``value`` validator refuses it, saying why)."""
+    try:
+        check_rate("multiplier", multiplier)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class LayerLRControls(anywidget.AnyWidget):
@@ -194,7 +203,24 @@ class LayerLRControls(anywidget.AnyWidget):
         # page gets the values in force back.
         with refuses_page_state(self, sync_data, self._show_error):
             refuse_kernel_only(self, sync_data, _KERNEL_ONLY, "the layer controls")
+            self._check_slider_range(sync_data.get("value"))
             super().set_state(sync_data)
+
+    def _check_slider_range(self, value: Any) -> None:
+        """A page's multiplier outside its slider's range (10**min_exponent to 10**max_exponent) is
+        refused: a slider cannot hold it. Only the layers the page changed (it sends every slider,
+        and one set from code may lie outside the range)."""
+        low, high = 10.0**self.min_exponent, 10.0**self.max_exponent
+        for name, setting in value.items() if isinstance(value, Mapping) else ():
+            old = self.value.get(name)
+            sent = setting.get("multiplier") if isinstance(setting, Mapping) else None
+            if old is None or sent == old["multiplier"] or not _holdable(sent):
+                continue  # a value the optimizer cannot hold: the validator says why
+            if not low <= sent <= high:
+                raise RefusedValue(
+                    f"Argument `value[{name!r}]['multiplier']` must be within the slider's range [{low:g}, {high:g}]."
+                    f" Received: {sent!r}"
+                )
 
     def _show_error(self, message: str) -> None:
         self.error = message
