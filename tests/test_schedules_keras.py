@@ -227,3 +227,27 @@ def test_converted_schedule_trains() -> None:
     lr_now = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     assert iterations == 4
     assert lr_now == pytest.approx(s(iterations), rel=1e-6)
+
+
+def test_from_config_takes_the_keras_schedules_own_config_and_names_an_unknown_key() -> None:
+    """The module promises Keras's argument names: a Keras schedule's `get_config()` (with its `name`)
+    raised `TypeError: _TimeDecay.__init__() got an unexpected keyword argument 'name'`."""
+    K = keras.optimizers.schedules
+    pairs = [
+        (K.ExponentialDecay(0.1, 10, 0.5, staircase=True), ExponentialDecay),
+        (K.InverseTimeDecay(0.1, 10, 0.5), InverseTimeDecay),
+        (K.PolynomialDecay(0.1, 100, 1e-3, power=2.0), PolynomialDecay),
+        (K.CosineDecay(0.1, 100, alpha=0.1, warmup_target=0.2, warmup_steps=5), CosineDecay),
+        (K.CosineDecayRestarts(0.1, 100), CosineDecayRestarts),
+        (K.PiecewiseConstantDecay([10, 20], [0.1, 0.01, 1e-3]), PiecewiseConstantDecay),
+    ]
+    for theirs, cls in pairs:
+        ours = cls.from_config(theirs.get_config())
+        steps = np.arange(0, 120, 7)
+        assert np.allclose([ours(int(s)) for s in steps], [float(theirs(int(s))) for s in steps], rtol=1e-5)
+    with pytest.raises(
+        ValueError, match=r"Argument `config` of InverseTimeDecay.from_config has unknown keys \['bogus'\]"
+    ):
+        InverseTimeDecay.from_config({"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "bogus": 1})
+    with pytest.raises(TypeError, match=r"Argument `config` must be a dict"):
+        ExponentialDecay.from_config([("initial_learning_rate", 0.1)])  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -68,7 +68,17 @@ class Schedule:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Schedule:
-        """Rebuild a schedule from ``get_config()``: ``cls(**config)``."""
+        """Rebuild a schedule from ``get_config()``, or from the Keras schedule's own ``get_config()``
+        (its ``name`` is dropped: a schedule here has none)."""
+        if not isinstance(config, Mapping):
+            raise TypeError(f"Argument `config` must be a dict. Received: config={config!r}")
+        config = {k: v for k, v in config.items() if k != "name"}
+        unknown = sorted(set(config) - set(cls.config_keys))
+        if unknown and cls.config_keys:  # (a subclass with a get_config of its own may list none)
+            raise ValueError(
+                f"Argument `config` of {cls.__name__}.from_config has unknown keys {unknown}; its keys:"
+                f" {list(cls.config_keys)}. Received: config={config!r}"
+            )
         return cls(**config)
 
     def keras_spec(self) -> Any:
