@@ -236,6 +236,10 @@ def test_history_records_and_exports(tmp_path) -> None:
     assert list(df.columns) == ["fit", "epoch", "loss", "learning_rate", "time"] and len(df) == 6
     h.to_csv(tmp_path / "e.csv", level="epoch")
     assert "val_loss" in (tmp_path / "e.csv").read_text()
+    # Every column named: the epochs' and events' files began with an unnamed column of row numbers.
+    for level, first in (("step", "step,fit,epoch,loss"), ("epoch", "fit,epoch,step,"), ("events", "step,epoch,kind,")):
+        h.to_csv(tmp_path / f"{level}.csv", level=level)
+        assert (tmp_path / f"{level}.csv").read_text().startswith(first)
     with pytest.raises(TypeError, match="Argument `path` must be a file path or a file object"):
         h.to_csv(None)  # pandas returned the text, written nowhere
     text = io.StringIO()

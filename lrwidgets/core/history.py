@@ -338,10 +338,12 @@ class TrainingHistory:
         return pd.DataFrame(rows, columns=None if rows else columns)
 
     def to_csv(self, path: str | Path | Any, level: str = "step") -> None:
-        """Write the ``step``, ``epoch`` or ``events`` records as CSV (needs pandas)."""
+        """Write the ``step``, ``epoch`` or ``events`` records as CSV (needs pandas): one row per
+        record, a header of named columns (the steps' first is their index, ``step``)."""
         if path is None:  # pandas would return the text, written nowhere
             raise TypeError("Argument `path` must be a file path or a file object. Received: path=None")
-        self.to_dataframe(level).to_csv(path)
+        frame = self.to_dataframe(level)
+        frame.to_csv(path, index=frame.index.name is not None)  # not the epochs' and events' unnamed row numbers
 
     def to_json(self, path: str | Path | None = None) -> str:
         """All records as JSON (``steps``, ``epochs``, ``events``); written to ``path`` if given.
