@@ -762,6 +762,33 @@ def test_a_too_small_rate_is_diagnosed_and_the_fix_button_raises_it() -> None:
 
 
 @pytest.mark.keras
+def test_a_second_diagnostician_of_a_session_does_not_write_its_verdicts_twice() -> None:
+    """A dashboard's and one made by hand (as README shows): each verdict was an event twice in the
+    history and its exports. The session's first writes them; a dashboard made after a
+    Diagnostician of its own shares it; a closed one hands the writing on to the next made."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+    session = lrw.TrainingSession(digits_model(keras.optimizers.SGD(1e-3)))
+    dash = lrw.TrainingDashboard(session)
+    mine = lrw.Diagnostician(session)
+    session.fit(x, y, epochs=1, batch_size=32).wait(120)
+    assert [v.kind for v in dash.diagnoses] == [v.kind for v in mine.diagnoses] == ["too_slow"]
+    assert [e.source for e in session.history.events if e.kind == "diagnosis"] == ["too_slow"]
+
+    other = lrw.TrainingSession(digits_model(keras.optimizers.SGD(1e-3)))
+    first = lrw.Diagnostician(other)
+    assert lrw.TrainingDashboard(other).diagnostician is first  # the session's, shared
+    first.close()
+    again = lrw.Diagnostician(other)
+    other.fit(x, y, epochs=1, batch_size=32).wait(120)
+    assert [v.kind for v in again.diagnoses] == ["too_slow"] and first.diagnoses == ()
+    assert [e.source for e in other.history.events if e.kind == "diagnosis"] == ["too_slow"]
+
+
+@pytest.mark.keras
 def test_a_clean_run_gets_no_verdict_and_one_diagnostician_per_session() -> None:
     import keras
 

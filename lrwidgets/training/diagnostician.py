@@ -29,7 +29,7 @@ ON_DIVERGE_CHOICES = ("warn", "lower", "rewind", "stop")
 # By id: a diagnostician holds its session, so a session key would never be released. The session's
 # listener list holds the diagnostician: it lives exactly as long as its session.
 _ATTACHED: weakref.WeakValueDictionary[int, Diagnostician] = weakref.WeakValueDictionary()
-_ATTACH_LOCK = threading.Lock()
+_ATTACH_LOCK = threading.RLock()
 #: The verdicts ``on_diverge`` acts on: the loss has blown up (at a rate's start or later) or collapsed.
 ACTED_ON = BLOW_UPS
 
@@ -52,7 +52,9 @@ class Diagnostician(Fixes):
         session: the :class:`TrainingSession` to watch: its history so far is read at the first
             snapshot, then every fit after. A fit that starts where the last one ended continues
             its diagnosis; one that starts far above it (reset weights) is diagnosed on its own
-            (against its own best loss: no divergence), against the untrained model's loss.
+            (against its own best loss: no divergence), against the untrained model's loss. The
+            session's first diagnostician (a dashboard's is :meth:`attach`'s, shared by its views)
+            writes its verdicts in the history; a second keeps them in its own ``diagnoses``.
         on_diverge: what to do on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default:
             record it only), ``"lower"`` (set the advised rate, 10x lower), ``"rewind"`` (its
             ``rewind`` fix: put back the last healthy state kept before the blow-up and set the
@@ -123,6 +125,11 @@ class Diagnostician(Fixes):
         self._stepped = False  # the diagnoser has seen a step
         self._unsubscribe = session.subscribe(self._on_snapshot)
         session.controller.epoch_hooks.append(self._at_epoch_end)
+        with _ATTACH_LOCK:  # the session's first: its verdicts go in the history (a second's are its own)
+            shared = _ATTACHED.get(id(session))
+            self._records = shared is None or shared.session is not session
+            if self._records:
+                _ATTACHED[id(session)] = self
 
     @classmethod
     def attach(cls, session: TrainingSession, *, on_diverge: str | None = None) -> Diagnostician:
@@ -175,6 +182,9 @@ class Diagnostician(Fixes):
 
     def close(self) -> None:
         """Stop watching the session."""
+        with _ATTACH_LOCK:
+            if _ATTACHED.get(id(self.session)) is self:
+                del _ATTACHED[id(self.session)]
         self._unsubscribe()
         with contextlib.suppress(ValueError):  # closed before
             self.session.controller.epoch_hooks.remove(self._at_epoch_end)
@@ -265,7 +275,8 @@ class Diagnostician(Fixes):
         said = f"{verdict.message}; advice: {verdict.advice}"
         if stale:
             said += f" (its steps came before the fix of a blow-up asked at step {self._fixed_at}: not acted on)"
-        rec.event("diagnosis", said, source=verdict.kind, step=verdict.last_step)
+        if self._records:
+            rec.event("diagnosis", said, source=verdict.kind, step=verdict.last_step)
         if verdict.kind in ACTED_ON and self.on_diverge != "warn" and not stale:
             fix = verdict.action if self.on_diverge != "stop" else Fix("stop")
             if fix is not None and fix.kind == "rewind" and self.on_diverge == "lower":
