@@ -577,6 +577,9 @@ def test_monitored_values_and_monitor_are_checked_naming_the_argument() -> None:
 
     with pytest.raises(TypeError, match=r"Argument `monitor` must be a non-empty str. Received: monitor=3"):
         lrw.ScheduleDesigner("plateau", monitored={"loss": [1.0, 0.9]}, monitor=3)  # was an AttributeError
+    with pytest.raises(TypeError, match=r"Argument `monitor` must be a non-empty str. Received: monitor=3"):
+        lrw.ScheduleDesigner("plateau", monitor=3)  # without `monitored`: taken unread
+    assert lrw.ScheduleDesigner("plateau", monitor="val_loss").kind == "plateau"
     for bad in ("abc", 5, [True, False], [1.0, "x"]):
         with pytest.raises(TypeError, match=r"Argument `monitored` must be a history, or a non-empty 1-D sequence"):
             lrw.ScheduleDesigner("plateau", monitored=bad)

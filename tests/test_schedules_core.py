@@ -419,6 +419,19 @@ def test_table_calls_an_int_only_callable_once_per_step() -> None:
     assert rates(two_phases, np.arange(4, 7)).tolist() == [0.1, 0.01, 0.01]
 
 
+def test_table_refuses_a_string_and_writes_a_rate_below_float32s_smallest_as_keras_does() -> None:
+    """A schedule returning the string "0.1" was taken as 0.1. A rate a float32 rounds to 0 (the
+    long tail of an exponential decay) is written as 0, as Keras writes it: not a fit stopped."""
+    from lrwidgets.schedules.table import ScheduleTable, ScheduleValueError
+
+    for bad in (lambda step: "0.1", lambda step: b"0.1"):
+        with pytest.raises(ScheduleValueError, match=r"gave the learning rate .*0.1' for step 0; a rate must be"):
+            ScheduleTable(bad)(0)
+    assert ScheduleTable(lambda step: 1e-50)(0) == 1e-50  # a float32 holds it as 0: Keras's value
+    keras_like = ExponentialDecay(0.1, 10, 0.5)
+    assert ScheduleTable(keras_like)(2000) == pytest.approx(0.1 * 0.5**200)
+
+
 def test_table_rejects_bad_arguments() -> None:
     from lrwidgets.schedules.table import ScheduleTable
 

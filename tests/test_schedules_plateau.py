@@ -190,6 +190,12 @@ def test_a_plateau_given_alone_says_its_initial_rate_is_not_the_fits_start() -> 
     assert np.allclose(session.history.learning_rate, 1e-3)
     session.fit(x, y, epochs=1, batch_size=16, plateau=S.ReduceOnPlateau(1e-3, monitor="loss")).wait(60)
     assert len([e for e in session.history.events if "initial_learning_rate" in e.message]) == 1  # the same: nothing
+    # With a schedule: its reductions act on the schedule (it said nothing).
+    plateau = S.ReduceOnPlateau(1e-4, monitor="loss")
+    session.fit(x, y, epochs=1, batch_size=16, schedule=S.Constant(1e-2), plateau=plateau).wait(60)
+    notes = [e.message for e in session.history.events if "initial_learning_rate" in e.message]
+    assert len(notes) == 2 and "(0.0001) is not used: its reductions act on the schedule given, from (0.01)" in notes[1]
+    assert np.allclose(session.history.learning_rate[-4:], 1e-2)
 
 
 def test_a_plateau_in_a_sweeps_schedules_reduces_the_trials_rate() -> None:

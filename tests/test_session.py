@@ -1328,6 +1328,8 @@ def test_bad_arguments_name_themselves_and_change_nothing() -> None:
         ({"class_weight": [1.0]}, TypeError, "class_weight"),  # Keras's errors came from the fit's thread
         ({"class_weight": {0: "x"}}, TypeError, "class_weight"),
         ({"class_weight": {0: -1.0}}, ValueError, "class_weight"),
+        ({"epochs": 2, "initial_epoch": 5}, ValueError, "initial_epoch` must be < `epochs"),  # ran none, said nothing
+        ({"initial_epoch": 1}, ValueError, "initial_epoch` must be < `epochs"),
     ]:
         with pytest.raises(kind, match=f"Argument `{text}`"):
             dash.fit(x, y, **kwargs)

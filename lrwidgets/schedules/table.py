@@ -22,7 +22,7 @@ class ScheduleValueError(ValueError):
     """A schedule gave a rate the optimizer cannot hold, or failed, at a step of a fit."""
 
 
-def _bad_rate(step: int, value: float) -> ScheduleValueError:
+def _bad_rate(step: int, value: Any) -> ScheduleValueError:
     return ScheduleValueError(
         f"The schedule gave the learning rate {value!r} for step {step}; a rate must be a finite number >= 0"
         f" and at most {FLOAT32_MAX:.4g} (the optimizer holds it as a float32). Nothing was written for that step."
@@ -111,9 +111,11 @@ class ScheduleTable:
                 return self._values[0]
             self.vectorized = False
         try:
-            value = float(self.schedule(step))
+            raw = self.schedule(step)
+            value = float(raw)
         except Exception as e:
             raise _failed(step, e) from e
-        if not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
-            raise _bad_rate(step, value)
+        # (float("0.1") is no rate; one below a float32's smallest is written as 0, as Keras writes it)
+        if isinstance(raw, (str, bytes)) or not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
+            raise _bad_rate(step, raw)
         return value

@@ -173,6 +173,11 @@ def _check_counts(a: dict[str, Any]) -> None:
     for name, low in (*((n, 1) for n in counts), ("initial_epoch", 0)):
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
+    if a.get("initial_epoch") and a["initial_epoch"] >= a.get("epochs", 1):  # Keras runs no epoch, says nothing
+        raise ValueError(
+            "Argument `initial_epoch` must be < `epochs` (the epoch count to reach): the fit would run no"
+            f" epoch. Received: initial_epoch={a['initial_epoch']!r}, epochs={a.get('epochs', 1)!r}"
+        )
     freq = a.get("validation_freq")
     if freq is not None and not isinstance(freq, list):  # a list: the (1-based) epochs that validate
         a["validation_freq"] = check_int("validation_freq", freq, ge=1, le=MAX_COUNT)

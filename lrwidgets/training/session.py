@@ -326,14 +326,14 @@ class TrainingSession:
                 f"{drives} the schedule set for the fits to come ({what}), from its step 0{instead}"
                 " (give a fit `schedule=` to run another)"
             )
-        start = getattr(plateau, "initial_learning_rate", None)
-        if alone and start is not None:
-            rate = self.controller.learning_rate
-            if _state.float32(start) != _state.float32(rate):  # given alone: over the rate as set
-                note(
-                    f"`plateau`'s initial_learning_rate ({start:.3g}) is not used: its reductions"
-                    f" act on the rate as set ({rate:.3g}); give it as `schedule=` to start there"
-                )
+        start = getattr(plateau, "initial_learning_rate", None)  # alone: over the rate as set; else the schedule's
+        rate = self.controller.learning_rate if alone else None if schedule is None else self.controller.driver.rate(0)
+        if start is not None and rate is not None and _state.float32(start) != _state.float32(rate):
+            note(
+                f"`plateau`'s initial_learning_rate ({start:.3g}) is not used: its reductions act on "
+                + ("the rate as set" if alone else "the schedule given, from")
+                + f" ({rate:.3g}){'; give it as `schedule=` to start there' if alone else ''}"
+            )
         rec.meter.batch_size = bound.batch_size
         rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
         if not bound.exact_batches:

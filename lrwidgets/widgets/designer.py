@@ -119,8 +119,8 @@ class ScheduleDesigner(w.VBox):
                 0 if warmup_steps is None else warmup_steps,
                 schedule_args,
             )
-        if monitored is not None:  # after the design: a plateau's replay reads the key its fit would watch
-            self.set_monitored(monitored, monitor=monitor)
+        if monitored is not None or monitor is not None:  # after the design: a plateau's replay reads its key
+            self.set_monitored(monitored, monitor=monitor)  # (`monitor` alone is checked: it was taken unread)
         self.observe(self._on_log_y, names="log_y")
 
     # -- the design ------------------------------------------------------------------------
