@@ -703,6 +703,8 @@ def test_find_lr_after_a_fit_called_with_the_dashboards_callback_sweeps_that_fit
     assert dash.session.fit_data["x"] is x2 and dash.session.fit_data["batch_size"] == 16
     with pytest.raises(TypeError, match=r"`target` cannot be given\. Received: target="):
         dash.find_learning_rate(target=dash)
+    with pytest.raises(TypeError, match=r"Unknown arguments \['bogus'\] of the range test .* it takes \["):
+        dash.find_learning_rate(bogus=1)  # it named LRRangeTest.__init__, which the caller never called
     finder = dash.find_learning_rate(num_steps=12, start_learning_rate=1e-4, end_learning_rate=1e-1)
     finder.wait(120)
     assert finder.test.sweeps[0].losses.size > 0

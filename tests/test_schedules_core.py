@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -359,6 +360,12 @@ def test_bad_steps_raise_type_error(step: object) -> None:
 def test_negative_steps_raise_value_error() -> None:
     with pytest.raises(ValueError, match="Steps must be >= 0"):
         ExponentialDecay(0.1, 10, 0.5)(np.array([3, -1]))
+    # A NaN step: named, with no numpy warning (all NaN: "All-NaN slice"); one NaN among others was evaluated.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bad in (float("nan"), np.array([3.0, np.nan])):
+            with pytest.raises(ValueError, match=r"Steps must be >= 0 \(a number, not NaN\)"):
+                Constant(0.1)(bad)
 
 
 def test_tracker_rejects_non_numbers() -> None:

@@ -781,8 +781,10 @@ def test_two_fits_on_one_model_are_refused_whoever_starts_them() -> None:
     try:
         second = lrw.TrainingDashboard(model)  # constructing a view mid-fit reads nothing unsafe
         assert second.learning_rate == pytest.approx(1e-3)
-        with pytest.raises(RuntimeError, match="already training"):
+        with pytest.raises(RuntimeError, match="already training in another lrwidgets session or dashboard"):
             second.fit(x, y, epochs=1)
+        with pytest.raises(RuntimeError, match=r"is training in another lrwidgets session: change it through"):
+            second.session.set_learning_rate(0.5)  # (it asked whether a range test trained it)
         with pytest.raises(RuntimeError, match="is training in the background"):
             model.fit(x, y, epochs=1, verbose=0)
         optimizer = model.optimizer
@@ -903,6 +905,8 @@ def test_a_save_with_overwrite_false_over_a_file_is_asked_idle_and_refused_durin
         with pytest.raises(FileExistsError, match=r"Argument `overwrite` is False and .*model.keras' exists"):
             save()
     assert path.read_bytes() == b"kept" and len(asked) == 1
+    with pytest.raises(TypeError, match=r"Argument `filepath` must be a file path .* Received: filepath=3"):
+        session.save(3)  # (a raw `expected str, bytes or os.PathLike`)
     gate.go.set()
     session.save(tmp_path / "new.keras", overwrite=False)  # no file there: saved
     run.wait(60)
@@ -2066,11 +2070,11 @@ def test_a_range_test_holds_its_model_from_start_to_restore(tmp_path) -> None:
     other = lrw.TrainingSession(model)
     test = lrw.LRRangeTest(model, num_steps=300, n_runs=2)
     run = test.run(x, y, batch_size=8)
-    with pytest.raises(RuntimeError, match="training in another lrwidgets session"):
+    with pytest.raises(RuntimeError, match="training in a learning-rate range test: change it once the test"):
         other.set_learning_rate(0.5)
     with pytest.raises(RuntimeError, match="in a learning-rate range test"):
         model.save(tmp_path / "during.keras")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="already training in a learning-rate range test"):  # (it named a session)
         other.fit(x, y, epochs=1, batch_size=8)
     with pytest.raises(RuntimeError, match="in a learning-rate range test"):
         apply_learning_rate(model, 0.5)  # what Sweep.apply_best(model) does: it went through the test

@@ -144,8 +144,8 @@ def _as_steps(step: Any) -> np.ndarray:
     if steps.dtype.kind not in "iuf":
         raise TypeError(f"A step must be a number or an array of numbers. Received: step={step!r}")
     steps = steps.astype(np.float32 if steps.dtype == np.float32 else np.float64, copy=False)
-    if steps.size and not (np.nanmin(steps) >= 0):
-        raise ValueError(f"Steps must be >= 0. Received: step={step!r}")
+    if steps.size and not (steps >= 0).all():  # a NaN step too (np.nanmin skipped it, or warned on all-NaN)
+        raise ValueError(f"Steps must be >= 0 (a number, not NaN). Received: step={step!r}")
     return steps
 
 

@@ -65,8 +65,8 @@ def claim(model: Any, controller: TrainingController, *, reserve: bool = False) 
         current = _owners.get(model)
         if current is not None and current is not controller:
             raise RuntimeError(
-                f"Argument `model` ({model.name!r}) is already training in another lrwidgets session or dashboard:"
-                " one model runs one fit at a time. Wait for that fit (`run.wait()`) or stop it first."
+                f"Argument `model` ({model.name!r}) is already training in {_training_in(model)}: one model"
+                " runs one fit at a time. Wait for that fit (`run.wait()`) or stop it first."
             )
         _owners[model] = controller
         if reserve:  # with the guards, under one lock: no fit or save slips in between
@@ -74,6 +74,13 @@ def claim(model: Any, controller: TrainingController, *, reserve: bool = False) 
         for name in GUARDED:
             original = getattr(type(model), name)
             object.__setattr__(model, name, _guarded(model, controller, name, original))
+
+
+def _training_in(model: Any) -> str:
+    """What trains ``model``, in words: a range test (which holds it until it has put it back), or a fit."""
+    if _reserved.get(model) is not None:
+        return "a learning-rate range test (`LRRangeTest`, `LRFinder`, or a dashboard's Find LR)"
+    return "another lrwidgets session or dashboard"
 
 
 def reserve(model: Any, controller: TrainingController) -> Callable[[], None]:
@@ -153,11 +160,17 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
 
 
 def refuse_overwrite(filepath: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """A FileExistsError for a save during a fit with ``overwrite=False`` (the argument after the
-    path, in Keras's ``save`` and ``save_weights``) over a file that exists: Keras would ask whether
-    to replace it, which the training thread, where the save is made, cannot."""
+    """Before an atomic save (:func:`save_atomically`), in the caller's thread: a TypeError for a
+    ``filepath`` that is no path, and a FileExistsError for ``overwrite=False`` (the argument after
+    the path, in Keras's ``save`` and ``save_weights``) over a file that exists: Keras would ask
+    whether to replace it, which the training thread, where the save is made, cannot."""
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(
+            "Argument `filepath` must be a file path (a str or an os.PathLike): the save is written to a"
+            f" temporary file beside it, then renamed over it. Received: filepath={filepath!r}"
+        )
     overwrite = kwargs.get("overwrite", args[0] if args else True)
-    if overwrite or not isinstance(filepath, (str, os.PathLike)) or not os.path.exists(filepath):
+    if overwrite or not os.path.exists(filepath):
         return
     raise FileExistsError(
         f"Argument `overwrite` is False and {os.fspath(filepath)!r} exists: during a fit the save is made"

@@ -92,10 +92,12 @@ class Requests:
         made now would race that fit and be undone when it ends, so it is refused."""
         owner = ownership.owner(self.model)
         if owner is not None and owner is not self:
-            raise RuntimeError(
-                f"Argument `model` ({self.model.name!r}) is training in another lrwidgets session (a range"
-                " test of it?): change it through that session, or once its fit has ended."
+            where = (
+                "a learning-rate range test: change it once the test has put it back (`test.wait()`)"
+                if ownership.reserved(self.model)
+                else "another lrwidgets session: change it through that session, or once its fit has ended"
             )
+            raise RuntimeError(f"Argument `model` ({self.model.name!r}) is training in {where}.")
 
     def submit(self, action: Action, description: str = "") -> None:
         """Run ``action(model)`` in the training thread before the next batch, or now when idle; with a
