@@ -1,13 +1,13 @@
 """``too_slow`` after its own raise: is a second "raise 10x" right, and what does the verdict say?
 
-Two parts, on digits (``_diagnosis_fits``), batch 32, ``--seeds`` seeds each:
+Three parts, on digits (``_diagnosis_fits``), batch 32, ``--seeds`` seeds each:
 
 1. ``verdicts``: each fit starts at a rate too small (or a slow-starting one) and is raised 10x at
    step 40 and again at step 80, as clicks on ``too_slow``'s fix would; printed: each ``too_slow``
    verdict's step and whether it advises a raise (``raise``) or keeping the rate (``keep``), and
    the training accuracy at the end (4 epochs).
 2. ``outcomes``: the fits whose second verdict decides (the CNN ending in global average pooling at
-   SGD 0.03-0.1, with and without momentum) raised 10x at step 40, then at step 80 kept there
+   plain SGD 0.01 and 0.1, SGD 0.03 and 0.05 with momentum) raised 10x at step 40, then at step 80 kept there
    (``stay``), taken to the middle of the two rates (``mid``, sqrt(10)x the first) or raised 10x
    again (``raise``); printed: validation accuracy after each of 6 epochs.
 

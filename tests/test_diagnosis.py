@@ -322,7 +322,7 @@ def flat(n: int, noise: float, seed: int, fall: float = 0.0) -> np.ndarray:
 
 
 def test_a_raise_that_widens_the_batch_noise_but_speeds_no_fall_advises_no_further_raise() -> None:
-    """Measured on a small CNN on digits (global average pooling; SGD 0.03-0.1, with or without
+    """Measured on a small CNN on digits (global average pooling; plain SGD 0.1, SGD 0.03-0.05 with
     momentum; benchmarks/RESULTS.md): after `too_slow`'s raise the loss stayed at chance while its
     batches spread 1.6-4.3x wider, and `too_slow` said "raise 10x" again; that second raise threw
     every run to chance, while the rate kept learned (0.49-0.95 validation accuracy 6 epochs on).
@@ -360,6 +360,34 @@ def test_a_raise_that_speeds_the_fall_or_leaves_the_noise_is_told_to_raise_again
             ("too_slow", 79, Fix("set_learning_rate", 1e-3)),
         ]
         assert "rate_before" not in found[1].evidence
+
+
+def test_a_first_row_of_several_batches_already_blown_up_is_not_the_untrained_loss() -> None:
+    """Measured (digits MLP, Adam 1.0, jax): with `steps_per_execution=4` the first row averages 4
+    batches, 3 after a blown-up update: 10.93, then ~14.5. Read as the untrained loss, it hid the
+    blow-up (no verdict); with 8 (first row 12.7) `too_slow` said "raise 10x". One batch a row, or
+    a first row near ln(classes), or a first row high but not risen from (raw inputs), as before."""
+    rng = np.random.default_rng(0)
+    blown = [10.93, *(14.5 + 0.3 * rng.normal(size=59)).tolist()]
+    four = Diagnoser(num_classes=10)
+    four.context.batches_per_row = 4
+    found = four.step_many(0, blown, [1.0] * 60)
+    assert [(v.kind, v.last_step) for v in found][:1] == [("spiked", 1)]
+    assert found[0].evidence["first_loss"] == pytest.approx(math.log(10))
+    assert "that step's 4 batches averaged 10.93" in found[0].message
+    assert "too_slow" not in [v.kind for v in found]
+    eight = Diagnoser(num_classes=10)
+    eight.context.batches_per_row = 8
+    assert "too_slow" not in [v.kind for v in eight.step_many(0, [12.7, *blown[1:]], [1.0] * 60)]
+    assert [v.kind for v in Diagnoser(num_classes=10).step_many(0, blown, [1.0] * 60)] == []  # one batch a row
+    # Raw inputs (an untrained loss far above ln 10) at a rate too small: flat from its first row.
+    raw = Diagnoser(num_classes=10)
+    raw.context.batches_per_row = 4
+    flat_high = (50 * (1 + 0.005 * rng.normal(size=60))).tolist()
+    assert [v.kind for v in raw.step_many(0, flat_high, [1e-5] * 60)] == []
+    good = Diagnoser(num_classes=10)
+    good.context.batches_per_row = 4
+    assert good.step_many(0, (2.36 * np.exp(-np.arange(60) / 80)).tolist(), [1e-3] * 60) == []
 
 
 def test_a_collapsed_model_is_not_too_slow_after_its_rate_is_lowered() -> None:
@@ -762,10 +790,31 @@ def test_a_too_small_rate_is_diagnosed_and_the_fix_button_raises_it() -> None:
 
 
 @pytest.mark.keras
+def test_a_blow_up_within_the_first_execution_of_several_batches_is_spiked() -> None:
+    """`steps_per_execution=4`, Adam 1.0: the first row averaged the blown-up batches and hid the
+    blow-up (no verdict). The Diagnostician tells the diagnosis how many batches a row covers."""
+    import keras
+
+    import lrwidgets as lrw
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras refuses steps_per_execution > 1 on torch")
+    x, y = digits_data()
+    model = digits_model(keras.optimizers.Adam(1.0))
+    model.compile(optimizer=keras.optimizers.Adam(1.0), loss="sparse_categorical_crossentropy", steps_per_execution=4)
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session)
+    session.fit(x, y, epochs=2, batch_size=32).wait(120)
+    assert session.history.column("loss")[0] > 2 * np.log(10)  # the first row: already blown up
+    assert [v.kind for v in doctor.diagnoses][:1] == ["spiked"] and doctor.diagnoses[0].last_step <= 2
+
+
+@pytest.mark.keras
 def test_a_second_diagnostician_of_a_session_does_not_write_its_verdicts_twice() -> None:
     """A dashboard's and one made by hand (as README shows): each verdict was an event twice in the
-    history and its exports. The session's first writes them; a dashboard made after a
-    Diagnostician of its own shares it; a closed one hands the writing on to the next made."""
+    history and its exports. The session's first open one writes them; one made by hand is its own
+    (a dashboard made after it makes its own: not the user's object, its settings, or its close);
+    closing the writer hands the writing to the next open one."""
     import keras
 
     import lrwidgets as lrw
@@ -779,12 +828,12 @@ def test_a_second_diagnostician_of_a_session_does_not_write_its_verdicts_twice()
     assert [e.source for e in session.history.events if e.kind == "diagnosis"] == ["too_slow"]
 
     other = lrw.TrainingSession(digits_model(keras.optimizers.SGD(1e-3)))
-    first = lrw.Diagnostician(other)
-    assert lrw.TrainingDashboard(other).diagnostician is first  # the session's, shared
-    first.close()
-    again = lrw.Diagnostician(other)
+    first = lrw.Diagnostician(other, keep_best=False)
+    view = lrw.TrainingDashboard(other, on_diverge="lower")
+    assert view.diagnostician is not first and first.on_diverge == "warn" and view.diagnostician.keep_best
+    first.close()  # the writer: the dashboard's writes from here on
     other.fit(x, y, epochs=1, batch_size=32).wait(120)
-    assert [v.kind for v in again.diagnoses] == ["too_slow"] and first.diagnoses == ()
+    assert [v.kind for v in view.diagnoses] == ["too_slow"] and first.diagnoses == ()
     assert [e.source for e in other.history.events if e.kind == "diagnosis"] == ["too_slow"]
 
 

@@ -27,6 +27,8 @@ PIECES = (
     "schedule",
     "collapse",
     "burst",
+    "warmup",
+    "raised",
 )
 RATE_FACTORS = (1.0, 1.0, 1.2, 1 / 1.2, 1.5, 1 / 1.5, 2.0, 0.5, 10.0, 0.1, 1000.0, 1e-3)
 
@@ -34,8 +36,9 @@ RATE_FACTORS = (1.0, 1.0, 1.2, 1 / 1.2, 1.5, 1 / 1.5, 2.0, 0.5, 10.0, 0.1, 1000.
 @st.composite
 def curves(draw: Any) -> tuple[list[float], list[float]]:
     """Losses and rates: pieces of decay, plateau, exact constant (a collapse), spikes, divergence,
-    jumps of the level, NaN/inf rows, negative losses, a decaying schedule; rate jumps up and
-    down between pieces (some below the jump factor)."""
+    jumps of the level, NaN/inf rows, negative losses, a decaying schedule, a warm-up (a rate rising
+    each step), a raise of 10x with wider noise; rate jumps up and down between pieces (some below
+    the jump factor)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     level = draw(st.sampled_from([2.3, 0.5, 14.5, 1e-3, 1e3]))
     rate = draw(st.sampled_from([1e-5, 1e-3, 0.1, 1.0, 0.0]))
@@ -74,6 +77,10 @@ def curves(draw: Any) -> tuple[list[float], list[float]]:
             values[at] = rng.choice([math.nan, math.inf, -math.inf], size=int(at.sum()))
         elif piece == "negative":
             values = -level * noise + rng.choice([0.0, level])
+        elif piece == "raised":  # raised 10x, flat with wider batch noise (too_slow's raise that did not help)
+            rate *= 10.0
+            step_rates = np.full(n, rate)
+            values = level * (1 + 4 * (noise - 1)) if n > 1 else level * noise
         elif piece == "warmup":  # flat, then a rate rising a little each step (past too_slow's mute)
             values = level * noise
             step_rates = rate * draw(st.sampled_from([1.002, 1.01, 1.05])) ** t

@@ -524,6 +524,10 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
         def fit(self, x: Any, y: Any = None, batch_size: int = 64, **kwargs: Any) -> Any:
             return super().fit(x, y, batch_size=batch_size, **kwargs)
 
+    class ThreeEpochs(keras.Sequential):  # `initial_epoch` is checked against its own default
+        def fit(self, x: Any, y: Any = None, epochs: int = 3, **kwargs: Any) -> Any:
+            return super().fit(x, y, epochs=epochs, **kwargs)
+
     def model(cls: type = Forwarding) -> Any:
         keras.utils.set_random_seed(0)
         m = cls([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
@@ -550,6 +554,11 @@ def test_a_subclass_fit_that_passes_its_arguments_on() -> None:
     own.fit(x, y, epochs=2, shuffle=False, callbacks=[true]).wait(60)
     assert own.history.num_steps == 4 and not [e for e in own.history.events if e.kind == "info"]
     check_true_loss(own.history.loss, true.values)
+    three = lrw.TrainingSession(model(ThreeEpochs))
+    three.fit(x, y, initial_epoch=2).wait(60)  # one epoch, its 3rd (refused against Keras's default of 1)
+    assert three.history.num_steps == 4 and three.history.epochs[0]["epoch"] == 2
+    with pytest.raises(ValueError, match=r"`initial_epoch` must be < `epochs` .* initial_epoch=3, epochs=3"):
+        three.fit(x, y, initial_epoch=3)
 
     first = model()
     true = true_losses(split(x[:80], y[:80], 32))  # validation_split=0.2: the first 80 rows train

@@ -328,6 +328,9 @@ def test_a_multiplier_outside_its_sliders_range_is_refused_from_the_page() -> No
             browser_sets(panel, "first", multiplier=bad)
         assert "value['first']['multiplier']" in panel.error
     assert variable_values(model)["first"] == 1.0
+    for end in (9.999999999999999e-05, 10.000000000000002):  # the slider's ends as a browser computes 10 ** x
+        browser_sets(panel, "first", multiplier=end)
+        assert variable_values(model)["first"] == pytest.approx(end) and panel.error == ""
     panel.multipliers = {"first": 100.0}
     browser_sets(panel, "second", multiplier=0.5)
     assert variable_values(model) == pytest.approx({"first": 100.0, "second": 0.5, "third": 1.0})

@@ -7,6 +7,7 @@ import math
 import re
 import warnings
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -431,12 +432,28 @@ def test_table_refuses_a_string_and_writes_a_rate_below_float32s_smallest_as_ker
     long tail of an exponential decay) is written as 0, as Keras writes it: not a fit stopped."""
     from lrwidgets.schedules.table import ScheduleTable, ScheduleValueError
 
-    for bad in (lambda step: "0.1", lambda step: b"0.1"):
-        with pytest.raises(ScheduleValueError, match=r"gave the learning rate .*0.1' for step 0; a rate must be"):
+    for bad in (lambda step: "0.1", lambda step: b"0.1", lambda step: np.full(np.shape(step), "0.1")):
+        with pytest.raises(ScheduleValueError, match=r"gave the learning rate .*0.1'.* for step 0; a rate must be"):
             ScheduleTable(bad)(0)
     assert ScheduleTable(lambda step: 1e-50)(0) == 1e-50  # a float32 holds it as 0: Keras's value
     keras_like = ExponentialDecay(0.1, 10, 0.5)
     assert ScheduleTable(keras_like)(2000) == pytest.approx(0.1 * 0.5**200)
+
+
+def test_from_config_round_trips_a_subclass_that_adds_an_argument() -> None:
+    """A subclass with a constructor argument of its own, in its own get_config: its parent's keys
+    refused it (`from_config` checks unknown keys against a class's own `config_keys` only)."""
+
+    class Floored(ExponentialDecay):
+        def __init__(self, *args: Any, floor: float = 0.0, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.floor = floor
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "floor": self.floor}
+
+    rebuilt = Floored.from_config(Floored(0.1, 10, 0.5, floor=1e-3).get_config())
+    assert rebuilt.floor == 1e-3 and rebuilt.decay_rate == 0.5
 
 
 def test_table_rejects_bad_arguments() -> None:

@@ -910,6 +910,13 @@ def test_a_save_with_overwrite_false_over_a_file_is_asked_idle_and_refused_durin
     gate.go.set()
     session.save(tmp_path / "new.keras", overwrite=False)  # no file there: saved
     run.wait(60)
+    # A temporary file a crash left beside the target: replaced without asking (Keras asked in the
+    # training thread, and on "n" the stale file was renamed over the target).
+    from lrwidgets.training import ownership
+
+    (tmp_path / ".third.lrwidgets-partial.keras").write_bytes(b"stale")
+    ownership.save_atomically(type(model).save, model, tmp_path / "third.keras", False)
+    assert len(asked) == 1 and (tmp_path / "third.keras").read_bytes() != b"stale"
     assert run.exception is None and (tmp_path / "new.keras").exists()
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 

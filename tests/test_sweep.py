@@ -1014,7 +1014,7 @@ def test_run_refuses_data_and_callbacks_every_trial_would_fail_on() -> None:
             (x, y),
             {"initial_epoch": 5},
             ValueError,
-            r"Argument `initial_epoch` must be <= 0\. Received: initial_epoch=5",
+            r"Argument `initial_epoch` must be < `epochs` .* Received: initial_epoch=5, epochs=1",
         ),
     ):
         with pytest.raises(error, match=said):

@@ -95,7 +95,7 @@ class TooSlowDetector(Detector):
     offers no fix, and mutes no other verdict (evidence ``rate_before``, ``noise_ratio``). Measured
     (``benchmarks/RESULTS.md``, 2026-12-06; ``bench_too_slow_raise.py``): a CNN ending in global
     average pooling on digits sits at its untrained loss for 80+ steps at every rate; raised 10x
-    from SGD 0.03-0.1 (with and without momentum) its loss stayed there while the noise widened
+    from plain SGD 0.1 or SGD 0.03-0.05 with momentum its loss stayed there while the noise widened
     1.6-4.3x, and the second "raise 10x" threw all 9 runs to chance, while the rate kept learned
     (0.49-0.95 validation accuracy 6 epochs on). Every raise of a rate 100x too small (MLPs, a CNN,
     the pooling CNN at SGD 1e-3 and Adam 1e-5) was told to raise again, as before.

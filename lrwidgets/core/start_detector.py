@@ -73,6 +73,11 @@ class SpikedDetector(Detector):
         if self._ema is None:
             self._ema = EmaSmoother(t.smoothing)
         first, smooth = t.rate_first, self._ema.update(t.last_loss)
+        # The fit's first row already blown up (several batches a row), and the loss rose on from
+        # it: measured from the untrained model's, ln(classes), which that row's first batch had.
+        averaged = ctx.first_row_blown and t.steps == t.rate_steps and t.rate_max > 1.1 * first
+        if averaged:
+            first = math.log(classes)
         if not (first >= self.untrained * math.log(classes) and smooth >= self.factor * first):
             return None
         advice, fix = _lower(t.learning_rate)
@@ -89,7 +94,9 @@ class SpikedDetector(Detector):
                     "learning_rate": t.learning_rate,
                 },
                 f"the loss blew up at the start of this rate: from {first:.4g} at its first step (an"
-                f" untrained model's is about ln {classes} = {math.log(classes):.3g}) its smoothed value"
+                f" untrained model's is about ln {classes} = {math.log(classes):.3g}"
+                + (f"; that step's {ctx.batches_per_row} batches averaged {t.rate_first:.4g}" if averaged else "")
+                + f") its smoothed value"
                 f" rose to {smooth:.4g} ({smooth / first:.1f}x) by step {t.step}, with a batch loss of"
                 f" {t.rate_max:.4g} at step {t.rate_max_step}: the learning rate ({t.learning_rate:.3g}) is too large",
                 advice,

@@ -36,10 +36,12 @@ def _failed(step: int, error: Exception) -> ScheduleValueError:
 def vectorized_rates(schedule: Callable[[Any], Any], steps: np.ndarray) -> np.ndarray | None:
     """``schedule(steps)`` as float64 rates, or None if the schedule does not take an array of steps."""
     try:
-        values = np.asarray(schedule(steps), dtype=np.float64)
+        raw = np.asarray(schedule(steps))
+        values = raw.astype(np.float64)
     except Exception:  # a plain Python callable that only takes an int
         return None
-    return values if values.shape == steps.shape else None
+    # Numbers only (numpy parses strings "0.1" as rates): else one call a step, which refuses them
+    return values if values.shape == steps.shape and raw.dtype.kind in "iuf" else None
 
 
 def rates(schedule: Callable[[Any], Any], steps: np.ndarray) -> np.ndarray:
@@ -116,6 +118,7 @@ class ScheduleTable:
         except Exception as e:
             raise _failed(step, e) from e
         # (float("0.1") is no rate; one below a float32's smallest is written as 0, as Keras writes it)
-        if isinstance(raw, (str, bytes)) or not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
+        text = isinstance(raw, (str, bytes)) or (isinstance(raw, np.ndarray) and raw.dtype.kind not in "iuf")
+        if text or not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
             raise _bad_rate(step, raw)
         return value

@@ -63,6 +63,8 @@ class TrainingController(Requests):
         self.listeners = Listeners(self.update_interval, self.recorder)
         #: called with (model, epoch, logs) at each epoch's end, in the training thread
         self.epoch_hooks: list[Callable[[Any, int, dict[str, Any]], None]] = []
+        #: the session's open Diagnosticians, oldest first: the first writes the verdicts' events
+        self.diagnosticians: list[Any] = []
         self._actions: collections.deque[tuple[Action, str]] = collections.deque()
         #: actions that go with a rate (a rewind): at the next training batch, not in a validation pass
         self._batch_actions: collections.deque[tuple[Action, str]] = collections.deque()

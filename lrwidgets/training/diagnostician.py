@@ -19,6 +19,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
+from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
 from lrwidgets.training.fit_traits import num_classes_of, weighted
 from lrwidgets.training.fixes import Fixes
@@ -53,8 +54,9 @@ class Diagnostician(Fixes):
             snapshot, then every fit after. A fit that starts where the last one ended continues
             its diagnosis; one that starts far above it (reset weights) is diagnosed on its own
             (against its own best loss: no divergence), against the untrained model's loss. The
-            session's first diagnostician (a dashboard's is :meth:`attach`'s, shared by its views)
-            writes its verdicts in the history; a second keeps them in its own ``diagnoses``.
+            session's first open diagnostician (its dashboards share :meth:`attach`'s) writes the
+            verdicts in the history; another keeps them in its own ``diagnoses`` (until the first
+            is closed).
         on_diverge: what to do on a ``diverging``, ``spiked`` or ``collapsed`` verdict: ``"warn"`` (default:
             record it only), ``"lower"`` (set the advised rate, 10x lower), ``"rewind"`` (its
             ``rewind`` fix: put back the last healthy state kept before the blow-up and set the
@@ -123,13 +125,10 @@ class Diagnostician(Fixes):
         self._fit_start = session.progress.fit_first_step  # the fit the diagnoser judges
         self._weighed: tuple[Diagnoser, int] | None = None  # the diagnoser and fit `weighted` was set for
         self._stepped = False  # the diagnoser has seen a step
+        with _ATTACH_LOCK:  # before its first snapshot: the session's first open one writes the events
+            session.controller.diagnosticians.append(self)
         self._unsubscribe = session.subscribe(self._on_snapshot)
         session.controller.epoch_hooks.append(self._at_epoch_end)
-        with _ATTACH_LOCK:  # the session's first: its verdicts go in the history (a second's are its own)
-            shared = _ATTACHED.get(id(session))
-            self._records = shared is None or shared.session is not session
-            if self._records:
-                _ATTACHED[id(session)] = self
 
     @classmethod
     def attach(cls, session: TrainingSession, *, on_diverge: str | None = None) -> Diagnostician:
@@ -182,9 +181,11 @@ class Diagnostician(Fixes):
 
     def close(self) -> None:
         """Stop watching the session."""
-        with _ATTACH_LOCK:
+        with _ATTACH_LOCK:  # the next open one (if any) writes the events from here on
             if _ATTACHED.get(id(self.session)) is self:
                 del _ATTACHED[id(self.session)]
+            with contextlib.suppress(ValueError):  # closed before
+                self.session.controller.diagnosticians.remove(self)
         self._unsubscribe()
         with contextlib.suppress(ValueError):  # closed before
             self.session.controller.epoch_hooks.remove(self._at_epoch_end)
@@ -217,8 +218,9 @@ class Diagnostician(Fixes):
                 if self._weighed != (self.diagnoser, fit_start):  # once a fit (and a diagnoser)
                     self._weighed = (self.diagnoser, fit_start)
                     # Weighted batches vary far beyond an untrained model's loss: `spiked` skips them.
-                    said = self._weighted
-                    self.diagnoser.context.weighted = weighted(self.session.fit_data or {}) if said is None else said
+                    said, ctx = self._weighted, self.diagnoser.context
+                    ctx.weighted = weighted(self.session.fit_data or {}) if said is None else said
+                    ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
                 found += self.diagnoser.step_many(first + i, losses[i:end], rates[i:end])
                 self._stepped = True
             while e < len(epochs) and int(epochs[e].get("step", -1)) < first + end:
@@ -275,7 +277,8 @@ class Diagnostician(Fixes):
         said = f"{verdict.message}; advice: {verdict.advice}"
         if stale:
             said += f" (its steps came before the fix of a blow-up asked at step {self._fixed_at}: not acted on)"
-        if self._records:
+        writers = self.session.controller.diagnosticians  # one event a verdict, however many watch
+        if writers and writers[0] is self:
             rec.event("diagnosis", said, source=verdict.kind, step=verdict.last_step)
         if verdict.kind in ACTED_ON and self.on_diverge != "warn" and not stale:
             fix = verdict.action if self.on_diverge != "stop" else Fix("stop")

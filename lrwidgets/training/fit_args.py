@@ -156,6 +156,7 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     call = bind_arguments(fit, args, kwargs, caller)
     a = call.bound.arguments
     _check_counts(a)
+    check_initial_epoch(a.get("initial_epoch"), {**call.defaults, **a}.get("epochs", 1))  # the fit's own default
     batch_size, samples, steps, moves = _batches({**call.defaults, **a})
     if steps == 0:  # Keras's own error for it is a bare StopIteration or ZeroDivisionError
         if a.get("validation_split"):
@@ -167,17 +168,22 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     return FitArguments(call.bound, call.forwarded, call.defaults, batch_size, samples, steps, moves)
 
 
+def check_initial_epoch(initial: Any, epochs: int) -> None:
+    """An ``initial_epoch`` (checked as a count) at or past ``epochs``: a fit from it runs no epoch,
+    and Keras says nothing; refused (a session's fit, a sweep's trials)."""
+    if initial is not None and initial >= epochs:
+        raise ValueError(
+            "Argument `initial_epoch` must be < `epochs` (the epoch count to reach): the fit would run no"
+            f" epoch. Received: initial_epoch={initial!r}, epochs={epochs!r}"
+        )
+
+
 def _check_counts(a: dict[str, Any]) -> None:
     """The counts lrwidgets relies on (as ints, in place) and the validation split, checked by name."""
     counts = ("epochs", "batch_size", "steps_per_epoch", "validation_steps", "validation_batch_size")
     for name, low in (*((n, 1) for n in counts), ("initial_epoch", 0)):
         if a.get(name) is not None:
             a[name] = check_int(name, a[name], ge=low, le=MAX_COUNT)
-    if a.get("initial_epoch") and a["initial_epoch"] >= a.get("epochs", 1):  # Keras runs no epoch, says nothing
-        raise ValueError(
-            "Argument `initial_epoch` must be < `epochs` (the epoch count to reach): the fit would run no"
-            f" epoch. Received: initial_epoch={a['initial_epoch']!r}, epochs={a.get('epochs', 1)!r}"
-        )
     freq = a.get("validation_freq")
     if freq is not None and not isinstance(freq, list):  # a list: the (1-based) epochs that validate
         a["validation_freq"] = check_int("validation_freq", freq, ge=1, le=MAX_COUNT)

@@ -78,7 +78,7 @@ def claim(model: Any, controller: TrainingController, *, reserve: bool = False) 
 
 def _training_in(model: Any) -> str:
     """What trains ``model``, in words: a range test (which holds it until it has put it back), or a fit."""
-    if _reserved.get(model) is not None:
+    if reserved(model):
         return "a learning-rate range test (`LRRangeTest`, `LRFinder`, or a dashboard's Find LR)"
     return "another lrwidgets session or dashboard"
 
@@ -159,18 +159,19 @@ def _guarded(model: Any, controller: TrainingController, name: str, original: An
     return method
 
 
-def refuse_overwrite(filepath: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def refuse_overwrite(filepath: Any, args: tuple[Any, ...], kwargs: dict[str, Any], can_ask: bool = False) -> None:
     """Before an atomic save (:func:`save_atomically`), in the caller's thread: a TypeError for a
     ``filepath`` that is no path, and a FileExistsError for ``overwrite=False`` (the argument after
     the path, in Keras's ``save`` and ``save_weights``) over a file that exists: Keras would ask
-    whether to replace it, which the training thread, where the save is made, cannot."""
+    whether to replace it, which the training thread, where the save is made, cannot (``can_ask``:
+    the save is Keras's own, in the caller's thread, which asks)."""
     if not isinstance(filepath, (str, os.PathLike)):
         raise TypeError(
             "Argument `filepath` must be a file path (a str or an os.PathLike): the save is written to a"
             f" temporary file beside it, then renamed over it. Received: filepath={filepath!r}"
         )
     overwrite = kwargs.get("overwrite", args[0] if args else True)
-    if overwrite or not os.path.exists(filepath):
+    if overwrite or can_ask or not os.path.exists(filepath):
         return
     raise FileExistsError(
         f"Argument `overwrite` is False and {os.fspath(filepath)!r} exists: during a fit the save is made"
@@ -180,11 +181,17 @@ def refuse_overwrite(filepath: Any, args: tuple[Any, ...], kwargs: dict[str, Any
 
 
 def save_atomically(save: Any, model: Any, filepath: Any, *args: Any, **kwargs: Any) -> Any:
-    """``save(model, filepath, ...)`` into a temporary file beside ``filepath``, then renamed over it."""
+    """``save(model, filepath, ...)`` into a temporary file beside ``filepath``, then renamed over it.
+    ``overwrite`` (the argument after the path) was checked against ``filepath`` (:func:`refuse_overwrite`):
+    the temporary file, one a crash may have left, is always replaced (Keras would ask about it)."""
     path = os.fspath(filepath)
     head, tail = os.path.split(path)
     stem, dot, ext = tail.partition(".")
     tmp = os.path.join(head, f".{stem}.lrwidgets-partial{dot}{ext}")
+    if args:
+        args = (True, *args[1:])
+    else:
+        kwargs = {**kwargs, "overwrite": True}
     try:
         result = save(model, tmp, *args, **kwargs)
         os.replace(tmp, path)

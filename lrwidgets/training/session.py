@@ -233,15 +233,15 @@ class TrainingSession:
 
     def save(self, filepath: Any, **kwargs: Any) -> None:
         """``model.save(filepath, ...)``, safe during a fit: done between two batches, written atomically.
-
         While training, the save runs in the training thread at the next batch boundary (also
         when paused) and this call waits for it; a failure leaves any earlier file untouched.
         ``model.save`` itself does the same while a session trains the model. ``overwrite=False``
         over a file that exists: Keras asks first, or during a fit a FileExistsError (no save).
         """
-        if not self.controller.running and not kwargs.get("overwrite", True):
+        asks = not self.controller.running and not kwargs.get("overwrite", True)  # as Keras does, here
+        ownership.refuse_overwrite(filepath, (), kwargs, can_ask=asks)
+        if asks:
             return self.model.save(filepath, **kwargs)
-        ownership.refuse_overwrite(filepath, (), kwargs)
         self.controller.call(lambda m: ownership.save_atomically(type(m).save, m, filepath, **kwargs))
 
     # ---- listeners ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from lrwidgets.core.checks import check_int, check_rate, received
 from lrwidgets.training import _state
 from lrwidgets.training._keras_thread import thread_settings, use_thread_settings
 from lrwidgets.training._rate_target import set_model_rate
-from lrwidgets.training.fit_args import _check_cardinality
+from lrwidgets.training.fit_args import _check_cardinality, check_initial_epoch
 from lrwidgets.training.session import TrainingSession
 
 
@@ -214,8 +214,7 @@ def check_trial_data(x: Any, y: Any, fit_kwargs: dict[str, Any], epochs: int) ->
         _check_data("validation_data", validation, pairs=True)
     _check_callbacks(fit_kwargs.get("callbacks"))
     initial = fit_kwargs.get("initial_epoch")
-    if initial is not None:  # at or past `epochs`: no epoch would run
-        check_int("initial_epoch", initial, ge=0, le=epochs - 1)
+    check_initial_epoch(None if initial is None else check_int("initial_epoch", initial, ge=0), epochs)
 
 
 def _check_data(

@@ -14,4 +14,5 @@ def delegated(owner: str, cls: type, name: str) -> Any:
 
     call.__name__ = name
     call.__doc__ = getattr(cls, name).__doc__
+    call.__wrapped__ = getattr(cls, name)  # type: ignore[attr-defined]  # its signature, for help() and inspect
     return call

@@ -298,10 +298,10 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         the kernel, so no acknowledgement could arrive until it ends.
         """
         self._snapshot = snapshot
-        if self.layer_controls is None and snapshot.multipliers:  # built by its first fit, or re-compiled
-            self._add_equalizer()
-            self.children = tuple(self._children)
-        with self._lock:
+        with self._lock:  # (`_children` is also changed from the kernel's thread: `_show_metrics`)
+            if self.layer_controls is None and snapshot.multipliers:  # built by its first fit, or re-compiled
+                self._add_equalizer()
+                self.children = tuple(self._children)
             self._draw_diagnosis()  # a verdict is not held back by the pacing: one small message
         self._on_progress()
 

@@ -209,14 +209,16 @@ class LayerLRControls(anywidget.AnyWidget):
     def _check_slider_range(self, value: Any) -> None:
         """A page's multiplier outside its slider's range (10**min_exponent to 10**max_exponent) is
         refused: a slider cannot hold it. Only the layers the page changed (it sends every slider,
-        and one set from code may lie outside the range)."""
+        and one set from code may lie outside the range). Compared as exponents, with a margin: the
+        page sends ``10 ** exponent`` as the browser computes it (``10 ** -4`` is 9.999999999999999e-05
+        there: the slider's own end)."""
         low, high = 10.0**self.min_exponent, 10.0**self.max_exponent
         for name, setting in value.items() if isinstance(value, Mapping) else ():
             old = self.value.get(name)
             sent = setting.get("multiplier") if isinstance(setting, Mapping) else None
-            if old is None or sent == old["multiplier"] or not _holdable(sent):
+            if old is None or sent is None or sent == old["multiplier"] or not _holdable(sent):
                 continue  # a value the optimizer cannot hold: the validator says why
-            if not low <= sent <= high:
+            if not self.min_exponent - 1e-9 <= math.log10(sent) <= self.max_exponent + 1e-9:
                 raise RefusedValue(
                     f"Argument `value[{name!r}]['multiplier']` must be within the slider's range [{low:g}, {high:g}]."
                     f" Received: {sent!r}"
