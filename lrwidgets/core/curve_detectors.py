@@ -126,10 +126,14 @@ class OscillatingDetector(Detector):
 
     A spike is a batch loss above ``ratio`` (2) x the smoothed loss before it and above it by more
     than ``gap`` (0.25) x the untrained model's loss (so that the relative noise of a loss near zero
-    is not counted); spikes on consecutive steps count as one (a loss that grows at every step is
-    diverging, not oscillating: measured, an exponential divergence otherwise read as 3 spikes in
-    3 steps). ``count`` (3) spikes within ``span`` (100) steps at one rate is the verdict.
-    Measured: healthy runs at a good rate showed no such spike after their first steps.
+    is not counted), x 16 / the batch size below 16 samples a row (:meth:`spike_gap`); spikes on
+    consecutive steps count as one (a loss that grows at every step is diverging, not oscillating:
+    measured, an exponential divergence otherwise read as 3 spikes in 3 steps). ``count`` (3)
+    spikes within ``span`` (100) steps at one rate is the verdict. Measured: healthy runs at a good
+    rate showed no such spike after their first steps at batch 32. At batch 8 (the digits MLP,
+    ``benchmarks/RESULTS.md`` 2026-12-06) Adam 1e-3 and SGD 0.1 (0.84-0.96 validation accuracy) got
+    it in 4 of 6 runs at the unscaled gap, none at twice it; Adam 3e-2 (0.89-0.94, against
+    0.95-0.96) kept it in 3 of 3; at batch 16 the gap is unscaled.
     """
 
     kind = "oscillating"
@@ -148,6 +152,13 @@ class OscillatingDetector(Detector):
         super().rearm()
         self._spikes = []
 
+    def spike_gap(self, ctx: Context) -> float:
+        """How far above the smoothed loss a spike must be: ``gap`` x the untrained model's loss, x
+        16 / the samples a row averages when fewer (one sample's loss moves a small batch's mean
+        far: the digits MLP at batch 8, at good rates, got this verdict in 4 of 6 runs)."""
+        rows = ctx.samples_per_row
+        return self.gap * ctx.untrained_loss * (max(1.0, 16 / rows) if rows else 1.0)
+
     def state(self) -> tuple[float, bool]:
         """``(before, in_spike)``: the smoothed loss after the last step (the next step's spike is
         measured against it) and whether that step was a spike: what changes at a step with no
@@ -164,7 +175,7 @@ class OscillatingDetector(Detector):
         loss = t.last_loss
         if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps or not ctx.judges_spikes:
             return None
-        spike = loss > self.ratio * before and loss - before > self.gap * ctx.untrained_loss
+        spike = loss > self.ratio * before and loss - before > self.spike_gap(ctx)
         was, self._in_spike = self._in_spike, spike
         if not spike or was:
             return None  # a run of spikes in a row is one: a loss growing every step is diverging

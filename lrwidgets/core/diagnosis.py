@@ -160,6 +160,13 @@ class Context:
     weighted: bool = False
     #: batches a row covers (``steps_per_execution``: a row is the mean of that many): set by the Diagnostician
     batches_per_row: int = 1
+    #: samples a batch, when known (a row's loss is the mean of ``batch_size x batches_per_row``)
+    batch_size: int | None = None
+
+    @property
+    def samples_per_row(self) -> int | None:
+        """Samples a row's loss is the mean of, when the batch size is known."""
+        return None if not self.batch_size else self.batch_size * self.batches_per_row
 
     @property
     def chance(self) -> float | None:

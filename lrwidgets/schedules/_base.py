@@ -74,7 +74,7 @@ class Schedule:
             raise TypeError(f"Argument `config` must be a dict. Received: config={config!r}")
         config = {k: v for k, v in config.items() if k != "name"}
         unknown = sorted(set(config) - set(cls.config_keys))
-        if unknown and "config_keys" in vars(cls):  # (a subclass's own get_config may add keys to its parent's)
+        if unknown and cls.get_config is Schedule.get_config:  # (a get_config of its own may add keys)
             raise ValueError(
                 f"Argument `config` of {cls.__name__}.from_config has unknown keys {unknown}; its keys:"
                 f" {list(cls.config_keys)}. Received: config={config!r}"

@@ -72,8 +72,6 @@ class Warmup(Schedule):
         ramp = self.initial_learning_rate + (target - self.initial_learning_rate) * (steps / self.warmup_steps)
         return np.where(steps < self.warmup_steps, ramp, after)
 
-    config_keys = ("schedule", "warmup_steps", "initial_learning_rate")  # from_config's keys
-
     def get_config(self) -> dict[str, Any]:
         return {
             "schedule": serialize(self.schedule),

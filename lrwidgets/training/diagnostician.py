@@ -215,12 +215,7 @@ class Diagnostician(Fixes):
                     fit_start - first if fit_start > self._fit_start and fit_start - first > i else n,
                 )
                 end = max(end, i + 1)
-                if self._weighed != (self.diagnoser, fit_start):  # once a fit (and a diagnoser)
-                    self._weighed = (self.diagnoser, fit_start)
-                    # Weighted batches vary far beyond an untrained model's loss: `spiked` skips them.
-                    said, ctx = self._weighted, self.diagnoser.context
-                    ctx.weighted = weighted(self.session.fit_data or {}) if said is None else said
-                    ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
+                self._fit_context(fit_start)
                 found += self.diagnoser.step_many(first + i, losses[i:end], rates[i:end])
                 self._stepped = True
             while e < len(epochs) and int(epochs[e].get("step", -1)) < first + end:
@@ -259,6 +254,17 @@ class Diagnostician(Fixes):
         val = logs.get("val_loss")
         if val is not None:
             self.keep(model, float(val), epoch, self.session.history.num_steps - 1)
+
+    def _fit_context(self, fit_start: int) -> None:
+        """What the rules read of the fit, set once a fit (and a diagnoser): weighted samples (their
+        batches vary far beyond an untrained model's loss), batches a row, samples a batch."""
+        if self._weighed == (self.diagnoser, fit_start):
+            return
+        self._weighed = (self.diagnoser, fit_start)
+        said, ctx = self._weighted, self.diagnoser.context
+        ctx.weighted = weighted(self.session.fit_data or {}) if said is None else said
+        ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
+        ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
