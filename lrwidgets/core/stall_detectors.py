@@ -131,7 +131,13 @@ class TooSlowDetector(Detector):
             return None  # a batch far out of the batch noise: the rate blew the loss up
         first, rate = t.rate_start, t.learning_rate
         before, self.judged = self.judged, (rate, spread[1] / start, progress)
-        evidence = {"progress": progress, "steps": float(t.rate_steps), "start": start, "level": newer}
+        evidence = {
+            "progress": progress,
+            "steps": float(t.rate_steps),
+            "start": start,
+            "level": newer,
+            "learning_rate": rate,
+        }
         message = (
             f"the loss {_moved(progress)} in {t.rate_steps} steps (from {start:.4g} to {newer:.4g}, steps"
             f" {first}-{t.step}) at learning rate {rate:.3g}, with no batch above {t.rate_max:.4g}"
@@ -139,7 +145,7 @@ class TooSlowDetector(Detector):
         widened = self._raise_failed(before, self.judged)
         if widened is not None:
             assert before is not None
-            evidence.update({"learning_rate": rate, RAISE_FAILED: before[0], "noise_ratio": widened})
+            evidence.update({RAISE_FAILED: before[0], "noise_ratio": widened})
             return self._report(
                 Diagnosis(
                     "too_slow",
@@ -154,7 +160,6 @@ class TooSlowDetector(Detector):
                 )
             )
         value = rate * 10
-        evidence["learning_rate"] = rate
         return self._report(
             Diagnosis("too_slow", first, t.step, evidence, message, f"raise the rate about 10x, to {rate_text(value)}",
                       rate_fix(value))

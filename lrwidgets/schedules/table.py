@@ -37,7 +37,7 @@ def vectorized_rates(schedule: Callable[[Any], Any], steps: np.ndarray) -> np.nd
     """``schedule(steps)`` as float64 rates, or None if the schedule does not take an array of steps."""
     try:
         raw = np.asarray(schedule(steps))
-        values = raw.astype(np.float64)
+        values = raw.astype(np.float64, copy=False)
     except Exception:  # a plain Python callable that only takes an int
         return None
     # Numbers only (numpy parses strings "0.1" as rates): else one call a step, which refuses them

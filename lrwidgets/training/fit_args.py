@@ -156,8 +156,9 @@ def bind_fit(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: st
     call = bind_arguments(fit, args, kwargs, caller)
     a = call.bound.arguments
     _check_counts(a)
-    check_initial_epoch(a.get("initial_epoch"), {**call.defaults, **a}.get("epochs", 1))  # the fit's own default
-    batch_size, samples, steps, moves = _batches({**call.defaults, **a})
+    given = {**call.defaults, **a}  # with the fit's own defaults (a subclass's `epochs`, `batch_size`)
+    check_initial_epoch(a.get("initial_epoch"), given.get("epochs", 1))
+    batch_size, samples, steps, moves = _batches(given)
     if steps == 0:  # Keras's own error for it is a bare StopIteration or ZeroDivisionError
         if a.get("validation_split"):
             raise ValueError(

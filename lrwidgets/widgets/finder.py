@@ -80,11 +80,12 @@ class LRFinder(widgets.VBox):
                 raise TypeError(f"LRFinder(range_test) takes no range-test arguments. Received: {sorted(kwargs)}")
             self.test = model
         else:
-            unknown = sorted(set(kwargs) - set(inspect.signature(LRRangeTest).parameters))
+            known = set(inspect.signature(LRRangeTest).parameters) - {"model"}
+            unknown = sorted(set(kwargs) - known)
             if unknown:  # (Python's own error named LRRangeTest.__init__, which the caller never called)
                 raise TypeError(
                     f"Unknown arguments {unknown} of the range test (`LRFinder`, `find_learning_rate`): it takes"
-                    f" {sorted(set(inspect.signature(LRRangeTest).parameters) - {'model'})} and `max_points`."
+                    f" {sorted(known)} and `max_points`."
                 )
             self.test = LRRangeTest(model, **kwargs)
         self.target = target

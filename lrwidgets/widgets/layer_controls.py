@@ -127,7 +127,8 @@ class LayerLRControls(anywidget.AnyWidget):
         idle = self.session.state == "idle"
         # Idle, the optimizer's groups may be other than those shown (re-compiled since): checked
         # against its own, and the panel refreshed from it only once the value is accepted.
-        layers = list((self.session.multipliers if idle else None) or self.value)
+        held = self.session.multipliers if idle else None  # what the optimizer holds now
+        layers = list(held or self.value)
         unknown = sorted(k for k in set(multipliers) - set(layers))
         if unknown:
             raise ValueError(
@@ -136,7 +137,7 @@ class LayerLRControls(anywidget.AnyWidget):
             )
         checked = {k: check_rate(f"multipliers[{k!r}]", v, allow_zero=True) for k, v in multipliers.items()}
         if idle:
-            self.refresh()  # what the optimizer holds (set directly since the panel last showed it)
+            self.refresh(held)  # what the optimizer holds (set directly since the panel last showed it)
         self.value = {**self.value, **settings_from_multipliers(checked, self.value)}
 
     def apply_preset(self, name: str, *, ratio: float | None = None, k: int | None = None) -> None:
