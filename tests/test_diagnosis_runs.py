@@ -276,7 +276,7 @@ def test_a_diagnosticians_snapshots_give_the_verdicts_of_one_row_at_a_time(
 
 @pytest.mark.keras
 def test_an_epoch_is_judged_after_the_row_of_its_step() -> None:
-    """Epochs at steps 10, 29, 30 (the third overfits) and a NaN loss at step 30: the row's ``nan``
+    """Epochs at steps 10, 20, 29, 30 (the fourth overfits) and a NaN loss at step 30: the row's ``nan``
     verdict comes before the epoch's ``overfitting`` one, as the session recorded them."""
     import keras
 
@@ -287,9 +287,10 @@ def test_an_epoch_is_judged_after_the_row_of_its_step() -> None:
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     loss = np.array([2.3 - 0.04 * i for i in range(30)] + [np.nan], dtype=np.float32)
-    steps = (10, 29, 30)
+    steps, vals = (10, 20, 29, 30), (1.0, 2.0, 2.1, 2.2)  # the last three 1.0 above the minimum, each 0.1 apart
     epochs = tuple(
-        {"epoch": k, "step": s, "loss": 1.0 - 0.1 * k, "val_loss": 1.0 + 0.1 * k} for k, s in enumerate(steps)
+        {"epoch": k, "step": s, "loss": 1.0 - 0.1 * k, "val_loss": v}
+        for k, (s, v) in enumerate(zip(steps, vals, strict=True))
     )
     doctors = [lrw.Diagnostician(lrw.TrainingSession(model)), row_by_row_doctor()(lrw.TrainingSession(model))]
     for doctor in doctors:
