@@ -584,6 +584,8 @@ def test_resume_skips_the_finished_trials(client: Any, tmp_path: Path) -> None:
         ValueError, match=r"Argument `path` must name a file written by `Sweep.to_json`; .* is not JSON"
     ):
         Sweep.load(path, build_model)
+    with pytest.raises(TypeError, match=r"Argument `path` must be a file path .* Received: path=123"):
+        Sweep.load(123, build_model)  # a bare TypeError from pathlib before
 
 
 def test_why_there_is_no_best() -> None:
@@ -820,6 +822,14 @@ def test_apply_best_sets_the_rate_of_a_session_or_a_model(client: Any) -> None:
     wrapped.compile(optimizer=lrw.LayerwiseOptimizer(keras.optimizers.Adam(1e-3)), loss="mse")
     with pytest.raises(ValueError, match="optimizer 'sgd', and `target` is compiled with 'adam'"):
         sweep.apply_best(wrapped)
+    # Keras's "sgd" has no momentum: a best rate put into SGD(momentum=0.9, nesterov=True), a step
+    # ~10x the trials', was taken silently.
+    nesterov = build_model()
+    nesterov.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9, nesterov=True), loss="mse")
+    apart = r"other settings: momentum=0\.9 \(the trials': 0\.0\), nesterov=True \(the trials': False\)"
+    with pytest.raises(ValueError, match=apart):
+        sweep.apply_best(nesterov)
+    assert float(nesterov.optimizer.learning_rate) == pytest.approx(1e-3)
     with pytest.raises(TypeError, match=r"Argument `target` must be a keras\.Model\. Received: target=str"):
         sweep.apply_best("model")
 
@@ -922,6 +932,19 @@ def test_bad_arguments() -> None:
     with pytest.raises(TypeError, match=r"Argument `callbacks` must be picklable"):
         sweep.run(*data(), callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda *a: lock)])
     assert not sweep.running and set(sweep.statuses.values()) == {"queued"}
+
+    # A schedule was sent with its first trial: the run stopped there, healthy trials cancelled.
+    class Locked:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __call__(self, step: Any) -> Any:
+            return 0.1 + 0 * np.asarray(step)
+
+    scheduled = Sweep(build_model, [1e-3], schedules=[None, Locked()], epochs=1)
+    with pytest.raises(TypeError, match=r"Argument `schedules` must be picklable: .*lock"):
+        scheduled.run(*data())
+    assert not scheduled.running and set(scheduled.statuses.values()) == {"queued"}
     with pytest.raises(TypeError, match=r"`build_model` must return a compiled keras\.Model"):
         build_trial_model(not_a_model, "sgd", 1e-3, 0)
     with pytest.raises(ValueError, match=r"must return a compiled keras\.Model"):
@@ -993,7 +1016,8 @@ def test_the_sweeps_settings_are_checked_when_set_and_epochs_is_read_only(tmp_pa
 
 def test_run_refuses_data_and_callbacks_every_trial_would_fail_on() -> None:
     """`x=None`, `x='abc'`, `x=3`, `callbacks=3`, `callbacks=[3]`, a `sample_weight` of another
-    length and `validation_data=3` started the sweep and failed every trial on the workers;
+    length, `validation_data=3`, `(x_val, y_val[:5])` and `(x_val,)` started the sweep and failed
+    every trial on the workers (the last two after an epoch);
     `initial_epoch=5` with `epochs=1` ran no epoch and called each trial done."""
     from lrwidgets.sweep import Sweep
 
@@ -1010,6 +1034,14 @@ def test_run_refuses_data_and_callbacks_every_trial_would_fail_on() -> None:
         ((x, y[:10]), {}, ValueError, r"Arguments `x`, `y` must have the same number of samples: `x` has 64"),
         ((x, y), {"validation_data": 3}, TypeError, r"`validation_data` must be a tuple `\(x_val, y_val\)`.*=3"),
         ((x, y), {"validation_data": (x, "abc")}, TypeError, r"`validation_data` must be arrays"),
+        (
+            (x, y),
+            {"validation_data": (x, y[:5])},
+            ValueError,
+            r"Arguments `x_val`, `y_val` of `validation_data` must have the same number of samples: `x_val` has 64,"
+            r" `y_val` has 5",
+        ),
+        ((x, y), {"validation_data": (x,)}, ValueError, r"`validation_data` must be a tuple `\(x_val, y_val\)`"),
         (
             (x, y),
             {"initial_epoch": 5},
@@ -1376,3 +1408,53 @@ def test_close_does_not_wait_forever_on_a_trial_that_never_reaches_a_batch() -> 
     assert not sweep.running and sweep.statuses == {0: "cancelled"}
     with pytest.raises(ValueError, match="`timeout` must be >= 0"):
         sweep.close(timeout=-1)
+
+
+def test_a_cluster_that_cannot_run_the_trials_is_refused_before_any_is_sent(client: Any, monkeypatch: Any) -> None:
+    """Workers without lrwidgets or `build_model`'s module were shut down by Dask as they unpickled
+    a trial (the user's `dask worker` processes exited) and the trials were reported lost with
+    their data; workers on another Keras backend trained silently, their trials ranked with the
+    others. The scheduler and the workers of a cluster the user names are checked first."""
+    import keras
+
+    import lrwidgets.sweep.sweep as sweep_module
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.preflight import check_workers, modules_of
+    from lrwidgets.training.trial import current_keras_config, keras_config
+
+    backend = keras.backend.backend()
+    assert modules_of(build_model) == ["lrwidgets.sweep._worker", build_model.__module__]
+    check_workers(client, modules_of(build_model), backend)  # this cluster can
+    with pytest.raises(RuntimeError, match=r"the scheduler cannot import no_such_package\.models") as e:
+        check_workers(client, ["lrwidgets.sweep._worker", "no_such_package.models"], backend)
+    assert str(e.value).count("cannot import no_such_package.models") == 3  # the scheduler and 2 workers
+    with pytest.raises(RuntimeError, match=f"runs Keras on {backend}, this process on tensorflow_or_so"):
+        check_workers(client, ["lrwidgets.sweep._worker"], "tensorflow_or_so")
+    # A sweep on it: refused before any trial is sent, each trial cancelled (a resume runs it).
+    monkeypatch.setattr(sweep_module, "current_keras_config", lambda: {**current_keras_config(), "backend": "other"})
+    x, y = data(64)
+    sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], epochs=1)
+    with pytest.raises(RuntimeError, match="No trial was sent"):
+        sweep.run(x, y, batch_size=32, cluster=client).wait(300)
+    assert sweep.statuses == {0: "cancelled", 1: "cancelled"}
+    # A worker that joins later meets the trial's own check: it fails, saying why.
+    refused = pytest.raises(RuntimeError, match=f"This worker runs Keras on {backend}, the sweep's trials on other")
+    with refused, keras_config({**current_keras_config(), "backend": "other"}):
+        pass
+
+
+def test_a_scheduler_address_dask_cannot_parse_is_refused_naming_cluster(tmp_path: Path) -> None:
+    """`http://...`, a port that is no number, `tcp//host:8786` started a run that failed in Dask's
+    words (or after 30 s), and wrote the sweep's file with every trial cancelled."""
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.cluster import check_cluster
+
+    x, y = data(64)
+    path = tmp_path / "sweep.json"
+    sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1, path=path)
+    for address in ("http://127.0.0.1:8786", "tcp://127.0.0.1:port", "tcp//host:8786", "tcp://127.0.0.1"):
+        with pytest.raises(ValueError, match=r"Argument `cluster` must be a Dask scheduler's address.*Received"):
+            sweep.run(x, y, batch_size=32, cluster=address)
+    assert not path.exists() and not sweep.running
+    assert check_cluster("  tcp://127.0.0.1:8786 ") == "tcp://127.0.0.1:8786"  # blanks around it: dropped
+    assert check_cluster("127.0.0.1:8786") == "127.0.0.1:8786"  # Dask's default scheme, tcp

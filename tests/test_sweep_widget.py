@@ -196,6 +196,10 @@ def test_refreshes_are_throttled() -> None:
     assert timer is not None
     widget.close()
     assert timer.finished.is_set() and widget._timer is None  # closed: the pending refresh is cancelled
+    # A closed widget's `run` trained with no view, an embedded cluster started again: refused.
+    with pytest.raises(RuntimeError, match="This LRSweep is closed"):
+        widget.run(np.zeros((8, 8)), np.zeros((8, 1)))
+    assert widget.sweep.client is None and not widget.running
 
 
 def test_bad_arguments_and_controls_errors_shown() -> None:

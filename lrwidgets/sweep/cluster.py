@@ -18,6 +18,7 @@ from distributed import Client, LocalCluster, Nanny
 
 from lrwidgets.core.checks import check_int, received
 from lrwidgets.sweep._worker import set_flags
+from lrwidgets.sweep.preflight import check_address
 
 # One thread per worker process, and each backend held to one intra-op thread: parallel trials
 # then share the cores instead of fighting over them.
@@ -167,10 +168,13 @@ def _warn_not_sent(error: BaseException) -> None:
     )
 
 
-def check_cluster(cluster: Any) -> None:
-    """``cluster`` is None, a ``Client`` or a non-empty scheduler address (Keras error style)."""
-    if cluster is None or isinstance(cluster, Client) or (isinstance(cluster, str) and cluster.strip()):
-        return
+def check_cluster(cluster: Any) -> Any:
+    """``cluster`` as a sweep uses it (an address without blanks around it), once it is None, a
+    ``Client`` or a scheduler address Dask can parse (Keras error style)."""
+    if cluster is None or isinstance(cluster, Client):
+        return cluster
+    if isinstance(cluster, str) and cluster.strip():
+        return check_address(cluster)
     raise (ValueError if isinstance(cluster, str) else TypeError)(
         "Argument `cluster` must be None (an embedded LocalCluster), a scheduler address such as"
         f" 'tcp://host:8786' or a distributed.Client. {received('cluster', cluster)}"
@@ -179,7 +183,7 @@ def check_cluster(cluster: Any) -> None:
 
 def connect(cluster: Any) -> Client:
     """A client of an existing cluster: a ``Client``, or a scheduler address ``"tcp://host:8786"``."""
-    check_cluster(cluster)
+    cluster = check_cluster(cluster)
     return cluster if isinstance(cluster, Client) else Client(cluster, set_as_default=False)
 
 

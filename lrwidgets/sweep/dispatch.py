@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,12 +40,20 @@ class TrialTask:
     keras_settings: dict[str, Any] | None = None  # the notebook's Keras global settings at `run()`
 
 
-def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x: Any = None, y: Any = None) -> None:
+def check_sendable(
+    build_model: Callable[[], Any],
+    fit_kwargs: dict[str, Any],
+    x: Any = None,
+    y: Any = None,
+    schedules: Iterable[Any] = (),
+) -> None:
     """A TypeError naming what of a trial's task Dask cannot pickle (a closure over a lock, an open
-    file), before anything runs: each trial would fail with Dask's own words, the data left on the
-    workers. The data (``x``, ``y``, ``validation_data``) are not copied here to check them: only
-    the kinds that cannot be sent are refused: an iterator (each worker's trials share one copy of
-    the data, so the first would use it up) and a ``tf.data.Dataset``."""
+    file; ``build_model``, a fit argument, one of ``schedules``), before anything runs: each trial
+    would fail with Dask's own words, the data left on the workers (a schedule: the run stopped at
+    the first trial that has it, the trials running then cancelled). The data (``x``, ``y``,
+    ``validation_data``) are not copied here to check them: only the kinds that cannot be sent are
+    refused: an iterator (each worker's trials share one copy of the data, so the first would use it
+    up) and a ``tf.data.Dataset``."""
     for name, data in (("x", x), ("y", y), ("validation_data", fit_kwargs.get("validation_data"))):
         if isinstance(data, Iterator) or any(
             c.__module__.startswith("tensorflow") and "Dataset" in c.__name__ for c in type(data).__mro__
@@ -56,7 +64,8 @@ def check_sendable(build_model: Callable[[], Any], fit_kwargs: dict[str, Any], x
                 " worker's first trial, and a generator or a `tf.data.Dataset` cannot be pickled."
                 f" Received: {name}={data!r}"
             )
-    for name, value in (("build_model", build_model), *fit_kwargs.items()):
+    shapes = {id(s): s for s in schedules if s is not None}.values()  # each schedule object once
+    for name, value in (("build_model", build_model), *fit_kwargs.items(), *(("schedules", s) for s in shapes)):
         if name == "validation_data":
             continue
         try:  # as Dask sends it (cloudpickle, its fallback): arrays out of band, not copied here

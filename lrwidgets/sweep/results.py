@@ -130,6 +130,8 @@ def write_json(path: str | Path, grid: dict[str, Any], rows: list[dict[str, Any]
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"Argument `path` must be a file path (a str or a pathlib.Path). {received('path', path)}")
     try:
         doc = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -20,6 +20,7 @@ from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
 from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
+from lrwidgets.sweep.preflight import check_workers, modules_of
 from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.settings import SweepSettings
@@ -176,7 +177,7 @@ class Sweep(SweepResults, SweepSettings):
         if self.running:
             raise RuntimeError("This sweep is already running; wait for it (`run.wait()`) or stop it (`sweep.stop()`).")
         check_run_kwargs(fit_kwargs)  # here, not on every worker
-        check_sendable(self.build_model, fit_kwargs, x, y)
+        check_sendable(self.build_model, fit_kwargs, x, y, (t.schedule for t in self.trials))
         check_trial_data(x, y, fit_kwargs, self.epochs)  # what would fail every trial on the workers
         check_cluster(cluster)  # the clear error now, not in the background
         if resume is None and self.path is not None and self.path != self._own_path:
@@ -227,6 +228,8 @@ class Sweep(SweepResults, SweepSettings):
         client: Client | None = None
         try:
             client = self._connection.connect(cluster, self.n_workers)
+            if self._connection.cluster is None:  # a cluster the user started: what it runs checked first
+                check_workers(client, modules_of(self.build_model), settings["backend"])
             self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
             directions = _results.directions(self.monitor, self.mode)
             task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points, directions, settings)

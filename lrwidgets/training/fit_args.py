@@ -257,15 +257,19 @@ def _leaf_rows(value: Any) -> list[int]:
     return [] if rows is None else [rows]
 
 
-def _check_cardinality(a: dict[str, Any]) -> None:
-    """Array data whose ``x``, ``y`` and ``sample_weight`` differ in length: refused now, not in
-    the background fit (which would fail after the call returned, the last results cleared)."""
-    found = {name: sorted(set(_leaf_rows(a.get(name)))) for name in ("x", "y", "sample_weight")}
+def _check_cardinality(
+    a: dict[str, Any], names: tuple[str, ...] = ("x", "y", "sample_weight"), within: str | None = None
+) -> None:
+    """Array data whose ``x``, ``y`` and ``sample_weight`` (``names`` of ``a``; the parts of the
+    argument ``within``) differ in length: refused now, not in the background fit (which would fail
+    after the call returned, the last results cleared)."""
+    found = {name: sorted(set(_leaf_rows(a.get(name)))) for name in names}
     found = {name: rows for name, rows in found.items() if rows}
     if len({n for rows in found.values() for n in rows}) > 1:
         said = ", ".join(f"`{name}` has {' and '.join(map(str, rows))}" for name, rows in found.items())
+        of = f" of `{within}`" if within else ""
         raise ValueError(
-            f"Arguments {', '.join(f'`{n}`' for n in found)} must have the same number of samples: {said}."
+            f"Arguments {', '.join(f'`{n}`' for n in found)}{of} must have the same number of samples: {said}."
         )
 
 

@@ -70,23 +70,32 @@ def _own_python_random(seed: int) -> Iterator[None]:
 def current_keras_config() -> dict[str, Any]:
     """The Keras global settings a model is built with, as this thread has them: the global dtype
     policy's name (None when none was set: then ``floatx``'s), ``floatx``, ``epsilon`` and
-    ``image_data_format``; what a sweep carries from the notebook to its trials."""
+    ``image_data_format``, and the backend; what a sweep carries from the notebook to its trials."""
     policy = thread_settings()["dtype_policy"]  # not `dtype_policy()`: it would set one
     return {
         "dtype_policy": None if policy is None else policy.name,
         "floatx": keras.config.floatx(),
         "epsilon": keras.config.epsilon(),
         "image_data_format": keras.config.image_data_format(),
+        "backend": keras.backend.backend(),
     }
 
 
 @contextlib.contextmanager
 def keras_config(config: dict[str, Any] | None) -> Iterator[None]:
     """Run with the Keras global settings ``config`` (:func:`current_keras_config`'s), then put this
-    process's back (a later trial without them is unaffected); None: as they are."""
+    process's back (a later trial without them is unaffected); None: as they are. A ``backend``
+    other than this process's raises a ``RuntimeError`` (a Dask worker started without the
+    notebook's ``KERAS_BACKEND``: its numbers would not be the notebook's)."""
     if config is None:
         yield
         return
+    backend = config.get("backend", keras.backend.backend())
+    if backend != keras.backend.backend():
+        raise RuntimeError(
+            f"This worker runs Keras on {keras.backend.backend()}, the sweep's trials on {backend} (the"
+            f" backend of the process that started it): start the worker with `KERAS_BACKEND={backend}`."
+        )
     own, before = thread_settings(), current_keras_config()
 
     def put(settings: dict[str, Any]) -> None:
@@ -109,6 +118,19 @@ def keras_config(config: dict[str, Any] | None) -> Iterator[None]:
 def same_optimizer(model: Any, name: str) -> bool:
     """Whether ``model``'s optimizer is of the class Keras builds for ``name`` (``"adam"``, ...)."""
     return optimizer_name(model) == type(keras.optimizers.get(name)).__name__.lower()
+
+
+def settings_apart(model: Any, name: str) -> list[str]:
+    """The settings of ``model``'s optimizer (the rule a fit runs, as :func:`optimizer_name` finds
+    it) that differ from those of a fresh optimizer named ``name``, which a sweep's trials use
+    (``"momentum=0.9 (the trials': 0.0)"``): the learning rate and the name aside."""
+    ours = _state.innermost(_state.steerable_optimizer(model, "target")[0]).get_config()
+    theirs = keras.optimizers.get(name).get_config()
+    return [
+        f"{key}={ours.get(key)!r} (the trials': {value!r})"
+        for key, value in theirs.items()
+        if key not in ("name", "learning_rate") and ours.get(key) != value
+    ]
 
 
 def build_trial_model(build_model: Callable[[], Any], optimizer: str | None, learning_rate: float, seed: int) -> Any:
@@ -186,6 +208,14 @@ def apply_trial_rate(
             f" {optimizer_name(model)!r}: its best rate would not carry over. Compile the model with"
             f" {optimizer!r} first. Received: target={type(target).__name__}"
         )
+    apart = settings_apart(model, optimizer) if optimizer else []
+    if apart:  # SGD with momentum 0.9 and Nesterov: a step ~10x the trials' at the same rate
+        raise ValueError(
+            f"The best trial used Keras's {optimizer!r} as `keras.optimizers.get` makes it, and `target`'s"
+            f" has other settings: {', '.join(apart)}; its best rate would not carry over. Sweep the"
+            " model's own optimizer (`optimizers=None`), or compile `target` with the trials' settings."
+            f" Received: target={type(target).__name__}"
+        )
     if not optimizer and isinstance(optimizer_class, str) and optimizer_name(model) != optimizer_class:
         raise ValueError(
             f"The best trial kept its model's optimizer, {optimizer_class!r}, and `target` is compiled with"
@@ -210,6 +240,10 @@ def check_trial_data(x: Any, y: Any, fit_kwargs: dict[str, Any], epochs: int) ->
     if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
         for part in validation:
             _check_data("validation_data", part, arrays_only=True, whole=validation)
+        parts = dict(zip(("x_val", "y_val", "val_sample_weight"), validation, strict=False))
+        _check_cardinality(parts, tuple(parts), within="validation_data")
+    elif isinstance(validation, (tuple, list)):  # (x_val,): Keras validates on no targets, after an epoch
+        _check_data("validation_data", None, required=True, pairs=True, whole=validation)
     else:
         _check_data("validation_data", validation, pairs=True)
     _check_callbacks(fit_kwargs.get("callbacks"))

@@ -54,7 +54,14 @@ class SweepAPI:
     why_no_best = _sweeps("why_no_best")
     best_schedule = _sweeps("best_schedule")
     # methods
-    run = _sweeps_method("run")
+    _sweeps_run = _sweeps_method("run")
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_closed", False):  # it trained with no view (an embedded cluster started again)
+            raise RuntimeError("This LRSweep is closed: make a new one, or run its sweep (`widget.sweep.run`).")
+        return self._sweeps_run(*args, **kwargs)
+
+    run.__doc__, run.__wrapped__ = Sweep.run.__doc__, Sweep.run  # type: ignore[attr-defined]
     cancel = _sweeps_method("cancel")
     stop = _sweeps_method("stop")
     wait = _sweeps_method("wait")
