@@ -1458,3 +1458,27 @@ def test_a_scheduler_address_dask_cannot_parse_is_refused_naming_cluster(tmp_pat
     assert not path.exists() and not sweep.running
     assert check_cluster("  tcp://127.0.0.1:8786 ") == "tcp://127.0.0.1:8786"  # blanks around it: dropped
     assert check_cluster("127.0.0.1:8786") == "127.0.0.1:8786"  # Dask's default scheme, tcp
+
+
+def test_a_sweep_waits_for_the_clusters_first_worker_and_a_stop_ends_the_wait() -> None:
+    """A scheduler whose workers come later (dask-jobqueue, Kubernetes) failed the whole sweep after
+    Dask's 30 s ("No valid workers found"), and a stop while waiting still waited for that error."""
+    from distributed import Client, LocalCluster
+
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], epochs=1)
+        run = sweep.run(x, y, batch_size=32, cluster=client)
+        time.sleep(1.5)
+        assert sweep.running and set(sweep.statuses.values()) == {"queued"}
+        sweep.stop()
+        assert set(run.wait(10)["status"]) == {"cancelled"} and run.error is None  # no Dask error after it
+        run = sweep.run(x, y, batch_size=32, cluster=client)
+        time.sleep(1.5)
+        cluster.scale(1)  # the first worker, a while after the run started
+        assert list(run.wait(600)["status"]) == ["done", "done"]

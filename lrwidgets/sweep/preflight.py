@@ -1,6 +1,6 @@
 """What a cluster the user names must have before a trial is sent: a scheduler address Dask can
-parse; on the scheduler and every worker, lrwidgets and the module ``build_model`` comes from; on
-the workers, Keras on the notebook's backend.
+parse; a worker (waited for); on the scheduler and every worker, lrwidgets and the module
+``build_model`` comes from; on the workers, Keras on the notebook's backend.
 
 A worker that cannot unpickle a task is shut down by Dask with its nanny (the user's ``dask
 worker`` processes exit), and the trials were reported cancelled for "a worker lost with the data";
@@ -10,6 +10,8 @@ probe is sent as a string to the builtin ``eval``: it unpickles on a process wit
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from distributed import Client
@@ -82,3 +84,14 @@ def check_workers(client: Client, modules: list[str], backend: str) -> None:
             f" the workers run, and start the workers with the same backend (`KERAS_BACKEND={backend}"
             " dask worker tcp://...`). No trial was sent."
         )
+
+
+def wait_for_workers(client: Client, stopped: Callable[[], bool], poll: float = 0.5) -> bool:
+    """Wait until ``client``'s cluster has a worker (dask-jobqueue and Kubernetes start them minutes
+    after the scheduler; the data sent to no worker failed the run after Dask's 30 s), or until
+    ``stopped()``; whether one came."""
+    while not client.nthreads():
+        if stopped():
+            return False
+        time.sleep(poll)
+    return True
