@@ -1482,3 +1482,33 @@ def test_a_sweep_waits_for_the_clusters_first_worker_and_a_stop_ends_the_wait() 
         time.sleep(1.5)
         cluster.scale(1)  # the first worker, a while after the run started
         assert list(run.wait(600)["status"]) == ["done", "done"]
+
+
+def test_a_trial_whose_result_dask_no_longer_wants_stops_at_its_next_batch() -> None:
+    """When the process that ran a sweep died (a kernel restart), the scheduler forgot its tasks,
+    but each trial ran on to its last epoch on the worker: nothing could cancel it, and the next
+    sweep's trials waited behind it. A trial now stops once its task is cancelled on the worker."""
+    from distributed import Client, LocalCluster
+
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep._worker import run_trial
+
+    x, y = data(256)
+    trial = Sweep(build_model, [1e-3], optimizers=["sgd"], epochs=1).trials[0]
+    fit = {"batch_size": 8, "epochs": 50_000}  # ~5 minutes of training here, uncancelled
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        future = client.submit(run_trial, trial, build_model, {"x": x, "y": y}, fit, "t", "k", 0.1, 8, pure=False)
+        [worker] = cluster.workers.values()
+        deadline = time.monotonic() + 120
+        while not worker.state.executing and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # into its epochs
+        assert worker.state.executing
+        client.cancel(future)  # as the scheduler forgets a dead client's tasks
+        deadline = time.monotonic() + 60
+        while worker.state.executing and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not worker.state.executing

@@ -213,13 +213,17 @@ def run_trial(
     directions: dict[str, str] | None = None,
     keras_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """:func:`train_trial` as a Dask task: streamed to ``topic``, cancelled by the worker's flags."""
+    """:func:`train_trial` as a Dask task: streamed to ``topic``, cancelled by the worker's flags, or
+    when Dask no longer wants its result (the task ``cancelled`` on the worker: the process that
+    ran the sweep died, a kernel restarted; its trials ran to their end, and the next sweep's
+    waited behind them)."""
     worker = get_worker()
     flags = cancel_flags(worker)
     trial_key = f"{sweep_key}/{trial.trial}"
+    task = worker.state.tasks.get(worker.get_current_task())
 
     def cancelled() -> bool:
-        return trial_key in flags or sweep_key in flags
+        return trial_key in flags or sweep_key in flags or (task is not None and task.state == "cancelled")
 
     locked = False
     try:
