@@ -1512,3 +1512,26 @@ def test_a_trial_whose_result_dask_no_longer_wants_stops_at_its_next_batch() -> 
         while worker.state.executing and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not worker.state.executing
+
+
+def test_an_idle_sweeps_embedded_cluster_is_closed_when_another_starts_one() -> None:
+    """A notebook cell that makes and runs a sweep, run again, left one more embedded cluster's
+    worker processes up each time (3, 5, 7 processes). Starting one now closes an idle sweep's; that
+    sweep starts one again at its next run."""
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    first = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1, n_workers=1)
+    second = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1, n_workers=1)
+    try:
+        assert list(first.run(x, y, batch_size=32).wait(600)["status"]) == ["done"]
+        cluster = first._cluster
+        assert cluster is not None and cluster.status.name == "running"
+        assert list(second.run(x, y, batch_size=32).wait(600)["status"]) == ["done"]
+        assert cluster.status.name == "closed" and first.client is None  # the idle one's: closed
+        assert second._cluster is not None and second._cluster.status.name == "running"
+        assert list(first.run(x, y, batch_size=32).wait(600)["status"]) == ["done"]  # started again
+        assert second.client is None
+    finally:
+        first.close()
+        second.close()

@@ -187,18 +187,28 @@ def connect(cluster: Any) -> Client:
     return cluster if isinstance(cluster, Client) else Client(cluster, set_as_default=False)
 
 
+#: The connections that hold an embedded cluster, and the lock under which one is taken or closed.
+_embedded: weakref.WeakSet[ClusterConnection] = weakref.WeakSet()
+_embedded_lock = threading.Lock()
+
+
 class ClusterConnection:
     """The Dask client a sweep runs on, and the progress topic it listens to on it.
 
     ``connect(None)``: an embedded cluster, started on first use and kept from run to run while its
-    client runs. A ``Client`` given is used as it is and never closed; an address gets a client of
-    its own. A client of its own is closed by :meth:`close` or when another cluster is named.
+    client runs. Starting one closes the embedded cluster of any other sweep that is not running
+    (it starts one again at its next run): a notebook cell that makes a sweep, run again, left one
+    more cluster's worker processes up each time. A ``Client`` given is used as it is and never
+    closed; an address gets a client of its own. A client of its own is closed by :meth:`close` or
+    when another cluster is named. ``busy``: a run uses the connection (set by ``connect``, unset by
+    the sweep when its run ends).
     """
 
     def __init__(self) -> None:
         self.client: Client | None = None
         self.cluster: LocalCluster | None = None
         self.own = False
+        self.busy = False
         self.topic: str | None = None
         self._sending: set[asyncio.Future[Any]] = set()
         self._flags_lock = threading.Lock()
@@ -211,12 +221,18 @@ class ClusterConnection:
         when needed; the one used before is let go first (closed if its own, else no longer
         listened to)."""
         if cluster is None:
-            if self.cluster is not None and self.client is not None and self.client.status == "running":
-                return self.client
-            self.close()
-            self.client, self.cluster = start_local_cluster(n_workers)
-            self.own = True
+            with _embedded_lock:
+                self.busy = True
+                if self.cluster is not None and self.client is not None and self.client.status == "running":
+                    return self.client
+                for other in [c for c in _embedded if c is not self and not c.busy and c.cluster is not None]:
+                    other.close_client()
+                self.close()
+                self.client, self.cluster = start_local_cluster(n_workers)
+                self.own = True
+                _embedded.add(self)
             return self.client
+        self.busy = True
         check_cluster(cluster)
         if cluster is self.client:
             return self.client  # the same Client given again: still listened to

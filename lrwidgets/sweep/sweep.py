@@ -243,6 +243,7 @@ class Sweep(SweepResults, SweepSettings):
                 # A worker gone by now took its flags with it.
                 with contextlib.suppress(Exception):
                     client.run(clear_flags, [key, *(f"{key}/{t.trial}" for t in self.trials)])
+            self._connection.busy = False  # its embedded cluster may be closed for another sweep's
             run._done.set()
             self._notify(set())
 
