@@ -1535,3 +1535,25 @@ def test_an_idle_sweeps_embedded_cluster_is_closed_when_another_starts_one() -> 
     finally:
         first.close()
         second.close()
+
+
+def test_a_client_closed_under_a_running_sweep_ends_it_saying_so() -> None:
+    """A sweep running on another sweep's client, closed under it, ended with Dask's
+    `AttributeError: 'NoneType' object has no attribute 'ncores'`."""
+    from distributed import Client, LocalCluster
+
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        client = Client(cluster, set_as_default=False)
+        sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], epochs=300)
+        run = sweep.run(x, y, batch_size=8, cluster=client)
+        deadline = time.monotonic() + 120
+        while "running" not in sweep.statuses.values():
+            assert time.monotonic() < deadline, "no trial started"
+            time.sleep(0.05)
+        client.close()
+        with pytest.raises(RuntimeError, match=r"The sweep's Dask client was closed while the sweep ran"):
+            run.wait(120)
+        assert set(sweep.statuses.values()) == {"cancelled"}

@@ -108,6 +108,8 @@ def run_trials(
         """One trial in flight a worker (a process runs one at a time: `_worker.ONE_AT_A_TIME`),
         counted again each time: workers may join or leave while the sweep runs. A worker that
         joined gets the data first (Dask sends a task only where its data is)."""
+        if client.status != "running":  # closed under the run (Dask's own error: 'NoneType' ... 'ncores')
+            raise RuntimeError(f"The sweep's Dask client was closed while the sweep ran (its status: {client.status}).")
         workers = set(client.nthreads())
         if len(workers) > 1 and payload.status == "finished":
             with contextlib.suppress(Exception):  # one left meanwhile: asked again at the next trial's end
