@@ -342,6 +342,14 @@ def test_the_widgets_monitor_is_the_sweeps_and_re_ranks_the_table() -> None:
     assert widget.best["trial"] == 1 and [r["trial"] for r in widget.ranking()] == [1, 2, 0]
     widget.refresh()  # (the change is drawn at the next refresh: the interval is a minute here)
     assert table_order(widget) == [1, 2, 0] and "best val_accuracy" in widget._table.value
+    # A monitor no done trial logged (misspelt): none is ranked, and no row shows a rank.
+    widget.monitor = "val_acuracy"
+    widget.refresh()
+    ranks = re.findall(r'<tr><td style="padding:2px 8px">(\d*)</td>', widget._table.value)
+    assert ranks == ["", "", ""], ranks
+    widget.monitor = "val_accuracy"
+    widget.refresh()
+    assert re.findall(r'<tr><td style="padding:2px 8px">(\d*)</td>', widget._table.value) == ["1", "2", "3"]
     with pytest.raises(TypeError, match="Argument `monitor` must be an epoch log name"):
         widget.monitor = 5
     assert widget.sweep.monitor == "val_accuracy"

@@ -313,16 +313,17 @@ class LRSweep(SweepAPI, w.VBox):
         for rank, r in enumerate(rows[: self.max_rows], start=1):
             t = r["trial"]
             best = r.get(f"best_{metric}", math.nan)
+            ranked = isinstance(best, float) and math.isfinite(best)  # a done trial that never logged it: no rank
             status = r["status"] + (f": {r['reason']}" if r["status"] == "failed" and r.get("reason") else "")
             cells = [
-                str(rank) if r["status"] == "done" else "",
+                str(rank) if r["status"] == "done" and ranked else "",
                 f'<span style="color:{self.colors[t]}">&#9632;</span> {t}',
                 f"{r['learning_rate']:.3g}",
                 html.escape(str(r["optimizer"] or "(model's)")),
                 html.escape(str(r["schedule"])),
                 str(r["seed"]),
                 f'<span style="color:{STATUS_COLORS[r["status"]]}">{html.escape(status[:120])}</span>',
-                f"{best:.4g}" if isinstance(best, float) and math.isfinite(best) else "",
+                f"{best:.4g}" if ranked else "",
                 f"{r['time']:.1f}" if "time" in r else "",
             ]
             out.append("<tr>" + "".join(f'<td style="padding:2px 8px">{c}</td>' for c in cells) + "</tr>")
