@@ -1557,3 +1557,24 @@ def test_a_client_closed_under_a_running_sweep_ends_it_saying_so() -> None:
         with pytest.raises(RuntimeError, match=r"The sweep's Dask client was closed while the sweep ran"):
             run.wait(120)
         assert set(sweep.statuses.values()) == {"cancelled"}
+
+
+def test_close_while_connecting_returns_and_the_run_closes_what_it_connects_to() -> None:
+    """`close()` while the sweep was connecting to an address blocked the kernel until Dask's connect
+    timed out (30 s)."""
+    import dask
+
+    from lrwidgets.sweep import Sweep
+
+    x, y = data(64)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1)
+    with dask.config.set({"distributed.comm.timeouts.connect": "20s"}):
+        run = sweep.run(x, y, batch_size=32, cluster=dead)
+        sweep.close()
+        assert sweep.running  # returned while the run still connects
+        with pytest.raises(OSError, match=re.escape(dead)):
+            run.wait(120)
+    assert sweep.client is None and sweep.statuses == {0: "cancelled"}

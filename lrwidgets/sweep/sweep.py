@@ -115,6 +115,7 @@ class Sweep(SweepResults, SweepSettings):
         self._run: SweepRun | None = None
         self._run_key = ""
         self._loaded = False
+        self._closed = False  # closed since the last run started
         self._fit: dict[str, Any] | None = None  # the `fit` arguments of the last run (`results.fit_config`)
         self._own_path: Path | None = None  # the file this object was loaded from or wrote: it may rewrite it
         self.latencies: deque[float] = deque(maxlen=100_000)  # seconds from a worker's send to its handling here
@@ -202,6 +203,7 @@ class Sweep(SweepResults, SweepSettings):
             self._own_path = self.path
             self._run_key = f"lrwidgets-sweep-{uuid.uuid4().hex[:12]}"
             run = self._run = SweepRun(self)
+            self._closed = False
         data: dict[str, Any] = {"x": x, "y": y}
         if "validation_data" in fit_kwargs:  # sent to every worker once, with the training data
             data["validation_data"] = fit_kwargs.pop("validation_data")
@@ -244,6 +246,8 @@ class Sweep(SweepResults, SweepSettings):
                 with contextlib.suppress(Exception):
                     client.run(clear_flags, [key, *(f"{key}/{t.trial}" for t in self.trials)])
             self._connection.busy = False  # its embedded cluster may be closed for another sweep's
+            if self._closed:  # closed while it connected: what it connected to is closed now
+                self._connection.close()
             run._done.set()
             self._notify(set())
 
@@ -315,10 +319,14 @@ class Sweep(SweepResults, SweepSettings):
         if self.running:
             self.stop()
             assert self._run is not None
-            if not self._run._done.wait(timeout):
+            # Still connecting (Dask's connect, up to its 30 s, cannot be cut short): not waited for;
+            # the run's thread closes what it connects to when it ends (`_closed`).
+            connecting = self._connection.client is None
+            if not connecting and not self._run._done.wait(timeout):
                 warnings.warn(
                     f"The sweep's running trials did not stop within {timeout:g} s; closing anyway.", stacklevel=2
                 )
+        self._closed = True
         self._connection.close()
 
     def __enter__(self) -> Sweep:
