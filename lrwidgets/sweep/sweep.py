@@ -313,7 +313,9 @@ class Sweep(SweepResults, SweepSettings):
 
         Running trials stop at their next batch; one that has not reached a batch in ``timeout``
         seconds (a ``build_model`` that hangs) is left behind, with a warning: the embedded
-        cluster's shutdown ends it, and the run's trials not ended are ``cancelled``.
+        cluster's shutdown ends it, and the run's trials not ended are ``cancelled``. While the run
+        still connects to an address, it returns at once: the run's thread closes the client when
+        Dask's connect ends (its ``distributed.comm.timeouts.connect``, 30 s by default).
         """
         timeout = check_float("timeout", timeout, ge=0)
         if self.running:
