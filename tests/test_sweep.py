@@ -1016,8 +1016,8 @@ def test_the_sweeps_settings_are_checked_when_set_and_epochs_is_read_only(tmp_pa
 
 def test_run_refuses_data_and_callbacks_every_trial_would_fail_on() -> None:
     """`x=None`, `x='abc'`, `x=3`, `callbacks=3`, `callbacks=[3]`, a `sample_weight` of another
-    length, `validation_data=3`, `(x_val, y_val[:5])` and `(x_val,)` started the sweep and failed
-    every trial on the workers (the last two after an epoch);
+    length, `validation_data=3` and `(x_val, y_val[:5])` started the sweep and failed every trial
+    on the workers (the last after an epoch);
     `initial_epoch=5` with `epochs=1` ran no epoch and called each trial done."""
     from lrwidgets.sweep import Sweep
 
@@ -1041,7 +1041,6 @@ def test_run_refuses_data_and_callbacks_every_trial_would_fail_on() -> None:
             r"Arguments `x_val`, `y_val` of `validation_data` must have the same number of samples: `x_val` has 64,"
             r" `y_val` has 5",
         ),
-        ((x, y), {"validation_data": (x,)}, ValueError, r"`validation_data` must be a tuple `\(x_val, y_val\)`"),
         (
             (x, y),
             {"initial_epoch": 5},
@@ -1410,36 +1409,58 @@ def test_close_does_not_wait_forever_on_a_trial_that_never_reaches_a_batch() -> 
         sweep.close(timeout=-1)
 
 
-def test_a_cluster_that_cannot_run_the_trials_is_refused_before_any_is_sent(client: Any, monkeypatch: Any) -> None:
+def test_a_cluster_that_cannot_run_the_trials_is_refused_before_any_is_sent(
+    client: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
     """Workers without lrwidgets or `build_model`'s module were shut down by Dask as they unpickled
     a trial (the user's `dask worker` processes exited) and the trials were reported lost with
     their data; workers on another Keras backend trained silently, their trials ranked with the
-    others. The scheduler and the workers of a cluster the user names are checked first."""
+    others. The scheduler and the workers of a cluster the user names are checked first, by loading
+    the trials' code there as Dask will."""
+    import importlib
+
+    import cloudpickle
     import keras
 
     import lrwidgets.sweep.sweep as sweep_module
-    from lrwidgets.sweep import Sweep
-    from lrwidgets.sweep.preflight import check_workers, modules_of
+    from lrwidgets.sweep import Sweep, train_trial
+    from lrwidgets.sweep.preflight import check_workers
     from lrwidgets.training.trial import current_keras_config, keras_config
 
     backend = keras.backend.backend()
-    assert modules_of(build_model) == ["lrwidgets.sweep._worker", build_model.__module__]
-    check_workers(client, modules_of(build_model), backend)  # this cluster can
-    with pytest.raises(RuntimeError, match=r"the scheduler cannot import no_such_package\.models") as e:
-        check_workers(client, ["lrwidgets.sweep._worker", "no_such_package.models"], backend)
-    assert str(e.value).count("cannot import no_such_package.models") == 3  # the scheduler and 2 workers
+    check_workers(client, build_model, backend)  # this cluster can
+    # A module this process imports and the worker processes cannot (the scheduler, in this
+    # process, can): refused, each worker named.
+    (tmp_path / "models_here_only.py").write_text(
+        "import keras\n\ndef build():\n    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])\n"
+        "    m.compile(optimizer='sgd', loss='mse')\n    return m\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    here_only = importlib.import_module("models_here_only")
+    with pytest.raises(RuntimeError, match=r"the worker tcp://\S+ cannot load the trials' code \(ModuleNotFound") as e:
+        check_workers(client, here_only.build, backend)
+    assert str(e.value).count("cannot load the trials' code") == 2 and "the scheduler cannot" not in str(e.value)
+    cloudpickle.register_pickle_by_value(here_only)  # Dask's way for code the cluster lacks: it travels
+    try:
+        check_workers(client, here_only.build, backend)
+    finally:
+        cloudpickle.unregister_pickle_by_value(here_only)
     with pytest.raises(RuntimeError, match=f"runs Keras on {backend}, this process on tensorflow_or_so"):
-        check_workers(client, ["lrwidgets.sweep._worker"], "tensorflow_or_so")
+        check_workers(client, build_model, "tensorflow_or_so")
     # A sweep on it: refused before any trial is sent, each trial cancelled (a resume runs it).
-    monkeypatch.setattr(sweep_module, "current_keras_config", lambda: {**current_keras_config(), "backend": "other"})
+    other = {**current_keras_config(), "backend": "other"}
+    monkeypatch.setattr(sweep_module, "current_keras_config", lambda: other)
     x, y = data(64)
     sweep = Sweep(build_model, [1e-2, 3e-2], optimizers=["sgd"], epochs=1)
     with pytest.raises(RuntimeError, match="No trial was sent"):
         sweep.run(x, y, batch_size=32, cluster=client).wait(300)
     assert sweep.statuses == {0: "cancelled", 1: "cancelled"}
-    # A worker that joins later meets the trial's own check: it fails, saying why.
-    refused = pytest.raises(RuntimeError, match=f"This worker runs Keras on {backend}, the sweep's trials on other")
-    with refused, keras_config({**current_keras_config(), "backend": "other"}):
+    # A worker that joins later meets the trial's own check: cancelled (a resume runs it), saying why.
+    row = train_trial(sweep.trials[0], build_model, {"x": x, "y": y}, {"epochs": 1}, keras_settings=other)
+    said = f"This worker runs Keras on {backend}, the sweep's trials on other"
+    assert row["status"] == "cancelled" and said in row["reason"]
+    refused = pytest.raises(RuntimeError, match=said)
+    with refused, keras_config(other):
         pass
 
 

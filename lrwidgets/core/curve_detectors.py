@@ -59,14 +59,16 @@ class CollapsedDetector(Detector):
     margins). Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow learning) is not a
     collapse: :class:`~lrwidgets.core.start_detector.SpikedDetector` flags its jump.
 
-    A regression's batch losses have no such bound: a target far out makes one batch's loss
-    hundreds of times the level, and a trained model's first batch in a new session, read as the
-    rate's first loss, can sit at half the level by chance. For a fit that is not a classifier's
-    (``Context.judges_spikes``) a batch loss at least ``far`` (1000) x the level is needed too.
-    Measured (MLPs on a linear target with Gaussian or Student-t noise, 3 seeds,
-    ``benchmarks/RESULTS.md``): Adam 1.0, a collapse to a constant prediction, put a batch at
-    6,700-224,000x the level; the verdicts this took back came at good rates (heavy-tailed targets,
-    trained models in a new session) and on fits at Adam 0.1 that went on learning: 2-233x.
+    A regression's batch losses have no such bound (``Context.regression``: compiled with MSE, MAE,
+    Huber...): a target far out makes one batch's loss hundreds of times the level, and a trained
+    model's first batch in a new session, read as the rate's first loss, can sit at half the level
+    by chance. There the level must reach ``regression_jump`` (10) x that first loss, or a batch
+    stand ``far`` (1000) x the level as well as out of the noise. Measured (MLPs on a linear target
+    with Gaussian or Student-t noise, 3 seeds, ``benchmarks/RESULTS.md``): Adam 1.0, a collapse to
+    a constant prediction, put a batch at 6,700-224,000x the level; the verdicts this took back came
+    at good rates (heavy-tailed targets, trained models in a new session: a level 2-3x the first
+    batch) and on fits at Adam 0.1 that went on learning: 2-233x. A classifier's loss, a sigmoid's
+    binary cross-entropy included, is bounded (Keras clips at 1e-7): its rule is as above.
     """
 
     kind = "collapsed"
@@ -80,9 +82,11 @@ class CollapsedDetector(Detector):
         jump: float = 2.0,
         noise: float = 13.0,
         far: float = 1000.0,
+        regression_jump: float = 10.0,
     ) -> None:
         super().__init__()
         self.far = check_float("far", far, gt=1)
+        self.regression_jump = check_float("regression_jump", regression_jump, gt=1)
         self.flat = check_float("flat", flat, gt=0, lt=1)
         self.high = check_float("high", high, gt=0)
         self.spike = check_float("spike", spike, gt=1)
@@ -103,10 +107,14 @@ class CollapsedDetector(Detector):
             return None
         if not t.rate_max > self.spike * t.rate_first:
             return None
-        if not (level >= self.jump * t.rate_first or t.rate_max - level > self.noise * t.std):
+        if ctx.regression:  # a batch far out is as likely a target far out; one batch is no level
+            jumped = level >= self.regression_jump * t.rate_first
+            blown = t.rate_max - level > self.noise * t.std and t.rate_max >= self.far * level
+        else:
+            jumped = level >= self.jump * t.rate_first
+            blown = t.rate_max - level > self.noise * t.std
+        if not (jumped or blown):
             return None  # a batch loss within a noisy loss's spread: no blow-up
-        if not (ctx.judges_spikes or t.rate_max >= self.far * level):
-            return None  # a regression's batch far out: a target far out, as likely as a blow-up
         older, newer = t.half_means()
         if abs(older - newer) > self.flat * level:
             return None
@@ -300,7 +308,7 @@ class OverfittingDetector(Detector):
     verdicts, and in 125 of those runs ``val_loss`` later fell more than 2% below the minimum it
     advised to restore; this one gave 181, 18 of them early (15 with 12 validation samples). The
     price is time: on the runs that climb for good it comes 5-20 epochs after the minimum (the
-    median of each data set), where the rule before came 2 (or before the minimum). A
+    median of each data set), where the rule before came from 6 epochs before it to 7 after. A
     ``Diagnostician`` keeps the best epoch's weights (``keep_best``), so a late verdict costs
     epochs, not the model.
     """

@@ -330,7 +330,7 @@ def feed_plain_rows(
                     if s < rearm * ref or s - ref < half_gap:
                         flagged, above = False, 0
                 else:
-                    count = above + 1 if s > factor * ref and s - ref > gap and loss > rearm * ref else 0
+                    count = above + 1 if s > factor * ref and s - ref > gap else 0
                     if count >= patience:
                         special = True
                         break

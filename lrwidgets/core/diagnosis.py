@@ -162,6 +162,8 @@ class Context:
     batches_per_row: int = 1
     #: samples a batch, when known (a row's loss is the mean of ``batch_size x batches_per_row``)
     batch_size: int | None = None
+    #: the loss is a regression's, unbounded above (MSE, MAE, Huber...): set by the Diagnostician
+    regression: bool = False
 
     @property
     def samples_per_row(self) -> int | None:

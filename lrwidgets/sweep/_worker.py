@@ -23,7 +23,7 @@ from distributed import get_worker
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.results import lower_is_better
 from lrwidgets.training import Snapshot, TrainingSession, _step_logs
-from lrwidgets.training.trial import EpochSeeder, build_trial_model, keras_config, optimizer_name
+from lrwidgets.training.trial import EpochSeeder, build_trial_model, keras_config, optimizer_name, other_backend
 
 FLAGS = "_lrwidgets_sweep_cancel"
 POLL = 0.002  # seconds between two looks at the cancel flags
@@ -150,6 +150,9 @@ def train_trial(
     messages; ``cancelled`` is polled every few milliseconds while the fit runs; ``directions``:
     ``{name: "min" | "max"}``, the logs whose best is taken that way (:func:`summarize`).
     """
+    mismatch = other_backend(keras_settings)
+    if mismatch:  # a worker that joined after the sweep's check: cancelled, so that a resume runs it
+        return {**trial.config(), "status": "cancelled", "reason": mismatch, "time": 0.0}
     with keras_config(keras_settings):
         start = time.perf_counter()
         row: dict[str, Any] = {**trial.config(), "status": "done", "reason": ""}

@@ -189,7 +189,7 @@ def connect(cluster: Any) -> Client:
 
 #: The connections that hold an embedded cluster, and the lock under which one is taken or closed.
 _embedded: weakref.WeakSet[ClusterConnection] = weakref.WeakSet()
-_embedded_lock = threading.Lock()
+_embedded_lock = threading.RLock()  # connect closes other sweeps' under it, and close_client takes it
 
 
 class ClusterConnection:
@@ -334,8 +334,9 @@ class ClusterConnection:
                 self._retry = None
 
     def close_client(self) -> None:
-        client, cluster = self.client, self.cluster
-        self.client, self.cluster, self.own, self.topic = None, None, False, None
+        with _embedded_lock:  # once: another sweep's connect may be closing it too
+            client, cluster = self.client, self.cluster
+            self.client, self.cluster, self.own, self.topic = None, None, False, None
         self._drop_flags()  # after: a retry under way finds no client, and keeps nothing
         if client is not None and cluster is not None:
             close_local_cluster(client, cluster)  # the embedded cluster, and its compilation cache

@@ -1,32 +1,31 @@
 """What a cluster the user names must have before a trial is sent: a scheduler address Dask can
-parse; a worker (waited for); on the scheduler and every worker, lrwidgets and the module
-``build_model`` comes from; on the workers, Keras on the notebook's backend.
+parse; a worker (waited for); on the scheduler and every worker, the trials' code loaded (lrwidgets,
+``build_model`` and what it needs); on the workers, Keras on the notebook's backend.
 
 A worker that cannot unpickle a task is shut down by Dask with its nanny (the user's ``dask
 worker`` processes exit), and the trials were reported cancelled for "a worker lost with the data";
 a worker on another backend trained silently, and its trials were ranked with the others. The
-probe is sent as a string to the builtin ``eval``: it unpickles on a process without lrwidgets.
+check unpickles the code with ``cloudpickle.loads`` called there (an error in a call is returned,
+where one in a task's unpickling ends the worker), and asks the backend with the builtin ``eval``.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
+import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+import cloudpickle
 from distributed import Client
 from distributed.comm import get_address_host_port, parse_address
 from distributed.comm.registry import get_backend
 
 from lrwidgets.core.checks import received
+from lrwidgets.sweep._worker import run_trial
 
-# The names whose module is neither loaded nor found; a package's parts looked for in turn (find_spec
-# raises for a part of a package that is missing, and for a loaded module without a spec).
-_MODULES = (
-    "(lambda u, loaded, names: [n for n in names if n not in loaded and not all(u.find_spec('.'.join("
-    "n.split('.')[: i + 1])) for i in range(n.count('.') + 1))])(__import__('importlib.util').util,"
-    " __import__('sys').modules, {names!r})"
-)
 _BACKEND = "__import__('keras').backend.backend()"
 
 
@@ -50,28 +49,34 @@ def check_address(address: str) -> str:
     return stripped
 
 
-def modules_of(build_model: Any) -> list[str]:
-    """The modules a worker imports to unpickle a trial: lrwidgets' worker and ``build_model``'s
-    own (none when it is pickled by value: defined in ``__main__``, a notebook)."""
-    module = getattr(build_model, "__module__", None)
-    own = [module] if isinstance(module, str) and module != "__main__" else []
-    return ["lrwidgets.sweep._worker", *own]
+def _loads(where: str, call: Callable[[], Any]) -> str | None:
+    """What keeps ``where`` from loading a trial's code (``call`` unpickles it there), or None. Any
+    other error of the call (a scheduler that runs no function sent to it) is warned of: the check
+    is not made there, the sweep goes on."""
+    try:
+        call()
+    except (ImportError, AttributeError, pickle.UnpicklingError) as e:  # a module or a name it lacks
+        return f"{where} cannot load the trials' code ({type(e).__name__}: {e})"
+    except Exception as e:
+        warnings.warn(f"the sweep could not check {where}: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
+    return None
 
 
-def check_workers(client: Client, modules: list[str], backend: str) -> None:
-    """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``client`` lacks (one of
-    ``modules``, or Keras on ``backend``), before any trial is sent. Workers that join later are
-    not seen here: a trial on another backend fails with the same words (``trial.keras_config``)."""
-    probe = _MODULES.format(names=modules)
+def check_workers(client: Client, build_model: Any, backend: str) -> None:
+    """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``client`` lacks, before any
+    trial is sent: each unpickles lrwidgets' trial function and ``build_model`` as Dask will (so a
+    module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined in
+    the notebook count as they travel), and each worker runs Keras on ``backend``. Workers that join
+    later are not seen here: a trial on another backend ends saying so (``trial.keras_config``)."""
+    blob = cloudpickle.dumps((run_trial, build_model))
     problems = []
-    missing = client.run_on_scheduler(eval, probe)
-    if missing:
-        problems.append(f"the scheduler cannot import {', '.join(missing)} (it unpickles each trial's task)")
-    found = client.run(eval, probe)
-    for worker, lacks in sorted(found.items()):
-        if lacks:
-            problems.append(f"the worker {worker} cannot import {', '.join(lacks)}")
-    able = sorted(w for w, lacks in found.items() if not lacks)
+    problem = _loads("the scheduler", lambda: client.run_on_scheduler(cloudpickle.loads, blob))
+    problems += [problem] if problem else []
+    able = []
+    for worker in sorted(client.nthreads()):
+        problem = _loads(f"the worker {worker}", partial(client.run, cloudpickle.loads, blob, workers=[worker]))
+        problems += [problem] if problem else []
+        able += [] if problem else [worker]
     if able:
         for worker, theirs in sorted(client.run(eval, _BACKEND, workers=able).items()):
             if theirs != backend:
@@ -89,9 +94,11 @@ def check_workers(client: Client, modules: list[str], backend: str) -> None:
 def wait_for_workers(client: Client, stopped: Callable[[], bool], poll: float = 0.5) -> bool:
     """Wait until ``client``'s cluster has a worker (dask-jobqueue and Kubernetes start them minutes
     after the scheduler; the data sent to no worker failed the run after Dask's 30 s), or until
-    ``stopped()``; whether one came."""
-    while not client.nthreads():
+    ``stopped()`` (no trial left to run); whether one came. A client closed meanwhile raises."""
+    while client.status == "running" and not client.nthreads():
         if stopped():
             return False
         time.sleep(poll)
+    if client.status != "running":
+        raise RuntimeError(f"The sweep's Dask client was closed while it waited for a worker ({client.status}).")
     return True

@@ -20,7 +20,7 @@ from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
 from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
-from lrwidgets.sweep.preflight import check_workers, modules_of, wait_for_workers
+from lrwidgets.sweep.preflight import check_workers, wait_for_workers
 from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.settings import SweepSettings
@@ -231,9 +231,9 @@ class Sweep(SweepResults, SweepSettings):
         try:
             client = self._connection.connect(cluster, self.n_workers)
             if self._connection.cluster is None:  # a cluster the user started: what it runs checked first
-                if not wait_for_workers(client, lambda: self._table.stopping):
-                    return  # stopped before a worker came: its trials are cancelled already
-                check_workers(client, modules_of(self.build_model), settings["backend"])
+                if not wait_for_workers(client, lambda: self._table.stopping or not self._table.queue):
+                    return  # stopped (or each trial cancelled) before a worker came: all ended already
+                check_workers(client, self.build_model, settings["backend"])
             self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
             directions = _results.directions(self.monitor, self.mode)
             task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points, directions, settings)

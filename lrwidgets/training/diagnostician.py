@@ -21,7 +21,7 @@ from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
-from lrwidgets.training.fit_traits import num_classes_of, weighted
+from lrwidgets.training.fit_traits import num_classes_of, regression_loss, weighted
 from lrwidgets.training.fixes import Fixes
 from lrwidgets.training.rewind import BLOW_UPS
 from lrwidgets.training.session import Snapshot, TrainingSession
@@ -265,6 +265,7 @@ class Diagnostician(Fixes):
         ctx.weighted = weighted(self.session.fit_data or {}) if said is None else said
         ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
+        ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""

@@ -20,11 +20,28 @@ def num_classes_of(model: Any) -> int | None:
     return None
 
 
-def _classifies(model: Any) -> bool:
+#: The names Keras gives the losses of a regression, unbounded above (a target far out makes one
+#: batch's loss hundreds of times the rest); a cross-entropy's are bounded (Keras clips at 1e-7).
+REGRESSION_LOSSES = (
+    "mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "huber", "huber_loss", "log_cosh", "logcosh", "poisson",
+)  # fmt: skip
+
+
+def _loss_name(model: Any) -> str:
     loss = getattr(model, "loss", None)
     if isinstance(loss, dict | list | tuple) and len(loss) == 1:  # keras.io's `loss={"digit": ...}`
         (loss,) = loss.values() if isinstance(loss, dict) else loss
-    name = loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
+    return loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
+
+
+def regression_loss(model: Any) -> bool:
+    """Whether ``model`` is compiled with a regression's loss (:data:`REGRESSION_LOSSES`, one output)."""
+    return _loss_name(model).lower() in REGRESSION_LOSSES
+
+
+def _classifies(model: Any) -> bool:
+    name = _loss_name(model)
     if "categorical_crossentropy" in name or "categorical_focal_crossentropy" in name:
         return True
     layers = getattr(model, "layers", None) or [None]

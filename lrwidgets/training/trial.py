@@ -81,6 +81,19 @@ def current_keras_config() -> dict[str, Any]:
     }
 
 
+def other_backend(config: dict[str, Any] | None) -> str | None:
+    """Why a trial of ``config`` (:func:`current_keras_config`'s) cannot run in this process: Keras
+    on another backend than the process that started the sweep (a Dask worker started without its
+    ``KERAS_BACKEND``: its numbers would not be the notebook's); None when it can."""
+    backend = (config or {}).get("backend", keras.backend.backend())
+    if backend == keras.backend.backend():
+        return None
+    return (
+        f"This worker runs Keras on {keras.backend.backend()}, the sweep's trials on {backend} (the"
+        f" backend of the process that started it): start the worker with `KERAS_BACKEND={backend}`."
+    )
+
+
 @contextlib.contextmanager
 def keras_config(config: dict[str, Any] | None) -> Iterator[None]:
     """Run with the Keras global settings ``config`` (:func:`current_keras_config`'s), then put this
@@ -90,12 +103,9 @@ def keras_config(config: dict[str, Any] | None) -> Iterator[None]:
     if config is None:
         yield
         return
-    backend = config.get("backend", keras.backend.backend())
-    if backend != keras.backend.backend():
-        raise RuntimeError(
-            f"This worker runs Keras on {keras.backend.backend()}, the sweep's trials on {backend} (the"
-            f" backend of the process that started it): start the worker with `KERAS_BACKEND={backend}`."
-        )
+    mismatch = other_backend(config)
+    if mismatch:
+        raise RuntimeError(mismatch)
     own, before = thread_settings(), current_keras_config()
 
     def put(settings: dict[str, Any]) -> None:
@@ -242,9 +252,7 @@ def check_trial_data(x: Any, y: Any, fit_kwargs: dict[str, Any], epochs: int) ->
             _check_data("validation_data", part, arrays_only=True, whole=validation)
         parts = dict(zip(("x_val", "y_val", "val_sample_weight"), validation, strict=False))
         _check_cardinality(parts, tuple(parts), within="validation_data")
-    elif isinstance(validation, (tuple, list)):  # (x_val,): Keras validates on no targets, after an epoch
-        _check_data("validation_data", None, required=True, pairs=True, whole=validation)
-    else:
+    else:  # (x_val,) too: a model with `add_loss` validates on inputs alone
         _check_data("validation_data", validation, pairs=True)
     _check_callbacks(fit_kwargs.get("callbacks"))
     initial = fit_kwargs.get("initial_epoch")
