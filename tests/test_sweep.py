@@ -1599,3 +1599,71 @@ def test_close_while_connecting_returns_and_the_run_closes_what_it_connects_to()
         with pytest.raises(OSError, match=re.escape(dead)):
             run.wait(120)
     assert sweep.client is None and sweep.statuses == {0: "cancelled"}
+
+
+def test_a_running_sweeps_embedded_cluster_is_left_up_when_another_starts_one(monkeypatch: Any) -> None:
+    """``using()`` marks a connection busy for a run's block (an error inside it too); another
+    connection's ``connect(None)`` closes only the idle ones' embedded clusters."""
+    from lrwidgets.sweep import cluster as cluster_module
+
+    started: list[Any] = []
+
+    def fake_start(n_workers: Any) -> tuple[Any, Any]:
+        client, local = type("FakeClient", (), {"status": "running"})(), object()
+        started.append((client, local))
+        return client, local
+
+    monkeypatch.setattr(cluster_module, "start_local_cluster", fake_start)
+    running, idle, third = (cluster_module.ClusterConnection() for _ in range(3))
+    closed: list[Any] = []
+    for conn in (running, idle):
+        monkeypatch.setattr(conn, "close_client", lambda conn=conn: closed.append(conn))
+    with running.using():
+        running.connect(None, 1)
+        idle.connect(None, 1)
+        assert running.busy and not idle.busy and not closed
+        third.connect(None, 1)
+    assert closed == [idle]  # the running one's cluster stayed up
+    assert not running.busy
+    with pytest.raises(RuntimeError, match="inside"), running.using():
+        raise RuntimeError("inside")
+    assert not running.busy  # the block's error ends the run's use too
+    for conn in (running, idle, third):
+        cluster_module._embedded.discard(conn)
+
+
+def _claim_backend(name: str | None) -> None:
+    """In a worker: make lrwidgets read Keras's backend as ``name`` (None: the real one again)."""
+    import keras
+
+    real = keras.backend.__dict__.setdefault("_real_backend", keras.backend.backend)
+    keras.backend.backend = real if name is None else (lambda: name)
+
+
+def test_a_worker_that_joins_on_another_backend_gets_no_more_trials(client: Any, monkeypatch: Any) -> None:
+    """A worker that joined after the sweep's check on another Keras backend took a trial, refused
+    it, took the next: every trial of the run ended `cancelled` within seconds. Its trial now runs
+    on another worker, and it gets no more (a warning names it); with no other worker, the run ends
+    saying why."""
+    import lrwidgets.sweep.sweep as sweep_module
+    from lrwidgets.sweep import Sweep
+
+    monkeypatch.setattr(sweep_module, "check_workers", lambda *args: None)  # as if it joined later
+    workers = sorted(client.nthreads())
+    x, y = data(64)
+    try:
+        client.run(_claim_backend, "other", workers=workers[:1])
+        sweep = Sweep(build_model, [1e-2, 2e-2, 3e-2, 4e-2], optimizers=["sgd"], epochs=1)
+        with pytest.warns(
+            RuntimeWarning, match=f"no more trials to the worker {workers[0]}: This worker runs Keras on other"
+        ):
+            table = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
+        assert list(table["status"]) == ["done"] * 4
+        assert set(table["worker"]) == {workers[1]}
+        client.run(_claim_backend, "other", workers=workers)
+        sweep = Sweep(build_model, [1e-2, 2e-2], optimizers=["sgd"], epochs=1)
+        with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="No worker of the cluster can run"):
+            sweep.run(x, y, batch_size=32, cluster=client).wait(600)
+        assert sweep.statuses == {0: "cancelled", 1: "cancelled"}  # a resume runs them
+    finally:
+        client.run(_claim_backend, None)

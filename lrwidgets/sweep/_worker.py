@@ -129,6 +129,11 @@ def summarize(session: TrainingSession, directions: dict[str, str] | None = None
     return out
 
 
+#: The key of a row whose worker refused the trial (Keras on another backend than the sweep's): the
+#: sweep sends no more trials to that worker, and runs this one again on another.
+REFUSED = "refused_by_worker"
+
+
 def train_trial(
     trial: Trial,
     build_model: Callable[[], Any],
@@ -151,8 +156,8 @@ def train_trial(
     ``{name: "min" | "max"}``, the logs whose best is taken that way (:func:`summarize`).
     """
     mismatch = other_backend(keras_settings)
-    if mismatch:  # a worker that joined after the sweep's check: cancelled, so that a resume runs it
-        return {**trial.config(), "status": "cancelled", "reason": mismatch, "time": 0.0}
+    if mismatch:  # a worker that joined after the sweep's check: cancelled (a sweep runs it elsewhere)
+        return {**trial.config(), "status": "cancelled", "reason": mismatch, "time": 0.0, REFUSED: True}
     with keras_config(keras_settings):
         start = time.perf_counter()
         row: dict[str, Any] = {**trial.config(), "status": "done", "reason": ""}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
@@ -11,6 +12,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import dask
@@ -181,12 +183,6 @@ def check_cluster(cluster: Any) -> Any:
     )
 
 
-def connect(cluster: Any) -> Client:
-    """A client of an existing cluster: a ``Client``, or a scheduler address ``"tcp://host:8786"``."""
-    cluster = check_cluster(cluster)
-    return cluster if isinstance(cluster, Client) else Client(cluster, set_as_default=False)
-
-
 #: The connections that hold an embedded cluster, and the lock under which one is taken or closed.
 _embedded: weakref.WeakSet[ClusterConnection] = weakref.WeakSet()
 _embedded_lock = threading.RLock()  # connect closes other sweeps' under it, and close_client takes it
@@ -200,8 +196,7 @@ class ClusterConnection:
     (it starts one again at its next run): a notebook cell that makes a sweep, run again, left one
     more cluster's worker processes up each time. A ``Client`` given is used as it is and never
     closed; an address gets a client of its own. A client of its own is closed by :meth:`close` or
-    when another cluster is named. ``busy``: a run uses the connection (set by ``connect``, unset by
-    the sweep when its run ends).
+    when another cluster is named. ``busy``: a run uses the connection (within :meth:`using`).
     """
 
     def __init__(self) -> None:
@@ -216,13 +211,22 @@ class ClusterConnection:
         self._unsent: dict[str, float] = {}
         self._retry: threading.Timer | None = None
 
+    @contextlib.contextmanager
+    def using(self) -> Iterator[None]:
+        """Marks the connection :attr:`busy` for the block (a sweep's run): meanwhile another
+        sweep's :meth:`connect` leaves its embedded cluster up."""
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+
     def connect(self, cluster: Any, n_workers: int | None) -> Client:
-        """The client of ``cluster`` (None: the embedded one of ``n_workers``), started or connected
-        when needed; the one used before is let go first (closed if its own, else no longer
-        listened to)."""
+        """The client of ``cluster`` as :func:`check_cluster` returns it (None: the embedded one of
+        ``n_workers``), started or connected when needed; the one used before is let go first
+        (closed if its own, else no longer listened to)."""
         if cluster is None:
             with _embedded_lock:
-                self.busy = True
                 if self.cluster is not None and self.client is not None and self.client.status == "running":
                     return self.client
                 for other in [c for c in _embedded if c is not self and not c.busy and c.cluster is not None]:
@@ -232,15 +236,13 @@ class ClusterConnection:
                 self.own = True
                 _embedded.add(self)
             return self.client
-        self.busy = True
-        check_cluster(cluster)
         if cluster is self.client:
             return self.client  # the same Client given again: still listened to
         self.close()
         if isinstance(cluster, Client):
             self.client, self.own = cluster, False
         else:
-            self.client, self.own = connect(cluster), True
+            self.client, self.own = Client(cluster, set_as_default=False), True
         return self.client
 
     def listen(self, client: Client, topic: str, handler: Any) -> None:

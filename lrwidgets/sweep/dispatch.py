@@ -1,13 +1,15 @@
 """A sweep's trials as Dask tasks: the data sent to every worker once, at most as many trials in
 flight as the cluster has workers (the queue stays on the client; a worker that joins takes
 trials from the next one's end), each finished future turned into its trial's row and
-released."""
+released. A worker that refuses a trial (it joined on another Keras backend) gets no more: its
+trial runs again on another."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,7 @@ import cloudpickle
 from distributed import Client, KilledWorker, as_completed
 
 from lrwidgets.core.checks import received
-from lrwidgets.sweep._worker import run_trial, set_flags
+from lrwidgets.sweep._worker import REFUSED, run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
 from lrwidgets.sweep.trial_table import TrialTable
 from lrwidgets.training.fit_args import check_fit_kwargs_early
@@ -91,6 +93,7 @@ def run_trials(
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
     [payload] = client.scatter([data], broadcast=True, hash=False)
     losses = 0
+    refused: dict[str, str] = {}  # worker address -> why it refused its trial (another backend)
     attempts = itertools.count()
     pending = as_completed(loop=client.loop)  # this client's: Dask may have no default client
 
@@ -110,16 +113,21 @@ def run_trials(
         joined gets the data first (Dask sends a task only where its data is)."""
         if client.status != "running":  # closed under the run (Dask's own error: 'NoneType' ... 'ncores')
             raise RuntimeError(f"The sweep's Dask client was closed while the sweep ran (its status: {client.status}).")
-        workers = set(client.nthreads())
+        workers = set(client.nthreads()) - set(refused)
+        if not workers and refused:
+            raise RuntimeError(
+                "No worker of the cluster can run the sweep's trials: "
+                + "; ".join(f"{address}: {why}" for address, why in sorted(refused.items()))
+            )
         if len(workers) > 1 and payload.status == "finished":
             with contextlib.suppress(Exception):  # one left meanwhile: asked again at the next trial's end
                 missing = workers - set(client.who_has([payload]).get(payload.key, ()))
                 if missing:  # (a paused worker is skipped by Dask: asked again too)
                     client.replicate([payload], workers=sorted(missing))
-        while len(futures) < max(1, len(workers)) and submit_next():
+        while len(futures) < max(1, len(workers)) and submit_next(workers):
             pass
 
-    def submit_next() -> bool:
+    def submit_next(workers: set[str]) -> bool:
         trial = table.next_queued()
         if trial is None:
             return False
@@ -139,6 +147,9 @@ def run_trials(
             key=f"{key}-trial-{trial.trial}-{next(attempts)}",  # a trial queued again: a new task
             pure=False,
             retries=0,
+            # Not to a worker that refused one; any, should all those named leave (loose restrictions).
+            workers=sorted(workers) if refused and workers else None,
+            allow_other_workers=bool(refused),
         )
         futures[f] = (trial, given)
         pending.add(f)
@@ -153,10 +164,23 @@ def run_trials(
             # cluster fails with KilledWorker instead, and is not run again). Queued again, on the
             # data sent again, while it can be sent again.
             lost = f.status == "cancelled" and given.status != "finished"
-            if lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial):
+            row = None if lost else row_of(f, trial, trial.trial in table.cancel_times)
+            if row is not None and row.pop(REFUSED, False):
+                if row["worker"] not in refused:
+                    refused[row["worker"]] = row["reason"]
+                    warnings.warn(
+                        f"The sweep sends no more trials to the worker {row['worker']}: {row['reason']}",
+                        RuntimeWarning,
+                        stacklevel=1,
+                    )
+                if table.requeue(trial):  # run on another worker
+                    table.notify({trial.trial})
+                else:
+                    finish(trial, row)
+            elif lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial):
                 table.notify({trial.trial})
             else:
-                finish(trial, row_of(f, trial, trial.trial in table.cancel_times, lost))
+                finish(trial, row if row is not None else row_of(f, trial, trial.trial in table.cancel_times, lost))
             del futures[f]
             f.release()
             top_up()

@@ -67,8 +67,8 @@ def check_workers(client: Client, build_model: Any, backend: str) -> None:
     trial is sent: each unpickles lrwidgets' trial function and ``build_model`` as Dask will (so a
     module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined in
     the notebook count as they travel), and each worker runs Keras on ``backend``. Workers that join
-    later are not seen here: a trial on another backend ends ``cancelled``, saying so
-    (``trial.other_backend``)."""
+    later are not seen here: one on another backend refuses its first trial (``trial.other_backend``)
+    and the sweep sends it no more (``dispatch.run_trials``)."""
     blob = cloudpickle.dumps((run_trial, build_model))
     problems = []
     problem = _loads("the scheduler", lambda: client.run_on_scheduler(cloudpickle.loads, blob))

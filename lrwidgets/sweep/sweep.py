@@ -180,7 +180,7 @@ class Sweep(SweepResults, SweepSettings):
         check_run_kwargs(fit_kwargs)  # here, not on every worker
         check_sendable(self.build_model, fit_kwargs, x, y, (t.schedule for t in self.trials))
         check_trial_data(x, y, fit_kwargs, self.epochs)  # what would fail every trial on the workers
-        check_cluster(cluster)  # the clear error now, not in the background
+        cluster = check_cluster(cluster)  # the clear error now, not in the background
         if resume is None and self.path is not None and self.path != self._own_path:
             _results.refuse_overwrite(self.path)  # another sweep's results: not rewritten unless told
         resume = self._loaded if resume is None else resume
@@ -229,15 +229,18 @@ class Sweep(SweepResults, SweepSettings):
         key = self._run_key
         client: Client | None = None
         try:
-            client = self._connection.connect(cluster, self.n_workers)
-            if self._connection.cluster is None:  # a cluster the user started: what it runs checked first
-                if not wait_for_workers(client, lambda: self._table.stopping or not self._table.queue):
-                    return  # stopped (or each trial cancelled) before a worker came: all ended already
-                check_workers(client, self.build_model, settings["backend"])
-            self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
-            directions = _results.directions(self.monitor, self.mode)
-            task = TrialTask(self.build_model, fit_kwargs, self.update_interval, self.max_points, directions, settings)
-            run_trials(client, self._table, key, data, task, self._finish)
+            with self._connection.using():  # its embedded cluster is not closed for another sweep's meanwhile
+                client = self._connection.connect(cluster, self.n_workers)
+                if self._connection.cluster is None:  # a cluster the user started: what it runs checked first
+                    if not wait_for_workers(client, lambda: self._table.stopping or not self._table.queue):
+                        return  # stopped (or each trial cancelled) before a worker came: all ended already
+                    check_workers(client, self.build_model, settings["backend"])
+                self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
+                directions = _results.directions(self.monitor, self.mode)
+                task = TrialTask(
+                    self.build_model, fit_kwargs, self.update_interval, self.max_points, directions, settings
+                )
+                run_trials(client, self._table, key, data, task, self._finish)
         except BaseException as e:
             self._abandon(run, e)  # the trials it did not end: cancelled, and a resume runs them
         finally:
@@ -245,7 +248,6 @@ class Sweep(SweepResults, SweepSettings):
                 # A worker gone by now took its flags with it.
                 with contextlib.suppress(Exception):
                     client.run(clear_flags, [key, *(f"{key}/{t.trial}" for t in self.trials)])
-            self._connection.busy = False  # its embedded cluster may be closed for another sweep's
             if self._closed:  # closed while it connected: what it connected to is closed now
                 self._connection.close()
             run._done.set()
