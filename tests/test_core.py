@@ -216,6 +216,36 @@ def test_a_burst_small_against_the_first_loss_is_no_divergence_a_blow_up_is() ->
             DivergenceMonitor().load_state(state._replace(initial=initial))
 
 
+def test_one_or_two_batches_far_out_are_no_divergence_a_blow_up_steady_or_bouncing_is() -> None:
+    """A regression whose targets have heavy tails: one batch 30-100x the level lifted the smoothed
+    loss above 4x its best for a dozen steps, and `diverging` ("lower the rate") came 3-11 times a
+    fit at good rates. The smoothed loss's run above the bar now also needs 3 of the last 5 batch
+    losses above 2x (`sqrt(factor)`) the best; blow-ups, steady or bouncing, are flagged at the
+    same step as before."""
+    level = [1.0 + 0.05 * math.sin(i) for i in range(100)]
+    fits = {
+        "one far out": ([*level[:60], 100.0, *level[61:]], []),
+        "two in five": ([*level[:60], 100.0, 1.0, 1.0, 80.0, *level[64:]], []),
+        "three in five": ([*level[:60], 100.0, 1.0, 90.0, 1.0, 80.0, *level[65:]], [64]),
+        "steady": (level[:60] + [1.5**k for k in range(1, 41)], [70]),
+        "bouncing": (level[:60] + [50.0 if k % 2 == 0 else 1.0 for k in range(40)], [64]),
+    }
+    for name, (losses, expected) in fits.items():
+        one = DivergenceMonitor(patience=5)
+        assert [i for i, x in enumerate(losses) if one.update(x)] == expected, name
+        many = DivergenceMonitor(patience=5)
+        found = [i for i, _, _ in many.update_many(losses[:62])] + [62 + i for i, _, _ in many.update_many(losses[62:])]
+        assert found == expected, name
+        assert many.state() == one.state() and one.state().recent == tuple(losses[-5:])
+    m = DivergenceMonitor()
+    m.update(1.0)
+    before = m.state()
+    for recent in ((1.0,) * 6, (math.nan,), [1.0], (1,)):
+        with pytest.raises(ValueError, match="Argument `recent` must be a tuple of at most 5 finite floats"):
+            m.load_state(before._replace(recent=recent))
+    assert m.state() == before
+
+
 def test_history_records_and_exports(tmp_path) -> None:
     h = TrainingHistory()
     h.start_epoch(0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_fix, rate_text
-from lrwidgets.core.diagnostics import DivergenceMonitor, MonitorState
+from lrwidgets.core.diagnostics import TRIM, DivergenceMonitor, MonitorState
 
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
@@ -250,7 +250,7 @@ def feed_plain_rows(
     acc, weight, steps, t_warm, best, best_step = t._acc, t._weight, t.steps, t.warmup_steps, t.best, t.best_step
     cur_rate, jump, rate_max, rate_max_step = t.learning_rate, diagnoser.rate_jump, t.rate_max, t.rate_max_step
     unmute_at = diagnoser._unmute_at  # a row at this rate or above unmutes rules: Diagnoser.step's
-    ring, window, total, total_sq = t._ring, t.window, t._sum, t._sumsq
+    ring, window, total, total_sq, t_rate_steps = t._ring, t.window, t._sum, t._sumsq, rs
     slot = rs % window
     # The row that brings `rate_steps` to `last + 1` recomputes the running sums: not plain. A
     # window rule that can still report is due when it brings it to `due` (Detector._due).
@@ -266,7 +266,12 @@ def feed_plain_rows(
     factor, patience, noise_floor, gap = 2.0, 1, 0.0, 0.0
     if div is not None:
         m, ms = div.monitor, div.monitor.state()
-        if m.smoothing != b or (ms.acc, ms.weight, ms.steps) != (acc, weight, steps) or ms.initial != ms.initial:
+        if (
+            m.smoothing != b
+            or (ms.acc, ms.weight, ms.steps) != (acc, weight, steps)
+            or ms.initial != ms.initial
+            or window < TRIM  # its last losses are read from the track's window
+        ):
             return next(((step, (loss, rate)) for loss, rate in rows), (step, None))
         d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, ms.best, ms.floor, ms.above, ms.flagged
         factor, patience, noise_floor, gap = m.factor, m.patience, m.noise_floor, m.gap
@@ -381,9 +386,11 @@ def feed_plain_rows(
             learning_rate=cur_rate, rate_max=rate_max, rate_max_step=rate_max_step, rate_steps=rs, total=total,
             total_sq=total_sq,
         )  # fmt: skip
-        if div is not None:
+        if div is not None:  # the last losses fed: the newest of the track's window (all at this rate)
+            fed = min(rs - t_rate_steps, TRIM)
+            recent = (*ms.recent, *(ring[(rs - fed + j) % window] for j in range(fed)))[-TRIM:]
             div.monitor.load_state(
-                MonitorState(acc, weight, steps, before, m_best, floor, above, flagged, div.monitor.initial)
+                MonitorState(acc, weight, steps, before, m_best, floor, above, flagged, div.monitor.initial, recent)
             )
         if osc is not None:
             osc.load_state(before, in_spike)

@@ -24,6 +24,18 @@ class MonitorState(NamedTuple):
     above: int  #: steps in a row above the threshold
     flagged: bool
     initial: float = math.nan  #: the first finite loss fed (NaN before it)
+    recent: tuple[float, ...] = ()  #: the last ``TRIM`` finite losses fed (fewer before), oldest first
+
+
+#: How many of the last batch losses the rule looks at besides the smoothed loss, and how many of
+#: them must stand above ``sqrt(factor)`` x the reference for a run of steps above to be a divergence.
+TRIM = 5
+TRIM_ABOVE = 3
+
+
+def held_up(recent: Sequence[float], bar: float) -> bool:
+    """Whether ``recent`` (:data:`TRIM` batch losses; fewer: True) has :data:`TRIM_ABOVE` above ``bar``."""
+    return len(recent) < TRIM or sum(v > bar for v in recent) >= TRIM_ABOVE
 
 
 class DivergenceMonitor:
@@ -36,7 +48,10 @@ class DivergenceMonitor:
     the first finite loss fed (an untrained model's loss, in a fit from fresh weights; a negative
     one sets no gap): a rise that is large against the best but small against what the model has
     learned (a loss near zero that bursts from 0.02 to 0.15 and comes back) is not a divergence.
-    The run diverges when ``patience`` steps in a row are above, after ``warmup_steps``. It
+    The run diverges when ``patience`` steps in a row are above, after ``warmup_steps``, and 3 of
+    the last 5 batch losses (``TRIM_ABOVE`` of ``TRIM``) stand above ``sqrt(factor)`` x the reference:
+    one batch far out (a target far out in a regression with heavy tails) lifts ``s`` above the bar
+    for a dozen steps, a loss that blows up (steadily or bouncing) lifts its batches. It
     reports once, and re-arms only when ``s`` comes back under ``sqrt(factor) * reference`` or
     within ``min_rise / 2 * initial`` of it (hysteresis: noise around the threshold does not flag
     again and again).
@@ -85,6 +100,7 @@ class DivergenceMonitor:
         self._steps = 0
         self._above = 0
         self._flagged = False
+        self._recent: list[float] = []  # the last TRIM finite losses, oldest first
 
     @property
     def best(self) -> float:
@@ -98,8 +114,10 @@ class DivergenceMonitor:
     def state(self) -> MonitorState:
         """The state :meth:`load_state` takes to carry on from here."""
         acc, weight = self._smoother.state()
-        steps, best, floor = self._steps, self._best, self._floor
-        return MonitorState(acc, weight, steps, self.smoothed, best, floor, self._above, self._flagged, self.initial)
+        above, flagged, recent = self._above, self._flagged, tuple(self._recent)
+        return MonitorState(
+            acc, weight, self._steps, self.smoothed, self._best, self._floor, above, flagged, self.initial, recent
+        )
 
     def load_state(self, state: MonitorState) -> None:
         """Carry on from ``state`` (as :meth:`update` would have left it: the same rule run elsewhere)."""
@@ -116,7 +134,18 @@ class DivergenceMonitor:
                 "Argument `initial` must be finite, or NaN before the first finite loss. "
                 + received("initial", initial)
             )
+        recent = state.recent
+        if (
+            not isinstance(recent, tuple)
+            or len(recent) > TRIM
+            or not all(isinstance(v, float) and math.isfinite(v) for v in recent)
+        ):
+            raise ValueError(
+                f"Argument `recent` must be a tuple of at most {TRIM} finite floats (the last losses fed)."
+                f" {received('recent', recent)}"
+            )
         self._smoother.load_state(state.acc, state.weight)
+        self._recent = list(recent)
         self._steps, self.smoothed, self._best, self._floor = state.steps, state.smoothed, state.best, state.floor
         self._above, self._flagged, self.initial = state.above, state.flagged, initial
 
@@ -129,8 +158,13 @@ class DivergenceMonitor:
     def update(self, loss: float) -> bool:
         """Feed one batch loss; True exactly when the run starts to diverge."""
         self._steps += 1
-        if self.initial != self.initial and math.isfinite(loss):  # NaN: no finite loss before this one
-            self.initial = loss
+        if math.isfinite(loss):
+            if self.initial != self.initial:  # NaN: no finite loss before this one
+                self.initial = loss
+            recent = self._recent
+            recent.append(loss)
+            if len(recent) > TRIM:
+                del recent[0]
         s = self.smoothed = self._smoother.update(loss)
         if not math.isfinite(s):
             return False
@@ -149,10 +183,24 @@ class DivergenceMonitor:
                 self._above = 0
             return False
         self._above = self._above + 1 if s > self.factor * reference and s - reference > gap else 0
-        if self._above >= self.patience:
+        if self._above >= self.patience and held_up(self._recent, math.sqrt(self.factor) * reference):
             self._flagged = True
             return True
         return False
+
+    def _held_up(self, values: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """:func:`held_up` at each of ``values`` (fed after the losses kept so far), against ``bars``."""
+        finite = np.isfinite(values)
+        recent = np.asarray(self._recent, dtype=np.float64)
+        kept = np.concatenate([recent, values[finite]])
+        if not len(kept):
+            return np.ones(len(values), dtype=bool)
+        newest = len(recent) + np.cumsum(finite) - 1  # in `kept`, the newest loss at each value (-1: none)
+        padded = np.concatenate([np.full(TRIM - 1, math.nan), kept])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, TRIM)[np.maximum(newest, 0)]
+        with np.errstate(invalid="ignore"):
+            above = (windows > bars[:, None]).sum(axis=1)
+        return (newest < TRIM - 1) | (above >= TRIM_ABOVE)
 
     def update_many(self, losses: Sequence[float] | np.ndarray) -> list[tuple[int, float, float]]:
         """Feed many batch losses: ``(index, smoothed, best)`` where :meth:`update` would say True.
@@ -190,6 +238,7 @@ class DivergenceMonitor:
             ruled = np.flatnonzero(valid & (reference > 0))  # the steps the rule looks at
             up = ((s > self.factor * reference) & (s - reference > gap))[ruled]
             back = ((s < math.sqrt(self.factor) * reference) | (s - reference < 0.5 * gap))[ruled]
+            held = self._held_up(values, math.sqrt(self.factor) * reference)[ruled]
         found = []
         above, flagged, pos = self._above, self._flagged, 0
         while pos < len(ruled):
@@ -202,7 +251,7 @@ class DivergenceMonitor:
             k = np.arange(len(ruled) - pos)
             last_below = np.maximum.accumulate(np.where(up[pos:], -1, k))
             run = np.where(last_below < 0, k + 1 + above, k - last_below)  # steps above in a row
-            hits = np.flatnonzero(run >= self.patience)
+            hits = np.flatnonzero((run >= self.patience) & held[pos:])
             if not len(hits):
                 above = int(run[-1])
                 break
@@ -211,6 +260,7 @@ class DivergenceMonitor:
             flagged, above, pos = True, int(run[j]), pos + j + 1
             found.append((i, float(s[i]), float(best[i])))
         self._steps += n
+        self._recent = [*self._recent, *values[np.isfinite(values)].tolist()][-TRIM:]
         self._best, self._floor = float(best[-1]), float(floor[-1])
         self._above, self._flagged = above, flagged
         self.smoothed = float(s[-1])
