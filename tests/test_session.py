@@ -2424,3 +2424,138 @@ def test_a_run_of_rate_changes_is_one_event_with_steps_per_execution_and_keeps_t
     session.fit(x, y, epochs=1, batch_size=32, callbacks=[WarmUp(), Hold()]).wait(120)
     steps = [e.step for e in session.history.events if e.kind == "learning_rate"]
     assert held.is_set() and steps == sorted(steps), steps
+
+
+def test_a_kernel_interrupt_of_a_fit_in_the_main_thread_stops_it_at_a_batch_boundary() -> None:
+    """Jupyter's Interrupt (SIGINT) during `model.fit(callbacks=[session.callback])` in the kernel's
+    thread: on jax, mid-epoch, it left every model variable a deleted array (evaluate, get_weights
+    and every later fit failed, for good); a paused fit could not be interrupted at all. The first
+    interrupt now stops the fit at its next batch boundary, then is raised: every batch recorded,
+    the model as after its last batch. A second one goes to Python's handler at once."""
+    import signal
+
+    x, y = regression_data(256)
+    # Python's own handler, as a kernel has it during a cell (an earlier test's fit that raised may
+    # have left a session's, which passes interrupts on once its fit is gone)
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        _interrupt_cases(before, x, y)
+    finally:
+        signal.signal(signal.SIGINT, original)
+
+
+def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
+    import os
+    import signal
+
+    import keras
+
+    import lrwidgets as lrw
+
+    class Interrupt(keras.callbacks.Callback):
+        def __init__(self, at: int, times: int = 1, pause: Any = None) -> None:
+            super().__init__()
+            self.at, self.times, self.pause = at, times, pause
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch != self.at:
+                return
+            if self.pause is not None:  # paused here; interrupted from another thread once paused
+                self.pause.pause()
+                threading.Thread(target=lambda: (wait_for(lambda: self.pause.state == "paused"), interrupt())).start()
+                return
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def interrupt() -> None:
+        import _thread
+
+        _thread.interrupt_main()
+
+    for case in ("once", "paused"):
+        model = linear_model()
+        session = lrw.TrainingSession(model)
+        other = Interrupt(5) if case == "once" else Interrupt(3, pause=session)
+        with pytest.raises(KeyboardInterrupt, match="stopped at a batch boundary by the interrupt"):
+            model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[session.callback, other])
+        assert signal.getsignal(signal.SIGINT) is before and session.state == "idle"
+        ran = other.at + (1 if case == "once" else 2)  # paused at the batch end after the one it was asked at
+        assert session.history.num_steps == ran
+        stop = [e for e in session.history.events if e.kind == "stop"]
+        assert [e.message for e in stop] == ["stopped by a kernel interrupt"], case
+        assert np.isfinite(model.evaluate(x, y, verbose=0))  # jax: the variables hold the fit's state
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[session.callback])
+        assert session.history.num_steps == ran + 16
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    with pytest.raises(KeyboardInterrupt) as raised:  # twice: Python's own, at once
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[session.callback, Interrupt(2, times=2)])
+    assert "batch boundary" not in str(raised.value) and signal.getsignal(signal.SIGINT) is before
+    assert session.state == "idle"  # the fit that raised, seen over: ended (its warnings' route closed)
+
+
+def test_a_save_waiting_for_a_callback_fit_that_dies_in_another_thread_is_carried_out(tmp_path: Any) -> None:
+    """A `session.save()` (or a read of the weights) waits for the training thread's next batch
+    boundary. When the `model.fit(callbacks=[session.callback])` running in another thread died
+    meanwhile (Keras calls no callback then), the save waited forever, until something else read
+    the session's state. It now sees the fit gone and is carried out."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(128)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    blocked = threading.Event()
+
+    class DieOnceAsked(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                blocked.set()
+                wait_for(session.controller.has_requests)  # the save waits for this thread
+                raise RuntimeError("the data broke")
+
+    errors: list[BaseException] = []
+
+    def fit() -> None:
+        try:
+            model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[session.callback, DieOnceAsked()])
+        except RuntimeError as e:
+            errors.append(e)
+
+    fitting = threading.Thread(target=fit)
+    fitting.start()
+    assert blocked.wait(60)
+    saved: list[Any] = []
+    saver = threading.Thread(target=lambda: saved.append(session.save(tmp_path / "m.keras")))
+    saver.start()
+    saver.join(60)
+    fitting.join(60)
+    assert not saver.is_alive() and len(saved) == 1 and [str(e) for e in errors] == ["the data broke"]
+    assert (tmp_path / "m.keras").exists() and session.state == "idle" and session.history.num_steps == 3
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras").get_weights()[0], model.get_weights()[0])
+
+
+def test_a_callback_fits_batch_size_is_read_from_its_own_arguments() -> None:
+    """In `model.fit(callbacks=[session.callback])` the batch size was never read: the live
+    diagnosis judged batch-8 fits as batch-32 ones (`oscillating`, "lower the rate 3x", at the best
+    rates in 10 of 18 runs) and kept a size an earlier `session.fit` had set."""
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    session.fit(x, y, epochs=1, batch_size=16).wait(60)
+    assert session.controller.batch_size == 16
+    for kwargs, size in (({"batch_size": 8}, 8), ({}, 32)):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[session.callback], **kwargs)
+        assert session.controller.batch_size == size
+
+    def batches():
+        while True:
+            yield x[:8], y[:8]
+
+    model.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0, callbacks=[session.callback])
+    assert session.controller.batch_size is None  # not known without reading the data

@@ -246,7 +246,7 @@ class ControllerCallback(keras.callbacks.Callback):
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
         logs.setdefault("learning_rate", c._lr)
         if note is not None:  # a cut pass: recorded here as an epoch that did not validate
-            c.recorder.stop_note = note
+            c.recorder.stop_note += note
         row = logs if note is None else {k: v for k, v in logs.items() if not k.startswith("val_")}
         c.recorder.history.record_epoch(epoch, row)
         # One at the last epoch's end is written at the fit's end, as Keras's ReduceLROnPlateau's is.
@@ -291,7 +291,7 @@ class ControllerCallback(keras.callbacks.Callback):
             )
         if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
             callback_list.leave(self)
-            c.finish()
+            c.end_callback_fit()
 
     def write_rate(self, model: Any, lr: float) -> None:
         c = self._controller

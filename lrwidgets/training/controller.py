@@ -14,8 +14,9 @@ from lrwidgets.core.checks import check_choice, check_float, check_name
 from lrwidgets.core.rate_driver import RateDriver
 from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
-from lrwidgets.training.fit_args import DATA_ARGUMENTS
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, batch_size_of
 from lrwidgets.training.fit_frame import FitFrame
+from lrwidgets.training.interrupts import InterruptStops
 from lrwidgets.training.listeners import Listeners
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.recorder import ON_NAN_CHOICES, Recorder
@@ -69,6 +70,7 @@ class TrainingController(Requests):
         #: actions that go with a rate (a rewind): at the next training batch, not in a validation pass
         self._batch_actions: collections.deque[tuple[Action, str]] = collections.deque()
         self._cond = threading.Condition()
+        self._interrupts = InterruptStops(self)  # SIGINT as Stop for a fit in the main thread
         self._pause_requested = False
         self._stop_requested = False
         #: set (after the request itself) by every request the training thread must see at a batch's end
@@ -131,10 +133,14 @@ class TrainingController(Requests):
             self._stop_requested = False
             self._thread = threading.current_thread()
             self._fit_frame = frame
+            if frame.found:  # its end is known: an interrupt after it is not taken for a Stop
+                self._interrupts.install()
         data = frame.arguments(DATA_ARGUMENTS) if frame.found or callers else self.fit_data
         if data is not None and isinstance(data.get("x"), Iterator) and data.get("steps_per_epoch") is None:
             data = None
         self.fit_data = data
+        if callers:  # a session's fit sets it from its own arguments (the live diagnosis reads it)
+            self.recorder.meter.batch_size = batch_size_of(data)
 
     def _end_abandoned(self, frame: FitFrame) -> None:
         with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock
@@ -211,6 +217,12 @@ class TrainingController(Requests):
         if self.running and self._thread is threading.current_thread():
             self.finish()
 
+    def end_callback_fit(self) -> None:
+        """The end of a fit of ``callbacks=[ctl.callback]`` (its ``on_train_end``, in its thread): it
+        is finished, and a kernel interrupt that stopped it is raised now (``InterruptStops``)."""
+        self.finish()
+        self._interrupts.raise_if_asked()
+
     def finish(self, error: BaseException | None = None) -> None:
         """End of a fit, normal or not: a session's by its run thread, after every callback's end; one of
         ``callbacks=[ctl.callback]`` by the callback's ``on_train_end``, or when found abandoned
@@ -218,6 +230,7 @@ class TrainingController(Requests):
         if self._state == "idle":
             return
         self._fit_frame = None
+        self._interrupts.uninstall()
         if self._writer is not None:
             self._writer.end(self.model)
         self.callback.reader.end_run()  # another callback's changes at each step until the end, as one event

@@ -273,6 +273,16 @@ def _check_cardinality(
         )
 
 
+def batch_size_of(data: dict[str, Any] | None) -> int | None:
+    """The batch size of a fit's data arguments (as ``FitFrame.arguments`` reads them from a
+    ``model.fit`` called with the session's callback), where known without reading the data:
+    array data's ``batch_size`` (Keras's default when None); None for other data."""
+    if data is None or _rows(data.get("x")) is None:
+        return None
+    size = data.get("batch_size")
+    return int(size) if isinstance(size, int) and size > 0 else DEFAULT_BATCH_SIZE
+
+
 def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, str]:
     """(batch size, samples an epoch, batches an epoch) where known, and where a short batch may
     come other than last in an epoch (:attr:`FitArguments.short_batch_moves`; samples then None)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lrwidgets.training import _state
+from lrwidgets.training.requests import WAIT_SLICE
 
 if TYPE_CHECKING:
     from lrwidgets.training.callback import ControllerCallback
@@ -24,7 +25,7 @@ def wait_while_paused(callback: ControllerCallback, model: Any, validating: bool
     while True:
         with c._cond:
             while c._pause_requested and not c._stop_requested and not (c._actions if validating else c.has_requests()):
-                c._cond.wait()
+                c._cond.wait(WAIT_SLICE)  # in slices: an interrupt of this thread is raised between two
             if not c._pause_requested or c._stop_requested:
                 break
         if validating:

@@ -7,6 +7,7 @@ import collections
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 from lrwidgets.core.checks import check_name, check_rate
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
 
 Action = Callable[[Any], None]
 Schedule = Callable[[Any], Any]
+
+
+#: How long a wait for the training thread blocks at a time (s): between two, an interrupt reaches
+#: the waiting thread, and a fit that ended without its callbacks is seen over.
+WAIT_SLICE = 0.1
 
 
 class Requests:
@@ -129,7 +135,11 @@ class Requests:
                 future.set_exception(e)
 
         self.submit(action)
-        return future.result()
+        while True:  # in slices: a fit of `callbacks=[...]` in another thread may end by an exception,
+            try:  # with no callback at its end: seen over here, its end carries the action out
+                return future.result(timeout=WAIT_SLICE)
+            except FutureTimeout:
+                self._settle()
 
     def set_learning_rate(self, value: float, source: str = "user") -> None:
         """Set the learning rate, from the next batch while training; a schedule driving the run is
