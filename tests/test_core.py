@@ -237,6 +237,11 @@ def test_one_or_two_batches_far_out_are_no_divergence_a_blow_up_steady_or_bounci
         found = [i for i, _, _ in many.update_many(losses[:62])] + [62 + i for i, _, _ in many.update_many(losses[62:])]
         assert found == expected, name
         assert many.state() == one.state() and one.state().recent == tuple(losses[-5:])
+    typed = DivergenceMonitor()  # the losses as given (an int, a numpy float32) are kept as floats
+    for x in (1, np.float32(1.5), 2.0):
+        typed.update(x)
+    assert all(type(v) is float for v in typed.state().recent)
+    DivergenceMonitor().load_state(typed.state())
     m = DivergenceMonitor()
     m.update(1.0)
     before = m.state()

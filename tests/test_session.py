@@ -2473,12 +2473,19 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
 
         _thread.interrupt_main()
 
+    class Ends(keras.callbacks.Callback):  # after the session's: its end still comes (EarlyStopping's does)
+        ended = 0
+
+        def on_train_end(self, logs=None):
+            self.ended += 1
+
     for case in ("once", "paused"):
         model = linear_model()
         session = lrw.TrainingSession(model)
-        other = Interrupt(5) if case == "once" else Interrupt(3, pause=session)
+        other, ends = Interrupt(5) if case == "once" else Interrupt(3, pause=session), Ends()
         with pytest.raises(KeyboardInterrupt, match="stopped at a batch boundary by the interrupt"):
-            model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[session.callback, other])
+            model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[session.callback, other, ends])
+        assert ends.ended == 1
         assert signal.getsignal(signal.SIGINT) is before and session.state == "idle"
         ran = other.at + (1 if case == "once" else 2)  # paused at the batch end after the one it was asked at
         assert session.history.num_steps == ran
@@ -2541,7 +2548,8 @@ def test_a_save_waiting_for_a_callback_fit_that_dies_in_another_thread_is_carrie
 def test_a_callback_fits_batch_size_is_read_from_its_own_arguments() -> None:
     """In `model.fit(callbacks=[session.callback])` the batch size was never read: the live
     diagnosis judged batch-8 fits as batch-32 ones (`oscillating`, "lower the rate 3x", at the best
-    rates in 10 of 18 runs) and kept a size an earlier `session.fit` had set."""
+    rates in 10 of 18 runs of an audit), and the size and samples an earlier `session.fit` had set were kept
+    (a short last batch's loss recovered with them)."""
     import lrwidgets as lrw
 
     x, y = regression_data(64)
@@ -2549,9 +2557,11 @@ def test_a_callback_fits_batch_size_is_read_from_its_own_arguments() -> None:
     session = lrw.TrainingSession(model)
     session.fit(x, y, epochs=1, batch_size=16).wait(60)
     assert session.controller.batch_size == 16
-    for kwargs, size in (({"batch_size": 8}, 8), ({}, 32)):
+    recovery = session.controller.recorder.recovery  # what a short last batch's loss is recovered with
+    for kwargs, size, samples in (({"batch_size": 24}, 24, 64), ({}, 32, 64), ({"validation_split": 0.25}, 32, 48)):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[session.callback], **kwargs)
         assert session.controller.batch_size == size
+        assert (recovery.batch_size, recovery.samples_per_epoch) == (size, samples)
 
     def batches():
         while True:
@@ -2559,3 +2569,28 @@ def test_a_callback_fits_batch_size_is_read_from_its_own_arguments() -> None:
 
     model.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0, callbacks=[session.callback])
     assert session.controller.batch_size is None  # not known without reading the data
+    assert (recovery.batch_size, recovery.samples_per_epoch) == (None, None)
+
+
+def test_an_action_that_raises_a_timeout_error_is_raised_not_waited_on() -> None:
+    """`session.save()` and the reads of a fit's state wait for the training thread in slices; an
+    action's own TimeoutError (a save to a slow disk) was taken for the wait's and waited on forever."""
+    import lrwidgets as lrw
+
+    session = lrw.TrainingSession(linear_model())
+
+    def slow(model: Any) -> None:
+        raise TimeoutError("the disk did not answer")
+
+    raised: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            session.controller.call(slow)
+        except TimeoutError as e:
+            raised.append(e)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive() and [str(e) for e in raised] == ["the disk did not answer"]

@@ -388,7 +388,7 @@ def feed_plain_rows(
         )  # fmt: skip
         if div is not None:  # the last losses fed: the newest of the track's window (all at this rate)
             fed = min(rs - t_rate_steps, TRIM)
-            recent = (*ms.recent, *(ring[(rs - fed + j) % window] for j in range(fed)))[-TRIM:]
+            recent = (*ms.recent, *(float(ring[(rs - fed + j) % window]) for j in range(fed)))[-TRIM:]
             div.monitor.load_state(
                 MonitorState(acc, weight, steps, before, m_best, floor, above, flagged, div.monitor.initial, recent)
             )

@@ -162,7 +162,7 @@ class DivergenceMonitor:
             if self.initial != self.initial:  # NaN: no finite loss before this one
                 self.initial = loss
             recent = self._recent
-            recent.append(loss)
+            recent.append(float(loss))
             if len(recent) > TRIM:
                 del recent[0]
         s = self.smoothed = self._smoother.update(loss)

@@ -113,8 +113,9 @@ def run_trials(
         joined gets the data first (Dask sends a task only where its data is)."""
         if client.status != "running":  # closed under the run (Dask's own error: 'NoneType' ... 'ncores')
             raise RuntimeError(f"The sweep's Dask client was closed while the sweep ran (its status: {client.status}).")
-        workers = set(client.nthreads()) - set(refused)
-        if not workers and refused:
+        present = set(client.nthreads())
+        workers = present - set(refused)
+        if present and not workers:  # every worker there refused (none there: waited for, as without)
             raise RuntimeError(
                 "No worker of the cluster can run the sweep's trials: "
                 + "; ".join(f"{address}: {why}" for address, why in sorted(refused.items()))

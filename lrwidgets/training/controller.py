@@ -12,9 +12,9 @@ from typing import Any
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_choice, check_float, check_name
 from lrwidgets.core.rate_driver import RateDriver
-from lrwidgets.training import _state, ownership
+from lrwidgets.training import _state, _step_logs, ownership
 from lrwidgets.training.callback import ControllerCallback
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, batch_size_of
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, known_batches
 from lrwidgets.training.fit_frame import FitFrame
 from lrwidgets.training.interrupts import InterruptStops
 from lrwidgets.training.listeners import Listeners
@@ -139,8 +139,11 @@ class TrainingController(Requests):
         if data is not None and isinstance(data.get("x"), Iterator) and data.get("steps_per_epoch") is None:
             data = None
         self.fit_data = data
-        if callers:  # a session's fit sets it from its own arguments (the live diagnosis reads it)
-            self.recorder.meter.batch_size = batch_size_of(data)
+        if callers:  # a session's fit sets them from its own arguments (the live diagnosis reads the size)
+            rec, (size, samples) = self.recorder, known_batches(data)
+            rec.meter.batch_size = size
+            exact = samples is not None and not _step_logs.custom_train_step(self.model)  # as a session's fit
+            rec.recovery.batch_size, rec.recovery.samples_per_epoch = (size, samples) if exact else (None, None)
 
     def _end_abandoned(self, frame: FitFrame) -> None:
         with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock
@@ -221,7 +224,8 @@ class TrainingController(Requests):
         """The end of a fit of ``callbacks=[ctl.callback]`` (its ``on_train_end``, in its thread): it
         is finished, and a kernel interrupt that stopped it is raised now (``InterruptStops``)."""
         self.finish()
-        self._interrupts.raise_if_asked()
+        if self._interrupts.asked:
+            self._interrupts.raise_after(self.callback.callback_list, self.model)
 
     def finish(self, error: BaseException | None = None) -> None:
         """End of a fit, normal or not: a session's by its run thread, after every callback's end; one of
@@ -229,8 +233,8 @@ class TrainingController(Requests):
         (``running``). A second call does nothing."""
         if self._state == "idle":
             return
+        self._interrupts.uninstall()  # first: an interrupt from here on is Python's, as before the fit
         self._fit_frame = None
-        self._interrupts.uninstall()
         if self._writer is not None:
             self._writer.end(self.model)
         self.callback.reader.end_run()  # another callback's changes at each step until the end, as one event

@@ -273,14 +273,17 @@ def _check_cardinality(
         )
 
 
-def batch_size_of(data: dict[str, Any] | None) -> int | None:
-    """The batch size of a fit's data arguments (as ``FitFrame.arguments`` reads them from a
-    ``model.fit`` called with the session's callback), where known without reading the data:
-    array data's ``batch_size`` (Keras's default when None); None for other data."""
+def known_batches(data: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    """``(batch size, samples an epoch)`` of a fit's data arguments (as ``FitFrame.arguments`` reads
+    them from a ``model.fit`` called with the session's callback), where known without reading the
+    data: array data (the samples None when a short batch may come other than last); else None."""
     if data is None or _rows(data.get("x")) is None:
-        return None
-    size = data.get("batch_size")
-    return int(size) if isinstance(size, int) and size > 0 else DEFAULT_BATCH_SIZE
+        return None, None
+    try:
+        size, samples, _, _ = _batches(data)
+    except (TypeError, ValueError):  # Keras says what is wrong with them
+        return None, None
+    return size, samples
 
 
 def _batches(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, str]:

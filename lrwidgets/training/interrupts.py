@@ -3,20 +3,23 @@
 Jupyter's Interrupt sends SIGINT, which Python raises as a ``KeyboardInterrupt`` wherever the main
 thread is. In a fit that is mid-step: on jax Keras keeps an epoch's state outside the model's
 variables (it empties them before the epoch's first step and puts the state back at its end), and
-an interrupt there left every variable a deleted array, the model unusable for good (7 interrupts
-of 7 mid-epoch, Keras alone too); on torch a ``LayerwiseOptimizer`` step could be left half
-applied. While such a fit runs, the first interrupt asks it to stop at its next batch boundary, as
-Stop does; when it has ended (every batch recorded, the model as after its last batch), the
+an interrupt there left every variable a deleted array, the model unusable for good (Keras alone
+too); on torch a ``LayerwiseOptimizer`` step could be left half applied. While such a fit runs, the
+first interrupt asks it to stop at its next batch boundary, as Stop does; when it has ended (every
+batch recorded, the model as after its last batch, every callback's ``on_train_end`` called), the
 interrupt is raised, so that the cell stops there as it would have. A second interrupt while it
 stops, or one after the fit has gone (it raised), goes to the handler that was there before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+
+import keras
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -56,6 +59,15 @@ class InterruptStops:
             signal.signal(signal.SIGINT, self._previous)
         self._installed = False
 
+    def raise_after(self, found: Any, model: Any) -> None:
+        """At the session callback's ``on_train_end`` of a fit an interrupt stopped: raise it once
+        every callback of the fit's Keras list ``found`` has had its end (``EarlyStopping`` puts its
+        best weights back there, a logger closes its file); now when the list is not known."""
+        if found is None or not isinstance(getattr(found, "callbacks", None), list):
+            self.raise_if_asked()
+            return
+        found.callbacks.append(_RaiseAtEnd(self, found, model))  # Keras's loop over them reaches it last
+
     def raise_if_asked(self) -> None:
         """At the end of a fit an interrupt stopped (its thread, after its records): raise it now."""
         if self.asked:
@@ -68,7 +80,8 @@ class InterruptStops:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         c = self._controller
         fit = c._fit_frame
-        if self.asked or fit is None or fit.over():  # a second interrupt, or the fit has gone
+        if self.asked or fit is None or fit.thread is not threading.main_thread() or fit.over():
+            # a second interrupt, or no fit of the main thread's that runs (over, or in another thread)
             self.uninstall()
             self.asked = False
             previous = self._previous
@@ -82,3 +95,18 @@ class InterruptStops:
         c.recorder.stop_note = " by a kernel interrupt" + c.recorder.stop_note
         c.request_stop()
         c.model.stop_training = True
+
+
+class _RaiseAtEnd(keras.callbacks.Callback):
+    """Last in a fit's list once an interrupt stopped the fit: raises it after every other end."""
+
+    def __init__(self, stops: InterruptStops, found: Any, model: Any) -> None:
+        super().__init__()
+        self._stops, self._found, self._fitted = stops, found, model
+
+    def on_train_end(self, logs: Any = None) -> None:
+        with contextlib.suppress(ValueError):
+            self._found.callbacks.remove(self)  # the caller's list may be used again
+        if getattr(self._fitted, "_jax_state_synced", False):  # as Keras does after the ends (jax)
+            self._fitted._jax_state = None
+        self._stops.raise_if_asked()

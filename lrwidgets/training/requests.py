@@ -6,8 +6,7 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
 from lrwidgets.core.checks import check_name, check_rate
@@ -135,11 +134,11 @@ class Requests:
                 future.set_exception(e)
 
         self.submit(action)
-        while True:  # in slices: a fit of `callbacks=[...]` in another thread may end by an exception,
-            try:  # with no callback at its end: seen over here, its end carries the action out
-                return future.result(timeout=WAIT_SLICE)
-            except FutureTimeout:
-                self._settle()
+        # In slices: a fit of `callbacks=[...]` in another thread may end by an exception, with no
+        # callback at its end: seen over here, its end carries the action out.
+        while not wait([future], timeout=WAIT_SLICE).done:
+            self._settle()
+        return future.result()
 
     def set_learning_rate(self, value: float, source: str = "user") -> None:
         """Set the learning rate, from the next batch while training; a schedule driving the run is
