@@ -2454,9 +2454,9 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
     import lrwidgets as lrw
 
     class Interrupt(keras.callbacks.Callback):
-        def __init__(self, at: int, times: int = 1, pause: Any = None) -> None:
+        def __init__(self, at: int, times: int = 1, pause: Any = None, stop: Any = None) -> None:
             super().__init__()
-            self.at, self.times, self.pause = at, times, pause
+            self.at, self.times, self.pause, self.stop = at, times, pause, stop
 
         def on_train_batch_end(self, batch, logs=None):
             if batch != self.at:
@@ -2465,6 +2465,8 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
                 self.pause.pause()
                 threading.Thread(target=lambda: (wait_for(lambda: self.pause.state == "paused"), interrupt())).start()
                 return
+            if self.stop is not None:  # Stop pressed first: what stopped the fit
+                self.stop.stop()
             for _ in range(self.times):
                 os.kill(os.getpid(), signal.SIGINT)
 
@@ -2479,18 +2481,20 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
         def on_train_end(self, logs=None):
             self.ended += 1
 
-    for case in ("once", "paused"):
+    for case in ("once", "paused", "after a Stop"):
         model = linear_model()
         session = lrw.TrainingSession(model)
-        other, ends = Interrupt(5) if case == "once" else Interrupt(3, pause=session), Ends()
+        other = {"once": Interrupt(5), "paused": Interrupt(3, pause=session)}
+        other["after a Stop"] = Interrupt(4, stop=session)
+        ends = Ends()
         with pytest.raises(KeyboardInterrupt, match="stopped at a batch boundary by the interrupt"):
-            model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[session.callback, other, ends])
+            model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[session.callback, other[case], ends])
         assert ends.ended == 1
         assert signal.getsignal(signal.SIGINT) is before and session.state == "idle"
-        ran = other.at + (1 if case == "once" else 2)  # paused at the batch end after the one it was asked at
+        ran = other[case].at + (2 if case == "paused" else 1)  # paused at the batch end after the one asked at
         assert session.history.num_steps == ran
-        stop = [e for e in session.history.events if e.kind == "stop"]
-        assert [e.message for e in stop] == ["stopped by a kernel interrupt"], case
+        stop = [e.message for e in session.history.events if e.kind == "stop"]
+        assert stop == ["stopped" if case == "after a Stop" else "stopped by a kernel interrupt"], case
         assert np.isfinite(model.evaluate(x, y, verbose=0))  # jax: the variables hold the fit's state
         assert all(np.isfinite(w).all() for w in model.get_weights())
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[session.callback])

@@ -63,6 +63,11 @@ class BatchLossRecovery:
         self.switched = False  #: found per-batch by the floor check (see the module's docstring)
         self.start_epoch()
 
+    def weigh(self, batch_size: int | None, samples_per_epoch: int | None, exact: bool) -> None:
+        """A fit's sizes: a short last batch weighed by them when ``exact`` (its batches known before
+        it runs, its step logging Keras's mean over samples); else each batch weighs the same."""
+        self.batch_size, self.samples_per_epoch = (batch_size, samples_per_epoch) if exact else (None, None)
+
     def start_epoch(self) -> None:
         self._prev_total = 0.0
         self._prev_samples = 0.0

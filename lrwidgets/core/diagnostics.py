@@ -260,7 +260,7 @@ class DivergenceMonitor:
             flagged, above, pos = True, int(run[j]), pos + j + 1
             found.append((i, float(s[i]), float(best[i])))
         self._steps += n
-        self._recent = [*self._recent, *values[np.isfinite(values)].tolist()][-TRIM:]
+        self._recent = [*self._recent, *values[np.isfinite(values)][-TRIM:].tolist()][-TRIM:]
         self._best, self._floor = float(best[-1]), float(floor[-1])
         self._above, self._flagged = above, flagged
         self.smoothed = float(s[-1])

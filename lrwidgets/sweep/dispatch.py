@@ -165,8 +165,8 @@ def run_trials(
             # cluster fails with KilledWorker instead, and is not run again). Queued again, on the
             # data sent again, while it can be sent again.
             lost = f.status == "cancelled" and given.status != "finished"
-            row = None if lost else row_of(f, trial, trial.trial in table.cancel_times)
-            if row is not None and row.pop(REFUSED, False):
+            row = row_of(f, trial, trial.trial in table.cancel_times, lost)
+            if row.pop(REFUSED, False):
                 if row["worker"] not in refused:
                     refused[row["worker"]] = row["reason"]
                     warnings.warn(
@@ -181,7 +181,7 @@ def run_trials(
             elif lost and (given is not payload or losses < MAX_DATA_LOSSES) and table.requeue(trial):
                 table.notify({trial.trial})
             else:
-                finish(trial, row if row is not None else row_of(f, trial, trial.trial in table.cancel_times, lost))
+                finish(trial, row)
             del futures[f]
             f.release()
             top_up()

@@ -142,8 +142,7 @@ class TrainingController(Requests):
         if callers:  # a session's fit sets them from its own arguments (the live diagnosis reads the size)
             rec, (size, samples) = self.recorder, known_batches(data)
             rec.meter.batch_size = size
-            exact = samples is not None and not _step_logs.custom_train_step(self.model)  # as a session's fit
-            rec.recovery.batch_size, rec.recovery.samples_per_epoch = (size, samples) if exact else (None, None)
+            rec.recovery.weigh(size, samples, samples is not None and not _step_logs.custom_train_step(self.model))
 
     def _end_abandoned(self, frame: FitFrame) -> None:
         with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock

@@ -92,7 +92,8 @@ class InterruptStops:
             return
         # Flags only, no lock: this runs in the training thread itself, wherever it was.
         self.asked = True
-        c.recorder.stop_note = " by a kernel interrupt" + c.recorder.stop_note
+        if not c._stop_requested:  # a Stop asked before it is what stopped the fit
+            c.recorder.stop_note = " by a kernel interrupt" + c.recorder.stop_note
         c.request_stop()
         c.model.stop_training = True
 
