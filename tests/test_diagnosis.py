@@ -217,6 +217,49 @@ def test_a_noisy_loss_near_the_untrained_one_is_not_collapsed() -> None:
     assert [v.kind for v in found] == ["collapsed"]
 
 
+def test_a_binary_classifier_scoring_above_a_constant_prediction_is_not_collapsed() -> None:
+    """Binary fits on breast cancer data (63% one class) got `collapsed` ("to a constant
+    prediction") at 0.84-0.95 accuracy: with 2 classes twice chance never vetoes. Where the labels'
+    largest share is known, an accuracy above halfway from it to 1 does; a collapse on 75/25 data,
+    measured at 0.74-0.75 accuracy, is still one; a 10-class fit keeps its bar, twice chance."""
+    rng = np.random.default_rng(0)
+    back = np.concatenate([[0.69, 0.9, 1.6, 0.8], 0.69 * (1 + 0.02 * rng.standard_normal(100))])
+
+    def kinds(accuracy: float, majority: float | None, classes: int = 2) -> list[str]:
+        d = Diagnoser(num_classes=classes)
+        d.context.majority = majority
+        _, found = feed(back[:20], rate=2.0, diagnoser=d)
+        found += d.epoch(19, {"loss": 0.69, "accuracy": accuracy})
+        return [v.kind for v in found + feed(back[20:], rate=2.0, diagnoser=d, start=20)[1]]
+
+    assert kinds(0.92, None) == ["collapsed"]  # the share not known: as before
+    assert kinds(0.92, 0.63) == kinds(0.84, 0.63) == []
+    assert kinds(0.75, 0.75) == kinds(0.80, 0.63) == ["collapsed"]
+    ten = Diagnoser(num_classes=10).context
+    ten.majority = 0.9
+    assert ten.collapse_veto == pytest.approx(0.2)  # min(twice chance, halfway): twice chance
+    two = Diagnoser(num_classes=2).context
+    assert two.collapse_veto == 1.0  # never exceeded
+    two.majority = 0.63
+    assert two.collapse_veto == pytest.approx(0.815)
+
+
+@pytest.mark.keras
+def test_the_labels_largest_share_is_read_from_a_fits_array_of_labels() -> None:
+    from lrwidgets.training.fit_traits import majority_share
+
+    ints = np.array([0, 0, 0, 1] * 25)
+    assert majority_share({"y": ints}, 2) == 0.75
+    assert majority_share({"y": ints.astype("float32").reshape(-1, 1)}, 2) == 0.75  # a sigmoid's targets
+    assert majority_share({"y": np.eye(4)[ints]}, 4) == 0.75  # one-hot rows
+    assert majority_share({"y": np.array([0.2, 0.9, 0.4, 0.1])}, 2) == 0.75  # soft 0/1 targets, as accuracy reads them
+    # Keras trains on the first part of a validation split
+    assert majority_share({"y": np.array([1, 0, 1, 0, 1, 1, 1, 1, 1, 1]), "validation_split": 0.6}, 2) == 0.5
+    for y in (np.array([0, 3]), np.array([0.5, 1.5]), [0, 1], {"out": ints}, np.array(["a", "b"]), np.array([])):
+        assert majority_share({"y": y}, 2) is None and majority_share({"y": y}, 3) is None, y
+    assert majority_share({"y": ints}, None) is None and majority_share({}, 2) is None
+
+
 def test_a_flat_loss_after_the_rate_was_lowered_is_not_too_slow() -> None:
     """Measured with ReduceLROnPlateau on a hard binary task: converged at ~0.9x the untrained loss,
     the rate cut 10x, the loss flat: convergence, not a rate too small."""
@@ -1265,6 +1308,17 @@ def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
     )
     two.compile(optimizer="adam", loss={"a": "sparse_categorical_crossentropy", "b": "sparse_categorical_crossentropy"})
     assert _num_classes(two) is None  # two outputs: their losses add up, no one chance level
+    # A binary classifier: one sigmoid (or logit) compiled with a binary cross-entropy is 2 classes
+    # (it read None: no `spiked`, `oscillating` or `unstable` for a blow-up at Adam 0.1)
+    bce = ("binary_crossentropy", keras.losses.BinaryCrossentropy(from_logits=True), keras.losses.binary_crossentropy)
+    for loss in bce:
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+        m.compile(optimizer="adam", loss=loss)
+        assert _num_classes(m) == 2, loss
+    assert _num_classes(model("sigmoid", "binary_crossentropy")) is None  # multi-label: its labels' losses averaged
+    one = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    one.compile(optimizer="adam", loss="mse")
+    assert _num_classes(one) is None
 
 
 @pytest.mark.keras
@@ -1314,6 +1368,30 @@ def test_weights_a_fits_arguments_show_are_seen() -> None:
 
     assert weighted({"x": Dataset()}) and weighted({"class_weight": {3: 20.0}}) and weighted({"sample_weight": 1})
     assert not weighted({"x": np.zeros((4, 2)), "class_weight": None}) and not weighted({"x": iter([])})
+
+
+@pytest.mark.keras
+def test_a_generators_batch_size_is_read_from_its_first_batch() -> None:
+    """A Python generator's batches were of unknown size to the live diagnosis, which judged batches
+    of 8 as batches of 16 or more (`oscillating`, "lower the rate 3x", at SGD 0.1 in 8 of 9 runs of
+    the digits MLP, at its best rate). The size is read from the first batch as Keras takes it."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = digits_data()
+
+    def batches():
+        while True:
+            for i in range(0, 256, 8):
+                yield x[i : i + 8], y[i : i + 8]
+
+    session = lrw.TrainingSession(digits_model(keras.optimizers.SGD(0.1)))
+    doctor = lrw.Diagnostician(session)
+    session.fit(batches(), epochs=1, steps_per_epoch=40, shuffle=False).wait(120)
+    assert session.controller.recorder.meter.batch_size == 8 and doctor.diagnoser.context.batch_size == 8
+    session.fit(x, y, epochs=1, batch_size=64).wait(120)  # arrays: their own size, each fit
+    assert doctor.diagnoser.context.batch_size == 64
 
 
 @pytest.mark.keras

@@ -43,8 +43,8 @@ class CollapsedDetector(Detector):
     update shows), and either the level stays at ``jump`` (2) x that first loss or more, or that
     batch loss stands out of the batch noise, above the level by more than ``noise`` (13) x the
     window's standard deviation. Where the last epoch logged ``accuracy`` and the number of classes
-    is known, an accuracy above twice chance vetoes it (with two classes it never does: a model
-    collapsed on 75/25 binary data was measured at 0.74-0.75 accuracy, so a lower bar would veto it).
+    is known, an accuracy above ``Context.collapse_veto`` vetoes it (twice chance; with 2 classes,
+    halfway from the labels' largest share to 1, or never where that share is not known).
 
     Measured: every run at Adam 0.3-1.0 and SGD 2-10 (and Adam 0.1 on the 256-256-10 MLP) matched,
     49-99 steps after its start or 49-59 after a raised rate; no run at a good or a too-small rate
@@ -120,7 +120,7 @@ class CollapsedDetector(Detector):
             return None
         accuracy = ctx.last_epoch.get("accuracy")
         chance = ctx.chance
-        if accuracy is not None and chance is not None and accuracy > 2 * chance:
+        if accuracy is not None and chance is not None and accuracy > ctx.collapse_veto:
             return None
         first = t.step - t.window + 1
         evidence = {

@@ -189,7 +189,8 @@ class UnstableDetector(Detector):
     (:func:`outlier_units`). Those two are :class:`TooSlowDetector`'s tests of a quiet loss, both
     failed: a loss that rises above one of them only is neither verdict's (at batch 8 a rate too
     small reached 1.27x its first batch; the noise units keep it from this rule). A classifier's
-    only (a softmax output or a categorical cross-entropy: ``num_classes``), and over the rate's
+    only (a softmax output, a categorical cross-entropy, or one output's binary cross-entropy:
+    ``num_classes``), and over the rate's
     first ``horizon`` (120) steps. A loss flat at more than 2x the untrained one is
     :class:`~lrwidgets.core.curve_detectors.CollapsedDetector`'s.
 

@@ -30,7 +30,8 @@ class SpikedDetector(Detector):
     a clean fit's smoothed loss over 20 steps reached 2x its first batch loss from 15% of the
     starts taken after its first epoch), as is a session started on a model trained below half
     that level. The rule does not run without a number of classes (the Diagnostician's default
-    is the output's width for a classifier: a softmax output, or a categorical cross-entropy loss),
+    is the output's width for a classifier: a softmax output, or a categorical cross-entropy loss;
+    2 for one sigmoid or logit compiled with a binary cross-entropy),
     nor on a fit that weighs its samples (``class_weight``, ``sample_weight``: a rare class
     weighted 50x makes single batches several times the untrained loss).
 

@@ -21,7 +21,7 @@ from lrwidgets.core.checks import check_bool, check_choice
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
-from lrwidgets.training.fit_traits import num_classes_of, regression_loss, weighted
+from lrwidgets.training.fit_traits import majority_share, num_classes_of, regression_loss, weighted
 from lrwidgets.training.fixes import Fixes
 from lrwidgets.training.rewind import BLOW_UPS
 from lrwidgets.training.session import Snapshot, TrainingSession
@@ -65,7 +65,7 @@ class Diagnostician(Fixes):
             which on fast steps comes many batches after the verdict's own.
         num_classes: for chance accuracy and an untrained model's loss; default: the width of the
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
-            categorical cross-entropy).
+            categorical cross-entropy); 2 for one output 1 wide compiled with a binary cross-entropy.
         weighted: whether the fits' samples are weighted (no ``spiked``, ``collapsed``,
             ``oscillating`` nor ``unstable`` verdicts then); default:
             as their arguments show (``class_weight``, ``sample_weight``, a ``tf.data.Dataset`` of
@@ -262,7 +262,9 @@ class Diagnostician(Fixes):
             return
         self._weighed = (self.diagnoser, fit_start)
         said, ctx = self._weighted, self.diagnoser.context
-        ctx.weighted = weighted(self.session.fit_data or {}) if said is None else said
+        data = self.session.fit_data or {}
+        ctx.weighted = weighted(data) if said is None else said
+        ctx.majority = majority_share(data, ctx.num_classes)
         ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
         ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -368,8 +369,10 @@ def _torch_batches(loader: Any, steps_per_epoch: int | None) -> tuple[int | None
     return int(batch), int(samples), steps_per_epoch or math.ceil(samples / batch)
 
 
-def reporting(generator: Any, raised: list[BaseException]) -> Any:
-    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``).
+def reporting(generator: Any, raised: list[BaseException], first: Callable[[int], Any] | None = None) -> Any:
+    """``generator``, noting the exception it raises (tensorflow replaces it by an ``UnknownError``);
+    ``first`` is told the samples of its first batch (its first array's rows) as Keras takes it,
+    before the fit's first step: a generator's batch size is known only then.
 
     Not ``yield from``: this wrapper is closed when Keras lets go of it after the fit, and would
     close ``generator`` with it, which a later fit (a range test's next sweep) reads on."""
@@ -381,4 +384,9 @@ def reporting(generator: Any, raised: list[BaseException]) -> Any:
         except Exception as e:
             raised.append(e)
             raise
+        if first is not None:
+            rows = _rows(batch)
+            if rows:
+                first(rows)
+            first = None
         yield batch

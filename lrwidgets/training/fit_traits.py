@@ -3,20 +3,29 @@ classifier (chance accuracy, an untrained model's loss), and whether its batches
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 
 def num_classes_of(model: Any) -> int | None:
     """The width of a classifier's output (for chance accuracy and an untrained model's loss):
-    one output at least 2 wide, with a softmax or compiled with a categorical cross-entropy; else
-    None (a regression with several outputs has no classes)."""
+    one output at least 2 wide, with a softmax or compiled with a categorical cross-entropy; 2 for
+    one output 1 wide compiled with a binary cross-entropy (a sigmoid's, or logits': an untrained
+    loss of ln 2, as a 2-way softmax's); else None (a regression with several outputs has no
+    classes, nor a multi-label output: its labels' losses are averaged)."""
     try:
         shape = model.output_shape
     except (AttributeError, ValueError):
         return None
-    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) and shape[-1] >= 2 and _classifies(model):
+    if not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
+        return None
+    if shape[-1] >= 2 and _classifies(model):
         return int(shape[-1])
+    if shape[-1] == 1 and _loss_name(model) == "binary_crossentropy":
+        return 2
     return None
 
 
@@ -57,3 +66,36 @@ def weighted(data: Mapping[str, Any]) -> bool:
         return True
     spec = getattr(data.get("x"), "element_spec", None)  # a tf.data.Dataset's, read without iterating it
     return isinstance(spec, tuple) and len(spec) == 3
+
+
+def majority_share(data: Mapping[str, Any], num_classes: int | None) -> float | None:
+    """The largest class's share of a classifier's training labels, when a fit is given them as one
+    array (class indices, one-hot rows, or a binary classifier's 0/1 targets): the most a constant
+    prediction scores. None when not known (a generator, a dataset, a dict of outputs, labels that
+    are none of these)."""
+    y = data.get("y")
+    if not num_classes or y is None or isinstance(y, Mapping | list | tuple) or not hasattr(y, "shape"):
+        return None
+    try:
+        labels = np.asarray(y)
+    except Exception:  # a tensor on a device, a lazy frame: not read
+        return None
+    if labels.dtype.kind not in "biuf" or not labels.size:
+        return None
+    split = data.get("validation_split")
+    if split and data.get("validation_data") is None:  # Keras trains on the first part
+        labels = labels[: math.floor(len(labels) * (1.0 - float(split)))]
+    if labels.ndim >= 2 and labels.shape[-1] == num_classes:  # one-hot (or soft) rows
+        labels = labels.reshape(-1, num_classes).argmax(axis=-1)
+    else:
+        labels = labels.reshape(-1)
+        if num_classes == 2 and labels.dtype.kind == "f":  # a sigmoid's targets, as its accuracy reads them
+            if labels.min() < 0 or labels.max() > 1:
+                return None
+            labels = labels > 0.5
+        elif labels.dtype.kind == "f" and not np.array_equal(labels, np.rint(labels)):
+            return None
+    labels = labels.astype(np.int64)
+    if not len(labels) or labels.min() < 0 or labels.max() >= num_classes:
+        return None
+    return float(np.bincount(labels, minlength=num_classes).max() / len(labels))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import threading
@@ -334,10 +335,9 @@ class TrainingSession:
                 + ("the rate as set" if alone else "the schedule given, from")
                 + f" ({rate:.3g}){'; give it as `schedule=` to start there' if alone else ''}"
             )
-        rec.meter.batch_size = bound.batch_size
-        rec.recovery.batch_size, rec.recovery.samples_per_epoch = bound.batch_size, bound.samples
+        rec.meter.batch_size, custom = bound.batch_size, _step_logs.custom_train_step(self.model)
+        rec.recovery.weigh(bound.batch_size, bound.samples, bound.exact_batches and not custom)
         if not bound.exact_batches:
-            rec.recovery.batch_size = None
             moves = bound.short_batch_moves
             note(
                 MOVING_SHORT_BATCH.get(
@@ -347,23 +347,22 @@ class TrainingSession:
                 ),
                 SHORT_BATCH_MOVES if moves else None,
             )
-        elif _step_logs.custom_train_step(self.model):
+        elif custom and bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
             # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
             # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
-            rec.recovery.batch_size = None
-            if bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
-                note(
-                    "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
-                    " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
-                    " a short last batch of an epoch may be approximate"
-                )
+            note(
+                "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
+                " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
+                " a short last batch of an epoch may be approximate"
+            )
         self._fit = bound
         self.controller.fit_data = {k: v for k, v in a.items() if k in DATA_ARGUMENTS}
         self._plan_start = self.history.num_steps
 
         raised: list[BaseException] = []
         if inspect.isgenerator(a.get("x")):
-            a["x"] = reporting(a["x"], raised)
+            # its batch size (the live diagnosis reads it) from its first batch
+            a["x"] = reporting(a["x"], raised, functools.partial(setattr, rec.meter, "batch_size"))
 
         def target() -> Any:
             rec.hold_setup(notes)  # the fit is claimed: no other can begin before this one
