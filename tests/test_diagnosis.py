@@ -286,6 +286,33 @@ def test_a_quiet_barely_moving_start_is_too_slow_with_a_10x_higher_rate() -> Non
     assert v.message.startswith(f"the loss fell only {p:.1%} in" if p >= 0 else f"the loss rose {-p:.1%} in")
 
 
+def test_too_slow_waits_while_the_rate_climbs_over_its_window() -> None:
+    """A warm-up (Adam 1e-3 over 200 steps) got "raise the rate about 10x" at step 42, at a rate that
+    had risen 14x over the window by steps too small to count as jumps: the advice overshot the
+    schedule's own target. The rule waits for a window whose rate rose less than 1.5x (here, a loss
+    flat all along, from step 121 on: a real one falls by then). The same verdicts fed one by one
+    and in runs."""
+    rng = np.random.default_rng(0)
+    n = 400
+    rates = np.minimum(1e-3, 1e-3 * (np.arange(n) + 1) / 200).tolist()
+    losses = (2.3 * (1 + 0.01 * rng.standard_normal(n))).tolist()
+    one = Diagnoser(num_classes=10)
+    by_step = [v for i in range(n) for v in one.step(i, losses[i], rates[i])]
+    runs = Diagnoser(num_classes=10)
+    by_run = [v for i in range(0, n, 37) for v in runs.step_many(i, losses[i : i + 37], rates[i : i + 37])]
+    assert [(v.kind, v.last_step, v.message) for v in by_step] == [(v.kind, v.last_step, v.message) for v in by_run]
+    v = by_step[0]
+    assert (v.kind, v.last_step) == ("too_slow", 121)  # 122/82 = 1.49x over the window (41-111: 1.5x and more)
+    assert v.evidence["learning_rate"] == pytest.approx(rates[121])
+    before = Diagnoser(num_classes=10)
+    before.detectors[[d.kind for d in before.detectors].index("too_slow")].rise = math.inf  # the rule before
+    assert [v.last_step for v in before.step_many(0, losses, rates)][:1] == [41]
+    flat = Diagnoser(num_classes=10)  # a constant rate: as before, at the first full window
+    assert [(v.kind, v.last_step) for v in flat.step_many(0, losses[:60], [1e-5] * 60)] == [("too_slow", 39)]
+    with pytest.raises(ValueError, match=r"Argument `rise` must be > 1"):
+        TooSlowDetector(rise=1.0)
+
+
 def test_a_model_a_large_rate_left_at_chance_is_not_too_slow(monkeypatch: pytest.MonkeyPatch) -> None:
     """Measured: a small CNN on digits at plain SGD 2.0 went to chance with no batch above 1.19x the
     first (2.306, then 2.630 at step 1, then ~2.31 with batches to 2.75), which read as a rate too
@@ -299,7 +326,7 @@ def test_a_model_a_large_rate_left_at_chance_is_not_too_slow(monkeypatch: pytest
     noisy_slow[17] = 2.306 * 1.12  # above 1.1x the first, within the noise
     assert [v.kind for v in feed(dead, rate=2.0)[1]] == []
     assert [v.kind for v in feed(noisy_slow, rate=1e-5)[1]] == ["too_slow"]
-    monkeypatch.setattr(TooSlowDetector.__init__, "__defaults__", (0.05, 1.25, 1e9, 1.5))  # no noise test
+    monkeypatch.setattr(TooSlowDetector.__init__, "__defaults__", (0.05, 1.25, 1e9, 1.5, 1.5))  # no noise test
     assert [v.kind for v in feed(dead, rate=2.0)[1]] == ["too_slow"]  # the verdict it got before
     monkeypatch.undo()
     assert TooSlowDetector().outlier == 4.5

@@ -47,6 +47,7 @@ class LossTrack:
         self.rate_start = step
         self.rate_steps = 0
         self.rate_first = math.nan  # the first loss at this rate
+        self.rate_origin = math.nan  # the rate at its first step (a ramp's start: changes under 1.5x a step)
         self.rate_head = math.nan  # the mean of the first `head_steps` losses at this rate
         self._head_sum = 0.0
         self.rate_max = -math.inf
@@ -84,6 +85,7 @@ class LossTrack:
         if rate_steps < self.head_steps:
             if rate_steps == 0:
                 self.rate_first, self.rate_start = loss, step  # the first step of a fit, or of its rate
+                self.rate_origin = learning_rate
             self._head_sum += loss
             self.rate_head = self._head_sum / (rate_steps + 1)
         self.rate_steps = rate_steps + 1

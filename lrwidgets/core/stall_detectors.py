@@ -99,27 +99,49 @@ class TooSlowDetector(Detector):
     1.6-4.3x, and the second "raise 10x" threw all 9 runs to chance, while the rate kept learned
     (0.49-0.95 validation accuracy 6 epochs on). Every raise of a rate 100x too small (MLPs, a CNN,
     the pooling CNN at SGD 1e-3 and Adam 1e-5) was told to raise again, as before.
+
+    Not while the rate rose ``rise`` (1.5) x or more over the window, by steps too small to count as
+    a jump (a warm-up, a schedule's climb): the window's losses ran at rates below the one a verdict
+    would name. A warm-up to Adam 1e-3 over 200 steps (lrwidgets' ``Warmup``, the digits MLP) got
+    "raise the rate about 10x, to 0.0021" at step 42, at a rate of 2.1e-4 that had risen from 1.5e-5
+    over those steps, in 3 of 3 runs, advising a rate above the schedule's own target.
     """
 
     kind = "too_slow"
     windowed = True
 
     def __init__(
-        self, min_progress: float = 0.05, quiet: float = 1.25, outlier: float = 4.5, widen: float = 1.5
-    ) -> None:
+        self, min_progress: float = 0.05, quiet: float = 1.25, outlier: float = 4.5, widen: float = 1.5,
+        rise: float = 1.5,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.min_progress = check_float("min_progress", min_progress, gt=0, lt=1)
         self.quiet = check_float("quiet", quiet, gt=1)
         self.widen = check_float("widen", widen, gt=1)
         self.outlier = check_float("outlier", outlier, gt=0)
+        self.rise = check_float("rise", rise, gt=1)
         #: at this rule's last verdict: the rate, the batch noise as a share of the rate's first
         #: losses, and the progress (kept across fits by ``Diagnoser.next_fit``)
         self.judged: tuple[float, float, float] | None = None
+        self._rates: list[tuple[int, int, float]] = []  # (rate_start, rate_steps, rate) at its last checks
+
+    def _rate_then(self, ctx: Context) -> float:
+        """The rate at the window's first step, as this rule's checks saw it (each quarter window
+        from the first full one; the rate's first step's before those)."""
+        t = ctx.track
+        if self._rates and self._rates[-1][0] != t.rate_start:  # a jump since: another rate
+            self._rates = []
+        begun = t.rate_steps - t.window
+        then = next((rate for _, seen, rate in reversed(self._rates) if seen <= begun), t.rate_origin)
+        self._rates = [*self._rates[-7:], (t.rate_start, t.rate_steps, t.learning_rate)]
+        return then
 
     def on_step(self, ctx: Context) -> Diagnosis | None:
         if not self._due(ctx):
             return None
         t = ctx.track
+        if t.learning_rate >= self.rise * self._rate_then(ctx):  # NaN: not known, no rise
+            return None
         if t.rate_max > self.quiet * t.rate_first:
             return None
         stalled = no_progress(ctx, self.min_progress, self.quiet)
