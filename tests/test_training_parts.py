@@ -440,6 +440,37 @@ def test_nan_guard_keeps_no_copy_whose_values_are_not_finite() -> None:
 
 
 @pytest.mark.keras
+def test_nan_guard_judges_the_copy_before_weights_gone_nan_on_its_own_batch() -> None:
+    """TensorFlow's relu maps NaN to 0: weights gone NaN under a finite loss give finite garbage
+    losses (1.3 before, 7-16 after, with BatchNormalization). The copy before them was judged on the
+    median of its 16 batches, half of them garbage, and the restore went to the fit's first weights,
+    an epoch back. It is judged on its own batch when the next copy is found broken, at the fit's
+    end too; a copy whose own batch was already bad is still not kept."""
+    import keras
+
+    for at_end in (False, True):
+        for own in (1.3, 9.0):
+            model, history, guard, kernel, original = guarded_model()
+            for step in range(16):
+                if step == 0:
+                    guard.take(model, step=0)
+                history.record_step(1.3, 1e-3, 0.1 * step)
+            kernel.assign(original + 1.0)
+            guard.take(model, step=16)
+            history.record_step(own, 1e-3, 1.6)
+            for step in range(17, 32):  # broken at step 23: finite garbage from there
+                history.record_step(1.3 if step < 23 else 12.0, 1e-3, 0.1 * step)
+            kernel.assign(original * np.nan)
+            if at_end:
+                assert guard.broken_at_end(model)
+            else:
+                assert not guard.take(model, step=32) and guard.broken == 32
+            kept = 16 if own < 4 * 1.3 else 0
+            assert guard.restore(model, keep=[]) == kept, (at_end, own)
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), original + (1.0 if kept else 0.0))
+
+
+@pytest.mark.keras
 def test_nan_guard_judges_a_copy_by_the_next_batch_that_returned_a_loss() -> None:
     """A batch with no loss (a NaN row) leaves the copy to the next batch that has one."""
     model, history, guard, kernel, original = guarded_model()
