@@ -2487,7 +2487,7 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
         other = {"once": Interrupt(5), "paused": Interrupt(3, pause=session)}
         other["after a Stop"] = Interrupt(4, stop=session)
         ends = Ends()
-        with pytest.raises(KeyboardInterrupt, match="stopped at a batch boundary by the interrupt"):
+        with pytest.raises(KeyboardInterrupt, match="interrupted: the fit stopped at a batch boundary"):
             model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[session.callback, other[case], ends])
         assert ends.ended == 1
         assert signal.getsignal(signal.SIGINT) is before and session.state == "idle"

@@ -26,6 +26,7 @@ from collections import deque
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_fix, rate_text
+from lrwidgets.core.metric_names import accuracy_of
 from lrwidgets.core.stall_detectors import TooSlowDetector, UnstableDetector
 
 __all__ = ["CURVE_DETECTORS", "CollapsedDetector", "OscillatingDetector", "OverfittingDetector", "PlateauDetector",
@@ -118,7 +119,7 @@ class CollapsedDetector(Detector):
         older, newer = t.half_means()
         if abs(older - newer) > self.flat * level:
             return None
-        accuracy = ctx.last_epoch.get("accuracy")
+        accuracy = accuracy_of(ctx.last_epoch)  # `binary_accuracy`... as given to compile
         chance = ctx.chance
         if accuracy is not None and chance is not None and accuracy > ctx.collapse_veto:
             return None
@@ -161,7 +162,7 @@ class OscillatingDetector(Detector):
     rate showed no such spike after their first steps at batch 32. At batch 8 (the digits MLP,
     ``benchmarks/RESULTS.md`` 2026-12-06) Adam 1e-3 and SGD 0.1 (0.84-0.96 validation accuracy) got
     it in 4 of 6 runs at the unscaled gap, none at twice it; Adam 3e-2 (0.89-0.94, against
-    0.95-0.96) kept it in 3 of 3; at batch 16 the gap is unscaled.
+    0.95-0.96) kept it in 3 of 3; at batch 16 the gap is unscaled. 3 classes or more only.
     """
 
     kind = "oscillating"
@@ -201,7 +202,7 @@ class OscillatingDetector(Detector):
         t = ctx.track
         before, self._before = self._before, t.smooth
         loss = t.last_loss
-        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps or not ctx.judges_spikes:
+        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps or not ctx.judges_spread:
             return None
         spike = loss > self.ratio * before and loss - before > self.spike_gap(ctx)
         was, self._in_spike = self._in_spike, spike

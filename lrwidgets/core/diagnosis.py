@@ -164,8 +164,7 @@ class Context:
     batch_size: int | None = None
     #: the loss is a regression's, unbounded above (MSE, MAE, Huber...): set by the Diagnostician
     regression: bool = False
-    #: the largest class's share of the training labels, when known (a constant prediction's
-    #: accuracy at most): set by the Diagnostician from a fit's array of labels
+    #: the largest class's share of the training labels, when known: set by the Diagnostician
     majority: float | None = None
 
     @property
@@ -179,13 +178,13 @@ class Context:
 
     @property
     def collapse_veto(self) -> float:
-        """The accuracy above which a flat loss is no collapse: twice chance (with 2 classes 1, never
-        exceeded), or halfway from the labels' largest share (:attr:`majority`) to 1 when lower. A
-        constant prediction scores that share at most: binary fits on scikit-learn's breast cancer
-        data (63% one class) got ``collapsed`` at 0.84-0.95 accuracy (bar 0.815 now); one collapsed
-        on 75/25 data was measured at 0.74-0.75 (bar 0.875)."""
+        """The accuracy above which a flat loss is no collapse: twice chance, or halfway from the
+        labels' largest share (:attr:`majority`; a constant prediction scores it at most) to 1 where
+        known and twice chance is not above it (with 2 classes it is 1, never exceeded). Binary fits
+        on 63/37 data got ``collapsed`` at 0.84-0.95 accuracy (bar 0.815 now)."""
         bar = 2.0 / self.num_classes if self.num_classes else math.inf
-        return bar if self.majority is None else min(bar, (1.0 + self.majority) / 2)
+        m = self.majority
+        return (1.0 + m) / 2 if m is not None and (self.num_classes == 2 or m >= bar) else bar
 
     @property
     def untrained_loss(self) -> float:
@@ -215,6 +214,12 @@ class Context:
         classifier's (a regression's heavy-tailed batch losses spike at good rates), its samples
         not weighted (a batch of heavy samples stands far above the rest at any rate)."""
         return (self.num_classes or 0) >= 2 and not self.weighted
+
+    @property
+    def judges_spread(self) -> bool:
+        """Whether ``oscillating`` and ``unstable`` judge this fit: :attr:`judges_spikes`, with 3
+        classes or more (with 2, a wrong sample in 32 moves a batch past their gaps, shares of ln 2)."""
+        return self.judges_spikes and (self.num_classes or 0) >= 3
 
 
 class Diagnoser:

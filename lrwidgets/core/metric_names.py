@@ -9,6 +9,7 @@ sweep ranks by it and the range test refuses a monitor better higher by it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # Words of names where lower is better: those Keras itself marks so, its counts of errors
 # (`false_negatives`, `false_positives`, which it leaves unmarked) and the usual names of custom
@@ -21,6 +22,15 @@ LOWER = (
 # Names that end in a metric better higher (Keras's, with any prefix: `val_`, an output's name,
 # `top_k_categorical_`, `sparse_`): they say what was measured, whatever words come before.
 HIGHER = re.compile(r"(.*_)?(acc|accuracy|auc|precision|recall|f1_score|fbeta_score|iou|r2_score)")
+
+
+#: The log names of a one-output classifier's accuracy, in the order read (Keras logs the name given).
+ACCURACY = ("accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
+
+
+def accuracy_of(logs: Mapping[str, float]) -> float | None:
+    """A classifier's accuracy in an epoch's ``logs``: the first of :data:`ACCURACY` logged, or None."""
+    return next((logs[k] for k in ACCURACY if k in logs), None)
 
 
 def better_by_name(metric: str) -> str | None:

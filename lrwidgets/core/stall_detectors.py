@@ -211,9 +211,8 @@ class UnstableDetector(Detector):
     (:func:`outlier_units`). Those two are :class:`TooSlowDetector`'s tests of a quiet loss, both
     failed: a loss that rises above one of them only is neither verdict's (at batch 8 a rate too
     small reached 1.27x its first batch; the noise units keep it from this rule). A classifier's
-    only (a softmax output, a categorical cross-entropy, or one output's binary cross-entropy:
-    ``num_classes``), and over the rate's
-    first ``horizon`` (120) steps. A loss flat at more than 2x the untrained one is
+    only, of 3 classes or more (``Context.judges_spread``), and over the rate's first ``horizon``
+    (120) steps. A loss flat at more than 2x the untrained one is
     :class:`~lrwidgets.core.curve_detectors.CollapsedDetector`'s.
 
     Measured (``benchmarks/RESULTS.md``, 2026-12-05): in the diagnosis benchmark and its sweep
@@ -260,7 +259,7 @@ class UnstableDetector(Detector):
         if not self._due(ctx):
             return None
         t = ctx.track
-        if not ctx.judges_spikes or t.rate_steps > self.horizon:
+        if not ctx.judges_spread or t.rate_steps > self.horizon:
             return None  # a regression's loss, weighted samples; the highest of hundreds of batches: see the docstring
         if not (t.rate_first > 0 and t.rate_max > self.spike * t.rate_first):
             return None  # (a first loss of 0 or less: no ratio to read)

@@ -3,7 +3,6 @@ classifier (chance accuracy, an untrained model's loss), and whether its batches
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +12,10 @@ import numpy as np
 def num_classes_of(model: Any) -> int | None:
     """The width of a classifier's output (for chance accuracy and an untrained model's loss):
     one output at least 2 wide, with a softmax or compiled with a categorical cross-entropy; 2 for
-    one output 1 wide compiled with a binary cross-entropy (a sigmoid's, or logits': an untrained
-    loss of ln 2, as a 2-way softmax's); else None (a regression with several outputs has no
-    classes, nor a multi-label output: its labels' losses are averaged)."""
+    one output of shape ``(batch, 1)`` compiled with a binary cross-entropy (a sigmoid's, or
+    logits': an untrained loss of ln 2, as a 2-way softmax's; not a focal one, whose is lower);
+    else None (a regression with several outputs has no classes, nor a multi-label output or an
+    image's per-pixel one: their losses are averaged)."""
     try:
         shape = model.output_shape
     except (AttributeError, ValueError):
@@ -24,10 +24,13 @@ def num_classes_of(model: Any) -> int | None:
         return None
     if shape[-1] >= 2 and _classifies(model):
         return int(shape[-1])
-    if shape[-1] == 1 and _loss_name(model) == "binary_crossentropy":
+    if len(shape) == 2 and shape[-1] == 1 and _loss_name(model).lower().replace("_", "") in BINARY_LOSSES:
         return 2
     return None
 
+
+#: A binary cross-entropy's names, as Keras takes them (lower case, without "_").
+BINARY_LOSSES = ("binarycrossentropy", "bce")
 
 #: The names Keras gives the losses of a regression, unbounded above (a target far out makes one
 #: batch's loss hundreds of times the rest); a cross-entropy's are bounded (Keras clips at 1e-7).
@@ -71,8 +74,9 @@ def weighted(data: Mapping[str, Any]) -> bool:
 def majority_share(data: Mapping[str, Any], num_classes: int | None) -> float | None:
     """The largest class's share of a classifier's training labels, when a fit is given them as one
     array (class indices, one-hot rows, or a binary classifier's 0/1 targets): the most a constant
-    prediction scores. None when not known (a generator, a dataset, a dict of outputs, labels that
-    are none of these)."""
+    prediction scores. ``data`` is the fit's data as Keras trains on it (``session.fit_data``: ``y``
+    without the part a ``validation_split`` takes). None when not known (a generator, a dataset, a
+    dict of outputs, labels that are none of these)."""
     y = data.get("y")
     if not num_classes or y is None or isinstance(y, Mapping | list | tuple) or not hasattr(y, "shape"):
         return None
@@ -82,15 +86,12 @@ def majority_share(data: Mapping[str, Any], num_classes: int | None) -> float | 
         return None
     if labels.dtype.kind not in "biuf" or not labels.size:
         return None
-    split = data.get("validation_split")
-    if split and data.get("validation_data") is None:  # Keras trains on the first part
-        labels = labels[: math.floor(len(labels) * (1.0 - float(split)))]
     if labels.ndim >= 2 and labels.shape[-1] == num_classes:  # one-hot (or soft) rows
         labels = labels.reshape(-1, num_classes).argmax(axis=-1)
     else:
         labels = labels.reshape(-1)
-        if num_classes == 2 and labels.dtype.kind == "f":  # a sigmoid's targets, as its accuracy reads them
-            if labels.min() < 0 or labels.max() > 1:
+        if num_classes == 2 and labels.dtype.kind == "f":  # a sigmoid's targets: the share above 0.5 bounds
+            if not (np.isfinite(labels).all() and labels.min() >= 0 and labels.max() <= 1):  # a constant's accuracy
                 return None
             labels = labels > 0.5
         elif labels.dtype.kind == "f" and not np.array_equal(labels, np.rint(labels)):

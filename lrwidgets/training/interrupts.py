@@ -73,8 +73,8 @@ class InterruptStops:
         if self.asked:
             self.asked = False
             raise KeyboardInterrupt(
-                "the fit was stopped at a batch boundary by the interrupt: every batch is recorded, and the"
-                " model is as after its last batch"
+                "interrupted: the fit stopped at a batch boundary, every batch is recorded, and the model is as"
+                " after its last batch"
             )
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

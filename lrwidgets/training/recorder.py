@@ -273,7 +273,7 @@ class Recorder:
             " choose another with `monitor=`",
         )
         if scalars[0] != "loss":
-            self.recovery.batch_size = None  # a custom tracker: every batch weighs the same
+            self.recovery.weigh(None, None, exact=False)  # a custom tracker: every batch weighs the same
         return scalars[0]
 
     def fit_step(self) -> int:
