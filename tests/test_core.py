@@ -84,6 +84,18 @@ def test_ema_matches_closed_form_and_skips_nan() -> None:
         EmaSmoother(1.0)
 
 
+def test_batch_loss_recovery_weighs_by_a_fits_sizes_only_when_they_are_exact() -> None:
+    r = BatchLossRecovery()
+    r.weigh(np.int64(32), 100, exact=True)
+    assert (r.batch_size, r.samples_per_epoch) == (32, 100) and type(r.batch_size) is int
+    r.weigh(32, 100, exact=False)  # a custom train step's means, batches not known before the fit
+    assert (r.batch_size, r.samples_per_epoch) == (None, None)
+    r.weigh(0, 0, exact=True)  # no data: not known (set in the training thread: not refused there)
+    assert (r.batch_size, r.samples_per_epoch) == (None, None)
+    r.weigh(32, 0, exact=True)
+    assert (r.batch_size, r.samples_per_epoch) == (32, None)
+
+
 def test_batch_loss_recovery_with_short_last_batch() -> None:
     losses = [3.0, 1.0, 2.0, 10.0]
     sizes = [32, 32, 32, 4]

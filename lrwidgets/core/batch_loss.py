@@ -65,13 +65,11 @@ class BatchLossRecovery:
 
     def weigh(self, batch_size: int | None, samples_per_epoch: int | None, exact: bool) -> None:
         """A fit's sizes: a short last batch weighed by them when ``exact`` (its batches known before
-        it runs, its step logging Keras's mean over samples); else each batch weighs the same."""
-        if not exact:
-            batch_size = samples_per_epoch = None
-        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, ge=1)
-        self.samples_per_epoch = (
-            None if samples_per_epoch is None else check_int("samples_per_epoch", samples_per_epoch, ge=1)
-        )
+        it runs, its step logging Keras's mean over samples); else each batch weighs the same. Set in
+        the training thread as a fit begins: a size below 1 (no data) is taken as not known, not refused."""
+        size = int(batch_size) if exact and batch_size is not None and batch_size >= 1 else None
+        samples = int(samples_per_epoch) if size and samples_per_epoch is not None and samples_per_epoch >= 1 else None
+        self.batch_size, self.samples_per_epoch = size, samples
 
     def start_epoch(self) -> None:
         self._prev_total = 0.0
