@@ -12,7 +12,7 @@ from typing import Any
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_choice, check_float, check_name
 from lrwidgets.core.rate_driver import RateDriver
-from lrwidgets.training import _state, _step_logs, ownership
+from lrwidgets.training import _state, ownership
 from lrwidgets.training.callback import ControllerCallback
 from lrwidgets.training.fit_args import DATA_ARGUMENTS, known_batches
 from lrwidgets.training.fit_frame import FitFrame
@@ -140,9 +140,8 @@ class TrainingController(Requests):
             data = None
         self.fit_data = data
         if callers:  # a session's fit sets them from its own arguments (the live diagnosis reads the size)
-            rec, (size, samples) = self.recorder, known_batches(data)
-            rec.meter.batch_size = size
-            rec.recovery.weigh(size, samples, samples is not None and not _step_logs.custom_train_step(self.model))
+            size, samples = known_batches(data)
+            self.recorder.use_batches(size, samples, samples is not None, self.model)
 
     def _end_abandoned(self, frame: FitFrame) -> None:
         with self._end_lock:  # claimed by one thread; finish (its listeners) runs outside the lock

@@ -84,8 +84,7 @@ class Recorder:
         self._flush_lock = threading.RLock()
         history.drain = self.flush
 
-    def clock(self) -> float:
-        return time.perf_counter()
+    clock = staticmethod(time.perf_counter)
 
     def now(self) -> float:
         """Seconds since this history's first fit began (the time axis of every record)."""
@@ -135,7 +134,11 @@ class Recorder:
         """The log key recorded as the loss (None until a fit's first batch chose it)."""
         return self._key
 
-    # ---- a fit's life ---------------------------------------------------------------------------
+    def use_batches(self, size: int | None, samples: int | None, exact: bool, model: Any) -> None:
+        """A fit's batch size and samples an epoch (None: not known); ``exact``: its batches known before it runs."""
+        self.meter.batch_size = size
+        self.recovery.weigh(size, samples, exact and not _step_logs.custom_train_step(model))
+
     def begin_fit(self, params: dict[str, Any], data_ends_epochs: bool = False) -> None:
         self.now()
         self.history.start_fit()  # first: what is recorded from here on is this fit's
@@ -148,11 +151,10 @@ class Recorder:
         epochs, steps = int(params.get("epochs") or 0), params.get("steps")
         self.meter.begin_fit(epochs, steps, self.history.num_steps, data_ends_epochs)
         self.guard.begin_fit()
-        # A fit from fresh weights starts far above the best of the last one, which is no
-        # divergence: it is judged against its own best. One that starts where the last ended
-        # continues its watch (decided at its first row, in scan), as the Diagnostician's does: a
-        # rate raised between two fits is judged against what the model had reached. The gap
-        # stays a share of the session's first loss (its untrained model's).
+        # A fit from fresh weights starts far above the best of the last one, which is no divergence: it is judged
+        # against its own best. One that starts where the last ended continues its watch (decided at its first row, in
+        # scan), as the Diagnostician's does: a rate raised between two fits is judged against what the model had
+        # reached. The gap stays a share of the session's first loss (its untrained model's).
         with self._scan_lock:
             previous, self._divergence = self._divergence, DivergingDetector(self.divergence_factor)
             if previous is not None:
@@ -239,8 +241,7 @@ class Recorder:
             )
 
     def _told_switch(self) -> None:
-        """The floor check found the recorded key to be no running mean (a custom step that returns
-        the raw batch loss while the model also tracks one named so): said once."""
+        """The floor check found the recorded key no running mean (a custom step's raw batch loss): said once."""
         self.recovery.switched = False
         self.event(
             "warning",
@@ -272,8 +273,7 @@ class Recorder:
             f"the train step returns no `loss`: recording `{scalars[0]}` as the loss (of {scalars});"
             " choose another with `monitor=`",
         )
-        if scalars[0] != "loss":
-            self.recovery.weigh(None, None, exact=False)  # a custom tracker: every batch weighs the same
+        self.recovery.weigh(None, None, exact=False)  # a custom tracker: every batch weighs the same
         return scalars[0]
 
     def fit_step(self) -> int:

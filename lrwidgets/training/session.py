@@ -335,8 +335,8 @@ class TrainingSession:
                 + ("the rate as set" if alone else "the schedule given, from")
                 + f" ({rate:.3g}){'; give it as `schedule=` to start there' if alone else ''}"
             )
-        rec.meter.batch_size, custom = bound.batch_size, _step_logs.custom_train_step(self.model)
-        rec.recovery.weigh(bound.batch_size, bound.samples, bound.exact_batches and not custom)
+        rec.use_batches(bound.batch_size, bound.samples, bound.exact_batches, self.model)
+        custom = _step_logs.custom_train_step(self.model)
         if not bound.exact_batches:
             moves = bound.short_batch_moves
             note(
