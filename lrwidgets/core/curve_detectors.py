@@ -1,20 +1,18 @@
-"""The detectors that read the loss curve's shape: ``collapsed``, ``oscillating``, ``plateau`` (per
-step, at the current rate) and ``overfitting`` (per epoch); ``too_slow`` and ``unstable`` (a loss
-that does not fall at its rate) are in :mod:`lrwidgets.core.stall_detectors`. Their base,
-:class:`~lrwidgets.core.detectors.Detector`, and the ``nan`` and ``diverging`` detectors are in
-:mod:`lrwidgets.core.detectors`, whose ``build`` makes them all.
+"""The detectors that read the loss curve's shape: ``collapsed``, ``oscillating``, ``plateau`` (per step, at the
+current rate) and ``overfitting`` (per epoch); ``too_slow`` and ``unstable`` (a loss that does not fall at its rate)
+are in :mod:`lrwidgets.core.stall_detectors`. Their base, :class:`~lrwidgets.core.detectors.Detector`, and the ``nan``
+and ``diverging`` detectors are in :mod:`lrwidgets.core.detectors`, whose ``build`` makes them all.
 
-What the benchmark fits showed (``benchmarks/bench_diagnosis.py``; digits, 64-64-10 and
-256-256-10 MLPs, batch 32, Adam and SGD, 3 seeds; see ``benchmarks/RESULTS.md``):
+What the benchmark fits showed (``benchmarks/bench_diagnosis.py``; digits, 64-64-10 and 256-256-10 MLPs, batch 32,
+Adam and SGD, 3 seeds; see ``benchmarks/RESULTS.md``):
 
-- An untrained model's loss is ~2.3-2.4 (ln 10). At a rate 100x too large (Adam 0.1-1.0, SGD
-  10) the loss jumps within 1-3 steps to ~14-15 (a confident constant prediction) and stays
-  there with accuracy at chance and no NaN; the smoothed loss never rises 4x above a best taken
-  after the warm-up, because by then the best is the collapsed level itself. At SGD 2.0 it goes
-  back to ~2.32 (the class frequencies) after a few batches 1.3-1.7x the start.
-- At a rate 100x too small (Adam 1e-5, SGD 1e-3) the mean of steps 20-39 is -0.4% to 2.3% below
-  the first 3 losses, and no batch rises above 1.072x the first; 10x too small, 1.6-6.2%; 3x too
-  small (SGD 0.03), 6-13%; at a good rate (Adam 1e-3, SGD 0.1) it falls 15-57%.
+- An untrained model's loss is ~2.3-2.4 (ln 10). At a rate 100x too large (Adam 0.1-1.0, SGD 10) the loss jumps within
+  1-3 steps to ~14-15 (a confident constant prediction) and stays there with accuracy at chance and no NaN; the
+  smoothed loss never rises 4x above a best taken after the warm-up, because by then the best is the collapsed level
+  itself. At SGD 2.0 it goes back to ~2.32 (the class frequencies) after a few batches 1.3-1.7x the start.
+- At a rate 100x too small (Adam 1e-5, SGD 1e-3) the mean of steps 20-39 is -0.4% to 2.3% below the first 3 losses,
+  and no batch rises above 1.072x the first; 10x too small, 1.6-6.2%; 3x too small (SGD 0.03), 6-13%; at a good rate
+  (Adam 1e-3, SGD 0.1) it falls 15-57%.
 """
 
 from __future__ import annotations
@@ -47,18 +45,16 @@ class CollapsedDetector(Detector):
     is known, an accuracy above ``Context.collapse_veto`` vetoes it (twice chance; with 2 classes,
     halfway from the labels' largest share to 1, or never where that share is not known).
 
-    Measured: every run at Adam 0.3-1.0 and SGD 2-10 (and Adam 0.1 on the 256-256-10 MLP) matched,
-    49-99 steps after its start or 49-59 after a raised rate; no run at a good or a too-small rate
-    did. A collapsed model's level was 6.0-6.3x the untrained loss, or back at 0.98-1.03x it with a
-    batch loss 34-71 window standard deviations above the level (one run: 4.3 at step 39, its
-    verdict came at step 79 instead; in notebook 07's grid, a fit left at chance by plain SGD at
-    1.0: 15.1). Noisy binary tasks (scikit-learn's ``make_classification`` with flipped labels, best
-    loss ~0.9x the untrained one or no better; logistic regression and small MLPs at Adam 1e-3/1e-2
-    and SGD 0.1, 120 runs) met the other conditions in 18 runs, with a loss flat at 0.91-1.24x the
-    untrained one, never 2x, and no batch loss more than 11.4 standard deviations above the level:
-    the 1.25x test alone flagged all 18, this rule none (13 sits between 11.4 and 15.1: thin
-    margins). Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow learning) is not a
-    collapse: :class:`~lrwidgets.core.start_detector.SpikedDetector` flags its jump.
+    Measured: every run at Adam 0.3-1.0 and SGD 2-10 (and Adam 0.1 on the 256-256-10 MLP) matched, 49-99 steps after
+    its start or 49-59 after a raised rate; no run at a good or a too-small rate did. A collapsed model's level was
+    6.0-6.3x the untrained loss, or back at 0.98-1.03x it with a batch loss 34-71 window standard deviations above the
+    level (one run: 4.3 at step 39, its verdict came at step 79 instead; in notebook 07's grid, a fit left at chance
+    by plain SGD at 1.0: 15.1). Noisy binary tasks (scikit-learn's ``make_classification`` with flipped labels, best
+    loss ~0.9x the untrained one or no better; logistic regression and small MLPs at Adam 1e-3/1e-2 and SGD 0.1, 120
+    runs) met the other conditions in 18 runs, with a loss flat at 0.91-1.24x the untrained one, never 2x, and no
+    batch loss more than 11.4 standard deviations above the level: the 1.25x test alone flagged all 18, this rule none
+    (13 sits between 11.4 and 15.1: thin margins). Adam 0.1 on the 64-64-10 MLP (a jump for a few steps, then slow
+    learning) is not a collapse: :class:`~lrwidgets.core.start_detector.SpikedDetector` flags its jump.
 
     A regression's batch losses have no such bound (``Context.regression``: compiled with MSE, MAE,
     Huber...): a target far out makes one batch's loss hundreds of times the level, and a trained
@@ -162,10 +158,14 @@ class OscillatingDetector(Detector):
     rate showed no such spike after their first steps at batch 32. At batch 8 (the digits MLP,
     ``benchmarks/RESULTS.md`` 2026-12-06) Adam 1e-3 and SGD 0.1 (0.84-0.96 validation accuracy) got
     it in 4 of 6 runs at the unscaled gap, none at twice it; Adam 3e-2 (0.89-0.94, against
-    0.95-0.96) kept it in 3 of 3; at batch 16 the gap is unscaled. 3 classes or more only.
+    0.95-0.96) kept it in 3 of 3; at batch 16 the gap is unscaled. Classifiers only. With 2 classes the
+    gap is ``binary_gap`` (3) x larger: one confidently wrong sample lifts a batch of 32 by up to ~0.5,
+    past 0.25 x ln 2 (good rates on 3% positives got it in 14 of 16 fits at 1x, none of 24 at 3x;
+    Adam 0.1 on the three tasks of ``benchmarks/bench_binary_verdicts.py`` in 24 of 24).
     """
 
     kind = "oscillating"
+    binary_gap = 3.0
 
     def __init__(self, ratio: float = 2.0, gap: float = 0.25, count: int = 3, span: int = 100) -> None:
         super().__init__()
@@ -184,9 +184,10 @@ class OscillatingDetector(Detector):
     def spike_gap(self, ctx: Context) -> float:
         """How far above the smoothed loss a spike must be: ``gap`` x the untrained model's loss, x
         16 / the samples a row averages when fewer (one sample's loss moves a small batch's mean
-        far: the digits MLP at batch 8, at good rates, got this verdict in 4 of 6 runs)."""
+        far: the digits MLP at batch 8, at good rates, got this verdict in 4 of 6 runs); x ``binary_gap`` with 2."""
         rows = ctx.samples_per_row
-        return self.gap * ctx.untrained_loss * (max(1.0, 16 / rows) if rows else 1.0)
+        binary = self.binary_gap if ctx.num_classes == 2 else 1.0
+        return self.gap * binary * ctx.untrained_loss * (max(1.0, 16 / rows) if rows else 1.0)
 
     def state(self) -> tuple[float, bool]:
         """``(before, in_spike)``: the smoothed loss after the last step (the next step's spike is
@@ -202,7 +203,7 @@ class OscillatingDetector(Detector):
         t = ctx.track
         before, self._before = self._before, t.smooth
         loss = t.last_loss
-        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps or not ctx.judges_spread:
+        if self.fired or not math.isfinite(before) or t.steps <= t.warmup_steps or not ctx.judges_spikes:
             return None
         spike = loss > self.ratio * before and loss - before > self.spike_gap(ctx)
         was, self._in_spike = self._in_spike, spike

@@ -279,7 +279,7 @@ def feed_plain_rows(
     # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector.state()).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
     if osc is not None:
-        (before, in_spike), o_on = osc.state(), not osc.fired and diagnoser.context.judges_spread
+        (before, in_spike), o_on = osc.state(), not osc.fired and diagnoser.context.judges_spikes
         o_ratio, o_gap = osc.ratio, osc.spike_gap(diagnoser.context)
     # `plateau`: a new reference below `p_thr`; it reports from step `p_due` on.
     p_on, p_live, p_ref, p_ref_step, p_keep, p_patience, p_conv = False, False, math.inf, 0, 1.0, 0, 0.0

@@ -217,8 +217,8 @@ class Context:
 
     @property
     def judges_spread(self) -> bool:
-        """Whether ``oscillating`` and ``unstable`` judge this fit: :attr:`judges_spikes`, with 3
-        classes or more (with 2, a wrong sample in 32 moves a batch past their gaps, shares of ln 2)."""
+        """Whether ``unstable`` judges this fit: :attr:`judges_spikes`, with 3 classes or more (with 2,
+        a wrong sample in 32 moves a batch past its gaps, shares of ln 2: ``oscillating``'s is 3x)."""
         return self.judges_spikes and (self.num_classes or 0) >= 3
 
 

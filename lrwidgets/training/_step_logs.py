@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrwidgets.training.fit_traits import loss_name
+
 
 def custom_train_step(model: Any) -> bool:
     """True when the model's class (not Keras) defines the ``train_step`` that a fit runs."""
@@ -121,17 +123,13 @@ def metric_directions(model: Any) -> dict[str, bool]:
 NON_NEGATIVE_LOSSES = ("crossentropy", "squared", "absolute", "huber", "hinge", "log_cosh", "logcosh", "kl", "poisson")
 
 
-def _loss_name(loss: Any) -> str:
-    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
-
-
 def loss_floor(model: Any) -> float | None:
     """0.0 when every compiled loss is one that cannot be negative, else None (no floor known)."""
     losses = getattr(model, "loss", None)
     items = list(losses.values()) if isinstance(losses, dict) else losses if isinstance(losses, list) else [losses]
     if not items or any(item is None for item in items):
         return None
-    names = [(item if isinstance(item, str) else _loss_name(item)).lower() for item in items]
+    names = [loss_name(item).lower() for item in items]
     if all(n in ("mse", "mae") or any(k in n for k in NON_NEGATIVE_LOSSES) for n in names):
         return 0.0
     return None

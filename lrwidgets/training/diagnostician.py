@@ -65,7 +65,9 @@ class Diagnostician(Fixes):
             which on fast steps comes many batches after the verdict's own.
         num_classes: for chance accuracy and an untrained model's loss; default: the width of the
             model's output when >= 2 and the model classifies (a softmax output, or compiled with a
-            categorical cross-entropy); 2 for one output 1 wide compiled with a binary cross-entropy.
+            categorical cross-entropy); 2 for one output 1 wide compiled with a binary cross-entropy;
+            for several such outputs, the classes of a uniform guess whose loss is their weighted sum
+            (:func:`~lrwidgets.training.fit_traits.num_classes_of`).
         weighted: whether the fits' samples are weighted (no ``spiked``, ``collapsed``,
             ``oscillating`` nor ``unstable`` verdicts then); default:
             as their arguments show (``class_weight``, ``sample_weight``, a ``tf.data.Dataset`` of

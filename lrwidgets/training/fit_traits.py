@@ -3,6 +3,7 @@ classifier (chance accuracy, an untrained model's loss), and whether its batches
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +16,19 @@ def num_classes_of(model: Any) -> int | None:
     one output of shape ``(batch, 1)`` compiled with a binary cross-entropy (a sigmoid's, or
     logits': an untrained loss of ln 2, as a 2-way softmax's; not a focal one, whose is lower);
     else None (a regression with several outputs has no classes, nor a multi-label output or an
-    image's per-pixel one: their losses are averaged)."""
+    image's per-pixel one: their losses are averaged).
+
+    A model of several outputs (keras.io's ``{"digit": ..., "parity": ...}``), each compiled with a
+    cross-entropy as above (by name: a softmax with another loss is not read), sums their losses:
+    its untrained loss is the sum of the ``loss_weights``-weighted ln(classes) of its outputs, that
+    of a uniform guess over ``exp`` of it (rounded down) classes, the number returned. None when one
+    output is not a classifier's (a regression head: its loss is unbounded)."""
     try:
         shape = model.output_shape
     except (AttributeError, ValueError):
         return None
+    if isinstance(shape, list) and len(shape) > 1:
+        return _joint_classes(model, shape)
     if not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
         return None
     if shape[-1] >= 2 and _classifies(model):
@@ -27,6 +36,39 @@ def num_classes_of(model: Any) -> int | None:
     if len(shape) == 2 and shape[-1] == 1 and _loss_name(model).lower().replace("_", "") in BINARY_LOSSES:
         return 2
     return None
+
+
+def _joint_classes(model: Any, shapes: list[Any]) -> int | None:
+    names = list(getattr(model, "output_names", None) or ())
+    loss = getattr(model, "loss", None)
+    weights = getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)  # as given to compile
+    total = 0.0
+    for i, shape in enumerate(shapes):
+        name = names[i] if i < len(names) else None
+        item, weight = (_of_output(given, name, i) for given in (loss, weights))
+        label = loss_name(item).lower().replace("_", "")
+        if item is None or not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
+            return None
+        if ("categoricalcrossentropy" in label or "categoricalfocalcrossentropy" in label) and shape[-1] >= 2:
+            classes = shape[-1]
+        elif label in BINARY_LOSSES and len(shape) == 2 and shape[-1] == 1:
+            classes = 2
+        else:
+            return None
+        weight = 1.0 if weight is None else weight
+        if not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            return None
+        total += weight * math.log(classes)
+    return math.floor(math.exp(total) * (1 + 1e-9)) if total > 0 else None  # 2.6: 2, as for one binary output
+
+
+def _of_output(given: Any, name: str | None, i: int) -> Any:
+    """What ``compile`` was given for output ``i`` named ``name``: one item for all, or by name or position."""
+    if isinstance(given, dict):
+        return given.get(name)
+    if isinstance(given, list | tuple):
+        return given[i] if i < len(given) else None
+    return given
 
 
 #: A binary cross-entropy's names, as Keras takes them (lower case, without "_").
@@ -44,7 +86,14 @@ def _loss_name(model: Any) -> str:
     loss = getattr(model, "loss", None)
     if isinstance(loss, dict | list | tuple) and len(loss) == 1:  # keras.io's `loss={"digit": ...}`
         (loss,) = loss.values() if isinstance(loss, dict) else loss
-    return loss if isinstance(loss, str) else str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
+    return loss_name(loss)
+
+
+def loss_name(loss: Any) -> str:
+    """One compiled loss's name: as given (a string), else its ``name``, ``__name__`` or type's name."""
+    if loss is None or isinstance(loss, str):
+        return loss or ""
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
 
 
 def regression_loss(model: Any) -> bool:
