@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
+from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
@@ -270,6 +271,9 @@ class Diagnostician(Fixes):
         ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
         ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit
+        for rule in self.diagnoser.detectors:  # the session's watch's gap (Recorder.read_model)
+            if isinstance(rule, DivergingDetector):
+                rule.monitor.for_regression(ctx.regression)
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
