@@ -304,10 +304,11 @@ def test_two_classes_get_oscillating_only_from_spikes_3x_its_gap() -> None:
     rng = np.random.default_rng(0)
     n = 400
     losses = 0.1 + 0.6 * np.exp(-np.arange(n) / 40) + (rng.random(n) < 0.05) * rng.uniform(0.3, 0.5, n)
-    for classes, kinds in ((2, []), (3, ["oscillating"])):
+    for classes, binary, kinds in ((2, False, []), (3, False, ["oscillating"]), (6, True, [])):
         d = Diagnoser(num_classes=classes)
+        d.context.binary = binary  # a sigmoid head among others (measured: 8 of 8 fits got it without)
         assert [v.kind for v in d.step_many(0, losses.tolist(), [1e-3] * n)] == kinds, classes
-        assert d.context.judges_spread == (classes > 2) and d.context.judges_spikes
+        assert d.context.judges_spread == (classes > 2 and not binary) and d.context.judges_spikes
     fallen = np.where(rng.random(n) < 0.1, 2 * 16.1 / 32, 1e-7 * (rng.random(n) < 0.5) + 0.5037 * (rng.random(n) < 0.2))
     fallen[0] = 0.68
     for run in (True, False):  # the rows in runs (a round's plain rows) and one at a time: the same verdicts
@@ -1343,6 +1344,7 @@ def test_spiked_skips_a_weighted_fit_and_gives_the_steps_of_a_fit_diagnosed_on_i
 def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
     import keras
 
+    from lrwidgets.training.fit_traits import binary_head
     from lrwidgets.training.fit_traits import num_classes_of as _num_classes
 
     def model(activation: str | None, loss: str) -> keras.Model:
@@ -1370,9 +1372,25 @@ def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
     # Several classifier outputs: their losses add up to sum(weight x ln(classes)) untrained, a
     # uniform guess's over exp of it (rounded down) classes (keras.io's digit and parity heads: 0/3
     # verdicts at Adam 0.1, where the one-output model gets `spiked` at step 1)
-    assert _num_classes(two) == 9
-    two.compile(optimizer="adam", loss="sparse_categorical_crossentropy", loss_weights={"a": 1.0, "b": 0.5})
+    assert _num_classes(two) == 9 and not binary_head(two)
+    scce = "sparse_categorical_crossentropy"
+    two.compile(optimizer="adam", loss={"a": scce, "b": scce}, loss_weights={"a": 1.0, "b": 0.5})
     assert _num_classes(two) == 5  # exp(1.5 ln 3) = 5.2
+    two.compile(optimizer="adam", loss={"a": scce, "b": scce}, loss_weights={"a": 0.2, "b": 0.2})
+    assert _num_classes(two) is None  # exp(0.4 ln 3) = 1.6: no uniform guess of 2 classes or more
+    two.compile(optimizer="adam", loss={"a": scce, "b": scce}, loss_weights={"a": 700.0, "b": 1.0})
+    assert _num_classes(two) is None  # past a float's range
+    two.compile(optimizer="adam", loss={"a": scce, "b": keras.losses.SparseCategoricalCrossentropy()})
+    assert _num_classes(two) == 9
+    two.compile(optimizer="adam", loss={"a": scce, "b": "categorical_focal_crossentropy"})
+    assert _num_classes(two) is None  # a focal loss starts below ln(classes)
+    renamed = keras.Model(  # a dict's keys, not its layers' names, are what compile and Keras's logs use
+        inputs, {"zeta": keras.layers.Dense(3, name="z")(inputs), "alpha": keras.layers.Dense(1, name="a")(inputs)}
+    )
+    renamed.compile(optimizer="adam", loss={"zeta": scce, "alpha": "binary_crossentropy"})
+    assert _num_classes(renamed) == 6 and binary_head(renamed)
+    renamed.compile(optimizer="adam", loss=["binary_crossentropy", scce])  # by position: alpha, zeta (sorted)
+    assert _num_classes(renamed) == 6
     mixed = keras.Model(inputs, [keras.layers.Dense(10)(inputs), keras.layers.Dense(1, activation="sigmoid")(inputs)])
     mixed.compile(optimizer="adam", loss=[keras.losses.CategoricalCrossentropy(from_logits=True), "bce"])
     assert _num_classes(mixed) == 20

@@ -182,11 +182,11 @@ class OscillatingDetector(Detector):
         self._spikes = []
 
     def spike_gap(self, ctx: Context) -> float:
-        """How far above the smoothed loss a spike must be: ``gap`` x the untrained model's loss, x
-        16 / the samples a row averages when fewer (one sample's loss moves a small batch's mean
-        far: the digits MLP at batch 8, at good rates, got this verdict in 4 of 6 runs); x ``binary_gap`` with 2."""
+        """How far above the smoothed loss a spike must be: ``gap`` x the untrained model's loss, x 16 /
+        the samples a row averages when fewer (one sample's loss moves a small batch's mean far: the digits
+        MLP at batch 8, at good rates, got it in 4 of 6 runs); x ``binary_gap`` with 2 (``Context.binary``)."""
         rows = ctx.samples_per_row
-        binary = self.binary_gap if ctx.num_classes == 2 else 1.0
+        binary = self.binary_gap if ctx.num_classes == 2 or ctx.binary else 1.0
         return self.gap * binary * ctx.untrained_loss * (max(1.0, 16 / rows) if rows else 1.0)
 
     def state(self) -> tuple[float, bool]:

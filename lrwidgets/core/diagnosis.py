@@ -1,14 +1,12 @@
 """Live diagnosis of a bad learning rate: verdicts with their evidence, advice and one fix each.
 
-:class:`Diagnoser` is fed the per-step loss and rate (and the per-epoch logs) of a fit as they
-arrive and returns a :class:`Diagnosis` whenever one of its detectors
-(:mod:`lrwidgets.core.detectors`) reaches a verdict. Every update is O(1) per step (the
-detectors share one :class:`LossTrack`: a debiased EMA, a fixed-size window with running sums,
-the loss at the start and since the last rate change), O(1) per epoch: never O(history).
+:class:`Diagnoser` is fed the per-step loss and rate (and the per-epoch logs) of a fit as they arrive and returns a
+:class:`Diagnosis` whenever one of its detectors (:mod:`lrwidgets.core.detectors`) reaches a verdict. Every update is
+O(1) per step (the detectors share one :class:`LossTrack`: a debiased EMA, a fixed-size window with running sums, the
+loss at the start and since the last rate change), O(1) per epoch: never O(history).
 
-The thresholds were set on real fits (``benchmarks/bench_diagnosis.py``: MLPs on scikit-learn's
-digits, Adam and plain SGD at rates from 100x too small to 1000x too large, 3 seeds); each
-detector's docstring says what those runs showed.
+The thresholds were set on real fits (``benchmarks/bench_diagnosis.py``: MLPs on scikit-learn's digits, Adam and plain
+SGD at rates from 100x too small to 1000x too large, 3 seeds); each detector's docstring says what those runs showed.
 
 Example:
     >>> d = Diagnoser()
@@ -166,6 +164,8 @@ class Context:
     regression: bool = False
     #: the largest class's share of the training labels, when known: set by the Diagnostician
     majority: float | None = None
+    #: an output of a model of several is a 2-class one (a sigmoid's): judged as 2 classes are (spikes)
+    binary: bool = False
 
     @property
     def samples_per_row(self) -> int | None:
@@ -219,7 +219,7 @@ class Context:
     def judges_spread(self) -> bool:
         """Whether ``unstable`` judges this fit: :attr:`judges_spikes`, with 3 classes or more (with 2,
         a wrong sample in 32 moves a batch past its gaps, shares of ln 2: ``oscillating``'s is 3x)."""
-        return self.judges_spikes and (self.num_classes or 0) >= 3
+        return self.judges_spikes and (self.num_classes or 0) >= 3 and not self.binary
 
 
 class Diagnoser:

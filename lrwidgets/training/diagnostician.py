@@ -22,7 +22,7 @@ from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
-from lrwidgets.training.fit_traits import majority_share, num_classes_of, regression_loss, weighted
+from lrwidgets.training.fit_traits import binary_head, majority_share, num_classes_of, regression_loss, weighted
 from lrwidgets.training.fixes import Fixes
 from lrwidgets.training.rewind import BLOW_UPS
 from lrwidgets.training.session import Snapshot, TrainingSession
@@ -271,6 +271,7 @@ class Diagnostician(Fixes):
         ctx.batches_per_row = _state.batches_per_row(self.session.model)  # steps_per_execution
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
         ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit
+        ctx.binary = binary_head(self.session.model)
         for rule in self.diagnoser.detectors:  # the session's watch's gap (Recorder.read_model)
             if isinstance(rule, DivergingDetector):
                 rule.monitor.for_regression(ctx.regression)

@@ -19,16 +19,17 @@ def num_classes_of(model: Any) -> int | None:
     image's per-pixel one: their losses are averaged).
 
     A model of several outputs (keras.io's ``{"digit": ..., "parity": ...}``), each compiled with a
-    cross-entropy as above (by name: a softmax with another loss is not read), sums their losses:
-    its untrained loss is the sum of the ``loss_weights``-weighted ln(classes) of its outputs, that
-    of a uniform guess over ``exp`` of it (rounded down) classes, the number returned. None when one
-    output is not a classifier's (a regression head: its loss is unbounded)."""
+    cross-entropy as above (by name: a softmax with another loss is not read; not a focal one),
+    sums their losses: its untrained loss is the sum of the ``loss_weights``-weighted ln(classes) of
+    its outputs, that of a uniform guess over ``exp`` of it (rounded down) classes, the number
+    returned. None when one output is not a classifier's (a regression head: its loss is
+    unbounded), or that number is under 2 (small ``loss_weights``)."""
+    if _shapes(model) is not None:
+        return _joint_classes(model)
     try:
         shape = model.output_shape
     except (AttributeError, ValueError):
         return None
-    if isinstance(shape, list) and len(shape) > 1:
-        return _joint_classes(model, shape)
     if not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
         return None
     if shape[-1] >= 2 and _classifies(model):
@@ -38,18 +39,49 @@ def num_classes_of(model: Any) -> int | None:
     return None
 
 
-def _joint_classes(model: Any, shapes: list[Any]) -> int | None:
+def _joint_classes(model: Any) -> int | None:
+    heads = _heads(model)
+    total = sum(weight * math.log(classes) for weight, classes in heads) if heads else 0.0
+    if not math.log(2) <= total < 700:  # under 2 classes (small weights); past a float's range
+        return None
+    return math.floor(math.exp(total) * (1 + 1e-9))  # 2.6: 2, as for one binary output
+
+
+def binary_head(model: Any) -> bool:
+    """Whether a model of several classifier outputs (:func:`num_classes_of`) has a 2-class one: a
+    wrong sample moves its loss as it moves one binary output's (``Context.binary``)."""
+    heads = _heads(model)
+    return bool(heads) and any(classes == 2 for _, classes in heads or ())
+
+
+def _shapes(model: Any) -> list[tuple[str | None, Any]] | None:
+    """``(name, shape)`` of each output of a model of several, in the order Keras pairs a list of
+    losses with them (a dict's keys sorted), named as ``compile`` names them; None for one output."""
+    try:
+        shape, out = model.output_shape, model.output
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(out, dict):
+        return [(key, tuple(out[key].shape)) for key in sorted(out)] if len(out) > 1 else None
+    if not (isinstance(shape, list) and len(shape) > 1):
+        return None
     names = list(getattr(model, "output_names", None) or ())
+    return [(names[i] if i < len(names) else None, s) for i, s in enumerate(shape)]
+
+
+def _heads(model: Any) -> list[tuple[float, int]] | None:
+    """``(loss weight, classes)`` of each output of a model of several, or None when one is not a
+    classifier's (by the loss given to ``compile``: a categorical cross-entropy on an output at least 2
+    wide, a binary one on a ``(batch, 1)`` output; not a focal one, whose untrained loss is lower)."""
     loss = getattr(model, "loss", None)
     weights = getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)  # as given to compile
-    total = 0.0
-    for i, shape in enumerate(shapes):
-        name = names[i] if i < len(names) else None
+    heads = []
+    for i, (name, shape) in enumerate(_shapes(model) or ()):
         item, weight = (_of_output(given, name, i) for given in (loss, weights))
         label = loss_name(item).lower().replace("_", "")
-        if item is None or not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
+        if item is None or "focal" in label or not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
             return None
-        if ("categoricalcrossentropy" in label or "categoricalfocalcrossentropy" in label) and shape[-1] >= 2:
+        if "categoricalcrossentropy" in label and shape[-1] >= 2:
             classes = shape[-1]
         elif label in BINARY_LOSSES and len(shape) == 2 and shape[-1] == 1:
             classes = 2
@@ -58,8 +90,8 @@ def _joint_classes(model: Any, shapes: list[Any]) -> int | None:
         weight = 1.0 if weight is None else weight
         if not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
             return None
-        total += weight * math.log(classes)
-    return math.floor(math.exp(total) * (1 + 1e-9)) if total > 0 else None  # 2.6: 2, as for one binary output
+        heads.append((float(weight), int(classes)))
+    return heads or None
 
 
 def _of_output(given: Any, name: str | None, i: int) -> Any:
