@@ -9,16 +9,13 @@ seeds of:
 - ``good``: fresh weights at Adam 1e-3 and SGD 0.01 with momentum 0.9;
 - ``trained``: the same model trained 40 epochs first (plain Keras), then fit in a new session
   (a model loaded or fine-tuned: its first batch is no untrained model's);
-- ``big``: fresh weights at Adam 0.1 and 1.0, SGD 0.1 and 0.5 with momentum 0.9;
-- ``raw`` (its own task): scikit-learn's ``make_regression`` (10 inputs, noise 10) with its targets
-  on their raw scale (an untrained MSE of ~10,000-25,000), a 64-64-1 MLP, batch 32, 20 epochs, 6
-  seeds: plain SGD at 3e-4 (its best rate), 1e-3 (3x) and 1e-4, Adam 1e-3 and 1e-2.
+- ``big``: fresh weights at Adam 0.1 and 1.0, SGD 0.1 and 0.5 with momentum 0.9.
 
 Printed: each fit's epoch losses and verdicts (kind, step; for ``collapsed`` its level, its peak
 batch loss and how many standard deviations of the window that peak stands above the level).
 
 Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_regression_verdicts.py [--seeds 3]
-[--modes good,trained,big,raw]``
+[--modes good,trained,big]``
 """
 
 from __future__ import annotations
@@ -38,37 +35,6 @@ RATES = {
     "trained": (("adam", 1e-3), ("sgd", 0.01)),
     "big": (("adam", 0.1), ("adam", 1.0), ("sgd", 0.1), ("sgd", 0.5)),
 }
-RAW_RATES = (("sgd", 3e-4), ("sgd", 1e-3), ("sgd", 1e-4), ("adam", 1e-3), ("adam", 1e-2))
-
-
-def raw(seed: int) -> None:
-    """The ``raw`` mode's fits of one seed, printed as the others'."""
-    import keras
-    from sklearn.datasets import make_regression
-
-    x, y = make_regression(n_samples=1000, n_features=10, n_informative=8, noise=10.0, random_state=seed)
-    x = ((x - x.mean(0)) / x.std(0)).astype("float32")
-    order = np.random.default_rng(seed).permutation(len(x))[:800]
-    for optimizer, rate in RAW_RATES:
-        keras.utils.set_random_seed(seed)
-        built = keras.Sequential(
-            [keras.Input((10,)), keras.layers.Dense(64, activation="relu"),
-             keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)]
-        )  # fmt: skip
-        built.compile(
-            optimizer=keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate), loss="mse"
-        )
-        session = lrw.TrainingSession(built)
-        doctor = lrw.Diagnostician(session)
-        session.fit(x[order], y[order].astype("float32"), epochs=20, batch_size=32).wait(900)
-        doctor.close()
-        loss = session.history.loss
-        best = float(np.min(loss))
-        said = "; ".join(f"{v.kind}: {v.last_step}" for v in doctor.diagnoses) or "none"
-        tail = float(np.mean(loss[-25:]))
-        print(
-            f"raw seed {seed} {optimizer} {rate:g}: first {loss[0]:.4g}, last epoch {tail:.4g}, best {best:.4g}; {said}"
-        )
 
 
 def task(name: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +72,6 @@ def main() -> None:
     parser.add_argument("--modes", default="good,trained,big")
     args = parser.parse_args()
     for mode in args.modes.split(","):
-        if mode == "raw":
-            for seed in range(max(args.seeds, 6)):
-                raw(seed)
-            continue
         for name in ("linear", "heavy", "diabetes"):
             for seed in range(args.seeds):
                 for optimizer, rate in RATES[mode]:

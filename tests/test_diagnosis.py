@@ -1423,36 +1423,6 @@ def test_the_diagnostician_counts_classes_only_for_a_classifier() -> None:
 
 
 @pytest.mark.keras
-def test_a_regressions_rise_back_a_fifth_of_the_way_is_diverging_in_the_session_and_the_diagnosis() -> None:
-    """A model that predicts 0 (zero weights, a rate of 0) makes each batch's MSE its targets'
-    mean square: a scripted loss, the same on every backend. Learned from ~15,000 to ~200, then
-    back at 3,000 (a fifth of the way to untrained): a regression's divergence, told by the
-    session's watch and the live diagnosis at the same step; a model re-compiled with a
-    classifier's loss gets the classifier's gap again."""
-    import keras
-
-    import lrwidgets as lrw
-
-    losses = np.array([15000 * 0.9**i + 200 for i in range(100)] + [3000.0] * 30)
-    x = np.ones((len(losses), 1), "float32")
-    y = np.sqrt(losses).astype("float32").reshape(-1, 1)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")])
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
-    session = lrw.TrainingSession(model)
-    doctor = lrw.Diagnostician(session)
-    session.fit(x, y, epochs=1, batch_size=1, shuffle=False).wait(120)
-    np.testing.assert_allclose(session.history.loss, losses, rtol=1e-3)
-    assert [e.step for e in session.history.events if e.kind == "diverging"] == [111]
-    assert [(v.kind, v.last_step) for v in doctor.diagnoses] == [("diverging", 111)]
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.Huber())  # a regression's too
-    session.fit(x, y, epochs=1, batch_size=1, shuffle=False).wait(120)
-    assert session.controller.recorder.regression and doctor.diagnoser.context.regression
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="binary_crossentropy")
-    session.fit(x[:4], np.zeros((4, 1), "float32"), epochs=1, batch_size=1).wait(120)
-    assert not session.controller.recorder.regression and not doctor.diagnoser.context.regression
-
-
-@pytest.mark.keras
 def test_the_diagnostician_marks_a_fit_given_class_weight_as_weighted() -> None:
     import keras
 

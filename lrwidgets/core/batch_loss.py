@@ -17,8 +17,6 @@ float32 rounding) is no running mean, and is taken as per-batch from that row on
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from lrwidgets.core.checks import FLOAT32_TINY, check_int
@@ -118,10 +116,3 @@ class BatchLossRecovery:
         out = np.full(len(running_means), np.nan)
         out[valid] = losses
         return out
-
-
-def rows_array(rows: list[tuple[int, float | None, float, float]], k: int) -> np.ndarray:
-    """The first ``k`` of a recorder's raw rows (``(batch, value, rate, clock)``) as a ``(k, 4)``
-    float64 array, read as one flat run of numbers (``np.fromiter``: ~0.6x the time of ``np.array``
-    on the list of tuples). A value of None (a step that logged none) is NaN, as ``np.array`` makes it."""
-    return np.fromiter(itertools.chain.from_iterable(itertools.islice(rows, k)), np.float64, 4 * k).reshape(k, 4)

@@ -31,8 +31,6 @@ class MonitorState(NamedTuple):
 #: them must stand above ``sqrt(factor)`` x the reference for a run of steps above to be a divergence.
 TRIM = 5
 TRIM_ABOVE = 3
-#: The largest ``min_rise`` of a regression's loss (:meth:`DivergenceMonitor.for_regression`).
-REGRESSION_RISE = 0.1
 
 
 def held_up(recent: Sequence[float], bar: float) -> bool:
@@ -91,7 +89,7 @@ class DivergenceMonitor:
         self.warmup_steps = check_int("warmup_steps", warmup_steps, ge=0)
         self.patience = check_int("patience", patience, ge=1)
         self.noise_floor = check_float("noise_floor", noise_floor, ge=0, lt=1)
-        self.min_rise = self._given_rise = check_float("min_rise", min_rise, ge=0)
+        self.min_rise = check_float("min_rise", min_rise, ge=0)
         # the first finite loss fed; set from an earlier fit's monitor when a fit carries on from it,
         # so that the gap stays a share of the untrained model's loss
         self.initial = math.nan
@@ -156,14 +154,6 @@ class DivergenceMonitor:
         """How far above the reference ``s`` must also be to count: ``min_rise`` x the first loss."""
         initial = self.initial
         return self.min_rise * initial if initial > 0 else 0.0
-
-    def for_regression(self, regression: bool) -> None:
-        """Judge a regression's loss (MSE, MAE...: ``min_rise`` at most ``REGRESSION_RISE``) or not
-        (the ``min_rise`` given). A regression learns far below its untrained loss (raw-scale targets:
-        MSE ~15,000 untrained, ~100 learned), and at a rate 3x its best (``make_regression``, SGD 1e-3,
-        6 seeds) its smoothed loss rose 7-14x above its best by 0.16-0.25x the first loss, under the
-        0.25x gap: flagged in 2 of 6 fits at 0.25, 5 of 6 at 0.1 (``benchmarks/RESULTS.md``, 2026-12-06)."""
-        self.min_rise = min(self._given_rise, REGRESSION_RISE) if regression else self._given_rise
 
     def update(self, loss: float) -> bool:
         """Feed one batch loss; True exactly when the run starts to diverge."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from lrwidgets.training import _state, callback_list
+from lrwidgets.training import _state, _step_logs, callback_list
 from lrwidgets.training.callback_list import BATCH_ENDS, BATCH_STARTS, acts_at_batches, overrides
 from lrwidgets.training.pause import wait_while_paused
 from lrwidgets.training.rate_reader import RateReader
@@ -115,7 +115,9 @@ class ControllerCallback(keras.callbacks.Callback):
         c._multipliers = _state.current_multipliers(model)
         c._writer.begin(model)
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
-        c.recorder.read_model(model)
+        c.recorder.loss_floor = _step_logs.loss_floor(model)
+        c.recorder.averaged_keys = _step_logs.averaged_keys(model)
+        c.recorder.custom_step = _step_logs.custom_train_step(model)
         data = c.fit_data  # read from Keras's fit: without steps_per_epoch each epoch reads the data to its end
         c.recorder.begin_fit(self.params or {}, data is not None and data.get("steps_per_epoch") is None)
         if stop_first:  # after the fit's records begin: the progress shows a fit of no step

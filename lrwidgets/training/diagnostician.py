@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
-from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
@@ -272,9 +271,6 @@ class Diagnostician(Fixes):
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
         ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit
         ctx.binary = binary_head(self.session.model)
-        for rule in self.diagnoser.detectors:  # the session's watch's gap (Recorder.read_model)
-            if isinstance(rule, DivergingDetector):
-                rule.monitor.for_regression(ctx.regression)
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""
