@@ -34,7 +34,7 @@ def num_classes_of(model: Any) -> int | None:
         return None
     if shape[-1] >= 2 and _classifies(model):
         return int(shape[-1])
-    if len(shape) == 2 and shape[-1] == 1 and _loss_name(model).lower().replace("_", "") in BINARY_LOSSES:
+    if len(shape) == 2 and shape[-1] == 1 and _label(_loss_name(model)) in BINARY_LOSSES:
         return 2
     return None
 
@@ -51,7 +51,7 @@ def binary_head(model: Any) -> bool:
     """Whether a model of several classifier outputs (:func:`num_classes_of`) has a 2-class one: a
     wrong sample moves its loss as it moves one binary output's (``Context.binary``)."""
     heads = _heads(model)
-    return bool(heads) and any(classes == 2 for _, classes in heads or ())
+    return heads is not None and any(classes == 2 for _, classes in heads)
 
 
 def _shapes(model: Any) -> list[tuple[str | None, Any]] | None:
@@ -78,7 +78,7 @@ def _heads(model: Any) -> list[tuple[float, int]] | None:
     heads = []
     for i, (name, shape) in enumerate(_shapes(model) or ()):
         item, weight = (_of_output(given, name, i) for given in (loss, weights))
-        label = loss_name(item).lower().replace("_", "")
+        label = _label(loss_name(item))
         if item is None or "focal" in label or not (isinstance(shape, tuple) and shape and isinstance(shape[-1], int)):
             return None
         if "categoricalcrossentropy" in label and shape[-1] >= 2:
@@ -101,6 +101,11 @@ def _of_output(given: Any, name: str | None, i: int) -> Any:
     if isinstance(given, list | tuple):
         return given[i] if i < len(given) else None
     return given
+
+
+def _label(name: str) -> str:
+    """A loss's name as :data:`BINARY_LOSSES` spells them."""
+    return name.lower().replace("_", "")
 
 
 #: A binary cross-entropy's names, as Keras takes them (lower case, without "_").

@@ -1,9 +1,8 @@
 """What a fit leaves behind: the history of every step, its events, and the guard against NaN.
 
 :class:`Recorder` is fed by the controller's callback in the training thread: the true loss of
-each batch (recovered from Keras's running mean), the rate it ran with, the epoch logs, the
-events; it keeps the NaN guard's copies and the divergence monitor, and routes the Python
-warnings raised in the training thread to this history only.
+each batch (recovered from Keras's running mean), the rate it ran with, the epoch logs, the events; it keeps
+the NaN guard's copies and the divergence monitor, and routes the training thread's warnings to this history.
 """
 
 from __future__ import annotations
@@ -27,9 +26,8 @@ ON_NAN_CHOICES = ("restore", "stop")
 
 
 def _as_array(rows: list[tuple[int, float | None, float, float]], k: int) -> np.ndarray:
-    """The first ``k`` raw rows as a ``(k, 4)`` float64 array, read as one flat run of numbers
-    (``np.fromiter``: ~0.6x the time of ``np.array`` on the list of tuples). A value of None (a
-    step that logged none) is NaN, as ``np.array`` makes it."""
+    """The first ``k`` raw rows as a ``(k, 4)`` float64 array, read as one flat run of numbers (``np.fromiter``:
+    ~0.6x the time of ``np.array`` on the tuples); None (a step that logged none) is NaN, as ``np.array`` makes it."""
     return np.fromiter(itertools.chain.from_iterable(itertools.islice(rows, k)), np.float64, 4 * k).reshape(k, 4)
 
 
@@ -134,10 +132,12 @@ class Recorder:
         """The log key recorded as the loss (None until a fit's first batch chose it)."""
         return self._key
 
-    def use_batches(self, size: int | None, samples: int | None, exact: bool, model: Any) -> None:
-        """A fit's batch size and samples an epoch (None: not known); ``exact``: its batches known before it runs."""
-        self.meter.batch_size = size
-        self.recovery.weigh(size, samples, exact and not _step_logs.custom_train_step(model))
+    def use_batches(self, size: int | None, samples: int | None, exact: bool, model: Any) -> bool:
+        """A fit's batch size and samples an epoch (None: not known); ``exact``: its batches known before it
+        runs. Returns whether ``model`` has its own ``train_step`` (its logs are not the batch's own)."""
+        self.meter.batch_size, custom = size, _step_logs.custom_train_step(model)
+        self.recovery.weigh(size, samples, exact and not custom)
+        return custom
 
     def begin_fit(self, params: dict[str, Any], data_ends_epochs: bool = False) -> None:
         self.now()

@@ -13,7 +13,7 @@ import numpy as np
 
 from lrwidgets.core import TrainingHistory
 from lrwidgets.core.checks import check_int
-from lrwidgets.training import _state, _step_logs, callback_list, ownership, warnings_hook
+from lrwidgets.training import _state, callback_list, ownership, warnings_hook
 from lrwidgets.training.callback import StoppedBeforeStart
 from lrwidgets.training.callback_list import acts_before_batches
 from lrwidgets.training.controller import TrainingController
@@ -335,8 +335,7 @@ class TrainingSession:
                 + ("the rate as set" if alone else "the schedule given, from")
                 + f" ({rate:.3g}){'; give it as `schedule=` to start there' if alone else ''}"
             )
-        rec.use_batches(bound.batch_size, bound.samples, bound.exact_batches, self.model)
-        custom = _step_logs.custom_train_step(self.model)
+        custom = rec.use_batches(bound.batch_size, bound.samples, bound.exact_batches, self.model)
         if not bound.exact_batches:
             moves = bound.short_batch_moves
             note(
