@@ -413,6 +413,32 @@ def test_diverging_scan_of_recorded_steps_equals_feeding_them_one_by_one() -> No
     assert len(found) == 2  # the jump at step 60, and again at 110 after coming back
 
 
+def test_a_classifiers_small_batches_need_a_rise_past_their_own_noise_to_diverge() -> None:
+    """A binary model's loss (untrained ln 2) near 0.02, then 15 batches at 0.35: at batch 8 that is
+    one confidently wrong sample in most batches (16.1 / 8 each), no divergence; at 32 samples, or in
+    a regression's loss (unbounded: no such unit), the rise past 4x and the 0.17 gap is one. A loss
+    back at untrained and above is one at any batch size."""
+    from lrwidgets.core.detectors import DivergingDetector
+    from lrwidgets.core.diagnostics import small_batch_gap
+
+    assert small_batch_gap(8) == 0.5 and small_batch_gap(32) == 0.125 and small_batch_gap(None) == 0.0
+    burst = [0.69] + np.geomspace(0.6, 0.02, 59).tolist() + [0.35] * 15 + [0.02] * 30
+    blown = burst[:60] + [0.9] * 30
+
+    def flags(losses: list[float], samples: int | None, classifier: bool) -> list[int]:
+        rule = DivergingDetector(4.0)
+        rule.use_samples(samples, classifier)
+        return [v.last_step for v in rule.scan(0, losses, [1e-3] * len(losses))]
+
+    assert flags(burst, None, True) and flags(burst, 32, True) and flags(burst, 8, False)
+    assert flags(burst, 8, True) == [] and flags(burst, 1, True) == []
+    assert flags(blown, 8, True) and flags(blown, 1, False)
+    rule = DivergingDetector(4.0)
+    rule.use_samples(8, True)
+    rule.use_samples(None, True)  # the next fit's size not known: no floor left behind
+    assert rule.monitor.min_gap == 0.0
+
+
 def test_a_divergence_monitor_carries_on_from_its_state() -> None:
     rng = np.random.default_rng(3)
     losses = np.concatenate([np.exp(-np.linspace(0, 3, 60)), np.exp(np.linspace(-3, 2, 60))]) * rng.uniform(
@@ -469,10 +495,11 @@ def test_a_state_that_is_not_one_is_refused_by_name_and_changes_nothing() -> Non
     patience=st.integers(1, 6),
     noise_floor=st.sampled_from([0.0, 1e-2, 0.5]),
     min_rise=st.sampled_from([0.0, 0.25, 1.0]),
+    min_gap=st.sampled_from([0.0, 0.5, 4.0]),
 )
 def test_divergence_monitor_update_many_is_update_per_loss(
     losses: list[float], cuts: list[int], factor: float, smoothing: float, warmup: int, patience: int,
-    noise_floor: float, min_rise: float,
+    noise_floor: float, min_rise: float, min_gap: float,
 ) -> None:  # fmt: skip
     """The recorder scans new steps in runs of any length, in numpy: the verdicts and state of one
     ``update`` a loss, to the bit."""
@@ -481,11 +508,13 @@ def test_divergence_monitor_update_many_is_update_per_loss(
         min_rise=min_rise,
     )  # fmt: skip
     single = DivergenceMonitor(**kw)
+    single.min_gap = min_gap
     expected = []
     for i, x in enumerate(losses):
         if single.update(x):
             expected.append((i, single.smoothed, single.best))
     many = DivergenceMonitor(**kw)
+    many.min_gap = min_gap
     found = []
     bounds = sorted({0, len(losses), *(c for c in cuts if c < len(losses))})
     for lo, hi in itertools.pairwise(bounds):

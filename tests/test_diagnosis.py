@@ -1216,6 +1216,36 @@ def test_one_divergence_rule_the_sessions_event_and_the_verdict_agree_and_stop_a
 
 
 @pytest.mark.keras
+def test_a_classifiers_small_batches_set_the_divergence_floor_of_the_event_and_the_verdict_alike() -> None:
+    """One rule: the session's ``diverging`` event and the Diagnostician's verdict both take a
+    classifier's gap at least 4 / its batch size, from each fit's own batch size; a regression's
+    loss (no bounded unit) has no such floor."""
+    import keras
+
+    import lrwidgets as lrw
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+
+    def floors(loss: str, batch_size: int, steps_per_execution: int = 1) -> tuple[float, float]:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid" if loss else None)])
+        model.compile(optimizer="adam", loss=loss or "mse", steps_per_execution=steps_per_execution)
+        session = lrw.TrainingSession(model)
+        doctor = lrw.Diagnostician(session)
+        session.fit(x, y, epochs=1, batch_size=batch_size).wait(60)
+        doctor.close()
+        verdict_rule = next(d for d in doctor.diagnoser.detectors if d.kind == "diverging")
+        return session.controller.recorder.watch.rule.monitor.min_gap, verdict_rule.monitor.min_gap
+
+    assert floors("binary_crossentropy", 8) == (0.5, 0.5)
+    if keras.backend.backend() != "torch":  # torch runs one batch an execution
+        assert floors("binary_crossentropy", 8, steps_per_execution=2) == (0.25, 0.25)  # a row averages 16 samples
+    assert floors("binary_crossentropy", 32) == (0.125, 0.125)
+    assert floors("", 8) == (0.0, 0.0)
+
+
+@pytest.mark.keras
 def test_the_divergence_gap_stays_a_share_of_the_sessions_first_loss_across_fits() -> None:
     """The session's event and the Diagnostician's verdict keep one rule on a second fit: both
     measure the gap against the first fit's first loss, not the trained loss the next one starts at."""
@@ -1230,7 +1260,7 @@ def test_the_divergence_gap_stays_a_share_of_the_sessions_first_loss_across_fits
     first = float(session.history.loss[0])
     session.fit(x, y, epochs=1, batch_size=32).wait(60)
     assert float(session.history.loss[40]) < 0.1 * first  # the second fit starts trained
-    event_rule = session.controller.recorder._divergence
+    event_rule = session.controller.recorder.watch.rule
     verdict_rule = next(d for d in doctor.diagnoser.detectors if d.kind == "diverging")
     assert event_rule.monitor.initial == pytest.approx(first) == verdict_rule.monitor.initial
     fresh = doctor.diagnoser.next_fit()  # a fit from reset weights: the untrained loss is kept too

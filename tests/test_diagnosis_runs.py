@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.core.diagnosis import KINDS, Diagnoser, Diagnosis
 
 PIECES = (
@@ -96,7 +97,16 @@ def curves(draw: Any) -> tuple[list[float], list[float]]:
 
 
 def make(config: dict[str, Any]) -> Diagnoser:
-    return Diagnoser(**config)
+    """A diagnoser, with the samples a row the Diagnostician sets at a fit's start (``diverging``'s
+    and ``oscillating``'s gaps read them)."""
+    config = dict(config)
+    samples = config.pop("samples")
+    made = Diagnoser(**config)
+    made.context.batch_size = samples
+    for rule in made.detectors:
+        if isinstance(rule, DivergingDetector):
+            rule.use_samples(samples, classifier=made.context.num_classes is not None)
+    return made
 
 
 configs = st.fixed_dictionaries(
@@ -107,6 +117,7 @@ configs = st.fixed_dictionaries(
         ),  # any order
         "rate_jump": st.sampled_from([1.5, 1.1, 3.0, 100.0]),
         "divergence_factor": st.sampled_from([4.0, 1.5, 10.0]),
+        "samples": st.sampled_from([None, 32, 8, 1]),
     }
 )
 

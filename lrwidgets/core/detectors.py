@@ -25,7 +25,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float
 from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_fix, rate_text
-from lrwidgets.core.diagnostics import TRIM, DivergenceMonitor, MonitorState
+from lrwidgets.core.diagnostics import TRIM, DivergenceMonitor, MonitorState, small_batch_gap
 
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
@@ -96,17 +96,18 @@ class NanDetector(Detector):
 
 
 class DivergingDetector(Detector):
-    """``diverging``: the smoothed loss above ``factor`` x its best for 5 steps in a row, and above
-    it by more than 0.25x the first loss (the untrained model's, in a fit from fresh weights).
+    """``diverging``: the smoothed loss above ``factor`` x its best for 5 steps in a row, and above it by more than
+    0.25x the first loss (the untrained model's, in a fit from fresh weights).
 
-    The rule of :class:`~lrwidgets.core.diagnostics.DivergenceMonitor` (debiased EMA 0.9, best
-    taken after a 20-step warm-up and never below 1% of the loss then, re-armed when the loss
-    comes back under ``sqrt(factor)`` x the best or within 0.125x the first loss of it): the one
-    divergence rule of lrwidgets, also the session's ``diverging`` event. The gap keeps it from
-    bursts near zero that come back on their own (a BatchNorm MLP at 0.02 rising to 0.1 for ten
-    steps: 5x its best, a thirtieth of the way back to untrained). It catches a run that learned and
-    then blew up (a rate raised mid-fit); a rate too large from the first step collapses before
-    the warm-up ends, which is :class:`CollapsedDetector`'s case.
+    The rule of :class:`~lrwidgets.core.diagnostics.DivergenceMonitor` (debiased EMA 0.9, best taken after a 20-step
+    warm-up and never below 1% of the loss then, re-armed when the loss comes back under ``sqrt(factor)`` x the best
+    or within 0.125x the first loss of it): the one divergence rule of lrwidgets, also the session's ``diverging``
+    event. The gap keeps it from bursts near zero that come back on their own (a BatchNorm MLP at 0.02 rising to 0.1
+    for ten steps: 5x its best, a thirtieth of the way back to untrained); a classifier's is at least 4 / its samples
+    a row (:meth:`use_samples`: on 3% positives at batch 8 and a good rate one wrong positive lifted a binary model's
+    EMA from ~0.02 past 4x and 0.17; ``benchmarks/RESULTS.md`` 2026-12-06 22:55). It catches a run that learned and
+    then blew up (a rate raised mid-fit); a rate too large from the first step collapses before the warm-up ends,
+    which is :class:`CollapsedDetector`'s case.
 
     Example:
         >>> d = DivergingDetector(factor=4.0)
@@ -122,7 +123,10 @@ class DivergingDetector(Detector):
         super().__init__()
         self.factor = check_float("factor", factor, gt=1)
         self.monitor = DivergenceMonitor(factor=self.factor, patience=self.patience)
-        self._smoother_value = math.nan
+
+    def use_samples(self, samples: int | None, classifier: bool) -> None:
+        """Rows of ``samples`` samples (None: not known): a classifier's gap at least ``small_batch_gap(samples)``."""
+        self.monitor.min_gap = small_batch_gap(samples) if classifier else 0.0
 
     def rearm(self) -> None:
         """Re-armed by its own hysteresis only (one rule with the session's ``diverging`` event)."""
@@ -187,9 +191,8 @@ def build(kinds: tuple[str, ...], *, divergence_factor: float = 4.0) -> list[Det
 def plain_rules(
     every_step: Sequence[Detector],
 ) -> tuple[DivergingDetector | None, OscillatingDetector | None, PlateauDetector | None] | None:
-    """The per-step rules that :func:`feed_plain_rows` runs inline (``diverging``,
-    ``oscillating``, ``plateau``), or None when another one runs each step (then every row goes
-    through ``Diagnoser.step``)."""
+    """The per-step rules that :func:`feed_plain_rows` runs inline (``diverging``, ``oscillating``, ``plateau``), or
+    None when another one runs each step (then every row goes through ``Diagnoser.step``)."""
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector
 
     div, osc, plat = None, None, None
@@ -219,21 +222,18 @@ def start_rule(every_step: Sequence[Detector]) -> SpikedDetector | None:
 def feed_plain_rows(
     diagnoser: Diagnoser, step: int, rows: Iterator[tuple[float, float]], found: list[Diagnosis]
 ) -> tuple[int, tuple[float, float] | None]:
-    """Feed ``diagnoser`` the plain rows of ``rows`` (history steps ``step`` on) in one loop over
-    local names, their verdicts added to ``found``. Returns the step of the next row, with that
-    row's ``(loss, learning_rate)`` when it is not plain (then not fed: the caller feeds it to
-    ``Diagnoser.step``), or with None when ``rows`` ran out or after a row on which a window
-    rule reported (the rules' muted and fired flags changed: the caller calls again).
+    """Feed ``diagnoser`` the plain rows of ``rows`` (history steps ``step`` on) in one loop over local names, their
+    verdicts added to ``found``. Returns the step of the next row, with that row's ``(loss, learning_rate)`` when it
+    is not plain (then not fed: the caller feeds it to ``Diagnoser.step``), or with None when ``rows`` ran out or
+    after a row on which a window rule reported (the rules' muted and fired flags changed: the caller calls again).
 
-    A plain row has a finite loss, no jump of the rate, no rise of it that unmutes the rules
-    ``too_slow`` muted, no recomputation of the track's running sums, and no per-step rule
-    reporting on it. On such a row this does what ``LossTrack.update``
-    and the ``on_step`` of ``diverging`` (``DivergenceMonitor.update``), ``oscillating`` and
-    ``plateau`` do, with the same arithmetic in the same order, and calls the window rules when
-    they are due, in the Diagnoser's order: the same verdicts and state, to the bit
-    (``tests/test_diagnosis_runs.py`` checks it against ``Diagnoser.step`` on random curves). A
-    row on which a per-step rule would report is left to ``Diagnoser.step``: each verdict is
-    written in one place.
+    A plain row has a finite loss, no jump of the rate, no rise of it that unmutes the rules ``too_slow`` muted, no
+    recomputation of the track's running sums, and no per-step rule reporting on it. On such a row this does what
+    ``LossTrack.update`` and the ``on_step`` of ``diverging`` (``DivergenceMonitor.update``), ``oscillating`` and
+    ``plateau`` do, with the same arithmetic in the same order, and calls the window rules when they are due, in the
+    Diagnoser's order: the same verdicts and state, to the bit (``tests/test_diagnosis_runs.py`` checks it against
+    ``Diagnoser.step`` on random curves). A row on which a per-step rule would report is left to ``Diagnoser.step``:
+    each verdict is written in one place.
     """
     t = diagnoser.context.track
     rules, muted, rs, start = diagnoser._plain_rules, diagnoser._muted, t.rate_steps, diagnoser._start_rule
@@ -263,7 +263,7 @@ def feed_plain_rows(
         due = -1
     # `diverging`: DivergenceMonitor.update, fed the same losses: its EMA and step count are the track's.
     d_on, m_warm, m_best, floor, above, flagged = False, 0, 0.0, 0.0, 0, False
-    factor, patience, noise_floor, gap = 2.0, 1, 0.0, 0.0
+    factor, patience, noise_floor, gap, half_gap = 2.0, 1, 0.0, 0.0, 0.0
     if div is not None:
         m, ms = div.monitor, div.monitor.state()
         if (
@@ -274,8 +274,9 @@ def feed_plain_rows(
         ):
             return next(((step, (loss, rate)) for loss, rate in rows), (step, None))
         d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, ms.best, ms.floor, ms.above, ms.flagged
-        factor, patience, noise_floor, gap = m.factor, m.patience, m.noise_floor, m.gap
-    rearm, half_gap = math.sqrt(factor), 0.5 * gap
+        factor, patience, noise_floor = m.factor, m.patience, m.noise_floor
+        gap, half_gap = max(m.gap, m.min_gap), 0.5 * m.gap  # the re-arming's half gap takes no min_gap (update)
+    rearm = math.sqrt(factor)
     # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector.state()).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0
     if osc is not None:

@@ -33,6 +33,15 @@ TRIM = 5
 TRIM_ABOVE = 3
 
 
+def small_batch_gap(samples: int | None) -> float:
+    """The least rise of a classifier's smoothed loss that counts as a divergence, for rows of
+    ``samples`` samples (None: not known, 0): ``4 / samples``, what confidently wrong samples (a
+    cross-entropy clipped at 1e-7 by Keras: up to 16.1 each) in one batch of four lift a smoothed
+    loss by. It binds where ``min_rise`` x the untrained loss is smaller: 2 classes below 32 samples
+    (0.25 x ln 2 = 0.17), 10 classes below 7."""
+    return 4.0 / samples if samples else 0.0
+
+
 def held_up(recent: Sequence[float], bar: float) -> bool:
     """Whether ``recent`` (:data:`TRIM` batch losses; fewer: True) has :data:`TRIM_ABOVE` above ``bar``."""
     return len(recent) < TRIM or sum(v > bar for v in recent) >= TRIM_ABOVE
@@ -90,6 +99,8 @@ class DivergenceMonitor:
         self.patience = check_int("patience", patience, ge=1)
         self.noise_floor = check_float("noise_floor", noise_floor, ge=0, lt=1)
         self.min_rise = check_float("min_rise", min_rise, ge=0)
+        #: the least rise that counts, whatever the first loss (:func:`small_batch_gap`: a classifier's small batches)
+        self.min_gap = 0.0
         # the first finite loss fed; set from an earlier fit's monitor when a fit carries on from it,
         # so that the gap stays a share of the untrained model's loss
         self.initial = math.nan
@@ -151,7 +162,8 @@ class DivergenceMonitor:
 
     @property
     def gap(self) -> float:
-        """How far above the reference ``s`` must also be to count: ``min_rise`` x the first loss."""
+        """How far above the reference ``s`` must also be to count: ``min_rise`` x the first loss (and at
+        least :attr:`min_gap`, which the re-arming's half gap does not take: no more re-arming than without it)."""
         initial = self.initial
         return self.min_rise * initial if initial > 0 else 0.0
 
@@ -182,7 +194,7 @@ class DivergenceMonitor:
                 self._flagged = False
                 self._above = 0
             return False
-        self._above = self._above + 1 if s > self.factor * reference and s - reference > gap else 0
+        self._above = self._above + 1 if s > self.factor * reference and s - reference > max(gap, self.min_gap) else 0
         if self._above >= self.patience and held_up(self._recent, math.sqrt(self.factor) * reference):
             self._flagged = True
             return True
@@ -236,7 +248,7 @@ class DivergenceMonitor:
                     floor[set_at[0] :] = candidates[set_at[0]]
             reference = np.where(best > floor, best, floor)
             ruled = np.flatnonzero(valid & (reference > 0))  # the steps the rule looks at
-            up = ((s > self.factor * reference) & (s - reference > gap))[ruled]
+            up = ((s > self.factor * reference) & (s - reference > np.maximum(gap, self.min_gap)))[ruled]
             back = ((s < math.sqrt(self.factor) * reference) | (s - reference < 0.5 * gap))[ruled]
             held = self._held_up(values, math.sqrt(self.factor) * reference)[ruled]
         found = []

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lrwidgets.core.checks import check_bool, check_choice
+from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.core.diagnosis import Diagnoser, Diagnosis, Fix, starts_where_it_ended
 from lrwidgets.training import _state
 from lrwidgets.training.best_weights import BestWeights, best_weights_callback
@@ -271,6 +272,9 @@ class Diagnostician(Fixes):
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
         ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit
         ctx.binary = binary_head(self.session.model)
+        for det in self.diagnoser.detectors:
+            if isinstance(det, DivergingDetector):
+                det.use_samples(ctx.samples_per_row, classifier=ctx.num_classes is not None)
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""

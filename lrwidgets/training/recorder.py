@@ -16,9 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lrwidgets.core import BatchLossRecovery, TrainingHistory
-from lrwidgets.core.detectors import DivergingDetector
-from lrwidgets.core.diagnosis import starts_where_it_ended
 from lrwidgets.training import _step_logs, warnings_hook
+from lrwidgets.training.divergence_watch import DivergenceWatch
 from lrwidgets.training.nan_guard import NanGuard
 from lrwidgets.training.progress import Progress, ProgressMeter
 
@@ -64,10 +63,9 @@ class Recorder:
         #: called before each rate event: the rate reader records a run of another callback's
         #: changes first, so that the events stay in the order of their steps
         self.before_rate_event: Callable[[], None] | None = None
-        self._divergence: DivergingDetector | None = None  # the one divergence rule (core/detectors.py)
-        self._last_fit_watch: DivergingDetector | None = None  # the last fit's, until this fit's first row
-        self._scanned = 0  # steps up to here have been through the divergence watch
-        self._scan_lock = threading.Lock()
+        self.watch = DivergenceWatch(
+            history, divergence_factor, lambda text, step: self.event("diverging", text, step=step)
+        )
         self._t0: float | None = None
         self._close_warnings: Callable[[], None] | None = None
         #: events of a session's fit made before Keras begins it (None: no fit being set up)
@@ -136,6 +134,7 @@ class Recorder:
         """A fit's batch size and samples an epoch (None: not known); ``exact``: its batches known before it
         runs. Returns whether ``model`` has its own ``train_step`` (its logs are not the batch's own)."""
         self.meter.batch_size, custom = size, _step_logs.custom_train_step(model)
+        self.watch.use_batches(size, model)
         self.recovery.weigh(size, samples, exact and not custom)
         return custom
 
@@ -151,16 +150,7 @@ class Recorder:
         epochs, steps = int(params.get("epochs") or 0), params.get("steps")
         self.meter.begin_fit(epochs, steps, self.history.num_steps, data_ends_epochs)
         self.guard.begin_fit()
-        # A fit from fresh weights starts far above the best of the last one, which is no divergence: it is judged
-        # against its own best. One that starts where the last ended continues its watch (decided at its first row, in
-        # scan), as the Diagnostician's does: a rate raised between two fits is judged against what the model had
-        # reached. The gap stays a share of the session's first loss (its untrained model's).
-        with self._scan_lock:
-            previous, self._divergence = self._divergence, DivergingDetector(self.divergence_factor)
-            if previous is not None:
-                self._divergence.monitor.initial = previous.monitor.initial
-            self._last_fit_watch = previous
-            self._scanned = self.history.num_steps
+        self.watch.begin_fit()
         self._close_warnings = warnings_hook.open_route(lambda text: self.event("warning", text))
 
     def end_fit(self, error: BaseException | None, stopped: bool) -> None:
@@ -335,27 +325,8 @@ class Recorder:
             self._told_switch()
 
     def scan(self) -> None:
-        """Run the divergence watch over the steps recorded since its last look.
-
-        Called at the listeners' pace (every ``update_interval`` while training), at a NaN and at
-        the fit's end: a ``diverging`` event names the step where the rule held, recorded that
-        much later. Locked: a change made just as a fit ends or starts may notify from another
-        thread.
-        """
-        with self._scan_lock:
-            n = self.history.num_steps
-            first, self._scanned = self._scanned, n
-            if self._divergence is None or n <= first:
-                return
-            losses = self.history.column("loss", n)[first:]
-            rates = self.history.column("learning_rate", n)[first:]
-            last, self._last_fit_watch = self._last_fit_watch, None
-            if last is not None and starts_where_it_ended(
-                float(losses[0]), last.monitor.smoothed, self.divergence_factor
-            ):
-                self._divergence = last  # this fit's first row: it starts where the last fit ended
-            for verdict in self._divergence.scan(first, losses, rates):
-                self.event("diverging", verdict.message, step=verdict.last_step)
+        """Run the divergence watch over the steps recorded since its last look (:class:`DivergenceWatch`)."""
+        self.watch.scan()
 
     def check_state_at_end(self, model: Any, learning_rate: float, keep: list[Any]) -> None:
         """At a fit's end (``on_nan="restore"``): a state gone NaN under a finite loss since the last
