@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -299,6 +300,37 @@ def test_a_fit_after_the_finder_gives_the_same_weights_as_one_without(fitted: bo
     for a, b in zip(without, after, strict=True):
         assert a.tobytes() == b.tobytes()
     assert logs_after == logs_without  # the metrics too
+
+
+def test_a_fit_after_the_finder_draws_keras_global_random_numbers_as_one_without() -> None:
+    """A noise layer that calls ``keras.random.normal`` with no seed draws from Keras's global
+    ``SeedGenerator``: the test puts its state back (an audit's run on tensorflow: weights 0.035
+    apart). jax refuses such ops in a traced step."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        pytest.skip("jax traces no unseeded random op")
+
+    class Noise(keras.layers.Layer):
+        def call(self, inputs: Any, training: bool = False) -> Any:
+            return inputs + 0.1 * keras.random.normal(keras.ops.shape(inputs)) if training else inputs
+
+    x, y = regression_data(256)
+
+    def train(find: bool) -> list[np.ndarray]:
+        from lrwidgets.training import LRRangeTest
+
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((x.shape[1],)), Noise(), keras.layers.Dense(8), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # the global generator is made here
+        if find:
+            LRRangeTest(model, num_steps=20).run(x, y, batch_size=32).wait(120)
+        model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+        return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.variables]
+
+    without, after = train(False), train(True)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(without, after, strict=True))
 
 
 def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:
@@ -755,6 +787,30 @@ def test_a_monitored_key_the_train_step_does_not_log_is_said_so_not_taken_for_a_
     assert test.restored and before.differences() == []
     widget = lrw.LRFinder(test)
     assert "the train step logs no value of the monitored key" in widget._status.value
+
+
+@pytest.mark.parametrize("how", ["run", "run_like"])
+def test_a_train_step_that_logs_no_loss_is_said_so_not_swept_by_its_first_key(how: str) -> None:
+    """A custom step logging `total_loss` and `accuracy`: the default monitor is `loss`, not the first
+    key in order (a session's choice, with a warning): sweeping `accuracy` as the loss suggested a rate
+    that left the model worse than chance (an audit's run: Adam at 1.38)."""
+    import lrwidgets as lrw
+    from tests.test_keras_workloads import custom_step_model
+
+    x, y = regression_data(512)
+    model = custom_step_model(("total_loss", "accuracy"))
+    before = snapshot(model)
+    test = lrw.LRRangeTest(model, num_steps=20)
+    if how == "run":
+        assert test.run(x, y, batch_size=32).wait(120) == {}
+    else:
+        session = lrw.TrainingSession(model)  # no monitor: the session records its first key, and says so
+        session.fit(x, y, epochs=1, batch_size=32).wait(60)
+        assert any("returns no `loss`" in e.message for e in session.history.events)
+        before = snapshot(model)
+        assert test.run_like(session).wait(120) == {}
+    assert test.reason == "monitor" and test.message.startswith("the train step logs no `loss`")
+    assert "choose one with `monitor=`" in test.message and test.restored and before.differences() == []
 
 
 def test_a_run_refused_at_its_start_keeps_the_last_runs_results(monkeypatch) -> None:

@@ -73,7 +73,8 @@ class LRRangeTest:
         n_runs: sweeps, 1 to 20.
         update_interval: seconds between two listener calls during a sweep.
         monitor: the log key swept as the loss (a custom ``train_step``'s ``g_loss``), as
-            ``TrainingSession``'s ``monitor``. Default: ``loss``; for :meth:`run_like`, the session's.
+            ``TrainingSession``'s ``monitor``. Default: ``loss``; for :meth:`run_like`, the session's. A
+            train step that logs no value of it ends the test with reason ``monitor`` and no suggestion.
 
     Example:
         >>> import keras, numpy as np
@@ -233,7 +234,7 @@ class LRRangeTest:
             update_interval=self.update_interval,
             on_nan="stop",
             divergence_factor=self.diverge_threshold,
-            monitor=monitor,
+            monitor=monitor or "loss",  # not the first key logged: a step that logs no `loss` is told so
         )
         # Recorded step i (one call of `steps_per_execution` batches) runs at ramp(i), counted as the session counts.
         per = _state.batches_per_row(self.model)

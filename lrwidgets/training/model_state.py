@@ -20,8 +20,9 @@ class ModelState:
     Model variables include BatchNormalization's moving statistics, dropout seed states and the
     compiled metrics' totals; optimizer variables include ``iterations``, the moments, the learning rate and a
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
-    (Keras shuffles array data with it on jax), TensorFlow's op seeds and torch's global generator
-    (its data loader's shuffle).
+    (Keras shuffles array data with it on jax), TensorFlow's op seeds, torch's global generator
+    (its data loader's shuffle) and Keras's global ``SeedGenerator`` (unseeded ``keras.random`` ops),
+    when one exists.
 
     On jax and torch, a model whose compiled loss and metrics are not built yet (never fit nor
     evaluated) is marked so again: Keras's first fit builds them from one pass of its data
@@ -51,6 +52,8 @@ class ModelState:
         self.random = random.getstate()
         self.numpy = np.random.get_state()  # noqa: NPY002  (the global generator Keras shuffles with)
         self.tf_context = _tf_seed_state()
+        seeds = _global_seed_generator()  # unseeded `keras.random` ops draw from it (a noise layer's)
+        self.seeds = None if seeds is None else (seeds, _copy(seeds.state))
         torch = sys.modules.get("torch")
         self.torch = None if torch is None else torch.get_rng_state()
         self.unbuilt = {} if keras.backend.backend() == "tensorflow" else _unbuilt_compile_state(model)
@@ -76,6 +79,8 @@ class ModelState:
         random.setstate(self.random)
         np.random.set_state(self.numpy)  # noqa: NPY002  (the global generator Keras shuffles with)
         _set_tf_seed_state(self.tf_context)
+        if self.seeds is not None:
+            self.seeds[0].state.assign(self.seeds[1])
         if self.torch is not None:
             sys.modules["torch"].set_rng_state(self.torch)
         _unbuild(self.unbuilt)
@@ -129,6 +134,17 @@ def _copy(variable: Any) -> np.ndarray:
 def _same(variable: Any, value: np.ndarray) -> bool:
     now = np.asarray(keras.ops.convert_to_numpy(variable.value))
     return now.dtype == value.dtype and now.tobytes() == value.tobytes()
+
+
+def _global_seed_generator() -> Any:
+    """Keras's global ``SeedGenerator``, when one was made (by an unseeded ``keras.random`` op); None
+    otherwise (not made here: making one draws its seed from Python's ``random``)."""
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    except ImportError:  # another Keras layout: nothing to restore
+        return None
+    return global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
 
 
 def _tf_seed_state() -> Any:
