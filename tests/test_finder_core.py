@@ -205,6 +205,20 @@ def test_steep_takes_the_slope_against_log10_of_the_rate() -> None:
     assert steep(np.array([0.1, 0.2, 0.3, 0.4]), np.array([1.0, 0.7, 0.5, 0.35])) == 2
 
 
+def test_steep_is_taken_before_the_curves_lowest_point() -> None:
+    """A sweep that ran on past its blow-up (the stop rule's 4x not reached: a cross-entropy saturates)
+    falls steeply from its peak: that fall is no rate to train at (shaped as a tensorflow sweep of the
+    digits MLP at Adam, whose fall from the peak gave 2.26, a rate that trains worse than chance)."""
+    lrs = 10.0 ** np.linspace(-7, 1, 100)
+    fall = np.concatenate([np.full(55, 2.4), np.linspace(2.4, 0.4, 20), np.linspace(0.4, 15.0, 10)])
+    loss = np.concatenate([fall, np.linspace(15.0, 2.0, 15)])  # the steepest fall of all, after the peak
+    i = steep(lrs, loss)
+    assert i < int(np.argmin(loss)) and 55 <= i < 75
+    assert steep(lrs[:75], loss[:75]) == i  # what the curve up to its lowest point gives
+    for losses in (np.array([3.0]), np.array([1.0, 2.0, 3.0])):  # one point; lowest at the start
+        assert steep(lrs[: len(losses)], losses) == 0
+
+
 def test_minimum_and_slide_by_hand() -> None:
     assert minimum(np.array([1e-3, 1e-2, 1e-1]), np.array([2.0, 1.0, 3.0])) == (1, 1e-3)
     # Flat at 2 up to step 24, then 2 + (i - 25)^2; 40 steps over 6 decades. d loss / d log10 rate
