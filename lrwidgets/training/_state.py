@@ -112,7 +112,8 @@ def steerable_optimizer(model: Any, name: str = "model") -> tuple[Any, Any]:
         raise ValueError(
             f"Argument `{name}` must be compiled with an optimizer whose learning rate is a float. Its optimizer"
             f" was built with a Keras schedule ({type(lr).__name__}), whose rate Keras makes read-only: it cannot"
-            " be steered, swept or reduced on plateau. Give the schedule to lrwidgets instead:"
+            " be steered, swept or reduced on plateau. Compile the model with a float rate (a range test sweeps"
+            " from it) and give the schedule to lrwidgets instead:"
             " `session.fit(..., schedule=lrw.schedules.ExponentialDecay(...))` (or `dash.fit`)."
             f" Received: optimizer={type(optimizer).__name__}(learning_rate={type(lr).__name__})"
         )
