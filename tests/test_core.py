@@ -417,7 +417,7 @@ def test_a_classifiers_small_batches_need_a_rise_past_their_own_noise_to_diverge
     """A binary model's loss (untrained ln 2) near 0.02, then 15 batches at 0.35: at batch 8 that is
     one confidently wrong sample in most batches (16.1 / 8 each), no divergence; at 32 samples, or in
     a regression's loss (unbounded: no such unit), the rise past 4x and the 0.17 gap is one. A loss
-    back at untrained and above is one at any batch size."""
+    back at untrained and above is one at any batch size (the floor is at most half the first loss)."""
     from lrwidgets.core.detectors import DivergingDetector
     from lrwidgets.core.diagnostics import small_batch_gap
 
@@ -433,6 +433,8 @@ def test_a_classifiers_small_batches_need_a_rise_past_their_own_noise_to_diverge
     assert flags(burst, None, True) and flags(burst, 32, True) and flags(burst, 8, False)
     assert flags(burst, 8, True) == [] and flags(burst, 1, True) == []
     assert flags(blown, 8, True) and flags(blown, 1, False)
+    back = burst[:60] + [0.69] * 30  # back at the untrained loss: the floor is at most half of it
+    assert flags(back, 4, True) and flags(back, 1, True) and flags(blown, 1, True)
     rule = DivergingDetector(4.0)
     rule.use_samples(8, True)
     rule.use_samples(None, True)  # the next fit's size not known: no floor left behind

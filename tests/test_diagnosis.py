@@ -1243,6 +1243,17 @@ def test_a_classifiers_small_batches_set_the_divergence_floor_of_the_event_and_t
         assert floors("binary_crossentropy", 8, steps_per_execution=2) == (0.25, 0.25)  # a row averages 16 samples
     assert floors("binary_crossentropy", 32) == (0.125, 0.125)
     assert floors("", 8) == (0.0, 0.0)
+    # Re-compiled between two fits with the other loss: both read the model as compiled for each fit.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="mse")
+    session = lrw.TrainingSession(model)
+    doctor = lrw.Diagnostician(session, num_classes=2)  # told it classifies: the model's reading still rules
+    for loss, floor in (("mse", 0.0), ("binary_crossentropy", 0.5), ("mse", 0.0)):
+        model.compile(optimizer="adam", loss=loss)
+        session.fit(x, y, epochs=1, batch_size=8).wait(60)
+        verdict_rule = next(d for d in doctor.diagnoser.detectors if d.kind == "diverging")
+        assert session.controller.recorder.watch.rule.monitor.min_gap == verdict_rule.monitor.min_gap == floor, loss
+    doctor.close()
 
 
 @pytest.mark.keras

@@ -305,11 +305,11 @@ def test_a_fit_after_the_finder_gives_the_same_weights_as_one_without(fitted: bo
 def test_a_fit_after_the_finder_draws_keras_global_random_numbers_as_one_without() -> None:
     """A noise layer that calls ``keras.random.normal`` with no seed draws from Keras's global
     ``SeedGenerator``: the test puts its state back (an audit's run on tensorflow: weights 0.035
-    apart). jax refuses such ops in a traced step."""
+    apart). jax refuses such ops in a traced step; torch's fits drew the same without it."""
     import keras
 
-    if keras.backend.backend() == "jax":
-        pytest.skip("jax traces no unseeded random op")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("jax traces no unseeded random op; on torch the fits were the same without the restore")
 
     class Noise(keras.layers.Layer):
         def call(self, inputs: Any, training: bool = False) -> Any:
@@ -406,7 +406,7 @@ def test_a_weak_fall_s_suggestions_say_they_are_uncertain(monkeypatch) -> None:
     from lrwidgets.training import LRRangeTest, _range_sweep
 
     weak = "a weak fall of the loss (the loss fell 1, 3x its batch-to-batch noise): its suggestions are uncertain"
-    monkeypatch.setattr(_range_sweep, "judge_fall", lambda *args: ("weak", weak, "a weak fall"))
+    monkeypatch.setattr(_range_sweep, "judge_fall", lambda *args, **kwargs: ("weak", weak, "a weak fall"))
     x, y = regression_data(512)
     test = LRRangeTest(linear_model(), start_learning_rate=1e-4, end_learning_rate=1.0, num_steps=30)
     test.run(x, y, batch_size=16).wait(120)

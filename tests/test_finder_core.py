@@ -219,6 +219,21 @@ def test_steep_is_taken_before_the_curves_lowest_point() -> None:
         assert steep(lrs[: len(losses)], losses) == 0
 
 
+def test_no_fall_in_a_sweep_whose_data_ran_out_advises_more_data_not_more_steps() -> None:
+    """More steps of a ramp whose data runs out end the sweep at a still lower rate: the advice is
+    data for all the steps, or fewer steps (the ramp reaches its end sooner)."""
+    from lrwidgets.core.fall import judge_fall
+
+    lrs = 10.0 ** np.linspace(-7, -5, 60)
+    flat = 2.3 + 0.05 * np.random.default_rng(0).normal(size=60)
+    for short in (False, True):  # noise measured (60 steps looked at), or too few steps to measure it
+        losses = flat[:15] if short else flat
+        fall, said, _ = judge_fall(lrs[: len(losses)], losses, 100, ran_out=True)
+        assert fall == "none" and "the data ran out before the ramp's end" in said and "more steps" not in said
+        fall, said, _ = judge_fall(lrs[: len(losses)], losses, 100)
+        assert fall == "none" and "run more steps" in said
+
+
 def test_minimum_and_slide_by_hand() -> None:
     assert minimum(np.array([1e-3, 1e-2, 1e-1]), np.array([2.0, 1.0, 3.0])) == (1, 1e-3)
     # Flat at 2 up to step 24, then 2 + (i - 25)^2; 40 steps over 6 decades. d loss / d log10 rate

@@ -275,7 +275,7 @@ def feed_plain_rows(
             return next(((step, (loss, rate)) for loss, rate in rows), (step, None))
         d_on, m_warm, m_best, floor, above, flagged = True, m.warmup_steps, ms.best, ms.floor, ms.above, ms.flagged
         factor, patience, noise_floor = m.factor, m.patience, m.noise_floor
-        gap, half_gap = max(m.gap, m.min_gap), 0.5 * m.gap  # the re-arming's half gap takes no min_gap (update)
+        gap, half_gap = m.least_rise, 0.5 * m.gap  # the re-arming's half gap takes no min_gap (update)
     rearm = math.sqrt(factor)
     # `oscillating`: `before` is the smoothed loss before the row (OscillatingDetector.state()).
     before, in_spike, o_on, o_ratio, o_gap = t.smooth, False, False, 2.0, 0.0

@@ -37,8 +37,9 @@ def small_batch_gap(samples: int | None) -> float:
     """The least rise of a classifier's smoothed loss that counts as a divergence, for rows of
     ``samples`` samples (None: not known, 0): ``4 / samples``, what confidently wrong samples (a
     cross-entropy clipped at 1e-7 by Keras: up to 16.1 each) in one batch of four lift a smoothed
-    loss by. It binds where ``min_rise`` x the untrained loss is smaller: 2 classes below 32 samples
-    (0.25 x ln 2 = 0.17), 10 classes below 7."""
+    loss by; never more than half the first loss (:attr:`DivergenceMonitor.least_rise`: a loss back
+    at untrained is a divergence at any batch size). It binds where ``min_rise`` x the untrained loss
+    is smaller: 2 classes below 24 samples (0.25 x ln 2 = 0.17), 10 classes below 7."""
     return 4.0 / samples if samples else 0.0
 
 
@@ -162,10 +163,18 @@ class DivergenceMonitor:
 
     @property
     def gap(self) -> float:
-        """How far above the reference ``s`` must also be to count: ``min_rise`` x the first loss (and at
-        least :attr:`min_gap`, which the re-arming's half gap does not take: no more re-arming than without it)."""
+        """``min_rise`` x the first loss: how far above the reference ``s`` must also be to count (with
+        :attr:`min_gap`: :attr:`least_rise`), and twice how close to it it re-arms (no min_gap there: no more
+        re-arming than without it)."""
         initial = self.initial
         return self.min_rise * initial if initial > 0 else 0.0
+
+    @property
+    def least_rise(self) -> float:
+        """How far above the reference ``s`` must be to count: the :attr:`gap`, or :attr:`min_gap` where
+        larger, but that never more than half the first loss."""
+        initial = self.initial
+        return max(self.gap, min(self.min_gap, 0.5 * initial) if initial > 0 else self.min_gap)
 
     def update(self, loss: float) -> bool:
         """Feed one batch loss; True exactly when the run starts to diverge."""
@@ -194,7 +203,7 @@ class DivergenceMonitor:
                 self._flagged = False
                 self._above = 0
             return False
-        self._above = self._above + 1 if s > self.factor * reference and s - reference > max(gap, self.min_gap) else 0
+        self._above = self._above + 1 if s > self.factor * reference and s - reference > self.least_rise else 0
         if self._above >= self.patience and held_up(self._recent, math.sqrt(self.factor) * reference):
             self._flagged = True
             return True
@@ -230,11 +239,13 @@ class DivergenceMonitor:
         if not n:
             return []
         gap: float | np.ndarray = self.gap
+        rise: float | np.ndarray = self.least_rise
         if self.initial != self.initial:
             finite = np.flatnonzero(np.isfinite(values))
-            if len(finite):  # set at that loss: `update` uses no gap before it
+            if len(finite):  # set at that loss: `update` uses no gap before it (and min_gap uncapped)
                 self.initial = float(values[finite[0]])
                 gap = np.where(np.arange(n) >= finite[0], self.gap, 0.0)
+                rise = np.where(np.arange(n) >= finite[0], self.least_rise, self.min_gap)
         with np.errstate(invalid="ignore", over="ignore"):
             valid = np.isfinite(s) & (np.arange(self._steps + 1, self._steps + n + 1) > self.warmup_steps)
             # `update`'s best and floor at each step (the floor: set at the first valid step where it
@@ -248,7 +259,7 @@ class DivergenceMonitor:
                     floor[set_at[0] :] = candidates[set_at[0]]
             reference = np.where(best > floor, best, floor)
             ruled = np.flatnonzero(valid & (reference > 0))  # the steps the rule looks at
-            up = ((s > self.factor * reference) & (s - reference > np.maximum(gap, self.min_gap)))[ruled]
+            up = ((s > self.factor * reference) & (s - reference > rise))[ruled]
             back = ((s < math.sqrt(self.factor) * reference) | (s - reference < 0.5 * gap))[ruled]
             held = self._held_up(values, math.sqrt(self.factor) * reference)[ruled]
         found = []

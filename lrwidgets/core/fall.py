@@ -94,11 +94,20 @@ _NO_FALL_ADVICE = (
 )
 
 
-def judge_fall(learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98) -> FallVerdict:
+#: what the verdict "none" advises when the data ran out before the ramp's end (``judge_fall(ran_out=True)``)
+_RAN_OUT_ADVICE = (
+    "this sweep suggests no rate; the data ran out before the ramp's end, at a lower rate than its last: give"
+    " the test data for all its `num_steps`, or fewer `num_steps` (the ramp reaches its end sooner)"
+)
+
+
+def judge_fall(
+    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98, ran_out: bool = False
+) -> FallVerdict:
     """The verdict on the loss's fall, and what to say of it (:class:`FallVerdict`): ``("", "", "")``
     for a clear fall; ``("none", text, "")`` for no fall (the sweep suggests nothing; the text starts
-    with ``"no clear fall"``); ``("weak", text, why)`` for a weak one (its suggestions are given,
-    said to be uncertain: ``why``).
+    with ``"no clear fall"``; ``ran_out``: the data ran out before the ramp's end, and the text says
+    so); ``("weak", text, why)`` for a weak one (its suggestions are given, said to be uncertain: ``why``).
 
     A fall must pass two tests. Against the batch-to-batch noise (:func:`fall_evidence`): under
     :data:`NO_FALL` times the noise it is none, under :data:`WEAK_FALL` weak; both were set on 78
@@ -129,19 +138,20 @@ def judge_fall(learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, s
         >>> judge_fall(lrs[:15], np.linspace(2.3, 0.5, 15), 15)[0]            # a clear fall, but 9 steps
         'weak'
     """
+    advice = _RAN_OUT_ADVICE if ran_out else _NO_FALL_ADVICE
     fall, noise, top, steps = _fall(learning_rates, losses, num_steps, smoothing)
     if math.isnan(noise):  # too few steps to measure the noise: judged on the smoothed curve
-        return _judge_short(fall, top, steps, ended_early=len(losses) < num_steps)
+        return _judge_short(fall, top, steps, ended_early=len(losses) < num_steps, advice=advice)
     ratio = fall / noise if noise > 0 else math.inf if fall > 0 else 0.0  # no noise: judged on the level alone
     said = f"the loss fell {fall:.3g}, {ratio:.2g}x its batch-to-batch noise of {noise:.3g}"
     if ratio < NO_FALL:
-        return FallVerdict("none", f"no clear fall of the loss ({said}: noise alone gives as much): {_NO_FALL_ADVICE}")
+        return FallVerdict("none", f"no clear fall of the loss ({said}: noise alone gives as much): {advice}")
     if fall < LEAST_FALL * abs(top):
         return FallVerdict(
             "none",
             f"no clear fall of the loss (the loss fell {fall:.3g}{_share(fall, top)}: under the {LEAST_FALL:.0%} of"
             f" the loss a fall must reach, however far beyond its batch-to-batch noise of {noise:.3g}):"
-            f" {_NO_FALL_ADVICE}",
+            f" {advice}",
         )
     if ratio >= WEAK_FALL:
         return FallVerdict("", "")
@@ -158,18 +168,20 @@ def _share(fall: float, top: float) -> str:
     return f", {100 * fall / abs(top):.2g}% of its level of {top:.3g}" if top else ""
 
 
-def _judge_short(fall: float, top: float, steps: int, ended_early: bool = False) -> FallVerdict:
+def _judge_short(
+    fall: float, top: float, steps: int, ended_early: bool = False, advice: str = _NO_FALL_ADVICE
+) -> FallVerdict:
     """:func:`judge_fall`'s verdict on a sweep with too few steps to measure its noise: ``fall`` and
     ``top`` are the smoothed curve's (see :func:`_fall`), over ``steps`` steps looked at;
     ``ended_early``: the sweep ended before its ``num_steps`` (it blew up: more steps would not help)."""
     short = f"{steps} steps looked at, too few to measure its batch-to-batch noise ({FALL_WINDOW + 2} needed)"
     if not fall > 0:
-        return FallVerdict("none", f"no clear fall of the loss (it did not fall over the {short}): {_NO_FALL_ADVICE}")
+        return FallVerdict("none", f"no clear fall of the loss (it did not fall over the {short}): {advice}")
     if fall < LEAST_FALL * abs(top):
         return FallVerdict(
             "none",
             f"no clear fall of the loss (it fell {fall:.3g}{_share(fall, top)}, under the {LEAST_FALL:.0%} of the"
-            f" loss a fall must reach, over the {short}): {_NO_FALL_ADVICE}",
+            f" loss a fall must reach, over the {short}): {advice}",
         )
     return FallVerdict(
         "weak",

@@ -154,7 +154,11 @@ def ended_sweep(
         else:
             reason, message = "data", f"the data ran out after {len(losses)} of {monitor.num_steps} steps"
     suggestions = suggest(lrs, losses, monitor.num_steps, smoothing)
-    fall, said, why = judge_fall(lrs, losses, monitor.num_steps, smoothing) if suggestions else FallVerdict("", "")
+    fall, said, why = (
+        judge_fall(lrs, losses, monitor.num_steps, smoothing, ran_out=reason == "data")
+        if suggestions
+        else FallVerdict("", "")
+    )
     if fall == "weak":  # each says so where it is shown (the widget's table)
         suggestions = {m: replace(s, explanation=f"{s.explanation}; uncertain: {why}") for m, s in suggestions.items()}
     # The session's note that a short batch comes mid-epoch, its loss and the next ones' recovered

@@ -272,9 +272,10 @@ class Diagnostician(Fixes):
         ctx.batch_size = self.session.controller.recorder.meter.batch_size  # None: not known
         ctx.regression = regression_loss(self.session.model)  # re-compiled between fits: read each fit
         ctx.binary = binary_head(self.session.model)
+        samples = self.session.controller.recorder.watch.samples  # the session's event's reading: one rule
         for det in self.diagnoser.detectors:
             if isinstance(det, DivergingDetector):
-                det.use_samples(ctx.samples_per_row, classifier=ctx.num_classes is not None)
+                det.use_samples(samples, classifier=True)
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""

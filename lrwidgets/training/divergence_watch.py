@@ -30,12 +30,16 @@ class DivergenceWatch:
         self.rule: DivergingDetector | None = None  # this fit's
         self._last_fit: DivergingDetector | None = None  # the last fit's, until this fit's first row
         self._scanned = 0  # steps up to here have been through the watch
-        self._samples: int | None = None  # a classifier's rows' samples (None: not known, or no classifier)
+        #: a classifier's rows' samples this fit (None: not known, or no classifier): the Diagnostician's
+        #: ``diverging`` reads it too, one reading of the model for both
+        self.samples: int | None = None
         self._lock = threading.Lock()
 
     def use_batches(self, size: int | None, model: Any) -> None:
-        """The next fit's batch size (None: not known) and ``model``: a classifier's rows' samples."""
-        self._samples = size * _state.batches_per_row(model) if size and num_classes_of(model) else None
+        """The next fit's batch size (None: not known) and ``model`` as compiled for it: a classifier's rows' size."""
+        samples = size * _state.batches_per_row(model) if size and num_classes_of(model) else None
+        with self._lock:
+            self.samples = samples
 
     def begin_fit(self) -> None:
         with self._lock:
@@ -63,6 +67,6 @@ class DivergenceWatch:
             last, self._last_fit = self._last_fit, None
             if last is not None and starts_where_it_ended(float(losses[0]), last.monitor.smoothed, self.factor):
                 self.rule = last  # this fit's first row: it starts where the last fit ended
-            self.rule.use_samples(self._samples, classifier=True)
+            self.rule.use_samples(self.samples, classifier=True)
             for verdict in self.rule.scan(first, losses, rates):
                 self._tell(verdict.message, verdict.last_step)

@@ -22,7 +22,7 @@ class ModelState:
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
     (Keras shuffles array data with it on jax), TensorFlow's op seeds, torch's global generator
     (its data loader's shuffle) and Keras's global ``SeedGenerator`` (unseeded ``keras.random`` ops),
-    when one exists.
+    the calling thread's, when one exists.
 
     On jax and torch, a model whose compiled loss and metrics are not built yet (never fit nor
     evaluated) is marked so again: Keras's first fit builds them from one pass of its data
@@ -137,14 +137,16 @@ def _same(variable: Any, value: np.ndarray) -> bool:
 
 
 def _global_seed_generator() -> Any:
-    """Keras's global ``SeedGenerator``, when one was made (by an unseeded ``keras.random`` op); None
-    otherwise (not made here: making one draws its seed from Python's ``random``)."""
+    """Keras's global ``SeedGenerator`` of the calling thread, when one was made (by an unseeded
+    ``keras.random`` op); None otherwise (not made here: making one draws its seed from Python's
+    ``random``). Keras keeps one a thread: a train step traced in this thread (a ``model.fit`` of
+    one's own) draws from this one; one traced in a session's thread keeps that thread's."""
     try:
         from keras.src.backend.common import global_state
-        from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+        from keras.src.random import seed_generator
     except ImportError:  # another Keras layout: nothing to restore
         return None
-    return global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
+    return global_state.get_global_attribute(getattr(seed_generator, "GLOBAL_SEED_GENERATOR", "global_seed_generator"))
 
 
 def _tf_seed_state() -> Any:
