@@ -427,7 +427,7 @@ def test_a_classifiers_small_batches_need_a_rise_past_their_own_noise_to_diverge
 
     def flags(losses: list[float], samples: int | None, classifier: bool) -> list[int]:
         rule = DivergingDetector(4.0)
-        rule.use_samples(samples, classifier)
+        rule.use_samples(samples if classifier else None)
         return [v.last_step for v in rule.scan(0, losses, [1e-3] * len(losses))]
 
     assert flags(burst, None, True) and flags(burst, 32, True) and flags(burst, 8, False)
@@ -436,8 +436,8 @@ def test_a_classifiers_small_batches_need_a_rise_past_their_own_noise_to_diverge
     back = burst[:60] + [0.69] * 30  # back at the untrained loss: the floor is at most half of it
     assert flags(back, 4, True) and flags(back, 1, True) and flags(blown, 1, True)
     rule = DivergingDetector(4.0)
-    rule.use_samples(8, True)
-    rule.use_samples(None, True)  # the next fit's size not known: no floor left behind
+    rule.use_samples(8)
+    rule.use_samples(None)  # the next fit's size not known: no floor left behind
     assert rule.monitor.min_gap == 0.0
 
 

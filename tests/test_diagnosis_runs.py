@@ -105,7 +105,7 @@ def make(config: dict[str, Any]) -> Diagnoser:
     made.context.batch_size = samples
     for rule in made.detectors:
         if isinstance(rule, DivergingDetector):
-            rule.use_samples(samples, classifier=made.context.num_classes is not None)
+            rule.use_samples(samples if made.context.num_classes is not None else None)
     return made
 
 

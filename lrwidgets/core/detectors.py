@@ -124,9 +124,9 @@ class DivergingDetector(Detector):
         self.factor = check_float("factor", factor, gt=1)
         self.monitor = DivergenceMonitor(factor=self.factor, patience=self.patience)
 
-    def use_samples(self, samples: int | None, classifier: bool) -> None:
-        """Rows of ``samples`` samples (None: not known): a classifier's gap at least ``small_batch_gap(samples)``."""
-        self.monitor.min_gap = small_batch_gap(samples) if classifier else 0.0
+    def use_samples(self, samples: int | None) -> None:
+        """A classifier's rows of ``samples`` samples (None: unknown, or none): a gap at least ``small_batch_gap``."""
+        self.monitor.min_gap = small_batch_gap(samples)
 
     def rearm(self) -> None:
         """Re-armed by its own hysteresis only (one rule with the session's ``diverging`` event)."""

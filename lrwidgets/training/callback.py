@@ -117,7 +117,6 @@ class ControllerCallback(keras.callbacks.Callback):
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
         c.recorder.loss_floor = _step_logs.loss_floor(model)
         c.recorder.averaged_keys = _step_logs.averaged_keys(model)
-        c.recorder.custom_step = _step_logs.custom_train_step(model)
         data = c.fit_data  # read from Keras's fit: without steps_per_epoch each epoch reads the data to its end
         c.recorder.begin_fit(self.params or {}, data is not None and data.get("steps_per_epoch") is None)
         if stop_first:  # after the fit's records begin: the progress shows a fit of no step

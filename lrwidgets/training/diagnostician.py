@@ -275,7 +275,7 @@ class Diagnostician(Fixes):
         samples = self.session.controller.recorder.watch.samples  # the session's event's reading: one rule
         for det in self.diagnoser.detectors:
             if isinstance(det, DivergingDetector):
-                det.use_samples(samples, classifier=True)
+                det.use_samples(samples)
 
     def keep(self, model: Any, val_loss: Any, epoch: int, step: int) -> None:
         """Copy the weights if ``val_loss`` is a new best of this fit (training thread, or idle)."""

@@ -67,6 +67,6 @@ class DivergenceWatch:
             last, self._last_fit = self._last_fit, None
             if last is not None and starts_where_it_ended(float(losses[0]), last.monitor.smoothed, self.factor):
                 self.rule = last  # this fit's first row: it starts where the last fit ended
-            self.rule.use_samples(self.samples, classifier=True)
+            self.rule.use_samples(self.samples)
             for verdict in self.rule.scan(first, losses, rates):
                 self._tell(verdict.message, verdict.last_step)

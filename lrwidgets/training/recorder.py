@@ -132,11 +132,12 @@ class Recorder:
 
     def use_batches(self, size: int | None, samples: int | None, exact: bool, model: Any) -> bool:
         """A fit's batch size and samples an epoch (None: not known); ``exact``: its batches known before it
-        runs. Returns whether ``model`` has its own ``train_step`` (its logs are not the batch's own)."""
-        self.meter.batch_size, custom = size, _step_logs.custom_train_step(model)
+        runs. Sets and returns :attr:`custom_step` (``model`` has its own ``train_step``: its logs are not the batch's
+        own). Called once a fit, before Keras begins it (a session's fit, or the callback's of a fit of its own)."""
+        self.meter.batch_size, self.custom_step = size, _step_logs.custom_train_step(model)
         self.watch.use_batches(size, model)
-        self.recovery.weigh(size, samples, exact and not custom)
-        return custom
+        self.recovery.weigh(size, samples, exact and not self.custom_step)
+        return self.custom_step
 
     def begin_fit(self, params: dict[str, Any], data_ends_epochs: bool = False) -> None:
         self.now()
