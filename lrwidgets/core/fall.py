@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lrwidgets.core.range_test import SMOOTHING
 from lrwidgets.core.suggestions import analysed
 
 #: how far the loss must fall, in batch-noise units (see :func:`fall_evidence`), to be a fall at
@@ -51,7 +52,7 @@ def _fall(
 
 
 def fall_evidence(
-    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98
+    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = SMOOTHING
 ) -> tuple[float, float]:
     """How far the loss fell, against its batch-to-batch noise, over the steps the suggestions look
     at: running medians of ``FALL_WINDOW`` (10) raw batch losses, from the highest before the
@@ -102,7 +103,7 @@ _RAN_OUT_ADVICE = (
 
 
 def judge_fall(
-    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98, ran_out: bool = False
+    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = SMOOTHING, ran_out: bool = False
 ) -> FallVerdict:
     """The verdict on the loss's fall, and what to say of it (:class:`FallVerdict`): ``("", "", "")``
     for a clear fall; ``("none", text, "")`` for no fall (the sweep suggests nothing; the text starts

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrwidgets.core.range_test import smooth_losses
+from lrwidgets.core.range_test import SMOOTHING, smooth_losses
 
 #: fastai's four methods, and lrwidgets' default (a valley that one batch cannot move).
 METHODS = ("robust_valley", "valley", "slide", "minimum", "steep")
@@ -220,7 +220,7 @@ def analysed(
 
 
 def suggest(
-    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = 0.98
+    learning_rates: np.ndarray, losses: np.ndarray, num_steps: int, smoothing: float = SMOOTHING
 ) -> dict[str, Suggestion]:
     """Every method's suggestion for one sweep (``{}`` when fewer than 5 steps are left to look at).
 

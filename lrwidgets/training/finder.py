@@ -18,7 +18,7 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int, check_name, received
 from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion
-from lrwidgets.core.range_test import RampByRow
+from lrwidgets.core.range_test import SMOOTHING, RampByRow
 from lrwidgets.training import _state, ownership
 from lrwidgets.training._range_sweep import (
     SAYS_WHY,
@@ -67,7 +67,9 @@ class LRRangeTest:
         end_learning_rate: the ramp's last rate.
         num_steps: steps of a sweep, 11 to 100,000 (11: the fewest a suggestion can be made from).
         mode: ``"exponential"`` (default) or ``"linear"``.
-        smoothing: EMA coefficient of the smoothed curve, in [0, 1) (fastai's 0.98).
+        smoothing: EMA coefficient of the smoothed curve (drawn, read for the suggestions and by the
+            stop rule), in [0, 1). Default 0.95; fastai's 0.98 lags, and over 100 steps put the
+            default suggestion above the best rate (README, "Finding a learning rate").
         diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1), its
             best taken after the first ``min(10, num_steps // 10)`` steps.
         n_runs: sweeps, 1 to 20.
@@ -96,7 +98,7 @@ class LRRangeTest:
         end_learning_rate: float = 10.0,
         num_steps: int = 100,
         mode: str = "exponential",
-        smoothing: float = 0.98,
+        smoothing: float = SMOOTHING,
         diverge_threshold: float = 4.0,
         n_runs: int = 1,
         update_interval: float = 0.1,
