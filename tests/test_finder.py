@@ -98,6 +98,11 @@ def test_a_sweep_runs_the_ramp_exactly_and_restores_every_variable() -> None:
     # Every step's rate as used, from step 0 on: the exact ramp (as the float32 the optimizer holds).
     np.testing.assert_array_equal(test.learning_rates, Ramp(1e-5, 1e-3, 20)(np.arange(20)).astype(np.float32))
     assert len(test.losses) == len(test.smoothed_losses) == 20 and np.isfinite(test.losses).all()
+    from lrwidgets.core.finder import SMOOTHING, smooth_losses
+
+    # The curve at the default smoothing (the core's: 0.95), the one the suggestions are read from.
+    assert test.smoothing == SMOOTHING
+    np.testing.assert_array_equal(test.smoothed_losses, smooth_losses(test.losses, SMOOTHING))
     assert before.differences() == []
     assert int(model.optimizer.iterations.numpy()) == iterations
     assert model.stop_training is False  # the stop rule's, put back

@@ -69,7 +69,7 @@ class LRRangeTest:
         mode: ``"exponential"`` (default) or ``"linear"``.
         smoothing: EMA coefficient of the smoothed curve (drawn, read for the suggestions and by the
             stop rule), in [0, 1). Default 0.95; fastai's 0.98 lags, and over 100 steps put the
-            default suggestion above the best rate (README, "Finding a learning rate").
+            default suggestion further above the best rate (README, "Finding a learning rate").
         diverge_threshold: stop when the smoothed loss passes this multiple of its best (> 1), its
             best taken after the first ``min(10, num_steps // 10)`` steps.
         n_runs: sweeps, 1 to 20.
