@@ -2431,7 +2431,8 @@ def test_a_kernel_interrupt_of_a_fit_in_the_main_thread_stops_it_at_a_batch_boun
     thread: on jax, mid-epoch, it left every model variable a deleted array (evaluate, get_weights
     and every later fit failed, for good); a paused fit could not be interrupted at all. The first
     interrupt now stops the fit at its next batch boundary, then is raised: every batch recorded,
-    the model as after its last batch. A second one goes to Python's handler at once."""
+    the model as after its last batch, every later callback's end called (one that raises neither
+    hides the interrupt nor skips the ends after it). A second one goes to Python's handler at once."""
     import signal
 
     x, y = regression_data(256)
@@ -2499,6 +2500,23 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
         assert all(np.isfinite(w).all() for w in model.get_weights())
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[session.callback])
         assert session.history.num_steps == ran + 16
+
+    class FailsAtEnd(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            raise OSError("the log file's disk is full")
+
+    # A later callback's end raising: the interrupt is still raised (that error its context), and
+    # the ends after it still come (the failing end kept both from happening).
+    model = linear_model()
+    session = lrw.TrainingSession(model)
+    ends = Ends()
+    later = [session.callback, Interrupt(2), FailsAtEnd(), ends]
+    with pytest.raises(KeyboardInterrupt, match="interrupted: the fit stopped at a batch boundary") as raised:
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=later)
+    assert isinstance(raised.value.__context__, OSError) and ends.ended == 1
+    assert signal.getsignal(signal.SIGINT) is before and session.state == "idle"
+    assert not session.controller._interrupts.asked and session.history.num_steps == 3
+    assert all(np.isfinite(w).all() for w in model.get_weights())
     model = linear_model()
     session = lrw.TrainingSession(model)
     with pytest.raises(KeyboardInterrupt) as raised:  # twice: Python's own, at once

@@ -290,7 +290,7 @@ class ControllerCallback(keras.callbacks.Callback):
             )
         if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
             callback_list.leave(self)
-            c.end_callback_fit()
+            c.end_callback_fit(logs)
 
     def write_rate(self, model: Any, lr: float) -> None:
         c = self._controller

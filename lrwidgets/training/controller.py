@@ -218,12 +218,13 @@ class TrainingController(Requests):
         if self.running and self._thread is threading.current_thread():
             self.finish()
 
-    def end_callback_fit(self) -> None:
+    def end_callback_fit(self, logs: Any = None) -> None:
         """The end of a fit of ``callbacks=[ctl.callback]`` (its ``on_train_end``, in its thread): it
-        is finished, and a kernel interrupt that stopped it is raised now (``InterruptStops``)."""
+        is finished, and a kernel interrupt that stopped it is raised after the later callbacks' ends
+        (``InterruptStops``; ``logs``: what Keras gave them)."""
         self.finish()
         if self._interrupts.asked:
-            self._interrupts.raise_after(self.callback.callback_list, self.model)
+            self._interrupts.raise_after(self.callback.callback_list, self.model, self.callback, logs)
 
     def finish(self, error: BaseException | None = None) -> None:
         """End of a fit, normal or not: a session's by its run thread, after every callback's end; one of

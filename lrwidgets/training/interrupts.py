@@ -13,13 +13,10 @@ stops, or one after the fit has gone (it raised), goes to the handler that was t
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-
-import keras
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
@@ -59,14 +56,33 @@ class InterruptStops:
             signal.signal(signal.SIGINT, self._previous)
         self._installed = False
 
-    def raise_after(self, found: Any, model: Any) -> None:
-        """At the session callback's ``on_train_end`` of a fit an interrupt stopped: raise it once
-        every callback of the fit's Keras list ``found`` has had its end (``EarlyStopping`` puts its
-        best weights back there, a logger closes its file); now when the list is not known."""
-        if found is None or not isinstance(getattr(found, "callbacks", None), list):
+    def raise_after(self, found: Any, model: Any, callback: Any, logs: Any) -> None:
+        """At the session ``callback``'s ``on_train_end`` of a fit an interrupt stopped: raise it once
+        every later callback of the fit's Keras list ``found`` has had its end (``EarlyStopping`` puts
+        its best weights back there, a logger closes its file); now when the list is not known.
+
+        The later ends are called here, each even when one before it raised, and the interrupt is
+        raised after them (with the first of their errors as its context): Keras's loop ends with it,
+        so none is called twice, and a failing end can neither hide the interrupt nor skip the ends
+        after it."""
+        listed = getattr(found, "callbacks", None)
+        if not isinstance(listed, list) or not any(cb is callback for cb in listed):
             self.raise_if_asked()
             return
-        found.callbacks.append(_RaiseAtEnd(self, found, model))  # Keras's loop over them reaches it last
+        later = listed[next(i for i, cb in enumerate(listed) if cb is callback) + 1 :]
+        error: Exception | None = None
+        for other in later:
+            try:
+                other.on_train_end(logs)
+            except Exception as e:  # each end is called, whatever the one before did
+                error = error or e
+        if getattr(model, "_jax_state_synced", False):  # as Keras does after the ends (jax)
+            model._jax_state = None
+        try:
+            self.raise_if_asked()
+        except KeyboardInterrupt as interrupt:
+            interrupt.__context__ = error
+            raise
 
     def raise_if_asked(self) -> None:
         """At the end of a fit an interrupt stopped (its thread, after its records): raise it now."""
@@ -96,18 +112,3 @@ class InterruptStops:
             c.recorder.stop_note = " by a kernel interrupt" + c.recorder.stop_note
         c.request_stop()
         c.model.stop_training = True
-
-
-class _RaiseAtEnd(keras.callbacks.Callback):
-    """Last in a fit's list once an interrupt stopped the fit: raises it after every other end."""
-
-    def __init__(self, stops: InterruptStops, found: Any, model: Any) -> None:
-        super().__init__()
-        self._stops, self._found, self._fitted = stops, found, model
-
-    def on_train_end(self, logs: Any = None) -> None:
-        with contextlib.suppress(ValueError):
-            self._found.callbacks.remove(self)  # the caller's list may be used again
-        if getattr(self._fitted, "_jax_state_synced", False):  # as Keras does after the ends (jax)
-            self._fitted._jax_state = None
-        self._stops.raise_if_asked()
