@@ -1,7 +1,9 @@
 """The pure core of lrwidgets: numpy only, no Keras and no widget imports.
 
 Schedule math lives in :mod:`lrwidgets.schedules`; this package holds the training history,
-its decimation for the browser, smoothing, per-batch loss recovery and diagnostics.
+its decimation for the browser, smoothing, per-batch loss recovery, the rate driver (a fit's
+rate at each step), the argument checks, the range test's arithmetic (``core.finder``) and the
+live diagnosis's rules (``core.diagnosis`` and its detectors).
 """
 
 from lrwidgets.core.batch_loss import BatchLossRecovery

@@ -253,7 +253,7 @@ class Diagnoser:
         rate_jump: float = 1.5,
         divergence_factor: float = 4.0,
     ) -> None:
-        from lrwidgets.core import detectors
+        from lrwidgets.core import detectors, plain_rows
 
         if num_classes is not None:
             num_classes = check_int("num_classes", num_classes, ge=2)
@@ -278,9 +278,9 @@ class Diagnoser:
         # whose rule looks at the window only when it is due.
         self._per_step = [d for d in self.detectors if type(d).on_step is not detectors.Detector.on_step]
         self._every_step = [d for d in self._per_step if not d.windowed]
-        self._plain_rules = detectors.plain_rules(self._every_step)  # for step_many
+        self._plain_rules = plain_rows.plain_rules(self._every_step)  # for step_many
         #: a rule fed row by row in its first steps at a rate, then never called by step_many's loop
-        self._start_rule = detectors.start_rule(self._every_step)
+        self._start_rule = plain_rows.start_rule(self._every_step)
 
     def next_fit(self) -> Diagnoser:
         """A diagnoser for the model's next fit: every rule starts again, judged against that fit's
@@ -344,7 +344,7 @@ class Diagnoser:
         called once per batch, in the same order, and the same state after.
 
         A plain batch (a finite loss, no jump of the rate, no per-step rule reporting) is taken
-        in one loop over local names (:func:`lrwidgets.core.detectors.feed_plain_rows`; the
+        in one loop over local names (:func:`lrwidgets.core.plain_rows.feed_plain_rows`; the
         window rules are called from it when due); any other goes through :meth:`step`. The
         cost a batch of both, measured: ``benchmarks/bench_diagnosis_cost.py``.
 
@@ -354,7 +354,7 @@ class Diagnoser:
             >>> [(v.kind, v.last_step) for v in verdicts]
             [('too_slow', 39), ('nan', 40)]
         """
-        from lrwidgets.core.detectors import feed_plain_rows
+        from lrwidgets.core.plain_rows import feed_plain_rows
 
         if len(losses) != len(learning_rates):
             raise ValueError(

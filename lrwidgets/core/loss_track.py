@@ -111,7 +111,7 @@ class LossTrack:
         learning_rate: float, rate_max: float, rate_max_step: int, rate_steps: int, total: float, total_sq: float,
     ) -> None:  # fmt: skip
         """Set the state that :meth:`update` keeps, as a loop over many losses computed it
-        (:func:`~lrwidgets.core.detectors.feed_plain_rows`); the last loss is the newest in the window."""
+        (:func:`~lrwidgets.core.plain_rows.feed_plain_rows`); the last loss is the newest in the window."""
         self.step, self.smooth, self._acc, self._weight, self.steps = step, smooth, acc, weight, steps
         self.best, self.best_step, self.learning_rate = best, best_step, learning_rate
         self.rate_max, self.rate_max_step = rate_max, rate_max_step

@@ -1,4 +1,4 @@
-"""The widget layer: traits wired to the core and the training controller."""
+"""The widget layer: views and controls, traits wired to the core and to ``TrainingSession``."""
 
 from lrwidgets.widgets.dashboard import TrainingDashboard
 from lrwidgets.widgets.designer import ScheduleDesigner, synthetic_loss

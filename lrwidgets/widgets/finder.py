@@ -58,7 +58,8 @@ class LRFinder(widgets.VBox):
             ``ScheduleDesigner`` or a model); default: the model itself.
         max_points: most points drawn a curve (min/max decimated), 8 to 100,000.
         **kwargs: the ``LRRangeTest`` arguments (``start_learning_rate``, ``end_learning_rate``,
-            ``num_steps``, ``mode``, ``smoothing``, ``diverge_threshold``, ``n_runs``).
+            ``num_steps``, ``mode``, ``smoothing``, ``diverge_threshold``, ``n_runs``, ``monitor``,
+            ``update_interval``).
 
     Example:
         >>> import keras, numpy as np, lrwidgets as lrw
