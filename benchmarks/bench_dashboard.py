@@ -3,7 +3,11 @@
 A 64-64-10 MLP (two hidden layers of 64) on scikit-learn's digits tiled to ~50k samples, batch 32
 (1,563 steps an epoch).
 Configurations run interleaved, several times each, on one compiled model whose weights are reset
-between runs; every fit runs in a background thread, as ``dash.fit`` does:
+between runs; each timed fit starts after ``--settle`` seconds (0.5) of idle time once its set-up
+is done (a new dashboard made and displayed, or the read-only callback made), the same in every
+configuration: a displayed dashboard's widgets are opened on the page by the kernel's IOPub thread
+after ``display`` returns, and with no pause that traffic, and whatever a pause does to the next fit,
+fell on one configuration only. Every fit runs in a background thread, as ``dash.fit`` does:
 
 - ``baseline``: a callback that only reads ``float(logs["loss"])`` each batch (the fair baseline:
   any per-batch callback turns off Keras's async dispatch),
@@ -77,6 +81,12 @@ def in_thread(fn):
     t.start(); t.join()
     return out.get("r")
 
+def settle():
+    # Every configuration's fit starts after the same idle time, once its set-up is done: a new
+    # dashboard's widgets are opened on the page by the IOPub thread after `display` returns, and
+    # without this that traffic ran into the dashboard's fit only.
+    time.sleep(SETTLE)
+
 def timed(name, epochs):
     reset()
     if name in ("dashboard", "dashboard+schedule"):
@@ -85,6 +95,7 @@ def timed(name, epochs):
         # A schedule whose rate changes every step: one host-side write before each batch.
         decay = lrw.schedules.ExponentialDecay(1e-3, decay_steps=STEPS_PER_EPOCH, decay_rate=0.5)
         schedule = decay if "+" in name else None
+        settle()
         t0, c0 = time.perf_counter(), time.process_time()
         dash.fit(x, y, epochs=epochs, batch_size=BATCH, schedule=schedule).wait()
         return time.perf_counter() - t0, time.process_time() - c0
@@ -92,6 +103,7 @@ def timed(name, epochs):
         session = lrw.TrainingSession(model)
         if name == "session+diagnosis":
             lrw.Diagnostician.attach(session)
+        settle()
         t0, c0 = time.perf_counter(), time.process_time()
         session.fit(x, y, epochs=epochs, batch_size=BATCH).wait()
         return time.perf_counter() - t0, time.process_time() - c0
@@ -104,6 +116,7 @@ def timed(name, epochs):
             callbacks = [lrw.TrainingSession(model).callback]
         else:
             callbacks = [read_loss()]
+        settle()
         t0, c0 = time.perf_counter(), time.process_time()
         model.fit(x, y, epochs=epochs, batch_size=BATCH, callbacks=callbacks, verbose=0)
         return time.perf_counter() - t0, time.process_time() - c0
@@ -114,6 +127,7 @@ def timed(name, epochs):
     else:
         from livelossplot import PlotLossesKeras
         kw = dict(callbacks=[PlotLossesKeras()], verbose=0)
+    settle()
     t0, c0 = time.perf_counter(), time.process_time()
     in_thread(lambda: model.fit(x, y, epochs=epochs, batch_size=BATCH, **kw))
     return time.perf_counter() - t0, time.process_time() - c0
@@ -167,6 +181,12 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64, help="the MLP's hidden width (64: the smallest step)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument(
+        "--settle",
+        type=float,
+        default=0.5,
+        help="idle seconds before each timed fit, after its set-up, in every configuration (0: none, as before 12-07)",
+    )
+    ap.add_argument(
         "--configs",
         default="baseline,dashboard,dashboard+schedule,progbar,livelossplot,baseline-kernel,callback-kernel",
     )
@@ -174,7 +194,7 @@ def main() -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     configs = args.configs.split(",")
     code = (
-        f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\n"
+        f"CONFIGS = {configs!r}\nREPEATS = {args.repeats}\nEPOCHS = {args.epochs}\nSETTLE = {args.settle}\n"
         f"LONG_STEPS = {args.long_steps}\nWIDTH = {args.width}\nBATCH = {args.batch_size}\n" + KERNEL_CODE
     )
     result = run_in_kernel(code)
