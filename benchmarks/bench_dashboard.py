@@ -191,6 +191,8 @@ def main() -> None:
         default="baseline,dashboard,dashboard+schedule,progbar,livelossplot,baseline-kernel,callback-kernel",
     )
     args = ap.parse_args()
+    if not args.settle >= 0:
+        ap.error(f"argument --settle must be >= 0. Received: {args.settle}")
     os.environ.setdefault("KERAS_BACKEND", "jax")
     configs = args.configs.split(",")
     code = (

@@ -182,6 +182,7 @@ def test_the_default_smoothing_lags_less_than_fastais() -> None:
     assert own < ours < fastai and math.log10(fastai / ours) > 0.2
     assert RangeTestMonitor(num_steps=100).curve.smoothing == SMOOTHING
     from lrwidgets.core.fall import fall_evidence, judge_fall
+
     for f in (SweepCurve, RangeTestMonitor, smooth_losses, suggest, fall_evidence, judge_fall):
         assert inspect.signature(f).parameters["smoothing"].default == SMOOTHING, f
     rng = np.random.default_rng(1)

@@ -2506,16 +2506,18 @@ def _interrupt_cases(before: Any, x: Any, y: Any) -> None:
             raise OSError("the log file's disk is full")
 
     # A later callback's end raising: the interrupt is still raised (that error its context), and
-    # the ends after it still come (the failing end kept both from happening).
+    # the ends after it still come (the failing end kept both from happening); one listed before
+    # the session's callback ends once, as Keras calls it.
     model = linear_model()
     session = lrw.TrainingSession(model)
-    ends = Ends()
-    later = [session.callback, Interrupt(2), FailsAtEnd(), ends]
+    first, ends = Ends(), Ends()
+    listed = [first, session.callback, Interrupt(2), FailsAtEnd(), ends]
     with pytest.raises(KeyboardInterrupt, match="interrupted: the fit stopped at a batch boundary") as raised:
-        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=later)
-    assert isinstance(raised.value.__context__, OSError) and ends.ended == 1
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=listed)
+    assert isinstance(raised.value.__context__, OSError) and (first.ended, ends.ended) == (1, 1)
     assert signal.getsignal(signal.SIGINT) is before and session.state == "idle"
     assert not session.controller._interrupts.asked and session.history.num_steps == 3
+    assert getattr(model, "_jax_state", None) is None  # jax: the fit's state let go, as Keras does after the ends
     assert all(np.isfinite(w).all() for w in model.get_weights())
     model = linear_model()
     session = lrw.TrainingSession(model)

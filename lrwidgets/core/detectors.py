@@ -179,3 +179,13 @@ def build(kinds: tuple[str, ...], *, divergence_factor: float = 4.0) -> list[Det
     every: tuple[type[Detector], ...] = (NanDetector, DivergingDetector, SpikedDetector, *CURVE_DETECTORS)
     detectors = {d.kind: d for d in every}
     return [DivergingDetector(divergence_factor) if k == "diverging" else detectors[k]() for k in kinds]
+
+
+def __getattr__(name: str) -> object:
+    """The names that moved to :mod:`lrwidgets.core.plain_rows`, still importable from here (imported
+    on first use: that module imports this one)."""
+    if name in ("feed_plain_rows", "plain_rules", "start_rule"):
+        from lrwidgets.core import plain_rows
+
+        return getattr(plain_rows, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

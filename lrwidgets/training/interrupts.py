@@ -21,6 +21,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
 
+_INTERRUPTED = (
+    "interrupted: the fit stopped at a batch boundary, every batch is recorded, and the model is as after its"
+    " last batch"
+)
+
 
 class InterruptStops:
     """SIGINT as a Stop for a controller's fits run in the main thread (callback mode)."""
@@ -69,29 +74,27 @@ class InterruptStops:
         if not isinstance(listed, list) or not any(cb is callback for cb in listed):
             self.raise_if_asked()
             return
+        self.asked = False  # first: a second interrupt during the ends below finds no stale request
         later = listed[next(i for i, cb in enumerate(listed) if cb is callback) + 1 :]
         error: Exception | None = None
-        for other in later:
-            try:
-                other.on_train_end(logs)
-            except Exception as e:  # each end is called, whatever the one before did
-                error = error or e
-        if getattr(model, "_jax_state_synced", False):  # as Keras does after the ends (jax)
-            model._jax_state = None
         try:
-            self.raise_if_asked()
-        except KeyboardInterrupt as interrupt:
-            interrupt.__context__ = error
-            raise
+            for other in later:
+                try:
+                    other.on_train_end(logs)
+                except Exception as e:  # each end is called, whatever the one before did
+                    error = error or e
+        finally:  # as Keras does after the ends (jax), a second interrupt among them included
+            if getattr(model, "_jax_state_synced", False):
+                model._jax_state = None
+        interrupt = KeyboardInterrupt(_INTERRUPTED)
+        interrupt.__context__ = error
+        raise interrupt
 
     def raise_if_asked(self) -> None:
         """At the end of a fit an interrupt stopped (its thread, after its records): raise it now."""
         if self.asked:
             self.asked = False
-            raise KeyboardInterrupt(
-                "interrupted: the fit stopped at a batch boundary, every batch is recorded, and the model is as"
-                " after its last batch"
-            )
+            raise KeyboardInterrupt(_INTERRUPTED)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         c = self._controller
