@@ -3,11 +3,12 @@
 A 64-64-10 MLP (two hidden layers of 64) on scikit-learn's digits tiled to ~50k samples, batch 32
 (1,563 steps an epoch).
 Configurations run interleaved, several times each, on one compiled model whose weights are reset
-between runs; each timed fit starts after ``--settle`` seconds (0.5) of idle time once its set-up
-is done (a new dashboard made and displayed, or the read-only callback made), the same in every
-configuration: a displayed dashboard's widgets are opened on the page by the kernel's IOPub thread
-after ``display`` returns, and with no pause that traffic, and whatever a pause does to the next fit,
-fell on one configuration only. Every fit runs in a background thread, as ``dash.fit`` does:
+between runs; each timed fit starts after a full garbage collection and ``--settle`` seconds (0.5)
+of idle time once its set-up is done (a new dashboard made and displayed, or the read-only callback
+made), the same in every configuration: a displayed dashboard's widgets are opened on the page by
+the kernel's IOPub thread after ``display`` returns, and with no pause that traffic (and a full
+collection brought on by the set-up's objects) fell on one configuration only. Every fit runs in a
+background thread, as ``dash.fit`` does:
 
 - ``baseline``: a callback that only reads ``float(logs["loss"])`` each batch (the fair baseline:
   any per-batch callback turns off Keras's async dispatch),
@@ -20,7 +21,9 @@ fell on one configuration only. Every fit runs in a background thread, as ``dash
 - ``baseline-kernel`` and ``callback-kernel``: the read-only callback, and a displayed dashboard's
   ``dash.callback``, each in ``model.fit`` run in the kernel's own thread (a cell that blocks);
   ``callback-kernel``'s paired ratio is taken against ``baseline-kernel``; ``session-kernel``: a
-  headless ``TrainingSession``'s callback there (no view), against the same baseline.
+  headless ``TrainingSession``'s callback there (no view), against the same baseline;
+  ``shadow-kernel``: a dashboard made and displayed as for ``callback-kernel``, its fit given the
+  read-only callback: what making a dashboard costs the fit after it, none of its callback's work.
 
 Printed: each configuration's median time over the baseline's, and the median of its per-round
 ratios to the baseline run of the same round ("paired", robust to the machine's load drifting)
@@ -48,7 +51,7 @@ from _kernel import run_in_kernel
 from _workload import SAMPLES
 
 KERNEL_CODE = r"""
-import json, os, threading, time
+import gc, json, os, threading, time
 import numpy as np, keras
 import lrwidgets as lrw
 from ipykernel.comm.comm import BaseComm as Comm  # the class comm.create_comm makes in a kernel
@@ -84,8 +87,12 @@ def in_thread(fn):
 def settle():
     # Every configuration's fit starts after the same idle time, once its set-up is done: a new
     # dashboard's widgets are opened on the page by the IOPub thread after `display` returns, and
-    # without this that traffic ran into the dashboard's fit only.
-    time.sleep(SETTLE)
+    # without this that traffic ran into the dashboard's fit only. A full collection first: a set-up
+    # that made thousands of objects (a dashboard's widgets, in a kernel holding every dashboard made
+    # before) would otherwise bring the next full collection into the fit that follows it.
+    if SETTLE > 0:
+        gc.collect()
+        time.sleep(SETTLE)
 
 def timed(name, epochs):
     reset()
@@ -112,6 +119,10 @@ def timed(name, epochs):
             dash = lrw.TrainingDashboard(model)
             display(dash)
             callbacks = [dash.callback]
+        elif name == "shadow-kernel":  # a dashboard made and displayed, its fit given the read-only callback
+            dash = lrw.TrainingDashboard(model)
+            display(dash)
+            callbacks = [read_loss()]
         elif name == "session-kernel":
             callbacks = [lrw.TrainingSession(model).callback]
         else:
@@ -184,7 +195,7 @@ def main() -> None:
         "--settle",
         type=float,
         default=0.5,
-        help="idle seconds before each timed fit, after its set-up, in every configuration (0: none, as before 12-07)",
+        help="idle seconds (after gc.collect) before each timed fit, after its set-up, in each configuration (0: none)",
     )
     ap.add_argument(
         "--configs",
