@@ -71,11 +71,13 @@ class InterruptStops:
         so none is called twice, and a failing end can neither hide the interrupt nor skip the ends
         after it."""
         listed = getattr(found, "callbacks", None)
-        if not isinstance(listed, list) or not any(cb is callback for cb in listed):
+        listed = listed if isinstance(listed, list) else []
+        at = next((i for i, cb in enumerate(listed) if cb is callback), None)
+        if at is None:
             self.raise_if_asked()
             return
         self.asked = False  # first: a second interrupt during the ends below finds no stale request
-        later = listed[next(i for i, cb in enumerate(listed) if cb is callback) + 1 :]
+        later = listed[at + 1 :]
         error: Exception | None = None
         try:
             for other in later:
