@@ -37,15 +37,18 @@ Then one long dashboard run counts widget traffic (bytes per update, total) and 
 
 Usage: ``.venv/bin/python benchmarks/bench_dashboard.py [--repeats 5] [--epochs 4] [--long-steps 50000]``
 (``--width 512 --batch-size 256``: a wider MLP, a step ~20x longer, for the cost and the updates
-a second of a more common step.)
+a second of a more common step.) ``--save run1.json`` keeps every round's times;
+``--pool run1.json run2.json ...`` prints the paired ratios of saved runs pooled (no benchmark run).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
+from pathlib import Path
 
 from _kernel import run_in_kernel
 from _workload import SAMPLES
@@ -184,6 +187,38 @@ def median_interval(ratios: list[float]) -> tuple[float, float]:
     return ratios[low - 1], ratios[high - 1]
 
 
+def print_ratios(times: dict[str, list[list[float]]], cpu: dict[str, list[list[float]]]) -> None:
+    """Each configuration's paired ratios to its baseline: per round against the baseline run of the
+    same round (adjacent in time), so that a change of the machine's load during the benchmark
+    cancels out; then the median over rounds and its 95% interval (:func:`median_interval`; rounds
+    taken as independent). Each configuration's times are a list of runs (one, or several with
+    ``--pool``): rounds are paired within each run, then pooled."""
+    for kind, table in (("wall time", times), ("CPU time of the kernel process", cpu)):
+        print(f"\n{kind}")
+        print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7} {'95% interval':>15}   runs")
+        for name, runs in table.items():
+            ref_runs = table["baseline-kernel" if name.endswith("-kernel") else "baseline"]
+            ts = [t for run in runs for t in run]
+            ref = [t for run in ref_runs for t in run]
+            med = statistics.median(ts)
+            base = statistics.median(ref)
+            ratios = sorted(
+                t / b for run, ref_run in zip(runs, ref_runs, strict=True) for t, b in zip(run, ref_run, strict=True)
+            )
+            interval = "-" if len(ratios) < 6 else "{:.3f}-{:.3f}x".format(*median_interval(ratios))
+            shown = " ".join(f"{t:.2f}" for t in ts) if len(runs) == 1 else f"{len(runs)} runs, {len(ts)} rounds"
+            print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {statistics.median(ratios):6.3f}x {interval:>15}  {shown}")
+
+
+def pool(paths: list[str]) -> None:
+    """Print the paired ratios of several runs saved with ``--save``, pooled (each run's rounds
+    paired within it)."""
+    saved = [json.loads(Path(p).read_text()) for p in paths]
+    names = [n for n in saved[0]["times"] if all(n in s["times"] for s in saved)]
+    print(f"{len(saved)} runs pooled: {', '.join(paths)}")
+    print_ratios({n: [s["times"][n] for s in saved] for n in names}, {n: [s["cpu"][n] for s in saved] for n in names})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -201,7 +236,17 @@ def main() -> None:
         "--configs",
         default="baseline,dashboard,dashboard+schedule,progbar,livelossplot,baseline-kernel,callback-kernel",
     )
+    ap.add_argument("--save", metavar="FILE", help="also write every round's wall and CPU times to FILE (JSON)")
+    ap.add_argument(
+        "--pool",
+        nargs="+",
+        metavar="FILE",
+        help="no benchmark: print the paired ratios of runs saved with --save, pooled",
+    )
     args = ap.parse_args()
+    if args.pool:
+        pool(args.pool)
+        return
     if not args.settle >= 0:
         ap.error(f"argument --settle must be >= 0. Received: {args.settle}")
     os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -211,29 +256,14 @@ def main() -> None:
         f"LONG_STEPS = {args.long_steps}\nWIDTH = {args.width}\nBATCH = {args.batch_size}\n" + KERNEL_CODE
     )
     result = run_in_kernel(code)
-    times = result["times"]
+    if args.save:
+        Path(args.save).write_text(json.dumps({"args": vars(args), "times": result["times"], "cpu": result["cpu"]}))
     steps = args.epochs * -(-SAMPLES // args.batch_size)
     print(
         f"backend {os.environ['KERAS_BACKEND']}, {args.width}-{args.width}-10 MLP, batch {args.batch_size}:"
         f" {steps} steps a fit, {args.repeats} interleaved runs each"
     )
-    # Paired: each run against the baseline run of the same round (adjacent in time), so that a
-    # change of the machine's load during the benchmark cancels out; then the median over rounds.
-    # The paired median's 95% interval (median_interval; rounds taken as independent): what a run
-    # resolves, given the spread of single ratios stated in this module's docstring.
-    for kind, table in (("wall time", times), ("CPU time of the kernel process", result["cpu"])):
-        print(f"\n{kind}")
-        print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7} {'95% interval':>15}   runs")
-        for name, ts in table.items():
-            ref = table["baseline-kernel" if name.endswith("-kernel") else "baseline"]
-            med = statistics.median(ts)
-            base = statistics.median(ref)
-            ratios = sorted(t / b for t, b in zip(ts, ref, strict=True))
-            interval = "-" if len(ratios) < 6 else "{:.3f}-{:.3f}x".format(*median_interval(ratios))
-            print(
-                f"{name:<20} {med:9.2f} {med / base:7.2f}x {statistics.median(ratios):6.3f}x"
-                f" {interval:>15}  {' '.join(f'{t:.2f}' for t in ts)}"
-            )
+    print_ratios({n: [ts] for n, ts in result["times"].items()}, {n: [ts] for n, ts in result["cpu"].items()})
     print(f"\nwidget traffic of one dashboard run ({result['steps']} steps), read at 1k, 10k and 50k steps")
     print(
         f"{'steps':>7} {'updates':>8} {'updates/s':>9} {'messages':>9} {'total KB':>9} {'KB/update':>10}"
