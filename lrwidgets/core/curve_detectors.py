@@ -22,10 +22,11 @@ import math
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
-from lrwidgets.core.diagnosis import Context, Diagnosis, rate_fix, rate_text
+from lrwidgets.core.fit_context import Context
 from lrwidgets.core.metric_names import accuracy_of
 from lrwidgets.core.overfitting_detector import OverfittingDetector
 from lrwidgets.core.stall_detectors import TooSlowDetector, UnstableDetector
+from lrwidgets.core.verdicts import Diagnosis, rate_fix, rate_text
 
 __all__ = ["CURVE_DETECTORS", "CollapsedDetector", "OscillatingDetector", "OverfittingDetector", "PlateauDetector",
            "TooSlowDetector", "UnstableDetector"]  # fmt: skip

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from lrwidgets.core.checks import check_float
-from lrwidgets.core.diagnosis import Context, Diagnosis, Fix, rate_fix, rate_text
 from lrwidgets.core.diagnostics import DivergenceMonitor, small_batch_gap
+from lrwidgets.core.fit_context import Context
+from lrwidgets.core.verdicts import Diagnosis, Fix, rate_fix, rate_text
 
 
 class Detector:

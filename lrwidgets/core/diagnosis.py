@@ -20,18 +20,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from lrwidgets.core import detectors, plain_rows
 from lrwidgets.core.checks import check_choice, check_float, check_int
+from lrwidgets.core.detectors import DivergingDetector
+from lrwidgets.core.fit_context import Context, starts_where_it_ended
 from lrwidgets.core.loss_track import LossTrack
+from lrwidgets.core.stall_detectors import TooSlowDetector
+from lrwidgets.core.verdicts import (
+    FIX_KINDS,
+    KINDS,
+    RAISE_FAILED,
+    TOO_LARGE,
+    Diagnosis,
+    Fix,
+    rate_fix,
+    rate_text,
+)
 
-KINDS = (
-    "nan", "diverging", "spiked", "collapsed", "oscillating", "unstable", "too_slow", "plateau", "overfitting",
-)  # fmt: skip
-#: Verdicts that say the rate is too large.
-TOO_LARGE = ("nan", "diverging", "spiked", "collapsed", "oscillating", "unstable")
-FIX_KINDS = ("set_learning_rate", "rewind", "restore_best", "stop")
+# The verdicts, their fix and the fit's context live in their own modules; importable from here too.
+__all__ = [
+    "FIX_KINDS",
+    "KINDS",
+    "MUTED_WHEN_TOO_LARGE",
+    "MUTED_WHEN_TOO_SLOW",
+    "RAISE_FAILED",
+    "TOO_LARGE",
+    "Context",
+    "Diagnoser",
+    "Diagnosis",
+    "Fix",
+    "rate_fix",
+    "rate_text",
+    "starts_where_it_ended",
+]
+
 #: The verdicts a ``TOO_LARGE`` one mutes until the rate is raised (``unstable``: it would only
 #: say again that the rate is too large).
 MUTED_WHEN_TOO_LARGE = ("unstable", "too_slow", "plateau")
@@ -40,186 +64,6 @@ MUTED_WHEN_TOO_LARGE = ("unstable", "too_slow", "plateau")
 #: from a flat loss and a batch far above it, they would turn the advice round on a few bad
 #: batches that come much later at a rate too small.
 MUTED_WHEN_TOO_SLOW = ("collapsed", "unstable", "plateau")
-#: The evidence key of a ``too_slow`` verdict after a raise that made the batches noisier but the
-#: loss fall no faster: the rate before that raise. It advises no further raise, and mutes nothing.
-RAISE_FAILED = "rate_before"
-
-
-@dataclass(frozen=True)
-class Fix:
-    """What the one-click fix of a verdict does.
-
-    ``set_learning_rate``: set the rate to ``learning_rate``; ``rewind``: put back the weights and
-    optimizer state kept before the batch of history step ``step`` (the last healthy state before a
-    blow-up) and set the rate to ``learning_rate``, training going on; ``restore_best``: stop and put
-    back the weights of epoch ``epoch`` (0-based, as Keras counts; None: the best epoch kept);
-    ``stop``: stop training.
-    """
-
-    kind: str
-    learning_rate: float | None = None
-    epoch: int | None = None
-    step: int | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("kind", self.kind, FIX_KINDS)
-        # The rate to set, present (the detectors' own value: not converted here). A `restore_best`
-        # with no epoch restores the best epoch kept.
-        if self.kind in ("set_learning_rate", "rewind") and self.learning_rate is None:
-            raise ValueError(f"Argument `learning_rate` is needed by a '{self.kind}' fix. Received: learning_rate=None")
-        if self.kind == "rewind" and self.step is None:
-            raise ValueError("Argument `step` is needed by a 'rewind' fix. Received: step=None")
-        if self.step is not None:
-            if self.kind != "rewind":
-                raise ValueError(f"Argument `step` is only for a 'rewind' fix. Received: step={self.step!r}")
-            check_int("step", self.step, ge=0)
-        if self.learning_rate is not None:
-            if self.kind not in ("set_learning_rate", "rewind"):
-                raise ValueError(
-                    f"Argument `learning_rate` is only for a 'set_learning_rate' or 'rewind' fix. "
-                    f"Received: learning_rate={self.learning_rate!r}"
-                )
-            check_float("learning_rate", self.learning_rate, gt=0)
-        if self.epoch is not None:
-            if self.kind != "restore_best":
-                raise ValueError(f"Argument `epoch` is only for a 'restore_best' fix. Received: epoch={self.epoch!r}")
-            check_int("epoch", self.epoch, ge=0)
-
-    @property
-    def label(self) -> str:
-        """A button label: ``set the rate to 3.0e-03``, ``rewind to step 420, rate 3.0e-03``,
-        ``stop and restore epoch 12``, ``stop training``."""
-        if self.kind == "set_learning_rate":
-            return f"set the rate to {self.learning_rate:.1e}"
-        if self.kind == "rewind":
-            return f"rewind to step {self.step}, rate {self.learning_rate:.1e}"
-        if self.kind == "restore_best":
-            return "stop and restore the best epoch" if self.epoch is None else f"stop and restore epoch {self.epoch}"
-        return "stop training"
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """One verdict: what is wrong, over which steps, the numbers that show it, and what to do.
-
-    ``first_step``/``last_step`` are history steps (0-based, as on the plots); ``evidence`` holds
-    the measured values the verdict rests on; ``message`` states them; ``advice`` says what to do
-    in numbers; ``action`` is the one-click fix (None when there is none to offer).
-    """
-
-    kind: str
-    first_step: int
-    last_step: int
-    evidence: dict[str, float]
-    message: str
-    advice: str
-    action: Fix | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("kind", self.kind, KINDS)
-        first = check_int("first_step", self.first_step, ge=0)
-        check_int("last_step", self.last_step, ge=first)
-        for name in ("message", "advice"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"Argument `{name}` must be a str. Received: {name}={getattr(self, name)!r}")
-        if self.action is not None and not isinstance(self.action, Fix):
-            raise TypeError(f"Argument `action` must be a Fix or None. Received: action={self.action!r}")
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.message}; {self.advice}"
-
-
-def starts_where_it_ended(first_loss: float, level: float, factor: float) -> bool:
-    """Whether a fit whose first batch loss is ``first_loss`` continues the last one, which ended at
-    the smoothed ``level``: within ``factor`` x it (a rate raised between two fits is judged against
-    what the model had reached), not far above (reset weights, another model: judged on its own)."""
-    return math.isfinite(level) and first_loss <= factor * max(level, 0.0)
-
-
-def rate_fix(value: float) -> Fix | None:
-    """The fix that sets the rate to ``value``: None where the rate it was computed from was not a
-    finite positive number (no rate to advise)."""
-    return Fix("set_learning_rate", value) if math.isfinite(value) and value > 0 else None
-
-
-def rate_text(value: float) -> str:
-    """A learning rate as advice writes it: two significant digits (``3e-03``, ``0.3``)."""
-    return f"{value:.2g}"
-
-
-@dataclass
-class Context:
-    """The track, plus what is known about the model (its number of classes, for chance accuracy)."""
-
-    track: LossTrack
-    num_classes: int | None = None
-    last_epoch: dict[str, float] = field(default_factory=dict)
-    #: the fit weighs its samples (``class_weight``, ``sample_weight``): set by the Diagnostician
-    weighted: bool = False
-    #: batches a row covers (``steps_per_execution``: a row is the mean of that many): set by the Diagnostician
-    batches_per_row: int = 1
-    #: samples a batch, when known (a row's loss is the mean of ``batch_size x batches_per_row``)
-    batch_size: int | None = None
-    #: the loss is a regression's, unbounded above (MSE, MAE, Huber...): set by the Diagnostician
-    regression: bool = False
-    #: the largest class's share of the training labels, when known: set by the Diagnostician
-    majority: float | None = None
-    #: an output of a model of several is a 2-class one (a sigmoid's): judged as 2 classes are (spikes)
-    binary: bool = False
-
-    @property
-    def samples_per_row(self) -> int | None:
-        """Samples a row's loss is the mean of, when the batch size is known."""
-        return None if not self.batch_size else self.batch_size * self.batches_per_row
-
-    @property
-    def chance(self) -> float | None:
-        return None if not self.num_classes else 1.0 / self.num_classes
-
-    @property
-    def collapse_veto(self) -> float:
-        """The accuracy above which a flat loss is no collapse: twice chance, or halfway from the
-        labels' largest share (:attr:`majority`; a constant prediction scores it at most) to 1 where
-        known and twice chance is not above it (with 2 classes it is 1, never exceeded). Binary fits
-        on 63/37 data got ``collapsed`` at 0.84-0.95 accuracy (bar 0.815 now)."""
-        bar = 2.0 / self.num_classes if self.num_classes else math.inf
-        m = self.majority
-        return (1.0 + m) / 2 if m is not None and (self.num_classes == 2 or m >= bar) else bar
-
-    @property
-    def untrained_loss(self) -> float:
-        """The untrained model's loss, which the rules' gaps and bands are shares of: the fit's first
-        batch loss (``LossTrack.initial``), or for a classifier whose first loss is under half of
-        ln(classes) (a trained model in a new session: fine-tuned, loaded) ln(classes), a uniform
-        guess's loss. Scaled by a trained model's tiny first loss, they collapsed: a classifier at
-        98% accuracy got ``oscillating`` at Adam 1e-3 and ``unstable`` while it improved. Also
-        ln(classes) when the first row was already blown up (:attr:`first_row_blown`)."""
-        initial, classes = self.track.initial, self.num_classes or 0
-        trained = classes >= 2 and initial < 0.5 * math.log(classes)
-        return math.log(classes) if trained or self.first_row_blown else initial
-
-    @property
-    def first_row_blown(self) -> bool:
-        """Whether the fit's first row, a mean of several batches (``batches_per_row`` > 1) of which
-        only the first ran before an update, stands above 2 x ln(classes) (a classifier's): Adam 1.0
-        on the digits MLP with ``steps_per_execution=4`` made it 10.9 (then ~14.5; ln 10 = 2.30), and
-        that row, read as the untrained loss, hid the blow-up (no verdict; with 8, `too_slow`). A
-        classifier fed raw inputs, whose untrained loss can stand that high, then gets no `too_slow`."""
-        classes = self.num_classes or 0
-        return self.batches_per_row > 1 and classes >= 2 and self.track.initial > 2 * math.log(classes)
-
-    @property
-    def judges_spikes(self) -> bool:
-        """Whether the rules that read single batches far above the loss judge this fit: a
-        classifier's (a regression's heavy-tailed batch losses spike at good rates), its samples
-        not weighted (a batch of heavy samples stands far above the rest at any rate)."""
-        return (self.num_classes or 0) >= 2 and not self.weighted
-
-    @property
-    def judges_spread(self) -> bool:
-        """Whether ``unstable`` judges this fit: :attr:`judges_spikes`, with 3 classes or more (with 2,
-        a wrong sample in 32 moves a batch past its gaps, shares of ln 2: ``oscillating``'s is 3x)."""
-        return self.judges_spikes and (self.num_classes or 0) >= 3 and not self.binary
 
 
 class Diagnoser:
@@ -253,8 +97,6 @@ class Diagnoser:
         rate_jump: float = 1.5,
         divergence_factor: float = 4.0,
     ) -> None:
-        from lrwidgets.core import detectors, plain_rows
-
         if num_classes is not None:
             num_classes = check_int("num_classes", num_classes, ge=2)
         if isinstance(kinds, str):
@@ -287,9 +129,6 @@ class Diagnoser:
         own best (a fit from reset weights starts far above the last one's best: no divergence),
         but the untrained model's loss is kept (a fit that continues a trained model, its loss flat
         and low, is not too slow; ``diverging``'s gap stays a share of it)."""
-        from lrwidgets.core.detectors import DivergingDetector
-        from lrwidgets.core.stall_detectors import TooSlowDetector
-
         fresh = Diagnoser(
             num_classes=self.context.num_classes,
             kinds=self.kinds,
@@ -354,8 +193,6 @@ class Diagnoser:
             >>> [(v.kind, v.last_step) for v in verdicts]
             [('too_slow', 39), ('nan', 40)]
         """
-        from lrwidgets.core.plain_rows import feed_plain_rows
-
         if len(losses) != len(learning_rates):
             raise ValueError(
                 "Arguments `losses` and `learning_rates` must have the same length. Received: "
@@ -365,7 +202,7 @@ class Diagnoser:
         rows = zip(losses, learning_rates, strict=True)
         step, end = first_step, first_step + len(losses)
         while step < end:
-            step, special = feed_plain_rows(self, step, rows, found)
+            step, special = plain_rows.feed_plain_rows(self, step, rows, found)
             if special is not None:
                 found += self.step(step, *special)
                 step += 1

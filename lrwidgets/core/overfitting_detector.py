@@ -13,7 +13,8 @@ from collections import deque
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector
-from lrwidgets.core.diagnosis import Context, Diagnosis, Fix
+from lrwidgets.core.fit_context import Context
+from lrwidgets.core.verdicts import Diagnosis, Fix
 
 __all__ = ["OverfittingDetector"]
 

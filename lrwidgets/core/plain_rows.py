@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from lrwidgets.core.detectors import Detector, DivergingDetector
-from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.core.diagnostics import TRIM, MonitorState
+from lrwidgets.core.verdicts import Diagnosis
 
 if TYPE_CHECKING:
     from lrwidgets.core.curve_detectors import OscillatingDetector, PlateauDetector

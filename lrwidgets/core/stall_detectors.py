@@ -17,7 +17,8 @@ import math
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
-from lrwidgets.core.diagnosis import RAISE_FAILED, Context, Diagnosis, rate_fix, rate_text
+from lrwidgets.core.fit_context import Context
+from lrwidgets.core.verdicts import RAISE_FAILED, Diagnosis, rate_fix, rate_text
 
 
 def no_progress(ctx: Context, min_progress: float, high: float) -> tuple[float, float, float] | None:

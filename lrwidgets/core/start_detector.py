@@ -15,8 +15,9 @@ import math
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
-from lrwidgets.core.diagnosis import Context, Diagnosis
+from lrwidgets.core.fit_context import Context
 from lrwidgets.core.smoothing import EmaSmoother
+from lrwidgets.core.verdicts import Diagnosis
 
 
 class SpikedDetector(Detector):
