@@ -22,7 +22,8 @@ class ModelState:
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
     (Keras shuffles array data with it on jax), TensorFlow's op seeds, torch's global generator
     (its data loader's shuffle) and Keras's global ``SeedGenerator`` (unseeded ``keras.random`` ops),
-    the calling thread's, when one exists.
+    the calling thread's, when one exists. On TensorFlow also the model's step functions: a step
+    traced in the test's fits holds their thread's generator, so the next fit traces its own.
 
     On jax and torch, a model whose compiled loss and metrics are not built yet (never fit nor
     evaluated) is marked so again: Keras's first fit builds them from one pass of its data
@@ -57,6 +58,12 @@ class ModelState:
         torch = sys.modules.get("torch")
         self.torch = None if torch is None else torch.get_rng_state()
         self.unbuilt = {} if keras.backend.backend() == "tensorflow" else _unbuilt_compile_state(model)
+        # TensorFlow: a step traced by the test's fits keeps what it captured in their thread (the
+        # generator of an unseeded `keras.random` op, that thread's own); put back, the fit after
+        # the test traces its own step, as it would have without the test. (jax refuses those ops
+        # in a traced step; torch's steps are not traced.)
+        tensorflow = keras.backend.backend() == "tensorflow"
+        self.functions = {name: getattr(model, name, None) for name in _STEP_FUNCTIONS} if tensorflow else {}
 
     def restore_variables(self) -> None:
         """Put back the model's and the optimizer's variables (not the random generators)."""
@@ -84,12 +91,18 @@ class ModelState:
         if self.torch is not None:
             sys.modules["torch"].set_rng_state(self.torch)
         _unbuild(self.unbuilt)
+        for name, function in self.functions.items():
+            setattr(model, name, function)
 
     def differences(self) -> list[str]:
         """Paths of the variables that differ from the copy (bitwise); empty when restored."""
         _state.sync(self.model)
         others = [pair for other in self.other_optimizers for pair in other.values]
         return [v.path for v, value in (*self.variables, *self.optimizer_variables, *others) if not _same(v, value)]
+
+
+#: The model's step functions, made (on TensorFlow: traced) by its first fit, evaluate or predict.
+_STEP_FUNCTIONS = ("train_function", "test_function", "predict_function")
 
 
 def other_optimizers(model: Any) -> list[Any]:
