@@ -1,5 +1,5 @@
 """The dashboard's verdict row: the latest verdict's badge, the button applying its advice, the
-log-loss axis toggle."""
+log-loss axis toggle (switched on once by itself when the loss spans more than ``LOG_LOSS_SPAN``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import ipywidgets as widgets
 
 from lrwidgets.core.diagnosis import Diagnosis
 from lrwidgets.widgets._strict_controls import KernelButton, PageCheckbox
+from lrwidgets.widgets._training_plots import LOG_LOSS_SPAN
 
 
 class DiagnosisBar:
@@ -18,7 +19,8 @@ class DiagnosisBar:
 
     Args:
         on_fix: called on a click of the fix button.
-        on_log_loss: called with the ``change`` of the log-loss checkbox.
+        on_log_loss: called with the ``change`` of the log-loss checkbox (:attr:`switching` tells
+            whether :meth:`auto_log_loss` made it).
         on_refused: called with the message of a value the page sent for the checkbox and it
             refused (not a bool); None: only ipywidgets' log says so.
     """
@@ -39,10 +41,26 @@ class DiagnosisBar:
             value=False, description="log loss axis", indent=False, name="log_loss", on_refused=on_refused
         )
         self.log_loss.observe(on_log_loss, names="value")
+        #: the user set the checkbox: the axis is no longer switched for them
+        self.chosen = False
+        #: :meth:`auto_log_loss` is setting the checkbox (read by ``on_log_loss``)
+        self.switching = False
         self.box = widgets.HBox(
             [self.badge, self.fix_button, self.log_loss],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
+
+    def auto_log_loss(self, span: float) -> None:
+        """Once the smoothed loss to draw spans more than ``LOG_LOSS_SPAN`` (10x: ``span``), draw it on
+        a log axis: on a linear one the whole end of the fit would be a flat line at the bottom. Only
+        until the user sets the checkbox, and only once (the axis is not switched back)."""
+        if self.chosen or self.log_loss.value or span <= LOG_LOSS_SPAN:
+            return
+        self.switching = True
+        try:
+            self.log_loss.value = True
+        finally:
+            self.switching = False
 
     def draw(self, verdicts: Sequence[Diagnosis], offered: bool = True) -> None:
         """Show the latest verdict, once; ``offered``: whether its fix can still be applied (a rewind a

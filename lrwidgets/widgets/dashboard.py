@@ -19,7 +19,7 @@ from lrwidgets.widgets._find_lr import FindLearningRate
 from lrwidgets.widgets._message_log import MESSAGE_KINDS, MessageLog
 from lrwidgets.widgets._progress_line import ProgressLine
 from lrwidgets.widgets._step_curves import StepCurves
-from lrwidgets.widgets._training_plots import LOG_LOSS_SPAN, TrainingPlots
+from lrwidgets.widgets._training_plots import TrainingPlots
 from lrwidgets.widgets.pacer import BrowserPacer
 
 __all__ = ["MAX_POINTS_LIMIT", "MESSAGE_KINDS", "TrainingDashboard"]
@@ -206,8 +206,6 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self._messages = self._message_log.html
         self._badge, self._fix_button = self._diagnosis_bar.badge, self._diagnosis_bar.fix_button
         self._log_loss = self._diagnosis_bar.log_loss
-        self._log_loss_chosen = False  # the user set the checkbox: the axis is no longer switched for them
-        self._log_loss_auto = False
         self._children = [
             self._status,
             self._controls.box,
@@ -330,7 +328,7 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         with self._lock:
             h = self.history
             points = self._curves.update(h)
-            self._auto_log_loss(points.loss_span())  # before drawing: the steps are drawn once, on it
+            self._diagnosis_bar.auto_log_loss(points.loss_span())  # before drawing: the steps are drawn once, on it
             self._curves.show(points)
             self.plots.draw_epochs(h.epochs)
             if len(h.events) != self._seen_events:
@@ -371,23 +369,12 @@ class TrainingDashboard(FindLearningRate, widgets.VBox):
         self.refresh()
 
     def _on_log_loss(self, change: dict[str, Any]) -> None:
+        bar = self._diagnosis_bar
         with self._lock:  # switched by refresh: it draws the steps next
-            self.plots.set_loss_log(bool(change["new"]), steps=not self._log_loss_auto)
-        if not self._log_loss_auto:
-            self._log_loss_chosen = True
+            self.plots.set_loss_log(bool(change["new"]), steps=not bar.switching)
+        if not bar.switching:
+            bar.chosen = True
             self.refresh()
-
-    def _auto_log_loss(self, span: float) -> None:
-        """Once the smoothed loss to draw spans more than ``LOG_LOSS_SPAN`` (10x: ``span``), draw it on
-        a log axis: on a linear one the whole end of the fit would be a flat line at the bottom. Only
-        until the user sets the checkbox, and only once (the axis is not switched back)."""
-        if self._log_loss_chosen or self._log_loss.value or span <= LOG_LOSS_SPAN:
-            return
-        self._log_loss_auto = True
-        try:
-            self._log_loss.value = True
-        finally:
-            self._log_loss_auto = False
 
     def _draw_diagnosis(self) -> None:
         verdicts = self.diagnoses
