@@ -48,7 +48,9 @@ import json
 import math
 import os
 import statistics
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from _kernel import run_in_kernel
 from _workload import SAMPLES
@@ -210,13 +212,42 @@ def print_ratios(times: dict[str, list[list[float]]], cpu: dict[str, list[list[f
             print(f"{name:<20} {med:9.2f} {med / base:7.2f}x {statistics.median(ratios):6.3f}x {interval:>15}  {shown}")
 
 
-def pool(paths: list[str]) -> None:
+def pool(paths: list[str], error: Callable[[str], NoReturn]) -> None:
     """Print the paired ratios of several runs saved with ``--save``, pooled (each run's rounds
-    paired within it)."""
-    saved = [json.loads(Path(p).read_text()) for p in paths]
-    names = [n for n in saved[0]["times"] if all(n in s["times"] for s in saved)]
+    paired within it). ``error``: how a file that cannot be pooled is refused (argparse's)."""
+    saved = []
+    for path in paths:
+        try:
+            run = json.loads(Path(path).read_text())
+            times, cpu = run["times"], run["cpu"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            error(f"argument --pool: {path} is not a run saved with --save ({type(e).__name__}: {e})")
+        for name in times:
+            if len(times[name]) != len(cpu.get(name, ())):
+                error(
+                    f"argument --pool: {path}: `{name}` has {len(times[name])} wall times"
+                    f" and {len(cpu.get(name, ()))} CPU times"
+                )
+        saved.append(run)
+    settings = [{k: v for k, v in run.get("args", {}).items() if k not in ("save", "pool")} for run in saved]
+    if any(s != settings[0] for s in settings):
+        print("warning: the runs were made with different settings:", *settings, sep="\n  ")
+    every = [n for n in saved[0]["times"] if all(n in run["times"] for run in saved)]
+    names = [n for n in every if ("baseline-kernel" if n.endswith("-kernel") else "baseline") in every]
+    left_out = sorted({n for run in saved for n in run["times"]} - set(names))
     print(f"{len(saved)} runs pooled: {', '.join(paths)}")
-    print_ratios({n: [s["times"][n] for s in saved] for n in names}, {n: [s["cpu"][n] for s in saved] for n in names})
+    if left_out:
+        print(f"left out (not in every run, or its baseline is not): {', '.join(left_out)}")
+    for name in names:
+        for path, run in zip(paths, saved, strict=True):
+            ref = run["times"]["baseline-kernel" if name.endswith("-kernel") else "baseline"]
+            if len(run["times"][name]) != len(ref):
+                error(
+                    f"argument --pool: {path}: `{name}` has {len(run['times'][name])} rounds, its baseline {len(ref)}"
+                )
+    print_ratios(
+        {n: [run["times"][n] for run in saved] for n in names}, {n: [run["cpu"][n] for run in saved] for n in names}
+    )
 
 
 def main() -> None:
@@ -245,7 +276,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.pool:
-        pool(args.pool)
+        pool(args.pool, ap.error)
         return
     if not args.settle >= 0:
         ap.error(f"argument --settle must be >= 0. Received: {args.settle}")
@@ -257,7 +288,13 @@ def main() -> None:
     )
     result = run_in_kernel(code)
     if args.save:
-        Path(args.save).write_text(json.dumps({"args": vars(args), "times": result["times"], "cpu": result["cpu"]}))
+        saved = {
+            "args": vars(args),
+            "backend": os.environ["KERAS_BACKEND"],
+            "times": result["times"],
+            "cpu": result["cpu"],
+        }
+        Path(args.save).write_text(json.dumps(saved))
     steps = args.epochs * -(-SAMPLES // args.batch_size)
     print(
         f"backend {os.environ['KERAS_BACKEND']}, {args.width}-{args.width}-10 MLP, batch {args.batch_size}:"

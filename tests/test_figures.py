@@ -174,6 +174,7 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     widgets_before = set(_instances)
     dash.refresh()
     assert dash.plots.loss_log and dash._log_loss.value
+    assert not dash._diagnosis_bar.chosen and not dash._diagnosis_bar.switching  # the switch, not the user
     assert set(_instances) == widgets_before  # mid-fit, the switch builds (and closes) no widget
     linear_mark = dash.plots._loss_sets[False][0]
     assert len(dash.plots.loss_mark.x) == 500  # the steps drawn once, on the log axis
@@ -185,6 +186,7 @@ def test_dashboard_loss_axis_turns_log_when_the_loss_spans_tenfold() -> None:
     assert len(ticks) >= 2 and len({f"{t:.3g}" for t in ticks}) == len(ticks)
     # the user's choice holds: back to linear, and not switched again
     dash._log_loss.value = False
+    assert dash._diagnosis_bar.chosen
     for _ in range(100):
         h.record_step(0.001, 1e-3, 0.0)
     dash.refresh()

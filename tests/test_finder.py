@@ -322,7 +322,7 @@ def test_a_fit_after_the_finder_draws_keras_global_random_numbers_as_one_without
 
     x, y = regression_data(256)
 
-    def train(find: bool, fitted: bool) -> list[np.ndarray]:
+    def train(find: bool, fitted: bool, batch_size: int) -> list[np.ndarray]:
         from lrwidgets.training import LRRangeTest
 
         keras.utils.set_random_seed(0)
@@ -331,16 +331,17 @@ def test_a_fit_after_the_finder_draws_keras_global_random_numbers_as_one_without
         if fitted:
             model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # the global generator is made here
         if find:
-            LRRangeTest(model, num_steps=20).run(x, y, batch_size=32).wait(120)
-        model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+            LRRangeTest(model, num_steps=20).run(x, y, batch_size=batch_size).wait(120)
+        model.fit(x, y, epochs=1, batch_size=batch_size, shuffle=False, verbose=0)
         return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.variables]
 
-    # Fitted first (the generator is the test thread's), or never fitted (compile, find, fit): then
-    # the test's own fits traced the step, with their thread's generator; the fit after it must
-    # trace its own, as without the test.
-    for fitted in (True, False):
-        without, after = train(False, fitted), train(True, fitted)
-        assert all(a.tobytes() == b.tobytes() for a, b in zip(without, after, strict=True)), fitted
+    # Fitted first (the generator is the test thread's); never fitted (compile, find, fit): then
+    # the test's own fits traced the step, and the fit after it must trace its own, as without the
+    # test; fitted first and found at another batch size: the test's fits trace the step again, in
+    # their own thread, with the caller's generator (with one of their own, TensorFlow refused it).
+    for fitted, batch_size in ((True, 32), (False, 32), (True, 24)):
+        without, after = train(False, fitted, batch_size), train(True, fitted, batch_size)
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(without, after, strict=True)), (fitted, batch_size)
 
 
 def test_n_runs_repeat_from_the_same_weights_and_report_the_spread() -> None:

@@ -2,7 +2,7 @@
 
 A detector sees the shared :class:`~lrwidgets.core.loss_track.LossTrack` after each finite batch
 loss (``on_step``), each non-finite one (``on_nonfinite``) and each epoch's logs (``on_epoch``),
-and returns a :class:`~lrwidgets.core.diagnosis.Diagnosis` once when its rule holds; ``rearm``
+and returns a :class:`~lrwidgets.core.verdicts.Diagnosis` once when its rule holds; ``rearm``
 (called when the learning rate jumps) lets it report again. Rules that look at the window are
 checked every ``window // 4`` steps (O(window) then, O(1) amortised).
 

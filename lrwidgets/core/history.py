@@ -65,7 +65,7 @@ class Event:
     - ``pause``, ``resume``, ``stop``;
     - ``nan`` (a non-finite loss stopped the fit), ``restore`` (weights put back after it),
       ``diverging`` (the divergence rule's flag);
-    - ``diagnosis``: a :class:`~lrwidgets.core.diagnosis.Diagnosis`; ``source`` is its kind;
+    - ``diagnosis``: a :class:`~lrwidgets.core.verdicts.Diagnosis`; ``source`` is its kind;
     - ``action``: another change made through the controller, such as per-layer rates or a stop
       by a verdict's fix; ``message`` says which;
     - ``info``: a note on how the fit is recorded (a short last batch's loss is approximate);

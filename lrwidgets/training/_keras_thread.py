@@ -6,6 +6,11 @@ a ``threading.local``): a global dtype policy (``keras.config.set_dtype_policy("
 .set_distribution``) set in the notebook's thread is not seen by a fit's own thread. A layer
 takes the policy when it is made: one that makes its sublayers in ``build``, in a model built at
 its first call (a Sequential without an ``Input``), got them float32 under a mixed policy.
+Keras's global ``SeedGenerator`` (what an unseeded ``keras.random`` op in a layer draws from) is
+one a thread too: on TensorFlow a step traced again in a fit's own thread made a second one, which
+``tf.function`` refused ("only supports singleton tf.Variables created on the first call"), and
+the fit drew from another generator than in the caller's thread. The caller's, when it has one,
+is the fit's.
 """
 
 from __future__ import annotations
@@ -13,9 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from keras.src.backend.common import global_state
+from keras.src.random import seed_generator
 
-#: The per-thread settings that decide how a model is built and trained.
-CARRIED = ("dtype_policy", "distribution")
+#: Keras's name of a thread's global ``SeedGenerator``.
+GLOBAL_SEED_GENERATOR = getattr(seed_generator, "GLOBAL_SEED_GENERATOR", "global_seed_generator")
+#: The per-thread settings that decide how a model is built and trained, and the generator its
+#: unseeded random ops draw from.
+CARRIED = ("dtype_policy", "distribution", GLOBAL_SEED_GENERATOR)
 
 
 def thread_settings() -> dict[str, Any]:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from lrwidgets.training import _state
+from lrwidgets.training._keras_thread import GLOBAL_SEED_GENERATOR, thread_settings
 
 
 class ModelState:
@@ -22,7 +23,7 @@ class ModelState:
     ``LayerwiseOptimizer``'s multipliers. The generators: Python's ``random``, numpy's global one
     (Keras shuffles array data with it on jax), TensorFlow's op seeds, torch's global generator
     (its data loader's shuffle) and Keras's global ``SeedGenerator`` (unseeded ``keras.random`` ops),
-    the calling thread's, when one exists. On TensorFlow also the model's step functions: a step
+    the calling thread's, when one exists. On TensorFlow also the model's train function: a step
     traced in the test's fits holds their thread's generator, so the next fit traces its own.
 
     On jax and torch, a model whose compiled loss and metrics are not built yet (never fit nor
@@ -63,7 +64,8 @@ class ModelState:
         # the test traces its own step, as it would have without the test. (jax refuses those ops
         # in a traced step; torch's steps are not traced.)
         tensorflow = keras.backend.backend() == "tensorflow"
-        self.functions = {name: getattr(model, name, None) for name in _STEP_FUNCTIONS} if tensorflow else {}
+        self.train_function = getattr(model, "train_function", None) if tensorflow else None
+        self.tensorflow = tensorflow
 
     def restore_variables(self) -> None:
         """Put back the model's and the optimizer's variables (not the random generators)."""
@@ -91,18 +93,14 @@ class ModelState:
         if self.torch is not None:
             sys.modules["torch"].set_rng_state(self.torch)
         _unbuild(self.unbuilt)
-        for name, function in self.functions.items():
-            setattr(model, name, function)
+        if self.tensorflow:
+            model.train_function = self.train_function
 
     def differences(self) -> list[str]:
         """Paths of the variables that differ from the copy (bitwise); empty when restored."""
         _state.sync(self.model)
         others = [pair for other in self.other_optimizers for pair in other.values]
         return [v.path for v, value in (*self.variables, *self.optimizer_variables, *others) if not _same(v, value)]
-
-
-#: The model's step functions, made (on TensorFlow: traced) by its first fit, evaluate or predict.
-_STEP_FUNCTIONS = ("train_function", "test_function", "predict_function")
 
 
 def other_optimizers(model: Any) -> list[Any]:
@@ -152,14 +150,9 @@ def _same(variable: Any, value: np.ndarray) -> bool:
 def _global_seed_generator() -> Any:
     """Keras's global ``SeedGenerator`` of the calling thread, when one was made (by an unseeded
     ``keras.random`` op); None otherwise (not made here: making one draws its seed from Python's
-    ``random``). Keras keeps one a thread: a train step traced in this thread (a ``model.fit`` of
-    one's own) draws from this one; one traced in a session's thread keeps that thread's."""
-    try:
-        from keras.src.backend.common import global_state
-        from keras.src.random import seed_generator
-    except ImportError:  # another Keras layout: nothing to restore
-        return None
-    return global_state.get_global_attribute(getattr(seed_generator, "GLOBAL_SEED_GENERATOR", "global_seed_generator"))
+    ``random``). Keras keeps one a thread; a session's fit uses its caller's (``_keras_thread``),
+    so the test's fits draw from this one when it exists."""
+    return thread_settings()[GLOBAL_SEED_GENERATOR]
 
 
 def _tf_seed_state() -> Any:
