@@ -189,6 +189,11 @@ def median_interval(ratios: list[float]) -> tuple[float, float]:
     return ratios[low - 1], ratios[high - 1]
 
 
+def baseline_of(name: str) -> str:
+    """The configuration ``name``'s ratios are taken against: the read-only callback in the same thread."""
+    return "baseline-kernel" if name.endswith("-kernel") else "baseline"
+
+
 def print_ratios(times: dict[str, list[list[float]]], cpu: dict[str, list[list[float]]]) -> None:
     """Each configuration's paired ratios to its baseline: per round against the baseline run of the
     same round (adjacent in time), so that a change of the machine's load during the benchmark
@@ -199,7 +204,7 @@ def print_ratios(times: dict[str, list[list[float]]], cpu: dict[str, list[list[f
         print(f"\n{kind}")
         print(f"{'configuration':<20} {'median s':>9} {'ratio':>7} {'paired':>7} {'95% interval':>15}   runs")
         for name, runs in table.items():
-            ref_runs = table["baseline-kernel" if name.endswith("-kernel") else "baseline"]
+            ref_runs = table[baseline_of(name)]
             ts = [t for run in runs for t in run]
             ref = [t for run in ref_runs for t in run]
             med = statistics.median(ts)
@@ -233,14 +238,14 @@ def pool(paths: list[str], error: Callable[[str], NoReturn]) -> None:
     if any(s != settings[0] for s in settings):
         print("warning: the runs were made with different settings:", *settings, sep="\n  ")
     every = [n for n in saved[0]["times"] if all(n in run["times"] for run in saved)]
-    names = [n for n in every if ("baseline-kernel" if n.endswith("-kernel") else "baseline") in every]
+    names = [n for n in every if baseline_of(n) in every]
     left_out = sorted({n for run in saved for n in run["times"]} - set(names))
     print(f"{len(saved)} runs pooled: {', '.join(paths)}")
     if left_out:
         print(f"left out (not in every run, or its baseline is not): {', '.join(left_out)}")
     for name in names:
         for path, run in zip(paths, saved, strict=True):
-            ref = run["times"]["baseline-kernel" if name.endswith("-kernel") else "baseline"]
+            ref = run["times"][baseline_of(name)]
             if len(run["times"][name]) != len(ref):
                 error(
                     f"argument --pool: {path}: `{name}` has {len(run['times'][name])} rounds, its baseline {len(ref)}"

@@ -58,14 +58,13 @@ class ModelState:
         self.seeds = None if seeds is None else (seeds, _copy(seeds.state))
         torch = sys.modules.get("torch")
         self.torch = None if torch is None else torch.get_rng_state()
-        self.unbuilt = {} if keras.backend.backend() == "tensorflow" else _unbuilt_compile_state(model)
+        self.tensorflow = keras.backend.backend() == "tensorflow"
+        self.unbuilt = {} if self.tensorflow else _unbuilt_compile_state(model)
         # TensorFlow: a step traced by the test's fits keeps what it captured in their thread (the
         # generator of an unseeded `keras.random` op, that thread's own); put back, the fit after
         # the test traces its own step, as it would have without the test. (jax refuses those ops
         # in a traced step; torch's steps are not traced.)
-        tensorflow = keras.backend.backend() == "tensorflow"
-        self.train_function = getattr(model, "train_function", None) if tensorflow else None
-        self.tensorflow = tensorflow
+        self.train_function = getattr(model, "train_function", None) if self.tensorflow else None
 
     def restore_variables(self) -> None:
         """Put back the model's and the optimizer's variables (not the random generators)."""
