@@ -1640,6 +1640,51 @@ def _claim_backend(name: str | None) -> None:
     keras.backend.backend = real if name is None else (lambda: name)
 
 
+def _on_path(folder: str, on: bool) -> None:
+    """In a worker: put ``folder`` on its module path (``on``), or take it off."""
+    if on:
+        sys.path.insert(0, folder)
+    else:
+        sys.path.remove(folder)
+
+
+def test_a_worker_that_joins_unable_to_load_the_trials_code_gets_none(
+    client: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """A worker that joined after the sweep's check and could not import `build_model`'s module
+    was shut down by Dask as it unpickled a trial (the user's `dask worker` process exited), and
+    the trial failed. Each worker is now checked as the sweep first sees it: that one gets no
+    trial (a warning names it and why), the trials run on the others, and it stays up."""
+    import importlib
+
+    import lrwidgets.sweep.sweep as sweep_module
+    from lrwidgets.sweep import Sweep
+
+    (tmp_path / "models_joined_late.py").write_text(
+        "import keras\n\ndef build():\n    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])\n"
+        "    m.compile(optimizer='sgd', loss='mse')\n    return m\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    late = importlib.import_module("models_joined_late")
+    monkeypatch.setattr(sweep_module, "check_workers", lambda *args: set())  # as if both joined later
+    workers = sorted(client.nthreads())
+    client.run(_on_path, str(tmp_path), True, workers=workers[1:])  # the module is there only
+    x, y = data(64)
+    try:
+        sweep = Sweep(late.build, [1e-2, 2e-2, 3e-2], optimizers=["sgd"], epochs=1)
+        with pytest.warns(
+            RuntimeWarning,
+            match=rf"no more trials to the worker {workers[0]}: the worker {workers[0]} cannot load the trials'"
+            r" code \(ModuleNotFoundError",
+        ):
+            table = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
+        assert list(table["status"]) == ["done"] * 3
+        assert set(table["worker"]) == {workers[1]}
+        assert sorted(client.nthreads()) == workers  # no worker was shut down
+    finally:
+        client.run(_on_path, str(tmp_path), False, workers=workers[1:])
+
+
 def test_a_worker_that_joins_on_another_backend_gets_no_more_trials(client: Any, monkeypatch: Any) -> None:
     """A worker that joined after the sweep's check on another Keras backend took a trial, refused
     it, took the next: every trial of the run ended `cancelled` within seconds. Its trial now runs
@@ -1648,7 +1693,7 @@ def test_a_worker_that_joins_on_another_backend_gets_no_more_trials(client: Any,
     import lrwidgets.sweep.sweep as sweep_module
     from lrwidgets.sweep import Sweep
 
-    monkeypatch.setattr(sweep_module, "check_workers", lambda *args: None)  # as if it joined later
+    monkeypatch.setattr(sweep_module, "check_workers", lambda *args: set())  # as if it joined later
     workers = sorted(client.nthreads())
     x, y = data(64)
     try:

@@ -1,8 +1,9 @@
 """A sweep's trials as Dask tasks: the data sent to every worker once, at most as many trials in
 flight as the cluster has workers (the queue stays on the client; a worker that joins takes
 trials from the next one's end), each finished future turned into its trial's row and
-released. A worker that refuses a trial (it joined on another Keras backend) gets no more: its
-trial runs again on another."""
+released. On a cluster the user named, a worker that joins is checked before it gets a trial (it
+can load the trials' code); a worker that fails that, or refuses a trial (it joined on another
+Keras backend), gets no more: a refused trial runs again on another."""
 
 from __future__ import annotations
 
@@ -87,13 +88,21 @@ def run_trials(
     data: dict[str, Any],
     task: TrialTask,
     finish: Callable[[Trial, dict[str, Any]], None],
+    check: Callable[[str], str | None] | None = None,
+    checked: Iterable[str] = (),
 ) -> None:
     """Run ``table``'s queued trials on ``client`` until none is left (or it stops submitting);
-    ``finish(trial, row)`` as each ends. ``key`` names the tasks, the progress topic and the cancel flags."""
+    ``finish(trial, row)`` as each ends. ``key`` names the tasks, the progress topic and the cancel flags.
+
+    ``check``: given, each worker not in ``checked`` (a cluster the user named: those checked before
+    the run) is asked first, as it is seen, what keeps it from running a trial (None: nothing); one
+    that names something gets no trial (a warning says why), and every trial is sent to the workers
+    that passed (any, should all of those leave)."""
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
     [payload] = client.scatter([data], broadcast=True, hash=False)
     losses = 0
-    refused: dict[str, str] = {}  # worker address -> why it refused its trial (another backend)
+    refused: dict[str, str] = {}  # worker address -> why it gets no trial (its code; another backend)
+    passed = set(checked)
     attempts = itertools.count()
     pending = as_completed(loop=client.loop)  # this client's: Dask may have no default client
 
@@ -114,6 +123,13 @@ def run_trials(
         if client.status != "running":  # closed under the run (Dask's own error: 'NoneType' ... 'ncores')
             raise RuntimeError(f"The sweep's Dask client was closed while the sweep ran (its status: {client.status}).")
         present = set(client.nthreads())
+        if check is not None:  # joined since the last look: checked before it gets a trial
+            for worker in sorted(present - passed - set(refused)):
+                why = check(worker)
+                if why is None:
+                    passed.add(worker)
+                else:
+                    refuse(worker, why)
         workers = present - set(refused)
         if present and not workers:  # every worker there refused (none there: waited for, as without)
             raise RuntimeError(
@@ -128,11 +144,19 @@ def run_trials(
         while len(futures) < max(1, len(workers)) and submit_next(workers):
             pass
 
+    def refuse(worker: str, why: str) -> None:
+        if worker not in refused:
+            refused[worker] = why
+            warnings.warn(f"The sweep sends no more trials to the worker {worker}: {why}", RuntimeWarning, stacklevel=1)
+
     def submit_next(workers: set[str]) -> bool:
         trial = table.next_queued()
         if trial is None:
             return False
         given = fresh_payload()
+        # Not to a worker refused (nor one not checked yet); any, should all those named leave
+        # (loose restrictions). None there (each left): any, as Dask places a task without.
+        named = sorted(workers) if (refused or check is not None) and workers else None
         f = client.submit(
             run_trial,
             trial,
@@ -148,9 +172,8 @@ def run_trials(
             key=f"{key}-trial-{trial.trial}-{next(attempts)}",  # a trial queued again: a new task
             pure=False,
             retries=0,
-            # Not to a worker that refused one; any, should all those named leave (loose restrictions).
-            workers=sorted(workers) if refused and workers else None,
-            allow_other_workers=bool(refused),
+            workers=named,
+            allow_other_workers=named is not None,
         )
         futures[f] = (trial, given)
         pending.add(f)
@@ -167,13 +190,7 @@ def run_trials(
             lost = f.status == "cancelled" and given.status != "finished"
             row = row_of(f, trial, trial.trial in table.cancel_times, lost)
             if row.pop(REFUSED, False):
-                if row["worker"] not in refused:
-                    refused[row["worker"]] = row["reason"]
-                    warnings.warn(
-                        f"The sweep sends no more trials to the worker {row['worker']}: {row['reason']}",
-                        RuntimeWarning,
-                        stacklevel=1,
-                    )
+                refuse(row["worker"], row["reason"])
                 if table.requeue(trial):  # run on another worker
                     table.notify({trial.trial})
                 else:

@@ -62,20 +62,22 @@ def _loads(where: str, call: Callable[[], Any]) -> str | None:
     return None
 
 
-def check_workers(client: Client, build_model: Any, backend: str) -> None:
+def check_workers(client: Client, build_model: Any, backend: str) -> set[str]:
     """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``client`` lacks, before any
     trial is sent: each unpickles lrwidgets' trial function and ``build_model`` as Dask will (so a
     module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined in
-    the notebook count as they travel), and each worker runs Keras on ``backend``. Workers that join
-    later are not seen here: one on another backend refuses its first trial (``trial.other_backend``)
-    and the sweep sends it no more (``dispatch.run_trials``)."""
+    the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
+    workers checked. Workers that join later are not seen here: the sweep checks each one's code
+    before it sends it a trial (:func:`code_check`, ``dispatch.run_trials``), and one on another
+    backend refuses its first trial (``trial.other_backend``); the sweep sends either no more."""
     blob = cloudpickle.dumps((run_trial, build_model))
     problems = []
     problem = _loads("the scheduler", lambda: client.run_on_scheduler(cloudpickle.loads, blob))
     problems += [problem] if problem else []
     able = []
-    for worker in sorted(client.nthreads()):
-        problem = _loads(f"the worker {worker}", partial(client.run, cloudpickle.loads, blob, workers=[worker]))
+    workers = sorted(client.nthreads())
+    for worker in workers:
+        problem = _worker_loads(client, blob, worker)
         problems += [problem] if problem else []
         able += [] if problem else [worker]
     if able:
@@ -90,6 +92,21 @@ def check_workers(client: Client, build_model: Any, backend: str) -> None:
             f" the workers run, and start the workers with the same backend (`KERAS_BACKEND={backend}"
             " dask worker tcp://...`). No trial was sent."
         )
+    return set(workers)
+
+
+def _worker_loads(client: Client, blob: bytes, worker: str) -> str | None:
+    """What keeps ``worker`` from loading the pickled trial code ``blob``, or None (:func:`_loads`)."""
+    return _loads(f"the worker {worker}", partial(client.run, cloudpickle.loads, blob, workers=[worker]))
+
+
+def code_check(client: Client, build_model: Any) -> Callable[[str], str | None]:
+    """The check :func:`check_workers` makes of a worker's code, for one that joins later: a
+    function of a worker's address that says what keeps it from loading the trials' code, or None.
+    A worker that cannot unpickle a task is shut down by Dask (its ``dask worker`` process exits)
+    and the trial given to it fails: the sweep asks this first and sends it none."""
+    blob = cloudpickle.dumps((run_trial, build_model))
+    return partial(_worker_loads, client, blob)
 
 
 def wait_for_workers(client: Client, stopped: Callable[[], bool], poll: float = 0.5) -> bool:

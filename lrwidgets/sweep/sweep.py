@@ -20,7 +20,7 @@ from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
 from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
-from lrwidgets.sweep.preflight import check_workers, wait_for_workers
+from lrwidgets.sweep.preflight import check_workers, code_check, wait_for_workers
 from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.settings import SweepSettings
@@ -231,16 +231,18 @@ class Sweep(SweepResults, SweepSettings):
         try:
             with self._connection.using():  # its embedded cluster is not closed for another sweep's meanwhile
                 client = self._connection.connect(cluster, self.n_workers)
+                check, checked = None, set()
                 if self._connection.cluster is None:  # a cluster the user started: what it runs checked first
                     if not wait_for_workers(client, lambda: self._table.stopping or not self._table.queue):
                         return  # stopped (or each trial cancelled) before a worker came: all ended already
-                    check_workers(client, self.build_model, settings["backend"])
+                    checked = check_workers(client, self.build_model, settings["backend"])
+                    check = code_check(client, self.build_model)  # a worker that joins later
                 self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
                 directions = _results.directions(self.monitor, self.mode)
                 task = TrialTask(
                     self.build_model, fit_kwargs, self.update_interval, self.max_points, directions, settings
                 )
-                run_trials(client, self._table, key, data, task, self._finish)
+                run_trials(client, self._table, key, data, task, self._finish, check, checked)
         except BaseException as e:
             self._abandon(run, e)  # the trials it did not end: cancelled, and a resume runs them
         finally:
