@@ -423,6 +423,28 @@ def test_nan_guard_takes_no_copy_of_a_collapse_for_healthy() -> None:
 
 
 @pytest.mark.keras
+def test_nan_guard_checks_bfloat16_weights_too() -> None:
+    """A model under the "bfloat16" dtype policy keeps its weights in bfloat16, a dtype numpy does
+    not count as inexact: the finiteness check skipped them, and a copy holding NaN weights under a
+    finite loss was kept as healthy."""
+    import keras
+
+    from lrwidgets.core import TrainingHistory
+    from lrwidgets.training.nan_guard import NanGuard
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, dtype="bfloat16")])
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    kernel = model.layers[0].kernel
+    assert kernel.dtype == "bfloat16"
+    guard = NanGuard(TrainingHistory(), factor=4.0)
+    guard.begin_fit()
+    assert guard.take(model, step=0)
+    kernel.assign(keras.ops.full(kernel.shape, float("nan"), dtype="bfloat16"))
+    assert not guard.take(model, step=1) and guard.broken == 1
+
+
+@pytest.mark.keras
 def test_nan_guard_keeps_no_copy_whose_values_are_not_finite() -> None:
     """On TensorFlow relu maps NaN to 0: weights gone NaN under a finite loss were kept as healthy."""
     import keras

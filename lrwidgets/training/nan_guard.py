@@ -41,8 +41,14 @@ def _values(variables: list[Any]) -> list[np.ndarray]:
     return [keras.ops.convert_to_numpy(v.value) for v in variables]
 
 
+def _floating(dtype: np.dtype) -> bool:
+    """A float or complex dtype, numpy's or one of ``ml_dtypes``' (``bfloat16``, the ``float8`` kinds:
+    numpy does not count them as inexact)."""
+    return dtype.kind in "fc" or (dtype.kind == "V" and "float" in dtype.name)
+
+
 def _finite(values: list[np.ndarray]) -> bool:
-    return all(bool(np.isfinite(v).all()) for v in values if np.issubdtype(v.dtype, np.inexact))
+    return all(bool(np.isfinite(v).all()) for v in values if _floating(v.dtype))
 
 
 class State(NamedTuple):
