@@ -1674,8 +1674,8 @@ def test_a_worker_that_joins_unable_to_load_the_trials_code_gets_none(
         sweep = Sweep(late.build, [1e-2, 2e-2, 3e-2], optimizers=["sgd"], epochs=1)
         with pytest.warns(
             RuntimeWarning,
-            match=rf"no more trials to the worker {workers[0]}: the worker {workers[0]} cannot load the trials'"
-            r" code \(ModuleNotFoundError",
+            match=rf"The sweep sends no trial to the worker {workers[0]}: it cannot load the trials' code"
+            r" \(ModuleNotFoundError",
         ):
             table = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
         assert list(table["status"]) == ["done"] * 3

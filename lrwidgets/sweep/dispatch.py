@@ -96,8 +96,9 @@ def run_trials(
 
     ``check``: given, each worker not in ``checked`` (a cluster the user named: those checked before
     the run) is asked first, as it is seen, what keeps it from running a trial (None: nothing); one
-    that names something gets no trial (a warning says why), and every trial is sent to the workers
-    that passed (any, should all of those leave)."""
+    that names something is sent no trial (a warning says why), and every trial is sent to the
+    workers that passed, as loose restrictions: Dask may still move a waiting trial to another
+    worker (work stealing), and places it anywhere when none of those named is running."""
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
     [payload] = client.scatter([data], broadcast=True, hash=False)
     losses = 0
@@ -129,7 +130,7 @@ def run_trials(
                 if why is None:
                     passed.add(worker)
                 else:
-                    refuse(worker, why)
+                    refuse(worker, why, given_one=False)
         workers = present - set(refused)
         if present and not workers:  # every worker there refused (none there: waited for, as without)
             raise RuntimeError(
@@ -144,10 +145,11 @@ def run_trials(
         while len(futures) < max(1, len(workers)) and submit_next(workers):
             pass
 
-    def refuse(worker: str, why: str) -> None:
+    def refuse(worker: str, why: str, given_one: bool = True) -> None:
         if worker not in refused:
             refused[worker] = why
-            warnings.warn(f"The sweep sends no more trials to the worker {worker}: {why}", RuntimeWarning, stacklevel=1)
+            more = "no more trials" if given_one else "no trial"
+            warnings.warn(f"The sweep sends {more} to the worker {worker}: {why}", RuntimeWarning, stacklevel=1)
 
     def submit_next(workers: set[str]) -> bool:
         trial = table.next_queued()

@@ -49,14 +49,14 @@ def check_address(address: str) -> str:
     return stripped
 
 
-def _loads(where: str, call: Callable[[], Any]) -> str | None:
-    """What keeps ``where`` from loading a trial's code (``call`` unpickles it there), or None. Any
-    other error of the call (a scheduler that runs no function sent to it) is warned of: the check
-    is not made there, the sweep goes on."""
+def _loads(where: str, call: Callable[[], Any], subject: str | None = None) -> str | None:
+    """What keeps ``where`` from loading a trial's code (``call`` unpickles it there), or None; said of
+    ``subject`` (default: ``where``). Any other error of the call (a scheduler that runs no function
+    sent to it) is warned of: the check is not made there, the sweep goes on."""
     try:
         call()
     except (ImportError, AttributeError, pickle.UnpicklingError) as e:  # a module or a name it lacks
-        return f"{where} cannot load the trials' code ({type(e).__name__}: {e})"
+        return f"{subject or where} cannot load the trials' code ({type(e).__name__}: {e})"
     except Exception as e:
         warnings.warn(f"the sweep could not check {where}: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
     return None
@@ -95,18 +95,19 @@ def check_workers(client: Client, build_model: Any, backend: str) -> set[str]:
     return set(workers)
 
 
-def _worker_loads(client: Client, blob: bytes, worker: str) -> str | None:
+def _worker_loads(client: Client, blob: bytes, worker: str, subject: str | None = None) -> str | None:
     """What keeps ``worker`` from loading the pickled trial code ``blob``, or None (:func:`_loads`)."""
-    return _loads(f"the worker {worker}", partial(client.run, cloudpickle.loads, blob, workers=[worker]))
+    return _loads(f"the worker {worker}", partial(client.run, cloudpickle.loads, blob, workers=[worker]), subject)
 
 
 def code_check(client: Client, build_model: Any) -> Callable[[str], str | None]:
     """The check :func:`check_workers` makes of a worker's code, for one that joins later: a
     function of a worker's address that says what keeps it from loading the trials' code, or None.
     A worker that cannot unpickle a task is shut down by Dask (its ``dask worker`` process exits)
-    and the trial given to it fails: the sweep asks this first and sends it none."""
+    and the trial given to it fails: the sweep asks this first and sends it none ("it cannot load
+    the trials' code (...)": the caller names the worker)."""
     blob = cloudpickle.dumps((run_trial, build_model))
-    return partial(_worker_loads, client, blob)
+    return lambda worker: _worker_loads(client, blob, worker, "it")
 
 
 def wait_for_workers(client: Client, stopped: Callable[[], bool], poll: float = 0.5) -> bool:
