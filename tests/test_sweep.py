@@ -1640,6 +1640,15 @@ def _claim_backend(name: str | None) -> None:
     keras.backend.backend = real if name is None else (lambda: name)
 
 
+def _trial_restrictions(dask_scheduler: Any) -> dict[str, tuple[list[str], bool]]:
+    """On the scheduler: each sweep trial task's workers, and whether they are loose restrictions."""
+    return {
+        key: (sorted(ts.worker_restrictions or ()), bool(ts.loose_restrictions))
+        for key, ts in dask_scheduler.tasks.items()
+        if isinstance(key, str) and "-trial-" in key
+    }
+
+
 def _on_path(folder: str, on: bool) -> None:
     """In a worker: put ``folder`` on its module path (``on``), or take it off."""
     if on:
@@ -1654,7 +1663,9 @@ def test_a_worker_that_joins_unable_to_load_the_trials_code_gets_none(
     """A worker that joined after the sweep's check and could not import `build_model`'s module
     was shut down by Dask as it unpickled a trial (the user's `dask worker` process exited), and
     the trial failed. Each worker is now checked as the sweep first sees it: that one gets no
-    trial (a warning names it and why), the trials run on the others, and it stays up."""
+    trial (a warning names it and why), the trials run on the others, and it stays up. The trials
+    are sent to the workers that passed as strict restrictions: with loose ones Dask's work
+    stealing gave a waiting trial to any idle worker, a refused one too, which then died of it."""
     import importlib
 
     import lrwidgets.sweep.sweep as sweep_module
@@ -1670,6 +1681,14 @@ def test_a_worker_that_joins_unable_to_load_the_trials_code_gets_none(
     workers = sorted(client.nthreads())
     client.run(_on_path, str(tmp_path), True, workers=workers[1:])  # the module is there only
     x, y = data(64)
+    restrictions: list[dict[str, tuple[list[str], bool]]] = []
+    finish = Sweep._finish
+
+    def spied(self: Any, trial: Any, row: dict[str, Any]) -> None:  # the trial's task still on the scheduler
+        restrictions.append(client.run_on_scheduler(_trial_restrictions))
+        finish(self, trial, row)
+
+    monkeypatch.setattr(Sweep, "_finish", spied)
     try:
         sweep = Sweep(late.build, [1e-2, 2e-2, 3e-2], optimizers=["sgd"], epochs=1)
         with pytest.warns(
@@ -1681,8 +1700,48 @@ def test_a_worker_that_joins_unable_to_load_the_trials_code_gets_none(
         assert list(table["status"]) == ["done"] * 3
         assert set(table["worker"]) == {workers[1]}
         assert sorted(client.nthreads()) == workers  # no worker was shut down
+        tasks = {key: named for seen in restrictions for key, named in seen.items()}
+        assert len(tasks) == 3 and all(named == (workers[1:], False) for named in tasks.values()), tasks  # strict
     finally:
         client.run(_on_path, str(tmp_path), False, workers=workers[1:])
+
+
+def test_a_trial_whose_workers_all_left_is_sent_to_the_one_that_joins(monkeypatch: Any) -> None:
+    """Trials go to the workers that passed the sweep's check, as strict restrictions, and a run on
+    a cluster the user named looks at its workers every `POLL` s. The worker running the trial
+    dies (a user's cluster allows 3 failures): the trial ends done on the worker that joins (the
+    nanny's new process, at a new address, checked), not on the refused one, and the run does not
+    end for want of a worker while only the refused one is there. (The dispatch before ended the
+    run there: "No worker of the cluster can run the sweep's trials".)"""
+    import dask
+    from distributed import Client, LocalCluster
+
+    import lrwidgets.sweep.sweep as sweep_module
+    from lrwidgets.sweep import Sweep
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):  # Dask's default
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = Client(cluster, set_as_default=False)
+    try:
+        refused, first = sorted(client.nthreads())
+        monkeypatch.setattr(sweep_module, "check_workers", lambda *args: set())  # each one checked as it joins
+        refuse = lambda *args: lambda w: "refused here" if w == refused else None  # noqa: E731
+        monkeypatch.setattr(sweep_module, "code_check", refuse)
+        x, y = data(64)
+        sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=300)  # ~5 s at 2 ms a batch
+        with warnings.catch_warnings(record=True) as said:  # (from the run's thread)
+            warnings.simplefilter("always")
+            run = sweep.run(x, y, batch_size=32, cluster=client, callbacks=[slow_batches()])
+            wait_for(lambda: sweep.statuses[0] == "running" and len(sweep.curve(0).steps) > 20)
+            with contextlib.suppress(Exception):  # the worker's end cuts the call short
+                client.run(os._exit, 1, workers=[first])
+            table = run.wait(120)
+        assert any(f"no trial to the worker {refused}: refused here" in str(w.message) for w in said)
+        assert list(table["status"]) == ["done"], table.to_dict("records")
+        assert table["worker"][0] not in (first, refused) and table["worker"][0] in client.nthreads()
+    finally:
+        client.close()
+        cluster.close()
 
 
 def test_a_worker_that_joins_on_another_backend_gets_no_more_trials(client: Any, monkeypatch: Any) -> None:

@@ -29,6 +29,9 @@ from lrwidgets.training.fit_args import check_fit_kwargs_early
 MAX_DATA_LOSSES = 2
 #: How long a run ended by an error waits for its running trials to stop at their next batch (s).
 STOP_WAIT = 60.0
+#: On a cluster the user named: how often (s) a run with no trial ended looks for workers that
+#: joined (to check them) or left (to send their waiting trials to others).
+POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -94,16 +97,20 @@ def run_trials(
     """Run ``table``'s queued trials on ``client`` until none is left (or it stops submitting);
     ``finish(trial, row)`` as each ends. ``key`` names the tasks, the progress topic and the cancel flags.
 
-    ``check``: given, each worker not in ``checked`` (a cluster the user named: those checked before
-    the run) is asked first, as it is seen, what keeps it from running a trial (None: nothing); one
-    that names something is sent no trial (a warning says why), and every trial is sent to the
-    workers that passed, as loose restrictions: Dask may still move a waiting trial to another
-    worker (work stealing), and places it anywhere when none of those named is running."""
+    ``check``: given (a cluster the user named), each worker not in ``checked`` (those checked
+    before the run) is asked first, as it is seen, what keeps it from running a trial (None:
+    nothing); one that names something is sent no trial (a warning says why). Every trial is then
+    sent to the workers that passed, as strict restrictions (with loose ones Dask's work stealing
+    gave a waiting trial to any idle worker, and a refused one died of it); the run looks every
+    ``POLL`` s for workers that joined, and sends a trial whose named workers all left again."""
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
     [payload] = client.scatter([data], broadcast=True, hash=False)
     losses = 0
     refused: dict[str, str] = {}  # worker address -> why it gets no trial (its code; another backend)
     passed = set(checked)
+    strict = check is not None
+    named_for: dict[Any, set[str]] = {}  # strict: each waiting or running future's workers
+    moved: set[Any] = set()  # strict: futures cancelled to be sent again (their workers all left)
     attempts = itertools.count()
     pending = as_completed(loop=client.loop)  # this client's: Dask may have no default client
 
@@ -117,10 +124,12 @@ def run_trials(
                 [payload] = client.scatter([data], broadcast=True, hash=False)
         return payload
 
-    def top_up() -> None:
+    def top_up(refusing: bool = False) -> None:
         """One trial in flight a worker (a process runs one at a time: `_worker.ONE_AT_A_TIME`),
         counted again each time: workers may join or leave while the sweep runs. A worker that
-        joined gets the data first (Dask sends a task only where its data is)."""
+        joined gets the data first (Dask sends a task only where its data is). Every worker there
+        refused: an error, at the run's start, after a refusal (``refusing``) or without ``check``;
+        else (strict: a look between trials' ends, a worker just died) the run waits for one to join."""
         if client.status != "running":  # closed under the run (Dask's own error: 'NoneType' ... 'ncores')
             raise RuntimeError(f"The sweep's Dask client was closed while the sweep ran (its status: {client.status}).")
         present = set(client.nthreads())
@@ -131,18 +140,25 @@ def run_trials(
                     passed.add(worker)
                 else:
                     refuse(worker, why, given_one=False)
+                    refusing = True
         workers = present - set(refused)
-        if present and not workers:  # every worker there refused (none there: waited for, as without)
+        if present and not workers and (refusing or not strict):  # (none there: waited for, as without)
             raise RuntimeError(
                 "No worker of the cluster can run the sweep's trials: "
                 + "; ".join(f"{address}: {why}" for address, why in sorted(refused.items()))
             )
+        if strict:  # a trial whose workers all left waits for them forever: sent again to others
+            for f, named in named_for.items():
+                if f not in moved and f.status == "pending" and not named & workers:
+                    moved.add(f)
+                    f.cancel()
         if len(workers) > 1 and payload.status == "finished":
             with contextlib.suppress(Exception):  # one left meanwhile: asked again at the next trial's end
                 missing = workers - set(client.who_has([payload]).get(payload.key, ()))
                 if missing:  # (a paused worker is skipped by Dask: asked again too)
                     client.replicate([payload], workers=sorted(missing))
-        while len(futures) < max(1, len(workers)) and submit_next(workers):
+        # (Strict: none to a cluster with no worker that passed; without: one, placed when one comes.)
+        while len(futures) - len(moved) < (len(workers) if strict else max(1, len(workers))) and submit_next(workers):
             pass
 
     def refuse(worker: str, why: str, given_one: bool = True) -> None:
@@ -156,9 +172,9 @@ def run_trials(
         if trial is None:
             return False
         given = fresh_payload()
-        # Not to a worker refused (nor one not checked yet); any, should all those named leave
-        # (loose restrictions). None there (each left): any, as Dask places a task without.
-        named = sorted(workers) if (refused or check is not None) and workers else None
+        # Strict: only to workers that passed. Without a check (the embedded cluster): not to a
+        # worker refused, any should all those named leave (loose); none there: any.
+        named = sorted(workers) if (refused or strict) and workers else None
         f = client.submit(
             run_trial,
             trial,
@@ -175,16 +191,42 @@ def run_trials(
             pure=False,
             retries=0,
             workers=named,
-            allow_other_workers=named is not None,
+            allow_other_workers=named is not None and not strict,
         )
         futures[f] = (trial, given)
+        if strict:
+            named_for[f] = set(workers)
         pending.add(f)
         return True
 
+    def next_ended() -> Any | None:
+        """The next future that ended, or None when none is left to wait for. Strict: polled, the
+        workers looked at between (a worker that joined is checked; none may come for a while)."""
+        if not strict:
+            return next(pending, None)
+        while not pending.has_ready():
+            if pending.is_empty() and not (table.queue and not table.stopping):
+                return None
+            time.sleep(POLL)
+            top_up()
+        return next(pending)
+
     try:
-        top_up()
-        for f in pending:
+        top_up(refusing=True)
+        while (f := next_ended()) is not None:
             trial, given = futures[f]  # taken out once handled: until then the end releases it
+            named_for.pop(f, None)
+            refusing = False
+            if f in moved:  # its workers all left: sent again to the others (or to the next that passes)
+                moved.discard(f)
+                if table.requeue(trial):
+                    table.notify({trial.trial})
+                else:
+                    finish(trial, row_of(f, trial, trial.trial in table.cancel_times))
+                del futures[f]
+                f.release()
+                top_up()
+                continue
             # Cancelled by Dask: the data sent to the workers was lost with the one(s) holding it (a
             # one-worker cluster whose worker died; a trial running on a dead worker of the embedded
             # cluster fails with KilledWorker instead, and is not run again). Queued again, on the
@@ -193,6 +235,7 @@ def run_trials(
             row = row_of(f, trial, trial.trial in table.cancel_times, lost)
             if row.pop(REFUSED, False):
                 refuse(row["worker"], row["reason"])
+                refusing = True
                 if table.requeue(trial):  # run on another worker
                     table.notify({trial.trial})
                 else:
@@ -203,7 +246,7 @@ def run_trials(
                 finish(trial, row)
             del futures[f]
             f.release()
-            top_up()
+            top_up(refusing)
     except BaseException:
         # Dask cannot stop a task that runs: the run's flag stops its trials at their next batch.
         if futures:
