@@ -15,7 +15,8 @@ copies the state), ``stop`` (``on_nan="stop"``: no copies). Printed per workload
 configuration, medians over ``--repeats`` fits (the configurations alternated, the weights and
 optimizer state put back before each fit): the fit's wall time and its ratio to the baseline fit
 of the same round, the time spent inside the session's callback methods (``time.perf_counter``
-around each; per epoch), the copies taken and the time in them.
+around each but a batch's start, where these light fits do nothing; per epoch), the copies taken
+and the time in them.
 
 Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_short_epochs.py [--repeats 15]``
 """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import warnings
 from typing import Any
 
@@ -421,30 +420,6 @@ def test_nan_guard_takes_no_copy_of_a_collapse_for_healthy() -> None:
             guard.take(model, step=step)
         history.record_step(float(loss), 1e-3, 0.01 * step)
     assert guard.healthy_before(200).step == 171 and guard.restorable_step == 171
-
-
-@pytest.mark.keras
-def test_nan_guard_copies_at_epochs_starts_within_its_share_of_the_fit() -> None:
-    """Copies at every epoch's start took 11-13% of a fit of 6-step epochs (0.2-0.4 ms a copy).
-    An epoch's start now gets one when the last copy is at least its
-    cost / `share` old (1%: 100x the copy's time), or `interval` old; within an epoch, every
-    `interval` as before; the fit's first batch always."""
-    model, _, guard, _, _ = guarded_model()
-    assert guard.share == 0.01 and guard.wants_copy(epoch_start=False, now=0.0)  # the fit's first batch
-    guard.take(model, step=0)
-    last, cost, spacing = guard.last_copy_at, guard.copy_cost, guard.copy_cost / guard.share
-    assert 0 < cost < guard.interval * guard.share and last <= time.perf_counter()
-    assert not guard.wants_copy(epoch_start=True, now=last + 0.9 * spacing)
-    assert guard.wants_copy(epoch_start=True, now=last + 1.1 * spacing)
-    assert not guard.wants_copy(epoch_start=False, now=last + 1.1 * spacing)  # within an epoch: interval
-    assert guard.wants_copy(epoch_start=False, now=last + guard.interval + cost + 1.0)
-    guard.share = math.inf  # a copy at every epoch's start
-    assert guard.wants_copy(epoch_start=True, now=last)
-    guard.share = 1e-9  # copies that cost more than their share: still one an epoch's start each `interval`
-    assert not guard.wants_copy(epoch_start=True, now=last + 0.5 * guard.interval)
-    assert guard.wants_copy(epoch_start=True, now=last + guard.interval)
-    guard.begin_fit()  # the next fit's first batch
-    assert guard.wants_copy(epoch_start=True, now=last + 0.5 * guard.interval)
 
 
 @pytest.mark.keras

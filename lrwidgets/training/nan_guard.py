@@ -35,13 +35,6 @@ BEST_WINDOW = 64
 FIRST_WINDOW = 5
 #: batch losses (the copy's and the next ones) whose median judges a copy
 JUDGED_BATCHES = 16
-#: The largest share of a fit's time that the copies at epochs' starts may take: an epoch's start
-#: gets one only when the last copy is ``cost / COPY_SHARE`` seconds old or more (``cost``: what the
-#: recent copies took), and always once ``interval`` (2 s) has passed. A copy of a small model takes
-#: 0.2-0.4 ms (14-20 variables): at every epoch's start of a fit of 6-step epochs (a small dataset)
-#: the copies took 11-13% of its time (``benchmarks/bench_short_epochs.py``, ``benchmarks/RESULTS.md``);
-#: epochs of 0.25 s or more still get one each.
-COPY_SHARE = 0.01
 
 
 def _values(variables: list[Any]) -> list[np.ndarray]:
@@ -126,21 +119,14 @@ class NanGuard:
             fit's first 63 steps of ``FIRST_WINDOW`` (5) in a row), and has not given back more
             than half of the fit's fall from its start (a collapse back to chance may sit within
             ``factor`` of the best).
-        interval: seconds between two copies within an epoch; on jax a copy syncs the whole state,
-            so copies are rationed. An epoch's start gets one when the last is ``interval`` old, or
-            old enough that copies take at most :attr:`share` of the fit's time (see ``COPY_SHARE``).
+        interval: seconds between two copies within an epoch (each epoch's start always gets one);
+            on jax a copy syncs the whole state, so copies are rationed.
     """
 
     def __init__(self, history: TrainingHistory, factor: float = 4.0, interval: float = 2.0) -> None:
         self.history = history
         self.factor = factor
         self.interval = interval
-        #: the largest share of the fit's time the copies at epochs' starts may take (``COPY_SHARE``;
-        #: ``math.inf``: a copy at every epoch's start)
-        self.share = COPY_SHARE
-        #: when (``time.perf_counter()``) the last copy was taken, and the seconds a copy takes (the
-        #: recent copies': the last one's if it was slower, else halfway down to it)
-        self.last_copy_at, self.copy_cost = -math.inf, 0.0
         self._pending: State | None = None
         self._good: State | None = None
         #: for a rewind (:meth:`healthy_before`), when :attr:`keeps_more`: the healthy copy before
@@ -189,24 +175,12 @@ class NanGuard:
         return self._due
 
     def wants_copy(self, epoch_start: bool, now: float | None = None) -> bool:
-        """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``): every
-        ``interval`` s, the fit's first batch, and an epoch's first when copies stay within :attr:`share`."""
-        now = time.perf_counter() if now is None else now
-        spacing = min(self.interval, self.copy_cost / self.share)
-        return now >= self._due or (epoch_start and now - self.last_copy_at >= spacing)
+        """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``)."""
+        return epoch_start or (time.perf_counter() if now is None else now) >= self._due
 
     def take(self, model: Any, step: int) -> bool:
         """Copy the weights and optimizer state that batch ``step`` will use (training thread); False
         when they are not finite (the copy is not kept: :attr:`broken`)."""
-        start = time.perf_counter()
-        try:
-            return self._take(model, step)
-        finally:
-            spent = time.perf_counter() - start
-            self.copy_cost = spent if spent > self.copy_cost else 0.5 * (self.copy_cost + spent)
-            self.last_copy_at = start
-
-    def _take(self, model: Any, step: int) -> bool:
         _state.sync(model)
         optimizer = model.optimizer
         if not getattr(optimizer, "built", True) and getattr(model, "built", False) and model.trainable_variables:
