@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -58,3 +60,22 @@ def read_loss() -> Any:
     """The fair baseline of the cost benchmarks: a callback that only reads ``float(logs["loss"])``
     each batch (any per-batch callback turns off Keras's async dispatch, as lrwidgets' does)."""
     return _read_loss_class()()
+
+
+def timing(
+    callback: Any, spent: list[float], names: Iterable[str] = ("on_train_batch_begin", "on_train_batch_end")
+) -> Any:
+    """Wrap ``callback``'s methods ``names`` (instance attributes) to add the time spent in them to
+    ``spent[0]``; returns ``callback``."""
+    for name in names:
+        method = getattr(callback, name)
+
+        def timed(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        setattr(callback, name, timed)
+    return callback

@@ -27,29 +27,14 @@ import argparse
 import os
 import statistics
 import time
-from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
-from _workload import STEPS_PER_EPOCH, digits_50k, mlp, read_loss
+from _workload import STEPS_PER_EPOCH, digits_50k, mlp, read_loss, timing
 
 import lrwidgets as lrw
 from lrwidgets.training import TrainingController
-
-
-def timing(callback: keras.callbacks.Callback, spent: list[float]) -> keras.callbacks.Callback:
-    """Wrap the callback's per-batch methods to add the time spent in them to ``spent[0]``."""
-    for name in ("on_train_batch_begin", "on_train_batch_end"):
-        method = getattr(callback, name)
-
-        def timed(*args: Any, _method: Any = method, **kwargs: Any) -> None:
-            start = time.perf_counter()
-            _method(*args, **kwargs)
-            spent[0] += time.perf_counter() - start
-
-        setattr(callback, name, timed)
-    return callback
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ Usage: ``KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_short_epochs.py [--
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import os
 import statistics
@@ -35,7 +34,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
 import numpy as np
-from _workload import read_loss
+from _workload import read_loss, timing
 
 import lrwidgets as lrw
 from lrwidgets.training import nan_guard
@@ -62,22 +61,6 @@ def workload(name: str) -> tuple[Any, np.ndarray, np.ndarray, int]:
     y = data.target.astype("int32")
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)  # traced once
     return model, x, y, epochs
-
-
-def timed(callback: Any, spent: list[float]) -> None:
-    """Add the time inside ``callback``'s methods to ``spent[0]`` (instance attributes wrapping them)."""
-    for name in METHODS:
-        method = getattr(callback, name)
-
-        @functools.wraps(method)
-        def wrapper(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return _method(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - start
-
-        setattr(callback, name, wrapper)
 
 
 def main() -> None:
@@ -120,7 +103,7 @@ def main() -> None:
                     callback = read_loss()
                 else:
                     callback = lrw.TrainingSession(model, on_nan=config).callback
-                    timed(callback, spent)
+                    timing(callback, spent, METHODS)
                 copies[:] = [0, 0.0]
                 gc.collect()
                 time.sleep(0.2)
