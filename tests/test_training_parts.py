@@ -445,6 +445,43 @@ def test_nan_guard_checks_bfloat16_weights_too() -> None:
 
 
 @pytest.mark.keras
+@pytest.mark.parametrize("share", [0.0, math.inf], ids=["copies costly", "copies cheap"])
+def test_epochs_of_a_few_steps_get_a_copy_every_32_steps_when_copies_would_cost_more_than_2_percent(
+    monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    """A copy at every epoch's start took ~13% of a fit of 6-step epochs: an epoch's start fewer than
+    32 steps after the last copy is skipped when the copies' time is over ``COPY_SHARE`` of the time
+    since it. Set here to 0 (any copy costs too much: the rule by steps alone) and inf (every start)."""
+    import lrwidgets as lrw
+    from lrwidgets.training import nan_guard
+
+    monkeypatch.setattr(nan_guard, "COPY_SHARE", share)
+    taken: list[int] = []
+    take = nan_guard.NanGuard.take
+
+    def recorded(self: Any, model: Any, step: int) -> bool:
+        taken.append(step)
+        return take(self, model, step)
+
+    monkeypatch.setattr(nan_guard.NanGuard, "take", recorded)
+    session = lrw.TrainingSession(linear_model())
+    session.controller.recorder.guard.interval = 1e9  # no copy within an epoch (they come every 2 s)
+    x, y = regression_data(n=64)
+    blow_up = lambda step: 1e-3 if step < 60 else 1e9  # noqa: E731
+    session.fit(x, y, epochs=20, batch_size=16, schedule=blow_up).wait(60)  # 4 steps an epoch
+    before = [step for step in taken if step < 60]  # the copies before the raised rate's first step
+    if share == 0:  # the fit's first copy, the second (the first whose time counts), then every 32 steps
+        assert before == [0, 4, 36]
+    else:
+        assert before == list(range(0, 60, 4))
+    # The loss went inf a few steps after the raise: the last copy before it is put back.
+    assert 60 < session.history.num_steps < 80
+    (restore,) = [e for e in session.history.events if e.kind == "restore"]
+    assert restore.message == f"weights restored from step {before[-1]}"
+    assert np.isfinite(session.model.evaluate(x, y, verbose=0))
+
+
+@pytest.mark.keras
 def test_nan_guard_keeps_no_copy_whose_values_are_not_finite() -> None:
     """On TensorFlow relu maps NaN to 0: weights gone NaN under a finite loss were kept as healthy."""
     import keras
@@ -730,3 +767,42 @@ def test_a_stop_at_the_last_batch_of_data_of_unknown_length_cuts_nothing_once_a_
         assert run_pass(cut, model, 100, stop_at=30) == (True, 30 + per_call)  # past the learned length: cut
         cut.begin_fit(True, [])  # a new fit learns its data's length again
         assert run_pass(cut, model, 10, stop_at=last) == (True, 10)
+
+
+# ---- LearningRateWriter: a rate set mid-epoch is the next step's, with no wrapper otherwise -------
+
+
+@pytest.mark.keras
+def test_a_rate_set_mid_epoch_is_taken_by_the_next_step_and_a_fit_left_alone_runs_keras_own_step() -> None:
+    """On jax a rate written mid-epoch reaches the next step through a wrapper of the train function:
+    it is there for that step only, so a fit whose rate nobody changes runs Keras's own. Each step
+    ran with the rate the history records for it: on SGD for w on (x=1, y=1), each batch's loss is
+    the last one times (1 - 2 lr)^2 of the last step's rate."""
+    import keras
+
+    import lrwidgets as lrw
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    session = lrw.TrainingSession(model)
+    wrapped: list[bool] = []
+
+    class Probe(keras.callbacks.Callback):  # before the rate reader, which makes the change it asks for this batch
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            wrapped.append(getattr(self.model.train_function, "_lrwidgets", False))
+            if batch == 5:
+                session.learning_rate = 0.05
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            wrapped.append(getattr(self.model.train_function, "_lrwidgets", False))
+
+    x, y = np.ones((16, 1), "float32"), np.ones((16, 1), "float32")
+    session.fit(x, y, epochs=1, batch_size=1, shuffle=False, callbacks=[Probe()]).wait(60)
+    assert session.history.num_steps == 16
+    losses = session.history.column("loss")
+    rates = session.history.column("learning_rate")
+    np.testing.assert_allclose(rates, [0.01] * 5 + [0.05] * 11, rtol=1e-6)
+    np.testing.assert_allclose(losses[1:] / losses[:-1], (1 - 2 * rates[:-1]) ** 2, rtol=1e-3)
+    assert wrapped == [False] * 32  # on jax the change's step ran the wrapper, which took itself out
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.05)

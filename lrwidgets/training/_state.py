@@ -147,13 +147,18 @@ class LearningRateWriter:
 
     ``begin(model)`` at the start of a fit and ``end(model)`` after it (both in the training
     thread); ``write(model, value)`` before any step in between.
+
+    On jax the state of a fit lives in Keras's step function's arguments mid-epoch, not in the
+    variables: a rate written there is handed to the next step by a wrapper of the model's train
+    function, put in by the write and taken out by the step that takes the rate. A fit whose rate
+    nobody changes runs Keras's own train function, with no frame of lrwidgets' on each step.
     """
 
     def __init__(self, variable: Any) -> None:
         self.variable = variable
         self._pending: float | None = None
         self._index = -1
-        self._wrapping = False  # the train function is wrapped (jax, during a fit)
+        self._wrapping = False  # a fit on jax: a write mid-epoch goes through the wrapper
 
     @property
     def pending(self) -> float | None:
@@ -166,10 +171,16 @@ class LearningRateWriter:
             return
         self.end(model)  # a wrapper left by a fit that died in the caller's thread
         self._index = optimizer_index(model, self.variable)
+        self._wrapping = True
+
+    def _wrap(self, model: Any) -> None:
+        """Put the wrapper in front of the model's train function, until the next step has run it."""
         inner = model.train_function
         writer = self
 
         def train_function(state: Any, data: Any) -> Any:
+            if getattr(model, "train_function", None) is train_function:
+                model.train_function = inner  # Keras reads it before each step: the next runs its own
             value = writer._pending
             if value is not None:
                 writer._pending = None
@@ -185,7 +196,6 @@ class LearningRateWriter:
         train_function.__wrapped__ = inner  # type: ignore[attr-defined]
         train_function._lrwidgets = True  # type: ignore[attr-defined]
         model.train_function = train_function
-        self._wrapping = True
 
     def end(self, model: Any) -> None:
         """The fit is over (Keras has put the state back in the variables): unwrap, and write a rate
@@ -204,6 +214,8 @@ class LearningRateWriter:
     def write(self, model: Any, value: float) -> None:
         if self._wrapping and not getattr(model, "_jax_state_synced", True):
             self._pending = value  # mid-epoch on jax (the schedule's every step): the next step takes it
+            if not getattr(getattr(model, "train_function", None), "_lrwidgets", False):
+                self._wrap(model)
             return
         if variables_live(model):
             self.variable.assign(value)
