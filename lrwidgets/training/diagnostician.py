@@ -80,11 +80,12 @@ class Diagnostician(Fixes):
 
     The fix of a ``diverging``, ``spiked`` or ``collapsed`` verdict is ``rewind`` when the session's
     NaN guard (``on_nan="restore"``) kept a healthy state from before the blow-up: its copies are
-    taken at each epoch's start and every 2 s, and one is healthy when its trainable and optimizer
-    values are finite and the median loss of its batch and the next ones (up to 16 batches) is
-    finite, within ``divergence_factor`` x the fit's best and not back up more than half of the
-    fit's fall from its start (``NanGuard``). Before the batch whose rate blew it up (``spiked``
-    and ``collapsed``: the rate's first batch), before the steps that diverged (``diverging``).
+    taken at each epoch's start (at least every 32 steps in shorter epochs) and every 2 s, and one
+    is healthy when its trainable and optimizer values are finite and the median loss of its batch
+    and the next ones (up to 16 batches) is finite, within ``divergence_factor`` x the fit's best
+    and not back up more than half of the fit's fall from its start (``NanGuard``). Before the
+    batch whose rate blew it up (``spiked`` and ``collapsed``: the rate's first batch), before the
+    steps that diverged (``diverging``).
     The fix puts that state back (weights and optimizer state; the rate and per-layer multipliers
     stay steered) and sets the advised rate, training going on; the latest such verdict holds its
     state. Without one, the fix only sets the rate.

@@ -35,6 +35,15 @@ BEST_WINDOW = 64
 FIRST_WINDOW = 5
 #: batch losses (the copy's and the next ones) whose median judges a copy
 JUDGED_BATCHES = 16
+#: An epoch's start fewer than this many steps after the last copy gets none when a copy takes more
+#: than ``COPY_SHARE`` of the time since it: epochs of a few steps (scikit-learn's wine at batch 32:
+#: 6 steps of ~0.27 ms, a copy ~0.21 ms) spent ~13% of the fit copying at every start; epochs of
+#: 32 steps or more are copied at each start, so a rewind goes back to the blown-up epoch's start.
+MIN_COPY_STEPS = 32
+#: the share of the time since the last copy above which an epoch's start within ``MIN_COPY_STEPS``
+#: of it is not copied (the copy's time: the median of the fit's recent copies but its first, which
+#: on TensorFlow builds the optimizer, 12-18 ms)
+COPY_SHARE = 0.02
 
 
 def _values(variables: list[Any]) -> list[np.ndarray]:
@@ -119,8 +128,10 @@ class NanGuard:
             fit's first 63 steps of ``FIRST_WINDOW`` (5) in a row), and has not given back more
             than half of the fit's fall from its start (a collapse back to chance may sit within
             ``factor`` of the best).
-        interval: seconds between two copies within an epoch (each epoch's start always gets one);
-            on jax a copy syncs the whole state, so copies are rationed.
+        interval: seconds between two copies within an epoch; on jax a copy syncs the whole state,
+            so copies are rationed. Each epoch's start gets one too, except in epochs of a few
+            steps (``MIN_COPY_STEPS``) where copies would take more than ``COPY_SHARE`` (2%) of the
+            fit's time: then one at least every ``MIN_COPY_STEPS`` (32) steps.
     """
 
     def __init__(self, history: TrainingHistory, factor: float = 4.0, interval: float = 2.0) -> None:
@@ -148,6 +159,8 @@ class NanGuard:
         self.broken: int | None = None
         self._due = 0.0
         self.restored_start = False  #: the last restore put back the state the fit started from
+        self._copied: tuple[float, int] | None = None  # this fit's last copy: its start (perf_counter), its step
+        self._costs: list[float] = []  # seconds the last copies took (no fit's first)
 
     def begin_fit(self) -> None:
         self._pending = self._good = self._previous = self._start = None
@@ -158,6 +171,7 @@ class NanGuard:
         self._blocks = 0
         self.broken = None
         self._due = 0.0
+        self._copied = None
 
     @property
     def fits(self) -> int:
@@ -175,12 +189,23 @@ class NanGuard:
         return self._due
 
     def wants_copy(self, epoch_start: bool, now: float | None = None) -> bool:
-        """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``)."""
-        return epoch_start or (time.perf_counter() if now is None else now) >= self._due
+        """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``): at an
+        epoch's start, unless the last copy is fewer than ``MIN_COPY_STEPS`` steps back and copies
+        take more than ``COPY_SHARE`` of the time since it; else every ``interval`` s."""
+        now = time.perf_counter() if now is None else now
+        if not epoch_start:
+            return now >= self._due
+        if self._copied is None or not self._costs:
+            return True
+        since, step = self._copied
+        if self.history.num_steps - step >= MIN_COPY_STEPS:
+            return True
+        return sorted(self._costs)[len(self._costs) // 2] <= COPY_SHARE * (now - since)
 
     def take(self, model: Any, step: int) -> bool:
         """Copy the weights and optimizer state that batch ``step`` will use (training thread); False
         when they are not finite (the copy is not kept: :attr:`broken`)."""
+        start = time.perf_counter()
         _state.sync(model)
         optimizer = model.optimizer
         if not getattr(optimizer, "built", True) and getattr(model, "built", False) and model.trainable_variables:
@@ -194,6 +219,9 @@ class NanGuard:
         trained = [v for v, var in zip(state.weights, model.weights, strict=True) if var.trainable]
         finite = _finite(trained + state.optimizer_values)  # not the other weights: a layer may keep an inf there
         self._judge(broken=not finite)
+        if self._copied is not None:  # a fit's first copy builds TensorFlow's optimizer: not a copy's time
+            self._costs = [*self._costs[-4:], time.perf_counter() - start]
+        self._copied = (start, step)
         if finite:
             self._pending = state
             return True

@@ -362,7 +362,7 @@ class Recorder:
             self.event(
                 "nan",
                 msg + f"; training stopped and the weights of step {restored} were restored (the latest copy kept"
-                " whose loss was finite and not diverging: copies are taken at each epoch's start and every 2 s)",
+                " whose loss was finite and not diverging: copies are taken at epochs' starts and every 2 s)",
             )
             self.event("restore", f"weights restored from step {restored}")
         elif self.on_nan == "restore":
