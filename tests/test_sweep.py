@@ -1424,11 +1424,11 @@ def test_a_cluster_that_cannot_run_the_trials_is_refused_before_any_is_sent(
 
     import lrwidgets.sweep.sweep as sweep_module
     from lrwidgets.sweep import Sweep, train_trial
-    from lrwidgets.sweep.preflight import check_workers
+    from lrwidgets.sweep.preflight import CodeCheck, check_workers
     from lrwidgets.training.trial import current_keras_config, keras_config
 
     backend = keras.backend.backend()
-    check_workers(client, build_model, backend)  # this cluster can
+    assert check_workers(CodeCheck(client, build_model), backend) == set(client.nthreads())  # this cluster can
     # A module this process imports and the worker processes cannot (the scheduler, in this
     # process, can): refused, each worker named.
     (tmp_path / "models_here_only.py").write_text(
@@ -1438,15 +1438,15 @@ def test_a_cluster_that_cannot_run_the_trials_is_refused_before_any_is_sent(
     monkeypatch.syspath_prepend(str(tmp_path))
     here_only = importlib.import_module("models_here_only")
     with pytest.raises(RuntimeError, match=r"the worker tcp://\S+ cannot load the trials' code \(ModuleNotFound") as e:
-        check_workers(client, here_only.build, backend)
+        check_workers(CodeCheck(client, here_only.build), backend)
     assert str(e.value).count("cannot load the trials' code") == 2 and "the scheduler cannot" not in str(e.value)
     cloudpickle.register_pickle_by_value(here_only)  # Dask's way for code the cluster lacks: it travels
     try:
-        check_workers(client, here_only.build, backend)
+        check_workers(CodeCheck(client, here_only.build), backend)
     finally:
         cloudpickle.unregister_pickle_by_value(here_only)
     with pytest.raises(RuntimeError, match=f"runs Keras on {backend}, this process on tensorflow_or_so"):
-        check_workers(client, build_model, "tensorflow_or_so")
+        check_workers(CodeCheck(client, build_model), "tensorflow_or_so")
     # A sweep on it: refused before any trial is sent, each trial cancelled (a resume runs it).
     other = {**current_keras_config(), "backend": "other"}
     monkeypatch.setattr(sweep_module, "current_keras_config", lambda: other)
@@ -1726,7 +1726,7 @@ def test_a_trial_whose_workers_all_left_is_sent_to_the_one_that_joins(monkeypatc
         refused, first = sorted(client.nthreads())
         monkeypatch.setattr(sweep_module, "check_workers", lambda *args: set())  # each one checked as it joins
         refuse = lambda *args: lambda w: "refused here" if w == refused else None  # noqa: E731
-        monkeypatch.setattr(sweep_module, "code_check", refuse)
+        monkeypatch.setattr(sweep_module, "CodeCheck", refuse)
         x, y = data(64)
         sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=300)  # ~5 s at 2 ms a batch
         with warnings.catch_warnings(record=True) as said:  # (from the run's thread)
@@ -1742,6 +1742,115 @@ def test_a_trial_whose_workers_all_left_is_sent_to_the_one_that_joins(monkeypatc
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_worker_whose_import_of_the_trials_code_raises_is_refused_and_stays_up(
+    client: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """The check counted a missing module or name only: a module whose import raised anything else
+    on a worker (a RuntimeError: no licence on that host) was warned of ("could not check") and the
+    worker counted as passed, and Dask shut it down as it unpickled its first trial. Any error of
+    the load there refuses it now, before any trial is sent, and it stays up."""
+    import importlib
+
+    import keras
+
+    from lrwidgets.sweep.preflight import CodeCheck, check_workers
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    (here / "models_raising.py").write_text(
+        "import keras\n\ndef build():\n    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])\n"
+        "    m.compile(optimizer='sgd', loss='mse')\n    return m\n"
+    )
+    (there / "models_raising.py").write_text("raise RuntimeError('no licence on this host')\n")
+    monkeypatch.syspath_prepend(str(here))
+    module = importlib.import_module("models_raising")
+    workers = sorted(client.nthreads())
+    client.run(_on_path, str(there), True, workers=workers[:1])
+    client.run(_on_path, str(here), True, workers=workers[1:])
+    try:
+        check = CodeCheck(client, module.build)
+        assert check(workers[0]) == "it cannot load the trials' code (RuntimeError: no licence on this host)"
+        assert check(workers[1]) is None
+        with pytest.raises(
+            RuntimeError, match=rf"the worker {workers[0]} cannot load the trials' code \(RuntimeError: no licence"
+        ) as e:
+            check_workers(check, keras.backend.backend())
+        assert workers[1] not in str(e.value) and "No trial was sent" in str(e.value)
+        assert sorted(client.nthreads()) == workers  # no worker was shut down
+    finally:
+        client.run(_on_path, str(there), False, workers=workers[:1])
+        client.run(_on_path, str(here), False, workers=workers[1:])
+
+
+def test_a_worker_that_leaves_during_its_check_is_neither_passed_nor_refused() -> None:
+    """A worker that left while the sweep checked it was warned of ("could not check") and counted
+    as passed. Now the check says it left (`WorkerGone`): not among the workers that passed, not
+    refused; one still there whose check failed, for whatever reason, is refused."""
+    import cloudpickle
+
+    from lrwidgets.sweep.preflight import CodeCheck, WorkerGone, check_workers
+
+    class FakeClient:  # what the check asks of Dask's client; the worker b leaves as it is asked
+        def __init__(self) -> None:
+            self.workers = {"tcp://a:1": 1, "tcp://b:2": 1, "tcp://c:3": 1}
+
+        def nthreads(self) -> dict[str, int]:
+            return dict(self.workers)
+
+        def run_on_scheduler(self, function: Any, *args: Any) -> Any:
+            return function(*args)
+
+        def run(self, function: Any, *args: Any, workers: list[str], on_error: str = "raise") -> dict[str, Any]:
+            (worker,) = workers if function is cloudpickle.loads else (None,)
+            if worker == "tcp://b:2":
+                del self.workers[worker]
+                raise OSError(f"Timed out trying to connect to {worker}")
+            if worker == "tcp://c:3":
+                raise OSError("Connection reset by peer")
+            return {w: function(*args) for w in workers}
+
+    client = FakeClient()
+    check = CodeCheck(client, build_model)  # type: ignore[arg-type]
+    assert check("tcp://a:1") is None
+    assert check("tcp://c:3") == "it cannot load the trials' code (OSError: Connection reset by peer)"
+    with pytest.raises(WorkerGone):
+        check("tcp://b:2")
+    client.workers["tcp://b:2"] = 1
+    del client.workers["tcp://c:3"]
+    import keras
+
+    assert check_workers(check, keras.backend.backend()) == {"tcp://a:1"}
+
+
+def test_a_worker_gone_before_its_check_answered_is_asked_again_at_a_later_look(client: Any, monkeypatch: Any) -> None:
+    """The dispatch takes a worker whose check raised `WorkerGone` as unchecked: no warning, no
+    refusal, and asked again when it is there at the run's next look (every `POLL` s)."""
+    import lrwidgets.sweep.sweep as sweep_module
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.preflight import WorkerGone
+
+    workers = sorted(client.nthreads())
+    asked: list[str] = []
+
+    def check(worker: str) -> str | None:
+        asked.append(worker)
+        if asked.count(worker) == 1 and worker == workers[0]:
+            raise WorkerGone(worker)
+        return None
+
+    monkeypatch.setattr(sweep_module, "check_workers", lambda *args: set())  # each one checked as it joins
+    monkeypatch.setattr(sweep_module, "CodeCheck", lambda *args: check)
+    x, y = data(64)
+    sweep = Sweep(build_model, [1e-2, 2e-2, 3e-2, 4e-2], optimizers=["sgd"], epochs=30)
+    with warnings.catch_warnings(record=True) as said:  # (from the run's thread)
+        warnings.simplefilter("always")
+        table = sweep.run(x, y, batch_size=8, cluster=client).wait(600)
+    assert list(table["status"]) == ["done"] * 4
+    assert not [w for w in said if "The sweep sends" in str(w.message)]  # no worker refused
+    assert asked.count(workers[0]) == 2 and asked.count(workers[1]) == 1
 
 
 def test_a_worker_that_joins_on_another_backend_gets_no_more_trials(client: Any, monkeypatch: Any) -> None:

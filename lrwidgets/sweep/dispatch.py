@@ -21,6 +21,7 @@ from distributed import Client, KilledWorker, as_completed
 from lrwidgets.core.checks import received
 from lrwidgets.sweep._worker import REFUSED, run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
+from lrwidgets.sweep.preflight import WorkerGone
 from lrwidgets.sweep.trial_table import TrialTable
 from lrwidgets.training.fit_args import check_fit_kwargs_early
 
@@ -99,7 +100,8 @@ def run_trials(
 
     ``check``: given (a cluster the user named), each worker not in ``checked`` (those checked
     before the run) is asked first, as it is seen, what keeps it from running a trial (None:
-    nothing); one that names something is sent no trial (a warning says why). Every trial is then
+    nothing; ``preflight.WorkerGone``: it left before it answered, asked again should it be there at
+    a later look); one that names something is sent no trial (a warning says why). Every trial is then
     sent to the workers that passed, as strict restrictions (with loose ones Dask's work stealing
     gave a waiting trial to any idle worker, and a refused one died of it); the run looks every
     ``POLL`` s for workers that joined, and sends a trial whose named workers all left again."""
@@ -135,7 +137,10 @@ def run_trials(
         present = set(client.nthreads())
         if check is not None:  # joined since the last look: checked before it gets a trial
             for worker in sorted(present - passed - set(refused)):
-                why = check(worker)
+                try:
+                    why = check(worker)
+                except WorkerGone:  # left before it answered: checked should it be there at a later look
+                    continue
                 if why is None:
                     passed.add(worker)
                 else:

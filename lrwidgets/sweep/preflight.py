@@ -15,7 +15,6 @@ import pickle
 import time
 import warnings
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import cloudpickle
@@ -49,40 +48,84 @@ def check_address(address: str) -> str:
     return stripped
 
 
-def _loads(where: str, call: Callable[[], Any], subject: str | None = None) -> str | None:
-    """What keeps ``where`` from loading a trial's code (``call`` unpickles it there), or None; said of
-    ``subject`` (default: ``where``). Any other error of the call (a scheduler that runs no function
-    sent to it) is warned of: the check is not made there, the sweep goes on."""
+def _loads(where: str, call: Callable[[], Any]) -> str | None:
+    """What keeps the scheduler (``where``) from loading a trial's code (``call`` unpickles it there),
+    or None. Any other error of the call (a scheduler that runs no function sent to it) is warned
+    of: the check is not made there, the sweep goes on."""
     try:
         call()
     except (ImportError, AttributeError, pickle.UnpicklingError) as e:  # a module or a name it lacks
-        return f"{subject or where} cannot load the trials' code ({type(e).__name__}: {e})"
+        return f"{where} cannot load the trials' code ({type(e).__name__}: {e})"
     except Exception as e:
         warnings.warn(f"the sweep could not check {where}: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
     return None
 
 
-def check_workers(client: Client, build_model: Any, backend: str) -> set[str]:
-    """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``client`` lacks, before any
-    trial is sent: each unpickles lrwidgets' trial function and ``build_model`` as Dask will (so a
-    module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined in
-    the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
-    workers checked. Workers that join later are not seen here: the sweep checks each one's code
-    before it sends it a trial (:func:`code_check`, ``dispatch.run_trials``), and one on another
-    backend refuses its first trial (``trial.other_backend``); the sweep sends either no more."""
-    blob = cloudpickle.dumps((run_trial, build_model))
-    problems = []
-    problem = _loads("the scheduler", lambda: client.run_on_scheduler(cloudpickle.loads, blob))
-    problems += [problem] if problem else []
+class WorkerGone(Exception):
+    """A worker left the cluster before its check answered: it is neither passed nor refused (a
+    worker at that address later is checked then)."""
+
+
+class CodeCheck:
+    """The trials' code (lrwidgets' trial function and ``build_model``), pickled once as Dask will send
+    it, and loaded where Dask will unpickle it: :meth:`scheduler`, and each worker (a call).
+
+    A worker that cannot unpickle a task is shut down by Dask with its nanny (the user's ``dask
+    worker`` process exits) and the trial given to it fails: a sweep asks this of each worker before
+    it sends it a trial, and sends none to one that names something.
+    """
+
+    def __init__(self, client: Client, build_model: Any) -> None:
+        self.client = client
+        self.blob = cloudpickle.dumps((run_trial, build_model))
+
+    def scheduler(self) -> str | None:
+        """What keeps the scheduler from loading the trials' code, or None (an error of another kind
+        than a missing module or name is warned of, and the sweep goes on)."""
+        return _loads("the scheduler", lambda: self.client.run_on_scheduler(cloudpickle.loads, self.blob))
+
+    def __call__(self, worker: str, subject: str = "it") -> str | None:
+        """What keeps ``worker`` from loading the trials' code, said of ``subject``, or None. Any error
+        of the load there counts, not only a missing module: a module whose import raises kills the
+        worker as it unpickles a task all the same. :class:`WorkerGone` when the worker left the
+        cluster before it answered (not a fault of its code)."""
+        try:
+            self.client.run(cloudpickle.loads, self.blob, workers=[worker])
+        except Exception as e:
+            if worker not in self.client.nthreads():
+                raise WorkerGone(worker) from e
+            return f"{subject} cannot load the trials' code ({type(e).__name__}: {e})"
+        return None
+
+
+def check_workers(check: CodeCheck, backend: str) -> set[str]:
+    """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``check``'s client lacks,
+    before any trial is sent: each loads the trials' code as Dask will (:class:`CodeCheck`: so a
+    module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined
+    in the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
+    workers that passed (one that left meanwhile is not among them). Workers that join later are
+    not seen here: the sweep checks each one's code before it sends it a trial (``dispatch.run_trials``),
+    and one on another backend refuses its first trial (``trial.other_backend``); the sweep sends
+    either no more."""
+    client = check.client
+    problem = check.scheduler()
+    problems = [problem] if problem else []
     able = []
-    workers = sorted(client.nthreads())
-    for worker in workers:
-        problem = _worker_loads(client, blob, worker)
+    for worker in sorted(client.nthreads()):
+        try:
+            problem = check(worker, f"the worker {worker}")
+        except WorkerGone:
+            continue
         problems += [problem] if problem else []
         able += [] if problem else [worker]
     if able:
-        for worker, theirs in sorted(client.run(eval, _BACKEND, workers=able).items()):
-            if theirs != backend:
+        for worker, theirs in sorted(client.run(eval, _BACKEND, workers=able, on_error="return").items()):
+            if isinstance(theirs, Exception):
+                if worker in client.nthreads():
+                    said = f"{type(theirs).__name__}: {theirs}"
+                    problems.append(f"the worker {worker} did not say its Keras backend ({said})")
+                able.remove(worker)
+            elif theirs != backend:
                 problems.append(f"the worker {worker} runs Keras on {theirs}, this process on {backend}")
     if problems:
         raise RuntimeError(
@@ -92,22 +135,7 @@ def check_workers(client: Client, build_model: Any, backend: str) -> set[str]:
             f" the workers run, and start the workers with the same backend (`KERAS_BACKEND={backend}"
             " dask worker tcp://...`). No trial was sent."
         )
-    return set(workers)
-
-
-def _worker_loads(client: Client, blob: bytes, worker: str, subject: str | None = None) -> str | None:
-    """What keeps ``worker`` from loading the pickled trial code ``blob``, or None (:func:`_loads`)."""
-    return _loads(f"the worker {worker}", partial(client.run, cloudpickle.loads, blob, workers=[worker]), subject)
-
-
-def code_check(client: Client, build_model: Any) -> Callable[[str], str | None]:
-    """The check :func:`check_workers` makes of a worker's code, for one that joins later: a
-    function of a worker's address that says what keeps it from loading the trials' code, or None.
-    A worker that cannot unpickle a task is shut down by Dask (its ``dask worker`` process exits)
-    and the trial given to it fails: the sweep asks this first and sends it none ("it cannot load
-    the trials' code (...)": the caller names the worker)."""
-    blob = cloudpickle.dumps((run_trial, build_model))
-    return lambda worker: _worker_loads(client, blob, worker, "it")
+    return set(able)
 
 
 def wait_for_workers(client: Client, stopped: Callable[[], bool], poll: float = 0.5) -> bool:

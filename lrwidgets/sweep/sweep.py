@@ -20,7 +20,7 @@ from lrwidgets.sweep._worker import clear_flags
 from lrwidgets.sweep.cluster import ClusterConnection, check_cluster
 from lrwidgets.sweep.dispatch import STOP_WAIT, TrialTask, check_run_kwargs, check_sendable, run_trials
 from lrwidgets.sweep.grid import Trial, grid_config, make_grid
-from lrwidgets.sweep.preflight import check_workers, code_check, wait_for_workers
+from lrwidgets.sweep.preflight import CodeCheck, check_workers, wait_for_workers
 from lrwidgets.sweep.readout import SweepResults
 from lrwidgets.sweep.run import SweepRun
 from lrwidgets.sweep.settings import SweepSettings
@@ -235,8 +235,8 @@ class Sweep(SweepResults, SweepSettings):
                 if self._connection.cluster is None:  # a cluster the user started: what it runs checked first
                     if not wait_for_workers(client, lambda: self._table.stopping or not self._table.queue):
                         return  # stopped (or each trial cancelled) before a worker came: all ended already
-                    checked = check_workers(client, self.build_model, settings["backend"])
-                    check = code_check(client, self.build_model)  # a worker that joins later
+                    check = CodeCheck(client, self.build_model)  # also of a worker that joins later
+                    checked = check_workers(check, settings["backend"])
                 self._connection.listen(client, key, lambda event, key=key: self._on_message(key, event[1]))
                 directions = _results.directions(self.monitor, self.mode)
                 task = TrialTask(
