@@ -179,7 +179,8 @@ class LearningRateWriter:
         writer = self
 
         def train_function(state: Any, data: Any) -> Any:
-            if getattr(model, "train_function", None) is train_function:
+            installed = getattr(model, "train_function", None) is train_function
+            if installed:
                 model.train_function = inner  # Keras reads it before each step: the next runs its own
             value = writer._pending
             if value is not None:
@@ -191,7 +192,16 @@ class LearningRateWriter:
                 # instead of ~50 us for building a jax array on the host every step.
                 opt_vars[writer._index] = np.asarray(value, dtype=old.dtype)
                 state = (trainable, non_trainable, opt_vars, metrics)
-            return inner(state, data)
+            try:
+                return inner(state, data)
+            except BaseException:
+                # The step did not run: the data's end (a dataset of unknown length raises StopIteration
+                # at the batch after its last, every epoch), or an error. The rate waits for the next one.
+                if value is not None and writer._pending is None:
+                    writer._pending = value
+                    if installed and getattr(model, "train_function", None) is inner:
+                        model.train_function = train_function
+                raise
 
         train_function.__wrapped__ = inner  # type: ignore[attr-defined]
         train_function._lrwidgets = True  # type: ignore[attr-defined]
@@ -201,21 +211,34 @@ class LearningRateWriter:
         """The fit is over (Keras has put the state back in the variables): unwrap, and write a rate
         the fit ended before using (a change made at its last batch end, or while paused before a
         Stop), so that the rate recorded as set is the one the optimizer holds."""
-        fn: Callable[..., Any] | None = getattr(model, "train_function", None)
-        while fn is not None and getattr(fn, "_lrwidgets", False):
-            fn = fn.__wrapped__  # type: ignore[attr-defined]
-            model.train_function = fn
+        _unwrap(model)
         value, self._pending = self._pending, None
         self._wrapping = False
         if value is not None:
             sync(model)
             self.variable.assign(value)
 
+    def settle(self, model: Any) -> None:
+        """At an epoch's end (training thread, before the other callbacks'): Keras has put the state
+        back in the variables, from the epoch's last step that ran; a rate written since is put in
+        the variable now, for the callbacks after this one (``ReduceLROnPlateau`` reduces the rate
+        it reads) and the next epoch's first step, which Keras builds from the variables."""
+        if self._pending is not None and self._wrapping and variables_live(model):
+            _unwrap(model)
+            self.variable.assign(self._pending)
+            self._pending = None
+
     def write(self, model: Any, value: float) -> None:
-        if self._wrapping and not getattr(model, "_jax_state_synced", True):
-            self._pending = value  # mid-epoch on jax (the schedule's every step): the next step takes it
+        if self._wrapping:  # a fit on jax: the next step takes it, whatever the variables hold now
+            self._pending = value
             if not getattr(getattr(model, "train_function", None), "_lrwidgets", False):
                 self._wrap(model)
+            if variables_live(model):
+                # Synced by a callback (Keras's `Callback.model` does), the variables give the next
+                # step its state: it is there too. Should that step not run (the end of data of
+                # unknown length), Keras puts back the last step's state, and the wrapper's value
+                # waits for the next one (`settle` at the epoch's end).
+                self.variable.assign(value)
             return
         if variables_live(model):
             self.variable.assign(value)
@@ -225,6 +248,14 @@ class LearningRateWriter:
         else:
             sync(model)
             self.variable.assign(value)
+
+
+def _unwrap(model: Any) -> None:
+    """Take lrwidgets' rate-writing wrappers off the model's train function."""
+    fn: Callable[..., Any] | None = getattr(model, "train_function", None)
+    while fn is not None and getattr(fn, "_lrwidgets", False):
+        fn = fn.__wrapped__  # type: ignore[attr-defined]
+        model.train_function = fn
 
 
 def current_learning_rate(model: Any) -> float:

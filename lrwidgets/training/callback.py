@@ -240,6 +240,7 @@ class ControllerCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
+        c._writer.settle(self._model)  # type: ignore[union-attr]  # a rate written since the last step ran
         logs = logs if logs is not None else {}
         note = self.validation_cut.end_epoch(epoch, logs)  # before any later callback reads the logs
         # Keras's History then records the rate in effect, as keras.callbacks.ReduceLROnPlateau does.
