@@ -80,7 +80,7 @@ class Diagnostician(Fixes):
 
     The fix of a ``diverging``, ``spiked`` or ``collapsed`` verdict is ``rewind`` when the session's
     NaN guard (``on_nan="restore"``) kept a healthy state from before the blow-up: its copies are
-    taken at each epoch's start (at least every 32 steps in shorter epochs) and every 2 s, and one
+    taken at each epoch's start (fewer in epochs under 32 steps: ``start_copy_due``) and every 2 s, and one
     is healthy when its trainable and optimizer values are finite and the median loss of its batch
     and the next ones (up to 16 batches) is finite, within ``divergence_factor`` x the fit's best
     and not back up more than half of the fit's fall from its start (``NanGuard``). Before the

@@ -35,15 +35,37 @@ BEST_WINDOW = 64
 FIRST_WINDOW = 5
 #: batch losses (the copy's and the next ones) whose median judges a copy
 JUDGED_BATCHES = 16
-#: An epoch's start fewer than this many steps after the last copy gets none when a copy takes more
-#: than ``COPY_SHARE`` of the time since it: epochs of a few steps (scikit-learn's wine at batch 32:
-#: 6 steps of ~0.27 ms, a copy ~0.21 ms) spent ~13% of the fit copying at every start; epochs of
-#: 32 steps or more are copied at each start, so a rewind goes back to the blown-up epoch's start.
+#: Epochs of fewer steps than this get a copy at their start only when the last copy is this many
+#: steps back or copies take at most ``COPY_SHARE`` of the time since it: epochs of a few steps
+#: (scikit-learn's wine at batch 32: 6 steps of ~0.27 ms, a copy ~0.21 ms) spent ~13% of the fit
+#: copying at every start. Longer epochs are copied at each start, so a rewind goes back to the
+#: blown-up epoch's start.
 MIN_COPY_STEPS = 32
-#: the share of the time since the last copy above which an epoch's start within ``MIN_COPY_STEPS``
-#: of it is not copied (the copy's time: the median of the fit's recent copies but its first, which
-#: on TensorFlow builds the optimizer, 12-18 ms)
+#: the share of the time since the last copy that copies may take at a short epoch's start (a
+#: copy's time: the median of the last copies', each fit's first left out: on TensorFlow it builds
+#: the optimizer, 12-18 ms)
 COPY_SHARE = 0.02
+
+
+def start_copy_due(epoch_steps: int | None, steps_since: int, seconds_since: float, costs: list[float]) -> bool:
+    """Whether an epoch's start gets a copy: none when the last copy is of the same step (taken at
+    the last batch's end: no batch ran since); else after an epoch of ``MIN_COPY_STEPS`` steps or
+    more (or of unknown length: the fit's first), ``MIN_COPY_STEPS`` steps or more after the last
+    copy, or where copies (``costs``: the last ones' seconds, the median read) take at most
+    ``COPY_SHARE`` of the ``seconds_since`` it. So in short epochs the copies are at most
+    ``MIN_COPY_STEPS`` plus an epoch's steps apart (62 with epochs of 31).
+
+    Example:
+        >>> start_copy_due(6, 30, 0.008, [0.0002, 0.0003, 0.0002])  # wine: 0.2 ms a copy, 2.5% of 8 ms
+        False
+        >>> start_copy_due(6, 36, 0.010, [0.0002, 0.0003, 0.0002]), start_copy_due(57, 1, 0.001, [1.0])
+        (True, True)
+    """
+    if steps_since <= 0:
+        return False
+    if epoch_steps is None or epoch_steps >= MIN_COPY_STEPS or steps_since >= MIN_COPY_STEPS or not costs:
+        return True
+    return sorted(costs)[len(costs) // 2] <= COPY_SHARE * seconds_since
 
 
 def _values(variables: list[Any]) -> list[np.ndarray]:
@@ -129,9 +151,10 @@ class NanGuard:
             than half of the fit's fall from its start (a collapse back to chance may sit within
             ``factor`` of the best).
         interval: seconds between two copies within an epoch; on jax a copy syncs the whole state,
-            so copies are rationed. Each epoch's start gets one too, except in epochs of a few
-            steps (``MIN_COPY_STEPS``) where copies would take more than ``COPY_SHARE`` (2%) of the
-            fit's time: then one at least every ``MIN_COPY_STEPS`` (32) steps.
+            so copies are rationed. Each epoch's start gets one too, except in epochs of fewer than
+            ``MIN_COPY_STEPS`` (32) steps, where copies would take more than ``COPY_SHARE`` (2%) of
+            the time: there the first start 32 steps or more after the last copy gets one
+            (:func:`start_copy_due`).
     """
 
     def __init__(self, history: TrainingHistory, factor: float = 4.0, interval: float = 2.0) -> None:
@@ -160,6 +183,7 @@ class NanGuard:
         self._due = 0.0
         self.restored_start = False  #: the last restore put back the state the fit started from
         self._copied: tuple[float, int] | None = None  # this fit's last copy: its start (perf_counter), its step
+        self._epoch_started: int | None = None  # the step of this fit's last epoch start
         self._costs: list[float] = []  # seconds the last copies took (no fit's first)
 
     def begin_fit(self) -> None:
@@ -171,7 +195,7 @@ class NanGuard:
         self._blocks = 0
         self.broken = None
         self._due = 0.0
-        self._copied = None
+        self._copied = self._epoch_started = None
 
     @property
     def fits(self) -> int:
@@ -190,17 +214,16 @@ class NanGuard:
 
     def wants_copy(self, epoch_start: bool, now: float | None = None) -> bool:
         """Whether to take a copy before this batch (cheap: a clock read, or none given ``now``): at an
-        epoch's start, unless the last copy is fewer than ``MIN_COPY_STEPS`` steps back and copies
-        take more than ``COPY_SHARE`` of the time since it; else every ``interval`` s."""
+        epoch's start as :func:`start_copy_due` says; else every ``interval`` s."""
         now = time.perf_counter() if now is None else now
         if not epoch_start:
             return now >= self._due
-        if self._copied is None or not self._costs:
+        step, started = self.history.num_steps, self._epoch_started
+        self._epoch_started = step
+        if self._copied is None:
             return True
-        since, step = self._copied
-        if self.history.num_steps - step >= MIN_COPY_STEPS:
-            return True
-        return sorted(self._costs)[len(self._costs) // 2] <= COPY_SHARE * (now - since)
+        since, copied = self._copied
+        return start_copy_due(None if started is None else step - started, step - copied, now - since, self._costs)
 
     def take(self, model: Any, step: int) -> bool:
         """Copy the weights and optimizer state that batch ``step`` will use (training thread); False
