@@ -482,6 +482,41 @@ def test_epochs_of_a_few_steps_get_a_copy_every_32_steps_when_copies_would_cost_
 
 
 @pytest.mark.keras
+def test_an_epoch_of_32_steps_or_more_is_copied_at_its_start_after_a_copy_within_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A copy taken within an epoch (they come every 2 s) counted as the last one: the next epoch's
+    start, fewer than 32 steps after it, got none where copies cost much, and a rewind went back
+    to that copy, not to the blown-up epoch's start. Epochs of 32 steps or more are copied at each
+    start; a start whose step was just copied (at the last batch's end) is not copied twice."""
+    from lrwidgets.training import nan_guard
+
+    monkeypatch.setattr(nan_guard, "COPY_SHARE", 0.0)  # any copy costs too much
+    model, history, guard, _, _ = guarded_model()
+    steps = 0
+
+    def run(n: int) -> None:
+        nonlocal steps
+        for _ in range(n):
+            history.record_step(1.0, 1e-3, 0.01 * steps)
+            steps += 1
+
+    assert guard.wants_copy(epoch_start=True) and guard.take(model, 0)  # the fit's first epoch
+    run(28)
+    assert guard.take(model, 28)  # within the epoch (2 s)
+    run(12)  # an epoch of 40 steps ends
+    assert guard.wants_copy(epoch_start=True)  # 12 steps after the last copy: copied all the same
+    assert guard.take(model, 40)
+    run(6)  # an epoch of 6 steps
+    assert guard.take(model, 46)  # at its last batch's end, for the next one
+    assert not guard.wants_copy(epoch_start=True)  # the same step: not twice
+    run(6)
+    assert not guard.wants_copy(epoch_start=True)  # after a 6-step epoch, 6 steps after the last copy
+    run(6 * 5)
+    assert guard.wants_copy(epoch_start=True)  # 36 steps after it
+
+
+@pytest.mark.keras
 def test_nan_guard_keeps_no_copy_whose_values_are_not_finite() -> None:
     """On TensorFlow relu maps NaN to 0: weights gone NaN under a finite loss were kept as healthy."""
     import keras
@@ -805,4 +840,42 @@ def test_a_rate_set_mid_epoch_is_taken_by_the_next_step_and_a_fit_left_alone_run
     np.testing.assert_allclose(rates, [0.01] * 5 + [0.05] * 11, rtol=1e-6)
     np.testing.assert_allclose(losses[1:] / losses[:-1], (1 - 2 * rates[:-1]) ** 2, rtol=1e-3)
     assert wrapped == [False] * 32  # on jax the change's step ran the wrapper, which took itself out
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("how", ["schedule", "live"])
+def test_a_rate_written_before_the_batch_past_the_end_of_data_of_unknown_length_is_the_next_epochs(how: str) -> None:
+    """With data of unknown length Keras calls each epoch's batch start once more, for a batch that
+    does not exist, whose step raises StopIteration. On jax a rate written there (a schedule's
+    next step; a live change made at the last batch's end, by a callback that read `self.model`,
+    which syncs the state) was lost with that step: Keras put back the last step's state, the rate
+    read back was recorded as "changed by another callback", and a schedule's rest scaled by it."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    import lrwidgets as lrw
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    session = lrw.TrainingSession(model)
+    ones = np.ones((8, 1), "float32")
+    data = tf.data.Dataset.from_tensor_slices((ones, ones)).filter(lambda a, b: True).batch(1)  # 8 batches, unknown
+
+    class Live(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if batch == 7 and self.model is not None:  # (`Callback.model` syncs the state on jax)
+                session.learning_rate = 0.05
+
+    if how == "schedule":
+        session.fit(data, epochs=2, schedule=lambda step: 0.01 if step < 8 else 0.05).wait(120)
+    else:
+        session.fit(data, epochs=2, callbacks=[Live()]).wait(120)
+    assert session.history.num_steps == 16
+    losses, rates = session.history.column("loss"), session.history.column("learning_rate")
+    np.testing.assert_allclose(rates, [0.01] * 8 + [0.05] * 8, rtol=1e-6)
+    np.testing.assert_allclose(losses[1:] / losses[:-1], (1 - 2 * rates[:-1]) ** 2, rtol=1e-3)
+    changes = [e.message for e in session.history.events if e.kind == "learning_rate"]
+    assert changes == ([] if how == "schedule" else ["learning rate set to 0.05 (user)"])
     assert float(model.optimizer.learning_rate) == pytest.approx(0.05)

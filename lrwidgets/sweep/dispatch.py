@@ -33,6 +33,9 @@ STOP_WAIT = 60.0
 #: On a cluster the user named: how often (s) a run with no trial ended looks for workers that
 #: joined (to check them) or left (to send their waiting trials to others).
 POLL = 0.2
+#: Workers that may leave the cluster while they load the trials' code before a run stops: a nanny
+#: restarts a worker that an import ended, and the new one would end the same way, on and on.
+MAX_LOST_IN_CHECKS = 3
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,8 @@ def run_trials(
 
     ``check``: given (a cluster the user named), each worker not in ``checked`` (those checked
     before the run) is asked first, as it is seen, what keeps it from running a trial (None:
-    nothing; ``preflight.WorkerGone``: it left before it answered, asked again should it be there at
-    a later look); one that names something is sent no trial (a warning says why). Every trial is then
+    nothing); one that names something, or leaves while it is asked (``preflight.WorkerGone``:
+    ``MAX_LOST_IN_CHECKS`` of those stop the run), is sent no trial (a warning says why). Every trial is then
     sent to the workers that passed, as strict restrictions (with loose ones Dask's work stealing
     gave a waiting trial to any idle worker, and a refused one died of it); the run looks every
     ``POLL`` s for workers that joined, and sends a trial whose named workers all left again."""
@@ -110,6 +113,7 @@ def run_trials(
     losses = 0
     refused: dict[str, str] = {}  # worker address -> why it gets no trial (its code; another backend)
     passed = set(checked)
+    lost: list[str] = []  # workers that left the cluster while they loaded the trials' code
     strict = check is not None
     named_for: dict[Any, set[str]] = {}  # strict: each waiting or running future's workers
     moved: set[Any] = set()  # strict: futures cancelled to be sent again (their workers all left)
@@ -139,14 +143,21 @@ def run_trials(
             for worker in sorted(present - passed - set(refused)):
                 try:
                     why = check(worker)
-                except WorkerGone:  # left before it answered: checked should it be there at a later look
-                    continue
+                except WorkerGone as e:  # (a worker restarted by its nanny comes back at another address)
+                    why = f"it left the cluster while it loaded the trials' code ({e})"
+                    lost.append(worker)
+                    if len(lost) >= MAX_LOST_IN_CHECKS:
+                        raise RuntimeError(
+                            f"{len(lost)} workers left the cluster while they loaded the sweep's trials' code"
+                            f" ({', '.join(lost)}): an import that ends its process (a crash, `os._exit`, memory)"
+                            " would end each as Dask unpickles a trial. The sweep stops."
+                        ) from e
                 if why is None:
                     passed.add(worker)
                 else:
                     refuse(worker, why, given_one=False)
                     refusing = True
-        workers = present - set(refused)
+        workers = (present & passed if strict else present) - set(refused)  # (a passed one may refuse a trial)
         if present and not workers and (refusing or not strict):  # (none there: waited for, as without)
             raise RuntimeError(
                 "No worker of the cluster can run the sweep's trials: "

@@ -62,8 +62,8 @@ def _loads(where: str, call: Callable[[], Any]) -> str | None:
 
 
 class WorkerGone(Exception):
-    """A worker left the cluster before its check answered: it is neither passed nor refused (a
-    worker at that address later is checked then)."""
+    """A worker left the cluster while it loaded the trials' code: an import that ends its process
+    (a crash, ``os._exit``, memory) would end it as Dask unpickles a trial; or it just left."""
 
 
 class CodeCheck:
@@ -86,24 +86,28 @@ class CodeCheck:
 
     def __call__(self, worker: str, subject: str = "it") -> str | None:
         """What keeps ``worker`` from loading the trials' code, said of ``subject``, or None. Any error
-        of the load there counts, not only a missing module: a module whose import raises kills the
-        worker as it unpickles a task all the same. :class:`WorkerGone` when the worker left the
-        cluster before it answered (not a fault of its code)."""
-        try:
-            self.client.run(cloudpickle.loads, self.blob, workers=[worker])
-        except Exception as e:
-            if worker not in self.client.nthreads():
-                raise WorkerGone(worker) from e
-            return f"{subject} cannot load the trials' code ({type(e).__name__}: {e})"
-        return None
+        of the load there counts, not only a missing module (a module whose import raises kills the
+        worker as it unpickles a task all the same), once it comes twice: a connection dropped once
+        is not the code's. :class:`WorkerGone` when the worker left the cluster meanwhile."""
+        for attempt in (1, 2):
+            try:
+                self.client.run(cloudpickle.loads, self.blob, workers=[worker])
+                return None
+            except Exception as e:
+                if worker not in self.client.nthreads():
+                    raise WorkerGone(f"{type(e).__name__}: {e}") from e
+                if attempt == 2:
+                    return f"{subject} cannot load the trials' code ({type(e).__name__}: {e})"
+        return None  # (not reached)
 
 
 def check_workers(check: CodeCheck, backend: str) -> set[str]:
     """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``check``'s client lacks,
     before any trial is sent: each loads the trials' code as Dask will (:class:`CodeCheck`: so a
     module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined
-    in the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
-    workers that passed (one that left meanwhile is not among them). Workers that join later are
+    in the notebook count as they travel), and each worker runs Keras on ``backend`` (one that left
+    while it loaded the code is a problem too: an import may have ended it). Returns the workers
+    that passed (one that left before it said its backend is not among them). Workers that join later are
     not seen here: the sweep checks each one's code before it sends it a trial (``dispatch.run_trials``),
     and one on another backend refuses its first trial (``trial.other_backend``); the sweep sends
     either no more."""
@@ -114,8 +118,8 @@ def check_workers(check: CodeCheck, backend: str) -> set[str]:
     for worker in sorted(client.nthreads()):
         try:
             problem = check(worker, f"the worker {worker}")
-        except WorkerGone:
-            continue
+        except WorkerGone as e:
+            problem = f"the worker {worker} left the cluster while it loaded the trials' code ({e})"
         problems += [problem] if problem else []
         able += [] if problem else [worker]
     if able:
