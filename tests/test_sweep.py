@@ -1649,6 +1649,15 @@ def _trial_restrictions(dask_scheduler: Any) -> dict[str, tuple[list[str], bool]
     }
 
 
+def run_without(sweep: Any, x: Any, y: Any, client: Any, worker: str, why: str) -> Any:
+    """Run ``sweep`` on ``client``: its table, every trial done, once the run warned that ``worker``
+    gets no trial (``why``: a regular expression of the reason)."""
+    with pytest.warns(RuntimeWarning, match=rf"The sweep sends no trial to the worker {worker}: {why}"):
+        table = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
+    assert list(table["status"]) == ["done"] * len(sweep.trials)
+    return table
+
+
 def _on_path(folder: str, on: bool) -> None:
     """In a worker: put ``folder`` on its module path (``on``), or take it off."""
     if on:
@@ -1691,13 +1700,8 @@ def test_a_worker_that_joins_unable_to_load_the_trials_code_gets_none(
     monkeypatch.setattr(Sweep, "_finish", spied)
     try:
         sweep = Sweep(late.build, [1e-2, 2e-2, 3e-2], optimizers=["sgd"], epochs=1)
-        with pytest.warns(
-            RuntimeWarning,
-            match=rf"The sweep sends no trial to the worker {workers[0]}: it cannot load the trials' code"
-            r" \(ModuleNotFoundError",
-        ):
-            table = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
-        assert list(table["status"]) == ["done"] * 3
+        said = r"it cannot load the trials' code \(ModuleNotFoundError"
+        table = run_without(sweep, x, y, client, workers[0], said)
         assert set(table["worker"]) == {workers[1]}
         assert sorted(client.nthreads()) == workers  # no worker was shut down
         tasks = {key: named for seen in restrictions for key, named in seen.items()}
@@ -1858,13 +1862,7 @@ def test_a_worker_that_leaves_while_it_loads_the_trials_code_gets_no_trial(clien
     monkeypatch.setattr(sweep_module, "CodeCheck", lambda *args: check)
     x, y = data(64)
     sweep = Sweep(build_model, [1e-2, 2e-2, 3e-2], optimizers=["sgd"], epochs=1)
-    with pytest.warns(
-        RuntimeWarning,
-        match=rf"no trial to the worker {workers[0]}: it left the cluster while it loaded the trials' code"
-        r" \(CommClosedError",
-    ):
-        table = sweep.run(x, y, batch_size=32, cluster=client).wait(600)
-    assert list(table["status"]) == ["done"] * 3
+    table = run_without(sweep, x, y, client, workers[0], r"it left the cluster while it loaded the trials' code")
     assert set(table["worker"]) == {workers[1]}
     monkeypatch.setattr(dispatch, "MAX_LOST_IN_CHECKS", 1)
     sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], epochs=1)

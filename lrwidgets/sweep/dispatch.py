@@ -113,7 +113,7 @@ def run_trials(
     losses = 0
     refused: dict[str, str] = {}  # worker address -> why it gets no trial (its code; another backend)
     passed = set(checked)
-    lost: list[str] = []  # workers that left the cluster while they loaded the trials' code
+    left_in_check: list[str] = []  # workers that left the cluster while they loaded the trials' code
     strict = check is not None
     named_for: dict[Any, set[str]] = {}  # strict: each waiting or running future's workers
     moved: set[Any] = set()  # strict: futures cancelled to be sent again (their workers all left)
@@ -145,12 +145,12 @@ def run_trials(
                     why = check(worker)
                 except WorkerGone as e:  # (a worker restarted by its nanny comes back at another address)
                     why = f"it left the cluster while it loaded the trials' code ({e})"
-                    lost.append(worker)
-                    if len(lost) >= MAX_LOST_IN_CHECKS:
+                    left_in_check.append(worker)
+                    if len(left_in_check) >= MAX_LOST_IN_CHECKS:
                         raise RuntimeError(
-                            f"{len(lost)} workers left the cluster while they loaded the sweep's trials' code"
-                            f" ({', '.join(lost)}): an import that ends its process (a crash, `os._exit`, memory)"
-                            " would end each as Dask unpickles a trial. The sweep stops."
+                            f"{len(left_in_check)} workers left the cluster while they loaded the sweep's trials'"
+                            f" code ({', '.join(left_in_check)}): an import that ends its process (a crash,"
+                            " `os._exit`, memory) would end each as Dask unpickles a trial. The sweep stops."
                         ) from e
                 if why is None:
                     passed.add(worker)
