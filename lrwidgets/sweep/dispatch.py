@@ -21,7 +21,7 @@ from distributed import Client, KilledWorker, as_completed
 from lrwidgets.core.checks import received
 from lrwidgets.sweep._worker import REFUSED, run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
-from lrwidgets.sweep.preflight import WorkerGone
+from lrwidgets.sweep.preflight import WorkerGone, gone_warning
 from lrwidgets.sweep.trial_table import TrialTable
 from lrwidgets.training.fit_args import check_fit_kwargs_early
 
@@ -103,8 +103,9 @@ def run_trials(
 
     ``check``: given (a cluster the user named), each worker not in ``checked`` (those checked
     before the run) is asked first, as it is seen, what keeps it from running a trial (None:
-    nothing); one that names something, or leaves while it is asked (``preflight.WorkerGone``:
-    ``MAX_LOST_IN_CHECKS`` of those stop the run), is sent no trial (a warning says why). Every trial is then
+    nothing); one that names something is sent no trial (a warning says why), nor one that leaves
+    while it is asked (``preflight.WorkerGone``: a warning; ``MAX_LOST_IN_CHECKS`` of those stop the
+    run). Every trial is then
     sent to the workers that passed, as strict restrictions (with loose ones Dask's work stealing
     gave a waiting trial to any idle worker, and a refused one died of it); the run looks every
     ``POLL`` s for workers that joined, and sends a trial whose named workers all left again."""
@@ -143,15 +144,17 @@ def run_trials(
             for worker in sorted(present - passed - set(refused)):
                 try:
                     why = check(worker)
-                except WorkerGone as e:  # (a worker restarted by its nanny comes back at another address)
-                    why = f"it left the cluster while it loaded the trials' code ({e})"
+                except WorkerGone as e:  # neither passed nor refused: checked again should it come back
+                    present.discard(worker)
                     left_in_check.append(worker)
                     if len(left_in_check) >= MAX_LOST_IN_CHECKS:
                         raise RuntimeError(
-                            f"{len(left_in_check)} workers left the cluster while they loaded the sweep's trials'"
-                            f" code ({', '.join(left_in_check)}): an import that ends its process (a crash,"
-                            " `os._exit`, memory) would end each as Dask unpickles a trial. The sweep stops."
+                            f"Workers left the cluster {len(left_in_check)} times while they loaded the sweep's"
+                            f" trials' code ({', '.join(left_in_check)}): an import that ends its process (a"
+                            " crash, `os._exit`, memory) would end each as Dask unpickles a trial. The sweep stops."
                         ) from e
+                    warnings.warn(gone_warning(worker, e), RuntimeWarning, stacklevel=1)
+                    continue
                 if why is None:
                     passed.add(worker)
                 else:

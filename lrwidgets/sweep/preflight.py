@@ -66,6 +66,15 @@ class WorkerGone(Exception):
     (a crash, ``os._exit``, memory) would end it as Dask unpickles a trial; or it just left."""
 
 
+def gone_warning(worker: str, error: WorkerGone) -> str:
+    """What the sweep says of a worker that left the cluster while it loaded the trials' code."""
+    return (
+        f"The worker {worker} left the cluster while it loaded the sweep's trials' code ({error}): it gets no"
+        " trial unless it comes back and loads it (an import that ends its process would end it as Dask"
+        " unpickles a trial)"
+    )
+
+
 class CodeCheck:
     """The trials' code (lrwidgets' trial function and ``build_model``), pickled once as Dask will send
     it, and loaded where Dask will unpickle it: :meth:`scheduler`, and each worker (a call).
@@ -105,9 +114,9 @@ def check_workers(check: CodeCheck, backend: str) -> set[str]:
     """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``check``'s client lacks,
     before any trial is sent: each loads the trials' code as Dask will (:class:`CodeCheck`: so a
     module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined
-    in the notebook count as they travel), and each worker runs Keras on ``backend`` (one that left
-    while it loaded the code is a problem too: an import may have ended it). Returns the workers
-    that passed (one that left before it said its backend is not among them). Workers that join later are
+    in the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
+    workers that passed (one that left the cluster meanwhile is warned of, and not among them).
+    Workers that join later are
     not seen here: the sweep checks each one's code before it sends it a trial (``dispatch.run_trials``),
     and one on another backend refuses its first trial (``trial.other_backend``); the sweep sends
     either no more."""
@@ -118,8 +127,9 @@ def check_workers(check: CodeCheck, backend: str) -> set[str]:
     for worker in sorted(client.nthreads()):
         try:
             problem = check(worker, f"the worker {worker}")
-        except WorkerGone as e:
-            problem = f"the worker {worker} left the cluster while it loaded the trials' code ({e})"
+        except WorkerGone as e:  # not a problem of the others: the run checks it again should it come back
+            warnings.warn(gone_warning(worker, e), RuntimeWarning, stacklevel=2)
+            continue
         problems += [problem] if problem else []
         able += [] if problem else [worker]
     if able:

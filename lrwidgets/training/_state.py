@@ -229,16 +229,23 @@ class LearningRateWriter:
             self._pending = None
 
     def write(self, model: Any, value: float) -> None:
-        if self._wrapping:  # a fit on jax: the next step takes it, whatever the variables hold now
-            self._pending = value
+        if self._wrapping and not variables_live(model):
+            self._pending = value  # mid-epoch on jax (the schedule's every step): the next step takes it
             if not getattr(getattr(model, "train_function", None), "_lrwidgets", False):
                 self._wrap(model)
-            if variables_live(model):
-                # Synced by a callback (Keras's `Callback.model` does), the variables give the next
-                # step its state: it is there too. Should that step not run (the end of data of
-                # unknown length), Keras puts back the last step's state, and the wrapper's value
-                # waits for the next one (`settle` at the epoch's end).
-                self.variable.assign(value)
+            return
+        if self._wrapping:
+            # Between epochs, or synced by a callback (Keras's `Callback.model` does): the next step's
+            # state is built from the variables. Should that step not run (the batch past the end of
+            # data of unknown length), Keras puts back the last step's state: the rate goes there too.
+            self._pending = None
+            _unwrap(model)
+            self.variable.assign(value)
+            kept = getattr(model, "_jax_state", None)
+            if kept and kept.get("optimizer_variables"):
+                values = list(kept["optimizer_variables"])
+                values[self._index] = np.asarray(value, dtype=values[self._index].dtype)
+                kept["optimizer_variables"] = values
             return
         if variables_live(model):
             self.variable.assign(value)

@@ -48,12 +48,11 @@ COPY_SHARE = 0.02
 
 
 def start_copy_due(epoch_steps: int | None, steps_since: int, seconds_since: float, costs: list[float]) -> bool:
-    """Whether an epoch's start gets a copy: none when the last copy is of the same step (taken at
-    the last batch's end: no batch ran since); else after an epoch of ``MIN_COPY_STEPS`` steps or
-    more (or of unknown length: the fit's first), ``MIN_COPY_STEPS`` steps or more after the last
-    copy, or where copies (``costs``: the last ones' seconds, the median read) take at most
-    ``COPY_SHARE`` of the ``seconds_since`` it. So in short epochs the copies are at most
-    ``MIN_COPY_STEPS`` plus an epoch's steps apart (62 with epochs of 31).
+    """Whether an epoch's start gets a copy: after an epoch of ``MIN_COPY_STEPS`` steps or more (or
+    of unknown length: the fit's first), ``MIN_COPY_STEPS`` steps or more after the last copy, or
+    where copies (``costs``: the last ones' seconds, the median read) take at most ``COPY_SHARE``
+    of the ``seconds_since`` it. So in short epochs the copies are at most ``MIN_COPY_STEPS`` plus
+    an epoch's steps apart (62 with epochs of 31).
 
     Example:
         >>> start_copy_due(6, 30, 0.008, [0.0002, 0.0003, 0.0002])  # wine: 0.2 ms a copy, 2.5% of 8 ms
@@ -61,8 +60,6 @@ def start_copy_due(epoch_steps: int | None, steps_since: int, seconds_since: flo
         >>> start_copy_due(6, 36, 0.010, [0.0002, 0.0003, 0.0002]), start_copy_due(57, 1, 0.001, [1.0])
         (True, True)
     """
-    if steps_since <= 0:
-        return False
     if epoch_steps is None or epoch_steps >= MIN_COPY_STEPS or steps_since >= MIN_COPY_STEPS or not costs:
         return True
     return sorted(costs)[len(costs) // 2] <= COPY_SHARE * seconds_since
