@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from lrwidgets.training import _state, _step_logs, callback_list
+from lrwidgets.training import _state, _step_logs, callback_list, rate_writer
 from lrwidgets.training.callback_list import BATCH_ENDS, BATCH_STARTS, acts_at_batches, overrides
 from lrwidgets.training.pause import wait_while_paused
 from lrwidgets.training.rate_reader import RateReader
@@ -109,7 +109,7 @@ class ControllerCallback(keras.callbacks.Callback):
                     idle=True,
                 )
             c._optimizer = optimizer
-            c._writer = _state.LearningRateWriter(variable)
+            c._writer = rate_writer.LearningRateWriter(variable)
         assert c._writer is not None
         c._lr = _state.read_variable(model, variable)
         c._multipliers = _state.current_multipliers(model)

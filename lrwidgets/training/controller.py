@@ -19,6 +19,7 @@ from lrwidgets.training.fit_frame import FitFrame
 from lrwidgets.training.interrupts import InterruptStops
 from lrwidgets.training.listeners import Listeners
 from lrwidgets.training.progress import Progress
+from lrwidgets.training.rate_writer import LearningRateWriter
 from lrwidgets.training.recorder import ON_NAN_CHOICES, Recorder
 from lrwidgets.training.requests import Action, Requests, Schedule
 
@@ -86,7 +87,7 @@ class TrainingController(Requests):
         self._schedule_request: tuple[Schedule, str] | None = None
         self._multiplier_sources: dict[str, dict[str, float]] = {}  # the pending changes, by who asked
         self._optimizer: Any = None
-        self._writer: _state.LearningRateWriter | None = None
+        self._writer: LearningRateWriter | None = None
         self._lr = _state.current_learning_rate(model)
         self._multipliers = _state.current_multipliers(model)
 
