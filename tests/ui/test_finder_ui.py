@@ -21,7 +21,7 @@ SETUP = "WIDTH = 64\n" + DASHBOARD_CELLS[0]
 FIT = "dash = lrw.TrainingDashboard(model)\ndash.fit(x, y, epochs=1, batch_size=32).wait()\ndash"
 # A long ramp (3000 steps, several seconds) with every step drawn (no decimation below 5000 points),
 # started from the test once the finder is on the page: the page is read at several moments of it.
-STEPS = 3000
+STEPS = 4500  # ~1,000 steps between the page's updates: three reads well before a late divergence (max_points 5000)
 LONG_SWEEP = [
     SETUP.replace("WIDTH = 64", "WIDTH = 256"),
     FIT,
