@@ -116,10 +116,9 @@ def check_workers(check: CodeCheck, backend: str) -> set[str]:
     module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined
     in the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
     workers that passed (one that left the cluster meanwhile is warned of, and not among them).
-    Workers that join later are
-    not seen here: the sweep checks each one's code before it sends it a trial (``dispatch.run_trials``),
-    and one on another backend refuses its first trial (``trial.other_backend``); the sweep sends
-    either no more."""
+    Workers that join later are not seen here: the sweep checks each one's code before it sends it
+    a trial (``dispatch.run_trials``), and one on another backend refuses its first trial
+    (``trial.other_backend``); the sweep sends either no more."""
     client = check.client
     problem = check.scheduler()
     problems = [problem] if problem else []
