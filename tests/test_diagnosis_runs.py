@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from lrwidgets.core.detectors import DivergingDetector
 from lrwidgets.core.diagnosis import KINDS, Diagnoser, Diagnosis
+from lrwidgets.core.loss_track import LossTrack
 
 PIECES = (
     "decay",
@@ -203,6 +204,18 @@ def test_a_window_verdict_mutes_plateau_within_its_row() -> None:
         assert repr(many.step_many(0, losses, [1.0] * len(losses))) == repr(by_row) and same(many, one)
         collapses += [v.kind for v in by_row if v.kind != "spiked"] == ["collapsed"]  # spiked: a jump 2x+
     assert collapses >= 100
+
+
+@given(st.integers(4, 64), st.lists(st.floats(-1e3, 1e3), max_size=300), st.sets(st.integers(0, 299), max_size=4))
+def test_the_newer_half_mean_is_half_means_own_to_the_bit(window: int, losses: list[float], jumps: set[int]) -> None:
+    """``too_slow`` reads the newer half from the ring in place: the value ``half_means`` gives, at
+    every length of the window (filling, full, wrapped) and after rate jumps that empty it."""
+    track = LossTrack(window=window)
+    rate = 1e-3
+    for step, loss in enumerate(losses):
+        rate *= 10.0 if step in jumps else 1.0
+        track.update(step, loss, rate, 1.5)
+        assert track.newer_mean() == track.half_means()[1]
 
 
 def test_step_many_refuses_runs_of_two_lengths() -> None:

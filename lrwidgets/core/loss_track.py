@@ -3,6 +3,7 @@ a step (:mod:`lrwidgets.core.diagnosis`)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 
@@ -149,6 +150,15 @@ class LossTrack:
         n = len(values)
         h = n // 2
         return sum(values[:h]) / max(h, 1), sum(values[h:]) / max(n - h, 1)
+
+    def newer_mean(self) -> float:
+        """``half_means()[1]``, to the bit, without the older half: the newer half's losses summed in
+        the same order, read from the ring in place (``too_slow``'s check, every quarter window)."""
+        n, window, ring = min(self._n, self.window), self.window, self._ring
+        k = n - n // 2  # the newer half's length
+        end = self._n % window if self._n >= window else n  # one past the newest loss in the ring
+        newer = ring[end - k : end] if end >= k else itertools.chain(ring[window - (k - end) :], ring[:end])
+        return sum(newer) / max(k, 1)
 
     def robust_spread(self) -> tuple[float, float]:
         """The window's median, and 1.4826 x its median absolute deviation (normal noise's sd)."""

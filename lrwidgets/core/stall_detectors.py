@@ -14,6 +14,7 @@ first and 7.5 units out: ``unstable`` is a classifier's verdict only.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from lrwidgets.core.checks import check_float, check_int
 from lrwidgets.core.detectors import Detector, _lower
@@ -33,7 +34,7 @@ def no_progress(ctx: Context, min_progress: float, high: float) -> tuple[float, 
     start = t.rate_head
     if not start > 0 or t.learning_rate < t.top_rate:
         return None
-    _, level = t.half_means()
+    level = t.newer_mean()
     untrained = ctx.untrained_loss
     if not 0.5 * untrained <= level <= high * untrained:
         return None
@@ -124,17 +125,23 @@ class TooSlowDetector(Detector):
         #: at this rule's last verdict: the rate, the batch noise as a share of the rate's first
         #: losses, and the progress (kept across fits by ``Diagnoser.next_fit``)
         self.judged: tuple[float, float, float] | None = None
-        self._rates: list[tuple[int, int, float]] = []  # (rate_start, rate_steps, rate) at its last checks
+        #: (rate_start, rate_steps, rate) at its last 8 checks
+        self._rates: deque[tuple[int, int, float]] = deque(maxlen=8)
 
     def _rate_then(self, ctx: Context) -> float:
         """The rate at the window's first step, as this rule's checks saw it (each quarter window
         from the first full one; the rate's first step's before those)."""
         t = ctx.track
-        if self._rates and self._rates[-1][0] != t.rate_start:  # a jump since: another rate
-            self._rates = []
+        rates = self._rates
+        if rates and rates[-1][0] != t.rate_start:  # a jump since: another rate
+            rates.clear()
         begun = t.rate_steps - t.window
-        then = next((rate for _, seen, rate in reversed(self._rates) if seen <= begun), t.rate_origin)
-        self._rates = [*self._rates[-7:], (t.rate_start, t.rate_steps, t.learning_rate)]
+        then = t.rate_origin
+        for _, seen, rate in reversed(rates):
+            if seen <= begun:
+                then = rate
+                break
+        rates.append((t.rate_start, t.rate_steps, t.learning_rate))  # the last 8 checks
         return then
 
     def on_step(self, ctx: Context) -> Diagnosis | None:
