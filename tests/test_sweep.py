@@ -1815,16 +1815,21 @@ def test_a_worker_that_leaves_or_fails_its_check_is_told_apart_from_a_dropped_co
         def run(self, function: Any, *args: Any, workers: list[str], on_error: str = "raise") -> dict[str, Any]:
             if function is not cloudpickle.loads:  # the backend query
                 return {w: OSError("no answer") if w == "tcp://d:4" else function(*args) for w in workers}
-            (worker,) = workers
+            assert on_error == "return"  # all asked at once: each worker's error is its answer
+            return {worker: self.load(worker, function, *args) for worker in workers}
+
+        def load(self, worker: str, function: Any, *args: Any) -> Any:
             self.asked.append(worker)
             if worker == "tcp://b:2":  # its import ended it
                 del self.workers[worker]
-                raise OSError(f"Timed out trying to connect to {worker}")
+                return OSError(f"Timed out trying to connect to {worker}")
             if worker == "tcp://c:3" and self.asked.count(worker) == 1:
-                raise OSError("Connection reset by peer")  # once
+                return OSError("Connection reset by peer")  # once
             if worker == "tcp://d:4" and self.asked.count(worker) <= 2:
-                raise RuntimeError("no licence on this host")
-            return {w: function(*args) for w in workers}
+                return RuntimeError("no licence on this host")
+            if worker == "tcp://e:5":  # listed, but behind a network address translation
+                return OSError(f"Timed out trying to connect to {worker} after 30 s")
+            return function(*args)
 
     client = FakeClient()
     check = CodeCheck(client, build_model)  # type: ignore[arg-type]
@@ -1846,6 +1851,67 @@ def test_a_worker_that_leaves_or_fails_its_check_is_told_apart_from_a_dropped_co
     client.workers["tcp://b:2"] = 1
     with pytest.warns(RuntimeWarning, match="tcp://b:2 left the cluster"):
         assert check_workers(check, keras.backend.backend()) == {"tcp://a:1", "tcp://c:3"}  # not a problem
+    # A worker the scheduler cannot connect to: asked once (Dask tried for its whole connect
+    # timeout), said to be out of reach, not short of code; the remedy is its address.
+    client.workers["tcp://e:5"] = 1
+    assert check("tcp://e:5").startswith("the scheduler cannot connect to it (OSError: Timed out trying to connect")
+    assert client.asked.count("tcp://e:5") == 1
+    with pytest.raises(RuntimeError) as e:
+        check_workers(check, keras.backend.backend())
+    said = str(e.value)
+    assert "the scheduler cannot connect to the worker tcp://e:5" in said and "--contact-address" in said
+    assert "cannot load" not in said and "Install lrwidgets" not in said and client.asked.count("tcp://e:5") == 2
+
+
+def test_a_worker_the_scheduler_cannot_connect_to_is_said_to_be_out_of_reach_after_one_wait() -> None:
+    """A worker listed but out of the scheduler's reach (it registered from behind a network address
+    translation, or gave an address it does not listen on) runs tasks whose results cannot be
+    fetched. Its check waited for Dask's connect timeout twice, then said it "cannot load the trials'
+    code" and told the user to install lrwidgets there. Now all workers are asked at once, that one
+    once, and the refusal names its address as the thing to mend. A real scheduler, its connect
+    timeout set to 3 s; the worker's contact address a port nothing listens on."""
+    import cloudpickle
+    import dask
+    import keras
+    from distributed import Client, LocalCluster, Worker
+
+    from lrwidgets.sweep.preflight import CodeCheck, check_workers
+
+    with socket.socket() as sock:  # a port free now, that no one listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    away = f"tcp://127.0.0.1:{port}"
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "3s"}),
+        LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+
+        async def join() -> Any:
+            return await Worker(cluster.scheduler_address, contact_address=away, nthreads=1)
+
+        worker = client.sync(join)
+        try:
+            assert away in client.nthreads()
+            loads = []
+            run = client.run
+
+            def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+                loads.extend(kwargs["workers"] if function is cloudpickle.loads else [])
+                return run(function, *args, **kwargs)
+
+            client.run = counted  # type: ignore[method-assign]
+            check = CodeCheck(client, build_model)
+            with pytest.raises(RuntimeError) as e:
+                check_workers(check, keras.backend.backend())
+            said = str(e.value)
+            assert f"the scheduler cannot connect to the worker {away} (OSError: Timed out trying to connect" in said
+            assert "--contact-address" in said and "cannot load" not in said and "Install lrwidgets" not in said
+            assert sorted(loads) == sorted(client.nthreads())  # each asked once, all in one call
+            assert check(away).startswith("the scheduler cannot connect to it (OSError")  # a worker that joins later
+            assert loads.count(away) == 2
+        finally:
+            client.sync(worker.close)
 
 
 def test_a_worker_that_leaves_while_it_loads_the_trials_code_gets_no_trial(client: Any, monkeypatch: Any) -> None:

@@ -15,7 +15,7 @@ import pickle
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 from distributed import Client
@@ -75,9 +75,35 @@ def gone_warning(worker: str, error: WorkerGone) -> str:
     )
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` is Dask's own: the scheduler could not connect to a worker's address in its
+    connect timeout (30 s by default: Dask retries within it, so asking again waits as long again). A
+    worker that registered from behind a network address translation, or gave an address it does not
+    listen on, is listed and runs tasks, but its results cannot be fetched: the sweep would wait on them."""
+    return isinstance(error, OSError) and str(error).startswith("Timed out trying to connect to")
+
+
+class Refusal(NamedTuple):
+    """What keeps a worker from the sweep's trials (:meth:`CodeCheck.many`): the error (``Type: message``),
+    and whether it is that the scheduler cannot connect to it (:func:`unreachable`), not its code."""
+
+    error: str
+    unreachable: bool = False
+
+    def said_of(self, subject: str) -> str:
+        """The refusal in words, of ``subject`` (``"it"``, ``"the worker tcp://..."``)."""
+        if self.unreachable:
+            return (
+                f"the scheduler cannot connect to {subject} ({self.error}): trials there would run, but their"
+                " results could not be fetched; give it an address the scheduler can reach (`dask worker"
+                " --contact-address tcp://host:port`)"
+            )
+        return f"{subject} cannot load the trials' code ({self.error})"
+
+
 class CodeCheck:
     """The trials' code (lrwidgets' trial function and ``build_model``), pickled once as Dask will send
-    it, and loaded where Dask will unpickle it: :meth:`scheduler`, and each worker (a call).
+    it, and loaded where Dask will unpickle it: :meth:`scheduler`, and workers (a call, all at once).
 
     A worker that cannot unpickle a task is shut down by Dask with its nanny (the user's ``dask
     worker`` process exits) and the trial given to it fails: a sweep asks this of each worker before
@@ -93,60 +119,89 @@ class CodeCheck:
         than a missing module or name is warned of, and the sweep goes on)."""
         return _loads("the scheduler", lambda: self.client.run_on_scheduler(cloudpickle.loads, self.blob))
 
-    def __call__(self, worker: str, subject: str = "it") -> str | None:
-        """What keeps ``worker`` from loading the trials' code, said of ``subject``, or None. Any error
-        of the load there counts, not only a missing module (a module whose import raises kills the
-        worker as it unpickles a task all the same), once it comes twice: a connection dropped once
-        is not the code's. :class:`WorkerGone` when the worker left the cluster meanwhile."""
+    def many(self, workers: list[str]) -> dict[str, Refusal | WorkerGone | None]:
+        """For each of ``workers``, asked at once: what keeps it from loading the trials' code, None when
+        nothing does, or a :class:`WorkerGone` when it left the cluster meanwhile. Any error of the load
+        there counts (a module whose import raises kills the worker as it unpickles a task all the same)
+        once it comes twice: a connection dropped once is not the code's. A worker the scheduler cannot
+        connect to (:func:`unreachable`) is not asked again: Dask tried for its whole connect timeout."""
+        found: dict[str, Refusal | WorkerGone | None] = {}
+        todo = list(workers)
         for attempt in (1, 2):
+            if not todo:
+                break
             try:
-                self.client.run(cloudpickle.loads, self.blob, workers=[worker])
-                return None
-            except Exception as e:
-                if worker not in self.client.nthreads():
-                    raise WorkerGone(f"{type(e).__name__}: {e}") from e
-                if attempt == 2:
-                    return f"{subject} cannot load the trials' code ({type(e).__name__}: {e})"
-        return None  # (not reached)
+                answers = self.client.run(cloudpickle.loads, self.blob, workers=todo, on_error="return")
+            except Exception as e:  # the call as a whole (the scheduler's side): each worker's error
+                answers = dict.fromkeys(todo, e)
+            listed = self.client.nthreads()
+            again = []
+            for worker in todo:
+                error = answers.get(worker, KeyError(f"no answer from {worker}"))
+                if not isinstance(error, BaseException):
+                    found[worker] = None
+                    continue
+                said = f"{type(error).__name__}: {error}"
+                if worker not in listed:
+                    found[worker] = WorkerGone(said)
+                elif unreachable(error) or attempt == 2:
+                    found[worker] = Refusal(said, unreachable(error))
+                else:
+                    again.append(worker)
+            todo = again
+        return found
+
+    def __call__(self, worker: str) -> str | None:
+        """What keeps ``worker`` from the trials, said of ``it`` (:meth:`many`), or None;
+        :class:`WorkerGone` is raised when it left the cluster meanwhile."""
+        found = self.many([worker])[worker]
+        if isinstance(found, WorkerGone):
+            raise found
+        return None if found is None else found.said_of("it")
 
 
 def check_workers(check: CodeCheck, backend: str) -> set[str]:
     """Raise a ``RuntimeError`` saying what the scheduler or a worker of ``check``'s client lacks,
     before any trial is sent: each loads the trials' code as Dask will (:class:`CodeCheck`: so a
     module registered with ``cloudpickle.register_pickle_by_value``, a closure, a function defined
-    in the notebook count as they travel), and each worker runs Keras on ``backend``. Returns the
-    workers that passed (one that left the cluster meanwhile is warned of, and not among them).
+    in the notebook count as they travel), the scheduler can connect to each, and each worker runs
+    Keras on ``backend``. Returns the workers that passed (one that left the cluster meanwhile is
+    warned of, and not among them).
     Workers that join later are not seen here: the sweep checks each one's code before it sends it
     a trial (``dispatch.run_trials``), and one on another backend refuses its first trial
     (``trial.other_backend``); the sweep sends either no more."""
     client = check.client
     problem = check.scheduler()
     problems = [problem] if problem else []
+    installs = bool(problem)  # a problem that installing (or the backend) mends, not the network
     able = []
-    for worker in sorted(client.nthreads()):
-        try:
-            problem = check(worker, f"the worker {worker}")
-        except WorkerGone as e:  # not a problem of the others: the run checks it again should it come back
-            warnings.warn(gone_warning(worker, e), RuntimeWarning, stacklevel=2)
-            continue
-        problems += [problem] if problem else []
-        able += [] if problem else [worker]
+    for worker, found in sorted(check.many(sorted(client.nthreads())).items()):
+        if isinstance(found, WorkerGone):  # not a problem of the others: the run checks it again should it come back
+            warnings.warn(gone_warning(worker, found), RuntimeWarning, stacklevel=2)
+        elif found is not None:
+            problems.append(found.said_of(f"the worker {worker}"))
+            installs = installs or not found.unreachable
+        else:
+            able.append(worker)
     if able:
         for worker, theirs in sorted(client.run(eval, _BACKEND, workers=able, on_error="return").items()):
             if isinstance(theirs, Exception):
                 if worker in client.nthreads():
                     said = f"{type(theirs).__name__}: {theirs}"
                     problems.append(f"the worker {worker} did not say its Keras backend ({said})")
+                    installs = True
                 able.remove(worker)
             elif theirs != backend:
                 problems.append(f"the worker {worker} runs Keras on {theirs}, this process on {backend}")
+                installs = True
     if problems:
+        mend = (
+            " Install lrwidgets (and the module `build_model` is defined in) where the scheduler and the workers"
+            f" run, and start the workers with the same backend (`KERAS_BACKEND={backend} dask worker tcp://...`)."
+        )
         raise RuntimeError(
-            "The sweep's cluster cannot run its trials: "
-            + "; ".join(problems)
-            + ". Install lrwidgets (and the module `build_model` is defined in) where the scheduler and"
-            f" the workers run, and start the workers with the same backend (`KERAS_BACKEND={backend}"
-            " dask worker tcp://...`). No trial was sent."
+            f"The sweep's cluster cannot run its trials: {'; '.join(problems)}.{mend if installs else ''} No trial"
+            " was sent."
         )
     return set(able)
 
