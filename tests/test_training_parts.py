@@ -474,10 +474,13 @@ def test_epochs_of_a_few_steps_get_a_copy_every_32_steps_when_copies_would_cost_
         assert before == [0, 4, 36]
     else:
         assert before == list(range(0, 60, 4))
-    # The loss went inf a few steps after the raise: the last copy before it is put back.
+    # The loss went inf a few steps after the raise: the last copy of weights no raised batch moved is
+    # put back (one taken for the raise's first batch, step 60, holds the weights from before it).
     assert 60 < session.history.num_steps < 80
     (restore,) = [e for e in session.history.events if e.kind == "restore"]
-    assert restore.message == f"weights restored from step {before[-1]}"
+    kept = [step for step in taken if step <= 60]
+    assert kept == before + ([] if share == 0 else [60])
+    assert restore.message == f"weights restored from step {kept[-1]}"
     assert np.isfinite(session.model.evaluate(x, y, verbose=0))
 
 
@@ -603,6 +606,39 @@ def test_nan_guard_keeps_copies_from_before_a_blow_up_for_a_rewind() -> None:
     assert guard.restore(model, keep=[]) == 20  # and a NaN restore puts back the same
     guard.begin_fit()
     assert guard.healthy_before(100) is None  # a new fit keeps nothing of the last
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("raised_at", [0, 5], ids=["at the copy's batch", "5 batches after it"])
+def test_a_copy_taken_before_a_raise_is_judged_by_the_batches_its_weights_made(raised_at: int) -> None:
+    """A copy taken for the raised rate's first batch (at an epoch's start), or a few batches before
+    the raise, was judged by the raised rate's blown-up batches and never confirmed: a rewind went
+    back to the copy before it, an epoch earlier (``bench_rewind.py``'s raised runs: step 45, not
+    90). The batches after the first one at a new rate judge that rate, not the copy: they are left
+    out, and the batches before the copy count instead; its own batch must then pass the bounds."""
+    model, history, guard, kernel, original = guarded_model()
+    guard.keeps_more = True
+    copy_at = 20
+    for step in range(copy_at):
+        history.record_step(2.0 - 0.05 * step, 1e-3, 0.01 * step)  # healthy: 2.0 down to 1.05
+    kernel.assign(original + 1.0)
+    guard.take(model, step=copy_at)
+    for step in range(copy_at, copy_at + 20):
+        rate = 1e-3 if step < copy_at + raised_at else 1.0
+        blown = step > copy_at + raised_at  # its first batch still ran on the weights from before
+        history.record_step(30.0 if blown else 1.0, rate, 0.01 * step)
+    kept = guard.healthy_before(copy_at + 20)
+    assert kept is not None and kept.step == copy_at
+    np.testing.assert_array_equal(kept.weights[0], original + 1.0)
+
+    # The same raise, the copy's own batch blown up (its weights were): not confirmed.
+    model, history, guard, kernel, original = guarded_model()
+    for step in range(copy_at):
+        history.record_step(2.0 - 0.05 * step, 1e-3, 0.01 * step)
+    guard.take(model, step=copy_at)
+    for step in range(copy_at, copy_at + 20):
+        history.record_step(30.0, 1e-3 if step < copy_at + raised_at else 1.0, 0.01 * step)
+    assert guard.healthy_before(copy_at + 20) is None
 
 
 @pytest.mark.keras

@@ -35,6 +35,9 @@ BEST_WINDOW = 64
 FIRST_WINDOW = 5
 #: batch losses (the copy's and the next ones) whose median judges a copy
 JUDGED_BATCHES = 16
+#: a change of the rate between two batches by this factor or more (the diagnosis's ``rate_jump``)
+#: ends the batches that judge a copy taken before it (:func:`judged_losses`)
+RATE_JUMP = 1.5
 #: Epochs of fewer steps than this get a copy at their start only when the last copy is this many
 #: steps back or copies take at most ``COPY_SHARE`` of the time since it: epochs of a few steps
 #: (scikit-learn's wine at batch 32: 6 steps of ~0.27 ms, a copy ~0.21 ms) spent ~13% of the fit
@@ -77,6 +80,37 @@ def _floating(dtype: np.dtype) -> bool:
 
 def _finite(values: list[np.ndarray]) -> bool:
     return all(bool(np.isfinite(v).all()) for v in values if _floating(v.dtype))
+
+
+def judged_losses(losses: np.ndarray, rates: np.ndarray, step: int, first: int = 0) -> tuple[np.ndarray, bool]:
+    """The batch losses that judge a copy whose batch is history step ``step``, and whether the rate
+    cut them short: its own and the next ones, :data:`JUDGED_BATCHES` in all, but none after the
+    first batch at a rate :data:`RATE_JUMP` x away from the one before (that batch still computes
+    its loss with weights the old rate made; the next ones judge the new rate, not the copy), the
+    rest then taken from the batches before ``step`` (not before ``first``, the fit's first), which
+    made the copy's weights. A copy taken as a rate was raised 1000x (at an epoch's start) was
+    judged by the raised rate's blown-up batches, never confirmed, and a rewind went back to the
+    copy before it, an epoch earlier.
+
+    Example:
+        >>> losses = np.array([2.0, 1.9, 1.8, 1.7, 9.0, 14.0, 14.5])
+        >>> rates = np.array([1e-3, 1e-3, 1e-3, 1.0, 1.0, 1.0, 1.0])  # raised at step 3
+        >>> judged, cut = judged_losses(losses, rates, 3)  # step 3's own batch, then the ones before it
+        >>> judged.tolist(), cut
+        ([2.0, 1.9, 1.8, 1.7], True)
+        >>> judged_losses(losses, rates, 1)[0].tolist()  # up to the raise's first batch
+        [2.0, 1.9, 1.8, 1.7]
+    """
+    ahead = rates[step : step + JUDGED_BATCHES].astype(np.float64)
+    before = rates[step - 1 : step].astype(np.float64) if step > first else ahead[:1]
+    ratio = np.concatenate([before, ahead])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = ratio[1:] / ratio[:-1]
+    jumps = np.flatnonzero((change >= RATE_JUMP) | (change <= 1 / RATE_JUMP))
+    if not len(jumps):
+        return losses[step : step + JUDGED_BATCHES], False
+    forward = losses[step : step + int(jumps[0]) + 1]
+    return np.concatenate([losses[max(first, step - (JUDGED_BATCHES - len(forward))) : step], forward]), True
 
 
 class State(NamedTuple):
@@ -142,8 +176,9 @@ class NanGuard:
         history: the :class:`~lrwidgets.core.TrainingHistory` the fit records its batch losses in.
         factor: a copy is confirmed when its trainable and optimizer values are finite and the
             median loss of its batch and the next ones (``JUDGED_BATCHES`` in all, as far as
-            recorded) is finite, at most ``factor`` times the fit's best so far before the copy's
-            batch (the lowest median of a block of ``BEST_WINDOW`` (64) batch losses, or over the
+            recorded; up to a jump of the rate, then with the batches before it:
+            :func:`judged_losses`) is finite, at most ``factor`` times the fit's best so far before
+            the copy's batch (the lowest median of a block of ``BEST_WINDOW`` (64) batch losses, or over the
             fit's first 63 steps of ``FIRST_WINDOW`` (5) in a row), and has not given back more
             than half of the fit's fall from its start (a collapse back to chance may sit within
             ``factor`` of the best).
@@ -292,9 +327,15 @@ class NanGuard:
                 self._best, self._tail, self._blocks, earlier[np.isfinite(earlier)]
             )
             self._seen = step
-        judged = losses[step : step + (1 if broken else JUDGED_BATCHES)]
+        judged, cut = (
+            (losses[step : step + 1], False)
+            if broken
+            else judged_losses(losses, self.history.column("learning_rate", n), step, self._first)
+        )
         # The copy's batch's own loss must be finite; the later ones that are not broke after it.
         loss = float(np.median(judged[np.isfinite(judged)])) if math.isfinite(float(losses[step])) else math.inf
+        if cut:  # judged with the batches before it: its own must pass the bounds too
+            loss = max(loss, float(losses[step]))
         best, start = self._best, self._start_level(losses)
         # Gave back more than half of the fit's fall from its start: a collapse (a digits model blown up
         # back to chance, 2.5 against a best of 0.70) may sit within `factor` of the best.
