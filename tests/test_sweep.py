@@ -1956,6 +1956,29 @@ def test_a_worker_that_leaves_while_it_loads_the_trials_code_gets_no_trial(clien
     assert sweep.statuses == {0: "cancelled"}  # a resume runs it
 
 
+def test_workers_seen_at_one_look_have_their_code_checked_in_one_call(client: Any, monkeypatch: Any) -> None:
+    """Each worker that joined was checked in a call of its own, one after the other (dask-jobqueue
+    starts them by the dozen; one the scheduler cannot reach held the run for Dask's whole connect
+    timeout before the next was asked). Workers seen at one look are now asked in one call."""
+    import lrwidgets.sweep.sweep as sweep_module
+    from lrwidgets.sweep import Sweep
+    from lrwidgets.sweep.preflight import CodeCheck
+
+    calls: list[list[str]] = []
+
+    class Counted(CodeCheck):
+        def many(self, workers: list[str]) -> Any:
+            calls.append(list(workers))
+            return super().many(workers)
+
+    monkeypatch.setattr(sweep_module, "check_workers", lambda *args: set())  # both seen at the run's first look
+    monkeypatch.setattr(sweep_module, "CodeCheck", Counted)
+    x, y = data(64)
+    table = Sweep(build_model, [1e-2, 2e-2], optimizers=["sgd"], epochs=2).run(x, y, cluster=client).wait(600)
+    assert list(table["status"]) == ["done"] * 2
+    assert calls == [sorted(client.nthreads())]  # one call for both; none for each alone
+
+
 def test_a_worker_that_joins_on_another_backend_gets_no_more_trials(client: Any, monkeypatch: Any) -> None:
     """A worker that joined after the sweep's check on another Keras backend took a trial, refused
     it, took the next: every trial of the run ended `cancelled` within seconds. Its trial now runs

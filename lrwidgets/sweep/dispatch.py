@@ -21,7 +21,7 @@ from distributed import Client, KilledWorker, as_completed
 from lrwidgets.core.checks import received
 from lrwidgets.sweep._worker import REFUSED, run_trial, set_flags
 from lrwidgets.sweep.grid import Trial
-from lrwidgets.sweep.preflight import WorkerGone, gone_warning
+from lrwidgets.sweep.preflight import WorkerGone, gone_warning, said
 from lrwidgets.sweep.trial_table import TrialTable
 from lrwidgets.training.fit_args import check_fit_kwargs_early
 
@@ -103,10 +103,11 @@ def run_trials(
 
     ``check``: given (a cluster the user named), each worker not in ``checked`` (those checked
     before the run) is asked first, as it is seen, what keeps it from running a trial (None:
-    nothing); one that names something is sent no trial (a warning says why), nor one that leaves
-    while it is asked (``preflight.WorkerGone``: a warning; ``MAX_LOST_IN_CHECKS`` of those stop the
-    run). Every trial is then
-    sent to the workers that passed, as strict restrictions (with loose ones Dask's work stealing
+    nothing; those seen at one look in one call when ``check`` has ``many``, as
+    :class:`~lrwidgets.sweep.preflight.CodeCheck` has); one that names something is sent no trial
+    (a warning says why), nor one that leaves while it is asked (``preflight.WorkerGone``: a
+    warning; ``MAX_LOST_IN_CHECKS`` of those stop the run). Every trial is then sent to the workers
+    that passed, as strict restrictions (with loose ones Dask's work stealing
     gave a waiting trial to any idle worker, and a refused one died of it); the run looks every
     ``POLL`` s for workers that joined, and sends a trial whose named workers all left again."""
     futures: dict[Any, tuple[Trial, Any]] = {}  # each trial's future -> the trial, the data it was given
@@ -141,9 +142,14 @@ def run_trials(
             raise RuntimeError(f"The sweep's Dask client was closed while the sweep ran (its status: {client.status}).")
         present = set(client.nthreads())
         if check is not None:  # joined since the last look: checked before it gets a trial
-            for worker in sorted(present - passed - set(refused)):
+            joined = sorted(present - passed - set(refused))
+            # All asked in one call where the check can (dask-jobqueue starts workers by the dozen;
+            # ones the scheduler cannot reach wait out Dask's connect timeout together).
+            many = getattr(check, "many", None)
+            answers = many(joined) if many is not None and len(joined) > 1 else {}
+            for worker in joined:
                 try:
-                    why = check(worker)
+                    why = said(answers[worker]) if worker in answers else check(worker)
                 except WorkerGone as e:  # neither passed nor refused: checked again should it come back
                     present.discard(worker)
                     left_in_check.append(worker)

@@ -154,10 +154,15 @@ class CodeCheck:
     def __call__(self, worker: str) -> str | None:
         """What keeps ``worker`` from the trials, said of ``it`` (:meth:`many`), or None;
         :class:`WorkerGone` is raised when it left the cluster meanwhile."""
-        found = self.many([worker])[worker]
-        if isinstance(found, WorkerGone):
-            raise found
-        return None if found is None else found.said_of("it")
+        return said(self.many([worker])[worker])
+
+
+def said(found: Refusal | WorkerGone | None) -> str | None:
+    """One worker's answer of :meth:`CodeCheck.many` as ``CodeCheck(worker)`` gives it: what keeps it
+    from the trials, said of ``it``, or None; a :class:`WorkerGone` is raised."""
+    if isinstance(found, WorkerGone):
+        raise found
+    return None if found is None else found.said_of("it")
 
 
 def check_workers(check: CodeCheck, backend: str) -> set[str]:
