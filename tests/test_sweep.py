@@ -1789,6 +1789,20 @@ def test_a_worker_whose_import_of_the_trials_code_raises_is_refused_and_stays_up
         client.run(_on_path, str(here), False, workers=workers[1:])
 
 
+class Raises:
+    """Pickled, it raises ``error`` as it loads (a module whose import raises)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __reduce__(self) -> Any:
+        return (_raise, (self.error,))
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
 def test_a_worker_that_leaves_or_fails_its_check_is_told_apart_from_a_dropped_connection() -> None:
     """A worker that left while the sweep checked it (an import may have ended it) was warned of
     ("could not check") and counted as passed; so was one whose check failed for another reason
@@ -1813,31 +1827,51 @@ def test_a_worker_that_leaves_or_fails_its_check_is_told_apart_from_a_dropped_co
             return function(*args)
 
         def run(self, function: Any, *args: Any, workers: list[str], on_error: str = "raise") -> dict[str, Any]:
-            if function is not cloudpickle.loads:  # the backend query
+            if function is eval:  # the backend query
                 return {w: OSError("no answer") if w == "tcp://d:4" else function(*args) for w in workers}
-            assert on_error == "return"  # all asked at once: each worker's error is its answer
-            return {worker: self.load(worker, function, *args) for worker in workers}
+            # The load: Dask returns its own errors (a connection) as values with on_error="return";
+            # the load's errors are the loading function's answer.
+            answers = {}
+            for worker in workers:
+                self.asked.append(worker)
+                try:
+                    answers[worker] = function(*self.load(worker, *args))
+                except OSError as e:
+                    answers[worker] = e if on_error == "return" else None
+                    if on_error != "return":
+                        raise
+            return answers
 
-        def load(self, worker: str, function: Any, *args: Any) -> Any:
-            self.asked.append(worker)
+        def load(self, worker: str, blob: bytes) -> tuple[bytes]:
+            """What `worker` is sent to load (a blob that raises as it loads), or the connection's error."""
             if worker == "tcp://b:2":  # its import ended it
                 del self.workers[worker]
-                return OSError(f"Timed out trying to connect to {worker}")
+                raise OSError(f"Timed out trying to connect to {worker} after 30 s")
             if worker == "tcp://c:3" and self.asked.count(worker) == 1:
-                return OSError("Connection reset by peer")  # once
+                raise OSError("Connection reset by peer")  # once
             if worker == "tcp://d:4" and self.asked.count(worker) <= 2:
-                return RuntimeError("no licence on this host")
+                return (cloudpickle.dumps(Raises(RuntimeError("no licence on this host"))),)
+            if worker == "tcp://f:6":  # its import opens a connection that times out: the code's, not its address
+                timed_out = OSError("Timed out trying to connect to tcp://10.9.9.9:8786 after 30 s")
+                return (cloudpickle.dumps(Raises(timed_out)),)
             if worker == "tcp://e:5":  # listed, but behind a network address translation
-                return OSError(f"Timed out trying to connect to {worker} after 30 s")
-            return function(*args)
+                raise OSError(f"Timed out trying to connect to {worker} after 30 s")
+            return (blob,)
 
     client = FakeClient()
     check = CodeCheck(client, build_model)  # type: ignore[arg-type]
+    client.workers["tcp://f:6"] = 1
+    assert check("tcp://f:6") == (
+        "it cannot load the trials' code (OSError: Timed out trying to connect to tcp://10.9.9.9:8786 after 30 s)"
+    )  # asked twice, as any error of the load; not said to be out of reach
+    assert client.asked.count("tcp://f:6") == 2
+    del client.workers["tcp://f:6"]
     assert check("tcp://a:1") is None
     assert check("tcp://c:3") is None and client.asked.count("tcp://c:3") == 2  # asked again
     assert check("tcp://d:4") == "it cannot load the trials' code (RuntimeError: no licence on this host)"
-    with pytest.raises(WorkerGone, match="OSError: Timed out"):
+    with pytest.raises(WorkerGone, match="OSError: Timed out") as gone:
         check("tcp://b:2")
+    assert isinstance(gone.value.__cause__, OSError)  # Dask's own error, kept
     client.workers["tcp://b:2"] = 1
     with (
         pytest.raises(RuntimeError) as e,
@@ -1870,11 +1904,11 @@ def test_a_worker_the_scheduler_cannot_connect_to_is_said_to_be_out_of_reach_aft
     code" and told the user to install lrwidgets there. Now all workers are asked at once, that one
     once, and the refusal names its address as the thing to mend. A real scheduler, its connect
     timeout set to 3 s; the worker's contact address a port nothing listens on."""
-    import cloudpickle
     import dask
     import keras
     from distributed import Client, LocalCluster, Worker
 
+    from lrwidgets.sweep import preflight
     from lrwidgets.sweep.preflight import CodeCheck, check_workers
 
     with socket.socket() as sock:  # a port free now, that no one listens on
@@ -1897,7 +1931,7 @@ def test_a_worker_the_scheduler_cannot_connect_to_is_said_to_be_out_of_reach_aft
             run = client.run
 
             def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
-                loads.extend(kwargs["workers"] if function is cloudpickle.loads else [])
+                loads.extend(kwargs["workers"] if function is preflight._loaded else [])
                 return run(function, *args, **kwargs)
 
             client.run = counted  # type: ignore[method-assign]

@@ -614,31 +614,61 @@ def test_a_copy_taken_before_a_raise_is_judged_by_the_batches_its_weights_made(r
     """A copy taken for the raised rate's first batch (at an epoch's start), or a few batches before
     the raise, was judged by the raised rate's blown-up batches and never confirmed: a rewind went
     back to the copy before it, an epoch earlier (``bench_rewind.py``'s raised runs: step 45, not
-    90). The batches after the first one at a new rate judge that rate, not the copy: they are left
-    out, and the batches before the copy count instead; its own batch must then pass the bounds."""
+    90). The batches after the first one at a raised rate judge that rate, not the copy: they are
+    left out, and the batches before the copy count instead; its own up to the raise must pass too."""
+
+    def judged(before: list[float], after: list[float], rates_after: list[float], gap: bool = False) -> Any:
+        """The copy the guard keeps (None: not confirmed) after these losses and rates; ``gap``: the
+        copy's batch returned no loss (a NaN row)."""
+        model, history, guard, kernel, original = guarded_model()
+        for step, loss in enumerate(before):
+            history.record_step(loss, 1e-3, 0.01 * step)
+        kernel.assign(original + 1.0)
+        guard.take(model, step=len(before))
+        for i, (loss, rate) in enumerate(zip(after, rates_after, strict=True)):
+            history.record_step(float("nan") if gap and i == 0 else loss, rate, 0.01 * (len(before) + i))
+        kept = guard.healthy_before(history.num_steps)
+        if kept is not None:
+            np.testing.assert_array_equal(kept.weights[0], original + 1.0)
+        return kept
+
+    healthy = [2.0 - 0.05 * step for step in range(20)]  # 2.0 down to 1.05
+    rates = [1e-3 if i < raised_at else 1.0 for i in range(20)]
+    # Its own batch and those up to the raise still ran on weights the old rate made; then blown up.
+    up = [1.0 if i <= raised_at else 30.0 for i in range(20)]
+    assert judged(healthy, up, rates) is not None
+    assert judged(healthy, up, rates, gap=True) is not None  # its own row a gap: from the copy's step on
+    # The copy's own batches blown up already (its weights were): not confirmed.
+    assert judged(healthy, [30.0] * 20, rates) is None
+    # A cut does not shorten them: a copy 3 batches into a blow-up, the rate then cut 10x (by hand,
+    # ReduceLROnPlateau) and the loss left high, is judged by its own trajectory: not confirmed.
+    rising = [0.4] * 20 + [0.54]
+    cut = [1e-3] * 3 + [1e-4] * 17
+    assert judged(rising, [0.73, 0.98, 1.33, *[2.3] * 17], cut) is None
+    assert judged(rising, [0.41] * 20, cut) is not None  # a healthy one at a cut: as any
+
+
+@pytest.mark.keras
+def test_a_copy_taken_after_a_rewind_is_not_judged_by_the_trajectory_it_left() -> None:
+    """Batches before a copy fill in for those after a raise: never ones from before a rewind
+    since, which are of the blown-up trajectory the rewind left."""
     model, history, guard, kernel, original = guarded_model()
     guard.keeps_more = True
-    copy_at = 20
-    for step in range(copy_at):
-        history.record_step(2.0 - 0.05 * step, 1e-3, 0.01 * step)  # healthy: 2.0 down to 1.05
-    kernel.assign(original + 1.0)
-    guard.take(model, step=copy_at)
-    for step in range(copy_at, copy_at + 20):
-        rate = 1e-3 if step < copy_at + raised_at else 1.0
-        blown = step > copy_at + raised_at  # its first batch still ran on the weights from before
-        history.record_step(30.0 if blown else 1.0, rate, 0.01 * step)
-    kept = guard.healthy_before(copy_at + 20)
-    assert kept is not None and kept.step == copy_at
-    np.testing.assert_array_equal(kept.weights[0], original + 1.0)
-
-    # The same raise, the copy's own batch blown up (its weights were): not confirmed.
-    model, history, guard, kernel, original = guarded_model()
-    for step in range(copy_at):
-        history.record_step(2.0 - 0.05 * step, 1e-3, 0.01 * step)
-    guard.take(model, step=copy_at)
-    for step in range(copy_at, copy_at + 20):
-        history.record_step(30.0, 1e-3 if step < copy_at + raised_at else 1.0, 0.01 * step)
-    assert guard.healthy_before(copy_at + 20) is None
+    for step in range(20):
+        history.record_step(1.0, 1e-3, 0.01 * step)
+    guard.take(model, step=20)
+    for step in range(20, 40):
+        history.record_step(1.0 if step < 32 else 30.0, 1e-3, 0.01 * step)  # blown up from step 32
+    state = guard.healthy_before(32)
+    assert state is not None and state.step == 20
+    guard.rewound(state)  # step 20's state put back at step 40, and the rate raised there (a fix)
+    kernel.assign(original + 2.0)
+    guard.take(model, step=40)
+    for step in range(40, 60):
+        history.record_step(1.0 if step == 40 else 30.0, 1.0, 0.01 * step)
+    # Its own batch is fine, but only the batches before it since the rewind may fill in: none.
+    kept = guard.healthy_before(60)
+    assert kept is not None and kept.step == 40
 
 
 @pytest.mark.keras

@@ -75,12 +75,24 @@ def gone_warning(worker: str, error: WorkerGone) -> str:
     )
 
 
-def unreachable(error: BaseException) -> bool:
-    """Whether ``error`` is Dask's own: the scheduler could not connect to a worker's address in its
+def unreachable(error: BaseException, worker: str) -> bool:
+    """Whether ``error`` is Dask's own: the scheduler could not connect to ``worker``'s address in its
     connect timeout (30 s by default: Dask retries within it, so asking again waits as long again). A
     worker that registered from behind a network address translation, or gave an address it does not
-    listen on, is listed and runs tasks, but its results cannot be fetched: the sweep would wait on them."""
-    return isinstance(error, OSError) and str(error).startswith("Timed out trying to connect to")
+    listen on, is listed and runs tasks, but its results cannot be fetched: the sweep would wait on
+    them. (The load's own errors come back as values, not as errors: :meth:`CodeCheck.many`.)"""
+    return isinstance(error, OSError) and str(error).startswith(f"Timed out trying to connect to {worker} after")
+
+
+def _loaded(blob: bytes) -> str | None:
+    """Load the trials' code here (on a worker): None, or the load's error as ``Type: message``, returned,
+    not raised: an error Dask's call returns is then its own (a connection, or this function not
+    loaded: a worker without lrwidgets), never the code's raised as it loads."""
+    try:
+        cloudpickle.loads(blob)
+    except BaseException as e:  # anything the import does, SystemExit included: said, not raised
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 class Refusal(NamedTuple):
@@ -124,28 +136,33 @@ class CodeCheck:
         nothing does, or a :class:`WorkerGone` when it left the cluster meanwhile. Any error of the load
         there counts (a module whose import raises kills the worker as it unpickles a task all the same)
         once it comes twice: a connection dropped once is not the code's. A worker the scheduler cannot
-        connect to (:func:`unreachable`) is not asked again: Dask tried for its whole connect timeout."""
+        connect to (:func:`unreachable`) is not asked again: Dask tried for its whole connect timeout.
+        The load runs in :func:`_loaded`, which returns its error: one that says "Timed out trying to
+        connect" (an import that opens a connection) is the code's, not the worker's address."""
         found: dict[str, Refusal | WorkerGone | None] = {}
         todo = list(workers)
         for attempt in (1, 2):
             if not todo:
                 break
             try:
-                answers = self.client.run(cloudpickle.loads, self.blob, workers=todo, on_error="return")
-            except Exception as e:  # the call as a whole (the scheduler's side): each worker's error
+                answers = self.client.run(_loaded, self.blob, workers=todo, on_error="return")
+            except Exception as e:  # the call as a whole (the client's side): each worker's answer
                 answers = dict.fromkeys(todo, e)
             listed = self.client.nthreads()
             again = []
             for worker in todo:
-                error = answers.get(worker, KeyError(f"no answer from {worker}"))
-                if not isinstance(error, BaseException):
+                answer = answers.get(worker, KeyError(f"no answer from {worker}"))
+                if answer is None:
                     found[worker] = None
                     continue
-                said = f"{type(error).__name__}: {error}"
+                said = answer if isinstance(answer, str) else f"{type(answer).__name__}: {answer}"
                 if worker not in listed:
-                    found[worker] = WorkerGone(said)
-                elif unreachable(error) or attempt == 2:
-                    found[worker] = Refusal(said, unreachable(error))
+                    gone = found[worker] = WorkerGone(said)
+                    gone.__cause__ = answer if isinstance(answer, BaseException) else None
+                elif isinstance(answer, BaseException) and unreachable(answer, worker):
+                    found[worker] = Refusal(said, unreachable=True)
+                elif attempt == 2:
+                    found[worker] = Refusal(said)
                 else:
                     again.append(worker)
             todo = again

@@ -82,7 +82,7 @@ class Diagnostician(Fixes):
     NaN guard (``on_nan="restore"``) kept a healthy state from before the blow-up: its copies are
     taken at each epoch's start (fewer in epochs under 32 steps: ``start_copy_due``) and every 2 s, and one
     is healthy when its trainable and optimizer values are finite and the median loss of its batch
-    and the next ones (up to 16 batches; up to a jump of the rate, then with the batches before it)
+    and the next ones (up to 16 batches; up to a raise of the rate, then with the batches before it)
     is finite, within ``divergence_factor`` x the fit's best
     and not back up more than half of the fit's fall from its start (``NanGuard``). Before the
     batch whose rate blew it up (``spiked`` and ``collapsed``: the rate's first batch), before the

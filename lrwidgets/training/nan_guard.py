@@ -82,35 +82,46 @@ def _finite(values: list[np.ndarray]) -> bool:
     return all(bool(np.isfinite(v).all()) for v in values if _floating(v.dtype))
 
 
-def judged_losses(losses: np.ndarray, rates: np.ndarray, step: int, first: int = 0) -> tuple[np.ndarray, bool]:
-    """The batch losses that judge a copy whose batch is history step ``step``, and whether the rate
-    cut them short: its own and the next ones, :data:`JUDGED_BATCHES` in all, but none after the
-    first batch at a rate :data:`RATE_JUMP` x away from the one before (that batch still computes
-    its loss with weights the old rate made; the next ones judge the new rate, not the copy), the
-    rest then taken from the batches before ``step`` (not before ``first``, the fit's first), which
-    made the copy's weights. A copy taken as a rate was raised 1000x (at an epoch's start) was
-    judged by the raised rate's blown-up batches, never confirmed, and a rewind went back to the
-    copy before it, an epoch earlier.
+def judged_losses(
+    losses: np.ndarray, rates: np.ndarray, copy: int, step: int | None = None, floor: int = 0
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The batch losses that judge a copy taken for history step ``copy`` (its batch; ``step``: the
+    first at or after it that returned a loss, default ``copy``), and, when a raise of the rate cut
+    them short, the ones from the copy's batch to the raise's first batch (else None).
+
+    They are the copy's own batch loss and the next ones, :data:`JUDGED_BATCHES` in all, but none
+    after the first batch at a rate :data:`RATE_JUMP` x or more above the one before (that batch
+    still computes its loss with weights the old rate made; the next ones judge the raised rate, not
+    the copy); the batches before the copy, which made its weights, then fill in (none before
+    ``floor``: the fit's first step, or the step of a rewind since, whose earlier batches are of the
+    trajectory it left). A cut does not shorten them: a lower rate does not blow a healthy state
+    up, and the batches after it still show one that was. A jump is a change between two batches:
+    a ramp of smaller steps is judged as any rate. A copy taken as a rate was raised 1000x (at an
+    epoch's start) was judged by the raised rate's blown-up batches, never confirmed, and a rewind
+    went back to the copy before it, an epoch earlier. (With ``steps_per_execution`` > 1 a row is
+    the mean of several batches, the copy's with the raised ones after it: still judged so.)
 
     Example:
         >>> losses = np.array([2.0, 1.9, 1.8, 1.7, 9.0, 14.0, 14.5])
         >>> rates = np.array([1e-3, 1e-3, 1e-3, 1.0, 1.0, 1.0, 1.0])  # raised at step 3
-        >>> judged, cut = judged_losses(losses, rates, 3)  # step 3's own batch, then the ones before it
-        >>> judged.tolist(), cut
-        ([2.0, 1.9, 1.8, 1.7], True)
+        >>> judged, upto = judged_losses(losses, rates, 3)  # step 3's own batch, then the ones before it
+        >>> judged.tolist(), upto.tolist()
+        ([2.0, 1.9, 1.8, 1.7], [1.7])
         >>> judged_losses(losses, rates, 1)[0].tolist()  # up to the raise's first batch
         [2.0, 1.9, 1.8, 1.7]
+        >>> judged_losses(losses, rates[::-1].copy(), 1)[1] is None  # a cut: the batches after it judge
+        True
     """
-    ahead = rates[step : step + JUDGED_BATCHES].astype(np.float64)
-    before = rates[step - 1 : step].astype(np.float64) if step > first else ahead[:1]
+    step = copy if step is None else step
+    ahead = rates[copy : copy + JUDGED_BATCHES].astype(np.float64)
+    before = rates[copy - 1 : copy].astype(np.float64) if copy > 0 else ahead[:1]  # the last row's, any fit's
     ratio = np.concatenate([before, ahead])
     with np.errstate(divide="ignore", invalid="ignore"):
-        change = ratio[1:] / ratio[:-1]
-    jumps = np.flatnonzero((change >= RATE_JUMP) | (change <= 1 / RATE_JUMP))
-    if not len(jumps):
-        return losses[step : step + JUDGED_BATCHES], False
-    forward = losses[step : step + int(jumps[0]) + 1]
-    return np.concatenate([losses[max(first, step - (JUDGED_BATCHES - len(forward))) : step], forward]), True
+        raises = np.flatnonzero(ratio[1:] / ratio[:-1] >= RATE_JUMP)
+    if not len(raises):
+        return losses[step : step + JUDGED_BATCHES], None
+    forward = losses[step : copy + int(raises[0]) + 1]  # empty when the raise came in a gap of no loss
+    return np.concatenate([losses[max(floor, copy - (JUDGED_BATCHES - len(forward))) : copy], forward]), forward
 
 
 class State(NamedTuple):
@@ -176,7 +187,7 @@ class NanGuard:
         history: the :class:`~lrwidgets.core.TrainingHistory` the fit records its batch losses in.
         factor: a copy is confirmed when its trainable and optimizer values are finite and the
             median loss of its batch and the next ones (``JUDGED_BATCHES`` in all, as far as
-            recorded; up to a jump of the rate, then with the batches before it:
+            recorded; up to a raise of the rate, then with the batches before it:
             :func:`judged_losses`) is finite, at most ``factor`` times the fit's best so far before
             the copy's batch (the lowest median of a block of ``BEST_WINDOW`` (64) batch losses, or over the
             fit's first 63 steps of ``FIRST_WINDOW`` (5) in a row), and has not given back more
@@ -327,15 +338,18 @@ class NanGuard:
                 self._best, self._tail, self._blocks, earlier[np.isfinite(earlier)]
             )
             self._seen = step
-        judged, cut = (
-            (losses[step : step + 1], False)
+        rewound = self.rewound_at
+        floor = max(self._first, rewound[1]) if rewound is not None and rewound[0] == self._fits else self._first
+        judged, upto = (
+            (losses[step : step + 1], None)
             if broken
-            else judged_losses(losses, self.history.column("learning_rate", n), step, self._first)
+            else judged_losses(losses, self.history.column("learning_rate", n), pending.step, step, floor)
         )
         # The copy's batch's own loss must be finite; the later ones that are not broke after it.
-        loss = float(np.median(judged[np.isfinite(judged)])) if math.isfinite(float(losses[step])) else math.inf
-        if cut:  # judged with the batches before it: its own must pass the bounds too
-            loss = max(loss, float(losses[step]))
+        own = math.isfinite(float(losses[step])) or (upto is not None and not len(upto))
+        loss = float(np.median(judged[np.isfinite(judged)])) if own and np.isfinite(judged).any() else math.inf
+        if upto is not None and len(upto):  # the batches before it fill in: its own up to the raise pass too
+            loss = max(loss, float(np.median(upto[np.isfinite(upto)])) if np.isfinite(upto).any() else math.inf)
         best, start = self._best, self._start_level(losses)
         # Gave back more than half of the fit's fall from its start: a collapse (a digits model blown up
         # back to chance, 2.5 against a best of 0.70) may sit within `factor` of the best.
