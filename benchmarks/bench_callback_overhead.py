@@ -12,7 +12,13 @@ the callback's per-batch methods, for
 - ``controller+schedule``: the same, driven by an ``ExponentialDecay`` (a new rate every step,
   handed to the next step as in ``dash.fit(..., schedule=...)``),
 - ``session``: the two callbacks ``TrainingSession.fit`` installs (the controller's first, the
-  rate reader and NaN guard's copies last).
+  rate reader and NaN guard's copies last),
+- ``beside-a-logger``: a session's callback in a fit the user calls with another callback after it
+  that acts at each batch's end (``callbacks=[session.callback, logger]``; a per-batch logger, such
+  as W&B's ``WandbMetricsLogger(log_freq="batch")``): the session then checks, before each batch,
+  whether that callback changed the rate. The session's callback timed (its class's batch methods:
+  its instance's would count as acting at batches), not the logger's, which reads the loss as the
+  baseline does.
 
 Prints the median over ``--repeats`` fits of us per step and the difference to the baseline, and
 the median step time of the baseline fits for scale. Not counted: Keras's own dispatch of one
@@ -35,6 +41,7 @@ from _workload import STEPS_PER_EPOCH, digits_50k, mlp, read_loss, timing
 
 import lrwidgets as lrw
 from lrwidgets.training import TrainingController
+from lrwidgets.training.callback import ControllerCallback
 
 
 def main() -> None:
@@ -43,9 +50,10 @@ def main() -> None:
     args = ap.parse_args()
     x, y = digits_50k()
     model = mlp(x, y)
-    names = ["read-only", "controller", "controller+schedule", "session"]
+    names = ["read-only", "controller", "controller+schedule", "session", "beside-a-logger"]
     per_step: dict[str, list[float]] = {n: [] for n in names}
     step_ms: list[float] = []
+    hooks = {h: vars(ControllerCallback)[h] for h in ("on_train_batch_begin", "on_train_batch_end")}
     for r in range(args.repeats):
         for name in names if r % 2 == 0 else names[::-1]:
             spent = [0.0]
@@ -56,13 +64,20 @@ def main() -> None:
                 callback = lrw.TrainingSession(model).callback
                 callback.reader_attached = True
                 callbacks = [timing(callback, spent), timing(callback.reader, spent)]
+            elif name == "beside-a-logger":
+                callbacks = [lrw.TrainingSession(model).callback, read_loss()]
+                timing(ControllerCallback, spent)  # its class's methods: see the docstring
             else:
                 controller = TrainingController(model)
                 if name == "controller+schedule":
                     controller.set_schedule(lrw.schedules.ExponentialDecay(1e-3, decay_steps=1563, decay_rate=0.5))
                 callbacks = [timing(controller.callback, spent)]
             start = time.perf_counter()
-            history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=callbacks)
+            try:
+                history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=callbacks)
+            finally:
+                for hook, method in hooks.items():  # the class's own again
+                    setattr(ControllerCallback, hook, method)
             steps = 2 * STEPS_PER_EPOCH
             if name == "read-only":
                 step_ms.append((time.perf_counter() - start) / steps * 1e3)

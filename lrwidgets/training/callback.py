@@ -156,7 +156,7 @@ class ControllerCallback(keras.callbacks.Callback):
             self.reader.on_train_batch_begin(batch)
         if c.has_requests() and self.apply_requests(self._model):
             return
-        rate = c.driver.rate(c.recorder.step_before_batch())
+        rate = c.driver.rate(c.recorder.step_before_batch()) if c.driver.active else None
         if rate is not None:
             self.write_rate(self._model, rate)
 
