@@ -14,8 +14,8 @@ the callback's per-batch methods, for
 - ``session``: the two callbacks ``TrainingSession.fit`` installs (the controller's first, the
   rate reader and NaN guard's copies last),
 - ``beside-a-logger``: a session's callback in a fit the user calls with another callback after it
-  that acts at each batch's end (``callbacks=[session.callback, logger]``; a per-batch logger, such
-  as W&B's ``WandbMetricsLogger(log_freq="batch")``): the session then checks, before each batch,
+  that acts at each batch's end (``callbacks=[session.callback, logger]``; a per-batch logger of
+  the loss): the session then checks, before each batch,
   whether that callback changed the rate. The session's callback timed (its class's batch methods:
   its instance's would count as acting at batches), not the logger's, which reads the loss as the
   baseline does.

@@ -2618,3 +2618,32 @@ def test_an_action_that_raises_a_timeout_error_is_raised_not_waited_on() -> None
     caller.start()
     caller.join(30)
     assert not caller.is_alive() and [str(e) for e in raised] == ["the disk did not answer"]
+
+
+@pytest.mark.keras
+def test_a_model_compiled_under_a_mirrored_strategy_has_its_rate_read_and_steered() -> None:
+    """Under TensorFlow's `MirroredStrategy` the rate is a `MirroredVariable`, which `float()` does
+    not take: a read with it alone made the session's constructor fail. Read, steered, and read
+    before each batch beside a callback that acts at batches (where it is read most)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's MirroredStrategy")
+    import tensorflow as tf
+
+    import lrwidgets as lrw
+
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = linear_model(keras.optimizers.SGD(1e-2))
+    session = lrw.TrainingSession(model)
+    assert session.learning_rate == pytest.approx(1e-2)
+    session.learning_rate = 5e-3
+    x, y = regression_data(64)
+
+    class Logger(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            float(logs["loss"])
+
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[session.callback, Logger()])
+    np.testing.assert_allclose(session.history.learning_rate, 5e-3, rtol=1e-6)
+    assert not [e for e in session.history.events if e.kind in ("error", "warning")]

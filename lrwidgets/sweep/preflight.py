@@ -84,15 +84,25 @@ def unreachable(error: BaseException, worker: str) -> bool:
     return isinstance(error, OSError) and str(error).startswith(f"Timed out trying to connect to {worker} after")
 
 
-def _loaded(blob: bytes) -> str | None:
-    """Load the trials' code here (on a worker): None, or the load's error as ``Type: message``, returned,
-    not raised: an error Dask's call returns is then its own (a connection, or this function not
-    loaded: a worker without lrwidgets), never the code's raised as it loads."""
-    try:
-        cloudpickle.loads(blob)
-    except BaseException as e:  # anything the import does, SystemExit included: said, not raised
-        return f"{type(e).__name__}: {e}"
-    return None
+def _loader() -> Callable[[bytes], str | None]:
+    """:func:`_loaded`, made here so that it travels by value (a function defined in a function):
+    a worker with another lrwidgets, or none, still runs it and says what keeps the trials' code
+    from loading there (lrwidgets' own import, which the trials need)."""
+
+    def loaded(blob: bytes) -> str | None:
+        try:
+            cloudpickle.loads(blob)
+        except BaseException as e:  # anything the import does, SystemExit included: said, not raised
+            return f"{type(e).__name__}: {e}"
+        return None
+
+    return loaded
+
+
+#: Load the trials' code where it runs (on a worker): None, or the load's error as ``Type: message``,
+#: returned, not raised: an error Dask's call returns is then its own (a connection), never the
+#: code's raised as it loads. Sent by value (:func:`_loader`).
+_loaded = _loader()
 
 
 class Refusal(NamedTuple):
@@ -155,14 +165,14 @@ class CodeCheck:
                 if answer is None:
                     found[worker] = None
                     continue
-                said = answer if isinstance(answer, str) else f"{type(answer).__name__}: {answer}"
+                error = answer if isinstance(answer, str) else f"{type(answer).__name__}: {answer}"
                 if worker not in listed:
-                    gone = found[worker] = WorkerGone(said)
+                    gone = found[worker] = WorkerGone(error)
                     gone.__cause__ = answer if isinstance(answer, BaseException) else None
                 elif isinstance(answer, BaseException) and unreachable(answer, worker):
-                    found[worker] = Refusal(said, unreachable=True)
+                    found[worker] = Refusal(error, unreachable=True)
                 elif attempt == 2:
-                    found[worker] = Refusal(said)
+                    found[worker] = Refusal(error)
                 else:
                     again.append(worker)
             todo = again
@@ -209,8 +219,8 @@ def check_workers(check: CodeCheck, backend: str) -> set[str]:
         for worker, theirs in sorted(client.run(eval, _BACKEND, workers=able, on_error="return").items()):
             if isinstance(theirs, Exception):
                 if worker in client.nthreads():
-                    said = f"{type(theirs).__name__}: {theirs}"
-                    problems.append(f"the worker {worker} did not say its Keras backend ({said})")
+                    error = f"{type(theirs).__name__}: {theirs}"
+                    problems.append(f"the worker {worker} did not say its Keras backend ({error})")
                     installs = True
                 able.remove(worker)
             elif theirs != backend:

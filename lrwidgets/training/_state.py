@@ -140,7 +140,10 @@ def read_variable(model: Any, variable: Any) -> float:
         sync(model)
     # `float` of the backend's scalar: on TensorFlow 14 us against 54 through `convert_to_numpy`
     # (read before each batch where another callback acts at batches), on torch 1.4 against 6.8.
-    return float(variable.value)
+    try:
+        return float(variable.value)
+    except TypeError:  # one `float` does not take: TensorFlow's MirroredVariable (a distribution strategy)
+        return float(keras.ops.convert_to_numpy(variable.value))
 
 
 def current_learning_rate(model: Any) -> float:

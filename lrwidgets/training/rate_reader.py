@@ -59,10 +59,11 @@ class RateReader(keras.callbacks.Callback):
         if writer is None or writer.pending is not None:
             return
         # On jax mid-epoch (the variables not live) no callback changed the rate the steps use since
-        # the last step: a change there goes through `Callback.model`, which makes them live (Keras
-        # syncs the state); one made to a variable held from before is not used (Keras's next step
-        # takes its own state). Not read then: a read is a device-to-host copy (~10 us a batch, ~8%
-        # of a small model's step, in every fit with another callback acting at batches).
+        # the last step the way Keras's callbacks do: through `Callback.model`, which makes them live
+        # (Keras syncs the state); a change to a variable held from before is not used (Keras's next
+        # step takes its own state); one made inside a wrapped `train_function` is read at the
+        # epoch's start. Not read then: a read is a device-to-host copy (~10 us a batch, ~8% of a
+        # small model's step, in every fit with another callback acting at batches).
         lr = _state.read_variable(self._model, writer.variable) if _state.variables_live(self._model) else c._lr
         if math.isclose(lr, c._lr, rel_tol=1e-6):
             # A step with no change ends a run (an epoch's start, read before its first batch's, does not).
