@@ -1837,9 +1837,9 @@ def test_a_worker_that_leaves_or_fails_its_check_is_told_apart_from_a_dropped_co
                 try:
                     answers[worker] = function(*self.load(worker, *args))
                 except OSError as e:
-                    answers[worker] = e if on_error == "return" else None
                     if on_error != "return":
                         raise
+                    answers[worker] = e
             return answers
 
         def load(self, worker: str, blob: bytes) -> tuple[bytes]:

@@ -146,7 +146,7 @@ def run_trials(
             # All asked in one call where the check can (dask-jobqueue starts workers by the dozen;
             # ones the scheduler cannot reach wait out Dask's connect timeout together).
             many = getattr(check, "many", None)
-            answers = many(joined) if many is not None and len(joined) > 1 else {}
+            answers = many(joined) if many is not None and joined else {}
             for worker in joined:
                 try:
                     why = said(answers[worker]) if worker in answers else check(worker)
