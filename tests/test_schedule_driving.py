@@ -563,3 +563,44 @@ def test_another_callbacks_relative_change_keeps_a_staircase_schedules_drops(oth
     rates = session.history.learning_rate.reshape(4, 4)
     np.testing.assert_allclose(rates[:, 0], expected, rtol=1e-5)
     assert np.all(rates == rates[:, :1])  # each epoch at one rate
+
+
+@pytest.mark.parametrize("floatx", ["float16", "bfloat16"])
+def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_read_as_a_change(floatx: str) -> None:
+    """With `keras.config.floatx()` at float16 or bfloat16 the optimizer's rate is a variable of that dtype: 3e-3
+    is held as 0.00299 in bfloat16. Read back at each epoch's start, that rounding was taken for another callback's
+    change: an event at every epoch and the schedule's rest scaled by the rounding each time (its rates drifting
+    from the schedule's). Another callback's real change is still seen."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.training import _state
+
+    before = keras.config.floatx()
+    keras.config.set_floatx(floatx)
+    try:
+        x, y = regression_data(64)  # 8 batches an epoch
+        model = linear_model(keras.optimizers.SGD(3e-3))
+        _, variable = _state.steerable_optimizer(model)
+        assert keras.backend.standardize_dtype(variable.dtype) == floatx
+        session = lrw.TrainingSession(model)
+        halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch == 2 else lr)
+
+        def schedule(step: int) -> float:
+            return 3e-3 * 0.97**step
+
+        session.fit(x, y, epochs=4, batch_size=8, shuffle=False, schedule=schedule, callbacks=[halve]).wait(60)
+        assert session.run.exception is None
+        changes = [(e.step, e.source) for e in session.history.events if e.kind == "learning_rate"]
+        assert changes == [(16, "callback")], changes
+        rates = session.history.learning_rate
+        np.testing.assert_allclose(rates[:16], [schedule(s) for s in range(16)], rtol=1e-6)
+        np.testing.assert_allclose(rates[16:], [0.5 * schedule(s) for s in range(16, 32)], rtol=1e-2)
+        scale = rates[16:] / np.float32([schedule(s) for s in range(16, 32)])
+        np.testing.assert_allclose(scale, scale[0], rtol=1e-6)  # one scaling, not one an epoch
+        last = float(rates[-1])
+        assert session.learning_rate == pytest.approx(last, rel=1e-6)  # idle: the rate as set, not as rounded
+        session.learning_rate = _state.held(variable, last)  # the rate the variable holds already
+        assert [e.kind for e in session.history.events].count("learning_rate") == 1
+    finally:
+        keras.config.set_floatx(before)

@@ -21,8 +21,15 @@ from lrwidgets.training._compat import is_multi_optimizer
 
 
 def float32(value: float) -> float:
-    """``value`` as the optimizer holds it (rates are float32 variables)."""
+    """``value`` as a float32 rate variable holds it (a rate given twice is the same rate if this is)."""
     return float(np.float32(value))
+
+
+def held(variable: Any, value: float) -> float:
+    """``value`` as ``variable`` holds it, rounded to its dtype: float32 usually; float16 or bfloat16
+    where ``keras.config.floatx()`` was when the optimizer was built (3e-3 is held as 0.00299 in
+    bfloat16). A rate read back is compared with this, not with the float written."""
+    return float(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
 
 
 def is_jax() -> bool:
@@ -158,14 +165,15 @@ def current_learning_rate(model: Any) -> float:
 
 
 def idle_learning_rate(model: Any, cached: float) -> float:
-    """The rate the optimizer holds while idle; ``cached`` when that is the same float32 (so the
-    exact value a user gave is kept) or when the optimizer cannot be read (not compiled). After a
+    """The rate the optimizer holds while idle; ``cached`` when the rate variable holds that (:func:`held`: so
+    the exact value a user gave is kept) or when the optimizer cannot be read (not compiled). After a
     re-compile with a Keras schedule (refused for a fit), the rate Keras's next step would use."""
     try:
-        held = current_learning_rate(model)
+        now = current_learning_rate(model)
+        _, variable = steerable_optimizer(model)
     except (TypeError, ValueError):
         return _keras_scheduled_rate(model, cached)
-    return cached if float32(held) == float32(cached) else held
+    return cached if held(variable, now) == held(variable, cached) else now
 
 
 def _keras_scheduled_rate(model: Any, cached: float) -> float:

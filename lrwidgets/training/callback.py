@@ -305,7 +305,7 @@ class ControllerCallback(keras.callbacks.Callback):
         c = self._controller
         c._lr_request = None
         _, variable = _state.steerable_optimizer(c.model)
-        if _state.float32(_state.read_variable(c.model, variable)) == _state.float32(lr):
+        if _state.held(variable, _state.read_variable(c.model, variable)) == _state.held(variable, lr):
             c._lr = lr
             return  # the rate in effect already: nothing changes, nothing is recorded
         variable.assign(lr)

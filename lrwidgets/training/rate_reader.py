@@ -65,7 +65,7 @@ class RateReader(keras.callbacks.Callback):
         # epoch's start. Not read then: a read is a device-to-host copy (~10 us a batch, ~8% of a
         # small model's step, in every fit with another callback acting at batches).
         lr = _state.read_variable(self._model, writer.variable) if _state.variables_live(self._model) else c._lr
-        if math.isclose(lr, c._lr, rel_tol=1e-6):
+        if math.isclose(lr, c._lr, rel_tol=1e-6) or lr == _state.held(writer.variable, c._lr):
             # A step with no change ends a run (an epoch's start, read before its first batch's, does not).
             if self._run is not None and c.recorder.steps_recorded() > self._last_change + 1:  # type: ignore[operator]
                 self.end_run()
