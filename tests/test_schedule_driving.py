@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import warnings
@@ -604,3 +605,57 @@ def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_re
         assert [e.kind for e in session.history.events].count("learning_rate") == 1
     finally:
         keras.config.set_floatx(before)
+
+
+@pytest.mark.parametrize("mode", ["session", "callback"])
+def test_beside_a_per_batch_callback_the_rate_is_read_only_after_its_variable_is_assigned(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside another callback acting at each batch the rate was read before every batch, to see whether that
+    callback changed it: ~50 us a batch on TensorFlow (6% of a small model's step). It is read when its variable
+    was assigned since the last read; a change made with `optimizer.learning_rate = ...` still applies from the
+    next batch. The variable's `assign` is left as it was when the fit ends, also when it fails."""
+    import keras
+
+    import lrwidgets as lrw
+    from lrwidgets.training import _state
+
+    reads = []
+    read = _state.read_variable
+    monkeypatch.setattr(_state, "read_variable", lambda *a: reads.append(1) or read(*a))
+    x, y = regression_data(16 * 8)  # 16 batches an epoch
+    model = linear_model(keras.optimizers.SGD(1e-3))
+    _, variable = _state.steerable_optimizer(model)
+    session = lrw.TrainingSession(model)
+
+    class Logger(keras.callbacks.Callback):
+        def __init__(self, fail_at: int | None = None) -> None:
+            super().__init__()
+            self.seen, self.fail_at = 0, fail_at
+
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            self.seen += 1
+            marks.append(len(reads))  # the reads before each batch end
+            if self.seen == 21:
+                self.model.optimizer.learning_rate = 5e-4
+            if self.seen == self.fail_at:
+                raise RuntimeError("the logger failed")
+
+    def fit(logger: Logger) -> None:
+        with pytest.raises(RuntimeError, match="logger failed") if logger.fail_at else contextlib.nullcontext():
+            if mode == "session":
+                session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[logger]).wait(60)
+            else:
+                model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[session.callback, logger])
+
+    marks: list[int] = []
+    fit(Logger())
+    rates = session.history.learning_rate
+    np.testing.assert_allclose(rates, [1e-3] * 21 + [5e-4] * 11, rtol=1e-6)
+    changes = [(e.step, e.source) for e in session.history.events if e.kind == "learning_rate"]
+    assert changes == [(21, "callback")], changes
+    assert marks[-1] - marks[0] == 2, marks  # between the first batch and the last: epoch 1's start, the change
+    assert "assign" not in variable.__dict__
+    fit(Logger(fail_at=5))
+    assert session.history.num_fits == 2 and not session.running
+    assert not {"assign", "assign_add", "assign_sub"} & set(variable.__dict__)

@@ -133,6 +133,8 @@ class ControllerCallback(keras.callbacks.Callback):
         # with: it is read before that batch (after the others' starts; before the schedule's write).
         self._read_each_batch = any(overrides(cb, h) for cb in self.others for h in BATCH_STARTS)
         self._read_after_batches = any(overrides(cb, h) for cb in self.others for h in BATCH_ENDS)
+        if self._read_each_batch or self._read_after_batches:  # read when assigned (till the fit's end)
+            self.reader.watch(variable)
         self.reader.set_model(model)
         c._notify()
 
@@ -151,7 +153,7 @@ class ControllerCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         c = self._controller
         if self._read_after_batches:  # a change made at the last batch's end, before a schedule's write
-            self.reader.check_rate()
+            self.reader.check_rate(batch=True)
         if not self.reader_attached:
             self.reader.on_train_batch_begin(batch)
         if c.has_requests() and self.apply_requests(self._model):
@@ -277,18 +279,7 @@ class ControllerCallback(keras.callbacks.Callback):
         watched = self._steps_at_start is not None and batches and not c.recorder.stopped_by_nan
         watched = watched and c.recorder.guard.rewound_at != (c.recorder.guard.fits, c.history.num_steps)
         if watched and _state.optimizer_steps(self._model, c._optimizer) == self._steps_at_start:
-            why = (
-                "the model has no trainable weights (frozen: `trainable=False`), so the rates shown moved nothing"
-                if not self._model.trainable_weights
-                else "if the train step updates the weights otherwise (with optimizers of its own, as keras.io's"
-                " GANs do), the rates shown are not the ones used"
-            )
-            c.recorder.event(
-                "warning",
-                f"the model's optimizer ({type(c._optimizer).__name__}), whose learning rate is recorded and"
-                f" steered here, took no step in this fit's {batches} batches: {why}",
-                source="idle_optimizer",  # a range test gives no suggestion then
-            )
+            c.recorder.idle_optimizer(self._model, c._optimizer, batches)
         if self._callback_mode:  # a session's fit is finished by its thread, after every callback's end
             callback_list.leave(self)
             c.end_callback_fit(logs)
@@ -298,7 +289,7 @@ class ControllerCallback(keras.callbacks.Callback):
         if lr != c._lr:
             assert c._writer is not None
             c._writer.write(model, lr)
-            c._lr = lr
+            c._lr, self.reader.assigned = lr, False  # its own write is no other's change
 
     def write_idle(self, lr: float, source: str) -> None:
         """Set the rate while no fit runs: on the model's current optimizer (it may be re-compiled)."""

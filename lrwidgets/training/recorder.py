@@ -329,6 +329,21 @@ class Recorder:
         """Run the divergence watch over the steps recorded since its last look (:class:`DivergenceWatch`)."""
         self.watch.scan()
 
+    def idle_optimizer(self, model: Any, optimizer: Any, batches: int) -> None:
+        """Warn that ``optimizer``, whose rate is recorded and steered, took no step in a fit of ``batches``."""
+        why = (
+            "the model has no trainable weights (frozen: `trainable=False`), so the rates shown moved nothing"
+            if not model.trainable_weights
+            else "if the train step updates the weights otherwise (with optimizers of its own, as keras.io's"
+            " GANs do), the rates shown are not the ones used"
+        )
+        self.event(
+            "warning",
+            f"the model's optimizer ({type(optimizer).__name__}), whose learning rate is recorded and"
+            f" steered here, took no step in this fit's {batches} batches: {why}",
+            source="idle_optimizer",  # a range test gives no suggestion then
+        )
+
     def check_state_at_end(self, model: Any, learning_rate: float, keep: list[Any]) -> None:
         """At a fit's end (``on_nan="restore"``): a state gone NaN under a finite loss since the last
         copy is acted on as a NaN loss is (:meth:`nan`)."""
