@@ -659,3 +659,28 @@ def test_beside_a_per_batch_callback_the_rate_is_read_only_after_its_variable_is
     fit(Logger(fail_at=5))
     assert session.history.num_fits == 2 and not session.running
     assert not {"assign", "assign_add", "assign_sub"} & set(variable.__dict__)
+
+
+def test_a_fit_a_schedule_drives_says_what_its_steps_are_when_the_optimizer_accumulates_gradients() -> None:
+    """With `gradient_accumulation_steps=4` the optimizer applies an update every 4 batches, with the rate of the
+    batch that applies it, and Keras's own schedules count updates: a schedule here counts batches, 4 times as fast.
+    A fit a schedule drives says so as it starts; one that no schedule drives does not."""
+    import keras
+
+    import lrwidgets as lrw
+
+    x, y = regression_data(64)  # 8 batches an epoch
+    model = linear_model(keras.optimizers.SGD(1e-2, gradient_accumulation_steps=4))
+    session = lrw.TrainingSession(model)
+
+    def halving(step: int) -> float:
+        return 1e-2 * 0.5 ** (step // 4)
+
+    session.fit(x, y, epochs=2, batch_size=8, shuffle=False).wait(60)
+    session.fit(x, y, epochs=2, batch_size=8, shuffle=False, schedule=halving).wait(60)
+    notes = [(e.fit, e.message) for e in session.history.events if "gradient_accumulation_steps=4" in e.message]
+    assert [fit for fit, _ in notes] == [1], notes
+    assert "the schedule counts batches, 4 an update" in notes[0][1]
+    rates = session.history.learning_rate[16:]
+    np.testing.assert_allclose(rates, [halving(s) for s in range(16)], rtol=1e-6)  # a rate a batch, as given
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 8  # 32 batches, 8 updates

@@ -86,6 +86,19 @@ def innermost(optimizer: Any, stop_at: type | None = None) -> Any:
     return optimizer
 
 
+def accumulation_note(model: Any) -> str | None:
+    """What a schedule's steps mean when the optimizer accumulates gradients over batches
+    (``gradient_accumulation_steps``): said in the setup of a fit a schedule drives; else None."""
+    every = getattr(innermost(getattr(model, "optimizer", None)), "gradient_accumulation_steps", None) or 1
+    if every <= 1:
+        return None
+    return (
+        f"the optimizer applies an update every {every} batches (`gradient_accumulation_steps={every}`), with the"
+        f" rate of the batch that applies it: the schedule counts batches, {every} an update (a Keras schedule"
+        f" inside the optimizer counts updates: to match it here, give it {every}x the steps)"
+    )
+
+
 def steerable_optimizer(model: Any, name: str = "model") -> tuple[Any, Any]:
     """The optimizer whose learning rate a fit uses, and that rate's variable; the one model check.
 

@@ -17,18 +17,11 @@ from lrwidgets.training import _state, callback_list, ownership, warnings_hook
 from lrwidgets.training.callback import StoppedBeforeStart
 from lrwidgets.training.callback_list import acts_before_batches
 from lrwidgets.training.controller import TrainingController
-from lrwidgets.training.fit_args import (
-    DATA_ARGUMENTS,
-    MOVING_SHORT_BATCH,
-    SHORT_BATCH_MOVES,
-    FitArguments,
-    bind_fit,
-    class_fit,
-    reporting,
-)
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, FitArguments, bind_fit, class_fit, reporting
 from lrwidgets.training.progress import Progress
 from lrwidgets.training.recorder import SetupNote
 from lrwidgets.training.run import TrainingRun
+from lrwidgets.training.setup_notes import batch_notes, rate_notes
 from lrwidgets.training.snapshot import Listener, Snapshot, Snapshots
 from lrwidgets.training.update_monitor import UpdateSizeMonitor
 
@@ -319,41 +312,9 @@ class TrainingSession:
         def note(message: str, source: str | None = None) -> None:
             notes.append(SetupNote("info", message, rec.now(), source))
 
-        if standing is not None and standing.schedule is not None:  # a designer's edit, or `set_schedule`
-            drives = "`plateau`: its reductions act on" if plateau is not None else "this fit follows"
-            what = standing.describe(plateau=plateau is None)
-            instead = ", in place of its own plateau" if plateau is not None and standing.has_plateau else ""
-            note(
-                f"{drives} the schedule set for the fits to come ({what}), from its step 0{instead}"
-                " (give a fit `schedule=` to run another)"
-            )
-        start = getattr(plateau, "initial_learning_rate", None)  # alone: over the rate as set; else the schedule's
-        rate = self.controller.learning_rate if alone else None if schedule is None else self.controller.driver.rate(0)
-        if start is not None and rate is not None and _state.float32(start) != _state.float32(rate):
-            note(
-                f"`plateau`'s initial_learning_rate ({start:.3g}) is not used: its reductions act on "
-                + ("the rate as set" if alone else "the schedule given, from")
-                + f" ({rate:.3g}){'; give it as `schedule=` to start there' if alone else ''}"
-            )
+        rate_notes(self.controller, schedule, plateau, standing, alone, note)
         custom = rec.use_batches(bound.batch_size, bound.samples, bound.exact_batches, self.model)
-        if not bound.exact_batches:
-            moves = bound.short_batch_moves
-            note(
-                MOVING_SHORT_BATCH.get(
-                    moves,
-                    "the sizes of this data's batches are not known before the fit: the loss of a short last"
-                    " batch of an epoch is recovered as if it were full (approximate)",
-                ),
-                SHORT_BATCH_MOVES if moves else None,
-            )
-        elif custom and bound.samples is not None and bound.batch_size is not None and bound.samples % bound.batch_size:
-            # keras.io's train steps log `keras.metrics.Mean().update_state(loss)`: a mean over batches,
-            # each weighing the same whatever its size, unlike Keras's own step (a mean over samples).
-            note(
-                "the model's own `train_step` logs means whose weighting lrwidgets cannot know: each batch is"
-                " weighed the same (exact for `keras.metrics.Mean` trackers, as on keras.io), so the loss of"
-                " a short last batch of an epoch may be approximate"
-            )
+        batch_notes(bound, custom, note)
         self._fit = bound
         self.controller.fit_data = {k: v for k, v in a.items() if k in DATA_ARGUMENTS}
         self._plan_start = self.history.num_steps
