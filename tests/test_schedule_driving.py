@@ -607,14 +607,45 @@ def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_re
         keras.config.set_floatx(before)
 
 
+def test_a_16_bit_rate_variable_keeps_the_rate_as_set_through_a_fit_and_a_request_it_holds_already() -> None:
+    """bfloat16 holds 3e-3 as 0.00299: a fit's start took that rounding for the rate (the history recorded
+    0.00299, not the 3e-3 set), and a request for the rate in effect, compared in float32, was recorded as a
+    change although the variable did not change."""
+    import keras
+
+    import lrwidgets as lrw
+
+    before = keras.config.floatx()
+    keras.config.set_floatx("bfloat16")
+    try:
+        x, y = regression_data(64)  # 8 batches an epoch
+        session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-2)))
+        session.learning_rate = 3e-3  # idle: written (1e-2 held before)
+
+        class Ask(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+                if epoch == 0:
+                    session.learning_rate = 3.001e-3  # held as 0.00299 too
+
+        session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[Ask()]).wait(60)
+        np.testing.assert_allclose(session.history.learning_rate, 3e-3, rtol=1e-6)
+        changes = [(e.value, e.source) for e in session.history.events if e.kind == "learning_rate"]
+        assert changes == [(pytest.approx(3e-3), "user")], changes  # the idle one only
+    finally:
+        keras.config.set_floatx(before)
+
+
+@pytest.mark.parametrize("how", ["setter", "optimizer.assign"])
 @pytest.mark.parametrize("mode", ["session", "callback"])
 def test_beside_a_per_batch_callback_the_rate_is_read_only_after_its_variable_is_assigned(
-    mode: str, monkeypatch: pytest.MonkeyPatch
+    mode: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Beside another callback acting at each batch the rate was read before every batch, to see whether that
     callback changed it: ~50 us a batch on TensorFlow (6% of a small model's step). It is read when its variable
-    was assigned since the last read; a change made with `optimizer.learning_rate = ...` still applies from the
-    next batch. The variable's `assign` is left as it was when the fit ends, also when it fails."""
+    was assigned since the last read; a change made with `optimizer.learning_rate = ...`, or with Keras's
+    `optimizer.assign(variable, value)` (which on TensorFlow writes the tf.Variable under the Keras one), still
+    applies from the next batch. The variable's and the optimizer's `assign` are left as they were when the fit
+    ends, also when it fails."""
     import keras
 
     import lrwidgets as lrw
@@ -636,8 +667,10 @@ def test_beside_a_per_batch_callback_the_rate_is_read_only_after_its_variable_is
         def on_train_batch_end(self, batch: int, logs: object = None) -> None:
             self.seen += 1
             marks.append(len(reads))  # the reads before each batch end
-            if self.seen == 21:
+            if self.seen == 21 and how == "setter":
                 self.model.optimizer.learning_rate = 5e-4
+            elif self.seen == 21:
+                self.model.optimizer.assign(self.model.optimizer.learning_rate, 5e-4)
             if self.seen == self.fail_at:
                 raise RuntimeError("the logger failed")
 
@@ -658,7 +691,42 @@ def test_beside_a_per_batch_callback_the_rate_is_read_only_after_its_variable_is
     assert "assign" not in variable.__dict__
     fit(Logger(fail_at=5))
     assert session.history.num_fits == 2 and not session.running
-    assert not {"assign", "assign_add", "assign_sub"} & set(variable.__dict__)
+    assert not {"assign", "assign_add", "assign_sub"} & {*variable.__dict__, *model.optimizer.__dict__}
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_a_rate_written_under_keras_is_read_at_the_epochs_start_or_before_a_schedules_next_write(
+    scheduled: bool,
+) -> None:
+    """TensorFlow: a change written to the tf.Variable under the Keras one (graph code, a `tf.function`, writes
+    there) bypasses Keras's `assign`: with no schedule it is read at the next epoch's start; under a schedule,
+    whose next write would replace it unseen, the rate is read before each batch, so it is not lost."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the backend's own variable is written under Keras's on TensorFlow")
+    import lrwidgets as lrw
+    from lrwidgets.training import _state
+
+    x, y = regression_data(16 * 8)  # 16 batches an epoch
+    model = linear_model(keras.optimizers.SGD(1e-3))
+    _, variable = _state.steerable_optimizer(model)
+    session = lrw.TrainingSession(model)
+
+    class Halve(keras.callbacks.Callback):
+        seen = 0
+
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            self.seen += 1
+            if self.seen == 5:
+                variable.value.assign(0.5 * variable.value.numpy())
+
+    schedule = (lambda step: 1e-3 * 0.99**step) if scheduled else None
+    session.fit(x, y, epochs=2, batch_size=8, shuffle=False, schedule=schedule, callbacks=[Halve()]).wait(60)
+    changes = [e.step for e in session.history.events if e.kind == "learning_rate"]
+    assert changes == ([5] if scheduled else [16]), changes
+    if scheduled:  # the rest of the schedule scaled by as much
+        np.testing.assert_allclose(session.history.learning_rate[5:], 0.5 * 1e-3 * 0.99 ** np.arange(5, 32), rtol=1e-5)
 
 
 def test_a_fit_a_schedule_drives_says_what_its_steps_are_when_the_optimizer_accumulates_gradients() -> None:

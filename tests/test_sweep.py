@@ -1216,9 +1216,14 @@ def test_the_trials_after_a_lost_one_worker_run_on_the_data_sent_again() -> None
 
 
 def test_a_trial_whose_worker_dies_fails_and_is_not_retried(client: Any) -> None:
-    """Last in the module: it kills a worker of the shared cluster (its nanny starts a new one)."""
+    """Last in the module: it kills a worker of the shared cluster (its nanny starts a new one). Run once the
+    cluster's workers are idle: a trial an earlier test cancelled runs on to its next batch, and a worker busy
+    with it would leave Dask both trials to place on the other, the one that dies (both failed then)."""
     from lrwidgets.sweep import Sweep
 
+    deadline = time.monotonic() + 120
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
     x, y = data(128)
     sweep = Sweep(build_model, [1e-2], optimizers=["sgd"], schedules=[None, KillsWorker()], epochs=1)
     results = sweep.run(x, y, batch_size=32, cluster=client).wait(600).to_dict("records")

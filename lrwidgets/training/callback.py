@@ -111,7 +111,8 @@ class ControllerCallback(keras.callbacks.Callback):
             c._optimizer = optimizer
             c._writer = rate_writer.LearningRateWriter(variable)
         assert c._writer is not None
-        c._lr = _state.read_variable(model, variable)
+        lr = _state.read_variable(model, variable)
+        c._lr = c._lr if _state.held(variable, c._lr) == lr else lr  # as set, where the variable holds it rounded
         c._multipliers = _state.current_multipliers(model)
         c._writer.begin(model)
         self._steps_at_start = _state.optimizer_steps(model, optimizer)
@@ -134,7 +135,7 @@ class ControllerCallback(keras.callbacks.Callback):
         self._read_each_batch = any(overrides(cb, h) for cb in self.others for h in BATCH_STARTS)
         self._read_after_batches = any(overrides(cb, h) for cb in self.others for h in BATCH_ENDS)
         if self._read_each_batch or self._read_after_batches:  # read when assigned (till the fit's end)
-            self.reader.watch(variable)
+            self.reader.assigns.watch(variable, model.optimizer)
         self.reader.set_model(model)
         c._notify()
 
@@ -289,7 +290,7 @@ class ControllerCallback(keras.callbacks.Callback):
         if lr != c._lr:
             assert c._writer is not None
             c._writer.write(model, lr)
-            c._lr, self.reader.assigned = lr, False  # its own write is no other's change
+            c._lr, self.reader.assigns.assigned = lr, False  # its own write is no other's change
 
     def write_idle(self, lr: float, source: str) -> None:
         """Set the rate while no fit runs: on the model's current optimizer (it may be re-compiled)."""
@@ -357,7 +358,7 @@ class ControllerCallback(keras.callbacks.Callback):
                 "error", f"learning rate {lr:.3g} refused at step {step}: the schedule holds it at 0 there"
             )
             return replaced is not None
-        if _state.float32(lr) != _state.float32(c._lr):
+        if _state.held(c._writer.variable, lr) != _state.held(c._writer.variable, c._lr):  # type: ignore[union-attr]
             self.write_rate(model, lr)
             c.recorder.rate_event(lr, f"learning rate set to {lr:.3g} ({source})", source)
         return True

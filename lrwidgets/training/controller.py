@@ -238,7 +238,7 @@ class TrainingController(Requests):
         if self._writer is not None:
             self._writer.end(self.model)
         self.callback.reader.end_run()  # another callback's changes at each step until the end, as one event
-        self.callback.reader.unwatch()
+        self.callback.reader.assigns.unwatch()
         self.recorder.end_fit(error, self._stop_requested)
         self.callback.others, self.callback.reader_attached = [], False  # a session's fit sets them
         ownership.release(self.model, self)

@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from lrwidgets.training import _state
+from lrwidgets.training.assign_watch import AssignWatch
 
 if TYPE_CHECKING:
     from lrwidgets.training.controller import TrainingController
-
-
-_ASSIGNS = ("assign", "assign_add", "assign_sub")
 
 
 class RateReader(keras.callbacks.Callback):
@@ -28,12 +26,10 @@ class RateReader(keras.callbacks.Callback):
     event when the run ends (the rate's curve has each step's rate). One event a step would bury
     every other event and cost a fit about a tenth of its time.
 
-    Before a batch the rate is read only when its variable was assigned since the last read
-    (:meth:`watch`): Keras's callbacks and the ways of setting a rate (``optimizer.learning_rate =``,
-    ``optimizer.learning_rate.assign``) go through the variable's ``assign``. A read costs ~50 us a
-    batch on TensorFlow (a device-to-host copy on any backend). A change that bypasses it (the
-    backend's own variable under ``variable.value``, or a change made inside the train step) is read
-    at the next epoch's start.
+    Before a batch, in a fit no schedule drives, the rate is read only when its variable was assigned
+    through Keras since the last read (:class:`AssignWatch`: a read costs ~50 us a batch on TensorFlow);
+    a change graph code writes (a ``tf.function``) is read at the next epoch's start. Under a schedule,
+    whose next write would replace such a change unseen, it is read before each batch.
     """
 
     def __init__(self, controller: TrainingController) -> None:
@@ -45,39 +41,7 @@ class RateReader(keras.callbacks.Callback):
         #: ``[first step, last step, the rate from the last, by whom]`` (the history's steps)
         self._run: list[Any] | None = None
         controller.recorder.before_rate_event = self.end_run
-        #: the variable whose assignments are watched, with what its instance held under those names before
-        self._watched: tuple[Any, dict[str, Any]] | None = None
-        self.assigned = True  # the rate variable was assigned since the last read (:meth:`watch`)
-
-    def watch(self, variable: Any) -> None:
-        """Mark :attr:`assigned` whenever ``variable`` is assigned, until :meth:`unwatch` (a fit's start, in
-        a fit where the rate is checked before each batch)."""
-        self.unwatch()
-        prior = {name: variable.__dict__.get(name) for name in _ASSIGNS}
-
-        def marking(name: str) -> Any:
-            method = prior[name] or getattr(type(variable), name).__get__(variable)
-
-            def assign(*args: Any, **kwargs: Any) -> Any:
-                self.assigned = True
-                return method(*args, **kwargs)
-
-            return assign
-
-        for name in _ASSIGNS:
-            variable.__dict__[name] = marking(name)
-        self._watched, self.assigned = (variable, prior), True
-
-    def unwatch(self) -> None:
-        """Leave the watched variable's ``assign`` as it was (a fit's end)."""
-        watched, self._watched = self._watched, None
-        if watched is not None:
-            variable, prior = watched
-            for name, method in prior.items():
-                if method is None:
-                    variable.__dict__.pop(name, None)
-                else:
-                    variable.__dict__[name] = method
+        self.assigns = AssignWatch()  # before a batch: the rate's variable assigned since the last read?
 
     def set_model(self, model: Any) -> None:  # at each fit's start
         super().set_model(model)
@@ -97,7 +61,8 @@ class RateReader(keras.callbacks.Callback):
     def check_rate(self, by: str = "another callback", source: str = "callback", batch: bool = False) -> None:
         """Record a rate set outside lrwidgets' requests (``by`` whom), used from the next batch on; a
         schedule's rest is scaled by as much (the event's value: the rate the next step runs with).
-        Before a ``batch``, a watched variable not assigned since the last read is not read."""
+        Before a ``batch`` of a fit no schedule drives, a watched variable not assigned since the last read
+        is not read."""
         c = self._controller
         writer = c._writer
         if writer is None or writer.pending is not None:
@@ -108,10 +73,12 @@ class RateReader(keras.callbacks.Callback):
         # step takes its own state); one made inside a wrapped `train_function` is read at the
         # epoch's start. Not read then: a read is a device-to-host copy (~10 us a batch, ~8% of a
         # small model's step, in every fit with another callback acting at batches).
-        if (batch and not self.assigned and self._watched is not None) or not _state.variables_live(self._model):
+        assigns = self.assigns
+        unread = batch and not assigns.assigned and assigns.watching and not c.driver.active
+        if unread or not _state.variables_live(self._model):
             lr = c._lr
         else:
-            self.assigned = False  # first: an assignment from here on is read next time
+            assigns.assigned = False  # first: an assignment from here on is read next time
             lr = _state.read_variable(self._model, writer.variable)
         if math.isclose(lr, c._lr, rel_tol=1e-6) or lr == _state.held(writer.variable, c._lr):
             # A step with no change ends a run (an epoch's start, read before its first batch's, does not).

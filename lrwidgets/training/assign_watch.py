@@ -1,0 +1,94 @@
+"""Whether the learning rate's variable was assigned since the last look, without reading it.
+
+Beside another callback that acts at batches a session checks before each batch whether that callback
+changed the rate; a read of the variable costs ~50 us a batch on TensorFlow (a device-to-host copy on
+any backend). The ways Keras code sets a rate go through Python methods: the variable's ``assign``
+(``optimizer.learning_rate = ...``, ``optimizer.learning_rate.assign(...)``, Keras's callbacks) and
+the optimizer's ``assign`` (``optimizer.assign(variable, value)``, which on TensorFlow writes the
+backend's variable under ``variable.value`` directly). :class:`AssignWatch` marks those calls for a fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+ASSIGNS = ("assign", "assign_add", "assign_sub")
+
+
+class AssignWatch:
+    """Marks :attr:`assigned` when the watched variable is assigned through Keras, until :meth:`unwatch`.
+
+    Instance attributes of the variable (and of the optimizer, with its inner ones) stand in front of
+    their classes' ``assign``, ``assign_add`` and ``assign_sub`` and call what was there before. What
+    writes the backend's variable otherwise (graph code: a ``tf.function`` traced once, a checkpoint's
+    restore) is not seen: a caller that must not miss it reads the variable anyway.
+
+    Example:
+        >>> import keras
+        >>> optimizer = keras.optimizers.SGD(1e-3)
+        >>> optimizer.build([keras.Variable(1.0)])
+        >>> watch = AssignWatch()
+        >>> watch.watch(optimizer._learning_rate, optimizer)
+        >>> watch.assigned = False
+        >>> optimizer.learning_rate = 5e-4
+        >>> watch.assigned, "assign" in optimizer._learning_rate.__dict__
+        (True, True)
+        >>> watch.unwatch()
+        >>> "assign" in optimizer._learning_rate.__dict__
+        False
+    """
+
+    def __init__(self) -> None:
+        #: assigned since this was last set False; True while nothing is watched (a caller reads then)
+        self.assigned = True
+        self._hooked: list[tuple[Any, dict[str, Any]]] = []  # each object hooked, with what its instance held
+
+    @property
+    def watching(self) -> bool:
+        return bool(self._hooked)
+
+    def watch(self, variable: Any, optimizer: Any) -> None:
+        """Mark assignments of ``variable``: its own, and those ``optimizer`` (or an optimizer inside it:
+        ``inner_optimizer``) makes of it or of the backend's variable it holds."""
+        self.unwatch()
+        held = getattr(variable, "value", None)  # TensorFlow: the tf.Variable, the same object for the variable's life
+
+        def ours(target: Any = None, *args: Any) -> bool:
+            return target is variable or (held is not None and target is held)
+
+        self._hook(variable, lambda *args: True)
+        seen: set[int] = set()
+        while optimizer is not None and id(optimizer) not in seen:
+            seen.add(id(optimizer))
+            self._hook(optimizer, ours)
+            optimizer = getattr(optimizer, "inner_optimizer", None)
+        self.assigned = True
+
+    def _hook(self, obj: Any, about: Callable[..., bool]) -> None:
+        prior = {name: obj.__dict__.get(name) for name in ASSIGNS}
+
+        def marking(name: str) -> Any:
+            method = prior[name] or getattr(type(obj), name).__get__(obj)
+
+            def assign(*args: Any, **kwargs: Any) -> Any:
+                if about(*args):
+                    self.assigned = True
+                return method(*args, **kwargs)
+
+            return assign
+
+        for name in ASSIGNS:
+            obj.__dict__[name] = marking(name)
+        self._hooked.append((obj, prior))
+
+    def unwatch(self) -> None:
+        """Leave the watched objects' methods as they were (a fit's end); :attr:`assigned` is True again."""
+        hooked, self._hooked = self._hooked, []
+        for obj, prior in hooked:
+            for name, method in prior.items():
+                if method is None:
+                    obj.__dict__.pop(name, None)
+                else:
+                    obj.__dict__[name] = method
+        self.assigned = True
