@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
 
 
 def regression_data(n: int = 256, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,17 +13,9 @@ import numpy as np
 import pytest
 
 from lrwidgets.training._compat import MultiOptimizer
-from tests.helpers import RecordingComm, kernel_of, linear_model, regression_data
+from tests.helpers import RecordingComm, kernel_of, linear_model, regression_data, wait_for
 
 pytestmark = pytest.mark.keras
-
-
-def wait_for(condition: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture

@@ -242,7 +242,7 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
     data = (failing_data(x, y, at=7),) if ending == "error" else (x, y)
     run = test.run(*data, batch_size=None if ending == "error" else 32)
     if ending == "interrupt":
-        from tests.test_dashboard import wait_for
+        from tests.helpers import wait_for
 
         wait_for(lambda: bool(test.curves()) and len(test.curves()[-1][1]) >= 5)
         run._done = InterruptOnce(run._done)
@@ -250,7 +250,7 @@ def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
             run.wait()
         assert run.done
     elif ending == "run.stop":  # the handle's own stop (a TrainingRun's): it raised a TypeError
-        from tests.test_dashboard import wait_for
+        from tests.helpers import wait_for
 
         wait_for(lambda: bool(test.curves()) and len(test.curves()[-1][1]) >= 5)
         run.stop()

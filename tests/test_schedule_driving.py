@@ -70,7 +70,7 @@ def test_live_change_scales_the_rest_of_the_schedule() -> None:
         seen.append(step)
         return 1e-3 * 0.99**step
 
-    from tests.test_dashboard import wait_for
+    from tests.helpers import wait_for
 
     run = dash.fit(x, y, epochs=100, batch_size=32, schedule=schedule)
     wait_for(lambda: dash.history.num_steps >= 10)
@@ -309,7 +309,7 @@ def test_a_reduction_at_the_epoch_where_early_stopping_ends_the_fit_is_the_rate_
 
 def test_designer_edit_during_a_fit_replans_from_the_current_step() -> None:
     import lrwidgets as lrw
-    from tests.test_dashboard import wait_for
+    from tests.helpers import wait_for
 
     x, y = regression_data(64 * 32)
     dash = lrw.TrainingDashboard(linear_model())
@@ -391,7 +391,7 @@ def test_every_step_trains_with_the_schedule_through_epochs_edits_and_live_chang
 
     import lrwidgets as lrw
     from lrwidgets.training import _state
-    from tests.test_dashboard import wait_for
+    from tests.helpers import wait_for
 
     first = lrw.schedules.ExponentialDecay(0.02, decay_steps=40, decay_rate=0.5)
     second = lrw.schedules.CosineDecay(0.01, decay_steps=1500, alpha=0.1)
@@ -631,6 +631,28 @@ def test_a_16_bit_rate_variable_keeps_the_rate_as_set_through_a_fit_and_a_reques
         np.testing.assert_allclose(session.history.learning_rate, 3e-3, rtol=1e-6)
         changes = [(e.value, e.source) for e in session.history.events if e.kind == "learning_rate"]
         assert changes == [(pytest.approx(3e-3), "user")], changes  # the idle one only
+    finally:
+        keras.config.set_floatx(before)
+
+
+def test_a_rate_a_16_bit_rate_variable_would_hold_as_0_or_inf_is_refused_by_name() -> None:
+    """float16 holds 2e-8 as 0 (and 1e5 as inf): such a rate was accepted, the fit then moved no weight and
+    `session.learning_rate` read 2e-8. Refused now, naming the argument, and nothing changes."""
+    import keras
+
+    import lrwidgets as lrw
+
+    before = keras.config.floatx()
+    keras.config.set_floatx("float16")
+    try:
+        session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-2)))
+        for value in (2e-8, 1e5):
+            with pytest.raises(ValueError, match=r"Argument `learning_rate` must be a rate the optimizer's float16"):
+                session.learning_rate = value
+        assert session.learning_rate == pytest.approx(1e-2, rel=1e-3)
+        assert not [e for e in session.history.events if e.kind == "learning_rate"]
+        session.learning_rate = 1e-4  # one it can hold
+        assert session.learning_rate == 1e-4
     finally:
         keras.config.set_floatx(before)
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.keras
 
 
 def wait_for(condition, timeout: float = 60.0) -> None:
-    from tests.test_dashboard import wait_for as wait
+    from tests.helpers import wait_for as wait
 
     wait(condition, timeout)
 

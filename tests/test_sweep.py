@@ -93,7 +93,7 @@ def slow_batches() -> Any:
 
 
 def wait_for(condition: Any, timeout: float = 120.0) -> None:
-    from tests.test_dashboard import wait_for as wait  # here: the workers import this module
+    from tests.helpers import wait_for as wait  # here: the workers import this module
 
     wait(condition, timeout)
 

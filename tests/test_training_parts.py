@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from lrwidgets import schedules as S
 from lrwidgets.core.rate_driver import PlateauStep, RateDriver
 from lrwidgets.schedules.table import ScheduleTable, ScheduleValueError
-from tests.helpers import linear_model, regression_data
-from tests.test_dashboard import wait_for
+from tests.helpers import linear_model, regression_data, wait_for
 
 # ---- RateDriver: pure, against the schedules' own values ----------------------------------------
 

@@ -29,7 +29,8 @@ def held(variable: Any, value: float) -> float:
     """``value`` as ``variable`` holds it, rounded to its dtype: float32 usually; float16 or bfloat16
     where ``keras.config.floatx()`` was when the optimizer was built (3e-3 is held as 0.00299 in
     bfloat16). A rate read back is compared with this, not with the float written."""
-    return float(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
+    with np.errstate(over="ignore"):  # beyond the dtype's range: inf, as the variable would hold it
+        return float(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
 
 
 def is_jax() -> bool:
@@ -175,6 +176,23 @@ def current_learning_rate(model: Any) -> float:
         return float(owner.learning_rate)
     _, variable = steerable_optimizer(model)
     return read_variable(model, variable)
+
+
+def check_held_rate(model: Any, lr: float, value: Any) -> None:
+    """Refuse a rate ``model``'s rate variable would hold as 0 or inf (a 16-bit variable: float16 holds
+    2e-8 as 0); a model whose optimizer cannot be steered now is left to the fit's own check."""
+    try:
+        _, variable = steerable_optimizer(model)
+    except (TypeError, ValueError):
+        return
+    now = held(variable, lr)
+    if not 0 < now < float("inf"):
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        raise ValueError(
+            f"Argument `learning_rate` must be a rate the optimizer's {dtype} rate variable can hold (its optimizer"
+            f" was built under `keras.config.floatx()` {dtype!r}): it holds this one as {now}."
+            f" Received: learning_rate={value!r}"
+        )
 
 
 def idle_learning_rate(model: Any, cached: float) -> float:

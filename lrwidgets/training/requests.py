@@ -182,6 +182,7 @@ class Requests:
         """``value`` as a rate to set now (checked, named); refused while a schedule holds the rate at 0."""
         lr = check_rate("learning_rate", value)
         check_name("source", source)
+        _state.check_held_rate(self.model, lr, value)
         if self.running and self.driver.frozen(step := self.fit_step):
             raise ValueError(
                 f"Argument `learning_rate` cannot be set at step {step} of this fit: its schedule holds the rate"
