@@ -774,3 +774,36 @@ def test_a_fit_a_schedule_drives_says_what_its_steps_are_when_the_optimizer_accu
     rates = session.history.learning_rate[16:]
     np.testing.assert_allclose(rates, [halving(s) for s in range(16)], rtol=1e-6)  # a rate a batch, as given
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 8  # 32 batches, 8 updates
+
+
+@pytest.mark.parametrize("wrapper", ["LossScaleOptimizer", "LayerwiseOptimizer"])
+def test_an_inner_optimizers_assign_of_the_rate_is_seen_at_the_next_batch_under_a_wrapper(wrapper: str) -> None:
+    """TensorFlow: `inner.assign(rate, value)` writes the tf.Variable under the Keras one, seen through the
+    optimizer's own `assign`. A `LayerwiseOptimizer` patches its inner optimizer's writes for each step and took
+    them all off after it, the rate's watch with them: the change was read at the next epoch's start."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("elsewhere Keras's optimizer.assign calls the variable's own assign")
+    import lrwidgets as lrw
+
+    x, y = regression_data(16 * 8)  # 16 batches an epoch
+    inner = keras.optimizers.SGD(1e-3, momentum=0.9)  # momentum: the layerwise step patches the writes
+    opt = (
+        keras.optimizers.LossScaleOptimizer(inner) if wrapper == "LossScaleOptimizer" else lrw.LayerwiseOptimizer(inner)
+    )
+    session = lrw.TrainingSession(linear_model(opt))
+
+    class SetInner(keras.callbacks.Callback):
+        seen = 0
+
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            self.seen += 1
+            if self.seen == 5:
+                inner.assign(inner.learning_rate, 5e-4)
+
+    session.fit(x, y, epochs=2, batch_size=8, shuffle=False, callbacks=[SetInner()]).wait(60)
+    changes = [e.step for e in session.history.events if e.kind == "learning_rate"]
+    assert changes == [5], changes
+    np.testing.assert_allclose(session.history.learning_rate[5:], 5e-4, rtol=1e-6)
+    assert not {"assign", "assign_add", "assign_sub"} & set(vars(inner))

@@ -977,3 +977,27 @@ def test_a_rate_set_between_epochs_gives_way_to_a_later_callbacks_change() -> No
         (8, "learning rate changed to 0.025 by another callback"),
     ]
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0125)
+
+
+def test_the_rates_watch_leaves_a_write_another_patch_holds_at_its_end() -> None:
+    """A fit abandoned in its thread is ended from wherever its state is read next: its watch's end could take a
+    `LayerwiseOptimizer` step's own patch of the inner optimizer's writes off mid-step (a frozen layer then
+    moved). A name another patch holds is left to it; the watch's own hooks go."""
+    import keras
+
+    from lrwidgets.training.assign_watch import AssignWatch
+
+    optimizer = keras.optimizers.SGD(1e-3)
+    optimizer.build([keras.Variable(1.0)])
+    variable = optimizer._learning_rate
+    watch = AssignWatch()
+    watch.watch(variable, optimizer)
+
+    def theirs(value: Any) -> None:  # another patch, put in front of the watch's
+        pass
+
+    vars(variable)["assign"] = theirs
+    watch.unwatch()
+    assert vars(variable).get("assign") is theirs
+    assert not {"assign_add", "assign_sub"} & set(vars(variable))
+    assert not {"assign", "assign_add", "assign_sub"} & set(vars(optimizer))

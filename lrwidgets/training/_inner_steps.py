@@ -81,6 +81,7 @@ class ScaledSteps:
         self._by_group = by_group  # variables -> [(a group's variables, its multiplier)]
         self._entered = 0
         self._decay_multiplier: Any = None  # the multiplier of the group being decayed
+        self._prior: dict[str, Any] = {}  # what the inner optimizer's instance held under the names patched
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -93,13 +94,18 @@ class ScaledSteps:
         finally:
             with _LOCK:
                 self._entered -= 1
-                if not self._entered:
-                    for attr in (*ROUTED, *WRITES):
-                        vars(self._inner).pop(attr, None)
+                if not self._entered:  # what the instance held before (another's patch: the rate's watch)
+                    patched = vars(self._inner)
+                    for attr, held in self._prior.items():
+                        if held is None:
+                            patched.pop(attr, None)
+                        else:
+                            patched[attr] = held
 
     def _install(self) -> None:
         inner, local = self._inner, _LOCAL
         patched = vars(inner)
+        self._prior = {attr: patched.get(attr) for attr in (*ROUTED, *WRITES)}
         update_step, apply_weight_decay = inner.update_step, inner._apply_weight_decay
         current_lr = inner._get_current_learning_rate
         backend_update_step = generic_backend_update_step(inner)

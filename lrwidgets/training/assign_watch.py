@@ -3,15 +3,18 @@
 Beside another callback that acts at batches a session checks before each batch whether that callback
 changed the rate; a read of the variable costs ~50 us a batch on TensorFlow (a device-to-host copy on
 any backend). The ways Keras code sets a rate go through Python methods: the variable's ``assign``
-(``optimizer.learning_rate = ...``, ``optimizer.learning_rate.assign(...)``, Keras's callbacks) and
-the optimizer's ``assign`` (``optimizer.assign(variable, value)``, which on TensorFlow writes the
-backend's variable under ``variable.value`` directly). :class:`AssignWatch` marks those calls for a fit.
+(``optimizer.learning_rate = ...``, ``optimizer.learning_rate.assign(...)``, Keras's callbacks) and,
+on TensorFlow, the optimizer's ``assign`` too (``optimizer.assign(variable, value)`` writes the
+backend's variable under ``variable.value`` directly there; elsewhere it calls the variable's).
+:class:`AssignWatch` marks those calls for a fit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import keras
 
 ASSIGNS = ("assign", "assign_add", "assign_sub")
 
@@ -42,7 +45,8 @@ class AssignWatch:
     def __init__(self) -> None:
         #: assigned since this was last set False; True while nothing is watched (a caller reads then)
         self.assigned = True
-        self._hooked: list[tuple[Any, dict[str, Any]]] = []  # each object hooked, with what its instance held
+        #: each object hooked, with what its instance held before and the hooks put there
+        self._hooked: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
 
     @property
     def watching(self) -> bool:
@@ -59,7 +63,8 @@ class AssignWatch:
 
         self._hook(variable, lambda *args: True)
         seen: set[int] = set()
-        while optimizer is not None and id(optimizer) not in seen:
+        while keras.backend.backend() == "tensorflow" and optimizer is not None and id(optimizer) not in seen:
+            # (elsewhere Keras's `optimizer.assign` calls the variable's `assign`, already marked)
             seen.add(id(optimizer))
             self._hook(optimizer, ours)
             optimizer = getattr(optimizer, "inner_optimizer", None)
@@ -78,15 +83,19 @@ class AssignWatch:
 
             return assign
 
-        for name in ASSIGNS:
-            obj.__dict__[name] = marking(name)
-        self._hooked.append((obj, prior))
+        hooks = {name: marking(name) for name in ASSIGNS}
+        obj.__dict__.update(hooks)
+        self._hooked.append((obj, prior, hooks))
 
     def unwatch(self) -> None:
-        """Leave the watched objects' methods as they were (a fit's end); :attr:`assigned` is True again."""
+        """Leave the watched objects' methods as they were (a fit's end); :attr:`assigned` is True again.
+        A name another patch holds now (a ``LayerwiseOptimizer``'s step, which puts back what it found) is
+        left to it: a hook of this watch it puts back marks a watch no one reads."""
         hooked, self._hooked = self._hooked, []
-        for obj, prior in hooked:
+        for obj, prior, hooks in hooked:
             for name, method in prior.items():
+                if obj.__dict__.get(name) is not hooks[name]:
+                    continue
                 if method is None:
                     obj.__dict__.pop(name, None)
                 else:
