@@ -22,8 +22,8 @@ ASSIGNS = ("assign", "assign_add", "assign_sub")
 class AssignWatch:
     """Marks :attr:`assigned` when the watched variable is assigned through Keras, until :meth:`unwatch`.
 
-    Instance attributes of the variable (and of the optimizer, with its inner ones) stand in front of
-    their classes' ``assign``, ``assign_add`` and ``assign_sub`` and call what was there before. What
+    Instance attributes of the variable (and on TensorFlow of the optimizer, with its inner ones) stand in
+    front of their classes' ``assign``, ``assign_add`` and ``assign_sub`` and call what was there before. What
     writes the backend's variable otherwise (graph code: a ``tf.function`` traced once, a checkpoint's
     restore) is not seen: a caller that must not miss it reads the variable anyway.
 
@@ -53,8 +53,8 @@ class AssignWatch:
         return bool(self._hooked)
 
     def watch(self, variable: Any, optimizer: Any) -> None:
-        """Mark assignments of ``variable``: its own, and those ``optimizer`` (or an optimizer inside it:
-        ``inner_optimizer``) makes of it or of the backend's variable it holds."""
+        """Mark assignments of ``variable``: its own, and on TensorFlow those ``optimizer`` (or an optimizer
+        inside it: ``inner_optimizer``) makes of it or of the backend's variable it holds."""
         self.unwatch()
         held = getattr(variable, "value", None)  # TensorFlow: the tf.Variable, the same object for the variable's life
 
