@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,19 @@ pytestmark = pytest.mark.keras
 
 def staircase(step: int) -> float:
     return 0.05 * 0.5 ** (step // 3)
+
+
+@contextlib.contextmanager
+def floatx(dtype: str) -> Iterator[None]:
+    """``keras.config.floatx()`` at ``dtype`` inside, put back after (a model built inside has a rate of it)."""
+    import keras
+
+    before = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(before)
 
 
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
@@ -566,8 +580,8 @@ def test_another_callbacks_relative_change_keeps_a_staircase_schedules_drops(oth
     assert np.all(rates == rates[:, :1])  # each epoch at one rate
 
 
-@pytest.mark.parametrize("floatx", ["float16", "bfloat16"])
-def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_read_as_a_change(floatx: str) -> None:
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_read_as_a_change(dtype: str) -> None:
     """With `keras.config.floatx()` at float16 or bfloat16 the optimizer's rate is a variable of that dtype: 3e-3
     is held as 0.00299 in bfloat16. Read back at each epoch's start, that rounding was taken for another callback's
     change: an event at every epoch and the schedule's rest scaled by the rounding each time (its rates drifting
@@ -577,13 +591,11 @@ def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_re
     import lrwidgets as lrw
     from lrwidgets.training import _state
 
-    before = keras.config.floatx()
-    keras.config.set_floatx(floatx)
-    try:
+    with floatx(dtype):
         x, y = regression_data(64)  # 8 batches an epoch
         model = linear_model(keras.optimizers.SGD(3e-3))
         _, variable = _state.steerable_optimizer(model)
-        assert keras.backend.standardize_dtype(variable.dtype) == floatx
+        assert keras.backend.standardize_dtype(variable.dtype) == dtype
         session = lrw.TrainingSession(model)
         halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch == 2 else lr)
 
@@ -603,8 +615,6 @@ def test_a_rate_variable_of_16_bits_rounds_what_is_written_without_that_being_re
         assert session.learning_rate == pytest.approx(last, rel=1e-6)  # idle: the rate as set, not as rounded
         session.learning_rate = _state.held(variable, last)  # the rate the variable holds already
         assert [e.kind for e in session.history.events].count("learning_rate") == 1
-    finally:
-        keras.config.set_floatx(before)
 
 
 def test_a_16_bit_rate_variable_keeps_the_rate_as_set_through_a_fit_and_a_request_it_holds_already() -> None:
@@ -615,9 +625,7 @@ def test_a_16_bit_rate_variable_keeps_the_rate_as_set_through_a_fit_and_a_reques
 
     import lrwidgets as lrw
 
-    before = keras.config.floatx()
-    keras.config.set_floatx("bfloat16")
-    try:
+    with floatx("bfloat16"):
         x, y = regression_data(64)  # 8 batches an epoch
         session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-2)))
         session.learning_rate = 3e-3  # idle: written (1e-2 held before)
@@ -631,8 +639,6 @@ def test_a_16_bit_rate_variable_keeps_the_rate_as_set_through_a_fit_and_a_reques
         np.testing.assert_allclose(session.history.learning_rate, 3e-3, rtol=1e-6)
         changes = [(e.value, e.source) for e in session.history.events if e.kind == "learning_rate"]
         assert changes == [(pytest.approx(3e-3), "user")], changes  # the idle one only
-    finally:
-        keras.config.set_floatx(before)
 
 
 def test_a_rate_a_16_bit_rate_variable_would_hold_as_0_or_inf_is_refused_by_name() -> None:
@@ -642,9 +648,7 @@ def test_a_rate_a_16_bit_rate_variable_would_hold_as_0_or_inf_is_refused_by_name
 
     import lrwidgets as lrw
 
-    before = keras.config.floatx()
-    keras.config.set_floatx("float16")
-    try:
+    with floatx("float16"):
         session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-2)))
         for value in (2e-8, 1e5):
             with pytest.raises(ValueError, match=r"Argument `learning_rate` must be a rate the optimizer's float16"):
@@ -653,8 +657,6 @@ def test_a_rate_a_16_bit_rate_variable_would_hold_as_0_or_inf_is_refused_by_name
         assert not [e for e in session.history.events if e.kind == "learning_rate"]
         session.learning_rate = 1e-4  # one it can hold
         assert session.learning_rate == 1e-4
-    finally:
-        keras.config.set_floatx(before)
 
 
 @pytest.mark.parametrize("how", ["setter", "optimizer.assign"])
