@@ -641,6 +641,38 @@ def test_a_16_bit_rate_variable_keeps_the_rate_as_set_through_a_fit_and_a_reques
         assert changes == [(pytest.approx(3e-3), "user")], changes  # the idle one only
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_a_warm_up_callback_changing_a_16_bit_rate_each_batch_is_one_run_of_changes(dtype: str) -> None:
+    """A callback that sets the rate at each batch (a linear warm-up) is one run of changes: an event at its
+    first change, one when it ends. A 16-bit variable holds neighbouring steps' rates as the same value
+    (bfloat16 holds 1.0e-3 and 1.005e-3 alike): each such step was read as no change and ended the run, 128
+    events in 200 steps against 2 in float32. The history records each step's rate as the callback set it."""
+    import keras
+
+    import lrwidgets as lrw
+
+    def warm_up(step: int) -> float:
+        return 1e-3 + 1e-3 * step / 200
+
+    class WarmUp(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_begin(self, batch: int, logs: object = None) -> None:
+            self.model.optimizer.learning_rate = warm_up(self.steps)
+            self.steps += 1
+
+    with floatx(dtype):
+        x, y = regression_data(8 * 200)
+        session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+        session.fit(x, y, epochs=1, batch_size=8, shuffle=False, callbacks=[WarmUp()]).wait(120)
+    assert session.run.exception is None
+    changes = [(e.step, e.value) for e in session.history.events if e.kind == "learning_rate"]
+    assert changes == [(1, pytest.approx(warm_up(1))), (199, pytest.approx(warm_up(199)))], changes
+    rates = session.history.learning_rate
+    np.testing.assert_allclose(rates[1:], [warm_up(s) for s in range(1, 200)], rtol=1e-6)
+    assert rates[0] == pytest.approx(1e-3, rel=1e-2)  # the rate compiled, as the variable holds it
+
+
 def test_a_rate_a_16_bit_rate_variable_would_hold_as_0_or_inf_is_refused_by_name() -> None:
     """float16 holds 2e-8 as 0 (and 1e5 as inf): such a rate was accepted, the fit then moved no weight and
     `session.learning_rate` read 2e-8. Refused now, naming the argument, and nothing changes."""

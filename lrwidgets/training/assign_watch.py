@@ -16,6 +16,8 @@ from typing import Any
 
 import keras
 
+from lrwidgets.training import _state
+
 ASSIGNS = ("assign", "assign_add", "assign_sub")
 
 
@@ -45,6 +47,8 @@ class AssignWatch:
     def __init__(self) -> None:
         #: assigned since this was last set False; True while nothing is watched (a caller reads then)
         self.assigned = True
+        #: the value the last ``assign`` asked for (None after an ``assign_add``/``assign_sub``)
+        self.asked: Any = None
         #: each object hooked, with what its instance held before and the hooks put there
         self._hooked: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
 
@@ -61,24 +65,28 @@ class AssignWatch:
         def ours(target: Any = None, *args: Any) -> bool:
             return target is variable or (held is not None and target is held)
 
-        self._hook(variable, lambda *args: True)
+        self._hook(variable, lambda *args: True, 0)
         seen: set[int] = set()
         while keras.backend.backend() == "tensorflow" and optimizer is not None and id(optimizer) not in seen:
             # (elsewhere Keras's `optimizer.assign` calls the variable's `assign`, already marked)
             seen.add(id(optimizer))
-            self._hook(optimizer, ours)
+            self._hook(optimizer, ours, 1)
             optimizer = getattr(optimizer, "inner_optimizer", None)
         self.assigned = True
 
-    def _hook(self, obj: Any, about: Callable[..., bool]) -> None:
+    def _hook(self, obj: Any, about: Callable[..., bool], value_at: int) -> None:
+        """``obj``'s assignments marked (those ``about`` says are of the rate); ``value_at``: where the
+        value is among ``assign``'s arguments."""
         prior = {name: obj.__dict__.get(name) for name in ASSIGNS}
 
         def marking(name: str) -> Any:
             method = prior[name] or getattr(type(obj), name).__get__(obj)
+            sets = name == "assign"
 
             def assign(*args: Any, **kwargs: Any) -> Any:
                 if about(*args):
                     self.assigned = True
+                    self.asked = kwargs.get("value", args[value_at] if len(args) > value_at else None) if sets else None
                 return method(*args, **kwargs)
 
             return assign
@@ -86,6 +94,23 @@ class AssignWatch:
         hooks = {name: marking(name) for name in ASSIGNS}
         obj.__dict__.update(hooks)
         self._hooked.append((obj, prior, hooks))
+
+    def take(self, variable: Any, read: float, known: float) -> float:
+        """The rate after a look: the value the last ``assign`` asked for where ``variable`` holds it as
+        ``read`` (rounded to its dtype: bfloat16 holds 1.01e-3 as 1.0e-3, so a warm-up's steps can read
+        the same), else ``read``; ``read`` too where it is the rate ``known`` before (a rate known only as
+        read back: what was asked of the variable then is not known, nor whether this ask changes it).
+        Call it with a value read after :attr:`assigned` was seen True (and set False); the value asked
+        is forgotten."""
+        asked, self.asked = self.asked, None
+        if asked is not None and self.watching and read != known:
+            try:
+                value = float(asked)
+            except (TypeError, ValueError):  # a tensor of another shape, a schedule: the read stands
+                return float(read)
+            if _state.held(variable, value) == read:
+                return value
+        return float(read)
 
     def unwatch(self) -> None:
         """Leave the watched objects' methods as they were (a fit's end); :attr:`assigned` is True again.
@@ -100,4 +125,4 @@ class AssignWatch:
                     obj.__dict__.pop(name, None)
                 else:
                     obj.__dict__[name] = method
-        self.assigned = True
+        self.assigned, self.asked = True, None

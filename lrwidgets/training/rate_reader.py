@@ -78,8 +78,11 @@ class RateReader(keras.callbacks.Callback):
         if unread or not _state.variables_live(self._model):
             lr = c._lr
         else:
+            asked = assigns.assigned
             assigns.assigned = False  # first: an assignment from here on is read next time
             lr = _state.read_variable(self._model, writer.variable)
+            if asked:  # the rate as an assign set it, where the variable holds it rounded (16 bits)
+                lr = assigns.take(writer.variable, lr, c._lr)
         if math.isclose(lr, c._lr, rel_tol=1e-6) or lr == _state.held(writer.variable, c._lr):
             # A step with no change ends a run (an epoch's start, read before its first batch's, does not).
             if self._run is not None and c.recorder.steps_recorded() > self._last_change + 1:  # type: ignore[operator]
