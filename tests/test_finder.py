@@ -224,6 +224,70 @@ def test_with_steps_per_execution_each_recorded_step_runs_at_its_ramp_rate(data:
     np.testing.assert_array_equal(test.learning_rates, np.float32(test.ramp(np.arange(12))))
 
 
+@pytest.mark.parametrize("counted", [0, 1], ids=["at-an-update", "mid-update"])
+def test_with_gradient_accumulation_each_step_is_an_update_of_its_batches_at_one_rate(counted: int) -> None:
+    """With `gradient_accumulation_steps=4` the optimizer updates every 4 batches, with the rate of the batch
+    that applies it. The ramp rose each batch: 3 of 4 rates were never applied and each update ran at the
+    rate of its last batch, its loss paired with four rates. Now step i of the sweep is the i-th update, its
+    4 batches at ramp(i), its loss their mean: the same losses as a plain fit of batches 4 times larger at
+    the ramp's rates. An optimizer that counted batches before the test (`counted`) applies its first update
+    sooner: that first step is its batches up to it."""
+    import keras
+
+    from lrwidgets.training import LRRangeTest
+
+    x, y = regression_data(128)  # 8 batches of 16 an epoch: 2 updates
+
+    def make(every: int | None) -> Any:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(1e-3, gradient_accumulation_steps=every), loss="mse")
+        return model
+
+    model = make(4)
+    if counted:  # one batch at rate 0: the weights as they were, the optimizer's count of batches at 1
+        model.optimizer.learning_rate = 0.0
+        model.train_on_batch(x[:16], y[:16])
+        model.optimizer.learning_rate = 1e-3
+    test = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=12)
+    test.run(x, y, batch_size=16, shuffle=False).wait(120)
+    assert test.reason == "finished" and len(test.learning_rates) == 12, test.message
+    np.testing.assert_array_equal(test.learning_rates, np.float32(test.ramp(np.arange(12))))
+    reference = make(None)
+    if counted:  # the first update: batches 0-2, 48 samples; then 4 batches each, from batch 3
+        first = float(reference.evaluate(x[:48], y[:48], batch_size=48, verbose=0))
+        assert test.losses[0] == pytest.approx(first, rel=1e-5)
+        return
+    losses = []
+    for i in range(12):  # a plain fit of batches of 64, one an update, at the ramp's rates
+        reference.optimizer.learning_rate = float(test.ramp(i))
+        chunk = slice(64 * (i % 2), 64 * (i % 2) + 64)
+        losses.append(float(reference.train_on_batch(x[chunk], y[chunk])))
+    np.testing.assert_allclose(test.losses, losses, rtol=1e-4)
+
+
+def test_a_range_test_refuses_steps_per_execution_with_gradient_accumulation() -> None:
+    """One rate is set a call of `steps_per_execution` batches: an update every `gradient_accumulation_steps`
+    batches cannot be a step of its own; refused by name, nothing run."""
+    import keras
+
+    from lrwidgets.training import LRRangeTest
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras requires steps_per_execution=1 on torch")
+    x, y = regression_data(128)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(1e-3, gradient_accumulation_steps=4), loss="mse", steps_per_execution=2
+    )
+    before = model.get_weights()
+    test = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=12)
+    with pytest.raises(ValueError, match=r"Argument `model` is compiled with steps_per_execution=2 and its optimizer"):
+        test.run(x, y, batch_size=16)
+    assert not test.running and not test.sweeps and int(model.optimizer.iterations) == 0
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(before, model.get_weights(), strict=True))
+
+
 @pytest.mark.parametrize("ending", ["diverged", "nan", "stopped", "run.stop", "error", "interrupt"])
 def test_every_way_of_ending_restores_bitwise(ending: str) -> None:
     from lrwidgets.training import LRRangeTest

@@ -4,6 +4,7 @@ combined; the handle of a range test's run."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,11 +14,12 @@ import numpy as np
 
 from lrwidgets.core.checks import received
 from lrwidgets.core.fall import FallVerdict
-from lrwidgets.core.finder import RangeTestMonitor, Suggestion, combine, judge_fall, suggest
+from lrwidgets.core.finder import Ramp, RangeTestMonitor, Suggestion, combine, judge_fall, suggest
 from lrwidgets.core.history import TrainingHistory
 from lrwidgets.core.metric_names import better_by_name
-from lrwidgets.training import _step_logs
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, SHORT_BATCH_MOVES
+from lrwidgets.core.range_test import RampByRow, by_update
+from lrwidgets.training import _state, _step_logs
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, SHORT_BATCH_MOVES, dataset_batches
 from lrwidgets.training.run import TrainingRun
 
 COLUMNS = ["sweep", "step", "learning_rate", "loss", "smoothed_loss"]
@@ -54,23 +56,72 @@ class Sweep:
     fall: str = ""
 
 
-def recorded(history: TrainingHistory, first: int) -> tuple[np.ndarray, np.ndarray]:
-    """Copies of the rate and the raw batch loss of each step recorded from step ``first`` on."""
+@dataclass(frozen=True)
+class SweepPlan:
+    """How a range test's sweeps run on its model: the schedule of batches their fits follow, their
+    epochs, and the rows a step of the sweep is: ``batches`` from ``offset`` (an update of an
+    optimizer with ``gradient_accumulation_steps``, as :class:`~lrwidgets.core.range_test.RampByRow`
+    counts them), else 1."""
+
+    schedule: Callable[[Any], Any]
+    epochs: int
+    batches: int = 1
+    offset: int = 0
+
+
+def plan_sweeps(model: Any, ramp: Ramp, steps: int | None, data: dict[str, Any], once: bool) -> SweepPlan:
+    """The :class:`SweepPlan` of ``ramp`` on ``model`` and ``data`` (``steps``: batches an epoch as the
+    fit's arguments say, None if unknown; ``once``: a generator read to its end, one epoch)."""
+    per = _state.batches_per_row(model)  # a recorded row: one call of `steps_per_execution` batches
+    every = getattr(_state.innermost(model.optimizer), "gradient_accumulation_steps", None) or 1
+    if per > 1 and every > 1:
+        raise ValueError(
+            f"Argument `model` is compiled with steps_per_execution={per} and its optimizer accumulates gradients"
+            f" (gradient_accumulation_steps={every}): the range test sets one rate a call of {per} batches and"
+            f" cannot make each update a step; compile it with steps_per_execution=1 for the range test."
+        )
+    epoch = None if data.get("steps_per_epoch") is not None else steps or dataset_batches(data.get("x"))
+    offset = (_state.optimizer_steps(model, model.optimizer) or 0) % every
+    if every > 1:  # step i: the i-th update, its batches at ramp(i)
+        schedule: Callable[[Any], Any] = RampByRow(ramp, every, offset=offset)
+    else:  # recorded step i (one call of `per` batches) at ramp(i), counted as the session counts
+        schedule = ramp if per == 1 else RampByRow(ramp, per, epoch)
+    if once:
+        epochs = 1
+    elif steps is None:
+        epochs = ramp.num_steps * every
+    else:
+        epochs = max(1, math.ceil(ramp.num_steps * every / -(-steps // per)))
+    return SweepPlan(schedule, epochs, every, offset if every > 1 else 0)
+
+
+def recorded(history: TrainingHistory, first: int, plan: SweepPlan | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the rate and the raw batch loss of each step recorded from step ``first`` on (of each
+    update, its batches' mean loss, where the ``plan``'s step is several rows: ``by_update``)."""
     n = history.num_steps
-    return history.column("learning_rate", n)[first:].copy(), history.column("loss", n)[first:].copy()
+    lrs, losses = history.column("learning_rate", n)[first:].copy(), history.column("loss", n)[first:].copy()
+    return (lrs, losses) if plan is None else by_update(lrs, losses, plan.batches, plan.offset)
 
 
 class SweepStopper(keras.callbacks.Callback):
-    """Feeds each recorded batch loss to the stop rule and ends the fit at the step it says (or when
-    ``stop_requested()`` is true)."""
+    """Feeds each recorded batch loss (each update's mean, where the plan's step is several rows) to the
+    stop rule and ends the fit at the step it says (or when ``stop_requested()`` is true)."""
 
-    def __init__(self, history: TrainingHistory, monitor: RangeTestMonitor, stop_requested: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        history: TrainingHistory,
+        monitor: RangeTestMonitor,
+        stop_requested: Callable[[], bool],
+        plan: SweepPlan | None = None,
+    ) -> None:
         super().__init__()
         self.monitor = monitor
         self._history = history
         self._first = history.num_steps
         self._events = len(history.events)
         self._stop_requested = stop_requested
+        self._batches, self._offset = (1, 0) if plan is None else (plan.batches, plan.offset)
+        self._pending: list[float] = []  # the losses of the update's batches so far
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         h = self._history
@@ -79,8 +130,22 @@ class SweepStopper(keras.callbacks.Callback):
         # After the session's own callback (first in the list): the true loss of this batch is recorded.
         loss = h.last("loss")
         missing = loss != loss and any(e.source == MISSING_KEY for e in h.events[self._events :])  # not a NaN
-        if missing or self.monitor.update(loss) is not None or self._stop_requested():
+        fed: float | None = loss
+        if self._batches > 1 and not missing:
+            self._pending.append(loss)
+            row = h.num_steps - 1 - self._first
+            fed = self._mean() if not math.isfinite(loss) or (row + self._offset + 1) % self._batches == 0 else None
+        if missing or (fed is not None and self.monitor.update(fed) is not None) or self._stop_requested():
             self._model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._pending:  # an update cut short (the data ran out, a stop): its batches' mean, as recorded
+            self.monitor.update(self._mean())
+
+    def _mean(self) -> float:
+        """The pending batches' mean loss, as ``by_update`` takes it (float32), and none pending after."""
+        pending, self._pending = self._pending, []
+        return float(np.float32(sum(pending) / len(pending)))
 
 
 class RangeTestRun(TrainingRun):
@@ -130,6 +195,7 @@ def ended_sweep(
     error: BaseException | None,
     stopped: bool,
     events: int = 0,
+    plan: SweepPlan | None = None,
 ) -> Sweep:
     """The sweep recorded from step ``first`` on, once its fit ended: with ``error`` (what ended the
     fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason. None is
@@ -138,7 +204,7 @@ def ended_sweep(
     new = history.events[events:]
     idle_optimizer = next((e.message for e in new if e.source == "idle_optimizer"), "")
     missing_key = next((e.message for e in new if e.source == MISSING_KEY), "")
-    lrs, losses = recorded(history, first)
+    lrs, losses = recorded(history, first, plan)
     monitor.curve.finish()
     reason, message = monitor.reason, monitor.message
     if missing_key and error is None:

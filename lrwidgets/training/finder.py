@@ -9,7 +9,6 @@ the model back exactly as it was afterwards, however the run ended.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -18,22 +17,24 @@ import numpy as np
 
 from lrwidgets.core.checks import check_float, check_int, check_name, received
 from lrwidgets.core.finder import DEFAULT_METHOD, METHODS, Ramp, RangeTestMonitor, Suggestion
-from lrwidgets.core.range_test import SMOOTHING, RampByRow
+from lrwidgets.core.range_test import SMOOTHING
 from lrwidgets.training import _state, ownership
 from lrwidgets.training._range_sweep import (
     SAYS_WHY,
     RangeTestRun,
     Sweep,
+    SweepPlan,
     SweepStopper,
     check_run,
     combined,
     ended_sweep,
+    plan_sweeps,
     recorded,
     sweeps_dataframe,
 )
 from lrwidgets.training._rate_target import set_learning_rate
 from lrwidgets.training._reorder import reordered
-from lrwidgets.training.fit_args import DATA_ARGUMENTS, bind_fit, class_fit, dataset_batches
+from lrwidgets.training.fit_args import DATA_ARGUMENTS, bind_fit, class_fit
 from lrwidgets.training.model_state import ModelState
 from lrwidgets.training.session import TrainingSession
 
@@ -65,7 +66,9 @@ class LRRangeTest:
             ``TrainingSession``: a Keras schedule or a ``MultiOptimizer`` is refused).
         start_learning_rate: the ramp's first rate, > 0 and below ``end_learning_rate``.
         end_learning_rate: the ramp's last rate.
-        num_steps: steps of a sweep, 11 to 100,000 (11: the fewest a suggestion can be made from).
+        num_steps: steps of a sweep, 11 to 100,000 (11: the fewest a suggestion can be made from); a
+            step is a batch, a call of ``steps_per_execution`` batches, or an update of an optimizer
+            that accumulates gradients (its batches' mean loss; refused with ``steps_per_execution``).
         mode: ``"exponential"`` (default) or ``"linear"``.
         smoothing: EMA coefficient of the smoothed curve (drawn, read for the suggestions and by the
             stop rule), in [0, 1). Default 0.95; fastai's 0.98 lags, and over 100 steps put the
@@ -118,7 +121,7 @@ class LRRangeTest:
             )
         self.model = model
         self._sweeps: list[Sweep] = []
-        self._live: tuple[TrainingSession, RangeTestMonitor, int] | None = None
+        self._live: tuple[TrainingSession, RangeTestMonitor, int, SweepPlan] | None = None
         self._suggestions: dict[str, Suggestion] = {}
         self._listeners: list[Callable[[], None]] = []
         self._run: RangeTestRun | None = None
@@ -159,8 +162,8 @@ class LRRangeTest:
         out = [(s.learning_rates, s.losses, s.smoothed_losses) for s in self._sweeps]
         live = self._live
         if live is not None:
-            session, monitor, first = live
-            out.append((*recorded(session.history, first), monitor.curve.smoothed))
+            session, monitor, first, plan = live
+            out.append((*recorded(session.history, first, plan), monitor.curve.smoothed))
         return out
 
     def _first(self) -> Sweep | None:
@@ -226,6 +229,7 @@ class LRRangeTest:
         # A generator of unknown length: read to its end, Keras would serve the batches it peeked at
         # again in every later epoch. Its sweep is one epoch, which ends when the data runs out.
         once = bound.steps is None and isinstance(data.get("x"), Iterator)
+        plan = plan_sweeps(self.model, self.ramp, bound.steps, data, once)
         if ownership.owner(self.model) is not None:
             raise RuntimeError(
                 f"Argument `model` ({self.model.name!r}) is training in an lrwidgets session or dashboard: run the"
@@ -238,23 +242,13 @@ class LRRangeTest:
             divergence_factor=self.diverge_threshold,
             monitor=monitor or "loss",  # not the first key logged: a step that logs no `loss` is told so
         )
-        # Recorded step i (one call of `steps_per_execution` batches) runs at ramp(i), counted as the session counts.
-        per = _state.batches_per_row(self.model)
-        epoch = None if data.get("steps_per_epoch") is not None else bound.steps or dataset_batches(data.get("x"))
-        schedule = self.ramp if per == 1 else RampByRow(self.ramp, per, epoch)
-        if once:
-            epochs = 1
-        elif bound.steps is None:
-            epochs = self.num_steps
-        else:
-            epochs = max(1, math.ceil(self.num_steps / -(-bound.steps // per)))
         state = ModelState(self.model)  # before anything of the last run is cleared: either may raise
         unreserve = ownership.reserve(self.model, session.controller)  # the whole test, restore included
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
         self.message, self.error, self.restored, self._run, self._state = "", None, False, None, state
         try:
             self._run = RangeTestRun(
-                cast(Any, self), lambda: self._main(session, data, epochs, schedule, unreserve, once)
+                cast(Any, self), lambda: self._main(session, data, plan, unreserve, once)
             )
         except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
             self.error = e
@@ -295,8 +289,7 @@ class LRRangeTest:
         self,
         session: TrainingSession,
         data: dict[str, Any],
-        epochs: int,
-        schedule: Callable[[Any], Any],
+        plan: SweepPlan,
         unreserve: Callable[[], None],
         once: bool,
     ) -> dict[str, float]:
@@ -309,7 +302,7 @@ class LRRangeTest:
                     break  # (a generator that ran out has nothing left for another sweep)
                 if r:
                     self._state.restore_variables()  # the same start; another batch order below
-                self._sweep(session, reordered(data, r), epochs, schedule)
+                self._sweep(session, reordered(data, r), plan)
         finally:
             self._live = None
             unsubscribe()
@@ -325,20 +318,19 @@ class LRRangeTest:
                     self.message = f"{self.message}: too few steps to suggest a learning rate"
         return self.suggestions
 
-    def _sweep(
-        self, session: TrainingSession, data: dict[str, Any], epochs: int, schedule: Callable[[Any], Any]
-    ) -> None:
+    def _sweep(self, session: TrainingSession, data: dict[str, Any], plan: SweepPlan) -> None:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
         first, events = session.history.num_steps, len(session.history.events)
-        self._live = (session, monitor, first)
-        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested)
+        self._live = (session, monitor, first, plan)
+        stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested, plan)
         error: BaseException | None = None
         try:
             # verbose=0: the session sets it where the model's fit takes one
-            session.fit(**data, epochs=epochs, callbacks=[stopper], schedule=schedule).wait()
+            session.fit(**data, epochs=plan.epochs, callbacks=[stopper], schedule=plan.schedule).wait()
         except BaseException as e:
             error = e
-        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, self._stop_requested, events)
+        stopped = self._stop_requested
+        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, stopped, events, plan)
         self._sweeps.append(sweep)
         self._live = None
         self.message = sweep.message
