@@ -247,9 +247,7 @@ class LRRangeTest:
         self._sweeps, self._suggestions, self._stop_requested = [], {}, False
         self.message, self.error, self.restored, self._run, self._state = "", None, False, None, state
         try:
-            self._run = RangeTestRun(
-                cast(Any, self), lambda: self._main(session, data, plan, unreserve, once)
-            )
+            self._run = RangeTestRun(cast(Any, self), lambda: self._main(session, data, plan, unreserve, once))
         except BaseException as e:  # no run started (no thread): nothing of the last one is shown as this one's
             self.error = e
             unreserve()
