@@ -183,6 +183,43 @@ def test_batch_losses_recovered_in_any_chunks_are_the_true_ones(losses, gaps, cu
         np.testing.assert_allclose(whole, losses, atol=scale)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    means=st.lists(
+        st.one_of(st.floats(-10.0, 1e4), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1e308])),
+        min_size=1,
+        max_size=40,
+    ),
+    start=st.integers(0, 5),
+    batch_size=st.sampled_from([None, 8, 32]),
+    samples=st.sampled_from([None, 100, 1000]),
+    floor=st.sampled_from([None, 0.0]),
+    before=st.sampled_from([(0.0, 0.0), (96.0, 3.0), (math.inf, 32.0)]),
+)
+def test_a_few_rows_recovered_in_python_are_what_numpy_recovers_bit_for_bit(
+    means, start, batch_size, samples, floor, before
+) -> None:
+    """An epoch of a few rows (a small dataset's) is recovered in plain Python (`update_few`: numpy's calls
+    cost more than the arithmetic there); it gives the numpy path's values to the bit, NaN gaps, infinite
+    and negative means, a short last batch and a switch to per-batch values by the floor included, and
+    leaves the same state for the next rows."""
+    batches = np.arange(start, start + len(means), dtype=np.float64)
+    values = np.array(means, np.float64)
+    made = []
+    for path in ("few", "array"):
+        r = BatchLossRecovery(batch_size=batch_size, samples_per_epoch=samples if batch_size else None, floor=floor)
+        r._prev_total, r._prev_samples = before
+        with np.errstate(all="ignore"):
+            out = r.update_few(batches.tolist(), means) if path == "few" else r._update_array(batches, values)
+        made.append((np.array(out, np.float64), r._prev_total, r._prev_samples, r.per_batch, r.switched))
+    (few, *few_state), (array, *array_state) = made
+    np.testing.assert_array_equal(np.isnan(few), np.isnan(array))
+    np.testing.assert_array_equal(
+        np.nan_to_num(few, nan=0.0).view(np.int64), np.nan_to_num(array, nan=0.0).view(np.int64)
+    )
+    assert few_state == array_state or (few_state[0] != few_state[0] and array_state[0] != array_state[0])
+
+
 def test_divergence_monitor_fires_once_and_rearms() -> None:
     m = DivergenceMonitor(factor=2.0, smoothing=0.0, warmup_steps=0)
     flags = [m.update(x) for x in (1.0, 0.5, 3.0, 4.0, 0.5, 3.0)]

@@ -1001,3 +1001,47 @@ def test_the_rates_watch_leaves_a_write_another_patch_holds_at_its_end() -> None
     assert vars(variable).get("assign") is theirs
     assert not {"assign_add", "assign_sub"} & set(vars(variable))
     assert not {"assign", "assign_add", "assign_sub"} & set(vars(optimizer))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.floats(-1.0, 1e4), st.just(math.inf)), min_size=1, max_size=30),
+    short_last=st.booleans(),
+    floor=st.sampled_from([None, 0.0]),
+    data=st.data(),
+)
+def test_a_few_raw_rows_are_written_as_many_are_bit_for_bit(
+    values: list[Any], short_last: bool, floor: Any, data: Any
+) -> None:
+    """An epoch of a few rows is written in plain Python (numpy's calls cost more than the arithmetic there),
+    a round of many in numpy: the same steps to the bit (the true loss, the loss floor, the rate, the time),
+    and the progress meter counts the same batches (with `steps_per_execution` 3: Keras numbers a short
+    last call as a full one)."""
+    from lrwidgets.core import batch_loss
+    from lrwidgets.core.batch_loss import BatchLossRecovery
+    from lrwidgets.training import raw_rows
+    from lrwidgets.training.progress import ProgressMeter
+
+    ups = data.draw(st.lists(st.integers(1, 3), min_size=len(values), max_size=len(values)))
+    numbers = np.cumsum(ups).tolist()  # Keras's numbers go up by 1, or by `steps_per_execution`
+    epoch = data.draw(st.integers(1, numbers[-1] + 1))  # below the last: short calls clipped to the data's end
+    rows = [(b, v, 1e-3 * (1 + i % 3), 100.0 + 0.37 * i) for i, (b, v) in enumerate(zip(numbers, values, strict=True))]
+    made = []
+    for few in (True, False):
+        recovery, meter = BatchLossRecovery(batch_size=32, samples_per_epoch=32 * epoch - 7), ProgressMeter()
+        meter.begin_fit(2, epoch, 0, data_ends_epochs=short_last)
+        original = raw_rows.FEW
+        raw_rows.FEW = batch_loss.FEW = 1000 if few else 0  # the path forced, the recovery's too
+        try:
+            steps, batches = raw_rows.written(rows, len(rows), recovery, floor, 100.0)
+        finally:
+            raw_rows.FEW = batch_loss.FEW = original
+        assert isinstance(batches, list) == few
+        meter.end_batches(batches)
+        made.append((steps, meter.fit_step, meter.step_in_epoch, recovery.per_batch))
+    (few_steps, *few_counts), (many_steps, *many_counts) = made
+    assert few_steps.shape == many_steps.shape == (len(rows), 3)
+    np.testing.assert_array_equal(np.isnan(few_steps), np.isnan(many_steps))
+    bits = [np.nan_to_num(s, nan=0.0).view(np.int64) for s in (few_steps, many_steps)]
+    np.testing.assert_array_equal(*bits)
+    assert few_counts == many_counts

@@ -17,6 +17,8 @@ float32 rounding) is no running mean, and is taken as per-batch from that row on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from lrwidgets.core.checks import FLOAT32_TINY, check_int
@@ -24,6 +26,9 @@ from lrwidgets.core.checks import FLOAT32_TINY, check_int
 #: how far below ``floor`` (a fraction of the running mean) a recovered loss may fall from
 #: float32 rounding alone (the error is near ``k * 1.2e-7`` of the mean at batch ``k``)
 TOLERANCE = 0.05
+#: rows up to which they are recovered in plain Python (:meth:`BatchLossRecovery.update_few`): numpy's
+#: ~20 calls cost ~19 us on 6 rows, the loop ~3 (benchmarks/RESULTS.md, "Fits of short epochs")
+FEW = 16
 
 
 class BatchLossRecovery:
@@ -89,6 +94,45 @@ class BatchLossRecovery:
         A NaN running mean is a batch with no value: its loss is NaN and it leaves the sums as
         they are (a real NaN loss ends the fit).
         """
+        if len(running_means) <= FEW:
+            return np.array(
+                self.update_few(np.asarray(batches).tolist(), np.asarray(running_means).tolist()), np.float64
+            )
+        return self._update_array(batches, running_means)
+
+    def update_few(self, batches: Sequence[float], running_means: Sequence[float]) -> list[float]:
+        """:meth:`update_many` in plain Python, for a few rows (an epoch's of a small dataset, where
+        numpy's calls cost more than the arithmetic): the same operations in the same order, the same
+        values bit for bit."""
+        if self.per_batch:
+            return [float(m) for m in running_means]
+        size, epoch, floor = self.batch_size, self.samples_per_epoch, self.floor
+        prev_total, prev_samples = self._prev_total, self._prev_samples
+        out: list[float] = []
+        for batch, value in zip(batches, running_means, strict=True):
+            mean = float(value)
+            if mean != mean:  # no value: NaN, the sums as they are
+                out.append(mean)
+                continue
+            samples = float(batch) + 1.0
+            if size is not None:
+                samples = samples * size
+                if epoch is not None:
+                    samples = min(samples, float(epoch))
+            total = samples * mean
+            delta = samples - prev_samples
+            loss = (total - prev_total) / delta if delta > 0 else mean
+            if self.per_batch:  # switched at an earlier row of this call
+                loss = mean
+            elif floor is not None and loss < floor - TOLERANCE * abs(mean) - samples * FLOAT32_TINY:
+                self.per_batch = self.switched = True
+                loss = mean
+            out.append(loss)
+            prev_total, prev_samples = total, samples
+        self._prev_total, self._prev_samples = prev_total, prev_samples
+        return out
+
+    def _update_array(self, batches: np.ndarray, running_means: np.ndarray) -> np.ndarray:
         if self.per_batch:
             return np.array(running_means, np.float64)
         valid = ~np.isnan(running_means)

@@ -160,9 +160,10 @@ def read_variable(model: Any, variable: Any) -> float:
             return float(keras.ops.convert_to_numpy(state[optimizer_index(model, variable)]))
         sync(model)
     # `float` of the backend's scalar: on TensorFlow 14 us against 54 through `convert_to_numpy`
-    # (read before each batch where another callback acts at batches), on torch 1.4 against 6.8.
+    # (read before each batch where another callback acts at batches), on torch 1.4 against 6.8;
+    # on jax through numpy, 1.6 us against `float`'s 8.4 (a new array: each epoch's start).
     try:
-        return float(variable.value)
+        return float(np.asarray(variable.value)) if is_jax() else float(variable.value)
     except TypeError:  # one `float` does not take: TensorFlow's MirroredVariable (a distribution strategy)
         return float(keras.ops.convert_to_numpy(variable.value))
 

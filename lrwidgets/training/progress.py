@@ -74,9 +74,17 @@ class ProgressMeter:
         end, steps = batch + 1, self.steps
         return steps if self._short_last and steps is not None and end > steps else end
 
-    def end_batches(self, batches: np.ndarray) -> None:
-        """Batches ended, in order (Keras's 0-based indices in the epoch)."""
+    def end_batches(self, batches: np.ndarray | list[int]) -> None:
+        """Batches ended, in order (Keras's 0-based indices in the epoch); a list is a few, counted in Python."""
         if not len(batches):
+            return
+        if isinstance(batches, list):
+            start, steps = self.step_in_epoch, self.steps if self._short_last else None
+            for batch in batches:
+                end = int(batch) + 1 if steps is None else min(int(batch) + 1, steps)
+                self.fit_step += max(end - start, 1)
+                start = end
+            self.step_in_epoch = start
             return
         # With steps_per_execution > 1 one call covers several batches; schedules count batches.
         ends = batches.astype(np.int64) + 1
