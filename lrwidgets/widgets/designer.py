@@ -19,13 +19,13 @@ from lrwidgets.widgets._design import (
     checked_design,
     checked_run,
     drawn_steps,
-    monitored_values,
     schedule_of,
     synthetic_loss,
 )
 from lrwidgets.widgets._designer_controls import DesignerControls
 from lrwidgets.widgets._designer_kinds import ARGS, KINDS, control_value
 from lrwidgets.widgets._errors import refuses_page_state, refusing, shows_errors
+from lrwidgets.widgets._plateau_replay import PlateauReplay
 from lrwidgets.widgets._preview_plot import PreviewPlot
 
 _DEFAULT_LR = 1e-3
@@ -100,8 +100,7 @@ class ScheduleDesigner(w.VBox):
         **schedule_args: Any,
     ) -> None:
         self._plot = PreviewPlot(check_int("max_points", max_points, ge=8, le=MAX_POINTS))
-        self._monitored: tuple[np.ndarray, np.ndarray] | None = None  # values, and which epochs logged one
-        self._replayed: tuple[Any, str | None, str | None] = (None, None, None)  # source, monitor given, key read
+        self._replay = PlateauReplay()
         self._build_view()
         # The chart keeps its width; on a page too narrow for both, the controls go below it.
         body = w.HBox([self._plot.view, self._side], layout=w.Layout(flex_flow="row wrap"))
@@ -226,21 +225,13 @@ class ScheduleDesigner(w.VBox):
         """
         schedule = self.schedule
         if isinstance(schedule, ReduceOnPlateau):
-            return np.repeat(self._plateau_rates(), self.steps_per_epoch)
+            return np.repeat(self._replay.rates(schedule, self.epochs, self._view), self.steps_per_epoch)
         return np.asarray(schedule(np.arange(self.total_steps)), dtype=np.float64)
 
     def monitored(self) -> np.ndarray:
         """The monitored value per epoch that a plateau design is replayed against (NaN at an epoch
         that logged none: a fit validating every few epochs; the replay skips it, as Keras does)."""
-        source, given, key = self._replayed
-        schedule = self.schedule if self._monitored is not None and given is None and self.value else None
-        if isinstance(schedule, ReduceOnPlateau) and schedule.monitor != key:
-            self._monitored = monitored_values(source, schedule.monitor)  # the key its fit would watch
-            self._replayed = (source, None, schedule.monitor)
-        if self._monitored is not None:
-            return self._monitored[0]
-        view = self._view
-        return synthetic_loss(self.epochs, view.plateau_at.value, view.noise.value, view.seed.value)
+        return self._replay.monitored(self.schedule if self.value else None, self.epochs, self._view)
 
     def set_monitored(self, source: Any, monitor: str | None = None) -> None:
         """Replay plateau designs against ``source``: a Keras History, its ``.history`` dict, a
@@ -250,24 +241,9 @@ class ScheduleDesigner(w.VBox):
         """
         if monitor is not None:
             check_name("monitor", monitor)
-        schedule = self.schedule if self.value else None
-        key = schedule.monitor if monitor is None and isinstance(schedule, ReduceOnPlateau) else monitor
-        self._monitored = None if source is None else monitored_values(source, key)
-        self._replayed = (source, monitor, key)  # a plateau design reads its own monitor (`monitored`)
-        self._view.synthetic_box.layout.display = "none" if self._monitored is not None else None
+        self._replay.set(source, monitor, self.schedule if self.value else None)  # a plateau reads its own monitor
+        self._view.synthetic_box.layout.display = "none" if self._replay.given else None
         self._redraw()
-
-    def _plateau_rates(self) -> np.ndarray:
-        """Rate per epoch of the plan; after the end of a shorter monitored curve the last rate holds."""
-        schedule = self.schedule
-        assert isinstance(schedule, ReduceOnPlateau)
-        values: list[float | None] = self.monitored()[: self.epochs].tolist()
-        if self._monitored is not None:  # an epoch that logged no value is skipped, as Keras's callback does
-            values = [v if ok else None for v, ok in zip(values, self._monitored[1].tolist(), strict=False)]
-        rates = schedule.simulate(values)
-        if len(rates) < self.epochs:
-            rates = np.concatenate([rates, np.full(self.epochs - len(rates), rates[-1])])
-        return rates
 
     def pin(self) -> None:
         """Keep the current curve on the plot, to compare the next designs with it."""
@@ -322,7 +298,7 @@ class ScheduleDesigner(w.VBox):
     def _sync_controls(self) -> None:
         """Make every control show the current design (without triggering its observers)."""
         if self.value:
-            self._view.sync(self.value, replaying=self._monitored is not None)
+            self._view.sync(self.value, replaying=self._replay.given)
 
     def _redraw(self) -> None:
         """Send the decimated preview (and, for a plateau design, the monitored curve) to the chart."""
@@ -331,7 +307,7 @@ class ScheduleDesigner(w.VBox):
         total, per_epoch = self.total_steps, self.steps_per_epoch
         steps = drawn_steps(total, SAMPLES_PER_POINT * self._plot.max_points)
         if isinstance(self.schedule, ReduceOnPlateau):
-            epoch_rates = self._plateau_rates()
+            epoch_rates = self._replay.rates(self.schedule, self.epochs, self._view)
             rates = epoch_rates[(steps // per_epoch).astype(np.intp)]
             self._plot.show(steps, rates, total, per_epoch, self.monitored()[: self.epochs], epoch_rates)
         else:
