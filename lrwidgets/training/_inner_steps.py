@@ -30,16 +30,41 @@ def needs_hold(inner: keras.optimizers.Optimizer) -> bool:
     return not isinstance(inner, _STEP_PROPORTIONAL_TO_LR)
 
 
-def generic_backend_update_step(inner: keras.optimizers.Optimizer) -> Callable[..., None] | None:
-    """On torch, the fused `_parallel_update_step` takes one learning rate for all variables.
+# Keras's torch optimizers whose fused step (`_parallel_update_step`) updates each variable on its own:
+# called once per group, at the group's rate. (Nadam's writes its `u_product` once a call: not here;
+# Lamb has no fused step.)
+_FUSED_PER_VARIABLE = (*_STEP_PROPORTIONAL_TO_LR, keras.optimizers.SGD, keras.optimizers.RMSprop)
 
-    Skip it: bind the next `_backend_update_step` in the class hierarchy (the generic loop over
-    `update_step`, after e.g. Nadam's own bookkeeping). Other backends keep theirs.
-    """
+
+def torch_backend_update_step(
+    inner: keras.optimizers.Optimizer, by_group: Callable[[Any], Any], hold: bool
+) -> Callable[..., None] | None:
+    """On torch, the fused `_parallel_update_step` takes one learning rate for all variables: for the
+    optimizers whose fused step updates each variable on its own it is called once per group of
+    variables, at the rate times the group's multiplier (a frozen group of an optimizer that ``hold``s
+    is skipped: nothing of it written, as the hold would leave it); for the others, the next
+    `_backend_update_step` in the class hierarchy is bound (the generic loop over `update_step`, after
+    e.g. Nadam's own bookkeeping). None on the other backends (theirs loop over `update_step`)."""
     if keras.backend.backend() != "torch":
         return None
+    import torch
     from keras.src.utils import torch_utils
 
+    fused = getattr(inner, "_parallel_update_step", None)
+    if fused is not None and isinstance(inner, _FUSED_PER_VARIABLE) and not isinstance(inner, keras.optimizers.Nadam):
+
+        def grouped(grads: list[Any], variables: list[Any], learning_rate: Any) -> None:
+            # (gradients given as numpy arrays to `apply`: the generic loop's ops took them, torch's fused ones do not)
+            grad_of = {
+                id(v): g if isinstance(g, torch.Tensor) else ops.convert_to_tensor(g, dtype=v.dtype)
+                for g, v in zip(grads, variables, strict=True)
+            }
+            for group, m in by_group(variables):
+                if hold and float(m) == 0.0:
+                    continue
+                fused([grad_of[id(v)] for v in group], group, ops.multiply(learning_rate, m))
+
+        return torch_utils.no_grad(grouped)
     for klass in type(inner).__mro__:
         if "_backend_update_step" in vars(klass) and not klass.__module__.startswith("keras.src.backend.torch"):
             return torch_utils.no_grad(vars(klass)["_backend_update_step"].__get__(inner))
@@ -108,8 +133,8 @@ class ScaledSteps:
         self._prior = {attr: patched.get(attr) for attr in (*ROUTED, *WRITES)}
         update_step, apply_weight_decay = inner.update_step, inner._apply_weight_decay
         current_lr = inner._get_current_learning_rate
-        backend_update_step = generic_backend_update_step(inner)
         hold = needs_hold(inner)
+        backend_update_step = torch_backend_update_step(inner, self._by_group, hold)
 
         def scaled_update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
             m = ops.convert_to_tensor(self._multiplier_of(variable))
