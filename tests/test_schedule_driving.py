@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import itertools
 import threading
 import warnings
@@ -671,6 +672,46 @@ def test_a_warm_up_callback_changing_a_16_bit_rate_each_batch_is_one_run_of_chan
     rates = session.history.learning_rate
     np.testing.assert_allclose(rates[1:], [warm_up(s) for s in range(1, 200)], rtol=1e-6)
     assert rates[0] == pytest.approx(1e-3, rel=1e-2)  # the rate compiled, as the variable holds it
+
+
+@pytest.mark.parametrize("case", ["held-as-0", "held-as-inf", "through-a-rate-held-exactly"])
+def test_a_callbacks_16_bit_rate_is_recorded_as_the_steps_run_with_it(case: str) -> None:
+    """A callback's rate that a 16-bit variable holds as 0 or inf (float16: 1e-8, 1e5) is recorded as 0 or
+    inf, what the steps run with (the rate asked was recorded: the history said 1e-8 while no weight moved).
+    A warm-up that passes through a rate the variable holds exactly (bfloat16: 2**-10) stays one run of
+    changes at the rates asked (its next steps, held alike, were recorded at the old rate: three events)."""
+    import keras
+
+    import lrwidgets as lrw
+
+    def rate(step: int) -> float | None:
+        if case == "through-a-rate-held-exactly":
+            return 2.0**-10 * (1 + 0.001 * step)
+        return (1e-8 if case == "held-as-0" else 1e5) if step >= 3 else None
+
+    class SetRate(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_begin(self, batch: int, logs: object = None) -> None:
+            asked = rate(self.steps)
+            if asked is not None:
+                self.model.optimizer.learning_rate = asked
+            self.steps += 1
+
+    with floatx("bfloat16" if case == "through-a-rate-held-exactly" else "float16"):
+        x, y = regression_data(8 * 16)
+        session = lrw.TrainingSession(linear_model(keras.optimizers.SGD(1e-3)))
+        session.fit(x, y, epochs=1, batch_size=16, shuffle=False, callbacks=[SetRate()]).wait(120)
+    rates = session.history.learning_rate
+    if case == "through-a-rate-held-exactly":
+        np.testing.assert_allclose(rates, [rate(s) for s in range(8)], rtol=1e-6)
+        changes = [e.step for e in session.history.events if e.kind == "learning_rate"]
+        assert changes == [0, 7], changes  # from the 1e-3 compiled to 2**-10, then one run
+        return
+    held = 0.0 if case == "held-as-0" else math.inf
+    assert len(rates) > 3 and set(rates[3:].tolist()) == {held}  # (inf: the loss is NaN at once, the fit stops)
+    assert session.learning_rate == held
+    assert [e.value for e in session.history.events if e.kind == "learning_rate"] == [held]
 
 
 def test_a_rate_a_16_bit_rate_variable_would_hold_as_0_or_inf_is_refused_by_name() -> None:

@@ -11,6 +11,7 @@ backend's variable under ``variable.value`` directly there; elsewhere it calls t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,7 @@ class AssignWatch:
         self.assigned = True
         #: the value the last ``assign`` asked for (None after an ``assign_add``/``assign_sub``)
         self.asked: Any = None
+        self._taken: float | None = None  # the rate the last look took from an ask
         #: each object hooked, with what its instance held before and the hooks put there
         self._hooked: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
 
@@ -84,10 +86,12 @@ class AssignWatch:
             sets = name == "assign"
 
             def assign(*args: Any, **kwargs: Any) -> Any:
-                if about(*args):
-                    self.assigned = True
-                    self.asked = kwargs.get("value", args[value_at] if len(args) > value_at else None) if sets else None
-                return method(*args, **kwargs)
+                if not about(*args):
+                    return method(*args, **kwargs)
+                self.assigned, self.asked = True, None  # (an assign that raises leaves no value asked)
+                done = method(*args, **kwargs)
+                self.asked = kwargs.get("value", args[value_at] if len(args) > value_at else None) if sets else None
+                return done
 
             return assign
 
@@ -102,15 +106,23 @@ class AssignWatch:
         read back: what was asked of the variable then is not known, nor whether this ask changes it).
         Call it with a value read after :attr:`assigned` was seen True (and set False); the value asked
         is forgotten."""
-        asked, self.asked = self.asked, None
-        if asked is not None and self.watching and read != known:
-            try:
-                value = float(asked)
-            except (TypeError, ValueError):  # a tensor of another shape, a schedule: the read stands
-                return float(read)
-            if _state.held(variable, value) == read:
-                return value
-        return float(read)
+        asked, self.asked, taken = self.asked, None, self._taken
+        self._taken = None
+        if asked is None or not self.watching:
+            return float(read)
+        try:
+            value = float(asked)
+        except (TypeError, ValueError):  # a tensor of another shape, a schedule: the read stands
+            return float(read)
+        # A rate held as 0 or inf (float16: 1e-8, 1e5) is what the steps run with: the read stands.
+        if _state.held(variable, value) != read or not (0 < abs(read) < math.inf or value == read):
+            return float(read)
+        # `known` as read back (not the last value taken from an ask, which the variable may hold
+        # exactly: 2**-10): an ask held alike may be no change; one of exactly that value says it was set.
+        if read == known and known != taken and value != read:
+            return float(read)
+        self._taken = value
+        return value
 
     def unwatch(self) -> None:
         """Leave the watched objects' methods as they were (a fit's end); :attr:`assigned` is True again.
@@ -125,4 +137,4 @@ class AssignWatch:
                     obj.__dict__.pop(name, None)
                 else:
                     obj.__dict__[name] = method
-        self.assigned, self.asked = True, None
+        self.assigned, self.asked, self._taken = True, None, None
