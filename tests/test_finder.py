@@ -230,8 +230,8 @@ def test_with_gradient_accumulation_each_step_is_an_update_of_its_batches_at_one
     that applies it. The ramp rose each batch: 3 of 4 rates were never applied and each update ran at the
     rate of its last batch, its loss paired with four rates. Now step i of the sweep is the i-th update, its
     4 batches at ramp(i), its loss their mean: the same losses as a plain fit of batches 4 times larger at
-    the ramp's rates. An optimizer that counted batches before the test (`counted`) applies its first update
-    sooner: that first step is its batches up to it."""
+    the ramp's rates. An optimizer that counted batches before the test (`counted`) is taken back to an
+    update's start, its accumulated gradient emptied: its first update is the sweep's own 4 batches."""
     import keras
 
     from lrwidgets.training import LRRangeTest
@@ -245,25 +245,61 @@ def test_with_gradient_accumulation_each_step_is_an_update_of_its_batches_at_one
         return model
 
     model = make(4)
-    if counted:  # one batch at rate 0: the weights as they were, the optimizer's count of batches at 1
+    if counted:  # one batch at rate 0: the weights as they were, a gradient accumulated, the count at 1
         model.optimizer.learning_rate = 0.0
-        model.train_on_batch(x[:16], y[:16])
+        model.train_on_batch(x[:16], 10 * y[:16])
         model.optimizer.learning_rate = 1e-3
+    before = [np.asarray(v).copy() for v in model.optimizer.variables]
     test = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=12)
     test.run(x, y, batch_size=16, shuffle=False).wait(120)
     assert test.reason == "finished" and len(test.learning_rates) == 12, test.message
     np.testing.assert_array_equal(test.learning_rates, np.float32(test.ramp(np.arange(12))))
     reference = make(None)
-    if counted:  # the first update: batches 0-2, 48 samples; then 4 batches each, from batch 3
-        first = float(reference.evaluate(x[:48], y[:48], batch_size=48, verbose=0))
-        assert test.losses[0] == pytest.approx(first, rel=1e-5)
-        return
     losses = []
     for i in range(12):  # a plain fit of batches of 64, one an update, at the ramp's rates
         reference.optimizer.learning_rate = float(test.ramp(i))
         chunk = slice(64 * (i % 2), 64 * (i % 2) + 64)
         losses.append(float(reference.train_on_batch(x[chunk], y[chunk])))
     np.testing.assert_allclose(test.losses, losses, rtol=1e-4)
+    if counted:  # the count and the gradient accumulated before, put back
+        after = [np.asarray(v) for v in model.optimizer.variables]
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(before, after, strict=True))
+
+
+def test_with_gradient_accumulation_under_a_loss_scale_each_step_is_the_update_keras_applied() -> None:
+    """Under a loss scale (mixed precision's `LossScaleOptimizer`) a batch whose gradients overflow is
+    skipped, not counted by the optimizer: the updates' batches moved off the sweep's grid of 4 and most
+    updates ran their batches at two rates, recorded at another. Each row is now numbered by the
+    optimizer's own count: a step is the update Keras applied, at the rate of the batch that applied it."""
+    import keras
+
+    from lrwidgets.training import LRRangeTest, _range_sweep, _state
+
+    x, y = regression_data(128)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    inner = keras.optimizers.SGD(1e-3, gradient_accumulation_steps=4)
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(inner, initial_scale=2.0**126), loss="mse")
+    applied: list[float] = []  # the rate of each batch that applied an update, as Keras counted them
+    counts = [0]
+    end = _range_sweep.SweepStopper.on_train_batch_end
+
+    def spied(self: Any, batch: int, logs: Any = None) -> None:
+        count = _state.optimizer_steps(self.model, self.model.optimizer) or 0
+        if count != counts[-1] and count % 4 == 0:
+            applied.append(float(self._history.last("learning_rate")))
+        counts.append(count)
+        end(self, batch, logs)
+
+    _range_sweep.SweepStopper.on_train_batch_end = spied  # type: ignore[method-assign]
+    try:
+        test = LRRangeTest(model, start_learning_rate=1e-4, end_learning_rate=1e-1, num_steps=12)
+        test.run(x, 100 * y, batch_size=16, shuffle=False).wait(120)
+    finally:
+        _range_sweep.SweepStopper.on_train_batch_end = end  # type: ignore[method-assign]
+    assert counts.count(0) > 2  # batches skipped at the start (the scale too large), not counted
+    assert test.reason == "finished" and len(test.learning_rates) == 12, test.message
+    np.testing.assert_array_equal(test.learning_rates, np.float32(applied[:12]))
 
 
 def test_a_range_test_refuses_steps_per_execution_with_gradient_accumulation() -> None:

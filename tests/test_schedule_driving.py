@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import itertools
+import math
 import threading
 import warnings
 from collections.abc import Iterator

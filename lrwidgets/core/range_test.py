@@ -103,9 +103,8 @@ class RampByRow:
 
     An optimizer that accumulates gradients (``gradient_accumulation_steps=N``) updates the weights
     every N batches with the rate of the batch that applies the update: step ``i`` of the sweep is
-    its ``i``-th update, N batches (one row each) at ``ramp(i)``. Its count of batches runs across
-    epochs; ``offset`` (the batches it counted before the sweep, modulo N) makes the first update
-    shorter where the sweep starts within one: the step of batch ``b`` is ``(b + offset) // N``.
+    its ``i``-th update, N batches (one row each) at ``ramp(i)`` (its count of batches runs across
+    epochs: no ``steps_per_epoch``; the sweep starts it at an update's start).
 
     Example:
         >>> r = RampByRow(Ramp(1e-3, 1e7, num_steps=11), batches_per_row=2)
@@ -114,51 +113,41 @@ class RampByRow:
         >>> r.steps_per_epoch = 5  # calls at batches 0, 2, 4 | 5, 7, 9: steps 0-2 | 3-5
         >>> [f"{v:.0e}" for v in r(np.array([0, 2, 4, 5, 7, 9]))]
         ['1e-03', '1e-02', '1e-01', '1e+00', '1e+01', '1e+02']
-        >>> u = RampByRow(Ramp(1e-3, 1e7, num_steps=11), batches_per_row=2, offset=1)  # updates of 2 batches
-        >>> [f"{v:.0e}" for v in u(np.arange(0, 5))]  # the first update is 1 batch: the count was odd
-        ['1e-03', '1e-02', '1e-02', '1e-01', '1e-01']
     """
 
-    def __init__(self, ramp: Ramp, batches_per_row: int, steps_per_epoch: int | None = None, offset: int = 0) -> None:
+    def __init__(self, ramp: Ramp, batches_per_row: int, steps_per_epoch: int | None = None) -> None:
         self.ramp = ramp
         self.batches_per_row = check_int("batches_per_row", batches_per_row, ge=1)
         self.steps_per_epoch = None if steps_per_epoch is None else check_int("steps_per_epoch", steps_per_epoch, ge=1)
-        self.offset = check_int("offset", offset, ge=0)
-        if self.offset and (self.steps_per_epoch is not None or self.offset >= self.batches_per_row):
-            raise ValueError(
-                "Argument `offset` must be < batches_per_row, and given only without steps_per_epoch (an optimizer's"
-                f" count of batches runs across epochs). {received('offset', offset)}"
-            )
 
     def __call__(self, step: Any) -> Any:
         step, per, steps = np.asarray(step, dtype=np.int64), self.batches_per_row, self.steps_per_epoch
         if steps is None:
-            return self.ramp((step + self.offset) // per)
+            return self.ramp(step // per)
         epoch, within = np.divmod(step, steps)
         return self.ramp(epoch * -(-steps // per) + within // per)
 
 
-def by_update(
-    learning_rates: np.ndarray, losses: np.ndarray, batches: int, offset: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of single batches as the updates of an optimizer that applies one every ``batches``
-    batches (``gradient_accumulation_steps``; ``offset`` as :class:`RampByRow`'s): each update's rate
-    (its first row's) and the mean loss of its batches, the last update's so far if it is not
-    complete. The batches of an update all see the same weights: their mean is the loss of one batch
-    ``batches`` times larger.
+def by_update(learning_rates: np.ndarray, losses: np.ndarray, updates: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of single batches as the updates of an optimizer that applies one every few batches
+    (``gradient_accumulation_steps``): ``updates`` numbers each row's update (rows past its end are
+    left out). Each update's rate is its last row's (the batch that applies it), its loss the mean of
+    its rows' (all its batches see the same weights: the loss of one batch as large as theirs), the
+    last update's so far where it is not complete.
 
     Example:
-        >>> rates, losses = by_update(np.float32([1, 1, 2, 2, 3]), np.float32([4, 6, 3, 5, 9]), batches=2)
+        >>> rates, losses = by_update(np.float32([1, 1, 2, 2, 3]), np.float32([4, 6, 3, 5, 9]), [0, 0, 1, 1, 2])
         >>> rates.tolist(), losses.tolist()
         ([1.0, 2.0, 3.0], [5.0, 4.0, 9.0])
     """
-    if batches == 1:
-        return learning_rates, losses
-    update = (np.arange(len(losses)) + offset) // batches
-    starts = np.flatnonzero(np.r_[True, update[1:] != update[:-1]]) if len(losses) else np.zeros(0, np.int64)
-    sums = np.add.reduceat(np.asarray(losses, dtype=np.float64), starts) if len(starts) else np.zeros(0)
-    counts = np.diff(np.r_[starts, len(losses)])
-    return learning_rates[starts], (sums / np.maximum(counts, 1)).astype(np.asarray(losses).dtype)
+    n = min(len(losses), len(updates))
+    if n == 0:
+        return learning_rates[:0], losses[:0]
+    ids = np.asarray(updates[:n])
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], n]
+    sums = np.add.reduceat(np.asarray(losses[:n], dtype=np.float64), starts)
+    return learning_rates[ends - 1], (sums / (ends - starts)).astype(np.asarray(losses).dtype)
 
 
 class SweepCurve:

@@ -59,14 +59,13 @@ class Sweep:
 @dataclass(frozen=True)
 class SweepPlan:
     """How a range test's sweeps run on its model: the schedule of batches their fits follow, their
-    epochs, and the rows a step of the sweep is: ``batches`` from ``offset`` (an update of an
-    optimizer with ``gradient_accumulation_steps``, as :class:`~lrwidgets.core.range_test.RampByRow`
-    counts them), else 1."""
+    epochs, and the batches a step of the sweep is: an update of an optimizer with
+    ``gradient_accumulation_steps`` (``batches``), else 1 (a row: a batch, or a call of
+    ``steps_per_execution`` batches)."""
 
     schedule: Callable[[Any], Any]
     epochs: int
     batches: int = 1
-    offset: int = 0
 
 
 def plan_sweeps(model: Any, ramp: Ramp, steps: int | None, data: dict[str, Any], once: bool) -> SweepPlan:
@@ -81,9 +80,8 @@ def plan_sweeps(model: Any, ramp: Ramp, steps: int | None, data: dict[str, Any],
             f" cannot make each update a step; compile it with steps_per_execution=1 for the range test."
         )
     epoch = None if data.get("steps_per_epoch") is not None else steps or dataset_batches(data.get("x"))
-    offset = (_state.optimizer_steps(model, model.optimizer) or 0) % every
     if every > 1:  # step i: the i-th update, its batches at ramp(i)
-        schedule: Callable[[Any], Any] = RampByRow(ramp, every, offset=offset)
+        schedule: Callable[[Any], Any] = RampByRow(ramp, every)
     else:  # recorded step i (one call of `per` batches) at ramp(i), counted as the session counts
         schedule = ramp if per == 1 else RampByRow(ramp, per, epoch)
     if once:
@@ -92,20 +90,45 @@ def plan_sweeps(model: Any, ramp: Ramp, steps: int | None, data: dict[str, Any],
         epochs = ramp.num_steps * every
     else:
         epochs = max(1, math.ceil(ramp.num_steps * every / -(-steps // per)))
-    return SweepPlan(schedule, epochs, every, offset if every > 1 else 0)
+    # An epoch to spare for batches the optimizer does not count (a loss scale's overflow skips them);
+    # the sweep ends at its last update.
+    return SweepPlan(schedule, epochs + (every > 1 and not once), every)
 
 
-def recorded(history: TrainingHistory, first: int, plan: SweepPlan | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Copies of the rate and the raw batch loss of each step recorded from step ``first`` on (of each
-    update, its batches' mean loss, where the ``plan``'s step is several rows: ``by_update``)."""
+def start_at_an_update(model: Any, plan: SweepPlan) -> None:
+    """Before a sweep (the model idle) of a plan whose step is an update: the optimizer's count of batches
+    taken back to an update's start and its accumulated gradients emptied, so that the sweep's first
+    update is its own N batches (the count of updates, which Adam's bias correction reads, is the
+    same; the range test puts the whole state back at its end)."""
+    if plan.batches == 1:
+        return
+    inner = _state.innermost(model.optimizer)
+    count = _state.optimizer_steps(model, inner) or 0
+    inner._iterations.assign(count - count % plan.batches)
+    for accumulated in getattr(inner, "_accumulated_gradients", None) or ():
+        if accumulated is not None:
+            accumulated.assign(np.zeros(accumulated.shape, accumulated.dtype))
+
+
+def recorded(
+    history: TrainingHistory, first: int, updates: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the rate and the raw batch loss of each step recorded from step ``first`` on (where the
+    step is an update of several rows, numbered by ``updates``: each update's rate and its batches'
+    mean loss, ``by_update``)."""
     n = history.num_steps
     lrs, losses = history.column("learning_rate", n)[first:].copy(), history.column("loss", n)[first:].copy()
-    return (lrs, losses) if plan is None else by_update(lrs, losses, plan.batches, plan.offset)
+    return (lrs, losses) if updates is None else by_update(lrs, losses, updates)
 
 
 class SweepStopper(keras.callbacks.Callback):
-    """Feeds each recorded batch loss (each update's mean, where the plan's step is several rows) to the
-    stop rule and ends the fit at the step it says (or when ``stop_requested()`` is true)."""
+    """Feeds each recorded batch loss to the stop rule (each update's mean loss, where the plan's step
+    is an update of several batches) and ends the fit at the step it says (or when ``stop_requested()``
+    is true).
+
+    Where a step is an update, each row is numbered by the update it belongs to (:attr:`updates`), read
+    from the optimizer's own count of batches after each: a batch the optimizer does not count (a loss
+    scale's overflow skips it under mixed precision) joins the update that follows."""
 
     def __init__(
         self,
@@ -120,8 +143,15 @@ class SweepStopper(keras.callbacks.Callback):
         self._first = history.num_steps
         self._events = len(history.events)
         self._stop_requested = stop_requested
-        self._batches, self._offset = (1, 0) if plan is None else (plan.batches, plan.offset)
+        self._batches = 1 if plan is None else plan.batches
+        #: each row's update (where a step is an update: else None)
+        self.updates: list[int] | None = [] if self._batches > 1 else None
+        self._count: int | None = None  # the optimizer's count of batches after the last row
         self._pending: list[float] = []  # the losses of the update's batches so far
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.updates is not None:
+            self._count = _state.optimizer_steps(self._model, self._model.optimizer) or 0
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         h = self._history
@@ -131,10 +161,13 @@ class SweepStopper(keras.callbacks.Callback):
         loss = h.last("loss")
         missing = loss != loss and any(e.source == MISSING_KEY for e in h.events[self._events :])  # not a NaN
         fed: float | None = loss
-        if self._batches > 1 and not missing:
+        if self.updates is not None and not missing:
+            before = self._count or 0
+            self._count = _state.optimizer_steps(self._model, self._model.optimizer) or 0
+            self.updates.append(before // self._batches)
             self._pending.append(loss)
-            row = h.num_steps - 1 - self._first
-            fed = self._mean() if not math.isfinite(loss) or (row + self._offset + 1) % self._batches == 0 else None
+            applied = self._count != before and self._count % self._batches == 0
+            fed = self._mean() if applied or not math.isfinite(loss) else None
         if missing or (fed is not None and self.monitor.update(fed) is not None) or self._stop_requested():
             self._model.stop_training = True
 
@@ -195,7 +228,7 @@ def ended_sweep(
     error: BaseException | None,
     stopped: bool,
     events: int = 0,
-    plan: SweepPlan | None = None,
+    updates: Sequence[int] | None = None,
 ) -> Sweep:
     """The sweep recorded from step ``first`` on, once its fit ended: with ``error`` (what ended the
     fit, if anything) or ``stopped`` (a stop request) when the stop rule gave no reason. None is
@@ -204,7 +237,7 @@ def ended_sweep(
     new = history.events[events:]
     idle_optimizer = next((e.message for e in new if e.source == "idle_optimizer"), "")
     missing_key = next((e.message for e in new if e.source == MISSING_KEY), "")
-    lrs, losses = recorded(history, first, plan)
+    lrs, losses = recorded(history, first, updates)
     monitor.curve.finish()
     reason, message = monitor.reason, monitor.message
     if missing_key and error is None:

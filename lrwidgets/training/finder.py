@@ -30,6 +30,7 @@ from lrwidgets.training._range_sweep import (
     ended_sweep,
     plan_sweeps,
     recorded,
+    start_at_an_update,
     sweeps_dataframe,
 )
 from lrwidgets.training._rate_target import set_learning_rate
@@ -121,7 +122,7 @@ class LRRangeTest:
             )
         self.model = model
         self._sweeps: list[Sweep] = []
-        self._live: tuple[TrainingSession, RangeTestMonitor, int, SweepPlan] | None = None
+        self._live: tuple[TrainingSession, RangeTestMonitor, int, SweepStopper] | None = None
         self._suggestions: dict[str, Suggestion] = {}
         self._listeners: list[Callable[[], None]] = []
         self._run: RangeTestRun | None = None
@@ -162,8 +163,8 @@ class LRRangeTest:
         out = [(s.learning_rates, s.losses, s.smoothed_losses) for s in self._sweeps]
         live = self._live
         if live is not None:
-            session, monitor, first, plan = live
-            out.append((*recorded(session.history, first, plan), monitor.curve.smoothed))
+            session, monitor, first, stopper = live
+            out.append((*recorded(session.history, first, stopper.updates), monitor.curve.smoothed))
         return out
 
     def _first(self) -> Sweep | None:
@@ -229,12 +230,12 @@ class LRRangeTest:
         # A generator of unknown length: read to its end, Keras would serve the batches it peeked at
         # again in every later epoch. Its sweep is one epoch, which ends when the data runs out.
         once = bound.steps is None and isinstance(data.get("x"), Iterator)
-        plan = plan_sweeps(self.model, self.ramp, bound.steps, data, once)
         if ownership.owner(self.model) is not None:
             raise RuntimeError(
                 f"Argument `model` ({self.model.name!r}) is training in an lrwidgets session or dashboard: run the"
                 " range test between two fits (wait for the fit with `run.wait()` or stop it first)."
             )
+        plan = plan_sweeps(self.model, self.ramp, bound.steps, data, once)
         session = TrainingSession(
             self.model,
             update_interval=self.update_interval,
@@ -319,8 +320,9 @@ class LRRangeTest:
     def _sweep(self, session: TrainingSession, data: dict[str, Any], plan: SweepPlan) -> None:
         monitor = RangeTestMonitor(self.num_steps, self.smoothing, self.diverge_threshold)
         first, events = session.history.num_steps, len(session.history.events)
-        self._live = (session, monitor, first, plan)
         stopper = SweepStopper(session.history, monitor, lambda: self._stop_requested, plan)
+        start_at_an_update(self.model, plan)
+        self._live = (session, monitor, first, stopper)
         error: BaseException | None = None
         try:
             # verbose=0: the session sets it where the model's fit takes one
@@ -328,7 +330,7 @@ class LRRangeTest:
         except BaseException as e:
             error = e
         stopped = self._stop_requested
-        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, stopped, events, plan)
+        sweep = ended_sweep(session.history, first, monitor, self.smoothing, error, stopped, events, stopper.updates)
         self._sweeps.append(sweep)
         self._live = None
         self.message = sweep.message
