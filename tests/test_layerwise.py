@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -901,3 +902,31 @@ def test_multipliers_read_from_another_thread_during_a_sessions_fit_are_the_sess
     run.wait(120)
     assert run.exception is None and session.history.num_steps == 3 * len(x) // 4
     assert reads and all(r == {"first": 0.5, "second": 1.0, "third": 1.0} for r in reads)
+
+
+def test_a_group_of_weights_of_two_dtypes_steps_each_at_its_own_precision() -> None:
+    """A layer with a float16 and a float32 weight, under Adam: the float32 weight steps as a float32 weight
+    alone does (Adam's first step moves it by the rate: -0.03 after 3 steps of 0.01). On torch a group's
+    fused step cast the rate and Adam's bias correction to its first weight's dtype: the float32 weight
+    came out 1.1% off; a fused call a dtype now."""
+    import keras
+
+    from lrwidgets import LayerwiseOptimizer
+
+    class Two(keras.layers.Layer):
+        def build(self, shape: Any) -> None:
+            self.w16 = self.add_weight(shape=(4,), initializer="zeros", dtype="float16", name="w16")
+            self.w32 = self.add_weight(shape=(4,), initializer="zeros", dtype="float32", name="w32")
+
+        def call(self, x: Any) -> Any:
+            return x
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, Two(name="two")(inp))
+    optimizer = LayerwiseOptimizer(keras.optimizers.Adam(0.01), multipliers={"two": 1.0})
+    optimizer.build(model.trainable_variables, model=model)
+    for _ in range(3):
+        grads = [keras.ops.ones((4,), dtype=v.dtype) for v in model.trainable_variables]
+        optimizer.apply(grads, model.trainable_variables)
+    w32 = np.asarray(model.trainable_variables[1].numpy(), np.float64)
+    np.testing.assert_allclose(w32, -0.03, rtol=1e-4)

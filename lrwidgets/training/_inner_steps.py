@@ -42,7 +42,8 @@ def torch_backend_update_step(
     """On torch, the fused `_parallel_update_step` takes one learning rate for all variables: for the
     optimizers whose fused step updates each variable on its own it is called once per group of
     variables, at the rate times the group's multiplier (a frozen group of an optimizer that ``hold``s
-    is skipped: nothing of it written, as the hold would leave it); for the others, the next
+    is skipped: nothing of it written, as the hold would leave it; variables of another dtype in the
+    group, a fused call each); for the others, the next
     `_backend_update_step` in the class hierarchy is bound (the generic loop over `update_step`, after
     e.g. Nadam's own bookkeeping). None on the other backends (theirs loop over `update_step`)."""
     if keras.backend.backend() != "torch":
@@ -50,25 +51,35 @@ def torch_backend_update_step(
     import torch
     from keras.src.utils import torch_utils
 
-    fused = getattr(inner, "_parallel_update_step", None)
-    if fused is not None and isinstance(inner, _FUSED_PER_VARIABLE) and not isinstance(inner, keras.optimizers.Nadam):
-
-        def grouped(grads: list[Any], variables: list[Any], learning_rate: Any) -> None:
-            # (gradients given as numpy arrays to `apply`: the generic loop's ops took them, torch's fused ones do not)
-            grad_of = {
-                id(v): g if isinstance(g, torch.Tensor) else ops.convert_to_tensor(g, dtype=v.dtype)
-                for g, v in zip(grads, variables, strict=True)
-            }
-            for group, m in by_group(variables):
-                if hold and float(m) == 0.0:
-                    continue
-                fused([grad_of[id(v)] for v in group], group, ops.multiply(learning_rate, m))
-
-        return torch_utils.no_grad(grouped)
+    generic = None
     for klass in type(inner).__mro__:
         if "_backend_update_step" in vars(klass) and not klass.__module__.startswith("keras.src.backend.torch"):
-            return torch_utils.no_grad(vars(klass)["_backend_update_step"].__get__(inner))
-    return None
+            generic = torch_utils.no_grad(vars(klass)["_backend_update_step"].__get__(inner))
+            break
+    fused = getattr(inner, "_parallel_update_step", None)
+    if fused is None or not isinstance(inner, _FUSED_PER_VARIABLE) or isinstance(inner, keras.optimizers.Nadam):
+        return generic
+
+    def grouped(grads: list[Any], variables: list[Any], learning_rate: Any) -> None:
+        if hold and generic is not None and torch.compiler.is_compiling():
+            # (a frozen group's skip reads its multiplier: in a compiled step (`jit_compile=True`) that
+            # would break the graph at each group; the loop holds the frozen ones in the graph)
+            return generic(grads, variables, learning_rate)
+        # (gradients given as numpy arrays to `apply`: the generic loop's ops took them, torch's fused ones do not)
+        grad_of = {
+            id(v): g if isinstance(g, torch.Tensor) else ops.convert_to_tensor(g, dtype=v.dtype)
+            for g, v in zip(grads, variables, strict=True)
+        }
+        for group, m in by_group(variables):
+            if hold and float(m) == 0.0:
+                continue
+            by_dtype: dict[Any, list[Any]] = {}  # a fused step casts its rate to its first variable's dtype
+            for v in group:
+                by_dtype.setdefault(v.dtype, []).append(v)
+            for part in by_dtype.values():
+                fused([grad_of[id(v)] for v in part], part, ops.multiply(learning_rate, m))
+
+    return torch_utils.no_grad(grouped)
 
 
 #: the inner optimizer's methods a `LayerwiseOptimizer` routes through its multipliers during `apply`
