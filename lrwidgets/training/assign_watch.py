@@ -102,8 +102,9 @@ class AssignWatch:
     def take(self, variable: Any, read: float, known: float) -> float:
         """The rate after a look: the value the last ``assign`` asked for where ``variable`` holds it as
         ``read`` (rounded to its dtype: bfloat16 holds 1.01e-3 as 1.0e-3, so a warm-up's steps can read
-        the same), else ``read``; ``read`` too where it is the rate ``known`` before (a rate known only as
-        read back: what was asked of the variable then is not known, nor whether this ask changes it).
+        the same), else ``read``: also where ``read`` is held as 0 or inf (what the steps run with), and
+        where it is the rate ``known`` before, known only as read back (what was asked of the variable
+        then is not known, nor whether an ask held alike changes it), unless the ask is that very value.
         Call it with a value read after :attr:`assigned` was seen True (and set False); the value asked
         is forgotten."""
         asked, self.asked, taken = self.asked, None, self._taken
